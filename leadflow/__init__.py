@@ -1,0 +1,65 @@
+"""LeadFlow: a self-hosted CRM for lead tracking and pipeline control."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+
+def create_app(config: object | str | None = None) -> Flask:
+    """Build the app. Wiring only: no I/O, no migrations, no scheduler start."""
+    from config import CONFIGS, INSTANCE_DIR
+
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE_DIR),
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    if config is None:
+        config = os.environ.get("LEADFLOW_CONFIG", "production")
+    if isinstance(config, str):
+        config = CONFIGS[config]
+    app.config.from_object(config)
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError(
+            "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
+            "(outside development it is required)."
+        )
+
+    from leadflow.extensions import csrf, db, htmx, limiter, login_manager, migrate
+    from leadflow.db import configure_sqlite_engine
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(os.path.join(app.root_path, "..", "migrations")), render_as_batch=True, compare_type=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    with app.app_context():
+        configure_sqlite_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+    if app.config.get("TRUST_PROXY"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+
+    from leadflow import models  # noqa: F401  (registers every table)
+    from leadflow.web import init_web
+
+    init_web(app)
+
+    from leadflow.accounts import bp as accounts_bp
+    from leadflow.dashboard import bp as dashboard_bp
+    from leadflow.governance import bp as governance_bp
+    from leadflow.leads import bp as leads_bp
+    from leadflow.leads.organizations import bp as organizations_bp
+
+    for blueprint in (accounts_bp, dashboard_bp, leads_bp, organizations_bp, governance_bp):
+        app.register_blueprint(blueprint)
+
+    from leadflow.cli import leadflow_cli
+
+    app.cli.add_command(leadflow_cli)
+    return app

@@ -1,0 +1,1 @@
+from leadflow.accounts.views import bp  # noqa: F401

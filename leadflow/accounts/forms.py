@@ -1,0 +1,47 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from leadflow.accounts.models import ROLE_LABELS
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(message="Enter your email.")])
+    password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
+    remember = BooleanField("Keep me signed in on this device")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired(message="Enter your current password.")])
+    new_password = PasswordField("New password", validators=[DataRequired(message="Enter a new password.")],
+                                 description="At least 12 characters. A phrase of unrelated words works well.")
+    confirm_password = PasswordField("Repeat the new password", validators=[DataRequired(message="Repeat the new password.")])
+
+    def validate_confirm_password(self, field):
+        from wtforms.validators import ValidationError
+
+        if field.data != self.new_password.data:
+            raise ValidationError("The two passwords do not match.")
+
+
+def _role_choices():
+    return [(key, label) for key, label in ROLE_LABELS.items()]
+
+
+class UserCreateForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(message="Enter a name."), Length(max=120)])
+    email = EmailField("Email", validators=[DataRequired(message="Enter an email.")])
+    role = SelectField("Role", choices=_role_choices(), default="rep")
+    team = StringField("Team", validators=[Length(max=120)], description="Type a new team name to create it.")
+    timezone = StringField("Timezone", default="UTC", validators=[Length(max=64)])
+    password = PasswordField("Initial password", validators=[DataRequired(message="Enter an initial password.")],
+                             description="At least 12 characters; share it with the user privately.")
+
+
+class UserEditForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(message="Enter a name."), Length(max=120)])
+    role = SelectField("Role", choices=_role_choices())
+    team = StringField("Team", validators=[Length(max=120)], description="Leave empty for no team.")
+    timezone = StringField("Timezone", validators=[Length(max=64)])
+    active = BooleanField("Active (can sign in)")
+    new_password = PasswordField("Set a new password", description="Optional. Signs the user out everywhere.")

@@ -1,0 +1,197 @@
+"""Users, passwords and sessions."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from zxcvbn import zxcvbn
+
+from leadflow.accounts.models import ROLES, Team, User
+from leadflow.db import utcnow
+from leadflow.errors import ValidationFailed
+from leadflow.extensions import db
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 256
+
+_hasher = PasswordHasher()
+_fast_hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+# A hash to verify against when the account does not exist, so both paths cost the same.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing")
+
+
+def _active_hasher() -> PasswordHasher:
+    try:
+        fast = current_app.config.get("ARGON2_FAST", False)
+    except RuntimeError:
+        fast = False
+    return _fast_hasher if fast else _hasher
+
+
+def hash_password(password: str) -> str:
+    return _active_hasher().hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def password_problems(password: str, user_inputs: list[str] | None = None) -> list[str]:
+    """Why a new password is refused, or an empty list when it is fine."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return [f"Use at least {MIN_PASSWORD_LENGTH} characters."]
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return [f"Use at most {MAX_PASSWORD_LENGTH} characters."]
+    result = zxcvbn(password, user_inputs=[u for u in (user_inputs or []) if u])
+    if result["score"] < 3:
+        warning = result["feedback"].get("warning") or ""
+        message = "This password is too common or too easy to guess."
+        if warning:
+            message += f" {warning.rstrip('.')}."
+        return [message + " Try a longer phrase of unrelated words."]
+    return []
+
+
+def normalise_account_email(email: str) -> str:
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValidationFailed({"email": [str(exc)]}) from exc
+
+
+def timezone_problems(name: str) -> list[str]:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ["Unknown timezone. Use a name such as Europe/Berlin or America/New_York."]
+    return []
+
+
+def find_or_create_team(name: str | None) -> Team | None:
+    name = (name or "").strip()
+    if not name:
+        return None
+    team = db.session.scalar(db.select(Team).where(db.func.lower(Team.name) == name.lower()))
+    if team is None:
+        team = Team(name=name)
+        db.session.add(team)
+        db.session.flush()
+    return team
+
+
+def create_user(*, email: str, password: str, role: str, name: str | None = None,
+                team: str | None = None, timezone: str = "UTC") -> User:
+    errors: dict[str, list[str]] = {}
+    try:
+        email = normalise_account_email(email)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    if role not in ROLES:
+        errors["role"] = [f"Role must be one of: {', '.join(ROLES)}."]
+    problems = password_problems(password, [email, name or ""])
+    if problems:
+        errors["password"] = problems
+    if "email" not in errors and db.session.scalar(db.select(User.id).where(User.email == email)):
+        errors["email"] = ["A user with this email already exists."]
+    if timezone_problems(timezone):
+        errors["timezone"] = timezone_problems(timezone)
+    if errors:
+        raise ValidationFailed(errors)
+    user = User(
+        email=email,
+        name=(name or email.split("@")[0]).strip()[:120],
+        password_hash=hash_password(password),
+        role=role,
+        team=find_or_create_team(team),
+        timezone=timezone,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user for these credentials, or None. Same work whether or not the account exists."""
+    key = (email or "").strip().lower()
+    user = db.session.scalar(db.select(User).where(User.email == key)) if key else None
+    if user is None:
+        verify_password(_DUMMY_HASH, password or "")
+        return None
+    if not verify_password(user.password_hash, password or "") or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash) and not current_app.config.get("ARGON2_FAST"):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def load_session_user(session_id: str) -> User | None:
+    """Flask-Login's loader: the id carries the session version, so a bump ends old sessions."""
+    try:
+        user_id, version = (int(part) for part in session_id.split(":", 1))
+    except (ValueError, AttributeError):
+        return None
+    user = db.session.get(User, user_id)
+    if user is None or not user.active or user.session_version != version:
+        return None
+    return user
+
+
+def end_all_sessions(user: User) -> None:
+    user.session_version = (user.session_version or 0) + 1
+
+
+def change_password(user: User, current_password: str, new_password: str) -> None:
+    errors: dict[str, list[str]] = {}
+    if not verify_password(user.password_hash, current_password or ""):
+        errors["current_password"] = ["The current password is not correct."]
+    problems = password_problems(new_password, [user.email, user.name])
+    if problems:
+        errors["new_password"] = problems
+    if errors:
+        raise ValidationFailed(errors)
+    set_password(user, new_password)
+
+
+def set_password(user: User, new_password: str) -> None:
+    problems = password_problems(new_password, [user.email, user.name])
+    if problems:
+        raise ValidationFailed({"password": problems})
+    user.password_hash = hash_password(new_password)
+    end_all_sessions(user)
+
+
+def update_user(actor: User, user: User, *, name: str, role: str, team: str | None,
+                active: bool, timezone: str) -> None:
+    from leadflow.governance.audit import record_changes
+
+    errors: dict[str, list[str]] = {}
+    if role not in ROLES:
+        errors["role"] = [f"Role must be one of: {', '.join(ROLES)}."]
+    if user.id == actor.id and (role != "admin" or not active):
+        errors["role"] = ["You cannot remove your own admin role or deactivate yourself."]
+    if not name.strip():
+        errors["name"] = ["Enter a name."]
+    if timezone_problems(timezone):
+        errors["timezone"] = timezone_problems(timezone)
+    if errors:
+        raise ValidationFailed(errors)
+    before = {"name": user.name, "role": user.role, "team": user.team.name if user.team else None,
+              "active": user.active, "timezone": user.timezone}
+    user.name = name.strip()[:120]
+    user.role = role
+    user.team = find_or_create_team(team)
+    user.timezone = timezone
+    if user.active and not active:
+        end_all_sessions(user)
+    user.active = active
+    after = {"name": user.name, "role": user.role, "team": user.team.name if user.team else None,
+             "active": user.active, "timezone": user.timezone}
+    record_changes(actor, "user", user.id, before, after)

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from leadflow.accounts import services
+from leadflow.accounts.forms import ChangePasswordForm, LoginForm, UserCreateForm, UserEditForm
+from leadflow.accounts.models import Team, User
+from leadflow.errors import ValidationFailed
+from leadflow.extensions import db, limiter
+from leadflow.web.forms import apply_errors
+from leadflow.web.htmx import redirect_to, render_page
+from leadflow.web.permissions import admin_required
+
+bp = Blueprint("accounts", __name__)
+
+LOGIN_FAILED = "That email and password do not match an active account."
+
+
+def safe_next_url(target: str | None) -> str:
+    """Only same-site paths are followed after sign-in (no open redirect)."""
+    if not target:
+        return url_for("dashboard.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("dashboard.index")
+    return target
+
+
+def _login_account_key() -> str:
+    return "login:" + (request.form.get("email") or "").strip().lower()
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"],
+               error_message=LOGIN_FAILED)
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
+               key_func=_login_account_key)
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("dashboard.index"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user is not None:
+            db.session.commit()
+            login_user(user, remember=form.remember.data)
+            flash(f"Welcome back, {user.name}.", "success")
+            return redirect(safe_next_url(request.args.get("next")))
+        form.form_errors.append(LOGIN_FAILED)
+        status = 422
+    elif form.is_submitted():
+        status = 422
+    return render_page("accounts/login.html", form=form, status=status)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    services.end_all_sessions(current_user._get_current_object())
+    db.session.commit()
+    logout_user()
+    flash("You are signed out on every device.", "info")
+    return redirect_to(url_for("accounts.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    form = ChangePasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user._get_current_object(), form.current_password.data, form.new_password.data)
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+            status = 422
+        else:
+            db.session.commit()
+            # Other sessions end; this one goes on with the new session version.
+            login_user(current_user._get_current_object(), remember=bool(request.cookies.get("remember_token")))
+            flash("Password changed. Every other session has been signed out.", "success")
+            return redirect(url_for("accounts.account"))
+    elif form.is_submitted():
+        status = 422
+    return render_page("accounts/account.html", form=form, status=status)
+
+
+@bp.get("/settings/users")
+@admin_required
+def users():
+    people = db.session.scalars(db.select(User).order_by(User.active.desc(), User.name)).all()
+    teams = db.session.scalars(db.select(Team).order_by(Team.name)).all()
+    return render_page("accounts/users.html", users=people, teams=teams)
+
+
+@bp.route("/settings/users/new", methods=["GET", "POST"])
+@admin_required
+def new_user():
+    form = UserCreateForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = services.create_user(email=form.email.data, password=form.password.data, role=form.role.data,
+                                        name=form.name.data, team=form.team.data, timezone=form.timezone.data or "UTC")
+        except ValidationFailed as exc:
+            apply_errors(form, exc.errors)
+            status = 422
+        else:
+            from leadflow.governance.audit import record_event
+
+            record_event(current_user, "user", user.id, "create", f"{user.email} ({user.role})")
+            db.session.commit()
+            flash(f"User {user.email} created.", "success")
+            return redirect(url_for("accounts.users"))
+    elif form.is_submitted():
+        status = 422
+    return render_page("accounts/user_form.html", form=form, user=None, status=status)
+
+
+@bp.route("/settings/users/<int:user_id>", methods=["GET", "POST"])
+@admin_required
+def edit_user(user_id: int):
+    user = db.session.get(User, user_id) or abort(404)
+    form = UserEditForm(obj=user, team=user.team.name if user.team else "")
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_user(current_user, user, name=form.name.data, role=form.role.data,
+                                 team=form.team.data, active=form.active.data, timezone=form.timezone.data or "UTC")
+            if form.new_password.data:
+                try:
+                    services.set_password(user, form.new_password.data)
+                except ValidationFailed as exc:
+                    raise ValidationFailed({"new_password": exc.errors["password"]}) from exc
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc.errors)
+            status = 422
+        else:
+            db.session.commit()
+            flash(f"User {user.email} saved.", "success")
+            return redirect(url_for("accounts.users"))
+    elif form.is_submitted():
+        status = 422
+    return render_page("accounts/user_form.html", form=form, user=user, status=status)

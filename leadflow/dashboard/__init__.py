@@ -1,0 +1,1 @@
+from leadflow.dashboard.views import bp  # noqa: F401

@@ -1,0 +1,31 @@
+"""Domain errors that services raise and views, the API and the CLI turn into messages."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Something the user asked for cannot be done; ``str(error)`` says why."""
+
+
+class ValidationFailed(DomainError):
+    """Input was refused. ``errors`` maps a field name to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+
+
+class PermissionDenied(DomainError):
+    pass
+
+
+class NotFound(DomainError):
+    pass
+
+
+class VersionConflict(DomainError):
+    """The record changed since the user loaded it."""
+
+    def __init__(self, current):
+        self.current = current
+        super().__init__("This record was changed by someone else. Here is its current state.")

@@ -1,0 +1,1 @@
+from leadflow.governance.views import bp  # noqa: F401

@@ -1,0 +1,54 @@
+"""The audit log: one row per changed field, written by the service that changed it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from leadflow.extensions import db
+from leadflow.governance.models import AuditEntry
+
+
+def _text(value) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or None
+    return str(value)
+
+
+def record_event(actor, entity_type: str, entity_id: int, action: str, detail: str | None = None) -> AuditEntry:
+    entry = AuditEntry(
+        actor_id=getattr(actor, "id", None), entity_type=entity_type, entity_id=entity_id,
+        action=action, new_value=detail,
+    )
+    db.session.add(entry)
+    return entry
+
+
+def record_changes(actor, entity_type: str, entity_id: int, before: dict, after: dict,
+                   action: str = "update") -> list[AuditEntry]:
+    """Write an entry for every field whose value differs between ``before`` and ``after``."""
+    entries = []
+    for field, new in after.items():
+        old_text, new_text = _text(before.get(field)), _text(new)
+        if old_text == new_text:
+            continue
+        entries.append(AuditEntry(
+            actor_id=getattr(actor, "id", None), entity_type=entity_type, entity_id=entity_id,
+            action=action, field=field, old_value=old_text, new_value=new_text,
+        ))
+    db.session.add_all(entries)
+    return entries
+
+
+def history(entity_type: str, entity_id: int, limit: int = 200) -> list[AuditEntry]:
+    return list(db.session.scalars(
+        db.select(AuditEntry)
+        .where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == entity_id)
+        .order_by(AuditEntry.id.desc())
+        .limit(limit)
+    ))

@@ -1,0 +1,1 @@
+from leadflow.leads.views import bp  # noqa: F401

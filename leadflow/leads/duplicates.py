@@ -1,0 +1,71 @@
+"""The one duplicate matcher. Lead forms, capture, import and the API all call it.
+
+A lead is a likely duplicate of another when they share a normalised email,
+share an E.164 phone number, or have a similar name at the same organization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz
+from sqlalchemy.orm import joinedload
+
+from leadflow.extensions import db
+from leadflow.leads.models import Lead
+
+NAME_SIMILARITY = 88  # rapidfuzz token_sort_ratio, 0..100
+MAX_ORG_CANDIDATES = 2000
+
+
+@dataclass
+class DuplicateMatch:
+    lead: Lead
+    reasons: list[str] = field(default_factory=list)
+
+
+def _full_name(first: str | None, last: str | None) -> str:
+    return " ".join(p for p in ((first or "").strip(), (last or "").strip()) if p).lower()
+
+
+def find_duplicates(*, email_key: str | None = None, phone: str | None = None,
+                    first_name: str | None = None, last_name: str | None = None,
+                    organization_id: int | None = None, exclude_id: int | None = None,
+                    limit: int = 10) -> list[DuplicateMatch]:
+    """Live leads likely to be the same person, most certain first."""
+    found: dict[int, DuplicateMatch] = {}
+
+    def add(lead: Lead, reason: str) -> None:
+        if exclude_id is not None and lead.id == exclude_id:
+            return
+        found.setdefault(lead.id, DuplicateMatch(lead)).reasons.append(reason)
+
+    base = db.select(Lead).options(joinedload(Lead.organization)).where(Lead.deleted_at.is_(None))
+    if email_key:
+        for lead in db.session.scalars(base.where(Lead.email_key == email_key).limit(limit)):
+            add(lead, "same email")
+    if phone:
+        for lead in db.session.scalars(base.where(Lead.phone == phone).limit(limit)):
+            add(lead, "same phone")
+    name = _full_name(first_name, last_name)
+    if organization_id and name:
+        rows = db.session.execute(
+            db.select(Lead.id, Lead.first_name, Lead.last_name)
+            .where(Lead.organization_id == organization_id, Lead.deleted_at.is_(None))
+            .limit(MAX_ORG_CANDIDATES)
+        )
+        similar = [row.id for row in rows
+                   if fuzz.token_sort_ratio(name, _full_name(row.first_name, row.last_name)) >= NAME_SIMILARITY]
+        if similar:
+            for lead in db.session.scalars(base.where(Lead.id.in_(similar[:limit]))):
+                add(lead, "similar name at the same organization")
+    matches = sorted(found.values(), key=lambda m: (-len(m.reasons), m.lead.id))
+    return matches[:limit]
+
+
+def duplicates_of(lead: Lead, limit: int = 10) -> list[DuplicateMatch]:
+    return find_duplicates(
+        email_key=lead.email_key, phone=lead.phone, first_name=lead.first_name,
+        last_name=lead.last_name, organization_id=lead.organization_id,
+        exclude_id=lead.id, limit=limit,
+    )

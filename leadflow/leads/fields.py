@@ -1,0 +1,98 @@
+"""Normalising contact fields. Forms, capture, import and the API all call these."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+
+class FieldError(ValueError):
+    """A value a person typed cannot be used; the message says why, in their words."""
+
+
+def normalise_email(value: str | None) -> tuple[str | None, str | None]:
+    """(address as stored, lower-case key for matching), or FieldError."""
+    value = (value or "").strip()
+    if not value:
+        return None, None
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise FieldError(f"“{value[:80]}” is not a valid email address: {exc}") from exc
+    return result.normalized, result.normalized.lower()
+
+
+def normalise_phone(value: str | None, region: str) -> str | None:
+    """The number in E.164 (+14155550123), or FieldError."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if len(value) > 40:
+        raise FieldError("That phone number is too long.")
+    try:
+        number = phonenumbers.parse(value, None if value.startswith("+") else region)
+    except phonenumbers.NumberParseException as exc:
+        raise FieldError(f"“{value}” is not a phone number we can read.") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise FieldError(
+            f"“{value}” is not a valid phone number for region {region}. "
+            "Include the country code (for example +44 20 7946 0958)."
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def display_phone(e164: str | None) -> str:
+    if not e164:
+        return ""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return e164
+
+
+_MONEY = re.compile(r"^[\s$€£]*(-?[0-9][0-9,\s]*(?:\.[0-9]{1,2})?)\s*$")
+
+
+def parse_money(value) -> int | None:
+    """Cents from '12,500.50' or 12500.5; FieldError on anything else."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        amount = Decimal(str(value))
+    else:
+        match = _MONEY.match(str(value))
+        if not match:
+            raise FieldError("Enter an amount such as 12500 or 12,500.50.")
+        try:
+            amount = Decimal(match.group(1).replace(",", "").replace(" ", ""))
+        except InvalidOperation as exc:
+            raise FieldError("Enter an amount such as 12500 or 12,500.50.") from exc
+    if amount < 0:
+        raise FieldError("The value cannot be negative.")
+    if amount >= Decimal("10000000000"):
+        raise FieldError("The value is too large.")
+    return int((amount * 100).quantize(Decimal("1")))
+
+
+def parse_date(value) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise FieldError("Enter a date as YYYY-MM-DD.") from exc
+
+
+def search_text_for(first_name: str, last_name: str, email: str | None, phone: str | None,
+                    organization_name: str | None) -> str:
+    parts = [first_name or "", last_name or "", email or "", organization_name or ""]
+    if phone:
+        parts.append(phone)
+        parts.append(phone.lstrip("+"))
+    return " ".join(p.lower() for p in parts if p)

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, Column, Date, ForeignKey, Index, Integer, String, Table, Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from leadflow.db import UTCDateTime, utcnow
+from leadflow.extensions import db
+
+LIFECYCLES = ("subscriber", "lead", "mql", "sql", "opportunity", "customer", "disqualified")
+LIFECYCLE_LABELS = {
+    "subscriber": "Subscriber", "lead": "Lead", "mql": "MQL", "sql": "SQL",
+    "opportunity": "Opportunity", "customer": "Customer", "disqualified": "Disqualified",
+}
+TEMPERATURES = ("cold", "warm", "hot")
+SIZE_BANDS = ("1-10", "11-50", "51-200", "201-1000", "1000+")
+SOURCES = (
+    "website", "web form", "referral", "event", "cold outreach", "partner",
+    "advertising", "social", "import", "api", "other",
+)
+CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "INR")
+
+lead_tags = Table(
+    "lead_tags",
+    db.Model.metadata,
+    Column("lead_id", ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Organization(db.Model):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200), index=True)  # lower-cased for lookups
+    domain: Mapped[str | None] = mapped_column(String(253), index=True)
+    industry: Mapped[str | None] = mapped_column(String(80))
+    size_band: Mapped[str | None] = mapped_column(String(16))
+    territory: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    leads: Mapped[list[Lead]] = relationship(back_populates="organization")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Tag(db.Model):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+    name_key: Mapped[str] = mapped_column(String(40), unique=True)
+
+
+class Lead(db.Model):
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index("ix_leads_live_created", "deleted_at", "created_at"),
+        Index("ix_leads_owner_created", "owner_id", "created_at"),
+        Index("ix_leads_stage_created", "stage_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(80), default="")
+    last_name: Mapped[str] = mapped_column(String(80), default="")
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_key: Mapped[str | None] = mapped_column(String(254), index=True)  # normalised, lower-case
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164
+    title: Mapped[str | None] = mapped_column(String(120))
+    country: Mapped[str | None] = mapped_column(String(2))
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL"), index=True
+    )
+
+    source: Mapped[str | None] = mapped_column(String(40), index=True)
+    utm_source: Mapped[str | None] = mapped_column(String(120))
+    utm_medium: Mapped[str | None] = mapped_column(String(120))
+    utm_campaign: Mapped[str | None] = mapped_column(String(120))
+    utm_term: Mapped[str | None] = mapped_column(String(120))
+    utm_content: Mapped[str | None] = mapped_column(String(120))
+    referrer: Mapped[str | None] = mapped_column(String(2000))
+    landing_page: Mapped[str | None] = mapped_column(String(2000))
+
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    lifecycle: Mapped[str] = mapped_column(String(16), default="lead", index=True)
+    disqualified_reason: Mapped[str | None] = mapped_column(String(200))
+    temperature: Mapped[str] = mapped_column(String(8), default="cold", index=True)
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    score_breakdown: Mapped[list | None] = mapped_column(JSON)
+
+    pipeline_id: Mapped[int | None] = mapped_column(ForeignKey("pipelines.id", ondelete="SET NULL"))
+    stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
+    value_cents: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    expected_close_date: Mapped[date | None] = mapped_column(Date)
+    won_lost_reason: Mapped[str | None] = mapped_column(String(200))
+
+    marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_source: Mapped[str | None] = mapped_column(String(200))
+    custom_fields: Mapped[dict | None] = mapped_column(JSON)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stage_entered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Lower-cased name, email, organization and phone digits: what the list search reads.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    organization: Mapped[Organization | None] = relationship(back_populates="leads")
+    owner = relationship("User", foreign_keys=[owner_id])
+    stage = relationship("Stage")
+    pipeline = relationship("Pipeline")
+    tags: Mapped[list[Tag]] = relationship(secondary=lead_tags, order_by="Tag.name_key")
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p) or "(no name)"
+
+    @property
+    def value(self):
+        from decimal import Decimal
+
+        return None if self.value_cents is None else Decimal(self.value_cents) / 100

@@ -1,0 +1,183 @@
+"""What the lead screens show. Full pages and their htmx fragments use the same context."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import func, or_
+from sqlalchemy.orm import joinedload, selectinload
+
+from leadflow.accounts.models import User
+from leadflow.activities.models import Activity
+from leadflow.extensions import db
+from leadflow.governance.audit import history
+from leadflow.leads.duplicates import duplicates_of
+from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag, lead_tags
+from leadflow.leads.policy import can_edit_lead
+from leadflow.pipeline.services import stage_choices
+
+PAGE_SIZES = (25, 50, 100)
+SORTS = {
+    "created": (Lead.created_at,),
+    "name": (Lead.last_name, Lead.first_name),
+    "value": (Lead.value_cents,),
+    "score": (Lead.score,),
+    "activity": (Lead.last_activity_at,),
+}
+SORT_LABELS = {"created": "Created", "name": "Name", "value": "Value", "score": "Score", "activity": "Last activity"}
+
+
+@dataclass
+class LeadFilters:
+    q: str = ""
+    owner: str = ""  # user id, "me" or "none"
+    source: str = ""
+    lifecycle: str = ""
+    temperature: str = ""
+    stage: str = ""
+    tag: str = ""
+    created_from: date | None = None
+    created_to: date | None = None
+    sort: str = "created"
+    direction: str = "desc"
+    page: int = 1
+    per_page: int = 50
+    problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_args(cls, args) -> "LeadFilters":
+        filters = cls()
+        filters.q = " ".join((args.get("q") or "").split())[:100]
+        for key in ("owner", "source", "lifecycle", "temperature", "stage", "tag"):
+            setattr(filters, key, (args.get(key) or "").strip()[:80])
+        for key in ("created_from", "created_to"):
+            raw = (args.get(key) or "").strip()
+            if raw:
+                try:
+                    setattr(filters, key, date.fromisoformat(raw))
+                except ValueError:
+                    filters.problems.append(f"Ignored the date “{raw[:20]}”: use YYYY-MM-DD.")
+        filters.sort = args.get("sort") if args.get("sort") in SORTS else "created"
+        filters.direction = "asc" if args.get("dir") == "asc" else "desc"
+        try:
+            filters.page = max(1, min(int(args.get("page", 1)), 100_000))
+        except ValueError:
+            filters.page = 1
+        try:
+            per_page = int(args.get("per_page", 50))
+        except ValueError:
+            per_page = 50
+        filters.per_page = per_page if per_page in PAGE_SIZES else 50
+        return filters
+
+    @property
+    def active(self) -> bool:
+        return any((self.q, self.owner, self.source, self.lifecycle, self.temperature, self.stage,
+                    self.tag, self.created_from, self.created_to))
+
+
+def _day_start(d: date) -> datetime:
+    return datetime.combine(d, time.min, tzinfo=timezone.utc)
+
+
+def filtered_leads(filters: LeadFilters, viewer: User):
+    """The SELECT of live leads matching ``filters`` (no ordering, no paging)."""
+    query = db.select(Lead).where(Lead.deleted_at.is_(None))
+    if filters.q:
+        for word in filters.q.lower().split()[:5]:
+            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(Lead.search_text.like(f"%{escaped}%", escape="\\"))
+    if filters.owner == "me":
+        query = query.where(Lead.owner_id == viewer.id)
+    elif filters.owner == "none":
+        query = query.where(Lead.owner_id.is_(None))
+    elif filters.owner.isdigit():
+        query = query.where(Lead.owner_id == int(filters.owner))
+    if filters.source:
+        query = query.where(Lead.source == filters.source)
+    if filters.lifecycle in LIFECYCLES:
+        query = query.where(Lead.lifecycle == filters.lifecycle)
+    if filters.temperature in TEMPERATURES:
+        query = query.where(Lead.temperature == filters.temperature)
+    if filters.stage.isdigit():
+        query = query.where(Lead.stage_id == int(filters.stage))
+    if filters.tag:
+        tag_ids = db.select(Tag.id).where(Tag.name_key == filters.tag.lower()).scalar_subquery()
+        query = query.where(Lead.id.in_(db.select(lead_tags.c.lead_id).where(lead_tags.c.tag_id == tag_ids)))
+    if filters.created_from:
+        query = query.where(Lead.created_at >= _day_start(filters.created_from))
+    if filters.created_to:
+        query = query.where(Lead.created_at < _day_start(filters.created_to + timedelta(days=1)))
+    return query
+
+
+def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
+    base = filtered_leads(filters, viewer)
+    total = db.session.scalar(base.with_only_columns(func.count(Lead.id)).order_by(None))
+    pages = max(1, math.ceil(total / filters.per_page))
+    page = min(filters.page, pages)
+    columns = SORTS[filters.sort]
+    order = [c.desc() if filters.direction == "desc" else c.asc() for c in columns]
+    order.append(Lead.id.desc() if filters.direction == "desc" else Lead.id.asc())
+    leads = db.session.scalars(
+        base.options(joinedload(Lead.owner), joinedload(Lead.organization), joinedload(Lead.stage),
+                     selectinload(Lead.tags))
+        .order_by(*order).limit(filters.per_page).offset((page - 1) * filters.per_page)
+    ).unique().all()
+    return {
+        "leads": leads, "total": total, "page": page, "pages": pages, "filters": filters,
+        "first_row": (page - 1) * filters.per_page + 1 if total else 0,
+        "last_row": min(page * filters.per_page, total),
+        **filter_options(),
+    }
+
+
+def filter_options() -> dict:
+    owners = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True)).order_by(User.name)).all()
+    tags = db.session.scalars(db.select(Tag.name).order_by(Tag.name_key)).all()
+    return {
+        "owners": owners, "tags": tags, "stages": stage_choices(), "sources": SOURCES,
+        "lifecycles": LIFECYCLES, "temperatures": TEMPERATURES, "sort_labels": SORT_LABELS,
+        "page_sizes": PAGE_SIZES,
+    }
+
+
+def lead_detail_context(lead: Lead, viewer: User) -> dict:
+    activities = db.session.scalars(
+        db.select(Activity).options(joinedload(Activity.actor))
+        .where(Activity.lead_id == lead.id).order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(20)
+    ).all()
+    from leadflow.leads.forms import CONTACT_FIELDS, DEAL_FIELDS, INLINE_FIELDS, SOURCE_FIELDS, current_input_value
+
+    return {
+        "lead": lead,
+        "inline_fields": INLINE_FIELDS, "contact_fields": CONTACT_FIELDS, "deal_fields": DEAL_FIELDS,
+        "source_fields": SOURCE_FIELDS, "input_value": current_input_value,
+        "editing": False, "errors": [], "message": None, "conflict": False, "choices": [],
+        "can_edit": can_edit_lead(viewer, lead),
+        "history": history("lead", lead.id),
+        "activities": activities,
+        "duplicates": duplicates_of(lead, limit=5),
+    }
+
+
+def load_lead_for_page(lead_id: int) -> Lead | None:
+    return db.session.scalar(
+        db.select(Lead).options(joinedload(Lead.owner), joinedload(Lead.organization),
+                                joinedload(Lead.stage), selectinload(Lead.tags))
+        .where(Lead.id == lead_id)
+    )
+
+
+def trash_context(viewer: User, page: int = 1, per_page: int = 50) -> dict:
+    from leadflow.leads.policy import editable_leads_clause
+
+    base = db.select(Lead).where(Lead.deleted_at.is_not(None), editable_leads_clause(viewer))
+    total = db.session.scalar(base.with_only_columns(func.count(Lead.id)).order_by(None))
+    leads = db.session.scalars(
+        base.options(joinedload(Lead.organization)).order_by(Lead.deleted_at.desc())
+        .limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return {"leads": leads, "total": total, "page": page, "pages": max(1, math.ceil(total / per_page))}

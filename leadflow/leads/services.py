@@ -1,0 +1,336 @@
+"""Creating, changing, deleting and restoring leads. Every rule about a lead's data is here.
+
+Services take the actor and plain data, raise domain errors and flush; the caller
+(a view, the CLI, the API, a job) commits once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from leadflow.accounts.models import User
+from leadflow.activities.models import Activity
+from leadflow.db import utcnow
+from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from leadflow.extensions import db
+from leadflow.governance.audit import record_changes, record_event
+from leadflow.governance.settings import get_setting
+from leadflow.leads import fields as f
+from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Organization, Tag
+from leadflow.leads.organizations_service import find_or_create_organization
+from leadflow.leads.policy import can_create_lead, can_edit_lead
+from leadflow.pipeline.models import Pipeline, Stage, StageChange
+
+TEXT_LIMITS = {
+    "first_name": 80, "last_name": 80, "title": 120, "disqualified_reason": 200,
+    "won_lost_reason": 200, "utm_source": 120, "utm_medium": 120, "utm_campaign": 120,
+    "utm_term": 120, "utm_content": 120, "referrer": 2000, "landing_page": 2000,
+}
+CHOICES = {"lifecycle": LIFECYCLES, "temperature": TEMPERATURES, "currency": CURRENCIES, "source": SOURCES}
+# What the audit log and history panel call each stored attribute.
+AUDITED = (
+    "first_name", "last_name", "email", "phone", "title", "country", "organization", "source",
+    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "landing_page",
+    "owner", "lifecycle", "disqualified_reason", "temperature", "stage", "value", "currency",
+    "expected_close_date", "won_lost_reason", "marketing_consent", "tags",
+)
+MAX_TAGS = 20
+
+
+def _region() -> str:
+    return get_setting("default_phone_region") or "US"
+
+
+def _text(value, limit: int) -> str:
+    text = "" if value is None else str(value)
+    text = " ".join(text.split())  # one line, no control characters
+    if len(text) > limit:
+        raise f.FieldError(f"Use at most {limit} characters.")
+    return text
+
+
+def parse_tags(value) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    names, seen = [], set()
+    for item in items:
+        name = " ".join(str(item).split())
+        if not name:
+            continue
+        if len(name) > 40:
+            raise f.FieldError("A tag can have at most 40 characters.")
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            names.append(name)
+    if len(names) > MAX_TAGS:
+        raise f.FieldError(f"A lead can have at most {MAX_TAGS} tags.")
+    return names
+
+
+def clean_lead_input(data: dict, region: str | None = None) -> dict:
+    """Turn user input into model values. Only the keys present are cleaned.
+
+    Returns a dict of attribute → value (``organization_name``, ``owner``, ``stage``
+    and ``tags`` are resolved later); raises ValidationFailed with every problem.
+    """
+    region = region or _region()
+    out: dict = {}
+    errors: dict[str, list[str]] = {}
+    for key, raw in data.items():
+        try:
+            if key in TEXT_LIMITS:
+                out[key] = _text(raw, TEXT_LIMITS[key]) or (None if key not in ("first_name", "last_name") else "")
+            elif key == "email":
+                out["email"], out["email_key"] = f.normalise_email(raw)
+            elif key == "phone":
+                out["phone"] = f.normalise_phone(raw, region)
+            elif key == "country":
+                code = _text(raw, 2).upper()
+                if code and not code.isalpha():
+                    raise f.FieldError("Use a two-letter country code such as US or DE.")
+                out["country"] = code or None
+            elif key == "organization":
+                out["organization_name"] = _text(raw, 200) or None
+            elif key in CHOICES:
+                value = _text(raw, 40)
+                if key == "source" and not value:
+                    out[key] = None
+                    continue
+                if key in ("lifecycle", "temperature", "currency") and key != "source":
+                    value = value.lower() if key != "currency" else value.upper()
+                if value not in CHOICES[key]:
+                    raise f.FieldError("Choose one of the listed values.")
+                out[key] = value
+            elif key == "owner_id":
+                out["owner_id"] = _resolve_owner_id(raw)
+            elif key == "stage_id":
+                out["stage_id"] = _resolve_stage_id(raw)
+            elif key == "value":
+                out["value_cents"] = f.parse_money(raw)
+            elif key == "expected_close_date":
+                out["expected_close_date"] = f.parse_date(raw)
+            elif key == "marketing_consent":
+                out["marketing_consent"] = raw in (True, "y", "yes", "on", "true", "1", 1)
+            elif key == "tags":
+                out["tags"] = parse_tags(raw)
+            elif key in ("score",):
+                continue  # computed, never taken from input
+            else:
+                continue  # unknown keys are ignored, never stored
+        except f.FieldError as exc:
+            errors.setdefault(key, []).append(str(exc))
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
+def _resolve_owner_id(raw) -> int | None:
+    if raw in (None, "", "none", 0, "0"):
+        return None
+    try:
+        owner_id = int(raw)
+    except (TypeError, ValueError) as exc:
+        raise f.FieldError("Choose an owner from the list.") from exc
+    user = db.session.get(User, owner_id)
+    if user is None or not user.active:
+        raise f.FieldError("That owner does not exist or is not active.")
+    return owner_id
+
+
+def _resolve_stage_id(raw) -> int | None:
+    if raw in (None, "", 0, "0"):
+        return None
+    try:
+        stage_id = int(raw)
+    except (TypeError, ValueError) as exc:
+        raise f.FieldError("Choose a stage from the list.") from exc
+    stage = db.session.get(Stage, stage_id)
+    if stage is None or stage.pipeline.archived_at is not None:
+        raise f.FieldError("That stage does not exist.")
+    return stage_id
+
+
+def _require_identity(first_name: str, last_name: str, email: str | None, phone: str | None) -> None:
+    errors: dict[str, list[str]] = {}
+    if not (first_name or last_name):
+        errors["first_name"] = ["Enter a name (first or last)."]
+    if not (email or phone):
+        errors["email"] = ["Enter an email or a phone number."]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def default_stage() -> Stage | None:
+    pipeline = db.session.scalar(
+        db.select(Pipeline).where(Pipeline.archived_at.is_(None))
+        .order_by(Pipeline.is_default.desc(), Pipeline.position, Pipeline.id).limit(1)
+    )
+    if pipeline is None:
+        return None
+    return next((s for s in pipeline.stages if s.kind == "open"), None)
+
+
+def audit_snapshot(lead: Lead) -> dict:
+    return {
+        "first_name": lead.first_name, "last_name": lead.last_name, "email": lead.email,
+        "phone": lead.phone, "title": lead.title, "country": lead.country,
+        "organization": lead.organization.name if lead.organization else None,
+        "source": lead.source, "utm_source": lead.utm_source, "utm_medium": lead.utm_medium,
+        "utm_campaign": lead.utm_campaign, "utm_term": lead.utm_term, "utm_content": lead.utm_content,
+        "referrer": lead.referrer, "landing_page": lead.landing_page,
+        "owner": lead.owner.name if lead.owner else None, "lifecycle": lead.lifecycle,
+        "disqualified_reason": lead.disqualified_reason, "temperature": lead.temperature,
+        "stage": lead.stage.name if lead.stage else None,
+        "value": None if lead.value_cents is None else f"{lead.value:,.2f}",
+        "currency": lead.currency, "expected_close_date": lead.expected_close_date,
+        "won_lost_reason": lead.won_lost_reason, "marketing_consent": lead.marketing_consent,
+        "tags": [t.name for t in lead.tags],
+    }
+
+
+def resolve_tags(names: list[str]) -> list[Tag]:
+    if not names:
+        return []
+    keys = [n.lower() for n in names]
+    existing = {t.name_key: t for t in db.session.scalars(db.select(Tag).where(Tag.name_key.in_(keys)))}
+    tags = []
+    for name in names:
+        tag = existing.get(name.lower())
+        if tag is None:
+            tag = Tag(name=name, name_key=name.lower())
+            db.session.add(tag)
+            existing[tag.name_key] = tag
+        tags.append(tag)
+    return tags
+
+
+def _apply(actor, lead: Lead, values: dict) -> None:
+    """Set cleaned values on the lead, resolving organization, tags and stage."""
+    now = utcnow()
+    if "organization_name" in values:
+        name = values.pop("organization_name")
+        lead.organization = find_or_create_organization(name) if name else None
+    if "tags" in values:
+        lead.tags = resolve_tags(values.pop("tags"))
+    old_owner_id = lead.owner_id
+    old_stage_id = lead.stage_id
+    for key, value in values.items():
+        setattr(lead, key, value)
+    if "stage_id" in values and lead.stage_id != old_stage_id:
+        stage = db.session.get(Stage, lead.stage_id) if lead.stage_id else None
+        lead.stage = stage
+        lead.pipeline_id = stage.pipeline_id if stage else None
+        lead.stage_entered_at = now
+        record_stage_change(actor, lead, old_stage_id, lead.stage_id, now)
+        if stage is not None and stage.kind == "won":
+            lead.lifecycle = "customer"
+    if "owner_id" in values and lead.owner_id != old_owner_id:
+        lead.owner = db.session.get(User, lead.owner_id) if lead.owner_id else None
+        if lead.id is not None:
+            owner_name = lead.owner.name if lead.owner else "nobody"
+            add_system_activity(lead, "assignment", actor, f"Assigned to {owner_name}", now)
+    lead.search_text = f.search_text_for(
+        lead.first_name, lead.last_name, lead.email, lead.phone,
+        lead.organization.name if lead.organization else None,
+    )
+
+
+def record_stage_change(actor, lead: Lead, from_id: int | None, to_id: int | None, at) -> None:
+    """Keep the move as a StageChange row and, for moves between stages, a timeline entry."""
+    db.session.add(StageChange(lead_id=lead.id, from_stage_id=from_id, to_stage_id=to_id,
+                               actor_id=getattr(actor, "id", None), at=at))
+    if from_id is not None:
+        names = dict(db.session.execute(db.select(Stage.id, Stage.name).where(Stage.id.in_([from_id, to_id or 0]))).all())
+        add_system_activity(lead, "stage_change", actor,
+                            f"Moved from {names.get(from_id, '?')} to {names.get(to_id, 'no stage')}", at)
+
+
+def add_system_activity(lead: Lead, kind: str, actor, subject: str, at=None) -> Activity:
+    activity = Activity(lead_id=lead.id, kind=kind, actor_id=getattr(actor, "id", None),
+                        subject=subject, occurred_at=at or utcnow())
+    db.session.add(activity)
+    return activity
+
+
+def create_lead(actor, data: dict, *, region: str | None = None) -> Lead:
+    if actor is not None and not can_create_lead(actor):
+        raise PermissionDenied("Your role cannot create leads.")
+    values = clean_lead_input(data, region)
+    _require_identity(values.get("first_name", ""), values.get("last_name", ""),
+                      values.get("email"), values.get("phone"))
+    if "owner_id" not in values and actor is not None and actor.role == "rep":
+        values["owner_id"] = actor.id
+    lead = Lead(first_name="", last_name="", lifecycle="lead", temperature="cold", score=0,
+                currency=get_setting("default_currency") or "USD")
+    if not values.get("stage_id"):
+        stage = default_stage()
+        values["stage_id"] = stage.id if stage else None
+    db.session.add(lead)
+    db.session.flush()  # the lead needs its id before its history rows
+    _apply(actor, lead, values)
+    record_event(actor, "lead", lead.id, "create", lead.name)
+    add_system_activity(lead, "system", actor, "Lead created")
+    db.session.flush()
+    return lead
+
+
+def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None = None,
+                region: str | None = None) -> list[str]:
+    """Change some fields of a lead; returns the names of the fields that changed."""
+    if lead.deleted_at is not None:
+        raise NotFound("This lead is in the trash. Restore it first.")
+    if not can_edit_lead(actor, lead):
+        raise PermissionDenied("You can only edit leads you own or unassigned leads.")
+    if expected_version is not None and expected_version != lead.version:
+        raise VersionConflict(lead)
+    values = clean_lead_input(data, region)
+    _require_identity(
+        values.get("first_name", lead.first_name), values.get("last_name", lead.last_name),
+        values.get("email", lead.email), values.get("phone", lead.phone),
+    )
+    before = audit_snapshot(lead)
+    _apply(actor, lead, values)
+    after = audit_snapshot(lead)
+    entries = record_changes(actor, "lead", lead.id, before, after)
+    if entries:
+        lead.updated_at = utcnow()
+    db.session.flush()
+    return [e.field for e in entries]
+
+
+def get_live_lead(lead_id: int) -> Lead:
+    lead = db.session.get(Lead, lead_id)
+    if lead is None or lead.deleted_at is not None:
+        raise NotFound("There is no such lead.")
+    return lead
+
+
+def delete_lead(actor, lead: Lead) -> None:
+    if not can_edit_lead(actor, lead):
+        raise PermissionDenied("You can only delete leads you may edit.")
+    if lead.deleted_at is None:
+        lead.deleted_at = utcnow()
+        lead.deleted_by_id = actor.id
+        record_event(actor, "lead", lead.id, "delete", lead.name)
+        db.session.flush()
+
+
+def restore_lead(actor, lead: Lead) -> None:
+    if not can_edit_lead(actor, lead):
+        raise PermissionDenied("You can only restore leads you may edit.")
+    if lead.deleted_at is not None:
+        lead.deleted_at = None
+        lead.deleted_by_id = None
+        record_event(actor, "lead", lead.id, "restore", lead.name)
+        db.session.flush()
+
+
+def purge_trash(older_than_days: int, now=None) -> int:
+    """Delete for good the leads that have sat in the trash longer than the retention."""
+    cutoff = (now or utcnow()) - timedelta(days=older_than_days)
+    ids = list(db.session.scalars(db.select(Lead.id).where(Lead.deleted_at < cutoff)))
+    for lead_id in ids:
+        db.session.delete(db.session.get(Lead, lead_id))
+    db.session.flush()
+    return len(ids)

@@ -1,0 +1,100 @@
+"""Helpers every area uses: request set-up, errors, htmx rendering, permissions."""
+
+from __future__ import annotations
+
+from flask import Flask, g, jsonify, request
+from flask_wtf.csrf import CSRFError
+
+from leadflow.db import sqlite_begin_mode
+from leadflow.extensions import db, login_manager
+from leadflow.web.htmx import render_page
+from leadflow.web import formatting
+
+READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def init_web(app: Flask) -> None:
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from leadflow.accounts.services import load_session_user
+
+        return load_session_user(user_id)
+
+    @app.before_request
+    def choose_transaction_mode():
+        token = sqlite_begin_mode.set(
+            "DEFERRED" if request.method in READ_ONLY_METHODS else "IMMEDIATE"
+        )
+        g._sqlite_mode_token = token
+
+    @app.teardown_request
+    def reset_transaction_mode(_exc):
+        token = g.pop("_sqlite_mode_token", None)
+        if token is not None:
+            sqlite_begin_mode.reset(token)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'self'",
+        )
+        return response
+
+    def wants_json() -> bool:
+        return request.path.startswith("/api/") or (
+            request.accept_mimetypes.best == "application/json"
+        )
+
+    def error_page(status: int, title: str, message: str):
+        if wants_json():
+            return jsonify(error=title, message=message), status
+        return render_page("errors/error.html", status=status, title=title, message=message), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return error_page(
+            400, "Form expired",
+            "The form was missing its security token or it had expired. "
+            "Go back, reload the page and try again.",
+        )
+
+    @app.errorhandler(400)
+    def bad_request(error):
+        return error_page(400, "Bad request", getattr(error, "description", "") or "The request was not understood.")
+
+    @app.errorhandler(403)
+    def forbidden(error):
+        return error_page(403, "Not allowed", "Your role does not allow this. Ask an admin if you need it.")
+
+    @app.errorhandler(404)
+    def not_found(error):
+        return error_page(404, "Not found", "There is nothing at this address. It may have been deleted.")
+
+    @app.errorhandler(405)
+    def method_not_allowed(error):
+        return error_page(405, "Method not allowed", "This address does not accept that kind of request.")
+
+    @app.errorhandler(413)
+    def too_large(error):
+        return error_page(413, "Too large", "The upload or form was larger than this server accepts.")
+
+    @app.errorhandler(429)
+    def too_many(error):
+        return error_page(429, "Too many attempts", "Too many attempts. Wait a minute and try again.")
+
+    @app.errorhandler(500)
+    def server_error(error):
+        db.session.rollback()
+        return error_page(500, "Something went wrong", "The error was logged. Nothing was saved.")
+
+    formatting.register(app)

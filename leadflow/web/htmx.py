@@ -1,0 +1,43 @@
+"""One place decides between a full page and an htmx fragment."""
+
+from __future__ import annotations
+
+import json
+
+from flask import make_response, request
+from jinja2_fragments.flask import render_block
+from flask import render_template
+
+
+def is_fragment_request() -> bool:
+    return bool(request.htmx) and not request.htmx.boosted and not request.htmx.history_restore_request
+
+
+def render_page(template: str, block: str | None = None, status: int = 200,
+                trigger: dict | str | None = None, **context):
+    """Render ``template`` whole, or only ``block`` of it for an htmx request.
+
+    Every response is marked ``Vary: HX-Request`` because the two differ.
+    ``trigger`` becomes an ``HX-Trigger`` header other widgets can listen for.
+    """
+    if block and is_fragment_request():
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    if trigger:
+        response.headers["HX-Trigger"] = trigger if isinstance(trigger, str) else json.dumps(trigger)
+    return response
+
+
+def redirect_to(url: str, status: int = 303):
+    """A redirect that htmx follows as a whole-page navigation."""
+    if request.htmx:
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = url
+        response.vary.add("HX-Request")
+        return response
+    from flask import redirect
+
+    return redirect(url, code=status)

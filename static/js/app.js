@@ -1,0 +1,22 @@
+// LeadFlow's own script: small progressive enhancements, no inline handlers (CSP).
+(function () {
+  "use strict";
+  // Escape closes an inline editor: the cancel link inside it is followed.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var editor = event.target.closest && event.target.closest("[data-inline-editor]");
+    if (!editor) return;
+    var cancel = editor.querySelector("[data-cancel]");
+    if (cancel) { event.preventDefault(); cancel.click(); }
+  });
+  // After htmx swaps in an inline editor, put the cursor in its first field.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var editor = event.detail.target.querySelector && event.detail.target.querySelector("[data-inline-editor] input, [data-inline-editor] select");
+    if (editor) editor.focus();
+  });
+  // Confirm dangerous submits: forms marked data-confirm ask first.
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) event.preventDefault();
+  }, true);
+})();

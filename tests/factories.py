@@ -1,0 +1,48 @@
+"""Factory functions that build valid records with sensible defaults; tests override fields."""
+
+from __future__ import annotations
+
+import itertools
+
+from leadflow.accounts.services import hash_password
+from leadflow.accounts.models import User
+from leadflow.extensions import db
+from leadflow.leads import services as lead_services
+from leadflow.leads.models import Lead, Organization
+from leadflow.pipeline.services import ensure_default_pipeline
+
+_seq = itertools.count(1)
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(role: str = "rep", **fields) -> User:
+    n = next(_seq)
+    user = User(
+        email=fields.pop("email", f"user{n}@example.com"),
+        name=fields.pop("name", f"{role.title()} User{n}"),
+        password_hash=hash_password(fields.pop("password", PASSWORD)),
+        role=role,
+        **fields,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def make_org(name: str | None = None, **fields) -> Organization:
+    name = name or f"Company {next(_seq)}"
+    org = Organization(name=name, name_key=name.lower(), **fields)
+    db.session.add(org)
+    db.session.flush()
+    return org
+
+
+def make_lead(actor=None, **fields) -> Lead:
+    """A lead created through the service, as a user would create it."""
+    ensure_default_pipeline()
+    n = next(_seq)
+    data = {"first_name": f"Lead{n}", "last_name": "Example", "email": f"lead{n}@example.com"}
+    data.update(fields)
+    lead = lead_services.create_lead(actor, data, region="US")
+    db.session.flush()
+    return lead
