@@ -1,0 +1,318 @@
+"""The lead screens as each role sees and uses them."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadflow.extensions import db
+from leadflow.governance.models import AuditEntry
+from leadflow.leads.models import Lead
+from leadflow.pipeline.services import ensure_default_pipeline
+
+ROLES = ("admin", "manager", "rep", "viewer")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_reads_the_list_and_a_lead(login_as, make_lead, role):
+    lead = make_lead(first_name="Grace", last_name="Hopper", organization="Navy")
+    db.session.commit()
+    _, client = login_as(role)
+    listing = client.get("/leads")
+    assert listing.status_code == 200
+    assert "Grace Hopper" in listing.text
+    page = client.get(f"/leads/{lead.id}")
+    assert page.status_code == 200
+    assert "Navy" in page.text and "History" in page.text
+
+
+def test_signed_out_visitor_is_sent_to_login(client):
+    response = client.get("/leads")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+def test_empty_list_tells_the_user_what_to_do(login_as):
+    _, client = login_as("rep")
+    page = client.get("/leads").text
+    assert "No leads yet" in page and "Add your first lead" in page
+
+
+def test_htmx_search_returns_only_the_results_fragment(login_as, make_lead):
+    make_lead(first_name="Alan", last_name="Turing", email="alan@bletchley.example.com")
+    make_lead(first_name="Kurt", last_name="Godel", email="kurt@example.com")
+    db.session.commit()
+    _, client = login_as("viewer", htmx=True)
+    response = client.get("/leads?q=turing")
+    assert response.status_code == 200
+    assert "HX-Request" in response.headers.get("Vary", "")
+    assert response.text.lstrip().startswith('<section id="lead-results"')
+    assert "<html" not in response.text
+    assert "Alan Turing" in response.text and "Kurt Godel" not in response.text
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("q=bletchley", {"Alan Turing"}),
+    ("q=%2B1415555", {"Alan Turing"}),  # phone digits
+    ("q=4155550111", {"Alan Turing"}),
+    ("source=referral", {"Kurt Godel"}),
+    ("lifecycle=mql", {"Kurt Godel"}),
+    ("temperature=hot", {"Kurt Godel"}),
+    ("tag=logic", {"Kurt Godel"}),
+    ("owner=none", {"Alan Turing"}),
+    ("q=nobody-matches-this", set()),
+])
+def test_filters_in_the_url_narrow_the_list(login_as, make_lead, make_user, query, expected):
+    owner = make_user("rep")
+    make_lead(first_name="Alan", last_name="Turing", email="alan@bletchley.example.com", phone="+14155550111",
+              organization="Bletchley")
+    make_lead(first_name="Kurt", last_name="Godel", email="kurt@example.com", source="referral",
+              lifecycle="mql", temperature="hot", tags="logic", owner_id=owner.id)
+    db.session.commit()
+    _, client = login_as("viewer")
+    text = client.get(f"/leads?{query}").text
+    shown = {name for name in ("Alan Turing", "Kurt Godel") if name in text}
+    assert shown == expected
+    if not expected:
+        assert "No leads match these filters" in text
+
+
+def test_owner_me_and_created_range_filters(login_as, make_lead):
+    from datetime import datetime, timezone
+
+    rep, client = login_as("rep")
+    mine = make_lead(first_name="Mine", owner_id=rep.id)
+    old = make_lead(first_name="Ancient")
+    old.created_at = datetime(2020, 1, 15, tzinfo=timezone.utc)
+    db.session.commit()
+    assert "Mine Example" in client.get("/leads?owner=me").text
+    assert "Ancient Example" not in client.get("/leads?owner=me").text
+    ranged = client.get("/leads?created_from=2020-01-01&created_to=2020-01-31").text
+    assert "Ancient Example" in ranged and "Mine Example" not in ranged
+    assert mine.id
+
+
+def test_bad_filter_values_are_ignored_with_a_message_not_an_error(login_as, make_lead):
+    make_lead(first_name="Still", last_name="Here")
+    db.session.commit()
+    _, client = login_as("viewer")
+    response = client.get("/leads?created_from=yesterday&page=abc&per_page=9999&sort=evil&stage=x")
+    assert response.status_code == 200
+    assert "Still Here" in response.text
+    assert "Ignored the date" in response.text
+
+
+def test_sorting_and_paging(login_as, make_lead):
+    for i in range(30):
+        make_lead(first_name=f"P{i:02d}", last_name="Person", value=str(i * 100))
+    db.session.commit()
+    _, client = login_as("viewer")
+    page1 = client.get("/leads?sort=value&dir=desc&per_page=25").text
+    assert "Showing 1–25 of 30 leads" in page1
+    assert page1.index("P29 Person") < page1.index("P28 Person")
+    page2 = client.get("/leads?sort=value&dir=desc&per_page=25&page=2").text
+    assert "Showing 26–30 of 30" in page2 and "P00 Person" in page2 and "P29 Person" not in page2
+
+
+def test_lead_list_query_count_does_not_grow_with_page_size(app, login_as, make_lead, make_user, count_queries):
+    owners = [make_user("rep") for _ in range(3)]
+    for i in range(60):
+        make_lead(first_name=f"N{i}", owner_id=owners[i % 3].id, organization=f"Org {i % 7}", tags=f"t{i % 4}, common")
+    db.session.commit()
+    _, client = login_as("viewer")
+    client.get("/leads?per_page=25")  # warm caches (templates, user)
+    with count_queries() as small:
+        assert client.get("/leads?per_page=25").status_code == 200
+    with count_queries() as large:
+        assert client.get("/leads?per_page=100").status_code == 200
+    assert len(small) == len(large), (small, large)
+    assert len(large) <= 15
+
+
+def test_lead_page_query_count_is_bounded(app, login_as, make_lead, count_queries):
+    lead = make_lead(first_name="Q", organization="Org", tags="a, b, c")
+    db.session.commit()
+    _, client = login_as("manager")
+    client.get(f"/leads/{lead.id}")
+    with count_queries() as queries:
+        assert client.get(f"/leads/{lead.id}").status_code == 200
+    assert len(queries) <= 15, queries
+
+
+def test_names_are_escaped_on_every_page(login_as, make_lead):
+    lead = make_lead(first_name="<script>alert(1)</script>", organization="<b>Bold</b> Inc")
+    db.session.commit()
+    _, client = login_as("admin")
+    for url in ("/leads", f"/leads/{lead.id}", "/"):
+        text = client.get(url).text
+        assert "<script>alert(1)</script>" not in text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+# --- creating -------------------------------------------------------------
+
+def test_rep_creates_a_lead_and_lands_on_its_page(login_as):
+    ensure_default_pipeline()
+    db.session.commit()
+    rep, client = login_as("rep")
+    response = client.post("/leads/new", data={
+        "first_name": "Marie", "last_name": "Curie", "email": "marie@radium.example.com",
+        "phone": "+33 1 40 79 44 00", "organization": "Radium Institute", "lifecycle": "lead",
+        "currency": "EUR", "value": "5000", "owner_id": str(rep.id), "tags": "science",
+    })
+    assert response.status_code == 303
+    lead = db.session.scalar(db.select(Lead).where(Lead.email_key == "marie@radium.example.com"))
+    assert response.headers["Location"].endswith(f"/leads/{lead.id}")
+    assert lead.phone == "+33140794400" and lead.currency == "EUR" and lead.value_cents == 500000
+    page = client.get(f"/leads/{lead.id}").text
+    assert "Lead Marie Curie created." in page
+
+
+def test_invalid_new_lead_shows_errors_and_saves_nothing(login_as):
+    ensure_default_pipeline()
+    db.session.commit()
+    _, client = login_as("rep")
+    response = client.post("/leads/new", data={"first_name": "", "email": "nope", "lifecycle": "lead", "currency": "USD"})
+    assert response.status_code == 422
+    assert "not a valid email" in response.text
+    assert db.session.scalar(db.select(db.func.count(Lead.id))) == 0
+
+
+def test_new_lead_warns_about_duplicates_before_saving(login_as, make_lead):
+    existing = make_lead(first_name="Dup", email="dup@example.com")
+    db.session.commit()
+    _, client = login_as("manager")
+    data = {"first_name": "Dupe", "email": "DUP@example.com", "lifecycle": "lead", "currency": "USD"}
+    warned = client.post("/leads/new", data=data)
+    assert warned.status_code == 409
+    assert "This may already be in LeadFlow" in warned.text and f"/leads/{existing.id}" in warned.text
+    assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1
+    confirmed = client.post("/leads/new", data={**data, "confirm_duplicate": "y"})
+    assert confirmed.status_code == 303
+    assert db.session.scalar(db.select(db.func.count(Lead.id))) == 2
+
+
+def test_live_duplicate_check_fragment(login_as, make_lead):
+    existing = make_lead(first_name="Live", phone="+14155550177")
+    db.session.commit()
+    _, client = login_as("rep", htmx=True)
+    response = client.post("/leads/check-duplicates", data={"phone": "(415) 555-0177"})
+    assert response.status_code == 200
+    assert f"/leads/{existing.id}" in response.text and "same phone" in response.text
+
+
+def test_viewer_cannot_open_the_new_lead_form(login_as):
+    _, client = login_as("viewer")
+    assert client.get("/leads/new").status_code == 403
+    assert client.post("/leads/new", data={"first_name": "x", "email": "x@example.com"}).status_code == 403
+
+
+# --- inline editing ---------------------------------------------------------
+
+def test_inline_edit_saves_one_field_and_signals_the_history_panel(login_as, make_lead):
+    lead = make_lead(first_name="Inline")
+    db.session.commit()
+    user, client = login_as("manager", htmx=True)
+    editor = client.get(f"/leads/{lead.id}/fields/title/edit")
+    assert editor.status_code == 200 and 'name="value"' in editor.text
+    response = client.post(f"/leads/{lead.id}/fields/title", data={"value": "Head of Ops", "version": lead.version})
+    assert response.status_code == 200
+    assert response.headers["HX-Trigger"] == "lead-updated"
+    assert "Head of Ops" in response.text and 'id="field-title"' in response.text
+    history = client.get(f"/leads/{lead.id}/history").text
+    assert "Head of Ops" in history and user.name in history
+    entry = db.session.scalar(db.select(AuditEntry).where(AuditEntry.field == "title"))
+    assert entry.new_value == "Head of Ops" and entry.actor_id == user.id
+
+
+def test_inline_edit_error_keeps_the_editor_open_with_a_message(login_as, make_lead):
+    lead = make_lead(first_name="Err", email="err@example.com")
+    db.session.commit()
+    _, client = login_as("manager", htmx=True)
+    response = client.post(f"/leads/{lead.id}/fields/email", data={"value": "broken@", "version": lead.version})
+    assert response.status_code == 422
+    assert "not a valid email" in response.text and 'value="broken@"' in response.text
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).email == "err@example.com"
+
+
+def test_inline_edit_conflict_shows_the_current_value(login_as, make_lead):
+    lead = make_lead(first_name="Race", title="Original")
+    db.session.commit()
+    stale_version = lead.version
+    _, client = login_as("manager", htmx=True)
+    assert client.post(f"/leads/{lead.id}/fields/title", data={"value": "First", "version": stale_version}).status_code == 200
+    second = client.post(f"/leads/{lead.id}/fields/title", data={"value": "Second", "version": stale_version})
+    assert second.status_code == 409
+    assert "Someone else changed this lead" in second.text and "First" in second.text
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).title == "First"
+
+
+def test_rep_cannot_edit_a_lead_owned_by_someone_else(login_as, make_lead, make_user):
+    other = make_user("rep")
+    lead = make_lead(first_name="Theirs", owner_id=other.id)
+    db.session.commit()
+    _, client = login_as("rep", htmx=True)
+    page = client.get(f"/leads/{lead.id}").text
+    assert "Edit job title" not in page
+    assert client.get(f"/leads/{lead.id}/fields/title/edit").status_code == 403
+    assert client.post(f"/leads/{lead.id}/fields/title", data={"value": "Hijack"}).status_code == 403
+    assert client.post(f"/leads/{lead.id}/delete").status_code == 403
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).title is None
+
+
+def test_viewer_cannot_edit_any_lead(login_as, make_lead):
+    lead = make_lead(first_name="Open")
+    db.session.commit()
+    _, client = login_as("viewer", htmx=True)
+    assert client.post(f"/leads/{lead.id}/fields/title", data={"value": "x"}).status_code == 403
+
+
+def test_unknown_inline_field_is_404(login_as, make_lead):
+    lead = make_lead()
+    db.session.commit()
+    _, client = login_as("admin", htmx=True)
+    assert client.post(f"/leads/{lead.id}/fields/score", data={"value": "100"}).status_code == 404
+
+
+def test_inline_tags_and_owner(login_as, make_lead, make_user):
+    rep = make_user("rep", name="Rita Rep")
+    lead = make_lead(first_name="Tagged")
+    db.session.commit()
+    _, client = login_as("manager", htmx=True)
+    assert client.post(f"/leads/{lead.id}/fields/tags", data={"value": "alpha, beta", "version": lead.version}).status_code == 200
+    db.session.expire_all()
+    lead = db.session.get(Lead, lead.id)
+    response = client.post(f"/leads/{lead.id}/fields/owner_id", data={"value": str(rep.id), "version": lead.version})
+    assert response.status_code == 200 and "Rita Rep" in response.text
+    db.session.expire_all()
+    lead = db.session.get(Lead, lead.id)
+    assert [t.name for t in lead.tags] == ["alpha", "beta"] and lead.owner_id == rep.id
+
+
+# --- delete, trash, restore -----------------------------------------------------
+
+def test_delete_moves_to_trash_and_restore_brings_it_back(login_as, make_lead):
+    lead = make_lead(first_name="Trashy", last_name="Lead")
+    db.session.commit()
+    _, client = login_as("manager")
+    response = client.post(f"/leads/{lead.id}/delete")
+    assert response.status_code == 303
+    assert client.get(f"/leads/{lead.id}").status_code == 404
+    assert "Trashy Lead" not in client.get("/leads").text
+    trash = client.get("/leads/trash").text
+    assert "Trashy Lead" in trash
+    assert client.post(f"/leads/{lead.id}/restore").status_code == 303
+    assert client.get(f"/leads/{lead.id}").status_code == 200
+    assert "The trash is empty" in client.get("/leads/trash").text
+
+
+def test_rep_sees_only_their_own_or_unassigned_leads_in_trash(login_as, make_lead, make_user):
+    other = make_user("rep")
+    theirs = make_lead(first_name="TheirTrash", owner_id=other.id)
+    theirs.deleted_at = db.func.now()
+    db.session.commit()
+    _, client = login_as("rep")
+    assert "TheirTrash" not in client.get("/leads/trash").text
+    assert client.post(f"/leads/{theirs.id}/restore").status_code == 403
