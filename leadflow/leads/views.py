@@ -7,7 +7,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads import queries, services
-from leadflow.leads.duplicates import find_duplicates
+from leadflow.leads.duplicates import duplicates_of, find_duplicates
 from leadflow.leads.fields import FieldError, normalise_email, normalise_phone
 from leadflow.leads.forms import INLINE_FIELDS, LeadForm, current_input_value
 from leadflow.leads.models import Lead
@@ -119,12 +119,15 @@ def _field_or_404(name: str):
     return field
 
 
+IDENTITY_FIELDS = ("first_name", "last_name", "email", "phone", "organization")
+
+
 def _render_field(lead, field, *, editing=False, value=None, errors=(), status=200, trigger=None, message=None,
-                  conflict=False):
+                  conflict=False, duplicates=()):
     return render_page(
         "leads/_field.html", status=status, trigger=trigger, lead=lead, field=field, editing=editing,
         value=current_input_value(lead, field.name) if value is None else value,
-        errors=list(errors), message=message, conflict=conflict, can_edit=can_edit_lead(current_user, lead),
+        errors=list(errors), message=message, conflict=conflict, field_duplicates=list(duplicates), can_edit=can_edit_lead(current_user, lead),
         choices=field.choices() if field.choices else [],
     )
 
@@ -172,8 +175,9 @@ def update_field(lead_id: int, name: str):
         db.session.rollback()
         abort(403)
     fresh = _load(lead_id)
+    duplicates = duplicates_of(fresh, limit=5) if changed and name in IDENTITY_FIELDS else []
     return _render_field(fresh, field, trigger="lead-updated" if changed else None,
-                         message="Saved." if changed else None)
+                         message="Saved." if changed else None, duplicates=duplicates)
 
 
 @bp.post("/<int:lead_id>/delete")

@@ -316,3 +316,15 @@ def test_rep_sees_only_their_own_or_unassigned_leads_in_trash(login_as, make_lea
     _, client = login_as("rep")
     assert "TheirTrash" not in client.get("/leads/trash").text
     assert client.post(f"/leads/{theirs.id}/restore").status_code == 403
+
+
+def test_inline_edit_that_makes_a_duplicate_warns_with_a_link(login_as, make_lead):
+    first = make_lead(first_name="Orig", email="same@example.com")
+    second = make_lead(first_name="Other", email="other@example.com")
+    db.session.commit()
+    _, client = login_as("manager", htmx=True)
+    response = client.post(f"/leads/{second.id}/fields/email", data={"value": "Same@example.com", "version": second.version})
+    assert response.status_code == 200
+    assert "Now looks like a duplicate of" in response.text and f"/leads/{first.id}" in response.text
+    page = client.get(f"/leads/{second.id}", headers={"HX-Request": ""}).text
+    assert page.count("Now looks like a duplicate") == 0 and "Possible duplicates" in page
