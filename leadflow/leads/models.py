@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, Date, ForeignKey, Index, Integer, String, Table, Text,
+    JSON, BigInteger, Boolean, Column, Date, Float, ForeignKey, Index, Integer, String, Table, Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -65,6 +65,11 @@ class Lead(db.Model):
         Index("ix_leads_live_created", "deleted_at", "created_at"),
         Index("ix_leads_owner_created", "owner_id", "created_at"),
         Index("ix_leads_stage_created", "stage_id", "created_at"),
+        Index("ix_leads_board", "stage_id", "deleted_at", "board_rank", "id"),
+        Index("ix_leads_name", "last_name", "first_name"),
+        Index("ix_leads_value", "value_cents"),
+        Index("ix_leads_score", "score"),
+        Index("ix_leads_last_activity", "last_activity_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -96,8 +101,9 @@ class Lead(db.Model):
     score_breakdown: Mapped[list | None] = mapped_column(JSON)
 
     pipeline_id: Mapped[int | None] = mapped_column(ForeignKey("pipelines.id", ondelete="SET NULL"))
-    stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
-    value_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # active_history: the old values are needed to keep the board's stage totals exact.
+    stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"), active_history=True)
+    value_cents: Mapped[int | None] = mapped_column(BigInteger, active_history=True)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     expected_close_date: Mapped[date | None] = mapped_column(Date)
     won_lost_reason: Mapped[str | None] = mapped_column(String(200))
@@ -112,10 +118,12 @@ class Lead(db.Model):
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     stage_entered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, active_history=True)
     deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # Lower-cased name, email, organization and phone digits: what the list search reads.
     search_text: Mapped[str] = mapped_column(Text, default="")
+    # Order of the card within its board column: ascending; new leads get a rank that puts them on top.
+    board_rank: Mapped[float] = mapped_column(Float, default=0.0)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     organization: Mapped[Organization | None] = relationship(back_populates="leads")

@@ -253,6 +253,11 @@ def add_system_activity(lead: Lead, kind: str, actor, subject: str, at=None) -> 
     return activity
 
 
+def new_card_rank() -> float:
+    """New leads go on top of their board column: ranks ascend, so newer is smaller."""
+    return -utcnow().timestamp()
+
+
 def create_lead(actor, data: dict, *, region: str | None = None) -> Lead:
     if actor is not None and not can_create_lead(actor):
         raise PermissionDenied("Your role cannot create leads.")
@@ -261,8 +266,10 @@ def create_lead(actor, data: dict, *, region: str | None = None) -> Lead:
                       values.get("email"), values.get("phone"))
     if "owner_id" not in values and actor is not None and actor.role == "rep":
         values["owner_id"] = actor.id
+    # Every attribute the stage totals track is set before the first flush, so its history is known.
     lead = Lead(first_name="", last_name="", lifecycle="lead", temperature="cold", score=0,
-                currency=get_setting("default_currency") or "USD")
+                currency=get_setting("default_currency") or "USD", stage_id=None, value_cents=None,
+                deleted_at=None, board_rank=new_card_rank())
     if not values.get("stage_id"):
         stage = default_stage()
         values["stage_id"] = stage.id if stage else None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadflow.db import UTCDateTime, utcnow
@@ -51,3 +51,18 @@ class StageChange(db.Model):
     to_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"), index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StageTotals(db.Model):
+    """Live lead count and value per stage, kept in step with every lead change.
+
+    The board header reads these instead of scanning every lead, so a board with
+    100,000 leads opens as fast as one with 1,000. ``leadflow.pipeline.totals``
+    maintains them on each flush and can recount them from scratch.
+    """
+
+    __tablename__ = "stage_totals"
+
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id", ondelete="CASCADE"), primary_key=True)
+    lead_count: Mapped[int] = mapped_column(Integer, default=0)
+    value_cents: Mapped[int] = mapped_column(BigInteger, default=0)

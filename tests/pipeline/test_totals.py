@@ -1,0 +1,80 @@
+"""The board's stage totals stay equal to what the leads say, whatever happens to them."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from leadflow.extensions import db
+from leadflow.leads import services
+from leadflow.leads.models import Lead
+from leadflow.pipeline.models import StageTotals
+from leadflow.pipeline.services import ensure_default_pipeline
+from leadflow.pipeline.totals import live_totals_query, recount_stage_totals
+
+pytestmark = pytest.mark.usefixtures("app")
+
+
+def stored() -> dict:
+    return {t.stage_id: (t.lead_count, t.value_cents)
+            for t in db.session.scalars(db.select(StageTotals)) if t.lead_count or t.value_cents}
+
+
+def actual() -> dict:
+    return {row[0]: (row[1], int(row[2])) for row in db.session.execute(live_totals_query())}
+
+
+def test_totals_follow_creates_moves_value_changes_trash_restore_and_purge(make_user):
+    manager = make_user("manager")
+    stages = ensure_default_pipeline().stages
+    rng = random.Random(7)
+    leads = []
+    for i in range(40):
+        leads.append(services.create_lead(manager, {
+            "first_name": f"T{i}", "email": f"t{i}@example.com", "value": str(rng.randint(0, 5000)),
+            "stage_id": rng.choice(stages).id}))
+    db.session.commit()
+    assert stored() == actual()
+    for step in range(120):
+        lead = rng.choice(leads)
+        action = rng.choice(["move", "value", "trash", "restore", "both"])
+        if action == "move" and lead.deleted_at is None:
+            services.update_lead(manager, lead, {"stage_id": rng.choice(stages).id})
+        elif action == "value" and lead.deleted_at is None:
+            services.update_lead(manager, lead, {"value": rng.choice(["", str(rng.randint(1, 9000))])})
+        elif action == "both" and lead.deleted_at is None:
+            services.update_lead(manager, lead, {"value": str(rng.randint(1, 9000)), "stage_id": rng.choice(stages).id})
+        elif action == "trash":
+            services.delete_lead(manager, lead)
+        elif action == "restore":
+            services.restore_lead(manager, lead)
+        if step % 10 == 0:
+            db.session.commit()
+            assert stored() == actual(), f"after step {step}"
+    db.session.commit()
+    assert stored() == actual()
+    live = [lead for lead in leads if lead.deleted_at is None]
+    db.session.delete(live[0])
+    db.session.commit()
+    assert stored() == actual()
+
+
+def test_rolled_back_changes_do_not_touch_totals(make_user):
+    manager = make_user("manager")
+    lead = services.create_lead(manager, {"first_name": "R", "email": "r@example.com", "value": "100"})
+    db.session.commit()
+    before = stored()
+    services.update_lead(manager, lead, {"value": "999"})
+    db.session.rollback()
+    assert stored() == before == actual()
+
+
+def test_recount_repairs_totals_after_bulk_writes(make_user):
+    stage = ensure_default_pipeline().stages[1]
+    services.create_lead(None, {"first_name": "B", "email": "b@example.com", "value": "10"})
+    db.session.commit()
+    db.session.execute(db.update(Lead).values(stage_id=stage.id, value_cents=700))
+    recount_stage_totals(db.session)
+    db.session.commit()
+    assert stored() == actual() == {stage.id: (1, 700)}
