@@ -56,8 +56,10 @@ def create_app(config: object | str | None = None) -> Flask:
     from leadflow.leads import bp as leads_bp
     from leadflow.leads.organizations import bp as organizations_bp
     from leadflow.pipeline.admin import bp as pipeline_admin_bp
+    from leadflow.pipeline.views import bp as pipeline_bp
 
-    for blueprint in (accounts_bp, dashboard_bp, leads_bp, organizations_bp, governance_bp, pipeline_admin_bp):
+    for blueprint in (accounts_bp, dashboard_bp, leads_bp, organizations_bp, governance_bp, pipeline_bp,
+                      pipeline_admin_bp):
         app.register_blueprint(blueprint)
 
     from leadflow.cli import leadflow_cli

@@ -70,6 +70,7 @@ class Lead(db.Model):
         Index("ix_leads_value", "value_cents"),
         Index("ix_leads_score", "score"),
         Index("ix_leads_last_activity", "last_activity_at"),
+        Index("ix_leads_close_date", "expected_close_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -65,7 +65,12 @@ def lifecycle_label(key: str | None) -> str:
     return LIFECYCLE_LABELS.get(key or "", key or "—")
 
 
+def today_iso() -> str:
+    return date.today().isoformat()
+
+
 def register(app: Flask) -> None:
+    app.add_template_global(today_iso, "today_iso")
     app.add_template_filter(phone, "phone")
     app.add_template_global(lifecycle_label, "lifecycle_label")
     app.add_template_filter(money, "money")

@@ -1,0 +1,116 @@
+"""Moving a lead on the board: to another stage, another place in its column, or both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from leadflow.extensions import db
+from leadflow.leads import services as lead_services
+from leadflow.leads.models import Lead
+from leadflow.leads.policy import can_edit_lead
+from leadflow.pipeline.models import Stage
+
+
+class MoveNeedsDetails(DomainError):
+    """Moving to a won or lost stage needs the user to confirm or explain first."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        super().__init__("Tell us why the deal was lost." if kind == "lost" else "Confirm the deal's value and close date.")
+
+
+@dataclass
+class MoveResult:
+    lead: Lead
+    from_stage_id: int | None
+    to_stage_id: int
+    changed_stage: bool
+
+
+def _rank_between(above: Lead | None, below: Lead | None, fallback: float) -> float:
+    if above is not None and below is not None:
+        return (above.board_rank + below.board_rank) / 2
+    if above is not None:
+        return above.board_rank + 1.0
+    if below is not None:
+        return below.board_rank - 1.0
+    return fallback
+
+
+def _neighbour(lead_id, stage_id: int) -> Lead | None:
+    if not lead_id:
+        return None
+    try:
+        neighbour = db.session.get(Lead, int(lead_id))
+    except (TypeError, ValueError):
+        return None
+    if neighbour is None or neighbour.stage_id != stage_id or neighbour.deleted_at is not None:
+        return None  # the column changed meanwhile: fall back to the top
+    return neighbour
+
+
+def _renumber_if_crowded(stage_id: int, rank: float, above: Lead | None, below: Lead | None) -> None:
+    """After many moves into one gap the float runs out of room: spread the column again."""
+    if above is None or below is None or (below.board_rank - above.board_rank) > 1e-6:
+        return
+    leads = db.session.scalars(db.select(Lead).where(Lead.stage_id == stage_id, Lead.deleted_at.is_(None))
+                               .order_by(Lead.board_rank, Lead.id)).all()
+    for index, lead in enumerate(leads):
+        lead.board_rank = float(index)
+
+
+def move_lead(actor, lead: Lead, to_stage_id: int, *, expected_version: int | None = None,
+              above_id=None, below_id=None, details: dict | None = None) -> MoveResult:
+    """Put ``lead`` in stage ``to_stage_id`` between the cards ``above_id`` and ``below_id``.
+
+    ``details`` carries what a won or lost stage asks for: ``lost_reason`` for a
+    lost stage; ``value`` and ``expected_close_date`` (and ``confirm``) for a won one.
+    """
+    if lead.deleted_at is not None:
+        raise NotFound("This lead is in the trash.")
+    if not can_edit_lead(actor, lead):
+        raise PermissionDenied("You can only move leads you own or unassigned leads.")
+    if expected_version is not None and expected_version != lead.version:
+        raise VersionConflict(lead)
+    stage = db.session.get(Stage, to_stage_id)
+    if stage is None or stage.pipeline.archived_at is not None:
+        raise ValidationFailed({"stage_id": ["That stage does not exist."]})
+    if lead.pipeline_id is not None and stage.pipeline_id != lead.pipeline_id and lead.stage_id is not None:
+        raise ValidationFailed({"stage_id": ["That stage belongs to another pipeline."]})
+    details = details or {}
+    changes: dict = {}
+    changing_stage = stage.id != lead.stage_id
+    if changing_stage:
+        changes["stage_id"] = stage.id
+        if stage.kind == "lost":
+            reason = " ".join(str(details.get("lost_reason") or "").split())
+            if not reason:
+                raise MoveNeedsDetails("lost")
+            changes["won_lost_reason"] = reason
+        elif stage.kind == "won":
+            if not details.get("confirm"):
+                raise MoveNeedsDetails("won")
+            if details.get("value") not in (None, ""):
+                changes["value"] = details["value"]
+            if details.get("expected_close_date") not in (None, ""):
+                changes["expected_close_date"] = details["expected_close_date"]
+            changes["won_lost_reason"] = " ".join(str(details.get("won_reason") or "").split()) or None
+    from_stage_id = lead.stage_id
+    if changes:
+        lead_services.update_lead(actor, lead, changes)
+    above, below = _neighbour(above_id, stage.id), _neighbour(below_id, stage.id)
+    if above is not None and above.id == lead.id:
+        above = None
+    if below is not None and below.id == lead.id:
+        below = None
+    if above is None and below is None:
+        top = db.session.scalar(db.select(db.func.min(Lead.board_rank)).where(
+            Lead.stage_id == stage.id, Lead.deleted_at.is_(None), Lead.id != lead.id))
+        rank = (top - 1.0) if top is not None else 0.0
+    else:
+        rank = _rank_between(above, below, lead.board_rank)
+    lead.board_rank = rank
+    _renumber_if_crowded(stage.id, rank, above, below)
+    db.session.flush()
+    return MoveResult(lead, from_stage_id, stage.id, changing_stage)

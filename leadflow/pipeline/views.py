@@ -1,0 +1,153 @@
+"""The board: /pipeline (default pipeline) and /pipeline/<id>."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, make_response, request
+from jinja2_fragments.flask import render_block
+from flask_login import current_user, login_required
+from sqlalchemy.orm.exc import StaleDataError
+
+from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from leadflow.extensions import db
+from leadflow.leads.models import Lead
+from leadflow.pipeline import board
+from leadflow.pipeline.models import Pipeline, Stage
+from leadflow.pipeline.moves import MoveNeedsDetails, move_lead
+from leadflow.web.htmx import render_page
+
+bp = Blueprint("pipeline", __name__, url_prefix="/pipeline")
+
+
+def _pipeline_or_404(pipeline_id: int | None) -> Pipeline:
+    pipeline = board.default_pipeline() if pipeline_id is None else db.session.get(Pipeline, pipeline_id)
+    if pipeline is None or pipeline.archived_at is not None:
+        abort(404)
+    return pipeline
+
+
+@bp.get("", defaults={"pipeline_id": None})
+@bp.get("/<int:pipeline_id>")
+@login_required
+def board_page(pipeline_id: int | None):
+    pipeline = board.default_pipeline() if pipeline_id is None else _pipeline_or_404(pipeline_id)
+    if pipeline is None:
+        return render_page("pipeline/board.html", pipeline=None, pipelines=[], columns=[])
+    filters = board.BoardFilters.from_args(request.args)
+    return render_page("pipeline/board.html", block="board",
+                       **board.board_context(pipeline, filters, current_user))
+
+
+@bp.get("/<int:pipeline_id>/stamp")
+@login_required
+def stamp(pipeline_id: int):
+    """Polled by open boards: 204 while nothing changed, else an event that reloads the board."""
+    pipeline = _pipeline_or_404(pipeline_id)
+    current = board.board_stamp(pipeline)
+    response = make_response("", 204 if request.args.get("seen") == current else 200)
+    if request.args.get("seen") != current:
+        response.headers["HX-Trigger"] = "board-stale"
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.get("/<int:pipeline_id>/stages/<int:stage_id>/cards")
+@login_required
+def more_cards(pipeline_id: int, stage_id: int):
+    stage = db.session.get(Stage, stage_id)
+    if stage is None or stage.pipeline_id != pipeline_id:
+        abort(404)
+    try:
+        rank, lead_id = request.args.get("after", "").split(":", 1)
+        after = (float(rank), int(lead_id))
+    except ValueError:
+        abort(400, description="The 'after' argument must look like <rank>:<id>.")
+    filters = board.BoardFilters.from_args(request.args)
+    fields = board.card_fields()
+    cards, has_more = board.column_cards(stage, filters, current_user, after=after, fields=fields)
+    context = board.board_context_light(stage.pipeline, filters, current_user, fields)
+    return render_page("pipeline/_cards.html", stage=stage, cards=cards, has_more=has_more, **context)
+
+
+@bp.post("/move")
+@login_required
+def move():
+    form = request.form
+    try:
+        lead_id, stage_id = int(form.get("lead_id", "")), int(form.get("stage_id", ""))
+    except ValueError:
+        abort(400, description="lead_id and stage_id must be numbers.")
+    lead = db.session.get(Lead, lead_id)
+    if lead is None or lead.deleted_at is not None:
+        abort(404)
+    try:
+        expected = int(form["version"]) if form.get("version") else None
+    except ValueError:
+        expected = None
+    mode = "select" if form.get("mode") == "select" else "drag"
+    details = {"lost_reason": form.get("lost_reason"), "value": form.get("value"),
+               "expected_close_date": form.get("expected_close_date"), "won_reason": form.get("won_reason"),
+               "confirm": form.get("confirm") == "y"}
+    filters = board.BoardFilters.from_args(request.args)
+    try:
+        result = move_lead(current_user, lead, stage_id, expected_version=expected,
+                           above_id=form.get("above_id"), below_id=form.get("below_id"), details=details)
+        db.session.commit()
+    except MoveNeedsDetails as needs:
+        db.session.rollback()
+        stage = db.session.get(Stage, stage_id)
+        response = render_page("pipeline/_move_dialog.html", lead=db.session.get(Lead, lead_id), stage=stage,
+                               kind=needs.kind, form=form, mode=mode, errors={}, filters=filters)
+        return _retarget(response, "#board-dialog", "innerHTML")
+    except ValidationFailed as exc:
+        db.session.rollback()
+        stage = db.session.get(Stage, stage_id)
+        if stage is not None and stage.kind in ("won", "lost") and form.get("from_dialog"):
+            response = render_page("pipeline/_move_dialog.html", status=422, lead=db.session.get(Lead, lead_id),
+                                   stage=stage, kind=stage.kind, form=form, mode=mode, errors=exc.errors,
+                                   filters=filters)
+            return _retarget(response, "#board-dialog", "innerHTML")
+        return _board_refresh(lead.pipeline_id, filters, str(exc), 422)
+    except (VersionConflict, StaleDataError):
+        db.session.rollback()
+        fresh = db.session.get(Lead, lead_id)
+        return _board_refresh(fresh.pipeline_id, filters,
+                              f"{fresh.name} was changed by someone else meanwhile. The board now shows its "
+                              "current state; move it again if needed.", 409)
+    except PermissionDenied:
+        db.session.rollback()
+        return _board_refresh(lead.pipeline_id, filters, "You can only move leads you own or unassigned leads.", 403)
+    except NotFound:
+        abort(404)
+    context = board.board_context_light(result.lead.pipeline, filters, current_user)
+    headers = [board.column_header(s, filters, current_user)
+               for s in result.lead.pipeline.stages if s.id in {result.from_stage_id, result.to_stage_id}]
+    response = render_page("pipeline/_move_result.html", lead=result.lead, headers=headers, mode=mode,
+                           moved_stage=result.changed_stage, from_dialog=bool(form.get("from_dialog")), **context,
+                           trigger={"stage-changed": {"lead": result.lead.id}})
+    if mode == "select" or request.form.get("from_dialog"):
+        response.headers["HX-Reswap"] = "delete"
+    return response
+
+
+def _retarget(response, target: str, swap: str):
+    response.headers["HX-Retarget"] = target
+    response.headers["HX-Reswap"] = swap
+    return response
+
+
+def _board_refresh(pipeline_id: int | None, filters, message: str, status: int):
+    pipeline = _pipeline_or_404(pipeline_id)
+    body = render_block("pipeline/board.html", "board", message=message,
+                        **board.board_context(pipeline, filters, current_user))
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return _retarget(response, "#board", "outerHTML")
+
+
+@bp.get("/<int:pipeline_id>/forecast")
+@login_required
+def forecast(pipeline_id: int):
+    pipeline = _pipeline_or_404(pipeline_id)
+    filters = board.BoardFilters.from_args(request.args)
+    return render_page("pipeline/_forecast.html", pipeline=pipeline, filters=filters,
+                       forecast=board.forecast(pipeline, filters, current_user))

@@ -1,0 +1,264 @@
+"""The board as each role uses it: columns, totals, moves, prompts, conflicts, filters, paging."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+
+from leadflow.activities.models import Activity
+from leadflow.extensions import db
+from leadflow.leads.models import Lead
+from leadflow.pipeline.models import StageChange
+from leadflow.pipeline.services import ensure_default_pipeline
+
+
+@pytest.fixture
+def stages(app):
+    pipeline = ensure_default_pipeline()
+    db.session.commit()
+    return {s.name: s for s in pipeline.stages}
+
+
+def column_head(html: str, stage_id: int) -> str:
+    match = re.search(rf'<header class="column-head" id="column-head-{stage_id}".*?</header>', html, re.S)
+    assert match, f"no header for stage {stage_id}"
+    return match.group(0)
+
+
+def order_in(html: str, stage_id: int) -> list[int]:
+    start = html.index(f'id="cards-{stage_id}"')
+    end = html.find('<section class="board-column', start)
+    return [int(i) for i in re.findall(r'id="card-(\d+)"', html[start:end if end > 0 else None])]
+
+
+@pytest.mark.parametrize("role", ["admin", "manager", "rep", "viewer"])
+def test_board_shows_columns_with_counts_values_and_weighted_values(login_as, make_lead, stages, role):
+    make_lead(first_name="Ann", value="1000", stage_id=stages["Qualified"].id)
+    make_lead(first_name="Bob", value="3000", stage_id=stages["Qualified"].id)
+    db.session.commit()
+    _, client = login_as(role)
+    page = client.get("/pipeline")
+    assert page.status_code == 200
+    head = column_head(page.text, stages["Qualified"].id)
+    assert "2 leads" in head and "$4,000" in head and "$1,600 weighted" in head  # 40% of 4,000
+    assert "Ann Example" in page.text and "Bob Example" in page.text
+    assert ("Move to" in page.text) == (role != "viewer")
+
+
+def test_drag_move_saves_and_updates_both_headers_out_of_band(login_as, make_lead, stages):
+    lead = make_lead(first_name="Mover", value="500", stage_id=stages["New"].id)
+    db.session.commit()
+    user, client = login_as("manager", htmx=True)
+    response = client.post("/pipeline/move", data={
+        "lead_id": lead.id, "stage_id": stages["Contacted"].id, "version": lead.version, "mode": "drag"})
+    assert response.status_code == 200
+    assert "stage-changed" in response.headers["HX-Trigger"]
+    new_head = column_head(response.text, stages["Contacted"].id)
+    old_head = column_head(response.text, stages["New"].id)
+    assert 'hx-swap-oob="true"' in new_head and "1 lead" in new_head and "$500" in new_head
+    assert "0 leads" in old_head
+    assert f'id="card-{lead.id}"' in response.text
+    db.session.expire_all()
+    moved = db.session.get(Lead, lead.id)
+    assert moved.stage_id == stages["Contacted"].id
+    change = db.session.scalar(db.select(StageChange).where(StageChange.lead_id == lead.id)
+                               .order_by(StageChange.id.desc()))
+    assert (change.from_stage_id, change.to_stage_id, change.actor_id) == (stages["New"].id, stages["Contacted"].id, user.id)
+    assert db.session.scalar(db.select(Activity).where(Activity.lead_id == lead.id, Activity.kind == "stage_change"))
+
+
+def test_move_to_a_position_between_two_cards(login_as, make_lead, stages):
+    qualified = stages["Qualified"].id
+    a, b, c = (make_lead(first_name=n, stage_id=qualified) for n in ("A", "B", "C"))
+    db.session.commit()
+    _, client = login_as("manager", htmx=True)
+    before = order_in(client.get("/pipeline", headers={"HX-Request": ""}).text, qualified)
+    assert before == [c.id, b.id, a.id], "newest first"
+    response = client.post("/pipeline/move", data={"lead_id": c.id, "stage_id": qualified, "version": c.version,
+                                                   "above_id": b.id, "below_id": a.id, "mode": "drag"})
+    assert response.status_code == 200
+    after = order_in(client.get("/pipeline", headers={"HX-Request": ""}).text, qualified)
+    assert after == [b.id, c.id, a.id]
+
+
+def test_keyboard_move_removes_the_card_and_inserts_it_at_the_top_of_the_new_column(login_as, make_lead, stages):
+    lead = make_lead(first_name="Keys", stage_id=stages["New"].id)
+    db.session.commit()
+    _, client = login_as("rep", htmx=True)
+    response = client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Qualified"].id,
+                                                   "version": lead.version, "mode": "select"})
+    assert response.status_code == 200
+    assert response.headers["HX-Reswap"] == "delete"
+    assert f'hx-swap-oob="afterbegin:#cards-{stages["Qualified"].id}"' in response.text
+
+
+def test_moving_to_lost_asks_for_a_reason_first(login_as, make_lead, stages):
+    lead = make_lead(first_name="Loser", stage_id=stages["Negotiation"].id)
+    db.session.commit()
+    _, client = login_as("manager", htmx=True)
+    asked = client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Lost"].id,
+                                                "version": lead.version, "mode": "drag"})
+    assert asked.status_code == 200
+    assert asked.headers["HX-Retarget"] == "#board-dialog"
+    assert "Why was it lost?" in asked.text
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).stage_id == stages["Negotiation"].id, "nothing moves before the answer"
+    empty = client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Lost"].id, "version": lead.version,
+                                                "mode": "drag", "from_dialog": "1", "lost_reason": "  "})
+    assert empty.headers["HX-Retarget"] == "#board-dialog"
+    done = client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Lost"].id, "version": lead.version,
+                                               "mode": "drag", "from_dialog": "1", "lost_reason": "Went with a competitor"})
+    assert done.status_code == 200
+    db.session.expire_all()
+    lost = db.session.get(Lead, lead.id)
+    assert lost.stage_id == stages["Lost"].id and lost.won_lost_reason == "Went with a competitor"
+
+
+def test_moving_to_won_confirms_value_and_close_date_and_makes_a_customer(login_as, make_lead, stages):
+    lead = make_lead(first_name="Winner", value="1000", stage_id=stages["Negotiation"].id)
+    db.session.commit()
+    _, client = login_as("manager", htmx=True)
+    asked = client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Won"].id,
+                                                "version": lead.version, "mode": "drag"})
+    assert "Mark Winner Example as won" in asked.text and 'value="1000.00"' in asked.text
+    bad = client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Won"].id, "version": lead.version,
+                                              "mode": "drag", "from_dialog": "1", "confirm": "y", "value": "lots"})
+    assert bad.status_code == 422 and "amount" in bad.text
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).stage_id == stages["Negotiation"].id
+    done = client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Won"].id, "version": lead.version,
+                                               "mode": "drag", "from_dialog": "1", "confirm": "y", "value": "1250",
+                                               "expected_close_date": "2026-11-20"})
+    assert done.status_code == 200
+    db.session.expire_all()
+    won = db.session.get(Lead, lead.id)
+    assert (won.stage_id, won.value_cents, won.expected_close_date, won.lifecycle) == (
+        stages["Won"].id, 125000, date(2026, 11, 20), "customer")
+
+
+def test_second_mover_gets_a_conflict_with_the_current_board(login_as, make_lead, stages):
+    lead = make_lead(first_name="Race", stage_id=stages["New"].id)
+    db.session.commit()
+    seen = lead.version
+    _, client = login_as("manager", htmx=True)
+    first = client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Contacted"].id,
+                                                "version": seen, "mode": "drag"})
+    assert first.status_code == 200
+    second = client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Qualified"].id,
+                                                 "version": seen, "mode": "drag"})
+    assert second.status_code == 409
+    assert second.headers["HX-Retarget"] == "#board"
+    assert "was changed by someone else" in second.text
+    assert order_in(second.text, stages["Contacted"].id) == [lead.id]
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).stage_id == stages["Contacted"].id
+
+
+def test_rep_cannot_move_a_lead_they_may_not_edit(login_as, make_lead, make_user, stages):
+    other = make_user("rep")
+    lead = make_lead(first_name="Theirs", owner_id=other.id, stage_id=stages["New"].id)
+    db.session.commit()
+    _, client = login_as("rep", htmx=True)
+    board = client.get("/pipeline", headers={"HX-Request": ""}).text
+    card = re.search(rf'<article[^>]*id="card-{lead.id}".*?</article>', board, re.S).group(0)
+    assert "data-draggable" not in card and "Move to" not in card
+    response = client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Won"].id,
+                                                   "version": lead.version, "mode": "drag"})
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).stage_id == stages["New"].id
+
+
+def test_viewer_cannot_move(login_as, make_lead, stages):
+    lead = make_lead(first_name="Fixed", stage_id=stages["New"].id)
+    db.session.commit()
+    _, client = login_as("viewer", htmx=True)
+    assert client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Contacted"].id}).status_code == 403
+
+
+def test_bad_move_input_is_a_clear_400(login_as):
+    _, client = login_as("manager", htmx=True)
+    response = client.post("/pipeline/move", data={"lead_id": "abc", "stage_id": "1"})
+    assert response.status_code == 400
+
+
+def test_filters_narrow_cards_and_totals(login_as, make_lead, make_user, stages):
+    owner = make_user("rep", name="Olga Owner")
+    make_lead(first_name="Big", value="90000", owner_id=owner.id, stage_id=stages["Qualified"].id)
+    make_lead(first_name="Small", value="100", stage_id=stages["Qualified"].id)
+    db.session.commit()
+    _, client = login_as("viewer")
+    by_owner = client.get(f"/pipeline?owner={owner.id}").text
+    assert "Big Example" in by_owner and "Small Example" not in by_owner
+    assert "1 lead" in column_head(by_owner, stages["Qualified"].id)
+    by_value = client.get("/pipeline?value_min=1000&value_max=100000").text
+    assert "Big Example" in by_value and "Small Example" not in by_value
+    bad = client.get("/pipeline?value_min=lots")
+    assert bad.status_code == 200 and "Ignored the value" in bad.text
+
+
+def test_columns_show_25_cards_and_load_the_rest_on_scroll(login_as, make_lead, stages):
+    new = stages["New"].id
+    for i in range(30):
+        make_lead(first_name=f"C{i:02d}", stage_id=new)
+    db.session.commit()
+    _, client = login_as("viewer")
+    page = client.get("/pipeline").text
+    first = order_in(page, new)
+    assert len(first) == 25 and "30 leads" in column_head(page, new)
+    more_url = re.search(r'class="load-more" hx-get="([^"]+)"', page).group(1).replace("&amp;", "&")
+    rest = client.get(more_url, headers={"HX-Request": "true"}).text
+    rest_ids = [int(i) for i in re.findall(r'id="card-(\d+)"', rest)]
+    assert len(rest_ids) == 5 and not set(rest_ids) & set(first)
+    assert "load-more" not in rest
+
+
+def test_board_query_count_does_not_grow_with_leads(login_as, make_lead, stages, count_queries):
+    for i in range(10):
+        make_lead(first_name=f"Q{i}", stage_id=stages["New"].id, organization=f"Org{i}")
+    db.session.commit()
+    _, client = login_as("manager")
+    client.get("/pipeline")
+    with count_queries() as few:
+        client.get("/pipeline")
+    for i in range(40):
+        make_lead(first_name=f"R{i}", stage_id=stages["Qualified"].id, organization=f"Org{i}")
+    db.session.commit()
+    with count_queries() as many:
+        client.get("/pipeline")
+    assert len(few) == len(many) <= 15
+
+
+def test_stamp_tells_an_open_board_when_something_changed(login_as, make_lead, stages):
+    lead = make_lead(first_name="Stamp", stage_id=stages["New"].id)
+    db.session.commit()
+    _, client = login_as("manager", htmx=True)
+    page = client.get("/pipeline", headers={"HX-Request": ""}).text
+    stamp_url = re.search(r'hx-get="(/pipeline/\d+/stamp\?seen=[^"]+)"', page).group(1)
+    assert client.get(stamp_url).status_code == 204
+    client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Contacted"].id,
+                                        "version": lead.version, "mode": "drag"})
+    changed = client.get(stamp_url)
+    assert changed.status_code == 200 and changed.headers["HX-Trigger"] == "board-stale"
+
+
+def test_forecast_weights_open_deals_by_close_month(login_as, make_lead, stages):
+    this_month = date.today().replace(day=15)
+    make_lead(first_name="F1", value="1000", stage_id=stages["Negotiation"].id, expected_close_date=this_month.isoformat())
+    make_lead(first_name="F2", value="5000", stage_id=stages["Won"].id, expected_close_date=this_month.isoformat())
+    make_lead(first_name="F3", value="2000", stage_id=stages["Qualified"].id,
+              expected_close_date=(this_month - timedelta(days=62)).isoformat())
+    db.session.commit()
+    _, client = login_as("viewer", htmx=True)
+    pipeline_id = stages["New"].pipeline_id
+    strip = client.get(f"/pipeline/{pipeline_id}/forecast").text
+    months = re.findall(r'<span class="forecast-label">([^<]+)</span>.*?<span class="forecast-value">([^<]+)</span>', strip, re.S)
+    assert months[0] == ("Overdue", "$800")  # 40% of 2,000
+    assert months[1] == (this_month.strftime("%b %Y"), "$800")  # 80% of 1,000; won deals are not forecast
+
+
+def test_unknown_pipeline_is_404(login_as):
+    _, client = login_as("viewer")
+    assert client.get("/pipeline/9999").status_code == 404
