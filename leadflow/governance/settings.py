@@ -13,6 +13,7 @@ DEFAULTS = {
     "workspace_name": "LeadFlow",
     "default_phone_region": None,  # falls back to config DEFAULT_PHONE_REGION
     "default_currency": "USD",
+    "board_card_fields": [],  # extra fields on board cards: tags, source, expected_close_date, score
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, make_response, request
+from flask import Blueprint, abort, flash, make_response, request, url_for
 from jinja2_fragments.flask import render_block
 from flask_login import current_user, login_required
 from sqlalchemy.orm.exc import StaleDataError
@@ -13,7 +13,9 @@ from leadflow.leads.models import Lead
 from leadflow.pipeline import board
 from leadflow.pipeline.models import Pipeline, Stage
 from leadflow.pipeline.moves import MoveNeedsDetails, move_lead
-from leadflow.web.htmx import render_page
+from leadflow.governance.settings import set_setting
+from leadflow.web.htmx import redirect_to, render_page
+from leadflow.web.permissions import admin_required
 
 bp = Blueprint("pipeline", __name__, url_prefix="/pipeline")
 
@@ -151,3 +153,24 @@ def forecast(pipeline_id: int):
     filters = board.BoardFilters.from_args(request.args)
     return render_page("pipeline/_forecast.html", pipeline=pipeline, filters=filters,
                        forecast=board.forecast(pipeline, filters, current_user))
+
+
+@bp.route("/card-fields", methods=["GET", "POST"])
+@admin_required
+def card_fields():
+    """Admins choose which extra fields every board card shows."""
+    status = 200
+    errors = []
+    if request.method == "POST":
+        chosen = request.form.getlist("fields")
+        unknown = [f for f in chosen if f not in board.CARD_FIELD_CHOICES]
+        if unknown:
+            errors.append("Choose only from the listed fields.")
+            status = 422
+        else:
+            set_setting(current_user, "board_card_fields", chosen)
+            db.session.commit()
+            flash("Card fields saved. Every board card now shows them.", "success")
+            return redirect_to(url_for("pipeline.board_page"))
+    return render_page("pipeline/card_fields.html", status=status, errors=errors,
+                       choices=board.CARD_FIELD_CHOICES, chosen=board.card_fields())

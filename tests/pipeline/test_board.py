@@ -262,3 +262,22 @@ def test_forecast_weights_open_deals_by_close_month(login_as, make_lead, stages)
 def test_unknown_pipeline_is_404(login_as):
     _, client = login_as("viewer")
     assert client.get("/pipeline/9999").status_code == 404
+
+
+def test_admin_chooses_extra_card_fields(login_as, make_lead, stages):
+    make_lead(first_name="Carded", tags="enterprise", source="referral", stage_id=stages["New"].id)
+    db.session.commit()
+    _, client = login_as("admin")
+    assert "enterprise" not in client.get("/pipeline").text
+    assert client.post("/pipeline/card-fields", data={"fields": ["tags", "source"]}).status_code == 303
+    board = client.get("/pipeline").text
+    assert "enterprise" in board and "referral" in board
+    bad = client.post("/pipeline/card-fields", data={"fields": ["password_hash"]})
+    assert bad.status_code == 422 and "Choose only from the listed fields" in bad.text
+
+
+@pytest.mark.parametrize("role", ["manager", "rep", "viewer"])
+def test_only_admins_choose_card_fields(login_as, role):
+    _, client = login_as(role)
+    assert client.get("/pipeline/card-fields").status_code == 403
+    assert client.post("/pipeline/card-fields", data={"fields": ["tags"]}).status_code == 403
