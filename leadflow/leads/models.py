@@ -71,6 +71,7 @@ class Lead(db.Model):
         Index("ix_leads_score", "score"),
         Index("ix_leads_last_activity", "last_activity_at"),
         Index("ix_leads_close_date", "expected_close_date"),
+        Index("ix_leads_org_live", "organization_id", "deleted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -81,9 +82,7 @@ class Lead(db.Model):
     phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164
     title: Mapped[str | None] = mapped_column(String(120))
     country: Mapped[str | None] = mapped_column(String(2))
-    organization_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organizations.id", ondelete="SET NULL"), index=True
-    )
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="SET NULL"))
 
     source: Mapped[str | None] = mapped_column(String(40), index=True)
     utm_source: Mapped[str | None] = mapped_column(String(120))
