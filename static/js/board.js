@@ -22,9 +22,11 @@
     column._sortable = Sortable.create(column, {
       group: "board",
       draggable: ".card[data-draggable]",
-      filter: "select, button, input, a",
+      filter: "select, button, input, label",
       preventOnFilter: false,
       animation: 120,
+      forceFallback: true,  // mouse and touch events, not native drag-and-drop: the same on every browser
+      fallbackTolerance: 4,
       onStart: function () { dragging = true; },
       onEnd: function (event) {
         dragging = false;

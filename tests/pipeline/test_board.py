@@ -91,7 +91,7 @@ def test_keyboard_move_removes_the_card_and_inserts_it_at_the_top_of_the_new_col
                                                    "version": lead.version, "mode": "select"})
     assert response.status_code == 200
     assert response.headers["HX-Reswap"] == "delete"
-    assert f'hx-swap-oob="afterbegin:#cards-{stages["Qualified"].id}"' in response.text
+    assert f'<div hx-swap-oob="afterbegin:#cards-{stages["Qualified"].id}"><article' in response.text.replace("\n", "")
 
 
 def test_moving_to_lost_asks_for_a_reason_first(login_as, make_lead, stages):

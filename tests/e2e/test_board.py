@@ -1,0 +1,96 @@
+"""The board in a real browser: drag a card to another column; the move is saved and shown."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import sign_in
+
+pytestmark = pytest.mark.e2e
+
+
+def _count(page, stage_id: str) -> int:
+    text = page.locator(f"#column-head-{stage_id} .column-count").get_attribute("data-count")
+    return int(text)
+
+
+def test_drag_a_card_to_the_next_column_updates_headers_and_is_saved(page):
+    sign_in(page)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Pipeline").click()
+    expect(page.locator(".board")).to_be_visible()
+
+    columns = page.locator(".cards")
+    source, target = columns.nth(0), columns.nth(1)
+    source_id, target_id = source.get_attribute("data-stage-id"), target.get_attribute("data-stage-id")
+    card = source.locator(".card[data-draggable]").first
+    expect(card).to_be_visible()
+    lead_id = card.get_attribute("data-lead-id")
+    name = card.locator(".card-name").inner_text().strip()
+    before_source, before_target = _count(page, source_id), _count(page, target_id)
+
+    page.evaluate("window.__e2eSameDocument = true")
+    with page.expect_response(lambda r: r.url.split("?")[0].endswith("/pipeline/move") and r.request.method == "POST") as moved:
+        box_from = card.bounding_box()
+        box_to = target.bounding_box()
+        page.mouse.move(box_from["x"] + 20, box_from["y"] + 15)
+        page.mouse.down()
+        page.mouse.move(box_from["x"] + 40, box_from["y"] + 30, steps=5)
+        page.mouse.move(box_to["x"] + box_to["width"] / 2, box_to["y"] + 30, steps=15)
+        page.mouse.up()
+    assert moved.value.status == 200
+
+    # Both headers changed in place, and the card sits in the target column.
+    expect(page.locator(f"#column-head-{source_id} .column-count")).to_have_attribute("data-count", str(before_source - 1))
+    expect(page.locator(f"#column-head-{target_id} .column-count")).to_have_attribute("data-count", str(before_target + 1))
+    expect(target.locator(f"#card-{lead_id}")).to_be_visible()
+    assert page.evaluate("window.__e2eSameDocument === true"), "the move reloaded the page"
+
+    # Saved: a fresh load of the board shows it there, and the lead's history records the move.
+    page.reload()
+    expect(page.locator(f"#cards-{target_id} #card-{lead_id}")).to_be_visible()
+    assert _count(page, target_id) == before_target + 1
+    page.goto(f"/leads/{lead_id}")
+    expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
+    expect(page.locator("#lead-history")).to_contain_text("Stage")
+    expect(page.locator("#field-stage_id .field-value")).not_to_have_text(re.compile(r"^New\b"))
+
+
+def test_move_to_control_works_from_the_keyboard(page):
+    sign_in(page)
+    page.goto("/pipeline")
+    source = page.locator(".cards").nth(0)
+    card = source.locator(".card[data-draggable]").first
+    lead_id = card.get_attribute("data-lead-id")
+    target_id = page.locator(".cards").nth(2).get_attribute("data-stage-id")
+    select = card.locator("select[name=stage_id]")
+    select.focus()
+    select.select_option(target_id)
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#cards-{target_id} #card-{lead_id}")).to_be_visible()
+    expect(source.locator(f"#card-{lead_id}")).to_have_count(0)
+
+
+def test_moving_to_lost_asks_for_a_reason_in_a_dialog(page):
+    sign_in(page)
+    page.goto("/pipeline")
+    lost_column = page.locator(".board-column.kind-lost .cards")
+    lost_id = lost_column.get_attribute("data-stage-id")
+    card = page.locator(".cards").nth(1).locator(".card[data-draggable]").first
+    lead_id = card.get_attribute("data-lead-id")
+    card.locator("select[name=stage_id]").select_option(lost_id)
+    card.get_by_role("button", name="Move").click()
+
+    dialog = page.locator("#board-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("heading")).to_contain_text("as lost")
+    dialog.get_by_label("Why was it lost?").fill("Went with a competitor")
+    dialog.get_by_role("button", name="Mark as lost").click()
+
+    expect(dialog).to_be_hidden()
+    expect(page.locator(f"#cards-{lost_id} #card-{lead_id}")).to_be_visible()
+    page.goto(f"/leads/{lead_id}")
+    expect(page.locator("#lead-history")).to_contain_text("Went with a competitor")
