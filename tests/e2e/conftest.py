@@ -1,0 +1,216 @@
+"""End-to-end harness: Playwright driving Debian's Chromium against a real server process.
+
+One server (waitress, on 127.0.0.1 and a free port, its own SQLite file seeded with the
+demo workspace) and one browser per test session. Every test gets a fresh browser
+context, so cookies never leak between tests. When a test fails, a full-page
+screenshot of its page is saved under ``test-artifacts/`` at the repository root.
+
+Chromium comes from the system package manager (``apt-get install chromium``); no
+browser is ever downloaded. Without it these tests are skipped, with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+E2E_DIR = Path(__file__).resolve().parent
+ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
+
+DEMO_EMAIL = "admin@example.com"
+DEMO_PASSWORD = "demo-pipeline-2024!"
+DEMO_LEADS = 60
+# Generous enough for a busy 2-core machine; a healthy run needs a fraction of it.
+TIMEOUT_MS = 10_000
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    # Without these Chromium waits on network services that a closed network never answers.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SKIP_REASON = "Chromium not installed: apt-get install chromium"
+# Variables of the surrounding test run that must not reach the server process:
+# it uses its own SQLite file, never the suite's (possibly PostgreSQL) database.
+SCRUBBED_ENV = ("DATABASE_URL", "TEST_DATABASE_URL", "SQLALCHEMY_DATABASE_URI", "FLASK_APP", "FLASK_DEBUG")
+
+
+def chromium_path() -> str | None:
+    if os.path.exists("/usr/bin/chromium"):
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
+def _is_e2e(item) -> bool:
+    return E2E_DIR in Path(str(item.path)).resolve().parents
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test in this folder ``e2e``; skip them all, with the reason, without Chromium."""
+    missing = chromium_path() is None
+    for item in items:
+        if not _is_e2e(item):
+            continue
+        item.add_marker(pytest.mark.e2e)
+        if missing:
+            item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On failure, save a full-page screenshot of the test's page before the page is closed."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when not in ("setup", "call") or not report.failed or not _is_e2e(item):
+        return
+    pages = [v for k, v in getattr(item, "funcargs", {}).items() if k.endswith("page") and hasattr(v, "screenshot")]
+    extra = getattr(item, "_e2e_pages", [])
+    for page in pages + [p for p in extra if p not in pages]:
+        if page.is_closed():
+            continue
+        ARTIFACTS_DIR.mkdir(exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid).strip("_")
+        target = ARTIFACTS_DIR / f"{name}-{len(list(ARTIFACTS_DIR.glob(name + '*')))}.png"
+        try:
+            page.screenshot(path=str(target), full_page=True, timeout=5000)
+        except Exception as exc:  # the browser may be what failed; the report matters more
+            report.sections.append(("e2e screenshot", f"could not save a screenshot: {exc}"))
+        else:
+            report.sections.append(("e2e screenshot", f"saved {target.relative_to(REPO_ROOT)} (page {page.url})"))
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _server_env(instance_dir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    env.update({
+        "LEADFLOW_CONFIG": "development",
+        "LEADFLOW_INSTANCE": str(instance_dir),
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def _run_cli(args: list[str], env: dict, log) -> None:
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", *args]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    log.write(f"$ flask {' '.join(args)}\n{result.stdout}{result.stderr}\n")
+    if result.returncode != 0:
+        pytest.fail(f"`flask {' '.join(args)}` failed ({result.returncode}):\n{result.stdout}\n{result.stderr}",
+                    pytrace=False)
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}",
+                        pytrace=False)
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"the server did not answer {url} within {timeout:.0f} s:\n{log_path.read_text()[-3000:]}",
+                pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """Base URL of a real LeadFlow server with the demo workspace, for the whole session."""
+    instance_dir = tmp_path_factory.mktemp("e2e-instance")
+    env = _server_env(instance_dir)
+    log_path = instance_dir / "server.log"
+    with open(log_path, "w") as log:
+        _run_cli(["db", "upgrade"], env, log)
+        _run_cli(["leadflow", "seed-demo", "--leads", str(DEMO_LEADS)], env, log)
+    port = _free_port()
+    log = open(log_path, "a")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "waitress", "--host", "127.0.0.1", "--port", str(port), "wsgi:app"],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(f"{base_url}/login", process, log_path)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    path = chromium_path()
+    if path is None:
+        pytest.skip(SKIP_REASON)
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def new_page(browser, live_server, request):
+    """``new_page(viewport=...)`` opens a page in a fresh context; closed after the test."""
+    contexts = []
+    request.node._e2e_pages = []
+
+    def _open(**context_options):
+        context = browser.new_context(base_url=live_server, **context_options)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        request.node._e2e_pages.append(page)
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+def sign_in(page, email: str = DEMO_EMAIL, password: str = DEMO_PASSWORD) -> None:
+    """Sign in through the login form, as a person would."""
+    from playwright.sync_api import expect
+
+    page.goto("/login")
+    page.get_by_label(re.compile(r"^Email")).fill(email)
+    page.get_by_label(re.compile(r"^Password")).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).not_to_have_url(re.compile(r"/login"))
+    expect(page.get_by_role("button", name="Sign out")).to_be_attached()
