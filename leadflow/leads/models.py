@@ -72,6 +72,7 @@ class Lead(db.Model):
         Index("ix_leads_last_activity", "last_activity_at"),
         Index("ix_leads_close_date", "expected_close_date"),
         Index("ix_leads_org_live", "organization_id", "deleted_at"),
+        Index("ix_leads_owner_stage", "owner_id", "stage_id", "deleted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

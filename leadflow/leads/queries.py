@@ -7,14 +7,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import func, or_
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
 from leadflow.extensions import db
 from leadflow.governance.audit import history
 from leadflow.leads.duplicates import duplicates_of
-from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag, lead_tags
+from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Organization, Tag, lead_tags
+from leadflow.pipeline.models import Stage
 from leadflow.leads.policy import can_edit_lead
 from leadflow.pipeline.services import stage_choices
 
@@ -113,23 +114,87 @@ def filtered_leads(filters: LeadFilters, viewer: User):
     return query
 
 
+COUNT_CAP = 10_000
+
+
+@dataclass
+class LeadRow:
+    """One row of the lead list: only what the table shows, read as plain columns."""
+
+    id: int
+    first_name: str
+    last_name: str
+    email: str | None
+    phone: str | None
+    source: str | None
+    temperature: str
+    value_cents: int | None
+    currency: str
+    created_at: datetime
+    organization_name: str | None
+    owner_name: str | None
+    stage_name: str | None
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p) or "(no name)"
+
+
+def count_leads(filters: LeadFilters, base) -> tuple[int, bool]:
+    """(number of matching leads, whether it is exact). Filtered counts stop at COUNT_CAP."""
+    if not filters.active:
+        everything = db.session.scalar(db.select(func.count()).select_from(Lead))
+        trashed = db.session.scalar(db.select(func.count(Lead.id)).where(Lead.deleted_at.is_not(None)))
+        return everything - trashed, True
+    capped = base.with_only_columns(Lead.id).order_by(None).limit(COUNT_CAP + 1).subquery()
+    total = db.session.scalar(db.select(func.count()).select_from(capped))
+    return min(total, COUNT_CAP), total <= COUNT_CAP
+
+
+def lead_rows(ids: list[int]) -> list[LeadRow]:
+    """The rows for these lead ids, in the same order, with their tags: two queries."""
+    if not ids:
+        return []
+    owner = aliased(User)
+    result = db.session.execute(
+        db.select(Lead.id, Lead.first_name, Lead.last_name, Lead.email, Lead.phone, Lead.source,
+                  Lead.temperature, Lead.value_cents, Lead.currency, Lead.created_at,
+                  Organization.name, owner.name, Stage.name)
+        .outerjoin(Organization, Lead.organization_id == Organization.id)
+        .outerjoin(owner, Lead.owner_id == owner.id)
+        .outerjoin(Stage, Lead.stage_id == Stage.id)
+        .where(Lead.id.in_(ids))
+    )
+    rows = {r[0]: LeadRow(*r) for r in result}
+    for lead_id, tag in db.session.execute(
+        db.select(lead_tags.c.lead_id, Tag.name).join(Tag, Tag.id == lead_tags.c.tag_id)
+        .where(lead_tags.c.lead_id.in_(ids)).order_by(Tag.name_key)
+    ):
+        rows[lead_id].tags.append(tag)
+    return [rows[i] for i in ids if i in rows]
+
+
 def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
     base = filtered_leads(filters, viewer)
-    total = db.session.scalar(base.with_only_columns(func.count(Lead.id)).order_by(None))
+    total, exact = count_leads(filters, base)
     pages = max(1, math.ceil(total / filters.per_page))
-    page = min(filters.page, pages)
+    page = min(filters.page, pages) if exact else filters.page
     columns = SORTS[filters.sort]
     order = [c.desc() if filters.direction == "desc" else c.asc() for c in columns]
     order.append(Lead.id.desc() if filters.direction == "desc" else Lead.id.asc())
-    leads = db.session.scalars(
-        base.options(joinedload(Lead.owner), joinedload(Lead.organization), joinedload(Lead.stage),
-                     selectinload(Lead.tags))
-        .order_by(*order).limit(filters.per_page).offset((page - 1) * filters.per_page)
-    ).unique().all()
+    # Page through ids alone (an index walk), then read just the shown rows.
+    ids = list(db.session.scalars(
+        base.with_only_columns(Lead.id).order_by(*order)
+        .limit(filters.per_page + 1).offset((page - 1) * filters.per_page)
+    ))
+    has_next = len(ids) > filters.per_page
+    leads = lead_rows(ids[:filters.per_page])
+    first_row = (page - 1) * filters.per_page + 1 if leads else 0
     return {
-        "leads": leads, "total": total, "page": page, "pages": pages, "filters": filters,
-        "first_row": (page - 1) * filters.per_page + 1 if total else 0,
-        "last_row": min(page * filters.per_page, total),
+        "leads": leads, "total": total, "exact": exact, "page": page, "pages": pages if exact else None,
+        "has_next": has_next, "filters": filters,
+        "first_row": first_row, "last_row": first_row + len(leads) - 1 if leads else 0,
         **filter_options(),
     }
 

@@ -328,3 +328,21 @@ def test_inline_edit_that_makes_a_duplicate_warns_with_a_link(login_as, make_lea
     assert "Now looks like a duplicate of" in response.text and f"/leads/{first.id}" in response.text
     page = client.get(f"/leads/{second.id}", headers={"HX-Request": ""}).text
     assert page.count("Now looks like a duplicate") == 0 and "Possible duplicates" in page
+
+
+def test_large_filtered_results_show_a_capped_count_and_still_page(login_as, make_lead, monkeypatch):
+    from leadflow.leads import queries
+
+    monkeypatch.setattr(queries, "COUNT_CAP", 5)
+    for i in range(8):
+        make_lead(first_name=f"Cap{i}", source="referral")
+    db.session.commit()
+    _, client = login_as("viewer")
+    first = client.get("/leads?source=referral&per_page=25").text
+    assert "of 5+ leads" in first and "Cap7 Example" in first and "Cap0 Example" in first
+    assert 'rel="next"' not in first
+    unfiltered = client.get("/leads?per_page=25").text
+    assert "of 8 leads" in unfiltered, "the whole list is always counted exactly"
+    monkeypatch.setattr(queries, "COUNT_CAP", 2)
+    paged = client.get("/leads?source=referral&per_page=25&page=1").text
+    assert "of 2+ leads" in paged and "Page 1<" in paged.replace("</span>", "<")
