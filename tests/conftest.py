@@ -12,6 +12,9 @@ import re
 from contextlib import contextmanager
 
 import pytest
+from flask import has_app_context
+from flask.testing import FlaskClient
+from jinja2 import BytecodeCache
 from sqlalchemy import event
 
 from config import TestConfig, normalise_database_url
@@ -46,10 +49,55 @@ def database_url(tmp_path_factory):
     return url
 
 
+class _SharedBytecodeCache(BytecodeCache):
+    """Compiled templates shared by every test's app (keyed by source checksum, so an edited
+    template is compiled again): each test builds a new app, and compiling every template
+    again for each would be most of the suite's time."""
+
+    def __init__(self):
+        self._store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket):
+        data = self._store.get(bucket.key)
+        if data is not None:
+            bucket.bytecode_from_string(data)
+
+    def dump_bytecode(self, bucket):
+        self._store[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATE_CACHE = _SharedBytecodeCache()
+
+
+class RequestScopedClient(FlaskClient):
+    """A test client whose requests behave as in production although the test holds an
+    app context open around them.
+
+    Each request runs in an app context of its own, so ``g`` (where Flask-Login keeps
+    the signed-in user) and ``db.session`` start empty, as in a real request: one
+    client's sign-in never leaks into another's request. Before a request, what the
+    test made is committed so the request sees it (and the test holds no lock); after
+    it, the test's objects are expired so they show what the database now holds.
+    """
+
+    def open(self, *args, **kwargs):
+        outer = db.session() if has_app_context() else None
+        if outer is not None:
+            outer.commit()
+        try:
+            with self.application.app_context():
+                return super().open(*args, **kwargs)
+        finally:
+            if outer is not None:
+                outer.rollback()
+
+
 @pytest.fixture
 def app(database_url):
     config = type("PerTestConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": database_url})
     app = create_app(config)
+    app.test_client_class = RequestScopedClient
+    app.jinja_env.bytecode_cache = _TEMPLATE_CACHE
     with app.app_context():
         yield app
         db.session.remove()
@@ -57,6 +105,28 @@ def app(database_url):
             for table in reversed(db.metadata.sorted_tables):
                 conn.execute(table.delete())
         db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(app, database_url):
+    """``make_app(RATELIMIT_ENABLED=True, ...)``: another app on the same test database with
+    config overrides, for tests of settings the default ``app`` leaves off. Data made through
+    the default ``app`` (and committed) is visible to it; the tables are emptied as usual."""
+    made = []
+
+    def _make(**overrides):
+        config = type("OverrideConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+        other = create_app(config)
+        other.test_client_class = RequestScopedClient
+        other.jinja_env.bytecode_cache = _TEMPLATE_CACHE
+        made.append(other)
+        return other
+
+    yield _make
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture

@@ -3,19 +3,25 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectField, String
 from wtforms.validators import DataRequired, Length
 
 from leadflow.accounts.models import ROLE_LABELS
+from leadflow.web.forms import select_choices
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(message="Enter your email.")])
-    password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
+    email = EmailField("Email", validators=[DataRequired(message="Enter your email.")],
+                       render_kw={"autocomplete": "username"})
+    password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")],
+                             render_kw={"autocomplete": "current-password"})
     remember = BooleanField("Keep me signed in on this device")
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired(message="Enter your current password.")])
+    current_password = PasswordField("Current password", validators=[DataRequired(message="Enter your current password.")],
+                                     render_kw={"autocomplete": "current-password"})
     new_password = PasswordField("New password", validators=[DataRequired(message="Enter a new password.")],
-                                 description="At least 12 characters. A phrase of unrelated words works well.")
-    confirm_password = PasswordField("Repeat the new password", validators=[DataRequired(message="Repeat the new password.")])
+                                 description="At least 12 characters. A phrase of unrelated words works well.",
+                                 render_kw={"autocomplete": "new-password"})
+    confirm_password = PasswordField("Repeat the new password", validators=[DataRequired(message="Repeat the new password.")],
+                                     render_kw={"autocomplete": "new-password"})
 
     def validate_confirm_password(self, field):
         from wtforms.validators import ValidationError
@@ -25,7 +31,7 @@ class ChangePasswordForm(FlaskForm):
 
 
 def _role_choices():
-    return [(key, label) for key, label in ROLE_LABELS.items()]
+    return select_choices(ROLE_LABELS.items())
 
 
 class UserCreateForm(FlaskForm):
@@ -35,7 +41,8 @@ class UserCreateForm(FlaskForm):
     team = StringField("Team", validators=[Length(max=120)], description="Type a new team name to create it.")
     timezone = StringField("Timezone", default="UTC", validators=[Length(max=64)])
     password = PasswordField("Initial password", validators=[DataRequired(message="Enter an initial password.")],
-                             description="At least 12 characters; share it with the user privately.")
+                             description="At least 12 characters; share it with the user privately.",
+                             render_kw={"autocomplete": "new-password"})
 
 
 class UserEditForm(FlaskForm):
@@ -44,4 +51,5 @@ class UserEditForm(FlaskForm):
     team = StringField("Team", validators=[Length(max=120)], description="Leave empty for no team.")
     timezone = StringField("Timezone", validators=[Length(max=64)])
     active = BooleanField("Active (can sign in)")
-    new_password = PasswordField("Set a new password", description="Optional. Signs the user out everywhere.")
+    new_password = PasswordField("Set a new password", description="Optional. Signs the user out everywhere.",
+                                 render_kw={"autocomplete": "new-password"})

@@ -18,8 +18,7 @@ MAX_PASSWORD_LENGTH = 256
 
 _hasher = PasswordHasher()
 _fast_hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-# A hash to verify against when the account does not exist, so both paths cost the same.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing")
+_dummy_hashes: dict[int, str] = {}
 
 
 def _active_hasher() -> PasswordHasher:
@@ -28,6 +27,16 @@ def _active_hasher() -> PasswordHasher:
     except RuntimeError:
         fast = False
     return _fast_hasher if fast else _hasher
+
+
+def _dummy_hash() -> str:
+    """A hash to verify against when the account does not exist, so both paths cost the
+    same. Made on first use (not at import: it costs as much as a sign-in)."""
+    hasher = _active_hasher()
+    key = id(hasher)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = hasher.hash("not-a-real-password-for-timing")
+    return _dummy_hashes[key]
 
 
 def hash_password(password: str) -> str:
@@ -47,7 +56,7 @@ def password_problems(password: str, user_inputs: list[str] | None = None) -> li
         return [f"Use at least {MIN_PASSWORD_LENGTH} characters."]
     if len(password) > MAX_PASSWORD_LENGTH:
         return [f"Use at most {MAX_PASSWORD_LENGTH} characters."]
-    result = zxcvbn(password, user_inputs=[u for u in (user_inputs or []) if u])
+    result = zxcvbn(password, user_inputs=_personal_words(user_inputs or []))
     if result["score"] < 3:
         warning = result["feedback"].get("warning") or ""
         message = "This password is too common or too easy to guess."
@@ -55,6 +64,21 @@ def password_problems(password: str, user_inputs: list[str] | None = None) -> li
             message += f" {warning.rstrip('.')}."
         return [message + " Try a longer phrase of unrelated words."]
     return []
+
+
+def _personal_words(values: list[str]) -> list[str]:
+    """The user's email and name, whole and in pieces, for the guessability check:
+    ``ada.lovelace@example.com`` gives ``ada.lovelace``, ``ada``, ``lovelace``, ``example``..."""
+    import re
+
+    words: list[str] = []
+    for value in values:
+        value = (value or "").strip().lower()
+        if not value:
+            continue
+        local = value.split("@", 1)[0]
+        words += [value, local, *re.split(r"[^a-z0-9]+", value)]
+    return [w for w in dict.fromkeys(words) if len(w) >= 3]
 
 
 def normalise_account_email(email: str) -> str:
@@ -122,7 +146,7 @@ def authenticate(email: str, password: str) -> User | None:
     key = (email or "").strip().lower()
     user = db.session.scalar(db.select(User).where(User.email == key)) if key else None
     if user is None:
-        verify_password(_DUMMY_HASH, password or "")
+        verify_password(_dummy_hash(), password or "")
         return None
     if not verify_password(user.password_hash, password or "") or not user.active:
         return None
@@ -145,7 +169,8 @@ def load_session_user(session_id: str) -> User | None:
 
 
 def end_all_sessions(user: User) -> None:
-    user.session_version = (user.session_version or 0) + 1
+    """Bump the session version in the database (atomically, so two bumps at once both count)."""
+    user.session_version = User.session_version + 1
 
 
 def change_password(user: User, current_password: str, new_password: str) -> None:

@@ -17,15 +17,23 @@ from leadflow.web.permissions import admin_required
 bp = Blueprint("accounts", __name__)
 
 LOGIN_FAILED = "That email and password do not match an active account."
+LOGIN_THROTTLED = "Too many sign-in attempts. Wait a minute, then try again."
 
 
 def safe_next_url(target: str | None) -> str:
-    """Only same-site paths are followed after sign-in (no open redirect)."""
-    if not target:
-        return url_for("dashboard.index")
+    """Only same-site paths are followed after sign-in (no open redirect).
+
+    Browsers read ``\\`` as ``/`` and drop tabs and newlines, so ``/\\evil.com`` or
+    ``/<tab>/evil.com`` would become ``//evil.com``: any of those is refused outright.
+    """
+    fallback = url_for("dashboard.index")
+    if not target or any(ord(ch) < 0x20 or ch in "\\\x7f" for ch in target):
+        return fallback
+    if not target.startswith("/") or target.startswith("//"):
+        return fallback
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return url_for("dashboard.index")
+    if parts.scheme or parts.netloc:
+        return fallback
     return target
 
 
@@ -35,9 +43,9 @@ def _login_account_key() -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"],
-               error_message=LOGIN_FAILED)
+               error_message=LOGIN_THROTTLED)
 @limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
-               key_func=_login_account_key)
+               key_func=_login_account_key, error_message=LOGIN_THROTTLED)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.index"))
@@ -142,6 +150,9 @@ def edit_user(user_id: int):
             status = 422
         else:
             db.session.commit()
+            if user.id == current_user.id and form.new_password.data:
+                # An admin who resets their own password stays signed in here, like /account.
+                login_user(user, remember=bool(request.cookies.get("remember_token")))
             flash(f"User {user.email} saved.", "success")
             return redirect(url_for("accounts.users"))
     elif form.is_submitted():

@@ -7,7 +7,7 @@ from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.forms import WorkspaceForm
 from leadflow.governance.settings import get_setting, phone_regions, update_workspace
-from leadflow.web.forms import apply_errors
+from leadflow.web.forms import apply_errors, select_choices
 from leadflow.web.htmx import render_page
 from leadflow.web.permissions import admin_required
 
@@ -18,7 +18,7 @@ bp = Blueprint("governance", __name__, url_prefix="/settings")
 @admin_required
 def settings():
     form = WorkspaceForm(data={key: get_setting(key) for key in ("workspace_name", "default_phone_region", "default_currency")})
-    form.default_phone_region.choices = phone_regions()
+    form.default_phone_region.choices = select_choices(phone_regions())
     status = 200
     if form.validate_on_submit():
         try:

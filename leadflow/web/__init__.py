@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, has_request_context, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 
 from leadflow.db import sqlite_begin_mode
@@ -11,6 +12,24 @@ from leadflow.web.htmx import render_page
 from leadflow.web import formatting
 
 READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class HttpsAwareSessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure when configured so, and always when the request came
+    over HTTPS (directly, or through a trusted proxy with ``TRUST_PROXY``)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
+
+
+def _secure_cookies_over_https(response):
+    if not request.is_secure:
+        return response
+    cookies = response.headers.getlist("Set-Cookie")
+    if any("; secure" not in c.lower() for c in cookies):
+        response.headers.setlist("Set-Cookie", [
+            c if "; secure" in c.lower() else c + "; Secure" for c in cookies])
+    return response
 
 
 def init_web(app: Flask) -> None:
@@ -38,8 +57,16 @@ def init_web(app: Flask) -> None:
         if token is not None:
             sqlite_begin_mode.reset(token)
 
+    app.session_interface = HttpsAwareSessionInterface()
+    # Runs after every other after_request hook (Flask runs them last-registered first),
+    # so it also sees the remember-me cookie Flask-Login sets in its own hook.
+    app.after_request_funcs.setdefault(None, []).insert(0, _secure_cookies_over_https)
+
     @app.after_request
     def security_headers(response):
+        if "Cache-Control" not in response.headers:
+            # Pages show one user's data: a shared cache (proxy, CDN) must never keep them.
+            response.headers["Cache-Control"] = "private"
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
@@ -90,7 +117,9 @@ def init_web(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(error):
-        return error_page(429, "Too many attempts", "Too many attempts. Wait a minute and try again.")
+        # A limit declared with its own error_message (sign-in) says it; others get the generic text.
+        message = getattr(getattr(error, "limit", None), "error_message", None)
+        return error_page(429, "Too many attempts", message or "Too many attempts. Wait a minute and try again.")
 
     @app.errorhandler(500)
     def server_error(error):

@@ -17,6 +17,7 @@ def roles_required(*roles: str):
                 abort(403)
             return view(*args, **kwargs)
 
+        wrapped.allowed_roles = frozenset(roles)  # read by the per-role page tests
         return wrapped
 
     return decorator

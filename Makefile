@@ -1,0 +1,99 @@
+# LeadFlow: `make run` serves the app with a demo workspace, `make test` runs every test.
+#
+#   make run                  http://127.0.0.1:5000 (HOST=0.0.0.0 PORT=8000 to change)
+#   make test                 pytest on SQLite (DATABASE_URL=postgresql://… for PostgreSQL)
+#   make test PYTEST_ARGS="tests/accounts -x"
+#   make migration m="add lead source table"
+#   make clean                caches and build leftovers (keeps .venv and instance/)
+#   make distclean            also removes .venv
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+THREADS ?= 8
+PYTEST_ARGS ?=
+
+# The instance folder holds the SQLite database; LEADFLOW_INSTANCE moves it.
+LEADFLOW_INSTANCE ?= $(CURDIR)/instance
+export LEADFLOW_INSTANCE
+
+# Stamps in the venv remember which pyproject.toml was installed, so the
+# install runs again only when pyproject.toml changes.
+INSTALL_STAMP := $(VENV)/.leadflow-installed
+TEST_INSTALL_STAMP := $(VENV)/.leadflow-installed-test
+
+FLASK_DEV := LEADFLOW_CONFIG=development $(BIN)/flask --app wsgi
+
+# Tells how to sign in: the demo login while it still works, otherwise how to add a user.
+define PRINT_LOGIN
+from leadflow import create_app
+from leadflow.accounts.models import User
+from leadflow.accounts.services import verify_password
+from leadflow.demo import DEMO_LOGIN
+from leadflow.extensions import db
+with create_app().app_context():
+    user = db.session.scalar(db.select(User).where(User.email == DEMO_LOGIN[0]))
+    if user is not None and user.active and verify_password(user.password_hash, DEMO_LOGIN[1]):
+        print("  Demo login:             %s / %s" % DEMO_LOGIN)
+    else:
+        print("  Sign in with an account of this workspace; to add one:")
+        print("  LEADFLOW_CONFIG=development $(BIN)/flask --app wsgi leadflow create-user --email E --password P --role admin")
+endef
+export PRINT_LOGIN
+
+.PHONY: help run install install-test test migration clean distclean
+
+help:
+	@echo "make run        serve LeadFlow with a demo workspace on http://$(HOST):$(PORT)"
+	@echo "make test       run the test suite (end-to-end tests need /usr/bin/chromium)"
+	@echo "make migration m=\"message\"   autogenerate an Alembic revision"
+	@echo "make clean      remove caches and build leftovers (distclean also removes .venv)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALL_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e .
+	@touch $@
+
+$(TEST_INSTALL_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test]'
+	@touch $@ $(INSTALL_STAMP)
+
+install: $(INSTALL_STAMP)
+
+install-test: $(TEST_INSTALL_STAMP)
+
+run: install
+	@mkdir -p "$(LEADFLOW_INSTANCE)"
+	$(FLASK_DEV) db upgrade
+	$(FLASK_DEV) leadflow seed-demo --if-empty
+	@echo
+	@echo "  LeadFlow is running at  http://$(HOST):$(PORT)"
+	@LEADFLOW_CONFIG=development $(BIN)/python -c "$$PRINT_LOGIN"
+	@echo "  Stop it with Ctrl+C."
+	@echo
+	LEADFLOW_CONFIG=development $(BIN)/waitress-serve --host $(HOST) --port $(PORT) --threads $(THREADS) wsgi:app
+
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Autogenerates against a throwaway SQLite database at the current head, so the
+# state of your own database does not leak into the revision. Review the file!
+migration: install
+	@if [ -z "$(m)" ]; then echo 'Usage: make migration m="what changed"' >&2; exit 2; fi
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  env -u DATABASE_URL LEADFLOW_INSTANCE="$$tmp" $(FLASK_DEV) db upgrade && \
+	  env -u DATABASE_URL LEADFLOW_INSTANCE="$$tmp" $(FLASK_DEV) db migrate -m "$(m)"
+
+clean:
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+	rm -rf .pytest_cache build dist *.egg-info test-artifacts bench/results
+
+distclean: clean
+	rm -rf $(VENV)
