@@ -1,20 +1,54 @@
-"""The ``flask --app wsgi leadflow …`` command group: scriptable, no prompts when options are given."""
+"""The ``flask --app wsgi leadflow …`` command group: scriptable, no prompts when options are given.
+
+Exit codes: 0 done, 1 something failed while doing it (the message says what), 2 the input
+was refused (bad option, bad password, an existing file, …). Nothing is written when a
+command exits with 1 or 2.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
+import shutil
+import sqlite3
+import subprocess
 import sys
+from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from leadflow.extensions import db
 
 leadflow_cli = AppGroup("leadflow", help="LeadFlow administration commands.")
 
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+NO_SCHEMA = "The database has no LeadFlow tables yet. Run `flask --app wsgi db upgrade` first."
 
-def _fail(message: str, code: int = 1):
+
+def _fail(message: str, code: int = EXIT_FAILED):
+    db.session.rollback()
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
+
+
+def _needs_schema(command):
+    """Turn "no such table" into a message that says which command to run first."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (OperationalError, ProgrammingError) as exc:
+            text = str(getattr(exc, "orig", exc)).lower()
+            if "no such table" in text or ("relation" in text and "does not exist" in text):
+                _fail(NO_SCHEMA)
+            raise
+
+    return wrapper
 
 
 @leadflow_cli.command("create-user")
@@ -23,6 +57,7 @@ def _fail(message: str, code: int = 1):
 @click.option("--role", type=click.Choice(["admin", "manager", "rep", "viewer"]), default="rep", show_default=True)
 @click.option("--team", default=None, help="Team name; created when new.")
 @click.option("--name", default=None, help="Display name (defaults to the part of the email before @).")
+@_needs_schema
 def create_user_command(email, password, role, team, name):
     """Create a user."""
     from leadflow.accounts.services import create_user
@@ -34,35 +69,135 @@ def create_user_command(email, password, role, team, name):
         db.session.rollback()
         for field, messages in exc.errors.items():
             click.echo(f"Error: {field}: {' '.join(messages)}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
     db.session.commit()
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
 
 
 @leadflow_cli.command("seed-demo")
-@click.option("--leads", "lead_count", type=click.IntRange(0, 1_000_000), default=200, show_default=True)
+@click.option("--leads", "lead_count", type=click.IntRange(0, 1_000_000), default=200, show_default=True,
+              help="How many demo leads to add.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the workspace already has users.")
+@_needs_schema
 def seed_demo_command(lead_count, if_empty):
-    """Fill the workspace with a believable demo team, organizations and leads."""
+    """Fill the workspace with a believable demo team, organizations and leads with history."""
     from leadflow.accounts.models import user_count
     from leadflow.demo import DEMO_LOGIN, seed_demo
 
     if if_empty and user_count() > 0:
         click.echo("Workspace already has users; demo not seeded.")
         return
-    summary = seed_demo(lead_count=lead_count)
+    try:
+        summary = seed_demo(lead_count=lead_count)
+    except ValueError as exc:  # a pipeline the demo cannot use, say one without open stages
+        _fail(str(exc))
     db.session.commit()
     click.echo(summary)
     click.echo(f"Demo login: {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]}")
 
 
 @leadflow_cli.command("purge-trash")
-@click.option("--days", type=click.IntRange(30, 3650), default=30, show_default=True,
-              help="Delete for good what has been in the trash longer than this.")
+@click.option("--days", type=click.IntRange(30, 3650), default=None,
+              help="Delete for good what has been in the trash longer than this many days "
+                   "(default: the TRASH_RETENTION_DAYS setting, 30).")
+@_needs_schema
 def purge_trash_command(days):
-    """Delete for good leads that have been in the trash for longer than --days."""
+    """Delete for good leads that have been in the trash for longer than the retention."""
     from leadflow.leads.services import purge_trash
 
+    if days is None:
+        days = max(30, int(current_app.config.get("TRASH_RETENTION_DAYS", 30)))
     count = purge_trash(days)
     db.session.commit()
-    click.echo(f"Purged {count} lead(s) from the trash.")
+    click.echo(f"Purged {count} lead(s) that had been in the trash for more than {days} days.")
+
+
+@leadflow_cli.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH when it already exists.")
+def backup_command(path: Path, force: bool):
+    """Write a consistent copy of the database to PATH while the app keeps running.
+
+    SQLite: a copy made with SQLite's online backup API, itself a SQLite file you can open
+    or put back in place of the database. PostgreSQL: a pg_dump archive in custom format
+    (restore with pg_restore); needs pg_dump on the PATH.
+    """
+    path = path.expanduser()
+    if path.exists() and not force:
+        _fail(f"{path} already exists. Choose another name or pass --force to replace it.", EXIT_BAD_INPUT)
+    if not path.parent.is_dir():
+        _fail(f"The folder {path.parent} does not exist.", EXIT_BAD_INPUT)
+    dialect = db.engine.dialect.name
+    if dialect == "sqlite":
+        _backup_sqlite(path)
+    elif dialect == "postgresql":
+        _backup_postgresql(path)
+    else:
+        _fail(f"Backups of {dialect} databases are not supported.", EXIT_BAD_INPUT)
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(f".{path.name}.partial")
+
+
+def _backup_sqlite(path: Path) -> None:
+    database = db.engine.url.database
+    if not database or database == ":memory:" or "mode=memory" in str(db.engine.url):
+        _fail("The database lives in memory; there is no file to back up.", EXIT_BAD_INPUT)
+    partial = _partial(path)
+    partial.unlink(missing_ok=True)
+    source = db.engine.raw_connection()
+    try:
+        target = sqlite3.connect(partial)
+        try:
+            # One step copies every page inside one read transaction: a consistent snapshot,
+            # while other connections go on reading and writing (WAL).
+            source.driver_connection.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
+            check = target.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            target.close()
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        _fail(f"The backup failed: {exc}")
+    finally:
+        source.close()
+    if check != "ok":
+        partial.unlink(missing_ok=True)
+        _fail(f"The copy did not pass SQLite's integrity check: {check}")
+    os.replace(partial, path)
+    click.echo(f"Backed up the SQLite database to {path} ({_size(path)}).")
+
+
+def _backup_postgresql(path: Path) -> None:
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        _fail("pg_dump was not found on the PATH. Install the PostgreSQL client tools "
+              "(the same major version as the server) and run the backup again.", EXIT_BAD_INPUT)
+    url = db.engine.url
+    env = dict(os.environ)
+    # Connection details go through the environment, so the password never shows in `ps`.
+    for key, value in (("PGHOST", url.host or url.query.get("host")), ("PGPORT", url.port), ("PGUSER", url.username),
+                       ("PGPASSWORD", url.password), ("PGDATABASE", url.database)):
+        if value is not None:
+            env[key] = str(value)
+    partial = _partial(path)
+    partial.unlink(missing_ok=True)
+    result = subprocess.run(
+        [pg_dump, "--format=custom", "--no-owner", f"--file={partial}"],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        _fail(f"pg_dump failed: {result.stderr.strip() or f'exit status {result.returncode}'}")
+    os.replace(partial, path)
+    click.echo(f"Backed up the PostgreSQL database to {path} ({_size(path)}, pg_dump custom format).")
+
+
+def _size(path: Path) -> str:
+    size = path.stat().st_size
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{size} bytes"
