@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import urlencode
 
-from sqlalchemy import func, or_, union_all
+from sqlalchemy import func, tuple_, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import Team, User
@@ -151,7 +151,7 @@ def column_cards(stage: Stage, filters: BoardFilters, viewer, *, after: tuple[fl
     query = db.select(Lead.id).where(Lead.stage_id == stage.id, Lead.deleted_at.is_(None))
     if after is not None:
         rank, lead_id = after
-        query = query.where(or_(Lead.board_rank > rank, (Lead.board_rank == rank) & (Lead.id > lead_id)))
+        query = query.where(tuple_(Lead.board_rank, Lead.id) > tuple_(rank, lead_id))
     ids = list(db.session.scalars(filters.apply(query, viewer).order_by(Lead.board_rank, Lead.id).limit(limit + 1)))
     fields = card_fields() if fields is None else fields
     by_id = {lead.id: lead for lead in db.session.scalars(_card_query(ids[:limit], fields)).unique()}
