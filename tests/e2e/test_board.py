@@ -94,3 +94,14 @@ def test_moving_to_lost_asks_for_a_reason_in_a_dialog(page):
     expect(page.locator(f"#cards-{lost_id} #card-{lead_id}")).to_be_visible()
     page.goto(f"/leads/{lead_id}")
     expect(page.locator("#lead-history")).to_contain_text("Went with a competitor")
+
+
+def test_board_at_phone_width_scrolls_its_columns_not_the_page(new_page):
+    page = new_page(viewport={"width": 390, "height": 844})
+    sign_in(page)
+    page.goto("/pipeline")
+    expect(page.locator(".board")).to_be_visible()
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
+    assert page.evaluate("document.querySelector('.board-wrap').scrollWidth > window.innerWidth"), \
+        "the columns should scroll inside the board"
