@@ -24,6 +24,7 @@ from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageTotals
 CARDS_PER_PAGE = 25
 CARD_FIELD_CHOICES = {
     "tags": "Tags", "source": "Source", "expected_close_date": "Expected close date", "score": "Score",
+    "lifecycle": "Lifecycle stage",
 }
 FORECAST_MONTHS = 6
 

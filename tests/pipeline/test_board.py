@@ -269,9 +269,9 @@ def test_admin_chooses_extra_card_fields(login_as, make_lead, stages):
     db.session.commit()
     _, client = login_as("admin")
     assert "enterprise" not in client.get("/pipeline").text
-    assert client.post("/pipeline/card-fields", data={"fields": ["tags", "source"]}).status_code == 303
+    assert client.post("/pipeline/card-fields", data={"fields": ["tags", "source", "lifecycle"]}).status_code == 303
     board = client.get("/pipeline").text
-    assert "enterprise" in board and "referral" in board
+    assert "enterprise" in board and "referral" in board and '<span class="badge">Lead</span>' in board
     bad = client.post("/pipeline/card-fields", data={"fields": ["password_hash"]})
     assert bad.status_code == 422 and "Choose only from the listed fields" in bad.text
 
