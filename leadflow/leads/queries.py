@@ -83,19 +83,30 @@ def _day_start(d: date) -> datetime:
     return datetime.combine(d, time.min, tzinfo=timezone.utc)
 
 
+def filter_by_text(query, q: str):
+    """Leads whose name, email, organization or phone contain every word of ``q``."""
+    for word in q.lower().split()[:5]:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Lead.search_text.like(f"%{escaped}%", escape="\\"))
+    return query
+
+
+def filter_by_owner(query, owner: str, viewer: User):
+    """``owner`` is a user id, "me" or "none" (unassigned); anything else filters nothing."""
+    if owner == "me":
+        return query.where(Lead.owner_id == viewer.id)
+    if owner == "none":
+        return query.where(Lead.owner_id.is_(None))
+    if owner.isdigit():
+        return query.where(Lead.owner_id == int(owner))
+    return query
+
+
 def filtered_leads(filters: LeadFilters, viewer: User):
     """The SELECT of live leads matching ``filters`` (no ordering, no paging)."""
     query = db.select(Lead).where(Lead.deleted_at.is_(None))
-    if filters.q:
-        for word in filters.q.lower().split()[:5]:
-            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(Lead.search_text.like(f"%{escaped}%", escape="\\"))
-    if filters.owner == "me":
-        query = query.where(Lead.owner_id == viewer.id)
-    elif filters.owner == "none":
-        query = query.where(Lead.owner_id.is_(None))
-    elif filters.owner.isdigit():
-        query = query.where(Lead.owner_id == int(filters.owner))
+    query = filter_by_text(query, filters.q)
+    query = filter_by_owner(query, filters.owner, viewer)
     if filters.source:
         query = query.where(Lead.source == filters.source)
     if filters.lifecycle in LIFECYCLES:

@@ -19,6 +19,7 @@ from leadflow.governance.settings import get_setting
 from leadflow.leads.fields import FieldError, parse_money
 from leadflow.leads.models import SOURCES, TEMPERATURES, Lead
 from leadflow.leads.policy import can_edit_lead
+from leadflow.leads.queries import filter_by_owner, filter_by_text
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageTotals
 
 CARDS_PER_PAGE = 25
@@ -74,16 +75,7 @@ class BoardFilters:
         return urlencode(self.query_args())
 
     def apply(self, query, viewer):
-        if self.q:
-            for word in self.q.lower().split()[:5]:
-                escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                query = query.where(Lead.search_text.like(f"%{escaped}%", escape="\\"))
-        if self.owner == "me":
-            query = query.where(Lead.owner_id == viewer.id)
-        elif self.owner == "none":
-            query = query.where(Lead.owner_id.is_(None))
-        elif self.owner.isdigit():
-            query = query.where(Lead.owner_id == int(self.owner))
+        query = filter_by_owner(filter_by_text(query, self.q), self.owner, viewer)
         if self.team.isdigit():
             query = query.where(Lead.owner_id.in_(db.select(User.id).where(User.team_id == int(self.team))))
         if self.source:
