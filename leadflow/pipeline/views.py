@@ -10,6 +10,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
+from leadflow.leads.policy import can_edit_lead
 from leadflow.pipeline import board
 from leadflow.pipeline.models import Pipeline, Stage
 from leadflow.pipeline.moves import MoveNeedsDetails, move_lead
@@ -68,6 +69,20 @@ def more_cards(pipeline_id: int, stage_id: int):
     cards, has_more = board.column_cards(stage, filters, current_user, after=after, fields=fields)
     context = board.board_context_light(stage.pipeline, filters, current_user, fields)
     return render_page("pipeline/_cards.html", stage=stage, cards=cards, has_more=has_more, **context)
+
+
+@bp.get("/leads/<int:lead_id>/move-control")
+@login_required
+def move_control(lead_id: int):
+    """A card's "Move to…" control: the button, or with ``pick=1`` the stage picker."""
+    lead = db.session.get(Lead, lead_id)
+    if lead is None or lead.deleted_at is not None or lead.pipeline is None:
+        abort(404)
+    if not can_edit_lead(current_user, lead):
+        abort(403)
+    filters = board.BoardFilters.from_args(request.args)
+    context = board.board_context_light(lead.pipeline, filters, current_user)
+    return render_page("pipeline/_move_control.html", lead=lead, picking=request.args.get("pick") == "1", **context)
 
 
 @bp.post("/move")

@@ -11,7 +11,8 @@
   });
   // After htmx swaps in an inline editor, put the cursor in its first field.
   document.addEventListener("htmx:afterSwap", function (event) {
-    var editor = event.detail.target.querySelector && event.detail.target.querySelector("[data-inline-editor] input, [data-inline-editor] select");
+    var editor = event.detail.target.querySelector && event.detail.target.querySelector(
+      "[data-inline-editor] input:not([type=hidden]), [data-inline-editor] select");
     if (editor) editor.focus();
   });
   // Confirm dangerous submits: forms marked data-confirm ask first.

@@ -65,8 +65,11 @@ def test_move_to_control_works_from_the_keyboard(page):
     card = source.locator(".card[data-draggable]").first
     lead_id = card.get_attribute("data-lead-id")
     target_id = page.locator(".cards").nth(2).get_attribute("data-stage-id")
+    opener = card.get_by_role("button", name=re.compile("Move .* to another stage"))
+    opener.focus()
+    page.keyboard.press("Enter")
     select = card.locator("select[name=stage_id]")
-    select.focus()
+    expect(select).to_be_focused()
     select.select_option(target_id)
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
@@ -81,6 +84,7 @@ def test_moving_to_lost_asks_for_a_reason_in_a_dialog(page):
     lost_id = lost_column.get_attribute("data-stage-id")
     card = page.locator(".cards").nth(1).locator(".card[data-draggable]").first
     lead_id = card.get_attribute("data-lead-id")
+    card.get_by_role("button", name=re.compile("Move .* to another stage")).click()
     card.locator("select[name=stage_id]").select_option(lost_id)
     card.get_by_role("button", name="Move").click()
 

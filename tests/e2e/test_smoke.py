@@ -70,6 +70,7 @@ def test_sign_in_search_open_lead_and_edit_inline(page):
     editor = page.locator("#field-title form[data-inline-editor]")
     expect(editor).to_be_visible()
     title_input = editor.get_by_label("Job title")
+    expect(title_input).to_be_focused()  # the editor takes the cursor: type at once, Escape cancels
     title_input.fill(new_title)
     editor.get_by_role("button", name="Save").click()
 

@@ -281,3 +281,19 @@ def test_only_admins_choose_card_fields(login_as, role):
     _, client = login_as(role)
     assert client.get("/pipeline/card-fields").status_code == 403
     assert client.post("/pipeline/card-fields", data={"fields": ["tags"]}).status_code == 403
+
+
+def test_move_control_opens_a_stage_picker_for_leads_the_user_may_edit(login_as, make_lead, make_user, stages):
+    other = make_user("rep")
+    mine_lead = make_lead(first_name="Pick", stage_id=stages["New"].id)
+    theirs = make_lead(first_name="NotMine", owner_id=other.id, stage_id=stages["New"].id)
+    db.session.commit()
+    _, client = login_as("rep", htmx=True)
+    button = client.get(f"/pipeline/leads/{mine_lead.id}/move-control")
+    assert button.status_code == 200 and "Move to…" in button.text and "<select" not in button.text
+    picker = client.get(f"/pipeline/leads/{mine_lead.id}/move-control?pick=1")
+    assert picker.status_code == 200
+    options = re.findall(r'<option value="(\d+)"', picker.text)
+    assert options == [str(s.id) for s in stages.values()]
+    assert 'name="version"' in picker.text and 'data-cancel' in picker.text
+    assert client.get(f"/pipeline/leads/{theirs.id}/move-control?pick=1").status_code == 403
