@@ -9,12 +9,7 @@
     var cancel = editor.querySelector("[data-cancel]");
     if (cancel) { event.preventDefault(); cancel.click(); }
   });
-  // After htmx swaps in an inline editor, put the cursor in its first field.
-  document.addEventListener("htmx:afterSwap", function (event) {
-    var editor = event.detail.target.querySelector && event.detail.target.querySelector(
-      "[data-inline-editor] input:not([type=hidden]), [data-inline-editor] select");
-    if (editor) editor.focus();
-  });
+  // Inline editors focus their field through the autofocus attribute, which htmx honours on swap.
   // Confirm dangerous submits: forms marked data-confirm ask first.
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
