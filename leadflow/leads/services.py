@@ -16,7 +16,7 @@ from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.settings import get_setting
 from leadflow.leads import fields as f
-from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Organization, Tag
+from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
 from leadflow.leads.organizations_service import find_or_create_organization
 from leadflow.leads.policy import can_create_lead, can_edit_lead
 from leadflow.pipeline.models import Pipeline, Stage, StageChange
@@ -97,8 +97,10 @@ def clean_lead_input(data: dict, region: str | None = None) -> dict:
                 if key == "source" and not value:
                     out[key] = None
                     continue
-                if key in ("lifecycle", "temperature", "currency") and key != "source":
-                    value = value.lower() if key != "currency" else value.upper()
+                if key == "currency":
+                    value = value.upper()
+                elif key in ("lifecycle", "temperature"):
+                    value = value.lower()
                 if value not in CHOICES[key]:
                     raise f.FieldError("Choose one of the listed values.")
                 out[key] = value
@@ -297,8 +299,10 @@ def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None =
         values.get("email", lead.email), values.get("phone", lead.phone),
     )
     before = audit_snapshot(lead)
-    _apply(actor, lead, values)
-    after = audit_snapshot(lead)
+    # No flush half-way: the lead's row is written once, with every change and its updated_at.
+    with db.session.no_autoflush:
+        _apply(actor, lead, values)
+        after = audit_snapshot(lead)
     entries = record_changes(actor, "lead", lead.id, before, after)
     if entries:
         lead.updated_at = utcnow()

@@ -28,16 +28,6 @@ class MoveResult:
     changed_stage: bool
 
 
-def _rank_between(above: Lead | None, below: Lead | None, fallback: float) -> float:
-    if above is not None and below is not None:
-        return (above.board_rank + below.board_rank) / 2
-    if above is not None:
-        return above.board_rank + 1.0
-    if below is not None:
-        return below.board_rank - 1.0
-    return fallback
-
-
 def _neighbour(lead_id, stage_id: int) -> Lead | None:
     if not lead_id:
         return None
@@ -50,7 +40,24 @@ def _neighbour(lead_id, stage_id: int) -> Lead | None:
     return neighbour
 
 
-def _renumber_if_crowded(stage_id: int, rank: float, above: Lead | None, below: Lead | None) -> None:
+def _place(lead: Lead, stage_id: int, above_id, below_id) -> tuple[Lead | None, Lead | None]:
+    """Give ``lead`` the rank between its new neighbours (or the top of the column); return them."""
+    above, below = (n if n is not None and n.id != lead.id else None
+                    for n in (_neighbour(above_id, stage_id), _neighbour(below_id, stage_id)))
+    if above is not None and below is not None:
+        lead.board_rank = (above.board_rank + below.board_rank) / 2
+    elif above is not None:
+        lead.board_rank = above.board_rank + 1.0
+    elif below is not None:
+        lead.board_rank = below.board_rank - 1.0
+    else:
+        top = db.session.scalar(db.select(db.func.min(Lead.board_rank)).where(
+            Lead.stage_id == stage_id, Lead.deleted_at.is_(None), Lead.id != lead.id))
+        lead.board_rank = (top - 1.0) if top is not None else 0.0
+    return above, below
+
+
+def _renumber_if_crowded(stage_id: int, above: Lead | None, below: Lead | None) -> None:
     """After many moves into one gap the float runs out of room: spread the column again."""
     if above is None or below is None or (below.board_rank - above.board_rank) > 1e-6:
         return
@@ -97,20 +104,12 @@ def move_lead(actor, lead: Lead, to_stage_id: int, *, expected_version: int | No
                 changes["expected_close_date"] = details["expected_close_date"]
             changes["won_lost_reason"] = " ".join(str(details.get("won_reason") or "").split()) or None
     from_stage_id = lead.stage_id
-    if changes:
-        lead_services.update_lead(actor, lead, changes)
-    above, below = _neighbour(above_id, stage.id), _neighbour(below_id, stage.id)
-    if above is not None and above.id == lead.id:
-        above = None
-    if below is not None and below.id == lead.id:
-        below = None
-    if above is None and below is None:
-        top = db.session.scalar(db.select(db.func.min(Lead.board_rank)).where(
-            Lead.stage_id == stage.id, Lead.deleted_at.is_(None), Lead.id != lead.id))
-        rank = (top - 1.0) if top is not None else 0.0
-    else:
-        rank = _rank_between(above, below, lead.board_rank)
-    lead.board_rank = rank
-    _renumber_if_crowded(stage.id, rank, above, below)
+    # The new place is set first and nothing flushes half-way, so the stage change and the
+    # place reach the row in one write.
+    with db.session.no_autoflush:
+        above, below = _place(lead, stage.id, above_id, below_id)
+        if changes:
+            lead_services.update_lead(actor, lead, changes)
+    _renumber_if_crowded(stage.id, above, below)
     db.session.flush()
     return MoveResult(lead, from_stage_id, stage.id, changing_stage)
