@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from leadflow.accounts.models import User
@@ -15,8 +15,8 @@ from leadflow.extensions import db
 from leadflow.governance.audit import history
 from leadflow.leads.duplicates import duplicates_of
 from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Organization, Tag, lead_tags
-from leadflow.pipeline.models import Stage
 from leadflow.leads.policy import can_edit_lead
+from leadflow.pipeline.models import Stage
 from leadflow.pipeline.services import stage_choices
 
 PAGE_SIZES = (25, 50, 100)

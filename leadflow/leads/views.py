@@ -76,13 +76,12 @@ def _organization_id(name: str | None) -> int | None:
 def check_duplicates():
     """Live warning on the new-lead form while the user types."""
     form = request.form
-    region = None
     try:
         _, email_key = normalise_email(form.get("email"))
     except FieldError:
         email_key = None
     try:
-        phone = normalise_phone(form.get("phone"), region or services._region())
+        phone = normalise_phone(form.get("phone"), services._region())
     except FieldError:
         phone = None
     duplicates = find_duplicates(email_key=email_key, phone=phone, first_name=form.get("first_name"),

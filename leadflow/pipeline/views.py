@@ -45,9 +45,9 @@ def board_page(pipeline_id: int | None):
 def stamp(pipeline_id: int):
     """Polled by open boards: 204 while nothing changed, else an event that reloads the board."""
     pipeline = _pipeline_or_404(pipeline_id)
-    current = board.board_stamp(pipeline)
-    response = make_response("", 204 if request.args.get("seen") == current else 200)
-    if request.args.get("seen") != current:
+    changed = request.args.get("seen") != board.board_stamp(pipeline)
+    response = make_response("", 200 if changed else 204)
+    if changed:
         response.headers["HX-Trigger"] = "board-stale"
     response.vary.add("HX-Request")
     return response

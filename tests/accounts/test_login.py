@@ -36,7 +36,7 @@ def test_sign_in_with_the_right_password_opens_the_app(app, client, make_user, s
 
 
 def test_email_is_matched_whatever_its_case_and_spaces(app, client, make_user, sign_in):
-    user = make_user(role="rep", email="mixed.case@example.com")
+    make_user(role="rep", email="mixed.case@example.com")
     db.session.commit()
     response = sign_in(client, "  Mixed.Case@Example.COM ")
     assert response.status_code == 302

@@ -7,7 +7,6 @@ import pytest
 from leadflow.accounts.models import Team, User
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
-from tests.conftest import TEST_PASSWORD
 
 NEW_USER = {"name": "Nora North", "email": "nora@example.com", "role": "manager", "team": "North",
             "timezone": "Europe/Berlin", "password": "maple orbit lantern 7"}

@@ -405,7 +405,7 @@ def test_add_stage_error_keeps_what_was_typed(login_as):
     _, client = login_as("admin")
     page = text(client.post(f"{URL}/{pipeline.id}/stages", data={**STAGE_FORM, "probability": "150"}))
     assert 'value="Demo booked"' in page and 'value="150"' in page
-    assert f'<details open>\n    <summary>Add a stage to “Sales”' in page
+    assert '<details open>\n    <summary>Add a stage to “Sales”' in page
 
 
 # --- stages: inline edit (htmx) -----------------------------------------------------------------
