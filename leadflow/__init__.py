@@ -51,15 +51,27 @@ def create_app(config: object | str | None = None) -> Flask:
     init_web(app)
 
     from leadflow.accounts import bp as accounts_bp
+    from leadflow.activities import bp as activities_bp
+    from leadflow.api import bp as api_bp
+    from leadflow.api.admin import bp as api_admin_bp
+    from leadflow.capture import bp as capture_bp
+    from leadflow.capture.admin import bp as capture_admin_bp
     from leadflow.dashboard import bp as dashboard_bp
     from leadflow.governance import bp as governance_bp
     from leadflow.leads import bp as leads_bp
+    from leadflow.imports import bp as imports_bp
     from leadflow.leads.organizations import bp as organizations_bp
+    from leadflow.mail import bp as mail_bp
     from leadflow.pipeline.admin import bp as pipeline_admin_bp
     from leadflow.pipeline.views import bp as pipeline_bp
 
+    # The public capture form and the token-authenticated API are the only routes
+    # without session CSRF; each has defences of its own.
+    csrf.exempt(capture_bp)
+    csrf.exempt(api_bp)
     for blueprint in (accounts_bp, dashboard_bp, leads_bp, organizations_bp, governance_bp, pipeline_bp,
-                      pipeline_admin_bp):
+                      pipeline_admin_bp, activities_bp, mail_bp, capture_bp, capture_admin_bp, imports_bp,
+                      api_bp, api_admin_bp):
         app.register_blueprint(blueprint)
 
     from leadflow.cli import leadflow_cli

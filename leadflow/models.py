@@ -1,7 +1,7 @@
 """Every model, imported in one place so Alembic and the app see the whole schema."""
 
 from leadflow.accounts.models import Team, User  # noqa: F401
-from leadflow.activities.models import Activity  # noqa: F401
+from leadflow.activities.models import Activity, Task  # noqa: F401
 from leadflow.governance.models import AuditEntry, Setting  # noqa: F401
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags  # noqa: F401
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageTotals  # noqa: F401

@@ -34,3 +34,51 @@ class Activity(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     actor = relationship("User")
+
+
+TASK_KINDS = ("call", "email", "meeting", "todo")
+TASK_KIND_LABELS = {"call": "Call", "email": "Email", "meeting": "Meeting", "todo": "To-do"}
+
+
+class Task(db.Model):
+    """A next step on a lead: what to do, by whom, by when.
+
+    ``remind_at`` is when the due-reminder e-mail should go: the task service sets it
+    to ``due_at`` on create, reschedule and reopen, and clears it on completion. The
+    reminder sweep claims rows with ``remind_at <= now`` (taking a lease in
+    ``reminder_lease_until``) and clears ``remind_at`` in the same transaction that
+    queues the message, so each due time is reminded once.
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_assignee_open_due", "assignee_id", "done_at", "due_at"),
+        Index("ix_tasks_lead_open_due", "lead_id", "done_at", "due_at"),
+        Index("ix_tasks_remind_at", "remind_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), default="todo")
+    title: Mapped[str] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminder_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    lead = relationship("Lead")
+    assignee = relationship("User", foreign_keys=[assignee_id])
+    created_by = relationship("User", foreign_keys=[created_by_id])
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_done(self) -> bool:
+        return self.done_at is not None

@@ -16,6 +16,7 @@ from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.settings import get_setting
 from leadflow.leads import fields as f
+from leadflow.leads.events import lead_arrived
 from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
 from leadflow.leads.organizations_service import find_or_create_organization
 from leadflow.leads.policy import can_create_lead, can_edit_lead
@@ -260,7 +261,9 @@ def new_card_rank() -> float:
     return -utcnow().timestamp()
 
 
-def create_lead(actor, data: dict, *, region: str | None = None) -> Lead:
+def create_lead(actor, data: dict, *, region: str | None = None, channel: str = "manual") -> Lead:
+    """Create a lead from user input. ``channel`` says how it came in (see
+    ``leadflow.leads.events.CHANNELS``); the arrival steps run before this returns."""
     if actor is not None and not can_create_lead(actor):
         raise PermissionDenied("Your role cannot create leads.")
     values = clean_lead_input(data, region)
@@ -281,6 +284,7 @@ def create_lead(actor, data: dict, *, region: str | None = None) -> Lead:
     record_event(actor, "lead", lead.id, "create", lead.name)
     add_system_activity(lead, "system", actor, "Lead created")
     db.session.flush()
+    lead_arrived(lead, channel)
     return lead
 
 

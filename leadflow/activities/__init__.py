@@ -1,0 +1,1 @@
+from leadflow.activities.views import bp  # noqa: F401

@@ -1,0 +1,1 @@
+from leadflow.api.views import bp  # noqa: F401

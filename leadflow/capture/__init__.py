@@ -1,0 +1,1 @@
+from leadflow.capture.views import bp  # noqa: F401

@@ -1,0 +1,1 @@
+from leadflow.imports.views import bp  # noqa: F401

@@ -1,0 +1,1 @@
+from leadflow.mail.views import bp  # noqa: F401
