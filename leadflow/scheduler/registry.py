@@ -1,0 +1,32 @@
+"""The sweeps the scheduler ticks. Areas register theirs at import time.
+
+A sweep is a plain function ``sweep(now) -> int`` (how many rows it handled), called
+inside an app context. It claims its own due rows atomically, so running it in several
+processes at once, or twice in a row, never does the same work twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    func: Callable[[datetime], int]
+    every_seconds: int
+
+
+SWEEPS: dict[str, Sweep] = {}
+
+
+def register_sweep(name: str, every_seconds: int = 30):
+    """Decorator: ``@register_sweep("outbox", every_seconds=15)``."""
+
+    def decorate(func: Callable[[datetime], int]) -> Callable[[datetime], int]:
+        SWEEPS[name] = Sweep(name, func, every_seconds)
+        return func
+
+    return decorate
