@@ -11,8 +11,42 @@ from leadflow.extensions import db
 ACTIVITY_KINDS = (
     "call", "email", "meeting", "note", "form_submission", "website_visit",
     "stage_change", "assignment", "system",
+    # Written by other areas as they arrive: merges, scoring, nurture e-mail, task events.
+    "merge", "score_change", "sequence_email", "task_completed", "task_reopened",
+    "email_opened", "email_clicked", "unsubscribed",
 )
 HUMAN_TOUCH_KINDS = ("call", "email", "meeting")
+# What a person logs by hand on the lead page; every other kind is written by the app.
+LOGGED_KINDS = ("call", "email", "meeting", "note")
+# Label and icon of each kind on the timeline. The icon is decoration: the label is always shown.
+KIND_LABELS = {
+    "call": ("Call", "\N{TELEPHONE RECEIVER}"),
+    "email": ("Email", "\N{ENVELOPE}"),
+    "meeting": ("Meeting", "\N{BUSTS IN SILHOUETTE}"),
+    "note": ("Note", "\N{MEMO}"),
+    "form_submission": ("Form submission", "\N{CLIPBOARD}"),
+    "website_visit": ("Website visit", "\N{GLOBE WITH MERIDIANS}"),
+    "stage_change": ("Stage change", "\N{BLACK RIGHTWARDS ARROW}"),
+    "assignment": ("Assignment", "\N{BUST IN SILHOUETTE}"),
+    "system": ("System", "\N{GEAR}"),
+    "merge": ("Merge", "\N{LINK SYMBOL}"),
+    "score_change": ("Score change", "\N{CHART WITH UPWARDS TREND}"),
+    "sequence_email": ("Sequence email", "\N{INCOMING ENVELOPE}"),
+    "task_completed": ("Task done", "\N{HEAVY CHECK MARK}"),
+    "task_reopened": ("Task reopened", "\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"),
+    "email_opened": ("Email opened", "\N{OPEN MAILBOX WITH RAISED FLAG}"),
+    "email_clicked": ("Email link clicked", "\N{LINK SYMBOL}"),
+    "unsubscribed": ("Unsubscribed", "\N{NO ENTRY SIGN}"),
+}
+CALL_OUTCOMES = {
+    "connected": "Connected", "left_voicemail": "Left voicemail", "no_answer": "No answer",
+    "wrong_number": "Wrong number", "busy": "Busy",
+}
+
+
+def kind_label(kind: str) -> tuple[str, str]:
+    """(label, icon) of a timeline kind; kinds this version does not know still read sensibly."""
+    return KIND_LABELS.get(kind, (kind.replace("_", " ").capitalize(), "\N{BULLET}"))
 
 
 class Activity(db.Model):
@@ -82,3 +116,17 @@ class Task(db.Model):
     @property
     def is_done(self) -> bool:
         return self.done_at is not None
+
+
+class CalendarFeed(db.Model):
+    """A user's secret calendar address. Only the sha256 of the token is kept: the full
+    address is shown once, when it is made, and a new one replaces (revokes) the old."""
+
+    __tablename__ = "calendar_feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user = relationship("User")

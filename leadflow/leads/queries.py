@@ -10,7 +10,6 @@ from sqlalchemy import func
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from leadflow.accounts.models import User
-from leadflow.activities.models import Activity
 from leadflow.extensions import db
 from leadflow.governance.audit import history
 from leadflow.leads.duplicates import duplicates_of
@@ -220,23 +219,31 @@ def filter_options() -> dict:
     }
 
 
-def lead_detail_context(lead: Lead, viewer: User) -> dict:
-    activities = db.session.scalars(
-        db.select(Activity).options(joinedload(Activity.actor))
-        .where(Activity.lead_id == lead.id).order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(20)
-    ).all()
+def lead_detail_context(lead: Lead, viewer: User, *, timeline_kind: str = "", now: datetime | None = None,
+                        **overrides) -> dict:
+    """The lead page, whole or any of its fragments (fields, history, timeline, next steps).
+    ``overrides`` replace parts, such as a form coming back with its errors."""
+    from leadflow.activities.forms import ActivityForm, next_step_form
+    from leadflow.activities.queries import lead_activity_context
     from leadflow.leads.forms import CONTACT_FIELDS, DEAL_FIELDS, INLINE_FIELDS, SOURCE_FIELDS, current_input_value
 
-    return {
+    now = now or datetime.now(timezone.utc)
+    can_edit = can_edit_lead(viewer, lead)
+    context = {
         "lead": lead,
         "inline_fields": INLINE_FIELDS, "contact_fields": CONTACT_FIELDS, "deal_fields": DEAL_FIELDS,
         "source_fields": SOURCE_FIELDS, "input_value": current_input_value,
         "editing": False, "errors": [], "message": None, "conflict": False, "choices": [],
-        "can_edit": can_edit_lead(viewer, lead),
+        "can_edit": can_edit,
         "history": history("lead", lead.id),
-        "activities": activities,
         "duplicates": duplicates_of(lead, limit=5),
+        **lead_activity_context(lead, viewer, now, timeline_kind),
     }
+    if can_edit:
+        context.setdefault("activity_form", ActivityForm(formdata=None))
+        context.setdefault("task_form", next_step_form(lead, viewer, now))
+    context.update(overrides)
+    return context
 
 
 def load_lead_for_page(lead_id: int) -> Lead | None:

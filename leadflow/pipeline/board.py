@@ -14,6 +14,7 @@ from sqlalchemy import func, tuple_, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import Team, User
+from leadflow.activities.queries import next_open_tasks, user_zone
 from leadflow.extensions import db
 from leadflow.governance.settings import get_setting
 from leadflow.leads.fields import FieldError, parse_money
@@ -28,6 +29,7 @@ CARD_FIELD_CHOICES = {
     "lifecycle": "Lifecycle stage",
 }
 FORECAST_MONTHS = 6
+STALE_AFTER_DAYS = 14
 
 
 @dataclass
@@ -148,6 +150,7 @@ def column_cards(stage: Stage, filters: BoardFilters, viewer, *, after: tuple[fl
     ids = list(db.session.scalars(filters.apply(query, viewer).order_by(Lead.board_rank, Lead.id).limit(limit + 1)))
     fields = card_fields() if fields is None else fields
     by_id = {lead.id: lead for lead in db.session.scalars(_card_query(ids[:limit], fields)).unique()}
+    attach_next_tasks(by_id.values())
     return [by_id[i] for i in ids[:limit] if i in by_id], len(ids) > limit
 
 
@@ -170,6 +173,7 @@ def first_cards(stages: list[Stage], filters: BoardFilters, viewer, fields: list
         stage_rows.sort(key=lambda r: (r.board_rank, r.id))
     wanted = [row.id for stage_rows in per_stage.values() for row in stage_rows[:limit]]
     by_id = {lead.id: lead for lead in db.session.scalars(_card_query(wanted, fields)).unique()}
+    attach_next_tasks(by_id.values())
     result = {}
     for stage in stages:
         stage_rows = per_stage.get(stage.id, [])
@@ -201,7 +205,46 @@ def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, field
         "card_fields": card_fields() if fields is None else fields, "now": datetime.now(timezone.utc),
         "is_rotting": is_rotting,
         "can_edit": lambda lead: can_edit_lead(viewer, lead),
+        "next_task": next_task_of, "card_zone": user_zone(viewer), "stale_days": stale_days(),
+        "is_stale": is_stale,
     }
+
+
+# --- the next step and the stale flag on cards ------------------------------------------------
+
+def attach_next_tasks(leads) -> None:
+    """Give each card its earliest open task, for all of them in one query."""
+    leads = list(leads)
+    found = next_open_tasks(lead.id for lead in leads)
+    for lead in leads:
+        lead._next_task = found.get(lead.id)
+
+
+def next_task_of(lead: Lead):
+    """The card's next task; loaded here only for a card drawn alone (a move's answer)."""
+    if not hasattr(lead, "_next_task"):
+        attach_next_tasks([lead])
+    return lead._next_task
+
+
+def stale_days() -> int:
+    """After how many days without activity an open lead is flagged stale (setting, default 14)."""
+    try:
+        days = int(get_setting("stale_after_days") or STALE_AFTER_DAYS)
+    except (TypeError, ValueError):
+        days = STALE_AFTER_DAYS
+    return max(1, days)
+
+
+def is_stale(lead: Lead, now: datetime, days: int) -> int | None:
+    """Days since the last activity (or arrival) when an open lead has gone quiet that long, else None."""
+    if lead.stage is None or lead.stage.kind != "open":
+        return None
+    last = lead.last_activity_at or lead.created_at
+    if last is None:
+        return None
+    quiet = (now - last).days
+    return quiet if quiet >= days else None
 
 
 def board_context(pipeline: Pipeline, filters: BoardFilters, viewer) -> dict:

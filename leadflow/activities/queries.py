@@ -1,0 +1,264 @@
+"""What the timeline, task lists, "My work" and the board's next-task line show.
+
+Times are stored in UTC; "today" always means today in the user's own timezone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import and_, exists, func, or_
+from sqlalchemy.orm import joinedload
+
+from leadflow.accounts.models import User
+from leadflow.activities.models import LOGGED_KINDS, TASK_KIND_LABELS, Activity, Task
+from leadflow.extensions import db
+from leadflow.leads.models import Lead
+from leadflow.pipeline.models import Stage
+
+TIMELINE_PAGE = 20
+SECTION_LIMIT = 100
+# Timeline filters: a logged kind, or every entry the app wrote itself.
+TIMELINE_FILTERS = {"": "All", "call": "Calls", "email": "Emails", "meeting": "Meetings", "note": "Notes",
+                    "system": "System"}
+RECENTLY_DONE = timedelta(days=14)
+
+
+def user_zone(user) -> ZoneInfo:
+    """The user's timezone; UTC when it is unset or unknown."""
+    try:
+        return ZoneInfo(getattr(user, "timezone", None) or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_day_bounds(user, now: datetime, days: int = 1) -> tuple[datetime, datetime]:
+    """UTC start of the user's local day containing ``now``, and the start ``days`` later."""
+    zone = user_zone(user)
+    today = now.astimezone(zone).date()
+    start = datetime.combine(today, time.min, tzinfo=zone)
+    end = datetime.combine(today + timedelta(days=days), time.min, tzinfo=zone)
+    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+
+
+def _open_tasks_of(user):
+    return (db.select(Task).join(Lead, Task.lead_id == Lead.id)
+            .options(joinedload(Task.lead), joinedload(Task.assignee))
+            .where(Task.assignee_id == user.id, Task.done_at.is_(None), Lead.deleted_at.is_(None))
+            .order_by(Task.due_at, Task.id))
+
+
+def overdue_and_today_tasks(user, now: datetime) -> tuple[list[Task], list[Task]]:
+    """The user's open tasks that are overdue (due before ``now``) and those still due
+    today, in the user's timezone. Tasks on leads in the trash are left out."""
+    _, tomorrow = local_day_bounds(user, now)
+    tasks = db.session.scalars(_open_tasks_of(user).where(Task.due_at < tomorrow).limit(SECTION_LIMIT * 2)).all()
+    overdue = [t for t in tasks if t.due_at < now]
+    today = [t for t in tasks if t.due_at >= now]
+    return overdue, today
+
+
+def upcoming_tasks(user, now: datetime, limit: int = SECTION_LIMIT) -> list[Task]:
+    _, tomorrow = local_day_bounds(user, now)
+    return list(db.session.scalars(_open_tasks_of(user).where(Task.due_at >= tomorrow).limit(limit)))
+
+
+def open_task_exists(lead_id_column):
+    return exists().where(Task.lead_id == lead_id_column, Task.done_at.is_(None))
+
+
+def leads_without_next_step(user, limit: int = SECTION_LIMIT) -> list[Lead]:
+    """The user's open leads (owned, in an open stage, not in the trash) with no open task."""
+    return list(db.session.scalars(
+        db.select(Lead).join(Stage, Lead.stage_id == Stage.id)
+        .options(joinedload(Lead.organization), joinedload(Lead.stage))
+        .where(Lead.owner_id == user.id, Lead.deleted_at.is_(None), Stage.kind == "open",
+               ~open_task_exists(Lead.id))
+        .order_by(Lead.last_activity_at.is_(None).desc(), Lead.last_activity_at, Lead.id)
+        .limit(limit)
+    ))
+
+
+def people_to_pick(viewer) -> list[tuple[int, str]]:
+    """Whose work a manager may look at: every active user. Others see only their own."""
+    if viewer.role not in ("admin", "manager"):
+        return []
+    return [tuple(r) for r in db.session.execute(
+        db.select(User.id, User.name).where(User.active.is_(True)).order_by(User.name))]
+
+
+def my_work_context(user, now: datetime, viewer=None) -> dict:
+    """The "My work" page for ``user`` as ``viewer`` sees it (a manager may look at someone else's)."""
+    from leadflow.activities.services import can_manage_task
+    from leadflow.leads.policy import can_edit_lead
+
+    viewer = viewer or user
+    overdue, today = overdue_and_today_tasks(user, now)
+    return {
+        "person": user, "is_me": viewer.id == user.id, "now": now, "zone": user_zone(user),
+        "overdue": overdue, "today": today, "upcoming": upcoming_tasks(user, now),
+        "no_next_step": leads_without_next_step(user),
+        "people": people_to_pick(viewer),
+        "can_edit": lambda lead: can_edit_lead(viewer, lead),
+        "can_manage": lambda task: can_manage_task(viewer, task),
+    }
+
+
+@dataclass
+class NextTask:
+    """The earliest open task of a lead, as a board card shows it."""
+
+    lead_id: int
+    task_id: int
+    kind: str
+    title: str
+    due_at: datetime
+
+    @property
+    def kind_label(self) -> str:
+        return TASK_KIND_LABELS.get(self.kind, self.kind.title())
+
+
+def next_open_tasks(lead_ids) -> dict[int, NextTask]:
+    """{lead id: its earliest open task} for many leads in ONE query (none for leads without)."""
+    lead_ids = list(lead_ids)
+    if not lead_ids:
+        return {}
+    earliest = (db.select(Task.lead_id, func.min(Task.due_at).label("due_at"))
+                .where(Task.lead_id.in_(lead_ids), Task.done_at.is_(None))
+                .group_by(Task.lead_id).subquery())
+    rows = db.session.execute(
+        db.select(Task.lead_id, Task.id, Task.kind, Task.title, Task.due_at)
+        .join(earliest, and_(Task.lead_id == earliest.c.lead_id, Task.due_at == earliest.c.due_at))
+        .where(Task.done_at.is_(None))
+        .order_by(Task.id)
+    )
+    found: dict[int, NextTask] = {}
+    for row in rows:
+        found.setdefault(row.lead_id, NextTask(*row))
+    return found
+
+
+def lead_tasks(lead: Lead, now: datetime) -> dict:
+    """A lead's open tasks (soonest first) and the ones done lately."""
+    tasks = db.session.scalars(
+        db.select(Task).options(joinedload(Task.assignee))
+        .where(Task.lead_id == lead.id, or_(Task.done_at.is_(None), Task.done_at >= now - RECENTLY_DONE))
+        .order_by(Task.done_at.is_not(None), Task.due_at, Task.id)
+    ).all()
+    return {"open_tasks": [t for t in tasks if t.done_at is None],
+            "done_tasks": [t for t in tasks if t.done_at is not None]}
+
+
+def parse_cursor(raw: str | None) -> tuple[datetime, int] | None:
+    """``<ISO time>_<id>`` of the last entry shown; None for the first page or a bad value."""
+    if not raw or "_" not in raw:
+        return None
+    stamp, _, ident = raw.rpartition("_")
+    try:
+        at = datetime.fromisoformat(stamp)
+        return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)), int(ident)
+    except ValueError:
+        return None
+
+
+def cursor_of(activity: Activity) -> str:
+    return f"{activity.occurred_at.astimezone(timezone.utc).isoformat()}_{activity.id}"
+
+
+def timeline_page(lead_id: int, kind: str = "", after: tuple[datetime, int] | None = None,
+                  limit: int = TIMELINE_PAGE) -> tuple[list[Activity], str | None]:
+    """Newest first, keyset-paged on (occurred_at, id): one page and the cursor of the next."""
+    query = (db.select(Activity).options(joinedload(Activity.actor)).where(Activity.lead_id == lead_id)
+             .order_by(Activity.occurred_at.desc(), Activity.id.desc()))
+    if kind in LOGGED_KINDS:
+        query = query.where(Activity.kind == kind)
+    elif kind == "system":
+        query = query.where(Activity.kind.not_in(LOGGED_KINDS))
+    if after is not None:
+        at, last_id = after
+        query = query.where(or_(Activity.occurred_at < at, and_(Activity.occurred_at == at, Activity.id < last_id)))
+    entries = list(db.session.scalars(query.limit(limit + 1)))
+    more = len(entries) > limit
+    entries = entries[:limit]
+    return entries, (cursor_of(entries[-1]) if more else None)
+
+
+def timeline_context(lead: Lead, kind: str = "", after=None) -> dict:
+    kind = kind if kind in TIMELINE_FILTERS else ""
+    entries, next_cursor = timeline_page(lead.id, kind, after)
+    return {"timeline": entries, "timeline_next": next_cursor, "timeline_kind": kind,
+            "timeline_filters": TIMELINE_FILTERS}
+
+
+def response_summary(lead: Lead, now: datetime) -> dict:
+    """Time to first response, or how long the lead has been waiting for one."""
+    if lead.first_response_at is not None:
+        return {"responded": True, "took": duration_text(lead.first_response_at - lead.created_at)}
+    return {"responded": False, "waiting": duration_text(now - lead.created_at)}
+
+
+def duration_text(delta: timedelta) -> str:
+    """A short human span: "45 s", "12 min", "3 h", "2 d 4 h"."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        hours, minutes = divmod(seconds // 60, 60)
+        return f"{hours} h" + (f" {minutes} min" if minutes and hours < 10 else "")
+    days, hours = divmod(seconds // 3600, 24)
+    return f"{days} d" + (f" {hours} h" if hours else "")
+
+
+def due_text(due_at: datetime, zone: ZoneInfo, now: datetime) -> str:
+    """When a task is due, in words relative to the user's today: "today 14:00", "tomorrow",
+    "Mon 3 Mar", and for overdue tasks how late ("overdue · 2 days")."""
+    local = due_at.astimezone(zone)
+    today = now.astimezone(zone).date()
+    clock = local.strftime("%H:%M")
+    day = local.date()
+    if due_at < now:
+        late = (today - day).days
+        if late <= 0:
+            return f"overdue · today {clock}"
+        return f"overdue · {late} day{'s' if late != 1 else ''}"
+    if day == today:
+        return f"today {clock}"
+    if day == today + timedelta(days=1):
+        return f"tomorrow {clock}"
+    if day < today + timedelta(days=7):
+        return local.strftime("%a ") + clock
+    return f"{local.strftime('%a')} {day.day} {local.strftime('%b')}" + (
+        f" {day.year}" if day.year != today.year else "")
+
+
+def local_input_value(at: datetime | None, zone: ZoneInfo) -> str:
+    """A UTC time as a ``datetime-local`` input shows it in the user's timezone."""
+    return at.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if at else ""
+
+
+def default_due(user, now: datetime) -> datetime:
+    """A sensible due time for a next step: tomorrow 09:00 in the user's timezone."""
+    zone = user_zone(user)
+    tomorrow: date = now.astimezone(zone).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, time(9, 0), tzinfo=zone).astimezone(timezone.utc)
+
+
+def lead_activity_context(lead: Lead, viewer, now: datetime, timeline_kind: str = "", after=None) -> dict:
+    """The timeline, next steps and first-response figure of the lead page."""
+    from leadflow.activities.services import can_log_activity, can_manage_task
+
+    tasks = lead_tasks(lead, now)
+    return {
+        **timeline_context(lead, timeline_kind, after),
+        **tasks,
+        "now": now, "zone": user_zone(viewer),
+        "response": response_summary(lead, now),
+        "can_log": can_log_activity(viewer, lead),
+        "can_manage": lambda task: can_manage_task(viewer, task),
+        "next_step_prompt": False,
+    }
