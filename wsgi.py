@@ -1,5 +1,12 @@
-"""WSGI entry point: ``flask --app wsgi …`` and production servers use ``app``."""
+"""WSGI entry point: ``flask --app wsgi …`` and production servers use ``app``.
+
+A server that loads this module (waitress, gunicorn workers, ``flask run``) also runs the
+background sweeps in-process, unless ``SCHEDULER_ENABLED`` is off; other ``flask``
+commands never start them. See ``leadflow.scheduler.runner.should_run_in_process``.
+"""
 
 from leadflow import create_app
+from leadflow.scheduler.runner import start_in_process
 
 app = create_app()
+start_in_process(app)

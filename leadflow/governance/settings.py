@@ -14,6 +14,19 @@ DEFAULTS = {
     "default_phone_region": None,  # falls back to config DEFAULT_PHONE_REGION
     "default_currency": "USD",
     "board_card_fields": [],  # extra fields on board cards: tags, source, expected_close_date, score
+    # Alerts and the morning digest (see leadflow/scheduler/reminders.py).
+    "speed_to_lead_minutes": 5,  # alert the owner when a new lead has had no response for this long
+    "escalate_after_minutes": 30,  # then alert managers and admins
+    "stale_after_days": 14,  # a lead with no activity for this long is stale (digest, board)
+    "digest_hour": 8,  # the morning digest goes at this hour, in each user's own time zone
+    "routing_fallback_owner_id": None,  # new leads no routing rule places go to this user (see leadflow/routing)
+}
+# Bounds of the numeric settings: (lowest, highest, message when outside).
+ALERT_SETTING_BOUNDS = {
+    "speed_to_lead_minutes": (1, 1440, "Enter a number of minutes from 1 to 1440 (a day)."),
+    "escalate_after_minutes": (1, 10080, "Enter a number of minutes from 1 to 10080 (a week)."),
+    "stale_after_days": (1, 365, "Enter a number of days from 1 to 365."),
+    "digest_hour": (0, 23, "Enter an hour from 0 to 23."),
 }
 
 
@@ -46,14 +59,53 @@ def phone_regions() -> list[tuple[str, str]]:
     return [(r, f"{r} (+{phonenumbers.country_code_for_region(r)})") for r in regions]
 
 
-def update_workspace(actor, *, workspace_name: str, default_phone_region: str, default_currency: str) -> None:
+def update_workspace(actor, *, workspace_name: str, default_phone_region: str, default_currency: str,
+                     **alerts) -> None:
+    """Save the workspace settings; ``alerts`` are the optional alert and digest settings
+    (see ``update_alert_settings``). Every error is reported at once and nothing is saved."""
     errors: dict[str, list[str]] = {}
     if not workspace_name.strip():
         errors["workspace_name"] = ["Enter a workspace name."]
     if default_phone_region not in phonenumbers.SUPPORTED_REGIONS:
         errors["default_phone_region"] = ["Choose a region from the list."]
+    _, alert_errors = _checked_alert_settings(alerts)
+    errors.update(alert_errors)
     if errors:
         raise ValidationFailed(errors)
     set_setting(actor, "workspace_name", workspace_name.strip()[:80])
     set_setting(actor, "default_phone_region", default_phone_region)
     set_setting(actor, "default_currency", default_currency)
+    update_alert_settings(actor, **alerts)
+
+
+def alert_settings() -> dict[str, int]:
+    return {key: int(get_setting(key)) for key in ALERT_SETTING_BOUNDS}
+
+
+def _checked_alert_settings(values: dict) -> tuple[dict[str, int], dict[str, list[str]]]:
+    current = alert_settings()
+    wanted = {key: current[key] if values.get(key) is None else values[key] for key in ALERT_SETTING_BOUNDS}
+    errors: dict[str, list[str]] = {}
+    for key, (low, high, message) in ALERT_SETTING_BOUNDS.items():
+        if not isinstance(wanted[key], int) or not low <= wanted[key] <= high:
+            errors[key] = [message]
+    if not errors and wanted["escalate_after_minutes"] <= wanted["speed_to_lead_minutes"]:
+        errors["escalate_after_minutes"] = ["Escalate later than the speed-to-lead alert, so the owner hears first."]
+    return wanted, errors
+
+
+def update_alert_settings(actor, **values) -> None:
+    """Change some of the alert and digest settings; a value left out (None) keeps its current one."""
+    current = alert_settings()
+    wanted, errors = _checked_alert_settings(values)
+    if errors:
+        raise ValidationFailed(errors)
+    for key, value in wanted.items():
+        if value != current[key]:
+            set_setting(actor, key, value)
+    if wanted["digest_hour"] != current["digest_hour"]:
+        from leadflow.mail.models import DigestSchedule
+
+        # Each user's next digest is worked out again at the new hour (still one a day: the
+        # outbox keeps one digest per user and local day).
+        db.session.execute(db.delete(DigestSchedule))

@@ -1,0 +1,114 @@
+"""What the app sends, and what is due to be sent.
+
+``OutboxMessage``: every e-mail is a row first; the delivery sweep sends it.
+``LeadAlert``: a speed-to-lead or escalation alert due at a time for a new lead.
+``DigestSchedule``: when each user's next morning digest falls due.
+
+Each due row carries a lease (``lease_until``): a sweep claims rows by setting it, so
+several schedulers never work on the same row, and a crashed one's rows come back when
+the lease runs out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from leadflow.db import UTCDateTime, utcnow
+from leadflow.extensions import db
+
+MAIL_KINDS = ("task_reminder", "new_lead_alert", "speed_to_lead", "escalation", "digest", "sequence", "workflow_notice", "workflow_email")
+MAIL_KIND_LABELS = {
+    "task_reminder": "Task reminder", "new_lead_alert": "New lead alert", "speed_to_lead": "Speed-to-lead alert",
+    "escalation": "Escalation", "digest": "Morning digest",
+    "workflow_notice": "Workflow notice", "workflow_email": "Workflow e-mail", "sequence": "Nurture sequence",
+}
+
+# queued: waits for its next attempt; sending: claimed by a sweep (lease_until says until when);
+# sent: handed to the SMTP server; failing: the last attempt failed, retried with back-off, never
+# dropped; held: no SMTP server is configured, kept here until one is.
+MAIL_STATES = ("queued", "sending", "sent", "failing", "held")
+MAIL_STATE_LABELS = {
+    "queued": "Queued", "sending": "Sending", "sent": "Sent", "failing": "Failing, will retry",
+    "held": "Held (no mail server)",
+}
+
+ALERT_KINDS = ("speed_to_lead", "escalation")
+
+
+class OutboxMessage(db.Model):
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        Index("ix_outbox_messages_state_due", "state", "next_attempt_at"),
+        Index("ix_outbox_messages_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(255))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    list_unsubscribe: Mapped[str | None] = mapped_column(String(2000))  # marketing mail: one-click opt-out URL
+    # The database keeps one message per key: enqueueing the same key again does nothing.
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user = relationship("User")
+    lead = relationship("Lead")
+
+    def message_id(self, domain: str) -> str:
+        """The Message-ID header: the same for every attempt, so a resend after a crash
+        mid-send is recognisable as the same message."""
+        digest = hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:16]
+        return f"<outbox-{self.id}.{digest}@{domain}>"
+
+    @property
+    def state_label(self) -> str:
+        return MAIL_STATE_LABELS.get(self.state, self.state)
+
+    @property
+    def kind_label(self) -> str:
+        return MAIL_KIND_LABELS.get(self.kind, self.kind)
+
+
+class LeadAlert(db.Model):
+    """An alert due for a new lead unless someone responds first (speed-to-lead, escalation)."""
+
+    __tablename__ = "lead_alerts"
+    __table_args__ = (
+        UniqueConstraint("kind", "lead_id", name="uq_lead_alerts_kind_lead"),
+        Index("ix_lead_alerts_open_due", "done_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # alerted: the e-mail was queued; answered: someone responded in time; skipped: nothing to do.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DigestSchedule(db.Model):
+    """When a user's next morning digest is due (their digest hour, in their time zone)."""
+
+    __tablename__ = "digest_schedules"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    next_due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_sent_on: Mapped[str | None] = mapped_column(String(10))  # the local date of the last digest

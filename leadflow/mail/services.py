@@ -1,0 +1,127 @@
+"""Putting e-mail in the outbox: every message the app sends is a row first.
+
+``enqueue_mail`` inserts a message unless one with the same idempotency key exists (the
+database keeps one message per key), in the caller's transaction; the delivery sweep
+(``leadflow.mail.delivery``) sends it, straight after the commit when this process runs
+the scheduler, otherwise at its next run. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template
+from sqlalchemy import event, select
+
+from leadflow.db import utcnow
+from leadflow.errors import ValidationFailed
+from leadflow.extensions import db
+from leadflow.mail.models import MAIL_KINDS, OutboxMessage
+from leadflow.scheduler.claims import insert_or_ignore
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    text_body: str
+    html_body: str
+
+
+def smtp_configured() -> bool:
+    return bool(current_app.config.get("SMTP_HOST"))
+
+
+def waiting_state() -> str:
+    """The state of a message that waits to be sent: "held" while no SMTP server is set up."""
+    return "queued" if smtp_configured() else "held"
+
+
+def absolute_url(endpoint: str, **values) -> str:
+    """A link for an e-mail: the app's ``BASE_URL`` plus the endpoint's path (no request needed)."""
+    base = urlsplit(current_app.config.get("BASE_URL") or "http://127.0.0.1:5000")
+    adapter = current_app.url_map.bind(base.netloc, url_scheme=base.scheme or "http",
+                                       script_name=base.path or "/")
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def render_mail(kind: str, subject: str, **context) -> RenderedMail:
+    """The text and HTML bodies of ``kind`` from ``templates/email/<kind>.txt`` and ``.html``."""
+    from leadflow.governance.settings import get_setting
+
+    subject = " ".join(subject.split())[:255]  # one line: a header never carries a line break
+    context = {"subject": subject, "workspace": get_setting("workspace_name") or "LeadFlow", **context}
+    return RenderedMail(
+        subject=subject,
+        text_body=render_template(f"email/{kind}.txt", **context),
+        html_body=render_template(f"email/{kind}.html", **context),
+    )
+
+
+def enqueue_mail(*, to: str, kind: str, mail: RenderedMail, idempotency_key: str,
+                 user_id: int | None = None, lead_id: int | None = None,
+                 now: datetime | None = None, list_unsubscribe: str | None = None) -> int | None:
+    """Queue one message; returns its id, or None when the key was already queued.
+
+    A duplicate key never raises and never spoils the caller's transaction
+    (``INSERT … ON CONFLICT (idempotency_key) DO NOTHING``).
+    """
+    if kind not in MAIL_KINDS:
+        raise ValueError(f"unknown mail kind {kind!r}")
+    if not to or "@" not in to or any(c.isspace() for c in to):
+        raise ValidationFailed({"to": ["The message has no valid recipient address."]})
+    now = now or utcnow()
+    row = {
+        "to_address": to[:254], "user_id": user_id, "lead_id": lead_id, "kind": kind,
+        "subject": mail.subject, "text_body": mail.text_body, "html_body": mail.html_body,
+        "list_unsubscribe": list_unsubscribe,
+        "idempotency_key": idempotency_key[:200], "state": waiting_state(), "attempts": 0,
+        "next_attempt_at": now, "created_at": now,
+    }
+    message_id = insert_or_ignore(OutboxMessage, row, unique_columns=["idempotency_key"])
+    if message_id is not None:
+        send_soon_after_commit()
+    return message_id
+
+
+def send_soon_after_commit() -> None:
+    """Ask this process's scheduler (if it runs one) to run the outbox sweep as soon as the
+    current transaction commits, instead of at its next tick."""
+    session = db.session()
+    session.info["outbox_waiting"] = True
+    if "outbox_listener" in session.info:
+        return
+    app = current_app._get_current_object()
+
+    def after_commit(committed_session):
+        # Also called when a savepoint is released: only the outermost commit makes the mail visible.
+        if committed_session.in_nested_transaction() or not committed_session.info.pop("outbox_waiting", False):
+            return
+        from leadflow.scheduler.runner import nudge
+
+        nudge(app, "outbox")
+
+    event.listen(session, "after_commit", after_commit)
+    session.info["outbox_listener"] = after_commit
+
+
+def retry_now(message: OutboxMessage, now: datetime | None = None) -> bool:
+    """Send a message that has not gone out now (straight after the commit) instead of after
+    its back-off. Returns False (and changes nothing) for a message already sent or being sent."""
+    now = now or utcnow()
+    if message.state == "sent" or (message.state == "sending" and message.lease_until and message.lease_until > now):
+        return False
+    message.state = waiting_state()
+    message.next_attempt_at = now
+    message.lease_until = None
+    db.session.flush()
+    send_soon_after_commit()
+    return True
+
+
+def retry_all_failing(now: datetime | None = None) -> int:
+    """``retry_now`` for every failing message; returns how many."""
+    now = now or utcnow()
+    failing = db.session.scalars(select(OutboxMessage).where(OutboxMessage.state == "failing")).all()
+    return sum(1 for message in failing if retry_now(message, now))

@@ -1,0 +1,163 @@
+"""APScheduler set-up: one interval job per registered sweep.
+
+APScheduler only ticks. What is due lives in our tables and every sweep claims its rows
+atomically, so any number of processes may run the scheduler at once, and whatever fell
+due while none ran goes out at the first tick after start (each job's first run is at
+start), once.
+
+Jobs: ``coalesce=True`` (runs missed while busy collapse into one), ``max_instances=1``
+(a slow run is never overlapped by the next in the same process),
+``misfire_grace_time=None`` (a late run still runs). Each run happens in an app context,
+commits, and logs its errors without stopping the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from datetime import datetime, timezone
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask
+
+from leadflow.db import utcnow
+from leadflow.extensions import db
+from leadflow.scheduler.registry import SWEEPS
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "leadflow.scheduler"
+MAX_TICK_SECONDS = 30
+
+
+def load_sweeps() -> dict:
+    """Import every module that registers a sweep; returns the registry."""
+    import leadflow.scheduler.jobs  # noqa: F401
+
+    return SWEEPS
+
+
+def run_sweep(app: Flask, name: str, now: datetime | None = None) -> int | None:
+    """Run one sweep in an app context and commit; returns rows handled, None if it failed."""
+    sweep = load_sweeps()[name]
+    with app.app_context():
+        try:
+            handled = sweep.func(now or utcnow())
+            db.session.commit()
+            return handled
+        except Exception:  # one failed run never stops the scheduler; the next tick tries again
+            db.session.rollback()
+            log.exception("The %s sweep failed; it runs again at the next tick", name)
+            return None
+        finally:
+            db.session.remove()
+
+
+def run_all_once(app: Flask, now: datetime | None = None) -> dict[str, int | None]:
+    return {name: run_sweep(app, name, now) for name in sorted(load_sweeps())}
+
+
+def interval_seconds(app: Flask, every_seconds: int) -> int:
+    tick = min(MAX_TICK_SECONDS, int(app.config.get("SCHEDULER_TICK_SECONDS", MAX_TICK_SECONDS)))
+    return max(1, min(every_seconds, tick))
+
+
+def build_scheduler(app: Flask) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        jobstores={"default": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(max_workers=4)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone=timezone.utc,
+    )
+    start = datetime.now(timezone.utc)
+    for sweep in load_sweeps().values():
+        scheduler.add_job(run_sweep, trigger="interval", seconds=interval_seconds(app, sweep.every_seconds),
+                          args=(app, sweep.name), id=sweep.name, name=f"{sweep.name} sweep",
+                          next_run_time=start, replace_existing=True)
+    return scheduler
+
+
+def start_scheduler(app: Flask) -> BackgroundScheduler:
+    """Start the scheduler for ``app`` in background threads (once per app)."""
+    scheduler = app.extensions.get(EXTENSION_KEY)
+    if scheduler is not None and scheduler.running:
+        return scheduler
+    scheduler = build_scheduler(app)
+    scheduler.start()
+    app.extensions[EXTENSION_KEY] = scheduler
+    log.info("Scheduler started with sweeps: %s", ", ".join(sorted(SWEEPS)))
+    return scheduler
+
+
+def stop_scheduler(app: Flask, wait: bool = True) -> None:
+    scheduler = app.extensions.pop(EXTENSION_KEY, None)
+    if scheduler is not None and scheduler.running:
+        scheduler.shutdown(wait=wait)
+
+
+def nudge(app: Flask, name: str) -> bool:
+    """Run sweep ``name`` now instead of at its next tick, if this process runs the scheduler.
+
+    A one-off run beside the interval job (a nudge that lands while the interval run is busy
+    must not be lost); running twice at once is safe, as every sweep claims its rows.
+    """
+    scheduler = app.extensions.get(EXTENSION_KEY)
+    if scheduler is None or not scheduler.running or scheduler.get_job(name) is None:
+        return False
+    scheduler.add_job(run_sweep, args=(app, name), id=f"{name}:now", name=f"{name} sweep, now",
+                      replace_existing=True, max_instances=4)
+    return True
+
+
+def should_run_in_process(app: Flask) -> bool:
+    """Whether the process that loaded ``wsgi.py`` should run the scheduler.
+
+    Yes in a server (waitress, gunicorn workers, ``flask run``), unless ``SCHEDULER_ENABLED``
+    is off. Not in other ``flask`` commands (``db upgrade``, ``leadflow scheduler`` runs its
+    own), and not in the watching parent of ``flask run --reload``, only in the child that
+    serves, so the reloader never starts it twice.
+    """
+    if not app.config.get("SCHEDULER_ENABLED"):
+        return False
+    if os.environ.get("FLASK_RUN_FROM_CLI") != "true":
+        return True
+    import click
+    from flask.helpers import get_debug_flag
+    from werkzeug.serving import is_running_from_reloader
+
+    context = click.get_current_context(silent=True)
+    if context is None or context.info_name != "run":
+        return False
+    reload = context.params.get("reload")
+    if reload is None:
+        reload = get_debug_flag()
+    return not reload or is_running_from_reloader()
+
+
+def start_in_process(app: Flask) -> BackgroundScheduler | None:
+    if not should_run_in_process(app):
+        return None
+    import atexit
+
+    scheduler = start_scheduler(app)
+    atexit.register(stop_scheduler, app, False)
+    return scheduler
+
+
+def run_in_foreground(app: Flask, stop: threading.Event | None = None) -> None:
+    """Run the scheduler until Ctrl-C or SIGTERM (or until ``stop`` is set)."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    start_scheduler(app)
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_scheduler(app, wait=True)

@@ -1,0 +1,79 @@
+"""Several schedulers at once (threads with their own app context and session, as separate
+processes would have) still send each reminder exactly once, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from leadflow.activities.models import Task
+from leadflow.db import utcnow
+from leadflow.extensions import db
+from leadflow.mail.models import OutboxMessage
+from leadflow.scheduler.runner import run_sweep
+
+SCHEDULERS = 3
+ROUNDS = 6
+TASKS = 25
+
+
+def _sweep_concurrently(app, names, now_for_round):
+    db.session.commit()  # the test's own session holds no lock while the schedulers run
+    barrier = threading.Barrier(SCHEDULERS)
+    results: list[tuple[str, int | None]] = []
+    lock = threading.Lock()
+
+    def scheduler():
+        with app.app_context():  # its own app context, so its own session and connection
+            barrier.wait()
+            for round_number in range(ROUNDS):
+                for name in names:
+                    handled = run_sweep(app, name, now_for_round(round_number))
+                    with lock:
+                        results.append((name, handled))
+
+    threads = [threading.Thread(target=scheduler) for _ in range(SCHEDULERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a scheduler thread hung"
+    return results
+
+
+def test_due_tasks_are_reminded_and_delivered_exactly_once_with_three_schedulers(app, make_user, make_lead,
+                                                                                  smtp_server):
+    reps = [make_user(role="rep") for _ in range(3)]
+    now = utcnow()
+    for n in range(TASKS):
+        lead = make_lead()
+        db.session.add(Task(lead_id=lead.id, title=f"Follow-up {n}", due_at=now - timedelta(minutes=n),
+                            remind_at=now - timedelta(minutes=n), assignee_id=reps[n % 3].id))
+    db.session.commit()
+
+    results = _sweep_concurrently(app, ("task_reminders", "outbox"), lambda r: now + timedelta(seconds=r))
+
+    assert all(handled is not None for _, handled in results), "a sweep failed: see the log"
+    assert sum(handled for name, handled in results if name == "task_reminders") == TASKS
+    assert sum(handled for name, handled in results if name == "outbox") == TASKS
+    assert smtp_server.wait_for(TASKS, 10) is not None
+    subjects = [m["Subject"] for m in smtp_server.messages]
+    assert len(subjects) == TASKS and len(set(subjects)) == TASKS  # each task once, none twice
+    db.session.expire_all()
+    states = db.session.scalars(db.select(OutboxMessage.state)).all()
+    assert states == ["sent"] * TASKS
+
+
+def test_lead_alerts_fire_once_with_three_schedulers(app, make_user, make_lead):
+    owner = make_user(role="rep")
+    make_user(role="manager")
+    leads = [make_lead(owner_id=owner.id) for _ in range(10)]
+    db.session.commit()
+    later = max(lead.created_at for lead in leads) + timedelta(hours=1)
+
+    results = _sweep_concurrently(app, ("lead_alerts",), lambda r: later)
+
+    assert all(handled is not None for _, handled in results)
+    db.session.expire_all()
+    kinds = db.session.scalars(db.select(OutboxMessage.kind)).all()
+    assert sorted(kinds) == ["escalation"] * 10 + ["speed_to_lead"] * 10

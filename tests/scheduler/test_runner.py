@@ -1,0 +1,187 @@
+"""The scheduler runner: one job per sweep, catch-up at start, errors logged without
+stopping it, started in servers but not in other commands, and `leadflow scheduler`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from leadflow.extensions import db
+from leadflow.mail.models import OutboxMessage
+from leadflow.mail.services import RenderedMail, enqueue_mail
+from leadflow.scheduler import runner
+from leadflow.scheduler.registry import SWEEPS, Sweep
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_sweep_is_an_interval_job_that_first_runs_at_start(app):
+    app.config["SCHEDULER_TICK_SECONDS"] = 30
+    scheduler = runner.build_scheduler(app)
+    scheduler.start(paused=True)
+    try:
+        jobs = {job.id: job for job in scheduler.get_jobs()}
+        assert {"outbox", "task_reminders", "lead_alerts", "digests"} <= set(jobs)
+        assert set(jobs) == set(SWEEPS)
+        for job in jobs.values():
+            assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time is None
+            assert job.trigger.interval <= timedelta(seconds=30)
+            assert job.next_run_time <= datetime.now(timezone.utc) + timedelta(seconds=1)  # catch-up at once
+        assert jobs["outbox"].trigger.interval <= timedelta(seconds=15)
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def test_a_failing_sweep_is_logged_and_does_not_stop_the_others(app, monkeypatch, caplog):
+    def broken(now):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setitem(SWEEPS, "broken", Sweep("broken", broken, 10))
+    # Alembic's logging set-up (run by the schema fixture) disables loggers that existed before it.
+    monkeypatch.setattr(logging.getLogger("leadflow.scheduler.runner"), "disabled", False)
+    with caplog.at_level(logging.ERROR, logger="leadflow.scheduler.runner"):
+        assert runner.run_sweep(app, "broken") is None
+    assert "The broken sweep failed" in caplog.text
+    assert runner.run_sweep(app, "outbox") == 0
+
+
+def test_a_sweep_run_commits_its_work(app, monkeypatch):
+    def queue_one(now):
+        enqueue_mail(to="rep@example.com", kind="digest", idempotency_key="commit-check",
+                     mail=RenderedMail("Hello", "Hello", "<p>Hello</p>"), now=now)
+        return 1
+
+    monkeypatch.setitem(SWEEPS, "queue_one", Sweep("queue_one", queue_one, 10))
+    assert runner.run_sweep(app, "queue_one") == 1
+    db.session.rollback()
+    assert db.session.scalar(db.select(OutboxMessage.subject)) == "Hello"
+
+
+def test_the_scheduler_starts_in_servers_but_not_in_other_flask_commands(app, monkeypatch):
+    app.config["SCHEDULER_ENABLED"] = True
+    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
+    assert runner.should_run_in_process(app) is True  # waitress, gunicorn
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    assert runner.should_run_in_process(app) is False  # `flask db upgrade`, `flask leadflow scheduler`, …
+    monkeypatch.delenv("FLASK_RUN_FROM_CLI")
+    app.config["SCHEDULER_ENABLED"] = False
+    assert runner.should_run_in_process(app) is False
+
+
+def test_under_flask_run_only_the_serving_process_starts_it_never_the_reloaders_watcher(app, monkeypatch):
+    import click
+
+    app.config["SCHEDULER_ENABLED"] = True
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    run = click.Command("run", params=[click.Option(["--reload/--no-reload"], default=None)])
+    with click.Context(run, info_name="run") as context:
+        context.params["reload"] = True
+        monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
+        assert runner.should_run_in_process(app) is False  # the watcher
+        monkeypatch.setenv("WERKZEUG_RUN_MAIN", "true")
+        assert runner.should_run_in_process(app) is True  # the child that serves
+        context.params["reload"] = False
+        monkeypatch.delenv("WERKZEUG_RUN_MAIN")
+        assert runner.should_run_in_process(app) is True
+
+
+def test_a_form_lead_reaches_its_owner_by_smtp_within_a_minute(app, make_user, smtp_server):
+    """Submit → SMTP delivery with the real scheduler running (the outbox sweep is nudged on commit)."""
+    from leadflow.leads.services import create_lead
+    from leadflow.pipeline.services import ensure_default_pipeline
+
+    owner = make_user(role="rep")
+    owner_email = owner.email
+    ensure_default_pipeline()
+    db.session.commit()  # from here the test reads no rows: its session holds no lock the sweeps wait on
+    scheduler = runner.start_scheduler(app)
+    try:
+        time.sleep(0.5)  # the start-up catch-up run is over
+        started = time.monotonic()
+        create_lead(None, {"first_name": "Web", "last_name": "Visitor", "email": "visitor@example.com",
+                           "owner_id": owner.id}, region="US", channel="form")
+        db.session.commit()
+        arrived = smtp_server.wait_for(1, 60)
+        assert arrived is not None, "no alert reached the SMTP server within a minute"
+        assert arrived - started < 60
+        assert smtp_server.recipients() == [owner_email]
+        assert smtp_server.messages[0]["Subject"] == "New lead: Web Visitor"
+    finally:
+        runner.stop_scheduler(app)
+    assert not scheduler.running
+
+
+def test_on_start_the_scheduler_catches_up_on_what_fell_due_while_it_was_stopped(app, make_user, make_lead,
+                                                                                 smtp_server):
+    from leadflow.activities.models import Task
+    from leadflow.db import utcnow
+
+    rep = make_user(role="rep")
+    lead = make_lead()
+    subject = f"Due: Missed while down ({lead.name})"
+    db.session.add(Task(lead_id=lead.id, title="Missed while down", due_at=utcnow() - timedelta(hours=3),
+                        remind_at=utcnow() - timedelta(hours=3), assignee_id=rep.id))
+    db.session.commit()
+    runner.start_scheduler(app)
+    try:
+        deadline = time.monotonic() + 20
+        while not any(m["Subject"].startswith("Due:") for m in smtp_server.messages) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)  # room for a second copy, were there one
+    finally:
+        runner.stop_scheduler(app)
+    reminders = [m["Subject"] for m in smtp_server.messages if m["Subject"].startswith("Due:")]
+    assert reminders == [subject]
+
+
+def test_scheduler_command_once_runs_every_sweep(app, runner_cli):
+    result = runner_cli.invoke(args=["leadflow", "scheduler", "--once"])
+    assert result.exit_code == 0, result.output
+    for name in ("outbox", "task_reminders", "lead_alerts", "digests"):
+        assert f"{name}: " in result.output
+
+
+@pytest.fixture
+def runner_cli(app):
+    return app.test_cli_runner()
+
+
+def test_scheduler_command_runs_in_the_foreground_until_ctrl_c(database_url, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("SMTP_HOST", "FLASK_RUN_FROM_CLI")}
+    env.update({"LEADFLOW_CONFIG": "production", "SECRET_KEY": "test-only", "DATABASE_URL": database_url,
+                "PYTHONUNBUFFERED": "1", "LEADFLOW_INSTANCE": str(tmp_path)})
+    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "leadflow", "scheduler"],
+                               cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first_line = process.stdout.readline()
+        assert "Scheduler running the sweeps" in first_line, first_line
+        time.sleep(1)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output
+    assert "Scheduler stopped." in output
+
+
+def test_the_outbox_is_asked_to_run_after_the_commit_not_when_a_savepoint_is_released(app, monkeypatch):
+    nudged = []
+    monkeypatch.setattr(runner, "nudge", lambda app_, name: nudged.append(name))
+    with db.session.begin_nested():
+        enqueue_mail(to="rep@example.com", kind="digest", idempotency_key="nudge-check",
+                     mail=RenderedMail("Hello", "Hello", "<p>Hello</p>"))
+    assert nudged == []  # the message is not visible to other sessions yet
+    db.session.commit()
+    assert nudged == ["outbox"]
+    db.session.commit()
+    assert nudged == ["outbox"]  # once per transaction that queued mail
