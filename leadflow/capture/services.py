@@ -1,0 +1,443 @@
+"""Capture forms: building them (admins) and taking submissions (anyone).
+
+Builder functions take the acting user and plain data (see ``forms.builder_input``),
+raise ValidationFailed / PermissionDenied and flush; the view commits. ``submit``
+turns a checked submission into a lead through ``leads.intake``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import update
+
+from leadflow.accounts.models import Team, User
+from leadflow.capture.models import OWNER_RULES, CaptureForm
+from leadflow.db import utcnow
+from leadflow.errors import PermissionDenied, ValidationFailed
+from leadflow.extensions import db
+from leadflow.governance.audit import record_event
+from leadflow.leads.events import arriving
+from leadflow.leads.fields import FieldError, normalise_email
+from leadflow.leads.intake import ATTRIBUTION_KEYS, IntakeResult, find_live_lead_by_email, intake_lead
+from leadflow.leads.models import SOURCES
+from leadflow.pipeline.models import Pipeline, Stage
+
+# Standard lead fields a form may ask for: key → (default label, input type, autocomplete).
+STANDARD_FIELDS = {
+    "first_name": ("First name", "text", "given-name"),
+    "last_name": ("Last name", "text", "family-name"),
+    "email": ("Email", "email", "email"),
+    "phone": ("Phone", "tel", "tel"),
+    "organization": ("Company", "text", "organization"),
+    "title": ("Job title", "text", "organization-title"),
+    "country": ("Country (two-letter code, e.g. US)", "text", "country"),
+}
+CUSTOM_TYPES = {"text": "Short text", "textarea": "Long text", "select": "Choice from a list"}
+# Names the public form uses for itself; a custom field may not take them.
+HONEYPOT_FIELD = "website"
+TOKEN_FIELD = "form_token"
+CONSENT_FIELD = "consent"
+# Where the visitor came from: filled in by the hosted page or the embed script, never typed.
+TRACKING_KEYS = tuple(k for k in ATTRIBUTION_KEYS if k != "source")
+RESERVED_KEYS = set(STANDARD_FIELDS) | set(ATTRIBUTION_KEYS) | {
+    HONEYPOT_FIELD, TOKEN_FIELD, CONSENT_FIELD, "embed", "custom_fields", "tags", "value",
+    "owner_id", "stage_id", "score", "lifecycle", "temperature"}
+
+HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+CUSTOM_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MAX_FIELDS = 30
+MAX_OPTIONS = 50
+LABEL_MAX = 80
+TRACKING_LIMITS = {"referrer": 2000, "landing_page": 2000}
+TRACKING_TEXT_MAX = 120
+DEFAULT_THANK_YOU = "Thank you! We received your details and will be in touch soon."
+BUILDER_ROLES = ("admin",)
+
+
+# --- helpers shared by the builder and the public side ---------------------------------
+
+def slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-")
+
+
+def check_redirect_url(url: str) -> str | None:
+    """None for an absolute http(s) address; otherwise a message saying what is wrong."""
+    if any(ord(ch) < 0x21 or ch in "\\\x7f" for ch in url):
+        return "The address may not contain spaces, backslashes or control characters."
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises for a port that is not a number)
+    except ValueError:
+        return "That is not a web address we can read."
+    if parts.scheme.lower() not in ("http", "https"):
+        return "Use a full web address starting with https:// (or http://)."
+    if parts.username or parts.password:
+        return "The address may not contain a user name or password."
+    if not parts.hostname or not HOST_RE.match(parts.netloc):
+        return "Use a full web address with a site name, such as https://example.com/thanks."
+    return None
+
+
+def _safe_web_url(value, limit: int) -> str | None:
+    """A visitor's page address: kept when it is an http(s) URL, shortened to the column."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()[:limit]
+    return value if check_redirect_url(value) is None else None
+
+
+def clean_tracking(source: dict) -> dict:
+    """Landing page, referrer and UTM values from a query string or a submission.
+
+    They are not typed by the visitor, so bad ones are dropped or shortened, never an error.
+    """
+    out = {}
+    for key in TRACKING_KEYS:
+        value = source.get(key)
+        if key in TRACKING_LIMITS:
+            value = _safe_web_url(value, TRACKING_LIMITS[key])
+        elif isinstance(value, str):
+            value = " ".join(value.split())[:TRACKING_TEXT_MAX] or None
+        else:
+            value = None
+        if value:
+            out[key] = value
+    return out
+
+
+def field_input_type(field: dict) -> str:
+    if field.get("custom"):
+        return field.get("type", "text")
+    return STANDARD_FIELDS[field["key"]][1]
+
+
+def field_autocomplete(field: dict) -> str:
+    return "off" if field.get("custom") else STANDARD_FIELDS[field["key"]][2]
+
+
+# --- the builder --------------------------------------------------------------------
+
+def _require_builder(actor) -> None:
+    if actor is None or getattr(actor, "role", None) not in BUILDER_ROLES:
+        raise PermissionDenied("Only admins can change capture forms.")
+
+
+def _text(value, limit: int, errors: dict, key: str, label: str) -> str:
+    text = (value or "").strip() if isinstance(value, str) else ""
+    if len(text) > limit:
+        errors.setdefault(key, []).append(f"{label}: use at most {limit} characters.")
+    return text
+
+
+def _order(value, default: int) -> int:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+
+
+def _options(raw) -> list[str]:
+    items = raw if isinstance(raw, list) else re.split(r"[\n,]", raw or "")
+    seen, out = set(), []
+    for item in items:
+        item = " ".join(str(item).split())
+        if item and item.lower() not in seen:
+            seen.add(item.lower())
+            out.append(item)
+    return out
+
+
+def clean_fields(data: dict, errors: dict) -> list[dict]:
+    """The ordered field list from the builder's rows; problems go into ``errors``."""
+    rows: list[tuple[int, int, dict]] = []
+    for index, row in enumerate(data.get("standard", [])):
+        key = row.get("key")
+        if key not in STANDARD_FIELDS or not row.get("include"):
+            continue
+        label = _text(row.get("label"), LABEL_MAX, errors, f"std-{key}-label", "Label") or STANDARD_FIELDS[key][0]
+        rows.append((_order(row.get("order"), index + 1), index,
+                     {"key": key, "label": label, "required": bool(row.get("required")), "custom": False}))
+    keys_seen: set[str] = set()
+    for index, row in enumerate(data.get("custom", [])):
+        if row.get("remove"):
+            continue
+        prefix = f"custom-{index}"
+        label = _text(row.get("label"), LABEL_MAX, errors, f"{prefix}-label", "Label")
+        key = (row.get("key") or "").strip().lower() or slugify(label).replace("-", "_")[:40]
+        if not label and not (row.get("key") or "").strip():
+            continue  # an empty row: nothing to add
+        if not label:
+            errors.setdefault(f"{prefix}-label", []).append("Give the custom field a label.")
+        if not CUSTOM_KEY_RE.match(key or ""):
+            errors.setdefault(f"{prefix}-key", []).append(
+                "Use a lower-case name of letters, digits and _ starting with a letter, such as message.")
+        elif key in RESERVED_KEYS or key in keys_seen:
+            errors.setdefault(f"{prefix}-key", []).append(f"The name “{key}” is taken; choose another.")
+        keys_seen.add(key)
+        kind = row.get("type") or "text"
+        if kind not in CUSTOM_TYPES:
+            errors.setdefault(f"{prefix}-type", []).append("Choose one of the listed types.")
+        field = {"key": key, "label": label, "required": bool(row.get("required")), "custom": True,
+                 "type": kind if kind in CUSTOM_TYPES else "text"}
+        if kind == "select":
+            options = _options(row.get("options"))
+            if not options:
+                errors.setdefault(f"{prefix}-options", []).append("List the choices, one per line.")
+            elif len(options) > MAX_OPTIONS or any(len(o) > LABEL_MAX for o in options):
+                errors.setdefault(f"{prefix}-options", []).append(
+                    f"Use at most {MAX_OPTIONS} choices of at most {LABEL_MAX} characters.")
+            field["options"] = options
+        rows.append((_order(row.get("order"), 100 + index), 100 + index, field))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return [field for _, _, field in rows]
+
+
+def clean_builder_input(data: dict, form: CaptureForm | None = None) -> dict:
+    """Model values for a capture form, or ValidationFailed with every problem."""
+    errors: dict[str, list[str]] = {}
+    name = _text(data.get("name"), 120, errors, "name", "Name")
+    if not name:
+        errors.setdefault("name", []).append("Give the form a name, such as “Contact us”.")
+    slug = (data.get("slug") or "").strip().lower() or slugify(name)
+    if not SLUG_RE.match(slug) or len(slug) > 60:
+        errors.setdefault("slug", []).append(
+            "Use lower-case letters, digits and single hyphens (at most 60), such as contact-us.")
+    else:
+        taken = db.session.scalar(db.select(CaptureForm.id).where(CaptureForm.slug == slug))
+        if taken is not None and (form is None or taken != form.id):
+            errors.setdefault("slug", []).append(f"Another form already uses the address /f/{slug}.")
+    fields = clean_fields(data, errors)
+    keys = {f["key"] for f in fields}
+    if not fields:
+        errors.setdefault("fields", []).append("Pick at least one field.")
+    elif len(fields) > MAX_FIELDS:
+        errors.setdefault("fields", []).append(f"A form can have at most {MAX_FIELDS} fields.")
+    if fields and not keys & {"email", "phone"}:
+        errors.setdefault("fields", []).append("Include Email or Phone, so the lead can be contacted.")
+    if fields and not keys & {"first_name", "last_name"}:
+        errors.setdefault("fields", []).append("Include First name or Last name: every lead needs a name.")
+
+    redirect_url = _text(data.get("redirect_url"), 2000, errors, "redirect_url", "Redirect address")
+    if redirect_url and (problem := check_redirect_url(redirect_url)):
+        errors.setdefault("redirect_url", []).append(problem)
+    source = (data.get("default_source") or "").strip() or None
+    if source is not None and source not in SOURCES:
+        errors.setdefault("default_source", []).append("Choose one of the listed sources.")
+    stage_id = _choice_id(data.get("stage_id"), errors, "stage_id", _live_stage, "Choose a stage from the list.")
+    owner_rule = data.get("owner_rule") or "none"
+    if owner_rule not in OWNER_RULES:
+        errors.setdefault("owner_rule", []).append("Choose one of the listed rules.")
+    owner_id = _choice_id(data.get("owner_id"), errors, "owner_id", _active_user, "Choose an active user.")
+    team_id = _choice_id(data.get("team_id"), errors, "team_id", lambda i: db.session.get(Team, i),
+                         "Choose a team from the list.")
+    if owner_rule == "user" and owner_id is None and "owner_id" not in errors:
+        errors["owner_id"] = ["Choose who receives the leads from this form."]
+    if owner_rule == "round_robin" and team_id is None and "team_id" not in errors:
+        errors["team_id"] = ["Choose the team whose members take turns."]
+    values = {
+        "name": name, "slug": slug, "active": bool(data.get("active")), "fields": fields,
+        "consent_text": _text(data.get("consent_text"), 1000, errors, "consent_text", "Consent text") or None,
+        "button_label": _text(data.get("button_label"), 60, errors, "button_label", "Button label") or "Send",
+        "thank_you_message": _text(data.get("thank_you_message"), 2000, errors, "thank_you_message",
+                                   "Thank-you message") or None,
+        "redirect_url": redirect_url or None, "default_source": source, "stage_id": stage_id,
+        "owner_rule": owner_rule, "owner_id": owner_id if owner_rule == "user" else None,
+        "team_id": team_id if owner_rule == "round_robin" else None,
+    }
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+def _choice_id(raw, errors: dict, key: str, load, message: str) -> int | None:
+    if raw in (None, "", "0"):
+        return None
+    try:
+        ident = int(raw)
+    except (TypeError, ValueError):
+        ident = None
+    if ident is None or load(ident) is None:
+        errors.setdefault(key, []).append(message)
+        return None
+    return ident
+
+
+def _active_user(user_id: int) -> User | None:
+    user = db.session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
+def _live_stage(stage_id: int) -> Stage | None:
+    stage = db.session.get(Stage, stage_id)
+    return stage if stage is not None and stage.pipeline.archived_at is None else None
+
+
+def preview_form(data: dict) -> CaptureForm:
+    """An unsaved form built from the builder's current input, for the live preview."""
+    fields = clean_fields(data, {})
+    return CaptureForm(name=(data.get("name") or "").strip() or "Untitled form", slug="preview", fields=fields,
+                       consent_text=(data.get("consent_text") or "").strip() or None,
+                       button_label=(data.get("button_label") or "").strip()[:60] or "Send", active=True)
+
+
+def create_form(actor, data: dict) -> CaptureForm:
+    _require_builder(actor)
+    values = clean_builder_input(data)
+    form = CaptureForm(created_by_id=actor.id, rotation_counter=0, submission_count=0, **values)
+    db.session.add(form)
+    db.session.flush()
+    record_event(actor, "capture_form", form.id, "create", form.name)
+    return form
+
+
+def update_form(actor, form: CaptureForm, data: dict) -> None:
+    _require_builder(actor)
+    values = clean_builder_input(data, form)
+    for key, value in values.items():
+        setattr(form, key, value)
+    form.updated_at = utcnow()
+    record_event(actor, "capture_form", form.id, "update", form.name)
+    db.session.flush()
+
+
+def set_form_active(actor, form: CaptureForm, active: bool) -> None:
+    _require_builder(actor)
+    if form.active != active:
+        form.active = active
+        form.updated_at = utcnow()
+        record_event(actor, "capture_form", form.id, "activate" if active else "deactivate", form.name)
+        db.session.flush()
+
+
+def delete_form(actor, form: CaptureForm) -> None:
+    """Delete the form. Its leads and their timeline entries stay."""
+    _require_builder(actor)
+    record_event(actor, "capture_form", form.id, "delete", form.name)
+    db.session.delete(form)
+    db.session.flush()
+
+
+def list_forms() -> list[CaptureForm]:
+    return list(db.session.scalars(db.select(CaptureForm).order_by(CaptureForm.active.desc(), CaptureForm.name)))
+
+
+def active_form(slug: str) -> CaptureForm | None:
+    return db.session.scalar(db.select(CaptureForm).where(CaptureForm.slug == slug, CaptureForm.active.is_(True)))
+
+
+def builder_choices() -> dict:
+    """Select options for the builder: stages, users and teams."""
+    from leadflow.pipeline.services import stage_choices
+
+    users = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True), User.role != "viewer")
+                               .order_by(User.name)).all()
+    teams = db.session.execute(db.select(Team.id, Team.name).order_by(Team.name)).all()
+    return {"stages": stage_choices(), "users": [(u.id, u.name) for u in users],
+            "teams": [(t.id, t.name) for t in teams], "sources": SOURCES}
+
+
+# --- submissions --------------------------------------------------------------------
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+
+
+def read_submission(form: CaptureForm, payload: dict) -> tuple[dict, bool]:
+    """The intake data (only this form's fields and the tracking values) and whether the
+    visitor agreed to the consent text. Raises ValidationFailed for missing required
+    fields and choices outside the list; intake checks the rest."""
+    errors: dict[str, list[str]] = {}
+    data: dict = clean_tracking(payload)
+    custom: dict = {}
+    for field in form.fields or []:
+        key, value = field["key"], payload.get(field["key"])
+        if _blank(value):
+            if field.get("required"):
+                errors.setdefault(key, []).append(f"Please fill in “{field['label']}”.")
+            continue
+        if field.get("custom"):
+            if field.get("type") == "select" and value not in field.get("options", []):
+                errors.setdefault(key, []).append("Choose one of the listed options.")
+                continue
+            custom[key] = value
+        else:
+            data[key] = value
+    if custom:
+        data["custom_fields"] = custom
+    if errors:
+        raise ValidationFailed(errors)
+    consent = bool(form.consent_text) and payload.get(CONSENT_FIELD) in (True, 1, "1", "on", "yes", "true", "y")
+    return data, consent
+
+
+def choose_owner(form: CaptureForm) -> int | None:
+    """The owner for a new lead from this form, by its owner rule.
+
+    Round-robin advances the form's counter with one atomic UPDATE (the row stays
+    locked until the submission commits), so concurrent submissions take different turns.
+    """
+    if form.owner_rule == "user" and form.owner_id:
+        user = _active_user(form.owner_id)
+        return user.id if user is not None else None
+    if form.owner_rule == "round_robin" and form.team_id:
+        members = list(db.session.scalars(
+            db.select(User.id).where(User.team_id == form.team_id, User.active.is_(True), User.role != "viewer")
+            .order_by(User.id)))
+        if not members:
+            return None
+        db.session.execute(update(CaptureForm).where(CaptureForm.id == form.id)
+                           .values(rotation_counter=CaptureForm.rotation_counter + 1)
+                           .execution_options(synchronize_session=False))
+        turn = db.session.scalar(db.select(CaptureForm.rotation_counter).where(CaptureForm.id == form.id))
+        return members[(turn - 1) % len(members)]
+    return None
+
+
+def _stage_for(form: CaptureForm) -> int | None:
+    if form.stage_id is None:
+        return None
+    stage = db.session.get(Stage, form.stage_id)
+    pipeline = db.session.get(Pipeline, stage.pipeline_id) if stage else None
+    return stage.id if pipeline is not None and pipeline.archived_at is None else None
+
+
+@dataclass
+class Submission:
+    form_id: int
+    data: dict
+    consent: bool
+    ip: str | None
+
+
+def submit(submission: Submission) -> IntakeResult:
+    """Create or update the lead for one accepted submission; flushes, the caller commits.
+
+    Loads the form itself so it can run again from scratch after a rolled-back attempt.
+    """
+    form = db.session.get(CaptureForm, submission.form_id)
+    label = f"Form “{form.name}”"
+    consent = ({"text": form.consent_text, "source": label, "ip": submission.ip}
+               if submission.consent else None)
+    data = submission.data
+    # The owner rule only matters for a new lead; intake keeps an existing lead's owner.
+    try:
+        _, email_key = normalise_email(data.get("email")) if isinstance(data.get("email"), str) else (None, None)
+    except FieldError:
+        email_key = None
+    existing = find_live_lead_by_email(email_key)
+    defaults = {"source": form.default_source or "web form", "stage_id": _stage_for(form),
+                "owner_id": None if existing else choose_owner(form)}
+    with arriving(form_id=form.id, form_name=form.name):
+        result = intake_lead(data, channel="form", defaults=defaults, activity_subject=f"Submitted {label}",
+                             activity_details={"form_id": form.id, "form_name": form.name}, consent=consent)
+    db.session.execute(update(CaptureForm).where(CaptureForm.id == form.id)
+                       .values(submission_count=CaptureForm.submission_count + 1, last_submission_at=utcnow())
+                       .execution_options(synchronize_session=False))
+    db.session.flush()
+    return result

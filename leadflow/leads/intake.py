@@ -1,0 +1,231 @@
+"""Leads that arrive from outside: the public capture forms and the REST API.
+
+``intake_lead`` takes raw external input (strings from a form, values from JSON), and
+either updates the live lead with the same email or creates a new one, logs what was
+submitted on the lead's timeline and records marketing consent with its audit trail.
+It reads only lead fields a visitor may set: owner, stage, score, lifecycle and the
+like come from the caller's ``defaults`` (the form's settings, the API token's
+choices), never from the submitted data. It flushes; the caller commits, preferably
+through ``commit_with_retry`` so a busy database never loses a submission.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy.exc import OperationalError
+
+from leadflow.activities.models import Activity
+from leadflow.db import utcnow
+from leadflow.errors import ValidationFailed
+from leadflow.extensions import db
+from leadflow.governance.audit import record_changes
+from leadflow.leads import services
+from leadflow.leads.duplicates import find_duplicates
+from leadflow.leads.events import emit
+from leadflow.leads.models import Lead
+
+log = logging.getLogger(__name__)
+
+# The lead fields an outside party may send. Anything else in ``data`` is ignored.
+CONTACT_KEYS = ("first_name", "last_name", "email", "phone", "title", "organization", "country")
+ATTRIBUTION_KEYS = ("source", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+                    "referrer", "landing_page")
+INPUT_KEYS = CONTACT_KEYS + ATTRIBUTION_KEYS + ("value", "tags")
+# Fields a caller may choose for a new lead (a form's owner rule and stage, its default source).
+DEFAULT_KEYS = ("owner_id", "stage_id", "source", "lifecycle", "tags")
+
+MAX_CUSTOM_FIELDS = 50
+CUSTOM_KEY_MAX = 64
+CUSTOM_VALUE_MAX = 2000
+CONSENT_SOURCE_MAX = 200  # the Lead.consent_source column
+
+
+@dataclass
+class IntakeResult:
+    lead: Lead
+    created: bool
+
+
+def _check_types(data: dict) -> dict[str, list[str]]:
+    """JSON can carry numbers, lists and objects where text belongs: say so per field."""
+    errors: dict[str, list[str]] = {}
+    for key in INPUT_KEYS:
+        value = data.get(key)
+        if value is None or isinstance(value, str):
+            continue
+        if key == "value" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            continue
+        if key == "tags" and isinstance(value, list) and all(isinstance(t, str) for t in value):
+            continue
+        expected = "text or a list of text" if key == "tags" else "text"
+        errors[key] = [f"Send this field as {expected}."]
+    custom = data.get("custom_fields")
+    if custom is not None:
+        if not isinstance(custom, dict):
+            errors["custom_fields"] = ["Send custom fields as an object of name → text."]
+        elif len(custom) > MAX_CUSTOM_FIELDS:
+            errors["custom_fields"] = [f"Send at most {MAX_CUSTOM_FIELDS} custom fields."]
+        else:
+            for key, value in custom.items():
+                if not isinstance(key, str) or not key or len(key) > CUSTOM_KEY_MAX:
+                    errors.setdefault("custom_fields", []).append(
+                        f"A custom field name must be 1 to {CUSTOM_KEY_MAX} characters.")
+                elif value is not None and not isinstance(value, (str, int, float, bool)):
+                    errors.setdefault(key, []).append("Send this field as text.")
+                elif isinstance(value, str) and len(value) > CUSTOM_VALUE_MAX:
+                    errors.setdefault(key, []).append(f"Use at most {CUSTOM_VALUE_MAX} characters.")
+    return errors
+
+
+def _submitted(data: dict) -> dict:
+    """What the sender sent (known keys only, blanks dropped): kept on the timeline."""
+    values = {k: data[k] for k in INPUT_KEYS if data.get(k) not in (None, "", [])}
+    custom = {k: v for k, v in (data.get("custom_fields") or {}).items() if v not in (None, "")}
+    if custom:
+        values["custom_fields"] = custom
+    return values
+
+
+def _clean_custom(data: dict) -> dict:
+    return {k: (v.strip() if isinstance(v, str) else v)
+            for k, v in (data.get("custom_fields") or {}).items() if v not in (None, "")}
+
+
+def find_live_lead_by_email(email_key: str | None) -> Lead | None:
+    if not email_key:
+        return None
+    matches = find_duplicates(email_key=email_key, limit=1)
+    return matches[0].lead if matches else None
+
+
+def _update_existing(lead: Lead, submitted: dict, region: str | None) -> None:
+    """Fill in what the submission says, as the system (no acting user).
+
+    Contact details the sender gave replace the stored ones; attribution (source, UTM,
+    referrer, landing page) keeps the first touch and only fills blanks; tags are added;
+    the owner, stage and lifecycle stay as they are.
+    """
+    raw = {k: v for k, v in submitted.items() if k in INPUT_KEYS and k != "email"}
+    values = services.clean_lead_input(raw, region)
+    for key in ATTRIBUTION_KEYS:
+        if key in values and getattr(lead, key):
+            values.pop(key)
+    if "tags" in values:
+        existing = [t.name for t in lead.tags]
+        values["tags"] = services.parse_tags(existing + values["tags"])
+    before = services.audit_snapshot(lead)
+    with db.session.no_autoflush:
+        services._apply(None, lead, values)
+        after = services.audit_snapshot(lead)
+    if record_changes(None, "lead", lead.id, before, after):
+        lead.updated_at = utcnow()
+
+
+def consent_source_text(consent: dict) -> str:
+    """'Form “Contact us” — text: I agree… — IP 203.0.113.5', cut to fit the column."""
+    where = consent.get("source") or "Unknown source"
+    ip = consent.get("ip")
+    tail = f" — IP {ip}" if ip else ""
+    head = f"{where} — text: "
+    room = CONSENT_SOURCE_MAX - len(head) - len(tail)
+    text = " ".join(str(consent.get("text") or "").split())
+    if len(text) > room:
+        text = text[:max(room - 1, 0)] + "…"
+    return (head + text + tail)[:CONSENT_SOURCE_MAX]
+
+
+def _record_consent(lead: Lead, consent: dict, at) -> dict:
+    lead.marketing_consent = True
+    lead.consent_at = at
+    lead.consent_source = consent_source_text(consent)
+    return {"given": True, "text": consent.get("text") or "", "source": consent.get("source") or "",
+            "ip": consent.get("ip"), "at": at.isoformat()}
+
+
+def intake_lead(data: dict, *, channel: str, actor=None, defaults: dict | None = None,
+                activity_kind: str = "form_submission", activity_subject: str = "",
+                activity_details: dict | None = None, consent: dict | None = None,
+                region: str | None = None) -> IntakeResult:
+    """Create or update one lead from external input; see the module docstring.
+
+    ``consent`` is ``{"text", "source", "ip"}`` when the sender agreed to marketing.
+    Raises ValidationFailed (per-field messages) and writes nothing in that case.
+    """
+    if not isinstance(data, dict):
+        raise ValidationFailed({"data": ["Send the lead as an object of field → value."]})
+    errors = _check_types(data)
+    if errors:
+        raise ValidationFailed(errors)
+    submitted = _submitted(data)
+    # Clean everything first: a refused submission must not half-update a lead.
+    cleaned = services.clean_lead_input({k: v for k, v in submitted.items() if k in INPUT_KEYS}, region)
+    custom = _clean_custom(data)
+    now = utcnow()
+
+    lead = find_live_lead_by_email(cleaned.get("email_key"))
+    created = lead is None
+    if created:
+        new_data = {k: v for k, v in (defaults or {}).items() if k in DEFAULT_KEYS and v not in (None, "")}
+        new_data.update({k: v for k, v in submitted.items() if k in INPUT_KEYS})
+        if "tags" in submitted and (defaults or {}).get("tags"):
+            new_data["tags"] = services.parse_tags(services.parse_tags(defaults["tags"])
+                                                   + services.parse_tags(submitted["tags"]))
+        lead = services.create_lead(actor, new_data, region=region, channel=channel)
+    else:
+        _update_existing(lead, submitted, region)
+
+    if custom:
+        lead.custom_fields = {**(lead.custom_fields or {}), **custom}
+    details = {"values": submitted, "created": created, "channel": channel, **(activity_details or {})}
+    if consent:
+        details["consent"] = _record_consent(lead, consent, now)
+    activity = Activity(
+        lead_id=lead.id, kind=activity_kind, actor_id=getattr(actor, "id", None), occurred_at=now,
+        subject=(activity_subject or activity_kind.replace("_", " ").capitalize())[:200], details=details,
+    )
+    db.session.add(activity)
+    lead.last_activity_at = now
+    db.session.flush()
+    emit("activity.added", lead, actor, activity=activity)
+    return IntakeResult(lead=lead, created=created)
+
+
+T = TypeVar("T")
+RETRYABLE_SQLSTATES = ("40001", "40P01")  # PostgreSQL serialization failure, deadlock
+
+
+def is_retryable(error: OperationalError) -> bool:
+    """A busy SQLite file or a PostgreSQL conflict: trying the same work again can succeed."""
+    if "database is locked" in str(error.orig if error.orig is not None else error).lower():
+        return True
+    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def commit_with_retry(fn: Callable[[], T], attempts: int = 5, base_delay: float = 0.05) -> T:
+    """Run ``fn`` and commit. When the database is busy, roll back, wait and run it again.
+
+    ``fn`` must do all of its writes itself (it runs from scratch on each attempt).
+    Other errors, and the last failed attempt, propagate after a rollback.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            result = fn()
+            db.session.commit()
+            return result
+        except OperationalError as exc:
+            db.session.rollback()
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            delay = base_delay * (2 ** (attempt - 1)) * (1 + random.random())
+            log.warning("Database busy (attempt %s of %s); retrying in %.2f s", attempt, attempts, delay)
+            time.sleep(delay)
+        except Exception:
+            db.session.rollback()
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,208 @@
+"""The shared intake service: capture forms and the API bring outside leads in through it."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from leadflow.activities.models import Activity
+from leadflow.errors import ValidationFailed
+from leadflow.extensions import db
+from leadflow.leads import events
+from leadflow.leads.intake import commit_with_retry, consent_source_text, intake_lead
+from leadflow.leads.models import Lead
+from leadflow.pipeline.services import ensure_default_pipeline
+
+pytestmark = pytest.mark.usefixtures("app")
+
+
+@pytest.fixture(autouse=True)
+def pipeline(app):
+    pipeline = ensure_default_pipeline()
+    db.session.commit()
+    return pipeline
+
+
+def count(model, *where) -> int:
+    return db.session.scalar(db.select(db.func.count()).select_from(model).where(*where))
+
+
+def activities(lead, kind="form_submission"):
+    return list(db.session.scalars(db.select(Activity).where(Activity.lead_id == lead.id, Activity.kind == kind)
+                                   .order_by(Activity.id)))
+
+
+def test_new_email_creates_a_lead_with_the_callers_defaults(make_user):
+    owner = make_user("rep")
+    result = intake_lead(
+        {"first_name": "Ada", "email": "ada@example.com", "utm_source": "newsletter", "custom_fields": {"message": "Hi"}},
+        channel="form", defaults={"owner_id": owner.id, "source": "web form"}, activity_subject="Form “Contact”",
+    )
+    db.session.commit()
+    lead = result.lead
+    assert result.created
+    assert (lead.first_name, lead.email, lead.owner_id, lead.source) == ("Ada", "ada@example.com", owner.id, "web form")
+    assert lead.utm_source == "newsletter"
+    assert lead.custom_fields == {"message": "Hi"}
+    assert lead.last_activity_at is not None
+    [activity] = activities(lead)
+    assert activity.subject == "Form “Contact”"
+    assert activity.details["values"]["email"] == "ada@example.com"
+    assert activity.details["values"]["custom_fields"] == {"message": "Hi"}
+
+
+def test_fields_the_sender_must_not_set_are_ignored(make_user):
+    someone = make_user("admin")
+    db.session.commit()
+    result = intake_lead({"first_name": "Eve", "email": "eve@example.com", "owner_id": someone.id, "score": 99,
+                          "lifecycle": "customer", "temperature": "hot", "stage_id": 999999},
+                         channel="api")
+    lead = result.lead
+    assert lead.owner_id is None and lead.score == 0
+    assert lead.lifecycle == "lead" and lead.temperature == "cold"
+    assert lead.stage is not None and lead.stage.name == "New"
+
+
+def test_same_email_updates_the_existing_lead_instead_of_duplicating(make_user, make_lead):
+    owner = make_user("rep")
+    existing = make_lead(first_name="Ada", email="Ada@Example.com", owner_id=owner.id, utm_source="first-touch",
+                         tags="vip")
+    existing.custom_fields = {"plan": "basic"}
+    stage_id = existing.stage_id
+    db.session.commit()
+    result = intake_lead({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.COM",
+                          "phone": "+44 20 7946 0958", "utm_source": "second-touch", "tags": ["webinar"],
+                          "custom_fields": {"message": "Call me"}},
+                         channel="form", defaults={"owner_id": None, "stage_id": None})
+    db.session.commit()
+    assert not result.created and result.lead.id == existing.id
+    assert count(Lead) == 1
+    lead = db.session.get(Lead, existing.id)
+    assert lead.last_name == "Lovelace" and lead.phone == "+442079460958"
+    assert lead.owner_id == owner.id and lead.stage_id == stage_id, "owner and stage are kept"
+    assert lead.utm_source == "first-touch", "the first touch is kept"
+    assert sorted(t.name for t in lead.tags) == ["vip", "webinar"]
+    assert lead.custom_fields == {"plan": "basic", "message": "Call me"}
+    assert len(activities(lead)) == 1
+    assert activities(lead)[0].details["values"]["utm_source"] == "second-touch", "the timeline keeps what was sent"
+
+
+def test_a_lead_in_the_trash_does_not_absorb_a_new_submission(make_lead):
+    old = make_lead(email="gone@example.com")
+    from leadflow.db import utcnow
+
+    old.deleted_at = utcnow()
+    db.session.commit()
+    result = intake_lead({"first_name": "Back", "email": "gone@example.com"}, channel="form")
+    assert result.created and result.lead.id != old.id
+
+
+def test_consent_is_recorded_on_the_lead_and_in_the_timeline():
+    text = "I agree to receive product news by email."
+    result = intake_lead({"first_name": "Cy", "email": "cy@example.com"}, channel="form",
+                         consent={"text": text, "source": "Form “Contact us”", "ip": "203.0.113.5"})
+    db.session.commit()
+    lead = result.lead
+    assert lead.marketing_consent is True and lead.consent_at is not None
+    assert lead.consent_source == f"Form “Contact us” — text: {text} — IP 203.0.113.5"
+    consent = activities(lead)[0].details["consent"]
+    assert consent["text"] == text and consent["ip"] == "203.0.113.5" and consent["at"]
+
+
+def test_a_long_consent_text_is_shortened_in_the_lead_but_kept_whole_in_the_timeline():
+    text = "I agree. " * 60
+    result = intake_lead({"first_name": "Cy", "email": "cy@example.com"}, channel="form",
+                         consent={"text": text, "source": "Form “X”", "ip": "203.0.113.5"})
+    assert len(result.lead.consent_source) <= 200 and result.lead.consent_source.endswith("IP 203.0.113.5")
+    assert activities(result.lead)[0].details["consent"]["text"] == text
+    assert len(consent_source_text({"text": "x" * 500, "source": "s" * 300, "ip": "1.2.3.4"})) <= 200
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"first_name": "Al", "email": 12345}, "email"),
+    ({"first_name": ["Al"], "email": "al@example.com"}, "first_name"),
+    ({"first_name": "Al", "email": "al@example.com", "tags": {"a": 1}}, "tags"),
+    ({"first_name": "Al", "email": "al@example.com", "custom_fields": ["x"]}, "custom_fields"),
+    ({"first_name": "Al", "email": "al@example.com", "custom_fields": {"note": {"deep": 1}}}, "note"),
+    ({"first_name": "Al", "email": "not an email"}, "email"),
+    ({"email": "al@example.com"}, "first_name"),
+    ({"first_name": "Al"}, "email"),
+])
+def test_bad_input_is_refused_per_field_and_writes_nothing(data, field):
+    with pytest.raises(ValidationFailed) as caught:
+        intake_lead(data, channel="api")
+    assert field in caught.value.errors
+    db.session.rollback()
+    assert count(Lead) == 0 and count(Activity) == 0
+
+
+def test_refused_update_leaves_the_existing_lead_untouched(make_lead):
+    lead = make_lead(first_name="Ada", email="ada@example.com", phone="+14155550132")
+    db.session.commit()
+    with pytest.raises(ValidationFailed):
+        intake_lead({"first_name": "Changed", "email": "ada@example.com", "phone": "12"}, channel="form")
+    db.session.rollback()
+    assert db.session.get(Lead, lead.id).first_name == "Ada"
+
+
+def test_a_failing_arrival_step_does_not_lose_the_lead(monkeypatch):
+    def exploding_step(lead, channel):
+        db.session.add(Activity(lead_id=lead.id, kind="system", subject="half-done"))
+        db.session.flush()
+        raise RuntimeError("the alert service is down")
+
+    monkeypatch.setattr(events, "_ARRIVAL_STEPS", [(50, exploding_step)])
+    result = commit_with_retry(lambda: intake_lead({"first_name": "Di", "email": "di@example.com"}, channel="form"))
+    assert db.session.get(Lead, result.lead.id) is not None
+    assert count(Activity, Activity.subject == "half-done") == 0, "the failed step was rolled back"
+    assert len(activities(result.lead)) == 1
+
+
+def _locked():
+    return OperationalError("COMMIT", {}, Exception("database is locked"))
+
+
+def test_commit_with_retry_tries_again_when_the_database_is_locked(monkeypatch):
+    real_commit = db.session.commit
+    calls = {"commit": 0, "fn": 0}
+
+    def flaky_commit():
+        calls["commit"] += 1
+        if calls["commit"] == 1:
+            raise _locked()
+        real_commit()
+
+    def work():
+        calls["fn"] += 1
+        return intake_lead({"first_name": "Ed", "email": "ed@example.com"}, channel="form")
+
+    monkeypatch.setattr(db.session, "commit", flaky_commit)
+    result = commit_with_retry(work, base_delay=0.001)
+    monkeypatch.undo()
+    assert calls == {"commit": 2, "fn": 2}
+    assert count(Lead) == 1 and result.lead.email == "ed@example.com"
+    assert len(activities(result.lead)) == 1, "the rolled-back attempt left nothing behind"
+
+
+def test_commit_with_retry_gives_up_after_the_last_attempt(monkeypatch):
+    def always_locked():
+        raise _locked()
+
+    monkeypatch.setattr(db.session, "commit", always_locked)
+    with pytest.raises(OperationalError):
+        commit_with_retry(lambda: intake_lead({"first_name": "F", "email": "f@example.com"}, channel="form"),
+                          attempts=3, base_delay=0.001)
+    monkeypatch.undo()
+    assert count(Lead) == 0
+
+
+def test_commit_with_retry_does_not_retry_other_errors(monkeypatch):
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise OperationalError("SELECT", {}, Exception("no such table: leads"))
+
+    with pytest.raises(OperationalError):
+        commit_with_retry(broken, base_delay=0.001)
+    assert len(calls) == 1
