@@ -1,5 +1,265 @@
+"""CSV import screens (/imports/…) and the lead list export (/leads/export.csv)."""
+
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import date
+
+from flask import Blueprint, Response, abort, current_app, flash, request, url_for
+from flask_login import current_user, login_required
+
+import leadflow.imports.jobs as jobs  # also registers the "imports" sweep
+from leadflow.db import sqlite_begin_mode
+from leadflow.errors import NotFound, ValidationFailed
+from leadflow.extensions import db
+from leadflow.imports import queries, services
+from leadflow.imports.export import COLUMNS, csv_line, export_rows
+from leadflow.imports.forms import ConfirmForm, FileSettingsForm, StartForm, UploadForm
+from leadflow.imports.models import DUPLICATE_POLICIES
+from leadflow.leads.queries import LeadFilters
+from leadflow.web.forms import apply_errors
+from leadflow.web.htmx import redirect_to, render_page
+from leadflow.web.permissions import roles_required
 
 bp = Blueprint("imports", __name__)
+importer_required = roles_required(*services.IMPORT_ROLES)
+
+
+@bp.url_value_preprocessor
+def allow_large_uploads(endpoint, _values):
+    """Uploads may be larger than other forms. This runs before the CSRF check reads the body."""
+    if endpoint == "imports.new" and request.method == "POST":
+        request.max_content_length = services.max_upload_bytes() + 64 * 1024
+
+
+@bp.errorhandler(413)
+def upload_too_large(_error):
+    form = UploadForm(formdata=None)
+    form.file.errors = [f"The file is larger than {services.size_label(services.max_upload_bytes())}. "
+                        "Split it into smaller files and import each."]
+    return render_page("imports/new.html", form=form, status=422)
+
+
+def _job(job_id: int):
+    try:
+        return services.get_job(job_id)
+    except NotFound:
+        abort(404)
+
+
+def _csv_response(head: str, generate, filename: str, *args) -> Response:
+    """Stream ``head`` then ``generate(*args)`` as a CSV download. The rows are read while the
+    response is sent, after the request has ended, in an app context of its own and a
+    read-only transaction (entered only once the head has gone out)."""
+    app = current_app._get_current_object()
+
+    def chunks():
+        yield head
+        with app.app_context():
+            token = sqlite_begin_mode.set("DEFERRED")
+            try:
+                yield from generate(*args)
+            finally:
+                db.session.rollback()
+                sqlite_begin_mode.reset(token)
+
+    response = Response(chunks(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/imports")
+@importer_required
+def index():
+    page = request.args.get("page", "1")
+    return render_page("imports/index.html", **queries.jobs_context(int(page) if page.isdigit() else 1))
+
+
+@bp.route("/imports/new", methods=["GET", "POST"])
+@importer_required
+def new():
+    form = UploadForm()
+    status = 200
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            job = services.create_job(current_user, upload.stream, upload.filename or "upload.csv")
+            db.session.commit()
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc.errors)
+            status = 422
+        else:
+            flash(f"Uploaded {job.filename}. Check how its columns map to lead fields.", "success")
+            return redirect_to(url_for("imports.mapping", job_id=job.id))
+    elif form.is_submitted():
+        status = 422
+    return render_page("imports/new.html", form=form, status=status, max_size=services.size_label(services.max_upload_bytes()))
+
+
+def _mapping_page(job, settings_form=None, problems=None, status=200):
+    if settings_form is None:
+        settings_form = FileSettingsForm(formdata=None, encoding=job.encoding, delimiter=job.delimiter,
+                                         has_header=job.has_header)
+    return render_page("imports/mapping.html", status=status,
+                       **queries.mapping_context(job, settings_form, problems))
+
+
+@bp.get("/imports/<int:job_id>/mapping")
+@importer_required
+def mapping(job_id: int):
+    job = _job(job_id)
+    if job.status != "draft":
+        return redirect_to(url_for("imports.detail", job_id=job.id))
+    return _mapping_page(job)
+
+
+@bp.post("/imports/<int:job_id>/settings")
+@importer_required
+def file_settings(job_id: int):
+    job = _job(job_id)
+    form = FileSettingsForm()
+    if form.validate_on_submit():
+        try:
+            services.update_file_settings(current_user, job, encoding=form.encoding.data,
+                                          delimiter=form.delimiter.data, has_header=form.has_header.data)
+            db.session.commit()
+            flash("The file was read again with these settings. Check the columns below.", "success")
+            return redirect_to(url_for("imports.mapping", job_id=job.id))
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc.errors)
+    return _mapping_page(_job(job_id), settings_form=form, status=422)
+
+
+@bp.post("/imports/<int:job_id>/mapping")
+@importer_required
+def save_mapping(job_id: int):
+    job = _job(job_id)
+    chosen = [request.form.get(f"map-{i}", "ignore") for i in range(len(job.columns))]
+    try:
+        services.update_mapping(current_user, job, chosen)
+        db.session.commit()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        job = _job(job_id)
+        job.mapping = chosen  # show the user's choices with the problems (never saved)
+        response = _mapping_page(job, problems=[m for ms in exc.errors.values() for m in ms], status=422)
+        db.session.rollback()
+        return response
+    return redirect_to(url_for("imports.preview", job_id=job.id))
+
+
+@bp.get("/imports/<int:job_id>/preview")
+@importer_required
+def preview(job_id: int):
+    job = _job(job_id)
+    if job.status != "draft":
+        return redirect_to(url_for("imports.detail", job_id=job.id))
+    policy = request.args.get("duplicate_policy", job.duplicate_policy)
+    policy = policy if policy in DUPLICATE_POLICIES else "skip"
+    form = StartForm(formdata=None, duplicate_policy=policy)
+    context = queries.preview_context(job, services.preview(job, policy), policy, form)
+    return render_page("imports/preview.html", block="preview_rows", **context)
+
+
+@bp.post("/imports/<int:job_id>/start")
+@importer_required
+def start(job_id: int):
+    job = _job(job_id)
+    form = StartForm()
+    try:
+        if not form.validate_on_submit():
+            raise ValidationFailed({"duplicate_policy": ["Choose what to do with duplicates."]})
+        services.start_job(current_user, job, form.duplicate_policy.data)
+        db.session.commit()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        job = _job(job_id)
+        if job.status != "draft":
+            flash("This import has already started.", "info")
+            return redirect_to(url_for("imports.detail", job_id=job.id))
+        policy = form.duplicate_policy.data if form.duplicate_policy.data in DUPLICATE_POLICIES else "skip"
+        apply_errors(form, exc.errors)
+        context = queries.preview_context(job, services.preview(job, policy), policy, form)
+        return render_page("imports/preview.html", status=422, **context)
+    ran = jobs.launch(job_id)
+    flash("Import finished." if ran else "Import started. You can leave this page; it goes on in the background.",
+          "success")
+    return redirect_to(url_for("imports.detail", job_id=job_id))
+
+
+@bp.get("/imports/<int:job_id>")
+@importer_required
+def detail(job_id: int):
+    job = _job(job_id)
+    if job.status == "draft":
+        return redirect_to(url_for("imports.mapping", job_id=job.id))
+    return render_page("imports/job.html", block="status", **queries.job_context(job))
+
+
+@bp.get("/imports/<int:job_id>/progress")
+@importer_required
+def progress(job_id: int):
+    """The job's status block: the progress bar polls this every second until the job ends."""
+    job = _job(job_id)
+    return render_page("imports/job.html", block="status", **queries.job_context(job))
+
+
+@bp.get("/imports/<int:job_id>/failed.csv")
+@importer_required
+def failed_rows(job_id: int):
+    job = _job(job_id)
+    stem = "".join(c for c in job.filename.rsplit(".", 1)[0][:60] if c.isalnum() or c in "-_ ") or "import"
+    return _csv_response(csv_line([*job.columns, "Import error"], bom=True), queries.failed_rows_csv,
+                         f"{stem}-failed-rows.csv", job.id)
+
+
+@bp.route("/imports/<int:job_id>/undo", methods=["GET", "POST"])
+@importer_required
+def undo(job_id: int):
+    job = _job(job_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            services.start_undo(current_user, job)
+            db.session.commit()
+        except ValidationFailed as exc:
+            db.session.rollback()
+            for messages in exc.errors.values():
+                for message in messages:
+                    flash(message, "error")
+            return redirect_to(url_for("imports.detail", job_id=job_id))
+        ran = jobs.launch(job_id)
+        flash("Import undone: its new leads are in the trash and updated leads have their previous values."
+              if ran else "Undoing the import. You can leave this page; it goes on in the background.", "success")
+        return redirect_to(url_for("imports.detail", job_id=job_id))
+    return render_page("imports/undo.html", job=job, form=form, status=422 if form.is_submitted() else 200)
+
+
+@bp.post("/imports/<int:job_id>/discard")
+@importer_required
+def discard(job_id: int):
+    job = _job(job_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    name = job.filename
+    try:
+        services.discard_draft(current_user, job)
+        db.session.commit()
+    except ValidationFailed:
+        db.session.rollback()
+        flash("This import has already started and cannot be discarded; you can undo it instead.", "error")
+        return redirect_to(url_for("imports.detail", job_id=job_id))
+    flash(f"Discarded the upload {name}.", "success")
+    return redirect_to(url_for("imports.index"))
+
+
+@bp.get("/leads/export.csv")
+@login_required
+def export_leads():
+    """The lead list with the same filters as /leads, every page of it."""
+    filters = LeadFilters.from_args(request.args)
+    return _csv_response(csv_line(COLUMNS, bom=True), export_rows, f"leads-{date.today().isoformat()}.csv",
+                         filters, current_user.id)

@@ -1,0 +1,170 @@
+"""Reading an uploaded CSV file: where it is kept, which encoding and delimiter it uses,
+and its rows, streamed (a file is never held in memory whole)."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from flask import current_app
+
+ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "cp1252": "Windows-1252 (Western European)",
+             "latin-1": "ISO-8859-1 (Latin-1)"}
+DELIMITERS = {",": "Comma ( , )", ";": "Semicolon ( ; )", "\t": "Tab"}
+SAMPLE_BYTES = 64 * 1024
+READ_BLOCK = 1024 * 1024
+# Bytes Windows-1252 leaves undefined: a file with them is Latin-1, not Windows-1252.
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+
+
+class FileTooLarge(ValueError):
+    pass
+
+
+def imports_folder() -> Path:
+    folder = Path(current_app.instance_path) / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def stored_path(stored_name: str) -> Path:
+    return imports_folder() / stored_name
+
+
+def save_upload(stream, max_bytes: int) -> tuple[str, int]:
+    """Copy an uploaded file to the imports folder block by block; (stored name, size).
+
+    Raises FileTooLarge (and keeps nothing) when it grows past ``max_bytes``.
+    """
+    name = f"{secrets.token_hex(16)}.csv"
+    path = stored_path(name)
+    size = 0
+    try:
+        with open(path, "wb") as out:
+            while True:
+                block = stream.read(READ_BLOCK)
+                if not block:
+                    break
+                size += len(block)
+                if size > max_bytes:
+                    raise FileTooLarge(size)
+                out.write(block)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return name, size
+
+
+def remove_stored(stored_name: str) -> None:
+    stored_path(stored_name).unlink(missing_ok=True)
+
+
+def detect_encoding(path: Path) -> str:
+    """utf-8-sig when the file starts with a byte-order mark; utf-8 when every byte decodes
+    as UTF-8; otherwise Windows-1252, or Latin-1 when it has bytes Windows-1252 lacks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    undefined_1252 = False
+    valid_utf8 = True
+    with open(path, "rb") as handle:
+        first = True
+        while True:
+            block = handle.read(READ_BLOCK)
+            if first and block.startswith(codecs.BOM_UTF8):
+                return "utf-8-sig"
+            first = False
+            if not block:
+                break
+            if valid_utf8:
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    valid_utf8 = False
+            if not valid_utf8 and not undefined_1252:
+                undefined_1252 = any(b in _CP1252_UNDEFINED for b in block)
+            if not valid_utf8 and undefined_1252:
+                break
+    if valid_utf8:
+        try:
+            decoder.decode(b"", final=True)
+            return "utf-8"
+        except UnicodeDecodeError:
+            pass
+    return "latin-1" if undefined_1252 else "cp1252"
+
+
+def read_sample(path: Path, encoding: str, size: int = SAMPLE_BYTES) -> str:
+    with open(path, "rb") as handle:
+        raw = handle.read(size)
+    text = raw.decode(encoding, errors="ignore")  # a multi-byte character may be cut at the end
+    if size and len(raw) == size and "\n" in text:
+        text = text[: text.rfind("\n") + 1]  # whole lines only
+    return text
+
+
+def detect_delimiter(sample: str) -> str:
+    """The delimiter csv.Sniffer finds among , ; and tab, checked against the first lines:
+    the right one splits every line into the same number of cells."""
+    lines = [line for line in sample.splitlines()[:20] if line.strip()]
+    if not lines:
+        return ","
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error:
+        sniffed = None
+
+    def consistency(delimiter: str) -> tuple[bool, int]:
+        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        return len(set(counts)) == 1 and counts[0] > 1, counts[0]
+
+    scores = {d: consistency(d) for d in DELIMITERS}
+    if sniffed in scores and scores[sniffed][0]:
+        return sniffed
+    return max(DELIMITERS, key=lambda d: scores[d])
+
+
+def open_text(path: Path, encoding: str):
+    return open(path, encoding=encoding, newline="", errors="strict")
+
+
+def iter_rows(handle, delimiter: str) -> Iterator[list[str] | csv.Error]:
+    """Every record of the file; a record the csv module cannot read (a cell over its size
+    limit, say) is yielded as the error, and reading goes on with the next one."""
+    reader = csv.reader(handle, delimiter=delimiter)
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield exc
+
+
+def header_and_width(path: Path, encoding: str, delimiter: str, has_header: bool) -> list[str]:
+    """Column names: the header row, or "Column 1", "Column 2", … sized by the first row."""
+    with open_text(path, encoding) as handle:
+        for record in iter_rows(handle, delimiter):
+            if isinstance(record, csv.Error) or not record:
+                continue
+            if has_header:
+                return [(" ".join(name.replace("\ufeff", "").split()) or f"Column {i + 1}")[:120]
+                        for i, name in enumerate(record)]
+            return [f"Column {i + 1}" for i in range(len(record))]
+    return []
+
+
+def count_records(path: Path, encoding: str, delimiter: str, has_header: bool) -> int:
+    """How many data rows the file has (blank lines not counted)."""
+    total = 0
+    with open_text(path, encoding) as handle:
+        for record in iter_rows(handle, delimiter):
+            if record:
+                total += 1
+    return max(0, total - (1 if has_header else 0))
+
+
+def file_size(path: Path) -> int:
+    return os.path.getsize(path)

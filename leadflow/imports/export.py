@@ -1,0 +1,100 @@
+"""The lead list as a CSV file: the same filters as the list, streamed, safe to open in a
+spreadsheet (cells that would start a formula get a leading apostrophe), UTF-8 with BOM."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from decimal import Decimal
+
+from sqlalchemy.orm import aliased
+
+from leadflow.accounts.models import User
+from leadflow.extensions import db
+from leadflow.leads.models import Lead, Organization, Tag, lead_tags
+from leadflow.leads.queries import SORTS, LeadFilters, filtered_leads
+from leadflow.pipeline.models import Stage
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+BATCH = 1000
+
+COLUMNS = (
+    "ID", "First name", "Last name", "Email", "Phone", "Job title", "Organization", "Country", "Source",
+    "UTM source", "UTM medium", "UTM campaign", "UTM term", "UTM content", "Owner email", "Lifecycle",
+    "Temperature", "Score", "Stage", "Value", "Currency", "Expected close date", "Tags", "Created at",
+)
+
+
+def neutralise(value) -> str:
+    """A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is made text."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _value(cents: int | None) -> str:
+    return "" if cents is None else f"{Decimal(cents) / 100:.2f}"
+
+
+class CsvBuffer:
+    """csv.writer into a string that is handed out and emptied a batch at a time."""
+
+    def __init__(self):
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer)
+
+    def take(self) -> str:
+        text = self.buffer.getvalue()
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        return text
+
+
+def csv_line(cells, bom: bool = False) -> str:
+    """One CSV line (a header), with the UTF-8 byte-order mark Excel wants first in the file."""
+    out = CsvBuffer()
+    out.writer.writerow([neutralise(c) for c in cells])
+    return ("\ufeff" if bom else "") + out.take()
+
+
+def export_rows(filters: LeadFilters, viewer_id: int) -> Iterator[str]:
+    """The CSV rows (after the header), a batch at a time, of the leads ``viewer_id`` sees in the list."""
+    viewer = db.session.get(User, viewer_id)
+    out = CsvBuffer()
+    writer, flush = out.writer, out.take
+    order = [c.desc() if filters.direction == "desc" else c.asc() for c in SORTS[filters.sort]]
+    order.append(Lead.id.desc() if filters.direction == "desc" else Lead.id.asc())
+    ids = list(db.session.scalars(filtered_leads(filters, viewer).with_only_columns(Lead.id).order_by(*order)))
+    owner = aliased(User)
+    for start in range(0, len(ids), BATCH):
+        batch = ids[start:start + BATCH]
+        rows = {r.id: r for r in db.session.execute(
+            db.select(Lead.id, Lead.first_name, Lead.last_name, Lead.email, Lead.phone, Lead.title,
+                      Organization.name.label("organization"), Lead.country, Lead.source, Lead.utm_source,
+                      Lead.utm_medium, Lead.utm_campaign, Lead.utm_term, Lead.utm_content,
+                      owner.email.label("owner_email"), Lead.lifecycle, Lead.temperature, Lead.score,
+                      Stage.name.label("stage"), Lead.value_cents, Lead.currency, Lead.expected_close_date,
+                      Lead.created_at)
+            .outerjoin(Organization, Lead.organization_id == Organization.id)
+            .outerjoin(owner, Lead.owner_id == owner.id)
+            .outerjoin(Stage, Lead.stage_id == Stage.id)
+            .where(Lead.id.in_(batch))
+        )}
+        tags: dict[int, list[str]] = {}
+        for lead_id, name in db.session.execute(
+            db.select(lead_tags.c.lead_id, Tag.name).join(Tag, Tag.id == lead_tags.c.tag_id)
+            .where(lead_tags.c.lead_id.in_(batch)).order_by(Tag.name_key)
+        ):
+            tags.setdefault(lead_id, []).append(name)
+        for lead_id in batch:
+            r = rows.get(lead_id)
+            if r is None:
+                continue
+            writer.writerow([neutralise(v) for v in (
+                r.id, r.first_name, r.last_name, r.email, r.phone, r.title, r.organization, r.country, r.source,
+                r.utm_source, r.utm_medium, r.utm_campaign, r.utm_term, r.utm_content, r.owner_email,
+                r.lifecycle, r.temperature, r.score, r.stage, _value(r.value_cents), r.currency,
+                r.expected_close_date.isoformat() if r.expected_close_date else "",
+                ", ".join(tags.get(lead_id, ())), r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            )])
+        yield flush()

@@ -1,0 +1,56 @@
+"""Running imports in the background, and picking up the ones a dead process left.
+
+A started import (or undo) runs in a thread of the process that served the request, with
+an app context of its own. If that process dies, the job's lease runs out and the
+``imports`` sweep continues it from the last committed chunk. With ``IMPORTS_RUN_INLINE``
+(tests, the CLI) the work runs at once in the caller instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from flask import Flask, current_app
+
+from leadflow.extensions import db
+from leadflow.imports.models import ImportJob
+from leadflow.imports.runner import ACTIVE_STATUSES, run_job
+from leadflow.scheduler.claims import lease_is_free
+from leadflow.scheduler.registry import register_sweep
+
+MAX_JOBS_PER_TICK = 5
+
+
+def _run_in_thread(app: Flask, job_id: int) -> None:
+    with app.app_context():
+        try:
+            run_job(job_id)
+        finally:
+            db.session.remove()
+
+
+def launch(job_id: int) -> bool:
+    """Start work on a queued job (after the caller committed it). Returns whether it ran
+    already (inline) rather than in a background thread."""
+    app = current_app._get_current_object()
+    if app.config.get("IMPORTS_RUN_INLINE"):
+        run_job(job_id)
+        return True
+    thread = threading.Thread(target=_run_in_thread, args=(app, job_id), name=f"import-{job_id}", daemon=True)
+    thread.start()
+    return False
+
+
+@register_sweep("imports", every_seconds=30)
+def resume_stalled_imports(now: datetime) -> int:
+    """Continue imports and undos that are queued or whose worker stopped renewing its lease."""
+    ids = list(db.session.scalars(
+        db.select(ImportJob.id)
+        .where(ImportJob.status.in_(ACTIVE_STATUSES), lease_is_free(ImportJob.lease_until, now))
+        .order_by(ImportJob.id).limit(MAX_JOBS_PER_TICK)
+    ))
+    db.session.commit()
+    for job_id in ids:
+        launch(job_id)
+    return len(ids)

@@ -1,0 +1,113 @@
+"""CSV imports: the job (file, settings, mapping, progress, counts) and its noteworthy rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from leadflow.db import UTCDateTime, utcnow
+from leadflow.extensions import db
+
+JOB_STATUSES = ("draft", "queued", "running", "done", "failed", "undoing", "undone")
+STATUS_LABELS = {
+    "draft": "Not started", "queued": "Waiting to start", "running": "Importing",
+    "done": "Finished", "failed": "Stopped with an error", "undoing": "Undoing",
+    "undone": "Undone",
+}
+DUPLICATE_POLICIES = ("skip", "update", "create")
+POLICY_LABELS = {
+    "skip": "Skip rows that match an existing lead",
+    "update": "Update the existing lead with the file's non-empty values",
+    "create": "Create a new lead anyway",
+}
+
+
+class ImportJob(db.Model):
+    """One CSV file on its way into the lead list.
+
+    The file stays on disk under the instance folder (``stored_name``); the job keeps how
+    to read it (encoding, delimiter, header), how its columns map to lead fields, and how
+    far the import got: ``rows_done`` counts the data rows of the file already committed,
+    so a job that stops half-way is continued from there. A worker holds the job with a
+    lease (``lease_owner``/``lease_until``) and renews it after every chunk; the
+    ``imports`` sweep takes over a job whose lease ran out.
+    """
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (Index("ix_import_jobs_status_lease", "status", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    encoding: Mapped[str] = mapped_column(String(16), default="utf-8")
+    detected_encoding: Mapped[str] = mapped_column(String(16), default="utf-8")
+    delimiter: Mapped[str] = mapped_column(String(1), default=",")
+    detected_delimiter: Mapped[str] = mapped_column(String(1), default=",")
+    has_header: Mapped[bool] = mapped_column(default=True)
+    columns: Mapped[list] = mapped_column(JSON, default=list)  # header names (or "Column 1", …)
+    mapping: Mapped[list] = mapped_column(JSON, default=list)  # one target per column
+    duplicate_policy: Mapped[str] = mapped_column(String(8), default="skip")
+
+    status: Mapped[str] = mapped_column(String(10), default="draft")
+    total_rows: Mapped[int | None] = mapped_column(Integer)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    created_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_count: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Undo: how many updated rows have been put back so far (progress), who and when.
+    undo_done: Mapped[int] = mapped_column(Integer, default=0)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    created_by = relationship("User", foreign_keys=[created_by_id])
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ("queued", "running", "undoing")
+
+    @property
+    def percent(self) -> int:
+        if self.status == "undoing":
+            total = (self.created_count or 0) + (self.updated_count or 0)
+            return 100 if not total else min(100, int(self.undo_done * 100 / total))
+        if not self.total_rows:
+            return 100 if self.status == "done" else 0
+        return min(100, int(self.rows_done * 100 / self.total_rows))
+
+
+class ImportRow(db.Model):
+    """A row of the file worth remembering: one that failed or was skipped (with the
+    original cells, for the failed-rows download) or one that updated a lead (with the
+    lead's values before and after, so undo can put them back)."""
+
+    __tablename__ = "import_rows"
+    __table_args__ = (Index("ix_import_rows_job_outcome", "job_id", "outcome", "row_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"))
+    row_number: Mapped[int] = mapped_column(Integer)  # as a spreadsheet shows it: the header is row 1
+    outcome: Mapped[str] = mapped_column(String(8))  # failed | skipped | updated
+    message: Mapped[str | None] = mapped_column(Text)
+    cells: Mapped[list | None] = mapped_column(JSON)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)
+
+

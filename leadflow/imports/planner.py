@@ -1,0 +1,152 @@
+"""Deciding, chunk by chunk, what each row of a file becomes: a new lead, an update of an
+existing one, a skipped duplicate or a failure with its reason. Nothing is written here:
+the preview shows these plans, and the runner carries them out.
+
+Duplicates follow ``leads.duplicates``: the same normalised email or the same E.164 phone
+as a live lead. They are looked up for a whole chunk in two queries, and within the file
+against the rows before."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from leadflow.governance.settings import get_setting
+from leadflow.imports import csvfile
+from leadflow.imports.models import ImportJob
+from leadflow.imports.rawsql import RawWriter
+from leadflow.imports.rows import MAX_CELL, RowCleaner
+
+PREVIEW_ROWS = 20
+LOOKUP_BATCH = 900  # values per IN (…) list (within SQLite's oldest limit of 999 parameters)
+
+
+@dataclass
+class RowPlan:
+    number: int  # the row as a spreadsheet numbers it (the header is row 1)
+    cells: list[str]
+    action: str  # create | update | skip | fail
+    values: dict = field(default_factory=dict)
+    message: str | None = None
+    lead_id: int | None = None
+
+
+def make_cleaner(job: ImportJob) -> RowCleaner:
+    return RowCleaner(job.columns, job.mapping, region=get_setting("default_phone_region") or "US",
+                      default_currency=get_setting("default_currency") or "USD")
+
+
+def data_records(job: ImportJob, handle, skip: int = 0) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """(row number, cells) for every data row after the first ``skip``; blank lines are left
+    out and not counted."""
+    seen_header = not job.has_header
+    index = 0
+    for number, record in enumerate(csvfile.iter_rows(handle, job.delimiter), start=1):
+        if isinstance(record, list) and not record:
+            continue
+        if not seen_header:
+            seen_header = True
+            continue
+        index += 1
+        if index <= skip:
+            continue
+        yield number, record
+
+
+def _broken(cleaner: RowCleaner, number: int, record) -> RowPlan | None:
+    """A plan for a row that cannot even be read as cells of this file, else None."""
+    if isinstance(record, csv.Error):
+        return RowPlan(number, [], "fail", message=f"This row could not be read: {record}.")
+    if len(record) != cleaner.width:
+        extra = record[cleaner.width:]
+        if len(record) < cleaner.width or any(c.strip() for c in extra):
+            return RowPlan(number, record, "fail",
+                           message=f"The row has {len(record)} cells; the header has {cleaner.width}. "
+                                   "Check for a stray delimiter or a missing quote.")
+        del record[cleaner.width:]  # trailing empty cells, as spreadsheets often leave
+    if record and max(map(len, record)) > MAX_CELL:
+        return RowPlan(number, record, "fail", message=f"A cell is longer than {MAX_CELL:,} characters.")
+    return None
+
+
+def _matches(column: str, values: list[str]) -> dict[str, tuple[int, int | None]]:
+    """value → (lead id, import job id) of the oldest live lead with it (``column`` is
+    ``email_key`` or ``phone``, both indexed); one ``IN (…)`` query per batch of values.
+
+    Trashed leads are left out here, not in SQL: with ``deleted_at IS NULL`` in the query
+    SQLite's planner picks an index that starts with ``deleted_at`` and reads every live
+    lead for each batch (an import then slows down as the table grows)."""
+    found: dict[str, tuple[int, int | None]] = {}
+    if not values:
+        return found
+    rows = RawWriter().select_in(
+        f"SELECT {column}, id, import_job_id, deleted_at FROM leads WHERE {column} IN ({{in}})",
+        sorted(set(values)), LOOKUP_BATCH)
+    for value, lead_id, job_id, deleted_at in sorted(rows, key=lambda row: row[1]):
+        if deleted_at is None:
+            found.setdefault(value, (lead_id, job_id))
+    return found
+
+
+def clean_records(cleaner: RowCleaner, records: list[tuple[int, list[str] | csv.Error]]) -> list[RowPlan]:
+    """A plan for each row from its cells alone (no database): create, or fail with the reasons."""
+    plans: list[RowPlan] = []
+    clean = cleaner.clean
+    for number, record in records:
+        plan = _broken(cleaner, number, record)
+        if plan is None:
+            values, problems = clean(record)
+            plan = (RowPlan(number, record, "fail", values, " ".join(problems)) if problems
+                    else RowPlan(number, record, "create", values))
+        plans.append(plan)
+    return plans
+
+
+def find_duplicates(job: ImportJob, plans: list[RowPlan], seen: dict[str, int], policy: str | None = None) -> None:
+    """Turn the new leads of a chunk that repeat an existing lead or an earlier row into
+    skips or updates, as the policy says. ``seen`` maps the emails and phones of earlier
+    rows of this file to their row numbers; it is updated."""
+    policy = policy or job.duplicate_policy
+    if policy == "create":
+        return
+    candidates = [p for p in plans if p.action == "create"]
+    by_email = _matches("email_key", [p.values["email_key"] for p in candidates if p.values.get("email_key")])
+    by_phone = _matches("phone", [p.values["phone"] for p in candidates if p.values.get("phone")])
+    for plan in candidates:
+        email_key, phone = plan.values.get("email_key"), plan.values.get("phone")
+        earlier = (email_key and seen.get("e:" + email_key)) or (phone and seen.get("p:" + phone))
+        match = (email_key and by_email.get(email_key)) or (phone and by_phone.get(phone))
+        what = "email" if (email_key and (seen.get("e:" + email_key) or by_email.get(email_key))) else "phone"
+        if earlier:
+            plan.action, plan.message = "skip", f"Same {what} as row {earlier} of this file."
+        elif match and match[1] == job.id:
+            plan.action, plan.message = "skip", f"Same {what} as an earlier row of this file."
+        elif match and policy == "skip":
+            plan.action, plan.message, plan.lead_id = "skip", f"Same {what} as an existing lead (#{match[0]}).", match[0]
+        elif match:
+            plan.action, plan.lead_id = "update", match[0]
+        if plan.action in ("create", "update"):
+            if email_key:
+                seen.setdefault("e:" + email_key, plan.number)
+            if phone:
+                seen.setdefault("p:" + phone, plan.number)
+
+
+def plan_chunk(job: ImportJob, cleaner: RowCleaner, records: list[tuple[int, list[str] | csv.Error]],
+               seen: dict[str, int], policy: str | None = None) -> list[RowPlan]:
+    """What each row of the chunk becomes (``clean_records`` then ``find_duplicates``)."""
+    plans = clean_records(cleaner, records)
+    find_duplicates(job, plans, seen, policy)
+    return plans
+
+
+def plan_preview(job: ImportJob, limit: int, policy: str | None = None) -> list[RowPlan]:
+    cleaner = make_cleaner(job)
+    records = []
+    with csvfile.open_text(csvfile.stored_path(job.stored_name), job.encoding) as handle:
+        for item in data_records(job, handle):
+            records.append(item)
+            if len(records) >= limit:
+                break
+    return plan_chunk(job, cleaner, records, {}, policy)

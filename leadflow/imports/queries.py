@@ -1,0 +1,109 @@
+"""What the import screens show. Full pages and their htmx fragments use the same context."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+
+from sqlalchemy import func
+from sqlalchemy.orm import joinedload
+
+from leadflow.extensions import db
+from leadflow.imports import csvfile
+from leadflow.imports.export import CsvBuffer, neutralise
+from leadflow.imports.mapping import TARGETS, mapping_problems
+from leadflow.imports.models import POLICY_LABELS, ImportJob, ImportRow
+from leadflow.imports.planner import data_records
+from leadflow.web.formatting import money
+
+PER_PAGE = 25
+SAMPLE_ROWS = 3
+SHOWN_ROWS = 100
+
+
+def jobs_context(page: int) -> dict:
+    total = db.session.scalar(db.select(func.count(ImportJob.id)))
+    pages = max(1, math.ceil(total / PER_PAGE))
+    page = min(max(1, page), pages)
+    jobs = db.session.scalars(
+        db.select(ImportJob).options(joinedload(ImportJob.created_by))
+        .order_by(ImportJob.created_at.desc(), ImportJob.id.desc()).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+    ).all()
+    return {"jobs": jobs, "page": page, "pages": pages, "total": total}
+
+
+def sample_values(job: ImportJob) -> list[list[str]]:
+    """For each column, the first few values of the file (what the mapping step shows)."""
+    samples: list[list[str]] = [[] for _ in job.columns]
+    with csvfile.open_text(csvfile.stored_path(job.stored_name), job.encoding) as handle:
+        for index, (_, record) in enumerate(data_records(job, handle)):
+            if index >= SAMPLE_ROWS:
+                break
+            if isinstance(record, csv.Error):
+                continue
+            for column, value in enumerate(record[: len(samples)]):
+                if value.strip():
+                    samples[column].append(value.strip()[:60])
+    return samples
+
+
+def mapping_context(job: ImportJob, settings_form, problems: list[str] | None = None) -> dict:
+    return {
+        "job": job, "settings_form": settings_form, "targets": TARGETS,
+        "columns": list(zip(range(len(job.columns)), job.columns, job.mapping, sample_values(job))),
+        "problems": problems if problems is not None else mapping_problems(job.mapping),
+        "encodings": csvfile.ENCODINGS, "delimiters": csvfile.DELIMITERS,
+    }
+
+
+PREVIEW_FIELDS = (
+    ("Name", lambda v: " ".join(p for p in (v.get("first_name"), v.get("last_name")) if p)),
+    ("Email", lambda v: v.get("email")),
+    ("Phone", lambda v: v.get("phone")),
+    ("Organization", lambda v: v.get("organization_name")),
+    ("Details", lambda v: ", ".join(filter(None, (
+        v.get("title"), v.get("country"), v.get("source"), v.get("lifecycle"),
+        money(v["value_cents"], v.get("currency", "USD")) if v.get("value_cents") is not None else None,
+        v["expected_close_date"].isoformat() if v.get("expected_close_date") else None,
+        ("tags: " + ", ".join(v["tags"])) if v.get("tags") else None,
+    )))),
+)
+ACTION_LABELS = {"create": "New lead", "update": "Updates", "skip": "Skipped", "fail": "Fails"}
+
+
+def preview_context(job: ImportJob, plans, policy: str, start_form) -> dict:
+    counts = {action: sum(1 for p in plans if p.action == action) for action in ACTION_LABELS}
+    return {"job": job, "plans": plans, "fields": PREVIEW_FIELDS, "action_labels": ACTION_LABELS,
+            "counts": counts, "policy": policy, "policy_labels": POLICY_LABELS, "start_form": start_form,
+            "mapped": [(name, TARGETS[t]) for name, t in zip(job.columns, job.mapping) if t != "ignore"]}
+
+
+def job_context(job: ImportJob) -> dict:
+    rows = db.session.scalars(
+        db.select(ImportRow).where(ImportRow.job_id == job.id, ImportRow.outcome.in_(("failed", "skipped")))
+        .order_by(ImportRow.outcome, ImportRow.row_number).limit(SHOWN_ROWS)
+    ).all()
+    return {"job": job, "problem_rows": rows, "shown_rows": SHOWN_ROWS,
+            "problem_total": job.failed_count + job.skipped_count}
+
+
+def failed_rows_csv(job_id: int) -> Iterator[str]:
+    """The rows that failed, as CSV (after the header): the file's own cells, then the reason."""
+    job = db.session.get(ImportJob, job_id)
+    width = len(job.columns)
+    out = CsvBuffer()
+    last = 0
+    while True:
+        rows = db.session.execute(
+            db.select(ImportRow.id, ImportRow.row_number, ImportRow.cells, ImportRow.message)
+            .where(ImportRow.job_id == job.id, ImportRow.outcome == "failed", ImportRow.id > last)
+            .order_by(ImportRow.id).limit(1000)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            cells = (list(row.cells or []) + [""] * width)[:width]
+            out.writer.writerow([neutralise(c) for c in cells] + [f"Row {row.row_number}: {row.message}"])
+        last = rows[-1].id
+        yield out.take()

@@ -1,0 +1,114 @@
+"""Bulk writes and look-ups for the import through the database driver itself.
+
+A large import spends most of its time in SQLAlchemy's per-value bind processing when it
+goes through Core inserts with dict rows. Here rows are plain tuples handed to the
+driver's ``executemany`` (sqlite3, or psycopg on PostgreSQL), with the few conversions
+the column types would have made done up front, once per chunk: datetimes as SQLAlchemy
+stores them on that database, dates, JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date, datetime, timezone
+from itertools import chain
+
+from sqlalchemy import Table
+
+from leadflow.extensions import db
+
+# Bound parameters per statement SQLite accepts (32,766 since 3.32, 999 before).
+SQLITE_MAX_VARIABLES = 32_000 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+
+class RawWriter:
+    """Bound to the session's current connection; build one per chunk (cheap)."""
+
+    def __init__(self):
+        self.connection = db.session.connection()
+        self.sqlite = self.connection.dialect.name == "sqlite"
+        self.mark = "?" if self.connection.dialect.paramstyle == "qmark" else "%s"
+
+    # -- values as the column types would bind them ------------------------------------
+    def time(self, value: datetime | None):
+        """A UTC datetime as ``leadflow.db.UTCDateTime`` stores it (naive UTC)."""
+        if value is None:
+            return None
+        naive = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else naive
+
+    def day(self, value: date | None):
+        if value is None:
+            return None
+        return value.isoformat() if self.sqlite else value
+
+    @staticmethod
+    def json(value):
+        """JSON text; None stays SQL NULL (as the ORM writes a missing value)."""
+        return None if value is None else json.dumps(value)
+
+    def python_value(self, value):
+        if isinstance(value, datetime):
+            return self.time(value)
+        if isinstance(value, date):
+            return self.day(value)
+        if isinstance(value, (dict, list)):
+            return self.json(value)
+        return value
+
+    # -- statements ---------------------------------------------------------------------
+    def defaults(self, table: Table, given: set[str]) -> dict[str, object]:
+        """Python-side column defaults of the columns an insert leaves out (an ORM or Core
+        insert would have applied them)."""
+        values = {}
+        for column in table.c:
+            if column.name in given or column.primary_key or column.default is None:
+                continue
+            default = column.default
+            if default.is_scalar:
+                values[column.name] = self.python_value(default.arg)
+            elif default.is_callable:
+                values[column.name] = self.python_value(default.arg(None))
+        return values
+
+    def insert_many(self, table: Table, columns: list[str], rows: list[tuple]) -> None:
+        """``INSERT … VALUES`` of every tuple in one driver ``executemany``; the other columns
+        get their Python-side defaults."""
+        if not rows:
+            return
+        extra = self.defaults(table, set(columns))
+        if extra:
+            tail = tuple(extra.values())
+            rows = [row + tail for row in rows]
+            columns = [*columns, *extra]
+        names = ", ".join(columns)
+        marks = f"({', '.join([self.mark] * len(columns))})"
+        if not self.sqlite:
+            self.connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES {marks}", rows)
+            return
+        # On SQLite, many rows per statement: the driver then leaves Python's lock for the
+        # whole statement instead of once per row, so the writer thread really runs
+        # alongside the one cleaning the next chunk.
+        per_statement = max(1, SQLITE_MAX_VARIABLES // len(columns))
+        for start in range(0, len(rows), per_statement):
+            batch = rows[start:start + per_statement]
+            self.connection.exec_driver_sql(
+                f"INSERT INTO {table.name} ({names}) VALUES {', '.join([marks] * len(batch))}",
+                tuple(chain.from_iterable(batch)))
+
+    def select_in(self, sql: str, values: list, batch: int, before: tuple = ()) -> list[tuple]:
+        """Rows of ``sql`` (which has one ``{in}`` placeholder for the list) for every value,
+        asked ``batch`` values at a time; ``before`` are the parameters ahead of the list."""
+        found = []
+        for start in range(0, len(values), batch):
+            part = values[start:start + batch]
+            statement = sql.format(**{"in": ", ".join([self.mark] * len(part))})
+            found.extend(self.connection.exec_driver_sql(statement, (*before, *part)).fetchall())
+        return found
+
+    def scalar(self, sql: str, params: tuple = ()):
+        return self.connection.exec_driver_sql(sql.replace("?", self.mark), params).scalar()
+
+    def rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self.connection.exec_driver_sql(sql.replace("?", self.mark), params).fetchall()

@@ -1,0 +1,563 @@
+"""Carrying out an import (and its undo) in chunks, under a lease.
+
+A worker claims the job (``scheduler.claims.claim_due``: an atomic conditional UPDATE that
+sets ``lease_owner`` and ``lease_until``), then reads the file as a stream and handles it
+``CHUNK_ROWS`` rows at a time. Each chunk commits its leads together with the job's new
+``rows_done`` and a renewed lease, in one transaction, and only while the worker still holds
+the lease. A worker that dies leaves a lease that runs out; the ``imports`` sweep
+(``leadflow.imports.jobs``) then claims the job and goes on after the last committed row,
+so no row is imported twice.
+
+New leads are written with driver-level ``executemany`` of tuples (leads, tags, timeline
+entries, stage changes; ``leadflow.imports.rawsql``), with every derived column set as
+``leads.services.create_lead`` sets it; the board's stage totals get each chunk's counts
+and sums in the same transaction. The audit log gets one entry when the import starts and
+one when it finishes (the job and its rows are the record of what it created). Rows that update an existing lead go through ``leads.services.update_lead``,
+one by one, so every rule and the audit log apply. Imports do not run the new-lead arrival
+steps (no speed-to-lead alerts for a bulk load).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, distinct, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import joinedload, selectinload
+
+from leadflow.accounts.models import User
+from leadflow.activities.models import Activity
+from leadflow.db import utcnow
+from leadflow.errors import DomainError
+from leadflow.extensions import db
+from leadflow.governance.audit import record_event
+from leadflow.imports import csvfile
+from leadflow.imports.models import ImportJob, ImportRow
+from leadflow.imports.planner import RowPlan, clean_records, data_records, find_duplicates, make_cleaner
+from leadflow.imports.rawsql import RawWriter
+from leadflow.imports.rows import NOTE_LIMIT, RowCleaner, input_form
+from leadflow.leads.fields import search_text_for
+from leadflow.leads.forms import current_input_value
+from leadflow.leads.models import Lead, Organization, Tag, lead_tags
+from leadflow.leads.services import update_lead
+from leadflow.pipeline.models import StageChange, StageTotals
+from leadflow.pipeline.totals import recount_stage_totals
+from leadflow.scheduler.claims import claim_due
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 5000
+# The lead columns an import fills from the file, in the order ChunkWriter._create builds them.
+LEAD_COLUMNS = ["first_name", "last_name", "email", "email_key", "phone", "title", "country", "organization_id",
+                "source", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "owner_id",
+                "lifecycle", "pipeline_id", "stage_id", "value_cents", "currency", "expected_close_date",
+                "custom_fields", "stage_entered_at", "search_text", "board_rank"]
+UNDO_CHUNK = 200
+LEASE_SECONDS = 120
+IMPORT_CACHE_KIB = 128 * 1024
+# WAL pages before a checkpoint while importing (the default is 1,000): every chunk dirties
+# thousands of index pages, and copying them back after each commit would double the writes.
+IMPORT_CHECKPOINT_PAGES = 100_000
+ACTIVE_STATUSES = ("queued", "running", "undoing")
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over (this one was too slow); stop without writing."""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:64]
+
+
+def claim_job(job_id: int, worker: str, now=None) -> bool:
+    claim = claim_due(
+        ImportJob, due=and_(ImportJob.id == job_id, ImportJob.status.in_(ACTIVE_STATUSES)),
+        lease_column=ImportJob.lease_until, now=now or utcnow(), lease_seconds=LEASE_SECONDS, limit=1,
+        values={"lease_owner": worker},
+    )
+    db.session.commit()
+    return bool(claim)
+
+
+def _job_table():
+    return ImportJob.__table__
+
+
+def _heartbeat(job_id: int, worker: str, **changes) -> None:
+    """Renew the lease and write progress, only while this worker holds the job."""
+    table = _job_table()
+    now = utcnow()
+    values = {"lease_until": now + timedelta(seconds=LEASE_SECONDS), "updated_at": now}
+    for key, value in changes.items():
+        values[key] = table.c[key] + value[1] if isinstance(value, tuple) and value[0] == "+" else value
+    result = db.session.execute(
+        update(table).where(table.c.id == job_id, table.c.lease_owner == worker).values(values)
+    )
+    if result.rowcount != 1:
+        raise LeaseLost(job_id)
+
+
+def _release(job_id: int, worker: str, **changes) -> None:
+    _heartbeat(job_id, worker, **changes)
+    table = _job_table()
+    db.session.execute(update(table).where(table.c.id == job_id).values(lease_owner=None, lease_until=None))
+
+
+def run_job(job_id: int, worker: str | None = None) -> bool:
+    """Claim the job and carry it out (import or undo) to the end; False when another
+    worker holds it or it has nothing left to do."""
+    worker = worker or worker_name()
+    if not claim_job(job_id, worker):
+        return False
+    job = db.session.get(ImportJob, job_id)
+    undoing = job.status == "undoing"
+    try:
+        if undoing:
+            _undo(job, worker)
+        else:
+            _import(job, worker)
+    except LeaseLost:
+        db.session.rollback()
+        log.warning("Import %s was taken over by another worker", job_id)
+        return False
+    except Exception as exc:  # the job stops with a message; what was committed stays (and can be undone)
+        db.session.rollback()
+        log.exception("Import %s stopped", job_id)
+        _stop(job_id, worker, _failure_message(exc, undoing))
+    return True
+
+
+def _failure_message(exc: Exception, undoing: bool) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return ("The file is not valid text in the chosen encoding. The rows before the problem were imported; "
+                "undo this import, then import the file again with another encoding.")
+    if isinstance(exc, DomainError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return "The uploaded file is no longer on the server. Upload it again."
+    what = "Undoing" if undoing else "The import"
+    return f"{what} stopped because of an unexpected error ({type(exc).__name__}). The error was logged."
+
+
+def _stop(job_id: int, worker: str, message: str) -> None:
+    job = db.session.get(ImportJob, job_id)
+    undoing = job.status == "undoing"
+    try:
+        _release(job_id, worker, status="failed" if not undoing else "done", error=message, finished_at=utcnow())
+        db.session.commit()
+    except LeaseLost:
+        db.session.rollback()
+        return
+    if not undoing:
+        csvfile.remove_stored(job.stored_name)
+
+
+# --- the import ---------------------------------------------------------------------------
+
+def _actor(user_id: int | None) -> User | None:
+    return db.session.get(User, user_id) if user_id else None
+
+
+def _import(job: ImportJob, worker: str) -> None:
+    path = csvfile.stored_path(job.stored_name)
+    if job.total_rows is None:
+        total = csvfile.count_records(path, job.encoding, job.delimiter, job.has_header)
+        _heartbeat(job.id, worker, total_rows=total, started_at=utcnow(), status="running")
+        db.session.commit()
+    actor = _actor(job.created_by_id)
+    if actor is None:
+        raise DomainError("The person who started this import no longer exists.")
+    cleaner = make_cleaner(job)
+    cleaner.preload()  # the users and stages it matches against: cleaning then needs no database
+    writer = ChunkWriter(job.id, job.filename, actor.id, cleaner)
+    seen: dict[str, int] = {}
+    with csvfile.open_text(path, job.encoding) as handle, _large_page_cache(), \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer") as pool:
+        # A pipeline of two: while one chunk's new leads are written (the database works
+        # outside Python's lock), the next chunk is read and cleaned.
+        pending: PendingChunk | None = None
+        for chunk in _chunks(data_records(job, handle, skip=job.rows_done)):
+            plans = clean_records(cleaner, chunk)
+            if pending:
+                _finish_chunk(job, worker, pending)
+            find_duplicates(job, plans, seen)
+            pending = writer.write(plans, actor, pool)
+        if pending:
+            _finish_chunk(job, worker, pending)
+        _release(job.id, worker, status="done", finished_at=utcnow())
+        db.session.refresh(job)
+        record_event(actor, "import_job", job.id, "finish", outcome_summary(job))
+        db.session.commit()
+    csvfile.remove_stored(job.stored_name)
+
+
+def _chunks(records: Iterator) -> Iterator[list]:
+    chunk = []
+    for item in records:
+        chunk.append(item)
+        if len(chunk) >= CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def outcome_summary(job: ImportJob) -> str:
+    """What an import did, in one line (its audit entry)."""
+    return (f"{job.filename}: {job.created_count:,} created, {job.updated_count:,} updated, "
+            f"{job.skipped_count:,} skipped, {job.failed_count:,} failed")[:1000]
+
+
+@contextmanager
+def _large_page_cache():
+    """On SQLite, a page cache big enough for the lead table's 20 indexes while a large
+    import writes to them (with the default 2 MB most index inserts read from disk), and
+    checkpoints only every ``IMPORT_CHECKPOINT_PAGES``. What an interrupted chunk wrote is
+    rolled back before the settings are put back."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    connection = db.session.connection()
+    cache = int(connection.exec_driver_sql("PRAGMA cache_size").scalar())
+    checkpoint = int(connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar())
+    connection.exec_driver_sql(f"PRAGMA cache_size=-{IMPORT_CACHE_KIB}")
+    if checkpoint > 0:
+        connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={IMPORT_CHECKPOINT_PAGES}")
+    try:
+        yield
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        connection = db.session.connection()
+        connection.exec_driver_sql(f"PRAGMA cache_size={cache}")
+        connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={checkpoint}")
+        db.session.commit()
+
+
+@dataclass
+class PendingChunk:
+    """A chunk whose new leads are being written in the writer thread."""
+
+    plans: list[RowPlan]
+    inserting: Future | None  # → the board totals to add, {stage id: [count, value]}
+
+
+def _finish_chunk(job: ImportJob, worker: str, pending: PendingChunk) -> None:
+    """Wait for the chunk's inserts, then commit them with the job's progress and the board totals."""
+    if pending.inserting is not None:
+        add_to_stage_totals(pending.inserting.result())
+    counts = Counter(plan.action for plan in pending.plans)
+    _heartbeat(job.id, worker, rows_done=("+", len(pending.plans)), created_count=("+", counts["create"]),
+               updated_count=("+", counts["update"]), skipped_count=("+", counts["skip"]),
+               failed_count=("+", counts["fail"]), status="running")
+    db.session.commit()
+
+
+class ChunkWriter:
+    """Writes one chunk's plans; keeps the organization and tag ids it looked up."""
+
+    def __init__(self, job_id: int, filename: str, actor_id: int, cleaner: RowCleaner):
+        self.job_id = job_id
+        self.actor_id = actor_id
+        self.cleaner = cleaner
+        self.subject = f"Lead created (imported from {filename})"[:200]
+        self.currency = cleaner.default_currency
+        self.orgs: dict[str, tuple[int, str]] = {}
+        self.tags: dict[str, int] = {}
+
+    def write(self, plans: list[RowPlan], actor: User, pool: ThreadPoolExecutor) -> PendingChunk:
+        """Carry out the updates and record the rows that need it here; hand the new leads'
+        inserts to ``pool``. Until the returned chunk is finished (``_finish_chunk``) the
+        session's connection belongs to the writer thread: use no database meanwhile."""
+        updates = [p for p in plans if p.action == "update"]
+        if updates:
+            self._update(updates, actor)
+        self._remember_rows(plans)
+        creates = [p for p in plans if p.action == "create"]
+        return PendingChunk(plans, self._create(creates, utcnow(), pool) if creates else None)
+
+    # new leads
+    def _organizations(self, names: dict[str, str]) -> None:
+        missing = [k for k in names if k not in self.orgs]
+        if not missing:
+            return
+        for start in range(0, len(missing), 500):
+            batch = missing[start:start + 500]
+            # Trashed ones are left out here, not in SQL (see ``planner._matches``: the
+            # planner would otherwise read every live organization through deleted_at's index).
+            for org_id, key, name, deleted_at in db.session.execute(
+                select(Organization.id, Organization.name_key, Organization.name, Organization.deleted_at)
+                .where(Organization.name_key.in_(batch)).order_by(Organization.id.desc())
+            ):
+                if deleted_at is None:
+                    self.orgs[key] = (org_id, name)  # the oldest wins, as in find_or_create_organization
+        new = [k for k in missing if k not in self.orgs]
+        if new:
+            now = utcnow()
+            table = Organization.__table__
+            # Matched back by name_key: ordered RETURNING costs a statement per row on SQLite.
+            for org_id, key in db.session.execute(
+                insert(table).returning(table.c.id, table.c.name_key),
+                [{"name": names[k], "name_key": k, "created_at": now, "updated_at": now, "version": 1} for k in new],
+            ):
+                self.orgs[key] = (org_id, names[key])
+
+    def _tag_ids(self, names: dict[str, str]) -> None:
+        missing = [k for k in names if k not in self.tags]
+        if not missing:
+            return
+        dialect_insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        db.session.execute(
+            dialect_insert(Tag.__table__).on_conflict_do_nothing(index_elements=["name_key"]),
+            [{"name": names[k], "name_key": k} for k in missing],
+        )
+        for tag_id, key in db.session.execute(select(Tag.id, Tag.name_key).where(Tag.name_key.in_(missing))):
+            self.tags[key] = tag_id
+
+    def _create(self, plans: list[RowPlan], now, pool: ThreadPoolExecutor) -> Future:
+        org_names = {}
+        tag_names = {}
+        for plan in plans:
+            name = plan.values.get("organization_name")
+            if name:
+                org_names.setdefault(name.lower(), name)
+            for tag in plan.values.get("tags", ()):
+                tag_names.setdefault(tag.lower(), tag)
+        self._organizations(org_names)
+        self._tag_ids(tag_names)
+        return pool.submit(self._insert, RawWriter(), plans, now)
+
+    def _lead_rows(self, raw: RawWriter, plans: list[RowPlan], now) -> tuple[list[tuple], dict[float, RowPlan]]:
+        """The new leads' rows (``LEAD_COLUMNS`` and the constant columns), and the plans by board rank."""
+        default_stage = self.cleaner.default_stage_id()
+        stamp = now.timestamp()
+        at = raw.time(now)
+        currency = self.currency
+        stage_info = self.cleaner.stage_info
+        tail = ("cold", 0, False, at, at, 1, self.job_id)
+        rows = []
+        by_rank = {}
+        for index, plan in enumerate(plans):
+            v = plan.values
+            get = v.get
+            stage_id = get("stage_id") or default_stage
+            pipeline_id, kind = stage_info(stage_id) if stage_id else (None, None)
+            org_name = get("organization_name")
+            org = self.orgs[org_name.lower()] if org_name else None
+            first, last, email, phone = get("first_name", ""), get("last_name", ""), get("email"), get("phone")
+            # As if created one after another in file order: later rows sit higher on the board.
+            rank = -(stamp + index * 1e-6)
+            by_rank[rank] = plan
+            rows.append((
+                first, last, email, get("email_key"), phone, get("title"), get("country"),
+                org[0] if org else None, get("source"), get("utm_source"), get("utm_medium"), get("utm_campaign"),
+                get("utm_term"), get("utm_content"), get("owner_id"),
+                "customer" if kind == "won" else get("lifecycle", "lead"), pipeline_id, stage_id,
+                get("value_cents"), get("currency", currency), raw.day(get("expected_close_date")),
+                raw.json(get("custom_fields")), at if stage_id else None,
+                search_text_for(first, last, email, phone, org[1] if org else None), rank,
+            ) + tail)
+        return rows, by_rank
+
+    def _insert(self, raw: RawWriter, plans: list[RowPlan], now) -> dict[int, list[int]]:
+        """In the writer thread (it reads the organization and tag ids, which only change
+        between chunks): the leads, then their tags, timeline and stage history."""
+        rows, by_rank = self._lead_rows(raw, plans, now)
+        # Ids are read back by job and board rank (unique within the chunk): a driver
+        # executemany gives no ids, and RETURNING in parameter order costs a statement per row.
+        last_id = raw.scalar("SELECT COALESCE(MAX(id), 0) FROM leads")
+        raw.insert_many(Lead.__table__, LEAD_COLUMNS + ["temperature", "score", "marketing_consent", "created_at",
+                                                        "updated_at", "version", "import_job_id"], rows)
+        for lead_id, rank in raw.rows("SELECT id, board_rank FROM leads WHERE import_job_id = ? AND id > ?",
+                                      (self.job_id, last_id)):
+            plan = by_rank.get(rank)
+            if plan is not None:
+                plan.lead_id = lead_id
+        return self._after_create(raw, plans, raw.time(now))
+
+    def _after_create(self, raw: RawWriter, plans: list[RowPlan], at) -> dict[int, list[int]]:
+        """Tags, timeline and stage history of the new leads; their board totals. (The
+        audit log has one entry for the whole import: the job and its rows record what it
+        created.)"""
+        links, activities, moves = [], [], []
+        totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        default_stage = self.cleaner.default_stage_id()
+        actor_id, subject, tags = self.actor_id, self.subject, self.tags
+        for plan in plans:
+            v, lead_id = plan.values, plan.lead_id
+            for tag in v.get("tags", ()):
+                links.append((lead_id, tags[tag.lower()]))
+            activities.append((lead_id, "system", actor_id, at, subject, None, at))
+            if v.get("note"):
+                activities.append((lead_id, "note", actor_id, at, "Imported note", v["note"][:NOTE_LIMIT], at))
+            stage_id = v.get("stage_id") or default_stage
+            if stage_id:
+                moves.append((lead_id, None, stage_id, actor_id, at))
+                total = totals[stage_id]
+                total[0] += 1
+                total[1] += v.get("value_cents") or 0
+        raw.insert_many(lead_tags, ["lead_id", "tag_id"], links)
+        raw.insert_many(Activity.__table__, ["lead_id", "kind", "actor_id", "occurred_at", "subject", "body",
+                                             "created_at"], activities)
+        raw.insert_many(StageChange.__table__, ["lead_id", "from_stage_id", "to_stage_id", "actor_id", "at"], moves)
+        return totals
+
+    # existing leads
+    def _update(self, plans: list[RowPlan], actor: User) -> None:
+        ids = [p.lead_id for p in plans]
+        leads = {lead.id: lead for lead in db.session.scalars(
+            select(Lead).options(selectinload(Lead.tags), joinedload(Lead.organization), joinedload(Lead.owner),
+                                 joinedload(Lead.stage))
+            .where(Lead.id.in_(ids)))}
+        for plan in plans:
+            lead = leads.get(plan.lead_id)
+            if lead is None:
+                plan.action, plan.message = "fail", "The matching lead was deleted during the import."
+                continue
+            update_existing(actor, lead, plan)
+
+    def _remember_rows(self, plans: list[RowPlan]) -> None:
+        rows = []
+        for plan in plans:
+            if plan.action == "create":
+                continue
+            keep_cells = plan.action != "update"
+            rows.append({
+                "job_id": self.job_id, "row_number": plan.number, "outcome": {"fail": "failed", "skip": "skipped"}.get(
+                    plan.action, "updated"),
+                "message": plan.message, "cells": plan.cells if keep_cells else None, "lead_id": plan.lead_id,
+                "before": plan.values.get("_before") if plan.action == "update" else None,
+                "after": plan.values.get("_after") if plan.action == "update" else None,
+            })
+        if rows:
+            db.session.execute(insert(ImportRow.__table__), rows)
+
+
+def add_to_stage_totals(totals: dict[int, list[int]]) -> None:
+    """Add bulk-inserted leads to the board's stage totals (the ORM flush hook cannot see them)."""
+    if not totals:
+        return
+    existing = set(db.session.scalars(select(StageTotals.stage_id).where(StageTotals.stage_id.in_(list(totals)))))
+    missing = [s for s in totals if s not in existing]
+    if missing:
+        recount_stage_totals(db.session, missing)  # counts from the leads, the new ones included
+    table = StageTotals.__table__
+    for stage_id in sorted(existing):
+        count, value = totals[stage_id]
+        db.session.execute(update(table).where(table.c.stage_id == stage_id).values(
+            lead_count=table.c.lead_count + count, value_cents=table.c.value_cents + value))
+
+
+def _snapshot(lead: Lead, keys) -> dict:
+    return {key: current_input_value(lead, key) for key in keys}
+
+
+def update_existing(actor: User, lead: Lead, plan: RowPlan) -> None:
+    """Apply a row's non-empty values to a matching lead, remembering what it had before."""
+    data = input_form(plan.values)
+    keys = list(data)
+    before = _snapshot(lead, keys)
+    before_custom = dict(lead.custom_fields or {})
+    try:
+        with db.session.begin_nested():
+            changed = update_lead(actor, lead, data)
+            after = _snapshot(lead, keys)
+            after_custom = {**before_custom, **plan.values.get("custom_fields", {})}
+            if after_custom != before_custom:
+                lead.custom_fields = after_custom
+                changed.append("custom_fields")
+            note_id = None
+            if plan.values.get("note"):
+                note = Activity(lead_id=lead.id, kind="note", actor_id=actor.id, subject="Imported note",
+                                body=plan.values["note"][:NOTE_LIMIT], occurred_at=utcnow())
+                db.session.add(note)
+                db.session.flush()
+                note_id = note.id
+    except DomainError as exc:
+        plan.action, plan.message = "fail", str(exc)
+        return
+    if not changed and note_id is None:
+        plan.action, plan.message = "skip", f"Lead #{lead.id} already has these values."
+        return
+    plan.values["_before"] = {"fields": {k: before[k] for k in keys if before[k] != after[k]},
+                              "custom_fields": before_custom}
+    plan.values["_after"] = {"fields": {k: after[k] for k in keys if before[k] != after[k]},
+                             "custom_fields": after_custom, "note_id": note_id}
+
+
+# --- undo -------------------------------------------------------------------------------
+
+def _undo(job: ImportJob, worker: str) -> None:
+    actor = _actor(job.undone_by_id)
+    if actor is None:
+        raise DomainError("The person who asked for the undo no longer exists.")
+    if job.undo_done < job.created_count:
+        trashed = trash_created_leads(job.id, actor.id)
+        _heartbeat(job.id, worker, undo_done=job.created_count)
+        db.session.commit()
+        log.info("Undo of import %s: %s leads moved to the trash", job.id, trashed)
+    while True:
+        rows = db.session.scalars(
+            select(ImportRow).where(ImportRow.job_id == job.id, ImportRow.outcome == "updated")
+            .order_by(ImportRow.id).offset(job.undo_done - job.created_count).limit(UNDO_CHUNK)
+        ).all()
+        if not rows:
+            break
+        for row in rows:
+            restore_updated(actor, row)
+        _heartbeat(job.id, worker, undo_done=("+", len(rows)))
+        db.session.commit()
+    _release(job.id, worker, status="undone", undone_at=utcnow())
+    db.session.commit()
+
+
+def trash_created_leads(job_id: int, actor_id: int) -> int:
+    """Move the leads the import created (and that are still live) to the trash."""
+    table = Lead.__table__
+    live = and_(table.c.import_job_id == job_id, table.c.deleted_at.is_(None))
+    stage_ids = [s for s in db.session.scalars(select(distinct(table.c.stage_id)).where(live)) if s is not None]
+    now = utcnow()
+    result = db.session.execute(update(table).where(live).values(
+        deleted_at=now, deleted_by_id=actor_id, updated_at=now, version=table.c.version + 1))
+    if stage_ids:
+        recount_stage_totals(db.session, stage_ids)
+    return result.rowcount
+
+
+def restore_updated(actor: User, row: ImportRow) -> bool:
+    """Put back what the import changed on a lead, field by field, unless someone has
+    changed that field again since (their change is kept)."""
+    lead = db.session.get(Lead, row.lead_id) if row.lead_id else None
+    if lead is None or lead.deleted_at is not None or not row.after:
+        return False
+    before, after = row.before or {}, row.after
+    fields = after.get("fields", {})
+    current = _snapshot(lead, fields)
+    data = {k: before["fields"][k] for k in fields if current[k] == fields[k] and k in before.get("fields", {})}
+    try:
+        with db.session.begin_nested():
+            if data:
+                update_lead(actor, lead, data)
+            if (lead.custom_fields or {}) == after.get("custom_fields"):
+                lead.custom_fields = before.get("custom_fields") or None
+            if after.get("note_id"):
+                note = db.session.get(Activity, after["note_id"])
+                if note is not None and note.lead_id == lead.id:
+                    db.session.delete(note)
+            db.session.flush()
+    except DomainError:
+        log.warning("Could not restore lead %s from import row %s", row.lead_id, row.id)
+        return False
+    return True
+

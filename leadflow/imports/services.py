@@ -1,0 +1,171 @@
+"""The steps of a CSV import a person takes: upload, file settings, mapping, preview, start,
+undo. Services take the actor, raise domain errors and flush; the caller commits.
+The work itself (chunks, leases, undo) is in ``leadflow.imports.runner``."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from leadflow.errors import NotFound, PermissionDenied, ValidationFailed
+from leadflow.extensions import db
+from leadflow.governance.audit import record_event
+from leadflow.imports import csvfile
+from leadflow.imports.mapping import TARGETS, mapping_problems, suggest_mapping
+from leadflow.imports.models import DUPLICATE_POLICIES, ImportJob
+from leadflow.imports.planner import PREVIEW_ROWS, RowPlan, plan_preview
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+IMPORT_ROLES = ("admin", "manager")
+
+
+def can_import(user) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False) and user.role in IMPORT_ROLES)
+
+
+def _require_importer(actor) -> None:
+    if not can_import(actor):
+        raise PermissionDenied("Only admins and managers can import leads.")
+
+
+def max_upload_bytes() -> int:
+    return int(current_app.config.get("IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
+
+
+def size_label(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f} MB" if size >= 1024 * 1024 else f"{max(1, size // 1024):,} KB"
+
+
+def create_job(actor, stream, filename: str) -> ImportJob:
+    """Store an uploaded file and detect how to read it. Raises ValidationFailed with a
+    message for the ``file`` field when it is too large, empty or not a CSV we can read."""
+    _require_importer(actor)
+    limit = max_upload_bytes()
+    try:
+        stored, size = csvfile.save_upload(stream, limit)
+    except csvfile.FileTooLarge:
+        raise ValidationFailed({"file": [f"The file is larger than {size_label(limit)}. "
+                                         "Split it into smaller files and import each."]}) from None
+    path = csvfile.stored_path(stored)
+    if size == 0:
+        csvfile.remove_stored(stored)
+        raise ValidationFailed({"file": ["The file is empty."]})
+    encoding = csvfile.detect_encoding(path)
+    delimiter = csvfile.detect_delimiter(csvfile.read_sample(path, encoding))
+    columns = csvfile.header_and_width(path, encoding, delimiter, True)
+    if not columns:
+        csvfile.remove_stored(stored)
+        raise ValidationFailed({"file": ["The file has no rows."]})
+    if len(columns) > 200:
+        csvfile.remove_stored(stored)
+        raise ValidationFailed({"file": [f"The file has {len(columns)} columns; at most 200 can be imported. "
+                                         "Is it really a CSV file?"]})
+    job = ImportJob(
+        created_by_id=actor.id, filename=(filename or "upload.csv")[-255:], stored_name=stored, size_bytes=size,
+        encoding=encoding, detected_encoding=encoding, delimiter=delimiter, detected_delimiter=delimiter,
+        has_header=True, columns=columns, mapping=suggest_mapping(columns), duplicate_policy="skip",
+        status="draft",
+    )
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
+def get_job(job_id: int) -> ImportJob:
+    job = db.session.get(ImportJob, job_id)
+    if job is None:
+        raise NotFound("There is no such import.")
+    return job
+
+
+def _require_draft(job: ImportJob) -> None:
+    if job.status != "draft":
+        raise ValidationFailed({"job": ["This import has already started; its settings can no longer change."]})
+
+
+def update_file_settings(actor, job: ImportJob, *, encoding: str, delimiter: str, has_header: bool) -> None:
+    """Read the file again with other settings; the column mapping is suggested afresh."""
+    _require_importer(actor)
+    _require_draft(job)
+    errors: dict[str, list[str]] = {}
+    if encoding not in csvfile.ENCODINGS:
+        errors["encoding"] = ["Choose an encoding from the list."]
+    elif encoding.startswith("utf-8") and not job.detected_encoding.startswith("utf-8"):
+        errors["encoding"] = ["This file is not valid UTF-8. Choose Windows-1252 or Latin-1."]
+    if delimiter not in csvfile.DELIMITERS:
+        errors["delimiter"] = ["Choose a delimiter from the list."]
+    if errors:
+        raise ValidationFailed(errors)
+    path = csvfile.stored_path(job.stored_name)
+    columns = csvfile.header_and_width(path, encoding, delimiter, has_header)
+    if len(columns) > 200:
+        raise ValidationFailed({"delimiter": [f"With this delimiter the file has {len(columns)} columns; "
+                                              "at most 200 can be imported. Try another delimiter."]})
+    job.encoding, job.delimiter, job.has_header = encoding, delimiter, has_header
+    if columns != job.columns:
+        job.columns = columns
+        job.mapping = suggest_mapping(columns)
+    db.session.flush()
+
+
+def update_mapping(actor, job: ImportJob, mapping: list[str]) -> None:
+    _require_importer(actor)
+    _require_draft(job)
+    mapping = list(mapping) + ["ignore"] * (len(job.columns) - len(mapping))
+    mapping = mapping[: len(job.columns)]
+    problems = mapping_problems(mapping)
+    if problems:
+        raise ValidationFailed({"mapping": problems})
+    job.mapping = mapping
+    db.session.flush()
+
+
+def preview(job: ImportJob, policy: str | None = None) -> list[RowPlan]:
+    """The first rows as they would be saved, each with its problems or what would happen."""
+    return plan_preview(job, PREVIEW_ROWS, policy if policy in DUPLICATE_POLICIES else None)
+
+
+def start_job(actor, job: ImportJob, policy: str) -> None:
+    """Queue the import; the caller commits and then runs it (in a thread, or at once)."""
+    _require_importer(actor)
+    _require_draft(job)
+    if policy not in DUPLICATE_POLICIES:
+        raise ValidationFailed({"duplicate_policy": ["Choose what to do with duplicates."]})
+    problems = mapping_problems(job.mapping)
+    if problems:
+        raise ValidationFailed({"mapping": problems})
+    job.duplicate_policy = policy
+    job.status = "queued"
+    job.rows_done = 0
+    record_event(actor, "import_job", job.id, "create", job.filename)
+    db.session.flush()
+
+
+def start_undo(actor, job: ImportJob) -> None:
+    """Queue undoing a finished import: its new leads go to the trash (restorable for the
+    trash retention period) and the leads it updated get their previous values back."""
+    _require_importer(actor)
+    if job.status not in ("done", "failed"):
+        raise ValidationFailed({"job": ["Only a finished or stopped import can be undone."]})
+    if not (job.created_count or job.updated_count):
+        raise ValidationFailed({"job": ["This import did not create or change any lead: there is nothing to undo."]})
+    job.status = "undoing"
+    job.undo_done = 0
+    job.undone_by_id = actor.id
+    job.error = None
+    job.lease_owner = None
+    job.lease_until = None
+    record_event(actor, "import_job", job.id, "undo", job.filename)
+    db.session.flush()
+
+
+def discard_draft(actor, job: ImportJob) -> None:
+    """Forget an import that never started, and its file."""
+    _require_importer(actor)
+    _require_draft(job)
+    csvfile.remove_stored(job.stored_name)
+    db.session.delete(job)
+    db.session.flush()
+
+
+def mapping_choices() -> list[tuple[str, str]]:
+    return list(TARGETS.items())

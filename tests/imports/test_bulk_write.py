@@ -1,0 +1,113 @@
+"""The fast paths of a large import: the writer thread, the driver-level inserts, the
+precompiled phone check and the one audit entry per import."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+import phonenumbers
+from sqlalchemy import func, select
+
+from leadflow.activities.models import Activity
+from leadflow.db import utcnow
+from leadflow.extensions import db
+from leadflow.governance.models import AuditEntry
+from leadflow.imports import runner
+from leadflow.imports.rows import us_number_is_valid
+from leadflow.leads.models import Lead
+from leadflow.pipeline.models import StageChange
+
+from .test_import import assert_totals_exact, live_leads, problem_rows
+
+
+def test_the_precompiled_us_check_agrees_with_phonenumbers():
+    rng = random.Random(7)
+    numbers = [str(rng.randint(2_000_000_000, 9_999_999_999)) for _ in range(20_000)]
+    numbers += ["2125550101", "4155550199", "8005550100", "9005550100", "5555550100", "2121234567"]
+    for digits in numbers:
+        expected = phonenumbers.is_valid_number_for_region(
+            phonenumbers.PhoneNumber(country_code=1, national_number=int(digits)), "US")
+        assert us_number_is_valid(digits) == expected, digits
+    assert not us_number_is_valid("212555010")  # nine digits
+
+
+def test_bulk_written_leads_read_back_as_the_lead_form_would_save_them(run_import):
+    before = utcnow()
+    job = run_import("Name,Email,Expected close date,Industry,Phone\n"
+                     "Ada Lovelace,ada@example.com,2031-04-05,Engines,212 555 0101\n"
+                     "Alan Turing,alan@example.com,,,\n")
+    assert job.created_count == 2
+    ada, alan = live_leads()
+    assert ada.expected_close_date == date(2031, 4, 5) and alan.expected_close_date is None
+    assert ada.custom_fields == {"Industry": "Engines"} and alan.custom_fields is None
+    assert ada.phone == "+12125550101"
+    assert before - timedelta(seconds=1) <= ada.created_at <= utcnow() and ada.created_at.tzinfo is not None
+    assert ada.updated_at == ada.created_at == ada.stage_entered_at
+    assert (ada.temperature, ada.score, ada.version, ada.marketing_consent) == ("cold", 0, 1, False)
+    # Later rows sit higher on the board, as if created one after another.
+    assert alan.board_rank < ada.board_rank
+
+
+def test_one_audit_entry_records_the_whole_import(run_import, importer):
+    job = run_import("Name,Email\nAda Lovelace,ada@example.com\nAlan Turing,alan@example.com\nNo Email,\n")
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "import_job")
+                                 .order_by(AuditEntry.id)).all()
+    assert [(e.action, e.actor_id, e.entity_id) for e in entries] == [
+        ("create", importer.id, job.id), ("finish", importer.id, job.id)]
+    assert entries[1].new_value == "leads.csv: 2 created, 0 updated, 0 skipped, 1 failed"
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry)
+                             .where(AuditEntry.entity_type == "lead")) == 0
+    # The timeline still says where each lead came from.
+    subjects = db.session.scalars(select(Activity.subject).where(Activity.kind == "system")).all()
+    assert subjects == ["Lead created (imported from leads.csv)"] * 2
+
+
+def test_duplicates_are_found_across_chunks(run_import, monkeypatch):
+    monkeypatch.setattr(runner, "CHUNK_ROWS", 2)
+    job = run_import("Name,Email,Phone\nAda One,ada@example.com,\nBob One,,+14155550100\nCy One,cy@example.com,\n"
+                     "Ada Two,ADA@example.com,\nDee One,dee@example.com,\nBob Two,,(415) 555-0100\n")
+    assert (job.created_count, job.skipped_count, job.rows_done) == (4, 2, 6)
+    rows = problem_rows(job)
+    assert rows[5] == ("skipped", "Same email as row 2 of this file.")
+    assert rows[7] == ("skipped", "Same phone as row 3 of this file.")
+    assert db.session.scalar(select(func.count()).select_from(StageChange)) == 4
+    assert_totals_exact()
+
+
+def test_a_failed_write_keeps_earlier_chunks_and_nothing_of_its_own(run_import, monkeypatch):
+    monkeypatch.setattr(runner, "CHUNK_ROWS", 2)
+    real_insert = runner.ChunkWriter._insert
+    calls = {"n": 0}
+
+    def fail_second_chunk(self, *args):
+        calls["n"] += 1
+        result = real_insert(self, *args)  # the leads are written, then the database fails
+        if calls["n"] == 2:
+            raise RuntimeError("disk I/O error")
+        return result
+
+    monkeypatch.setattr(runner.ChunkWriter, "_insert", fail_second_chunk)
+    job = run_import("Name,Email\n" + "".join(f"Person {i},p{i}@example.com\n" for i in range(5)))
+    assert job.status == "failed" and "unexpected error (RuntimeError)" in job.error
+    assert (job.rows_done, job.created_count) == (2, 2)
+    assert [l.email for l in live_leads()] == ["p0@example.com", "p1@example.com"]
+    assert db.session.scalar(select(func.count()).select_from(Activity)) == 2
+    assert db.session.scalar(select(func.count(Lead.id)).where(Lead.import_job_id == job.id)) == 2
+    assert_totals_exact()
+
+
+def test_whole_amounts_take_the_fast_path_with_the_same_result():
+    from leadflow.imports.rows import RowCleaner
+    from leadflow.leads.fields import FieldError, parse_money
+
+    cleaner = RowCleaner(["Name", "Email", "Deal Value"], ["full_name", "email", "value"], region="US",
+                         default_currency="USD")
+    for raw in ("0", "007", "12500", "9999999999", "10000000000", "12,500.50", "١٢", "-5", "$300"):
+        values, problems = cleaner.clean(["Ada Lovelace", "ada@example.com", raw])
+        try:
+            expected = parse_money(raw)
+        except FieldError as exc:
+            assert problems == [f"Deal value: {exc}"]
+        else:
+            assert (values["value_cents"], problems) == (expected, [])

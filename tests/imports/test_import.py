@@ -1,0 +1,283 @@
+"""Running imports: validation, duplicates, broken rows, undo, resume after a crash, totals."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from leadflow.activities.models import Activity
+from leadflow.db import utcnow
+from leadflow.extensions import db
+from leadflow.imports import runner, services
+from leadflow.imports.jobs import resume_stalled_imports
+from leadflow.imports.models import ImportJob, ImportRow
+from leadflow.imports.queries import failed_rows_csv
+from leadflow.leads.models import Lead
+from leadflow.pipeline.models import StageChange, StageTotals
+from leadflow.pipeline.totals import live_totals_query
+
+HEADER = "First Name,Last Name,Email,Phone,Company Name,Deal Value,Tags,Notes\n"
+
+
+def live_leads():
+    return db.session.scalars(select(Lead).where(Lead.deleted_at.is_(None)).order_by(Lead.id)).all()
+
+
+def assert_totals_exact():
+    db.session.expire_all()
+    kept = {s: (c, v) for s, c, v in db.session.execute(
+        select(StageTotals.stage_id, StageTotals.lead_count, StageTotals.value_cents)) if c or v}
+    actual = {s: (c, int(v)) for s, c, v in db.session.execute(live_totals_query())}
+    assert kept == actual
+
+
+def problem_rows(job):
+    return {r.row_number: (r.outcome, r.message) for r in db.session.scalars(
+        select(ImportRow).where(ImportRow.job_id == job.id, ImportRow.outcome != "updated"))}
+
+
+def test_rows_become_leads_with_every_derived_field(run_import, importer):
+    job = run_import(HEADER + "Ada,Lovelace,Ada@Example.COM,(415) 555-0101,Analytical Engines,\"12,500.50\","
+                     "\"math, history\",Met at the conference\n")
+    assert (job.status, job.created_count, job.failed_count) == ("done", 1, 0)
+    lead = live_leads()[0]
+    assert lead.email == "Ada@example.com" and lead.email_key == "ada@example.com"
+    assert lead.phone == "+14155550101"
+    assert lead.organization.name == "Analytical Engines"
+    assert lead.value_cents == 1250050
+    assert [t.name for t in lead.tags] == ["history", "math"]
+    assert lead.search_text == "ada lovelace ada@example.com analytical engines +14155550101 14155550101"
+    assert lead.stage is not None and lead.stage_entered_at is not None and lead.lifecycle == "lead"
+    assert lead.board_rank < 0 and lead.import_job_id == job.id
+    kinds = sorted((a.kind, a.body) for a in db.session.scalars(select(Activity).where(Activity.lead_id == lead.id)))
+    assert kinds == [("note", "Met at the conference"), ("system", None)]
+    assert db.session.scalar(select(func.count()).select_from(StageChange).where(StageChange.lead_id == lead.id)) == 1
+    assert_totals_exact()
+
+
+def test_preview_shows_rows_as_saved_with_their_problems(new_job, importer, make_lead):
+    make_lead(email="taken@example.com")
+    db.session.commit()
+    job = new_job(HEADER + "Ada,Lovelace,ada@example.com,,,,,\n"
+                  ",,nobody@example.com,,,,,\n"
+                  "Bob,Bad,bob@@example,,,,,\n"
+                  "Tom,Taken,TAKEN@example.com,,,,,\n"
+                  "Val,Ue,val@example.com,,,lots,,\n")
+    plans = services.preview(job)
+    assert [(p.number, p.action) for p in plans] == [(2, "create"), (3, "fail"), (4, "fail"), (5, "skip"), (6, "fail")]
+    assert plans[0].values["first_name"] == "Ada"
+    assert "no name" in plans[1].message
+    assert "not a valid email address" in plans[2].message
+    assert "existing lead" in plans[3].message
+    assert "Enter an amount" in plans[4].message
+    assert services.preview(job, "update")[3].action == "update"
+    assert db.session.scalar(select(func.count(Lead.id))) == 1  # the preview saves nothing
+
+
+@pytest.mark.parametrize("policy, created, updated, skipped", [
+    ("skip", 1, 0, 1), ("update", 1, 1, 0), ("create", 2, 0, 0)])
+def test_duplicate_policies(run_import, make_lead, policy, created, updated, skipped):
+    existing = make_lead(first_name="Grace", last_name="Hopper", email="grace@example.com", title="Rear Admiral")
+    db.session.commit()
+    job = run_import("Name,Email,Job Title\nGrace Hopper,GRACE@example.com,Commodore\nAlan Turing,alan@example.com,\n",
+                     policy=policy)
+    assert (job.created_count, job.updated_count, job.skipped_count) == (created, updated, skipped)
+    db.session.refresh(existing)
+    assert existing.title == ("Commodore" if policy == "update" else "Rear Admiral")
+    assert db.session.scalar(select(func.count(Lead.id)).where(Lead.email_key == "grace@example.com")) == (
+        2 if policy == "create" else 1)
+
+
+def test_phone_duplicates_match_in_e164(run_import, make_lead):
+    make_lead(first_name="Old", email=None, phone="+1 415 555 0199")
+    db.session.commit()
+    job = run_import("Name,Phone\nNew Person,(415) 555-0199\n")
+    assert (job.created_count, job.skipped_count) == (0, 1)
+    assert "Same phone" in problem_rows(job)[2][1]
+
+
+@pytest.mark.parametrize("policy", ["skip", "update"])
+def test_duplicates_within_the_file_keep_the_first_row(run_import, policy):
+    job = run_import("Name,Email,Phone\nAda One,ada@example.com,\nAda Two,ADA@example.com,\n"
+                     "Bob One,,+14155550100\nBob Two,,(415) 555-0100\n", policy=policy)
+    assert (job.created_count, job.skipped_count) == (2, 2)
+    assert sorted(l.first_name for l in live_leads()) == ["Ada", "Bob"]
+    rows = problem_rows(job)
+    assert rows[3] == ("skipped", "Same email as row 2 of this file.")
+    assert rows[5] == ("skipped", "Same phone as row 4 of this file.")
+
+
+def test_broken_rows_fail_with_their_row_number_and_the_rest_import(run_import):
+    huge = "x" * 20_000
+    job = run_import("Name,Email,Expected close date\n"
+                     "Good One,good@example.com,2025-03-01\n"
+                     "Too,Many,cells,here\n"
+                     "Short\n"
+                     "Bad Email,not-an-email,\n"
+                     "Bad Date,date@example.com,31/02/2025\n"
+                     f"Huge Cell,huge@example.com,{huge}\n"
+                     "Good Two,two@example.com,\n")
+    assert (job.created_count, job.failed_count) == (2, 5)
+    rows = problem_rows(job)
+    assert "4 cells; the header has 3" in rows[3][1]
+    assert "1 cells; the header has 3" in rows[4][1]
+    assert "not a valid email address" in rows[5][1]
+    assert "not a date we can read" in rows[6][1]
+    assert "longer than 10,000 characters" in rows[7][1]
+    assert {l.email for l in live_leads()} == {"good@example.com", "two@example.com"}
+
+
+def test_cell_beyond_the_csv_field_limit_fails_only_its_row(run_import):
+    job = run_import("Name,Email\nBig,\"" + "y" * 200_000 + "\"\nFine Person,fine@example.com\n")
+    assert (job.created_count, job.failed_count) == (1, 1)
+
+
+def test_failed_rows_download_has_the_original_columns_and_the_reason(run_import):
+    job = run_import("Name,Email\nGood Person,good@example.com\nBad Person,bad@\n=cmd(),x@example.com,extra\n")
+    rows = [["Name", "Email", "Import error"]] + list(csv.reader(io.StringIO("".join(failed_rows_csv(job.id)))))
+    assert rows[1][:2] == ["Bad Person", "bad@"] and rows[1][2].startswith("Row 3: Email:")
+    assert rows[2][0] == "'=cmd()" and rows[2][2].startswith("Row 4: The row has 3 cells")
+
+
+def test_formula_cells_are_stored_as_plain_text(run_import):
+    run_import("Name,Email,Job Title\n=HYPERLINK(\"http://x\"),formula@example.com,+SUM(A1)\n")
+    lead = live_leads()[0]
+    assert lead.first_name == "=HYPERLINK(\"http://x\")" and lead.title == "+SUM(A1)"
+
+
+def test_owner_stage_lifecycle_source_and_custom_fields_are_resolved(run_import, make_user):
+    rep = make_user(role="rep", email="rep@example.com", name="Rita Rep")
+    db.session.commit()
+    job = run_import("Name,Email,Lead Owner,Stage,Lead Status,Lead Source,Industry,Country\n"
+                     "Ann Alpha,ann@example.com,REP@example.com,Qualified,Marketing Qualified Lead,Trade Show,Retail,Germany\n"
+                     "Bea Beta,bea@example.com,Rita Rep,Won,Open,Web,,gb\n"
+                     "Cy Gamma,cy@example.com,ghost@example.com,Nowhere,Weird,,,Atlantis\n")
+    assert (job.created_count, job.failed_count) == (2, 1)
+    ann, bea = live_leads()
+    assert ann.owner_id == rep.id and ann.stage.name == "Qualified" and ann.lifecycle == "mql"
+    assert ann.source == "event" and ann.custom_fields == {"Industry": "Retail"} and ann.country == "DE"
+    assert bea.owner_id == rep.id and bea.stage.name == "Won" and bea.lifecycle == "customer" and bea.source == "website"
+    assert bea.custom_fields is None and bea.country == "GB"
+    message = problem_rows(job)[4][1]
+    for part in ("No active user", "no stage called", "not a lifecycle stage", "not a country"):
+        assert part in message
+
+
+def test_update_policy_keeps_values_the_file_leaves_empty(run_import, make_lead):
+    lead = make_lead(first_name="Grace", last_name="Hopper", email="grace@example.com", title="Admiral",
+                     organization="Navy")
+    db.session.commit()
+    job = run_import("Name,Email,Job Title,Company Name\nGrace Hopper,grace@example.com,,Univac\n", policy="update")
+    assert job.updated_count == 1
+    db.session.refresh(lead)
+    assert lead.title == "Admiral" and lead.organization.name == "Univac"
+
+
+def test_undo_trashes_created_leads_and_restores_updated_ones(run_import, importer, make_lead):
+    kept = make_lead(first_name="Grace", last_name="Hopper", email="grace@example.com", title="Admiral",
+                     value="1000", tags="navy")
+    db.session.commit()
+    job = run_import("Name,Email,Job Title,Deal Value,Tags\nGrace Hopper,grace@example.com,Commodore,5000,cobol\n"
+                     "Alan Turing,alan@example.com,,250,\nKatherine Johnson,kj@example.com,,750,\n", policy="update")
+    assert (job.created_count, job.updated_count) == (2, 1)
+    db.session.refresh(kept)
+    assert (kept.title, kept.value_cents, [t.name for t in kept.tags]) == ("Commodore", 500000, ["cobol"])
+    assert_totals_exact()
+
+    services.start_undo(importer, job)
+    db.session.commit()
+    runner.run_job(job.id)
+    db.session.expire_all()
+    assert job.status == "undone" and job.undo_done == 3
+    assert [l.id for l in live_leads()] == [kept.id]
+    trashed = db.session.scalars(select(Lead).where(Lead.import_job_id == job.id)).all()
+    assert len(trashed) == 2 and all(l.deleted_at is not None for l in trashed)
+    assert (kept.title, kept.value_cents, [t.name for t in kept.tags]) == ("Admiral", 100000, ["navy"])
+    assert_totals_exact()
+
+
+def test_undo_keeps_a_field_someone_changed_after_the_import(run_import, importer, make_lead):
+    from leadflow.leads.services import update_lead
+
+    lead = make_lead(first_name="Grace", last_name="Hopper", email="grace@example.com", title="Admiral")
+    db.session.commit()
+    job = run_import("Name,Email,Job Title,Country\nGrace Hopper,grace@example.com,Commodore,US\n", policy="update")
+    update_lead(importer, db.session.get(Lead, lead.id), {"title": "Professor"})
+    services.start_undo(importer, job)
+    db.session.commit()
+    runner.run_job(job.id)
+    db.session.expire_all()
+    assert (lead.title, lead.country) == ("Professor", None)
+
+
+def test_an_import_that_created_nothing_cannot_be_undone(run_import, importer):
+    from leadflow.errors import ValidationFailed
+
+    job = run_import("Name,Email\nBad,nope\n")
+    with pytest.raises(ValidationFailed):
+        services.start_undo(importer, job)
+
+
+class Crash(BaseException):
+    """The process dying mid-import: nothing catches it, the lease is left behind."""
+
+
+def test_a_crashed_import_is_resumed_by_the_sweep_without_duplicating_rows(run_import, new_job, importer, monkeypatch):
+    monkeypatch.setattr(runner, "CHUNK_ROWS", 3)
+    rows = "".join(f"Person {i},p{i}@example.com,{(i % 3) * 100}\n" for i in range(10))
+    job = new_job("Name,Email,Deal Value\n" + rows)
+    services.start_job(importer, job, "skip")
+    db.session.commit()
+    calls = {"n": 0}
+    real_write = runner.ChunkWriter.write
+
+    def crash_on_third_chunk(self, plans, actor, pool):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Crash()
+        return real_write(self, plans, actor, pool)
+
+    monkeypatch.setattr(runner.ChunkWriter, "write", crash_on_third_chunk)
+    with pytest.raises(Crash):
+        runner.run_job(job.id, worker="dead-worker")
+    db.session.rollback()
+    db.session.expire_all()
+    assert (job.status, job.rows_done, job.created_count) == ("running", 6, 6)
+    assert resume_stalled_imports(utcnow()) == 0  # the dead worker's lease has not run out yet
+
+    job.lease_until = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert resume_stalled_imports(utcnow()) == 1
+    db.session.expire_all()
+    assert (job.status, job.rows_done, job.created_count, job.skipped_count) == ("done", 10, 10, 0)
+    emails = [l.email for l in live_leads()]
+    assert sorted(emails) == sorted(f"p{i}@example.com" for i in range(10))
+    assert_totals_exact()
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing_more(run_import, new_job, importer):
+    job = new_job("Name,Email\nAda,ada@example.com\n")
+    services.start_job(importer, job, "skip")
+    db.session.commit()
+    assert runner.claim_job(job.id, "first")
+    assert not runner.claim_job(job.id, "second")  # held
+    with pytest.raises(runner.LeaseLost):
+        runner._heartbeat(job.id, "second", rows_done=("+", 1))
+
+
+def test_the_stored_file_is_removed_when_the_import_ends(run_import, instance_folder):
+    run_import("Name,Email\nAda,ada@example.com\n")
+    assert not list((instance_folder / "imports").iterdir())
+
+
+def test_viewers_and_reps_cannot_import(app, make_user):
+    from leadflow.errors import PermissionDenied
+
+    for role in ("rep", "viewer"):
+        with pytest.raises(PermissionDenied):
+            services.create_job(make_user(role=role), io.BytesIO(b"Name,Email\n"), "x.csv")
+    assert db.session.scalar(select(func.count(ImportJob.id))) == 0
