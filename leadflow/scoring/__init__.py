@@ -1,0 +1,1 @@
+from leadflow.scoring.views import bp  # noqa: F401

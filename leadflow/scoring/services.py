@@ -1,0 +1,518 @@
+"""Lead scoring: the rules' arithmetic, storing a lead's score, and the rules admin.
+
+``compute_score`` is pure (a lead, its activities, the rules, the time): it is what the
+tests check the arithmetic on. ``rescore_leads`` loads what it needs in one query per
+batch (the activities of every lead in it) and writes only the leads whose score,
+breakdown, temperature or lifecycle changed, with one UPDATE each that does not bump the
+lead's version (an open editor must not see a conflict because a call was logged).
+
+Scoring does nothing while no rule is active: temperatures set by hand stay as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import attributes, joinedload, selectinload
+
+from leadflow.accounts.system import SYSTEM
+from leadflow.activities.models import ACTIVITY_KINDS, Activity, kind_label
+from leadflow.db import utcnow
+from leadflow.errors import PermissionDenied, ValidationFailed
+from leadflow.extensions import db
+from leadflow.governance.audit import record_changes, record_event
+from leadflow.governance.models import Setting
+from leadflow.leads.events import emit, register_arrival_step, subscribe
+from leadflow.leads.models import LIFECYCLE_LABELS, Lead
+from leadflow.scoring.models import (
+    CATEGORIES, FIELD_LABELS, FIELDS, NUMERIC_OPERATORS, OPERATOR_LABELS, OPERATORS, ScoringRule,
+)
+
+# Rows the app writes about a lead, not something the lead did or anyone did with it.
+BOOKKEEPING_KINDS = ("stage_change", "assignment", "system", "merge", "score_change",
+                     "task_completed", "task_reopened")
+ENGAGEMENT_KINDS = tuple(k for k in ACTIVITY_KINDS if k not in BOOKKEEPING_KINDS)
+
+SETTINGS_KEY = "scoring"
+DEFAULT_SETTINGS = {
+    "warm_at": 30, "hot_at": 60,  # temperature thresholds
+    "lifecycle_auto": True, "mql_at": 40, "sql_at": 70,  # lead → MQL → SQL, forward only
+    "half_life_days": 0,  # engagement points halve every N days; 0 = no decay
+}
+SETTING_BOUNDS = {
+    "warm_at": (1, 10000), "hot_at": (1, 10000), "mql_at": (1, 10000), "sql_at": (1, 10000),
+    "half_life_days": (0, 3650),
+}
+# Lifecycles scoring may move forward from, and the order they go in.
+AUTO_LIFECYCLE_ORDER = ("subscriber", "lead", "mql", "sql")
+
+
+def can_manage_scoring(actor) -> bool:
+    return getattr(actor, "role", None) == "admin"
+
+
+def _require_admin(actor) -> None:
+    if not can_manage_scoring(actor):
+        raise PermissionDenied("Only admins can change scoring rules.")
+
+
+# --- the arithmetic --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ActivityFact:
+    """What scoring needs of a timeline entry."""
+
+    kind: str
+    occurred_at: datetime
+    text: str = ""  # subject and details, lower-cased
+
+
+def activity_text(subject: str | None, details) -> str:
+    parts = [subject or ""]
+    if isinstance(details, dict):
+        parts.extend(str(v) for v in details.values() if v is not None)
+    elif details:
+        parts.append(str(details))
+    return " ".join(parts).lower()
+
+
+def _number(value) -> Decimal | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value).strip().replace(",", ""))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def lead_field_value(lead: Lead, rule: ScoringRule):
+    """The lead's value of the rule's field: a string, a number, a list (tags) or None."""
+    field = rule.field
+    if field == "size_band":
+        return lead.organization.size_band if lead.organization else None
+    if field == "value":
+        return lead.value
+    if field == "email_domain":
+        return lead.email.rsplit("@", 1)[-1].lower() if lead.email and "@" in lead.email else None
+    if field == "tags":
+        return [tag.name for tag in lead.tags]
+    if field == "custom":
+        return (lead.custom_fields or {}).get(rule.custom_key or "")
+    return getattr(lead, field, None)
+
+
+def _is_set(value) -> bool:
+    return value not in (None, "", [], {})
+
+
+def _matches_one(value, operator: str, wanted: str) -> bool:
+    if operator in NUMERIC_OPERATORS:
+        have, limit = _number(value), _number(wanted)
+        if have is None or limit is None:
+            return False
+        return have >= limit if operator == "gte" else have <= limit
+    text = str(value).strip().lower()
+    if operator == "contains":
+        return wanted.strip().lower() in text
+    if operator == "equals":
+        have, limit = _number(value), _number(wanted)
+        if have is not None and limit is not None:
+            return have == limit
+        return text == wanted.strip().lower()
+    if operator == "in":
+        return text in {item.strip().lower() for item in wanted.split(",") if item.strip()}
+    return False
+
+
+def fit_matches(lead: Lead, rule: ScoringRule) -> bool:
+    value = lead_field_value(lead, rule)
+    if rule.operator == "is_set":
+        return _is_set(value)
+    if not _is_set(value):
+        return False
+    values = value if isinstance(value, list) else [value]
+    return any(_matches_one(v, rule.operator, rule.value or "") for v in values)
+
+
+def decay_factor(occurred_at: datetime, now: datetime, half_life_days: int) -> float:
+    if not half_life_days:
+        return 1.0
+    age_days = max(0.0, (now - occurred_at).total_seconds() / 86400)
+    return 0.5 ** (age_days / half_life_days)
+
+
+def _capped(total: float, cap: int | None) -> float:
+    if cap is None:
+        return total
+    return max(-abs(cap), min(abs(cap), total))
+
+
+def _round(points: float) -> int:
+    return int(math.floor(points + 0.5)) if points >= 0 else -int(math.floor(-points + 0.5))
+
+
+def last_engagement(lead: Lead, activities: list[ActivityFact]) -> datetime:
+    times = [a.occurred_at for a in activities if a.kind in ENGAGEMENT_KINDS]
+    return max(times) if times else lead.created_at
+
+
+def compute_score(lead: Lead, activities: list[ActivityFact], rules: list[ScoringRule], now: datetime,
+                  *, half_life_days: int = 0) -> tuple[int, list[dict]]:
+    """The lead's score and which rules gave it: ``(total, [{rule_id, name, points, detail}])``.
+
+    Rules that give nothing are left out of the breakdown. The total never goes below 0.
+    """
+    breakdown: list[dict] = []
+    for rule in rules:
+        if not rule.active:
+            continue
+        points, detail = 0, ""
+        if rule.category == "fit":
+            if fit_matches(lead, rule):
+                points = rule.points
+                detail = _fit_detail(lead, rule)
+        elif rule.category == "engagement":
+            hits = [a for a in activities if a.kind == rule.activity_kind
+                    and (not rule.contains or rule.contains.strip().lower() in a.text.lower())]
+            if hits:
+                raw = sum(rule.points * decay_factor(a.occurred_at, now, half_life_days) for a in hits)
+                points = _round(_capped(raw, rule.cap))
+                detail = f"{len(hits)} × {rule.points:+d}"
+                if half_life_days:
+                    detail += f", halved every {half_life_days} days"
+                if rule.cap is not None and abs(raw) > abs(rule.cap):
+                    detail += f", capped at {abs(rule.cap)}"
+        elif rule.category == "inactivity" and rule.days:
+            idle = now - last_engagement(lead, activities)
+            if idle >= timedelta(days=rule.days):
+                points = rule.points
+                detail = f"No activity for {idle.days} days"
+        if points:
+            breakdown.append({"rule_id": rule.id, "name": rule.name, "points": points, "detail": detail})
+    total = max(0, sum(item["points"] for item in breakdown))
+    return total, breakdown
+
+
+def _fit_detail(lead: Lead, rule: ScoringRule) -> str:
+    value = lead_field_value(lead, rule)
+    shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    return f"{rule_field_label(rule)}: {shown}"[:200]
+
+
+# --- settings --------------------------------------------------------------------------
+
+def scoring_settings() -> dict:
+    row = db.session.get(Setting, SETTINGS_KEY)
+    stored = row.value if row is not None and isinstance(row.value, dict) else {}
+    return {**DEFAULT_SETTINGS, **{k: v for k, v in stored.items() if k in DEFAULT_SETTINGS}}
+
+
+def _int_or_error(raw, key: str, errors: dict) -> int | None:
+    low, high = SETTING_BOUNDS[key]
+    try:
+        value = int(str(raw).strip())
+    except (TypeError, ValueError):
+        errors[key] = [f"Enter a whole number from {low} to {high}."]
+        return None
+    if not low <= value <= high:
+        errors[key] = [f"Enter a whole number from {low} to {high}."]
+        return None
+    return value
+
+
+def update_scoring_settings(actor, data: dict) -> dict:
+    """Save the thresholds (every error reported at once, nothing saved on error)."""
+    _require_admin(actor)
+    errors: dict[str, list[str]] = {}
+    values = {key: _int_or_error(data.get(key), key, errors) for key in SETTING_BOUNDS}
+    values["lifecycle_auto"] = bool(data.get("lifecycle_auto"))
+    if not errors and values["hot_at"] <= values["warm_at"]:
+        errors["hot_at"] = ["Hot must start at a higher score than warm."]
+    if not errors and values["sql_at"] <= values["mql_at"]:
+        errors["sql_at"] = ["SQL must start at a higher score than MQL."]
+    if errors:
+        raise ValidationFailed(errors)
+    old = scoring_settings()
+    row = db.session.get(Setting, SETTINGS_KEY)
+    if row is None:
+        db.session.add(Setting(key=SETTINGS_KEY, value=values))
+    else:
+        row.value = values
+    record_changes(actor, "setting", 0, {f"scoring.{k}": v for k, v in old.items()},
+                   {f"scoring.{k}": v for k, v in values.items()})
+    db.session.flush()
+    return values
+
+
+def temperature_for(score: int, settings: dict) -> str:
+    if score >= settings["hot_at"]:
+        return "hot"
+    if score >= settings["warm_at"]:
+        return "warm"
+    return "cold"
+
+
+def lifecycle_for(current: str, score: int, settings: dict) -> str:
+    """Where the score takes the lead's lifecycle: only forward, only from subscriber/lead/MQL."""
+    if not settings["lifecycle_auto"] or current not in AUTO_LIFECYCLE_ORDER:
+        return current
+    target = current
+    if score >= settings["sql_at"]:
+        target = "sql"
+    elif score >= settings["mql_at"]:
+        target = "mql"
+    if AUTO_LIFECYCLE_ORDER.index(target) > AUTO_LIFECYCLE_ORDER.index(current):
+        return target
+    return current
+
+
+# --- storing scores --------------------------------------------------------------------
+
+def active_rules() -> list[ScoringRule]:
+    return list(db.session.scalars(
+        select(ScoringRule).where(ScoringRule.active.is_(True)).order_by(ScoringRule.position, ScoringRule.id)))
+
+
+def activity_facts(lead_ids: list[int]) -> dict[int, list[ActivityFact]]:
+    """Every engagement activity of these leads, in one query."""
+    facts: dict[int, list[ActivityFact]] = defaultdict(list)
+    if not lead_ids:
+        return facts
+    rows = db.session.execute(
+        select(Activity.lead_id, Activity.kind, Activity.occurred_at, Activity.subject, Activity.details)
+        .where(Activity.lead_id.in_(lead_ids), Activity.kind.in_(ENGAGEMENT_KINDS)))
+    for lead_id, kind, occurred_at, subject, details in rows:
+        facts[lead_id].append(ActivityFact(kind, occurred_at, activity_text(subject, details)))
+    return facts
+
+
+def rescore_leads(leads: list[Lead], now: datetime | None = None, *, rules: list[ScoringRule] | None = None,
+                  settings: dict | None = None, move_lifecycle: bool = True) -> int:
+    """Score these leads again; returns how many changed score."""
+    rules = active_rules() if rules is None else rules
+    if not rules or not leads:
+        return 0
+    now = now or utcnow()
+    settings = settings or scoring_settings()
+    facts = activity_facts([lead.id for lead in leads])
+    changed = 0
+    for lead in leads:
+        total, breakdown = compute_score(lead, facts.get(lead.id, []), rules, now,
+                                         half_life_days=settings["half_life_days"])
+        changed += store_score(lead, total, breakdown, settings, move_lifecycle=move_lifecycle)
+    return changed
+
+
+def rescore_lead(lead: Lead, now: datetime | None = None, *, move_lifecycle: bool = True) -> bool:
+    return bool(rescore_leads([lead], now, move_lifecycle=move_lifecycle))
+
+
+def store_score(lead: Lead, total: int, breakdown: list[dict], settings: dict, *, move_lifecycle: bool = True) -> bool:
+    """Write the score, breakdown, temperature and lifecycle that changed; True when the score did."""
+    old_score = lead.score or 0
+    values = {"score": total, "score_breakdown": breakdown, "temperature": temperature_for(total, settings)}
+    if move_lifecycle:
+        values["lifecycle"] = lifecycle_for(lead.lifecycle, total, settings)
+    current = {key: getattr(lead, key) for key in values}
+    changes = {key: value for key, value in values.items() if value != current[key]}
+    if not changes:
+        return False
+    db.session.execute(update(Lead).where(Lead.id == lead.id).values(**changes)
+                       .execution_options(synchronize_session=False))
+    for key, value in changes.items():
+        attributes.set_committed_value(lead, key, value)
+    if "lifecycle" in changes or "temperature" in changes:
+        record_changes(SYSTEM, "lead", lead.id, {k: current[k] for k in ("lifecycle", "temperature") if k in changes},
+                       {k: changes[k] for k in ("lifecycle", "temperature") if k in changes})
+    if total == old_score:
+        return False
+    subject = f"Score {old_score} → {total}"
+    if "lifecycle" in changes:
+        subject += f" · now {LIFECYCLE_LABELS.get(changes['lifecycle'], changes['lifecycle'])}"
+    db.session.add(Activity(lead_id=lead.id, kind="score_change", actor_id=None, subject=subject,
+                            occurred_at=utcnow(), details={"old": old_score, "new": total}))
+    db.session.flush()
+    emit("score.changed", lead, SYSTEM, old=old_score, new=total)
+    return True
+
+
+@register_arrival_step(order=20)
+def score_new_lead(lead: Lead, channel: str) -> None:
+    rescore_lead(lead)
+
+
+@subscribe("lead.changed")
+def rescore_changed_lead(lead: Lead, actor, fields=(), **_) -> None:
+    fields = set(fields or ())
+    if fields and fields <= {"score", "temperature"}:
+        return  # a temperature set by hand stays until the score itself moves
+    # A lifecycle someone just set by hand stays as they set it.
+    rescore_lead(lead, move_lifecycle="lifecycle" not in fields)
+
+
+@subscribe("activity.added")
+def rescore_after_activity(lead: Lead, actor, **_) -> None:
+    rescore_lead(lead)
+
+
+def leads_for_rescoring(after_id: int, limit: int) -> list[Lead]:
+    return list(db.session.scalars(
+        select(Lead).options(joinedload(Lead.organization), selectinload(Lead.tags))
+        .where(Lead.deleted_at.is_(None), Lead.id > after_id).order_by(Lead.id).limit(limit)))
+
+
+def has_time_based_points(rules: list[ScoringRule], settings: dict) -> bool:
+    """Whether scores change with time alone (decay or an inactivity rule)."""
+    return any(r.category == "inactivity" for r in rules) or (
+        bool(settings["half_life_days"]) and any(r.category == "engagement" for r in rules))
+
+
+# --- the rules admin -------------------------------------------------------------------
+
+def rule_field_label(rule: ScoringRule) -> str:
+    if rule.field == "custom":
+        return f"Custom field “{rule.custom_key}”"
+    return FIELD_LABELS.get(rule.field or "", rule.field or "")
+
+
+def describe_rule(rule: ScoringRule) -> str:
+    """The rule in words, for the list: “Job title contains ‘director’”."""
+    if rule.category == "fit":
+        if rule.operator == "is_set":
+            return f"{rule_field_label(rule)} {OPERATOR_LABELS['is_set']}"
+        return f"{rule_field_label(rule)} {OPERATOR_LABELS.get(rule.operator, rule.operator)} “{rule.value}”"
+    if rule.category == "engagement":
+        text = f"Each {kind_label(rule.activity_kind or '')[0].lower()}"
+        if rule.contains:
+            text += f" mentioning “{rule.contains}”"
+        if rule.cap is not None:
+            text += f" (at most {rule.cap} points)"
+        return text
+    return f"No activity for {rule.days} days"
+
+
+def _optional_int(raw, key: str, label: str, errors: dict, *, low: int, high: int) -> int | None:
+    text = str(raw if raw is not None else "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        errors[key] = [f"Enter {label} as a whole number."]
+        return None
+    if not low <= value <= high:
+        errors[key] = [f"Enter {label} from {low} to {high}."]
+        return None
+    return value
+
+
+def clean_rule_input(data: dict) -> dict:
+    """Check a rule's input; raises ValidationFailed with every problem at once."""
+    errors: dict[str, list[str]] = {}
+    name = str(data.get("name") or "").strip()
+    if not name:
+        errors["name"] = ["Give the rule a name."]
+    elif len(name) > 120:
+        errors["name"] = ["Keep the name to 120 characters."]
+    category = data.get("category")
+    if category not in CATEGORIES:
+        errors["category"] = ["Choose what the rule looks at."]
+    points = _optional_int(data.get("points"), "points", "the points", errors, low=-1000, high=1000)
+    if points is None and "points" not in errors:
+        errors["points"] = ["Enter the points (negative to take points away)."]
+    elif points == 0:
+        errors["points"] = ["A rule worth 0 points does nothing: enter points other than 0."]
+    values = {"name": name[:120], "category": category, "points": points, "field": None, "custom_key": None,
+              "operator": None, "value": None, "activity_kind": None, "contains": None, "cap": None, "days": None}
+    if category == "fit":
+        _clean_fit(data, values, errors)
+    elif category == "engagement":
+        kind = data.get("activity_kind")
+        if kind not in ENGAGEMENT_KINDS:
+            errors["activity_kind"] = ["Choose a kind of activity."]
+        values["activity_kind"] = kind
+        values["contains"] = str(data.get("contains") or "").strip()[:200] or None
+        values["cap"] = _optional_int(data.get("cap"), "cap", "the cap", errors, low=1, high=10000)
+    elif category == "inactivity":
+        days = _optional_int(data.get("days"), "days", "the number of days", errors, low=1, high=3650)
+        if days is None and "days" not in errors:
+            errors["days"] = ["Enter after how many days without activity the rule applies."]
+        values["days"] = days
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+def _clean_fit(data: dict, values: dict, errors: dict) -> None:
+    field, operator = data.get("field"), data.get("operator")
+    if field not in FIELDS:
+        errors["field"] = ["Choose a lead field."]
+    if field == "custom":
+        key = str(data.get("custom_key") or "").strip()
+        if not key:
+            errors["custom_key"] = ["Enter the custom field's key."]
+        values["custom_key"] = key[:64] or None
+    if operator not in OPERATORS:
+        errors["operator"] = ["Choose how to compare."]
+    value = str(data.get("value") or "").strip()
+    if operator in OPERATORS and operator != "is_set":
+        if not value:
+            errors["value"] = ["Enter the value to compare with."]
+        elif operator in NUMERIC_OPERATORS and _number(value) is None:
+            errors["value"] = ["Enter a number to compare with (for example 10000)."]
+        elif operator in NUMERIC_OPERATORS and field not in ("value", "custom"):
+            errors["operator"] = ["“At least” and “at most” compare numbers: use them with deal value or a custom field."]
+    values.update(field=field, operator=operator, value=None if operator == "is_set" else value[:1000] or None)
+
+
+def list_rules() -> list[ScoringRule]:
+    return list(db.session.scalars(select(ScoringRule).order_by(ScoringRule.position, ScoringRule.id)))
+
+
+def create_rule(actor, data: dict) -> ScoringRule:
+    _require_admin(actor)
+    values = clean_rule_input(data)
+    last = db.session.scalar(select(db.func.max(ScoringRule.position))) or 0
+    rule = ScoringRule(active=True, position=last + 1, **values)
+    db.session.add(rule)
+    db.session.flush()
+    record_event(actor, "scoring_rule", rule.id, "create", rule.name)
+    return rule
+
+
+def update_rule(actor, rule: ScoringRule, data: dict) -> ScoringRule:
+    _require_admin(actor)
+    values = clean_rule_input(data)
+    before = {key: getattr(rule, key) for key in values}
+    for key, value in values.items():
+        setattr(rule, key, value)
+    record_changes(actor, "scoring_rule", rule.id, before, values)
+    db.session.flush()
+    return rule
+
+
+def set_rule_active(actor, rule: ScoringRule, active: bool) -> None:
+    _require_admin(actor)
+    if rule.active != active:
+        record_changes(actor, "scoring_rule", rule.id, {"active": rule.active}, {"active": active})
+        rule.active = active
+        db.session.flush()
+
+
+def delete_rule(actor, rule: ScoringRule) -> None:
+    _require_admin(actor)
+    record_event(actor, "scoring_rule", rule.id, "delete", rule.name)
+    db.session.delete(rule)
+    db.session.flush()
+
+
+def rule_input_from_model(rule: ScoringRule) -> dict:
+    return {key: getattr(rule, key) for key in (
+        "name", "category", "points", "field", "custom_key", "operator", "value", "activity_kind", "contains",
+        "cap", "days")}

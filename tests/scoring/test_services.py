@@ -1,0 +1,157 @@
+"""Storing scores: thresholds, lifecycle, the timeline entry and event, and when scores are worked out."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from leadflow.activities.models import Activity
+from leadflow.activities.services import log_activity
+from leadflow.db import utcnow
+from leadflow.extensions import db
+from leadflow.leads import events
+from leadflow.leads.services import update_lead
+from leadflow.scoring import services
+
+
+@pytest.fixture
+def heard():
+    """The score.changed events emitted during the test."""
+    seen = []
+
+    def listener(lead, actor, **data):
+        seen.append((lead.id, data))
+
+    events.subscribe("score.changed")(listener)
+    yield seen
+    events._HANDLERS["score.changed"].remove(listener)
+
+
+def score_changes(lead):
+    return list(db.session.scalars(select(Activity.subject).where(Activity.lead_id == lead.id,
+                                                                  Activity.kind == "score_change")))
+
+
+def test_without_rules_leads_are_not_scored_and_keep_a_temperature_set_by_hand(make_user, make_lead):
+    admin = make_user(role="admin")
+    lead = make_lead(admin, temperature="hot")
+    assert (lead.score, lead.temperature, lead.score_breakdown) == (0, "hot", None)
+    assert score_changes(lead) == []
+
+
+def test_new_lead_is_scored_on_arrival_with_timeline_entry_and_event(make_user, make_lead, make_rule, heard):
+    make_rule(name="Director", field="title", operator="contains", value="director", points=35)
+    lead = make_lead(make_user(role="admin"), title="IT Director")
+    assert lead.score == 35
+    assert lead.temperature == "warm"
+    assert lead.score_breakdown[0]["name"] == "Director"
+    assert score_changes(lead) == ["Score 0 → 35"]
+    assert heard == [(lead.id, {"old": 0, "new": 35})]
+
+
+def test_editing_a_field_rescores_and_moves_lifecycle_forward(make_user, make_lead, make_rule, heard):
+    admin = make_user(role="admin")
+    make_rule(name="Big deal", field="value", operator="gte", value="10000", points=45)
+    lead = make_lead(admin)
+    assert lead.score == 0 and lead.lifecycle == "lead"
+    version = lead.version
+    update_lead(admin, lead, {"value": "25000"})
+    db.session.refresh(lead)
+    assert lead.score == 45
+    assert lead.lifecycle == "mql"
+    assert score_changes(lead) == ["Score 0 → 45 · now MQL"]
+    assert heard[-1][1] == {"old": 0, "new": 45}
+    # The score is written without bumping the version an open editor holds (the edit itself bumped it once).
+    assert lead.version == version + 1
+
+
+def test_lifecycle_set_by_hand_is_kept_and_never_moved_backwards(make_user, make_lead, make_rule):
+    admin = make_user(role="admin")
+    make_rule(field="value", operator="gte", value="10000", points=80)
+    lead = make_lead(admin, value="20000")
+    assert lead.lifecycle == "sql"
+    update_lead(admin, lead, {"lifecycle": "lead"})
+    assert lead.lifecycle == "lead"  # the person's choice stands
+    update_lead(admin, lead, {"value": "100"})  # score drops to 0
+    db.session.refresh(lead)
+    assert lead.score == 0 and lead.lifecycle == "lead" and lead.temperature == "cold"
+
+
+def test_opportunities_and_customers_keep_their_lifecycle(make_user, make_lead, make_rule):
+    admin = make_user(role="admin")
+    make_rule(field="title", operator="is_set", points=90)
+    lead = make_lead(admin, lifecycle="customer", title="CEO")
+    assert lead.score == 90 and lead.lifecycle == "customer" and lead.temperature == "hot"
+
+
+def test_logging_an_activity_rescores(make_user, make_lead, make_rule):
+    admin = make_user(role="admin")
+    make_rule(name="Calls", category="engagement", activity_kind="call", points=12, field=None, operator=None)
+    lead = make_lead(admin)
+    log_activity(admin, lead, {"kind": "call", "subject": "Intro call", "outcome": "connected"})
+    log_activity(admin, lead, {"kind": "call", "subject": "Follow-up", "outcome": "connected"})
+    db.session.refresh(lead)
+    assert lead.score == 24
+    assert score_changes(lead) == ["Score 0 → 12", "Score 12 → 24"]
+
+
+def test_rescoring_with_nothing_new_writes_nothing(make_user, make_lead, make_rule, count_queries):
+    make_rule(field="title", operator="is_set", points=10)
+    lead = make_lead(make_user(role="admin"), title="CEO")
+    with count_queries() as queries:
+        assert services.rescore_lead(lead) is False
+    assert not [q for q in queries if q.lstrip().upper().startswith(("UPDATE", "INSERT"))]
+    # One query for the rules, one for the settings, one for the lead's activities.
+    assert len(queries) == 3
+
+
+def test_inactivity_changes_the_score_as_time_passes(make_user, make_lead, make_rule):
+    make_rule(field="title", operator="is_set", points=30)
+    make_rule(name="Gone quiet", category="inactivity", days=30, points=-25, field=None, operator=None)
+    lead = make_lead(make_user(role="admin"), title="CEO")
+    assert lead.score == 30
+    services.rescore_lead(lead, utcnow() + timedelta(days=31))
+    assert lead.score == 5
+    assert lead.score_breakdown[-1]["name"] == "Gone quiet"
+
+
+def test_thresholds_are_checked_and_saved(make_user):
+    admin = make_user(role="admin")
+    with pytest.raises(services.ValidationFailed) as caught:
+        services.update_scoring_settings(admin, {"warm_at": "50", "hot_at": "40", "mql_at": "x", "sql_at": "90",
+                                                 "half_life_days": "0"})
+    assert set(caught.value.errors) == {"mql_at"}
+    with pytest.raises(services.ValidationFailed) as caught:
+        services.update_scoring_settings(admin, {"warm_at": "50", "hot_at": "40", "mql_at": "40", "sql_at": "90",
+                                                 "half_life_days": "0"})
+    assert caught.value.errors == {"hot_at": ["Hot must start at a higher score than warm."]}
+    services.update_scoring_settings(admin, {"warm_at": "20", "hot_at": "40", "mql_at": "30", "sql_at": "50",
+                                             "half_life_days": "14", "lifecycle_auto": ""})
+    assert services.scoring_settings() == {"warm_at": 20, "hot_at": 40, "lifecycle_auto": False, "mql_at": 30,
+                                           "sql_at": 50, "half_life_days": 14}
+
+
+def test_only_admins_change_rules(make_user):
+    with pytest.raises(services.PermissionDenied):
+        services.create_rule(make_user(role="manager"), {"name": "x", "category": "fit", "points": "5",
+                                                         "field": "title", "operator": "is_set"})
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"name": "", "category": "fit", "points": "5", "field": "title", "operator": "is_set"}, "name"),
+    ({"name": "A", "category": "fit", "points": "0", "field": "title", "operator": "is_set"}, "points"),
+    ({"name": "A", "category": "fit", "points": "five", "field": "title", "operator": "is_set"}, "points"),
+    ({"name": "A", "category": "fit", "points": "5", "field": "nope", "operator": "is_set"}, "field"),
+    ({"name": "A", "category": "fit", "points": "5", "field": "title", "operator": "contains", "value": ""}, "value"),
+    ({"name": "A", "category": "fit", "points": "5", "field": "value", "operator": "gte", "value": "lots"}, "value"),
+    ({"name": "A", "category": "fit", "points": "5", "field": "title", "operator": "gte", "value": "3"}, "operator"),
+    ({"name": "A", "category": "fit", "points": "5", "field": "custom", "operator": "is_set"}, "custom_key"),
+    ({"name": "A", "category": "engagement", "points": "5", "activity_kind": "stage_change"}, "activity_kind"),
+    ({"name": "A", "category": "engagement", "points": "5", "activity_kind": "call", "cap": "-3"}, "cap"),
+    ({"name": "A", "category": "inactivity", "points": "-5", "days": ""}, "days"),
+    ({"name": "A", "category": "other", "points": "5"}, "category"),
+])
+def test_bad_rule_input_is_refused_with_a_message(data, field):
+    with pytest.raises(services.ValidationFailed) as caught:
+        services.clean_rule_input(data)
+    assert field in caught.value.errors
