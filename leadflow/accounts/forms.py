@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import BooleanField, DateTimeLocalField, EmailField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from leadflow.accounts.models import ROLE_LABELS
 from leadflow.web.forms import select_choices
@@ -51,5 +51,10 @@ class UserEditForm(FlaskForm):
     team = StringField("Team", validators=[Length(max=120)], description="Leave empty for no team.")
     timezone = StringField("Timezone", validators=[Length(max=64)])
     active = BooleanField("Active (can sign in)")
+    out_of_office_until = DateTimeLocalField("Out of office until", format="%Y-%m-%dT%H:%M", validators=[Optional()],
+                                             description="Routing skips them until then (UTC). Leave empty when in.")
+    max_open_leads = IntegerField("Most open leads at once", validators=[Optional(), NumberRange(min=0, max=100000,
+                                  message="Enter a whole number from 0 up, or leave empty for no cap.")],
+                                  description="Routing skips them at this many open leads. Empty: no cap.")
     new_password = PasswordField("Set a new password", description="Optional. Signs the user out everywhere.",
                                  render_kw={"autocomplete": "new-password"})

@@ -49,6 +49,9 @@ class User(UserMixin, db.Model):
     working_hours: Mapped[str] = mapped_column(String(64), default="09:00-17:00")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Routing skips a user who is away until this time, or who already owns this many open leads.
+    out_of_office_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    max_open_leads: Mapped[int | None] = mapped_column(Integer)
 
     team: Mapped[Team | None] = relationship(back_populates="members")
 

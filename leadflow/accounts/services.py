@@ -220,3 +220,20 @@ def update_user(actor: User, user: User, *, name: str, role: str, team: str | No
     after = {"name": user.name, "role": user.role, "team": user.team.name if user.team else None,
              "active": user.active, "timezone": user.timezone}
     record_changes(actor, "user", user.id, before, after)
+
+
+def set_routing_limits(actor: User, user: User, *, out_of_office_until, max_open_leads: int | None) -> None:
+    """When routing should skip ``user``: away until a time (naive times are UTC), or at a cap."""
+    from datetime import timezone as tz
+
+    from leadflow.governance.audit import record_changes
+
+    if out_of_office_until is not None and out_of_office_until.tzinfo is None:
+        out_of_office_until = out_of_office_until.replace(tzinfo=tz.utc)
+    if max_open_leads is not None and max_open_leads < 0:
+        raise ValidationFailed({"max_open_leads": ["Enter a whole number from 0 up, or leave empty for no cap."]})
+    before = {"out_of_office_until": user.out_of_office_until, "max_open_leads": user.max_open_leads}
+    user.out_of_office_until = out_of_office_until
+    user.max_open_leads = max_open_leads
+    record_changes(actor, "user", user.id, before,
+                   {"out_of_office_until": out_of_office_until, "max_open_leads": max_open_leads})

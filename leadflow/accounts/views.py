@@ -139,6 +139,8 @@ def edit_user(user_id: int):
         try:
             services.update_user(current_user, user, name=form.name.data, role=form.role.data,
                                  team=form.team.data, active=form.active.data, timezone=form.timezone.data or "UTC")
+            services.set_routing_limits(current_user, user, out_of_office_until=form.out_of_office_until.data,
+                                        max_open_leads=form.max_open_leads.data)
             if form.new_password.data:
                 try:
                     services.set_password(user, form.new_password.data)

@@ -1,0 +1,1 @@
+from leadflow.routing.views import bp  # noqa: F401

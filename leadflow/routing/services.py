@@ -1,0 +1,389 @@
+"""Lead routing: which rule places a new lead, with whom, and the assignment itself.
+
+``route_lead`` only decides (and takes a round-robin turn); ``assign_lead`` sets the owner,
+writes the timeline entry and the audit entry. Services flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, update
+
+from leadflow.accounts.models import Team, User
+from leadflow.accounts.system import SYSTEM
+from leadflow.db import utcnow
+from leadflow.errors import NotFound, ValidationFailed
+from leadflow.extensions import db
+from leadflow.governance.audit import record_changes, record_event
+from leadflow.governance.settings import get_setting, set_setting
+from leadflow.leads.events import arrival_context, emit, register_arrival_step
+from leadflow.leads.models import SIZE_BANDS, SOURCES, Lead
+from leadflow.pipeline.models import Stage
+from leadflow.routing.models import STRATEGIES, STRATEGY_LABELS, TARGET_KINDS, RoutingAssignee, RoutingRule
+
+FALLBACK_SETTING = "routing_fallback_owner_id"
+LIST_CONDITIONS = ("sources", "countries", "languages", "size_bands", "form_ids")
+MAX_LIST = 50
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    user_id: int | None
+    rule: RoutingRule | None
+    reason: str
+
+
+# --- conditions ----------------------------------------------------------------------------
+
+def _as_list(raw) -> list:
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, str):
+        raw = raw.replace(";", ",").split(",")
+    return [str(item).strip() for item in raw if str(item).strip()]
+
+
+def clean_conditions(data: dict) -> dict:
+    """Validate conditions from a form or JSON; raises ValidationFailed naming each bad field."""
+    errors: dict[str, list[str]] = {}
+    out: dict = {}
+    sources = _as_list(data.get("sources"))
+    if any(s not in SOURCES for s in sources):
+        errors["sources"] = ["Choose sources from the list."]
+    countries = [c.upper() for c in _as_list(data.get("countries"))]
+    if any(len(c) != 2 or not c.isalpha() for c in countries):
+        errors["countries"] = ["Use two-letter country codes separated by commas, such as DE, FR."]
+    languages = [lang.lower() for lang in _as_list(data.get("languages"))]
+    if any(not 2 <= len(lang) <= 16 or not lang.replace("-", "").isalpha() for lang in languages):
+        errors["languages"] = ["Use language codes separated by commas, such as en, de, pt-br."]
+    size_bands = _as_list(data.get("size_bands"))
+    if any(b not in SIZE_BANDS for b in size_bands):
+        errors["size_bands"] = ["Choose organization sizes from the list."]
+    form_ids: list[int] = []
+    for raw in _as_list(data.get("form_ids")):
+        if not raw.isdigit():
+            errors["form_ids"] = ["Choose capture forms from the list."]
+            break
+        form_ids.append(int(raw))
+    if form_ids:
+        from leadflow.capture.models import CaptureForm
+
+        known = set(db.session.scalars(db.select(CaptureForm.id).where(CaptureForm.id.in_(form_ids))))
+        if known != set(form_ids):
+            errors["form_ids"] = ["One of those capture forms no longer exists."]
+    for key, values in (("sources", sources), ("countries", countries), ("languages", languages),
+                        ("size_bands", size_bands), ("form_ids", form_ids)):
+        if len(values) > MAX_LIST:
+            errors.setdefault(key, []).append(f"List at most {MAX_LIST} values.")
+        if values:
+            out[key] = sorted(set(values), key=values.index)
+    field = " ".join(str(data.get("interest_field") or "").split())
+    contains = " ".join(str(data.get("interest_contains") or "").split())
+    if bool(field) != bool(contains):
+        errors["interest_contains" if field else "interest_field"] = [
+            "Give both the custom field and the text it should contain, or neither."]
+    elif field:
+        if len(field) > 64 or len(contains) > 120:
+            errors["interest_field"] = ["Use at most 64 characters for the field and 120 for the text."]
+        out["interest"] = {"field": field, "contains": contains}
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
+def _lead_language(lead: Lead) -> str | None:
+    value = (lead.custom_fields or {}).get("language") or arrival_context().get("language")
+    return str(value).strip().lower() or None if value else None
+
+
+def rule_matches(rule: RoutingRule, lead: Lead) -> bool:
+    """Every condition the rule has must hold; a rule with none matches every lead."""
+    c = rule.conditions or {}
+    if c.get("sources") and lead.source not in c["sources"]:
+        return False
+    if c.get("countries") and (lead.country or "").upper() not in c["countries"]:
+        return False
+    if c.get("languages") and _lead_language(lead) not in c["languages"]:
+        return False
+    if c.get("size_bands"):
+        band = lead.organization.size_band if lead.organization else None
+        if band not in c["size_bands"]:
+            return False
+    if c.get("form_ids") and arrival_context().get("form_id") not in c["form_ids"]:
+        return False
+    interest = c.get("interest")
+    if interest:
+        value = (lead.custom_fields or {}).get(interest["field"])
+        if value is None or interest["contains"].lower() not in str(value).lower():
+            return False
+    return True
+
+
+# --- candidates ----------------------------------------------------------------------------
+
+def open_lead_counts(user_ids: list[int]) -> dict[int, int]:
+    """Open leads (stage kind open, not in the trash) owned by each user."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        db.select(Lead.owner_id, func.count(Lead.id))
+        .join(Stage, Stage.id == Lead.stage_id)
+        .where(Lead.owner_id.in_(user_ids), Lead.deleted_at.is_(None), Stage.kind == "open")
+        .group_by(Lead.owner_id)
+    ).all()
+    counts = {uid: 0 for uid in user_ids}
+    counts.update({uid: n for uid, n in rows})
+    return counts
+
+
+def skip_reason(user: User, now: datetime, open_count: int) -> str | None:
+    if not user.active:
+        return "inactive"
+    if user.out_of_office_until is not None and user.out_of_office_until > now:
+        return "out of office"
+    if user.max_open_leads is not None and open_count >= user.max_open_leads:
+        return "at workload cap"
+    return None
+
+
+def _candidates(rule: RoutingRule) -> list[User]:
+    if rule.target_kind == "user":
+        return [rule.target_user] if rule.target_user is not None else []
+    if rule.target_team_id is None:
+        return []
+    return list(db.session.scalars(
+        db.select(User).where(User.team_id == rule.target_team_id, User.role != "viewer").order_by(User.id)))
+
+
+def _eligible(users: list[User], now: datetime) -> tuple[list[User], dict[int, int]]:
+    counts = open_lead_counts([u.id for u in users])
+    return [u for u in users if skip_reason(u, now, counts[u.id]) is None], counts
+
+
+def eligible_team_members(team: Team, now: datetime | None = None) -> list[User]:
+    """Who in ``team`` can take a lead now (active, in office, under their cap), by id."""
+    users = list(db.session.scalars(
+        db.select(User).where(User.team_id == team.id, User.role != "viewer").order_by(User.id)))
+    return _eligible(users, now or utcnow())[0]
+
+
+def take_turn(rule: RoutingRule) -> int:
+    """Advance the rule's round-robin counter atomically and return the turn taken (0-based).
+
+    The UPDATE locks the row until the transaction ends (SQLite: the database; PostgreSQL:
+    the row), so two arrivals at once always read different turns.
+    """
+    db.session.execute(update(RoutingRule).where(RoutingRule.id == rule.id)
+                       .values(rotation=RoutingRule.rotation + 1)
+                       .execution_options(synchronize_session=False))
+    turn = db.session.scalar(db.select(RoutingRule.rotation).where(RoutingRule.id == rule.id))
+    db.session.expire(rule, ["rotation"])
+    return turn - 1
+
+
+def _pick(rule: RoutingRule, users: list[User], counts: dict[int, int], preview: bool = False) -> User:
+    if rule.target_kind == "user" or len(users) == 1 and rule.strategy == "least_open":
+        return users[0]
+    if rule.strategy == "round_robin":
+        turn = (rule.rotation or 0) if preview else take_turn(rule)
+        return users[turn % len(users)]
+    last = dict(db.session.execute(db.select(RoutingAssignee.user_id, RoutingAssignee.last_assigned_at)
+                                   .where(RoutingAssignee.user_id.in_([u.id for u in users]))).all())
+    floor = datetime.min.replace(tzinfo=None)
+
+    def waited(user: User):
+        at = last.get(user.id)
+        return at.replace(tzinfo=None) if at is not None else floor
+
+    return min(users, key=lambda u: (counts[u.id], waited(u), u.id))
+
+
+def active_rules() -> list[RoutingRule]:
+    return list(db.session.scalars(db.select(RoutingRule).where(RoutingRule.active.is_(True))
+                                   .order_by(RoutingRule.position, RoutingRule.id)))
+
+
+def fallback_owner() -> User | None:
+    user_id = get_setting(FALLBACK_SETTING)
+    user = db.session.get(User, user_id) if user_id else None
+    return user if user is not None and user.active else None
+
+
+def route_lead(lead: Lead, now: datetime | None = None, *, preview: bool = False) -> RoutingDecision:
+    """Decide who gets ``lead``: the first active rule (in order) that matches and has an
+    available candidate; else the fallback owner; else nobody. Round-robin rules take a turn
+    (a ``preview`` only says whose turn it is)."""
+    now = now or utcnow()
+    matched = []
+    for rule in active_rules():
+        if not rule_matches(rule, lead):
+            continue
+        matched.append(rule)
+        users, counts = _eligible(_candidates(rule), now)
+        if users:
+            chosen = _pick(rule, users, counts, preview)
+            how = STRATEGY_LABELS[rule.strategy] if rule.target_kind == "team" else "direct"
+            return RoutingDecision(chosen.id, rule, f"by rule '{rule.name}' ({how})")
+    why = "every matching rule's people were unavailable" if matched else "no rule matched"
+    fallback = fallback_owner()
+    if fallback is not None:
+        return RoutingDecision(fallback.id, None, f"as fallback owner ({why})")
+    return RoutingDecision(None, None, f"left unassigned ({why})")
+
+
+# --- assignment ----------------------------------------------------------------------------
+
+def note_assignment(user_id: int, at: datetime) -> None:
+    row = db.session.get(RoutingAssignee, user_id)
+    if row is None:
+        db.session.add(RoutingAssignee(user_id=user_id, last_assigned_at=at))
+    else:
+        row.last_assigned_at = at
+
+
+def assign_lead(lead: Lead, user_id: int | None, actor, reason: str, *, announce: bool = True) -> bool:
+    """Give ``lead`` to ``user_id`` (None: unassign), with a timeline entry and an audit entry.
+
+    Returns False when the lead already had that owner. ``announce`` emits ``lead.changed``
+    (a routing decision at arrival does not: the arrival steps after it see the owner).
+    """
+    from leadflow.leads.services import add_system_activity
+
+    if lead.owner_id == user_id:
+        return False
+    now = utcnow()
+    old_name = lead.owner.name if lead.owner else None
+    user = db.session.get(User, user_id) if user_id else None
+    lead.owner_id = user.id if user else None
+    lead.owner = user
+    lead.updated_at = now
+    new_name = user.name if user else None
+    add_system_activity(lead, "assignment", actor, f"Assigned to {new_name or 'nobody'} {reason}".strip(), now)
+    record_changes(actor, "lead", lead.id, {"owner": old_name}, {"owner": new_name})
+    if user is not None:
+        note_assignment(user.id, now)
+    db.session.flush()
+    if announce:
+        emit("lead.changed", lead, actor, fields=["owner"])
+    return True
+
+
+@register_arrival_step(order=10)
+def route_new_lead(lead: Lead, channel: str) -> None:
+    """New leads that arrive with no owner (not imports: their owners come from the file)."""
+    if channel == "import" or lead.owner_id is not None:
+        return
+    decision = route_lead(lead)
+    if decision.user_id is not None:
+        assign_lead(lead, decision.user_id, SYSTEM, decision.reason, announce=False)
+
+
+# --- managing rules ------------------------------------------------------------------------
+
+def clean_rule_input(data: dict) -> dict:
+    errors: dict[str, list[str]] = {}
+    name = " ".join(str(data.get("name") or "").split())
+    if not name:
+        errors["name"] = ["Enter a name for the rule."]
+    elif len(name) > 120:
+        errors["name"] = ["Use at most 120 characters."]
+    kind = data.get("target_kind") or ""
+    strategy = data.get("strategy") or "round_robin"
+    values = {"name": name, "active": bool(data.get("active", True)), "target_kind": kind,
+              "strategy": strategy, "target_user_id": None, "target_team_id": None}
+    if kind not in TARGET_KINDS:
+        errors["target_kind"] = ["Choose whether leads go to a person or a team."]
+    elif kind == "user":
+        user = db.session.get(User, _int(data.get("target_user_id")))
+        if user is None or not user.active or user.role == "viewer":
+            errors["target_user_id"] = ["Choose an active person who can own leads."]
+        else:
+            values["target_user_id"] = user.id
+    else:
+        team = db.session.get(Team, _int(data.get("target_team_id")))
+        if team is None:
+            errors["target_team_id"] = ["Choose a team."]
+        else:
+            values["target_team_id"] = team.id
+        if strategy not in STRATEGIES:
+            errors["strategy"] = ["Choose round-robin or fewest open leads."]
+    try:
+        values["conditions"] = clean_conditions(data)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+def _int(raw) -> int:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return 0
+
+
+def create_rule(actor, data: dict) -> RoutingRule:
+    values = clean_rule_input(data)
+    last = db.session.scalar(db.select(func.max(RoutingRule.position))) or 0
+    rule = RoutingRule(position=last + 1, rotation=0, **values)
+    db.session.add(rule)
+    db.session.flush()
+    record_event(actor, "routing_rule", rule.id, "create", rule.name)
+    return rule
+
+
+def update_rule(actor, rule: RoutingRule, data: dict) -> None:
+    values = clean_rule_input(data)
+    before = {k: getattr(rule, k) for k in values}
+    for key, value in values.items():
+        setattr(rule, key, value)
+    record_changes(actor, "routing_rule", rule.id, before, values)
+    db.session.flush()
+
+
+def set_rule_active(actor, rule: RoutingRule, active: bool) -> None:
+    record_changes(actor, "routing_rule", rule.id, {"active": rule.active}, {"active": active})
+    rule.active = active
+    db.session.flush()
+
+
+def delete_rule(actor, rule: RoutingRule) -> None:
+    record_event(actor, "routing_rule", rule.id, "delete", rule.name)
+    db.session.delete(rule)
+    db.session.flush()
+
+
+def move_rule(actor, rule: RoutingRule, direction: str) -> bool:
+    """Swap the rule with its neighbour above (``up``) or below (``down``)."""
+    rules = list(db.session.scalars(db.select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id)))
+    for i, r in enumerate(rules):  # positions made dense first, so a swap always moves
+        r.position = i + 1
+    index = rules.index(rule)
+    other = index - 1 if direction == "up" else index + 1
+    if direction not in ("up", "down") or not 0 <= other < len(rules):
+        return False
+    rules[index].position, rules[other].position = rules[other].position, rules[index].position
+    record_event(actor, "routing_rule", rule.id, "update", f"moved {direction}")
+    db.session.flush()
+    return True
+
+
+def set_fallback_owner(actor, user_id) -> User | None:
+    if user_id in (None, "", "0", 0):
+        set_setting(actor, FALLBACK_SETTING, None)
+        return None
+    user = db.session.get(User, _int(user_id))
+    if user is None or not user.active or user.role == "viewer":
+        raise ValidationFailed({"fallback_owner_id": ["Choose an active person who can own leads."]})
+    set_setting(actor, FALLBACK_SETTING, user.id)
+    return user
+
+
+def get_rule(rule_id: int) -> RoutingRule:
+    rule = db.session.get(RoutingRule, rule_id)
+    if rule is None:
+        raise NotFound("There is no such routing rule.")
+    return rule
