@@ -1,0 +1,1 @@
+from leadflow.workflows.views import bp  # noqa: F401

@@ -1,0 +1,205 @@
+"""What a rule does: each action type's check (when the rule is saved) and its run.
+
+Actions act as the automation actor through the services a person's change goes
+through, so permissions, history, audit and events all apply.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from leadflow.accounts.models import User
+from leadflow.accounts.system import SYSTEM
+from leadflow.db import utcnow
+from leadflow.extensions import db
+from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead
+from leadflow.pipeline.models import Stage
+
+ACTIONS = {
+    "assign": "Assign to a user", "create_task": "Create a task", "move_stage": "Move to a stage",
+    "set_field": "Set a field", "add_tag": "Add a tag", "send_email": "Send an e-mail to the lead",
+    "notify_owner": "E-mail the owner", "call_webhook": "Call a webhook",
+}
+SETTABLE_FIELDS = {"lifecycle": LIFECYCLES, "temperature": TEMPERATURES, "source": SOURCES, "value": None,
+                   "country": None, "title": None}
+TASK_KINDS = ("call", "email", "meeting", "todo")
+
+
+class ActionError(Exception):
+    """An action could not be done; the message goes to the run log."""
+
+
+def _int(value, message: str) -> int:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError) as exc:
+        raise ValueError(message) from exc
+
+
+def clean_action(raw: dict) -> dict:
+    """Check one action as typed in the editor; returns the stored form or raises ValueError."""
+    kind = raw.get("type", "")
+    if kind not in ACTIONS:
+        raise ValueError("Choose what the action does.")
+    if kind == "assign":
+        user_id = _int(raw.get("user_id"), "Choose the user to assign to.")
+        user = db.session.get(User, user_id)
+        if user is None or not user.active or user.role == "viewer":
+            raise ValueError("Choose an active user who can own leads.")
+        return {"type": kind, "user_id": user_id}
+    if kind == "create_task":
+        title = " ".join(str(raw.get("title") or "").split())[:200]
+        if not title:
+            raise ValueError("Give the task a title.")
+        task_kind = raw.get("kind") or "todo"
+        if task_kind not in TASK_KINDS:
+            raise ValueError("Choose call, email, meeting or to-do.")
+        hours = _int(raw.get("due_hours") or 0, "Enter the hours until the task is due as a whole number.")
+        if not 0 <= hours <= 24 * 365:
+            raise ValueError("The task must be due within a year.")
+        assignee = str(raw.get("assignee") or "owner")
+        if assignee != "owner":
+            user = db.session.get(User, _int(assignee, "Choose who gets the task."))
+            if user is None or not user.active or user.role == "viewer":
+                raise ValueError("Choose an active user for the task.")
+        return {"type": kind, "title": title, "kind": task_kind, "due_hours": hours, "assignee": assignee}
+    if kind == "move_stage":
+        stage = db.session.get(Stage, _int(raw.get("stage_id"), "Choose the stage."))
+        if stage is None or stage.pipeline.archived_at is not None:
+            raise ValueError("Choose a stage from the list.")
+        return {"type": kind, "stage_id": stage.id}
+    if kind == "set_field":
+        field = raw.get("field")
+        if field not in SETTABLE_FIELDS:
+            raise ValueError("Choose the field to set.")
+        value = " ".join(str(raw.get("value") or "").split())[:200]
+        choices = SETTABLE_FIELDS[field]
+        if choices is not None and value.lower() not in choices:
+            raise ValueError(f"Choose one of: {', '.join(choices)}.")
+        return {"type": kind, "field": field, "value": value.lower() if choices else value}
+    if kind == "add_tag":
+        tag = " ".join(str(raw.get("tag") or "").split())
+        if not tag or len(tag) > 40:
+            raise ValueError("Enter a tag of at most 40 characters.")
+        return {"type": kind, "tag": tag}
+    if kind == "send_email":
+        template_id = _int(raw.get("template_id"), "Choose the e-mail template.")
+        from leadflow.sequences.models import EmailTemplate
+
+        if db.session.get(EmailTemplate, template_id) is None:
+            raise ValueError("Choose an e-mail template from the list.")
+        return {"type": kind, "template_id": template_id}
+    if kind == "notify_owner":
+        note = " ".join(str(raw.get("message") or "").split())[:500]
+        return {"type": kind, "message": note}
+    from leadflow.workflows.webhooks import WebhookUrlRefused, check_url
+
+    url = str(raw.get("url") or "").strip()
+    try:
+        check_url(url)
+    except WebhookUrlRefused as exc:
+        raise ValueError(str(exc)) from exc
+    return {"type": kind, "url": url}
+
+
+def _update(lead: Lead, data: dict) -> str:
+    from leadflow.errors import ValidationFailed
+    from leadflow.leads.services import update_lead
+
+    try:
+        changed = update_lead(SYSTEM, lead, data)
+    except ValidationFailed as exc:
+        raise ActionError("; ".join(m for ms in exc.errors.values() for m in ms)) from exc
+    return "changed " + ", ".join(changed) if changed else "no change"
+
+
+def run_action(rule, run, lead: Lead, action: dict, index: int, event: dict) -> str:
+    """Do one action; returns what happened in a few words, or raises ActionError."""
+    kind = action["type"]
+    if kind == "assign":
+        return _update(lead, {"owner_id": action["user_id"]})
+    if kind == "set_field":
+        return _update(lead, {action["field"]: action["value"]})
+    if kind == "add_tag":
+        names = [t.name for t in lead.tags]
+        if action["tag"].lower() in {n.lower() for n in names}:
+            return "already tagged"
+        return _update(lead, {"tags": [*names, action["tag"]]})
+    if kind == "move_stage":
+        from leadflow.pipeline.moves import move_lead
+
+        result = move_lead(SYSTEM, lead, action["stage_id"],
+                           details={"confirm": True, "lost_reason": f"Workflow rule: {rule.name}"[:200]})
+        return "moved" if result.changed_stage else "already in that stage"
+    if kind == "create_task":
+        from leadflow.activities.services import create_task
+
+        due = (utcnow() + timedelta(hours=action["due_hours"])).strftime("%Y-%m-%dT%H:%M")
+        assignee = "" if action["assignee"] == "owner" else action["assignee"]
+        task = create_task(SYSTEM, lead, {"kind": action["kind"], "title": action["title"], "due": due,
+                                          "assignee_id": assignee})
+        return f"task {task.id} created"
+    if kind == "notify_owner":
+        return _notify_owner(rule, run, lead, action, index)
+    if kind == "send_email":
+        return _send_email(rule, run, lead, action, index)
+    return _queue_webhook(rule, run, lead, action, index, event)
+
+
+def _notify_owner(rule, run, lead: Lead, action: dict, index: int) -> str:
+    from leadflow.mail.services import absolute_url, enqueue_mail, render_mail
+
+    if lead.owner is None or not lead.owner.active:
+        return "skipped: the lead has no owner"
+    mail = render_mail("workflow_notice", f"{rule.name}: {lead.name}", user=lead.owner, lead=lead,
+                       rule_name=rule.name, message=action.get("message") or "",
+                       link=absolute_url("leads.detail", lead_id=lead.id))
+    queued = enqueue_mail(to=lead.owner.email, kind="workflow_notice", mail=mail, user_id=lead.owner_id,
+                          lead_id=lead.id, idempotency_key=f"workflow:{run.id}:{index}")
+    return "e-mail to the owner queued" if queued else "already queued"
+
+
+def _send_email(rule, run, lead: Lead, action: dict, index: int) -> str:
+    """Marketing e-mail to the lead from a sequences template: only with consent, never after an
+    unsubscribe, always with the unsubscribe link (in the body and the List-Unsubscribe header)."""
+    from html import escape
+
+    from leadflow.mail.services import RenderedMail, enqueue_mail
+    from leadflow.sequences.links import unsubscribe_url
+    from leadflow.sequences.models import EmailTemplate
+    from leadflow.sequences.templates import can_send_marketing, render_for_lead
+
+    if not can_send_marketing(lead):
+        return "skipped: no marketing consent or no e-mail address"
+    template = db.session.get(EmailTemplate, action["template_id"])
+    if template is None:
+        raise ActionError("The e-mail template no longer exists.")
+    subject, text, body = render_for_lead(template, lead)
+    unsubscribe = unsubscribe_url(lead.id)
+    if unsubscribe not in text:
+        text = f"{text.rstrip()}\n\n--\nUnsubscribe: {unsubscribe}\n"
+    html_body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(subject)}</title>'
+                 f'</head><body>{body}<p style="font-size:12px;color:#7b8794;">'
+                 f'<a href="{escape(unsubscribe)}">Unsubscribe</a></p></body></html>')
+    queued = enqueue_mail(to=lead.email, kind="workflow_email", lead_id=lead.id,
+                          mail=RenderedMail(subject=subject, text_body=text, html_body=html_body),
+                          idempotency_key=f"workflow:{run.id}:{index}", list_unsubscribe=unsubscribe)
+    return "e-mail to the lead queued" if queued else "already queued"
+
+
+def _queue_webhook(rule, run, lead: Lead, action: dict, index: int, event: dict) -> str:
+    from leadflow.workflows.webhooks import queue_delivery
+
+    payload = {
+        "event": event["trigger"], "rule": {"id": rule.id, "name": rule.name}, "run_id": run.id,
+        "lead": {"id": lead.id, "name": lead.name, "email": lead.email, "phone": lead.phone,
+                 "source": lead.source, "lifecycle": lead.lifecycle, "temperature": lead.temperature,
+                 "score": lead.score, "stage": lead.stage.name if lead.stage else None,
+                 "owner": lead.owner.email if lead.owner else None,
+                 "value": None if lead.value_cents is None else str(lead.value),
+                 "tags": [t.name for t in lead.tags]},
+        "sent_at": utcnow().isoformat(),
+    }
+    queued = queue_delivery(rule=rule, lead=lead, url=action["url"], payload=payload,
+                            delivery_key=f"workflow:{run.id}:{index}")
+    return "webhook call queued" if queued else "already queued"

@@ -1,0 +1,102 @@
+"""Workflow rules for admins: ``/settings/workflows``.
+
+Parse, call a service, commit once, render. Form errors come back as the editor
+re-rendered with 422.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, request, url_for
+from flask_login import current_user
+
+from leadflow.errors import PermissionDenied, ValidationFailed
+from leadflow.extensions import db
+from leadflow.web.htmx import redirect_to, render_page
+from leadflow.web.permissions import admin_required
+from leadflow.workflows import forms, queries, services
+from leadflow.workflows import jobs  # noqa: F401  (registers the hooks and sweeps)
+from leadflow.workflows.models import WorkflowRule
+
+bp = Blueprint("workflows", __name__, url_prefix="/settings/workflows")
+
+
+def _rule(rule_id: int) -> WorkflowRule:
+    return db.get_or_404(WorkflowRule, rule_id)
+
+
+def _editor(rule: WorkflowRule | None, values: dict, errors: dict | None = None, status: int = 200):
+    return render_page("workflows/edit.html", status=status, rule=rule, values=values, errors=errors or {},
+                       **queries.editor_choices())
+
+
+def _save(action, rule: WorkflowRule | None, values: dict, success: str):
+    if "add_condition" in request.form or "add_action" in request.form:
+        key = "conditions" if "add_condition" in request.form else "actions"
+        values[key].append({})
+        return _editor(rule, values)
+    try:
+        saved = action()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _editor(rule, values, exc.errors, status=422)
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    db.session.commit()
+    flash(success.format(name=saved.name), "success")
+    return redirect_to(url_for("workflows.edit", rule_id=saved.id))
+
+
+@bp.get("")
+@admin_required
+def index():
+    return render_page("workflows/index.html", **queries.rules_context())
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@admin_required
+def new():
+    if request.method == "GET":
+        return _editor(None, forms.blank_rule_input())
+    values = forms.rule_input(request.form)
+    return _save(lambda: services.create_rule(current_user, values), None, values, "Rule “{name}” created.")
+
+
+@bp.route("/<int:rule_id>", methods=["GET", "POST"])
+@admin_required
+def edit(rule_id: int):
+    rule = _rule(rule_id)
+    if request.method == "GET":
+        return _editor(rule, forms.rule_input_from_model(rule))
+    values = forms.rule_input(request.form)
+    return _save(lambda: services.update_rule(current_user, rule, values), rule, values, "Rule “{name}” saved.")
+
+
+@bp.post("/<int:rule_id>/active")
+@admin_required
+def set_active(rule_id: int):
+    rule = _rule(rule_id)
+    active = request.form.get("active") == "1"
+    services.set_rule_active(current_user, rule, active)
+    db.session.commit()
+    flash(f"Rule “{rule.name}” {'resumed' if active else 'paused: it does not run until you resume it'}.",
+          "success" if active else "info")
+    return redirect_to(url_for("workflows.index"))
+
+
+@bp.post("/<int:rule_id>/delete")
+@admin_required
+def delete(rule_id: int):
+    rule = _rule(rule_id)
+    name = rule.name
+    services.delete_rule(current_user, rule)
+    db.session.commit()
+    flash(f"Rule “{name}” deleted with its run log.", "success")
+    return redirect_to(url_for("workflows.index"))
+
+
+@bp.get("/<int:rule_id>/runs")
+@admin_required
+def runs(rule_id: int):
+    page = request.args.get("page", 1, type=int) or 1
+    return render_page("workflows/runs.html", block="runs", **queries.runs_context(_rule(rule_id), page))

@@ -1,0 +1,200 @@
+"""Webhook calls: URL safety, signing, queueing and the delivery sweep.
+
+A URL is checked when a rule is saved and again right before each call: http or https
+only, and every address its host resolves to must be public (not loopback, private,
+link-local, multicast, reserved or unspecified, IPv4-mapped IPv6 included). The call
+connects to the address that was checked (no second lookup), follows no redirects and
+gives up after ``WEBHOOK_TIMEOUT_SECONDS``. ``WEBHOOK_ALLOW_PRIVATE`` lifts the address
+check for a receiver on the same network.
+
+Each call is a ``WebhookDelivery`` row first (one per delivery key); the sweep claims due
+rows under a lease, sends them, and records the response code or error, retrying with
+back-off up to ``MAX_ATTEMPTS`` times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import logging
+import socket
+import ssl
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app
+
+from leadflow.db import utcnow
+from leadflow.extensions import db
+from leadflow.scheduler.claims import claim_due, insert_or_ignore
+from leadflow.scheduler.registry import register_sweep
+from leadflow.workflows.models import WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+LEASE_SECONDS = 120
+BATCH = 20
+SIGNATURE_HEADER = "X-LeadFlow-Signature"
+
+
+class WebhookUrlRefused(ValueError):
+    """The URL may not be called; the message says why, in words for the admin."""
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (tests replace this)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({info[4][0] for info in infos})
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast
+                or ip.is_reserved or ip.is_unspecified or not ip.is_global)
+
+
+def check_url(url: str) -> tuple[str, str, int, str]:
+    """Validate ``url``; returns (scheme, host, port, address to connect to)."""
+    text = (url or "").strip()
+    if not text:
+        raise WebhookUrlRefused("Enter the address to call, starting with https://.")
+    if len(text) > 2000 or any(c.isspace() or ord(c) < 32 for c in text):
+        raise WebhookUrlRefused("The address is too long or contains spaces.")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise WebhookUrlRefused("Use an address that starts with https:// or http://.")
+    if parts.username or parts.password:
+        raise WebhookUrlRefused("Leave the user name and password out of the address.")
+    host = parts.hostname
+    if not host:
+        raise WebhookUrlRefused("The address has no host name.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise WebhookUrlRefused("The address has an invalid port.") from exc
+    try:
+        addresses = [str(ipaddress.ip_address(host))]  # an address written in the URL needs no lookup
+    except ValueError:
+        addresses = None
+    try:
+        addresses = addresses or resolve(host, port)
+    except (OSError, UnicodeError) as exc:
+        raise WebhookUrlRefused(f"The host {host} could not be found.") from exc
+    if not addresses:
+        raise WebhookUrlRefused(f"The host {host} could not be found.")
+    if not current_app.config.get("WEBHOOK_ALLOW_PRIVATE"):
+        for address in addresses:
+            try:
+                public = _is_public(address)
+            except ValueError:
+                public = False
+            if not public:
+                raise WebhookUrlRefused(
+                    f"The host {host} points to a private or local network address, which webhooks may not call.")
+    return parts.scheme, host, port, addresses[0]
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a checked address while the certificate is verified for the host name."""
+
+    def __init__(self, host, address, port, timeout):
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self):
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def post(url: str, body: bytes, headers: dict) -> int:
+    """POST ``body`` to ``url`` (checked again now); returns the HTTP status. Redirects are
+    not followed: a 3xx comes back as the status. Tests replace this."""
+    scheme, host, port, address = check_url(url)
+    timeout = current_app.config.get("WEBHOOK_TIMEOUT_SECONDS", 5)
+    if scheme == "https":
+        connection = _PinnedHTTPSConnection(host, address, port, timeout)
+    else:
+        connection = http.client.HTTPConnection(address, port, timeout=timeout)
+    parts = urlsplit(url.strip())
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host_header = host if port in (80, 443) else f"{host}:{port}"
+    try:
+        connection.request("POST", path, body=body, headers={**headers, "Host": host_header})
+        response = connection.getresponse()
+        response.read(65536)
+        return response.status
+    finally:
+        connection.close()
+
+
+def queue_delivery(*, rule, lead, url: str, payload: dict, delivery_key: str, now: datetime | None = None) -> int | None:
+    """Add one webhook call; returns its id, or None when the key was already queued."""
+    now = now or utcnow()
+    row = {"rule_id": rule.id, "lead_id": lead.id if lead is not None else None, "url": url[:2000],
+           "payload": json.dumps(payload, sort_keys=True, default=str), "delivery_key": delivery_key[:200],
+           "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+    return insert_or_ignore(WebhookDelivery, row, unique_columns=["delivery_key"])
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+def _send_one(delivery: WebhookDelivery, now: datetime) -> None:
+    from leadflow.workflows.models import WorkflowRule
+
+    rule = db.session.get(WorkflowRule, delivery.rule_id) if delivery.rule_id else None
+    delivery.lease_until = None
+    if rule is None:  # no secret to sign with: an unsigned call is never sent
+        delivery.state, delivery.last_error = "failed", "The rule that made this call was deleted."
+        return
+    body = delivery.payload.encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "LeadFlow-Webhook/1",
+               "X-LeadFlow-Delivery": delivery.delivery_key, SIGNATURE_HEADER: sign(rule.secret, body)}
+    delivery.attempts += 1
+    error, status = None, None
+    try:
+        status = post(delivery.url, body, headers)
+        if not 200 <= status < 300:
+            error = f"The receiver answered HTTP {status}."
+    except WebhookUrlRefused as exc:
+        error = str(exc)
+    except (OSError, http.client.HTTPException) as exc:
+        error = f"The call failed: {type(exc).__name__}: {exc}"[:1000]
+    delivery.response_code = status
+    delivery.lease_until = None
+    if error is None:
+        delivery.state, delivery.delivered_at, delivery.last_error = "delivered", now, None
+    else:
+        delivery.last_error = error[:1000]
+        if delivery.attempts >= MAX_ATTEMPTS:
+            delivery.state = "failed"
+        else:
+            delivery.next_attempt_at = now + backoff(delivery.attempts)
+
+
+@register_sweep("workflow_webhooks", every_seconds=15)
+def deliver_webhooks(now: datetime | None = None) -> int:
+    """Send the due webhook calls; returns how many were attempted."""
+    now = now or utcnow()
+    claim = claim_due(WebhookDelivery, due=(WebhookDelivery.state == "pending") & (WebhookDelivery.next_attempt_at <= now),
+                      lease_column=WebhookDelivery.lease_until, now=now, lease_seconds=LEASE_SECONDS,
+                      limit=BATCH, order_by=WebhookDelivery.next_attempt_at)
+    db.session.commit()  # the lease holds other sweeps off while the calls are made
+    for delivery_id in claim.ids:
+        delivery = db.session.get(WebhookDelivery, delivery_id)
+        if delivery is None or delivery.state != "pending":
+            continue
+        _send_one(delivery, now)
+        db.session.commit()
+    return len(claim.ids)

@@ -1,0 +1,173 @@
+"""Rules fire on their triggers, honour conditions, run their actions and stop loops."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from leadflow.activities.models import Task
+from leadflow.db import utcnow
+from leadflow.extensions import db
+from leadflow.leads.events import emit
+from leadflow.leads.services import update_lead
+from leadflow.mail.models import OutboxMessage
+from leadflow.pipeline.moves import move_lead
+from leadflow.pipeline.services import ensure_default_pipeline
+from leadflow.workflows.jobs import fire_time_triggers
+from leadflow.workflows.models import WebhookDelivery
+
+
+def tag(name):
+    return [{"type": "add_tag", "tag": name}]
+
+
+def tags_of(lead):
+    db.session.refresh(lead)
+    return [t.name for t in lead.tags]
+
+
+def test_lead_created_rule_runs_when_conditions_hold(make_rule, make_lead, runs_of):
+    rule = make_rule("lead_created", tag("from-referral"),
+                     conditions=[{"field": "source", "operator": "is", "value": "referral"}])
+    referred = make_lead(source="referral")
+    other = make_lead(source="website")
+    assert tags_of(referred) == ["from-referral"]
+    assert tags_of(other) == []
+    assert [r.outcome for r in runs_of(rule)] == ["done", "skipped"]
+
+
+def test_paused_rule_does_not_run(make_rule, make_lead, runs_of):
+    rule = make_rule("lead_created", tag("x"), active=False)
+    lead = make_lead()
+    assert tags_of(lead) == [] and runs_of(rule) == []
+
+
+def test_stage_changed_rule_fires_only_for_its_stage(make_rule, make_lead, make_user):
+    pipeline = ensure_default_pipeline()
+    open_stages = [s for s in pipeline.stages if s.kind == "open"]
+    target = open_stages[1]
+    make_rule("stage_changed", tag("qualified"), to_stage_id=target.id)
+    admin = make_user(role="admin")
+    lead = make_lead()
+    move_lead(admin, lead, open_stages[2].id)
+    assert tags_of(lead) == []
+    move_lead(admin, lead, target.id)
+    assert tags_of(lead) == ["qualified"]
+
+
+def test_score_crossed_fires_on_upward_crossing_only(make_rule, make_lead, runs_of):
+    rule = make_rule("score_crossed", tag("hot-score"), threshold=50)
+    lead = make_lead()
+    emit("score.changed", lead, None, old=10, new=40)
+    assert tags_of(lead) == []
+    emit("score.changed", lead, None, old=40, new=55)
+    assert tags_of(lead) == ["hot-score"]
+    emit("score.changed", lead, None, old=60, new=45)
+    assert len(runs_of(rule)) == 1
+
+
+def test_field_changed_rule_and_each_lead_action(make_rule, make_lead, make_user):
+    ensure_default_pipeline()
+    rep = make_user(role="rep")
+    admin = make_user(role="admin")
+    stage = [s for s in ensure_default_pipeline().stages if s.kind == "open"][1]
+    make_rule("field_changed", [
+        {"type": "assign", "user_id": rep.id},
+        {"type": "set_field", "field": "lifecycle", "value": "sql"},
+        {"type": "move_stage", "stage_id": stage.id},
+        {"type": "create_task", "kind": "call", "title": "Call the hot lead", "due_hours": 2, "assignee": "owner"},
+        {"type": "notify_owner", "message": "It got hot."},
+        {"type": "call_webhook", "url": "https://hooks.example.com/lead"},
+    ], field="temperature")
+    lead = make_lead()
+    update_lead(admin, lead, {"title": "CTO"})
+    assert lead.owner_id is None  # another field: no run
+    update_lead(admin, lead, {"temperature": "hot"})
+    db.session.refresh(lead)
+    assert lead.owner_id == rep.id and lead.lifecycle == "sql" and lead.stage_id == stage.id
+    task = db.session.scalar(db.select(Task).where(Task.lead_id == lead.id))
+    assert task.title == "Call the hot lead" and task.assignee_id == rep.id
+    assert timedelta(hours=1) < task.due_at - utcnow() <= timedelta(hours=2)
+    mail = db.session.scalar(db.select(OutboxMessage).where(OutboxMessage.kind == "workflow_notice"))
+    assert mail.to_address == rep.email and "It got hot." in mail.text_body
+    delivery = db.session.scalar(db.select(WebhookDelivery))
+    assert delivery.url == "https://hooks.example.com/lead" and f'"id": {lead.id}' in delivery.payload
+
+
+def test_failed_action_is_logged_and_later_actions_do_not_run(make_rule, make_lead, runs_of):
+    rule = make_rule("lead_created", [{"type": "move_stage", "stage_id": 999999}, {"type": "add_tag", "tag": "after"}])
+    lead = make_lead()
+    run = runs_of(rule)[0]
+    assert run.outcome == "failed" and "Action 1 (move_stage) failed" in run.error
+    assert tags_of(lead) == []
+
+
+def test_a_rule_never_triggers_itself(make_rule, make_lead, make_user, runs_of):
+    rule = make_rule("field_changed", [{"type": "set_field", "field": "temperature", "value": "warm"},
+                                       {"type": "set_field", "field": "temperature", "value": "hot"}],
+                     field="temperature")
+    lead = make_lead()
+    update_lead(make_user(role="admin"), lead, {"temperature": "warm"})
+    outcomes = [r.outcome for r in runs_of(rule)]
+    assert outcomes[0] == "done" and set(outcomes[1:]) == {"refused"}
+    assert "own action" in runs_of(rule)[1].error
+
+
+def test_ping_pong_between_two_rules_stops(make_rule, make_lead, make_user, runs_of):
+    a = make_rule("field_changed", [{"type": "set_field", "field": "lifecycle", "value": "mql"}], field="temperature",
+                  name="A")
+    b = make_rule("field_changed", [{"type": "set_field", "field": "temperature", "value": "cold"}], field="lifecycle",
+                  name="B")
+    lead = make_lead()
+    update_lead(make_user(role="admin"), lead, {"temperature": "hot"})
+    assert [r.outcome for r in runs_of(a)] == ["done", "refused"]
+    assert [r.outcome for r in runs_of(b)] == ["done"]
+
+
+def test_chain_depth_is_capped(make_rule, make_lead, make_user, runs_of):
+    fields = ["title", "temperature", "lifecycle", "source", "country"]
+    values = {"temperature": "hot", "lifecycle": "mql", "source": "event", "country": "DE"}
+    rules = [make_rule("field_changed", [{"type": "set_field", "field": fields[i + 1], "value": values[fields[i + 1]]}],
+                       field=fields[i], name=f"R{i}") for i in range(4)]
+    lead = make_lead()
+    update_lead(make_user(role="admin"), lead, {"title": "CEO"})
+    assert [runs_of(r)[0].outcome for r in rules] == ["done", "done", "done", "refused"]
+    assert "chain" in runs_of(rules[3])[0].error
+
+
+def test_send_email_only_to_leads_with_marketing_consent(make_rule, make_lead, make_user, runs_of):
+    from leadflow.sequences.models import EmailTemplate
+
+    template = EmailTemplate(name="Welcome", subject="Welcome {{ first_name }}", body="Hello {{ first_name }}")
+    db.session.add(template)
+    db.session.flush()
+    rule = make_rule("lead_created", [{"type": "send_email", "template_id": template.id}])
+    make_lead(first_name="Nora")
+    assert runs_of(rule)[0].results[0]["result"].startswith("skipped: no marketing consent")
+    assert db.session.scalar(db.select(OutboxMessage).where(OutboxMessage.kind == "workflow_email")) is None
+    make_lead(first_name="Ada", marketing_consent="y")
+    mail = db.session.scalar(db.select(OutboxMessage).where(OutboxMessage.kind == "workflow_email"))
+    assert mail.subject == "Welcome Ada" and "Unsubscribe: " in mail.text_body
+
+
+def test_no_activity_rule_fires_once_over_three_sweeps(make_rule, make_lead, runs_of):
+    rule = make_rule("no_activity_days", tag("gone-quiet"), days=3)
+    lead = make_lead()
+    db.session.commit()
+    later = utcnow() + timedelta(days=4)
+    assert fire_time_triggers(utcnow()) == 0
+    assert [fire_time_triggers(later) for _ in range(3)] == [1, 0, 0]
+    assert tags_of(lead) == ["gone-quiet"] and len(runs_of(rule)) == 1
+
+
+def test_task_overdue_rule_fires_once_per_task(make_rule, make_lead, make_user, runs_of):
+    from leadflow.activities.services import create_task
+
+    rule = make_rule("task_overdue", tag("overdue"))
+    admin = make_user(role="admin")
+    lead = make_lead()
+    create_task(admin, lead, {"title": "Call back", "due": (utcnow() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")})
+    db.session.commit()
+    assert fire_time_triggers(utcnow()) == 0
+    later = utcnow() + timedelta(hours=2)
+    assert [fire_time_triggers(later) for _ in range(3)] == [1, 0, 0]
+    assert tags_of(lead) == ["overdue"] and len(runs_of(rule)) == 1

@@ -1,0 +1,153 @@
+"""Webhook addresses are checked, calls are signed, retried with back-off and sent once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from leadflow.db import utcnow
+from leadflow.extensions import db
+from leadflow.workflows import webhooks
+from leadflow.workflows.models import WebhookDelivery
+from leadflow.workflows.webhooks import WebhookUrlRefused, check_url, deliver_webhooks
+
+
+@pytest.fixture
+def public_dns(monkeypatch):
+    answers = {"hooks.example.com": ["93.184.216.34"], "intranet.example.com": ["10.1.2.3"],
+               "mixed.example.com": ["93.184.216.34", "192.168.1.5"]}
+    monkeypatch.setattr(webhooks, "resolve", lambda host, port: answers.get(host) or [host])
+    return answers
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/hook", "http://10.0.0.8/hook", "http://169.254.169.254/latest/meta-data",
+    "http://[::1]/hook", "http://[::ffff:127.0.0.1]/hook", "https://intranet.example.com/hook",
+    "https://mixed.example.com/hook", "http://0.0.0.0/", "http://224.0.0.1/",
+])
+def test_private_and_local_addresses_are_refused(app, public_dns, url):
+    with pytest.raises(WebhookUrlRefused, match="private or local"):
+        check_url(url)
+
+
+@pytest.mark.parametrize("url, message", [
+    ("ftp://hooks.example.com/x", "https://"), ("file:///etc/passwd", "https://"), ("", "Enter the address"),
+    ("https://user:pw@hooks.example.com/", "user name"),
+])
+def test_other_bad_addresses_say_why(app, public_dns, url, message):
+    with pytest.raises(WebhookUrlRefused, match=message):
+        check_url(url)
+
+
+def test_a_public_address_is_accepted(app, public_dns):
+    assert check_url("https://hooks.example.com/lead")[1:] == ("hooks.example.com", 443, "93.184.216.34")
+
+
+def _delivery(make_rule, make_lead, url="https://hooks.example.com/lead", key="k1"):
+    rule = make_rule("lead_created", [])
+    lead = make_lead()
+    webhooks.queue_delivery(rule=rule, lead=lead, url=url, payload={"lead": {"id": lead.id}}, delivery_key=key)
+    webhooks.queue_delivery(rule=rule, lead=lead, url=url, payload={"lead": {"id": lead.id}}, delivery_key=key)
+    db.session.commit()
+    return rule, db.session.scalar(db.select(WebhookDelivery).where(WebhookDelivery.delivery_key == key))
+
+
+def test_delivery_is_signed_and_sent_once(make_rule, make_lead, monkeypatch, public_dns):
+    sent = []
+    monkeypatch.setattr(webhooks, "post", lambda url, body, headers: sent.append((url, body, headers)) or 200)
+    rule, delivery = _delivery(make_rule, make_lead)
+    assert db.session.scalar(db.select(db.func.count()).select_from(WebhookDelivery)) == 1
+    assert [deliver_webhooks(utcnow()) for _ in range(3)] == [1, 0, 0]
+    (url, body, headers), = sent
+    expected = hmac.new(b"s3cret-for-tests", body, hashlib.sha256).hexdigest()
+    assert headers["X-LeadFlow-Signature"] == f"sha256={expected}"
+    db.session.refresh(delivery)
+    assert delivery.state == "delivered" and delivery.response_code == 200
+
+
+def test_failed_calls_are_retried_with_backoff_then_given_up(make_rule, make_lead, monkeypatch, public_dns):
+    monkeypatch.setattr(webhooks, "post", lambda url, body, headers: 503)
+    _, delivery = _delivery(make_rule, make_lead)
+    now = utcnow()
+    assert deliver_webhooks(now) == 1
+    db.session.refresh(delivery)
+    assert delivery.state == "pending" and delivery.attempts == 1 and delivery.response_code == 503
+    assert "HTTP 503" in delivery.last_error
+    assert deliver_webhooks(now + timedelta(seconds=5)) == 0  # backing off
+    for step in range(1, webhooks.MAX_ATTEMPTS):
+        now = now + timedelta(hours=2)
+        assert deliver_webhooks(now) == 1
+    db.session.refresh(delivery)
+    assert delivery.state == "failed" and delivery.attempts == webhooks.MAX_ATTEMPTS
+    assert deliver_webhooks(now + timedelta(days=1)) == 0
+
+
+def test_a_url_that_turns_private_is_refused_at_call_time(make_rule, make_lead, public_dns):
+    _, delivery = _delivery(make_rule, make_lead, url="https://hooks.example.com/lead")
+    public_dns["hooks.example.com"] = ["10.9.9.9"]
+    deliver_webhooks(utcnow())
+    db.session.refresh(delivery)
+    assert delivery.state == "pending" and "private or local" in delivery.last_error
+
+
+def test_real_delivery_to_a_local_receiver(make_rule, make_lead, app):
+    received = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((body, self.headers["X-LeadFlow-Signature"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    try:
+        _, delivery = _delivery(make_rule, make_lead, url=f"http://127.0.0.1:{server.server_port}/hook")
+        assert deliver_webhooks(utcnow()) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    (body, signature), = received
+    assert json.loads(body)["lead"]["id"] == delivery.lead_id
+    assert signature == "sha256=" + hmac.new(b"s3cret-for-tests", body, hashlib.sha256).hexdigest()
+    db.session.refresh(delivery)
+    assert delivery.state == "delivered" and delivery.response_code == 204
+
+
+def test_redirects_are_not_followed(make_rule, make_lead, app):
+    hits = []
+
+    class Redirector(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Redirector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    try:
+        _, delivery = _delivery(make_rule, make_lead, url=f"http://127.0.0.1:{server.server_port}/hook")
+        deliver_webhooks(utcnow())
+    finally:
+        server.shutdown()
+        server.server_close()
+    db.session.refresh(delivery)
+    assert hits == ["/hook"] and delivery.response_code == 302 and delivery.state == "pending"
