@@ -1,0 +1,1 @@
+from leadflow.sequences.views import bp  # noqa: F401

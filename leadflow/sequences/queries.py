@@ -1,0 +1,68 @@
+"""The context of each sequences screen."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from leadflow.extensions import db
+from leadflow.leads.models import Lead
+from leadflow.leads.policy import editable_leads_clause
+from leadflow.sequences.models import (
+    ENROLLMENT_STATES, EXIT_REASONS, STEP_KIND_LABELS, WAIT_UNITS, EmailTemplate, Enrollment, Sequence,
+    SequenceMessage,
+)
+from leadflow.sequences.templates import MERGE_FIELDS
+
+ENROLMENT_PAGE = 200
+
+
+def sequences_list() -> list[tuple[Sequence, int, int]]:
+    """Each sequence with its number of steps and of active enrolments."""
+    active = (select(Enrollment.sequence_id, func.count().label("n")).where(Enrollment.state == "active")
+              .group_by(Enrollment.sequence_id).subquery())
+    rows = db.session.execute(select(Sequence, func.coalesce(active.c.n, 0))
+                              .outerjoin(active, active.c.sequence_id == Sequence.id).order_by(Sequence.name)).all()
+    return [(sequence, len(sequence.steps), count) for sequence, count in rows]
+
+
+def templates_list() -> list[EmailTemplate]:
+    return list(db.session.scalars(select(EmailTemplate).order_by(EmailTemplate.name)))
+
+
+def editor_context(sequence: Sequence, state: str | None = None) -> dict:
+    query = (select(Enrollment).where(Enrollment.sequence_id == sequence.id)
+             .order_by(Enrollment.enrolled_at.desc()).limit(ENROLMENT_PAGE))
+    if state in ENROLLMENT_STATES:
+        query = query.where(Enrollment.state == state)
+    counts = dict(db.session.execute(select(Enrollment.state, func.count()).where(Enrollment.sequence_id == sequence.id)
+                                     .group_by(Enrollment.state)).all())
+    sent, opened, clicked = db.session.execute(
+        select(func.count(SequenceMessage.id), func.count(SequenceMessage.opened_at), func.count(SequenceMessage.clicked_at))
+        .join(Enrollment, Enrollment.id == SequenceMessage.enrollment_id)
+        .where(Enrollment.sequence_id == sequence.id)).one()
+    return {"stats": {"sent": sent, "opened": opened, "clicked": clicked},
+            "sequence": sequence, "steps": list(sequence.steps), "templates": templates_list(),
+            "enrollments": list(db.session.scalars(query)), "state": state, "counts": counts,
+            "step_kinds": STEP_KIND_LABELS, "wait_units": WAIT_UNITS, "exit_reasons": EXIT_REASONS}
+
+
+def preview_leads(viewer, limit: int = 50) -> list[Lead]:
+    """Leads to preview a template against: the most recent the viewer may edit."""
+    return list(db.session.scalars(select(Lead).where(Lead.deleted_at.is_(None), editable_leads_clause(viewer))
+                                   .order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit)))
+
+
+def template_editor_context(template: EmailTemplate | None, values: dict, viewer, errors: dict | None = None,
+                            preview=None) -> dict:
+    return {"email_template": template, "values": values, "errors": errors or {}, "merge_fields": MERGE_FIELDS,
+            "leads": preview_leads(viewer), "preview": preview}
+
+
+def lead_enrollments(lead: Lead) -> dict:
+    """What the lead page shows: the lead's enrolments and the sequences it can join."""
+    enrollments = list(db.session.scalars(select(Enrollment).where(Enrollment.lead_id == lead.id)
+                                          .order_by(Enrollment.enrolled_at.desc()).limit(20)))
+    active_ids = {e.sequence_id for e in enrollments if e.state == "active"}
+    available = [s for s in db.session.scalars(select(Sequence).where(Sequence.active.is_(True)).order_by(Sequence.name))
+                 if s.id not in active_ids]
+    return {"enrollments": enrollments, "available_sequences": available}
