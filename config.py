@@ -57,13 +57,50 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = False
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "20 per hour")
+    # The REST API: requests per token, and the largest request body it reads.
+    API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")
+    API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
+
+    # Public capture forms (/f/<slug>): spam defences. Limits use the storage above.
+    CAPTURE_MAX_BODY_BYTES = int(os.environ.get("CAPTURE_MAX_BODY_BYTES", str(64 * 1024)))
+    CAPTURE_MIN_FILL_SECONDS = float(os.environ.get("CAPTURE_MIN_FILL_SECONDS", "3"))
+    CAPTURE_TOKEN_MAX_AGE = int(os.environ.get("CAPTURE_TOKEN_MAX_AGE", str(24 * 3600)))
+    CAPTURE_RATE_LIMIT_PER_IP = os.environ.get("CAPTURE_RATE_LIMIT_PER_IP", "10 per minute; 100 per day")
+    CAPTURE_RATE_LIMIT_PER_FORM = os.environ.get("CAPTURE_RATE_LIMIT_PER_FORM", "120 per minute")
 
     # Workspace defaults (editable in Settings; these seed the settings table).
     DEFAULT_PHONE_REGION = os.environ.get("DEFAULT_PHONE_REGION", "US")
     LEADS_PER_PAGE = 50
     TRASH_RETENTION_DAYS = 30
 
+    # Workflow webhooks: addresses on private, loopback or link-local networks are refused
+    # unless this is set (a self-hosted receiver on the same network).
+    WEBHOOK_ALLOW_PRIVATE = _env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+    WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+
     SCHEDULER_ENABLED = _env_bool("SCHEDULER_ENABLED", True)
+    # The longest any sweep waits between runs (a sweep may ask for less); at most 30 s.
+    SCHEDULER_TICK_SECONDS = min(30, max(1, int(os.environ.get("SCHEDULER_TICK_SECONDS", "30"))))
+
+    # Outgoing e-mail. With no SMTP_HOST, messages are kept in Settings → Outbox and go
+    # out once a server is configured. Port 465 means TLS from the start; otherwise
+    # SMTP_STARTTLS upgrades the connection.
+    SMTP_HOST = os.environ.get("SMTP_HOST") or None
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", "587"))
+    SMTP_USER = os.environ.get("SMTP_USER") or None
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD") or None
+    SMTP_STARTTLS = _env_bool("SMTP_STARTTLS", True)
+    SMTP_TIMEOUT_SECONDS = float(os.environ.get("SMTP_TIMEOUT_SECONDS", "20"))
+    MAIL_FROM = os.environ.get("MAIL_FROM", "LeadFlow <leadflow@localhost>")
+    # Links in e-mails point here (the address people open LeadFlow at).
+    BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
+
+    # CSV imports: the largest file accepted, and whether imports run in the request
+    # (tests, scripts) instead of a background thread.
+    IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(64 * 1024 * 1024)))
+    IMPORTS_RUN_INLINE = _env_bool("IMPORTS_RUN_INLINE", False)
+    # "Rescore all leads" runs in the request instead of a background thread (tests, scripts).
+    SCORING_RUN_INLINE = _env_bool("SCORING_RUN_INLINE", False)
 
 
 class DevelopmentConfig(Config):
@@ -84,6 +121,10 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = False
     RATELIMIT_STORAGE_URI = "memory://"
     SCHEDULER_ENABLED = False
+    SMTP_HOST = None  # tests that send start their own SMTP server on loopback
+    SMTP_USER = SMTP_PASSWORD = None
+    IMPORTS_RUN_INLINE = True  # an import finishes before the request that starts it returns
+    SCORING_RUN_INLINE = True  # "Rescore all leads" finishes before the request returns
     # argon2 at full cost makes every test login slow; tests use the cheapest valid parameters.
     ARGON2_FAST = True
 

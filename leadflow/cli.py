@@ -74,6 +74,33 @@ def create_user_command(email, password, role, team, name):
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
 
 
+@leadflow_cli.command("create-token")
+@click.option("--user", "email", required=True, help="Email of the user the token acts as.")
+@click.option("--scopes", default="read,write", show_default=True, help="Comma-separated: read, write.")
+@click.option("--name", default="Command-line token", show_default=True, help="What the token is for.")
+@_needs_schema
+def create_token_command(email, scopes, name):
+    """Create an API token and print it (it is shown only this once)."""
+    from leadflow.accounts.models import User
+    from leadflow.api.services import create_token
+    from leadflow.errors import ValidationFailed
+
+    user = db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        _fail(f"There is no user with the email {email}.", EXIT_BAD_INPUT)
+    try:
+        token, plain = create_token(None, user=user, name=name, scopes=scopes)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        for field, messages in exc.errors.items():
+            click.echo(f"Error: {field}: {' '.join(messages)}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    db.session.commit()
+    click.echo(f"Created token “{token.name}” for {user.email} with scopes {', '.join(token.scope_list)}.", err=True)
+    click.echo("Store it now; it is not shown again:", err=True)
+    click.echo(plain)
+
+
 @leadflow_cli.command("seed-demo")
 @click.option("--leads", "lead_count", type=click.IntRange(0, 1_000_000), default=200, show_default=True,
               help="How many demo leads to add.")
@@ -110,6 +137,55 @@ def purge_trash_command(days):
     count = purge_trash(days)
     db.session.commit()
     click.echo(f"Purged {count} lead(s) that had been in the trash for more than {days} days.")
+
+
+@leadflow_cli.command("scheduler")
+@click.option("--once", is_flag=True, help="Run every sweep once and exit (1 if one failed), e.g. from cron.")
+@_needs_schema
+def scheduler_command(once):
+    """Run the background sweeps (outbox, reminders, alerts, digests) in the foreground until Ctrl-C.
+
+    Safe next to servers that run them too: every sweep claims its rows in the database.
+    """
+    from leadflow.mail.models import OutboxMessage
+    from leadflow.scheduler.runner import load_sweeps, run_all_once, run_in_foreground
+
+    db.session.execute(db.select(OutboxMessage.id).limit(1))  # no schema yet: say which command to run
+    db.session.rollback()
+    app = current_app._get_current_object()
+    if once:
+        results = run_all_once(app)
+        for name, handled in results.items():
+            click.echo(f"{name}: {'failed (see the log)' if handled is None else handled}")
+        sys.exit(EXIT_FAILED if None in results.values() else 0)
+    click.echo(f"Scheduler running the sweeps {', '.join(sorted(load_sweeps()))}. Stop it with Ctrl+C.")
+    run_in_foreground(app)
+    click.echo("Scheduler stopped.")
+
+
+@leadflow_cli.command("import-csv")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--user", "user_email", required=True, help="E-mail of the admin or manager the import runs as.")
+@click.option("--policy", type=click.Choice(["skip", "update", "create"]), default="skip", show_default=True,
+              help="What to do with a row whose email or phone matches an existing lead.")
+@click.option("--mapping", type=click.Choice(["auto"]), default="auto", show_default=True,
+              help="Columns are mapped from their names, as the import screen suggests.")
+@click.option("--encoding", type=click.Choice(["utf-8", "utf-8-sig", "cp1252", "latin-1"]), default=None,
+              help="Override the detected encoding.")
+@click.option("--delimiter", type=click.Choice(["comma", "semicolon", "tab"]), default=None,
+              help="Override the detected delimiter.")
+@_needs_schema
+def import_csv_command(file, user_email, policy, mapping, encoding, delimiter):
+    """Import leads from a CSV file; prints the counts. Exit 0 done (failed rows are listed),
+    1 the import stopped, 2 refused (unknown user, unreadable file, no usable columns)."""
+    from leadflow.imports.command import import_csv_file
+
+    outcome = import_csv_file(file, user_email=user_email, policy=policy, encoding=encoding, delimiter=delimiter)
+    for line in outcome.lines:
+        click.echo(line)
+    for line in outcome.errors:
+        click.echo(f"Error: {line}" if outcome.code else line, err=True)
+    sys.exit(outcome.code)
 
 
 @leadflow_cli.command("backup")

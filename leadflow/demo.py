@@ -1129,6 +1129,166 @@ def _bulk_load_cache(megabytes: int = 128):
         connection.exec_driver_sql(f"PRAGMA cache_size={int(previous)}")
 
 
+def seed_capture_form() -> None:
+    """The public form at /f/demo-contact, so the capture path can be tried at once (kept if it exists)."""
+    from leadflow.accounts.models import Team
+    from leadflow.capture.models import CaptureForm
+
+    if db.session.scalar(db.select(CaptureForm.id).where(CaptureForm.slug == "demo-contact")) is not None:
+        return
+    inbound = db.session.scalar(db.select(Team.id).where(Team.name == "Inbound"))
+    fields = [
+        {"key": "first_name", "label": "First name", "required": True, "custom": False},
+        {"key": "last_name", "label": "Last name", "required": False, "custom": False},
+        {"key": "email", "label": "Work email", "required": True, "custom": False},
+        {"key": "phone", "label": "Phone", "required": False, "custom": False},
+        {"key": "organization", "label": "Company", "required": False, "custom": False},
+        {"key": "message", "label": "How can we help?", "required": False, "custom": True, "type": "textarea"},
+    ]
+    db.session.add(CaptureForm(
+        name="Contact sales", slug="demo-contact", active=True, fields=fields, button_label="Send",
+        consent_text="Yes, send me occasional product news by email. I can unsubscribe at any time.",
+        thank_you_message="Thank you! Someone from our sales team will reply within one working day.",
+        default_source="web form", owner_rule="round_robin" if inbound else "none", team_id=inbound,
+        rotation_counter=0, submission_count=0,
+    ))
+
+
+DEMO_SCORING_RULES = (  # (name, category, points, extra columns)
+    ("Decision maker", "fit", 15, {"field": "title", "operator": "contains", "value": "director"}),
+    ("Executive", "fit", 20, {"field": "title", "operator": "contains", "value": "chief"}),
+    ("Mid-size or larger", "fit", 10, {"field": "size_band", "operator": "in", "value": "51-200, 201-1000, 1000+"}),
+    ("Came by referral", "fit", 10, {"field": "source", "operator": "equals", "value": "referral"}),
+    ("Big deal", "fit", 15, {"field": "value", "operator": "gte", "value": "20000"}),
+    ("Filled in a form", "engagement", 10, {"activity_kind": "form_submission", "cap": 30}),
+    ("Looked at pricing", "engagement", 8, {"activity_kind": "website_visit", "contains": "pricing", "cap": 24}),
+    ("Took a meeting", "engagement", 15, {"activity_kind": "meeting", "cap": 30}),
+    ("Gone quiet", "inactivity", -15, {"days": 30}),
+)
+DEMO_SCORING_SETTINGS = {"warm_at": 40, "hot_at": 70, "lifecycle_auto": True, "mql_at": 50, "sql_at": 80,
+                         "half_life_days": 0}  # the thresholds the seeded scores were made with
+
+
+def seed_scoring_rules() -> int:
+    """A handful of sensible scoring rules and thresholds (only when there are no rules yet).
+    The seeded leads keep the scores they were made with; "Rescore all leads" on the scoring
+    page works them out again from these rules. Returns how many rules it made."""
+    from leadflow.governance.models import Setting
+    from leadflow.scoring.models import ScoringRule
+    from leadflow.scoring.services import SETTINGS_KEY
+
+    if db.session.scalar(db.select(func.count(ScoringRule.id))):
+        return 0
+    for position, (name, category, points, extra) in enumerate(DEMO_SCORING_RULES, start=1):
+        db.session.add(ScoringRule(name=name, category=category, points=points, active=True, position=position, **extra))
+    if db.session.get(Setting, SETTINGS_KEY) is None:
+        db.session.add(Setting(key=SETTINGS_KEY, value=dict(DEMO_SCORING_SETTINGS)))
+    db.session.flush()
+    return len(DEMO_SCORING_RULES)
+
+
+def seed_routing_rules() -> int:
+    """Inbound web leads go round-robin to the Inbound team; the manager is the fallback owner
+    (only when there are no routing rules yet). Returns how many rules it made."""
+    from leadflow.accounts.models import Team
+    from leadflow.governance.models import Setting
+    from leadflow.routing.models import RoutingRule
+    from leadflow.routing.services import FALLBACK_SETTING
+
+    team = db.session.scalar(db.select(Team).where(Team.name == "Inbound"))
+    if team is None or db.session.scalar(db.select(func.count(RoutingRule.id))):
+        return 0
+    db.session.add(RoutingRule(name="Inbound web leads", position=1, active=True, rotation=0,
+                               conditions={"sources": ["website", "web form"]}, target_kind="team",
+                               target_team_id=team.id, strategy="round_robin"))
+    manager = db.session.scalar(db.select(User).where(User.role == "manager", User.active.is_(True)).order_by(User.id))
+    if manager is not None and db.session.get(Setting, FALLBACK_SETTING) is None:
+        db.session.add(Setting(key=FALLBACK_SETTING, value=manager.id))
+    db.session.flush()
+    return 1
+
+
+DEMO_TASKS = (  # (kind, title, hours from now; negative is overdue)
+    ("call", "Call back about the proposal", -50), ("email", "Send the pricing sheet", -5),
+    ("call", "Check in after the demo", 2), ("meeting", "Discovery meeting", 5),
+    ("todo", "Prepare the contract draft", 30), ("email", "Share the case study", 75),
+)
+
+
+def seed_tasks(users: list[DemoUser], rng: random.Random, now: datetime | None = None) -> int:
+    """Next steps for each writer's open leads (some overdue, some due today, some later),
+    so "My work" and the board's next-task line have something to show. Leaves some leads
+    without a next step on purpose. Returns how many tasks it made."""
+    from leadflow.activities.models import Task
+    from leadflow.pipeline.models import Stage
+
+    now = now or datetime.now(timezone.utc)
+    made = 0
+    for user in users:
+        if user.role not in ("admin", "manager", "rep"):
+            continue
+        owner_filter = Lead.owner_id == user.id if user.role == "rep" else Lead.owner_id.is_not(None)
+        lead_ids = list(db.session.scalars(
+            db.select(Lead.id).join(Stage, Lead.stage_id == Stage.id)
+            .where(owner_filter, Stage.kind == "open", Lead.deleted_at.is_(None))
+            .order_by(Lead.id.desc()).limit(len(DEMO_TASKS) + 3)))
+        rng.shuffle(lead_ids)
+        for lead_id, (kind, title, hours) in zip(lead_ids, DEMO_TASKS):
+            due = now + timedelta(hours=hours, minutes=rng.choice((0, 15, 30)))
+            # Overdue ones count as reminded already: a fresh demo should not send a burst of e-mail.
+            db.session.add(Task(lead_id=lead_id, kind=kind, title=title, due_at=due, assignee_id=user.id,
+                                created_by_id=user.id, remind_at=due if due > now else None))
+            made += 1
+    db.session.flush()
+    return made
+
+
+def seed_workflow_rules() -> int:
+    """One example workflow rule (only when there are none): a lead that turns hot gets a call
+    task for its owner, due within two hours, and the owner an e-mail."""
+    import secrets
+
+    from leadflow.workflows.models import WorkflowRule
+
+    if db.session.scalar(db.select(func.count(WorkflowRule.id))):
+        return 0
+    db.session.add(WorkflowRule(
+        name="Hot lead: call within two hours", active=True, trigger="field_changed",
+        trigger_config={"field": "temperature"}, secret=secrets.token_hex(32),
+        conditions=[{"field": "temperature", "operator": "is", "value": "hot"}],
+        actions=[{"type": "create_task", "kind": "call", "title": "Call the hot lead", "due_hours": 2,
+                  "assignee": "owner"},
+                 {"type": "notify_owner", "message": "This lead just turned hot: call within two hours."}],
+    ))
+    db.session.flush()
+    return 1
+
+
+def seed_sequence() -> int:
+    """One example nurture (only when there are no templates): a welcome e-mail, a wait, a
+    follow-up and a call task for the owner. Leads are enrolled by hand or by a rule."""
+    from leadflow.sequences.models import EmailTemplate, Sequence, SequenceStep
+
+    if db.session.scalar(db.select(func.count(EmailTemplate.id))):
+        return 0
+    welcome = EmailTemplate(name="Welcome", subject="Welcome, {{ first_name }}",
+                            body="Hi {{ first_name }},\n\nThanks for your interest. Our getting-started guide is at "
+                                 "https://example.com/guide\n\n{{ owner_signature }}")
+    follow_up = EmailTemplate(name="Follow-up", subject="Any questions, {{ first_name }}?",
+                              body="Hi {{ first_name }},\n\nDid the guide help? Reply to this e-mail and I will "
+                                   "answer.\n\n{{ owner_signature }}")
+    sequence = Sequence(name="New lead nurture", active=True, exit_on_reply=True, exit_on_won_lost=True,
+                        exit_on_stage_change=False, exit_score_at_least=80)
+    sequence.steps = [SequenceStep(position=0, kind="send", template=welcome),
+                      SequenceStep(position=1, kind="wait", wait_amount=3, wait_unit="days"),
+                      SequenceStep(position=2, kind="send", template=follow_up),
+                      SequenceStep(position=3, kind="wait", wait_amount=2, wait_unit="days"),
+                      SequenceStep(position=4, kind="task", task_title="Call to follow up on the nurture e-mails")]
+    db.session.add_all([welcome, follow_up, sequence])
+    db.session.flush()
+    return 1
+
+
 def seed_demo(lead_count: int = 200) -> str:
     """Seed the demo workspace (team, pipeline, organizations, leads with history); returns a summary."""
     from leadflow.pipeline.services import ensure_default_pipeline
@@ -1142,6 +1302,12 @@ def seed_demo(lead_count: int = 200) -> str:
     orgs = seed_organizations(organization_count_for(lead_count), rng, names) if lead_count else []
     counts = seed_leads(lead_count, users=users, organizations=orgs, stages=list(pipeline.stages), rng=rng,
                         names=names)
+    seed_capture_form()
+    seed_tasks(users, rng)
+    seed_scoring_rules()
+    seed_routing_rules()
+    seed_workflow_rules()
+    seed_sequence()
     db.session.flush()
     teams = len({u.team for u in users if u.team})
     seconds = time.perf_counter() - started

@@ -18,9 +18,10 @@ ROLES = ("admin", "manager", "rep", "viewer")
 CSRF_EXEMPT_PREFIXES = {
     "/f/": "public capture forms are posted from other sites; honeypot, timing and rate limits defend them",
     "/api/": "the REST API authenticates with bearer tokens, never with the session cookie",
+    "/m/": "links inside sent e-mails (one-click unsubscribe) carry a signed token, never the session cookie",
 }
 # Pages anyone may open without signing in.
-PUBLIC_PREFIXES = ("/login", "/static/", "/f/", "/api/")
+PUBLIC_PREFIXES = ("/login", "/static/", "/f/", "/api/", "/calendar/", "/m/")  # /calendar/: the secret address is the key
 
 # Query strings that fragment endpoints need (without one they answer 400 by design).
 # A new endpoint that needs arguments gets its sample here.
@@ -97,7 +98,7 @@ def _unsafe_rules(app):
 def _page_rules(app):
     return sorted(
         (r for r in app.url_map.iter_rules()
-         if "GET" in r.methods and r.endpoint != "static" and not r.rule.startswith(("/f/", "/api/"))),
+         if "GET" in r.methods and r.endpoint != "static" and not r.rule.startswith(("/f/", "/api/", "/m/"))),
         key=lambda r: r.rule,
     )
 

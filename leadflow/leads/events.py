@@ -1,15 +1,25 @@
-"""What happens after a lead arrives, whichever way it came in.
+"""What happens after something happens to a lead, whichever way it came about.
 
-``lead_arrived`` runs in the transaction that created the lead. Each downstream step
-(alerts now; scoring and routing later) runs in a savepoint of its own: a step that
-fails is rolled back and logged, and the lead is still saved. Capture is the front
-door and must never lose a submission because an alert could not be queued.
+Two kinds of hooks, both run inside the transaction of the change:
+
+- **Arrival steps** (``register_arrival_step``) run once for each new lead, in order:
+  routing first (``order=10``), then scoring (20), then alerts (50) and workflow rules
+  (60), so an alert sees the owner routing chose.
+- **Event handlers** (``subscribe``) hear what happens later: ``lead.changed`` (fields
+  edited, with ``fields``), ``stage.changed`` (``from_id``, ``to_id``),
+  ``activity.added`` (``activity``), ``score.changed`` (``old``, ``new``).
+
+Each step or handler runs in a savepoint of its own: one that fails is rolled back and
+logged, and the change that caused it is still saved. Capture is the front door and
+must never lose a submission because an alert could not be queued.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
@@ -17,28 +27,76 @@ from leadflow.leads.models import Lead
 log = logging.getLogger(__name__)
 
 CHANNELS = ("manual", "form", "api", "import")
+EVENTS = ("lead.changed", "stage.changed", "activity.added", "score.changed")
 
-# Each step takes (lead, channel). Areas add theirs to this list at import time
-# (see ``register_arrival_step``); the order of registration is the order they run in.
-_ARRIVAL_STEPS: list[Callable[[Lead, str], None]] = []
+# What the caller knows about an arrival that the lead row does not hold (the capture
+# form it came through, say): arrival steps read it with ``arrival_context()``.
+_ARRIVAL_CONTEXT: ContextVar[dict | None] = ContextVar("arrival_context", default=None)
+
+_ARRIVAL_STEPS: list[tuple[int, Callable[[Lead, str], None]]] = []
+_HANDLERS: dict[str, list[Callable]] = {name: [] for name in EVENTS}
 
 
-def register_arrival_step(step: Callable[[Lead, str], None]) -> Callable[[Lead, str], None]:
-    if step not in _ARRIVAL_STEPS:
-        _ARRIVAL_STEPS.append(step)
-    return step
+def register_arrival_step(step: Callable[[Lead, str], None] | None = None, *, order: int = 50):
+    """Decorator (bare or with ``order=``): ``step(lead, channel)`` runs for each new lead."""
+
+    def add(func: Callable[[Lead, str], None]) -> Callable[[Lead, str], None]:
+        if all(existing is not func for _, existing in _ARRIVAL_STEPS):
+            _ARRIVAL_STEPS.append((order, func))
+            _ARRIVAL_STEPS.sort(key=lambda pair: pair[0])
+        return func
+
+    return add(step) if step is not None else add
+
+
+def subscribe(event: str):
+    """Decorator: ``handler(lead, actor, **data)`` runs each time ``event`` is emitted."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}")
+
+    def add(func: Callable) -> Callable:
+        if func not in _HANDLERS[event]:
+            _HANDLERS[event].append(func)
+        return func
+
+    return add
+
+
+def _run_isolated(func: Callable, what: str, *args, **kwargs) -> bool:
+    try:
+        with db.session.begin_nested():
+            func(*args, **kwargs)
+    except Exception:  # a downstream failure never costs the change that caused it
+        log.exception("%s: %s failed", what, func.__name__)
+        return False
+    return True
+
+
+@contextmanager
+def arriving(**context) -> Iterator[None]:
+    """``with arriving(form_id=3): intake_lead(...)`` lets arrival steps see ``form_id``."""
+    token = _ARRIVAL_CONTEXT.set(context)
+    try:
+        yield
+    finally:
+        _ARRIVAL_CONTEXT.reset(token)
+
+
+def arrival_context() -> dict:
+    return dict(_ARRIVAL_CONTEXT.get() or {})
 
 
 def lead_arrived(lead: Lead, channel: str) -> list[str]:
     """Run every arrival step for a new lead; returns the names of the steps that failed."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
-    failed = []
-    for step in list(_ARRIVAL_STEPS):
-        try:
-            with db.session.begin_nested():
-                step(lead, channel)
-        except Exception:  # a downstream failure never costs the lead itself
-            log.exception("After lead %s arrived via %s, step %s failed", lead.id, channel, step.__name__)
-            failed.append(step.__name__)
-    return failed
+    return [step.__name__ for _, step in list(_ARRIVAL_STEPS)
+            if not _run_isolated(step, f"After lead {lead.id} arrived via {channel}", lead, channel)]
+
+
+def emit(event: str, lead: Lead, actor=None, **data) -> list[str]:
+    """Tell every handler of ``event``; returns the names of the handlers that failed."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}")
+    return [handler.__name__ for handler in list(_HANDLERS[event])
+            if not _run_isolated(handler, f"On {event} for lead {lead.id}", lead, actor, **data)]

@@ -117,6 +117,7 @@ class Lead(db.Model):
     marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     consent_source: Mapped[str | None] = mapped_column(String(200))
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # opted out of marketing e-mail
     custom_fields: Mapped[dict | None] = mapped_column(JSON)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -131,6 +132,8 @@ class Lead(db.Model):
     # Order of the card within its board column: ascending; new leads get a rank that puts them on top.
     board_rank: Mapped[float] = mapped_column(Float, default=0.0)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The import that created the lead, so undoing it finds exactly those leads.
+    import_job_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="SET NULL"), index=True)
 
     organization: Mapped[Organization | None] = relationship(back_populates="leads")
     owner = relationship("User", foreign_keys=[owner_id])

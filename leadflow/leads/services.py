@@ -11,12 +11,13 @@ from datetime import timedelta
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
 from leadflow.db import utcnow
-from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.settings import get_setting
 from leadflow.leads import fields as f
-from leadflow.leads.events import lead_arrived
+from leadflow.leads.events import emit, lead_arrived
+from leadflow.leads.merge_models import LeadMerge
 from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
 from leadflow.leads.organizations_service import find_or_create_organization
 from leadflow.leads.policy import can_create_lead, can_edit_lead
@@ -247,6 +248,7 @@ def record_stage_change(actor, lead: Lead, from_id: int | None, to_id: int | Non
         names = dict(db.session.execute(db.select(Stage.id, Stage.name).where(Stage.id.in_([from_id, to_id or 0]))).all())
         add_system_activity(lead, "stage_change", actor,
                             f"Moved from {names.get(from_id, '?')} to {names.get(to_id, 'no stage')}", at)
+        emit("stage.changed", lead, actor, from_id=from_id, to_id=to_id)
 
 
 def add_system_activity(lead: Lead, kind: str, actor, subject: str, at=None) -> Activity:
@@ -311,7 +313,10 @@ def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None =
     if entries:
         lead.updated_at = utcnow()
     db.session.flush()
-    return [e.field for e in entries]
+    changed = [e.field for e in entries]
+    if changed:
+        emit("lead.changed", lead, actor, fields=changed)
+    return changed
 
 
 def get_live_lead(lead_id: int) -> Lead:
@@ -334,6 +339,12 @@ def delete_lead(actor, lead: Lead) -> None:
 def restore_lead(actor, lead: Lead) -> None:
     if not can_edit_lead(actor, lead):
         raise PermissionDenied("You can only restore leads you may edit.")
+    survivor_id = db.session.scalar(db.select(LeadMerge.survivor_id).where(
+        LeadMerge.absorbed_id == lead.id, LeadMerge.undone_at.is_(None)))
+    if lead.deleted_at is not None and survivor_id is not None:
+        # Restoring it alone would leave its activities and tasks on the other lead.
+        raise DomainError(f"{lead.name} was merged into lead #{survivor_id}. "
+                          "Undo the merge from that lead's history to bring it back with everything it had.")
     if lead.deleted_at is not None:
         lead.deleted_at = None
         lead.deleted_by_id = None

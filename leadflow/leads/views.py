@@ -4,9 +4,9 @@ from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm.exc import StaleDataError
 
-from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
-from leadflow.leads import queries, services
+from leadflow.leads import bulk, duplicate_pairs, merge, queries, services
 from leadflow.leads.duplicates import duplicates_of, find_duplicates
 from leadflow.leads.fields import FieldError, normalise_email, normalise_phone
 from leadflow.leads.forms import INLINE_FIELDS, LeadForm, current_input_value
@@ -24,7 +24,27 @@ bp = Blueprint("leads", __name__, url_prefix="/leads")
 def index():
     filters = queries.LeadFilters.from_args(request.args)
     context = queries.lead_list_context(filters, current_user)
-    return render_page("leads/index.html", block="results", **context)
+    return render_page("leads/index.html", block="results", **context, **bulk.bulk_context(current_user))
+
+
+@bp.post("/bulk")
+@writer_required
+def bulk_action():
+    """Apply one bulk action (``leads.bulk.BULK_ACTIONS``) to the leads ticked on the list."""
+    back = url_for("leads.index") + ("?" + request.form["return_query"] if request.form.get("return_query") else "")
+    try:
+        action, result = bulk.run_bulk_action(current_user, request.form.get("action", ""),
+                                              request.form.getlist("lead_ids"), request.form)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        for messages in exc.errors.values():
+            flash(" ".join(messages), "error")
+        filters = queries.LeadFilters.from_args(request.args)
+        return render_page("leads/index.html", status=422, **queries.lead_list_context(filters, current_user),
+                           **bulk.bulk_context(current_user))
+    db.session.commit()
+    flash(result.summary(action.verb), "warning" if result.refused else "success")
+    return redirect_to(back)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -200,6 +220,9 @@ def restore(lead_id: int):
         services.restore_lead(current_user, lead)
     except PermissionDenied:
         abort(403)
+    except DomainError as exc:
+        flash(str(exc), "error")
+        return redirect_to(url_for("leads.trash"))
     db.session.commit()
     flash(f"Lead {lead.name} restored.", "success")
     return redirect_to(url_for("leads.detail", lead_id=lead.id))
@@ -213,6 +236,115 @@ def trash():
     except ValueError:
         page = 1
     return render_page("leads/trash.html", **queries.trash_context(current_user, page))
+
+
+# --- possible duplicates and merging ------------------------------------------------------
+
+def _page_arg() -> int:
+    try:
+        return max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        return 1
+
+
+@bp.get("/duplicates")
+@login_required
+def duplicates():
+    context = duplicate_pairs.duplicates_queue_context(current_user, _page_arg())
+    return render_page("leads/duplicates_queue.html", block="pairs", **context)
+
+
+def _lead_arg(name: str) -> Lead:
+    raw = request.values.get(name, "")
+    return _load(int(raw)) if raw.strip().isdigit() else abort(404)
+
+
+@bp.post("/duplicates/dismiss")
+@writer_required
+def dismiss_duplicate():
+    first, second = _lead_arg("first"), _lead_arg("second")
+    try:
+        dismissed = duplicate_pairs.dismiss_pair(current_user, first, second)
+    except PermissionDenied:
+        abort(403)
+    except ValidationFailed:
+        abort(400)
+    db.session.commit()
+    flash(f"{first.name} and {second.name} marked as different people." if dismissed
+          else "That pair was already marked as different people.", "success")
+    if request.htmx:
+        return render_page("leads/_pair_dismissed.html")
+    return redirect_to(url_for("leads.duplicates"))
+
+
+@bp.get("/<int:lead_id>/merge")
+@writer_required
+def merge_page(lead_id: int):
+    survivor = _load(lead_id)
+    if not request.args.get("with"):
+        return render_page("leads/merge_choose.html", lead=survivor, duplicates=duplicates_of(survivor, limit=10))
+    absorbed = _lead_arg("with")
+    if absorbed.id == survivor.id:
+        flash("Choose another lead to merge with.", "error")
+        return redirect_to(url_for("leads.merge_page", lead_id=lead_id))
+    if not (can_edit_lead(current_user, survivor) and can_edit_lead(current_user, absorbed)):
+        abort(403)
+    return render_page("leads/merge.html", **merge.merge_page_context(survivor, absorbed))
+
+
+def _version(name: str) -> int | None:
+    raw = request.form.get(name, "")
+    return int(raw) if raw.isdigit() else None
+
+
+@bp.post("/<int:lead_id>/merge")
+@writer_required
+def merge_leads(lead_id: int):
+    survivor, absorbed = _load(lead_id), _lead_arg("with")
+    choices = merge.choices_from_form(request.form)
+    try:
+        merge.merge_leads(current_user, survivor, absorbed, choices,
+                          expected_versions=(_version("survivor_version"), _version("absorbed_version")))
+        db.session.commit()
+    except (VersionConflict, StaleDataError):
+        db.session.rollback()
+        survivor, absorbed = _load(lead_id), _lead_arg("with")
+        return render_page("leads/merge.html", status=409, conflict=True,
+                           **merge.merge_page_context(survivor, absorbed, choices))
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return render_page("leads/merge.html", status=422, errors=exc.errors,
+                           **merge.merge_page_context(_load(lead_id), _lead_arg("with"), choices))
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    flash(f"Merged {absorbed.name} into {survivor.name}. You can undo this from the history panel.", "success")
+    return redirect_to(url_for("leads.detail", lead_id=survivor.id))
+
+
+@bp.post("/merges/<int:merge_id>/undo")
+@writer_required
+def undo_merge(merge_id: int):
+    record = merge.get_merge(merge_id)
+    survivor_id = record.survivor_id
+    try:
+        absorbed = merge.undo_merge(current_user, record)
+        db.session.commit()
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        flash(f"Merge undone: {absorbed.name} is back as a lead of its own.", "success")
+    return redirect_to(url_for("leads.detail", lead_id=survivor_id) if survivor_id else url_for("leads.index"))
+
+
+@bp.app_template_global()
+def undoable_merge(entry):
+    """For the history list: the merge an entry records, while it can be undone."""
+    return merge.undoable_merge(entry)
 
 
 @bp.errorhandler(NotFound)

@@ -136,9 +136,30 @@ def _wait_until_up(url: str, process: subprocess.Popen, log_path: Path, timeout:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
+def live_instance(tmp_path_factory) -> Path:
+    """The live server's instance folder (its SQLite database lives there)."""
+    return tmp_path_factory.mktemp("e2e-instance")
+
+
+@pytest.fixture(scope="session")
+def live_db(live_instance, live_server):
+    """Read the live server's own database: ``live_db("SELECT …", params) -> rows``."""
+    import sqlite3
+
+    def query(sql: str, params: tuple = ()) -> list[tuple]:
+        connection = sqlite3.connect(live_instance / "leadflow.sqlite3", timeout=10)
+        try:
+            return connection.execute(sql, params).fetchall()
+        finally:
+            connection.close()
+
+    return query
+
+
+@pytest.fixture(scope="session")
+def live_server(live_instance):
     """Base URL of a real LeadFlow server with the demo workspace, for the whole session."""
-    instance_dir = tmp_path_factory.mktemp("e2e-instance")
+    instance_dir = live_instance
     env = _server_env(instance_dir)
     log_path = instance_dir / "server.log"
     with open(log_path, "w") as log:

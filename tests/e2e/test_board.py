@@ -17,7 +17,7 @@ def _count(page, stage_id: str) -> int:
     return int(text)
 
 
-def test_drag_a_card_to_the_next_column_updates_headers_and_is_saved(page):
+def test_drag_a_card_to_the_next_column_updates_headers_and_is_saved(page, live_db):
     sign_in(page)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Pipeline").click()
     expect(page.locator(".board")).to_be_visible()
@@ -48,7 +48,12 @@ def test_drag_a_card_to_the_next_column_updates_headers_and_is_saved(page):
     expect(target.locator(f"#card-{lead_id}")).to_be_visible()
     assert page.evaluate("window.__e2eSameDocument === true"), "the move reloaded the page"
 
-    # Saved: a fresh load of the board shows it there, and the lead's history records the move.
+    # Saved in the server's database: the lead's stage, and a StageChange row for the move.
+    assert live_db("SELECT stage_id FROM leads WHERE id = ?", (int(lead_id),)) == [(int(target_id),)]
+    assert live_db("SELECT COUNT(*) FROM stage_changes WHERE lead_id = ? AND from_stage_id = ? AND to_stage_id = ?",
+                   (int(lead_id), int(source_id), int(target_id))) == [(1,)]
+
+    # A fresh load of the board shows it there, and the lead's history records the move.
     page.reload()
     expect(page.locator(f"#cards-{target_id} #card-{lead_id}")).to_be_visible()
     assert _count(page, target_id) == before_target + 1
