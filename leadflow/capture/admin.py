@@ -6,14 +6,14 @@ errors come back as the page re-rendered with 422.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user
 
 from leadflow.capture import forms, services
 from leadflow.capture.models import OWNER_RULE_LABELS, CaptureForm
-from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
-from leadflow.web.htmx import redirect_to, render_page
+from leadflow.web.admin import act_and_redirect, save_and_redirect
+from leadflow.web.htmx import render_page
 from leadflow.web.permissions import admin_required
 
 bp = Blueprint("capture_admin", __name__, url_prefix="/settings/forms")
@@ -32,17 +32,8 @@ def _editor(template_form: CaptureForm | None, values: dict, errors: dict | None
 
 
 def _save(action, capture_form: CaptureForm | None, values: dict, success: str):
-    try:
-        saved = action()
-    except ValidationFailed as exc:
-        db.session.rollback()
-        return _editor(capture_form, values, exc.errors, status=422)
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
-    db.session.commit()
-    flash(success.format(name=saved.name, slug=saved.slug), "success")
-    return redirect_to(url_for("capture_admin.edit", form_id=saved.id))
+    return save_and_redirect(action, lambda errors: _editor(capture_form, values, errors, status=422), success,
+                             lambda saved: url_for("capture_admin.edit", form_id=saved.id))
 
 
 @bp.get("")
@@ -58,7 +49,7 @@ def new():
         return _editor(None, forms.blank_builder_input())
     values = forms.builder_input(request.form)
     return _save(lambda: services.create_form(current_user, values), None, values,
-                 "Form “{name}” created. It takes submissions at /f/{slug}.")
+                 "Form “{saved.name}” created. It takes submissions at /f/{saved.slug}.")
 
 
 @bp.route("/<int:form_id>", methods=["GET", "POST"])
@@ -72,7 +63,7 @@ def edit(form_id: int):
     def action():
         services.update_form(current_user, capture_form, values)
         return capture_form
-    return _save(action, capture_form, values, "Form “{name}” saved.")
+    return _save(action, capture_form, values, "Form “{saved.name}” saved.")
 
 
 @bp.post("/preview")
@@ -87,21 +78,18 @@ def preview():
 def set_active(form_id: int):
     capture_form = _form(form_id)
     active = request.form.get("active") == "1"
-    services.set_form_active(current_user, capture_form, active)
-    db.session.commit()
     if active:
-        flash(f"Form “{capture_form.name}” is active again at /f/{capture_form.slug}.", "success")
+        message = f"Form “{capture_form.name}” is active again at /f/{capture_form.slug}."
     else:
-        flash(f"Form “{capture_form.name}” is deactivated: its page and embeds no longer take submissions.", "info")
-    return redirect_to(url_for("capture_admin.index"))
+        message = f"Form “{capture_form.name}” is deactivated: its page and embeds no longer take submissions."
+    return act_and_redirect(lambda: services.set_form_active(current_user, capture_form, active), message,
+                            url_for("capture_admin.index"), "success" if active else "info")
 
 
 @bp.post("/<int:form_id>/delete")
 @admin_required
 def delete(form_id: int):
     capture_form = _form(form_id)
-    name = capture_form.name
-    services.delete_form(current_user, capture_form)
-    db.session.commit()
-    flash(f"Form “{name}” deleted. The leads it brought in are kept.", "success")
-    return redirect_to(url_for("capture_admin.index"))
+    return act_and_redirect(lambda: services.delete_form(current_user, capture_form),
+                            f"Form “{capture_form.name}” deleted. The leads it brought in are kept.",
+                            url_for("capture_admin.index"))

@@ -12,6 +12,7 @@ from leadflow.leads.models import Lead
 from leadflow.routing import services
 from leadflow.routing.forms import FallbackForm, RoutingRuleForm
 from leadflow.routing.models import STRATEGY_LABELS
+from leadflow.web.admin import act_and_redirect
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
 from leadflow.web.permissions import admin_required
@@ -89,31 +90,26 @@ def edit_rule(rule_id: int):
 @admin_required
 def move_rule(rule_id: int):
     rule = _rule(rule_id)
-    if services.move_rule(current_user, rule, request.form.get("direction", "")):
-        db.session.commit()
-        flash(f"Moved {rule.name} {request.form['direction']}.", "success")
-    return redirect_to(url_for("routing.index"))
+    direction = request.form.get("direction", "")
+    return act_and_redirect(lambda: services.move_rule(current_user, rule, direction),
+                            f"Moved {rule.name} {direction}.", url_for("routing.index"))
 
 
 @bp.post("/<int:rule_id>/active")
 @admin_required
 def toggle_rule(rule_id: int):
     rule = _rule(rule_id)
-    services.set_rule_active(current_user, rule, not rule.active)
-    db.session.commit()
-    flash(f"Rule {rule.name} {'resumed' if rule.active else 'paused'}.", "success")
-    return redirect_to(url_for("routing.index"))
+    active = not rule.active
+    return act_and_redirect(lambda: services.set_rule_active(current_user, rule, active),
+                            f"Rule {rule.name} {'resumed' if active else 'paused'}.", url_for("routing.index"))
 
 
 @bp.post("/<int:rule_id>/delete")
 @admin_required
 def delete_rule(rule_id: int):
     rule = _rule(rule_id)
-    name = rule.name
-    services.delete_rule(current_user, rule)
-    db.session.commit()
-    flash(f"Routing rule {name} deleted.", "success")
-    return redirect_to(url_for("routing.index"))
+    return act_and_redirect(lambda: services.delete_rule(current_user, rule), f"Routing rule {rule.name} deleted.",
+                            url_for("routing.index"))
 
 
 @bp.post("/fallback")

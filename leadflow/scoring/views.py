@@ -11,6 +11,7 @@ from leadflow.extensions import db
 from leadflow.scoring import jobs, queries, services  # jobs registers the scoring sweeps
 from leadflow.scoring.forms import RuleForm, ThresholdsForm
 from leadflow.scoring.models import RescoreJob, ScoringRule
+from leadflow.web.admin import act_and_redirect, save_and_redirect
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
 from leadflow.web.permissions import admin_required, roles_required
@@ -37,15 +38,12 @@ def _rule_page(form: RuleForm, rule: ScoringRule | None, status: int = 200):
 def _save_rule(form: RuleForm, rule: ScoringRule | None, action, message: str):
     if not form.validate_on_submit():
         return _rule_page(form, rule, status=422)
-    try:
-        saved = action(form.values())
-    except ValidationFailed as exc:
-        db.session.rollback()
-        apply_errors(form, exc.errors)
+
+    def refused(errors):
+        apply_errors(form, errors)
         return _rule_page(form, rule, status=422)
-    db.session.commit()
-    flash(message.format(name=saved.name) + " " + RESCORE_HINT, "success")
-    return redirect_to(url_for("scoring.index"))
+    return save_and_redirect(lambda: action(form.values()), refused, f"{message} {RESCORE_HINT}",
+                             lambda saved: url_for("scoring.index"))
 
 
 @bp.get("/settings/scoring")
@@ -60,7 +58,7 @@ def new_rule():
     form = RuleForm(data={"category": request.args.get("category", "fit")})
     if request.method == "GET":
         return _rule_page(form, None)
-    return _save_rule(form, None, lambda values: services.create_rule(current_user, values), "Rule “{name}” added.")
+    return _save_rule(form, None, lambda values: services.create_rule(current_user, values), "Rule “{saved.name}” added.")
 
 
 @bp.route("/settings/scoring/rules/<int:rule_id>", methods=["GET", "POST"])
@@ -71,7 +69,7 @@ def edit_rule(rule_id: int):
     if request.method == "GET":
         return _rule_page(form, rule)
     return _save_rule(form, rule, lambda values: services.update_rule(current_user, rule, values),
-                      "Rule “{name}” saved.")
+                      "Rule “{saved.name}” saved.")
 
 
 @bp.post("/settings/scoring/rules/<int:rule_id>/active")
@@ -79,21 +77,17 @@ def edit_rule(rule_id: int):
 def set_rule_active(rule_id: int):
     rule = db.get_or_404(ScoringRule, rule_id)
     active = request.form.get("active") == "1"
-    services.set_rule_active(current_user, rule, active)
-    db.session.commit()
-    flash(f"Rule “{rule.name}” {'is on again' if active else 'is paused'}. {RESCORE_HINT}", "success")
-    return redirect_to(url_for("scoring.index"))
+    return act_and_redirect(lambda: services.set_rule_active(current_user, rule, active),
+                            f"Rule “{rule.name}” {'is on again' if active else 'is paused'}. {RESCORE_HINT}",
+                            url_for("scoring.index"))
 
 
 @bp.post("/settings/scoring/rules/<int:rule_id>/delete")
 @admin_required
 def delete_rule(rule_id: int):
     rule = db.get_or_404(ScoringRule, rule_id)
-    name = rule.name
-    services.delete_rule(current_user, rule)
-    db.session.commit()
-    flash(f"Rule “{name}” deleted. {RESCORE_HINT}", "success")
-    return redirect_to(url_for("scoring.index"))
+    return act_and_redirect(lambda: services.delete_rule(current_user, rule),
+                            f"Rule “{rule.name}” deleted. {RESCORE_HINT}", url_for("scoring.index"))
 
 
 @bp.post("/settings/scoring/thresholds")

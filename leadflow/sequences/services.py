@@ -73,27 +73,41 @@ def _clean_template(data: dict) -> dict:
     return {"name": name, "subject": subject, "body": body}
 
 
-def create_template(actor, data: dict) -> EmailTemplate:
+def _create(actor, model, clean, data: dict):
+    """Templates and sequences are created, changed and deleted the same way, by managers;
+    the role is checked before the input, so a viewer hears "not allowed", not "name missing"."""
     _require_manager(actor)
-    template = EmailTemplate(**_clean_template(data), created_by_id=actor.id)
-    db.session.add(template)
+    record = model(**clean(data), created_by_id=actor.id)
+    db.session.add(record)
     db.session.flush()
-    return template
+    return record
+
+
+def _update(actor, record, clean, data: dict):
+    _require_manager(actor)
+    for key, value in clean(data).items():
+        setattr(record, key, value)
+    db.session.flush()
+    return record
+
+
+def _delete(actor, record) -> None:
+    _require_manager(actor)
+    db.session.delete(record)
+    db.session.flush()
+
+
+def create_template(actor, data: dict) -> EmailTemplate:
+    return _create(actor, EmailTemplate, _clean_template, data)
 
 
 def update_template(actor, template: EmailTemplate, data: dict) -> EmailTemplate:
-    _require_manager(actor)
-    for key, value in _clean_template(data).items():
-        setattr(template, key, value)
-    db.session.flush()
-    return template
+    return _update(actor, template, _clean_template, data)
 
 
 def delete_template(actor, template: EmailTemplate) -> None:
     """Steps that sent it are kept and skipped (their summary says so)."""
-    _require_manager(actor)
-    db.session.delete(template)
-    db.session.flush()
+    _delete(actor, template)
 
 
 # --- sequences -----------------------------------------------------------------------------
@@ -119,26 +133,16 @@ def _clean_sequence(data: dict) -> dict:
 
 
 def create_sequence(actor, data: dict) -> Sequence:
-    _require_manager(actor)
-    sequence = Sequence(**_clean_sequence(data), created_by_id=actor.id)
-    db.session.add(sequence)
-    db.session.flush()
-    return sequence
+    return _create(actor, Sequence, _clean_sequence, data)
 
 
 def update_sequence(actor, sequence: Sequence, data: dict) -> Sequence:
-    _require_manager(actor)
-    for key, value in _clean_sequence(data).items():
-        setattr(sequence, key, value)
-    db.session.flush()
-    return sequence
+    return _update(actor, sequence, _clean_sequence, data)
 
 
 def delete_sequence(actor, sequence: Sequence) -> None:
     """Deletes its steps and enrolments too: nobody gets another message from it."""
-    _require_manager(actor)
-    db.session.delete(sequence)
-    db.session.flush()
+    _delete(actor, sequence)
 
 
 def _clean_step(data: dict) -> dict:

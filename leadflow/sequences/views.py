@@ -8,13 +8,14 @@ from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user, login_required
 
 import leadflow.sequences.jobs  # noqa: F401  (registers the sweep and the exit triggers)
-from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from leadflow.errors import DomainError, ValidationFailed
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.sequences import queries, services
 from leadflow.sequences.models import EmailTemplate, Enrollment, Sequence, SequenceStep
 from leadflow.sequences.templates import TemplateError, render_for_lead, unknown_fields
+from leadflow.web.admin import act_and_redirect, commit_or_flash, save_and_redirect
 from leadflow.web.htmx import redirect_to, render_page
 from leadflow.web.permissions import roles_required
 
@@ -22,26 +23,6 @@ bp = Blueprint("sequences", __name__, url_prefix="/sequences")
 
 manager_required = roles_required("admin", "manager")
 TEMPLATE_FIELDS = ("name", "subject", "body")
-
-
-def _first_error(error: ValidationFailed) -> str:
-    return " ".join(m for messages in error.errors.values() for m in messages)
-
-
-def _commit_or_flash(action, success: str, failure_status: int = 422):
-    """Run ``action``; commit and flash ``success``, or roll back and flash why not."""
-    try:
-        action()
-    except ValidationFailed as error:
-        db.session.rollback()
-        flash(_first_error(error), "error")
-        return False
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
-    db.session.commit()
-    flash(success, "success")
-    return True
 
 
 # --- sequences ------------------------------------------------------------------------------
@@ -101,17 +82,20 @@ def update(sequence_id: int):
 @manager_required
 def delete(sequence_id: int):
     sequence = _sequence(sequence_id)
-    name = sequence.name
-    _commit_or_flash(lambda: services.delete_sequence(current_user, sequence), f"Sequence “{name}” deleted.")
-    return redirect_to(url_for("sequences.index"))
+    return act_and_redirect(lambda: services.delete_sequence(current_user, sequence),
+                            f"Sequence “{sequence.name}” deleted.", url_for("sequences.index"))
 
 
 @bp.post("/<int:sequence_id>/steps")
 @manager_required
 def add_step(sequence_id: int):
     sequence = _sequence(sequence_id)
-    _commit_or_flash(lambda: services.add_step(current_user, sequence, request.form.to_dict()), "Step added.")
-    return redirect_to(url_for("sequences.edit", sequence_id=sequence_id) + "#steps")
+    return act_and_redirect(lambda: services.add_step(current_user, sequence, request.form.to_dict()), "Step added.",
+                            _steps_url(sequence_id))
+
+
+def _steps_url(sequence_id: int) -> str:
+    return url_for("sequences.edit", sequence_id=sequence_id) + "#steps"
 
 
 def _step(sequence_id: int, step_id: int) -> SequenceStep:
@@ -126,16 +110,16 @@ def _step(sequence_id: int, step_id: int) -> SequenceStep:
 def move_step(sequence_id: int, step_id: int):
     step = _step(sequence_id, step_id)
     offset = -1 if request.form.get("direction") == "up" else 1
-    _commit_or_flash(lambda: services.move_step(current_user, step, offset), "Step moved.")
-    return redirect_to(url_for("sequences.edit", sequence_id=sequence_id) + "#steps")
+    return act_and_redirect(lambda: services.move_step(current_user, step, offset), "Step moved.",
+                            _steps_url(sequence_id))
 
 
 @bp.post("/<int:sequence_id>/steps/<int:step_id>/delete")
 @manager_required
 def remove_step(sequence_id: int, step_id: int):
     step = _step(sequence_id, step_id)
-    _commit_or_flash(lambda: services.remove_step(current_user, step), "Step removed.")
-    return redirect_to(url_for("sequences.edit", sequence_id=sequence_id) + "#steps")
+    return act_and_redirect(lambda: services.remove_step(current_user, step), "Step removed.",
+                            _steps_url(sequence_id))
 
 
 # --- enrolment -------------------------------------------------------------------------------
@@ -156,14 +140,8 @@ def enrol(lead_id: int):
     if sequence is None:
         flash("Choose the sequence to enrol the lead in.", "error")
     else:
-        try:
-            services.enroll(lead, sequence, current_user)
-        except (ValidationFailed, NotFound) as error:
-            db.session.rollback()
-            flash(_first_error(error) if isinstance(error, ValidationFailed) else str(error), "error")
-        else:
-            db.session.commit()
-            flash(f"{lead.name} is enrolled in “{sequence.name}”. The first step runs within a minute.", "success")
+        commit_or_flash(lambda: services.enroll(lead, sequence, current_user),
+                        f"{lead.name} is enrolled in “{sequence.name}”. The first step runs within a minute.")
     return redirect_to(url_for("leads.detail", lead_id=lead.id) + "#sequences")
 
 
@@ -171,8 +149,8 @@ def enrol(lead_id: int):
 @login_required
 def stop(enrollment_id: int):
     enrollment = db.get_or_404(Enrollment, enrollment_id)
-    _commit_or_flash(lambda: services.stop_enrollment(current_user, enrollment),
-                     f"{enrollment.lead.name} left “{enrollment.sequence.name}”.")
+    commit_or_flash(lambda: services.stop_enrollment(current_user, enrollment),
+                    f"{enrollment.lead.name} left “{enrollment.sequence.name}”.")
     back = request.form.get("back")
     if back != "sequence":
         return redirect_to(url_for("leads.detail", lead_id=enrollment.lead_id) + "#sequences")
@@ -199,17 +177,8 @@ def _template_page(template: EmailTemplate | None, values: dict, errors=None, st
 
 
 def _save_template(action, template: EmailTemplate | None, values: dict, success: str):
-    try:
-        saved = action()
-    except ValidationFailed as error:
-        db.session.rollback()
-        return _template_page(template, values, error.errors, status=422)
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
-    db.session.commit()
-    flash(success.format(name=saved.name), "success")
-    return redirect_to(url_for("sequences.edit_template", template_id=saved.id))
+    return save_and_redirect(action, lambda errors: _template_page(template, values, errors, status=422), success,
+                             lambda saved: url_for("sequences.edit_template", template_id=saved.id))
 
 
 @bp.route("/templates/new", methods=["GET", "POST"])
@@ -219,7 +188,7 @@ def new_template():
         return _template_page(None, {"name": "", "subject": "", "body": "Hi {{ first_name }},\n\n\n{{ owner_signature }}"})
     values = _template_values()
     return _save_template(lambda: services.create_template(current_user, values), None, values,
-                          "Template “{name}” created.")
+                          "Template “{saved.name}” created.")
 
 
 @bp.route("/templates/<int:template_id>", methods=["GET", "POST"])
@@ -230,17 +199,16 @@ def edit_template(template_id: int):
         return _template_page(template, {key: getattr(template, key) for key in TEMPLATE_FIELDS})
     values = _template_values()
     return _save_template(lambda: services.update_template(current_user, template, values), template, values,
-                          "Template “{name}” saved.")
+                          "Template “{saved.name}” saved.")
 
 
 @bp.post("/templates/<int:template_id>/delete")
 @manager_required
 def delete_template(template_id: int):
     template = db.get_or_404(EmailTemplate, template_id)
-    name = template.name
-    _commit_or_flash(lambda: services.delete_template(current_user, template),
-                     f"Template “{name}” deleted. Steps that sent it are skipped.")
-    return redirect_to(url_for("sequences.templates"))
+    return act_and_redirect(lambda: services.delete_template(current_user, template),
+                            f"Template “{template.name}” deleted. Steps that sent it are skipped.",
+                            url_for("sequences.templates"))
 
 
 @bp.post("/templates/preview")

@@ -6,12 +6,12 @@ re-rendered with 422.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user
 
-from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
-from leadflow.web.htmx import redirect_to, render_page
+from leadflow.web.admin import act_and_redirect, save_and_redirect
+from leadflow.web.htmx import render_page
 from leadflow.web.permissions import admin_required
 from leadflow.workflows import forms, queries, services
 from leadflow.workflows import jobs  # noqa: F401  (registers the hooks and sweeps)
@@ -34,17 +34,8 @@ def _save(action, rule: WorkflowRule | None, values: dict, success: str):
         key = "conditions" if "add_condition" in request.form else "actions"
         values[key].append({})
         return _editor(rule, values)
-    try:
-        saved = action()
-    except ValidationFailed as exc:
-        db.session.rollback()
-        return _editor(rule, values, exc.errors, status=422)
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
-    db.session.commit()
-    flash(success.format(name=saved.name), "success")
-    return redirect_to(url_for("workflows.edit", rule_id=saved.id))
+    return save_and_redirect(action, lambda errors: _editor(rule, values, errors, status=422), success,
+                             lambda saved: url_for("workflows.edit", rule_id=saved.id))
 
 
 @bp.get("")
@@ -59,7 +50,7 @@ def new():
     if request.method == "GET":
         return _editor(None, forms.blank_rule_input())
     values = forms.rule_input(request.form)
-    return _save(lambda: services.create_rule(current_user, values), None, values, "Rule “{name}” created.")
+    return _save(lambda: services.create_rule(current_user, values), None, values, "Rule “{saved.name}” created.")
 
 
 @bp.route("/<int:rule_id>", methods=["GET", "POST"])
@@ -69,7 +60,7 @@ def edit(rule_id: int):
     if request.method == "GET":
         return _editor(rule, forms.rule_input_from_model(rule))
     values = forms.rule_input(request.form)
-    return _save(lambda: services.update_rule(current_user, rule, values), rule, values, "Rule “{name}” saved.")
+    return _save(lambda: services.update_rule(current_user, rule, values), rule, values, "Rule “{saved.name}” saved.")
 
 
 @bp.post("/<int:rule_id>/active")
@@ -77,22 +68,17 @@ def edit(rule_id: int):
 def set_active(rule_id: int):
     rule = _rule(rule_id)
     active = request.form.get("active") == "1"
-    services.set_rule_active(current_user, rule, active)
-    db.session.commit()
-    flash(f"Rule “{rule.name}” {'resumed' if active else 'paused: it does not run until you resume it'}.",
-          "success" if active else "info")
-    return redirect_to(url_for("workflows.index"))
+    return act_and_redirect(lambda: services.set_rule_active(current_user, rule, active),
+                            f"Rule “{rule.name}” {'resumed' if active else 'paused: it does not run until you resume it'}.",
+                            url_for("workflows.index"), "success" if active else "info")
 
 
 @bp.post("/<int:rule_id>/delete")
 @admin_required
 def delete(rule_id: int):
     rule = _rule(rule_id)
-    name = rule.name
-    services.delete_rule(current_user, rule)
-    db.session.commit()
-    flash(f"Rule “{name}” deleted with its run log.", "success")
-    return redirect_to(url_for("workflows.index"))
+    return act_and_redirect(lambda: services.delete_rule(current_user, rule),
+                            f"Rule “{rule.name}” deleted with its run log.", url_for("workflows.index"))
 
 
 @bp.get("/<int:rule_id>/runs")
