@@ -24,15 +24,38 @@ class BulkResult:
     changed: int = 0
     unchanged: int = 0
     refused: list[str] = field(default_factory=list)  # names of leads the actor may not change
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> names of leads left alone
+    unchanged_label: str = "already matched"  # "1 already matched."
+
+    def skip(self, lead: Lead, reason: str) -> None:
+        self.skipped.setdefault(reason, []).append(lead.name)
 
     def summary(self, verb: str) -> str:
         parts = [f"{verb} {self.changed} lead{'' if self.changed == 1 else 's'}."]
         if self.unchanged:
-            parts.append(f"{self.unchanged} already matched.")
+            parts.append(f"{self.unchanged} {self.unchanged_label}.")
+        for reason, names in self.skipped.items():
+            parts.append(f"{len(names)} skipped ({reason}): {_names(names)}.")
         if self.refused:
-            shown = ", ".join(self.refused[:5]) + (" …" if len(self.refused) > 5 else "")
-            parts.append(f"{len(self.refused)} not changed because you cannot edit them: {shown}.")
+            parts.append(f"{len(self.refused)} not changed because you cannot edit them: {_names(self.refused)}.")
         return " ".join(parts)
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+
+
+def marketing_skip_reason(lead: Lead) -> str | None:
+    """Why no marketing e-mail may go to ``lead`` in a few words, or None when it may."""
+    from leadflow.sequences.templates import can_send_marketing
+
+    if can_send_marketing(lead):
+        return None
+    if lead.unsubscribed_at is not None:
+        return "no marketing consent: unsubscribed"
+    if not lead.marketing_consent:
+        return "no marketing consent"
+    return "no e-mail address"
 
 
 @dataclass(frozen=True)
@@ -113,11 +136,20 @@ def reassign(actor, leads: list[Lead], form_data: dict) -> BulkResult:
 
 @register_bulk_action("enrol_sequence", "Enrol in sequence…", "Enrolled")
 def enrol_in_sequence(actor, leads: list[Lead], form_data: dict) -> BulkResult:
-    """Leads without marketing consent, or already in the sequence, count as unchanged."""
+    """Leads without marketing consent are reported as skipped, with the reason; leads
+    already in the sequence as unchanged."""
     from leadflow.sequences.services import enroll_many
 
-    enrolled, skipped, refused = enroll_many(actor, leads, form_data.get("sequence_id"))
-    return BulkResult(changed=enrolled, unchanged=skipped, refused=refused)
+    result = BulkResult(unchanged_label="already in the sequence")
+    candidates = []
+    for lead in leads:
+        reason = marketing_skip_reason(lead) if can_edit_lead(actor, lead) else None
+        if reason:
+            result.skip(lead, reason)
+        else:
+            candidates.append(lead)
+    result.changed, result.unchanged, result.refused = enroll_many(actor, candidates, form_data.get("sequence_id"))
+    return result
 
 
 def bulk_context(viewer) -> dict:

@@ -12,13 +12,14 @@ from leadflow.accounts.models import User
 from leadflow.accounts.system import SYSTEM
 from leadflow.db import utcnow
 from leadflow.extensions import db
+from leadflow.leads.bulk import marketing_skip_reason
 from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead
 from leadflow.pipeline.models import Stage
 
 ACTIONS = {
     "assign": "Assign to a user", "create_task": "Create a task", "move_stage": "Move to a stage",
     "set_field": "Set a field", "add_tag": "Add a tag", "send_email": "Send an e-mail to the lead",
-    "notify_owner": "E-mail the owner", "call_webhook": "Call a webhook",
+    "notify_owner": "E-mail the owner", "enrol_sequence": "Enrol in a sequence", "call_webhook": "Call a webhook",
 }
 SETTABLE_FIELDS = {"lifecycle": LIFECYCLES, "temperature": TEMPERATURES, "source": SOURCES, "value": None,
                    "country": None, "title": None}
@@ -89,6 +90,13 @@ def clean_action(raw: dict) -> dict:
         if db.session.get(EmailTemplate, template_id) is None:
             raise ValueError("Choose an e-mail template from the list.")
         return {"type": kind, "template_id": template_id}
+    if kind == "enrol_sequence":
+        from leadflow.sequences.models import Sequence
+
+        sequence = db.session.get(Sequence, _int(raw.get("sequence_id"), "Choose the sequence."))
+        if sequence is None or not sequence.active:
+            raise ValueError("Choose an active sequence from the list.")
+        return {"type": kind, "sequence_id": sequence.id}
     if kind == "notify_owner":
         note = " ".join(str(raw.get("message") or "").split())[:500]
         return {"type": kind, "message": note}
@@ -143,6 +151,8 @@ def run_action(rule, run, lead: Lead, action: dict, index: int, event: dict) -> 
         return _notify_owner(rule, run, lead, action, index)
     if kind == "send_email":
         return _send_email(rule, run, lead, action, index)
+    if kind == "enrol_sequence":
+        return _enrol_sequence(lead, action)
     return _queue_webhook(rule, run, lead, action, index, event)
 
 
@@ -167,14 +177,18 @@ def _send_email(rule, run, lead: Lead, action: dict, index: int) -> str:
     from leadflow.mail.services import RenderedMail, enqueue_mail
     from leadflow.sequences.links import unsubscribe_url
     from leadflow.sequences.models import EmailTemplate
-    from leadflow.sequences.templates import can_send_marketing, render_for_lead
+    from leadflow.sequences.templates import TemplateError, render_for_lead
 
-    if not can_send_marketing(lead):
-        return "skipped: no marketing consent or no e-mail address"
+    if reason := marketing_skip_reason(lead):
+        return f"skipped: {reason}"
     template = db.session.get(EmailTemplate, action["template_id"])
     if template is None:
         raise ActionError("The e-mail template no longer exists.")
-    subject, text, body = render_for_lead(template, lead)
+    try:
+        subject, text, body = render_for_lead(template, lead)
+    except TemplateError as exc:
+        raise ActionError(f"The e-mail template “{template.name}” cannot be sent ({str(exc).rstrip('.')}). "
+                          "Correct it under Sequences → E-mail templates.") from exc
     unsubscribe = unsubscribe_url(lead.id)
     if unsubscribe not in text:
         text = f"{text.rstrip()}\n\n--\nUnsubscribe: {unsubscribe}\n"
@@ -185,6 +199,25 @@ def _send_email(rule, run, lead: Lead, action: dict, index: int) -> str:
                           mail=RenderedMail(subject=subject, text_body=text, html_body=html_body),
                           idempotency_key=f"workflow:{run.id}:{index}", list_unsubscribe=unsubscribe)
     return "e-mail to the lead queued" if queued else "already queued"
+
+
+def _enrol_sequence(lead: Lead, action: dict) -> str:
+    """Start the lead on a sequence as the automation actor; leads that may not get marketing
+    e-mail are skipped (the run still succeeds)."""
+    from leadflow.sequences.models import Sequence
+    from leadflow.sequences.services import active_enrollment, enroll
+
+    sequence = db.session.get(Sequence, action["sequence_id"])
+    if sequence is None:
+        raise ActionError("The sequence no longer exists.")
+    if not sequence.active:
+        raise ActionError(f"The sequence “{sequence.name}” is paused: turn it on or change the rule.")
+    if reason := marketing_skip_reason(lead):
+        return f"skipped: {reason}"
+    if active_enrollment(lead, sequence) is not None:
+        return f"already enrolled in “{sequence.name}”"
+    enroll(lead, sequence, SYSTEM)
+    return f"enrolled in “{sequence.name}”"
 
 
 def _queue_webhook(rule, run, lead: Lead, action: dict, index: int, event: dict) -> str:

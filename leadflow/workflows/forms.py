@@ -5,7 +5,7 @@ from __future__ import annotations
 from leadflow.workflows.models import WorkflowRule
 
 ACTION_PARAMS = ("user_id", "title", "kind", "due_hours", "assignee", "stage_id", "field", "value", "tag",
-                 "template_id", "message", "url")
+                 "template_id", "sequence_id", "message", "url")
 CONDITION_PARAMS = ("field", "operator", "value")
 
 

@@ -27,14 +27,16 @@ def editor_choices() -> dict:
                                 .where(Pipeline.archived_at.is_(None)).order_by(Pipeline.position, Stage.position)).all()
     users = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True), User.role != "viewer")
                                .order_by(User.name)).all()
-    from leadflow.sequences.models import EmailTemplate
+    from leadflow.sequences.models import EmailTemplate, Sequence
 
     try:
         with db.session.begin_nested():
             templates = db.session.execute(db.select(EmailTemplate.id, EmailTemplate.name)
                                            .order_by(EmailTemplate.name)).all()
+            sequences = db.session.execute(db.select(Sequence.id, Sequence.name).where(Sequence.active.is_(True))
+                                           .order_by(Sequence.name)).all()
     except Exception:  # the e-mail templates of sequences are not set up in this database yet
-        templates = []
+        templates, sequences = [], []
     return {
         "trigger_choices": triggers.TRIGGERS, "watchable_fields": triggers.WATCHABLE_FIELDS,
         "condition_fields": triggers.CONDITION_FIELDS, "operators": triggers.OPERATORS,
@@ -42,6 +44,7 @@ def editor_choices() -> dict:
         "task_kinds": actions.TASK_KINDS,
         "stages": [(sid, f"{pname} → {sname}") for sid, pname, sname in stages],
         "users": [tuple(u) for u in users], "email_templates": [tuple(t) for t in templates],
+        "sequences": [tuple(q) for q in sequences],
     }
 
 

@@ -102,17 +102,43 @@ def test_a_rep_cannot_enrol_or_stop_someone_elses_lead(login_as, make_sequence, 
 
 def test_bulk_enrol_from_the_lead_list_skips_leads_without_consent(login_as, make_sequence, consenting_lead,
                                                                    make_lead):
+    from leadflow.sequences.services import unsubscribe_lead
+
     _, client = login_as("manager")
     sequence = make_sequence(name="Bulk nurture")
-    yes, no = consenting_lead(), make_lead()
+    yes, no = consenting_lead(first_name="Yes"), make_lead(first_name="No")
+    gone = consenting_lead(first_name="Gone")
+    unsubscribe_lead(gone)
     db.session.commit()
     assert "Bulk nurture" in client.get("/leads").get_data(as_text=True)
     response = client.post("/leads/bulk", data={"action": "enrol_sequence", "sequence_id": sequence.id,
-                                                "lead_ids": [yes.id, no.id]})
+                                                "lead_ids": [yes.id, no.id, gone.id]})
     assert response.status_code in (302, 303)
     assert [e.lead_id for e in db.session.scalars(select(Enrollment))] == [yes.id]
+    flash = client.get("/leads").get_data(as_text=True)
+    assert ("Enrolled 1 lead. 1 skipped (no marketing consent): No Example. "
+            "1 skipped (no marketing consent: unsubscribed): Gone Example.") in flash
+    client.post("/leads/bulk", data={"action": "enrol_sequence", "sequence_id": sequence.id, "lead_ids": [yes.id]})
+    assert "Enrolled 0 leads. 1 already in the sequence." in client.get("/leads").get_data(as_text=True)
+    assert len(db.session.scalars(select(Enrollment)).all()) == 1
     missing = client.post("/leads/bulk", data={"action": "enrol_sequence", "lead_ids": [yes.id]})
     assert missing.status_code == 422 and "Choose the sequence" in missing.get_data(as_text=True)
+
+
+def test_bulk_enrol_reports_leads_a_rep_cannot_edit_as_refused_not_skipped(login_as, make_sequence, make_lead,
+                                                                            make_user):
+    rep, client = login_as("rep")
+    other = make_user(role="rep")
+    sequence = make_sequence(name="Rep nurture")
+    theirs = make_lead(first_name="Theirs", owner_id=other.id)  # no consent either: still "cannot edit"
+    mine = make_lead(first_name="Mine", owner_id=rep.id)
+    db.session.commit()
+    client.post("/leads/bulk", data={"action": "enrol_sequence", "sequence_id": sequence.id,
+                                     "lead_ids": [theirs.id, mine.id]})
+    flash = client.get("/leads").get_data(as_text=True)
+    assert ("Enrolled 0 leads. 1 skipped (no marketing consent): Mine Example. "
+            "1 not changed because you cannot edit them: Theirs Example.") in flash
+    assert db.session.scalar(select(Enrollment)) is None
 
 
 def test_the_enrolments_list_shows_state_and_filters_by_htmx(login_as, make_sequence, consenting_lead, enrol):

@@ -171,3 +171,66 @@ def test_task_overdue_rule_fires_once_per_task(make_rule, make_lead, make_user, 
     later = utcnow() + timedelta(hours=2)
     assert [fire_time_triggers(later) for _ in range(3)] == [1, 0, 0]
     assert tags_of(lead) == ["overdue"] and len(runs_of(rule)) == 1
+
+
+def _sequence(make_user, name="Trial nurture", active="y"):
+    from leadflow.sequences.services import create_sequence
+
+    return create_sequence(make_user(role="manager"), {"name": name, "active": active})
+
+
+def _enrolled(lead):
+    from leadflow.sequences.models import Enrollment
+
+    return db.session.scalars(db.select(Enrollment.sequence_id).where(Enrollment.lead_id == lead.id,
+                                                                      Enrollment.state == "active")).all()
+
+
+def test_enrol_in_sequence_enrols_consenting_leads_and_skips_the_rest(make_rule, make_lead, make_user, runs_of):
+    from leadflow.sequences.services import unsubscribe_lead
+
+    sequence = _sequence(make_user)
+    rule = make_rule("field_changed", [{"type": "enrol_sequence", "sequence_id": sequence.id}, *tag("nurtured")],
+                     field="temperature")
+    admin = make_user(role="admin")
+    yes, no, gone = (make_lead(first_name=n, marketing_consent="y") for n in ("Yes", "No", "Gone"))
+    no.marketing_consent = False
+    unsubscribe_lead(gone)
+    for lead in (yes, no, gone):
+        update_lead(admin, lead, {"temperature": "hot"})
+    update_lead(admin, yes, {"temperature": "cold"})  # runs again: already enrolled, no second enrolment
+    results = {run.lead_id: [(r["ok"], r["result"]) for r in run.results] for run in runs_of(rule)[:3]}
+    assert results[yes.id][0] == (True, "enrolled in “Trial nurture”")
+    assert results[no.id][0] == (True, "skipped: no marketing consent")
+    assert results[gone.id][0] == (True, "skipped: no marketing consent: unsubscribed")
+    assert [r.outcome for r in runs_of(rule)] == ["done"] * 4  # a skip is not a failure: later actions ran
+    assert runs_of(rule)[3].results[0]["result"] == "already enrolled in “Trial nurture”"
+    assert _enrolled(yes) == [sequence.id] and _enrolled(no) == [] and _enrolled(gone) == []
+    assert all("nurtured" in tags_of(lead) for lead in (yes, no, gone))
+
+
+def test_enrol_in_a_paused_sequence_fails_the_run_with_a_clear_message(make_rule, make_lead, make_user, runs_of):
+    sequence = _sequence(make_user, name="Paused one", active="")
+    rule = make_rule("lead_created", [{"type": "enrol_sequence", "sequence_id": sequence.id}])
+    lead = make_lead(marketing_consent="y")
+    run = runs_of(rule)[0]
+    assert run.outcome == "failed" and "“Paused one” is paused" in run.error
+    assert _enrolled(lead) == []
+
+
+def test_send_email_with_a_template_saved_before_the_stricter_checks_fails_clearly(make_rule, make_lead, runs_of):
+    from leadflow.sequences.models import EmailTemplate
+
+    # Saved directly, as an older version allowed: a loop is no longer accepted.
+    template = EmailTemplate(name="Old digest", subject="News", body="{% for x in [1] %}{{ x }}{% endfor %}")
+    db.session.add(template)
+    db.session.flush()
+    rule = make_rule("lead_created", [{"type": "send_email", "template_id": template.id}, *tag("after")])
+    lead = make_lead(marketing_consent="y")
+    run = runs_of(rule)[0]
+    assert run.outcome == "failed"
+    assert run.results == [{"action": "send_email", "ok": False, "result": run.results[0]["result"]}]
+    assert "The e-mail template “Old digest” cannot be sent (Line 1:" in run.error
+    assert "Correct it under Sequences → E-mail templates." in run.error
+    assert db.session.scalar(db.select(OutboxMessage).where(OutboxMessage.kind == "workflow_email")) is None
+    assert tags_of(lead) == []

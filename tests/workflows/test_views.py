@@ -129,3 +129,31 @@ def test_run_log_pages_swap_in_place_with_htmx(login_as, make_lead):
     body = response.get_data(as_text=True)
     assert body.lstrip().startswith('<section id="runs"') and "<html" not in body
     assert "HX-Request" in response.headers["Vary"]
+
+
+def test_the_editor_offers_active_sequences_and_saves_an_enrol_action(login_as, make_user):
+    from leadflow.sequences.services import create_sequence
+
+    _, client = login_as("admin")
+    manager = make_user(role="manager")
+    live = create_sequence(manager, {"name": "Trial nurture", "active": "y"})
+    paused = create_sequence(manager, {"name": "Old drip", "active": ""})
+    db.session.commit()
+    page = client.get("/settings/workflows/new").get_data(as_text=True)
+    assert 'for="action_sequence_id_0"' in page and "Trial nurture" in page and "Old drip" not in page
+    refused = client.post("/settings/workflows/new", data=rule_form(action_type=["enrol_sequence"],
+                                                                  action_sequence_id=[str(paused.id)]))
+    assert refused.status_code == 422 and "Choose an active sequence from the list." in refused.get_data(as_text=True)
+    assert db.session.scalar(db.select(WorkflowRule)) is None
+    client.post("/settings/workflows/new", data=rule_form(action_type=["enrol_sequence"],
+                                                        action_sequence_id=[str(live.id)]))
+    rule = db.session.scalar(db.select(WorkflowRule))
+    assert rule.actions == [{"type": "enrol_sequence", "sequence_id": live.id}]
+    edit = client.get(f"/settings/workflows/{rule.id}").get_data(as_text=True)
+    assert f'<option value="{live.id}" selected>Trial nurture</option>' in edit
+
+
+def test_the_editor_says_what_to_do_without_active_sequences(login_as):
+    _, client = login_as("admin")
+    page = client.get("/settings/workflows/new").get_data(as_text=True)
+    assert "No active sequences yet: create or turn one on under Sequences" in page
