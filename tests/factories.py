@@ -37,12 +37,13 @@ def make_org(name: str | None = None, **fields) -> Organization:
     return org
 
 
-def make_lead(actor=None, **fields) -> Lead:
-    """A lead created through the service, as a user would create it."""
+def make_lead(actor=None, channel: str = "manual", **fields) -> Lead:
+    """A lead created through the service, as a user would create it (or, with ``channel``,
+    as it would arrive from a form or the API)."""
     ensure_default_pipeline()
     n = next(_seq)
     data = {"first_name": f"Lead{n}", "last_name": "Example", "email": f"lead{n}@example.com"}
     data.update(fields)
-    lead = lead_services.create_lead(actor, data, region="US")
+    lead = lead_services.create_lead(actor, data, region="US", channel=channel)
     db.session.flush()
     return lead

@@ -270,10 +270,17 @@ def assign_lead(lead: Lead, user_id: int | None, actor, reason: str, *, announce
     return True
 
 
+ROUTED_CHANNELS = ("form", "api")
+
+
 @register_arrival_step(order=10)
 def route_new_lead(lead: Lead, channel: str) -> None:
-    """New leads that arrive with no owner (not imports: their owners come from the file)."""
-    if channel == "import" or lead.owner_id is not None:
+    """New leads from outside (a capture form, the API) that arrive with no owner.
+
+    A lead typed in by a person keeps the owner they chose, or none (reps own what they
+    create); an import's owners come from the file.
+    """
+    if channel not in ROUTED_CHANNELS or lead.owner_id is not None:
         return
     decision = route_lead(lead)
     if decision.user_id is not None:

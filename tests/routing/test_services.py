@@ -29,7 +29,7 @@ def _decide(lead, **kw):
 def test_round_robin_takes_members_in_turn_and_is_fair_over_1000(make_team, make_rule, make_lead):
     team, users = make_team(size=3)
     rule = make_rule("Everyone", target_team_id=team.id, strategy="round_robin")
-    lead = make_lead()
+    lead = make_lead(channel="form")
     assert lead.owner_id == users[0].id  # its own arrival took the first turn
     picks = [_decide(lead).user_id for _ in range(1000)]
     assert picks[:6] == [users[1].id, users[2].id, users[0].id] * 2
@@ -138,8 +138,8 @@ def test_capture_form_condition_reads_the_arrival_context(make_user, make_rule, 
     form_id = create_form(make_user("admin"), builder_data()).id
     make_rule("Form", target_user_id=rep.id, form_ids=[str(form_id)])
     with arriving(form_id=form_id):
-        assert make_lead().owner_id == rep.id
-    assert make_lead().owner_id is None
+        assert make_lead(channel="form").owner_id == rep.id
+    assert make_lead(channel="form").owner_id is None
 
 
 def test_bad_conditions_are_refused_with_messages(make_user):
@@ -155,7 +155,7 @@ def test_bad_conditions_are_refused_with_messages(make_user):
 def test_arrival_step_assigns_with_activity_and_audit(make_team, make_rule, make_lead):
     team, (ana, _) = make_team(size=2)
     make_rule("EU inbound", target_team_id=team.id, strategy="round_robin")
-    lead = make_lead()
+    lead = make_lead(channel="form")
     assert lead.owner_id == ana.id
     activity = db.session.scalar(db.select(Activity).where(Activity.lead_id == lead.id, Activity.kind == "assignment"))
     assert activity.subject == f"Assigned to {ana.name} by rule 'EU inbound' (round-robin)"
@@ -163,10 +163,11 @@ def test_arrival_step_assigns_with_activity_and_audit(make_team, make_rule, make
     assert audit.new_value == ana.name and audit.actor_id is None
 
 
-def test_arrival_step_leaves_chosen_owners_and_imports_alone(make_user, make_rule, make_lead):
+def test_arrival_step_leaves_chosen_owners_typed_in_leads_and_imports_alone(make_user, make_rule, make_lead):
     chosen, routed = make_user("rep"), make_user("rep")
     make_rule("All", target_user_id=routed.id)
-    assert make_lead(owner_id=chosen.id).owner_id == chosen.id
+    assert make_lead(owner_id=chosen.id, channel="form").owner_id == chosen.id
+    assert make_lead().owner_id is None  # typed in by a person who chose no owner
     imported = lead_services.create_lead(None, {"first_name": "Imp", "email": "imp@example.com"}, channel="import")
     assert imported.owner_id is None
     api = lead_services.create_lead(None, {"first_name": "Api", "email": "api@example.com"}, channel="api")
