@@ -158,8 +158,8 @@ def scheduler_command(once):
         for name, handled in results.items():
             click.echo(f"{name}: {'failed (see the log)' if handled is None else handled}")
         sys.exit(EXIT_FAILED if None in results.values() else 0)
-    click.echo(f"Scheduler running the sweeps {', '.join(sorted(load_sweeps()))}. Stop it with Ctrl+C.")
-    run_in_foreground(app)
+    names = ", ".join(sorted(load_sweeps()))
+    run_in_foreground(app, on_started=lambda: click.echo(f"Scheduler running the sweeps {names}. Stop it with Ctrl+C."))
     click.echo("Scheduler stopped.")
 
 

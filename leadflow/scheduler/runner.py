@@ -148,13 +148,19 @@ def start_in_process(app: Flask) -> BackgroundScheduler | None:
     return scheduler
 
 
-def run_in_foreground(app: Flask, stop: threading.Event | None = None) -> None:
-    """Run the scheduler until Ctrl-C or SIGTERM (or until ``stop`` is set)."""
+def run_in_foreground(app: Flask, stop: threading.Event | None = None, on_started=None) -> None:
+    """Run the scheduler until Ctrl-C or SIGTERM (or until ``stop`` is set).
+
+    ``on_started`` is called once the sweeps are scheduled; a Ctrl-C that comes even
+    earlier, while they are being set up, still stops everything cleanly.
+    """
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    start_scheduler(app)
     try:
+        start_scheduler(app)
+        if on_started is not None:
+            on_started()
         while not stop.wait(1.0):
             pass
     except KeyboardInterrupt:
