@@ -32,9 +32,12 @@ class ActionError(Exception):
 
 def _int(value, message: str) -> int:
     try:
-        return int(str(value).strip())
+        number = int(str(value).strip())
     except (TypeError, ValueError) as exc:
         raise ValueError(message) from exc
+    if not -2**31 < number < 2**31:  # beyond any id or hour count; the database would refuse it
+        raise ValueError(message)
+    return number
 
 
 def clean_action(raw: dict) -> dict:
@@ -46,7 +49,7 @@ def clean_action(raw: dict) -> dict:
         user_id = _int(raw.get("user_id"), "Choose the user to assign to.")
         user = db.session.get(User, user_id)
         if user is None or not user.active or user.role == "viewer":
-            raise ValueError("Choose an active user who can own leads.")
+            raise ValueError("Choose an active user who can own leads from the list.")
         return {"type": kind, "user_id": user_id}
     if kind == "create_task":
         title = " ".join(str(raw.get("title") or "").split())[:200]
@@ -62,7 +65,7 @@ def clean_action(raw: dict) -> dict:
         if assignee != "owner":
             user = db.session.get(User, _int(assignee, "Choose who gets the task."))
             if user is None or not user.active or user.role == "viewer":
-                raise ValueError("Choose an active user for the task.")
+                raise ValueError("Choose an active user from the list to get the task.")
         return {"type": kind, "title": title, "kind": task_kind, "due_hours": hours, "assignee": assignee}
     if kind == "move_stage":
         stage = db.session.get(Stage, _int(raw.get("stage_id"), "Choose the stage."))

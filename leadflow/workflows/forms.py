@@ -6,7 +6,9 @@ from leadflow.workflows.models import WorkflowRule
 
 ACTION_PARAMS = ("user_id", "title", "kind", "due_hours", "assignee", "stage_id", "field", "value", "tag",
                  "template_id", "sequence_id", "message", "url")
-CONDITION_PARAMS = ("field", "operator", "value")
+CONDITION_PARAMS = ("field", "operator", "value", "owner", "stage")
+# Condition fields whose value is an id picked from a list (a <select> per row) instead of typed.
+PICKED_CONDITION_FIELDS = ("owner", "stage")
 
 
 def _rows(form, prefix: str, params: tuple[str, ...], first: str) -> list[dict]:
@@ -27,8 +29,16 @@ def rule_input(form) -> dict:
         "name": form.get("name", ""), "active": form.get("active") == "y", "trigger": form.get("trigger", ""),
         "to_stage_id": form.get("to_stage_id", ""), "threshold": form.get("threshold", ""),
         "field": form.get("field", ""), "days": form.get("days", ""),
-        "conditions": _rows(form, "condition", CONDITION_PARAMS, "field"), "actions": actions,
+        "conditions": [_condition(row) for row in _rows(form, "condition", CONDITION_PARAMS, "field")],
+        "actions": actions,
     }
+
+
+def _condition(row: dict) -> dict:
+    """One condition row: an owner or stage condition takes its value from that field's picker."""
+    field = row.get("field") or ""
+    value = row.get(field) if field in PICKED_CONDITION_FIELDS else row.get("value")
+    return {"field": field, "operator": row.get("operator") or "", "value": value or ""}
 
 
 def blank_rule_input() -> dict:

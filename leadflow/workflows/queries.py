@@ -23,8 +23,8 @@ def rules_context() -> dict:
 
 
 def editor_choices() -> dict:
-    stages = db.session.execute(db.select(Stage.id, Pipeline.name, Stage.name).join(Pipeline)
-                                .where(Pipeline.archived_at.is_(None)).order_by(Pipeline.position, Stage.position)).all()
+    stages = db.session.execute(db.select(Stage.id, Pipeline.id, Pipeline.name, Stage.name).join(Pipeline)
+                                .where(Pipeline.archived_at.is_(None)).order_by(Pipeline.position, Pipeline.id, Stage.position)).all()
     users = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True), User.role != "viewer")
                                .order_by(User.name)).all()
     from leadflow.sequences.models import EmailTemplate, Sequence
@@ -42,10 +42,19 @@ def editor_choices() -> dict:
         "condition_fields": triggers.CONDITION_FIELDS, "operators": triggers.OPERATORS,
         "action_choices": actions.ACTIONS, "settable_fields": actions.SETTABLE_FIELDS,
         "task_kinds": actions.TASK_KINDS,
-        "stages": [(sid, f"{pname} → {sname}") for sid, pname, sname in stages],
+        "stage_groups": _grouped(stages),
         "users": [tuple(u) for u in users], "email_templates": [tuple(t) for t in templates],
         "sequences": [tuple(q) for q in sequences],
     }
+
+
+def _grouped(stages) -> list[tuple[str, list[tuple[int, str]]]]:
+    """``(stage id, pipeline id, pipeline name, stage name)`` rows in pipeline order -> one
+    ``(pipeline name, [(stage id, stage name)])`` group per pipeline."""
+    groups: dict[int, tuple[str, list[tuple[int, str]]]] = {}
+    for sid, pipeline_id, pipeline, name in stages:
+        groups.setdefault(pipeline_id, (pipeline, []))[1].append((sid, name))
+    return list(groups.values())
 
 
 def runs_context(rule: WorkflowRule, page: int) -> dict:

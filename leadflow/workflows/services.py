@@ -126,11 +126,12 @@ def clean_rule_input(values: dict) -> dict:
     for number, row in enumerate(rows[:MAX_CONDITIONS], 1):
         if not row.get("field"):
             continue
-        problem = _condition_problem(row)
+        condition = {"field": row["field"], "operator": row.get("operator"),
+                     "value": " ".join(str(row.get("value") or "").split())[:200]}
+        problem = _condition_problem(condition)
         if problem:
             errors.setdefault("conditions", []).append(f"Condition {number}: {problem}")
-        conditions.append({"field": row["field"], "operator": row.get("operator"),
-                           "value": " ".join(str(row.get("value") or "").split())[:200]})
+        conditions.append(condition)
     out["conditions"] = conditions
     cleaned_actions = []
     rows = [row for row in values.get("actions") or [] if row.get("type")]
@@ -160,6 +161,8 @@ def _whole(raw, low: int, high: int, key: str, errors: dict, message: str) -> in
 
 
 def _condition_problem(row: dict) -> str | None:
+    """What is wrong with one condition, or None. An owner condition on “Unassigned” is stored
+    as “owner is empty” (or “is set” for “is not Unassigned”); ``row`` is changed to that."""
     if row["field"] not in CONDITION_FIELDS:
         return "choose a field from the list."
     operator = row.get("operator")
@@ -167,7 +170,10 @@ def _condition_problem(row: dict) -> str | None:
         return "choose how to compare."
     value = str(row.get("value") or "").strip()
     if operator in ("is_empty", "is_set"):
+        row["value"] = ""
         return None
+    if row["field"] in PICKED_FIELDS:
+        return _picked_problem(row, operator, value)
     if not value:
         return "enter the value to compare with."
     if operator in ("at_least", "at_most") or row["field"] in ("score", "value"):
@@ -175,6 +181,30 @@ def _condition_problem(row: dict) -> str | None:
             float(value)
         except ValueError:
             return "enter a number."
+    return None
+
+
+# Condition fields compared by the id of a record chosen from a list: is / is not only.
+PICKED_FIELDS = ("owner", "stage")
+UNASSIGNED = "none"
+
+
+def _picked_problem(row: dict, operator: str, value: str) -> str | None:
+    if operator not in ("is", "is_not", "is_empty", "is_set"):
+        return f"{CONDITION_FIELDS[row['field']].lower()} can only be compared with “is”, “is not”, “is empty” or “is set”."
+    if row["field"] == "owner" and value == UNASSIGNED:
+        row["operator"], row["value"] = ("is_empty" if operator == "is" else "is_set"), ""
+        return None
+    check = ({"type": "assign", "user_id": value} if row["field"] == "owner"
+             else {"type": "move_stage", "stage_id": value})
+    if not value:
+        return "choose the owner from the list." if row["field"] == "owner" else "choose the stage from the list."
+    try:
+        cleaned = action_types.clean_action(check)
+    except ValueError:
+        return ("that owner is not an active user who can own leads: choose one from the list."
+                if row["field"] == "owner" else "that stage does not exist: choose one from the list.")
+    row["value"] = str(cleaned["user_id"] if row["field"] == "owner" else cleaned["stage_id"])
     return None
 
 

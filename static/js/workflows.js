@@ -10,6 +10,13 @@
     var select = row.querySelector("select[name=action_type]");
     if (select) toggle(row, "data-for-action", select.value);
   }
+  // A condition on owner or stage is picked from a list; any other field is typed.
+  function refreshCondition(row) {
+    var select = row.querySelector("select[name=condition_field]");
+    if (!select) return;
+    var picked = select.value === "owner" || select.value === "stage";
+    toggle(row, "data-condition-value", picked ? select.value : "other");
+  }
   function refreshTrigger(form) {
     var select = form.querySelector("select[name=trigger]");
     if (select) toggle(form, "data-for-trigger", select.value);
@@ -19,9 +26,11 @@
     if (!form) return;
     form.querySelectorAll("[data-hide-when-enhanced]").forEach(function (el) { el.hidden = true; });
     form.querySelectorAll("fieldset.action-row").forEach(refreshAction);
+    form.querySelectorAll(".condition-row").forEach(refreshCondition);
     refreshTrigger(form);
     form.addEventListener("change", function (event) {
       if (event.target.name === "trigger") refreshTrigger(form);
+      if (event.target.name === "condition_field") refreshCondition(event.target.closest(".condition-row"));
       if (event.target.name === "action_type") refreshAction(event.target.closest("fieldset.action-row"));
     });
   });
