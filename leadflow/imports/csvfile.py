@@ -160,9 +160,15 @@ def count_records(path: Path, encoding: str, delimiter: str, has_header: bool) -
     """How many data rows the file has (blank lines not counted)."""
     total = 0
     with open_text(path, encoding) as handle:
-        for record in iter_rows(handle, delimiter):
-            if record:
-                total += 1
+        reader = csv.reader(handle, delimiter=delimiter)
+        while True:  # as iter_rows, without a generator per record (this reads the whole file)
+            try:
+                for record in reader:
+                    if record:
+                        total += 1
+                break
+            except csv.Error:
+                total += 1  # an unreadable record is still a row (it fails with its reason)
     return max(0, total - (1 if has_header else 0))
 
 

@@ -17,6 +17,7 @@ from leadflow.imports import csvfile
 from leadflow.imports.models import ImportJob
 from leadflow.imports.rawsql import RawWriter
 from leadflow.imports.rows import MAX_CELL, RowCleaner
+from leadflow.leads.fields import search_text_for
 
 PREVIEW_ROWS = 20
 LOOKUP_BATCH = 900  # values per IN (…) list (within SQLite's oldest limit of 999 parameters)
@@ -30,6 +31,13 @@ class RowPlan:
     values: dict = field(default_factory=dict)
     message: str | None = None
     lead_id: int | None = None
+    # The new lead's search text as the row gives it (computed while cleaning, which may run
+    # in another process); the writer recomputes it when the organization is spelt otherwise.
+    search_text: str | None = None
+
+    def __reduce__(self):  # a plain tuple: chunks of plans cross a process boundary
+        return RowPlan, (self.number, self.cells, self.action, self.values, self.message, self.lead_id,
+                         self.search_text)
 
 
 def make_cleaner(job: ImportJob) -> RowCleaner:
@@ -97,8 +105,13 @@ def clean_records(cleaner: RowCleaner, records: list[tuple[int, list[str] | csv.
         plan = _broken(cleaner, number, record)
         if plan is None:
             values, problems = clean(record)
-            plan = (RowPlan(number, record, "fail", values, " ".join(problems)) if problems
-                    else RowPlan(number, record, "create", values))
+            if problems:
+                plan = RowPlan(number, record, "fail", values, " ".join(problems))
+            else:
+                get = values.get
+                plan = RowPlan(number, record, "create", values, search_text=search_text_for(
+                    get("first_name", ""), get("last_name", ""), get("email"), get("phone"),
+                    get("organization_name")))
         plans.append(plan)
     return plans
 

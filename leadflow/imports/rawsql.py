@@ -107,6 +107,9 @@ class RawWriter:
             found.extend(self.connection.exec_driver_sql(statement, (*before, *part)).fetchall())
         return found
 
+    def execute(self, sql: str, params: tuple = ()) -> None:
+        self.connection.exec_driver_sql(sql.replace("?", self.mark), params)
+
     def scalar(self, sql: str, params: tuple = ()):
         return self.connection.exec_driver_sql(sql.replace("?", self.mark), params).scalar()
 

@@ -4,12 +4,14 @@ A worker claims the job (``scheduler.claims.claim_due``: an atomic conditional U
 sets ``lease_owner`` and ``lease_until``), then reads the file as a stream and handles it
 ``CHUNK_ROWS`` rows at a time. Each chunk commits its leads together with the job's new
 ``rows_done`` and a renewed lease, in one transaction, and only while the worker still holds
-the lease. A worker that dies leaves a lease that runs out; the ``imports`` sweep
-(``leadflow.imports.jobs``) then claims the job and goes on after the last committed row,
-so no row is imported twice.
+the lease. A large file is read and cleaned in a second process (``leadflow.imports.cleaning``)
+while this one plans each chunk and a writer thread inserts the one before. A worker that
+dies leaves a lease that runs out; the ``imports`` sweep (``leadflow.imports.jobs``) then
+claims the job and goes on after the last committed row, so no row is imported twice.
 
-New leads are written with driver-level ``executemany`` of tuples (leads, tags, timeline
-entries, stage changes; ``leadflow.imports.rawsql``), with every derived column set as
+New leads are written with driver-level ``executemany`` of tuples (leads, tags, notes;
+``leadflow.imports.rawsql``; each lead's "Lead created" timeline entry and stage change are
+``INSERT … SELECT`` from the chunk's new leads), with every derived column set as
 ``leads.services.create_lead`` sets it; the board's stage totals get each chunk's counts
 and sums in the same transaction. The audit log gets one entry when the import starts and
 one when it finishes (the job and its rows are the record of what it created). Rows that update an existing lead go through ``leads.services.update_lead``,
@@ -24,10 +26,9 @@ import os
 import socket
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import and_, distinct, insert, select, update
@@ -43,14 +44,15 @@ from leadflow.extensions import db
 from leadflow.governance.audit import record_event
 from leadflow.imports import csvfile
 from leadflow.imports.models import ImportJob, ImportRow
-from leadflow.imports.planner import RowPlan, clean_records, data_records, find_duplicates, make_cleaner
+from leadflow.imports.cleaning import FileSpec, cleaned_chunks
+from leadflow.imports.planner import RowPlan, find_duplicates, make_cleaner
 from leadflow.imports.rawsql import RawWriter
 from leadflow.imports.rows import NOTE_LIMIT, RowCleaner, input_form
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.forms import current_input_value
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags
 from leadflow.leads.services import update_lead
-from leadflow.pipeline.models import StageChange, StageTotals
+from leadflow.pipeline.models import StageTotals
 from leadflow.pipeline.totals import recount_stage_totals
 from leadflow.scheduler.claims import claim_due
 
@@ -170,24 +172,41 @@ def _actor(user_id: int | None) -> User | None:
 
 def _import(job: ImportJob, worker: str) -> None:
     path = csvfile.stored_path(job.stored_name)
-    if job.total_rows is None:
-        total = csvfile.count_records(path, job.encoding, job.delimiter, job.has_header)
-        _heartbeat(job.id, worker, total_rows=total, started_at=utcnow(), status="running")
-        db.session.commit()
     actor = _actor(job.created_by_id)
     if actor is None:
         raise DomainError("The person who started this import no longer exists.")
     cleaner = make_cleaner(job)
     cleaner.preload()  # the users and stages it matches against: cleaning then needs no database
     writer = ChunkWriter(job.id, job.filename, actor.id, cleaner)
+    spec = FileSpec(path, job.encoding, job.delimiter, job.has_header, job.rows_done)
+    cleaned = cleaned_chunks(cleaner, spec, CHUNK_ROWS)  # a second process for a large file starts now
+    with closing(cleaned):
+        if job.total_rows is None:
+            total = csvfile.count_records(path, job.encoding, job.delimiter, job.has_header)
+            _heartbeat(job.id, worker, total_rows=total, started_at=utcnow(), status="running")
+            db.session.commit()
+        _write_chunks(job, worker, actor, writer, cleaned)
+    csvfile.remove_stored(job.stored_name)
+
+
+def _write_chunks(job: ImportJob, worker: str, actor: User, writer: ChunkWriter, cleaned) -> None:
     seen: dict[str, int] = {}
-    with csvfile.open_text(path, job.encoding) as handle, _large_page_cache(), \
+    with _large_page_cache(), \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer") as pool:
-        # A pipeline of two: while one chunk's new leads are written (the database works
-        # outside Python's lock), the next chunk is read and cleaned.
+        # A pipeline: while one chunk's new leads are written (the database works outside
+        # Python's lock), the next chunk is read and cleaned (in a second process for a
+        # large file, ``leadflow.imports.cleaning``).
         pending: PendingChunk | None = None
-        for chunk in _chunks(data_records(job, handle, skip=job.rows_done)):
-            plans = clean_records(cleaner, chunk)
+        chunks = iter(cleaned)
+        while True:
+            try:
+                plans = next(chunks, None)
+            except Exception:  # the file could not be read or cleaned further: keep what was written
+                if pending:
+                    _finish_chunk(job, worker, pending)
+                raise
+            if plans is None:
+                break
             if pending:
                 _finish_chunk(job, worker, pending)
             find_duplicates(job, plans, seen)
@@ -198,18 +217,6 @@ def _import(job: ImportJob, worker: str) -> None:
         db.session.refresh(job)
         record_event(actor, "import_job", job.id, "finish", outcome_summary(job))
         db.session.commit()
-    csvfile.remove_stored(job.stored_name)
-
-
-def _chunks(records: Iterator) -> Iterator[list]:
-    chunk = []
-    for item in records:
-        chunk.append(item)
-        if len(chunk) >= CHUNK_ROWS:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def outcome_summary(job: ImportJob) -> str:
@@ -262,6 +269,18 @@ def _finish_chunk(job: ImportJob, worker: str, pending: PendingChunk) -> None:
                updated_count=("+", counts["update"]), skipped_count=("+", counts["skip"]),
                failed_count=("+", counts["fail"]), status="running")
     db.session.commit()
+
+
+@dataclass
+class PreparedLeads:
+    """A chunk's new leads as the writer thread inserts them (built by ``ChunkWriter._prepare``)."""
+
+    at: object  # the creation time, as the driver binds it
+    rows: list[tuple] = field(default_factory=list)
+    by_rank: dict[float, RowPlan] = field(default_factory=dict)
+    links: list[tuple[float, int]] = field(default_factory=list)  # (board rank, tag id)
+    notes: list[tuple[float, str]] = field(default_factory=list)  # (board rank, note)
+    totals: dict[int, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
 
 
 class ChunkWriter:
@@ -326,6 +345,8 @@ class ChunkWriter:
             self.tags[key] = tag_id
 
     def _create(self, plans: list[RowPlan], now, pool: ThreadPoolExecutor) -> Future:
+        """Look up or add the chunk's organizations and tags, prepare its rows here, and hand
+        the inserts to the writer thread."""
         org_names = {}
         tag_names = {}
         for plan in plans:
@@ -336,18 +357,23 @@ class ChunkWriter:
                 tag_names.setdefault(tag.lower(), tag)
         self._organizations(org_names)
         self._tag_ids(tag_names)
-        return pool.submit(self._insert, RawWriter(), plans, now)
+        raw = RawWriter()
+        return pool.submit(self._insert, raw, self._prepare(raw, plans, now))
 
-    def _lead_rows(self, raw: RawWriter, plans: list[RowPlan], now) -> tuple[list[tuple], dict[float, RowPlan]]:
-        """The new leads' rows (``LEAD_COLUMNS`` and the constant columns), and the plans by board rank."""
+    def _prepare(self, raw: RawWriter, plans: list[RowPlan], now) -> PreparedLeads:
+        """In the importing thread, while the writer inserts the chunk before: the new
+        leads' rows (``LEAD_COLUMNS`` and the constant columns), their tags and notes by
+        board rank, their board totals."""
         default_stage = self.cleaner.default_stage_id()
         stamp = now.timestamp()
         at = raw.time(now)
         currency = self.currency
         stage_info = self.cleaner.stage_info
+        tags = self.tags
         tail = ("cold", 0, False, at, at, 1, self.job_id)
-        rows = []
-        by_rank = {}
+        prepared = PreparedLeads(at)
+        rows, by_rank, links, notes, totals = (prepared.rows, prepared.by_rank, prepared.links, prepared.notes,
+                                               prepared.totals)
         for index, plan in enumerate(plans):
             v = plan.values
             get = v.get
@@ -359,59 +385,55 @@ class ChunkWriter:
             # As if created one after another in file order: later rows sit higher on the board.
             rank = -(stamp + index * 1e-6)
             by_rank[rank] = plan
+            value_cents = get("value_cents")
             rows.append((
                 first, last, email, get("email_key"), phone, get("title"), get("country"),
                 org[0] if org else None, get("source"), get("utm_source"), get("utm_medium"), get("utm_campaign"),
                 get("utm_term"), get("utm_content"), get("owner_id"),
                 "customer" if kind == "won" else get("lifecycle", "lead"), pipeline_id, stage_id,
-                get("value_cents"), get("currency", currency), raw.day(get("expected_close_date")),
+                value_cents, get("currency", currency), raw.day(get("expected_close_date")),
                 raw.json(get("custom_fields")), at if stage_id else None,
-                search_text_for(first, last, email, phone, org[1] if org else None), rank,
+                plan.search_text if plan.search_text is not None and (org is None or org[1] == org_name)
+                else search_text_for(first, last, email, phone, org[1] if org else None), rank,
             ) + tail)
-        return rows, by_rank
+            for tag in get("tags", ()):
+                links.append((rank, tags[tag.lower()]))
+            if get("note"):
+                notes.append((rank, v["note"][:NOTE_LIMIT]))
+            if stage_id:
+                total = totals[stage_id]
+                total[0] += 1
+                total[1] += value_cents or 0
+        return prepared
 
-    def _insert(self, raw: RawWriter, plans: list[RowPlan], now) -> dict[int, list[int]]:
-        """In the writer thread (it reads the organization and tag ids, which only change
-        between chunks): the leads, then their tags, timeline and stage history."""
-        rows, by_rank = self._lead_rows(raw, plans, now)
+    def _insert(self, raw: RawWriter, prepared: PreparedLeads) -> dict[int, list[int]]:
+        """In the writer thread: the leads, then their tags, timeline and stage history. (The
+        audit log has one entry for the whole import: the job and its rows record what it
+        created.) Returns the board totals to add."""
         # Ids are read back by job and board rank (unique within the chunk): a driver
         # executemany gives no ids, and RETURNING in parameter order costs a statement per row.
         last_id = raw.scalar("SELECT COALESCE(MAX(id), 0) FROM leads")
         raw.insert_many(Lead.__table__, LEAD_COLUMNS + ["temperature", "score", "marketing_consent", "created_at",
-                                                        "updated_at", "version", "import_job_id"], rows)
-        for lead_id, rank in raw.rows("SELECT id, board_rank FROM leads WHERE import_job_id = ? AND id > ?",
-                                      (self.job_id, last_id)):
-            plan = by_rank.get(rank)
-            if plan is not None:
-                plan.lead_id = lead_id
-        return self._after_create(raw, plans, raw.time(now))
-
-    def _after_create(self, raw: RawWriter, plans: list[RowPlan], at) -> dict[int, list[int]]:
-        """Tags, timeline and stage history of the new leads; their board totals. (The
-        audit log has one entry for the whole import: the job and its rows record what it
-        created.)"""
-        links, activities, moves = [], [], []
-        totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-        default_stage = self.cleaner.default_stage_id()
-        actor_id, subject, tags = self.actor_id, self.subject, self.tags
-        for plan in plans:
-            v, lead_id = plan.values, plan.lead_id
-            for tag in v.get("tags", ()):
-                links.append((lead_id, tags[tag.lower()]))
-            activities.append((lead_id, "system", actor_id, at, subject, None, at))
-            if v.get("note"):
-                activities.append((lead_id, "note", actor_id, at, "Imported note", v["note"][:NOTE_LIMIT], at))
-            stage_id = v.get("stage_id") or default_stage
-            if stage_id:
-                moves.append((lead_id, None, stage_id, actor_id, at))
-                total = totals[stage_id]
-                total[0] += 1
-                total[1] += v.get("value_cents") or 0
-        raw.insert_many(lead_tags, ["lead_id", "tag_id"], links)
+                                                        "updated_at", "version", "import_job_id"], prepared.rows)
+        ids = dict(raw.rows("SELECT board_rank, id FROM leads WHERE import_job_id = ? AND id > ?",
+                            (self.job_id, last_id)))
+        for rank, plan in prepared.by_rank.items():
+            plan.lead_id = ids[rank]
+        at, new = prepared.at, (self.job_id, last_id)
+        raw.insert_many(lead_tags, ["lead_id", "tag_id"], [(ids[rank], tag) for rank, tag in prepared.links])
+        # One "Lead created" entry and one stage change per new lead, straight from the leads.
+        raw.execute("INSERT INTO activities (lead_id, kind, actor_id, occurred_at, subject, body, created_at) "
+                    "SELECT id, 'system', ?, ?, ?, NULL, ? FROM leads WHERE import_job_id = ? AND id > ? ORDER BY id",
+                    (self.actor_id, at, self.subject, at, *new))
         raw.insert_many(Activity.__table__, ["lead_id", "kind", "actor_id", "occurred_at", "subject", "body",
-                                             "created_at"], activities)
-        raw.insert_many(StageChange.__table__, ["lead_id", "from_stage_id", "to_stage_id", "actor_id", "at"], moves)
-        return totals
+                                             "created_at"],
+                        [(ids[rank], "note", self.actor_id, at, "Imported note", body, at)
+                         for rank, body in prepared.notes])
+        raw.execute("INSERT INTO stage_changes (lead_id, from_stage_id, to_stage_id, actor_id, at) "
+                    "SELECT id, NULL, stage_id, ?, ? FROM leads "
+                    "WHERE import_job_id = ? AND id > ? AND stage_id IS NOT NULL ORDER BY id",
+                    (self.actor_id, at, *new))
+        return prepared.totals
 
     # existing leads
     def _update(self, plans: list[RowPlan], actor: User) -> None:

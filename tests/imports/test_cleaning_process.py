@@ -1,0 +1,135 @@
+"""A large file is cleaned in a second process: the same outcome as cleaning in the
+importing thread, and a failure there stops the job with its message, keeping what was
+committed before."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from sqlalchemy import select
+
+from leadflow.extensions import db
+from leadflow.imports import cleaning, runner
+from leadflow.leads.models import Lead, Organization
+
+from .test_import import assert_totals_exact, live_leads, problem_rows
+
+FILE = ("Name,Email,Phone,Company\n"
+        "Ada One,ada@example.com,,Analytical Engines\n"
+        "Bob One,,+14155550100,\n"
+        "Cy One,cy@example.com,,ANALYTICAL  engines\n"
+        "Ada Two,ADA@example.com,,\n"
+        "No Contact,,,\n"
+        "Bob Two,,(415) 555-0100,\n"
+        "Dee One,dee@example.com,212 555 0101,Looms Ltd\n")
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    """Every file is cleaned in a second process, two rows per chunk; counts the processes."""
+    monkeypatch.setattr(cleaning, "PROCESS_MIN_BYTES", 0)
+    monkeypatch.setattr(cleaning, "PROCESS_MIN_CPUS", 1)
+    monkeypatch.setattr(cleaning, "POLL_SECONDS", 0.2)
+    monkeypatch.setattr(runner, "CHUNK_ROWS", 2)
+    started = []
+    real_init = cleaning.CleaningProcess.__init__
+
+    def counting_init(self, *args):
+        real_init(self, *args)
+        started.append(self.child)
+
+    monkeypatch.setattr(cleaning.CleaningProcess, "__init__", counting_init)
+    return started
+
+
+def outcome(job):
+    leads = [(lead.first_name, lead.last_name, lead.email, lead.phone,
+              lead.organization.name if lead.organization else None, lead.search_text) for lead in live_leads()]
+    return (job.status, job.created_count, job.skipped_count, job.failed_count, job.rows_done), leads, problem_rows(job)
+
+
+def test_a_file_cleaned_in_a_second_process_imports_as_in_one(run_import, in_process, monkeypatch):
+    job = run_import(FILE)
+    assert len(in_process) == 1 and in_process[0].exitcode == 0  # it ran and finished
+    in_process_result = outcome(job)
+    assert in_process_result[0] == ("done", 4, 2, 1, 7)
+    rows = in_process_result[2]
+    assert rows[5] == ("skipped", "Same email as row 2 of this file.")
+    assert rows[6] == ("failed", "The row has no email or phone: a lead needs one of them.")
+    assert rows[7] == ("skipped", "Same phone as row 3 of this file.")
+    # A company spelt otherwise joins the first one, and the lead is found by its name.
+    cy = db.session.scalar(select(Lead).where(Lead.email == "cy@example.com"))
+    assert cy.organization.name == "Analytical Engines"
+    assert cy.search_text == "cy one cy@example.com analytical engines"
+    assert db.session.scalar(select(db.func.count(Organization.id))) == 2
+    assert_totals_exact()
+
+    # The same file cleaned in the importing thread (after the first import is trashed).
+    runner.trash_created_leads(job.id, job.created_by_id)
+    db.session.execute(db.delete(Organization))
+    db.session.commit()
+    monkeypatch.setattr(cleaning, "PROCESS_MIN_BYTES", 10**9)
+    again = run_import(FILE)
+    assert len(in_process) == 1  # no second process this time
+    assert outcome(again)[0] == in_process_result[0]
+    assert outcome(again)[1:] == in_process_result[1:]
+
+
+def test_an_error_while_cleaning_stops_the_job_and_keeps_earlier_chunks(run_import, in_process, monkeypatch):
+    real_clean = cleaning.clean_records
+    calls = {"n": 0}
+
+    def fail_second_chunk(cleaner, records):
+        calls["n"] += 1  # counted in the child, which inherits this function
+        if calls["n"] == 2:
+            raise ValueError("cannot read")
+        return real_clean(cleaner, records)
+
+    monkeypatch.setattr(cleaning, "clean_records", fail_second_chunk)
+    job = run_import("Name,Email\n" + "".join(f"Person {i},p{i}@example.com\n" for i in range(5)))
+    assert job.status == "failed" and "unexpected error (ValueError)" in job.error
+    assert (job.rows_done, job.created_count) == (2, 2)
+    assert [lead.email for lead in live_leads()] == ["p0@example.com", "p1@example.com"]
+    assert_totals_exact()
+
+
+def test_a_cleaning_process_that_dies_stops_the_job(run_import, in_process, monkeypatch):
+    real_clean = cleaning.clean_records
+    calls = {"n": 0}
+
+    def die_on_second_chunk(cleaner, records):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os._exit(3)
+        return real_clean(cleaner, records)
+
+    monkeypatch.setattr(cleaning, "clean_records", die_on_second_chunk)
+    job = run_import("Name,Email\n" + "".join(f"Person {i},p{i}@example.com\n" for i in range(5)))
+    assert job.status == "failed" and "unexpected error (RuntimeError)" in job.error
+    # What it cleaned before dying may not have reached the importer; what was written is whole.
+    assert job.rows_done == job.created_count == len(live_leads()) <= 2
+    assert not in_process[0].is_alive() and in_process[0].exitcode == 3
+    assert_totals_exact()
+
+
+def test_a_cleaning_process_that_hangs_is_stopped(run_import, in_process, monkeypatch):
+    monkeypatch.setattr(cleaning, "STALL_SECONDS", 0.5)
+    real_clean = cleaning.clean_records
+    calls = {"n": 0}
+
+    def hang_on_second_chunk(cleaner, records):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            time.sleep(60)
+        return real_clean(cleaner, records)
+
+    monkeypatch.setattr(cleaning, "clean_records", hang_on_second_chunk)
+    started = time.monotonic()
+    job = run_import("Name,Email\n" + "".join(f"Person {i},p{i}@example.com\n" for i in range(5)))
+    assert time.monotonic() - started < 30
+    assert job.status == "failed" and "unexpected error (RuntimeError)" in job.error
+    assert (job.rows_done, job.created_count) == (2, 2)
+    assert not in_process[0].is_alive()  # stopped, not left behind
+    assert_totals_exact()
