@@ -156,7 +156,10 @@ def run_in_foreground(app: Flask, stop: threading.Event | None = None, on_starte
     """
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
+        # Both set explicitly: a process started in the background by a non-interactive
+        # shell inherits SIGINT as ignored, and Ctrl-C would do nothing.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         start_scheduler(app)
         if on_started is not None:
