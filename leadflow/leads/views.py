@@ -12,6 +12,7 @@ from leadflow.leads.fields import FieldError, normalise_email, normalise_phone
 from leadflow.leads.forms import INLINE_FIELDS, LeadForm, current_input_value
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
+from leadflow.web.admin import commit_or_flash
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
 from leadflow.web.permissions import writer_required
@@ -216,16 +217,9 @@ def delete(lead_id: int):
 @login_required
 def restore(lead_id: int):
     lead = _load(lead_id, allow_deleted=True)
-    try:
-        services.restore_lead(current_user, lead)
-    except PermissionDenied:
-        abort(403)
-    except DomainError as exc:
-        flash(str(exc), "error")
-        return redirect_to(url_for("leads.trash"))
-    db.session.commit()
-    flash(f"Lead {lead.name} restored.", "success")
-    return redirect_to(url_for("leads.detail", lead_id=lead.id))
+    if commit_or_flash(lambda: services.restore_lead(current_user, lead), f"Lead {lead.name} restored."):
+        return redirect_to(url_for("leads.detail", lead_id=lead.id))
+    return redirect_to(url_for("leads.trash"))
 
 
 @bp.get("/trash")

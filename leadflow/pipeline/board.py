@@ -29,7 +29,6 @@ CARD_FIELD_CHOICES = {
     "lifecycle": "Lifecycle stage",
 }
 FORECAST_MONTHS = 6
-STALE_AFTER_DAYS = 14
 
 
 @dataclass
@@ -228,12 +227,9 @@ def next_task_of(lead: Lead):
 
 
 def stale_days() -> int:
-    """After how many days without activity an open lead is flagged stale (setting, default 14)."""
-    try:
-        days = int(get_setting("stale_after_days") or STALE_AFTER_DAYS)
-    except (TypeError, ValueError):
-        days = STALE_AFTER_DAYS
-    return max(1, days)
+    """After how many days without activity an open lead is flagged stale (the workspace
+    setting, which has its default and range in ``governance.settings``, as the digest reads it)."""
+    return int(get_setting("stale_after_days"))
 
 
 def is_stale(lead: Lead, now: datetime, days: int) -> int | None:
