@@ -1,16 +1,15 @@
-"""Reading and cleaning an import's rows, chunk by chunk, in a second process for large files.
+"""Reading and cleaning an import's rows, chunk by chunk, ahead of the writes.
 
-Cleaning a row is pure Python (about half the CPU time of an import), so in a thread it
-competes with the writer for Python's lock. For a large file a forked process reads the
-file and cleans it, and hands the plans over through a queue that holds at most
-``QUEUE_CHUNKS`` chunks: the file is still streamed, never held whole in memory. The
-parent (which counts the rows for the progress bar meanwhile) only looks up duplicates
-and plans the writes; its writer thread only writes.
+Cleaning a row is pure Python; writing it is mostly SQLite, which runs outside Python's
+lock. So the file is read and cleaned by a producer, at most ``QUEUE_CHUNKS`` chunks ahead
+(the file is still streamed, never held whole in memory), while the importing thread looks
+up duplicates and writes: the cleaning of the next chunks overlaps the writes of this one.
 
-The child uses no database: the cleaner is preloaded (``RowCleaner.preload``) before the
-fork, and the job's settings are copied out of the ORM object. Small files, machines with
-fewer than ``PROCESS_MIN_CPUS`` CPUs and platforms without ``fork`` clean in the calling
-thread, with the same result.
+The producer is a thread (``CleaningThread``) or, on machines with ``PROCESS_MIN_CPUS`` CPUs
+or more and a large file, a forked process (``CleaningProcess``), where the cleaning no
+longer competes with the importing thread for Python's lock. Neither uses the database: the
+cleaner is preloaded (``RowCleaner.preload``) first, and the job's settings are copied out
+of the ORM object. The result is the same either way.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import multiprocessing
 import os
 import pickle
 import queue as queue_module
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +33,8 @@ PROCESS_MIN_BYTES = 2 * 1024 * 1024
 # Cleaned chunks waiting for the parent, at most (the file is streamed, not held in memory).
 QUEUE_CHUNKS = 3
 # CPUs needed for the second process. The importing process already keeps two busy (the
-# planning thread, and SQLite in the writer thread): on a 2-CPU machine the cleaning process
-# only competes with them, and measured slower (100,000 rows: 25 s against 14 s inline).
+# cleaning thread, and SQLite under the writing thread): on a 2-CPU machine a cleaning
+# process only competes with them, and the plans must cross a pipe.
 PROCESS_MIN_CPUS = 3
 # How long the parent waits for a chunk before it checks that the child is still alive.
 POLL_SECONDS = 5
@@ -77,38 +77,51 @@ def use_process(path: Path) -> bool:
             and "fork" in multiprocessing.get_all_start_methods())
 
 
-def cleaned_chunks(cleaner: RowCleaner, spec: FileSpec, size: int) -> Iterator[list[RowPlan]]:
+def cleaned_chunks(cleaner: RowCleaner, spec: FileSpec, size: int) -> CleaningThread | CleaningProcess:
     """The plans of the file's rows after ``spec.skip``, ``size`` rows at a time, in file
-    order. A second process, when used, starts at once (the caller may count the rows
-    meanwhile); close the iterator when done with it."""
+    order. The producer starts at once (the caller may count the rows meanwhile); close it
+    when done with it."""
     if use_process(spec.path):
         return CleaningProcess(cleaner, spec, size)
-    return _cleaned(cleaner, spec, size)
+    return CleaningThread(cleaner, spec, size)
 
 
-def _produce(out, cleaner: RowCleaner, spec: FileSpec, size: int) -> None:
-    """In the child: clean every chunk onto ``out``, then ("end", None), or ("error", exc)."""
+def _produce(out, cleaner: RowCleaner, spec: FileSpec, size: int, stop: threading.Event | None = None) -> None:
+    """In the producer: clean every chunk onto ``out``, then ("end", None), or ("error", exc).
+    A thread producer ends early when ``stop`` is set."""
     try:
         for plans in _cleaned(cleaner, spec, size):
-            out.put(("plans", plans))
-        out.put(("end", None))
-    except Exception as exc:  # handed to the parent, which stops the job with its message
+            if not _send(out, ("plans", plans), stop):
+                return
+        _send(out, ("end", None), stop)
+    except Exception as exc:  # handed to the consumer, which stops the job with its message
+        if stop is None:
+            try:
+                pickle.dumps(exc)
+            except Exception:
+                exc = RuntimeError(type(exc).__name__)
+        _send(out, ("error", exc), stop)
+
+
+def _send(out, item, stop: threading.Event | None) -> bool:
+    """Put ``item`` on ``out``; False when ``stop`` (a thread producer's) was set meanwhile,
+    so that a producer whose consumer has gone does not wait for room for ever."""
+    if stop is None:
+        out.put(item)
+        return True
+    while not stop.is_set():
         try:
-            pickle.dumps(exc)
-        except Exception:
-            exc = RuntimeError(type(exc).__name__)
-        out.put(("error", exc))
+            out.put(item, timeout=0.2)
+            return True
+        except queue_module.Full:
+            continue
+    return False
 
 
-class CleaningProcess:
-    """A forked child that cleans the file chunk by chunk; iterate for the plans."""
+class _Producer:
+    """Iterate for the plans a producer puts on ``self.out``."""
 
-    def __init__(self, cleaner: RowCleaner, spec: FileSpec, size: int):
-        context = multiprocessing.get_context("fork")
-        self.out = context.Queue(maxsize=QUEUE_CHUNKS)
-        self.child = context.Process(target=_produce, args=(self.out, cleaner, spec, size),
-                                     name="import-cleaner", daemon=True)
-        self.child.start()
+    out: queue_module.Queue
 
     def __iter__(self) -> Iterator[list[RowPlan]]:
         while True:
@@ -118,6 +131,38 @@ class CleaningProcess:
             if kind == "error":
                 raise payload
             yield payload
+
+    def _next(self) -> tuple[str, object]:
+        raise NotImplementedError
+
+
+class CleaningThread(_Producer):
+    """A thread that cleans the file chunk by chunk, ahead of the importing thread."""
+
+    def __init__(self, cleaner: RowCleaner, spec: FileSpec, size: int):
+        self.out = queue_module.Queue(maxsize=QUEUE_CHUNKS)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=_produce, args=(self.out, cleaner, spec, size, self.stop),
+                                       name="import-cleaner", daemon=True)
+        self.thread.start()
+
+    def _next(self) -> tuple[str, object]:
+        return self.out.get()  # the thread always ends with "end" or "error", unless stopped
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+class CleaningProcess(_Producer):
+    """A forked child that cleans the file chunk by chunk; iterate for the plans."""
+
+    def __init__(self, cleaner: RowCleaner, spec: FileSpec, size: int):
+        context = multiprocessing.get_context("fork")
+        self.out = context.Queue(maxsize=QUEUE_CHUNKS)
+        self.child = context.Process(target=_produce, args=(self.out, cleaner, spec, size),
+                                     name="import-cleaner", daemon=True)
+        self.child.start()
 
     def _next(self) -> tuple[str, object]:
         waited = 0.0

@@ -22,6 +22,7 @@ from leadflow.pipeline.models import Pipeline, Stage
 MAX_CELL = 10_000  # characters; a longer cell is a broken row, not a lead
 NOTE_LIMIT = 10_000
 CUSTOM_LIMIT = 500
+MEMO_LIMIT = 20_000  # distinct cell texts kept per repeating column (see RowCleaner.handlers)
 
 # Lifecycle values as other CRMs export them ("Lead Status", "Lifecycle Stage").
 LIFECYCLE_VALUES = {
@@ -135,7 +136,10 @@ class RowCleaner:
             elif target in TARGETS and target != "ignore":
                 self.targets.setdefault(target, []).append(index)
         self.text_targets = [(t, TEXT_LIMITS[t], self.targets[t]) for t in TEXT_LIMITS if t in self.targets]
-        self.handlers = [(t, handler, self.targets[t]) for t, handler in self._HANDLERS if t in self.targets]
+        # (target, handler, cell indexes, results by cell text or None): a column whose
+        # values repeat (countries, sources, owners, companies…) is checked once per value.
+        self.handlers = [(t, handler, self.targets[t], {} if t in self._REPEATING else None)
+                         for t, handler in self._HANDLERS if t in self.targets]
         self._domains: dict[str, str | None] = {}
         self._users: dict[str, int] | None = None
         self._stages: dict[str, int] | None = None
@@ -219,17 +223,28 @@ class RowCleaner:
                     problems.append("Full name: use at most 80 characters for each part.")
                 else:
                     values["first_name"], values["last_name"] = first, last
-        for target, handler, indexes in self.handlers:
+        for target, handler, indexes, memo in self.handlers:
             for index in indexes:  # the first non-empty cell mapped to the target
                 raw = cells[index].strip()
                 if raw:
                     break
             else:
                 continue
-            try:
-                handler(self, raw, values)
-            except f.FieldError as exc:
-                problems.append(f"{TARGETS[target]}: {exc}")
+            if memo is None:  # a column of distinct values (emails, phones)
+                try:
+                    handler(self, raw, values)
+                except f.FieldError as exc:
+                    problems.append(f"{TARGETS[target]}: {exc}")
+                continue
+            outcome = memo.get(raw)
+            if outcome is None:
+                outcome = self._outcome(target, handler, raw)
+                if len(memo) < MEMO_LIMIT:
+                    memo[raw] = outcome
+            if outcome.__class__ is str:
+                problems.append(outcome)
+            else:
+                values.update(outcome)
         if self.custom:
             custom = {}
             for index, name in self.custom:
@@ -250,6 +265,15 @@ class RowCleaner:
             if not (values.get("email") or values.get("phone")):
                 problems.append("The row has no email or phone: a lead needs one of them.")
         return values, problems
+
+    def _outcome(self, target: str, handler, raw: str) -> dict | str:
+        """What a handler makes of a cell: the values it gives, or the problem as a message."""
+        out: dict = {}
+        try:
+            handler(self, raw, out)
+        except f.FieldError as exc:
+            return f"{TARGETS[target]}: {exc}"
+        return out
 
     def _email(self, raw: str, values: dict) -> None:
         values["email"], values["email_key"] = self.normalise_email(raw)
@@ -338,7 +362,7 @@ class RowCleaner:
         if len(names) > MAX_TAGS:
             raise f.FieldError(f"A lead can have at most {MAX_TAGS} tags.")
         if names:
-            values["tags"] = names
+            values["tags"] = tuple(names)  # shared by every row with the same cell
 
     def _organization(self, raw: str, values: dict) -> None:
         name = " ".join(raw.split())
@@ -358,6 +382,9 @@ class RowCleaner:
             raise f.FieldError(f"There is no stage called “{raw[:80]}”.")
         values["stage_id"] = stage_id
 
+    # Targets whose cells repeat between rows (their outcomes are kept by cell text).
+    _REPEATING = frozenset(("country", "source", "lifecycle", "value", "currency", "expected_close_date", "tags",
+                            "organization", "owner", "stage"))
     _HANDLERS = (
         ("email", _email), ("phone", _phone), ("country", _country), ("source", _source),
         ("lifecycle", _lifecycle), ("value", _value), ("currency", _currency),

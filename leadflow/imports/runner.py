@@ -4,8 +4,8 @@ A worker claims the job (``scheduler.claims.claim_due``: an atomic conditional U
 sets ``lease_owner`` and ``lease_until``), then reads the file as a stream and handles it
 ``CHUNK_ROWS`` rows at a time. Each chunk commits its leads together with the job's new
 ``rows_done`` and a renewed lease, in one transaction, and only while the worker still holds
-the lease. A large file is read and cleaned in a second process (``leadflow.imports.cleaning``)
-while this one plans each chunk and a writer thread inserts the one before. A worker that
+the lease. The file is read and cleaned a few chunks ahead by a producer thread (or process,
+``leadflow.imports.cleaning``) while this thread looks up duplicates and writes. A worker that
 dies leaves a lease that runs out; the ``imports`` sweep (``leadflow.imports.jobs``) then
 claims the job and goes on after the last committed row, so no row is imported twice.
 
@@ -24,9 +24,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import threading
 from collections import Counter, defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -179,7 +179,7 @@ def _import(job: ImportJob, worker: str) -> None:
     cleaner.preload()  # the users and stages it matches against: cleaning then needs no database
     writer = ChunkWriter(job.id, job.filename, actor.id, cleaner)
     spec = FileSpec(path, job.encoding, job.delimiter, job.has_header, job.rows_done)
-    cleaned = cleaned_chunks(cleaner, spec, CHUNK_ROWS)  # a second process for a large file starts now
+    cleaned = cleaned_chunks(cleaner, spec, CHUNK_ROWS)  # the producer starts now
     with closing(cleaned):
         if job.total_rows is None:
             total = csvfile.count_records(path, job.encoding, job.delimiter, job.has_header)
@@ -191,28 +191,16 @@ def _import(job: ImportJob, worker: str) -> None:
 
 def _write_chunks(job: ImportJob, worker: str, actor: User, writer: ChunkWriter, cleaned) -> None:
     seen: dict[str, int] = {}
-    with _large_page_cache(), \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer") as pool:
-        # A pipeline: while one chunk's new leads are written (the database works outside
-        # Python's lock), the next chunk is read and cleaned (in a second process for a
-        # large file, ``leadflow.imports.cleaning``).
-        pending: PendingChunk | None = None
+    with _large_page_cache(), _quick_lock_handoff():
+        # While this thread looks up duplicates and writes a chunk (SQLite works outside
+        # Python's lock), the producer reads and cleans the next ones.
         chunks = iter(cleaned)
         while True:
-            try:
-                plans = next(chunks, None)
-            except Exception:  # the file could not be read or cleaned further: keep what was written
-                if pending:
-                    _finish_chunk(job, worker, pending)
-                raise
+            plans = next(chunks, None)  # an unreadable file raises here; what was written stays
             if plans is None:
                 break
-            if pending:
-                _finish_chunk(job, worker, pending)
             find_duplicates(job, plans, seen)
-            pending = writer.write(plans, actor, pool)
-        if pending:
-            _finish_chunk(job, worker, pending)
+            _finish_chunk(job, worker, plans, writer.write(plans, actor))
         _release(job.id, worker, status="done", finished_at=utcnow())
         db.session.refresh(job)
         record_event(actor, "import_job", job.id, "finish", outcome_summary(job))
@@ -252,20 +240,39 @@ def _large_page_cache():
         db.session.commit()
 
 
-@dataclass
-class PendingChunk:
-    """A chunk whose new leads are being written in the writer thread."""
+# Seconds a thread holds Python's lock before another may take it, while importing (the
+# default is 0.005). Each statement the importing thread leaves to SQLite hands the lock to
+# the cleaning thread; with the default it then waits up to 5 ms to get it back, a
+# hundred times a chunk.
+IMPORT_SWITCH_INTERVAL = 0.0005
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.005
 
-    plans: list[RowPlan]
-    inserting: Future | None  # → the board totals to add, {stage id: [count, value]}
+
+@contextmanager
+def _quick_lock_handoff():
+    """A shorter switch interval while any import of this process runs (it is process-wide)."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, IMPORT_SWITCH_INTERVAL))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
 
 
-def _finish_chunk(job: ImportJob, worker: str, pending: PendingChunk) -> None:
-    """Wait for the chunk's inserts, then commit them with the job's progress and the board totals."""
-    if pending.inserting is not None:
-        add_to_stage_totals(pending.inserting.result())
-    counts = Counter(plan.action for plan in pending.plans)
-    _heartbeat(job.id, worker, rows_done=("+", len(pending.plans)), created_count=("+", counts["create"]),
+def _finish_chunk(job: ImportJob, worker: str, plans: list[RowPlan], totals: dict[int, list[int]]) -> None:
+    """Commit the chunk's writes with the job's progress and the board totals."""
+    add_to_stage_totals(totals)
+    counts = Counter(plan.action for plan in plans)
+    _heartbeat(job.id, worker, rows_done=("+", len(plans)), created_count=("+", counts["create"]),
                updated_count=("+", counts["update"]), skipped_count=("+", counts["skip"]),
                failed_count=("+", counts["fail"]), status="running")
     db.session.commit()
@@ -273,7 +280,7 @@ def _finish_chunk(job: ImportJob, worker: str, pending: PendingChunk) -> None:
 
 @dataclass
 class PreparedLeads:
-    """A chunk's new leads as the writer thread inserts them (built by ``ChunkWriter._prepare``)."""
+    """A chunk's new leads as ``ChunkWriter._insert`` writes them (built by ``ChunkWriter._prepare``)."""
 
     at: object  # the creation time, as the driver binds it
     rows: list[tuple] = field(default_factory=list)
@@ -295,16 +302,15 @@ class ChunkWriter:
         self.orgs: dict[str, tuple[int, str]] = {}
         self.tags: dict[str, int] = {}
 
-    def write(self, plans: list[RowPlan], actor: User, pool: ThreadPoolExecutor) -> PendingChunk:
-        """Carry out the updates and record the rows that need it here; hand the new leads'
-        inserts to ``pool``. Until the returned chunk is finished (``_finish_chunk``) the
-        session's connection belongs to the writer thread: use no database meanwhile."""
+    def write(self, plans: list[RowPlan], actor: User) -> dict[int, list[int]]:
+        """Carry out the chunk's updates and inserts, and record the rows that need it;
+        returns the board totals to add for the new leads ({stage id: [count, value]})."""
         updates = [p for p in plans if p.action == "update"]
         if updates:
             self._update(updates, actor)
         self._remember_rows(plans)
         creates = [p for p in plans if p.action == "create"]
-        return PendingChunk(plans, self._create(creates, utcnow(), pool) if creates else None)
+        return self._create(creates, utcnow()) if creates else {}
 
     # new leads
     def _organizations(self, names: dict[str, str]) -> None:
@@ -344,9 +350,8 @@ class ChunkWriter:
         for tag_id, key in db.session.execute(select(Tag.id, Tag.name_key).where(Tag.name_key.in_(missing))):
             self.tags[key] = tag_id
 
-    def _create(self, plans: list[RowPlan], now, pool: ThreadPoolExecutor) -> Future:
-        """Look up or add the chunk's organizations and tags, prepare its rows here, and hand
-        the inserts to the writer thread."""
+    def _create(self, plans: list[RowPlan], now) -> dict[int, list[int]]:
+        """Look up or add the chunk's organizations and tags, then insert its new leads."""
         org_names = {}
         tag_names = {}
         for plan in plans:
@@ -358,11 +363,10 @@ class ChunkWriter:
         self._organizations(org_names)
         self._tag_ids(tag_names)
         raw = RawWriter()
-        return pool.submit(self._insert, raw, self._prepare(raw, plans, now))
+        return self._insert(raw, self._prepare(raw, plans, now))
 
     def _prepare(self, raw: RawWriter, plans: list[RowPlan], now) -> PreparedLeads:
-        """In the importing thread, while the writer inserts the chunk before: the new
-        leads' rows (``LEAD_COLUMNS`` and the constant columns), their tags and notes by
+        """The new leads' rows (``LEAD_COLUMNS`` and the constant columns), their tags and notes by
         board rank, their board totals."""
         default_stage = self.cleaner.default_stage_id()
         stamp = now.timestamp()
@@ -407,7 +411,7 @@ class ChunkWriter:
         return prepared
 
     def _insert(self, raw: RawWriter, prepared: PreparedLeads) -> dict[int, list[int]]:
-        """In the writer thread: the leads, then their tags, timeline and stage history. (The
+        """The leads, then their tags, timeline and stage history. (The
         audit log has one entry for the whole import: the job and its rows record what it
         created.) Returns the board totals to add."""
         # Ids are read back by job and board rank (unique within the chunk): a driver

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from datetime import timedelta
 
 import pytest
@@ -235,15 +236,17 @@ def test_a_crashed_import_is_resumed_by_the_sweep_without_duplicating_rows(run_i
     calls = {"n": 0}
     real_write = runner.ChunkWriter.write
 
-    def crash_on_third_chunk(self, plans, actor, pool):
+    def crash_on_third_chunk(self, plans, actor):
         calls["n"] += 1
         if calls["n"] == 3:
             raise Crash()
-        return real_write(self, plans, actor, pool)
+        return real_write(self, plans, actor)
 
     monkeypatch.setattr(runner.ChunkWriter, "write", crash_on_third_chunk)
     with pytest.raises(Crash):
         runner.run_job(job.id, worker="dead-worker")
+    # The thread that cleaned ahead stopped with the import (it waits for nobody).
+    assert not [t for t in threading.enumerate() if t.name == "import-cleaner"]
     db.session.rollback()
     db.session.expire_all()
     assert (job.status, job.rows_done, job.created_count) == ("running", 6, 6)
