@@ -91,8 +91,8 @@ def parse_date(value) -> date | None:
 
 def search_text_for(first_name: str, last_name: str, email: str | None, phone: str | None,
                     organization_name: str | None) -> str:
-    parts = [first_name or "", last_name or "", email or "", organization_name or ""]
+    parts = [first_name, last_name, email, organization_name]
     if phone:
         parts.append(phone)
         parts.append(phone.lstrip("+"))
-    return " ".join(p.lower() for p in parts if p)
+    return " ".join([p for p in parts if p]).lower()

@@ -13,7 +13,7 @@ from leadflow.accounts.models import User
 from leadflow.extensions import db
 from leadflow.governance.audit import history
 from leadflow.leads.duplicates import duplicates_of
-from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Organization, Tag, lead_tags
+from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Organization, Tag, lead_search, lead_tags
 from leadflow.leads.policy import can_edit_lead
 from leadflow.pipeline.models import Stage
 from leadflow.pipeline.services import stage_choices
@@ -83,11 +83,16 @@ def _day_start(d: date) -> datetime:
 
 
 def filter_by_text(query, q: str):
-    """Leads whose name, email, organization or phone contain every word of ``q``."""
-    for word in q.lower().split()[:5]:
+    """Leads whose name, email, organization or phone contain every word of ``q`` (read
+    from the narrow ``lead_search`` table, which triggers keep equal to ``Lead.search_text``)."""
+    words = q.lower().split()[:5]
+    if not words:
+        return query
+    matches = db.select(lead_search.c.lead_id)
+    for word in words:
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Lead.search_text.like(f"%{escaped}%", escape="\\"))
-    return query
+        matches = matches.where(lead_search.c.text.like(f"%{escaped}%", escape="\\"))
+    return query.where(Lead.id.in_(matches))
 
 
 def filter_by_owner(query, owner: str, viewer: User):
