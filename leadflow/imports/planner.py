@@ -119,7 +119,8 @@ def clean_records(cleaner: RowCleaner, records: list[tuple[int, list[str] | csv.
 def find_duplicates(job: ImportJob, plans: list[RowPlan], seen: dict[str, int], policy: str | None = None) -> None:
     """Turn the new leads of a chunk that repeat an existing lead or an earlier row into
     skips or updates, as the policy says. ``seen`` maps the emails and phones of earlier
-    rows of this file to their row numbers; it is updated."""
+    rows of this file, and the ids of the leads they updated ("l:<id>"), to their row
+    numbers; it is updated. (A resumed import starts it from the rows it updated before.)"""
     policy = policy or job.duplicate_policy
     if policy == "create":
         return
@@ -128,8 +129,9 @@ def find_duplicates(job: ImportJob, plans: list[RowPlan], seen: dict[str, int], 
     by_phone = _matches("phone", [p.values["phone"] for p in candidates if p.values.get("phone")])
     for plan in candidates:
         email_key, phone = plan.values.get("email_key"), plan.values.get("phone")
-        earlier = (email_key and seen.get("e:" + email_key)) or (phone and seen.get("p:" + phone))
         match = (email_key and by_email.get(email_key)) or (phone and by_phone.get(phone))
+        earlier = ((email_key and seen.get("e:" + email_key)) or (phone and seen.get("p:" + phone))
+                   or (match and seen.get(f"l:{match[0]}")))
         what = "email" if (email_key and (seen.get("e:" + email_key) or by_email.get(email_key))) else "phone"
         if earlier:
             plan.action, plan.message = "skip", f"Same {what} as row {earlier} of this file."
@@ -140,6 +142,8 @@ def find_duplicates(job: ImportJob, plans: list[RowPlan], seen: dict[str, int], 
         elif match:
             plan.action, plan.lead_id = "update", match[0]
         if plan.action in ("create", "update"):
+            if plan.lead_id:
+                seen.setdefault(f"l:{plan.lead_id}", plan.number)
             if email_key:
                 seen.setdefault("e:" + email_key, plan.number)
             if phone:

@@ -190,7 +190,11 @@ def _import(job: ImportJob, worker: str) -> None:
 
 
 def _write_chunks(job: ImportJob, worker: str, actor: User, writer: ChunkWriter, cleaned) -> None:
-    seen: dict[str, int] = {}
+    # The leads this import updated before it was interrupted (if it was) count as earlier
+    # rows of the file: a later row with the same email is a duplicate, not a second update.
+    seen: dict[str, int] = {f"l:{lead_id}": number for number, lead_id in db.session.execute(
+        select(ImportRow.row_number, ImportRow.lead_id)
+        .where(ImportRow.job_id == job.id, ImportRow.outcome == "updated"))}
     with _large_page_cache(), _quick_lock_handoff():
         # While this thread looks up duplicates and writes a chunk (SQLite works outside
         # Python's lock), the producer reads and cleans the next ones.

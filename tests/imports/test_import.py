@@ -262,6 +262,46 @@ def test_a_crashed_import_is_resumed_by_the_sweep_without_duplicating_rows(run_i
     assert_totals_exact()
 
 
+def test_a_resumed_import_does_not_update_a_lead_twice(new_job, importer, make_lead, monkeypatch):
+    """Row 2 updates an existing lead and is committed; the import dies; after the resume
+    row 9, with the same email, is a duplicate of row 2, not a second update."""
+    existing = make_lead(first_name="Old", email="p0@example.com", title="Intern")
+    db.session.commit()
+    monkeypatch.setattr(runner, "CHUNK_ROWS", 3)
+    rows = ["Person 0,p0@example.com,Director"] + [f"Person {i},p{i}@example.com,Rep" for i in range(1, 7)]
+    rows.append("Later Zero,p0@example.com,Chief")
+    job = new_job("Name,Email,Title\n" + "\n".join(rows) + "\n")
+    services.start_job(importer, job, "update")
+    db.session.commit()
+    real_write = runner.ChunkWriter.write
+    calls = {"n": 0}
+
+    def crash_on_third_chunk(self, plans, actor):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Crash()
+        return real_write(self, plans, actor)
+
+    monkeypatch.setattr(runner.ChunkWriter, "write", crash_on_third_chunk)
+    with pytest.raises(Crash):
+        runner.run_job(job.id, worker="dead-worker")
+    db.session.rollback()
+    monkeypatch.setattr(runner.ChunkWriter, "write", real_write)
+    job.lease_until = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert resume_stalled_imports(utcnow()) == 1
+    db.session.expire_all()
+    assert (job.status, job.updated_count, job.created_count, job.skipped_count) == ("done", 1, 6, 1)
+    assert existing.title == "Director"  # row 2's value; row 9 did not overwrite it
+    assert problem_rows(job)[9] == ("skipped", "Same email as row 2 of this file.")
+    # Undo puts back what the one update changed.
+    services.start_undo(importer, job)
+    db.session.commit()
+    runner.run_job(job.id)
+    db.session.expire_all()
+    assert existing.title == "Intern" and existing.first_name == "Old"
+
+
 def test_a_worker_that_lost_its_lease_writes_nothing_more(run_import, new_job, importer):
     job = new_job("Name,Email\nAda,ada@example.com\n")
     services.start_job(importer, job, "skip")
