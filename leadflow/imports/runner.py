@@ -423,8 +423,7 @@ class ChunkWriter:
         last_id = raw.scalar("SELECT COALESCE(MAX(id), 0) FROM leads")
         raw.insert_many(Lead.__table__, LEAD_COLUMNS + ["temperature", "score", "marketing_consent", "created_at",
                                                         "updated_at", "version", "import_job_id"], prepared.rows)
-        ids = dict(raw.rows("SELECT board_rank, id FROM leads WHERE import_job_id = ? AND id > ?",
-                            (self.job_id, last_id)))
+        ids = self._new_ids(raw, prepared, last_id)
         for rank, plan in prepared.by_rank.items():
             plan.lead_id = ids[rank]
         at, new = prepared.at, (self.job_id, last_id)
@@ -442,6 +441,17 @@ class ChunkWriter:
                     "WHERE import_job_id = ? AND id > ? AND stage_id IS NOT NULL ORDER BY id",
                     (self.actor_id, at, *new))
         return prepared.totals
+
+    def _new_ids(self, raw: RawWriter, prepared: PreparedLeads, last_id: int) -> dict[float, int]:
+        """Board rank → id of the leads just inserted. On SQLite, which numbers new rows
+        max(id) + 1 in the order of the VALUES list (and this transaction holds the write
+        lock), they are the ids after ``last_id`` in order, as a check of the new maximum
+        confirms; otherwise they are read back by job and rank."""
+        count = len(prepared.rows)
+        if raw.sqlite and raw.scalar("SELECT MAX(id) FROM leads") == last_id + count:
+            return dict(zip(prepared.by_rank, range(last_id + 1, last_id + 1 + count)))
+        return dict(raw.rows("SELECT board_rank, id FROM leads WHERE import_job_id = ? AND id > ?",
+                             (self.job_id, last_id)))
 
     # existing leads
     def _update(self, plans: list[RowPlan], actor: User) -> None:

@@ -1,4 +1,4 @@
-"""The fast paths of a large import: the writer thread, the driver-level inserts, the
+"""The fast paths of a large import: the cleaning thread, the driver-level inserts, the
 precompiled phone check and the one audit entry per import."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import random
 from datetime import date, timedelta
 
 import phonenumbers
+import pytest
 from sqlalchemy import func, select
 
 from leadflow.activities.models import Activity
@@ -47,6 +48,35 @@ def test_bulk_written_leads_read_back_as_the_lead_form_would_save_them(run_impor
     assert (ada.temperature, ada.score, ada.version, ada.marketing_consent) == ("cold", 0, 1, False)
     # Later rows sit higher on the board, as if created one after another.
     assert alan.board_rank < ada.board_rank
+
+
+@pytest.mark.parametrize("read_back", [False, True], ids=["ids-counted", "ids-read-back"])
+def test_tags_notes_and_history_land_on_their_own_lead(run_import, monkeypatch, read_back):
+    """Each row's tag, note, timeline entry and stage history go to the lead made from that
+    row, whether the new ids are counted on (SQLite) or read back (other databases)."""
+    monkeypatch.setattr(runner, "CHUNK_ROWS", 3)
+    if read_back:
+        real_new_ids = runner.ChunkWriter._new_ids
+
+        def as_on_other_databases(self, raw, prepared, last_id):
+            sqlite, raw.sqlite = raw.sqlite, False
+            try:
+                return real_new_ids(self, raw, prepared, last_id)
+            finally:
+                raw.sqlite = sqlite
+
+        monkeypatch.setattr(runner.ChunkWriter, "_new_ids", as_on_other_databases)
+    rows = "".join(f"Person {i},p{i}@example.com,tag-{i},note {i}\n" for i in range(8))
+    job = run_import("Name,Email,Tags,Notes\n" + rows, mapping=["full_name", "email", "tags", "notes"])
+    assert job.created_count == 8
+    for lead in live_leads():
+        n = lead.email[1:].split("@")[0]
+        assert [t.name for t in lead.tags] == [f"tag-{n}"]
+        notes = db.session.scalars(select(Activity.body).where(Activity.lead_id == lead.id,
+                                                               Activity.kind == "note")).all()
+        assert notes == [f"note {n}"]
+        assert db.session.scalar(select(func.count()).select_from(StageChange)
+                                 .where(StageChange.lead_id == lead.id)) == 1
 
 
 def test_one_audit_entry_records_the_whole_import(run_import, importer):
