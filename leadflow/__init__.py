@@ -47,6 +47,9 @@ def create_app(config: object | str | None = None) -> Flask:
 
     from leadflow import models  # noqa: F401  (registers every table)
     from leadflow.web import init_web
+    from leadflow.wiring import register_hooks
+
+    register_hooks()  # every area's arrival steps, event handlers and sweeps, in every process
 
     init_web(app)
 

@@ -7,7 +7,7 @@ from datetime import date
 from flask import Blueprint, Response, abort, current_app, flash, request, url_for
 from flask_login import current_user, login_required
 
-import leadflow.imports.jobs as jobs  # also registers the "imports" sweep
+import leadflow.imports.jobs as jobs
 from leadflow.db import sqlite_begin_mode
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.extensions import db

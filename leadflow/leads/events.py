@@ -9,6 +9,9 @@ Two kinds of hooks, both run inside the transaction of the change:
   edited, with ``fields``), ``stage.changed`` (``from_id``, ``to_id``),
   ``activity.added`` (``activity``), ``score.changed`` (``old``, ``new``).
 
+Both register when their module is imported; every such module is listed in
+``leadflow.wiring.HOOK_MODULES``, which the app factory loads.
+
 Each step or handler runs in a savepoint of its own: one that fails is rolled back and
 logged, and the change that caused it is still saved. Capture is the front door and
 must never lose a submission because an alert could not be queued.

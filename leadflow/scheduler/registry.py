@@ -1,4 +1,5 @@
-"""The sweeps the scheduler ticks. Areas register theirs at import time.
+"""The sweeps the scheduler ticks. Areas register theirs at import time; the module that
+does so is listed in ``leadflow.wiring.HOOK_MODULES``, which the app factory imports.
 
 A sweep is a plain function ``sweep(now) -> int`` (how many rows it handled), called
 inside an app context. It claims its own due rows atomically, so running it in several

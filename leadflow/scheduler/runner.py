@@ -27,6 +27,7 @@ from flask import Flask
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.scheduler.registry import SWEEPS
+from leadflow.wiring import register_hooks
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,8 @@ MAX_TICK_SECONDS = 30
 
 
 def load_sweeps() -> dict:
-    """Import every module that registers a sweep; returns the registry."""
-    import leadflow.scheduler.jobs  # noqa: F401
-
+    """Every registered sweep (:func:`leadflow.wiring.register_hooks` loads them all)."""
+    register_hooks()
     return SWEEPS
 
 

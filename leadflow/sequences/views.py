@@ -7,7 +7,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user, login_required
 
-import leadflow.sequences.jobs  # noqa: F401  (registers the sweep and the exit triggers)
 from leadflow.errors import DomainError, ValidationFailed
 from leadflow.extensions import db
 from leadflow.leads.models import Lead

@@ -22,7 +22,6 @@ from leadflow.scheduler.claims import insert_or_ignore
 from leadflow.scheduler.registry import register_sweep
 from leadflow.workflows.models import WorkflowFiring, WorkflowRule
 from leadflow.workflows.services import run_rule, run_rules
-from leadflow.workflows import webhooks  # noqa: F401  (registers the delivery sweep)
 
 BATCH = 200
 log = logging.getLogger(__name__)
