@@ -70,3 +70,22 @@ def test_commit_or_flash_turns_refusals_into_messages_and_permission_into_403(ap
             raise PermissionDenied("no")
         with pytest.raises(Forbidden):
             commit_or_flash(forbid, "Saved.")
+
+
+def test_save_and_redirect_says_when_nothing_changed_and_never_reads_a_typed_name_as_a_format(app):
+    from leadflow.web.admin import save_and_redirect
+
+    def refused(errors):
+        return "editor again"
+    with app.test_request_context("/"):
+        response = save_and_redirect(lambda: False, refused, lambda _: "Saved.", lambda _: "/back",
+                                     unchanged="The name was not changed.")
+        assert response.status_code == 303 and response.location == "/back"
+        typed = "Q{3} {saved.name} {0}"
+        save_and_redirect(lambda: True, refused, lambda _: f"Pipeline “{typed}” saved.", lambda _: "/back")
+
+        def invalid():
+            raise ValidationFailed({"name": ["Enter a name."]})
+        assert save_and_redirect(invalid, refused, "Saved.", lambda _: "/back") == "editor again"
+        assert get_flashed_messages(with_categories=True) == [
+            ("info", "The name was not changed."), ("success", "Pipeline “Q{3} {saved.name} {0}” saved.")]

@@ -11,6 +11,7 @@ from leadflow.extensions import db
 from leadflow.leads import organizations_service as service
 from leadflow.leads.forms import OrganizationForm
 from leadflow.leads.policy import can_delete_organizations, can_manage_organizations
+from leadflow.web.admin import act_and_redirect, save_and_redirect
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
 
@@ -49,20 +50,15 @@ def index():
 def new():
     _require(can_manage_organizations(current_user))
     form = OrganizationForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            org = service.create_organization(current_user, form.service_data())
-            db.session.commit()
-            flash(f"Organization {org.name} created.", "success")
-            return redirect_to(url_for("organizations.detail", org_id=org.id))
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc.errors)
-            status = 422
-    elif form.is_submitted():
-        status = 422
-    return render_page("organizations/form.html", form=form, org=None, status=status)
+
+    def page(errors: dict | None = None):  # the form again; refused when it was sent
+        apply_errors(form, errors or {})
+        return render_page("organizations/form.html", form=form, org=None, status=422 if form.is_submitted() else 200)
+    if not form.validate_on_submit():
+        return page()
+    return save_and_redirect(lambda: service.create_organization(current_user, form.service_data()), page,
+                             "Organization {saved.name} created.",
+                             lambda org: url_for("organizations.detail", org_id=org.id))
 
 
 @bp.get("/<int:org_id>")
@@ -124,13 +120,9 @@ def _conflict(org_id: int, attempted: dict):
 @login_required
 def delete(org_id: int):
     org = _load(org_id)
-    try:
-        service.delete_organization(current_user, org)
-    except PermissionDenied:
-        abort(403)
-    db.session.commit()
-    flash(f"{org.name} moved to the trash. Its leads keep it; restore it from the trash at any time.", "success")
-    return redirect_to(url_for("organizations.index"))
+    return act_and_redirect(lambda: service.delete_organization(current_user, org),
+                            f"{org.name} moved to the trash. Its leads keep it; restore it from the trash at any time.",
+                            url_for("organizations.index"))
 
 
 @bp.post("/<int:org_id>/restore")

@@ -12,7 +12,7 @@ from leadflow.leads.fields import FieldError, normalise_email, normalise_phone
 from leadflow.leads.forms import INLINE_FIELDS, LeadForm, current_input_value
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
-from leadflow.web.admin import commit_or_flash
+from leadflow.web.admin import act_and_redirect, commit_or_flash, save_and_redirect
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
 from leadflow.web.permissions import writer_required
@@ -56,30 +56,31 @@ def new():
         form.lifecycle.data = "lead"
         if current_user.role == "rep":
             form.owner_id.data = str(current_user.id)
-    status, duplicates = 200, []
-    if form.validate_on_submit():
-        data = form.service_data()
-        try:
-            cleaned = services.clean_lead_input({k: data[k] for k in ("email", "phone")})
-            duplicates = find_duplicates(
-                email_key=cleaned.get("email_key"), phone=cleaned.get("phone"),
-                first_name=data["first_name"], last_name=data["last_name"],
-                organization_id=_organization_id(data["organization"]),
-            )
-            if duplicates and not form.confirm_duplicate.data:
-                status = 409
-            else:
-                lead = services.create_lead(current_user, data)
-                db.session.commit()
-                flash(f"Lead {lead.name} created.", "success")
-                return redirect_to(url_for("leads.detail", lead_id=lead.id))
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc.errors)
-            status = 422
-    elif form.is_submitted():
-        status = 422
-    return render_page("leads/new.html", form=form, duplicates=duplicates, status=status)
+    duplicates = []
+
+    def page(errors: dict | None = None, status: int | None = None):  # the form again; refused when sent
+        apply_errors(form, errors or {})
+        return render_page("leads/new.html", form=form, duplicates=duplicates,
+                           status=status or (422 if form.is_submitted() else 200))
+    if not form.validate_on_submit():
+        return page()
+    data = form.service_data()
+    try:
+        duplicates = _duplicates_of_input(data)
+    except ValidationFailed as exc:
+        return page(exc.errors)
+    if duplicates and not form.confirm_duplicate.data:
+        return page(status=409)  # shown above the form, with a box to add the lead anyway
+    return save_and_redirect(lambda: services.create_lead(current_user, data), page, "Lead {saved.name} created.",
+                             lambda lead: url_for("leads.detail", lead_id=lead.id))
+
+
+def _duplicates_of_input(data: dict) -> list:
+    """Live leads the new lead's email, phone, or name at its organization may repeat."""
+    cleaned = services.clean_lead_input({k: data[k] for k in ("email", "phone")})
+    return find_duplicates(email_key=cleaned.get("email_key"), phone=cleaned.get("phone"),
+                           first_name=data["first_name"], last_name=data["last_name"],
+                           organization_id=_organization_id(data["organization"]))
 
 
 def _organization_id(name: str | None) -> int | None:
@@ -204,13 +205,9 @@ def update_field(lead_id: int, name: str):
 @login_required
 def delete(lead_id: int):
     lead = _load(lead_id)
-    try:
-        services.delete_lead(current_user, lead)
-    except PermissionDenied:
-        abort(403)
-    db.session.commit()
-    flash(f"Lead {lead.name} moved to the trash. You can restore it from the trash for 30 days.", "success")
-    return redirect_to(url_for("leads.index"))
+    return act_and_redirect(lambda: services.delete_lead(current_user, lead),
+                            f"Lead {lead.name} moved to the trash. You can restore it from the trash for 30 days.",
+                            url_for("leads.index"))
 
 
 @bp.post("/<int:lead_id>/restore")

@@ -14,6 +14,7 @@ from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.pipeline import services
 from leadflow.pipeline.models import Pipeline, Stage
+from leadflow.web.admin import save_and_redirect
 from leadflow.web.htmx import is_fragment_request, redirect_to, render_page
 from leadflow.web.permissions import roles_required
 
@@ -46,26 +47,21 @@ def _stage(stage_id: int) -> Stage:
     return db.get_or_404(Stage, stage_id)
 
 
+def _back_url(pipeline_id: int | None = None) -> str:
+    return url_for("pipeline_admin.index", _anchor=f"pipeline-{pipeline_id}" if pipeline_id else None)
+
+
 def _back(pipeline_id: int | None = None):
-    anchor = f"pipeline-{pipeline_id}" if pipeline_id else None
-    return redirect_to(url_for("pipeline_admin.index", _anchor=anchor))
+    return redirect_to(_back_url(pipeline_id))
 
 
-def _perform(action, *, form_key: str, pipeline_id: int | None = None):
-    """Run a service call; commit and flash its message, or re-show the page with the errors."""
-    try:
-        message = action()
-    except ValidationFailed as exc:
-        db.session.rollback()
+def _save(action, success, *, form_key: str, pipeline_id: int | None = None, unchanged: str | None = None):
+    """Run a service call: commit, flash ``success(result)`` and go back to the pipeline, or re-show
+    the page with the errors under ``form_key`` (422)."""
+    def refused(errors):
         return render_page("pipeline_admin/index.html", status=422,
-                           **settings_context({form_key: exc.errors}, {form_key: request.form}))
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
-    db.session.commit()
-    category, text = message
-    flash(text, category)
-    return _back(pipeline_id)
+                           **settings_context({form_key: errors}, {form_key: request.form}))
+    return save_and_redirect(action, refused, success, lambda _result: _back_url(pipeline_id), unchanged)
 
 
 @bp.get("")
@@ -77,10 +73,9 @@ def index():
 @bp.post("")
 @manager_required
 def create():
-    def action():
-        pipeline = services.create_pipeline(current_user, request.form.get("name"))
-        return "success", f"Pipeline “{pipeline.name}” created with the standard sales stages."
-    return _perform(action, form_key="create")
+    return _save(lambda: services.create_pipeline(current_user, request.form.get("name")),
+                 lambda pipeline: f"Pipeline “{pipeline.name}” created with the standard sales stages.",
+                 form_key="create")
 
 
 @bp.post("/<int:pipeline_id>/rename")
@@ -88,69 +83,62 @@ def create():
 def rename(pipeline_id: int):
     pipeline = _pipeline(pipeline_id)
     old = pipeline.name
+    return _save(lambda: services.rename_pipeline(current_user, pipeline, request.form.get("name")),
+                 lambda _changed: f"Pipeline “{old}” renamed to “{pipeline.name}”.",
+                 form_key=f"rename-{pipeline_id}", pipeline_id=pipeline_id, unchanged="The name was not changed.")
 
-    def action():
-        if services.rename_pipeline(current_user, pipeline, request.form.get("name")):
-            return "success", f"Pipeline “{old}” renamed to “{pipeline.name}”."
-        return "info", "The name was not changed."
-    return _perform(action, form_key=f"rename-{pipeline_id}", pipeline_id=pipeline_id)
+
+def _move(service, item, noun: str, ends: tuple[str, str], pipeline_id: int):
+    """A "Move up" / "Move down" button of a pipeline or a stage; ``noun`` starts the messages."""
+    direction = request.form.get("direction", "")
+    return _save(lambda: service(current_user, item, direction), lambda _moved: f"{noun} moved {direction}.",
+                 form_key=f"pipeline-{pipeline_id}", pipeline_id=pipeline_id,
+                 unchanged=f"{noun} is already {ends[0] if direction == 'up' else ends[1]}.")
 
 
 @bp.post("/<int:pipeline_id>/move")
 @manager_required
 def move(pipeline_id: int):
     pipeline = _pipeline(pipeline_id)
-    direction = request.form.get("direction", "")
+    return _move(services.move_pipeline, pipeline, f"Pipeline “{pipeline.name}”", ("at the top", "at the bottom"),
+                 pipeline_id)
 
-    def action():
-        if services.move_pipeline(current_user, pipeline, direction):
-            return "success", f"Pipeline “{pipeline.name}” moved {direction}."
-        return "info", f"Pipeline “{pipeline.name}” is already at the {'top' if direction == 'up' else 'bottom'}."
-    return _perform(action, form_key=f"pipeline-{pipeline_id}", pipeline_id=pipeline_id)
+
+def _pipeline_action(pipeline_id: int, service, message: str, *, anchor: bool = True):
+    """A pipeline's button (make default, archive, unarchive); ``message`` is formatted with ``name=``."""
+    pipeline = _pipeline(pipeline_id)
+    return _save(lambda: service(current_user, pipeline), lambda _result: message.format(name=pipeline.name),
+                 form_key=f"pipeline-{pipeline_id}", pipeline_id=pipeline_id if anchor else None)
 
 
 @bp.post("/<int:pipeline_id>/default")
 @manager_required
 def make_default(pipeline_id: int):
-    pipeline = _pipeline(pipeline_id)
-
-    def action():
-        services.set_default_pipeline(current_user, pipeline)
-        return "success", f"“{pipeline.name}” is now the default pipeline for new leads."
-    return _perform(action, form_key=f"pipeline-{pipeline_id}", pipeline_id=pipeline_id)
+    return _pipeline_action(pipeline_id, services.set_default_pipeline,
+                            "“{name}” is now the default pipeline for new leads.")
 
 
 @bp.post("/<int:pipeline_id>/archive")
 @manager_required
 def archive(pipeline_id: int):
-    pipeline = _pipeline(pipeline_id)
-
-    def action():
-        services.archive_pipeline(current_user, pipeline)
-        return "success", f"Pipeline “{pipeline.name}” archived. Its leads keep their stage."
-    return _perform(action, form_key=f"pipeline-{pipeline_id}")
+    # It leaves the list of active pipelines, so the page opens at the top.
+    return _pipeline_action(pipeline_id, services.archive_pipeline,
+                            "Pipeline “{name}” archived. Its leads keep their stage.", anchor=False)
 
 
 @bp.post("/<int:pipeline_id>/unarchive")
 @manager_required
 def unarchive(pipeline_id: int):
-    pipeline = _pipeline(pipeline_id)
-
-    def action():
-        services.unarchive_pipeline(current_user, pipeline)
-        return "success", f"Pipeline “{pipeline.name}” is active again."
-    return _perform(action, form_key=f"pipeline-{pipeline_id}", pipeline_id=pipeline_id)
+    return _pipeline_action(pipeline_id, services.unarchive_pipeline, "Pipeline “{name}” is active again.")
 
 
 @bp.post("/<int:pipeline_id>/stages")
 @manager_required
 def add_stage(pipeline_id: int):
     pipeline = _pipeline(pipeline_id)
-
-    def action():
-        stage = services.add_stage(current_user, pipeline, request.form)
-        return "success", f"Stage “{stage.name}” added to “{pipeline.name}”."
-    return _perform(action, form_key=f"add-stage-{pipeline_id}", pipeline_id=pipeline_id)
+    return _save(lambda: services.add_stage(current_user, pipeline, request.form),
+                 lambda stage: f"Stage “{stage.name}” added to “{pipeline.name}”.",
+                 form_key=f"add-stage-{pipeline_id}", pipeline_id=pipeline_id)
 
 
 def _render_stage_row(stage: Stage, *, editing=False, errors=None, values=None, message=None, status=200,
@@ -201,13 +189,7 @@ def update_stage(stage_id: int):
 @manager_required
 def move_stage(stage_id: int):
     stage = _stage(stage_id)
-    direction = request.form.get("direction", "")
-
-    def action():
-        if services.move_stage(current_user, stage, direction):
-            return "success", f"Stage “{stage.name}” moved {direction}."
-        return "info", f"Stage “{stage.name}” is already {'first' if direction == 'up' else 'last'}."
-    return _perform(action, form_key=f"pipeline-{stage.pipeline_id}", pipeline_id=stage.pipeline_id)
+    return _move(services.move_stage, stage, f"Stage “{stage.name}”", ("first", "last"), stage.pipeline_id)
 
 
 def _render_delete(stage: Stage, errors=None, status=200):
@@ -231,15 +213,10 @@ def confirm_delete_stage(stage_id: int):
 def delete_stage(stage_id: int):
     stage = _stage(stage_id)
     name, pipeline_id = stage.name, stage.pipeline_id
-    try:
-        moved = services.delete_stage(current_user, stage, request.form.get("target_stage_id"))
-    except ValidationFailed as exc:
-        db.session.rollback()
-        return _render_delete(_stage(stage_id), errors=exc.errors, status=422)
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
-    db.session.commit()
-    note = f" {moved} lead{'s' if moved != 1 else ''} moved." if moved else ""
-    flash(f"Stage “{name}” deleted.{note}", "success")
-    return _back(pipeline_id)
+
+    def deleted(moved: int) -> str:
+        note = f" {moved} lead{'s' if moved != 1 else ''} moved." if moved else ""
+        return f"Stage “{name}” deleted.{note}"
+    return save_and_redirect(lambda: services.delete_stage(current_user, stage, request.form.get("target_stage_id")),
+                             lambda errors: _render_delete(_stage(stage_id), errors=errors, status=422),
+                             deleted, lambda _moved: _back_url(pipeline_id))

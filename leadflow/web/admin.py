@@ -56,11 +56,29 @@ def act_and_redirect(action: Callable[[], Any], success: str, url: str, category
     return redirect_to(url)
 
 
-def save_and_redirect(action: Callable[[], Any], rerender: Callable[[dict], Any], success: str,
-                      url_for_saved: Callable[[Any], str]):
+def move_and_redirect(move: Callable[[], bool], noun: str, direction: str, url: str):
+    """A "Move up" / "Move down" button: ``move`` returns False when the item is already at
+    that end, which is said in a flash too. ``noun`` starts the messages: "Rule “Dach”"."""
+    outcome = {}
+
+    def action():
+        outcome["moved"] = move()
+        return outcome["moved"]
+    if not commit_or_flash(action, f"{noun} moved {direction}.") and outcome.get("moved") is False:
+        flash(f"{noun} is already {'first' if direction == 'up' else 'last'}.", "info")
+    return redirect_to(url)
+
+
+def save_and_redirect(action: Callable[[], Any], rerender: Callable[[dict], Any],
+                      success: str | Callable[[Any], str], url_for_saved: Callable[[Any], str],
+                      unchanged: str | None = None):
     """An editor's save. ``action`` returns the saved record; refused input gives
     ``rerender(errors)`` (the editor again, 422). ``success`` is formatted with
-    ``saved=`` the record, e.g. ``"Rule “{saved.name}” saved."``."""
+    ``saved=`` the record, e.g. ``"Rule “{saved.name}” saved."``, or is a function of it
+    (for a message that quotes what the user typed, which must not be read as a format).
+
+    With ``unchanged``, an action that returns ``False`` changed nothing: it is rolled
+    back and ``unchanged`` is flashed as information instead."""
     try:
         saved = action()
     except ValidationFailed as error:
@@ -69,6 +87,10 @@ def save_and_redirect(action: Callable[[], Any], rerender: Callable[[dict], Any]
     except PermissionDenied:
         db.session.rollback()
         abort(403)
-    db.session.commit()
-    flash(success.format(saved=saved), "success")
+    if unchanged is not None and saved is False:
+        db.session.rollback()
+        flash(unchanged, "info")
+    else:
+        db.session.commit()
+        flash(success(saved) if callable(success) else success.format(saved=saved), "success")
     return redirect_to(url_for_saved(saved))
