@@ -105,28 +105,27 @@ def reassign_choices(actor) -> list[tuple[str, str]]:
 
 @register_bulk_action("reassign", "Reassign to…", "Reassigned")
 def reassign(actor, leads: list[Lead], form_data: dict) -> BulkResult:
-    from leadflow.routing.services import assign_lead, eligible_team_members
+    from leadflow.routing.services import assign_lead, team_round_robin
 
     target = str(form_data.get("assignee") or "")
     result = BulkResult()
     if target.startswith("team:"):
         team = db.session.get(Team, int(target[5:])) if target[5:].isdigit() else None
-        members = eligible_team_members(team) if team else []
-        if not members:
+        next_member = team_round_robin(team) if team else None
+        if next_member is None:
             raise ValidationFailed({"assignee": ["That team has nobody available to take leads."]})
         reason = f"by {actor.name} (bulk round-robin over {team.name})"
-        picks = iter(members * (len(leads) // len(members) + 1))
     else:
         user = db.session.get(User, int(target)) if target.isdigit() else None
         if user is None or not user.active or user.role == "viewer":
             raise ValidationFailed({"assignee": ["Choose an active person to reassign to."]})
         reason = f"by {actor.name} (bulk reassign)"
-        picks = None
+        next_member = None
     for lead in leads:
         if not can_edit_lead(actor, lead):
             result.refused.append(lead.name)
             continue
-        owner = next(picks) if picks is not None else user
+        owner = next_member() if next_member is not None else user
         if assign_lead(lead, owner.id, actor, reason):
             result.changed += 1
         else:

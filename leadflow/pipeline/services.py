@@ -7,6 +7,7 @@ from sqlalchemy import Integer, String, case, cast, func, literal
 from leadflow.db import utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
+from leadflow.governance.ordering import move_in_order
 from leadflow.pipeline.models import STAGE_KINDS, Pipeline, Stage, StageChange
 
 # The common sales stages: name, win probability %, kind, rotting days.
@@ -153,29 +154,11 @@ def rename_pipeline(actor, pipeline: Pipeline, name) -> bool:
     return True
 
 
-def _swap_in_order(actor, entity_type: str, items: list, item, direction: str) -> bool:
-    """Move ``item`` one place up or down in ``items`` (already in display order) and renumber."""
-    if direction not in ("up", "down"):
-        raise ValidationFailed({"direction": ["Choose up or down."]})
-    index = items.index(item)
-    other = index - 1 if direction == "up" else index + 1
-    if other < 0 or other >= len(items):
-        return False
-    items[index], items[other] = items[other], items[index]
-    for position, each in enumerate(items):
-        if each.position != position:
-            record_changes(actor, entity_type, each.id, {"position": each.position}, {"position": position},
-                           action="reorder")
-            each.position = position
-    db.session.flush()
-    return True
-
-
 def move_pipeline(actor, pipeline: Pipeline, direction: str) -> bool:
     """Move an active pipeline one place up or down. Returns False when it is already at that end."""
     _require_manager(actor)
     _require_active(pipeline)
-    return _swap_in_order(actor, "pipeline", _active_pipelines(), pipeline, direction)
+    return move_in_order(actor, "pipeline", _active_pipelines(), pipeline, direction)
 
 
 def set_default_pipeline(actor, pipeline: Pipeline) -> bool:
@@ -331,7 +314,7 @@ def update_stage(actor, stage: Stage, data: dict) -> bool:
 def move_stage(actor, stage: Stage, direction: str) -> bool:
     _require_manager(actor)
     _require_active(stage.pipeline)
-    return _swap_in_order(actor, "stage", _ordered(stage.pipeline.stages), stage, direction)
+    return move_in_order(actor, "stage", _ordered(stage.pipeline.stages), stage, direction)
 
 
 def stage_lead_counts(stage_ids=None) -> dict[int, tuple[int, int]]:

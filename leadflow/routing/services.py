@@ -6,6 +6,8 @@ writes the timeline entry and the audit entry. Services flush; the caller commit
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +19,7 @@ from leadflow.db import utcnow
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
+from leadflow.governance.ordering import move_in_order
 from leadflow.governance.settings import get_setting, set_setting
 from leadflow.leads.events import arrival_context, emit, register_arrival_step
 from leadflow.leads.models import SIZE_BANDS, SOURCES, Lead
@@ -167,6 +170,29 @@ def eligible_team_members(team: Team, now: datetime | None = None) -> list[User]
     users = list(db.session.scalars(
         db.select(User).where(User.team_id == team.id, User.role != "viewer").order_by(User.id)))
     return _eligible(users, now or utcnow())[0]
+
+
+def team_rotation_rule(team_id: int) -> RoutingRule | None:
+    """The first active round-robin rule (in rule order) giving leads to this team: its
+    counter is the team's round-robin turn."""
+    return db.session.scalar(db.select(RoutingRule).where(
+        RoutingRule.active.is_(True), RoutingRule.target_kind == "team", RoutingRule.target_team_id == team_id,
+        RoutingRule.strategy == "round_robin").order_by(RoutingRule.position, RoutingRule.id).limit(1))
+
+
+def team_round_robin(team: Team, now: datetime | None = None) -> Callable[[], User] | None:
+    """Who gets each next lead of a round-robin over ``team`` by hand (bulk reassign): the
+    members who can take a lead now, taking turns on the counter of the team's round-robin
+    routing rule, so automatic routing goes on from where the bulk left off. Without such a
+    rule, the turns start at the first member. None when nobody in the team is available."""
+    members = eligible_team_members(team, now)
+    if not members:
+        return None
+    rule = team_rotation_rule(team.id)
+    if rule is None:
+        turns = itertools.count()
+        return lambda: members[next(turns) % len(members)]
+    return lambda: members[take_turn(rule) % len(members)]
 
 
 def take_turn(rule: RoutingRule) -> int:
@@ -364,18 +390,9 @@ def delete_rule(actor, rule: RoutingRule) -> None:
 
 
 def move_rule(actor, rule: RoutingRule, direction: str) -> bool:
-    """Swap the rule with its neighbour above (``up``) or below (``down``)."""
+    """Move the rule one place up or down; False when it is already at that end."""
     rules = list(db.session.scalars(db.select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id)))
-    for i, r in enumerate(rules):  # positions made dense first, so a swap always moves
-        r.position = i + 1
-    index = rules.index(rule)
-    other = index - 1 if direction == "up" else index + 1
-    if direction not in ("up", "down") or not 0 <= other < len(rules):
-        return False
-    rules[index].position, rules[other].position = rules[other].position, rules[index].position
-    record_event(actor, "routing_rule", rule.id, "update", f"moved {direction}")
-    db.session.flush()
-    return True
+    return move_in_order(actor, "routing_rule", rules, rule, direction)
 
 
 def set_fallback_owner(actor, user_id) -> User | None:

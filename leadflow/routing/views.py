@@ -12,7 +12,7 @@ from leadflow.leads.models import Lead
 from leadflow.routing import services
 from leadflow.routing.forms import FallbackForm, RoutingRuleForm
 from leadflow.routing.models import STRATEGY_LABELS
-from leadflow.web.admin import act_and_redirect
+from leadflow.web.admin import act_and_redirect, move_and_redirect
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
 from leadflow.web.permissions import admin_required
@@ -91,8 +91,8 @@ def edit_rule(rule_id: int):
 def move_rule(rule_id: int):
     rule = _rule(rule_id)
     direction = request.form.get("direction", "")
-    return act_and_redirect(lambda: services.move_rule(current_user, rule, direction),
-                            f"Moved {rule.name} {direction}.", url_for("routing.index"))
+    return move_and_redirect(lambda: services.move_rule(current_user, rule, direction), f"Rule {rule.name}",
+                             direction, url_for("routing.index"))
 
 
 @bp.post("/<int:rule_id>/active")

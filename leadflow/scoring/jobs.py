@@ -49,8 +49,9 @@ def live_lead_count() -> int:
 
 
 def active_job() -> RescoreJob | None:
+    """The newest job that is queued or running."""
     return db.session.scalar(select(RescoreJob).where(RescoreJob.status.in_(ACTIVE_JOB_STATUSES))
-                             .order_by(RescoreJob.id).limit(1))
+                             .order_by(RescoreJob.id.desc()).limit(1))
 
 
 def latest_job() -> RescoreJob | None:
@@ -59,10 +60,12 @@ def latest_job() -> RescoreJob | None:
 
 
 def queue_rescore_all(actor) -> RescoreJob:
-    """Queue rescoring every live lead (the one already waiting or running, if any)."""
+    """Queue rescoring every live lead: the "rules" job already waiting or running, if it
+    was queued after the last change of rules or thresholds, else a new one."""
     services._require_admin(actor)
     job = active_job()
-    if job is not None and job.reason == "rules":
+    since = services.scores_stale_since()
+    if job is not None and job.reason == "rules" and (since is None or job.created_at >= since):
         return job
     job = RescoreJob(reason="rules", status="queued", total=live_lead_count(), done=0, changed=0,
                      last_lead_id=0, created_by_id=getattr(actor, "id", None))

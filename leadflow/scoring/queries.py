@@ -10,7 +10,7 @@ from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage
 from leadflow.scoring import jobs, services
-from leadflow.scoring.models import ScoringRule
+from leadflow.scoring.models import RescoreJob, ScoringRule
 
 BAND_WIDTH = 20
 TOP_BAND = 100  # scores from here on share one band
@@ -31,7 +31,19 @@ def admin_context() -> dict:
         "rules": [(rule, services.describe_rule(rule)) for rule in rules],
         "settings": services.scoring_settings(),
         "job": jobs.active_job() or jobs.latest_job(),
+        "scores_stale": scores_are_stale(),
     }
+
+
+def scores_are_stale() -> bool:
+    """Whether rules or thresholds changed after the last rescore of every lead started (a
+    rescore queued, running or done since then clears it; a failed one does not)."""
+    since = services.scores_stale_since()
+    if since is None or not services.active_rules():
+        return False
+    rescored = db.session.scalar(select(func.count(RescoreJob.id)).where(
+        RescoreJob.created_at >= since, RescoreJob.status != "failed"))
+    return not rescored
 
 
 def calibration_context() -> dict:

@@ -27,6 +27,7 @@ from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.models import Setting
+from leadflow.governance.ordering import move_in_order
 from leadflow.leads.events import emit, register_arrival_step, subscribe
 from leadflow.leads.models import LIFECYCLE_LABELS, Lead
 from leadflow.scoring.models import (
@@ -39,6 +40,7 @@ BOOKKEEPING_KINDS = ("stage_change", "assignment", "system", "merge", "score_cha
 ENGAGEMENT_KINDS = tuple(k for k in ACTIVITY_KINDS if k not in BOOKKEEPING_KINDS)
 
 SETTINGS_KEY = "scoring"
+STALE_SINCE_KEY = "scoring_changed_at"  # when rules or thresholds last changed
 DEFAULT_SETTINGS = {
     "warm_at": 30, "hot_at": 60,  # temperature thresholds
     "lifecycle_auto": True, "mql_at": 40, "sql_at": 70,  # lead → MQL → SQL, forward only
@@ -244,10 +246,30 @@ def update_scoring_settings(actor, data: dict) -> dict:
         db.session.add(Setting(key=SETTINGS_KEY, value=values))
     else:
         row.value = values
-    record_changes(actor, "setting", 0, {f"scoring.{k}": v for k, v in old.items()},
-                   {f"scoring.{k}": v for k, v in values.items()})
+    if record_changes(actor, "setting", 0, {f"scoring.{k}": v for k, v in old.items()},
+                      {f"scoring.{k}": v for k, v in values.items()}):
+        mark_scores_stale()
     db.session.flush()
     return values
+
+
+def mark_scores_stale(now: datetime | None = None) -> None:
+    """Note that rules or thresholds changed: stored scores are stale until a rescore of every
+    lead starts after ``now`` (see ``queries.scores_are_stale``)."""
+    value = (now or utcnow()).isoformat()
+    row = db.session.get(Setting, STALE_SINCE_KEY)
+    if row is None:
+        db.session.add(Setting(key=STALE_SINCE_KEY, value=value))
+    else:
+        row.value = value
+
+
+def scores_stale_since() -> datetime | None:
+    row = db.session.get(Setting, STALE_SINCE_KEY)
+    try:
+        return datetime.fromisoformat(row.value) if row is not None and row.value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def temperature_for(score: int, settings: dict) -> str:
@@ -483,6 +505,7 @@ def create_rule(actor, data: dict) -> ScoringRule:
     db.session.add(rule)
     db.session.flush()
     record_event(actor, "scoring_rule", rule.id, "create", rule.name)
+    mark_scores_stale()
     return rule
 
 
@@ -492,7 +515,8 @@ def update_rule(actor, rule: ScoringRule, data: dict) -> ScoringRule:
     before = {key: getattr(rule, key) for key in values}
     for key, value in values.items():
         setattr(rule, key, value)
-    record_changes(actor, "scoring_rule", rule.id, before, values)
+    if record_changes(actor, "scoring_rule", rule.id, before, values):
+        mark_scores_stale()
     db.session.flush()
     return rule
 
@@ -502,6 +526,7 @@ def set_rule_active(actor, rule: ScoringRule, active: bool) -> None:
     if rule.active != active:
         record_changes(actor, "scoring_rule", rule.id, {"active": rule.active}, {"active": active})
         rule.active = active
+        mark_scores_stale()
         db.session.flush()
 
 
@@ -509,7 +534,15 @@ def delete_rule(actor, rule: ScoringRule) -> None:
     _require_admin(actor)
     record_event(actor, "scoring_rule", rule.id, "delete", rule.name)
     db.session.delete(rule)
+    mark_scores_stale()
     db.session.flush()
+
+
+def move_rule(actor, rule: ScoringRule, direction: str) -> bool:
+    """Move the rule one place up or down in the list (and in each lead's breakdown, once
+    rescored); False when it is already at that end."""
+    _require_admin(actor)
+    return move_in_order(actor, "scoring_rule", list_rules(), rule, direction)
 
 
 def rule_input_from_model(rule: ScoringRule) -> dict:

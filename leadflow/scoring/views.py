@@ -8,10 +8,10 @@ from flask_login import current_user
 
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
-from leadflow.scoring import jobs, queries, services  # jobs registers the scoring sweeps
+from leadflow.scoring import jobs, queries, services
 from leadflow.scoring.forms import RuleForm, ThresholdsForm
 from leadflow.scoring.models import RescoreJob, ScoringRule
-from leadflow.web.admin import act_and_redirect, save_and_redirect
+from leadflow.web.admin import act_and_redirect, move_and_redirect, save_and_redirect
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
 from leadflow.web.permissions import admin_required, roles_required
@@ -80,6 +80,15 @@ def set_rule_active(rule_id: int):
     return act_and_redirect(lambda: services.set_rule_active(current_user, rule, active),
                             f"Rule “{rule.name}” {'is on again' if active else 'is paused'}. {RESCORE_HINT}",
                             url_for("scoring.index"))
+
+
+@bp.post("/settings/scoring/rules/<int:rule_id>/move")
+@admin_required
+def move_rule(rule_id: int):
+    rule = db.get_or_404(ScoringRule, rule_id)
+    direction = request.form.get("direction", "")
+    return move_and_redirect(lambda: services.move_rule(current_user, rule, direction), f"Rule “{rule.name}”",
+                             direction, url_for("scoring.index"))
 
 
 @bp.post("/settings/scoring/rules/<int:rule_id>/delete")

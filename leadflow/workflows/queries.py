@@ -7,7 +7,7 @@ from sqlalchemy import func
 from leadflow.accounts.models import User
 from leadflow.extensions import db
 from leadflow.pipeline.models import Pipeline, Stage
-from leadflow.workflows import actions, triggers
+from leadflow.workflows import actions, triggers, webhooks
 from leadflow.workflows.models import OUTCOME_LABELS, WorkflowRule, WorkflowRun
 
 RUNS_PER_PAGE = 25
@@ -64,4 +64,6 @@ def runs_context(rule: WorkflowRule, page: int) -> dict:
                               .order_by(WorkflowRun.created_at.desc(), WorkflowRun.id.desc())
                               .offset((page - 1) * RUNS_PER_PAGE).limit(RUNS_PER_PAGE)).all()
     return {"rule": rule, "runs": runs, "page": page, "total": total,
-            "has_next": page * RUNS_PER_PAGE < total, "outcome_labels": OUTCOME_LABELS}
+            "has_next": page * RUNS_PER_PAGE < total, "outcome_labels": OUTCOME_LABELS,
+            "deliveries": webhooks.deliveries_of_runs(rule.id, [run.id for run in runs]),
+            "max_attempts": webhooks.MAX_ATTEMPTS}

@@ -6,16 +6,15 @@ re-rendered with 422.
 
 from __future__ import annotations
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, abort, request, url_for
 from flask_login import current_user
 
 from leadflow.extensions import db
 from leadflow.web.admin import act_and_redirect, save_and_redirect
 from leadflow.web.htmx import render_page
 from leadflow.web.permissions import admin_required
-from leadflow.workflows import forms, queries, services
-from leadflow.workflows import jobs  # noqa: F401  (registers the hooks and sweeps)
-from leadflow.workflows.models import WorkflowRule
+from leadflow.workflows import forms, queries, services, webhooks
+from leadflow.workflows.models import WebhookDelivery, WorkflowRule
 
 bp = Blueprint("workflows", __name__, url_prefix="/settings/workflows")
 
@@ -79,6 +78,18 @@ def delete(rule_id: int):
     rule = _rule(rule_id)
     return act_and_redirect(lambda: services.delete_rule(current_user, rule),
                             f"Rule “{rule.name}” deleted with its run log.", url_for("workflows.index"))
+
+
+@bp.post("/<int:rule_id>/deliveries/<int:delivery_id>/retry")
+@admin_required
+def retry_delivery(rule_id: int, delivery_id: int):
+    delivery = db.get_or_404(WebhookDelivery, delivery_id)
+    if delivery.rule_id != rule_id:
+        abort(404)
+    return act_and_redirect(lambda: webhooks.retry_delivery(current_user, delivery),
+                            "The webhook call will be sent again within a minute; its outcome shows here.",
+                            url_for("workflows.runs", rule_id=rule_id, page=request.form.get("page", 1, type=int)),
+                            "info")
 
 
 @bp.get("/<int:rule_id>/runs")

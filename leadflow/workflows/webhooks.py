@@ -26,9 +26,12 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
+from sqlalchemy import or_, select
 
 from leadflow.db import utcnow
+from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
+from leadflow.governance.audit import record_event
 from leadflow.scheduler.claims import claim_due, insert_or_ignore
 from leadflow.scheduler.registry import register_sweep
 from leadflow.workflows.models import WebhookDelivery
@@ -181,6 +184,31 @@ def _send_one(delivery: WebhookDelivery, now: datetime) -> None:
             delivery.state = "failed"
         else:
             delivery.next_attempt_at = now + backoff(delivery.attempts)
+
+
+def retry_delivery(actor, delivery: WebhookDelivery, now: datetime | None = None) -> None:
+    """Send a failed call once more, at the next sweep (an admin's "Retry"); audited.
+
+    The retry is one more attempt: if it fails too, the delivery is failed again."""
+    if getattr(actor, "role", None) != "admin":
+        raise PermissionDenied("Only admins can retry webhook calls.")
+    if delivery.state != "failed":
+        raise ValidationFailed({"delivery": ["Only a failed webhook call can be retried."]})
+    if delivery.rule_id is None:
+        raise ValidationFailed({"delivery": ["The rule that made this call was deleted: it cannot be signed."]})
+    delivery.state, delivery.next_attempt_at, delivery.lease_until = "pending", now or utcnow(), None
+    record_event(actor, "webhook_delivery", delivery.id, "retry", delivery.url[:200])
+    db.session.flush()
+
+
+def deliveries_of_runs(rule_id: int, run_ids: list[int]) -> dict[str, WebhookDelivery]:
+    """The webhook calls these runs of a rule queued, by delivery key (``workflow:<run>:<action index>``)."""
+    if not run_ids:
+        return {}
+    rows = db.session.scalars(select(WebhookDelivery).where(
+        WebhookDelivery.rule_id == rule_id,
+        or_(*(WebhookDelivery.delivery_key.like(f"workflow:{run_id}:%") for run_id in run_ids))))
+    return {row.delivery_key: row for row in rows}
 
 
 @register_sweep("workflow_webhooks", every_seconds=15)

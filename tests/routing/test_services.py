@@ -17,6 +17,7 @@ from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.leads import services as lead_services
 from leadflow.leads.events import arriving
+from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage
 from leadflow.routing import services
 from leadflow.routing.models import RoutingRule
@@ -206,3 +207,20 @@ def test_rotation_is_exact_under_concurrent_arrivals(app, make_team, make_rule):
     assert not errors
     assert sorted(picks) == list(range(20))  # every turn taken exactly once
     assert db.session.get(RoutingRule, rule_id).rotation == 20
+
+
+def test_least_open_balances_1000_assignments_evenly_and_stops_at_a_cap(make_team, make_rule, make_lead):
+    team, (ana, ben, cy) = make_team(size=3)
+    ben.max_open_leads = 100
+    make_rule("Balance", target_team_id=team.id, strategy="least_open")
+    newcomer = make_lead(first_name="Newcomer")
+    owners = Counter()
+    for _ in range(1000):  # each decision is followed by an open lead for the chosen person
+        decision = _decide(newcomer)
+        owners[decision.user_id] += 1
+        db.session.add(Lead(first_name="Open", pipeline_id=newcomer.pipeline_id, stage_id=newcomer.stage_id,
+                            owner_id=decision.user_id))
+        services.note_assignment(decision.user_id, utcnow())
+        db.session.flush()
+    assert owners[ben.id] == 100  # full at his cap; the rest share what is left
+    assert owners[ana.id] + owners[cy.id] == 900 and abs(owners[ana.id] - owners[cy.id]) <= 1

@@ -167,6 +167,24 @@ def test_bulk_round_robin_over_a_team_spreads_leads(login_as, make_team, make_le
     assert owners == [ana.id, ben.id, ana.id, ben.id]
 
 
+def test_bulk_round_robin_continues_the_teams_routing_rotation(login_as, make_team, make_rule, make_lead):
+    _, client = login_as("admin")
+    team, (ana, ben, cy) = make_team("Closers", 3)
+    rule = make_rule("Closers in turn", target_team_id=team.id, strategy="round_robin")
+    first = make_lead(first_name="Routed", channel="form")  # routing's turn 0: Ana
+    leads = [make_lead(first_name=f"R{i}") for i in range(4)]
+    db.session.commit()
+    assert first.owner_id == ana.id
+    response = client.post("/leads/bulk", data={"action": "reassign", "assignee": f"team:{team.id}",
+                                                "lead_ids": [str(lead.id) for lead in leads]})
+    assert response.status_code in (302, 303)
+    db.session.expire_all()
+    assert [db.session.get(Lead, lead.id).owner_id for lead in leads] == [ben.id, cy.id, ana.id, ben.id]
+    assert db.session.get(RoutingRule, rule.id).rotation == 5
+    after = make_lead(first_name="Next arrival", channel="api")
+    assert after.owner_id == cy.id  # routing goes on from where the bulk left off
+
+
 @pytest.mark.parametrize("data, message", [
     ({"action": "reassign", "assignee": "1"}, "Select at least one lead."),
     ({"action": "reassign", "assignee": "", "lead_ids": ["1"]}, "Choose an active person to reassign to."),

@@ -1,5 +1,7 @@
 """The rules admin, rescoring all leads, the lead page's breakdown and the calibration report."""
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -14,6 +16,7 @@ from leadflow.scoring.queries import calibration_context
 
 FIT_RULE = {"name": "Decision maker", "category": "fit", "points": "20", "field": "title", "operator": "contains",
             "value": "director"}
+STALE_NOTICE = "Scores were computed before your last change"
 
 
 def test_empty_rules_page_says_what_to_do(login_as):
@@ -65,6 +68,17 @@ def test_bad_thresholds_get_422(login_as):
                                                            "sql_at": "70", "half_life_days": "7", "lifecycle_auto": "y"})
     assert ok.status_code in (302, 303)
     assert "Thresholds saved." in client.get("/settings/scoring").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("field, value", [("warm_at", "abc"), ("hot_at", ""), ("half_life_days", "-3"),
+                                          ("sql_at", "99999999999999999999")])
+def test_thresholds_that_are_not_numbers_in_range_get_422_and_nothing_changes(login_as, field, value):
+    _, client = login_as("admin")
+    data = {"warm_at": "30", "hot_at": "60", "mql_at": "40", "sql_at": "70", "half_life_days": "0", field: value}
+    response = client.post("/settings/scoring/thresholds", data=data)
+    assert response.status_code == 422
+    assert "field-error" in response.get_data(as_text=True)
+    assert STALE_NOTICE not in client.get("/settings/scoring").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("role", ["manager", "rep", "viewer"])
@@ -208,3 +222,100 @@ def test_every_scoring_page_renders_or_refuses_by_role(login_as, make_rule, role
     for url, roles in pages.items():
         for headers in ({}, {"HX-Request": "true"}):
             assert client.get(url, headers=headers).status_code == (200 if role in roles else 403), url
+
+
+def _rule_names_in_order(client) -> list[str]:
+    """The rules' names as the list shows them, top to bottom."""
+    page = client.get("/settings/scoring").get_data(as_text=True)
+    ids = [int(i) for i in re.findall(r'<tr id="rule-(\d+)">', page)]
+    return [db.session.get(ScoringRule, i).name for i in ids]
+
+
+def test_admin_moves_rules_up_and_down_and_is_told_at_either_end(login_as, make_rule):
+    _, client = login_as("admin")
+    title, value, country = (make_rule(name=name) for name in ("Title", "Deal value", "Country"))
+    db.session.commit()
+
+    response = client.post(f"/settings/scoring/rules/{country.id}/move", data={"direction": "up"})
+    assert response.status_code in (302, 303)
+    assert _rule_names_in_order(client) == ["Title", "Country", "Deal value"]
+    client.post(f"/settings/scoring/rules/{title.id}/move", data={"direction": "down"})
+    page = client.get("/settings/scoring").get_data(as_text=True)
+    assert "Rule “Title” moved down." in page
+    assert _rule_names_in_order(client) == ["Country", "Title", "Deal value"]
+
+    client.post(f"/settings/scoring/rules/{country.id}/move", data={"direction": "up"})
+    assert "Rule “Country” is already first." in client.get("/settings/scoring").get_data(as_text=True)
+    client.post(f"/settings/scoring/rules/{value.id}/move", data={"direction": "sideways"})
+    assert "Choose up or down." in client.get("/settings/scoring").get_data(as_text=True)
+    assert _rule_names_in_order(client) == ["Country", "Title", "Deal value"]
+    assert client.post("/settings/scoring/rules/99999/move", data={"direction": "up"}).status_code == 404
+
+
+def test_move_buttons_post_with_csrf(login_as, make_rule, client):
+    make_rule(name="First")
+    second = make_rule(name="Second")
+    db.session.commit()
+    _, admin_client = login_as("admin")
+    page = admin_client.get("/settings/scoring").get_data(as_text=True)
+    assert 'aria-label="Move down: rule First"' in page and 'aria-label="Move up: rule Second"' in page
+    assert client.post(f"/settings/scoring/rules/{second.id}/move", data={"direction": "up"}).status_code == 400
+    assert _rule_names_in_order(admin_client) == ["First", "Second"]
+
+
+def test_managers_cannot_reorder_scoring_rules(login_as, make_rule):
+    make_rule(name="First")
+    second = make_rule(name="Second")
+    db.session.commit()
+    _, client = login_as("manager")
+    assert client.post(f"/settings/scoring/rules/{second.id}/move", data={"direction": "up"}).status_code == 403
+    db.session.expire_all()
+    assert [r.name for r in db.session.scalars(select(ScoringRule).order_by(ScoringRule.position))] == ["First", "Second"]
+
+
+def test_stale_scores_notice_shows_after_each_change_until_a_rescore(login_as, make_lead):
+    admin, client = login_as("admin")
+    make_lead(admin, title="Director")
+    db.session.commit()
+    assert STALE_NOTICE not in client.get("/settings/scoring").get_data(as_text=True)
+
+    client.post("/settings/scoring/rules/new", data=FIT_RULE)
+    page = client.get("/settings/scoring").get_data(as_text=True)
+    assert STALE_NOTICE in page and "Rescore all leads" in page
+
+    client.post("/settings/scoring/rescore")
+    assert STALE_NOTICE not in client.get("/settings/scoring").get_data(as_text=True)
+
+    client.post("/settings/scoring/thresholds", data={"warm_at": "10", "hot_at": "50", "mql_at": "40", "sql_at": "70",
+                                                      "half_life_days": "0"})
+    assert STALE_NOTICE in client.get("/settings/scoring").get_data(as_text=True)
+    client.post("/settings/scoring/rescore")
+    rule = db.session.scalar(select(ScoringRule))
+    client.post(f"/settings/scoring/rules/{rule.id}/active", data={"active": "0"})
+    client.post("/settings/scoring/rules/new", data={**FIT_RULE, "name": "Other"})
+    assert STALE_NOTICE in client.get("/settings/scoring").get_data(as_text=True)
+
+
+def test_saving_a_rule_unchanged_or_moving_it_leaves_scores_current(login_as, make_rule):
+    _, client = login_as("admin")
+    client.post("/settings/scoring/rules/new", data=FIT_RULE)
+    make_rule(name="Second")
+    db.session.commit()
+    client.post("/settings/scoring/rescore")
+    rule = db.session.scalar(select(ScoringRule).where(ScoringRule.name == FIT_RULE["name"]))
+    client.post(f"/settings/scoring/rules/{rule.id}", data=FIT_RULE)
+    client.post(f"/settings/scoring/rules/{rule.id}/move", data={"direction": "down"})
+    assert STALE_NOTICE not in client.get("/settings/scoring").get_data(as_text=True)
+
+
+def test_a_failed_rescore_leaves_the_notice_up(login_as, monkeypatch):
+    _, client = login_as("admin")
+    client.post("/settings/scoring/rules/new", data=FIT_RULE)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(jobs.services, "leads_for_rescoring", broken)
+    client.post("/settings/scoring/rescore")
+    page = client.get("/settings/scoring").get_data(as_text=True)
+    assert "Rescoring stopped because of an unexpected error" in page
+    assert STALE_NOTICE in page

@@ -102,6 +102,23 @@ def test_click_tokens_that_are_tampered_foreign_or_not_http_are_refused(client, 
     assert client.get(f"/m/c/{make_token('click', {'m': 999999, 'u': 'https://example.com'})}").status_code == 404
 
 
+def test_opens_and_clicks_feed_the_score(client, make_sequence, consenting_lead, enrol, make_template):
+    from leadflow.scoring.models import ScoringRule
+
+    db.session.add_all([ScoringRule(name="Opened mail", category="engagement", activity_kind="email_opened", points=2,
+                                    position=1),
+                        ScoringRule(name="Clicked a link", category="engagement", activity_kind="email_clicked",
+                                    points=10, position=2)])
+    lead, _, message = _sent(make_sequence, consenting_lead, enrol, make_template)
+    assert db.session.get(Lead, lead.id).score == 0
+    client.get(_path(unescape(re.search(r'<img src="([^"]+)"', message.html_body).group(1))))
+    client.get(_path(unescape(next(h for h in re.findall(r'href="([^"]+)"', message.html_body) if "/m/c/" in h))))
+    db.session.expire_all()
+    lead = db.session.get(Lead, lead.id)
+    assert lead.score == 12
+    assert {item["name"]: item["points"] for item in lead.score_breakdown} == {"Opened mail": 2, "Clicked a link": 10}
+
+
 def test_sent_messages_carry_one_click_list_unsubscribe_headers(app, make_sequence, consenting_lead, enrol,
                                                                 make_template):
     from leadflow.mail.delivery import _load, build_email

@@ -151,3 +151,85 @@ def test_redirects_are_not_followed(make_rule, make_lead, app):
         server.server_close()
     db.session.refresh(delivery)
     assert hits == ["/hook"] and delivery.response_code == 302 and delivery.state == "pending"
+
+
+def _failed_webhook_run(make_rule, make_lead, monkeypatch):
+    """A rule whose webhook call got HTTP 500 on every attempt; returns (rule, lead, delivery)."""
+    from leadflow.workflows.services import run_rule
+
+    monkeypatch.setattr(webhooks, "post", lambda url, body, headers: 500)
+    lead = make_lead(first_name="Hooked")
+    rule = make_rule("lead_created", [{"type": "add_tag", "tag": "hooked"},
+                                      {"type": "call_webhook", "url": "https://hooks.example.com/lead"}],
+                     name="Tell the shop")
+    run_rule(rule, lead, {"trigger": "lead_created"})
+    db.session.commit()
+    now = utcnow()
+    for _ in range(webhooks.MAX_ATTEMPTS):
+        deliver_webhooks(now)
+        now += timedelta(hours=2)
+    delivery = db.session.scalar(db.select(WebhookDelivery))
+    assert delivery.state == "failed"
+    return rule, lead, delivery
+
+
+def test_run_log_shows_each_webhook_call_with_status_error_and_attempts(login_as, make_rule, make_lead,
+                                                                       monkeypatch, public_dns):
+    rule, _, delivery = _failed_webhook_run(make_rule, make_lead, monkeypatch)
+    _, client = login_as("admin")
+    page = client.get(f"/settings/workflows/{rule.id}/runs").get_data(as_text=True)
+    assert "call webhook: webhook call queued" in page
+    assert "Failed" in page and f"{webhooks.MAX_ATTEMPTS} attempts" in page and "last answer HTTP 500" in page
+    assert "The receiver answered HTTP 500." in page and "https://hooks.example.com/lead" in page
+    assert f'/settings/workflows/{rule.id}/deliveries/{delivery.id}/retry' in page
+
+
+def test_admin_retries_a_failed_webhook_call_once_more_with_an_audit_entry(login_as, make_rule, make_lead,
+                                                                          monkeypatch, public_dns):
+    from leadflow.governance.models import AuditEntry
+
+    rule, _, delivery = _failed_webhook_run(make_rule, make_lead, monkeypatch)
+    admin, client = login_as("admin")
+    response = client.post(f"/settings/workflows/{rule.id}/deliveries/{delivery.id}/retry")
+    assert response.status_code in (302, 303)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The webhook call will be sent again within a minute" in page and "Waiting to be sent" in page
+    audit = db.session.scalar(db.select(AuditEntry).where(AuditEntry.entity_type == "webhook_delivery"))
+    assert (audit.action, audit.actor_id, audit.entity_id) == ("retry", admin.id, delivery.id)
+
+    monkeypatch.setattr(webhooks, "post", lambda url, body, headers: 204)
+    assert deliver_webhooks(utcnow()) == 1
+    db.session.refresh(delivery)
+    assert (delivery.state, delivery.response_code, delivery.attempts) == ("delivered", 204, webhooks.MAX_ATTEMPTS + 1)
+    page = client.get(f"/settings/workflows/{rule.id}/runs").get_data(as_text=True)
+    assert "Delivered" in page and "HTTP 204" in page and "/retry" not in page
+
+
+def test_a_retry_that_fails_again_is_failed_at_once(login_as, make_rule, make_lead, monkeypatch, public_dns):
+    rule, _, delivery = _failed_webhook_run(make_rule, make_lead, monkeypatch)
+    _, client = login_as("admin")
+    client.post(f"/settings/workflows/{rule.id}/deliveries/{delivery.id}/retry")
+    assert deliver_webhooks(utcnow()) == 1
+    db.session.refresh(delivery)
+    assert (delivery.state, delivery.attempts) == ("failed", webhooks.MAX_ATTEMPTS + 1)
+
+
+def test_only_failed_calls_of_that_rule_can_be_retried_and_only_by_admins(login_as, make_rule, make_lead,
+                                                                          monkeypatch, public_dns):
+    rule, _, delivery = _failed_webhook_run(make_rule, make_lead, monkeypatch)
+    other = make_rule("lead_created", [], name="Other")
+    db.session.commit()
+    _, client = login_as("manager")
+    assert client.post(f"/settings/workflows/{rule.id}/deliveries/{delivery.id}/retry").status_code == 403
+    db.session.refresh(delivery)
+    assert delivery.state == "failed"
+
+    with client.client.session_transaction() as session:
+        session.clear()
+    _, client = login_as("admin")
+    assert client.post(f"/settings/workflows/{other.id}/deliveries/{delivery.id}/retry").status_code == 404
+    assert client.post(f"/settings/workflows/{rule.id}/deliveries/99999/retry").status_code == 404
+    client.post(f"/settings/workflows/{rule.id}/deliveries/{delivery.id}/retry")
+    response = client.post(f"/settings/workflows/{rule.id}/deliveries/{delivery.id}/retry")  # now pending
+    assert response.status_code in (302, 303)
+    assert "Only a failed webhook call can be retried." in client.get(response.headers["Location"]).get_data(as_text=True)
