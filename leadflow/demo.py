@@ -214,9 +214,6 @@ SOURCE_WEIGHTS = {
 }
 WEB_SOURCES = ("website", "web form", "advertising", "social")
 OUTBOUND_SOURCES = ("cold outreach", "event", "referral", "import", "other")
-SOURCE_POINTS = {"web form": 15, "referral": 15, "partner": 15, "event": 10, "website": 5,
-                 "advertising": 5, "social": 5, "api": 5, "import": 0, "cold outreach": 0, "other": 0}
-SIZE_POINTS = {"1-10": 0, "11-50": 5, "51-200": 10, "201-1000": 15, "1000+": 20}
 
 FORMS = ("Request a demo", "Contact sales", "Download: pipeline playbook", "Pricing enquiry")
 FORM_MESSAGES = (
@@ -472,7 +469,6 @@ LOSE = (0.04, 0.1, 0.12, 0.13, 0.22)
 DWELL_DAYS = ((0.05, 3.0), (2.0, 12.0), (3.0, 16.0), (3.0, 14.0), (5.0, 24.0))
 # Lifecycle a lead reaches on entering the n-th open stage.
 STAGE_LIFECYCLE = ("lead", "lead", "sql", "opportunity", "opportunity")
-ENGAGEMENT_POINTS = (0, 10, 20, 30, 35)
 
 
 def _as_demo_users(users) -> list[DemoUser]:
@@ -831,29 +827,7 @@ class _LeadFactory:
         if won_lost_reason and full:
             audit(stage_entered, "won_lost_reason", None, won_lost_reason)
 
-        # Score: the points the lead earned, stored with the reasons.
-        breakdown = []
         title_points = self.title_points[title]
-        if title_points:
-            breakdown.append({"rule": "Decision-maker title" if title_points >= 15 else "Relevant title",
-                              "points": title_points})
-        if SIZE_POINTS[org.size_band]:
-            breakdown.append({"rule": f"Company size {org.size_band}", "points": SIZE_POINTS[org.size_band]})
-        if SOURCE_POINTS[source]:
-            breakdown.append({"rule": f"Source: {source}", "points": SOURCE_POINTS[source]})
-        if form == "Request a demo":
-            breakdown.append({"rule": "Requested a demo", "points": 15})
-        engagement = 40 if outcome_stage == "won" else ENGAGEMENT_POINTS[min(position, 4)]
-        if engagement:
-            breakdown.append({"rule": "Sales engagement", "points": engagement})
-        if outcome_stage == "lost":
-            breakdown.append({"rule": "Closed lost", "points": -40})
-        elif outcome_stage is None and last_touch and now - last_touch > 30 * DAY:
-            breakdown.append({"rule": "No activity for 30 days", "points": -10})
-        score = max(0, min(100, sum(item["points"] for item in breakdown)))
-        temperature = "hot" if score >= 70 else "warm" if score >= 40 else "cold"
-        if lifecycle == "lead" and score >= 40 and position == 0 and outcome_stage is None:
-            lifecycle = "mql"
 
         # Tags.
         if org.size_band == "1000+":
@@ -914,7 +888,7 @@ class _LeadFactory:
             "utm_source": utm_source, "utm_medium": utm_medium, "utm_campaign": utm_campaign,
             "utm_term": utm_term, "utm_content": utm_content, "referrer": referrer, "landing_page": landing,
             "owner_id": owner_id, "lifecycle": lifecycle, "disqualified_reason": disqualified_reason,
-            "temperature": temperature, "score": score, "score_breakdown": breakdown,
+            "temperature": "cold", "score": 0, "score_breakdown": None,  # scored by the rules at the end
             "pipeline_id": self.pipeline_id, "stage_id": stage_id, "value_cents": value_cents,
             "currency": COUNTRIES[org.country].currency,
             "expected_close_date": dt(close_ts).date() if close_ts is not None else None,
@@ -1187,6 +1161,48 @@ def seed_scoring_rules() -> int:
     return len(DEMO_SCORING_RULES)
 
 
+def score_leads_quietly(batch: int = 1000) -> int:
+    """Give every lead the score, breakdown, temperature and lifecycle the active scoring
+    rules give it, as "Rescore all leads" would, but without a timeline entry or an audit
+    entry per lead (a freshly seeded workspace has no score history to tell). Returns how
+    many leads it scored."""
+    from sqlalchemy import bindparam, update
+    from sqlalchemy.orm import joinedload, selectinload
+
+    from leadflow.scoring.services import (
+        active_rules, activity_facts, compute_score, lifecycle_for, scoring_settings, temperature_for,
+    )
+
+    rules = active_rules()
+    if not rules:
+        return 0
+    settings = scoring_settings()
+    now = utcnow()
+    table = Lead.__table__
+    statement = (update(table).where(table.c.id == bindparam("lead_id"))
+                 .values(score=bindparam("score"), score_breakdown=bindparam("breakdown"),
+                         temperature=bindparam("temperature"), lifecycle=bindparam("lifecycle")))
+    after, done = 0, 0
+    while True:
+        leads = db.session.scalars(
+            select(Lead).options(joinedload(Lead.organization), selectinload(Lead.tags))
+            .where(Lead.id > after).order_by(Lead.id).limit(batch)).all()
+        if not leads:
+            return done
+        facts = activity_facts([lead.id for lead in leads])
+        rows = []
+        for lead in leads:
+            total, breakdown = compute_score(lead, facts.get(lead.id, []), rules, now,
+                                             half_life_days=settings["half_life_days"])
+            rows.append({"lead_id": lead.id, "score": total, "breakdown": breakdown,
+                         "temperature": temperature_for(total, settings),
+                         "lifecycle": lifecycle_for(lead.lifecycle, total, settings)})
+        db.session.connection().execute(statement, rows)
+        after, done = leads[-1].id, done + len(leads)
+        for lead in leads:  # a large workspace is scored a batch at a time, not held in the session
+            db.session.expunge(lead)
+
+
 def seed_routing_rules() -> int:
     """Inbound web leads go round-robin to the Inbound team; the manager is the fallback owner
     (only when there are no routing rules yet). Returns how many rules it made."""
@@ -1305,6 +1321,8 @@ def seed_demo(lead_count: int = 200) -> str:
     seed_capture_form()
     seed_tasks(users, rng)
     seed_scoring_rules()
+    db.session.flush()
+    score_leads_quietly()
     seed_routing_rules()
     seed_workflow_rules()
     seed_sequence()
