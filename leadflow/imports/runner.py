@@ -178,13 +178,12 @@ def _import(job: ImportJob, worker: str) -> None:
     cleaner = make_cleaner(job)
     cleaner.preload()  # the users and stages it matches against: cleaning then needs no database
     writer = ChunkWriter(job.id, job.filename, actor.id, cleaner)
+    if job.total_rows is None:  # counted before cleaning starts, which would compete for Python's lock
+        total = csvfile.count_records(path, job.encoding, job.delimiter, job.has_header)
+        _heartbeat(job.id, worker, total_rows=total, started_at=utcnow(), status="running")
+        db.session.commit()
     spec = FileSpec(path, job.encoding, job.delimiter, job.has_header, job.rows_done)
-    cleaned = cleaned_chunks(cleaner, spec, CHUNK_ROWS)  # the producer starts now
-    with closing(cleaned):
-        if job.total_rows is None:
-            total = csvfile.count_records(path, job.encoding, job.delimiter, job.has_header)
-            _heartbeat(job.id, worker, total_rows=total, started_at=utcnow(), status="running")
-            db.session.commit()
+    with closing(cleaned_chunks(cleaner, spec, CHUNK_ROWS)) as cleaned:
         _write_chunks(job, worker, actor, writer, cleaned)
     csvfile.remove_stored(job.stored_name)
 
