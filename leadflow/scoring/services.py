@@ -316,9 +316,10 @@ def activity_facts(lead_ids: list[int]) -> dict[int, list[ActivityFact]]:
 
 def rescore_leads(leads: list[Lead], now: datetime | None = None, *, rules: list[ScoringRule] | None = None,
                   settings: dict | None = None, move_lifecycle: bool = True) -> int:
-    """Score these leads again; returns how many changed score."""
+    """Score these leads again; returns how many changed score. With no active rule every
+    lead's score is 0 (nothing is read for leads that already have no score)."""
     rules = active_rules() if rules is None else rules
-    if not rules or not leads:
+    if not leads or not (rules or any(lead.score or lead.score_breakdown for lead in leads)):
         return 0
     now = now or utcnow()
     settings = settings or scoring_settings()

@@ -39,6 +39,18 @@ def test_without_rules_leads_are_not_scored_and_keep_a_temperature_set_by_hand(m
     assert score_changes(lead) == []
 
 
+def test_once_the_last_rule_is_gone_a_rescore_takes_scores_back_to_zero(make_user, make_lead, make_rule):
+    admin = make_user(role="admin")
+    rule = make_rule(name="Director", field="title", operator="contains", value="director", points=35)
+    lead = make_lead(admin, title="IT Director")
+    assert lead.score == 35
+    services.delete_rule(admin, rule)
+    assert services.rescore_leads([lead]) == 1
+    assert (lead.score, lead.score_breakdown, lead.temperature) == (0, [], "cold")
+    assert score_changes(lead) == ["Score 0 → 35", "Score 35 → 0"]
+    assert services.rescore_leads([lead]) == 0  # and nothing more to do after that
+
+
 def test_new_lead_is_scored_on_arrival_with_timeline_entry_and_event(make_user, make_lead, make_rule, heard):
     make_rule(name="Director", field="title", operator="contains", value="director", points=35)
     lead = make_lead(make_user(role="admin"), title="IT Director")
