@@ -314,7 +314,7 @@ def test_card_shows_the_next_task_overdue_in_words_and_the_stale_flag(login_as, 
     assert "Email · overdue · 3 days" in late_card and "rot-marker" in late_card
     quiet_card = page[page.index(f'id="card-{quiet.id}"'):]
     assert "Stale: 20 days quiet" in quiet_card[:quiet_card.index("</article>")]
-    assert f"Add next step for Late" in late_card
+    assert "Add next step for Late" in late_card
 
 
 def test_stale_after_days_comes_from_the_setting(login_as, make_lead):
@@ -355,7 +355,7 @@ def test_add_a_next_step_from_a_card_answers_with_the_card(login_as, make_lead):
     response = client.post(f"/leads/{lead.id}/next-step?place=card&owner=me", data={
         prefix + "kind": "call", prefix + "title": "Call about pricing", prefix + "due": _local(due)})
     assert response.status_code == 200
-    assert response.text.lstrip().startswith(f'<article class="card')
+    assert response.text.lstrip().startswith('<article class="card')
     assert "Call · tomorrow" in response.text
 
 

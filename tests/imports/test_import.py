@@ -227,14 +227,11 @@ class Crash(BaseException):
     """The process dying mid-import: nothing catches it, the lease is left behind."""
 
 
-def test_a_crashed_import_is_resumed_by_the_sweep_without_duplicating_rows(run_import, new_job, importer, monkeypatch):
-    monkeypatch.setattr(runner, "CHUNK_ROWS", 3)
-    rows = "".join(f"Person {i},p{i}@example.com,{(i % 3) * 100}\n" for i in range(10))
-    job = new_job("Name,Email,Deal Value\n" + rows)
-    services.start_job(importer, job, "skip")
-    db.session.commit()
-    calls = {"n": 0}
+def die_while_writing_the_third_chunk(job, monkeypatch) -> None:
+    """Run the import as "dead-worker", which dies (``Crash``) as it starts writing the
+    third chunk, after committing two."""
     real_write = runner.ChunkWriter.write
+    calls = {"n": 0}
 
     def crash_on_third_chunk(self, plans, actor):
         calls["n"] += 1
@@ -242,9 +239,19 @@ def test_a_crashed_import_is_resumed_by_the_sweep_without_duplicating_rows(run_i
             raise Crash()
         return real_write(self, plans, actor)
 
-    monkeypatch.setattr(runner.ChunkWriter, "write", crash_on_third_chunk)
-    with pytest.raises(Crash):
-        runner.run_job(job.id, worker="dead-worker")
+    with monkeypatch.context() as patch:
+        patch.setattr(runner.ChunkWriter, "write", crash_on_third_chunk)
+        with pytest.raises(Crash):
+            runner.run_job(job.id, worker="dead-worker")
+
+
+def test_a_crashed_import_is_resumed_by_the_sweep_without_duplicating_rows(run_import, new_job, importer, monkeypatch):
+    monkeypatch.setattr(runner, "CHUNK_ROWS", 3)
+    rows = "".join(f"Person {i},p{i}@example.com,{(i % 3) * 100}\n" for i in range(10))
+    job = new_job("Name,Email,Deal Value\n" + rows)
+    services.start_job(importer, job, "skip")
+    db.session.commit()
+    die_while_writing_the_third_chunk(job, monkeypatch)
     # The thread that cleaned ahead stopped with the import (it waits for nobody).
     assert not [t for t in threading.enumerate() if t.name == "import-cleaner"]
     db.session.rollback()
@@ -273,20 +280,8 @@ def test_a_resumed_import_does_not_update_a_lead_twice(new_job, importer, make_l
     job = new_job("Name,Email,Title\n" + "\n".join(rows) + "\n")
     services.start_job(importer, job, "update")
     db.session.commit()
-    real_write = runner.ChunkWriter.write
-    calls = {"n": 0}
-
-    def crash_on_third_chunk(self, plans, actor):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise Crash()
-        return real_write(self, plans, actor)
-
-    monkeypatch.setattr(runner.ChunkWriter, "write", crash_on_third_chunk)
-    with pytest.raises(Crash):
-        runner.run_job(job.id, worker="dead-worker")
+    die_while_writing_the_third_chunk(job, monkeypatch)
     db.session.rollback()
-    monkeypatch.setattr(runner.ChunkWriter, "write", real_write)
     job.lease_until = utcnow() - timedelta(seconds=1)
     db.session.commit()
     assert resume_stalled_imports(utcnow()) == 1
