@@ -84,8 +84,25 @@ def job_context(job: ImportJob) -> dict:
         db.select(ImportRow).where(ImportRow.job_id == job.id, ImportRow.outcome.in_(("failed", "skipped")))
         .order_by(ImportRow.outcome, ImportRow.row_number).limit(SHOWN_ROWS)
     ).all()
-    return {"job": job, "problem_rows": rows, "shown_rows": SHOWN_ROWS,
-            "problem_total": job.failed_count + job.skipped_count}
+    total = job.failed_count + job.skipped_count
+    return {"job": job, "problem_rows": rows, "shown_rows": SHOWN_ROWS, "problem_total": total,
+            "common_reasons": common_reasons(job) if total > len(rows) and job.status not in ACTIVE else []}
+
+
+ACTIVE = ("queued", "running", "undoing")
+COMMON_REASONS = 5
+
+
+def common_reasons(job: ImportJob) -> list[tuple[str, str, int]]:
+    """The most frequent reasons rows were not imported: (outcome, message, rows), most first.
+    Many failed rows usually share a cause (a column mapped to the wrong field, an owner
+    who has no account): this shows it without reading thousands of rows."""
+    count = db.func.count(ImportRow.id)
+    return [tuple(row) for row in db.session.execute(
+        db.select(ImportRow.outcome, ImportRow.message, count)
+        .where(ImportRow.job_id == job.id, ImportRow.outcome.in_(("failed", "skipped")))
+        .group_by(ImportRow.outcome, ImportRow.message).order_by(count.desc(), ImportRow.message)
+        .limit(COMMON_REASONS))]
 
 
 def failed_rows_csv(job_id: int) -> Iterator[str]:

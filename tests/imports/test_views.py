@@ -128,6 +128,25 @@ def test_failed_rows_download(login_as, run_import):
     assert rows[0][-1] == "Import error" and rows[1][:3] == ["Bad", "Row", "not-an-email"]
 
 
+def test_result_page_sums_up_the_most_common_reasons(login_as, run_import):
+    """Thousands of rows failing for one cause: the page names the cause and how many rows."""
+    _, client = login_as("manager")
+    rows = "".join(f"Person {i},p{i}@example.com,nobody@example.com\n" for i in range(110))
+    rows += "".join(f"Other {i},not-an-email-{i},\n" for i in range(3))
+    rows += "Good One,good@example.com,\n"
+    job = run_import("Name,Email,Contact owner\n" + rows)
+    assert (job.created_count, job.failed_count) == (1, 113)
+    page = client.get(f"/imports/{job.id}").get_data(as_text=True)
+    assert "Most common reasons" in page
+    assert ("110 rows failed:</strong> Owner (user e-mail or name): No active user has the e-mail or name "
+            "“nobody@example.com”.") in page
+    assert page.index("110 rows failed") < page.index("1 row failed")  # most first
+    assert "The first 100 of 113" in page
+
+    few = run_import("Name,Email\nAda,ada2@example.com\nBad,nope\n")
+    assert "Most common reasons" not in client.get(f"/imports/{few.id}").get_data(as_text=True)  # all shown
+
+
 def test_undo_asks_first_then_undoes(login_as, run_import):
     _, client = login_as("manager")
     job = run_import(FILE)
