@@ -53,12 +53,17 @@ def create_token(actor, *, user: User, name: str, scopes) -> tuple[ApiToken, str
         errors["name"] = ["Give the token a name, such as the program that will use it."]
     elif len(name) > 80:
         errors["name"] = ["Use at most 80 characters."]
+    scope_list: list[str] = []
     try:
         scope_list = parse_scopes(scopes)
     except ValidationFailed as exc:
         errors.update(exc.errors)
     if user is None or not user.active:
         errors["user_id"] = ["Choose an active user for the token to act as."]
+    elif "write" in scope_list and not user.can_write:
+        # Such a token would only ever get 403 on writes: say so now, not when the program fails.
+        errors["scopes"] = [f"{user.name} is a {user.role}, who may only read leads: leave out the write scope, "
+                            "or choose someone who may edit leads."]
     if errors:
         raise ValidationFailed(errors)
     prefix = secrets.token_hex(4)
@@ -274,7 +279,11 @@ def _check_api_fields(data) -> None:
     text = data.get("consent_text")
     if text is not None and (not isinstance(text, str) or len(text) > 2000):
         errors["consent_text"] = ["Send the consent wording as text of at most 2000 characters."]
-    if errors:
+    if errors:  # with what is wrong in the known fields too: one answer names every problem
+        from leadflow.leads.intake import input_errors
+        known = {k: v for k, v in data.items() if k in API_FIELDS}
+        for key, messages in input_errors(known).items():
+            errors.setdefault(key, messages)
         raise ValidationFailed(dict(list(errors.items())[:50]))
 
 

@@ -22,9 +22,11 @@ from leadflow.extensions import db
 from leadflow.governance.audit import record_event
 from leadflow.leads.events import arriving
 from leadflow.leads.fields import FieldError, normalise_email
-from leadflow.leads.intake import ATTRIBUTION_KEYS, IntakeResult, find_live_lead_by_email, intake_lead
+from leadflow.leads.intake import (ATTRIBUTION_KEYS, IntakeResult, find_live_lead_by_email, input_errors,
+                                   intake_lead)
 from leadflow.leads.models import SOURCES
 from leadflow.pipeline.models import Pipeline, Stage
+from leadflow.routing.models import RoutingRule
 
 # Standard lead fields a form may ask for: key → (default label, input type, autocomplete).
 STANDARD_FIELDS = {
@@ -318,6 +320,13 @@ def set_form_active(actor, form: CaptureForm, active: bool) -> None:
 def delete_form(actor, form: CaptureForm) -> None:
     """Delete the form. Its leads and their timeline entries stay."""
     _require_builder(actor)
+    rules = [rule.name for rule in db.session.scalars(db.select(RoutingRule).order_by(RoutingRule.name))
+             if form.id in ((rule.conditions or {}).get("form_ids") or [])]
+    if rules:  # the rule would lose its form condition on its next save and then route every lead
+        names = ", ".join(f"“{name}”" for name in rules)
+        raise ValidationFailed({"form": [
+            f"Form “{form.name}” is a condition of the routing rule{'s' if len(rules) > 1 else ''} {names}. "
+            "Take it out of those rules under Settings → Lead routing first, or deactivate the form instead."]})
     record_event(actor, "capture_form", form.id, "delete", form.name)
     db.session.delete(form)
     db.session.flush()
@@ -370,7 +379,9 @@ def read_submission(form: CaptureForm, payload: dict) -> tuple[dict, bool]:
             data[key] = value
     if custom:
         data["custom_fields"] = custom
-    if errors:
+    if errors:  # an email without @ or a short phone too, so the visitor corrects everything in one go
+        for key, messages in input_errors(data).items():
+            errors.setdefault(key, messages)
         raise ValidationFailed(errors)
     consent = bool(form.consent_text) and payload.get(CONSENT_FIELD) in (True, 1, "1", "on", "yes", "true", "y")
     return data, consent

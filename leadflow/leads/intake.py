@@ -83,6 +83,22 @@ def _check_types(data: dict) -> dict[str, list[str]]:
     return errors
 
 
+def input_errors(data: dict, region: str | None = None) -> dict[str, list[str]]:
+    """Everything wrong with ``data`` (wrong types, then bad values), writing nothing.
+
+    For callers that refuse input for reasons of their own first (a missing required field,
+    an unknown key): they add these, so the sender sees every problem in one answer.
+    """
+    errors = _check_types(data)
+    values = {k: v for k, v in _submitted(data).items() if k in INPUT_KEYS and k not in errors}
+    try:
+        services.clean_lead_input(values, region)
+    except ValidationFailed as exc:
+        for key, messages in exc.errors.items():
+            errors.setdefault(key, messages)
+    return errors
+
+
 def _submitted(data: dict) -> dict:
     """What the sender sent (known keys only, blanks dropped): kept on the timeline."""
     values = {k: data[k] for k in INPUT_KEYS if data.get(k) not in (None, "", [])}

@@ -60,6 +60,16 @@ def test_unknown_fields_are_named(api):
     assert response.status_code == 422 and "Unknown field" in response.json["errors"]["emial"][0]
 
 
+def test_an_unknown_field_and_bad_values_are_reported_in_one_answer(api):
+    response = api.post("/api/v1/leads", json={"first_name": 5, "email": "x", "phone": "12", "owner_id": 3})
+    errors = response.json["errors"]
+    assert response.status_code == 422
+    assert "Unknown field" in errors["owner_id"][0]
+    assert errors["first_name"] == ["Send this field as text."]
+    assert "not a valid email" in errors["email"][0] and "not a valid phone number" in errors["phone"][0]
+    assert _leads() == []
+
+
 def test_a_batch_saves_the_good_items_and_reports_the_bad_ones(api):
     items = [
         {"first_name": "Ada", "email": "ada@example.com"},

@@ -113,8 +113,22 @@ def test_a_deactivated_users_token_gets_403(client, make_token):
     assert response.status_code == 403 and "deactivated" in response.json["message"]
 
 
-def test_a_viewers_token_reads_but_cannot_write(client, make_token):
-    _, plain, _ = make_token(role="viewer")
+def test_a_write_token_for_a_viewer_is_refused_with_the_reason(login_as, make_user):
+    _, client = login_as("admin")
+    viewer = make_user(role="viewer", name="Val Viewer")
+    response = client.post("/settings/api-tokens", data={
+        "name": "Reports", "user_id": str(viewer.id), "scope_read": "y", "scope_write": "y"})
+    assert response.status_code == 422
+    assert "Val Viewer is a viewer, who may only read leads" in response.text
+    assert _tokens() == []
+    response = client.post("/settings/api-tokens", data={"name": "Reports", "user_id": str(viewer.id), "scope_read": "y"})
+    assert response.status_code == 201 and [t.scopes for t in _tokens()] == ["read"]
+
+
+def test_a_token_of_someone_who_became_a_viewer_reads_but_cannot_write(client, make_token):
+    _, plain, user = make_token(role="rep")
+    user.role = "viewer"
+    db.session.commit()
     bearer = {"Authorization": f"Bearer {plain}"}
     assert client.get("/api/v1/leads", headers=bearer).status_code == 200
     response = client.post("/api/v1/leads", json={"first_name": "A", "email": "a@example.com"}, headers=bearer)

@@ -11,6 +11,7 @@ from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.pipeline.services import ensure_default_pipeline
+from leadflow.routing.models import RoutingRule
 
 from tests.capture.conftest import builder_data, form_token
 
@@ -144,6 +145,18 @@ def test_deactivate_activate_and_delete(make_form, login_as, client, app):
     assert db.session.scalar(db.select(db.func.count(CaptureForm.id))) == 0
     assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1, "the form's leads stay"
     assert staff.get(f"/settings/forms/{form_id}").status_code == 404
+
+
+def test_a_form_a_routing_rule_depends_on_is_not_deleted(make_form, make_user, login_as):
+    form = make_form()
+    db.session.add(RoutingRule(name="Website to Ana", conditions={"form_ids": [form.id]}, target_kind="user",
+                               target_user_id=make_user("rep").id))
+    db.session.commit()
+    _, staff = login_as("admin")
+    response = staff.post(f"/settings/forms/{form.id}/delete", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "is a condition of the routing rule “Website to Ana”" in page and "deactivate the form instead" in page
+    assert db.session.get(CaptureForm, form.id) is not None
 
 
 def test_settings_nav_links_to_capture_forms_for_admins(login_as):

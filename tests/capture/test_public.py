@@ -216,6 +216,16 @@ def test_missing_required_fields_are_marked(client, capture_form):
     assert count(Lead) == 0
 
 
+def test_a_missing_field_and_a_bad_email_are_marked_together(client, capture_form):
+    token = form_token(client, "contact-us")
+    response = post_form(client, "contact-us", {"form_token": token, "email": "not-an-email", "phone": "12"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Please fill in “First name”" in page
+    assert "not a valid email" in page and "not a valid phone number" in page
+    assert count(Lead) == 0
+
+
 @pytest.mark.parametrize("changes, field, message", [
     ({"email": 12345}, "email", "Send this field as text."),
     ({"first_name": ["Ada"]}, "first_name", "Send this field as text."),
