@@ -247,6 +247,25 @@ def get_merge(merge_id: int) -> LeadMerge:
     return merge
 
 
+def merged_into(lead_id: int) -> Lead | None:
+    """The live lead that a merged (trashed) lead now lives on in, following later merges."""
+    seen: set[int] = set()
+    while lead_id not in seen and len(seen) < 20:
+        seen.add(lead_id)
+        survivor_id = db.session.scalar(
+            db.select(LeadMerge.survivor_id).where(LeadMerge.absorbed_id == lead_id, LeadMerge.undone_at.is_(None))
+            .order_by(LeadMerge.merged_at.desc()).limit(1))
+        if survivor_id is None:
+            return None
+        survivor = db.session.get(Lead, survivor_id)
+        if survivor is None:
+            return None
+        if survivor.deleted_at is None:
+            return survivor
+        lead_id = survivor.id
+    return None
+
+
 def undoable_merge(entry: AuditEntry) -> LeadMerge | None:
     """The merge recorded by this history entry, while it can still be undone."""
     if entry.action != "merge" or entry.entity_type != "lead":

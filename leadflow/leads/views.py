@@ -122,7 +122,14 @@ def _load(lead_id: int, *, allow_deleted: bool = False) -> Lead:
 @bp.get("/<int:lead_id>")
 @login_required
 def detail(lead_id: int):
-    lead = _load(lead_id)
+    lead = queries.load_lead_for_page(lead_id)
+    if lead is None or lead.deleted_at is not None:
+        survivor = merge.merged_into(lead_id) if lead is not None else None
+        if survivor is None:
+            abort(404)
+        # An old link (a bookmark, a reminder e-mail) to a lead that was merged: go where it lives on.
+        flash(f"Lead #{lead_id} was merged into {survivor.name}; this is that lead now.", "info")
+        return redirect_to(url_for("leads.detail", lead_id=survivor.id))
     return render_page("leads/detail.html", **queries.lead_detail_context(lead, current_user))
 
 

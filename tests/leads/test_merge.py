@@ -126,7 +126,8 @@ def test_undo_is_offered_in_the_history_panel_and_works_from_the_page(pair, logi
     assert "Merged Ada Lovelace" in detail and "Chief Technology Officer" in detail
     record = db.session.scalar(db.select(LeadMerge))
     assert f"/leads/merges/{record.id}/undo" in client.get(f"/leads/{survivor.id}/history").text
-    assert client.get(f"/leads/{absorbed.id}").status_code == 404  # in the trash now
+    old_link = client.get(f"/leads/{absorbed.id}")  # in the trash now: an old link leads to the survivor
+    assert old_link.status_code == 303 and old_link.headers["Location"].endswith(f"/leads/{survivor.id}")
     undone = client.post(f"/leads/merges/{record.id}/undo")
     assert undone.status_code == 303
     assert "Merge undone" in client.get(f"/leads/{survivor.id}").text
@@ -228,6 +229,19 @@ def test_undo_waits_for_a_later_merge_to_be_undone_first(pair, make_lead):
     _assert_totals_exact()
 
 
+def test_an_old_link_to_a_merged_lead_opens_the_lead_it_lives_on_in(pair, login_as, make_lead):
+    manager, _, survivor, absorbed, _ = pair
+    third = make_lead(actor=manager, first_name="Ada", last_name="King", email="ada.king@example.com")
+    merge_service.merge_leads(manager, survivor, absorbed, {})
+    merge_service.merge_leads(manager, third, survivor, {})
+    db.session.commit()
+    _, client = login_as(manager)
+    response = client.get(f"/leads/{absorbed.id}", follow_redirects=True)
+    assert response.request.path == f"/leads/{third.id}"
+    assert f"Lead #{absorbed.id} was merged into Ada King" in response.text
+    assert client.get("/leads/999999").status_code == 404
+
+
 def test_the_detail_page_links_possible_duplicates_to_the_merge(pair, login_as):
     manager, _, survivor, absorbed, _ = pair
     _, client = login_as(manager)
@@ -243,7 +257,7 @@ def test_a_merged_lead_cannot_be_restored_alone_from_the_trash(pair, login_as):
     response = client.post(f"/leads/{absorbed.id}/restore", follow_redirects=True)
     assert f"was merged into lead #{survivor.id}" in response.text
     assert "Undo the merge" in response.text
-    assert client.get(f"/leads/{absorbed.id}").status_code == 404  # still in the trash
+    assert client.get(f"/leads/{absorbed.id}").status_code == 303  # still in the trash, merged
     record = db.session.scalar(db.select(LeadMerge))
     merge_service.undo_merge(manager, record)
     db.session.commit()
