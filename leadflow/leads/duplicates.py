@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
+from sqlalchemy import or_
 from sqlalchemy.orm import joinedload
 
 from leadflow.extensions import db
@@ -41,12 +42,14 @@ def find_duplicates(*, email_key: str | None = None, phone: str | None = None,
         found.setdefault(lead.id, DuplicateMatch(lead)).reasons.append(reason)
 
     base = db.select(Lead).options(joinedload(Lead.organization)).where(Lead.deleted_at.is_(None))
-    if email_key:
-        for lead in db.session.scalars(base.where(Lead.email_key == email_key).limit(limit)):
-            add(lead, "same email")
-    if phone:
-        for lead in db.session.scalars(base.where(Lead.phone == phone).limit(limit)):
-            add(lead, "same phone")
+    exact = [c for c in ((Lead.email_key == email_key) if email_key else None,
+                         (Lead.phone == phone) if phone else None) if c is not None]
+    if exact:  # one query for both (each is an index look-up)
+        for lead in db.session.scalars(base.where(or_(*exact)).order_by(Lead.id).limit(2 * limit + 1)):
+            if email_key and lead.email_key == email_key:
+                add(lead, "same email")
+            if phone and lead.phone == phone:
+                add(lead, "same phone")
     name = _full_name(first_name, last_name)
     if organization_id and name:
         rows = db.session.execute(
@@ -54,10 +57,15 @@ def find_duplicates(*, email_key: str | None = None, phone: str | None = None,
             .where(Lead.organization_id == organization_id, Lead.deleted_at.is_(None))
             .limit(MAX_ORG_CANDIDATES)
         )
-        similar = [row.id for row in rows
-                   if fuzz.token_sort_ratio(name, _full_name(row.first_name, row.last_name)) >= NAME_SIMILARITY]
-        if similar:
-            for lead in db.session.scalars(base.where(Lead.id.in_(similar[:limit]))):
+        similar = [row.id for row in rows if row.id != exclude_id
+                   and fuzz.token_sort_ratio(name, _full_name(row.first_name, row.last_name)) >= NAME_SIMILARITY]
+        similar = similar[:limit]
+        for lead_id in similar:  # already loaded by email or phone: no need to read it again
+            if lead_id in found:
+                found[lead_id].reasons.append("similar name at the same organization")
+        to_load = [lead_id for lead_id in similar if lead_id not in found]
+        if to_load:
+            for lead in db.session.scalars(base.where(Lead.id.in_(to_load))):
                 add(lead, "similar name at the same organization")
     matches = sorted(found.values(), key=lambda m: (-len(m.reasons), m.lead.id))
     return matches[:limit]
