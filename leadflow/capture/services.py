@@ -195,9 +195,17 @@ def clean_fields(data: dict, errors: dict) -> list[dict]:
                 errors.setdefault(f"{prefix}-options", []).append(
                     f"Use at most {MAX_OPTIONS} choices of at most {LABEL_MAX} characters.")
             field["options"] = options
+        elif _options(row.get("options")):
+            errors.setdefault(f"{prefix}-options", []).append(
+                "Choices are only for a “Choice from a list” field: pick that type, or clear the choices.")
         rows.append((_order(row.get("order"), 100 + index), 100 + index, field))
     rows.sort(key=lambda r: (r[0], r[1]))
     return [field for _, _, field in rows]
+
+
+def _slug_taken(slug: str, form: CaptureForm | None) -> bool:
+    taken = db.session.scalar(db.select(CaptureForm.id).where(CaptureForm.slug == slug))
+    return taken is not None and (form is None or taken != form.id)
 
 
 def clean_builder_input(data: dict, form: CaptureForm | None = None) -> dict:
@@ -206,14 +214,16 @@ def clean_builder_input(data: dict, form: CaptureForm | None = None) -> dict:
     name = _text(data.get("name"), 120, errors, "name", "Name")
     if not name:
         errors.setdefault("name", []).append("Give the form a name, such as “Contact us”.")
-    slug = (data.get("slug") or "").strip().lower() or slugify(name)
+    typed_slug = (data.get("slug") or "").strip().lower()
+    slug = typed_slug or slugify(name)
     if not SLUG_RE.match(slug) or len(slug) > 60:
         errors.setdefault("slug", []).append(
             "Use lower-case letters, digits and single hyphens (at most 60), such as contact-us.")
-    else:
-        taken = db.session.scalar(db.select(CaptureForm.id).where(CaptureForm.slug == slug))
-        if taken is not None and (form is None or taken != form.id):
+    elif _slug_taken(slug, form):
+        if typed_slug or form is not None:
             errors.setdefault("slug", []).append(f"Another form already uses the address /f/{slug}.")
+        else:  # a new form's address made from a name another form shares: the first free "-2", "-3"…
+            slug = next(f"{slug[:56]}-{n}" for n in range(2, 10_000) if not _slug_taken(f"{slug[:56]}-{n}", form))
     fields = clean_fields(data, errors)
     keys = {f["key"] for f in fields}
     if not fields:

@@ -103,6 +103,24 @@ def test_slug_must_be_unique(make_form, login_as):
     assert response.status_code == 422 and "already uses the address /f/contact-us" in response.get_data(as_text=True)
 
 
+def test_a_second_form_with_the_same_name_gets_the_next_free_address(make_form, login_as):
+    make_form()  # /f/contact-us
+    _, client = login_as("admin")
+    for expected in ("contact-us-2", "contact-us-3"):
+        response = client.post("/settings/forms/new", data=post_data())
+        assert response.status_code in (302, 303)
+        assert db.session.scalar(db.select(CaptureForm.id).where(CaptureForm.slug == expected)) is not None
+
+
+def test_choices_typed_for_a_field_that_is_not_a_choice_are_refused(login_as):
+    ensure_default_pipeline()
+    _, client = login_as("admin")
+    response = client.post("/settings/forms/new", data=post_data(**{"custom-0-options": "Small\nLarge"}))
+    assert response.status_code == 422
+    assert "Choices are only for a “Choice from a list” field" in response.get_data(as_text=True)
+    assert db.session.scalar(db.select(db.func.count(CaptureForm.id))) == 0
+
+
 def test_admin_edits_fields_order_and_removes_a_custom_field(make_form, login_as):
     form = make_form()
     _, client = login_as("admin")
