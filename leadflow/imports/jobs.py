@@ -14,8 +14,8 @@ from datetime import datetime
 from flask import Flask, current_app
 
 from leadflow.extensions import db
-from leadflow.imports.models import ImportJob
-from leadflow.imports.runner import ACTIVE_STATUSES, run_job
+from leadflow.imports.models import ACTIVE_STATUSES, ImportJob
+from leadflow.imports.runner import run_job
 from leadflow.scheduler.claims import lease_is_free
 from leadflow.scheduler.registry import register_sweep
 

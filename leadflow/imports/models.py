@@ -11,6 +11,7 @@ from leadflow.db import UTCDateTime, utcnow
 from leadflow.extensions import db
 
 JOB_STATUSES = ("draft", "queued", "running", "done", "failed", "undoing", "undone")
+ACTIVE_STATUSES = ("queued", "running", "undoing")  # a worker has (or will take) the job
 STATUS_LABELS = {
     "draft": "Not started", "queued": "Waiting to start", "running": "Importing",
     "done": "Finished", "failed": "Stopped with an error", "undoing": "Undoing",
@@ -80,7 +81,7 @@ class ImportJob(db.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.status in ("queued", "running", "undoing")
+        return self.status in ACTIVE_STATUSES
 
     @property
     def percent(self) -> int:

@@ -86,10 +86,9 @@ def job_context(job: ImportJob) -> dict:
     ).all()
     total = job.failed_count + job.skipped_count
     return {"job": job, "problem_rows": rows, "shown_rows": SHOWN_ROWS, "problem_total": total,
-            "common_reasons": common_reasons(job) if total > len(rows) and job.status not in ACTIVE else []}
+            "common_reasons": common_reasons(job) if total > len(rows) and not job.is_active else []}
 
 
-ACTIVE = ("queued", "running", "undoing")
 COMMON_REASONS = 5
 
 

@@ -15,7 +15,7 @@ from leadflow.accounts.models import User
 from leadflow.extensions import db
 from leadflow.leads import fields as f
 from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES
-from leadflow.leads.services import MAX_TAGS, TEXT_LIMITS, default_stage
+from leadflow.leads.services import TEXT_LIMITS, default_stage, parse_tags
 from leadflow.imports.mapping import TARGETS, normalise_header
 from leadflow.pipeline.models import Pipeline, Stage
 
@@ -349,18 +349,7 @@ class RowCleaner:
         values["expected_close_date"] = parse_import_date(raw)
 
     def _tags(self, raw: str, values: dict) -> None:
-        names, seen = [], set()
-        for item in raw.replace(";", ",").split(","):
-            name = " ".join(item.split())
-            if not name:
-                continue
-            if len(name) > 40:
-                raise f.FieldError("A tag can have at most 40 characters.")
-            if name.lower() not in seen:
-                seen.add(name.lower())
-                names.append(name)
-        if len(names) > MAX_TAGS:
-            raise f.FieldError(f"A lead can have at most {MAX_TAGS} tags.")
+        names = parse_tags(raw.replace(";", ","))  # "a; b" as other CRMs export it
         if names:
             values["tags"] = tuple(names)  # shared by every row with the same cell
 

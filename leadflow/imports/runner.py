@@ -43,7 +43,7 @@ from leadflow.errors import DomainError
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
 from leadflow.imports import csvfile
-from leadflow.imports.models import ImportJob, ImportRow
+from leadflow.imports.models import ACTIVE_STATUSES, ImportJob, ImportRow
 from leadflow.imports.cleaning import FileSpec, cleaned_chunks
 from leadflow.imports.planner import RowPlan, find_duplicates, make_cleaner
 from leadflow.imports.rawsql import RawWriter
@@ -70,7 +70,6 @@ IMPORT_CACHE_KIB = 128 * 1024
 # WAL pages before a checkpoint while importing (the default is 1,000): every chunk dirties
 # thousands of index pages, and copying them back after each commit would double the writes.
 IMPORT_CHECKPOINT_PAGES = 100_000
-ACTIVE_STATUSES = ("queued", "running", "undoing")
 
 
 class LeaseLost(Exception):
