@@ -1169,9 +1169,7 @@ def score_leads_quietly(batch: int = 1000) -> int:
     from sqlalchemy import bindparam, update
     from sqlalchemy.orm import joinedload, selectinload
 
-    from leadflow.scoring.services import (
-        active_rules, activity_facts, compute_score, lifecycle_for, scoring_settings, temperature_for,
-    )
+    from leadflow.scoring.services import active_rules, computed_scores, score_values, scoring_settings
 
     rules = active_rules()
     if not rules:
@@ -1180,7 +1178,7 @@ def score_leads_quietly(batch: int = 1000) -> int:
     now = utcnow()
     table = Lead.__table__
     statement = (update(table).where(table.c.id == bindparam("lead_id"))
-                 .values(score=bindparam("score"), score_breakdown=bindparam("breakdown"),
+                 .values(score=bindparam("score"), score_breakdown=bindparam("score_breakdown"),
                          temperature=bindparam("temperature"), lifecycle=bindparam("lifecycle")))
     after, done = 0, 0
     while True:
@@ -1189,14 +1187,8 @@ def score_leads_quietly(batch: int = 1000) -> int:
             .where(Lead.id > after).order_by(Lead.id).limit(batch)).all()
         if not leads:
             return done
-        facts = activity_facts([lead.id for lead in leads])
-        rows = []
-        for lead in leads:
-            total, breakdown = compute_score(lead, facts.get(lead.id, []), rules, now,
-                                             half_life_days=settings["half_life_days"])
-            rows.append({"lead_id": lead.id, "score": total, "breakdown": breakdown,
-                         "temperature": temperature_for(total, settings),
-                         "lifecycle": lifecycle_for(lead.lifecycle, total, settings)})
+        rows = [{"lead_id": lead.id, **score_values(lead, total, breakdown, settings)}
+                for lead, total, breakdown in computed_scores(leads, rules, settings, now)]
         db.session.connection().execute(statement, rows)
         after, done = leads[-1].id, done + len(leads)
         for lead in leads:  # a large workspace is scored a batch at a time, not held in the session

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -321,15 +322,28 @@ def rescore_leads(leads: list[Lead], now: datetime | None = None, *, rules: list
     rules = active_rules() if rules is None else rules
     if not leads or not (rules or any(lead.score or lead.score_breakdown for lead in leads)):
         return 0
-    now = now or utcnow()
     settings = settings or scoring_settings()
+    return sum(store_score(lead, total, breakdown, settings, move_lifecycle=move_lifecycle)
+               for lead, total, breakdown in computed_scores(leads, rules, settings, now or utcnow()))
+
+
+def computed_scores(leads: list[Lead], rules: list[ScoringRule], settings: dict,
+                    now: datetime) -> Iterator[tuple[Lead, int, list[dict]]]:
+    """(lead, total, breakdown) for each lead, its activities read in one query."""
     facts = activity_facts([lead.id for lead in leads])
-    changed = 0
     for lead in leads:
         total, breakdown = compute_score(lead, facts.get(lead.id, []), rules, now,
                                          half_life_days=settings["half_life_days"])
-        changed += store_score(lead, total, breakdown, settings, move_lifecycle=move_lifecycle)
-    return changed
+        yield lead, total, breakdown
+
+
+def score_values(lead: Lead, total: int, breakdown: list[dict], settings: dict, *,
+                 move_lifecycle: bool = True) -> dict:
+    """The lead columns a score sets: score, breakdown, temperature and (forward) lifecycle."""
+    values = {"score": total, "score_breakdown": breakdown, "temperature": temperature_for(total, settings)}
+    if move_lifecycle:
+        values["lifecycle"] = lifecycle_for(lead.lifecycle, total, settings)
+    return values
 
 
 def rescore_lead(lead: Lead, now: datetime | None = None, *, move_lifecycle: bool = True) -> bool:
@@ -339,9 +353,7 @@ def rescore_lead(lead: Lead, now: datetime | None = None, *, move_lifecycle: boo
 def store_score(lead: Lead, total: int, breakdown: list[dict], settings: dict, *, move_lifecycle: bool = True) -> bool:
     """Write the score, breakdown, temperature and lifecycle that changed; True when the score did."""
     old_score = lead.score or 0
-    values = {"score": total, "score_breakdown": breakdown, "temperature": temperature_for(total, settings)}
-    if move_lifecycle:
-        values["lifecycle"] = lifecycle_for(lead.lifecycle, total, settings)
+    values = score_values(lead, total, breakdown, settings, move_lifecycle=move_lifecycle)
     current = {key: getattr(lead, key) for key in values}
     changes = {key: value for key, value in values.items() if value != current[key]}
     if not changes:
