@@ -279,13 +279,15 @@ def dismiss_duplicate():
 @writer_required
 def merge_page(lead_id: int):
     survivor = _load(lead_id)
+    if not can_edit_lead(current_user, survivor):  # nothing to choose: merging it would be refused
+        abort(403)
     if not request.args.get("with"):
         return render_page("leads/merge_choose.html", lead=survivor, duplicates=duplicates_of(survivor, limit=10))
     absorbed = _lead_arg("with")
     if absorbed.id == survivor.id:
         flash("Choose another lead to merge with.", "error")
         return redirect_to(url_for("leads.merge_page", lead_id=lead_id))
-    if not (can_edit_lead(current_user, survivor) and can_edit_lead(current_user, absorbed)):
+    if not can_edit_lead(current_user, absorbed):
         abort(403)
     return render_page("leads/merge.html", **merge.merge_page_context(survivor, absorbed))
 
