@@ -13,13 +13,14 @@ import logging
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, jsonify, make_response, redirect, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from leadflow.capture import services, spam
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import limiter
 from leadflow.leads.intake import commit_with_retry
+from leadflow.mail.services import absolute_url
 
 bp = Blueprint("capture", __name__, url_prefix="/f")
 log = logging.getLogger(__name__)
@@ -146,7 +147,9 @@ def embed_js(slug: str):
     if missing:
         response = make_response(f"/* {missing[1]}: this LeadFlow form is not available. */\n", missing[1])
     else:
-        frame_url = url_for("capture.hosted", slug=form.slug, _external=True)
+        # From BASE_URL, never the Host header: the script is cached publicly, so a request with
+        # a forged Host must not make it point visitors' browsers elsewhere.
+        frame_url = absolute_url("capture.hosted", slug=form.slug)
         response = make_response(render_template("capture/embed.js", form=form, frame_url=frame_url,
                                                  tracking_keys=services.TRACKING_KEYS))
         response.headers["Cache-Control"] = "public, max-age=300"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from leadflow.activities.models import Activity
@@ -60,15 +64,80 @@ def test_unknown_or_deactivated_form_is_not_found(client, capture_form):
     assert post_form(client, "contact-us", GOOD).status_code == 404
 
 
-def test_embed_script_frames_the_form_and_passes_the_visit_on(client, capture_form):
+def test_embed_script_frames_the_form_and_passes_the_visit_on(client, capture_form, app):
+    app.config["BASE_URL"] = "https://crm.example.com"
     response = client.get("/f/contact-us/embed.js")
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert response.mimetype == "text/javascript"
     assert "max-age=300" in response.headers["Cache-Control"]
-    assert '"http://localhost/f/contact-us"' in body
+    assert '"https://crm.example.com/f/contact-us"' in body
     assert "landing_page" in body and "document.referrer" in body and '"utm_source"' in body
     assert "leadflow:resize" in body and "postMessage" not in body.split("addEventListener")[0]
+
+
+def test_embed_script_points_at_base_url_whatever_the_host_header_says(client, capture_form, app):
+    app.config["BASE_URL"] = "https://crm.example.com/"
+    body = client.get("/f/contact-us/embed.js", headers={"Host": "evil.example"}).get_data(as_text=True)
+    assert 'var frameUrl = "https://crm.example.com/f/contact-us";' in body
+    assert "evil.example" not in body
+    app.config["BASE_URL"] = "https://example.org/crm"  # LeadFlow served under a path
+    body = client.get("/f/contact-us/embed.js", base_url="http://evil.example").get_data(as_text=True)
+    assert 'var frameUrl = "https://example.org/crm/f/contact-us";' in body and "evil.example" not in body
+
+
+HOSTILE_NAMES = [
+    "Contact **// document.title='pwned'; /*",
+    "Contact */ document.title='pwned'; /*",
+    "Contact </script><script>document.title='pwned'</script>",
+    "Contact \u2028 line\u2029 break \" & <b> ' \\ end",
+]
+
+
+def _script_literal(value: str) -> str:
+    """A string as it may appear in a generated script: JSON with < > & ' escaped (and,
+    being ASCII-only, U+2028 and U+2029 too)."""
+    literal = json.dumps(value, ensure_ascii=True)
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027")):
+        literal = literal.replace(raw, escaped)
+    return literal
+
+
+NODE_SANDBOX = r"""
+const vm = require("vm"), fs = require("fs");
+const inserted = [];
+const script = {parentNode: {insertBefore: (el) => inserted.push(el)}, nextSibling: null};
+const document = {title: "Customer site", referrer: "", currentScript: script,
+  createElement: () => ({style: {}, attrs: {}, setAttribute(k, v) { this.attrs[k] = v; }})};
+const window = {location: {href: "https://site.example/contact", search: ""}, addEventListener() {}};
+const context = {document, window, URL, URLSearchParams};
+vm.runInNewContext(fs.readFileSync(process.argv[2], "utf8"), context);
+console.log(JSON.stringify({title: document.title, frames: inserted.map((f) => ({title: f.title, src: f.src}))}));
+"""
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_form_name_cannot_break_out_of_the_embed_script(client, make_form, app, name, tmp_path):
+    app.config["CAPTURE_MIN_FILL_SECONDS"] = 0
+    make_form(name=name, slug="contact-us")
+    body = client.get("/f/contact-us/embed.js").get_data(as_text=True)
+    assert name not in body and "pwned'" not in body and "</script" not in body.lower()
+    assert "\u2028" not in body and "\u2029" not in body
+    assert f"var formName = {_script_literal(name)};" in body
+    assert body.count("pwned") == (1 if "pwned" in name else 0)  # once, inside that literal
+    if not Path("/usr/bin/node").exists():
+        return
+    script = tmp_path / "embed.js"
+    script.write_text(body, encoding="utf-8")
+    subprocess.run(["/usr/bin/node", "--check", str(script)], check=True, capture_output=True, timeout=60)
+    sandbox = tmp_path / "sandbox.js"
+    sandbox.write_text(NODE_SANDBOX, encoding="utf-8")
+    run = subprocess.run(["/usr/bin/node", str(sandbox), str(script)], check=True, capture_output=True,
+                         text=True, timeout=60)
+    result = json.loads(run.stdout)
+    assert result["title"] == "Customer site"
+    [frame] = result["frames"]
+    assert frame["title"] == name and frame["src"].startswith(app.config["BASE_URL"].rstrip("/") + "/f/contact-us?")
 
 
 def test_embed_script_for_a_missing_form_is_a_harmless_404(client, app):
