@@ -418,3 +418,117 @@ def test_a_failing_arrival_step_does_not_lose_the_submission(client, capture_for
     response = post_form(client, "contact-us", {**GOOD, "form_token": form_token(client, "contact-us")})
     assert response.status_code == 200
     assert count(Lead) == 1
+
+
+# --- a form token is good for one submission ------------------------------------------
+
+def _page_token(page: str) -> str:
+    import re
+
+    return re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+
+
+def test_a_replayed_form_post_is_refused_with_the_form_again(client, capture_form):
+    token = form_token(client, "contact-us")
+    assert post_form(client, "contact-us", {**GOOD, "form_token": token}).status_code == 200
+    replay = post_form(client, "contact-us", {**GOOD, "first_name": "Adah", "form_token": token})
+    page = replay.get_data(as_text=True)
+    assert replay.status_code == 409
+    assert "This form was already sent — please submit it again if you meant to." in page
+    assert 'value="Adah"' in page and "Please call me" in page  # what the visitor typed
+    fresh = _page_token(page)
+    assert fresh != token
+    assert count(Lead) == 1 and only_lead().first_name == "Ada"
+    assert db.session.get(CaptureForm, capture_form.id).submission_count == 1
+    again = post_form(client, "contact-us", {**GOOD, "first_name": "Adah", "form_token": fresh})
+    assert again.status_code == 200 and only_lead().first_name == "Adah"
+
+
+def test_a_replayed_json_post_gets_409_with_a_json_error_and_a_fresh_token(client, capture_form):
+    token = client.get("/f/contact-us/token").get_json()["token"]
+    assert client.post("/f/contact-us", json={**GOOD, "form_token": token}).status_code == 200
+    replay = client.post("/f/contact-us", json={**GOOD, "form_token": token})
+    body = replay.get_json()
+    assert replay.status_code == 409 and body["ok"] is False
+    assert body["error"] == "This form was already sent"
+    assert body["errors"] == {"form_token": ["This form was already sent — please submit it again if you meant to."]}
+    assert body["form_token"] and body["form_token"] != token
+    assert count(Lead) == 1
+    assert client.post("/f/contact-us", json={**GOOD, "form_token": body["form_token"]}).status_code == 200
+
+
+def test_a_refused_submission_comes_back_with_a_new_token_and_the_typed_values(client, capture_form):
+    token = form_token(client, "contact-us")
+    refused = post_form(client, "contact-us", {**GOOD, "email": "", "form_token": token})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "Please fill in" in page
+    assert 'value="Ada"' in page and "Please call me" in page
+    fresh = _page_token(page)
+    assert fresh != token
+    assert post_form(client, "contact-us", {**GOOD, "form_token": fresh}).status_code == 200
+    assert count(Lead) == 1
+
+
+def test_a_token_without_an_id_is_not_accepted(client, capture_form, app):
+    from itsdangerous import URLSafeTimedSerializer
+
+    from leadflow.capture.spam import TOKEN_SALT
+
+    old_style = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=TOKEN_SALT).dumps(
+        {"f": capture_form.id, "t": 0})
+    for _ in range(2):
+        response = post_form(client, "contact-us", {**GOOD, "form_token": old_style})
+        assert response.status_code == 422 and "We could not verify this form" in response.get_data(as_text=True)
+    assert count(Lead) == 0
+
+
+def test_a_honeypot_post_with_a_used_token_still_gets_the_thank_you(client, capture_form):
+    token = form_token(client, "contact-us")
+    assert post_form(client, "contact-us", {**GOOD, "form_token": token}).status_code == 200
+    bot = post_form(client, "contact-us", {**GOOD, "website": "http://spam.example", "form_token": token})
+    assert bot.status_code == 200 and "Thank you" in bot.get_data(as_text=True)
+
+
+def test_concurrent_replays_of_one_token_save_one_submission(app, capture_form):
+    """Two submissions with the same token at the same moment, each on its own connection."""
+    import threading
+
+    token = app.test_client().get("/f/contact-us/token").get_json()["token"]
+    db.session.commit()
+    barrier = threading.Barrier(2, timeout=30)
+    statuses: list[int] = []
+
+    def send(first_name: str):
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(client.post("/f/contact-us", json={**GOOD, "first_name": first_name,
+                                                           "email": f"{first_name}@example.com",
+                                                           "form_token": token}).status_code)
+
+    threads = [threading.Thread(target=send, args=(name,)) for name in ("ada", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [200, 409]
+    assert count(Lead) == 1
+
+
+def test_used_token_ids_are_forgotten_once_their_tokens_have_expired(app, capture_form):
+    from datetime import timedelta
+
+    from leadflow.capture import services
+    from leadflow.capture.models import CaptureTokenUse
+    from leadflow.db import utcnow
+    from leadflow.scheduler.registry import SWEEPS
+
+    now = utcnow()
+    max_age = timedelta(seconds=app.config["CAPTURE_TOKEN_MAX_AGE"])
+    assert services.record_token_use("old", capture_form.id, now - max_age - timedelta(minutes=1))
+    assert services.record_token_use("recent", capture_form.id, now - max_age + timedelta(minutes=1))
+    assert not services.record_token_use("recent", capture_form.id, now)  # and the transaction goes on
+    db.session.commit()
+    assert SWEEPS["capture-tokens"].func is services.prune_token_uses
+    assert services.prune_token_uses(now) == 1
+    db.session.commit()
+    assert set(db.session.scalars(db.select(CaptureTokenUse.token_id))) == {"recent"}
