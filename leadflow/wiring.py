@@ -29,6 +29,7 @@ HOOK_MODULES = (
     "leadflow.mail.delivery",        # sweep: the outbox
     "leadflow.imports.jobs",         # sweep: stalled imports
     "leadflow.api.services",         # sweep: expired idempotency keys
+    "leadflow.capture.services",     # sweep: used capture-form token ids past their age
 )
 
 

@@ -70,4 +70,5 @@ def test_a_fresh_process_has_every_hook_in_arrival_order():
     assert "leadflow.scheduler.reminders" in modules
     assert all(count > 0 for count in wired["handlers"].values()), wired["handlers"]
     assert {"outbox", "imports", "idempotency-keys", "scoring", "sequences", "workflow_webhooks",
-            "workflow_time_triggers", "task_reminders", "lead_alerts", "digests"} <= set(wired["sweeps"])
+            "workflow_time_triggers", "task_reminders", "lead_alerts", "digests",
+            "capture-tokens"} <= set(wired["sweeps"])

@@ -61,3 +61,19 @@ class CaptureForm(db.Model):
 
     def __repr__(self) -> str:
         return f"<CaptureForm {self.slug}>"
+
+
+class CaptureTokenUse(db.Model):
+    """A form token a submission was accepted with: each token is good for one submission.
+
+    The row goes in by ``INSERT … ON CONFLICT DO NOTHING`` on the primary key, in the
+    submission's transaction, so of two concurrent replays only one can pass. Rows older
+    than ``CAPTURE_TOKEN_MAX_AGE`` are pruned by the ``capture-tokens`` sweep: their tokens
+    have expired and are refused by their signature already.
+    """
+
+    __tablename__ = "capture_token_uses"
+
+    token_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    form_id: Mapped[int] = mapped_column(ForeignKey("capture_forms.id", ondelete="CASCADE"))
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import update
+from flask import current_app
+from sqlalchemy import delete, update
 
 from leadflow.accounts.models import Team, User
-from leadflow.capture.models import OWNER_RULES, CaptureForm
+from leadflow.capture.models import OWNER_RULES, CaptureForm, CaptureTokenUse
 from leadflow.db import utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
@@ -27,6 +29,8 @@ from leadflow.leads.intake import (ATTRIBUTION_KEYS, IntakeResult, find_live_lea
 from leadflow.leads.models import SOURCES
 from leadflow.pipeline.models import Pipeline, Stage
 from leadflow.routing.models import RoutingRule
+from leadflow.scheduler.claims import insert_or_ignore
+from leadflow.scheduler.registry import register_sweep
 
 # Standard lead fields a form may ask for: key → (default label, input type, autocomplete).
 STANDARD_FIELDS = {
@@ -428,19 +432,43 @@ def _stage_for(form: CaptureForm) -> int | None:
     return stage.id if pipeline is not None and pipeline.archived_at is None else None
 
 
+class TokenAlreadyUsed(Exception):
+    """The submission's form token was used by an accepted submission before (a replay)."""
+
+
+def record_token_use(token_id: str, form_id: int, now: datetime | None = None) -> bool:
+    """Mark the token as used; False when it was already. The INSERT relies on the primary
+    key (``ON CONFLICT DO NOTHING``), so of two concurrent uses only one gets True."""
+    row = {"token_id": token_id, "form_id": form_id, "used_at": now or utcnow()}
+    return insert_or_ignore(CaptureTokenUse, row, unique_columns=["token_id"]) is not None
+
+
+@register_sweep("capture-tokens", every_seconds=3600)
+def prune_token_uses(now: datetime) -> int:
+    """Forget used token ids older than ``CAPTURE_TOKEN_MAX_AGE``: those tokens have expired."""
+    cutoff = now - timedelta(seconds=current_app.config["CAPTURE_TOKEN_MAX_AGE"])
+    result = db.session.execute(delete(CaptureTokenUse).where(CaptureTokenUse.used_at < cutoff))
+    return result.rowcount or 0  # the scheduler's runner commits
+
+
 @dataclass
 class Submission:
     form_id: int
     data: dict
     consent: bool
     ip: str | None
+    token_id: str | None = None
 
 
 def submit(submission: Submission) -> IntakeResult:
     """Create or update the lead for one accepted submission; flushes, the caller commits.
 
-    Loads the form itself so it can run again from scratch after a rolled-back attempt.
+    With a ``token_id``, the token is marked used first, in the same transaction: a token
+    used before raises TokenAlreadyUsed and nothing is saved. Loads the form itself so it
+    can run again from scratch after a rolled-back attempt.
     """
+    if submission.token_id is not None and not record_token_use(submission.token_id, submission.form_id):
+        raise TokenAlreadyUsed()
     form = db.session.get(CaptureForm, submission.form_id)
     label = f"Form “{form.name}”"
     consent = ({"text": form.consent_text, "source": label, "ip": submission.ip}

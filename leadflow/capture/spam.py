@@ -1,7 +1,8 @@
 """Defences of the public capture endpoints, which take posts from any site without a session.
 
-- a signed, expiring form token carrying the form id; its signing time enforces a minimum
-  fill time (bots post at once);
+- a signed, expiring form token carrying the form id and a random token id; its signing
+  time enforces a minimum fill time (bots post at once), and its id lets a token be used
+  for one accepted submission only (``services.record_token_use``);
 - a honeypot field people never see or fill;
 - a body size limit and strict decoding (UTF-8 only, JSON objects only);
 - rate limits per IP and per form (Flask-Limiter, declared on the view).
@@ -11,16 +12,20 @@ from __future__ import annotations
 
 import enum
 import json
+import secrets
 import time
 from urllib.parse import parse_qsl
 
 from flask import current_app, request
+from typing import NamedTuple
+
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from leadflow.capture.services import HONEYPOT_FIELD
 
 TOKEN_SALT = "leadflow.capture-form"
+TOKEN_ID_BYTES = 12  # 16 characters of URL-safe base64
 MAX_FIELDS = 200
 
 
@@ -29,6 +34,12 @@ class TokenCheck(enum.Enum):
     TOO_FAST = "too_fast"
     EXPIRED = "expired"
     INVALID = "invalid"
+    USED = "used"  # found when the submission is saved (``services.TokenAlreadyUsed``)
+
+
+class CheckedToken(NamedTuple):
+    check: TokenCheck
+    token_id: str | None = None  # set when ``check`` is OK
 
 
 class BadPayload(ValueError):
@@ -40,24 +51,29 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def issue_token(form_id: int) -> str:
-    """A token for one rendering of the form; it records when the form was shown."""
-    return _serializer().dumps({"f": form_id, "t": time.time()})
+    """A token for one rendering of the form: it records when the form was shown and
+    carries a random id, so it is accepted for one submission only."""
+    return _serializer().dumps({"f": form_id, "t": time.time(), "n": secrets.token_urlsafe(TOKEN_ID_BYTES)})
 
 
-def check_token(form_id: int, token) -> TokenCheck:
+def check_token(form_id: int, token) -> CheckedToken:
+    """Whether the signature, form, age and fill time are right. Whether the token was
+    used before is found when the submission is saved (a check here could race)."""
     if not isinstance(token, str) or not token:
-        return TokenCheck.INVALID
+        return CheckedToken(TokenCheck.INVALID)
     try:
         payload = _serializer().loads(token, max_age=current_app.config["CAPTURE_TOKEN_MAX_AGE"])
     except SignatureExpired:
-        return TokenCheck.EXPIRED
+        return CheckedToken(TokenCheck.EXPIRED)
     except BadSignature:
-        return TokenCheck.INVALID
-    if not isinstance(payload, dict) or payload.get("f") != form_id or not isinstance(payload.get("t"), (int, float)):
-        return TokenCheck.INVALID
+        return CheckedToken(TokenCheck.INVALID)
+    if (not isinstance(payload, dict) or payload.get("f") != form_id
+            or not isinstance(payload.get("t"), (int, float))
+            or not isinstance(payload.get("n"), str) or not 0 < len(payload["n"]) <= 32):
+        return CheckedToken(TokenCheck.INVALID)
     if time.time() - payload["t"] < current_app.config["CAPTURE_MIN_FILL_SECONDS"]:
-        return TokenCheck.TOO_FAST
-    return TokenCheck.OK
+        return CheckedToken(TokenCheck.TOO_FAST)
+    return CheckedToken(TokenCheck.OK, payload["n"])
 
 
 def honeypot_filled(payload: dict) -> bool:

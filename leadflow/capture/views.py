@@ -13,13 +13,14 @@ import logging
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, jsonify, make_response, redirect, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from leadflow.capture import services, spam
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import limiter
 from leadflow.leads.intake import commit_with_retry
+from leadflow.mail.services import absolute_url
 
 bp = Blueprint("capture", __name__, url_prefix="/f")
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ TOKEN_MESSAGES = {
     spam.TokenCheck.EXPIRED: "This form was open for a long time, so we refreshed it. "
                              "Your details are still here: please send it again.",
     spam.TokenCheck.INVALID: "We could not verify this form. Your details are still here: please send it again.",
+    spam.TokenCheck.USED: "This form was already sent — please submit it again if you meant to.",
 }
 TOO_LARGE = "The form is too large to send. Shorten the longest answers and try again."
 
@@ -146,7 +148,9 @@ def embed_js(slug: str):
     if missing:
         response = make_response(f"/* {missing[1]}: this LeadFlow form is not available. */\n", missing[1])
     else:
-        frame_url = url_for("capture.hosted", slug=form.slug, _external=True)
+        # From BASE_URL, never the Host header: the script is cached publicly, so a request with
+        # a forged Host must not make it point visitors' browsers elsewhere.
+        frame_url = absolute_url("capture.hosted", slug=form.slug)
         response = make_response(render_template("capture/embed.js", form=form, frame_url=frame_url,
                                                  tracking_keys=services.TRACKING_KEYS))
         response.headers["Cache-Control"] = "public, max-age=300"
@@ -174,25 +178,32 @@ def submit(slug: str):
     if spam.honeypot_filled(payload):
         log.info("Capture form %s: honeypot filled from %s; nothing saved", form.slug, request.remote_addr)
         return _success(form, embed)
-    check = spam.check_token(form.id, payload.get(services.TOKEN_FIELD))
-    if check is not spam.TokenCheck.OK:
-        return _refuse(form, payload, {services.TOKEN_FIELD: [TOKEN_MESSAGES[check]]}, embed)
+    token = spam.check_token(form.id, payload.get(services.TOKEN_FIELD))
+    if token.check is not spam.TokenCheck.OK:
+        return _refuse(form, payload, {services.TOKEN_FIELD: [TOKEN_MESSAGES[token.check]]}, embed)
     try:
         data, consent = services.read_submission(form, payload)
-        submission = services.Submission(form.id, data, consent, request.remote_addr)
+        submission = services.Submission(form.id, data, consent, request.remote_addr, token.token_id)
         commit_with_retry(lambda: services.submit(submission))
     except ValidationFailed as exc:
         return _refuse(form, payload, exc.errors, embed)
+    except services.TokenAlreadyUsed:
+        log.info("Capture form %s: a used form token was sent again from %s; nothing saved",
+                 form.slug, request.remote_addr)
+        return _refuse(form, payload, {services.TOKEN_FIELD: [TOKEN_MESSAGES[spam.TokenCheck.USED]]}, embed,
+                       status=409, title="This form was already sent")
     return _success(form, embed)
 
 
-def _refuse(form, payload: dict, errors: dict, embed: bool):
+def _refuse(form, payload: dict, errors: dict, embed: bool, status: int = 422,
+            title: str = "This form could not be sent"):
+    """The form again, with what the visitor typed, the errors and a fresh token."""
     if _wants_json():
-        body = {"ok": False, "errors": errors, services.TOKEN_FIELD: spam.issue_token(form.id)}
-        return jsonify(body), 422
+        body = {"ok": False, "error": title, "errors": errors, services.TOKEN_FIELD: spam.issue_token(form.id)}
+        return jsonify(body), status
     message = errors.get(services.TOKEN_FIELD, ["Please correct the fields marked below."])[0]
     values = {k: v for k, v in payload.items() if isinstance(v, str)}
-    return _render_form(form, values=values, errors=errors, message=message, status=422, embed=embed)
+    return _render_form(form, values=values, errors=errors, message=message, status=status, embed=embed)
 
 
 def _allow_redirect_target(form) -> None:

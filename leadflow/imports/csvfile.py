@@ -19,6 +19,21 @@ SAMPLE_BYTES = 64 * 1024
 READ_BLOCK = 1024 * 1024
 # Bytes Windows-1252 leaves undefined: a file with them is Latin-1, not Windows-1252.
 _CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+# The first bytes of files people upload by mistake, and how to tell them what they chose.
+_SIGNATURES = (
+    ((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"), "a ZIP archive (is it an Excel .xlsx? Save it as CSV first)"),
+    ((b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",), "an old Excel .xls or other Office file (save it as CSV first)"),
+    ((b"%PDF-",), "a PDF document"),
+    ((b"\x89PNG\r\n\x1a\n",), "a PNG image"),
+    ((b"\xff\xd8\xff",), "a JPEG image"),
+    ((b"GIF87a", b"GIF89a"), "a GIF image"),
+    ((b"\x1f\x8b",), "a gzip-compressed file (unpack it first)"),
+    ((b"\x7fELF",), "a program (an ELF executable)"),
+    ((b"\xff\xfe", b"\xfe\xff"), "UTF-16 text (save it as \u201cCSV UTF-8\u201d first)"),
+)
+# Control bytes text files do not have (tab, line feed, form feed and carriage return aside).
+_CONTROL_BYTES = frozenset(range(0x20)) - frozenset(b"\t\n\x0c\r") | {0x7F}
+BINARY_CONTROL_SHARE = 0.05
 
 
 class FileTooLarge(ValueError):
@@ -57,6 +72,26 @@ def save_upload(stream, max_bytes: int) -> tuple[str, int]:
         path.unlink(missing_ok=True)
         raise
     return name, size
+
+
+def binary_kind(path: Path) -> str | None:
+    """What the file looks like when it is not text (None for text): a known kind from its
+    first bytes, or "binary data" when its first block has a NUL byte or more than 5 % of
+    control characters. Any of the text encodings we read passes."""
+    with open(path, "rb") as handle:
+        block = handle.read(SAMPLE_BYTES)
+    if block.startswith(codecs.BOM_UTF8):
+        block = block[len(codecs.BOM_UTF8):]
+    else:
+        for prefixes, kind in _SIGNATURES:
+            if block.startswith(prefixes):
+                return kind
+    if b"\0" in block:
+        return "binary data"
+    controls = sum(1 for byte in block if byte in _CONTROL_BYTES)
+    if block and controls / len(block) > BINARY_CONTROL_SHARE:
+        return "binary data"
+    return None
 
 
 def remove_stored(stored_name: str) -> None:

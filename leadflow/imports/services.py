@@ -35,20 +35,30 @@ def size_label(size: int) -> str:
     return f"{size / (1024 * 1024):,.0f} MB" if size >= 1024 * 1024 else f"{max(1, size // 1024):,} KB"
 
 
+class UploadTooLarge(ValidationFailed):
+    """The upload is over ``IMPORT_MAX_BYTES`` (views answer 413)."""
+
+    def __init__(self):
+        super().__init__({"file": [f"The file is larger than {size_label(max_upload_bytes())}. "
+                                   "Split it into smaller files and import each."]})
+
+
 def create_job(actor, stream, filename: str) -> ImportJob:
     """Store an uploaded file and detect how to read it. Raises ValidationFailed with a
-    message for the ``file`` field when it is too large, empty or not a CSV we can read."""
+    message for the ``file`` field when it is too large (UploadTooLarge), empty, not text
+    (a spreadsheet, an image…) or not a CSV we can read; nothing is kept then."""
     _require_importer(actor)
-    limit = max_upload_bytes()
     try:
-        stored, size = csvfile.save_upload(stream, limit)
+        stored, size = csvfile.save_upload(stream, max_upload_bytes())
     except csvfile.FileTooLarge:
-        raise ValidationFailed({"file": [f"The file is larger than {size_label(limit)}. "
-                                         "Split it into smaller files and import each."]}) from None
+        raise UploadTooLarge() from None
     path = csvfile.stored_path(stored)
     if size == 0:
         csvfile.remove_stored(stored)
         raise ValidationFailed({"file": ["The file is empty."]})
+    if kind := csvfile.binary_kind(path):
+        csvfile.remove_stored(stored)
+        raise ValidationFailed({"file": [f"This file is not a CSV text file: it looks like {kind}."]})
     encoding = csvfile.detect_encoding(path)
     delimiter = csvfile.detect_delimiter(csvfile.read_sample(path, encoding))
     columns = csvfile.header_and_width(path, encoding, delimiter, True)

@@ -31,12 +31,18 @@ def allow_large_uploads(endpoint, _values):
         request.max_content_length = services.max_upload_bytes() + 64 * 1024
 
 
+def _upload_page(form, status: int):
+    return render_page("imports/new.html", form=form, status=status,
+                       max_size=services.size_label(services.max_upload_bytes()))
+
+
 @bp.errorhandler(413)
 def upload_too_large(_error):
+    """A body over the request limit (``IMPORT_MAX_BYTES`` plus room for the form): the same
+    message as a file found too large while it is stored."""
     form = UploadForm(formdata=None)
-    form.file.errors = [f"The file is larger than {services.size_label(services.max_upload_bytes())}. "
-                        "Split it into smaller files and import each."]
-    return render_page("imports/new.html", form=form, status=422)
+    apply_errors(form, services.UploadTooLarge().errors)
+    return _upload_page(form, 413)
 
 
 def _job(job_id: int):
@@ -88,13 +94,13 @@ def new():
         except ValidationFailed as exc:
             db.session.rollback()
             apply_errors(form, exc.errors)
-            status = 422
+            status = 413 if isinstance(exc, services.UploadTooLarge) else 422
         else:
             flash(f"Uploaded {job.filename}. Check how its columns map to lead fields.", "success")
             return redirect_to(url_for("imports.mapping", job_id=job.id))
     elif form.is_submitted():
         status = 422
-    return render_page("imports/new.html", form=form, status=status, max_size=services.size_label(services.max_upload_bytes()))
+    return _upload_page(form, status)
 
 
 def _mapping_page(job, settings_form=None, problems=None, status=200):

@@ -1,12 +1,14 @@
-/* LeadFlow capture form “{{ form.name|replace('*/', '') }}”. Paste where the form should appear:
-   <script src="{{ url_for('capture.embed_js', slug=form.slug, _external=True) }}" async></script> */
+/* LeadFlow capture form: paste the script tag shown on the form's page in LeadFlow where the form should appear.
+   Every value below is a JSON literal: nothing from the form's settings is written into this comment or the code. */
 (function () {
   "use strict";
   var frameUrl = {{ frame_url|tojson }};
+  var formName = {{ form.name|tojson }};
+  var formSlug = {{ form.slug|tojson }};
   var trackingKeys = {{ tracking_keys|list|tojson }};
   var frameOrigin = new URL(frameUrl).origin;
   var script = document.currentScript ||
-    document.querySelector('script[src*="/f/' + {{ form.slug|tojson }} + '/embed.js"]');
+    document.querySelector('script[src*="/f/' + formSlug + '/embed.js"]');
   if (!script) return;
 
   // The form is told where the visitor is: this page, where they came from, and its campaign tags.
@@ -19,9 +21,9 @@
 
   var frame = document.createElement("iframe");
   frame.src = frameUrl + "?" + query.toString();
-  frame.title = {{ form.name|tojson }};
+  frame.title = formName;
   frame.loading = "lazy";
-  frame.setAttribute("data-leadflow-form", {{ form.slug|tojson }});
+  frame.setAttribute("data-leadflow-form", formSlug);
   frame.style.cssText = "display:block;width:100%;max-width:40rem;border:0;height:24rem;overflow:hidden;";
   script.parentNode.insertBefore(frame, script.nextSibling);
 

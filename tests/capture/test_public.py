@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from leadflow.activities.models import Activity
@@ -60,15 +64,80 @@ def test_unknown_or_deactivated_form_is_not_found(client, capture_form):
     assert post_form(client, "contact-us", GOOD).status_code == 404
 
 
-def test_embed_script_frames_the_form_and_passes_the_visit_on(client, capture_form):
+def test_embed_script_frames_the_form_and_passes_the_visit_on(client, capture_form, app):
+    app.config["BASE_URL"] = "https://crm.example.com"
     response = client.get("/f/contact-us/embed.js")
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert response.mimetype == "text/javascript"
     assert "max-age=300" in response.headers["Cache-Control"]
-    assert '"http://localhost/f/contact-us"' in body
+    assert '"https://crm.example.com/f/contact-us"' in body
     assert "landing_page" in body and "document.referrer" in body and '"utm_source"' in body
     assert "leadflow:resize" in body and "postMessage" not in body.split("addEventListener")[0]
+
+
+def test_embed_script_points_at_base_url_whatever_the_host_header_says(client, capture_form, app):
+    app.config["BASE_URL"] = "https://crm.example.com/"
+    body = client.get("/f/contact-us/embed.js", headers={"Host": "evil.example"}).get_data(as_text=True)
+    assert 'var frameUrl = "https://crm.example.com/f/contact-us";' in body
+    assert "evil.example" not in body
+    app.config["BASE_URL"] = "https://example.org/crm"  # LeadFlow served under a path
+    body = client.get("/f/contact-us/embed.js", base_url="http://evil.example").get_data(as_text=True)
+    assert 'var frameUrl = "https://example.org/crm/f/contact-us";' in body and "evil.example" not in body
+
+
+HOSTILE_NAMES = [
+    "Contact **// document.title='pwned'; /*",
+    "Contact */ document.title='pwned'; /*",
+    "Contact </script><script>document.title='pwned'</script>",
+    "Contact \u2028 line\u2029 break \" & <b> ' \\ end",
+]
+
+
+def _script_literal(value: str) -> str:
+    """A string as it may appear in a generated script: JSON with < > & ' escaped (and,
+    being ASCII-only, U+2028 and U+2029 too)."""
+    literal = json.dumps(value, ensure_ascii=True)
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027")):
+        literal = literal.replace(raw, escaped)
+    return literal
+
+
+NODE_SANDBOX = r"""
+const vm = require("vm"), fs = require("fs");
+const inserted = [];
+const script = {parentNode: {insertBefore: (el) => inserted.push(el)}, nextSibling: null};
+const document = {title: "Customer site", referrer: "", currentScript: script,
+  createElement: () => ({style: {}, attrs: {}, setAttribute(k, v) { this.attrs[k] = v; }})};
+const window = {location: {href: "https://site.example/contact", search: ""}, addEventListener() {}};
+const context = {document, window, URL, URLSearchParams};
+vm.runInNewContext(fs.readFileSync(process.argv[2], "utf8"), context);
+console.log(JSON.stringify({title: document.title, frames: inserted.map((f) => ({title: f.title, src: f.src}))}));
+"""
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_form_name_cannot_break_out_of_the_embed_script(client, make_form, app, name, tmp_path):
+    app.config["CAPTURE_MIN_FILL_SECONDS"] = 0
+    make_form(name=name, slug="contact-us")
+    body = client.get("/f/contact-us/embed.js").get_data(as_text=True)
+    assert name not in body and "pwned'" not in body and "</script" not in body.lower()
+    assert "\u2028" not in body and "\u2029" not in body
+    assert f"var formName = {_script_literal(name)};" in body
+    assert body.count("pwned") == (1 if "pwned" in name else 0)  # once, inside that literal
+    if not Path("/usr/bin/node").exists():
+        return
+    script = tmp_path / "embed.js"
+    script.write_text(body, encoding="utf-8")
+    subprocess.run(["/usr/bin/node", "--check", str(script)], check=True, capture_output=True, timeout=60)
+    sandbox = tmp_path / "sandbox.js"
+    sandbox.write_text(NODE_SANDBOX, encoding="utf-8")
+    run = subprocess.run(["/usr/bin/node", str(sandbox), str(script)], check=True, capture_output=True,
+                         text=True, timeout=60)
+    result = json.loads(run.stdout)
+    assert result["title"] == "Customer site"
+    [frame] = result["frames"]
+    assert frame["title"] == name and frame["src"].startswith(app.config["BASE_URL"].rstrip("/") + "/f/contact-us?")
 
 
 def test_embed_script_for_a_missing_form_is_a_harmless_404(client, app):
@@ -349,3 +418,117 @@ def test_a_failing_arrival_step_does_not_lose_the_submission(client, capture_for
     response = post_form(client, "contact-us", {**GOOD, "form_token": form_token(client, "contact-us")})
     assert response.status_code == 200
     assert count(Lead) == 1
+
+
+# --- a form token is good for one submission ------------------------------------------
+
+def _page_token(page: str) -> str:
+    import re
+
+    return re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+
+
+def test_a_replayed_form_post_is_refused_with_the_form_again(client, capture_form):
+    token = form_token(client, "contact-us")
+    assert post_form(client, "contact-us", {**GOOD, "form_token": token}).status_code == 200
+    replay = post_form(client, "contact-us", {**GOOD, "first_name": "Adah", "form_token": token})
+    page = replay.get_data(as_text=True)
+    assert replay.status_code == 409
+    assert "This form was already sent — please submit it again if you meant to." in page
+    assert 'value="Adah"' in page and "Please call me" in page  # what the visitor typed
+    fresh = _page_token(page)
+    assert fresh != token
+    assert count(Lead) == 1 and only_lead().first_name == "Ada"
+    assert db.session.get(CaptureForm, capture_form.id).submission_count == 1
+    again = post_form(client, "contact-us", {**GOOD, "first_name": "Adah", "form_token": fresh})
+    assert again.status_code == 200 and only_lead().first_name == "Adah"
+
+
+def test_a_replayed_json_post_gets_409_with_a_json_error_and_a_fresh_token(client, capture_form):
+    token = client.get("/f/contact-us/token").get_json()["token"]
+    assert client.post("/f/contact-us", json={**GOOD, "form_token": token}).status_code == 200
+    replay = client.post("/f/contact-us", json={**GOOD, "form_token": token})
+    body = replay.get_json()
+    assert replay.status_code == 409 and body["ok"] is False
+    assert body["error"] == "This form was already sent"
+    assert body["errors"] == {"form_token": ["This form was already sent — please submit it again if you meant to."]}
+    assert body["form_token"] and body["form_token"] != token
+    assert count(Lead) == 1
+    assert client.post("/f/contact-us", json={**GOOD, "form_token": body["form_token"]}).status_code == 200
+
+
+def test_a_refused_submission_comes_back_with_a_new_token_and_the_typed_values(client, capture_form):
+    token = form_token(client, "contact-us")
+    refused = post_form(client, "contact-us", {**GOOD, "email": "", "form_token": token})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "Please fill in" in page
+    assert 'value="Ada"' in page and "Please call me" in page
+    fresh = _page_token(page)
+    assert fresh != token
+    assert post_form(client, "contact-us", {**GOOD, "form_token": fresh}).status_code == 200
+    assert count(Lead) == 1
+
+
+def test_a_token_without_an_id_is_not_accepted(client, capture_form, app):
+    from itsdangerous import URLSafeTimedSerializer
+
+    from leadflow.capture.spam import TOKEN_SALT
+
+    old_style = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=TOKEN_SALT).dumps(
+        {"f": capture_form.id, "t": 0})
+    for _ in range(2):
+        response = post_form(client, "contact-us", {**GOOD, "form_token": old_style})
+        assert response.status_code == 422 and "We could not verify this form" in response.get_data(as_text=True)
+    assert count(Lead) == 0
+
+
+def test_a_honeypot_post_with_a_used_token_still_gets_the_thank_you(client, capture_form):
+    token = form_token(client, "contact-us")
+    assert post_form(client, "contact-us", {**GOOD, "form_token": token}).status_code == 200
+    bot = post_form(client, "contact-us", {**GOOD, "website": "http://spam.example", "form_token": token})
+    assert bot.status_code == 200 and "Thank you" in bot.get_data(as_text=True)
+
+
+def test_concurrent_replays_of_one_token_save_one_submission(app, capture_form):
+    """Two submissions with the same token at the same moment, each on its own connection."""
+    import threading
+
+    token = app.test_client().get("/f/contact-us/token").get_json()["token"]
+    db.session.commit()
+    barrier = threading.Barrier(2, timeout=30)
+    statuses: list[int] = []
+
+    def send(first_name: str):
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(client.post("/f/contact-us", json={**GOOD, "first_name": first_name,
+                                                           "email": f"{first_name}@example.com",
+                                                           "form_token": token}).status_code)
+
+    threads = [threading.Thread(target=send, args=(name,)) for name in ("ada", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [200, 409]
+    assert count(Lead) == 1
+
+
+def test_used_token_ids_are_forgotten_once_their_tokens_have_expired(app, capture_form):
+    from datetime import timedelta
+
+    from leadflow.capture import services
+    from leadflow.capture.models import CaptureTokenUse
+    from leadflow.db import utcnow
+    from leadflow.scheduler.registry import SWEEPS
+
+    now = utcnow()
+    max_age = timedelta(seconds=app.config["CAPTURE_TOKEN_MAX_AGE"])
+    assert services.record_token_use("old", capture_form.id, now - max_age - timedelta(minutes=1))
+    assert services.record_token_use("recent", capture_form.id, now - max_age + timedelta(minutes=1))
+    assert not services.record_token_use("recent", capture_form.id, now)  # and the transaction goes on
+    db.session.commit()
+    assert SWEEPS["capture-tokens"].func is services.prune_token_uses
+    assert services.prune_token_uses(now) == 1
+    db.session.commit()
+    assert set(db.session.scalars(db.select(CaptureTokenUse.token_id))) == {"recent"}

@@ -168,12 +168,12 @@ def live_server(live_instance):
         _run_cli(["db", "upgrade"], env, log)
         _run_cli(["leadflow", "seed-demo", "--leads", str(DEMO_LEADS)], env, log)
     port = _free_port()
-    log = open(log_path, "a")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "waitress", "--host", "127.0.0.1", "--port", str(port), "wsgi:app"],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
     base_url = f"http://127.0.0.1:{port}"
+    log = open(log_path, "a")
+    process = subprocess.Popen(  # BASE_URL: the embed script frames the form at that address
+        [sys.executable, "-m", "waitress", "--host", "127.0.0.1", "--port", str(port), "wsgi:app"],
+        cwd=REPO_ROOT, env={**env, "BASE_URL": base_url}, stdout=log, stderr=subprocess.STDOUT,
+    )
     try:
         _wait_until_up(f"{base_url}/login", process, log_path)
         yield base_url

@@ -81,3 +81,14 @@ def test_too_large_file_is_refused_and_not_kept(app, new_job, instance_folder):
         new_job("Name,Email\n" + "Ada,ada@example.com\n" * 20)
     assert "larger than" in error.value.errors["file"][0]
     assert not list((instance_folder / "imports").iterdir())
+
+
+@pytest.mark.parametrize("content", [
+    "Name,Email\nJosé Müller,jose@example.com\n".encode("utf-8"),
+    b"\xef\xbb\xbfName,Email\r\nAda,ada@example.com\r\n",
+    "Name;Email\n“Zoë” Œuvre – €,zoe@example.com\n".encode("cp1252"),
+    b"Name,Email\n\x8d\x81Ana,ana@example.com\n",  # bytes only Latin-1 has
+    b"Name\tEmail\x0c\nAda\tada@example.com\n",  # tabs and a stray form feed
+])
+def test_text_files_in_every_encoding_we_read_are_not_taken_for_binary(new_job, content):
+    assert new_job(content).columns[0] == "Name"

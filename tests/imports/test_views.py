@@ -71,12 +71,55 @@ def test_upload_without_file_and_empty_file_get_422(login_as):
     assert response.status_code == 422 and "The file is empty." in response.text
 
 
-def test_file_over_the_limit_gets_a_clear_message(app, login_as):
+@pytest.mark.parametrize("htmx", [False, True])
+@pytest.mark.parametrize("rows", [60, 5000])  # over the file limit only; over the request limit too
+def test_file_over_the_limit_gets_413_and_a_clear_message(app, login_as, instance_folder, htmx, rows):
+    app.config["IMPORT_MAX_BYTES"] = 1024
+    _, client = login_as("admin", htmx=htmx)
+    response = upload(client, "Name,Email\n" + "Ada Lovelace,ada@example.com\n" * rows)
+    assert response.status_code == 413
+    assert "The file is larger than 1 KB. Split it into smaller files and import each." in response.text
+    assert "Upload and continue" in response.text  # the upload form again, to pick another file
+    assert db.session.scalar(select(func.count(ImportJob.id))) == 0
+    assert not list((instance_folder / "imports").glob("*"))
+
+
+def test_an_upload_over_the_servers_request_limit_gets_413(app, login_as):
+    app.config["MAX_CONTENT_LENGTH"] = 2048
     app.config["IMPORT_MAX_BYTES"] = 1024
     _, client = login_as("admin")
     response = upload(client, "Name,Email\n" + "Ada Lovelace,ada@example.com\n" * 5000)
+    assert response.status_code == 413 and "The file is larger than 1 KB" in response.text
+
+
+BINARY_FILES = {
+    "zip": (b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 4, "it looks like a ZIP archive (is it an Excel .xlsx? Save it as CSV first)."),
+    "png": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x01" * 200, "it looks like a PNG image."),
+    "pdf": (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\n", "it looks like a PDF document."),
+    "elf": (b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 300, "it looks like a program (an ELF executable)."),
+    "gzip": (b"\x1f\x8b\x08\x00" + bytes(range(256)), "it looks like a gzip-compressed file (unpack it first)."),
+    "random": (bytes((i * 7919 + 13) % 256 for i in range(5000)), "it looks like binary data."),
+    "no-nul-controls": (b"Name,Email\n" + b"\x01\x02\x03\x04,\x05\x06\x07\x08\n" * 40, "it looks like binary data."),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BINARY_FILES))
+def test_a_binary_file_named_csv_is_refused_at_upload_and_nothing_is_kept(login_as, instance_folder, kind):
+    content, message = BINARY_FILES[kind]
+    _, client = login_as("admin")
+    response = upload(client, content, name="leads.csv")
     assert response.status_code == 422
-    assert "The file is larger than 1 KB" in response.text
+    assert f"This file is not a CSV text file: {message}" in response.text
+    assert db.session.scalar(select(func.count(ImportJob.id))) == 0
+    assert not list((instance_folder / "imports").glob("*"))
+
+
+def test_cli_refuses_a_binary_file_with_exit_code_2(app, importer, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(BINARY_FILES["zip"][0])
+    result = app.test_cli_runner().invoke(args=["leadflow", "import-csv", str(path), "--user", importer.email])
+    assert result.exit_code == 2
+    assert "This file is not a CSV text file: it looks like a ZIP archive" in result.output
     assert db.session.scalar(select(func.count(ImportJob.id))) == 0
 
 

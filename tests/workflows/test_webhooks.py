@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -49,6 +50,49 @@ def test_a_public_address_is_accepted(app, public_dns):
     assert check_url("https://hooks.example.com/lead")[1:] == ("hooks.example.com", 443, "93.184.216.34")
 
 
+def _ipv6_forms(ipv4: str) -> dict[str, str]:
+    """The IPv6 addresses that carry ``ipv4``: 6to4, Teredo (client bits inverted), NAT64, mapped."""
+    import ipaddress
+
+    value = int(ipaddress.IPv4Address(ipv4))
+    teredo_server = int(ipaddress.IPv4Address("65.54.227.120"))
+    return {
+        "6to4": str(ipaddress.IPv6Address((0x2002 << 112) | (value << 80))),
+        "teredo": str(ipaddress.IPv6Address((0x20010000 << 96) | (teredo_server << 64) | (value ^ 0xFFFFFFFF))),
+        "nat64": str(ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | value)),
+        "mapped": f"::ffff:{ipv4}",
+    }
+
+
+@pytest.mark.parametrize("inner", ["10.0.0.1", "127.0.0.1", "192.168.1.1", "169.254.169.254"])
+@pytest.mark.parametrize("form", ["6to4", "teredo", "nat64", "mapped"])
+def test_ipv6_forms_of_a_private_ipv4_are_refused(app, public_dns, inner, form):
+    address = _ipv6_forms(inner)[form]
+    with pytest.raises(WebhookUrlRefused, match="private or local"):
+        check_url(f"http://[{address}]/hook")
+    public_dns["sneaky.example.com"] = [address]  # the same through a name
+    with pytest.raises(WebhookUrlRefused, match="private or local"):
+        check_url("https://sneaky.example.com/hook")
+
+
+@pytest.mark.parametrize("address", ["::10.0.0.1", "::127.0.0.1", "::169.254.169.254"])
+def test_ipv4_compatible_addresses_are_refused(app, public_dns, address):
+    with pytest.raises(WebhookUrlRefused, match="private or local"):
+        check_url(f"http://[{address}]/hook")
+
+
+@pytest.mark.parametrize("form", ["6to4", "teredo", "nat64"])
+def test_ipv6_forms_of_a_public_ipv4_are_accepted(app, public_dns, form):
+    address = _ipv6_forms("93.184.216.34")[form]
+    assert check_url(f"http://[{address}]/hook")[3] == address
+
+
+def test_private_forms_are_allowed_when_private_receivers_are(app, public_dns):
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    address = _ipv6_forms("10.0.0.1")["6to4"]
+    assert check_url(f"http://[{address}]/hook")[3] == address
+
+
 def _delivery(make_rule, make_lead, url="https://hooks.example.com/lead", key="k1"):
     rule = make_rule("lead_created", [])
     lead = make_lead()
@@ -65,10 +109,45 @@ def test_delivery_is_signed_and_sent_once(make_rule, make_lead, monkeypatch, pub
     assert db.session.scalar(db.select(db.func.count()).select_from(WebhookDelivery)) == 1
     assert [deliver_webhooks(utcnow()) for _ in range(3)] == [1, 0, 0]
     (url, body, headers), = sent
-    expected = hmac.new(b"s3cret-for-tests", body, hashlib.sha256).hexdigest()
-    assert headers["X-LeadFlow-Signature"] == f"sha256={expected}"
+    assert webhooks.verify_signature("s3cret-for-tests", headers["X-LeadFlow-Signature"], body)
     db.session.refresh(delivery)
     assert delivery.state == "delivered" and delivery.response_code == 200
+
+
+def _receiver_check(secret: str, header: str, body: bytes, now: float) -> bool:
+    """The README's verification, word for word, as a receiver would write it."""
+    parts = dict(item.split("=", 1) for item in header.split(","))
+    timestamp = int(parts["t"])
+    if abs(now - timestamp) > 300:
+        return False
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, parts["v1"])
+
+
+def test_signature_carries_a_timestamp_and_verifies_only_for_this_body_and_time(
+        make_rule, make_lead, monkeypatch, public_dns):
+    sent = []
+    monkeypatch.setattr(webhooks, "post", lambda url, body, headers: sent.append((body, headers)) or 200)
+    _delivery(make_rule, make_lead)
+    before = int(time.time())
+    deliver_webhooks(utcnow())
+    (body, headers), = sent
+    header = headers["X-LeadFlow-Signature"]
+    timestamp = int(headers["X-LeadFlow-Timestamp"])
+    assert before <= timestamp <= time.time()
+    assert header == f"t={timestamp},v1=" + hmac.new(
+        b"s3cret-for-tests", f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    secret = "s3cret-for-tests"
+    for check in (webhooks.verify_signature, _receiver_check):
+        assert check(secret, header, body, now=timestamp + 299)
+        assert not check(secret, header, body.replace(b"{", b"{ ", 1), now=timestamp)  # tampered body
+        assert not check(secret, header, body, now=timestamp + 301)  # an old call replayed
+        assert not check("another-secret", header, body, now=timestamp)
+    # a replayed body under a fresh timestamp needs the secret
+    forged = header.replace(f"t={timestamp}", f"t={timestamp + 3600}")
+    assert not webhooks.verify_signature(secret, forged, body, now=timestamp + 3600)
+    for junk in (None, "", "sha256=abc", "t=x,v1=00", f"v1={header.split('v1=')[1]}"):
+        assert not webhooks.verify_signature(secret, junk, body, now=timestamp)
 
 
 def test_failed_calls_are_retried_with_backoff_then_given_up(make_rule, make_lead, monkeypatch, public_dns):
@@ -121,7 +200,7 @@ def test_real_delivery_to_a_local_receiver(make_rule, make_lead, app):
         server.server_close()
     (body, signature), = received
     assert json.loads(body)["lead"]["id"] == delivery.lead_id
-    assert signature == "sha256=" + hmac.new(b"s3cret-for-tests", body, hashlib.sha256).hexdigest()
+    assert webhooks.verify_signature("s3cret-for-tests", signature, body)
     db.session.refresh(delivery)
     assert delivery.state == "delivered" and delivery.response_code == 204
 
