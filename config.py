@@ -105,11 +105,13 @@ class Config:
 
 class DevelopmentConfig(Config):
     DEBUG = False
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret-change-me")
+    # Without SECRET_KEY, a random key made once and kept in the instance folder (mode 0600).
+    SECRET_KEY_FILE = "secret_key"
 
 
 class ProductionConfig(Config):
-    pass
+    # A key under 32 bytes or a published one (see leadflow.secret_key) stops the app.
+    SECRET_KEY_STRICT = True
 
 
 class TestConfig(Config):

@@ -2,10 +2,17 @@
 
 A URL is checked when a rule is saved and again right before each call: http or https
 only, and every address its host resolves to must be public (not loopback, private,
-link-local, multicast, reserved or unspecified, IPv4-mapped IPv6 included). The call
+link-local, multicast, reserved or unspecified). An IPv6 address that carries an IPv4
+address (IPv4-mapped ``::ffff:a.b.c.d``, 6to4 ``2002::/16``, Teredo ``2001::/32``, NAT64
+``64:ff9b::/96``) is judged by the IPv4 addresses inside it; the deprecated IPv4-compatible
+form ``::a.b.c.d`` is refused as reserved. The call
 connects to the address that was checked (no second lookup), follows no redirects and
 gives up after ``WEBHOOK_TIMEOUT_SECONDS``. ``WEBHOOK_ALLOW_PRIVATE`` lifts the address
 check for a receiver on the same network.
+
+Each call is signed Stripe-style: ``X-LeadFlow-Signature: t=<unix seconds>,v1=<hex>``, the
+HMAC-SHA256 of ``"<t>.<body>"`` with the rule's secret (``verify_signature`` is how a
+receiver checks it). The timestamp lets a receiver refuse a replayed call.
 
 Each call is a ``WebhookDelivery`` row first (one per delivery key); the sweep claims due
 rows under a lease, sends them, and records the response code or error, retrying with
@@ -22,6 +29,7 @@ import json
 import logging
 import socket
 import ssl
+import time
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -42,6 +50,9 @@ MAX_ATTEMPTS = 6
 LEASE_SECONDS = 120
 BATCH = 20
 SIGNATURE_HEADER = "X-LeadFlow-Signature"
+TIMESTAMP_HEADER = "X-LeadFlow-Timestamp"
+SIGNATURE_TOLERANCE_SECONDS = 300
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class WebhookUrlRefused(ValueError):
@@ -54,12 +65,33 @@ def resolve(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 addresses a packet to ``ip`` really reaches, for the forms that carry one;
+    None for an ordinary IPv6 address. For Teredo both the server and the client (its
+    last 32 bits inverted) count."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    if ip in NAT64:
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    return None
+
+
+def _is_public_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast
                 or ip.is_reserved or ip.is_unspecified or not ip.is_global)
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return all(_is_public_ip(inner) for inner in embedded)
+    return _is_public_ip(ip)
 
 
 def check_url(url: str) -> tuple[str, str, int, str]:
@@ -103,8 +135,39 @@ def check_url(url: str) -> tuple[str, str, int, str]:
     return parts.scheme, host, port, addresses[0]
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def _digest(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The ``X-LeadFlow-Signature`` value: ``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``."""
+    return f"t={timestamp},v1={_digest(secret, timestamp, body)}"
+
+
+def verify_signature(secret: str, header: str | None, body: bytes,
+                     tolerance: int = SIGNATURE_TOLERANCE_SECONDS, now: float | None = None) -> bool:
+    """Whether ``header`` (an ``X-LeadFlow-Signature`` value) signs the raw ``body`` with
+    ``secret`` at a time no more than ``tolerance`` seconds from ``now``.
+
+    What a receiver does (the README shows it in a dozen lines): split the header on ``,``
+    into ``t`` and ``v1``; refuse when ``t`` is further than five minutes from its clock;
+    compute HMAC-SHA256 of ``"<t>.<raw body>"`` with the secret and compare it with each
+    ``v1`` in constant time.
+    """
+    if not isinstance(header, str):
+        return False
+    parts: dict[str, list[str]] = {}
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        parts.setdefault(key, []).append(value)
+    try:
+        timestamp = int(parts["t"][0])
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        return False
+    expected = _digest(secret, timestamp, body)
+    return any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", []))
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -162,8 +225,10 @@ def _send_one(delivery: WebhookDelivery, now: datetime) -> None:
         delivery.state, delivery.last_error = "failed", "The rule that made this call was deleted."
         return
     body = delivery.payload.encode()
+    timestamp = int(time.time())  # the moment of sending (each attempt anew), not the sweep's ``now``
     headers = {"Content-Type": "application/json", "User-Agent": "LeadFlow-Webhook/1",
-               "X-LeadFlow-Delivery": delivery.delivery_key, SIGNATURE_HEADER: sign(rule.secret, body)}
+               "X-LeadFlow-Delivery": delivery.delivery_key, TIMESTAMP_HEADER: str(timestamp),
+               SIGNATURE_HEADER: sign(rule.secret, body, timestamp)}
     delivery.attempts += 1
     error, status = None, None
     try:

@@ -157,7 +157,7 @@ def runner_cli(app):
 def test_scheduler_command_runs_in_the_foreground_until_ctrl_c(tmp_path):
     # A database of its own: the test process's open connections never stand in its way.
     env = {k: v for k, v in os.environ.items() if k not in ("SMTP_HOST", "FLASK_RUN_FROM_CLI", "TEST_DATABASE_URL")}
-    env.update({"LEADFLOW_CONFIG": "production", "SECRET_KEY": "test-only",
+    env.update({"LEADFLOW_CONFIG": "production", "SECRET_KEY": "test-only-" + "k" * 40,
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'scheduler.sqlite3'}",
                 "PYTHONUNBUFFERED": "1", "LEADFLOW_INSTANCE": str(tmp_path)})
     upgraded = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=REPO_ROOT,
