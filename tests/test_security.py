@@ -268,10 +268,26 @@ def test_security_headers_on_every_response(app, login_as, path):
     _, client = login_as("rep")
     response = client.get(path)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
-    csp = response.headers["Content-Security-Policy"]
-    assert "default-src 'self'" in csp and "frame-ancestors 'self'" in csp and "script-src 'self'" in csp
+    csp = [part.strip() for part in response.headers["Content-Security-Policy"].split(";")]
+    for directive in ("default-src 'self'", "script-src 'self'", "object-src 'none'", "base-uri 'none'",
+                      "frame-ancestors 'none'", "form-action 'self'"):
+        assert directive in csp
+    assert "Strict-Transport-Security" not in response.headers  # plain HTTP: a browser would ignore it
+
+
+def test_https_responses_carry_hsts(app, client):
+    assert client.get("/login", base_url="https://localhost").headers["Strict-Transport-Security"] == (
+        "max-age=31536000")
+
+
+def test_hsts_behind_a_trusted_proxy_only(app, make_app):
+    proxied = make_app(TRUST_PROXY=True).test_client()
+    response = proxied.get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+    spoofed = app.test_client().get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in spoofed.headers
 
 
 def test_security_headers_on_error_pages(app, client):
@@ -476,3 +492,27 @@ def test_command_help_works_without_a_key(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "leadflow", "purge-trash"],
                              cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "SECRET_KEY is not set" in refused.stderr
+
+
+# --- the CSRF token is renewed at sign-in ---------------------------------------------------
+
+def test_a_csrf_token_from_before_sign_in_does_not_work_after_it(app, make_user):
+    user = make_user(role="rep")
+    db.session.commit()
+    client = app.test_client()
+    before = _anonymous_token(client)
+    response = client.post("/login?next=/leads", headers={"X-CSRFToken": before},
+                           data={"email": user.email, "password": TEST_PASSWORD, "remember": "y"})
+    assert response.status_code == 302 and response.headers["Location"] == "/leads"
+    assert "remember_token" in _set_cookie(response, "remember_token")  # remember-me still set
+    # Someone who planted or read the anonymous token cannot act for the signed-in user.
+    stale = client.post("/logout", headers={"X-CSRFToken": before})
+    assert stale.status_code == 400
+    assert "Form expired" in stale.get_data(as_text=True)
+    assert client.get("/").status_code == 200  # still signed in
+    from tests.conftest import CsrfClient
+
+    fresh = CsrfClient(client)
+    assert fresh.token() != before
+    assert fresh.post("/logout").status_code == 303
+    assert client.get("/").status_code == 302  # signed out with the new token
