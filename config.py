@@ -47,6 +47,8 @@ class Config:
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     # Behind a reverse proxy that terminates HTTPS, trust one hop of X-Forwarded-*.
     TRUST_PROXY = _env_bool("TRUST_PROXY", False)
+    # The proxy's address: `leadflow serve` trusts those headers only on its connections.
+    TRUSTED_PROXY = os.environ.get("TRUSTED_PROXY", "127.0.0.1")
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024)))
