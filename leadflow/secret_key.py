@@ -55,7 +55,7 @@ def instance_key(path: Path) -> str:
 def only_showing_help() -> bool:
     """``flask --app wsgi … --help``: the CLI builds the app to list its commands but runs
     none, so a missing key need not stop it."""
-    return os.environ.get("FLASK_RUN_FROM_CLI") == "true" and ("--help" in sys.argv or "-h" in sys.argv)
+    return os.environ.get("FLASK_RUN_FROM_CLI") == "true" and "--help" in sys.argv[1:]
 
 
 def resolve_secret_key(config, instance_path: str) -> str | bytes | None:
