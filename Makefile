@@ -1,6 +1,7 @@
 # LeadFlow: `make run` serves the app with a demo workspace, `make test` runs every test.
 #
 #   make run                  http://127.0.0.1:5000 (HOST=0.0.0.0 PORT=8000 to change)
+#   make serve                production: needs SECRET_KEY; behind a proxy TRUST_PROXY=1 (see README)
 #   make test                 pytest on SQLite (DATABASE_URL=postgresql://… for PostgreSQL)
 #   make test PYTEST_ARGS="tests/accounts -x"
 #   make migration m="add lead source table"
@@ -46,10 +47,11 @@ with create_app().app_context():
 endef
 export PRINT_LOGIN
 
-.PHONY: help run install install-test test migration clean distclean
+.PHONY: help run serve install install-test test migration clean distclean
 
 help:
 	@echo "make run        serve LeadFlow with a demo workspace on http://$(HOST):$(PORT)"
+	@echo "make serve      serve in production (SECRET_KEY, DATABASE_URL; TRUST_PROXY=1 behind a proxy)"
 	@echo "make test       run the test suite (end-to-end tests need /usr/bin/chromium)"
 	@echo "make migration m=\"message\"   autogenerate an Alembic revision"
 	@echo "make clean      remove caches and build leftovers (distclean also removes .venv)"
@@ -78,7 +80,12 @@ run: install
 	@LEADFLOW_CONFIG=development $(BIN)/python -c "$$PRINT_LOGIN"
 	@echo "  Stop it with Ctrl+C."
 	@echo
-	LEADFLOW_CONFIG=development $(BIN)/waitress-serve --host $(HOST) --port $(PORT) --threads $(THREADS) wsgi:app
+	$(FLASK_DEV) leadflow serve --host $(HOST) --port $(PORT) --threads $(THREADS)
+
+# Production: the settings come from the environment (LEADFLOW_CONFIG defaults to production).
+serve: install
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi leadflow serve --host $(HOST) --port $(PORT) --threads $(THREADS)
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

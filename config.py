@@ -47,6 +47,8 @@ class Config:
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     # Behind a reverse proxy that terminates HTTPS, trust one hop of X-Forwarded-*.
     TRUST_PROXY = _env_bool("TRUST_PROXY", False)
+    # The proxy's address: `leadflow serve` trusts those headers only on its connections.
+    TRUSTED_PROXY = os.environ.get("TRUSTED_PROXY", "127.0.0.1")
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024)))
@@ -59,6 +61,8 @@ class Config:
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "20 per hour")
     # The REST API: requests per token, and the largest request body it reads.
     API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")
+    # Requests with a missing, unknown or revoked token, per client address.
+    API_AUTH_FAILURE_RATE_LIMIT = os.environ.get("API_AUTH_FAILURE_RATE_LIMIT", "20 per minute")
     API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
 
     # Public capture forms (/f/<slug>): spam defences. Limits use the storage above.
@@ -105,11 +109,13 @@ class Config:
 
 class DevelopmentConfig(Config):
     DEBUG = False
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret-change-me")
+    # Without SECRET_KEY, a random key made once and kept in the instance folder (mode 0600).
+    SECRET_KEY_FILE = "secret_key"
 
 
 class ProductionConfig(Config):
-    pass
+    # A key under 32 bytes or a published one (see leadflow.secret_key) stops the app.
+    SECRET_KEY_STRICT = True
 
 
 class TestConfig(Config):

@@ -87,7 +87,7 @@ def build_app(database_url: str, smtp_port: int):
     from leadflow import create_app
 
     config = type("BenchConfig", (ProductionConfig,), {
-        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url), "SECRET_KEY": "bench-only-secret", "RATELIMIT_ENABLED": False,
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url), "SECRET_KEY": "bench-only-secret-not-for-real-use-0123456789", "RATELIMIT_ENABLED": False,
         "SCHEDULER_ENABLED": True, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_port, "SMTP_STARTTLS": False,
         "SMTP_USER": None, "SMTP_PASSWORD": None, "MAIL_FROM": "LeadFlow <alerts@bench.example>",
     })

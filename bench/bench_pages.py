@@ -121,7 +121,7 @@ def build_app(database_url: str):
 
     config = type("BenchConfig", (ProductionConfig,), {
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SECRET_KEY": "bench-only-secret",
+        "SECRET_KEY": "bench-only-secret-not-for-real-use-0123456789",
         "RATELIMIT_ENABLED": False,
         "SCHEDULER_ENABLED": False,
     })

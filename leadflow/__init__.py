@@ -22,11 +22,9 @@ def create_app(config: object | str | None = None) -> Flask:
     if isinstance(config, str):
         config = CONFIGS[config]
     app.config.from_object(config)
-    if not app.config.get("SECRET_KEY"):
-        raise RuntimeError(
-            "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
-            "(outside development it is required)."
-        )
+    from leadflow.secret_key import resolve_secret_key
+
+    app.config["SECRET_KEY"] = resolve_secret_key(app.config, app.instance_path)
 
     from leadflow.extensions import csrf, db, htmx, limiter, login_manager, migrate
     from leadflow.db import configure_sqlite_engine

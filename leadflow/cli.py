@@ -163,6 +163,27 @@ def scheduler_command(once):
     click.echo("Scheduler stopped.")
 
 
+@leadflow_cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+def serve_command(host, port, threads):
+    """Serve LeadFlow with waitress until stopped, with the background sweeps in-process.
+
+    Behind a reverse proxy, set TRUST_PROXY=1 (and TRUSTED_PROXY=<its address> when it is not
+    127.0.0.1): the client's address and HTTPS then come from the proxy's X-Forwarded-*
+    headers, which are ignored from anyone else.
+    """
+    from leadflow.scheduler.runner import start_in_process
+    from leadflow.serving import serve
+
+    app = current_app._get_current_object()
+    start_in_process(app, serving=True)
+    proxy = f", trusting X-Forwarded-* from {app.config['TRUSTED_PROXY']}" if app.config["TRUST_PROXY"] else ""
+    click.echo(f"LeadFlow serving on http://{host}:{port} with {threads} threads{proxy}.")
+    serve(app, host=host, port=port, threads=threads)
+
+
 @leadflow_cli.command("import-csv")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--user", "user_email", required=True, help="E-mail of the admin or manager the import runs as.")

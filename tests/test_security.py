@@ -268,10 +268,26 @@ def test_security_headers_on_every_response(app, login_as, path):
     _, client = login_as("rep")
     response = client.get(path)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
-    csp = response.headers["Content-Security-Policy"]
-    assert "default-src 'self'" in csp and "frame-ancestors 'self'" in csp and "script-src 'self'" in csp
+    csp = [part.strip() for part in response.headers["Content-Security-Policy"].split(";")]
+    for directive in ("default-src 'self'", "script-src 'self'", "object-src 'none'", "base-uri 'none'",
+                      "frame-ancestors 'none'", "form-action 'self'"):
+        assert directive in csp
+    assert "Strict-Transport-Security" not in response.headers  # plain HTTP: a browser would ignore it
+
+
+def test_https_responses_carry_hsts(app, client):
+    assert client.get("/login", base_url="https://localhost").headers["Strict-Transport-Security"] == (
+        "max-age=31536000")
+
+
+def test_hsts_behind_a_trusted_proxy_only(app, make_app):
+    proxied = make_app(TRUST_PROXY=True).test_client()
+    response = proxied.get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+    spoofed = app.test_client().get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in spoofed.headers
 
 
 def test_security_headers_on_error_pages(app, client):
@@ -394,3 +410,109 @@ def test_viewers_get_403_on_writer_pages(app, login_as, sample_rows):
         response = client.get(url)
         assert response.status_code == 403, f"GET {url}: {response.status_code}"
         assert "Not allowed" in response.get_data(as_text=True)
+
+
+# --- the key that signs sessions ------------------------------------------------------------
+
+def _dev_app(monkeypatch, instance_dir, database_url, **overrides):
+    import config as config_module
+    from leadflow import create_app
+
+    monkeypatch.setattr(config_module, "INSTANCE_DIR", instance_dir)
+    dev = type("DevForTest", (config_module.DevelopmentConfig,),
+               {"SECRET_KEY": None, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+    made = create_app(dev)
+    with made.app_context():
+        db.engine.dispose()
+    return made
+
+
+def test_development_makes_a_random_key_once_and_keeps_it(app, monkeypatch, tmp_path, database_url):
+    first = _dev_app(monkeypatch, tmp_path, database_url)
+    key_file = tmp_path / "secret_key"
+    assert key_file.exists()
+    assert (key_file.stat().st_mode & 0o777) == 0o600
+    assert first.config["SECRET_KEY"] != "dev-only-not-secret-change-me"
+    assert len(first.config["SECRET_KEY"]) >= 64
+    again = _dev_app(monkeypatch, tmp_path, database_url)
+    assert again.config["SECRET_KEY"] == first.config["SECRET_KEY"]  # sessions survive a restart
+    elsewhere = _dev_app(monkeypatch, tmp_path / "other", database_url)
+    assert elsewhere.config["SECRET_KEY"] != first.config["SECRET_KEY"]  # no two installs share one
+
+
+def test_an_explicit_secret_key_wins_in_development(app, monkeypatch, tmp_path, database_url):
+    chosen = "an explicit key from the environment, long enough"
+    made = _dev_app(monkeypatch, tmp_path, database_url, SECRET_KEY=chosen)
+    assert made.config["SECRET_KEY"] == chosen
+    assert not (tmp_path / "secret_key").exists()
+
+
+@pytest.mark.parametrize("key, message", [
+    ("dev-only-not-secret-change-me", "published example key"),
+    ("test-secret-key", "published example key"),
+    ("short-but-random-Xq93", "use at least 32"),
+    (None, "SECRET_KEY is not set"),
+])
+def test_production_refuses_a_missing_short_or_published_key(database_url, key, message):
+    from config import ProductionConfig
+    from leadflow import create_app
+    from leadflow.secret_key import SecretKeyError
+
+    prod = type("ProdForTest", (ProductionConfig,), {"SECRET_KEY": key, "SQLALCHEMY_DATABASE_URI": database_url})
+    with pytest.raises(SecretKeyError, match=message):
+        create_app(prod)
+
+
+def test_production_starts_with_a_long_random_key(database_url):
+    import secrets
+
+    from config import ProductionConfig
+    from leadflow import create_app
+
+    key = secrets.token_hex(32)
+    prod = type("ProdForTest", (ProductionConfig,), {"SECRET_KEY": key, "SQLALCHEMY_DATABASE_URI": database_url})
+    made = create_app(prod)
+    assert made.config["SECRET_KEY"] == key
+    with made.app_context():
+        db.engine.dispose()
+
+
+def test_command_help_works_without_a_key(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "FLASK_RUN_FROM_CLI", "LEADFLOW_CONFIG")}
+    env.update({"LEADFLOW_INSTANCE": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'help.sqlite3'}"})
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "leadflow", "create-user", "--help"],
+                            cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "--password" in result.stdout
+    refused = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "leadflow", "purge-trash"],
+                             cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "SECRET_KEY is not set" in refused.stderr
+
+
+# --- the CSRF token is renewed at sign-in ---------------------------------------------------
+
+def test_a_csrf_token_from_before_sign_in_does_not_work_after_it(app, make_user):
+    user = make_user(role="rep")
+    db.session.commit()
+    client = app.test_client()
+    before = _anonymous_token(client)
+    response = client.post("/login?next=/leads", headers={"X-CSRFToken": before},
+                           data={"email": user.email, "password": TEST_PASSWORD, "remember": "y"})
+    assert response.status_code == 302 and response.headers["Location"] == "/leads"
+    assert "remember_token" in _set_cookie(response, "remember_token")  # remember-me still set
+    # Someone who planted or read the anonymous token cannot act for the signed-in user.
+    stale = client.post("/logout", headers={"X-CSRFToken": before})
+    assert stale.status_code == 400
+    assert "Form expired" in stale.get_data(as_text=True)
+    assert client.get("/").status_code == 200  # still signed in
+    from tests.conftest import CsrfClient
+
+    fresh = CsrfClient(client)
+    assert fresh.token() != before
+    assert fresh.post("/logout").status_code == 303
+    assert client.get("/").status_code == 302  # signed out with the new token

@@ -14,7 +14,11 @@ from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 
 MIN_PASSWORD_LENGTH = 12
-MAX_PASSWORD_LENGTH = 256
+# Long pass phrases are welcome; past this a password is refused with a message (and a
+# sign-in with one fails at once), so no request can make the server hash megabytes.
+MAX_PASSWORD_LENGTH = 1024
+# The strength checker (zxcvbn) refuses longer input; a phrase is judged by its start.
+STRENGTH_CHECK_LENGTH = 72
 
 _hasher = PasswordHasher()
 _fast_hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -44,6 +48,8 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
+    if len(password) > MAX_PASSWORD_LENGTH:  # no password this long can be set: never hash it
+        return False
     try:
         return _hasher.verify(stored_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -56,7 +62,7 @@ def password_problems(password: str, user_inputs: list[str] | None = None) -> li
         return [f"Use at least {MIN_PASSWORD_LENGTH} characters."]
     if len(password) > MAX_PASSWORD_LENGTH:
         return [f"Use at most {MAX_PASSWORD_LENGTH} characters."]
-    result = zxcvbn(password, user_inputs=_personal_words(user_inputs or []))
+    result = zxcvbn(password[:STRENGTH_CHECK_LENGTH], user_inputs=_personal_words(user_inputs or []))
     if result["score"] < 3:
         warning = result["feedback"].get("warning") or ""
         message = "This password is too common or too easy to guess."

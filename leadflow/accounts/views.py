@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from leadflow.accounts import services
@@ -12,12 +12,13 @@ from leadflow.errors import ValidationFailed
 from leadflow.extensions import db, limiter
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
+from leadflow.web.ratelimits import breached_limits, reset_time, retry_after_seconds, wait_phrase
 from leadflow.web.permissions import admin_required
 
 bp = Blueprint("accounts", __name__)
 
 LOGIN_FAILED = "That email and password do not match an active account."
-LOGIN_THROTTLED = "Too many sign-in attempts. Wait a minute, then try again."
+ACCOUNT_KEY_PREFIX = "login:"
 
 
 def safe_next_url(target: str | None) -> str:
@@ -38,14 +39,24 @@ def safe_next_url(target: str | None) -> str:
 
 
 def _login_account_key() -> str:
-    return "login:" + (request.form.get("email") or "").strip().lower()
+    return ACCOUNT_KEY_PREFIX + (request.form.get("email") or "").strip().lower()
+
+
+def _login_throttled() -> str:
+    """Whose sign-in limit was hit, and the real wait: the per-account limit lasts up to an
+    hour, so "a minute" would be a lie. The same figure goes out as Retry-After."""
+    longest = max(breached_limits(), key=reset_time, default=None)
+    per_account = longest is not None and any(
+        str(arg).startswith(ACCOUNT_KEY_PREFIX) for arg in longest.request_args)
+    whose = "for this account" if per_account else "from your network"
+    return f"Too many sign-in attempts {whose}. Try again in {wait_phrase(retry_after_seconds())}."
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"],
-               error_message=LOGIN_THROTTLED)
+               error_message=_login_throttled)
 @limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
-               key_func=_login_account_key, error_message=LOGIN_THROTTLED)
+               key_func=_login_account_key, error_message=_login_throttled)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.index"))
@@ -55,6 +66,9 @@ def login():
         user = services.authenticate(form.email.data, form.password.data)
         if user is not None:
             db.session.commit()
+            # A new session for the signed-in user: nothing from before sign-in (its CSRF
+            # token above all) carries over. Remember-me and ?next= come with this request.
+            session.clear()
             login_user(user, remember=form.remember.data)
             flash(f"Welcome back, {user.name}.", "success")
             return redirect(safe_next_url(request.args.get("next")))

@@ -19,7 +19,8 @@ ERRORS = {
     "400": _error_response("The body or a query parameter is malformed (not JSON, not UTF-8, wrong top-level type)."),
     "401": _error_response("No token, an unknown token or a revoked token."),
     "403": _error_response("The token lacks the scope, or its user is deactivated or may not do this."),
-    "429": _error_response("Too many requests with this token; wait and retry."),
+    "429": _error_response("Too many requests with this token, or too many with invalid tokens from "
+                           "this address; wait the seconds in Retry-After."),
 }
 
 LEAD_INPUT = {

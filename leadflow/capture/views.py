@@ -20,7 +20,11 @@ from leadflow.capture import services, spam
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import limiter
 from leadflow.leads.intake import commit_with_retry
+<<<<<<< HEAD
 from leadflow.mail.services import absolute_url
+=======
+from leadflow.web.ratelimits import retry_after_seconds, wait_phrase
+>>>>>>> sec-c
 
 bp = Blueprint("capture", __name__, url_prefix="/f")
 log = logging.getLogger(__name__)
@@ -67,7 +71,7 @@ def public_headers(response):
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
             f"script-src 'self'{f' {chr(39)}nonce-{nonce}{chr(39)}' if nonce else ''}; "
-            f"frame-ancestors *; form-action {form_action}; base-uri 'none'"
+            f"object-src 'none'; frame-ancestors *; form-action {form_action}; base-uri 'none'"
         )
     if "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
@@ -91,7 +95,7 @@ def too_large(_exc):
 
 @bp.errorhandler(429)
 def too_many(_exc):
-    return _error(429, "Too many submissions from your network. Wait a few minutes and try again.",
+    return _error(429, f"Too many submissions from your network. Try again in {wait_phrase(retry_after_seconds())}.",
                   "Too many submissions")
 
 

@@ -138,8 +138,11 @@ def should_run_in_process(app: Flask) -> bool:
     return not reload or is_running_from_reloader()
 
 
-def start_in_process(app: Flask) -> BackgroundScheduler | None:
-    if not should_run_in_process(app):
+def start_in_process(app: Flask, serving: bool = False) -> BackgroundScheduler | None:
+    """``serving``: the caller is the server itself (``leadflow serve``), so only
+    ``SCHEDULER_ENABLED`` decides."""
+    wanted = app.config.get("SCHEDULER_ENABLED") if serving else should_run_in_process(app)
+    if not wanted:
         return None
     import atexit
 

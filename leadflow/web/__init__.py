@@ -10,6 +10,14 @@ from leadflow.db import sqlite_begin_mode
 from leadflow.extensions import db, login_manager
 from leadflow.web.htmx import render_page
 from leadflow.web import formatting
+from leadflow.web.ratelimits import add_retry_after, retry_after_seconds, wait_phrase
+
+# App pages: no plugins, no <base>, never inside a frame (public capture pages set their own).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+HSTS = "max-age=31536000"
 
 READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -69,13 +77,11 @@ def init_web(app: Flask) -> None:
             response.headers["Cache-Control"] = "private"
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'self'",
-        )
-        return response
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if request.is_secure:  # directly, or through a trusted proxy that terminated HTTPS
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        return add_retry_after(response)
 
     def wants_json() -> bool:
         return request.path.startswith("/api/") or (
@@ -118,8 +124,10 @@ def init_web(app: Flask) -> None:
     @app.errorhandler(429)
     def too_many(error):
         # A limit declared with its own error_message (sign-in) says it; others get the generic text.
-        message = getattr(getattr(error, "limit", None), "error_message", None)
-        return error_page(429, "Too many attempts", message or "Too many attempts. Wait a minute and try again.")
+        own = getattr(getattr(error, "limit", None), "error_message", None)
+        message = error.description if own else (
+            f"Too many attempts. Try again in {wait_phrase(retry_after_seconds())}.")
+        return error_page(429, "Too many attempts", message)
 
     @app.errorhandler(500)
     def server_error(error):

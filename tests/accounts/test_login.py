@@ -99,7 +99,8 @@ def test_sign_in_attempts_from_one_address_are_rate_limited(app, make_user, make
     throttled = sign_in(client, user.email)  # even the right password now waits
     assert throttled.status_code == 429
     text = throttled.get_data(as_text=True)
-    assert "Too many sign-in attempts. Wait a minute, then try again." in text
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+    assert "Too many sign-in attempts from your network. Try again in " in text
     assert client.get("/").status_code == 302  # not signed in
     # Someone at another address is not affected.
     other = limited.test_client()
@@ -116,7 +117,12 @@ def test_sign_in_attempts_on_one_account_are_limited_across_addresses(app, make_
         assert response.status_code == 422
     response = sign_in(limited.test_client(), user.email.upper(), addr="10.0.0.99")
     assert response.status_code == 429
-    assert "Too many sign-in attempts" in response.get_data(as_text=True)
+    # The account's window is an hour: the message and Retry-After say so, not "a minute".
+    retry_after = int(response.headers["Retry-After"])
+    assert 59 * 60 <= retry_after <= 3600
+    minutes = -(-retry_after // 60)
+    assert (f"Too many sign-in attempts for this account. Try again in {minutes} minutes."
+            in response.get_data(as_text=True))
     # The limit is per account: another account signs in from the same address.
     other = make_user(role="rep")
     db.session.commit()
@@ -129,6 +135,13 @@ def test_unknown_accounts_are_rate_limited_like_real_ones(app, make_app, sign_in
     assert sign_in(client, "ghost@example.com", password="whatever it is").status_code == 422
     assert sign_in(client, "ghost@example.com", password="whatever it is").status_code == 422
     assert sign_in(client, "ghost@example.com", password="whatever it is").status_code == 429
+
+
+def test_the_wait_is_told_in_seconds_or_rounded_up_minutes():
+    from leadflow.web.ratelimits import wait_phrase
+
+    assert [wait_phrase(s) for s in (1, 45, 60, 61, 2820, 3600)] == [
+        "1 second", "45 seconds", "1 minute", "2 minutes", "47 minutes", "60 minutes"]
 
 
 def test_viewing_the_sign_in_page_is_not_rate_limited(app, make_app):

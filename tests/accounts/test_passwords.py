@@ -40,8 +40,77 @@ def test_a_password_made_of_the_users_own_email_is_refused(app):
 
 def test_very_long_passwords_are_refused_before_hashing(app):
     with pytest.raises(ValidationFailed) as refused:
-        services.create_user(email="new@example.com", password="x" * 257, role="rep")
-    assert refused.value.errors["password"] == ["Use at most 256 characters."]
+        services.create_user(email="new@example.com", password="x" * 1025, role="rep")
+    assert refused.value.errors["password"] == ["Use at most 1024 characters."]
+
+
+# --- long pass phrases (73 to 1024 characters) ---------------------------------------------
+# The strength checker refuses more than 72 characters; these once answered 500.
+
+LONG_PHRASE = "copper lantern drifts over quiet orchards while seven herons argue about tide tables " * 2
+TOO_LONG = "z" * 1025
+
+
+def test_a_long_pass_phrase_is_accepted_and_signs_in(app, sign_in):
+    assert 72 < len(LONG_PHRASE) <= 1024
+    user = services.create_user(email="new@example.com", password=LONG_PHRASE, role="rep")
+    db.session.commit()
+    assert sign_in(app.test_client(), user.email, password=LONG_PHRASE).status_code == 302
+
+
+def test_a_long_repetitive_password_is_still_judged_by_its_start(app):
+    with pytest.raises(ValidationFailed) as refused:
+        services.create_user(email="new@example.com", password="a" * 100, role="rep")
+    assert "too common or too easy to guess" in refused.value.errors["password"][0]
+
+
+def test_admin_creates_a_user_with_a_long_pass_phrase_or_gets_a_form_error(app, login_as):
+    _, client = login_as("admin")
+    fields = {"name": "Long Phrase", "email": "long@example.com", "role": "rep", "team": "", "timezone": "UTC"}
+    refused = client.post("/settings/users/new", data={**fields, "password": TOO_LONG})
+    assert refused.status_code == 422
+    assert "Use at most 1024 characters." in refused.get_data(as_text=True)
+    made = client.post("/settings/users/new", data={**fields, "password": LONG_PHRASE})
+    assert made.status_code == 302
+
+
+def test_admin_resets_a_password_to_a_long_pass_phrase(app, login_as, make_user, sign_in):
+    _, client = login_as("admin")
+    rep = make_user(role="rep")
+    db.session.commit()
+    fields = {"name": rep.name, "role": "rep", "team": "", "timezone": "UTC", "active": "y"}
+    refused = client.post(f"/settings/users/{rep.id}", data={**fields, "new_password": TOO_LONG})
+    assert refused.status_code == 422
+    assert "Use at most 1024 characters." in refused.get_data(as_text=True)
+    assert client.post(f"/settings/users/{rep.id}", data={**fields, "new_password": LONG_PHRASE}).status_code == 302
+    assert sign_in(app.test_client(), rep.email, password=LONG_PHRASE).status_code == 302
+
+
+def test_changing_ones_own_password_to_a_long_pass_phrase(app, login_as):
+    _, client = login_as("rep")
+    change = {"current_password": TEST_PASSWORD}
+    refused = client.post("/account", data={**change, "new_password": TOO_LONG, "confirm_password": TOO_LONG})
+    assert refused.status_code == 422
+    assert "Use at most 1024 characters." in refused.get_data(as_text=True)
+    done = client.post("/account", data={**change, "new_password": LONG_PHRASE, "confirm_password": LONG_PHRASE})
+    assert done.status_code == 302
+
+
+def test_create_user_command_takes_a_long_pass_phrase(app, runner):
+    made = runner.invoke(args=["leadflow", "create-user", "--email", "cli@example.com", "--password", LONG_PHRASE])
+    assert made.exit_code == 0, made.output
+    refused = runner.invoke(args=["leadflow", "create-user", "--email", "cli2@example.com", "--password", TOO_LONG])
+    assert refused.exit_code == 2
+    assert "Use at most 1024 characters." in refused.output
+
+
+@pytest.mark.parametrize("length", [100, 5000])
+def test_signing_in_with_a_very_long_password_just_fails(app, make_user, sign_in, length):
+    user = make_user(role="rep")
+    db.session.commit()
+    response = sign_in(app.test_client(), user.email, password="q" * length)
+    assert response.status_code == 422
+    assert "That email and password do not match an active account." in response.get_data(as_text=True)
 
 
 def test_passwords_are_stored_as_argon2id_hashes(app):

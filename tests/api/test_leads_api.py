@@ -334,6 +334,7 @@ def test_each_token_has_its_own_rate_limit(make_app, make_token):
     assert statuses == [200, 200, 200, 429]
     refused = limited.get("/api/v1/leads", headers={"Authorization": f"Bearer {first}"})
     assert refused.is_json and refused.json["error"] == "Too many attempts"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
     assert limited.get("/api/v1/leads", headers={"Authorization": f"Bearer {second}"}).status_code == 200
 
 

@@ -180,3 +180,34 @@ def test_cli_refuses_a_deactivated_user(app, runner, make_user):
     db.session.commit()
     result = runner.invoke(args=["leadflow", "create-token", "--user", "gone@example.com"])
     assert result.exit_code == 2 and "active user" in result.output
+
+
+# --- guessing tokens ------------------------------------------------------------------------
+
+def test_invalid_tokens_from_one_address_are_throttled_whatever_their_prefix(make_app, make_token):
+    import secrets
+
+    _, valid, _ = make_token()
+    limited = make_app(RATELIMIT_ENABLED=True, API_AUTH_FAILURE_RATE_LIMIT="5 per minute").test_client()
+    guesser = {"REMOTE_ADDR": "10.6.6.6"}
+    statuses = []
+    for _ in range(8):  # a fresh well-formed prefix each time: each would have had a budget of its own
+        guess = f"lf_{secrets.token_hex(4)}_{secrets.token_urlsafe(16)}"
+        statuses.append(limited.get("/api/v1/leads", headers={"Authorization": f"Bearer {guess}"},
+                                    environ_base=guesser).status_code)
+    assert statuses == [401] * 5 + [429] * 3
+    refused = limited.get("/api/v1/leads", headers={"Authorization": "Bearer lf_nothing_here"}, environ_base=guesser)
+    assert refused.status_code == 429 and refused.is_json
+    assert "invalid API token" in refused.json["message"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    # A real token from another address is not affected.
+    other = limited.get("/api/v1/leads", headers={"Authorization": f"Bearer {valid}"},
+                        environ_base={"REMOTE_ADDR": "10.7.7.7"})
+    assert other.status_code == 200
+
+
+def test_valid_tokens_do_not_use_up_the_failure_budget(make_app, make_token):
+    _, valid, _ = make_token()
+    limited = make_app(RATELIMIT_ENABLED=True, API_AUTH_FAILURE_RATE_LIMIT="2 per minute").test_client()
+    for _ in range(4):
+        assert limited.get("/api/v1/leads", headers={"Authorization": f"Bearer {valid}"}).status_code == 200

@@ -51,8 +51,8 @@ def test_hosted_page_shows_labelled_fields_and_no_session_cookie(client, capture
 
 def test_other_pages_still_refuse_framing(client, capture_form):
     response = client.get("/login")
-    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
-    assert "frame-ancestors 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
 
 
 def test_unknown_or_deactivated_form_is_not_found(client, capture_form):
@@ -246,6 +246,9 @@ def test_rate_limit_per_ip_answers_429(make_app, capture_form):
     assert statuses[:2] == [422, 422] and statuses[2] == 429
     response = client.post("/f/contact-us", json={"first_name": "x"})
     assert response.status_code == 429 and "Too many" in response.get_json()["message"]
+    retry_after = int(response.headers["Retry-After"])
+    assert 1 <= retry_after <= 60
+    assert "Try again in " in response.get_json()["message"]
 
 
 def test_oversized_body_is_refused_with_413(client, capture_form, app):

@@ -93,6 +93,18 @@ def test_under_flask_run_only_the_serving_process_starts_it_never_the_reloaders_
         assert runner.should_run_in_process(app) is True
 
 
+def test_leadflow_serve_starts_the_scheduler_although_it_is_a_flask_command(app, monkeypatch):
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    app.config["SCHEDULER_ENABLED"] = False
+    assert runner.start_in_process(app, serving=True) is None
+    app.config["SCHEDULER_ENABLED"] = True
+    assert runner.start_in_process(app) is None  # any other flask command
+    try:
+        assert runner.start_in_process(app, serving=True).running
+    finally:
+        runner.stop_scheduler(app)
+
+
 def test_a_form_lead_reaches_its_owner_by_smtp_within_a_minute(app, make_user, smtp_server):
     """Submit → SMTP delivery with the real scheduler running (the outbox sweep is nudged on commit)."""
     from leadflow.leads.services import create_lead
@@ -157,7 +169,7 @@ def runner_cli(app):
 def test_scheduler_command_runs_in_the_foreground_until_ctrl_c(tmp_path):
     # A database of its own: the test process's open connections never stand in its way.
     env = {k: v for k, v in os.environ.items() if k not in ("SMTP_HOST", "FLASK_RUN_FROM_CLI", "TEST_DATABASE_URL")}
-    env.update({"LEADFLOW_CONFIG": "production", "SECRET_KEY": "test-only",
+    env.update({"LEADFLOW_CONFIG": "production", "SECRET_KEY": "test-only-" + "k" * 40,
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'scheduler.sqlite3'}",
                 "PYTHONUNBUFFERED": "1", "LEADFLOW_INSTANCE": str(tmp_path)})
     upgraded = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=REPO_ROOT,
