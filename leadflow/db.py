@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 
 
@@ -41,6 +42,24 @@ class UTCDateTime(TypeDecorator):
 sqlite_begin_mode: contextvars.ContextVar[str] = contextvars.ContextVar(
     "sqlite_begin_mode", default="IMMEDIATE"
 )
+
+
+# PostgreSQL's "serialization failure" and "deadlock detected": the transaction lost a race.
+RETRYABLE_SQLSTATES = ("40001", "40P01")
+# SQLite's SQLITE_BUSY / SQLITE_LOCKED messages ("database is locked", "database table is locked").
+RETRYABLE_SQLITE_WORDS = ("is locked", "database is busy")
+
+
+def is_retryable(error: BaseException | None) -> bool:
+    """A busy SQLite file or a PostgreSQL conflict: the same unit of work, run again from
+    the start, can succeed. Anything else (a bug, a broken constraint) is not."""
+    if not isinstance(error, DBAPIError):
+        return False
+    orig = error.orig if error.orig is not None else error
+    if getattr(orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    message = str(orig).lower()
+    return any(words in message for words in RETRYABLE_SQLITE_WORDS)
 
 
 def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:

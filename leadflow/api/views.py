@@ -18,7 +18,6 @@ from leadflow.api.openapi import openapi_document
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db, limiter
 from leadflow.leads.fields import FieldError, normalise_email
-from leadflow.leads.intake import commit_with_retry
 from leadflow.leads.models import Lead
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -125,10 +124,6 @@ def get_lead(lead_id: int):
     return jsonify(services.lead_json(_load_lead(lead_id)))
 
 
-class _LostRace(Exception):
-    """A concurrent request with the same Idempotency-Key stored its answer first."""
-
-
 def _respond(status: int, body, replayed: bool = False):
     response = jsonify(body)
     response.status_code = status
@@ -171,16 +166,12 @@ def create_leads():
         if stored is not None:
             return _replay(stored)
 
-    def work():
-        status, body = _intake(token, items, payload)
-        if key is not None and not services.store_response(token, key, fingerprint, status, body):
-            raise _LostRace()
-        return status, body
-
-    try:
-        status, body = commit_with_retry(work)
-    except _LostRace:
+    status, body = _intake(token, items, payload)
+    if key is not None and not services.store_response(token, key, fingerprint, status, body):
+        # A concurrent request with the same key stored its answer first: give that one.
+        db.session.rollback()
         return _replay(services.stored_response(token, key, fingerprint))
+    db.session.commit()
     return _respond(status, body)
 
 

@@ -18,8 +18,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from leadflow.capture import services, spam
 from leadflow.errors import ValidationFailed
-from leadflow.extensions import limiter
-from leadflow.leads.intake import commit_with_retry
+from leadflow.extensions import db, limiter
+from leadflow.retry import RETRY_AFTER_SECONDS, DatabaseBusy
 
 bp = Blueprint("capture", __name__, url_prefix="/f")
 log = logging.getLogger(__name__)
@@ -85,6 +85,12 @@ def _error(status: int, message: str, title: str = "This form could not be sent"
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(_exc):
     return _error(413, TOO_LARGE, "Too large")
+
+
+@bp.errorhandler(DatabaseBusy)
+def busy(exc: DatabaseBusy):
+    response, status = _error(503, exc.description, "Busy")
+    return response, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 @bp.errorhandler(429)
@@ -179,8 +185,8 @@ def submit(slug: str):
         return _refuse(form, payload, {services.TOKEN_FIELD: [TOKEN_MESSAGES[check]]}, embed)
     try:
         data, consent = services.read_submission(form, payload)
-        submission = services.Submission(form.id, data, consent, request.remote_addr)
-        commit_with_retry(lambda: services.submit(submission))
+        services.submit(services.Submission(form.id, data, consent, request.remote_addr))
+        db.session.commit()
     except ValidationFailed as exc:
         return _refuse(form, payload, exc.errors, embed)
     return _success(form, embed)

@@ -6,7 +6,8 @@ from flask import Flask, g, has_request_context, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 
-from leadflow.db import sqlite_begin_mode
+from leadflow.db import is_retryable, sqlite_begin_mode
+from leadflow.retry import BUSY_MESSAGE, RETRY_AFTER_SECONDS, DatabaseBusy
 from leadflow.extensions import db, login_manager
 from leadflow.web.htmx import render_page
 from leadflow.web import formatting
@@ -121,8 +122,16 @@ def init_web(app: Flask) -> None:
         message = getattr(getattr(error, "limit", None), "error_message", None)
         return error_page(429, "Too many attempts", message or "Too many attempts. Wait a minute and try again.")
 
+    @app.errorhandler(503)
+    def busy(error):
+        db.session.rollback()
+        response, status = error_page(503, "Busy", getattr(error, "description", "") or BUSY_MESSAGE)
+        return response, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
     @app.errorhandler(500)
     def server_error(error):
+        if is_retryable(getattr(error, "original_exception", None)):  # outside a view's retries
+            return busy(DatabaseBusy())
         db.session.rollback()
         return error_page(500, "Something went wrong", "The error was logged. Nothing was saved.")
 
