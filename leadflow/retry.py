@@ -45,8 +45,10 @@ T = TypeVar("T")
 
 BUSY_MESSAGE = "The database is busy right now, so nothing was saved. Please try again in a moment."
 RETRY_AFTER_SECONDS = 2
-BASE_DELAY = 0.02
-MAX_DELAY = 0.5
+# Short waits between tries: the busy timeout does the real waiting, and a writer that slept
+# long between tries would lose the lock to newcomers again and again.
+BASE_DELAY = 0.01
+MAX_DELAY = 0.1
 
 
 class DatabaseBusy(ServiceUnavailable):
