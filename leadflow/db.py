@@ -35,6 +35,26 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc)
 
 
+# Every id column is an INTEGER (PostgreSQL: 32-bit signed). A larger number names no row; sent
+# to the database it fails (SQLite cannot bind past 2**63, PostgreSQL refuses it in an INTEGER
+# column), so addresses, forms and the API treat it as "no such record" before it gets there.
+MAX_ID = 2**31 - 1
+
+
+def parse_id(raw) -> int | None:
+    """A record id from outside (a form field, JSON, a query string): the number, or None
+    when it is not a whole number from 1 to MAX_ID (so it can name no row)."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit() and len(raw.strip()) <= 10:
+        value = int(raw.strip())
+    else:
+        return None
+    return value if 1 <= value <= MAX_ID else None
+
+
 # How the next SQLite transaction begins. Requests that only read use a deferred
 # BEGIN (readers never wait under WAL); everything else takes the write lock up
 # front with BEGIN IMMEDIATE, so a unit of work waits for the busy timeout at its

@@ -15,6 +15,7 @@ from leadflow.api import services
 from leadflow.api.auth import rate_limit_key, token_required
 from leadflow.api.http import ApiError, json_error, read_json_body
 from leadflow.api.openapi import openapi_document
+from leadflow.db import parse_id
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db, limiter
 from leadflow.leads.fields import FieldError, normalise_email
@@ -68,9 +69,12 @@ def _cursor(value: str | None) -> int:
     if not value:
         return 0
     try:
-        return int(base64.urlsafe_b64decode(value.encode("ascii") + b"==").decode("ascii"))
-    except (ValueError, UnicodeError, binascii.Error) as exc:
-        raise ApiError(400, "The cursor is not one this API gave out.", {"cursor": ["Use next_cursor as given."]}) from exc
+        after = parse_id(base64.urlsafe_b64decode(value.encode("ascii") + b"==").decode("ascii"))
+    except (ValueError, UnicodeError, binascii.Error):
+        after = None
+    if after is None:
+        raise ApiError(400, "The cursor is not one this API gave out.", {"cursor": ["Use next_cursor as given."]})
+    return after
 
 
 def _make_cursor(lead_id: int) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Flask, g, has_request_context, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
+from werkzeug.routing import IntegerConverter
 
-from leadflow.db import is_retryable, sqlite_begin_mode
+from leadflow.db import MAX_ID, is_retryable, sqlite_begin_mode
 from leadflow.retry import BUSY_MESSAGE, RETRY_AFTER_SECONDS, DatabaseBusy
 from leadflow.extensions import db, login_manager
 from leadflow.web.htmx import render_page
@@ -33,7 +34,17 @@ def _secure_cookies_over_https(response):
     return response
 
 
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a number larger than any id (``MAX_ID``) matches no
+    route, so the address answers 404 like any other id that names nothing."""
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = MAX_ID,
+                 signed: bool = False) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def init_web(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter  # before any blueprint adds its routes
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
