@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from leadflow.api import auth
+from leadflow.api import auth, services
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 
@@ -47,6 +47,23 @@ def test_a_locked_database_at_the_token_check_is_retried_and_the_lead_saved_once
     response = api.post("/api/v1/leads", json={"first_name": "Ada", "email": "ada@example.com"})
     assert response.status_code == 201, response.get_json()
     assert len(calls) == 2
+    assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1
+
+
+def test_a_lock_after_the_body_was_read_runs_the_view_again_with_the_same_body(api, monkeypatch):
+    real_intake_one, calls = services.intake_one, []
+
+    def intake_one(token, payload):
+        calls.append(payload)
+        if len(calls) == 1:
+            raise OperationalError("INSERT INTO leads", {}, Exception("database is locked"))
+        return real_intake_one(token, payload)
+
+    monkeypatch.setattr(services, "intake_one", intake_one)
+    response = api.post("/api/v1/leads", json={"first_name": "Bo", "email": "bo@example.com"},
+                        headers={"Idempotency-Key": "bo-1"})
+    assert response.status_code == 201, response.get_json()
+    assert calls == [{"first_name": "Bo", "email": "bo@example.com"}] * 2
     assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1
 
 
