@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from werkzeug.routing import IntegerConverter
 
 from leadflow.api.services import create_token
 from leadflow.extensions import db
@@ -15,8 +16,7 @@ TOO_LARGE = ("2147483648", "9999999999999999999999")
 
 def _get_routes_with_int_arguments(app):
     for rule in app.url_map.iter_rules():
-        if "GET" in rule.methods and any(type(c).__name__ != "UnicodeConverter" and c.regex == r"\d+"
-                                         for c in rule._converters.values()):
+        if "GET" in rule.methods and any(isinstance(c, IntegerConverter) for c in rule._converters.values()):
             yield rule
 
 
