@@ -6,19 +6,21 @@ work, the first one included (the API's token check, the capture form lookup), s
 is run again *as a whole*: ``run_unit`` rolls back, waits a short random while and calls it
 again, a bounded number of times within a bounded time.
 
-- Requests: ``LeadFlowApp.dispatch_request`` runs each view as a unit. Werkzeug caches the
-  request body, so the view reads the same input again. A view is only run again while it
-  has committed nothing; once it has, it is never run again (that could do its work twice)
-  and the request answers 503. After a request's commit, SQLite transactions of the same
+- Requests: ``LeadFlowApp.dispatch_request`` runs each view as a unit. The body and the
+  parsed form stay on the request and uploads are rewound, so the view reads the same input
+  again. A view is only run again while it has committed nothing (a ``replayable_commit``
+  such as the API token's last-used time aside); once it has, it is never run again (that
+  could do its work twice). After a request's commit, SQLite transactions of the same
   request begin deferred: what follows is reading to show the result, and a reader never
-  waits for the write lock under WAL, so a request whose work was saved never answers an
-  error for a lock.
+  waits for the write lock under WAL, so a request whose work was saved does not answer an
+  error for a lock. (Only a view that writes again after its commit could still meet one:
+  it answers 503 saying part of the work may be saved.)
 - Sweeps: ``leadflow.scheduler.runner.run_sweep`` runs each sweep as a unit. Sweeps claim
   their rows and may be run twice in a row by design, so a sweep runs again even after a
   commit of its own.
 
-When the attempts or the time run out, ``DatabaseBusy`` (a 503 with Retry-After) is raised:
-never a 500, and never after the request's work was saved.
+When the attempts or the time run out, ``DatabaseBusy`` (a 503 with Retry-After; nothing
+was saved) is raised: never a 500.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BUSY_MESSAGE = "The database is busy right now, so nothing was saved. Please try again in a moment."
+PARTLY_SAVED_MESSAGE = ("The database is busy right now and only part of this may have been saved. "
+                        "Reload the page to see what was before you try again.")
 RETRY_AFTER_SECONDS = 2
 # Short waits between tries: the busy timeout does the real waiting, and a writer that slept
 # long between tries would lose the lock to newcomers again and again.
@@ -105,7 +109,8 @@ def backoff(attempt: int) -> float:
 
 
 def run_unit(fn: Callable[[], T], *, what: str, attempts: int, max_seconds: float,
-             rerun_after_commit: bool = False, on_commit: Callable[[], None] | None = None) -> T:
+             rerun_after_commit: bool = False, on_commit: Callable[[], None] | None = None,
+             before_retry: Callable[[], None] | None = None) -> T:
     """``fn()``, run again from the start while it fails with a retryable database error.
 
     Raises DatabaseBusy when the attempts or ``max_seconds`` run out, or when ``fn``
@@ -124,12 +129,14 @@ def run_unit(fn: Callable[[], T], *, what: str, attempts: int, max_seconds: floa
             delay = backoff(attempt)
             if unit.committed and not rerun_after_commit:
                 log.error("%s: database busy after part of the work was saved; not run again", what)
-                raise DatabaseBusy() from exc
+                raise DatabaseBusy(PARTLY_SAVED_MESSAGE) from exc
             if attempt == attempts or time.monotonic() + delay > deadline:
                 log.warning("%s: database still busy after %s attempts; giving up", what, attempt)
                 raise DatabaseBusy() from exc
             log.info("%s: database busy (attempt %s of %s); again in %.2f s", what, attempt, attempts, delay)
             time.sleep(delay)
+            if before_retry is not None:
+                before_retry()
         finally:
             _current.reset(token)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -139,10 +146,18 @@ def _read_only_from_now_on() -> None:
     sqlite_begin_mode.set("DEFERRED")
 
 
+def _rewind_uploads() -> None:
+    """Werkzeug keeps the body and the parsed form; uploaded files are read from the start again."""
+    for uploads in request.files.listvalues():
+        for upload in uploads:
+            upload.stream.seek(0)
+
+
 class LeadFlowApp(Flask):
     """Flask, with each view run as a unit of work (see the module docstring)."""
 
     def dispatch_request(self):
         return run_unit(super().dispatch_request, what=f"{request.method} {request.path}",
                         attempts=self.config["DB_BUSY_RETRY_ATTEMPTS"],
-                        max_seconds=self.config["DB_BUSY_RETRY_SECONDS"], on_commit=_read_only_from_now_on)
+                        max_seconds=self.config["DB_BUSY_RETRY_SECONDS"], on_commit=_read_only_from_now_on,
+                        before_retry=_rewind_uploads)

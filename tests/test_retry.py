@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from flask import request
 from sqlalchemy.exc import OperationalError
 
 from leadflow.db import is_retryable, sqlite_begin_mode
@@ -65,7 +68,7 @@ def test_a_view_that_committed_is_never_run_again_and_answers_503(app, client):
     assert len(calls) == 1, "running it again could save the lead twice"
     assert response.status_code == 503
     assert response.headers["Retry-After"].isdigit()
-    assert "busy" in response.get_json()["message"]
+    assert "part of this may have been saved" in response.get_json()["message"]
     assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1
 
 
@@ -113,3 +116,18 @@ def test_after_its_commit_a_request_only_reads_so_it_never_waits_for_the_write_l
     assert client.post("/test/mode").status_code == 200
     assert seen == {"before": "IMMEDIATE", "after": "DEFERRED"}
     assert sqlite_begin_mode.get() == "IMMEDIATE", "the next request starts as usual"
+
+
+def test_a_view_run_again_reads_the_same_form_and_upload(app, client):
+    seen = []
+
+    def view():
+        seen.append((request.form["name"], request.files["file"].read()))
+        if len(seen) == 1:
+            raise locked()
+        return "ok"
+
+    _route(app, "/test/upload", view)
+    response = client.post("/test/upload", data={"name": "Ada", "file": (io.BytesIO(b"email\na@example.com\n"), "a.csv")})
+    assert response.status_code == 200
+    assert seen == [("Ada", b"email\na@example.com\n")] * 2
