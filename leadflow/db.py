@@ -55,6 +55,14 @@ def parse_id(raw) -> int | None:
     return value if 1 <= value <= MAX_ID else None
 
 
+def get_by_id(model, raw):
+    """The ``model`` row whose id ``raw`` (outside input) names, or None."""
+    from leadflow.extensions import db
+
+    ident = parse_id(raw)
+    return db.session.get(model, ident) if ident is not None else None
+
+
 # How the next SQLite transaction begins. Requests that only read use a deferred
 # BEGIN (readers never wait under WAL); everything else takes the write lock up
 # front with BEGIN IMMEDIATE, so a unit of work waits for the busy timeout at its

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
@@ -41,8 +42,6 @@ def test_the_api_answers_404_or_400_for_ids_too_large(app, client, make_user, bi
     headers = {"Authorization": f"Bearer {plain}"}
     response = client.get(f"/api/v1/leads/{big}", headers=headers)
     assert response.status_code == 404 and response.get_json()["error"]
-    import base64
-
     cursor = base64.urlsafe_b64encode(big.encode()).decode().rstrip("=")
     response = client.get(f"/api/v1/leads?cursor={cursor}", headers=headers)
     assert response.status_code == 400 and "cursor" in response.get_json()["errors"]
