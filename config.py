@@ -35,6 +35,10 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "10000"))
+    # A request (or sweep) that meets a busy database runs again from the start, at most this
+    # many times and, counting the waits between tries, for about this long; then 503.
+    DB_BUSY_RETRY_ATTEMPTS = int(os.environ.get("DB_BUSY_RETRY_ATTEMPTS", "40"))
+    DB_BUSY_RETRY_SECONDS = float(os.environ.get("DB_BUSY_RETRY_SECONDS", "20"))
 
     # Sessions and cookies.
     SESSION_COOKIE_HTTPONLY = True

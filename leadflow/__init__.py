@@ -10,8 +10,9 @@ from flask import Flask
 def create_app(config: object | str | None = None) -> Flask:
     """Build the app. Wiring only: no I/O, no migrations, no scheduler start."""
     from config import CONFIGS, INSTANCE_DIR
+    from leadflow.retry import LeadFlowApp, install_commit_tracking
 
-    app = Flask(
+    app = LeadFlowApp(
         __name__,
         instance_path=str(INSTANCE_DIR),
         template_folder="../templates",
@@ -37,6 +38,7 @@ def create_app(config: object | str | None = None) -> Flask:
     limiter.init_app(app)
     with app.app_context():
         configure_sqlite_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    install_commit_tracking()
 
     if app.config.get("TRUST_PROXY"):
         from werkzeug.middleware.proxy_fix import ProxyFix

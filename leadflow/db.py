@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 
 
@@ -34,6 +35,34 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc)
 
 
+# Every id column is an INTEGER (PostgreSQL: 32-bit signed). A larger number names no row; sent
+# to the database it fails (SQLite cannot bind past 2**63, PostgreSQL refuses it in an INTEGER
+# column), so addresses, forms and the API treat it as "no such record" before it gets there.
+MAX_ID = 2**31 - 1
+
+
+def parse_id(raw) -> int | None:
+    """A record id from outside (a form field, JSON, a query string): the number, or None
+    when it is not a whole number from 1 to MAX_ID (so it can name no row)."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit() and len(raw.strip()) <= 10:
+        value = int(raw.strip())
+    else:
+        return None
+    return value if 1 <= value <= MAX_ID else None
+
+
+def get_by_id(model, raw):
+    """The ``model`` row whose id ``raw`` (outside input) names, or None."""
+    from leadflow.extensions import db
+
+    ident = parse_id(raw)
+    return db.session.get(model, ident) if ident is not None else None
+
+
 # How the next SQLite transaction begins. Requests that only read use a deferred
 # BEGIN (readers never wait under WAL); everything else takes the write lock up
 # front with BEGIN IMMEDIATE, so a unit of work waits for the busy timeout at its
@@ -41,6 +70,24 @@ class UTCDateTime(TypeDecorator):
 sqlite_begin_mode: contextvars.ContextVar[str] = contextvars.ContextVar(
     "sqlite_begin_mode", default="IMMEDIATE"
 )
+
+
+# PostgreSQL's "serialization failure" and "deadlock detected": the transaction lost a race.
+RETRYABLE_SQLSTATES = ("40001", "40P01")
+# SQLite's SQLITE_BUSY / SQLITE_LOCKED messages ("database is locked", "database table is locked").
+RETRYABLE_SQLITE_WORDS = ("is locked", "database is busy")
+
+
+def is_retryable(error: BaseException | None) -> bool:
+    """A busy SQLite file or a PostgreSQL conflict: the same unit of work, run again from
+    the start, can succeed. Anything else (a bug, a broken constraint) is not."""
+    if not isinstance(error, DBAPIError):
+        return False
+    orig = error.orig if error.orig is not None else error
+    if getattr(orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    message = str(orig).lower()
+    return any(words in message for words in RETRYABLE_SQLITE_WORDS)
 
 
 def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from werkzeug.routing import IntegerConverter
 
 from leadflow.accounts.views import safe_next_url
 from leadflow.extensions import db
@@ -68,7 +69,7 @@ def _url_for_rule(app, rule, samples) -> tuple[str, bool]:
         else:
             known = False
             converter = rule._converters.get(arg)
-            values[arg] = 1 if type(converter).__name__ == "IntegerConverter" else "x"
+            values[arg] = 1 if isinstance(converter, IntegerConverter) else "x"
     values.update(QUERY_SAMPLES.get(rule.endpoint, {}))
     with app.test_request_context():
         from flask import url_for

@@ -14,7 +14,7 @@ from leadflow.activities.models import (
     CALL_OUTCOMES, HUMAN_TOUCH_KINDS, LOGGED_KINDS, TASK_KIND_LABELS, TASK_KINDS, Activity, CalendarFeed, Task,
 )
 from leadflow.activities.queries import user_zone
-from leadflow.db import utcnow
+from leadflow.db import parse_id, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads.events import emit
@@ -151,8 +151,8 @@ def _resolve_assignee(raw, actor, lead: Lead, errors: dict) -> int | None:
     text = str(raw or "").strip()
     if not text:
         return default_assignee_id(actor, lead)
-    if text.isdigit() and int(text) in {uid for uid, _ in assignable_users()}:
-        return int(text)
+    if parse_id(text) in {uid for uid, _ in assignable_users()}:
+        return parse_id(text)
     errors["assignee_id"] = ["Choose someone from the list."]
     return None
 

@@ -12,7 +12,7 @@ from leadflow.activities import queries, services
 from leadflow.activities.forms import ActivityForm, next_step_form, task_form_data
 from leadflow.activities.ical import build_calendar
 from leadflow.activities.models import CALL_OUTCOMES, TASK_KIND_LABELS, Task, kind_label
-from leadflow.db import utcnow
+from leadflow.db import get_by_id, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
@@ -302,7 +302,7 @@ def _work_person() -> User:
         return current_user._get_current_object()
     if current_user.role not in ("admin", "manager"):
         abort(403)
-    person = db.session.get(User, int(raw)) if raw.isdigit() else None
+    person = get_by_id(User, raw)
     if person is None:
         abort(404)
     return person

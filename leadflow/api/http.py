@@ -43,7 +43,9 @@ def read_json_body() -> tuple[object, bytes]:
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"The body is larger than {limit:,} bytes. Send fewer leads per request.")
     try:
-        raw = request.stream.read(limit + 1)
+        # Kept on the request (length checked above; MAX_CONTENT_LENGTH bounds a body sent
+        # without one): a view run again on a busy database reads the same body again.
+        raw = request.get_data(cache=True)
     except RequestEntityTooLarge as exc:
         raise ApiError(413, f"The body is larger than {limit:,} bytes.") from exc
     if len(raw) > limit:

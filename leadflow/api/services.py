@@ -21,6 +21,7 @@ from leadflow.db import sqlite_begin_mode, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
+from leadflow.retry import replayable_commit
 from leadflow.scheduler.registry import register_sweep
 
 TOKEN_PREFIX = "lf_"
@@ -167,7 +168,8 @@ def touch_token(token: ApiToken) -> None:
             sqlite_begin_mode.reset(mode)
         return
     token.last_used_at = now
-    db.session.commit()
+    with replayable_commit():  # the request's own work may still run again on a busy database
+        db.session.commit()
 
 
 # --- idempotency -------------------------------------------------------------------------

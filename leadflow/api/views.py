@@ -15,10 +15,10 @@ from leadflow.api import services
 from leadflow.api.auth import rate_limit_key, token_required
 from leadflow.api.http import ApiError, json_error, read_json_body
 from leadflow.api.openapi import openapi_document
+from leadflow.db import parse_id
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db, limiter
 from leadflow.leads.fields import FieldError, normalise_email
-from leadflow.leads.intake import commit_with_retry
 from leadflow.leads.models import Lead
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -69,9 +69,12 @@ def _cursor(value: str | None) -> int:
     if not value:
         return 0
     try:
-        return int(base64.urlsafe_b64decode(value.encode("ascii") + b"==").decode("ascii"))
-    except (ValueError, UnicodeError, binascii.Error) as exc:
-        raise ApiError(400, "The cursor is not one this API gave out.", {"cursor": ["Use next_cursor as given."]}) from exc
+        after = parse_id(base64.urlsafe_b64decode(value.encode("ascii") + b"==").decode("ascii"))
+    except (ValueError, UnicodeError, binascii.Error):
+        after = None
+    if after is None:
+        raise ApiError(400, "The cursor is not one this API gave out.", {"cursor": ["Use next_cursor as given."]})
+    return after
 
 
 def _make_cursor(lead_id: int) -> str:
@@ -125,10 +128,6 @@ def get_lead(lead_id: int):
     return jsonify(services.lead_json(_load_lead(lead_id)))
 
 
-class _LostRace(Exception):
-    """A concurrent request with the same Idempotency-Key stored its answer first."""
-
-
 def _respond(status: int, body, replayed: bool = False):
     response = jsonify(body)
     response.status_code = status
@@ -171,16 +170,12 @@ def create_leads():
         if stored is not None:
             return _replay(stored)
 
-    def work():
-        status, body = _intake(token, items, payload)
-        if key is not None and not services.store_response(token, key, fingerprint, status, body):
-            raise _LostRace()
-        return status, body
-
-    try:
-        status, body = commit_with_retry(work)
-    except _LostRace:
+    status, body = _intake(token, items, payload)
+    if key is not None and not services.store_response(token, key, fingerprint, status, body):
+        # A concurrent request with the same key stored its answer first: give that one.
+        db.session.rollback()
         return _replay(services.stored_response(token, key, fingerprint))
+    db.session.commit()
     return _respond(status, body)
 
 

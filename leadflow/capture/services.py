@@ -17,8 +17,13 @@ from flask import current_app
 from sqlalchemy import delete, update
 
 from leadflow.accounts.models import Team, User
+<<<<<<< HEAD
 from leadflow.capture.models import OWNER_RULES, CaptureForm, CaptureTokenUse
 from leadflow.db import utcnow
+=======
+from leadflow.capture.models import OWNER_RULES, CaptureForm
+from leadflow.db import parse_id, utcnow
+>>>>>>> sec-e
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
@@ -274,10 +279,7 @@ def clean_builder_input(data: dict, form: CaptureForm | None = None) -> dict:
 def _choice_id(raw, errors: dict, key: str, load, message: str) -> int | None:
     if raw in (None, "", "0"):
         return None
-    try:
-        ident = int(raw)
-    except (TypeError, ValueError):
-        ident = None
+    ident = parse_id(raw)
     if ident is None or load(ident) is None:
         errors.setdefault(key, []).append(message)
         return None

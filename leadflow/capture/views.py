@@ -18,6 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from leadflow.capture import services, spam
 from leadflow.errors import ValidationFailed
+<<<<<<< HEAD
 from leadflow.extensions import limiter
 from leadflow.leads.intake import commit_with_retry
 <<<<<<< HEAD
@@ -25,6 +26,10 @@ from leadflow.mail.services import absolute_url
 =======
 from leadflow.web.ratelimits import retry_after_seconds, wait_phrase
 >>>>>>> sec-c
+=======
+from leadflow.extensions import db, limiter
+from leadflow.retry import RETRY_AFTER_SECONDS, DatabaseBusy
+>>>>>>> sec-e
 
 bp = Blueprint("capture", __name__, url_prefix="/f")
 log = logging.getLogger(__name__)
@@ -91,6 +96,12 @@ def _error(status: int, message: str, title: str = "This form could not be sent"
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(_exc):
     return _error(413, TOO_LARGE, "Too large")
+
+
+@bp.errorhandler(DatabaseBusy)
+def busy(exc: DatabaseBusy):
+    response, status = _error(503, exc.description, "Busy")
+    return response, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 @bp.errorhandler(429)
@@ -187,8 +198,13 @@ def submit(slug: str):
         return _refuse(form, payload, {services.TOKEN_FIELD: [TOKEN_MESSAGES[token.check]]}, embed)
     try:
         data, consent = services.read_submission(form, payload)
+<<<<<<< HEAD
         submission = services.Submission(form.id, data, consent, request.remote_addr, token.token_id)
         commit_with_retry(lambda: services.submit(submission))
+=======
+        services.submit(services.Submission(form.id, data, consent, request.remote_addr))
+        db.session.commit()
+>>>>>>> sec-e
     except ValidationFailed as exc:
         return _refuse(form, payload, exc.errors, embed)
     except services.TokenAlreadyUsed:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from leadflow.accounts.models import Team, User
+from leadflow.db import parse_id
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
@@ -78,7 +79,7 @@ def register_bulk_action(name: str, label: str, verb: str):
 
 
 def selected_leads(raw_ids) -> list[Lead]:
-    ids = {int(x) for x in raw_ids if str(x).isdigit()}
+    ids = {lead_id for lead_id in map(parse_id, raw_ids) if lead_id is not None}
     if not ids:
         raise ValidationFailed({"lead_ids": ["Select at least one lead."]})
     if len(ids) > MAX_SELECTED:

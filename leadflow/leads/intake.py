@@ -5,20 +5,13 @@ either updates the live lead with the same email or creates a new one, logs what
 submitted on the lead's timeline and records marketing consent with its audit trail.
 It reads only lead fields a visitor may set: owner, stage, score, lifecycle and the
 like come from the caller's ``defaults`` (the form's settings, the API token's
-choices), never from the submitted data. It flushes; the caller commits, preferably
-through ``commit_with_retry`` so a busy database never loses a submission.
+choices), never from the submitted data. It flushes; the caller commits. A busy database
+runs the whole request again (``leadflow.retry``), so a submission is never half-taken.
 """
 
 from __future__ import annotations
 
-import logging
-import random
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
-
-from sqlalchemy.exc import OperationalError
 
 from leadflow.activities.models import Activity
 from leadflow.db import utcnow
@@ -29,8 +22,6 @@ from leadflow.leads import services
 from leadflow.leads.duplicates import find_duplicates
 from leadflow.leads.events import emit
 from leadflow.leads.models import Lead
-
-log = logging.getLogger(__name__)
 
 # The lead fields an outside party may send. Anything else in ``data`` is ignored.
 CONTACT_KEYS = ("first_name", "last_name", "email", "phone", "title", "organization", "country")
@@ -210,38 +201,3 @@ def intake_lead(data: dict, *, channel: str, actor=None, defaults: dict | None =
     db.session.flush()
     emit("activity.added", lead, actor, activity=activity)
     return IntakeResult(lead=lead, created=created)
-
-
-T = TypeVar("T")
-RETRYABLE_SQLSTATES = ("40001", "40P01")  # PostgreSQL serialization failure, deadlock
-
-
-def is_retryable(error: OperationalError) -> bool:
-    """A busy SQLite file or a PostgreSQL conflict: trying the same work again can succeed."""
-    if "database is locked" in str(error.orig if error.orig is not None else error).lower():
-        return True
-    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
-
-
-def commit_with_retry(fn: Callable[[], T], attempts: int = 5, base_delay: float = 0.05) -> T:
-    """Run ``fn`` and commit. When the database is busy, roll back, wait and run it again.
-
-    ``fn`` must do all of its writes itself (it runs from scratch on each attempt).
-    Other errors, and the last failed attempt, propagate after a rollback.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            result = fn()
-            db.session.commit()
-            return result
-        except OperationalError as exc:
-            db.session.rollback()
-            if attempt == attempts or not is_retryable(exc):
-                raise
-            delay = base_delay * (2 ** (attempt - 1)) * (1 + random.random())
-            log.warning("Database busy (attempt %s of %s); retrying in %.2f s", attempt, attempts, delay)
-            time.sleep(delay)
-        except Exception:
-            db.session.rollback()
-            raise
-    raise AssertionError("unreachable")  # pragma: no cover

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import utcnow
+from leadflow.db import parse_id, utcnow
 from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
@@ -132,10 +132,9 @@ def clean_lead_input(data: dict, region: str | None = None) -> dict:
 def _resolve_owner_id(raw) -> int | None:
     if raw in (None, "", "none", 0, "0"):
         return None
-    try:
-        owner_id = int(raw)
-    except (TypeError, ValueError) as exc:
-        raise f.FieldError("Choose an owner from the list.") from exc
+    owner_id = parse_id(raw)
+    if owner_id is None:
+        raise f.FieldError("Choose an owner from the list.")
     user = db.session.get(User, owner_id)
     if user is None or not user.active:
         raise f.FieldError("That owner does not exist or is not active.")
@@ -145,10 +144,9 @@ def _resolve_owner_id(raw) -> int | None:
 def _resolve_stage_id(raw) -> int | None:
     if raw in (None, "", 0, "0"):
         return None
-    try:
-        stage_id = int(raw)
-    except (TypeError, ValueError) as exc:
-        raise f.FieldError("Choose a stage from the list.") from exc
+    stage_id = parse_id(raw)
+    if stage_id is None:
+        raise f.FieldError("Choose a stage from the list.")
     stage = db.session.get(Stage, stage_id)
     if stage is None or stage.pipeline.archived_at is not None:
         raise f.FieldError("That stage does not exist.")

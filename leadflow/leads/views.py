@@ -4,6 +4,7 @@ from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm.exc import StaleDataError
 
+from leadflow.db import parse_id
 from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads import bulk, duplicate_pairs, merge, queries, services
@@ -253,8 +254,8 @@ def duplicates():
 
 
 def _lead_arg(name: str) -> Lead:
-    raw = request.values.get(name, "")
-    return _load(int(raw)) if raw.strip().isdigit() else abort(404)
+    lead_id = parse_id(request.values.get(name, ""))
+    return _load(lead_id) if lead_id is not None else abort(404)
 
 
 @bp.post("/duplicates/dismiss")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from leadflow.db import get_by_id
 from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads import services as lead_services
@@ -29,12 +30,7 @@ class MoveResult:
 
 
 def _neighbour(lead_id, stage_id: int) -> Lead | None:
-    if not lead_id:
-        return None
-    try:
-        neighbour = db.session.get(Lead, int(lead_id))
-    except (TypeError, ValueError):
-        return None
+    neighbour = get_by_id(Lead, lead_id)
     if neighbour is None or neighbour.stage_id != stage_id or neighbour.deleted_at is not None:
         return None  # the column changed meanwhile: fall back to the top
     return neighbour
@@ -80,7 +76,7 @@ def move_lead(actor, lead: Lead, to_stage_id: int, *, expected_version: int | No
         raise PermissionDenied("You can only move leads you own or unassigned leads.")
     if expected_version is not None and expected_version != lead.version:
         raise VersionConflict(lead)
-    stage = db.session.get(Stage, to_stage_id)
+    stage = get_by_id(Stage, to_stage_id)
     if stage is None or stage.pipeline.archived_at is not None:
         raise ValidationFailed({"stage_id": ["That stage does not exist."]})
     if lead.pipeline_id is not None and stage.pipeline_id != lead.pipeline_id and lead.stage_id is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Integer, String, case, cast, func, literal
 
-from leadflow.db import utcnow
+from leadflow.db import get_by_id, utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.ordering import move_in_order
@@ -365,10 +365,7 @@ def delete_stage(actor, stage: Stage, target_stage_id=None) -> int:
     live, trashed = stage_lead_counts([stage.id]).get(stage.id, (0, 0))
     target = None
     if target_stage_id not in (None, ""):
-        try:
-            target = db.session.get(Stage, int(target_stage_id))
-        except (TypeError, ValueError):
-            target = None
+        target = get_by_id(Stage, target_stage_id)
         if target is None or target.pipeline_id != pipeline.id or target.id == stage.id:
             raise ValidationFailed({"target_stage_id": [
                 f"Choose another stage of “{pipeline.name}” to move the leads to."]})

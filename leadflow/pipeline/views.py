@@ -7,6 +7,7 @@ from jinja2_fragments.flask import render_block
 from flask_login import current_user, login_required
 from sqlalchemy.orm.exc import StaleDataError
 
+from leadflow.db import parse_id
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
@@ -93,6 +94,8 @@ def move():
         lead_id, stage_id = int(form.get("lead_id", "")), int(form.get("stage_id", ""))
     except ValueError:
         abort(400, description="lead_id and stage_id must be numbers.")
+    if parse_id(lead_id) is None or parse_id(stage_id) is None:
+        abort(404)  # larger than any id: there is no such lead or stage
     lead = db.session.get(Lead, lead_id)
     if lead is None or lead.deleted_at is not None:
         abort(404)

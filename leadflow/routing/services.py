@@ -15,7 +15,7 @@ from sqlalchemy import func, update
 
 from leadflow.accounts.models import Team, User
 from leadflow.accounts.system import SYSTEM
-from leadflow.db import utcnow
+from leadflow.db import parse_id, utcnow
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
@@ -66,10 +66,10 @@ def clean_conditions(data: dict) -> dict:
         errors["size_bands"] = ["Choose organization sizes from the list."]
     form_ids: list[int] = []
     for raw in _as_list(data.get("form_ids")):
-        if not raw.isdigit():
+        if parse_id(raw) is None:
             errors["form_ids"] = ["Choose capture forms from the list."]
             break
-        form_ids.append(int(raw))
+        form_ids.append(parse_id(raw))
     if form_ids:
         from leadflow.capture.models import CaptureForm
 
@@ -352,10 +352,7 @@ def clean_rule_input(data: dict) -> dict:
 
 
 def _int(raw) -> int:
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        return 0
+    return parse_id(raw) or 0
 
 
 def create_rule(actor, data: dict) -> RoutingRule:

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
 
 from leadflow.accounts.models import User
+from leadflow.db import get_by_id
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
@@ -41,7 +42,7 @@ def index():
     preview = None
     lead_ref = request.args.get("lead_id", "").strip()
     if lead_ref:
-        lead = db.session.get(Lead, int(lead_ref)) if lead_ref.isdigit() else None
+        lead = get_by_id(Lead, lead_ref)
         if lead is None or lead.deleted_at is not None:
             preview = {"error": f"There is no lead with id {lead_ref}."}
         else:

@@ -26,6 +26,7 @@ from flask import Flask
 
 from leadflow.db import utcnow
 from leadflow.extensions import db
+from leadflow.retry import run_unit
 from leadflow.scheduler.registry import SWEEPS
 from leadflow.wiring import register_hooks
 
@@ -42,13 +43,21 @@ def load_sweeps() -> dict:
 
 
 def run_sweep(app: Flask, name: str, now: datetime | None = None) -> int | None:
-    """Run one sweep in an app context and commit; returns rows handled, None if it failed."""
+    """Run one sweep in an app context and commit; returns rows handled, None if it failed.
+
+    A busy database runs the sweep again from the start (``leadflow.retry``): sweeps claim
+    their rows, so running one again, even after a commit of its own, does nothing twice."""
     sweep = load_sweeps()[name]
+
+    def unit() -> int:
+        handled = sweep.func(now or utcnow())
+        db.session.commit()
+        return handled
+
     with app.app_context():
         try:
-            handled = sweep.func(now or utcnow())
-            db.session.commit()
-            return handled
+            return run_unit(unit, what=f"The {name} sweep", attempts=app.config["DB_BUSY_RETRY_ATTEMPTS"],
+                            max_seconds=app.config["DB_BUSY_RETRY_SECONDS"], rerun_after_commit=True)
         except Exception:  # one failed run never stops the scheduler; the next tick tries again
             db.session.rollback()
             log.exception("The %s sweep failed; it runs again at the next tick", name)

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from leadflow.activities.models import Activity
-from leadflow.db import utcnow
+from leadflow.db import get_by_id, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.leads.events import emit
@@ -150,7 +150,7 @@ def _clean_step(data: dict) -> dict:
     if kind not in STEP_KINDS:
         raise ValidationFailed({"kind": ["Choose send e-mail, wait or create task."]})
     if kind == "send":
-        template = db.session.get(EmailTemplate, _int(data.get("template_id")) or 0)
+        template = get_by_id(EmailTemplate, data.get("template_id"))
         if template is None:
             raise ValidationFailed({"template_id": ["Choose the template to send."]})
         return {"kind": kind, "template_id": template.id}
@@ -328,7 +328,7 @@ def unsubscribe_lead(lead: Lead, *, now: datetime | None = None, via: str = "lin
 
 def enroll_many(actor, leads: list[Lead], sequence_id) -> tuple[int, int, list[str]]:
     """Bulk enrolment from the lead list: (enrolled, already in or without consent, refused names)."""
-    sequence = db.session.get(Sequence, int(sequence_id)) if str(sequence_id or "").isdigit() else None
+    sequence = get_by_id(Sequence, sequence_id)
     if sequence is None:
         raise ValidationFailed({"sequence_id": ["Choose the sequence to enrol the leads in."]})
     if not sequence.active:

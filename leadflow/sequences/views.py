@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user, login_required
 
+from leadflow.db import get_by_id
 from leadflow.errors import DomainError, ValidationFailed
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
@@ -134,8 +135,7 @@ def _editable_lead(lead_id: int) -> Lead:
 @login_required
 def enrol(lead_id: int):
     lead = _editable_lead(lead_id)
-    sequence = db.session.get(Sequence, int(request.form.get("sequence_id") or 0)
-                              if (request.form.get("sequence_id") or "").isdigit() else 0)
+    sequence = get_by_id(Sequence, request.form.get("sequence_id"))
     if sequence is None:
         flash("Choose the sequence to enrol the lead in.", "error")
     else:
@@ -216,7 +216,7 @@ def preview_template():
     """The preview pane: the typed subject and body rendered for the chosen lead (htmx)."""
     values = _template_values()
     lead_id = request.form.get("lead_id", "")
-    lead = db.session.get(Lead, int(lead_id)) if lead_id.isdigit() else None
+    lead = get_by_id(Lead, lead_id)
     preview, error = None, None
     if lead is not None and can_edit_lead(current_user, lead) and lead.deleted_at is None:
         try:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Flask, g, has_request_context, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
+from werkzeug.routing import IntegerConverter
 
-from leadflow.db import sqlite_begin_mode
+from leadflow.db import MAX_ID, is_retryable, sqlite_begin_mode
+from leadflow.retry import BUSY_MESSAGE, RETRY_AFTER_SECONDS, DatabaseBusy
 from leadflow.extensions import db, login_manager
 from leadflow.web.htmx import render_page
 from leadflow.web import formatting
@@ -40,7 +42,17 @@ def _secure_cookies_over_https(response):
     return response
 
 
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a number larger than any id (``MAX_ID``) matches no
+    route, so the address answers 404 like any other id that names nothing."""
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = MAX_ID,
+                 signed: bool = False) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def init_web(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter  # before any blueprint adds its routes
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
@@ -129,8 +141,16 @@ def init_web(app: Flask) -> None:
             f"Too many attempts. Try again in {wait_phrase(retry_after_seconds())}.")
         return error_page(429, "Too many attempts", message)
 
+    @app.errorhandler(503)
+    def busy(error):
+        db.session.rollback()
+        response, status = error_page(503, "Busy", getattr(error, "description", "") or BUSY_MESSAGE)
+        return response, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
     @app.errorhandler(500)
     def server_error(error):
+        if is_retryable(getattr(error, "original_exception", None)):  # outside a view's retries
+            return busy(DatabaseBusy())
         db.session.rollback()
         return error_page(500, "Something went wrong", "The error was logged. Nothing was saved.")
 

@@ -7,8 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from leadflow.activities.models import Activity
+from leadflow.capture import services
 from leadflow.capture.models import CaptureForm
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
@@ -180,6 +182,40 @@ def test_json_submission_from_another_site(client, capture_form):
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "Set-Cookie" not in response.headers
     assert only_lead().email == "ada@example.com"
+
+
+def test_a_locked_database_at_the_form_lookup_still_takes_the_submission_once(client, capture_form, monkeypatch):
+    real_active_form, calls = services.active_form, []
+
+    def active_form(slug):
+        calls.append(slug)
+        if len(calls) == 2:  # the POST's first query, before anything is saved
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        return real_active_form(slug)
+
+    monkeypatch.setattr(services, "active_form", active_form)
+    token = client.get("/f/contact-us/token").get_json()["token"]
+    response = client.post("/f/contact-us", json={**GOOD, "form_token": token})
+    assert response.status_code == 200 and response.get_json()["ok"] is True
+    assert len(calls) == 3, "the submission ran again after the lock"
+    assert only_lead().email == "ada@example.com"
+    assert db.session.get(CaptureForm, capture_form.id).submission_count == 1
+
+
+def test_a_database_that_stays_locked_says_so_with_503_and_saves_nothing(client, capture_form, monkeypatch, app):
+    app.config.update(DB_BUSY_RETRY_ATTEMPTS=2)
+    token = client.get("/f/contact-us/token").get_json()["token"]
+
+    def locked(_submission):
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(services, "submit", locked)
+    response = client.post("/f/contact-us", json={**GOOD, "form_token": token})
+    assert response.status_code == 503 and response.headers["Retry-After"].isdigit()
+    assert response.get_json()["ok"] is False and "try again" in response.get_json()["message"]
+    page = client.post("/f/contact-us", data={**GOOD, "form_token": token})
+    assert page.status_code == 503 and "nothing was saved" in page.get_data(as_text=True)
+    assert db.session.scalar(db.select(db.func.count(Lead.id))) == 0
 
 
 def test_cors_preflight_is_answered(client, capture_form):

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from leadflow.extensions import db
 from leadflow.mail.models import OutboxMessage
@@ -63,6 +64,26 @@ def test_a_sweep_run_commits_its_work(app, monkeypatch):
     assert runner.run_sweep(app, "queue_one") == 1
     db.session.rollback()
     assert db.session.scalar(db.select(OutboxMessage.subject)) == "Hello"
+
+
+def test_a_sweep_that_meets_a_locked_database_runs_again_instead_of_failing(app, monkeypatch, caplog):
+    calls = []
+
+    def queue_one(now):
+        calls.append(now)
+        enqueue_mail(to="rep@example.com", kind="digest", idempotency_key="locked-once",
+                     mail=RenderedMail("Hello", "Hello", "<p>Hello</p>"), now=now)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE outbox", {}, Exception("database is locked"))
+        return 1
+
+    monkeypatch.setitem(SWEEPS, "queue_one", Sweep("queue_one", queue_one, 10))
+    monkeypatch.setattr(logging.getLogger("leadflow.scheduler.runner"), "disabled", False)
+    with caplog.at_level(logging.ERROR, logger="leadflow.scheduler.runner"):
+        assert runner.run_sweep(app, "queue_one") == 1
+    assert len(calls) == 2 and "failed" not in caplog.text
+    db.session.rollback()
+    assert db.session.scalars(db.select(OutboxMessage.subject)).all() == ["Hello"]
 
 
 def test_the_scheduler_starts_in_servers_but_not_in_other_flask_commands(app, monkeypatch):

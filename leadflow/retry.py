@@ -1,0 +1,163 @@
+"""Running a unit of work again when the database is busy: one rule for requests and sweeps.
+
+A SQLite writer whose busy timeout runs out gets "database is locked"; PostgreSQL aborts one
+side of a serialization conflict or a deadlock. Either can strike at any query of a unit of
+work, the first one included (the API's token check, the capture form lookup), so the unit
+is run again *as a whole*: ``run_unit`` rolls back, waits a short random while and calls it
+again, a bounded number of times within a bounded time.
+
+- Requests: ``LeadFlowApp.dispatch_request`` runs each view as a unit. The body and the
+  parsed form stay on the request and uploads are rewound, so the view reads the same input
+  again. A view is only run again while it has committed nothing (a ``replayable_commit``
+  such as the API token's last-used time aside); once it has, it is never run again (that
+  could do its work twice). After a request's commit, SQLite transactions of the same
+  request begin deferred: what follows is reading to show the result, and a reader never
+  waits for the write lock under WAL, so a request whose work was saved does not answer an
+  error for a lock. (Only a view that writes again after its commit could still meet one:
+  it answers 503 saying part of the work may be saved.)
+- Sweeps: ``leadflow.scheduler.runner.run_sweep`` runs each sweep as a unit. Sweeps claim
+  their rows and may be run twice in a row by design, so a sweep runs again even after a
+  commit of its own.
+
+When the attempts or the time run out, ``DatabaseBusy`` (a 503 with Retry-After; nothing
+was saved) is raised: never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from flask import Flask, request
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import ServiceUnavailable
+
+from leadflow.db import is_retryable, sqlite_begin_mode
+from leadflow.extensions import db
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BUSY_MESSAGE = "The database is busy right now, so nothing was saved. Please try again in a moment."
+PARTLY_SAVED_MESSAGE = ("The database is busy right now and only part of this may have been saved. "
+                        "Reload the page to see what was before you try again.")
+RETRY_AFTER_SECONDS = 2
+# Short waits between tries: the busy timeout does the real waiting, and a writer that slept
+# long between tries would lose the lock to newcomers again and again.
+BASE_DELAY = 0.01
+MAX_DELAY = 0.1
+
+
+class DatabaseBusy(ServiceUnavailable):
+    """The database stayed busy: 503 with Retry-After; the request saved nothing."""
+
+    description = BUSY_MESSAGE
+
+    def __init__(self, description: str | None = None):
+        super().__init__(description=description or BUSY_MESSAGE, retry_after=RETRY_AFTER_SECONDS)
+
+
+@dataclass
+class _Unit:
+    committed: bool = False
+    replayable: int = 0  # > 0 inside ``replayable_commit``
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+_current: ContextVar[_Unit | None] = ContextVar("leadflow_unit_of_work", default=None)
+
+
+def _after_commit(session) -> None:
+    unit = _current.get()
+    if unit is None or unit.replayable or session.in_nested_transaction():
+        return
+    unit.committed = True
+    for hook in unit.on_commit:
+        hook()
+
+
+def install_commit_tracking() -> None:
+    """Let ``run_unit`` see the commits of the unit it runs (once per process)."""
+    if not event.contains(db.session, "after_commit", _after_commit):
+        event.listen(db.session, "after_commit", _after_commit)
+
+
+@contextmanager
+def replayable_commit() -> Iterator[None]:
+    """A commit that may happen again without harm when the unit runs again (the API token's
+    last-used time): it does not stop ``run_unit`` from running the unit again."""
+    unit = _current.get()
+    if unit is not None:
+        unit.replayable += 1
+    try:
+        yield
+    finally:
+        if unit is not None:
+            unit.replayable -= 1
+
+
+def backoff(attempt: int) -> float:
+    """A short random wait, growing with the attempt, so retrying writers spread out."""
+    return min(MAX_DELAY, BASE_DELAY * (2 ** (attempt - 1))) * (0.5 + random.random())
+
+
+def run_unit(fn: Callable[[], T], *, what: str, attempts: int, max_seconds: float,
+             rerun_after_commit: bool = False, on_commit: Callable[[], None] | None = None,
+             before_retry: Callable[[], None] | None = None) -> T:
+    """``fn()``, run again from the start while it fails with a retryable database error.
+
+    Raises DatabaseBusy when the attempts or ``max_seconds`` run out, or when ``fn``
+    already committed and ``rerun_after_commit`` is off. Other errors propagate unchanged.
+    """
+    deadline = time.monotonic() + max_seconds
+    for attempt in range(1, attempts + 1):
+        unit = _Unit(on_commit=[on_commit] if on_commit else [])
+        token = _current.set(unit)
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if not is_retryable(exc):
+                raise
+            db.session.rollback()
+            delay = backoff(attempt)
+            if unit.committed and not rerun_after_commit:
+                log.error("%s: database busy after part of the work was saved; not run again", what)
+                raise DatabaseBusy(PARTLY_SAVED_MESSAGE) from exc
+            if attempt == attempts or time.monotonic() + delay > deadline:
+                log.warning("%s: database still busy after %s attempts; giving up", what, attempt)
+                raise DatabaseBusy() from exc
+            log.info("%s: database busy (attempt %s of %s); again in %.2f s", what, attempt, attempts, delay)
+            time.sleep(delay)
+            if before_retry is not None:
+                before_retry()
+        finally:
+            _current.reset(token)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read_only_from_now_on() -> None:
+    sqlite_begin_mode.set("DEFERRED")
+
+
+def _rewind_uploads() -> None:
+    """Werkzeug keeps the body and the parsed form; uploaded files are read from the start again."""
+    for uploads in request.files.listvalues():
+        for upload in uploads:
+            upload.stream.seek(0)
+
+
+class LeadFlowApp(Flask):
+    """Flask, with each view run as a unit of work (see the module docstring)."""
+
+    def dispatch_request(self):
+        return run_unit(super().dispatch_request, what=f"{request.method} {request.path}",
+                        attempts=self.config["DB_BUSY_RETRY_ATTEMPTS"],
+                        max_seconds=self.config["DB_BUSY_RETRY_SECONDS"], on_commit=_read_only_from_now_on,
+                        before_retry=_rewind_uploads)

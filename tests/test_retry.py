@@ -1,0 +1,133 @@
+"""A busy database runs the whole request again; when it cannot, the answer is 503, never 500."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from flask import request
+from sqlalchemy.exc import OperationalError
+
+from leadflow.db import is_retryable, sqlite_begin_mode
+from leadflow.extensions import csrf, db
+from leadflow.leads.models import Lead
+from tests import factories
+
+
+def locked() -> OperationalError:
+    return OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
+
+class _PgConflict(Exception):
+    sqlstate = "40001"
+
+
+def test_locked_sqlite_and_postgresql_conflicts_are_retryable_other_errors_not():
+    assert is_retryable(locked())
+    assert is_retryable(OperationalError("UPDATE", {}, _PgConflict("could not serialize access")))
+    assert not is_retryable(OperationalError("SELECT", {}, Exception("no such table: leads")))
+    assert not is_retryable(RuntimeError("database is locked"))
+    assert not is_retryable(None)
+
+
+def _route(app, path, view):
+    view.__name__ = path.strip("/").replace("/", "_").replace("-", "_")
+    app.add_url_rule(path, view.__name__, csrf.exempt(view), methods=["POST"])
+
+
+def test_a_view_that_meets_a_locked_database_runs_again_and_saves_once(app, client):
+    calls = []
+
+    def view():
+        calls.append(1)
+        factories.make_lead(first_name="Ada", email="ada@example.com")
+        db.session.flush()
+        if len(calls) == 1:
+            raise locked()  # as a token check or a form lookup would, before anything was committed
+        db.session.commit()
+        return "saved", 201
+
+    _route(app, "/test/retry", view)
+    response = client.post("/test/retry")
+    assert response.status_code == 201
+    assert len(calls) == 2
+    assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1, "the first attempt was rolled back"
+
+
+def test_a_view_that_committed_is_never_run_again_and_answers_503(app, client):
+    calls = []
+
+    def view():
+        calls.append(1)
+        factories.make_lead(first_name="Bo", email="bo@example.com")
+        db.session.commit()
+        raise locked()
+
+    _route(app, "/api/test-committed", view)
+    response = client.post("/api/test-committed")
+    assert len(calls) == 1, "running it again could save the lead twice"
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    assert "part of this may have been saved" in response.get_json()["message"]
+    assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1
+
+
+def test_a_database_that_stays_busy_answers_503_with_retry_after(make_app):
+    other = make_app(DB_BUSY_RETRY_ATTEMPTS=3, DB_BUSY_RETRY_SECONDS=5)
+    calls = []
+
+    def view():
+        calls.append(1)
+        raise locked()
+
+    _route(other, "/test/busy", view)
+    with other.app_context():
+        response = other.test_client().post("/test/busy")
+    assert len(calls) == 3
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    assert "nothing was saved" in response.get_data(as_text=True)
+
+
+def test_other_database_errors_are_not_retried(app, client):
+    calls = []
+
+    def view():
+        calls.append(1)
+        raise OperationalError("SELECT", {}, Exception("no such table: leads"))
+
+    _route(app, "/test/broken", view)
+    with pytest.raises(OperationalError):
+        client.post("/test/broken")
+    assert len(calls) == 1
+
+
+def test_after_its_commit_a_request_only_reads_so_it_never_waits_for_the_write_lock(app, client):
+    seen = {}
+
+    def view():
+        seen["before"] = sqlite_begin_mode.get()
+        factories.make_lead(first_name="Cy", email="cy@example.com")
+        db.session.commit()
+        seen["after"] = sqlite_begin_mode.get()
+        return "ok"
+
+    _route(app, "/test/mode", view)
+    assert client.post("/test/mode").status_code == 200
+    assert seen == {"before": "IMMEDIATE", "after": "DEFERRED"}
+    assert sqlite_begin_mode.get() == "IMMEDIATE", "the next request starts as usual"
+
+
+def test_a_view_run_again_reads_the_same_form_and_upload(app, client):
+    seen = []
+
+    def view():
+        seen.append((request.form["name"], request.files["file"].read()))
+        if len(seen) == 1:
+            raise locked()
+        return "ok"
+
+    _route(app, "/test/upload", view)
+    response = client.post("/test/upload", data={"name": "Ada", "file": (io.BytesIO(b"email\na@example.com\n"), "a.csv")})
+    assert response.status_code == 200
+    assert seen == [("Ada", b"email\na@example.com\n")] * 2
