@@ -394,3 +394,43 @@ def test_viewers_get_403_on_writer_pages(app, login_as, sample_rows):
         response = client.get(url)
         assert response.status_code == 403, f"GET {url}: {response.status_code}"
         assert "Not allowed" in response.get_data(as_text=True)
+
+
+# --- htmx history: no page of personal data kept in the browser's storage -------------------
+
+def _htmx_config(page: str) -> dict:
+    import json
+    import re
+
+    match = re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", page)
+    assert match, "base.html should carry htmx's config"
+    return json.loads(match.group(1))
+
+
+def test_htmx_keeps_no_history_snapshots_and_sign_out_forgets_its_state(app, login_as):
+    _, client = login_as("rep")
+    page = client.get("/leads").get_data(as_text=True)
+    assert _htmx_config(page)["historyCacheSize"] == 0
+    # static/js/app.js clears htmx's storage keys when this form is submitted.
+    assert 'class="inline-form" data-sign-out>' in page
+    client.post("/logout")
+    login_page = client.get("/login").get_data(as_text=True)
+    assert "data-signed-out" in login_page, "the sign-in page should tell app.js to forget htmx's state"
+
+
+def test_a_history_restore_request_gets_the_whole_page(app, login_as, make_lead):
+    """Going Back with no snapshot: htmx asks again (HX-Request and HX-History-Restore-Request)
+    and swaps the answer for the whole body, so it must be the full page, never the fragment."""
+    _, client = login_as("admin")
+    make_lead(first_name="Ada", email="ada@example.com")
+    db.session.commit()
+    fragment = client.get("/leads?q=ada", headers={"HX-Request": "true"})
+    assert "<html" not in fragment.get_data(as_text=True) and 'id="lead-results"' in fragment.get_data(as_text=True)
+    restored = client.get("/leads?q=ada", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    body = restored.get_data(as_text=True)
+    assert restored.status_code == 200
+    assert body.lstrip().lower().startswith("<!doctype html>") and 'aria-label="Main"' in body
+    assert "ada@example.com" in body.lower()
+    # A browser that cached the fragment must not hand it to the restore: the answers vary on both.
+    assert {"hx-request", "hx-history-restore-request"} <= {v.lower() for v in restored.vary}
+    assert "hx-history-restore-request" in {v.lower() for v in fragment.vary}

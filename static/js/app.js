@@ -15,4 +15,23 @@
     var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) event.preventDefault();
   }, true);
+
+  // htmx keeps its history state in the browser's storage. History snapshots are off
+  // (historyCacheSize 0 in base.html), and on sign-out every htmx key goes, so no page
+  // of leads stays behind on a shared computer.
+  function forgetHtmxHistory() {
+    [window.sessionStorage, window.localStorage].forEach(function (store) {
+      try {
+        for (var i = store.length - 1; i >= 0; i--) {
+          var key = store.key(i);
+          if (key && key.indexOf("htmx-") === 0) store.removeItem(key);
+        }
+      } catch (error) { /* storage disabled: nothing kept to forget */ }
+    });
+  }
+  document.addEventListener("submit", function (event) {
+    if (!event.defaultPrevented && event.target.matches && event.target.matches("[data-sign-out]")) forgetHtmxHistory();
+  });
+  // Signed out elsewhere (another tab, an expired session): the first signed-out page forgets too.
+  if (document.body && document.body.hasAttribute("data-signed-out")) forgetHtmxHistory();
 })();
