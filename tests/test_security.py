@@ -434,3 +434,18 @@ def test_a_history_restore_request_gets_the_whole_page(app, login_as, make_lead)
     # A browser that cached the fragment must not hand it to the restore: the answers vary on both.
     assert {"hx-request", "hx-history-restore-request"} <= {v.lower() for v in restored.vary}
     assert "hx-history-restore-request" in {v.lower() for v in fragment.vary}
+
+
+def test_an_htmx_request_with_an_expired_token_gets_a_short_message_and_no_swap(app, login_as):
+    """static/js/app.js shows this text in the page's flash area; htmx swaps nothing."""
+    _, client = login_as("admin")
+    response = client.client.post("/settings", data=FORM_PAYLOAD,
+                                  headers={"HX-Request": "true", "X-CSRFToken": "expired"})
+    assert response.status_code == 400
+    assert response.mimetype == "text/plain"
+    assert response.get_data(as_text=True) == "Your session expired — reload the page to continue."
+    assert response.headers["HX-Reswap"] == "none"
+    # A refused htmx request of another kind says its own message the same way.
+    missing = client.get("/leads/999999", headers={"HX-Request": "true"})
+    assert missing.status_code == 404 and missing.mimetype == "text/plain"
+    assert "nothing at this address" in missing.get_data(as_text=True)

@@ -8,7 +8,7 @@ from flask_wtf.csrf import CSRFError
 
 from leadflow.db import sqlite_begin_mode
 from leadflow.extensions import db, login_manager
-from leadflow.web.htmx import render_page
+from leadflow.web.htmx import error_message_response, is_fragment_request, render_page
 from leadflow.web import formatting
 
 READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -82,9 +82,11 @@ def init_web(app: Flask) -> None:
             request.accept_mimetypes.best == "application/json"
         )
 
-    def error_page(status: int, title: str, message: str):
+    def error_page(status: int, title: str, message: str, htmx_message: str | None = None):
         if wants_json():
             return jsonify(error=title, message=message), status
+        if is_fragment_request():
+            return error_message_response(htmx_message or message, status)
         return render_page("errors/error.html", status=status, title=title, message=message), status
 
     @app.errorhandler(CSRFError)
@@ -93,6 +95,7 @@ def init_web(app: Flask) -> None:
             400, "Form expired",
             "The form was missing its security token or it had expired. "
             "Go back, reload the page and try again.",
+            htmx_message="Your session expired — reload the page to continue.",
         )
 
     @app.errorhandler(400)

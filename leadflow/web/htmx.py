@@ -35,6 +35,18 @@ def render_page(template: str, block: str | None = None, status: int = 200,
     return response
 
 
+def error_message_response(message: str, status: int):
+    """A refused htmx request: its message as short plain text, and nothing swapped.
+
+    static/js/app.js shows the text in the page's flash area (htmx:responseError).
+    """
+    response = make_response(message, status)
+    response.mimetype = "text/plain"
+    response.headers["HX-Reswap"] = "none"
+    response.vary.add("HX-Request")
+    return response
+
+
 def redirect_to(url: str, status: int = 303):
     """A redirect that htmx follows as a whole-page navigation."""
     if request.htmx and not request.htmx.history_restore_request:
