@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, has_request_context, jsonify, request
+from flask import Flask, g, has_request_context, jsonify, make_response, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 
@@ -112,7 +112,12 @@ def init_web(app: Flask) -> None:
 
     @app.errorhandler(405)
     def method_not_allowed(error):
-        return error_page(405, "Method not allowed", "This address does not accept that kind of request.")
+        response = make_response(
+            error_page(405, "Method not allowed", "This address does not accept that kind of request."))
+        allowed = getattr(error, "valid_methods", None)
+        if allowed:  # RFC 9110: a 405 names the methods the address does accept
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
 
     @app.errorhandler(413)
     def too_large(error):
