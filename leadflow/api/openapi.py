@@ -24,7 +24,7 @@ def _error_response(description: str, headers: dict | None = None) -> dict:
 # ones it can give (``_errors``), with its own wording where it has more to say.
 ERROR_MEANINGS = {
     "400": "A query parameter or the body was refused before reading any lead: not JSON, not UTF-8, "
-           "the wrong top-level type, a parameter given empty, a cursor this API did not give out, or an "
+           "text with a NUL character or an unpaired surrogate, the wrong top-level type, a parameter given empty, a cursor this API did not give out, or an "
            "unusable Idempotency-Key. `errors` names each parameter.",
     "401": "No token, an unknown token or a revoked token.",
     "403": "The token lacks the scope, or its user is deactivated or may not do this.",
@@ -156,6 +156,7 @@ BATCH_RESULT = {
         }},
         "created": {"type": "integer"}, "updated": {"type": "integer"}, "failed": {"type": "integer"},
     },
+    "required": ["results", "created", "updated", "failed"],
 }
 
 

@@ -4,6 +4,7 @@ header and lead bodies, each checked against the API itself."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -188,3 +189,35 @@ def test_a_batch_item_without_a_name_is_refused_alone(api):
     assert response.status_code == 200
     assert [r["status"] for r in response.json["results"]] == ["created", "invalid"]
     assert "first_name" in response.json["results"][1]["errors"]
+
+
+# --- found by tests/api/test_schemathesis.py ----------------------------------------------
+
+@pytest.mark.parametrize("lead_id", [2**31, 3825479073971231065636864])
+def test_a_lead_id_larger_than_any_database_takes_is_not_found(api, lead_id):
+    response = api.get(f"/api/v1/leads/{lead_id}")
+    assert response.status_code == 404 and response.is_json
+
+
+def test_a_cursor_past_any_lead_id_is_refused_not_a_crash(api):
+    import base64
+
+    cursor = base64.urlsafe_b64encode(str(2**31).encode()).decode().rstrip("=")
+    response = api.get("/api/v1/leads", query_string={"cursor": cursor})
+    assert response.status_code == 400 and "cursor" in response.json["errors"]
+
+
+@pytest.mark.parametrize("text", ["Ada\u0000", "\ud800Ada"])
+def test_text_no_database_can_store_is_refused_with_a_message(api, text):
+    """PostgreSQL refuses NUL in text and a lone surrogate is not UTF-8: 400, never a 500."""
+    for body in ({"first_name": text, "email": "ada@example.com"},
+                 [{"first_name": "Ada", "email": "ada@example.com", "custom_fields": {text: "x"}}]):
+        response = api.post("/api/v1/leads", data=json.dumps(body), content_type="application/json")
+        assert response.status_code == 400 and "NUL" in response.json["message"]
+    assert api.get("/api/v1/leads").json["data"] == []
+
+
+def test_a_batch_answer_is_told_apart_from_a_lead_by_the_document(doc):
+    """POST /leads answers 200 with a Lead or a BatchResult (oneOf): each needs what the other lacks."""
+    schemas = doc["components"]["schemas"]
+    assert "results" in schemas["BatchResult"]["required"] and "id" in schemas["Lead"]["required"]
