@@ -413,6 +413,7 @@ def test_viewers_get_403_on_writer_pages(app, login_as, sample_rows):
         assert "Not allowed" in response.get_data(as_text=True)
 
 
+<<<<<<< HEAD
 # --- the key that signs sessions ------------------------------------------------------------
 
 def _dev_app(monkeypatch, instance_dir, database_url, **overrides):
@@ -517,3 +518,58 @@ def test_a_csrf_token_from_before_sign_in_does_not_work_after_it(app, make_user)
     assert fresh.token() != before
     assert fresh.post("/logout").status_code == 303
     assert client.get("/").status_code == 302  # signed out with the new token
+=======
+# --- htmx history: no page of personal data kept in the browser's storage -------------------
+
+def _htmx_config(page: str) -> dict:
+    import json
+    import re
+
+    match = re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", page)
+    assert match, "base.html should carry htmx's config"
+    return json.loads(match.group(1))
+
+
+def test_htmx_keeps_no_history_snapshots_and_sign_out_forgets_its_state(app, login_as):
+    _, client = login_as("rep")
+    page = client.get("/leads").get_data(as_text=True)
+    assert _htmx_config(page)["historyCacheSize"] == 0
+    # static/js/app.js clears htmx's storage keys when this form is submitted.
+    assert 'class="inline-form" data-sign-out>' in page
+    client.post("/logout")
+    login_page = client.get("/login").get_data(as_text=True)
+    assert "data-signed-out" in login_page, "the sign-in page should tell app.js to forget htmx's state"
+
+
+def test_a_history_restore_request_gets_the_whole_page(app, login_as, make_lead):
+    """Going Back with no snapshot: htmx asks again (HX-Request and HX-History-Restore-Request)
+    and swaps the answer for the whole body, so it must be the full page, never the fragment."""
+    _, client = login_as("admin")
+    make_lead(first_name="Ada", email="ada@example.com")
+    db.session.commit()
+    fragment = client.get("/leads?q=ada", headers={"HX-Request": "true"})
+    assert "<html" not in fragment.get_data(as_text=True) and 'id="lead-results"' in fragment.get_data(as_text=True)
+    restored = client.get("/leads?q=ada", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    body = restored.get_data(as_text=True)
+    assert restored.status_code == 200
+    assert body.lstrip().lower().startswith("<!doctype html>") and 'aria-label="Main"' in body
+    assert "ada@example.com" in body.lower()
+    # A browser that cached the fragment must not hand it to the restore: the answers vary on both.
+    assert {"hx-request", "hx-history-restore-request"} <= {v.lower() for v in restored.vary}
+    assert "hx-history-restore-request" in {v.lower() for v in fragment.vary}
+
+
+def test_an_htmx_request_with_an_expired_token_gets_a_short_message_and_no_swap(app, login_as):
+    """static/js/app.js shows this text in the page's flash area; htmx swaps nothing."""
+    _, client = login_as("admin")
+    response = client.client.post("/settings", data=FORM_PAYLOAD,
+                                  headers={"HX-Request": "true", "X-CSRFToken": "expired"})
+    assert response.status_code == 400
+    assert response.mimetype == "text/plain"
+    assert response.get_data(as_text=True) == "Your session expired — reload the page to continue."
+    assert response.headers["HX-Reswap"] == "none"
+    # A refused htmx request of another kind says its own message the same way.
+    missing = client.get("/leads/999999", headers={"HX-Request": "true"})
+    assert missing.status_code == 404 and missing.mimetype == "text/plain"
+    assert "nothing at this address" in missing.get_data(as_text=True)
+>>>>>>> sec-f

@@ -62,4 +62,27 @@ def read_json_body() -> tuple[object, bytes]:
         raise ApiError(400, "The JSON is nested too deeply.") from exc
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity, integers with too many digits
         raise ApiError(400, f"The body is not valid JSON: {str(exc)[:200]}") from exc
+    if not _storable(payload):
+        raise ApiError(400, "The body has text no database can store: a NUL character (\\u0000) or an "
+                            "unpaired surrogate (\\ud800–\\udfff). Remove it and send again.")
     return payload, raw
+
+
+def _storable(payload) -> bool:
+    """No string anywhere in ``payload`` (keys included) holds NUL or a lone surrogate."""
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                return False
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from leadflow.api.services import API_FIELDS, MAX_BATCH
+from leadflow.api.services import API_FIELDS, IDEMPOTENCY_KEY_PATTERN, MAX_BATCH, MAX_IDEMPOTENCY_KEY
+from leadflow.leads.models import SOURCES
+from leadflow.leads.services import TEXT_LIMITS
 
 _nullable_text = {"type": ["string", "null"]}
 
@@ -11,36 +13,90 @@ def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _error_response(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+def _error_response(description: str, headers: dict | None = None) -> dict:
+    response = {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+    if headers:
+        response["headers"] = headers
+    return response
 
 
+<<<<<<< HEAD
 ERRORS = {
     "400": _error_response("The body or a query parameter is malformed (not JSON, not UTF-8, wrong top-level type)."),
     "401": _error_response("No token, an unknown token or a revoked token."),
     "403": _error_response("The token lacks the scope, or its user is deactivated or may not do this."),
     "429": _error_response("Too many requests with this token, or too many with invalid tokens from "
                            "this address; wait the seconds in Retry-After."),
+=======
+# What each error status means, whichever operation answers it. Each operation lists the
+# ones it can give (``_errors``), with its own wording where it has more to say.
+ERROR_MEANINGS = {
+    "400": "A query parameter or the body was refused before reading any lead: not JSON, not UTF-8, "
+           "text with a NUL character or an unpaired surrogate, the wrong top-level type, a parameter given empty, a cursor this API did not give out, or an "
+           "unusable Idempotency-Key. `errors` names each parameter.",
+    "401": "No token, an unknown token or a revoked token.",
+    "403": "The token lacks the scope, or its user is deactivated or may not do this.",
+    "404": "Nothing at this address.",
+    "405": "This path does not take that method; the `Allow` header lists the ones it does.",
+    "413": f"The body is too large, or the batch has more than {MAX_BATCH} leads.",
+    "415": "The body is not sent as application/json.",
+    "422": "Fields were refused (see errors), or the Idempotency-Key was used with another body.",
+    "429": "Too many requests with this token (or, without one, from this address); wait and retry.",
+>>>>>>> sec-f
 }
+ERROR_HEADERS = {
+    "401": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer realm=\"LeadFlow API\""}},
+    "405": {"Allow": {"schema": {"type": "string"}, "required": True,
+                      "description": "The methods this path takes, e.g. `GET, HEAD, OPTIONS, POST`."}},
+}
+
+
+def _errors(*codes: str, **wording: str) -> dict:
+    """Error responses for ``codes``; ``wording`` (e.g. ``e404="..."``) overrides a description."""
+    return {code: _error_response(wording.get(f"e{code}", ERROR_MEANINGS[code]), ERROR_HEADERS.get(code))
+            for code in codes}
+
+
+def _text(name: str, **extra) -> dict:
+    schema = {"type": ["string", "null"], **extra}
+    if name in TEXT_LIMITS:
+        schema["maxLength"] = TEXT_LIMITS[name]
+    return schema
+
+
+_NOT_BLANK = {"type": "string", "pattern": "\\S"}
 
 LEAD_INPUT = {
     "type": "object",
     "description": "A lead to create. When a live lead has the same email it is updated instead "
-                   "(contact fields replaced, first-touch attribution kept, tags added).",
+                   "(contact fields replaced, first-touch attribution kept, tags added). Every lead "
+                   "sent, new or matched, needs a name (`first_name` or `last_name`, not blank) and a "
+                   "way to reach it (`email` or `phone`, not blank); otherwise it is refused (422).",
     "additionalProperties": False,
     "properties": {
-        **{name: {"type": ["string", "null"]} for name in API_FIELDS
-           if name not in ("value", "tags", "custom_fields", "marketing_consent")},
-        "email": {"type": ["string", "null"], "format": "email"},
-        "phone": {"type": ["string", "null"], "description": "Any common format; stored in E.164."},
-        "country": {"type": ["string", "null"], "description": "Two-letter code, used to read phone numbers."},
+        **{name: _text(name) for name in API_FIELDS
+           if name not in ("value", "tags", "custom_fields", "marketing_consent", "consent_text")},
+        "email": _text("email", format="email"),
+        "phone": _text("phone", maxLength=40, description="Any common format; stored in E.164."),
+        "country": _text("country", pattern="^[A-Za-z]{0,2}$", description="Two-letter code, used to read phone numbers."),
+        "organization": _text("organization", maxLength=200),
+        "source": {"type": ["string", "null"], "enum": [*SOURCES, "", None],
+                   "description": "Where the lead came from; empty or left out: `api`."},
         "value": {"type": ["string", "number", "null"], "description": "Deal value, e.g. 12500 or \"12,500.50\"."},
         "tags": {"oneOf": [{"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 20},
-                           {"type": "string", "description": "Comma-separated"}]},
-        "custom_fields": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}},
-        "marketing_consent": {"type": "boolean", "description": "true records consent, with consent_text."},
-        "consent_text": {"type": "string", "maxLength": 2000},
+                           {"type": "string", "description": "Comma-separated"}, {"type": "null"}]},
+        "custom_fields": {"type": ["object", "null"], "maxProperties": 50,
+                          "propertyNames": {"minLength": 1, "maxLength": 64},
+                          "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": 2000}},
+        "marketing_consent": {"type": ["boolean", "null"], "description": "true records consent, with consent_text."},
+        "consent_text": {"type": ["string", "null"], "maxLength": 2000},
     },
+    "allOf": [
+        {"anyOf": [{"required": ["first_name"], "properties": {"first_name": _NOT_BLANK}},
+                   {"required": ["last_name"], "properties": {"last_name": _NOT_BLANK}}]},
+        {"anyOf": [{"required": ["email"], "properties": {"email": _NOT_BLANK}},
+                   {"required": ["phone"], "properties": {"phone": _NOT_BLANK}}]},
+    ],
 }
 
 LEAD = {
@@ -80,6 +136,20 @@ ERROR = {
     "required": ["error", "message"],
 }
 
+CURSOR = {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "minLength": 1, "maxLength": 40}
+
+IDEMPOTENCY_RULES = (
+    "Send an `Idempotency-Key` header to make retries safe. Keys belong to the token. The first "
+    "request with a key is answered and its answer kept for 24 hours, whatever it was (created, "
+    "updated, a batch result, or 422 refused fields). A request with the same key and the same body "
+    "(byte for byte) within that time gets that answer again, with `Idempotent-Replayed: true`, and "
+    "nothing is written. The same key with another body is refused (422); after 24 hours the key is free."
+)
+LOCATION = {"Location": {"schema": {"type": "string"}, "description": "The new lead's address"}}
+REPLAYED = {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
+                                    "description": "Present when this is the stored answer to an earlier "
+                                                   "request with the same Idempotency-Key"}}
+
 BATCH_RESULT = {
     "type": "object",
     "properties": {
@@ -95,6 +165,7 @@ BATCH_RESULT = {
         }},
         "created": {"type": "integer"}, "updated": {"type": "integer"}, "failed": {"type": "integer"},
     },
+    "required": ["results", "created", "updated", "failed"],
 }
 
 
@@ -113,61 +184,73 @@ def openapi_document() -> dict:
         "paths": {
             "/openapi.json": {"get": {
                 "summary": "This document", "operationId": "getOpenApi", "security": [],
-                "responses": {"200": {"description": "The OpenAPI document", "content": {"application/json": {}}}},
+                "responses": {"200": {"description": "The OpenAPI document", "content": {"application/json": {}}},
+                              **_errors("405", "429")},
             }},
             "/leads": {
                 "get": {
                     "summary": "List live leads, oldest first", "operationId": "listLeads",
-                    "description": "Needs the read scope. Page with `limit` and the `next_cursor` of the previous page.",
+                    "description": "Needs the read scope. Page with `limit` and the `next_cursor` of the previous "
+                                   "page. A parameter given with an empty value is refused (400); leave it out "
+                                   "instead.",
                     "parameters": [
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
-                        {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor from the previous page"},
-                        {"name": "email", "in": "query", "schema": {"type": "string"}, "description": "Only leads with this email (any case)"},
-                        {"name": "updated_since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                        {"name": "limit", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
+                        {"name": "cursor", "in": "query", "schema": CURSOR,
+                         "description": "Opaque: the `next_cursor` of the previous page, exactly as given. "
+                                        "Any other value is refused (400)."},
+                        {"name": "email", "in": "query", "schema": _NOT_BLANK,
+                         "description": "Only leads with this email (any case)"},
+                        {"name": "updated_since", "in": "query", "schema": {**_NOT_BLANK, "format": "date-time"},
+                         "description": "Only leads changed at or after this moment: an ISO 8601 date-time "
+                                        "such as `2026-01-31T09:00:00Z` (without an offset it is read as UTC; "
+                                        "a date alone means its midnight)."},
                     ],
                     "responses": {
                         "200": {"description": "A page of leads", "content": {"application/json": {"schema": {
-                            "type": "object", "properties": {
+                            "type": "object", "required": ["data", "next_cursor"], "properties": {
                                 "data": {"type": "array", "items": _ref("Lead")},
-                                "next_cursor": {"type": ["string", "null"]}}}}}},
-                        **ERRORS,
+                                "next_cursor": {"oneOf": [CURSOR, {"type": "null"}],
+                                                "description": "null on the last page"}}}}}},
+                        **_errors("400", "401", "403", "405", "429"),
                     },
                 },
                 "post": {
                     "summary": "Create or update leads", "operationId": "createLeads",
                     "description": f"Needs the write scope. One lead object, or a batch of at most {MAX_BATCH}: "
                                    "a JSON array or `{\"leads\": [...]}`. In a batch each item succeeds or fails "
-                                   "on its own. Send an `Idempotency-Key` header (up to 200 characters) to make "
-                                   "retries safe: the same key with the same body gets the first answer again "
-                                   "for 24 hours; with another body it is refused (422).",
+                                   "on its own.\n\n" + IDEMPOTENCY_RULES,
                     "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                                    "schema": {"type": "string", "maxLength": 200}}],
+                                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY,
+                                               "pattern": IDEMPOTENCY_KEY_PATTERN},
+                                    "description": f"Optional. 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII "
+                                                   "characters (spaces only inside), such as a UUID; other "
+                                                   "values are refused (400)."}],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
                         _ref("LeadInput"),
                         {"type": "array", "items": _ref("LeadInput"), "minItems": 1, "maxItems": MAX_BATCH},
                         {"type": "object", "properties": {"leads": {"type": "array", "items": _ref("LeadInput"),
                                                                     "minItems": 1, "maxItems": MAX_BATCH}},
-                         "required": ["leads"]},
+                         "required": ["leads"], "additionalProperties": False},
                     ]}}}},
                     "responses": {
-                        "201": {"description": "Created (single lead)", "content": {"application/json": {"schema": _ref("Lead")}}},
+                        "201": {"description": "Created (single lead)", "headers": {**LOCATION, **REPLAYED},
+                                "content": {"application/json": {"schema": _ref("Lead")}}},
                         "200": {"description": "A lead with the same email was updated (single lead), or the "
-                                               "per-item results of a batch",
+                                               "per-item results of a batch", "headers": REPLAYED,
                                 "content": {"application/json": {"schema": {"oneOf": [_ref("Lead"), _ref("BatchResult")]}}}},
-                        **ERRORS,
-                        "413": _error_response(f"The body is too large, or the batch has more than {MAX_BATCH} leads."),
-                        "415": _error_response("The body is not sent as application/json."),
-                        "422": _error_response("Fields were refused (see errors), or the Idempotency-Key was used with another body."),
+                        **_errors("400", "401", "403", "405", "413", "415", "422", "429"),
                     },
                 },
             },
             "/leads/{lead_id}": {"get": {
                 "summary": "One live lead", "operationId": "getLead",
-                "parameters": [{"name": "lead_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "description": "Needs the read scope.",
+                "parameters": [{"name": "lead_id", "in": "path", "required": True,
+                                "schema": {"type": "integer", "minimum": 0}}],
                 "responses": {
                     "200": {"description": "The lead", "content": {"application/json": {"schema": _ref("Lead")}}},
-                    "404": _error_response("No such lead, or it is in the trash."),
-                    **ERRORS,
+                    **_errors("401", "403", "404", "405", "429", e404="No such lead, or it is in the trash."),
                 },
             }},
         },

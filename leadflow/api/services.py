@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import timedelta
 
@@ -27,6 +28,8 @@ from leadflow.scheduler.registry import register_sweep
 TOKEN_PREFIX = "lf_"
 IDEMPOTENCY_TTL = timedelta(hours=24)
 MAX_IDEMPOTENCY_KEY = 200
+# Visible ASCII, with spaces only inside (the header's own leading and trailing spaces are dropped).
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most this often
 
 
@@ -176,7 +179,7 @@ def touch_token(token: ApiToken) -> None:
 
 def check_idempotency_key(key: str) -> str:
     key = key.strip()
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable() or not key.isascii():
+    if len(key) > MAX_IDEMPOTENCY_KEY or not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
         raise ValidationFailed({"Idempotency-Key": [
             f"Use 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters, such as a UUID."]})
     return key
@@ -270,6 +273,11 @@ def _consent(data: dict, token: ApiToken) -> dict | None:
     return {"text": data.get("consent_text") or "", "source": f"API token “{token.name}” ({token.prefix})"}
 
 
+def _given(value) -> bool:
+    """Text that is not blank, or a value of another type (refused as such by its own check)."""
+    return bool(value.strip()) if isinstance(value, str) else value is not None
+
+
 def _check_api_fields(data) -> None:
     if not isinstance(data, dict):
         raise ValidationFailed({"lead": ["Send each lead as a JSON object of field → value."]})
@@ -281,6 +289,11 @@ def _check_api_fields(data) -> None:
     text = data.get("consent_text")
     if text is not None and (not isinstance(text, str) or len(text) > 2000):
         errors["consent_text"] = ["Send the consent wording as text of at most 2000 characters."]
+    # Every lead sent names who it is and how to reach them, also when its email matches a
+    # lead that is then updated: the rule is in the OpenAPI document (LeadInput) as it is here.
+    from leadflow.leads.services import identity_errors
+
+    errors.update(identity_errors(*(_given(data.get(key)) for key in ("first_name", "last_name", "email", "phone"))))
     if errors:  # with what is wrong in the known fields too: one answer names every problem
         from leadflow.leads.intake import input_errors
         known = {k: v for k, v in data.items() if k in API_FIELDS}

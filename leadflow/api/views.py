@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
@@ -25,6 +26,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=rate_limit_key)(bp)
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
+MAX_ID = 2**31 - 1  # ids are 32-bit integers: a larger number is no lead's (PostgreSQL refuses to compare it)
 
 
 @bp.errorhandler(ApiError)
@@ -59,47 +61,76 @@ def _lead_query():
 
 
 def _load_lead(lead_id: int) -> Lead:
-    lead = db.session.scalar(_lead_query().where(Lead.id == lead_id, Lead.deleted_at.is_(None)))
+    query = _lead_query().where(Lead.id == lead_id, Lead.deleted_at.is_(None))
+    lead = db.session.scalar(query) if lead_id <= MAX_ID else None
     if lead is None:
         raise ApiError(404, f"There is no lead {lead_id} (or it is in the trash).")
     return lead
 
 
+CURSOR_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
 def _cursor(value: str | None) -> int:
-    if not value:
+    """The lead id a cursor stands for. Only a cursor this API gave out (``_make_cursor``) is taken."""
+    if value is None:
         return 0
     try:
+<<<<<<< HEAD
         after = parse_id(base64.urlsafe_b64decode(value.encode("ascii") + b"==").decode("ascii"))
     except (ValueError, UnicodeError, binascii.Error):
         after = None
     if after is None:
         raise ApiError(400, "The cursor is not one this API gave out.", {"cursor": ["Use next_cursor as given."]})
     return after
+=======
+        if not CURSOR_PATTERN.fullmatch(value):
+            raise ValueError
+        text = base64.urlsafe_b64decode(value.encode("ascii") + b"==").decode("ascii")
+        if not text.isdigit() or int(text) > MAX_ID or _make_cursor(int(text)) != value:
+            raise ValueError
+        return int(text)
+    except (ValueError, UnicodeError, binascii.Error) as exc:
+        raise ApiError(400, "The cursor is not one this API gave out.", {"cursor": ["Use next_cursor as given."]}) from exc
+>>>>>>> sec-f
 
 
 def _make_cursor(lead_id: int) -> str:
     return base64.urlsafe_b64encode(str(lead_id).encode()).decode().rstrip("=")
 
 
+LIST_PARAMETERS = ("limit", "cursor", "email", "updated_since")
+
+
 def _list_params(args) -> dict:
     errors: dict[str, list[str]] = {}
-    params = {"limit": DEFAULT_LIMIT, "after": _cursor(args.get("cursor")), "email_key": None, "since": None}
-    try:
-        params["limit"] = int(args.get("limit", DEFAULT_LIMIT))
-        if not 1 <= params["limit"] <= MAX_LIMIT:
-            raise ValueError
-    except ValueError:
-        errors["limit"] = [f"Use a whole number from 1 to {MAX_LIMIT}."]
-    if args.get("email"):
+    for name in LIST_PARAMETERS:  # given but blank is a mistake, never "no filter"
+        if name in args and not args.get(name, "").strip():
+            errors[name] = ["Give a value, or leave the parameter out."]
+    params = {"limit": DEFAULT_LIMIT, "after": 0, "email_key": None, "since": None}
+    if "cursor" not in errors:
+        try:
+            params["after"] = _cursor(args.get("cursor"))
+        except ApiError as exc:
+            errors.update(exc.errors)
+    if "limit" not in errors:
+        try:
+            params["limit"] = int(args.get("limit", DEFAULT_LIMIT))
+            if not 1 <= params["limit"] <= MAX_LIMIT:
+                raise ValueError
+        except ValueError:
+            errors["limit"] = [f"Use a whole number from 1 to {MAX_LIMIT}."]
+    if args.get("email", "").strip():
         try:
             params["email_key"] = normalise_email(args["email"])[1]
         except FieldError as exc:
             errors["email"] = [str(exc)]
-    if args.get("updated_since"):
+    if args.get("updated_since", "").strip():
         try:
             since = datetime.fromisoformat(args["updated_since"].strip())
-            params["since"] = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
-        except ValueError:
+            since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+            params["since"] = since.astimezone(timezone.utc)
+        except (ValueError, OverflowError):
             errors["updated_since"] = ["Use an ISO 8601 date-time such as 2026-01-31T09:00:00Z."]
     if errors:
         raise ApiError(400, "Some query parameters were refused; see errors.", errors)

@@ -153,12 +153,18 @@ def _resolve_stage_id(raw) -> int | None:
     return stage_id
 
 
-def _require_identity(first_name: str, last_name: str, email: str | None, phone: str | None) -> None:
+def identity_errors(first_name, last_name, email, phone) -> dict[str, list[str]]:
+    """A lead needs a name (first or last) and a way to reach it (email or phone)."""
     errors: dict[str, list[str]] = {}
     if not (first_name or last_name):
         errors["first_name"] = ["Enter a name (first or last)."]
     if not (email or phone):
         errors["email"] = ["Enter an email or a phone number."]
+    return errors
+
+
+def _require_identity(first_name: str, last_name: str, email: str | None, phone: str | None) -> None:
+    errors = identity_errors(first_name, last_name, email, phone)
     if errors:
         raise ValidationFailed(errors)
 

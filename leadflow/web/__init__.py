@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, has_request_context, jsonify, request
+from flask import Flask, g, has_request_context, jsonify, make_response, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.routing import IntegerConverter
@@ -10,7 +10,7 @@ from werkzeug.routing import IntegerConverter
 from leadflow.db import MAX_ID, is_retryable, sqlite_begin_mode
 from leadflow.retry import BUSY_MESSAGE, RETRY_AFTER_SECONDS, DatabaseBusy
 from leadflow.extensions import db, login_manager
-from leadflow.web.htmx import render_page
+from leadflow.web.htmx import error_message_response, is_fragment_request, render_page
 from leadflow.web import formatting
 from leadflow.web.ratelimits import add_retry_after, retry_after_seconds, wait_phrase
 
@@ -100,9 +100,11 @@ def init_web(app: Flask) -> None:
             request.accept_mimetypes.best == "application/json"
         )
 
-    def error_page(status: int, title: str, message: str):
+    def error_page(status: int, title: str, message: str, htmx_message: str | None = None):
         if wants_json():
             return jsonify(error=title, message=message), status
+        if is_fragment_request():
+            return error_message_response(htmx_message or message, status)
         return render_page("errors/error.html", status=status, title=title, message=message), status
 
     @app.errorhandler(CSRFError)
@@ -111,6 +113,7 @@ def init_web(app: Flask) -> None:
             400, "Form expired",
             "The form was missing its security token or it had expired. "
             "Go back, reload the page and try again.",
+            htmx_message="Your session expired — reload the page to continue.",
         )
 
     @app.errorhandler(400)
@@ -127,7 +130,12 @@ def init_web(app: Flask) -> None:
 
     @app.errorhandler(405)
     def method_not_allowed(error):
-        return error_page(405, "Method not allowed", "This address does not accept that kind of request.")
+        response = make_response(
+            error_page(405, "Method not allowed", "This address does not accept that kind of request."))
+        allowed = getattr(error, "valid_methods", None)
+        if allowed:  # RFC 9110: a 405 names the methods the address does accept
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
 
     @app.errorhandler(413)
     def too_large(error):

@@ -27,7 +27,10 @@
       animation: 120,
       forceFallback: true,  // mouse and touch events, not native drag-and-drop: the same on every browser
       fallbackTolerance: 4,
-      onStart: function () { dragging = true; },
+      onStart: function (event) {
+        dragging = true;
+        event.item._boardOrigin = {column: event.from, next: event.item.nextElementSibling};
+      },
       onEnd: function (event) {
         dragging = false;
         var card = event.item, to = event.to;
@@ -45,6 +48,20 @@
 
   document.addEventListener("DOMContentLoaded", function () { initAll(document); });
   document.addEventListener("htmx:load", function (event) { initAll(event.detail.elt.parentElement || document); });
+
+  // A move that failed (refused, or the server out of reach; app.js shows why): the card goes
+  // back where it was dropped from, then the board is fetched again to show it as it really is.
+  function moveFailed(event) {
+    var card = event.detail.elt, origin = card && card._boardOrigin;
+    if (!origin || !card.matches(".card")) return;
+    card._boardOrigin = null;
+    var next = origin.next && origin.next.parentNode === origin.column ? origin.next : null;
+    origin.column.insertBefore(card, next);
+    htmx.trigger(document.body, "board-stale");
+  }
+  document.addEventListener("htmx:responseError", moveFailed);
+  document.addEventListener("htmx:sendError", moveFailed);
+  document.addEventListener("htmx:timeout", moveFailed);
 
   // Never reload the board under a card that is being dragged.
   document.addEventListener("htmx:confirm", function (event) {

@@ -237,3 +237,15 @@ def sign_in(page, email: str = DEMO_EMAIL, password: str = DEMO_PASSWORD) -> Non
     page.get_by_role("button", name="Sign in").click()
     expect(page).not_to_have_url(re.compile(r"/login"))
     expect(page.get_by_role("button", name="Sign out")).to_be_attached()
+
+
+def drag_card(page, card, column) -> None:
+    """Drag a board card onto another column with the mouse, as a person would (SortableJS
+    runs in its fallback mode, so plain mouse events do it)."""
+    box_from = card.bounding_box()
+    box_to = column.bounding_box()
+    page.mouse.move(box_from["x"] + 20, box_from["y"] + 15)
+    page.mouse.down()
+    page.mouse.move(box_from["x"] + 40, box_from["y"] + 30, steps=5)
+    page.mouse.move(box_to["x"] + box_to["width"] / 2, box_to["y"] + 30, steps=15)
+    page.mouse.up()

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import drag_card, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -33,13 +33,7 @@ def test_drag_a_card_to_the_next_column_updates_headers_and_is_saved(page, live_
 
     page.evaluate("window.__e2eSameDocument = true")
     with page.expect_response(lambda r: r.url.split("?")[0].endswith("/pipeline/move") and r.request.method == "POST") as moved:
-        box_from = card.bounding_box()
-        box_to = target.bounding_box()
-        page.mouse.move(box_from["x"] + 20, box_from["y"] + 15)
-        page.mouse.down()
-        page.mouse.move(box_from["x"] + 40, box_from["y"] + 30, steps=5)
-        page.mouse.move(box_to["x"] + box_to["width"] / 2, box_to["y"] + 30, steps=15)
-        page.mouse.up()
+        drag_card(page, card, target)
     assert moved.value.status == 200
 
     # Both headers changed in place, and the card sits in the target column.
