@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import update
 
 from leadflow.accounts.models import Team, User
+from leadflow.accounts.system import system_actor
 from leadflow.capture.models import OWNER_RULES, CaptureForm
 from leadflow.db import utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
@@ -428,6 +429,11 @@ def _stage_for(form: CaptureForm) -> int | None:
     return stage.id if pipeline is not None and pipeline.archived_at is None else None
 
 
+def form_actor(form: CaptureForm):
+    """Who the audit log says acted on a submission: 'Capture form “Contact us”'."""
+    return system_actor(f"Capture form “{form.name}”")
+
+
 @dataclass
 class Submission:
     form_id: int
@@ -455,7 +461,7 @@ def submit(submission: Submission) -> IntakeResult:
     defaults = {"source": form.default_source or "web form", "stage_id": _stage_for(form),
                 "owner_id": None if existing else choose_owner(form)}
     with arriving(form_id=form.id, form_name=form.name):
-        result = intake_lead(data, channel="form", defaults=defaults, activity_subject=f"Submitted {label}",
+        result = intake_lead(data, channel="form", actor=form_actor(form), defaults=defaults, activity_subject=f"Submitted {label}",
                              activity_details={"form_id": form.id, "form_name": form.name}, consent=consent)
     db.session.execute(update(CaptureForm).where(CaptureForm.id == form.id)
                        .values(submission_count=CaptureForm.submission_count + 1, last_submission_at=utcnow())
