@@ -129,3 +129,37 @@ def test_no_entry_lacks_an_actor_name_after_the_demo_and_each_channel(app, clien
     total = db.session.scalar(db.select(db.func.count(AuditEntry.id)))
     nameless = db.session.scalar(db.select(db.func.count(AuditEntry.id)).where(AuditEntry.actor_name.is_(None)))
     assert total > 30 and nameless == 0
+
+
+def test_the_migration_names_the_actor_of_existing_entries_and_keeps_merge_links(tmp_path):
+    """On a database of the release before: users' entries get their name, the rest
+    "LeadFlow automation"; rebuilding the table (SQLite) leaves merges linked to their entry."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from config import TestConfig
+    from leadflow import create_app
+
+    config = type("OldDatabase", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.sqlite3'}"})
+    old = create_app(config)
+    with old.app_context():
+        upgrade(revision="fb1c2d3e4f50")
+        with db.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO users (id, email, name, password_hash, role, active, session_version, timezone, "
+                "language, working_hours, created_at) VALUES (7, 'ada@example.com', 'Ada Admin', 'x', 'admin', 1, 1, "
+                "'UTC', 'en', '09:00-17:00', CURRENT_TIMESTAMP)"))
+            conn.execute(text("INSERT INTO audit_entries (id, at, actor_id, entity_type, entity_id, action) VALUES "
+                              "(1, CURRENT_TIMESTAMP, 7, 'lead', 1, 'merge'), (2, CURRENT_TIMESTAMP, NULL, 'lead', 1, 'update')"))
+            conn.execute(text("INSERT INTO lead_merges (id, survivor_before, moved, actor_id, audit_entry_id, merged_at) "
+                              "VALUES (3, '{}', '{}', 7, 1, CURRENT_TIMESTAMP)"))
+        upgrade()
+        with db.engine.begin() as conn:
+            assert conn.execute(text("SELECT id, actor_id, actor_name FROM audit_entries ORDER BY id")).all() == [
+                (1, 7, "Ada Admin"), (2, None, "LeadFlow automation")]
+            assert conn.execute(text("SELECT audit_entry_id FROM lead_merges")).scalar() == 1
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO audit_entries (at, entity_type, entity_id, action) "
+                              "VALUES (CURRENT_TIMESTAMP, 'lead', 1, 'update')"))
+        db.session.remove()
+        db.engine.dispose()
