@@ -461,7 +461,8 @@ def submit(submission: Submission) -> IntakeResult:
     defaults = {"source": form.default_source or "web form", "stage_id": _stage_for(form),
                 "owner_id": None if existing else choose_owner(form)}
     with arriving(form_id=form.id, form_name=form.name):
-        result = intake_lead(data, channel="form", actor=form_actor(form), defaults=defaults, activity_subject=f"Submitted {label}",
+        result = intake_lead(data, channel="form", actor=form_actor(form), defaults=defaults,
+                             activity_subject=f"Submitted {label}",
                              activity_details={"form_id": form.id, "form_name": form.name}, consent=consent)
     db.session.execute(update(CaptureForm).where(CaptureForm.id == form.id)
                        .values(submission_count=CaptureForm.submission_count + 1, last_submission_at=utcnow())

@@ -37,8 +37,8 @@ def actor_name(actor) -> str:
 
 def record_event(actor, entity_type: str, entity_id: int, action: str, detail: str | None = None) -> AuditEntry:
     entry = AuditEntry(
-        actor_id=getattr(actor, "id", None), actor_name=actor_name(actor), entity_type=entity_type, entity_id=entity_id,
-        action=action, new_value=detail,
+        actor_id=getattr(actor, "id", None), actor_name=actor_name(actor), entity_type=entity_type,
+        entity_id=entity_id, action=action, new_value=detail,
     )
     db.session.add(entry)
     return entry
