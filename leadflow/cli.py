@@ -82,6 +82,7 @@ def create_user_command(email, password, role, team, name):
 def create_token_command(email, scopes, name):
     """Create an API token and print it (it is shown only this once)."""
     from leadflow.accounts.models import User
+    from leadflow.accounts.system import system_actor
     from leadflow.api.services import create_token
     from leadflow.errors import ValidationFailed
 
@@ -89,7 +90,7 @@ def create_token_command(email, scopes, name):
     if user is None:
         _fail(f"There is no user with the email {email}.", EXIT_BAD_INPUT)
     try:
-        token, plain = create_token(None, user=user, name=name, scopes=scopes)
+        token, plain = create_token(system_actor("Command line"), user=user, name=name, scopes=scopes)
     except ValidationFailed as exc:
         db.session.rollback()
         for field, messages in exc.errors.items():

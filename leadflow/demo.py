@@ -542,6 +542,9 @@ class _Chunk:
     light: list[bool] = field(default_factory=list)
 
 
+DEMO_ACTOR = "Demo data"  # who the audit log says did what no demo user did (routing, forms)
+
+
 class _LeadFactory:
     """Builds one lead and its history as plain rows. Times are epoch seconds until a row is made."""
 
@@ -550,6 +553,7 @@ class _LeadFactory:
         self.rng = rng
         self.now = now.timestamp()
         self.users = _as_demo_users(users)
+        self.user_names = {u.id: u.name for u in self.users}
         self.owners = _Owners(self.users)
         self.orgs = list(organizations)
         open_stages, won, lost = _stage_plan(stages)
@@ -628,6 +632,10 @@ class _LeadFactory:
                         first=first, industry=org.industry.lower(), team=owner.team or "sales"))
         return first_touch
 
+    def actor_name(self, user_id: int | None) -> str:
+        """The audit log's actor_name: the demo user's, or the demo's own for what automation did."""
+        return self.user_names.get(user_id) or DEMO_ACTOR
+
     def build(self, created: float, org: DemoOrg, source: str, full: bool, chunk: _Chunk) -> None:
         """Add one lead and its history rows to ``chunk``. With ``full`` False only the lead, its
         stage moves and a web form's submission are rows here; the rest comes from
@@ -670,7 +678,8 @@ class _LeadFactory:
         if full:
             stage_changes = [{"from_stage_id": None, "to_stage_id": open_stages[0][0], "actor_id": creator,
                               "at": created_at}]
-            audits: list[dict] = [{"at": created_at, "actor_id": creator, "entity_type": "lead",
+            audits: list[dict] = [{"at": created_at, "actor_id": creator, "actor_name": self.actor_name(creator),
+                                   "entity_type": "lead",
                                    "action": "create", "field": None, "old_value": None,
                                    "new_value": f"{first} {last}"}]
         else:  # _write_chunk adds the first stage change and the "create" entry in SQL
@@ -687,7 +696,8 @@ class _LeadFactory:
 
         def audit(ts, fieldname, old, new, actor=owner_id):
             if full:
-                audits.append({"at": dt(ts), "actor_id": actor, "entity_type": "lead", "action": "update",
+                audits.append({"at": dt(ts), "actor_id": actor, "actor_name": self.actor_name(actor),
+                               "entity_type": "lead", "action": "update",
                                "field": fieldname, "old_value": old, "new_value": new})
 
         if form:
@@ -978,9 +988,12 @@ def _light_history_in_sql(lead_ids: list[int], open_stage_ids: list[int], lost_s
         ["lead_id", "from_stage_id", "to_stage_id", "actor_id", "at"],
         select(leads.c.id, null(), literal(open_stage_ids[0]), creator, leads.c.created_at).where(chosen),
     ))
+    users = User.__table__
+    creator_name = func.coalesce(select(users.c.name).where(users.c.id == creator).scalar_subquery(),
+                                 literal(DEMO_ACTOR))
     db.session.execute(insert(AuditEntry.__table__).from_select(
-        ["at", "actor_id", "entity_type", "entity_id", "action", "new_value"],
-        select(leads.c.created_at, creator, literal("lead"), leads.c.id, literal("create"),
+        ["at", "actor_id", "actor_name", "entity_type", "entity_id", "action", "new_value"],
+        select(leads.c.created_at, creator, creator_name, literal("lead"), leads.c.id, literal("create"),
                func.trim(leads.c.first_name + " " + leads.c.last_name)).where(chosen),
     ))
 

@@ -16,7 +16,11 @@ class ValidationFailed(DomainError):
 
 
 class PermissionDenied(DomainError):
-    pass
+    """The actor may not do this. ``lead_id`` names the lead when one lead was refused."""
+
+    def __init__(self, message: str = "You may not do this.", *, lead_id: int | None = None):
+        self.lead_id = lead_id
+        super().__init__(message)
 
 
 class NotFound(DomainError):

@@ -6,6 +6,7 @@ import itertools
 
 from leadflow.accounts.services import hash_password
 from leadflow.accounts.models import User
+from leadflow.accounts.system import system_actor
 from leadflow.extensions import db
 from leadflow.leads import services as lead_services
 from leadflow.leads.models import Lead, Organization
@@ -13,6 +14,7 @@ from leadflow.pipeline.services import ensure_default_pipeline
 
 _seq = itertools.count(1)
 PASSWORD = "correct horse battery staple"
+TEST_SETUP = system_actor("Test setup")  # who made what a test makes without saying who
 
 
 def make_user(role: str = "rep", **fields) -> User:
@@ -44,6 +46,6 @@ def make_lead(actor=None, channel: str = "manual", **fields) -> Lead:
     n = next(_seq)
     data = {"first_name": f"Lead{n}", "last_name": "Example", "email": f"lead{n}@example.com"}
     data.update(fields)
-    lead = lead_services.create_lead(actor, data, region="US", channel=channel)
+    lead = lead_services.create_lead(actor or TEST_SETUP, data, region="US", channel=channel)
     db.session.flush()
     return lead

@@ -22,11 +22,22 @@ class ApiError(Exception):
         super().__init__(message)
 
 
-def json_error(status: int, message: str, errors: dict | None = None):
+def error_body(status: int, message: str, errors: dict | None = None, **extra) -> dict:
+    """``{"error": <status title>, "message", "errors"?, …extra}``: every error the API sends."""
     body = {"error": STATUS_TITLES.get(status, "Error"), "message": message}
     if errors:
         body["errors"] = errors
-    response = jsonify(body)
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def forbidden_body(error) -> dict:
+    """A refused PermissionDenied; names the lead (``lead_id``) when one lead was refused."""
+    return error_body(403, str(error), lead_id=getattr(error, "lead_id", None))
+
+
+def json_error(status: int, message: str, errors: dict | None = None, **extra):
+    response = jsonify(error_body(status, message, errors, **extra))
     response.status_code = status
     return response
 

@@ -132,6 +132,8 @@ ERROR = {
         "message": {"type": "string", "description": "What went wrong and what to do, in words"},
         "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
                    "description": "Per field: the messages about it"},
+        "lead_id": {"type": "integer", "description": "The lead refused (403: the email is that of a lead "
+                                                      "the token's user may not change)"},
     },
     "required": ["error", "message"],
 }
@@ -157,8 +159,11 @@ BATCH_RESULT = {
             "type": "object",
             "properties": {
                 "index": {"type": "integer"},
-                "status": {"type": "string", "enum": ["created", "updated", "invalid"]},
+                "status": {"type": "string", "enum": ["created", "updated", "invalid", "forbidden"]},
                 "id": {"type": "integer"},
+                "lead_id": {"type": "integer", "description": "forbidden: the existing lead with that email, "
+                                                              "which the token's user may not change"},
+                "message": {"type": "string"},
                 "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
             },
             "required": ["index", "status"],
@@ -239,7 +244,17 @@ def openapi_document() -> dict:
                         "200": {"description": "A lead with the same email was updated (single lead), or the "
                                                "per-item results of a batch", "headers": REPLAYED,
                                 "content": {"application/json": {"schema": {"oneOf": [_ref("Lead"), _ref("BatchResult")]}}}},
+<<<<<<< HEAD
                         **_errors("400", "401", "403", "405", "413", "415", "422", "429"),
+=======
+                        **ERRORS,
+                        "413": _error_response(f"The body is too large, or the batch has more than {MAX_BATCH} leads."),
+                        "415": _error_response("The body is not sent as application/json."),
+                        "403": _error_response("The token lacks the write scope or its user may not create leads; or "
+                                               "the email is that of a lead the user may not change (lead_id "
+                                               "names it; nothing is saved)."),
+                        "422": _error_response("Fields were refused (see errors), or the Idempotency-Key was used with another body."),
+>>>>>>> sec-a
                     },
                 },
             },

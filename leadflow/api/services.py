@@ -17,6 +17,7 @@ from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 
 from leadflow.accounts.models import User
+from leadflow.api.http import forbidden_body
 from leadflow.api.models import SCOPES, ApiToken, IdempotencyKey
 from leadflow.db import sqlite_begin_mode, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed
@@ -334,7 +335,8 @@ def batch_items(payload) -> list | None:
 
 
 def intake_batch(token: ApiToken, items: list) -> dict:
-    """Each item in a savepoint of its own: a refused item never costs the others."""
+    """Each item in a savepoint of its own: a refused item (invalid, or the email of a lead the
+    token's user may not change) never costs the others, and leaves nothing behind."""
     results, counts = [], {"created": 0, "updated": 0, "failed": 0}
     for index, item in enumerate(items):
         try:
@@ -342,6 +344,12 @@ def intake_batch(token: ApiToken, items: list) -> dict:
                 status, lead = intake_one(token, item)
         except ValidationFailed as exc:
             results.append({"index": index, "status": "invalid", "errors": exc.errors})
+            counts["failed"] += 1
+            continue
+        except PermissionDenied as exc:
+            body = forbidden_body(exc)
+            results.append({"index": index, "status": "forbidden", "message": body["message"],
+                            "lead_id": body.get("lead_id")})
             counts["failed"] += 1
             continue
         results.append({"index": index, "status": status, "id": lead.id})

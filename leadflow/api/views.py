@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.api import services
 from leadflow.api.auth import rate_limit_key, token_required
-from leadflow.api.http import ApiError, json_error, read_json_body
+from leadflow.api.http import ApiError, forbidden_body, json_error, read_json_body
 from leadflow.api.openapi import openapi_document
 from leadflow.db import parse_id
 from leadflow.errors import PermissionDenied, ValidationFailed
@@ -41,7 +41,7 @@ def validation_failed(error: ValidationFailed):
 
 @bp.errorhandler(PermissionDenied)
 def permission_denied(error: PermissionDenied):
-    return json_error(403, str(error))
+    return _respond(403, forbidden_body(error))
 
 
 @bp.after_request
@@ -219,4 +219,6 @@ def _intake(token, items, payload) -> tuple[int, dict]:
     except ValidationFailed as exc:
         return 422, {"error": "Validation failed", "message": "Some fields were refused; see errors.",
                      "errors": exc.errors}
+    except PermissionDenied as exc:  # the email is that of a lead this token's user may not change
+        return 403, forbidden_body(exc)
     return (201 if outcome == "created" else 200), services.lead_json(lead)

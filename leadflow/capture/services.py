@@ -18,7 +18,12 @@ from sqlalchemy import delete, update
 
 from leadflow.accounts.models import Team, User
 <<<<<<< HEAD
+<<<<<<< HEAD
 from leadflow.capture.models import OWNER_RULES, CaptureForm, CaptureTokenUse
+=======
+from leadflow.accounts.system import system_actor
+from leadflow.capture.models import OWNER_RULES, CaptureForm
+>>>>>>> sec-a
 from leadflow.db import utcnow
 =======
 from leadflow.capture.models import OWNER_RULES, CaptureForm
@@ -434,6 +439,7 @@ def _stage_for(form: CaptureForm) -> int | None:
     return stage.id if pipeline is not None and pipeline.archived_at is None else None
 
 
+<<<<<<< HEAD
 class TokenAlreadyUsed(Exception):
     """The submission's form token was used by an accepted submission before (a replay)."""
 
@@ -451,6 +457,11 @@ def prune_token_uses(now: datetime) -> int:
     cutoff = now - timedelta(seconds=current_app.config["CAPTURE_TOKEN_MAX_AGE"])
     result = db.session.execute(delete(CaptureTokenUse).where(CaptureTokenUse.used_at < cutoff))
     return result.rowcount or 0  # the scheduler's runner commits
+=======
+def form_actor(form: CaptureForm):
+    """Who the audit log says acted on a submission: 'Capture form “Contact us”'."""
+    return system_actor(f"Capture form “{form.name}”")
+>>>>>>> sec-a
 
 
 @dataclass
@@ -485,7 +496,8 @@ def submit(submission: Submission) -> IntakeResult:
     defaults = {"source": form.default_source or "web form", "stage_id": _stage_for(form),
                 "owner_id": None if existing else choose_owner(form)}
     with arriving(form_id=form.id, form_name=form.name):
-        result = intake_lead(data, channel="form", defaults=defaults, activity_subject=f"Submitted {label}",
+        result = intake_lead(data, channel="form", actor=form_actor(form), defaults=defaults,
+                             activity_subject=f"Submitted {label}",
                              activity_details={"form_id": form.id, "form_name": form.name}, consent=consent)
     db.session.execute(update(CaptureForm).where(CaptureForm.id == form.id)
                        .values(submission_count=CaptureForm.submission_count + 1, last_submission_at=utcnow())

@@ -1,11 +1,17 @@
-"""The audit log: one row per changed field, written by the service that changed it."""
+"""The audit log: one row per changed field, written by the service that changed it.
+
+Every entry says who acted: ``actor_id`` for a user, and always ``actor_name`` (the user's
+name, or the name of the system actor: "Import #12 (Ada Lovelace)", "Workflow rule “Hot
+lead”", "Capture form “Contact us”"…), which stays when the user is deleted. A change
+without an actor is a bug: it raises here, and the database refuses it too.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
 from leadflow.extensions import db
-from leadflow.governance.models import AuditEntry
+from leadflow.governance.models import ACTOR_NAME_MAX, AuditEntry
 
 
 def _text(value) -> str | None:
@@ -20,10 +26,19 @@ def _text(value) -> str | None:
     return str(value)
 
 
+def actor_name(actor) -> str:
+    """The name the audit log keeps for ``actor`` (a User or a system actor)."""
+    name = getattr(actor, "name", None)
+    if actor is None or not name:
+        raise ValueError("An audit entry needs an actor: pass the user, or a named system actor "
+                         "(leadflow.accounts.system.system_actor).")
+    return str(name)[:ACTOR_NAME_MAX]
+
+
 def record_event(actor, entity_type: str, entity_id: int, action: str, detail: str | None = None) -> AuditEntry:
     entry = AuditEntry(
-        actor_id=getattr(actor, "id", None), entity_type=entity_type, entity_id=entity_id,
-        action=action, new_value=detail,
+        actor_id=getattr(actor, "id", None), actor_name=actor_name(actor), entity_type=entity_type,
+        entity_id=entity_id, action=action, new_value=detail,
     )
     db.session.add(entry)
     return entry
@@ -33,13 +48,14 @@ def record_changes(actor, entity_type: str, entity_id: int, before: dict, after:
                    action: str = "update") -> list[AuditEntry]:
     """Write an entry for every field whose value differs between ``before`` and ``after``."""
     entries = []
+    name = actor_name(actor)
     for field, new in after.items():
         old_text, new_text = _text(before.get(field)), _text(new)
         if old_text == new_text:
             continue
         entries.append(AuditEntry(
-            actor_id=getattr(actor, "id", None), entity_type=entity_type, entity_id=entity_id,
-            action=action, field=field, old_value=old_text, new_value=new_text,
+            actor_id=getattr(actor, "id", None), actor_name=name, entity_type=entity_type,
+            entity_id=entity_id, action=action, field=field, old_value=old_text, new_value=new_text,
         ))
     db.session.add_all(entries)
     return entries

@@ -37,6 +37,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import User
+from leadflow.accounts.system import on_behalf_of
 from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.errors import DomainError
@@ -174,6 +175,7 @@ def _import(job: ImportJob, worker: str) -> None:
     actor = _actor(job.created_by_id)
     if actor is None:
         raise DomainError("The person who started this import no longer exists.")
+    actor = on_behalf_of(actor, f"Import #{job.id}")
     cleaner = make_cleaner(job)
     cleaner.preload()  # the users and stages it matches against: cleaning then needs no database
     writer = ChunkWriter(job.id, job.filename, actor.id, cleaner)
@@ -540,6 +542,7 @@ def _undo(job: ImportJob, worker: str) -> None:
     actor = _actor(job.undone_by_id)
     if actor is None:
         raise DomainError("The person who asked for the undo no longer exists.")
+    actor = on_behalf_of(actor, f"Undo of import #{job.id}")
     if job.undo_done < job.created_count:
         trashed = trash_created_leads(job.id, actor.id)
         _heartbeat(job.id, worker, undo_done=job.created_count)

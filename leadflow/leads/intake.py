@@ -22,6 +22,7 @@ from leadflow.leads import services
 from leadflow.leads.duplicates import find_duplicates
 from leadflow.leads.events import emit
 from leadflow.leads.models import Lead
+from leadflow.leads.policy import require_lead_edit
 
 # The lead fields an outside party may send. Anything else in ``data`` is ignored.
 CONTACT_KEYS = ("first_name", "last_name", "email", "phone", "title", "organization", "country")
@@ -111,13 +112,16 @@ def find_live_lead_by_email(email_key: str | None) -> Lead | None:
     return matches[0].lead if matches else None
 
 
-def _update_existing(lead: Lead, submitted: dict, region: str | None) -> None:
-    """Fill in what the submission says, as the system (no acting user).
+def _update_existing(actor, lead: Lead, submitted: dict, region: str | None) -> None:
+    """Fill in what the submission says, as ``actor`` (the API token's user, or the capture
+    form's system actor), who must be allowed to change the lead: else PermissionDenied,
+    before anything is written.
 
     Contact details the sender gave replace the stored ones; attribution (source, UTM,
     referrer, landing page) keeps the first touch and only fills blanks; tags are added;
     the owner, stage and lifecycle stay as they are.
     """
+    require_lead_edit(actor, lead)
     raw = {k: v for k, v in submitted.items() if k in INPUT_KEYS and k != "email"}
     values = services.clean_lead_input(raw, region)
     for key in ATTRIBUTION_KEYS:
@@ -128,9 +132,9 @@ def _update_existing(lead: Lead, submitted: dict, region: str | None) -> None:
         values["tags"] = services.parse_tags(existing + values["tags"])
     before = services.audit_snapshot(lead)
     with db.session.no_autoflush:
-        services._apply(None, lead, values)
+        services._apply(actor, lead, values)
         after = services.audit_snapshot(lead)
-    if record_changes(None, "lead", lead.id, before, after):
+    if record_changes(actor, "lead", lead.id, before, after):
         lead.updated_at = utcnow()
 
 
@@ -155,14 +159,16 @@ def _record_consent(lead: Lead, consent: dict, at) -> dict:
             "ip": consent.get("ip"), "at": at.isoformat()}
 
 
-def intake_lead(data: dict, *, channel: str, actor=None, defaults: dict | None = None,
+def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None,
                 activity_kind: str = "form_submission", activity_subject: str = "",
                 activity_details: dict | None = None, consent: dict | None = None,
                 region: str | None = None) -> IntakeResult:
     """Create or update one lead from external input; see the module docstring.
 
+    ``actor`` is who sends it: the API token's user, or the capture form's system actor.
     ``consent`` is ``{"text", "source", "ip"}`` when the sender agreed to marketing.
-    Raises ValidationFailed (per-field messages) and writes nothing in that case.
+    Raises ValidationFailed (per-field messages), or PermissionDenied when the email is
+    that of a lead ``actor`` may not change, and writes nothing in either case.
     """
     if not isinstance(data, dict):
         raise ValidationFailed({"data": ["Send the lead as an object of field → value."]})
@@ -185,7 +191,7 @@ def intake_lead(data: dict, *, channel: str, actor=None, defaults: dict | None =
                                                    + services.parse_tags(submitted["tags"]))
         lead = services.create_lead(actor, new_data, region=region, channel=channel)
     else:
-        _update_existing(lead, submitted, region)
+        _update_existing(actor, lead, submitted, region)
 
     if custom:
         lead.custom_fields = {**(lead.custom_fields or {}), **custom}

@@ -20,7 +20,7 @@ from leadflow.leads.events import emit, lead_arrived
 from leadflow.leads.merge_models import LeadMerge
 from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
 from leadflow.leads.organizations_service import find_or_create_organization
-from leadflow.leads.policy import can_create_lead, can_edit_lead
+from leadflow.leads.policy import can_create_lead, require_lead_edit
 from leadflow.pipeline.models import Pipeline, Stage, StageChange
 
 TEXT_LIMITS = {
@@ -270,7 +270,7 @@ def new_card_rank() -> float:
 def create_lead(actor, data: dict, *, region: str | None = None, channel: str = "manual") -> Lead:
     """Create a lead from user input. ``channel`` says how it came in (see
     ``leadflow.leads.events.CHANNELS``); the arrival steps run before this returns."""
-    if actor is not None and not can_create_lead(actor):
+    if not can_create_lead(actor):
         raise PermissionDenied("Your role cannot create leads.")
     values = clean_lead_input(data, region)
     _require_identity(values.get("first_name", ""), values.get("last_name", ""),
@@ -299,8 +299,7 @@ def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None =
     """Change some fields of a lead; returns the names of the fields that changed."""
     if lead.deleted_at is not None:
         raise NotFound("This lead is in the trash. Restore it first.")
-    if not can_edit_lead(actor, lead):
-        raise PermissionDenied("You can only edit leads you own or unassigned leads.")
+    require_lead_edit(actor, lead)
     if expected_version is not None and expected_version != lead.version:
         raise VersionConflict(lead)
     values = clean_lead_input(data, region)
@@ -331,8 +330,7 @@ def get_live_lead(lead_id: int) -> Lead:
 
 
 def delete_lead(actor, lead: Lead) -> None:
-    if not can_edit_lead(actor, lead):
-        raise PermissionDenied("You can only delete leads you may edit.")
+    require_lead_edit(actor, lead)
     if lead.deleted_at is None:
         lead.deleted_at = utcnow()
         lead.deleted_by_id = actor.id
@@ -341,8 +339,7 @@ def delete_lead(actor, lead: Lead) -> None:
 
 
 def restore_lead(actor, lead: Lead) -> None:
-    if not can_edit_lead(actor, lead):
-        raise PermissionDenied("You can only restore leads you may edit.")
+    require_lead_edit(actor, lead)
     survivor_id = db.session.scalar(db.select(LeadMerge.survivor_id).where(
         LeadMerge.absorbed_id == lead.id, LeadMerge.undone_at.is_(None)))
     if lead.deleted_at is not None and survivor_id is not None:

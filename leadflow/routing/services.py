@@ -14,8 +14,13 @@ from datetime import datetime
 from sqlalchemy import func, update
 
 from leadflow.accounts.models import Team, User
+<<<<<<< HEAD
 from leadflow.accounts.system import SYSTEM
 from leadflow.db import parse_id, utcnow
+=======
+from leadflow.accounts.system import system_actor
+from leadflow.db import utcnow
+>>>>>>> sec-a
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
@@ -310,7 +315,8 @@ def route_new_lead(lead: Lead, channel: str) -> None:
         return
     decision = route_lead(lead)
     if decision.user_id is not None:
-        assign_lead(lead, decision.user_id, SYSTEM, decision.reason, announce=False)
+        actor = system_actor(f"Routing rule “{decision.rule.name}”" if decision.rule else "Routing fallback")
+        assign_lead(lead, decision.user_id, actor, decision.reason, announce=False)
 
 
 # --- managing rules ------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select, update
 from sqlalchemy.orm import attributes, joinedload, selectinload
 
-from leadflow.accounts.system import SYSTEM
+from leadflow.accounts.system import system_actor
 from leadflow.activities.models import ACTIVITY_KINDS, Activity, kind_label
 from leadflow.db import utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
@@ -53,6 +53,8 @@ SETTING_BOUNDS = {
 }
 # Lifecycles scoring may move forward from, and the order they go in.
 AUTO_LIFECYCLE_ORDER = ("subscriber", "lead", "mql", "sql")
+
+SCORING = system_actor("Scoring")  # who the audit log says changed a lead's temperature or lifecycle
 
 
 def can_manage_scoring(actor) -> bool:
@@ -363,7 +365,7 @@ def store_score(lead: Lead, total: int, breakdown: list[dict], settings: dict, *
     for key, value in changes.items():
         attributes.set_committed_value(lead, key, value)
     if "lifecycle" in changes or "temperature" in changes:
-        record_changes(SYSTEM, "lead", lead.id, {k: current[k] for k in ("lifecycle", "temperature") if k in changes},
+        record_changes(SCORING, "lead", lead.id, {k: current[k] for k in ("lifecycle", "temperature") if k in changes},
                        {k: changes[k] for k in ("lifecycle", "temperature") if k in changes})
     if total == old_score:
         return False
@@ -373,7 +375,7 @@ def store_score(lead: Lead, total: int, breakdown: list[dict], settings: dict, *
     db.session.add(Activity(lead_id=lead.id, kind="score_change", actor_id=None, subject=subject,
                             occurred_at=utcnow(), details={"old": old_score, "new": total}))
     db.session.flush()
-    emit("score.changed", lead, SYSTEM, old=old_score, new=total)
+    emit("score.changed", lead, SCORING, old=old_score, new=total)
     return True
 
 

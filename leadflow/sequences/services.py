@@ -1,7 +1,7 @@
 """Templates, sequences and enrolments: every change goes through here.
 
 Who may do what: managers and admins edit templates and sequences; anyone who may edit a
-lead may enrol it (``enroll``); automation enrols as ``SYSTEM``. Nothing here commits.
+lead may enrol it (``enroll``); automation enrols as a named system actor. Nothing here commits.
 
 Exit triggers, decided once for every sequence:
 
@@ -309,7 +309,7 @@ def record_event(lead: Lead, kind: str, subject: str, *, now: datetime, details:
 def unsubscribe_lead(lead: Lead, *, now: datetime | None = None, via: str = "link") -> bool:
     """Record the opt-out (consent off, time stamped, a timeline entry) and end every
     enrolment. Returns False when the lead had already opted out."""
-    from leadflow.accounts.system import SYSTEM
+    from leadflow.accounts.system import system_actor
     from leadflow.governance.audit import record_changes
 
     now = now or utcnow()
@@ -318,9 +318,10 @@ def unsubscribe_lead(lead: Lead, *, now: datetime | None = None, via: str = "lin
     before = {"marketing_consent": lead.marketing_consent}
     lead.marketing_consent = False
     lead.unsubscribed_at = now
-    record_changes(SYSTEM, "lead", lead.id, before, {"marketing_consent": False})
+    actor = system_actor("Unsubscribe link" if via == "link" else f"Unsubscribe ({via})")
+    record_changes(actor, "lead", lead.id, before, {"marketing_consent": False})
     db.session.flush()
-    emit("lead.changed", lead, SYSTEM, fields=["marketing_consent"])
+    emit("lead.changed", lead, actor, fields=["marketing_consent"])
     record_event(lead, "unsubscribed", "Unsubscribed from marketing e-mail", now=now, details={"via": via})
     exit_lead_enrollments(lead, "unsubscribed", now=now)
     return True

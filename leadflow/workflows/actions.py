@@ -1,7 +1,7 @@
 """What a rule does: each action type's check (when the rule is saved) and its run.
 
-Actions act as the automation actor through the services a person's change goes
-through, so permissions, history, audit and events all apply.
+Actions act as the rule's own system actor ("Workflow rule “Hot lead”") through the
+services a person's change goes through, so permissions, history, audit and events all apply.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from leadflow.accounts.models import User
-from leadflow.accounts.system import SYSTEM
+from leadflow.accounts.system import system_actor
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.leads.bulk import marketing_skip_reason
@@ -113,12 +113,17 @@ def clean_action(raw: dict) -> dict:
     return {"type": kind, "url": url}
 
 
-def _update(lead: Lead, data: dict) -> str:
+def rule_actor(rule):
+    """Who the audit log says acted when ``rule`` ran."""
+    return system_actor(f"Workflow rule “{rule.name}”")
+
+
+def _update(actor, lead: Lead, data: dict) -> str:
     from leadflow.errors import ValidationFailed
     from leadflow.leads.services import update_lead
 
     try:
-        changed = update_lead(SYSTEM, lead, data)
+        changed = update_lead(actor, lead, data)
     except ValidationFailed as exc:
         raise ActionError("; ".join(m for ms in exc.errors.values() for m in ms)) from exc
     return "changed " + ", ".join(changed) if changed else "no change"
@@ -127,19 +132,20 @@ def _update(lead: Lead, data: dict) -> str:
 def run_action(rule, run, lead: Lead, action: dict, index: int, event: dict) -> str:
     """Do one action; returns what happened in a few words, or raises ActionError."""
     kind = action["type"]
+    actor = rule_actor(rule)
     if kind == "assign":
-        return _update(lead, {"owner_id": action["user_id"]})
+        return _update(actor, lead, {"owner_id": action["user_id"]})
     if kind == "set_field":
-        return _update(lead, {action["field"]: action["value"]})
+        return _update(actor, lead, {action["field"]: action["value"]})
     if kind == "add_tag":
         names = [t.name for t in lead.tags]
         if action["tag"].lower() in {n.lower() for n in names}:
             return "already tagged"
-        return _update(lead, {"tags": [*names, action["tag"]]})
+        return _update(actor, lead, {"tags": [*names, action["tag"]]})
     if kind == "move_stage":
         from leadflow.pipeline.moves import move_lead
 
-        result = move_lead(SYSTEM, lead, action["stage_id"],
+        result = move_lead(actor, lead, action["stage_id"],
                            details={"confirm": True, "lost_reason": f"Workflow rule: {rule.name}"[:200]})
         return "moved" if result.changed_stage else "already in that stage"
     if kind == "create_task":
@@ -147,7 +153,7 @@ def run_action(rule, run, lead: Lead, action: dict, index: int, event: dict) -> 
 
         due = (utcnow() + timedelta(hours=action["due_hours"])).strftime("%Y-%m-%dT%H:%M")
         assignee = "" if action["assignee"] == "owner" else action["assignee"]
-        task = create_task(SYSTEM, lead, {"kind": action["kind"], "title": action["title"], "due": due,
+        task = create_task(actor, lead, {"kind": action["kind"], "title": action["title"], "due": due,
                                           "assignee_id": assignee})
         return f"task {task.id} created"
     if kind == "notify_owner":
@@ -155,7 +161,7 @@ def run_action(rule, run, lead: Lead, action: dict, index: int, event: dict) -> 
     if kind == "send_email":
         return _send_email(rule, run, lead, action, index)
     if kind == "enrol_sequence":
-        return _enrol_sequence(lead, action)
+        return _enrol_sequence(actor, lead, action)
     return _queue_webhook(rule, run, lead, action, index, event)
 
 
@@ -204,8 +210,8 @@ def _send_email(rule, run, lead: Lead, action: dict, index: int) -> str:
     return "e-mail to the lead queued" if queued else "already queued"
 
 
-def _enrol_sequence(lead: Lead, action: dict) -> str:
-    """Start the lead on a sequence as the automation actor; leads that may not get marketing
+def _enrol_sequence(actor, lead: Lead, action: dict) -> str:
+    """Start the lead on a sequence as the rule's actor; leads that may not get marketing
     e-mail are skipped (the run still succeeds)."""
     from leadflow.sequences.models import Sequence
     from leadflow.sequences.services import active_enrollment, enroll
@@ -219,7 +225,7 @@ def _enrol_sequence(lead: Lead, action: dict) -> str:
         return f"skipped: {reason}"
     if active_enrollment(lead, sequence) is not None:
         return f"already enrolled in “{sequence.name}”"
-    enroll(lead, sequence, SYSTEM)
+    enroll(lead, sequence, actor)
     return f"enrolled in “{sequence.name}”"
 
 

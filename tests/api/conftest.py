@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from leadflow.accounts.system import system_actor
 from leadflow.api.services import create_token
 from leadflow.extensions import db
 from leadflow.pipeline.services import ensure_default_pipeline
@@ -14,7 +15,7 @@ def make_token(app, make_user):
     def _make(role: str = "rep", scopes="read,write", user=None, name="Test program"):
         ensure_default_pipeline()
         user = user or make_user(role=role)
-        token, plain = create_token(None, user=user, name=name, scopes=scopes)
+        token, plain = create_token(system_actor("Test setup"), user=user, name=name, scopes=scopes)
         db.session.commit()
         return token, plain, user
 

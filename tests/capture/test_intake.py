@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from leadflow.accounts.system import system_actor
 from leadflow.activities.models import Activity
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
@@ -13,6 +14,8 @@ from leadflow.leads.models import Lead
 from leadflow.pipeline.services import ensure_default_pipeline
 
 pytestmark = pytest.mark.usefixtures("app")
+
+FORM = system_actor("Capture form “Test”")  # who sends; the API passes its token's user
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +38,7 @@ def test_new_email_creates_a_lead_with_the_callers_defaults(make_user):
     owner = make_user("rep")
     result = intake_lead(
         {"first_name": "Ada", "email": "ada@example.com", "utm_source": "newsletter", "custom_fields": {"message": "Hi"}},
-        channel="form", defaults={"owner_id": owner.id, "source": "web form"}, activity_subject="Form “Contact”",
+        channel="form", actor=FORM, defaults={"owner_id": owner.id, "source": "web form"}, activity_subject="Form “Contact”",
     )
     db.session.commit()
     lead = result.lead
@@ -55,7 +58,7 @@ def test_fields_the_sender_must_not_set_are_ignored(make_user):
     db.session.commit()
     result = intake_lead({"first_name": "Eve", "email": "eve@example.com", "owner_id": someone.id, "score": 99,
                           "lifecycle": "customer", "temperature": "hot", "stage_id": 999999},
-                         channel="api")
+                         channel="api", actor=FORM)
     lead = result.lead
     assert lead.owner_id is None and lead.score == 0
     assert lead.lifecycle == "lead" and lead.temperature == "cold"
@@ -72,7 +75,7 @@ def test_same_email_updates_the_existing_lead_instead_of_duplicating(make_user, 
     result = intake_lead({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.COM",
                           "phone": "+44 20 7946 0958", "utm_source": "second-touch", "tags": ["webinar"],
                           "custom_fields": {"message": "Call me"}},
-                         channel="form", defaults={"owner_id": None, "stage_id": None})
+                         channel="form", actor=FORM, defaults={"owner_id": None, "stage_id": None})
     db.session.commit()
     assert not result.created and result.lead.id == existing.id
     assert count(Lead) == 1
@@ -92,13 +95,13 @@ def test_a_lead_in_the_trash_does_not_absorb_a_new_submission(make_lead):
 
     old.deleted_at = utcnow()
     db.session.commit()
-    result = intake_lead({"first_name": "Back", "email": "gone@example.com"}, channel="form")
+    result = intake_lead({"first_name": "Back", "email": "gone@example.com"}, channel="form", actor=FORM)
     assert result.created and result.lead.id != old.id
 
 
 def test_consent_is_recorded_on_the_lead_and_in_the_timeline():
     text = "I agree to receive product news by email."
-    result = intake_lead({"first_name": "Cy", "email": "cy@example.com"}, channel="form",
+    result = intake_lead({"first_name": "Cy", "email": "cy@example.com"}, channel="form", actor=FORM,
                          consent={"text": text, "source": "Form “Contact us”", "ip": "203.0.113.5"})
     db.session.commit()
     lead = result.lead
@@ -110,7 +113,7 @@ def test_consent_is_recorded_on_the_lead_and_in_the_timeline():
 
 def test_a_long_consent_text_is_shortened_in_the_lead_but_kept_whole_in_the_timeline():
     text = "I agree. " * 60
-    result = intake_lead({"first_name": "Cy", "email": "cy@example.com"}, channel="form",
+    result = intake_lead({"first_name": "Cy", "email": "cy@example.com"}, channel="form", actor=FORM,
                          consent={"text": text, "source": "Form “X”", "ip": "203.0.113.5"})
     assert len(result.lead.consent_source) <= 200 and result.lead.consent_source.endswith("IP 203.0.113.5")
     assert activities(result.lead)[0].details["consent"]["text"] == text
@@ -129,7 +132,7 @@ def test_a_long_consent_text_is_shortened_in_the_lead_but_kept_whole_in_the_time
 ])
 def test_bad_input_is_refused_per_field_and_writes_nothing(data, field):
     with pytest.raises(ValidationFailed) as caught:
-        intake_lead(data, channel="api")
+        intake_lead(data, channel="api", actor=FORM)
     assert field in caught.value.errors
     db.session.rollback()
     assert count(Lead) == 0 and count(Activity) == 0
@@ -139,7 +142,7 @@ def test_refused_update_leaves_the_existing_lead_untouched(make_lead):
     lead = make_lead(first_name="Ada", email="ada@example.com", phone="+14155550132")
     db.session.commit()
     with pytest.raises(ValidationFailed):
-        intake_lead({"first_name": "Changed", "email": "ada@example.com", "phone": "12"}, channel="form")
+        intake_lead({"first_name": "Changed", "email": "ada@example.com", "phone": "12"}, channel="form", actor=FORM)
     db.session.rollback()
     assert db.session.get(Lead, lead.id).first_name == "Ada"
 
@@ -151,8 +154,65 @@ def test_a_failing_arrival_step_does_not_lose_the_lead(monkeypatch):
         raise RuntimeError("the alert service is down")
 
     monkeypatch.setattr(events, "_ARRIVAL_STEPS", [(50, exploding_step)])
+<<<<<<< HEAD
     result = intake_lead({"first_name": "Di", "email": "di@example.com"}, channel="form")
     db.session.commit()
     assert db.session.get(Lead, result.lead.id) is not None
     assert count(Activity, Activity.subject == "half-done") == 0, "the failed step was rolled back"
     assert len(activities(result.lead)) == 1
+=======
+    result = commit_with_retry(lambda: intake_lead({"first_name": "Di", "email": "di@example.com"}, channel="form", actor=FORM))
+    assert db.session.get(Lead, result.lead.id) is not None
+    assert count(Activity, Activity.subject == "half-done") == 0, "the failed step was rolled back"
+    assert len(activities(result.lead)) == 1
+
+
+def _locked():
+    return OperationalError("COMMIT", {}, Exception("database is locked"))
+
+
+def test_commit_with_retry_tries_again_when_the_database_is_locked(monkeypatch):
+    real_commit = db.session.commit
+    calls = {"commit": 0, "fn": 0}
+
+    def flaky_commit():
+        calls["commit"] += 1
+        if calls["commit"] == 1:
+            raise _locked()
+        real_commit()
+
+    def work():
+        calls["fn"] += 1
+        return intake_lead({"first_name": "Ed", "email": "ed@example.com"}, channel="form", actor=FORM)
+
+    monkeypatch.setattr(db.session, "commit", flaky_commit)
+    result = commit_with_retry(work, base_delay=0.001)
+    monkeypatch.undo()
+    assert calls == {"commit": 2, "fn": 2}
+    assert count(Lead) == 1 and result.lead.email == "ed@example.com"
+    assert len(activities(result.lead)) == 1, "the rolled-back attempt left nothing behind"
+
+
+def test_commit_with_retry_gives_up_after_the_last_attempt(monkeypatch):
+    def always_locked():
+        raise _locked()
+
+    monkeypatch.setattr(db.session, "commit", always_locked)
+    with pytest.raises(OperationalError):
+        commit_with_retry(lambda: intake_lead({"first_name": "F", "email": "f@example.com"}, channel="form", actor=FORM),
+                          attempts=3, base_delay=0.001)
+    monkeypatch.undo()
+    assert count(Lead) == 0
+
+
+def test_commit_with_retry_does_not_retry_other_errors(monkeypatch):
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise OperationalError("SELECT", {}, Exception("no such table: leads"))
+
+    with pytest.raises(OperationalError):
+        commit_with_retry(broken, base_delay=0.001)
+    assert len(calls) == 1
+>>>>>>> sec-a

@@ -14,6 +14,8 @@ from leadflow.leads.models import Lead, Organization, Tag
 from leadflow.pipeline.models import StageChange
 from leadflow.pipeline.services import ensure_default_pipeline
 
+from tests.factories import TEST_SETUP
+
 pytestmark = pytest.mark.usefixtures("app")
 
 
@@ -43,8 +45,8 @@ def test_create_lead_normalises_contact_details(make_user):
 
 
 def test_phone_uses_default_region_and_keeps_explicit_country_code(make_user):
-    lead_gb = services.create_lead(None, {"first_name": "Bo", "phone": "020 7946 0958"}, region="GB")
-    lead_intl = services.create_lead(None, {"first_name": "Cy", "phone": "+49 30 901820"}, region="US")
+    lead_gb = services.create_lead(TEST_SETUP, {"first_name": "Bo", "phone": "020 7946 0958"}, region="GB")
+    lead_intl = services.create_lead(TEST_SETUP, {"first_name": "Cy", "phone": "+49 30 901820"}, region="US")
     assert lead_gb.phone == "+442079460958"
     assert lead_intl.phone == "+4930901820"
 
@@ -63,7 +65,7 @@ def test_phone_uses_default_region_and_keeps_explicit_country_code(make_user):
 ])
 def test_invalid_input_is_refused_with_a_message_and_nothing_saved(data, field, fragment):
     with pytest.raises(ValidationFailed) as caught:
-        services.create_lead(None, data, region="US")
+        services.create_lead(TEST_SETUP, data, region="US")
     assert field in caught.value.errors
     assert fragment.lower() in " ".join(caught.value.errors[field]).lower()
     db.session.rollback()
@@ -71,13 +73,13 @@ def test_invalid_input_is_refused_with_a_message_and_nothing_saved(data, field, 
 
 
 def test_unknown_and_computed_fields_are_ignored():
-    lead = services.create_lead(None, {"first_name": "Eve", "email": "eve@example.com", "score": 99,
+    lead = services.create_lead(TEST_SETUP, {"first_name": "Eve", "email": "eve@example.com", "score": 99,
                                        "version": 50, "deleted_at": "2020-01-01", "is_admin": True})
     assert lead.score == 0 and lead.deleted_at is None
 
 
 def test_script_in_name_is_stored_as_text():
-    lead = services.create_lead(None, {"first_name": "<script>alert(1)</script>", "email": "x@example.com"})
+    lead = services.create_lead(TEST_SETUP, {"first_name": "<script>alert(1)</script>", "email": "x@example.com"})
     assert lead.first_name == "<script>alert(1)</script>"
 
 
@@ -123,7 +125,7 @@ def test_stale_version_is_a_conflict_not_an_overwrite(make_user):
 def test_edit_permission_by_role(make_user, role, owned_by, allowed):
     actor, other = make_user(role), make_user("rep")
     owner_id = {"self": actor.id, "other": other.id, "nobody": None}[owned_by]
-    lead = services.create_lead(None, {"first_name": "Pat", "email": "pat@example.com", "owner_id": owner_id})
+    lead = services.create_lead(TEST_SETUP, {"first_name": "Pat", "email": "pat@example.com", "owner_id": owner_id})
     if allowed:
         assert services.update_lead(actor, lead, {"title": "Buyer"}) == ["title"]
     else:
@@ -181,16 +183,16 @@ def test_purge_only_removes_leads_past_retention(make_user):
 
 
 def test_tags_are_created_once_case_insensitively():
-    services.create_lead(None, {"first_name": "A", "email": "a@example.com", "tags": "Hot Prospect"})
-    services.create_lead(None, {"first_name": "B", "email": "b@example.com", "tags": ["hot prospect", "new"]})
+    services.create_lead(TEST_SETUP, {"first_name": "A", "email": "a@example.com", "tags": "Hot Prospect"})
+    services.create_lead(TEST_SETUP, {"first_name": "B", "email": "b@example.com", "tags": ["hot prospect", "new"]})
     db.session.commit()
     assert sorted(db.session.scalars(db.select(Tag.name_key))) == ["hot prospect", "new"]
 
 
 def test_duplicate_matcher_finds_email_phone_and_similar_name_at_same_org():
-    a = services.create_lead(None, {"first_name": "Jonathan", "last_name": "Smith", "email": "jon@acme.com",
+    a = services.create_lead(TEST_SETUP, {"first_name": "Jonathan", "last_name": "Smith", "email": "jon@acme.com",
                                     "phone": "+14155550100", "organization": "Acme"})
-    services.create_lead(None, {"first_name": "Other", "email": "other@example.com", "organization": "Elsewhere"})
+    services.create_lead(TEST_SETUP, {"first_name": "Other", "email": "other@example.com", "organization": "Elsewhere"})
     db.session.commit()
     by_email = find_duplicates(email_key="JON@acme.com".lower())
     assert [m.lead.id for m in by_email] == [a.id] and by_email[0].reasons == ["same email"]

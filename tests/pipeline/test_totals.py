@@ -13,6 +13,8 @@ from leadflow.pipeline.models import StageTotals
 from leadflow.pipeline.services import ensure_default_pipeline
 from leadflow.pipeline.totals import live_totals_query, recount_stage_totals
 
+from tests.factories import TEST_SETUP
+
 pytestmark = pytest.mark.usefixtures("app")
 
 
@@ -72,7 +74,7 @@ def test_rolled_back_changes_do_not_touch_totals(make_user):
 
 def test_recount_repairs_totals_after_bulk_writes(make_user):
     stage = ensure_default_pipeline().stages[1]
-    services.create_lead(None, {"first_name": "B", "email": "b@example.com", "value": "10"})
+    services.create_lead(TEST_SETUP, {"first_name": "B", "email": "b@example.com", "value": "10"})
     db.session.commit()
     db.session.execute(db.update(Lead).values(stage_id=stage.id, value_cents=700))
     recount_stage_totals(db.session)

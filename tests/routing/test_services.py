@@ -22,6 +22,8 @@ from leadflow.pipeline.models import Stage
 from leadflow.routing import services
 from leadflow.routing.models import RoutingRule
 
+from tests.factories import TEST_SETUP
+
 
 def _decide(lead, **kw):
     return services.route_lead(lead, utcnow(), **kw)
@@ -169,9 +171,9 @@ def test_arrival_step_leaves_chosen_owners_typed_in_leads_and_imports_alone(make
     make_rule("All", target_user_id=routed.id)
     assert make_lead(owner_id=chosen.id, channel="form").owner_id == chosen.id
     assert make_lead().owner_id is None  # typed in by a person who chose no owner
-    imported = lead_services.create_lead(None, {"first_name": "Imp", "email": "imp@example.com"}, channel="import")
+    imported = lead_services.create_lead(TEST_SETUP, {"first_name": "Imp", "email": "imp@example.com"}, channel="import")
     assert imported.owner_id is None
-    api = lead_services.create_lead(None, {"first_name": "Api", "email": "api@example.com"}, channel="api")
+    api = lead_services.create_lead(TEST_SETUP, {"first_name": "Api", "email": "api@example.com"}, channel="api")
     assert api.owner_id == routed.id
 
 

@@ -13,6 +13,8 @@ from leadflow.mail.models import LeadAlert, OutboxMessage
 from leadflow.scheduler.reminders import send_digests, send_lead_alerts, send_task_reminders
 from leadflow.pipeline.services import ensure_default_pipeline
 
+from tests.factories import TEST_SETUP
+
 
 def _messages(**filters) -> list[OutboxMessage]:
     db.session.expire_all()
@@ -34,7 +36,7 @@ def _new_lead(channel="manual", owner=None, **fields):
     data = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@analytical.example", **fields}
     if owner is not None:
         data["owner_id"] = owner.id
-    lead = lead_services.create_lead(None, data, region="US", channel=channel)
+    lead = lead_services.create_lead(TEST_SETUP, data, region="US", channel=channel)
     db.session.commit()
     return lead
 

@@ -21,6 +21,8 @@ from leadflow.mail.services import RenderedMail, enqueue_mail
 from leadflow.scheduler import runner
 from leadflow.scheduler.registry import SWEEPS, Sweep
 
+from tests.factories import TEST_SETUP
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -139,7 +141,7 @@ def test_a_form_lead_reaches_its_owner_by_smtp_within_a_minute(app, make_user, s
     try:
         time.sleep(0.5)  # the start-up catch-up run is over
         started = time.monotonic()
-        create_lead(None, {"first_name": "Web", "last_name": "Visitor", "email": "visitor@example.com",
+        create_lead(TEST_SETUP, {"first_name": "Web", "last_name": "Visitor", "email": "visitor@example.com",
                            "owner_id": owner.id}, region="US", channel="form")
         db.session.commit()
         arrived = smtp_server.wait_for(1, 60)
