@@ -239,3 +239,33 @@ def _turn_marketing_on(actor, lead: Lead, review: LeadFieldReview, expected_vers
     lead.consent_at = review.activity.occurred_at if review.activity is not None else utcnow()
     lead.consent_source = consent_source_text(event) if event else review.source
     db.session.flush()
+
+
+# --- the timeline ---------------------------------------------------------------------------
+
+def submission_rows(details: dict) -> list[tuple[str, str, str]]:
+    """(label, value, note) for each value a form or API submission sent, then its consent:
+    what the timeline shows. The note says when the lead kept its own value instead."""
+    values = details.get("values") if isinstance(details.get("values"), dict) else details
+    kept = details.get("kept") or {}
+    rows = []
+
+    def add(name: str, value) -> None:
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value)
+        note = f"not used: the lead keeps {kept[name] or '—'} until someone reviews it" if name in kept else ""
+        rows.append((field_label(name), _text(value), note))
+
+    for key, value in values.items():
+        if key == "custom_fields" and isinstance(value, dict):
+            for custom_key, custom_value in value.items():
+                add(CUSTOM_PREFIX + custom_key, custom_value)
+        elif not isinstance(value, dict):
+            add(key, value)
+    consent = details.get("consent") if values is not details else None
+    if isinstance(consent, dict) and consent.get("given"):
+        where = " · ".join(p for p in (consent.get("source"), f"IP {consent['ip']}" if consent.get("ip") else "") if p)
+        note = where + (" — marketing stays off until someone reviews it: consent had been withdrawn before"
+                        if consent.get("held_for_review") else "")
+        rows.append(("Marketing consent", f"Given: “{consent.get('text') or ''}”", note))
+    return rows
