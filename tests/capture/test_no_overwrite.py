@@ -63,8 +63,8 @@ def test_a_known_email_keeps_the_leads_details_and_fills_only_its_blanks(client,
     assert lead.custom_fields == {"message": "Call me"}, "a custom field the lead did not have is added"
     audit = db.session.scalar(db.select(AuditEntry).where(AuditEntry.entity_id == lead.id, AuditEntry.field == "title"))
     assert audit.new_value == "CFO" and audit.actor_id is None, "the fill is audited as the system"
-    assert not db.session.scalar(db.select(AuditEntry).where(AuditEntry.entity_id == lead.id,
-                                                             AuditEntry.field == "phone", AuditEntry.old_value.is_not(None)))
+    assert not db.session.scalar(db.select(AuditEntry).where(
+        AuditEntry.entity_id == lead.id, AuditEntry.field == "phone", AuditEntry.old_value.is_not(None)))
 
 
 def test_differing_values_wait_for_review_with_what_was_sent(client, contact_form, ada):

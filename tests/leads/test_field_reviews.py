@@ -33,7 +33,8 @@ def lead(make_lead, owner):
 def from_form(data: dict, consent: bool = False) -> None:
     intake_lead({"email": "ada@example.com", **data}, channel="form",
                 activity_details={"form_id": 1, "form_name": "Contact us"},
-                consent={"text": "Send me news.", "source": "Form “Contact us”", "ip": "203.0.113.9"} if consent else None)
+                consent={"text": "Send me news.", "source": "Form “Contact us”", "ip": "203.0.113.9"}
+                if consent else None)
     db.session.commit()
 
 
@@ -137,7 +138,8 @@ def test_use_new_for_a_custom_field(login_as, owner, lead):
     assert client.post(url(lead, review, "apply"), data={"version": version(lead)}).status_code == 200
     db.session.expire_all()
     assert db.session.get(Lead, lead.id).custom_fields == {"message": "Second"}
-    assert db.session.scalar(db.select(AuditEntry.actor_id).where(AuditEntry.field == "custom field message")) == owner.id
+    actor_id = db.session.scalar(db.select(AuditEntry.actor_id).where(AuditEntry.field == "custom field message"))
+    assert actor_id == owner.id
 
 
 def test_turning_marketing_on_again_keeps_the_withdrawal_in_the_history(login_as, owner, lead):
