@@ -162,3 +162,11 @@ def test_turning_marketing_on_again_keeps_the_withdrawal_in_the_history(login_as
     consent_changes = db.session.scalars(db.select(AuditEntry.new_value).where(
         AuditEntry.entity_id == lead.id, AuditEntry.field == "marketing_consent").order_by(AuditEntry.id)).all()
     assert consent_changes == ["no", "yes"], "the withdrawal stays in the history before the new consent"
+
+
+def test_submitted_text_is_shown_as_text(login_as, owner, lead):
+    from_form({"last_name": "<img src=x onerror=alert(1)>"})
+    _, client = login_as(owner)
+    page = client.get(f"/leads/{lead.id}").text
+    assert "Submitted last name differs: &lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<img src=x" not in page
