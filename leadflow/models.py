@@ -9,6 +9,7 @@ from leadflow.imports.models import ImportJob, ImportRow  # noqa: F401
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags  # noqa: F401
 from leadflow.mail.models import DigestSchedule, LeadAlert, OutboxMessage  # noqa: F401
 from leadflow.leads.merge_models import DuplicateDismissal, LeadMerge  # noqa: F401
+from leadflow.leads.review_models import LeadFieldReview  # noqa: F401
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageTotals  # noqa: F401
 from leadflow.sequences.models import EmailTemplate, Enrollment, Sequence, SequenceMessage, SequenceStep  # noqa: F401
 from leadflow.scoring.models import RescoreJob, ScoringRule  # noqa: F401

@@ -3,6 +3,8 @@
 ``intake_lead`` takes raw external input (strings from a form, values from JSON), and
 either updates the live lead with the same email or creates a new one, logs what was
 submitted on the lead's timeline and records marketing consent with its audit trail.
+A public form ("form" channel) may only fill a known lead's blanks: ``leads.reviews`` decides
+what it writes and keeps differing values (and consent after a withdrawal) for review.
 It reads only lead fields a visitor may set: owner, stage, score, lifecycle and the
 like come from the caller's ``defaults`` (the form's settings, the API token's
 choices), never from the submitted data. It flushes; the caller commits. A busy database
@@ -18,7 +20,7 @@ from leadflow.db import utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
-from leadflow.leads import services
+from leadflow.leads import reviews, services
 from leadflow.leads.duplicates import find_duplicates
 from leadflow.leads.events import emit
 from leadflow.leads.models import Lead
@@ -151,12 +153,18 @@ def consent_source_text(consent: dict) -> str:
     return (head + text + tail)[:CONSENT_SOURCE_MAX]
 
 
-def _record_consent(lead: Lead, consent: dict, at) -> dict:
-    lead.marketing_consent = True
-    lead.consent_at = at
-    lead.consent_source = consent_source_text(consent)
-    return {"given": True, "text": consent.get("text") or "", "source": consent.get("source") or "",
-            "ip": consent.get("ip"), "at": at.isoformat()}
+def _record_consent(lead: Lead, consent: dict, at, *, held: bool = False) -> dict:
+    """The consent event kept on the timeline; the lead's consent is switched on unless ``held``
+    (a public form after a withdrawal: a person decides, see ``leads.reviews``)."""
+    if not held:
+        lead.marketing_consent = True
+        lead.consent_at = at
+        lead.consent_source = consent_source_text(consent)
+    event = {"given": True, "text": consent.get("text") or "", "source": consent.get("source") or "",
+             "ip": consent.get("ip"), "at": at.isoformat()}
+    if held:
+        event["held_for_review"] = True
+    return event
 
 
 def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None,
@@ -183,6 +191,7 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
 
     lead = find_live_lead_by_email(cleaned.get("email_key"))
     created = lead is None
+    public_merge = None
     if created:
         new_data = {k: v for k, v in (defaults or {}).items() if k in DEFAULT_KEYS and v not in (None, "")}
         new_data.update({k: v for k, v in submitted.items() if k in INPUT_KEYS})
@@ -190,6 +199,12 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
             new_data["tags"] = services.parse_tags(services.parse_tags(defaults["tags"])
                                                    + services.parse_tags(submitted["tags"]))
         lead = services.create_lead(actor, new_data, region=region, channel=channel)
+    elif channel == reviews.PUBLIC_CHANNEL:  # anyone may post a form: fill blanks, differing values wait for review
+        form_name = (activity_details or {}).get("form_name")
+        public_merge = reviews.split_public_submission(
+            lead, submitted, custom, region, source=f"Capture form “{form_name}”" if form_name else "A capture form")
+        _update_existing(lead, public_merge.fills, region)
+        custom = public_merge.custom_fills
     else:
         _update_existing(actor, lead, submitted, region)
 
@@ -197,7 +212,10 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
         lead.custom_fields = {**(lead.custom_fields or {}), **custom}
     details = {"values": submitted, "created": created, "channel": channel, **(activity_details or {})}
     if consent:
-        details["consent"] = _record_consent(lead, consent, now)
+        details["consent"] = _record_consent(lead, consent, now,
+                                             held=public_merge is not None and public_merge.hold_consent())
+    if public_merge is not None and public_merge.differences:
+        details["kept"] = public_merge.timeline_note()
     activity = Activity(
         lead_id=lead.id, kind=activity_kind, actor_id=getattr(actor, "id", None), occurred_at=now,
         subject=(activity_subject or activity_kind.replace("_", " ").capitalize())[:200], details=details,
@@ -205,5 +223,7 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
     db.session.add(activity)
     lead.last_activity_at = now
     db.session.flush()
+    if public_merge is not None:
+        public_merge.open_reviews(activity)
     emit("activity.added", lead, actor, activity=activity)
     return IntakeResult(lead=lead, created=created)

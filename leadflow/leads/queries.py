@@ -231,6 +231,7 @@ def lead_detail_context(lead: Lead, viewer: User, *, timeline_kind: str = "", no
     from leadflow.activities.forms import ActivityForm, next_step_form
     from leadflow.activities.queries import lead_activity_context
     from leadflow.leads.forms import CONTACT_FIELDS, DEAL_FIELDS, INLINE_FIELDS, SOURCE_FIELDS, current_input_value
+    from leadflow.leads.reviews import open_reviews
 
     now = now or datetime.now(timezone.utc)
     can_edit = can_edit_lead(viewer, lead)
@@ -240,6 +241,7 @@ def lead_detail_context(lead: Lead, viewer: User, *, timeline_kind: str = "", no
         "source_fields": SOURCE_FIELDS, "input_value": current_input_value,
         "editing": False, "errors": [], "message": None, "conflict": False, "choices": [],
         "can_edit": can_edit,
+        "field_reviews": open_reviews(lead) if can_edit else [],
         "history": history("lead", lead.id),
         "duplicates": duplicates_of(lead, limit=5),
         **lead_activity_context(lead, viewer, now, timeline_kind),

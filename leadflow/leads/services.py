@@ -297,11 +297,15 @@ def create_lead(actor, data: dict, *, region: str | None = None, channel: str = 
 def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None = None,
                 region: str | None = None) -> list[str]:
     """Change some fields of a lead; returns the names of the fields that changed."""
+<<<<<<< HEAD
     if lead.deleted_at is not None:
         raise NotFound("This lead is in the trash. Restore it first.")
     require_lead_edit(actor, lead)
     if expected_version is not None and expected_version != lead.version:
         raise VersionConflict(lead)
+=======
+    _check_editable(actor, lead, expected_version)
+>>>>>>> sec-b
     values = clean_lead_input(data, region)
     _require_identity(
         values.get("first_name", lead.first_name), values.get("last_name", lead.last_name),
@@ -320,6 +324,30 @@ def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None =
     if changed:
         emit("lead.changed", lead, actor, fields=changed)
     return changed
+
+
+def _check_editable(actor, lead: Lead, expected_version: int | None) -> None:
+    if lead.deleted_at is not None:
+        raise NotFound("This lead is in the trash. Restore it first.")
+    if not can_edit_lead(actor, lead):
+        raise PermissionDenied("You can only edit leads you own or unassigned leads.")
+    if expected_version is not None and expected_version != lead.version:
+        raise VersionConflict(lead)
+
+
+def update_custom_field(actor, lead: Lead, key: str, value: str, *, expected_version: int | None = None) -> bool:
+    """Set one custom field of a lead (a person's choice, audited); True when it changed."""
+    _check_editable(actor, lead, expected_version)
+    before = (lead.custom_fields or {}).get(key)
+    if before == value:
+        return False
+    lead.custom_fields = {**(lead.custom_fields or {}), key: value}
+    label = f"custom field {key}"[:64]
+    record_changes(actor, "lead", lead.id, {label: before}, {label: value})
+    lead.updated_at = utcnow()
+    db.session.flush()
+    emit("lead.changed", lead, actor, fields=["custom_fields"])
+    return True
 
 
 def get_live_lead(lead_id: int) -> Lead:

@@ -7,7 +7,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from leadflow.db import parse_id
 from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
-from leadflow.leads import bulk, duplicate_pairs, merge, queries, services
+from leadflow.leads import bulk, duplicate_pairs, merge, queries, reviews, services
 from leadflow.leads.duplicates import duplicates_of, find_duplicates
 from leadflow.leads.fields import FieldError, normalise_email, normalise_phone
 from leadflow.leads.forms import INLINE_FIELDS, LeadForm, current_input_value
@@ -15,7 +15,7 @@ from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.web.admin import act_and_redirect, commit_or_flash, save_and_redirect
 from leadflow.web.forms import apply_errors
-from leadflow.web.htmx import redirect_to, render_page
+from leadflow.web.htmx import is_fragment_request, redirect_to, render_page
 from leadflow.web.permissions import writer_required
 
 bp = Blueprint("leads", __name__, url_prefix="/leads")
@@ -207,6 +207,65 @@ def update_field(lead_id: int, name: str):
     duplicates = duplicates_of(fresh, limit=5) if changed and name in IDENTITY_FIELDS else []
     return _render_field(fresh, field, trigger="lead-updated" if changed else None,
                          message="Saved." if changed else None, duplicates=duplicates)
+
+
+# --- values a public form submitted that differ from the lead -------------------------------
+
+@bp.post("/<int:lead_id>/reviews/<int:review_id>/<any(keep, apply):action>")
+@login_required
+def resolve_review(lead_id: int, review_id: int, action: str):
+    """"Keep current" or "Use new" on one submitted value; answers with the refreshed panel."""
+    lead = _load(lead_id)
+    review = reviews.get_review(lead, review_id)
+    if review is None:
+        abort(404)
+    if not can_edit_lead(current_user, lead):
+        abort(403)
+    status, error, field_name = 200, False, review.field
+    try:
+        if action == "apply":
+            message = reviews.use_new(current_user, review, expected_version=_version("version"))
+        else:
+            message = reviews.keep_current(current_user, review)
+        db.session.commit()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        status, error = 422, True
+        message = "The submitted value cannot be used: " + " ".join(m for ms in exc.errors.values() for m in ms)
+    except (VersionConflict, StaleDataError):
+        db.session.rollback()
+        status, error = 409, True
+        message = "Someone else changed this lead meanwhile. Check its current values and choose again."
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    if not is_fragment_request():
+        flash(message, "error" if error else "success")
+        return redirect_to(url_for("leads.detail", lead_id=lead_id))
+    context = queries.lead_detail_context(_load(lead_id), current_user, review_message=message, review_error=error,
+                                          applied_field=field_name if action == "apply" and not error else None)
+    return render_page("leads/detail.html", block="reviews", status=status,
+                       trigger=None if error else "lead-updated", **context)
+
+
+@bp.app_template_global()
+def review_text(review) -> str:
+    return reviews.review_text(review)
+
+
+@bp.app_template_global()
+def review_current(review) -> str:
+    return reviews.current_value(review)
+
+
+@bp.app_template_global()
+def review_label(field: str) -> str:
+    return reviews.field_label(field)
+
+
+@bp.app_template_global()
+def submission_rows(details: dict) -> list[tuple[str, str, str]]:
+    return reviews.submission_rows(details)
 
 
 @bp.post("/<int:lead_id>/delete")

@@ -65,7 +65,7 @@ def test_fields_the_sender_must_not_set_are_ignored(make_user):
     assert lead.stage is not None and lead.stage.name == "New"
 
 
-def test_same_email_updates_the_existing_lead_instead_of_duplicating(make_user, make_lead):
+def test_same_email_through_the_api_updates_the_existing_lead_instead_of_duplicating(make_user, make_lead):
     owner = make_user("rep")
     existing = make_lead(first_name="Ada", email="Ada@Example.com", owner_id=owner.id, utm_source="first-touch",
                          tags="vip")
@@ -75,7 +75,11 @@ def test_same_email_updates_the_existing_lead_instead_of_duplicating(make_user, 
     result = intake_lead({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.COM",
                           "phone": "+44 20 7946 0958", "utm_source": "second-touch", "tags": ["webinar"],
                           "custom_fields": {"message": "Call me"}},
+<<<<<<< HEAD
                          channel="form", actor=FORM, defaults={"owner_id": None, "stage_id": None})
+=======
+                         channel="api", defaults={"owner_id": None, "stage_id": None})
+>>>>>>> sec-b
     db.session.commit()
     assert not result.created and result.lead.id == existing.id
     assert count(Lead) == 1

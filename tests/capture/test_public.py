@@ -372,12 +372,12 @@ def test_extra_fields_are_ignored(client, capture_form, make_user):
     assert lead.value_cents is None
 
 
-def test_resubmission_with_the_same_email_updates_the_lead(client, capture_form):
+def test_resubmission_with_the_same_email_adds_to_the_lead_without_overwriting_it(client, capture_form):
     post_form(client, "contact-us", {**GOOD, "form_token": form_token(client, "contact-us")})
     post_form(client, "contact-us", {**GOOD, "email": "ADA@example.com", "phone": "+1 415 555 0132",
                                      "message": "Second note", "form_token": form_token(client, "contact-us")})
     lead = only_lead()
-    assert lead.phone == "+14155550132" and lead.custom_fields == {"message": "Second note"}
+    assert lead.phone == "+442079460958" and lead.custom_fields == {"message": "Please call me"}
     assert count(Activity, Activity.lead_id == lead.id, Activity.kind == "form_submission") == 2
     assert db.session.get(CaptureForm, capture_form.id).submission_count == 2
 
