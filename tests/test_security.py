@@ -413,7 +413,6 @@ def test_viewers_get_403_on_writer_pages(app, login_as, sample_rows):
         assert "Not allowed" in response.get_data(as_text=True)
 
 
-<<<<<<< HEAD
 # --- the key that signs sessions ------------------------------------------------------------
 
 def _dev_app(monkeypatch, instance_dir, database_url, **overrides):
@@ -518,7 +517,8 @@ def test_a_csrf_token_from_before_sign_in_does_not_work_after_it(app, make_user)
     assert fresh.token() != before
     assert fresh.post("/logout").status_code == 303
     assert client.get("/").status_code == 302  # signed out with the new token
-=======
+
+
 # --- htmx history: no page of personal data kept in the browser's storage -------------------
 
 def _htmx_config(page: str) -> dict:
@@ -572,4 +572,3 @@ def test_an_htmx_request_with_an_expired_token_gets_a_short_message_and_no_swap(
     missing = client.get("/leads/999999", headers={"HX-Request": "true"})
     assert missing.status_code == 404 and missing.mimetype == "text/plain"
     assert "nothing at this address" in missing.get_data(as_text=True)
->>>>>>> sec-f

@@ -20,14 +20,6 @@ def _error_response(description: str, headers: dict | None = None) -> dict:
     return response
 
 
-<<<<<<< HEAD
-ERRORS = {
-    "400": _error_response("The body or a query parameter is malformed (not JSON, not UTF-8, wrong top-level type)."),
-    "401": _error_response("No token, an unknown token or a revoked token."),
-    "403": _error_response("The token lacks the scope, or its user is deactivated or may not do this."),
-    "429": _error_response("Too many requests with this token, or too many with invalid tokens from "
-                           "this address; wait the seconds in Retry-After."),
-=======
 # What each error status means, whichever operation answers it. Each operation lists the
 # ones it can give (``_errors``), with its own wording where it has more to say.
 ERROR_MEANINGS = {
@@ -41,8 +33,8 @@ ERROR_MEANINGS = {
     "413": f"The body is too large, or the batch has more than {MAX_BATCH} leads.",
     "415": "The body is not sent as application/json.",
     "422": "Fields were refused (see errors), or the Idempotency-Key was used with another body.",
-    "429": "Too many requests with this token (or, without one, from this address); wait and retry.",
->>>>>>> sec-f
+    "429": "Too many requests with this token, or too many with invalid tokens from this address; wait the "
+           "seconds in Retry-After.",
 }
 ERROR_HEADERS = {
     "401": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer realm=\"LeadFlow API\""}},
@@ -244,17 +236,10 @@ def openapi_document() -> dict:
                         "200": {"description": "A lead with the same email was updated (single lead), or the "
                                                "per-item results of a batch", "headers": REPLAYED,
                                 "content": {"application/json": {"schema": {"oneOf": [_ref("Lead"), _ref("BatchResult")]}}}},
-<<<<<<< HEAD
-                        **_errors("400", "401", "403", "405", "413", "415", "422", "429"),
-=======
-                        **ERRORS,
-                        "413": _error_response(f"The body is too large, or the batch has more than {MAX_BATCH} leads."),
-                        "415": _error_response("The body is not sent as application/json."),
-                        "403": _error_response("The token lacks the write scope or its user may not create leads; or "
-                                               "the email is that of a lead the user may not change (lead_id "
-                                               "names it; nothing is saved)."),
-                        "422": _error_response("Fields were refused (see errors), or the Idempotency-Key was used with another body."),
->>>>>>> sec-a
+                        **_errors("400", "401", "403", "405", "413", "415", "422", "429",
+                                  e403="The token lacks the write scope or its user may not create leads; or "
+                                       "the email is that of a lead the user may not change (lead_id "
+                                       "names it; nothing is saved)."),
                     },
                 },
             },

@@ -76,14 +76,6 @@ def _cursor(value: str | None) -> int:
     if value is None:
         return 0
     try:
-<<<<<<< HEAD
-        after = parse_id(base64.urlsafe_b64decode(value.encode("ascii") + b"==").decode("ascii"))
-    except (ValueError, UnicodeError, binascii.Error):
-        after = None
-    if after is None:
-        raise ApiError(400, "The cursor is not one this API gave out.", {"cursor": ["Use next_cursor as given."]})
-    return after
-=======
         if not CURSOR_PATTERN.fullmatch(value):
             raise ValueError
         text = base64.urlsafe_b64decode(value.encode("ascii") + b"==").decode("ascii")
@@ -92,7 +84,6 @@ def _cursor(value: str | None) -> int:
         return int(text)
     except (ValueError, UnicodeError, binascii.Error) as exc:
         raise ApiError(400, "The cursor is not one this API gave out.", {"cursor": ["Use next_cursor as given."]}) from exc
->>>>>>> sec-f
 
 
 def _make_cursor(lead_id: int) -> str:

@@ -17,18 +17,9 @@ from flask import current_app
 from sqlalchemy import delete, update
 
 from leadflow.accounts.models import Team, User
-<<<<<<< HEAD
-<<<<<<< HEAD
-from leadflow.capture.models import OWNER_RULES, CaptureForm, CaptureTokenUse
-=======
 from leadflow.accounts.system import system_actor
-from leadflow.capture.models import OWNER_RULES, CaptureForm
->>>>>>> sec-a
-from leadflow.db import utcnow
-=======
-from leadflow.capture.models import OWNER_RULES, CaptureForm
+from leadflow.capture.models import OWNER_RULES, CaptureForm, CaptureTokenUse
 from leadflow.db import parse_id, utcnow
->>>>>>> sec-e
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
@@ -439,7 +430,6 @@ def _stage_for(form: CaptureForm) -> int | None:
     return stage.id if pipeline is not None and pipeline.archived_at is None else None
 
 
-<<<<<<< HEAD
 class TokenAlreadyUsed(Exception):
     """The submission's form token was used by an accepted submission before (a replay)."""
 
@@ -457,11 +447,11 @@ def prune_token_uses(now: datetime) -> int:
     cutoff = now - timedelta(seconds=current_app.config["CAPTURE_TOKEN_MAX_AGE"])
     result = db.session.execute(delete(CaptureTokenUse).where(CaptureTokenUse.used_at < cutoff))
     return result.rowcount or 0  # the scheduler's runner commits
-=======
+
+
 def form_actor(form: CaptureForm):
     """Who the audit log says acted on a submission: 'Capture form “Contact us”'."""
     return system_actor(f"Capture form “{form.name}”")
->>>>>>> sec-a
 
 
 @dataclass

@@ -18,18 +18,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from leadflow.capture import services, spam
 from leadflow.errors import ValidationFailed
-<<<<<<< HEAD
-from leadflow.extensions import limiter
-from leadflow.leads.intake import commit_with_retry
-<<<<<<< HEAD
-from leadflow.mail.services import absolute_url
-=======
-from leadflow.web.ratelimits import retry_after_seconds, wait_phrase
->>>>>>> sec-c
-=======
 from leadflow.extensions import db, limiter
+from leadflow.mail.services import absolute_url
 from leadflow.retry import RETRY_AFTER_SECONDS, DatabaseBusy
->>>>>>> sec-e
+from leadflow.web.ratelimits import retry_after_seconds, wait_phrase
 
 bp = Blueprint("capture", __name__, url_prefix="/f")
 log = logging.getLogger(__name__)
@@ -198,13 +190,8 @@ def submit(slug: str):
         return _refuse(form, payload, {services.TOKEN_FIELD: [TOKEN_MESSAGES[token.check]]}, embed)
     try:
         data, consent = services.read_submission(form, payload)
-<<<<<<< HEAD
-        submission = services.Submission(form.id, data, consent, request.remote_addr, token.token_id)
-        commit_with_retry(lambda: services.submit(submission))
-=======
-        services.submit(services.Submission(form.id, data, consent, request.remote_addr))
+        services.submit(services.Submission(form.id, data, consent, request.remote_addr, token.token_id))
         db.session.commit()
->>>>>>> sec-e
     except ValidationFailed as exc:
         return _refuse(form, payload, exc.errors, embed)
     except services.TokenAlreadyUsed:

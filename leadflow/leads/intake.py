@@ -203,7 +203,7 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
         form_name = (activity_details or {}).get("form_name")
         public_merge = reviews.split_public_submission(
             lead, submitted, custom, region, source=f"Capture form “{form_name}”" if form_name else "A capture form")
-        _update_existing(lead, public_merge.fills, region)
+        _update_existing(actor, lead, public_merge.fills, region)
         custom = public_merge.custom_fills
     else:
         _update_existing(actor, lead, submitted, region)

@@ -297,15 +297,7 @@ def create_lead(actor, data: dict, *, region: str | None = None, channel: str = 
 def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None = None,
                 region: str | None = None) -> list[str]:
     """Change some fields of a lead; returns the names of the fields that changed."""
-<<<<<<< HEAD
-    if lead.deleted_at is not None:
-        raise NotFound("This lead is in the trash. Restore it first.")
-    require_lead_edit(actor, lead)
-    if expected_version is not None and expected_version != lead.version:
-        raise VersionConflict(lead)
-=======
     _check_editable(actor, lead, expected_version)
->>>>>>> sec-b
     values = clean_lead_input(data, region)
     _require_identity(
         values.get("first_name", lead.first_name), values.get("last_name", lead.last_name),
@@ -329,8 +321,7 @@ def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None =
 def _check_editable(actor, lead: Lead, expected_version: int | None) -> None:
     if lead.deleted_at is not None:
         raise NotFound("This lead is in the trash. Restore it first.")
-    if not can_edit_lead(actor, lead):
-        raise PermissionDenied("You can only edit leads you own or unassigned leads.")
+    require_lead_edit(actor, lead)
     if expected_version is not None and expected_version != lead.version:
         raise VersionConflict(lead)
 

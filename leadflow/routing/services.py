@@ -14,13 +14,8 @@ from datetime import datetime
 from sqlalchemy import func, update
 
 from leadflow.accounts.models import Team, User
-<<<<<<< HEAD
-from leadflow.accounts.system import SYSTEM
-from leadflow.db import parse_id, utcnow
-=======
 from leadflow.accounts.system import system_actor
-from leadflow.db import utcnow
->>>>>>> sec-a
+from leadflow.db import parse_id, utcnow
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event

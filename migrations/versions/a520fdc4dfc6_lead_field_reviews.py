@@ -4,7 +4,7 @@ Values a public capture form submitted for a lead that already had different one
 for the lead's owner to keep or apply, instead of overwriting the lead.
 
 Revision ID: a520fdc4dfc6
-Revises: fb1c2d3e4f50
+Revises: 563432990cbf
 Create Date: 2026-12-02 17:45:00
 
 """
@@ -16,7 +16,7 @@ import leadflow.db
 
 # revision identifiers, used by Alembic.
 revision = 'a520fdc4dfc6'
-down_revision = 'fb1c2d3e4f50'
+down_revision = '563432990cbf'
 branch_labels = None
 depends_on = None
 

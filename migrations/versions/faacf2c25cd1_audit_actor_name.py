@@ -6,7 +6,7 @@ deleted. Existing rows get their user's name, or "LeadFlow automation" when they
 user. A CHECK constraint then refuses any entry with neither actor_id nor actor_name.
 
 Revision ID: faacf2c25cd1
-Revises: fb1c2d3e4f50
+Revises: a520fdc4dfc6
 Create Date: 2026-12-02 18:00:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'faacf2c25cd1'
-down_revision = 'fb1c2d3e4f50'
+down_revision = 'a520fdc4dfc6'
 branch_labels = None
 depends_on = None
 

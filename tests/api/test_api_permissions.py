@@ -70,8 +70,8 @@ def test_a_rep_may_change_their_own_and_unassigned_leads(api, make_lead):
     free = make_lead(None, first_name="Free", email="free@example.com")
     db.session.commit()
     assert free.owner_id is None
-    for lead, email in ((own, "own@example.com"), (free, "free@example.com")):
-        response = api.post("/api/v1/leads", json={"email": email, "title": "Updated"})
+    for lead, name, email in ((own, "Own", "own@example.com"), (free, "Free", "free@example.com")):
+        response = api.post("/api/v1/leads", json={"first_name": name, "email": email, "title": "Updated"})
         assert response.status_code == 200, response.json
         assert _fresh(lead.id).title == "Updated"
 
@@ -79,14 +79,14 @@ def test_a_rep_may_change_their_own_and_unassigned_leads(api, make_lead):
 @pytest.mark.parametrize("role", ["manager", "admin"])
 def test_managers_and_admins_may_change_any_lead(client, make_token, others_lead, role):
     _, plain, _ = make_token(role=role)
-    response = client.post("/api/v1/leads", json={"email": "ada@example.com", "title": "VP"},
+    response = client.post("/api/v1/leads", json={"first_name": "Ada", "email": "ada@example.com", "title": "VP"},
                            headers={"Authorization": f"Bearer {plain}"})
     assert response.status_code == 200 and response.json["title"] == "VP"
 
 
 def test_in_a_batch_the_forbidden_item_fails_alone(api, others_lead):
     items = [{"first_name": "Grace", "email": "grace@example.com"},
-             {"email": "ada@example.com", "title": "Owner now", "tags": ["stolen"]},
+             {"first_name": "Ada", "email": "ada@example.com", "title": "Owner now", "tags": ["stolen"]},
              {"first_name": "Linus", "email": "linus@example.com"}]
     response = api.post("/api/v1/leads", json=items)
     assert response.status_code == 200
@@ -111,7 +111,7 @@ def test_a_retry_with_the_same_idempotency_key_replays_the_403(api, others_lead)
 def test_an_api_update_is_audited_with_the_tokens_user(api, make_lead):
     lead = make_lead(api.user, first_name="Own", email="own@example.com")
     db.session.commit()
-    assert api.post("/api/v1/leads", json={"email": "own@example.com", "title": "Head of R&D"}).status_code == 200
+    assert api.post("/api/v1/leads", json={"first_name": "Own", "email": "own@example.com", "title": "Head of R&D"}).status_code == 200
     [entry] = db.session.scalars(db.select(AuditEntry).where(
         AuditEntry.entity_id == lead.id, AuditEntry.field == "title"))
     assert (entry.actor_id, entry.actor_name, entry.new_value) == (api.user.id, api.user.name, "Head of R&D")

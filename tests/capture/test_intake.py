@@ -75,11 +75,7 @@ def test_same_email_through_the_api_updates_the_existing_lead_instead_of_duplica
     result = intake_lead({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.COM",
                           "phone": "+44 20 7946 0958", "utm_source": "second-touch", "tags": ["webinar"],
                           "custom_fields": {"message": "Call me"}},
-<<<<<<< HEAD
-                         channel="form", actor=FORM, defaults={"owner_id": None, "stage_id": None})
-=======
-                         channel="api", defaults={"owner_id": None, "stage_id": None})
->>>>>>> sec-b
+                         channel="api", actor=FORM, defaults={"owner_id": None, "stage_id": None})
     db.session.commit()
     assert not result.created and result.lead.id == existing.id
     assert count(Lead) == 1
@@ -158,65 +154,8 @@ def test_a_failing_arrival_step_does_not_lose_the_lead(monkeypatch):
         raise RuntimeError("the alert service is down")
 
     monkeypatch.setattr(events, "_ARRIVAL_STEPS", [(50, exploding_step)])
-<<<<<<< HEAD
-    result = intake_lead({"first_name": "Di", "email": "di@example.com"}, channel="form")
+    result = intake_lead({"first_name": "Di", "email": "di@example.com"}, channel="form", actor=FORM)
     db.session.commit()
     assert db.session.get(Lead, result.lead.id) is not None
     assert count(Activity, Activity.subject == "half-done") == 0, "the failed step was rolled back"
     assert len(activities(result.lead)) == 1
-=======
-    result = commit_with_retry(lambda: intake_lead({"first_name": "Di", "email": "di@example.com"}, channel="form", actor=FORM))
-    assert db.session.get(Lead, result.lead.id) is not None
-    assert count(Activity, Activity.subject == "half-done") == 0, "the failed step was rolled back"
-    assert len(activities(result.lead)) == 1
-
-
-def _locked():
-    return OperationalError("COMMIT", {}, Exception("database is locked"))
-
-
-def test_commit_with_retry_tries_again_when_the_database_is_locked(monkeypatch):
-    real_commit = db.session.commit
-    calls = {"commit": 0, "fn": 0}
-
-    def flaky_commit():
-        calls["commit"] += 1
-        if calls["commit"] == 1:
-            raise _locked()
-        real_commit()
-
-    def work():
-        calls["fn"] += 1
-        return intake_lead({"first_name": "Ed", "email": "ed@example.com"}, channel="form", actor=FORM)
-
-    monkeypatch.setattr(db.session, "commit", flaky_commit)
-    result = commit_with_retry(work, base_delay=0.001)
-    monkeypatch.undo()
-    assert calls == {"commit": 2, "fn": 2}
-    assert count(Lead) == 1 and result.lead.email == "ed@example.com"
-    assert len(activities(result.lead)) == 1, "the rolled-back attempt left nothing behind"
-
-
-def test_commit_with_retry_gives_up_after_the_last_attempt(monkeypatch):
-    def always_locked():
-        raise _locked()
-
-    monkeypatch.setattr(db.session, "commit", always_locked)
-    with pytest.raises(OperationalError):
-        commit_with_retry(lambda: intake_lead({"first_name": "F", "email": "f@example.com"}, channel="form", actor=FORM),
-                          attempts=3, base_delay=0.001)
-    monkeypatch.undo()
-    assert count(Lead) == 0
-
-
-def test_commit_with_retry_does_not_retry_other_errors(monkeypatch):
-    calls = []
-
-    def broken():
-        calls.append(1)
-        raise OperationalError("SELECT", {}, Exception("no such table: leads"))
-
-    with pytest.raises(OperationalError):
-        commit_with_retry(broken, base_delay=0.001)
-    assert len(calls) == 1
->>>>>>> sec-a

@@ -14,6 +14,7 @@ from leadflow.capture import services
 from leadflow.capture.models import CaptureForm
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
+from leadflow.leads.review_models import LeadFieldReview
 
 from tests.capture.conftest import form_token
 
@@ -480,7 +481,9 @@ def test_a_replayed_form_post_is_refused_with_the_form_again(client, capture_for
     assert count(Lead) == 1 and only_lead().first_name == "Ada"
     assert db.session.get(CaptureForm, capture_form.id).submission_count == 1
     again = post_form(client, "contact-us", {**GOOD, "first_name": "Adah", "form_token": fresh})
-    assert again.status_code == 200 and only_lead().first_name == "Adah"
+    assert again.status_code == 200 and only_lead().first_name == "Ada"  # the fresh token is taken
+    review = db.session.scalar(db.select(LeadFieldReview))  # and the differing name waits for review
+    assert (review.field, review.submitted_value) == ("first_name", "Adah")
 
 
 def test_a_replayed_json_post_gets_409_with_a_json_error_and_a_fresh_token(client, capture_form):

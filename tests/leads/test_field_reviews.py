@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from leadflow.accounts.system import system_actor
 from leadflow.activities.models import Activity
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
@@ -31,7 +32,7 @@ def lead(make_lead, owner):
 
 
 def from_form(data: dict, consent: bool = False) -> None:
-    intake_lead({"email": "ada@example.com", **data}, channel="form",
+    intake_lead({"email": "ada@example.com", **data}, channel="form", actor=system_actor("Capture form “Contact us”"),
                 activity_details={"form_id": 1, "form_name": "Contact us"},
                 consent={"text": "Send me news.", "source": "Form “Contact us”", "ip": "203.0.113.9"}
                 if consent else None)
