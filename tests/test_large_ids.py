@@ -11,6 +11,7 @@ from werkzeug.routing import IntegerConverter
 from leadflow.api.services import create_token
 from leadflow.extensions import db
 from leadflow.pipeline.services import ensure_default_pipeline
+from tests import factories
 
 TOO_LARGE = ("2147483648", "9999999999999999999999")
 
@@ -37,7 +38,7 @@ def test_every_page_with_an_id_in_its_address_answers_404_for_an_id_too_large(ap
 @pytest.mark.parametrize("big", TOO_LARGE)
 def test_the_api_answers_404_or_400_for_ids_too_large(app, client, make_user, big):
     ensure_default_pipeline()
-    _, plain = create_token(None, user=make_user(role="rep"), name="Program", scopes="read,write")
+    _, plain = create_token(factories.TEST_SETUP, user=make_user(role="rep"), name="Program", scopes="read,write")
     db.session.commit()
     headers = {"Authorization": f"Bearer {plain}"}
     response = client.get(f"/api/v1/leads/{big}", headers=headers)

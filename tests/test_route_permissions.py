@@ -22,6 +22,7 @@ from sqlalchemy import event
 
 from leadflow.accounts.system import SYSTEM
 from leadflow.extensions import db
+from leadflow.leads.review_models import LeadFieldReview
 from tests import factories
 from tests.conftest import CsrfClient, _anonymous_token
 
@@ -118,6 +119,7 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "GET leads.trash": (302, 200, 200, 200, 200, 200),
     "POST leads.undo_merge": (302, 403, 403, 303, 303, 303),
     "POST leads.update_field": (302, 403, 403, 200, 200, 200),
+    "POST leads.resolve_review": (302, 403, 403, 303, 303, 303),
     # mail
     "GET mail.detail": (302, 403, 403, 403, 403, 200),
     "GET mail.index": (302, 403, 403, 403, 403, 200),
@@ -270,7 +272,7 @@ class Samples:
     # -- one method per group of rows made together -----------------------------------------
 
     def _make_fixed(self, n):
-        return {"name": "email", "field": "email"}
+        return {"name": "email", "field": "email", "action": "keep"}
 
     def _make_pipeline(self, n):
         from leadflow.pipeline.services import ensure_default_pipeline
@@ -287,8 +289,11 @@ class Samples:
         task = Task(lead_id=lead.id, title="Call back", due_at=utcnow() + timedelta(days=1),
                     assignee_id=self.owner.id, created_by_id=self.owner.id)
         db.session.add(task)
+        review = LeadFieldReview(lead_id=lead.id, field="title", submitted_value="Chief Tester", value_key="x" * 64,
+                                 current_value=None, source="Capture form “Sample”")
+        db.session.add(review)
         db.session.flush()
-        return {"lead_id": lead.id, "partner_id": partner.id, "task_id": task.id}
+        return {"lead_id": lead.id, "partner_id": partner.id, "task_id": task.id, "review_id": review.id}
 
     def _make_merge(self, n):
         from leadflow.leads import merge
@@ -328,7 +333,7 @@ class Samples:
     def _make_token(self, n):
         from leadflow.api.services import create_token
 
-        return {"token_id": create_token(None, user=self.owner, name=f"Program {n}", scopes="read")[0].id}
+        return {"token_id": create_token(factories.TEST_SETUP, user=self.owner, name=f"Program {n}", scopes="read")[0].id}
 
     def _make_form(self, n):
         from leadflow.capture import services as capture_services
@@ -379,8 +384,8 @@ class Samples:
 
 
 _GROUPS = {
-    "fixed": ("name", "field"), "pipeline": ("pipeline_id", "stage_id", "next_stage_id"),
-    "lead": ("lead_id", "partner_id", "task_id"), "merge": ("merge_id",), "org": ("org_id",),
+    "fixed": ("name", "field", "action"), "pipeline": ("pipeline_id", "stage_id", "next_stage_id"),
+    "lead": ("lead_id", "partner_id", "task_id", "review_id"), "merge": ("merge_id",), "org": ("org_id",),
     "user": ("user_id",), "sequence": ("template_id", "sequence_id", "step_id"), "enrollment": ("enrollment_id",),
     "job": ("imports.job_id",), "token": ("token_id",), "form": ("form_id",), "message": ("message_id",),
     "routing": ("routing.rule_id",), "scoring": ("scoring.rule_id", "scoring.job_id"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import AnyConverter, IntegerConverter
 
 from leadflow.accounts.views import safe_next_url
 from leadflow.extensions import db
@@ -69,7 +69,10 @@ def _url_for_rule(app, rule, samples) -> tuple[str, bool]:
         else:
             known = False
             converter = rule._converters.get(arg)
-            values[arg] = 1 if isinstance(converter, IntegerConverter) else "x"
+            if isinstance(converter, AnyConverter):  # one of a fixed set of words: the first
+                values[arg] = sorted(converter.items)[0]
+            else:
+                values[arg] = 1 if isinstance(converter, IntegerConverter) else "x"
     values.update(QUERY_SAMPLES.get(rule.endpoint, {}))
     with app.test_request_context():
         from flask import url_for

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.servers import free_port, stop_processes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 E2E_DIR = Path(__file__).resolve().parent
@@ -93,20 +94,16 @@ def pytest_runtest_makereport(item, call):
             report.sections.append(("e2e screenshot", f"saved {target.relative_to(REPO_ROOT)} (page {page.url})"))
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _server_env(instance_dir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env.update({
         "LEADFLOW_CONFIG": "development",
         "LEADFLOW_INSTANCE": str(instance_dir),
         "PYTHONUNBUFFERED": "1",
-        # Every browser test signs in from the same address; the limit itself has its own tests.
+        # Every browser test signs in from the same address, most as the same account; the
+        # limits themselves have their own tests.
         "LOGIN_RATE_LIMIT": "300 per minute",
+        "LOGIN_ACCOUNT_RATE_LIMIT": "1000 per hour",
     })
     return env
 
@@ -167,7 +164,7 @@ def live_server(live_instance):
     with open(log_path, "w") as log:
         _run_cli(["db", "upgrade"], env, log)
         _run_cli(["leadflow", "seed-demo", "--leads", str(DEMO_LEADS)], env, log)
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = open(log_path, "a")
     process = subprocess.Popen(  # BASE_URL: the embed script frames the form at that address
@@ -178,12 +175,7 @@ def live_server(live_instance):
         _wait_until_up(f"{base_url}/login", process, log_path)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_processes([process])
         log.close()
 
 
