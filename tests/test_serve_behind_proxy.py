@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.servers import free_port, stop_processes
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EMAIL = "proxy-admin@example.com"
 PASSWORD = "a sturdy pass phrase for the proxy test"
@@ -30,12 +32,6 @@ START_TIMEOUT = 60
 # The surrounding run's database and Flask settings must not reach the server.
 SCRUBBED = ("DATABASE_URL", "TEST_DATABASE_URL", "SQLALCHEMY_DATABASE_URI", "FLASK_APP", "FLASK_DEBUG",
             "FLASK_RUN_FROM_CLI", "TRUST_PROXY", "TRUSTED_PROXY", "SESSION_COOKIE_SECURE", "SMTP_HOST")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _flask(args: list[str], env: dict) -> subprocess.CompletedProcess:
@@ -71,7 +67,7 @@ def start_server(base_env, tmp_path):
     logs = []
 
     def _start(**settings) -> int:
-        port = _free_port()
+        port = free_port()
         log = open(tmp_path / f"server-{port}.log", "w+")
         logs.append(log)
         process = subprocess.Popen(
@@ -93,13 +89,7 @@ def start_server(base_env, tmp_path):
         pytest.fail(f"the server did not listen within {START_TIMEOUT}s:\n{log.read()}")
 
     yield _start
-    for process in started:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
+    stop_processes(started, timeout=20)
     for log in logs:
         log.close()
 

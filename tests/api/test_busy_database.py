@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 from leadflow.api import auth, services
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
+from tests.servers import free_port, stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = 4
@@ -68,12 +68,6 @@ def test_a_lock_after_the_body_was_read_runs_the_view_again_with_the_same_body(a
 
 
 # --- real servers ------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def _run(env: dict, *args: str) -> str:
     result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
@@ -139,7 +133,7 @@ def servers(tmp_path):
     log = (tmp_path / "servers.log").open("w")
     try:
         for _ in range(SERVERS):
-            port = _free_port()
+            port = free_port()
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "waitress", "--threads", "8", "--listen", f"127.0.0.1:{port}", "wsgi:app"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
@@ -156,14 +150,7 @@ def servers(tmp_path):
                 time.sleep(0.2)
         yield urls, token, tmp_path / "leadflow.sqlite3"
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
         log.close()
 
 

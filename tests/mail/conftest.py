@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from email import message_from_bytes
@@ -11,11 +10,7 @@ from email.policy import default as default_policy
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.servers import free_port
 
 
 class _Recorder:
@@ -37,7 +32,7 @@ class LoopbackSmtp:
     (SMTP down), ``start()`` brings it back on the same port."""
 
     def __init__(self):
-        self.port = _free_port()
+        self.port = free_port()
         self.recorder = _Recorder()
         self.controller = None
 
