@@ -26,7 +26,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=rate_limit_key)(bp)
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
-MAX_ID = 2**31 - 1  # ids are 32-bit integers: a larger number is no lead's (PostgreSQL refuses to compare it)
 
 
 @bp.errorhandler(ApiError)
@@ -62,7 +61,7 @@ def _lead_query():
 
 def _load_lead(lead_id: int) -> Lead:
     query = _lead_query().where(Lead.id == lead_id, Lead.deleted_at.is_(None))
-    lead = db.session.scalar(query) if lead_id <= MAX_ID else None
+    lead = db.session.scalar(query)  # the id converter keeps lead_id within the id column
     if lead is None:
         raise ApiError(404, f"There is no lead {lead_id} (or it is in the trash).")
     return lead
@@ -78,10 +77,10 @@ def _cursor(value: str | None) -> int:
     try:
         if not CURSOR_PATTERN.fullmatch(value):
             raise ValueError
-        text = base64.urlsafe_b64decode(value.encode("ascii") + b"==").decode("ascii")
-        if not text.isdigit() or int(text) > MAX_ID or _make_cursor(int(text)) != value:
+        lead_id = parse_id(base64.urlsafe_b64decode(value.encode("ascii") + b"==").decode("ascii"))
+        if lead_id is None or _make_cursor(lead_id) != value:
             raise ValueError
-        return int(text)
+        return lead_id
     except (ValueError, UnicodeError, binascii.Error) as exc:
         raise ApiError(400, "The cursor is not one this API gave out.", {"cursor": ["Use next_cursor as given."]}) from exc
 

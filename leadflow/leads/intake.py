@@ -200,9 +200,8 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
                                                    + services.parse_tags(submitted["tags"]))
         lead = services.create_lead(actor, new_data, region=region, channel=channel)
     elif channel == reviews.PUBLIC_CHANNEL:  # anyone may post a form: fill blanks, differing values wait for review
-        form_name = (activity_details or {}).get("form_name")
         public_merge = reviews.split_public_submission(
-            lead, submitted, custom, region, source=f"Capture form “{form_name}”" if form_name else "A capture form")
+            lead, submitted, custom, region, source=actor.name)
         _update_existing(actor, lead, public_merge.fills, region)
         custom = public_merge.custom_fills
     else:
