@@ -7,7 +7,10 @@ from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
 
 
@@ -88,6 +91,44 @@ def is_retryable(error: BaseException | None) -> bool:
         return True
     message = str(orig).lower()
     return any(words in message for words in RETRYABLE_SQLITE_WORDS)
+
+
+# The unique keys that guard a find-or-create (``insert_missing``), by name (PostgreSQL) and by
+# the columns SQLite names in its message: a live organization's name, a tag's name, a tag on a
+# lead. A violation means a concurrent unit of work added the same row first.
+FIND_OR_CREATE_KEYS = {
+    "uq_organizations_live_name_key": "organizations.name_key",
+    "uq_tags_name_key": "tags.name_key",
+    "pk_lead_tags": "lead_tags.lead_id, lead_tags.tag_id",
+}
+
+
+def is_conflict(error: BaseException | None) -> bool:
+    """A concurrent unit of work changed the same rows first: a flush found a row's version
+    moved on (``StaleDataError``), or a find-or-create's unique key already taken. Run again
+    from the start, the unit reads the fresh rows: intake applies its submission to them, an
+    edit made on an older version answers its usual 409."""
+    if isinstance(error, StaleDataError):
+        return True
+    if not isinstance(error, IntegrityError) or error.orig is None:
+        return False
+    constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+    if constraint:
+        return constraint in FIND_OR_CREATE_KEYS
+    message = str(error.orig)
+    return any(message.endswith(f"UNIQUE constraint failed: {columns}") for columns in FIND_OR_CREATE_KEYS.values())
+
+
+def insert_missing(table, rows, index_elements: list[str], index_where=None) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: each row whose key (``index_elements``, with the
+    partial index's ``index_where``) a row already holds is left out instead of failing. On
+    PostgreSQL it waits for a concurrent transaction inserting the same key and leaves the row
+    out if that one commits, so the caller's next SELECT finds exactly one row."""
+    from leadflow.extensions import db
+
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.session.execute(insert(table).on_conflict_do_nothing(index_elements=index_elements,
+                                                              index_where=index_where), rows)
 
 
 def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:

@@ -65,7 +65,7 @@ from sqlalchemy import and_, case, func, insert, literal, null, select, text
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import utcnow
+from leadflow.db import insert_missing, utcnow
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.leads.fields import search_text_for
@@ -929,7 +929,7 @@ def _tag_ids(names: set[str]) -> dict[str, int]:
     existing = dict(db.session.execute(db.select(Tag.name_key, Tag.id).where(Tag.name_key.in_(list(keys)))).all())
     missing = [{"name": name, "name_key": key} for key, name in keys.items() if key not in existing]
     if missing:
-        _insert(Tag.__table__, missing)
+        insert_missing(Tag.__table__, missing, ["name_key"])  # a tag someone adds meanwhile is used, not doubled
         existing = dict(db.session.execute(db.select(Tag.name_key, Tag.id).where(Tag.name_key.in_(list(keys)))).all())
     return existing
 

@@ -19,8 +19,13 @@ again, a bounded number of times within a bounded time.
   their rows and may be run twice in a row by design, so a sweep runs again even after a
   commit of its own.
 
-When the attempts or the time run out, ``DatabaseBusy`` (a 503 with Retry-After; nothing
-was saved) is raised: never a 500.
+A unit that lost a race with a concurrent one (``leadflow.db.is_conflict``: a row's version
+moved on under it, or a find-or-create's unique key was taken first) is run again the same way:
+it then reads the fresh rows, so intake applies its submission to the lead as it now is, and an
+edit made on an older version answers its usual 409.
+
+When the attempts or the time run out, ``DatabaseBusy`` (a 503 with Retry-After) or, after
+conflicts, ``ConcurrentChange`` (a 409) is raised, nothing saved: never a 500.
 """
 
 from __future__ import annotations
@@ -37,9 +42,10 @@ from typing import TypeVar
 from flask import Flask, request
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import ServiceUnavailable
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import Conflict, ServiceUnavailable
 
-from leadflow.db import is_retryable, sqlite_begin_mode
+from leadflow.db import is_conflict, is_retryable, sqlite_begin_mode
 from leadflow.extensions import db
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,8 @@ T = TypeVar("T")
 BUSY_MESSAGE = "The database is busy right now, so nothing was saved. Please try again in a moment."
 PARTLY_SAVED_MESSAGE = ("The database is busy right now and only part of this may have been saved. "
                         "Reload the page to see what was before you try again.")
+CONFLICT_MESSAGE = ("Others changed the same record at the same moment, so nothing was saved. "
+                    "Please try again.")
 RETRY_AFTER_SECONDS = 2
 # Short waits between tries: the busy timeout does the real waiting, and a writer that slept
 # long between tries would lose the lock to newcomers again and again.
@@ -62,6 +70,12 @@ class DatabaseBusy(ServiceUnavailable):
 
     def __init__(self, description: str | None = None):
         super().__init__(description=description or BUSY_MESSAGE, retry_after=RETRY_AFTER_SECONDS)
+
+
+class ConcurrentChange(Conflict):
+    """Concurrent units of work kept changing the same rows: 409; the request saved nothing."""
+
+    description = CONFLICT_MESSAGE
 
 
 @dataclass
@@ -111,10 +125,12 @@ def backoff(attempt: int) -> float:
 def run_unit(fn: Callable[[], T], *, what: str, attempts: int, max_seconds: float,
              rerun_after_commit: bool = False, on_commit: Callable[[], None] | None = None,
              before_retry: Callable[[], None] | None = None) -> T:
-    """``fn()``, run again from the start while it fails with a retryable database error.
+    """``fn()``, run again from the start while it fails with a retryable database error
+    or a conflict with a concurrent unit.
 
-    Raises DatabaseBusy when the attempts or ``max_seconds`` run out, or when ``fn``
-    already committed and ``rerun_after_commit`` is off. Other errors propagate unchanged.
+    Raises DatabaseBusy (ConcurrentChange after conflicts) when the attempts or
+    ``max_seconds`` run out, and DatabaseBusy when ``fn`` already committed and
+    ``rerun_after_commit`` is off. Other errors propagate unchanged.
     """
     deadline = time.monotonic() + max_seconds
     for attempt in range(1, attempts + 1):
@@ -122,18 +138,20 @@ def run_unit(fn: Callable[[], T], *, what: str, attempts: int, max_seconds: floa
         token = _current.set(unit)
         try:
             return fn()
-        except DBAPIError as exc:
-            if not is_retryable(exc):
+        except (DBAPIError, StaleDataError) as exc:
+            conflict = is_conflict(exc)
+            if not conflict and not is_retryable(exc):
                 raise
             db.session.rollback()
             delay = backoff(attempt)
+            reason = "conflict with a concurrent change" if conflict else "database busy"
             if unit.committed and not rerun_after_commit:
-                log.error("%s: database busy after part of the work was saved; not run again", what)
+                log.error("%s: %s after part of the work was saved; not run again", what, reason)
                 raise DatabaseBusy(PARTLY_SAVED_MESSAGE) from exc
             if attempt == attempts or time.monotonic() + delay > deadline:
-                log.warning("%s: database still busy after %s attempts; giving up", what, attempt)
-                raise DatabaseBusy() from exc
-            log.info("%s: database busy (attempt %s of %s); again in %.2f s", what, attempt, attempts, delay)
+                log.warning("%s: %s after %s attempts; giving up", what, reason, attempt)
+                raise (ConcurrentChange() if conflict else DatabaseBusy()) from exc
+            log.info("%s: %s (attempt %s of %s); again in %.2f s", what, reason, attempt, attempts, delay)
             time.sleep(delay)
             if before_retry is not None:
                 before_retry()

@@ -20,7 +20,7 @@ from leadflow.capture import services, spam
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db, limiter
 from leadflow.mail.services import absolute_url
-from leadflow.retry import RETRY_AFTER_SECONDS, DatabaseBusy
+from leadflow.retry import RETRY_AFTER_SECONDS, ConcurrentChange, DatabaseBusy
 from leadflow.web.ratelimits import retry_after_seconds, wait_phrase
 
 bp = Blueprint("capture", __name__, url_prefix="/f")
@@ -91,8 +91,9 @@ def too_large(_exc):
 
 
 @bp.errorhandler(DatabaseBusy)
-def busy(exc: DatabaseBusy):
-    response, status = _error(503, exc.description, "Busy")
+@bp.errorhandler(ConcurrentChange)
+def not_saved(exc: DatabaseBusy | ConcurrentChange):
+    response, status = _error(exc.code, exc.description, "Busy")
     return response, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 

@@ -32,14 +32,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import and_, distinct, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import User
 from leadflow.accounts.system import on_behalf_of
 from leadflow.activities.models import Activity
-from leadflow.db import utcnow
+from leadflow.db import insert_missing, utcnow
 from leadflow.errors import DomainError
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
@@ -52,6 +50,7 @@ from leadflow.imports.rows import NOTE_LIMIT, RowCleaner, input_form
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.forms import current_input_value
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags
+from leadflow.leads.organizations_service import add_organizations
 from leadflow.leads.services import update_lead
 from leadflow.pipeline.models import StageTotals
 from leadflow.pipeline.totals import recount_stage_totals
@@ -319,38 +318,29 @@ class ChunkWriter:
     # new leads
     def _organizations(self, names: dict[str, str]) -> None:
         missing = [k for k in names if k not in self.orgs]
-        if not missing:
-            return
-        for start in range(0, len(missing), 500):
-            batch = missing[start:start + 500]
+        self._live_organizations(missing)
+        new = {k: names[k] for k in missing if k not in self.orgs}
+        if new:
+            # ON CONFLICT DO NOTHING: one that a request or another import adds meanwhile is used, not doubled.
+            add_organizations(new)
+            self._live_organizations(list(new))
+
+    def _live_organizations(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 500):
             # Trashed ones are left out here, not in SQL (see ``planner._matches``: the
             # planner would otherwise read every live organization through deleted_at's index).
             for org_id, key, name, deleted_at in db.session.execute(
                 select(Organization.id, Organization.name_key, Organization.name, Organization.deleted_at)
-                .where(Organization.name_key.in_(batch)).order_by(Organization.id.desc())
+                .where(Organization.name_key.in_(keys[start:start + 500]))
             ):
-                if deleted_at is None:
-                    self.orgs[key] = (org_id, name)  # the oldest wins, as in find_or_create_organization
-        new = [k for k in missing if k not in self.orgs]
-        if new:
-            now = utcnow()
-            table = Organization.__table__
-            # Matched back by name_key: ordered RETURNING costs a statement per row on SQLite.
-            for org_id, key in db.session.execute(
-                insert(table).returning(table.c.id, table.c.name_key),
-                [{"name": names[k], "name_key": k, "created_at": now, "updated_at": now, "version": 1} for k in new],
-            ):
-                self.orgs[key] = (org_id, names[key])
+                if deleted_at is None:  # one at most: a unique index keeps live names apart
+                    self.orgs[key] = (org_id, name)
 
     def _tag_ids(self, names: dict[str, str]) -> None:
         missing = [k for k in names if k not in self.tags]
         if not missing:
             return
-        dialect_insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        db.session.execute(
-            dialect_insert(Tag.__table__).on_conflict_do_nothing(index_elements=["name_key"]),
-            [{"name": names[k], "name_key": k} for k in missing],
-        )
+        insert_missing(Tag.__table__, [{"name": names[k], "name_key": k} for k in missing], ["name_key"])
         for tag_id, key in db.session.execute(select(Tag.id, Tag.name_key).where(Tag.name_key.in_(missing))):
             self.tags[key] = tag_id
 

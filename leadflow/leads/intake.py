@@ -22,6 +22,7 @@ from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
 from leadflow.leads import reviews, services
 from leadflow.leads.duplicates import find_duplicates
+from leadflow.leads.fields import FieldError
 from leadflow.leads.events import emit
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import require_lead_edit
@@ -131,7 +132,10 @@ def _update_existing(actor, lead: Lead, submitted: dict, region: str | None) -> 
             values.pop(key)
     if "tags" in values:
         existing = [t.name for t in lead.tags]
-        values["tags"] = services.parse_tags(existing + values["tags"])
+        try:
+            values["tags"] = services.parse_tags(existing + values["tags"])
+        except FieldError as exc:  # too many with the lead's own
+            raise ValidationFailed({"tags": [str(exc)]}) from exc
     before = services.audit_snapshot(lead)
     with db.session.no_autoflush:
         services._apply(actor, lead, values)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, Date, Float, ForeignKey, Index, Integer, String, Table, Text,
+    JSON, BigInteger, Boolean, Column, Date, Float, ForeignKey, Index, Integer, String, Table, Text, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -43,8 +43,19 @@ lead_search = Table(
 )
 
 
+# The condition of the partial unique index on live organizations' names (``insert_missing``
+# names it as the conflict target of a find-or-create).
+LIVE_ORGANIZATION = "deleted_at IS NULL"
+
+
 class Organization(db.Model):
     __tablename__ = "organizations"
+    __table_args__ = (
+        # One live organization per name (trashed ones may share it); ``find_or_create_organization``
+        # and the import rely on it when several requests add the same new name at once.
+        Index("uq_organizations_live_name_key", "name_key", unique=True,
+              sqlite_where=text(LIVE_ORGANIZATION), postgresql_where=text(LIVE_ORGANIZATION)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

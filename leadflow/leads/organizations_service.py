@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_
 from sqlalchemy.orm import joinedload
 
-from leadflow.db import utcnow
+from leadflow.db import insert_missing, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.governance.audit import history, record_changes, record_event
@@ -25,15 +25,21 @@ ORG_FIELDS = ("name", "domain", "industry", "size_band", "territory")
 
 
 def find_or_create_organization(name: str) -> Organization:
-    key = " ".join(name.split()).lower()
-    org = db.session.scalar(
-        db.select(Organization).where(Organization.name_key == key, Organization.deleted_at.is_(None)).limit(1)
-    )
-    if org is None:
-        org = Organization(name=" ".join(name.split()), name_key=key)
-        db.session.add(org)
-        db.session.flush()
-    return org
+    """The live organization called ``name`` (whatever its case and spacing), added when there
+    is none. ``INSERT … ON CONFLICT DO NOTHING`` on the live-name unique index, then a SELECT:
+    requests adding the same new name at once all get the one organization."""
+    name = " ".join(name.split())
+    add_organizations({name.lower(): name})
+    return db.session.scalar(db.select(Organization).where(
+        Organization.name_key == name.lower(), Organization.deleted_at.is_(None)))
+
+
+def add_organizations(names: dict[str, str]) -> None:
+    """Add a live organization for each ``{name_key: name}`` that has none (see
+    ``find_or_create_organization``); the caller selects them afterwards."""
+    if names:
+        insert_missing(Organization.__table__, [{"name": name, "name_key": key} for key, name in names.items()],
+                       ["name_key"], index_where=Organization.deleted_at.is_(None))
 
 
 def _domain_of(raw) -> str:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import parse_id, utcnow
+from leadflow.db import insert_missing, parse_id, utcnow
 from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
@@ -198,19 +198,22 @@ def audit_snapshot(lead: Lead) -> dict:
 
 
 def resolve_tags(names: list[str]) -> list[Tag]:
+    """The tags called ``names``, in that order, adding the missing ones with ``INSERT … ON
+    CONFLICT DO NOTHING`` before selecting them: requests adding the same new tag at once all
+    get the one tag."""
     if not names:
         return []
-    keys = [n.lower() for n in names]
-    existing = {t.name_key: t for t in db.session.scalars(db.select(Tag).where(Tag.name_key.in_(keys)))}
-    tags = []
-    for name in names:
-        tag = existing.get(name.lower())
-        if tag is None:
-            tag = Tag(name=name, name_key=name.lower())
-            db.session.add(tag)
-            existing[tag.name_key] = tag
-        tags.append(tag)
-    return tags
+    wanted = {n.lower(): n for n in names}
+
+    def existing():
+        return {t.name_key: t for t in db.session.scalars(db.select(Tag).where(Tag.name_key.in_(wanted)))}
+
+    found = existing()
+    if len(found) < len(wanted):
+        insert_missing(Tag.__table__, [{"name": n, "name_key": k} for k, n in wanted.items() if k not in found],
+                       ["name_key"])
+        found = existing()
+    return [found[n.lower()] for n in names]
 
 
 def _apply(actor, lead: Lead, values: dict) -> None:

@@ -7,8 +7,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.routing import IntegerConverter
 
-from leadflow.db import MAX_ID, is_retryable, sqlite_begin_mode
-from leadflow.retry import BUSY_MESSAGE, RETRY_AFTER_SECONDS, DatabaseBusy
+from leadflow.db import MAX_ID, is_conflict, is_retryable, sqlite_begin_mode
+from leadflow.retry import BUSY_MESSAGE, RETRY_AFTER_SECONDS, ConcurrentChange, DatabaseBusy
 from leadflow.extensions import db, login_manager
 from leadflow.web.htmx import error_message_response, is_fragment_request, render_page
 from leadflow.web import formatting
@@ -137,6 +137,11 @@ def init_web(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(sorted(allowed))
         return response
 
+    @app.errorhandler(409)
+    def conflict(error):  # views answer their own conflicts; this is ``ConcurrentChange``
+        db.session.rollback()
+        return error_page(409, "Changed meanwhile", getattr(error, "description", "") or ConcurrentChange.description)
+
     @app.errorhandler(413)
     def too_large(error):
         return error_page(413, "Too large", "The upload or form was larger than this server accepts.")
@@ -157,8 +162,11 @@ def init_web(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(error):
-        if is_retryable(getattr(error, "original_exception", None)):  # outside a view's retries
+        original = getattr(error, "original_exception", None)
+        if is_retryable(original):  # outside a view's retries
             return busy(DatabaseBusy())
+        if is_conflict(original):
+            return conflict(ConcurrentChange())
         db.session.rollback()
         return error_page(500, "Something went wrong", "The error was logged. Nothing was saved.")
 

@@ -152,7 +152,7 @@ def test_list_pages_by_fifty(login_as, make_org):
 def _seed_orgs_with_leads(make_org, make_lead, make_user, count: int) -> None:
     owner = make_user("rep")
     for i in range(count):
-        org = make_org(f"Seeded {i}", domain=f"seeded{i}.example")
+        org = make_org(f"Seeded {count}-{i}", domain=f"seeded{count}-{i}.example")
         for _ in range(2):
             make_lead(organization=org.name, owner_id=owner.id)
 
