@@ -6,9 +6,10 @@ import io
 
 import pytest
 from flask import request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
-from leadflow.db import is_retryable, sqlite_begin_mode
+from leadflow.db import is_conflict, is_retryable, sqlite_begin_mode
 from leadflow.extensions import csrf, db
 from leadflow.leads.models import Lead
 from tests import factories
@@ -28,6 +29,26 @@ def test_locked_sqlite_and_postgresql_conflicts_are_retryable_other_errors_not()
     assert not is_retryable(OperationalError("SELECT", {}, Exception("no such table: leads")))
     assert not is_retryable(RuntimeError("database is locked"))
     assert not is_retryable(None)
+
+
+class _PgUniqueViolation(Exception):
+    sqlstate = "23505"
+
+    def __init__(self, constraint: str):
+        super().__init__(f'duplicate key value violates unique constraint "{constraint}"')
+        self.diag = type("Diag", (), {"constraint_name": constraint})()
+
+
+def test_a_lost_race_for_a_row_or_a_find_or_create_key_is_a_conflict_other_violations_not():
+    assert is_conflict(StaleDataError("UPDATE statement on table 'leads' expected to update 1 row(s); 0 were matched."))
+    for constraint in ("uq_organizations_live_name_key", "uq_tags_name_key", "pk_lead_tags"):
+        assert is_conflict(IntegrityError("INSERT", {}, _PgUniqueViolation(constraint)))
+    for message in ("UNIQUE constraint failed: organizations.name_key", "UNIQUE constraint failed: tags.name_key"):
+        assert is_conflict(IntegrityError("INSERT", {}, Exception(message)))
+    assert not is_conflict(IntegrityError("INSERT", {}, _PgUniqueViolation("uq_users_email")))
+    assert not is_conflict(IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: users.email")))
+    assert not is_conflict(IntegrityError("INSERT", {}, Exception("NOT NULL constraint failed: tags.name")))
+    assert not is_conflict(locked()) and not is_conflict(None)
 
 
 def _route(app, path, view):
@@ -52,6 +73,43 @@ def test_a_view_that_meets_a_locked_database_runs_again_and_saves_once(app, clie
     assert response.status_code == 201
     assert len(calls) == 2
     assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1, "the first attempt was rolled back"
+
+
+def test_a_view_that_lost_a_race_for_a_row_runs_again_and_saves_once(app, client):
+    calls = []
+
+    def view():
+        calls.append(1)
+        factories.make_lead(first_name="Ada", email="ada@example.com")
+        db.session.flush()
+        if len(calls) == 1:
+            raise StaleDataError("UPDATE statement on table 'leads' expected to update 1 row(s); 0 were matched.")
+        db.session.commit()
+        return "saved", 201
+
+    _route(app, "/test/stale", view)
+    response = client.post("/test/stale")
+    assert response.status_code == 201
+    assert len(calls) == 2
+    assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1, "the first attempt was rolled back"
+
+
+def test_races_that_never_stop_answer_409_and_save_nothing(make_app):
+    other = make_app(DB_BUSY_RETRY_ATTEMPTS=3, DB_BUSY_RETRY_SECONDS=5)
+    calls = []
+
+    def view():
+        calls.append(1)
+        factories.make_lead(first_name="Bo", email="bo@example.com")
+        raise IntegrityError("INSERT", {}, _PgUniqueViolation("uq_tags_name_key"))
+
+    _route(other, "/test/races", view)
+    with other.app_context():
+        response = other.test_client().post("/test/races")
+        assert db.session.scalar(db.select(db.func.count(Lead.id))) == 0
+    assert len(calls) == 3
+    assert response.status_code == 409
+    assert "at the same moment, so nothing was saved" in response.get_data(as_text=True)
 
 
 def test_a_view_that_committed_is_never_run_again_and_answers_503(app, client):
