@@ -30,6 +30,8 @@ ERROR_MEANINGS = {
     "403": "The token lacks the scope, or its user is deactivated or may not do this.",
     "404": "Nothing at this address.",
     "405": "This path does not take that method; the `Allow` header lists the ones it does.",
+    "409": "Other requests changed the same lead at the same moment, again and again, so nothing was saved; "
+           "send it again.",
     "413": f"The body is too large, or the batch has more than {MAX_BATCH} leads.",
     "415": "The body is not sent as application/json.",
     "422": "Fields were refused (see errors), or the Idempotency-Key was used with another body.",
@@ -236,7 +238,7 @@ def openapi_document() -> dict:
                         "200": {"description": "A lead with the same email was updated (single lead), or the "
                                                "per-item results of a batch", "headers": REPLAYED,
                                 "content": {"application/json": {"schema": {"oneOf": [_ref("Lead"), _ref("BatchResult")]}}}},
-                        **_errors("400", "401", "403", "405", "413", "415", "422", "429",
+                        **_errors("400", "401", "403", "405", "409", "413", "415", "422", "429",
                                   e403="The token lacks the write scope or its user may not create leads; or "
                                        "the email is that of a lead the user may not change (lead_id "
                                        "names it; nothing is saved)."),
