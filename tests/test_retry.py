@@ -56,7 +56,18 @@ def _route(app, path, view):
     app.add_url_rule(path, view.__name__, csrf.exempt(view), methods=["POST"])
 
 
-def test_a_view_that_meets_a_locked_database_runs_again_and_saves_once(app, client):
+def _stale() -> StaleDataError:
+    return StaleDataError("UPDATE statement on table 'leads' expected to update 1 row(s); 0 were matched.")
+
+
+def _name_taken() -> IntegrityError:
+    return IntegrityError("INSERT", {}, _PgUniqueViolation("uq_organizations_live_name_key"))
+
+
+# A locked database (as a token check or a form lookup would meet it, before anything was
+# committed), a lead row whose version moved on under the flush, a find-or-create key taken first.
+@pytest.mark.parametrize("error", [locked, _stale, _name_taken], ids=["locked", "stale-row", "name-taken"])
+def test_a_view_that_meets_a_busy_database_or_loses_a_race_runs_again_and_saves_once(app, client, error):
     calls = []
 
     def view():
@@ -64,31 +75,12 @@ def test_a_view_that_meets_a_locked_database_runs_again_and_saves_once(app, clie
         factories.make_lead(first_name="Ada", email="ada@example.com")
         db.session.flush()
         if len(calls) == 1:
-            raise locked()  # as a token check or a form lookup would, before anything was committed
+            raise error()
         db.session.commit()
         return "saved", 201
 
     _route(app, "/test/retry", view)
     response = client.post("/test/retry")
-    assert response.status_code == 201
-    assert len(calls) == 2
-    assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1, "the first attempt was rolled back"
-
-
-def test_a_view_that_lost_a_race_for_a_row_runs_again_and_saves_once(app, client):
-    calls = []
-
-    def view():
-        calls.append(1)
-        factories.make_lead(first_name="Ada", email="ada@example.com")
-        db.session.flush()
-        if len(calls) == 1:
-            raise StaleDataError("UPDATE statement on table 'leads' expected to update 1 row(s); 0 were matched.")
-        db.session.commit()
-        return "saved", 201
-
-    _route(app, "/test/stale", view)
-    response = client.post("/test/stale")
     assert response.status_code == 201
     assert len(calls) == 2
     assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1, "the first attempt was rolled back"
@@ -101,7 +93,7 @@ def test_races_that_never_stop_answer_409_and_save_nothing(make_app):
     def view():
         calls.append(1)
         factories.make_lead(first_name="Bo", email="bo@example.com")
-        raise IntegrityError("INSERT", {}, _PgUniqueViolation("uq_tags_name_key"))
+        raise _name_taken()
 
     _route(other, "/test/races", view)
     with other.app_context():
