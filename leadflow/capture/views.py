@@ -93,7 +93,7 @@ def too_large(_exc):
 @bp.errorhandler(DatabaseBusy)
 @bp.errorhandler(ConcurrentChange)
 def not_saved(exc: DatabaseBusy | ConcurrentChange):
-    response, status = _error(exc.code, exc.description, "Busy")
+    response, status = _error(exc.code, exc.description, "Busy" if exc.code == 503 else "Not sent")
     return response, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 

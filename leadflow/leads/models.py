@@ -43,8 +43,7 @@ lead_search = Table(
 )
 
 
-# The condition of the partial unique index on live organizations' names (``insert_missing``
-# names it as the conflict target of a find-or-create).
+# Which organizations the unique index on names covers: the live ones.
 LIVE_ORGANIZATION = "deleted_at IS NULL"
 
 

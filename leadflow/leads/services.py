@@ -206,7 +206,7 @@ def resolve_tags(names: list[str]) -> list[Tag]:
     wanted = {n.lower(): n for n in names}
 
     def existing():
-        return {t.name_key: t for t in db.session.scalars(db.select(Tag).where(Tag.name_key.in_(wanted)))}
+        return {t.name_key: t for t in db.session.scalars(db.select(Tag).where(Tag.name_key.in_(list(wanted))))}
 
     found = existing()
     if len(found) < len(wanted):
