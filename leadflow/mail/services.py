@@ -108,13 +108,15 @@ def send_soon_after_commit() -> None:
 
 def retry_now(message: OutboxMessage, now: datetime | None = None) -> bool:
     """Send a message that has not gone out now (straight after the commit) instead of after
-    its back-off. Returns False (and changes nothing) for a message already sent or being sent."""
+    its back-off; for an "unknown" one, an admin's decision that it did not go out. Returns
+    False (and changes nothing) for a message sent or with an attempt under way."""
     now = now or utcnow()
-    if message.state == "sent" or (message.state == "sending" and message.lease_until and message.lease_until > now):
+    if message.state in ("sent", "sending"):
         return False
     message.state = waiting_state()
     message.next_attempt_at = now
     message.lease_until = None
+    message.claimed_by = None
     db.session.flush()
     send_soon_after_commit()
     return True
