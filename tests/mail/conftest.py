@@ -10,7 +10,26 @@ from email.policy import default as default_policy
 
 import pytest
 
+from leadflow.extensions import db
+from leadflow.mail.models import OutboxMessage
+from leadflow.mail.services import RenderedMail, enqueue_mail
 from tests.servers import free_port
+
+MAIL = RenderedMail(subject="Call Ada back", text_body="Ada is waiting.\nhttps://crm.example.com/leads/1",
+                    html_body="<p>Ada is waiting.</p>")
+
+
+def queue_message(key="task-due:1:2026-01-01T09:00:00+00:00", to="rep@example.com", now=None) -> int:
+    """One message in the outbox, committed; its id."""
+    message_id = enqueue_mail(to=to, kind="task_reminder", mail=MAIL, idempotency_key=key, now=now)
+    db.session.commit()
+    return message_id
+
+
+def reloaded(message_id) -> OutboxMessage:
+    """The message as the database has it now (what other sessions wrote included)."""
+    db.session.expire_all()
+    return db.session.get(OutboxMessage, message_id)
 
 
 class _Recorder:

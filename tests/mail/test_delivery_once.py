@@ -20,24 +20,12 @@ from leadflow.extensions import db
 from leadflow.mail import delivery
 from leadflow.mail.delivery import LEASE_SECONDS, deliver_outbox, mail_domain
 from leadflow.mail.models import OutboxMessage
-from leadflow.mail.services import RenderedMail, enqueue_mail, retry_now
+from leadflow.mail.services import retry_now
 from leadflow.scheduler.claims import claim_due
 from leadflow.scheduler.heartbeat import STALE_AFTER_SECONDS, beat
 from leadflow.scheduler.runner import run_sweep
-
-MAIL = RenderedMail(subject="New lead: Ada", text_body="Ada is waiting.", html_body="<p>Ada is waiting.</p>")
-
-
-def _enqueue(key="alert:1", to="rep@example.com", now=None) -> int:
-    message_id = enqueue_mail(to=to, kind="new_lead_alert", mail=MAIL, idempotency_key=key, now=now)
-    db.session.commit()
-    return message_id
-
-
-def _message(message_id) -> OutboxMessage:
-    db.session.expire_all()
-    return db.session.get(OutboxMessage, message_id)
-
+from tests.mail.conftest import queue_message as _enqueue
+from tests.mail.conftest import reloaded as _message
 
 def _sweep(app, at):
     """The outbox sweep as the scheduler runs it (its own session, run again when the database
@@ -86,13 +74,13 @@ def locked_sent_writes(app):
 def test_when_recording_sent_fails_after_the_server_accepted_the_write_is_retried_and_nothing_is_resent(
         app, smtp_server, locked_sent_writes):
     start = utcnow()
-    message_id = _enqueue(now=start)
+    message_id = _enqueue(key="alert:1", now=start)
     locked_sent_writes[0] = 3  # the first three "sent" writes meet a locked database
 
     _sweep(app, start)
-    assert locked_sent_writes[1] == 3
     message = _message(message_id)
     assert message.state == "sent" and message.attempts == 1 and message.lease_until is None
+    assert locked_sent_writes[1] == 3
     for later in (LEASE_SECONDS + 1, 3600, 7 * 3600):  # long after any lease or back-off
         _sweep(app, start + timedelta(seconds=later))
     assert smtp_server.wait_for(1, 5)
@@ -106,7 +94,7 @@ def test_when_the_sent_write_never_lands_the_message_is_left_unknown_and_never_s
     app.config["OUTBOX_RECORD_RETRY_SECONDS"] = 0.3
     app.config["DB_BUSY_RETRY_SECONDS"] = 0.5
     start = utcnow()
-    message_id = _enqueue(now=start)
+    message_id = _enqueue(key="alert:1", now=start)
     locked_sent_writes[0] = -1
 
     _sweep(app, start)
@@ -126,7 +114,7 @@ def test_when_the_sent_write_never_lands_the_message_is_left_unknown_and_never_s
 
 def test_a_crash_between_sending_and_recording_is_never_resent_until_an_admin_says_so(app, smtp_server):
     start = utcnow()
-    message_id = _enqueue(now=start)
+    message_id = _enqueue(key="alert:1", now=start)
     claim = _claimed_by_a_scheduler_that_dies(start)
     attempt_id = _start_attempt_and_die(claim, start)
     assert _message(message_id).attempt_id == attempt_id
@@ -149,7 +137,7 @@ def test_a_crash_between_sending_and_recording_is_never_resent_until_an_admin_sa
 
 
 def test_a_connection_that_breaks_while_the_server_answers_leaves_the_message_unknown(app, smtp_server):
-    message_id = _enqueue()
+    message_id = _enqueue(key="alert:1")
     original = smtplib.SMTP.getreply
 
     def reply_lost(self):
@@ -185,7 +173,7 @@ def test_a_dead_schedulers_claims_are_taken_over_once_its_heartbeat_stops_not_af
 
 def test_a_slow_scheduler_whose_claims_were_taken_over_sends_nothing_twice(app, smtp_server):
     start = utcnow()
-    message_id = _enqueue(now=start)
+    message_id = _enqueue(key="alert:1", now=start)
     claim = _claimed_by_a_scheduler_that_dies(start, who="slow-scheduler")
     assert deliver_outbox(start + timedelta(seconds=STALE_AFTER_SECONDS + 1)) == 1
     # The slow one wakes up and goes on with its batch: its claim is no longer valid.
@@ -219,7 +207,7 @@ def test_a_recovered_server_is_noticed_by_a_probe_and_waiting_messages_go_on_the
 
 def test_sent_at_is_when_the_server_accepted_the_message_not_when_it_was_claimed(app, smtp_server):
     start = utcnow()
-    message_id = _enqueue(now=start)
+    message_id = _enqueue(key="alert:1", now=start)
     original = smtplib.SMTP.send_message
 
     def slow_send(self, msg, *args, **kwargs):
@@ -231,3 +219,38 @@ def test_sent_at_is_when_the_server_accepted_the_message_not_when_it_was_claimed
     message = _message(message_id)
     assert message.sent_at - start >= timedelta(seconds=1.2)
     assert message.sent_at - start < timedelta(seconds=30)
+
+
+def test_the_migration_keeps_the_outbox_and_an_old_sending_row_becomes_unknown_not_resent(tmp_path):
+    """On a database of the release before, with messages in it (SQLite rebuilds the table)."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    from config import TestConfig
+    from leadflow import create_app
+    from leadflow.mail.delivery import mark_unconfirmed
+
+    config = type("OldDatabase", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.sqlite3'}"})
+    old = create_app(config)
+    with old.app_context():
+        upgrade(revision="faacf2c25cd1")
+        with db.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO outbox_messages (id, to_address, kind, subject, text_body, idempotency_key, state, "
+                "attempts, next_attempt_at, lease_until, created_at) VALUES "
+                "(1, 'a@example.com', 'digest', 'Old, claimed', 'x', 'k1', 'sending', 0, '2026-01-01 09:00:00', "
+                "'2026-01-01 09:05:00', '2026-01-01 09:00:00'), "
+                "(2, 'b@example.com', 'digest', 'Waiting', 'x', 'k2', 'queued', 0, '2026-01-01 09:00:00', NULL, "
+                "'2026-01-01 09:00:00')"))
+        upgrade()
+        mark_unconfirmed(utcnow())
+        db.session.commit()
+        rows = db.session.execute(db.select(OutboxMessage.id, OutboxMessage.state, OutboxMessage.server_unreachable)
+                                  .order_by(OutboxMessage.id)).all()
+        assert rows == [(1, "unknown", False), (2, "queued", False)]
+        db.session.remove()
+        downgrade(revision="faacf2c25cd1")
+        upgrade()
+        assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 2
+        db.session.remove()
+        db.engine.dispose()

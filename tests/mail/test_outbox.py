@@ -12,22 +12,10 @@ from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.mail.delivery import BACKOFF_CAP_SECONDS, backoff_seconds, deliver_outbox
 from leadflow.mail.models import OutboxMessage
-from leadflow.mail.services import RenderedMail, enqueue_mail, retry_now
-
-MAIL = RenderedMail(subject="Call Ada back", text_body="Ada is waiting.\nhttps://crm.example.com/leads/1",
-                    html_body="<p>Ada is waiting.</p>")
-
-
-def _enqueue(key="task-due:1:2026-01-01T09:00:00+00:00", to="rep@example.com", now=None):
-    message_id = enqueue_mail(to=to, kind="task_reminder", mail=MAIL, idempotency_key=key, now=now)
-    db.session.commit()
-    return message_id
-
-
-def _message(message_id) -> OutboxMessage:
-    db.session.expire_all()
-    return db.session.get(OutboxMessage, message_id)
-
+from leadflow.mail.services import enqueue_mail, retry_now
+from tests.mail.conftest import MAIL
+from tests.mail.conftest import queue_message as _enqueue
+from tests.mail.conftest import reloaded as _message
 
 def test_the_same_key_queues_one_message_and_the_callers_transaction_goes_on(app, make_user):
     first = enqueue_mail(to="rep@example.com", kind="task_reminder", mail=MAIL, idempotency_key="k-1")
