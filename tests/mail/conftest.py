@@ -92,9 +92,11 @@ def smtp_server(app):
     """A running loopback SMTP server, and the app configured to send through it."""
     server = LoopbackSmtp()
     server.start()
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=server.port, SMTP_STARTTLS=False,
-                      SMTP_USER=None, SMTP_PASSWORD=None, SMTP_TIMEOUT_SECONDS=5,
-                      MAIL_FROM="LeadFlow <alerts@leadflow.example>", BASE_URL="https://crm.example.com")
+    # For another app on the same database (``make_app(**smtp_server.app_config)``).
+    server.app_config = dict(SMTP_HOST="127.0.0.1", SMTP_PORT=server.port, SMTP_STARTTLS=False,
+                             SMTP_USER=None, SMTP_PASSWORD=None, SMTP_TIMEOUT_SECONDS=5,
+                             MAIL_FROM="LeadFlow <alerts@leadflow.example>", BASE_URL="https://crm.example.com")
+    app.config.update(server.app_config)
     try:
         yield server
     finally:
