@@ -122,6 +122,21 @@ def retry_now(message: OutboxMessage, now: datetime | None = None) -> bool:
     return True
 
 
+CONFIRMED_BY_ADMIN = "Not confirmed by the mail server; an admin found it delivered."
+
+
+def confirm_delivered(message: OutboxMessage) -> bool:
+    """An admin found an "unknown" message delivered (in the mailbox, in the server's log):
+    it becomes "sent", dated when its attempt began. Returns False for any other state."""
+    if message.state != "unknown":
+        return False
+    message.state = "sent"
+    message.sent_at = message.attempt_started_at
+    message.last_error = CONFIRMED_BY_ADMIN
+    db.session.flush()
+    return True
+
+
 def retry_all_failing(now: datetime | None = None) -> int:
     """``retry_now`` for every failing message; returns how many."""
     now = now or utcnow()
