@@ -205,13 +205,13 @@ def deliver_outbox(now: datetime) -> int:
     me = beat(now)
     forget_gone(now)
     mark_unconfirmed(now)
-    db.session.commit()
-    wake_if_server_is_back(now)
+    wake_if_server_is_back(now)  # commits when it probes; otherwise all this goes with the first claim
     clock, sent = _Clock(now), 0
     for batch_number in range(MAX_BATCHES_PER_RUN):
         # A long run's later batches are claimed and leased from the moment they are taken.
         batch_now = clock() if batch_number else now
-        beat(batch_now, me)
+        if batch_number:
+            beat(batch_now, me)
         claim = claim_due(
             OutboxMessage,
             due=and_(OutboxMessage.state.in_(CLAIMABLE_STATES), OutboxMessage.next_attempt_at <= batch_now),
@@ -257,8 +257,10 @@ def wake_if_server_is_back(now: datetime) -> int:
     if it answers, they are due at once. Returns how many were woken."""
     waiting = db.session.scalar(select(OutboxMessage.id).where(_waiting_for_server(),
                                                                OutboxMessage.next_attempt_at > now).limit(1))
+    if waiting is None:
+        return 0
     db.session.commit()  # no transaction (on SQLite, no write lock) is held during the probe
-    if waiting is None or not smtp_reachable():
+    if not smtp_reachable():
         return 0
     result = db.session.execute(update(OutboxMessage.__table__).where(
         _waiting_for_server(), OutboxMessage.next_attempt_at > now).values(next_attempt_at=now))
