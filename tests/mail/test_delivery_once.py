@@ -226,14 +226,10 @@ def test_the_migration_keeps_the_outbox_and_an_old_sending_row_becomes_unknown_n
     from flask_migrate import downgrade, upgrade
     from sqlalchemy import text
 
-    from config import TestConfig
-    from leadflow import create_app
     from leadflow.mail.delivery import mark_unconfirmed
+    from tests.databases import own_sqlite_app
 
-    config = type("OldDatabase", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.sqlite3'}"})
-    old = create_app(config)
-    with old.app_context():
-        upgrade(revision="faacf2c25cd1")
+    with own_sqlite_app(tmp_path, revision="faacf2c25cd1"):
         with db.engine.begin() as conn:
             conn.execute(text(
                 "INSERT INTO outbox_messages (id, to_address, kind, subject, text_body, idempotency_key, state, "
@@ -252,5 +248,3 @@ def test_the_migration_keeps_the_outbox_and_an_old_sending_row_becomes_unknown_n
         downgrade(revision="faacf2c25cd1")
         upgrade()
         assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 2
-        db.session.remove()
-        db.engine.dispose()

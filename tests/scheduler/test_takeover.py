@@ -17,6 +17,7 @@ from leadflow.extensions import db
 from leadflow.mail.delivery import LEASE_SECONDS, deliver_outbox
 from leadflow.mail.models import OutboxMessage
 from leadflow.scheduler.heartbeat import STALE_AFTER_SECONDS, SchedulerHeartbeat
+from tests.databases import own_sqlite_app
 from tests.mail.conftest import queue_message
 from tests.servers import free_port
 
@@ -54,23 +55,15 @@ def _claims() -> list[str | None]:
 
 
 def test_a_killed_schedulers_batch_goes_out_once_as_soon_as_its_heartbeat_is_stale(tmp_path, smtp_server):
-    from flask_migrate import upgrade
-
-    from config import TestConfig
-    from leadflow import create_app
-
-    url = f"sqlite:///{tmp_path / 'takeover.sqlite3'}"  # its own database: the process and this test share it
-    other = create_app(type("TakeoverConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": url,
-                                                              **smtp_server.app_config}))
     silent = SilentServer()
-    env = {k: v for k, v in os.environ.items() if k not in ("FLASK_RUN_FROM_CLI", "TEST_DATABASE_URL")}
-    env.update({"LEADFLOW_CONFIG": "production", "SECRET_KEY": "test-only-" + "k" * 40, "DATABASE_URL": url,
-                "LEADFLOW_INSTANCE": str(tmp_path), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(silent.port),
-                "SMTP_STARTTLS": "0", "SMTP_TIMEOUT_SECONDS": "300"})
     process = None
-    with other.app_context():
+    # A database of its own, which the scheduler process and this test share.
+    with own_sqlite_app(tmp_path, **smtp_server.app_config):
+        env = {k: v for k, v in os.environ.items() if k not in ("FLASK_RUN_FROM_CLI", "TEST_DATABASE_URL")}
+        env.update({"LEADFLOW_CONFIG": "production", "SECRET_KEY": "test-only-" + "k" * 40,
+                    "DATABASE_URL": str(db.engine.url), "LEADFLOW_INSTANCE": str(tmp_path), "SMTP_HOST": "127.0.0.1",
+                    "SMTP_PORT": str(silent.port), "SMTP_STARTTLS": "0", "SMTP_TIMEOUT_SECONDS": "300"})
         try:
-            upgrade()
             ids = [queue_message(key=f"alert:{n}", to=f"rep{n}@example.com") for n in range(3)]
             process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "leadflow", "scheduler"],
                                        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -100,5 +93,3 @@ def test_a_killed_schedulers_batch_goes_out_once_as_soon_as_its_heartbeat_is_sta
                 process.kill()
                 process.wait(timeout=10)
             silent.close()
-            db.session.remove()
-            db.engine.dispose()
