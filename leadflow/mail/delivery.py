@@ -357,7 +357,7 @@ def _write_until_it_lands(write: Callable[[], T], what: str, seconds: float) -> 
 
 
 def _record_seconds() -> float:
-    return float(current_app.config.get("OUTBOX_RECORD_RETRY_SECONDS", RECORD_RETRY_SECONDS))
+    return float(current_app.config.get("OUTBOX_RECORD_RETRY_SECONDS") or RECORD_RETRY_SECONDS)
 
 
 def _start_attempt(message_id: int, run: _Batch) -> str | None:
