@@ -99,6 +99,9 @@ class Config:
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD") or None
     SMTP_STARTTLS = _env_bool("SMTP_STARTTLS", True)
     SMTP_TIMEOUT_SECONDS = float(os.environ.get("SMTP_TIMEOUT_SECONDS", "20"))
+    # How long recording a sent message is retried while the database refuses the write; after
+    # that the message is left "not confirmed" (never sent again by itself).
+    OUTBOX_RECORD_RETRY_SECONDS = float(os.environ.get("OUTBOX_RECORD_RETRY_SECONDS", "300"))
     MAIL_FROM = os.environ.get("MAIL_FROM", "LeadFlow <leadflow@localhost>")
     # Links in e-mails point here (the address people open LeadFlow at).
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")

@@ -15,5 +15,6 @@ from leadflow.sequences.models import EmailTemplate, Enrollment, Sequence, Seque
 from leadflow.scoring.models import RescoreJob, ScoringRule  # noqa: F401
 from leadflow.workflows.models import WebhookDelivery, WorkflowFiring, WorkflowRule, WorkflowRun  # noqa: F401
 from leadflow.routing.models import RoutingAssignee, RoutingRule  # noqa: F401
+from leadflow.scheduler.heartbeat import SchedulerHeartbeat  # noqa: F401
 
 import leadflow.pipeline.totals  # noqa: E402,F401  (keeps stage totals in step on every flush)

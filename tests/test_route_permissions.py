@@ -123,6 +123,7 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     # mail
     "GET mail.detail": (302, 403, 403, 403, 403, 200),
     "GET mail.index": (302, 403, 403, 403, 403, 200),
+    "POST mail.delivered": (302, 403, 403, 403, 403, 303),
     "POST mail.retry": (302, 403, 403, 403, 403, 303),
     "POST mail.retry_failing": (302, 403, 403, 403, 403, 303),
     # organizations

@@ -1,43 +1,77 @@
-"""The outbox delivery sweep: claim due messages, send them over SMTP, record the outcome.
+"""The outbox delivery sweep: claim due messages, send each at most once, record the outcome.
 
-A batch is claimed (state "sending", a lease) and committed before any SMTP traffic, so no
-database lock is held while talking to the mail server. Each outcome is written in a short
-transaction of its own, only while the lease is still ours. A process that dies mid-send
-leaves a lease that runs out; the message is then sent again with the same Message-ID, so
-the receiving side can tell it is the same message.
+One message, one attempt, in this order:
 
-Failures never drop a message: attempts go up, the next attempt backs off exponentially up
-to a cap, and the message stays "failing" and visible in Settings → Outbox.
+1. **Claim.** A batch is leased to this scheduler (``lease_until``, ``claimed_by``) and
+   committed before any SMTP traffic; the rows keep their state. If this scheduler dies now,
+   another takes the batch over as soon as its heartbeat stops (``leadflow.scheduler.heartbeat``):
+   nothing was sent yet, so sending it is safe.
+2. **Mark "sending".** Just before a message is handed to the server, its row gets state
+   "sending" and a fresh ``attempt_id``, committed, and only while the claim is still ours
+   (a scheduler that took the batch over wins, and this one skips the message).
+3. **Send** with a Message-ID fixed for the row (``OutboxMessage.message_id``), so a copy sent
+   again by hand is recognisable as the same message.
+4. **Record "sent"** (with ``sent_at``, the moment the server accepted it). If that write fails
+   (a locked SQLite file, a lost connection), the write is retried, never the send, for up to
+   ``RECORD_RETRY_SECONDS``.
+
+A row left "sending" (the process died between 2 and 4, or the write never landed) is never
+sent again automatically: once its claimant is gone or its lease ran out, a sweep marks it
+"unknown" with an explanation, and an admin decides (Settings → Outbox). So is a message
+whose connection broke after its last byte went out but before the server answered: the
+server may have accepted it. See docs/RELIABILITY.md, "E-mail delivery".
+
+Failures that certainly sent nothing never drop a message: attempts go up, the next attempt
+backs off exponentially up to a cap, and the message stays "failing" and visible. When the
+server could not be reached, each sweep probes it (connect, NOOP) and, once it answers,
+makes those messages due at once instead of at the end of their back-off.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import smtplib
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from typing import TypeVar
 
 from flask import current_app
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from leadflow.db import is_retryable
 from leadflow.extensions import db
 from leadflow.mail.models import OutboxMessage
 from leadflow.mail.services import smtp_configured
 from leadflow.scheduler.claims import Claim, claim_due
+from leadflow.scheduler.heartbeat import BEAT_EVERY_SECONDS, beat, claimant_is_gone, forget_gone
 from leadflow.scheduler.registry import register_sweep
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BATCH_SIZE = 10
 MAX_BATCHES_PER_RUN = 20
 LEASE_SECONDS = 300  # longer than a batch can take: BATCH_SIZE × the SMTP timeout, with room
 BACKOFF_FIRST_SECONDS = 60
 BACKOFF_CAP_SECONDS = 6 * 3600
-DELIVERABLE_STATES = ("queued", "held", "failing", "sending")
+CLAIMABLE_STATES = ("queued", "held", "failing")  # never "sending" or "unknown": they may have gone out
+# How long the outcome of an attempt is retried when the database refuses the write. Long,
+# because giving up leaves a message that was probably sent in the "unknown" state.
+RECORD_RETRY_SECONDS = 300
+RECORD_RETRY_MAX_DELAY = 2.0
+UNCONFIRMED = ("The sender stopped after it may have handed this message to the mail server, before it could "
+               "record the outcome. It is not sent again by itself: look for its Message-ID in the recipient's "
+               "mailbox or the mail server's log, and send it again only if it is not there.")
+HANDED_OVER = ("The connection broke after the whole message was handed to the mail server, before it answered; "
+               "the server may have accepted it. It is not sent again by itself: look for its Message-ID in the "
+               "recipient's mailbox or the mail server's log, and send it again only if it is not there.")
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -61,7 +95,7 @@ def mail_domain() -> str:
     return address.rpartition("@")[2] or "leadflow.invalid"
 
 
-def build_email(outgoing: Outgoing, now: datetime) -> EmailMessage:
+def build_email(outgoing: Outgoing, now: datetime, attempt_id: str | None = None) -> EmailMessage:
     message = EmailMessage()
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = outgoing.to
@@ -69,6 +103,8 @@ def build_email(outgoing: Outgoing, now: datetime) -> EmailMessage:
     message["Message-ID"] = outgoing.message_id
     message["Date"] = format_datetime(now)
     message["Auto-Submitted"] = "auto-generated"
+    if attempt_id:  # which attempt sent this copy: two copies with one Message-ID tell their attempts apart
+        message["X-LeadFlow-Attempt"] = attempt_id
     if outgoing.list_unsubscribe:  # RFC 2369 + RFC 8058 one-click opt-out for marketing mail
         message["List-Unsubscribe"] = f"<{outgoing.list_unsubscribe}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -78,14 +114,34 @@ def build_email(outgoing: Outgoing, now: datetime) -> EmailMessage:
     return message
 
 
+class _NoticesHandOver:
+    """``handed_over``: the whole of the current message went out (the end-of-data line was
+    written), so an error from here on may come after the server accepted it."""
+
+    handed_over = False
+
+    def send(self, s):
+        super().send(s)
+        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):  # only DATA's body is sent as bytes
+            self.handed_over = True
+
+
+class _SMTP(_NoticesHandOver, smtplib.SMTP):
+    pass
+
+
+class _SMTPS(_NoticesHandOver, smtplib.SMTP_SSL):
+    pass
+
+
 def open_smtp() -> smtplib.SMTP:
     """A connection to the configured server, with TLS and login as configured."""
     config = current_app.config
     host, port, timeout = config["SMTP_HOST"], int(config["SMTP_PORT"]), float(config["SMTP_TIMEOUT_SECONDS"])
     if port == 465:
-        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+        smtp = _SMTPS(host, port, timeout=timeout, context=ssl.create_default_context())
     else:
-        smtp = smtplib.SMTP(host, port, timeout=timeout)
+        smtp = _SMTP(host, port, timeout=timeout)
     try:
         if port != 465 and config.get("SMTP_STARTTLS"):
             smtp.starttls(context=ssl.create_default_context())
@@ -97,6 +153,27 @@ def open_smtp() -> smtplib.SMTP:
     return smtp
 
 
+def _close(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
+
+
+def smtp_reachable() -> bool:
+    """A cheap probe: connect (with TLS and login as configured), NOOP, quit."""
+    try:
+        smtp = open_smtp()
+    except (OSError, smtplib.SMTPException):
+        return False
+    try:
+        return smtp.noop()[0] == 250
+    except (OSError, smtplib.SMTPException):
+        return False
+    finally:
+        _close(smtp)
+
+
 def describe_error(error: BaseException) -> str:
     """What went wrong, for the outbox page: never the SMTP password."""
     text = f"{type(error).__name__}: {error}"
@@ -106,7 +183,18 @@ def describe_error(error: BaseException) -> str:
     return text[:1000]
 
 
-@register_sweep("outbox", every_seconds=10)
+class _Clock:
+    """The sweep's ``now`` moved on by the time the run has taken: the real time in
+    production, and a time a test chose plus the real elapsed time in tests."""
+
+    def __init__(self, start: datetime):
+        self.start, self.started = start, time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.started)
+
+
+@register_sweep("outbox", every_seconds=BEAT_EVERY_SECONDS)
 def deliver_outbox(now: datetime) -> int:
     """Send what is due; returns how many messages went out. Commits as it goes."""
     if not smtp_configured():
@@ -114,24 +202,71 @@ def deliver_outbox(now: datetime) -> int:
                            .values(state="held"))
         db.session.commit()
         return 0
-    sent, started, run_start = 0, time.monotonic(), now
+    me = beat(now)
+    forget_gone(now)
+    mark_unconfirmed(now)
+    wake_if_server_is_back(now)  # commits when it probes; otherwise all this goes with the first claim
+    clock, sent = _Clock(now), 0
     for batch_number in range(MAX_BATCHES_PER_RUN):
-        if batch_number:  # a long run's later batches are claimed and leased from the moment they are taken
-            now = run_start + timedelta(seconds=time.monotonic() - started)
+        # A long run's later batches are claimed and leased from the moment they are taken.
+        batch_now = clock() if batch_number else now
+        if batch_number:
+            beat(batch_now, me)
         claim = claim_due(
             OutboxMessage,
-            due=and_(OutboxMessage.state.in_(DELIVERABLE_STATES), OutboxMessage.next_attempt_at <= now),
-            lease_column=OutboxMessage.lease_until, now=now, lease_seconds=LEASE_SECONDS, limit=BATCH_SIZE,
-            order_by=OutboxMessage.next_attempt_at, values={"state": "sending"},
+            due=and_(OutboxMessage.state.in_(CLAIMABLE_STATES), OutboxMessage.next_attempt_at <= batch_now),
+            lease_column=OutboxMessage.lease_until, now=batch_now, lease_seconds=LEASE_SECONDS, limit=BATCH_SIZE,
+            order_by=OutboxMessage.next_attempt_at, values={"claimed_by": me},
+            takeover=claimant_is_gone(OutboxMessage.claimed_by, batch_now),
         )
         outgoing = _load(claim)
         db.session.commit()  # the claim is ours before any SMTP traffic; no lock held while sending
         if not claim:
             break
-        sent += _send_batch(outgoing, claim, now)
+        try:
+            sent += _send_batch(outgoing, _Batch(claim, me, batch_now, clock))
+        except BaseException:
+            _release(claim, me)
+            raise
         if len(claim.ids) < BATCH_SIZE:
             break
     return sent
+
+
+def mark_unconfirmed(now: datetime) -> int:
+    """Rows left "sending" by an attempt that is gone (its claimant's heartbeat stopped, or its
+    lease ran out) become "unknown": they may have been sent, so they are never sent again
+    automatically. Returns how many."""
+    gone = or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now,
+               claimant_is_gone(OutboxMessage.claimed_by, now))
+    result = db.session.execute(update(OutboxMessage.__table__).where(OutboxMessage.state == "sending", gone).values(
+        state="unknown", attempts=OutboxMessage.attempts + 1, lease_until=None, claimed_by=None,
+        last_error=UNCONFIRMED))
+    if result.rowcount:
+        log.error("%s outbox message(s) may or may not have been sent; marked unknown, not sent again",
+                  result.rowcount)
+    return result.rowcount
+
+
+def _waiting_for_server():
+    return and_(OutboxMessage.state == "failing", OutboxMessage.server_unreachable.is_(True))
+
+
+def wake_if_server_is_back(now: datetime) -> int:
+    """When messages wait out a back-off because the server could not be reached, probe it;
+    if it answers, they are due at once. Returns how many were woken."""
+    waiting = db.session.scalar(select(OutboxMessage.id).where(_waiting_for_server(),
+                                                               OutboxMessage.next_attempt_at > now).limit(1))
+    if waiting is None:
+        return 0
+    db.session.commit()  # no transaction (on SQLite, no write lock) is held during the probe
+    if not smtp_reachable():
+        return 0
+    result = db.session.execute(update(OutboxMessage.__table__).where(
+        _waiting_for_server(), OutboxMessage.next_attempt_at > now).values(next_attempt_at=now))
+    db.session.commit()
+    log.info("The mail server answers again: %s waiting message(s) are due now", result.rowcount)
+    return result.rowcount
 
 
 def _load(claim: Claim) -> list[Outgoing]:
@@ -144,51 +279,144 @@ def _load(claim: Claim) -> list[Outgoing]:
             for m in messages]
 
 
-def _send_batch(batch: list[Outgoing], claim: Claim, now: datetime) -> int:
-    sent = 0
+@dataclass(frozen=True)
+class _Batch:
+    claim: Claim
+    me: str
+    now: datetime  # when the batch was claimed: failures back off from here
+    clock: _Clock  # the time now: when a message was accepted
+
+    def ours(self, message_id: int):
+        """The row is still claimed by this batch and no attempt has started on it."""
+        return and_(OutboxMessage.id == message_id, OutboxMessage.claimed_by == self.me,
+                    OutboxMessage.lease_until == self.claim.lease_until, OutboxMessage.state.in_(CLAIMABLE_STATES))
+
+
+def _attempt(attempt_id: str):
+    return OutboxMessage.attempt_id == attempt_id
+
+
+def _send_batch(batch: list[Outgoing], run: _Batch) -> int:
     try:
         smtp = open_smtp()
     except (OSError, smtplib.SMTPException) as error:
         log.warning("Could not reach the SMTP server: %s", describe_error(error))
         for outgoing in batch:
-            _record_failure(outgoing.id, claim, now, error)
+            _record_failure(run.ours(outgoing.id), run.now, error, unreachable=True)
         return 0
+    sent = 0
     try:
         for index, outgoing in enumerate(batch):
+            attempt_id = _start_attempt(outgoing.id, run)
+            if attempt_id is None:  # another scheduler took it over: it is theirs now
+                continue
+            smtp.handed_over = False
             try:
-                smtp.send_message(build_email(outgoing, now))
+                smtp.send_message(build_email(outgoing, run.clock(), attempt_id))
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused,
                     ValueError, TypeError) as error:
-                _record_failure(outgoing.id, claim, now, error)  # this message only (refused, malformed); go on
+                _record_failure(_attempt(attempt_id), run.now, error)  # this message only (refused, malformed); go on
             except (OSError, smtplib.SMTPException) as error:
-                for rest in batch[index:]:  # the connection is gone: the rest wait for the next run
-                    _record_failure(rest.id, claim, now, error)
+                if smtp.handed_over:  # the server may have it: never sent again by itself
+                    _record_unconfirmed(attempt_id, error)
+                else:
+                    _record_failure(_attempt(attempt_id), run.now, error, unreachable=True)
+                for rest in batch[index + 1:]:  # the connection is gone: the rest wait for the next run
+                    _record_failure(run.ours(rest.id), run.now, error, unreachable=True)
                 break
             else:
-                _record_sent(outgoing.id, claim, now)
+                _record_sent(attempt_id, run.clock())
                 sent += 1
     finally:
-        try:
-            smtp.quit()
-        except (OSError, smtplib.SMTPException):
-            smtp.close()
+        _close(smtp)
     return sent
 
 
-def _ours(message_id: int, claim: Claim):
-    return and_(OutboxMessage.id == message_id, OutboxMessage.state == "sending",
-                OutboxMessage.lease_until == claim.lease_until)
+def _write_until_it_lands(write: Callable[[], T], what: str, seconds: float) -> T:
+    """``write()`` and commit; when the database refuses (busy, connection lost), roll back and
+    do it again, for up to ``seconds``. Only for writes that may be done twice."""
+    deadline, delay = time.monotonic() + seconds, 0.05
+    while True:
+        try:
+            result = write()
+            db.session.commit()
+            return result
+        except DBAPIError as error:
+            try:
+                db.session.rollback()
+            except DBAPIError:
+                pass
+            if not (is_retryable(error) or isinstance(error, (OperationalError, InterfaceError))):
+                raise
+            if time.monotonic() + delay > deadline:
+                log.error("%s: the database refused the write for %.0f s; giving up", what, seconds)
+                raise
+            log.warning("%s: the database refused the write (%s); again in %.2f s", what, error.orig, delay)
+            time.sleep(delay)
+            delay = min(RECORD_RETRY_MAX_DELAY, delay * 2)
 
 
-def _record_sent(message_id: int, claim: Claim, now: datetime) -> None:
-    db.session.execute(update(OutboxMessage.__table__).where(_ours(message_id, claim)).values(
-        state="sent", sent_at=now, attempts=OutboxMessage.attempts + 1, lease_until=None, last_error=None))
-    db.session.commit()
+def _record_seconds() -> float:
+    return float(current_app.config.get("OUTBOX_RECORD_RETRY_SECONDS") or RECORD_RETRY_SECONDS)
 
 
-def _record_failure(message_id: int, claim: Claim, now: datetime, error: BaseException) -> None:
-    attempts = db.session.scalar(select(OutboxMessage.attempts).where(OutboxMessage.id == message_id)) or 0
-    db.session.execute(update(OutboxMessage.__table__).where(_ours(message_id, claim)).values(
-        state="failing", attempts=attempts + 1, lease_until=None, last_error=describe_error(error),
-        next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts + 1))))
-    db.session.commit()
+def _start_attempt(message_id: int, run: _Batch) -> str | None:
+    """Mark the row "sending" with a new attempt id (committed), if the claim is still ours."""
+    attempt_id = secrets.token_hex(8)
+
+    def write() -> bool:
+        beat(run.clock(), run.me)
+        return db.session.execute(update(OutboxMessage.__table__).where(run.ours(message_id)).values(
+            state="sending", attempt_id=attempt_id, attempt_started_at=run.clock())).rowcount == 1
+
+    started = _write_until_it_lands(write, f"Outbox message {message_id}: starting an attempt", _record_seconds())
+    return attempt_id if started else None
+
+
+def _record_sent(attempt_id: str, accepted_at: datetime) -> None:
+    """The server accepted the message: record it, retrying the write (never the send). Also
+    over "unknown": a slow write that lands after a sweep gave up on the attempt still counts."""
+    def write() -> None:
+        db.session.execute(update(OutboxMessage.__table__).where(_attempt(attempt_id)).values(
+            state="sent", sent_at=accepted_at, attempts=OutboxMessage.attempts + 1, lease_until=None,
+            claimed_by=None, last_error=None, server_unreachable=False))
+
+    _write_until_it_lands(write, f"Outbox attempt {attempt_id}: recording it as sent", _record_seconds())
+
+
+def _record_unconfirmed(attempt_id: str, error: BaseException) -> None:
+    def write() -> None:
+        db.session.execute(update(OutboxMessage.__table__).where(_attempt(attempt_id), OutboxMessage.state == "sending")
+                           .values(state="unknown", attempts=OutboxMessage.attempts + 1, lease_until=None,
+                                   claimed_by=None, last_error=f"{HANDED_OVER} ({describe_error(error)})"[:1000]))
+
+    _write_until_it_lands(write, f"Outbox attempt {attempt_id}: recording it as unconfirmed", _record_seconds())
+
+
+def _record_failure(which, now: datetime, error: BaseException, unreachable: bool = False) -> None:
+    """Nothing was sent: back off and try again later. ``which``: the row, while it is ours."""
+    def write() -> None:
+        attempts = db.session.scalar(select(OutboxMessage.attempts).where(which))
+        if attempts is None:  # no longer ours
+            return
+        db.session.execute(update(OutboxMessage.__table__).where(which).values(
+            state="failing", attempts=attempts + 1, lease_until=None, claimed_by=None,
+            last_error=describe_error(error), server_unreachable=unreachable,
+            next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts + 1))))
+
+    _write_until_it_lands(write, "Recording a failed outbox attempt", _record_seconds())
+
+
+def _release(claim: Claim, me: str) -> None:
+    """The run stopped half-way (an error): give back the rows no attempt has started on, so
+    they need not wait for the lease. Best effort: if this fails too, the lease runs out."""
+    try:
+        db.session.rollback()
+        db.session.execute(update(OutboxMessage.__table__).where(
+            OutboxMessage.id.in_(claim.ids), OutboxMessage.claimed_by == me,
+            OutboxMessage.lease_until == claim.lease_until, OutboxMessage.state.in_(CLAIMABLE_STATES),
+        ).values(lease_until=None, claimed_by=None))
+        db.session.commit()
+    except DBAPIError:
+        db.session.rollback()
+        log.warning("Could not give back %s claimed outbox message(s); they wait for their lease", len(claim.ids))

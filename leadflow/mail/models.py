@@ -6,7 +6,9 @@
 
 Each due row carries a lease (``lease_until``): a sweep claims rows by setting it, so
 several schedulers never work on the same row, and a crashed one's rows come back when
-the lease runs out.
+the lease runs out. Outbox rows also name their claimant (``claimed_by``, a scheduler's
+heartbeat row): when its heartbeat stops, another scheduler takes the rows over
+at once instead of waiting for the lease.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadflow.db import UTCDateTime, utcnow
@@ -27,13 +29,18 @@ MAIL_KIND_LABELS = {
     "workflow_notice": "Workflow notice", "workflow_email": "Workflow e-mail", "sequence": "Nurture sequence",
 }
 
-# queued: waits for its next attempt; sending: claimed by a sweep (lease_until says until when);
-# sent: handed to the SMTP server; failing: the last attempt failed, retried with back-off, never
-# dropped; held: no SMTP server is configured, kept here until one is.
-MAIL_STATES = ("queued", "sending", "sent", "failing", "held")
+# queued: waits for its next attempt (a sweep claims it with a lease, the state stays);
+# sending: an attempt (``attempt_id``) is talking to the SMTP server right now, or stopped
+# before it could record the outcome; such a row is never sent again automatically;
+# sent: the SMTP server accepted it; failing: the last attempt failed for sure, retried with
+# back-off, never dropped; held: no SMTP server is configured, kept here until one is;
+# unknown: an attempt stopped after it may have handed the message over (the sender died, or
+# the connection broke while the server was answering): an admin checks, then sends it again
+# or leaves it (see docs/RELIABILITY.md, "E-mail delivery").
+MAIL_STATES = ("queued", "sending", "sent", "failing", "held", "unknown")
 MAIL_STATE_LABELS = {
     "queued": "Queued", "sending": "Sending", "sent": "Sent", "failing": "Failing, will retry",
-    "held": "Held (no mail server)",
+    "held": "Held (no mail server)", "unknown": "Not confirmed, check before resending",
 }
 
 ALERT_KINDS = ("speed_to_lead", "escalation")
@@ -61,7 +68,13 @@ class OutboxMessage(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))  # the scheduler holding the lease (leadflow.scheduler.heartbeat)
+    # The attempt that talks to the SMTP server, recorded (committed) before it does.
+    attempt_id: Mapped[str | None] = mapped_column(String(32))
+    attempt_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last attempt could not reach the server: a probe that reaches it makes the message due at once.
+    server_unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the SMTP server accepted it
     last_error: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -108,15 +108,32 @@ def send_soon_after_commit() -> None:
 
 def retry_now(message: OutboxMessage, now: datetime | None = None) -> bool:
     """Send a message that has not gone out now (straight after the commit) instead of after
-    its back-off. Returns False (and changes nothing) for a message already sent or being sent."""
+    its back-off; for an "unknown" one, an admin's decision that it did not go out. Returns
+    False (and changes nothing) for a message sent or with an attempt under way."""
     now = now or utcnow()
-    if message.state == "sent" or (message.state == "sending" and message.lease_until and message.lease_until > now):
+    if message.state in ("sent", "sending"):
         return False
     message.state = waiting_state()
     message.next_attempt_at = now
     message.lease_until = None
+    message.claimed_by = None
     db.session.flush()
     send_soon_after_commit()
+    return True
+
+
+CONFIRMED_BY_ADMIN = "Not confirmed by the mail server; an admin found it delivered."
+
+
+def confirm_delivered(message: OutboxMessage) -> bool:
+    """An admin found an "unknown" message delivered (in the mailbox, in the server's log):
+    it becomes "sent", dated when its attempt began. Returns False for any other state."""
+    if message.state != "unknown":
+        return False
+    message.state = "sent"
+    message.sent_at = message.attempt_started_at
+    message.last_error = CONFIRMED_BY_ADMIN
+    db.session.flush()
     return True
 
 

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, request, url_for
 from leadflow.extensions import db
 from leadflow.mail import queries
 from leadflow.mail.models import OutboxMessage
-from leadflow.mail.services import retry_all_failing, retry_now, smtp_configured
+from leadflow.mail.services import confirm_delivered, retry_all_failing, retry_now, smtp_configured
 from leadflow.web.htmx import redirect_to, render_page
 from leadflow.web.permissions import admin_required
 
@@ -37,6 +37,18 @@ def retry(message_id: int):
               else "The message is kept here until a mail server is configured.", "success")
     else:
         flash("This message has already gone out or is being sent right now.", "info")
+    return redirect_to(url_for("mail.detail", message_id=message.id))
+
+
+@bp.post("/<int:message_id>/delivered")
+@admin_required
+def delivered(message_id: int):
+    message = _message_or_404(message_id)
+    if confirm_delivered(message):
+        db.session.commit()
+        flash("The message is marked as sent.", "success")
+    else:
+        flash("Only a message that is not confirmed can be marked as delivered.", "info")
     return redirect_to(url_for("mail.detail", message_id=message.id))
 
 

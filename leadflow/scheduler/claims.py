@@ -11,8 +11,8 @@ has run out, and returns their ids. It is one statement per database:
 
 The caller does its work and clears the due marker in the same transaction, then commits.
 When the work spans transactions (sending e-mail), the lease keeps other sweeps away until it
-runs out; a process that crashes mid-way leaves a lease that expires, and the rows are
-claimed again.
+runs out, or until the claimant's heartbeat stops (``takeover``); a process that crashes
+mid-way leaves rows that are claimed again.
 """
 
 from __future__ import annotations
@@ -39,16 +39,20 @@ def lease_is_free(lease_column, now: datetime):
 
 
 def claim_due(model, *, due, lease_column, now: datetime, lease_seconds: int, limit: int,
-              order_by=None, values: dict | None = None) -> Claim:
+              order_by=None, values: dict | None = None, takeover=None) -> Claim:
     """Lease up to ``limit`` rows of ``model`` that match ``due`` and are not leased.
 
-    ``values`` are further columns to set in the claiming statement (``{"state": "sending"}``).
+    ``values`` are further columns to set in the claiming statement (``{"claimed_by": …}``).
+    ``takeover``: a condition under which a leased row may be claimed all the same (its
+    claimant's heartbeat stopped, see ``leadflow.scheduler.heartbeat``).
     Returns the claimed ids and the lease they carry; flushes nothing else.
     """
     table = model.__table__
     key = model.__mapper__.primary_key[0]
     lease_until = now + timedelta(seconds=lease_seconds)
     free = lease_is_free(lease_column, now)
+    if takeover is not None:
+        free = or_(free, takeover)
     candidates = select(key).where(due, free).limit(limit)
     if order_by is not None:
         candidates = candidates.order_by(order_by)

@@ -137,13 +137,9 @@ def test_the_migration_names_the_actor_of_existing_entries_and_keeps_merge_links
     from flask_migrate import upgrade
     from sqlalchemy import text
 
-    from config import TestConfig
-    from leadflow import create_app
+    from tests.databases import own_sqlite_app
 
-    config = type("OldDatabase", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.sqlite3'}"})
-    old = create_app(config)
-    with old.app_context():
-        upgrade(revision="fb1c2d3e4f50")
+    with own_sqlite_app(tmp_path, revision="fb1c2d3e4f50"):
         with db.engine.begin() as conn:
             conn.execute(text(
                 "INSERT INTO users (id, email, name, password_hash, role, active, session_version, timezone, "
@@ -161,5 +157,3 @@ def test_the_migration_names_the_actor_of_existing_entries_and_keeps_merge_links
         with pytest.raises(IntegrityError), db.engine.begin() as conn:
             conn.execute(text("INSERT INTO audit_entries (at, entity_type, entity_id, action) "
                               "VALUES (CURRENT_TIMESTAMP, 'lead', 1, 'update')"))
-        db.session.remove()
-        db.engine.dispose()

@@ -1,5 +1,5 @@
 """The outbox: one message per idempotency key, delivery over a real SMTP server on loopback,
-held mail without a server, back-off while the server is down, leases after a crash."""
+held mail without a server, back-off while the server is down (at-most-once: test_delivery_once.py)."""
 
 from __future__ import annotations
 
@@ -10,25 +10,12 @@ import pytest
 
 from leadflow.db import utcnow
 from leadflow.extensions import db
-from leadflow.mail.delivery import BACKOFF_CAP_SECONDS, LEASE_SECONDS, backoff_seconds, deliver_outbox, mail_domain
+from leadflow.mail.delivery import BACKOFF_CAP_SECONDS, backoff_seconds, deliver_outbox
 from leadflow.mail.models import OutboxMessage
-from leadflow.mail.services import RenderedMail, enqueue_mail, retry_now
-from leadflow.scheduler.claims import claim_due
-
-MAIL = RenderedMail(subject="Call Ada back", text_body="Ada is waiting.\nhttps://crm.example.com/leads/1",
-                    html_body="<p>Ada is waiting.</p>")
-
-
-def _enqueue(key="task-due:1:2026-01-01T09:00:00+00:00", to="rep@example.com", now=None):
-    message_id = enqueue_mail(to=to, kind="task_reminder", mail=MAIL, idempotency_key=key, now=now)
-    db.session.commit()
-    return message_id
-
-
-def _message(message_id) -> OutboxMessage:
-    db.session.expire_all()
-    return db.session.get(OutboxMessage, message_id)
-
+from leadflow.mail.services import enqueue_mail, retry_now
+from tests.mail.conftest import MAIL
+from tests.mail.conftest import queue_message as _enqueue
+from tests.mail.conftest import reloaded as _message
 
 def test_the_same_key_queues_one_message_and_the_callers_transaction_goes_on(app, make_user):
     first = enqueue_mail(to="rep@example.com", kind="task_reminder", mail=MAIL, idempotency_key="k-1")
@@ -143,24 +130,6 @@ def test_a_refused_recipient_fails_alone_and_the_rest_of_the_batch_goes_out(app,
         assert deliver_outbox(utcnow()) == 1
     assert _message(bad).state == "failing" and "no such user" in _message(bad).last_error
     assert _message(good).state == "sent"
-
-
-def test_a_crashed_senders_lease_runs_out_and_the_message_goes_again_with_the_same_message_id(app, smtp_server):
-    start = utcnow()
-    message_id = _enqueue(now=start)
-    # Another process claimed it and died before recording the outcome.
-    claim = claim_due(OutboxMessage, due=OutboxMessage.state == "queued", lease_column=OutboxMessage.lease_until,
-                      now=start, lease_seconds=LEASE_SECONDS, limit=10, values={"state": "sending"})
-    db.session.commit()
-    assert claim.ids == [message_id]
-
-    assert deliver_outbox(start + timedelta(seconds=10)) == 0  # still leased: left alone
-    assert _message(message_id).state == "sending" and smtp_server.messages == []
-
-    assert deliver_outbox(start + timedelta(seconds=LEASE_SECONDS + 1)) == 1
-    assert smtp_server.wait_for(1, 5)
-    assert smtp_server.messages[0]["Message-ID"] == _message(message_id).message_id(mail_domain())
-    assert _message(message_id).state == "sent"
 
 
 def test_retry_now_makes_a_failing_message_due_at_once(app, smtp_server):

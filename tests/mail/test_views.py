@@ -110,6 +110,33 @@ def test_a_sent_message_cannot_be_sent_again_from_the_page(app, login_as):
     assert db.session.get(OutboxMessage, message_id).state == "sent"
 
 
+def test_an_unconfirmed_message_is_flagged_and_the_admin_decides_whether_it_goes_again(app, login_as):
+    from leadflow.mail.delivery import UNCONFIRMED
+
+    arrived, lost = _queue(2, state="unknown")
+    started = utcnow() - timedelta(minutes=5)
+    db.session.execute(db.update(OutboxMessage).values(last_error=UNCONFIRMED, attempt_id="a1b2c3d4e5f60718",
+                                                       attempt_started_at=started))
+    db.session.commit()
+    _, client = login_as("admin")
+    page = client.get("/settings/outbox").get_data(as_text=True)
+    assert "2 messages are not confirmed." in page and "Not confirmed, check before resending" in page
+    page = client.get(f"/settings/outbox/{arrived}").get_data(as_text=True)
+    assert "not sent again by itself" in page and "a1b2c3d4e5f60718" in page
+    assert "It did not arrive: send it again" in page and "It arrived: mark it as sent" in page
+
+    client.post(f"/settings/outbox/{arrived}/delivered")
+    response = client.post(f"/settings/outbox/{lost}/retry")
+    assert "kept here until a mail server is configured" in client.get(response.headers["Location"]).get_data(as_text=True)
+    db.session.expire_all()
+    confirmed, again = db.session.get(OutboxMessage, arrived), db.session.get(OutboxMessage, lost)
+    assert (confirmed.state, confirmed.sent_at) == ("sent", started)
+    assert again.state == "held" and again.next_attempt_at <= utcnow()  # no mail server in this test
+    assert "not confirmed" not in client.get("/settings/outbox").get_data(as_text=True)
+    response = client.post(f"/settings/outbox/{arrived}/delivered")  # only an unconfirmed one
+    assert "Only a message that is not confirmed" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
 # --- alert and digest settings ----------------------------------------------------------
 
 WORKSPACE = {"workspace_name": "Acme", "default_phone_region": "US", "default_currency": "USD"}

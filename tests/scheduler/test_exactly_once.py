@@ -4,6 +4,7 @@ processes would have) still send each reminder exactly once, on SQLite and Postg
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 from leadflow.activities.models import Task
@@ -77,3 +78,55 @@ def test_lead_alerts_fire_once_with_three_schedulers(app, make_user, make_lead):
     db.session.expire_all()
     kinds = db.session.scalars(db.select(OutboxMessage.kind)).all()
     assert sorted(kinds) == ["escalation"] * 10 + ["speed_to_lead"] * 10
+
+
+def test_mail_goes_out_once_while_another_writer_keeps_the_sqlite_database_locked(make_app, smtp_server):
+    """The failure seen under load: the server accepts a message, then "database is locked"
+    when the sender records it. Three schedulers, a busy timeout far shorter than the other
+    writer's transactions, and sweeps long after every lease: each message once at the sink."""
+    import sqlite3
+
+    import pytest
+
+    from leadflow.mail.delivery import LEASE_SECONDS
+    from tests.mail.conftest import queue_message
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write lock; PostgreSQL writers wait for row locks instead")
+    impatient = make_app(SQLITE_BUSY_TIMEOUT_MS=20, **smtp_server.app_config)
+    messages = 40
+    now = utcnow()
+    for n in range(messages):
+        queue_message(key=f"alert:{n}", to=f"rep{n}@example.com", now=now)
+    db.session.commit()
+
+    stop, locks, path = threading.Event(), [], db.engine.url.database
+
+    def other_writer():  # holds the write lock for 80 ms at a time, with short gaps
+        conn = sqlite3.connect(path, isolation_level=None, timeout=5)
+        while not stop.is_set():
+            conn.execute("BEGIN IMMEDIATE")
+            locks.append(1)
+            time.sleep(0.08)
+            conn.execute("COMMIT")
+            time.sleep(0.04)
+        conn.close()
+
+    locker = threading.Thread(target=other_writer)
+    locker.start()
+    try:
+        _sweep_concurrently(impatient, ("outbox",), lambda r: now + timedelta(seconds=r))
+    finally:
+        stop.set()
+        locker.join(timeout=10)
+    for later in (LEASE_SECONDS + 1, 7 * 3600):  # long after every lease and back-off
+        run_sweep(impatient, "outbox", now + timedelta(seconds=later))
+
+    smtp_server.wait_for(messages, 10)
+    time.sleep(0.3)
+    recipients = smtp_server.recipients()
+    assert len(recipients) == len(set(recipients)), "a message went out twice"
+    db.session.expire_all()
+    states = db.session.scalars(db.select(OutboxMessage.state)).all()
+    assert len(recipients) == messages and states == ["sent"] * messages
+    assert len(locks) > 5, "the other writer never held the lock"

@@ -154,6 +154,30 @@ def test_a_form_lead_reaches_its_owner_by_smtp_within_a_minute(app, make_user, s
     assert not scheduler.running
 
 
+def test_when_the_mail_server_comes_back_waiting_mail_goes_within_a_minute_not_after_its_back_off(app, smtp_server):
+    """The real scheduler running: SMTP was down for hours, so the message's next attempt is
+    hours away; a probe on the next sweep notices the server is back."""
+    from leadflow.db import utcnow
+    from tests.mail.conftest import queue_message
+
+    smtp_server.stop()
+    message_id = queue_message(key="alert:while-down")
+    db.session.execute(db.update(OutboxMessage).where(OutboxMessage.id == message_id).values(
+        state="failing", attempts=9, server_unreachable=True, next_attempt_at=utcnow() + timedelta(hours=6)))
+    db.session.commit()  # from here the test reads no rows: its session holds no lock the sweeps wait on
+    scheduler = runner.start_scheduler(app)
+    try:
+        time.sleep(1)  # the start-up run probes a server that is still down
+        smtp_server.start()
+        started = time.monotonic()
+        arrived = smtp_server.wait_for(1, 60)
+        assert arrived is not None, "the waiting message did not go within a minute of the server's return"
+        assert arrived - started < 60
+        assert smtp_server.recipients() == ["rep@example.com"]
+    finally:
+        runner.stop_scheduler(app)
+
+
 def test_on_start_the_scheduler_catches_up_on_what_fell_due_while_it_was_stopped(app, make_user, make_lead,
                                                                                  smtp_server):
     from leadflow.activities.models import Task

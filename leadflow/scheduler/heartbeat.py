@@ -1,0 +1,73 @@
+"""Scheduler heartbeats: which scheduler processes are alive, kept in the database.
+
+Every scheduler process has an id (``host:pid:random``) and a row in
+``scheduler_heartbeats`` whose ``beat_at`` each outbox sweep renews (in the transaction of
+its claim, so no extra commit). Rows a process claims name it (``claimed_by``); once its
+heartbeat is older than ``STALE_AFTER_SECONDS`` (three outbox sweep intervals), any other
+scheduler may take those rows over, instead of waiting for their lease to run out.
+
+Taking over is safe even when the "dead" process is only slow: every later write of the
+first claimant is conditional on its claim (the lease it set), so it finds the rows gone
+and leaves them alone.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, and_, delete, exists, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leadflow.db import UTCDateTime, utcnow
+from leadflow.extensions import db
+from leadflow.scheduler.claims import insert_or_ignore
+
+BEAT_EVERY_SECONDS = 10  # the outbox sweep's interval: it beats on every run
+STALE_AFTER_SECONDS = 3 * BEAT_EVERY_SECONDS
+FORGET_AFTER = timedelta(days=1)  # rows of processes gone this long are deleted
+
+
+class SchedulerHeartbeat(db.Model):
+    """One row per scheduler process; ``beat_at`` is when it last showed it was alive."""
+
+    __tablename__ = "scheduler_heartbeats"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+_identity: tuple[int, str] | None = None
+
+
+def scheduler_id() -> str:
+    """This process's id; a forked child gets its own."""
+    global _identity
+    if _identity is None or _identity[0] != os.getpid():
+        _identity = (os.getpid(), f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}")
+    return _identity[1]
+
+
+def beat(now: datetime, who: str | None = None) -> str:
+    """Record that this scheduler is alive at ``now``, in the caller's transaction; returns its id."""
+    who = who or scheduler_id()
+    table = SchedulerHeartbeat.__table__
+    if insert_or_ignore(SchedulerHeartbeat, {"id": who, "started_at": now, "beat_at": now},
+                        unique_columns=["id"]) is None:
+        db.session.execute(update(table).where(table.c.id == who, table.c.beat_at < now).values(beat_at=now))
+    return who
+
+
+def forget_gone(now: datetime) -> None:
+    db.session.execute(delete(SchedulerHeartbeat.__table__).where(SchedulerHeartbeat.beat_at < now - FORGET_AFTER))
+
+
+def claimant_is_gone(claimed_by, now: datetime):
+    """SQL: the row's claimant has no heartbeat newer than ``STALE_AFTER_SECONDS``."""
+    fresh = select(SchedulerHeartbeat.id).where(
+        and_(SchedulerHeartbeat.id == claimed_by,
+             SchedulerHeartbeat.beat_at >= now - timedelta(seconds=STALE_AFTER_SECONDS)))
+    return and_(claimed_by.is_not(None), ~exists(fresh))
