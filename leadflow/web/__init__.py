@@ -8,7 +8,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.routing import IntegerConverter
 
 from leadflow.db import MAX_ID, is_retryable, sqlite_begin_mode
-from leadflow.retry import BUSY_MESSAGE, RETRY_AFTER_SECONDS, DatabaseBusy
+from leadflow.retry import BUSY_MESSAGE, RETRY_AFTER_SECONDS, busy_answer
 from leadflow.extensions import db, login_manager
 from leadflow.web.htmx import error_message_response, is_fragment_request, render_page
 from leadflow.web import formatting
@@ -158,7 +158,7 @@ def init_web(app: Flask) -> None:
     @app.errorhandler(500)
     def server_error(error):
         if is_retryable(getattr(error, "original_exception", None)):  # outside a view's retries
-            return busy(DatabaseBusy())
+            return busy(busy_answer())
         db.session.rollback()
         return error_page(500, "Something went wrong", "The error was logged. Nothing was saved.")
 
