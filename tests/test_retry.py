@@ -7,8 +7,10 @@ import io
 import pytest
 from flask import request
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.db import is_retryable, sqlite_begin_mode
+from leadflow.errors import VersionConflict
 from leadflow.extensions import csrf, db
 from leadflow.leads.models import Lead
 from tests import factories
@@ -157,3 +159,18 @@ def test_a_lock_met_after_the_view_saved_never_answers_that_nothing_was_saved(ma
         assert "nothing was saved" not in response.get_json()["message"]
         assert "part of this may have been saved" in response.get_json()["message"]
         assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1
+
+
+@pytest.mark.parametrize("error", [StaleDataError("UPDATE statement on table 'leads' expected to update 1 row(s); "
+                                                  "0 were matched."), "version"])
+def test_a_lost_race_no_view_answers_itself_is_a_409_that_saved_nothing(app, client, error):
+    def view():
+        factories.make_lead(first_name="Ed", email="ed@example.com")
+        db.session.flush()
+        raise error if isinstance(error, Exception) else VersionConflict(None)
+
+    _route(app, "/api/test-lost-race", view)
+    response = client.post("/api/test-lost-race")
+    assert response.status_code == 409
+    assert "Someone else changed this" in response.get_json()["message"]
+    assert db.session.scalar(db.select(db.func.count(Lead.id))) == 0

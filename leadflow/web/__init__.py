@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask import Flask, g, has_request_context, jsonify, make_response, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import IntegerConverter
 
 from leadflow.db import MAX_ID, is_retryable, sqlite_begin_mode
+from leadflow.errors import VersionConflict
 from leadflow.retry import BUSY_MESSAGE, RETRY_AFTER_SECONDS, busy_answer
 from leadflow.extensions import db, login_manager
 from leadflow.web.htmx import error_message_response, is_fragment_request, render_page
@@ -22,6 +24,8 @@ CONTENT_SECURITY_POLICY = (
 HSTS = "max-age=31536000"
 
 READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
+CHANGED_MEANWHILE = ("Someone else changed this at the same moment, so nothing was saved. "
+                     "Reload to see the current version, then try again.")
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
@@ -154,6 +158,14 @@ def init_web(app: Flask) -> None:
         db.session.rollback()
         response, status = error_page(503, "Busy", getattr(error, "description", "") or BUSY_MESSAGE)
         return response, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+    @app.errorhandler(StaleDataError)
+    @app.errorhandler(VersionConflict)
+    def changed_meanwhile(error):
+        # Views that show the record's current state catch these themselves; anywhere else a
+        # lost race is still the visitor's to redo, never a server error. Nothing was saved.
+        db.session.rollback()
+        return error_page(409, "Changed meanwhile", CHANGED_MEANWHILE)
 
     @app.errorhandler(500)
     def server_error(error):

@@ -33,17 +33,22 @@ def _title(lead_id):
     return db.session.get(Lead, lead_id).title
 
 
+def _edit_title(login_as, make_lead, name: str):
+    """A manager changes the job title of a lead from "Before" to "After": (response, lead id)."""
+    lead = make_lead(first_name=name, title="Before")
+    db.session.commit()
+    _, client = login_as("manager", htmx=True)
+    return client.post(f"/leads/{lead.id}/fields/title", data={"value": "After", "version": lead.version}), lead.id
+
+
 def test_a_handler_whose_sql_fails_costs_only_its_own_work(login_as, make_lead, on_lead_changed):
     def broken_sql(lead, actor, **data):
         db.session.execute(text("INSERT INTO no_such_table VALUES (1)"))
 
     on_lead_changed(broken_sql)
-    lead = make_lead(first_name="Kept", title="Before")
-    db.session.commit()
-    _, client = login_as("manager", htmx=True)
-    response = client.post(f"/leads/{lead.id}/fields/title", data={"value": "After", "version": lead.version})
+    response, lead_id = _edit_title(login_as, make_lead, "Kept")
     assert response.status_code == 200 and "Saved." in response.text
-    assert _title(lead.id) == "After"
+    assert _title(lead_id) == "After"
 
 
 def test_a_conflict_met_by_a_handler_is_a_409_and_saves_nothing(login_as, make_lead, on_lead_changed):
@@ -51,12 +56,9 @@ def test_a_conflict_met_by_a_handler_is_a_409_and_saves_nothing(login_as, make_l
         raise StaleDataError("UPDATE statement on table 'tasks' expected to update 1 row(s); 0 were matched.")
 
     on_lead_changed(meets_a_conflict)
-    lead = make_lead(first_name="Raced", title="Before")
-    db.session.commit()
-    _, client = login_as("manager", htmx=True)
-    response = client.post(f"/leads/{lead.id}/fields/title", data={"value": "After", "version": lead.version})
+    response, lead_id = _edit_title(login_as, make_lead, "Raced")
     assert response.status_code == 409 and "Someone else changed this lead" in response.text
-    assert _title(lead.id) == "Before"
+    assert _title(lead_id) == "Before"
 
 
 def test_a_handler_that_meets_a_locked_database_runs_the_request_again_once(login_as, make_lead, on_lead_changed):
@@ -68,9 +70,6 @@ def test_a_handler_that_meets_a_locked_database_runs_the_request_again_once(logi
             raise OperationalError("UPDATE", {}, Exception("database is locked"))
 
     on_lead_changed(locked_once)
-    lead = make_lead(first_name="Busy", title="Before")
-    db.session.commit()
-    _, client = login_as("manager", htmx=True)
-    response = client.post(f"/leads/{lead.id}/fields/title", data={"value": "After", "version": lead.version})
+    response, lead_id = _edit_title(login_as, make_lead, "Busy")
     assert response.status_code == 200 and len(calls) == 2
-    assert _title(lead.id) == "After"
+    assert _title(lead_id) == "After"

@@ -67,8 +67,13 @@ def _all_at_once(clients, post) -> list:
     return answers
 
 
-def _statuses(answers) -> list:
-    return sorted((a.status_code if hasattr(a, "status_code") else repr(a) for a in answers), key=str)
+def assert_one_won_the_rest_were_told(answers, conflict_message: str) -> None:
+    statuses = sorted((a.status_code if hasattr(a, "status_code") else repr(a) for a in answers), key=str)
+    assert statuses == [200] + [409] * (len(answers) - 1), statuses
+    for answer in answers:
+        if answer.status_code == 409:
+            assert conflict_message in answer.get_data(as_text=True)
+    db.session.expire_all()
 
 
 def test_twenty_board_moves_of_one_card_at_once_one_wins_the_rest_are_told_to_reload(app, stages):
@@ -82,12 +87,7 @@ def test_twenty_board_moves_of_one_card_at_once_one_wins_the_rest_are_told_to_re
         "/pipeline/move", headers=headers,
         data={"lead_id": lead_id, "stage_id": targets[i % 2], "version": seen, "mode": "drag"}))
 
-    statuses = _statuses(answers)
-    assert statuses == [200] + [409] * 19, statuses
-    for answer in answers:
-        if answer.status_code == 409:
-            assert "was changed by someone else" in answer.get_data(as_text=True)
-    db.session.expire_all()
+    assert_one_won_the_rest_were_told(answers, "was changed by someone else")
     moves = db.session.scalars(db.select(StageChange).where(StageChange.lead_id == lead_id,
                                                             StageChange.from_stage_id.is_not(None))).all()
     assert len(moves) == 1, "exactly one move is recorded"
@@ -105,12 +105,7 @@ def test_ten_inline_stage_edits_at_once_one_saves_the_rest_are_conflicts(app, st
         f"/leads/{lead_id}/fields/stage_id", headers=headers,
         data={"value": str(targets[i % 3]), "version": seen}))
 
-    statuses = _statuses(answers)
-    assert statuses == [200] + [409] * 9, statuses
-    for answer in answers:
-        if answer.status_code == 409:
-            assert "Someone else changed this lead" in answer.get_data(as_text=True)
-    db.session.expire_all()
+    assert_one_won_the_rest_were_told(answers, "Someone else changed this lead")
     moves = db.session.scalar(db.select(db.func.count(StageChange.id)).where(
         StageChange.lead_id == lead_id, StageChange.from_stage_id.is_not(None)))
     assert moves == 1
