@@ -179,10 +179,20 @@ def serve_command(host, port, threads):
     from leadflow.serving import serve
 
     app = current_app._get_current_object()
+    _hold_sqlite_open(app)
     start_in_process(app, serving=True)
     proxy = f", trusting X-Forwarded-* from {app.config['TRUSTED_PROXY']}" if app.config["TRUST_PROXY"] else ""
     click.echo(f"LeadFlow serving on http://{host}:{port} with {threads} threads{proxy}.")
     serve(app, host=host, port=port, threads=threads)
+
+
+def _hold_sqlite_open(app) -> None:
+    """A server keeps its SQLite database open while it runs, so ``restore`` refuses to run under it."""
+    database = db.engine.url.database if db.engine.dialect.name == "sqlite" else None
+    if database and database != ":memory:" and "mode=memory" not in str(db.engine.url) and Path(database).is_file():
+        from leadflow.restore import hold_database_open
+
+        app.extensions["leadflow.database_held_open"] = hold_database_open(Path(database))
 
 
 @leadflow_cli.command("import-csv")
@@ -239,9 +249,7 @@ def _partial(path: Path) -> Path:
 
 
 def _backup_sqlite(path: Path) -> None:
-    database = db.engine.url.database
-    if not database or database == ":memory:" or "mode=memory" in str(db.engine.url):
-        _fail("The database lives in memory; there is no file to back up.", EXIT_BAD_INPUT)
+    _sqlite_file()
     partial = _partial(path)
     partial.unlink(missing_ok=True)
     source = db.engine.raw_connection()
@@ -290,6 +298,44 @@ def _backup_postgresql(path: Path) -> None:
         _fail(f"pg_dump failed: {result.stderr.strip() or f'exit status {result.returncode}'}")
     os.replace(partial, path)
     click.echo(f"Backed up the PostgreSQL database to {path} ({_size(path)}, pg_dump custom format).")
+
+
+@leadflow_cli.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+def restore_command(path: Path):
+    """Put the SQLite backup PATH in place of the database. Stop every LeadFlow process first.
+
+    Refuses while the database is open elsewhere, and refuses a backup that fails SQLite's
+    integrity check. The old database (with its -wal) is moved aside, not deleted; stale
+    -wal/-shm files are removed so they cannot be applied over the backup. PostgreSQL: use
+    pg_restore (see docs/RELIABILITY.md, "Backup and restore").
+    """
+    from leadflow.restore import RestoreRefused, restore_sqlite
+
+    dialect = db.engine.dialect.name
+    if dialect == "postgresql":
+        _fail("For PostgreSQL, restore a backup with pg_restore --clean --if-exists "
+              "(see docs/RELIABILITY.md, \"Backup and restore\").", EXIT_BAD_INPUT)
+    if dialect != "sqlite":
+        _fail(f"Restoring {dialect} databases is not supported.", EXIT_BAD_INPUT)
+    db.engine.dispose()  # this command's own connections, if any, are not "another process"
+    try:
+        report = restore_sqlite(path.expanduser(), Path(_sqlite_file()))
+    except RestoreRefused as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    except OSError as exc:
+        _fail(f"The restore failed: {exc}")
+    for line in report.lines:
+        click.echo(line)
+    click.echo("Start LeadFlow again; if the backup is from an older version, run "
+               "`flask --app wsgi db upgrade` first.")
+
+
+def _sqlite_file() -> str:
+    database = db.engine.url.database
+    if not database or database == ":memory:" or "mode=memory" in str(db.engine.url):
+        _fail("The database lives in memory; there is no file to back up or restore.", EXIT_BAD_INPUT)
+    return database
 
 
 def _size(path: Path) -> str:

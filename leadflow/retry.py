@@ -25,7 +25,9 @@ it then reads the fresh rows, so intake applies its submission to the lead as it
 edit made on an older version answers its usual 409.
 
 When the attempts or the time run out, ``DatabaseBusy`` (a 503 with Retry-After) or, after
-conflicts, ``ConcurrentChange`` (a 409) is raised, nothing saved: never a 500.
+conflicts, ``ConcurrentChange`` (a 409) is raised, nothing saved: never a 500. A busy database
+met outside the view (a hook before or after it) is a 503 too (``busy_answer``), which says
+"nothing was saved" only when the request committed nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from flask import Flask, request
+from flask import Flask, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
@@ -160,8 +162,15 @@ def run_unit(fn: Callable[[], T], *, what: str, attempts: int, max_seconds: floa
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _read_only_from_now_on() -> None:
-    sqlite_begin_mode.set("DEFERRED")
+def _after_request_commit() -> None:
+    sqlite_begin_mode.set("DEFERRED")  # what follows reads to show the result
+    g.leadflow_saved = True
+
+
+def busy_answer() -> DatabaseBusy:
+    """The 503 for a busy database met outside the view's retries (a hook before or after it):
+    it says "nothing was saved" only when this request committed nothing."""
+    return DatabaseBusy(PARTLY_SAVED_MESSAGE if has_request_context() and g.get("leadflow_saved") else None)
 
 
 def _rewind_uploads() -> None:
@@ -177,5 +186,5 @@ class LeadFlowApp(Flask):
     def dispatch_request(self):
         return run_unit(super().dispatch_request, what=f"{request.method} {request.path}",
                         attempts=self.config["DB_BUSY_RETRY_ATTEMPTS"],
-                        max_seconds=self.config["DB_BUSY_RETRY_SECONDS"], on_commit=_read_only_from_now_on,
+                        max_seconds=self.config["DB_BUSY_RETRY_SECONDS"], on_commit=_after_request_commit,
                         before_retry=_rewind_uploads)

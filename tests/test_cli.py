@@ -184,3 +184,13 @@ def test_backup_of_postgresql_writes_a_pg_dump_archive(app, runner, make_lead, t
     result = _cli(runner, "backup", str(target))
     assert result.exit_code == 0, result.output
     assert target.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format, for pg_restore
+
+
+def test_restore_on_postgresql_points_at_pg_restore(app, runner, tmp_path):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("runs when the tests use PostgreSQL (DATABASE_URL), as .ci/run does")
+    archive = tmp_path / "backup.dump"
+    archive.write_bytes(b"PGDMP")
+    result = _cli(runner, "restore", str(archive))
+    assert result.exit_code == 2
+    assert "pg_restore --clean --if-exists" in result.output

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.db import is_conflict, is_retryable, sqlite_begin_mode
+from leadflow.errors import VersionConflict
 from leadflow.extensions import csrf, db
 from leadflow.leads.models import Lead
 from tests import factories
@@ -181,3 +182,44 @@ def test_a_view_run_again_reads_the_same_form_and_upload(app, client):
     response = client.post("/test/upload", data={"name": "Ada", "file": (io.BytesIO(b"email\na@example.com\n"), "a.csv")})
     assert response.status_code == 200
     assert seen == [("Ada", b"email\na@example.com\n")] * 2
+
+
+def test_a_lock_met_after_the_view_saved_never_answers_that_nothing_was_saved(make_app):
+    """Outside the view's retries (a hook after it) a busy database is still a 503, but one that
+    does not tell the visitor their saved lead was not saved."""
+    other = make_app(PROPAGATE_EXCEPTIONS=False)
+
+    def view():
+        factories.make_lead(first_name="Di", email="di@example.com")
+        db.session.commit()
+        return "saved", 201
+
+    _route(other, "/api/test-saved-then-hook", view)
+
+    @other.after_request
+    def hook_meets_a_lock(response):
+        if request.path == "/api/test-saved-then-hook":
+            raise locked()
+        return response
+
+    with other.app_context():
+        response = other.test_client().post("/api/test-saved-then-hook")
+        assert response.status_code == 503 and response.headers["Retry-After"].isdigit()
+        assert "nothing was saved" not in response.get_json()["message"]
+        assert "part of this may have been saved" in response.get_json()["message"]
+        assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1
+
+
+@pytest.mark.parametrize("error", [StaleDataError("UPDATE statement on table 'leads' expected to update 1 row(s); "
+                                                  "0 were matched."), "version"])
+def test_a_lost_race_no_view_answers_itself_is_a_409_that_saved_nothing(app, client, error):
+    def view():
+        factories.make_lead(first_name="Ed", email="ed@example.com")
+        db.session.flush()
+        raise error if isinstance(error, Exception) else VersionConflict(None)
+
+    _route(app, "/api/test-lost-race", view)
+    response = client.post("/api/test-lost-race")
+    assert response.status_code == 409
+    assert "Someone else changed this" in response.get_json()["message"]
+    assert db.session.scalar(db.select(db.func.count(Lead.id))) == 0

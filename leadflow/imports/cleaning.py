@@ -12,14 +12,23 @@ SQLite), at the price of sending the plans through a pipe. Otherwise it is a thr
 (``CleaningThread``). Neither uses the database: the
 cleaner is preloaded (``RowCleaner.preload``) first, and the job's settings are copied out
 of the ORM object. The result is the same either way.
+
+A cleaning child never outlives its parent: killed with ``kill -9`` (or crashing), the parent
+can no longer stop it, and a child waiting for room on the queue would wait for ever, holding
+its memory and the deleted upload. On Linux the kernel kills it with the parent
+(``prctl(PR_SET_PDEATHSIG)``, set right after the fork); everywhere, the child checks while
+it waits that its parent is still there (``os.getppid()``) and ends when it is not.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import pickle
 import queue as queue_module
+import signal
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +52,11 @@ POLL_SECONDS = 5
 # takes well under a second to clean; a process forked from a threaded server could, in
 # theory, hang on a lock another thread held at the fork).
 STALL_SECONDS = 300
+# A producer waiting for room on the queue looks this often whether it should stop (a
+# thread: its consumer closed it; a child: its parent is gone).
+WAIT_SECONDS = 0.2
+# prctl(2): the signal the kernel sends a process when the thread that forked it ends.
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -87,36 +101,61 @@ def cleaned_chunks(cleaner: RowCleaner, spec: FileSpec, size: int) -> CleaningTh
     return CleaningThread(cleaner, spec, size)
 
 
-def _produce(out, cleaner: RowCleaner, spec: FileSpec, size: int, stop: threading.Event | None = None) -> None:
+def _produce(out, cleaner: RowCleaner, spec: FileSpec, size: int, stop: threading.Event | None = None,
+             parent_pid: int | None = None) -> None:
     """In the producer: clean every chunk onto ``out``, then ("end", None), or ("error", exc).
-    A thread producer ends early when ``stop`` is set."""
+    A thread producer ends early when ``stop`` is set; a child (``parent_pid``) when its
+    parent is gone."""
     try:
         for plans in _cleaned(cleaner, spec, size):
-            if not _send(out, ("plans", plans), stop):
+            if not _send(out, ("plans", plans), stop, parent_pid):
                 return
-        _send(out, ("end", None), stop)
+        _send(out, ("end", None), stop, parent_pid)
     except Exception as exc:  # handed to the consumer, which stops the job with its message
-        if stop is None:
+        if parent_pid is not None:
             try:
                 pickle.dumps(exc)
             except Exception:
                 exc = RuntimeError(type(exc).__name__)
-        _send(out, ("error", exc), stop)
+        _send(out, ("error", exc), stop, parent_pid)
 
 
-def _send(out, item, stop: threading.Event | None) -> bool:
+def _send(out, item, stop: threading.Event | None, parent_pid: int | None = None) -> bool:
     """Put ``item`` on ``out``; False when ``stop`` (a thread producer's) was set meanwhile,
-    so that a producer whose consumer has gone does not wait for room for ever."""
-    if stop is None:
-        out.put(item)
-        return True
-    while not stop.is_set():
+    so that a producer whose consumer has gone does not wait for room for ever. A child whose
+    parent is gone ends there and then."""
+    while not (stop is not None and stop.is_set()):
+        if parent_pid is not None:
+            _end_if_orphaned(parent_pid)
         try:
-            out.put(item, timeout=0.2)
+            out.put(item, timeout=WAIT_SECONDS)
             return True
         except queue_module.Full:
             continue
     return False
+
+
+def _end_if_orphaned(parent_pid: int) -> None:
+    if os.getppid() != parent_pid:
+        # At once, without the usual exit: that would wait to flush the queue to a pipe no one reads.
+        os._exit(1)
+
+
+def die_with_parent() -> bool:
+    """Ask Linux to kill this process when its parent dies; False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _produce_in_child(out, cleaner: RowCleaner, spec: FileSpec, size: int, parent_pid: int) -> None:
+    die_with_parent()
+    _end_if_orphaned(parent_pid)  # the parent may have died before the line above
+    _produce(out, cleaner, spec, size, parent_pid=parent_pid)
 
 
 class _Producer:
@@ -161,7 +200,7 @@ class CleaningProcess(_Producer):
     def __init__(self, cleaner: RowCleaner, spec: FileSpec, size: int):
         context = multiprocessing.get_context("fork")
         self.out = context.Queue(maxsize=QUEUE_CHUNKS)
-        self.child = context.Process(target=_produce, args=(self.out, cleaner, spec, size),
+        self.child = context.Process(target=_produce_in_child, args=(self.out, cleaner, spec, size, os.getpid()),
                                      name="import-cleaner", daemon=True)
         self.child.start()
 

@@ -14,7 +14,11 @@ Both register when their module is imported; every such module is listed in
 
 Each step or handler runs in a savepoint of its own: one that fails is rolled back and
 logged, and the change that caused it is still saved. Capture is the front door and
-must never lose a submission because an alert could not be queued.
+must never lose a submission because an alert could not be queued. A conflict is not
+such a failure (``is_conflict``: another transaction changed a versioned row first, or
+the database stayed locked or lost a race): it propagates, so the request answers 409 or
+``leadflow.retry`` runs it again as a whole, and it never leaves the outer transaction
+unusable behind a handler that "failed".
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from sqlalchemy.orm.exc import StaleDataError
+
+from leadflow.db import is_retryable
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 
@@ -65,11 +72,24 @@ def subscribe(event: str):
     return add
 
 
+def is_conflict(error: BaseException) -> bool:
+    """Another transaction got there first: a versioned row changed meanwhile
+    (``StaleDataError``), or the database lost a race or stayed locked (``is_retryable``).
+    Not a handler's own failure: the unit of work as a whole answers a conflict or runs again."""
+    return isinstance(error, StaleDataError) or is_retryable(error)
+
+
 def _run_isolated(func: Callable, what: str, *args, **kwargs) -> bool:
+    # The change that caused the event is written first, outside the savepoint: when another
+    # user saved the same row meanwhile, that conflict is the caller's to answer (a 409), not a
+    # handler failure to log and forget with the session left unusable.
+    db.session.flush()
     try:
         with db.session.begin_nested():
             func(*args, **kwargs)
-    except Exception:  # a downstream failure never costs the change that caused it
+    except Exception as exc:  # a downstream failure never costs the change that caused it...
+        if is_conflict(exc) or not db.session.is_active:
+            raise  # ...but a conflict is the whole change's, and a broken transaction saves nothing
         log.exception("%s: %s failed", what, func.__name__)
         return False
     return True

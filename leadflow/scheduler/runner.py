@@ -26,7 +26,7 @@ from flask import Flask
 
 from leadflow.db import utcnow
 from leadflow.extensions import db
-from leadflow.retry import run_unit
+from leadflow.retry import DatabaseBusy, run_unit
 from leadflow.scheduler.registry import SWEEPS
 from leadflow.wiring import register_hooks
 
@@ -58,6 +58,10 @@ def run_sweep(app: Flask, name: str, now: datetime | None = None) -> int | None:
         try:
             return run_unit(unit, what=f"The {name} sweep", attempts=app.config["DB_BUSY_RETRY_ATTEMPTS"],
                             max_seconds=app.config["DB_BUSY_RETRY_SECONDS"], rerun_after_commit=True)
+        except DatabaseBusy:  # not a bug: the retries are logged already, and the next tick tries again
+            db.session.rollback()
+            log.warning("The %s sweep found the database busy; it runs again at the next tick", name)
+            return None
         except Exception:  # one failed run never stops the scheduler; the next tick tries again
             db.session.rollback()
             log.exception("The %s sweep failed; it runs again at the next tick", name)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import Flask, g, has_request_context, jsonify, make_response, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import IntegerConverter
 
 from leadflow.db import MAX_ID, is_conflict, is_retryable, sqlite_begin_mode
-from leadflow.retry import BUSY_MESSAGE, RETRY_AFTER_SECONDS, ConcurrentChange, DatabaseBusy
+from leadflow.errors import VersionConflict
+from leadflow.retry import BUSY_MESSAGE, RETRY_AFTER_SECONDS, ConcurrentChange, busy_answer
 from leadflow.extensions import db, login_manager
 from leadflow.web.htmx import error_message_response, is_fragment_request, render_page
 from leadflow.web import formatting
@@ -22,6 +24,8 @@ CONTENT_SECURITY_POLICY = (
 HSTS = "max-age=31536000"
 
 READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
+CHANGED_MEANWHILE = ("Someone else changed this at the same moment, so nothing was saved. "
+                     "Reload to see the current version, then try again.")
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
@@ -160,11 +164,19 @@ def init_web(app: Flask) -> None:
         response, status = error_page(503, "Busy", getattr(error, "description", "") or BUSY_MESSAGE)
         return response, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
+    @app.errorhandler(StaleDataError)
+    @app.errorhandler(VersionConflict)
+    def changed_meanwhile(error):
+        # Views that show the record's current state catch these themselves; anywhere else a
+        # lost race is still the visitor's to redo, never a server error. Nothing was saved.
+        db.session.rollback()
+        return error_page(409, "Changed meanwhile", CHANGED_MEANWHILE)
+
     @app.errorhandler(500)
     def server_error(error):
         original = getattr(error, "original_exception", None)
         if is_retryable(original):  # outside a view's retries
-            return busy(DatabaseBusy())
+            return busy(busy_answer())
         if is_conflict(original):
             return conflict(ConcurrentChange())
         db.session.rollback()

@@ -5,7 +5,11 @@ committed before."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -133,3 +137,76 @@ def test_a_cleaning_process_that_hangs_is_stopped(run_import, in_process, monkey
     assert (job.rows_done, job.created_count) == (2, 2)
     assert not in_process[0].is_alive()  # stopped, not left behind
     assert_totals_exact()
+
+
+# The importing process, run on its own: it cleans in a child, writes its pid and its child's,
+# then stalls on the first chunk (so the child fills the queue and waits for room) until killed.
+STALLED_IMPORT = """
+import os, sys, time, multiprocessing
+from config import TestConfig
+from leadflow import create_app
+from leadflow.imports import cleaning, runner
+
+url, instance, job_id, pids, fallback_only = sys.argv[1:6]
+cleaning.PROCESS_MIN_BYTES, cleaning.PROCESS_MIN_CPUS, runner.CHUNK_ROWS = 0, 1, 2
+if fallback_only == "1":  # as where prctl is not available: only the child's own check is left
+    cleaning.die_with_parent = lambda: False
+
+def stall(*args, **kwargs):
+    children = [child.pid for child in multiprocessing.active_children()]
+    with open(pids + ".tmp", "w") as out:
+        out.write(" ".join(str(pid) for pid in [os.getpid(), *children]))
+    os.rename(pids + ".tmp", pids)
+    time.sleep(600)
+
+runner._finish_chunk = stall
+app = create_app(type("Config", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
+app.instance_path = instance
+with app.app_context():
+    runner.run_job(int(job_id))
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
+@pytest.mark.parametrize("fallback_only", [False, True], ids=["parent-death-signal", "parent-check"])
+def test_a_cleaning_process_dies_with_an_import_killed_with_kill_9(app, database_url, new_job, importer,
+                                                                   instance_folder, tmp_path, fallback_only):
+    from leadflow.imports import services
+
+    job = new_job("Name,Email\n" + "".join(f"Person {i},p{i}@example.com\n" for i in range(200)))
+    services.start_job(importer, job, "skip")
+    job_id = job.id
+    db.session.commit()  # and this test holds no lock while the import runs
+    pids = tmp_path / "pids"
+    child = None
+    importing = subprocess.Popen(
+        [sys.executable, "-c", STALLED_IMPORT, database_url, str(instance_folder), str(job_id), str(pids),
+         "1" if fallback_only else "0"], cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.monotonic() + 60
+        while not pids.exists():
+            assert importing.poll() is None and time.monotonic() < deadline, "the import did not start"
+            time.sleep(0.05)
+        parent, child = (int(pid) for pid in pids.read_text().split())
+        assert parent == importing.pid and _running(child)
+        time.sleep(0.5)  # the child has filled the queue and waits for room
+        assert _running(child)
+        os.kill(parent, signal.SIGKILL)
+        importing.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(child), "the cleaning process outlived the import it cleaned for"
+    finally:
+        for leftover in (importing.pid, child):
+            if leftover is not None and _running(leftover):
+                os.kill(leftover, signal.SIGKILL)
+        importing.wait()

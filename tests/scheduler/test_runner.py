@@ -251,3 +251,20 @@ def test_the_outbox_is_asked_to_run_after_the_commit_not_when_a_savepoint_is_rel
     assert nudged == ["outbox"]
     db.session.commit()
     assert nudged == ["outbox"]  # once per transaction that queued mail
+
+
+def test_a_sweep_that_finds_the_database_busy_throughout_waits_for_the_next_tick_quietly(make_app, monkeypatch, caplog):
+    other = make_app(DB_BUSY_RETRY_ATTEMPTS=3, DB_BUSY_RETRY_SECONDS=5)
+    calls = []
+
+    def always_locked(now):
+        calls.append(now)
+        raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
+    monkeypatch.setitem(SWEEPS, "always_locked", Sweep("always_locked", always_locked, 10))
+    monkeypatch.setattr(logging.getLogger("leadflow.scheduler.runner"), "disabled", False)
+    with caplog.at_level(logging.WARNING, logger="leadflow.scheduler.runner"):
+        assert runner.run_sweep(other, "always_locked") is None
+    assert len(calls) == 3, "run again as a whole until the attempts ran out"
+    assert "found the database busy" in caplog.text and "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
