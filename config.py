@@ -73,6 +73,10 @@ class Config:
     CAPTURE_MAX_BODY_BYTES = int(os.environ.get("CAPTURE_MAX_BODY_BYTES", str(64 * 1024)))
     CAPTURE_MIN_FILL_SECONDS = float(os.environ.get("CAPTURE_MIN_FILL_SECONDS", "3"))
     CAPTURE_TOKEN_MAX_AGE = int(os.environ.get("CAPTURE_TOKEN_MAX_AGE", str(24 * 3600)))
+    # Unsubscribe links in sent e-mail work this long; after it the page asks for the address.
+    UNSUBSCRIBE_LINK_MAX_AGE_DAYS = int(os.environ.get("UNSUBSCRIBE_LINK_MAX_AGE_DAYS", "365"))
+    # Calendar apps fetch a feed every few minutes at most; guessing tokens needs far more.
+    CALENDAR_FEED_RATE_LIMIT = os.environ.get("CALENDAR_FEED_RATE_LIMIT", "30 per minute; 600 per day")
     CAPTURE_RATE_LIMIT_PER_IP = os.environ.get("CAPTURE_RATE_LIMIT_PER_IP", "10 per minute; 100 per day")
     CAPTURE_RATE_LIMIT_PER_FORM = os.environ.get("CAPTURE_RATE_LIMIT_PER_FORM", "120 per minute")
 

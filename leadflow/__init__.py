@@ -41,9 +41,9 @@ def create_app(config: object | str | None = None) -> Flask:
     install_commit_tracking()
 
     if app.config.get("TRUST_PROXY"):
-        from werkzeug.middleware.proxy_fix import ProxyFix
+        from leadflow.serving import TrustedProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        app.wsgi_app = TrustedProxyFix(app.wsgi_app, app.config["TRUSTED_PROXY"])
 
     from leadflow import models  # noqa: F401  (registers every table)
     from leadflow.web import init_web

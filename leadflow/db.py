@@ -58,6 +58,18 @@ def parse_id(raw) -> int | None:
     return value if 1 <= value <= MAX_ID else None
 
 
+MAX_PAGE = 100_000
+
+
+def parse_page(raw) -> int:
+    """A page number from a query string: 1 to MAX_PAGE, and 1 for anything else (a word,
+    a negative number, or one too large for the database's OFFSET)."""
+    text = str(raw).strip() if raw is not None else ""
+    if not (text.isascii() and text.isdigit()):
+        return 1
+    return MAX_PAGE if len(text) > len(str(MAX_PAGE)) else min(max(1, int(text)), MAX_PAGE)
+
+
 def get_by_id(model, raw):
     """The ``model`` row whose id ``raw`` (outside input) names, or None."""
     from leadflow.extensions import db

@@ -175,3 +175,37 @@ def test_forwarded_headers_from_an_untrusted_peer_are_ignored(start_server, sett
     response, _ = fresh.request("GET", "/login")
     assert "Secure" not in fresh.session_cookie()
     assert "Strict-Transport-Security" not in response.headers
+
+
+# --- other WSGI servers (gunicorn): the app's own TrustedProxyFix ---------------------------------
+
+def test_under_a_plain_wsgi_server_forwarded_headers_count_only_from_the_trusted_proxy(make_app, make_user):
+    """gunicorn passes X-Forwarded-* through untouched: the app itself takes them from
+    ``TRUSTED_PROXY`` only, so a client reaching the server directly cannot pick an address
+    per request to escape a rate limit, nor claim HTTPS."""
+    from leadflow.activities.services import issue_calendar_token
+    from leadflow.extensions import db
+
+    token = issue_calendar_token(make_user(role="rep"))
+    db.session.commit()
+    app = make_app(RATELIMIT_ENABLED=True, CALENDAR_FEED_RATE_LIMIT="2 per minute",
+                   TRUST_PROXY=True, TRUSTED_PROXY="10.0.0.5")
+    client = app.test_client()
+
+    def fetch(peer: str, forwarded_for: str, proto: str = "http"):
+        return client.get(f"/calendar/{token}.ics", environ_overrides={"REMOTE_ADDR": peer}, headers={
+            "X-Forwarded-For": forwarded_for, "X-Forwarded-Proto": proto, "X-Forwarded-Host": "evil.example"})
+
+    # A direct client naming a new address each time still spends its own budget.
+    direct = [fetch("198.51.100.9", f"203.0.113.{n}").status_code for n in range(3)]
+    assert direct == [200, 200, 429]
+    # Through the proxy, each visitor it names has a budget of its own.
+    assert [fetch("10.0.0.5", "203.0.113.1").status_code for _ in range(3)] == [200, 200, 429]
+    assert fetch("10.0.0.5", "203.0.113.2").status_code == 200
+    # HTTPS and the host count only when the proxy says so.
+    spoofed = client.get("/login", environ_overrides={"REMOTE_ADDR": "198.51.100.10"},
+                         headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"})
+    assert "Secure" not in spoofed.headers.get("Set-Cookie", "") and "Strict-Transport-Security" not in spoofed.headers
+    proxied = app.test_client().get("/login", environ_overrides={"REMOTE_ADDR": "10.0.0.5"},
+                         headers={"X-Forwarded-For": "203.0.113.3", "X-Forwarded-Proto": "https"})
+    assert "Secure" in proxied.headers["Set-Cookie"] and "Strict-Transport-Security" in proxied.headers

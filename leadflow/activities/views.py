@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, make_response, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -14,7 +14,7 @@ from leadflow.activities.ical import build_calendar
 from leadflow.activities.models import CALL_OUTCOMES, TASK_KIND_LABELS, Task, kind_label
 from leadflow.db import get_by_id, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
-from leadflow.extensions import db
+from leadflow.extensions import db, limiter
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.queries import lead_detail_context, load_lead_for_page
@@ -318,6 +318,7 @@ def my_work():
 # --- calendar feed ---------------------------------------------------------------------------
 
 @bp.get("/calendar/<token>.ics")
+@limiter.limit(lambda: current_app.config["CALENDAR_FEED_RATE_LIMIT"])  # per client address, any token
 def calendar_feed(token: str):
     """A user's tasks for calendar apps. No sign-in: the secret address is the key."""
     user = services.user_for_calendar_token(token)

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, current_app, flash, request, url_f
 from flask_login import current_user, login_required
 
 import leadflow.imports.jobs as jobs
-from leadflow.db import sqlite_begin_mode
+from leadflow.db import parse_page, sqlite_begin_mode
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.extensions import db
 from leadflow.imports import queries, services
@@ -77,8 +77,7 @@ def _csv_response(head: str, generate, filename: str, *args) -> Response:
 @bp.get("/imports")
 @importer_required
 def index():
-    page = request.args.get("page", "1")
-    return render_page("imports/index.html", **queries.jobs_context(int(page) if page.isdigit() else 1))
+    return render_page("imports/index.html", **queries.jobs_context(parse_page(request.args.get("page", 1))))
 
 
 @bp.route("/imports/new", methods=["GET", "POST"])

@@ -2,7 +2,7 @@
 
 The survivor keeps its id and takes, field by field, the values the user picked;
 everything hanging off the absorbed lead (timeline, tasks, stage history, audit
-trail, tags) moves to the survivor, and the absorbed lead goes to the trash marked
+trail, tags, submitted values still waiting for review) moves to the survivor, and the absorbed lead goes to the trash marked
 as merged. A ``LeadMerge`` row keeps the survivor's previous values and the id of
 every moved row, so ``undo_merge`` puts back exactly what the merge changed.
 
@@ -26,6 +26,7 @@ from leadflow.leads import fields as f
 from leadflow.leads.merge_models import LeadMerge
 from leadflow.leads.models import LIFECYCLE_LABELS, Lead, Tag
 from leadflow.leads.policy import can_edit_lead
+from leadflow.leads.reviews import move_open_reviews, movable_open_reviews
 from leadflow.leads.services import add_system_activity, audit_snapshot
 from leadflow.pipeline.models import StageChange
 
@@ -191,6 +192,8 @@ def merge_leads(actor, survivor: Lead, absorbed: Lead, choices: dict[str, str], 
         survivor.updated_at = now
     db.session.flush()
     _move_rows(moved, absorbed.id, survivor.id)
+    # Open reviews follow (one the survivor already has open for the same value stays behind).
+    moved["field_reviews"] = move_open_reviews(absorbed.id, survivor.id)
     if survivor.stage_id != old_stage_id:
         change = StageChange(lead_id=survivor.id, from_stage_id=old_stage_id, to_stage_id=survivor.stage_id,
                              actor_id=getattr(actor, "id", None), at=now)
@@ -307,6 +310,7 @@ def undo_merge(actor, merge: LeadMerge) -> Lead:
         db.session.execute(db.delete(StageChange).where(StageChange.id.in_(moved["created_stage_changes"]))
                            .execution_options(synchronize_session=False))
     _move_rows(moved, survivor.id, absorbed.id)
+    move_open_reviews(survivor.id, absorbed.id, moved.get("field_reviews", []))  # those still open
     _refresh(survivor)
     merge.undone_at = now
     merge.undone_by_id = getattr(actor, "id", None)
@@ -334,5 +338,7 @@ def merge_page_context(survivor: Lead, absorbed: Lead, choices: dict[str, str] |
     rows = [{"field": field, "survivor": display_value(survivor, field), "absorbed": display_value(absorbed, field)}
             for field in MERGE_FIELDS]
     tags = sorted({t.name for t in list(survivor.tags) + list(absorbed.tags)}, key=str.lower)
+    counts = moved_counts(absorbed)
+    counts["field_reviews"] = len(movable_open_reviews(absorbed.id, survivor.id))
     return {"survivor": survivor, "absorbed": absorbed, "rows": rows, "tags": tags,
-            "choices": choices or default_choices(survivor, absorbed), "counts": moved_counts(absorbed)}
+            "choices": choices or default_choices(survivor, absorbed), "counts": counts}

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm.exc import StaleDataError
 
+from leadflow.db import parse_page
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads import organizations_service as service
@@ -149,8 +150,5 @@ def restore(org_id: int):
 @bp.get("/trash")
 @login_required
 def trash():
-    try:
-        page = int(request.args.get("page", 1))
-    except ValueError:
-        page = 1
+    page = parse_page(request.args.get("page", 1))
     return render_page("organizations/trash.html", **service.organization_trash_context(page), **_permissions())

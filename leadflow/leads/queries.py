@@ -6,10 +6,11 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import func
+from sqlalchemy import false, func
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from leadflow.accounts.models import User
+from leadflow.db import parse_id, parse_page
 from leadflow.extensions import db
 from leadflow.governance.audit import history
 from leadflow.leads.duplicates import duplicates_of
@@ -61,10 +62,7 @@ class LeadFilters:
                     filters.problems.append(f"Ignored the date “{raw[:20]}”: use YYYY-MM-DD.")
         filters.sort = args.get("sort") if args.get("sort") in SORTS else "created"
         filters.direction = "asc" if args.get("dir") == "asc" else "desc"
-        try:
-            filters.page = max(1, min(int(args.get("page", 1)), 100_000))
-        except ValueError:
-            filters.page = 1
+        filters.page = parse_page(args.get("page", 1))
         try:
             per_page = int(args.get("per_page", 50))
         except ValueError:
@@ -101,8 +99,8 @@ def filter_by_owner(query, owner: str, viewer: User):
         return query.where(Lead.owner_id == viewer.id)
     if owner == "none":
         return query.where(Lead.owner_id.is_(None))
-    if owner.isdigit():
-        return query.where(Lead.owner_id == int(owner))
+    if owner.isdigit():  # an id no row can have matches nothing, as any unknown id does
+        return query.where(Lead.owner_id == parse_id(owner)) if parse_id(owner) else query.where(false())
     return query
 
 
@@ -118,7 +116,8 @@ def filtered_leads(filters: LeadFilters, viewer: User):
     if filters.temperature in TEMPERATURES:
         query = query.where(Lead.temperature == filters.temperature)
     if filters.stage.isdigit():
-        query = query.where(Lead.stage_id == int(filters.stage))
+        stage_id = parse_id(filters.stage)
+        query = query.where(Lead.stage_id == stage_id) if stage_id else query.where(false())
     if filters.tag:
         tag_ids = db.select(Tag.id).where(Tag.name_key == filters.tag.lower()).scalar_subquery()
         query = query.where(Lead.id.in_(db.select(lead_tags.c.lead_id).where(lead_tags.c.tag_id == tag_ids)))

@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from sqlalchemy import func
+from sqlalchemy import func, update
+from sqlalchemy.orm import aliased
 from sqlalchemy.exc import IntegrityError
 
 from leadflow.db import utcnow
@@ -151,6 +152,33 @@ def _open_review(lead: Lead, name: str, submitted: str, current: str, source: st
 def open_reviews(lead: Lead) -> list[LeadFieldReview]:
     return list(db.session.scalars(db.select(LeadFieldReview).where(
         LeadFieldReview.lead_id == lead.id, LeadFieldReview.open_flag.is_(True)).order_by(LeadFieldReview.id)))
+
+
+def movable_open_reviews(from_id: int, to_id: int, ids: list[int] | None = None) -> list[int]:
+    """Ids of the open reviews of lead ``from_id`` (of ``ids`` only, when given) that can move to
+    lead ``to_id``: all but those ``to_id`` already has open for the same field and value."""
+    twin = aliased(LeadFieldReview)
+    query = db.select(LeadFieldReview.id).where(
+        LeadFieldReview.lead_id == from_id, LeadFieldReview.open_flag.is_(True),
+        ~db.select(twin.id).where(twin.lead_id == to_id, twin.field == LeadFieldReview.field,
+                                  twin.value_key == LeadFieldReview.value_key, twin.open_flag.is_(True)).exists())
+    if ids is not None:
+        query = query.where(LeadFieldReview.id.in_(ids or [0]))
+    return list(db.session.scalars(query.order_by(LeadFieldReview.id)))
+
+
+def move_open_reviews(from_id: int, to_id: int, ids: list[int] | None = None) -> list[int]:
+    """Hand lead ``from_id``'s open reviews (see ``movable_open_reviews``) to lead ``to_id``, as a
+    merge and its undo do; returns the ids moved. Settled reviews stay with the lead they were
+    settled on: that lead's history tells what was kept or used."""
+    moving = movable_open_reviews(from_id, to_id, ids)
+    if moving:
+        db.session.execute(update(LeadFieldReview).where(LeadFieldReview.id.in_(moving))
+                           .values(lead_id=to_id).execution_options(synchronize_session=False))
+        for obj in list(db.session.identity_map.values()):
+            if isinstance(obj, LeadFieldReview):
+                db.session.expire(obj)
+    return moving
 
 
 def open_review_count(lead: Lead) -> int:

@@ -4,7 +4,7 @@ from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm.exc import StaleDataError
 
-from leadflow.db import parse_id
+from leadflow.db import parse_id, parse_page
 from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads import bulk, duplicate_pairs, merge, queries, reviews, services
@@ -289,20 +289,14 @@ def restore(lead_id: int):
 @bp.get("/trash")
 @login_required
 def trash():
-    try:
-        page = max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        page = 1
+    page = parse_page(request.args.get("page", 1))
     return render_page("leads/trash.html", **queries.trash_context(current_user, page))
 
 
 # --- possible duplicates and merging ------------------------------------------------------
 
 def _page_arg() -> int:
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
+    return parse_page(request.args.get("page", 1))
 
 
 @bp.get("/duplicates")

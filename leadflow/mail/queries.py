@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from leadflow.db import parse_page
 from leadflow.extensions import db
 from leadflow.mail.models import MAIL_STATE_LABELS, MAIL_STATES, OutboxMessage
 from leadflow.mail.services import smtp_configured
@@ -22,10 +23,7 @@ class OutboxFilters:
     @classmethod
     def from_args(cls, args) -> "OutboxFilters":
         state = args.get("state", "")
-        try:
-            page = max(1, min(int(args.get("page", 1)), 100_000))
-        except ValueError:
-            page = 1
+        page = parse_page(args.get("page", 1))
         return cls(state=state if state in MAIL_STATES else "", page=page)
 
 

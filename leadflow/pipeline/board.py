@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import urlencode
 
-from sqlalchemy import func, tuple_, union_all
+from sqlalchemy import false, func, tuple_, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import Team, User
 from leadflow.activities.queries import next_open_tasks, user_zone
+from leadflow.db import parse_id
 from leadflow.extensions import db
 from leadflow.governance.settings import get_setting
 from leadflow.leads.fields import FieldError, parse_money
@@ -78,7 +79,9 @@ class BoardFilters:
     def apply(self, query, viewer):
         query = filter_by_owner(filter_by_text(query, self.q), self.owner, viewer)
         if self.team.isdigit():
-            query = query.where(Lead.owner_id.in_(db.select(User.id).where(User.team_id == int(self.team))))
+            team_id = parse_id(self.team)  # an id no row can have matches nothing
+            query = query.where(Lead.owner_id.in_(db.select(User.id).where(User.team_id == team_id))
+                                if team_id else false())
         if self.source:
             query = query.where(Lead.source == self.source)
         if self.temperature in TEMPERATURES:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 
-from flask import Blueprint, abort, make_response, redirect, render_template
+from flask import Blueprint, abort, make_response, redirect, render_template, request
 
 from leadflow.db import utcnow
 from leadflow.extensions import db
+from leadflow.leads.fields import FieldError, normalise_email
 from leadflow.leads.models import Lead
-from leadflow.sequences.links import is_web_url, read_token
+from leadflow.sequences.links import is_web_url, read_token, read_unsubscribe_token
 from leadflow.sequences.services import record_event, unsubscribe_lead
 from leadflow.sequences.models import SequenceMessage
 
@@ -25,12 +26,20 @@ NO_CACHE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "
             "X-Robots-Tag": "noindex"}
 
 
-def _lead_for(token: str) -> Lead:
-    payload = read_token("unsubscribe", token)
+def _lead_for(token: str) -> tuple[Lead, bool]:
+    """The lead a genuine unsubscribe token names, and whether the token has expired."""
+    payload, expired = read_unsubscribe_token(token)
     lead = db.session.get(Lead, payload.get("l")) if payload and isinstance(payload.get("l"), int) else None
     if lead is None:
         abort(404)
-    return lead
+    return lead, expired
+
+
+def _unsubscribe_page(token: str, *, done=None, expired: bool = False, error: str | None = None, status: int = 200):
+    response = make_response(render_template("sequences/unsubscribe.html", token=token, done=done, expired=expired,
+                                             error=error), status)
+    response.headers.update(NO_CACHE)
+    return response
 
 
 def _message_for(purpose: str, token: str) -> tuple[SequenceMessage, dict]:
@@ -42,23 +51,36 @@ def _message_for(purpose: str, token: str) -> tuple[SequenceMessage, dict]:
     return message, payload
 
 
+def _email_key(raw: str) -> str | None:
+    try:
+        return normalise_email(raw)[1]
+    except FieldError:
+        return None
+
+
 @bp.get("/u/<token>")
 def unsubscribe(token: str):
-    lead = _lead_for(token)
-    response = make_response(render_template("sequences/unsubscribe.html", token=token, done=lead.unsubscribed_at))
-    response.headers.update(NO_CACHE)
-    return response
+    lead, expired = _lead_for(token)
+    if expired and lead.unsubscribed_at is None:
+        return _unsubscribe_page(token, expired=True, status=410)
+    return _unsubscribe_page(token, done=lead.unsubscribed_at)
 
 
 @bp.post("/u/<token>")
 def confirm_unsubscribe(token: str):
-    """The button on the confirm page, and RFC 8058 one-click (``List-Unsubscribe=One-Click``)."""
-    lead = _lead_for(token)
+    """The button on the confirm page, and RFC 8058 one-click (``List-Unsubscribe=One-Click``).
+    An expired link unsubscribes only with the e-mail address it was sent to."""
+    lead, expired = _lead_for(token)
+    if expired and lead.unsubscribed_at is None:
+        raw = request.form.get("email", "")
+        if not raw.strip():
+            return _unsubscribe_page(token, expired=True, status=410)
+        if _email_key(raw) != lead.email_key:
+            return _unsubscribe_page(token, expired=True, status=422, error=(
+                "That is not the address this e-mail was sent to. Check it, or reply to the e-mail to be removed."))
     unsubscribe_lead(lead, via="link")
     db.session.commit()
-    response = make_response(render_template("sequences/unsubscribe.html", token=token, done=True))
-    response.headers.update(NO_CACHE)
-    return response
+    return _unsubscribe_page(token, done=True)
 
 
 @bp.get("/o/<token>.gif")

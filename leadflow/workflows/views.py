@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, request, url_for
 from flask_login import current_user
 
+from leadflow.db import parse_page
 from leadflow.extensions import db
 from leadflow.web.admin import act_and_redirect, save_and_redirect
 from leadflow.web.htmx import render_page
@@ -95,5 +96,5 @@ def retry_delivery(rule_id: int, delivery_id: int):
 @bp.get("/<int:rule_id>/runs")
 @admin_required
 def runs(rule_id: int):
-    page = request.args.get("page", 1, type=int) or 1
+    page = parse_page(request.args.get("page", 1))
     return render_page("workflows/runs.html", block="runs", **queries.runs_context(_rule(rule_id), page))

@@ -381,3 +381,18 @@ def test_calendar_address_made_fetched_and_revoked(login_as, make_lead, client):
 
 def test_a_wrong_calendar_token_is_404(client):
     assert client.get("/calendar/not-a-token.ics").status_code == 404
+
+
+def test_the_calendar_feed_is_rate_limited_per_address_with_retry_after(make_app, make_user):
+    user = make_user(role="rep")
+    token = services.issue_calendar_token(user)
+    db.session.commit()
+    limited = make_app(RATELIMIT_ENABLED=True, CALENDAR_FEED_RATE_LIMIT="3 per minute").test_client()
+    # Guessing tokens counts as much as fetching the real one: each address has one budget.
+    statuses = [limited.get(f"/calendar/guess{n}.ics").status_code for n in range(2)]
+    statuses += [limited.get(f"/calendar/{token}.ics").status_code for _ in range(2)]
+    assert statuses == [404, 404, 200, 429]
+    refused = limited.get(f"/calendar/{token}.ics")
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+    other = limited.get(f"/calendar/{token}.ics", environ_overrides={"REMOTE_ADDR": "192.0.2.7"})
+    assert other.status_code == 200 and other.headers["Content-Type"].startswith("text/calendar")

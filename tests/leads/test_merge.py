@@ -262,3 +262,45 @@ def test_a_merged_lead_cannot_be_restored_alone_from_the_trash(pair, login_as):
     merge_service.undo_merge(manager, record)
     db.session.commit()
     assert client.get(f"/leads/{absorbed.id}").status_code == 200
+
+
+def _review(lead, field: str, value: str, *, settled: bool = False):
+    from leadflow.leads.review_models import LeadFieldReview
+
+    review = LeadFieldReview(lead_id=lead.id, field=field, submitted_value=value, value_key=f"{field}:{value}",
+                             current_value="", source="Capture form “Contact us”")
+    db.session.add(review)
+    db.session.flush()
+    if settled:  # as "Keep current" leaves it
+        review.resolved_at, review.resolution, review.open_flag = utcnow(), "kept", None
+        db.session.flush()
+    return review
+
+
+def test_open_submitted_values_follow_the_merge_and_go_back_on_undo(pair, login_as):
+    manager, _, survivor, absorbed, _ = pair
+    phone = _review(absorbed, "phone", "+442079460000")
+    twin = _review(absorbed, "title", "Head of Engines")
+    settled = _review(absorbed, "first_name", "Mallory", settled=True)
+    own = _review(survivor, "title", "Head of Engines")
+    db.session.commit()
+    _, client = login_as(manager)
+    page = client.get(f"/leads/{survivor.id}/merge?with={absorbed.id}").text
+    assert "and 1 submitted value to review" in " ".join(page.split()), page[page.find("Moves to"):][:400]
+    merge = merge_service.merge_leads(manager, survivor, absorbed, {})
+    db.session.commit()
+    page = client.get(f"/leads/{survivor.id}").text
+    assert "Submitted values to review" in page and "Submitted phone differs: +442079460000" in page
+    assert page.count("differs: Head of Engines") == 1, "the same value is asked about once"
+
+    def lead_of(review):
+        db.session.expire_all()
+        return db.session.get(type(review), review.id).lead_id
+
+    assert (lead_of(phone), lead_of(own)) == (survivor.id, survivor.id)
+    assert (lead_of(twin), lead_of(settled)) == (absorbed.id, absorbed.id)
+    merge_service.undo_merge(manager, db.session.get(LeadMerge, merge.id))
+    db.session.commit()
+    assert (lead_of(phone), lead_of(twin), lead_of(own)) == (absorbed.id, absorbed.id, survivor.id)
+    assert "Submitted phone differs" in client.get(f"/leads/{absorbed.id}").text
+    assert "Submitted phone differs" not in client.get(f"/leads/{survivor.id}").text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html import unescape
 
 from sqlalchemy import select
@@ -129,3 +130,42 @@ def test_sent_messages_carry_one_click_list_unsubscribe_headers(app, make_sequen
     email = build_email(outgoing, utcnow())
     assert email["List-Unsubscribe"] == f"<{message.list_unsubscribe}>"
     assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_unsubscribe_links_expire_after_a_year_and_then_ask_for_the_address(client, make_lead, monkeypatch):
+    from leadflow.sequences import links
+
+    lead = make_lead(email="Ada.Lovelace@example.com")
+    lead.marketing_consent = True
+    db.session.commit()
+    path = f"/m/u/{make_token('unsubscribe', {'l': lead.id})}"
+    now = utcnow()
+    monkeypatch.setattr(links, "utcnow", lambda: now + timedelta(days=364))
+    assert "Unsubscribe from marketing e-mail?" in client.get(path).text, "still works within the year"
+
+    monkeypatch.setattr(links, "utcnow", lambda: now + timedelta(days=366))
+    page = client.get(path)
+    assert page.status_code == 410 and "This unsubscribe link has expired" in page.text
+    assert 'name="email"' in page.text and page.headers["Cache-Control"].startswith("no-store")
+    assert client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 410, "one click no longer enough"
+    for wrong in ("someone.else@example.com", "not an address"):
+        refused = client.post(path, data={"email": wrong})
+        assert refused.status_code == 422 and "not the address this e-mail was sent to" in refused.text
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).unsubscribed_at is None and db.session.get(Lead, lead.id).marketing_consent
+    done = client.post(path, data={"email": " ada.lovelace@EXAMPLE.com "})
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).marketing_consent is False
+    assert "You are unsubscribed" in client.get(path).text, "an expired link of someone who left says so"
+
+
+def test_links_sent_before_links_carried_a_time_still_unsubscribe_in_one_click(app, client, make_lead):
+    from itsdangerous import URLSafeSerializer
+
+    lead = make_lead()
+    lead.marketing_consent = True
+    db.session.commit()
+    legacy = URLSafeSerializer(app.config["SECRET_KEY"], salt="leadflow.seq.unsubscribe").dumps({"l": lead.id})
+    assert client.post(f"/m/u/{legacy}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert db.session.get(Lead, lead.id).marketing_consent is False
