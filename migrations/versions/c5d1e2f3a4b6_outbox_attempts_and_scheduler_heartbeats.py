@@ -10,7 +10,7 @@ Rows left "sending" by the old code may or may not have gone out: the next sweep
 "unknown" once their lease has run out, and they are not sent again by themselves.
 
 Revision ID: c5d1e2f3a4b6
-Revises: faacf2c25cd1
+Revises: c3e91a7d5b20
 Create Date: 2026-12-03 02:40:00
 
 """
@@ -22,7 +22,7 @@ import leadflow.db
 
 # revision identifiers, used by Alembic.
 revision = 'c5d1e2f3a4b6'
-down_revision = 'faacf2c25cd1'
+down_revision = 'c3e91a7d5b20'
 branch_labels = None
 depends_on = None
 

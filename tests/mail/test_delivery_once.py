@@ -229,7 +229,7 @@ def test_the_migration_keeps_the_outbox_and_an_old_sending_row_becomes_unknown_n
     from leadflow.mail.delivery import mark_unconfirmed
     from tests.databases import own_sqlite_app
 
-    with own_sqlite_app(tmp_path, revision="faacf2c25cd1"):
+    with own_sqlite_app(tmp_path, revision="c3e91a7d5b20"):
         with db.engine.begin() as conn:
             conn.execute(text(
                 "INSERT INTO outbox_messages (id, to_address, kind, subject, text_body, idempotency_key, state, "
@@ -245,6 +245,6 @@ def test_the_migration_keeps_the_outbox_and_an_old_sending_row_becomes_unknown_n
                                   .order_by(OutboxMessage.id)).all()
         assert rows == [(1, "unknown", False), (2, "queued", False)]
         db.session.remove()
-        downgrade(revision="faacf2c25cd1")
+        downgrade(revision="c3e91a7d5b20")
         upgrade()
         assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 2
