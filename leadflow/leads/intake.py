@@ -202,8 +202,10 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
             lead, created = services.create_lead(actor, new_data, region=region, channel=channel), True
         except EmailTaken as taken:
             # A concurrent submission with this email committed its lead first (the store's
-            # INSERT … ON CONFLICT waited for it and wrote nothing): this one updates it.
-            lead = db.session.get(Lead, taken.lead_id)
+            # INSERT … ON CONFLICT waited for it and wrote nothing): this one updates it. The
+            # row is locked (PostgreSQL) so the others that lost the same race update it in
+            # turn, each reading the version the one before it wrote.
+            lead = db.session.get(Lead, taken.lead_id, with_for_update=True)
     public_merge = None
     if not created and channel == reviews.PUBLIC_CHANNEL:
         # anyone may post a form: fill blanks, differing values wait for review
