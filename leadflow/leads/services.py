@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError
+
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
 from leadflow.db import parse_id, utcnow
-from sqlalchemy.exc import IntegrityError
-
 from leadflow.errors import DomainError, EmailTaken, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
@@ -308,7 +308,7 @@ def _insert_row(values: dict) -> Lead:
             return db.session.get(Lead, result.ids[0])
         if 0 in result.taken:
             raise EmailTaken(result.taken[0])
-    raise EmailTaken(0)  # pragma: no cover - three holders trashed in a row
+    raise DomainError("This email was being changed elsewhere at the same moment. Please try again.")
 
 
 def _check_email_free(lead: Lead, email_key: str | None) -> None:
@@ -328,6 +328,8 @@ def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None =
         values.get("first_name", lead.first_name), values.get("last_name", lead.last_name),
         values.get("email", lead.email), values.get("phone", lead.phone),
     )
+    if lead.shared_email_key and values.get("email_key") == lead.shared_email_key:
+        values.pop("email_key")  # its own address again: still parked beside the holder's (merge them)
     new_email = "email_key" in values and values["email_key"] != lead.email_key
     if new_email:
         _check_email_free(lead, values["email_key"])

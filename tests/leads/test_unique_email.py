@@ -233,6 +233,20 @@ def test_merging_a_parked_duplicate_gives_it_the_email_and_undo_parks_it_again(a
     assert db.session.get(Lead, holder.id).email_key == "ada@example.com"
 
 
+def test_a_parked_duplicate_can_be_edited_but_not_given_the_key(app, make_lead, make_user):
+    manager = make_user(role="manager")
+    holder = make_lead(actor=manager, first_name="Ada", email="ada@example.com")
+    parked = make_lead_sharing_email("ADA@example.com", actor=manager, first_name="Ada", last_name="L")
+    services.update_lead(manager, parked, {"email": "Ada@Example.com", "title": "CTO"})
+    assert (parked.email, parked.email_key, parked.shared_email_key, parked.title) == (
+        "Ada@example.com", None, "ada@example.com", "CTO")
+    services.update_lead(manager, parked, {"email": "ada.l@example.com"})
+    assert (parked.email_key, parked.shared_email_key) == ("ada.l@example.com", None)
+    with pytest.raises(EmailTaken) as refused:
+        services.update_lead(manager, parked, {"email": "ada@example.com"})
+    assert refused.value.lead_id == holder.id
+
+
 def test_merging_into_the_holder_lets_the_survivor_take_the_absorbed_email(app, make_lead, make_user):
     manager = make_user(role="manager")
     survivor = make_lead(actor=manager, first_name="Ada", email="ada.old@example.com")
