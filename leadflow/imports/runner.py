@@ -11,8 +11,9 @@ claims the job and goes on after the last committed row, so no row is imported t
 
 New leads are written with driver-level ``executemany`` of tuples (leads through the lead
 store's ``insert_rows``, whose ``ON CONFLICT`` skips a row whose email a live lead got
-meanwhile: the row is reported as skipped; tags, notes: ``leadflow.imports.rawsql``; each lead's "Lead created" timeline entry and stage change are
-``INSERT … SELECT`` from the chunk's new leads), with every derived column set as
+meanwhile: that row is reported as skipped; tags and notes through ``leadflow.imports.rawsql``;
+each lead's "Lead created" timeline entry and stage change are ``INSERT … SELECT`` from the
+chunk's new leads), with every derived column set as
 ``leads.services.create_lead`` sets it; the board's stage totals get each chunk's counts
 and sums in the same transaction. The audit log gets one entry when the import starts and
 one when it finishes (the job and its rows are the record of what it created). Rows that update an existing lead go through ``leads.services.update_lead``,
