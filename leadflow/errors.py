@@ -33,3 +33,14 @@ class VersionConflict(DomainError):
     def __init__(self, current):
         self.current = current
         super().__init__("This record was changed by someone else. Here is its current state.")
+
+
+class EmailTaken(ValidationFailed):
+    """Another live lead already has this email (the database keeps emails unique among live
+    leads): open or merge that lead instead. ``lead_id`` names it."""
+
+    def __init__(self, lead_id: int, message: str | None = None):
+        self.lead_id = lead_id
+        super().__init__({"email": [message or (
+            f"Lead #{lead_id} already has this email. Open that lead, or merge the two, "
+            "instead of adding a second lead with the same email.")]})

@@ -49,3 +49,18 @@ def make_lead(actor=None, channel: str = "manual", **fields) -> Lead:
     lead = lead_services.create_lead(actor or TEST_SETUP, data, region="US", channel=channel)
     db.session.flush()
     return lead
+
+
+def make_lead_sharing_email(email: str, actor=None, **fields) -> Lead:
+    """A live lead with the email of an older live lead, as the migration that made emails
+    unique leaves one made before: it keeps its email as typed, the older lead holds the key,
+    and its own key waits in ``shared_email_key`` (the duplicates queue pairs the two)."""
+    from leadflow.leads.fields import normalise_email, search_text_for
+
+    lead = make_lead(actor, **fields)
+    lead.email, key = normalise_email(email)
+    lead.email_key, lead.shared_email_key = None, key
+    lead.search_text = search_text_for(lead.first_name, lead.last_name, lead.email, lead.phone,
+                                       lead.organization.name if lead.organization else None)
+    db.session.flush()
+    return lead

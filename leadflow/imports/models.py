@@ -21,7 +21,9 @@ DUPLICATE_POLICIES = ("skip", "update", "create")
 POLICY_LABELS = {
     "skip": "Skip rows that match an existing lead",
     "update": "Update the existing lead with the file's non-empty values",
-    "create": "Create a new lead anyway",
+    # An email belongs to one live lead (the database refuses a second): a row with a live
+    # lead's email is skipped with a message saying which lead has it, even in this mode.
+    "create": "Create a new lead anyway (rows with an existing lead's email are skipped)",
 }
 
 

@@ -123,6 +123,7 @@ def find_duplicates(job: ImportJob, plans: list[RowPlan], seen: dict[str, int], 
     numbers; it is updated. (A resumed import starts it from the rows it updated before.)"""
     policy = policy or job.duplicate_policy
     if policy == "create":
+        _skip_taken_emails(job, plans, seen)
         return
     candidates = [p for p in plans if p.action == "create"]
     by_email = _matches("email_key", [p.values["email_key"] for p in candidates if p.values.get("email_key")])
@@ -148,6 +149,30 @@ def find_duplicates(job: ImportJob, plans: list[RowPlan], seen: dict[str, int], 
                 seen.setdefault("e:" + email_key, plan.number)
             if phone:
                 seen.setdefault("p:" + phone, plan.number)
+
+
+EMAIL_BELONGS_TO_ONE = "an email belongs to one lead, so no second lead was created."
+
+
+def _skip_taken_emails(job: ImportJob, plans: list[RowPlan], seen: dict[str, int]) -> None:
+    """"Create a new lead anyway" still cannot give a second live lead an email (the database
+    refuses it): such rows are skipped, each with a message naming the lead or row that has
+    it, so none is lost silently. Phones and names may repeat: those rows are created."""
+    candidates = [p for p in plans if p.action == "create" and p.values.get("email_key")]
+    by_email = _matches("email_key", [p.values["email_key"] for p in candidates])
+    for plan in candidates:
+        key = plan.values["email_key"]
+        earlier, match = seen.get("e:" + key), by_email.get(key)
+        if earlier:
+            plan.action, plan.message = "skip", f"Same email as row {earlier} of this file: {EMAIL_BELONGS_TO_ONE}"
+        elif match and match[1] == job.id:
+            plan.action, plan.message = "skip", f"Same email as an earlier row of this file: {EMAIL_BELONGS_TO_ONE}"
+        elif match:
+            plan.action, plan.lead_id = "skip", match[0]
+            plan.message = (f"Lead #{match[0]} already has this email: {EMAIL_BELONGS_TO_ONE} "
+                            "Import with “Update the existing lead” to add the row to it.")
+        else:
+            seen["e:" + key] = plan.number
 
 
 def plan_chunk(job: ImportJob, cleaner: RowCleaner, records: list[tuple[int, list[str] | csv.Error]],

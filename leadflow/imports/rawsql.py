@@ -72,9 +72,9 @@ class RawWriter:
                 values[column.name] = self.python_value(default.arg(None))
         return values
 
-    def insert_many(self, table: Table, columns: list[str], rows: list[tuple]) -> None:
+    def insert_many(self, table: Table, columns: list[str], rows: list[tuple], suffix: str = "") -> None:
         """``INSERT … VALUES`` of every tuple in one driver ``executemany``; the other columns
-        get their Python-side defaults."""
+        get their Python-side defaults. ``suffix`` ends each statement (an ``ON CONFLICT``)."""
         if not rows:
             return
         extra = self.defaults(table, set(columns))
@@ -85,7 +85,7 @@ class RawWriter:
         names = ", ".join(columns)
         marks = f"({', '.join([self.mark] * len(columns))})"
         if not self.sqlite:
-            self.connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES {marks}", rows)
+            self.connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES {marks} {suffix}", rows)
             return
         # On SQLite, many rows per statement: the driver then leaves Python's lock for the
         # whole statement instead of once per row, so the writer thread really runs
@@ -94,7 +94,7 @@ class RawWriter:
         for start in range(0, len(rows), per_statement):
             batch = rows[start:start + per_statement]
             self.connection.exec_driver_sql(
-                f"INSERT INTO {table.name} ({names}) VALUES {', '.join([marks] * len(batch))}",
+                f"INSERT INTO {table.name} ({names}) VALUES {', '.join([marks] * len(batch))} {suffix}",
                 tuple(chain.from_iterable(batch)))
 
     def select_in(self, sql: str, values: list, batch: int, before: tuple = ()) -> list[tuple]:

@@ -9,9 +9,11 @@ the lease. The file is read and cleaned a few chunks ahead by a producer thread 
 dies leaves a lease that runs out; the ``imports`` sweep (``leadflow.imports.jobs``) then
 claims the job and goes on after the last committed row, so no row is imported twice.
 
-New leads are written with driver-level ``executemany`` of tuples (leads, tags, notes;
-``leadflow.imports.rawsql``; each lead's "Lead created" timeline entry and stage change are
-``INSERT … SELECT`` from the chunk's new leads), with every derived column set as
+New leads are written with driver-level ``executemany`` of tuples (leads through the lead
+store's ``insert_rows``, whose ``ON CONFLICT`` skips a row whose email a live lead got
+meanwhile: that row is reported as skipped; tags and notes through ``leadflow.imports.rawsql``;
+each lead's "Lead created" timeline entry and stage change are ``INSERT … SELECT`` from the
+chunk's new leads), with every derived column set as
 ``leads.services.create_lead`` sets it; the board's stage totals get each chunk's counts
 and sums in the same transaction. The audit log gets one entry when the import starts and
 one when it finishes (the job and its rows are the record of what it created). Rows that update an existing lead go through ``leads.services.update_lead``,
@@ -44,9 +46,10 @@ from leadflow.governance.audit import record_event
 from leadflow.imports import csvfile
 from leadflow.imports.models import ACTIVE_STATUSES, ImportJob, ImportRow
 from leadflow.imports.cleaning import FileSpec, cleaned_chunks
-from leadflow.imports.planner import RowPlan, find_duplicates, make_cleaner
+from leadflow.imports.planner import EMAIL_BELONGS_TO_ONE, RowPlan, find_duplicates, make_cleaner
 from leadflow.imports.rawsql import RawWriter
 from leadflow.imports.rows import NOTE_LIMIT, RowCleaner, input_form
+from leadflow.leads import store
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.forms import current_input_value
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags
@@ -291,6 +294,7 @@ class PreparedLeads:
     links: list[tuple[float, int]] = field(default_factory=list)  # (board rank, tag id)
     notes: list[tuple[float, str]] = field(default_factory=list)  # (board rank, note)
     totals: dict[int, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    default_stage_id: int | None = None
 
 
 class ChunkWriter:
@@ -311,9 +315,10 @@ class ChunkWriter:
         updates = [p for p in plans if p.action == "update"]
         if updates:
             self._update(updates, actor)
-        self._remember_rows(plans)
         creates = [p for p in plans if p.action == "create"]
-        return self._create(creates, utcnow()) if creates else {}
+        totals = self._create(creates, utcnow()) if creates else {}
+        self._remember_rows(plans)  # after the inserts: a row whose email was taken meanwhile is a skip
+        return totals
 
     # new leads
     def _organizations(self, names: dict[str, str]) -> None:
@@ -369,7 +374,7 @@ class ChunkWriter:
         stage_info = self.cleaner.stage_info
         tags = self.tags
         tail = ("cold", 0, False, at, at, 1, self.job_id)
-        prepared = PreparedLeads(at)
+        prepared = PreparedLeads(at, default_stage_id=default_stage)
         rows, by_rank, links, notes, totals = (prepared.rows, prepared.by_rank, prepared.links, prepared.notes,
                                                prepared.totals)
         for index, plan in enumerate(plans):
@@ -411,13 +416,16 @@ class ChunkWriter:
         # Ids are read back by job and board rank (unique within the chunk): a driver
         # executemany gives no ids, and RETURNING in parameter order costs a statement per row.
         last_id = raw.scalar("SELECT COALESCE(MAX(id), 0) FROM leads")
-        raw.insert_many(Lead.__table__, LEAD_COLUMNS + ["temperature", "score", "marketing_consent", "created_at",
-                                                        "updated_at", "version", "import_job_id"], prepared.rows)
+        store.insert_rows(raw, LEAD_COLUMNS + ["temperature", "score", "marketing_consent", "created_at",
+                                               "updated_at", "version", "import_job_id"], prepared.rows)
         ids = self._new_ids(raw, prepared, last_id)
+        if len(ids) < len(prepared.by_rank):
+            self._skip_not_inserted(prepared, ids)
         for rank, plan in prepared.by_rank.items():
             plan.lead_id = ids[rank]
         at, new = prepared.at, (self.job_id, last_id)
-        raw.insert_many(lead_tags, ["lead_id", "tag_id"], [(ids[rank], tag) for rank, tag in prepared.links])
+        raw.insert_many(lead_tags, ["lead_id", "tag_id"], [(ids[rank], tag) for rank, tag in prepared.links
+                                                           if rank in ids])
         # One "Lead created" entry and one stage change per new lead, straight from the leads.
         raw.execute("INSERT INTO activities (lead_id, kind, actor_id, occurred_at, subject, body, created_at) "
                     "SELECT id, 'system', ?, ?, ?, NULL, ? FROM leads WHERE import_job_id = ? AND id > ? ORDER BY id",
@@ -425,12 +433,30 @@ class ChunkWriter:
         raw.insert_many(Activity.__table__, ["lead_id", "kind", "actor_id", "occurred_at", "subject", "body",
                                              "created_at"],
                         [(ids[rank], "note", self.actor_id, at, "Imported note", body, at)
-                         for rank, body in prepared.notes])
+                         for rank, body in prepared.notes if rank in ids])
         raw.execute("INSERT INTO stage_changes (lead_id, from_stage_id, to_stage_id, actor_id, at) "
                     "SELECT id, NULL, stage_id, ?, ? FROM leads "
                     "WHERE import_job_id = ? AND id > ? AND stage_id IS NOT NULL ORDER BY id",
                     (self.actor_id, at, *new))
         return prepared.totals
+
+    @staticmethod
+    def _skip_not_inserted(prepared: PreparedLeads, ids: dict[float, int]) -> None:
+        """Rows the lead store did not insert: a live lead got their email after the chunk was
+        planned (another writer, at the same time). Each becomes a skip naming that lead, and
+        leaves the board totals and the rows to insert after the leads."""
+        missing = {rank: plan for rank, plan in prepared.by_rank.items() if rank not in ids}
+        holders = store.email_holders([plan.values.get("email_key") for plan in missing.values()])
+        for rank, plan in missing.items():
+            del prepared.by_rank[rank]
+            holder = holders.get(plan.values.get("email_key"))
+            plan.action, plan.lead_id = "skip", holder
+            plan.message = (f"Lead #{holder} already has this email (it was added while the import ran): "
+                            f"{EMAIL_BELONGS_TO_ONE}")
+            stage_id = plan.values.get("stage_id") or prepared.default_stage_id
+            if stage_id:
+                prepared.totals[stage_id][0] -= 1
+                prepared.totals[stage_id][1] -= plan.values.get("value_cents") or 0
 
     def _new_ids(self, raw: RawWriter, prepared: PreparedLeads, last_id: int) -> dict[float, int]:
         """Board rank → id of the leads just inserted. On SQLite, which numbers new rows

@@ -1,6 +1,8 @@
 """The "possible duplicates" queue: pairs of live leads that may be one person.
 
-Same email and same phone come from SQL (GROUP BY over indexed columns); similar
+Same email and same phone come from SQL (GROUP BY over indexed columns; a live email
+belongs to one lead, so same-email pairs are the leads whose email was parked beside an
+older lead's when emails became unique, ``Lead.shared_email_key``); similar
 names at one organization come from rapidfuzz, with the thresholds of
 ``leadflow.leads.duplicates``. Every stage is bounded, so the page costs the same
 on a big workspace: the caps below limit groups, members and name comparisons.
@@ -25,6 +27,7 @@ from leadflow.leads.duplicates import NAME_SIMILARITY, _full_name
 from leadflow.leads.merge_models import DuplicateDismissal
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
+from leadflow.leads.store import email_holders
 
 MAX_GROUPS = 1000          # email or phone values shared by several leads, per kind
 MAX_GROUP_MEMBERS = 10     # leads per shared value (the first ten make 45 pairs)
@@ -57,6 +60,23 @@ def _shared_value_pairs(column, reason: str, found: dict) -> None:
     for ids in members.values():
         for pair in combinations(ids, 2):
             found.setdefault(pair, []).append(reason)
+
+
+def _shared_email_pairs(found: dict) -> None:
+    """Leads whose email was parked beside an older live lead's when emails became unique
+    (``Lead.shared_email_key``): paired with the lead that holds it and with each other."""
+    parked: dict[str, list[int]] = {}
+    for key, lead_id in db.session.execute(
+            db.select(Lead.shared_email_key, Lead.id).where(Lead.shared_email_key.is_not(None), Lead.deleted_at.is_(None))
+            .order_by(Lead.shared_email_key, Lead.id).limit(MAX_GROUPS * MAX_GROUP_MEMBERS)):
+        parked.setdefault(key, []).append(lead_id)
+    holders = email_holders(list(parked))
+    for key, ids in parked.items():
+        group = sorted(([holders[key]] if key in holders else []) + ids)[:MAX_GROUP_MEMBERS]
+        for pair in combinations(group, 2):
+            reasons = found.setdefault(pair, [])
+            if REASON_EMAIL not in reasons:
+                reasons.append(REASON_EMAIL)
 
 
 def _similar_name_pairs(found: dict) -> bool:
@@ -98,6 +118,7 @@ def candidate_pairs() -> tuple[dict[tuple[int, int], list[str]], bool]:
     """{(lower id, higher id): reasons} of undismissed pairs, and whether the search was complete."""
     found: dict[tuple[int, int], list[str]] = {}
     _shared_value_pairs(Lead.email_key, REASON_EMAIL, found)
+    _shared_email_pairs(found)
     _shared_value_pairs(Lead.phone, REASON_PHONE, found)
     complete = _similar_name_pairs(found)
     for pair in _dismissed(found):

@@ -42,7 +42,9 @@ def find_duplicates(*, email_key: str | None = None, phone: str | None = None,
         found.setdefault(lead.id, DuplicateMatch(lead)).reasons.append(reason)
 
     base = db.select(Lead).options(joinedload(Lead.organization)).where(Lead.deleted_at.is_(None))
-    exact = [c for c in ((Lead.email_key == email_key) if email_key else None,
+    # A lead whose email was parked beside an older lead's (``Lead.shared_email_key``) is a
+    # "same email" match too.
+    exact = [c for c in (or_(Lead.email_key == email_key, Lead.shared_email_key == email_key) if email_key else None,
                          (Lead.phone == phone) if phone else None) if c is not None]
     if exact:
         # One query for both, read through the email and phone indexes. Trashed leads are left
@@ -53,7 +55,7 @@ def find_duplicates(*, email_key: str | None = None, phone: str | None = None,
         for lead in sorted(db.session.scalars(query), key=lambda lead: lead.id):
             if lead.deleted_at is not None:
                 continue
-            if email_key and lead.email_key == email_key:
+            if email_key and email_key in (lead.email_key, lead.shared_email_key):
                 add(lead, "same email")
             if phone and lead.phone == phone:
                 add(lead, "same phone")
@@ -80,7 +82,7 @@ def find_duplicates(*, email_key: str | None = None, phone: str | None = None,
 
 def duplicates_of(lead: Lead, limit: int = 10) -> list[DuplicateMatch]:
     return find_duplicates(
-        email_key=lead.email_key, phone=lead.phone, first_name=lead.first_name,
+        email_key=lead.email_key or lead.shared_email_key, phone=lead.phone, first_name=lead.first_name,
         last_name=lead.last_name, organization_id=lead.organization_id,
         exclude_id=lead.id, limit=limit,
     )

@@ -9,6 +9,9 @@ It reads only lead fields a visitor may set: owner, stage, score, lifecycle and 
 like come from the caller's ``defaults`` (the form's settings, the API token's
 choices), never from the submitted data. It flushes; the caller commits. A busy database
 runs the whole request again (``leadflow.retry``), so a submission is never half-taken.
+Two submissions of one new email at once make one lead: the lead store's insert meets the
+other's committed row (``INSERT … ON CONFLICT`` on the unique live-email index) and this
+submission updates that lead instead, as if it had arrived second.
 """
 
 from __future__ import annotations
@@ -17,11 +20,10 @@ from dataclasses import dataclass
 
 from leadflow.activities.models import Activity
 from leadflow.db import utcnow
-from leadflow.errors import ValidationFailed
+from leadflow.errors import EmailTaken, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
-from leadflow.leads import reviews, services
-from leadflow.leads.duplicates import find_duplicates
+from leadflow.leads import reviews, services, store
 from leadflow.leads.fields import FieldError
 from leadflow.leads.events import emit
 from leadflow.leads.models import Lead
@@ -109,10 +111,9 @@ def _clean_custom(data: dict) -> dict:
 
 
 def find_live_lead_by_email(email_key: str | None) -> Lead | None:
-    if not email_key:
-        return None
-    matches = find_duplicates(email_key=email_key, limit=1)
-    return matches[0].lead if matches else None
+    """The live lead that holds this email (at most one: ``uq_leads_live_email_key``)."""
+    holder = store.email_holders([email_key]).get(email_key) if email_key else None
+    return db.session.get(Lead, holder) if holder is not None else None
 
 
 def _update_existing(actor, lead: Lead, submitted: dict, region: str | None) -> None:
@@ -194,21 +195,29 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
     now = utcnow()
 
     lead = find_live_lead_by_email(cleaned.get("email_key"))
-    created = lead is None
-    public_merge = None
-    if created:
+    created = False
+    if lead is None:
         new_data = {k: v for k, v in (defaults or {}).items() if k in DEFAULT_KEYS and v not in (None, "")}
         new_data.update({k: v for k, v in submitted.items() if k in INPUT_KEYS})
         if "tags" in submitted and (defaults or {}).get("tags"):
             new_data["tags"] = services.parse_tags(services.parse_tags(defaults["tags"])
                                                    + services.parse_tags(submitted["tags"]))
-        lead = services.create_lead(actor, new_data, region=region, channel=channel)
-    elif channel == reviews.PUBLIC_CHANNEL:  # anyone may post a form: fill blanks, differing values wait for review
+        try:
+            lead, created = services.create_lead(actor, new_data, region=region, channel=channel), True
+        except EmailTaken as taken:
+            # A concurrent submission with this email committed its lead first (the store's
+            # INSERT … ON CONFLICT waited for it and wrote nothing): this one updates it. The
+            # row is locked (PostgreSQL) so the others that lost the same race update it in
+            # turn, each reading the version the one before it wrote.
+            lead = db.session.get(Lead, taken.lead_id, with_for_update=True)
+    public_merge = None
+    if not created and channel == reviews.PUBLIC_CHANNEL:
+        # anyone may post a form: fill blanks, differing values wait for review
         public_merge = reviews.split_public_submission(
             lead, submitted, custom, region, source=actor.name)
         _update_existing(actor, lead, public_merge.fills, region)
         custom = public_merge.custom_fills
-    else:
+    elif not created:
         _update_existing(actor, lead, submitted, region)
 
     if custom:

@@ -27,7 +27,9 @@ from leadflow.leads.merge_models import LeadMerge
 from leadflow.leads.models import LIFECYCLE_LABELS, Lead, Tag
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.reviews import move_open_reviews, movable_open_reviews
-from leadflow.leads.services import add_system_activity, audit_snapshot
+from leadflow.leads.services import (
+    add_system_activity, audit_snapshot, check_email_free_to_restore, flush_restored,
+)
 from leadflow.pipeline.models import StageChange
 
 
@@ -62,7 +64,7 @@ MERGE_FIELDS = (
 FIELDS_BY_KEY = {field.key: field for field in MERGE_FIELDS}
 # Columns the merge may change on the survivor, kept in LeadMerge.survivor_before.
 SNAPSHOT_COLUMNS = tuple(c for field in MERGE_FIELDS for c in field.columns) + (
-    "first_response_at", "last_activity_at", "search_text")
+    "first_response_at", "last_activity_at", "search_text", "shared_email_key")
 DATE_COLUMNS = {"expected_close_date"}
 DATETIME_COLUMNS = {"stage_entered_at", "consent_at", "first_response_at", "last_activity_at"}
 # The rows that follow a lead: (name in LeadMerge.moved, model, the column pointing at the lead).
@@ -176,6 +178,12 @@ def merge_leads(actor, survivor: Lead, absorbed: Lead, choices: dict[str, str], 
         moved["audit_entries"] = list(db.session.scalars(db.select(AuditEntry.id).where(
             AuditEntry.entity_type == "lead", AuditEntry.entity_id == absorbed.id).order_by(AuditEntry.id)))
 
+        # The absorbed lead leaves first: it holds its email until its row says it is trashed,
+        # and the survivor may take that email (emails are unique among live leads).
+        absorbed.tags = []
+        absorbed.deleted_at = now
+        absorbed.deleted_by_id = getattr(actor, "id", None)
+        db.session.flush()
         old_stage_id = survivor.stage_id
         for key, pick in choices.items():
             if pick == "absorbed":
@@ -186,9 +194,7 @@ def merge_leads(actor, survivor: Lead, absorbed: Lead, choices: dict[str, str], 
         survivor.last_activity_at = max(
             (t for t in (survivor.last_activity_at, absorbed.last_activity_at) if t), default=None)
         survivor.tags = list({t.id: t for t in list(survivor.tags) + absorbed_tags}.values())
-        absorbed.tags = []
-        absorbed.deleted_at = now
-        absorbed.deleted_by_id = getattr(actor, "id", None)
+        _take_back_shared_email(survivor, absorbed)
         survivor.updated_at = now
     db.session.flush()
     _move_rows(moved, absorbed.id, survivor.id)
@@ -215,6 +221,16 @@ def merge_leads(actor, survivor: Lead, absorbed: Lead, choices: dict[str, str], 
     activity.details = {"absorbed_id": absorbed.id, "moved": {k: len(v) for k, v in moved.items()}}
     db.session.flush()
     return merge
+
+
+def _take_back_shared_email(survivor: Lead, absorbed: Lead) -> None:
+    """A survivor whose email was parked beside the absorbed lead's (``Lead.shared_email_key``)
+    holds it again once the absorbed lead, the holder, is gone."""
+    key = survivor.shared_email_key
+    if key and survivor.email_key is None and absorbed.email_key == key and (survivor.email or "").lower() == key:
+        survivor.email_key, survivor.shared_email_key = key, None
+    elif survivor.email_key is not None:
+        survivor.shared_email_key = None
 
 
 def _move_rows(moved: dict, from_id: int, to_id: int) -> None:
@@ -301,11 +317,15 @@ def undo_merge(actor, merge: LeadMerge) -> Lead:
         for column, value in merge.survivor_before.items():
             setattr(survivor, column, _decode(column, value))
         survivor.tags = _tags(moved.get("tag_ids_before", []))
+        survivor.updated_at = now
+    # The survivor gives back the absorbed lead's email (if it took it) before that lead returns.
+    db.session.flush()
+    check_email_free_to_restore(absorbed)
+    with db.session.no_autoflush:
         absorbed.tags = _tags(moved.get("absorbed_tag_ids", []))
         absorbed.deleted_at = None
         absorbed.deleted_by_id = None
-        survivor.updated_at = now
-    db.session.flush()
+    flush_restored(absorbed)
     if moved.get("created_stage_changes"):
         db.session.execute(db.delete(StageChange).where(StageChange.id.in_(moved["created_stage_changes"]))
                            .execution_options(synchronize_session=False))

@@ -81,9 +81,21 @@ class Tag(db.Model):
     name_key: Mapped[str] = mapped_column(String(40), unique=True)
 
 
+# Which leads hold their email: the live ones that have one. ``leads.store`` names this
+# predicate in its ``ON CONFLICT`` clause, so the two must stay the same text.
+LIVE_EMAIL_WHERE = "deleted_at IS NULL AND email_key IS NOT NULL"
+
+
 class Lead(db.Model):
     __tablename__ = "leads"
     __table_args__ = (
+        # Uniqueness: one live lead per normalised email, kept by the database (concurrent
+        # requests cannot both create a lead for one new address). Trashed leads do not hold
+        # their email. Phones are deliberately NOT unique: a switchboard or a household shares
+        # one number between several people; the duplicates queue pairs leads by phone instead.
+        # See docs/RELIABILITY.md, "Uniqueness".
+        Index("uq_leads_live_email_key", "email_key", unique=True,
+              sqlite_where=text(LIVE_EMAIL_WHERE), postgresql_where=text(LIVE_EMAIL_WHERE)),
         Index("ix_leads_live_created", "deleted_at", "created_at"),
         Index("ix_leads_owner_created", "owner_id", "created_at"),
         Index("ix_leads_stage_created", "stage_id", "created_at"),
@@ -105,6 +117,11 @@ class Lead(db.Model):
     last_name: Mapped[str] = mapped_column(String(80), default="")
     email: Mapped[str | None] = mapped_column(String(254))
     email_key: Mapped[str | None] = mapped_column(String(254), index=True)  # normalised, lower-case
+    # The key of a lead whose email was already on an older live lead when emails became unique
+    # (migration 3e5a9c1d7b20): its email_key is empty, the older lead holds the key,
+    # and the duplicates queue pairs the two on this until a person merges them. Cleared when
+    # its email changes.
+    shared_email_key: Mapped[str | None] = mapped_column(String(254), index=True)
     phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164
     title: Mapped[str | None] = mapped_column(String(120))
     country: Mapped[str | None] = mapped_column(String(2))

@@ -6,16 +6,20 @@ Services take the actor and plain data, raise domain errors and flush; the calle
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
 from leadflow.db import insert_missing, parse_id, utcnow
-from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from leadflow.errors import DomainError, EmailTaken, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.settings import get_setting
 from leadflow.leads import fields as f
+from leadflow.leads import store
 from leadflow.leads.events import emit, lead_arrived
 from leadflow.leads.merge_models import LeadMerge
 from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
@@ -280,21 +284,42 @@ def create_lead(actor, data: dict, *, region: str | None = None, channel: str = 
                       values.get("email"), values.get("phone"))
     if "owner_id" not in values and actor is not None and actor.role == "rep":
         values["owner_id"] = actor.id
-    # Every attribute the stage totals track is set before the first flush, so its history is known.
-    lead = Lead(first_name="", last_name="", lifecycle="lead", temperature="cold", score=0,
-                currency=get_setting("default_currency") or "USD", stage_id=None, value_cents=None,
-                deleted_at=None, board_rank=new_card_rank())
     if not values.get("stage_id"):
         stage = default_stage()
         values["stage_id"] = stage.id if stage else None
-    db.session.add(lead)
-    db.session.flush()  # the lead needs its id before its history rows
+    lead = _insert_row(values)
     _apply(actor, lead, values)
     record_event(actor, "lead", lead.id, "create", lead.name)
     add_system_activity(lead, "system", actor, "Lead created")
     db.session.flush()
     lead_arrived(lead, channel)
     return lead
+
+
+def _insert_row(values: dict) -> Lead:
+    """The new lead's row, through the lead store, without a stage or value yet (``_apply``
+    sets them, so the board's stage totals see the move in); EmailTaken when a live lead
+    already has the email, however recently it was committed."""
+    row = {"first_name": values.get("first_name") or "", "last_name": values.get("last_name") or "",
+           "email": values.get("email"), "email_key": values.get("email_key"), "phone": values.get("phone"),
+           "lifecycle": "lead", "temperature": "cold", "score": 0, "stage_id": None, "value_cents": None,
+           "currency": get_setting("default_currency") or "USD", "deleted_at": None,
+           "board_rank": new_card_rank(), "search_text": ""}
+    for _ in range(3):  # the holder went to the trash in between: the address is free again
+        result = store.insert_leads([row])
+        if result.ids[0] is not None:
+            return db.session.get(Lead, result.ids[0])
+        if 0 in result.taken:
+            raise EmailTaken(result.taken[0])
+    raise DomainError("This email was being changed elsewhere at the same moment. Please try again.")
+
+
+def _check_email_free(lead: Lead, email_key: str | None) -> None:
+    """EmailTaken when another live lead holds ``email_key`` (the address ``lead`` would get)."""
+    if email_key and email_key != lead.email_key:
+        holder = store.email_holders([email_key], exclude_id=lead.id).get(email_key)
+        if holder is not None:
+            raise EmailTaken(holder)
 
 
 def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None = None,
@@ -306,6 +331,12 @@ def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None =
         values.get("first_name", lead.first_name), values.get("last_name", lead.last_name),
         values.get("email", lead.email), values.get("phone", lead.phone),
     )
+    if lead.shared_email_key and values.get("email_key") == lead.shared_email_key:
+        values.pop("email_key")  # its own address again: still parked beside the holder's (merge them)
+    new_email = "email_key" in values and values["email_key"] != lead.email_key
+    if new_email:
+        _check_email_free(lead, values["email_key"])
+        values["shared_email_key"] = None  # its own address now: no longer parked beside another lead's
     before = audit_snapshot(lead)
     # No flush half-way: the lead's row is written once, with every change and its updated_at.
     with db.session.no_autoflush:
@@ -314,11 +345,27 @@ def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None =
     entries = record_changes(actor, "lead", lead.id, before, after)
     if entries:
         lead.updated_at = utcnow()
+    if new_email and values["email_key"]:
+        flush_holding_email(lead)
     db.session.flush()
     changed = [e.field for e in entries]
     if changed:
         emit("lead.changed", lead, actor, fields=changed)
     return changed
+
+
+def flush_holding_email(lead: Lead, message: Callable[[int], str] | None = None) -> None:
+    """Flush a change that makes ``lead`` hold its email (a new address, a restore): a lead
+    given the same address at the same moment wins the race and this one gets EmailTaken
+    (the database's unique index decides; the checks before it only give the message early)."""
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        holder = store.email_holders([lead.email_key], exclude_id=lead.id).get(lead.email_key)
+        if holder is None:
+            raise
+        raise EmailTaken(holder, message(holder) if message else None) from None
 
 
 def _check_editable(actor, lead: Lead, expected_version: int | None) -> None:
@@ -369,10 +416,30 @@ def restore_lead(actor, lead: Lead) -> None:
         raise DomainError(f"{lead.name} was merged into lead #{survivor_id}. "
                           "Undo the merge from that lead's history to bring it back with everything it had.")
     if lead.deleted_at is not None:
+        check_email_free_to_restore(lead)
         lead.deleted_at = None
         lead.deleted_by_id = None
+        flush_restored(lead)
         record_event(actor, "lead", lead.id, "restore", lead.name)
         db.session.flush()
+
+
+def check_email_free_to_restore(lead: Lead) -> None:
+    """A trashed lead whose email another live lead has taken since cannot come back beside
+    it (emails are unique among live leads): EmailTaken, saying to merge them instead."""
+    holder = store.email_holders([lead.email_key], exclude_id=lead.id).get(lead.email_key) if lead.email_key else None
+    if holder is not None:
+        raise EmailTaken(holder, _restore_refusal(lead, holder))
+
+
+def flush_restored(lead: Lead) -> None:
+    """Flush a lead just taken out of the trash (``flush_holding_email`` with the restore message)."""
+    flush_holding_email(lead, lambda holder: _restore_refusal(lead, holder))
+
+
+def _restore_refusal(lead: Lead, holder: int) -> str:
+    return (f"Lead #{holder} already has this email ({lead.email}), so {lead.name} cannot be restored beside it. "
+            "Merge them instead: restoring works again once that lead has another email or is in the trash.")
 
 
 def purge_trash(older_than_days: int, now=None) -> int:

@@ -57,31 +57,36 @@ def new():
         form.lifecycle.data = "lead"
         if current_user.role == "rep":
             form.owner_id.data = str(current_user.id)
-    duplicates = []
+    duplicates, email_holder = [], None
 
     def page(errors: dict | None = None, status: int | None = None):  # the form again; refused when sent
         apply_errors(form, errors or {})
-        return render_page("leads/new.html", form=form, duplicates=duplicates,
+        return render_page("leads/new.html", form=form, duplicates=duplicates, email_holder=email_holder,
                            status=status or (422 if form.is_submitted() else 200))
     if not form.validate_on_submit():
         return page()
     data = form.service_data()
     try:
-        duplicates = _duplicates_of_input(data)
+        email_key, duplicates = _duplicates_of_input(data)
     except ValidationFailed as exc:
         return page(exc.errors)
+    email_holder = next((m.lead for m in duplicates if email_key and m.lead.email_key == email_key), None)
+    if email_holder is not None:
+        return page(status=409)  # an email belongs to one live lead: no box to add it anyway
     if duplicates and not form.confirm_duplicate.data:
         return page(status=409)  # shown above the form, with a box to add the lead anyway
     return save_and_redirect(lambda: services.create_lead(current_user, data), page, "Lead {saved.name} created.",
                              lambda lead: url_for("leads.detail", lead_id=lead.id))
 
 
-def _duplicates_of_input(data: dict) -> list:
-    """Live leads the new lead's email, phone, or name at its organization may repeat."""
+def _duplicates_of_input(data: dict) -> tuple[str | None, list]:
+    """The new lead's email key, and the live leads its email, phone, or name at its
+    organization may repeat."""
     cleaned = services.clean_lead_input({k: data[k] for k in ("email", "phone")})
-    return find_duplicates(email_key=cleaned.get("email_key"), phone=cleaned.get("phone"),
-                           first_name=data["first_name"], last_name=data["last_name"],
-                           organization_id=_organization_id(data["organization"]))
+    return cleaned.get("email_key"), find_duplicates(
+        email_key=cleaned.get("email_key"), phone=cleaned.get("phone"),
+        first_name=data["first_name"], last_name=data["last_name"],
+        organization_id=_organization_id(data["organization"]))
 
 
 def _organization_id(name: str | None) -> int | None:

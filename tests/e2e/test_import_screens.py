@@ -70,8 +70,11 @@ def test_admin_imports_a_latin1_semicolon_file_then_undoes_it(page, live_db, tmp
     bad = _preview_row(page, "Bad Row")
     expect(bad).to_contain_text("Fails")
     expect(bad.locator(".field-error")).to_contain_text("not a valid email address")
-    page.get_by_label("Create a new lead anyway").check()
-    expect(_preview_row(page, "Dupli Cate")).to_contain_text("New lead")  # the htmx preview follows
+    page.get_by_label("Update the existing lead with the file's non-empty values").check()
+    expect(_preview_row(page, "Dupli Cate")).to_contain_text("Updates")  # the htmx preview follows
+    # An email belongs to one lead: even "create anyway" skips the row, saying which lead has it.
+    page.get_by_label(re.compile("Create a new lead anyway")).check()
+    expect(_preview_row(page, "Dupli Cate")).to_contain_text(f"Lead #{demo_lead_id} already has this email")
     page.get_by_label("Skip rows that match an existing lead").check()
     expect(_preview_row(page, "Dupli Cate")).to_contain_text("Skipped")
     expect(page.locator("#preview-rows")).to_contain_text("2 new lead, 0 updates, 1 skipped, 1 fails")

@@ -80,7 +80,7 @@ def test_preview_shows_rows_as_saved_with_their_problems(new_job, importer, make
 
 
 @pytest.mark.parametrize("policy, created, updated, skipped", [
-    ("skip", 1, 0, 1), ("update", 1, 1, 0), ("create", 2, 0, 0)])
+    ("skip", 1, 0, 1), ("update", 1, 1, 0), ("create", 1, 0, 1)])
 def test_duplicate_policies(run_import, make_lead, policy, created, updated, skipped):
     existing = make_lead(first_name="Grace", last_name="Hopper", email="grace@example.com", title="Rear Admiral")
     db.session.commit()
@@ -89,8 +89,43 @@ def test_duplicate_policies(run_import, make_lead, policy, created, updated, ski
     assert (job.created_count, job.updated_count, job.skipped_count) == (created, updated, skipped)
     db.session.refresh(existing)
     assert existing.title == ("Commodore" if policy == "update" else "Rear Admiral")
-    assert db.session.scalar(select(func.count(Lead.id)).where(Lead.email_key == "grace@example.com")) == (
-        2 if policy == "create" else 1)
+    # "Create anyway" cannot give a live lead's email to a second lead either (see the next test).
+    assert db.session.scalar(select(func.count(Lead.id)).where(Lead.email_key == "grace@example.com")) == 1
+
+
+def test_create_anyway_skips_rows_with_a_taken_email_and_says_why(run_import, make_lead):
+    """Phones and names may repeat, emails may not: each refused row says which lead or row has it."""
+    existing = make_lead(first_name="Grace", email="grace@example.com", phone="+14155550111")
+    db.session.commit()
+    job = run_import(HEADER + "Grace,Again,GRACE@example.com,,,,,\n"
+                     "Tom,Switchboard,tom@example.com,(415) 555-0111,,,,\n"
+                     "Tim,Twice,tom@EXAMPLE.com,,,,,\n", policy="create")
+    assert (job.created_count, job.skipped_count) == (1, 2)
+    problems = problem_rows(job)
+    assert problems[2] == ("skipped", f"Lead #{existing.id} already has this email: an email belongs to one lead, "
+                           "so no second lead was created. Import with “Update the existing lead” to add the row to it.")
+    assert problems[4] == ("skipped", "Same email as row 3 of this file: an email belongs to one lead, "
+                           "so no second lead was created.")
+    assert [lead.first_name for lead in live_leads()] == ["Grace", "Tom"]  # Tom shares Grace's phone
+    assert_totals_exact()
+
+
+def test_a_row_whose_email_a_lead_got_during_the_import_is_skipped_not_lost(run_import, make_lead, monkeypatch):
+    """The planner looked before another writer added the lead: the database's unique index
+    refuses the row, and the import reports it instead of failing or doubling the lead."""
+    from leadflow.imports import planner
+
+    existing = make_lead(first_name="Grace", email="grace@example.com")
+    db.session.commit()
+    monkeypatch.setattr(planner, "_matches", lambda column, values: {})  # as if it was not there yet
+    job = run_import(HEADER + "Grace,Racing,grace@example.com,,,100,vip,A note\nAlan,Turing,alan@example.com,,,,,\n",
+                     policy="skip")
+    assert (job.status, job.created_count, job.skipped_count) == ("done", 1, 1)
+    assert problem_rows(job)[2] == ("skipped", f"Lead #{existing.id} already has this email (it was added while "
+                                    "the import ran): an email belongs to one lead, so no second lead was created.")
+    assert [lead.first_name for lead in live_leads()] == ["Grace", "Alan"]
+    assert db.session.scalar(select(func.count(Activity.id)).where(Activity.kind == "note")) == 0
+    assert_totals_exact()
 
 
 def test_phone_duplicates_match_in_e164(run_import, make_lead):

@@ -19,6 +19,7 @@ from leadflow.leads.services import update_lead
 from leadflow.pipeline.models import StageChange, StageTotals
 from leadflow.pipeline.services import ensure_default_pipeline
 from leadflow.pipeline.totals import live_totals_query
+from tests.factories import make_lead_sharing_email
 
 
 def _rows_of(lead_id: int) -> dict[str, set[int]]:
@@ -51,7 +52,7 @@ def pair(app, make_user, make_lead):
     stages = pipeline.stages
     survivor = make_lead(actor=manager, first_name="Ada", last_name="Lovelace", email="ada@example.com",
                          value="1000", tags="vip", organization="Engines")
-    absorbed = make_lead(actor=manager, first_name="Ada", last_name="Lovelace", email="ADA@example.com",
+    absorbed = make_lead_sharing_email("ADA@example.com", actor=manager, first_name="Ada", last_name="Lovelace",
                          phone="+14155550111", title="CTO", value="2500", tags="board, vip", owner_id=rep.id,
                          stage_id=stages[2].id, expected_close_date="2031-05-01")
     update_lead(manager, absorbed, {"title": "Chief Technology Officer"})

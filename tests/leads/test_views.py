@@ -178,10 +178,11 @@ def test_invalid_new_lead_shows_errors_and_saves_nothing(login_as):
 
 
 def test_new_lead_warns_about_duplicates_before_saving(login_as, make_lead):
-    existing = make_lead(first_name="Dup", email="dup@example.com")
+    existing = make_lead(first_name="Dup", email="dup@example.com", phone="+14155550123")
     db.session.commit()
     _, client = login_as("manager")
-    data = {"first_name": "Dupe", "email": "DUP@example.com", "lifecycle": "lead", "currency": "USD"}
+    data = {"first_name": "Dupe", "email": "dupe@example.com", "phone": "(415) 555-0123", "lifecycle": "lead",
+            "currency": "USD"}
     warned = client.post("/leads/new", data=data)
     assert warned.status_code == 409
     assert "This may already be in LeadFlow" in warned.text and f"/leads/{existing.id}" in warned.text
@@ -189,6 +190,20 @@ def test_new_lead_warns_about_duplicates_before_saving(login_as, make_lead):
     confirmed = client.post("/leads/new", data={**data, "confirm_duplicate": "y"})
     assert confirmed.status_code == 303
     assert db.session.scalar(db.select(db.func.count(Lead.id))) == 2
+
+
+def test_new_lead_with_the_email_of_a_live_lead_is_refused_with_a_link(login_as, make_lead):
+    """An email belongs to one live lead: no "create it anyway", even when ticked."""
+    existing = make_lead(first_name="Dup", email="dup@example.com")
+    db.session.commit()
+    _, client = login_as("manager")
+    data = {"first_name": "Dupe", "email": "DUP@example.com", "lifecycle": "lead", "currency": "USD"}
+    for attempt in (data, {**data, "confirm_duplicate": "y"}):
+        refused = client.post("/leads/new", data=attempt)
+        assert refused.status_code == 409
+        assert "Dup Example already has this email" in refused.text
+        assert f'href="/leads/{existing.id}"' in refused.text and "Create it anyway" not in refused.text
+    assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1
 
 
 def test_live_duplicate_check_fragment(login_as, make_lead):
@@ -319,15 +334,27 @@ def test_rep_sees_only_their_own_or_unassigned_leads_in_trash(login_as, make_lea
 
 
 def test_inline_edit_that_makes_a_duplicate_warns_with_a_link(login_as, make_lead):
+    first = make_lead(first_name="Orig", email="same@example.com", phone="+14155550123")
+    second = make_lead(first_name="Other", email="other@example.com")
+    db.session.commit()
+    _, client = login_as("manager", htmx=True)
+    response = client.post(f"/leads/{second.id}/fields/phone", data={"value": "(415) 555-0123", "version": second.version})
+    assert response.status_code == 200
+    assert "Now looks like a duplicate of" in response.text and f"/leads/{first.id}" in response.text
+    page = client.get(f"/leads/{second.id}", headers={"HX-Request": ""}).text
+    assert page.count("Now looks like a duplicate") == 0 and "Possible duplicates" in page
+
+
+def test_inline_edit_to_the_email_of_another_live_lead_is_refused(login_as, make_lead):
     first = make_lead(first_name="Orig", email="same@example.com")
     second = make_lead(first_name="Other", email="other@example.com")
     db.session.commit()
     _, client = login_as("manager", htmx=True)
     response = client.post(f"/leads/{second.id}/fields/email", data={"value": "Same@example.com", "version": second.version})
-    assert response.status_code == 200
-    assert "Now looks like a duplicate of" in response.text and f"/leads/{first.id}" in response.text
-    page = client.get(f"/leads/{second.id}", headers={"HX-Request": ""}).text
-    assert page.count("Now looks like a duplicate") == 0 and "Possible duplicates" in page
+    assert response.status_code == 422
+    assert f"Lead #{first.id} already has this email" in response.text
+    db.session.expire_all()
+    assert db.session.get(Lead, second.id).email == "other@example.com"
 
 
 def test_large_filtered_results_show_a_capped_count_and_still_page(login_as, make_lead, monkeypatch):
