@@ -112,6 +112,9 @@ FIND_OR_CREATE_KEYS = {
     "uq_organizations_live_name_key": "organizations.name_key",
     "uq_tags_name_key": "tags.name_key",
     "pk_lead_tags": "lead_tags.lead_id, lead_tags.tag_id",
+    # A lead given an email that a concurrent request gave another live lead: the re-run finds
+    # that lead and answers the form's own "already has this email" message.
+    "uq_leads_live_email_key": "leads.email_key",
 }
 
 
