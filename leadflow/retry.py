@@ -56,8 +56,8 @@ T = TypeVar("T")
 BUSY_MESSAGE = "The database is busy right now, so nothing was saved. Please try again in a moment."
 PARTLY_SAVED_MESSAGE = ("The database is busy right now and only part of this may have been saved. "
                         "Reload the page to see what was before you try again.")
-CONFLICT_MESSAGE = ("Others changed the same record at the same moment, so nothing was saved. "
-                    "Please try again.")
+CONFLICT_MESSAGE = ("Someone else changed this at the same moment, so nothing was saved. "
+                    "Reload to see the current version, then try again.")
 RETRY_AFTER_SECONDS = 2
 # Short waits between tries: the busy timeout does the real waiting, and a writer that slept
 # long between tries would lose the lock to newcomers again and again.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+from sqlalchemy import text
+
 from leadflow.accounts.services import hash_password
 from leadflow.accounts.models import User
 from leadflow.accounts.system import system_actor
@@ -64,3 +66,16 @@ def make_lead_sharing_email(email: str, actor=None, **fields) -> Lead:
                                        lead.organization.name if lead.organization else None)
     db.session.flush()
     return lead
+
+
+# A lead row as an older schema knows it, written in plain SQL: for migration tests, which
+# run at revisions the models (and the lead store's ON CONFLICT) are ahead of.
+RAW_LEAD_SQL = ("INSERT INTO leads (first_name, last_name, email, email_key, lifecycle, temperature, score, "
+                "currency, marketing_consent, created_at, updated_at, search_text, board_rank, version, deleted_at) "
+                "VALUES (:name, '', :email, :key, 'lead', 'cold', 0, 'USD', :no, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP, '', 0, 1, :deleted) RETURNING id")
+
+
+def insert_raw_lead(conn, name: str, email: str | None = None, deleted=None) -> int:
+    return conn.execute(text(RAW_LEAD_SQL), {"name": name, "email": email, "key": email.lower() if email else None,
+                                             "no": False, "deleted": deleted}).scalar_one()

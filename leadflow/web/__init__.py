@@ -10,7 +10,7 @@ from werkzeug.routing import IntegerConverter
 
 from leadflow.db import MAX_ID, is_conflict, is_retryable, sqlite_begin_mode
 from leadflow.errors import VersionConflict
-from leadflow.retry import BUSY_MESSAGE, RETRY_AFTER_SECONDS, ConcurrentChange, busy_answer
+from leadflow.retry import BUSY_MESSAGE, CONFLICT_MESSAGE, RETRY_AFTER_SECONDS, ConcurrentChange, busy_answer
 from leadflow.extensions import db, login_manager
 from leadflow.web.htmx import error_message_response, is_fragment_request, render_page
 from leadflow.web import formatting
@@ -24,8 +24,6 @@ CONTENT_SECURITY_POLICY = (
 HSTS = "max-age=31536000"
 
 READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
-CHANGED_MEANWHILE = ("Someone else changed this at the same moment, so nothing was saved. "
-                     "Reload to see the current version, then try again.")
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
@@ -170,7 +168,7 @@ def init_web(app: Flask) -> None:
         # Views that show the record's current state catch these themselves; anywhere else a
         # lost race is still the visitor's to redo, never a server error. Nothing was saved.
         db.session.rollback()
-        return error_page(409, "Changed meanwhile", CHANGED_MEANWHILE)
+        return error_page(409, "Changed meanwhile", CONFLICT_MESSAGE)
 
     @app.errorhandler(500)
     def server_error(error):

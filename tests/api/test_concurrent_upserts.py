@@ -83,7 +83,7 @@ def test_races_that_never_stop_answer_409_in_json_and_save_nothing(make_app, api
     response = other.test_client().post("/api/v1/leads", headers=api.headers(), json={
         "first_name": "Ada", "email": "ada@example.com", "title": "CTO"})
     assert response.status_code == 409
-    assert response.get_json()["message"].startswith("Others changed the same record at the same moment")
+    assert response.get_json()["message"].startswith("Someone else changed this at the same moment")
     assert len(calls) == 3
     assert _fresh(lead.id).title is None and _submissions(lead.id) == 0
 

@@ -59,9 +59,9 @@ def _seed(conn) -> dict[int, int]:
             {"id": org_id, "name": name, "key": key, "domain": domain, "industry": industry, "territory": territory})
     leads = {}
     for org_id, *_ in ORGS:
-        lead = factories.make_lead(first_name=f"At{org_id}")
-        conn.execute(text("UPDATE leads SET organization_id = :org WHERE id = :id"), {"org": org_id, "id": lead.id})
-        leads[org_id] = lead.id
+        lead_id = factories.insert_raw_lead(conn, f"At{org_id}")
+        conn.execute(text("UPDATE leads SET organization_id = :org WHERE id = :id"), {"org": org_id, "id": lead_id})
+        leads[org_id] = lead_id
     return leads
 
 

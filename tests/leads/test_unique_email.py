@@ -22,20 +22,10 @@ from leadflow.leads.duplicate_pairs import candidate_pairs
 from leadflow.leads.models import Lead
 from leadflow.pipeline.services import ensure_default_pipeline
 from tests.capture.conftest import builder_data
+from tests import factories
 from tests.factories import make_lead_sharing_email
 
 RACERS = 20
-NEW_LEAD_SQL = ("INSERT INTO leads (first_name, last_name, email, email_key, lifecycle, temperature, score, "
-                "currency, marketing_consent, created_at, updated_at, search_text, board_rank, version, deleted_at) "
-                "VALUES (:name, '', :email, :key, 'lead', 'cold', 0, 'USD', :no, CURRENT_TIMESTAMP, "
-                "CURRENT_TIMESTAMP, '', 0, 1, :deleted)")
-
-
-def _insert_raw(conn, name, email, deleted=None):
-    conn.execute(text(NEW_LEAD_SQL), {"name": name, "email": email, "key": email.lower() if email else None,
-                                      "no": False, "deleted": deleted})
-
-
 def _count(where=None) -> int:
     query = db.select(db.func.count(Lead.id))
     return db.session.scalar(query.where(where) if where is not None else query)
@@ -44,12 +34,12 @@ def _count(where=None) -> int:
 def test_the_database_refuses_a_second_live_lead_with_one_email(app):
     """Straight SQL, no Python check in the way: only the index stands between them."""
     with db.engine.begin() as conn:
-        _insert_raw(conn, "Ada", "ada@example.com")
-        _insert_raw(conn, "Old Ada", "ada@example.com", deleted="2020-01-01 00:00:00")
-        _insert_raw(conn, "No email 1", None)
-        _insert_raw(conn, "No email 2", None)
+        factories.insert_raw_lead(conn, "Ada", "ada@example.com")
+        factories.insert_raw_lead(conn, "Old Ada", "ada@example.com", deleted="2020-01-01 00:00:00")
+        factories.insert_raw_lead(conn, "No email 1", None)
+        factories.insert_raw_lead(conn, "No email 2", None)
     with pytest.raises(IntegrityError), db.engine.begin() as conn:
-        _insert_raw(conn, "Ada again", "ada@example.com")
+        factories.insert_raw_lead(conn, "Ada again", "ada@example.com")
     assert _count() == 4  # a trashed lead and leads without an email do not hold a key
 
 
@@ -278,7 +268,7 @@ def test_the_migration_keeps_existing_duplicates_and_pairs_them(database_url, tm
                                              ("Ada 3", "ada@example.com", None),
                                              ("Ada trashed", "ada@example.com", "2020-01-01 00:00:00"),
                                              ("Bo", "bo@example.com", None)):
-                    _insert_raw(conn, name, email, deleted)
+                    factories.insert_raw_lead(conn, name, email, deleted)
             upgrade()
             rows = db.session.execute(db.select(Lead.first_name, Lead.email, Lead.email_key, Lead.shared_email_key)
                                       .order_by(Lead.id)).all()
@@ -294,7 +284,7 @@ def test_the_migration_keeps_existing_duplicates_and_pairs_them(database_url, tm
                 (ids[0], ids[1]): ["same email"], (ids[0], ids[2]): ["same email"], (ids[1], ids[2]): ["same email"]}
             db.session.rollback()
             with pytest.raises(IntegrityError), db.engine.begin() as conn:
-                _insert_raw(conn, "Ada 4", "ada@example.com")
+                factories.insert_raw_lead(conn, "Ada 4", "ada@example.com")
         finally:
             db.session.rollback()
             with db.engine.begin() as conn:
