@@ -4,6 +4,7 @@
 #   make serve                production: needs SECRET_KEY; behind a proxy TRUST_PROXY=1 (see README)
 #   make test                 pytest on SQLite (DATABASE_URL=postgresql://… for PostgreSQL)
 #   make test PYTEST_ARGS="tests/accounts -x"
+#   make test-reliability     load and faults against a real server, SMTP sink and schedulers (same databases)
 #   make migration m="add lead source table"
 #   make clean                caches and build leftovers (keeps .venv and instance/)
 #   make distclean            also removes .venv
@@ -47,12 +48,13 @@ with create_app().app_context():
 endef
 export PRINT_LOGIN
 
-.PHONY: help run serve install install-test test migration clean distclean
+.PHONY: help run serve install install-test test test-reliability migration clean distclean
 
 help:
 	@echo "make run        serve LeadFlow with a demo workspace on http://$(HOST):$(PORT)"
 	@echo "make serve      serve in production (SECRET_KEY, DATABASE_URL; TRUST_PROXY=1 behind a proxy)"
 	@echo "make test       run the test suite (end-to-end tests need /usr/bin/chromium)"
+	@echo "make test-reliability   load, races, SMTP flapping and kill -9 against real processes"
 	@echo "make migration m=\"message\"   autogenerate an Alembic revision"
 	@echo "make clean      remove caches and build leftovers (distclean also removes .venv)"
 
@@ -89,6 +91,10 @@ serve: install
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Marked tests left out of `make test`; writes its figures to docs/RELIABILITY.md.
+test-reliability: install-test
+	$(BIN)/python -m pytest -m reliability tests/reliability -p no:cacheprovider $(PYTEST_ARGS)
 
 # Autogenerates against a throwaway SQLite database at the current head, so the
 # state of your own database does not leak into the revision. Review the file!

@@ -7,7 +7,11 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 
 
@@ -77,3 +81,58 @@ def start_leadflow(env: dict, log_path: Path, threads: int = 4, timeout: float =
             time.sleep(0.2)
     stop_processes([process])
     raise AssertionError(f"the server did not listen within {timeout}s:\n{log_path.read_text()}")
+
+
+class _Recorder:
+    def __init__(self):
+        self.received: list[tuple[list[str], EmailMessage, float]] = []
+        self.lock = threading.Lock()
+        self.arrived = threading.Condition(self.lock)
+
+    async def handle_DATA(self, server, session, envelope):
+        message = message_from_bytes(envelope.content, policy=default_policy)
+        with self.arrived:
+            self.received.append((list(envelope.rcpt_tos), message, time.monotonic()))
+            self.arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+
+class LoopbackSmtp:
+    """``messages`` are what the server accepted; ``stop()`` makes it refuse connections
+    (SMTP down), ``start()`` brings it back on the same port."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.recorder = _Recorder()
+        self.controller = None
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self.recorder.lock:
+            return [message for _, message, _ in self.recorder.received]
+
+    def recipients(self) -> list[str]:
+        with self.recorder.lock:
+            return [to for tos, _, _ in self.recorder.received for to in tos]
+
+    def wait_for(self, count: int, timeout: float) -> float | None:
+        """Wait until ``count`` messages arrived; the monotonic time the last one came, or None."""
+        deadline = time.monotonic() + timeout
+        with self.recorder.arrived:
+            while len(self.recorder.received) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.recorder.arrived.wait(left)
+            return self.recorder.received[count - 1][2]
