@@ -19,6 +19,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -262,6 +263,7 @@ class LoadRun:
     race_rounds: int = 0
     update_rounds: int = 0
     signers: int = 0
+    load_average: float = 0.0  # of the machine (one minute), as the load ended
     crashes: list[str] = field(default_factory=list)  # exceptions in the client threads
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -435,6 +437,7 @@ def run_load(server: LoadedServer, *, clients: int = 50, seconds: float = 60.0, 
     for thread in threads:
         thread.join(timeout=seconds + 600)
     run.seconds = time.monotonic() - load.began
+    run.load_average = os.getloadavg()[0]
     run.race_rounds, run.update_rounds = load.race["round"] + 1, load.update["round"] + 1
     return run
 
@@ -565,6 +568,8 @@ def load_figures(run: LoadRun, held: Holdings, server: LoadedServer, clients: in
         "|---|---|",
         f"| Clients, server threads | {clients} clients ({run.signers} of them signing in), {server.threads} "
         "threads (waitress), sweeps every second |",
+        f"| Machine | {os.cpu_count()} CPUs for clients, server and database; load average {run.load_average:.1f} "
+        "at the end |",
         f"| Duration | {run.seconds:.1f} s |",
         f"| Requests | {len(run.sent) + len(run.side_requests)}: {len(run.sent)} lead posts "
         f"({len(run.sent) / max(run.seconds, 0.001):.0f}/s); {sides['form token']} form tokens, "
