@@ -133,6 +133,14 @@ def loaded_server(tmp_path: Path, database_url: str, *, threads: int = 16, users
     upgrade`` runs first); ``threads`` are the server's (waitress); ``settings`` are
     environment variables of the server (``loaded_env``), such as ``SMTP_HOST``/``SMTP_PORT``
     or ``SQLITE_BUSY_TIMEOUT_MS``. The server's log is ``server.log`` in ``tmp_path``.
+    ``server.process`` may be killed by the test; ``server.env`` starts more processes on
+    the same database (``flask leadflow scheduler``, a second server)::
+
+        with loaded_server(tmp_path, fresh_database, SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port) as server:
+            client, slug = server.client(), server.workspace.slug
+            client.post_form(slug, client.form_token(slug).json()["token"],
+                             {"first_name": "Ada", "email": "ada@example.com"})
+            client.post_api(server.workspace.api_token, {"first_name": "Bo", "email": "bo@example.com"})
     """
     env = loaded_env(tmp_path, database_url, **settings)
     if migrate:
