@@ -1,13 +1,13 @@
 """outbox attempts and scheduler heartbeats
 
-E-mail is sent at most once per outbox row: each attempt is recorded ("sending", with an
+Each attempt at an outbox row is recorded ("sending", with an
 attempt id and when it started) before the SMTP server is spoken to, a row names the
 scheduler that claimed it (``claimed_by``), and ``scheduler_heartbeats`` says which
 schedulers are alive, so a dead one's claims are taken over at once. ``server_unreachable``
 marks messages that wait because the server could not be reached (a probe wakes them).
 
-Rows left "sending" by the old code may or may not have gone out: the next sweep marks them
-"unknown" once their lease has run out, and they are not sent again by themselves.
+Rows left "sending" by the old code name no scheduler: once their lease has run out, the next
+sweep sends them again with the same Message-ID (``settle_interrupted``).
 
 Revision ID: c5d1e2f3a4b6
 Revises: c3e91a7d5b20
