@@ -27,6 +27,7 @@ from leadflow.leads.models import Lead
 from leadflow.scheduler import heartbeat
 from leadflow.scheduler.heartbeat import SchedulerHeartbeat
 
+from .processes import importing_process
 from .test_import import assert_totals_exact, die_while_writing_the_third_chunk, live_leads
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -176,13 +177,7 @@ def test_a_worker_taken_over_all_the_same_writes_nothing_more(app, new_job, impo
 
 # The importing process, run on its own: chunks of 200 rows, each followed by a short pause
 # (as for a slower file), beating every 0.2 seconds.
-IMPORTING = """
-import sys, time
-from config import TestConfig
-from leadflow import create_app
-from leadflow.imports import runner
-from leadflow.scheduler import heartbeat
-
+IMPORTING = importing_process("""
 url, instance, job_id = sys.argv[1:4]
 runner.CHUNK_ROWS, heartbeat.BEAT_EVERY_SECONDS = 200, 0.2
 real_finish = runner._finish_chunk
@@ -192,11 +187,7 @@ def finish_and_pause(*args):
     time.sleep(0.1)
 
 runner._finish_chunk = finish_and_pause
-app = create_app(type("Config", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
-app.instance_path = instance
-with app.app_context():
-    runner.run_job(int(job_id))
-"""
+""")
 ROWS = 3000
 
 
