@@ -107,12 +107,15 @@ def init_web(app: Flask) -> None:
         # for the write lock a writing request asks for: when another writer holds it (which
         # may be why this page is shown), a page that waited would fail and the server would
         # answer a bare 500 instead of this page.
-        sqlite_begin_mode.set("DEFERRED")
-        if wants_json():
-            return jsonify(error=title, message=message), status
-        if is_fragment_request():
-            return error_message_response(htmx_message or message, status)
-        return render_page("errors/error.html", status=status, title=title, message=message), status
+        mode = sqlite_begin_mode.set("DEFERRED")
+        try:
+            if wants_json():
+                return jsonify(error=title, message=message), status
+            if is_fragment_request():
+                return error_message_response(htmx_message or message, status)
+            return render_page("errors/error.html", status=status, title=title, message=message), status
+        finally:
+            sqlite_begin_mode.reset(mode)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
