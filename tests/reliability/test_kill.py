@@ -1,0 +1,305 @@
+"""``kill -9`` in the middle of work, on the database of the run (SQLite or PostgreSQL).
+
+* The web process, under load from clients posting to a capture form and to the API (with
+  an ``Idempotency-Key``): a client whose request got no answer sends it again once the
+  server is back, as a real client would. Every lead is saved exactly once, none is lost.
+* A scheduler process, while it sends a batch of about a hundred reminders, with another
+  scheduler running: every message is delivered. A second copy is accepted only with the
+  Message-ID of the first (the documented at-least-once window: killed after the mail
+  server accepted a message and before its "sent" record), and never more of them than
+  messages were being handed over at the kill.
+* An import of thousands of rows, killed mid-way: another process takes it over and every
+  row is imported exactly once.
+"""
+
+from __future__ import annotations
+
+import http.client
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.reliability.setup_private import ADMIN, prepare_workspace
+from tests.reliability.workers import (Reader, add_due_tasks, copies_by_outbox_row, http_json, kill_9,
+                                       start_scheduler, unsent_messages, wait_until)
+from tests.servers import REPO_ROOT, LoopbackSmtp, start_leadflow, stop_processes
+
+CLIENTS = 16
+POSTS_PER_CLIENT = 10  # alternately to the capture form and to the API
+KILL_AFTER_ANSWERS = 50
+
+
+class Target:
+    """Where the server listens; ``down()`` while it is being restarted. A client that got no
+    answer waits for the next server (a generation later) before it sends the request again."""
+
+    def __init__(self, port: int):
+        self.port, self.generation = port, 0
+        self.changed = threading.Condition()
+
+    def current(self) -> tuple[int, int]:
+        with self.changed:
+            return self.port, self.generation
+
+    def wait_for_next(self, generation: int, timeout: float = 120) -> None:
+        with self.changed:
+            if not self.changed.wait_for(lambda: self.generation > generation, timeout):
+                raise TimeoutError("the server did not come back")
+
+    def restarted(self, port: int) -> None:
+        with self.changed:
+            self.port, self.generation = port, self.generation + 1
+            self.changed.notify_all()
+
+
+@dataclass
+class Post:
+    email: str
+    channel: str  # "form" or "api"
+    tries: int = 0
+    no_answer: int = 0  # tries that got no answer (killed server, refused connection)
+    status: int | None = None
+    replayed: bool = False  # the answer to a retry said the first try had saved it
+    answers: list = field(default_factory=list)
+
+
+def send_until_answered(target: Target, post: Post, attempt) -> tuple[int, dict, dict]:
+    """``attempt(port)`` until the server answers; after no answer, waits for the restarted server."""
+    while True:
+        port, generation = target.current()
+        post.tries += 1
+        try:
+            return attempt(port)
+        except (OSError, http.client.HTTPException):
+            post.no_answer += 1
+            target.wait_for_next(generation)
+
+
+class LoadClients:
+    def __init__(self, target: Target, slug: str, api_token: str):
+        self.target, self.slug, self.api_token = target, slug, api_token
+        self.posts: list[Post] = []
+        self.lock = threading.Lock()
+        self.answered = threading.Semaphore(0)
+
+    def _form(self, post: Post) -> None:
+        status, _, body = send_until_answered(self.target, post, lambda port: http_json(port, "GET", f"/f/{self.slug}/token"))
+        assert status == 200, body
+        data = {"first_name": "Form", "last_name": post.email.split("@")[0], "email": post.email,
+                "form_token": body["token"]}  # the same token when the post is sent again
+        status, _, body = send_until_answered(self.target, post,
+                                              lambda port: http_json(port, "POST", f"/f/{self.slug}", data))
+        post.status, post.answers = status, [body]
+        # 409: the token was used by an accepted submission, that is, the first try saved it.
+        post.replayed = status == 409 and post.no_answer > 0
+
+    def _api(self, post: Post) -> None:
+        key = str(uuid.uuid4())
+        data = {"first_name": "Api", "last_name": post.email.split("@")[0], "email": post.email}
+        headers = {"Authorization": f"Bearer {self.api_token}", "Idempotency-Key": key}
+        status, response_headers, body = send_until_answered(
+            self.target, post, lambda port: http_json(port, "POST", "/api/v1/leads", data, headers))
+        post.status, post.answers = status, [body]
+        post.replayed = response_headers.get("Idempotent-Replayed") == "true"
+
+    def client(self, index: int, start: threading.Barrier) -> None:
+        start.wait()
+        for n in range(POSTS_PER_CLIENT):
+            post = Post(f"kill-{index}-{n}@example.com", "form" if n % 2 == 0 else "api")
+            with self.lock:
+                self.posts.append(post)
+            try:
+                (self._form if post.channel == "form" else self._api)(post)
+            except (AssertionError, TimeoutError, KeyError) as exc:
+                post.answers.append(repr(exc))
+            self.answered.release()
+
+    def run(self, during) -> float:
+        start = threading.Barrier(CLIENTS + 1)
+        threads = [threading.Thread(target=self.client, args=(i, start)) for i in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        began = time.monotonic()
+        during()
+        for thread in threads:
+            thread.join(timeout=300)
+        assert not any(thread.is_alive() for thread in threads), "a client hung"
+        return time.monotonic() - began
+
+
+def test_the_web_process_killed_under_load_loses_no_lead_and_saves_none_twice(tmp_path, fresh_database,
+                                                                                database_kind, record_figures):
+    workspace = prepare_workspace(tmp_path, fresh_database, SCHEDULER_ENABLED="1", SCHEDULER_TICK_SECONDS="1")
+    server, port = start_leadflow(workspace.env, tmp_path / "server-1.log", threads=8)
+    target = Target(port)
+    clients = LoadClients(target, workspace.slug, workspace.api_token)
+    reader = Reader(fresh_database)
+    killed: dict = {}
+
+    def kill_and_restart():
+        nonlocal server
+        for _ in range(KILL_AFTER_ANSWERS):
+            assert clients.answered.acquire(timeout=120), "the clients made no progress"
+        killed["answered"] = KILL_AFTER_ANSWERS
+        kill_9(server)
+        down = time.monotonic()
+        server, new_port = start_leadflow(workspace.env, tmp_path / "server-2.log", threads=8)
+        killed["restart_seconds"] = time.monotonic() - down
+        target.restarted(new_port)
+
+    try:
+        seconds = clients.run(kill_and_restart)
+        leads = Counter(email for (email,) in reader.rows(
+            "SELECT email FROM leads WHERE email LIKE 'kill-%' AND deleted_at IS NULL"))
+    finally:
+        stop_processes([server], timeout=20)
+        reader.close()
+
+    posts = clients.posts
+    assert len(posts) == CLIENTS * POSTS_PER_CLIENT
+    unanswered = [p for p in posts if p.no_answer]
+    assert unanswered, "the kill interrupted no request: nothing was tested"
+    failures = [p for p in posts if not (p.status in (200, 201) or (p.channel == "form" and p.replayed))]
+    assert not failures, f"{len(failures)} posts not accepted, e.g. {failures[:3]}"
+    doubled = {email: n for email, n in leads.items() if n > 1}
+    assert not doubled, f"leads saved twice: {doubled}"
+    lost = sorted({p.email for p in posts} - set(leads))
+    assert not lost, f"{len(lost)} accepted posts have no lead: {lost[:5]}"
+    assert set(leads) == {p.email for p in posts}
+
+    saved_by_first = sum(1 for p in unanswered if p.replayed)
+    record_figures("kill-web", [
+        "| kill -9 of the web process | figure |",
+        "|---|---|",
+        f"| posts ({CLIENTS} clients, capture form and API alternately) | {len(posts)} in {seconds:.1f} s |",
+        f"| killed after | {killed['answered']} answers |",
+        f"| restart (kill → listening again) | {killed['restart_seconds']:.1f} s |",
+        f"| posts that got no answer and were sent again | {len(unanswered)} "
+        f"({saved_by_first} had been saved by the first try: API replay or form token already used) |",
+        f"| leads saved | {sum(leads.values())} for {len(leads)} addresses: none lost, none twice |",
+    ])
+
+
+REMINDERS = 100
+
+
+def test_a_scheduler_killed_mid_batch_loses_no_message_and_repeats_none_under_another_message_id(
+        tmp_path, fresh_database, database_kind, record_figures):
+    sink = LoopbackSmtp(delay=0.05)  # a server that takes 50 ms over each message: the kill lands mid-send
+    sink.start()
+    workspace = prepare_workspace(tmp_path, fresh_database, SCHEDULER_TICK_SECONDS="1", SMTP_HOST="127.0.0.1",
+                                  SMTP_PORT=str(sink.port), SMTP_STARTTLS="0", SMTP_TIMEOUT_SECONDS="10")
+    add_due_tasks(workspace.env, ADMIN, REMINDERS)
+    reader = Reader(fresh_database)
+    schedulers = [start_scheduler(workspace.env, tmp_path / f"scheduler-{n}.log") for n in (1, 2)]
+    survivor = None
+    try:
+        wait_until(lambda: len(sink.messages) >= REMINDERS // 4, 60, "a quarter of the reminders to go out")
+
+        def sending_scheduler():
+            claimants = {claimant for (claimant,) in reader.rows(
+                "SELECT claimed_by FROM outbox_messages WHERE state = 'sending'")}
+            return next((p for p in schedulers if any(f":{p.pid}:" in c for c in claimants)), None)
+
+        victim = wait_until(sending_scheduler, 30, "a scheduler handing a message over", interval=0.01)
+        kill_9(victim)
+        killed_at = time.monotonic()
+        survivor = next(p for p in schedulers if p is not victim)
+        in_flight = reader.scalar("SELECT count(*) FROM outbox_messages WHERE state = 'sending' AND claimed_by LIKE :me",
+                                  me=f"%:{victim.pid}:%")
+        left_claimed = reader.scalar("SELECT count(*) FROM outbox_messages WHERE state <> 'sent' AND claimed_by LIKE :me",
+                                     me=f"%:{victim.pid}:%")
+        delivered_at_kill = len(sink.messages)
+
+        def all_sent():
+            states = Counter(state for (state,) in reader.rows(
+                "SELECT state FROM outbox_messages WHERE kind = 'task_reminder'"))
+            assert "unknown" not in states, f"left for an admin to check: {unsent_messages(reader, sink.messages)}"
+            return states == {"sent": REMINDERS} and len({m["Message-ID"] for m in sink.messages}) >= REMINDERS
+
+        wait_until(all_sent, 90, "every reminder to be sent")
+        recovered = time.monotonic() - killed_at
+        time.sleep(1)  # a late second copy would arrive now
+    finally:
+        stop_processes([p for p in schedulers if p.poll() is None], timeout=20)
+        sink.stop()
+
+    copies, strangers = copies_by_outbox_row(sink.messages, reader)
+    reminders = reader.rows("SELECT id, subject FROM outbox_messages WHERE kind = 'task_reminder'")
+    reader.close()
+    assert not strangers, f"messages with a Message-ID of no outbox row: {strangers}"
+    assert len({subject for _, subject in reminders}) == REMINDERS  # one row per task: none under two ids
+    missing = [row_id for row_id, _ in reminders if copies[row_id] == 0]
+    assert not missing, f"{len(missing)} reminders never arrived: rows {missing}"
+    duplicates = sum(n - 1 for n in copies.values() if n > 1)
+    assert duplicates <= in_flight, (f"{duplicates} second copies, but only {in_flight} messages were being handed "
+                                     "over at the kill")
+    record_figures("kill-scheduler", [
+        "| kill -9 of a scheduler mid-batch (another one running) | figure |",
+        "|---|---|",
+        f"| reminders | {REMINDERS}, 2 scheduler processes, mail server taking 50 ms a message |",
+        f"| at the kill | {delivered_at_kill} delivered; the killed one held {left_claimed} unsent "
+        f"(of which {in_flight} being handed over) |",
+        f"| kill → every message sent | {recovered:.1f} s (a scheduler counts as gone after 30 s of silence) |",
+        f"| delivered | {sum(copies.values())} copies of {REMINDERS} messages: none missing; {duplicates} second "
+        "copies, each with the Message-ID of the first |",
+    ])
+
+
+IMPORT_ROWS = 15_000  # three chunks of the import's 5,000 rows
+
+
+def test_an_import_killed_mid_way_is_finished_by_another_process_with_every_row_once(
+        tmp_path, fresh_database, database_kind, record_figures):
+    workspace = prepare_workspace(tmp_path, fresh_database, SCHEDULER_TICK_SECONDS="1")
+    csv_file = tmp_path / "contacts.csv"
+    csv_file.write_text("First name,Last name,Email\n" + "".join(
+        f"Imported,Person {n},imp-{n}@example.com\n" for n in range(IMPORT_ROWS)), encoding="utf-8")
+    reader = Reader(fresh_database)
+    importing = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "leadflow", "import-csv", str(csv_file), "--user", ADMIN],
+        cwd=REPO_ROOT, env=workspace.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scheduler = None
+
+    def job():
+        rows = reader.rows("SELECT id, status, rows_done, total_rows, lease_owner, created_count FROM import_jobs")
+        return rows[0] if rows else None
+
+    try:
+        wait_until(lambda: (j := job()) and j.lease_owner and f":{importing.pid}:" in j.lease_owner, 60,
+                   "the import to start")
+        scheduler = start_scheduler(workspace.env, tmp_path / "scheduler.log")  # the process that takes over
+        at_kill = wait_until(lambda: (j := job()) and j.rows_done and j, 120, "the first chunk", interval=0.02)
+        kill_9(importing)
+        killed_at = time.monotonic()
+        at_kill = job()
+        assert at_kill.status != "done" and at_kill.rows_done < IMPORT_ROWS, "the import ended before the kill"
+        # Its worker's heartbeat goes stale 30 s after the kill, well before its 120 s lease runs out.
+        resumed = wait_until(lambda: (j := job()) and j.lease_owner and f":{scheduler.pid}:" in j.lease_owner, 60,
+                             "another process to take the import over") and time.monotonic() - killed_at
+        finished = wait_until(lambda: job().status in ("done", "failed") and job(), 120, "the import to finish")
+        took = time.monotonic() - killed_at
+        emails = Counter(email for (email,) in reader.rows("SELECT email FROM leads WHERE email LIKE 'imp-%'"))
+    finally:
+        stop_processes([p for p in (importing, scheduler) if p is not None and p.poll() is None], timeout=20)
+        reader.close()
+
+    assert finished.status == "done", finished
+    assert (finished.rows_done, finished.created_count) == (IMPORT_ROWS, IMPORT_ROWS)
+    assert len(emails) == IMPORT_ROWS, f"{IMPORT_ROWS - len(emails)} rows lost"
+    assert set(emails.values()) == {1}, f"rows imported twice: {[e for e, n in emails.items() if n > 1][:5]}"
+    record_figures("kill-import", [
+        "| kill -9 of an import mid-way | figure |",
+        "|---|---|",
+        f"| rows | {IMPORT_ROWS:,}, chunks of 5,000; killed with {at_kill.rows_done:,} committed |",
+        f"| kill → taken over by a scheduler process | {resumed:.1f} s |",
+        f"| kill → finished | {took:.1f} s |",
+        f"| leads | {len(emails):,}, each row once |",
+    ])
