@@ -13,13 +13,19 @@ One message, one attempt, in this order:
    again by hand is recognisable as the same message.
 4. **Record "sent"** (with ``sent_at``, the moment the server accepted it). If that write fails
    (a locked SQLite file, a lost connection), the write is retried, never the send, for up to
-   ``RECORD_RETRY_SECONDS``.
+   ``RECORD_RETRY_SECONDS``, and the scheduler keeps beating meanwhile, so no other scheduler
+   takes it for dead and sends the message again.
 
-A row left "sending" (the process died between 2 and 4, or the write never landed) is never
-sent again automatically: once its claimant is gone or its lease ran out, a sweep marks it
-"unknown" with an explanation, and an admin decides (Settings → Outbox). So is a message
-whose connection broke after its last byte went out but before the server answered: the
-server may have accepted it. See docs/RELIABILITY.md, "E-mail delivery".
+A row left "sending" by a scheduler that died (its heartbeat stopped) is sent again by the
+next sweep of any scheduler (``settle_interrupted``): with the same Message-ID and a new attempt
+id. Almost every such death comes before or during the hand-over, when nothing reached the
+server; in the few milliseconds between the server accepting a message and "sent" being
+committed, it means the recipient gets a second copy with the same Message-ID. Two rows are
+not sent again by themselves but marked "unknown" for an admin to decide (Settings → Outbox):
+one whose connection broke after its last byte went out but before the server answered (the
+server may have accepted it), and one whose lease ran out while its scheduler is still alive
+(stuck, not dead: it may still be about to record the outcome). See docs/RELIABILITY.md,
+"E-mail delivery".
 
 Failures that certainly sent nothing never drop a message: attempts go up, the next attempt
 backs off exponentially up to a cap, and the message stays "failing" and visible. When the
@@ -42,14 +48,14 @@ from email.utils import format_datetime, parseaddr
 from typing import TypeVar
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from leadflow.db import is_retryable
 from leadflow.extensions import db
 from leadflow.mail.models import OutboxMessage
 from leadflow.mail.services import smtp_configured
-from leadflow.scheduler.claims import Claim, claim_due
+from leadflow.scheduler.claims import Claim, claim_due, lease_is_free
 from leadflow.scheduler.heartbeat import BEAT_EVERY_SECONDS, beat, claimant_is_gone, forget_gone
 from leadflow.scheduler.registry import register_sweep
 
@@ -66,9 +72,13 @@ CLAIMABLE_STATES = ("queued", "held", "failing")  # never "sending" or "unknown"
 # because giving up leaves a message that was probably sent in the "unknown" state.
 RECORD_RETRY_SECONDS = 300
 RECORD_RETRY_MAX_DELAY = 2.0
-UNCONFIRMED = ("The sender stopped after it may have handed this message to the mail server, before it could "
-               "record the outcome. It is not sent again by itself: look for its Message-ID in the recipient's "
-               "mailbox or the mail server's log, and send it again only if it is not there.")
+INTERRUPTED = ("The scheduler sending this message stopped mid-attempt, so it was sent again with the same "
+               "Message-ID. If the first attempt had reached the mail server, the recipient has two copies with one "
+               "Message-ID (most mail programs show one).")
+STUCK = ("The attempt did not finish within its lease although its scheduler is still running (a very slow mail "
+         "server, or a database that would not record the outcome); the server may have accepted it. It is not "
+         "sent again by itself: look for its Message-ID in the recipient's mailbox or the mail server's log, and "
+         "send it again only if it is not there.")
 HANDED_OVER = ("The connection broke after the whole message was handed to the mail server, before it answered; "
                "the server may have accepted it. It is not sent again by itself: look for its Message-ID in the "
                "recipient's mailbox or the mail server's log, and send it again only if it is not there.")
@@ -204,7 +214,7 @@ def deliver_outbox(now: datetime) -> int:
         return 0
     me = beat(now)
     forget_gone(now)
-    mark_unconfirmed(now)
+    settle_interrupted(now)
     wake_if_server_is_back(now)  # commits when it probes; otherwise all this goes with the first claim
     clock, sent = _Clock(now), 0
     for batch_number in range(MAX_BATCHES_PER_RUN):
@@ -233,19 +243,29 @@ def deliver_outbox(now: datetime) -> int:
     return sent
 
 
-def mark_unconfirmed(now: datetime) -> int:
-    """Rows left "sending" by an attempt that is gone (its claimant's heartbeat stopped, or its
-    lease ran out) become "unknown": they may have been sent, so they are never sent again
-    automatically. Returns how many."""
-    gone = or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now,
-               claimant_is_gone(OutboxMessage.claimed_by, now))
-    result = db.session.execute(update(OutboxMessage.__table__).where(OutboxMessage.state == "sending", gone).values(
+def settle_interrupted(now: datetime) -> tuple[int, int]:
+    """Rows left "sending" by an attempt that will not finish. Those whose scheduler is gone
+    (its heartbeat stopped; or no claimant recorded and the lease ran out) are queued to be sent
+    again at once, keeping their Message-ID: the attempt most likely died before the server had
+    the message. Those whose lease ran out while their scheduler is still alive become
+    "unknown": that scheduler may yet record the outcome. Returns (sent again, unknown)."""
+    sending = OutboxMessage.state == "sending"
+    dead = or_(claimant_is_gone(OutboxMessage.claimed_by, now),
+               and_(OutboxMessage.claimed_by.is_(None), lease_is_free(OutboxMessage.lease_until, now)))
+    again = db.session.execute(update(OutboxMessage.__table__).where(sending, dead).values(
+        state="queued", attempts=OutboxMessage.attempts + 1, next_attempt_at=now, lease_until=None,
+        claimed_by=None, last_error=INTERRUPTED)).rowcount
+    stuck = db.session.execute(update(OutboxMessage.__table__).where(
+        sending, lease_is_free(OutboxMessage.lease_until, now)).values(
         state="unknown", attempts=OutboxMessage.attempts + 1, lease_until=None, claimed_by=None,
-        last_error=UNCONFIRMED))
-    if result.rowcount:
-        log.error("%s outbox message(s) may or may not have been sent; marked unknown, not sent again",
-                  result.rowcount)
-    return result.rowcount
+        last_error=STUCK)).rowcount
+    if again:
+        log.warning("%s outbox message(s) were cut off mid-attempt by a scheduler that stopped; sending them again "
+                    "with the same Message-ID", again)
+    if stuck:
+        log.error("%s outbox message(s) outlived their lease while their scheduler still runs; marked unknown, "
+                  "not sent again", stuck)
+    return again, stuck
 
 
 def _waiting_for_server():
@@ -291,6 +311,16 @@ class _Batch:
         return and_(OutboxMessage.id == message_id, OutboxMessage.claimed_by == self.me,
                     OutboxMessage.lease_until == self.claim.lease_until, OutboxMessage.state.in_(CLAIMABLE_STATES))
 
+    def keep_alive(self) -> None:
+        """Renew this scheduler's heartbeat in a short transaction of its own, best effort: while
+        a write is retried, so that no other scheduler takes this one for dead and sends its
+        message again."""
+        try:
+            beat(self.clock(), self.me)
+            db.session.commit()
+        except DBAPIError:
+            _roll_back()
+
 
 def _attempt(attempt_id: str):
     return OutboxMessage.attempt_id == attempt_id
@@ -302,7 +332,7 @@ def _send_batch(batch: list[Outgoing], run: _Batch) -> int:
     except (OSError, smtplib.SMTPException) as error:
         log.warning("Could not reach the SMTP server: %s", describe_error(error))
         for outgoing in batch:
-            _record_failure(run.ours(outgoing.id), run.now, error, unreachable=True)
+            _record_failure(run.ours(outgoing.id), run, error, unreachable=True)
         return 0
     sent = 0
     try:
@@ -315,26 +345,35 @@ def _send_batch(batch: list[Outgoing], run: _Batch) -> int:
                 smtp.send_message(build_email(outgoing, run.clock(), attempt_id))
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused,
                     ValueError, TypeError) as error:
-                _record_failure(_attempt(attempt_id), run.now, error)  # this message only (refused, malformed); go on
+                _record_failure(_attempt(attempt_id), run, error)  # this message only (refused, malformed); go on
             except (OSError, smtplib.SMTPException) as error:
                 if smtp.handed_over:  # the server may have it: never sent again by itself
-                    _record_unconfirmed(attempt_id, error)
+                    _record_unconfirmed(attempt_id, run, error)
                 else:
-                    _record_failure(_attempt(attempt_id), run.now, error, unreachable=True)
+                    _record_failure(_attempt(attempt_id), run, error, unreachable=True)
                 for rest in batch[index + 1:]:  # the connection is gone: the rest wait for the next run
-                    _record_failure(run.ours(rest.id), run.now, error, unreachable=True)
+                    _record_failure(run.ours(rest.id), run, error, unreachable=True)
                 break
             else:
-                _record_sent(attempt_id, run.clock())
+                _record_sent(attempt_id, run)
                 sent += 1
     finally:
         _close(smtp)
     return sent
 
 
-def _write_until_it_lands(write: Callable[[], T], what: str, seconds: float) -> T:
+def _roll_back() -> None:
+    try:
+        db.session.rollback()
+    except DBAPIError:  # the connection is gone: the session starts afresh on its next use
+        pass
+
+
+def _write_until_it_lands(write: Callable[[], T], what: str, run: _Batch) -> T:
     """``write()`` and commit; when the database refuses (busy, connection lost), roll back and
-    do it again, for up to ``seconds``. Only for writes that may be done twice."""
+    do it again, for up to ``OUTBOX_RECORD_RETRY_SECONDS``, beating between tries. Only for
+    writes that may be done twice."""
+    seconds = _record_seconds()
     deadline, delay = time.monotonic() + seconds, 0.05
     while True:
         try:
@@ -342,16 +381,14 @@ def _write_until_it_lands(write: Callable[[], T], what: str, seconds: float) -> 
             db.session.commit()
             return result
         except DBAPIError as error:
-            try:
-                db.session.rollback()
-            except DBAPIError:
-                pass
+            _roll_back()
             if not (is_retryable(error) or isinstance(error, (OperationalError, InterfaceError))):
                 raise
             if time.monotonic() + delay > deadline:
                 log.error("%s: the database refused the write for %.0f s; giving up", what, seconds)
                 raise
             log.warning("%s: the database refused the write (%s); again in %.2f s", what, error.orig, delay)
+            run.keep_alive()
             time.sleep(delay)
             delay = min(RECORD_RETRY_MAX_DELAY, delay * 2)
 
@@ -369,32 +406,38 @@ def _start_attempt(message_id: int, run: _Batch) -> str | None:
         return db.session.execute(update(OutboxMessage.__table__).where(run.ours(message_id)).values(
             state="sending", attempt_id=attempt_id, attempt_started_at=run.clock())).rowcount == 1
 
-    started = _write_until_it_lands(write, f"Outbox message {message_id}: starting an attempt", _record_seconds())
+    started = _write_until_it_lands(write, f"Outbox message {message_id}: starting an attempt", run)
     return attempt_id if started else None
 
 
-def _record_sent(attempt_id: str, accepted_at: datetime) -> None:
+def _record_sent(attempt_id: str, run: _Batch) -> None:
     """The server accepted the message: record it, retrying the write (never the send). Also
-    over "unknown": a slow write that lands after a sweep gave up on the attempt still counts."""
+    over "unknown", or over "queued" after a sweep took this scheduler for dead: a slow write
+    that lands before another attempt starts still counts. A note that an earlier attempt was
+    cut off stays: the recipient may have two copies."""
+    accepted_at = run.clock()
+
     def write() -> None:
         db.session.execute(update(OutboxMessage.__table__).where(_attempt(attempt_id)).values(
             state="sent", sent_at=accepted_at, attempts=OutboxMessage.attempts + 1, lease_until=None,
-            claimed_by=None, last_error=None, server_unreachable=False))
+            claimed_by=None, server_unreachable=False,
+            last_error=case((OutboxMessage.last_error == INTERRUPTED, INTERRUPTED), else_=None)))
 
-    _write_until_it_lands(write, f"Outbox attempt {attempt_id}: recording it as sent", _record_seconds())
+    _write_until_it_lands(write, f"Outbox attempt {attempt_id}: recording it as sent", run)
 
 
-def _record_unconfirmed(attempt_id: str, error: BaseException) -> None:
+def _record_unconfirmed(attempt_id: str, run: _Batch, error: BaseException) -> None:
     def write() -> None:
         db.session.execute(update(OutboxMessage.__table__).where(_attempt(attempt_id), OutboxMessage.state == "sending")
                            .values(state="unknown", attempts=OutboxMessage.attempts + 1, lease_until=None,
                                    claimed_by=None, last_error=f"{HANDED_OVER} ({describe_error(error)})"[:1000]))
 
-    _write_until_it_lands(write, f"Outbox attempt {attempt_id}: recording it as unconfirmed", _record_seconds())
+    _write_until_it_lands(write, f"Outbox attempt {attempt_id}: recording it as unconfirmed", run)
 
 
-def _record_failure(which, now: datetime, error: BaseException, unreachable: bool = False) -> None:
-    """Nothing was sent: back off and try again later. ``which``: the row, while it is ours."""
+def _record_failure(which, run: _Batch, error: BaseException, unreachable: bool = False) -> None:
+    """Nothing was sent: back off (from when the batch was claimed) and try again later.
+    ``which``: the row, while it is ours."""
     def write() -> None:
         attempts = db.session.scalar(select(OutboxMessage.attempts).where(which))
         if attempts is None:  # no longer ours
@@ -402,9 +445,9 @@ def _record_failure(which, now: datetime, error: BaseException, unreachable: boo
         db.session.execute(update(OutboxMessage.__table__).where(which).values(
             state="failing", attempts=attempts + 1, lease_until=None, claimed_by=None,
             last_error=describe_error(error), server_unreachable=unreachable,
-            next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts + 1))))
+            next_attempt_at=run.now + timedelta(seconds=backoff_seconds(attempts + 1))))
 
-    _write_until_it_lands(write, "Recording a failed outbox attempt", _record_seconds())
+    _write_until_it_lands(write, "Recording a failed outbox attempt", run)
 
 
 def _release(claim: Claim, me: str) -> None:

@@ -31,12 +31,13 @@ MAIL_KIND_LABELS = {
 
 # queued: waits for its next attempt (a sweep claims it with a lease, the state stays);
 # sending: an attempt (``attempt_id``) is talking to the SMTP server right now, or stopped
-# before it could record the outcome; such a row is never sent again automatically;
-# sent: the SMTP server accepted it; failing: the last attempt failed for sure, retried with
-# back-off, never dropped; held: no SMTP server is configured, kept here until one is;
-# unknown: an attempt stopped after it may have handed the message over (the sender died, or
-# the connection broke while the server was answering): an admin checks, then sends it again
-# or leaves it (see docs/RELIABILITY.md, "E-mail delivery").
+# before it could record the outcome; if its scheduler died, the next sweep queues it again
+# (same Message-ID); sent: the SMTP server accepted it; failing: the last attempt failed for
+# sure, retried with back-off, never dropped; held: no SMTP server is configured, kept here
+# until one is; unknown: the server may have the message but LeadFlow could not confirm it
+# (the connection broke while the server was answering, or the attempt outlived its lease
+# while its scheduler still ran): an admin checks, then sends it again or marks it sent
+# (see docs/RELIABILITY.md, "E-mail delivery").
 MAIL_STATES = ("queued", "sending", "sent", "failing", "held", "unknown")
 MAIL_STATE_LABELS = {
     "queued": "Queued", "sending": "Sending", "sent": "Sent", "failing": "Failing, will retry",

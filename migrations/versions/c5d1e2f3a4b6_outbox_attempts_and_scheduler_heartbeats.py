@@ -6,8 +6,8 @@ scheduler that claimed it (``claimed_by``), and ``scheduler_heartbeats`` says wh
 schedulers are alive, so a dead one's claims are taken over at once. ``server_unreachable``
 marks messages that wait because the server could not be reached (a probe wakes them).
 
-Rows left "sending" by the old code may or may not have gone out: the next sweep marks them
-"unknown" once their lease has run out, and they are not sent again by themselves.
+Rows left "sending" by the old code name no scheduler: once their lease has run out, the next
+sweep sends them again with the same Message-ID (``settle_interrupted``).
 
 Revision ID: c5d1e2f3a4b6
 Revises: c3e91a7d5b20

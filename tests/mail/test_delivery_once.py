@@ -1,12 +1,15 @@
-"""Each outbox row is sent at most once, over a real SMTP server on loopback, on SQLite and
-PostgreSQL: when recording "sent" fails after the server accepted the message, when the
-sender dies between sending and recording, when the connection breaks while the server
-answers. Also: a dead scheduler's claims are taken over once its heartbeat stops, a probe
-notices a recovered server, and ``sent_at`` is when the server accepted the message."""
+"""Each outbox row is delivered, over a real SMTP server on loopback, on SQLite and
+PostgreSQL: when recording "sent" fails after the server accepted the message (the write is
+retried, the scheduler keeps beating, nothing is sent twice); when the sender dies mid-attempt
+(sent again once, with the same Message-ID); when a live scheduler's attempt outlives its lease
+or the connection breaks while the server answers (left "unknown", not sent again). Also: a
+dead scheduler's claims are taken over once its heartbeat stops, a probe notices a recovered
+server, and ``sent_at`` is when the server accepted the message."""
 
 from __future__ import annotations
 
 import smtplib
+import threading
 import time
 import unittest.mock
 from datetime import timedelta
@@ -18,14 +21,16 @@ from sqlalchemy.exc import OperationalError
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.mail import delivery
-from leadflow.mail.delivery import LEASE_SECONDS, deliver_outbox, mail_domain
+from leadflow.mail.delivery import INTERRUPTED, LEASE_SECONDS, build_email, deliver_outbox, mail_domain, open_smtp
 from leadflow.mail.models import OutboxMessage
 from leadflow.mail.services import retry_now
 from leadflow.scheduler.claims import claim_due
+from leadflow.scheduler import heartbeat
 from leadflow.scheduler.heartbeat import STALE_AFTER_SECONDS, beat
 from leadflow.scheduler.runner import run_sweep
 from tests.mail.conftest import queue_message as _enqueue
 from tests.mail.conftest import reloaded as _message
+
 
 def _sweep(app, at):
     """The outbox sweep as the scheduler runs it (its own session, run again when the database
@@ -43,11 +48,17 @@ def _claimed_by_a_scheduler_that_dies(now, who="scheduler-that-dies"):
     return claim
 
 
-def _start_attempt_and_die(claim, now, who="scheduler-that-dies"):
-    """…or it got as far as marking the first message "sending" (and maybe sending it)."""
+def _start_attempt_and_die(claim, now, who="scheduler-that-dies", handed_over=False):
+    """…or it got as far as marking the first message "sending", and with ``handed_over`` the
+    server even accepted it (the scheduler died before it could record "sent")."""
     run = delivery._Batch(claim, who, now, delivery._Clock(now))
     attempt_id = delivery._start_attempt(claim.ids[0], run)
     assert attempt_id is not None
+    if handed_over:
+        [outgoing] = delivery._load(delivery.Claim(claim.ids[:1], claim.lease_until))
+        smtp = open_smtp()
+        smtp.send_message(build_email(outgoing, now, attempt_id))
+        smtp.quit()
     return attempt_id
 
 
@@ -102,6 +113,7 @@ def test_when_the_sent_write_never_lands_the_message_is_left_unknown_and_never_s
     assert _message(message_id).state == "sending"  # the send happened; its outcome is not recorded
     locked_sent_writes[0] = 0
 
+    # This scheduler is alive (it sweeps again): its attempt outlived the lease, it did not die.
     _sweep(app, start + timedelta(seconds=LEASE_SECONDS + 1))
     message = _message(message_id)
     assert message.state == "unknown" and message.state_label == "Not confirmed, check before resending"
@@ -112,28 +124,106 @@ def test_when_the_sent_write_never_lands_the_message_is_left_unknown_and_never_s
     assert len(smtp_server.messages) == 1 and _message(message_id).state == "unknown"
 
 
-def test_a_crash_between_sending_and_recording_is_never_resent_until_an_admin_says_so(app, smtp_server):
+@pytest.mark.parametrize("handed_over", [False, True], ids=["died-before-the-server-had-it", "died-after"])
+def test_a_message_left_sending_by_a_dead_scheduler_is_sent_again_once_with_the_same_message_id(
+        app, smtp_server, handed_over):
     start = utcnow()
     message_id = _enqueue(key="alert:1", now=start)
     claim = _claimed_by_a_scheduler_that_dies(start)
-    attempt_id = _start_attempt_and_die(claim, start)
-    assert _message(message_id).attempt_id == attempt_id
+    attempt_id = _start_attempt_and_die(claim, start, handed_over=handed_over)
+    copies_before = 1 if handed_over else 0
+    assert (_message(message_id).state, len(smtp_server.messages)) == ("sending", copies_before)
 
-    assert deliver_outbox(start + timedelta(seconds=5)) == 0  # the other scheduler may still be at it
+    assert deliver_outbox(start + timedelta(seconds=5)) == 0  # its heartbeat is fresh: it may still be at it
     assert _message(message_id).state == "sending"
-    assert deliver_outbox(start + timedelta(seconds=STALE_AFTER_SECONDS + 1)) == 0
-    assert _message(message_id).state == "unknown"  # its heartbeat stopped: visible, not resent
+    assert deliver_outbox(start + timedelta(seconds=STALE_AFTER_SECONDS + 1)) == 1  # it is gone: sent again
+    assert smtp_server.wait_for(copies_before + 1, 5)
     for later in (LEASE_SECONDS + 1, 3600, 7 * 3600):
         assert deliver_outbox(start + timedelta(seconds=later)) == 0
+    time.sleep(0.2)
+
+    message = _message(message_id)
+    assert (message.state, message.attempts, message.last_error) == ("sent", 2, INTERRUPTED)
+    copies = smtp_server.messages
+    assert len(copies) == copies_before + 1
+    assert {copy["Message-ID"] for copy in copies} == {message.message_id(mail_domain())}
+    assert copies[-1]["X-LeadFlow-Attempt"] == message.attempt_id != attempt_id
+
+
+def test_a_live_scheduler_whose_attempt_outlived_its_lease_leaves_the_message_unknown_not_resent(app, smtp_server):
+    start = utcnow()
+    message_id = _enqueue(key="alert:1", now=start)
+    claim = _claimed_by_a_scheduler_that_dies(start, who="stuck-scheduler")
+    run = delivery._Batch(claim, "stuck-scheduler", start, delivery._Clock(start))
+    attempt_id = delivery._start_attempt(message_id, run)
+
+    after_the_lease = start + timedelta(seconds=LEASE_SECONDS + 1)
+    beat(after_the_lease, "stuck-scheduler")  # it still beats: stuck, not dead
+    db.session.commit()
+    assert deliver_outbox(after_the_lease) == 0
+    message = _message(message_id)
+    assert message.state == "unknown" and "not sent again by itself" in message.last_error
+    for later in (3600, 7 * 3600):
+        assert deliver_outbox(start + timedelta(seconds=later)) == 0
+    time.sleep(0.2)
     assert smtp_server.messages == []
 
-    # The admin found no trace of it and sends it again: the same Message-ID, so it is recognisable.
-    assert retry_now(_message(message_id), start + timedelta(hours=8)) is True
+    # It was only slow: its "sent" write lands at last, and counts.
+    delivery._record_sent(attempt_id, run)
+    assert _message(message_id).state == "sent"
+
+
+def test_a_late_sent_write_of_a_scheduler_taken_for_dead_still_counts_and_nothing_goes_twice(app, smtp_server):
+    start = utcnow()
+    message_id = _enqueue(key="alert:1", now=start)
+    claim = _claimed_by_a_scheduler_that_dies(start, who="slow-scheduler")
+    attempt_id = _start_attempt_and_die(claim, start, who="slow-scheduler", handed_over=True)
+    taken_for_dead = start + timedelta(seconds=STALE_AFTER_SECONDS + 1)
+    assert delivery.settle_interrupted(taken_for_dead) == (1, 0)
     db.session.commit()
-    assert deliver_outbox(start + timedelta(hours=8)) == 1
-    assert smtp_server.wait_for(1, 5)
-    assert smtp_server.messages[0]["Message-ID"] == _message(message_id).message_id(mail_domain())
-    assert smtp_server.messages[0]["X-LeadFlow-Attempt"] == _message(message_id).attempt_id != attempt_id
+    assert _message(message_id).state == "queued"
+
+    # Before another attempt starts, the slow scheduler records what the server accepted.
+    delivery._record_sent(attempt_id, delivery._Batch(claim, "slow-scheduler", start, delivery._Clock(start)))
+    assert deliver_outbox(taken_for_dead) == 0
+    time.sleep(0.2)
+    assert len(smtp_server.messages) == 1 and _message(message_id).state == "sent"
+
+
+def test_a_scheduler_retrying_its_sent_write_keeps_beating_so_nobody_sends_the_message_again(
+        app, smtp_server, monkeypatch):
+    """The "sent" write is refused for several stale-after periods; another scheduler sweeps
+    all along, and must not take the first one for dead."""
+    monkeypatch.setattr(heartbeat, "STALE_AFTER_SECONDS", 2 * delivery.RECORD_RETRY_MAX_DELAY)
+    monkeypatch.setattr(heartbeat, "scheduler_id", lambda: f"scheduler-in-thread-{threading.get_ident()}")
+    refused_for, refusals, sender = 8.0, [0], {}
+
+    def refuse(conn, cursor, statement, parameters, context, executemany):
+        if (threading.current_thread() is sender.get("thread") and time.monotonic() < sender["until"]
+                and statement.lstrip().upper().startswith("UPDATE OUTBOX_MESSAGES")
+                and "sent" in (parameters.values() if isinstance(parameters, dict) else parameters)):
+            refusals[0] += 1
+            raise OperationalError(statement, parameters, Exception("database is locked"))
+
+    message_id = _enqueue(key="alert:1")
+    db.session.commit()
+    sender["thread"] = threading.Thread(target=lambda: sender.setdefault("sent", run_sweep(app, "outbox")))
+    sender["until"] = time.monotonic() + refused_for
+    event.listen(db.engine, "before_cursor_execute", refuse)
+    try:
+        sender["thread"].start()
+        assert smtp_server.wait_for(1, 5)
+        while sender["thread"].is_alive():
+            assert deliver_outbox(utcnow()) == 0  # the other scheduler, at the real time
+            time.sleep(0.3)
+    finally:
+        sender["thread"].join(timeout=30)
+        event.remove(db.engine, "before_cursor_execute", refuse)
+    assert sender["sent"] == 1 and refusals[0] >= 5
+    time.sleep(0.2)
+    assert len(smtp_server.messages) == 1
+    message = _message(message_id)
+    assert message.state == "sent" and message.attempts == 1 and message.last_error is None
 
 
 def test_a_connection_that_breaks_while_the_server_answers_leaves_the_message_unknown(app, smtp_server):
@@ -151,8 +241,18 @@ def test_a_connection_that_breaks_while_the_server_answers_leaves_the_message_un
     assert smtp_server.wait_for(1, 5)
     message = _message(message_id)
     assert message.state == "unknown" and "may have accepted it" in message.last_error
+    first_attempt = message.attempt_id
     deliver_outbox(utcnow() + timedelta(hours=7))
     assert len(smtp_server.messages) == 1
+
+    # The admin found no trace of it and sends it again: the same Message-ID, so it is recognisable.
+    assert retry_now(_message(message_id), utcnow() + timedelta(hours=8)) is True
+    db.session.commit()
+    assert deliver_outbox(utcnow() + timedelta(hours=8)) == 1
+    assert smtp_server.wait_for(2, 5)
+    first, again = smtp_server.messages
+    assert first["Message-ID"] == again["Message-ID"] == _message(message_id).message_id(mail_domain())
+    assert again["X-LeadFlow-Attempt"] == _message(message_id).attempt_id != first_attempt
 
 
 def test_a_dead_schedulers_claims_are_taken_over_once_its_heartbeat_stops_not_after_the_lease(app, smtp_server):
@@ -221,12 +321,12 @@ def test_sent_at_is_when_the_server_accepted_the_message_not_when_it_was_claimed
     assert message.sent_at - start < timedelta(seconds=30)
 
 
-def test_the_migration_keeps_the_outbox_and_an_old_sending_row_becomes_unknown_not_resent(tmp_path):
+def test_the_migration_keeps_the_outbox_and_an_old_sending_row_is_sent_again_after_its_lease(tmp_path):
     """On a database of the release before, with messages in it (SQLite rebuilds the table)."""
     from flask_migrate import downgrade, upgrade
     from sqlalchemy import text
 
-    from leadflow.mail.delivery import mark_unconfirmed
+    from leadflow.mail.delivery import settle_interrupted
     from tests.databases import own_sqlite_app
 
     with own_sqlite_app(tmp_path, revision="c3e91a7d5b20"):
@@ -239,11 +339,12 @@ def test_the_migration_keeps_the_outbox_and_an_old_sending_row_becomes_unknown_n
                 "(2, 'b@example.com', 'digest', 'Waiting', 'x', 'k2', 'queued', 0, '2026-01-01 09:00:00', NULL, "
                 "'2026-01-01 09:00:00')"))
         upgrade()
-        mark_unconfirmed(utcnow())
+        # No scheduler is named on the old row, and its lease ran out long ago: nobody is at it.
+        assert settle_interrupted(utcnow()) == (1, 0)
         db.session.commit()
         rows = db.session.execute(db.select(OutboxMessage.id, OutboxMessage.state, OutboxMessage.server_unreachable)
                                   .order_by(OutboxMessage.id)).all()
-        assert rows == [(1, "unknown", False), (2, "queued", False)]
+        assert rows == [(1, "queued", False), (2, "queued", False)]
         db.session.remove()
         downgrade(revision="c3e91a7d5b20")
         upgrade()

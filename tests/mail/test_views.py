@@ -110,12 +110,24 @@ def test_a_sent_message_cannot_be_sent_again_from_the_page(app, login_as):
     assert db.session.get(OutboxMessage, message_id).state == "sent"
 
 
+def test_a_message_sent_again_after_its_scheduler_died_says_so_as_a_note_not_an_error(app, login_as):
+    from leadflow.mail.delivery import INTERRUPTED
+
+    [message_id] = _queue(state="sent")
+    db.session.execute(db.update(OutboxMessage).values(last_error=INTERRUPTED, attempts=2))
+    db.session.commit()
+    _, client = login_as("admin")
+    page = client.get(f"/settings/outbox/{message_id}").get_data(as_text=True)
+    assert "<dt>Note</dt><dd>The scheduler sending this message stopped mid-attempt" in page
+    assert "Last error" not in page and "send it again" not in page
+
+
 def test_an_unconfirmed_message_is_flagged_and_the_admin_decides_whether_it_goes_again(app, login_as):
-    from leadflow.mail.delivery import UNCONFIRMED
+    from leadflow.mail.delivery import STUCK
 
     arrived, lost = _queue(2, state="unknown")
     started = utcnow() - timedelta(minutes=5)
-    db.session.execute(db.update(OutboxMessage).values(last_error=UNCONFIRMED, attempt_id="a1b2c3d4e5f60718",
+    db.session.execute(db.update(OutboxMessage).values(last_error=STUCK, attempt_id="a1b2c3d4e5f60718",
                                                        attempt_started_at=started))
     db.session.commit()
     _, client = login_as("admin")

@@ -1,95 +1,102 @@
-"""A scheduler process killed with kill -9 in the middle of a batch: another scheduler sends
-the batch once its heartbeat is stale (three sweep intervals), not after the 5-minute lease."""
+"""A scheduler process killed with kill -9 in the middle of a batch, on the test database
+(SQLite or PostgreSQL): one message of its batch went out and was recorded, one was in the
+server's hands without an answer yet, one was only claimed. Once its heartbeat is stale
+(three sweep intervals, not the 5-minute lease) another scheduler sends the other two: every
+message arrives, and the only copy that can arrive twice is the one in flight at the kill,
+with one Message-ID."""
 
 from __future__ import annotations
 
-import os
-import socket
+import asyncio
 import subprocess
 import sys
-import threading
 import time
+from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
 from leadflow.db import utcnow
 from leadflow.extensions import db
-from leadflow.mail.delivery import LEASE_SECONDS, deliver_outbox
+from leadflow.mail.delivery import LEASE_SECONDS, deliver_outbox, mail_domain
 from leadflow.mail.models import OutboxMessage
 from leadflow.scheduler.heartbeat import STALE_AFTER_SECONDS, SchedulerHeartbeat
-from tests.databases import own_sqlite_app
 from tests.mail.conftest import queue_message
-from tests.servers import free_port
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.servers import REPO_ROOT, LoopbackSmtp, _Recorder, production_env
 
 
-class SilentServer:
-    """Accepts connections and never says a word: a scheduler sending through it hangs with
-    its batch claimed (as a scheduler does when it is killed mid-batch)."""
+class _AnswersAllButTheSecond(_Recorder):
+    """Keeps every message it receives, and never answers the second one: its sender waits with
+    the message in the server's hands and its row "sending" (as when a scheduler is killed
+    between the server accepting a message and recording it)."""
 
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", free_port()))
-        self.port = self.listener.getsockname()[1]
-        self.held: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                self.held.append(self.listener.accept()[0])
-            except OSError:
-                return
-
-    def close(self):
-        self.listener.close()
-        for conn in self.held:
-            conn.close()
+    async def handle_DATA(self, server, session, envelope):
+        answer = await super().handle_DATA(server, session, envelope)
+        if len(self.received) == 2:
+            await asyncio.sleep(3600)  # cancelled when the server stops
+        return answer
 
 
-def _claims() -> list[str | None]:
+def _states(ids) -> list[str]:
     db.session.expire_all()
-    claims = db.session.scalars(db.select(OutboxMessage.claimed_by).order_by(OutboxMessage.id)).all()
+    states = [db.session.get(OutboxMessage, i).state for i in ids]
     db.session.commit()  # hold no lock while the scheduler process works
-    return claims
+    return states
 
 
-def test_a_killed_schedulers_batch_goes_out_once_as_soon_as_its_heartbeat_is_stale(tmp_path, smtp_server):
-    silent = SilentServer()
+def _claimants(ids) -> list[str | None]:
+    db.session.expire_all()
+    claimants = [db.session.get(OutboxMessage, i).claimed_by for i in ids]
+    db.session.commit()
+    return claimants
+
+
+def test_a_scheduler_killed_mid_batch_loses_no_message_and_doubles_only_the_one_in_flight(
+        app, database_url, smtp_server, tmp_path):
+    holding = LoopbackSmtp()
+    holding.recorder = _AnswersAllButTheSecond()
+    holding.start()
+    env = production_env(tmp_path, database_url, SCHEDULER_ENABLED="1", SMTP_HOST="127.0.0.1", SMTP_PORT=holding.port,
+                         SMTP_STARTTLS="0", SMTP_TIMEOUT_SECONDS="300", MAIL_FROM=app.config["MAIL_FROM"])
     process = None
-    # A database of its own, which the scheduler process and this test share.
-    with own_sqlite_app(tmp_path, **smtp_server.app_config):
-        env = {k: v for k, v in os.environ.items() if k not in ("FLASK_RUN_FROM_CLI", "TEST_DATABASE_URL")}
-        env.update({"LEADFLOW_CONFIG": "production", "SECRET_KEY": "test-only-" + "k" * 40,
-                    "DATABASE_URL": str(db.engine.url), "LEADFLOW_INSTANCE": str(tmp_path), "SMTP_HOST": "127.0.0.1",
-                    "SMTP_PORT": str(silent.port), "SMTP_STARTTLS": "0", "SMTP_TIMEOUT_SECONDS": "300"})
-        try:
-            ids = [queue_message(key=f"alert:{n}", to=f"rep{n}@example.com") for n in range(3)]
-            process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "leadflow", "scheduler"],
-                                       cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 60
-            while not all(_claims()) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            claimant = _claims()[0]
-            assert claimant and _claims() == [claimant] * 3, "the scheduler process did not claim the batch"
-            process.kill()  # kill -9, mid-batch: waiting for the mail server's greeting
-            process.wait(timeout=10)
-            killed_at = utcnow()
+    try:
+        ids = [queue_message(key=f"alert:{n}", to=f"rep{n}@example.com") for n in range(3)]
+        process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "leadflow", "scheduler"],
+                                   cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while _states(ids) != ["sent", "sending", "queued"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _states(ids) == ["sent", "sending", "queued"], "the scheduler process did not get mid-batch"
+        claimant = _claimants(ids)[1]
+        assert claimant and _claimants(ids)[1:] == [claimant] * 2
+        process.kill()  # kill -9, while the server holds the second message unanswered
+        process.wait(timeout=10)
+        killed_at = utcnow()
+        in_flight = [i for i, state in zip(ids, _states(ids)) if state == "sending"]
 
-            assert deliver_outbox(killed_at) == 0  # its heartbeat is still fresh: its claims stand
-            assert smtp_server.messages == []
-            assert db.session.get(SchedulerHeartbeat, claimant) is not None
-            db.session.commit()
-            taken_over = killed_at + timedelta(seconds=STALE_AFTER_SECONDS + 1)
-            assert taken_over < killed_at + timedelta(seconds=LEASE_SECONDS)  # long before the lease runs out
-            assert deliver_outbox(taken_over) == 3
-            assert smtp_server.wait_for(3, 10)
-            time.sleep(0.2)
-            assert sorted(smtp_server.recipients()) == ["rep0@example.com", "rep1@example.com", "rep2@example.com"]
-            db.session.expire_all()
-            assert [db.session.get(OutboxMessage, i).state for i in ids] == ["sent"] * 3
-        finally:
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
-            silent.close()
+        assert deliver_outbox(killed_at) == 0  # its heartbeat is still fresh: its claims stand
+        assert smtp_server.messages == []
+        assert db.session.get(SchedulerHeartbeat, claimant) is not None
+        db.session.commit()
+        taken_over = killed_at + timedelta(seconds=STALE_AFTER_SECONDS + 1)
+        assert taken_over < killed_at + timedelta(seconds=LEASE_SECONDS)  # long before the lease runs out
+        assert deliver_outbox(taken_over) == 2  # the one in flight again, and the one never started
+        assert smtp_server.wait_for(2, 10)
+        for later in (LEASE_SECONDS + 1, 3600):
+            assert deliver_outbox(killed_at + timedelta(seconds=later)) == 0
+        time.sleep(0.2)
+
+        assert _states(ids) == ["sent"] * 3
+        arrived = holding.messages + smtp_server.messages
+        message_ids = {i: db.session.get(OutboxMessage, i).message_id(mail_domain()) for i in ids}
+        copies = Counter(message["Message-ID"] for message in arrived)
+        assert set(copies) == set(message_ids.values())  # every message arrived, none is missing
+        doubled = {message_id for message_id, count in copies.items() if count > 1}
+        # At most one extra copy per message in flight at the kill, with its Message-ID and a new attempt id.
+        assert doubled <= {message_ids[i] for i in in_flight} and all(copies[m] == 2 for m in doubled)
+        assert len(doubled) == 1  # this server did have the message in flight: its recipient gets it twice
+        [first, again] = [message for message in arrived if message["Message-ID"] in doubled]
+        assert first["X-LeadFlow-Attempt"] != again["X-LeadFlow-Attempt"]
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        holding.stop()
