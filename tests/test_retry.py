@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sqlite3
 
 import pytest
 from flask import request
@@ -223,3 +224,28 @@ def test_a_lost_race_no_view_answers_itself_is_a_409_that_saved_nothing(app, cli
     assert response.status_code == 409
     assert "Someone else changed this" in response.get_json()["message"]
     assert db.session.scalar(db.select(db.func.count(Lead.id))) == 0
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_a_sign_in_while_another_writer_holds_the_lock_gets_the_busy_answer_not_a_500(make_app, htmx):
+    email = factories.make_user(role="rep").email
+    db.session.commit()
+    other = make_app(SQLITE_BUSY_TIMEOUT_MS=20, DB_BUSY_RETRY_ATTEMPTS=2, DB_BUSY_RETRY_SECONDS=1,
+                     WTF_CSRF_ENABLED=False)
+    headers = {"HX-Request": "true"} if htmx else {}
+    with other.app_context():
+        client = other.test_client()
+        holder = sqlite3.connect(other.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"),
+                                 isolation_level=None) if db.engine.dialect.name == "sqlite" else None
+        if holder is None:
+            pytest.skip("the write lock is SQLite's")
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            response = client.post("/login", data={"email": email, "password": "correct horse battery staple"},
+                                   headers=headers)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    assert "nothing was saved" in response.get_data(as_text=True).lower()

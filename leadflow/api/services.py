@@ -13,13 +13,14 @@ import re
 import secrets
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import delete, or_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from leadflow.accounts.models import User
 from leadflow.api.http import forbidden_body
 from leadflow.api.models import SCOPES, ApiToken, IdempotencyKey
-from leadflow.db import sqlite_begin_mode, utcnow
+from leadflow.db import is_retryable, sqlite_begin_mode, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
@@ -32,6 +33,7 @@ MAX_IDEMPOTENCY_KEY = 200
 # Visible ASCII, with spaces only inside (the header's own leading and trailing spaces are dropped).
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most this often
+LAST_USED_WAIT_MS = 50  # a read-only request's wait for SQLite's write lock to record it
 
 
 def hash_token(token: str) -> str:
@@ -156,24 +158,42 @@ def touch_token(token: ApiToken) -> None:
     work, so a refused or failed request still shows that the token was used.
 
     A read-only request on SQLite holds a reader's transaction; the write then goes through a
-    short transaction of its own, so the request never has to upgrade to a writer."""
+    short transaction of its own, so the request never has to upgrade to a writer. That write
+    waits at most ``LAST_USED_WAIT_MS`` for the write lock and is skipped if another writer
+    holds it longer (a later request records the use): a reader is never refused, or kept
+    waiting, for the sake of this record."""
     now = utcnow()
     if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
         return
     if db.engine.dialect.name == "sqlite" and sqlite_begin_mode.get() != "IMMEDIATE":
-        mode = sqlite_begin_mode.set("IMMEDIATE")
-        try:
-            with db.engine.begin() as conn:
-                conn.execute(update(ApiToken).where(
-                    ApiToken.id == token.id,
-                    or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - LAST_USED_RESOLUTION),
-                ).values(last_used_at=now))
-        finally:
-            sqlite_begin_mode.reset(mode)
+        _record_use_if_free(token.id, now)
         return
     token.last_used_at = now
     with replayable_commit():  # the request's own work may still run again on a busy database
         db.session.commit()
+
+
+def _record_use_if_free(token_id: int, now) -> None:
+    """SQLite: ``last_used_at = now`` in a transaction of its own, unless the write lock stays
+    taken for ``LAST_USED_WAIT_MS``."""
+    mode = sqlite_begin_mode.set("IMMEDIATE")
+    try:
+        with db.engine.connect() as conn:
+            sqlite = conn.connection.driver_connection  # the pragma outside SQLAlchemy's transaction
+            sqlite.execute(f"PRAGMA busy_timeout = {LAST_USED_WAIT_MS}")
+            try:
+                with conn.begin():
+                    conn.execute(update(ApiToken).where(
+                        ApiToken.id == token_id,
+                        or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - LAST_USED_RESOLUTION),
+                    ).values(last_used_at=now))
+            except OperationalError as error:
+                if not is_retryable(error):
+                    raise
+            finally:
+                sqlite.execute(f"PRAGMA busy_timeout = {int(current_app.config['SQLITE_BUSY_TIMEOUT_MS'])}")
+    finally:
+        sqlite_begin_mode.reset(mode)
 
 
 # --- idempotency -------------------------------------------------------------------------

@@ -103,6 +103,11 @@ def init_web(app: Flask) -> None:
         )
 
     def error_page(status: int, title: str, message: str, htmx_message: str | None = None):
+        # An error page only reads (the signed-in user, the menu). On SQLite it must not wait
+        # for the write lock a writing request asks for: when another writer holds it (which
+        # may be why this page is shown), a page that waited would fail and the server would
+        # answer a bare 500 instead of this page.
+        sqlite_begin_mode.set("DEFERRED")
         if wants_json():
             return jsonify(error=title, message=message), status
         if is_fragment_request():
@@ -159,8 +164,9 @@ def init_web(app: Flask) -> None:
     @app.errorhandler(503)
     def busy(error):
         db.session.rollback()
-        response, status = error_page(503, "Busy", getattr(error, "description", "") or BUSY_MESSAGE)
-        return response, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        response = make_response(error_page(503, "Busy", getattr(error, "description", "") or BUSY_MESSAGE))
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     @app.errorhandler(StaleDataError)
     @app.errorhandler(VersionConflict)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import sqlite3
+import time
 
 import pytest
 
@@ -139,6 +141,28 @@ def test_last_used_is_recorded(client, make_token):
     token, plain, _ = make_token()
     assert token.last_used_at is None
     client.get("/api/v1/leads", headers={"Authorization": f"Bearer {plain}"})
+    assert _tokens()[0].last_used_at is not None
+
+
+def test_a_read_while_another_writer_holds_sqlites_lock_is_answered_and_records_its_use_later(
+        app, client, make_token, database_url):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the write lock is SQLite's")
+    token, plain, _ = make_token()
+    bearer = {"Authorization": f"Bearer {plain}"}
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        began = time.monotonic()
+        response = client.get("/api/v1/leads", headers=bearer)
+        waited = time.monotonic() - began
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert response.status_code == 200
+    assert waited < 2, "the read waited for the writer"
+    assert _tokens()[0].last_used_at is None, "skipped while the lock was taken"
+    assert client.get("/api/v1/leads", headers=bearer).status_code == 200
     assert _tokens()[0].last_used_at is not None
 
 
