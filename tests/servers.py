@@ -103,7 +103,8 @@ class _Recorder:
 
 class LoopbackSmtp:
     """``messages`` are what the server accepted; ``stop()`` makes it refuse connections
-    (SMTP down), ``start()`` brings it back on the same port. ``delay``: seconds it takes
+    (SMTP down), ``start()`` brings it back on the same port; ``with LoopbackSmtp() as sink``
+    starts it and stops it at the end. ``delay``: seconds it takes
     over each message before accepting it."""
 
     def __init__(self, delay: float = 0.0):
@@ -121,6 +122,13 @@ class LoopbackSmtp:
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
+
+    def __enter__(self) -> LoopbackSmtp:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
     @property
     def messages(self) -> list[EmailMessage]:

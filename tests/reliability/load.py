@@ -219,9 +219,11 @@ class Client:
     def post_form(self, slug: str, token: str, values: dict) -> Reply:
         return self.request("POST", f"/f/{slug}", json_body={**values, "form_token": token})
 
-    def post_api(self, api_token: str, values: dict) -> Reply:
-        return self.request("POST", "/api/v1/leads", json_body=values,
-                            headers={"Authorization": f"Bearer {api_token}"})
+    def post_api(self, api_token: str, values: dict, idempotency_key: str | None = None) -> Reply:
+        headers = {"Authorization": f"Bearer {api_token}"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return self.request("POST", "/api/v1/leads", json_body=values, headers=headers)
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -14,20 +14,18 @@
 
 from __future__ import annotations
 
-import http.client
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
-import pytest
-
-from tests.reliability.setup_private import ADMIN, prepare_workspace
-from tests.reliability.workers import (Reader, add_due_tasks, copies_by_outbox_row, http_json, kill_9,
-                                       start_scheduler, unsent_messages, wait_until)
+from tests.reliability.load import ADMIN_EMAIL, Client, Reply, Workspace, loaded_env, prepare_workspace
+from tests.reliability.workers import (Reader, add_due_tasks, copies_by_outbox_row, kill_9, start_scheduler,
+                                       unsent_messages, wait_until)
 from tests.servers import REPO_ROOT, LoopbackSmtp, start_leadflow, stop_processes
 
 CLIENTS = 16
@@ -36,8 +34,8 @@ KILL_AFTER_ANSWERS = 50
 
 
 class Target:
-    """Where the server listens; ``down()`` while it is being restarted. A client that got no
-    answer waits for the next server (a generation later) before it sends the request again."""
+    """Where the server listens. A client that got no answer waits for the next server (a
+    generation later) before it sends the request again."""
 
     def __init__(self, port: int):
         self.port, self.generation = port, 0
@@ -62,51 +60,46 @@ class Target:
 class Post:
     email: str
     channel: str  # "form" or "api"
-    tries: int = 0
-    no_answer: int = 0  # tries that got no answer (killed server, refused connection)
-    status: int | None = None
-    replayed: bool = False  # the answer to a retry said the first try had saved it
-    answers: list = field(default_factory=list)
+    no_answer: int = 0  # tries that got no answer (the server killed, or not listening yet)
+    reply: Reply | None = None  # the answer at last
+    saved_by_first_try: bool = False  # the answer to a retry says an earlier try had saved it
+    error: str | None = None
 
 
-def send_until_answered(target: Target, post: Post, attempt) -> tuple[int, dict, dict]:
-    """``attempt(port)`` until the server answers; after no answer, waits for the restarted server."""
+def send_until_answered(target: Target, post: Post, attempt: Callable[[Client], Reply]) -> Reply:
+    """``attempt`` until the server answers; after no answer, waits for the restarted server."""
     while True:
         port, generation = target.current()
-        post.tries += 1
-        try:
-            return attempt(port)
-        except (OSError, http.client.HTTPException):
-            post.no_answer += 1
-            target.wait_for_next(generation)
+        reply = attempt(Client(port, timeout=60))
+        if reply.status:
+            return reply
+        post.no_answer += 1
+        target.wait_for_next(generation)
 
 
-class LoadClients:
-    def __init__(self, target: Target, slug: str, api_token: str):
-        self.target, self.slug, self.api_token = target, slug, api_token
+class KilledServerClients:
+    """``CLIENTS`` clients posting leads one after another, sending again what got no answer."""
+
+    def __init__(self, target: Target, workspace: Workspace):
+        self.target, self.workspace = target, workspace
         self.posts: list[Post] = []
         self.lock = threading.Lock()
         self.answered = threading.Semaphore(0)
 
-    def _form(self, post: Post) -> None:
-        status, _, body = send_until_answered(self.target, post, lambda port: http_json(port, "GET", f"/f/{self.slug}/token"))
-        assert status == 200, body
-        data = {"first_name": "Form", "last_name": post.email.split("@")[0], "email": post.email,
-                "form_token": body["token"]}  # the same token when the post is sent again
-        status, _, body = send_until_answered(self.target, post,
-                                              lambda port: http_json(port, "POST", f"/f/{self.slug}", data))
-        post.status, post.answers = status, [body]
-        # 409: the token was used by an accepted submission, that is, the first try saved it.
-        post.replayed = status == 409 and post.no_answer > 0
+    def _form(self, post: Post, values: dict) -> None:
+        slug = self.workspace.slug
+        reply = send_until_answered(self.target, post, lambda client: client.form_token(slug))
+        assert reply.status == 200, reply
+        token = reply.json()["token"]  # the same token when the post is sent again
+        post.reply = send_until_answered(self.target, post, lambda client: client.post_form(slug, token, values))
+        # 409: the token was used by an accepted submission, that is, an earlier try saved it.
+        post.saved_by_first_try = post.reply.status == 409 and post.no_answer > 0
 
-    def _api(self, post: Post) -> None:
-        key = str(uuid.uuid4())
-        data = {"first_name": "Api", "last_name": post.email.split("@")[0], "email": post.email}
-        headers = {"Authorization": f"Bearer {self.api_token}", "Idempotency-Key": key}
-        status, response_headers, body = send_until_answered(
-            self.target, post, lambda port: http_json(port, "POST", "/api/v1/leads", data, headers))
-        post.status, post.answers = status, [body]
-        post.replayed = response_headers.get("Idempotent-Replayed") == "true"
+    def _api(self, post: Post, values: dict) -> None:
+        key = str(uuid.uuid4())  # the same key when the post is sent again
+        post.reply = send_until_answered(
+            self.target, post, lambda client: client.post_api(self.workspace.api_token, values, idempotency_key=key))
+        post.saved_by_first_try = post.reply.headers.get("idempotent-replayed") == "true"
 
     def client(self, index: int, start: threading.Barrier) -> None:
         start.wait()
@@ -114,13 +107,14 @@ class LoadClients:
             post = Post(f"kill-{index}-{n}@example.com", "form" if n % 2 == 0 else "api")
             with self.lock:
                 self.posts.append(post)
+            values = {"first_name": post.channel.title(), "last_name": f"{index}-{n}", "email": post.email}
             try:
-                (self._form if post.channel == "form" else self._api)(post)
-            except (AssertionError, TimeoutError, KeyError) as exc:
-                post.answers.append(repr(exc))
+                (self._form if post.channel == "form" else self._api)(post, values)
+            except (AssertionError, TimeoutError, KeyError, ValueError) as exc:
+                post.error = repr(exc)
             self.answered.release()
 
-    def run(self, during) -> float:
+    def run(self, during: Callable[[], None]) -> float:
         start = threading.Barrier(CLIENTS + 1)
         threads = [threading.Thread(target=self.client, args=(i, start)) for i in range(CLIENTS)]
         for thread in threads:
@@ -136,10 +130,11 @@ class LoadClients:
 
 def test_the_web_process_killed_under_load_loses_no_lead_and_saves_none_twice(tmp_path, fresh_database,
                                                                                 database_kind, record_figures):
-    workspace = prepare_workspace(tmp_path, fresh_database, SCHEDULER_ENABLED="1", SCHEDULER_TICK_SECONDS="1")
-    server, port = start_leadflow(workspace.env, tmp_path / "server-1.log", threads=8)
+    env = loaded_env(tmp_path, fresh_database)  # the scheduler in the server, sweeps every second
+    workspace = prepare_workspace(env)
+    server, port = start_leadflow(env, tmp_path / "server-1.log", threads=8)
     target = Target(port)
-    clients = LoadClients(target, workspace.slug, workspace.api_token)
+    clients = KilledServerClients(target, workspace)
     reader = Reader(fresh_database)
     killed: dict = {}
 
@@ -150,7 +145,7 @@ def test_the_web_process_killed_under_load_loses_no_lead_and_saves_none_twice(tm
         killed["answered"] = KILL_AFTER_ANSWERS
         kill_9(server)
         down = time.monotonic()
-        server, new_port = start_leadflow(workspace.env, tmp_path / "server-2.log", threads=8)
+        server, new_port = start_leadflow(env, tmp_path / "server-2.log", threads=8)
         killed["restart_seconds"] = time.monotonic() - down
         target.restarted(new_port)
 
@@ -166,7 +161,7 @@ def test_the_web_process_killed_under_load_loses_no_lead_and_saves_none_twice(tm
     assert len(posts) == CLIENTS * POSTS_PER_CLIENT
     unanswered = [p for p in posts if p.no_answer]
     assert unanswered, "the kill interrupted no request: nothing was tested"
-    failures = [p for p in posts if not (p.status in (200, 201) or (p.channel == "form" and p.replayed))]
+    failures = [p for p in posts if p.error or not (p.reply.ok or p.saved_by_first_try)]
     assert not failures, f"{len(failures)} posts not accepted, e.g. {failures[:3]}"
     doubled = {email: n for email, n in leads.items() if n > 1}
     assert not doubled, f"leads saved twice: {doubled}"
@@ -174,7 +169,7 @@ def test_the_web_process_killed_under_load_loses_no_lead_and_saves_none_twice(tm
     assert not lost, f"{len(lost)} accepted posts have no lead: {lost[:5]}"
     assert set(leads) == {p.email for p in posts}
 
-    saved_by_first = sum(1 for p in unanswered if p.replayed)
+    saved_by_first = sum(1 for p in unanswered if p.saved_by_first_try)
     record_figures("kill-web", [
         "| kill -9 of the web process | figure |",
         "|---|---|",
@@ -192,44 +187,41 @@ REMINDERS = 100
 
 def test_a_scheduler_killed_mid_batch_loses_no_message_and_repeats_none_under_another_message_id(
         tmp_path, fresh_database, database_kind, record_figures):
-    sink = LoopbackSmtp(delay=0.05)  # a server that takes 50 ms over each message: the kill lands mid-send
-    sink.start()
-    workspace = prepare_workspace(tmp_path, fresh_database, SCHEDULER_TICK_SECONDS="1", SMTP_HOST="127.0.0.1",
-                                  SMTP_PORT=str(sink.port), SMTP_STARTTLS="0", SMTP_TIMEOUT_SECONDS="10")
-    add_due_tasks(workspace.env, ADMIN, REMINDERS)
-    reader = Reader(fresh_database)
-    schedulers = [start_scheduler(workspace.env, tmp_path / f"scheduler-{n}.log") for n in (1, 2)]
-    survivor = None
-    try:
-        wait_until(lambda: len(sink.messages) >= REMINDERS // 4, 60, "a quarter of the reminders to go out")
+    # A mail server that takes 50 ms over each message before accepting it: the kill lands mid-send.
+    with LoopbackSmtp(delay=0.05) as sink:
+        env = loaded_env(tmp_path, fresh_database, SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port),
+                         SMTP_STARTTLS="0", SMTP_TIMEOUT_SECONDS="10")
+        prepare_workspace(env)
+        add_due_tasks(env, ADMIN_EMAIL, REMINDERS)
+        reader = Reader(fresh_database)
+        schedulers = [start_scheduler(env, tmp_path / f"scheduler-{n}.log") for n in (1, 2)]
+        try:
+            wait_until(lambda: len(sink.messages) >= REMINDERS // 4, 60, "a quarter of the reminders to go out")
 
-        def sending_scheduler():
-            claimants = {claimant for (claimant,) in reader.rows(
-                "SELECT claimed_by FROM outbox_messages WHERE state = 'sending'")}
-            return next((p for p in schedulers if any(f":{p.pid}:" in c for c in claimants)), None)
+            def handing_over():
+                claimants = [claimant for (claimant,) in reader.rows(
+                    "SELECT claimed_by FROM outbox_messages WHERE state = 'sending'")]
+                return next((p for p in schedulers if any(f":{p.pid}:" in c for c in claimants)), None)
 
-        victim = wait_until(sending_scheduler, 30, "a scheduler handing a message over", interval=0.01)
-        kill_9(victim)
-        killed_at = time.monotonic()
-        survivor = next(p for p in schedulers if p is not victim)
-        in_flight = reader.scalar("SELECT count(*) FROM outbox_messages WHERE state = 'sending' AND claimed_by LIKE :me",
-                                  me=f"%:{victim.pid}:%")
-        left_claimed = reader.scalar("SELECT count(*) FROM outbox_messages WHERE state <> 'sent' AND claimed_by LIKE :me",
-                                     me=f"%:{victim.pid}:%")
-        delivered_at_kill = len(sink.messages)
+            victim = wait_until(handing_over, 30, "a scheduler handing a message over", interval=0.01)
+            kill_9(victim)
+            killed_at = time.monotonic()
+            delivered_at_kill = len(sink.messages)
+            held = Counter(state for (state,) in reader.rows(
+                "SELECT state FROM outbox_messages WHERE claimed_by LIKE :me", me=f"%:{victim.pid}:%"))
+            in_flight = held["sending"]  # at most one: a scheduler hands over one message at a time
 
-        def all_sent():
-            states = Counter(state for (state,) in reader.rows(
-                "SELECT state FROM outbox_messages WHERE kind = 'task_reminder'"))
-            assert "unknown" not in states, f"left for an admin to check: {unsent_messages(reader, sink.messages)}"
-            return states == {"sent": REMINDERS} and len({m["Message-ID"] for m in sink.messages}) >= REMINDERS
+            def all_sent():
+                states = Counter(state for (state,) in reader.rows(
+                    "SELECT state FROM outbox_messages WHERE kind = 'task_reminder'"))
+                assert "unknown" not in states, f"left for an admin: {unsent_messages(reader, sink.messages)}"
+                return states == {"sent": REMINDERS} and len({m["Message-ID"] for m in sink.messages}) >= REMINDERS
 
-        wait_until(all_sent, 90, "every reminder to be sent")
-        recovered = time.monotonic() - killed_at
-        time.sleep(1)  # a late second copy would arrive now
-    finally:
-        stop_processes([p for p in schedulers if p.poll() is None], timeout=20)
-        sink.stop()
+            wait_until(all_sent, 90, "every reminder to be sent")
+            recovered = time.monotonic() - killed_at
+            time.sleep(1)  # a late second copy would arrive now
+        finally:
+            stop_processes([p for p in schedulers if p.poll() is None], timeout=20)
 
     copies, strangers = copies_by_outbox_row(sink.messages, reader)
     reminders = reader.rows("SELECT id, subject FROM outbox_messages WHERE kind = 'task_reminder'")
@@ -245,7 +237,7 @@ def test_a_scheduler_killed_mid_batch_loses_no_message_and_repeats_none_under_an
         "| kill -9 of a scheduler mid-batch (another one running) | figure |",
         "|---|---|",
         f"| reminders | {REMINDERS}, 2 scheduler processes, mail server taking 50 ms a message |",
-        f"| at the kill | {delivered_at_kill} delivered; the killed one held {left_claimed} unsent "
+        f"| at the kill | {delivered_at_kill} delivered; the killed one held {sum(held.values())} unsent "
         f"(of which {in_flight} being handed over) |",
         f"| kill → every message sent | {recovered:.1f} s (a scheduler counts as gone after 30 s of silence) |",
         f"| delivered | {sum(copies.values())} copies of {REMINDERS} messages: none missing; {duplicates} second "
@@ -258,14 +250,15 @@ IMPORT_ROWS = 15_000  # three chunks of the import's 5,000 rows
 
 def test_an_import_killed_mid_way_is_finished_by_another_process_with_every_row_once(
         tmp_path, fresh_database, database_kind, record_figures):
-    workspace = prepare_workspace(tmp_path, fresh_database, SCHEDULER_TICK_SECONDS="1")
+    env = loaded_env(tmp_path, fresh_database)
+    prepare_workspace(env)
     csv_file = tmp_path / "contacts.csv"
     csv_file.write_text("First name,Last name,Email\n" + "".join(
         f"Imported,Person {n},imp-{n}@example.com\n" for n in range(IMPORT_ROWS)), encoding="utf-8")
     reader = Reader(fresh_database)
     importing = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "leadflow", "import-csv", str(csv_file), "--user", ADMIN],
-        cwd=REPO_ROOT, env=workspace.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [sys.executable, "-m", "flask", "--app", "wsgi", "leadflow", "import-csv", str(csv_file), "--user", ADMIN_EMAIL],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     scheduler = None
 
     def job():
@@ -275,7 +268,7 @@ def test_an_import_killed_mid_way_is_finished_by_another_process_with_every_row_
     try:
         wait_until(lambda: (j := job()) and j.lease_owner and f":{importing.pid}:" in j.lease_owner, 60,
                    "the import to start")
-        scheduler = start_scheduler(workspace.env, tmp_path / "scheduler.log")  # the process that takes over
+        scheduler = start_scheduler(env, tmp_path / "scheduler.log")  # the process that takes over
         at_kill = wait_until(lambda: (j := job()) and j.rows_done and j, 120, "the first chunk", interval=0.02)
         kill_9(importing)
         killed_at = time.monotonic()

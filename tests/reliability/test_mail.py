@@ -16,10 +16,10 @@ import time
 import uuid
 from collections import Counter
 
-from tests.reliability.setup_private import ADMIN, prepare_workspace
-from tests.reliability.workers import (Reader, add_due_tasks, copies_by_outbox_row, http_json, run_in_app,
-                                       start_scheduler, unsent_messages, wait_until)
-from tests.servers import LoopbackSmtp, start_leadflow, stop_processes
+from tests.reliability.load import ADMIN_EMAIL, Client, Workspace, loaded_server
+from tests.reliability.workers import (Reader, add_due_tasks, copies_by_outbox_row, run_in_app, start_scheduler,
+                                       unsent_messages, wait_until)
+from tests.servers import LoopbackSmtp, stop_processes
 
 LEADS = 60  # alternately by the capture form and the API
 TASKS = 30
@@ -44,64 +44,57 @@ def flap(sink: LoopbackSmtp, came_back: list) -> None:
         time.sleep(up)
 
 
-def post_leads(port: int, slug: str, api_token: str, spread_over: float, answers: list) -> None:
+def post_leads(client: Client, workspace: Workspace, spread_over: float) -> list:
+    replies = []
     for n in range(LEADS):
-        email = f"burst-{n}@example.com"
+        values = {"first_name": "Burst", "last_name": f"N{n}", "email": f"burst-{n}@example.com"}
         if n % 2 == 0:
-            token = http_json(port, "GET", f"/f/{slug}/token")[2]["token"]
-            status, _, body = http_json(port, "POST", f"/f/{slug}", {
-                "first_name": "Form", "last_name": f"N{n}", "email": email, "form_token": token})
+            token = client.form_token(workspace.slug).json()["token"]
+            replies.append(client.post_form(workspace.slug, token, values))
         else:
-            status, _, body = http_json(port, "POST", "/api/v1/leads", {
-                "first_name": "Api", "last_name": f"N{n}", "email": email},
-                {"Authorization": f"Bearer {api_token}", "Idempotency-Key": str(uuid.uuid4())})
-        answers.append((email, status, body))
+            replies.append(client.post_api(workspace.api_token, values, idempotency_key=str(uuid.uuid4())))
         time.sleep(spread_over / LEADS)
+    return replies
 
 
 def test_every_message_arrives_once_while_the_mail_server_flaps(tmp_path, fresh_database, database_kind,
                                                                 record_figures):
-    sink = LoopbackSmtp()
-    sink.start()
-    workspace = prepare_workspace(tmp_path, fresh_database, SCHEDULER_ENABLED="1", SCHEDULER_TICK_SECONDS="2",
-                                  SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port), SMTP_STARTTLS="0",
-                                  SMTP_TIMEOUT_SECONDS="5")
-    run_in_app(workspace.env, SET_FALLBACK_OWNER, ADMIN)
     flapping = sum(down + up for down, up in FLAPS)
-    # Due one after another from a few seconds in until the server's last time down.
-    add_due_tasks(workspace.env, ADMIN, TASKS, first_in=5, every=(flapping - 3) / TASKS)
-    server, port = start_leadflow(workspace.env, tmp_path / "server.log", threads=8)
-    scheduler = start_scheduler(workspace.env, tmp_path / "scheduler.log")
-    reader = Reader(fresh_database)
-    answers: list = []
-    came_back: list[float] = []
-    try:
-        flapper = threading.Thread(target=flap, args=(sink, came_back))
-        flapper.start()
-        began = time.monotonic()
-        post_leads(port, workspace.slug, workspace.api_token, flapping * 0.8, answers)
-        flapper.join()
-
-        def all_sent():
-            states = Counter(state for (state,) in reader.rows("SELECT state FROM outbox_messages"))
-            assert "unknown" not in states, f"left for an admin to check: {unsent_messages(reader, sink.messages)}"
-            kinds = Counter(kind for (kind,) in reader.rows("SELECT kind FROM outbox_messages"))
-            return (kinds["new_lead_alert"] == LEADS and kinds["task_reminder"] == TASKS
-                    and set(states) == {"sent"} and len(sink.messages) >= sum(kinds.values()))
-
+    with LoopbackSmtp() as sink, loaded_server(
+            tmp_path, fresh_database, threads=8, SCHEDULER_TICK_SECONDS="2", SMTP_HOST="127.0.0.1",
+            SMTP_PORT=str(sink.port), SMTP_STARTTLS="0", SMTP_TIMEOUT_SECONDS="5") as server:
+        run_in_app(server.env, SET_FALLBACK_OWNER, ADMIN_EMAIL)
+        # Due one after another from a few seconds in until the server's last time down.
+        add_due_tasks(server.env, ADMIN_EMAIL, TASKS, first_in=5, every=(flapping - 3) / TASKS)
+        scheduler = start_scheduler(server.env, tmp_path / "scheduler.log")
+        reader = Reader(fresh_database)
+        came_back: list[float] = []
         try:
-            wait_until(all_sent, RECOVERY_LIMIT + 30, "every message to be sent")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; not sent: {unsent_messages(reader, sink.messages)}") from None
-        time.sleep(2)  # a second copy would arrive now
-        attempts = Counter(n for (n,) in reader.rows("SELECT attempts FROM outbox_messages"))
-        with sink.recorder.lock:
-            last_arrival = max(arrived for _, _, arrived in sink.recorder.received)
-    finally:
-        stop_processes([server, scheduler], timeout=20)
-        sink.stop()
+            flapper = threading.Thread(target=flap, args=(sink, came_back))
+            flapper.start()
+            began = time.monotonic()
+            replies = post_leads(server.client(), server.workspace, flapping * 0.8)
+            flapper.join()
 
-    assert all(status in (200, 201) for _, status, _ in answers), [a for a in answers if a[1] not in (200, 201)]
+            def all_sent():
+                states = Counter(state for (state,) in reader.rows("SELECT state FROM outbox_messages"))
+                assert "unknown" not in states, f"left for an admin to check: {unsent_messages(reader, sink.messages)}"
+                kinds = Counter(kind for (kind,) in reader.rows("SELECT kind FROM outbox_messages"))
+                return (kinds["new_lead_alert"] == LEADS and kinds["task_reminder"] == TASKS
+                        and set(states) == {"sent"} and len(sink.messages) >= sum(kinds.values()))
+
+            try:
+                wait_until(all_sent, RECOVERY_LIMIT + 30, "every message to be sent")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; not sent: {unsent_messages(reader, sink.messages)}") from None
+            time.sleep(2)  # a second copy would arrive now
+            attempts = Counter(n for (n,) in reader.rows("SELECT attempts FROM outbox_messages"))
+            with sink.recorder.lock:
+                last_arrival = max(arrived for _, _, arrived in sink.recorder.received)
+        finally:
+            stop_processes([scheduler], timeout=20)
+
+    assert all(reply.ok for reply in replies), [reply for reply in replies if not reply.ok]
     copies, strangers = copies_by_outbox_row(sink.messages, reader)
     rows = reader.rows("SELECT id, kind FROM outbox_messages")
     reader.close()

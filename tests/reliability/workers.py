@@ -8,8 +8,6 @@ from the test (a connection of its own, no lock held between reads); ``wait_unti
 
 from __future__ import annotations
 
-import http.client
-import json
 import signal
 import subprocess
 import sys
@@ -19,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from config import normalise_database_url
+from tests.reliability.load import database_engine
 from tests.servers import REPO_ROOT
 
 T = TypeVar("T")
@@ -58,29 +56,11 @@ def run_in_app(env: dict, body: str, *args: str) -> str:
     return made.stdout
 
 
-def http_json(port: int, method: str, path: str, body: dict | None = None, headers: dict | None = None):
-    """(status, headers, parsed JSON body); raises OSError or HTTPException when there is no answer."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        connection.request(method, path, body=json.dumps(body) if body is not None else None,
-                           headers={"Content-Type": "application/json", "Accept": "application/json",
-                                    **(headers or {})})
-        response = connection.getresponse()
-        raw = response.read().decode("utf-8", "replace")
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            parsed = {"raw": raw[:300]}
-        return response.status, dict(response.getheaders()), parsed
-    finally:
-        connection.close()
-
-
 class Reader:
     """Reads the database under test from the test process."""
 
     def __init__(self, url: str):
-        self.engine = create_engine(normalise_database_url(url))
+        self.engine = database_engine(url)
 
     def rows(self, sql: str, **params) -> list:
         with self.engine.connect() as connection:
