@@ -5,9 +5,14 @@ sets ``lease_owner`` and ``lease_until``), then reads the file as a stream and h
 ``CHUNK_ROWS`` rows at a time. Each chunk commits its leads together with the job's new
 ``rows_done`` and a renewed lease, in one transaction, and only while the worker still holds
 the lease. The file is read and cleaned a few chunks ahead by a producer thread (or process,
-``leadflow.imports.cleaning``) while this thread looks up duplicates and writes. A worker that
-dies leaves a lease that runs out; the ``imports`` sweep (``leadflow.imports.jobs``) then
-claims the job and goes on after the last committed row, so no row is imported twice.
+``leadflow.imports.cleaning``) while this thread looks up duplicates and writes.
+
+The worker's name is also its heartbeat (``leadflow.scheduler.heartbeat``): it beats when it
+claims and with every chunk, and a thread of its process beats every 10 seconds while the job
+runs, however long a chunk takes. When the process dies its heartbeat goes stale within 30
+seconds, and the ``imports`` sweep (``leadflow.imports.jobs``) takes the job over then, without
+waiting for the lease to run out (as it still does for a live worker that stopped renewing it),
+and goes on after the last committed row, so no row is imported twice.
 
 New leads are written with driver-level ``executemany`` of tuples (leads through the lead
 store's ``insert_rows``, whose ``ON CONFLICT`` skips a row whose email a live lead got
@@ -24,8 +29,7 @@ steps (no speed-to-lead alerts for a bulk load).
 from __future__ import annotations
 
 import logging
-import os
-import socket
+import secrets
 import sys
 import threading
 from collections import Counter, defaultdict
@@ -58,6 +62,7 @@ from leadflow.leads.services import update_lead
 from leadflow.pipeline.models import StageTotals
 from leadflow.pipeline.totals import recount_stage_totals
 from leadflow.scheduler.claims import claim_due
+from leadflow.scheduler.heartbeat import beat, claimant_is_gone, keep_beating, scheduler_id
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +85,22 @@ class LeaseLost(Exception):
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:64]
+    """A name for one run of a job: this process's heartbeat id and a part of its own (two
+    runs in one process never share a lease)."""
+    return f"{scheduler_id()}:{secrets.token_hex(3)}"[:64]
 
 
 def claim_job(job_id: int, worker: str, now=None) -> bool:
+    """Claim the job if it is not leased, its lease ran out, or its worker's heartbeat is
+    stale (its process died); the claim carries the new worker's first beat."""
+    now = now or utcnow()
     claim = claim_due(
         ImportJob, due=and_(ImportJob.id == job_id, ImportJob.status.in_(ACTIVE_STATUSES)),
-        lease_column=ImportJob.lease_until, now=now or utcnow(), lease_seconds=LEASE_SECONDS, limit=1,
-        values={"lease_owner": worker},
+        lease_column=ImportJob.lease_until, now=now, lease_seconds=LEASE_SECONDS, limit=1,
+        values={"lease_owner": worker}, takeover=claimant_is_gone(ImportJob.lease_owner, now),
     )
+    if claim:
+        beat(now, worker)
     db.session.commit()
     return bool(claim)
 
@@ -98,7 +110,9 @@ def _job_table():
 
 
 def _heartbeat(job_id: int, worker: str, **changes) -> None:
-    """Renew the lease and write progress, only while this worker holds the job."""
+    """Renew the lease and write progress, only while this worker holds the job; and beat, so
+    the commit that ends a long chunk carries a fresh heartbeat (on SQLite the heartbeat
+    thread may not get the write lock in between)."""
     table = _job_table()
     now = utcnow()
     values = {"lease_until": now + timedelta(seconds=LEASE_SECONDS), "updated_at": now}
@@ -109,6 +123,7 @@ def _heartbeat(job_id: int, worker: str, **changes) -> None:
     )
     if result.rowcount != 1:
         raise LeaseLost(job_id)
+    beat(now, worker)
 
 
 def _release(job_id: int, worker: str, **changes) -> None:
@@ -123,21 +138,22 @@ def run_job(job_id: int, worker: str | None = None) -> bool:
     worker = worker or worker_name()
     if not claim_job(job_id, worker):
         return False
-    job = db.session.get(ImportJob, job_id)
-    undoing = job.status == "undoing"
-    try:
-        if undoing:
-            _undo(job, worker)
-        else:
-            _import(job, worker)
-    except LeaseLost:
-        db.session.rollback()
-        log.warning("Import %s was taken over by another worker", job_id)
-        return False
-    except Exception as exc:  # the job stops with a message; what was committed stays (and can be undone)
-        db.session.rollback()
-        log.exception("Import %s stopped", job_id)
-        _stop(job_id, worker, _failure_message(exc, undoing))
+    with keep_beating(worker):
+        job = db.session.get(ImportJob, job_id)
+        undoing = job.status == "undoing"
+        try:
+            if undoing:
+                _undo(job, worker)
+            else:
+                _import(job, worker)
+        except LeaseLost:
+            db.session.rollback()
+            log.warning("Import %s was taken over by another worker", job_id)
+            return False
+        except Exception as exc:  # the job stops with a message; what was committed stays (and can be undone)
+            db.session.rollback()
+            log.exception("Import %s stopped", job_id)
+            _stop(job_id, worker, _failure_message(exc, undoing))
     return True
 
 

@@ -6,6 +6,11 @@ its claim, so no extra commit). Rows a process claims name it (``claimed_by``); 
 heartbeat is older than ``STALE_AFTER_SECONDS`` (three outbox sweep intervals), any other
 scheduler may take those rows over, instead of waiting for their lease to run out.
 
+Work that runs outside a sweep and longer than one of its steps (an import, in a thread of
+the web process or of a scheduler) beats with ``keep_beating``: a thread of its process
+renews the claimant's row every ``BEAT_EVERY_SECONDS`` for as long as the work runs,
+however long one step takes, and stops with the process.
+
 Taking over is safe even when the "dead" process is only slow: every later write of the
 first claimant is conditional on its claim (the lease it set), so it finds the rows gone
 and leaves them alone.
@@ -13,10 +18,16 @@ and leaves them alone.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+
+from flask import current_app
 
 from sqlalchemy import String, and_, delete, exists, select, update
 from sqlalchemy.orm import Mapped, mapped_column
@@ -25,6 +36,7 @@ from leadflow.db import UTCDateTime, utcnow
 from leadflow.extensions import db
 from leadflow.scheduler.claims import insert_or_ignore
 
+log = logging.getLogger(__name__)
 BEAT_EVERY_SECONDS = 10  # the outbox sweep's interval: it beats on every run
 STALE_AFTER_SECONDS = 3 * BEAT_EVERY_SECONDS
 FORGET_AFTER = timedelta(days=1)  # rows of processes gone this long are deleted
@@ -71,3 +83,39 @@ def claimant_is_gone(claimed_by, now: datetime):
         and_(SchedulerHeartbeat.id == claimed_by,
              SchedulerHeartbeat.beat_at >= now - timedelta(seconds=STALE_AFTER_SECONDS)))
     return and_(claimed_by.is_not(None), ~exists(fresh))
+
+
+@contextmanager
+def keep_beating(who: str, every: float | None = None) -> Iterator[None]:
+    """While the block runs, beat ``who`` every ``every`` seconds (``BEAT_EVERY_SECONDS``) from a
+    thread of this process, each beat in a short transaction of its own.
+
+    The claimant's row then stays fresh for as long as its process lives, whatever the block
+    is doing (a long chunk, a wait for another process), and goes stale within
+    ``STALE_AFTER_SECONDS`` once the process dies. The caller beats once itself when it
+    claims, in the claim's transaction, so no claim is ever without a fresh row. A beat that
+    fails (a busy database) is tried again at the next one. The row is left behind
+    (``forget_gone`` removes it).
+    """
+    app = current_app._get_current_object()
+    interval = BEAT_EVERY_SECONDS if every is None else every
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(interval):
+            with app.app_context():
+                try:
+                    beat(utcnow(), who)
+                    db.session.commit()
+                except Exception as exc:  # the next beat tries again; the lease still bounds the claim
+                    db.session.rollback()
+                    log.warning("Could not renew the heartbeat of %s (%s); trying again in %s s",
+                                who, type(exc).__name__, interval)
+                finally:
+                    db.session.remove()
+
+    threading.Thread(target=run, name=f"heartbeat-{who}"[:64], daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()  # not joined: a beat waiting for a lock the caller still holds would keep it waiting

@@ -292,9 +292,9 @@ def test_a_crashed_import_is_resumed_by_the_sweep_without_duplicating_rows(run_i
     db.session.rollback()
     db.session.expire_all()
     assert (job.status, job.rows_done, job.created_count) == ("running", 6, 6)
-    assert resume_stalled_imports(utcnow()) == 0  # the dead worker's lease has not run out yet
+    assert resume_stalled_imports(utcnow()) == 0  # its lease has not run out, its heartbeat is fresh
 
-    job.lease_until = utcnow() - timedelta(seconds=1)
+    job.lease_until = utcnow() - timedelta(seconds=1)  # heartbeat still fresh, lease run out: taken over
     db.session.commit()
     assert resume_stalled_imports(utcnow()) == 1
     db.session.expire_all()
