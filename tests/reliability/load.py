@@ -269,7 +269,8 @@ class LoadRun:
             self.sent.append(item)
 
     def statuses(self) -> Counter:
-        return Counter(s.reply.status for s in self.sent) + Counter(r.status for r in self.token_fetches)
+        """Of the lead posts (failed token fetches are in ``token_fetches``)."""
+        return Counter(s.reply.status for s in self.sent)
 
 
 def _variant(text_: str, i: int) -> str:
@@ -336,36 +337,33 @@ class _Load:
         self.send(Client(self.server.port), "seed", "api", f"existing-{r}@example.com", f"seed-{r}",
                   organization=f"Existing Org {r}", tags=["existing"])
 
+    def _in_rounds(self, channel: str, barrier: threading.Barrier, state: dict, post) -> None:
+        """Round after round: get ready (a form token), wait for the group, ``post(client, round,
+        token)`` at the same moment as the others."""
+        client = Client(self.server.port)
+        while True:
+            token = self.fetch_token(client) if channel == "form" else None
+            barrier.wait(timeout=300)
+            if state["stop"]:
+                return
+            if channel == "api" or token is not None:
+                post(client, state["round"], token)
+
     def racer(self, i: int) -> None:
         """Each round, every racer posts the same new email at the same moment, with one new
         organization name and one new tag name, half through the form and half the API."""
-        client, channel, n = Client(self.server.port), ("form", "api")[i % 2], 0
-        while True:
-            token = self.fetch_token(client) if channel == "form" else None
-            self.race_barrier.wait(timeout=300)
-            if self.race["stop"]:
-                return
-            r = self.race["round"]
-            if channel == "form" and token is None:
-                continue
-            self.send(client, "race", channel, _email_variant(f"race-{r}", i), f"race-{r}-{i}",
-                      organization=_variant(f"race org {r}", i), tags=[_variant(f"race-tag-{r}", i)], token=token)
-            n += 1
+        channel = ("form", "api")[i % 2]
+        self._in_rounds(channel, self.race_barrier, self.race, lambda client, r, token: self.send(
+            client, "race", channel, _email_variant(f"race-{r}", i), f"race-{r}-{i}",
+            organization=_variant(f"race org {r}", i), tags=[_variant(f"race-tag-{r}", i)], token=token))
 
     def updater(self, i: int) -> None:
         """Each round, every updater changes the round's existing lead at the same moment: the
         API adds a tag of its own, the form is a known visitor sending the form again."""
-        client, channel = Client(self.server.port), ("api", "form")[i % 2]
-        while True:
-            token = self.fetch_token(client) if channel == "form" else None
-            self.update_barrier.wait(timeout=300)
-            if self.update["stop"]:
-                return
-            r = self.update["round"]
-            if channel == "form" and token is None:
-                continue
-            self.send(client, "update", channel, _email_variant(f"existing-{r}", i), f"update-{r}-{i}",
-                      tags=[f"update-{r}-{i}"], token=token)
+        channel = ("api", "form")[i % 2]
+        self._in_rounds(channel, self.update_barrier, self.update, lambda client, r, token: self.send(
+            client, "update", channel, _email_variant(f"existing-{r}", i), f"update-{r}-{i}",
+            tags=[f"update-{r}-{i}"], token=token))
 
     def fresh(self, i: int) -> None:
         """New leads as fast as the answers come, with organization and tag names shared by
@@ -519,7 +517,7 @@ def assert_load_went_well(run: LoadRun, held: Holdings, server_log: str, clients
     server logged no traceback and no failed sweep."""
     problems = check_exactly_once(run, held)
     assert not problems, f"{len(problems)} problems, e.g.:\n" + "\n".join(problems[:30])
-    assert run.race_rounds >= 2 and run.update_rounds >= 2, "the races did not run"
+    assert run.race_rounds >= 1 and run.update_rounds >= 1, "the races did not run"
     assert sum(1 for s in run.sent if s.reply.ok) > clients, "hardly anything was saved"
     assert "Traceback" not in server_log and "sweep failed" not in server_log, server_log[-5000:]
 
@@ -539,13 +537,24 @@ def load_figures(run: LoadRun, held: Holdings, server: LoadedServer, clients: in
         f"| Clients, server threads | {clients} clients, {server.threads} threads (waitress), sweeps every second |",
         f"| Duration | {run.seconds:.1f} s |",
         f"| Requests | {len(run.sent) + run.token_fetch_count} ({len(run.sent)} lead posts, "
-        f"{run.token_fetch_count} form-token fetches), {len(run.sent) / max(run.seconds, 0.001):.0f} posts/s |",
+        f"{run.token_fetch_count} form-token fetches, {len(run.token_fetches)} of them failed), "
+        f"{len(run.sent) / max(run.seconds, 0.001):.0f} posts/s |",
         f"| Of the posts | {kinds['fresh']} new leads, {kinds['invalid']} invalid, {kinds['race']} in "
         f"{run.race_rounds} rounds of one new email, {kinds['update'] + kinds['seed']} in {run.update_rounds} "
         "rounds on one existing lead |",
-        f"| Statuses | {answered} |",
+        f"| Statuses of the posts | {answered} |",
+        f"| Server errors | {sum(n for status, n in statuses.items() if status >= 500 and status != 503)} × 5xx, "
+        f"{statuses[503]} × 503 with Retry-After |",
         f"| Leads made | {made} |",
         f"| Duplicate leads, organizations, tags | {duplicates} |",
-        f"| Latency of a post, p50 / p95 / max | {percentile(posts, 0.5) * 1000:.0f} ms / "
-        f"{percentile(posts, 0.95) * 1000:.0f} ms / {max(posts, default=0) * 1000:.0f} ms |",
+        latency_row("Latency of a post, p50 / p95 / max", posts),
+        latency_row("… of a new lead's post", [s.reply.seconds for s in run.sent if s.kind in ("fresh", "invalid")]),
+        latency_row("… of a post in a race (they queue for one lead)",
+                     [s.reply.seconds for s in run.sent if s.kind in ("race", "update")]),
     ]
+
+
+def latency_row(label: str, seconds: list[float]) -> str:
+    """A Markdown row: p50, p95 and the longest of ``seconds``, in milliseconds."""
+    return (f"| {label} | {percentile(seconds, 0.5) * 1000:.0f} ms / {percentile(seconds, 0.95) * 1000:.0f} ms / "
+            f"{max(seconds, default=0) * 1000:.0f} ms |")

@@ -19,7 +19,7 @@ from collections import Counter
 
 from sqlalchemy import text
 
-from tests.reliability.load import Client, database_engine, loaded_server, percentile
+from tests.reliability.load import Client, database_engine, latency_row, loaded_server
 
 ROUNDS = int(os.environ.get("BOARD_ROUNDS", "5"))
 MOVERS = int(os.environ.get("BOARD_MOVERS", "20"))
@@ -113,6 +113,5 @@ def test_twenty_simultaneous_moves_of_one_card_one_wins_the_rest_are_told_to_rel
             for replies, _ in rounds) + " |",
         f"| Statuses in all | {', '.join(f'{n} × {s}' for s, n in sorted(statuses.items()))} |",
         f"| Stage changes recorded per round | {', '.join(str(len(moved)) for _, moved in rounds)} |",
-        f"| Latency of a move, p50 / p95 / max | {percentile(latencies, 0.5) * 1000:.0f} ms / "
-        f"{percentile(latencies, 0.95) * 1000:.0f} ms / {max(latencies) * 1000:.0f} ms |",
+        latency_row("Latency of a move, p50 / p95 / max", latencies),
     ])
