@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from flask import current_app
-
 from sqlalchemy import String, and_, delete, exists, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -86,9 +85,9 @@ def claimant_is_gone(claimed_by, now: datetime):
 
 
 @contextmanager
-def keep_beating(who: str, every: float | None = None) -> Iterator[None]:
-    """While the block runs, beat ``who`` every ``every`` seconds (``BEAT_EVERY_SECONDS``) from a
-    thread of this process, each beat in a short transaction of its own.
+def keep_beating(who: str) -> Iterator[None]:
+    """While the block runs, beat ``who`` every ``BEAT_EVERY_SECONDS`` from a thread of this
+    process, each beat in a short transaction of its own.
 
     The claimant's row then stays fresh for as long as its process lives, whatever the block
     is doing (a long chunk, a wait for another process), and goes stale within
@@ -98,7 +97,7 @@ def keep_beating(who: str, every: float | None = None) -> Iterator[None]:
     (``forget_gone`` removes it).
     """
     app = current_app._get_current_object()
-    interval = BEAT_EVERY_SECONDS if every is None else every
+    interval = BEAT_EVERY_SECONDS
     stop = threading.Event()
 
     def run() -> None:

@@ -18,6 +18,7 @@ from leadflow.extensions import db
 from leadflow.imports import cleaning, runner
 from leadflow.leads.models import Lead, Organization
 
+from .processes import importing_process
 from .test_import import assert_totals_exact, live_leads, problem_rows
 
 FILE = ("Name,Email,Phone,Company\n"
@@ -141,12 +142,7 @@ def test_a_cleaning_process_that_hangs_is_stopped(run_import, in_process, monkey
 
 # The importing process, run on its own: it cleans in a child, writes its pid and its child's,
 # then stalls on the first chunk (so the child fills the queue and waits for room) until killed.
-STALLED_IMPORT = """
-import os, sys, time, multiprocessing
-from config import TestConfig
-from leadflow import create_app
-from leadflow.imports import cleaning, runner
-
+STALLED_IMPORT = importing_process("""
 url, instance, job_id, pids, fallback_only = sys.argv[1:6]
 cleaning.PROCESS_MIN_BYTES, cleaning.PROCESS_MIN_CPUS, runner.CHUNK_ROWS = 0, 1, 2
 if fallback_only == "1":  # as where prctl is not available: only the child's own check is left
@@ -160,11 +156,7 @@ def stall(*args, **kwargs):
     time.sleep(600)
 
 runner._finish_chunk = stall
-app = create_app(type("Config", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
-app.instance_path = instance
-with app.app_context():
-    runner.run_job(int(job_id))
-"""
+""")
 
 
 def _running(pid: int) -> bool:

@@ -23,6 +23,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from leadflow.imports.runner import CHUNK_ROWS, LEASE_SECONDS
+from leadflow.scheduler.heartbeat import STALE_AFTER_SECONDS
 from tests.reliability.load import ADMIN_EMAIL, Client, Reply, Workspace, loaded_env, prepare_workspace
 from tests.reliability.workers import (Reader, add_due_tasks, copies_by_outbox_row, kill_9, start_scheduler,
                                        unsent_messages, wait_until)
@@ -245,7 +247,7 @@ def test_a_scheduler_killed_mid_batch_loses_no_message_and_repeats_none_under_an
     ])
 
 
-IMPORT_ROWS = 10_000  # two chunks of the import's 5,000 rows: killed after the first
+IMPORT_ROWS = 2 * CHUNK_ROWS  # killed after the first chunk
 
 
 def test_an_import_killed_mid_way_is_finished_by_another_process_with_every_row_once(
@@ -262,7 +264,8 @@ def test_an_import_killed_mid_way_is_finished_by_another_process_with_every_row_
     scheduler = None
 
     def job():
-        rows = reader.rows("SELECT status, rows_done, lease_owner, created_count FROM import_jobs")
+        rows = reader.rows("SELECT status, rows_done, lease_owner, created_count, skipped_count, failed_count "
+                           "FROM import_jobs")
         return rows[0] if rows else None
 
     def worked_on_by(process):
@@ -277,23 +280,28 @@ def test_an_import_killed_mid_way_is_finished_by_another_process_with_every_row_
         at_kill = job()
         assert at_kill.status != "done" and at_kill.rows_done < IMPORT_ROWS, "the import ended before the kill"
         # Its worker's heartbeat goes stale 30 s after the kill, well before its 120 s lease runs out.
-        wait_until(worked_on_by(scheduler), 60, "another process to take the import over")
+        wait_until(worked_on_by(scheduler), LEASE_SECONDS / 2, "another process to take the import over")
         resumed = time.monotonic() - killed_at
         finished = wait_until(lambda: (j := job()).status in ("done", "failed") and j, 120, "the import to finish")
         took = time.monotonic() - killed_at
         emails = Counter(email for (email,) in reader.rows("SELECT email FROM leads WHERE email LIKE 'imp-%'"))
+        created_entries = reader.scalar("SELECT count(*) FROM activities WHERE kind = 'system'")
     finally:
         stop_processes([p for p in (importing, scheduler) if p is not None and p.poll() is None], timeout=20)
         reader.close()
 
     assert finished.status == "done", finished
-    assert (finished.rows_done, finished.created_count) == (IMPORT_ROWS, IMPORT_ROWS)
+    assert (finished.rows_done, finished.created_count, finished.skipped_count, finished.failed_count) == (
+        IMPORT_ROWS, IMPORT_ROWS, 0, 0)
     assert len(emails) == IMPORT_ROWS, f"{IMPORT_ROWS - len(emails)} rows lost"
     assert set(emails.values()) == {1}, f"rows imported twice: {[e for e, n in emails.items() if n > 1][:5]}"
+    assert created_entries == IMPORT_ROWS  # one "Lead created" timeline entry each
     record_figures("kill-import", [
         "| kill -9 of an import mid-way | figure |",
         "|---|---|",
-        f"| rows | {IMPORT_ROWS:,}, chunks of 5,000; killed with {at_kill.rows_done:,} committed |",
+        f"| rows | {IMPORT_ROWS:,}, chunks of {CHUNK_ROWS:,}; killed with {at_kill.rows_done:,} committed |",
+        f"| a worker counts as gone after | {STALE_AFTER_SECONDS} s without a beat (lease {LEASE_SECONDS} s); "
+        "sweeps every second |",
         f"| kill → taken over by a scheduler process | {resumed:.1f} s |",
         f"| kill → finished | {took:.1f} s |",
         f"| leads | {len(emails):,}, each row once |",
