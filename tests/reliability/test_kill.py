@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from leadflow.imports.runner import CHUNK_ROWS, LEASE_SECONDS
 from leadflow.scheduler.heartbeat import STALE_AFTER_SECONDS
-from tests.reliability.load import ADMIN_EMAIL, Client, Reply, Workspace, loaded_env, prepare_workspace
+from tests.reliability.load import Client, Reply, Workspace, create_admin, loaded_env, prepare_workspace
 from tests.reliability.workers import (Reader, add_due_tasks, copies_by_outbox_row, kill_9, start_scheduler,
                                        unsent_messages, wait_until)
 from tests.servers import REPO_ROOT, LoopbackSmtp, start_leadflow, stop_processes
@@ -193,8 +193,7 @@ def test_a_scheduler_killed_mid_batch_loses_no_message_and_repeats_none_under_an
     with LoopbackSmtp(delay=0.05) as sink:
         env = loaded_env(tmp_path, fresh_database, SMTP_HOST="127.0.0.1", SMTP_PORT=str(sink.port),
                          SMTP_STARTTLS="0", SMTP_TIMEOUT_SECONDS="10")
-        prepare_workspace(env)
-        add_due_tasks(env, ADMIN_EMAIL, REMINDERS)
+        add_due_tasks(env, create_admin(env), REMINDERS)
         reader = Reader(fresh_database)
         schedulers = [start_scheduler(env, tmp_path / f"scheduler-{n}.log") for n in (1, 2)]
         try:
@@ -233,6 +232,10 @@ def test_a_scheduler_killed_mid_batch_loses_no_message_and_repeats_none_under_an
     missing = [row_id for row_id, _ in reminders if copies[row_id] == 0]
     assert not missing, f"{len(missing)} reminders never arrived: rows {missing}"
     duplicates = sum(n - 1 for n in copies.values() if n > 1)
+    arrived = Counter(m["Message-ID"] for m in sink.messages)
+    for message_id in (mid for mid, n in arrived.items() if n > 1):  # each copy an attempt of its own
+        attempts = [m["X-LeadFlow-Attempt"] for m in sink.messages if m["Message-ID"] == message_id]
+        assert len(set(attempts)) == len(attempts), (message_id, attempts)
     assert duplicates <= in_flight, (f"{duplicates} second copies, but only {in_flight} messages were being handed "
                                      "over at the kill")
     record_figures("kill-scheduler", [
@@ -242,8 +245,8 @@ def test_a_scheduler_killed_mid_batch_loses_no_message_and_repeats_none_under_an
         f"| at the kill | {delivered_at_kill} delivered; the killed one held {sum(held.values())} unsent "
         f"(of which {in_flight} being handed over) |",
         f"| kill → every message sent | {recovered:.1f} s (a scheduler counts as gone after 30 s of silence) |",
-        f"| delivered | {sum(copies.values())} copies of {REMINDERS} messages: none missing; {duplicates} "
-        "second copies, each with the Message-ID of its first |",
+        f"| delivered | {sum(copies.values())} copies of {REMINDERS} messages: none missing; {duplicates} second "
+        f"cop{'y' if duplicates == 1 else 'ies'} (same Message-ID as the first, another attempt id) |",
     ])
 
 
@@ -253,14 +256,14 @@ IMPORT_ROWS = 2 * CHUNK_ROWS  # killed after the first chunk
 def test_an_import_killed_mid_way_is_finished_by_another_process_with_every_row_once(
         tmp_path, fresh_database, database_kind, record_figures):
     env = loaded_env(tmp_path, fresh_database)
-    prepare_workspace(env)
+    admin = create_admin(env)
     csv_file = tmp_path / "contacts.csv"
     csv_file.write_text("First name,Last name,Email\n" + "".join(
         f"Imported,Person {n},imp-{n}@example.com\n" for n in range(IMPORT_ROWS)), encoding="utf-8")
     reader = Reader(fresh_database)
     importing = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "wsgi", "leadflow", "import-csv", str(csv_file),
-         "--user", ADMIN_EMAIL], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--user", admin], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     scheduler = None
 
     def job():
