@@ -10,8 +10,8 @@ is when nothing goes wrong. Run from the repository root (needs the test extras,
 
 It builds a fresh database (migrations applied), starts an SMTP server on loopback (aiosmtpd),
 queues the messages and runs the outbox sweep as the scheduler does. The window of one message
-starts when the server's DATA handler has the message and returns its "250" (the moment the
-server takes responsibility for it) and ends when the commit that records it "sent" returns.
+starts when the server's DATA handler has the message, just before it answers "250" (the
+moment the server takes responsibility for it) and ends when the commit that records it "sent" returns.
 Each message also has its whole attempt timed (row marked "sending" → "sent" committed) for
 comparison: a kill anywhere in the attempt outside the window sends nothing twice.
 """
@@ -19,58 +19,18 @@ comparison: a kill anywhere in the attempt outside the window sends nothing twic
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("LEADFLOW_INSTANCE", tempfile.mkdtemp(prefix="leadflow-bench-"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_alert import build_app  # noqa: E402  (the same app set-up)
+from tests.servers import LoopbackSmtp  # noqa: E402  (the SMTP sink the tests use: notes when each message came)
 
 
-class Server:
-    """An aiosmtpd handler that notes when it accepted each attempt (by its X-LeadFlow-Attempt)."""
-
-    def __init__(self):
-        self.accepted: dict[str, float] = {}
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        from email import message_from_bytes
-        from email.policy import default
-
-        attempt = message_from_bytes(envelope.content, policy=default)["X-LeadFlow-Attempt"]
-        with self.lock:
-            self.accepted[attempt] = time.perf_counter()
-        return "250 OK"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def build_app(database_url: str, smtp_port: int):
-    from config import ProductionConfig, normalise_database_url
-    from leadflow import create_app
-
-    config = type("BenchConfig", (ProductionConfig,), {
-        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-        "SECRET_KEY": "bench-only-secret-not-for-real-use-0123456789", "SCHEDULER_ENABLED": False,
-        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_port, "SMTP_STARTTLS": False, "SMTP_USER": None,
-        "SMTP_PASSWORD": None, "MAIL_FROM": "LeadFlow <alerts@bench.example>",
-    })
-    return create_app(config)
-
-
-def measure(app, server: Server, count: int) -> tuple[list[float], list[float]]:
+def measure(app, server: LoopbackSmtp, count: int) -> tuple[list[float], list[float]]:
     """(windows, whole attempts) in seconds, one of each per message."""
     from flask_migrate import downgrade, upgrade
 
@@ -85,12 +45,12 @@ def measure(app, server: Server, count: int) -> tuple[list[float], list[float]]:
 
     def timed_start(message_id, run):
         attempt_id = start_attempt(message_id, run)
-        started[attempt_id] = time.perf_counter()
+        started[attempt_id] = time.monotonic()
         return attempt_id
 
     def timed_record(attempt_id, run):
         record_sent(attempt_id, run)
-        committed[attempt_id] = time.perf_counter()
+        committed[attempt_id] = time.monotonic()
 
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
@@ -109,16 +69,18 @@ def measure(app, server: Server, count: int) -> tuple[list[float], list[float]]:
         finally:
             delivery._start_attempt, delivery._record_sent = start_attempt, record_sent
             db.session.remove()
-    windows = [committed[a] - server.accepted[a] for a in committed]
+    with server.recorder.lock:  # the sink's clock is time.monotonic() too
+        accepted = {message["X-LeadFlow-Attempt"]: at for _, message, at in server.recorder.received}
+    windows = [committed[a] - accepted[a] for a in committed]
     attempts = [committed[a] - started[a] for a in committed]
     return windows, attempts
 
 
-def row(name: str, values: list[float]) -> str:
-    ordered = sorted(values)
-    p95 = ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
-    return (f"| {name} | {len(ordered)} | {statistics.median(ordered) * 1000:.1f} ms | {p95 * 1000:.1f} ms | "
-            f"{ordered[-1] * 1000:.1f} ms |")
+def row(name: str, seconds: list[float]) -> str:
+    """A Markdown table row: how many, median, 95th percentile and longest, in milliseconds."""
+    ms = [value * 1000 for value in seconds]
+    p95 = statistics.quantiles(ms, n=20)[-1]
+    return f"| {name} | {len(ms)} | {statistics.median(ms):.1f} ms | {p95:.1f} ms | {max(ms):.1f} ms |"
 
 
 def main() -> int:
@@ -127,18 +89,13 @@ def main() -> int:
     parser.add_argument("--database-url", default=None, help="an empty database (default: a new SQLite file)")
     args = parser.parse_args()
 
-    from aiosmtpd.controller import Controller
-
-    workdir = Path(tempfile.mkdtemp(prefix="leadflow-bench-window-"))
-    database_url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
-    server = Server()
-    port = free_port()
-    smtp = Controller(server, hostname="127.0.0.1", port=port)
-    smtp.start()
+    database_url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='leadflow-bench-')) / 'bench.sqlite3'}"
+    server = LoopbackSmtp()
+    server.start()
     try:
-        windows, attempts = measure(build_app(database_url, port), server, args.messages)
+        windows, attempts = measure(build_app(database_url, server.port), server, args.messages)
     finally:
-        smtp.stop()
+        server.stop()
     print(f"\n{database_url.split(':', 1)[0]}, {args.messages} messages, SMTP on loopback\n")
     print("| span | messages | median | p95 | longest |")
     print("|---|---|---|---|---|")

@@ -1,4 +1,4 @@
-"""The outbox delivery sweep: claim due messages, send each at most once, record the outcome.
+"""The outbox delivery sweep: claim due messages, send each (once, but for one narrow window), record the outcome.
 
 One message, one attempt, in this order:
 

@@ -2,9 +2,11 @@
 
 Every scheduler process has an id (``host:pid:random``) and a row in
 ``scheduler_heartbeats`` whose ``beat_at`` each outbox sweep renews (in the transaction of
-its claim, so no extra commit). Rows a process claims name it (``claimed_by``); once its
-heartbeat is older than ``STALE_AFTER_SECONDS`` (three outbox sweep intervals), any other
-scheduler may take those rows over, instead of waiting for their lease to run out.
+its claim, so no extra commit; also as each attempt starts, and between the tries of a write
+the database refused). Rows a process claims name it (``claimed_by``); once its heartbeat is
+older than ``STALE_AFTER_SECONDS`` (three outbox sweep intervals), any other scheduler may
+take those rows over, instead of waiting for their lease to run out, and sends again the
+messages it was in the middle of sending (``leadflow.mail.delivery.settle_interrupted``).
 
 Work that runs outside a sweep and longer than one of its steps (an import, in a thread of
 the web process or of a scheduler) beats with ``keep_beating``: a thread of its process
@@ -12,8 +14,9 @@ renews the claimant's row every ``BEAT_EVERY_SECONDS`` for as long as the work r
 however long one step takes, and stops with the process.
 
 Taking over is safe even when the "dead" process is only slow: every later write of the
-first claimant is conditional on its claim (the lease it set), so it finds the rows gone
-and leaves them alone.
+first claimant is conditional on its claim (the lease it set) or its attempt id, so it finds
+the rows gone and leaves them alone. The one cost: a message such a process had handed to the
+server and not yet recorded goes out twice, with one Message-ID.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """outbox attempts and scheduler heartbeats
 
-E-mail is sent at most once per outbox row: each attempt is recorded ("sending", with an
+Each attempt at an outbox row is recorded ("sending", with an
 attempt id and when it started) before the SMTP server is spoken to, a row names the
 scheduler that claimed it (``claimed_by``), and ``scheduler_heartbeats`` says which
 schedulers are alive, so a dead one's claims are taken over at once. ``server_unreachable``

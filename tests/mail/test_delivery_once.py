@@ -24,8 +24,8 @@ from leadflow.mail import delivery
 from leadflow.mail.delivery import INTERRUPTED, LEASE_SECONDS, build_email, deliver_outbox, mail_domain, open_smtp
 from leadflow.mail.models import OutboxMessage
 from leadflow.mail.services import retry_now
-from leadflow.scheduler.claims import claim_due
 from leadflow.scheduler import heartbeat
+from leadflow.scheduler.claims import claim_due
 from leadflow.scheduler.heartbeat import STALE_AFTER_SECONDS, beat
 from leadflow.scheduler.runner import run_sweep
 from tests.mail.conftest import queue_message as _enqueue

@@ -1,5 +1,5 @@
 """The outbox: one message per idempotency key, delivery over a real SMTP server on loopback,
-held mail without a server, back-off while the server is down (at-most-once: test_delivery_once.py)."""
+held mail without a server, back-off while the server is down (each row once, and after a crash: test_delivery_once.py)."""
 
 from __future__ import annotations
 
