@@ -6,8 +6,9 @@
 - ``Client``: one browser or program speaking HTTP to it (cookies kept; ``sign_in`` as the
   login page does, CSRF included).
 - ``run_load`` / ``LoadRun``: many clients posting leads to the capture form and the API for
-  a while, with races on one new email, one organization and tag name, and one existing lead;
-  ``check_exactly_once`` compares every answer with what the database holds.
+  a while, with races on one new email, one organization and tag name, and one existing lead,
+  while a few people sign in and open the board; ``check_exactly_once`` compares every answer
+  with what the database holds.
 
 Used by ``tests/reliability`` (both databases) and ``tests/test_load_sqlite.py`` (a short run in
 ``make test``).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -41,6 +43,7 @@ PASSWORD = "a sturdy pass phrase for the load test"
 FORM_NAME = "Load"
 API_SUBJECT = "Lead received through the API"
 FORM_SUBJECT = f"Submitted Form “{FORM_NAME}”"
+CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 # Runs in a process of its own on the server's database: the capture form, the API token and
 # any extra users. Prints one JSON line.
@@ -137,6 +140,14 @@ def loaded_server(tmp_path: Path, database_url: str, *, threads: int = 16, users
     upgrade`` runs first); ``threads`` are the server's (waitress); ``settings`` are
     environment variables of the server (``loaded_env``), such as ``SMTP_HOST``/``SMTP_PORT``
     or ``SQLITE_BUSY_TIMEOUT_MS``. The server's log is ``server.log`` in ``tmp_path``.
+    ``server.process`` may be killed by the test; ``server.env`` starts more processes on
+    the same database (``flask leadflow scheduler``, a second server)::
+
+        with loaded_server(tmp_path, fresh_database, SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port) as server:
+            client, slug = server.client(), server.workspace.slug
+            client.post_form(slug, client.form_token(slug).json()["token"],
+                             {"first_name": "Ada", "email": "ada@example.com"})
+            client.post_api(server.workspace.api_token, {"first_name": "Bo", "email": "bo@example.com"})
     """
     env = loaded_env(tmp_path, database_url, **settings)
     if migrate:
@@ -206,7 +217,7 @@ class Client:
         """As the login page does: its CSRF token, then the post; then the CSRF token that the
         signed-in pages give htmx (``hx-headers`` on ``<body>``) for later posts."""
         page = self.request("GET", "/login")
-        match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
+        match = CSRF_INPUT.search(page.text)
         assert page.status == 200 and match, f"no login form: {page.status} {page.text[:300]}"
         answer = self.request("POST", "/login", form={"email": email, "password": password,
                                                       "csrf_token": match.group(1)})
@@ -263,11 +274,13 @@ class Sent:
 @dataclass
 class LoadRun:
     sent: list[Sent] = field(default_factory=list)
-    token_fetches: list[Reply] = field(default_factory=list)  # failed ones only are kept
-    token_fetch_count: int = 0
+    # Requests that are not lead posts (form tokens, sign-ins, the board): (what, reply).
+    side_requests: list[tuple[str, Reply]] = field(default_factory=list)
     seconds: float = 0.0
     race_rounds: int = 0
     update_rounds: int = 0
+    signers: int = 0
+    load_average: float = 0.0  # of the machine (one minute), as the load ended
     crashes: list[str] = field(default_factory=list)  # exceptions in the client threads
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -276,8 +289,14 @@ class LoadRun:
             self.sent.append(item)
 
     def statuses(self) -> Counter:
-        """Of the lead posts (failed token fetches are in ``token_fetches``)."""
+        """Of the lead posts."""
         return Counter(s.reply.status for s in self.sent)
+
+    def side_failures(self) -> list[tuple[str, Reply]]:
+        return [(what, reply) for what, reply in self.side_requests if reply.status != SIDE_EXPECTED[what]]
+
+
+SIDE_EXPECTED = {"form token": 200, "sign-in page": 200, "sign-in": 302, "board": 200}
 
 
 def _variant(text_: str, i: int) -> str:
@@ -320,12 +339,13 @@ class _Load:
         self.run.add(item)
         return item
 
-    def fetch_token(self, client: Client) -> str | None:
-        reply = client.form_token(self.workspace.slug)
+    def side(self, what: str, reply: Reply) -> Reply:
         with self.run.lock:
-            self.run.token_fetch_count += 1
-            if reply.status != 200:
-                self.run.token_fetches.append(reply)
+            self.run.side_requests.append((what, reply))
+        return reply
+
+    def fetch_token(self, client: Client) -> str | None:
+        reply = self.side("form token", client.form_token(self.workspace.slug))
         return reply.json()["token"] if reply.status == 200 else None
 
     def _next_race(self) -> None:
@@ -389,6 +409,22 @@ class _Load:
                           tags=[_variant(f"shared-tag-{bucket}", n + i)])
             n += 1
 
+    def signer(self, i: int) -> None:
+        """Someone signing in (a new browser session each time) while the leads arrive, then
+        opening the board ten times, a moment apart (a sign-in hashes the password: hundreds
+        of them would measure argon2, not the database)."""
+        while time.monotonic() < self.deadline:
+            client = Client(self.server.port)
+            match = CSRF_INPUT.search(self.side("sign-in page", client.request("GET", "/login")).text)
+            if match is None:
+                continue
+            answer = self.side("sign-in", client.request("POST", "/login", form={
+                "email": self.workspace.users[i % len(self.workspace.users)], "password": self.workspace.password,
+                "csrf_token": match.group(1)}))
+            for _ in range(10 if answer.status == 302 else 0):
+                self.side("board", client.request("GET", "/pipeline"))
+                time.sleep(0.2)
+
     def guarded(self, role, i: int) -> None:
         try:
             role(i)
@@ -403,19 +439,22 @@ class _Load:
 
 
 def run_load(server: LoadedServer, *, clients: int = 50, seconds: float = 60.0, racers: int = 20,
-             updaters: int = 10) -> LoadRun:
-    """``clients`` threads post leads for ``seconds``: ``racers`` of them race on one new email
-    per round, ``updaters`` on one existing lead per round, the rest post new leads."""
-    assert racers + updaters <= clients
-    run = LoadRun()
+             updaters: int = 10, signers: int = 4) -> LoadRun:
+    """``clients`` threads work for ``seconds``: ``racers`` of them race on one new email per
+    round, ``updaters`` on one existing lead per round, ``signers`` sign in and open the board
+    again and again, the rest post new leads."""
+    fresh = clients - racers - updaters - signers
+    assert fresh >= 0
+    run = LoadRun(signers=signers)
     load = _Load(server, run, seconds, racers, updaters)
-    roles = [load.racer] * racers + [load.updater] * updaters + [load.fresh] * (clients - racers - updaters)
+    roles = [load.racer] * racers + [load.updater] * updaters + [load.signer] * signers + [load.fresh] * fresh
     threads = [threading.Thread(target=load.guarded, args=(role, i)) for i, role in enumerate(roles)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=seconds + 600)
     run.seconds = time.monotonic() - load.began
+    run.load_average = os.getloadavg()[0]
     run.race_rounds, run.update_rounds = load.race["round"] + 1, load.update["round"] + 1
     return run
 
@@ -471,7 +510,8 @@ def check_exactly_once(run: LoadRun, held: Holdings) -> list[str]:
     """Everything that contradicts "each successful answer saved once, each error saved
     nothing" (empty when all is well):
 
-    - an answer that is a 5xx other than a 503 with Retry-After, or no answer at all;
+    - an answer that is a 5xx other than a 503 with Retry-After, or no answer at all; a sign-in,
+      board page or form token that is neither what it should be nor such a 503;
     - two live leads with one email, two live organizations or tags with one name;
     - a request answered 2xx whose submission is not on its email's lead exactly once, or
       one answered with an error that left a lead or a timeline entry behind;
@@ -485,9 +525,9 @@ def check_exactly_once(run: LoadRun, held: Holdings) -> list[str]:
             problems.append(f"{item.kind} {item.channel} {item.marker}: {status} {item.reply.text[:300]}")
         elif status == 503 and not item.reply.headers.get("retry-after", "").isdigit():
             problems.append(f"{item.marker}: 503 without Retry-After")
-    for reply in run.token_fetches:
-        if reply.status == 0 or (reply.status >= 500 and reply.status != 503):
-            problems.append(f"form token: {reply.status} {reply.text[:300]}")
+    for what, reply in run.side_failures():
+        if reply.status != 503 or not reply.headers.get("retry-after", "").isdigit():
+            problems.append(f"{what}: {reply.status} {reply.text[:300]}")
     problems += [f"{len(ids)} live leads for {email}" for email, ids in held.leads.items() if len(ids) > 1]
     problems += [f"{len(ids)} live organizations named {name!r}" for name, ids in held.orgs.items() if len(ids) > 1]
     problems += [f"{len(ids)} tags named {name!r}" for name, ids in held.tags.items() if len(ids) > 1]
@@ -533,6 +573,8 @@ def load_figures(run: LoadRun, held: Holdings, server: LoadedServer, clients: in
     """The run as a short Markdown table, for ``record_figures``."""
     posts = [s.reply.seconds for s in run.sent]
     statuses = run.statuses()
+    sides = Counter(what for what, _ in run.side_requests)
+    everything = statuses + Counter(reply.status for _, reply in run.side_requests)
     answered = ", ".join(f"{n} × {status}" for status, n in sorted(statuses.items()))
     kinds = Counter(s.kind for s in run.sent)
     duplicates = (sum(len(ids) - 1 for ids in held.leads.values())
@@ -541,17 +583,20 @@ def load_figures(run: LoadRun, held: Holdings, server: LoadedServer, clients: in
     return [
         "| Figure | Value |",
         "|---|---|",
-        f"| Clients, server threads | {clients} clients, {server.threads} threads (waitress), sweeps every second |",
+        f"| Clients, server threads | {clients} clients ({run.signers} of them signing in), {server.threads} "
+        "threads (waitress), sweeps every second |",
+        f"| Machine | {os.cpu_count()} CPUs for clients, server and database; load average {run.load_average:.1f} "
+        "at the end |",
         f"| Duration | {run.seconds:.1f} s |",
-        f"| Requests | {len(run.sent) + run.token_fetch_count} ({len(run.sent)} lead posts, "
-        f"{run.token_fetch_count} form-token fetches, {len(run.token_fetches)} of them failed), "
-        f"{len(run.sent) / max(run.seconds, 0.001):.0f} posts/s |",
+        f"| Requests | {len(run.sent) + len(run.side_requests)}: {len(run.sent)} lead posts "
+        f"({len(run.sent) / max(run.seconds, 0.001):.0f}/s); {sides['form token']} form tokens, "
+        f"{sides['sign-in']} sign-ins, {sides['board']} board pages ({len(run.side_failures())} not as expected) |",
         f"| Of the posts | {kinds['fresh']} new leads, {kinds['invalid']} invalid, {kinds['race']} in "
         f"{run.race_rounds} rounds of one new email, {kinds['update'] + kinds['seed']} in {run.update_rounds} "
         "rounds on one existing lead |",
         f"| Statuses of the posts | {answered} |",
-        f"| Server errors | {sum(n for status, n in statuses.items() if status >= 500 and status != 503)} × 5xx, "
-        f"{statuses[503]} × 503 with Retry-After |",
+        f"| Server errors, all requests | {sum(n for status, n in everything.items() if status >= 500 and status != 503)}"
+        f" × 5xx, {everything[503]} × 503 with Retry-After |",
         f"| Leads made | {made} |",
         f"| Duplicate leads, organizations, tags | {duplicates} |",
         latency_row("Latency of a post, p50 / p95 / max", posts),

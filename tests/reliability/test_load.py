@@ -4,7 +4,7 @@ successful answer saved its lead once, every error answer saved nothing, and nev
 The clients post to the public capture form (after fetching a form token, as a site's own
 form does) and to the REST API: new leads with organization and tag names they share, the same
 new email from twenty clients at once (round after round), and one existing lead updated by
-ten clients at once. ``check_exactly_once`` (``tests/reliability/load.py``) says what is
+ten clients at once; meanwhile four people sign in and open the board. ``check_exactly_once`` (``tests/reliability/load.py``) says what is
 compared with the database afterwards.
 
 ``LOAD_SECONDS`` (default 60), ``LOAD_CLIENTS`` (50) and ``LOAD_THREADS`` (the server's, 16)
