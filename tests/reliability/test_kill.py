@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from leadflow.imports.runner import CHUNK_ROWS, LEASE_SECONDS
 from leadflow.scheduler.heartbeat import STALE_AFTER_SECONDS
 from tests.reliability.load import Client, Reply, Workspace, create_admin, loaded_env, prepare_workspace
-from tests.reliability.workers import (Reader, add_due_tasks, copies_by_outbox_row, kill_9, start_scheduler,
-                                       unsent_messages, wait_until)
+from tests.reliability.workers import (Reader, add_due_tasks, copies_by_outbox_row, kill_9, machine_row,
+                                       start_scheduler, unsent_messages, wait_until)
 from tests.servers import REPO_ROOT, LoopbackSmtp, start_leadflow, stop_processes
 
 CLIENTS = 16
@@ -175,6 +175,7 @@ def test_the_web_process_killed_under_load_loses_no_lead_and_saves_none_twice(tm
     record_figures("kill-web", [
         "| kill -9 of the web process | figure |",
         "|---|---|",
+        machine_row(),
         f"| posts ({CLIENTS} clients, capture form and API alternately) | {len(posts)} in {seconds:.1f} s |",
         f"| killed after | {killed['answered']} answers |",
         f"| restart (kill → listening again) | {killed['restart_seconds']:.1f} s |",
@@ -241,6 +242,7 @@ def test_a_scheduler_killed_mid_batch_loses_no_message_and_repeats_none_under_an
     record_figures("kill-scheduler", [
         "| kill -9 of a scheduler mid-batch (another one running) | figure |",
         "|---|---|",
+        machine_row(),
         f"| reminders | {REMINDERS}, 2 scheduler processes, mail server taking 50 ms a message |",
         f"| at the kill | {delivered_at_kill} delivered; the killed one held {sum(held.values())} unsent "
         f"(of which {in_flight} being handed over) |",
@@ -302,6 +304,7 @@ def test_an_import_killed_mid_way_is_finished_by_another_process_with_every_row_
     record_figures("kill-import", [
         "| kill -9 of an import mid-way | figure |",
         "|---|---|",
+        machine_row(),
         f"| rows | {IMPORT_ROWS:,}, chunks of {CHUNK_ROWS:,}; killed with {at_kill.rows_done:,} committed |",
         f"| a worker counts as gone after | {STALE_AFTER_SECONDS} s without a beat (lease {LEASE_SECONDS} s); "
         "sweeps every second |",

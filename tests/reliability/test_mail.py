@@ -17,8 +17,8 @@ import uuid
 from collections import Counter
 
 from tests.reliability.load import ADMIN_EMAIL, Client, Workspace, loaded_server
-from tests.reliability.workers import (Reader, add_due_tasks, copies_by_outbox_row, run_in_app, start_scheduler,
-                                       unsent_messages, wait_until)
+from tests.reliability.workers import (Reader, add_due_tasks, copies_by_outbox_row, machine_row, run_in_app,
+                                       start_scheduler, unsent_messages, wait_until)
 from tests.servers import LoopbackSmtp, stop_processes
 
 LEADS = 60  # alternately by the capture form and the API
@@ -109,6 +109,7 @@ def test_every_message_arrives_once_while_the_mail_server_flaps(tmp_path, fresh_
     record_figures("mail", [
         "| SMTP server flapping during a burst | figure |",
         "|---|---|",
+        machine_row(),
         f"| mail server | down {FLAPS[0][0]} s, up {FLAPS[0][1]} s, {len(FLAPS)} times ({flapping} s) |",
         f"| work | {LEADS} leads (capture form and API) and {TASKS} task reminders falling due, "
         "a server process and a scheduler process, sweeps every 2 s |",

@@ -8,6 +8,7 @@ from the test (a connection of its own, no lock held between reads); ``wait_unti
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -126,3 +127,9 @@ def unsent_messages(reader: Reader, messages) -> str:
     return "; ".join(f"row {row_id} {state} (the mail server got {copies[row_id]} copies): {error}"
                      for row_id, state, error in reader.rows(
                          "SELECT id, state, last_error FROM outbox_messages WHERE state <> 'sent'")) or "none"
+
+
+def machine_row() -> str:
+    """A figures row: the CPUs every process of the run shared, and how busy the machine was."""
+    return (f"| machine | {os.cpu_count()} CPUs for the test, the servers and the database; load average "
+            f"{os.getloadavg()[0]:.1f} at the end |")
