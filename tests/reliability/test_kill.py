@@ -247,8 +247,9 @@ def test_a_scheduler_killed_mid_batch_loses_no_message_and_repeats_none_under_an
         f"| at the kill | {delivered_at_kill} delivered; the killed one held {sum(held.values())} unsent "
         f"(of which {in_flight} being handed over) |",
         f"| kill → every message sent | {recovered:.1f} s (a scheduler counts as gone after 30 s of silence) |",
-        f"| delivered | {sum(copies.values())} copies of {REMINDERS} messages: none missing; {duplicates} second "
-        f"cop{'y' if duplicates == 1 else 'ies'} (same Message-ID as the first, another attempt id) |",
+        f"| delivered | {sum(copies.values())} copies of {REMINDERS} messages: none missing; " + (
+            f"{duplicates} sent a second time, with the first copy's Message-ID and an attempt id of its own |"
+            if duplicates else "none twice |"),
     ])
 
 
