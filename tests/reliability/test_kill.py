@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from leadflow.imports.runner import CHUNK_ROWS, LEASE_SECONDS
 from leadflow.scheduler.heartbeat import STALE_AFTER_SECONDS
 from tests.reliability.load import Client, Reply, Workspace, create_admin, loaded_env, prepare_workspace
-from tests.reliability.workers import (Reader, add_due_tasks, copies_by_outbox_row, kill_9, machine_row,
-                                       start_scheduler, unsent_messages, wait_until)
+from tests.reliability.workers import (Reader, add_due_tasks, assert_logs_clean, copies_by_outbox_row, kill_9,
+                                       machine_row, start_scheduler, unsent_messages, wait_until)
 from tests.servers import REPO_ROOT, LoopbackSmtp, start_leadflow, stop_processes
 
 CLIENTS = 16
@@ -170,6 +170,7 @@ def test_the_web_process_killed_under_load_loses_no_lead_and_saves_none_twice(tm
     lost = sorted({p.email for p in posts} - set(leads))
     assert not lost, f"{len(lost)} accepted posts have no lead: {lost[:5]}"
     assert set(leads) == {p.email for p in posts}
+    assert_logs_clean(tmp_path / "server-2.log")
 
     saved_by_first = sum(1 for p in unanswered if p.saved_by_first_try)
     record_figures("kill-web", [
@@ -225,6 +226,7 @@ def test_a_scheduler_killed_mid_batch_loses_no_message_and_repeats_none_under_an
         finally:
             stop_processes([p for p in schedulers if p.poll() is None], timeout=20)
 
+    assert_logs_clean(*(tmp_path / f"scheduler-{n}.log" for n, p in zip((1, 2), schedulers) if p is not victim))
     copies, strangers = copies_by_outbox_row(sink.messages, reader)
     reminders = reader.rows("SELECT id, subject FROM outbox_messages WHERE kind = 'task_reminder'")
     reader.close()
@@ -302,6 +304,7 @@ def test_an_import_killed_mid_way_is_finished_by_another_process_with_every_row_
     assert len(emails) == IMPORT_ROWS, f"{IMPORT_ROWS - len(emails)} rows lost"
     assert set(emails.values()) == {1}, f"rows imported twice: {[e for e, n in emails.items() if n > 1][:5]}"
     assert created_entries == IMPORT_ROWS  # one "Lead created" timeline entry each
+    assert_logs_clean(tmp_path / "scheduler.log")
     record_figures("kill-import", [
         "| kill -9 of an import mid-way | figure |",
         "|---|---|",

@@ -17,8 +17,8 @@ import uuid
 from collections import Counter
 
 from tests.reliability.load import ADMIN_EMAIL, Client, Workspace, loaded_server
-from tests.reliability.workers import (Reader, add_due_tasks, copies_by_outbox_row, machine_row, run_in_app,
-                                       start_scheduler, unsent_messages, wait_until)
+from tests.reliability.workers import (Reader, add_due_tasks, assert_logs_clean, copies_by_outbox_row, machine_row,
+                                       run_in_app, start_scheduler, unsent_messages, wait_until)
 from tests.servers import LoopbackSmtp, stop_processes
 
 LEADS = 60  # alternately by the capture form and the API
@@ -98,6 +98,7 @@ def test_every_message_arrives_once_while_the_mail_server_flaps(tmp_path, fresh_
     rows = reader.rows("SELECT id, kind FROM outbox_messages")
     reader.close()
     assert not strangers, f"messages with a Message-ID of no outbox row: {strangers}"
+    assert_logs_clean(tmp_path / "server.log", tmp_path / "scheduler.log")
     missing = [row_id for row_id, _ in rows if copies[row_id] == 0]
     assert not missing, f"outbox rows never delivered: {missing}"
     doubled = {row_id: n for row_id, n in copies.items() if n > 1}

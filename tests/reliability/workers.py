@@ -133,3 +133,10 @@ def machine_row() -> str:
     """A figures row: the CPUs every process of the run shared, and how busy the machine was."""
     return (f"| machine | {os.cpu_count()} CPUs for the test, the servers and the database; load average "
             f"{os.getloadavg()[0]:.1f} at the end |")
+
+
+def assert_logs_clean(*log_paths: Path) -> None:
+    """No traceback and no failed sweep in the logs of the processes that lived to the end."""
+    for path in log_paths:
+        log = path.read_text(encoding="utf-8", errors="replace")
+        assert "Traceback" not in log and "sweep failed" not in log, f"{path.name}:\n{log[-5000:]}"
