@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
@@ -84,12 +85,15 @@ def start_leadflow(env: dict, log_path: Path, threads: int = 4, timeout: float =
 
 
 class _Recorder:
-    def __init__(self):
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
         self.received: list[tuple[list[str], EmailMessage, float]] = []
         self.lock = threading.Lock()
         self.arrived = threading.Condition(self.lock)
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:  # a server that takes its time before it accepts the message
+            await asyncio.sleep(self.delay)
         message = message_from_bytes(envelope.content, policy=default_policy)
         with self.arrived:
             self.received.append((list(envelope.rcpt_tos), message, time.monotonic()))
@@ -99,11 +103,13 @@ class _Recorder:
 
 class LoopbackSmtp:
     """``messages`` are what the server accepted; ``stop()`` makes it refuse connections
-    (SMTP down), ``start()`` brings it back on the same port."""
+    (SMTP down), ``start()`` brings it back on the same port; ``with LoopbackSmtp() as sink``
+    starts it and stops it at the end. ``delay``: seconds it takes
+    over each message before accepting it."""
 
-    def __init__(self):
+    def __init__(self, delay: float = 0.0):
         self.port = free_port()
-        self.recorder = _Recorder()
+        self.recorder = _Recorder(delay)
         self.controller = None
 
     def start(self) -> None:
@@ -116,6 +122,13 @@ class LoopbackSmtp:
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
+
+    def __enter__(self) -> LoopbackSmtp:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
     @property
     def messages(self) -> list[EmailMessage]:

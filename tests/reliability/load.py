@@ -84,11 +84,18 @@ class Workspace:
     password: str = PASSWORD
 
 
-def prepare_workspace(env: dict, users: int = 0) -> Workspace:
-    """In the (migrated) database of ``env``: an admin (``flask leadflow create-user``, as an
-    operator does), the default pipeline, the capture form "Load" at ``/f/load`` and an API
-    token with read and write scopes, plus ``users`` managers who may sign in."""
+def create_admin(env: dict) -> str:
+    """The admin ``ADMIN_EMAIL`` in the (migrated) database of ``env``, made with ``flask
+    leadflow create-user`` as an operator does; its email."""
     flask_cli(["leadflow", "create-user", "--email", ADMIN_EMAIL, "--password", PASSWORD, "--role", "admin"], env)
+    return ADMIN_EMAIL
+
+
+def prepare_workspace(env: dict, users: int = 0) -> Workspace:
+    """In the (migrated) database of ``env``: an admin (``create_admin``), the default
+    pipeline, the capture form "Load" at ``/f/load`` and an API token with read and write
+    scopes, plus ``users`` managers who may sign in."""
+    create_admin(env)
     made = subprocess.run([sys.executable, "-c", _SETUP], cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=180, env={**env, "LOAD_ADMIN": ADMIN_EMAIL, "LOAD_PASSWORD": PASSWORD,
                                             "LOAD_FORM_NAME": FORM_NAME, "LOAD_USERS": str(users)})
@@ -230,9 +237,11 @@ class Client:
     def post_form(self, slug: str, token: str, values: dict) -> Reply:
         return self.request("POST", f"/f/{slug}", json_body={**values, "form_token": token})
 
-    def post_api(self, api_token: str, values: dict) -> Reply:
-        return self.request("POST", "/api/v1/leads", json_body=values,
-                            headers={"Authorization": f"Bearer {api_token}"})
+    def post_api(self, api_token: str, values: dict, idempotency_key: str | None = None) -> Reply:
+        headers = {"Authorization": f"Bearer {api_token}"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return self.request("POST", "/api/v1/leads", json_body=values, headers=headers)
 
 
 def percentile(values: list[float], share: float) -> float:
