@@ -109,7 +109,7 @@ class Lead(db.Model):
         # Owner-filtered board columns and counts read only this index.
         Index("ix_leads_owner_stage", "owner_id", "stage_id", "deleted_at", "board_rank", "id", "value_cents"),
         # The forecast strip sums open deals by close month from this index alone.
-        Index("ix_leads_forecast", "stage_id", "deleted_at", "expected_close_date", "value_cents"),
+        Index("ix_leads_forecast", "stage_id", "deleted_at", "expected_close_date", "currency", "value_cents"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
