@@ -7,8 +7,8 @@ Totals used to add every lead's value whatever its currency. Now:
 - ``stage_currency_totals``: each stage's live leads and value per currency, counted here once
   from the leads (the stage totals a database already has are left as they are; the board
   makes its money totals from these rows and converts them when it shows them).
-- the forecast's index also covers the currency, so the forecast's per-currency sums stay
-  index-only.
+- the forecast's index and the board's index by owner also cover the currency, so the
+  forecast's and a filtered board's per-currency sums stay index-only.
 
 The base currency is a setting (``base_currency``); until an admin chooses one it is the
 default currency of new leads, so nothing needs writing for it here.
@@ -62,9 +62,13 @@ def upgrade():
     # Not in a batch: on SQLite a batch may copy the table, and the lead_search triggers with it.
     op.drop_index('ix_leads_forecast', table_name='leads')
     op.create_index('ix_leads_forecast', 'leads', ['stage_id', 'deleted_at', 'expected_close_date', 'currency', 'value_cents'], unique=False)
+    op.drop_index('ix_leads_owner_stage', table_name='leads')
+    op.create_index('ix_leads_owner_stage', 'leads', ['owner_id', 'stage_id', 'deleted_at', 'board_rank', 'id', 'value_cents', 'currency'], unique=False)
 
 
 def downgrade():
+    op.drop_index('ix_leads_owner_stage', table_name='leads')
+    op.create_index('ix_leads_owner_stage', 'leads', ['owner_id', 'stage_id', 'deleted_at', 'board_rank', 'id', 'value_cents'], unique=False)
     op.drop_index('ix_leads_forecast', table_name='leads')
     op.create_index('ix_leads_forecast', 'leads', ['stage_id', 'deleted_at', 'expected_close_date', 'value_cents'], unique=False)
     op.drop_table('stage_currency_totals')

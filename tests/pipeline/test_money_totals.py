@@ -33,6 +33,13 @@ def dollars(cents: Decimal) -> str:
     return text_.removesuffix(".00")
 
 
+def add_leads(stage, *leads) -> None:
+    """Leads in ``stage``, each given as (first name, value, currency); committed."""
+    for name, value, currency in leads:
+        factories.make_lead(first_name=name, value=value, currency=currency, stage_id=stage.id)
+    db.session.commit()
+
+
 def set_rates(client, **rates) -> None:
     response = client.post("/settings/currency", data={f"rate-{c}": r for c, r in rates.items()})
     assert response.status_code == 302, response.text[:500]
@@ -44,11 +51,8 @@ def plain(page: str) -> str:
 
 def test_a_mixed_currency_column_total_is_the_exact_converted_sum(login_as, make_lead, stages):
     qualified = stages["Qualified"]  # 40% win probability
-    make_lead(first_name="Us", value="1000", currency="USD", stage_id=qualified.id)
-    make_lead(first_name="Eu", value="2500.50", currency="EUR", stage_id=qualified.id)
-    make_lead(first_name="Gb", value="333.33", currency="GBP", stage_id=qualified.id)
-    make_lead(first_name="NoValue", currency="EUR", stage_id=qualified.id)
-    db.session.commit()
+    add_leads(qualified, ("Us", "1000", "USD"), ("Eu", "2500.50", "EUR"), ("Gb", "333.33", "GBP"),
+              ("NoValue", "", "EUR"))
     _, client = login_as("admin")
     set_rates(client, EUR="1.0834", GBP="1.27113")
     head = plain(column_head(client.get("/pipeline").text, qualified.id))
@@ -62,10 +66,7 @@ def test_a_mixed_currency_column_total_is_the_exact_converted_sum(login_as, make
 
 def test_an_amount_without_a_rate_is_shown_beside_the_total_and_never_added(login_as, make_lead, stages):
     new = stages["New"]
-    make_lead(first_name="Us", value="1000", currency="USD", stage_id=new.id)
-    make_lead(first_name="Ch", value="1200", currency="CHF", stage_id=new.id)
-    make_lead(first_name="Ch2", value="50", currency="CHF", stage_id=new.id)
-    db.session.commit()
+    add_leads(new, ("Us", "1000", "USD"), ("Ch", "1200", "CHF"), ("Ch2", "50", "CHF"))
     _, admin = login_as("admin")
     head = column_head(admin.get("/pipeline").text, new.id)
     assert "$1,000 USD" in plain(head) and "+ 1,250 CHF without a rate" in plain(head)
@@ -116,10 +117,7 @@ def test_the_forecast_agrees_with_the_board(login_as, make_lead, stages):
 
 def test_a_filtered_board_converts_the_same_way(login_as, make_lead, stages):
     new = stages["New"]
-    make_lead(first_name="Zed", value="100", currency="EUR", stage_id=new.id)
-    make_lead(first_name="Zed", value="100", currency="USD", stage_id=new.id)
-    make_lead(first_name="Other", value="5000", currency="EUR", stage_id=new.id)
-    db.session.commit()
+    add_leads(new, ("Zed", "100", "EUR"), ("Zed", "100", "USD"), ("Other", "5000", "EUR"))
     _, client = login_as("admin")
     set_rates(client, EUR="2")
     assert "$10,300 USD" in plain(column_head(client.get("/pipeline").text, new.id))
@@ -167,9 +165,7 @@ def test_a_lead_shows_its_own_currency_and_the_converted_value(login_as, make_le
 
 def test_totals_follow_the_base_currency(login_as, make_lead, stages):
     new = stages["New"]
-    make_lead(value="1000", currency="USD", stage_id=new.id)
-    make_lead(value="1000", currency="EUR", stage_id=new.id)
-    db.session.commit()
+    add_leads(new, ("Us", "1000", "USD"), ("Eu", "1000", "EUR"))
     _, client = login_as("admin")
     set_rates(client, EUR="1.25")
     assert client.post("/settings/currency/base", data={"base_currency": "EUR"}).status_code == 302
