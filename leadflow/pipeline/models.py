@@ -59,6 +59,9 @@ class StageTotals(db.Model):
     The board header reads these instead of scanning every lead, so a board with
     100,000 leads opens as fast as one with 1,000. ``leadflow.pipeline.totals``
     maintains them on each flush and can recount them from scratch.
+
+    ``value_cents`` adds every currency together, so it is never shown: money comes from
+    ``StageCurrencyTotals``, and this row only tells whether those add up to the stage.
     """
 
     __tablename__ = "stage_totals"
