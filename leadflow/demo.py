@@ -129,6 +129,23 @@ class SeedCounts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+# Illustrative rates to US dollars, so the demo board's totals convert the demo's currencies.
+DEMO_RATES_TO_USD = {"EUR": "1.08", "GBP": "1.27", "CAD": "0.73", "AUD": "0.66"}
+
+
+def seed_exchange_rates(users) -> None:
+    """The demo's rates to USD, set by the demo admin (a rate already there is kept)."""
+    from decimal import Decimal
+
+    from leadflow.governance.models import ExchangeRate
+
+    admin = next((u for u in users if u.role == "admin"), None)
+    have = set(db.session.scalars(db.select(ExchangeRate.currency).where(ExchangeRate.base_currency == "USD")))
+    db.session.add_all(ExchangeRate(base_currency="USD", currency=currency, rate=Decimal(rate),
+                                    set_by_id=admin.id if admin else None)
+                       for currency, rate in DEMO_RATES_TO_USD.items() if currency not in have)
+
+
 # --- countries ------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -1324,6 +1341,7 @@ def seed_demo(lead_count: int = 200) -> str:
     counts = seed_leads(lead_count, users=users, organizations=orgs, stages=list(pipeline.stages), rng=rng,
                         names=names)
     seed_capture_form()
+    seed_exchange_rates(users)
     seed_tasks(users, rng)
     seed_scoring_rules()
     db.session.flush()

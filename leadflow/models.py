@@ -4,13 +4,13 @@ from leadflow.accounts.models import Team, User  # noqa: F401
 from leadflow.api.models import ApiToken, IdempotencyKey  # noqa: F401
 from leadflow.activities.models import Activity, Task  # noqa: F401
 from leadflow.capture.models import CaptureForm  # noqa: F401
-from leadflow.governance.models import AuditEntry, Setting  # noqa: F401
+from leadflow.governance.models import AuditEntry, ExchangeRate, Setting  # noqa: F401
 from leadflow.imports.models import ImportJob, ImportRow  # noqa: F401
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags  # noqa: F401
 from leadflow.mail.models import DigestSchedule, LeadAlert, OutboxMessage  # noqa: F401
 from leadflow.leads.merge_models import DuplicateDismissal, LeadMerge  # noqa: F401
 from leadflow.leads.review_models import LeadFieldReview  # noqa: F401
-from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageTotals  # noqa: F401
+from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals  # noqa: F401
 from leadflow.sequences.models import EmailTemplate, Enrollment, Sequence, SequenceMessage, SequenceStep  # noqa: F401
 from leadflow.scoring.models import RescoreJob, ScoringRule  # noqa: F401
 from leadflow.workflows.models import WebhookDelivery, WorkflowFiring, WorkflowRule, WorkflowRun  # noqa: F401

@@ -82,6 +82,9 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     # dashboard
     "GET dashboard.index": (302, 200, 200, 200, 200, 200),
     # governance
+    "POST governance.change_base_currency": (302, 403, 403, 403, 403, 302),
+    "GET governance.currency": (302, 403, 403, 403, 403, 200),
+    "POST governance.currency": (302, 403, 403, 403, 403, 302),
     "GET governance.settings": (302, 403, 403, 403, 403, 200),
     "POST governance.settings": (302, 403, 403, 403, 403, 302),
     # imports
@@ -216,6 +219,8 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
 # Requests whose body must be real for the permission to be what decides (an empty one
 # would be refused for a missing field before anyone's rights were looked at).
 BODIES = {
+    "governance.currency": lambda s: {"rate-EUR": "1.0834"},
+    "governance.change_base_currency": lambda s: {"base_currency": "EUR"},
     "leads.update_field": lambda s: {"value": "changed@example.com"},
     "pipeline.move": lambda s: {"lead_id": s["lead_id"], "stage_id": s["next_stage_id"]},
     "sequences.enrol": lambda s: {"sequence_id": s["sequence_id"]},

@@ -30,3 +30,8 @@ class WorkspaceForm(FlaskForm):
 
     def alert_data(self) -> dict:
         return {name: getattr(self, name).data for name in self.ALERT_FIELDS}
+
+
+class BaseCurrencyForm(FlaskForm):
+    base_currency = SelectField("Base currency", choices=select_choices((c, c) for c in CURRENCIES),
+                                description="Every total (board columns, forecast) is shown in it.")

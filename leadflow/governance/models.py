@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadflow.db import UTCDateTime, utcnow
@@ -48,3 +49,29 @@ class Setting(db.Model):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[object] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ExchangeRate(db.Model):
+    """How much one unit of ``currency`` is worth in ``base_currency``, as an admin set it.
+
+    Totals are shown in the workspace's base currency; a rate belongs to the base it was
+    entered against, so changing the base never silently reuses rates meant for another one
+    (switching back finds them again). ``rate`` is exact (NUMERIC): 1 EUR = 1.08 USD is
+    ``currency="EUR", base_currency="USD", rate=Decimal("1.08")``.
+    """
+
+    __tablename__ = "exchange_rates"
+    __table_args__ = (
+        UniqueConstraint("base_currency", "currency", name="uq_exchange_rates_base_currency"),
+        CheckConstraint("rate > 0", name="rate_positive"),
+        CheckConstraint("currency <> base_currency", name="not_the_base"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    base_currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[Decimal] = mapped_column(Numeric(18, 8))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    set_by = relationship("User", lazy="joined")

@@ -13,6 +13,7 @@ DEFAULTS = {
     "workspace_name": "LeadFlow",
     "default_phone_region": None,  # falls back to config DEFAULT_PHONE_REGION
     "default_currency": "USD",
+    "base_currency": None,  # totals are shown in it; unset, the default currency (leadflow/governance/money.py)
     "board_card_fields": [],  # extra fields on board cards: tags, source, expected_close_date, score
     # Alerts and the morning digest (see leadflow/scheduler/reminders.py).
     "speed_to_lead_minutes": 5,  # alert the owner when a new lead has had no response for this long
@@ -37,6 +38,13 @@ def get_setting(key: str):
     if key == "default_phone_region":
         return current_app.config.get("DEFAULT_PHONE_REGION", "US")
     return DEFAULTS.get(key)
+
+
+def get_settings(*keys: str) -> dict:
+    """Several settings in one query (each as ``get_setting`` would answer it)."""
+    rows = {row.key: row.value for row in db.session.scalars(db.select(Setting).where(Setting.key.in_(keys)))}
+    return {key: rows[key] if key in rows else get_setting(key) if key == "default_phone_region" else DEFAULTS.get(key)
+            for key in keys}
 
 
 def set_setting(actor, key: str, value) -> None:

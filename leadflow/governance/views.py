@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, flash, g, redirect, request, url_for
 from flask_login import current_user
 
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
-from leadflow.governance.forms import WorkspaceForm
+from leadflow.governance.forms import BaseCurrencyForm, WorkspaceForm
+from leadflow.governance.money import (Rates, base_currency, current_rates, rate_rows, set_base_currency, set_rates,
+                                      value_in_base)
 from leadflow.governance.settings import alert_settings, get_setting, phone_regions, update_workspace
 from leadflow.web.forms import apply_errors, select_choices
 from leadflow.web.htmx import render_page
@@ -37,3 +39,60 @@ def settings():
     elif form.is_submitted():
         status = 422
     return render_page("governance/settings.html", form=form, status=status)
+
+
+@bp.route("/currency", methods=["GET", "POST"])
+@admin_required
+def currency():
+    """The base currency every total is shown in, and the exchange rates to it."""
+    typed, errors, status = {}, {}, 200
+    if request.method == "POST":
+        typed = {key.removeprefix("rate-"): value for key, value in request.form.items() if key.startswith("rate-")}
+        try:
+            changed = set_rates(current_user, typed)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            errors, status = exc.errors, 422
+        else:
+            db.session.commit()
+            flash(f"Rates saved for {', '.join(changed)}; totals use them now." if changed else "No rate changed.",
+                  "success" if changed else "info")
+            return redirect(url_for("governance.currency"))
+    return _currency_page(BaseCurrencyForm(data={"base_currency": base_currency()}), typed, errors, status)
+
+
+@bp.post("/currency/base")
+@admin_required
+def change_base_currency():
+    form = BaseCurrencyForm()
+    if form.validate_on_submit():
+        try:
+            set_base_currency(current_user, form.base_currency.data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc.errors)
+        else:
+            db.session.commit()
+            flash(f"Totals are now shown in {form.base_currency.data}. Rates are kept per base currency: "
+                  f"check the rates to {form.base_currency.data} below.", "success")
+            return redirect(url_for("governance.currency"))
+    return _currency_page(form, {}, {}, 422)
+
+
+def _currency_page(form, typed, errors, status):
+    return render_page("governance/currency.html", status=status, form=form, base=base_currency(),
+                       rows=rate_rows(typed, errors), errors=errors)
+
+
+@bp.app_template_global()
+def value_in_base_currency(cents, currency):
+    """A lead's value in the base currency, for any page (the rates are read once a request,
+    and only for a value that needs converting)."""
+    if cents is None:
+        return None
+    if "money_rates" not in g:
+        g.money_base = g.get("money_base") or base_currency()
+        if currency == g.money_base:
+            return value_in_base(cents, currency, Rates(g.money_base))
+        g.money_rates = current_rates(g.money_base)
+    return value_in_base(cents, currency, g.money_rates)

@@ -107,9 +107,9 @@ class Lead(db.Model):
         Index("ix_leads_close_date", "expected_close_date"),
         Index("ix_leads_org_live", "organization_id", "deleted_at"),
         # Owner-filtered board columns and counts read only this index.
-        Index("ix_leads_owner_stage", "owner_id", "stage_id", "deleted_at", "board_rank", "id", "value_cents"),
+        Index("ix_leads_owner_stage", "owner_id", "stage_id", "deleted_at", "board_rank", "id", "value_cents", "currency"),
         # The forecast strip sums open deals by close month from this index alone.
-        Index("ix_leads_forecast", "stage_id", "deleted_at", "expected_close_date", "value_cents"),
+        Index("ix_leads_forecast", "stage_id", "deleted_at", "expected_close_date", "currency", "value_cents"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

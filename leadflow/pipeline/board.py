@@ -8,21 +8,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from urllib.parse import urlencode
 
-from sqlalchemy import false, func, tuple_, union_all
+from sqlalchemy import false, func, literal_column, tuple_, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import Team, User
 from leadflow.activities.queries import next_open_tasks, user_zone
 from leadflow.db import parse_id
 from leadflow.extensions import db
+from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in_base
 from leadflow.governance.settings import get_setting
 from leadflow.leads.fields import FieldError, parse_money
 from leadflow.leads.models import SOURCES, TEMPERATURES, Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.queries import filter_by_owner, filter_by_text
-from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageTotals
+from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
+from leadflow.pipeline.totals import live_currency_totals_query
 
 CARDS_PER_PAGE = 25
 CARD_FIELD_CHOICES = {
@@ -97,13 +100,13 @@ class BoardFilters:
 class Column:
     stage: Stage
     count: int
-    value_cents: int
+    total: MoneyTotal  # in the base currency, with what it leaves out
     cards: list[Lead]
     has_more: bool
 
     @property
-    def weighted_cents(self) -> int:
-        return round(self.value_cents * self.stage.probability / 100)
+    def weighted(self) -> MoneyTotal:
+        return self.total.scaled(Decimal(self.stage.probability) / 100)
 
 
 def live_pipelines() -> list[Pipeline]:
@@ -122,16 +125,44 @@ def card_fields() -> list[str]:
     return [f for f in chosen if f in CARD_FIELD_CHOICES]
 
 
-def stage_totals(stages: list[Stage], filters: BoardFilters, viewer) -> dict[int, tuple[int, int]]:
-    """{stage id: (lead count, value cents)}: kept totals when unfiltered, counted when filtered."""
+def stage_totals(stages: list[Stage], filters: BoardFilters, viewer,
+                 rates: Rates | None = None) -> dict[int, tuple[int, MoneyTotal]]:
+    """{stage id: (lead count, total in the base currency)}: from the kept per-currency totals
+    when unfiltered, counted when filtered; every total made by ``total_in_base``."""
+    rates = rates or current_rates()
     ids = [s.id for s in stages]
-    if not filters.active:
-        rows = db.session.execute(db.select(StageTotals.stage_id, StageTotals.lead_count, StageTotals.value_cents)
-                                  .where(StageTotals.stage_id.in_(ids)))
-        return {r[0]: (r[1], r[2]) for r in rows}
-    query = (db.select(Lead.stage_id, func.count(Lead.id), func.coalesce(func.sum(Lead.value_cents), 0))
-             .where(Lead.stage_id.in_(ids), Lead.deleted_at.is_(None)).group_by(Lead.stage_id))
-    return {r[0]: (r[1], int(r[2])) for r in db.session.execute(filters.apply(query, viewer))}
+    per_stage: dict[int, dict[str, tuple[int, int, int]]] = {i: {} for i in ids}
+    if filters.active:
+        rows = db.session.execute(filters.apply(live_currency_totals_query(ids), viewer)).all()
+    else:
+        rows, short = _kept_currency_totals(ids)
+        if short:  # leads added in bulk without their currency rows (see pipeline.totals)
+            rows += db.session.execute(live_currency_totals_query(short)).all()
+    for stage_id, currency, count, valued, cents in rows:
+        per_stage[stage_id][currency] = (count, valued, int(cents))
+    return {stage_id: (sum(c for c, _, _ in by_currency.values()),
+                       total_in_base({cur: (valued, cents) for cur, (_, valued, cents) in by_currency.items()}, rates))
+            for stage_id, by_currency in per_stage.items()}
+
+
+def _kept_currency_totals(ids: list[int]) -> tuple[list, list[int]]:
+    """The kept (stage, currency) rows, and the stages whose rows do not add up to the stage's
+    own count and value (they are counted from the leads instead): one query."""
+    money = StageCurrencyTotals
+    rows = db.session.execute(
+        db.select(StageTotals.stage_id, StageTotals.lead_count, StageTotals.value_cents, money.currency,
+                  money.lead_count, money.value_count, money.value_cents)
+        .outerjoin(money, money.stage_id == StageTotals.stage_id)
+        .where(StageTotals.stage_id.in_(ids))).all()
+    kept: dict[int, list] = {}
+    expected: dict[int, tuple[int, int]] = {}
+    for stage_id, count, value, currency, n, valued, cents in rows:
+        expected[stage_id] = (count, value)
+        if currency is not None:
+            kept.setdefault(stage_id, []).append((stage_id, currency, n, valued, cents))
+    short = [stage_id for stage_id, (count, value) in expected.items()
+             if (sum(r[2] for r in kept.get(stage_id, ())), sum(r[4] for r in kept.get(stage_id, ()))) != (count, value)]
+    return [r for stage_id, stage_rows in kept.items() if stage_id not in short for r in stage_rows], short
 
 
 def _card_query(ids, fields: list[str]):
@@ -183,21 +214,23 @@ def first_cards(stages: list[Stage], filters: BoardFilters, viewer, fields: list
     return result
 
 
-def build_columns(pipeline: Pipeline, filters: BoardFilters, viewer, fields: list[str]) -> list[Column]:
+def build_columns(pipeline: Pipeline, filters: BoardFilters, viewer, fields: list[str],
+                  rates: Rates | None = None) -> list[Column]:
     stages = list(pipeline.stages)
-    totals = stage_totals(stages, filters, viewer)
+    totals = stage_totals(stages, filters, viewer, rates)
     cards = first_cards(stages, filters, viewer, fields)
     columns = []
     for stage in stages:
-        count, value = totals.get(stage.id, (0, 0))
+        count, total = totals[stage.id]
         stage_cards, has_more = cards[stage.id]
-        columns.append(Column(stage, count, value, stage_cards, has_more))
+        columns.append(Column(stage, count, total, stage_cards, has_more))
     return columns
 
 
-def column_header(stage: Stage, filters: BoardFilters, viewer) -> Column:
-    count, value = stage_totals([stage], filters, viewer).get(stage.id, (0, 0))
-    return Column(stage, count, value, [], False)
+def column_headers(stages: list[Stage], filters: BoardFilters, viewer) -> list[Column]:
+    """The headers of some columns alone (after a move): counts and totals, no cards."""
+    totals = stage_totals(stages, filters, viewer)
+    return [Column(stage, *totals[stage.id], [], False) for stage in stages]
 
 
 def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, fields: list[str] | None = None) -> dict:
@@ -250,9 +283,11 @@ def board_context(pipeline: Pipeline, filters: BoardFilters, viewer) -> dict:
     owners = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True)).order_by(User.name)).all()
     teams = db.session.execute(db.select(Team.id, Team.name).order_by(Team.name)).all()
     fields = card_fields()
+    rates = current_rates()
     return {
         **board_context_light(pipeline, filters, viewer, fields),
-        "pipelines": live_pipelines(), "columns": build_columns(pipeline, filters, viewer, fields),
+        "pipelines": live_pipelines(), "columns": build_columns(pipeline, filters, viewer, fields, rates),
+        "base_currency": rates.base,
         "owners": owners, "teams": teams, "sources": SOURCES, "temperatures": TEMPERATURES,
         "stamp": board_stamp(pipeline),
     }
@@ -265,11 +300,12 @@ def is_rotting(lead: Lead, stage: Stage, now: datetime) -> bool:
 
 
 def board_stamp(pipeline: Pipeline) -> str:
-    """Changes whenever any lead moves or changes (both write a row): two primary-key lookups."""
+    """Changes whenever any lead moves or changes (both write a row): two primary-key lookups, one query."""
     from leadflow.governance.models import AuditEntry
 
-    last_move = db.session.scalar(db.select(func.max(StageChange.id))) or 0
-    last_change = db.session.scalar(db.select(func.max(AuditEntry.id))) or 0
+    last_move, last_change = db.session.execute(db.select(
+        db.select(func.max(StageChange.id)).scalar_subquery(), db.select(func.max(AuditEntry.id)).scalar_subquery())).one()
+    last_move, last_change = last_move or 0, last_change or 0
     return f"{pipeline.id}-{last_move}-{last_change}"
 
 
@@ -279,8 +315,9 @@ def _month_bucket(column):
     return func.strftime("%Y-%m", column)
 
 
-def forecast(pipeline: Pipeline, filters: BoardFilters, viewer, today: date | None = None) -> list[dict]:
-    """Weighted value of open leads by expected close month: overdue, then the next months."""
+def forecast(pipeline: Pipeline, filters: BoardFilters, viewer, today: date | None = None) -> dict:
+    """Weighted value of open leads by expected close month (overdue, then the next months),
+    each month's total in the base currency: {"base": code, "months": [...]}."""
     today = today or date.today()
     start = today.replace(day=1)
     months = []
@@ -290,26 +327,32 @@ def forecast(pipeline: Pipeline, filters: BoardFilters, viewer, today: date | No
         cursor = (cursor + timedelta(days=32)).replace(day=1)
     end = cursor
     open_stage_ids = [s.id for s in pipeline.stages if s.kind == "open"]
+    rates = current_rates()
     if not open_stage_ids:
-        return []
-    weighted = func.sum(Lead.value_cents * Stage.probability / 100.0)
+        return {"base": rates.base, "months": []}
+    # value × probability is whole cents × percent: summed exactly per currency, divided when converted.
+    weighted = func.coalesce(func.sum(Lead.value_cents * Stage.probability), 0)
+    measures = (Lead.currency, func.count(Lead.id), func.count(Lead.value_cents), weighted)
+    live_open = (Lead.stage_id.in_(open_stage_ids), Lead.deleted_at.is_(None))
     bucket = _month_bucket(Lead.expected_close_date)
-    query = (db.select(bucket, weighted, func.count(Lead.id))
-             .join(Stage, Lead.stage_id == Stage.id)
-             .where(Lead.stage_id.in_(open_stage_ids), Lead.deleted_at.is_(None),
-                    Lead.expected_close_date.is_not(None), Lead.expected_close_date < end,
+    query = (db.select(bucket, *measures).join(Stage, Lead.stage_id == Stage.id)
+             .where(*live_open, Lead.expected_close_date.is_not(None), Lead.expected_close_date < end,
                     Lead.expected_close_date >= start)
-             .group_by(bucket))
-    by_month = {row[0]: (int(row[1] or 0), row[2]) for row in db.session.execute(filters.apply(query, viewer))}
-    overdue_query = (db.select(weighted, func.count(Lead.id)).join(Stage, Lead.stage_id == Stage.id)
-                     .where(Lead.stage_id.in_(open_stage_ids), Lead.deleted_at.is_(None),
-                            Lead.expected_close_date < start))
-    overdue = db.session.execute(filters.apply(overdue_query, viewer)).one()
-    strip = [{"label": "Overdue", "weighted_cents": int(overdue[0] or 0), "count": overdue[1], "overdue": True}]
-    for month in months:
-        value, count = by_month.get(month.strftime("%Y-%m"), (0, 0))
-        strip.append({"label": month.strftime("%b %Y"), "weighted_cents": value, "count": count, "overdue": False})
-    top = max((m["weighted_cents"] for m in strip), default=0) or 1
+             .group_by(bucket, Lead.currency))
+    overdue_query = (db.select(literal_column("'overdue'"), *measures).join(Stage, Lead.stage_id == Stage.id)
+                     .where(*live_open, Lead.expected_close_date < start).group_by(Lead.currency))
+    by_month: dict[str, dict[str, tuple[int, Decimal]]] = {}
+    counts: dict[str, int] = {}
+    for query_ in (query, overdue_query):
+        for month, currency, count, valued, percent_cents in db.session.execute(filters.apply(query_, viewer)):
+            by_month.setdefault(month, {})[currency] = (valued, Decimal(percent_cents) / 100)
+            counts[month] = counts.get(month, 0) + count
+    strip = [{"label": "Overdue", "key": "overdue", "overdue": True}]
+    strip += [{"label": m.strftime("%b %Y"), "key": m.strftime("%Y-%m"), "overdue": False} for m in months]
     for m in strip:
-        m["percent"] = round(100 * m["weighted_cents"] / top)
-    return strip
+        m["total"] = total_in_base(by_month.get(m["key"], {}), rates)
+        m["count"] = counts.get(m["key"], 0)
+    top = max((m["total"].cents for m in strip), default=0) or 1
+    for m in strip:
+        m["percent"] = round(100 * max(m["total"].cents, 0) / top)
+    return {"base": rates.base, "months": strip}

@@ -59,10 +59,31 @@ class StageTotals(db.Model):
     The board header reads these instead of scanning every lead, so a board with
     100,000 leads opens as fast as one with 1,000. ``leadflow.pipeline.totals``
     maintains them on each flush and can recount them from scratch.
+
+    ``value_cents`` adds every currency together, so it is never shown: money comes from
+    ``StageCurrencyTotals``, and this row only tells whether those add up to the stage.
     """
 
     __tablename__ = "stage_totals"
 
     stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id", ondelete="CASCADE"), primary_key=True)
     lead_count: Mapped[int] = mapped_column(Integer, default=0)
+    value_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StageCurrencyTotals(db.Model):
+    """Live leads and value per stage *and currency*, kept like ``StageTotals``.
+
+    Amounts in different currencies are never added in the database: the board and the
+    forecast convert each currency's sum to the workspace's base currency when they show it
+    (``leadflow.governance.money.total_in_base``). ``value_count`` counts the leads that
+    have a value (the ones a converted total includes).
+    """
+
+    __tablename__ = "stage_currency_totals"
+
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id", ondelete="CASCADE"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    lead_count: Mapped[int] = mapped_column(Integer, default=0)
+    value_count: Mapped[int] = mapped_column(Integer, default=0)
     value_cents: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,9 +1,15 @@
-"""Keep each stage's live lead count and value (``StageTotals``) exact.
+"""Keep each stage's live lead count and value exact: per stage (``StageTotals``) and per
+stage and currency (``StageCurrencyTotals``, what the board's money totals are made from).
 
-Every ORM flush that adds, moves, re-values, trashes, restores or deletes a lead
-adds its difference to the stage rows with ``UPDATE … SET n = n + :delta``, in
-the same transaction, so concurrent writers never lose an update. Bulk writes
-that bypass the ORM (seeding, stage deletion) call ``recount_stage_totals``.
+Every ORM flush that adds, moves, re-values, re-prices (currency), trashes, restores or
+deletes a lead adds its difference to the rows with ``UPDATE … SET n = n + :delta``, in the
+same transaction, so concurrent writers never lose an update. Bulk writes that bypass the
+ORM (seeding, stage deletion, an import's undo) call ``recount_stage_totals``.
+
+The CSV import adds its new leads to ``StageTotals`` only (it knows counts per stage, not per
+currency); ``stage_money`` notices a stage whose currency rows fall short of its count and
+counts that stage's money from the leads instead, so a total is never wrong, only slower
+until the stage is recounted.
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.base import LoaderCallableStatus
 
 from leadflow.leads.models import Lead
-from leadflow.pipeline.models import StageTotals
+from leadflow.pipeline.models import StageCurrencyTotals, StageTotals
 
 _KEY = "stage_totals_deltas"
+_TRACKED = ("stage_id", "currency", "value_cents", "deleted_at")
 
 
 def _old_value(state, name):
@@ -33,37 +40,44 @@ def _old_value(state, name):
     ).scalar() if state.identity else None
 
 
-def _contribution(stage_id, value_cents, deleted_at):
+def _contribution(stage_id, currency, value_cents, deleted_at):
     if stage_id is None or deleted_at is not None:
         return None
-    return stage_id, value_cents or 0
+    return stage_id, currency or Lead.__table__.c.currency.default.arg, value_cents
 
 
 @event.listens_for(Session, "before_flush")
 def _collect(session, _flush_context, _instances):
-    deltas = session.info.setdefault(_KEY, defaultdict(lambda: [0, 0]))
+    # (stage id, currency) → [leads, leads with a value, value cents]
+    deltas = session.info.setdefault(_KEY, defaultdict(lambda: [0, 0, 0]))
 
     def add(contribution, sign):
         if contribution is not None:
-            stage_id, value = contribution
-            deltas[stage_id][0] += sign
-            deltas[stage_id][1] += sign * value
+            stage_id, currency, value = contribution
+            delta = deltas[stage_id, currency]
+            delta[0] += sign
+            delta[1] += sign * (value is not None)
+            delta[2] += sign * (value or 0)
+
+    def now(obj):
+        return _contribution(*(getattr(obj, n) for n in _TRACKED))
+
+    def before(state):
+        return _contribution(*(_old_value(state, n) for n in _TRACKED))
 
     for obj in session.new:
         if isinstance(obj, Lead):
-            add(_contribution(obj.stage_id, obj.value_cents, obj.deleted_at), 1)
+            add(now(obj), 1)
     for obj in session.dirty:
         if isinstance(obj, Lead):
             state = inspect(obj)
-            if not any(state.attrs[n].history.has_changes() for n in ("stage_id", "value_cents", "deleted_at")):
+            if not any(state.attrs[n].history.has_changes() for n in _TRACKED):
                 continue
-            old = _contribution(*(_old_value(state, n) for n in ("stage_id", "value_cents", "deleted_at")))
-            add(old, -1)
-            add(_contribution(obj.stage_id, obj.value_cents, obj.deleted_at), 1)
+            add(before(state), -1)
+            add(now(obj), 1)
     for obj in session.deleted:
         if isinstance(obj, Lead):
-            state = inspect(obj)
-            add(_contribution(*(_old_value(state, n) for n in ("stage_id", "value_cents", "deleted_at"))), -1)
+            add(before(inspect(obj)), -1)
 
 
 @event.listens_for(Session, "after_flush")
@@ -72,8 +86,20 @@ def _apply(session, _flush_context):
     if not deltas:
         return
     connection = session.connection()
-    for stage_id, (count, value) in sorted(deltas.items()):
-        if count == 0 and value == 0:
+    per_stage = defaultdict(lambda: [0, 0])
+    for (stage_id, currency), (count, valued, value) in sorted(deltas.items()):
+        if count == valued == value == 0:
+            continue
+        per_stage[stage_id][0] += count
+        per_stage[stage_id][1] += value
+        _ensure_currency_row(connection, stage_id, currency)
+        table = StageCurrencyTotals
+        connection.execute(
+            update(table).where(table.stage_id == stage_id, table.currency == currency)
+            .values(lead_count=table.lead_count + count, value_count=table.value_count + valued,
+                    value_cents=table.value_cents + value))
+    for stage_id, (count, value) in sorted(per_stage.items()):
+        if count == value == 0:
             continue
         _ensure_row(connection, stage_id)
         connection.execute(
@@ -87,19 +113,45 @@ def _forget(session):
     session.info.pop(_KEY, None)
 
 
+def _insert(connection):
+    return pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+
+
 def _ensure_row(connection, stage_id: int) -> None:
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
     connection.execute(
-        insert(StageTotals).values(stage_id=stage_id, lead_count=0, value_cents=0)
+        _insert(connection)(StageTotals).values(stage_id=stage_id, lead_count=0, value_cents=0)
         .on_conflict_do_nothing(index_elements=["stage_id"])
     )
 
 
+def _ensure_currency_row(connection, stage_id: int, currency: str) -> None:
+    connection.execute(
+        _insert(connection)(StageCurrencyTotals)
+        .values(stage_id=stage_id, currency=currency, lead_count=0, value_count=0, value_cents=0)
+        .on_conflict_do_nothing(index_elements=["stage_id", "currency"])
+    )
+
+
 def live_totals_query(stage_ids=None):
+    """(stage id, lead count, value cents) per stage, counted from the leads."""
     query = (
         select(Lead.stage_id, func.count(Lead.id), func.coalesce(func.sum(Lead.value_cents), 0))
         .where(Lead.deleted_at.is_(None), Lead.stage_id.is_not(None))
         .group_by(Lead.stage_id)
+    )
+    if stage_ids is not None:
+        query = query.where(Lead.stage_id.in_(list(stage_ids)))
+    return query
+
+
+def live_currency_totals_query(stage_ids=None):
+    """(stage id, currency, lead count, leads with a value, value cents), counted from the leads;
+    the board's filtered totals add their filters to it."""
+    query = (
+        select(Lead.stage_id, Lead.currency, func.count(Lead.id), func.count(Lead.value_cents),
+               func.coalesce(func.sum(Lead.value_cents), 0))
+        .where(Lead.deleted_at.is_(None), Lead.stage_id.is_not(None))
+        .group_by(Lead.stage_id, Lead.currency)
     )
     if stage_ids is not None:
         query = query.where(Lead.stage_id.in_(list(stage_ids)))
@@ -119,3 +171,10 @@ def recount_stage_totals(session: Session, stage_ids=None) -> None:
         count, value = actual.get(stage_id, (0, 0))
         connection.execute(update(StageTotals).where(StageTotals.stage_id == stage_id)
                            .values(lead_count=count, value_cents=int(value)))
+    if ids:
+        table = StageCurrencyTotals
+        connection.execute(table.__table__.delete().where(table.stage_id.in_(ids)))
+        rows = [{"stage_id": s, "currency": c, "lead_count": n, "value_count": v, "value_cents": int(cents)}
+                for s, c, n, v, cents in session.execute(live_currency_totals_query(ids))]
+        if rows:
+            connection.execute(table.__table__.insert(), rows)

@@ -139,8 +139,8 @@ def move():
     except NotFound:
         abort(404)
     context = board.board_context_light(result.lead.pipeline, filters, current_user)
-    headers = [board.column_header(s, filters, current_user)
-               for s in result.lead.pipeline.stages if s.id in {result.from_stage_id, result.to_stage_id}]
+    headers = board.column_headers([s for s in result.lead.pipeline.stages
+                                    if s.id in {result.from_stage_id, result.to_stage_id}], filters, current_user)
     response = render_page("pipeline/_move_result.html", lead=result.lead, headers=headers, mode=mode,
                            moved_stage=result.changed_stage, from_dialog=bool(form.get("from_dialog")), **context,
                            trigger={"stage-changed": {"lead": result.lead.id}})

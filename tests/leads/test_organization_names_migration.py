@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from config import TestConfig
@@ -17,27 +16,15 @@ from leadflow import create_app
 from leadflow.extensions import db
 
 from tests import factories
+from tests.databases import scratch_database_url
 
 BEFORE = "faacf2c25cd1"
 
 
 @pytest.fixture
 def old_database_url(tmp_path, database_url):
-    if not database_url.startswith("postgresql"):
-        yield f"sqlite:///{tmp_path / 'old.sqlite3'}"
-        return
-    url = make_url(database_url)
-    name = f"{url.database}_names_migration"
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with scratch_database_url(tmp_path, database_url, "names_migration") as url:
+        yield url
 
 
 ORGS = [  # id, name, name_key, domain, industry, territory, trashed

@@ -9,9 +9,9 @@ import pytest
 from leadflow.extensions import db
 from leadflow.leads import services
 from leadflow.leads.models import Lead
-from leadflow.pipeline.models import StageTotals
+from leadflow.pipeline.models import StageCurrencyTotals, StageTotals
 from leadflow.pipeline.services import ensure_default_pipeline
-from leadflow.pipeline.totals import live_totals_query, recount_stage_totals
+from leadflow.pipeline.totals import live_currency_totals_query, live_totals_query, recount_stage_totals
 
 from tests.factories import TEST_SETUP
 
@@ -27,6 +27,16 @@ def actual() -> dict:
     return {row[0]: (row[1], int(row[2])) for row in db.session.execute(live_totals_query())}
 
 
+def stored_money() -> dict:
+    """{(stage, currency): (leads, leads with a value, cents)} as kept for the board's money totals."""
+    return {(t.stage_id, t.currency): (t.lead_count, t.value_count, t.value_cents)
+            for t in db.session.scalars(db.select(StageCurrencyTotals)) if t.lead_count or t.value_cents}
+
+
+def actual_money() -> dict:
+    return {(s, c): (n, v, int(cents)) for s, c, n, v, cents in db.session.execute(live_currency_totals_query())}
+
+
 def test_totals_follow_creates_moves_value_changes_trash_restore_and_purge(make_user):
     manager = make_user("manager")
     stages = ensure_default_pipeline().stages
@@ -35,13 +45,18 @@ def test_totals_follow_creates_moves_value_changes_trash_restore_and_purge(make_
     for i in range(40):
         leads.append(services.create_lead(manager, {
             "first_name": f"T{i}", "email": f"t{i}@example.com", "value": str(rng.randint(0, 5000)),
-            "stage_id": rng.choice(stages).id}))
+            "stage_id": rng.choice(stages).id, "currency": rng.choice(["USD", "EUR", "CHF"])}))
     db.session.commit()
-    assert stored() == actual()
-    for step in range(120):
+    assert stored() == actual() and stored_money() == actual_money()
+    for step in range(160):
         lead = rng.choice(leads)
-        action = rng.choice(["move", "value", "trash", "restore", "both"])
-        if action == "move" and lead.deleted_at is None:
+        action = rng.choice(["move", "value", "trash", "restore", "both", "currency", "all"])
+        if action == "currency" and lead.deleted_at is None:
+            services.update_lead(manager, lead, {"currency": rng.choice(["USD", "EUR", "GBP"])})
+        elif action == "all" and lead.deleted_at is None:
+            services.update_lead(manager, lead, {"currency": rng.choice(["USD", "JPY"]), "stage_id": rng.choice(stages).id,
+                                                 "value": rng.choice(["", "12.34"])})
+        elif action == "move" and lead.deleted_at is None:
             services.update_lead(manager, lead, {"stage_id": rng.choice(stages).id})
         elif action == "value" and lead.deleted_at is None:
             services.update_lead(manager, lead, {"value": rng.choice(["", str(rng.randint(1, 9000))])})
@@ -54,12 +69,13 @@ def test_totals_follow_creates_moves_value_changes_trash_restore_and_purge(make_
         if step % 10 == 0:
             db.session.commit()
             assert stored() == actual(), f"after step {step}"
+            assert stored_money() == actual_money(), f"after step {step}"
     db.session.commit()
-    assert stored() == actual()
+    assert stored() == actual() and stored_money() == actual_money()
     live = [lead for lead in leads if lead.deleted_at is None]
     db.session.delete(live[0])
     db.session.commit()
-    assert stored() == actual()
+    assert stored() == actual() and stored_money() == actual_money()
 
 
 def test_rolled_back_changes_do_not_touch_totals(make_user):
@@ -67,16 +83,19 @@ def test_rolled_back_changes_do_not_touch_totals(make_user):
     lead = services.create_lead(manager, {"first_name": "R", "email": "r@example.com", "value": "100"})
     db.session.commit()
     before = stored()
-    services.update_lead(manager, lead, {"value": "999"})
+    money_before = stored_money()
+    services.update_lead(manager, lead, {"value": "999", "currency": "EUR"})
     db.session.rollback()
     assert stored() == before == actual()
+    assert stored_money() == money_before == actual_money()
 
 
 def test_recount_repairs_totals_after_bulk_writes(make_user):
     stage = ensure_default_pipeline().stages[1]
     services.create_lead(TEST_SETUP, {"first_name": "B", "email": "b@example.com", "value": "10"})
     db.session.commit()
-    db.session.execute(db.update(Lead).values(stage_id=stage.id, value_cents=700))
+    db.session.execute(db.update(Lead).values(stage_id=stage.id, value_cents=700, currency="GBP"))
     recount_stage_totals(db.session)
     db.session.commit()
     assert stored() == actual() == {stage.id: (1, 700)}
+    assert stored_money() == actual_money() == {(stage.id, "GBP"): (1, 1, 700)}
