@@ -57,7 +57,7 @@ def test_a_due_task_reminds_its_assignee_once_with_a_link_to_the_lead(app, make_
     assert message.idempotency_key == f"task-due:{task.id}:{due.isoformat()}"
     assert message.subject == "Due: Call back about pricing (Grace Hopper)"
     assert f"/leads/{lead.id}" in message.text_body
-    assert "Mon 02 Mar 2026, 09:30 (Europe/Paris)" in message.text_body  # in the assignee's time zone
+    assert "Mon 02 Mar 2026, 09:30 Europe/Paris (UTC+01:00)" in message.text_body  # the assignee's zone, named
     db.session.expire_all()
     assert db.session.get(Task, task.id).remind_at is None
 
