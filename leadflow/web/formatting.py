@@ -147,24 +147,13 @@ def _zone(ctx) -> tzinfo:
     return zone if isinstance(zone, tzinfo) else viewer_zone()
 
 
-@pass_context
-def when_filter(ctx, value, style: str = "datetime") -> str:
-    return format_time(value, _zone(ctx), style)
+def in_reader_zone(format_value):
+    """A template filter of ``format_value(value, zone, *args)`` in the page's reader's zone."""
+    @pass_context
+    def template_filter(ctx, value, *args):
+        return format_value(value, _zone(ctx), *args)
 
-
-@pass_context
-def day_filter(ctx, value) -> str:
-    return format_day(value, _zone(ctx))
-
-
-@pass_context
-def when_zoned_filter(ctx, value, style: str = "datetime") -> str:
-    return format_zoned(value, _zone(ctx), style)
-
-
-@pass_context
-def iso_filter(ctx, value) -> str:
-    return iso_with_offset(value, _zone(ctx))
+    return template_filter
 
 
 @pass_context
@@ -220,10 +209,12 @@ def register(app: Flask) -> None:
     app.add_template_filter(phone, "phone")
     app.add_template_global(lifecycle_label, "lifecycle_label")
     app.add_template_filter(money, "money")
-    app.add_template_filter(when_filter, "when")
-    app.add_template_filter(day_filter, "day")
-    app.add_template_filter(when_zoned_filter, "when_zoned")
-    app.add_template_filter(iso_filter, "iso")
+    # {{ at|when }} "Wed 02 Dec 2026, 09:48", {{ at|when('short'|'time'|'date'|'long_date') }},
+    # {{ at|day }} the reader's day, {{ at|when_zoned }} with the zone named, {{ at|iso }} with its offset.
+    app.add_template_filter(in_reader_zone(format_time), "when")
+    app.add_template_filter(in_reader_zone(format_day), "day")
+    app.add_template_filter(in_reader_zone(format_zoned), "when_zoned")
+    app.add_template_filter(in_reader_zone(iso_with_offset), "iso")
     app.add_template_filter(ago, "ago")
     app.add_template_global(zone_label_global, "zone_label")
     app.add_template_global(url_with, "url_with")
