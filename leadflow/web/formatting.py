@@ -2,9 +2,10 @@
 
 Times are stored in UTC. A person reads a time in their own time zone: on a page the
 signed-in user's, unless the page passes ``zone`` to say whose it shows (a rep's "My work"
-seen by a manager says so); in an e-mail the recipient's (``render_mail`` passes it); in an
-export a time carries its UTC offset. Templates use the filters registered below (``when``,
-``day``, ``when_zoned``, ``ago``, ``zone_label``), never ``strftime`` themselves.
+seen by a manager says so); in an e-mail the recipient's (``render_mail`` passes it). In a
+file a time carries its UTC offset (``iso_with_offset``). Templates use the filters
+registered below (``when``, ``day``, ``when_zoned``, ``iso``, ``ago``, ``zone_label``),
+never ``strftime`` themselves.
 """
 
 from __future__ import annotations
