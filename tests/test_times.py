@@ -8,13 +8,16 @@ import re
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from leadflow.activities.models import Activity, Task
 from leadflow.extensions import db
+from leadflow.leads import services as lead_services
 from leadflow.mail.models import OutboxMessage
 from leadflow.scheduler.reminders import send_task_reminders
+from leadflow.web.formatting import format_stored
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC = timezone.utc
@@ -115,3 +118,24 @@ def test_make_run_points_email_links_at_the_address_it_serves(env, expected):
     [serve] = [line for line in plan.splitlines() if "leadflow serve" in line]
     assert re.search(rf'(^|\s)BASE_URL="{re.escape(expected)}"\s', serve), serve
     assert "--port 8123" in serve
+
+
+def test_the_history_shows_changed_dates_like_the_rest_of_the_page(login_as, make_lead):
+    admin, client = login_as("admin", timezone="Asia/Kolkata")
+    lead = make_lead(owner_id=admin.id)
+    lead_services.update_lead(admin, lead, {"expected_close_date": "2027-11-18"})
+    db.session.commit()
+    history = _section(client.get(f"/leads/{lead.id}").get_data(as_text=True), 'id="lead-history"', "</article>")
+    assert "Thu 18 Nov 2027" in history and "2027-11-18" not in history
+
+
+@pytest.mark.parametrize("kept, shown", [
+    ("2030-01-02T09:00:00+00:00", "Wed 02 Jan 2030, 14:30"),   # a moment: in the reader's zone
+    ("2030-01-02T09:00:00", "Wed 02 Jan 2030, 14:30"),         # an old entry without offset is UTC
+    ("2027-11-18", "Thu 18 Nov 2027"),                         # a calendar date stays that date
+    ("2030-13-45", "2030-13-45"),                              # not a date after all: as typed
+    ("Acme 2030-01-02 offer", "Acme 2030-01-02 offer"),
+    (None, "—"),
+])
+def test_a_time_kept_as_text_in_the_audit_log_reads_like_every_other(kept, shown):
+    assert format_stored(kept, ZoneInfo("Asia/Kolkata")) == shown

@@ -10,6 +10,7 @@ never ``strftime`` themselves.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -90,6 +91,24 @@ def format_zoned(value: datetime | None, zone: tzinfo, style: str = "datetime") 
     if value is None:
         return "—"
     return f"{format_time(value, zone, style)} {zone_label(zone, value)}"
+
+
+# What the audit log writes for a date or a moment (``date.isoformat()``, ``datetime.isoformat()``).
+_STORED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2})?)?")
+
+
+def format_stored(text: str | None, zone: tzinfo) -> str:
+    """A value kept as text (the audit log's old and new values): a date or a moment in it
+    reads like every other time; anything else as it is."""
+    if text and _STORED_TIME.fullmatch(text):
+        try:
+            value = datetime.fromisoformat(text) if "T" in text else date.fromisoformat(text)
+        except ValueError:
+            return text
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)  # stored times are UTC
+        return format_time(value, zone)
+    return text or "—"
 
 
 def iso_with_offset(value: datetime | None, zone: tzinfo = UTC_ZONE) -> str:
@@ -216,6 +235,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(in_reader_zone(format_day), "day")
     app.add_template_filter(in_reader_zone(format_zoned), "when_zoned")
     app.add_template_filter(in_reader_zone(iso_with_offset), "iso")
+    app.add_template_filter(in_reader_zone(format_stored), "stored")
     app.add_template_filter(ago, "ago")
     app.add_template_global(zone_label_global, "zone_label")
     app.add_template_global(url_with, "url_with")
