@@ -62,7 +62,6 @@ class UserEditForm(FlaskForm):
                                  render_kw={"autocomplete": "new-password"})
 
 
-
 def user_edit_form(user, zone) -> UserEditForm:
     """The edit form of ``user`` as stored: the team by its name (never the Team object),
     the out-of-office time in the editor's time zone ``zone``. A POST's data replaces these."""

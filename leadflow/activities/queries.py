@@ -16,7 +16,7 @@ from leadflow.activities.models import LOGGED_KINDS, TASK_KIND_LABELS, Activity,
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage
-# The zone and the due-time words come from the one formatter (the scheduler reads user_zone here).
+# A person's zone comes from the one formatter (the board and the scheduler read user_zone here).
 from leadflow.web.formatting import zone_of as user_zone
 
 TIMELINE_PAGE = 20
