@@ -212,6 +212,9 @@ def test_the_digest_goes_at_the_digest_hour_in_the_users_time_zone_once_a_day(ap
     assert digest.to_address == rep.email
     assert digest.idempotency_key == f"digest:{rep.id}:2026-03-02"
     assert "Send the proposal" in digest.text_body and "OVERDUE (1)" in digest.text_body
+    # 15:00 UTC on 1 March is 10:00 in New York, and the digest says which zone that is.
+    assert "was due Sun 01 Mar, 10:00" in digest.text_body
+    assert "Times are in America/New_York (UTC-05:00)." in digest.text_body
     assert send_digests(datetime(2026, 3, 3, 13, 0, tzinfo=timezone.utc)) == 1  # the next morning
     assert [m.idempotency_key for m in _messages(kind="digest")][-1] == f"digest:{rep.id}:2026-03-03"
 
