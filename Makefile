@@ -19,6 +19,10 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 THREADS ?= 8
 PYTEST_ARGS ?=
+# Links in e-mails start with BASE_URL: `make run` points it at the address it serves
+# (127.0.0.1 when listening on every interface), unless BASE_URL is set already.
+RUN_HOST := $(if $(filter 0.0.0.0 :: [::],$(HOST)),127.0.0.1,$(HOST))
+RUN_BASE_URL := $(or $(BASE_URL),http://$(RUN_HOST):$(PORT))
 
 # The instance folder holds the SQLite database; LEADFLOW_INSTANCE moves it.
 LEADFLOW_INSTANCE ?= $(CURDIR)/instance
@@ -78,11 +82,11 @@ run: install
 	$(FLASK_DEV) db upgrade
 	$(FLASK_DEV) leadflow seed-demo --if-empty
 	@echo
-	@echo "  LeadFlow is running at  http://$(HOST):$(PORT)"
+	@echo "  LeadFlow is running at  http://$(HOST):$(PORT)  (links in e-mails: $(RUN_BASE_URL))"
 	@LEADFLOW_CONFIG=development $(BIN)/python -c "$$PRINT_LOGIN"
 	@echo "  Stop it with Ctrl+C."
 	@echo
-	$(FLASK_DEV) leadflow serve --host $(HOST) --port $(PORT) --threads $(THREADS)
+	BASE_URL="$(RUN_BASE_URL)" $(FLASK_DEV) leadflow serve --host $(HOST) --port $(PORT) --threads $(THREADS)
 
 # Production: the settings come from the environment (LEADFLOW_CONFIG defaults to production).
 serve: install

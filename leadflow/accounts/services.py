@@ -104,6 +104,11 @@ def timezone_problems(name: str) -> list[str]:
     return []
 
 
+def team_names() -> list[str]:
+    """The teams a user can be put in, by name (what the team box offers)."""
+    return list(db.session.scalars(db.select(Team.name).order_by(Team.name)))
+
+
 def find_or_create_team(name: str | None) -> Team | None:
     name = (name or "").strip()
     if not name:
@@ -228,14 +233,20 @@ def update_user(actor: User, user: User, *, name: str, role: str, team: str | No
     record_changes(actor, "user", user.id, before, after)
 
 
-def set_routing_limits(actor: User, user: User, *, out_of_office_until, max_open_leads: int | None) -> None:
-    """When routing should skip ``user``: away until a time (naive times are UTC), or at a cap."""
+def set_routing_limits(actor: User, user: User, *, out_of_office_until, max_open_leads: int | None,
+                       zone=None) -> None:
+    """When routing should skip ``user``: away until a time (a naive time is read in ``zone``,
+    UTC when not given), or at a cap. A time given to the minute of the stored one keeps it."""
     from datetime import timezone as tz
 
     from leadflow.governance.audit import record_changes
 
     if out_of_office_until is not None and out_of_office_until.tzinfo is None:
-        out_of_office_until = out_of_office_until.replace(tzinfo=tz.utc)
+        out_of_office_until = out_of_office_until.replace(tzinfo=zone or tz.utc)
+    stored = user.out_of_office_until
+    if out_of_office_until is not None and stored is not None and \
+            out_of_office_until == stored.replace(second=0, microsecond=0):
+        out_of_office_until = stored
     if max_open_leads is not None and max_open_leads < 0:
         raise ValidationFailed({"max_open_leads": ["Enter a whole number from 0 up, or leave empty for no cap."]})
     before = {"out_of_office_until": user.out_of_office_until, "max_open_leads": user.max_open_leads}

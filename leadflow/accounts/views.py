@@ -6,10 +6,11 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, sessi
 from flask_login import current_user, login_required, login_user, logout_user
 
 from leadflow.accounts import services
-from leadflow.accounts.forms import ChangePasswordForm, LoginForm, UserCreateForm, UserEditForm
+from leadflow.accounts.forms import ChangePasswordForm, LoginForm, UserCreateForm, user_edit_form
 from leadflow.accounts.models import Team, User
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db, limiter
+from leadflow.web.formatting import zone_of
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
 from leadflow.web.ratelimits import breached_limits, reset_time, retry_after_seconds, wait_phrase
@@ -140,21 +141,22 @@ def new_user():
             return redirect(url_for("accounts.users"))
     elif form.is_submitted():
         status = 422
-    return render_page("accounts/user_form.html", form=form, user=None, status=status)
+    return render_page("accounts/user_form.html", form=form, user=None, teams=services.team_names(), status=status)
 
 
 @bp.route("/settings/users/<int:user_id>", methods=["GET", "POST"])
 @admin_required
 def edit_user(user_id: int):
     user = db.session.get(User, user_id) or abort(404)
-    form = UserEditForm(obj=user, team=user.team.name if user.team else "")
+    zone = zone_of(current_user)
+    form = user_edit_form(user, zone)
     status = 200
     if form.validate_on_submit():
         try:
             services.update_user(current_user, user, name=form.name.data, role=form.role.data,
                                  team=form.team.data, active=form.active.data, timezone=form.timezone.data or "UTC")
             services.set_routing_limits(current_user, user, out_of_office_until=form.out_of_office_until.data,
-                                        max_open_leads=form.max_open_leads.data)
+                                        max_open_leads=form.max_open_leads.data, zone=zone)
             if form.new_password.data:
                 try:
                     services.set_password(user, form.new_password.data)
@@ -173,4 +175,4 @@ def edit_user(user_id: int):
             return redirect(url_for("accounts.users"))
     elif form.is_submitted():
         status = 422
-    return render_page("accounts/user_form.html", form=form, user=user, status=status)
+    return render_page("accounts/user_form.html", form=form, user=user, teams=services.team_names(), status=status)

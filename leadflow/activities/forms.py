@@ -7,6 +7,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import Length
 
 from leadflow.activities.models import CALL_OUTCOMES, TASK_KIND_LABELS
+from leadflow.web.formatting import in_your_zone, local_input_value, zone_of
 from leadflow.web.forms import select_choices
 
 LOG_KIND_LABELS = {"call": "Call", "email": "Email", "meeting": "Meeting", "note": "Note"}
@@ -29,8 +30,7 @@ class TaskForm(FlaskForm):
     kind = SelectField("Type", choices=select_choices(TASK_KIND_LABELS.items()), validate_choice=False)
     title = StringField("Next step", validators=[Length(max=200)],
                         render_kw={"placeholder": "e.g. Call about the proposal", "maxlength": "200"})
-    due = StringField("Due", validators=[Length(max=30)], render_kw={"type": "datetime-local"},
-                      description="In your timezone.")
+    due = StringField("Due", validators=[Length(max=30)], render_kw={"type": "datetime-local"})
     assignee_id = SelectField("Assigned to", choices=[], validate_choice=False)
     notes = TextAreaField("Notes (optional)", validators=[Length(max=5000)], render_kw={"rows": 2})
 
@@ -54,13 +54,17 @@ def task_form_data(form: TaskForm) -> dict:
 def next_step_form(lead, viewer, now, *, data=None, title: str = "") -> TaskForm:
     """The next-step form for ``lead``: blank on a POST's data, else pre-filled with a call
     tomorrow at 09:00 (the viewer's time), given to the lead's owner or the viewer."""
-    from leadflow.activities.queries import default_due, local_input_value, user_zone
+    from leadflow.activities.queries import default_due
     from leadflow.activities.services import assignable_users, default_assignee_id
 
     assignees = assignable_users()
+    zone = zone_of(viewer)
     if data is not None:
-        return task_form(lead, assignees=assignees, data=data)
-    assignee = default_assignee_id(viewer, lead)
-    return task_form(lead, assignees=assignees, kind="call", title=title,
-                     due=local_input_value(default_due(viewer, now), user_zone(viewer)),
-                     assignee_id=str(assignee) if assignee else "")
+        form = task_form(lead, assignees=assignees, data=data)
+    else:
+        assignee = default_assignee_id(viewer, lead)
+        form = task_form(lead, assignees=assignees, kind="call", title=title,
+                         due=local_input_value(default_due(viewer, now), zone),
+                         assignee_id=str(assignee) if assignee else "")
+    form.due.description = in_your_zone(zone, now)
+    return form

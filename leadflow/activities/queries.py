@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, exists, func, or_
 from sqlalchemy.orm import joinedload
@@ -17,6 +16,8 @@ from leadflow.activities.models import LOGGED_KINDS, TASK_KIND_LABELS, Activity,
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage
+# A person's zone comes from the one formatter (the board and the scheduler read user_zone here).
+from leadflow.web.formatting import zone_of as user_zone
 
 TIMELINE_PAGE = 20
 SECTION_LIMIT = 100
@@ -24,14 +25,6 @@ SECTION_LIMIT = 100
 TIMELINE_FILTERS = {"": "All", "call": "Calls", "email": "Emails", "meeting": "Meetings", "note": "Notes",
                     "system": "System"}
 RECENTLY_DONE = timedelta(days=14)
-
-
-def user_zone(user) -> ZoneInfo:
-    """The user's timezone; UTC when it is unset or unknown."""
-    try:
-        return ZoneInfo(getattr(user, "timezone", None) or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def local_day_bounds(user, now: datetime, days: int = 1) -> tuple[datetime, datetime]:
@@ -212,33 +205,6 @@ def duration_text(delta: timedelta) -> str:
         return f"{hours} h" + (f" {minutes} min" if minutes and hours < 10 else "")
     days, hours = divmod(seconds // 3600, 24)
     return f"{days} d" + (f" {hours} h" if hours else "")
-
-
-def due_text(due_at: datetime, zone: ZoneInfo, now: datetime) -> str:
-    """When a task is due, in words relative to the user's today: "today 14:00", "tomorrow",
-    "Mon 3 Mar", and for overdue tasks how late ("overdue · 2 days")."""
-    local = due_at.astimezone(zone)
-    today = now.astimezone(zone).date()
-    clock = local.strftime("%H:%M")
-    day = local.date()
-    if due_at < now:
-        late = (today - day).days
-        if late <= 0:
-            return f"overdue · today {clock}"
-        return f"overdue · {late} day{'s' if late != 1 else ''}"
-    if day == today:
-        return f"today {clock}"
-    if day == today + timedelta(days=1):
-        return f"tomorrow {clock}"
-    if day < today + timedelta(days=7):
-        return local.strftime("%a ") + clock
-    return f"{local.strftime('%a')} {day.day} {local.strftime('%b')}" + (
-        f" {day.year}" if day.year != today.year else "")
-
-
-def local_input_value(at: datetime | None, zone: ZoneInfo) -> str:
-    """A UTC time as a ``datetime-local`` input shows it in the user's timezone."""
-    return at.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if at else ""
 
 
 def default_due(user, now: datetime) -> datetime:

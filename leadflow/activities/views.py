@@ -18,6 +18,7 @@ from leadflow.extensions import db, limiter
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.queries import lead_detail_context, load_lead_for_page
+from leadflow.web import formatting
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import is_fragment_request, redirect_to, render_page
 from leadflow.web.permissions import writer_required
@@ -40,12 +41,7 @@ def calendar_feed_of(user):
 
 @bp.app_template_global()
 def due_text(task, zone, now):
-    return queries.due_text(task.due_at, zone, now)
-
-
-@bp.app_template_filter()
-def local_time(at, zone, fmt: str = "%a %d %b %Y, %H:%M"):
-    return "—" if at is None else at.astimezone(zone).strftime(fmt)
+    return formatting.due_text(task.due_at, zone, now)
 
 
 def _lead_or_404(lead_id: int) -> Lead:
@@ -234,7 +230,7 @@ def _task_row(task_id: int, *, status: int = 200, message: str | None = None, tr
                        zone=zone, conflict=status == 409,
                        can_manage=lambda t: services.can_manage_task(current_user, t), show_lead=True,
                        message=message, rescheduling=rescheduling, errors=list(errors),
-                       due_value=due_value if due_value is not None else queries.local_input_value(task.due_at, zone))
+                       due_value=due_value if due_value is not None else formatting.local_input_value(task.due_at, zone))
 
 
 def _task_action(task_id: int, action, done_message: str):

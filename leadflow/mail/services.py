@@ -20,6 +20,7 @@ from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.mail.models import MAIL_KINDS, OutboxMessage
 from leadflow.scheduler.claims import insert_or_ignore
+from leadflow.web.formatting import zone_of
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,14 @@ def absolute_url(endpoint: str, **values) -> str:
 
 
 def render_mail(kind: str, subject: str, **context) -> RenderedMail:
-    """The text and HTML bodies of ``kind`` from ``templates/email/<kind>.txt`` and ``.html``."""
+    """The text and HTML bodies of ``kind`` from ``templates/email/<kind>.txt`` and ``.html``,
+    addressed to ``user`` (the recipient)."""
     from leadflow.governance.settings import get_setting
 
     subject = " ".join(subject.split())[:255]  # one line: a header never carries a line break
-    context = {"subject": subject, "workspace": get_setting("workspace_name") or "LeadFlow", **context}
+    # Every time in the message reads in the recipient's (``user``'s) time zone.
+    context = {"subject": subject, "workspace": get_setting("workspace_name") or "LeadFlow",
+               "zone": zone_of(context.get("user")), **context}
     return RenderedMail(
         subject=subject,
         text_body=render_template(f"email/{kind}.txt", **context),

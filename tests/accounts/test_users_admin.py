@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+
 import pytest
 
 from leadflow.accounts.models import Team, User
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
+from leadflow.routing.models import RoutingAssignee, RoutingRule
+from leadflow.routing.services import eligible_team_members
 
 NEW_USER = {"name": "Nora North", "email": "nora@example.com", "role": "manager", "team": "North",
             "timezone": "Europe/Berlin", "password": "maple orbit lantern 7"}
@@ -150,3 +155,117 @@ def test_users_page_lists_people_and_teams(app, login_as, make_user):
     html = client.get("/settings/users").get_data(as_text=True)
     assert "Wendy West" in html and "Vic Viewer" in html and "Deactivated" in html
     assert "West — 1 member" in html
+
+
+# --- saving what the edit form shows ---------------------------------------------------------
+
+class _FormValues(HTMLParser):
+    """What a browser posts for a page's form as shown: each named input's value (checkboxes
+    only when checked), each select's chosen option, each textarea's text."""
+
+    def __init__(self):
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self._select = None
+        self._textarea = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        name = attrs.get("name")
+        if tag == "input" and name and attrs.get("type") not in ("submit", "button"):
+            if attrs.get("type") != "checkbox" or "checked" in attrs:
+                self.values[name] = attrs.get("value") or ("y" if attrs.get("type") == "checkbox" else "")
+        elif tag == "select":
+            self._select = name
+        elif tag == "option" and self._select and ("selected" in attrs or self._select not in self.values):
+            self.values[self._select] = attrs.get("value", "")
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.values[name] = ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.values[self._textarea] += data
+
+
+def _shown_form(client, url) -> dict[str, str]:
+    page = client.get(url)
+    assert page.status_code == 200
+    parser = _FormValues()
+    parser.feed(page.get_data(as_text=True))
+    return parser.values
+
+
+def _stored(user_id) -> dict:
+    db.session.expire_all()
+    user = db.session.get(User, user_id)
+    return {column.key: getattr(user, column.key) for column in User.__table__.columns}
+
+
+def _rotation(team):
+    return [u.id for u in eligible_team_members(team)]
+
+
+@pytest.fixture
+def two_teams(app):
+    inbound, outbound = Team(name="Inbound"), Team(name="Outbound")
+    db.session.add_all([inbound, outbound])
+    db.session.flush()
+    db.session.add(RoutingRule(name="Inbound round-robin", target_kind="team", target_team_id=inbound.id,
+                               strategy="round_robin"))
+    db.session.flush()
+    return inbound, outbound
+
+
+@pytest.mark.parametrize("role, active", [("admin", True), ("manager", True), ("rep", True), ("viewer", True),
+                                          ("rep", False)])
+def test_saving_a_user_of_any_role_as_shown_changes_nothing(login_as, make_user, two_teams, role, active):
+    inbound, _ = two_teams
+    person = make_user(role, name="Ines Inbound", team=inbound, timezone="Asia/Kolkata", active=active,
+                       max_open_leads=7, out_of_office_until=datetime(2026, 1, 2, 9, 15, 42, tzinfo=timezone.utc))
+    teammate = make_user("rep", name="Tom Teammate", team=inbound)
+    db.session.add(RoutingAssignee(user_id=person.id, last_assigned_at=datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)))
+    # The editing admin is in another zone than UTC and than the person edited.
+    _, client = login_as("admin", timezone="America/New_York")
+    before, rotation_before = _stored(person.id), _rotation(inbound)
+    assert (person.id in rotation_before) == (role != "viewer" and active)
+
+    shown = _shown_form(client, f"/settings/users/{person.id}")
+    assert shown["team"] == "Inbound" and shown["role"] == role
+    assert shown["out_of_office_until"] == "2026-01-02T04:15"  # 09:15 UTC is 04:15 in New York
+    response = client.post(f"/settings/users/{person.id}", data=shown)
+    assert response.status_code == 302, response.get_data(as_text=True)[:800]
+
+    assert _stored(person.id) == before
+    assert sorted(db.session.scalars(db.select(Team.name))) == ["Inbound", "Outbound"]
+    assert _rotation(inbound) == rotation_before and teammate.id in rotation_before
+    assert db.session.get(RoutingAssignee, person.id).last_assigned_at == datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
+    assert db.session.scalar(db.select(RoutingRule.target_team_id)) == inbound.id
+    assert not db.session.scalars(db.select(AuditEntry).where(AuditEntry.entity_type == "user",
+                                                              AuditEntry.entity_id == person.id)).all()
+
+
+@pytest.mark.parametrize("typed", ["Outbound", "outbound"])
+def test_changing_the_team_moves_the_user_between_the_real_teams(login_as, make_user, two_teams, typed):
+    inbound, outbound = two_teams
+    person = make_user("rep", name="Mo Mover", team=inbound)
+    _, client = login_as("admin")
+    page = client.get(f"/settings/users/{person.id}").get_data(as_text=True)
+    assert '<option value="Inbound">' in page and '<option value="Outbound">' in page  # the box offers them
+    assert "&lt;Team" not in page and "<Team" not in page
+
+    response = client.post(f"/settings/users/{person.id}", data={**_shown_form(client, f"/settings/users/{person.id}"),
+                                                                  "team": typed})
+    assert response.status_code == 302
+    assert _stored(person.id)["team_id"] == outbound.id
+    assert db.session.scalar(db.select(db.func.count(Team.id))) == 2
+    assert person.id not in _rotation(inbound) and person.id in _rotation(outbound)
+    changes = {(e.field, e.old_value, e.new_value) for e in db.session.scalars(
+        db.select(AuditEntry).where(AuditEntry.entity_type == "user", AuditEntry.entity_id == person.id))}
+    assert changes == {("team", "Inbound", "Outbound")}

@@ -57,7 +57,7 @@ def test_a_due_task_reminds_its_assignee_once_with_a_link_to_the_lead(app, make_
     assert message.idempotency_key == f"task-due:{task.id}:{due.isoformat()}"
     assert message.subject == "Due: Call back about pricing (Grace Hopper)"
     assert f"/leads/{lead.id}" in message.text_body
-    assert "Mon 02 Mar 2026, 09:30 (Europe/Paris)" in message.text_body  # in the assignee's time zone
+    assert "Mon 02 Mar 2026, 09:30 Europe/Paris (UTC+01:00)" in message.text_body  # the assignee's zone, named
     db.session.expire_all()
     assert db.session.get(Task, task.id).remind_at is None
 
@@ -212,6 +212,9 @@ def test_the_digest_goes_at_the_digest_hour_in_the_users_time_zone_once_a_day(ap
     assert digest.to_address == rep.email
     assert digest.idempotency_key == f"digest:{rep.id}:2026-03-02"
     assert "Send the proposal" in digest.text_body and "OVERDUE (1)" in digest.text_body
+    # 15:00 UTC on 1 March is 10:00 in New York, and the digest says which zone that is.
+    assert "was due Sun 01 Mar, 10:00" in digest.text_body
+    assert "Times are in America/New_York (UTC-05:00)." in digest.text_body
     assert send_digests(datetime(2026, 3, 3, 13, 0, tzinfo=timezone.utc)) == 1  # the next morning
     assert [m.idempotency_key for m in _messages(kind="digest")][-1] == f"digest:{rep.id}:2026-03-03"
 
