@@ -1,5 +1,6 @@
 """The lead list as a CSV file: the same filters as the list, streamed, safe to open in a
-spreadsheet (cells that would start a formula get a leading apostrophe), UTF-8 with BOM."""
+spreadsheet (cells that would start a formula get a leading apostrophe), UTF-8 with BOM.
+Moments are ISO 8601 in the exporting person's time zone, with its UTC offset."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from leadflow.extensions import db
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags
 from leadflow.leads.queries import SORTS, LeadFilters, filtered_leads
 from leadflow.pipeline.models import Stage
+from leadflow.web.formatting import iso_with_offset, zone_of
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BATCH = 1000
@@ -60,6 +62,7 @@ def csv_line(cells, bom: bool = False) -> str:
 def export_rows(filters: LeadFilters, viewer_id: int) -> Iterator[str]:
     """The CSV rows (after the header), a batch at a time, of the leads ``viewer_id`` sees in the list."""
     viewer = db.session.get(User, viewer_id)
+    zone = zone_of(viewer)
     out = CsvBuffer()
     writer, flush = out.writer, out.take
     order = [c.desc() if filters.direction == "desc" else c.asc() for c in SORTS[filters.sort]]
@@ -95,6 +98,6 @@ def export_rows(filters: LeadFilters, viewer_id: int) -> Iterator[str]:
                 r.utm_source, r.utm_medium, r.utm_campaign, r.utm_term, r.utm_content, r.owner_email,
                 r.lifecycle, r.temperature, r.score, r.stage, _value(r.value_cents), r.currency,
                 r.expected_close_date.isoformat() if r.expected_close_date else "",
-                ", ".join(tags.get(lead_id, ())), r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                ", ".join(tags.get(lead_id, ())), iso_with_offset(r.created_at, zone),
             )])
         yield flush()

@@ -59,8 +59,7 @@ from leadflow.leads.forms import current_input_value
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags
 from leadflow.leads.organizations_service import add_organizations
 from leadflow.leads.services import update_lead
-from leadflow.pipeline.models import StageTotals
-from leadflow.pipeline.totals import recount_stage_totals
+from leadflow.pipeline.totals import add_to_totals, recount_stage_totals
 from leadflow.scheduler.claims import claim_due
 from leadflow.scheduler.heartbeat import beat, claimant_is_gone, keep_beating, scheduler_id
 
@@ -290,14 +289,20 @@ def _quick_lock_handoff():
                 sys.setswitchinterval(_switch_saved)
 
 
-def _finish_chunk(job: ImportJob, worker: str, plans: list[RowPlan], totals: dict[int, list[int]]) -> None:
+def _finish_chunk(job: ImportJob, worker: str, plans: list[RowPlan], totals: dict[tuple[int, str], list[int]]) -> None:
     """Commit the chunk's writes with the job's progress and the board totals."""
-    add_to_stage_totals(totals)
+    add_to_totals(db.session.connection(), totals)
     counts = Counter(plan.action for plan in plans)
     _heartbeat(job.id, worker, rows_done=("+", len(plans)), created_count=("+", counts["create"]),
                updated_count=("+", counts["update"]), skipped_count=("+", counts["skip"]),
                failed_count=("+", counts["fail"]), status="running")
     db.session.commit()
+
+
+def _count(total: list[int], value_cents: int | None, sign: int) -> None:
+    total[0] += sign
+    total[1] += sign * (value_cents is not None)
+    total[2] += sign * (value_cents or 0)
 
 
 @dataclass
@@ -309,8 +314,10 @@ class PreparedLeads:
     by_rank: dict[float, RowPlan] = field(default_factory=dict)
     links: list[tuple[float, int]] = field(default_factory=list)  # (board rank, tag id)
     notes: list[tuple[float, str]] = field(default_factory=list)  # (board rank, note)
-    totals: dict[int, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    # (stage id, currency) → [leads, leads with a value, value cents], as ``add_to_totals`` takes them
+    totals: dict[tuple[int, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
     default_stage_id: int | None = None
+    default_currency: str | None = None
 
 
 class ChunkWriter:
@@ -325,9 +332,9 @@ class ChunkWriter:
         self.orgs: dict[str, tuple[int, str]] = {}
         self.tags: dict[str, int] = {}
 
-    def write(self, plans: list[RowPlan], actor: User) -> dict[int, list[int]]:
+    def write(self, plans: list[RowPlan], actor: User) -> dict[tuple[int, str], list[int]]:
         """Carry out the chunk's updates and inserts, and record the rows that need it;
-        returns the board totals to add for the new leads ({stage id: [count, value]})."""
+        returns the board totals to add for the new leads (see ``PreparedLeads.totals``)."""
         updates = [p for p in plans if p.action == "update"]
         if updates:
             self._update(updates, actor)
@@ -365,7 +372,7 @@ class ChunkWriter:
         for tag_id, key in db.session.execute(select(Tag.id, Tag.name_key).where(Tag.name_key.in_(missing))):
             self.tags[key] = tag_id
 
-    def _create(self, plans: list[RowPlan], now) -> dict[int, list[int]]:
+    def _create(self, plans: list[RowPlan], now) -> dict[tuple[int, str], list[int]]:
         """Look up or add the chunk's organizations and tags, then insert its new leads."""
         org_names = {}
         tag_names = {}
@@ -390,7 +397,7 @@ class ChunkWriter:
         stage_info = self.cleaner.stage_info
         tags = self.tags
         tail = ("cold", 0, False, at, at, 1, self.job_id)
-        prepared = PreparedLeads(at, default_stage_id=default_stage)
+        prepared = PreparedLeads(at, default_stage_id=default_stage, default_currency=currency)
         rows, by_rank, links, notes, totals = (prepared.rows, prepared.by_rank, prepared.links, prepared.notes,
                                                prepared.totals)
         for index, plan in enumerate(plans):
@@ -420,12 +427,10 @@ class ChunkWriter:
             if get("note"):
                 notes.append((rank, v["note"][:NOTE_LIMIT]))
             if stage_id:
-                total = totals[stage_id]
-                total[0] += 1
-                total[1] += value_cents or 0
+                _count(totals[stage_id, get("currency", currency)], value_cents, 1)
         return prepared
 
-    def _insert(self, raw: RawWriter, prepared: PreparedLeads) -> dict[int, list[int]]:
+    def _insert(self, raw: RawWriter, prepared: PreparedLeads) -> dict[tuple[int, str], list[int]]:
         """The leads, then their tags, timeline and stage history. (The
         audit log has one entry for the whole import: the job and its rows record what it
         created.) Returns the board totals to add."""
@@ -471,8 +476,8 @@ class ChunkWriter:
                             f"{EMAIL_BELONGS_TO_ONE}")
             stage_id = plan.values.get("stage_id") or prepared.default_stage_id
             if stage_id:
-                prepared.totals[stage_id][0] -= 1
-                prepared.totals[stage_id][1] -= plan.values.get("value_cents") or 0
+                _count(prepared.totals[stage_id, plan.values.get("currency", prepared.default_currency)],
+                       plan.values.get("value_cents"), -1)
 
     def _new_ids(self, raw: RawWriter, prepared: PreparedLeads, last_id: int) -> dict[float, int]:
         """Board rank → id of the leads just inserted. On SQLite, which numbers new rows
@@ -514,21 +519,6 @@ class ChunkWriter:
             })
         if rows:
             db.session.execute(insert(ImportRow.__table__), rows)
-
-
-def add_to_stage_totals(totals: dict[int, list[int]]) -> None:
-    """Add bulk-inserted leads to the board's stage totals (the ORM flush hook cannot see them)."""
-    if not totals:
-        return
-    existing = set(db.session.scalars(select(StageTotals.stage_id).where(StageTotals.stage_id.in_(list(totals)))))
-    missing = [s for s in totals if s not in existing]
-    if missing:
-        recount_stage_totals(db.session, missing)  # counts from the leads, the new ones included
-    table = StageTotals.__table__
-    for stage_id in sorted(existing):
-        count, value = totals[stage_id]
-        db.session.execute(update(table).where(table.c.stage_id == stage_id).values(
-            lead_count=table.c.lead_count + count, value_cents=table.c.value_cents + value))
 
 
 def _snapshot(lead: Lead, keys) -> dict:

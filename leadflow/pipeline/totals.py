@@ -83,9 +83,14 @@ def _collect(session, _flush_context, _instances):
 @event.listens_for(Session, "after_flush")
 def _apply(session, _flush_context):
     deltas = session.info.pop(_KEY, None)
-    if not deltas:
-        return
-    connection = session.connection()
+    if deltas:
+        add_to_totals(session.connection(), deltas)
+
+
+def add_to_totals(connection, deltas) -> None:
+    """Add ``deltas`` ({(stage id, currency): [leads, leads with a value, value cents]}) to
+    the per-currency and per-stage totals: what the flush hook does for ORM writes, and what
+    bulk writes the hook cannot see (the CSV import) call themselves."""
     per_stage = defaultdict(lambda: [0, 0])
     for (stage_id, currency), (count, valued, value) in sorted(deltas.items()):
         if count == valued == value == 0:

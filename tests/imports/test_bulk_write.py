@@ -105,6 +105,14 @@ def test_duplicates_are_found_across_chunks(run_import, monkeypatch):
     assert_totals_exact()
 
 
+def test_imported_values_count_in_their_own_currency_on_the_board(run_import, monkeypatch):
+    monkeypatch.setattr(runner, "CHUNK_ROWS", 2)
+    job = run_import("Name,Email,Value,Currency\nAda One,ada@example.com,400,EUR\nBob One,bob@example.com,100,\n"
+                     "Cy One,cy@example.com,,GBP\nDee One,dee@example.com,250.50,EUR\n")
+    assert job.created_count == 4
+    assert_totals_exact()  # per stage and per currency, counted again from the leads
+
+
 def test_a_failed_write_keeps_earlier_chunks_and_nothing_of_its_own(run_import, monkeypatch):
     monkeypatch.setattr(runner, "CHUNK_ROWS", 2)
     real_insert = runner.ChunkWriter._insert

@@ -18,8 +18,8 @@ from leadflow.imports.jobs import resume_stalled_imports
 from leadflow.imports.models import ImportJob, ImportRow
 from leadflow.imports.queries import failed_rows_csv
 from leadflow.leads.models import Lead
-from leadflow.pipeline.models import StageChange, StageTotals
-from leadflow.pipeline.totals import live_totals_query
+from leadflow.pipeline.models import StageChange, StageCurrencyTotals, StageTotals
+from leadflow.pipeline.totals import live_currency_totals_query, live_totals_query
 
 HEADER = "First Name,Last Name,Email,Phone,Company Name,Deal Value,Tags,Notes\n"
 
@@ -33,6 +33,11 @@ def assert_totals_exact():
     kept = {s: (c, v) for s, c, v in db.session.execute(
         select(StageTotals.stage_id, StageTotals.lead_count, StageTotals.value_cents)) if c or v}
     actual = {s: (c, int(v)) for s, c, v in db.session.execute(live_totals_query())}
+    assert kept == actual
+    kept = {(s, cur): (c, n, v) for s, cur, c, n, v in db.session.execute(
+        select(StageCurrencyTotals.stage_id, StageCurrencyTotals.currency, StageCurrencyTotals.lead_count,
+               StageCurrencyTotals.value_count, StageCurrencyTotals.value_cents)) if c or n or v}
+    actual = {(s, cur): (c, n, int(v)) for s, cur, c, n, v in db.session.execute(live_currency_totals_query())}
     assert kept == actual
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -272,6 +273,15 @@ def test_export_neutralises_formulas_imported_as_text(login_as, run_import):
     row = export(client)[0]
     assert row["First name"] == "'=HYPERLINK(\"http://evil\")"
     assert row["Job title"] == "'@SUM(A1)" and row["Phone"] == "'+14155550101"
+
+
+def test_export_dates_each_lead_in_the_exporters_zone_with_its_offset(login_as, make_lead):
+    user, client = login_as("admin")
+    user.timezone = "America/New_York"
+    lead = make_lead(first_name="Ada")
+    lead.created_at = datetime(2026, 12, 2, 14, 48, tzinfo=UTC)
+    db.session.commit()
+    assert export(client)[0]["Created at"] == "2026-12-02T09:48:00-05:00"
 
 
 def test_export_needs_sign_in(client):
