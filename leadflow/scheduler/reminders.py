@@ -50,12 +50,6 @@ SPEED_TO_LEAD_CHANNELS = ("manual", "form", "api")  # imports are old leads, not
 STALE_LIST_LIMIT = 20
 
 
-def local_time(moment: datetime, user) -> str:
-    """``moment`` as the user reads it: "Mon 24 Nov 2026, 09:30 (Europe/Paris)"."""
-    zone = user_zone(user)
-    return f"{moment.astimezone(zone):%a %d %b %Y, %H:%M} ({zone.key})"
-
-
 def queue_for(user: User, *, kind: str, mail, idempotency_key: str, lead_id: int | None = None,
               now: datetime | None = None) -> int:
     """Queue a message to ``user``; 1 if queued, 0 if it already was or the address is unusable
@@ -106,7 +100,7 @@ def _remind_assignee(task: Task, now: datetime) -> int:
     if task.done_at is not None or assignee is None or not assignee.active or lead is None or lead.deleted_at:
         return 0
     mail = render_mail("task_reminder", f"Due: {task.title} ({lead.name})", task=task, lead=lead, user=assignee,
-                       due=local_time(task.due_at, assignee), overdue=task.due_at < now,
+                       overdue=task.due_at < now,
                        link=absolute_url("leads.detail", lead_id=lead.id))
     key = f"task-due:{task.id}:{task.remind_at.isoformat()}"
     return queue_for(assignee, kind="task_reminder", mail=mail, idempotency_key=key, lead_id=lead.id, now=now)
@@ -189,7 +183,6 @@ def _alert(alert: LeadAlert, lead: Lead, recipients: list[User], now: datetime) 
     sent = 0
     for user in recipients:
         mail = render_mail(alert.kind, subject, lead=lead, user=user, minutes=minutes, facts=_lead_facts(lead),
-                           arrived=local_time(lead.created_at, user),
                            link=absolute_url("leads.detail", lead_id=lead.id))
         key = f"{alert.kind}:{lead.id}" if alert.kind == "speed_to_lead" else f"escalation:{lead.id}:{user.id}"
         sent += queue_for(user, kind=alert.kind, mail=mail, idempotency_key=key, lead_id=lead.id, now=now)
