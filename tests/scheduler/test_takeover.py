@@ -67,6 +67,8 @@ def test_a_scheduler_killed_mid_batch_loses_no_message_and_doubles_only_the_one_
         assert _states(ids) == ["sent", "sending", "queued"], "the scheduler process did not get mid-batch"
         claimant = _claimants(ids)[1]
         assert claimant and _claimants(ids)[1:] == [claimant] * 2
+        # "sending" is written before the message is handed over: wait until the server holds it.
+        assert holding.wait_for(2, 60), "the second message never reached the server"
         process.kill()  # kill -9, while the server holds the second message unanswered
         process.wait(timeout=10)
         killed_at = utcnow()
