@@ -11,7 +11,7 @@ What it does:
 1. A fresh SQLite file database in a scratch folder, the Alembic migrations, an admin, the
    default pipeline and three reps (owners in the file are matched by e-mail).
 2. A CSV file like a CRM export (HubSpot-style headers: First Name, Last Name, Email, Phone
-   Number, Company Name, Job Title, Country, Lead Source, Lead Status, Deal Value, Tags,
+   Number, Company Name, Job Title, Country, Lead Source, Lifecycle Stage, Deal Value, Tags,
    Contact owner) with ``--rows`` rows: names and companies from Faker, every e-mail and phone
    unique, phones in several national and international formats, ~1,000 distinct companies,
    a few tags. Made by a fast generator (Faker only fills the pools).
@@ -56,7 +56,7 @@ os.environ["LEADFLOW_INSTANCE"] = _SCRATCH.name  # before ``config`` is imported
 
 TARGET_ROWS_PER_SECOND = 10_000
 HEADER = ["First Name", "Last Name", "Email", "Phone Number", "Company Name", "Job Title", "Country",
-          "Lead Source", "Lead Status", "Deal Value", "Tags", "Contact owner"]
+          "Lead Source", "Lifecycle Stage", "Deal Value", "Tags", "Contact owner"]
 AREA_CODES = ("212", "312", "415", "617", "646", "202", "305", "512", "206", "303", "404", "702")
 OWNERS = ("rep1@example.com", "rep2@example.com", "rep3@example.com", "")
 SOURCES = ("Web", "Referral", "Trade Show", "Advertisement", "Cold Call", "Partner", "")

@@ -68,7 +68,10 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "expected_close_date": ("expected close date", "close date", "closing date", "expected close",
                             "deal - expected close date", "lead - expected close date", "close by"),
     "tags": ("tags", "tag", "labels", "label", "lead - labels", "person - labels", "deal - labels"),
-    "lifecycle": ("lifecycle", "lifecycle stage", "lead status", "status", "lead stage", "lead - status"),
+    # Only columns that hold lifecycle stages. A "Lead Status" (HubSpot's NEW / ATTEMPTED_TO_CONTACT /
+    # UNQUALIFIED, Salesforce's "Open - Not Contacted", Zoho's "Contact in Future") is a sales
+    # status of its own: it is kept as a custom field below, never read as a lifecycle.
+    "lifecycle": ("lifecycle", "lifecycle stage", "lead stage"),
     "owner": ("owner", "owner email", "lead owner", "contact owner", "hubspot owner", "account owner",
               "lead - owner", "person - owner", "deal - owner", "assigned to", "sales rep"),
     "stage": ("stage", "pipeline stage", "deal stage", "deal - stage", "lead - stage", "opportunity stage"),
@@ -79,7 +82,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
                "website", "website url", "rating", "city", "state", "state/region", "state/province",
                "zip", "zip code", "postal code", "zip/postal code", "street", "address",
                "secondary email", "linkedin", "twitter", "fax", "salutation", "lead - title",
-               "organization - address", "skype id"),
+               "organization - address", "skype id", "lead status", "status", "lead - status"),
 }
 
 _PUNCTUATION = re.compile(r"[^0-9a-z]+")

@@ -24,7 +24,8 @@ NOTE_LIMIT = 10_000
 CUSTOM_LIMIT = 500
 MEMO_LIMIT = 20_000  # distinct cell texts kept per repeating column (see RowCleaner.handlers)
 
-# Lifecycle values as other CRMs export them ("Lead Status", "Lifecycle Stage").
+# Lifecycle values as other CRMs export them in a lifecycle column (HubSpot's "Lifecycle Stage"
+# holds "Marketing Qualified Lead"; older files put sales statuses there too).
 LIFECYCLE_VALUES = {
     **{normalise_header(k): k for k in LIFECYCLES},
     **{normalise_header(alias): lifecycle for alias, lifecycle in (

@@ -193,7 +193,7 @@ def test_formula_cells_are_stored_as_plain_text(run_import):
 def test_owner_stage_lifecycle_source_and_custom_fields_are_resolved(run_import, make_user):
     rep = make_user(role="rep", email="rep@example.com", name="Rita Rep")
     db.session.commit()
-    job = run_import("Name,Email,Lead Owner,Stage,Lead Status,Lead Source,Industry,Country\n"
+    job = run_import("Name,Email,Lead Owner,Stage,Lifecycle Stage,Lead Source,Industry,Country\n"
                      "Ann Alpha,ann@example.com,REP@example.com,Qualified,Marketing Qualified Lead,Trade Show,Retail,Germany\n"
                      "Bea Beta,bea@example.com,Rita Rep,Won,Open,Web,,gb\n"
                      "Cy Gamma,cy@example.com,ghost@example.com,Nowhere,Weird,,,Atlantis\n")
@@ -206,6 +206,18 @@ def test_owner_stage_lifecycle_source_and_custom_fields_are_resolved(run_import,
     message = problem_rows(job)[4][1]
     for part in ("No active user", "no stage called", "not a lifecycle stage", "not a country"):
         assert part in message
+
+
+def test_a_hubspot_lead_status_is_kept_as_a_custom_field_not_read_as_a_lifecycle(run_import):
+    job = run_import("First Name,Last Name,Email,Lifecycle Stage,Lead Status\n"
+                     "Ann,Alpha,ann@example.com,Lead,ATTEMPTED_TO_CONTACT\n"
+                     "Bea,Beta,bea@example.com,Marketing Qualified Lead,UNQUALIFIED\n"
+                     "Cy,Gamma,cy@example.com,,OPEN_DEAL\n")
+    assert (job.created_count, job.failed_count) == (3, 0)
+    ann, bea, cy = live_leads()
+    assert [ann.lifecycle, bea.lifecycle, cy.lifecycle] == ["lead", "mql", "lead"]
+    assert [lead.custom_fields for lead in (ann, bea, cy)] == [
+        {"Lead Status": "ATTEMPTED_TO_CONTACT"}, {"Lead Status": "UNQUALIFIED"}, {"Lead Status": "OPEN_DEAL"}]
 
 
 def test_update_policy_keeps_values_the_file_leaves_empty(run_import, make_lead):

@@ -12,7 +12,7 @@ EXPORTS = {
          "Job Title", "Lifecycle Stage", "Lead Status", "Contact owner", "Country/Region", "Original Source",
          "Annual Revenue"],
         ["ignore", "first_name", "last_name", "email", "phone", "phone", "organization", "title", "lifecycle",
-         "lifecycle", "owner", "country", "source", "custom"],
+         "custom", "owner", "country", "source", "custom"],
     ),
     "Pipedrive": (
         ["Person - Name", "Person - Email", "Person - Phone", "Organization - Name", "Lead - Labels",
@@ -24,13 +24,13 @@ EXPORTS = {
     "Salesforce": (
         ["First Name", "Last Name", "Title", "Company", "Email", "Phone", "Mobile", "Lead Source", "Lead Status",
          "Industry", "Annual Revenue", "Lead Owner", "Description", "Country"],
-        ["first_name", "last_name", "title", "organization", "email", "phone", "phone", "source", "lifecycle",
+        ["first_name", "last_name", "title", "organization", "email", "phone", "phone", "source", "custom",
          "custom", "custom", "owner", "notes", "country"],
     ),
     "Zoho": (
         ["Lead Owner", "First Name", "Last Name", "Email", "Phone", "Designation", "Company", "Lead Source",
          "Lead Status", "No. of Employees", "Secondary Email", "Tag", "Description", "Website"],
-        ["owner", "first_name", "last_name", "email", "phone", "title", "organization", "source", "lifecycle",
+        ["owner", "first_name", "last_name", "email", "phone", "title", "organization", "source", "custom",
          "custom", "custom", "tags", "notes", "custom"],
     ),
 }
