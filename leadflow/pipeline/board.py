@@ -136,7 +136,7 @@ def stage_totals(stages: list[Stage], filters: BoardFilters, viewer,
         rows = db.session.execute(filters.apply(live_currency_totals_query(ids), viewer)).all()
     else:
         rows, short = _kept_currency_totals(ids)
-        if short:  # leads added in bulk without their currency rows (see pipeline.totals)
+        if short:  # currency rows that do not add up to their stage's (see pipeline.totals)
             rows += db.session.execute(live_currency_totals_query(short)).all()
     for stage_id, currency, count, valued, cents in rows:
         per_stage[stage_id][currency] = (count, valued, int(cents))

@@ -6,10 +6,11 @@ deletes a lead adds its difference to the rows with ``UPDATE … SET n = n + :de
 same transaction, so concurrent writers never lose an update. Bulk writes that bypass the
 ORM (seeding, stage deletion, an import's undo) call ``recount_stage_totals``.
 
-The CSV import adds its new leads to ``StageTotals`` only (it knows counts per stage, not per
-currency); ``stage_money`` notices a stage whose currency rows fall short of its count and
-counts that stage's money from the leads instead, so a total is never wrong, only slower
-until the stage is recounted.
+The CSV import's new leads (driver-level inserts, unseen by the flush hook) are added with
+``add_to_totals``, the function the hook itself uses. Should a stage's currency rows ever not
+add up to its own count and value (a write outside these paths), the board
+(``pipeline.board.stage_totals``) counts that stage's money from the leads instead, so a total
+is never wrong, only slower until the stage is recounted.
 """
 
 from __future__ import annotations
