@@ -15,7 +15,8 @@ from sqlalchemy import false, func, literal_column, tuple_, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import Team, User
-from leadflow.activities.queries import next_open_tasks, user_zone
+from leadflow.activities.queries import next_open_tasks
+from leadflow.web.formatting import zone_of
 from leadflow.db import parse_id
 from leadflow.extensions import db
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in_base
@@ -240,7 +241,7 @@ def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, field
         "card_fields": card_fields() if fields is None else fields, "now": datetime.now(timezone.utc),
         "is_rotting": is_rotting,
         "can_edit": lambda lead: can_edit_lead(viewer, lead),
-        "next_task": next_task_of, "card_zone": user_zone(viewer), "stale_days": stale_days(),
+        "next_task": next_task_of, "card_zone": zone_of(viewer), "stale_days": stale_days(),
         "is_stale": is_stale,
     }
 

@@ -28,7 +28,8 @@ from sqlalchemy.orm import joinedload
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Task
-from leadflow.activities.queries import overdue_and_today_tasks, user_zone
+from leadflow.activities.queries import overdue_and_today_tasks
+from leadflow.web.formatting import zone_of
 from leadflow.db import utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
@@ -193,7 +194,7 @@ def _alert(alert: LeadAlert, lead: Lead, recipients: list[User], now: datetime) 
 
 def digest_due_at(user, now: datetime, *, next_day_if_past: bool) -> datetime:
     """The user's digest hour today in their time zone (or tomorrow, once today's has passed)."""
-    zone = user_zone(user)
+    zone = zone_of(user)
     today = now.astimezone(zone).date()
     moment = datetime.combine(today, time(int(get_setting("digest_hour"))), tzinfo=zone)
     if next_day_if_past and moment <= now:
@@ -223,7 +224,7 @@ def send_digests(now: datetime) -> int:
         hour = int(get_setting("digest_hour"))
         for schedule in schedules:
             user = users[schedule.user_id]
-            local_now = now.astimezone(user_zone(user))
+            local_now = now.astimezone(zone_of(user))
             today = local_now.date().isoformat()
             # After downtime the row may be days overdue: only today's digest is sent, late,
             # and only once it is past the digest hour; a missed earlier day is not sent.
@@ -264,7 +265,7 @@ def _send_digest(user: User, now: datetime, local_day: date) -> int:
     counts = [f"{len(overdue)} overdue" if overdue else "", f"{len(today)} due today" if today else "",
               f"{stale_total} stale lead{'s' if stale_total != 1 else ''}" if stale else ""]
     subject = f"Your day, {local_day:%a %d %b}: " + ", ".join(c for c in counts if c)
-    zone = user_zone(user)
+    zone = zone_of(user)
     mail = render_mail("digest", subject, user=user, day=local_day, overdue=overdue, today=today,
                        stale=stale, stale_total=stale_total, stale_days=int(get_setting("stale_after_days")),
                        zone=zone, now=now, lead_link=lambda lead_id: absolute_url("leads.detail", lead_id=lead_id),
