@@ -9,7 +9,10 @@
     var cancel = editor.querySelector("[data-cancel]");
     if (cancel) { event.preventDefault(); cancel.click(); }
   });
-  // Inline editors focus their field through the autofocus attribute, which htmx honours on swap.
+  // Inline editors focus their field through the autofocus attribute. The browser may honour it
+  // itself on its next frame, before htmx has wired the new form: htmx therefore settles swapped
+  // content at once (defaultSettleDelay 0 in base.html), so that no key pressed in a field that
+  // has just opened can submit its form natively (a full page post instead of the htmx request).
   // Confirm dangerous submits: forms marked data-confirm ask first.
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute && event.target.getAttribute("data-confirm");

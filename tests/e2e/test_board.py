@@ -76,6 +76,34 @@ def test_move_to_control_works_from_the_keyboard(page):
     expect(source.locator(f"#card-{lead_id}")).to_have_count(0)
 
 
+# Records, for each stage picker the page adds, whether htmx had already wired it up (its
+# htmx:load fired) by the time the page's own scripts could next run: the browser may focus
+# the picker's autofocus field on its next frame, and a key pressed there before htmx wires
+# the form submits it natively, leaving the board for a bare POST /pipeline/move.
+_WATCH_PICKERS = """() => {
+  const wired = new Set();
+  window.pickerWiredOnArrival = [];
+  document.addEventListener("htmx:load", (event) => wired.add(event.detail.elt));
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (node.matches && node.matches("form.move-form")) window.pickerWiredOnArrival.push(wired.has(node));
+      }
+    }
+  }).observe(document.body, {childList: true, subtree: true});
+}"""
+
+
+def test_a_stage_picker_is_wired_up_before_it_can_take_a_key(page):
+    sign_in(page)
+    page.goto("/pipeline")
+    page.evaluate(_WATCH_PICKERS)
+    card = page.locator(".cards").nth(0).locator(".card[data-draggable]").first
+    card.get_by_role("button", name=re.compile("Move .* to another stage")).click()
+    expect(card.locator("select[name=stage_id]")).to_be_focused()
+    assert page.evaluate("window.pickerWiredOnArrival") == [True]
+
+
 def test_moving_to_lost_asks_for_a_reason_in_a_dialog(page):
     sign_in(page)
     page.goto("/pipeline")
