@@ -343,7 +343,7 @@ KNOWN_HEADERS: dict[str, tuple[Header, ...]] = {
 # Other names the same CRMs give these columns: older exports, other views, renamed fields.
 OTHER_SPELLINGS: dict[str, tuple[Header, ...]] = {
     "HubSpot": (
-        ("Original Traffic Source", "source"),  # "Original Source" since its 2024 rename
+        ("Original Traffic Source", "source"),  # the newer label of "Original Source"
         ("Latest Traffic Source", "custom"),
         ("Email Address", "email"),
         ("Associated Company IDs", "ignore"),
@@ -358,8 +358,6 @@ OTHER_SPELLINGS: dict[str, tuple[Header, ...]] = {
         ("Organization - Country of Address", "country"),  # the company's country, when the person has none
         ("Person - Country", "country"),
         ("Organization - Country", "country"),
-        ("Person - Email - Work", "email"),
-        ("Person - Phone - Work", "phone"),
         ("Person - Source", "source"),
         ("Deal - Labels", "tags"),
         ("Lead - Stage", "stage"),
@@ -367,9 +365,7 @@ OTHER_SPELLINGS: dict[str, tuple[Header, ...]] = {
         ("Lead - Notes", "notes"),
     ),
     "Salesforce": (
-        ("Created Date", "created_at"),  # list views and the contacts report
         ("Company", "organization"),  # list views
-        ("Account Name", "organization"),
         ("Account", "organization"),
         ("Mobile Phone", "phone"),
         ("Zip", "custom"),
