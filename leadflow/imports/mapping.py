@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from leadflow.imports.headers import all_known_headers
+
 # Every target a column can map to, in the order the mapping menu lists them.
 TARGETS: dict[str, str] = {
     "ignore": "Don't import",
@@ -30,59 +32,51 @@ TARGETS: dict[str, str] = {
     "owner": "Owner (user e-mail or name)",
     "stage": "Pipeline stage (by name)",
     "notes": "Notes (added to the timeline)",
+    "created_at": "Created date (when the lead was first recorded)",
     "custom": "Custom field (named after the column)",
 }
 
-_ALIASES: dict[str, tuple[str, ...]] = {
+# Names people give columns in files they make themselves (and in other languages). The names
+# CRMs write in their exports are in ``headers.KNOWN_HEADERS``; both feed ``ALIASES``.
+GENERIC_ALIASES: dict[str, tuple[str, ...]] = {
     "first_name": ("first name", "firstname", "first", "given name", "forename", "contact first name",
-                   "person - first name", "lead first name", "vorname", "prénom", "prenom", "nombre"),
+                   "lead first name", "vorname", "prénom", "prenom", "nombre"),
     "last_name": ("last name", "lastname", "last", "surname", "family name", "contact last name",
-                  "person - last name", "lead last name", "nachname", "nom", "apellido", "apellidos"),
+                  "lead last name", "nachname", "nom", "apellido", "apellidos"),
     "full_name": ("name", "full name", "fullname", "contact name", "contact", "person", "person name",
-                  "person - name", "lead name", "contact full name"),
+                  "lead name", "contact full name"),
     "email": ("email", "e-mail", "email address", "e-mail address", "mail", "work email", "business email",
-              "primary email", "person - email", "person - email - work", "contact email", "email 1"),
-    "phone": ("phone", "phone number", "telephone", "tel", "mobile", "mobile phone", "mobile phone number",
+              "primary email", "contact email", "email 1"),
+    "phone": ("phone", "phone number", "telephone", "tel", "mobile", "mobile phone",
               "mobile number", "cell", "cell phone", "work phone", "business phone", "direct phone",
-              "person - phone", "person - phone - work", "person - phone - mobile", "contact phone",
-              "telefon", "telefonnummer", "téléphone", "telephone number", "handy"),
-    "title": ("title", "job title", "jobtitle", "position", "role", "designation", "person - job title",
-              "contact title"),
+              "contact phone", "telefon", "telefonnummer", "téléphone", "telephone number", "handy"),
+    "title": ("title", "job title", "jobtitle", "position", "role", "contact title"),
     "organization": ("company", "company name", "organization", "organisation", "organization name",
-                     "organisation name", "account", "account name", "organization - name",
-                     "associated company", "employer", "business name", "firma", "unternehmen", "société",
-                     "empresa"),
-    "country": ("country", "country/region", "country code", "mailing country", "billing country",
-                "person - country", "organization - country"),
-    "source": ("source", "lead source", "original source", "original source type", "lead - source",
-               "person - source", "deal - source", "lead source type", "channel"),
+                     "organisation name", "account", "account name", "employer", "business name", "firma",
+                     "unternehmen", "société", "empresa"),
+    "country": ("country", "country code"),
+    "source": ("source", "lead source", "original source type", "lead source type", "channel"),
     "utm_source": ("utm source", "utm_source"),
     "utm_medium": ("utm medium", "utm_medium"),
     "utm_campaign": ("utm campaign", "utm_campaign", "campaign", "campaign name"),
     "utm_term": ("utm term", "utm_term"),
     "utm_content": ("utm content", "utm_content"),
-    "value": ("value", "deal value", "amount", "deal amount", "deal - value", "lead - value",
-              "opportunity amount", "expected revenue", "potential value", "lead value"),
-    "currency": ("currency", "currency code", "currency iso code", "deal - currency", "lead - currency",
-                 "lead - value currency", "deal currency"),
-    "expected_close_date": ("expected close date", "close date", "closing date", "expected close",
-                            "deal - expected close date", "lead - expected close date", "close by"),
-    "tags": ("tags", "tag", "labels", "label", "lead - labels", "person - labels", "deal - labels"),
-    # Only columns that hold lifecycle stages. A "Lead Status" (HubSpot's NEW / ATTEMPTED_TO_CONTACT /
-    # UNQUALIFIED, Salesforce's "Open - Not Contacted", Zoho's "Contact in Future") is a sales
-    # status of its own: it is kept as a custom field below, never read as a lifecycle.
-    "lifecycle": ("lifecycle", "lifecycle stage", "lead stage"),
-    "owner": ("owner", "owner email", "lead owner", "contact owner", "hubspot owner", "account owner",
-              "lead - owner", "person - owner", "deal - owner", "assigned to", "sales rep"),
-    "stage": ("stage", "pipeline stage", "deal stage", "deal - stage", "lead - stage", "opportunity stage"),
-    "notes": ("notes", "note", "description", "comments", "comment", "message", "lead - notes",
-              "person - notes", "remarks"),
-    # Columns other CRMs have and a lead has no field for: kept as custom fields.
-    "custom": ("annual revenue", "industry", "no. of employees", "number of employees", "employees",
-               "website", "website url", "rating", "city", "state", "state/region", "state/province",
-               "zip", "zip code", "postal code", "zip/postal code", "street", "address",
-               "secondary email", "linkedin", "twitter", "fax", "salutation", "lead - title",
-               "organization - address", "skype id", "lead status", "status", "lead - status"),
+    "value": ("value", "deal value", "amount", "deal amount", "opportunity amount", "expected revenue",
+              "potential value", "lead value"),
+    "currency": ("currency", "currency code", "currency iso code", "deal currency"),
+    "expected_close_date": ("expected close date", "close date", "closing date", "expected close", "close by"),
+    "tags": ("tags", "tag", "labels", "label"),
+    # Only columns that hold lifecycle stages: a status column ("Lead Status", "Status") is a
+    # sales status of its own and is kept as a custom field (see ``headers``).
+    "lifecycle": ("lifecycle", "lifecycle stage"),
+    "owner": ("owner", "owner email", "hubspot owner", "account owner", "assigned to", "sales rep"),
+    "stage": ("stage", "pipeline stage", "deal stage", "opportunity stage"),
+    "notes": ("notes", "note", "description", "comments", "comment", "message", "remarks"),
+    "created_at": ("created", "created at", "created on", "date created", "creation date", "date added"),
+    # Columns a lead has no field for: kept as custom fields.
+    "custom": ("annual revenue", "industry", "number of employees", "employees", "website", "rating", "city",
+               "state", "zip", "zip code", "postal code", "street", "address", "linkedin", "twitter", "fax",
+               "salutation", "status"),
 }
 
 _PUNCTUATION = re.compile(r"[^0-9a-z]+")
@@ -93,8 +87,15 @@ def normalise_header(name: str) -> str:
     return _PUNCTUATION.sub("", (name or "").lower())
 
 
-ALIASES: dict[str, str] = {normalise_header(alias): target
-                           for target, aliases in _ALIASES.items() for alias in aliases}
+def alias_entries() -> list[tuple[str, str, str]]:
+    """(where, name, target) for every name the mapping step knows: the generic names, then
+    every CRM export's columns (``headers``)."""
+    generic = [("generic", alias, target) for target, aliases in GENERIC_ALIASES.items() for alias in aliases]
+    return generic + all_known_headers()
+
+
+# Normalised column name → target. A name listed twice means the same target (a test checks).
+ALIASES: dict[str, str] = {normalise_header(name): target for _where, name, target in alias_entries()}
 
 
 def suggest_target(column: str) -> str:

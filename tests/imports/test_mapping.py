@@ -11,7 +11,7 @@ EXPORTS = {
         ["Record ID", "First Name", "Last Name", "Email", "Phone Number", "Mobile Phone Number", "Company Name",
          "Job Title", "Lifecycle Stage", "Lead Status", "Contact owner", "Country/Region", "Original Source",
          "Annual Revenue"],
-        ["ignore", "first_name", "last_name", "email", "phone", "phone", "organization", "title", "lifecycle",
+        ["custom", "first_name", "last_name", "email", "phone", "phone", "organization", "title", "lifecycle",
          "custom", "owner", "country", "source", "custom"],
     ),
     "Pipedrive": (
@@ -49,7 +49,7 @@ def test_case_space_and_punctuation_do_not_matter(header):
 
 
 def test_unknown_columns_are_not_imported_by_default():
-    assert suggest_mapping(["Favourite colour", "Record ID"]) == ["ignore", "ignore"]
+    assert suggest_mapping(["Favourite colour", "Number of page views"]) == ["ignore", "ignore"]
 
 
 def test_a_mapping_needs_a_name_and_a_contact():
