@@ -30,6 +30,7 @@ TARGETS: dict[str, str] = {
     "owner": "Owner (user e-mail or name)",
     "stage": "Pipeline stage (by name)",
     "notes": "Notes (added to the timeline)",
+    "created_at": "Created date (when the lead was first recorded)",
     "custom": "Custom field (named after the column)",
 }
 
@@ -77,6 +78,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "stage": ("stage", "pipeline stage", "deal stage", "deal - stage", "lead - stage", "opportunity stage"),
     "notes": ("notes", "note", "description", "comments", "comment", "message", "lead - notes",
               "person - notes", "remarks"),
+    "created_at": ("created date", "date created", "created at", "creation date"),
     # Columns other CRMs have and a lead has no field for: kept as custom fields.
     "custom": ("annual revenue", "industry", "no. of employees", "number of employees", "employees",
                "website", "website url", "rating", "city", "state", "state/region", "state/province",
