@@ -78,7 +78,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "stage": ("stage", "pipeline stage", "deal stage", "deal - stage", "lead - stage", "opportunity stage"),
     "notes": ("notes", "note", "description", "comments", "comment", "message", "lead - notes",
               "person - notes", "remarks"),
-    "created_at": ("created date", "date created", "created at", "creation date"),
+    "created_at": ("created date", "date created", "created at", "creation date", "lead created", "add time"),
     # Columns other CRMs have and a lead has no field for: kept as custom fields.
     "custom": ("annual revenue", "industry", "no. of employees", "number of employees", "employees",
                "website", "website url", "rating", "city", "state", "state/region", "state/province",

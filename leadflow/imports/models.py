@@ -62,8 +62,8 @@ class ImportJob(db.Model):
     # separator of its amounts ("." or ","; None while it is to be asked) and what was
     # detected, and each date column's format by column index ("3": "dd.mm.yyyy"; None
     # while it is to be asked).
-    decimal_separator: Mapped[str | None] = mapped_column(String(1), default=".")
-    detected_decimal_separator: Mapped[str | None] = mapped_column(String(1), default=".")
+    decimal_separator: Mapped[str | None] = mapped_column(String(1))
+    detected_decimal_separator: Mapped[str | None] = mapped_column(String(1))
     date_formats: Mapped[dict | None] = mapped_column(JSON, default=dict)
 
     status: Mapped[str] = mapped_column(String(10), default="draft")
