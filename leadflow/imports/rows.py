@@ -17,7 +17,7 @@ from leadflow.leads import fields as f
 from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES
 from leadflow.leads.services import TEXT_LIMITS, default_stage, parse_tags
 from leadflow.imports.formats import (DATE_FORMATS, DATE_TARGETS, DECIMAL_SEPARATORS, ISO, AmountError, DateError,
-                                      FutureDate,                                       parse_amount, parse_date_cell, parse_moment)
+                                      FutureDate, parse_amount, parse_date_cell, parse_moment)
 from leadflow.imports.mapping import TARGETS, normalise_header
 from leadflow.pipeline.models import Pipeline, Stage
 

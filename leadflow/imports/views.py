@@ -110,6 +110,13 @@ def _mapping_page(job, settings_form=None, problems=None, status=200):
                        **queries.mapping_context(job, settings_form, problems))
 
 
+def _ask_formats(job):
+    """Back to the mapping page, whose questions say what the file's formats still need."""
+    flash("Say how the file writes its numbers or dates (see the questions on this page) before the preview.",
+          "warning")
+    return redirect_to(url_for("imports.mapping", job_id=job.id))
+
+
 @bp.get("/imports/<int:job_id>/mapping")
 @importer_required
 def mapping(job_id: int):
@@ -156,8 +163,7 @@ def save_mapping(job_id: int):
         db.session.rollback()
         return response
     if services.open_questions(job):
-        flash("Say how the file writes its numbers or dates (below) before the preview.", "warning")
-        return redirect_to(url_for("imports.mapping", job_id=job.id))
+        return _ask_formats(job)
     return redirect_to(url_for("imports.preview", job_id=job.id))
 
 
@@ -168,8 +174,7 @@ def preview(job_id: int):
     if job.status != "draft":
         return redirect_to(url_for("imports.detail", job_id=job.id))
     if services.open_questions(job):
-        flash("Say how the file writes its numbers or dates (below) before the preview.", "warning")
-        return redirect_to(url_for("imports.mapping", job_id=job.id))
+        return _ask_formats(job)
     policy = request.args.get("duplicate_policy", job.duplicate_policy)
     policy = policy if policy in DUPLICATE_POLICIES else "skip"
     form = StartForm(formdata=None, duplicate_policy=policy)

@@ -168,3 +168,17 @@ def test_format_forms_keep_csrf(login_as, client):
                                                                "decimal_separator": ","})
     assert response.status_code in (400, 422)
     assert db.session.get(ImportJob, job_id).decimal_separator is None
+
+
+def test_the_command_line_asks_for_what_it_cannot_tell_and_takes_it_as_options(app, importer, tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text("Name,Email,Deal Value,Close date\nAda Lovelace,ada@example.com,1.234,05/06/2027\n")
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["leadflow", "import-csv", str(path), "--user", importer.email])
+    assert refused.exit_code == 2
+    assert "decimals with a point or a comma" in refused.output and "dd/mm/yyyy and mm/dd/yyyy" in refused.output
+    done = runner.invoke(args=["leadflow", "import-csv", str(path), "--user", importer.email, "--decimal", "comma",
+                               "--date-format", "dd/mm/yyyy"])
+    assert done.exit_code == 0, done.output
+    lead = leads_by_email()["ada@example.com"]
+    assert (lead.value_cents, lead.expected_close_date) == (123400, date(2027, 6, 5))
