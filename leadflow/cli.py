@@ -206,13 +206,21 @@ def _hold_sqlite_open(app) -> None:
               help="Override the detected encoding.")
 @click.option("--delimiter", type=click.Choice(["comma", "semicolon", "tab"]), default=None,
               help="Override the detected delimiter.")
+@click.option("--decimal", type=click.Choice(["point", "comma"]), default=None,
+              help="The decimal separator of the file's amounts (detected when not given; asked when it "
+                   "cannot be told).")
+@click.option("--date-format", "date_format", type=click.Choice(["YYYY-MM-DD", "dd.mm.yyyy", "dd/mm/yyyy",
+                                                                  "mm/dd/yyyy"]),
+              default=None, help="The format of every date column (detected per column when not given).")
 @_needs_schema
-def import_csv_command(file, user_email, policy, mapping, encoding, delimiter):
+def import_csv_command(file, user_email, policy, mapping, encoding, delimiter, decimal, date_format):
     """Import leads from a CSV file; prints the counts. Exit 0 done (failed rows are listed),
-    1 the import stopped, 2 refused (unknown user, unreadable file, no usable columns)."""
+    1 the import stopped, 2 refused (unknown user, unreadable file, no usable columns, a
+    decimal separator or date format that must be given)."""
     from leadflow.imports.command import import_csv_file
 
-    outcome = import_csv_file(file, user_email=user_email, policy=policy, encoding=encoding, delimiter=delimiter)
+    outcome = import_csv_file(file, user_email=user_email, policy=policy, encoding=encoding, delimiter=delimiter,
+                              decimal=decimal, date_format=date_format)
     for line in outcome.lines:
         click.echo(line)
     for line in outcome.errors:

@@ -24,8 +24,10 @@ class Outcome:
 
 
 def import_csv_file(path: Path, *, user_email: str, policy: str, encoding: str | None = None,
-                    delimiter: str | None = None) -> Outcome:
-    """Import the file as ``user_email`` with the suggested mapping; commits."""
+                    delimiter: str | None = None, decimal: str | None = None,
+                    date_format: str | None = None) -> Outcome:
+    """Import the file as ``user_email`` with the suggested mapping; commits. ``decimal``
+    ("point"/"comma") and ``date_format`` (for every date column) override what is detected."""
     actor = db.session.scalar(db.select(User).where(db.func.lower(User.email) == user_email.strip().lower()))
     if actor is None or not actor.active:
         return Outcome(2, errors=[f"There is no active user {user_email}."])
@@ -38,6 +40,11 @@ def import_csv_file(path: Path, *, user_email: str, policy: str, encoding: str |
             services.update_file_settings(actor, job, encoding=encoding or job.encoding,
                                           delimiter=DELIMITER_NAMES.get(delimiter, delimiter) if delimiter else job.delimiter,
                                           has_header=True)
+        if decimal:
+            services.update_file_settings(actor, job, encoding=job.encoding, delimiter=job.delimiter,
+                                          has_header=job.has_header, decimal_separator=DECIMAL_NAMES[decimal])
+        if date_format:
+            services.update_mapping(actor, job, job.mapping, {i: date_format for i in range(len(job.columns))})
         services.start_job(actor, job, policy)
         db.session.commit()
     except PermissionDenied as exc:
@@ -66,3 +73,4 @@ def import_csv_file(path: Path, *, user_email: str, policy: str, encoding: str |
 
 
 DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t"}
+DECIMAL_NAMES = {"point": ".", "comma": ","}

@@ -7,6 +7,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, RadioField, SelectField
 
 from leadflow.imports.csvfile import DELIMITERS, ENCODINGS
+from leadflow.imports.formats import DECIMAL_SEPARATORS
 from leadflow.imports.models import DUPLICATE_POLICIES, POLICY_LABELS
 from leadflow.web.forms import select_choices
 
@@ -20,6 +21,10 @@ class FileSettingsForm(FlaskForm):
     encoding = SelectField("Encoding", choices=select_choices(ENCODINGS.items()))
     delimiter = SelectField("Delimiter", choices=select_choices(DELIMITERS.items()))
     has_header = BooleanField("The first row holds the column names")
+    # Checked by the service, whose message says what to choose (an unknown value is not a 500).
+    decimal_separator = SelectField(
+        "Decimal separator of amounts",
+        choices=select_choices([("", "Choose…"), *DECIMAL_SEPARATORS.items()]), validate_choice=False)
 
 
 class StartForm(FlaskForm):

@@ -72,7 +72,8 @@ GENERIC_ALIASES: dict[str, tuple[str, ...]] = {
     "owner": ("owner", "owner email", "hubspot owner", "account owner", "assigned to", "sales rep"),
     "stage": ("stage", "pipeline stage", "deal stage", "opportunity stage"),
     "notes": ("notes", "note", "description", "comments", "comment", "message", "remarks"),
-    "created_at": ("created", "created at", "created on", "date created", "creation date", "date added"),
+    "created_at": ("created", "created at", "created on", "date created", "creation date", "date added",
+                   "created date", "lead created", "add time"),
     # Columns a lead has no field for: kept as custom fields.
     "custom": ("annual revenue", "industry", "number of employees", "employees", "website", "rating", "city",
                "state", "zip", "zip code", "postal code", "street", "address", "linkedin", "twitter", "fax",

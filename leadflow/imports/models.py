@@ -58,6 +58,13 @@ class ImportJob(db.Model):
     columns: Mapped[list] = mapped_column(JSON, default=list)  # header names (or "Column 1", …)
     mapping: Mapped[list] = mapped_column(JSON, default=list)  # one target per column
     duplicate_policy: Mapped[str] = mapped_column(String(8), default="skip")
+    # How the file writes numbers and dates (``leadflow.imports.formats``): the decimal
+    # separator of its amounts ("." or ","; None while it is to be asked) and what was
+    # detected, and each date column's format by column index ("3": "dd.mm.yyyy"; None
+    # while it is to be asked).
+    decimal_separator: Mapped[str | None] = mapped_column(String(1))
+    detected_decimal_separator: Mapped[str | None] = mapped_column(String(1))
+    date_formats: Mapped[dict | None] = mapped_column(JSON, default=dict)
 
     status: Mapped[str] = mapped_column(String(10), default="draft")
     total_rows: Mapped[int | None] = mapped_column(Integer)

@@ -18,6 +18,7 @@ from leadflow.imports.models import ImportJob
 from leadflow.imports.rawsql import RawWriter
 from leadflow.imports.rows import MAX_CELL, RowCleaner
 from leadflow.leads.fields import search_text_for
+from leadflow.web.formatting import zone_of
 
 PREVIEW_ROWS = 20
 LOOKUP_BATCH = 900  # values per IN (…) list (within SQLite's oldest limit of 999 parameters)
@@ -42,7 +43,9 @@ class RowPlan:
 
 def make_cleaner(job: ImportJob) -> RowCleaner:
     return RowCleaner(job.columns, job.mapping, region=get_setting("default_phone_region") or "US",
-                      default_currency=get_setting("default_currency") or "USD")
+                      default_currency=get_setting("default_currency") or "USD",
+                      decimal_separator=job.decimal_separator or ".", date_formats=job.date_formats,
+                      zone=zone_of(job.created_by))
 
 
 def data_records(job: ImportJob, handle, skip: int = 0) -> Iterator[tuple[int, list[str] | csv.Error]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterator
+from decimal import Decimal
 
 from sqlalchemy import func
 from sqlalchemy.orm import joinedload
@@ -12,10 +13,13 @@ from sqlalchemy.orm import joinedload
 from leadflow.extensions import db
 from leadflow.imports import csvfile
 from leadflow.imports.export import CsvBuffer, neutralise
+from leadflow.governance.settings import get_setting
+from leadflow.imports.formats import DATE_FORMATS, DATE_TARGETS, DECIMAL_SEPARATORS
 from leadflow.imports.mapping import TARGETS, mapping_problems
 from leadflow.imports.models import POLICY_LABELS, ImportJob, ImportRow
 from leadflow.imports.planner import data_records
-from leadflow.web.formatting import money
+from leadflow.imports.services import decimal_label, open_questions
+from leadflow.web.formatting import zone_of
 
 PER_PAGE = 25
 SAMPLE_ROWS = 3
@@ -49,10 +53,16 @@ def sample_values(job: ImportJob) -> list[list[str]]:
 
 
 def mapping_context(job: ImportJob, settings_form, problems: list[str] | None = None) -> dict:
+    """The mapping page. A column mapped to a date has its format (None: to be chosen)."""
+    formats = job.date_formats or {}
+    date_formats = [formats.get(str(i)) if target in DATE_TARGETS else False for i, target in enumerate(job.mapping)]
     return {
         "job": job, "settings_form": settings_form, "targets": TARGETS,
-        "columns": list(zip(range(len(job.columns)), job.columns, job.mapping, sample_values(job))),
+        "columns": list(zip(range(len(job.columns)), job.columns, job.mapping, sample_values(job), date_formats)),
         "problems": problems if problems is not None else mapping_problems(job.mapping),
+        "questions": open_questions(job), "date_format_labels": DATE_FORMATS,
+        "decimal_label": decimal_label(job.decimal_separator),
+        "detected_decimal": DECIMAL_SEPARATORS.get(job.detected_decimal_separator),
         "encodings": csvfile.ENCODINGS, "delimiters": csvfile.DELIMITERS,
     }
 
@@ -64,17 +74,53 @@ PREVIEW_FIELDS = (
     ("Organization", lambda v: v.get("organization_name")),
     ("Details", lambda v: ", ".join(filter(None, (
         v.get("title"), v.get("country"), v.get("source"), v.get("lifecycle"),
-        money(v["value_cents"], v.get("currency", "USD")) if v.get("value_cents") is not None else None,
-        v["expected_close_date"].isoformat() if v.get("expected_close_date") else None,
         ("tags: " + ", ".join(v["tags"])) if v.get("tags") else None,
     )))),
 )
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+
+def exact_money(cents: int, currency: str) -> str:
+    """"€2,500.00", "1,234.50 CAD": an amount with its cents, as read from a file."""
+    text = f"{Decimal(cents) / 100:,.2f}"
+    symbol = _SYMBOLS.get(currency)
+    return f"{symbol}{text}" if symbol else f"{text} {currency}"
+
+
+def _first_cell(cells: list[str], indexes: list[int]) -> str:
+    for index in indexes:
+        if index < len(cells) and cells[index].strip():
+            return cells[index].strip()
+    return ""
+
+
+def readings(job: ImportJob, plan, currency: str, zone) -> list[str]:
+    """How the row's amount and dates were read, each beside its cell: "2500,00 → €2,500.00",
+    "18.11.2027 → 2027-11-18" (a cell that could not be read: "→ not read")."""
+    out = []
+    v = plan.values
+    for target, label in (("value", "Value"), ("expected_close_date", "Closes"), ("created_at", "Created")):
+        raw = _first_cell(plan.cells, [i for i, t in enumerate(job.mapping) if t == target])
+        if not raw:
+            continue
+        if target == "value" and v.get("value_cents") is not None:
+            read = exact_money(v["value_cents"], v.get("currency", currency))
+        elif target == "expected_close_date" and v.get("expected_close_date"):
+            read = v["expected_close_date"].isoformat()
+        elif target == "created_at" and v.get("created_at"):
+            read = v["created_at"].astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        else:
+            read = "not read"
+        out.append(f"{label}: {raw} → {read}")
+    return out
 ACTION_LABELS = {"create": "New lead", "update": "Updates", "skip": "Skipped", "fail": "Fails"}
 
 
 def preview_context(job: ImportJob, plans, policy: str, start_form) -> dict:
     counts = {action: sum(1 for p in plans if p.action == action) for action in ACTION_LABELS}
+    currency, zone = get_setting("default_currency") or "USD", zone_of(job.created_by)
     return {"job": job, "plans": plans, "fields": PREVIEW_FIELDS, "action_labels": ACTION_LABELS,
+            "readings": {p.number: readings(job, p, currency, zone) for p in plans},
             "counts": counts, "policy": policy, "policy_labels": POLICY_LABELS, "start_form": start_form,
             "mapped": [(name, TARGETS[t]) for name, t in zip(job.columns, job.mapping) if t != "ignore"]}
 

@@ -5,7 +5,7 @@ precompiled so a 100,000-row file is checked in seconds."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timezone, tzinfo
 from decimal import Decimal
 
 import phonenumbers
@@ -16,6 +16,8 @@ from leadflow.extensions import db
 from leadflow.leads import fields as f
 from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES
 from leadflow.leads.services import TEXT_LIMITS, default_stage, parse_tags
+from leadflow.imports.formats import (DATE_FORMATS, DATE_TARGETS, DECIMAL_SEPARATORS, ISO, AmountError, DateError,
+                                      FutureDate, parse_amount, parse_date_cell, parse_moment)
 from leadflow.imports.mapping import TARGETS, normalise_header
 from leadflow.pipeline.models import Pipeline, Stage
 
@@ -59,8 +61,6 @@ SOURCE_VALUES = {
 
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _NANP = re.compile(r"^\s*(?:\+?1[\s.-]*)?(?:\(([2-9]\d{2})\)|([2-9]\d{2}))[\s.-]*(\d{3})[\s.-]*(\d{4})\s*$")
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
-_DOTTED_DATE = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$")
 
 
 def _country_names() -> dict[str, str]:
@@ -120,7 +120,8 @@ class RowCleaner:
     workspace defaults it needs, and caches what repeats between rows (email domains,
     organizations, countries)."""
 
-    def __init__(self, columns: list[str], mapping: list[str], *, region: str, default_currency: str):
+    def __init__(self, columns: list[str], mapping: list[str], *, region: str, default_currency: str,
+                 decimal_separator: str = ".", date_formats: dict | None = None, zone: tzinfo | None = None):
         self.columns = columns
         self.width = len(columns)
         self.region = region
@@ -141,6 +142,9 @@ class RowCleaner:
         # values repeat (countries, sources, owners, companies…) is checked once per value.
         self.handlers = [(t, handler, self.targets[t], {} if t in self._REPEATING else None)
                          for t, handler in self._HANDLERS if t in self.targets]
+        self.decimal_separator = decimal_separator if decimal_separator in DECIMAL_SEPARATORS else "."
+        self.zone = zone or timezone.utc
+        self.date_formats = column_date_formats(self.targets, date_formats or {})
         self._domains: dict[str, str | None] = {}
         self._users: dict[str, int] | None = None
         self._stages: dict[str, int] | None = None
@@ -335,10 +339,17 @@ class RowCleaner:
         values["lifecycle"] = lifecycle
 
     def _value(self, raw: str, values: dict) -> None:
-        if len(raw) <= 10 and raw.isascii() and raw.isdigit():  # whole units below the limit: as parse_money
+        """An amount with the file's decimal separator; a currency the cell names ("2500,00 EUR",
+        "€2,500") is the lead's currency unless a currency column says otherwise."""
+        if len(raw) <= 10 and raw.isascii() and raw.isdigit():  # whole units below the limit
             values["value_cents"] = int(raw) * 100
-        else:
-            values["value_cents"] = f.parse_money(raw)
+            return
+        try:
+            values["value_cents"], currency = parse_amount(raw, self.decimal_separator)
+        except AmountError as exc:
+            raise f.FieldError(str(exc)) from None
+        if currency in CURRENCIES:
+            values["currency"] = currency
 
     def _currency(self, raw: str, values: dict) -> None:
         code = raw.upper()
@@ -347,7 +358,18 @@ class RowCleaner:
         values["currency"] = code
 
     def _close_date(self, raw: str, values: dict) -> None:
-        values["expected_close_date"] = parse_import_date(raw)
+        values["expected_close_date"] = read_date(raw, self.date_formats["expected_close_date"])
+
+    def _created(self, raw: str, values: dict) -> None:
+        """When the lead was first recorded, in UTC (new leads only: an update leaves it)."""
+        formats = self.date_formats["created_at"]
+        for fmt in formats:
+            try:
+                values["created_at"] = parse_moment(raw, fmt, self.zone)
+                return
+            except DateError as exc:
+                if fmt == formats[-1] or isinstance(exc, FutureDate):
+                    raise f.FieldError(str(exc)) from None
 
     def _tags(self, raw: str, values: dict) -> None:
         names = parse_tags(raw.replace(";", ","))  # "a; b" as other CRMs export it
@@ -374,31 +396,46 @@ class RowCleaner:
 
     # Targets whose cells repeat between rows (their outcomes are kept by cell text).
     _REPEATING = frozenset(("country", "source", "lifecycle", "value", "currency", "expected_close_date", "tags",
-                            "organization", "owner", "stage"))
+                            "organization", "owner", "stage", "created_at"))
     _HANDLERS = (
         ("email", _email), ("phone", _phone), ("country", _country), ("source", _source),
         ("lifecycle", _lifecycle), ("value", _value), ("currency", _currency),
         ("expected_close_date", _close_date), ("tags", _tags), ("organization", _organization),
-        ("owner", _owner), ("stage", _stage),
+        ("owner", _owner), ("stage", _stage), ("created_at", _created),
     )
 
 
-def parse_import_date(raw: str) -> date:
-    """YYYY-MM-DD (a time after it is ignored, as in "2025-03-01 00:00:00"), or YYYY/MM/DD."""
-    match = _ISO_DATE.match(raw) or _DOTTED_DATE.match(raw)
-    if match:
+def column_date_formats(targets: dict[str, list[int]], chosen: dict) -> dict[str, tuple[str, ...]]:
+    """For each date target, the formats of its columns in column order (``chosen`` maps a
+    column index, as text, to its format; ISO where none was chosen). A target's cells are
+    memoised by text, not column: a cell is read with the first of them that reads it."""
+    out = {}
+    for target in DATE_TARGETS:
+        formats = []
+        for index in targets.get(target, ()):
+            fmt = chosen.get(str(index)) or ISO
+            if fmt in DATE_FORMATS and fmt not in formats:
+                formats.append(fmt)
+        out[target] = tuple(formats) or (ISO,)
+    return out
+
+
+def read_date(raw: str, formats: tuple[str, ...]) -> date:
+    """The day a cell names (a time after it is left out), in the first format that reads it."""
+    for fmt in formats:
         try:
-            return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-        except ValueError:
-            pass
-    raise f.FieldError(f"“{raw[:40]}” is not a date we can read. Use YYYY-MM-DD.")
+            return parse_date_cell(raw, fmt)[0]
+        except DateError as exc:
+            if fmt == formats[-1]:
+                raise f.FieldError(str(exc)) from None
+    raise AssertionError("no formats")
 
 
 def input_form(values: dict) -> dict:
     """Cleaned values as ``leads.services.update_lead`` takes them (its input form)."""
     data = {}
     for key, value in values.items():
-        if key in ("email_key", "custom_fields", "note"):
+        if key in ("email_key", "custom_fields", "note", "created_at"):  # created_at: new leads only
             continue
         if key == "organization_name":
             data["organization"] = value

@@ -396,7 +396,7 @@ class ChunkWriter:
         currency = self.currency
         stage_info = self.cleaner.stage_info
         tags = self.tags
-        tail = ("cold", 0, False, at, at, 1, self.job_id)
+        tail = ("cold", 0, False, at, at, 1, self.job_id)  # created_at is the file's created date when it has one
         prepared = PreparedLeads(at, default_stage_id=default_stage, default_currency=currency)
         rows, by_rank, links, notes, totals = (prepared.rows, prepared.by_rank, prepared.links, prepared.notes,
                                                prepared.totals)
@@ -421,7 +421,8 @@ class ChunkWriter:
                 raw.json(get("custom_fields")), at if stage_id else None,
                 plan.search_text if plan.search_text is not None and (org is None or org[1] == org_name)
                 else search_text_for(first, last, email, phone, org[1] if org else None), rank,
-            ) + tail)
+            ) + (tail if "created_at" not in v
+                 else ("cold", 0, False, raw.time(v["created_at"]), at, 1, self.job_id)))
             for tag in get("tags", ()):
                 links.append((rank, tags[tag.lower()]))
             if get("note"):

@@ -9,12 +9,17 @@ from flask import current_app
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
+import csv
+
 from leadflow.imports import csvfile
+from leadflow.imports.formats import (DATE_FORMATS, DATE_TARGETS, DECIMAL_NAMES, DECIMAL_SEPARATORS,
+                                      detect_date_format, detect_decimal_separator)
 from leadflow.imports.mapping import TARGETS, mapping_problems, suggest_mapping
 from leadflow.imports.models import DUPLICATE_POLICIES, ImportJob
-from leadflow.imports.planner import PREVIEW_ROWS, RowPlan, plan_preview
+from leadflow.imports.planner import PREVIEW_ROWS, RowPlan, data_records, plan_preview
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+FORMAT_SAMPLE_ROWS = 2000  # data rows read to tell a file's decimal separator and date formats
 IMPORT_ROLES = ("admin", "manager")
 
 
@@ -75,6 +80,7 @@ def create_job(actor, stream, filename: str) -> ImportJob:
         has_header=True, columns=columns, mapping=suggest_mapping(columns), duplicate_policy="skip",
         status="draft",
     )
+    detect_formats(job)
     db.session.add(job)
     db.session.flush()
     return job
@@ -92,8 +98,11 @@ def _require_draft(job: ImportJob) -> None:
         raise ValidationFailed({"job": ["This import has already started; its settings can no longer change."]})
 
 
-def update_file_settings(actor, job: ImportJob, *, encoding: str, delimiter: str, has_header: bool) -> None:
-    """Read the file again with other settings; the column mapping is suggested afresh."""
+def update_file_settings(actor, job: ImportJob, *, encoding: str, delimiter: str, has_header: bool,
+                         decimal_separator: str | None = None) -> None:
+    """Read the file again with other settings. When that changes the columns, their
+    mapping, decimal separator and date formats are suggested afresh; otherwise the
+    decimal separator chosen is kept (None leaves it as it is)."""
     _require_importer(actor)
     _require_draft(job)
     errors: dict[str, list[str]] = {}
@@ -103,6 +112,9 @@ def update_file_settings(actor, job: ImportJob, *, encoding: str, delimiter: str
         errors["encoding"] = ["This file is not valid UTF-8. Choose Windows-1252 or Latin-1."]
     if delimiter not in csvfile.DELIMITERS:
         errors["delimiter"] = ["Choose a delimiter from the list."]
+    if decimal_separator is not None and decimal_separator not in DECIMAL_SEPARATORS:
+        errors["decimal_separator"] = ["Choose the decimal separator the file's amounts use: a point (1,234.56) "
+                                       "or a comma (1.234,56)."]
     if errors:
         raise ValidationFailed(errors)
     path = csvfile.stored_path(job.stored_name)
@@ -114,19 +126,100 @@ def update_file_settings(actor, job: ImportJob, *, encoding: str, delimiter: str
     if columns != job.columns:
         job.columns = columns
         job.mapping = suggest_mapping(columns)
+        job.date_formats = {}
+        detect_formats(job)
+    elif decimal_separator is not None:
+        job.decimal_separator = decimal_separator
     db.session.flush()
 
 
-def update_mapping(actor, job: ImportJob, mapping: list[str]) -> None:
+def update_mapping(actor, job: ImportJob, mapping: list[str], date_formats: dict[int, str] | None = None) -> None:
+    """Save the mapping, and the date format chosen for each date column (``date_formats``:
+    column index → format; "" or a missing column keeps the format it had, or detects one).
+    A date column whose format cannot be told, or money columns whose decimal separator
+    cannot, are left to ask (``open_questions``)."""
     _require_importer(actor)
     _require_draft(job)
     mapping = list(mapping) + ["ignore"] * (len(job.columns) - len(mapping))
     mapping = mapping[: len(job.columns)]
     problems = mapping_problems(mapping)
+    for index, fmt in (date_formats or {}).items():
+        if fmt and fmt not in DATE_FORMATS and index < len(mapping) and mapping[index] in DATE_TARGETS:
+            problems.append(f"Choose a date format from the list for the column “{job.columns[index]}”.")
     if problems:
         raise ValidationFailed({"mapping": problems})
+    kept = {key: fmt for key, fmt in (job.date_formats or {}).items()
+            if int(key) < len(mapping) and mapping[int(key)] in DATE_TARGETS}
+    kept.update({str(i): fmt for i, fmt in (date_formats or {}).items()
+                 if fmt and i < len(mapping) and mapping[i] in DATE_TARGETS})
+    money_changed = _money_columns(mapping) != _money_columns(job.mapping)
     job.mapping = mapping
+    job.date_formats = kept
+    detect_formats(job, decimal=money_changed)
     db.session.flush()
+
+
+# --- how the file writes numbers and dates -------------------------------------------------
+
+def _money_columns(mapping: list[str]) -> list[int]:
+    return [i for i, target in enumerate(mapping) if target == "value"]
+
+
+def _date_columns(mapping: list[str]) -> list[int]:
+    return [i for i, target in enumerate(mapping) if target in DATE_TARGETS]
+
+
+def _column_samples(job: ImportJob, indexes: list[int]) -> dict[int, list[str]]:
+    """The non-empty cells of these columns in the file's first ``FORMAT_SAMPLE_ROWS`` rows."""
+    samples: dict[int, list[str]] = {i: [] for i in indexes}
+    if not indexes:
+        return samples
+    with csvfile.open_text(csvfile.stored_path(job.stored_name), job.encoding) as handle:
+        for count, (_, record) in enumerate(data_records(job, handle)):
+            if count >= FORMAT_SAMPLE_ROWS:
+                break
+            if isinstance(record, csv.Error):
+                continue
+            for i in indexes:
+                if i < len(record) and record[i].strip():
+                    samples[i].append(record[i])
+    return samples
+
+
+def detect_formats(job: ImportJob, decimal: bool = True) -> None:
+    """Tell the decimal separator of the money columns (when ``decimal``) and the format of
+    each date column that has none yet from the file's first rows. What cannot be told is
+    left None: the mapping page asks."""
+    dates = [i for i in _date_columns(job.mapping) if not (job.date_formats or {}).get(str(i))]
+    money = _money_columns(job.mapping) if decimal else []
+    samples = _column_samples(job, sorted(set(dates) | set(money)))
+    if decimal:
+        detected = detect_decimal_separator(cell for i in money for cell in samples[i])
+        job.detected_decimal_separator = job.decimal_separator = detected
+    if dates:
+        job.date_formats = {**(job.date_formats or {}),
+                            **{str(i): detect_date_format(samples[i]) for i in dates}}
+
+
+def open_questions(job: ImportJob) -> list[str]:
+    """What the person importing must still say about the file's formats, in their words:
+    nothing is imported (or previewed) until it is answered."""
+    questions = []
+    money = _money_columns(job.mapping)
+    if money and job.decimal_separator not in DECIMAL_SEPARATORS:
+        names = ", ".join(f"“{job.columns[i]}”" for i in money)
+        questions.append(f"The amounts in {names} read both ways (such as “1.234” or “2,500”): under File settings, "
+                         "choose whether the file writes decimals with a point or a comma.")
+    formats = job.date_formats or {}
+    for i in _date_columns(job.mapping):
+        if str(i) in formats and formats[str(i)] not in DATE_FORMATS:
+            questions.append(f"The dates in “{job.columns[i]}” read both as dd/mm/yyyy and mm/dd/yyyy (every day "
+                             "is 12 or less): choose the column's date format.")
+    return questions
+
+
+def decimal_label(separator: str | None) -> str:
+    return f"decimal {DECIMAL_NAMES[separator][0]}" if separator in DECIMAL_NAMES else "decimal separator to choose"
 
 
 def preview(job: ImportJob, policy: str | None = None) -> list[RowPlan]:
@@ -140,7 +233,7 @@ def start_job(actor, job: ImportJob, policy: str) -> None:
     _require_draft(job)
     if policy not in DUPLICATE_POLICIES:
         raise ValidationFailed({"duplicate_policy": ["Choose what to do with duplicates."]})
-    problems = mapping_problems(job.mapping)
+    problems = mapping_problems(job.mapping) + open_questions(job)
     if problems:
         raise ValidationFailed({"mapping": problems})
     job.duplicate_policy = policy

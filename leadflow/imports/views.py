@@ -105,9 +105,16 @@ def new():
 def _mapping_page(job, settings_form=None, problems=None, status=200):
     if settings_form is None:
         settings_form = FileSettingsForm(formdata=None, encoding=job.encoding, delimiter=job.delimiter,
-                                         has_header=job.has_header)
+                                         has_header=job.has_header, decimal_separator=job.decimal_separator or "")
     return render_page("imports/mapping.html", status=status,
                        **queries.mapping_context(job, settings_form, problems))
+
+
+def _ask_formats(job):
+    """Back to the mapping page, whose questions say what the file's formats still need."""
+    flash("Say how the file writes its numbers or dates (see the questions on this page) before the preview.",
+          "warning")
+    return redirect_to(url_for("imports.mapping", job_id=job.id))
 
 
 @bp.get("/imports/<int:job_id>/mapping")
@@ -126,8 +133,10 @@ def file_settings(job_id: int):
     form = FileSettingsForm()
     if form.validate_on_submit():
         try:
-            services.update_file_settings(current_user, job, encoding=form.encoding.data,
-                                          delimiter=form.delimiter.data, has_header=form.has_header.data)
+            services.update_file_settings(
+                current_user, job, encoding=form.encoding.data, delimiter=form.delimiter.data,
+                has_header=form.has_header.data,
+                decimal_separator=form.decimal_separator.data if "decimal_separator" in request.form else None)
             db.session.commit()
             flash("The file was read again with these settings. Check the columns below.", "success")
             return redirect_to(url_for("imports.mapping", job_id=job.id))
@@ -142,8 +151,9 @@ def file_settings(job_id: int):
 def save_mapping(job_id: int):
     job = _job(job_id)
     chosen = [request.form.get(f"map-{i}", "ignore") for i in range(len(job.columns))]
+    date_formats = {i: request.form[f"date-{i}"] for i in range(len(job.columns)) if f"date-{i}" in request.form}
     try:
-        services.update_mapping(current_user, job, chosen)
+        services.update_mapping(current_user, job, chosen, date_formats)
         db.session.commit()
     except ValidationFailed as exc:
         db.session.rollback()
@@ -152,6 +162,8 @@ def save_mapping(job_id: int):
         response = _mapping_page(job, problems=[m for ms in exc.errors.values() for m in ms], status=422)
         db.session.rollback()
         return response
+    if services.open_questions(job):
+        return _ask_formats(job)
     return redirect_to(url_for("imports.preview", job_id=job.id))
 
 
@@ -161,6 +173,8 @@ def preview(job_id: int):
     job = _job(job_id)
     if job.status != "draft":
         return redirect_to(url_for("imports.detail", job_id=job.id))
+    if services.open_questions(job):
+        return _ask_formats(job)
     policy = request.args.get("duplicate_policy", job.duplicate_policy)
     policy = policy if policy in DUPLICATE_POLICIES else "skip"
     form = StartForm(formdata=None, duplicate_policy=policy)

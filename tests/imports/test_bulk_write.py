@@ -136,16 +136,20 @@ def test_a_failed_write_keeps_earlier_chunks_and_nothing_of_its_own(run_import, 
 
 
 def test_whole_amounts_take_the_fast_path_with_the_same_result():
+    # The fast path (plain digits) against the importer's full reading of amounts
+    # (``formats.parse_amount`` with the file's decimal separator).
+    from leadflow.imports.formats import AmountError, parse_amount
     from leadflow.imports.rows import RowCleaner
-    from leadflow.leads.fields import FieldError, parse_money
 
-    cleaner = RowCleaner(["Name", "Email", "Deal Value"], ["full_name", "email", "value"], region="US",
-                         default_currency="USD")
-    for raw in ("0", "007", "12500", "9999999999", "10000000000", "12,500.50", "١٢", "-5", "$300"):
-        values, problems = cleaner.clean(["Ada Lovelace", "ada@example.com", raw])
-        try:
-            expected = parse_money(raw)
-        except FieldError as exc:
-            assert problems == [f"Deal value: {exc}"]
-        else:
-            assert (values["value_cents"], problems) == (expected, [])
+    for separator in (".", ","):
+        cleaner = RowCleaner(["Name", "Email", "Deal Value"], ["full_name", "email", "value"], region="US",
+                             default_currency="USD", decimal_separator=separator)
+        for raw in ("0", "007", "12500", "9999999999", "10000000000", "12,500.50", "12.500,50", "١٢", "-5",
+                    "$300"):
+            values, problems = cleaner.clean(["Ada Lovelace", "ada@example.com", raw])
+            try:
+                expected, _ = parse_amount(raw, separator)
+            except AmountError as exc:
+                assert problems == [f"Deal value: {exc}"]
+            else:
+                assert (values["value_cents"], problems) == (expected, [])
