@@ -229,6 +229,8 @@ def lead_detail_context(lead: Lead, viewer: User, *, timeline_kind: str = "", no
     ``overrides`` replace parts, such as a form coming back with its errors."""
     from leadflow.activities.forms import ActivityForm, next_step_form
     from leadflow.activities.queries import lead_activity_context
+    from leadflow.leads.custom_fields import custom_field_rows
+    from leadflow.leads.fields import CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX
     from leadflow.leads.forms import CONTACT_FIELDS, DEAL_FIELDS, INLINE_FIELDS, SOURCE_FIELDS, current_input_value
     from leadflow.leads.reviews import open_reviews
 
@@ -240,6 +242,8 @@ def lead_detail_context(lead: Lead, viewer: User, *, timeline_kind: str = "", no
         "source_fields": SOURCE_FIELDS, "input_value": current_input_value,
         "editing": False, "errors": [], "message": None, "conflict": False, "choices": [],
         "can_edit": can_edit,
+        "custom_fields": custom_field_rows(lead), "custom_key_max": CUSTOM_KEY_MAX,
+        "custom_value_max": CUSTOM_VALUE_MAX,
         "field_reviews": open_reviews(lead) if can_edit else [],
         "history": history("lead", lead.id),
         "duplicates": duplicates_of(lead, limit=5),
