@@ -88,3 +88,15 @@ def custom_field_rows(lead, labels: CustomFieldLabels | None = None) -> list[tup
     labels = labels if labels is not None else custom_field_labels()
     return [(CustomInlineField(key, label_for(key, labels)), value_text(value))
             for key, value in (lead.custom_fields or {}).items()]
+
+
+AUDIT_PREFIX = "custom field "  # how ``leads.services.update_custom_field`` names its audit entries
+
+
+def history_labels(entries) -> dict[str, str]:
+    """For the history panel: each audited custom field's entry name → its label."""
+    names = {e.field for e in entries if (e.field or "").startswith(AUDIT_PREFIX)}
+    if not names:
+        return {}
+    labels = custom_field_labels()
+    return {name: label_for(name.removeprefix(AUDIT_PREFIX), labels) for name in names}

@@ -20,6 +20,7 @@ from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.settings import get_setting
 from leadflow.leads import fields as f
 from leadflow.leads import store
+from leadflow.leads.custom_fields import AUDIT_PREFIX
 from leadflow.leads.events import emit, lead_arrived
 from leadflow.leads.merge_models import LeadMerge
 from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
@@ -419,7 +420,7 @@ def update_custom_field(actor, lead: Lead, key: str, value: str | None, *,
     else:
         stored[key] = value
     lead.custom_fields = stored
-    label = f"custom field {key}"[:64]
+    label = f"{AUDIT_PREFIX}{key}"[:64]
     record_changes(actor, "lead", lead.id, {label: before}, {label: value})
     refresh_search_text(lead)
     lead.updated_at = utcnow()

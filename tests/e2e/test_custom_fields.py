@@ -54,7 +54,7 @@ def test_a_custom_field_is_edited_added_and_removed_from_the_keyboard_at_phone_w
     page.keyboard.press("Enter")
     expect(panel).to_contain_text("Saved.")
     expect(panel.locator(".multiline").first).to_have_text("Quote for 40 seats\nCall after 3pm")
-    expect(page.locator("#lead-history")).to_contain_text("Custom field message")
+    expect(page.locator("#lead-history")).to_contain_text("How can we help?")
 
     # Escape leaves an editor without saving
     panel.get_by_role("link", name="Edit how can we help?").focus()

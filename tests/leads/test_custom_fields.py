@@ -147,6 +147,14 @@ def test_manager_edits_a_custom_field_in_place_and_it_is_audited(login_as, make_
     assert "acme widgets 3000 deluxe" in saved.search_text
 
 
+def test_the_history_panel_names_a_custom_field_by_its_label(login_as, make_lead):
+    lead = with_custom(make_lead(first_name="Hist"), annual_revenue="1M")
+    _, client = login_as("manager", htmx=True)
+    client.post(row_url(lead, "annual_revenue"), data={"value": "2M", "version": lead.version})
+    history = client.get(f"/leads/{lead.id}/history").text
+    assert "<strong>Annual revenue</strong>" in history and "2M" in history
+
+
 def test_a_plain_form_post_saves_and_goes_back_to_the_lead_page(login_as, make_lead):
     lead = with_custom(make_lead(first_name="NoJs"), product="Widget")
     _, client = login_as("manager")
