@@ -80,6 +80,10 @@ LEAD_INPUT = {
         "tags": {"oneOf": [{"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 20},
                            {"type": "string", "description": "Comma-separated"}, {"type": "null"}]},
         "custom_fields": {"type": ["object", "null"], "maxProperties": 50,
+                          "description": "Extra fields by name (shown on the lead page under \"More details\", "
+                                         "searched and exported). For a lead that exists already the names "
+                                         "sent are set and the others kept; a name sent as null or \"\" is "
+                                         "left as it is, not removed: people remove a field on the lead page.",
                           "propertyNames": {"minLength": 1, "maxLength": 64},
                           "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": 2000}},
         "marketing_consent": {"type": ["boolean", "null"], "description": "true records consent, with consent_text."},

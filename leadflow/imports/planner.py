@@ -114,7 +114,7 @@ def clean_records(cleaner: RowCleaner, records: list[tuple[int, list[str] | csv.
                 get = values.get
                 plan = RowPlan(number, record, "create", values, search_text=search_text_for(
                     get("first_name", ""), get("last_name", ""), get("email"), get("phone"),
-                    get("organization_name")))
+                    get("organization_name"), custom_fields=get("custom_fields")))
         plans.append(plan)
     return plans
 

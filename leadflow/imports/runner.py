@@ -58,7 +58,7 @@ from leadflow.leads.fields import search_text_for
 from leadflow.leads.forms import current_input_value
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags
 from leadflow.leads.organizations_service import add_organizations
-from leadflow.leads.services import update_lead
+from leadflow.leads.services import refresh_search_text, update_lead
 from leadflow.pipeline.totals import add_to_totals, recount_stage_totals
 from leadflow.scheduler.claims import claim_due
 from leadflow.scheduler.heartbeat import beat, claimant_is_gone, keep_beating, scheduler_id
@@ -420,7 +420,8 @@ class ChunkWriter:
                 value_cents, get("currency", currency), raw.day(get("expected_close_date")),
                 raw.json(get("custom_fields")), at if stage_id else None,
                 plan.search_text if plan.search_text is not None and (org is None or org[1] == org_name)
-                else search_text_for(first, last, email, phone, org[1] if org else None), rank,
+                else search_text_for(first, last, email, phone, org[1] if org else None,
+                                     custom_fields=get("custom_fields")), rank,
             ) + (tail if "created_at" not in v
                  else ("cold", 0, False, raw.time(v["created_at"]), at, 1, self.job_id)))
             for tag in get("tags", ()):
@@ -539,6 +540,7 @@ def update_existing(actor: User, lead: Lead, plan: RowPlan) -> None:
             after_custom = {**before_custom, **plan.values.get("custom_fields", {})}
             if after_custom != before_custom:
                 lead.custom_fields = after_custom
+                refresh_search_text(lead)
                 changed.append("custom_fields")
             note_id = None
             if plan.values.get("note"):
@@ -615,6 +617,7 @@ def restore_updated(actor: User, row: ImportRow) -> bool:
                 update_lead(actor, lead, data)
             if (lead.custom_fields or {}) == after.get("custom_fields"):
                 lead.custom_fields = before.get("custom_fields") or None
+                refresh_search_text(lead)
             if after.get("note_id"):
                 note = db.session.get(Activity, after["note_id"])
                 if note is not None and note.lead_id == lead.id:

@@ -12,7 +12,7 @@ from leadflow.db import parse_page, sqlite_begin_mode
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.extensions import db
 from leadflow.imports import queries, services
-from leadflow.imports.export import COLUMNS, csv_line, export_rows
+from leadflow.imports.export import csv_line, export_csv
 from leadflow.imports.forms import ConfirmForm, FileSettingsForm, StartForm, UploadForm
 from leadflow.imports.models import DUPLICATE_POLICIES
 from leadflow.leads.queries import LeadFilters
@@ -280,5 +280,5 @@ def discard(job_id: int):
 def export_leads():
     """The lead list with the same filters as /leads, every page of it."""
     filters = LeadFilters.from_args(request.args)
-    return _csv_response(csv_line(COLUMNS, bom=True), export_rows, f"leads-{date.today().isoformat()}.csv",
+    return _csv_response("\ufeff", export_csv, f"leads-{date.today().isoformat()}.csv",
                          filters, current_user.id)

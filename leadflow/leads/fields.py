@@ -89,10 +89,39 @@ def parse_date(value) -> date | None:
         raise FieldError("Enter a date as YYYY-MM-DD.") from exc
 
 
+# Custom fields (``Lead.custom_fields``, name → text): the limits every way in keeps to
+# (API, capture forms, the lead page).
+MAX_CUSTOM_FIELDS = 50
+CUSTOM_KEY_MAX = 64
+CUSTOM_VALUE_MAX = 2000
+# How much of the custom fields the list search reads: each value's first characters, up to a
+# total, so a long free-text answer does not make every search scan it whole.
+SEARCH_CUSTOM_VALUE_CHARS = 200
+SEARCH_CUSTOM_TOTAL_CHARS = 1000
+
+
+def custom_search_words(custom_fields: dict | None) -> str:
+    """The custom field values as the list search reads them (one line, cut to the limits above)."""
+    if not isinstance(custom_fields, dict):
+        return ""
+    parts, room = [], SEARCH_CUSTOM_TOTAL_CHARS
+    for value in custom_fields.values():
+        if value is None or room <= 0:
+            continue
+        text = " ".join(str(value).split())[:min(SEARCH_CUSTOM_VALUE_CHARS, room)]
+        if text:
+            parts.append(text)
+            room -= len(text) + 1
+    return " ".join(parts)
+
+
 def search_text_for(first_name: str, last_name: str, email: str | None, phone: str | None,
-                    organization_name: str | None) -> str:
+                    organization_name: str | None, *, custom_fields: dict | None = None) -> str:
+    """What the lead list's search matches a lead by: name, email, organization, phone (with
+    and without its +) and the values of its custom fields, lower-cased."""
     parts = [first_name, last_name, email, organization_name]
     if phone:
         parts.append(phone)
         parts.append(phone.lstrip("+"))
+    parts.append(custom_search_words(custom_fields))
     return " ".join([p for p in parts if p]).lower()

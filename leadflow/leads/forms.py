@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from flask import url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, SelectField, StringField, TelField
 from wtforms.validators import Length, Optional
@@ -112,9 +113,23 @@ class InlineField:
 
     name: str
     label: str
-    kind: str = "text"  # text | email | tel | select | date | money | checkbox | tags
+    kind: str = "text"  # text | email | tel | select | date | money | checkbox | tags | textarea
     choices: Callable[[], list[tuple[str, str]]] | None = None
     maxlength: int | None = None
+    removable = False  # a lead's own fields are always there (``leads.custom_fields`` may go)
+
+    # Where the row (``leads/_field.html``) is shown, edited and saved.
+    def view_url(self, lead) -> str:
+        return url_for("leads.field", lead_id=lead.id, name=self.name)
+
+    def edit_url(self, lead) -> str:
+        return url_for("leads.edit_field", lead_id=lead.id, name=self.name)
+
+    def save_url(self, lead) -> str:
+        return url_for("leads.update_field", lead_id=lead.id, name=self.name)
+
+    def current_value(self, lead) -> str:
+        return current_input_value(lead, self.name)
 
 
 INLINE_FIELDS = {f.name: f for f in (

@@ -24,7 +24,7 @@ from leadflow.errors import EmailTaken, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
 from leadflow.leads import reviews, services, store
-from leadflow.leads.fields import FieldError
+from leadflow.leads.fields import CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX, MAX_CUSTOM_FIELDS, FieldError
 from leadflow.leads.events import emit
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import require_lead_edit
@@ -37,9 +37,6 @@ INPUT_KEYS = CONTACT_KEYS + ATTRIBUTION_KEYS + ("value", "tags")
 # Fields a caller may choose for a new lead (a form's owner rule and stage, its default source).
 DEFAULT_KEYS = ("owner_id", "stage_id", "source", "lifecycle", "tags")
 
-MAX_CUSTOM_FIELDS = 50
-CUSTOM_KEY_MAX = 64
-CUSTOM_VALUE_MAX = 2000
 CONSENT_SOURCE_MAX = 200  # the Lead.consent_source column
 
 
@@ -222,6 +219,7 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
 
     if custom:
         lead.custom_fields = {**(lead.custom_fields or {}), **custom}
+        services.refresh_search_text(lead)
     details = {"values": submitted, "created": created, "channel": channel, **(activity_details or {})}
     if consent:
         details["consent"] = _record_consent(lead, consent, now,

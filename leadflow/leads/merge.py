@@ -256,7 +256,8 @@ def _refresh(lead: Lead) -> None:
 
 def _search_text(lead: Lead) -> str:
     return f.search_text_for(lead.first_name, lead.last_name, lead.email, lead.phone,
-                             lead.organization.name if lead.organization else None)
+                             lead.organization.name if lead.organization else None,
+                             custom_fields=lead.custom_fields)
 
 
 def get_merge(merge_id: int) -> LeadMerge:

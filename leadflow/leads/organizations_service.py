@@ -140,7 +140,8 @@ def _refresh_lead_search_text(org: Organization) -> None:
     from leadflow.leads.fields import search_text_for
 
     for lead in org.leads:
-        lead.search_text = search_text_for(lead.first_name, lead.last_name, lead.email, lead.phone, org.name)
+        lead.search_text = search_text_for(lead.first_name, lead.last_name, lead.email, lead.phone, org.name,
+                                           custom_fields=lead.custom_fields)
 
 
 def delete_organization(actor, org: Organization) -> None:

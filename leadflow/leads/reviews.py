@@ -56,9 +56,13 @@ def consent_withdrawn(lead: Lead) -> bool:
     return lead.unsubscribed_at is not None or (lead.consent_at is not None and not lead.marketing_consent)
 
 
-def field_label(name: str) -> str:
+def field_label(name: str, labels=None, form_id=None) -> str:
+    """What a field is called: a custom field by its capture form's label (``labels``, from
+    ``leads.custom_fields.custom_field_labels``) or its name made readable."""
     if name.startswith(CUSTOM_PREFIX):
-        return name.removeprefix(CUSTOM_PREFIX).replace("_", " ").capitalize()
+        from leadflow.leads.custom_fields import label_for
+
+        return label_for(name.removeprefix(CUSTOM_PREFIX), labels, form_id)
     if name in INLINE_FIELDS:
         return INLINE_FIELDS[name].label
     return name.replace("_", " ").capitalize()
@@ -271,18 +275,22 @@ def _turn_marketing_on(actor, lead: Lead, review: LeadFieldReview, expected_vers
 
 # --- the timeline ---------------------------------------------------------------------------
 
-def submission_rows(details: dict) -> list[tuple[str, str, str]]:
+def submission_rows(details: dict, labels=None) -> list[tuple[str, str, str]]:
     """(label, value, note) for each value a form or API submission sent, then its consent:
-    what the timeline shows. The note says when the lead kept its own value instead."""
+    what the timeline shows. The note says when the lead kept its own value instead. Custom
+    fields are named by the submitting form's labels (``labels``; see ``field_label``)."""
     values = details.get("values") if isinstance(details.get("values"), dict) else details
     kept = details.get("kept") or {}
+    form_id = details.get("form_id")
     rows = []
 
     def add(name: str, value) -> None:
         if isinstance(value, (list, tuple)):
             value = ", ".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = "Yes" if value else "No"
         note = f"not used: the lead keeps {kept[name] or '—'} until someone reviews it" if name in kept else ""
-        rows.append((field_label(name), _text(value), note))
+        rows.append((field_label(name, labels, form_id), _text(value), note))
 
     for key, value in values.items():
         if key == "custom_fields" and isinstance(value, dict):

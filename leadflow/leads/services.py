@@ -20,6 +20,7 @@ from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.settings import get_setting
 from leadflow.leads import fields as f
 from leadflow.leads import store
+from leadflow.leads.custom_fields import AUDIT_PREFIX
 from leadflow.leads.events import emit, lead_arrived
 from leadflow.leads.merge_models import LeadMerge
 from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
@@ -245,9 +246,14 @@ def _apply(actor, lead: Lead, values: dict) -> None:
         if lead.id is not None:
             owner_name = lead.owner.name if lead.owner else "nobody"
             add_system_activity(lead, "assignment", actor, f"Assigned to {owner_name}", now)
+    refresh_search_text(lead)
+
+
+def refresh_search_text(lead: Lead) -> None:
+    """Derive the lead's search text again from its current values (custom fields included)."""
     lead.search_text = f.search_text_for(
         lead.first_name, lead.last_name, lead.email, lead.phone,
-        lead.organization.name if lead.organization else None,
+        lead.organization.name if lead.organization else None, custom_fields=lead.custom_fields,
     )
 
 
@@ -376,19 +382,89 @@ def _check_editable(actor, lead: Lead, expected_version: int | None) -> None:
         raise VersionConflict(lead)
 
 
-def update_custom_field(actor, lead: Lead, key: str, value: str, *, expected_version: int | None = None) -> bool:
-    """Set one custom field of a lead (a person's choice, audited); True when it changed."""
+def clean_custom_key(key) -> str:
+    """A new custom field's name, on one line; FieldError when empty or too long."""
+    text = " ".join(str(key or "").split())
+    if not text:
+        raise f.FieldError("Give the field a name.")
+    if len(text) > f.CUSTOM_KEY_MAX:
+        raise f.FieldError(f"Use at most {f.CUSTOM_KEY_MAX} characters for the name.")
+    return text
+
+
+def clean_custom_value(value) -> str:
+    """A custom field's text as kept: line breaks kept (as \\n), no other control characters,
+    no blank lines at either end; FieldError when empty or too long."""
+    lines = str("" if value is None else value).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = "\n".join("".join(c for c in line if c == "\t" or c.isprintable()).rstrip() for line in lines).strip()
+    if not text:
+        raise f.FieldError("Enter a value, or remove the field.")
+    if len(text) > f.CUSTOM_VALUE_MAX:
+        raise f.FieldError(f"Use at most {f.CUSTOM_VALUE_MAX} characters.")
+    return text
+
+
+def update_custom_field(actor, lead: Lead, key: str, value: str | None, *,
+                        expected_version: int | None = None) -> bool:
+    """Set one custom field of a lead, or remove it (``value`` None): a person's choice,
+    audited like any other field; True when it changed."""
     _check_editable(actor, lead, expected_version)
-    before = (lead.custom_fields or {}).get(key)
-    if before == value:
+    stored = dict(lead.custom_fields or {})
+    before = stored.get(key)
+    if value is None:
+        if key not in stored:
+            return False
+        del stored[key]
+    elif before == value:
         return False
-    lead.custom_fields = {**(lead.custom_fields or {}), key: value}
-    label = f"custom field {key}"[:64]
+    else:
+        stored[key] = value
+    lead.custom_fields = stored
+    label = f"{AUDIT_PREFIX}{key}"[:64]
     record_changes(actor, "lead", lead.id, {label: before}, {label: value})
+    refresh_search_text(lead)
     lead.updated_at = utcnow()
     db.session.flush()
     emit("lead.changed", lead, actor, fields=["custom_fields"])
     return True
+
+
+def set_custom_field(actor, lead: Lead, key: str, raw_value, *, expected_version: int | None = None) -> bool:
+    """Change an existing custom field to what a person typed (ValidationFailed with a message
+    under ``value`` when it cannot be kept); NotFound when the lead has no such field."""
+    if key not in (lead.custom_fields or {}):
+        raise NotFound("This lead has no such field any more.")
+    try:
+        value = clean_custom_value(raw_value)
+    except f.FieldError as exc:
+        raise ValidationFailed({"value": [str(exc)]}) from exc
+    return update_custom_field(actor, lead, key, value, expected_version=expected_version)
+
+
+def add_custom_field(actor, lead: Lead, raw_key, raw_value, *, expected_version: int | None = None) -> str:
+    """Give the lead a new custom field; returns its name. ValidationFailed (under ``key`` and
+    ``value``) for a missing or too long name or value, a name the lead has already, or a lead
+    that has the most fields it may have."""
+    _check_editable(actor, lead, expected_version)
+    errors: dict[str, list[str]] = {}
+    stored = lead.custom_fields or {}
+    key = None
+    try:
+        key = clean_custom_key(raw_key)
+    except f.FieldError as exc:
+        errors["key"] = [str(exc)]
+    if key is not None and any(k.casefold() == key.casefold() for k in stored):
+        errors["key"] = [f"This lead already has a field named “{key}”: change its value instead."]
+    elif key is not None and len(stored) >= f.MAX_CUSTOM_FIELDS:
+        errors["key"] = [f"A lead can have at most {f.MAX_CUSTOM_FIELDS} fields here. Remove one first."]
+    try:
+        value = clean_custom_value(raw_value)
+    except f.FieldError as exc:
+        errors["value"] = [str(exc)]
+    if errors:
+        raise ValidationFailed(errors)
+    update_custom_field(actor, lead, key, value)
+    return key
 
 
 def get_live_lead(lead_id: int) -> Lead:

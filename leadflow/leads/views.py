@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, abort, flash, g, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.db import parse_id, parse_page
 from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
-from leadflow.leads import bulk, duplicate_pairs, merge, queries, reviews, services
+from leadflow.leads import bulk, custom_fields, duplicate_pairs, merge, queries, reviews, services
 from leadflow.leads.duplicates import duplicates_of, find_duplicates
 from leadflow.leads.fields import FieldError, normalise_email, normalise_phone
-from leadflow.leads.forms import INLINE_FIELDS, LeadForm, current_input_value
+from leadflow.leads.forms import INLINE_FIELDS, LeadForm
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.web.admin import act_and_redirect, commit_or_flash, save_and_redirect
@@ -160,7 +160,7 @@ def _render_field(lead, field, *, editing=False, value=None, errors=(), status=2
                   conflict=False, duplicates=()):
     return render_page(
         "leads/_field.html", status=status, trigger=trigger, lead=lead, field=field, editing=editing,
-        value=current_input_value(lead, field.name) if value is None else value,
+        value=field.current_value(lead) if value is None else value,
         errors=list(errors), message=message, conflict=conflict, field_duplicates=list(duplicates), can_edit=can_edit_lead(current_user, lead),
         choices=field.choices() if field.choices else [],
     )
@@ -214,6 +214,134 @@ def update_field(lead_id: int, name: str):
                          message="Saved." if changed else None, duplicates=duplicates)
 
 
+# --- custom fields ("More details") --------------------------------------------------------
+# A row is shown, edited and saved like the fields above (leads/_field.html); adding and
+# removing a field answers with the whole panel (the "custom_fields" block of the lead page).
+
+def _custom_field_or_404(lead: Lead):
+    key = request.args.get("key", "")
+    if key not in (lead.custom_fields or {}):
+        abort(404)
+    return custom_fields.inline_field(key)
+
+
+def _editable_or_403(lead: Lead) -> None:
+    if not can_edit_lead(current_user, lead):
+        abort(403)
+
+
+def _custom_panel(lead_id: int, *, status: int = 200, trigger: str | None = None, **context):
+    """The "More details" panel (the whole lead page for a request without htmx)."""
+    context = queries.lead_detail_context(_load(lead_id), current_user, **context)
+    return render_page("leads/detail.html", block="custom_fields", status=status, trigger=trigger, **context)
+
+
+def _custom_saved(lead_id: int, message: str):
+    """After a change: the panel for htmx, else back to the lead page with the message."""
+    if is_fragment_request():
+        return _custom_panel(lead_id, trigger="lead-updated", custom_message=message)
+    flash(message, "success")
+    return redirect_to(url_for("leads.detail", lead_id=lead_id) + "#custom-fields")
+
+
+def _conflict_panel(lead_id: int, message: str):
+    return _custom_panel(lead_id, status=409, custom_message=message, custom_error=True)
+
+
+CUSTOM_CONFLICT = "Someone else changed this lead. These are its current details; edit again if needed."
+
+
+@bp.get("/<int:lead_id>/custom-field")
+@login_required
+def custom_field(lead_id: int):
+    lead = _load(lead_id)
+    return _render_field(lead, _custom_field_or_404(lead))
+
+
+@bp.get("/<int:lead_id>/custom-field/edit")
+@login_required
+def edit_custom_field(lead_id: int):
+    lead = _load(lead_id)
+    field = _custom_field_or_404(lead)
+    _editable_or_403(lead)
+    return _render_field(lead, field, editing=True)
+
+
+@bp.post("/<int:lead_id>/custom-field")
+@login_required
+def update_custom_field(lead_id: int):
+    lead = _load(lead_id)
+    _editable_or_403(lead)
+    key, raw = request.args.get("key", ""), request.form.get("value", "")
+    if key not in (lead.custom_fields or {}):
+        return _conflict_panel(lead_id, "Someone else removed this field meanwhile.")
+    field = custom_fields.inline_field(key)
+    try:
+        changed = services.set_custom_field(current_user, lead, key, raw, expected_version=_version("version"))
+        db.session.commit()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        messages = [m for ms in exc.errors.values() for m in ms]
+        return _render_field(_load(lead_id), field, editing=True, value=raw, errors=messages, status=422)
+    except (VersionConflict, StaleDataError):
+        db.session.rollback()
+        lead = _load(lead_id)
+        if key not in (lead.custom_fields or {}):
+            return _conflict_panel(lead_id, "Someone else removed this field meanwhile.")
+        return _render_field(lead, field, status=409, conflict=True,
+                             message="Someone else changed this lead. This is its current value; edit again if needed.")
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    if not is_fragment_request():
+        if changed:
+            flash(f"{field.label} saved.", "success")
+        return redirect_to(url_for("leads.detail", lead_id=lead_id) + "#custom-fields")
+    return _render_field(_load(lead_id), field, trigger="lead-updated" if changed else None,
+                         message="Saved." if changed else None)
+
+
+@bp.post("/<int:lead_id>/custom-field/remove")
+@login_required
+def remove_custom_field(lead_id: int):
+    lead = _load(lead_id)
+    _editable_or_403(lead)
+    key = request.args.get("key", "")
+    label = custom_fields.inline_field(key).label
+    try:
+        removed = services.update_custom_field(current_user, lead, key, None, expected_version=_version("version"))
+        db.session.commit()
+    except (VersionConflict, StaleDataError):
+        db.session.rollback()
+        return _conflict_panel(lead_id, CUSTOM_CONFLICT)
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    return _custom_saved(lead_id, f"Removed “{label}”." if removed else f"“{label}” was removed already.")
+
+
+@bp.post("/<int:lead_id>/custom-fields")
+@login_required
+def add_custom_field(lead_id: int):
+    lead = _load(lead_id)
+    _editable_or_403(lead)
+    raw_key, raw_value = request.form.get("key", ""), request.form.get("value", "")
+    try:
+        key = services.add_custom_field(current_user, lead, raw_key, raw_value)
+        db.session.commit()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _custom_panel(lead_id, status=422, custom_errors=exc.errors,
+                             custom_input={"key": raw_key, "value": raw_value})
+    except (VersionConflict, StaleDataError):
+        db.session.rollback()
+        return _conflict_panel(lead_id, CUSTOM_CONFLICT)
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    return _custom_saved(lead_id, f"Added “{custom_fields.inline_field(key).label}”.")
+
+
 # --- values a public form submitted that differ from the lead -------------------------------
 
 @bp.post("/<int:lead_id>/reviews/<int:review_id>/<any(keep, apply):action>")
@@ -263,14 +391,21 @@ def review_current(review) -> str:
     return reviews.current_value(review)
 
 
+def _custom_labels():
+    """The capture forms' custom field labels, read once per request."""
+    if "custom_field_labels" not in g:
+        g.custom_field_labels = custom_fields.custom_field_labels()
+    return g.custom_field_labels
+
+
 @bp.app_template_global()
 def review_label(field: str) -> str:
-    return reviews.field_label(field)
+    return reviews.field_label(field, _custom_labels())
 
 
 @bp.app_template_global()
 def submission_rows(details: dict) -> list[tuple[str, str, str]]:
-    return reviews.submission_rows(details)
+    return reviews.submission_rows(details, _custom_labels())
 
 
 @bp.post("/<int:lead_id>/delete")

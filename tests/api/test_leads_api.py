@@ -363,3 +363,23 @@ def test_two_simultaneous_requests_with_one_key_create_one_lead(app, api):
     assert len(answers) == 2
     assert answers[0] == answers[1] and answers[0][0] == 201
     assert len(_leads()) == 1
+
+
+def test_custom_fields_sent_again_are_set_and_null_leaves_a_field_as_it_is(api, login_as):
+    """The API sets the names it sends and keeps the others; null does not remove a field
+    (as documented): people remove one on the lead page, and the API then shows it gone."""
+    first = api.post("/api/v1/leads", json={"first_name": "Ada", "email": "ada@example.com",
+                                            "custom_fields": {"plan": "pro", "product": "Acme Widgets 3000"}})
+    assert first.status_code == 201, first.get_json()
+    lead_id = first.get_json()["id"]
+    again = api.post("/api/v1/leads", json={"first_name": "Ada", "email": "ada@example.com",
+                                            "custom_fields": {"plan": "enterprise", "product": None}})
+    assert again.status_code == 200, again.get_json()
+    assert api.get(f"/api/v1/leads/{lead_id}").get_json()["custom_fields"] == {"plan": "enterprise",
+                                                                              "product": "Acme Widgets 3000"}
+    lead = db.session.get(Lead, lead_id)
+    assert "acme widgets 3000" in lead.search_text and "enterprise" in lead.search_text
+    _, client = login_as("admin", htmx=True)
+    removed = client.post(f"/leads/{lead_id}/custom-field/remove?key=product", data={"version": lead.version})
+    assert removed.status_code == 200
+    assert api.get(f"/api/v1/leads/{lead_id}").get_json()["custom_fields"] == {"plan": "enterprise"}
