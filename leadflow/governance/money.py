@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from sqlalchemy import case, func, literal_column, null
@@ -25,6 +25,7 @@ from leadflow.extensions import db
 from leadflow.governance.models import ExchangeRate
 from leadflow.governance.settings import get_settings, set_setting
 from leadflow.leads.models import CURRENCIES, Lead
+from leadflow.web.formatting import UTC_ZONE, format_day
 
 RATE_DECIMALS = 8  # NUMERIC(18, 8): at most 10 digits before the point and 8 after
 RATE_LIMIT = Decimal(10_000_000)  # kept to 15 significant digits, which SQLite also stores exactly
@@ -85,7 +86,7 @@ class MoneyTotal:
     cents: Decimal = Decimal(0)
     converted_leads: int = 0
     converted: tuple[str, ...] = ()  # currencies other than the base that were converted
-    rate_dates: tuple[date, ...] = ()  # the days the rates used were set, oldest first
+    rate_set: tuple[datetime, ...] = ()  # when the rates used were set, oldest first
     unconverted: tuple[Unconverted, ...] = ()
 
     @property
@@ -97,14 +98,15 @@ class MoneyTotal:
         return replace(self, cents=self.cents * factor,
                        unconverted=tuple(replace(u, cents=u.cents * factor) for u in self.unconverted))
 
-    @property
-    def note(self) -> str | None:
-        """"Includes 3 leads in EUR, GBP converted at rates set 2026-11-30", or None."""
+    def note(self, zone: tzinfo = UTC_ZONE) -> str | None:
+        """"Includes 3 leads in EUR, GBP converted at rates set Mon 30 Nov 2026", or None: the
+        days the rates were set as the reader in ``zone`` reads them."""
         if not self.converted:
             return None
         leads = f"{self.converted_leads} lead{'' if self.converted_leads == 1 else 's'}"
-        days = [d.isoformat() for d in self.rate_dates]
-        when = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+        days = sorted({at.astimezone(zone).date() for at in self.rate_set})
+        first, last = format_day(days[0], zone), format_day(days[-1], zone)
+        when = first if first == last else f"{first} to {last}"
         rates = "the rate" if len(self.converted) == 1 else "rates"
         return f"Includes {leads} in {', '.join(self.converted)} converted at {rates} set {when}"
 
@@ -116,7 +118,7 @@ def total_in_base(amounts: Mapping[str, tuple[int, int | Decimal]], rates: Rates
     Each currency with a rate is converted exactly; each without one is kept apart.
     """
     cents = Decimal(0)
-    converted, dates, unconverted = [], set(), []
+    converted, set_at, unconverted = [], set(), []
     converted_leads = 0
     for currency in sorted(amounts):
         leads, amount = amounts[currency]
@@ -133,8 +135,8 @@ def total_in_base(amounts: Mapping[str, tuple[int, int | Decimal]], rates: Rates
         cents += amount * rate.rate
         converted.append(currency)
         converted_leads += leads
-        dates.add(rate.set_at.date())
-    return MoneyTotal(rates.base, cents, converted_leads, tuple(converted), tuple(sorted(dates)),
+        set_at.add(rate.set_at)
+    return MoneyTotal(rates.base, cents, converted_leads, tuple(converted), tuple(sorted(set_at)),
                       tuple(unconverted))
 
 
@@ -197,9 +199,14 @@ def lead_value_in_base(cents: int | None, currency: str | None, rates: Rates) ->
 
 
 def currencies_without_rate(rates: Rates) -> list[str]:
-    """Currencies live leads have a value in that no rate converts to the base."""
-    used = db.session.scalars(db.select(Lead.currency).where(
-        Lead.deleted_at.is_(None), Lead.value_cents.is_not(None)).distinct())
+    """Currencies live leads have a value in that no rate converts to the base: read from the
+    kept per-stage totals, and from the leads without a stage (an index walk), never a scan."""
+    from leadflow.pipeline.models import StageCurrencyTotals
+
+    kept = db.select(StageCurrencyTotals.currency).where(StageCurrencyTotals.value_count > 0)
+    stageless = db.select(Lead.currency).where(Lead.stage_id.is_(None), Lead.deleted_at.is_(None),
+                                               Lead.value_cents.is_not(None))
+    used = set(db.session.scalars(kept.union(stageless)))
     return sorted(c for c in used if c and c != rates.base and rates.get(c) is None)
 
 

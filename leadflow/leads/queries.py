@@ -175,7 +175,7 @@ def lead_order(filters: LeadFilters, rates: Rates | None = None) -> list:
     desc = filters.direction == "desc"
     if filters.sort == "value":
         in_base = cents_in_base_sql(rates or current_rates())
-        order = [in_base.is_(None).asc(), in_base.desc() if desc else in_base.asc()]
+        order = [(in_base.desc() if desc else in_base.asc()).nulls_last()]
     else:
         order = [c.desc() if desc else c.asc() for c in SORTS[filters.sort]]
     order.append(Lead.id.desc() if desc else Lead.id.asc())

@@ -61,7 +61,8 @@ def test_a_mixed_currency_column_total_is_the_exact_converted_sum(login_as, make
     assert f"{dollars(exact)} USD" in head  # $4,132.25 USD; the three currencies were not simply added
     assert f"{dollars(exact * Decimal('0.4'))} weighted" in head
     assert "4 leads" in head
-    assert f"Includes 2 leads in EUR, GBP converted at rates set {date.today().isoformat()}" in head
+    set_on = format_day(datetime.now(timezone.utc), UTC_ZONE)
+    assert f"Includes 2 leads in EUR, GBP converted at rates set {set_on}" in head
     assert "without a rate" not in head
 
 
