@@ -100,7 +100,7 @@ class LeadFilters:
 
     def value_arg(self, key: str) -> str:
         cents = getattr(self, key)
-        return "" if cents is None else f"{Decimal(cents) / 100:f}".removesuffix(".00")
+        return "" if cents is None else f"{Decimal(cents) / 100:.2f}".removesuffix(".00")
 
 
 def _day_start(d: date) -> datetime:
