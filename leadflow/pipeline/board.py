@@ -16,7 +16,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import Team, User
 from leadflow.activities.queries import next_open_tasks
-from leadflow.web.formatting import zone_of
+from leadflow.web.formatting import local_today, zone_of
 from leadflow.db import parse_id
 from leadflow.extensions import db
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in_base
@@ -323,7 +323,7 @@ def _month_bucket(column):
 def forecast(pipeline: Pipeline, filters: BoardFilters, viewer, today: date | None = None) -> dict:
     """Weighted value of open leads by expected close month (overdue, then the next months),
     each month's total in the base currency: {"base": code, "months": [...]}."""
-    today = today or date.today()
+    today = today or local_today(zone_of(viewer))  # the viewer's month, not the server's
     start = today.replace(day=1)
     months = []
     cursor = start
