@@ -39,8 +39,8 @@ class RuleForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         base = base_currency()  # a deal value is compared in the base currency: the form says which
-        self.field.choices = select_choices([("", "Choose a field"), *FIELD_LABELS.items(),
-                                             ("value", f"Deal value ({base}, base currency)")])
+        labels = {**FIELD_LABELS, "value": f"Deal value ({base}, base currency)"}
+        self.field.choices = select_choices([("", "Choose a field"), *labels.items()])
         self.value.description = (f"For “is one of”, separate values with commas. A deal value is in {base}, "
                                   "the base currency: a lead's value in another currency is converted at the "
                                   "workspace's rate, and one in a currency without a rate matches no amount.")
