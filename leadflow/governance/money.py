@@ -14,15 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from sqlalchemy import case, func, literal_column, null
 
 from leadflow.db import utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.models import ExchangeRate
 from leadflow.governance.settings import get_settings, set_setting
-from leadflow.leads.models import CURRENCIES
+from leadflow.leads.models import CURRENCIES, Lead
+from leadflow.web.formatting import UTC_ZONE, format_day
 
 RATE_DECIMALS = 8  # NUMERIC(18, 8): at most 10 digits before the point and 8 after
 RATE_LIMIT = Decimal(10_000_000)  # kept to 15 significant digits, which SQLite also stores exactly
@@ -83,7 +86,7 @@ class MoneyTotal:
     cents: Decimal = Decimal(0)
     converted_leads: int = 0
     converted: tuple[str, ...] = ()  # currencies other than the base that were converted
-    rate_dates: tuple[date, ...] = ()  # the days the rates used were set, oldest first
+    rate_set: tuple[datetime, ...] = ()  # when the rates used were set, oldest first
     unconverted: tuple[Unconverted, ...] = ()
 
     @property
@@ -95,14 +98,15 @@ class MoneyTotal:
         return replace(self, cents=self.cents * factor,
                        unconverted=tuple(replace(u, cents=u.cents * factor) for u in self.unconverted))
 
-    @property
-    def note(self) -> str | None:
-        """"Includes 3 leads in EUR, GBP converted at rates set 2026-11-30", or None."""
+    def note(self, zone: tzinfo = UTC_ZONE) -> str | None:
+        """"Includes 3 leads in EUR, GBP converted at rates set Mon 30 Nov 2026", or None: the
+        days the rates were set as the reader in ``zone`` reads them."""
         if not self.converted:
             return None
         leads = f"{self.converted_leads} lead{'' if self.converted_leads == 1 else 's'}"
-        days = [d.isoformat() for d in self.rate_dates]
-        when = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+        days = sorted({at.astimezone(zone).date() for at in self.rate_set})
+        first, last = format_day(days[0], zone), format_day(days[-1], zone)
+        when = first if first == last else f"{first} to {last}"
         rates = "the rate" if len(self.converted) == 1 else "rates"
         return f"Includes {leads} in {', '.join(self.converted)} converted at {rates} set {when}"
 
@@ -114,7 +118,7 @@ def total_in_base(amounts: Mapping[str, tuple[int, int | Decimal]], rates: Rates
     Each currency with a rate is converted exactly; each without one is kept apart.
     """
     cents = Decimal(0)
-    converted, dates, unconverted = [], set(), []
+    converted, set_at, unconverted = [], set(), []
     converted_leads = 0
     for currency in sorted(amounts):
         leads, amount = amounts[currency]
@@ -131,8 +135,8 @@ def total_in_base(amounts: Mapping[str, tuple[int, int | Decimal]], rates: Rates
         cents += amount * rate.rate
         converted.append(currency)
         converted_leads += leads
-        dates.add(rate.set_at.date())
-    return MoneyTotal(rates.base, cents, converted_leads, tuple(converted), tuple(sorted(dates)),
+        set_at.add(rate.set_at)
+    return MoneyTotal(rates.base, cents, converted_leads, tuple(converted), tuple(sorted(set_at)),
                       tuple(unconverted))
 
 
@@ -141,6 +145,69 @@ def value_in_base(cents: int | None, currency: str, rates: Rates) -> MoneyTotal 
     if cents is None:
         return None
     return total_in_base({currency: (1, cents)}, rates)
+
+
+# --- comparing one lead's value with another's, or with an amount --------------------------
+#
+# Values in different currencies are compared in the base currency, each converted at the
+# workspace's rate and rounded to whole cents (half away from zero, as SQL's ROUND does), so
+# a lead shown as "≈ €612" is at least €612. A value in a currency with no rate to the base
+# cannot be compared: it is *left out* (no filter or condition on an amount matches it, and a
+# sort by value puts it last, with the leads that have no value), never read as if it were base.
+
+def cents_in_base(cents: int | None, currency: str | None, rates: Rates) -> int | None:
+    """A value in the base currency's whole cents; None when there is no value or no rate."""
+    if cents is None:
+        return None
+    if currency == rates.base:
+        return int(cents)
+    rate = rates.get(currency or "")
+    if rate is None:
+        return None
+    return int((Decimal(cents) * rate.rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def cents_in_base_sql(rates: Rates, cents=None, currency=None):
+    """``cents_in_base`` as a SQL expression over the leads table (or the given columns): a CASE
+    over the few currencies that have a rate, NULL for the others. The same on SQLite and PG."""
+    cents = Lead.value_cents if cents is None else cents
+    currency = Lead.currency if currency is None else currency
+    # A rate is a Decimal read from our own table and written out as digits: safe as a literal,
+    # and exact on PostgreSQL (bigint × numeric).
+    whens = [(currency == rates.base, cents)]
+    whens += [(currency == code, func.round(cents * literal_column(format(rate.rate, "f"))))
+              for code, rate in sorted(rates.by_currency.items()) if code != rates.base]
+    return case(*whens, else_=null())
+
+
+@dataclass(frozen=True)
+class ValueInBase:
+    """How one lead's value reads beside its own: its converted cents and the rate used (or
+    no rate, and then ``cents`` is None). Only made for a value in another currency than the base."""
+
+    base: str
+    currency: str
+    cents: int | None
+    rate: Rate | None
+
+
+def lead_value_in_base(cents: int | None, currency: str | None, rates: Rates) -> ValueInBase | None:
+    """None when the lead has no value or its value is already in the base currency."""
+    if cents is None or not currency or currency == rates.base:
+        return None
+    return ValueInBase(rates.base, currency, cents_in_base(cents, currency, rates), rates.get(currency))
+
+
+def currencies_without_rate(rates: Rates) -> list[str]:
+    """Currencies live leads have a value in that no rate converts to the base: read from the
+    kept per-stage totals, and from the leads without a stage (an index walk), never a scan."""
+    from leadflow.pipeline.models import StageCurrencyTotals
+
+    kept = db.select(StageCurrencyTotals.currency).where(StageCurrencyTotals.value_count > 0)
+    stageless = db.select(Lead.currency).where(Lead.stage_id.is_(None), Lead.deleted_at.is_(None),
+                                               Lead.value_cents.is_not(None))
+    used = set(db.session.scalars(kept.union(stageless)))
+    return sorted(c for c in used if c and c != rates.base and rates.get(c) is None)
 
 
 # --- what admins change ------------------------------------------------------------------------

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, request, url_for
 from flask_login import current_user
+from jinja2 import pass_context
 
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.forms import BaseCurrencyForm, WorkspaceForm
-from leadflow.governance.money import (Rates, base_currency, current_rates, rate_rows, set_base_currency, set_rates,
-                                      value_in_base)
+from leadflow.governance.money import (Rates, base_currency, current_rates, lead_value_in_base, rate_rows, set_base_currency,
+                                      set_rates)
 from leadflow.governance.settings import alert_settings, get_setting, phone_regions, update_workspace
 from leadflow.web.forms import apply_errors, select_choices
 from leadflow.web.htmx import render_page
@@ -85,14 +86,21 @@ def _currency_page(form, typed, errors, status):
 
 
 @bp.app_template_global()
-def value_in_base_currency(cents, currency):
-    """A lead's value in the base currency, for any page (the rates are read once a request,
-    and only for a value that needs converting)."""
+@pass_context
+def value_in_base_currency(ctx, cents, currency):
+    """A lead's value in the base currency beside its own, for any page (``ValueInBase``, or
+    None when it has no value or is in the base currency). A page that has read the rates
+    already passes them as ``money_rates``; otherwise the base is read once a request, and
+    the rates once and only when a value needs converting."""
     if cents is None:
         return None
+    rates = ctx.get("money_rates")
+    if isinstance(rates, Rates):
+        return lead_value_in_base(cents, currency, rates)
+    if "money_base" not in g:
+        g.money_base = base_currency()
+    if currency == g.money_base:
+        return None
     if "money_rates" not in g:
-        g.money_base = g.get("money_base") or base_currency()
-        if currency == g.money_base:
-            return value_in_base(cents, currency, Rates(g.money_base))
         g.money_rates = current_rates(g.money_base)
-    return value_in_base(cents, currency, g.money_rates)
+    return lead_value_in_base(cents, currency, g.money_rates)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 from leadflow.accounts.models import User
 from leadflow.extensions import db
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags
-from leadflow.leads.queries import SORTS, LeadFilters, filtered_leads
+from leadflow.leads.queries import LeadFilters, filtered_leads, lead_order
 from leadflow.pipeline.models import Stage
 from leadflow.web.formatting import iso_with_offset, zone_of
 
@@ -103,8 +103,7 @@ def export_rows(filters: LeadFilters, viewer_id: int, custom_names: list[str] = 
     zone = zone_of(viewer)
     out = CsvBuffer()
     writer, flush = out.writer, out.take
-    order = [c.desc() if filters.direction == "desc" else c.asc() for c in SORTS[filters.sort]]
-    order.append(Lead.id.desc() if filters.direction == "desc" else Lead.id.asc())
+    order = lead_order(filters)
     ids = list(db.session.scalars(filtered_leads(filters, viewer).with_only_columns(Lead.id).order_by(*order)))
     owner = aliased(User)
     custom_columns = [Lead.custom_fields] if custom_names else []

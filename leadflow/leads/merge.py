@@ -12,7 +12,7 @@ Services take the actor, raise domain errors and flush; the view commits once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 
 from sqlalchemy import func, update
 
@@ -31,6 +31,7 @@ from leadflow.leads.services import (
     add_system_activity, audit_snapshot, check_email_free_to_restore, flush_restored,
 )
 from leadflow.pipeline.models import StageChange
+from leadflow.web.formatting import UTC_ZONE, format_day, format_time, money
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,8 @@ def _snapshot(lead: Lead) -> dict:
     return {column: _encode(column, getattr(lead, column)) for column in SNAPSHOT_COLUMNS}
 
 
-def display_value(lead: Lead, field: MergeField) -> str:
-    """How the merge page shows one lead's value of a field."""
+def display_value(lead: Lead, field: MergeField, zone: tzinfo = UTC_ZONE) -> str:
+    """How the merge page shows one lead's value of a field; a time as the reader in ``zone`` reads it."""
     if field.key == "name":
         return lead.name
     if field.key == "phone":
@@ -109,7 +110,7 @@ def display_value(lead: Lead, field: MergeField) -> str:
         return f"{lead.pipeline.name} · {lead.stage.name}" if lead.stage and lead.pipeline else (
             lead.stage.name if lead.stage else "")
     if field.key == "value":
-        return "" if lead.value_cents is None else f"{lead.value:,.2f}"
+        return "" if lead.value_cents is None else money(lead.value_cents, lead.currency)
     if field.key == "lifecycle":
         label = LIFECYCLE_LABELS.get(lead.lifecycle, lead.lifecycle)
         return f"{label} ({lead.disqualified_reason})" if lead.disqualified_reason else label
@@ -118,7 +119,9 @@ def display_value(lead: Lead, field: MergeField) -> str:
     if field.key == "consent":
         if not lead.marketing_consent:
             return "No"
-        return "Yes" + (f", {lead.consent_at:%Y-%m-%d}" if lead.consent_at else "")
+        return "Yes" + (f", since {format_time(lead.consent_at, zone)}" if lead.consent_at else "")
+    if field.key == "expected_close_date":
+        return "" if lead.expected_close_date is None else format_day(lead.expected_close_date, zone)
     if field.key == "custom_fields":
         return ", ".join(f"{k}: {v}" for k, v in sorted((lead.custom_fields or {}).items()))
     value = getattr(lead, field.columns[0])
@@ -355,9 +358,11 @@ def choices_from_form(form) -> dict[str, str]:
     return {field.key: form.get(f"choice-{field.key}", "survivor") for field in MERGE_FIELDS}
 
 
-def merge_page_context(survivor: Lead, absorbed: Lead, choices: dict[str, str] | None = None) -> dict:
-    rows = [{"field": field, "survivor": display_value(survivor, field), "absorbed": display_value(absorbed, field)}
-            for field in MERGE_FIELDS]
+def merge_page_context(survivor: Lead, absorbed: Lead, choices: dict[str, str] | None = None,
+                       zone: tzinfo = UTC_ZONE) -> dict:
+    """The merge page, its times in ``zone`` (the reader's)."""
+    rows = [{"field": field, "survivor": display_value(survivor, field, zone),
+             "absorbed": display_value(absorbed, field, zone)} for field in MERGE_FIELDS]
     tags = sorted({t.name for t in list(survivor.tags) + list(absorbed.tags)}, key=str.lower)
     counts = moved_counts(absorbed)
     counts["field_reviews"] = len(movable_open_reviews(absorbed.id, survivor.id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 
 from sqlalchemy import false, func
 from sqlalchemy.orm import aliased, joinedload, selectinload
@@ -13,6 +14,8 @@ from leadflow.accounts.models import User
 from leadflow.db import parse_id, parse_page
 from leadflow.extensions import db
 from leadflow.governance.audit import history
+from leadflow.governance.money import Rates, cents_in_base_sql, current_rates, currencies_without_rate
+from leadflow.leads.fields import FieldError, parse_money
 from leadflow.leads.duplicates import duplicates_of
 from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Organization, Tag, lead_search, lead_tags
 from leadflow.leads.policy import can_edit_lead
@@ -20,14 +23,16 @@ from leadflow.pipeline.models import Stage
 from leadflow.pipeline.services import stage_choices
 
 PAGE_SIZES = (25, 50, 100)
+# The columns each sort orders by; "value" is the value in the base currency (see ``lead_order``).
 SORTS = {
     "created": (Lead.created_at,),
     "name": (Lead.last_name, Lead.first_name),
-    "value": (Lead.value_cents,),
+    "value": (),
     "score": (Lead.score,),
     "activity": (Lead.last_activity_at,),
 }
-SORT_LABELS = {"created": "Created", "name": "Name", "value": "Value", "score": "Score", "activity": "Last activity"}
+SORT_LABELS = {"created": "Created", "name": "Name", "value": "Value (in the base currency)", "score": "Score",
+               "activity": "Last activity"}
 
 
 @dataclass
@@ -41,6 +46,8 @@ class LeadFilters:
     tag: str = ""
     created_from: date | None = None
     created_to: date | None = None
+    value_from: int | None = None  # cents in the base currency
+    value_to: int | None = None
     sort: str = "created"
     direction: str = "desc"
     page: int = 1
@@ -60,6 +67,15 @@ class LeadFilters:
                     setattr(filters, key, date.fromisoformat(raw))
                 except ValueError:
                     filters.problems.append(f"Ignored the date “{raw[:20]}”: use YYYY-MM-DD.")
+        for key in ("value_from", "value_to"):
+            raw = (args.get(key) or "").strip()
+            if raw:
+                try:
+                    setattr(filters, key, parse_money(raw))
+                except FieldError:
+                    filters.problems.append(f"Ignored the value “{raw[:20]}”: enter an amount such as 5000 or 5000.50.")
+        if filters.value_from is not None and filters.value_to is not None and filters.value_from > filters.value_to:
+            filters.problems.append("The value “from” is above the value “to”, so no lead can match: swap them.")
         filters.sort = args.get("sort") if args.get("sort") in SORTS else "created"
         filters.direction = "asc" if args.get("dir") == "asc" else "desc"
         filters.page = parse_page(args.get("page", 1))
@@ -73,7 +89,18 @@ class LeadFilters:
     @property
     def active(self) -> bool:
         return any((self.q, self.owner, self.source, self.lifecycle, self.temperature, self.stage,
-                    self.tag, self.created_from, self.created_to))
+                    self.tag, self.created_from, self.created_to,
+                    self.value_from is not None, self.value_to is not None))
+
+    @property
+    def by_value(self) -> bool:
+        """Whether values are compared (a value range or the value sort): then the list says
+        which currencies have no rate and are left out or put last."""
+        return self.value_from is not None or self.value_to is not None or self.sort == "value"
+
+    def value_arg(self, key: str) -> str:
+        cents = getattr(self, key)
+        return "" if cents is None else f"{Decimal(cents) / 100:.2f}".removesuffix(".00")
 
 
 def _day_start(d: date) -> datetime:
@@ -125,7 +152,34 @@ def filtered_leads(filters: LeadFilters, viewer: User):
         query = query.where(Lead.created_at >= _day_start(filters.created_from))
     if filters.created_to:
         query = query.where(Lead.created_at < _day_start(filters.created_to + timedelta(days=1)))
+    if filters.value_from is not None or filters.value_to is not None:
+        query = filter_by_value(query, filters.value_from, filters.value_to, current_rates())
     return query
+
+
+def filter_by_value(query, low: int | None, high: int | None, rates: Rates):
+    """Leads whose value, in the base currency's cents, is within [low, high] (either may be
+    None). A value in a currency without a rate matches no range (see governance.money)."""
+    in_base = cents_in_base_sql(rates)
+    if low is not None:
+        query = query.where(in_base >= low)
+    if high is not None:
+        query = query.where(in_base <= high)
+    return query
+
+
+def lead_order(filters: LeadFilters, rates: Rates | None = None) -> list:
+    """The ORDER BY of the list (and of its export): the sort's columns, then the id. By value,
+    values are compared in the base currency; leads without a value or without a rate come
+    last in either direction (on SQLite and PostgreSQL alike)."""
+    desc = filters.direction == "desc"
+    if filters.sort == "value":
+        in_base = cents_in_base_sql(rates or current_rates())
+        order = [(in_base.desc() if desc else in_base.asc()).nulls_last()]
+    else:
+        order = [c.desc() if desc else c.asc() for c in SORTS[filters.sort]]
+    order.append(Lead.id.desc() if desc else Lead.id.asc())
+    return order
 
 
 COUNT_CAP = 10_000
@@ -194,9 +248,8 @@ def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
     total, exact = count_leads(filters, base)
     pages = max(1, math.ceil(total / filters.per_page))
     page = min(filters.page, pages) if exact else filters.page
-    columns = SORTS[filters.sort]
-    order = [c.desc() if filters.direction == "desc" else c.asc() for c in columns]
-    order.append(Lead.id.desc() if filters.direction == "desc" else Lead.id.asc())
+    rates = current_rates()
+    order = lead_order(filters, rates)
     # Page through ids alone (an index walk), then read just the shown rows.
     ids = list(db.session.scalars(
         base.with_only_columns(Lead.id).order_by(*order)
@@ -207,7 +260,8 @@ def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
     first_row = (page - 1) * filters.per_page + 1 if leads else 0
     return {
         "leads": leads, "total": total, "exact": exact, "page": page, "pages": pages if exact else None,
-        "has_next": has_next, "filters": filters,
+        "has_next": has_next, "filters": filters, "base_currency": rates.base, "money_rates": rates,
+        "unrated_currencies": currencies_without_rate(rates) if filters.by_value else [],
         "first_row": first_row, "last_row": first_row + len(leads) - 1 if leads else 0,
         **filter_options(),
     }

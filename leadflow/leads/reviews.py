@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import tzinfo
 
 from sqlalchemy import func, update
 from sqlalchemy.orm import aliased
@@ -32,6 +33,7 @@ from leadflow.leads.forms import INLINE_FIELDS, current_input_value
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.review_models import LeadFieldReview
+from leadflow.web.formatting import UTC_ZONE, format_day, format_moments_in, iso_with_offset
 
 PUBLIC_CHANNEL = "form"
 # Contact fields a submission may fill but never replace. The email is the match key.
@@ -96,9 +98,13 @@ class PublicMerge:
             _open_review(self.lead, name, submitted, current, self.source, activity.id)
 
 
-def _withdrawal_text(lead: Lead) -> str:
+def _withdrawal_text(lead: Lead, zone: tzinfo | None = None) -> str:
+    """Why marketing is off. The day of an unsubscription is the reader's (``zone``); text kept
+    for later (a review row, a timeline note) has no reader yet and gives the moment with its
+    UTC offset, which the timeline shows in each reader's zone."""
     if lead.unsubscribed_at is not None:
-        return f"off (unsubscribed {lead.unsubscribed_at:%Y-%m-%d})"
+        when = iso_with_offset(lead.unsubscribed_at) if zone is None else format_day(lead.unsubscribed_at, zone)
+        return f"off (unsubscribed {when})"
     return "off (consent withdrawn)"
 
 
@@ -195,11 +201,12 @@ def get_review(lead: Lead, review_id: int) -> LeadFieldReview | None:
     return review if review is not None and review.lead_id == lead.id else None
 
 
-def current_value(review: LeadFieldReview) -> str:
-    """What the lead holds now for the reviewed field (it may have changed since the submission)."""
+def current_value(review: LeadFieldReview, zone: tzinfo = UTC_ZONE) -> str:
+    """What the lead holds now for the reviewed field (it may have changed since the submission),
+    a day in it as the reader in ``zone`` reads it."""
     lead = review.lead
     if review.field == CONSENT:
-        return "on" if lead.marketing_consent and lead.unsubscribed_at is None else _withdrawal_text(lead)
+        return "on" if lead.marketing_consent and lead.unsubscribed_at is None else _withdrawal_text(lead, zone)
     if review.field.startswith(CUSTOM_PREFIX):
         return _text((lead.custom_fields or {}).get(review.field.removeprefix(CUSTOM_PREFIX)))
     return current_input_value(lead, review.field)
@@ -275,7 +282,7 @@ def _turn_marketing_on(actor, lead: Lead, review: LeadFieldReview, expected_vers
 
 # --- the timeline ---------------------------------------------------------------------------
 
-def submission_rows(details: dict, labels=None) -> list[tuple[str, str, str]]:
+def submission_rows(details: dict, labels=None, zone: tzinfo = UTC_ZONE) -> list[tuple[str, str, str]]:
     """(label, value, note) for each value a form or API submission sent, then its consent:
     what the timeline shows. The note says when the lead kept its own value instead. Custom
     fields are named by the submitting form's labels (``labels``; see ``field_label``)."""
@@ -289,7 +296,8 @@ def submission_rows(details: dict, labels=None) -> list[tuple[str, str, str]]:
             value = ", ".join(str(v) for v in value)
         elif isinstance(value, bool):
             value = "Yes" if value else "No"
-        note = f"not used: the lead keeps {kept[name] or '—'} until someone reviews it" if name in kept else ""
+        keeps = format_moments_in(str(kept[name]), zone) if name in kept and kept[name] else "—"
+        note = f"not used: the lead keeps {keeps} until someone reviews it" if name in kept else ""
         rows.append((field_label(name, labels, form_id), _text(value), note))
 
     for key, value in values.items():

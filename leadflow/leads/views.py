@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, request, url_for
 from flask_login import current_user, login_required
+from jinja2 import pass_context
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.db import parse_id, parse_page
@@ -14,6 +15,7 @@ from leadflow.leads.forms import INLINE_FIELDS, LeadForm
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.web.admin import act_and_redirect, commit_or_flash, save_and_redirect
+from leadflow.web.formatting import reader_zone, zone_of
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import is_fragment_request, redirect_to, render_page
 from leadflow.web.permissions import writer_required
@@ -387,8 +389,9 @@ def review_text(review) -> str:
 
 
 @bp.app_template_global()
-def review_current(review) -> str:
-    return reviews.current_value(review)
+@pass_context
+def review_current(ctx, review) -> str:
+    return reviews.current_value(review, reader_zone(ctx))
 
 
 def _custom_labels():
@@ -404,8 +407,9 @@ def review_label(field: str) -> str:
 
 
 @bp.app_template_global()
-def submission_rows(details: dict) -> list[tuple[str, str, str]]:
-    return reviews.submission_rows(details, _custom_labels())
+@pass_context
+def submission_rows(ctx, details: dict) -> list[tuple[str, str, str]]:
+    return reviews.submission_rows(details, _custom_labels(), reader_zone(ctx))
 
 
 @bp.post("/<int:lead_id>/delete")
@@ -483,7 +487,7 @@ def merge_page(lead_id: int):
         return redirect_to(url_for("leads.merge_page", lead_id=lead_id))
     if not can_edit_lead(current_user, absorbed):
         abort(403)
-    return render_page("leads/merge.html", **merge.merge_page_context(survivor, absorbed))
+    return render_page("leads/merge.html", **merge.merge_page_context(survivor, absorbed, zone=zone_of(current_user)))
 
 
 def _version(name: str) -> int | None:
@@ -504,11 +508,12 @@ def merge_leads(lead_id: int):
         db.session.rollback()
         survivor, absorbed = _load(lead_id), _lead_arg("with")
         return render_page("leads/merge.html", status=409, conflict=True,
-                           **merge.merge_page_context(survivor, absorbed, choices))
+                           **merge.merge_page_context(survivor, absorbed, choices, zone_of(current_user)))
     except ValidationFailed as exc:
         db.session.rollback()
         return render_page("leads/merge.html", status=422, errors=exc.errors,
-                           **merge.merge_page_context(_load(lead_id), _lead_arg("with"), choices))
+                           **merge.merge_page_context(_load(lead_id), _lead_arg("with"), choices,
+                                                             zone_of(current_user)))
     except PermissionDenied:
         db.session.rollback()
         abort(403)

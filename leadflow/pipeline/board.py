@@ -16,7 +16,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import Team, User
 from leadflow.activities.queries import next_open_tasks
-from leadflow.web.formatting import zone_of
+from leadflow.web.formatting import local_today, zone_of
 from leadflow.db import parse_id
 from leadflow.extensions import db
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in_base
@@ -24,7 +24,7 @@ from leadflow.governance.settings import get_setting
 from leadflow.leads.fields import FieldError, parse_money
 from leadflow.leads.models import SOURCES, TEMPERATURES, Lead
 from leadflow.leads.policy import can_edit_lead
-from leadflow.leads.queries import filter_by_owner, filter_by_text
+from leadflow.leads.queries import filter_by_owner, filter_by_text, filter_by_value
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.totals import live_currency_totals_query
 
@@ -46,6 +46,7 @@ class BoardFilters:
     value_min: int | None = None
     value_max: int | None = None
     problems: list[str] = field(default_factory=list)
+    _rates: Rates | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_args(cls, args) -> "BoardFilters":
@@ -90,10 +91,11 @@ class BoardFilters:
             query = query.where(Lead.source == self.source)
         if self.temperature in TEMPERATURES:
             query = query.where(Lead.temperature == self.temperature)
-        if self.value_min is not None:
-            query = query.where(Lead.value_cents >= self.value_min)
-        if self.value_max is not None:
-            query = query.where(Lead.value_cents <= self.value_max)
+        if self.value_min is not None or self.value_max is not None:
+            # amounts in the base currency; a value without a rate matches no range (governance.money)
+            if self._rates is None:
+                self._rates = current_rates()
+            query = filter_by_value(query, self.value_min, self.value_max, self._rates)
         return query
 
 
@@ -285,10 +287,12 @@ def board_context(pipeline: Pipeline, filters: BoardFilters, viewer) -> dict:
     teams = db.session.execute(db.select(Team.id, Team.name).order_by(Team.name)).all()
     fields = card_fields()
     rates = current_rates()
+    if filters._rates is None:
+        filters._rates = rates  # one read of the rates for the filter, the totals and the cards
     return {
         **board_context_light(pipeline, filters, viewer, fields),
         "pipelines": live_pipelines(), "columns": build_columns(pipeline, filters, viewer, fields, rates),
-        "base_currency": rates.base,
+        "base_currency": rates.base, "money_rates": rates,
         "owners": owners, "teams": teams, "sources": SOURCES, "temperatures": TEMPERATURES,
         "stamp": board_stamp(pipeline),
     }
@@ -319,7 +323,7 @@ def _month_bucket(column):
 def forecast(pipeline: Pipeline, filters: BoardFilters, viewer, today: date | None = None) -> dict:
     """Weighted value of open leads by expected close month (overdue, then the next months),
     each month's total in the base currency: {"base": code, "months": [...]}."""
-    today = today or date.today()
+    today = today or local_today(zone_of(viewer))  # the viewer's month, not the server's
     start = today.replace(day=1)
     months = []
     cursor = start

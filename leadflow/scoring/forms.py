@@ -8,6 +8,7 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField
 from wtforms.validators import Optional
 
 from leadflow.activities.models import kind_label
+from leadflow.governance.money import base_currency
 from leadflow.scoring.models import CATEGORY_LABELS, FIELD_LABELS, OPERATOR_LABELS
 from leadflow.scoring.services import ENGAGEMENT_KINDS
 from leadflow.web.forms import select_choices
@@ -34,6 +35,15 @@ class RuleForm(FlaskForm):
 
     FIELDS = ("name", "category", "points", "field", "custom_key", "operator", "value", "activity_kind",
               "contains", "cap", "days")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        base = base_currency()  # a deal value is compared in the base currency: the form says which
+        labels = {**FIELD_LABELS, "value": f"Deal value ({base}, base currency)"}
+        self.field.choices = select_choices([("", "Choose a field"), *labels.items()])
+        self.value.description = (f"For “is one of”, separate values with commas. A deal value is in {base}, "
+                                  "the base currency: a lead's value in another currency is converted at the "
+                                  "workspace's rate, and one in a currency without a rate matches no amount.")
 
     def values(self) -> dict:
         return {name: getattr(self, name).data for name in self.FIELDS}

@@ -27,10 +27,12 @@ from leadflow.db import utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
+from leadflow.governance.money import Rates, cents_in_base, current_rates
 from leadflow.governance.models import Setting
 from leadflow.governance.ordering import move_in_order
 from leadflow.leads.events import emit, register_arrival_step, subscribe
 from leadflow.leads.models import LIFECYCLE_LABELS, Lead
+from leadflow.web.formatting import money
 from leadflow.scoring.models import (
     CATEGORIES, FIELD_LABELS, FIELDS, NUMERIC_OPERATORS, OPERATOR_LABELS, OPERATORS, ScoringRule,
 )
@@ -96,13 +98,16 @@ def _number(value) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def lead_field_value(lead: Lead, rule: ScoringRule):
-    """The lead's value of the rule's field: a string, a number, a list (tags) or None."""
+def lead_field_value(lead: Lead, rule: ScoringRule, rates: Rates | None = None):
+    """The lead's value of the rule's field: a string, a number, a list (tags) or None. A deal
+    value is in the base currency (``rates``, read when not given); one in a currency without
+    a rate is None, so no rule on an amount matches it (governance.money)."""
     field = rule.field
     if field == "size_band":
         return lead.organization.size_band if lead.organization else None
     if field == "value":
-        return lead.value
+        cents = cents_in_base(lead.value_cents, lead.currency, rates or current_rates())
+        return None if cents is None else Decimal(cents) / 100
     if field == "email_domain":
         return lead.email.rsplit("@", 1)[-1].lower() if lead.email and "@" in lead.email else None
     if field == "tags":
@@ -135,8 +140,10 @@ def _matches_one(value, operator: str, wanted: str) -> bool:
     return False
 
 
-def fit_matches(lead: Lead, rule: ScoringRule) -> bool:
-    value = lead_field_value(lead, rule)
+def fit_matches(lead: Lead, rule: ScoringRule, rates: Rates | None = None) -> bool:
+    if rule.field == "value" and rule.operator == "is_set":  # whether it has one, in any currency
+        return lead.value_cents is not None
+    value = lead_field_value(lead, rule, rates)
     if rule.operator == "is_set":
         return _is_set(value)
     if not _is_set(value):
@@ -168,7 +175,7 @@ def last_engagement(lead: Lead, activities: list[ActivityFact]) -> datetime:
 
 
 def compute_score(lead: Lead, activities: list[ActivityFact], rules: list[ScoringRule], now: datetime,
-                  *, half_life_days: int = 0) -> tuple[int, list[dict]]:
+                  *, half_life_days: int = 0, rates: Rates | None = None) -> tuple[int, list[dict]]:
     """The lead's score and which rules gave it: ``(total, [{rule_id, name, points, detail}])``.
 
     Rules that give nothing are left out of the breakdown. The total never goes below 0.
@@ -179,9 +186,11 @@ def compute_score(lead: Lead, activities: list[ActivityFact], rules: list[Scorin
             continue
         points, detail = 0, ""
         if rule.category == "fit":
-            if fit_matches(lead, rule):
+            if rates is None and rule.field == "value":
+                rates = current_rates()
+            if fit_matches(lead, rule, rates):
                 points = rule.points
-                detail = _fit_detail(lead, rule)
+                detail = _fit_detail(lead, rule, rates)
         elif rule.category == "engagement":
             hits = [a for a in activities if a.kind == rule.activity_kind
                     and (not rule.contains or rule.contains.strip().lower() in a.text.lower())]
@@ -204,8 +213,13 @@ def compute_score(lead: Lead, activities: list[ActivityFact], rules: list[Scorin
     return total, breakdown
 
 
-def _fit_detail(lead: Lead, rule: ScoringRule) -> str:
-    value = lead_field_value(lead, rule)
+def _fit_detail(lead: Lead, rule: ScoringRule, rates: Rates | None = None) -> str:
+    value = lead_field_value(lead, rule, rates)
+    if rule.field == "value" and rates is not None:
+        shown = money(lead.value_cents, lead.currency) + (
+            "" if lead.currency == rates.base or value is None
+            else f" ≈ {money(int(value * 100), rates.base)} {rates.base}")
+        return f"{rule_field_label(rule)}: {shown}"[:200]
     shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
     return f"{rule_field_label(rule)}: {shown}"[:200]
 
@@ -333,9 +347,10 @@ def computed_scores(leads: list[Lead], rules: list[ScoringRule], settings: dict,
                     now: datetime) -> Iterator[tuple[Lead, int, list[dict]]]:
     """(lead, total, breakdown) for each lead, its activities read in one query."""
     facts = activity_facts([lead.id for lead in leads])
+    rates = current_rates() if any(rule.field == "value" for rule in rules) else None
     for lead in leads:
         total, breakdown = compute_score(lead, facts.get(lead.id, []), rules, now,
-                                         half_life_days=settings["half_life_days"])
+                                         half_life_days=settings["half_life_days"], rates=rates)
         yield lead, total, breakdown
 
 

@@ -111,6 +111,16 @@ def format_stored(text: str | None, zone: tzinfo) -> str:
     return text or "—"
 
 
+# A moment with its offset inside kept text (``iso_with_offset`` wrote it when no reader was known).
+_MOMENT_IN_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?[+-]\d{2}:\d{2}")
+
+
+def format_moments_in(text: str, zone: tzinfo, style: str = "date") -> str:
+    """Text kept for later (a note written before anyone read it) with each moment in it
+    (ISO 8601 with an offset) shown as the reader in ``zone`` reads it."""
+    return _MOMENT_IN_TEXT.sub(lambda m: format_time(datetime.fromisoformat(m.group(0)), zone, style), text)
+
+
 def iso_with_offset(value: datetime | None, zone: tzinfo = UTC_ZONE) -> str:
     """A moment for a file (CSV, API): ISO 8601 with its UTC offset, ``2026-12-02T09:48:00-05:00``."""
     return value.astimezone(zone).isoformat(timespec="seconds") if value is not None else ""
@@ -182,6 +192,12 @@ def zone_label_global(ctx, at: datetime | None = None) -> str:
 
 
 @pass_context
+def reader_zone(ctx) -> tzinfo:
+    """The zone the page's times are read in (for a helper that formats text itself)."""
+    return _zone(ctx)
+
+
+@pass_context
 def today_iso(ctx) -> str:
     """Today's date in the reader's zone, as a date input wants it."""
     return local_today(_zone(ctx)).isoformat()
@@ -238,6 +254,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(in_reader_zone(format_stored), "stored")
     app.add_template_filter(ago, "ago")
     app.add_template_global(zone_label_global, "zone_label")
+    app.add_template_global(reader_zone, "reader_zone")
     app.add_template_global(url_with, "url_with")
     app.add_template_global(workspace_name, "workspace_name")
 

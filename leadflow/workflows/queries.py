@@ -6,6 +6,7 @@ from sqlalchemy import func
 
 from leadflow.accounts.models import User
 from leadflow.extensions import db
+from leadflow.governance.money import base_currency
 from leadflow.pipeline.models import Pipeline, Stage
 from leadflow.workflows import actions, triggers, webhooks
 from leadflow.workflows.models import OUTCOME_LABELS, WorkflowRule, WorkflowRun
@@ -37,9 +38,11 @@ def editor_choices() -> dict:
                                            .order_by(Sequence.name)).all()
     except Exception:  # the e-mail templates of sequences are not set up in this database yet
         templates, sequences = [], []
+    base = base_currency()
     return {
         "trigger_choices": triggers.TRIGGERS, "watchable_fields": triggers.WATCHABLE_FIELDS,
-        "condition_fields": triggers.CONDITION_FIELDS, "operators": triggers.OPERATORS,
+        "condition_fields": {**triggers.CONDITION_FIELDS, "value": f"Value ({base}, base currency)"},
+        "base_currency": base, "operators": triggers.OPERATORS,
         "action_choices": actions.ACTIONS, "settable_fields": actions.SETTABLE_FIELDS,
         "task_kinds": actions.TASK_KINDS,
         "stage_groups": _grouped(stages),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
+from leadflow.governance.money import Rates, cents_in_base, current_rates
 from leadflow.leads.models import Lead
 
 TRIGGERS = {
@@ -26,7 +29,9 @@ OPERATORS = {"is": "is", "is_not": "is not", "at_least": "is at least", "at_most
 NUMERIC_FIELDS = ("score", "value")
 
 
-def lead_value(lead: Lead, field: str):
+def lead_value(lead: Lead, field: str, rates: Rates | None = None):
+    """The lead's value of a condition field. "value" is in the base currency (``rates``, read
+    when not given); a value in a currency without a rate is None: no amount matches it."""
     if field == "owner":
         return None if lead.owner_id is None else str(lead.owner_id)
     if field == "stage":
@@ -34,16 +39,29 @@ def lead_value(lead: Lead, field: str):
     if field == "tags":
         return [t.name_key for t in lead.tags]
     if field == "value":
-        return None if lead.value_cents is None else lead.value_cents / 100
+        cents = cents_in_base(lead.value_cents, lead.currency, rates or current_rates())
+        return None if cents is None else Decimal(cents) / 100
     if field == "score":
         return lead.score or 0
     value = getattr(lead, field)
     return None if value in (None, "") else str(value)
 
 
-def condition_holds(lead: Lead, condition: dict) -> bool:
+def _number(text) -> Decimal | None:
+    try:
+        number = Decimal(str(text).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def condition_holds(lead: Lead, condition: dict, rates: Rates | None = None) -> bool:
     field, operator, expected = condition["field"], condition["operator"], condition.get("value", "")
-    actual = lead_value(lead, field)
+    if field == "value" and operator in ("is_empty", "is_set"):  # whether it has one, in any currency
+        return (lead.value_cents is None) == (operator == "is_empty")
+    if field == "value" and lead.value_cents is None:  # no value: it is not any amount
+        return operator == "is_not"
+    actual = lead_value(lead, field, rates)
     if operator == "is_empty":
         return actual in (None, [], "")
     if operator == "is_set":
@@ -51,12 +69,18 @@ def condition_holds(lead: Lead, condition: dict) -> bool:
     if field == "tags":
         has = str(expected).strip().lower() in actual
         return has if operator in ("is", "contains") else not has
-    if operator in ("at_least", "at_most"):
-        if actual is None:
-            return False
-        return actual >= float(expected) if operator == "at_least" else actual <= float(expected)
     if field in NUMERIC_FIELDS:
-        same = actual is not None and float(actual) == float(expected)
+        wanted = _number(expected)
+        if actual is None or wanted is None:  # a value in a currency without a rate: no comparison holds
+            return False
+        actual = Decimal(actual)
+        if operator == "at_least":
+            return actual >= wanted
+        if operator == "at_most":
+            return actual <= wanted
+        same = actual == wanted
+    elif operator in ("at_least", "at_most"):  # only numbers have an order
+        return False
     else:
         text = "" if actual is None else str(actual).lower()
         wanted = str(expected).strip().lower()
@@ -66,8 +90,11 @@ def condition_holds(lead: Lead, condition: dict) -> bool:
     return same if operator == "is" else not same
 
 
-def conditions_hold(lead: Lead, conditions: list[dict]) -> bool:
-    return all(condition_holds(lead, c) for c in conditions or [])
+def conditions_hold(lead: Lead, conditions: list[dict], rates: Rates | None = None) -> bool:
+    conditions = conditions or []
+    if rates is None and any(c.get("field") == "value" for c in conditions):
+        rates = current_rates()  # once for every condition on the value
+    return all(condition_holds(lead, c, rates) for c in conditions)
 
 
 def trigger_matches(rule, event: dict) -> bool:

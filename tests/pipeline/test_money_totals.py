@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from sqlalchemy import text
 
 from leadflow.extensions import db
+from leadflow.web.formatting import UTC_ZONE, format_day
 from leadflow.pipeline.services import ensure_default_pipeline
 from tests import factories
 
@@ -60,7 +61,8 @@ def test_a_mixed_currency_column_total_is_the_exact_converted_sum(login_as, make
     assert f"{dollars(exact)} USD" in head  # $4,132.25 USD; the three currencies were not simply added
     assert f"{dollars(exact * Decimal('0.4'))} weighted" in head
     assert "4 leads" in head
-    assert f"Includes 2 leads in EUR, GBP converted at rates set {date.today().isoformat()}" in head
+    set_on = format_day(datetime.now(timezone.utc), UTC_ZONE)
+    assert f"Includes 2 leads in EUR, GBP converted at rates set {set_on}" in head
     assert "without a rate" not in head
 
 
@@ -154,7 +156,8 @@ def test_a_lead_shows_its_own_currency_and_the_converted_value(login_as, make_le
     set_rates(client, EUR="1.0834")
     value_row = re.compile(r'<div class="field-row" id="field-value".*?</div>', re.S)
     euro_row = plain(value_row.search(client.get(f"/leads/{euro.id}").text).group(0))
-    assert "€2,500" in euro_row and f"≈ $2,708.50 USD at the rate of {date.today().isoformat()}" in euro_row
+    set_on = format_day(datetime.now(timezone.utc), UTC_ZONE)  # the admin reads times in UTC
+    assert "€2,500" in euro_row and f"≈ $2,708.50 USD (at 1.0834, set {set_on})" in euro_row
     dollar_row = plain(value_row.search(client.get(f"/leads/{dollar.id}").text).group(0))
     assert "$2,500" in dollar_row and "≈" not in dollar_row
     franc_row = value_row.search(client.get(f"/leads/{franc.id}").text).group(0)

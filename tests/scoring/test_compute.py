@@ -5,6 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from decimal import Decimal
+
+from leadflow.governance.money import Rate, Rates
 from leadflow.scoring.models import ScoringRule
 from leadflow.scoring.services import ActivityFact, compute_score, lifecycle_for, temperature_for
 
@@ -14,9 +17,15 @@ SETTINGS = {"warm_at": 30, "hot_at": 60, "lifecycle_auto": True, "mql_at": 40, "
 
 def lead(**fields):
     base = {"title": None, "organization": None, "country": None, "source": None, "lifecycle": "lead",
-            "value": None, "email": None, "tags": [], "custom_fields": None, "created_at": NOW - timedelta(days=1)}
+            "value": None, "currency": "USD", "email": None, "tags": [], "custom_fields": None,
+            "created_at": NOW - timedelta(days=1)}
     base.update(fields)
+    base["value_cents"] = None if base["value"] is None else int(base["value"] * 100)
     return SimpleNamespace(**base)
+
+
+# Deal values are compared in the base currency: USD here, with one rate to it (and none for JPY).
+RATES = Rates("USD", {"EUR": Rate("EUR", Decimal("1.08"), NOW, "Admin")})
 
 
 _ids = iter(range(1, 100_000))
@@ -53,9 +62,27 @@ def visit(days_ago=0, kind="website_visit", text=""):
     ("title", "is_set", None, {"title": ""}, False),
 ])
 def test_each_fit_operator(field, operator, value, lead_fields, matches):
-    total, breakdown = compute_score(lead(**lead_fields), [], [rule(field=field, operator=operator, value=value)], NOW)
+    total, breakdown = compute_score(lead(**lead_fields), [], [rule(field=field, operator=operator, value=value)], NOW,
+                                     rates=RATES)
     assert total == (10 if matches else 0)
     assert len(breakdown) == (1 if matches else 0)
+
+
+@pytest.mark.parametrize("operator, limit, lead_fields, matches", [
+    ("gte", "1080", {"value": 1000, "currency": "EUR"}, True),    # €1,000 is $1,080
+    ("gte", "1081", {"value": 1000, "currency": "EUR"}, False),
+    ("lte", "1080", {"value": 1000, "currency": "EUR"}, True),
+    ("gte", "1", {"value": 1000, "currency": "JPY"}, False),      # no rate: never compared, not read as USD
+    ("lte", "999999", {"value": 1000, "currency": "JPY"}, False),
+    ("equals", "1000", {"value": 1000, "currency": "JPY"}, False),
+    ("is_set", None, {"value": 1000, "currency": "JPY"}, True),   # it has a value, whatever its currency
+])
+def test_deal_value_rules_compare_in_the_base_currency(operator, limit, lead_fields, matches):
+    total, breakdown = compute_score(lead(**lead_fields), [], [rule(field="value", operator=operator, value=limit)],
+                                     NOW, rates=RATES)
+    assert total == (10 if matches else 0)
+    if matches and operator != "is_set":
+        assert breakdown[0]["detail"] == "Deal value: €1,000 ≈ $1,080 USD"
 
 
 def test_custom_field_rules_read_the_key_and_compare_numbers():
