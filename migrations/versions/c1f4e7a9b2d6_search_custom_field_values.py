@@ -9,7 +9,7 @@ The rule is written out here as it was when this migration was made (later chang
 ``leadflow.leads.fields.search_text_for`` do not change what an old migration did).
 
 Revision ID: c1f4e7a9b2d6
-Revises: d7e2a1c4b8f9
+Revises: e8f3b2d5c1a7
 Create Date: 2026-12-03 10:30:00
 
 """
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c1f4e7a9b2d6'
-down_revision = 'd7e2a1c4b8f9'
+down_revision = 'e8f3b2d5c1a7'
 branch_labels = None
 depends_on = None
 
