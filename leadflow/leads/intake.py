@@ -127,7 +127,7 @@ def _update_existing(actor, lead: Lead, submitted: dict, region: str | None) -> 
     """
     require_lead_edit(actor, lead)
     raw = {k: v for k, v in submitted.items() if k in INPUT_KEYS and k != "email"}
-    values = services.clean_lead_input(raw, region)
+    values = services.clean_lead_input(raw, services.lead_phone_region(lead, region))
     for key in ATTRIBUTION_KEYS:
         if key in values and getattr(lead, key):
             values.pop(key)
