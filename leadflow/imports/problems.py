@@ -116,7 +116,7 @@ def group_reasons(rows: Iterable[tuple[str, str | None, str | None, int]], limit
                 counts[outcome, label(code)] += count
         elif message:
             counts[outcome, message] += count
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    ranked = sorted(counts.items(), key=lambda item: -item[1])  # ties: as first seen (why a row fails first)
     kept: Counter[str] = Counter()
     out = []
     for (outcome, text), count in ranked:

@@ -112,7 +112,8 @@ def common_reasons(job: ImportJob) -> list[tuple[str, str, int]]:
     return group_reasons(db.session.execute(
         db.select(ImportRow.outcome, ImportRow.kinds, legacy_message, count)
         .where(ImportRow.job_id == job.id, ImportRow.outcome.in_(NOTED_OUTCOMES))
-        .group_by(ImportRow.outcome, ImportRow.kinds, legacy_message)), COMMON_REASONS)
+        .group_by(ImportRow.outcome, ImportRow.kinds, legacy_message)
+        .order_by(ImportRow.outcome, ImportRow.kinds, legacy_message)), COMMON_REASONS)
 
 
 def failed_rows_csv(job_id: int, outcome: str = "failed") -> Iterator[str]:
