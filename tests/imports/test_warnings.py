@@ -246,3 +246,15 @@ def test_failed_rows_download_still_lists_only_failures(run_import):
     assert [line[0] for line in lines] == ["Bad"]
     warned = list(csv.reader(io.StringIO("".join(failed_rows_csv(job.id, "warned")))))
     assert warned == [["Ada", "ada@example.com", "12", "Row 2: Imported; phone ‘12’ could not be read and was left out."]]
+
+
+def test_a_north_american_looking_number_is_read_in_the_rows_country(run_import):
+    """The quick path for North American numbers is taken only where they are national numbers:
+    in a UK row "(415) 555-0132" is no number (left out), in a Canadian or an unplaced row it is +1."""
+    job = run_import("Name,Email,Phone,Country\nGb Person,gb@example.com,(415) 555-0132,United Kingdom\n"
+                     "Ca Person,ca@example.com,(415) 555-0133,Canada\nNo Where,nw@example.com,415.555.0134,\n"
+                     "Gb Intl,gbi@example.com,+1 415 555 0135,GB\n")
+    assert (job.created_count, job.warned_count) == (4, 1)
+    phones = dict(db.session.execute(select(Lead.email, Lead.phone)).all())
+    assert phones == {"gb@example.com": None, "ca@example.com": "+14155550133", "nw@example.com": "+14155550134",
+                      "gbi@example.com": "+14155550135"}
