@@ -102,6 +102,7 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST imports.save_mapping": (302, 403, 403, 403, 422, 422),
     "POST imports.start": (302, 403, 403, 403, 303, 303),
     "GET imports.undo": (302, 403, 403, 403, 200, 200),
+    "GET imports.warned_rows": (302, 403, 403, 403, 200, 200),
     "POST imports.undo": (302, 403, 403, 403, 303, 303),
     # leads
     "POST leads.bulk_action": (302, 403, 303, 303, 303, 303),

@@ -60,7 +60,8 @@ def import_csv_file(path: Path, *, user_email: str, policy: str, encoding: str |
     db.session.expire_all()
     job = db.session.get(ImportJob, job_id)
     lines.append(f"Import {job.id} of {job.filename}: {job.created_count} created, {job.updated_count} updated, "
-                 f"{job.skipped_count} skipped, {job.failed_count} failed.")
+                 f"{job.skipped_count} skipped, {job.failed_count} failed"
+                 + (f", {job.warned_count} imported with warnings (cells left out)." if job.warned_count else "."))
     failures = db.session.scalars(
         db.select(ImportRow).where(ImportRow.job_id == job.id, ImportRow.outcome == "failed")
         .order_by(ImportRow.row_number).limit(SHOWN_FAILURES)).all()

@@ -73,6 +73,9 @@ class ImportJob(db.Model):
     updated_count: Mapped[int] = mapped_column(Integer, default=0)
     skipped_count: Mapped[int] = mapped_column(Integer, default=0)
     failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Rows imported (created or updated) with a bad optional cell left out: a part of
+    # created_count + updated_count, each with an ImportRow "warned".
+    warned_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -104,9 +107,10 @@ class ImportJob(db.Model):
 
 
 class ImportRow(db.Model):
-    """A row of the file worth remembering: one that failed or was skipped (with the
-    original cells, for the failed-rows download) or one that updated a lead (with the
-    lead's values before and after, so undo can put them back)."""
+    """A row of the file worth remembering: one that failed, was skipped or was imported
+    with warnings (with the original cells, for the failed- and warned-rows downloads), or
+    one that updated a lead (with the lead's values before and after, so undo can put them
+    back). A row that updated a lead with warnings has both: an "updated" row and a "warned" one."""
 
     __tablename__ = "import_rows"
     __table_args__ = (Index("ix_import_rows_job_outcome", "job_id", "outcome", "row_number"),)
@@ -114,8 +118,11 @@ class ImportRow(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"))
     row_number: Mapped[int] = mapped_column(Integer)  # as a spreadsheet shows it: the header is row 1
-    outcome: Mapped[str] = mapped_column(String(8))  # failed | skipped | updated
+    outcome: Mapped[str] = mapped_column(String(8))  # failed | skipped | warned | updated
     message: Mapped[str | None] = mapped_column(Text)
+    # The problems' codes (``leadflow.imports.problems``), space-separated: what the job
+    # page groups by. None on "updated" rows and on rows noted before codes existed.
+    kinds: Mapped[str | None] = mapped_column(String(200))
     cells: Mapped[list | None] = mapped_column(JSON)
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
     before: Mapped[dict | None] = mapped_column(JSON)

@@ -17,9 +17,10 @@ from leadflow.governance.settings import get_setting
 from leadflow.imports.formats import DATE_FORMATS, DATE_TARGETS, DECIMAL_SEPARATORS
 from leadflow.imports.mapping import TARGETS, mapping_problems
 from leadflow.imports.models import POLICY_LABELS, ImportJob, ImportRow
-from leadflow.imports.planner import data_records
+from leadflow.imports.planner import all_rows_fail, data_records, plan_reasons
+from leadflow.imports.problems import group_reasons
 from leadflow.imports.services import decimal_label, open_questions
-from leadflow.web.formatting import zone_of
+from leadflow.web.formatting import money, zone_of
 
 PER_PAGE = 25
 SAMPLE_ROWS = 3
@@ -113,6 +114,8 @@ def readings(job: ImportJob, plan, currency: str, zone) -> list[str]:
             read = "not read"
         out.append(f"{label}: {raw} → {read}")
     return out
+
+
 ACTION_LABELS = {"create": "New lead", "update": "Updates", "skip": "Skipped", "fail": "Fails"}
 
 
@@ -121,37 +124,51 @@ def preview_context(job: ImportJob, plans, policy: str, start_form) -> dict:
     currency, zone = get_setting("default_currency") or "USD", zone_of(job.created_by)
     return {"job": job, "plans": plans, "fields": PREVIEW_FIELDS, "action_labels": ACTION_LABELS,
             "readings": {p.number: readings(job, p, currency, zone) for p in plans},
-            "counts": counts, "policy": policy, "policy_labels": POLICY_LABELS, "start_form": start_form,
+            "counts": counts, "warned": sum(1 for p in plans if p.warned), "policy": policy,
+            "policy_labels": POLICY_LABELS, "start_form": start_form, "reasons": plan_reasons(plans, COMMON_REASONS),
+            "all_fail": all_rows_fail(plans),
             "mapped": [(name, TARGETS[t]) for name, t in zip(job.columns, job.mapping) if t != "ignore"]}
+
+
+NOTED_OUTCOMES = ("failed", "skipped", "warned")
+OUTCOME_LABELS = {"failed": "Failed", "skipped": "Skipped", "warned": "Imported with warnings"}
 
 
 def job_context(job: ImportJob) -> dict:
     rows = db.session.scalars(
-        db.select(ImportRow).where(ImportRow.job_id == job.id, ImportRow.outcome.in_(("failed", "skipped")))
+        db.select(ImportRow).where(ImportRow.job_id == job.id, ImportRow.outcome.in_(NOTED_OUTCOMES))
         .order_by(ImportRow.outcome, ImportRow.row_number).limit(SHOWN_ROWS)
     ).all()
-    total = job.failed_count + job.skipped_count
+    total = job.failed_count + job.skipped_count + job.warned_count
+    reasons = common_reasons(job) if rows and not job.is_active else []
+    # Worth showing when it sums up: more rows than reasons (one row's reason is in the table).
+    reasons = reasons if sum(count for _, _, count in reasons) > len(reasons) else []
     return {"job": job, "problem_rows": rows, "shown_rows": SHOWN_ROWS, "problem_total": total,
-            "common_reasons": common_reasons(job) if total > len(rows) and not job.is_active else []}
+            "outcome_labels": OUTCOME_LABELS, "common_reasons": reasons,
+            "imported": job.created_count + job.updated_count}
 
 
 COMMON_REASONS = 5
 
 
 def common_reasons(job: ImportJob) -> list[tuple[str, str, int]]:
-    """The most frequent reasons rows were not imported: (outcome, message, rows), most first.
-    Many failed rows usually share a cause (a column mapped to the wrong field, an owner
-    who has no account): this shows it without reading thousands of rows."""
+    """The most frequent kinds of problem: (outcome, what, rows), most first; failures,
+    skips and warnings apart. Many rows usually share a cause (a column mapped to the wrong
+    field, an owner who has no account, phones written for another country): this shows it
+    without reading thousands of rows. Rows are grouped by their codes (``ImportRow.kinds``),
+    rows noted before codes existed by their message."""
     count = db.func.count(ImportRow.id)
-    return [tuple(row) for row in db.session.execute(
-        db.select(ImportRow.outcome, ImportRow.message, count)
-        .where(ImportRow.job_id == job.id, ImportRow.outcome.in_(("failed", "skipped")))
-        .group_by(ImportRow.outcome, ImportRow.message).order_by(count.desc(), ImportRow.message)
-        .limit(COMMON_REASONS))]
+    legacy_message = db.case((ImportRow.kinds.is_(None), ImportRow.message))
+    return group_reasons(db.session.execute(
+        db.select(ImportRow.outcome, ImportRow.kinds, legacy_message, count)
+        .where(ImportRow.job_id == job.id, ImportRow.outcome.in_(NOTED_OUTCOMES))
+        .group_by(ImportRow.outcome, ImportRow.kinds, legacy_message)
+        .order_by(ImportRow.outcome, ImportRow.kinds, legacy_message)), COMMON_REASONS)
 
 
-def failed_rows_csv(job_id: int) -> Iterator[str]:
-    """The rows that failed, as CSV (after the header): the file's own cells, then the reason."""
+def failed_rows_csv(job_id: int, outcome: str = "failed") -> Iterator[str]:
+    """The rows with this outcome (failed, or warned: imported with cells left out), as CSV
+    (after the header): the file's own cells, then the reason."""
     job = db.session.get(ImportJob, job_id)
     width = len(job.columns)
     out = CsvBuffer()
@@ -159,7 +176,7 @@ def failed_rows_csv(job_id: int) -> Iterator[str]:
     while True:
         rows = db.session.execute(
             db.select(ImportRow.id, ImportRow.row_number, ImportRow.cells, ImportRow.message)
-            .where(ImportRow.job_id == job.id, ImportRow.outcome == "failed", ImportRow.id > last)
+            .where(ImportRow.job_id == job.id, ImportRow.outcome == outcome, ImportRow.id > last)
             .order_by(ImportRow.id).limit(1000)
         ).all()
         if not rows:

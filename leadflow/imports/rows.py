@@ -4,6 +4,7 @@ precompiled so a 100,000-row file is checked in seconds."""
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, timezone, tzinfo
 from decimal import Decimal
@@ -19,6 +20,7 @@ from leadflow.leads.services import TEXT_LIMITS, default_stage, parse_tags
 from leadflow.imports.formats import (DATE_FORMATS, DATE_TARGETS, DECIMAL_SEPARATORS, ISO, AmountError, DateError,
                                       FutureDate, parse_amount, parse_date_cell, parse_moment)
 from leadflow.imports.mapping import TARGETS, normalise_header
+from leadflow.imports.problems import Problem, cell_code
 from leadflow.pipeline.models import Pipeline, Stage
 
 MAX_CELL = 10_000  # characters; a longer cell is a broken row, not a lead
@@ -115,6 +117,11 @@ def us_number_is_valid(digits: str) -> bool:
             and _US_ANY_TYPE.fullmatch(digits) is not None)
 
 
+@functools.lru_cache(maxsize=None)
+def _is_nanp_region(region: str) -> bool:
+    return phonenumbers.country_code_for_region(region) == 1
+
+
 class RowCleaner:
     """Cleans rows for one import. Built once per run: it loads the users, stages and
     workspace defaults it needs, and caches what repeats between rows (email domains,
@@ -200,12 +207,15 @@ class RowCleaner:
                 return value
         return ""
 
-    def clean(self, cells: list[str]) -> tuple[dict, list[str]]:
+    def clean(self, cells: list[str]) -> tuple[dict, list[Problem]]:
         """(values, problems). ``values`` holds only what the row gives (keys as in
         ``clean_lead_input``: value_cents, organization_name, tags, owner_id, stage_id, …;
-        plus ``custom_fields`` and ``note``)."""
+        plus ``custom_fields``, ``note`` and ``_phone_cell``, see ``_phone``). A bad cell is
+        left out of the values and is a problem; when the row has no usable name, or no
+        valid email and no valid phone, the problems start with the fatal ones (the row
+        fails), else every problem is a warning (the row is imported without those cells)."""
         values: dict = {}
-        problems: list[str] = []
+        problems: list[Problem] = []
         for target, limit, indexes in self.text_targets:
             raw = ""
             for index in indexes:
@@ -215,7 +225,8 @@ class RowCleaner:
             if raw:
                 text = " ".join(raw.split())
                 if len(text) > limit:
-                    problems.append(f"{TARGETS[target]}: use at most {limit} characters.")
+                    problems.append(Problem(f"{target}:too_long", f"{TARGETS[target]}: use at most {limit} characters.",
+                                            text))
                 elif text:
                     values[target] = text
         if "full_name" in self.targets and not ("first_name" in values or "last_name" in values):
@@ -225,7 +236,8 @@ class RowCleaner:
                 if not first:
                     first, last = last, ""
                 if len(first) > 80 or len(last) > 80:
-                    problems.append("Full name: use at most 80 characters for each part.")
+                    problems.append(Problem("full_name:too_long", "Full name: use at most 80 characters for each part.",
+                                            full))
                 else:
                     values["first_name"], values["last_name"] = first, last
         for target, handler, indexes, memo in self.handlers:
@@ -239,14 +251,14 @@ class RowCleaner:
                 try:
                     handler(self, raw, values)
                 except f.FieldError as exc:
-                    problems.append(f"{TARGETS[target]}: {exc}")
+                    problems.append(Problem(cell_code(target), f"{TARGETS[target]}: {exc}", raw))
                 continue
             outcome = memo.get(raw)
             if outcome is None:
                 outcome = self._outcome(target, handler, raw)
                 if len(memo) < MEMO_LIMIT:
                     memo[raw] = outcome
-            if outcome.__class__ is str:
+            if outcome.__class__ is Problem:
                 problems.append(outcome)
             else:
                 values.update(outcome)
@@ -256,28 +268,40 @@ class RowCleaner:
                 text = cells[index].strip()
                 if text:
                     if len(text) > CUSTOM_LIMIT:
-                        problems.append(f"{name}: use at most {CUSTOM_LIMIT} characters.")
-                    custom[name] = text
+                        problems.append(Problem("custom:too_long", f"{name}: use at most {CUSTOM_LIMIT} characters.",
+                                                text))
+                    else:
+                        custom[name] = text
             if custom:
                 values["custom_fields"] = custom
         if self.notes:
             note = "\n\n".join(cells[i].strip() for i in self.notes if cells[i].strip())
             if note:
                 values["note"] = note
-        if not problems:
-            if not (values.get("first_name") or values.get("last_name")):
-                problems.append("The row has no name: a lead needs a first or last name.")
-            if not (values.get("email") or values.get("phone")):
-                problems.append("The row has no email or phone: a lead needs one of them.")
+        get = values.get
+        if not (get("first_name") or get("last_name")) or not (get("email") or get("phone")):
+            problems = self._fatal(values, problems) + problems
         return values, problems
 
-    def _outcome(self, target: str, handler, raw: str) -> dict | str:
-        """What a handler makes of a cell: the values it gives, or the problem as a message."""
+    @staticmethod
+    def _fatal(values: dict, problems: list[Problem]) -> list[Problem]:
+        """Why a row with no usable name or no valid contact cannot be a lead."""
+        fatal = []
+        if not (values.get("first_name") or values.get("last_name")):
+            fatal.append(Problem("name:missing", "The row has no name: a lead needs a first or last name.", fatal=True))
+        if not (values.get("email") or values.get("phone")):
+            valid = " valid" if any(p.code.startswith(("email:", "phone:")) for p in problems) else ""
+            fatal.append(Problem("contact:missing", f"The row has no{valid} email or phone: a lead needs one of them.",
+                                 fatal=True))
+        return fatal
+
+    def _outcome(self, target: str, handler, raw: str) -> dict | Problem:
+        """What a handler makes of a cell: the values it gives, or the problem."""
         out: dict = {}
         try:
             handler(self, raw, out)
         except f.FieldError as exc:
-            return f"{TARGETS[target]}: {exc}"
+            return Problem(cell_code(target), f"{TARGETS[target]}: {exc}", raw)
         return out
 
     def _email(self, raw: str, values: dict) -> None:
@@ -302,20 +326,32 @@ class RowCleaner:
         return address, key
 
     def _phone(self, raw: str, values: dict) -> None:
-        values["phone"] = self.normalise_phone(raw)
+        """The phone, read in the row's country (the country column comes first) or else in
+        the workspace's region; then the cell is kept as ``_phone_cell`` (cell, region), for
+        an update to read again in the matched lead's country (``planner.find_duplicates``)."""
+        country = values.get("country")
+        if country is None:
+            region = self.region
+            if not raw.startswith(("+", "00")):
+                values["_phone_cell"] = (raw, region)
+        else:
+            region = f.phone_region(country, self.region)
+        values["phone"] = self.normalise_phone(raw, region)
 
-    def normalise_phone(self, raw: str) -> str:
-        """As ``fields.normalise_phone``. A plainly written North American number (the most
-        common case, and phonenumbers' slowest) skips the general parser: its digits are
-        read with one pattern and checked against the US metadata (``us_number_is_valid``),
-        which is what ``is_valid_number`` checks first for country code 1. Anything else, and any number
+    def normalise_phone(self, raw: str, region: str | None = None) -> str:
+        """As ``fields.normalise_phone`` in ``region`` (the workspace's by default). A plainly
+        written North American number in a North American region (the most common case, and
+        phonenumbers' slowest) skips the general parser: its digits are read with one pattern
+        and checked against the US metadata (``us_number_is_valid``), which is what
+        ``is_valid_number`` checks first for country code 1. Anything else, and any number
         that check refuses, takes the full path and its message."""
+        region = region or self.region
         match = _NANP.match(raw)
-        if match and (self.nanp_region or raw.lstrip().startswith("+")):
+        if match and (_is_nanp_region(region) or raw.lstrip().startswith("+")):
             digits = "".join(g for g in match.groups() if g)
             if us_number_is_valid(digits):
                 return "+1" + digits
-        return f.normalise_phone(raw, self.region)
+        return f.normalise_phone(raw, region)
 
     def _country(self, raw: str, values: dict) -> None:
         global _COUNTRIES
@@ -398,7 +434,8 @@ class RowCleaner:
     _REPEATING = frozenset(("country", "source", "lifecycle", "value", "currency", "expected_close_date", "tags",
                             "organization", "owner", "stage", "created_at"))
     _HANDLERS = (
-        ("email", _email), ("phone", _phone), ("country", _country), ("source", _source),
+        # The country before the phone: it is the region the phone is read in.
+        ("email", _email), ("country", _country), ("phone", _phone), ("source", _source),
         ("lifecycle", _lifecycle), ("value", _value), ("currency", _currency),
         ("expected_close_date", _close_date), ("tags", _tags), ("organization", _organization),
         ("owner", _owner), ("stage", _stage), ("created_at", _created),
@@ -435,7 +472,7 @@ def input_form(values: dict) -> dict:
     """Cleaned values as ``leads.services.update_lead`` takes them (its input form)."""
     data = {}
     for key, value in values.items():
-        if key in ("email_key", "custom_fields", "note", "created_at"):  # created_at: new leads only
+        if key in ("email_key", "custom_fields", "note", "created_at", "_phone_cell"):  # created_at: new leads only
             continue
         if key == "organization_name":
             data["organization"] = value

@@ -51,6 +51,7 @@ from leadflow.imports import csvfile
 from leadflow.imports.models import ACTIVE_STATUSES, ImportJob, ImportRow
 from leadflow.imports.cleaning import FileSpec, cleaned_chunks
 from leadflow.imports.planner import EMAIL_BELONGS_TO_ONE, RowPlan, find_duplicates, make_cleaner
+from leadflow.imports.problems import join_codes
 from leadflow.imports.rawsql import RawWriter
 from leadflow.imports.rows import NOTE_LIMIT, RowCleaner, input_form
 from leadflow.leads import store
@@ -231,7 +232,8 @@ def _write_chunks(job: ImportJob, worker: str, actor: User, writer: ChunkWriter,
 def outcome_summary(job: ImportJob) -> str:
     """What an import did, in one line (its audit entry)."""
     return (f"{job.filename}: {job.created_count:,} created, {job.updated_count:,} updated, "
-            f"{job.skipped_count:,} skipped, {job.failed_count:,} failed")[:1000]
+            f"{job.skipped_count:,} skipped, {job.failed_count:,} failed"
+            + (f", {job.warned_count:,} imported with warnings" if job.warned_count else ""))[:1000]
 
 
 @contextmanager
@@ -295,7 +297,8 @@ def _finish_chunk(job: ImportJob, worker: str, plans: list[RowPlan], totals: dic
     counts = Counter(plan.action for plan in plans)
     _heartbeat(job.id, worker, rows_done=("+", len(plans)), created_count=("+", counts["create"]),
                updated_count=("+", counts["update"]), skipped_count=("+", counts["skip"]),
-               failed_count=("+", counts["fail"]), status="running")
+               failed_count=("+", counts["fail"]), warned_count=("+", sum(1 for p in plans if p.warned)),
+               status="running")
     db.session.commit()
 
 
@@ -473,9 +476,9 @@ class ChunkWriter:
         for rank, plan in missing.items():
             del prepared.by_rank[rank]
             holder = holders.get(plan.values.get("email_key"))
-            plan.action, plan.lead_id = "skip", holder
-            plan.message = (f"Lead #{holder} already has this email (it was added while the import ran): "
-                            f"{EMAIL_BELONGS_TO_ONE}")
+            plan.skip("duplicate:email_taken", f"Lead #{holder} already has this email (it was added while the "
+                      f"import ran): {EMAIL_BELONGS_TO_ONE}")
+            plan.lead_id = holder
             stage_id = plan.values.get("stage_id") or prepared.default_stage_id
             if stage_id:
                 _count(prepared.totals[stage_id, plan.values.get("currency", prepared.default_currency)],
@@ -502,23 +505,28 @@ class ChunkWriter:
         for plan in plans:
             lead = leads.get(plan.lead_id)
             if lead is None:
-                plan.action, plan.message = "fail", "The matching lead was deleted during the import."
+                plan.fail("lead:deleted", "The matching lead was deleted during the import.")
                 continue
             update_existing(actor, lead, plan)
 
     def _remember_rows(self, plans: list[RowPlan]) -> None:
+        """Note the rows that failed, were skipped or were imported with warnings (with their
+        cells, for the downloads) and those that updated a lead (with what undo puts back)."""
         rows = []
         for plan in plans:
-            if plan.action == "create":
+            if plan.action == "create" and not plan.warnings:
                 continue
-            keep_cells = plan.action != "update"
-            rows.append({
-                "job_id": self.job_id, "row_number": plan.number, "outcome": {"fail": "failed", "skip": "skipped"}.get(
-                    plan.action, "updated"),
-                "message": plan.message, "cells": plan.cells if keep_cells else None, "lead_id": plan.lead_id,
-                "before": plan.values.get("_before") if plan.action == "update" else None,
-                "after": plan.values.get("_after") if plan.action == "update" else None,
-            })
+            row = {"job_id": self.job_id, "row_number": plan.number, "lead_id": plan.lead_id, "before": None,
+                   "after": None}
+            if plan.warned:
+                rows.append({**row, "outcome": "warned", "message": plan.warning_message, "cells": plan.cells,
+                             "kinds": join_codes(plan.warnings)})
+            if plan.action == "update":
+                rows.append({**row, "outcome": "updated", "message": None, "cells": None, "kinds": None,
+                             "before": plan.values.get("_before"), "after": plan.values.get("_after")})
+            elif plan.action in ("fail", "skip"):
+                rows.append({**row, "outcome": "failed" if plan.action == "fail" else "skipped",
+                             "message": plan.message, "cells": plan.cells, "kinds": plan.kinds})
         if rows:
             db.session.execute(insert(ImportRow.__table__), rows)
 
@@ -550,10 +558,10 @@ def update_existing(actor: User, lead: Lead, plan: RowPlan) -> None:
                 db.session.flush()
                 note_id = note.id
     except DomainError as exc:
-        plan.action, plan.message = "fail", str(exc)
+        plan.fail("lead:refused", str(exc))
         return
     if not changed and note_id is None:
-        plan.action, plan.message = "skip", f"Lead #{lead.id} already has these values."
+        plan.skip("lead:unchanged", f"Lead #{lead.id} already has these values.")
         return
     plan.values["_before"] = {"fields": {k: before[k] for k in keys if before[k] != after[k]},
                               "custom_fields": before_custom}

@@ -16,7 +16,7 @@ from leadflow.imports.formats import (DATE_FORMATS, DATE_TARGETS, DECIMAL_NAMES,
                                       detect_date_format, detect_decimal_separator)
 from leadflow.imports.mapping import TARGETS, mapping_problems, suggest_mapping
 from leadflow.imports.models import DUPLICATE_POLICIES, ImportJob
-from leadflow.imports.planner import PREVIEW_ROWS, RowPlan, data_records, plan_preview
+from leadflow.imports.planner import PREVIEW_ROWS, RowPlan, all_rows_fail, data_records, plan_preview, plan_reasons
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 FORMAT_SAMPLE_ROWS = 2000  # data rows read to tell a file's decimal separator and date formats
@@ -227,6 +227,15 @@ def preview(job: ImportJob, policy: str | None = None) -> list[RowPlan]:
     return plan_preview(job, PREVIEW_ROWS, policy if policy in DUPLICATE_POLICIES else None)
 
 
+def nothing_to_import_message(plans: list[RowPlan]) -> str:
+    """Why an import whose every previewed row fails is not started, by kind of problem."""
+    reasons = "; ".join(f"{count:,} {'row' if count == 1 else 'rows'}: {what}"
+                        for _, what, count in plan_reasons(plans))
+    first = "the only row" if len(plans) == 1 else f"all of the first {len(plans)} rows"
+    return (f"Nothing would be imported: {first} of the file would fail ({reasons}). "
+            "Change the mapping, or fix the file and upload it again.")
+
+
 def start_job(actor, job: ImportJob, policy: str) -> None:
     """Queue the import; the caller commits and then runs it (in a thread, or at once)."""
     _require_importer(actor)
@@ -236,6 +245,9 @@ def start_job(actor, job: ImportJob, policy: str) -> None:
     problems = mapping_problems(job.mapping) + open_questions(job)
     if problems:
         raise ValidationFailed({"mapping": problems})
+    plans = preview(job, policy)
+    if all_rows_fail(plans):
+        raise ValidationFailed({"job": [nothing_to_import_message(plans)]})
     job.duplicate_policy = policy
     job.status = "queued"
     job.rows_done = 0

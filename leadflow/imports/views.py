@@ -225,13 +225,24 @@ def progress(job_id: int):
     return render_page("imports/job.html", block="status", **queries.job_context(job))
 
 
+def _noted_rows_download(job_id: int, outcome: str, last_column: str, name: str) -> Response:
+    job = _job(job_id)
+    stem = "".join(c for c in job.filename.rsplit(".", 1)[0][:60] if c.isalnum() or c in "-_ ") or "import"
+    return _csv_response(csv_line([*job.columns, last_column], bom=True), queries.failed_rows_csv,
+                         f"{stem}-{name}.csv", job.id, outcome)
+
+
 @bp.get("/imports/<int:job_id>/failed.csv")
 @importer_required
 def failed_rows(job_id: int):
-    job = _job(job_id)
-    stem = "".join(c for c in job.filename.rsplit(".", 1)[0][:60] if c.isalnum() or c in "-_ ") or "import"
-    return _csv_response(csv_line([*job.columns, "Import error"], bom=True), queries.failed_rows_csv,
-                         f"{stem}-failed-rows.csv", job.id)
+    return _noted_rows_download(job_id, "failed", "Import error", "failed-rows")
+
+
+@bp.get("/imports/<int:job_id>/warned.csv")
+@importer_required
+def warned_rows(job_id: int):
+    """The rows imported with a cell left out, with the file's cells and what was left out."""
+    return _noted_rows_download(job_id, "warned", "Import warning", "rows-with-warnings")
 
 
 @bp.route("/imports/<int:job_id>/undo", methods=["GET", "POST"])

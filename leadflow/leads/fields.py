@@ -26,18 +26,40 @@ def normalise_email(value: str | None) -> tuple[str | None, str | None]:
     return result.normalized, result.normalized.lower()
 
 
+def phone_region(country: str | None, default: str) -> str:
+    """The region a phone number written without its country code is read in: the lead's
+    country when it is one phonenumbers knows, else ``default`` (the workspace's region)."""
+    code = (country or "").strip().upper()
+    return code if code in phonenumbers.SUPPORTED_REGIONS else default
+
+
+# Ranges regulators keep for films, books and examples, which phonenumbers calls invalid
+# (unallocated) although people write them in sample data and test exports:
+# Ofcom's UK mobile 07700 900000–900999 and the UK geographic 01632 960000–960999.
+_DRAMA_PREFIXES = ("+447700900", "+441632960")
+
+
+def _is_drama_number(number: phonenumbers.PhoneNumber) -> bool:
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return len(e164) == 13 and e164.startswith(_DRAMA_PREFIXES)
+
+
 def normalise_phone(value: str | None, region: str) -> str | None:
-    """The number in E.164 (+14155550123), or FieldError."""
+    """The number in E.164 (+14155550123), or FieldError. A number written without its
+    country code is read in ``region`` (see ``phone_region``); ``00`` before a country code,
+    as most of the world dials abroad, is read as ``+`` (0044 20 7946 0958 → +442079460958)."""
     value = (value or "").strip()
     if not value:
         return None
     if len(value) > 40:
         raise FieldError("That phone number is too long.")
+    if value.startswith("00"):
+        value = "+" + value[2:].lstrip()
     try:
         number = phonenumbers.parse(value, None if value.startswith("+") else region)
     except phonenumbers.NumberParseException as exc:
         raise FieldError(f"“{value}” is not a phone number we can read.") from exc
-    if not phonenumbers.is_valid_number(number):
+    if not (phonenumbers.is_valid_number(number) or _is_drama_number(number)):
         raise FieldError(
             f"“{value}” is not a valid phone number for region {region}. "
             "Include the country code (for example +44 20 7946 0958)."

@@ -24,7 +24,7 @@ from leadflow.errors import EmailTaken, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
 from leadflow.leads import reviews, services, store
-from leadflow.leads.fields import CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX, MAX_CUSTOM_FIELDS, FieldError
+from leadflow.leads.fields import CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX, MAX_CUSTOM_FIELDS, FieldError, normalise_email
 from leadflow.leads.events import emit
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import require_lead_edit
@@ -124,7 +124,7 @@ def _update_existing(actor, lead: Lead, submitted: dict, region: str | None) -> 
     """
     require_lead_edit(actor, lead)
     raw = {k: v for k, v in submitted.items() if k in INPUT_KEYS and k != "email"}
-    values = services.clean_lead_input(raw, region)
+    values = services.clean_lead_input(raw, services.lead_phone_region(lead, region))
     for key in ATTRIBUTION_KEYS:
         if key in values and getattr(lead, key):
             values.pop(key)
@@ -186,12 +186,19 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
     if errors:
         raise ValidationFailed(errors)
     submitted = _submitted(data)
+    inputs = {k: v for k, v in submitted.items() if k in INPUT_KEYS}
+    # The lead the submission is for reads its phone in its own country (cleaning reports a bad email).
+    try:
+        lead = find_live_lead_by_email(normalise_email(inputs.get("email"))[1])
+    except FieldError:
+        lead = None
+    if lead is not None:
+        region = services.lead_phone_region(lead, region)
     # Clean everything first: a refused submission must not half-update a lead.
-    cleaned = services.clean_lead_input({k: v for k, v in submitted.items() if k in INPUT_KEYS}, region)
+    services.clean_lead_input(inputs, region)
     custom = _clean_custom(data)
     now = utcnow()
 
-    lead = find_live_lead_by_email(cleaned.get("email_key"))
     created = False
     if lead is None:
         new_data = {k: v for k, v in (defaults or {}).items() if k in DEFAULT_KEYS and v not in (None, "")}

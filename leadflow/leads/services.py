@@ -48,6 +48,11 @@ def _region() -> str:
     return get_setting("default_phone_region") or "US"
 
 
+def lead_phone_region(lead: Lead, region: str | None = None) -> str:
+    """The region a phone for this lead is read in: its country, else ``region`` or the workspace's."""
+    return f.phone_region(lead.country, region or _region())
+
+
 def _text(value, limit: int) -> str:
     text = "" if value is None else str(value)
     text = " ".join(text.split())  # one line, no control characters
@@ -79,9 +84,12 @@ def clean_lead_input(data: dict, region: str | None = None) -> dict:
     """Turn user input into model values. Only the keys present are cleaned.
 
     Returns a dict of attribute → value (``organization_name``, ``owner``, ``stage``
-    and ``tags`` are resolved later); raises ValidationFailed with every problem.
+    and ``tags`` are resolved later); raises ValidationFailed with every problem. A phone
+    without its country code is read in the given country (``data["country"]``) when it is
+    a known one, else in ``region`` (the lead's, or the workspace's).
     """
-    region = region or _region()
+    country = data.get("country")
+    region = f.phone_region(country if isinstance(country, str) else None, region or _region())
     out: dict = {}
     errors: dict[str, list[str]] = {}
     for key, raw in data.items():
@@ -332,7 +340,7 @@ def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None =
                 region: str | None = None) -> list[str]:
     """Change some fields of a lead; returns the names of the fields that changed."""
     _check_editable(actor, lead, expected_version)
-    values = clean_lead_input(data, region)
+    values = clean_lead_input(data, lead_phone_region(lead, region))
     _require_identity(
         values.get("first_name", lead.first_name), values.get("last_name", lead.last_name),
         values.get("email", lead.email), values.get("phone", lead.phone),

@@ -10,8 +10,8 @@ from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationF
 from leadflow.extensions import db
 from leadflow.leads import bulk, custom_fields, duplicate_pairs, merge, queries, reviews, services
 from leadflow.leads.duplicates import duplicates_of, find_duplicates
-from leadflow.leads.fields import FieldError, normalise_email, normalise_phone
-from leadflow.leads.forms import INLINE_FIELDS, LeadForm
+from leadflow.leads.fields import FieldError, normalise_email, normalise_phone, phone_region
+from leadflow.leads.forms import INLINE_FIELDS, LeadForm, current_input_value
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.web.admin import act_and_redirect, commit_or_flash, save_and_redirect
@@ -111,7 +111,7 @@ def check_duplicates():
     except FieldError:
         email_key = None
     try:
-        phone = normalise_phone(form.get("phone"), services._region())
+        phone = normalise_phone(form.get("phone"), phone_region(form.get("country"), services._region()))
     except FieldError:
         phone = None
     duplicates = find_duplicates(email_key=email_key, phone=phone, first_name=form.get("first_name"),

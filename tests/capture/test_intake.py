@@ -89,6 +89,17 @@ def test_same_email_through_the_api_updates_the_existing_lead_instead_of_duplica
     assert activities(lead)[0].details["values"]["utm_source"] == "second-touch", "the timeline keeps what was sent"
 
 
+def test_a_submission_for_an_existing_lead_reads_its_phone_in_the_leads_country(make_lead):
+    existing = make_lead(first_name="Alan", email="alan@example.co.uk", country="GB")
+    db.session.commit()
+    result = intake_lead({"first_name": "Alan", "email": "alan@example.co.uk", "phone": "07700 900123"},
+                         channel="api", actor=FORM, region="US")
+    assert not result.created and db.session.get(Lead, existing.id).phone == "+447700900123"
+    other = intake_lead({"first_name": "Di", "email": "di@example.com", "phone": "0049 30 901820"},
+                        channel="form", actor=FORM, region="US")
+    assert other.created and other.lead.phone == "+4930901820"
+
+
 def test_a_lead_in_the_trash_does_not_absorb_a_new_submission(make_lead):
     old = make_lead(email="gone@example.com")
     from leadflow.db import utcnow

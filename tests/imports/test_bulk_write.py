@@ -150,6 +150,8 @@ def test_whole_amounts_take_the_fast_path_with_the_same_result():
             try:
                 expected, _ = parse_amount(raw, separator)
             except AmountError as exc:
-                assert problems == [f"Deal value: {exc}"]
+                assert [(p.code, p.message, p.fatal) for p in problems] == [
+                    ("value:invalid", f"Deal value: {exc}", False)]
+                assert "value_cents" not in values  # an optional cell: left out, the row still imports
             else:
                 assert (values["value_cents"], problems) == (expected, [])

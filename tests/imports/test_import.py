@@ -74,12 +74,15 @@ def test_preview_shows_rows_as_saved_with_their_problems(new_job, importer, make
                   "Tom,Taken,TAKEN@example.com,,,,,\n"
                   "Val,Ue,val@example.com,,,lots,,\n")
     plans = services.preview(job)
-    assert [(p.number, p.action) for p in plans] == [(2, "create"), (3, "fail"), (4, "fail"), (5, "skip"), (6, "fail")]
+    # A bad deal value is an optional cell: the row becomes a lead without it, with a warning.
+    assert [(p.number, p.action) for p in plans] == [(2, "create"), (3, "fail"), (4, "fail"), (5, "skip"),
+                                                     (6, "create")]
     assert plans[0].values["first_name"] == "Ada"
     assert "no name" in plans[1].message
     assert "not a valid email address" in plans[2].message
     assert "existing lead" in plans[3].message
-    assert "Enter an amount" in plans[4].message
+    assert "value_cents" not in plans[4].values
+    assert plans[4].warning_message == "Imported; deal value ‘lots’ could not be read and was left out."
     assert services.preview(job, "update")[3].action == "update"
     assert db.session.scalar(select(func.count(Lead.id))) == 1  # the preview saves nothing
 
@@ -162,14 +165,16 @@ def test_broken_rows_fail_with_their_row_number_and_the_rest_import(run_import):
                      "Bad Date,date@example.com,31/02/2025\n"
                      f"Huge Cell,huge@example.com,{huge}\n"
                      "Good Two,two@example.com,\n")
-    assert (job.created_count, job.failed_count) == (2, 5)
+    # The bad date is an optional cell: that row is imported without it, with a warning.
+    assert (job.created_count, job.failed_count, job.warned_count) == (3, 4, 1)
     rows = problem_rows(job)
     assert "4 cells; the header has 3" in rows[3][1]
     assert "1 cells; the header has 3" in rows[4][1]
     assert "not a valid email address" in rows[5][1]
-    assert "not a date we can read" in rows[6][1]
+    assert rows[6] == ("warned", "Imported; expected close date ‘31/02/2025’ could not be read and was left out.")
     assert "longer than 10,000 characters" in rows[7][1]
-    assert {l.email for l in live_leads()} == {"good@example.com", "two@example.com"}
+    assert {l.email for l in live_leads()} == {"good@example.com", "date@example.com", "two@example.com"}
+    assert db.session.scalar(select(Lead.expected_close_date).where(Lead.email == "date@example.com")) is None
 
 
 def test_cell_beyond_the_csv_field_limit_fails_only_its_row(run_import):
@@ -191,21 +196,27 @@ def test_formula_cells_are_stored_as_plain_text(run_import):
 
 
 def test_owner_stage_lifecycle_source_and_custom_fields_are_resolved(run_import, make_user):
+    from leadflow.leads.services import default_stage
+
     rep = make_user(role="rep", email="rep@example.com", name="Rita Rep")
     db.session.commit()
     job = run_import("Name,Email,Lead Owner,Stage,Lifecycle Stage,Lead Source,Industry,Country\n"
                      "Ann Alpha,ann@example.com,REP@example.com,Qualified,Marketing Qualified Lead,Trade Show,Retail,Germany\n"
                      "Bea Beta,bea@example.com,Rita Rep,Won,Open,Web,,gb\n"
                      "Cy Gamma,cy@example.com,ghost@example.com,Nowhere,Weird,,,Atlantis\n")
-    assert (job.created_count, job.failed_count) == (2, 1)
-    ann, bea = live_leads()
+    # Cy's unknown owner, stage, lifecycle and country are optional cells: left out, with warnings.
+    assert (job.created_count, job.failed_count, job.warned_count) == (3, 0, 1)
+    ann, bea, cy = live_leads()
     assert ann.owner_id == rep.id and ann.stage.name == "Qualified" and ann.lifecycle == "mql"
     assert ann.source == "event" and ann.custom_fields == {"Industry": "Retail"} and ann.country == "DE"
     assert bea.owner_id == rep.id and bea.stage.name == "Won" and bea.lifecycle == "customer" and bea.source == "website"
     assert bea.custom_fields is None and bea.country == "GB"
-    message = problem_rows(job)[4][1]
-    for part in ("No active user", "no stage called", "not a lifecycle stage", "not a country"):
-        assert part in message
+    assert (cy.owner_id, cy.lifecycle, cy.country) == (None, "lead", None)
+    assert cy.stage_id == default_stage().id
+    assert problem_rows(job)[4] == ("warned", "Imported; country ‘Atlantis’ is not a country we know and was left "
+                                    "out; lifecycle stage ‘Weird’ is not a lifecycle stage and was left out; owner "
+                                    "‘ghost@example.com’ is not an active user and was left out; pipeline stage "
+                                    "‘Nowhere’ is not a stage of any pipeline and was left out.")
 
 
 def test_a_hubspot_lead_status_is_kept_as_a_custom_field_not_read_as_a_lifecycle(run_import):
@@ -267,10 +278,13 @@ def test_undo_keeps_a_field_someone_changed_after_the_import(run_import, importe
     assert (lead.title, lead.country) == ("Professor", None)
 
 
-def test_an_import_that_created_nothing_cannot_be_undone(run_import, importer):
+def test_an_import_that_created_nothing_cannot_be_undone(run_import, importer, make_lead):
     from leadflow.errors import ValidationFailed
 
-    job = run_import("Name,Email\nBad,nope\n")
+    make_lead(first_name="Ada", email="ada@example.com")
+    db.session.commit()
+    job = run_import("Name,Email\nBad,nope\nAda,ada@example.com\n")
+    assert (job.created_count, job.failed_count, job.skipped_count) == (0, 1, 1)
     with pytest.raises(ValidationFailed):
         services.start_undo(importer, job)
 

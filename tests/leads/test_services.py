@@ -51,6 +51,26 @@ def test_phone_uses_default_region_and_keeps_explicit_country_code(make_user):
     assert lead_intl.phone == "+4930901820"
 
 
+def test_phone_with_00_is_read_as_international_and_a_country_is_its_region(make_user):
+    """One rule for every way a phone comes in: ``00`` before a country code is ``+``; a number
+    without one is read in the lead's country (given with it, or the lead's own on an edit),
+    else in the workspace's region."""
+    dialled = services.create_lead(TEST_SETUP, {"first_name": "Di", "phone": "0044 20 7946 8353"}, region="US")
+    national = services.create_lead(TEST_SETUP, {"first_name": "Gb", "phone": "07700 900123", "country": "gb"},
+                                    region="US")
+    unknown = services.create_lead(TEST_SETUP, {"first_name": "Us", "phone": "(415) 555-0132", "country": "ZZ"},
+                                   region="US")
+    assert (dialled.phone, national.phone, national.country, unknown.phone) == (
+        "+442079468353", "+447700900123", "GB", "+14155550132")
+    services.update_lead(TEST_SETUP, national, {"phone": "020 7946 0958"})  # the lead's own country: GB
+    assert national.phone == "+442079460958"
+    with pytest.raises(ValidationFailed) as refused:
+        services.update_lead(TEST_SETUP, national, {"phone": "(415) 555-0132"})
+    assert "not a valid phone number for region GB" in refused.value.errors["phone"][0]
+    services.update_lead(TEST_SETUP, national, {"phone": "(415) 555-0132", "country": "US"})  # moved: read there
+    assert (national.phone, national.country) == ("+14155550132", "US")
+
+
 @pytest.mark.parametrize("data, field, fragment", [
     ({"first_name": "", "last_name": "", "email": "a@example.com"}, "first_name", "name"),
     ({"first_name": "Al"}, "email", "email or a phone"),
