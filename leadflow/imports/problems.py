@@ -59,6 +59,9 @@ ROW_LABELS = {
     "lead:deleted": "the matching lead was deleted during the import",
     "lead:refused": "the lead could not be updated",
 }
+# Fields whose left-out cells keep their reason in the warning: an amount or a date that does
+# not fit the file's decimal separator or the column's date format says which one it has.
+EXPLAINED_FIELDS = frozenset(("value", "expected_close_date", "created_at"))
 # The kind of problem a handler's FieldError is, by field (any other field: "invalid").
 FIELD_KINDS = {
     "country": "unknown", "lifecycle": "unknown", "currency": "unknown", "owner": "unknown", "stage": "unknown",
@@ -88,7 +91,10 @@ def warning_text(problem: Problem) -> str:
     field = problem.code.partition(":")[0]
     cell = " ".join(problem.cell.split())
     cell = cell if len(cell) <= 40 else cell[:39] + "…"
-    return f"{FIELD_NAMES.get(field, field.replace('_', ' '))} ‘{cell}’ {_phrase(problem.code)} and was left out"
+    text = f"{FIELD_NAMES.get(field, field.replace('_', ' '))} ‘{cell}’ {_phrase(problem.code)} and was left out"
+    if field in EXPLAINED_FIELDS:  # the reason says which format the column has
+        text += f" ({problem.message.partition(': ')[2].rstrip('.')})"
+    return text
 
 
 def warnings_message(problems: Iterable[Problem]) -> str:

@@ -50,7 +50,7 @@ SOURCE_VALUES = {
     **{normalise_header(k): v for k, v in (
         ("web", "website"), ("organic search", "website"), ("direct traffic", "website"), ("seo", "website"),
         ("web site", "website"), ("webform", "web form"), ("form", "web form"), ("web download", "web form"),
-        ("employee referral", "referral"), ("external referral", "referral"), ("word of mouth", "referral"),
+        ("referrals", "referral"), ("employee referral", "referral"), ("external referral", "referral"), ("word of mouth", "referral"),
         ("partner referral", "partner"), ("reseller", "partner"), ("trade show", "event"), ("seminar", "event"),
         ("conference", "event"), ("webinar", "event"), ("seminar - partner", "partner"),
         ("cold call", "cold outreach"), ("cold email", "cold outreach"), ("outbound", "cold outreach"),

@@ -4,13 +4,13 @@ The work itself (chunks, leases, undo) is in ``leadflow.imports.runner``."""
 
 from __future__ import annotations
 
+import csv
+
 from flask import current_app
 
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
-import csv
-
 from leadflow.imports import csvfile
 from leadflow.imports.formats import (DATE_FORMATS, DATE_TARGETS, DECIMAL_NAMES, DECIMAL_SEPARATORS,
                                       detect_date_format, detect_decimal_separator)

@@ -85,7 +85,7 @@ def test_a_pipedrive_leads_export_with_decimal_commas_and_european_dates(run_imp
     leads = imported(job)
     assert stored(leads["juergen@mueller.example"]) == {
         "name": ("Jürgen", "Müller"), "phone": "+49301234567", "country": None,
-        "organization": "Müller & Söhne GmbH", "title": None, "lifecycle": "lead", "source": "import",
+        "organization": "Müller & Söhne GmbH", "title": None, "lifecycle": "lead", "source": None,
         "value": (250000, "EUR"), "closes": date(2027, 11, 18),
         "created": datetime(2025, 2, 3, 13, 5, tzinfo=UTC), "tags": ["Hot"],
         "custom": {"Lead - Title": "Müller Lead"}}

@@ -34,9 +34,9 @@ def leads_by_email() -> dict[str, Lead]:
     return {lead.email: lead for lead in db.session.scalars(select(Lead).where(Lead.deleted_at.is_(None)))}
 
 
-def messages(job) -> dict[int, str]:
+def messages(job, outcome: str = "failed") -> dict[int, str]:
     return {r.row_number: r.message for r in db.session.scalars(
-        select(ImportRow).where(ImportRow.job_id == job.id, ImportRow.outcome == "failed"))}
+        select(ImportRow).where(ImportRow.job_id == job.id, ImportRow.outcome == outcome))}
 
 
 def test_a_pipedrive_export_is_stored_exactly(run_import, importer):
@@ -57,12 +57,15 @@ def test_a_pipedrive_export_is_stored_exactly(run_import, importer):
     assert zoe.created_at == datetime(2024, 7, 15, 16, 0, tzinfo=UTC)  # 18:00 in Berlin (CEST)
     assert (asa.value_cents, asa.currency, asa.expected_close_date) == (250000, "CHF", None)
     assert asa.created_at == datetime(2025, 1, 2, 23, 0, tzinfo=UTC)  # midnight in Berlin
-    # The last row's amount, date and created date cannot be read with certainty: each says why.
-    assert "renee@example.fr" not in leads
-    failed = messages(job)[5]
-    assert "“1,234” is not an amount we can read" in failed and "decimal comma" in failed
-    assert "“2027-18-11” is not a date we can read: it does not match dd.mm.yyyy." in failed
-    assert "“01.01.2999” is in the future" in failed
+    # The last row's amount, date and created date cannot be read with certainty: the lead is
+    # kept without them, and its warning says why each was left out.
+    renee = leads["renee@example.fr"]
+    assert (renee.value_cents, renee.expected_close_date) == (None, None)
+    assert renee.created_at > datetime(2026, 1, 1, tzinfo=UTC)  # when it was imported, not 2999
+    warned = messages(job, "warned")[5]
+    assert "“1,234” is not an amount we can read" in warned and "decimal comma" in warned
+    assert "“2027-18-11” is not a date we can read: it does not match dd.mm.yyyy" in warned
+    assert "“01.01.2999” is in the future" in warned
 
 
 def test_an_update_never_moves_the_created_date(run_import, make_lead):

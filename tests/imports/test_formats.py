@@ -56,7 +56,8 @@ def test_the_cleaner_fails_the_cell_never_a_silent_hundredfold():
     values, problems = cleaner.clean(["Ada Lovelace", "ada@example.com", "2500,00"])
     assert (values["value_cents"], problems) == (250000, [])
     values, problems = cleaner.clean(["Ada Lovelace", "ada@example.com", "1,234"])
-    assert "value_cents" not in values and problems[0].startswith("Deal value: “1,234” is not an amount")
+    assert "value_cents" not in values and problems[0].message.startswith("Deal value: “1,234” is not an amount")
+    assert (problems[0].code, problems[0].fatal) == ("value:invalid", False)  # the cell is left out, not the row
 
 
 @pytest.mark.parametrize("cells, expected", [
@@ -117,6 +118,6 @@ def test_the_cleaner_reads_each_date_column_with_its_format():
     assert values["expected_close_date"] == date(2027, 11, 18)
     assert values["created_at"] == datetime(2024, 2, 1, 15, 0, tzinfo=UTC)
     _, problems = cleaner.clean(["Ada Lovelace", "ada@example.com", "18.11.2027", "2024-02-01"])
-    assert problems == ["Expected close date: “18.11.2027” is not a date we can read: it does not match mm/dd/yyyy.",
+    assert [p.message for p in problems] == ["Expected close date: “18.11.2027” is not a date we can read: it does not match mm/dd/yyyy.",
                         "Created date (when the lead was first recorded): “2024-02-01” is not a date we can read: "
                         "it does not match dd.mm.yyyy."]
