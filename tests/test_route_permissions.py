@@ -112,6 +112,11 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST leads.dismiss_duplicate": (302, 403, 403, 303, 303, 303),
     "GET leads.duplicates": (302, 200, 200, 200, 200, 200),
     "GET leads.edit_field": (302, 403, 403, 200, 200, 200),
+    "GET leads.custom_field": (302, 200, 200, 200, 200, 200),
+    "GET leads.edit_custom_field": (302, 403, 403, 200, 200, 200),
+    "POST leads.update_custom_field": (302, 403, 403, 303, 303, 303),
+    "POST leads.remove_custom_field": (302, 403, 403, 303, 303, 303),
+    "POST leads.add_custom_field": (302, 403, 403, 303, 303, 303),
     "GET leads.field": (302, 200, 200, 200, 200, 200),
     "GET leads.history": (302, 200, 200, 200, 200, 200),
     "GET leads.index": (302, 200, 200, 200, 200, 200),
@@ -223,6 +228,8 @@ BODIES = {
     "governance.currency": lambda s: {"rate-EUR": "1.0834"},
     "governance.change_base_currency": lambda s: {"base_currency": "EUR"},
     "leads.update_field": lambda s: {"value": "changed@example.com"},
+    "leads.update_custom_field": lambda s: {"value": "Platinum"},
+    "leads.add_custom_field": lambda s: {"key": "Preferred contact time", "value": "Mornings"},
     "pipeline.move": lambda s: {"lead_id": s["lead_id"], "stage_id": s["next_stage_id"]},
     "sequences.enrol": lambda s: {"sequence_id": s["sequence_id"]},
     "leads.merge_leads": lambda s: {"with": s["partner_id"]},
@@ -231,7 +238,9 @@ BODIES = {
     "activities.log_activity": lambda s: {"kind": "note", "subject": "Spoke to them"},
 }
 # Query strings some endpoints need.
-QUERIES = {"pipeline.more_cards": {"after": "0:0"}}
+QUERIES = {"pipeline.more_cards": {"after": "0:0"}, "leads.custom_field": {"key": "plan"},
+           "leads.edit_custom_field": {"key": "plan"}, "leads.update_custom_field": {"key": "plan"},
+           "leads.remove_custom_field": {"key": "plan"}}
 # A rep's refusal on these is a message on the list (the bulk bar names the leads left
 # alone), not a 403; still nothing may change.
 REFUSED_IN_A_MESSAGE = {("POST leads.bulk_action", "rep_other")}
@@ -292,6 +301,7 @@ class Samples:
         from leadflow.db import utcnow
 
         lead = factories.make_lead(owner_id=self.owner.id, marketing_consent=True)
+        lead.custom_fields = {"plan": "Gold"}
         partner = factories.make_lead(owner_id=self.owner.id)
         task = Task(lead_id=lead.id, title="Call back", due_at=utcnow() + timedelta(days=1),
                     assignee_id=self.owner.id, created_by_id=self.owner.id)

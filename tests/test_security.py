@@ -28,6 +28,8 @@ PUBLIC_PREFIXES = ("/login", "/static/", "/f/", "/api/", "/calendar/", "/m/")  #
 # A new endpoint that needs arguments gets its sample here.
 QUERY_SAMPLES = {
     "pipeline.more_cards": {"after": "0:0"},
+    "leads.custom_field": {"key": "plan"},
+    "leads.edit_custom_field": {"key": "plan"},
 }
 
 # Every route field set so a request reaches something real. Rows are made per test.
@@ -49,6 +51,7 @@ def sample_rows(app, make_user, make_lead, make_org):
         pipeline = ensure_default_pipeline()
         org = make_org("Sample Org")
         lead = make_lead(actor=None, owner_id=owner.id, organization="Sample Org")
+        lead.custom_fields = {"plan": "Gold"}
         other = make_user(role="rep")
         db.session.commit()
         return {
