@@ -131,8 +131,9 @@ def filter_by_owner(query, owner: str, viewer: User):
     return query
 
 
-def filtered_leads(filters: LeadFilters, viewer: User):
-    """The SELECT of live leads matching ``filters`` (no ordering, no paging)."""
+def filtered_leads(filters: LeadFilters, viewer: User, rates: Rates | None = None):
+    """The SELECT of live leads matching ``filters`` (no ordering, no paging); a value range
+    is in the base currency, converted at ``rates`` (read when not given)."""
     query = db.select(Lead).where(Lead.deleted_at.is_(None))
     query = filter_by_text(query, filters.q)
     query = filter_by_owner(query, filters.owner, viewer)
@@ -153,7 +154,7 @@ def filtered_leads(filters: LeadFilters, viewer: User):
     if filters.created_to:
         query = query.where(Lead.created_at < _day_start(filters.created_to + timedelta(days=1)))
     if filters.value_from is not None or filters.value_to is not None:
-        query = filter_by_value(query, filters.value_from, filters.value_to, current_rates())
+        query = filter_by_value(query, filters.value_from, filters.value_to, rates or current_rates())
     return query
 
 
@@ -244,11 +245,11 @@ def lead_rows(ids: list[int]) -> list[LeadRow]:
 
 
 def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
-    base = filtered_leads(filters, viewer)
+    rates = current_rates()
+    base = filtered_leads(filters, viewer, rates)
     total, exact = count_leads(filters, base)
     pages = max(1, math.ceil(total / filters.per_page))
     page = min(filters.page, pages) if exact else filters.page
-    rates = current_rates()
     order = lead_order(filters, rates)
     # Page through ids alone (an index walk), then read just the shown rows.
     ids = list(db.session.scalars(
