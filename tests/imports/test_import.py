@@ -82,7 +82,10 @@ def test_preview_shows_rows_as_saved_with_their_problems(new_job, importer, make
     assert "not a valid email address" in plans[2].message
     assert "existing lead" in plans[3].message
     assert "value_cents" not in plans[4].values
-    assert plans[4].warning_message == "Imported; deal value ‘lots’ could not be read and was left out."
+    assert plans[4].warning_message == (
+        "Imported; deal value ‘lots’ could not be read and was left out (“lots” is not an amount we can read. "
+        "Enter an amount such as 1,234.56 or 1234.5 (this file has a decimal point; thousands in groups of three, "
+        "at most two decimals)).")
     assert services.preview(job, "update")[3].action == "update"
     assert db.session.scalar(select(func.count(Lead.id))) == 1  # the preview saves nothing
 
@@ -171,7 +174,8 @@ def test_broken_rows_fail_with_their_row_number_and_the_rest_import(run_import):
     assert "4 cells; the header has 3" in rows[3][1]
     assert "1 cells; the header has 3" in rows[4][1]
     assert "not a valid email address" in rows[5][1]
-    assert rows[6] == ("warned", "Imported; expected close date ‘31/02/2025’ could not be read and was left out.")
+    assert rows[6] == ("warned", "Imported; expected close date ‘31/02/2025’ could not be read and was left out "
+                                 "(“31/02/2025” is not a date we can read: it does not match YYYY-MM-DD).")
     assert "longer than 10,000 characters" in rows[7][1]
     assert {l.email for l in live_leads()} == {"good@example.com", "date@example.com", "two@example.com"}
     assert db.session.scalar(select(Lead.expected_close_date).where(Lead.email == "date@example.com")) is None
