@@ -35,6 +35,19 @@ SORT_LABELS = {"created": "Created", "name": "Name", "value": "Value (in the bas
                "activity": "Last activity"}
 
 
+def amount_arg(args, key: str, problems: list[str]) -> int | None:
+    """An amount filter from the query string, in cents; a value that is not an amount is
+    ignored, and ``problems`` says so."""
+    raw = (args.get(key) or "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_money(raw)
+    except FieldError:
+        problems.append(f"Ignored the value “{raw[:20]}”: enter an amount such as 5000 or 5000.50.")
+        return None
+
+
 @dataclass
 class LeadFilters:
     q: str = ""
@@ -67,13 +80,8 @@ class LeadFilters:
                     setattr(filters, key, date.fromisoformat(raw))
                 except ValueError:
                     filters.problems.append(f"Ignored the date “{raw[:20]}”: use YYYY-MM-DD.")
-        for key in ("value_from", "value_to"):
-            raw = (args.get(key) or "").strip()
-            if raw:
-                try:
-                    setattr(filters, key, parse_money(raw))
-                except FieldError:
-                    filters.problems.append(f"Ignored the value “{raw[:20]}”: enter an amount such as 5000 or 5000.50.")
+        filters.value_from = amount_arg(args, "value_from", filters.problems)
+        filters.value_to = amount_arg(args, "value_to", filters.problems)
         if filters.value_from is not None and filters.value_to is not None and filters.value_from > filters.value_to:
             filters.problems.append("The value “from” is above the value “to”, so no lead can match: swap them.")
         filters.sort = args.get("sort") if args.get("sort") in SORTS else "created"

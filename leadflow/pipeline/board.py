@@ -21,10 +21,9 @@ from leadflow.db import parse_id
 from leadflow.extensions import db
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in_base
 from leadflow.governance.settings import get_setting
-from leadflow.leads.fields import FieldError, parse_money
 from leadflow.leads.models import SOURCES, TEMPERATURES, Lead
 from leadflow.leads.policy import can_edit_lead
-from leadflow.leads.queries import filter_by_owner, filter_by_text, filter_by_value
+from leadflow.leads.queries import amount_arg, filter_by_owner, filter_by_text, filter_by_value
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.totals import live_currency_totals_query
 
@@ -57,13 +56,8 @@ class BoardFilters:
             source=(args.get("source") or "").strip()[:40],
             temperature=(args.get("temperature") or "").strip()[:10],
         )
-        for key in ("value_min", "value_max"):
-            raw = (args.get(key) or "").strip()
-            if raw:
-                try:
-                    setattr(filters, key, parse_money(raw))
-                except FieldError:
-                    filters.problems.append(f"Ignored the value “{raw[:20]}”: enter a number such as 5000.")
+        filters.value_min = amount_arg(args, "value_min", filters.problems)
+        filters.value_max = amount_arg(args, "value_max", filters.problems)
         return filters
 
     @property
