@@ -19,13 +19,14 @@ from sqlalchemy.orm import aliased
 
 from leadflow.accounts.models import User
 from leadflow.extensions import db
+from leadflow.imports.mapping import CUSTOM_COLUMN_PREFIX
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags
 from leadflow.leads.queries import LeadFilters, filtered_leads, lead_order
 from leadflow.pipeline.models import Stage
 from leadflow.web.formatting import iso_with_offset, zone_of
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-CUSTOM_HEADER = "Custom: "
+CUSTOM_HEADER = CUSTOM_COLUMN_PREFIX
 BATCH = 1000
 
 COLUMNS = (

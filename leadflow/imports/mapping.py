@@ -99,7 +99,20 @@ def alias_entries() -> list[tuple[str, str, str]]:
 ALIASES: dict[str, str] = {normalise_header(name): target for _where, name, target in alias_entries()}
 
 
+# LeadFlow's own export heads each custom field "Custom: <name>" (``imports.export``): such a
+# column goes back into the custom field of that name.
+CUSTOM_COLUMN_PREFIX = "Custom: "
+
+
+def custom_field_name(column: str) -> str:
+    """The custom field a column fills: its name, without the export's "Custom: " prefix."""
+    name = column.removeprefix(CUSTOM_COLUMN_PREFIX).strip()
+    return name or column
+
+
 def suggest_target(column: str) -> str:
+    if column.startswith(CUSTOM_COLUMN_PREFIX) and column[len(CUSTOM_COLUMN_PREFIX):].strip():
+        return "custom"
     return ALIASES.get(normalise_header(column), "ignore")
 
 

@@ -19,7 +19,7 @@ from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES
 from leadflow.leads.services import TEXT_LIMITS, default_stage, parse_tags
 from leadflow.imports.formats import (DATE_FORMATS, DATE_TARGETS, DECIMAL_SEPARATORS, ISO, AmountError, DateError,
                                       FutureDate, parse_amount, parse_date_cell, parse_moment)
-from leadflow.imports.mapping import TARGETS, normalise_header
+from leadflow.imports.mapping import TARGETS, custom_field_name, normalise_header
 from leadflow.imports.problems import Problem, cell_code
 from leadflow.pipeline.models import Pipeline, Stage
 
@@ -139,7 +139,7 @@ class RowCleaner:
         self.notes: list[int] = []
         for index, target in enumerate(mapping[: self.width]):
             if target == "custom":
-                self.custom.append((index, columns[index]))
+                self.custom.append((index, custom_field_name(columns[index])))
             elif target == "notes":
                 self.notes.append(index)
             elif target in TARGETS and target != "ignore":

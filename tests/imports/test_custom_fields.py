@@ -98,3 +98,37 @@ def test_export_without_custom_fields_keeps_the_old_columns(login_as, make_lead)
     _, client = login_as("viewer")
     header, rows = export(client, "?sort=name&dir=asc")
     assert tuple(header) == COLUMNS and sorted(r["First name"] for r in rows) == ["Emptied", "Never"]
+
+
+def test_an_export_imports_back_into_the_same_leads(login_as, make_lead, run_import, importer):
+    """LeadFlow's own export, imported again (say into a new workspace; here after the leads
+    went to the trash): every column it writes maps back to its field, custom columns included."""
+    from datetime import date, datetime, timezone
+
+    from leadflow.db import utcnow
+
+    ada = make_lead(first_name="Ada", last_name="Lovelace", email="ada@example.com", phone="+44 20 7946 0018",
+                    country="GB", title="Countess", organization="Analytical Engines", source="referral",
+                    lifecycle="sql", value="1234.56", currency="EUR", expected_close_date="2027-11-18",
+                    tags="math, vip")
+    ada.custom_fields = {"Industry": "Computing", "Notes from the fair": "Line one\nLine two"}
+    ada.created_at = datetime(2024, 3, 15, 8, 30, tzinfo=timezone.utc)
+    db.session.commit()
+    _, client = login_as("manager")
+    header, rows = export(client)
+    assert header[-2:] == ["Custom: Industry", "Custom: Notes from the fair"]
+    exported = client.get("/leads/export.csv").data
+    ada.deleted_at = utcnow()
+    db.session.commit()
+
+    job = run_import(exported, filename="leads-export.csv")
+    assert (job.created_count, job.failed_count, job.warned_count) == (1, 0, 0)
+    again = db.session.scalar(db.select(Lead).where(Lead.email_key == "ada@example.com", Lead.deleted_at.is_(None)))
+    assert again.id != ada.id
+    assert (again.first_name, again.last_name, again.phone, again.country, again.title, again.organization.name,
+            again.source, again.lifecycle, again.value_cents, again.currency, again.expected_close_date) == (
+        "Ada", "Lovelace", "+442079460018", "GB", "Countess", "Analytical Engines", "referral", "sql", 123456, "EUR",
+        date(2027, 11, 18))
+    assert sorted(t.name for t in again.tags) == ["math", "vip"]
+    assert again.created_at.astimezone(timezone.utc) == datetime(2024, 3, 15, 8, 30, tzinfo=timezone.utc)
+    assert again.custom_fields == {"Industry": "Computing", "Notes from the fair": "Line one\nLine two"}
