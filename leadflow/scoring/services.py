@@ -27,7 +27,7 @@ from leadflow.db import utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
-from leadflow.governance.money import Rates, cents_in_base, current_rates
+from leadflow.governance.money import Rates, base_currency, cents_in_base, current_rates
 from leadflow.governance.models import Setting
 from leadflow.governance.ordering import move_in_order
 from leadflow.leads.events import emit, register_arrival_step, subscribe
@@ -438,7 +438,8 @@ def describe_rule(rule: ScoringRule) -> str:
     if rule.category == "fit":
         if rule.operator == "is_set":
             return f"{rule_field_label(rule)} {OPERATOR_LABELS['is_set']}"
-        return f"{rule_field_label(rule)} {OPERATOR_LABELS.get(rule.operator, rule.operator)} “{rule.value}”"
+        value = f"{rule.value} {base_currency()}" if rule.field == "value" else rule.value  # compared in the base
+        return f"{rule_field_label(rule)} {OPERATOR_LABELS.get(rule.operator, rule.operator)} “{value}”"
     if rule.category == "engagement":
         text = f"Each {kind_label(rule.activity_kind or '')[0].lower()}"
         if rule.contains:

@@ -167,3 +167,14 @@ def test_bad_rule_input_is_refused_with_a_message(data, field):
     with pytest.raises(services.ValidationFailed) as caught:
         services.clean_rule_input(data)
     assert field in caught.value.errors
+
+
+def test_a_value_rule_is_described_in_the_base_currency(make_rule, make_user):
+    from leadflow.governance.money import set_base_currency
+
+    rule = make_rule(field="value", operator="gte", value="5000")
+    assert services.describe_rule(rule) == "Deal value is at least “5000 USD”"
+    set_base_currency(make_user(role="admin"), "EUR")
+    assert services.describe_rule(rule) == "Deal value is at least “5000 EUR”"
+    assert services.describe_rule(make_rule(field="title", operator="contains", value="director")) == \
+        "Job title contains “director”"
