@@ -85,6 +85,16 @@ def data_records(job: ImportJob, handle, skip: int = 0) -> Iterator[tuple[int, l
         yield number, record
 
 
+def first_records(job: ImportJob, limit: int) -> Iterator[list[str]]:
+    """The cells of the file's first ``limit`` data rows (rows that cannot be read left out)."""
+    with csvfile.open_text(csvfile.stored_path(job.stored_name), job.encoding) as handle:
+        for count, (_, record) in enumerate(data_records(job, handle)):
+            if count >= limit:
+                return
+            if not isinstance(record, csv.Error):
+                yield record
+
+
 def _broken(cleaner: RowCleaner, number: int, record) -> RowPlan | None:
     """A plan for a row that cannot even be read as cells of this file, else None."""
     if isinstance(record, csv.Error):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterator
 from decimal import Decimal
@@ -17,7 +16,7 @@ from leadflow.governance.settings import get_setting
 from leadflow.imports.formats import DATE_FORMATS, DATE_TARGETS, DECIMAL_SEPARATORS
 from leadflow.imports.mapping import TARGETS, mapping_problems
 from leadflow.imports.models import POLICY_LABELS, ImportJob, ImportRow
-from leadflow.imports.planner import all_rows_fail, data_records, plan_reasons
+from leadflow.imports.planner import all_rows_fail, first_records, plan_reasons
 from leadflow.imports.problems import group_reasons
 from leadflow.imports.services import decimal_label, open_questions
 from leadflow.web.formatting import money, zone_of
@@ -41,15 +40,10 @@ def jobs_context(page: int) -> dict:
 def sample_values(job: ImportJob) -> list[list[str]]:
     """For each column, the first few values of the file (what the mapping step shows)."""
     samples: list[list[str]] = [[] for _ in job.columns]
-    with csvfile.open_text(csvfile.stored_path(job.stored_name), job.encoding) as handle:
-        for index, (_, record) in enumerate(data_records(job, handle)):
-            if index >= SAMPLE_ROWS:
-                break
-            if isinstance(record, csv.Error):
-                continue
-            for column, value in enumerate(record[: len(samples)]):
-                if value.strip():
-                    samples[column].append(value.strip()[:60])
+    for record in first_records(job, SAMPLE_ROWS):
+        for column, value in enumerate(record[: len(samples)]):
+            if value.strip():
+                samples[column].append(value.strip()[:60])
     return samples
 
 

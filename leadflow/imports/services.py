@@ -4,8 +4,6 @@ The work itself (chunks, leases, undo) is in ``leadflow.imports.runner``."""
 
 from __future__ import annotations
 
-import csv
-
 from flask import current_app
 
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed
@@ -16,7 +14,7 @@ from leadflow.imports.formats import (DATE_FORMATS, DATE_TARGETS, DECIMAL_NAMES,
                                       detect_date_format, detect_decimal_separator)
 from leadflow.imports.mapping import TARGETS, mapping_problems, suggest_mapping
 from leadflow.imports.models import DUPLICATE_POLICIES, ImportJob
-from leadflow.imports.planner import PREVIEW_ROWS, RowPlan, all_rows_fail, data_records, plan_preview, plan_reasons
+from leadflow.imports.planner import PREVIEW_ROWS, RowPlan, all_rows_fail, first_records, plan_preview, plan_reasons
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 FORMAT_SAMPLE_ROWS = 2000  # data rows read to tell a file's decimal separator and date formats
@@ -174,15 +172,10 @@ def _column_samples(job: ImportJob, indexes: list[int]) -> dict[int, list[str]]:
     samples: dict[int, list[str]] = {i: [] for i in indexes}
     if not indexes:
         return samples
-    with csvfile.open_text(csvfile.stored_path(job.stored_name), job.encoding) as handle:
-        for count, (_, record) in enumerate(data_records(job, handle)):
-            if count >= FORMAT_SAMPLE_ROWS:
-                break
-            if isinstance(record, csv.Error):
-                continue
-            for i in indexes:
-                if i < len(record) and record[i].strip():
-                    samples[i].append(record[i])
+    for record in first_records(job, FORMAT_SAMPLE_ROWS):
+        for i in indexes:
+            if i < len(record) and record[i].strip():
+                samples[i].append(record[i])
     return samples
 
 
