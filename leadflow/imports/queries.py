@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from decimal import Decimal
 
 from sqlalchemy import func
 from sqlalchemy.orm import joinedload
@@ -72,16 +71,6 @@ PREVIEW_FIELDS = (
         ("tags: " + ", ".join(v["tags"])) if v.get("tags") else None,
     )))),
 )
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
-
-
-def exact_money(cents: int, currency: str) -> str:
-    """"€2,500.00", "1,234.50 CAD": an amount with its cents, as read from a file."""
-    text = f"{Decimal(cents) / 100:,.2f}"
-    symbol = _SYMBOLS.get(currency)
-    return f"{symbol}{text}" if symbol else f"{text} {currency}"
-
-
 def _first_cell(cells: list[str], indexes: list[int]) -> str:
     for index in indexes:
         if index < len(cells) and cells[index].strip():
@@ -99,7 +88,7 @@ def readings(job: ImportJob, plan, currency: str, zone) -> list[str]:
         if not raw:
             continue
         if target == "value" and v.get("value_cents") is not None:
-            read = exact_money(v["value_cents"], v.get("currency", currency))
+            read = money(v["value_cents"], v.get("currency", currency), exact=True)
         elif target == "expected_close_date" and v.get("expected_close_date"):
             read = v["expected_close_date"].isoformat()
         elif target == "created_at" and v.get("created_at"):

@@ -178,8 +178,7 @@ def field(lead_id: int, name: str):
 @login_required
 def edit_field(lead_id: int, name: str):
     lead, field = _load(lead_id), _field_or_404(name)
-    if not can_edit_lead(current_user, lead):
-        abort(403)
+    _editable_or_403(lead)
     return _render_field(lead, field, editing=True)
 
 
@@ -187,8 +186,7 @@ def edit_field(lead_id: int, name: str):
 @login_required
 def update_field(lead_id: int, name: str):
     lead, field = _load(lead_id), _field_or_404(name)
-    if not can_edit_lead(current_user, lead):
-        abort(403)
+    _editable_or_403(lead)
     raw = request.form.get("value", "")
     if field.kind == "checkbox":
         raw = request.form.get("value") == "y"
@@ -354,8 +352,7 @@ def resolve_review(lead_id: int, review_id: int, action: str):
     review = reviews.get_review(lead, review_id)
     if review is None:
         abort(404)
-    if not can_edit_lead(current_user, lead):
-        abort(403)
+    _editable_or_403(lead)
     status, error, field_name = 200, False, review.field
     try:
         if action == "apply":

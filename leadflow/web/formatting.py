@@ -205,14 +205,19 @@ def today_iso(ctx) -> str:
 
 # --- money, people, links -----------------------------------------------------------------
 
-def money(cents: int | None, currency: str = "USD") -> str:
+MONEY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+
+def money(cents: int | None, currency: str = "USD", *, exact: bool = False) -> str:
+    """"$1,250", "1,250.50 CAD"; ``exact`` keeps whole amounts' cents ("€2,500.00"), as an
+    import's preview shows what it read from a cell."""
     if cents is None:
         return "—"
     amount = Decimal(cents) / 100
     text = f"{amount:,.2f}"
-    if text.endswith(".00"):
+    if text.endswith(".00") and not exact:
         text = text[:-3]
-    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency)
+    symbol = MONEY_SYMBOLS.get(currency)
     return f"{symbol}{text}" if symbol else f"{text} {currency}"
 
 
