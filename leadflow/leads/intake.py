@@ -25,7 +25,7 @@ from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
 from leadflow.leads import reviews, services, store
 from leadflow.leads.fields import CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX, MAX_CUSTOM_FIELDS, FieldError, normalise_email
-from leadflow.leads.events import emit
+from leadflow.leads import events
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import require_lead_edit
 
@@ -242,5 +242,5 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
     db.session.flush()
     if public_merge is not None:
         public_merge.open_reviews(activity)
-    emit("activity.added", lead, actor, activity=activity)
+    events.activity_added(lead, actor, activity)
     return IntakeResult(lead=lead, created=created)
