@@ -274,11 +274,6 @@ def add_system_activity(lead: Lead, kind: str, actor, subject: str, at=None) -> 
     return activity
 
 
-def new_card_rank() -> float:
-    """New leads go on top of their board column: ranks ascend, so newer is smaller."""
-    return -utcnow().timestamp()
-
-
 def create_lead(actor, data: dict, *, region: str | None = None, channel: str = "manual") -> Lead:
     """Create a lead from user input. ``channel`` says how it came in (see
     ``leadflow.leads.events.CHANNELS``); the arrival steps run before this returns."""
@@ -292,26 +287,15 @@ def create_lead(actor, data: dict, *, region: str | None = None, channel: str = 
     if not values.get("stage_id"):
         stage = default_stage()
         values["stage_id"] = stage.id if stage else None
-    lead = _insert_row(values)
-    _apply(actor, lead, values)
-    record_event(actor, "lead", lead.id, "create", lead.name)
-    add_system_activity(lead, "system", actor, "Lead created")
-    db.session.flush()
-    events.leads_arrived([lead.id], channel)
-    return lead
-
-
-def _insert_row(values: dict) -> Lead:
-    """The new lead's row, through the lead store, without a stage or value yet (``_apply``
-    sets them, so the board's stage totals see the move in); EmailTaken when a live lead
-    already has the email, however recently it was committed."""
-    row = {"first_name": values.get("first_name") or "", "last_name": values.get("last_name") or "",
-           "email": values.get("email"), "email_key": values.get("email_key"), "phone": values.get("phone"),
-           "lifecycle": "lead", "temperature": "cold", "score": 0, "stage_id": None, "value_cents": None,
-           "currency": get_setting("default_currency") or "USD", "deleted_at": None,
-           "board_rank": new_card_rank(), "search_text": ""}
+    org_name = values.pop("organization_name", None)
+    tag_ids = [tag.id for tag in resolve_tags(values.pop("tags", []))]
+    row = {"first_name": "", "last_name": "", "email": None, "email_key": None, "phone": None,
+           "lifecycle": "lead", "temperature": "cold", "score": 0, "value_cents": None,
+           "currency": get_setting("default_currency") or "USD", "deleted_at": None, "owner_id": None,
+           **values, "organization_id": find_or_create_organization(org_name).id if org_name else None}
+    new = store.NewLead(row, organization_name=org_name, tag_ids=tag_ids)
     for _ in range(3):  # the holder went to the trash in between: the address is free again
-        result = store.insert_leads([row])
+        result = store.create_leads([new], actor, channel, note_owner=True, audit=True)
         if result.ids[0] is not None:
             return db.session.get(Lead, result.ids[0])
         if 0 in result.taken:

@@ -38,11 +38,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import attributes
 
+from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.extensions import db
+from leadflow.governance.audit import record_event
 from leadflow.leads import events
-from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead
+from leadflow.leads.fields import search_text_for
+from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, lead_tags
 from leadflow.pipeline.models import Stage, StageChange
 from leadflow.pipeline.totals import add_to_totals
 
@@ -129,6 +132,100 @@ def insert_rows(raw, columns: list[str], rows: list[tuple]) -> None:
     ``insert_leads``. The caller reads the new ids back (the import by job and board rank);
     a row not found there was not inserted because a live lead has its email."""
     raw.insert_many(Lead.__table__, columns, rows, suffix=ON_EMAIL_CONFLICT)
+
+
+# --- creating -------------------------------------------------------------------------------
+
+def new_card_rank(at: datetime | None = None, offset: int = 0) -> float:
+    """New leads go on top of their board column: ranks ascend, so newer is smaller (the
+    ``offset``-th of a batch sits above the one before it)."""
+    return -((at or utcnow()).timestamp() + offset * 1e-6)
+
+
+def derive(row: dict, *, organization_name: str | None, stage: Stage | None, at: datetime, offset: int = 0) -> dict:
+    """Every column of a new lead that is computed from its other values: where it sits on the
+    board, its pipeline and time in stage, "customer" on a won stage, and its search text.
+    The one place these are decided (the import's chunk writer derives the same from the same
+    function, ``search_text``)."""
+    row = dict(row)
+    row["stage_id"] = stage.id if stage is not None else None
+    row["pipeline_id"] = stage.pipeline_id if stage is not None else None
+    row["stage_entered_at"] = at if stage is not None else None
+    if stage is not None and stage.kind == "won":
+        row["lifecycle"] = "customer"
+    row.setdefault("board_rank", new_card_rank(at, offset))
+    row["search_text"] = search_text(row, organization_name)
+    return row
+
+
+def search_text(row: dict, organization_name: str | None) -> str:
+    return search_text_for(row.get("first_name") or "", row.get("last_name") or "", row.get("email"),
+                           row.get("phone"), organization_name, custom_fields=row.get("custom_fields"))
+
+
+@dataclass
+class NewLead:
+    """One lead to create: its column values (cleaned), and what is kept beside the row."""
+
+    values: dict
+    organization_name: str | None = None
+    tag_ids: list[int] = field(default_factory=list)
+
+
+def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | None = None,
+                 note_owner: bool = False, audit: bool = False) -> InsertedLeads:
+    """Add leads, set-based: the rows (``insert_leads``: a lead whose email a live lead holds
+    is not added, and ``taken`` says which lead holds it), their tags, a ``StageChange`` and a
+    "Lead created" timeline entry each (with ``note_owner``, an "Assigned to" entry first for
+    those given an owner), an audit entry each with ``audit``, the board totals; then
+    ``leads.arrived`` for the batch, with the channel it came through."""
+    at = at or utcnow()
+    stages = {s.id: s for s in db.session.scalars(db.select(Stage).where(
+        Stage.id.in_({n.values["stage_id"] for n in new if n.values.get("stage_id")})))}
+    rows = [derive(n.values, organization_name=n.organization_name, stage=stages.get(n.values.get("stage_id")),
+                   at=at, offset=i) for i, n in enumerate(new)]
+    if len({frozenset(row) for row in rows}) > 1:
+        raise ValueError("every new lead of a batch gives the same columns")
+    result = insert_leads(rows)
+    added = [(lead_id, n, row) for lead_id, n, row in zip(result.ids, new, rows) if lead_id is not None]
+    if not added:
+        return result
+    actor_id = getattr(actor, "id", None)
+    links = [{"lead_id": lead_id, "tag_id": tag_id} for lead_id, n, _ in added for tag_id in n.tag_ids]
+    if links:
+        db.session.execute(lead_tags.insert(), links)
+    changes = [{"lead_id": lead_id, "from_stage_id": None, "to_stage_id": row["stage_id"], "actor_id": actor_id,
+                "at": at} for lead_id, _, row in added if row["stage_id"] is not None]
+    if changes:
+        db.session.execute(StageChange.__table__.insert(), changes)
+    entries = []
+    if note_owner:
+        owners = dict(db.session.execute(db.select(User.id, User.name).where(
+            User.id.in_({row["owner_id"] for _, _, row in added if row.get("owner_id")}))).all())
+        entries += [_entry(lead_id, "assignment", actor_id, f"Assigned to {owners.get(row['owner_id'], 'nobody')}", at)
+                    for lead_id, _, row in added if row.get("owner_id")]
+    entries += [_entry(lead_id, "system", actor_id, "Lead created", at) for lead_id, _, _ in added]
+    db.session.execute(Activity.__table__.insert(), entries)
+    if audit:
+        for lead_id, _, row in added:
+            record_event(actor, "lead", lead_id, "create", f"{row['first_name']} {row['last_name']}".strip())
+    ids = [lead_id for lead_id, _, _ in added]
+    _write_totals({}, _contributions([Lead.__table__.c.id.in_(chunk) for chunk in _chunks(ids)]))
+    events.leads_arrived(ids, channel)
+    return result
+
+
+def _entry(lead_id: int, kind: str, actor_id: int | None, subject: str, at: datetime) -> dict:
+    return {"lead_id": lead_id, "kind": kind, "actor_id": actor_id, "subject": subject[:200], "occurred_at": at,
+            "created_at": at}
+
+
+def add_timeline_entry(lead_id: int, kind: str, actor, subject: str, at: datetime | None = None) -> Activity:
+    """One entry the system writes on a lead's timeline (an assignment, a merge, a note)."""
+    activity = Activity(lead_id=lead_id, kind=kind, actor_id=getattr(actor, "id", None), subject=subject,
+                        occurred_at=at or utcnow())
+    db.session.add(activity)
+    return activity
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
