@@ -36,16 +36,19 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, String, and_, cast, func, literal, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import attributes
+from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.extensions import db
-from leadflow.governance.audit import record_event
+from leadflow.errors import EmailTaken
+from leadflow.governance.audit import record_changes, record_event
 from leadflow.leads import events
 from leadflow.leads.fields import search_text_for
-from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, lead_tags
+from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, Organization, lead_tags
 from leadflow.pipeline.models import Stage, StageChange
 from leadflow.pipeline.totals import add_to_totals
 
@@ -228,6 +231,183 @@ def add_timeline_entry(lead_id: int, kind: str, actor, subject: str, at: datetim
     return activity
 
 
+# --- changing one lead --------------------------------------------------------------------------
+
+_KEEP = object()
+
+
+def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = None, stage=_KEEP,
+                note_owner: bool = True, audit: bool = True, announce: Iterable[str] | None = None,
+                at: datetime | None = None) -> list[str]:
+    """Write a person's (or an intake's) change of one lead: ``values`` are cleaned column
+    values (``organization_id``, ``owner_id``, ``custom_fields``…), ``tag_ids`` its tags
+    (None: unchanged), ``stage`` a Stage (or None) to move it to.
+
+    One UPDATE with the search text derived again, ``updated_at`` and the version bumped
+    where the version is still the one this lead object was read at (a concurrent change in
+    between is a conflict: ``StaleDataError``, answered as 409); an email another live lead
+    holds is ``EmailTaken`` (the unique index decides). Then the tags, the board totals for a
+    new value or currency, an "Assigned to" entry for a new owner (``note_owner``), the move
+    (``move_leads``), the audit entries (``audit``), and ``leads.changed`` with the fields
+    that changed (or ``announce``). Returns those fields; nothing is written when nothing
+    differs."""
+    at = at or utcnow()
+    db.session.flush()  # the lead object and the row agree (and its version is the row's)
+    changed = {key: value for key, value in values.items() if getattr(lead, key) != value}
+    retag = tag_ids is not None and sorted(tag_ids) != sorted(tag.id for tag in lead.tags)
+    moving = stage is not _KEEP and (stage.id if stage is not None else None) != lead.stage_id
+    if not (changed or retag or moving):
+        return []
+    before = audit_snapshot(lead) if audit else None
+    table = Lead.__table__
+    if changed:
+        counted = bool({"value_cents", "currency", "stage_id"} & changed.keys())
+        totals_before = _contributions([table.c.id == lead.id]) if counted else {}
+        mine = {key: getattr(lead, key) for key in ("first_name", "last_name", "email", "phone", "custom_fields")}
+        organization_id = changed.get("organization_id", lead.organization_id)
+        organization_name = db.session.scalar(db.select(Organization.name).where(
+            Organization.id == organization_id)) if organization_id else None
+        row = {**changed, "search_text": search_text({**mine, **changed}, organization_name), "updated_at": at}
+        statement = (table.update().where(table.c.id == lead.id, table.c.version == lead.version)
+                     .values(**row, version=table.c.version + 1))
+        written = _write_holding_email(statement, lead, changed.get("email_key"))
+        if written.rowcount != 1:
+            raise StaleDataError(f"Lead {lead.id} was changed by someone else meanwhile.")
+        for key, value in row.items():
+            attributes.set_committed_value(lead, key, value)
+        attributes.set_committed_value(lead, "version", lead.version + 1)
+        db.session.expire(lead, [_RELATED[key] for key in changed if key in _RELATED])
+        if counted:
+            _write_totals(totals_before, _contributions([table.c.id == lead.id]))
+        if note_owner and "owner_id" in changed:
+            owner = db.session.get(User, changed["owner_id"]) if changed["owner_id"] else None
+            add_timeline_entry(lead.id, "assignment", actor, f"Assigned to {owner.name if owner else 'nobody'}", at)
+    if retag:
+        db.session.execute(lead_tags.delete().where(lead_tags.c.lead_id == lead.id))
+        if tag_ids:
+            db.session.execute(lead_tags.insert(), [{"lead_id": lead.id, "tag_id": t} for t in dict.fromkeys(tag_ids)])
+        db.session.expire(lead, ["tags"])
+        if not changed:
+            touch = table.update().where(table.c.id == lead.id).values(updated_at=at, version=table.c.version + 1)
+            db.session.execute(touch)
+            attributes.set_committed_value(lead, "updated_at", at)
+            attributes.set_committed_value(lead, "version", lead.version + 1)
+    if moving:
+        move_leads([lead.id], stage, actor, at=at, bump_version=not (changed or retag))
+    fields = list(announce) if announce is not None else []
+    if audit:
+        fields = [entry.field for entry in record_changes(actor, "lead", lead.id, before, audit_snapshot(lead))]
+    events.leads_changed([lead.id], actor, fields)
+    return fields
+
+
+def record_stage_change(lead_id: int, from_id: int | None, to_id: int | None, actor, at: datetime) -> int:
+    """One stage history row written beside a change that set the stage itself (a merge, whose
+    survivor takes the other lead's stage and time in it); returns its id."""
+    return db.session.execute(StageChange.__table__.insert().values(
+        lead_id=lead_id, from_stage_id=from_id, to_stage_id=to_id, actor_id=getattr(actor, "id", None), at=at,
+    ).returning(StageChange.__table__.c.id)).scalar_one()
+
+
+def _write_holding_email(statement, lead: Lead, email_key: str | None):
+    """Run the lead's UPDATE; when it gives the lead an email, in a savepoint, so that a lead
+    given the same address at the same moment wins and this one gets EmailTaken."""
+    if not email_key:
+        return db.session.execute(statement)
+    try:
+        with db.session.begin_nested():
+            return db.session.execute(statement)
+    except IntegrityError:
+        holder = email_holders([email_key], exclude_id=lead.id).get(email_key)
+        if holder is None:
+            raise
+        raise EmailTaken(holder) from None
+
+
+def audit_snapshot(lead: Lead) -> dict:
+    """The lead as its history panel and the audit log show it, field by field."""
+    return {
+        "first_name": lead.first_name, "last_name": lead.last_name, "email": lead.email,
+        "phone": lead.phone, "title": lead.title, "country": lead.country,
+        "organization": lead.organization.name if lead.organization else None,
+        "source": lead.source, "utm_source": lead.utm_source, "utm_medium": lead.utm_medium,
+        "utm_campaign": lead.utm_campaign, "utm_term": lead.utm_term, "utm_content": lead.utm_content,
+        "referrer": lead.referrer, "landing_page": lead.landing_page,
+        "owner": lead.owner.name if lead.owner else None, "lifecycle": lead.lifecycle,
+        "disqualified_reason": lead.disqualified_reason, "temperature": lead.temperature,
+        "stage": lead.stage.name if lead.stage else None,
+        "value": None if lead.value_cents is None else f"{lead.value:,.2f}",
+        "currency": lead.currency, "expected_close_date": lead.expected_close_date,
+        "won_lost_reason": lead.won_lost_reason, "marketing_consent": lead.marketing_consent,
+        "tags": [t.name for t in lead.tags],
+    }
+
+
+# --- the trash ----------------------------------------------------------------------------------
+
+def trash_leads(ids: Sequence[int] | ColumnElement[bool], actor, *, at: datetime | None = None) -> list[int]:
+    """Put live leads in the trash (``ids``, or a condition on ``leads``: "every live lead an
+    import created"); returns their ids. Their rows are locked, one UPDATE stamps them, and
+    their stages' totals lose them. No event: nothing downstream acts on a trashed lead (the
+    sweeps and rules skip them), and a restore brings it back as it was."""
+    at = at or utcnow()
+    table = Lead.__table__
+    selections = _selections(ids, table.c.deleted_at.is_(None))
+    db.session.flush()
+    trashed = [lead_id for picked in selections for lead_id in db.session.scalars(
+        db.select(table.c.id).where(picked).order_by(table.c.id).with_for_update())]
+    if not trashed:
+        return []
+    before = _contributions(selections)
+    for picked in selections:
+        db.session.execute(table.update().where(picked).values(
+            deleted_at=at, deleted_by_id=getattr(actor, "id", None), updated_at=at, version=table.c.version + 1))
+    _write_totals(before, {})
+    expire_leads(trashed)
+    return trashed
+
+
+def restore_lead(lead: Lead, actor, *, refusal=None, at: datetime | None = None) -> None:
+    """Take a lead out of the trash. Its email may be another live lead's by now: the unique
+    index decides, and this one gets EmailTaken (with ``refusal(holder id)`` as its message)."""
+    table = Lead.__table__
+    statement = (table.update().where(table.c.id == lead.id, table.c.deleted_at.is_not(None))
+                 .values(deleted_at=None, deleted_by_id=None, updated_at=at or utcnow(), version=table.c.version + 1))
+    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            restored = db.session.execute(statement).rowcount
+    except IntegrityError:
+        holder = email_holders([lead.email_key], exclude_id=lead.id).get(lead.email_key)
+        if holder is None:
+            raise
+        raise EmailTaken(holder, refusal(holder) if refusal else None) from None
+    if restored:
+        _write_totals({}, _contributions([table.c.id == lead.id]))
+    expire_leads([lead.id])
+
+
+def purge_leads(ids: Sequence[int]) -> int:
+    """Delete trashed leads for good, with everything hanging off them (they count in no total)."""
+    purged = 0
+    for lead_id in ids:
+        lead = db.session.get(Lead, lead_id)
+        if lead is not None and lead.deleted_at is not None:
+            db.session.delete(lead)
+            purged += 1
+    db.session.flush()
+    return purged
+
+
+def _selections(ids, *conditions) -> list[ColumnElement[bool]]:
+    table = Lead.__table__
+    if isinstance(ids, ColumnElement):
+        picked = [ids]
+    else:
+        picked = [table.c.id.in_(chunk) for chunk in _chunks(sorted(set(ids)))]
+    return [and_(p, *conditions) for p in picked]
+
+
 def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
     for start in range(0, len(ids), CHUNK):
         yield list(ids[start:start + CHUNK])
@@ -294,11 +474,7 @@ def move_leads(ids: Sequence[int] | ColumnElement[bool], stage: Stage | None, ac
     at = at or utcnow()
     table = Lead.__table__
     to_id = stage.id if stage is not None else None
-    if isinstance(ids, ColumnElement):
-        selections = [ids]
-    else:
-        selections = [table.c.id.in_(chunk) for chunk in _chunks(sorted(set(ids)))]
-    selections = [and_(picked, _not_in(table.c.stage_id, to_id)) for picked in selections]
+    selections = _selections(ids, _not_in(table.c.stage_id, to_id))
     by_from: dict[int | None, list[int]] = defaultdict(list)
     db.session.flush()  # pending ORM changes reach the rows first: the statements below see them
     for picked in selections:
@@ -372,7 +548,7 @@ def update_columns(ids: Sequence[int], values: dict, actor, *, announce: Iterabl
 
 
 # A column and the relationship it loads: writing the one makes the other stale.
-_RELATED = {"owner_id": "owner", "organization_id": "organization", "stage_id": "stage"}
+_RELATED = {"owner_id": "owner", "organization_id": "organization", "stage_id": "stage", "pipeline_id": "pipeline"}
 
 
 def _show_written(ids: Sequence[int], values: dict, bump_version: bool) -> None:
