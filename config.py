@@ -142,6 +142,8 @@ class TestConfig(Config):
     SMTP_USER = SMTP_PASSWORD = None
     IMPORTS_RUN_INLINE = True  # an import finishes before the request that starts it returns
     SCORING_RUN_INLINE = True  # "Rescore all leads" finishes before the request returns
+    # Any write of leads, stage history or stage totals from outside the lead store fails the test.
+    LEAD_STORE_GUARD = True
     # argon2 at full cost makes every test login slow; tests use the cheapest valid parameters.
     ARGON2_FAST = True
 

@@ -38,6 +38,10 @@ def create_app(config: object | str | None = None) -> Flask:
     limiter.init_app(app)
     with app.app_context():
         configure_sqlite_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        if app.config.get("LEAD_STORE_GUARD"):
+            from leadflow.leads.store import guard
+
+            guard(app, db.engine)
     install_commit_tracking()
 
     if app.config.get("TRUST_PROXY"):

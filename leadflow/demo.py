@@ -1329,27 +1329,32 @@ def seed_sequence() -> int:
 
 def seed_demo(lead_count: int = 200) -> str:
     """Seed the demo workspace (team, pipeline, organizations, leads with history); returns a summary."""
+    from leadflow.leads.store import writing
     from leadflow.pipeline.services import ensure_default_pipeline
 
-    started = time.perf_counter()
-    existing = db.session.scalar(db.select(func.count(Lead.id))) or 0
-    pipeline = ensure_default_pipeline()
-    users = seed_team(random.Random(DEMO_SEED))  # the same team every time: found, not duplicated
-    rng = random.Random(DEMO_SEED + existing)  # a second seeding adds different leads
-    names = demo_names(rng) if lead_count else {}
-    orgs = seed_organizations(organization_count_for(lead_count), rng, names) if lead_count else []
-    counts = seed_leads(lead_count, users=users, organizations=orgs, stages=list(pipeline.stages), rng=rng,
-                        names=names)
-    seed_capture_form()
-    seed_exchange_rates(users)
-    seed_tasks(users, rng)
-    seed_scoring_rules()
-    db.session.flush()
-    score_leads_quietly()
-    seed_routing_rules()
-    seed_workflow_rules()
-    seed_sequence()
-    db.session.flush()
+    # Still writes its lead rows, their history and the stage totals with its own bulk
+    # statements, so it says so to the lead store's guard; moving the demo onto the store's
+    # writers (and out of the runtime package) is what is left of that part of the work.
+    with writing():
+        started = time.perf_counter()
+        existing = db.session.scalar(db.select(func.count(Lead.id))) or 0
+        pipeline = ensure_default_pipeline()
+        users = seed_team(random.Random(DEMO_SEED))  # the same team every time: found, not duplicated
+        rng = random.Random(DEMO_SEED + existing)  # a second seeding adds different leads
+        names = demo_names(rng) if lead_count else {}
+        orgs = seed_organizations(organization_count_for(lead_count), rng, names) if lead_count else []
+        counts = seed_leads(lead_count, users=users, organizations=orgs, stages=list(pipeline.stages), rng=rng,
+                            names=names)
+        seed_capture_form()
+        seed_exchange_rates(users)
+        seed_tasks(users, rng)
+        seed_scoring_rules()
+        db.session.flush()
+        score_leads_quietly()
+        seed_routing_rules()
+        seed_workflow_rules()
+        seed_sequence()
+        db.session.flush()
     teams = len({u.team for u in users if u.team})
     seconds = time.perf_counter() - started
     return (f"Seeded the demo workspace in {seconds:.1f} s: {len(users)} users in {teams} teams, "

@@ -44,3 +44,9 @@ class EmailTaken(ValidationFailed):
         super().__init__({"email": [message or (
             f"Lead #{lead_id} already has this email. Open that lead, or merge the two, "
             "instead of adding a second lead with the same email.")]})
+
+
+class WriteOutsideStore(RuntimeError):
+    """A statement wrote a table the lead store owns (``leadflow.leads.store``) from outside it:
+    a programming error, raised where the guard is on (tests), never caught as a handler's or
+    a sweep's ordinary failure."""

@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from leadflow.leads.store import writing as lead_store_writing
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -64,7 +66,8 @@ def run_migrations_offline():
     )
 
     with context.begin_transaction():
-        context.run_migrations()
+        with lead_store_writing():  # a migration's data steps are the schema's, not an area's
+            context.run_migrations()
 
 
 def run_migrations_online():
@@ -99,7 +102,8 @@ def run_migrations_online():
         )
 
         with context.begin_transaction():
-            context.run_migrations()
+            with lead_store_writing():  # a migration's data steps are the schema's, not an area's
+                context.run_migrations()
 
 
 if context.is_offline_mode():

@@ -17,7 +17,7 @@ from leadflow.web.formatting import zone_of
 from leadflow.db import parse_id, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
-from leadflow.leads import events
+from leadflow.leads import events, store
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 
@@ -97,10 +97,8 @@ def touch_lead(lead: Lead, at: datetime, *, human_touch: bool) -> None:
     """
     values = {"last_activity_at": at}
     if human_touch:
-        values["first_response_at"] = func.coalesce(Lead.first_response_at, at)
-    db.session.execute(update(Lead).where(Lead.id == lead.id).values(**values)
-                       .execution_options(synchronize_session=False))
-    db.session.expire(lead, ["last_activity_at", "first_response_at", "updated_at"])
+        values["first_response_at"] = func.coalesce(Lead.__table__.c.first_response_at, at)
+    store.update_columns([lead.id], values, None)
 
 
 def log_activity(actor, lead: Lead, data: dict, *, now: datetime | None = None) -> Activity:

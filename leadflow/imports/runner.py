@@ -60,7 +60,6 @@ from leadflow.leads.forms import current_input_value
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags
 from leadflow.leads.organizations_service import add_organizations
 from leadflow.leads.services import update_lead
-from leadflow.pipeline.totals import add_to_totals
 from leadflow.scheduler.claims import claim_due
 from leadflow.scheduler.heartbeat import beat, claimant_is_gone, keep_beating, scheduler_id
 
@@ -293,7 +292,7 @@ def _quick_lock_handoff():
 
 def _finish_chunk(job: ImportJob, worker: str, plans: list[RowPlan], totals: dict[tuple[int, str], list[int]]) -> None:
     """Commit the chunk's writes with the job's progress and the board totals."""
-    add_to_totals(db.session.connection(), totals)
+    store.add_to_totals(totals)
     counts = Counter(plan.action for plan in plans)
     _heartbeat(job.id, worker, rows_done=("+", len(plans)), created_count=("+", counts["create"]),
                updated_count=("+", counts["update"]), skipped_count=("+", counts["skip"]),
@@ -452,18 +451,11 @@ class ChunkWriter:
         at, new = prepared.at, (self.job_id, last_id)
         raw.insert_many(lead_tags, ["lead_id", "tag_id"], [(ids[rank], tag) for rank, tag in prepared.links
                                                            if rank in ids])
-        # One "Lead created" entry and one stage change per new lead, straight from the leads.
-        raw.execute("INSERT INTO activities (lead_id, kind, actor_id, occurred_at, subject, body, created_at) "
-                    "SELECT id, 'system', ?, ?, ?, NULL, ? FROM leads WHERE import_job_id = ? AND id > ? ORDER BY id",
-                    (self.actor_id, at, self.subject, at, *new))
+        store.insert_imported_history(raw, *new, actor_id=self.actor_id, subject=self.subject, at=at)
         raw.insert_many(Activity.__table__, ["lead_id", "kind", "actor_id", "occurred_at", "subject", "body",
                                              "created_at"],
                         [(ids[rank], "note", self.actor_id, at, "Imported note", body, at)
                          for rank, body in prepared.notes if rank in ids])
-        raw.execute("INSERT INTO stage_changes (lead_id, from_stage_id, to_stage_id, actor_id, at) "
-                    "SELECT id, NULL, stage_id, ?, ? FROM leads "
-                    "WHERE import_job_id = ? AND id > ? AND stage_id IS NOT NULL ORDER BY id",
-                    (self.actor_id, at, *new))
         return prepared.totals
 
     @staticmethod

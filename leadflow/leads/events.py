@@ -39,6 +39,7 @@ from contextvars import ContextVar
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.db import is_retryable
+from leadflow.errors import WriteOutsideStore
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 
@@ -105,8 +106,9 @@ def _run_isolated(func: Callable, what: str, *args, **kwargs) -> bool:
         with db.session.begin_nested():
             func(*args, **kwargs)
     except Exception as exc:  # a downstream failure never costs the change that caused it...
-        if is_conflict(exc) or not db.session.is_active:
-            raise  # ...but a conflict is the whole change's, and a broken transaction saves nothing
+        if is_conflict(exc) or isinstance(exc, WriteOutsideStore) or not db.session.is_active:
+            raise  # ...but a conflict is the whole change's, a broken transaction saves nothing,
+            # and a write behind the lead store's back is a bug to fix, not a failure to log
         log.exception("%s: %s failed", what, func.__name__)
         return False
     return True

@@ -152,9 +152,8 @@ def _record_consent(lead: Lead, consent: dict, at, *, held: bool = False) -> dic
     """The consent event kept on the timeline; the lead's consent is switched on unless ``held``
     (a public form after a withdrawal: a person decides, see ``leads.reviews``)."""
     if not held:
-        lead.marketing_consent = True
-        lead.consent_at = at
-        lead.consent_source = consent_source_text(consent)
+        store.update_columns([lead.id], {"marketing_consent": True, "consent_at": at,
+                                         "consent_source": consent_source_text(consent)}, None)
     event = {"given": True, "text": consent.get("text") or "", "source": consent.get("source") or "",
              "ip": consent.get("ip"), "at": at.isoformat()}
     if held:

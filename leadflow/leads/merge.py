@@ -235,7 +235,9 @@ def _take_back_shared_email(survivor: Lead, absorbed: Lead, email_key: str | Non
 def _move_rows(moved: dict, from_id: int, to_id: int) -> None:
     """Point the rows listed in ``moved`` from one lead at another (in bulk, by id)."""
     for name, model, column in MOVED_TABLES:
-        if moved.get(name):
+        if moved.get(name) and model is StageChange:
+            store.reassign_stage_changes(moved[name], from_id, to_id)
+        elif moved.get(name):
             db.session.execute(update(model).where(model.id.in_(moved[name]), column == from_id)
                                .values({column.key: to_id}).execution_options(synchronize_session=False))
     if moved.get("audit_entries"):
@@ -317,8 +319,7 @@ def undo_merge(actor, merge: LeadMerge) -> Lead:
                       at=now)
     restore_from_trash(absorbed, actor)
     if moved.get("created_stage_changes"):
-        db.session.execute(db.delete(StageChange).where(StageChange.id.in_(moved["created_stage_changes"]))
-                           .execution_options(synchronize_session=False))
+        store.delete_stage_changes(moved["created_stage_changes"])
     _move_rows(moved, survivor.id, absorbed.id)
     move_open_reviews(survivor.id, absorbed.id, moved.get("field_reviews", []))  # those still open
     _refresh(survivor)

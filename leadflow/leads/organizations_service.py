@@ -137,11 +137,10 @@ def update_organization(actor, org: Organization, data: dict, expected_version: 
 
 
 def _refresh_lead_search_text(org: Organization) -> None:
-    from leadflow.leads.fields import search_text_for
+    from leadflow.leads import store
 
-    for lead in org.leads:
-        lead.search_text = search_text_for(lead.first_name, lead.last_name, lead.email, lead.phone, org.name,
-                                           custom_fields=lead.custom_fields)
+    db.session.flush()  # the new name is what the search text is derived from
+    store.refresh_search_text([lead.id for lead in org.leads])
 
 
 def delete_organization(actor, org: Organization) -> None:

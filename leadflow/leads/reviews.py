@@ -28,7 +28,7 @@ from leadflow.db import utcnow
 from leadflow.errors import PermissionDenied
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
-from leadflow.leads import services
+from leadflow.leads import services, store
 from leadflow.leads.forms import INLINE_FIELDS, current_input_value
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
@@ -272,12 +272,12 @@ def _turn_marketing_on(actor, lead: Lead, review: LeadFieldReview, expected_vers
 
     services.update_lead(actor, lead, {CONSENT: True}, expected_version=expected_version)
     event = ((review.activity.details or {}).get("consent") if review.activity is not None else None) or {}
+    values = {"consent_at": review.activity.occurred_at if review.activity is not None else utcnow(),
+              "consent_source": consent_source_text(event) if event else review.source}
     if lead.unsubscribed_at is not None:
         record_changes(actor, "lead", lead.id, {"unsubscribed": lead.unsubscribed_at}, {"unsubscribed": None})
-        lead.unsubscribed_at = None
-    lead.consent_at = review.activity.occurred_at if review.activity is not None else utcnow()
-    lead.consent_source = consent_source_text(event) if event else review.source
-    db.session.flush()
+        values["unsubscribed_at"] = None
+    store.update_columns([lead.id], values, actor)
 
 
 # --- the timeline ---------------------------------------------------------------------------

@@ -225,14 +225,6 @@ def write_changes(actor, lead: Lead, values: dict, **options) -> list[str]:
     return store.update_lead(lead, values, actor, tag_ids=tag_ids, **options)
 
 
-def refresh_search_text(lead: Lead) -> None:
-    """Derive the lead's search text again from its current values (custom fields included)."""
-    lead.search_text = f.search_text_for(
-        lead.first_name, lead.last_name, lead.email, lead.phone,
-        lead.organization.name if lead.organization else None, custom_fields=lead.custom_fields,
-    )
-
-
 def add_system_activity(lead: Lead, kind: str, actor, subject: str, at=None) -> Activity:
     activity = Activity(lead_id=lead.id, kind=kind, actor_id=getattr(actor, "id", None),
                         subject=subject, occurred_at=at or utcnow())

@@ -28,12 +28,16 @@ Still to move here (issue 14): the demo seeder's Core inserts, the ORM edits of
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import wraps
 
-from sqlalchemy import ColumnElement, String, and_, cast, func, literal, text
+from sqlalchemy import ClauseElement, ColumnElement, String, and_, cast, event, func, literal, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -44,16 +48,99 @@ from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.extensions import db
-from leadflow.errors import EmailTaken
+from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.leads import events
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, Organization, lead_tags
 from leadflow.pipeline.models import Stage, StageChange
-from leadflow.pipeline.totals import add_to_totals
+from leadflow.pipeline.totals import add_to_totals as _add_to_totals
 
 # Ids per statement: well under every driver's limit on bound parameters.
 CHUNK = 1000
+
+
+# --- the one writer ------------------------------------------------------------------------------
+
+# The tables only the store writes. ``guard(engine)`` (on in tests, ``LEAD_STORE_GUARD``) makes
+# any INSERT, UPDATE or DELETE of them that does not run inside a store function an error,
+# whoever issues it (the ORM flushing a changed Lead, a Core statement, another area's SQL).
+OWNED_TABLES = ("leads", "stage_changes", "stage_totals", "stage_currency_totals")
+_WRITE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(' + "|".join(OWNED_TABLES) + r')"?(?:[\s(]|$)',
+                    re.IGNORECASE)
+_WRITING: ContextVar[bool] = ContextVar("lead_store_writing", default=False)
+# Set around what the product runs (a request, a scheduler tick): test code arranging data
+# for a test writes directly, as a fixture would.
+_GUARDED: ContextVar[bool] = ContextVar("lead_store_guarded", default=False)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Statements run inside are the store's own (every public writer below runs in it; the
+    demo seeder and migrations still say so themselves)."""
+    token = _WRITING.set(True)
+    try:
+        yield
+    finally:
+        _WRITING.reset(token)
+
+
+def _writer(func):
+    @wraps(func)
+    def run(*args, **kwargs):
+        if _WRITING.get():
+            return func(*args, **kwargs)
+        # What the caller changed on ORM objects is flushed as the caller's, outside the store.
+        db.session.flush()
+        with writing():
+            return func(*args, **kwargs)
+
+    return run
+
+
+def _announce(emit, *args, **kwargs):
+    """Tell listeners, outside the store's own context: what a handler writes to a lead must
+    go through the store again, like any other area's write."""
+    token = _WRITING.set(False)
+    try:
+        return emit(*args, **kwargs)
+    finally:
+        _WRITING.reset(token)
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Writes of the store's tables inside must come from the store (where ``guard`` is on)."""
+    token = _GUARDED.set(True)
+    try:
+        yield
+    finally:
+        _GUARDED.reset(token)
+
+
+class GuardedRequests:
+    """WSGI middleware: every request runs ``guarded``."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        with guarded():
+            return self.wsgi_app(environ, start_response)
+
+
+def _check(conn, cursor, statement, parameters, context, executemany):
+    match = _WRITE.match(statement) if _GUARDED.get() else None
+    if match and not _WRITING.get():
+        raise WriteOutsideStore(f"{match.group(1)} written outside the lead store: {statement[:120]}")
+
+
+def guard(app, engine) -> None:
+    """Refuse writes of the store's tables from anywhere else on this engine, in requests and
+    scheduler ticks (``guarded``)."""
+    if not event.contains(engine, "before_cursor_execute", _check):
+        event.listen(engine, "before_cursor_execute", _check)
+    app.wsgi_app = GuardedRequests(app.wsgi_app)
 
 # The clause every lead insert ends with (raw SQL writers append it to their VALUES).
 ON_EMAIL_CONFLICT = f"ON CONFLICT (email_key) WHERE {LIVE_EMAIL_WHERE} DO NOTHING"
@@ -94,6 +181,7 @@ def email_holders(email_keys: Sequence[str], exclude_id: int | None = None) -> d
     return found
 
 
+@_writer
 def insert_leads(rows: Sequence[dict]) -> InsertedLeads:
     """Insert lead rows (column → value, the same columns in every row; the others take their
     defaults), skipping any
@@ -129,6 +217,28 @@ def insert_leads(rows: Sequence[dict]) -> InsertedLeads:
     return InsertedLeads(ids, taken)
 
 
+@_writer
+def insert_imported_history(raw, job_id: int, after_id: int, *, actor_id: int | None, subject: str,
+                            at) -> None:
+    """The import's new leads (those of ``job_id`` past ``after_id``) get their first stage
+    change and their "Lead created" entry, straight from the leads, through the import's
+    driver connection (``raw``): what ``create_leads`` writes for every other channel."""
+    raw.execute("INSERT INTO activities (lead_id, kind, actor_id, occurred_at, subject, body, created_at) "
+                "SELECT id, 'system', ?, ?, ?, NULL, ? FROM leads WHERE import_job_id = ? AND id > ? ORDER BY id",
+                (actor_id, at, subject, at, job_id, after_id))
+    raw.execute("INSERT INTO stage_changes (lead_id, from_stage_id, to_stage_id, actor_id, at) "
+                "SELECT id, NULL, stage_id, ?, ? FROM leads "
+                "WHERE import_job_id = ? AND id > ? AND stage_id IS NOT NULL ORDER BY id",
+                (actor_id, at, job_id, after_id))
+
+
+@_writer
+def add_to_totals(deltas: dict[tuple[int, str], list[int]]) -> None:
+    """Add what a bulk insert counted itself (the import's chunk) to the board totals."""
+    _add_to_totals(db.session.connection(), deltas)
+
+
+@_writer
 def insert_rows(raw, columns: list[str], rows: list[tuple]) -> None:
     """The import's fast path: ``rows`` (tuples in ``columns`` order) through the driver's
     ``executemany`` (``imports.rawsql.RawWriter``), with the same ``ON CONFLICT`` as
@@ -175,6 +285,7 @@ class NewLead:
     tag_ids: list[int] = field(default_factory=list)
 
 
+@_writer
 def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | None = None,
                  note_owner: bool = False, audit: bool = False) -> InsertedLeads:
     """Add leads, set-based: the rows (``insert_leads``: a lead whose email a live lead holds
@@ -214,7 +325,7 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
             record_event(actor, "lead", lead_id, "create", f"{row['first_name']} {row['last_name']}".strip())
     ids = [lead_id for lead_id, _, _ in added]
     _write_totals({}, _contributions([Lead.__table__.c.id.in_(chunk) for chunk in _chunks(ids)]))
-    events.leads_arrived(ids, channel)
+    _announce(events.leads_arrived, ids, channel)
     return result
 
 
@@ -223,6 +334,7 @@ def _entry(lead_id: int, kind: str, actor_id: int | None, subject: str, at: date
             "created_at": at}
 
 
+@_writer
 def add_timeline_entry(lead_id: int, kind: str, actor, subject: str, at: datetime | None = None) -> Activity:
     """One entry the system writes on a lead's timeline (an assignment, a merge, a note)."""
     activity = Activity(lead_id=lead_id, kind=kind, actor_id=getattr(actor, "id", None), subject=subject,
@@ -236,6 +348,7 @@ def add_timeline_entry(lead_id: int, kind: str, actor, subject: str, at: datetim
 _KEEP = object()
 
 
+@_writer
 def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = None, stage=_KEEP,
                 note_owner: bool = True, audit: bool = True, announce: Iterable[str] | None = None,
                 at: datetime | None = None) -> list[str]:
@@ -260,53 +373,69 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
         return []
     before = audit_snapshot(lead) if audit else None
     table = Lead.__table__
+    counted = bool({"value_cents", "currency", "stage_id"} & changed.keys())
+    totals_before = _contributions([table.c.id == lead.id]) if counted else {}
+    row = {**changed, "updated_at": at}
     if changed:
-        counted = bool({"value_cents", "currency", "stage_id"} & changed.keys())
-        totals_before = _contributions([table.c.id == lead.id]) if counted else {}
         mine = {key: getattr(lead, key) for key in ("first_name", "last_name", "email", "phone", "custom_fields")}
         organization_id = changed.get("organization_id", lead.organization_id)
         organization_name = db.session.scalar(db.select(Organization.name).where(
             Organization.id == organization_id)) if organization_id else None
-        row = {**changed, "search_text": search_text({**mine, **changed}, organization_name), "updated_at": at}
-        statement = (table.update().where(table.c.id == lead.id, table.c.version == lead.version)
-                     .values(**row, version=table.c.version + 1))
-        written = _write_holding_email(statement, lead, changed.get("email_key"))
-        if written.rowcount != 1:
-            raise StaleDataError(f"Lead {lead.id} was changed by someone else meanwhile.")
-        for key, value in row.items():
-            attributes.set_committed_value(lead, key, value)
-        attributes.set_committed_value(lead, "version", lead.version + 1)
-        db.session.expire(lead, [_RELATED[key] for key in changed if key in _RELATED])
-        if counted:
-            _write_totals(totals_before, _contributions([table.c.id == lead.id]))
-        if note_owner and "owner_id" in changed:
-            owner = db.session.get(User, changed["owner_id"]) if changed["owner_id"] else None
-            add_timeline_entry(lead.id, "assignment", actor, f"Assigned to {owner.name if owner else 'nobody'}", at)
+        row["search_text"] = search_text({**mine, **changed}, organization_name)
+    # Versioned whatever changed (a field, the tags, the stage): of two people changing the
+    # lead from the same version, the second gets a conflict, on either database.
+    statement = (table.update().where(table.c.id == lead.id, table.c.version == lead.version)
+                 .values(**row, version=table.c.version + 1))
+    written = _write_holding_email(statement, lead, changed.get("email_key"))
+    if written.rowcount != 1:
+        raise StaleDataError(f"Lead {lead.id} was changed by someone else meanwhile.")
+    for key, value in row.items():
+        attributes.set_committed_value(lead, key, value)
+    attributes.set_committed_value(lead, "version", lead.version + 1)
+    db.session.expire(lead, [_RELATED[key] for key in changed if key in _RELATED])
+    if counted:
+        _write_totals(totals_before, _contributions([table.c.id == lead.id]))
+    if note_owner and "owner_id" in changed:
+        owner = db.session.get(User, changed["owner_id"]) if changed["owner_id"] else None
+        add_timeline_entry(lead.id, "assignment", actor, f"Assigned to {owner.name if owner else 'nobody'}", at)
     if retag:
         db.session.execute(lead_tags.delete().where(lead_tags.c.lead_id == lead.id))
         if tag_ids:
             db.session.execute(lead_tags.insert(), [{"lead_id": lead.id, "tag_id": t} for t in dict.fromkeys(tag_ids)])
         db.session.expire(lead, ["tags"])
-        if not changed:
-            touch = table.update().where(table.c.id == lead.id).values(updated_at=at, version=table.c.version + 1)
-            db.session.execute(touch)
-            attributes.set_committed_value(lead, "updated_at", at)
-            attributes.set_committed_value(lead, "version", lead.version + 1)
     if moving:
-        move_leads([lead.id], stage, actor, at=at, bump_version=not (changed or retag))
+        move_leads([lead.id], stage, actor, at=at, bump_version=False)
     fields = list(announce) if announce is not None else []
     if audit:
         fields = [entry.field for entry in record_changes(actor, "lead", lead.id, before, audit_snapshot(lead))]
-    events.leads_changed([lead.id], actor, fields)
+    _announce(events.leads_changed, [lead.id], actor, fields)
     return fields
 
 
+@_writer
 def record_stage_change(lead_id: int, from_id: int | None, to_id: int | None, actor, at: datetime) -> int:
     """One stage history row written beside a change that set the stage itself (a merge, whose
     survivor takes the other lead's stage and time in it); returns its id."""
     return db.session.execute(StageChange.__table__.insert().values(
         lead_id=lead_id, from_stage_id=from_id, to_stage_id=to_id, actor_id=getattr(actor, "id", None), at=at,
     ).returning(StageChange.__table__.c.id)).scalar_one()
+
+
+@_writer
+def reassign_stage_changes(ids: Sequence[int], from_lead_id: int, to_lead_id: int) -> None:
+    """Stage history rows follow a lead merged into another (and back when the merge is undone)."""
+    table = StageChange.__table__
+    for chunk in _chunks(sorted(set(ids))):
+        db.session.execute(table.update().where(table.c.id.in_(chunk), table.c.lead_id == from_lead_id)
+                           .values(lead_id=to_lead_id))
+
+
+@_writer
+def delete_stage_changes(ids: Sequence[int]) -> None:
+    """Forget stage history rows a write made that is being undone (a merge's)."""
+    table = StageChange.__table__
+    for chunk in _chunks(sorted(set(ids))):
+        db.session.execute(table.delete().where(table.c.id.in_(chunk)))
 
 
 def _write_holding_email(statement, lead: Lead, email_key: str | None):
@@ -345,6 +474,7 @@ def audit_snapshot(lead: Lead) -> dict:
 
 # --- the trash ----------------------------------------------------------------------------------
 
+@_writer
 def trash_leads(ids: Sequence[int] | ColumnElement[bool], actor, *, at: datetime | None = None) -> list[int]:
     """Put live leads in the trash (``ids``, or a condition on ``leads``: "every live lead an
     import created"); returns their ids. Their rows are locked, one UPDATE stamps them, and
@@ -367,6 +497,7 @@ def trash_leads(ids: Sequence[int] | ColumnElement[bool], actor, *, at: datetime
     return trashed
 
 
+@_writer
 def restore_lead(lead: Lead, actor, *, refusal=None, at: datetime | None = None) -> None:
     """Take a lead out of the trash. Its email may be another live lead's by now: the unique
     index decides, and this one gets EmailTaken (with ``refusal(holder id)`` as its message)."""
@@ -387,6 +518,7 @@ def restore_lead(lead: Lead, actor, *, refusal=None, at: datetime | None = None)
     expire_leads([lead.id])
 
 
+@_writer
 def purge_leads(ids: Sequence[int]) -> int:
     """Delete trashed leads for good, with everything hanging off them (they count in no total)."""
     purged = 0
@@ -439,7 +571,7 @@ def _write_totals(before: dict, after: dict) -> None:
             delta = deltas[key]
             for i, value in enumerate(values):
                 delta[i] += sign * value
-    add_to_totals(db.session.connection(), deltas)
+    _add_to_totals(db.session.connection(), deltas)
 
 
 def expire_leads(ids: Iterable[int]) -> None:
@@ -455,6 +587,7 @@ def _typed(value, column):
     return cast(literal(value, column.type), column.type) if value is None else literal(value, column.type)
 
 
+@_writer
 def move_leads(ids: Sequence[int] | ColumnElement[bool], stage: Stage | None, actor, *, note: str | None = None,
                at: datetime | None = None, bump_version: bool = True) -> dict[int | None, list[int]]:
     """Move leads to ``stage`` (those already in it stay as they are; None: out of every
@@ -518,7 +651,7 @@ def move_leads(ids: Sequence[int] | ColumnElement[bool], stage: Stage | None, ac
     expire_leads(moved)
     for from_id, group in by_from.items():
         if from_id is not None:
-            events.leads_moved(group, actor, from_id, to_id)
+            _announce(events.leads_moved, group, actor, from_id, to_id)
     return dict(by_from)
 
 
@@ -527,6 +660,7 @@ def _not_in(column, value):
     return column.is_not(None) if value is None else ((column != value) | column.is_(None))
 
 
+@_writer
 def update_columns(ids: Sequence[int], values: dict, actor, *, announce: Iterable[str] = (),
                    bump_version: bool = False) -> None:
     """Set columns the system computes (a score, a temperature, an owner, a consent withdrawn)
@@ -544,7 +678,7 @@ def update_columns(ids: Sequence[int], values: dict, actor, *, announce: Iterabl
     for chunk in _chunks(ids):
         db.session.execute(table.update().where(table.c.id.in_(chunk)).values(**written))
     _show_written(ids, values, bump_version)
-    events.leads_changed(ids, actor, announce)
+    _announce(events.leads_changed, ids, actor, announce)
 
 
 # A column and the relationship it loads: writing the one makes the other stale.
@@ -553,10 +687,39 @@ _RELATED = {"owner_id": "owner", "organization_id": "organization", "stage_id": 
 
 def _show_written(ids: Sequence[int], values: dict, bump_version: bool) -> None:
     wanted = set(ids)
-    stale = [_RELATED[key] for key in values if key in _RELATED] + (["version"] if bump_version else [])
+    computed = [key for key, value in values.items() if isinstance(value, ClauseElement)]  # the row knows
+    stale = ([_RELATED[key] for key in values if key in _RELATED] + computed
+             + (["version"] if bump_version else []))
     for obj in list(db.session.identity_map.values()):
         if isinstance(obj, Lead) and obj.id in wanted:
             for key, value in values.items():
-                attributes.set_committed_value(obj, key, value)
+                if key not in computed:
+                    attributes.set_committed_value(obj, key, value)
             if stale:
                 db.session.expire(obj, stale)
+
+
+@_writer
+def refresh_search_text(ids: Sequence[int]) -> None:
+    """Derive the search text of these leads again (their organization was renamed, say)."""
+    table = Lead.__table__
+    for chunk in _chunks(sorted(set(ids))):
+        rows = db.session.execute(
+            db.select(table.c.id, table.c.first_name, table.c.last_name, table.c.email, table.c.phone,
+                      table.c.custom_fields, Organization.name.label("organization_name"))
+            .outerjoin(Organization, Organization.id == table.c.organization_id).where(table.c.id.in_(chunk))).all()
+        for row in rows:
+            text_now = search_text(row._asdict(), row.organization_name)
+            db.session.execute(table.update().where(table.c.id == row.id).values(search_text=text_now))
+            _show_written([row.id], {"search_text": text_now}, False)
+
+
+@_writer
+def set_board_ranks(ranks: dict[int, float], *, bump_version: bool = False) -> None:
+    """Where cards sit in their board column (``ranks``: lead id → rank). A card a person
+    dragged bumps its version (``bump_version``); spreading a crowded column again does not."""
+    table = Lead.__table__
+    for lead_id, rank in ranks.items():
+        values = {"board_rank": rank, **({"version": table.c.version + 1} if bump_version else {})}
+        db.session.execute(table.update().where(table.c.id == lead_id).values(**values))
+        _show_written([lead_id], {"board_rank": rank}, bump_version)

@@ -8,6 +8,7 @@ from leadflow.db import get_by_id
 from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads import services as lead_services
+from leadflow.leads import store
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.pipeline.models import Stage
@@ -36,31 +37,28 @@ def _neighbour(lead_id, stage_id: int) -> Lead | None:
     return neighbour
 
 
-def _place(lead: Lead, stage_id: int, above_id, below_id) -> tuple[Lead | None, Lead | None]:
-    """Give ``lead`` the rank between its new neighbours (or the top of the column); return them."""
+def _place(lead: Lead, stage_id: int, above_id, below_id) -> tuple[float, Lead | None, Lead | None]:
+    """The rank between ``lead``'s new neighbours (or the top of the column), and them."""
     above, below = (n if n is not None and n.id != lead.id else None
                     for n in (_neighbour(above_id, stage_id), _neighbour(below_id, stage_id)))
     if above is not None and below is not None:
-        lead.board_rank = (above.board_rank + below.board_rank) / 2
-    elif above is not None:
-        lead.board_rank = above.board_rank + 1.0
-    elif below is not None:
-        lead.board_rank = below.board_rank - 1.0
-    else:
-        top = db.session.scalar(db.select(db.func.min(Lead.board_rank)).where(
-            Lead.stage_id == stage_id, Lead.deleted_at.is_(None), Lead.id != lead.id))
-        lead.board_rank = (top - 1.0) if top is not None else 0.0
-    return above, below
+        return (above.board_rank + below.board_rank) / 2, above, below
+    if above is not None:
+        return above.board_rank + 1.0, above, below
+    if below is not None:
+        return below.board_rank - 1.0, above, below
+    top = db.session.scalar(db.select(db.func.min(Lead.board_rank)).where(
+        Lead.stage_id == stage_id, Lead.deleted_at.is_(None), Lead.id != lead.id))
+    return (top - 1.0) if top is not None else 0.0, above, below
 
 
 def _renumber_if_crowded(stage_id: int, above: Lead | None, below: Lead | None) -> None:
     """After many moves into one gap the float runs out of room: spread the column again."""
     if above is None or below is None or (below.board_rank - above.board_rank) > 1e-6:
         return
-    leads = db.session.scalars(db.select(Lead).where(Lead.stage_id == stage_id, Lead.deleted_at.is_(None))
-                               .order_by(Lead.board_rank, Lead.id)).all()
-    for index, lead in enumerate(leads):
-        lead.board_rank = float(index)
+    ids = db.session.scalars(db.select(Lead.id).where(Lead.stage_id == stage_id, Lead.deleted_at.is_(None))
+                             .order_by(Lead.board_rank, Lead.id)).all()
+    store.set_board_ranks({lead_id: float(index) for index, lead_id in enumerate(ids)})
 
 
 def move_lead(actor, lead: Lead, to_stage_id: int, *, expected_version: int | None = None,
@@ -100,12 +98,10 @@ def move_lead(actor, lead: Lead, to_stage_id: int, *, expected_version: int | No
                 changes["expected_close_date"] = details["expected_close_date"]
             changes["won_lost_reason"] = " ".join(str(details.get("won_reason") or "").split()) or None
     from_stage_id = lead.stage_id
-    # The new place is set first and nothing flushes half-way, so the stage change and the
-    # place reach the row in one write.
-    with db.session.no_autoflush:
-        above, below = _place(lead, stage.id, above_id, below_id)
-        if changes:
-            lead_services.update_lead(actor, lead, changes)
+    rank, above, below = _place(lead, stage.id, above_id, below_id)
+    changed = lead_services.update_lead(actor, lead, changes) if changes else []
+    # The card's place: a version of its own only when nothing else about the lead changed.
+    store.set_board_ranks({lead.id: rank}, bump_version=not changed)
     _renumber_if_crowded(stage.id, above, below)
     db.session.flush()
     return MoveResult(lead, from_stage_id, stage.id, changing_stage)

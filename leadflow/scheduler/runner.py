@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import threading
+from contextlib import nullcontext
 from datetime import datetime, timezone
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -25,7 +26,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from leadflow.db import utcnow
+from leadflow.errors import WriteOutsideStore
 from leadflow.extensions import db
+from leadflow.leads.store import guarded
 from leadflow.retry import DatabaseBusy, run_unit
 from leadflow.scheduler.registry import SWEEPS
 from leadflow.wiring import register_hooks
@@ -54,10 +57,12 @@ def run_sweep(app: Flask, name: str, now: datetime | None = None) -> int | None:
         db.session.commit()
         return handled
 
-    with app.app_context():
+    with app.app_context(), (guarded() if app.config.get("LEAD_STORE_GUARD") else nullcontext()):
         try:
             return run_unit(unit, what=f"The {name} sweep", attempts=app.config["DB_BUSY_RETRY_ATTEMPTS"],
                             max_seconds=app.config["DB_BUSY_RETRY_SECONDS"], rerun_after_commit=True)
+        except WriteOutsideStore:
+            raise  # a bug (caught where the guard is on: the tests), not a sweep's bad day
         except DatabaseBusy:  # not a bug: the retries are logged already, and the next tick tries again
             db.session.rollback()
             log.warning("The %s sweep found the database busy; it runs again at the next tick", name)

@@ -12,7 +12,7 @@ from leadflow.db import utcnow
 from leadflow.errors import ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
-from leadflow.leads import services
+from leadflow.leads import services, store
 from leadflow.leads.custom_fields import inline_field, readable_name
 from leadflow.leads.fields import CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX, MAX_CUSTOM_FIELDS, search_text_for
 from leadflow.leads.models import Lead
@@ -23,8 +23,7 @@ from tests.factories import TEST_SETUP
 
 def with_custom(lead: Lead, **custom) -> Lead:
     """The lead with these custom fields, kept as an import or a form keeps them."""
-    lead.custom_fields = custom
-    services.refresh_search_text(lead)
+    store.update_lead(lead, {"custom_fields": custom}, TEST_SETUP, audit=False, announce=[])
     db.session.commit()
     return lead
 
