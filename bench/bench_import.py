@@ -123,7 +123,7 @@ def build_app(database_url: str):
 
     config = type("BenchConfig", (ProductionConfig,), {
         "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "bench-only-secret-not-for-real-use-0123456789",
-        "RATELIMIT_ENABLED": False, "SCHEDULER_ENABLED": False, "IMPORTS_RUN_INLINE": True,
+        "RATELIMIT_ENABLED": False, "SCHEDULER_ENABLED": False, "JOBS_RUN_INLINE": True,
     })
     return create_app(config)
 

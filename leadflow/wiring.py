@@ -1,6 +1,7 @@
 """The one place that loads every area's hooks: new-lead arrival steps
-(``leadflow.leads.events.register_arrival_step``), event handlers (``subscribe``) and
-scheduler sweeps (``leadflow.scheduler.registry.register_sweep``).
+(``leadflow.leads.events.register_arrival_step``), event handlers (``subscribe``),
+scheduler sweeps (``leadflow.scheduler.registry.register_sweep``) and job kinds
+(``leadflow.jobs.runner.job_kind``).
 
 Those register themselves when their module is imported. Listing the modules here, and
 calling :func:`register_hooks` from the app factory and the scheduler runner, means every
@@ -21,13 +22,14 @@ from importlib import import_module
 HOOK_MODULES = (
     "leadflow.routing.services",     # arrival: routing (order 10)
     "leadflow.scoring.services",     # arrival: scoring (20); lead.changed, activity.added
-    "leadflow.scoring.jobs",         # sweeps: scoring, scoring_daily
+    "leadflow.jobs.runner",          # sweep: jobs (runs every job kind below)
+    "leadflow.scoring.jobs",         # job kind: rescore; sweep: scoring_daily
     "leadflow.scheduler.reminders",  # arrival: speed-to-lead alerts (50); sweeps: reminders, alerts, digests
     "leadflow.workflows.jobs",       # arrival: workflow rules (60); stage/lead/score events; time triggers
     "leadflow.workflows.webhooks",   # sweep: webhook deliveries
     "leadflow.sequences.jobs",       # sweep: sequence steps; exit triggers on activity/stage/score events
     "leadflow.mail.delivery",        # sweep: the outbox
-    "leadflow.imports.jobs",         # sweep: stalled imports
+    "leadflow.imports.runner",       # job kind: import (and its undo)
     "leadflow.api.services",         # sweep: expired idempotency keys
     "leadflow.capture.services",     # sweep: used capture-form token ids past their age
 )

@@ -16,7 +16,7 @@ from leadflow.scheduler.registry import SWEEPS
 from leadflow.wiring import HOOK_MODULES
 
 PACKAGE = Path(__file__).resolve().parent.parent / "leadflow"
-REGISTERS = re.compile(r"^@(register_arrival_step|subscribe|register_sweep)\b", re.MULTILINE)
+REGISTERS = re.compile(r"^@(register_arrival_step|subscribe|register_sweep|job_kind)\b", re.MULTILINE)
 
 
 def test_every_module_that_registers_a_hook_is_listed_in_the_wiring():
@@ -69,6 +69,6 @@ def test_a_fresh_process_has_every_hook_in_arrival_order():
     assert modules[-1] == "leadflow.workflows.jobs"
     assert "leadflow.scheduler.reminders" in modules
     assert all(count > 0 for count in wired["handlers"].values()), wired["handlers"]
-    assert {"outbox", "imports", "idempotency-keys", "scoring", "sequences", "workflow_webhooks",
+    assert {"outbox", "jobs", "idempotency-keys", "scoring_daily", "sequences", "workflow_webhooks",
             "workflow_time_triggers", "task_reminders", "lead_alerts", "digests",
             "capture-tokens"} <= set(wired["sweeps"])
