@@ -141,7 +141,7 @@ def claim_next(worker: str, now: datetime) -> tuple[JobKind, int] | None:
     return None
 
 
-@register_sweep(SWEEP, every_seconds=BEAT_EVERY_SECONDS)  # as often as a worker beats
+@register_sweep(SWEEP, every_seconds=BEAT_EVERY_SECONDS, pool="long")  # as often as a worker beats
 def run_due_jobs(now: datetime) -> int:
     """Run jobs of every kind that are queued, or whose worker died (stale heartbeat) or
     stopped renewing its lease; returns how many ran."""
