@@ -9,10 +9,11 @@ The life of a job:
    process without a scheduler (a web server next to ``flask leadflow scheduler``), the
    scheduler's next tick picks the job up (the sweep runs every ``BEAT_EVERY_SECONDS``).
 2. The ``jobs`` sweep claims the next due job of any kind (``leases.claim``: one conditional
-   UPDATE, so two processes never run one job) and runs it in the sweep's thread, a thread of
-   the scheduler's pool, to the end, while ``keep_beating`` renews the worker's heartbeat; then
-   the next one, up to ``MAX_JOBS_PER_TICK``. A nudge while a job runs starts a second run of
-   the sweep beside it, so a new job does not wait for a long one.
+   UPDATE, so two processes never run one job) and runs it in the sweep's thread (one of the
+   scheduler's threads for long sweeps, ``scheduler.runner.LONG_THREADS``, apart from the
+   outbox's) to the end, while ``keep_beating`` renews the worker's heartbeat; then the next
+   one, up to ``MAX_JOBS_PER_TICK``. A nudge while a job runs starts a second run of the sweep
+   beside it, so a new job does not wait for a long one.
 3. The kind's ``work(job_id, worker)`` carries the job out step by step, each step committed
    with its progress through ``leases.renew``; the last step sets the final status through
    ``leases.release``. The progress is in the row, where the pages poll it.
