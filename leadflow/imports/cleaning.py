@@ -63,8 +63,10 @@ STALL_SECONDS = 300
 # thread: its consumer closed it; a child: its parent is gone).
 WAIT_SECONDS = 0.2
 # prctl(2): the signal the kernel sends a process when the thread that forked it ends.
-START_METHOD = "forkserver"
 PR_SET_PDEATHSIG = 1
+# How the cleaning process starts: forked by Python's single-threaded fork server, never by
+# the importing process itself.
+START_METHOD = "forkserver"
 
 
 @dataclass(frozen=True)
