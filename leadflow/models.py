@@ -17,4 +17,4 @@ from leadflow.workflows.models import WebhookDelivery, WorkflowFiring, WorkflowR
 from leadflow.routing.models import RoutingAssignee, RoutingRule  # noqa: F401
 from leadflow.scheduler.heartbeat import SchedulerHeartbeat  # noqa: F401
 
-import leadflow.pipeline.totals  # noqa: E402,F401  (keeps stage totals in step on every flush)
+

@@ -34,7 +34,7 @@ from collections import Counter, defaultdict
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, distinct, insert, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import User
@@ -59,8 +59,8 @@ from leadflow.leads.fields import search_text_for
 from leadflow.leads.forms import current_input_value
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags
 from leadflow.leads.organizations_service import add_organizations
-from leadflow.leads.services import refresh_search_text, update_lead
-from leadflow.pipeline.totals import add_to_totals, recount_stage_totals
+from leadflow.leads.services import update_lead
+from leadflow.pipeline.totals import add_to_totals
 
 log = logging.getLogger(__name__)
 
@@ -466,8 +466,8 @@ def update_existing(actor: User, lead: Lead, plan: RowPlan) -> None:
             after = _snapshot(lead, keys)
             after_custom = {**before_custom, **plan.values.get("custom_fields", {})}
             if after_custom != before_custom:
-                lead.custom_fields = after_custom
-                refresh_search_text(lead)
+                store.update_lead(lead, {"custom_fields": after_custom}, actor, audit=False,
+                                  announce=["custom_fields"])
                 changed.append("custom_fields")
             note_id = None
             if plan.values.get("note"):
@@ -517,15 +517,8 @@ def _undo(job: ImportJob, worker: str) -> None:
 
 def trash_created_leads(job_id: int, actor_id: int) -> int:
     """Move the leads the import created (and that are still live) to the trash."""
-    table = Lead.__table__
-    live = and_(table.c.import_job_id == job_id, table.c.deleted_at.is_(None))
-    stage_ids = [s for s in db.session.scalars(select(distinct(table.c.stage_id)).where(live)) if s is not None]
-    now = utcnow()
-    result = db.session.execute(update(table).where(live).values(
-        deleted_at=now, deleted_by_id=actor_id, updated_at=now, version=table.c.version + 1))
-    if stage_ids:
-        recount_stage_totals(db.session, stage_ids)
-    return result.rowcount
+    actor = db.session.get(User, actor_id)
+    return len(store.trash_leads(Lead.__table__.c.import_job_id == job_id, actor))
 
 
 def restore_updated(actor: User, row: ImportRow) -> bool:
@@ -543,8 +536,8 @@ def restore_updated(actor: User, row: ImportRow) -> bool:
             if data:
                 update_lead(actor, lead, data)
             if (lead.custom_fields or {}) == after.get("custom_fields"):
-                lead.custom_fields = before.get("custom_fields") or None
-                refresh_search_text(lead)
+                store.update_lead(lead, {"custom_fields": before.get("custom_fields") or None}, actor, audit=False,
+                                  announce=["custom_fields"])
             if after.get("note_id"):
                 note = db.session.get(Activity, after["note_id"])
                 if note is not None and note.lead_id == lead.id:

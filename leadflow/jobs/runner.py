@@ -24,7 +24,7 @@ The life of a job:
    ``work`` goes on after the progress committed last, so nothing is done twice.
 
 Kinds register with ``@job_kind`` on their ``work`` function, in a module listed in
-``leadflow.wiring.HOOK_MODULES``; each keeps its own table.
+``leadflow.wiring.SWEEP_MODULES``; each keeps its own table.
 """
 
 from __future__ import annotations

@@ -22,10 +22,8 @@ from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.errors import EmailTaken, ValidationFailed
 from leadflow.extensions import db
-from leadflow.governance.audit import record_changes
-from leadflow.leads import reviews, services, store
+from leadflow.leads import events, reviews, services, store
 from leadflow.leads.fields import CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX, MAX_CUSTOM_FIELDS, FieldError, normalise_email
-from leadflow.leads.events import emit
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import require_lead_edit
 
@@ -134,12 +132,7 @@ def _update_existing(actor, lead: Lead, submitted: dict, region: str | None) -> 
             values["tags"] = services.parse_tags(existing + values["tags"])
         except FieldError as exc:  # too many with the lead's own
             raise ValidationFailed({"tags": [str(exc)]}) from exc
-    before = services.audit_snapshot(lead)
-    with db.session.no_autoflush:
-        services._apply(actor, lead, values)
-        after = services.audit_snapshot(lead)
-    if record_changes(actor, "lead", lead.id, before, after):
-        lead.updated_at = utcnow()
+    services.write_changes(actor, lead, values)
 
 
 def consent_source_text(consent: dict) -> str:
@@ -225,8 +218,8 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
         _update_existing(actor, lead, submitted, region)
 
     if custom:
-        lead.custom_fields = {**(lead.custom_fields or {}), **custom}
-        services.refresh_search_text(lead)
+        store.update_lead(lead, {"custom_fields": {**(lead.custom_fields or {}), **custom}}, actor, audit=False,
+                          announce=["custom_fields"])
     details = {"values": submitted, "created": created, "channel": channel, **(activity_details or {})}
     if consent:
         details["consent"] = _record_consent(lead, consent, now,
@@ -238,9 +231,9 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
         subject=(activity_subject or activity_kind.replace("_", " ").capitalize())[:200], details=details,
     )
     db.session.add(activity)
-    lead.last_activity_at = now
+    store.update_columns([lead.id], {"last_activity_at": now}, actor)
     db.session.flush()
     if public_merge is not None:
         public_merge.open_reviews(activity)
-    emit("activity.added", lead, actor, activity=activity)
+    events.activity_added(lead, actor, activity)
     return IntakeResult(lead=lead, created=created)

@@ -22,13 +22,14 @@ from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationF
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.models import AuditEntry
+from leadflow.leads import events, store
 from leadflow.leads import fields as f
 from leadflow.leads.merge_models import LeadMerge
 from leadflow.leads.models import LIFECYCLE_LABELS, Lead, Tag
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.reviews import move_open_reviews, movable_open_reviews
 from leadflow.leads.services import (
-    add_system_activity, audit_snapshot, check_email_free_to_restore, flush_restored,
+    add_system_activity, audit_snapshot, check_email_free_to_restore, restore_from_trash,
 )
 from leadflow.pipeline.models import StageChange
 from leadflow.web.formatting import UTC_ZONE, format_day, format_time, money
@@ -181,39 +182,28 @@ def merge_leads(actor, survivor: Lead, absorbed: Lead, choices: dict[str, str], 
         moved["audit_entries"] = list(db.session.scalars(db.select(AuditEntry.id).where(
             AuditEntry.entity_type == "lead", AuditEntry.entity_id == absorbed.id).order_by(AuditEntry.id)))
 
-        # The absorbed lead leaves first: it holds its email until its row says it is trashed,
-        # and the survivor may take that email (emails are unique among live leads).
-        absorbed.tags = []
-        absorbed.deleted_at = now
-        absorbed.deleted_by_id = getattr(actor, "id", None)
-        db.session.flush()
-        old_stage_id = survivor.stage_id
-        for key, pick in choices.items():
-            if pick == "absorbed":
-                for column in FIELDS_BY_KEY[key].columns:
-                    setattr(survivor, column, getattr(absorbed, column))
-        survivor.first_response_at = min(
-            (t for t in (survivor.first_response_at, absorbed.first_response_at) if t), default=None)
-        survivor.last_activity_at = max(
-            (t for t in (survivor.last_activity_at, absorbed.last_activity_at) if t), default=None)
-        survivor.tags = list({t.id: t for t in list(survivor.tags) + absorbed_tags}.values())
-        _take_back_shared_email(survivor, absorbed)
-        survivor.updated_at = now
-    db.session.flush()
+    # The absorbed lead leaves first: it holds its email until its row says it is trashed,
+    # and the survivor may take that email (emails are unique among live leads).
+    store.update_lead(absorbed, {}, actor, tag_ids=[], audit=False, announce=[], at=now)
+    store.trash_leads([absorbed.id], actor, at=now)
+    old_stage_id = survivor.stage_id
+    values = {column: getattr(absorbed, column) for key, pick in choices.items() if pick == "absorbed"
+              for column in FIELDS_BY_KEY[key].columns}
+    values["first_response_at"] = min(
+        (t for t in (survivor.first_response_at, absorbed.first_response_at) if t), default=None)
+    values["last_activity_at"] = max(
+        (t for t in (survivor.last_activity_at, absorbed.last_activity_at) if t), default=None)
+    values.update(_take_back_shared_email(survivor, absorbed, values.get("email_key", survivor.email_key)))
+    tag_ids = list(dict.fromkeys(survivor_tag_ids + [t.id for t in absorbed_tags]))
+    store.update_lead(survivor, values, actor, tag_ids=tag_ids, note_owner=False, audit=False, announce=[], at=now)
     _move_rows(moved, absorbed.id, survivor.id)
     # Open reviews follow (one the survivor already has open for the same value stays behind).
     moved["field_reviews"] = move_open_reviews(absorbed.id, survivor.id)
     if survivor.stage_id != old_stage_id:
-        change = StageChange(lead_id=survivor.id, from_stage_id=old_stage_id, to_stage_id=survivor.stage_id,
-                             actor_id=getattr(actor, "id", None), at=now)
-        db.session.add(change)
-        db.session.flush()
-        moved["created_stage_changes"] = [change.id]
-    _refresh(survivor)
-    survivor.search_text = _search_text(survivor)
-    db.session.flush()
+        moved["created_stage_changes"] = [store.record_stage_change(survivor.id, old_stage_id, survivor.stage_id,
+                                                                    actor, now)]
 
-    record_changes(actor, "lead", survivor.id, audit_before, audit_snapshot(survivor))
+    entries = record_changes(actor, "lead", survivor.id, audit_before, audit_snapshot(survivor))
     entry = record_event(actor, "lead", survivor.id, "merge", f"Merged {absorbed.name} (#{absorbed.id}) into this lead")
     record_event(actor, "lead", absorbed.id, "merge", f"Merged into {survivor.name} (#{survivor.id})")
     db.session.flush()
@@ -223,17 +213,23 @@ def merge_leads(actor, survivor: Lead, absorbed: Lead, choices: dict[str, str], 
     activity = add_system_activity(survivor, "merge", actor, f"Merged with {absorbed.name} (#{absorbed.id})", now)
     activity.details = {"absorbed_id": absorbed.id, "moved": {k: len(v) for k, v in moved.items()}}
     db.session.flush()
+    # What the survivor took from the other lead reaches workflow rules, scoring and sequences
+    # like any edit (a stage it took, as a move).
+    if survivor.stage_id != old_stage_id:
+        events.leads_moved([survivor.id], actor, old_stage_id, survivor.stage_id)
+    events.leads_changed([survivor.id], actor, [e.field for e in entries])
     return merge
 
 
-def _take_back_shared_email(survivor: Lead, absorbed: Lead) -> None:
+def _take_back_shared_email(survivor: Lead, absorbed: Lead, email_key: str | None) -> dict:
     """A survivor whose email was parked beside the absorbed lead's (``Lead.shared_email_key``)
-    holds it again once the absorbed lead, the holder, is gone."""
+    holds it again once the absorbed lead, the holder, is gone: the values that say so."""
     key = survivor.shared_email_key
-    if key and survivor.email_key is None and absorbed.email_key == key and (survivor.email or "").lower() == key:
-        survivor.email_key, survivor.shared_email_key = key, None
-    elif survivor.email_key is not None:
-        survivor.shared_email_key = None
+    if key and email_key is None and absorbed.email_key == key and (survivor.email or "").lower() == key:
+        return {"email_key": key, "shared_email_key": None}
+    if email_key is not None:
+        return {"shared_email_key": None}
+    return {}
 
 
 def _move_rows(moved: dict, from_id: int, to_id: int) -> None:
@@ -255,12 +251,6 @@ def _move_rows(moved: dict, from_id: int, to_id: int) -> None:
 def _refresh(lead: Lead) -> None:
     """Reload relationships after their foreign keys were set directly."""
     db.session.expire(lead, ["organization", "owner", "stage", "pipeline"])
-
-
-def _search_text(lead: Lead) -> str:
-    return f.search_text_for(lead.first_name, lead.last_name, lead.email, lead.phone,
-                             lead.organization.name if lead.organization else None,
-                             custom_fields=lead.custom_fields)
 
 
 def get_merge(merge_id: int) -> LeadMerge:
@@ -317,19 +307,15 @@ def undo_merge(actor, merge: LeadMerge) -> Lead:
     now = utcnow()
     audit_before = audit_snapshot(survivor)
     moved = merge.moved
-    with db.session.no_autoflush:
-        for column, value in merge.survivor_before.items():
-            setattr(survivor, column, _decode(column, value))
-        survivor.tags = _tags(moved.get("tag_ids_before", []))
-        survivor.updated_at = now
     # The survivor gives back the absorbed lead's email (if it took it) before that lead returns.
-    db.session.flush()
+    values = {column: _decode(column, value) for column, value in merge.survivor_before.items()
+              if column != "search_text"}  # derived again by the store
+    store.update_lead(survivor, values, actor, tag_ids=moved.get("tag_ids_before", []), note_owner=False,
+                      audit=False, announce=[], at=now)
     check_email_free_to_restore(absorbed)
-    with db.session.no_autoflush:
-        absorbed.tags = _tags(moved.get("absorbed_tag_ids", []))
-        absorbed.deleted_at = None
-        absorbed.deleted_by_id = None
-    flush_restored(absorbed)
+    store.update_lead(absorbed, {}, actor, tag_ids=moved.get("absorbed_tag_ids", []), audit=False, announce=[],
+                      at=now)
+    restore_from_trash(absorbed, actor)
     if moved.get("created_stage_changes"):
         db.session.execute(db.delete(StageChange).where(StageChange.id.in_(moved["created_stage_changes"]))
                            .execution_options(synchronize_session=False))
@@ -339,11 +325,12 @@ def undo_merge(actor, merge: LeadMerge) -> Lead:
     merge.undone_at = now
     merge.undone_by_id = getattr(actor, "id", None)
     db.session.flush()
-    record_changes(actor, "lead", survivor.id, audit_before, audit_snapshot(survivor))
+    entries = record_changes(actor, "lead", survivor.id, audit_before, audit_snapshot(survivor))
     record_event(actor, "lead", survivor.id, "unmerge", f"Undid the merge of {absorbed.name} (#{absorbed.id})")
     record_event(actor, "lead", absorbed.id, "restore", f"Restored by undoing its merge into {survivor.name}")
     add_system_activity(survivor, "merge", actor, f"Merge with {absorbed.name} (#{absorbed.id}) undone", now)
     db.session.flush()
+    events.leads_changed([survivor.id], actor, [e.field for e in entries])
     return absorbed
 
 

@@ -6,10 +6,8 @@ Services take the actor and plain data, raise domain errors and flush; the calle
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy.exc import IntegrityError
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
@@ -20,13 +18,13 @@ from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.settings import get_setting
 from leadflow.leads import fields as f
 from leadflow.leads import store
+from leadflow.leads.store import audit_snapshot  # noqa: F401  (what callers of the services read)
 from leadflow.leads.custom_fields import AUDIT_PREFIX
-from leadflow.leads.events import emit, lead_arrived
 from leadflow.leads.merge_models import LeadMerge
 from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
 from leadflow.leads.organizations_service import find_or_create_organization
 from leadflow.leads.policy import can_create_lead, require_lead_edit
-from leadflow.pipeline.models import Pipeline, Stage, StageChange
+from leadflow.pipeline.models import Pipeline, Stage
 
 TEXT_LIMITS = {
     "first_name": 80, "last_name": 80, "title": 120, "disqualified_reason": 200,
@@ -192,24 +190,6 @@ def default_stage() -> Stage | None:
     return next((s for s in pipeline.stages if s.kind == "open"), None)
 
 
-def audit_snapshot(lead: Lead) -> dict:
-    return {
-        "first_name": lead.first_name, "last_name": lead.last_name, "email": lead.email,
-        "phone": lead.phone, "title": lead.title, "country": lead.country,
-        "organization": lead.organization.name if lead.organization else None,
-        "source": lead.source, "utm_source": lead.utm_source, "utm_medium": lead.utm_medium,
-        "utm_campaign": lead.utm_campaign, "utm_term": lead.utm_term, "utm_content": lead.utm_content,
-        "referrer": lead.referrer, "landing_page": lead.landing_page,
-        "owner": lead.owner.name if lead.owner else None, "lifecycle": lead.lifecycle,
-        "disqualified_reason": lead.disqualified_reason, "temperature": lead.temperature,
-        "stage": lead.stage.name if lead.stage else None,
-        "value": None if lead.value_cents is None else f"{lead.value:,.2f}",
-        "currency": lead.currency, "expected_close_date": lead.expected_close_date,
-        "won_lost_reason": lead.won_lost_reason, "marketing_consent": lead.marketing_consent,
-        "tags": [t.name for t in lead.tags],
-    }
-
-
 def resolve_tags(names: list[str]) -> list[Tag]:
     """The tags called ``names``, in that order, adding the missing ones with ``INSERT … ON
     CONFLICT DO NOTHING`` before selecting them: requests adding the same new tag at once all
@@ -229,32 +209,20 @@ def resolve_tags(names: list[str]) -> list[Tag]:
     return [found[n.lower()] for n in names]
 
 
-def _apply(actor, lead: Lead, values: dict) -> None:
-    """Set cleaned values on the lead, resolving organization, tags and stage."""
-    now = utcnow()
+def write_changes(actor, lead: Lead, values: dict, **options) -> list[str]:
+    """Write cleaned values (``clean_lead_input``'s) to the lead through the lead store,
+    resolving organization, tags and stage first; returns the fields that changed."""
+    values = dict(values)
+    tag_ids = stage = None
     if "organization_name" in values:
         name = values.pop("organization_name")
-        lead.organization = find_or_create_organization(name) if name else None
+        values["organization_id"] = find_or_create_organization(name).id if name else None
     if "tags" in values:
-        lead.tags = resolve_tags(values.pop("tags"))
-    old_owner_id = lead.owner_id
-    old_stage_id = lead.stage_id
-    for key, value in values.items():
-        setattr(lead, key, value)
-    if "stage_id" in values and lead.stage_id != old_stage_id:
-        stage = db.session.get(Stage, lead.stage_id) if lead.stage_id else None
-        lead.stage = stage
-        lead.pipeline_id = stage.pipeline_id if stage else None
-        lead.stage_entered_at = now
-        record_stage_change(actor, lead, old_stage_id, lead.stage_id, now)
-        if stage is not None and stage.kind == "won":
-            lead.lifecycle = "customer"
-    if "owner_id" in values and lead.owner_id != old_owner_id:
-        lead.owner = db.session.get(User, lead.owner_id) if lead.owner_id else None
-        if lead.id is not None:
-            owner_name = lead.owner.name if lead.owner else "nobody"
-            add_system_activity(lead, "assignment", actor, f"Assigned to {owner_name}", now)
-    refresh_search_text(lead)
+        tag_ids = [tag.id for tag in resolve_tags(values.pop("tags"))]
+    if "stage_id" in values:
+        stage_id = values.pop("stage_id")
+        options["stage"] = db.session.get(Stage, stage_id) if stage_id else None
+    return store.update_lead(lead, values, actor, tag_ids=tag_ids, **options)
 
 
 def refresh_search_text(lead: Lead) -> None:
@@ -265,27 +233,11 @@ def refresh_search_text(lead: Lead) -> None:
     )
 
 
-def record_stage_change(actor, lead: Lead, from_id: int | None, to_id: int | None, at) -> None:
-    """Keep the move as a StageChange row and, for moves between stages, a timeline entry."""
-    db.session.add(StageChange(lead_id=lead.id, from_stage_id=from_id, to_stage_id=to_id,
-                               actor_id=getattr(actor, "id", None), at=at))
-    if from_id is not None:
-        names = dict(db.session.execute(db.select(Stage.id, Stage.name).where(Stage.id.in_([from_id, to_id or 0]))).all())
-        add_system_activity(lead, "stage_change", actor,
-                            f"Moved from {names.get(from_id, '?')} to {names.get(to_id, 'no stage')}", at)
-        emit("stage.changed", lead, actor, from_id=from_id, to_id=to_id)
-
-
 def add_system_activity(lead: Lead, kind: str, actor, subject: str, at=None) -> Activity:
     activity = Activity(lead_id=lead.id, kind=kind, actor_id=getattr(actor, "id", None),
                         subject=subject, occurred_at=at or utcnow())
     db.session.add(activity)
     return activity
-
-
-def new_card_rank() -> float:
-    """New leads go on top of their board column: ranks ascend, so newer is smaller."""
-    return -utcnow().timestamp()
 
 
 def create_lead(actor, data: dict, *, region: str | None = None, channel: str = "manual") -> Lead:
@@ -301,26 +253,15 @@ def create_lead(actor, data: dict, *, region: str | None = None, channel: str = 
     if not values.get("stage_id"):
         stage = default_stage()
         values["stage_id"] = stage.id if stage else None
-    lead = _insert_row(values)
-    _apply(actor, lead, values)
-    record_event(actor, "lead", lead.id, "create", lead.name)
-    add_system_activity(lead, "system", actor, "Lead created")
-    db.session.flush()
-    lead_arrived(lead, channel)
-    return lead
-
-
-def _insert_row(values: dict) -> Lead:
-    """The new lead's row, through the lead store, without a stage or value yet (``_apply``
-    sets them, so the board's stage totals see the move in); EmailTaken when a live lead
-    already has the email, however recently it was committed."""
-    row = {"first_name": values.get("first_name") or "", "last_name": values.get("last_name") or "",
-           "email": values.get("email"), "email_key": values.get("email_key"), "phone": values.get("phone"),
-           "lifecycle": "lead", "temperature": "cold", "score": 0, "stage_id": None, "value_cents": None,
-           "currency": get_setting("default_currency") or "USD", "deleted_at": None,
-           "board_rank": new_card_rank(), "search_text": ""}
+    org_name = values.pop("organization_name", None)
+    tag_ids = [tag.id for tag in resolve_tags(values.pop("tags", []))]
+    row = {"first_name": "", "last_name": "", "email": None, "email_key": None, "phone": None,
+           "lifecycle": "lead", "temperature": "cold", "score": 0, "value_cents": None,
+           "currency": get_setting("default_currency") or "USD", "deleted_at": None, "owner_id": None,
+           **values, "organization_id": find_or_create_organization(org_name).id if org_name else None}
+    new = store.NewLead(row, organization_name=org_name, tag_ids=tag_ids)
     for _ in range(3):  # the holder went to the trash in between: the address is free again
-        result = store.insert_leads([row])
+        result = store.create_leads([new], actor, channel, note_owner=True, audit=True)
         if result.ids[0] is not None:
             return db.session.get(Lead, result.ids[0])
         if 0 in result.taken:
@@ -351,35 +292,7 @@ def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None =
     if new_email:
         _check_email_free(lead, values["email_key"])
         values["shared_email_key"] = None  # its own address now: no longer parked beside another lead's
-    before = audit_snapshot(lead)
-    # No flush half-way: the lead's row is written once, with every change and its updated_at.
-    with db.session.no_autoflush:
-        _apply(actor, lead, values)
-        after = audit_snapshot(lead)
-    entries = record_changes(actor, "lead", lead.id, before, after)
-    if entries:
-        lead.updated_at = utcnow()
-    if new_email and values["email_key"]:
-        flush_holding_email(lead)
-    db.session.flush()
-    changed = [e.field for e in entries]
-    if changed:
-        emit("lead.changed", lead, actor, fields=changed)
-    return changed
-
-
-def flush_holding_email(lead: Lead, message: Callable[[int], str] | None = None) -> None:
-    """Flush a change that makes ``lead`` hold its email (a new address, a restore): a lead
-    given the same address at the same moment wins the race and this one gets EmailTaken
-    (the database's unique index decides; the checks before it only give the message early)."""
-    try:
-        with db.session.begin_nested():
-            db.session.flush()
-    except IntegrityError:
-        holder = store.email_holders([lead.email_key], exclude_id=lead.id).get(lead.email_key)
-        if holder is None:
-            raise
-        raise EmailTaken(holder, message(holder) if message else None) from None
+    return write_changes(actor, lead, values)
 
 
 def _check_editable(actor, lead: Lead, expected_version: int | None) -> None:
@@ -427,13 +340,9 @@ def update_custom_field(actor, lead: Lead, key: str, value: str | None, *,
         return False
     else:
         stored[key] = value
-    lead.custom_fields = stored
     label = f"{AUDIT_PREFIX}{key}"[:64]
     record_changes(actor, "lead", lead.id, {label: before}, {label: value})
-    refresh_search_text(lead)
-    lead.updated_at = utcnow()
-    db.session.flush()
-    emit("lead.changed", lead, actor, fields=["custom_fields"])
+    store.update_lead(lead, {"custom_fields": stored}, actor, audit=False, announce=["custom_fields"])
     return True
 
 
@@ -485,8 +394,7 @@ def get_live_lead(lead_id: int) -> Lead:
 def delete_lead(actor, lead: Lead) -> None:
     require_lead_edit(actor, lead)
     if lead.deleted_at is None:
-        lead.deleted_at = utcnow()
-        lead.deleted_by_id = actor.id
+        store.trash_leads([lead.id], actor)
         record_event(actor, "lead", lead.id, "delete", lead.name)
         db.session.flush()
 
@@ -501,9 +409,7 @@ def restore_lead(actor, lead: Lead) -> None:
                           "Undo the merge from that lead's history to bring it back with everything it had.")
     if lead.deleted_at is not None:
         check_email_free_to_restore(lead)
-        lead.deleted_at = None
-        lead.deleted_by_id = None
-        flush_restored(lead)
+        restore_from_trash(lead, actor)
         record_event(actor, "lead", lead.id, "restore", lead.name)
         db.session.flush()
 
@@ -516,9 +422,10 @@ def check_email_free_to_restore(lead: Lead) -> None:
         raise EmailTaken(holder, _restore_refusal(lead, holder))
 
 
-def flush_restored(lead: Lead) -> None:
-    """Flush a lead just taken out of the trash (``flush_holding_email`` with the restore message)."""
-    flush_holding_email(lead, lambda holder: _restore_refusal(lead, holder))
+def restore_from_trash(lead: Lead, actor) -> None:
+    """Take the lead out of the trash through the lead store; EmailTaken (saying to merge
+    them) when another live lead took its email meanwhile."""
+    store.restore_lead(lead, actor, refusal=lambda holder: _restore_refusal(lead, holder))
 
 
 def _restore_refusal(lead: Lead, holder: int) -> str:
@@ -529,8 +436,4 @@ def _restore_refusal(lead: Lead, holder: int) -> str:
 def purge_trash(older_than_days: int, now=None) -> int:
     """Delete for good the leads that have sat in the trash longer than the retention."""
     cutoff = (now or utcnow()) - timedelta(days=older_than_days)
-    ids = list(db.session.scalars(db.select(Lead.id).where(Lead.deleted_at < cutoff)))
-    for lead_id in ids:
-        db.session.delete(db.session.get(Lead, lead_id))
-    db.session.flush()
-    return len(ids)
+    return store.purge_leads(list(db.session.scalars(db.select(Lead.id).where(Lead.deleted_at < cutoff))))

@@ -1,92 +1,26 @@
-"""Keep each stage's live lead count and value exact: per stage (``StageTotals``) and per
-stage and currency (``StageCurrencyTotals``, what the board's money totals are made from).
+"""Each stage's live lead count and value: per stage (``StageTotals``) and per stage and
+currency (``StageCurrencyTotals``, what the board's money totals are made from).
 
-Every ORM flush that adds, moves, re-values, re-prices (currency), trashes, restores or
-deletes a lead adds its difference to the rows with ``UPDATE … SET n = n + :delta``, in the
-same transaction, so concurrent writers never lose an update. Bulk writes that bypass the
-ORM (seeding, stage deletion, an import's undo) call ``recount_stage_totals``.
-
-The CSV import's new leads (driver-level inserts, unseen by the flush hook) are added with
-``add_to_totals``, the function the hook itself uses. Should a stage's currency rows ever not
-add up to its own count and value (a write outside these paths), the board
-(``pipeline.board.stage_totals``) counts that stage's money from the leads instead, so a total
-is never wrong, only slower until the stage is recounted.
+The lead store (``leadflow.leads.store``) is the only writer: every write that adds, moves,
+re-values, re-prices (currency), trashes or restores leads adds its difference to the rows
+with ``UPDATE … SET n = n + :delta`` (``add_to_totals``), in the same transaction, so
+concurrent writers never lose an update. Should a stage's currency rows ever not add up to
+its own count and value (a write outside the store), the board (``pipeline.board.stage_totals``)
+counts that stage's money from the leads instead, so a total is never wrong, only slower
+until the stage is recounted (``recount_stage_totals``, which the demo seeder still calls).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.base import LoaderCallableStatus
 
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import StageCurrencyTotals, StageTotals
-
-_KEY = "stage_totals_deltas"
-_TRACKED = ("stage_id", "currency", "value_cents", "deleted_at")
-
-
-def _old_value(state, name):
-    history = state.attrs[name].history
-    values = list(history.deleted) + list(history.unchanged)
-    if values and not isinstance(values[0], LoaderCallableStatus):
-        return values[0]
-    # Never loaded: the row still has what was inserted or last loaded, so ask it.
-    return state.session.execute(
-        select(getattr(Lead, name)).where(Lead.id == state.identity[0])
-    ).scalar() if state.identity else None
-
-
-def _contribution(stage_id, currency, value_cents, deleted_at):
-    if stage_id is None or deleted_at is not None:
-        return None
-    return stage_id, currency or Lead.__table__.c.currency.default.arg, value_cents
-
-
-@event.listens_for(Session, "before_flush")
-def _collect(session, _flush_context, _instances):
-    # (stage id, currency) → [leads, leads with a value, value cents]
-    deltas = session.info.setdefault(_KEY, defaultdict(lambda: [0, 0, 0]))
-
-    def add(contribution, sign):
-        if contribution is not None:
-            stage_id, currency, value = contribution
-            delta = deltas[stage_id, currency]
-            delta[0] += sign
-            delta[1] += sign * (value is not None)
-            delta[2] += sign * (value or 0)
-
-    def now(obj):
-        return _contribution(*(getattr(obj, n) for n in _TRACKED))
-
-    def before(state):
-        return _contribution(*(_old_value(state, n) for n in _TRACKED))
-
-    for obj in session.new:
-        if isinstance(obj, Lead):
-            add(now(obj), 1)
-    for obj in session.dirty:
-        if isinstance(obj, Lead):
-            state = inspect(obj)
-            if not any(state.attrs[n].history.has_changes() for n in _TRACKED):
-                continue
-            add(before(state), -1)
-            add(now(obj), 1)
-    for obj in session.deleted:
-        if isinstance(obj, Lead):
-            add(before(inspect(obj)), -1)
-
-
-@event.listens_for(Session, "after_flush")
-def _apply(session, _flush_context):
-    deltas = session.info.pop(_KEY, None)
-    if deltas:
-        add_to_totals(session.connection(), deltas)
-
 
 def add_to_totals(connection, deltas) -> None:
     """Add ``deltas`` ({(stage id, currency): [leads, leads with a value, value cents]}) to
@@ -112,11 +46,6 @@ def add_to_totals(connection, deltas) -> None:
             update(StageTotals).where(StageTotals.stage_id == stage_id)
             .values(lead_count=StageTotals.lead_count + count, value_cents=StageTotals.value_cents + value)
         )
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget(session):
-    session.info.pop(_KEY, None)
 
 
 def _insert(connection):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 import pytest
 
+from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.leads import services
 from leadflow.leads.models import Lead
@@ -72,8 +74,10 @@ def test_totals_follow_creates_moves_value_changes_trash_restore_and_purge(make_
             assert stored_money() == actual_money(), f"after step {step}"
     db.session.commit()
     assert stored() == actual() and stored_money() == actual_money()
+    # Deleting for good goes through the trash: the purge removes leads that count nowhere.
     live = [lead for lead in leads if lead.deleted_at is None]
-    db.session.delete(live[0])
+    services.delete_lead(manager, live[0])
+    assert services.purge_trash(0, now=utcnow() + timedelta(days=1)) >= 1
     db.session.commit()
     assert stored() == actual() and stored_money() == actual_money()
 
