@@ -5,7 +5,7 @@ The life of a job:
 1. Whoever starts it (a request, a sweep, the CLI) adds its row with an active status, commits,
    and calls ``start(kind, job_id)``. With ``JOBS_RUN_INLINE`` (tests, scripts) the job runs
    there and then. Otherwise ``start`` asks this process's scheduler to run the ``jobs`` sweep
-   now (``scheduler.runner.nudge``), and returns: the request never starts a thread. In a
+   now (``scheduler.wakeup.nudge``), and returns: the request never starts a thread. In a
    process without a scheduler (a web server next to ``flask leadflow scheduler``), the
    scheduler's next tick picks the job up (the sweep runs every ``BEAT_EVERY_SECONDS``).
 2. The ``jobs`` sweep claims the next due job of any kind (``leases.claim``: one conditional
@@ -42,7 +42,7 @@ from leadflow.extensions import db
 from leadflow.jobs.leases import LeaseLost, claim, worker_name
 from leadflow.scheduler.heartbeat import BEAT_EVERY_SECONDS, forget_gone, keep_beating
 from leadflow.scheduler.registry import register_sweep
-from leadflow.scheduler.runner import nudge
+from leadflow.scheduler.wakeup import nudge
 
 log = logging.getLogger(__name__)
 

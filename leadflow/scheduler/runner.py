@@ -31,11 +31,11 @@ from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.retry import DatabaseBusy, run_unit
 from leadflow.scheduler.registry import SWEEPS
+from leadflow.scheduler.wakeup import EXTENSION_KEY, nudge  # noqa: F401  (nudge: here too, as before)
 from leadflow.wiring import register_hooks
 
 log = logging.getLogger(__name__)
 
-EXTENSION_KEY = "leadflow.scheduler"
 MAX_TICK_SECONDS = 30
 # Threads for sweeps that may run for minutes (``pool="long"``: the jobs sweep, which runs
 # imports and rescoring): one job can run while a second one, just started, need not wait.
@@ -116,20 +116,6 @@ def stop_scheduler(app: Flask, wait: bool = True) -> None:
     scheduler = app.extensions.pop(EXTENSION_KEY, None)
     if scheduler is not None and scheduler.running:
         scheduler.shutdown(wait=wait)
-
-
-def nudge(app: Flask, name: str) -> bool:
-    """Run sweep ``name`` now instead of at its next tick, if this process runs the scheduler.
-
-    A one-off run beside the interval job (a nudge that lands while the interval run is busy
-    must not be lost); running twice at once is safe, as every sweep claims its rows.
-    """
-    scheduler = app.extensions.get(EXTENSION_KEY)
-    if scheduler is None or not scheduler.running or scheduler.get_job(name) is None:
-        return False
-    scheduler.add_job(run_sweep, args=(app, name), id=f"{name}:now", name=f"{name} sweep, now",
-                      replace_existing=True, max_instances=4, executor=load_sweeps()[name].pool)
-    return True
 
 
 def should_run_in_process(app: Flask) -> bool:
