@@ -110,12 +110,11 @@ class Config:
     # Links in e-mails point here (the address people open LeadFlow at).
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
 
-    # CSV imports: the largest file accepted, and whether imports run in the request
-    # (tests, scripts) instead of a background thread.
+    # CSV imports: the largest file accepted.
     IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(64 * 1024 * 1024)))
-    IMPORTS_RUN_INLINE = _env_bool("IMPORTS_RUN_INLINE", False)
-    # "Rescore all leads" runs in the request instead of a background thread (tests, scripts).
-    SCORING_RUN_INLINE = _env_bool("SCORING_RUN_INLINE", False)
+    # Long work (an import, its undo, "Rescore all leads") runs where it is started, before the
+    # request returns (tests, scripts), instead of in the scheduler (``leadflow.jobs``).
+    JOBS_RUN_INLINE = _env_bool("JOBS_RUN_INLINE", False)
 
 
 class DevelopmentConfig(Config):
@@ -140,8 +139,7 @@ class TestConfig(Config):
     SCHEDULER_ENABLED = False
     SMTP_HOST = None  # tests that send start their own SMTP server on loopback
     SMTP_USER = SMTP_PASSWORD = None
-    IMPORTS_RUN_INLINE = True  # an import finishes before the request that starts it returns
-    SCORING_RUN_INLINE = True  # "Rescore all leads" finishes before the request returns
+    JOBS_RUN_INLINE = True  # an import or a rescore finishes before the request that starts it returns
     # Any write of leads, stage history or stage totals from outside the lead store fails the test.
     LEAD_STORE_GUARD = True
     # argon2 at full cost makes every test login slow; tests use the cheapest valid parameters.

@@ -8,8 +8,9 @@ On ``leads.arrived`` the order is routing (10), scoring (20), alerts and speed-t
 (50), workflow rules (60): an alert is sent to the owner routing chose, a workflow rule sees
 the temperature scoring set.
 
-Sweeps (the scheduler's periodic work) still register when their module is imported:
-``SWEEP_MODULES`` lists those modules and ``register_sweeps`` imports them.
+Sweeps (the scheduler's periodic work) and job kinds (``leadflow.jobs.runner.job_kind``) still
+register when their module is imported: ``SWEEP_MODULES`` lists those modules and
+``register_sweeps`` imports them.
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ def connect(bus: Bus) -> None:
 
 
 SWEEP_MODULES = (
-    "leadflow.scoring.jobs",         # sweeps: scoring, scoring_daily
+    "leadflow.jobs.runner",          # sweep: jobs (runs every job kind: import, rescore)
+    "leadflow.scoring.jobs",         # job kind: rescore; sweep: scoring_daily
     "leadflow.scheduler.reminders",  # sweeps: reminders, alerts, digests
     "leadflow.workflows.jobs",       # time triggers
     "leadflow.workflows.webhooks",   # sweep: webhook deliveries
     "leadflow.sequences.jobs",       # sweep: sequence steps
     "leadflow.mail.delivery",        # sweep: the outbox
-    "leadflow.imports.jobs",         # sweep: stalled imports
+    "leadflow.imports.runner",       # job kind: import (and its undo)
     "leadflow.api.services",         # sweep: expired idempotency keys
     "leadflow.capture.services",     # sweep: used capture-form token ids past their age
 )

@@ -62,6 +62,6 @@ def test_a_fresh_process_hears_every_event_in_arrival_order():
     assert {"leadflow.workflows.jobs.workflow_rules_on_lead_change",
             "leadflow.scoring.services.rescore_changed_leads"} <= set(wired["handlers"][events.CHANGED])
     assert all(wired["handlers"].values()), wired["handlers"]
-    assert {"outbox", "imports", "idempotency-keys", "scoring", "sequences", "workflow_webhooks",
+    assert {"outbox", "jobs", "idempotency-keys", "scoring_daily", "sequences", "workflow_webhooks",
             "workflow_time_triggers", "task_reminders", "lead_alerts", "digests",
             "capture-tokens"} <= set(wired["sweeps"])

@@ -35,8 +35,9 @@ class ImportJob(db.Model):
     far the import got: ``rows_done`` counts the data rows of the file already committed,
     so a job that stops half-way is continued from there. A worker holds the job with a
     lease (``lease_owner``/``lease_until``) and renews it after every chunk; ``lease_owner``
-    is also the worker's heartbeat id (``leadflow.scheduler.heartbeat``). The ``imports``
-    sweep takes over a job whose worker's heartbeat is stale or whose lease ran out.
+    is also the worker's heartbeat id (``leadflow.scheduler.heartbeat``). The ``jobs``
+    sweep (``leadflow.jobs``) runs a queued job, and takes over one whose worker's heartbeat
+    is stale or whose lease ran out.
     """
 
     __tablename__ = "import_jobs"

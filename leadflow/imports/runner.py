@@ -1,18 +1,19 @@
-"""Carrying out an import (and its undo) in chunks, under a lease.
+"""Carrying out an import (and its undo) in chunks: the ``import`` kind of ``leadflow.jobs``.
 
-A worker claims the job (``scheduler.claims.claim_due``: an atomic conditional UPDATE that
-sets ``lease_owner`` and ``lease_until``), then reads the file as a stream and handles it
+The jobs module claims the job for a worker (a lease, ``lease_owner``/``lease_until``, taken
+by one conditional UPDATE) and calls ``carry_out``, in a thread of the scheduler (or inline,
+with ``JOBS_RUN_INLINE``: tests, the CLI). The file is read as a stream and handled
 ``CHUNK_ROWS`` rows at a time. Each chunk commits its leads together with the job's new
-``rows_done`` and a renewed lease, in one transaction, and only while the worker still holds
-the lease. The file is read and cleaned a few chunks ahead by a producer thread (or process,
-``leadflow.imports.cleaning``) while this thread looks up duplicates and writes.
+``rows_done`` and a renewed lease (``leadflow.jobs.leases.renew``), in one transaction, and
+only while the worker still holds the lease. The file is read and cleaned a few chunks ahead
+by a producer thread (or process, ``leadflow.imports.cleaning``) while this thread looks up
+duplicates and writes.
 
-The worker's name is also its heartbeat (``leadflow.scheduler.heartbeat``): it beats when it
-claims and with every chunk, and a thread of its process beats every 10 seconds while the job
-runs, however long a chunk takes. When the process dies its heartbeat goes stale within 30
-seconds, and the ``imports`` sweep (``leadflow.imports.jobs``) takes the job over then, without
-waiting for the lease to run out (as it still does for a live worker that stopped renewing it),
-and goes on after the last committed row, so no row is imported twice.
+The worker beats its heartbeat when it claims, with every chunk, and from a thread of its
+process every 10 seconds, however long a chunk takes. When the process dies its heartbeat
+goes stale within 30 seconds, and the ``jobs`` sweep takes the job over then, without waiting
+for the lease to run out (as it still does for a live worker that stopped renewing it), and
+goes on after the last committed row, so no row is imported twice.
 
 New leads are written with driver-level ``executemany`` of tuples (leads through the lead
 store's ``insert_rows``, whose ``ON CONFLICT`` skips a row whose email a live lead got
@@ -29,15 +30,11 @@ steps (no speed-to-lead alerts for a bulk load).
 from __future__ import annotations
 
 import logging
-import secrets
-import sys
-import threading
 from collections import Counter, defaultdict
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import User
@@ -47,21 +44,22 @@ from leadflow.db import insert_missing, utcnow
 from leadflow.errors import DomainError
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
-from leadflow.imports import csvfile
+from leadflow.imports import cleaning, csvfile
 from leadflow.imports.models import ACTIVE_STATUSES, ImportJob, ImportRow
 from leadflow.imports.cleaning import FileSpec, cleaned_chunks
 from leadflow.imports.planner import EMAIL_BELONGS_TO_ONE, RowPlan, find_duplicates, make_cleaner
 from leadflow.imports.problems import join_codes
 from leadflow.imports.rawsql import RawWriter
 from leadflow.imports.rows import NOTE_LIMIT, RowCleaner, input_form
+from leadflow.jobs import leases
+from leadflow.jobs import runner as jobs
+from leadflow.jobs.runner import job_kind
 from leadflow.leads import store
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.forms import current_input_value
 from leadflow.leads.models import Lead, Organization, Tag, lead_tags
 from leadflow.leads.organizations_service import add_organizations
 from leadflow.leads.services import update_lead
-from leadflow.scheduler.claims import claim_due
-from leadflow.scheduler.heartbeat import beat, claimant_is_gone, keep_beating, scheduler_id
 
 log = logging.getLogger(__name__)
 
@@ -72,88 +70,25 @@ LEAD_COLUMNS = ["first_name", "last_name", "email", "email_key", "phone", "title
                 "lifecycle", "pipeline_id", "stage_id", "value_cents", "currency", "expected_close_date",
                 "custom_fields", "stage_entered_at", "search_text", "board_rank"]
 UNDO_CHUNK = 200
-LEASE_SECONDS = 120
+KIND = "import"  # an import and its undo: one row of import_jobs, the status says which
 IMPORT_CACHE_KIB = 128 * 1024
 # WAL pages before a checkpoint while importing (the default is 1,000): every chunk dirties
 # thousands of index pages, and copying them back after each commit would double the writes.
 IMPORT_CHECKPOINT_PAGES = 100_000
 
 
-class LeaseLost(Exception):
-    """Another worker took the job over (this one was too slow); stop without writing."""
+def _renew(job_id: int, worker: str, **values) -> None:
+    leases.renew(ImportJob, job_id, worker, **values)
 
 
-def worker_name() -> str:
-    """A name for one run of a job: this process's heartbeat id and a part of its own (two
-    runs in one process never share a lease)."""
-    return f"{scheduler_id()}:{secrets.token_hex(3)}"[:64]
-
-
-def claim_job(job_id: int, worker: str, now=None) -> bool:
-    """Claim the job if it is not leased, its lease ran out, or its worker's heartbeat is
-    stale (its process died); the claim carries the new worker's first beat."""
-    now = now or utcnow()
-    claim = claim_due(
-        ImportJob, due=and_(ImportJob.id == job_id, ImportJob.status.in_(ACTIVE_STATUSES)),
-        lease_column=ImportJob.lease_until, now=now, lease_seconds=LEASE_SECONDS, limit=1,
-        values={"lease_owner": worker}, takeover=claimant_is_gone(ImportJob.lease_owner, now),
-    )
-    if claim:
-        beat(now, worker)
-    db.session.commit()
-    return bool(claim)
-
-
-def _job_table():
-    return ImportJob.__table__
-
-
-def _heartbeat(job_id: int, worker: str, **changes) -> None:
-    """Renew the lease and write progress, only while this worker holds the job; and beat, so
-    the commit that ends a long chunk carries a fresh heartbeat (on SQLite the heartbeat
-    thread may not get the write lock in between)."""
-    table = _job_table()
-    now = utcnow()
-    values = {"lease_until": now + timedelta(seconds=LEASE_SECONDS), "updated_at": now}
-    for key, value in changes.items():
-        values[key] = table.c[key] + value[1] if isinstance(value, tuple) and value[0] == "+" else value
-    result = db.session.execute(
-        update(table).where(table.c.id == job_id, table.c.lease_owner == worker).values(values)
-    )
-    if result.rowcount != 1:
-        raise LeaseLost(job_id)
-    beat(now, worker)
-
-
-def _release(job_id: int, worker: str, **changes) -> None:
-    _heartbeat(job_id, worker, **changes)
-    table = _job_table()
-    db.session.execute(update(table).where(table.c.id == job_id).values(lease_owner=None, lease_until=None))
+def _release(job_id: int, worker: str, **values) -> None:
+    leases.release(ImportJob, job_id, worker, **values)
 
 
 def run_job(job_id: int, worker: str | None = None) -> bool:
-    """Claim the job and carry it out (import or undo) to the end; False when another
-    worker holds it or it has nothing left to do."""
-    worker = worker or worker_name()
-    if not claim_job(job_id, worker):
-        return False
-    with keep_beating(worker):
-        job = db.session.get(ImportJob, job_id)
-        undoing = job.status == "undoing"
-        try:
-            if undoing:
-                _undo(job, worker)
-            else:
-                _import(job, worker)
-        except LeaseLost:
-            db.session.rollback()
-            log.warning("Import %s was taken over by another worker", job_id)
-            return False
-        except Exception as exc:  # the job stops with a message; what was committed stays (and can be undone)
-            db.session.rollback()
-            log.exception("Import %s stopped", job_id)
-            _stop(job_id, worker, _failure_message(exc, undoing))
-    return True
+    """Claim the job and carry it out (import or undo) to the end, in this thread; False
+    when another worker holds it, it has nothing left to do, or it was taken over."""
+    return jobs.run(KIND, job_id, worker)
 
 
 def _failure_message(exc: Exception, undoing: bool) -> str:
@@ -168,17 +103,26 @@ def _failure_message(exc: Exception, undoing: bool) -> str:
     return f"{what} stopped because of an unexpected error ({type(exc).__name__}). The error was logged."
 
 
-def _stop(job_id: int, worker: str, message: str) -> None:
+def _stop(job_id: int, worker: str, exc: Exception) -> None:
+    """The job stopped with ``exc``: say why on its page (an undo that stops counts as done:
+    what it put back stays); the stored file of an import is no longer needed."""
     job = db.session.get(ImportJob, job_id)
     undoing = job.status == "undoing"
-    try:
-        _release(job_id, worker, status="failed" if not undoing else "done", error=message, finished_at=utcnow())
-        db.session.commit()
-    except LeaseLost:
-        db.session.rollback()
-        return
+    _release(job_id, worker, status="failed" if not undoing else "done", error=_failure_message(exc, undoing),
+             finished_at=utcnow())
+    db.session.commit()
     if not undoing:
         csvfile.remove_stored(job.stored_name)
+
+
+@job_kind(KIND, model=ImportJob, statuses=ACTIVE_STATUSES, on_error=_stop)
+def carry_out(job_id: int, worker: str) -> None:
+    """The import (status queued or running) or its undo (undoing), from where it got to."""
+    job = db.session.get(ImportJob, job_id)
+    if job.status == "undoing":
+        _undo(job, worker)
+    else:
+        _import(job, worker)
 
 
 # --- the import ---------------------------------------------------------------------------
@@ -196,9 +140,10 @@ def _import(job: ImportJob, worker: str) -> None:
     cleaner = make_cleaner(job)
     cleaner.preload()  # the users and stages it matches against: cleaning then needs no database
     writer = ChunkWriter(job.id, job.filename, actor.id, cleaner)
+    cleaning.prepare(path)  # the fork server of a cleaning process starts while the rows are counted
     if job.total_rows is None:  # counted before cleaning starts, which would compete for Python's lock
         total = csvfile.count_records(path, job.encoding, job.delimiter, job.has_header)
-        _heartbeat(job.id, worker, total_rows=total, started_at=utcnow(), status="running")
+        _renew(job.id, worker, total_rows=total, started_at=utcnow(), status="running")
         db.session.commit()
     spec = FileSpec(path, job.encoding, job.delimiter, job.has_header, job.rows_done)
     with closing(cleaned_chunks(cleaner, spec, CHUNK_ROWS)) as cleaned:
@@ -212,7 +157,7 @@ def _write_chunks(job: ImportJob, worker: str, actor: User, writer: ChunkWriter,
     seen: dict[str, int] = {f"l:{lead_id}": number for number, lead_id in db.session.execute(
         select(ImportRow.row_number, ImportRow.lead_id)
         .where(ImportRow.job_id == job.id, ImportRow.outcome == "updated"))}
-    with _large_page_cache(), _quick_lock_handoff():
+    with _large_page_cache():
         # While this thread looks up duplicates and writes a chunk (SQLite works outside
         # Python's lock), the producer reads and cleans the next ones.
         chunks = iter(cleaned)
@@ -262,42 +207,16 @@ def _large_page_cache():
         db.session.commit()
 
 
-# Seconds a thread holds Python's lock before another may take it, while importing (the
-# default is 0.005). Each statement the importing thread leaves to SQLite hands the lock to
-# the cleaning thread; with the default it then waits up to 5 ms to get it back, a
-# hundred times a chunk.
-IMPORT_SWITCH_INTERVAL = 0.0005
-_switch_lock = threading.Lock()
-_switch_users = 0
-_switch_saved = 0.005
-
-
-@contextmanager
-def _quick_lock_handoff():
-    """A shorter switch interval while any import of this process runs (it is process-wide)."""
-    global _switch_users, _switch_saved
-    with _switch_lock:
-        if _switch_users == 0:
-            _switch_saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(_switch_saved, IMPORT_SWITCH_INTERVAL))
-        _switch_users += 1
-    try:
-        yield
-    finally:
-        with _switch_lock:
-            _switch_users -= 1
-            if _switch_users == 0:
-                sys.setswitchinterval(_switch_saved)
-
-
 def _finish_chunk(job: ImportJob, worker: str, plans: list[RowPlan], totals: dict[tuple[int, str], list[int]]) -> None:
     """Commit the chunk's writes with the job's progress and the board totals."""
     store.add_to_totals(totals)
     counts = Counter(plan.action for plan in plans)
-    _heartbeat(job.id, worker, rows_done=("+", len(plans)), created_count=("+", counts["create"]),
-               updated_count=("+", counts["update"]), skipped_count=("+", counts["skip"]),
-               failed_count=("+", counts["fail"]), warned_count=("+", sum(1 for p in plans if p.warned)),
-               status="running")
+    _renew(job.id, worker, rows_done=ImportJob.rows_done + len(plans),
+           created_count=ImportJob.created_count + counts["create"],
+           updated_count=ImportJob.updated_count + counts["update"],
+           skipped_count=ImportJob.skipped_count + counts["skip"],
+           failed_count=ImportJob.failed_count + counts["fail"],
+           warned_count=ImportJob.warned_count + sum(1 for p in plans if p.warned), status="running")
     db.session.commit()
 
 
@@ -570,7 +489,7 @@ def _undo(job: ImportJob, worker: str) -> None:
     actor = on_behalf_of(actor, f"Undo of import #{job.id}")
     if job.undo_done < job.created_count:
         trashed = trash_created_leads(job.id, actor.id)
-        _heartbeat(job.id, worker, undo_done=job.created_count)
+        _renew(job.id, worker, undo_done=job.created_count)
         db.session.commit()
         log.info("Undo of import %s: %s leads moved to the trash", job.id, trashed)
     while True:
@@ -582,7 +501,7 @@ def _undo(job: ImportJob, worker: str) -> None:
             break
         for row in rows:
             restore_updated(actor, row)
-        _heartbeat(job.id, worker, undo_done=("+", len(rows)))
+        _renew(job.id, worker, undo_done=ImportJob.undo_done + len(rows))
         db.session.commit()
     _release(job.id, worker, status="undone", undone_at=utcnow())
     db.session.commit()

@@ -7,14 +7,14 @@ from datetime import date
 from flask import Blueprint, Response, abort, current_app, flash, request, url_for
 from flask_login import current_user, login_required
 
-import leadflow.imports.jobs as jobs
 from leadflow.db import parse_page, sqlite_begin_mode
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.extensions import db
-from leadflow.imports import queries, services
+from leadflow.imports import queries, runner, services
 from leadflow.imports.export import csv_line, export_csv
 from leadflow.imports.forms import ConfirmForm, FileSettingsForm, StartForm, UploadForm
 from leadflow.imports.models import DUPLICATE_POLICIES
+from leadflow.jobs.runner import start as start_in_background
 from leadflow.leads.queries import LeadFilters
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
@@ -202,7 +202,7 @@ def start(job_id: int):
         apply_errors(form, exc.errors)
         context = queries.preview_context(job, services.preview(job, policy), policy, form)
         return render_page("imports/preview.html", status=422, **context)
-    ran = jobs.launch(job_id)
+    ran = start_in_background(runner.KIND, job_id)
     flash("Import finished." if ran else "Import started. You can leave this page; it goes on in the background.",
           "success")
     return redirect_to(url_for("imports.detail", job_id=job_id))
@@ -260,7 +260,7 @@ def undo(job_id: int):
                 for message in messages:
                     flash(message, "error")
             return redirect_to(url_for("imports.detail", job_id=job_id))
-        ran = jobs.launch(job_id)
+        ran = start_in_background(runner.KIND, job_id)
         flash("Import undone: its new leads are in the trash and updated leads have their previous values."
               if ran else "Undoing the import. You can leave this page; it goes on in the background.", "success")
         return redirect_to(url_for("imports.detail", job_id=job_id))

@@ -8,8 +8,8 @@ older than ``STALE_AFTER_SECONDS`` (three outbox sweep intervals), any other sch
 take those rows over, instead of waiting for their lease to run out, and sends again the
 messages it was in the middle of sending (``leadflow.mail.delivery.settle_interrupted``).
 
-Work that runs outside a sweep and longer than one of its steps (an import, in a thread of
-the web process or of a scheduler) beats with ``keep_beating``: a thread of its process
+Work that runs longer than one of its steps (a job of ``leadflow.jobs``: an import, a
+rescore, in a thread of a scheduler or of a command) beats with ``keep_beating``: a thread of its process
 renews the claimant's row every ``BEAT_EVERY_SECONDS`` for as long as the work runs,
 however long one step takes, and stops with the process.
 

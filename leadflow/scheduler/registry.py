@@ -18,16 +18,19 @@ class Sweep:
     name: str
     func: Callable[[datetime], int]
     every_seconds: int
+    # "long": the sweep may run for minutes (the jobs sweep); it gets threads of its own, so
+    # that it never keeps the others (the outbox) waiting for a free thread.
+    pool: str = "default"
 
 
 SWEEPS: dict[str, Sweep] = {}
 
 
-def register_sweep(name: str, every_seconds: int = 30):
+def register_sweep(name: str, every_seconds: int = 30, pool: str = "default"):
     """Decorator: ``@register_sweep("outbox", every_seconds=15)``."""
 
     def decorate(func: Callable[[datetime], int]) -> Callable[[datetime], int]:
-        SWEEPS[name] = Sweep(name, func, every_seconds)
+        SWEEPS[name] = Sweep(name, func, every_seconds, pool)
         return func
 
     return decorate

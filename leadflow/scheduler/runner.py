@@ -5,6 +5,9 @@ atomically, so any number of processes may run the scheduler at once, and whatev
 due while none ran goes out at the first tick after start (each job's first run is at
 start), once.
 
+Sweeps that may run for minutes (the ``jobs`` sweep of ``leadflow.jobs``) run in a pool of
+threads of their own (``LONG_THREADS``), so the outbox never waits for a free thread.
+
 Jobs: ``coalesce=True`` (runs missed while busy collapse into one), ``max_instances=1``
 (a slow run is never overlapped by the next in the same process),
 ``misfire_grace_time=None`` (a late run still runs). Each run happens in an app context,
@@ -31,12 +34,15 @@ from leadflow.extensions import db
 from leadflow.leads.store import guarded
 from leadflow.retry import DatabaseBusy, run_unit
 from leadflow.scheduler.registry import SWEEPS
+from leadflow.scheduler.wakeup import EXTENSION_KEY, nudge  # noqa: F401  (nudge: here too, as before)
 from leadflow.wiring import register_hooks
 
 log = logging.getLogger(__name__)
 
-EXTENSION_KEY = "leadflow.scheduler"
 MAX_TICK_SECONDS = 30
+# Threads for sweeps that may run for minutes (``pool="long"``: the jobs sweep, which runs
+# imports and rescoring): one job can run while a second one, just started, need not wait.
+LONG_THREADS = 2
 
 
 def load_sweeps() -> dict:
@@ -87,7 +93,7 @@ def interval_seconds(app: Flask, every_seconds: int) -> int:
 def build_scheduler(app: Flask) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(
         jobstores={"default": MemoryJobStore()},
-        executors={"default": ThreadPoolExecutor(max_workers=4)},
+        executors={"default": ThreadPoolExecutor(max_workers=4), "long": ThreadPoolExecutor(max_workers=LONG_THREADS)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=timezone.utc,
     )
@@ -95,7 +101,7 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
     for sweep in load_sweeps().values():
         scheduler.add_job(run_sweep, trigger="interval", seconds=interval_seconds(app, sweep.every_seconds),
                           args=(app, sweep.name), id=sweep.name, name=f"{sweep.name} sweep",
-                          next_run_time=start, replace_existing=True)
+                          next_run_time=start, replace_existing=True, executor=sweep.pool)
     return scheduler
 
 
@@ -115,20 +121,6 @@ def stop_scheduler(app: Flask, wait: bool = True) -> None:
     scheduler = app.extensions.pop(EXTENSION_KEY, None)
     if scheduler is not None and scheduler.running:
         scheduler.shutdown(wait=wait)
-
-
-def nudge(app: Flask, name: str) -> bool:
-    """Run sweep ``name`` now instead of at its next tick, if this process runs the scheduler.
-
-    A one-off run beside the interval job (a nudge that lands while the interval run is busy
-    must not be lost); running twice at once is safe, as every sweep claims its rows.
-    """
-    scheduler = app.extensions.get(EXTENSION_KEY)
-    if scheduler is None or not scheduler.running or scheduler.get_job(name) is None:
-        return False
-    scheduler.add_job(run_sweep, args=(app, name), id=f"{name}:now", name=f"{name} sweep, now",
-                      replace_existing=True, max_instances=4)
-    return True
 
 
 def should_run_in_process(app: Flask) -> bool:

@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
+from leadflow.jobs.runner import start as start_in_background
 from leadflow.scoring import jobs, queries, services
 from leadflow.scoring.forms import RuleForm, ThresholdsForm
 from leadflow.scoring.models import RescoreJob, ScoringRule
@@ -121,7 +122,7 @@ def save_thresholds():
 def rescore_all():
     job = jobs.queue_rescore_all(current_user)
     db.session.commit()
-    if jobs.launch(job.id):
+    if start_in_background(jobs.KIND, job.id):
         db.session.refresh(job)
         flash(f"Rescored {job.done:,} leads; {job.changed:,} got a new score.", "success")
     else:

@@ -18,6 +18,7 @@ from leadflow.extensions import db
 from leadflow.imports import cleaning, runner
 from leadflow.leads.models import Lead, Organization
 
+from . import cleaning_faults
 from .processes import importing_process
 from .test_import import assert_totals_exact, live_leads, problem_rows
 
@@ -83,16 +84,7 @@ def test_a_file_cleaned_in_a_second_process_imports_as_in_one(run_import, in_pro
 
 
 def test_an_error_while_cleaning_stops_the_job_and_keeps_earlier_chunks(run_import, in_process, monkeypatch):
-    real_clean = cleaning.clean_records
-    calls = {"n": 0}
-
-    def fail_second_chunk(cleaner, records):
-        calls["n"] += 1  # counted in the child, which inherits this function
-        if calls["n"] == 2:
-            raise ValueError("cannot read")
-        return real_clean(cleaner, records)
-
-    monkeypatch.setattr(cleaning, "clean_records", fail_second_chunk)
+    monkeypatch.setattr(cleaning, "clean_records", cleaning_faults.fail_second_chunk)
     job = run_import("Name,Email\n" + "".join(f"Person {i},p{i}@example.com\n" for i in range(5)))
     assert job.status == "failed" and "unexpected error (ValueError)" in job.error
     assert (job.rows_done, job.created_count) == (2, 2)
@@ -101,16 +93,7 @@ def test_an_error_while_cleaning_stops_the_job_and_keeps_earlier_chunks(run_impo
 
 
 def test_a_cleaning_process_that_dies_stops_the_job(run_import, in_process, monkeypatch):
-    real_clean = cleaning.clean_records
-    calls = {"n": 0}
-
-    def die_on_second_chunk(cleaner, records):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            os._exit(3)
-        return real_clean(cleaner, records)
-
-    monkeypatch.setattr(cleaning, "clean_records", die_on_second_chunk)
+    monkeypatch.setattr(cleaning, "clean_records", cleaning_faults.die_on_second_chunk)
     job = run_import("Name,Email\n" + "".join(f"Person {i},p{i}@example.com\n" for i in range(5)))
     assert job.status == "failed" and "unexpected error (RuntimeError)" in job.error
     # What it cleaned before dying may not have reached the importer; what was written is whole.
@@ -121,16 +104,7 @@ def test_a_cleaning_process_that_dies_stops_the_job(run_import, in_process, monk
 
 def test_a_cleaning_process_that_hangs_is_stopped(run_import, in_process, monkeypatch):
     monkeypatch.setattr(cleaning, "STALL_SECONDS", 0.5)
-    real_clean = cleaning.clean_records
-    calls = {"n": 0}
-
-    def hang_on_second_chunk(cleaner, records):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            time.sleep(60)
-        return real_clean(cleaner, records)
-
-    monkeypatch.setattr(cleaning, "clean_records", hang_on_second_chunk)
+    monkeypatch.setattr(cleaning, "clean_records", cleaning_faults.hang_on_second_chunk)
     started = time.monotonic()
     job = run_import("Name,Email\n" + "".join(f"Person {i},p{i}@example.com\n" for i in range(5)))
     assert time.monotonic() - started < 30
@@ -146,7 +120,8 @@ STALLED_IMPORT = importing_process("""
 url, instance, job_id, pids, fallback_only = sys.argv[1:6]
 cleaning.PROCESS_MIN_BYTES, cleaning.PROCESS_MIN_CPUS, runner.CHUNK_ROWS = 0, 1, 2
 if fallback_only == "1":  # as where prctl is not available: only the child's own check is left
-    cleaning.die_with_parent = lambda: False
+    from tests.imports import cleaning_faults
+    cleaning.die_with_parent = cleaning_faults.no_death_signal
 
 def stall(*args, **kwargs):
     children = [child.pid for child in multiprocessing.active_children()]

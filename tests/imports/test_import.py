@@ -14,9 +14,11 @@ from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.imports import runner, services
-from leadflow.imports.jobs import resume_stalled_imports
 from leadflow.imports.models import ImportJob, ImportRow
 from leadflow.imports.queries import failed_rows_csv
+from leadflow.jobs import leases
+from leadflow.jobs import runner as jobs
+from leadflow.jobs.runner import run_due_jobs
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import StageChange, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.totals import live_currency_totals_query, live_totals_query
@@ -327,11 +329,11 @@ def test_a_crashed_import_is_resumed_by_the_sweep_without_duplicating_rows(run_i
     db.session.rollback()
     db.session.expire_all()
     assert (job.status, job.rows_done, job.created_count) == ("running", 6, 6)
-    assert resume_stalled_imports(utcnow()) == 0  # its lease has not run out, its heartbeat is fresh
+    assert run_due_jobs(utcnow()) == 0  # its lease has not run out, its heartbeat is fresh
 
     job.lease_until = utcnow() - timedelta(seconds=1)  # heartbeat still fresh, lease run out: taken over
     db.session.commit()
-    assert resume_stalled_imports(utcnow()) == 1
+    assert run_due_jobs(utcnow()) == 1
     db.session.expire_all()
     assert (job.status, job.rows_done, job.created_count, job.skipped_count) == ("done", 10, 10, 0)
     emails = [l.email for l in live_leads()]
@@ -354,7 +356,7 @@ def test_a_resumed_import_does_not_update_a_lead_twice(new_job, importer, make_l
     db.session.rollback()
     job.lease_until = utcnow() - timedelta(seconds=1)
     db.session.commit()
-    assert resume_stalled_imports(utcnow()) == 1
+    assert run_due_jobs(utcnow()) == 1
     db.session.expire_all()
     assert (job.status, job.updated_count, job.created_count, job.skipped_count) == ("done", 1, 6, 1)
     assert existing.title == "Director"  # row 2's value; row 9 did not overwrite it
@@ -371,10 +373,10 @@ def test_a_worker_that_lost_its_lease_writes_nothing_more(run_import, new_job, i
     job = new_job("Name,Email\nAda,ada@example.com\n")
     services.start_job(importer, job, "skip")
     db.session.commit()
-    assert runner.claim_job(job.id, "first")
-    assert not runner.claim_job(job.id, "second")  # held
-    with pytest.raises(runner.LeaseLost):
-        runner._heartbeat(job.id, "second", rows_done=("+", 1))
+    assert jobs.claim_job(runner.KIND, job.id, "first")
+    assert not jobs.claim_job(runner.KIND, job.id, "second")  # held
+    with pytest.raises(leases.LeaseLost):
+        leases.renew(ImportJob, job.id, "second", rows_done=ImportJob.rows_done + 1)
 
 
 def test_the_stored_file_is_removed_when_the_import_ends(run_import, instance_folder):

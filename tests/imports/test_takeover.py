@@ -20,9 +20,11 @@ from sqlalchemy import func, select, update
 from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.extensions import db
-from leadflow.imports import jobs, runner, services
-from leadflow.imports.jobs import resume_stalled_imports
+from leadflow.imports import runner, services
 from leadflow.imports.models import ImportJob
+from leadflow.jobs import leases
+from leadflow.jobs import runner as jobs
+from leadflow.jobs.runner import run_due_jobs
 from leadflow.leads.models import Lead
 from leadflow.scheduler import heartbeat
 from leadflow.scheduler.heartbeat import SchedulerHeartbeat
@@ -71,26 +73,26 @@ def test_an_import_whose_worker_stopped_beating_is_taken_over_before_its_lease_r
     db.session.rollback()
     db.session.expire_all()
     assert (job.status, job.rows_done, job.lease_owner) == ("running", 6, "dead-worker")
-    assert resume_stalled_imports(utcnow()) == 0  # it beat with its last chunk: it may be alive
+    assert run_due_jobs(utcnow()) == 0  # it beat with its last chunk: it may be alive
 
     silence("dead-worker", heartbeat.STALE_AFTER_SECONDS + 1)
     assert job.lease_until > utcnow() + timedelta(seconds=60)  # the lease has long to run
-    assert resume_stalled_imports(utcnow()) == 1
+    assert run_due_jobs(utcnow()) == 1
     assert_each_row_imported_once(job, 10)
 
 
 def test_a_claimed_job_has_a_fresh_heartbeat_from_the_claim_on(new_job, importer):
     job = started(new_job, importer, people(1))
-    assert runner.claim_job(job.id, "first")
+    assert jobs.claim_job(runner.KIND, job.id, "first")
     assert db.session.get(SchedulerHeartbeat, "first") is not None
-    assert not runner.claim_job(job.id, "second")
-    assert resume_stalled_imports(utcnow()) == 0
+    assert not jobs.claim_job(runner.KIND, job.id, "second")
+    assert run_due_jobs(utcnow()) == 0
     silence("first", heartbeat.STALE_AFTER_SECONDS - 5)
-    assert not runner.claim_job(job.id, "second")  # not stale yet
+    assert not jobs.claim_job(runner.KIND, job.id, "second")  # not stale yet
     silence("first", heartbeat.STALE_AFTER_SECONDS + 1)
-    assert runner.claim_job(job.id, "second")
-    with pytest.raises(runner.LeaseLost):  # the first worker's next write
-        runner._heartbeat(job.id, "first", rows_done=("+", 1))
+    assert jobs.claim_job(runner.KIND, job.id, "second")
+    with pytest.raises(leases.LeaseLost):  # the first worker's next write
+        leases.renew(ImportJob, job.id, "first", rows_done=ImportJob.rows_done + 1)
 
 
 @pytest.fixture
@@ -120,19 +122,22 @@ def stall_before_second_chunk(monkeypatch):
     go.set()
 
 
-def in_background(app, monkeypatch, job_id: int) -> tuple[threading.Thread, list[bool]]:
-    """Run the job in a thread of its own, as a started import runs in the web process;
-    returns the thread and a list that gets what its ``run_job`` returned."""
+def in_background(app, job_id: int) -> tuple[threading.Thread, list[bool]]:
+    """Run the job in a thread of its own, as a scheduler's thread runs it beside this one's
+    sweeps; returns the thread and a list that gets what its ``run_job`` returned."""
     outcome: list[bool] = []
-    monkeypatch.setattr(jobs, "run_job", lambda *args: outcome.append(runner.run_job(*args)))
+
+    def work() -> None:
+        with app.app_context():
+            try:
+                outcome.append(runner.run_job(job_id))
+            finally:
+                db.session.remove()
+
     db.session.commit()  # this test holds no lock while the worker runs
-    app.config["IMPORTS_RUN_INLINE"] = False
-    try:
-        jobs.launch(job_id)
-    finally:
-        app.config["IMPORTS_RUN_INLINE"] = True
-    monkeypatch.setattr(jobs, "run_job", runner.run_job)  # the sweep's workers in this test run inline
-    return next(t for t in threading.enumerate() if t.name == f"import-{job_id}"), outcome
+    worker = threading.Thread(target=work, name=f"worker-{job_id}", daemon=True)
+    worker.start()
+    return worker, outcome
 
 
 def test_a_slow_worker_keeps_beating_and_keeps_its_job(app, new_job, importer, monkeypatch,
@@ -142,11 +147,11 @@ def test_a_slow_worker_keeps_beating_and_keeps_its_job(app, new_job, importer, m
     monkeypatch.setattr(heartbeat, "BEAT_EVERY_SECONDS", 0.2)
     monkeypatch.setattr(heartbeat, "STALE_AFTER_SECONDS", 1.5)
     job = started(new_job, importer, people(10))
-    worker, outcome = in_background(app, monkeypatch, job.id)
+    worker, outcome = in_background(app, job.id)
     assert stalled.wait(30)
     deadline = time.monotonic() + 3  # twice the staleness of its last chunk's beat
     while time.monotonic() < deadline:
-        assert resume_stalled_imports(utcnow()) == 0
+        assert run_due_jobs(utcnow()) == 0
         time.sleep(0.2)
     assert worker.is_alive()
     go.set()
@@ -162,12 +167,12 @@ def test_a_worker_taken_over_all_the_same_writes_nothing_more(app, new_job, impo
     stalled, go = stall_before_second_chunk
     monkeypatch.setattr(runner, "CHUNK_ROWS", 3)
     job = started(new_job, importer, people(10))
-    first, outcome = in_background(app, monkeypatch, job.id)
+    first, outcome = in_background(app, job.id)
     assert stalled.wait(30)
     db.session.expire_all()
     assert job.rows_done == 3
     silence(job.lease_owner, heartbeat.STALE_AFTER_SECONDS + 1)
-    assert resume_stalled_imports(utcnow()) == 1  # here: after the first worker's last committed chunk
+    assert run_due_jobs(utcnow()) == 1  # here: after the first worker's last committed chunk
     assert_each_row_imported_once(job, 10)
     go.set()  # the first worker goes on with the chunk it had cleaned
     first.join(30)
@@ -216,8 +221,8 @@ def test_an_import_killed_with_kill_9_is_resumed_once_its_heartbeat_is_stale(
         killed = time.monotonic()
         status, done_when_killed = progress(job_id)
         assert status == "running" and done_when_killed < ROWS, "killed too late to be mid-import"
-        assert resume_stalled_imports(utcnow()) == 0  # its heartbeat is still fresh
-        while resume_stalled_imports(utcnow()) == 0:  # as the imports sweep, every 0.1 s
+        assert run_due_jobs(utcnow()) == 0  # its heartbeat is still fresh
+        while run_due_jobs(utcnow()) == 0:  # as the jobs sweep, every 0.1 s
             assert time.monotonic() - killed < 30, "the import was not taken over"
             time.sleep(0.1)
         finished = time.monotonic()
@@ -227,5 +232,5 @@ def test_an_import_killed_with_kill_9_is_resumed_once_its_heartbeat_is_stale(
             importing.wait()
     # Taken over once stale (2 s after its last beat), long before the lease would run out.
     print(f"\nkilled after {done_when_killed} of {ROWS} rows; finished {finished - killed:.1f} s after the kill")
-    assert 1.5 < finished - killed < runner.LEASE_SECONDS / 2
+    assert 1.5 < finished - killed < leases.LEASE_SECONDS / 2
     assert_each_row_imported_once(db.session.get(ImportJob, job_id), ROWS)

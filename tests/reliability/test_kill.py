@@ -23,7 +23,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from leadflow.imports.runner import CHUNK_ROWS, LEASE_SECONDS
+from leadflow.imports.runner import CHUNK_ROWS
+from leadflow.jobs.leases import LEASE_SECONDS
 from leadflow.scheduler.heartbeat import STALE_AFTER_SECONDS
 from tests.reliability.load import Client, Reply, Workspace, create_admin, loaded_env, prepare_workspace
 from tests.reliability.workers import (Reader, add_due_tasks, assert_logs_clean, copies_by_outbox_row, kill_9,

@@ -7,9 +7,11 @@ from sqlalchemy import select
 
 from leadflow.db import utcnow
 from leadflow.extensions import db
+from leadflow.jobs.runner import run_due_jobs
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage
 from leadflow.scheduler.claims import claim_due
+from leadflow.scheduler.heartbeat import beat
 from leadflow.scoring import jobs
 from leadflow.scoring.models import RescoreJob, ScoringRule
 from leadflow.scoring.queries import calibration_context
@@ -122,7 +124,7 @@ def test_progress_fragment_polls_while_running_and_stops_when_done(login_as, mak
     jobs.run_job(job.id, max_batches=1)  # a bounded run, as the sweep does it
     fragment = client.get(f"/settings/scoring/jobs/{job.id}").get_data(as_text=True)
     assert 'hx-trigger="every 1s"' in fragment and "2 of 5 leads" in fragment and 'value="40"' in fragment
-    assert jobs.resume_rescore_jobs(utcnow()) == 1
+    assert run_due_jobs(utcnow()) == 1
     fragment = client.get(f"/settings/scoring/jobs/{job.id}").get_data(as_text=True)
     assert "every 1s" not in fragment and "Last rescore" in fragment
 
@@ -135,9 +137,10 @@ def test_a_job_held_by_another_worker_is_not_run_twice(make_user, make_lead, mak
     db.session.commit()
     claim_due(RescoreJob, due=RescoreJob.id == job.id, lease_column=RescoreJob.lease_until, now=utcnow(),
               lease_seconds=120, limit=1, values={"lease_owner": "other"})
+    beat(utcnow(), "other")  # alive: its job is not taken over
     db.session.commit()
     assert jobs.run_job(job.id) is False
-    assert jobs.resume_rescore_jobs(utcnow()) == 0
+    assert run_due_jobs(utcnow()) == 0
 
 
 def test_daily_rescore_is_queued_once_a_day_only_when_time_matters(make_user, make_rule):
