@@ -63,7 +63,7 @@ def create_app(config: object | str | None = None) -> Flask:
     from leadflow.governance import bp as governance_bp
     from leadflow.leads import bp as leads_bp
     from leadflow.imports import bp as imports_bp
-    from leadflow.leads.organizations import bp as organizations_bp
+    from leadflow.organizations.views import bp as organizations_bp
     from leadflow.mail import bp as mail_bp
     from leadflow.pipeline.admin import bp as pipeline_admin_bp
     from leadflow.pipeline.views import bp as pipeline_bp

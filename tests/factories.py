@@ -11,7 +11,8 @@ from leadflow.accounts.models import User
 from leadflow.accounts.system import system_actor
 from leadflow.extensions import db
 from leadflow.leads import services as lead_services
-from leadflow.leads.models import Lead, Organization
+from leadflow.leads.models import Lead
+from leadflow.organizations.models import Organization
 from leadflow.pipeline.services import ensure_default_pipeline
 
 _seq = itertools.count(1)

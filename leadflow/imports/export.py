@@ -20,7 +20,8 @@ from sqlalchemy.orm import aliased
 from leadflow.accounts.models import User
 from leadflow.extensions import db
 from leadflow.imports.mapping import CUSTOM_COLUMN_PREFIX
-from leadflow.leads.models import Lead, Organization, Tag, lead_tags
+from leadflow.leads.models import Lead, Tag, lead_tags
+from leadflow.organizations.models import Organization
 from leadflow.leads.queries import LeadFilters, filtered_leads, lead_order
 from leadflow.pipeline.models import Stage
 from leadflow.web.formatting import iso_with_offset, zone_of

@@ -24,7 +24,7 @@ from leadflow.leads.custom_fields import AUDIT_PREFIX
 from leadflow.leads.events import emit, lead_arrived
 from leadflow.leads.merge_models import LeadMerge
 from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
-from leadflow.leads.organizations_service import find_or_create_organization
+from leadflow.organizations.services import find_or_create_organization
 from leadflow.leads.policy import can_create_lead, require_lead_edit
 from leadflow.pipeline.models import Pipeline, Stage, StageChange
 

@@ -14,6 +14,7 @@ from leadflow.leads.fields import FieldError, normalise_email, normalise_phone, 
 from leadflow.leads.forms import INLINE_FIELDS, LeadForm, current_input_value
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
+from leadflow.organizations.models import Organization
 from leadflow.web.admin import act_and_redirect, commit_or_flash, save_and_redirect
 from leadflow.web.formatting import reader_zone, zone_of
 from leadflow.web.forms import apply_errors
@@ -92,8 +93,6 @@ def _duplicates_of_input(data: dict) -> tuple[str | None, list]:
 
 
 def _organization_id(name: str | None) -> int | None:
-    from leadflow.leads.models import Organization
-
     key = " ".join((name or "").split()).lower()
     if not key:
         return None

@@ -6,7 +6,8 @@ from wtforms.validators import Length
 
 from leadflow.accounts.models import Team, User
 from leadflow.extensions import db
-from leadflow.leads.models import SIZE_BANDS, SOURCES
+from leadflow.leads.models import SOURCES
+from leadflow.organizations.models import SIZE_BANDS
 from leadflow.routing.models import STRATEGY_LABELS
 from leadflow.web.forms import select_choices
 

@@ -22,7 +22,8 @@ from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.ordering import move_in_order
 from leadflow.governance.settings import get_setting, set_setting
 from leadflow.leads.events import arrival_context, emit, register_arrival_step
-from leadflow.leads.models import SIZE_BANDS, SOURCES, Lead
+from leadflow.leads.models import SOURCES, Lead
+from leadflow.organizations.models import SIZE_BANDS
 from leadflow.pipeline.models import Stage
 from leadflow.routing.models import STRATEGIES, STRATEGY_LABELS, TARGET_KINDS, RoutingAssignee, RoutingRule
 

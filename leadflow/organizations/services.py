@@ -17,7 +17,8 @@ from leadflow.db import insert_missing, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.governance.audit import history, record_changes, record_event
-from leadflow.leads.models import SIZE_BANDS, Lead, Organization
+from leadflow.leads.models import Lead
+from leadflow.organizations.models import SIZE_BANDS, Organization
 from leadflow.leads.policy import can_delete_organizations, can_manage_organizations
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
