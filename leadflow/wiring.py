@@ -22,7 +22,9 @@ HOOK_MODULES = (
     "leadflow.routing.services",     # arrival: routing (order 10)
     "leadflow.scoring.services",     # arrival: scoring (20); lead.changed, activity.added
     "leadflow.scoring.jobs",         # sweeps: scoring, scoring_daily
-    "leadflow.scheduler.reminders",  # arrival: speed-to-lead alerts (50); sweeps: reminders, alerts, digests
+    "leadflow.leads.alerts",         # arrival: new-lead and speed-to-lead alerts (50); sweep: lead alerts
+    "leadflow.activities.reminders",  # sweep: task reminders
+    "leadflow.activities.digests",   # sweep: morning digests
     "leadflow.workflows.jobs",       # arrival: workflow rules (60); stage/lead/score events; time triggers
     "leadflow.workflows.webhooks",   # sweep: webhook deliveries
     "leadflow.sequences.jobs",       # sweep: sequence steps; exit triggers on activity/stage/score events

@@ -6,8 +6,8 @@ import itertools
 
 from sqlalchemy import text
 
-from leadflow.accounts.services import hash_password
 from leadflow.accounts.models import User
+from leadflow.accounts.services import hash_password
 from leadflow.accounts.system import system_actor
 from leadflow.extensions import db
 from leadflow.leads import services as lead_services

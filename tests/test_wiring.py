@@ -67,7 +67,7 @@ def test_a_fresh_process_has_every_hook_in_arrival_order():
     assert modules[0] == "leadflow.routing.services"
     assert modules[1] == "leadflow.scoring.services"
     assert modules[-1] == "leadflow.workflows.jobs"
-    assert "leadflow.scheduler.reminders" in modules
+    assert "leadflow.leads.alerts" in modules
     assert all(count > 0 for count in wired["handlers"].values()), wired["handlers"]
     assert {"outbox", "imports", "idempotency-keys", "scoring", "sequences", "workflow_webhooks",
             "workflow_time_triggers", "task_reminders", "lead_alerts", "digests",

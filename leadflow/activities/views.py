@@ -8,11 +8,11 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.models import User
 from leadflow.accounts.views import safe_next_url
+from leadflow.accounts.zones import user_zone
 from leadflow.activities import queries, services
 from leadflow.activities.forms import ActivityForm, next_step_form, task_form_data
 from leadflow.activities.ical import build_calendar
 from leadflow.activities.models import CALL_OUTCOMES, TASK_KIND_LABELS, Task, kind_label
-from leadflow.web.formatting import zone_of
 from leadflow.db import get_by_id, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db, limiter
@@ -226,7 +226,7 @@ def add_next_step(lead_id: int):
 def _task_row(task_id: int, *, status: int = 200, message: str | None = None, trigger=None, rescheduling=False,
               errors=(), due_value: str | None = None):
     task = _task_or_404(task_id)
-    zone = zone_of(current_user)
+    zone = user_zone(current_user)
     return render_page("activities/task.html", block="row", status=status, trigger=trigger, task=task, now=utcnow(),
                        zone=zone, conflict=status == 409,
                        can_manage=lambda t: services.can_manage_task(current_user, t), show_lead=True,

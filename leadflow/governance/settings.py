@@ -15,7 +15,7 @@ DEFAULTS = {
     "default_currency": "USD",
     "base_currency": None,  # totals are shown in it; unset, the default currency (leadflow/governance/money.py)
     "board_card_fields": [],  # extra fields on board cards: tags, source, expected_close_date, score
-    # Alerts and the morning digest (see leadflow/scheduler/reminders.py).
+    # Alerts and the morning digest (see leadflow/leads/alerts.py and leadflow/activities/digests.py).
     "speed_to_lead_minutes": 5,  # alert the owner when a new lead has had no response for this long
     "escalate_after_minutes": 30,  # then alert managers and admins
     "stale_after_days": 14,  # a lead with no activity for this long is stale (digest, board)

@@ -58,9 +58,9 @@ from leadflow.leads import store
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.forms import current_input_value
 from leadflow.leads.models import Lead, Tag, lead_tags
+from leadflow.leads.services import refresh_search_text, update_lead
 from leadflow.organizations.models import Organization
 from leadflow.organizations.services import add_organizations
-from leadflow.leads.services import refresh_search_text, update_lead
 from leadflow.pipeline.totals import add_to_totals, recount_stage_totals
 from leadflow.scheduler.claims import claim_due
 from leadflow.scheduler.heartbeat import beat, claimant_is_gone, keep_beating, scheduler_id

@@ -15,11 +15,11 @@ from leadflow.db import parse_id, parse_page
 from leadflow.extensions import db
 from leadflow.governance.audit import history
 from leadflow.governance.money import Rates, cents_in_base_sql, current_rates, currencies_without_rate
-from leadflow.leads.fields import FieldError, parse_money
 from leadflow.leads.duplicates import duplicates_of
+from leadflow.leads.fields import FieldError, parse_money
 from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag, lead_search, lead_tags
-from leadflow.organizations.models import Organization
 from leadflow.leads.policy import can_edit_lead
+from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage
 from leadflow.pipeline.services import stage_choices
 

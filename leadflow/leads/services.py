@@ -24,8 +24,8 @@ from leadflow.leads.custom_fields import AUDIT_PREFIX
 from leadflow.leads.events import emit, lead_arrived
 from leadflow.leads.merge_models import LeadMerge
 from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
-from leadflow.organizations.services import find_or_create_organization
 from leadflow.leads.policy import can_create_lead, require_lead_edit
+from leadflow.organizations.services import find_or_create_organization
 from leadflow.pipeline.models import Pipeline, Stage, StageChange
 
 TEXT_LIMITS = {

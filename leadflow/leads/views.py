@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 from jinja2 import pass_context
 from sqlalchemy.orm.exc import StaleDataError
 
+from leadflow.accounts.zones import user_zone
 from leadflow.db import parse_id, parse_page
 from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
@@ -16,7 +17,7 @@ from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.organizations.models import Organization
 from leadflow.web.admin import act_and_redirect, commit_or_flash, save_and_redirect
-from leadflow.web.formatting import reader_zone, zone_of
+from leadflow.web.formatting import reader_zone
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import is_fragment_request, redirect_to, render_page
 from leadflow.web.permissions import writer_required
@@ -483,7 +484,7 @@ def merge_page(lead_id: int):
         return redirect_to(url_for("leads.merge_page", lead_id=lead_id))
     if not can_edit_lead(current_user, absorbed):
         abort(403)
-    return render_page("leads/merge.html", **merge.merge_page_context(survivor, absorbed, zone=zone_of(current_user)))
+    return render_page("leads/merge.html", **merge.merge_page_context(survivor, absorbed, zone=user_zone(current_user)))
 
 
 def _version(name: str) -> int | None:
@@ -504,12 +505,12 @@ def merge_leads(lead_id: int):
         db.session.rollback()
         survivor, absorbed = _load(lead_id), _lead_arg("with")
         return render_page("leads/merge.html", status=409, conflict=True,
-                           **merge.merge_page_context(survivor, absorbed, choices, zone_of(current_user)))
+                           **merge.merge_page_context(survivor, absorbed, choices, user_zone(current_user)))
     except ValidationFailed as exc:
         db.session.rollback()
         return render_page("leads/merge.html", status=422, errors=exc.errors,
                            **merge.merge_page_context(_load(lead_id), _lead_arg("with"), choices,
-                                                             zone_of(current_user)))
+                                                             user_zone(current_user)))
     except PermissionDenied:
         db.session.rollback()
         abort(403)

@@ -18,8 +18,8 @@ from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, Versio
 from leadflow.extensions import db
 from leadflow.governance.audit import history, record_changes, record_event
 from leadflow.leads.models import Lead
-from leadflow.organizations.models import SIZE_BANDS, Organization
 from leadflow.leads.policy import can_delete_organizations, can_manage_organizations
+from leadflow.organizations.models import SIZE_BANDS, Organization
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 ORG_FIELDS = ("name", "domain", "industry", "size_band", "territory")

@@ -14,12 +14,12 @@ import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask import Flask, has_request_context, request
 from jinja2 import pass_context
 
-UTC_ZONE = ZoneInfo("UTC")
+from leadflow.accounts.zones import UTC_ZONE, user_zone
 # The shapes a time takes on screen and in mail; every one reads the same way.
 STYLES = {
     "datetime": "%a %d %b %Y, %H:%M",  # Wed 02 Dec 2026, 09:48
@@ -32,21 +32,13 @@ STYLES = {
 
 # --- time zones ---------------------------------------------------------------------------
 
-def zone_of(user) -> ZoneInfo:
-    """The user's time zone; UTC when it is unset or unknown (or there is no user)."""
-    try:
-        return ZoneInfo(getattr(user, "timezone", None) or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC_ZONE
-
-
 def viewer_zone() -> ZoneInfo:
     """The time zone of whoever is signed in to this request; UTC outside a request."""
     if not has_request_context():
         return UTC_ZONE
     from flask_login import current_user
 
-    return zone_of(current_user) if current_user.is_authenticated else UTC_ZONE
+    return user_zone(current_user) if current_user.is_authenticated else UTC_ZONE
 
 
 def utc_offset(zone: tzinfo, at: datetime | None = None) -> str:

@@ -150,10 +150,11 @@ def run_action(rule, run, lead: Lead, action: dict, index: int, event: dict) -> 
         return "moved" if result.changed_stage else "already in that stage"
     if kind == "create_task":
         from leadflow.activities.services import create_task
-        from leadflow.web.formatting import local_input_value, zone_of
+        from leadflow.web.formatting import local_input_value
+        from leadflow.accounts.zones import user_zone
 
         # Typed as the actor would type it: create_task reads the due time in the actor's zone.
-        due = local_input_value(utcnow() + timedelta(hours=action["due_hours"]), zone_of(actor))
+        due = local_input_value(utcnow() + timedelta(hours=action["due_hours"]), user_zone(actor))
         assignee = "" if action["assignee"] == "owner" else action["assignee"]
         task = create_task(actor, lead, {"kind": action["kind"], "title": action["title"], "due": due,
                                           "assignee_id": assignee})

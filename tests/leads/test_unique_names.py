@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from leadflow.extensions import db
-from leadflow.organizations import services as organizations_service
 from leadflow.leads.models import Tag
+from leadflow.leads.services import resolve_tags
+from leadflow.organizations import services as organizations_service
 from leadflow.organizations.models import Organization
 from leadflow.organizations.services import find_or_create_organization
-from leadflow.leads.services import resolve_tags
 
 from tests.concurrency import run_together
 
