@@ -11,6 +11,7 @@ from leadflow.accounts.models import Team, User
 from leadflow.accounts.zones import user_zone
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db, limiter
+from leadflow.governance.audit import record_event
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
 from leadflow.web.permissions import admin_required
@@ -133,8 +134,6 @@ def new_user():
             apply_errors(form, exc.errors)
             status = 422
         else:
-            from leadflow.governance.audit import record_event
-
             record_event(current_user, "user", user.id, "create", f"{user.email} ({user.role})")
             db.session.commit()
             flash(f"User {user.email} created.", "success")

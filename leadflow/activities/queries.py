@@ -14,8 +14,10 @@ from sqlalchemy.orm import joinedload
 from leadflow.accounts.models import User
 from leadflow.accounts.zones import user_zone
 from leadflow.activities.models import LOGGED_KINDS, TASK_KIND_LABELS, Activity, Task
+from leadflow.activities.services import can_log_activity, can_manage_task
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
+from leadflow.leads.policy import can_edit_lead
 from leadflow.pipeline.models import Stage
 
 TIMELINE_PAGE = 20
@@ -83,9 +85,6 @@ def people_to_pick(viewer) -> list[tuple[int, str]]:
 
 def my_work_context(user, now: datetime, viewer=None) -> dict:
     """The "My work" page for ``user`` as ``viewer`` sees it (a manager may look at someone else's)."""
-    from leadflow.activities.services import can_manage_task
-    from leadflow.leads.policy import can_edit_lead
-
     viewer = viewer or user
     overdue, today = overdue_and_today_tasks(user, now)
     return {
@@ -215,8 +214,6 @@ def default_due(user, now: datetime) -> datetime:
 
 def lead_activity_context(lead: Lead, viewer, now: datetime, timeline_kind: str = "", after=None) -> dict:
     """The timeline, next steps and first-response figure of the lead page."""
-    from leadflow.activities.services import can_log_activity, can_manage_task
-
     tasks = lead_tasks(lead, now)
     return {
         **timeline_context(lead, timeline_kind, after),

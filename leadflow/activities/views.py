@@ -19,6 +19,8 @@ from leadflow.extensions import db, limiter
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.queries import lead_detail_context, load_lead_for_page
+from leadflow.pipeline import board
+from leadflow.pipeline.board import BoardFilters
 from leadflow.web import formatting
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import is_fragment_request, redirect_to, render_page
@@ -163,8 +165,6 @@ def _place_query(place: str) -> str:
     whose "My work" page it is."""
     from urllib.parse import urlencode
 
-    from leadflow.pipeline.board import BoardFilters
-
     if place == "card":
         return BoardFilters.from_args(request.args).query_string()
     user = request.args.get("user", "")
@@ -212,8 +212,6 @@ def add_next_step(lead_id: int):
         return render_page(MY_WORK, block="sections", trigger=trigger,
                            message=f"Next step added for {lead.name}: {task.title}.",
                            **queries.my_work_context(person, utcnow(), current_user))
-    from leadflow.pipeline import board
-
     lead = _lead_or_404(lead_id)
     if lead.pipeline is None:
         return redirect_to(url_for("leads.detail", lead_id=lead.id))

@@ -22,9 +22,11 @@ from sqlalchemy import case, func, literal_column, null
 from leadflow.db import utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
+from leadflow.governance.audit import record_changes
 from leadflow.governance.models import ExchangeRate
 from leadflow.governance.settings import get_settings, set_setting
 from leadflow.leads.models import CURRENCIES, Lead
+from leadflow.pipeline.models import StageCurrencyTotals
 from leadflow.web.formatting import UTC_ZONE, format_day
 
 RATE_DECIMALS = 8  # NUMERIC(18, 8): at most 10 digits before the point and 8 after
@@ -201,8 +203,6 @@ def lead_value_in_base(cents: int | None, currency: str | None, rates: Rates) ->
 def currencies_without_rate(rates: Rates) -> list[str]:
     """Currencies live leads have a value in that no rate converts to the base: read from the
     kept per-stage totals, and from the leads without a stage (an index walk), never a scan."""
-    from leadflow.pipeline.models import StageCurrencyTotals
-
     kept = db.select(StageCurrencyTotals.currency).where(StageCurrencyTotals.value_count > 0)
     stageless = db.select(Lead.currency).where(Lead.stage_id.is_(None), Lead.deleted_at.is_(None),
                                                Lead.value_cents.is_not(None))
@@ -240,8 +240,6 @@ def parse_rate(raw: str) -> Decimal | None:
 
 def rate_currencies(base: str) -> list[str]:
     """Currencies a rate can be set for: the known ones and any the leads use, minus the base."""
-    from leadflow.pipeline.models import StageCurrencyTotals
-
     used = db.session.scalars(db.select(StageCurrencyTotals.currency).distinct())
     return sorted((set(CURRENCIES) | set(used)) - {base})
 
@@ -250,8 +248,6 @@ def set_rates(actor, typed: Mapping[str, str]) -> list[str]:
     """Save the rates to the base currency typed for some currencies ({"EUR": "1.08"}; blank
     removes a rate). Every error is reported at once and nothing is saved. Returns the
     currencies whose rate changed."""
-    from leadflow.governance.audit import record_changes
-
     base = base_currency()
     allowed = set(rate_currencies(base))
     wanted, errors = {}, {}

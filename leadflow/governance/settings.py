@@ -7,6 +7,7 @@ from flask import current_app
 
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
+from leadflow.governance.audit import record_changes
 from leadflow.governance.models import Setting
 
 DEFAULTS = {
@@ -48,8 +49,6 @@ def get_settings(*keys: str) -> dict:
 
 
 def set_setting(actor, key: str, value) -> None:
-    from leadflow.governance.audit import record_changes
-
     if key not in DEFAULTS:
         raise ValidationFailed({key: ["Unknown setting."]})
     old = get_setting(key)

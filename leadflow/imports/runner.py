@@ -60,7 +60,7 @@ from leadflow.leads.forms import current_input_value
 from leadflow.leads.models import Lead, Tag, lead_tags
 from leadflow.leads.services import refresh_search_text, update_lead
 from leadflow.organizations.models import Organization
-from leadflow.organizations.services import add_organizations
+from leadflow.organizations.names import add_organizations
 from leadflow.pipeline.totals import add_to_totals, recount_stage_totals
 from leadflow.scheduler.claims import claim_due
 from leadflow.scheduler.heartbeat import beat, claimant_is_gone, keep_beating, scheduler_id

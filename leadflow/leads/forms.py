@@ -8,20 +8,18 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, SelectField, StringField, TelField
 from wtforms.validators import Length, Optional
 
+from leadflow.accounts.models import User
+from leadflow.extensions import db
 from leadflow.leads.models import CURRENCIES, LIFECYCLE_LABELS, SOURCES, TEMPERATURES
+from leadflow.pipeline.stages import stage_choices
 
 
 def _owner_choices():
-    from leadflow.accounts.models import User
-    from leadflow.extensions import db
-
     rows = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True)).order_by(User.name)).all()
     return [("", "Unassigned")] + [(str(r.id), r.name) for r in rows]
 
 
 def _stage_choices():
-    from leadflow.pipeline.services import stage_choices
-
     return [(str(i), label) for i, label in stage_choices()]
 
 

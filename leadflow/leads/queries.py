@@ -15,13 +15,16 @@ from leadflow.db import parse_id, parse_page
 from leadflow.extensions import db
 from leadflow.governance.audit import history
 from leadflow.governance.money import Rates, cents_in_base_sql, current_rates, currencies_without_rate
+from leadflow.leads.custom_fields import custom_field_rows, history_labels
 from leadflow.leads.duplicates import duplicates_of
-from leadflow.leads.fields import FieldError, parse_money
+from leadflow.leads.fields import CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX, FieldError, parse_money
+from leadflow.leads.forms import CONTACT_FIELDS, DEAL_FIELDS, INLINE_FIELDS, SOURCE_FIELDS, current_input_value
 from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag, lead_search, lead_tags
-from leadflow.leads.policy import can_edit_lead
+from leadflow.leads.policy import can_edit_lead, editable_leads_clause
+from leadflow.leads.reviews import open_reviews
 from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage
-from leadflow.pipeline.services import stage_choices
+from leadflow.pipeline.stages import stage_choices
 
 PAGE_SIZES = (25, 50, 100)
 # The columns each sort orders by; "value" is the value in the base currency (see ``lead_order``).
@@ -293,11 +296,6 @@ def lead_detail_context(lead: Lead, viewer: User, *, timeline_kind: str = "", no
     ``overrides`` replace parts, such as a form coming back with its errors."""
     from leadflow.activities.forms import ActivityForm, next_step_form
     from leadflow.activities.queries import lead_activity_context
-    from leadflow.leads.custom_fields import custom_field_rows, history_labels
-    from leadflow.leads.fields import CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX
-    from leadflow.leads.forms import CONTACT_FIELDS, DEAL_FIELDS, INLINE_FIELDS, SOURCE_FIELDS, current_input_value
-    from leadflow.leads.reviews import open_reviews
-
     now = now or datetime.now(timezone.utc)
     can_edit = can_edit_lead(viewer, lead)
     lead_history = history("lead", lead.id)
@@ -331,8 +329,6 @@ def load_lead_for_page(lead_id: int) -> Lead | None:
 
 
 def trash_context(viewer: User, page: int = 1, per_page: int = 50) -> dict:
-    from leadflow.leads.policy import editable_leads_clause
-
     base = db.select(Lead).where(Lead.deleted_at.is_not(None), editable_leads_clause(viewer))
     total = db.session.scalar(base.with_only_columns(func.count(Lead.id)).order_by(None))
     leads = db.session.scalars(

@@ -29,6 +29,7 @@ from leadflow.errors import PermissionDenied
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.leads import services
+from leadflow.leads.custom_fields import label_for
 from leadflow.leads.forms import INLINE_FIELDS, current_input_value
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
@@ -62,8 +63,6 @@ def field_label(name: str, labels=None, form_id=None) -> str:
     """What a field is called: a custom field by its capture form's label (``labels``, from
     ``leads.custom_fields.custom_field_labels``) or its name made readable."""
     if name.startswith(CUSTOM_PREFIX):
-        from leadflow.leads.custom_fields import label_for
-
         return label_for(name.removeprefix(CUSTOM_PREFIX), labels, form_id)
     if name in INLINE_FIELDS:
         return INLINE_FIELDS[name].label

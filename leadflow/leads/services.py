@@ -25,7 +25,7 @@ from leadflow.leads.events import emit, lead_arrived
 from leadflow.leads.merge_models import LeadMerge
 from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
 from leadflow.leads.policy import can_create_lead, require_lead_edit
-from leadflow.organizations.services import find_or_create_organization
+from leadflow.organizations.names import find_or_create_organization
 from leadflow.pipeline.models import Pipeline, Stage, StageChange
 
 TEXT_LIMITS = {

@@ -20,6 +20,7 @@ from leadflow.accounts.zones import user_zone
 from leadflow.db import utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
+from leadflow.governance.settings import get_setting
 from leadflow.mail.models import MAIL_KINDS, OutboxMessage
 from leadflow.scheduler.claims import insert_or_ignore
 
@@ -53,8 +54,6 @@ def absolute_url(endpoint: str, **values) -> str:
 def render_mail(kind: str, subject: str, **context) -> RenderedMail:
     """The text and HTML bodies of ``kind`` from ``templates/email/<kind>.txt`` and ``.html``,
     addressed to ``user`` (the recipient)."""
-    from leadflow.governance.settings import get_setting
-
     subject = " ".join(subject.split())[:255]  # one line: a header never carries a line break
     # Every time in the message reads in the recipient's (``user``'s) time zone.
     context = {"subject": subject, "workspace": get_setting("workspace_name") or "LeadFlow",

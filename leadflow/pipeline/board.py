@@ -19,6 +19,7 @@ from leadflow.accounts.zones import user_zone
 from leadflow.activities.queries import next_open_tasks
 from leadflow.db import parse_id
 from leadflow.extensions import db
+from leadflow.governance.models import AuditEntry
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in_base
 from leadflow.governance.settings import get_setting
 from leadflow.leads.models import SOURCES, TEMPERATURES, Lead
@@ -301,8 +302,6 @@ def is_rotting(lead: Lead, stage: Stage, now: datetime) -> bool:
 
 def board_stamp(pipeline: Pipeline) -> str:
     """Changes whenever any lead moves or changes (both write a row): two primary-key lookups, one query."""
-    from leadflow.governance.models import AuditEntry
-
     last_move, last_change = db.session.execute(db.select(
         db.select(func.max(StageChange.id)).scalar_subquery(), db.select(func.max(AuditEntry.id)).scalar_subquery())).one()
     last_move, last_change = last_move or 0, last_change or 0

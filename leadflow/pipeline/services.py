@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import Integer, String, case, cast, func, literal
 
+from leadflow.activities.models import Activity
 from leadflow.db import get_by_id, utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
+from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.ordering import move_in_order
+from leadflow.leads.models import Lead
 from leadflow.pipeline.models import STAGE_KINDS, Pipeline, Stage, StageChange
+from leadflow.pipeline.totals import recount_stage_totals
 
 # The common sales stages: name, win probability %, kind, rotting days.
 DEFAULT_STAGES = (
@@ -36,18 +40,6 @@ def ensure_default_pipeline() -> Pipeline:
     return pipeline
 
 
-def stage_choices() -> list[tuple[int, str]]:
-    """Every stage of every live pipeline, for filters and selects."""
-    rows = db.session.execute(
-        db.select(Stage.id, Stage.name, Pipeline.name.label("pipeline"))
-        .join(Pipeline, Stage.pipeline_id == Pipeline.id)
-        .where(Pipeline.archived_at.is_(None))
-        .order_by(Pipeline.position, Pipeline.id, Stage.position)
-    ).all()
-    many = len({r.pipeline for r in rows}) > 1
-    return [(r.id, f"{r.pipeline}: {r.name}" if many else r.name) for r in rows]
-
-
 # --- Pipeline and stage settings (admins and managers) ------------------------------------
 #
 # Plain functions: they take the acting user and raw form values, raise ValidationFailed or
@@ -58,19 +50,6 @@ STAGE_KIND_LABELS = {"open": "Open", "won": "Won", "lost": "Lost"}
 PIPELINE_NAME_MAX = 120
 STAGE_NAME_MAX = 80
 ROTTING_DAYS_MAX = 365
-
-
-def record_event(*args, **kwargs):
-    # Imported here: the governance package pulls in the leads views, which import this module.
-    from leadflow.governance.audit import record_event as _record_event
-
-    return _record_event(*args, **kwargs)
-
-
-def record_changes(*args, **kwargs):
-    from leadflow.governance.audit import record_changes as _record_changes
-
-    return _record_changes(*args, **kwargs)
 
 
 def can_manage_pipelines(actor) -> bool:
@@ -319,8 +298,6 @@ def move_stage(actor, stage: Stage, direction: str) -> bool:
 
 def stage_lead_counts(stage_ids=None) -> dict[int, tuple[int, int]]:
     """``{stage_id: (live leads, trashed leads)}`` in one grouped query."""
-    from leadflow.leads.models import Lead
-
     query = (
         db.select(Lead.stage_id,
                   func.sum(case((Lead.deleted_at.is_(None), 1), else_=0)),
@@ -348,9 +325,6 @@ def delete_stage(actor, stage: Stage, target_stage_id=None) -> int:
     same pipeline. One UPDATE for the leads, one bulk insert each for their StageChange rows and
     timeline entries, and one audit entry, so a stage with many thousands of leads goes quickly.
     Returns how many leads were moved."""
-    from leadflow.activities.models import Activity
-    from leadflow.leads.models import Lead
-
     _require_manager(actor)
     pipeline = stage.pipeline
     _require_active(pipeline)
@@ -408,8 +382,6 @@ def delete_stage(actor, stage: Stage, target_stage_id=None) -> int:
             if isinstance(obj, Lead) and obj.id in moved_ids:
                 db.session.expire(obj)
         # The UPDATE bypassed the ORM, so the board's per-stage counters are recounted.
-        from leadflow.pipeline.totals import recount_stage_totals
-
         recount_stage_totals(db.session, [target.id])
 
     detail = f"Deleted stage {stage.name} of {pipeline.name}"

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.base import LoaderCallableStatus
 
 from leadflow.leads.models import Lead
-from leadflow.pipeline.models import StageCurrencyTotals, StageTotals
+from leadflow.pipeline.models import Stage, StageCurrencyTotals, StageTotals
 
 _KEY = "stage_totals_deltas"
 _TRACKED = ("stage_id", "currency", "value_cents", "deleted_at")
@@ -166,8 +166,6 @@ def live_currency_totals_query(stage_ids=None):
 
 def recount_stage_totals(session: Session, stage_ids=None) -> None:
     """Recompute the totals from the leads themselves (after bulk writes)."""
-    from leadflow.pipeline.models import Stage
-
     session.flush()
     connection = session.connection()
     ids = list(stage_ids) if stage_ids is not None else list(session.scalars(select(Stage.id)))

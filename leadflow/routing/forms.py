@@ -5,6 +5,7 @@ from wtforms import BooleanField, RadioField, SelectField, SelectMultipleField, 
 from wtforms.validators import Length
 
 from leadflow.accounts.models import Team, User
+from leadflow.capture.models import CaptureForm
 from leadflow.extensions import db
 from leadflow.leads.models import SOURCES
 from leadflow.organizations.models import SIZE_BANDS
@@ -36,8 +37,6 @@ class RoutingRuleForm(FlaskForm):
                            validate_choice=False)
 
     def __init__(self, *args, **kwargs):
-        from leadflow.capture.models import CaptureForm
-
         super().__init__(*args, **kwargs)
         self.sources.choices = select_choices((s, s) for s in SOURCES)
         self.size_bands.choices = select_choices((b, b) for b in SIZE_BANDS)

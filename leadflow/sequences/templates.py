@@ -14,6 +14,8 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
+from leadflow.sequences.links import unsubscribe_url
+
 MERGE_FIELDS = {
     "first_name": "Lead's first name",
     "last_name": "Lead's last name",
@@ -74,8 +76,6 @@ def unknown_fields(*sources: str) -> list[str]:
 
 
 def merge_values(lead, *, extra: dict | None = None) -> dict[str, str]:
-    from leadflow.sequences.links import unsubscribe_url
-
     owner = lead.owner
     owner_name = owner.name if owner else ""
     owner_email = owner.email if owner else ""

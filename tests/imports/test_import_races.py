@@ -8,7 +8,7 @@ from leadflow.extensions import db
 from leadflow.imports import runner
 from leadflow.leads.models import Lead
 from leadflow.organizations.models import Organization
-from leadflow.organizations.services import find_or_create_organization
+from leadflow.organizations.names import find_or_create_organization
 
 from tests.imports.test_import import HEADER
 

@@ -18,7 +18,7 @@ from leadflow.leads.models import Tag
 from leadflow.leads.services import resolve_tags
 from leadflow.organizations import services as organizations_service
 from leadflow.organizations.models import Organization
-from leadflow.organizations.services import find_or_create_organization
+from leadflow.organizations.names import find_or_create_organization
 
 from tests.concurrency import run_together
 
