@@ -46,12 +46,17 @@ def create_app(config: object | str | None = None) -> Flask:
         app.wsgi_app = TrustedProxyFix(app.wsgi_app, app.config["TRUSTED_PROXY"])
 
     from leadflow import models  # noqa: F401  (registers every table)
+    from leadflow.accounts.services import load_session_user
+    from leadflow.governance import settings
+    from leadflow.leads import templating
     from leadflow.web import init_web
     from leadflow.wiring import register_hooks
 
     register_hooks()  # every area's arrival steps, event handlers and sweeps, in every process
 
-    init_web(app)
+    init_web(app, load_user=load_session_user)
+    settings.register_template_helpers(app)
+    templating.register_template_helpers(app)
 
     from leadflow.accounts.views import bp as accounts_bp
     from leadflow.activities.views import bp as activities_bp

@@ -17,8 +17,9 @@ from leadflow.db import get_by_id, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db, limiter
 from leadflow.leads.models import Lead
+from leadflow.leads.page import lead_detail_context
 from leadflow.leads.policy import can_edit_lead
-from leadflow.leads.queries import lead_detail_context, load_lead_for_page
+from leadflow.leads.queries import load_lead_for_page
 from leadflow.pipeline import board
 from leadflow.pipeline.board import BoardFilters
 from leadflow.web import formatting

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import phonenumbers
-from flask import current_app
+from flask import Flask, current_app, g
 
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
 from leadflow.governance.models import Setting
+from leadflow.mail.models import DigestSchedule
 
 DEFAULTS = {
     "workspace_name": "LeadFlow",
@@ -39,6 +40,17 @@ def get_setting(key: str):
     if key == "default_phone_region":
         return current_app.config.get("DEFAULT_PHONE_REGION", "US")
     return DEFAULTS.get(key)
+
+
+def workspace_name() -> str:
+    """The workspace's name, read once per request (every page shows it)."""
+    if "workspace_name" not in g:
+        g.workspace_name = get_setting("workspace_name") or "LeadFlow"
+    return g.workspace_name
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.add_template_global(workspace_name, "workspace_name")
 
 
 def get_settings(*keys: str) -> dict:
@@ -111,8 +123,6 @@ def update_alert_settings(actor, **values) -> None:
         if value != current[key]:
             set_setting(actor, key, value)
     if wanted["digest_hour"] != current["digest_hour"]:
-        from leadflow.mail.models import DigestSchedule
-
         # Each user's next digest is worked out again at the new hour (still one a day: the
         # outbox keeps one digest per user and local day).
         db.session.execute(db.delete(DigestSchedule))

@@ -13,15 +13,10 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from leadflow.accounts.models import User
 from leadflow.db import parse_id, parse_page
 from leadflow.extensions import db
-from leadflow.governance.audit import history
 from leadflow.governance.money import Rates, cents_in_base_sql, current_rates, currencies_without_rate
-from leadflow.leads.custom_fields import custom_field_rows, history_labels
-from leadflow.leads.duplicates import duplicates_of
-from leadflow.leads.fields import CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX, FieldError, parse_money
-from leadflow.leads.forms import CONTACT_FIELDS, DEAL_FIELDS, INLINE_FIELDS, SOURCE_FIELDS, current_input_value
+from leadflow.leads.fields import FieldError, parse_money
 from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag, lead_search, lead_tags
-from leadflow.leads.policy import can_edit_lead, editable_leads_clause
-from leadflow.leads.reviews import open_reviews
+from leadflow.leads.policy import editable_leads_clause
 from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage
 from leadflow.pipeline.stages import stage_choices
@@ -288,36 +283,6 @@ def filter_options() -> dict:
         "lifecycles": LIFECYCLES, "temperatures": TEMPERATURES, "sort_labels": SORT_LABELS,
         "page_sizes": PAGE_SIZES,
     }
-
-
-def lead_detail_context(lead: Lead, viewer: User, *, timeline_kind: str = "", now: datetime | None = None,
-                        **overrides) -> dict:
-    """The lead page, whole or any of its fragments (fields, history, timeline, next steps).
-    ``overrides`` replace parts, such as a form coming back with its errors."""
-    from leadflow.activities.forms import ActivityForm, next_step_form
-    from leadflow.activities.queries import lead_activity_context
-    now = now or datetime.now(timezone.utc)
-    can_edit = can_edit_lead(viewer, lead)
-    lead_history = history("lead", lead.id)
-    context = {
-        "lead": lead,
-        "inline_fields": INLINE_FIELDS, "contact_fields": CONTACT_FIELDS, "deal_fields": DEAL_FIELDS,
-        "source_fields": SOURCE_FIELDS, "input_value": current_input_value,
-        "editing": False, "errors": [], "message": None, "conflict": False, "choices": [],
-        "can_edit": can_edit,
-        "custom_fields": custom_field_rows(lead), "custom_key_max": CUSTOM_KEY_MAX,
-        "custom_value_max": CUSTOM_VALUE_MAX,
-        "field_reviews": open_reviews(lead) if can_edit else [],
-        "history": lead_history,
-        "labels": history_labels(lead_history),
-        "duplicates": duplicates_of(lead, limit=5),
-        **lead_activity_context(lead, viewer, now, timeline_kind),
-    }
-    if can_edit:
-        context.setdefault("activity_form", ActivityForm(formdata=None))
-        context.setdefault("task_form", next_step_form(lead, viewer, now))
-    context.update(overrides)
-    return context
 
 
 def load_lead_for_page(lead_id: int) -> Lead | None:

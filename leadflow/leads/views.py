@@ -9,7 +9,7 @@ from leadflow.accounts.zones import user_zone
 from leadflow.db import parse_id, parse_page
 from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
-from leadflow.leads import bulk, custom_fields, duplicate_pairs, merge, queries, reviews, services
+from leadflow.leads import bulk, custom_fields, duplicate_pairs, merge, page, queries, reviews, services
 from leadflow.leads.duplicates import duplicates_of, find_duplicates
 from leadflow.leads.fields import FieldError, normalise_email, normalise_phone, phone_region
 from leadflow.leads.forms import INLINE_FIELDS, LeadForm, current_input_value
@@ -138,14 +138,14 @@ def detail(lead_id: int):
         # An old link (a bookmark, a reminder e-mail) to a lead that was merged: go where it lives on.
         flash(f"Lead #{lead_id} was merged into {survivor.name}; this is that lead now.", "info")
         return redirect_to(url_for("leads.detail", lead_id=survivor.id))
-    return render_page("leads/detail.html", **queries.lead_detail_context(lead, current_user))
+    return render_page("leads/detail.html", **page.lead_detail_context(lead, current_user))
 
 
 @bp.get("/<int:lead_id>/history")
 @login_required
 def history(lead_id: int):
     lead = _load(lead_id)
-    return render_page("leads/detail.html", block="history", **queries.lead_detail_context(lead, current_user))
+    return render_page("leads/detail.html", block="history", **page.lead_detail_context(lead, current_user))
 
 
 def _field_or_404(name: str):
@@ -232,7 +232,7 @@ def _editable_or_403(lead: Lead) -> None:
 
 def _custom_panel(lead_id: int, *, status: int = 200, trigger: str | None = None, **context):
     """The "More details" panel (the whole lead page for a request without htmx)."""
-    context = queries.lead_detail_context(_load(lead_id), current_user, **context)
+    context = page.lead_detail_context(_load(lead_id), current_user, **context)
     return render_page("leads/detail.html", block="custom_fields", status=status, trigger=trigger, **context)
 
 
@@ -374,7 +374,7 @@ def resolve_review(lead_id: int, review_id: int, action: str):
     if not is_fragment_request():
         flash(message, "error" if error else "success")
         return redirect_to(url_for("leads.detail", lead_id=lead_id))
-    context = queries.lead_detail_context(_load(lead_id), current_user, review_message=message, review_error=error,
+    context = page.lead_detail_context(_load(lead_id), current_user, review_message=message, review_error=error,
                                           applied_field=field_name if action == "apply" and not error else None)
     return render_page("leads/detail.html", block="reviews", status=status,
                        trigger=None if error else "lead-updated", **context)

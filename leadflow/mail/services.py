@@ -22,6 +22,7 @@ from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.settings import get_setting
 from leadflow.mail.models import MAIL_KINDS, OutboxMessage
+from leadflow.scheduler import registry
 from leadflow.scheduler.claims import insert_or_ignore
 
 log = logging.getLogger(__name__)
@@ -116,9 +117,7 @@ def send_soon_after_commit() -> None:
         # Also called when a savepoint is released: only the outermost commit makes the mail visible.
         if committed_session.in_nested_transaction() or not committed_session.info.pop("outbox_waiting", False):
             return
-        from leadflow.scheduler.runner import nudge
-
-        nudge(app, "outbox")
+        registry.nudge(app, "outbox")
 
     event.listen(session, "after_commit", after_commit)
     session.info["outbox_listener"] = after_commit

@@ -31,3 +31,15 @@ def register_sweep(name: str, every_seconds: int = 30):
         return func
 
     return decorate
+
+
+# Where a running scheduler leaves its ``nudge`` (``leadflow.scheduler.runner``), so the areas
+# below it can ask for a sweep without importing the runner, which loads every area.
+NUDGE_KEY = "leadflow.scheduler.nudge"
+
+
+def nudge(app, name: str) -> bool:
+    """Run sweep ``name`` now instead of at its next tick, if this process runs the scheduler;
+    False when it does not (the sweep then runs at the next tick of whichever process does)."""
+    run_now = app.extensions.get(NUDGE_KEY)
+    return run_now(app, name) if run_now is not None else False

@@ -27,7 +27,7 @@ from flask import Flask
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.retry import DatabaseBusy, run_unit
-from leadflow.scheduler.registry import SWEEPS
+from leadflow.scheduler.registry import NUDGE_KEY, SWEEPS
 from leadflow.wiring import register_hooks
 
 log = logging.getLogger(__name__)
@@ -102,11 +102,13 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     scheduler = build_scheduler(app)
     scheduler.start()
     app.extensions[EXTENSION_KEY] = scheduler
+    app.extensions[NUDGE_KEY] = nudge
     log.info("Scheduler started with sweeps: %s", ", ".join(sorted(SWEEPS)))
     return scheduler
 
 
 def stop_scheduler(app: Flask, wait: bool = True) -> None:
+    app.extensions.pop(NUDGE_KEY, None)
     scheduler = app.extensions.pop(EXTENSION_KEY, None)
     if scheduler is not None and scheduler.running:
         scheduler.shutdown(wait=wait)

@@ -225,22 +225,8 @@ def url_with(**changes) -> str:
     return request.path + ("?" + query if query else "")
 
 
-def phone(e164: str | None) -> str:
-    from leadflow.leads.fields import display_phone
-
-    return display_phone(e164)
-
-
-def lifecycle_label(key: str | None) -> str:
-    from leadflow.leads.models import LIFECYCLE_LABELS
-
-    return LIFECYCLE_LABELS.get(key or "", key or "—")
-
-
 def register(app: Flask) -> None:
     app.add_template_global(today_iso, "today_iso")
-    app.add_template_filter(phone, "phone")
-    app.add_template_global(lifecycle_label, "lifecycle_label")
     app.add_template_filter(money, "money")
     # {{ at|when }} "Wed 02 Dec 2026, 09:48", {{ at|when('short'|'time'|'date'|'long_date') }},
     # {{ at|day }} the reader's day, {{ at|when_zoned }} with the zone named, {{ at|iso }} with its offset.
@@ -253,14 +239,4 @@ def register(app: Flask) -> None:
     app.add_template_global(zone_label_global, "zone_label")
     app.add_template_global(reader_zone, "reader_zone")
     app.add_template_global(url_with, "url_with")
-    app.add_template_global(workspace_name, "workspace_name")
 
-
-def workspace_name() -> str:
-    from flask import g
-
-    if "workspace_name" not in g:
-        from leadflow.governance.settings import get_setting
-
-        g.workspace_name = get_setting("workspace_name") or "LeadFlow"
-    return g.workspace_name

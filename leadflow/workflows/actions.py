@@ -15,15 +15,15 @@ from leadflow.activities.services import create_task
 from leadflow.db import utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
-from leadflow.leads.bulk import marketing_skip_reason
 from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead
 from leadflow.leads.services import update_lead
-from leadflow.mail.services import RenderedMail, enqueue_mail
+from leadflow.mail.services import RenderedMail, absolute_url, enqueue_mail, render_mail
 from leadflow.pipeline.models import Stage
+from leadflow.pipeline.moves import move_lead
 from leadflow.sequences.links import unsubscribe_url
 from leadflow.sequences.models import EmailTemplate, Sequence
 from leadflow.sequences.services import active_enrollment, enroll
-from leadflow.sequences.templates import TemplateError, render_for_lead
+from leadflow.sequences.templates import TemplateError, marketing_skip_reason, render_for_lead
 from leadflow.web.formatting import local_input_value
 from leadflow.workflows.webhooks import WebhookUrlRefused, check_url, queue_delivery
 
@@ -145,8 +145,6 @@ def run_action(rule, run, lead: Lead, action: dict, index: int, event: dict) -> 
             return "already tagged"
         return _update(actor, lead, {"tags": [*names, action["tag"]]})
     if kind == "move_stage":
-        from leadflow.pipeline.moves import move_lead
-
         result = move_lead(actor, lead, action["stage_id"],
                            details={"confirm": True, "lost_reason": f"Workflow rule: {rule.name}"[:200]})
         return "moved" if result.changed_stage else "already in that stage"
@@ -167,8 +165,6 @@ def run_action(rule, run, lead: Lead, action: dict, index: int, event: dict) -> 
 
 
 def _notify_owner(rule, run, lead: Lead, action: dict, index: int) -> str:
-    from leadflow.mail.services import absolute_url, enqueue_mail, render_mail
-
     if lead.owner is None or not lead.owner.active:
         return "skipped: the lead has no owner"
     mail = render_mail("workflow_notice", f"{rule.name}: {lead.name}", user=lead.owner, lead=lead,
