@@ -23,9 +23,8 @@ from leadflow.db import utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
-from leadflow.governance.models import ExchangeRate
+from leadflow.governance.models import CURRENCIES, ExchangeRate
 from leadflow.governance.settings import get_settings, set_setting
-from leadflow.leads.models import CURRENCIES, Lead
 from leadflow.pipeline.models import StageCurrencyTotals
 from leadflow.web.formatting import UTC_ZONE, format_day
 
@@ -169,11 +168,10 @@ def cents_in_base(cents: int | None, currency: str | None, rates: Rates) -> int 
     return int((Decimal(cents) * rate.rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def cents_in_base_sql(rates: Rates, cents=None, currency=None):
-    """``cents_in_base`` as a SQL expression over the leads table (or the given columns): a CASE
-    over the few currencies that have a rate, NULL for the others. The same on SQLite and PG."""
-    cents = Lead.value_cents if cents is None else cents
-    currency = Lead.currency if currency is None else currency
+def cents_in_base_sql(rates: Rates, cents, currency):
+    """``cents_in_base`` as a SQL expression over the given columns (a lead's ``value_cents`` and
+    ``currency``): a CASE over the few currencies that have a rate, NULL for the others. The
+    same on SQLite and PG."""
     # A rate is a Decimal read from our own table and written out as digits: safe as a literal,
     # and exact on PostgreSQL (bigint × numeric).
     whens = [(currency == rates.base, cents)]
@@ -198,16 +196,6 @@ def lead_value_in_base(cents: int | None, currency: str | None, rates: Rates) ->
     if cents is None or not currency or currency == rates.base:
         return None
     return ValueInBase(rates.base, currency, cents_in_base(cents, currency, rates), rates.get(currency))
-
-
-def currencies_without_rate(rates: Rates) -> list[str]:
-    """Currencies live leads have a value in that no rate converts to the base: read from the
-    kept per-stage totals, and from the leads without a stage (an index walk), never a scan."""
-    kept = db.select(StageCurrencyTotals.currency).where(StageCurrencyTotals.value_count > 0)
-    stageless = db.select(Lead.currency).where(Lead.stage_id.is_(None), Lead.deleted_at.is_(None),
-                                               Lead.value_cents.is_not(None))
-    used = set(db.session.scalars(kept.union(stageless)))
-    return sorted(c for c in used if c and c != rates.base and rates.get(c) is None)
 
 
 # --- what admins change ------------------------------------------------------------------------

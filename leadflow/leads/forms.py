@@ -10,7 +10,8 @@ from wtforms.validators import Length, Optional
 
 from leadflow.accounts.models import User
 from leadflow.extensions import db
-from leadflow.leads.models import CURRENCIES, LIFECYCLE_LABELS, SOURCES, TEMPERATURES
+from leadflow.governance.models import CURRENCIES
+from leadflow.leads.models import LIFECYCLE_LABELS, SOURCES, TEMPERATURES
 from leadflow.pipeline.stages import stage_choices
 
 

@@ -24,7 +24,6 @@ SOURCES = (
     "website", "web form", "referral", "event", "cold outreach", "partner",
     "advertising", "social", "import", "api", "other",
 )
-CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "INR")
 
 lead_tags = Table(
     "lead_tags",

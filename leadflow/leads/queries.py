@@ -13,12 +13,12 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from leadflow.accounts.models import User
 from leadflow.db import parse_id, parse_page
 from leadflow.extensions import db
-from leadflow.governance.money import Rates, cents_in_base_sql, current_rates, currencies_without_rate
+from leadflow.governance.money import Rates, cents_in_base_sql, current_rates
 from leadflow.leads.fields import FieldError, parse_money
 from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag, lead_search, lead_tags
 from leadflow.leads.policy import editable_leads_clause
 from leadflow.organizations.models import Organization
-from leadflow.pipeline.models import Stage
+from leadflow.pipeline.models import Stage, StageCurrencyTotals
 from leadflow.pipeline.stages import stage_choices
 
 PAGE_SIZES = (25, 50, 100)
@@ -168,7 +168,7 @@ def filtered_leads(filters: LeadFilters, viewer: User, rates: Rates | None = Non
 def filter_by_value(query, low: int | None, high: int | None, rates: Rates):
     """Leads whose value, in the base currency's cents, is within [low, high] (either may be
     None). A value in a currency without a rate matches no range (see governance.money)."""
-    in_base = cents_in_base_sql(rates)
+    in_base = cents_in_base_sql(rates, Lead.value_cents, Lead.currency)
     if low is not None:
         query = query.where(in_base >= low)
     if high is not None:
@@ -182,7 +182,7 @@ def lead_order(filters: LeadFilters, rates: Rates | None = None) -> list:
     last in either direction (on SQLite and PostgreSQL alike)."""
     desc = filters.direction == "desc"
     if filters.sort == "value":
-        in_base = cents_in_base_sql(rates or current_rates())
+        in_base = cents_in_base_sql(rates or current_rates(), Lead.value_cents, Lead.currency)
         order = [(in_base.desc() if desc else in_base.asc()).nulls_last()]
     else:
         order = [c.desc() if desc else c.asc() for c in SORTS[filters.sort]]
@@ -273,6 +273,16 @@ def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
         "first_row": first_row, "last_row": first_row + len(leads) - 1 if leads else 0,
         **filter_options(),
     }
+
+
+def currencies_without_rate(rates: Rates) -> list[str]:
+    """Currencies live leads have a value in that no rate converts to the base: read from the
+    kept per-stage totals, and from the leads without a stage (an index walk), never a scan."""
+    kept = db.select(StageCurrencyTotals.currency).where(StageCurrencyTotals.value_count > 0)
+    stageless = db.select(Lead.currency).where(Lead.stage_id.is_(None), Lead.deleted_at.is_(None),
+                                               Lead.value_cents.is_not(None))
+    used = set(db.session.scalars(kept.union(stageless)))
+    return sorted(c for c in used if c and c != rates.base and rates.get(c) is None)
 
 
 def filter_options() -> dict:

@@ -23,7 +23,8 @@ from leadflow.leads import store
 from leadflow.leads.custom_fields import AUDIT_PREFIX
 from leadflow.leads.events import emit, lead_arrived
 from leadflow.leads.merge_models import LeadMerge
-from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
+from leadflow.governance.models import CURRENCIES
+from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
 from leadflow.leads.policy import can_create_lead, require_lead_edit
 from leadflow.organizations.names import find_or_create_organization
 from leadflow.pipeline.models import Pipeline, Stage, StageChange
