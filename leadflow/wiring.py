@@ -1,33 +1,45 @@
-"""The one place that loads every area's hooks: new-lead arrival steps
-(``leadflow.leads.events.register_arrival_step``), event handlers (``subscribe``) and
-scheduler sweeps (``leadflow.scheduler.registry.register_sweep``).
+"""Where every area connects its handlers to lead events, in the order they run.
 
-Those register themselves when their module is imported. Listing the modules here, and
-calling :func:`register_hooks` from the app factory and the scheduler runner, means every
-process has all of them, whichever blueprints or commands it happened to import first:
-a lead captured through the public form is routed and scored even in a process that never
-served a settings page. A module that registers a hook belongs in ``HOOK_MODULES``
-(``tests/test_wiring.py`` checks that none is missing).
+``connect(bus)`` is called by the app factory (so every process, web or scheduler, hears
+every event, whichever blueprints or commands it happened to use) and may be called any
+number of times: the bus keeps one of each handler.
 
-Importing is idempotent (Python imports a module once, and the registries ignore a
-function they already hold), so the factory may run any number of times.
+On ``leads.arrived`` the order is routing (10), scoring (20), alerts and speed-to-lead timers
+(50), workflow rules (60): an alert is sent to the owner routing chose, a workflow rule sees
+the temperature scoring set.
+
+Sweeps (the scheduler's periodic work) still register when their module is imported:
+``SWEEP_MODULES`` lists those modules and ``register_sweeps`` imports them.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 
-# In no particular order: arrival steps carry their own ``order=``.
-HOOK_MODULES = (
-    "leadflow.routing.services",     # arrival: routing (order 10)
-    "leadflow.scoring.services",     # arrival: scoring (20); lead.changed, activity.added
+from leadflow.leads import alerts
+from leadflow.leads.events import Bus, bus
+from leadflow.routing import services as routing
+from leadflow.scoring import services as scoring
+from leadflow.sequences import jobs as sequences
+from leadflow.workflows import jobs as workflows
+
+
+def connect(bus: Bus) -> None:
+    routing.register(bus)     # arrival (10): an owner for leads from outside
+    scoring.register(bus)     # arrival (20), changes, activities: the score
+    alerts.register(bus)      # arrival (50): new-lead alert, speed-to-lead timers
+    workflows.register(bus)   # arrival (60), moves, changes, scores: workflow rules
+    sequences.register(bus)   # moves, scores, activities: sequences a lead exits
+
+
+SWEEP_MODULES = (
     "leadflow.scoring.jobs",         # sweeps: scoring, scoring_daily
-    "leadflow.leads.alerts",         # arrival: new-lead and speed-to-lead alerts (50); sweep: lead alerts
+    "leadflow.leads.alerts",         # sweep: lead alerts (speed to lead, escalation)
     "leadflow.activities.reminders",  # sweep: task reminders
     "leadflow.activities.digests",   # sweep: morning digests
-    "leadflow.workflows.jobs",       # arrival: workflow rules (60); stage/lead/score events; time triggers
+    "leadflow.workflows.jobs",       # time triggers
     "leadflow.workflows.webhooks",   # sweep: webhook deliveries
-    "leadflow.sequences.jobs",       # sweep: sequence steps; exit triggers on activity/stage/score events
+    "leadflow.sequences.jobs",       # sweep: sequence steps
     "leadflow.mail.delivery",        # sweep: the outbox
     "leadflow.imports.jobs",         # sweep: stalled imports
     "leadflow.api.services",         # sweep: expired idempotency keys
@@ -35,7 +47,13 @@ HOOK_MODULES = (
 )
 
 
-def register_hooks() -> None:
-    """Import every module in ``HOOK_MODULES`` (a no-op for those already imported)."""
-    for name in HOOK_MODULES:
+def register_sweeps() -> None:
+    """Import every module in ``SWEEP_MODULES`` (a no-op for those already imported)."""
+    for name in SWEEP_MODULES:
         import_module(name)
+
+
+def register_hooks() -> None:
+    """Everything an app process needs: the event handlers and the sweeps."""
+    connect(bus)
+    register_sweeps()

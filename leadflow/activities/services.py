@@ -17,7 +17,7 @@ from leadflow.accounts.zones import user_zone
 from leadflow.db import parse_id, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
-from leadflow.leads.events import emit
+from leadflow.leads import events
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 
@@ -114,7 +114,7 @@ def log_activity(actor, lead: Lead, data: dict, *, now: datetime | None = None) 
     db.session.add(activity)
     db.session.flush()
     touch_lead(lead, now, human_touch=values["kind"] in HUMAN_TOUCH_KINDS)
-    emit("activity.added", lead, actor, activity=activity)
+    events.activity_added(lead, actor, activity)
     return activity
 
 

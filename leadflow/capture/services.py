@@ -31,6 +31,7 @@ from leadflow.leads.models import SOURCES
 from leadflow.pipeline.models import Pipeline, Stage
 from leadflow.pipeline.stages import stage_choices
 from leadflow.routing.models import RoutingRule
+from leadflow.routing.services import available_users
 from leadflow.scheduler.claims import insert_or_ignore
 from leadflow.scheduler.registry import register_sweep
 
@@ -399,18 +400,20 @@ def read_submission(form: CaptureForm, payload: dict) -> tuple[dict, bool]:
 
 
 def choose_owner(form: CaptureForm) -> int | None:
-    """The owner for a new lead from this form, by its owner rule.
+    """The owner for a new lead from this form, by its owner rule, among the people who can
+    take a lead now (routing's test: active, in office, under their cap). None when the form
+    names nobody available: the lead then arrives without an owner and the routing rules
+    (or the fallback owner) decide, so a lead never waits on someone out of office.
 
     Round-robin advances the form's counter with one atomic UPDATE (the row stays
     locked until the submission commits), so concurrent submissions take different turns.
     """
     if form.owner_rule == "user" and form.owner_id:
         user = _active_user(form.owner_id)
-        return user.id if user is not None else None
+        return user.id if user is not None and available_users([user]) else None
     if form.owner_rule == "round_robin" and form.team_id:
-        members = list(db.session.scalars(
-            db.select(User.id).where(User.team_id == form.team_id, User.active.is_(True), User.role != "viewer")
-            .order_by(User.id)))
+        members = [u.id for u in available_users(list(db.session.scalars(
+            db.select(User).where(User.team_id == form.team_id, User.role != "viewer").order_by(User.id))))]
         if not members:
             return None
         db.session.execute(update(CaptureForm).where(CaptureForm.id == form.id)

@@ -1,8 +1,8 @@
 """Alerts about new leads: the owner hears of a lead at once, and again if nobody answers it.
 
-* New-lead alert: when a lead arrives by a form or the API and has an owner, the owner
-  hears of it in the transaction that created the lead (an arrival step).
-* Speed-to-lead and escalation: an arrival step writes two ``LeadAlert`` rows; when one
+* New-lead alert: when leads arrive by a form or the API and have an owner, each owner
+  hears of it in the transaction that created the lead (on ``leads.arrived``, see ``register``).
+* Speed-to-lead and escalation: on ``leads.arrived``, two ``LeadAlert`` rows per lead; when one
   falls due and nobody has responded (``Lead.first_response_at``), the owner (speed to
   lead) or every active manager and admin (escalation) is alerted. A lead answered in
   time completes its rows silently.
@@ -23,7 +23,8 @@ from leadflow.accounts.models import User
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.governance.settings import get_setting
-from leadflow.leads.events import register_arrival_step
+from leadflow.leads import events
+from leadflow.leads.events import Bus, load_leads
 from leadflow.leads.models import Lead
 from leadflow.mail.models import LeadAlert
 from leadflow.mail.services import absolute_url, queue_for, render_mail
@@ -41,30 +42,37 @@ def _lead_facts(lead: Lead) -> list[tuple[str, str]]:
     return [(label, value) for label, value in facts if value]
 
 
-@register_arrival_step
-def alert_owner_of_new_lead(lead: Lead, channel: str) -> None:
-    """A lead from a form or the API with an owner: e-mail the owner now."""
-    if channel not in ALERT_CHANNELS or lead.owner_id is None:
-        return
-    owner = db.session.get(User, lead.owner_id)
-    if owner is None or not owner.active:
-        return
+def alert_owners_of_new_leads(ids: list[int], channel: str) -> None:
+    """Leads from a form or the API with an owner: e-mail each owner now."""
+    if channel not in ALERT_CHANNELS:
+        return  # typed in by someone on the team (who knows), or imported (old leads)
     via = "a web form" if channel == "form" else "the API"
-    mail = render_mail("new_lead_alert", f"New lead: {lead.name}", lead=lead, user=owner, via=via,
-                       facts=_lead_facts(lead), link=absolute_url("leads.detail", lead_id=lead.id))
-    queue_for(owner, kind="new_lead_alert", mail=mail, idempotency_key=f"new-lead:{lead.id}", lead_id=lead.id)
+    for lead in load_leads(ids):
+        owner = db.session.get(User, lead.owner_id) if lead.owner_id is not None else None
+        if owner is None or not owner.active:
+            continue
+        mail = render_mail("new_lead_alert", f"New lead: {lead.name}", lead=lead, user=owner, via=via,
+                           facts=_lead_facts(lead), link=absolute_url("leads.detail", lead_id=lead.id))
+        queue_for(owner, kind="new_lead_alert", mail=mail, idempotency_key=f"new-lead:{lead.id}", lead_id=lead.id)
 
 
-@register_arrival_step
-def schedule_speed_to_lead(lead: Lead, channel: str) -> None:
+def schedule_speed_to_lead(ids: list[int], channel: str) -> None:
     """Two due rows per new lead: a speed-to-lead alert to the owner, then an escalation."""
     if channel not in SPEED_TO_LEAD_CHANNELS:
-        return
-    arrived = lead.created_at or utcnow()
-    for kind, setting in (("speed_to_lead", "speed_to_lead_minutes"), ("escalation", "escalate_after_minutes")):
-        due_at = arrived + timedelta(minutes=int(get_setting(setting)))
-        insert_or_ignore(LeadAlert, {"kind": kind, "lead_id": lead.id, "due_at": due_at, "created_at": arrived},
-                         unique_columns=["kind", "lead_id"])
+        return  # imports are old leads, a merge's survivor was there before
+    minutes = {kind: int(get_setting(setting)) for kind, setting in (
+        ("speed_to_lead", "speed_to_lead_minutes"), ("escalation", "escalate_after_minutes"))}
+    for lead_id, created_at in db.session.execute(select(Lead.id, Lead.created_at).where(Lead.id.in_(ids))).all():
+        arrived = created_at or utcnow()
+        for kind, after in minutes.items():
+            insert_or_ignore(LeadAlert, {"kind": kind, "lead_id": lead_id, "due_at": arrived + timedelta(minutes=after),
+                                         "created_at": arrived}, unique_columns=["kind", "lead_id"])
+
+
+def register(bus: Bus) -> None:
+    """New-lead alerts and speed-to-lead timers start after routing has chosen the owner."""
+    bus.on(events.ARRIVED, alert_owners_of_new_leads, order=50)
+    bus.on(events.ARRIVED, schedule_speed_to_lead, order=50)
 
 
 @register_sweep("lead_alerts", every_seconds=15)

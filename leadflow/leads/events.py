@@ -1,30 +1,38 @@
-"""What happens after something happens to a lead, whichever way it came about.
+"""What happens after something happens to leads, whichever way it came about.
 
-Two kinds of hooks, both run inside the transaction of the change:
+The lead store (``leadflow.leads.store``) is the only writer of leads; after each write it
+emits one event for the whole batch of leads it wrote:
 
-- **Arrival steps** (``register_arrival_step``) run once for each new lead, in order:
-  routing first (``order=10``), then scoring (20), then alerts (50) and workflow rules
-  (60), so an alert sees the owner routing chose.
-- **Event handlers** (``subscribe``) hear what happens later: ``lead.changed`` (fields
-  edited, with ``fields``), ``stage.changed`` (``from_id``, ``to_id``),
-  ``activity.added`` (``activity``), ``score.changed`` (``old``, ``new``).
+- ``leads.arrived`` ``(ids, channel)``: new leads, from the web form ("manual"), a capture
+  form ("form"), the API ("api"), an import ("import"), a merge ("merge") or the demo
+  ("demo"). Handlers run in ``order``: routing first (10), then scoring (20), then alerts
+  (50) and workflow rules (60), so an alert sees the owner routing chose.
+- ``leads.moved`` ``(ids, actor, from_id, to_id)``: leads that went from one stage to another
+  (the board, the lead form, the API, a stage deleted with its leads moved).
+- ``leads.changed`` ``(ids, actor, fields)``: fields changed, by a person or by the system
+  (scoring changing the temperature, routing assigning an owner).
 
-Both register when their module is imported; every such module is listed in
-``leadflow.wiring.HOOK_MODULES``, which the app factory loads.
+Two more come from the areas that own them: ``activity.added`` ``(lead, actor, activity)``
+and ``score.changed`` ``(lead, actor, old, new)``.
 
-Each step or handler runs in a savepoint of its own: one that fails is rolled back and
-logged, and the change that caused it is still saved. Capture is the front door and
-must never lose a submission because an alert could not be queued. A conflict is not
-such a failure (``is_conflict``: another transaction changed a versioned row first, or
-the database stayed locked or lost a race): it propagates, so the request answers 409 or
-``leadflow.retry`` runs it again as a whole, and it never leaves the outer transaction
+Handlers are connected by each area's ``register(bus)``, called in a visible order by
+``leadflow.wiring.connect``; nothing registers itself by being imported. A handler gets the
+batch: it loads what it needs for all of the ids at once (``load_leads``), or says in code
+why it skips the batch.
+
+Each handler runs in a savepoint of its own, inside the transaction of the change: one that
+fails is rolled back and logged, and the change that caused it is still saved. Capture is
+the front door and must never lose a submission because an alert could not be queued. A
+conflict is not such a failure (``is_conflict``: another transaction changed a versioned row
+first, or the database stayed locked or lost a race): it propagates, so the request answers
+409 or ``leadflow.retry`` runs it again as a whole, and it never leaves the outer transaction
 unusable behind a handler that "failed".
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -36,40 +44,49 @@ from leadflow.leads.models import Lead
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("manual", "form", "api", "import")
-EVENTS = ("lead.changed", "stage.changed", "activity.added", "score.changed")
+CHANNELS = ("manual", "form", "api", "import", "merge", "demo")
+
+ARRIVED = "leads.arrived"
+MOVED = "leads.moved"
+CHANGED = "leads.changed"
+ACTIVITY_ADDED = "activity.added"
+SCORE_CHANGED = "score.changed"
+EVENTS = (ARRIVED, MOVED, CHANGED, ACTIVITY_ADDED, SCORE_CHANGED)
 
 # What the caller knows about an arrival that the lead row does not hold (the capture
-# form it came through, say): arrival steps read it with ``arrival_context()``.
+# form it came through, say): handlers of ``leads.arrived`` read it with ``arrival_context()``.
 _ARRIVAL_CONTEXT: ContextVar[dict | None] = ContextVar("arrival_context", default=None)
 
-_ARRIVAL_STEPS: list[tuple[int, Callable[[Lead, str], None]]] = []
-_HANDLERS: dict[str, list[Callable]] = {name: [] for name in EVENTS}
+
+class Bus:
+    """Event name → handlers, each with its order (lower runs first; equal keeps the order
+    they were connected in)."""
+
+    def __init__(self):
+        self._handlers: dict[str, list[tuple[int, Callable]]] = {name: [] for name in EVENTS}
+
+    def on(self, event: str, handler: Callable, *, order: int = 50) -> None:
+        """Connect ``handler`` to ``event``; connecting one twice keeps one."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}")
+        handlers = self._handlers[event]
+        if all(existing is not handler for _, existing in handlers):
+            handlers.append((order, handler))
+            handlers.sort(key=lambda pair: pair[0])
+
+    def off(self, event: str, handler: Callable) -> None:
+        self._handlers[event] = [(o, h) for o, h in self._handlers[event] if h is not handler]
+
+    def handlers(self, event: str) -> list[Callable]:
+        return [handler for _, handler in self._handlers[event]]
+
+    def emit(self, event: str, what: str, *args, **kwargs) -> list[str]:
+        """Run every handler of ``event``, each isolated; returns the names of those that failed."""
+        return [handler.__name__ for handler in self.handlers(event)
+                if not _run_isolated(handler, f"On {event} for {what}", *args, **kwargs)]
 
 
-def register_arrival_step(step: Callable[[Lead, str], None] | None = None, *, order: int = 50):
-    """Decorator (bare or with ``order=``): ``step(lead, channel)`` runs for each new lead."""
-
-    def add(func: Callable[[Lead, str], None]) -> Callable[[Lead, str], None]:
-        if all(existing is not func for _, existing in _ARRIVAL_STEPS):
-            _ARRIVAL_STEPS.append((order, func))
-            _ARRIVAL_STEPS.sort(key=lambda pair: pair[0])
-        return func
-
-    return add(step) if step is not None else add
-
-
-def subscribe(event: str):
-    """Decorator: ``handler(lead, actor, **data)`` runs each time ``event`` is emitted."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown event {event!r}")
-
-    def add(func: Callable) -> Callable:
-        if func not in _HANDLERS[event]:
-            _HANDLERS[event].append(func)
-        return func
-
-    return add
+bus = Bus()
 
 
 def is_conflict(error: BaseException) -> bool:
@@ -97,7 +114,7 @@ def _run_isolated(func: Callable, what: str, *args, **kwargs) -> bool:
 
 @contextmanager
 def arriving(**context) -> Iterator[None]:
-    """``with arriving(form_id=3): intake_lead(...)`` lets arrival steps see ``form_id``."""
+    """``with arriving(form_id=3): intake_lead(...)`` lets arrival handlers see ``form_id``."""
     token = _ARRIVAL_CONTEXT.set(context)
     try:
         yield
@@ -109,17 +126,47 @@ def arrival_context() -> dict:
     return dict(_ARRIVAL_CONTEXT.get() or {})
 
 
-def lead_arrived(lead: Lead, channel: str) -> list[str]:
-    """Run every arrival step for a new lead; returns the names of the steps that failed."""
+def load_leads(ids: Iterable[int]) -> list[Lead]:
+    """The leads of a batch, in id order, in one query (those already in the session are
+    the same objects)."""
+    ids = sorted(set(ids))
+    found: list[Lead] = []
+    for start in range(0, len(ids), 500):
+        found.extend(db.session.scalars(db.select(Lead).where(Lead.id.in_(ids[start:start + 500]))
+                                        .order_by(Lead.id)))
+    return found
+
+
+def _what(ids) -> str:
+    ids = list(ids)
+    return f"lead {ids[0]}" if len(ids) == 1 else f"{len(ids)} leads"
+
+
+def leads_arrived(ids: list[int], channel: str) -> list[str]:
+    """Tell every ``leads.arrived`` handler; returns the names of those that failed."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
-    return [step.__name__ for _, step in list(_ARRIVAL_STEPS)
-            if not _run_isolated(step, f"After lead {lead.id} arrived via {channel}", lead, channel)]
+    if not ids:
+        return []
+    return bus.emit(ARRIVED, f"{_what(ids)} arrived via {channel}", list(ids), channel)
 
 
-def emit(event: str, lead: Lead, actor=None, **data) -> list[str]:
-    """Tell every handler of ``event``; returns the names of the handlers that failed."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown event {event!r}")
-    return [handler.__name__ for handler in list(_HANDLERS[event])
-            if not _run_isolated(handler, f"On {event} for lead {lead.id}", lead, actor, **data)]
+def leads_moved(ids: list[int], actor, from_id: int | None, to_id: int | None) -> list[str]:
+    if not ids:
+        return []
+    return bus.emit(MOVED, _what(ids), list(ids), actor, from_id=from_id, to_id=to_id)
+
+
+def leads_changed(ids: list[int], actor, fields: Iterable[str]) -> list[str]:
+    fields = list(fields)
+    if not ids or not fields:
+        return []
+    return bus.emit(CHANGED, _what(ids), list(ids), actor, fields=fields)
+
+
+def activity_added(lead: Lead, actor, activity) -> list[str]:
+    return bus.emit(ACTIVITY_ADDED, f"lead {lead.id}", lead, actor, activity=activity)
+
+
+def score_changed(lead: Lead, actor, old: int, new: int) -> list[str]:
+    return bus.emit(SCORE_CHANGED, f"lead {lead.id}", lead, actor, old=old, new=new)

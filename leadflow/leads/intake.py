@@ -27,7 +27,7 @@ from leadflow.leads import reviews, services, store
 from leadflow.leads.fields import (
     CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX, MAX_CUSTOM_FIELDS, FieldError, consent_source_text, normalise_email,
 )
-from leadflow.leads.events import emit
+from leadflow.leads import events
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import require_lead_edit
 
@@ -38,7 +38,6 @@ ATTRIBUTION_KEYS = ("source", "utm_source", "utm_medium", "utm_campaign", "utm_t
 INPUT_KEYS = CONTACT_KEYS + ATTRIBUTION_KEYS + ("value", "tags")
 # Fields a caller may choose for a new lead (a form's owner rule and stage, its default source).
 DEFAULT_KEYS = ("owner_id", "stage_id", "source", "lifecycle", "tags")
-
 
 
 @dataclass
@@ -230,5 +229,5 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
     db.session.flush()
     if public_merge is not None:
         public_merge.open_reviews(activity)
-    emit("activity.added", lead, actor, activity=activity)
+    events.activity_added(lead, actor, activity)
     return IntakeResult(lead=lead, created=created)

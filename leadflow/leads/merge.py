@@ -22,6 +22,7 @@ from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationF
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.models import AuditEntry
+from leadflow.leads import events
 from leadflow.leads import fields as f
 from leadflow.leads.merge_models import LeadMerge
 from leadflow.leads.models import LIFECYCLE_LABELS, Lead, Tag
@@ -213,7 +214,7 @@ def merge_leads(actor, survivor: Lead, absorbed: Lead, choices: dict[str, str], 
     survivor.search_text = _search_text(survivor)
     db.session.flush()
 
-    record_changes(actor, "lead", survivor.id, audit_before, audit_snapshot(survivor))
+    entries = record_changes(actor, "lead", survivor.id, audit_before, audit_snapshot(survivor))
     entry = record_event(actor, "lead", survivor.id, "merge", f"Merged {absorbed.name} (#{absorbed.id}) into this lead")
     record_event(actor, "lead", absorbed.id, "merge", f"Merged into {survivor.name} (#{survivor.id})")
     db.session.flush()
@@ -223,6 +224,11 @@ def merge_leads(actor, survivor: Lead, absorbed: Lead, choices: dict[str, str], 
     activity = add_system_activity(survivor, "merge", actor, f"Merged with {absorbed.name} (#{absorbed.id})", now)
     activity.details = {"absorbed_id": absorbed.id, "moved": {k: len(v) for k, v in moved.items()}}
     db.session.flush()
+    # What the survivor took from the other lead reaches workflow rules, scoring and sequences
+    # like any edit (a stage it took, as a move).
+    if survivor.stage_id != old_stage_id:
+        events.leads_moved([survivor.id], actor, old_stage_id, survivor.stage_id)
+    events.leads_changed([survivor.id], actor, [e.field for e in entries])
     return merge
 
 
@@ -339,11 +345,12 @@ def undo_merge(actor, merge: LeadMerge) -> Lead:
     merge.undone_at = now
     merge.undone_by_id = getattr(actor, "id", None)
     db.session.flush()
-    record_changes(actor, "lead", survivor.id, audit_before, audit_snapshot(survivor))
+    entries = record_changes(actor, "lead", survivor.id, audit_before, audit_snapshot(survivor))
     record_event(actor, "lead", survivor.id, "unmerge", f"Undid the merge of {absorbed.name} (#{absorbed.id})")
     record_event(actor, "lead", absorbed.id, "restore", f"Restored by undoing its merge into {survivor.name}")
     add_system_activity(survivor, "merge", actor, f"Merge with {absorbed.name} (#{absorbed.id}) undone", now)
     db.session.flush()
+    events.leads_changed([survivor.id], actor, [e.field for e in entries])
     return absorbed
 
 

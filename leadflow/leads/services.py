@@ -21,7 +21,7 @@ from leadflow.governance.settings import get_setting
 from leadflow.leads import fields as f
 from leadflow.leads import store
 from leadflow.leads.custom_fields import AUDIT_PREFIX
-from leadflow.leads.events import emit, lead_arrived
+from leadflow.leads import events
 from leadflow.leads.merge_models import LeadMerge
 from leadflow.governance.models import CURRENCIES
 from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
@@ -243,11 +243,13 @@ def _apply(actor, lead: Lead, values: dict) -> None:
     for key, value in values.items():
         setattr(lead, key, value)
     if "stage_id" in values and lead.stage_id != old_stage_id:
+        # A new lead's first stage (a lead that has one moves through ``store.move_leads``).
         stage = db.session.get(Stage, lead.stage_id) if lead.stage_id else None
         lead.stage = stage
         lead.pipeline_id = stage.pipeline_id if stage else None
         lead.stage_entered_at = now
-        record_stage_change(actor, lead, old_stage_id, lead.stage_id, now)
+        db.session.add(StageChange(lead_id=lead.id, from_stage_id=old_stage_id, to_stage_id=lead.stage_id,
+                                   actor_id=getattr(actor, "id", None), at=now))
         if stage is not None and stage.kind == "won":
             lead.lifecycle = "customer"
     if "owner_id" in values and lead.owner_id != old_owner_id:
@@ -266,27 +268,11 @@ def refresh_search_text(lead: Lead) -> None:
     )
 
 
-def record_stage_change(actor, lead: Lead, from_id: int | None, to_id: int | None, at) -> None:
-    """Keep the move as a StageChange row and, for moves between stages, a timeline entry."""
-    db.session.add(StageChange(lead_id=lead.id, from_stage_id=from_id, to_stage_id=to_id,
-                               actor_id=getattr(actor, "id", None), at=at))
-    if from_id is not None:
-        names = dict(db.session.execute(db.select(Stage.id, Stage.name).where(Stage.id.in_([from_id, to_id or 0]))).all())
-        add_system_activity(lead, "stage_change", actor,
-                            f"Moved from {names.get(from_id, '?')} to {names.get(to_id, 'no stage')}", at)
-        emit("stage.changed", lead, actor, from_id=from_id, to_id=to_id)
-
-
 def add_system_activity(lead: Lead, kind: str, actor, subject: str, at=None) -> Activity:
     activity = Activity(lead_id=lead.id, kind=kind, actor_id=getattr(actor, "id", None),
                         subject=subject, occurred_at=at or utcnow())
     db.session.add(activity)
     return activity
-
-
-def new_card_rank() -> float:
-    """New leads go on top of their board column: ranks ascend, so newer is smaller."""
-    return -utcnow().timestamp()
 
 
 def create_lead(actor, data: dict, *, region: str | None = None, channel: str = "manual") -> Lead:
@@ -302,26 +288,15 @@ def create_lead(actor, data: dict, *, region: str | None = None, channel: str = 
     if not values.get("stage_id"):
         stage = default_stage()
         values["stage_id"] = stage.id if stage else None
-    lead = _insert_row(values)
-    _apply(actor, lead, values)
-    record_event(actor, "lead", lead.id, "create", lead.name)
-    add_system_activity(lead, "system", actor, "Lead created")
-    db.session.flush()
-    lead_arrived(lead, channel)
-    return lead
-
-
-def _insert_row(values: dict) -> Lead:
-    """The new lead's row, through the lead store, without a stage or value yet (``_apply``
-    sets them, so the board's stage totals see the move in); EmailTaken when a live lead
-    already has the email, however recently it was committed."""
-    row = {"first_name": values.get("first_name") or "", "last_name": values.get("last_name") or "",
-           "email": values.get("email"), "email_key": values.get("email_key"), "phone": values.get("phone"),
-           "lifecycle": "lead", "temperature": "cold", "score": 0, "stage_id": None, "value_cents": None,
-           "currency": get_setting("default_currency") or "USD", "deleted_at": None,
-           "board_rank": new_card_rank(), "search_text": ""}
+    org_name = values.pop("organization_name", None)
+    tag_ids = [tag.id for tag in resolve_tags(values.pop("tags", []))]
+    row = {"first_name": "", "last_name": "", "email": None, "email_key": None, "phone": None,
+           "lifecycle": "lead", "temperature": "cold", "score": 0, "value_cents": None,
+           "currency": get_setting("default_currency") or "USD", "deleted_at": None, "owner_id": None,
+           **values, "organization_id": find_or_create_organization(org_name).id if org_name else None}
+    new = store.NewLead(row, organization_name=org_name, tag_ids=tag_ids)
     for _ in range(3):  # the holder went to the trash in between: the address is free again
-        result = store.insert_leads([row])
+        result = store.create_leads([new], actor, channel, note_owner=True, audit=True)
         if result.ids[0] is not None:
             return db.session.get(Lead, result.ids[0])
         if 0 in result.taken:
@@ -353,19 +328,30 @@ def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None =
         _check_email_free(lead, values["email_key"])
         values["shared_email_key"] = None  # its own address now: no longer parked beside another lead's
     before = audit_snapshot(lead)
+    # A new stage is the lead store's to write (with its history, timeline entry and totals).
+    moving = lead.stage_id is not None and values.get("stage_id", lead.stage_id) != lead.stage_id
+    to_stage = db.session.get(Stage, values["stage_id"]) if moving and values["stage_id"] else None
+    if moving:
+        values.pop("stage_id")
     # No flush half-way: the lead's row is written once, with every change and its updated_at.
     with db.session.no_autoflush:
         _apply(actor, lead, values)
         after = audit_snapshot(lead)
+    if moving:
+        after["stage"] = to_stage.name if to_stage else None
+        if to_stage is not None and to_stage.kind == "won":
+            after["lifecycle"] = "customer"
     entries = record_changes(actor, "lead", lead.id, before, after)
     if entries:
         lead.updated_at = utcnow()
     if new_email and values["email_key"]:
         flush_holding_email(lead)
+    written = db.session.is_modified(lead)
     db.session.flush()
+    if moving:
+        store.move_leads([lead.id], to_stage, actor, bump_version=not written)
     changed = [e.field for e in entries]
-    if changed:
-        emit("lead.changed", lead, actor, fields=changed)
+    events.leads_changed([lead.id], actor, changed)
     return changed
 
 
@@ -434,7 +420,7 @@ def update_custom_field(actor, lead: Lead, key: str, value: str | None, *,
     refresh_search_text(lead)
     lead.updated_at = utcnow()
     db.session.flush()
-    emit("lead.changed", lead, actor, fields=["custom_fields"])
+    events.leads_changed([lead.id], actor, ["custom_fields"])
     return True
 
 

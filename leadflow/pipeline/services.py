@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, String, case, cast, func, literal
+from sqlalchemy import case, func
 
-from leadflow.activities.models import Activity
 from leadflow.db import get_by_id, utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.ordering import move_in_order
+from leadflow.leads import store
 from leadflow.leads.models import Lead
-from leadflow.pipeline.models import STAGE_KINDS, Pipeline, Stage, StageChange
-from leadflow.pipeline.totals import recount_stage_totals
+from leadflow.pipeline.models import STAGE_KINDS, Pipeline, Stage
 
 # The common sales stages: name, win probability %, kind, rotting days.
 DEFAULT_STAGES = (
@@ -322,9 +321,8 @@ def stage_delete_problem(stage: Stage) -> str | None:
 
 def delete_stage(actor, stage: Stage, target_stage_id=None) -> int:
     """Delete a stage, first moving every lead in it (live or trashed) to another stage of the
-    same pipeline. One UPDATE for the leads, one bulk insert each for their StageChange rows and
-    timeline entries, and one audit entry, so a stage with many thousands of leads goes quickly.
-    Returns how many leads were moved."""
+    same pipeline, through the lead store's set-based move, so a stage with many thousands of
+    leads goes quickly. Returns how many leads were moved."""
     _require_manager(actor)
     pipeline = stage.pipeline
     _require_active(pipeline)
@@ -350,39 +348,11 @@ def delete_stage(actor, stage: Stage, target_stage_id=None) -> int:
 
     moved = 0
     if target is not None:
-        db.session.flush()  # the Core statements below must see every pending ORM change
-        now = utcnow()
-        leads, changes, activities = Lead.__table__, StageChange.__table__, Activity.__table__
-        in_stage = leads.c.stage_id == stage.id
-        # Lock the leads being moved (PostgreSQL): someone moving one of them meanwhile waits,
-        # then gets a version conflict, so the history written below stays true.
-        lead_ids = list(db.session.scalars(db.select(leads.c.id).where(in_stage).with_for_update()))
-        moved = len(lead_ids)
-        if lead_ids:
-            actor_id = cast(literal(getattr(actor, "id", None), Integer), Integer)  # typed even when NULL
-            at = literal(now, changes.c.at.type)
-            subject = f"Moved from {stage.name} to {target.name} (stage {stage.name} was deleted)"[:200]
-            # The database copies the rows itself: no per-lead round trip or Python object.
-            db.session.execute(changes.insert().from_select(
-                ["lead_id", "from_stage_id", "to_stage_id", "actor_id", "at"],
-                db.select(leads.c.id, literal(stage.id, Integer), literal(target.id, Integer), actor_id, at)
-                .where(in_stage)))
-            db.session.execute(activities.insert().from_select(
-                ["lead_id", "kind", "actor_id", "subject", "occurred_at", "created_at"],
-                db.select(leads.c.id, literal("stage_change", String), actor_id, literal(subject, String), at, at)
-                .where(in_stage)))
-            values = {"stage_id": target.id, "pipeline_id": pipeline.id, "stage_entered_at": now,
-                      "updated_at": now, "version": leads.c.version + 1}
-            if target.kind == "won":
-                values["lifecycle"] = "customer"
-            db.session.execute(leads.update().where(in_stage).values(**values))
-        # Lead objects already in this session still hold the old stage.
-        moved_ids = set(lead_ids)
-        for obj in list(db.session.identity_map.values()):
-            if isinstance(obj, Lead) and obj.id in moved_ids:
-                db.session.expire(obj)
-        # The UPDATE bypassed the ORM, so the board's per-stage counters are recounted.
-        recount_stage_totals(db.session, [target.id])
+        # The lead store moves them like any other move (history, timeline, totals, and
+        # ``leads.moved`` for workflow rules and sequences), set-based, with the rows locked
+        # (PostgreSQL: someone moving one of them meanwhile waits, then gets a version conflict).
+        moved = sum(len(group) for group in store.move_leads(
+            Lead.__table__.c.stage_id == stage.id, target, actor, note=f"stage {stage.name} was deleted").values())
 
     detail = f"Deleted stage {stage.name} of {pipeline.name}"
     if target is not None:

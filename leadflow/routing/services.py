@@ -22,7 +22,8 @@ from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.ordering import move_in_order
 from leadflow.governance.settings import get_setting, set_setting
-from leadflow.leads.events import arrival_context, emit, register_arrival_step
+from leadflow.leads import events, store
+from leadflow.leads.events import Bus, arrival_context, load_leads
 from leadflow.leads.models import SOURCES, Lead
 from leadflow.leads.services import add_system_activity
 from leadflow.organizations.models import SIZE_BANDS
@@ -166,6 +167,11 @@ def _eligible(users: list[User], now: datetime) -> tuple[list[User], dict[int, i
     return [u for u in users if skip_reason(u, now, counts[u.id]) is None], counts
 
 
+def available_users(users: list[User], now: datetime | None = None) -> list[User]:
+    """Those of ``users`` who can take a lead now: active, in office, under their cap."""
+    return _eligible(users, now or utcnow())[0]
+
+
 def eligible_team_members(team: Team, now: datetime | None = None) -> list[User]:
     """Who in ``team`` can take a lead now (active, in office, under their cap), by id."""
     users = list(db.session.scalars(
@@ -281,36 +287,39 @@ def assign_lead(lead: Lead, user_id: int | None, actor, reason: str, *, announce
     now = utcnow()
     old_name = lead.owner.name if lead.owner else None
     user = db.session.get(User, user_id) if user_id else None
-    lead.owner_id = user.id if user else None
-    lead.owner = user
-    lead.updated_at = now
     new_name = user.name if user else None
     add_system_activity(lead, "assignment", actor, f"Assigned to {new_name or 'nobody'} {reason}".strip(), now)
     record_changes(actor, "lead", lead.id, {"owner": old_name}, {"owner": new_name})
     if user is not None:
         note_assignment(user.id, now)
-    db.session.flush()
-    if announce:
-        emit("lead.changed", lead, actor, fields=["owner"])
+    store.update_columns([lead.id], {"owner_id": user.id if user else None, "updated_at": now}, actor,
+                         announce=["owner"] if announce else [], bump_version=True)
     return True
 
 
 ROUTED_CHANNELS = ("form", "api")
 
 
-@register_arrival_step(order=10)
-def route_new_lead(lead: Lead, channel: str) -> None:
+def route_new_leads(ids: list[int], channel: str) -> None:
     """New leads from outside (a capture form, the API) that arrive with no owner.
 
     A lead typed in by a person keeps the owner they chose, or none (reps own what they
     create); an import's owners come from the file.
     """
-    if channel not in ROUTED_CHANNELS or lead.owner_id is not None:
+    if channel not in ROUTED_CHANNELS:
         return
-    decision = route_lead(lead)
-    if decision.user_id is not None:
-        actor = system_actor(f"Routing rule “{decision.rule.name}”" if decision.rule else "Routing fallback")
-        assign_lead(lead, decision.user_id, actor, decision.reason, announce=False)
+    for lead in load_leads(ids):
+        if lead.owner_id is not None:
+            continue
+        decision = route_lead(lead)
+        if decision.user_id is not None:
+            actor = system_actor(f"Routing rule “{decision.rule.name}”" if decision.rule else "Routing fallback")
+            assign_lead(lead, decision.user_id, actor, decision.reason, announce=False)
+
+
+def register(bus: Bus) -> None:
+    """Routing runs first on arrival, so alerts, scoring and workflow rules see the owner."""
+    bus.on(events.ARRIVED, route_new_leads, order=10)
 
 
 # --- managing rules ------------------------------------------------------------------------

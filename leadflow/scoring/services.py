@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import attributes, joinedload, selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.system import system_actor
 from leadflow.activities.models import ACTIVITY_KINDS, Activity, kind_label
@@ -30,7 +30,8 @@ from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.money import Rates, base_currency, cents_in_base, current_rates
 from leadflow.governance.models import Setting
 from leadflow.governance.ordering import move_in_order
-from leadflow.leads.events import emit, register_arrival_step, subscribe
+from leadflow.leads import events, store
+from leadflow.leads.events import Bus, load_leads
 from leadflow.leads.models import LIFECYCLE_LABELS, Lead
 from leadflow.web.formatting import money
 from leadflow.scoring.models import (
@@ -375,13 +376,11 @@ def store_score(lead: Lead, total: int, breakdown: list[dict], settings: dict, *
     changes = {key: value for key, value in values.items() if value != current[key]}
     if not changes:
         return False
-    db.session.execute(update(Lead).where(Lead.id == lead.id).values(**changes)
-                       .execution_options(synchronize_session=False))
-    for key, value in changes.items():
-        attributes.set_committed_value(lead, key, value)
-    if "lifecycle" in changes or "temperature" in changes:
-        record_changes(SCORING, "lead", lead.id, {k: current[k] for k in ("lifecycle", "temperature") if k in changes},
-                       {k: changes[k] for k in ("lifecycle", "temperature") if k in changes})
+    seen = [k for k in ("lifecycle", "temperature") if k in changes]  # what the lead's history shows
+    if seen:
+        record_changes(SCORING, "lead", lead.id, {k: current[k] for k in seen}, {k: changes[k] for k in seen})
+    # Announced like a person's edit: a workflow rule on "temperature changes" fires either way.
+    store.update_columns([lead.id], changes, SCORING, announce=seen)
     if total == old_score:
         return False
     subject = f"Score {old_score} → {total}"
@@ -390,27 +389,34 @@ def store_score(lead: Lead, total: int, breakdown: list[dict], settings: dict, *
     db.session.add(Activity(lead_id=lead.id, kind="score_change", actor_id=None, subject=subject,
                             occurred_at=utcnow(), details={"old": old_score, "new": total}))
     db.session.flush()
-    emit("score.changed", lead, SCORING, old=old_score, new=total)
+    events.score_changed(lead, SCORING, old_score, total)
     return True
 
 
-@register_arrival_step(order=20)
-def score_new_lead(lead: Lead, channel: str) -> None:
-    rescore_lead(lead)
+def score_new_leads(ids: list[int], channel: str) -> None:
+    rescore_leads(load_leads(ids))
 
 
-@subscribe("lead.changed")
-def rescore_changed_lead(lead: Lead, actor, fields=(), **_) -> None:
+def rescore_changed_leads(ids: list[int], actor, fields=()) -> None:
+    if actor is SCORING:
+        return  # its own temperature or lifecycle: the score that set them is current
     fields = set(fields or ())
     if fields and fields <= {"score", "temperature"}:
         return  # a temperature set by hand stays until the score itself moves
     # A lifecycle someone just set by hand stays as they set it.
-    rescore_lead(lead, move_lifecycle="lifecycle" not in fields)
+    rescore_leads(load_leads(ids), move_lifecycle="lifecycle" not in fields)
 
 
-@subscribe("activity.added")
-def rescore_after_activity(lead: Lead, actor, **_) -> None:
+def rescore_after_activity(lead: Lead, actor, activity=None) -> None:
     rescore_lead(lead)
+
+
+def register(bus: Bus) -> None:
+    """Scoring's handlers: a new lead is scored (after routing, before alerts and workflow
+    rules read its temperature), a changed lead and a lead with a new activity again."""
+    bus.on(events.ARRIVED, score_new_leads, order=20)
+    bus.on(events.CHANGED, rescore_changed_leads)
+    bus.on(events.ACTIVITY_ADDED, rescore_after_activity)
 
 
 def leads_for_rescoring(after_id: int, limit: int) -> list[Lead]:

@@ -19,14 +19,15 @@ from sqlalchemy import and_, select
 
 from leadflow.activities.models import Task
 from leadflow.extensions import db
-from leadflow.leads.events import subscribe
+from leadflow.leads import events
+from leadflow.leads.events import Bus, load_leads
 from leadflow.mail.services import RenderedMail, enqueue_mail
 from leadflow.pipeline.models import Stage
 from leadflow.scheduler.claims import claim_due
 from leadflow.scheduler.registry import register_sweep
 from leadflow.sequences.links import click_url, is_web_url, open_pixel_url, unsubscribe_url
 from leadflow.sequences.models import Enrollment, Sequence, SequenceMessage
-from leadflow.sequences.services import exit_lead_enrollments, finish, record_event
+from leadflow.sequences.services import enrolled_lead_ids, exit_lead_enrollments, finish, record_event
 from leadflow.sequences.templates import TemplateError, can_send_marketing, render_for_lead
 
 log = logging.getLogger(__name__)
@@ -132,25 +133,34 @@ def track_links(body: str, message_id: int) -> str:
 
 # --- exit triggers ------------------------------------------------------------------------
 
-@subscribe("activity.added")
-def exit_on_reply(lead, actor, activity=None, **_):
+def exit_on_reply(lead, actor, activity=None):
     if activity is None:
         return
     if (activity.kind == "email" and activity.actor_id is not None) or activity.outcome == "replied":
         exit_lead_enrollments(lead, "replied", when=lambda sequence: sequence.exit_on_reply)
 
 
-@subscribe("stage.changed")
-def exit_on_stage_change(lead, actor, to_id=None, **_):
+def exit_on_stage_change(ids, actor, from_id=None, to_id=None):
+    enrolled = enrolled_lead_ids(ids)
+    if not enrolled:
+        return  # most moved leads are in no sequence: nothing to load
     stage = db.session.get(Stage, to_id) if to_id is not None else None
-    if stage is not None and stage.kind in ("won", "lost"):
-        exit_lead_enrollments(lead, "won_lost", when=lambda sequence: sequence.exit_on_won_lost)
-    exit_lead_enrollments(lead, "stage_changed", when=lambda sequence: sequence.exit_on_stage_change)
+    for lead in load_leads(enrolled):
+        if stage is not None and stage.kind in ("won", "lost"):
+            exit_lead_enrollments(lead, "won_lost", when=lambda sequence: sequence.exit_on_won_lost)
+        exit_lead_enrollments(lead, "stage_changed", when=lambda sequence: sequence.exit_on_stage_change)
 
 
-@subscribe("score.changed")
-def exit_on_score(lead, actor, new=None, **_):
+def exit_on_score(lead, actor, old=None, new=None):
     if new is None:
         return
     exit_lead_enrollments(lead, "score_reached", when=lambda sequence: (
         sequence.exit_score_at_least is not None and new >= sequence.exit_score_at_least))
+
+
+def register(bus: Bus) -> None:
+    """A sequence ends for a lead that replies, moves stage (or is won or lost) or reaches
+    its exit score, whichever way that came about."""
+    bus.on(events.ACTIVITY_ADDED, exit_on_reply)
+    bus.on(events.MOVED, exit_on_stage_change)
+    bus.on(events.SCORE_CHANGED, exit_on_score)

@@ -25,7 +25,7 @@ from leadflow.activities.models import Activity
 from leadflow.db import get_by_id, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed
 from leadflow.extensions import db
-from leadflow.leads.events import emit
+from leadflow.leads import events, store
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.sequences.models import (
@@ -274,6 +274,16 @@ def finish(enrollment: Enrollment, state: str, reason: str | None, now: datetime
     enrollment.lease_until = None
 
 
+def enrolled_lead_ids(ids: list[int]) -> list[int]:
+    """Which of these leads are in a sequence now (one query per thousand)."""
+    found: set[int] = set()
+    ids = sorted(set(ids))
+    for start in range(0, len(ids), 1000):
+        found.update(db.session.scalars(select(Enrollment.lead_id).where(
+            Enrollment.lead_id.in_(ids[start:start + 1000]), Enrollment.state == "active")))
+    return sorted(found)
+
+
 def exit_lead_enrollments(lead: Lead, reason: str, *, when=lambda sequence: True,
                           now: datetime | None = None) -> int:
     """End the lead's active enrolments (those whose sequence ``when`` accepts); returns how many."""
@@ -304,7 +314,7 @@ def record_event(lead: Lead, kind: str, subject: str, *, now: datetime, details:
                         details=details)
     db.session.add(activity)
     db.session.flush()
-    emit("activity.added", lead, None, activity=activity)
+    events.activity_added(lead, None, activity)
     return activity
 
 
@@ -315,12 +325,10 @@ def unsubscribe_lead(lead: Lead, *, now: datetime | None = None, via: str = "lin
     if lead.unsubscribed_at is not None:
         return False
     before = {"marketing_consent": lead.marketing_consent}
-    lead.marketing_consent = False
-    lead.unsubscribed_at = now
     actor = system_actor("Unsubscribe link" if via == "link" else f"Unsubscribe ({via})")
     record_changes(actor, "lead", lead.id, before, {"marketing_consent": False})
-    db.session.flush()
-    emit("lead.changed", lead, actor, fields=["marketing_consent"])
+    store.update_columns([lead.id], {"marketing_consent": False, "unsubscribed_at": now, "updated_at": now},
+                         actor, announce=["marketing_consent"], bump_version=True)
     record_event(lead, "unsubscribed", "Unsubscribed from marketing e-mail", now=now, details={"via": via})
     exit_lead_enrollments(lead, "unsubscribed", now=now)
     return True

@@ -16,35 +16,48 @@ from sqlalchemy import String, cast, exists, func, literal
 from leadflow.activities.models import Task
 from leadflow.db import utcnow
 from leadflow.extensions import db
-from leadflow.leads.events import register_arrival_step, subscribe
+from leadflow.leads import events
+from leadflow.leads.events import Bus, load_leads
 from leadflow.leads.models import Lead
 from leadflow.scheduler.claims import insert_or_ignore
 from leadflow.scheduler.registry import register_sweep
 from leadflow.workflows.models import WorkflowFiring, WorkflowRule
-from leadflow.workflows.services import run_rule, run_rules
+from leadflow.workflows.services import has_rules, run_rule, run_rules
 
 BATCH = 200
 log = logging.getLogger(__name__)
 
 
-@register_arrival_step(order=60)
-def workflow_rules_on_arrival(lead: Lead, channel: str) -> None:
-    run_rules({"trigger": "lead_created", "channel": channel}, lead)
+def _run_for_each(ids: list[int], event: dict) -> None:
+    if not has_rules(event["trigger"]):
+        return  # the common case: no rule listens, and the batch's leads are never loaded
+    for lead in load_leads(ids):
+        run_rules(event, lead)
 
 
-@subscribe("stage.changed")
-def workflow_rules_on_stage_change(lead: Lead, actor, from_id=None, to_id=None, **_data) -> None:
-    run_rules({"trigger": "stage_changed", "from_id": from_id, "to_id": to_id}, lead)
+def workflow_rules_on_arrival(ids: list[int], channel: str) -> None:
+    _run_for_each(ids, {"trigger": "lead_created", "channel": channel})
 
 
-@subscribe("lead.changed")
-def workflow_rules_on_lead_change(lead: Lead, actor, fields=(), **_data) -> None:
-    run_rules({"trigger": "field_changed", "fields": list(fields)}, lead)
+def workflow_rules_on_move(ids: list[int], actor, from_id=None, to_id=None) -> None:
+    _run_for_each(ids, {"trigger": "stage_changed", "from_id": from_id, "to_id": to_id})
 
 
-@subscribe("score.changed")
-def workflow_rules_on_score_change(lead: Lead, actor, old=None, new=None, **_data) -> None:
+def workflow_rules_on_lead_change(ids: list[int], actor, fields=()) -> None:
+    _run_for_each(ids, {"trigger": "field_changed", "fields": list(fields)})
+
+
+def workflow_rules_on_score_change(lead: Lead, actor, old=None, new=None) -> None:
     run_rules({"trigger": "score_crossed", "old": old, "new": new}, lead)
+
+
+def register(bus: Bus) -> None:
+    """Workflow rules hear every lead event; on arrival they run last (after routing,
+    scoring and alerts), so a rule's conditions see the lead's owner and temperature."""
+    bus.on(events.ARRIVED, workflow_rules_on_arrival, order=60)
+    bus.on(events.MOVED, workflow_rules_on_move)
+    bus.on(events.CHANGED, workflow_rules_on_lead_change)
+    bus.on(events.SCORE_CHANGED, workflow_rules_on_score_change)
 
 
 def _not_fired(rule_id: int, subject, anchor):

@@ -72,6 +72,12 @@ def run_rule(rule: WorkflowRule, lead: Lead, event: dict) -> WorkflowRun:
     return run
 
 
+def has_rules(trigger: str) -> bool:
+    """Whether any active rule starts on ``trigger``."""
+    return db.session.scalar(db.select(WorkflowRule.id).where(
+        WorkflowRule.active.is_(True), WorkflowRule.trigger == trigger).limit(1)) is not None
+
+
 def run_rules(event: dict, lead: Lead) -> list[WorkflowRun]:
     """Run every active rule whose trigger matches ``event`` (``{"trigger": ..., data}``)."""
     if lead.deleted_at is not None:

@@ -220,6 +220,48 @@ def test_single_owner_rule_and_an_inactive_owner(make_form, make_user, client, a
     assert form.id
 
 
+def test_a_form_owner_out_of_office_lets_the_routing_rules_decide(make_form, make_user, client, app):
+    """The form names Olga, but she is away: the lead goes by the routing rules (to Ray),
+    not to an inbox nobody reads until she is back."""
+    from datetime import timedelta
+
+    from leadflow.db import utcnow
+    from leadflow.routing.services import create_rule
+
+    app.config["CAPTURE_MIN_FILL_SECONDS"] = 0
+    admin = make_user("admin")
+    away, cover = make_user("rep", name="Olga Away"), make_user("rep", name="Ray Cover")
+    create_rule(admin, {"name": "Everything to Ray", "target_kind": "user", "target_user_id": str(cover.id),
+                        "strategy": "round_robin", "active": "y"})
+    make_form(owner_rule="user", owner_id=str(away.id))
+    _submit(client, email="before@example.com")
+    away.out_of_office_until = utcnow() + timedelta(days=3)
+    db.session.commit()
+    _submit(client, email="during@example.com")
+
+    owners = dict(db.session.execute(db.select(Lead.email, Lead.owner_id)).all())
+    assert owners == {"before@example.com": away.id, "during@example.com": cover.id}
+    from leadflow.activities.models import Activity
+
+    assigned = db.session.scalars(db.select(Activity.subject).join(Lead, Lead.id == Activity.lead_id).where(
+        Lead.email == "during@example.com", Activity.kind == "assignment")).all()
+    assert len(assigned) == 1 and "Everything to Ray" in assigned[0]
+
+
+def test_a_round_robin_form_skips_members_at_their_cap(make_form, make_user, client, app):
+    app.config["CAPTURE_MIN_FILL_SECONDS"] = 0
+    team = Team(name="Inbound")
+    db.session.add(team)
+    db.session.flush()
+    full = make_user("rep", team_id=team.id, max_open_leads=0)
+    free = make_user("rep", team_id=team.id)
+    make_form(owner_rule="round_robin", team_id=str(team.id))
+    for n in range(3):
+        _submit(client, email=f"q{n}@example.com")
+    owners = {lead.owner_id for lead in db.session.scalars(db.select(Lead))}
+    assert owners == {free.id} and full.id not in owners
+
+
 def test_form_stage_and_source_are_applied(make_form, client, app):
     app.config["CAPTURE_MIN_FILL_SECONDS"] = 0
     pipeline = ensure_default_pipeline()

@@ -160,12 +160,12 @@ def test_refused_update_leaves_the_existing_lead_untouched(make_lead):
 
 
 def test_a_failing_arrival_step_does_not_lose_the_lead(monkeypatch):
-    def exploding_step(lead, channel):
-        db.session.add(Activity(lead_id=lead.id, kind="system", subject="half-done"))
+    def exploding_step(ids, channel):
+        db.session.add(Activity(lead_id=ids[0], kind="system", subject="half-done"))
         db.session.flush()
         raise RuntimeError("the alert service is down")
 
-    monkeypatch.setattr(events, "_ARRIVAL_STEPS", [(50, exploding_step)])
+    monkeypatch.setitem(events.bus._handlers, events.ARRIVED, [(50, exploding_step)])
     result = intake_lead({"first_name": "Di", "email": "di@example.com"}, channel="form", actor=FORM)
     db.session.commit()
     assert db.session.get(Lead, result.lead.id) is not None

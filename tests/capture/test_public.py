@@ -451,10 +451,10 @@ def test_a_locked_database_is_retried_and_the_submission_kept(client, capture_fo
 def test_a_failing_arrival_step_does_not_lose_the_submission(client, capture_form, monkeypatch):
     from leadflow.leads import events
 
-    def broken(lead, channel):
+    def broken(ids, channel):
         raise RuntimeError("alerts are down")
 
-    monkeypatch.setattr(events, "_ARRIVAL_STEPS", [(50, broken)])
+    monkeypatch.setitem(events.bus._handlers, events.ARRIVED, [(50, broken)])
     response = post_form(client, "contact-us", {**GOOD, "form_token": form_token(client, "contact-us")})
     assert response.status_code == 200
     assert count(Lead) == 1

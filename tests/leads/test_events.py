@@ -16,16 +16,16 @@ from leadflow.leads.models import Lead
 
 @pytest.fixture
 def on_lead_changed():
-    """``on_lead_changed(handler)`` subscribes ``handler`` to lead.changed for this test."""
+    """``on_lead_changed(handler)`` connects ``handler`` to leads.changed for this test."""
     added = []
 
     def _add(handler):
-        events.subscribe("lead.changed")(handler)
+        events.bus.on(events.CHANGED, handler)
         added.append(handler)
 
     yield _add
     for handler in added:
-        events._HANDLERS["lead.changed"].remove(handler)
+        events.bus.off(events.CHANGED, handler)
 
 
 def _title(lead_id):
@@ -42,7 +42,7 @@ def _edit_title(login_as, make_lead, name: str):
 
 
 def test_a_handler_whose_sql_fails_costs_only_its_own_work(login_as, make_lead, on_lead_changed):
-    def broken_sql(lead, actor, **data):
+    def broken_sql(ids, actor, **data):
         db.session.execute(text("INSERT INTO no_such_table VALUES (1)"))
 
     on_lead_changed(broken_sql)
@@ -52,7 +52,7 @@ def test_a_handler_whose_sql_fails_costs_only_its_own_work(login_as, make_lead, 
 
 
 def test_a_conflict_met_by_a_handler_is_a_409_and_saves_nothing(login_as, make_lead, on_lead_changed):
-    def meets_a_conflict(lead, actor, **data):
+    def meets_a_conflict(ids, actor, **data):
         raise StaleDataError("UPDATE statement on table 'tasks' expected to update 1 row(s); 0 were matched.")
 
     on_lead_changed(meets_a_conflict)
@@ -64,7 +64,7 @@ def test_a_conflict_met_by_a_handler_is_a_409_and_saves_nothing(login_as, make_l
 def test_a_handler_that_meets_a_locked_database_runs_the_request_again_once(login_as, make_lead, on_lead_changed):
     calls = []
 
-    def locked_once(lead, actor, **data):
+    def locked_once(ids, actor, **data):
         calls.append(1)
         if len(calls) == 1:
             raise OperationalError("UPDATE", {}, Exception("database is locked"))

@@ -305,3 +305,26 @@ def test_open_submitted_values_follow_the_merge_and_go_back_on_undo(pair, login_
     assert (lead_of(phone), lead_of(twin), lead_of(own)) == (absorbed.id, absorbed.id, survivor.id)
     assert "Submitted phone differs" in client.get(f"/leads/{absorbed.id}").text
     assert "Submitted phone differs" not in client.get(f"/leads/{survivor.id}").text
+
+
+def test_what_the_survivor_takes_in_a_merge_reaches_workflow_rules(pair):
+    """A merge is a change like any other: a rule on "owner changes" and one on "stage
+    changes" fire for the survivor that took the other lead's owner and stage."""
+    from leadflow.workflows.models import WorkflowRule, WorkflowRun
+
+    manager, rep, survivor, absorbed, stages = pair
+    rules = [WorkflowRule(name=f"On {trigger}", active=True, trigger=trigger, trigger_config=config,
+                          conditions=[], actions=[{"type": "add_tag", "tag": tag}], secret="s")
+             for trigger, config, tag in (("field_changed", {"field": "owner"}, "new-owner"),
+                                          ("stage_changed", {"to_stage_id": stages[2].id}, "moved-in"))]
+    db.session.add_all(rules)
+    db.session.commit()
+
+    merge_service.merge_leads(manager, survivor, absorbed, {"owner": "absorbed", "stage": "absorbed"})
+    db.session.commit()
+
+    db.session.refresh(survivor)
+    assert survivor.owner_id == rep.id and survivor.stage_id == stages[2].id
+    assert {"new-owner", "moved-in"} <= {t.name for t in survivor.tags}
+    assert all(db.session.scalar(db.select(db.func.count(WorkflowRun.id)).where(WorkflowRun.rule_id == r.id)) == 1
+               for r in rules)

@@ -22,9 +22,9 @@ def heard():
     def listener(lead, actor, **data):
         seen.append((lead.id, data))
 
-    events.subscribe("score.changed")(listener)
+    events.bus.on(events.SCORE_CHANGED, listener)
     yield seen
-    events._HANDLERS["score.changed"].remove(listener)
+    events.bus.off(events.SCORE_CHANGED, listener)
 
 
 def score_changes(lead):

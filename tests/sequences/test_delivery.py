@@ -13,7 +13,7 @@ from leadflow.activities.services import log_activity
 from leadflow.db import utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
-from leadflow.leads.events import emit
+from leadflow.leads import events
 from leadflow.mail.models import OutboxMessage
 from leadflow.scheduler.runner import run_sweep
 from leadflow.sequences import services
@@ -137,12 +137,12 @@ def test_won_stage_and_score_thresholds_end_enrolments(app, make_sequence, conse
     lead = consenting_lead()
     by_score = enrol(lead, make_sequence(name="Score", exit_score_at_least="80", exit_on_won_lost=""))
     by_win = enrol(lead, make_sequence(name="Win"))
-    emit("score.changed", lead, None, old=10, new=50)
+    events.score_changed(lead, None, 10, 50)
     assert by_score.state == "active"
-    emit("score.changed", lead, None, old=50, new=85)
+    events.score_changed(lead, None, 50, 85)
     assert by_score.state == "exited" and by_score.exit_reason == "score_reached"
     won = db.session.scalar(select(Stage).where(Stage.kind == "won"))
-    emit("stage.changed", lead, None, from_id=lead.stage_id, to_id=won.id)
+    events.leads_moved([lead.id], None, lead.stage_id, won.id)
     assert by_win.state == "exited" and by_win.exit_reason == "won_lost"
 
 
@@ -180,7 +180,7 @@ def test_a_stage_move_ends_sequences_that_exit_on_stage_change(app, make_sequenc
     lead = consenting_lead()
     moves = enrol(lead, make_sequence(name="Moves", exit_on_stage_change="y"))
     stays = enrol(lead, make_sequence(name="Stays"))
-    emit("stage.changed", lead, None, from_id=None, to_id=lead.stage_id)
+    events.leads_moved([lead.id], None, None, lead.stage_id)
     assert moves.exit_reason == "stage_changed" and stays.state == "active"
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from leadflow.activities.models import Task
 from leadflow.db import utcnow
 from leadflow.extensions import db
-from leadflow.leads.events import emit
+from leadflow.leads import events
 from leadflow.leads.services import update_lead
 from leadflow.mail.models import OutboxMessage
 from leadflow.pipeline.moves import move_lead
@@ -57,11 +57,11 @@ def test_stage_changed_rule_fires_only_for_its_stage(make_rule, make_lead, make_
 def test_score_crossed_fires_on_upward_crossing_only(make_rule, make_lead, runs_of):
     rule = make_rule("score_crossed", tag("hot-score"), threshold=50)
     lead = make_lead()
-    emit("score.changed", lead, None, old=10, new=40)
+    events.score_changed(lead, None, 10, 40)
     assert tags_of(lead) == []
-    emit("score.changed", lead, None, old=40, new=55)
+    events.score_changed(lead, None, 40, 55)
     assert tags_of(lead) == ["hot-score"]
-    emit("score.changed", lead, None, old=60, new=45)
+    events.score_changed(lead, None, 60, 45)
     assert len(runs_of(rule)) == 1
 
 
