@@ -50,32 +50,37 @@ def create_app(config: object | str | None = None) -> Flask:
         app.wsgi_app = TrustedProxyFix(app.wsgi_app, app.config["TRUSTED_PROXY"])
 
     from leadflow import models  # noqa: F401  (registers every table)
+    from leadflow.accounts.services import load_session_user
+    from leadflow.governance import settings
+    from leadflow.leads import templating
     from leadflow.web import init_web
     from leadflow.wiring import register_hooks
 
     register_hooks()  # every area's arrival steps, event handlers and sweeps, in every process
 
-    init_web(app)
+    init_web(app, load_user=load_session_user)
+    settings.register_template_helpers(app)
+    templating.register_template_helpers(app)
 
-    from leadflow.accounts import bp as accounts_bp
-    from leadflow.activities import bp as activities_bp
-    from leadflow.api import bp as api_bp
+    from leadflow.accounts.views import bp as accounts_bp
+    from leadflow.activities.views import bp as activities_bp
+    from leadflow.api.views import bp as api_bp
     from leadflow.api.admin import bp as api_admin_bp
-    from leadflow.capture import bp as capture_bp
+    from leadflow.capture.views import bp as capture_bp
     from leadflow.capture.admin import bp as capture_admin_bp
-    from leadflow.dashboard import bp as dashboard_bp
-    from leadflow.governance import bp as governance_bp
-    from leadflow.leads import bp as leads_bp
-    from leadflow.imports import bp as imports_bp
-    from leadflow.leads.organizations import bp as organizations_bp
-    from leadflow.mail import bp as mail_bp
+    from leadflow.dashboard.views import bp as dashboard_bp
+    from leadflow.governance.views import bp as governance_bp
+    from leadflow.leads.views import bp as leads_bp
+    from leadflow.imports.views import bp as imports_bp
+    from leadflow.organizations.views import bp as organizations_bp
+    from leadflow.mail.views import bp as mail_bp
     from leadflow.pipeline.admin import bp as pipeline_admin_bp
     from leadflow.pipeline.views import bp as pipeline_bp
-    from leadflow.routing import bp as routing_bp
-    from leadflow.scoring import bp as scoring_bp
-    from leadflow.sequences import bp as sequences_bp
+    from leadflow.routing.views import bp as routing_bp
+    from leadflow.scoring.views import bp as scoring_bp
+    from leadflow.sequences.views import bp as sequences_bp
     from leadflow.sequences.public import bp as mail_links_bp
-    from leadflow.workflows import bp as workflows_bp
+    from leadflow.workflows.views import bp as workflows_bp
 
     # The public capture form and the token-authenticated API are the only routes
     # without session CSRF; each has defences of its own.

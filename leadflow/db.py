@@ -13,6 +13,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
 
+from leadflow.extensions import db
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -72,8 +74,6 @@ def parse_page(raw) -> int:
 
 def get_by_id(model, raw):
     """The ``model`` row whose id ``raw`` (outside input) names, or None."""
-    from leadflow.extensions import db
-
     ident = parse_id(raw)
     return db.session.get(model, ident) if ident is not None else None
 
@@ -139,8 +139,6 @@ def insert_missing(table, rows, index_elements: list[str], index_where=None) -> 
     partial index's ``index_where``) a row already holds is left out instead of failing. On
     PostgreSQL it waits for a concurrent transaction inserting the same key and leaves the row
     out if that one commits, so the caller's next SELECT finds exactly one row."""
-    from leadflow.extensions import db
-
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     db.session.execute(insert(table).on_conflict_do_nothing(index_elements=index_elements,
                                                               index_where=index_where), rows)

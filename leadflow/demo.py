@@ -69,7 +69,8 @@ from leadflow.db import insert_missing, utcnow
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.leads.fields import search_text_for
-from leadflow.leads.models import Lead, Organization, Tag, lead_tags
+from leadflow.leads.models import Lead, Tag, lead_tags
+from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import StageChange
 
 DEMO_LOGIN = ("admin@example.com", "demo-pipeline-2024!")

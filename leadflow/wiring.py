@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from leadflow.leads.events import Bus
+from leadflow.leads import alerts
+from leadflow.leads.events import Bus, bus
 from leadflow.routing import services as routing
-from leadflow.scheduler import reminders
 from leadflow.scoring import services as scoring
 from leadflow.sequences import jobs as sequences
 from leadflow.workflows import jobs as workflows
@@ -28,7 +28,7 @@ from leadflow.workflows import jobs as workflows
 def connect(bus: Bus) -> None:
     routing.register(bus)     # arrival (10): an owner for leads from outside
     scoring.register(bus)     # arrival (20), changes, activities: the score
-    reminders.register(bus)   # arrival (50): new-lead alert, speed-to-lead timers
+    alerts.register(bus)      # arrival (50): new-lead alert, speed-to-lead timers
     workflows.register(bus)   # arrival (60), moves, changes, scores: workflow rules
     sequences.register(bus)   # moves, scores, activities: sequences a lead exits
 
@@ -36,7 +36,9 @@ def connect(bus: Bus) -> None:
 SWEEP_MODULES = (
     "leadflow.jobs.runner",          # sweep: jobs (runs every job kind: import, rescore)
     "leadflow.scoring.jobs",         # job kind: rescore; sweep: scoring_daily
-    "leadflow.scheduler.reminders",  # sweeps: reminders, alerts, digests
+    "leadflow.leads.alerts",         # sweep: lead alerts (speed to lead, escalation)
+    "leadflow.activities.reminders",  # sweep: task reminders
+    "leadflow.activities.digests",   # sweep: morning digests
     "leadflow.workflows.jobs",       # time triggers
     "leadflow.workflows.webhooks",   # sweep: webhook deliveries
     "leadflow.sequences.jobs",       # sweep: sequence steps
@@ -55,7 +57,5 @@ def register_sweeps() -> None:
 
 def register_hooks() -> None:
     """Everything an app process needs: the event handlers and the sweeps."""
-    from leadflow.leads.events import bus
-
     connect(bus)
     register_sweeps()

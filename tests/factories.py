@@ -6,12 +6,13 @@ import itertools
 
 from sqlalchemy import text
 
-from leadflow.accounts.services import hash_password
 from leadflow.accounts.models import User
+from leadflow.accounts.services import hash_password
 from leadflow.accounts.system import system_actor
 from leadflow.extensions import db
 from leadflow.leads import services as lead_services
-from leadflow.leads.models import Lead, Organization
+from leadflow.leads.models import Lead
+from leadflow.organizations.models import Organization
 from leadflow.pipeline.services import ensure_default_pipeline
 
 _seq = itertools.count(1)

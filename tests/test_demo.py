@@ -17,7 +17,8 @@ from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
-from leadflow.leads.models import SOURCES, Lead, Organization, Tag, lead_tags
+from leadflow.leads.models import SOURCES, Lead, Tag, lead_tags
+from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage, StageChange, StageTotals
 from leadflow.pipeline.services import ensure_default_pipeline
 from tests.conftest import _anonymous_token

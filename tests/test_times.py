@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from leadflow.activities.models import Activity, Task
+from leadflow.activities.reminders import send_task_reminders
 from leadflow.extensions import db
 from leadflow.leads import services as lead_services
 from leadflow.mail.models import OutboxMessage
-from leadflow.scheduler.reminders import send_task_reminders
 from leadflow.web.formatting import format_stored
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,6 +12,7 @@ from leadflow.accounts.models import ROLES, Team, User
 from leadflow.db import utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
+from leadflow.governance.audit import record_changes
 
 MIN_PASSWORD_LENGTH = 12
 # Long pass phrases are welcome; past this a password is refused with a message (and a
@@ -206,8 +207,6 @@ def set_password(user: User, new_password: str) -> None:
 
 def update_user(actor: User, user: User, *, name: str, role: str, team: str | None,
                 active: bool, timezone: str) -> None:
-    from leadflow.governance.audit import record_changes
-
     errors: dict[str, list[str]] = {}
     if role not in ROLES:
         errors["role"] = [f"Role must be one of: {', '.join(ROLES)}."]
@@ -238,8 +237,6 @@ def set_routing_limits(actor: User, user: User, *, out_of_office_until, max_open
     """When routing should skip ``user``: away until a time (a naive time is read in ``zone``,
     UTC when not given), or at a cap. A time given to the minute of the stored one keeps it."""
     from datetime import timezone as tz
-
-    from leadflow.governance.audit import record_changes
 
     if out_of_office_until is not None and out_of_office_until.tzinfo is None:
         out_of_office_until = out_of_office_until.replace(tzinfo=zone or tz.utc)

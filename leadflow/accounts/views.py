@@ -8,13 +8,14 @@ from flask_login import current_user, login_required, login_user, logout_user
 from leadflow.accounts import services
 from leadflow.accounts.forms import ChangePasswordForm, LoginForm, UserCreateForm, user_edit_form
 from leadflow.accounts.models import Team, User
+from leadflow.accounts.zones import user_zone
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db, limiter
-from leadflow.web.formatting import zone_of
+from leadflow.governance.audit import record_event
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
-from leadflow.web.ratelimits import breached_limits, reset_time, retry_after_seconds, wait_phrase
 from leadflow.web.permissions import admin_required
+from leadflow.web.ratelimits import breached_limits, reset_time, retry_after_seconds, wait_phrase
 
 bp = Blueprint("accounts", __name__)
 
@@ -133,8 +134,6 @@ def new_user():
             apply_errors(form, exc.errors)
             status = 422
         else:
-            from leadflow.governance.audit import record_event
-
             record_event(current_user, "user", user.id, "create", f"{user.email} ({user.role})")
             db.session.commit()
             flash(f"User {user.email} created.", "success")
@@ -148,7 +147,7 @@ def new_user():
 @admin_required
 def edit_user(user_id: int):
     user = db.session.get(User, user_id) or abort(404)
-    zone = zone_of(current_user)
+    zone = user_zone(current_user)
     form = user_edit_form(user, zone)
     status = 200
     if form.validate_on_submit():

@@ -1,1 +1,4 @@
-from leadflow.activities.views import bp  # noqa: F401
+"""Activities: the lead timeline, tasks, task reminders and the morning digest.
+
+Nothing is imported here, so importing a model or a service of this package loads no pages
+(the app factory imports the blueprint from ``views``)."""

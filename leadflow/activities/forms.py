@@ -6,8 +6,11 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import Length
 
+from leadflow.accounts.zones import user_zone
 from leadflow.activities.models import CALL_OUTCOMES, TASK_KIND_LABELS
-from leadflow.web.formatting import in_your_zone, local_input_value, zone_of
+from leadflow.activities.queries import default_due
+from leadflow.activities.services import assignable_users, default_assignee_id
+from leadflow.web.formatting import in_your_zone, local_input_value
 from leadflow.web.forms import select_choices
 
 LOG_KIND_LABELS = {"call": "Call", "email": "Email", "meeting": "Meeting", "note": "Note"}
@@ -54,11 +57,8 @@ def task_form_data(form: TaskForm) -> dict:
 def next_step_form(lead, viewer, now, *, data=None, title: str = "") -> TaskForm:
     """The next-step form for ``lead``: blank on a POST's data, else pre-filled with a call
     tomorrow at 09:00 (the viewer's time), given to the lead's owner or the viewer."""
-    from leadflow.activities.queries import default_due
-    from leadflow.activities.services import assignable_users, default_assignee_id
-
     assignees = assignable_users()
-    zone = zone_of(viewer)
+    zone = user_zone(viewer)
     if data is not None:
         form = task_form(lead, assignees=assignees, data=data)
     else:

@@ -12,11 +12,13 @@ from sqlalchemy import and_, exists, func, or_
 from sqlalchemy.orm import joinedload
 
 from leadflow.accounts.models import User
+from leadflow.accounts.zones import user_zone
 from leadflow.activities.models import LOGGED_KINDS, TASK_KIND_LABELS, Activity, Task
+from leadflow.activities.services import can_log_activity, can_manage_task
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
+from leadflow.leads.policy import can_edit_lead
 from leadflow.pipeline.models import Stage
-from leadflow.web.formatting import zone_of
 
 TIMELINE_PAGE = 20
 SECTION_LIMIT = 100
@@ -28,7 +30,7 @@ RECENTLY_DONE = timedelta(days=14)
 
 def local_day_bounds(user, now: datetime, days: int = 1) -> tuple[datetime, datetime]:
     """UTC start of the user's local day containing ``now``, and the start ``days`` later."""
-    zone = zone_of(user)
+    zone = user_zone(user)
     today = now.astimezone(zone).date()
     start = datetime.combine(today, time.min, tzinfo=zone)
     end = datetime.combine(today + timedelta(days=days), time.min, tzinfo=zone)
@@ -83,13 +85,10 @@ def people_to_pick(viewer) -> list[tuple[int, str]]:
 
 def my_work_context(user, now: datetime, viewer=None) -> dict:
     """The "My work" page for ``user`` as ``viewer`` sees it (a manager may look at someone else's)."""
-    from leadflow.activities.services import can_manage_task
-    from leadflow.leads.policy import can_edit_lead
-
     viewer = viewer or user
     overdue, today = overdue_and_today_tasks(user, now)
     return {
-        "person": user, "is_me": viewer.id == user.id, "now": now, "zone": zone_of(user),
+        "person": user, "is_me": viewer.id == user.id, "now": now, "zone": user_zone(user),
         "overdue": overdue, "today": today, "upcoming": upcoming_tasks(user, now),
         "no_next_step": leads_without_next_step(user),
         "people": people_to_pick(viewer),
@@ -208,20 +207,18 @@ def duration_text(delta: timedelta) -> str:
 
 def default_due(user, now: datetime) -> datetime:
     """A sensible due time for a next step: tomorrow 09:00 in the user's timezone."""
-    zone = zone_of(user)
+    zone = user_zone(user)
     tomorrow: date = now.astimezone(zone).date() + timedelta(days=1)
     return datetime.combine(tomorrow, time(9, 0), tzinfo=zone).astimezone(timezone.utc)
 
 
 def lead_activity_context(lead: Lead, viewer, now: datetime, timeline_kind: str = "", after=None) -> dict:
     """The timeline, next steps and first-response figure of the lead page."""
-    from leadflow.activities.services import can_log_activity, can_manage_task
-
     tasks = lead_tasks(lead, now)
     return {
         **timeline_context(lead, timeline_kind, after),
         **tasks,
-        "now": now, "zone": zone_of(viewer),
+        "now": now, "zone": user_zone(viewer),
         "response": response_summary(lead, now),
         "can_log": can_log_activity(viewer, lead),
         "can_manage": lambda task: can_manage_task(viewer, task),

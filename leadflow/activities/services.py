@@ -13,7 +13,7 @@ from leadflow.accounts.models import User
 from leadflow.activities.models import (
     CALL_OUTCOMES, HUMAN_TOUCH_KINDS, LOGGED_KINDS, TASK_KIND_LABELS, TASK_KINDS, Activity, CalendarFeed, Task,
 )
-from leadflow.web.formatting import zone_of
+from leadflow.accounts.zones import user_zone
 from leadflow.db import parse_id, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
@@ -169,7 +169,7 @@ def create_task(actor, lead: Lead, data: dict) -> Task:
         errors["title"] = ["Say what the next step is, such as “Call about the proposal”."]
     due_at = None
     try:
-        due_at = parse_local_due(data.get("due"), zone_of(actor))
+        due_at = parse_local_due(data.get("due"), user_zone(actor))
     except ValidationFailed as exc:
         errors.update(exc.errors)
     assignee_id = _resolve_assignee(data.get("assignee_id"), actor, lead, errors)
@@ -224,7 +224,7 @@ def reopen_task(actor, task: Task, *, expected_version: int | None = None, now: 
 def reschedule_task(actor, task: Task, due_raw, *, expected_version: int | None = None) -> bool:
     """Move the due time (typed in the actor's timezone); an open task is reminded again then."""
     _check_task(actor, task, expected_version)
-    due_at = parse_local_due(due_raw, zone_of(actor))
+    due_at = parse_local_due(due_raw, user_zone(actor))
     if due_at == task.due_at:
         return False
     task.due_at = due_at

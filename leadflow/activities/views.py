@@ -8,17 +8,20 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.models import User
 from leadflow.accounts.views import safe_next_url
+from leadflow.accounts.zones import user_zone
 from leadflow.activities import queries, services
 from leadflow.activities.forms import ActivityForm, next_step_form, task_form_data
 from leadflow.activities.ical import build_calendar
 from leadflow.activities.models import CALL_OUTCOMES, TASK_KIND_LABELS, Task, kind_label
-from leadflow.web.formatting import zone_of
 from leadflow.db import get_by_id, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db, limiter
 from leadflow.leads.models import Lead
+from leadflow.leads.page import lead_detail_context
 from leadflow.leads.policy import can_edit_lead
-from leadflow.leads.queries import lead_detail_context, load_lead_for_page
+from leadflow.leads.queries import load_lead_for_page
+from leadflow.pipeline import board
+from leadflow.pipeline.board import BoardFilters
 from leadflow.web import formatting
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import is_fragment_request, redirect_to, render_page
@@ -163,8 +166,6 @@ def _place_query(place: str) -> str:
     whose "My work" page it is."""
     from urllib.parse import urlencode
 
-    from leadflow.pipeline.board import BoardFilters
-
     if place == "card":
         return BoardFilters.from_args(request.args).query_string()
     user = request.args.get("user", "")
@@ -212,8 +213,6 @@ def add_next_step(lead_id: int):
         return render_page(MY_WORK, block="sections", trigger=trigger,
                            message=f"Next step added for {lead.name}: {task.title}.",
                            **queries.my_work_context(person, utcnow(), current_user))
-    from leadflow.pipeline import board
-
     lead = _lead_or_404(lead_id)
     if lead.pipeline is None:
         return redirect_to(url_for("leads.detail", lead_id=lead.id))
@@ -226,7 +225,7 @@ def add_next_step(lead_id: int):
 def _task_row(task_id: int, *, status: int = 200, message: str | None = None, trigger=None, rescheduling=False,
               errors=(), due_value: str | None = None):
     task = _task_or_404(task_id)
-    zone = zone_of(current_user)
+    zone = user_zone(current_user)
     return render_page("activities/task.html", block="row", status=status, trigger=trigger, task=task, now=utcnow(),
                        zone=zone, conflict=status == 409,
                        can_manage=lambda t: services.can_manage_task(current_user, t), show_lead=True,

@@ -1,1 +1,4 @@
-from leadflow.api.views import bp  # noqa: F401
+"""The token-authenticated JSON API and its admin pages.
+
+Nothing is imported here, so importing a model or a service of this package loads no pages
+(the app factory imports the blueprint from ``views``)."""

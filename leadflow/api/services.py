@@ -24,6 +24,9 @@ from leadflow.db import is_retryable, sqlite_begin_mode, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
+from leadflow.leads.intake import input_errors, intake_lead
+from leadflow.leads.policy import can_create_lead
+from leadflow.leads.services import identity_errors
 from leadflow.retry import replayable_commit
 from leadflow.scheduler.registry import register_sweep
 
@@ -249,8 +252,6 @@ def expire_idempotency_keys(now) -> int:
 
 
 def require_writer(user) -> None:
-    from leadflow.leads.policy import can_create_lead
-
     if not can_create_lead(user):
         raise PermissionDenied("The user this token acts as cannot create or change leads.")
 
@@ -312,11 +313,8 @@ def _check_api_fields(data) -> None:
         errors["consent_text"] = ["Send the consent wording as text of at most 2000 characters."]
     # Every lead sent names who it is and how to reach them, also when its email matches a
     # lead that is then updated: the rule is in the OpenAPI document (LeadInput) as it is here.
-    from leadflow.leads.services import identity_errors
-
     errors.update(identity_errors(*(_given(data.get(key)) for key in ("first_name", "last_name", "email", "phone"))))
     if errors:  # with what is wrong in the known fields too: one answer names every problem
-        from leadflow.leads.intake import input_errors
         known = {k: v for k, v in data.items() if k in API_FIELDS}
         for key, messages in input_errors(known).items():
             errors.setdefault(key, messages)
@@ -325,8 +323,6 @@ def _check_api_fields(data) -> None:
 
 def intake_one(token: ApiToken, data) -> tuple[str, object]:
     """Create or update one lead as the token's user: ("created" | "updated", lead)."""
-    from leadflow.leads.intake import intake_lead
-
     _check_api_fields(data)
     result = intake_lead(
         {k: v for k, v in data.items() if k not in ("marketing_consent", "consent_text")},

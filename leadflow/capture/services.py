@@ -29,6 +29,7 @@ from leadflow.leads.intake import (ATTRIBUTION_KEYS, IntakeResult, find_live_lea
                                    intake_lead)
 from leadflow.leads.models import SOURCES
 from leadflow.pipeline.models import Pipeline, Stage
+from leadflow.pipeline.stages import stage_choices
 from leadflow.routing.models import RoutingRule
 from leadflow.routing.services import available_users
 from leadflow.scheduler.claims import insert_or_ignore
@@ -355,8 +356,6 @@ def active_form(slug: str) -> CaptureForm | None:
 
 def builder_choices() -> dict:
     """Select options for the builder: stages, users and teams."""
-    from leadflow.pipeline.services import stage_choices
-
     users = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True), User.role != "viewer")
                                .order_by(User.name)).all()
     teams = db.session.execute(db.select(Team.id, Team.name).order_by(Team.name)).all()

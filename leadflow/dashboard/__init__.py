@@ -1,1 +1,4 @@
-from leadflow.dashboard.views import bp  # noqa: F401
+"""The dashboard: what a user sees first.
+
+Nothing is imported here, so importing a model or a service of this package loads no pages
+(the app factory imports the blueprint from ``views``)."""

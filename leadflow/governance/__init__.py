@@ -1,1 +1,4 @@
-from leadflow.governance.views import bp  # noqa: F401
+"""Governance: workspace settings, the audit log, money and exchange rates.
+
+Nothing is imported here, so importing a model or a service of this package loads no pages
+(the app factory imports the blueprint from ``views``)."""

@@ -2,7 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from leadflow.leads.models import CURRENCIES
+from leadflow.governance.models import CURRENCIES
 from leadflow.web.forms import select_choices
 
 

@@ -13,6 +13,10 @@ from leadflow.extensions import db
 ACTOR_NAME_MAX = 120
 
 
+# The currencies a value may be kept in (a lead's value, a rate, the base currency).
+CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "INR")
+
+
 class AuditEntry(db.Model):
     """Who changed which field of which record from what to what, and when.
 

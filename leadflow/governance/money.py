@@ -22,9 +22,10 @@ from sqlalchemy import case, func, literal_column, null
 from leadflow.db import utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
-from leadflow.governance.models import ExchangeRate
+from leadflow.governance.audit import record_changes
+from leadflow.governance.models import CURRENCIES, ExchangeRate
 from leadflow.governance.settings import get_settings, set_setting
-from leadflow.leads.models import CURRENCIES, Lead
+from leadflow.pipeline.models import StageCurrencyTotals
 from leadflow.web.formatting import UTC_ZONE, format_day
 
 RATE_DECIMALS = 8  # NUMERIC(18, 8): at most 10 digits before the point and 8 after
@@ -167,11 +168,10 @@ def cents_in_base(cents: int | None, currency: str | None, rates: Rates) -> int 
     return int((Decimal(cents) * rate.rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def cents_in_base_sql(rates: Rates, cents=None, currency=None):
-    """``cents_in_base`` as a SQL expression over the leads table (or the given columns): a CASE
-    over the few currencies that have a rate, NULL for the others. The same on SQLite and PG."""
-    cents = Lead.value_cents if cents is None else cents
-    currency = Lead.currency if currency is None else currency
+def cents_in_base_sql(rates: Rates, cents, currency):
+    """``cents_in_base`` as a SQL expression over the given columns (a lead's ``value_cents`` and
+    ``currency``): a CASE over the few currencies that have a rate, NULL for the others. The
+    same on SQLite and PG."""
     # A rate is a Decimal read from our own table and written out as digits: safe as a literal,
     # and exact on PostgreSQL (bigint × numeric).
     whens = [(currency == rates.base, cents)]
@@ -196,18 +196,6 @@ def lead_value_in_base(cents: int | None, currency: str | None, rates: Rates) ->
     if cents is None or not currency or currency == rates.base:
         return None
     return ValueInBase(rates.base, currency, cents_in_base(cents, currency, rates), rates.get(currency))
-
-
-def currencies_without_rate(rates: Rates) -> list[str]:
-    """Currencies live leads have a value in that no rate converts to the base: read from the
-    kept per-stage totals, and from the leads without a stage (an index walk), never a scan."""
-    from leadflow.pipeline.models import StageCurrencyTotals
-
-    kept = db.select(StageCurrencyTotals.currency).where(StageCurrencyTotals.value_count > 0)
-    stageless = db.select(Lead.currency).where(Lead.stage_id.is_(None), Lead.deleted_at.is_(None),
-                                               Lead.value_cents.is_not(None))
-    used = set(db.session.scalars(kept.union(stageless)))
-    return sorted(c for c in used if c and c != rates.base and rates.get(c) is None)
 
 
 # --- what admins change ------------------------------------------------------------------------
@@ -240,8 +228,6 @@ def parse_rate(raw: str) -> Decimal | None:
 
 def rate_currencies(base: str) -> list[str]:
     """Currencies a rate can be set for: the known ones and any the leads use, minus the base."""
-    from leadflow.pipeline.models import StageCurrencyTotals
-
     used = db.session.scalars(db.select(StageCurrencyTotals.currency).distinct())
     return sorted((set(CURRENCIES) | set(used)) - {base})
 
@@ -250,8 +236,6 @@ def set_rates(actor, typed: Mapping[str, str]) -> list[str]:
     """Save the rates to the base currency typed for some currencies ({"EUR": "1.08"}; blank
     removes a rate). Every error is reported at once and nothing is saved. Returns the
     currencies whose rate changed."""
-    from leadflow.governance.audit import record_changes
-
     base = base_currency()
     allowed = set(rate_currencies(base))
     wanted, errors = {}, {}

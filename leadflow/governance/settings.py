@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import phonenumbers
-from flask import current_app
+from flask import Flask, current_app, g
 
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
+from leadflow.governance.audit import record_changes
 from leadflow.governance.models import Setting
+from leadflow.mail.models import DigestSchedule
 
 DEFAULTS = {
     "workspace_name": "LeadFlow",
@@ -15,7 +17,7 @@ DEFAULTS = {
     "default_currency": "USD",
     "base_currency": None,  # totals are shown in it; unset, the default currency (leadflow/governance/money.py)
     "board_card_fields": [],  # extra fields on board cards: tags, source, expected_close_date, score
-    # Alerts and the morning digest (see leadflow/scheduler/reminders.py).
+    # Alerts and the morning digest (see leadflow/leads/alerts.py and leadflow/activities/digests.py).
     "speed_to_lead_minutes": 5,  # alert the owner when a new lead has had no response for this long
     "escalate_after_minutes": 30,  # then alert managers and admins
     "stale_after_days": 14,  # a lead with no activity for this long is stale (digest, board)
@@ -40,6 +42,17 @@ def get_setting(key: str):
     return DEFAULTS.get(key)
 
 
+def workspace_name() -> str:
+    """The workspace's name, read once per request (every page shows it)."""
+    if "workspace_name" not in g:
+        g.workspace_name = get_setting("workspace_name") or "LeadFlow"
+    return g.workspace_name
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.add_template_global(workspace_name, "workspace_name")
+
+
 def get_settings(*keys: str) -> dict:
     """Several settings in one query (each as ``get_setting`` would answer it)."""
     rows = {row.key: row.value for row in db.session.scalars(db.select(Setting).where(Setting.key.in_(keys)))}
@@ -48,8 +61,6 @@ def get_settings(*keys: str) -> dict:
 
 
 def set_setting(actor, key: str, value) -> None:
-    from leadflow.governance.audit import record_changes
-
     if key not in DEFAULTS:
         raise ValidationFailed({key: ["Unknown setting."]})
     old = get_setting(key)
@@ -112,8 +123,6 @@ def update_alert_settings(actor, **values) -> None:
         if value != current[key]:
             set_setting(actor, key, value)
     if wanted["digest_hour"] != current["digest_hour"]:
-        from leadflow.mail.models import DigestSchedule
-
         # Each user's next digest is worked out again at the new hour (still one a day: the
         # outbox keeps one digest per user and local day).
         db.session.execute(db.delete(DigestSchedule))

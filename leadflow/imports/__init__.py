@@ -1,1 +1,4 @@
-from leadflow.imports.views import bp  # noqa: F401
+"""Importing leads from files, and exporting them.
+
+Nothing is imported here, so importing a model or a service of this package loads no pages
+(the app factory imports the blueprint from ``views``)."""

@@ -18,12 +18,14 @@ from sqlalchemy import case, func, true
 from sqlalchemy.orm import aliased
 
 from leadflow.accounts.models import User
+from leadflow.accounts.zones import user_zone
 from leadflow.extensions import db
 from leadflow.imports.mapping import CUSTOM_COLUMN_PREFIX
-from leadflow.leads.models import Lead, Organization, Tag, lead_tags
+from leadflow.leads.models import Lead, Tag, lead_tags
 from leadflow.leads.queries import LeadFilters, filtered_leads, lead_order
+from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage
-from leadflow.web.formatting import iso_with_offset, zone_of
+from leadflow.web.formatting import iso_with_offset
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CUSTOM_HEADER = CUSTOM_COLUMN_PREFIX
@@ -101,7 +103,7 @@ def export_rows(filters: LeadFilters, viewer_id: int, custom_names: list[str] = 
     """The CSV rows (after the header), a batch at a time, of the leads ``viewer_id`` sees in the list,
     with a cell for each of ``custom_names``."""
     viewer = db.session.get(User, viewer_id)
-    zone = zone_of(viewer)
+    zone = user_zone(viewer)
     out = CsvBuffer()
     writer, flush = out.writer, out.take
     order = lead_order(filters)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
-from leadflow.leads.models import CURRENCIES
+from leadflow.governance.models import CURRENCIES
 
 # --- amounts ----------------------------------------------------------------------------------
 

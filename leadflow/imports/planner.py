@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from leadflow.accounts.zones import user_zone
 from leadflow.governance.settings import get_setting
 from leadflow.imports import csvfile
 from leadflow.imports.models import ImportJob
@@ -20,7 +21,6 @@ from leadflow.imports.problems import Problem, failure_message, group_reasons, j
 from leadflow.imports.rawsql import RawWriter
 from leadflow.imports.rows import MAX_CELL, RowCleaner
 from leadflow.leads.fields import FieldError, normalise_phone, phone_region, search_text_for
-from leadflow.web.formatting import zone_of
 
 PREVIEW_ROWS = 20
 LOOKUP_BATCH = 900  # values per IN (…) list (within SQLite's oldest limit of 999 parameters)
@@ -65,7 +65,7 @@ def make_cleaner(job: ImportJob) -> RowCleaner:
     return RowCleaner(job.columns, job.mapping, region=get_setting("default_phone_region") or "US",
                       default_currency=get_setting("default_currency") or "USD",
                       decimal_separator=job.decimal_separator or ".", date_formats=job.date_formats,
-                      zone=zone_of(job.created_by))
+                      zone=user_zone(job.created_by))
 
 
 def data_records(job: ImportJob, handle, skip: int = 0) -> Iterator[tuple[int, list[str] | csv.Error]]:

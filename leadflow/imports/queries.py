@@ -8,17 +8,18 @@ from collections.abc import Iterator
 from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
+from leadflow.accounts.zones import user_zone
 from leadflow.extensions import db
+from leadflow.governance.settings import get_setting
 from leadflow.imports import csvfile
 from leadflow.imports.export import CsvBuffer, neutralise
-from leadflow.governance.settings import get_setting
 from leadflow.imports.formats import DATE_FORMATS, DATE_TARGETS, DECIMAL_SEPARATORS
 from leadflow.imports.mapping import TARGETS, mapping_problems
 from leadflow.imports.models import POLICY_LABELS, ImportJob, ImportRow
 from leadflow.imports.planner import all_rows_fail, first_records, plan_reasons
 from leadflow.imports.problems import group_reasons
 from leadflow.imports.services import decimal_label, open_questions
-from leadflow.web.formatting import money, zone_of
+from leadflow.web.formatting import money
 
 PER_PAGE = 25
 SAMPLE_ROWS = 3
@@ -104,7 +105,7 @@ ACTION_LABELS = {"create": "New lead", "update": "Updates", "skip": "Skipped", "
 
 def preview_context(job: ImportJob, plans, policy: str, start_form) -> dict:
     counts = {action: sum(1 for p in plans if p.action == action) for action in ACTION_LABELS}
-    currency, zone = get_setting("default_currency") or "USD", zone_of(job.created_by)
+    currency, zone = get_setting("default_currency") or "USD", user_zone(job.created_by)
     return {"job": job, "plans": plans, "fields": PREVIEW_FIELDS, "action_labels": ACTION_LABELS,
             "readings": {p.number: readings(job, p, currency, zone) for p in plans},
             "counts": counts, "warned": sum(1 for p in plans if p.warned), "policy": policy,

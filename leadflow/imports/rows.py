@@ -15,7 +15,8 @@ from email_validator import EmailNotValidError, validate_email
 from leadflow.accounts.models import User
 from leadflow.extensions import db
 from leadflow.leads import fields as f
-from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES
+from leadflow.governance.models import CURRENCIES
+from leadflow.leads.models import LIFECYCLES, SOURCES
 from leadflow.leads.services import TEXT_LIMITS, default_stage, parse_tags
 from leadflow.imports.formats import (DATE_FORMATS, DATE_TARGETS, DECIMAL_SEPARATORS, ISO, AmountError, DateError,
                                       FutureDate, parse_amount, parse_date_cell, parse_moment)

@@ -57,9 +57,10 @@ from leadflow.jobs.runner import job_kind
 from leadflow.leads import store
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.forms import current_input_value
-from leadflow.leads.models import Lead, Organization, Tag, lead_tags
-from leadflow.leads.organizations_service import add_organizations
+from leadflow.leads.models import Lead, Tag, lead_tags
 from leadflow.leads.services import update_lead
+from leadflow.organizations.models import Organization
+from leadflow.organizations.names import add_organizations
 
 log = logging.getLogger(__name__)
 

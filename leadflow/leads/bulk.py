@@ -1,5 +1,8 @@
 """Bulk actions on the lead list, in one registry: add an action with ``register_bulk_action``.
 
+They sit with the pages (``tests/test_layers.py``): an action hands the ticked leads to the
+area that does the work (routing reassigns, sequences enrol).
+
 A handler gets the actor, the selected live leads and the posted form data, checks each lead
 itself (a refusal is reported, never fatal), flushes, and returns a BulkResult the view
 turns into one flash. The view commits once.
@@ -16,6 +19,9 @@ from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
+from leadflow.routing.services import assign_lead, team_round_robin
+from leadflow.sequences.services import enroll_many
+from leadflow.sequences.templates import marketing_skip_reason
 
 MAX_SELECTED = 500
 
@@ -44,19 +50,6 @@ class BulkResult:
 
 def _names(names: list[str]) -> str:
     return ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
-
-
-def marketing_skip_reason(lead: Lead) -> str | None:
-    """Why no marketing e-mail may go to ``lead`` in a few words, or None when it may."""
-    from leadflow.sequences.templates import can_send_marketing
-
-    if can_send_marketing(lead):
-        return None
-    if lead.unsubscribed_at is not None:
-        return "no marketing consent: unsubscribed"
-    if not lead.marketing_consent:
-        return "no marketing consent"
-    return "no e-mail address"
 
 
 @dataclass(frozen=True)
@@ -106,8 +99,6 @@ def reassign_choices(actor) -> list[tuple[str, str]]:
 
 @register_bulk_action("reassign", "Reassign to…", "Reassigned")
 def reassign(actor, leads: list[Lead], form_data: dict) -> BulkResult:
-    from leadflow.routing.services import assign_lead, team_round_robin
-
     target = str(form_data.get("assignee") or "")
     result = BulkResult()
     if target.startswith("team:"):
@@ -138,8 +129,6 @@ def reassign(actor, leads: list[Lead], form_data: dict) -> BulkResult:
 def enrol_in_sequence(actor, leads: list[Lead], form_data: dict) -> BulkResult:
     """Leads without marketing consent are reported as skipped, with the reason; leads
     already in the sequence as unchanged."""
-    from leadflow.sequences.services import enroll_many
-
     result = BulkResult(unchanged_label="already in the sequence")
     candidates = []
     for lead in leads:

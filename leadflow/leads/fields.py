@@ -147,3 +147,19 @@ def search_text_for(first_name: str, last_name: str, email: str | None, phone: s
         parts.append(phone.lstrip("+"))
     parts.append(custom_search_words(custom_fields))
     return " ".join([p for p in parts if p]).lower()
+
+
+CONSENT_SOURCE_MAX = 200  # the Lead.consent_source column
+
+
+def consent_source_text(consent: dict) -> str:
+    """'Form “Contact us” — text: I agree… — IP 203.0.113.5', cut to fit the column."""
+    where = consent.get("source") or "Unknown source"
+    ip = consent.get("ip")
+    tail = f" — IP {ip}" if ip else ""
+    head = f"{where} — text: "
+    room = CONSENT_SOURCE_MAX - len(head) - len(tail)
+    text = " ".join(str(consent.get("text") or "").split())
+    if len(text) > room:
+        text = text[:max(room - 1, 0)] + "…"
+    return (head + text + tail)[:CONSENT_SOURCE_MAX]

@@ -8,20 +8,19 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, SelectField, StringField, TelField
 from wtforms.validators import Length, Optional
 
-from leadflow.leads.models import CURRENCIES, LIFECYCLE_LABELS, SIZE_BANDS, SOURCES, TEMPERATURES
+from leadflow.accounts.models import User
+from leadflow.extensions import db
+from leadflow.governance.models import CURRENCIES
+from leadflow.leads.models import LIFECYCLE_LABELS, SOURCES, TEMPERATURES
+from leadflow.pipeline.stages import stage_choices
 
 
 def _owner_choices():
-    from leadflow.accounts.models import User
-    from leadflow.extensions import db
-
     rows = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True)).order_by(User.name)).all()
     return [("", "Unassigned")] + [(str(r.id), r.name) for r in rows]
 
 
 def _stage_choices():
-    from leadflow.pipeline.services import stage_choices
-
     return [(str(i), label) for i, label in stage_choices()]
 
 
@@ -76,35 +75,6 @@ class LeadForm(FlaskForm):
             "owner_id", "stage_id", "lifecycle", "value", "currency", "expected_close_date",
             "tags", "marketing_consent")}
         return data
-
-
-class OrganizationForm(FlaskForm):
-    """Create or edit an organization. Rules live in ``organizations_service``; this form carries the input."""
-
-    FIELDS = ("name", "domain", "industry", "size_band", "territory")
-
-    name = StringField("Name", validators=[Length(max=200)])
-    domain = StringField("Website domain", validators=[Length(max=253)], description="For example example.com")
-    industry = StringField("Industry", validators=[Length(max=80)])
-    size_band = SelectField("Size", choices=[], validate_choice=False)
-    territory = StringField("Territory", validators=[Length(max=80)])
-    # The version the edit form was loaded with (optimistic locking); rendered as a hidden input.
-    version = StringField("Version")
-
-    def __init__(self, *args, **kwargs):
-        from leadflow.web.forms import select_choices
-
-        super().__init__(*args, **kwargs)
-        self.size_band.choices = select_choices([("", "—")] + [(s, f"{s} people") for s in SIZE_BANDS])
-
-    def service_data(self) -> dict:
-        return {name: self[name].data for name in self.FIELDS}
-
-    def expected_version(self) -> int | None:
-        try:
-            return int(self.version.data)
-        except (TypeError, ValueError):
-            return None
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ from leadflow.db import utcnow
 from leadflow.errors import EmailTaken, ValidationFailed
 from leadflow.extensions import db
 from leadflow.leads import events, reviews, services, store
-from leadflow.leads.fields import CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX, MAX_CUSTOM_FIELDS, FieldError, normalise_email
+from leadflow.leads.fields import (
+    CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX, MAX_CUSTOM_FIELDS, FieldError, consent_source_text, normalise_email,
+)
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import require_lead_edit
 
@@ -34,8 +36,6 @@ ATTRIBUTION_KEYS = ("source", "utm_source", "utm_medium", "utm_campaign", "utm_t
 INPUT_KEYS = CONTACT_KEYS + ATTRIBUTION_KEYS + ("value", "tags")
 # Fields a caller may choose for a new lead (a form's owner rule and stage, its default source).
 DEFAULT_KEYS = ("owner_id", "stage_id", "source", "lifecycle", "tags")
-
-CONSENT_SOURCE_MAX = 200  # the Lead.consent_source column
 
 
 @dataclass
@@ -133,19 +133,6 @@ def _update_existing(actor, lead: Lead, submitted: dict, region: str | None) -> 
         except FieldError as exc:  # too many with the lead's own
             raise ValidationFailed({"tags": [str(exc)]}) from exc
     services.write_changes(actor, lead, values)
-
-
-def consent_source_text(consent: dict) -> str:
-    """'Form “Contact us” — text: I agree… — IP 203.0.113.5', cut to fit the column."""
-    where = consent.get("source") or "Unknown source"
-    ip = consent.get("ip")
-    tail = f" — IP {ip}" if ip else ""
-    head = f"{where} — text: "
-    room = CONSENT_SOURCE_MAX - len(head) - len(tail)
-    text = " ".join(str(consent.get("text") or "").split())
-    if len(text) > room:
-        text = text[:max(room - 1, 0)] + "…"
-    return (head + text + tail)[:CONSENT_SOURCE_MAX]
 
 
 def _record_consent(lead: Lead, consent: dict, at, *, held: bool = False) -> dict:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, Column, Date, Float, ForeignKey, Index, Integer, String, Table, Text, text,
@@ -10,18 +11,19 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from leadflow.db import UTCDateTime, utcnow
 from leadflow.extensions import db
 
+if TYPE_CHECKING:  # the relationship names it; the registry resolves it when mappers configure
+    from leadflow.organizations.models import Organization
+
 LIFECYCLES = ("subscriber", "lead", "mql", "sql", "opportunity", "customer", "disqualified")
 LIFECYCLE_LABELS = {
     "subscriber": "Subscriber", "lead": "Lead", "mql": "MQL", "sql": "SQL",
     "opportunity": "Opportunity", "customer": "Customer", "disqualified": "Disqualified",
 }
 TEMPERATURES = ("cold", "warm", "hot")
-SIZE_BANDS = ("1-10", "11-50", "51-200", "201-1000", "1000+")
 SOURCES = (
     "website", "web form", "referral", "event", "cold outreach", "partner",
     "advertising", "social", "import", "api", "other",
 )
-CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "INR")
 
 lead_tags = Table(
     "lead_tags",
@@ -41,36 +43,6 @@ lead_search = Table(
     Column("lead_id", Integer, primary_key=True, autoincrement=False),
     Column("text", Text, nullable=False),
 )
-
-
-# Which organizations the unique index on names covers: the live ones.
-LIVE_ORGANIZATION = "deleted_at IS NULL"
-
-
-class Organization(db.Model):
-    __tablename__ = "organizations"
-    __table_args__ = (
-        # One live organization per name (trashed ones may share it); ``find_or_create_organization``
-        # and the import rely on it when several requests add the same new name at once.
-        Index("uq_organizations_live_name_key", "name_key", unique=True,
-              sqlite_where=text(LIVE_ORGANIZATION), postgresql_where=text(LIVE_ORGANIZATION)),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    name_key: Mapped[str] = mapped_column(String(200), index=True)  # lower-cased for lookups
-    domain: Mapped[str | None] = mapped_column(String(253), index=True)
-    industry: Mapped[str | None] = mapped_column(String(80))
-    size_band: Mapped[str | None] = mapped_column(String(16))
-    territory: Mapped[str | None] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    leads: Mapped[list[Lead]] = relationship(back_populates="organization")
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class Tag(db.Model):

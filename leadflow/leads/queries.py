@@ -13,14 +13,13 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from leadflow.accounts.models import User
 from leadflow.db import parse_id, parse_page
 from leadflow.extensions import db
-from leadflow.governance.audit import history
-from leadflow.governance.money import Rates, cents_in_base_sql, current_rates, currencies_without_rate
+from leadflow.governance.money import Rates, cents_in_base_sql, current_rates
 from leadflow.leads.fields import FieldError, parse_money
-from leadflow.leads.duplicates import duplicates_of
-from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Organization, Tag, lead_search, lead_tags
-from leadflow.leads.policy import can_edit_lead
-from leadflow.pipeline.models import Stage
-from leadflow.pipeline.services import stage_choices
+from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag, lead_search, lead_tags
+from leadflow.leads.policy import editable_leads_clause
+from leadflow.organizations.models import Organization
+from leadflow.pipeline.models import Stage, StageCurrencyTotals
+from leadflow.pipeline.stages import stage_choices
 
 PAGE_SIZES = (25, 50, 100)
 # The columns each sort orders by; "value" is the value in the base currency (see ``lead_order``).
@@ -169,7 +168,7 @@ def filtered_leads(filters: LeadFilters, viewer: User, rates: Rates | None = Non
 def filter_by_value(query, low: int | None, high: int | None, rates: Rates):
     """Leads whose value, in the base currency's cents, is within [low, high] (either may be
     None). A value in a currency without a rate matches no range (see governance.money)."""
-    in_base = cents_in_base_sql(rates)
+    in_base = cents_in_base_sql(rates, Lead.value_cents, Lead.currency)
     if low is not None:
         query = query.where(in_base >= low)
     if high is not None:
@@ -183,7 +182,7 @@ def lead_order(filters: LeadFilters, rates: Rates | None = None) -> list:
     last in either direction (on SQLite and PostgreSQL alike)."""
     desc = filters.direction == "desc"
     if filters.sort == "value":
-        in_base = cents_in_base_sql(rates or current_rates())
+        in_base = cents_in_base_sql(rates or current_rates(), Lead.value_cents, Lead.currency)
         order = [(in_base.desc() if desc else in_base.asc()).nulls_last()]
     else:
         order = [c.desc() if desc else c.asc() for c in SORTS[filters.sort]]
@@ -276,6 +275,16 @@ def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
     }
 
 
+def currencies_without_rate(rates: Rates) -> list[str]:
+    """Currencies live leads have a value in that no rate converts to the base: read from the
+    kept per-stage totals, and from the leads without a stage (an index walk), never a scan."""
+    kept = db.select(StageCurrencyTotals.currency).where(StageCurrencyTotals.value_count > 0)
+    stageless = db.select(Lead.currency).where(Lead.stage_id.is_(None), Lead.deleted_at.is_(None),
+                                               Lead.value_cents.is_not(None))
+    used = set(db.session.scalars(kept.union(stageless)))
+    return sorted(c for c in used if c and c != rates.base and rates.get(c) is None)
+
+
 def filter_options() -> dict:
     owners = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True)).order_by(User.name)).all()
     tags = db.session.scalars(db.select(Tag.name).order_by(Tag.name_key)).all()
@@ -284,41 +293,6 @@ def filter_options() -> dict:
         "lifecycles": LIFECYCLES, "temperatures": TEMPERATURES, "sort_labels": SORT_LABELS,
         "page_sizes": PAGE_SIZES,
     }
-
-
-def lead_detail_context(lead: Lead, viewer: User, *, timeline_kind: str = "", now: datetime | None = None,
-                        **overrides) -> dict:
-    """The lead page, whole or any of its fragments (fields, history, timeline, next steps).
-    ``overrides`` replace parts, such as a form coming back with its errors."""
-    from leadflow.activities.forms import ActivityForm, next_step_form
-    from leadflow.activities.queries import lead_activity_context
-    from leadflow.leads.custom_fields import custom_field_rows, history_labels
-    from leadflow.leads.fields import CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX
-    from leadflow.leads.forms import CONTACT_FIELDS, DEAL_FIELDS, INLINE_FIELDS, SOURCE_FIELDS, current_input_value
-    from leadflow.leads.reviews import open_reviews
-
-    now = now or datetime.now(timezone.utc)
-    can_edit = can_edit_lead(viewer, lead)
-    lead_history = history("lead", lead.id)
-    context = {
-        "lead": lead,
-        "inline_fields": INLINE_FIELDS, "contact_fields": CONTACT_FIELDS, "deal_fields": DEAL_FIELDS,
-        "source_fields": SOURCE_FIELDS, "input_value": current_input_value,
-        "editing": False, "errors": [], "message": None, "conflict": False, "choices": [],
-        "can_edit": can_edit,
-        "custom_fields": custom_field_rows(lead), "custom_key_max": CUSTOM_KEY_MAX,
-        "custom_value_max": CUSTOM_VALUE_MAX,
-        "field_reviews": open_reviews(lead) if can_edit else [],
-        "history": lead_history,
-        "labels": history_labels(lead_history),
-        "duplicates": duplicates_of(lead, limit=5),
-        **lead_activity_context(lead, viewer, now, timeline_kind),
-    }
-    if can_edit:
-        context.setdefault("activity_form", ActivityForm(formdata=None))
-        context.setdefault("task_form", next_step_form(lead, viewer, now))
-    context.update(overrides)
-    return context
 
 
 def load_lead_for_page(lead_id: int) -> Lead | None:
@@ -330,8 +304,6 @@ def load_lead_for_page(lead_id: int) -> Lead | None:
 
 
 def trash_context(viewer: User, page: int = 1, per_page: int = 50) -> dict:
-    from leadflow.leads.policy import editable_leads_clause
-
     base = db.select(Lead).where(Lead.deleted_at.is_not(None), editable_leads_clause(viewer))
     total = db.session.scalar(base.with_only_columns(func.count(Lead.id)).order_by(None))
     leads = db.session.scalars(

@@ -29,6 +29,8 @@ from leadflow.errors import PermissionDenied
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.leads import services, store
+from leadflow.leads.custom_fields import label_for
+from leadflow.leads.fields import consent_source_text
 from leadflow.leads.forms import INLINE_FIELDS, current_input_value
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
@@ -62,8 +64,6 @@ def field_label(name: str, labels=None, form_id=None) -> str:
     """What a field is called: a custom field by its capture form's label (``labels``, from
     ``leads.custom_fields.custom_field_labels``) or its name made readable."""
     if name.startswith(CUSTOM_PREFIX):
-        from leadflow.leads.custom_fields import label_for
-
         return label_for(name.removeprefix(CUSTOM_PREFIX), labels, form_id)
     if name in INLINE_FIELDS:
         return INLINE_FIELDS[name].label
@@ -268,8 +268,6 @@ def use_new(actor, review: LeadFieldReview, *, expected_version: int | None = No
 def _turn_marketing_on(actor, lead: Lead, review: LeadFieldReview, expected_version: int | None) -> None:
     """The person confirmed the new consent: marketing on, the opt-out lifted (it stays on the
     timeline and in the history), consent dated from the form's consent event."""
-    from leadflow.leads.intake import consent_source_text
-
     services.update_lead(actor, lead, {CONSENT: True}, expected_version=expected_version)
     event = ((review.activity.details or {}).get("consent") if review.activity is not None else None) or {}
     values = {"consent_at": review.activity.occurred_at if review.activity is not None else utcnow(),

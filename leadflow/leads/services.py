@@ -21,9 +21,10 @@ from leadflow.leads import store
 from leadflow.leads.store import audit_snapshot  # noqa: F401  (what callers of the services read)
 from leadflow.leads.custom_fields import AUDIT_PREFIX
 from leadflow.leads.merge_models import LeadMerge
-from leadflow.leads.models import CURRENCIES, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
-from leadflow.leads.organizations_service import find_or_create_organization
+from leadflow.governance.models import CURRENCIES
+from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
 from leadflow.leads.policy import can_create_lead, require_lead_edit
+from leadflow.organizations.names import find_or_create_organization
 from leadflow.pipeline.models import Pipeline, Stage
 
 TEXT_LIMITS = {

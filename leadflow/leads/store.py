@@ -47,12 +47,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
 from leadflow.db import utcnow
-from leadflow.extensions import db
 from leadflow.errors import EmailTaken, WriteOutsideStore
+from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.leads import events
 from leadflow.leads.fields import search_text_for
-from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, Organization, lead_tags
+from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, lead_tags
+from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage, StageChange
 from leadflow.pipeline.totals import add_to_totals as _add_to_totals
 

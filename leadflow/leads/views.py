@@ -5,17 +5,19 @@ from flask_login import current_user, login_required
 from jinja2 import pass_context
 from sqlalchemy.orm.exc import StaleDataError
 
+from leadflow.accounts.zones import user_zone
 from leadflow.db import parse_id, parse_page
 from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
-from leadflow.leads import bulk, custom_fields, duplicate_pairs, merge, queries, reviews, services
+from leadflow.leads import bulk, custom_fields, duplicate_pairs, merge, page, queries, reviews, services
 from leadflow.leads.duplicates import duplicates_of, find_duplicates
 from leadflow.leads.fields import FieldError, normalise_email, normalise_phone, phone_region
 from leadflow.leads.forms import INLINE_FIELDS, LeadForm, current_input_value
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
+from leadflow.organizations.models import Organization
 from leadflow.web.admin import act_and_redirect, commit_or_flash, save_and_redirect
-from leadflow.web.formatting import reader_zone, zone_of
+from leadflow.web.formatting import reader_zone
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import is_fragment_request, redirect_to, render_page
 from leadflow.web.permissions import writer_required
@@ -92,8 +94,6 @@ def _duplicates_of_input(data: dict) -> tuple[str | None, list]:
 
 
 def _organization_id(name: str | None) -> int | None:
-    from leadflow.leads.models import Organization
-
     key = " ".join((name or "").split()).lower()
     if not key:
         return None
@@ -138,14 +138,14 @@ def detail(lead_id: int):
         # An old link (a bookmark, a reminder e-mail) to a lead that was merged: go where it lives on.
         flash(f"Lead #{lead_id} was merged into {survivor.name}; this is that lead now.", "info")
         return redirect_to(url_for("leads.detail", lead_id=survivor.id))
-    return render_page("leads/detail.html", **queries.lead_detail_context(lead, current_user))
+    return render_page("leads/detail.html", **page.lead_detail_context(lead, current_user))
 
 
 @bp.get("/<int:lead_id>/history")
 @login_required
 def history(lead_id: int):
     lead = _load(lead_id)
-    return render_page("leads/detail.html", block="history", **queries.lead_detail_context(lead, current_user))
+    return render_page("leads/detail.html", block="history", **page.lead_detail_context(lead, current_user))
 
 
 def _field_or_404(name: str):
@@ -232,7 +232,7 @@ def _editable_or_403(lead: Lead) -> None:
 
 def _custom_panel(lead_id: int, *, status: int = 200, trigger: str | None = None, **context):
     """The "More details" panel (the whole lead page for a request without htmx)."""
-    context = queries.lead_detail_context(_load(lead_id), current_user, **context)
+    context = page.lead_detail_context(_load(lead_id), current_user, **context)
     return render_page("leads/detail.html", block="custom_fields", status=status, trigger=trigger, **context)
 
 
@@ -374,7 +374,7 @@ def resolve_review(lead_id: int, review_id: int, action: str):
     if not is_fragment_request():
         flash(message, "error" if error else "success")
         return redirect_to(url_for("leads.detail", lead_id=lead_id))
-    context = queries.lead_detail_context(_load(lead_id), current_user, review_message=message, review_error=error,
+    context = page.lead_detail_context(_load(lead_id), current_user, review_message=message, review_error=error,
                                           applied_field=field_name if action == "apply" and not error else None)
     return render_page("leads/detail.html", block="reviews", status=status,
                        trigger=None if error else "lead-updated", **context)
@@ -484,7 +484,7 @@ def merge_page(lead_id: int):
         return redirect_to(url_for("leads.merge_page", lead_id=lead_id))
     if not can_edit_lead(current_user, absorbed):
         abort(403)
-    return render_page("leads/merge.html", **merge.merge_page_context(survivor, absorbed, zone=zone_of(current_user)))
+    return render_page("leads/merge.html", **merge.merge_page_context(survivor, absorbed, zone=user_zone(current_user)))
 
 
 def _version(name: str) -> int | None:
@@ -505,12 +505,12 @@ def merge_leads(lead_id: int):
         db.session.rollback()
         survivor, absorbed = _load(lead_id), _lead_arg("with")
         return render_page("leads/merge.html", status=409, conflict=True,
-                           **merge.merge_page_context(survivor, absorbed, choices, zone_of(current_user)))
+                           **merge.merge_page_context(survivor, absorbed, choices, user_zone(current_user)))
     except ValidationFailed as exc:
         db.session.rollback()
         return render_page("leads/merge.html", status=422, errors=exc.errors,
                            **merge.merge_page_context(_load(lead_id), _lead_arg("with"), choices,
-                                                             zone_of(current_user)))
+                                                             user_zone(current_user)))
     except PermissionDenied:
         db.session.rollback()
         abort(403)

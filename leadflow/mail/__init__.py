@@ -1,1 +1,4 @@
-from leadflow.mail.views import bp  # noqa: F401
+"""Mail: the outbox every e-mail goes through, and its delivery.
+
+Nothing is imported here, so importing a model or a service of this package loads no pages
+(the app factory imports the blueprint from ``views``)."""

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from leadflow.db import parse_page
 from leadflow.extensions import db
+from leadflow.mail.delivery import mail_domain
 from leadflow.mail.models import MAIL_STATE_LABELS, MAIL_STATES, OutboxMessage
 from leadflow.mail.services import smtp_configured
 
@@ -46,6 +47,4 @@ def outbox_context(filters: OutboxFilters) -> dict:
 
 
 def message_context(message: OutboxMessage) -> dict:
-    from leadflow.mail.delivery import mail_domain
-
     return {"message": message, "message_id": message.message_id(mail_domain()), "smtp_configured": smtp_configured()}

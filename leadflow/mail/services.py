@@ -8,6 +8,7 @@ the scheduler, otherwise at its next run. Nothing here commits.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -15,12 +16,16 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 from sqlalchemy import event, select
 
+from leadflow.accounts.zones import user_zone
 from leadflow.db import utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
+from leadflow.governance.settings import get_setting
 from leadflow.mail.models import MAIL_KINDS, OutboxMessage
+from leadflow.scheduler import registry
 from leadflow.scheduler.claims import insert_or_ignore
-from leadflow.web.formatting import zone_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,12 +55,10 @@ def absolute_url(endpoint: str, **values) -> str:
 def render_mail(kind: str, subject: str, **context) -> RenderedMail:
     """The text and HTML bodies of ``kind`` from ``templates/email/<kind>.txt`` and ``.html``,
     addressed to ``user`` (the recipient)."""
-    from leadflow.governance.settings import get_setting
-
     subject = " ".join(subject.split())[:255]  # one line: a header never carries a line break
     # Every time in the message reads in the recipient's (``user``'s) time zone.
     context = {"subject": subject, "workspace": get_setting("workspace_name") or "LeadFlow",
-               "zone": zone_of(context.get("user")), **context}
+               "zone": user_zone(context.get("user")), **context}
     return RenderedMail(
         subject=subject,
         text_body=render_template(f"email/{kind}.txt", **context),
@@ -89,6 +92,18 @@ def enqueue_mail(*, to: str, kind: str, mail: RenderedMail, idempotency_key: str
     return message_id
 
 
+def queue_for(user, *, kind: str, mail, idempotency_key: str, lead_id: int | None = None,
+              now: datetime | None = None) -> int:
+    """Queue a message to ``user``; 1 if queued, 0 if it already was or the address is unusable
+    (logged: one bad address must not stop the sweep for everyone else)."""
+    try:
+        return int(enqueue_mail(to=user.email, kind=kind, mail=mail, idempotency_key=idempotency_key,
+                                user_id=user.id, lead_id=lead_id, now=now) is not None)
+    except ValidationFailed:
+        log.warning("No %s e-mail for user %s: their address cannot receive mail", kind, user.id)
+        return 0
+
+
 def send_soon_after_commit() -> None:
     """Ask this process's scheduler (if it runs one) to run the outbox sweep as soon as the
     current transaction commits, instead of at its next tick."""
@@ -102,9 +117,7 @@ def send_soon_after_commit() -> None:
         # Also called when a savepoint is released: only the outermost commit makes the mail visible.
         if committed_session.in_nested_transaction() or not committed_session.info.pop("outbox_waiting", False):
             return
-        from leadflow.scheduler.runner import nudge
-
-        nudge(app, "outbox")
+        registry.nudge(app, "outbox")
 
     event.listen(session, "after_commit", after_commit)
     session.info["outbox_listener"] = after_commit

@@ -15,10 +15,11 @@ from sqlalchemy import false, func, literal_column, tuple_, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import Team, User
+from leadflow.accounts.zones import user_zone
 from leadflow.activities.queries import next_open_tasks
-from leadflow.web.formatting import local_today, zone_of
 from leadflow.db import parse_id
 from leadflow.extensions import db
+from leadflow.governance.models import AuditEntry
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in_base
 from leadflow.governance.settings import get_setting
 from leadflow.leads.models import SOURCES, TEMPERATURES, Lead
@@ -26,6 +27,7 @@ from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.queries import amount_arg, filter_by_owner, filter_by_text, filter_by_value
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.totals import live_currency_totals_query
+from leadflow.web.formatting import local_today
 
 CARDS_PER_PAGE = 25
 CARD_FIELD_CHOICES = {
@@ -237,7 +239,7 @@ def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, field
         "card_fields": card_fields() if fields is None else fields, "now": datetime.now(timezone.utc),
         "is_rotting": is_rotting,
         "can_edit": lambda lead: can_edit_lead(viewer, lead),
-        "next_task": next_task_of, "card_zone": zone_of(viewer), "stale_days": stale_days(),
+        "next_task": next_task_of, "card_zone": user_zone(viewer), "stale_days": stale_days(),
         "is_stale": is_stale,
     }
 
@@ -300,8 +302,6 @@ def is_rotting(lead: Lead, stage: Stage, now: datetime) -> bool:
 
 def board_stamp(pipeline: Pipeline) -> str:
     """Changes whenever any lead moves or changes (both write a row): two primary-key lookups, one query."""
-    from leadflow.governance.models import AuditEntry
-
     last_move, last_change = db.session.execute(db.select(
         db.select(func.max(StageChange.id)).scalar_subquery(), db.select(func.max(AuditEntry.id)).scalar_subquery())).one()
     last_move, last_change = last_move or 0, last_change or 0
@@ -317,7 +317,7 @@ def _month_bucket(column):
 def forecast(pipeline: Pipeline, filters: BoardFilters, viewer, today: date | None = None) -> dict:
     """Weighted value of open leads by expected close month (overdue, then the next months),
     each month's total in the base currency: {"base": code, "months": [...]}."""
-    today = today or local_today(zone_of(viewer))  # the viewer's month, not the server's
+    today = today or local_today(user_zone(viewer))  # the viewer's month, not the server's
     start = today.replace(day=1)
     months = []
     cursor = start

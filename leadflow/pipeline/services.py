@@ -7,6 +7,7 @@ from sqlalchemy import case, func
 from leadflow.db import get_by_id, utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
+from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.ordering import move_in_order
 from leadflow.leads import store
 from leadflow.leads.models import Lead
@@ -38,18 +39,6 @@ def ensure_default_pipeline() -> Pipeline:
     return pipeline
 
 
-def stage_choices() -> list[tuple[int, str]]:
-    """Every stage of every live pipeline, for filters and selects."""
-    rows = db.session.execute(
-        db.select(Stage.id, Stage.name, Pipeline.name.label("pipeline"))
-        .join(Pipeline, Stage.pipeline_id == Pipeline.id)
-        .where(Pipeline.archived_at.is_(None))
-        .order_by(Pipeline.position, Pipeline.id, Stage.position)
-    ).all()
-    many = len({r.pipeline for r in rows}) > 1
-    return [(r.id, f"{r.pipeline}: {r.name}" if many else r.name) for r in rows]
-
-
 # --- Pipeline and stage settings (admins and managers) ------------------------------------
 #
 # Plain functions: they take the acting user and raw form values, raise ValidationFailed or
@@ -60,19 +49,6 @@ STAGE_KIND_LABELS = {"open": "Open", "won": "Won", "lost": "Lost"}
 PIPELINE_NAME_MAX = 120
 STAGE_NAME_MAX = 80
 ROTTING_DAYS_MAX = 365
-
-
-def record_event(*args, **kwargs):
-    # Imported here: the governance package pulls in the leads views, which import this module.
-    from leadflow.governance.audit import record_event as _record_event
-
-    return _record_event(*args, **kwargs)
-
-
-def record_changes(*args, **kwargs):
-    from leadflow.governance.audit import record_changes as _record_changes
-
-    return _record_changes(*args, **kwargs)
 
 
 def can_manage_pipelines(actor) -> bool:

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from leadflow.leads.models import Lead
-from leadflow.pipeline.models import StageCurrencyTotals, StageTotals
+from leadflow.pipeline.models import Stage, StageCurrencyTotals, StageTotals
 
 def add_to_totals(connection, deltas) -> None:
     """Add ``deltas`` ({(stage id, currency): [leads, leads with a value, value cents]}) to
@@ -95,8 +95,6 @@ def live_currency_totals_query(stage_ids=None):
 
 def recount_stage_totals(session: Session, stage_ids=None) -> None:
     """Recompute the totals from the leads themselves (after bulk writes)."""
-    from leadflow.pipeline.models import Stage
-
     session.flush()
     connection = session.connection()
     ids = list(stage_ids) if stage_ids is not None else list(session.scalars(select(Stage.id)))

@@ -1,1 +1,4 @@
-from leadflow.routing.views import bp  # noqa: F401
+"""Routing: which rep a new lead goes to.
+
+Nothing is imported here, so importing a model or a service of this package loads no pages
+(the app factory imports the blueprint from ``views``)."""

@@ -5,8 +5,10 @@ from wtforms import BooleanField, RadioField, SelectField, SelectMultipleField, 
 from wtforms.validators import Length
 
 from leadflow.accounts.models import Team, User
+from leadflow.capture.models import CaptureForm
 from leadflow.extensions import db
-from leadflow.leads.models import SIZE_BANDS, SOURCES
+from leadflow.leads.models import SOURCES
+from leadflow.organizations.models import SIZE_BANDS
 from leadflow.routing.models import STRATEGY_LABELS
 from leadflow.web.forms import select_choices
 
@@ -35,8 +37,6 @@ class RoutingRuleForm(FlaskForm):
                            validate_choice=False)
 
     def __init__(self, *args, **kwargs):
-        from leadflow.capture.models import CaptureForm
-
         super().__init__(*args, **kwargs)
         self.sources.choices = select_choices((s, s) for s in SOURCES)
         self.size_bands.choices = select_choices((b, b) for b in SIZE_BANDS)

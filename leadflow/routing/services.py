@@ -15,6 +15,7 @@ from sqlalchemy import func, update
 
 from leadflow.accounts.models import Team, User
 from leadflow.accounts.system import system_actor
+from leadflow.capture.models import CaptureForm
 from leadflow.db import parse_id, utcnow
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.extensions import db
@@ -23,7 +24,9 @@ from leadflow.governance.ordering import move_in_order
 from leadflow.governance.settings import get_setting, set_setting
 from leadflow.leads import events, store
 from leadflow.leads.events import Bus, arrival_context, load_leads
-from leadflow.leads.models import SIZE_BANDS, SOURCES, Lead
+from leadflow.leads.models import SOURCES, Lead
+from leadflow.leads.services import add_system_activity
+from leadflow.organizations.models import SIZE_BANDS
 from leadflow.pipeline.models import Stage
 from leadflow.routing.models import STRATEGIES, STRATEGY_LABELS, TARGET_KINDS, RoutingAssignee, RoutingRule
 
@@ -72,8 +75,6 @@ def clean_conditions(data: dict) -> dict:
             break
         form_ids.append(parse_id(raw))
     if form_ids:
-        from leadflow.capture.models import CaptureForm
-
         known = set(db.session.scalars(db.select(CaptureForm.id).where(CaptureForm.id.in_(form_ids))))
         if known != set(form_ids):
             errors["form_ids"] = ["One of those capture forms no longer exists."]
@@ -281,8 +282,6 @@ def assign_lead(lead: Lead, user_id: int | None, actor, reason: str, *, announce
     Returns False when the lead already had that owner. ``announce`` emits ``lead.changed``
     (a routing decision at arrival does not: the arrival steps after it see the owner).
     """
-    from leadflow.leads.services import add_system_activity
-
     if lead.owner_id == user_id:
         return False
     now = utcnow()

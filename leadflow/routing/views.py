@@ -12,7 +12,7 @@ from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.routing import services
 from leadflow.routing.forms import FallbackForm, RoutingRuleForm
-from leadflow.routing.models import STRATEGY_LABELS
+from leadflow.routing.models import RoutingRule, STRATEGY_LABELS
 from leadflow.web.admin import act_and_redirect, move_and_redirect
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
@@ -29,8 +29,6 @@ def _rule(rule_id: int):
 
 
 def _index_context(fallback_form=None, preview=None) -> dict:
-    from leadflow.routing.models import RoutingRule
-
     form = fallback_form or FallbackForm(fallback_owner_id=str(services.get_setting(services.FALLBACK_SETTING) or ""))
     rules = list(db.session.scalars(db.select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id)))
     return {"rules": rules, "fallback_form": form, "preview": preview, "strategy_labels": STRATEGY_LABELS}

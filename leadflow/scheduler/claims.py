@@ -92,3 +92,20 @@ def insert_or_ignore(model, row: dict, *, unique_columns: list[str]):
             return db.session.scalar(insert(table).values(row).returning(key))
     except IntegrityError:
         return None
+
+
+def claimed_batches(model, *, due, lease_column, order_by, now: datetime, batch_size: int = 50,
+                    lease_seconds: int = 120):
+    """Claim batches of due rows until none are left; yields the claimed ids of each batch (the
+    reminder, alert and digest sweeps: each row's work is one short transaction, well inside the lease).
+    The caller handles a batch and the next claim commits it (after the last one, the caller commits)."""
+    while True:
+        claim = claim_due(model, due=due, lease_column=lease_column, now=now, lease_seconds=lease_seconds,
+                          limit=batch_size, order_by=order_by)
+        if not claim:
+            db.session.commit()
+            return
+        yield claim.ids
+        db.session.commit()
+        if len(claim.ids) < batch_size:
+            return

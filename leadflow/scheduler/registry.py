@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from leadflow.scheduler.wakeup import nudge  # noqa: F401  (areas ask for a sweep now through the registry)
+
 
 @dataclass(frozen=True)
 class Sweep:

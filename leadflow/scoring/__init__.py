@@ -1,1 +1,4 @@
-from leadflow.scoring.views import bp  # noqa: F401
+"""Scoring: rules that score leads, and rescoring.
+
+Nothing is imported here, so importing a model or a service of this package loads no pages
+(the app factory imports the blueprint from ``views``)."""

@@ -1,1 +1,4 @@
-from leadflow.sequences.views import bp  # noqa: F401
+"""Sequences: timed e-mail steps a lead is enrolled in.
+
+Nothing is imported here, so importing a model or a service of this package loads no pages
+(the app factory imports the blueprint from ``views``)."""

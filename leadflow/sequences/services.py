@@ -31,6 +31,8 @@ from leadflow.leads.policy import can_edit_lead
 from leadflow.sequences.models import (
     STEP_KINDS, WAIT_UNITS, EmailTemplate, Enrollment, Sequence, SequenceStep,
 )
+from leadflow.accounts.system import system_actor
+from leadflow.governance.audit import record_changes
 from leadflow.sequences.templates import can_send_marketing, check_syntax
 
 MAX_WAIT = {"days": 365, "hours": 24 * 365}
@@ -319,9 +321,6 @@ def record_event(lead: Lead, kind: str, subject: str, *, now: datetime, details:
 def unsubscribe_lead(lead: Lead, *, now: datetime | None = None, via: str = "link") -> bool:
     """Record the opt-out (consent off, time stamped, a timeline entry) and end every
     enrolment. Returns False when the lead had already opted out."""
-    from leadflow.accounts.system import system_actor
-    from leadflow.governance.audit import record_changes
-
     now = now or utcnow()
     if lead.unsubscribed_at is not None:
         return False

@@ -14,6 +14,8 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
+from leadflow.sequences.links import unsubscribe_url
+
 MERGE_FIELDS = {
     "first_name": "Lead's first name",
     "last_name": "Lead's last name",
@@ -74,8 +76,6 @@ def unknown_fields(*sources: str) -> list[str]:
 
 
 def merge_values(lead, *, extra: dict | None = None) -> dict[str, str]:
-    from leadflow.sequences.links import unsubscribe_url
-
     owner = lead.owner
     owner_name = owner.name if owner else ""
     owner_email = owner.email if owner else ""
@@ -124,3 +124,14 @@ def can_send_marketing(lead) -> bool:
     """Marketing e-mail may go to this lead: consent given, not opted out, not deleted, has an address."""
     return bool(lead.marketing_consent and lead.unsubscribed_at is None
                 and lead.deleted_at is None and lead.email)
+
+
+def marketing_skip_reason(lead) -> str | None:
+    """Why no marketing e-mail may go to ``lead`` in a few words, or None when it may."""
+    if can_send_marketing(lead):
+        return None
+    if lead.unsubscribed_at is not None:
+        return "no marketing consent: unsubscribed"
+    if not lead.marketing_consent:
+        return "no marketing consent"
+    return "no e-mail address"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, g, has_request_context, jsonify, make_response, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
@@ -10,10 +12,10 @@ from werkzeug.routing import IntegerConverter
 
 from leadflow.db import MAX_ID, is_conflict, is_retryable, sqlite_begin_mode
 from leadflow.errors import VersionConflict
-from leadflow.retry import BUSY_MESSAGE, CONFLICT_MESSAGE, RETRY_AFTER_SECONDS, ConcurrentChange, busy_answer
 from leadflow.extensions import db, login_manager
-from leadflow.web.htmx import error_message_response, is_fragment_request, render_page
+from leadflow.retry import BUSY_MESSAGE, CONFLICT_MESSAGE, RETRY_AFTER_SECONDS, ConcurrentChange, busy_answer
 from leadflow.web import formatting
+from leadflow.web.htmx import error_message_response, is_fragment_request, render_page
 from leadflow.web.ratelimits import add_retry_after, retry_after_seconds, wait_phrase
 
 # App pages: no plugins, no <base>, never inside a frame (public capture pages set their own).
@@ -53,18 +55,17 @@ class IdConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
-def init_web(app: Flask) -> None:
+def init_web(app: Flask, *, load_user: Callable[[str], object]) -> None:
+    """Request set-up, error pages and template helpers for ``app``. ``load_user`` turns the
+    user id in a session into the signed-in user (the accounts area's, passed in by the app
+    factory: the web layer sits below every area)."""
     app.url_map.converters["int"] = IdConverter  # before any blueprint adds its routes
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
 
-    @login_manager.user_loader
-    def load_user(user_id: str):
-        from leadflow.accounts.services import load_session_user
-
-        return load_session_user(user_id)
+    login_manager.user_loader(load_user)
 
     @app.before_request
     def choose_transaction_mode():

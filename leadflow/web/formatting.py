@@ -14,12 +14,12 @@ import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask import Flask, has_request_context, request
 from jinja2 import pass_context
 
-UTC_ZONE = ZoneInfo("UTC")
+from leadflow.accounts.zones import UTC_ZONE, user_zone
 # The shapes a time takes on screen and in mail; every one reads the same way.
 STYLES = {
     "datetime": "%a %d %b %Y, %H:%M",  # Wed 02 Dec 2026, 09:48
@@ -32,21 +32,13 @@ STYLES = {
 
 # --- time zones ---------------------------------------------------------------------------
 
-def zone_of(user) -> ZoneInfo:
-    """The user's time zone; UTC when it is unset or unknown (or there is no user)."""
-    try:
-        return ZoneInfo(getattr(user, "timezone", None) or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC_ZONE
-
-
 def viewer_zone() -> ZoneInfo:
     """The time zone of whoever is signed in to this request; UTC outside a request."""
     if not has_request_context():
         return UTC_ZONE
     from flask_login import current_user
 
-    return zone_of(current_user) if current_user.is_authenticated else UTC_ZONE
+    return user_zone(current_user) if current_user.is_authenticated else UTC_ZONE
 
 
 def utc_offset(zone: tzinfo, at: datetime | None = None) -> str:
@@ -233,22 +225,8 @@ def url_with(**changes) -> str:
     return request.path + ("?" + query if query else "")
 
 
-def phone(e164: str | None) -> str:
-    from leadflow.leads.fields import display_phone
-
-    return display_phone(e164)
-
-
-def lifecycle_label(key: str | None) -> str:
-    from leadflow.leads.models import LIFECYCLE_LABELS
-
-    return LIFECYCLE_LABELS.get(key or "", key or "—")
-
-
 def register(app: Flask) -> None:
     app.add_template_global(today_iso, "today_iso")
-    app.add_template_filter(phone, "phone")
-    app.add_template_global(lifecycle_label, "lifecycle_label")
     app.add_template_filter(money, "money")
     # {{ at|when }} "Wed 02 Dec 2026, 09:48", {{ at|when('short'|'time'|'date'|'long_date') }},
     # {{ at|day }} the reader's day, {{ at|when_zoned }} with the zone named, {{ at|iso }} with its offset.
@@ -261,14 +239,4 @@ def register(app: Flask) -> None:
     app.add_template_global(zone_label_global, "zone_label")
     app.add_template_global(reader_zone, "reader_zone")
     app.add_template_global(url_with, "url_with")
-    app.add_template_global(workspace_name, "workspace_name")
 
-
-def workspace_name() -> str:
-    from flask import g
-
-    if "workspace_name" not in g:
-        from leadflow.governance.settings import get_setting
-
-        g.workspace_name = get_setting("workspace_name") or "LeadFlow"
-    return g.workspace_name

@@ -1,1 +1,4 @@
-from leadflow.workflows.views import bp  # noqa: F401
+"""Workflows: rules that act when something happens to a lead.
+
+Nothing is imported here, so importing a model or a service of this package loads no pages
+(the app factory imports the blueprint from ``views``)."""

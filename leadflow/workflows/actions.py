@@ -10,11 +10,22 @@ from datetime import timedelta
 
 from leadflow.accounts.models import User
 from leadflow.accounts.system import system_actor
+from leadflow.accounts.zones import user_zone
+from leadflow.activities.services import create_task
 from leadflow.db import utcnow
+from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
-from leadflow.leads.bulk import marketing_skip_reason
 from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead
+from leadflow.leads.services import update_lead
+from leadflow.mail.services import RenderedMail, absolute_url, enqueue_mail, render_mail
 from leadflow.pipeline.models import Stage
+from leadflow.pipeline.moves import move_lead
+from leadflow.sequences.links import unsubscribe_url
+from leadflow.sequences.models import EmailTemplate, Sequence
+from leadflow.sequences.services import active_enrollment, enroll
+from leadflow.sequences.templates import TemplateError, marketing_skip_reason, render_for_lead
+from leadflow.web.formatting import local_input_value
+from leadflow.workflows.webhooks import WebhookUrlRefused, check_url, queue_delivery
 
 ACTIONS = {
     "assign": "Assign to a user", "create_task": "Create a task", "move_stage": "Move to a stage",
@@ -88,14 +99,10 @@ def clean_action(raw: dict) -> dict:
         return {"type": kind, "tag": tag}
     if kind == "send_email":
         template_id = _int(raw.get("template_id"), "Choose the e-mail template.")
-        from leadflow.sequences.models import EmailTemplate
-
         if db.session.get(EmailTemplate, template_id) is None:
             raise ValueError("Choose an e-mail template from the list.")
         return {"type": kind, "template_id": template_id}
     if kind == "enrol_sequence":
-        from leadflow.sequences.models import Sequence
-
         sequence = db.session.get(Sequence, _int(raw.get("sequence_id"), "Choose the sequence."))
         if sequence is None or not sequence.active:
             raise ValueError("Choose an active sequence from the list.")
@@ -103,8 +110,6 @@ def clean_action(raw: dict) -> dict:
     if kind == "notify_owner":
         note = " ".join(str(raw.get("message") or "").split())[:500]
         return {"type": kind, "message": note}
-    from leadflow.workflows.webhooks import WebhookUrlRefused, check_url
-
     url = str(raw.get("url") or "").strip()
     try:
         check_url(url)
@@ -119,9 +124,6 @@ def rule_actor(rule):
 
 
 def _update(actor, lead: Lead, data: dict) -> str:
-    from leadflow.errors import ValidationFailed
-    from leadflow.leads.services import update_lead
-
     try:
         changed = update_lead(actor, lead, data)
     except ValidationFailed as exc:
@@ -143,17 +145,12 @@ def run_action(rule, run, lead: Lead, action: dict, index: int, event: dict) -> 
             return "already tagged"
         return _update(actor, lead, {"tags": [*names, action["tag"]]})
     if kind == "move_stage":
-        from leadflow.pipeline.moves import move_lead
-
         result = move_lead(actor, lead, action["stage_id"],
                            details={"confirm": True, "lost_reason": f"Workflow rule: {rule.name}"[:200]})
         return "moved" if result.changed_stage else "already in that stage"
     if kind == "create_task":
-        from leadflow.activities.services import create_task
-        from leadflow.web.formatting import local_input_value, zone_of
-
         # Typed as the actor would type it: create_task reads the due time in the actor's zone.
-        due = local_input_value(utcnow() + timedelta(hours=action["due_hours"]), zone_of(actor))
+        due = local_input_value(utcnow() + timedelta(hours=action["due_hours"]), user_zone(actor))
         assignee = "" if action["assignee"] == "owner" else action["assignee"]
         task = create_task(actor, lead, {"kind": action["kind"], "title": action["title"], "due": due,
                                           "assignee_id": assignee})
@@ -168,8 +165,6 @@ def run_action(rule, run, lead: Lead, action: dict, index: int, event: dict) -> 
 
 
 def _notify_owner(rule, run, lead: Lead, action: dict, index: int) -> str:
-    from leadflow.mail.services import absolute_url, enqueue_mail, render_mail
-
     if lead.owner is None or not lead.owner.active:
         return "skipped: the lead has no owner"
     mail = render_mail("workflow_notice", f"{rule.name}: {lead.name}", user=lead.owner, lead=lead,
@@ -184,11 +179,6 @@ def _send_email(rule, run, lead: Lead, action: dict, index: int) -> str:
     """Marketing e-mail to the lead from a sequences template: only with consent, never after an
     unsubscribe, always with the unsubscribe link (in the body and the List-Unsubscribe header)."""
     from html import escape
-
-    from leadflow.mail.services import RenderedMail, enqueue_mail
-    from leadflow.sequences.links import unsubscribe_url
-    from leadflow.sequences.models import EmailTemplate
-    from leadflow.sequences.templates import TemplateError, render_for_lead
 
     if reason := marketing_skip_reason(lead):
         return f"skipped: {reason}"
@@ -215,9 +205,6 @@ def _send_email(rule, run, lead: Lead, action: dict, index: int) -> str:
 def _enrol_sequence(actor, lead: Lead, action: dict) -> str:
     """Start the lead on a sequence as the rule's actor; leads that may not get marketing
     e-mail are skipped (the run still succeeds)."""
-    from leadflow.sequences.models import Sequence
-    from leadflow.sequences.services import active_enrollment, enroll
-
     sequence = db.session.get(Sequence, action["sequence_id"])
     if sequence is None:
         raise ActionError("The sequence no longer exists.")
@@ -232,8 +219,6 @@ def _enrol_sequence(actor, lead: Lead, action: dict) -> str:
 
 
 def _queue_webhook(rule, run, lead: Lead, action: dict, index: int, event: dict) -> str:
-    from leadflow.workflows.webhooks import queue_delivery
-
     payload = {
         "event": event["trigger"], "rule": {"id": rule.id, "name": rule.name}, "run_id": run.id,
         "lead": {"id": lead.id, "name": lead.name, "email": lead.email, "phone": lead.phone,

@@ -8,6 +8,7 @@ from leadflow.accounts.models import User
 from leadflow.extensions import db
 from leadflow.governance.money import base_currency
 from leadflow.pipeline.models import Pipeline, Stage
+from leadflow.sequences.models import EmailTemplate, Sequence
 from leadflow.workflows import actions, triggers, webhooks
 from leadflow.workflows.models import OUTCOME_LABELS, WorkflowRule, WorkflowRun
 
@@ -28,8 +29,6 @@ def editor_choices() -> dict:
                                 .where(Pipeline.archived_at.is_(None)).order_by(Pipeline.position, Pipeline.id, Stage.position)).all()
     users = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True), User.role != "viewer")
                                .order_by(User.name)).all()
-    from leadflow.sequences.models import EmailTemplate, Sequence
-
     try:
         with db.session.begin_nested():
             templates = db.session.execute(db.select(EmailTemplate.id, EmailTemplate.name)

@@ -42,7 +42,7 @@ from leadflow.extensions import db
 from leadflow.governance.audit import record_event
 from leadflow.scheduler.claims import claim_due, insert_or_ignore
 from leadflow.scheduler.registry import register_sweep
-from leadflow.workflows.models import WebhookDelivery
+from leadflow.workflows.models import WebhookDelivery, WorkflowRule
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +217,6 @@ def backoff(attempts: int) -> timedelta:
 
 
 def _send_one(delivery: WebhookDelivery, now: datetime) -> None:
-    from leadflow.workflows.models import WorkflowRule
-
     rule = db.session.get(WorkflowRule, delivery.rule_id) if delivery.rule_id else None
     delivery.lease_until = None
     if rule is None:  # no secret to sign with: an unsigned call is never sent

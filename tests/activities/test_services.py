@@ -6,11 +6,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from leadflow.accounts.zones import user_zone
 from leadflow.activities import ical, queries, services
 from leadflow.activities.models import Activity, Task
 from leadflow.errors import PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
-from leadflow.web.formatting import due_text, zone_of
+from leadflow.web.formatting import due_text
 
 UTC = timezone.utc
 
@@ -206,13 +207,13 @@ def test_next_open_tasks_is_one_query_for_many_leads(make_user, make_lead, count
 
 
 def test_due_text_in_words(make_user):
-    zone = zone_of(make_user("rep", timezone="Europe/Berlin"))
+    zone = user_zone(make_user("rep", timezone="Europe/Berlin"))
     now = datetime(2030, 1, 7, 10, 0, tzinfo=UTC)  # Monday 11:00 in Berlin
     assert due_text(datetime(2030, 1, 7, 13, 0, tzinfo=UTC), zone, now) == "today 14:00"
     assert due_text(datetime(2030, 1, 8, 8, 0, tzinfo=UTC), zone, now) == "tomorrow 09:00"
     assert due_text(datetime(2030, 1, 5, 8, 0, tzinfo=UTC), zone, now) == "overdue · 2 days"
     assert due_text(datetime(2030, 1, 7, 9, 0, tzinfo=UTC), zone, now) == "overdue · today 10:00"
-    assert zone_of(make_user("rep", timezone="Not/AZone")).key == "UTC"
+    assert user_zone(make_user("rep", timezone="Not/AZone")).key == "UTC"
 
 
 # --- calendar feed -----------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from leadflow.activities.models import Activity
 from leadflow.api import services
 from leadflow.extensions import db
-from leadflow.leads.models import Lead, Organization
+from leadflow.leads.models import Lead
+from leadflow.organizations.models import Organization
 
 from tests.concurrency import run_together
 

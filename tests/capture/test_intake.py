@@ -9,7 +9,8 @@ from leadflow.activities.models import Activity
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.leads import events
-from leadflow.leads.intake import consent_source_text, intake_lead
+from leadflow.leads.fields import consent_source_text
+from leadflow.leads.intake import intake_lead
 from leadflow.leads.models import Lead
 from leadflow.pipeline.services import ensure_default_pipeline
 

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from leadflow.extensions import db
 from leadflow.imports import cleaning, runner
-from leadflow.leads.models import Lead, Organization
+from leadflow.leads.models import Lead
+from leadflow.organizations.models import Organization
 
 from . import cleaning_faults
 from .processes import importing_process

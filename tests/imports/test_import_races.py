@@ -6,8 +6,9 @@ from sqlalchemy import select
 
 from leadflow.extensions import db
 from leadflow.imports import runner
-from leadflow.leads.models import Lead, Organization
-from leadflow.leads.organizations_service import find_or_create_organization
+from leadflow.leads.models import Lead
+from leadflow.organizations.models import Organization
+from leadflow.organizations.names import find_or_create_organization
 
 from tests.imports.test_import import HEADER
 

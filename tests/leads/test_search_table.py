@@ -13,8 +13,8 @@ from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.leads import services
 from leadflow.leads.models import Lead, lead_search
-from leadflow.leads.organizations_service import update_organization
 from leadflow.leads.queries import LeadFilters, filtered_leads
+from leadflow.organizations.services import update_organization
 
 pytestmark = pytest.mark.usefixtures("app")
 

@@ -10,7 +10,8 @@ from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.leads import services
 from leadflow.leads.duplicates import find_duplicates
-from leadflow.leads.models import Lead, Organization, Tag
+from leadflow.leads.models import Lead, Tag
+from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import StageChange
 from leadflow.pipeline.services import ensure_default_pipeline
 

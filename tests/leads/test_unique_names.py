@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from leadflow.extensions import db
-from leadflow.leads import organizations_service
-from leadflow.leads.models import Organization, Tag
-from leadflow.leads.organizations_service import find_or_create_organization
+from leadflow.leads.models import Tag
 from leadflow.leads.services import resolve_tags
+from leadflow.organizations import services as organizations_service
+from leadflow.organizations.models import Organization
+from leadflow.organizations.names import find_or_create_organization
 
 from tests.concurrency import run_together
 

@@ -101,13 +101,13 @@ def copies_by_outbox_row(messages, reader: Reader, domain: str = "localhost") ->
 ADD_DUE_TASKS = """
     from datetime import datetime, timedelta
     from leadflow.accounts.models import User
-    from leadflow.web.formatting import zone_of
+    from leadflow.accounts.zones import user_zone
     from leadflow.activities.services import create_task
     from leadflow.leads.services import create_lead
     user = db.session.scalar(db.select(User).where(User.email == sys.argv[1]))
     count, first_in, every = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
     lead = create_lead(user, {"first_name": "Reminded", "last_name": "Lead", "email": "reminded@example.com"})
-    first = datetime.now(zone_of(user)) + timedelta(seconds=first_in)
+    first = datetime.now(user_zone(user)) + timedelta(seconds=first_in)
     for n in range(count):
         due = first + timedelta(seconds=n * every)
         create_task(user, lead, {"title": f"Follow-up {n}", "due": due.strftime("%Y-%m-%dT%H:%M:%S")})

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from leadflow.activities.digests import send_digests
 from leadflow.activities.models import Task
+from leadflow.activities.reminders import send_task_reminders
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.leads import services as lead_services
+from leadflow.leads.alerts import send_lead_alerts
 from leadflow.mail.models import LeadAlert, OutboxMessage
-from leadflow.scheduler.reminders import send_digests, send_lead_alerts, send_task_reminders
 from leadflow.pipeline.services import ensure_default_pipeline
 
 from tests.factories import TEST_SETUP
@@ -130,12 +132,12 @@ def test_api_leads_alert_too_but_manual_and_unowned_leads_do_not(app, make_user)
 
 
 def test_if_the_alert_cannot_be_queued_the_lead_is_still_saved(app, make_user, monkeypatch):
-    import leadflow.scheduler.reminders as reminders
+    import leadflow.leads.alerts as alerts
 
     def broken(*args, **kwargs):
         raise RuntimeError("template missing")
 
-    monkeypatch.setattr(reminders, "render_mail", broken)
+    monkeypatch.setattr(alerts, "render_mail", broken)
     owner = make_user(role="rep")
     lead = _new_lead(channel="form", owner=owner)
     assert lead.id is not None and _messages() == []

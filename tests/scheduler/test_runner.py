@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from leadflow.extensions import db
 from leadflow.mail.models import OutboxMessage
 from leadflow.mail.services import RenderedMail, enqueue_mail
-from leadflow.scheduler import runner
+from leadflow.scheduler import registry, runner
 from leadflow.scheduler.registry import SWEEPS, Sweep
 
 from tests.factories import TEST_SETUP
@@ -242,7 +242,7 @@ def test_scheduler_command_runs_in_the_foreground_until_ctrl_c(tmp_path):
 
 def test_the_outbox_is_asked_to_run_after_the_commit_not_when_a_savepoint_is_released(app, monkeypatch):
     nudged = []
-    monkeypatch.setattr(runner, "nudge", lambda app_, name: nudged.append(name))
+    monkeypatch.setattr(registry, "nudge", lambda app_, name: nudged.append(name))
     with db.session.begin_nested():
         enqueue_mail(to="rep@example.com", kind="digest", idempotency_key="nudge-check",
                      mail=RenderedMail("Hello", "Hello", "<p>Hello</p>"))

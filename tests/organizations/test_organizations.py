@@ -10,9 +10,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
-from leadflow.leads import organizations_service
-from leadflow.leads.models import Organization
 from leadflow.leads.services import delete_lead
+from leadflow.organizations import services as organizations_service
+from leadflow.organizations.models import Organization
 
 WRITERS = ("admin", "manager", "rep")
 DELETERS = ("admin", "manager")

@@ -13,33 +13,17 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_
 from sqlalchemy.orm import joinedload
 
-from leadflow.db import insert_missing, utcnow
+from leadflow.db import utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.governance.audit import history, record_changes, record_event
-from leadflow.leads.models import SIZE_BANDS, Lead, Organization
+from leadflow.leads import store
+from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_delete_organizations, can_manage_organizations
+from leadflow.organizations.models import SIZE_BANDS, Organization
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 ORG_FIELDS = ("name", "domain", "industry", "size_band", "territory")
-
-
-def find_or_create_organization(name: str) -> Organization:
-    """The live organization called ``name`` (whatever its case and spacing), added when there
-    is none. ``INSERT … ON CONFLICT DO NOTHING`` on the live-name unique index, then a SELECT:
-    requests adding the same new name at once all get the one organization."""
-    name = " ".join(name.split())
-    add_organizations({name.lower(): name})
-    return db.session.scalar(db.select(Organization).where(
-        Organization.name_key == name.lower(), Organization.deleted_at.is_(None)))
-
-
-def add_organizations(names: dict[str, str]) -> None:
-    """Add a live organization for each ``{name_key: name}`` that has none (see
-    ``find_or_create_organization``); the caller selects them afterwards."""
-    if names:
-        insert_missing(Organization.__table__, [{"name": name, "name_key": key} for key, name in names.items()],
-                       ["name_key"], index_where=Organization.deleted_at.is_(None))
 
 
 def _domain_of(raw) -> str:
@@ -137,8 +121,6 @@ def update_organization(actor, org: Organization, data: dict, expected_version: 
 
 
 def _refresh_lead_search_text(org: Organization) -> None:
-    from leadflow.leads import store
-
     db.session.flush()  # the new name is what the search text is derived from
     store.refresh_search_text([lead.id for lead in org.leads])
 

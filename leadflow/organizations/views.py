@@ -9,9 +9,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from leadflow.db import parse_page
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
-from leadflow.leads import organizations_service as service
-from leadflow.leads.forms import OrganizationForm
 from leadflow.leads.policy import can_delete_organizations, can_manage_organizations
+from leadflow.organizations import services as service
+from leadflow.organizations.forms import OrganizationForm
 from leadflow.web.admin import act_and_redirect, save_and_redirect
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page

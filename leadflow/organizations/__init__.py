@@ -1,0 +1,1 @@
+"""Organizations: the companies leads work at — their model, pages and services."""

@@ -1,0 +1,29 @@
+"""Finding organizations by name, adding the missing ones: what every lead writer calls
+(the lead form and API through ``leads.services``, the import, the demo) when a lead names its
+company. Below the organization pages and services, so lead writers need nothing else of this
+package; the live-name unique index keeps concurrent writers to one organization per name.
+"""
+
+from __future__ import annotations
+
+from leadflow.db import insert_missing
+from leadflow.extensions import db
+from leadflow.organizations.models import Organization
+
+
+def find_or_create_organization(name: str) -> Organization:
+    """The live organization called ``name`` (whatever its case and spacing), added when there
+    is none. ``INSERT … ON CONFLICT DO NOTHING`` on the live-name unique index, then a SELECT:
+    requests adding the same new name at once all get the one organization."""
+    name = " ".join(name.split())
+    add_organizations({name.lower(): name})
+    return db.session.scalar(db.select(Organization).where(
+        Organization.name_key == name.lower(), Organization.deleted_at.is_(None)))
+
+
+def add_organizations(names: dict[str, str]) -> None:
+    """Add a live organization for each ``{name_key: name}`` that has none (see
+    ``find_or_create_organization``); the caller selects them afterwards."""
+    if names:
+        insert_missing(Organization.__table__, [{"name": name, "name_key": key} for key, name in names.items()],
+                       ["name_key"], index_where=Organization.deleted_at.is_(None))
