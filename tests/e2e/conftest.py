@@ -236,8 +236,13 @@ def drag_card(page, card, column) -> None:
     runs in its fallback mode, so plain mouse events do it)."""
     box_from = card.bounding_box()
     box_to = column.bounding_box()
+    dragged, over = card.element_handle(), column.element_handle()
     page.mouse.move(box_from["x"] + 20, box_from["y"] + 15)
     page.mouse.down()
     page.mouse.move(box_from["x"] + 40, box_from["y"] + 30, steps=5)
     page.mouse.move(box_to["x"] + box_to["width"] / 2, box_to["y"] + 30, steps=15)
+    # Like a person, hold the card over the column until it shows there: SortableJS checks
+    # what is under the pointer every 50 ms, so on a busy machine a release right after the
+    # last move could land before it noticed the column (and the card would go back).
+    page.wait_for_function("([card, column]) => column.contains(card)", arg=[dragged, over], timeout=10_000)
     page.mouse.up()
