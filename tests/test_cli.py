@@ -174,6 +174,7 @@ def test_backup_with_force_replaces_the_file(app, runner, tmp_path):
     assert target.read_bytes().startswith(b"SQLite format 3")
 
 
+@pytest.mark.real_commits  # pg_dump reads what the database has committed
 def test_backup_of_postgresql_writes_a_pg_dump_archive(app, runner, make_lead, tmp_path):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("runs when the tests use PostgreSQL (DATABASE_URL), as .ci/run does")
