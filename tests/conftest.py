@@ -13,19 +13,22 @@ holds one connection in an outer transaction, and every session that asks for th
 engine from the test's thread (the test's own, each request's, those of ``make_app`` apps)
 works on that connection in a SAVEPOINT, so the app's commits, rollbacks and nested
 transactions behave as usual (SQLAlchemy's "joining a session into an external transaction";
-SQLite's BEGIN is already the app's own, see ``leadflow.db.configure_sqlite_engine``).
+SQLite's BEGIN is already the app's own, see ``leadflow.db.configure_sqlite_engine``). The
+import's raw-SQL writer works on the session's connection, so imports are rolled back too.
 
 Tests marked ``real_commits`` commit for real and the tables are emptied after them instead:
 those whose writes another connection must see or make — threads (``tests.concurrency``,
-concurrent requests), other processes (servers, CLI subprocesses, a second app on a copied
-database), raw SQL or migrations run on connections of their own (``db.engine.begin()``),
-``engine.dispose()`` or a database restore, and SQLite locking itself (busy databases,
-BEGIN modes). Each marker says why. ``own_app`` tests change the app itself (add routes)
-and get an app of their own.
+concurrent requests, schedulers), other processes (import workers and schedulers killed with
+kill -9, ``pg_dump``), raw SQL or a migration run on connections of their own
+(``db.engine.begin()``), ``engine.dispose()`` (a big demo seed), a backup of the database
+file, and SQLite's locking itself (busy databases, BEGIN modes, ``tests/test_schema.py``,
+``tests/test_retry.py``). Each marker says why. ``own_app`` tests change the app itself (add
+routes) and get an app of their own.
 
 CSRF stays on: ``CsrfClient`` and ``login_as`` send the token a page would carry, made
 from the client's session cookie (``csrf_token``) instead of fetching a page for it.
 """
+
 from __future__ import annotations
 
 import os
