@@ -19,7 +19,7 @@ from leadflow.db import utcnow
 from leadflow.demo import DEMO_LOGIN
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
-from tests.conftest import TEST_PASSWORD, _anonymous_token
+from tests.conftest import TEST_PASSWORD, csrf_token
 
 
 def _cli(runner, *args):
@@ -33,7 +33,7 @@ def _count(model) -> int:
 
 def _sign_in(client, email, password):
     return client.post("/login", data={"email": email, "password": password},
-                       headers={"X-CSRFToken": _anonymous_token(client)})
+                       headers={"X-CSRFToken": csrf_token(client)})
 
 
 def test_create_user_then_that_user_signs_in(app, runner, client):
@@ -129,6 +129,7 @@ def _sqlite_only(app):
         pytest.skip("SQLite backup test; the PostgreSQL path is tested below")
 
 
+@pytest.mark.real_commits  # the backup copies what the database file holds
 def test_backup_writes_a_sqlite_copy_that_opens_with_the_same_data(app, runner, make_lead, tmp_path):
     _sqlite_only(app)
     for n in range(3):
@@ -173,6 +174,7 @@ def test_backup_with_force_replaces_the_file(app, runner, tmp_path):
     assert target.read_bytes().startswith(b"SQLite format 3")
 
 
+@pytest.mark.real_commits  # pg_dump reads what the database has committed
 def test_backup_of_postgresql_writes_a_pg_dump_archive(app, runner, make_lead, tmp_path):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("runs when the tests use PostgreSQL (DATABASE_URL), as .ci/run does")

@@ -21,7 +21,7 @@ from leadflow.leads.models import SOURCES, Lead, Tag, lead_tags
 from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage, StageChange, StageTotals
 from leadflow.pipeline.services import ensure_default_pipeline
-from tests.conftest import _anonymous_token
+from tests.conftest import csrf_token
 
 
 def _seed(count: int) -> str:
@@ -33,7 +33,7 @@ def _seed(count: int) -> str:
 def _sign_in_with_demo_login(client):
     email, password = demo.DEMO_LOGIN
     return client.post("/login", data={"email": email, "password": password},
-                       headers={"X-CSRFToken": _anonymous_token(client)})
+                       headers={"X-CSRFToken": csrf_token(client)})
 
 
 def _all(model):
@@ -294,6 +294,7 @@ def test_light_history_keeps_the_walk_the_touches_and_the_created_entry(app):
     assert counts.audit_entries == db.session.scalar(db.select(db.func.count(AuditEntry.id)))
 
 
+@pytest.mark.real_commits  # the seed disposes of the engine's connections
 def test_a_big_seed_rebuilds_every_lead_index(app, monkeypatch):
     before = sorted((i["name"], tuple(i["column_names"])) for i in inspect(db.engine).get_indexes("leads"))
     monkeypatch.setattr(demo, "BULK_INDEX_THRESHOLD", 10)

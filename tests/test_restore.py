@@ -52,6 +52,7 @@ def _write_leads_until(app, stop: threading.Event, written: list) -> None:
         db.session.remove()
 
 
+@pytest.mark.real_commits  # writes from a thread while the backup runs
 def test_a_backup_taken_during_writes_restores_over_stale_wal_files(live, tmp_path):
     app, path = live
     stop, written = threading.Event(), []

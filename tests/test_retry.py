@@ -16,6 +16,10 @@ from leadflow.extensions import csrf, db
 from leadflow.leads.models import Lead
 from tests import factories
 
+# Real SQLite locks and retries: other connections hold the write lock, and the BEGIN each request takes is
+# part of what is tested. Tests add routes of their own, so each has an app of its own.
+pytestmark = [pytest.mark.real_commits, pytest.mark.own_app]
+
 
 def locked() -> OperationalError:
     return OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))

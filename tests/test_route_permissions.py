@@ -24,7 +24,7 @@ from leadflow.accounts.system import SYSTEM
 from leadflow.extensions import db
 from leadflow.leads.review_models import LeadFieldReview
 from tests import factories
-from tests.conftest import CsrfClient, _anonymous_token
+from tests.conftest import CsrfClient, csrf_token
 
 COLUMNS = ("anonymous", "viewer", "rep_other", "rep_own", "manager", "admin")
 
@@ -477,7 +477,7 @@ def test_every_route_answers_each_role_exactly(app, client, make_user, login_as,
     other_rep = make_user(role="rep")
     if column == "anonymous":
         actor, http = None, CsrfClient(client)
-        token = _anonymous_token(client)
+        token = csrf_token(client)
     else:
         actor, http = login_as(column.split("_")[0])
         token = http.token()

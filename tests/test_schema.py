@@ -16,6 +16,9 @@ from leadflow.accounts.services import end_all_sessions
 from leadflow.db import sqlite_begin_mode
 from leadflow.extensions import db
 
+# Migrations, pooled connections and SQLite locking between connections: each test looks at connections of its own.
+pytestmark = pytest.mark.real_commits
+
 
 def _sqlite_only():
     if db.engine.dialect.name != "sqlite":

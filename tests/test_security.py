@@ -10,7 +10,7 @@ from werkzeug.routing import AnyConverter, IntegerConverter
 
 from leadflow.accounts.views import safe_next_url
 from leadflow.extensions import db
-from tests.conftest import TEST_PASSWORD, _anonymous_token
+from tests.conftest import TEST_PASSWORD, csrf_token
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 ROLES = ("admin", "manager", "rep", "viewer")
@@ -163,7 +163,7 @@ def test_csrf_token_in_the_form_field_works_too(app, login_as):
 def test_a_token_from_another_session_is_refused(app, login_as):
     _, client = login_as("admin")
     stranger = app.test_client()
-    foreign_token = _anonymous_token(stranger)
+    foreign_token = csrf_token(stranger)
     response = client.client.post("/settings", data=FORM_PAYLOAD, headers={"X-CSRFToken": foreign_token})
     assert response.status_code == 400
 
@@ -187,7 +187,7 @@ def _sign_in(client, email, remember=False):
     data = {"email": email, "password": TEST_PASSWORD}
     if remember:
         data["remember"] = "y"
-    return client.post("/login", data=data, headers={"X-CSRFToken": _anonymous_token(client)})
+    return client.post("/login", data=data, headers={"X-CSRFToken": csrf_token(client)})
 
 
 def _set_cookie(response, name) -> str:
@@ -225,7 +225,7 @@ def test_cookies_are_secure_whenever_the_request_came_over_https(app, make_user)
     user = make_user(role="rep")
     db.session.commit()
     client = app.test_client()
-    token = _anonymous_token(client)
+    token = csrf_token(client)
     # Over HTTPS the CSRF check also wants a same-site Referer, as browsers send.
     response = client.post("/login", base_url="https://localhost",
                            headers={"X-CSRFToken": token, "Referer": "https://localhost/login"},
@@ -240,7 +240,7 @@ def test_behind_a_trusted_proxy_forwarded_https_makes_cookies_secure(app, make_u
     db.session.commit()
     proxied = make_app(TRUST_PROXY=True)
     client = proxied.test_client()
-    token = _anonymous_token(client)
+    token = csrf_token(client)
     response = client.post("/login", headers={"X-CSRFToken": token, "X-Forwarded-Proto": "https",
                                               "Referer": "https://localhost/login"},
                            data={"email": user.email, "password": TEST_PASSWORD, "remember": "y"})
@@ -249,7 +249,7 @@ def test_behind_a_trusted_proxy_forwarded_https_makes_cookies_secure(app, make_u
         assert "; Secure" in _set_cookie(response, name)
     # Without TRUST_PROXY the same header is ignored: anyone could send it.
     plain = app.test_client()
-    token = _anonymous_token(plain)
+    token = csrf_token(plain)
     response = plain.post("/login", headers={"X-CSRFToken": token, "X-Forwarded-Proto": "https"},
                           data={"email": user.email, "password": TEST_PASSWORD})
     assert "Secure" not in _set_cookie(response, "session")
@@ -337,7 +337,7 @@ def test_sign_in_never_redirects_to_another_site(app, make_user, target):
     user = make_user(role="rep")
     db.session.commit()
     client = app.test_client()
-    token = _anonymous_token(client)
+    token = csrf_token(client)
     response = client.post("/login", query_string={"next": target},
                            data={"email": user.email, "password": TEST_PASSWORD}, headers={"X-CSRFToken": token})
     assert response.status_code == 302
@@ -351,7 +351,7 @@ def test_sign_in_returns_to_the_page_asked_for(app, make_user):
     first = client.get("/leads?sort=name")
     assert first.status_code == 302 and "/login" in first.headers["Location"]
     login_page = first.headers["Location"]
-    token = _anonymous_token(client)
+    token = csrf_token(client)
     response = client.post(login_page, data={"email": user.email, "password": TEST_PASSWORD},
                            headers={"X-CSRFToken": token})
     assert response.status_code == 302
@@ -507,7 +507,7 @@ def test_a_csrf_token_from_before_sign_in_does_not_work_after_it(app, make_user)
     user = make_user(role="rep")
     db.session.commit()
     client = app.test_client()
-    before = _anonymous_token(client)
+    before = csrf_token(client)
     response = client.post("/login?next=/leads", headers={"X-CSRFToken": before},
                            data={"email": user.email, "password": TEST_PASSWORD, "remember": "y"})
     assert response.status_code == 302 and response.headers["Location"] == "/leads"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TEST_PASSWORD, _anonymous_token
+from tests.conftest import TEST_PASSWORD, csrf_token
 
 
 @pytest.fixture
@@ -14,7 +14,7 @@ def sign_in(app):
 
     def _sign_in(client, email, password=TEST_PASSWORD, remember=False, next=None, addr=None):
         extra = {"environ_base": {"REMOTE_ADDR": addr}} if addr else {}
-        token = _anonymous_token(client)
+        token = csrf_token(client)
         data = {"email": email, "password": password}
         if remember:
             data["remember"] = "y"

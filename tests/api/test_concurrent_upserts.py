@@ -4,6 +4,8 @@ When the races never stop it answers 409 with a JSON body and saves nothing: nev
 
 from __future__ import annotations
 
+import pytest
+
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.activities.models import Activity
@@ -13,6 +15,9 @@ from leadflow.leads.models import Lead
 from leadflow.organizations.models import Organization
 
 from tests.concurrency import run_together
+
+# Requests in threads, each on its own connection.
+pytestmark = pytest.mark.real_commits
 
 THREADS = 20
 STALE = "UPDATE statement on table 'leads' expected to update 1 row(s); 0 were matched."

@@ -341,6 +341,7 @@ def test_each_token_has_its_own_rate_limit(make_app, make_token):
 # --- the OpenAPI document: tests/api/test_openapi.py ---------------------------------------
 
 
+@pytest.mark.real_commits  # requests in threads, each on its own connection
 def test_two_simultaneous_requests_with_one_key_create_one_lead(app, api):
     import threading
 

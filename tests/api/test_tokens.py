@@ -137,6 +137,7 @@ def test_a_token_of_someone_who_became_a_viewer_reads_but_cannot_write(client, m
     assert response.status_code == 403 and "cannot create" in response.json["message"]
 
 
+@pytest.mark.real_commits  # a read records the use on a connection of its own
 def test_last_used_is_recorded(client, make_token):
     token, plain, _ = make_token()
     assert token.last_used_at is None
@@ -144,6 +145,7 @@ def test_last_used_is_recorded(client, make_token):
     assert _tokens()[0].last_used_at is not None
 
 
+@pytest.mark.real_commits  # another connection holds SQLite's write lock
 def test_a_read_while_another_writer_holds_sqlites_lock_is_answered_and_records_its_use_later(
         app, client, make_token, database_url):
     if not database_url.startswith("sqlite"):

@@ -4,6 +4,8 @@ told with a 409 that nothing was saved: never a 500."""
 
 from __future__ import annotations
 
+import pytest
+
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.activities.models import Activity
@@ -12,6 +14,9 @@ from leadflow.extensions import db
 from leadflow.leads.models import Lead
 
 from tests.concurrency import run_together
+
+# Submissions in threads, each on its own connection.
+pytestmark = pytest.mark.real_commits
 
 THREADS = 20
 

@@ -531,6 +531,7 @@ def test_a_honeypot_post_with_a_used_token_still_gets_the_thank_you(client, capt
     assert bot.status_code == 200 and "Thank you" in bot.get_data(as_text=True)
 
 
+@pytest.mark.real_commits  # submissions in threads, each on its own connection
 def test_concurrent_replays_of_one_token_save_one_submission(app, capture_form):
     """Two submissions with the same token at the same moment, each on its own connection."""
     import threading

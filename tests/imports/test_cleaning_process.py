@@ -143,6 +143,7 @@ def _running(pid: int) -> bool:
         return False
 
 
+@pytest.mark.real_commits  # an import in a process of its own on the test database
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
 @pytest.mark.parametrize("fallback_only", [False, True], ids=["parent-death-signal", "parent-check"])
 def test_a_cleaning_process_dies_with_an_import_killed_with_kill_9(app, database_url, new_job, importer,

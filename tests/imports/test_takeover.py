@@ -32,6 +32,9 @@ from leadflow.scheduler.heartbeat import SchedulerHeartbeat
 from .processes import importing_process
 from .test_import import assert_totals_exact, die_while_writing_the_third_chunk, live_leads
 
+# Import workers in threads or processes of their own, taking over from each other through committed heartbeats.
+pytestmark = pytest.mark.real_commits
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

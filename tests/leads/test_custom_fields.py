@@ -340,6 +340,7 @@ def test_a_lead_from_the_api_is_found_by_its_custom_field(make_user):
     assert "acme widgets 3000" in result.lead.search_text
 
 
+@pytest.mark.real_commits  # the migration runs on a connection of its own
 def test_the_rebuild_migration_adds_custom_fields_to_old_search_text(app, make_lead):
     """An existing lead whose search text was made before custom fields counted."""
     import importlib.util

@@ -31,6 +31,7 @@ def _count(where=None) -> int:
     return db.session.scalar(query.where(where) if where is not None else query)
 
 
+@pytest.mark.real_commits  # straight SQL on connections of its own
 def test_the_database_refuses_a_second_live_lead_with_one_email(app):
     """Straight SQL, no Python check in the way: only the index stands between them."""
     with db.engine.begin() as conn:
@@ -111,6 +112,7 @@ def _postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
 
 
+@pytest.mark.real_commits  # requests in threads, each on its own connection
 def test_twenty_concurrent_api_intakes_of_one_new_email_make_one_lead(app, make_app, make_user):
     user = make_user(role="rep")
     token, _ = create_token(system_actor("Test setup"), user=user, name="Racer", scopes="read,write")
@@ -134,6 +136,7 @@ def test_twenty_concurrent_api_intakes_of_one_new_email_make_one_lead(app, make_
     assert lead.title.startswith("Try ")
 
 
+@pytest.mark.real_commits  # requests in threads, each on its own connection
 def test_twenty_concurrent_capture_submissions_of_one_new_email_make_one_lead(app, make_app, make_user):
     ensure_default_pipeline()
     form = capture.create_form(make_user("admin"), builder_data())

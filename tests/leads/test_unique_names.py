@@ -58,6 +58,7 @@ def test_find_or_create_organization_returns_the_live_one_whatever_the_spelling(
     assert len(_live_orgs("acme rockets")) == 1
 
 
+@pytest.mark.real_commits  # threads, each on its own connection
 def test_twenty_requests_adding_the_same_new_organization_get_one(app):
     def add(_i):
         org_id = find_or_create_organization("Nimbus Labs").id
@@ -70,6 +71,7 @@ def test_twenty_requests_adding_the_same_new_organization_get_one(app):
     assert set(ids) == {live[0].id}
 
 
+@pytest.mark.real_commits  # threads, each on its own connection
 def test_twenty_requests_adding_the_same_new_tags_get_one_of_each(app):
     def add(_i):
         ids = [tag.id for tag in resolve_tags(["Hot lead", "Webinar 2026"])]

@@ -190,6 +190,7 @@ def test_a_late_sent_write_of_a_scheduler_taken_for_dead_still_counts_and_nothin
     assert len(smtp_server.messages) == 1 and _message(message_id).state == "sent"
 
 
+@pytest.mark.real_commits  # a scheduler thread on its own connection
 def test_a_scheduler_retrying_its_sent_write_keeps_beating_so_nobody_sends_the_message_again(
         app, smtp_server, monkeypatch):
     """The "sent" write is refused for several stale-after periods; another scheduler sweeps

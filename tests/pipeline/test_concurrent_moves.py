@@ -21,8 +21,11 @@ from leadflow.pipeline import views
 from leadflow.pipeline.models import StageChange
 from leadflow.pipeline.moves import move_lead
 from leadflow.pipeline.services import ensure_default_pipeline
-from tests.conftest import TEST_PASSWORD, _anonymous_token
+from tests.conftest import TEST_PASSWORD, csrf_token
 from tests import factories
+
+# Clients in threads of their own, each on its own connection: they see only committed rows.
+pytestmark = pytest.mark.real_commits
 
 
 @pytest.fixture
@@ -39,7 +42,7 @@ def _signed_in_clients(app, count: int) -> list:
         db.session.commit()
         client = app.test_client()
         response = client.post("/login", data={"email": user.email, "password": TEST_PASSWORD},
-                               headers={"X-CSRFToken": _anonymous_token(client)})
+                               headers={"X-CSRFToken": csrf_token(client)})
         assert response.status_code == 302
         page = client.get("/account").get_data(as_text=True)
         token = page.split('"X-CSRFToken": "', 1)[1].split('"', 1)[0]

@@ -177,6 +177,7 @@ def test_arrival_step_leaves_chosen_owners_typed_in_leads_and_imports_alone(make
     assert api.owner_id == routed.id
 
 
+@pytest.mark.real_commits  # arrivals in threads, each on its own connection
 def test_rotation_is_exact_under_concurrent_arrivals(app, make_team, make_rule):
     team, users = make_team(size=2)
     rule_id = make_rule("Team", target_team_id=team.id, strategy="round_robin").id

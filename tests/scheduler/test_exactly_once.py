@@ -7,11 +7,16 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
+
 from leadflow.activities.models import Task
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.mail.models import OutboxMessage
 from leadflow.scheduler.runner import run_sweep
+
+# Several schedulers in threads, each on its own connection, claiming rows the others must see.
+pytestmark = pytest.mark.real_commits
 
 SCHEDULERS = 3
 ROUNDS = 6

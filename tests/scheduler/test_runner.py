@@ -128,6 +128,7 @@ def test_leadflow_serve_starts_the_scheduler_although_it_is_a_flask_command(app,
         runner.stop_scheduler(app)
 
 
+@pytest.mark.real_commits  # the scheduler's sweeps run in threads, each on its own connection
 def test_a_form_lead_reaches_its_owner_by_smtp_within_a_minute(app, make_user, smtp_server):
     """Submit → SMTP delivery with the real scheduler running (the outbox sweep is nudged on commit)."""
     from leadflow.leads.services import create_lead
@@ -154,6 +155,7 @@ def test_a_form_lead_reaches_its_owner_by_smtp_within_a_minute(app, make_user, s
     assert not scheduler.running
 
 
+@pytest.mark.real_commits  # the scheduler's sweeps run in threads, each on its own connection
 def test_when_the_mail_server_comes_back_waiting_mail_goes_within_a_minute_not_after_its_back_off(app, smtp_server):
     """The real scheduler running: SMTP was down for hours, so the message's next attempt is
     hours away; a probe on the next sweep notices the server is back."""
@@ -178,6 +180,7 @@ def test_when_the_mail_server_comes_back_waiting_mail_goes_within_a_minute_not_a
         runner.stop_scheduler(app)
 
 
+@pytest.mark.real_commits  # the scheduler's sweeps run in threads, each on its own connection
 def test_on_start_the_scheduler_catches_up_on_what_fell_due_while_it_was_stopped(app, make_user, make_lead,
                                                                                  smtp_server):
     from leadflow.activities.models import Task

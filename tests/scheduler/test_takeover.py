@@ -7,6 +7,8 @@ with one Message-ID."""
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import subprocess
 import sys
@@ -49,6 +51,7 @@ def _claimants(ids) -> list[str | None]:
     return claimants
 
 
+@pytest.mark.real_commits  # schedulers in processes of their own on the test database
 def test_a_scheduler_killed_mid_batch_loses_no_message_and_doubles_only_the_one_in_flight(
         app, database_url, smtp_server, tmp_path):
     holding = LoopbackSmtp()

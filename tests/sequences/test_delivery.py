@@ -146,6 +146,7 @@ def test_won_stage_and_score_thresholds_end_enrolments(app, make_sequence, conse
     assert by_win.state == "exited" and by_win.exit_reason == "won_lost"
 
 
+@pytest.mark.real_commits  # schedulers in threads, each on its own connection
 def test_each_step_runs_exactly_once_with_three_concurrent_schedulers(app, make_template, make_sequence,
                                                                        consenting_lead, enrol):
     sequence = make_sequence([("send", make_template(subject="A")), ("send", make_template(subject="B"))])
