@@ -212,15 +212,18 @@ def _hold_sqlite_open(app) -> None:
 @click.option("--date-format", "date_format", type=click.Choice(["YYYY-MM-DD", "dd.mm.yyyy", "dd/mm/yyyy",
                                                                   "mm/dd/yyyy"]),
               default=None, help="The format of every date column (detected per column when not given).")
+@click.option("--new-lead-rules", "new_lead_rules", is_flag=True,
+              help="Handle the new leads like new enquiries: routing rules for those without an owner, scoring, "
+                   "workflow rules for new leads.")
 @_needs_schema
-def import_csv_command(file, user_email, policy, mapping, encoding, delimiter, decimal, date_format):
+def import_csv_command(file, user_email, policy, mapping, encoding, delimiter, decimal, date_format, new_lead_rules):
     """Import leads from a CSV file; prints the counts. Exit 0 done (failed rows are listed),
     1 the import stopped, 2 refused (unknown user, unreadable file, no usable columns, a
     decimal separator or date format that must be given)."""
     from leadflow.imports.command import import_csv_file
 
     outcome = import_csv_file(file, user_email=user_email, policy=policy, encoding=encoding, delimiter=delimiter,
-                              decimal=decimal, date_format=date_format)
+                              decimal=decimal, date_format=date_format, new_lead_rules=new_lead_rules)
     for line in outcome.lines:
         click.echo(line)
     for line in outcome.errors:

@@ -14,7 +14,7 @@ from leadflow.activities.forms import ActivityForm, next_step_form, task_form_da
 from leadflow.activities.ical import build_calendar
 from leadflow.activities.models import CALL_OUTCOMES, TASK_KIND_LABELS, Task, kind_label
 from leadflow.db import get_by_id, utcnow
-from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from leadflow.errors import NotFound, ValidationFailed, VersionConflict
 from leadflow.extensions import db, limiter
 from leadflow.leads.models import Lead
 from leadflow.leads.page import lead_detail_context
@@ -24,7 +24,7 @@ from leadflow.pipeline import board
 from leadflow.pipeline.board import BoardFilters
 from leadflow.web import formatting
 from leadflow.web.forms import apply_errors
-from leadflow.web.htmx import is_fragment_request, redirect_to, render_page
+from leadflow.web.htmx import is_fragment_request, redirect_to, render_page, retarget
 from leadflow.web.permissions import writer_required
 
 bp = Blueprint("activities", __name__)
@@ -60,12 +60,6 @@ def _task_or_404(task_id: int) -> Task:
     if task is None or task.lead is None or task.lead.deleted_at is not None:
         abort(404)
     return task
-
-
-def _retarget(response, target: str, swap: str = "outerHTML"):
-    response.headers["HX-Retarget"] = target
-    response.headers["HX-Reswap"] = swap
-    return response
 
 
 def _version(form) -> int | None:
@@ -108,7 +102,7 @@ def log_activity(lead_id: int):
         apply_errors(form, exc.errors)
         context = lead_detail_context(_lead_or_404(lead_id), current_user, activity_form=form)
         response = render_page(LEAD_PAGE, block="log_form", status=422, **context)
-        return _retarget(response, "#log-activity") if is_fragment_request() else response
+        return retarget(response, "#log-activity") if is_fragment_request() else response
     if not is_fragment_request():
         flash("Activity logged.", "success")
         return redirect_to(url_for("leads.detail", lead_id=lead_id))
@@ -136,9 +130,6 @@ def _create_task(lead: Lead):
         db.session.rollback()
         apply_errors(form, exc.errors)
         return None, form
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
 
 
 @bp.post("/leads/<int:lead_id>/tasks")
@@ -203,7 +194,7 @@ def add_next_step(lead_id: int):
     if task is None:
         response = render_page("activities/_next_step.html", status=422, lead=lead, form=form, place=place,
                                extra_query=_place_query(place), opening=True)
-        return _retarget(response, f"#next-step-{lead.id}", "innerHTML") if is_fragment_request() else response
+        return retarget(response, f"#next-step-{lead.id}", "innerHTML") if is_fragment_request() else response
     trigger = {"task-changed": {"task": task.id}}
     if not is_fragment_request():
         flash(f"Next step added: {task.title}.", "success")
@@ -248,9 +239,6 @@ def _task_action(task_id: int, action, done_message: str):
         db.session.rollback()
         return _task_row(task_id, status=409,
                          message="Someone else changed this task meanwhile. This is how it is now; try again if needed.")
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
     if not is_fragment_request():
         flash(done_message if changed else "Nothing to change.", "success")
         back = request.form.get("next")

@@ -25,7 +25,7 @@ class Outcome:
 
 def import_csv_file(path: Path, *, user_email: str, policy: str, encoding: str | None = None,
                     delimiter: str | None = None, decimal: str | None = None,
-                    date_format: str | None = None) -> Outcome:
+                    date_format: str | None = None, new_lead_rules: bool = False) -> Outcome:
     """Import the file as ``user_email`` with the suggested mapping; commits. ``decimal``
     ("point"/"comma") and ``date_format`` (for every date column) override what is detected."""
     actor = db.session.scalar(db.select(User).where(db.func.lower(User.email) == user_email.strip().lower()))
@@ -45,7 +45,7 @@ def import_csv_file(path: Path, *, user_email: str, policy: str, encoding: str |
                                           has_header=job.has_header, decimal_separator=DECIMAL_NAMES[decimal])
         if date_format:
             services.update_mapping(actor, job, job.mapping, {i: date_format for i in range(len(job.columns))})
-        services.start_job(actor, job, policy)
+        services.start_job(actor, job, policy, new_lead_rules=new_lead_rules)
         db.session.commit()
     except PermissionDenied as exc:
         db.session.rollback()

@@ -31,6 +31,8 @@ class StartForm(FlaskForm):
     duplicate_policy = RadioField(
         "When a row matches an existing lead (same email or phone)",
         choices=select_choices((p, POLICY_LABELS[p]) for p in DUPLICATE_POLICIES), default="skip")
+    new_lead_rules = BooleanField("Handle the new leads like new enquiries: assign those without an owner by "
+                                  "the routing rules, score them, and run the workflow rules for new leads")
 
 
 class ConfirmForm(FlaskForm):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadflow.db import UTCDateTime, utcnow
@@ -59,6 +59,9 @@ class ImportJob(db.Model):
     columns: Mapped[list] = mapped_column(JSON, default=list)  # header names (or "Column 1", …)
     mapping: Mapped[list] = mapped_column(JSON, default=list)  # one target per column
     duplicate_policy: Mapped[str] = mapped_column(String(8), default="skip")
+    # The new leads are handled like new enquiries (``leads.arrived`` on the "import" channel):
+    # routed when they have no owner, scored, and the workflow rules for new leads run.
+    new_lead_rules: Mapped[bool] = mapped_column(default=False, server_default=false())
     # How the file writes numbers and dates (``leadflow.imports.formats``): the decimal
     # separator of its amounts ("." or ","; None while it is to be asked) and what was
     # detected, and each date column's format by column index ("3": "dd.mm.yyyy"; None

@@ -140,7 +140,7 @@ def _import(job: ImportJob, worker: str) -> None:
     actor = on_behalf_of(actor, f"Import #{job.id}")
     cleaner = make_cleaner(job)
     cleaner.preload()  # the users and stages it matches against: cleaning then needs no database
-    writer = ChunkWriter(job.id, job.filename, actor.id, cleaner)
+    writer = ChunkWriter(job.id, job.filename, actor.id, cleaner, new_lead_rules=job.new_lead_rules)
     cleaning.prepare(path)  # the fork server of a cleaning process starts while the rows are counted
     if job.total_rows is None:  # counted before cleaning starts, which would compete for Python's lock
         total = csvfile.count_records(path, job.encoding, job.delimiter, job.has_header)
@@ -245,8 +245,10 @@ class PreparedLeads:
 class ChunkWriter:
     """Writes one chunk's plans; keeps the organization and tag ids it looked up."""
 
-    def __init__(self, job_id: int, filename: str, actor_id: int, cleaner: RowCleaner):
+    def __init__(self, job_id: int, filename: str, actor_id: int, cleaner: RowCleaner, *,
+                 new_lead_rules: bool = False):
         self.job_id = job_id
+        self.new_lead_rules = new_lead_rules
         self.actor_id = actor_id
         self.cleaner = cleaner
         self.subject = f"Lead created (imported from {filename})"[:200]
@@ -263,6 +265,9 @@ class ChunkWriter:
         creates = [p for p in plans if p.action == "create"]
         totals = self._create(creates, utcnow()) if creates else {}
         self._remember_rows(plans)  # after the inserts: a row whose email was taken meanwhile is a skip
+        if self.new_lead_rules:
+            # In the chunk's transaction: a chunk's leads are committed with their owners and scores.
+            store.announce_imported([p.lead_id for p in creates if p.lead_id is not None])
         return totals
 
     # new leads

@@ -229,8 +229,10 @@ def nothing_to_import_message(plans: list[RowPlan]) -> str:
             "Change the mapping, or fix the file and upload it again.")
 
 
-def start_job(actor, job: ImportJob, policy: str) -> None:
-    """Queue the import; the caller commits and then runs it (in a thread, or at once)."""
+def start_job(actor, job: ImportJob, policy: str, *, new_lead_rules: bool = False) -> None:
+    """Queue the import; the caller commits and then starts it (``jobs.runner.start``).
+    ``new_lead_rules``: its new leads go through routing, scoring and the workflow rules for
+    new leads, as leads from a form do (no new-lead e-mails: they are not fresh enquiries)."""
     _require_importer(actor)
     _require_draft(job)
     if policy not in DUPLICATE_POLICIES:
@@ -242,6 +244,7 @@ def start_job(actor, job: ImportJob, policy: str) -> None:
     if all_rows_fail(plans):
         raise ValidationFailed({"job": [nothing_to_import_message(plans)]})
     job.duplicate_policy = policy
+    job.new_lead_rules = bool(new_lead_rules)
     job.status = "queued"
     job.rows_done = 0
     record_event(actor, "import_job", job.id, "create", job.filename)

@@ -190,7 +190,7 @@ def start(job_id: int):
     try:
         if not form.validate_on_submit():
             raise ValidationFailed({"duplicate_policy": ["Choose what to do with duplicates."]})
-        services.start_job(current_user, job, form.duplicate_policy.data)
+        services.start_job(current_user, job, form.duplicate_policy.data, new_lead_rules=form.new_lead_rules.data)
         db.session.commit()
     except ValidationFailed as exc:
         db.session.rollback()

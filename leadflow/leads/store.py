@@ -233,6 +233,13 @@ def insert_imported_history(raw, job_id: int, after_id: int, *, actor_id: int | 
                 (actor_id, at, job_id, after_id))
 
 
+def announce_imported(ids: Sequence[int]) -> None:
+    """Tell listeners about an import's new leads (``leads.arrived``, channel "import"), when
+    the person who started it asked for the new-lead rules; the import wrote them with
+    ``insert_rows`` and ``insert_imported_history``."""
+    _announce(events.leads_arrived, list(ids), "import")
+
+
 @_writer
 def add_to_totals(deltas: dict[tuple[int, str], list[int]]) -> None:
     """Add what a bulk insert counted itself (the import's chunk) to the board totals."""

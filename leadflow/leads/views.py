@@ -205,9 +205,6 @@ def update_field(lead_id: int, name: str):
         db.session.rollback()
         return _render_field(_load(lead_id), field, status=409, conflict=True,
                              message="Someone else changed this lead. This is its current value; edit again if needed.")
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
     fresh = _load(lead_id)
     duplicates = duplicates_of(fresh, limit=5) if changed and name in IDENTITY_FIELDS else []
     return _render_field(fresh, field, trigger="lead-updated" if changed else None,
@@ -290,9 +287,6 @@ def update_custom_field(lead_id: int):
             return _conflict_panel(lead_id, "Someone else removed this field meanwhile.")
         return _render_field(lead, field, status=409, conflict=True,
                              message="Someone else changed this lead. This is its current value; edit again if needed.")
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
     if not is_fragment_request():
         if changed:
             flash(f"{field.label} saved.", "success")
@@ -314,9 +308,6 @@ def remove_custom_field(lead_id: int):
     except (VersionConflict, StaleDataError):
         db.session.rollback()
         return _conflict_panel(lead_id, CUSTOM_CONFLICT)
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
     return _custom_saved(lead_id, f"Removed “{label}”." if removed else f"“{label}” was removed already.")
 
 
@@ -336,9 +327,6 @@ def add_custom_field(lead_id: int):
     except (VersionConflict, StaleDataError):
         db.session.rollback()
         return _conflict_panel(lead_id, CUSTOM_CONFLICT)
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
     return _custom_saved(lead_id, f"Added “{custom_fields.inline_field(key).label}”.")
 
 
@@ -368,9 +356,6 @@ def resolve_review(lead_id: int, review_id: int, action: str):
         db.session.rollback()
         status, error = 409, True
         message = "Someone else changed this lead meanwhile. Check its current values and choose again."
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
     if not is_fragment_request():
         flash(message, "error" if error else "success")
         return redirect_to(url_for("leads.detail", lead_id=lead_id))
@@ -458,8 +443,6 @@ def dismiss_duplicate():
     first, second = _lead_arg("first"), _lead_arg("second")
     try:
         dismissed = duplicate_pairs.dismiss_pair(current_user, first, second)
-    except PermissionDenied:
-        abort(403)
     except ValidationFailed:
         abort(400)
     db.session.commit()
@@ -511,9 +494,6 @@ def merge_leads(lead_id: int):
         return render_page("leads/merge.html", status=422, errors=exc.errors,
                            **merge.merge_page_context(_load(lead_id), _lead_arg("with"), choices,
                                                              user_zone(current_user)))
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
     flash(f"Merged {absorbed.name} into {survivor.name}. You can undo this from the history panel.", "success")
     return redirect_to(url_for("leads.detail", lead_id=survivor.id))
 
@@ -527,8 +507,7 @@ def undo_merge(merge_id: int):
         absorbed = merge.undo_merge(current_user, record)
         db.session.commit()
     except PermissionDenied:
-        db.session.rollback()
-        abort(403)
+        raise  # a DomainError, but not one to flash: the app's handler answers 403 and rolls back
     except DomainError as exc:
         db.session.rollback()
         flash(str(exc), "error")

@@ -6,11 +6,11 @@ error is a 422 with the page (or, for an inline stage edit, the stage row) re-re
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
-from leadflow.errors import PermissionDenied, ValidationFailed
+from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.pipeline import services
 from leadflow.pipeline.models import Pipeline, Stage
@@ -174,9 +174,6 @@ def update_stage(stage_id: int):
         db.session.rollback()
         return _render_stage_row(_stage(stage_id), editing=True, errors=exc.errors, values=request.form,
                                  status=422)
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
     db.session.commit()
     message = f"Stage “{stage.name}” saved." if changed else "Nothing changed."
     if not is_fragment_request():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, make_response, request, url_for
+from flask import Blueprint, abort, flash, request, url_for
+from htmx_flask import make_response
 from jinja2_fragments.flask import render_block
 from flask_login import current_user, login_required
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.db import parse_id
-from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from leadflow.errors import PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
@@ -16,7 +17,7 @@ from leadflow.pipeline import board
 from leadflow.pipeline.models import Pipeline, Stage
 from leadflow.pipeline.moves import MoveNeedsDetails, move_lead
 from leadflow.governance.settings import set_setting
-from leadflow.web.htmx import redirect_to, render_page
+from leadflow.web.htmx import redirect_to, render_page, retarget
 from leadflow.web.permissions import admin_required
 
 bp = Blueprint("pipeline", __name__, url_prefix="/pipeline")
@@ -47,9 +48,7 @@ def stamp(pipeline_id: int):
     """Polled by open boards: 204 while nothing changed, else an event that reloads the board."""
     pipeline = _pipeline_or_404(pipeline_id)
     changed = request.args.get("seen") != board.board_stamp(pipeline)
-    response = make_response("", 200 if changed else 204)
-    if changed:
-        response.headers["HX-Trigger"] = "board-stale"
+    response = make_response("", 200 if changed else 204, trigger="board-stale" if changed else None)
     response.vary.add("HX-Request")
     return response
 
@@ -117,7 +116,7 @@ def move():
         stage = db.session.get(Stage, stage_id)
         response = render_page("pipeline/_move_dialog.html", lead=db.session.get(Lead, lead_id), stage=stage,
                                kind=needs.kind, form=form, mode=mode, errors={}, filters=filters)
-        return _retarget(response, "#board-dialog", "innerHTML")
+        return retarget(response, "#board-dialog", "innerHTML")
     except ValidationFailed as exc:
         db.session.rollback()
         stage = db.session.get(Stage, stage_id)
@@ -125,7 +124,7 @@ def move():
             response = render_page("pipeline/_move_dialog.html", status=422, lead=db.session.get(Lead, lead_id),
                                    stage=stage, kind=stage.kind, form=form, mode=mode, errors=exc.errors,
                                    filters=filters)
-            return _retarget(response, "#board-dialog", "innerHTML")
+            return retarget(response, "#board-dialog", "innerHTML")
         return _board_refresh(lead.pipeline_id, filters, str(exc), 422)
     except (VersionConflict, StaleDataError):
         db.session.rollback()
@@ -136,32 +135,20 @@ def move():
     except PermissionDenied:
         db.session.rollback()
         return _board_refresh(lead.pipeline_id, filters, "You can only move leads you own or unassigned leads.", 403)
-    except NotFound:
-        abort(404)
     context = board.board_context_light(result.lead.pipeline, filters, current_user)
     headers = board.column_headers([s for s in result.lead.pipeline.stages
                                     if s.id in {result.from_stage_id, result.to_stage_id}], filters, current_user)
-    response = render_page("pipeline/_move_result.html", lead=result.lead, headers=headers, mode=mode,
-                           moved_stage=result.changed_stage, from_dialog=bool(form.get("from_dialog")), **context,
-                           trigger={"stage-changed": {"lead": result.lead.id}})
-    if mode == "select" or request.form.get("from_dialog"):
-        response.headers["HX-Reswap"] = "delete"
-    return response
-
-
-def _retarget(response, target: str, swap: str):
-    response.headers["HX-Retarget"] = target
-    response.headers["HX-Reswap"] = swap
-    return response
+    return render_page("pipeline/_move_result.html", lead=result.lead, headers=headers, mode=mode,
+                       moved_stage=result.changed_stage, from_dialog=bool(form.get("from_dialog")), **context,
+                       trigger={"stage-changed": {"lead": result.lead.id}},
+                       reswap="delete" if mode == "select" or request.form.get("from_dialog") else None)
 
 
 def _board_refresh(pipeline_id: int | None, filters, message: str, status: int):
     pipeline = _pipeline_or_404(pipeline_id)
     body = render_block("pipeline/board.html", "board", message=message,
                         **board.board_context(pipeline, filters, current_user))
-    response = make_response(body, status)
-    response.vary.add("HX-Request")
-    return _retarget(response, "#board", "outerHTML")
+    return retarget(make_response(body, status), "#board", "outerHTML")
 
 
 @bp.get("/<int:pipeline_id>/forecast")

@@ -297,14 +297,16 @@ def assign_lead(lead: Lead, user_id: int | None, actor, reason: str, *, announce
     return True
 
 
-ROUTED_CHANNELS = ("form", "api")
+# An import's leads arrive only when its starter asked for the new-lead rules.
+ROUTED_CHANNELS = ("form", "api", "import")
 
 
 def route_new_leads(ids: list[int], channel: str) -> None:
-    """New leads from outside (a capture form, the API) that arrive with no owner.
+    """New leads from outside (a capture form, the API, an import whose starter asked for
+    the new-lead rules) that arrive with no owner.
 
     A lead typed in by a person keeps the owner they chose, or none (reps own what they
-    create); an import's owners come from the file.
+    create).
     """
     if channel not in ROUTED_CHANNELS:
         return

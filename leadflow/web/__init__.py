@@ -11,7 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import IntegerConverter
 
 from leadflow.db import MAX_ID, is_conflict, is_retryable, sqlite_begin_mode
-from leadflow.errors import VersionConflict
+from leadflow.errors import NotFound, PermissionDenied, VersionConflict
 from leadflow.extensions import db, login_manager
 from leadflow.retry import BUSY_MESSAGE, CONFLICT_MESSAGE, RETRY_AFTER_SECONDS, ConcurrentChange, busy_answer
 from leadflow.web import formatting
@@ -171,6 +171,18 @@ def init_web(app: Flask, *, load_user: Callable[[str], object]) -> None:
         response = make_response(error_page(503, "Busy", getattr(error, "description", "") or BUSY_MESSAGE))
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+    # A service refused: one answer for every view (no per-view ``except`` for these), and
+    # the request's writes are rolled back.
+    @app.errorhandler(PermissionDenied)
+    def refused(error):
+        db.session.rollback()
+        return error_page(403, "Not allowed", str(error) or "Your role does not allow this. Ask an admin if you need it.")
+
+    @app.errorhandler(NotFound)
+    def gone(error):
+        db.session.rollback()
+        return error_page(404, "Not found", str(error) or "There is nothing at this address. It may have been deleted.")
 
     @app.errorhandler(StaleDataError)
     @app.errorhandler(VersionConflict)

@@ -1,12 +1,11 @@
-"""One place decides between a full page and an htmx fragment."""
+"""One place decides between a full page and an htmx fragment; htmx's response headers are
+set through htmx-flask's ``make_response`` (no hand-written ``HX-*`` names)."""
 
 from __future__ import annotations
 
-import json
-
-from flask import make_response, request
+from flask import redirect, render_template, request
+from htmx_flask import make_response
 from jinja2_fragments.flask import render_block
-from flask import render_template
 
 
 def is_fragment_request() -> bool:
@@ -14,24 +13,23 @@ def is_fragment_request() -> bool:
 
 
 def render_page(template: str, block: str | None = None, status: int = 200,
-                trigger: dict | str | None = None, **context):
+                trigger: dict | str | None = None, reswap: str | None = None, **context):
     """Render ``template`` whole, or only ``block`` of it for an htmx request.
 
     A history-restore request (htmx going Back with no snapshot: the app keeps none, see
     ``historyCacheSize`` in base.html) gets the whole page. Every response is marked
     ``Vary: HX-Request, HX-History-Restore-Request`` because the answers differ: a fragment
     the browser cached must never be handed to a history restore.
-    ``trigger`` becomes an ``HX-Trigger`` header other widgets can listen for.
+    ``trigger`` becomes an ``HX-Trigger`` header other widgets can listen for; ``reswap``
+    changes how htmx swaps it in (``HX-Reswap``).
     """
     if block and is_fragment_request():
         body = render_block(template, block, **context)
     else:
         body = render_template(template, **context)
-    response = make_response(body, status)
+    response = make_response(body, status, trigger=trigger or None, reswap=reswap)
     response.vary.add("HX-Request")
     response.vary.add("HX-History-Restore-Request")
-    if trigger:
-        response.headers["HX-Trigger"] = trigger if isinstance(trigger, str) else json.dumps(trigger)
     return response
 
 
@@ -40,9 +38,16 @@ def error_message_response(message: str, status: int):
 
     static/js/app.js shows the text in the page's flash area (htmx:responseError).
     """
-    response = make_response(message, status)
+    response = make_response(message, status, reswap="none")
     response.mimetype = "text/plain"
-    response.headers["HX-Reswap"] = "none"
+    response.vary.add("HX-Request")
+    return response
+
+
+def retarget(response, target: str, swap: str = "outerHTML"):
+    """Send a fragment to another element than the one the request named (``target``, a CSS
+    selector), swapped in with ``swap``: a form's errors where the form is, say."""
+    response = make_response(response, retarget=target, reswap=swap)
     response.vary.add("HX-Request")
     return response
 
@@ -50,10 +55,7 @@ def error_message_response(message: str, status: int):
 def redirect_to(url: str, status: int = 303):
     """A redirect that htmx follows as a whole-page navigation."""
     if request.htmx and not request.htmx.history_restore_request:
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = url
+        response = make_response("", 204, redirect=url)
         response.vary.add("HX-Request")
         return response
-    from flask import redirect
-
     return redirect(url, code=status)
