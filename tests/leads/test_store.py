@@ -76,6 +76,7 @@ def test_an_orm_change_flushed_outside_the_store_is_refused(lead):
     db.session.rollback()
 
 
+@pytest.mark.own_app  # it adds a route, which the shared app refuses once it has served a request
 def test_a_request_is_guarded(app, lead, login_as):
     """A view that wrote a lead itself would fail its request (here: a route added for the test)."""
     @app.route("/test-only/sneaky/<int:lead_id>", methods=["POST"])
