@@ -28,6 +28,10 @@ from leadflow.scoring.models import RescoreJob, ScoringRule
 
 from tests.concurrency import run_together
 
+# Workers, schedulers and threads here run on connections of their own: what the test made must
+# be committed for real for them to see it.
+pytestmark = pytest.mark.real_commits
+
 
 def people(count: int, prefix: str = "p") -> str:
     return "Name,Email\n" + "".join(f"Person {i},{prefix}{i}@example.com\n" for i in range(count))

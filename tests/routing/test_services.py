@@ -166,13 +166,15 @@ def test_arrival_step_assigns_with_activity_and_audit(make_team, make_rule, make
     assert audit.new_value == ana.name and audit.actor_id is None
 
 
-def test_arrival_step_leaves_chosen_owners_typed_in_leads_and_imports_alone(make_user, make_rule, make_lead):
+def test_arrival_step_leaves_chosen_owners_and_typed_in_leads_alone(make_user, make_rule, make_lead):
     chosen, routed = make_user("rep"), make_user("rep")
     make_rule("All", target_user_id=routed.id)
     assert make_lead(owner_id=chosen.id, channel="form").owner_id == chosen.id
     assert make_lead().owner_id is None  # typed in by a person who chose no owner
+    # An import's leads arrive only when its starter asked for the new-lead rules (see
+    # tests/imports/test_new_lead_rules.py): then they are routed like the API's.
     imported = lead_services.create_lead(TEST_SETUP, {"first_name": "Imp", "email": "imp@example.com"}, channel="import")
-    assert imported.owner_id is None
+    assert imported.owner_id == routed.id
     api = lead_services.create_lead(TEST_SETUP, {"first_name": "Api", "email": "api@example.com"}, channel="api")
     assert api.owner_id == routed.id
 
