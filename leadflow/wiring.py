@@ -1,28 +1,34 @@
-"""Where every area connects its handlers to lead events, in the order they run.
+"""Where every area connects its work, in a visible order: its handlers of lead events
+(``connect``), its periodic sweeps and kinds of long work (``schedule``). Nothing registers
+itself by being imported.
 
-``connect(bus)`` is called by the app factory (so every process, web or scheduler, hears
-every event, whichever blueprints or commands it happened to use) and may be called any
-number of times: the bus keeps one of each handler.
+``register_hooks`` (both) is called by the app factory, so every process, web or scheduler,
+hears every event and knows every sweep, whichever blueprints or commands it happened to use;
+calling it again changes nothing (the bus keeps one of each handler, a sweep or kind added
+again replaces itself).
 
 On ``leads.arrived`` the order is routing (10), scoring (20), alerts and speed-to-lead timers
 (50), workflow rules (60): an alert is sent to the owner routing chose, a workflow rule sees
 the temperature scoring set.
-
-Sweeps (the scheduler's periodic work) and job kinds (``leadflow.jobs.runner.job_kind``) still
-register when their module is imported: ``SWEEP_MODULES`` lists those modules and
-``register_sweeps`` imports them.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-
+from leadflow.activities import digests, reminders
+from leadflow.api import services as api
+from leadflow.capture import services as capture
+from leadflow.imports import runner as imports
+from leadflow.jobs import runner as jobs
 from leadflow.leads import alerts
 from leadflow.leads.events import Bus, bus
+from leadflow.mail import delivery
 from leadflow.routing import services as routing
+from leadflow.scheduler.registry import add_sweep
+from leadflow.scoring import jobs as scoring_jobs
 from leadflow.scoring import services as scoring
 from leadflow.sequences import jobs as sequences
 from leadflow.workflows import jobs as workflows
+from leadflow.workflows import webhooks
 
 
 def connect(bus: Bus) -> None:
@@ -33,29 +39,24 @@ def connect(bus: Bus) -> None:
     sequences.register(bus)   # moves, scores, activities: sequences a lead exits
 
 
-SWEEP_MODULES = (
-    "leadflow.jobs.runner",          # sweep: jobs (runs every job kind: import, rescore)
-    "leadflow.scoring.jobs",         # job kind: rescore; sweep: scoring_daily
-    "leadflow.leads.alerts",         # sweep: lead alerts (speed to lead, escalation)
-    "leadflow.activities.reminders",  # sweep: task reminders
-    "leadflow.activities.digests",   # sweep: morning digests
-    "leadflow.workflows.jobs",       # time triggers
-    "leadflow.workflows.webhooks",   # sweep: webhook deliveries
-    "leadflow.sequences.jobs",       # sweep: sequence steps
-    "leadflow.mail.delivery",        # sweep: the outbox
-    "leadflow.imports.runner",       # job kind: import (and its undo)
-    "leadflow.api.services",         # sweep: expired idempotency keys
-    "leadflow.capture.services",     # sweep: used capture-form token ids past their age
-)
-
-
-def register_sweeps() -> None:
-    """Import every module in ``SWEEP_MODULES`` (a no-op for those already imported)."""
-    for name in SWEEP_MODULES:
-        import_module(name)
+def schedule(add=add_sweep, add_kind=jobs.add_kind) -> None:
+    """Every area's periodic work (each ``register_sweeps``) and long work (``register_jobs``)."""
+    imports.register_jobs(add_kind)     # job kind: an import, or its undo
+    scoring_jobs.register_jobs(add_kind)  # job kind: "Rescore all leads"
+    jobs.register_sweeps(add)           # jobs: runs every kind above (long pool)
+    delivery.register_sweeps(add)       # outbox
+    alerts.register_sweeps(add)         # lead alerts: speed to lead, escalation
+    reminders.register_sweeps(add)      # task reminders
+    digests.register_sweeps(add)        # morning digests
+    scoring_jobs.register_sweeps(add)   # the daily rescore for time-based points
+    workflows.register_sweeps(add)      # time-based workflow rules
+    webhooks.register_sweeps(add)       # webhook deliveries
+    sequences.register_sweeps(add)      # sequence steps
+    api.register_sweeps(add)            # expired idempotency keys
+    capture.register_sweeps(add)        # used capture-form token ids past their age
 
 
 def register_hooks() -> None:
-    """Everything an app process needs: the event handlers and the sweeps."""
+    """Everything an app process needs: the event handlers, the sweeps and the job kinds."""
     connect(bus)
-    register_sweeps()
+    schedule()

@@ -24,7 +24,6 @@ from leadflow.mail.models import DigestSchedule
 from leadflow.mail.services import absolute_url, queue_for, render_mail
 from leadflow.pipeline.models import Stage
 from leadflow.scheduler.claims import claimed_batches, insert_or_ignore
-from leadflow.scheduler.registry import register_sweep
 
 STALE_LIST_LIMIT = 20
 
@@ -49,7 +48,6 @@ def _schedule_new_users(now: datetime) -> None:
                          unique_columns=["user_id"])
 
 
-@register_sweep("digests", every_seconds=30)
 def send_digests(now: datetime) -> int:
     _schedule_new_users(now)
     queued = 0
@@ -114,3 +112,8 @@ def _send_digest(user: User, now: datetime, local_day: date) -> int:
 def _my_work_link() -> str | None:
     """The "My work" page (every task of the user), when this app has it."""
     return absolute_url("activities.my_work") if "activities.my_work" in current_app.view_functions else None
+
+
+def register_sweeps(add) -> None:
+    """This area's periodic work, for the scheduler (``leadflow.wiring.schedule``)."""
+    add("digests", every_seconds=30, func=send_digests)

@@ -17,10 +17,8 @@ from leadflow.activities.models import Task
 from leadflow.extensions import db
 from leadflow.mail.services import absolute_url, queue_for, render_mail
 from leadflow.scheduler.claims import claimed_batches
-from leadflow.scheduler.registry import register_sweep
 
 
-@register_sweep("task_reminders", every_seconds=15)
 def send_task_reminders(now: datetime) -> int:
     queued = 0
     for ids in claimed_batches(Task, due=and_(Task.remind_at.is_not(None), Task.remind_at <= now),
@@ -45,3 +43,8 @@ def _remind_assignee(task: Task, now: datetime) -> int:
                        link=absolute_url("leads.detail", lead_id=lead.id))
     key = f"task-due:{task.id}:{task.remind_at.isoformat()}"
     return queue_for(assignee, kind="task_reminder", mail=mail, idempotency_key=key, lead_id=lead.id, now=now)
+
+
+def register_sweeps(add) -> None:
+    """This area's periodic work, for the scheduler (``leadflow.wiring.schedule``)."""
+    add("task_reminders", every_seconds=15, func=send_task_reminders)

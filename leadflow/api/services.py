@@ -28,7 +28,6 @@ from leadflow.leads.intake import input_errors, intake_lead
 from leadflow.leads.policy import can_create_lead
 from leadflow.leads.services import identity_errors
 from leadflow.retry import replayable_commit
-from leadflow.scheduler.registry import register_sweep
 
 TOKEN_PREFIX = "lf_"
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -244,7 +243,6 @@ def store_response(token: ApiToken, key: str, fingerprint: str, status: int, bod
     return True
 
 
-@register_sweep("idempotency-keys", every_seconds=3600)
 def expire_idempotency_keys(now) -> int:
     """Forget stored answers older than 24 hours (a retry after that is a new request)."""
     result = db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at <= now - IDEMPOTENCY_TTL))
@@ -371,3 +369,8 @@ def intake_batch(token: ApiToken, items: list) -> dict:
         results.append({"index": index, "status": status, "id": lead.id})
         counts[status] += 1
     return {"results": results, **counts}
+
+
+def register_sweeps(add) -> None:
+    """This area's periodic work, for the scheduler (``leadflow.wiring.schedule``)."""
+    add("idempotency-keys", every_seconds=3600, func=expire_idempotency_keys)

@@ -33,7 +33,6 @@ from leadflow.pipeline.stages import stage_choices
 from leadflow.routing.models import RoutingRule
 from leadflow.routing.services import available_users
 from leadflow.scheduler.claims import insert_or_ignore
-from leadflow.scheduler.registry import register_sweep
 
 # Standard lead fields a form may ask for: key → (default label, input type, autocomplete).
 STANDARD_FIELDS = {
@@ -443,7 +442,6 @@ def record_token_use(token_id: str, form_id: int, now: datetime | None = None) -
     return insert_or_ignore(CaptureTokenUse, row, unique_columns=["token_id"]) is not None
 
 
-@register_sweep("capture-tokens", every_seconds=3600)
 def prune_token_uses(now: datetime) -> int:
     """Forget used token ids older than ``CAPTURE_TOKEN_MAX_AGE``: those tokens have expired."""
     cutoff = now - timedelta(seconds=current_app.config["CAPTURE_TOKEN_MAX_AGE"])
@@ -496,3 +494,8 @@ def submit(submission: Submission) -> IntakeResult:
                        .execution_options(synchronize_session=False))
     db.session.flush()
     return result
+
+
+def register_sweeps(add) -> None:
+    """This area's periodic work, for the scheduler (``leadflow.wiring.schedule``)."""
+    add("capture-tokens", every_seconds=3600, func=prune_token_uses)

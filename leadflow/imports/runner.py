@@ -53,7 +53,6 @@ from leadflow.imports.rawsql import RawWriter
 from leadflow.imports.rows import NOTE_LIMIT, RowCleaner, input_form
 from leadflow.jobs import leases
 from leadflow.jobs import runner as jobs
-from leadflow.jobs.runner import job_kind
 from leadflow.leads import store
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.forms import current_input_value
@@ -116,7 +115,6 @@ def _stop(job_id: int, worker: str, exc: Exception) -> None:
         csvfile.remove_stored(job.stored_name)
 
 
-@job_kind(KIND, model=ImportJob, statuses=ACTIVE_STATUSES, on_error=_stop)
 def carry_out(job_id: int, worker: str) -> None:
     """The import (status queued or running) or its undo (undoing), from where it got to."""
     job = db.session.get(ImportJob, job_id)
@@ -546,3 +544,7 @@ def restore_updated(actor: User, row: ImportRow) -> bool:
         return False
     return True
 
+
+def register_jobs(add) -> None:
+    """This area's kind of long work, for the jobs module (``leadflow.wiring.schedule``)."""
+    add(KIND, carry_out, model=ImportJob, statuses=ACTIVE_STATUSES, on_error=_stop)

@@ -23,8 +23,8 @@ The life of a job:
    ``STALE_AFTER_SECONDS``: the next ``jobs`` sweep, in any process, claims the job, and
    ``work`` goes on after the progress committed last, so nothing is done twice.
 
-Kinds register with ``@job_kind`` on their ``work`` function, in a module listed in
-``leadflow.wiring.SWEEP_MODULES``; each keeps its own table.
+Kinds are declared with ``add_kind`` from their area's ``register_jobs``, which
+``leadflow.wiring.schedule`` calls; each keeps its own table.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.jobs.leases import LeaseLost, claim, worker_name
 from leadflow.scheduler.heartbeat import BEAT_EVERY_SECONDS, forget_gone, keep_beating
-from leadflow.scheduler.registry import register_sweep
 from leadflow.scheduler.wakeup import nudge
 
 log = logging.getLogger(__name__)
@@ -74,14 +73,11 @@ class JobKind:
 KINDS: dict[str, JobKind] = {}
 
 
-def job_kind(name: str, *, model, statuses, on_error, claim_values: dict | None = None):
-    """Decorator on a kind's ``work`` function: ``@job_kind("import", model=ImportJob, …)``."""
-
-    def decorate(work: Callable[..., None]) -> Callable[..., None]:
-        KINDS[name] = JobKind(name, model, tuple(statuses), work, on_error, dict(claim_values or {}))
-        return work
-
-    return decorate
+def add_kind(name: str, work: Callable[..., None], *, model, statuses, on_error,
+             claim_values: dict | None = None) -> None:
+    """Declare a kind of job: ``work(job_id, worker)`` over rows of ``model`` whose status is
+    one of ``statuses``. Areas call it from their ``register_jobs(add)`` (``leadflow.wiring``)."""
+    KINDS[name] = JobKind(name, model, tuple(statuses), work, on_error, dict(claim_values or {}))
 
 
 def run(name: str, job_id: int, worker: str | None = None, **options) -> bool:
@@ -142,7 +138,6 @@ def claim_next(worker: str, now: datetime) -> tuple[JobKind, int] | None:
     return None
 
 
-@register_sweep(SWEEP, every_seconds=BEAT_EVERY_SECONDS, pool="long")  # as often as a worker beats
 def run_due_jobs(now: datetime) -> int:
     """Run jobs of every kind that are queued, or whose worker died (stale heartbeat) or
     stopped renewing its lease; returns how many ran."""
@@ -156,3 +151,8 @@ def run_due_jobs(now: datetime) -> int:
         carry_out(*claimed, worker)
         ran += 1
     return ran
+
+
+def register_sweeps(add) -> None:
+    """This area's periodic work, for the scheduler (``leadflow.wiring.schedule``)."""
+    add(SWEEP, every_seconds=BEAT_EVERY_SECONDS, pool="long", func=run_due_jobs)  # as often as a worker beats

@@ -29,7 +29,6 @@ from leadflow.leads.models import Lead
 from leadflow.mail.models import LeadAlert
 from leadflow.mail.services import absolute_url, queue_for, render_mail
 from leadflow.scheduler.claims import claimed_batches, insert_or_ignore
-from leadflow.scheduler.registry import register_sweep
 
 ALERT_CHANNELS = ("form", "api")  # a new-lead e-mail for leads nobody on the team typed in
 SPEED_TO_LEAD_CHANNELS = ("manual", "form", "api")  # imports are old leads, not fresh enquiries
@@ -75,7 +74,6 @@ def register(bus: Bus) -> None:
     bus.on(events.ARRIVED, schedule_speed_to_lead, order=50)
 
 
-@register_sweep("lead_alerts", every_seconds=15)
 def send_lead_alerts(now: datetime) -> int:
     queued = 0
     for ids in claimed_batches(LeadAlert, due=and_(LeadAlert.done_at.is_(None), LeadAlert.due_at <= now),
@@ -121,3 +119,8 @@ def _alert(alert: LeadAlert, lead: Lead, recipients: list[User], now: datetime) 
         key = f"{alert.kind}:{lead.id}" if alert.kind == "speed_to_lead" else f"escalation:{lead.id}:{user.id}"
         sent += queue_for(user, kind=alert.kind, mail=mail, idempotency_key=key, lead_id=lead.id, now=now)
     return sent
+
+
+def register_sweeps(add) -> None:
+    """This area's periodic work, for the scheduler (``leadflow.wiring.schedule``)."""
+    add("lead_alerts", every_seconds=15, func=send_lead_alerts)

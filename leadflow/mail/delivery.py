@@ -57,7 +57,6 @@ from leadflow.mail.models import OutboxMessage
 from leadflow.mail.services import smtp_configured
 from leadflow.scheduler.claims import Claim, claim_due, lease_is_free
 from leadflow.scheduler.heartbeat import BEAT_EVERY_SECONDS, beat, claimant_is_gone, forget_gone
-from leadflow.scheduler.registry import register_sweep
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -204,7 +203,6 @@ class _Clock:
         return self.start + timedelta(seconds=time.monotonic() - self.started)
 
 
-@register_sweep("outbox", every_seconds=BEAT_EVERY_SECONDS)
 def deliver_outbox(now: datetime) -> int:
     """Send what is due; returns how many messages went out. Commits as it goes."""
     if not smtp_configured():
@@ -463,3 +461,8 @@ def _release(claim: Claim, me: str) -> None:
     except DBAPIError:
         db.session.rollback()
         log.warning("Could not give back %s claimed outbox message(s); they wait for their lease", len(claim.ids))
+
+
+def register_sweeps(add) -> None:
+    """This area's periodic work, for the scheduler (``leadflow.wiring.schedule``)."""
+    add("outbox", every_seconds=BEAT_EVERY_SECONDS, func=deliver_outbox)

@@ -1,5 +1,5 @@
-"""The sweeps the scheduler ticks. Areas register theirs at import time; the module that
-does so is listed in ``leadflow.wiring.HOOK_MODULES``, which the app factory imports.
+"""The sweeps the scheduler ticks. Each area adds its own in ``register_sweeps(add)``, and
+``leadflow.wiring.schedule`` calls those in a visible order from the app factory.
 
 A sweep is a plain function ``sweep(now) -> int`` (how many rows it handled), called
 inside an app context. It claims its own due rows atomically, so running it in several
@@ -28,11 +28,8 @@ class Sweep:
 SWEEPS: dict[str, Sweep] = {}
 
 
-def register_sweep(name: str, every_seconds: int = 30, pool: str = "default"):
-    """Decorator: ``@register_sweep("outbox", every_seconds=15)``."""
-
-    def decorate(func: Callable[[datetime], int]) -> Callable[[datetime], int]:
-        SWEEPS[name] = Sweep(name, func, every_seconds, pool)
-        return func
-
-    return decorate
+def add_sweep(name: str, every_seconds: int = 30, pool: str = "default", *, func: Callable[[datetime], int]) -> None:
+    """Schedule ``func(now)`` every ``every_seconds`` under ``name`` (adding it again replaces
+    it). Areas call it from their ``register_sweeps(add)``, which ``leadflow.wiring.schedule``
+    calls: nothing is scheduled by being imported."""
+    SWEEPS[name] = Sweep(name, func, every_seconds, pool)

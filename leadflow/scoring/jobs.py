@@ -22,10 +22,8 @@ from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.jobs import leases
 from leadflow.jobs import runner as jobs
-from leadflow.jobs.runner import job_kind
 from leadflow.leads.models import Lead
 from leadflow.scheduler.claims import insert_or_ignore
-from leadflow.scheduler.registry import register_sweep
 from leadflow.scoring import services
 from leadflow.scoring.models import ACTIVE_JOB_STATUSES, RescoreJob
 
@@ -79,7 +77,6 @@ def _stop(job_id: int, worker: str, exc: Exception) -> None:
     db.session.commit()
 
 
-@job_kind(KIND, model=RescoreJob, statuses=ACTIVE_JOB_STATUSES, on_error=_stop, claim_values={"status": "running"})
 def rescore(job_id: int, worker: str, max_batches: int | None = None, now: datetime | None = None) -> None:
     """Rescore the job's leads after its cursor, batch by batch, each batch committed with the cursor."""
     job = db.session.get(RescoreJob, job_id)
@@ -108,7 +105,6 @@ def rescore(job_id: int, worker: str, max_batches: int | None = None, now: datet
     db.session.commit()
 
 
-@register_sweep("scoring_daily", every_seconds=3600)
 def queue_daily_rescore(now: datetime) -> int:
     """Once a day, when scores move with time alone, queue rescoring every lead."""
     rules = services.active_rules()
@@ -122,3 +118,14 @@ def queue_daily_rescore(now: datetime) -> int:
     }, unique_columns=["dedupe_key"])
     db.session.commit()
     return 1 if new_id else 0
+
+
+def register_sweeps(add) -> None:
+    """This area's periodic work, for the scheduler (``leadflow.wiring.schedule``)."""
+    add("scoring_daily", every_seconds=3600, func=queue_daily_rescore)
+
+
+def register_jobs(add) -> None:
+    """This area's kind of long work, for the jobs module (``leadflow.wiring.schedule``)."""
+    add(KIND, rescore, model=RescoreJob, statuses=ACTIVE_JOB_STATUSES, on_error=_stop,
+        claim_values={"status": "running"})

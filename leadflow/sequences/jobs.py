@@ -24,7 +24,6 @@ from leadflow.leads.events import Bus, load_leads
 from leadflow.mail.services import RenderedMail, enqueue_mail
 from leadflow.pipeline.models import Stage
 from leadflow.scheduler.claims import claim_due
-from leadflow.scheduler.registry import register_sweep
 from leadflow.sequences.links import click_url, is_web_url, open_pixel_url, unsubscribe_url
 from leadflow.sequences.models import Enrollment, Sequence, SequenceMessage
 from leadflow.sequences.services import enrolled_lead_ids, exit_lead_enrollments, finish, record_event
@@ -38,7 +37,6 @@ LEASE_SECONDS = 300
 _HREF = re.compile(r'href="([^"]*)"')
 
 
-@register_sweep("sequences", every_seconds=60)
 def run_sequences(now: datetime) -> int:
     """Run the due step of each due enrolment; returns how many steps ran. Commits per batch."""
     ran = 0
@@ -164,3 +162,8 @@ def register(bus: Bus) -> None:
     bus.on(events.ACTIVITY_ADDED, exit_on_reply)
     bus.on(events.MOVED, exit_on_stage_change)
     bus.on(events.SCORE_CHANGED, exit_on_score)
+
+
+def register_sweeps(add) -> None:
+    """This area's periodic work, for the scheduler (``leadflow.wiring.schedule``)."""
+    add("sequences", every_seconds=60, func=run_sequences)

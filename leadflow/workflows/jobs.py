@@ -20,7 +20,6 @@ from leadflow.leads import events
 from leadflow.leads.events import Bus, load_leads
 from leadflow.leads.models import Lead
 from leadflow.scheduler.claims import insert_or_ignore
-from leadflow.scheduler.registry import register_sweep
 from leadflow.workflows.models import WorkflowFiring, WorkflowRule
 from leadflow.workflows.services import has_rules, run_rule, run_rules
 
@@ -85,7 +84,6 @@ def _overdue_candidates(rule: WorkflowRule, now: datetime):
     return [(lead_id, f"task:{task_id}", due_at) for lead_id, task_id, due_at in rows]
 
 
-@register_sweep("workflow_time_triggers", every_seconds=300)
 def fire_time_triggers(now: datetime | None = None) -> int:
     """Run the time-based rules for each lead that has come due since the last sweep."""
     now = now or utcnow()
@@ -111,3 +109,8 @@ def fire_time_triggers(now: datetime | None = None) -> int:
             fired += 1
     db.session.commit()
     return fired
+
+
+def register_sweeps(add) -> None:
+    """This area's periodic work, for the scheduler (``leadflow.wiring.schedule``)."""
+    add("workflow_time_triggers", every_seconds=300, func=fire_time_triggers)

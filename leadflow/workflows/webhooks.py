@@ -41,7 +41,6 @@ from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
 from leadflow.scheduler.claims import claim_due, insert_or_ignore
-from leadflow.scheduler.registry import register_sweep
 from leadflow.workflows.models import WebhookDelivery, WorkflowRule
 
 log = logging.getLogger(__name__)
@@ -274,7 +273,6 @@ def deliveries_of_runs(rule_id: int, run_ids: list[int]) -> dict[str, WebhookDel
     return {row.delivery_key: row for row in rows}
 
 
-@register_sweep("workflow_webhooks", every_seconds=15)
 def deliver_webhooks(now: datetime | None = None) -> int:
     """Send the due webhook calls; returns how many were attempted."""
     now = now or utcnow()
@@ -289,3 +287,8 @@ def deliver_webhooks(now: datetime | None = None) -> int:
         _send_one(delivery, now)
         db.session.commit()
     return len(claim.ids)
+
+
+def register_sweeps(add) -> None:
+    """This area's periodic work, for the scheduler (``leadflow.wiring.schedule``)."""
+    add("workflow_webhooks", every_seconds=15, func=deliver_webhooks)
