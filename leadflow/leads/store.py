@@ -21,9 +21,9 @@ write, one event for the batch (``leads.events``: ``leads_arrived``, ``leads_mov
   lifecycle, routing's owner) is written here and announced with ``leads.changed`` like a
   person's edit, so a workflow rule on "temperature changes" fires whoever changed it.
 
-Still to move here (issue 14): the demo seeder's Core inserts, the ORM edits of
-``services.update_lead`` (value, currency, trash and restore still reach the totals through
-``pipeline.totals``' flush hook), and the import's derived columns.
+Still to move here (issue 14): the demo seeder's bulk inserts (it declares them with
+``writing()``), and the import's own derivation of a new lead's columns in its cleaning
+process (it calls ``search_text_for`` like ``derive`` does, but not ``derive`` itself).
 """
 
 from __future__ import annotations

@@ -15,12 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.extensions import db
-from leadflow.imports import runner, services
+from leadflow.imports import runner
 from leadflow.imports.models import ImportJob
 from leadflow.jobs import leases
 from leadflow.jobs import runner as jobs
@@ -28,6 +28,8 @@ from leadflow.jobs.runner import run_due_jobs
 from leadflow.leads.models import Lead
 from leadflow.scheduler import heartbeat
 from leadflow.scheduler.heartbeat import SchedulerHeartbeat
+
+from tests.workers import queued_import, silence
 
 from .processes import importing_process
 from .test_import import assert_totals_exact, die_while_writing_the_third_chunk, live_leads
@@ -42,18 +44,6 @@ def people(count: int) -> str:
     return "Name,Email,Deal Value\n" + "".join(f"Person {i},p{i}@example.com,{i % 7}00\n" for i in range(count))
 
 
-def started(new_job, importer, content: str) -> ImportJob:
-    job = new_job(content)
-    services.start_job(importer, job, "skip")
-    db.session.commit()
-    return job
-
-
-def silence(worker: str, seconds: float) -> None:
-    """As if ``worker``'s process had stopped beating ``seconds`` ago."""
-    db.session.execute(update(SchedulerHeartbeat.__table__).where(SchedulerHeartbeat.id == worker)
-                       .values(beat_at=utcnow() - timedelta(seconds=seconds)))
-    db.session.commit()
 
 
 def assert_each_row_imported_once(job: ImportJob, count: int) -> None:
@@ -71,7 +61,7 @@ def assert_each_row_imported_once(job: ImportJob, count: int) -> None:
 def test_an_import_whose_worker_stopped_beating_is_taken_over_before_its_lease_runs_out(
         new_job, importer, monkeypatch):
     monkeypatch.setattr(runner, "CHUNK_ROWS", 3)
-    job = started(new_job, importer, people(10))
+    job = queued_import(new_job, importer, people(10))
     die_while_writing_the_third_chunk(job, monkeypatch)
     db.session.rollback()
     db.session.expire_all()
@@ -85,7 +75,7 @@ def test_an_import_whose_worker_stopped_beating_is_taken_over_before_its_lease_r
 
 
 def test_a_claimed_job_has_a_fresh_heartbeat_from_the_claim_on(new_job, importer):
-    job = started(new_job, importer, people(1))
+    job = queued_import(new_job, importer, people(1))
     assert jobs.claim_job(runner.KIND, job.id, "first")
     assert db.session.get(SchedulerHeartbeat, "first") is not None
     assert not jobs.claim_job(runner.KIND, job.id, "second")
@@ -149,7 +139,7 @@ def test_a_slow_worker_keeps_beating_and_keeps_its_job(app, new_job, importer, m
     monkeypatch.setattr(runner, "CHUNK_ROWS", 3)
     monkeypatch.setattr(heartbeat, "BEAT_EVERY_SECONDS", 0.2)
     monkeypatch.setattr(heartbeat, "STALE_AFTER_SECONDS", 1.5)
-    job = started(new_job, importer, people(10))
+    job = queued_import(new_job, importer, people(10))
     worker, outcome = in_background(app, job.id)
     assert stalled.wait(30)
     deadline = time.monotonic() + 3  # twice the staleness of its last chunk's beat
@@ -169,7 +159,7 @@ def test_a_worker_taken_over_all_the_same_writes_nothing_more(app, new_job, impo
     finishes it, and the first one's next chunk is refused as a whole."""
     stalled, go = stall_before_second_chunk
     monkeypatch.setattr(runner, "CHUNK_ROWS", 3)
-    job = started(new_job, importer, people(10))
+    job = queued_import(new_job, importer, people(10))
     first, outcome = in_background(app, job.id)
     assert stalled.wait(30)
     db.session.expire_all()
@@ -209,7 +199,7 @@ def progress(job_id: int) -> tuple[str, int]:
 def test_an_import_killed_with_kill_9_is_resumed_once_its_heartbeat_is_stale(
         database_url, new_job, importer, instance_folder, monkeypatch):
     monkeypatch.setattr(heartbeat, "STALE_AFTER_SECONDS", 2)  # with beats every 0.2 s
-    job = started(new_job, importer, people(ROWS))
+    job = queued_import(new_job, importer, people(ROWS))
     job_id = job.id
     db.session.commit()
     importing = subprocess.Popen([sys.executable, "-c", IMPORTING, database_url, str(instance_folder), str(job_id)],

@@ -10,23 +10,22 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.imports import runner, services
-from leadflow.imports.models import ImportJob
 from leadflow.jobs import runner as jobs
 from leadflow.jobs.runner import run_due_jobs
 from leadflow.leads.models import Lead
 from leadflow.scheduler import heartbeat
 from leadflow.scheduler import runner as scheduler
-from leadflow.scheduler.heartbeat import SchedulerHeartbeat
 from leadflow.scoring import jobs as scoring_jobs
 from leadflow.scoring import services as scoring_services
 from leadflow.scoring.models import RescoreJob, ScoringRule
 
 from tests.concurrency import run_together
+from tests.workers import queued_import, silence
 
 # Workers, schedulers and threads here run on connections of their own: what the test made must
 # be committed for real for them to see it.
@@ -44,18 +43,6 @@ def leads_with_prefix(prefix: str) -> list[str]:
     return sorted(emails)
 
 
-def queued(new_job, importer, content: str) -> ImportJob:
-    job = new_job(content)
-    services.start_job(importer, job, "skip")
-    db.session.commit()
-    return job
-
-
-def silence(worker: str, seconds: float) -> None:
-    """As if ``worker``'s process had stopped beating ``seconds`` ago."""
-    db.session.execute(update(SchedulerHeartbeat.__table__).where(SchedulerHeartbeat.id == worker)
-                       .values(beat_at=utcnow() - timedelta(seconds=seconds)))
-    db.session.commit()
 
 
 def test_starting_an_import_starts_no_thread_and_the_jobs_sweep_runs_it(app, login_as, new_job):
@@ -120,7 +107,7 @@ def test_with_the_scheduler_in_this_process_a_started_import_runs_at_once_not_at
 
 
 def test_two_workers_that_claim_one_job_at_once_run_it_once(app, new_job, importer):
-    job = queued(new_job, importer, people(6))
+    job = queued_import(new_job, importer, people(6))
     job_id = job.id  # read here: the workers have sessions of their own
     db.session.commit()
     outcomes = run_together(app, 2, lambda i: runner.run_job(job_id, worker=f"worker-{i}"))
@@ -131,7 +118,7 @@ def test_two_workers_that_claim_one_job_at_once_run_it_once(app, new_job, import
 
 
 def test_two_schedulers_sweeping_at_once_run_every_job_once(app, new_job, importer, make_user):
-    imports = [queued(new_job, importer, people(4, prefix=f"j{n}-")) for n in range(3)]
+    imports = [queued_import(new_job, importer, people(4, prefix=f"j{n}-")) for n in range(3)]
     admin = make_user(role="admin")
     rescore = scoring_jobs.queue_rescore_all(admin)
     db.session.commit()
@@ -200,7 +187,7 @@ def test_an_imports_progress_shows_while_it_runs(app, login_as, new_job, importe
             go.wait(30)
 
     monkeypatch.setattr(runner, "_finish_chunk", pause_after_first_chunk)
-    job = queued(new_job, importer, people(10))
+    job = queued_import(new_job, importer, people(10))
     worker = threading.Thread(target=lambda: run_together(app, 1, lambda i: run_due_jobs(utcnow())), daemon=True)
     worker.start()  # as the scheduler's thread
     try:
