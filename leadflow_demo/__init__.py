@@ -1,7 +1,17 @@
-"""The demo workspace (``leadflow_demo``, beside the app, not in it): a small sales team with a believable pipeline and its history.
+"""The demo workspace: a small sales team with a believable pipeline and its history.
 
-``make run`` seeds it into an empty database (``flask --app wsgi leadflow seed-demo
---if-empty``) and prints ``DEMO_LOGIN``. Nothing here commits; the caller does.
+It lives beside the app, not in it: a production install (``make serve``) has neither this
+package's extra (Faker, ``pip install -e '.[demo]'``) nor any need of it. ``make run``
+installs the extra, seeds the demo into an empty database (``flask --app wsgi leadflow
+seed-demo --if-empty``) and prints ``DEMO_LOGIN``. Nothing here commits; the caller does.
+``people`` is the invented world (countries, companies, names, phones), ``history`` the lead
+factory, ``seed`` the writes.
+
+It writes leads like any other writer: lead rows, their stage history, the timeline entries
+the system writes ("Lead created", "Assigned to", "Moved from A to B") and the board totals
+go through the lead store (``store.insert_past_leads``; the first scores through
+``store.update_rows``). What people logged (calls, e-mails, meetings, notes), organizations,
+users and the audit trail are the demo's own inserts.
 
 Entry points
 ------------
@@ -33,8 +43,8 @@ Repeatable
 
 Fast (100,000 leads in well under a minute on SQLite)
     Leads and their history are built as plain dicts, 2,000 leads at a time, and written
-    with Core executemany inserts (``db.session.execute(insert(table), rows)``), never as
-    ORM objects; ids are reserved up front so history rows can point at their lead. The
+    with executemany inserts (the store's and the demo's own), never as ORM objects; the
+    store reserves the new leads' ids up front so history rows can point at their lead. The
     history that follows from a light lead's own rows is written by INSERT … SELECT. For
     big seeds on SQLite the lead indexes are built once after loading instead of updated
     row by row, with a larger page cache, and cyclic garbage collection pauses while the
