@@ -263,8 +263,9 @@ class _LeadFactory:
         def act(kind, ts, subject, actor=owner_id, body=None, outcome=None, duration=None):
             if full:  # light history: _light_history_in_sql writes the touch behind each move
                 at = dt(ts)
-                (entries if kind in SYSTEM_ENTRIES else acts).append({"kind": kind, "actor_id": actor, "occurred_at": at, "subject": subject,
-                             "body": body, "outcome": outcome, "duration_seconds": duration, "created_at": at})
+                (entries if kind in SYSTEM_ENTRIES else acts).append(
+                    {"kind": kind, "actor_id": actor, "occurred_at": at, "subject": subject, "body": body,
+                     "outcome": outcome, "duration_seconds": duration, "created_at": at})
 
         def audit(ts, fieldname, old, new, actor=owner_id):
             if full:
