@@ -11,9 +11,9 @@ from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow_demo.people import (
     CAMPAIGNS, COUNTRIES, DEAL_RANGES, DEMO_ACTOR, DISCOVERY_BODIES, DISQUALIFY_REASONS, EVENTS, FORM_MESSAGES,
-    FORMS, HISTORY_DAYS, INTRO_BODIES, LANDING_PAGES, LOST_REASONS, MANUAL_SOURCES, NOTES, OUTBOUND_SOURCES, REFERRERS, SITE,
-    SOURCE_WEIGHTS, TITLES, WEB_SOURCES, WON_REASONS, DemoOrg, DemoUser, NamePool, _ascii, _PhonePool,
-    _utc_offset_hours, demo_names,
+    FORMS, HISTORY_DAYS, INTRO_BODIES, LANDING_PAGES, LOST_REASONS, MANUAL_SOURCES, NOTES, OUTBOUND_SOURCES,
+    REFERRERS, SITE, SOURCE_WEIGHTS, TITLES, WEB_SOURCES, WON_REASONS, DemoOrg, DemoUser, NamePool, _ascii,
+    _PhonePool, _utc_offset_hours, demo_names,
 )
 
 
