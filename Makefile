@@ -30,7 +30,10 @@ export LEADFLOW_INSTANCE
 
 # Stamps in the venv remember which pyproject.toml was installed, so the
 # install runs again only when pyproject.toml changes.
+# `make serve` installs the app alone; `make run` adds the demo extra (Faker), which
+# seeds the demo workspace; `make test` both, and the test tools.
 INSTALL_STAMP := $(VENV)/.leadflow-installed
+DEMO_INSTALL_STAMP := $(VENV)/.leadflow-installed-demo
 TEST_INSTALL_STAMP := $(VENV)/.leadflow-installed-test
 
 FLASK_DEV := LEADFLOW_CONFIG=development $(BIN)/flask --app wsgi
@@ -40,7 +43,7 @@ define PRINT_LOGIN
 from leadflow import create_app
 from leadflow.accounts.models import User
 from leadflow.accounts.services import verify_password
-from leadflow.demo import DEMO_LOGIN
+from leadflow_demo import DEMO_LOGIN
 from leadflow.extensions import db
 with create_app().app_context():
     user = db.session.scalar(db.select(User).where(User.email == DEMO_LOGIN[0]))
@@ -52,7 +55,7 @@ with create_app().app_context():
 endef
 export PRINT_LOGIN
 
-.PHONY: help run serve install install-test test test-reliability migration clean distclean
+.PHONY: help run serve install install-demo install-test test test-reliability migration clean distclean
 
 help:
 	@echo "make run        serve LeadFlow with a demo workspace on http://$(HOST):$(PORT)"
@@ -69,15 +72,21 @@ $(INSTALL_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e .
 	@touch $@
 
-$(TEST_INSTALL_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test]'
+$(DEMO_INSTALL_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[demo]'
 	@touch $@ $(INSTALL_STAMP)
+
+$(TEST_INSTALL_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test,demo]'
+	@touch $@ $(INSTALL_STAMP) $(DEMO_INSTALL_STAMP)
 
 install: $(INSTALL_STAMP)
 
+install-demo: $(DEMO_INSTALL_STAMP)
+
 install-test: $(TEST_INSTALL_STAMP)
 
-run: install
+run: install-demo
 	@mkdir -p "$(LEADFLOW_INSTANCE)"
 	$(FLASK_DEV) db upgrade
 	$(FLASK_DEV) leadflow seed-demo --if-empty

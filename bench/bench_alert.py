@@ -98,7 +98,7 @@ def prepare(app, lead_count: int) -> list[int]:
     from flask_migrate import downgrade, upgrade
 
     from leadflow.accounts.models import User
-    from leadflow.demo import seed_demo
+    from leadflow_demo import seed_demo
     from leadflow.extensions import db
 
     with app.app_context():

@@ -8,7 +8,7 @@ Run from the repository root:
     .venv/bin/python bench/bench_board.py --reuse DIR     # keep the seeded databases in DIR between runs
 
 For each size it builds a fresh SQLite file database, applies the Alembic migrations and
-seeds the demo workspace with ``leadflow.demo.seed_demo`` (the set-up, sign-in, SQL
+seeds the demo workspace with ``leadflow_demo.seed_demo`` (the set-up, sign-in, SQL
 counting and baseline app come from ``bench_pages.py``), checks that the kept per-stage
 totals (``stage_totals``) agree with the leads, then times, through the Flask test client
 signed in as the demo admin:

@@ -7,7 +7,7 @@ Run from the repository root:
     .venv/bin/python bench/bench_pages.py --profile  # plus where the time goes, per query and per function
 
 For each size it builds a fresh SQLite file database in a temporary folder, applies the
-Alembic migrations, seeds the demo workspace with ``leadflow.demo.seed_demo`` and signs
+Alembic migrations, seeds the demo workspace with ``leadflow_demo.seed_demo`` and signs
 in through the Flask test client. Each page is then requested ``--warmup`` times and
 timed ``--runs`` times with ``time.perf_counter`` around the test-client call (the whole
 WSGI request: routing, session, queries, templates; no network). The baseline is a bare
@@ -131,7 +131,7 @@ def build_app(database_url: str):
 def migrate_and_seed(app, lead_count: int, seed: bool = True) -> tuple[float, float | None]:
     from flask_migrate import upgrade
 
-    from leadflow.demo import seed_demo
+    from leadflow_demo import seed_demo
     from leadflow.extensions import db
 
     with app.app_context():
@@ -147,7 +147,7 @@ def migrate_and_seed(app, lead_count: int, seed: bool = True) -> tuple[float, fl
 
 
 def sign_in(client) -> None:
-    from leadflow.demo import DEMO_LOGIN
+    from leadflow_demo import DEMO_LOGIN
 
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)

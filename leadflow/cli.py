@@ -110,11 +110,15 @@ def create_token_command(email, scopes, name):
 def seed_demo_command(lead_count, if_empty):
     """Fill the workspace with a believable demo team, organizations and leads with history."""
     from leadflow.accounts.models import user_count
-    from leadflow.demo import DEMO_LOGIN, seed_demo
 
     if if_empty and user_count() > 0:
         click.echo("Workspace already has users; demo not seeded.")
         return
+    try:  # the demo is not part of the app: a production install leaves it (and Faker) out
+        from leadflow_demo import DEMO_LOGIN, seed_demo
+    except ImportError as exc:
+        _fail(f"The demo workspace needs the demo extra ({exc.name} is missing); install it with "
+              "`pip install -e '.[demo]'` (`make run` does).")
     try:
         summary = seed_demo(lead_count=lead_count)
     except ValueError as exc:  # a pipeline the demo cannot use, say one without open stages

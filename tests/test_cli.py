@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import sys
 from datetime import timedelta
 
 import pytest
@@ -16,9 +17,9 @@ from config import TestConfig
 from leadflow import create_app
 from leadflow.accounts.models import User
 from leadflow.db import utcnow
-from leadflow.demo import DEMO_LOGIN
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
+from leadflow_demo import DEMO_LOGIN
 from tests.conftest import TEST_PASSWORD, csrf_token
 
 
@@ -73,6 +74,17 @@ def test_seed_demo_if_empty_leaves_a_workspace_with_users_alone(app, runner, mak
     assert result.exit_code == 0
     assert "already has users; demo not seeded" in result.output
     assert _count(User) == 1 and _count(Lead) == 0
+
+
+def test_seed_demo_without_the_demo_extra_says_how_to_install_it(app, runner, monkeypatch):
+    """A production install leaves the demo (and Faker) out: the command says what to install."""
+    monkeypatch.setitem(sys.modules, "faker", None)  # what a missing package looks like to an import
+    for name in [n for n in sys.modules if n == "leadflow_demo" or n.startswith("leadflow_demo.")]:
+        monkeypatch.delitem(sys.modules, name)
+    result = _cli(runner, "seed-demo", "--leads", "5")
+    assert result.exit_code != 0
+    assert "pip install -e '.[demo]'" in result.output and "faker" in result.output
+    assert _count(User) == 0
 
 
 def test_seed_demo_refuses_a_negative_count(app, runner):

@@ -11,23 +11,40 @@ import phonenumbers
 import pytest
 from sqlalchemy import inspect
 
-from leadflow import demo
+import leadflow_demo as demo
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
+from leadflow.leads import store
 from leadflow.leads.models import SOURCES, Lead, Tag, lead_tags
+from leadflow.mail.models import OutboxMessage
 from leadflow.organizations.models import Organization
-from leadflow.pipeline.models import Stage, StageChange, StageTotals
+from leadflow.pipeline.models import Stage, StageChange, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.services import ensure_default_pipeline
+from leadflow.pipeline.totals import live_currency_totals_query, live_totals_query
+from leadflow_demo import seed as demo_seed
 from tests.conftest import csrf_token
 
 
 def _seed(count: int) -> str:
-    summary = demo.seed_demo(lead_count=count)
+    """Seed with the lead store's guard on: a write of leads, stage history or totals from
+    anywhere but the store fails, so the demo is proven to write like any other writer."""
+    with store.guarded():
+        summary = demo.seed_demo(lead_count=count)
     db.session.commit()
     return summary
+
+
+def _assert_kept_totals_are_the_leads():
+    """The board totals the store kept equal a count over the leads, per stage and per currency."""
+    kept = {t.stage_id: (t.lead_count, t.value_cents) for t in _all(StageTotals) if t.lead_count}
+    assert kept == {stage_id: (n, int(cents)) for stage_id, n, cents in db.session.execute(live_totals_query())}
+    kept = {(t.stage_id, t.currency): (t.lead_count, t.value_count, t.value_cents)
+            for t in db.session.scalars(db.select(StageCurrencyTotals)) if t.lead_count}
+    assert kept == {(stage_id, currency): (n, valued, int(cents))
+                    for stage_id, currency, n, valued, cents in db.session.execute(live_currency_totals_query())}
 
 
 def _sign_in_with_demo_login(client):
@@ -208,6 +225,13 @@ def test_board_totals_match_the_seeded_leads(seeded):
     for stage in seeded.values():
         leads = db.session.scalars(db.select(Lead).where(Lead.stage_id == stage.id)).all()
         assert totals[stage.id] == (len(leads), sum(lead.value_cents or 0 for lead in leads))
+    _assert_kept_totals_are_the_leads()
+
+
+def test_a_seeded_workspace_sends_no_mail(seeded):
+    """The seeded leads have a past, they did not just arrive: no new-lead alerts, no
+    speed-to-lead reminders, no "hot lead" workflow e-mails queued for them."""
+    assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 0
 
 
 def test_demo_login_signs_in_through_the_login_page_and_sees_the_leads(app, client):
@@ -224,9 +248,11 @@ def test_demo_login_signs_in_through_the_login_page_and_sees_the_leads(app, clie
 
 def test_seeding_a_workspace_that_has_data_adds_leads_and_reuses_the_team(app):
     _seed(40)
-    _seed(40)
+    _seed(40)  # the demo's rules exist now (the "hot lead" workflow): still quiet
     assert db.session.scalar(db.select(db.func.count(User.id))) == 6
     assert db.session.scalar(db.select(db.func.count(Lead.id))) == 80
+    assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 0
+    _assert_kept_totals_are_the_leads()
     names = db.session.scalars(db.select(Organization.name_key)).all()
     assert len(names) == len(set(names))
 
@@ -266,8 +292,9 @@ def test_light_history_keeps_the_walk_the_touches_and_the_created_entry(app):
     rng = random.Random(7)
     users = demo.seed_team(rng)
     orgs = demo.seed_organizations(10, rng)
-    counts = demo.seed_leads(60, users=users, organizations=orgs, stages=list(pipeline.stages), rng=rng,
-                             history="light", full_recent=10)
+    with store.guarded():
+        counts = demo.seed_leads(60, users=users, organizations=orgs, stages=list(pipeline.stages), rng=rng,
+                                 history="light", full_recent=10)
     db.session.commit()
     assert counts.leads == 60 and counts.history == "light"
     changes = _by_lead(StageChange, order=("at", "id"))
@@ -297,12 +324,13 @@ def test_light_history_keeps_the_walk_the_touches_and_the_created_entry(app):
 @pytest.mark.real_commits  # the seed disposes of the engine's connections
 def test_a_big_seed_rebuilds_every_lead_index(app, monkeypatch):
     before = sorted((i["name"], tuple(i["column_names"])) for i in inspect(db.engine).get_indexes("leads"))
-    monkeypatch.setattr(demo, "BULK_INDEX_THRESHOLD", 10)
+    monkeypatch.setattr(demo_seed, "BULK_INDEX_THRESHOLD", 10)
     _seed(30)
     db.engine.dispose()
     after = sorted((i["name"], tuple(i["column_names"])) for i in inspect(db.engine).get_indexes("leads"))
     assert after == before and len(after) >= 10
     assert db.session.scalar(db.select(db.func.count(Lead.id))) == 30
+    _assert_kept_totals_are_the_leads()
 
 
 def test_seeding_2000_leads_is_fast_and_the_lead_list_renders(app, client):

@@ -33,7 +33,7 @@ LAYERS = (
               r"leadflow\.governance\.(audit|settings|money|ordering)")),
     ("areas", (r"leadflow\.(?!scheduler\.runner$)\w+\.(?!views$|admin$|public$|page$|bulk$)\w+",)),
     ("pages", (r"leadflow\.\w+\.(views|admin|public)", r"leadflow\.leads\.(page|bulk)")),
-    ("app", (r"leadflow", r"leadflow\.(wiring|models|cli|demo|restore|serving)", r"leadflow\.scheduler\.runner")),
+    ("app", (r"leadflow", r"leadflow\.(wiring|models|cli|restore|serving)", r"leadflow\.scheduler\.runner")),
 )
 
 # Within the areas and pages layers, packages are ordered too, lowest first: a module may
@@ -44,7 +44,7 @@ AREA_ORDER = ("accounts", "governance", "mail", "leads", "organizations", "activ
               "routing", "scoring", "sequences", "workflows", "capture", "api", "imports", "dashboard")
 
 # Modules that may import inside functions: they put the app together when called.
-COMPOSITION_ROOTS = ("leadflow", "leadflow.cli", "leadflow.demo")
+COMPOSITION_ROOTS = ("leadflow", "leadflow.cli")
 
 
 def _modules() -> dict[str, Path]:

@@ -21,9 +21,8 @@ write, one event for the batch (``leads.events``: ``leads_arrived``, ``leads_mov
   lifecycle, routing's owner) is written here and announced with ``leads.changed`` like a
   person's edit, so a workflow rule on "temperature changes" fires whoever changed it.
 
-Still to move here (issue 14): the demo seeder's bulk inserts (it declares them with
-``writing()``), and the import's own derivation of a new lead's columns in its cleaning
-process (it calls ``search_text_for`` like ``derive`` does, but not ``derive`` itself).
+Still to move here (issue 14): the import's own derivation of a new lead's columns in its
+cleaning process (it calls ``search_text_for`` like ``derive`` does, but not ``derive`` itself).
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import wraps
 
-from sqlalchemy import ClauseElement, ColumnElement, String, and_, cast, event, func, literal, text
+from sqlalchemy import ClauseElement, ColumnElement, String, and_, bindparam, cast, event, func, literal, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -77,8 +76,8 @@ _GUARDED: ContextVar[bool] = ContextVar("lead_store_guarded", default=False)
 
 @contextmanager
 def writing() -> Iterator[None]:
-    """Statements run inside are the store's own (every public writer below runs in it; the
-    demo seeder and migrations still say so themselves)."""
+    """Statements run inside are the store's own (every public writer below runs in it;
+    migrations still say so themselves)."""
     token = _WRITING.set(True)
     try:
         yield
@@ -349,6 +348,89 @@ def add_timeline_entry(lead_id: int, kind: str, actor, subject: str, at: datetim
                         occurred_at=at or utcnow())
     db.session.add(activity)
     return activity
+
+
+# --- leads that arrive with a past (the demo workspace) -------------------------------------------
+
+def reserve_ids(table, count: int) -> list[int]:
+    """``count`` fresh primary keys of ``table``, so rows hanging off new rows can be built before
+    they are written. PostgreSQL hands them out from the column's sequence (safe next to other
+    writers); SQLite continues after the highest id, safe because the writing transaction holds
+    the database's write lock from its first statement (BEGIN IMMEDIATE)."""
+    if count <= 0:
+        return []
+    if db.session.get_bind().dialect.name == "postgresql":
+        return list(db.session.scalars(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
+            {"table": table.name, "count": count}))
+    start = (db.session.scalar(db.select(func.max(table.c.id))) or 0) + 1
+    return list(range(start, start + count))
+
+
+@_writer
+def insert_past_leads(new: Sequence[NewLead], stage_changes: Sequence[Sequence[dict]],
+                      entries: Sequence[Sequence[dict]]) -> list[int]:
+    """Add leads that arrive with a past already lived (the demo workspace's): each row as it
+    stands today (its stage and time in it, owner, lifecycle, created and updated in the past),
+    its stage history (``stage_changes``, per lead: from, to, actor, at; the first from no
+    stage) and the timeline entries the system wrote on the way (``entries``, per lead: "Lead
+    created", "Assigned to", "Moved from A to B" with their times). Returns the new ids in
+    order (reserved first, so the caller can hang its own rows on them). The search text is
+    derived here; tags, history, entries and the board totals (by what the rows add) are
+    written with one executemany each. A plain INSERT: an email a live lead holds fails on the
+    unique index, so the caller brings fresh emails.
+
+    No ``leads.arrived``: these leads did not just arrive. Routing, new-lead alerts and
+    speed-to-lead timers would treat a made-up past as fresh enquiries (hundreds of e-mails
+    for a seeded workspace), and scoring would write a score history the lead never had; the
+    caller scores them without a trail (``update_rows``)."""
+    table = Lead.__table__
+    ids = reserve_ids(table, len(new))
+    rows, links, changes, written = [], [], [], []
+    deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for lead_id, lead, history, timeline in zip(ids, new, stage_changes, entries):
+        row = {**lead.values, "id": lead_id, "search_text": search_text(lead.values, lead.organization_name)}
+        rows.append(row)
+        links += [{"lead_id": lead_id, "tag_id": tag_id} for tag_id in dict.fromkeys(lead.tag_ids)]
+        changes += [{**change, "lead_id": lead_id} for change in history]
+        written += [{**entry, "lead_id": lead_id} for entry in timeline]
+        if row.get("stage_id") is not None and row.get("deleted_at") is None:
+            delta = deltas[row["stage_id"], row["currency"]]
+            delta[0] += 1
+            if row.get("value_cents") is not None:
+                delta[1] += 1
+                delta[2] += row["value_cents"]
+    for statement, batch in ((table.insert(), rows), (lead_tags.insert(), links),
+                             (StageChange.__table__.insert(), changes), (Activity.__table__.insert(), written)):
+        if batch:
+            db.session.execute(statement, batch)
+    _add_to_totals(db.session.connection(), deltas)
+    return ids
+
+
+@_writer
+def update_rows(rows: Sequence[dict], actor=None, *, announce: Iterable[str] | None = ()) -> None:
+    """``update_columns`` with each lead's own values: ``rows`` are ``{"id": lead id, column:
+    value…}``, the same columns in each, written with one executemany UPDATE (no version bump),
+    then ``leads.changed`` with ``announce``. ``announce=None`` tells nobody: only for a writer
+    whose own code says why nothing downstream may act (the demo's first scores)."""
+    if not rows:
+        return
+    columns = [key for key in rows[0] if key != "id"]
+    counted = {"stage_id", "value_cents", "currency", "deleted_at"} & set(columns)
+    if counted:
+        raise ValueError(f"update_rows cannot write {sorted(counted)}")
+    table = Lead.__table__
+    statement = (table.update().where(table.c.id == bindparam("lead_id_"))
+                 .values({column: bindparam(column) for column in columns}))
+    db.session.execute(statement, [{"lead_id_": row["id"], **{c: row[c] for c in columns}} for row in rows])
+    by_id = {row["id"]: row for row in rows}
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Lead) and obj.id in by_id:
+            for column in columns:
+                attributes.set_committed_value(obj, column, by_id[obj.id][column])
+    if announce is not None:
+        _announce(events.leads_changed, list(by_id), actor, announce)
 
 
 # --- changing one lead --------------------------------------------------------------------------

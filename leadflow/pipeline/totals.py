@@ -7,7 +7,7 @@ with ``UPDATE … SET n = n + :delta`` (``add_to_totals``), in the same transact
 concurrent writers never lose an update. Should a stage's currency rows ever not add up to
 its own count and value (a write outside the store), the board (``pipeline.board.stage_totals``)
 counts that stage's money from the leads instead, so a total is never wrong, only slower
-until the stage is recounted (``recount_stage_totals``, which the demo seeder still calls).
+until the stage is recounted (``recount_stage_totals``).
 """
 
 from __future__ import annotations

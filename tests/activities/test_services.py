@@ -269,7 +269,7 @@ def test_calendar_tokens_are_stored_hashed_and_revocable(make_user):
 
 def test_demo_tasks_give_my_work_something_to_show(app):
     from leadflow.accounts.models import User
-    from leadflow.demo import DEMO_LOGIN, seed_demo
+    from leadflow_demo import DEMO_LOGIN, seed_demo
 
     seed_demo(40)
     admin = db.session.scalar(db.select(User).where(User.email == DEMO_LOGIN[0]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leadflow import demo
+import leadflow_demo as demo
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 

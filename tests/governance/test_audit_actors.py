@@ -115,7 +115,7 @@ def test_the_history_panel_names_a_system_actor(login_as, make_lead):
 
 def test_no_entry_lacks_an_actor_name_after_the_demo_and_each_channel(app, client, make_user):
     from leadflow.api.services import create_token
-    from leadflow.demo import seed_demo
+    from leadflow_demo import seed_demo
 
     seed_demo(lead_count=30)
     _, plain = create_token(system_actor("Command line"), user=make_user(role="manager"), name="Sync", scopes="write")
