@@ -4,8 +4,9 @@ The lead store (``leadflow.leads.store``) is the only writer of leads; after eac
 emits one event for the whole batch of leads it wrote:
 
 - ``leads.arrived`` ``(ids, channel)``: new leads, from the web form ("manual"), a capture
-  form ("form"), the API ("api"), an import ("import"), a merge ("merge") or the demo
-  ("demo"). Handlers run in ``order``: routing first (10), then scoring (20), then alerts
+  form ("form"), the API ("api"), or an import whose starter asked for the new-lead rules
+  ("import"). (A merge's survivor is not new: it is ``leads.changed``; the demo's made-up
+  past is no arrival.) Handlers run in ``order``: routing first (10), then scoring (20), then alerts
   (50) and workflow rules (60), so an alert sees the owner routing chose.
 - ``leads.moved`` ``(ids, actor, from_id, to_id)``: leads that went from one stage to another
   (the board, the lead form, the API, a stage deleted with its leads moved).
@@ -45,7 +46,7 @@ from leadflow.leads.models import Lead
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("manual", "form", "api", "import", "merge", "demo")
+CHANNELS = ("manual", "form", "api", "import")
 
 ARRIVED = "leads.arrived"
 MOVED = "leads.moved"
