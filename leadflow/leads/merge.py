@@ -29,7 +29,7 @@ from leadflow.leads.models import LIFECYCLE_LABELS, Lead, Tag
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.reviews import move_open_reviews, movable_open_reviews
 from leadflow.leads.services import (
-    add_system_activity, audit_snapshot, check_email_free_to_restore, restore_from_trash,
+    audit_snapshot, check_email_free_to_restore, restore_from_trash,
 )
 from leadflow.pipeline.models import StageChange
 from leadflow.web.formatting import UTC_ZONE, format_day, format_time, money
@@ -210,7 +210,7 @@ def merge_leads(actor, survivor: Lead, absorbed: Lead, choices: dict[str, str], 
     merge = LeadMerge(survivor_id=survivor.id, absorbed_id=absorbed.id, survivor_before=before, moved=moved,
                       audit_entry_id=entry.id, actor_id=getattr(actor, "id", None), merged_at=now)
     db.session.add(merge)
-    activity = add_system_activity(survivor, "merge", actor, f"Merged with {absorbed.name} (#{absorbed.id})", now)
+    activity = store.add_timeline_entry(survivor.id, "merge", actor, f"Merged with {absorbed.name} (#{absorbed.id})", now)
     activity.details = {"absorbed_id": absorbed.id, "moved": {k: len(v) for k, v in moved.items()}}
     db.session.flush()
     # What the survivor took from the other lead reaches workflow rules, scoring and sequences
@@ -329,7 +329,7 @@ def undo_merge(actor, merge: LeadMerge) -> Lead:
     entries = record_changes(actor, "lead", survivor.id, audit_before, audit_snapshot(survivor))
     record_event(actor, "lead", survivor.id, "unmerge", f"Undid the merge of {absorbed.name} (#{absorbed.id})")
     record_event(actor, "lead", absorbed.id, "restore", f"Restored by undoing its merge into {survivor.name}")
-    add_system_activity(survivor, "merge", actor, f"Merge with {absorbed.name} (#{absorbed.id}) undone", now)
+    store.add_timeline_entry(survivor.id, "merge", actor, f"Merge with {absorbed.name} (#{absorbed.id}) undone", now)
     db.session.flush()
     events.leads_changed([survivor.id], actor, [e.field for e in entries])
     return absorbed

@@ -10,7 +10,6 @@ from datetime import timedelta
 
 
 from leadflow.accounts.models import User
-from leadflow.activities.models import Activity
 from leadflow.db import insert_missing, parse_id, utcnow
 from leadflow.errors import DomainError, EmailTaken, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
@@ -224,13 +223,6 @@ def write_changes(actor, lead: Lead, values: dict, **options) -> list[str]:
         stage_id = values.pop("stage_id")
         options["stage"] = db.session.get(Stage, stage_id) if stage_id else None
     return store.update_lead(lead, values, actor, tag_ids=tag_ids, **options)
-
-
-def add_system_activity(lead: Lead, kind: str, actor, subject: str, at=None) -> Activity:
-    activity = Activity(lead_id=lead.id, kind=kind, actor_id=getattr(actor, "id", None),
-                        subject=subject, occurred_at=at or utcnow())
-    db.session.add(activity)
-    return activity
 
 
 def create_lead(actor, data: dict, *, region: str | None = None, channel: str = "manual") -> Lead:

@@ -417,9 +417,7 @@ def update_rows(rows: Sequence[dict], actor=None, *, announce: Iterable[str] | N
     if not rows:
         return
     columns = [key for key in rows[0] if key != "id"]
-    counted = {"stage_id", "value_cents", "currency", "deleted_at"} & set(columns)
-    if counted:
-        raise ValueError(f"update_rows cannot write {sorted(counted)}")
+    _refuse_counted(columns, "update_rows")
     table = Lead.__table__
     statement = (table.update().where(table.c.id == bindparam("lead_id_"))
                  .values({column: bindparam(column) for column in columns}))
@@ -431,6 +429,16 @@ def update_rows(rows: Sequence[dict], actor=None, *, announce: Iterable[str] | N
                 attributes.set_committed_value(obj, column, by_id[obj.id][column])
     if announce is not None:
         _announce(events.leads_changed, list(by_id), actor, announce)
+
+
+# Columns that count on the board: only the writers that keep the totals in step change them.
+COUNTED = frozenset({"stage_id", "value_cents", "currency", "deleted_at"})
+
+
+def _refuse_counted(columns: Iterable[str], writer: str) -> None:
+    counted = COUNTED & set(columns)
+    if counted:
+        raise ValueError(f"{writer} cannot write {sorted(counted)}")
 
 
 # --- changing one lead --------------------------------------------------------------------------
@@ -759,9 +767,7 @@ def update_columns(ids: Sequence[int], values: dict, actor, *, announce: Iterabl
     ``announce``, the fields a person would say changed. Columns that count on the board
     (stage, value, currency, trash) are not written here: ``move_leads`` and the lead services
     own them. Lead objects of this session show the new values."""
-    counted = {"stage_id", "value_cents", "currency", "deleted_at"} & set(values)
-    if counted:
-        raise ValueError(f"update_columns cannot write {sorted(counted)}")
+    _refuse_counted(values, "update_columns")
     ids = sorted(set(ids))
     table = Lead.__table__
     written = {**values, "version": table.c.version + 1} if bump_version else values

@@ -25,7 +25,6 @@ from leadflow.governance.settings import get_setting, set_setting
 from leadflow.leads import events, store
 from leadflow.leads.events import Bus, arrival_context, load_leads
 from leadflow.leads.models import SOURCES, Lead
-from leadflow.leads.services import add_system_activity
 from leadflow.organizations.models import SIZE_BANDS
 from leadflow.pipeline.models import Stage
 from leadflow.routing.models import STRATEGIES, STRATEGY_LABELS, TARGET_KINDS, RoutingAssignee, RoutingRule
@@ -288,7 +287,7 @@ def assign_lead(lead: Lead, user_id: int | None, actor, reason: str, *, announce
     old_name = lead.owner.name if lead.owner else None
     user = db.session.get(User, user_id) if user_id else None
     new_name = user.name if user else None
-    add_system_activity(lead, "assignment", actor, f"Assigned to {new_name or 'nobody'} {reason}".strip(), now)
+    store.add_timeline_entry(lead.id, "assignment", actor, f"Assigned to {new_name or 'nobody'} {reason}".strip(), now)
     record_changes(actor, "lead", lead.id, {"owner": old_name}, {"owner": new_name})
     if user is not None:
         note_assignment(user.id, now)

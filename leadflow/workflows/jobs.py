@@ -21,17 +21,18 @@ from leadflow.leads.events import Bus, load_leads
 from leadflow.leads.models import Lead
 from leadflow.scheduler.claims import insert_or_ignore
 from leadflow.workflows.models import WorkflowFiring, WorkflowRule
-from leadflow.workflows.services import has_rules, run_rule, run_rules
+from leadflow.workflows.services import active_rules, run_rule, run_rules
 
 BATCH = 200
 log = logging.getLogger(__name__)
 
 
 def _run_for_each(ids: list[int], event: dict) -> None:
-    if not has_rules(event["trigger"]):
+    rules = active_rules(event["trigger"])  # read once for the batch
+    if not rules:
         return  # the common case: no rule listens, and the batch's leads are never loaded
     for lead in load_leads(ids):
-        run_rules(event, lead)
+        run_rules(event, lead, rules)
 
 
 def workflow_rules_on_arrival(ids: list[int], channel: str) -> None:

@@ -72,18 +72,18 @@ def run_rule(rule: WorkflowRule, lead: Lead, event: dict) -> WorkflowRun:
     return run
 
 
-def has_rules(trigger: str) -> bool:
-    """Whether any active rule starts on ``trigger``."""
-    return db.session.scalar(db.select(WorkflowRule.id).where(
-        WorkflowRule.active.is_(True), WorkflowRule.trigger == trigger).limit(1)) is not None
+def active_rules(trigger: str) -> list[WorkflowRule]:
+    """The active rules that start on ``trigger``, in the order they run."""
+    return list(db.session.scalars(db.select(WorkflowRule).where(
+        WorkflowRule.active.is_(True), WorkflowRule.trigger == trigger).order_by(WorkflowRule.id)))
 
 
-def run_rules(event: dict, lead: Lead) -> list[WorkflowRun]:
-    """Run every active rule whose trigger matches ``event`` (``{"trigger": ..., data}``)."""
+def run_rules(event: dict, lead: Lead, rules: list[WorkflowRule] | None = None) -> list[WorkflowRun]:
+    """Run every active rule whose trigger matches ``event`` (``{"trigger": ..., data}``);
+    ``rules``: those ``active_rules`` read once for a batch of leads."""
     if lead.deleted_at is not None:
         return []
-    rules = db.session.scalars(db.select(WorkflowRule).where(
-        WorkflowRule.active.is_(True), WorkflowRule.trigger == event["trigger"]).order_by(WorkflowRule.id)).all()
+    rules = active_rules(event["trigger"]) if rules is None else rules
     return [run_rule(rule, lead, event) for rule in rules if trigger_matches(rule, event)]
 
 
