@@ -1,20 +1,33 @@
-"""Running a unit of work again when the database is busy: one rule for requests and sweeps.
+"""Units of work: a request commits once, in one place, and runs again when the database is busy.
 
-A SQLite writer whose busy timeout runs out gets "database is locked"; PostgreSQL aborts one
-side of a serialization conflict or a deadlock. Either can strike at any query of a unit of
-work, the first one included (the API's token check, the capture form lookup), so the unit
-is run again *as a whole*: ``run_unit`` rolls back, waits a short random while and calls it
-again, a bounded number of times within a bounded time.
+**One commit per request.** ``LeadFlowApp.dispatch_request`` runs each view as a unit of
+work: views (and ``leadflow.web.admin``'s helpers) never commit, they flush when they need a
+new row's id. After the view, ``commit_unless_refused`` commits when the answer is under 400
+and rolls back otherwise (a form shown again with its errors, any 4xx), and an error out of
+the view rolls back before its error page is drawn: a request never saves half its work.
+(``save_refusal`` lets a refusal commit all the same: the API keeps a refused create under
+its Idempotency-Key.) Work that must follow the commit (running or waking a job, anything
+that reads the saved rows from another connection) is registered with ``after_commit(fn)``:
+it runs once the unit has committed, outside it; a unit that rolls back or is run again
+drops it. Outside any unit (the CLI, a script, a test calling a service) ``after_commit``
+runs ``fn`` at once, as those callers commit before they ask for what follows.
 
-- Requests: ``LeadFlowApp.dispatch_request`` runs each view as a unit. The body and the
-  parsed form stay on the request and uploads are rewound, so the view reads the same input
-  again. A view is only run again while it has committed nothing (a ``replayable_commit``
-  such as the API token's last-used time aside); once it has, it is never run again (that
-  could do its work twice). After a request's commit, SQLite transactions of the same
-  request begin deferred: what follows is reading to show the result, and a reader never
-  waits for the write lock under WAL, so a request whose work was saved does not answer an
-  error for a lock. (Only a view that writes again after its commit could still meet one:
-  it answers 503 saying part of the work may be saved.)
+**Running again.** A SQLite writer whose busy timeout runs out gets "database is locked";
+PostgreSQL aborts one side of a serialization conflict or a deadlock. Either can strike at
+any query of a unit of work, the first one included (the API's token check, the capture form
+lookup) and the commit itself, so the unit is run again *as a whole*: ``run_unit`` rolls
+back, waits a short random while and calls it again, a bounded number of times within a
+bounded time.
+
+- Requests: the request's commit is inside the unit, so a busy or conflicting commit runs the
+  view again from the start. The body and the parsed form stay on the request, uploads are
+  rewound and the flash messages of the failed attempt are taken back, so the view reads the
+  same input again and the visitor reads each message once. A unit that did commit on its own
+  (a ``replayable_commit`` such as the API token's last-used time aside) is never run again
+  (that could do its work twice): it answers 503 saying part of the work may be saved. After
+  a request's commit, SQLite transactions of the same request begin deferred: what follows
+  is reading to show the result, and a reader never waits for the write lock under WAL, so a
+  request whose work was saved does not answer an error for a lock.
 - Sweeps: ``leadflow.scheduler.runner.run_sweep`` runs each sweep as a unit. Sweeps claim
   their rows and may be run twice in a row by design, so a sweep runs again even after a
   commit of its own.
@@ -41,7 +54,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, Response, g, has_request_context, request, session
+from flask.globals import request_ctx
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
@@ -84,7 +98,10 @@ class ConcurrentChange(Conflict):
 class _Unit:
     committed: bool = False
     replayable: int = 0  # > 0 inside ``replayable_commit``
-    on_commit: list[Callable[[], None]] = field(default_factory=list)
+    on_commit: list[Callable[[], None]] = field(default_factory=list)  # in the commit event: no SQL
+    waiting: list[Callable[[], None]] = field(default_factory=list)  # ``after_commit``, not yet committed
+    ready: list[Callable[[], None]] = field(default_factory=list)  # ``after_commit``, committed
+    keep_refused: bool = False  # ``save_refusal``
 
 
 _current: ContextVar[_Unit | None] = ContextVar("leadflow_unit_of_work", default=None)
@@ -97,6 +114,25 @@ def _after_commit(session) -> None:
     unit.committed = True
     for hook in unit.on_commit:
         hook()
+    unit.ready.extend(unit.waiting)
+    unit.waiting.clear()
+
+
+def after_commit(fn: Callable[[], None]) -> None:
+    """Run ``fn()`` once the work done so far is committed: a job started, a scheduler
+    nudged, anything that must see (or must only happen after) saved data.
+
+    Inside a unit of work (a request, a sweep) ``fn`` runs when the unit has returned, if a
+    commit followed the call, outside the unit (what it commits is its own); a unit that
+    rolls back, fails or is run again drops it (the new attempt registers it again). Outside a
+    unit (the CLI, a script, a test calling a service) it runs right away: there the caller
+    commits before it asks for what follows.
+    """
+    unit = _current.get()
+    if unit is None:
+        fn()
+    else:
+        unit.waiting.append(fn)
 
 
 def install_commit_tracking() -> None:
@@ -139,7 +175,7 @@ def run_unit(fn: Callable[[], T], *, what: str, attempts: int, max_seconds: floa
         unit = _Unit(on_commit=[on_commit] if on_commit else [])
         token = _current.set(unit)
         try:
-            return fn()
+            result = fn()
         except (DBAPIError, StaleDataError) as exc:
             conflict = is_conflict(exc)
             if not conflict and not is_retryable(exc):
@@ -157,8 +193,12 @@ def run_unit(fn: Callable[[], T], *, what: str, attempts: int, max_seconds: floa
             time.sleep(delay)
             if before_retry is not None:
                 before_retry()
+            continue
         finally:
             _current.reset(token)
+        for hook in unit.ready:
+            hook()
+        return result
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -180,11 +220,57 @@ def _rewind_uploads() -> None:
             upload.stream.seek(0)
 
 
+def _flashes_put_back() -> Callable[[], None]:
+    """What puts the session's flash messages back to how they are now: an attempt that is
+    run again must not leave its flashes behind, or the visitor would read each one twice."""
+    before = list(session.get("_flashes", []))
+
+    def put_back() -> None:
+        request_ctx.flashes = None  # what a template of the failed attempt read
+        if before:
+            session["_flashes"] = list(before)
+        else:
+            session.pop("_flashes", None)
+    return put_back
+
+
+def save_refusal() -> None:
+    """Let this request's refusal (a 4xx answer) commit what the view wrote all the same: the
+    API keeps a refused create under its Idempotency-Key, so that a retry gets the same answer."""
+    unit = _current.get()
+    if unit is not None:
+        unit.keep_refused = True
+
+
+def commit_unless_refused(response: Response) -> Response:
+    """The one commit of a request: a response under 400 commits what the view did; a
+    refusal (a form shown again with its errors, a 4xx of any kind) rolls it all back,
+    unless the view asked to ``save_refusal``."""
+    unit = _current.get()
+    if response.status_code < 400 or (unit is not None and unit.keep_refused):
+        db.session.commit()
+    else:
+        db.session.rollback()
+    return response
+
+
 class LeadFlowApp(Flask):
-    """Flask, with each view run as a unit of work (see the module docstring)."""
+    """Flask, with each view run as a unit of work that commits once (see the module docstring)."""
 
     def dispatch_request(self):
-        return run_unit(super().dispatch_request, what=f"{request.method} {request.path}",
-                        attempts=self.config["DB_BUSY_RETRY_ATTEMPTS"],
-                        max_seconds=self.config["DB_BUSY_RETRY_SECONDS"], on_commit=_after_request_commit,
-                        before_retry=_rewind_uploads)
+        put_back_flashes = _flashes_put_back()
+
+        def unit():
+            return commit_unless_refused(self.make_response(Flask.dispatch_request(self)))
+
+        def before_retry():
+            _rewind_uploads()
+            put_back_flashes()
+        try:
+            return run_unit(unit, what=f"{request.method} {request.path}",
+                            attempts=self.config["DB_BUSY_RETRY_ATTEMPTS"],
+                            max_seconds=self.config["DB_BUSY_RETRY_SECONDS"], on_commit=_after_request_commit,
+                            before_retry=before_retry)
+        except BaseException:
+            db.session.rollback()  # an error saves nothing: the error page starts clean
+            raise

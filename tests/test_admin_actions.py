@@ -12,7 +12,7 @@ from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.routing.models import RoutingRule
 from leadflow.sequences.models import Sequence, SequenceStep
-from leadflow.web.admin import commit_or_flash
+from leadflow.web.admin import apply_or_flash
 
 
 def _add_routing_rule(client, name: str) -> RoutingRule:
@@ -56,20 +56,20 @@ def test_refused_row_action_is_rolled_back_and_explained(login_as):
     assert db.session.scalar(db.select(db.func.count(SequenceStep.id))) == 0
 
 
-def test_commit_or_flash_turns_refusals_into_messages_and_permission_into_403(app):
+def test_apply_or_flash_turns_refusals_into_messages_and_permission_into_403(app):
     with app.test_request_context("/"):
         def refuse():
             raise ValidationFailed({"name": ["Give it a name."], "kind": ["Pick a kind."]})
-        assert commit_or_flash(refuse, "Saved.") is False
-        assert commit_or_flash(lambda: None, "Saved.") is True
-        assert commit_or_flash(lambda: False, "Moved.") is False
+        assert apply_or_flash(refuse, "Saved.") is False
+        assert apply_or_flash(lambda: None, "Saved.") is True
+        assert apply_or_flash(lambda: False, "Moved.") is False
         assert get_flashed_messages(with_categories=True) == [("error", "Give it a name. Pick a kind."),
                                                               ("success", "Saved.")]
 
         def forbid():
             raise PermissionDenied("no")
         with pytest.raises(Forbidden):
-            commit_or_flash(forbid, "Saved.")
+            apply_or_flash(forbid, "Saved.")
 
 
 def test_save_and_redirect_says_when_nothing_changed_and_never_reads_a_typed_name_as_a_format(app):

@@ -67,7 +67,6 @@ def login():
     if form.validate_on_submit():
         user = services.authenticate(form.email.data, form.password.data)
         if user is not None:
-            db.session.commit()
             # A new session for the signed-in user: nothing from before sign-in (its CSRF
             # token above all) carries over. Remember-me and ?next= come with this request.
             session.clear()
@@ -85,7 +84,6 @@ def login():
 @login_required
 def logout():
     services.end_all_sessions(current_user._get_current_object())
-    db.session.commit()
     logout_user()
     flash("You are signed out on every device.", "info")
     return redirect_to(url_for("accounts.login"))
@@ -103,7 +101,7 @@ def account():
             apply_errors(form, exc.errors)
             status = 422
         else:
-            db.session.commit()
+            db.session.flush()
             # Other sessions end; this one goes on with the new session version.
             login_user(current_user._get_current_object(), remember=bool(request.cookies.get("remember_token")))
             flash("Password changed. Every other session has been signed out.", "success")
@@ -135,7 +133,6 @@ def new_user():
             status = 422
         else:
             record_event(current_user, "user", user.id, "create", f"{user.email} ({user.role})")
-            db.session.commit()
             flash(f"User {user.email} created.", "success")
             return redirect(url_for("accounts.users"))
     elif form.is_submitted():
@@ -166,7 +163,7 @@ def edit_user(user_id: int):
             apply_errors(form, exc.errors)
             status = 422
         else:
-            db.session.commit()
+            db.session.flush()
             if user.id == current_user.id and form.new_password.data:
                 # An admin who resets their own password stays signed in here, like /account.
                 login_user(user, remember=bool(request.cookies.get("remember_token")))

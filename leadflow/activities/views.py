@@ -96,7 +96,6 @@ def log_activity(lead_id: int):
         activity = services.log_activity(current_user, lead, {
             "kind": form.kind.data, "outcome": form.outcome.data, "duration_minutes": form.duration_minutes.data,
             "subject": form.subject.data, "body": form.body.data})
-        db.session.commit()
     except ValidationFailed as exc:
         db.session.rollback()
         apply_errors(form, exc.errors)
@@ -124,7 +123,6 @@ def _create_task(lead: Lead):
     form = next_step_form(lead, current_user, utcnow(), data=request.form)
     try:
         task = services.create_task(current_user, lead, task_form_data(form))
-        db.session.commit()
         return task, form
     except ValidationFailed as exc:
         db.session.rollback()
@@ -230,7 +228,7 @@ def _task_action(task_id: int, action, done_message: str):
         abort(403)
     try:
         changed = action(task)
-        db.session.commit()
+        db.session.flush()
     except ValidationFailed as exc:
         db.session.rollback()
         return _task_row(task_id, status=422, rescheduling=True, due_value=request.form.get("due", ""),
@@ -331,7 +329,6 @@ def _feed_section(token: str | None = None, message: str | None = None):
 @login_required
 def new_calendar_feed():
     token = services.issue_calendar_token(current_user)
-    db.session.commit()
     return _feed_section(token, "Your new calendar address is below. Any earlier address no longer works.")
 
 
@@ -339,7 +336,6 @@ def new_calendar_feed():
 @login_required
 def revoke_calendar_feed():
     revoked = services.revoke_calendar_feed(current_user)
-    db.session.commit()
     return _feed_section(message="Calendar address turned off. Calendars using it stop updating."
                          if revoked else "There was no calendar address to turn off.")
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, url_for
+from flask import Blueprint, flash, url_for
 from flask_login import current_user
 
 from leadflow.accounts.models import User
 from leadflow.api import services
 from leadflow.api.forms import TokenForm
-from leadflow.errors import NotFound, ValidationFailed
+from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import redirect_to, render_page
@@ -46,7 +46,6 @@ def create():
         db.session.rollback()
         apply_errors(form, exc.errors)
         return _page(form, 422)
-    db.session.commit()
     # Shown in this answer only (not flashed: the session cookie is signed, not secret).
     fresh = TokenForm(formdata=None)
     fresh.user_id.data = str(current_user.id)
@@ -56,12 +55,8 @@ def create():
 @bp.post("/<int:token_id>/revoke")
 @admin_required
 def revoke(token_id: int):
-    try:
-        token = services.get_token(token_id)
-    except NotFound:
-        abort(404)
+    token = services.get_token(token_id)  # NotFound: the app's 404
     if services.revoke_token(current_user, token):
-        db.session.commit()
         flash(f"Token “{token.name}” ({token.prefix}…) revoked. Programs using it now get 401.", "success")
     else:
         flash(f"Token “{token.name}” was already revoked.", "info")

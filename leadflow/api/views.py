@@ -11,16 +11,18 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.api import services
 from leadflow.api.auth import rate_limit_key, token_required
 from leadflow.api.http import ApiError, forbidden_body, json_error, read_json_body
 from leadflow.api.openapi import openapi_document
 from leadflow.db import parse_id
-from leadflow.errors import PermissionDenied, ValidationFailed
+from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db, limiter
 from leadflow.leads.fields import FieldError, normalise_email
 from leadflow.leads.models import Lead
+from leadflow.retry import CONFLICT_MESSAGE, save_refusal
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=rate_limit_key)(bp)
@@ -41,6 +43,17 @@ def validation_failed(error: ValidationFailed):
 @bp.errorhandler(PermissionDenied)
 def permission_denied(error: PermissionDenied):
     return _respond(403, forbidden_body(error))
+
+
+@bp.errorhandler(NotFound)
+def not_found(error: NotFound):
+    return json_error(404, str(error) or "There is nothing at this address.")
+
+
+@bp.errorhandler(StaleDataError)
+@bp.errorhandler(VersionConflict)
+def version_conflict(error):
+    return json_error(409, CONFLICT_MESSAGE)
 
 
 @bp.after_request
@@ -196,7 +209,8 @@ def create_leads():
         # A concurrent request with the same key stored its answer first: give that one.
         db.session.rollback()
         return _replay(services.stored_response(token, key, fingerprint))
-    db.session.commit()
+    if key is not None:
+        save_refusal()  # a refused lead's answer is kept under its key as well
     return _respond(status, body)
 
 

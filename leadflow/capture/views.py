@@ -18,7 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from leadflow.capture import services, spam
 from leadflow.errors import ValidationFailed
-from leadflow.extensions import db, limiter
+from leadflow.extensions import limiter
 from leadflow.mail.services import absolute_url
 from leadflow.retry import RETRY_AFTER_SECONDS, ConcurrentChange, DatabaseBusy
 from leadflow.web.ratelimits import retry_after_seconds, wait_phrase
@@ -192,7 +192,6 @@ def submit(slug: str):
     try:
         data, consent = services.read_submission(form, payload)
         services.submit(services.Submission(form.id, data, consent, request.remote_addr, token.token_id))
-        db.session.commit()
     except ValidationFailed as exc:
         return _refuse(form, payload, exc.errors, embed)
     except services.TokenAlreadyUsed:

@@ -34,7 +34,6 @@ def settings():
             apply_errors(form, exc.errors)
             status = 422
         else:
-            db.session.commit()
             flash("Workspace settings saved.", "success")
             return redirect(url_for("governance.settings"))
     elif form.is_submitted():
@@ -55,7 +54,6 @@ def currency():
             db.session.rollback()
             errors, status = exc.errors, 422
         else:
-            db.session.commit()
             flash(f"Rates saved for {', '.join(changed)}; totals use them now." if changed else "No rate changed.",
                   "success" if changed else "info")
             return redirect(url_for("governance.currency"))
@@ -73,7 +71,6 @@ def change_base_currency():
             db.session.rollback()
             apply_errors(form, exc.errors)
         else:
-            db.session.commit()
             flash(f"Totals are now shown in {form.base_currency.data}. Rates are kept per base currency: "
                   f"check the rates to {form.base_currency.data} below.", "success")
             return redirect(url_for("governance.currency"))

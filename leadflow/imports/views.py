@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, current_app, flash, request, url_f
 from flask_login import current_user, login_required
 
 from leadflow.db import parse_page, sqlite_begin_mode
-from leadflow.errors import NotFound, ValidationFailed
+from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.imports import queries, runner, services
 from leadflow.imports.export import csv_line, export_csv
@@ -46,10 +46,7 @@ def upload_too_large(_error):
 
 
 def _job(job_id: int):
-    try:
-        return services.get_job(job_id)
-    except NotFound:
-        abort(404)
+    return services.get_job(job_id)  # NotFound: the app's 404
 
 
 def _csv_response(head: str, generate, filename: str, *args) -> Response:
@@ -89,7 +86,6 @@ def new():
         upload = form.file.data
         try:
             job = services.create_job(current_user, upload.stream, upload.filename or "upload.csv")
-            db.session.commit()
         except ValidationFailed as exc:
             db.session.rollback()
             apply_errors(form, exc.errors)
@@ -137,7 +133,6 @@ def file_settings(job_id: int):
                 current_user, job, encoding=form.encoding.data, delimiter=form.delimiter.data,
                 has_header=form.has_header.data,
                 decimal_separator=form.decimal_separator.data if "decimal_separator" in request.form else None)
-            db.session.commit()
             flash("The file was read again with these settings. Check the columns below.", "success")
             return redirect_to(url_for("imports.mapping", job_id=job.id))
         except ValidationFailed as exc:
@@ -154,7 +149,6 @@ def save_mapping(job_id: int):
     date_formats = {i: request.form[f"date-{i}"] for i in range(len(job.columns)) if f"date-{i}" in request.form}
     try:
         services.update_mapping(current_user, job, chosen, date_formats)
-        db.session.commit()
     except ValidationFailed as exc:
         db.session.rollback()
         job = _job(job_id)
@@ -191,7 +185,6 @@ def start(job_id: int):
         if not form.validate_on_submit():
             raise ValidationFailed({"duplicate_policy": ["Choose what to do with duplicates."]})
         services.start_job(current_user, job, form.duplicate_policy.data, new_lead_rules=form.new_lead_rules.data)
-        db.session.commit()
     except ValidationFailed as exc:
         db.session.rollback()
         job = _job(job_id)
@@ -253,7 +246,6 @@ def undo(job_id: int):
     if form.validate_on_submit():
         try:
             services.start_undo(current_user, job)
-            db.session.commit()
         except ValidationFailed as exc:
             db.session.rollback()
             for messages in exc.errors.values():
@@ -277,7 +269,6 @@ def discard(job_id: int):
     name = job.filename
     try:
         services.discard_draft(current_user, job)
-        db.session.commit()
     except ValidationFailed:
         db.session.rollback()
         flash("This import has already started and cannot be discarded; you can undo it instead.", "error")

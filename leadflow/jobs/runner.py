@@ -2,9 +2,10 @@
 
 The life of a job:
 
-1. Whoever starts it (a request, a sweep, the CLI) adds its row with an active status, commits,
-   and calls ``start(kind, job_id)``. With ``JOBS_RUN_INLINE`` (tests, scripts) the job runs
-   there and then. Otherwise ``start`` asks this process's scheduler to run the ``jobs`` sweep
+1. Whoever starts it (a request, a sweep, the CLI) adds its row with an active status and calls
+   ``start(kind, job_id)``, which acts once the row is committed (in a request, after the
+   request's one commit: ``leadflow.retry.after_commit``). With ``JOBS_RUN_INLINE`` (tests,
+   scripts) the job runs there and then. Otherwise ``start`` asks this process's scheduler to run the ``jobs`` sweep
    now (``scheduler.wakeup.nudge``), and returns: the request never starts a thread. In a
    process without a scheduler (a web server next to ``flask leadflow scheduler``), the
    scheduler's next tick picks the job up (the sweep runs every ``BEAT_EVERY_SECONDS``).
@@ -40,6 +41,7 @@ from sqlalchemy import and_
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.jobs.leases import LeaseLost, claim, worker_name
+from leadflow.retry import after_commit
 from leadflow.scheduler.heartbeat import BEAT_EVERY_SECONDS, forget_gone, keep_beating
 from leadflow.scheduler.wakeup import nudge
 
@@ -116,16 +118,18 @@ def carry_out(kind: JobKind, job_id: int, worker: str, **options) -> bool:
 
 
 def start(name: str, job_id: int) -> bool:
-    """Have a job the caller has queued and committed run; True when it ran already (inline).
+    """Have a job the caller has queued run once it is committed; True when it runs inline.
 
-    Never starts a thread: without ``JOBS_RUN_INLINE`` it only nudges this process's
-    scheduler, if it runs one; otherwise a scheduler process takes the job at its next tick."""
+    With ``JOBS_RUN_INLINE`` the job runs in this thread: inside a unit of work (a request)
+    right after the unit's commit (``leadflow.retry.after_commit``), so a view may call this
+    before the commit that saves the queued row; outside a unit (a script, the CLI, which
+    commit first) at once. Never starts a thread: without ``JOBS_RUN_INLINE`` it only nudges
+    this process's scheduler after the commit, if it runs one; otherwise a scheduler process
+    takes the job at its next tick."""
     app = current_app._get_current_object()
-    if app.config.get("JOBS_RUN_INLINE"):
-        run(name, job_id)
-        return True
-    nudge(app, SWEEP)
-    return False
+    inline = bool(app.config.get("JOBS_RUN_INLINE"))
+    after_commit(lambda: run(name, job_id) if inline else nudge(app, SWEEP))
+    return inline
 
 
 def claim_next(worker: str, now: datetime) -> tuple[JobKind, int] | None:

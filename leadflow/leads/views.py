@@ -16,7 +16,7 @@ from leadflow.leads.forms import INLINE_FIELDS, LeadForm, current_input_value
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.organizations.models import Organization
-from leadflow.web.admin import act_and_redirect, commit_or_flash, save_and_redirect
+from leadflow.web.admin import act_and_redirect, apply_or_flash, save_and_redirect
 from leadflow.web.formatting import reader_zone
 from leadflow.web.forms import apply_errors
 from leadflow.web.htmx import is_fragment_request, redirect_to, render_page
@@ -48,7 +48,6 @@ def bulk_action():
         filters = queries.LeadFilters.from_args(request.args)
         return render_page("leads/index.html", status=422, **queries.lead_list_context(filters, current_user),
                            **bulk.bulk_context(current_user))
-    db.session.commit()
     flash(result.summary(action.verb), "warning" if result.refused else "success")
     return redirect_to(back)
 
@@ -196,7 +195,7 @@ def update_field(lead_id: int, name: str):
         expected = None
     try:
         changed = services.update_lead(current_user, lead, {name: raw}, expected_version=expected)
-        db.session.commit()
+        db.session.flush()
     except ValidationFailed as exc:
         db.session.rollback()
         messages = exc.errors.get(name) or [m for ms in exc.errors.values() for m in ms]
@@ -275,7 +274,7 @@ def update_custom_field(lead_id: int):
     field = custom_fields.inline_field(key)
     try:
         changed = services.set_custom_field(current_user, lead, key, raw, expected_version=_version("version"))
-        db.session.commit()
+        db.session.flush()
     except ValidationFailed as exc:
         db.session.rollback()
         messages = [m for ms in exc.errors.values() for m in ms]
@@ -304,7 +303,7 @@ def remove_custom_field(lead_id: int):
     label = custom_fields.inline_field(key).label
     try:
         removed = services.update_custom_field(current_user, lead, key, None, expected_version=_version("version"))
-        db.session.commit()
+        db.session.flush()
     except (VersionConflict, StaleDataError):
         db.session.rollback()
         return _conflict_panel(lead_id, CUSTOM_CONFLICT)
@@ -319,7 +318,7 @@ def add_custom_field(lead_id: int):
     raw_key, raw_value = request.form.get("key", ""), request.form.get("value", "")
     try:
         key = services.add_custom_field(current_user, lead, raw_key, raw_value)
-        db.session.commit()
+        db.session.flush()
     except ValidationFailed as exc:
         db.session.rollback()
         return _custom_panel(lead_id, status=422, custom_errors=exc.errors,
@@ -347,7 +346,7 @@ def resolve_review(lead_id: int, review_id: int, action: str):
             message = reviews.use_new(current_user, review, expected_version=_version("version"))
         else:
             message = reviews.keep_current(current_user, review)
-        db.session.commit()
+        db.session.flush()
     except ValidationFailed as exc:
         db.session.rollback()
         status, error = 422, True
@@ -407,7 +406,7 @@ def delete(lead_id: int):
 @login_required
 def restore(lead_id: int):
     lead = _load(lead_id, allow_deleted=True)
-    if commit_or_flash(lambda: services.restore_lead(current_user, lead), f"Lead {lead.name} restored."):
+    if apply_or_flash(lambda: services.restore_lead(current_user, lead), f"Lead {lead.name} restored."):
         return redirect_to(url_for("leads.detail", lead_id=lead.id))
     return redirect_to(url_for("leads.trash"))
 
@@ -445,7 +444,6 @@ def dismiss_duplicate():
         dismissed = duplicate_pairs.dismiss_pair(current_user, first, second)
     except ValidationFailed:
         abort(400)
-    db.session.commit()
     flash(f"{first.name} and {second.name} marked as different people." if dismissed
           else "That pair was already marked as different people.", "success")
     if request.htmx:
@@ -483,7 +481,7 @@ def merge_leads(lead_id: int):
     try:
         merge.merge_leads(current_user, survivor, absorbed, choices,
                           expected_versions=(_version("survivor_version"), _version("absorbed_version")))
-        db.session.commit()
+        db.session.flush()
     except (VersionConflict, StaleDataError):
         db.session.rollback()
         survivor, absorbed = _load(lead_id), _lead_arg("with")
@@ -505,7 +503,6 @@ def undo_merge(merge_id: int):
     survivor_id = record.survivor_id
     try:
         absorbed = merge.undo_merge(current_user, record)
-        db.session.commit()
     except PermissionDenied:
         raise  # a DomainError, but not one to flash: the app's handler answers 403 and rolls back
     except DomainError as exc:

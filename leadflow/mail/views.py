@@ -32,7 +32,6 @@ def detail(message_id: int):
 def retry(message_id: int):
     message = _message_or_404(message_id)
     if retry_now(message):
-        db.session.commit()
         flash("The message will be sent within a few seconds." if smtp_configured()
               else "The message is kept here until a mail server is configured.", "success")
     else:
@@ -45,7 +44,6 @@ def retry(message_id: int):
 def delivered(message_id: int):
     message = _message_or_404(message_id)
     if confirm_delivered(message):
-        db.session.commit()
         flash("The message is marked as sent.", "success")
     else:
         flash("Only a message that is not confirmed can be marked as delivered.", "info")
@@ -56,7 +54,6 @@ def delivered(message_id: int):
 @admin_required
 def retry_failing():
     count = retry_all_failing()
-    db.session.commit()
     flash(f"{count} failing message{'s' if count != 1 else ''} will be tried again within a few seconds."
           if count else "No message is failing.", "success" if count else "info")
     return redirect_to(url_for("mail.index", state="failing" if count else None))

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.db import parse_page
-from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from leadflow.errors import ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads.policy import can_delete_organizations, can_manage_organizations
 from leadflow.organizations import services as service
@@ -28,10 +28,7 @@ def _require(allowed: bool) -> None:
 
 
 def _load(org_id: int):
-    try:
-        return service.get_organization(org_id)
-    except NotFound:
-        abort(404)
+    return service.get_organization(org_id)  # NotFound: the app's 404
 
 
 def _permissions() -> dict:
@@ -89,7 +86,7 @@ def edit(org_id: int):
         return _conflict(org_id, attempted=form.service_data())
     try:
         changed = service.update_organization(current_user, org, form.service_data(), expected_version=expected)
-        db.session.commit()
+        db.session.flush()
     except ValidationFailed as exc:
         db.session.rollback()
         apply_errors(form, exc.errors)
@@ -132,8 +129,6 @@ def restore(org_id: int):
     org = _load(org_id)
     try:
         service.restore_organization(current_user, org)
-    except PermissionDenied:
-        abort(403)
     except ValidationFailed as exc:
         db.session.rollback()
         for messages in exc.errors.values():
@@ -142,7 +137,6 @@ def restore(org_id: int):
         org = _load(org_id)
         return render_page("organizations/detail.html", status=409,
                            **service.organization_detail_context(org), **_permissions())
-    db.session.commit()
     flash(f"{org.name} restored.", "success")
     return redirect_to(url_for("organizations.detail", org_id=org.id))
 

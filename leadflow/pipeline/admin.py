@@ -174,7 +174,6 @@ def update_stage(stage_id: int):
         db.session.rollback()
         return _render_stage_row(_stage(stage_id), editing=True, errors=exc.errors, values=request.form,
                                  status=422)
-    db.session.commit()
     message = f"Stage “{stage.name}” saved." if changed else "Nothing changed."
     if not is_fragment_request():
         flash(message, "success" if changed else "info")

@@ -110,7 +110,7 @@ def move():
     try:
         result = move_lead(current_user, lead, stage_id, expected_version=expected,
                            above_id=form.get("above_id"), below_id=form.get("below_id"), details=details)
-        db.session.commit()
+        db.session.flush()
     except MoveNeedsDetails as needs:
         db.session.rollback()
         stage = db.session.get(Stage, stage_id)
@@ -174,7 +174,6 @@ def card_fields():
             status = 422
         else:
             set_setting(current_user, "board_card_fields", chosen)
-            db.session.commit()
             flash("Card fields saved. Every board card now shows them.", "success")
             return redirect_to(url_for("pipeline.board_page"))
     return render_page("pipeline/card_fields.html", status=status, errors=errors,

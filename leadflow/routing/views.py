@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
 from leadflow.accounts.models import User
 from leadflow.db import get_by_id
-from leadflow.errors import NotFound, ValidationFailed
+from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.routing import services
@@ -22,10 +22,7 @@ bp = Blueprint("routing", __name__, url_prefix="/settings/routing")
 
 
 def _rule(rule_id: int):
-    try:
-        return services.get_rule(rule_id)
-    except NotFound:
-        abort(404)
+    return services.get_rule(rule_id)  # NotFound: the app's 404
 
 
 def _index_context(fallback_form=None, preview=None) -> dict:
@@ -62,7 +59,6 @@ def _save(form: RoutingRuleForm, rule=None):
             db.session.rollback()
             apply_errors(form, exc.errors)
         else:
-            db.session.commit()
             flash(f"Routing rule {rule.name} saved.", "success")
             return redirect_to(url_for("routing.index"))
     status = 422 if form.is_submitted() else 200
@@ -122,7 +118,6 @@ def set_fallback():
             db.session.rollback()
             apply_errors(form, exc.errors)
         else:
-            db.session.commit()
             flash(f"Fallback owner set to {user.name}." if user else "New leads no rule places stay unassigned.",
                   "success")
             return redirect_to(url_for("routing.index"))

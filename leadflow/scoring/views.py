@@ -9,6 +9,7 @@ from flask_login import current_user
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.jobs.runner import start as start_in_background
+from leadflow.retry import after_commit
 from leadflow.scoring import jobs, queries, services
 from leadflow.scoring.forms import RuleForm, ThresholdsForm
 from leadflow.scoring.models import RescoreJob, ScoringRule
@@ -112,7 +113,6 @@ def save_thresholds():
         db.session.rollback()
         apply_errors(form, exc.errors)
         return _index(form, status=422)
-    db.session.commit()
     flash(f"Thresholds saved. {RESCORE_HINT}", "success")
     return redirect_to(url_for("scoring.index"))
 
@@ -121,13 +121,16 @@ def save_thresholds():
 @admin_required
 def rescore_all():
     job = jobs.queue_rescore_all(current_user)
-    db.session.commit()
-    if start_in_background(jobs.KIND, job.id):
-        db.session.refresh(job)
-        flash(f"Rescored {job.done:,} leads; {job.changed:,} got a new score.", "success")
+    if start_in_background(jobs.KIND, job.id):  # it runs after the request's commit; then say how it went
+        after_commit(lambda job_id=job.id: _flash_rescored(job_id))
     else:
         flash("Rescoring all leads in the background. You can leave this page; the work goes on.", "info")
     return redirect_to(url_for("scoring.index"))
+
+
+def _flash_rescored(job_id: int) -> None:
+    job = db.session.get(RescoreJob, job_id, populate_existing=True)
+    flash(f"Rescored {job.done:,} leads; {job.changed:,} got a new score.", "success")
 
 
 @bp.get("/settings/scoring/jobs/<int:job_id>")

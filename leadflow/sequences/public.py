@@ -79,7 +79,6 @@ def confirm_unsubscribe(token: str):
             return _unsubscribe_page(token, expired=True, status=422, error=(
                 "That is not the address this e-mail was sent to. Check it, or reply to the e-mail to be removed."))
     unsubscribe_lead(lead, via="link")
-    db.session.commit()
     return _unsubscribe_page(token, done=True)
 
 
@@ -92,7 +91,6 @@ def open_pixel(token: str):
         lead = db.session.get(Lead, message.lead_id)
         record_event(lead, "email_opened", f"Opened “{message.subject}”", now=now,
                      details={"message_id": message.id})
-        db.session.commit()
     response = make_response(PIXEL)
     response.headers.update(NO_CACHE)
     response.mimetype = "image/gif"
@@ -111,7 +109,6 @@ def click(token: str):
         lead = db.session.get(Lead, message.lead_id)
         record_event(lead, "email_clicked", f"Clicked a link in “{message.subject}”", now=now,
                      details={"message_id": message.id, "url": url[:2000]})
-        db.session.commit()
     response = redirect(url, code=302)
     response.headers.update(NO_CACHE)
     return response

@@ -15,7 +15,7 @@ from leadflow.leads.policy import can_edit_lead
 from leadflow.sequences import queries, services
 from leadflow.sequences.models import EmailTemplate, Enrollment, Sequence, SequenceStep
 from leadflow.sequences.templates import TemplateError, render_for_lead, unknown_fields
-from leadflow.web.admin import act_and_redirect, commit_or_flash, save_and_redirect
+from leadflow.web.admin import act_and_redirect, apply_or_flash, save_and_redirect
 from leadflow.web.htmx import redirect_to, render_page
 from leadflow.web.permissions import roles_required
 
@@ -45,7 +45,6 @@ def create():
         db.session.rollback()
         return render_page("sequences/index.html", status=422, sequences=queries.sequences_list(), can_manage=True,
                            values=values, errors=error.errors)
-    db.session.commit()
     flash(f"Sequence “{sequence.name}” created. Add its steps.", "success")
     return redirect_to(url_for("sequences.edit", sequence_id=sequence.id))
 
@@ -73,7 +72,6 @@ def update(sequence_id: int):
         db.session.rollback()
         return render_page("sequences/edit.html", status=422, errors=error.errors, can_manage=True,
                            **queries.editor_context(_sequence(sequence_id)))
-    db.session.commit()
     flash(f"Sequence “{sequence.name}” saved.", "success")
     return redirect_to(url_for("sequences.edit", sequence_id=sequence.id))
 
@@ -139,7 +137,7 @@ def enrol(lead_id: int):
     if sequence is None:
         flash("Choose the sequence to enrol the lead in.", "error")
     else:
-        commit_or_flash(lambda: services.enroll(lead, sequence, current_user),
+        apply_or_flash(lambda: services.enroll(lead, sequence, current_user),
                         f"{lead.name} is enrolled in “{sequence.name}”. The first step runs within a minute.")
     return redirect_to(url_for("leads.detail", lead_id=lead.id) + "#sequences")
 
@@ -148,7 +146,7 @@ def enrol(lead_id: int):
 @login_required
 def stop(enrollment_id: int):
     enrollment = db.get_or_404(Enrollment, enrollment_id)
-    commit_or_flash(lambda: services.stop_enrollment(current_user, enrollment),
+    apply_or_flash(lambda: services.stop_enrollment(current_user, enrollment),
                     f"{enrollment.lead.name} left “{enrollment.sequence.name}”.")
     back = request.form.get("back")
     if back != "sequence":

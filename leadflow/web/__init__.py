@@ -11,7 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import IntegerConverter
 
 from leadflow.db import MAX_ID, is_conflict, is_retryable, sqlite_begin_mode
-from leadflow.errors import NotFound, PermissionDenied, VersionConflict
+from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db, login_manager
 from leadflow.retry import BUSY_MESSAGE, CONFLICT_MESSAGE, RETRY_AFTER_SECONDS, ConcurrentChange, busy_answer
 from leadflow.web import formatting
@@ -173,7 +173,7 @@ def init_web(app: Flask, *, load_user: Callable[[str], object]) -> None:
         return response
 
     # A service refused: one answer for every view (no per-view ``except`` for these), and
-    # the request's writes are rolled back.
+    # the request's writes are rolled back (the unit of work, ``leadflow.retry``, does too).
     @app.errorhandler(PermissionDenied)
     def refused(error):
         db.session.rollback()
@@ -183,6 +183,16 @@ def init_web(app: Flask, *, load_user: Callable[[str], object]) -> None:
     def gone(error):
         db.session.rollback()
         return error_page(404, "Not found", str(error) or "There is nothing at this address. It may have been deleted.")
+
+    @app.errorhandler(ValidationFailed)
+    def refused_input(error):
+        # A form page shows its own errors next to its fields (the view catches these); for
+        # htmx and JSON, and any page that did not, the messages with a 422. Nothing was saved.
+        db.session.rollback()
+        message = " ".join(m for messages in error.errors.values() for m in messages) or str(error)
+        if wants_json():
+            return jsonify(error="Not saved", message=message, errors=error.errors), 422
+        return error_page(422, "Not saved", message)
 
     @app.errorhandler(StaleDataError)
     @app.errorhandler(VersionConflict)

@@ -1,11 +1,12 @@
 """The two shapes every settings screen repeats, written once.
 
-- A row action (toggle, delete, move, add a step): run one service call, commit and
-  flash the outcome, or roll back and flash why the service refused; then redirect.
+- A row action (toggle, delete, move, add a step): run one service call and flash the
+  outcome, or roll back and flash why the service refused; then redirect.
 - An editor's save: run the service call; refused input shows the editor again (422),
-  otherwise commit, flash and go to the saved record.
+  otherwise flash and go to the saved record.
 
-Either way ``PermissionDenied`` from the service is a 403, and nothing is half-saved.
+Neither commits: the request commits once, after the view (``leadflow.retry``). Either way
+``PermissionDenied`` from the service is a 403, and nothing is half-saved.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ def error_message(error: DomainError) -> str:
     return str(error)
 
 
-def commit_or_flash(action: Callable[[], Any], success: str, category: str = "success") -> bool:
-    """Run ``action``; commit and flash ``success``, or roll back and flash why not.
+def apply_or_flash(action: Callable[[], Any], success: str, category: str = "success") -> bool:
+    """Run ``action`` and flash ``success``, or roll back and flash why not.
 
-    An action that returns ``False`` changed nothing (a move past the end of a list):
-    nothing is committed or flashed. Returns whether the change was committed.
+    An action that returns ``False`` changed nothing (a move past the end of a list): it is
+    rolled back and nothing is flashed. Returns whether the change stands (the request's
+    commit saves it).
     """
     try:
         result = action()
@@ -45,14 +47,13 @@ def commit_or_flash(action: Callable[[], Any], success: str, category: str = "su
     if result is False:
         db.session.rollback()
         return False
-    db.session.commit()
     flash(success, category)
     return True
 
 
 def act_and_redirect(action: Callable[[], Any], success: str, url: str, category: str = "success"):
-    """A row action: :func:`commit_or_flash`, then back to ``url`` (the list the button was on)."""
-    commit_or_flash(action, success, category)
+    """A row action: :func:`apply_or_flash`, then back to ``url`` (the list the button was on)."""
+    apply_or_flash(action, success, category)
     return redirect_to(url)
 
 
@@ -64,7 +65,7 @@ def move_and_redirect(move: Callable[[], bool], noun: str, direction: str, url: 
     def action():
         outcome["moved"] = move()
         return outcome["moved"]
-    if not commit_or_flash(action, f"{noun} moved {direction}.") and outcome.get("moved") is False:
+    if not apply_or_flash(action, f"{noun} moved {direction}.") and outcome.get("moved") is False:
         flash(f"{noun} is already {'first' if direction == 'up' else 'last'}.", "info")
     return redirect_to(url)
 
@@ -84,13 +85,9 @@ def save_and_redirect(action: Callable[[], Any], rerender: Callable[[dict], Any]
     except ValidationFailed as error:
         db.session.rollback()
         return rerender(error.errors)
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
     if unchanged is not None and saved is False:
         db.session.rollback()
         flash(unchanged, "info")
     else:
-        db.session.commit()
         flash(success(saved) if callable(success) else success.format(saved=saved), "success")
     return redirect_to(url_for_saved(saved))
