@@ -222,11 +222,15 @@ def _rewind_uploads() -> None:
 
 def _flashes_put_back() -> Callable[[], None]:
     """What puts the session's flash messages back to how they are now: an attempt that is
-    run again must not leave its flashes behind, or the visitor would read each one twice."""
-    before = list(session.get("_flashes", []))
+    run again must not leave its flashes behind, or the visitor would read each one twice.
+    (The session is read as a plain dict: looking must not mark every answer ``Vary: Cookie``.)"""
+    stored = session._get_current_object()
+    before = list(dict.get(stored, "_flashes", []))
 
     def put_back() -> None:
         request_ctx.flashes = None  # what a template of the failed attempt read
+        if dict.get(stored, "_flashes", []) == before:
+            return
         if before:
             session["_flashes"] = list(before)
         else:

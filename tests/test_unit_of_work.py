@@ -15,7 +15,7 @@ from flask import flash, has_request_context, redirect, request
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from leadflow.errors import PermissionDenied
+from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import csrf, db
 from leadflow.jobs import runner as jobs_runner
 from leadflow.leads.models import Lead
@@ -176,3 +176,17 @@ def test_a_job_started_by_a_request_runs_after_the_request_committed_its_row(app
     assert seen == ["queued"], "the job ran once, on its committed row"
     assert "Rescored 1 leads" in client.get("/settings/scoring").text
     assert db.session.scalar(db.select(RescoreJob.status)) == "done"
+
+
+@pytest.mark.own_app  # adds a route
+@pytest.mark.parametrize("headers", [{"HX-Request": "true"}, {"Accept": "application/json"}], ids=["htmx", "json"])
+def test_refused_input_no_view_shows_itself_is_a_422_with_its_messages_and_saves_nothing(app, client, headers):
+    def refuse():
+        factories.make_lead(first_name="Gus", email="gus@example.com")
+        raise ValidationFailed({"name": ["Give the list a name."]})
+
+    _route(app, "/test/refuse-input", refuse)
+    response = client.post("/test/refuse-input", headers=headers)
+    assert response.status_code == 422
+    assert "Give the list a name." in response.text
+    assert _leads() == 0
