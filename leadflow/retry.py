@@ -122,9 +122,9 @@ def after_commit(fn: Callable[[], None]) -> None:
     """Run ``fn()`` once the work done so far is committed: a job started, a scheduler
     nudged, anything that must see (or must only happen after) saved data.
 
-    Inside a unit of work (a request, a sweep) ``fn`` runs when the unit has returned, if a
-    commit followed the call, outside the unit (what it commits is its own); a unit that
-    rolls back, fails or is run again drops it (the new attempt registers it again). Outside a
+    Inside a unit of work (a request, a sweep) ``fn`` runs when the unit has returned (or
+    failed), if a commit of the unit followed the call, outside the unit (what it commits is
+    its own); otherwise it is dropped: a unit run again registers it again. Outside a
     unit (the CLI, a script, a test calling a service) it runs right away: there the caller
     commits before it asks for what follows.
     """
@@ -175,7 +175,7 @@ def run_unit(fn: Callable[[], T], *, what: str, attempts: int, max_seconds: floa
         unit = _Unit(on_commit=[on_commit] if on_commit else [])
         token = _current.set(unit)
         try:
-            result = fn()
+            return fn()
         except (DBAPIError, StaleDataError) as exc:
             conflict = is_conflict(exc)
             if not conflict and not is_retryable(exc):
@@ -193,12 +193,10 @@ def run_unit(fn: Callable[[], T], *, what: str, attempts: int, max_seconds: floa
             time.sleep(delay)
             if before_retry is not None:
                 before_retry()
-            continue
         finally:
             _current.reset(token)
-        for hook in unit.ready:
-            hook()
-        return result
+            for hook in unit.ready:  # what followed a commit is due, whatever failed after it
+                hook()
     raise AssertionError("unreachable")  # pragma: no cover
 
 

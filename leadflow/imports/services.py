@@ -230,7 +230,7 @@ def nothing_to_import_message(plans: list[RowPlan]) -> str:
 
 
 def start_job(actor, job: ImportJob, policy: str, *, new_lead_rules: bool = False) -> None:
-    """Queue the import; the caller commits and then starts it (``jobs.runner.start``).
+    """Queue the import; the caller starts it (``jobs.runner.start``, which acts after the commit).
     ``new_lead_rules``: its new leads go through routing, scoring and the workflow rules for
     new leads, as leads from a form do (no new-lead e-mails: they are not fresh enquiries)."""
     _require_importer(actor)

@@ -4,6 +4,6 @@ A job is a row of its area's own table (``import_jobs``, ``rescore_jobs``) with 
 its progress, and a lease (``lease_owner``, ``lease_until``). ``leadflow.jobs.leases`` claims
 and renews that lease; ``leadflow.jobs.runner`` holds the registry of job kinds, runs a
 claimed job, and has the one ``jobs`` sweep that the scheduler ticks. A request that starts a
-job only commits the queued row and nudges the scheduler (``runner.start``): it never starts a
-thread. See the docstring of ``leadflow.jobs.runner`` for the whole life of a job.
+job only queues its row and nudges the scheduler once the request has committed
+(``runner.start``): it never starts a thread. See the docstring of ``leadflow.jobs.runner`` for the whole life of a job.
 """
