@@ -5,6 +5,7 @@ from __future__ import annotations
 import phonenumbers
 from flask import Flask, current_app, g
 
+from leadflow.db import transaction_cache
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
@@ -34,12 +35,7 @@ ALERT_SETTING_BOUNDS = {
 
 
 def get_setting(key: str):
-    row = db.session.get(Setting, key)
-    if row is not None:
-        return row.value
-    if key == "default_phone_region":
-        return current_app.config.get("DEFAULT_PHONE_REGION", "US")
-    return DEFAULTS.get(key)
+    return get_settings(key)[key]
 
 
 def workspace_name() -> str:
@@ -54,10 +50,29 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def get_settings(*keys: str) -> dict:
-    """Several settings in one query (each as ``get_setting`` would answer it)."""
-    rows = {row.key: row.value for row in db.session.scalars(db.select(Setting).where(Setting.key.in_(keys)))}
-    return {key: rows[key] if key in rows else get_setting(key) if key == "default_phone_region" else DEFAULTS.get(key)
-            for key in keys}
+    """Several settings in at most one query; a key without a row has its default.
+
+    A row read once stays in the session's identity map, so reading it again costs no query;
+    keys found to have no row are remembered for the rest of the transaction (forgotten when
+    a Setting is added), so a page that asks for a default five times asks the database once."""
+    session = db.session()
+    wanted, rows = [], {}
+    for key in keys:
+        row = session.identity_map.get(session.identity_key(Setting, key))
+        if row is not None:
+            rows[key] = row.value
+        elif key not in transaction_cache("absent settings", forget_when_adding=Setting):
+            wanted.append(key)
+    if wanted:
+        rows.update((row.key, row.value) for row in session.scalars(db.select(Setting).where(Setting.key.in_(wanted))))
+        transaction_cache("absent settings").update(dict.fromkeys(set(wanted) - rows.keys()))
+    return {key: rows[key] if key in rows else _default(key) for key in keys}
+
+
+def _default(key: str):
+    if key == "default_phone_region":
+        return current_app.config.get("DEFAULT_PHONE_REGION", "US")
+    return DEFAULTS.get(key)
 
 
 def set_setting(actor, key: str, value) -> None:
