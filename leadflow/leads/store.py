@@ -265,8 +265,9 @@ def new_card_rank(at: datetime | None = None, offset: int = 0) -> float:
 def derive(row: dict, *, organization_name: str | None, stage: Stage | None, at: datetime, offset: int = 0) -> dict:
     """Every column of a new lead that is computed from its other values: where it sits on the
     board, its pipeline and time in stage, "customer" on a won stage, and its search text.
-    The one place these are decided (the import's chunk writer derives the same from the same
-    function, ``search_text``)."""
+    The one place these are decided: the import's chunk writer, which builds driver tuples
+    for speed, takes them from the same functions (``stage_columns`` once per stage,
+    ``new_card_rank``, and ``search_text_for``, which ``search_text`` wraps)."""
     row = {**row, **stage_columns(stage, at)}
     row.setdefault("board_rank", new_card_rank(at, offset))
     row["search_text"] = search_text(row, organization_name)
