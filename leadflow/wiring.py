@@ -1,5 +1,6 @@
 """Where every area connects its work, in a visible order: its handlers of lead events
-(``connect``), its periodic sweeps and kinds of long work (``schedule``). Nothing registers
+(``connect``), what it does when a setting changes (``listen_to_settings``), its periodic
+sweeps and kinds of long work (``schedule``). Nothing registers
 itself by being imported.
 
 ``register_hooks`` (both) is called by the app factory, so every process, web or scheduler,
@@ -17,6 +18,7 @@ from __future__ import annotations
 from leadflow.activities import digests, reminders
 from leadflow.api import services as api
 from leadflow.capture import services as capture
+from leadflow.governance import settings
 from leadflow.imports import runner as imports
 from leadflow.jobs import runner as jobs
 from leadflow.leads import alerts
@@ -56,7 +58,14 @@ def schedule(add=add_sweep, add_kind=jobs.add_kind) -> None:
     capture.register_sweeps(add)        # used capture-form token ids past their age
 
 
+def listen_to_settings(on_change=settings.on_change) -> None:
+    """Work an area does when a workspace setting changes."""
+    digests.register_settings(on_change)  # digest hour: plan each user's next digest again
+
+
 def register_hooks() -> None:
-    """Everything an app process needs: the event handlers, the sweeps and the job kinds."""
+    """Everything an app process needs: the event handlers, the settings listeners, the
+    sweeps and the job kinds."""
     connect(bus)
+    listen_to_settings()
     schedule()

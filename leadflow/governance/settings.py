@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import phonenumbers
 from flask import Flask, current_app, g
 
@@ -10,7 +12,6 @@ from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
 from leadflow.governance.models import Setting
-from leadflow.mail.models import DigestSchedule
 
 DEFAULTS = {
     "workspace_name": "LeadFlow",
@@ -75,6 +76,17 @@ def _default(key: str):
     return DEFAULTS.get(key)
 
 
+# Work an area does when a setting changes (``on_change``, connected in ``leadflow.wiring``).
+_LISTENERS: dict[str, list[Callable[[], None]]] = {}
+
+
+def on_change(key: str, listener: Callable[[], None]) -> None:
+    """Call ``listener()`` whenever ``key`` is set to a new value (once per listener)."""
+    listeners = _LISTENERS.setdefault(key, [])
+    if listener not in listeners:
+        listeners.append(listener)
+
+
 def set_setting(actor, key: str, value) -> None:
     if key not in DEFAULTS:
         raise ValidationFailed({key: ["Unknown setting."]})
@@ -86,6 +98,9 @@ def set_setting(actor, key: str, value) -> None:
     else:
         row.value = value
     record_changes(actor, "setting", 0, {key: old}, {key: value})
+    if value != old:
+        for listener in _LISTENERS.get(key, ()):
+            listener()
 
 
 def phone_regions() -> list[tuple[str, str]]:
@@ -137,7 +152,3 @@ def update_alert_settings(actor, **values) -> None:
     for key, value in wanted.items():
         if value != current[key]:
             set_setting(actor, key, value)
-    if wanted["digest_hour"] != current["digest_hour"]:
-        # Each user's next digest is worked out again at the new hour (still one a day: the
-        # outbox keeps one digest per user and local day).
-        db.session.execute(db.delete(DigestSchedule))
