@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, event
@@ -91,6 +92,12 @@ sqlite_begin_mode: contextvars.ContextVar[str] = contextvars.ContextVar(
 RETRYABLE_SQLSTATES = ("40001", "40P01")
 # SQLite's SQLITE_BUSY / SQLITE_LOCKED messages ("database is locked", "database table is locked").
 RETRYABLE_SQLITE_WORDS = ("is locked", "database is busy")
+
+
+def chunked(items: Sequence, size: int) -> Iterator[list]:
+    """``items`` in lists of at most ``size`` (ids for ``IN (…)``, rows for one statement)."""
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
 
 
 def transaction_cache(name: str, *, forget_when_adding: type | None = None) -> dict:

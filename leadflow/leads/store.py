@@ -45,7 +45,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import utcnow
+from leadflow.db import chunked, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
@@ -419,10 +419,9 @@ def update_rows(rows: Sequence[dict], actor=None, *, announce: Iterable[str] | N
                  .values({column: bindparam(column) for column in columns}))
     db.session.execute(statement, [{"lead_id_": row["id"], **{c: row[c] for c in columns}} for row in rows])
     by_id = {row["id"]: row for row in rows}
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Lead) and obj.id in by_id:
-            for column in columns:
-                attributes.set_committed_value(obj, column, by_id[obj.id][column])
+    for obj in _session_leads(by_id):
+        for column in columns:
+            attributes.set_committed_value(obj, column, by_id[obj.id][column])
     if announce is not None:
         _announce(events.leads_changed, list(by_id), actor, announce)
 
@@ -679,8 +678,7 @@ def _selections(ids, *conditions) -> list[ColumnElement[bool]]:
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield list(ids[start:start + CHUNK])
+    return chunked(ids, CHUNK)
 
 
 def _contributions(selections: Sequence[ColumnElement[bool]]) -> dict[tuple[int, str], list[int]]:
@@ -712,12 +710,16 @@ def _write_totals(before: dict, after: dict) -> None:
     _add_to_totals(db.session.connection(), deltas)
 
 
+def _session_leads(ids: Iterable[int]) -> list[Lead]:
+    """The lead objects this session holds among ``ids`` (no query)."""
+    wanted = set(ids)
+    return [obj for obj in list(db.session.identity_map.values()) if isinstance(obj, Lead) and obj.id in wanted]
+
+
 def expire_leads(ids: Iterable[int]) -> None:
     """Lead objects of this session that a set-based write changed show the row again when next read."""
-    wanted = set(ids)
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Lead) and obj.id in wanted:
-            db.session.expire(obj)
+    for obj in _session_leads(ids):
+        db.session.expire(obj)
 
 
 def _typed(value, column):
@@ -816,17 +818,15 @@ _RELATED = {"owner_id": "owner", "organization_id": "organization", "stage_id": 
 
 
 def _show_written(ids: Sequence[int], values: dict, bump_version: bool) -> None:
-    wanted = set(ids)
     computed = [key for key, value in values.items() if isinstance(value, ClauseElement)]  # the row knows
     stale = ([_RELATED[key] for key in values if key in _RELATED] + computed
              + (["version"] if bump_version else []))
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Lead) and obj.id in wanted:
-            for key, value in values.items():
-                if key not in computed:
-                    attributes.set_committed_value(obj, key, value)
-            if stale:
-                db.session.expire(obj, stale)
+    for obj in _session_leads(ids):
+        for key, value in values.items():
+            if key not in computed:
+                attributes.set_committed_value(obj, key, value)
+        if stale:
+            db.session.expire(obj, stale)
 
 
 @_writer
