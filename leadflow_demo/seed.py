@@ -292,7 +292,7 @@ def seed_leads(count: int, *, users, organizations, stages, rng: random.Random, 
         full_recent = FULL_HISTORY_LIMIT // 4
     full_from = 0 if history == "full" else max(0, count - full_recent)
 
-    with _bulk_load_cache(), _indexes_rebuilt_after(Lead.__table__, enabled=count >= BULK_INDEX_THRESHOLD), \
+    with _bulk_load_cache(), store.indexes_built_after_load(enabled=count >= BULK_INDEX_THRESHOLD), \
             _cyclic_gc_paused():
         for start in range(0, count, LEAD_CHUNK):
             chunk = _Chunk(open_stage_ids=[sid for sid, _ in factory.open],
@@ -301,31 +301,6 @@ def seed_leads(count: int, *, users, organizations, stages, rng: random.Random, 
                 factory.build(created[i], orgs[i], sources[i], i >= full_from, chunk)
             counts.add(_write_chunk(chunk, tag_ids))
     return counts
-
-
-@contextmanager
-def _indexes_rebuilt_after(table, *, enabled: bool):
-    """On SQLite, drop ``table``'s secondary indexes for a big load and build them again after.
-
-    Building an index once over sorted keys is several times faster than updating it on every
-    insert with random keys (emails, phones, organizations). The statements are the exact ones
-    stored in the schema, and all of it runs inside the seeding transaction.
-    """
-    connection = db.session.connection()
-    if not enabled or connection.dialect.name != "sqlite":
-        yield
-        return
-    indexes = connection.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
-        (table.name,),
-    ).all()
-    for name, _sql in indexes:
-        connection.exec_driver_sql(f'DROP INDEX "{name}"')
-    try:
-        yield
-    finally:
-        for _name, sql in indexes:
-            connection.exec_driver_sql(sql)
 
 
 @contextmanager
