@@ -50,24 +50,21 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(workspace_name, "workspace_name")
 
 
-def get_settings(*keys: str) -> dict:
-    """Several settings in at most one query; a key without a row has its default.
+_LOADED = " loaded"  # no setting has this key (keys are names without spaces)
 
-    A row read once stays in the session's identity map, so reading it again costs no query;
-    keys found to have no row are remembered for the rest of the transaction (forgotten when
-    a Setting is added), so a page that asks for a default five times asks the database once."""
-    session = db.session()
-    wanted, rows = [], {}
-    for key in keys:
-        row = session.identity_map.get(session.identity_key(Setting, key))
-        if row is not None:
-            rows[key] = row.value
-        elif key not in transaction_cache("absent settings", forget_when_adding=Setting):
-            wanted.append(key)
-    if wanted:
-        rows.update((row.key, row.value) for row in session.scalars(db.select(Setting).where(Setting.key.in_(wanted))))
-        transaction_cache("absent settings").update(dict.fromkeys(set(wanted) - rows.keys()))
-    return {key: rows[key] if key in rows else _default(key) for key in keys}
+
+def get_settings(*keys: str) -> dict:
+    """Settings by key; a key without a row has its default.
+
+    The first read of a transaction loads every row (a handful) and keeps them for the rest
+    of it: a page that reads settings in five places asks the database once (again after a
+    Setting is added, and in the next transaction). The rows are the session's own objects,
+    so a change made to one in this transaction shows."""
+    rows = transaction_cache("settings", forget_when_adding=Setting)
+    if _LOADED not in rows:
+        rows = {row.key: row for row in db.session.scalars(db.select(Setting))}
+        transaction_cache("settings").update(rows, **{_LOADED: None})
+    return {key: rows[key].value if key in rows else _default(key) for key in keys}
 
 
 def _default(key: str):
