@@ -28,7 +28,8 @@ from leadflow.errors import NotFound
 from leadflow.extensions import db
 from leadflow.files import store as files
 from leadflow.files.models import StoredFile
-from leadflow.imports.export import BATCH, COLUMNS, CUSTOM_HEADER, csv_line, custom_field_names, ordered_ids, rows_csv
+from leadflow.imports import export
+from leadflow.imports.export import COLUMNS, CUSTOM_HEADER, csv_line, custom_field_names, ordered_ids, rows_csv
 from leadflow.imports.models import ExportJob
 from leadflow.jobs import leases, snapshot
 from leadflow.jobs import runner as jobs
@@ -109,7 +110,7 @@ def write_export(job_id: int, worker: str, max_chunks: int | None = None) -> Non
         db.session.refresh(job)
     zone, position, chunks = user_zone(viewer), job.position, 0
     while max_chunks is None or chunks < max_chunks:
-        pairs = snapshot.batch(KIND, job_id, position, BATCH)
+        pairs = snapshot.batch(KIND, job_id, position, export.BATCH)
         if not pairs:
             files.finish(job.file_id)
             snapshot.forget(KIND, job_id)
