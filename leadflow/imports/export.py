@@ -5,7 +5,10 @@ Moments are ISO 8601 in the exporting person's time zone, with its UTC offset.
 After the fixed ``COLUMNS`` (always the same, in the same order) comes one column per custom
 field name that any exported lead has, headed "Custom: <name>", names in alphabetical order;
 a lead without that field has the cell empty. The names are read first with one query (the
-JSON of each lead's custom fields, taken apart by the database), then the rows are streamed."""
+JSON of each lead's custom fields, taken apart by the database), then the rows are streamed.
+
+A list longer than ``EXPORT_STREAM_MAX_ROWS`` is written by a job instead
+(``leadflow.imports.export_jobs``), from the same header and ``rows_csv``: the same bytes."""
 
 from __future__ import annotations
 
