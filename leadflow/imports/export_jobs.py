@@ -74,6 +74,12 @@ def get_export(viewer, job_id: int) -> ExportJob:
     return job
 
 
+def recent_exports(viewer, limit: int = 10) -> list[ExportJob]:
+    """The person's latest exports (kept ``EXPORT_KEEP_DAYS`` days), newest first."""
+    return list(db.session.scalars(select(ExportJob).where(ExportJob.created_by_id == viewer.id)
+                                   .order_by(ExportJob.id.desc()).limit(limit)))
+
+
 def download_file(viewer, job_id: int) -> StoredFile:
     """The finished file of the export; NotFound while it is being written, after it was
     purged, or for anyone but its maker or an admin."""
@@ -88,7 +94,7 @@ def _start(job: ExportJob, viewer, worker: str) -> None:
     """Fix the leads and columns, write the header chunk, and commit."""
     filters = filters_of(job.filter_query)
     names = custom_field_names(filtered_leads(filters, viewer).with_only_columns(Lead.id))
-    total = snapshot.take(KIND, job.id, db.session.scalars(ordered_ids(filters, viewer)))
+    total = snapshot.take(KIND, job.id, list(db.session.scalars(ordered_ids(filters, viewer))))
     stored = files.create(PURPOSE, f"leads-{date.today().isoformat()}.csv", "text/csv", viewer.id)
     header = csv_line(COLUMNS + tuple(CUSTOM_HEADER + name for name in names), bom=True)
     files.append(stored.id, 0, header.encode("utf-8"))

@@ -295,7 +295,7 @@ def export_leads():
     filters = LeadFilters.from_args(request.args)
     if export_jobs.too_long_to_stream(filters, current_user):
         return render_page("imports/export_start.html", query=request.query_string.decode(),
-                           limit=export_jobs.stream_limit())
+                           limit=export_jobs.stream_limit(), recent=export_jobs.recent_exports(current_user))
     return _csv_response("\ufeff", export_csv, f"leads-{date.today().isoformat()}.csv",
                          filters, current_user.id)
 

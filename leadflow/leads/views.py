@@ -55,12 +55,14 @@ def bulk_action():
         return render_page("leads/index.html", status=422, **queries.lead_list_context(filters, current_user),
                            **bulk.bulk_context(current_user))
     job_id = job.id
-    start_job(bulk.KIND, job_id)
-    job = bulk.get_job(current_user, job_id)
-    db.session.refresh(job)
-    if job.status == "done":
-        flash(bulk.job_summary(job), "warning" if bulk.job_refused_some(job) else "success")
-        return redirect_to(back)
+    if start_job(bulk.KIND, job_id):
+        job = bulk.get_job(current_user, job_id)
+        db.session.refresh(job)
+        if job.status == "done":
+            flash(bulk.job_summary(job), "warning" if bulk.job_refused_some(job) else "success")
+            return redirect_to(back)
+    else:
+        flash("Working on the leads in the background. You can leave this page; it goes on.", "info")
     return redirect_to(url_for("leads.bulk_job", bulk_id=job_id))
 
 

@@ -16,6 +16,7 @@ from leadflow.extensions import db
 from leadflow.files.models import StoredFile, StoredFileChunk
 from leadflow.imports import export, export_jobs
 from leadflow.imports.models import ExportJob
+from leadflow.jobs import snapshot
 from leadflow.jobs.models import JobLead
 from leadflow.jobs.runner import run_due_jobs
 from leadflow.scheduler import heartbeat
@@ -31,6 +32,7 @@ def long_list(app, make_lead, monkeypatch):
     elsewhere; lists over 3 rows are exported by a job, 2 rows per chunk."""
     monkeypatch.setitem(app.config, "EXPORT_STREAM_MAX_ROWS", 3)
     monkeypatch.setattr(export, "BATCH", 2)
+    monkeypatch.setattr(snapshot, "INSERT_CHUNK", 3)  # the snapshot written in several inserts
     leads = [make_lead(first_name=name, source="event", tags="vip, fair" if i % 2 else "")
              for i, name in enumerate(["Ada", "Bjørn", "=cmd", "Dörte", "Eve", "Fay", "Gus"])]
     leads[1].custom_fields = {"seats": 12, "vip": True}
@@ -79,6 +81,8 @@ def test_a_long_list_is_exported_by_a_job_into_the_same_bytes_as_the_streamed_ex
     stored = db.session.scalar(select(StoredFile))
     assert (stored.complete, stored.chunk_count) == (True, 1 + 4)  # the header, then 2 rows a chunk
     assert db.session.scalar(select(func.count()).select_from(JobLead)) == 0
+    again = client.get(f"/leads/export.csv?{QUERY}").text  # who left the page finds the file again
+    assert "Your recent exports" in again and f"/exports/{export_id}/download" in again
 
 
 def test_a_short_list_still_streams(app, login_as, long_list):

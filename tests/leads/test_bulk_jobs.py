@@ -196,6 +196,7 @@ def test_a_bulk_request_starts_no_thread_and_its_page_polls_its_progress(app, lo
     job = db.session.scalar(select(BulkJob))
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/leads/bulk/{job.id}")
     page = client.get(f"/leads/bulk/{job.id}").text
+    assert "Working on the leads in the background. You can leave this page" in page
     assert "Waiting to start" in page and f'hx-get="/leads/bulk/{job.id}/progress"' in page
     assert 'hx-trigger="every 1s"' in page and '<progress id="bulk-progress"' in page
 
