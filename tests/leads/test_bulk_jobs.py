@@ -248,3 +248,17 @@ def test_a_bulk_job_whose_worker_died_is_finished_by_another_without_doing_a_lea
     assert owners(leads) == [ana.id] * 5
     assert [assignments_of(lead) for lead in leads] == [1] * 5  # no lead done twice
     assert run_due_jobs(utcnow()) == 0
+
+
+def test_a_job_whose_form_no_longer_holds_stops_with_the_reason_on_its_page(login_as, make_user, make_lead):
+    admin, client = login_as("admin")
+    ana = make_user("rep", name="Ana")
+    lead = make_lead(source="event")
+    job = bulk.queue_bulk_job(admin, "reassign", [], {"assignee": str(ana.id)}, filter_query="source=event")
+    ana.active = False  # between the click and the job's start
+    db.session.commit()
+    bulk.run_job(job.id)
+    page = client.get(f"/leads/bulk/{job.id}").text
+    assert "Choose an active person to reassign to. The leads handled before it stopped stay changed." in page
+    assert "Reassigned 0 leads." in page and owners([lead]) == [None]
+    assert db.session.scalar(select(func.count()).select_from(JobLead)) == 0
