@@ -376,6 +376,7 @@ def seed_scoring_rules() -> int:
     The seeded leads keep the scores they were made with; "Rescore all leads" on the scoring
     page works them out again from these rules. Returns how many rules it made."""
     from leadflow.governance.models import Setting
+    from leadflow.governance.settings import write_setting
     from leadflow.scoring.models import ScoringRule
     from leadflow.scoring.services import SETTINGS_KEY
 
@@ -384,7 +385,7 @@ def seed_scoring_rules() -> int:
     for position, (name, category, points, extra) in enumerate(DEMO_SCORING_RULES, start=1):
         db.session.add(ScoringRule(name=name, category=category, points=points, active=True, position=position, **extra))
     if db.session.get(Setting, SETTINGS_KEY) is None:
-        db.session.add(Setting(key=SETTINGS_KEY, value=dict(DEMO_SCORING_SETTINGS)))
+        write_setting(SETTINGS_KEY, dict(DEMO_SCORING_SETTINGS))
     db.session.flush()
     return len(DEMO_SCORING_RULES)
 
@@ -428,6 +429,7 @@ def seed_routing_rules() -> int:
     (only when there are no routing rules yet). Returns how many rules it made."""
     from leadflow.accounts.models import Team
     from leadflow.governance.models import Setting
+    from leadflow.governance.settings import write_setting
     from leadflow.routing.models import RoutingRule
     from leadflow.routing.services import FALLBACK_SETTING
 
@@ -439,7 +441,7 @@ def seed_routing_rules() -> int:
                                target_team_id=team.id, strategy="round_robin"))
     manager = db.session.scalar(db.select(User).where(User.role == "manager", User.active.is_(True)).order_by(User.id))
     if manager is not None and db.session.get(Setting, FALLBACK_SETTING) is None:
-        db.session.add(Setting(key=FALLBACK_SETTING, value=manager.id))
+        write_setting(FALLBACK_SETTING, manager.id)
     db.session.flush()
     return 1
 

@@ -84,16 +84,25 @@ def on_change(key: str, listener: Callable[[], None]) -> None:
         listeners.append(listener)
 
 
-def set_setting(actor, key: str, value) -> None:
-    if key not in DEFAULTS:
-        raise ValidationFailed({key: ["Unknown setting."]})
-    old = get_setting(key)
+def write_setting(key: str, value) -> None:
+    """Store a setting's value, and show it to the reads of this transaction (no audit entry:
+    ``set_setting`` is a person's change; areas with settings of their own record theirs)."""
     row = db.session.get(Setting, key)
     if row is None:
         row = Setting(key=key, value=value)
         db.session.add(row)
     else:
         row.value = value
+    kept = transaction_cache("settings")
+    if _LOADED in kept:
+        kept[key] = row
+
+
+def set_setting(actor, key: str, value) -> None:
+    if key not in DEFAULTS:
+        raise ValidationFailed({key: ["Unknown setting."]})
+    old = get_setting(key)
+    write_setting(key, value)
     record_changes(actor, "setting", 0, {key: old}, {key: value})
     if value != old:
         for listener in _LISTENERS.get(key, ()):
