@@ -115,6 +115,10 @@ class Config:
     # Long work (an import, its undo, "Rescore all leads") runs where it is started, before the
     # request returns (tests, scripts), instead of in the scheduler (``leadflow.jobs``).
     JOBS_RUN_INLINE = _env_bool("JOBS_RUN_INLINE", False)
+    # A lead-list export of up to this many rows is streamed as it is read; a longer one is
+    # written into the database by a job and downloaded when done (kept EXPORT_KEEP_DAYS days).
+    EXPORT_STREAM_MAX_ROWS = int(os.environ.get("EXPORT_STREAM_MAX_ROWS", "5000"))
+    EXPORT_KEEP_DAYS = int(os.environ.get("EXPORT_KEEP_DAYS", "7"))
 
 
 class DevelopmentConfig(Config):

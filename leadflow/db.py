@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, event
@@ -91,6 +92,30 @@ sqlite_begin_mode: contextvars.ContextVar[str] = contextvars.ContextVar(
 RETRYABLE_SQLSTATES = ("40001", "40P01")
 # SQLite's SQLITE_BUSY / SQLITE_LOCKED messages ("database is locked", "database table is locked").
 RETRYABLE_SQLITE_WORDS = ("is locked", "database is busy")
+
+
+def chunked(items: Sequence, size: int) -> Iterator[list]:
+    """``items`` in lists of at most ``size`` (ids for ``IN (…)``, rows for one statement)."""
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+def transaction_cache(name: str, *, forget_when_adding: type | None = None) -> dict:
+    """A dict kept for the session's current transaction only: what a request reads several
+    times (a default setting, the exchange rates) is read once, and never outlives the
+    transaction it was read in. With ``forget_when_adding``, the dict starts empty again
+    while an object of that model is pending in the session (added, not yet flushed)."""
+    session = db.session()  # the session itself: the scoped proxy lacks get_transaction
+    transaction = session.get_transaction()
+    kept = session.info.get(f"leadflow.cache.{name}")
+    if transaction is None or kept is None or kept[0] is not transaction:
+        if transaction is None:
+            return {}  # nothing read yet: the caller's query begins the transaction
+        kept = (transaction, {})
+        session.info[f"leadflow.cache.{name}"] = kept
+    if forget_when_adding is not None and kept[1] and any(isinstance(obj, forget_when_adding) for obj in session.new):
+        kept[1].clear()
+    return kept[1]
 
 
 def is_retryable(error: BaseException | None) -> bool:

@@ -2,13 +2,17 @@
 
 from leadflow.accounts.models import Team, User  # noqa: F401
 from leadflow.api.models import ApiToken, IdempotencyKey  # noqa: F401
-from leadflow.activities.models import Activity, Task  # noqa: F401
+from leadflow.activities.models import Activity, DigestSchedule, Task  # noqa: F401
 from leadflow.capture.models import CaptureForm  # noqa: F401
 from leadflow.governance.models import AuditEntry, ExchangeRate, Setting  # noqa: F401
-from leadflow.imports.models import ImportJob, ImportRow  # noqa: F401
+from leadflow.files.models import StoredFile, StoredFileChunk  # noqa: F401
+from leadflow.imports.models import ExportJob, ImportJob, ImportRow  # noqa: F401
+from leadflow.jobs.models import JobLead  # noqa: F401
 from leadflow.leads.models import Lead, Tag, lead_tags  # noqa: F401
 from leadflow.organizations.models import Organization  # noqa: F401
-from leadflow.mail.models import DigestSchedule, LeadAlert, OutboxMessage  # noqa: F401
+from leadflow.mail.models import OutboxMessage  # noqa: F401
+from leadflow.leads.alert_models import LeadAlert  # noqa: F401
+from leadflow.leads.bulk_models import BulkJob  # noqa: F401
 from leadflow.leads.merge_models import DuplicateDismissal, LeadMerge  # noqa: F401
 from leadflow.leads.review_models import LeadFieldReview  # noqa: F401
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals  # noqa: F401

@@ -1,5 +1,6 @@
 """Where every area connects its work, in a visible order: its handlers of lead events
-(``connect``), its periodic sweeps and kinds of long work (``schedule``). Nothing registers
+(``connect``), what it does when a setting changes (``listen_to_settings``), its periodic
+sweeps and kinds of long work (``schedule``). Nothing registers
 itself by being imported.
 
 ``register_hooks`` (both) is called by the app factory, so every process, web or scheduler,
@@ -17,9 +18,11 @@ from __future__ import annotations
 from leadflow.activities import digests, reminders
 from leadflow.api import services as api
 from leadflow.capture import services as capture
+from leadflow.governance import settings
+from leadflow.imports import export_jobs
 from leadflow.imports import runner as imports
 from leadflow.jobs import runner as jobs
-from leadflow.leads import alerts
+from leadflow.leads import alerts, bulk
 from leadflow.leads.events import Bus, bus
 from leadflow.mail import delivery
 from leadflow.routing import services as routing
@@ -43,6 +46,8 @@ def schedule(add=add_sweep, add_kind=jobs.add_kind) -> None:
     """Every area's periodic work (each ``register_sweeps``) and long work (``register_jobs``)."""
     imports.register_jobs(add_kind)     # job kind: an import, or its undo
     scoring_jobs.register_jobs(add_kind)  # job kind: "Rescore all leads"
+    bulk.register_jobs(add_kind)        # job kind: a bulk action on the lead list
+    export_jobs.register_jobs(add_kind)  # job kind: a lead-list export too long to stream
     jobs.register_sweeps(add)           # jobs: runs every kind above (long pool)
     delivery.register_sweeps(add)       # outbox
     alerts.register_sweeps(add)         # lead alerts: speed to lead, escalation
@@ -54,9 +59,17 @@ def schedule(add=add_sweep, add_kind=jobs.add_kind) -> None:
     sequences.register_sweeps(add)      # sequence steps
     api.register_sweeps(add)            # expired idempotency keys
     capture.register_sweeps(add)        # used capture-form token ids past their age
+    export_jobs.register_sweeps(add)    # exports past their keeping days
+
+
+def listen_to_settings(on_change=settings.on_change) -> None:
+    """Work an area does when a workspace setting changes."""
+    digests.register_settings(on_change)  # digest hour: plan each user's next digest again
 
 
 def register_hooks() -> None:
-    """Everything an app process needs: the event handlers, the sweeps and the job kinds."""
+    """Everything an app process needs: the event handlers, the settings listeners, the
+    sweeps and the job kinds."""
     connect(bus)
+    listen_to_settings()
     schedule()

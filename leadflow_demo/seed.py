@@ -292,7 +292,7 @@ def seed_leads(count: int, *, users, organizations, stages, rng: random.Random, 
         full_recent = FULL_HISTORY_LIMIT // 4
     full_from = 0 if history == "full" else max(0, count - full_recent)
 
-    with _bulk_load_cache(), _indexes_rebuilt_after(Lead.__table__, enabled=count >= BULK_INDEX_THRESHOLD), \
+    with _bulk_load_cache(), store.indexes_built_after_load(enabled=count >= BULK_INDEX_THRESHOLD), \
             _cyclic_gc_paused():
         for start in range(0, count, LEAD_CHUNK):
             chunk = _Chunk(open_stage_ids=[sid for sid, _ in factory.open],
@@ -301,31 +301,6 @@ def seed_leads(count: int, *, users, organizations, stages, rng: random.Random, 
                 factory.build(created[i], orgs[i], sources[i], i >= full_from, chunk)
             counts.add(_write_chunk(chunk, tag_ids))
     return counts
-
-
-@contextmanager
-def _indexes_rebuilt_after(table, *, enabled: bool):
-    """On SQLite, drop ``table``'s secondary indexes for a big load and build them again after.
-
-    Building an index once over sorted keys is several times faster than updating it on every
-    insert with random keys (emails, phones, organizations). The statements are the exact ones
-    stored in the schema, and all of it runs inside the seeding transaction.
-    """
-    connection = db.session.connection()
-    if not enabled or connection.dialect.name != "sqlite":
-        yield
-        return
-    indexes = connection.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
-        (table.name,),
-    ).all()
-    for name, _sql in indexes:
-        connection.exec_driver_sql(f'DROP INDEX "{name}"')
-    try:
-        yield
-    finally:
-        for _name, sql in indexes:
-            connection.exec_driver_sql(sql)
 
 
 @contextmanager
@@ -401,6 +376,7 @@ def seed_scoring_rules() -> int:
     The seeded leads keep the scores they were made with; "Rescore all leads" on the scoring
     page works them out again from these rules. Returns how many rules it made."""
     from leadflow.governance.models import Setting
+    from leadflow.governance.settings import write_setting
     from leadflow.scoring.models import ScoringRule
     from leadflow.scoring.services import SETTINGS_KEY
 
@@ -409,7 +385,7 @@ def seed_scoring_rules() -> int:
     for position, (name, category, points, extra) in enumerate(DEMO_SCORING_RULES, start=1):
         db.session.add(ScoringRule(name=name, category=category, points=points, active=True, position=position, **extra))
     if db.session.get(Setting, SETTINGS_KEY) is None:
-        db.session.add(Setting(key=SETTINGS_KEY, value=dict(DEMO_SCORING_SETTINGS)))
+        write_setting(SETTINGS_KEY, dict(DEMO_SCORING_SETTINGS))
     db.session.flush()
     return len(DEMO_SCORING_RULES)
 
@@ -453,6 +429,7 @@ def seed_routing_rules() -> int:
     (only when there are no routing rules yet). Returns how many rules it made."""
     from leadflow.accounts.models import Team
     from leadflow.governance.models import Setting
+    from leadflow.governance.settings import write_setting
     from leadflow.routing.models import RoutingRule
     from leadflow.routing.services import FALLBACK_SETTING
 
@@ -464,7 +441,7 @@ def seed_routing_rules() -> int:
                                target_team_id=team.id, strategy="round_robin"))
     manager = db.session.scalar(db.select(User).where(User.role == "manager", User.active.is_(True)).order_by(User.id))
     if manager is not None and db.session.get(Setting, FALLBACK_SETTING) is None:
-        db.session.add(Setting(key=FALLBACK_SETTING, value=manager.id))
+        write_setting(FALLBACK_SETTING, manager.id)
     db.session.flush()
     return 1
 

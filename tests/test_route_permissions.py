@@ -90,7 +90,11 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     # imports
     "GET imports.detail": (302, 403, 403, 403, 303, 303),
     "POST imports.discard": (302, 403, 403, 403, 303, 303),
+    "GET imports.export_detail": (302, 404, 404, 404, 404, 200),  # an admin's export: theirs (or an admin's) alone
+    "GET imports.export_download": (302, 404, 404, 404, 404, 200),
     "GET imports.export_leads": (302, 200, 200, 200, 200, 200),
+    "GET imports.export_progress": (302, 404, 404, 404, 404, 200),
+    "POST imports.queue_export": (302, 303, 303, 303, 303, 303),
     "GET imports.failed_rows": (302, 403, 403, 403, 200, 200),
     "POST imports.file_settings": (302, 403, 403, 403, 422, 422),
     "GET imports.index": (302, 403, 403, 403, 200, 200),
@@ -106,6 +110,8 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST imports.undo": (302, 403, 403, 403, 303, 303),
     # leads
     "POST leads.bulk_action": (302, 403, 303, 303, 303, 303),
+    "GET leads.bulk_job": (302, 403, 404, 404, 404, 200),  # an admin's bulk action: theirs (or an admin's) alone
+    "GET leads.bulk_job_progress": (302, 403, 404, 404, 404, 200),
     "POST leads.check_duplicates": (302, 403, 200, 200, 200, 200),
     "POST leads.delete": (302, 403, 403, 303, 303, 303),
     "GET leads.detail": (302, 200, 200, 200, 200, 200),
@@ -347,6 +353,26 @@ class Samples:
         job = create_job(self.admin, io.BytesIO(b"email,first_name\nann@example.com,Ann\n"), "leads.csv")
         return {"imports.job_id": job.id}
 
+    def _make_bulk(self, n):
+        from leadflow.leads.bulk_models import BulkJob
+
+        job = BulkJob(action="reassign", lead_ids=[], form_data={}, status="done", created_by_id=self.admin.id)
+        db.session.add(job)
+        db.session.flush()
+        return {"bulk_id": job.id}
+
+    def _make_export(self, n):
+        from leadflow.files import store as files
+        from leadflow.imports.models import ExportJob
+
+        stored = files.create("export", "leads.csv", "text/csv", self.admin.id)
+        files.append(stored.id, 0, b"\xef\xbb\xbfID\r\n")
+        files.finish(stored.id)
+        job = ExportJob(status="done", file_id=stored.id, created_by_id=self.admin.id)
+        db.session.add(job)
+        db.session.flush()
+        return {"export_id": job.id}
+
     def _make_token(self, n):
         from leadflow.api.services import create_token
 
@@ -404,7 +430,7 @@ _GROUPS = {
     "fixed": ("name", "field", "action"), "pipeline": ("pipeline_id", "stage_id", "next_stage_id"),
     "lead": ("lead_id", "partner_id", "task_id", "review_id"), "merge": ("merge_id",), "org": ("org_id",),
     "user": ("user_id",), "sequence": ("template_id", "sequence_id", "step_id"), "enrollment": ("enrollment_id",),
-    "job": ("imports.job_id",), "token": ("token_id",), "form": ("form_id",), "message": ("message_id",),
+    "job": ("imports.job_id",), "bulk": ("bulk_id",), "export": ("export_id",), "token": ("token_id",), "form": ("form_id",), "message": ("message_id",),
     "routing": ("routing.rule_id",), "scoring": ("scoring.rule_id", "scoring.job_id"),
     "workflow": ("workflows.rule_id", "delivery_id"),
 }

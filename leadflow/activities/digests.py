@@ -20,7 +20,7 @@ from leadflow.activities.queries import overdue_and_today_tasks
 from leadflow.extensions import db
 from leadflow.governance.settings import get_setting
 from leadflow.leads.models import Lead
-from leadflow.mail.models import DigestSchedule
+from leadflow.activities.models import DigestSchedule
 from leadflow.mail.services import absolute_url, queue_for, render_mail
 from leadflow.pipeline.models import Stage
 from leadflow.scheduler.claims import claimed_batches, insert_or_ignore
@@ -112,6 +112,17 @@ def _send_digest(user: User, now: datetime, local_day: date) -> int:
 def _my_work_link() -> str | None:
     """The "My work" page (every task of the user), when this app has it."""
     return absolute_url("activities.my_work") if "activities.my_work" in current_app.view_functions else None
+
+
+def plan_again() -> None:
+    """The digest hour changed: each user's next digest is worked out again at the new hour
+    by the next sweep (still one a day: the outbox keeps one digest per user and local day)."""
+    db.session.execute(db.delete(DigestSchedule))
+
+
+def register_settings(on_change) -> None:
+    """What this area does when a setting changes (``leadflow.wiring.listen_to_settings``)."""
+    on_change("digest_hour", plan_again)
 
 
 def register_sweeps(add) -> None:

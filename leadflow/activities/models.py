@@ -130,3 +130,14 @@ class CalendarFeed(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user = relationship("User")
+
+
+class DigestSchedule(db.Model):
+    """When a user's next morning digest is due (their digest hour, in their time zone)."""
+
+    __tablename__ = "digest_schedules"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    next_due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_sent_on: Mapped[str | None] = mapped_column(String(10))  # the local date of the last digest

@@ -14,7 +14,7 @@ from leadflow.activities.forms import ActivityForm, next_step_form, task_form_da
 from leadflow.activities.ical import build_calendar
 from leadflow.activities.models import CALL_OUTCOMES, TASK_KIND_LABELS, Task, kind_label
 from leadflow.db import get_by_id, utcnow
-from leadflow.errors import NotFound, ValidationFailed, VersionConflict
+from leadflow.errors import ValidationFailed, VersionConflict
 from leadflow.extensions import db, limiter
 from leadflow.leads.models import Lead
 from leadflow.leads.page import lead_detail_context
@@ -339,7 +339,3 @@ def revoke_calendar_feed():
     return _feed_section(message="Calendar address turned off. Calendars using it stop updating."
                          if revoked else "There was no calendar address to turn off.")
 
-
-@bp.errorhandler(NotFound)
-def not_found(error):
-    abort(404)

@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from sqlalchemy import case, func, literal_column, null
 
-from leadflow.db import utcnow
+from leadflow.db import transaction_cache, utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
@@ -59,11 +59,17 @@ class Rates:
 
 
 def current_rates(base: str | None = None) -> Rates:
+    """The rates to ``base`` (the base currency), read once per transaction."""
     base = base or base_currency()
-    rows = db.session.scalars(db.select(ExchangeRate).where(ExchangeRate.base_currency == base))
-    return Rates(base, {row.currency: Rate(row.currency, Decimal(row.rate).normalize(), row.set_at,
-                                           row.set_by.name if row.set_by else "a removed user")
-                        for row in rows})
+    kept = transaction_cache("exchange rates", forget_when_adding=ExchangeRate)
+    if base not in kept:
+        rows = db.session.scalars(db.select(ExchangeRate).where(ExchangeRate.base_currency == base))
+        rates = Rates(base, {row.currency: Rate(row.currency, Decimal(row.rate).normalize(), row.set_at,
+                                                row.set_by.name if row.set_by else "a removed user")
+                             for row in rows})
+        transaction_cache("exchange rates")[base] = rates
+        return rates
+    return kept[base]
 
 
 @dataclass(frozen=True)
@@ -267,6 +273,7 @@ def set_rates(actor, typed: Mapping[str, str]) -> list[str]:
         record_changes(actor, "exchange_rate", 0, {f"1 {currency} in {base}": old},
                        {f"1 {currency} in {base}": None if rate is None else rate.normalize()})
         changed.append(currency)
+    transaction_cache("exchange rates").clear()
     return changed
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import phonenumbers
 from flask import Flask, current_app, g
 
+from leadflow.db import transaction_cache
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
 from leadflow.governance.models import Setting
-from leadflow.mail.models import DigestSchedule
 
 DEFAULTS = {
     "workspace_name": "LeadFlow",
@@ -34,12 +36,7 @@ ALERT_SETTING_BOUNDS = {
 
 
 def get_setting(key: str):
-    row = db.session.get(Setting, key)
-    if row is not None:
-        return row.value
-    if key == "default_phone_region":
-        return current_app.config.get("DEFAULT_PHONE_REGION", "US")
-    return DEFAULTS.get(key)
+    return get_settings(key)[key]
 
 
 def workspace_name() -> str:
@@ -53,24 +50,63 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(workspace_name, "workspace_name")
 
 
+_LOADED = " loaded"  # no setting has this key (keys are names without spaces)
+
+
 def get_settings(*keys: str) -> dict:
-    """Several settings in one query (each as ``get_setting`` would answer it)."""
-    rows = {row.key: row.value for row in db.session.scalars(db.select(Setting).where(Setting.key.in_(keys)))}
-    return {key: rows[key] if key in rows else get_setting(key) if key == "default_phone_region" else DEFAULTS.get(key)
-            for key in keys}
+    """Settings by key; a key without a row has its default.
+
+    The first read of a transaction loads every row (a handful) and keeps them for the rest
+    of it: a page that reads settings in five places asks the database once (again after a
+    Setting is added, and in the next transaction). The rows are the session's own objects,
+    so a change made to one in this transaction shows."""
+    rows = transaction_cache("settings", forget_when_adding=Setting)
+    if _LOADED not in rows:
+        rows = {row.key: row for row in db.session.scalars(db.select(Setting))}
+        transaction_cache("settings").update(rows, **{_LOADED: None})
+    return {key: rows[key].value if key in rows else _default(key) for key in keys}
 
 
-def set_setting(actor, key: str, value) -> None:
-    if key not in DEFAULTS:
-        raise ValidationFailed({key: ["Unknown setting."]})
-    old = get_setting(key)
+def _default(key: str):
+    if key == "default_phone_region":
+        return current_app.config.get("DEFAULT_PHONE_REGION", "US")
+    return DEFAULTS.get(key)
+
+
+# Work an area does when a setting changes (``on_change``, connected in ``leadflow.wiring``).
+_LISTENERS: dict[str, list[Callable[[], None]]] = {}
+
+
+def on_change(key: str, listener: Callable[[], None]) -> None:
+    """Call ``listener()`` whenever ``key`` is set to a new value (once per listener)."""
+    listeners = _LISTENERS.setdefault(key, [])
+    if listener not in listeners:
+        listeners.append(listener)
+
+
+def write_setting(key: str, value) -> None:
+    """Store a setting's value, and show it to the reads of this transaction (no audit entry:
+    ``set_setting`` is a person's change; areas with settings of their own record theirs)."""
     row = db.session.get(Setting, key)
     if row is None:
         row = Setting(key=key, value=value)
         db.session.add(row)
     else:
         row.value = value
+    kept = transaction_cache("settings")
+    if _LOADED in kept:
+        kept[key] = row
+
+
+def set_setting(actor, key: str, value) -> None:
+    if key not in DEFAULTS:
+        raise ValidationFailed({key: ["Unknown setting."]})
+    old = get_setting(key)
+    write_setting(key, value)
     record_changes(actor, "setting", 0, {key: old}, {key: value})
+    if value != old:
+        for listener in _LISTENERS.get(key, ()):
+            listener()
 
 
 def phone_regions() -> list[tuple[str, str]]:
@@ -122,7 +158,3 @@ def update_alert_settings(actor, **values) -> None:
     for key, value in wanted.items():
         if value != current[key]:
             set_setting(actor, key, value)
-    if wanted["digest_hour"] != current["digest_hour"]:
-        # Each user's next digest is worked out again at the new hour (still one a day: the
-        # outbox keeps one digest per user and local day).
-        db.session.execute(db.delete(DigestSchedule))

@@ -5,7 +5,10 @@ Moments are ISO 8601 in the exporting person's time zone, with its UTC offset.
 After the fixed ``COLUMNS`` (always the same, in the same order) comes one column per custom
 field name that any exported lead has, headed "Custom: <name>", names in alphabetical order;
 a lead without that field has the cell empty. The names are read first with one query (the
-JSON of each lead's custom fields, taken apart by the database), then the rows are streamed."""
+JSON of each lead's custom fields, taken apart by the database), then the rows are streamed.
+
+A list longer than ``EXPORT_STREAM_MAX_ROWS`` is written by a job instead
+(``leadflow.imports.export_jobs``), from the same header and ``rows_csv``: the same bytes."""
 
 from __future__ import annotations
 
@@ -104,43 +107,51 @@ def export_rows(filters: LeadFilters, viewer_id: int, custom_names: list[str] = 
     with a cell for each of ``custom_names``."""
     viewer = db.session.get(User, viewer_id)
     zone = user_zone(viewer)
+    ids = list(db.session.scalars(ordered_ids(filters, viewer)))
+    for start in range(0, len(ids), BATCH):
+        yield rows_csv(ids[start:start + BATCH], custom_names, zone)
+
+
+def ordered_ids(filters: LeadFilters, viewer):
+    """SELECT of the ids of the leads ``viewer`` sees in the list, in the list's order."""
+    return filtered_leads(filters, viewer).with_only_columns(Lead.id).order_by(*lead_order(filters))
+
+
+def rows_csv(batch: list[int], custom_names, zone) -> str:
+    """The CSV rows of the leads ``batch`` (ids, in this order; a lead gone meanwhile is left out)."""
     out = CsvBuffer()
-    writer, flush = out.writer, out.take
-    order = lead_order(filters)
-    ids = list(db.session.scalars(filtered_leads(filters, viewer).with_only_columns(Lead.id).order_by(*order)))
+    writer = out.writer
     owner = aliased(User)
     custom_columns = [Lead.custom_fields] if custom_names else []
-    for start in range(0, len(ids), BATCH):
-        batch = ids[start:start + BATCH]
-        rows = {r.id: r for r in db.session.execute(
-            db.select(Lead.id, Lead.first_name, Lead.last_name, Lead.email, Lead.phone, Lead.title,
-                      Organization.name.label("organization"), Lead.country, Lead.source, Lead.utm_source,
-                      Lead.utm_medium, Lead.utm_campaign, Lead.utm_term, Lead.utm_content,
-                      owner.email.label("owner_email"), Lead.lifecycle, Lead.temperature, Lead.score,
-                      Stage.name.label("stage"), Lead.value_cents, Lead.currency, Lead.expected_close_date,
-                      Lead.created_at, *custom_columns)
-            .outerjoin(Organization, Lead.organization_id == Organization.id)
-            .outerjoin(owner, Lead.owner_id == owner.id)
-            .outerjoin(Stage, Lead.stage_id == Stage.id)
-            .where(Lead.id.in_(batch))
-        )}
-        tags: dict[int, list[str]] = {}
-        for lead_id, name in db.session.execute(
-            db.select(lead_tags.c.lead_id, Tag.name).join(Tag, Tag.id == lead_tags.c.tag_id)
-            .where(lead_tags.c.lead_id.in_(batch)).order_by(Tag.name_key)
-        ):
-            tags.setdefault(lead_id, []).append(name)
-        for lead_id in batch:
-            r = rows.get(lead_id)
-            if r is None:
-                continue
-            custom = (r.custom_fields if isinstance(r.custom_fields, dict) else {}) if custom_names else {}
-            writer.writerow([neutralise(v) for v in (
-                r.id, r.first_name, r.last_name, r.email, r.phone, r.title, r.organization, r.country, r.source,
-                r.utm_source, r.utm_medium, r.utm_campaign, r.utm_term, r.utm_content, r.owner_email,
-                r.lifecycle, r.temperature, r.score, r.stage, _value(r.value_cents), r.currency,
-                r.expected_close_date.isoformat() if r.expected_close_date else "",
-                ", ".join(tags.get(lead_id, ())), iso_with_offset(r.created_at, zone),
-                *(_cell(custom.get(name)) for name in custom_names),
-            )])
-        yield flush()
+    rows = {r.id: r for r in db.session.execute(
+        db.select(Lead.id, Lead.first_name, Lead.last_name, Lead.email, Lead.phone, Lead.title,
+                  Organization.name.label("organization"), Lead.country, Lead.source, Lead.utm_source,
+                  Lead.utm_medium, Lead.utm_campaign, Lead.utm_term, Lead.utm_content,
+                  owner.email.label("owner_email"), Lead.lifecycle, Lead.temperature, Lead.score,
+                  Stage.name.label("stage"), Lead.value_cents, Lead.currency, Lead.expected_close_date,
+                  Lead.created_at, *custom_columns)
+        .outerjoin(Organization, Lead.organization_id == Organization.id)
+        .outerjoin(owner, Lead.owner_id == owner.id)
+        .outerjoin(Stage, Lead.stage_id == Stage.id)
+        .where(Lead.id.in_(batch))
+    )}
+    tags: dict[int, list[str]] = {}
+    for lead_id, name in db.session.execute(
+        db.select(lead_tags.c.lead_id, Tag.name).join(Tag, Tag.id == lead_tags.c.tag_id)
+        .where(lead_tags.c.lead_id.in_(batch)).order_by(Tag.name_key)
+    ):
+        tags.setdefault(lead_id, []).append(name)
+    for lead_id in batch:
+        r = rows.get(lead_id)
+        if r is None:
+            continue
+        custom = (r.custom_fields if isinstance(r.custom_fields, dict) else {}) if custom_names else {}
+        writer.writerow([neutralise(v) for v in (
+            r.id, r.first_name, r.last_name, r.email, r.phone, r.title, r.organization, r.country, r.source,
+            r.utm_source, r.utm_medium, r.utm_campaign, r.utm_term, r.utm_content, r.owner_email,
+            r.lifecycle, r.temperature, r.score, r.stage, _value(r.value_cents), r.currency,
+            r.expected_close_date.isoformat() if r.expected_close_date else "",
+            ", ".join(tags.get(lead_id, ())), iso_with_offset(r.created_at, zone),
+            *(_cell(custom.get(name)) for name in custom_names),
+        )])
+    return out.take()

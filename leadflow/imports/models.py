@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadflow.db import UTCDateTime, utcnow
 from leadflow.extensions import db
+from leadflow.jobs.models import JobColumns
 
 JOB_STATUSES = ("draft", "queued", "running", "done", "failed", "undoing", "undone")
 ACTIVE_STATUSES = ("queued", "running", "undoing")  # a worker has (or will take) the job
@@ -133,3 +134,22 @@ class ImportRow(db.Model):
     after: Mapped[dict | None] = mapped_column(JSON)
 
 
+
+
+class ExportJob(JobColumns, db.Model):
+    """The lead list as a CSV file, written in the background when it is too long to stream
+    (``leadflow.imports.export``). The leads (in the list's order) and the custom field
+    columns are fixed when the job starts (``job_leads``, ``custom_names``); each step writes
+    the next rows as one chunk of ``file`` and commits it with ``position`` (the last snapshot
+    position written), so a job taken over goes on after the last committed chunk."""
+
+    __tablename__ = "export_jobs"
+    __table_args__ = (Index("ix_export_jobs_status_lease", "status", "lease_until"),)
+
+    filter_query: Mapped[str] = mapped_column(Text, default="")
+    custom_names: Mapped[list] = mapped_column(JSON, default=list)
+    snapshot_taken: Mapped[bool] = mapped_column(default=False)
+    position: Mapped[int] = mapped_column(Integer, default=-1)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id", ondelete="SET NULL"))
+
+    created_by = relationship("User")

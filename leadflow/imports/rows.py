@@ -156,7 +156,7 @@ class RowCleaner:
         self._domains: dict[str, str | None] = {}
         self._users: dict[str, int] | None = None
         self._stages: dict[str, int] | None = None
-        self._stage_info: dict[int, tuple[int, str]] = {}
+        self._stage_rows: dict = {}
         self._default_stage: int | None | bool = False
 
     # -- lookups, loaded on first use ---------------------------------------------------
@@ -180,13 +180,13 @@ class RowCleaner:
             ).all()
             # Later wins: a name two pipelines share means the default pipeline's stage.
             self._stages = {" ".join(r.name.split()).lower(): r.id for r in rows}
-            self._stage_info = {r.id: (r.pipeline_id, r.kind) for r in rows}
+            self._stage_rows = {r.id: r for r in rows}
         return self._stages
 
-    def stage_info(self, stage_id: int) -> tuple[int, str]:
-        """(pipeline id, kind) of a stage."""
+    def stage(self, stage_id: int):
+        """A stage's id, pipeline id and kind (what ``store.stage_columns`` reads)."""
         self.stages()
-        return self._stage_info[stage_id]
+        return self._stage_rows[stage_id]
 
     def default_stage_id(self) -> int | None:
         if self._default_stage is False:

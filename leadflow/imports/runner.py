@@ -19,8 +19,8 @@ New leads are written with driver-level ``executemany`` of tuples (leads through
 store's ``insert_rows``, whose ``ON CONFLICT`` skips a row whose email a live lead got
 meanwhile: that row is reported as skipped; tags and notes through ``leadflow.imports.rawsql``;
 each lead's "Lead created" timeline entry and stage change are ``INSERT … SELECT`` from the
-chunk's new leads), with every derived column set as
-``leads.services.create_lead`` sets it; the board's stage totals get each chunk's counts
+chunk's new leads), with every derived column set by the lead store's own rules
+(``store.stage_columns``, ``store.new_card_rank``, ``search_text_for``); the board's stage totals get each chunk's counts
 and sums in the same transaction. The audit log gets one entry when the import starts and
 one when it finishes (the job and its rows are the record of what it created). Rows that update an existing lead go through ``leads.services.update_lead``,
 one by one, so every rule and the audit log apply. Imports do not run the new-lead arrival
@@ -316,10 +316,11 @@ class ChunkWriter:
         """The new leads' rows (``LEAD_COLUMNS`` and the constant columns), their tags and notes by
         board rank, their board totals."""
         default_stage = self.cleaner.default_stage_id()
-        stamp = now.timestamp()
         at = raw.time(now)
         currency = self.currency
-        stage_info = self.cleaner.stage_info
+        # What a stage decides (pipeline, time in stage, "customer" on a won stage) comes from
+        # the lead store's own rule, worked out once per stage of the chunk.
+        by_stage = {None: store.stage_columns(None, at)}
         tags = self.tags
         tail = ("cold", 0, False, at, at, 1, self.job_id)  # created_at is the file's created date when it has one
         prepared = PreparedLeads(at, default_stage_id=default_stage, default_currency=currency)
@@ -329,21 +330,23 @@ class ChunkWriter:
             v = plan.values
             get = v.get
             stage_id = get("stage_id") or default_stage
-            pipeline_id, kind = stage_info(stage_id) if stage_id else (None, None)
+            if stage_id not in by_stage:
+                by_stage[stage_id] = store.stage_columns(self.cleaner.stage(stage_id), at)
+            columns = by_stage[stage_id]
             org_name = get("organization_name")
             org = self.orgs[org_name.lower()] if org_name else None
             first, last, email, phone = get("first_name", ""), get("last_name", ""), get("email"), get("phone")
             # As if created one after another in file order: later rows sit higher on the board.
-            rank = -(stamp + index * 1e-6)
+            rank = store.new_card_rank(now, index)
             by_rank[rank] = plan
             value_cents = get("value_cents")
             rows.append((
                 first, last, email, get("email_key"), phone, get("title"), get("country"),
                 org[0] if org else None, get("source"), get("utm_source"), get("utm_medium"), get("utm_campaign"),
                 get("utm_term"), get("utm_content"), get("owner_id"),
-                "customer" if kind == "won" else get("lifecycle", "lead"), pipeline_id, stage_id,
+                columns.get("lifecycle") or get("lifecycle", "lead"), columns["pipeline_id"], stage_id,
                 value_cents, get("currency", currency), raw.day(get("expected_close_date")),
-                raw.json(get("custom_fields")), at if stage_id else None,
+                raw.json(get("custom_fields")), columns["stage_entered_at"],
                 plan.search_text if plan.search_text is not None and (org is None or org[1] == org_name)
                 else search_text_for(first, last, email, phone, org[1] if org else None,
                                      custom_fields=get("custom_fields")), rank,

@@ -10,7 +10,8 @@ from flask_login import current_user, login_required
 from leadflow.db import parse_page, sqlite_begin_mode
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
-from leadflow.imports import queries, runner, services
+from leadflow.files import store as files
+from leadflow.imports import export_jobs, queries, runner, services
 from leadflow.imports.export import csv_line, export_csv
 from leadflow.imports.forms import ConfirmForm, FileSettingsForm, StartForm, UploadForm
 from leadflow.imports.models import DUPLICATE_POLICIES
@@ -280,7 +281,51 @@ def discard(job_id: int):
 @bp.get("/leads/export.csv")
 @login_required
 def export_leads():
-    """The lead list with the same filters as /leads, every page of it."""
+    """The lead list with the same filters as /leads, every page of it: streamed, or when it is
+    longer than ``EXPORT_STREAM_MAX_ROWS``, a page offering to prepare it in the background."""
     filters = LeadFilters.from_args(request.args)
+    if export_jobs.too_long_to_stream(filters, current_user):
+        return render_page("imports/export_start.html", query=request.query_string.decode(),
+                           limit=export_jobs.stream_limit(), recent=export_jobs.recent_exports(current_user))
     return _csv_response("\ufeff", export_csv, f"leads-{date.today().isoformat()}.csv",
                          filters, current_user.id)
+
+
+@bp.post("/leads/export")
+@login_required
+def queue_export():
+    """Prepare the export of the list (its query string in ``query``) as a job."""
+    job = export_jobs.queue_export(current_user, request.form.get("query", ""))
+    db.session.flush()
+    start_in_background(export_jobs.KIND, job.id)  # after this request's commit
+    return redirect_to(url_for("imports.export_detail", export_id=job.id))
+
+
+def _export_page(export_id: int):
+    job = export_jobs.get_export(current_user, export_id)
+    return render_page("imports/export_job.html", block="status", job=job,
+                       back=url_for("leads.index") + ("?" + job.filter_query if job.filter_query else ""))
+
+
+@bp.get("/exports/<int:export_id>")
+@login_required
+def export_detail(export_id: int):
+    """An export's progress, then its download link."""
+    return _export_page(export_id)
+
+
+@bp.get("/exports/<int:export_id>/progress")
+@login_required
+def export_progress(export_id: int):
+    """The export's status block: the page polls it every second until the job ends."""
+    return _export_page(export_id)
+
+
+@bp.get("/exports/<int:export_id>/download")
+@login_required
+def export_download(export_id: int):
+    """The finished file, read from the database a chunk at a time (any node can serve it)."""
+    stored = export_jobs.download_file(current_user, export_id)  # NotFound: the app's 404
+    response = _csv_response(b"", files.chunks, stored.filename, stored.id)
+    response.headers["Content-Length"] = str(stored.size)
+    return response

@@ -84,3 +84,11 @@ def release(model, job_id: int, worker: str, **values) -> None:
     renew(model, job_id, worker, **values)
     table = model.__table__
     db.session.execute(update(table).where(table.c.id == job_id).values(lease_owner=None, lease_until=None))
+
+
+def let_go(model, job_id: int, worker: str) -> None:
+    """Give the lease up without finishing (a bounded run): the next ``jobs`` sweep, in any
+    process, goes on with the job. The caller commits."""
+    table = model.__table__
+    db.session.execute(update(table).where(and_(table.c.id == job_id, table.c.lease_owner == worker))
+                       .values(lease_owner=None, lease_until=None))

@@ -26,7 +26,7 @@ from leadflow.governance.settings import get_setting
 from leadflow.leads import events
 from leadflow.leads.events import Bus, load_leads
 from leadflow.leads.models import Lead
-from leadflow.mail.models import LeadAlert
+from leadflow.leads.alert_models import LeadAlert
 from leadflow.mail.services import absolute_url, queue_for, render_mail
 from leadflow.scheduler.claims import claimed_batches, insert_or_ignore
 

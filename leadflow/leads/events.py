@@ -39,7 +39,7 @@ from contextvars import ContextVar
 
 from sqlalchemy.orm.exc import StaleDataError
 
-from leadflow.db import is_retryable
+from leadflow.db import chunked, is_retryable
 from leadflow.errors import WriteOutsideStore
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
@@ -132,11 +132,9 @@ def arrival_context() -> dict:
 def load_leads(ids: Iterable[int]) -> list[Lead]:
     """The leads of a batch, in id order, in one query (those already in the session are
     the same objects)."""
-    ids = sorted(set(ids))
     found: list[Lead] = []
-    for start in range(0, len(ids), 500):
-        found.extend(db.session.scalars(db.select(Lead).where(Lead.id.in_(ids[start:start + 500]))
-                                        .order_by(Lead.id)))
+    for chunk in chunked(sorted(set(ids)), 500):
+        found.extend(db.session.scalars(db.select(Lead).where(Lead.id.in_(chunk)).order_by(Lead.id)))
     return found
 
 

@@ -263,8 +263,9 @@ def _check_email_free(lead: Lead, email_key: str | None) -> None:
 
 
 def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None = None,
-                region: str | None = None) -> list[str]:
-    """Change some fields of a lead; returns the names of the fields that changed."""
+                region: str | None = None, rank: float | None = None) -> list[str]:
+    """Change some fields of a lead (and, with ``rank``, its place in its board column);
+    returns the names of the fields that changed."""
     _check_editable(actor, lead, expected_version)
     values = clean_lead_input(data, lead_phone_region(lead, region))
     _require_identity(
@@ -277,7 +278,7 @@ def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None =
     if new_email:
         _check_email_free(lead, values["email_key"])
         values["shared_email_key"] = None  # its own address now: no longer parked beside another lead's
-    return write_changes(actor, lead, values)
+    return write_changes(actor, lead, values, rank=rank)
 
 
 def _check_editable(actor, lead: Lead, expected_version: int | None) -> None:

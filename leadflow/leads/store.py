@@ -45,7 +45,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import utcnow
+from leadflow.db import chunked, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
@@ -265,14 +265,10 @@ def new_card_rank(at: datetime | None = None, offset: int = 0) -> float:
 def derive(row: dict, *, organization_name: str | None, stage: Stage | None, at: datetime, offset: int = 0) -> dict:
     """Every column of a new lead that is computed from its other values: where it sits on the
     board, its pipeline and time in stage, "customer" on a won stage, and its search text.
-    The one place these are decided (the import's chunk writer derives the same from the same
-    function, ``search_text``)."""
-    row = dict(row)
-    row["stage_id"] = stage.id if stage is not None else None
-    row["pipeline_id"] = stage.pipeline_id if stage is not None else None
-    row["stage_entered_at"] = at if stage is not None else None
-    if stage is not None and stage.kind == "won":
-        row["lifecycle"] = "customer"
+    The one place these are decided: the import's chunk writer, which builds driver tuples
+    for speed, takes them from the same functions (``stage_columns`` once per stage,
+    ``new_card_rank``, and ``search_text_for``, which ``search_text`` wraps)."""
+    row = {**row, **stage_columns(stage, at)}
     row.setdefault("board_rank", new_card_rank(at, offset))
     row["search_text"] = search_text(row, organization_name)
     return row
@@ -352,6 +348,33 @@ def add_timeline_entry(lead_id: int, kind: str, actor, subject: str, at: datetim
 
 # --- leads that arrive with a past (the demo workspace) -------------------------------------------
 
+@contextmanager
+def indexes_built_after_load(*, enabled: bool = True):
+    """On SQLite, drop the lead table's secondary indexes for a big load (the demo's 100,000
+    leads) and build them again after, in the same transaction.
+
+    Building an index once over sorted keys is several times faster than updating it on every
+    insert with random keys (emails, phones, organizations). The statements are the exact ones
+    stored in the schema, so the unique ones hold again once the load is in: a load that broke
+    one fails there, as a whole.
+    """
+    connection = db.session.connection()
+    if not enabled or connection.dialect.name != "sqlite":
+        yield
+        return
+    indexes = connection.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        (Lead.__tablename__,),
+    ).all()
+    for name, _sql in indexes:
+        connection.exec_driver_sql(f'DROP INDEX "{name}"')
+    try:
+        yield
+    finally:
+        for _name, sql in indexes:
+            connection.exec_driver_sql(sql)
+
+
 def reserve_ids(table, count: int) -> list[int]:
     """``count`` fresh primary keys of ``table``, so rows hanging off new rows can be built before
     they are written. PostgreSQL hands them out from the column's sequence (safe next to other
@@ -423,10 +446,9 @@ def update_rows(rows: Sequence[dict], actor=None, *, announce: Iterable[str] | N
                  .values({column: bindparam(column) for column in columns}))
     db.session.execute(statement, [{"lead_id_": row["id"], **{c: row[c] for c in columns}} for row in rows])
     by_id = {row["id"]: row for row in rows}
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Lead) and obj.id in by_id:
-            for column in columns:
-                attributes.set_committed_value(obj, column, by_id[obj.id][column])
+    for obj in _session_leads(by_id):
+        for column in columns:
+            attributes.set_committed_value(obj, column, by_id[obj.id][column])
     if announce is not None:
         _announce(events.leads_changed, list(by_id), actor, announce)
 
@@ -448,18 +470,21 @@ _KEEP = object()
 
 @_writer
 def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = None, stage=_KEEP,
-                note_owner: bool = True, audit: bool = True, announce: Iterable[str] | None = None,
-                at: datetime | None = None) -> list[str]:
+                rank: float | None = None, note_owner: bool = True, audit: bool = True,
+                announce: Iterable[str] | None = None, at: datetime | None = None) -> list[str]:
     """Write a person's (or an intake's) change of one lead: ``values`` are cleaned column
     values (``organization_id``, ``owner_id``, ``custom_fields``…), ``tag_ids`` its tags
-    (None: unchanged), ``stage`` a Stage (or None) to move it to.
+    (None: unchanged), ``stage`` a Stage (or None) to move it to, ``rank`` its place in the
+    board column (with a change: a card dragged to another stage).
 
-    One UPDATE with the search text derived again, ``updated_at`` and the version bumped
-    where the version is still the one this lead object was read at (a concurrent change in
-    between is a conflict: ``StaleDataError``, answered as 409); an email another live lead
-    holds is ``EmailTaken`` (the unique index decides). Then the tags, the board totals for a
-    new value or currency, an "Assigned to" entry for a new owner (``note_owner``), the move
-    (``move_leads``), the audit entries (``audit``), and ``leads.changed`` with the fields
+    One UPDATE with the search text derived again, the stage columns of a move, ``updated_at``
+    and the version bumped where the version is still the one this lead object was read at
+    (a concurrent change in between is a conflict: ``StaleDataError``, answered as 409); an
+    email another live lead holds is ``EmailTaken`` (the unique index decides). Then the
+    board totals for a new stage, value or currency (worked out from the lead as it was and
+    is: the guarded UPDATE proves nobody changed the row in between), an "Assigned to" entry
+    for a new owner (``note_owner``), the tags, the move's history row and timeline entry,
+    the audit entries (``audit``), and ``leads.moved`` then ``leads.changed`` with the fields
     that changed (or ``announce``). Returns those fields; nothing is written when nothing
     differs."""
     at = at or utcnow()
@@ -471,9 +496,14 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
         return []
     before = audit_snapshot(lead) if audit else None
     table = Lead.__table__
-    counted = bool({"value_cents", "currency", "stage_id"} & changed.keys())
-    totals_before = _contributions([table.c.id == lead.id]) if counted else {}
+    counted = moving or bool({"value_cents", "currency", "stage_id"} & changed.keys())
+    from_id = lead.stage_id
+    totals_before = _contribution(lead) if counted else {}
     row = {**changed, "updated_at": at}
+    if rank is not None:
+        row["board_rank"] = rank
+    if moving:
+        row.update(stage_columns(stage, at))
     if changed:
         mine = {key: getattr(lead, key) for key in ("first_name", "last_name", "email", "phone", "custom_fields")}
         organization_id = changed.get("organization_id", lead.organization_id)
@@ -490,9 +520,9 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
     for key, value in row.items():
         attributes.set_committed_value(lead, key, value)
     attributes.set_committed_value(lead, "version", lead.version + 1)
-    db.session.expire(lead, [_RELATED[key] for key in changed if key in _RELATED])
+    db.session.expire(lead, [_RELATED[key] for key in row if key in _RELATED])
     if counted:
-        _write_totals(totals_before, _contributions([table.c.id == lead.id]))
+        _write_totals(totals_before, _contribution(lead))
     if note_owner and "owner_id" in changed:
         owner = db.session.get(User, changed["owner_id"]) if changed["owner_id"] else None
         add_timeline_entry(lead.id, "assignment", actor, f"Assigned to {owner.name if owner else 'nobody'}", at)
@@ -502,12 +532,48 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
             db.session.execute(lead_tags.insert(), [{"lead_id": lead.id, "tag_id": t} for t in dict.fromkeys(tag_ids)])
         db.session.expire(lead, ["tags"])
     if moving:
-        move_leads([lead.id], stage, actor, at=at, bump_version=False)
+        _record_move(lead.id, from_id, stage, actor, at)
     fields = list(announce) if announce is not None else []
     if audit:
         fields = [entry.field for entry in record_changes(actor, "lead", lead.id, before, audit_snapshot(lead))]
+    if moving and from_id is not None:
+        _announce(events.leads_moved, [lead.id], actor, from_id, row["stage_id"])
     _announce(events.leads_changed, [lead.id], actor, fields)
     return fields
+
+
+def stage_columns(stage: Stage | None, at: datetime) -> dict:
+    """The columns a lead's stage decides: its stage and pipeline, when it entered the stage
+    and, on a won stage, the lifecycle "customer" (the one place this rule is written)."""
+    columns = {"stage_id": stage.id if stage is not None else None,
+               "pipeline_id": stage.pipeline_id if stage is not None else None,
+               "stage_entered_at": at if stage is not None else None}
+    if stage is not None and stage.kind == "won":
+        columns["lifecycle"] = "customer"
+    return columns
+
+
+def _contribution(lead: Lead) -> dict[tuple[int, str], list[int]]:
+    """What one lead object adds to the board totals (as ``_contributions`` counts rows)."""
+    if lead.deleted_at is not None or lead.stage_id is None:
+        return {}
+    return {(lead.stage_id, lead.currency): [1, int(lead.value_cents is not None), lead.value_cents or 0]}
+
+
+def _move_subject(from_name: str, stage: Stage | None, note: str | None = None) -> str:
+    return (f"Moved from {from_name} to {stage.name if stage else 'no stage'}"
+            + (f" ({note})" if note else ""))[:200]
+
+
+def _record_move(lead_id: int, from_id: int | None, stage: Stage | None, actor, at: datetime) -> None:
+    """One lead's move in its history: the stage change row, and "Moved from A to B" on its
+    timeline when it came from a stage (``move_leads`` writes the same for many leads)."""
+    db.session.execute(StageChange.__table__.insert().values(
+        lead_id=lead_id, from_stage_id=from_id, to_stage_id=stage.id if stage is not None else None,
+        actor_id=getattr(actor, "id", None), at=at))
+    if from_id is not None:
+        from_stage = db.session.get(Stage, from_id)
+        add_timeline_entry(lead_id, "stage_change", actor, _move_subject(from_stage.name if from_stage else "?", stage), at)
 
 
 @_writer
@@ -639,8 +705,7 @@ def _selections(ids, *conditions) -> list[ColumnElement[bool]]:
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield list(ids[start:start + CHUNK])
+    return chunked(ids, CHUNK)
 
 
 def _contributions(selections: Sequence[ColumnElement[bool]]) -> dict[tuple[int, str], list[int]]:
@@ -672,12 +737,16 @@ def _write_totals(before: dict, after: dict) -> None:
     _add_to_totals(db.session.connection(), deltas)
 
 
+def _session_leads(ids: Iterable[int]) -> list[Lead]:
+    """The lead objects this session holds among ``ids`` (no query)."""
+    wanted = set(ids)
+    return [obj for obj in list(db.session.identity_map.values()) if isinstance(obj, Lead) and obj.id in wanted]
+
+
 def expire_leads(ids: Iterable[int]) -> None:
     """Lead objects of this session that a set-based write changed show the row again when next read."""
-    wanted = set(ids)
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Lead) and obj.id in wanted:
-            db.session.expire(obj)
+    for obj in _session_leads(ids):
+        db.session.expire(obj)
 
 
 def _typed(value, column):
@@ -687,7 +756,7 @@ def _typed(value, column):
 
 @_writer
 def move_leads(ids: Sequence[int] | ColumnElement[bool], stage: Stage | None, actor, *, note: str | None = None,
-               at: datetime | None = None, bump_version: bool = True) -> dict[int | None, list[int]]:
+               at: datetime | None = None) -> dict[int | None, list[int]]:
     """Move leads to ``stage`` (those already in it stay as they are; None: out of every
     pipeline); returns the ids moved, by the stage each came from. ``ids`` is a list of lead
     ids, or a condition on ``leads`` ("every lead in the stage being deleted"), which keeps
@@ -699,8 +768,8 @@ def move_leads(ids: Sequence[int] | ColumnElement[bool], stage: Stage | None, ac
     with ``note`` after it); one UPDATE sets stage, pipeline, the time it entered the stage
     and, for a won stage, the lifecycle "customer"; the totals of the stages left and entered
     change by what moved. Then ``leads.moved`` once per stage the leads came from. The caller
-    checks who may move them. ``bump_version`` False: the caller's own write of the same
-    change bumped the version already.
+    checks who may move them. (One lead a person moves goes through ``update_lead``: one
+    versioned UPDATE.)
     """
     at = at or utcnow()
     table = Lead.__table__
@@ -723,8 +792,7 @@ def move_leads(ids: Sequence[int] | ColumnElement[bool], stage: Stage | None, ac
     changes, activities = StageChange.__table__, Activity.__table__
     actor_id = _typed(getattr(actor, "id", None), changes.c.actor_id)
     for from_id in by_from:
-        subject = (f"Moved from {names.get(from_id, '?')} to {stage.name if stage else 'no stage'}"
-                   + (f" ({note})" if note else ""))
+        subject = _move_subject(names.get(from_id, "?"), stage, note)
         for picked in selections:
             from_here = and_(picked, table.c.stage_id.is_(None) if from_id is None else table.c.stage_id == from_id)
             db.session.execute(changes.insert().from_select(
@@ -734,15 +802,10 @@ def move_leads(ids: Sequence[int] | ColumnElement[bool], stage: Stage | None, ac
             if from_id is not None:
                 db.session.execute(activities.insert().from_select(
                     ["lead_id", "kind", "actor_id", "subject", "occurred_at", "created_at"],
-                    db.select(table.c.id, literal("stage_change", String), actor_id, literal(subject[:200], String),
+                    db.select(table.c.id, literal("stage_change", String), actor_id, literal(subject, String),
                               literal(at, activities.c.occurred_at.type), literal(at, activities.c.created_at.type))
                     .where(from_here)))
-    values = {"stage_id": to_id, "pipeline_id": stage.pipeline_id if stage else None,
-              "stage_entered_at": at if stage else None, "updated_at": at}
-    if bump_version:
-        values["version"] = table.c.version + 1
-    if stage is not None and stage.kind == "won":
-        values["lifecycle"] = "customer"
+    values = {**stage_columns(stage, at), "updated_at": at, "version": table.c.version + 1}
     for picked in selections:
         db.session.execute(table.update().where(picked).values(**values))
     _write_totals(before, after)
@@ -782,17 +845,15 @@ _RELATED = {"owner_id": "owner", "organization_id": "organization", "stage_id": 
 
 
 def _show_written(ids: Sequence[int], values: dict, bump_version: bool) -> None:
-    wanted = set(ids)
     computed = [key for key, value in values.items() if isinstance(value, ClauseElement)]  # the row knows
     stale = ([_RELATED[key] for key in values if key in _RELATED] + computed
              + (["version"] if bump_version else []))
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Lead) and obj.id in wanted:
-            for key, value in values.items():
-                if key not in computed:
-                    attributes.set_committed_value(obj, key, value)
-            if stale:
-                db.session.expire(obj, stale)
+    for obj in _session_leads(ids):
+        for key, value in values.items():
+            if key not in computed:
+                attributes.set_committed_value(obj, key, value)
+        if stale:
+            db.session.expire(obj, stale)
 
 
 @_writer

@@ -7,12 +7,13 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.zones import user_zone
 from leadflow.db import parse_id, parse_page
-from leadflow.errors import DomainError, NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from leadflow.errors import DomainError, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
+from leadflow.jobs.runner import start as start_job
 from leadflow.leads import bulk, custom_fields, duplicate_pairs, merge, page, queries, reviews, services
 from leadflow.leads.duplicates import duplicates_of, find_duplicates
 from leadflow.leads.fields import FieldError, normalise_email, normalise_phone, phone_region
-from leadflow.leads.forms import INLINE_FIELDS, LeadForm, current_input_value
+from leadflow.leads.forms import INLINE_FIELDS, LeadForm
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.organizations.models import Organization
@@ -36,20 +37,55 @@ def index():
 @bp.post("/bulk")
 @writer_required
 def bulk_action():
-    """Apply one bulk action (``leads.bulk.BULK_ACTIONS``) to the leads ticked on the list."""
-    back = url_for("leads.index") + ("?" + request.form["return_query"] if request.form.get("return_query") else "")
+    """Queue one bulk action (``leads.bulk.BULK_ACTIONS``) over the leads ticked on the list, or
+    over every lead its filter matches, as a job; show its outcome on the list when it ran
+    already (``JOBS_RUN_INLINE``), else its progress page."""
+    return_query = request.form.get("return_query", "")
+    back = url_for("leads.index") + ("?" + return_query if return_query else "")
     try:
-        action, result = bulk.run_bulk_action(current_user, request.form.get("action", ""),
-                                              request.form.getlist("lead_ids"), request.form)
+        job = bulk.queue_bulk_job(current_user, request.form.get("action", ""), request.form.getlist("lead_ids"),
+                                  request.form, return_query=return_query,
+                                  filter_query=return_query if request.form.get("scope") == "filter" else None)
+        db.session.flush()
     except ValidationFailed as exc:
-        db.session.rollback()
         for messages in exc.errors.values():
             flash(" ".join(messages), "error")
         filters = queries.LeadFilters.from_args(request.args)
         return render_page("leads/index.html", status=422, **queries.lead_list_context(filters, current_user),
                            **bulk.bulk_context(current_user))
-    flash(result.summary(action.verb), "warning" if result.refused else "success")
-    return redirect_to(back)
+    if not start_job(bulk.KIND, job.id):  # runs after this request's commit
+        flash("Working on the leads in the background. You can leave this page; it goes on.", "info")
+    return redirect_to(url_for("leads.bulk_job", bulk_id=job.id))
+
+
+def _bulk_job_page(job_id: int):
+    job = bulk.get_job(current_user, job_id)
+    back = _bulk_back(job)
+    return render_page("leads/bulk_job.html", block="status", job=job, back=back,
+                       summary=bulk.job_summary(job), refused_some=bulk.job_refused_some(job))
+
+
+def _bulk_back(job) -> str:
+    return url_for("leads.index") + ("?" + job.form_data["return_query"] if job.form_data.get("return_query") else "")
+
+
+@bp.get("/bulk/<int:bulk_id>")
+@writer_required
+def bulk_job(bulk_id: int):
+    """A bulk action's progress; once it is done, its outcome as a message on the list it
+    was started from (the progress block the page polls shows the outcome in place)."""
+    job = bulk.get_job(current_user, bulk_id)
+    if job.status == "done":
+        flash(bulk.job_summary(job), "warning" if bulk.job_refused_some(job) else "success")
+        return redirect_to(_bulk_back(job))
+    return _bulk_job_page(bulk_id)
+
+
+@bp.get("/bulk/<int:bulk_id>/progress")
+@writer_required
+def bulk_job_progress(bulk_id: int):
+    """The job's status block: the page polls it every second until the job ends."""
+    return _bulk_job_page(bulk_id)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -518,7 +554,3 @@ def undoable_merge(entry):
     """For the history list: the merge an entry records, while it can be undone."""
     return merge.undoable_merge(entry)
 
-
-@bp.errorhandler(NotFound)
-def not_found(error):
-    abort(404)

@@ -1,8 +1,8 @@
 """What the app sends, and what is due to be sent.
 
-``OutboxMessage``: every e-mail is a row first; the delivery sweep sends it.
-``LeadAlert``: a speed-to-lead or escalation alert due at a time for a new lead.
-``DigestSchedule``: when each user's next morning digest falls due.
+``OutboxMessage``: every e-mail is a row first; the delivery sweep sends it. (What is due
+to be sent lives with its area: ``leads.alert_models.LeadAlert``, the alerts for new leads;
+``activities.models.DigestSchedule``, each user's next morning digest.)
 
 Each due row carries a lease (``lease_until``): a sweep claims rows by setting it, so
 several schedulers never work on the same row, and a crashed one's rows come back when
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadflow.db import UTCDateTime, utcnow
@@ -95,34 +95,3 @@ class OutboxMessage(db.Model):
     @property
     def kind_label(self) -> str:
         return MAIL_KIND_LABELS.get(self.kind, self.kind)
-
-
-class LeadAlert(db.Model):
-    """An alert due for a new lead unless someone responds first (speed-to-lead, escalation)."""
-
-    __tablename__ = "lead_alerts"
-    __table_args__ = (
-        UniqueConstraint("kind", "lead_id", name="uq_lead_alerts_kind_lead"),
-        Index("ix_lead_alerts_open_due", "done_at", "due_at"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # alerted: the e-mail was queued; answered: someone responded in time; skipped: nothing to do.
-    outcome: Mapped[str | None] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class DigestSchedule(db.Model):
-    """When a user's next morning digest is due (their digest hour, in their time zone)."""
-
-    __tablename__ = "digest_schedules"
-
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    next_due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_sent_on: Mapped[str | None] = mapped_column(String(10))  # the local date of the last digest

@@ -99,9 +99,10 @@ def move_lead(actor, lead: Lead, to_stage_id: int, *, expected_version: int | No
             changes["won_lost_reason"] = " ".join(str(details.get("won_reason") or "").split()) or None
     from_stage_id = lead.stage_id
     rank, above, below = _place(lead, stage.id, above_id, below_id)
-    changed = lead_services.update_lead(actor, lead, changes) if changes else []
-    # The card's place: a version of its own only when nothing else about the lead changed.
-    store.set_board_ranks({lead.id: rank}, bump_version=not changed)
+    if changes:  # the card's place rides in the lead's one versioned UPDATE
+        lead_services.update_lead(actor, lead, changes, rank=rank)
+    else:  # a new place in the same column: a version of its own
+        store.set_board_ranks({lead.id: rank}, bump_version=True)
     _renumber_if_crowded(stage.id, above, below)
     db.session.flush()
     return MoveResult(lead, from_stage_id, stage.id, changing_stage)

@@ -3,7 +3,7 @@ currency (``StageCurrencyTotals``, what the board's money totals are made from).
 
 The lead store (``leadflow.leads.store``) is the only writer: every write that adds, moves,
 re-values, re-prices (currency), trashes or restores leads adds its difference to the rows
-with ``UPDATE … SET n = n + :delta`` (``add_to_totals``), in the same transaction, so
+with ``INSERT … ON CONFLICT DO UPDATE SET n = n + :delta`` (``add_to_totals``), in the same transaction, so
 concurrent writers never lose an update. Should a stage's currency rows ever not add up to
 its own count and value (a write outside the store), the board (``pipeline.board.stage_totals``)
 counts that stage's money from the leads instead, so a total is never wrong, only slower
@@ -24,28 +24,30 @@ from leadflow.pipeline.models import Stage, StageCurrencyTotals, StageTotals
 
 def add_to_totals(connection, deltas) -> None:
     """Add ``deltas`` ({(stage id, currency): [leads, leads with a value, value cents]}) to
-    the per-currency and per-stage totals: what the flush hook does for ORM writes, and what
-    bulk writes the hook cannot see (the CSV import) call themselves."""
+    the per-currency and per-stage totals: one ``INSERT … ON CONFLICT DO UPDATE SET n = n +
+    excluded.n`` per table, whatever the number of stages (a move writes two rows of each),
+    rows in key order so concurrent writers lock them in the same order."""
     per_stage = defaultdict(lambda: [0, 0])
+    currency_rows = []
     for (stage_id, currency), (count, valued, value) in sorted(deltas.items()):
         if count == valued == value == 0:
             continue
         per_stage[stage_id][0] += count
         per_stage[stage_id][1] += value
-        _ensure_currency_row(connection, stage_id, currency)
-        table = StageCurrencyTotals
-        connection.execute(
-            update(table).where(table.stage_id == stage_id, table.currency == currency)
-            .values(lead_count=table.lead_count + count, value_count=table.value_count + valued,
-                    value_cents=table.value_cents + value))
-    for stage_id, (count, value) in sorted(per_stage.items()):
-        if count == value == 0:
-            continue
-        _ensure_row(connection, stage_id)
-        connection.execute(
-            update(StageTotals).where(StageTotals.stage_id == stage_id)
-            .values(lead_count=StageTotals.lead_count + count, value_cents=StageTotals.value_cents + value)
-        )
+        currency_rows.append({"stage_id": stage_id, "currency": currency, "lead_count": count,
+                              "value_count": valued, "value_cents": value})
+    stage_rows = [{"stage_id": stage_id, "lead_count": count, "value_cents": value}
+                  for stage_id, (count, value) in sorted(per_stage.items()) if count or value]
+    for model, rows, keys in ((StageCurrencyTotals, currency_rows, ["stage_id", "currency"]),
+                              (StageTotals, stage_rows, ["stage_id"])):
+        if rows:
+            _add_rows(connection, model.__table__, rows, keys)
+
+
+def _add_rows(connection, table, rows: list[dict], keys: list[str]) -> None:
+    statement = _insert(connection)(table).values(rows)
+    added = {name: table.c[name] + statement.excluded[name] for name in rows[0] if name not in keys}
+    connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=added))
 
 
 def _insert(connection):
@@ -56,14 +58,6 @@ def _ensure_row(connection, stage_id: int) -> None:
     connection.execute(
         _insert(connection)(StageTotals).values(stage_id=stage_id, lead_count=0, value_cents=0)
         .on_conflict_do_nothing(index_elements=["stage_id"])
-    )
-
-
-def _ensure_currency_row(connection, stage_id: int, currency: str) -> None:
-    connection.execute(
-        _insert(connection)(StageCurrencyTotals)
-        .values(stage_id=stage_id, currency=currency, lead_count=0, value_count=0, value_cents=0)
-        .on_conflict_do_nothing(index_elements=["stage_id", "currency"])
     )
 
 

@@ -186,17 +186,18 @@ def team_rotation_rule(team_id: int) -> RoutingRule | None:
         RoutingRule.strategy == "round_robin").order_by(RoutingRule.position, RoutingRule.id).limit(1))
 
 
-def team_round_robin(team: Team, now: datetime | None = None) -> Callable[[], User] | None:
+def team_round_robin(team: Team, now: datetime | None = None, start: int = 0) -> Callable[[], User] | None:
     """Who gets each next lead of a round-robin over ``team`` by hand (bulk reassign): the
     members who can take a lead now, taking turns on the counter of the team's round-robin
     routing rule, so automatic routing goes on from where the bulk left off. Without such a
-    rule, the turns start at the first member. None when nobody in the team is available."""
+    rule, the turns start at member ``start`` (a bulk job's later batches go on from the turns
+    the earlier ones took). None when nobody in the team is available."""
     members = eligible_team_members(team, now)
     if not members:
         return None
     rule = team_rotation_rule(team.id)
     if rule is None:
-        turns = itertools.count()
+        turns = itertools.count(start)
         return lambda: members[next(turns) % len(members)]
     return lambda: members[take_turn(rule) % len(members)]
 

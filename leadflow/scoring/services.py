@@ -30,6 +30,7 @@ from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.money import Rates, base_currency, cents_in_base, current_rates
 from leadflow.governance.models import Setting
 from leadflow.governance.ordering import move_in_order
+from leadflow.governance.settings import write_setting
 from leadflow.leads import events, store
 from leadflow.leads.events import Bus, load_leads
 from leadflow.leads.models import LIFECYCLE_LABELS, Lead
@@ -259,11 +260,7 @@ def update_scoring_settings(actor, data: dict) -> dict:
     if errors:
         raise ValidationFailed(errors)
     old = scoring_settings()
-    row = db.session.get(Setting, SETTINGS_KEY)
-    if row is None:
-        db.session.add(Setting(key=SETTINGS_KEY, value=values))
-    else:
-        row.value = values
+    write_setting(SETTINGS_KEY, values)
     if record_changes(actor, "setting", 0, {f"scoring.{k}": v for k, v in old.items()},
                       {f"scoring.{k}": v for k, v in values.items()}):
         mark_scores_stale()
@@ -274,12 +271,7 @@ def update_scoring_settings(actor, data: dict) -> dict:
 def mark_scores_stale(now: datetime | None = None) -> None:
     """Note that rules or thresholds changed: stored scores are stale until a rescore of every
     lead starts after ``now`` (see ``queries.scores_are_stale``)."""
-    value = (now or utcnow()).isoformat()
-    row = db.session.get(Setting, STALE_SINCE_KEY)
-    if row is None:
-        db.session.add(Setting(key=STALE_SINCE_KEY, value=value))
-    else:
-        row.value = value
+    write_setting(STALE_SINCE_KEY, (now or utcnow()).isoformat())
 
 
 def scores_stale_since() -> datetime | None:

@@ -1,4 +1,5 @@
-// Lead list bulk selection: "select all on this page" and a live count. Delegated, so it
+// Lead list bulk selection: "select all on this page" and a live count (or, when "Apply to"
+// is every lead of the list, that). Delegated, so it
 // keeps working after htmx swaps the results.
 (function () {
   "use strict";
@@ -11,7 +12,8 @@
       all.indeterminate = ticked > 0 && ticked < items.length;
     }
     var count = form.querySelector("[data-bulk-count]");
-    if (count) count.textContent = ticked ? ticked + " selected." : "";
+    var everyMatch = form.querySelector("[data-bulk-scope-filter]:checked");
+    if (count) count.textContent = everyMatch ? "Every lead of the list is selected." : ticked ? ticked + " selected." : "";
   }
   document.addEventListener("change", function (event) {
     var form = event.target.closest && event.target.closest("[data-bulk-form]");

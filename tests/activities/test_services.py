@@ -8,7 +8,7 @@ import pytest
 
 from leadflow.accounts.zones import user_zone
 from leadflow.activities import ical, queries, services
-from leadflow.activities.models import Activity, Task
+from leadflow.activities.models import Activity
 from leadflow.errors import PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.web.formatting import due_text

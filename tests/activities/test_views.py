@@ -325,6 +325,7 @@ def test_stale_after_days_comes_from_the_setting(login_as, make_lead):
     db.session.execute(db.update(Lead).where(Lead.id == lead.id).values(last_activity_at=utcnow() - timedelta(days=5)))
     assert "Stale:" not in client.get("/pipeline").text
     db.session.add(Setting(key="stale_after_days", value=3))
+    db.session.flush()  # the request reads the database, not this session's pending objects
     assert "Stale: 5 days quiet" in client.get("/pipeline").text
 
 

@@ -1,5 +1,5 @@
-"""The demo admin reassigns two leads from the lead list's bulk bar, mostly by keyboard; the
-bulk bar also fits a phone screen."""
+"""The demo admin reassigns two leads from the lead list's bulk bar, mostly by keyboard, then every
+lead of a filter; the bulk bar also fits a phone screen."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ def test_the_bulk_bar_is_usable_at_phone_width(new_page):
     expect(bar).to_be_visible()
     width = page.evaluate("window.innerWidth")
     for control in (bar, page.get_by_label("Action", exact=True), page.get_by_label("Reassign to"),
+                    page.get_by_label("The leads ticked below"), page.locator("label[for=bulk-scope-filter]"),
                     page.get_by_role("button", name="Apply to selected leads")):
         control.scroll_into_view_if_needed()
         expect(control).to_be_visible()
@@ -56,3 +57,24 @@ def test_the_bulk_bar_is_usable_at_phone_width(new_page):
         "the bulk bar's content is wider than the bar"
     page.locator("[data-bulk-item]").first.tap()
     expect(page.locator("[data-bulk-count]")).to_have_text("1 selected.")
+
+
+def test_admin_reassigns_every_lead_of_a_filter_by_keyboard_and_sees_the_outcome(page, live_db):
+    sign_in(page)
+    lead_id, email, owner_id = live_db("SELECT id, email, owner_id FROM leads WHERE deleted_at IS NULL "
+                                       "AND email IS NOT NULL ORDER BY id DESC LIMIT 1")[0]
+    target_id = next(uid for (uid,) in live_db("SELECT id FROM users WHERE active = 1 AND role != 'viewer' "
+                                               "ORDER BY id") if uid != owner_id)
+    page.goto(f"/leads?q={email}")
+    every = page.get_by_label("All 1 lead matching this filter")
+    every.focus()
+    page.keyboard.press("Space")
+    expect(every).to_be_checked()
+    expect(page.locator("[data-bulk-count]")).to_have_text("Every lead of the list is selected.")
+    page.get_by_label("Action", exact=True).select_option("reassign")
+    page.get_by_label("Reassign to").select_option(str(target_id))
+    page.get_by_role("button", name="Apply to selected leads").focus()
+    page.keyboard.press("Enter")
+
+    expect(page.locator(".flash").first).to_contain_text("Reassigned 1 lead.")
+    assert live_db("SELECT owner_id FROM leads WHERE id = ?", (lead_id,))[0][0] == target_id

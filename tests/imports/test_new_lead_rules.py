@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
-from leadflow.mail.models import LeadAlert, OutboxMessage
+from leadflow.leads.alert_models import LeadAlert
+from leadflow.mail.models import OutboxMessage
 from leadflow.routing.services import create_rule
 from leadflow.scoring.models import ScoringRule
 from leadflow.workflows.models import WorkflowRule, WorkflowRun

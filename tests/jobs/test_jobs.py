@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from leadflow.db import utcnow
 from leadflow.extensions import db
-from leadflow.imports import runner, services
+from leadflow.imports import runner
 from leadflow.jobs import runner as jobs
 from leadflow.jobs.runner import run_due_jobs
 from leadflow.leads.models import Lead

@@ -10,7 +10,7 @@ import pytest
 from leadflow.activities.models import Activity
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
-from leadflow.pipeline.models import StageChange
+from leadflow.pipeline.models import StageChange, StageTotals
 from leadflow.pipeline.services import ensure_default_pipeline
 
 
@@ -67,6 +67,30 @@ def test_drag_move_saves_and_updates_both_headers_out_of_band(login_as, make_lea
                                .order_by(StageChange.id.desc()))
     assert (change.from_stage_id, change.to_stage_id, change.actor_id) == (stages["New"].id, stages["Contacted"].id, user.id)
     assert db.session.scalar(db.select(Activity).where(Activity.lead_id == lead.id, Activity.kind == "stage_change"))
+
+
+def test_a_dragged_card_writes_its_row_once_and_each_totals_table_once(login_as, make_lead, stages, count_queries):
+    lead = make_lead(first_name="Once", value="700", stage_id=stages["New"].id)
+    db.session.commit()
+    version = lead.version
+    _, client = login_as("manager", htmx=True)
+    with count_queries() as statements:
+        response = client.post("/pipeline/move", data={
+            "lead_id": lead.id, "stage_id": stages["Contacted"].id, "version": lead.version, "mode": "drag"})
+    assert response.status_code == 200
+    writes = [s.split()[0].upper() + " " + re.search(r"(?:UPDATE|INTO)\s+(\w+)", s).group(1)
+              for s in statements if s.lstrip().upper().startswith(("UPDATE", "INSERT"))]
+    # stage, place, version and time in stage in one versioned UPDATE; the two stages'
+    # totals in one upsert per table; the history row and the timeline entry
+    assert writes.count("UPDATE leads") == 1, writes
+    assert writes.count("INSERT stage_totals") == writes.count("INSERT stage_currency_totals") == 1, writes
+    assert writes.count("INSERT stage_changes") == writes.count("INSERT activities") == 1, writes
+    assert not [w for w in writes if w.startswith("UPDATE stage_")], writes
+    db.session.expire_all()
+    moved = db.session.get(Lead, lead.id)
+    assert (moved.stage_id, moved.version) == (stages["Contacted"].id, version + 1)
+    totals = {t.stage_id: (t.lead_count, t.value_cents) for t in db.session.scalars(db.select(StageTotals))}
+    assert totals[stages["Contacted"].id] == (1, 70000) and totals[stages["New"].id] == (0, 0)
 
 
 def test_move_to_a_position_between_two_cards(login_as, make_lead, stages):

@@ -12,7 +12,8 @@ from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.leads import services as lead_services
 from leadflow.leads.alerts import send_lead_alerts
-from leadflow.mail.models import LeadAlert, OutboxMessage
+from leadflow.leads.alert_models import LeadAlert
+from leadflow.mail.models import OutboxMessage
 from leadflow.pipeline.services import ensure_default_pipeline
 
 from tests.factories import TEST_SETUP
