@@ -17,6 +17,7 @@ from leadflow.leads.forms import INLINE_FIELDS, LeadForm
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.organizations.models import Organization
+from leadflow.retry import after_commit
 from leadflow.web.admin import act_and_redirect, apply_or_flash, save_and_redirect
 from leadflow.web.formatting import reader_zone
 from leadflow.web.forms import apply_errors
@@ -53,9 +54,15 @@ def bulk_action():
         filters = queries.LeadFilters.from_args(request.args)
         return render_page("leads/index.html", status=422, **queries.lead_list_context(filters, current_user),
                            **bulk.bulk_context(current_user))
-    if not start_job(bulk.KIND, job.id):  # runs after this request's commit
-        flash("Working on the leads in the background. You can leave this page; it goes on.", "info")
-    return redirect_to(url_for("leads.bulk_job", bulk_id=job.id))
+    if start_job(bulk.KIND, job.id):  # it runs after the request's commit; then say how it went
+        after_commit(lambda job_id=job.id: _flash_outcome(job_id))
+        return redirect_to(back)
+    return redirect_to(url_for("leads.bulk_job", bulk_id=job.id))  # its progress, then its outcome
+
+
+def _flash_outcome(job_id: int) -> None:
+    job = db.session.get(bulk.BulkJob, job_id, populate_existing=True)
+    flash(bulk.job_summary(job), "warning" if bulk.job_refused_some(job) else "success")
 
 
 def _bulk_job_page(job_id: int):
@@ -76,7 +83,7 @@ def bulk_job(bulk_id: int):
     was started from (the progress block the page polls shows the outcome in place)."""
     job = bulk.get_job(current_user, bulk_id)
     if job.status == "done":
-        flash(bulk.job_summary(job), "warning" if bulk.job_refused_some(job) else "success")
+        _flash_outcome(job.id)
         return redirect_to(_bulk_back(job))
     return _bulk_job_page(bulk_id)
 

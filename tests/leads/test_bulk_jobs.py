@@ -196,7 +196,7 @@ def test_a_bulk_request_starts_no_thread_and_its_page_polls_its_progress(app, lo
     job = db.session.scalar(select(BulkJob))
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/leads/bulk/{job.id}")
     page = client.get(f"/leads/bulk/{job.id}").text
-    assert "Working on the leads in the background. You can leave this page" in page
+    assert "this page updates by itself; you can leave it, the work goes on." in page
     assert "Waiting to start" in page and f'hx-get="/leads/bulk/{job.id}/progress"' in page
     assert 'hx-trigger="every 1s"' in page and '<progress id="bulk-progress"' in page
 
@@ -205,6 +205,11 @@ def test_a_bulk_request_starts_no_thread_and_its_page_polls_its_progress(app, lo
     assert progress.status_code == 200 and "<html" not in progress.text
     assert "Reassigned 3 leads." in progress.text and "hx-trigger" not in progress.text  # stops polling
     assert owners(leads) == [ana.id] * 3
+    # Opened again once done (a bookmark, the back button), the page hands over to the list
+    # it was started from, with the outcome.
+    done = client.get(f"/leads/bulk/{job.id}")
+    assert done.status_code == 303 and done.headers["Location"].endswith("/leads?source=event")
+    assert "Reassigned 3 leads." in client.get(done.headers["Location"]).text
 
 
 class Crash(BaseException):
