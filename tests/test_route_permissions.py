@@ -356,7 +356,8 @@ class Samples:
     def _make_bulk(self, n):
         from leadflow.leads.bulk_models import BulkJob
 
-        job = BulkJob(action="reassign", lead_ids=[], form_data={}, status="done", created_by_id=self.admin.id)
+        # Still running (done, its page hands over to the list: tests/leads/test_bulk_jobs.py).
+        job = BulkJob(action="reassign", lead_ids=[], form_data={}, status="running", created_by_id=self.admin.id)
         db.session.add(job)
         db.session.flush()
         return {"bulk_id": job.id}
