@@ -165,13 +165,13 @@ def live_db(live_instance, live_server):
 
 
 @pytest.fixture(scope="session")
-def live_server(live_instance):
+def live_server(live_instance, sqlite_at_head):
     """Base URL of a real LeadFlow server with the demo workspace, for the whole session."""
     instance_dir = live_instance
     env = _server_env(instance_dir)
     log_path = instance_dir / "server.log"
     with open(log_path, "w") as log:
-        _run_cli(["db", "upgrade"], env, log)
+        sqlite_at_head(instance_dir / "leadflow.sqlite3")
         _run_cli(["leadflow", "seed-demo", "--leads", str(DEMO_LEADS)], env, log)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
