@@ -60,7 +60,7 @@ export PRINT_LOGIN
 help:
 	@echo "make run        serve LeadFlow with a demo workspace on http://$(HOST):$(PORT)"
 	@echo "make serve      serve in production (SECRET_KEY, DATABASE_URL; TRUST_PROXY=1 behind a proxy)"
-	@echo "make test       run the test suite (end-to-end tests need /usr/bin/chromium)"
+	@echo "make test       run the test suite (end-to-end tests need chromium-headless-shell or chromium)"
 	@echo "make test-reliability   load, races, SMTP flapping and kill -9 against real processes"
 	@echo "make migration m=\"message\"   autogenerate an Alembic revision"
 	@echo "make clean      remove caches and build leftovers (distclean also removes .venv)"

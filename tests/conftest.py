@@ -25,6 +25,15 @@ file, and SQLite's locking itself (busy databases, BEGIN modes, ``tests/test_sch
 ``tests/test_retry.py``). Each marker says why. ``own_app`` tests change the app itself (add
 routes) and get an app of their own.
 
+Tests that start LeadFlow processes on a SQLite file of their own copy ``sqlite_at_head``, a
+file migrated once per run in this process, instead of each running ``flask db upgrade`` in a
+process of its own (seconds of CPU each; ``tests/scheduler/test_runner.py`` still runs that
+command for real).
+
+A set-up that costs more than the tests reading it (a demo seed of 200 leads) can be made once
+for a class of tests with ``shared_rows``: its rows are committed for real before the class,
+each test still runs rolled back on top of them, and the tables are emptied after the class.
+
 CSRF stays on: ``CsrfClient`` and ``login_as`` send the token a page would carry, made
 from the client's session cookie (``csrf_token``) instead of fetching a page for it.
 """
@@ -32,6 +41,7 @@ from the client's session cookie (``csrf_token``) instead of fetching a page for
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from contextlib import contextmanager
 
@@ -74,6 +84,24 @@ def database_url(tmp_path_factory):
         upgrade()
         db.engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_at_head(tmp_path_factory):
+    """``sqlite_at_head(path)`` puts a SQLite database at the migrations' head at ``path`` (a copy
+    of one migrated once per run), as ``flask db upgrade`` would make it there."""
+    from tests.databases import own_sqlite_app
+
+    directory = tmp_path_factory.mktemp("sqlite-at-head")
+    with own_sqlite_app(directory):
+        pass
+    template = directory / "own.sqlite3"
+
+    def _copy(path):
+        shutil.copyfile(template, path)
+        return path
+
+    return _copy
 
 
 class _SharedBytecodeCache(BytecodeCache):
@@ -247,6 +275,32 @@ def _test_transaction(request, the_app):
         with _rolled_back(db.engine):
             yield the_app
             db.session.remove()
+
+
+def shared_rows(make):
+    """A class-scoped fixture for a class of tests that only read what ``make()`` writes:
+    ``make()`` runs once, in an app context of the shared app, and its rows are committed for
+    real; each test of the class runs rolled back on top of them as usual (a test's own writes
+    never reach the next), and the tables are emptied after the last test of the class. The
+    fixture's value is ``make()``'s, with its session closed: tests read rows again through
+    ``app``. A class, not a module: pytest ends a class fixture after the class's last test,
+    so the module's other tests still start with empty tables."""
+
+    @pytest.fixture(scope="class")
+    def _shared(session_app):
+        with session_app.app_context():
+            try:
+                made = make()
+                db.session.commit()
+            except BaseException:
+                _empty_tables()
+                raise
+            db.session.remove()
+        yield made
+        with session_app.app_context():
+            _empty_tables()
+
+    return _shared
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from leadflow.pipeline.models import Stage, StageChange, StageCurrencyTotals, St
 from leadflow.pipeline.services import ensure_default_pipeline
 from leadflow.pipeline.totals import live_currency_totals_query, live_totals_query
 from leadflow_demo import seed as demo_seed
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, shared_rows
 
 
 def _seed(count: int) -> str:
@@ -65,173 +65,165 @@ def _by_lead(model, key="lead_id", order=("id",)):
     return rows
 
 
-@pytest.fixture
-def seeded(app):
-    _seed(200)
-    return {s.name: s for s in _all(Stage)}
+# 200 seeded leads cost more than any test below that reads them: one seed for the class.
+demo_of_200_leads = shared_rows(lambda: _seed(200))
 
 
-def test_demo_team_has_every_role_two_teams_and_real_timezones(seeded):
-    users = _all(User)
-    roles = sorted(u.role for u in users)
-    assert roles == ["admin", "manager", "rep", "rep", "rep", "viewer"]
-    assert demo.DEMO_LOGIN[0] in {u.email for u in users}
-    reps = [u for u in users if u.role == "rep"]
-    assert sorted(u.team.name for u in reps) == ["Inbound", "Inbound", "Outbound"]
-    assert len({u.timezone for u in users}) >= 4 and "UTC" not in {u.timezone for u in users}
-    assert all(u.email.endswith("@example.com") and " " in u.name for u in users)
+class TestADemoOf200Leads:
+    @pytest.fixture
+    def seeded(self, demo_of_200_leads, app):
+        return {s.name: s for s in _all(Stage)}
 
+    def test_demo_team_has_every_role_two_teams_and_real_timezones(self, seeded):
+        users = _all(User)
+        roles = sorted(u.role for u in users)
+        assert roles == ["admin", "manager", "rep", "rep", "rep", "viewer"]
+        assert demo.DEMO_LOGIN[0] in {u.email for u in users}
+        reps = [u for u in users if u.role == "rep"]
+        assert sorted(u.team.name for u in reps) == ["Inbound", "Inbound", "Outbound"]
+        assert len({u.timezone for u in users}) >= 4 and "UTC" not in {u.timezone for u in users}
+        assert all(u.email.endswith("@example.com") and " " in u.name for u in users)
 
-def test_demo_has_about_200_live_leads_across_about_60_organizations(seeded):
-    leads = _all(Lead)
-    assert len(leads) == 200 and all(lead.deleted_at is None for lead in leads)
-    orgs = {o.id: o for o in _all(Organization)}
-    assert 50 <= len(orgs) <= 70
-    assert len({lead.organization_id for lead in leads}) >= 40
-    for org in orgs.values():
-        assert org.domain and org.industry and org.size_band and org.territory
-    for lead in leads:
-        org = orgs[lead.organization_id]
-        assert lead.email or lead.phone
-        if lead.email:
-            assert lead.email.endswith("@" + org.domain)
-            assert lead.email_key == lead.email.lower()
-        assert lead.source in SOURCES
-        assert org.name.lower() in lead.search_text and lead.first_name.lower() in lead.search_text
-    assert len({lead.source for lead in leads}) >= 8
-    assert len({lead.currency for lead in leads}) >= 3
-    oldest = min(lead.created_at for lead in leads)
-    assert utcnow() - timedelta(days=121) < oldest < utcnow() - timedelta(days=90)
+    def test_demo_has_about_200_live_leads_across_about_60_organizations(self, seeded):
+        leads = _all(Lead)
+        assert len(leads) == 200 and all(lead.deleted_at is None for lead in leads)
+        orgs = {o.id: o for o in _all(Organization)}
+        assert 50 <= len(orgs) <= 70
+        assert len({lead.organization_id for lead in leads}) >= 40
+        for org in orgs.values():
+            assert org.domain and org.industry and org.size_band and org.territory
+        for lead in leads:
+            org = orgs[lead.organization_id]
+            assert lead.email or lead.phone
+            if lead.email:
+                assert lead.email.endswith("@" + org.domain)
+                assert lead.email_key == lead.email.lower()
+            assert lead.source in SOURCES
+            assert org.name.lower() in lead.search_text and lead.first_name.lower() in lead.search_text
+        assert len({lead.source for lead in leads}) >= 8
+        assert len({lead.currency for lead in leads}) >= 3
+        oldest = min(lead.created_at for lead in leads)
+        assert utcnow() - timedelta(days=121) < oldest < utcnow() - timedelta(days=90)
 
+    def test_every_lead_has_an_owner_or_waits_unassigned_in_new(self, seeded):
+        owners = {u.id: u for u in _all(User)}
+        leads = _all(Lead)
+        unassigned = [lead for lead in leads if lead.owner_id is None]
+        assert 1 <= len(unassigned) <= 30
+        for lead in unassigned:  # deliberately unassigned: new, nobody has responded yet
+            assert lead.stage_id == seeded["New"].id and lead.first_response_at is None
+        assert all(owners[lead.owner_id].role in ("rep", "manager") for lead in leads if lead.owner_id)
+        assert len({lead.owner_id for lead in leads if lead.owner_id}) >= 4
 
-def test_every_lead_has_an_owner_or_waits_unassigned_in_new(seeded):
-    owners = {u.id: u for u in _all(User)}
-    leads = _all(Lead)
-    unassigned = [lead for lead in leads if lead.owner_id is None]
-    assert 1 <= len(unassigned) <= 30
-    for lead in unassigned:  # deliberately unassigned: new, nobody has responded yet
-        assert lead.stage_id == seeded["New"].id and lead.first_response_at is None
-    assert all(owners[lead.owner_id].role in ("rep", "manager") for lead in leads if lead.owner_id)
-    assert len({lead.owner_id for lead in leads if lead.owner_id}) >= 4
+    def test_phone_numbers_are_valid_e164_for_the_leads_country(self, seeded):
+        phones = [(lead.phone, lead.country) for lead in _all(Lead) if lead.phone]
+        assert len(phones) > 100
+        assert len({p for p, _ in phones}) == len(phones)  # no accidental duplicates in the demo
+        for phone, country in phones:
+            number = phonenumbers.parse(phone, None)
+            assert phone == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            assert phonenumbers.is_valid_number(number), phone
+            assert phonenumbers.region_code_for_number(number) == country
 
+    def test_lifecycle_temperature_and_score_agree_with_the_stage(self, seeded):
+        by_stage = defaultdict(list)
+        for lead in _all(Lead):
+            by_stage[lead.stage_id].append(lead)
+            assert lead.score == max(0, sum(item["points"] for item in lead.score_breakdown or []))
+            expected = "hot" if lead.score >= 70 else "warm" if lead.score >= 40 else "cold"
+            assert lead.temperature == expected
+        assert all(len(by_stage[s.id]) > 0 for s in seeded.values())  # every column of the board has cards
+        assert {lead.lifecycle for lead in by_stage[seeded["Won"].id]} == {"customer"}
+        assert {lead.lifecycle for lead in by_stage[seeded["Qualified"].id]} == {"sql"}
+        assert {lead.lifecycle for lead in by_stage[seeded["Negotiation"].id]} == {"opportunity"}
+        assert {lead.lifecycle for lead in by_stage[seeded["New"].id]} <= {"subscriber", "lead", "mql"}
+        lost = by_stage[seeded["Lost"].id]
+        disqualified = [lead for lead in lost if lead.lifecycle == "disqualified"]
+        assert disqualified and len(disqualified) < len(lost)
+        assert all(lead.disqualified_reason for lead in disqualified)
+        assert all(lead.won_lost_reason for lead in lost + by_stage[seeded["Won"].id])
+        assert all(lead.value_cents for lead in by_stage[seeded["Won"].id] + by_stage[seeded["Negotiation"].id])
+        assert all(lead.expected_close_date for lead in by_stage[seeded["Proposal sent"].id])
 
-def test_phone_numbers_are_valid_e164_for_the_leads_country(seeded):
-    phones = [(lead.phone, lead.country) for lead in _all(Lead) if lead.phone]
-    assert len(phones) > 100
-    assert len({p for p, _ in phones}) == len(phones)  # no accidental duplicates in the demo
-    for phone, country in phones:
-        number = phonenumbers.parse(phone, None)
-        assert phone == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        assert phonenumbers.is_valid_number(number), phone
-        assert phonenumbers.region_code_for_number(number) == country
+    def test_seeded_scores_are_what_the_seeded_rules_give(self, seeded):
+        """Editing a demo lead rescores it: nothing may change then but what the user edited."""
+        from leadflow.scoring.services import rescore_leads
 
+        leads = _all(Lead)
+        assert any(lead.score > 0 for lead in leads) and {lead.temperature for lead in leads} >= {"cold", "warm", "hot"}
+        assert all(item.get("rule_id") for lead in leads for item in lead.score_breakdown or [])
+        before = {lead.id: (lead.score, lead.temperature, lead.lifecycle) for lead in leads}
+        assert rescore_leads(leads) == 0
+        assert {lead.id: (lead.score, lead.temperature, lead.lifecycle) for lead in leads} == before
 
-def test_lifecycle_temperature_and_score_agree_with_the_stage(seeded):
-    by_stage = defaultdict(list)
-    for lead in _all(Lead):
-        by_stage[lead.stage_id].append(lead)
-        assert lead.score == max(0, sum(item["points"] for item in lead.score_breakdown or []))
-        expected = "hot" if lead.score >= 70 else "warm" if lead.score >= 40 else "cold"
-        assert lead.temperature == expected
-    assert all(len(by_stage[s.id]) > 0 for s in seeded.values())  # every column of the board has cards
-    assert {lead.lifecycle for lead in by_stage[seeded["Won"].id]} == {"customer"}
-    assert {lead.lifecycle for lead in by_stage[seeded["Qualified"].id]} == {"sql"}
-    assert {lead.lifecycle for lead in by_stage[seeded["Negotiation"].id]} == {"opportunity"}
-    assert {lead.lifecycle for lead in by_stage[seeded["New"].id]} <= {"subscriber", "lead", "mql"}
-    lost = by_stage[seeded["Lost"].id]
-    disqualified = [lead for lead in lost if lead.lifecycle == "disqualified"]
-    assert disqualified and len(disqualified) < len(lost)
-    assert all(lead.disqualified_reason for lead in disqualified)
-    assert all(lead.won_lost_reason for lead in lost + by_stage[seeded["Won"].id])
-    assert all(lead.value_cents for lead in by_stage[seeded["Won"].id] + by_stage[seeded["Negotiation"].id])
-    assert all(lead.expected_close_date for lead in by_stage[seeded["Proposal sent"].id])
+    def test_tags_utm_and_consent_look_like_a_real_funnel(self, seeded):
+        names = set(db.session.scalars(db.select(Tag.name).join(lead_tags, lead_tags.c.tag_id == Tag.id)))
+        assert {"enterprise", "demo requested", "newsletter", "partner referral"} <= names
+        leads = _all(Lead)
+        paid = [lead for lead in leads if lead.source in ("advertising", "social")]
+        assert paid and all(lead.utm_source and lead.utm_medium and lead.utm_campaign for lead in paid)
+        assert all(lead.utm_source is None for lead in leads if lead.source in ("cold outreach", "import"))
+        consented = [lead for lead in leads if lead.marketing_consent]
+        assert 0 < len(consented) < len(leads)
+        assert all(lead.consent_at == lead.created_at and lead.consent_source for lead in consented)
 
+    def test_stage_changes_walk_from_new_to_the_current_stage(self, seeded):
+        new, lost, won = seeded["New"], seeded["Lost"], seeded["Won"]
+        positions = {s.id: s.position for s in seeded.values()}
+        changes = _by_lead(StageChange, order=("at", "id"))
+        for lead in _all(Lead):
+            walk = changes[lead.id]
+            assert (walk[0].from_stage_id, walk[0].to_stage_id, walk[0].at) == (None, new.id, lead.created_at)
+            for before, after in zip(walk, walk[1:]):
+                assert after.from_stage_id == before.to_stage_id
+                assert after.at >= before.at
+                if after.to_stage_id not in (lost.id, won.id):
+                    assert positions[after.to_stage_id] == positions[after.from_stage_id] + 1
+            assert walk[-1].to_stage_id == lead.stage_id
+            assert walk[-1].at == lead.stage_entered_at
+            assert lead.stage_entered_at <= utcnow()
 
-def test_seeded_scores_are_what_the_seeded_rules_give(seeded):
-    """Editing a demo lead rescores it: nothing may change then but what the user edited."""
-    from leadflow.scoring.services import rescore_leads
+    def test_activities_match_first_response_and_last_activity(self, seeded):
+        activities = _by_lead(Activity)
+        kinds = {a.kind for rows in activities.values() for a in rows}
+        assert {"call", "email", "meeting", "note", "form_submission", "stage_change", "assignment"} <= kinds
+        for lead in _all(Lead):
+            rows = activities[lead.id]
+            touches = [a.occurred_at for a in rows if a.kind in ("call", "email", "meeting") and a.actor_id]
+            assert lead.first_response_at == (min(touches) if touches else None)
+            recent = [a.occurred_at for a in rows
+                      if a.kind in ("call", "email", "meeting", "note", "form_submission", "website_visit")]
+            assert lead.last_activity_at == (max(recent) if recent else None)
+            if lead.source == "web form":
+                assert any(a.kind == "form_submission" and a.details["form"] for a in rows)
+            for call in (a for a in rows if a.kind == "call"):
+                assert call.outcome and call.duration_seconds
+        assert any(lead.first_response_at and lead.first_response_at - lead.created_at < timedelta(hours=2)
+                   for lead in _all(Lead))
 
-    leads = _all(Lead)
-    assert any(lead.score > 0 for lead in leads) and {lead.temperature for lead in leads} >= {"cold", "warm", "hot"}
-    assert all(item.get("rule_id") for lead in leads for item in lead.score_breakdown or [])
-    before = {lead.id: (lead.score, lead.temperature, lead.lifecycle) for lead in leads}
-    assert rescore_leads(leads) == 0
-    assert {lead.id: (lead.score, lead.temperature, lead.lifecycle) for lead in leads} == before
+    def test_every_lead_has_a_history_of_field_changes(self, seeded):
+        entries = _by_lead(AuditEntry, key="entity_id")
+        for lead in _all(Lead):
+            rows = entries[lead.id]
+            assert rows[0].action == "create" and rows[0].at == lead.created_at
+            assert all(e.entity_type == "lead" for e in rows)
+            stage_moves = [e for e in rows if e.field == "stage"]
+            assert len(stage_moves) == db.session.scalar(
+                db.select(db.func.count(StageChange.id)).where(StageChange.lead_id == lead.id)) - 1
+        fields = {e.field for rows in entries.values() for e in rows}
+        assert {"stage", "lifecycle", "owner", "value", "expected_close_date", "won_lost_reason"} <= fields
 
+    def test_board_totals_match_the_seeded_leads(self, seeded):
+        totals = {t.stage_id: (t.lead_count, t.value_cents) for t in _all(StageTotals)}
+        for stage in seeded.values():
+            leads = db.session.scalars(db.select(Lead).where(Lead.stage_id == stage.id)).all()
+            assert totals[stage.id] == (len(leads), sum(lead.value_cents or 0 for lead in leads))
+        _assert_kept_totals_are_the_leads()
 
-def test_tags_utm_and_consent_look_like_a_real_funnel(seeded):
-    names = set(db.session.scalars(db.select(Tag.name).join(lead_tags, lead_tags.c.tag_id == Tag.id)))
-    assert {"enterprise", "demo requested", "newsletter", "partner referral"} <= names
-    leads = _all(Lead)
-    paid = [lead for lead in leads if lead.source in ("advertising", "social")]
-    assert paid and all(lead.utm_source and lead.utm_medium and lead.utm_campaign for lead in paid)
-    assert all(lead.utm_source is None for lead in leads if lead.source in ("cold outreach", "import"))
-    consented = [lead for lead in leads if lead.marketing_consent]
-    assert 0 < len(consented) < len(leads)
-    assert all(lead.consent_at == lead.created_at and lead.consent_source for lead in consented)
-
-
-def test_stage_changes_walk_from_new_to_the_current_stage(seeded):
-    new, lost, won = seeded["New"], seeded["Lost"], seeded["Won"]
-    positions = {s.id: s.position for s in seeded.values()}
-    changes = _by_lead(StageChange, order=("at", "id"))
-    for lead in _all(Lead):
-        walk = changes[lead.id]
-        assert (walk[0].from_stage_id, walk[0].to_stage_id, walk[0].at) == (None, new.id, lead.created_at)
-        for before, after in zip(walk, walk[1:]):
-            assert after.from_stage_id == before.to_stage_id
-            assert after.at >= before.at
-            if after.to_stage_id not in (lost.id, won.id):
-                assert positions[after.to_stage_id] == positions[after.from_stage_id] + 1
-        assert walk[-1].to_stage_id == lead.stage_id
-        assert walk[-1].at == lead.stage_entered_at
-        assert lead.stage_entered_at <= utcnow()
-
-
-def test_activities_match_first_response_and_last_activity(seeded):
-    activities = _by_lead(Activity)
-    kinds = {a.kind for rows in activities.values() for a in rows}
-    assert {"call", "email", "meeting", "note", "form_submission", "stage_change", "assignment"} <= kinds
-    for lead in _all(Lead):
-        rows = activities[lead.id]
-        touches = [a.occurred_at for a in rows if a.kind in ("call", "email", "meeting") and a.actor_id]
-        assert lead.first_response_at == (min(touches) if touches else None)
-        recent = [a.occurred_at for a in rows
-                  if a.kind in ("call", "email", "meeting", "note", "form_submission", "website_visit")]
-        assert lead.last_activity_at == (max(recent) if recent else None)
-        if lead.source == "web form":
-            assert any(a.kind == "form_submission" and a.details["form"] for a in rows)
-        for call in (a for a in rows if a.kind == "call"):
-            assert call.outcome and call.duration_seconds
-    assert any(lead.first_response_at and lead.first_response_at - lead.created_at < timedelta(hours=2)
-               for lead in _all(Lead))
-
-
-def test_every_lead_has_a_history_of_field_changes(seeded):
-    entries = _by_lead(AuditEntry, key="entity_id")
-    for lead in _all(Lead):
-        rows = entries[lead.id]
-        assert rows[0].action == "create" and rows[0].at == lead.created_at
-        assert all(e.entity_type == "lead" for e in rows)
-        stage_moves = [e for e in rows if e.field == "stage"]
-        assert len(stage_moves) == db.session.scalar(
-            db.select(db.func.count(StageChange.id)).where(StageChange.lead_id == lead.id)) - 1
-    fields = {e.field for rows in entries.values() for e in rows}
-    assert {"stage", "lifecycle", "owner", "value", "expected_close_date", "won_lost_reason"} <= fields
-
-
-def test_board_totals_match_the_seeded_leads(seeded):
-    totals = {t.stage_id: (t.lead_count, t.value_cents) for t in _all(StageTotals)}
-    for stage in seeded.values():
-        leads = db.session.scalars(db.select(Lead).where(Lead.stage_id == stage.id)).all()
-        assert totals[stage.id] == (len(leads), sum(lead.value_cents or 0 for lead in leads))
-    _assert_kept_totals_are_the_leads()
-
-
-def test_a_seeded_workspace_sends_no_mail(seeded):
-    """The seeded leads have a past, they did not just arrive: no new-lead alerts, no
-    speed-to-lead reminders, no "hot lead" workflow e-mails queued for them."""
-    assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 0
+    def test_a_seeded_workspace_sends_no_mail(self, seeded):
+        """The seeded leads have a past, they did not just arrive: no new-lead alerts, no
+        speed-to-lead reminders, no "hot lead" workflow e-mails queued for them."""
+        assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 0
 
 
 def test_demo_login_signs_in_through_the_login_page_and_sees_the_leads(app, client):

@@ -21,9 +21,9 @@ SECONDS = float(os.environ.get("LOAD_SECONDS", "5"))
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "50"))
 
 
-def test_fifty_clients_at_once_get_a_saved_lead_or_a_true_busy_answer_never_a_500(tmp_path):
-    url = f"sqlite:///{tmp_path / 'leadflow.sqlite3'}"
-    with loaded_server(tmp_path, url, migrate=True, threads=int(os.environ.get("LOAD_THREADS", "16")),
+def test_fifty_clients_at_once_get_a_saved_lead_or_a_true_busy_answer_never_a_500(tmp_path, sqlite_at_head):
+    url = f"sqlite:///{sqlite_at_head(tmp_path / 'leadflow.sqlite3')}"
+    with loaded_server(tmp_path, url, threads=int(os.environ.get("LOAD_THREADS", "16")),
                        SQLITE_BUSY_TIMEOUT_MS=os.environ.get("LOAD_BUSY_TIMEOUT_MS", "10000")) as server:
         run = run_load(server, clients=CLIENTS, seconds=SECONDS)
         held = read_holdings(url)

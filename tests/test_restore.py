@@ -143,11 +143,11 @@ def test_a_corrupt_backup_is_refused_and_the_database_left_as_it_was(live, tmp_p
     assert path.read_bytes() == before
 
 
-def test_restore_refuses_while_a_server_runs_on_the_database(tmp_path):
+def test_restore_refuses_while_a_server_runs_on_the_database(tmp_path, sqlite_at_head):
     instance = tmp_path / "instance"
     instance.mkdir()
     env = production_env(instance)
-    flask_cli(["db", "upgrade"], env)
+    sqlite_at_head(instance / "leadflow.sqlite3")
     backup = tmp_path / "backup.sqlite3"
     flask_cli(["leadflow", "backup", str(backup)], env)
     database = instance / "leadflow.sqlite3"

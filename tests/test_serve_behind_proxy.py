@@ -42,7 +42,7 @@ def _flask(args: list[str], env: dict) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def base_env(tmp_path_factory):
+def base_env(tmp_path_factory, sqlite_at_head):
     instance = tmp_path_factory.mktemp("proxy-instance")
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
     env.update({
@@ -55,7 +55,7 @@ def base_env(tmp_path_factory):
         "LOGIN_ACCOUNT_RATE_LIMIT": "100 per hour",
         "PYTHONUNBUFFERED": "1",
     })
-    _flask(["db", "upgrade"], env)
+    sqlite_at_head(instance / "leadflow.sqlite3")
     _flask(["leadflow", "create-user", "--email", EMAIL, "--password", PASSWORD, "--role", "admin"], env)
     return env
 

@@ -119,7 +119,7 @@ def _post(url: str, body: dict, headers: dict | None = None) -> tuple[int, dict,
 
 
 @pytest.fixture
-def servers(tmp_path):
+def servers(tmp_path, sqlite_at_head):
     """Four waitress processes serving one SQLite file; yields (base URLs, token, db path)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
     env.update(LEADFLOW_CONFIG="production", SECRET_KEY="load-test-secret-key-of-more-than-32-chars",
@@ -127,7 +127,7 @@ def servers(tmp_path):
                API_RATE_LIMIT="100000 per minute", CAPTURE_RATE_LIMIT_PER_IP="100000 per minute",
                CAPTURE_RATE_LIMIT_PER_FORM="100000 per minute", CAPTURE_MIN_FILL_SECONDS="0",
                SCHEDULER_TICK_SECONDS="1", PYTHONWARNINGS="ignore")
-    _run(env, "-m", "flask", "--app", "wsgi", "db", "upgrade")
+    sqlite_at_head(tmp_path / "leadflow.sqlite3")
     token = _run(env, "-c", SET_UP).strip()
     processes, urls = [], []
     log = (tmp_path / "servers.log").open("w")

@@ -116,6 +116,7 @@ def test_under_flask_run_only_the_serving_process_starts_it_never_the_reloaders_
         assert runner.should_run_in_process(app) is True
 
 
+@pytest.mark.real_commits  # the scheduler it starts runs its first sweeps in threads, each on its own connection
 def test_leadflow_serve_starts_the_scheduler_although_it_is_a_flask_command(app, monkeypatch):
     monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
     app.config["SCHEDULER_ENABLED"] = False
