@@ -33,6 +33,7 @@ from leadflow.imports.export import COLUMNS, CUSTOM_HEADER, csv_line, custom_fie
 from leadflow.imports.models import ExportJob
 from leadflow.jobs import leases, snapshot
 from leadflow.jobs import runner as jobs
+from leadflow.jobs.access import job_for
 from leadflow.jobs.models import ACTIVE_STATUSES
 from leadflow.leads.models import Lead
 from leadflow.leads.queries import LeadFilters, filtered_leads
@@ -68,10 +69,7 @@ def queue_export(actor, query: str) -> ExportJob:
 
 def get_export(viewer, job_id: int) -> ExportJob:
     """The export, for the person who made it or an admin; NotFound for anyone else."""
-    job = db.session.get(ExportJob, job_id)
-    if job is None or not (job.created_by_id == viewer.id or viewer.is_admin):
-        raise NotFound("No such export.")
-    return job
+    return job_for(viewer, ExportJob, job_id, "No such export.")
 
 
 def recent_exports(viewer, limit: int = 10) -> list[ExportJob]:

@@ -30,10 +30,11 @@ from werkzeug.datastructures import MultiDict
 
 from leadflow.accounts.models import Team, User
 from leadflow.db import parse_id, utcnow
-from leadflow.errors import DomainError, NotFound, ValidationFailed
+from leadflow.errors import DomainError, ValidationFailed
 from leadflow.extensions import db
 from leadflow.jobs import leases, snapshot
 from leadflow.jobs import runner as jobs
+from leadflow.jobs.access import job_for
 from leadflow.jobs.models import ACTIVE_STATUSES
 from leadflow.leads.bulk_models import BulkJob
 from leadflow.leads.models import Lead
@@ -176,10 +177,7 @@ def queue_bulk_job(actor, name: str, raw_ids, form_data, *, filter_query: str | 
 
 def get_job(viewer, job_id: int) -> BulkJob:
     """The job, for the person who started it or an admin; NotFound for anyone else."""
-    job = db.session.get(BulkJob, job_id)
-    if job is None or not (job.created_by_id == viewer.id or viewer.is_admin):
-        raise NotFound("No such bulk action.")
-    return job
+    return job_for(viewer, BulkJob, job_id, "No such bulk action.")
 
 
 def job_summary(job: BulkJob) -> str:
