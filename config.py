@@ -91,6 +91,8 @@ class Config:
     WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
 
     SCHEDULER_ENABLED = _env_bool("SCHEDULER_ENABLED", True)
+    # /healthz answers 503 without a fresh heartbeat of some scheduler process (any node's).
+    HEALTHZ_EXPECT_SCHEDULER = _env_bool("HEALTHZ_EXPECT_SCHEDULER", True)
     # The longest any sweep waits between runs (a sweep may ask for less); at most 30 s.
     SCHEDULER_TICK_SECONDS = min(30, max(1, int(os.environ.get("SCHEDULER_TICK_SECONDS", "30"))))
 
@@ -141,6 +143,7 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = False
     RATELIMIT_STORAGE_URI = "memory://"
     SCHEDULER_ENABLED = False
+    HEALTHZ_EXPECT_SCHEDULER = False  # no scheduler runs in tests unless one starts it
     SMTP_HOST = None  # tests that send start their own SMTP server on loopback
     SMTP_USER = SMTP_PASSWORD = None
     JOBS_RUN_INLINE = True  # an import or a rescore finishes before the request that starts it returns

@@ -81,6 +81,7 @@ def create_app(config: object | str | None = None) -> Flask:
     from leadflow.sequences.views import bp as sequences_bp
     from leadflow.sequences.public import bp as mail_links_bp
     from leadflow.workflows.views import bp as workflows_bp
+    from leadflow.health import bp as health_bp
 
     # The public capture form and the token-authenticated API are the only routes
     # without session CSRF; each has defences of its own.
@@ -89,7 +90,7 @@ def create_app(config: object | str | None = None) -> Flask:
     csrf.exempt(mail_links_bp)  # one-click unsubscribe from a mail client: a signed token, no session
     for blueprint in (accounts_bp, dashboard_bp, leads_bp, organizations_bp, governance_bp, pipeline_bp,
                       pipeline_admin_bp, activities_bp, mail_bp, capture_bp, capture_admin_bp, imports_bp,
-                      api_bp, api_admin_bp, scoring_bp, routing_bp, workflows_bp, sequences_bp, mail_links_bp):
+                      api_bp, api_admin_bp, scoring_bp, routing_bp, workflows_bp, sequences_bp, mail_links_bp, health_bp):
         app.register_blueprint(blueprint)
 
     from leadflow.cli import leadflow_cli

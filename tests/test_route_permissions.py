@@ -38,6 +38,7 @@ PUBLIC_ENDPOINTS = {
     "mail_links.click": "signed click link", "mail_links.open_pixel": "signed open pixel",
     "mail_links.unsubscribe": "signed unsubscribe link", "mail_links.confirm_unsubscribe": "one-click unsubscribe",
     "activities.calendar_feed": "secret calendar address",
+    "health.healthz": "health check: no data, no secrets",
 }
 
 # "METHOD endpoint": (anonymous, viewer, rep_other, rep_own, manager, admin)
@@ -558,6 +559,7 @@ PUBLIC_REQUESTS = [
     ("GET", "/m/u/forged-token", 404),
     ("POST", "/m/u/forged-token", 404),
     ("GET", "/calendar/not-a-real-secret.ics", 404),
+    ("GET", "/healthz", 200),
 ]
 
 
