@@ -1,5 +1,5 @@
 """A file kept in the database in chunks: written by a job a chunk at a time, read back by any
-node (no local disk). Exports use it; import uploads could move here too."""
+node (no local disk). Exports and import uploads use it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,14 @@
 """Reading an uploaded CSV file: where it is kept, which encoding and delimiter it uses,
-and its rows, streamed (a file is never held in memory whole)."""
+and its rows, streamed (a file is never held in memory whole).
+
+An upload is kept in the database (``leadflow.files``, purpose ``"import"``, in chunks of
+``READ_BLOCK`` bytes, named by its ``stored_name``), so any node can map, preview, run or
+resume any import. The file under the instance folder is only this node's cache of it:
+``stored_path`` writes it from the database's chunks when it is missing (a node that did not
+take the upload), so the import reads a local file as fast as before. An upload saved before
+uploads moved to the database exists only as that file: it keeps working on the node that
+has it (it is not migrated).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from flask import current_app
+from sqlalchemy import select
+
+from leadflow.extensions import db
+from leadflow.files import store
+from leadflow.files.models import StoredFile
 
 ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "cp1252": "Windows-1252 (Western European)",
              "latin-1": "ISO-8859-1 (Latin-1)"}
@@ -34,6 +48,7 @@ _SIGNATURES = (
 # Control bytes text files do not have (tab, line feed, form feed and carriage return aside).
 _CONTROL_BYTES = frozenset(range(0x20)) - frozenset(b"\t\n\x0c\r") | {0x7F}
 BINARY_CONTROL_SHARE = 0.05
+PURPOSE = "import"
 
 
 class FileTooLarge(ValueError):
@@ -46,20 +61,42 @@ def imports_folder() -> Path:
     return folder
 
 
+def _stored_file_id(stored_name: str) -> int | None:
+    return db.session.scalar(select(StoredFile.id).where(StoredFile.purpose == PURPOSE,
+                                                         StoredFile.filename == stored_name,
+                                                         StoredFile.complete.is_(True)))
+
+
 def stored_path(stored_name: str) -> Path:
-    return imports_folder() / stored_name
+    """The upload as a local file: this node's copy, written from the database when missing."""
+    path = imports_folder() / stored_name
+    if not path.exists():
+        file_id = _stored_file_id(stored_name)
+        if file_id is not None:
+            partial = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+            try:
+                with open(partial, "wb") as out:
+                    for chunk in store.chunks(file_id):
+                        out.write(chunk)
+                os.replace(partial, path)  # whole or not at all, whoever else writes it too
+            finally:
+                partial.unlink(missing_ok=True)
+    return path
 
 
 def save_upload(stream, max_bytes: int) -> tuple[str, int]:
-    """Copy an uploaded file to the imports folder block by block; (stored name, size).
+    """Store an uploaded file block by block, in the database (in the caller's transaction)
+    and in this node's cache; (stored name, size).
 
     Raises FileTooLarge (and keeps nothing) when it grows past ``max_bytes``.
     """
     name = f"{secrets.token_hex(16)}.csv"
-    path = stored_path(name)
+    path = imports_folder() / name
+    stored = store.create(PURPOSE, name, "text/csv", None)
     size = 0
     try:
         with open(path, "wb") as out:
+            seq = 0
             while True:
                 block = stream.read(READ_BLOCK)
                 if not block:
@@ -68,8 +105,12 @@ def save_upload(stream, max_bytes: int) -> tuple[str, int]:
                 if size > max_bytes:
                     raise FileTooLarge(size)
                 out.write(block)
+                store.append(stored.id, seq, block)
+                seq += 1
+        store.finish(stored.id)
     except BaseException:
         path.unlink(missing_ok=True)
+        store.delete_files([stored.id])
         raise
     return name, size
 
@@ -95,7 +136,10 @@ def binary_kind(path: Path) -> str | None:
 
 
 def remove_stored(stored_name: str) -> None:
-    stored_path(stored_name).unlink(missing_ok=True)
+    """Forget the upload: this node's copy, and the database's (in the caller's transaction)."""
+    (imports_folder() / stored_name).unlink(missing_ok=True)
+    store.delete_files(db.session.scalars(select(StoredFile.id).where(StoredFile.purpose == PURPOSE,
+                                                                      StoredFile.filename == stored_name)))
 
 
 def detect_encoding(path: Path) -> str:

@@ -113,6 +113,7 @@ def _stop(job_id: int, worker: str, exc: Exception) -> None:
     db.session.commit()
     if not undoing:
         csvfile.remove_stored(job.stored_name)
+        db.session.commit()
 
 
 def carry_out(job_id: int, worker: str) -> None:
@@ -148,6 +149,7 @@ def _import(job: ImportJob, worker: str) -> None:
     with closing(cleaned_chunks(cleaner, spec, CHUNK_ROWS)) as cleaned:
         _write_chunks(job, worker, actor, writer, cleaned)
     csvfile.remove_stored(job.stored_name)
+    db.session.commit()
 
 
 def _write_chunks(job: ImportJob, worker: str, actor: User, writer: ChunkWriter, cleaned) -> None:

@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.extensions import db
-from leadflow.imports import runner
+from leadflow.files.models import StoredFile
+from leadflow.imports import csvfile, runner
 from leadflow.imports.models import ImportJob
 from leadflow.jobs import leases
 from leadflow.jobs import runner as jobs
@@ -72,6 +73,34 @@ def test_an_import_whose_worker_stopped_beating_is_taken_over_before_its_lease_r
     assert job.lease_until > utcnow() + timedelta(seconds=60)  # the lease has long to run
     assert run_due_jobs(utcnow()) == 1
     assert_each_row_imported_once(job, 10)
+
+
+def stored_uploads() -> int:
+    return db.session.scalar(select(func.count(StoredFile.id)).where(StoredFile.purpose == csvfile.PURPOSE))
+
+
+def test_an_upload_kept_only_in_the_database_is_imported_by_another_node(app, new_job, importer, tmp_path):
+    job = queued_import(new_job, importer, people(7))
+    app.instance_path = str(tmp_path / "node-b")  # a node that never saw the upload on its disk
+    assert not (tmp_path / "node-b" / "imports" / job.stored_name).exists()
+    assert run_due_jobs(utcnow()) == 1
+    assert_each_row_imported_once(job, 7)
+    assert stored_uploads() == 0  # done: its file is forgotten, in the database too
+    db.session.commit()
+
+
+def test_an_import_crashed_on_one_node_is_resumed_by_another_from_the_database(
+        app, new_job, importer, monkeypatch, tmp_path):
+    monkeypatch.setattr(runner, "CHUNK_ROWS", 3)
+    job = queued_import(new_job, importer, people(10))
+    die_while_writing_the_third_chunk(job, monkeypatch)
+    db.session.rollback()
+    silence("dead-worker", heartbeat.STALE_AFTER_SECONDS + 1)
+    app.instance_path = str(tmp_path / "node-b")  # the taking-over node has no copy of the file
+    assert run_due_jobs(utcnow()) == 1
+    assert_each_row_imported_once(job, 10)
+    assert stored_uploads() == 0
+    db.session.commit()
 
 
 def test_a_claimed_job_has_a_fresh_heartbeat_from_the_claim_on(new_job, importer):
