@@ -1,7 +1,8 @@
 # LeadFlow: `make run` serves the app with a demo workspace, `make test` runs every test.
 #
 #   make run                  http://127.0.0.1:5000 (HOST=0.0.0.0 PORT=8000 to change)
-#   make serve                production: needs SECRET_KEY; behind a proxy TRUST_PROXY=1 (see README)
+#   make serve                production: needs SECRET_KEY; behind a proxy TRUST_PROXY=1 (see docs/DEPLOY.md)
+#   make serve WORKERS=4      several processes (gunicorn): PostgreSQL and RATELIMIT_STORAGE_URI=redis://…
 #   make test                 pytest on SQLite (DATABASE_URL=postgresql://… for PostgreSQL)
 #   make test PYTEST_ARGS="tests/accounts -x"
 #   make test-reliability     load and faults against a real server, SMTP sink and schedulers (same databases)
@@ -18,6 +19,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 THREADS ?= 8
+# make serve WORKERS=4: gunicorn with 4 processes (needs RATELIMIT_STORAGE_URI=redis://…, see docs/DEPLOY.md).
+WORKERS ?= 1
 PYTEST_ARGS ?=
 # Links in e-mails start with BASE_URL: `make run` points it at the address it serves
 # (127.0.0.1 when listening on every interface), unless BASE_URL is set already.
@@ -100,7 +103,7 @@ run: install-demo
 # Production: the settings come from the environment (LEADFLOW_CONFIG defaults to production).
 serve: install
 	$(BIN)/flask --app wsgi db upgrade
-	$(BIN)/flask --app wsgi leadflow serve --host $(HOST) --port $(PORT) --threads $(THREADS)
+	$(BIN)/flask --app wsgi leadflow serve --host $(HOST) --port $(PORT) --threads $(THREADS) --workers $(WORKERS)
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -172,17 +172,30 @@ def scheduler_command(once):
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
-def serve_command(host, port, threads):
-    """Serve LeadFlow with waitress until stopped, with the background sweeps in-process.
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes: more than 1 serves with gunicorn (needs RATELIMIT_STORAGE_URI=redis://…).")
+def serve_command(host, port, threads, workers):
+    """Serve LeadFlow with waitress until stopped, with the background sweeps in-process;
+    with --workers N (N > 1), gunicorn with N processes of --threads threads each.
 
     Behind a reverse proxy, set TRUST_PROXY=1 (and TRUSTED_PROXY=<its address> when it is not
     127.0.0.1): the client's address and HTTPS then come from the proxy's X-Forwarded-*
     headers, which are ignored from anyone else.
     """
     from leadflow.scheduler.runner import start_in_process
-    from leadflow.serving import serve
+    from leadflow.serving import MemoryRateLimitsInSeveralProcesses, check_rate_limit_storage, gunicorn_command, serve
 
     app = current_app._get_current_object()
+    if workers > 1:
+        os.environ["LEADFLOW_WORKERS"] = str(workers)
+        try:
+            check_rate_limit_storage(app.config)
+        except MemoryRateLimitsInSeveralProcesses as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"LeadFlow serving on http://{host}:{port} with gunicorn: {workers} processes of {threads} threads.")
+        command = gunicorn_command(host=host, port=port, workers=workers, threads=threads)
+        os.environ.pop("FLASK_RUN_FROM_CLI", None)  # gunicorn's workers are servers: they run the scheduler
+        os.execv(command[0], command)  # gunicorn replaces this process; its workers load wsgi.py
     _hold_sqlite_open(app)
     start_in_process(app, serving=True)
     proxy = f", trusting X-Forwarded-* from {app.config['TRUSTED_PROXY']}" if app.config["TRUST_PROXY"] else ""

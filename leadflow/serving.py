@@ -13,6 +13,9 @@ connections from ``TRUSTED_PROXY``; from any other peer they are removed before 
 
 from __future__ import annotations
 
+import logging
+import os
+
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -58,3 +61,55 @@ def serve(app: Flask, *, host: str, port: int, threads: int) -> None:
     if isinstance(app.wsgi_app, TrustedProxyFix):
         app.wsgi_app = app.wsgi_app.app  # waitress applies the proxy's hop itself
     waitress.serve(app, **waitress_options(app.config, host=host, port=port, threads=threads))
+
+
+# --- several processes --------------------------------------------------------------------
+
+class MemoryRateLimitsInSeveralProcesses(RuntimeError):
+    """Rate limits counted in each process's memory while several processes serve."""
+
+
+def serving_processes(environ=None) -> int | None:
+    """How many processes serve, when this process can tell: ``LEADFLOW_WORKERS`` (what
+    ``leadflow serve --workers`` passes on), or under gunicorn (``GUNICORN_CMD_ARGS``, or
+    gunicorn's arbiter loaded in this process) at least 2 unless told otherwise. None: unknown."""
+    import sys
+
+    environ = os.environ if environ is None else environ
+    if environ.get("LEADFLOW_WORKERS", "").strip().isdigit():
+        return int(environ["LEADFLOW_WORKERS"])
+    if "GUNICORN_CMD_ARGS" in environ or "gunicorn.arbiter" in sys.modules or \
+            "gunicorn" in environ.get("SERVER_SOFTWARE", "").lower():
+        return 2
+    return None
+
+
+def check_rate_limit_storage(config, environ=None) -> None:
+    """Refuse to serve from several processes with rate limits kept in memory: each process
+    would count on its own, and a sign-in limit of 10 would allow 10 per process.
+    ``RATELIMIT_ALLOW_MEMORY=1`` overrides (a warning is logged then)."""
+    environ = os.environ if environ is None else environ
+    processes = serving_processes(environ)
+    if not config.get("RATELIMIT_ENABLED") or processes is None or processes < 2:
+        return
+    if not str(config.get("RATELIMIT_STORAGE_URI", "memory://")).startswith("memory://"):
+        return
+    message = ("LeadFlow is served by several processes but counts rate limits in memory "
+               "(RATELIMIT_STORAGE_URI=memory://): each process would count sign-in attempts on its "
+               "own. Set RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379 (see docs/DEPLOY.md)")
+    if environ.get("RATELIMIT_ALLOW_MEMORY", "").strip().lower() in {"1", "true", "yes", "on"}:
+        logging.getLogger(__name__).warning("%s. Going on: RATELIMIT_ALLOW_MEMORY is set.", message)
+        return
+    raise MemoryRateLimitsInSeveralProcesses(message + ", or RATELIMIT_ALLOW_MEMORY=1 to serve anyway.")
+
+
+def gunicorn_command(*, host: str, port: int, workers: int, threads: int) -> list[str]:
+    """gunicorn with ``workers`` processes of ``threads`` threads each, serving ``wsgi:app``.
+
+    gunicorn passes the forwarded headers through untouched: the app's ``TrustedProxyFix``
+    applies the proxy's hop (only on connections from ``TRUSTED_PROXY``)."""
+    import sys
+
+    return [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
+            "--bind", f"{host}:{port}", "--forwarded-allow-ips", "", "--access-logfile", "-",
+            "--graceful-timeout", "30", "wsgi:app"]

@@ -26,6 +26,7 @@ from leadflow.leads import alerts, bulk
 from leadflow.leads.events import Bus, bus
 from leadflow.mail import delivery
 from leadflow.routing import services as routing
+from leadflow.scheduler import heartbeat
 from leadflow.scheduler.registry import add_sweep
 from leadflow.scoring import jobs as scoring_jobs
 from leadflow.scoring import services as scoring
@@ -49,6 +50,7 @@ def schedule(add=add_sweep, add_kind=jobs.add_kind) -> None:
     bulk.register_jobs(add_kind)        # job kind: a bulk action on the lead list
     export_jobs.register_jobs(add_kind)  # job kind: a lead-list export too long to stream
     jobs.register_sweeps(add)           # jobs: runs every kind above (long pool)
+    heartbeat.register_sweeps(add)      # this scheduler is alive (/healthz reads it)
     delivery.register_sweeps(add)       # outbox
     alerts.register_sweeps(add)         # lead alerts: speed to lead, escalation
     reminders.register_sweeps(add)      # task reminders
