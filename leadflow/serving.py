@@ -111,5 +111,5 @@ def gunicorn_command(*, host: str, port: int, workers: int, threads: int) -> lis
     import sys
 
     return [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-            "--bind", f"{host}:{port}", "--forwarded-allow-ips", "", "--access-logfile", "-",
+            "--bind", f"{host}:{port}", "--access-logfile", "-",
             "--graceful-timeout", "30", "wsgi:app"]

@@ -106,14 +106,14 @@ def test_two_nodes_share_the_work_once_and_the_limits(tmp_path, two_nodes_env):
         processes.append(start_scheduler(node_a, tmp_path / "scheduler-a.log"))
         processes.append(start_scheduler(node_b, tmp_path / "scheduler-b.log"))
         add_due_tasks(node_b, ADMIN_EMAIL, 1, first_in=2)
-        run_in_app(node_a, NEW_LEAD, ADMIN_EMAIL)  # a lead nobody answers: its speed-to-lead alert…
+        run_in_app(node_a, NEW_LEAD, ADMIN_EMAIL)  # a lead nobody answers: its escalation alert to the admin…
         with reader.engine.begin() as connection:  # …falls due now rather than in some minutes
             connection.execute(text("UPDATE lead_alerts SET due_at = due_at - interval '1 day' "
-                                    "WHERE kind = 'speed_to_lead'"))
+                                    "WHERE kind = 'escalation'"))
         finished = wait_until(lambda: (j := reader.rows("SELECT status, rows_done, created_count FROM import_jobs")[0])
                               .status in ("done", "failed") and j, 180, "the import to finish")
         wait_until(lambda: reader.scalar("SELECT count(DISTINCT kind) FROM outbox_messages "
-                                         "WHERE kind IN ('task_reminder', 'speed_to_lead')") == 2, 90,
+                                         "WHERE kind IN ('task_reminder', 'escalation')") == 2, 90,
                    "the reminder and the alert")
         time.sleep(5)  # both schedulers sweep a few more times: a second copy would show now
         outbox = dict(reader.rows("SELECT kind, count(*) FROM outbox_messages GROUP BY kind"))
@@ -127,5 +127,5 @@ def test_two_nodes_share_the_work_once_and_the_limits(tmp_path, two_nodes_env):
     assert (finished.status, finished.rows_done, finished.created_count) == ("done", rows, rows)
     assert emails == leads == rows
     # Each once, with two schedulers sweeping (the admin's morning digest too, when it falls due).
-    assert outbox.get("task_reminder") == outbox.get("speed_to_lead") == 1, outbox
+    assert outbox.get("task_reminder") == outbox.get("escalation") == 1, outbox
     assert set(outbox.values()) == {1}, outbox
