@@ -22,7 +22,7 @@ CSRF_EXEMPT_PREFIXES = {
     "/m/": "links inside sent e-mails (one-click unsubscribe) carry a signed token, never the session cookie",
 }
 # Pages anyone may open without signing in.
-PUBLIC_PREFIXES = ("/login", "/static/", "/f/", "/api/", "/calendar/", "/m/")  # /calendar/: the secret address is the key
+PUBLIC_PREFIXES = ("/login", "/static/", "/f/", "/api/", "/calendar/", "/m/", "/healthz")  # /calendar/: the secret address is the key; /healthz: no data
 
 # Query strings that fragment endpoints need (without one they answer 400 by design).
 # A new endpoint that needs arguments gets its sample here.
