@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import false, func
+from sqlalchemy import column, false, func, literal_column, table
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from leadflow.accounts.models import User
@@ -15,7 +15,9 @@ from leadflow.db import parse_id, parse_page
 from leadflow.extensions import db
 from leadflow.governance.money import Rates, cents_in_base_sql, current_rates
 from leadflow.leads.fields import FieldError, parse_money
-from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag, lead_search, lead_tags
+from leadflow.leads.models import (
+    LEAD_SEARCH_FTS, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag, lead_search, lead_tags,
+)
 from leadflow.leads.policy import editable_leads_clause
 from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage, StageCurrencyTotals
@@ -114,17 +116,52 @@ def _day_start(d: date) -> datetime:
     return datetime.combine(d, time.min, tzinfo=timezone.utc)
 
 
+TRIGRAM = 3  # a word this long or longer is looked up in the trigram index
+
+
+def _contains(word: str):
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return lead_search.c.text.like(f"%{escaped}%", escape="\\")
+
+
+def fts_trigram_query(words: list[str]) -> str:
+    """The FTS5 MATCH query for rows holding every trigram of every word: each trigram a quoted
+    string (quotes doubled), so user input is never FTS5 syntax. With ``detail=none`` a
+    phrase longer than one trigram is not allowed, so the words are cut into trigrams here."""
+    grams = dict.fromkeys(word[i:i + TRIGRAM] for word in words for i in range(len(word) - TRIGRAM + 1))
+    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
+
+
 def filter_by_text(query, q: str):
-    """Leads whose name, email, organization or phone contain every word of ``q`` (read
-    from the narrow ``lead_search`` table, which triggers keep equal to ``Lead.search_text``)."""
+    """Leads whose name, email, organization, phone or custom field values contain every word
+    of ``q`` (see ``search_matches``)."""
+    matches = search_matches(q)
+    return query if matches is None else query.where(Lead.id.in_(matches))
+
+
+def search_matches(q: str):
+    """The SELECT of the ids in ``lead_search`` (which triggers keep equal to
+    ``Lead.search_text``) whose text contains every word of ``q`` (the first five), or None
+    for no words. Each word is a case-insensitive substring match (the text and the words are
+    lower case); words of three characters or more are found through the trigram index (see
+    ``leads.models.LEAD_SEARCH_FTS``), shorter ones by reading every row."""
     words = q.lower().split()[:5]
     if not words:
-        return query
+        return None
+    if any("\x00" in word for word in words):  # no search text holds one (PostgreSQL cannot)
+        return db.select(lead_search.c.lead_id).where(false())
     matches = db.select(lead_search.c.lead_id)
     for word in words:
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        matches = matches.where(lead_search.c.text.like(f"%{escaped}%", escape="\\"))
-    return query.where(Lead.id.in_(matches))
+        matches = matches.where(_contains(word))
+    indexed = [word for word in words if len(word) >= TRIGRAM]
+    if indexed and db.engine.dialect.name == "sqlite":
+        # The FTS5 table finds the rows holding the trigrams; the LIKE above keeps the exact
+        # substring rule. On PostgreSQL the planner uses the GIN index for the LIKE itself.
+        fts = table(LEAD_SEARCH_FTS, column("rowid"))
+        candidates = db.select(fts.c.rowid).where(
+            literal_column(LEAD_SEARCH_FTS).op("MATCH")(fts_trigram_query(indexed)))
+        matches = matches.where(lead_search.c.lead_id.in_(candidates))
+    return matches
 
 
 def filter_by_owner(query, owner: str, viewer: User):
