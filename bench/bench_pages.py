@@ -128,7 +128,8 @@ def build_app(database_url: str):
     return create_app(config)
 
 
-def migrate_and_seed(app, lead_count: int, seed: bool = True) -> tuple[float, float | None]:
+def migrate_and_seed(app, lead_count: int, seed: bool | None = True) -> tuple[float, float | None]:
+    """Apply the migrations, then seed ``lead_count`` leads (``seed=None``: when there are no leads yet)."""
     from flask_migrate import upgrade
 
     from leadflow_demo import seed_demo
@@ -138,6 +139,10 @@ def migrate_and_seed(app, lead_count: int, seed: bool = True) -> tuple[float, fl
         started = time.perf_counter()
         upgrade()
         migrated = time.perf_counter()
+        if seed is None:
+            from leadflow.leads.models import Lead
+
+            seed = not db.session.scalar(select(func.count(Lead.id)))
         if seed:
             seed_demo(lead_count=lead_count)
             db.session.commit()
@@ -222,7 +227,8 @@ class Baseline:
 # --------------------------------------------------------------------------- one size
 
 
-def bench_size(lead_count: int, runs: int, warmup: int, profile: bool, reuse: Path | None = None) -> dict:
+def bench_size(lead_count: int, runs: int, warmup: int, profile: bool, reuse: Path | None = None,
+               database_url: str | None = None) -> dict:
     from leadflow.extensions import db
     from leadflow.leads.models import Lead
 
@@ -232,8 +238,11 @@ def bench_size(lead_count: int, runs: int, warmup: int, profile: bool, reuse: Pa
             reuse.mkdir(parents=True, exist_ok=True)
             path = reuse.resolve() / f"leads-{lead_count}.sqlite3"
         fresh = not path.exists()
-        app = build_app(f"sqlite:///{path}")
-        print(f"\n== {lead_count:,} leads: migrating{' and seeding' if fresh else f' (reusing {path})'} …", flush=True)
+        if database_url:  # seeded once, when it has no leads yet; kept (and reused) afterwards
+            path, fresh = database_url.rsplit("@", 1)[-1], None
+        app = build_app(database_url or f"sqlite:///{path}")
+        doing = {True: " and seeding", False: f" (reusing {path})", None: f" {path} (seeding it when it has no leads)"}
+        print(f"\n== {lead_count:,} leads: migrating{doing[fresh]} …", flush=True)
         migrate_s, seed_s = migrate_and_seed(app, lead_count, seed=fresh)
         with app.app_context():
             engine = db.engine
@@ -335,13 +344,13 @@ def profile_page(client, url: str, runs: int) -> str:
 # --------------------------------------------------------------------------- report
 
 
-def machine() -> str:
+def machine(database: str = "") -> str:
     return (f"{os.cpu_count()} CPU(s) ({platform.machine()}), Python {platform.python_version()}, "
-            f"SQLite {__import__('sqlite3').sqlite_version}, {platform.system()}")
+            f"{database or 'SQLite ' + __import__('sqlite3').sqlite_version}, {platform.system()}")
 
 
-def markdown(report: list[dict], runs: int, warmup: int) -> str:
-    lines = [f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; "
+def markdown(report: list[dict], runs: int, warmup: int, database: str = "") -> str:
+    lines = [f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine(database)}; "
              f"{runs} timed runs per page after {warmup} warm-up requests.", ""]
     for size in report:
         lines.append(f"### {size['leads']:,} leads")
@@ -381,10 +390,18 @@ def main(argv=None) -> int:
     parser.add_argument("--reuse", type=Path, metavar="DIR",
                         help="keep the seeded databases in DIR and reuse them on the next run "
                              "(delete them after changing the seeder or the migrations)")
+    parser.add_argument("--database-url", metavar="URL",
+                        help="run on this PostgreSQL database instead of SQLite (one size only): it is "
+                             "migrated, seeded when it has no leads yet, and kept for the next run")
     args = parser.parse_args(argv)
+    if args.database_url and len(args.sizes) != 1:
+        parser.error("--database-url takes one size (--sizes N): the database is seeded once")
 
-    report = [bench_size(n, args.runs, args.warmup, args.profile, args.reuse) for n in args.sizes]
-    print("\n" + markdown(report, args.runs, args.warmup))
+    report = [bench_size(n, args.runs, args.warmup, args.profile, args.reuse, args.database_url) for n in args.sizes]
+    database = ""
+    if args.database_url:
+        database = "PostgreSQL " + args.database_url.rsplit("@", 1)[-1].split("/", 1)[-1]
+    print("\n" + markdown(report, args.runs, args.warmup, database))
     if args.profile:
         print("\n## SQL statements of one request (slowest first)")
         print(statements_report(report))

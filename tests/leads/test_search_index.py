@@ -141,9 +141,11 @@ def test_hostile_words_in_the_list_page_never_fail(login_as):
 
 
 def test_the_fts_query_quotes_each_trigram():
-    assert fts_trigram_query(["abcd"]) == '"abc" AND "bcd"'
+    assert fts_trigram_query(["abcdefg"]) == '"abc" AND "def" AND "efg"'
+    assert fts_trigram_query(["abcdef", "xyz"]) == '"abc" AND "def" AND "xyz"'
     assert fts_trigram_query(['a"b', "a\"b"]) == '"a""b"'
-    assert fts_trigram_query(["aaaa"]) == '"aaa"'
+    assert fts_trigram_query(["aaaaaa"]) == '"aaa"'
+    assert fts_trigram_query(["ada@engines.example"]) == '"ada" AND "@en" AND "gin" AND "es."'
 
 
 def _plan(viewer, q: str) -> str:
