@@ -227,9 +227,10 @@ def count_leads(filters: LeadFilters, base) -> tuple[int, bool, bool]:
     "about N"; at or under the cap it is counted exactly."""
     if not filters.active:
         if db.session.get_bind().dialect.name == "postgresql":
-            estimate = _estimated_live_leads()
-            if estimate is not None:
-                return estimate, False, True
+            live = _capped_count(db.select(Lead.id).where(Lead.deleted_at.is_(None)))
+            if live <= COUNT_CAP:
+                return live, True, False
+            return _estimated_live_leads(), False, True
         everything = db.session.scalar(db.select(func.count()).select_from(Lead))
         trashed = db.session.scalar(db.select(func.count(Lead.id)).where(Lead.deleted_at.is_not(None)))
         return everything - trashed, True, False
@@ -243,18 +244,13 @@ def _capped_count(base) -> int:
     return db.session.scalar(db.select(func.count()).select_from(capped))
 
 
-def _estimated_live_leads() -> int | None:
-    """PostgreSQL: the live leads estimated from the table's statistics, when there are more
-    than COUNT_CAP of them (a capped count checks that first); None otherwise."""
-    live = db.select(Lead.id).where(Lead.deleted_at.is_(None))
-    if _capped_count(live) <= COUNT_CAP:
-        return None
+def _estimated_live_leads() -> int:
+    """PostgreSQL, over COUNT_CAP live leads: the table's rows by its statistics, less the
+    trashed ones (an index range); never under the cap, even when never analysed (-1)."""
     rows = db.session.scalar(db.text(
-        "SELECT reltuples::bigint FROM pg_class WHERE oid = CAST(:table AS regclass)"
-    ), {"table": Lead.__table__.name})
-    trashed = db.session.scalar(db.select(func.count(Lead.id)).where(Lead.deleted_at.is_not(None)))
-    # Never analysed (-1) or stale: still more than the cap, as just counted.
-    return max((rows or 0) - trashed, COUNT_CAP + 1)
+        "SELECT reltuples::bigint - (SELECT count(*) FROM leads WHERE deleted_at IS NOT NULL) "
+        "FROM pg_class WHERE oid = CAST('leads' AS regclass)"))
+    return max(rows or 0, COUNT_CAP + 1)
 
 
 def lead_rows(ids: list[int]) -> list[LeadRow]:
