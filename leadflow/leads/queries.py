@@ -287,15 +287,40 @@ class LeadRow:
         return " ".join(p for p in (self.first_name, self.last_name) if p) or "(no name)"
 
 
-def count_leads(filters: LeadFilters, base) -> tuple[int, bool]:
-    """(number of matching leads, whether it is exact). Filtered counts stop at COUNT_CAP."""
+def count_leads(filters: LeadFilters, base) -> tuple[int, bool, bool]:
+    """(number of matching leads, whether it is exact, whether it is an estimate).
+
+    Filtered counts stop at COUNT_CAP (shown as "N+"). The whole list is counted exactly on
+    SQLite (its COUNT(*) walks the smallest index); on PostgreSQL, where COUNT(*) reads the
+    whole table, a list of more than COUNT_CAP live leads shows the planner's row estimate
+    (``pg_class.reltuples``, kept fresh by ``refresh_statistics`` after bulk writes) as
+    "about N"; at or under the cap it is counted exactly."""
     if not filters.active:
+        if db.session.get_bind().dialect.name == "postgresql":
+            live = _capped_count(db.select(Lead.id).where(Lead.deleted_at.is_(None)))
+            if live <= COUNT_CAP:
+                return live, True, False
+            return _estimated_live_leads(), False, True
         everything = db.session.scalar(db.select(func.count()).select_from(Lead))
         trashed = db.session.scalar(db.select(func.count(Lead.id)).where(Lead.deleted_at.is_not(None)))
-        return everything - trashed, True
+        return everything - trashed, True, False
+    total = _capped_count(base)
+    return min(total, COUNT_CAP), total <= COUNT_CAP, False
+
+
+def _capped_count(base) -> int:
+    """How many rows ``base`` has, counted no further than COUNT_CAP + 1."""
     capped = base.with_only_columns(Lead.id).order_by(None).limit(COUNT_CAP + 1).subquery()
-    total = db.session.scalar(db.select(func.count()).select_from(capped))
-    return min(total, COUNT_CAP), total <= COUNT_CAP
+    return db.session.scalar(db.select(func.count()).select_from(capped))
+
+
+def _estimated_live_leads() -> int:
+    """PostgreSQL, over COUNT_CAP live leads: the table's rows by its statistics, less the
+    trashed ones (an index range); never under the cap, even when never analysed (-1)."""
+    rows = db.session.scalar(db.text(
+        "SELECT reltuples::bigint - (SELECT count(*) FROM leads WHERE deleted_at IS NOT NULL) "
+        "FROM pg_class WHERE oid = CAST('leads' AS regclass)"))
+    return max(rows or 0, COUNT_CAP + 1)
 
 
 def lead_rows(ids: list[int]) -> list[LeadRow]:
@@ -324,7 +349,7 @@ def lead_rows(ids: list[int]) -> list[LeadRow]:
 def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
     rates = current_rates()
     base = filtered_leads(filters, viewer, rates)
-    total, exact = count_leads(filters, base)
+    total, exact, estimated = count_leads(filters, base)
     pages = max(1, math.ceil(total / filters.per_page))
     page = min(filters.page, pages) if exact else filters.page
     order = lead_order(filters, rates)
@@ -337,7 +362,7 @@ def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
     leads = lead_rows(ids[:filters.per_page])
     first_row = (page - 1) * filters.per_page + 1 if leads else 0
     return {
-        "leads": leads, "total": total, "exact": exact, "page": page, "pages": pages if exact else None,
+        "leads": leads, "total": total, "exact": exact, "estimated": estimated, "page": page, "pages": pages if exact else None,
         "has_next": has_next, "filters": filters, "base_currency": rates.base, "money_rates": rates,
         "unrated_currencies": currencies_without_rate(rates) if filters.by_value else [],
         "first_row": first_row, "last_row": first_row + len(leads) - 1 if leads else 0,
