@@ -6,6 +6,8 @@
 #   make test                 pytest on SQLite (DATABASE_URL=postgresql://… for PostgreSQL)
 #   make test PYTEST_ARGS="tests/accounts -x"
 #   make test-reliability     load and faults against a real server, SMTP sink and schedulers (same databases)
+#   make bench                pages, board and import on SQLite and PostgreSQL → docs/BENCHMARKS.md
+#   make bench SIZES=1000 BENCH_RUNS=5   (PostgreSQL at BENCH_DATABASE_URL, NAME_<size> per size)
 #   make migration m="add lead source table"
 #   make clean                caches and build leftovers (keeps .venv and instance/)
 #   make distclean            also removes .venv
@@ -22,6 +24,9 @@ THREADS ?= 8
 # make serve WORKERS=4: gunicorn with 4 processes (needs RATELIMIT_STORAGE_URI=redis://…, see docs/DEPLOY.md).
 WORKERS ?= 1
 PYTEST_ARGS ?=
+SIZES ?= 1000 100000
+BENCH_RUNS ?= 30
+BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1/leadflow_bench
 # Links in e-mails start with BASE_URL: `make run` points it at the address it serves
 # (127.0.0.1 when listening on every interface), unless BASE_URL is set already.
 RUN_HOST := $(if $(filter 0.0.0.0 :: [::],$(HOST)),127.0.0.1,$(HOST))
@@ -58,13 +63,14 @@ with create_app().app_context():
 endef
 export PRINT_LOGIN
 
-.PHONY: help run serve install install-demo install-test test test-reliability migration clean distclean
+.PHONY: help run serve install install-demo install-test test test-reliability bench migration clean distclean
 
 help:
 	@echo "make run        serve LeadFlow with a demo workspace on http://$(HOST):$(PORT)"
 	@echo "make serve      serve in production (SECRET_KEY, DATABASE_URL; TRUST_PROXY=1 behind a proxy)"
 	@echo "make test       run the test suite (end-to-end tests need chromium-headless-shell or chromium)"
 	@echo "make test-reliability   load, races, SMTP flapping and kill -9 against real processes"
+	@echo "make bench      benchmarks on SQLite and PostgreSQL (SIZES, BENCH_DATABASE_URL), written to docs/BENCHMARKS.md"
 	@echo "make migration m=\"message\"   autogenerate an Alembic revision"
 	@echo "make clean      remove caches and build leftovers (distclean also removes .venv)"
 
@@ -111,6 +117,11 @@ test: install-test
 # Marked tests left out of `make test`; writes its figures to docs/RELIABILITY.md.
 test-reliability: install-test
 	$(BIN)/python -m pytest -m reliability tests/reliability -p no:cacheprovider $(PYTEST_ARGS)
+
+# The page, board and import benchmarks on SQLite and on PostgreSQL (databases
+# <BENCH_DATABASE_URL's name>_<size>, created when missing); writes docs/BENCHMARKS.md.
+bench: install-test
+	BENCH_DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/python bench/run_all.py --sizes $(SIZES) --runs $(BENCH_RUNS)
 
 # Autogenerates against a throwaway SQLite database at the current head, so the
 # state of your own database does not leak into the revision. Review the file!

@@ -67,6 +67,8 @@ from bench_pages import (  # noqa: E402
 
 from sqlalchemy import event, func, select, text  # noqa: E402
 
+from bench_databases import database_for, database_label  # noqa: E402
+
 DEFAULT_SIZES = [1_000, 20_000, 100_000]
 TARGET_GROWTH = 1.5  # the 100,000-lead ratio over the 1,000-lead ratio
 BASELINE_PER_RUN = 3  # baseline requests after each timed request (it is cheap and noisy)
@@ -205,29 +207,32 @@ class Prepared:
     replays: dict = field(default_factory=dict)
     load: tuple = ()
     load_after: tuple = ()
+    database: str = "SQLite"
 
 
-def prepare(lead_count: int, stack: ExitStack, reuse: Path | None) -> Prepared:
+def prepare(lead_count: int, stack: ExitStack, reuse: Path | None, database_url: str | None = None) -> Prepared:
     from leadflow.extensions import db
 
     if reuse is not None:
         reuse.mkdir(parents=True, exist_ok=True)
-        path = reuse.resolve() / f"leads-{lead_count}.sqlite3"
+        folder = reuse
     else:
-        path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"leadflow-board-{lead_count}-")))
-        path = path / "bench.sqlite3"
-    fresh = not path.exists()
-    app = build_app(f"sqlite:///{path}")
-    print(f"\n== {lead_count:,} leads: migrating{' and seeding' if fresh else f' (reusing {path.name})'} …",
-          flush=True)
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"leadflow-board-{lead_count}-")))
+    url, fresh, where = database_for(str(lead_count), folder, database_url=database_url, reuse=reuse is not None)
+    app = build_app(url)
+    print(f"\n== {lead_count:,} leads on {database_label(url)}: "
+          f"migrating{' and seeding' if fresh else f' (reusing {where})'} …", flush=True)
     migrate_s, seed_s = migrate_and_seed(app, lead_count, seed=fresh)
     totals_note = check_stage_totals(app)
     facts = board_facts(app)
     with app.app_context():
         engine = db.engine
         # The database's own size (pages still in the -wal file included, none counted twice).
-        size_mb = (db.session.execute(text("PRAGMA page_count")).scalar()
-                   * db.session.execute(text("PRAGMA page_size")).scalar()) / 1e6
+        if db.engine.dialect.name == "postgresql":
+            size_mb = db.session.scalar(text("SELECT pg_database_size(current_database())")) / 1e6
+        else:
+            size_mb = (db.session.execute(text("PRAGMA page_count")).scalar()
+                       * db.session.execute(text("PRAGMA page_size")).scalar()) / 1e6
         db.session.remove()
     columns = ", ".join(f"{name} {facts['counts'].get(sid, 0):,}" for sid, name, _ in facts["stages"])
     print(f"   {facts['live']:,} live leads ({columns}); migrate {migrate_s:.1f} s, "
@@ -270,7 +275,7 @@ def prepare(lead_count: int, stack: ExitStack, reuse: Path | None) -> Prepared:
     plan.append(("Forecast fragment", f"/pipeline/{pid}/forecast", {"HX-Request": "true"}, ""))
     return Prepared(lead_count, app, engine, client, facts, plan, token.group(1),
                     (int(first_card.group(1)), int(first_card.group(2))), open_stages, migrate_s, seed_s,
-                    size_mb, columns, totals_note)
+                    size_mb, columns, totals_note, database=database_label(url))
 
 
 def measure(p: Prepared, runs: int, warmup: int, profile: bool) -> None:
@@ -464,7 +469,8 @@ def replay_statements(engine, client, url: str, headers, repeats: int = 5) -> li
                 best = min(best, (time.perf_counter() - started) * 1000)
             plan = ""
             if best >= 1.0:
-                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+                explain = "EXPLAIN " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+                cursor.execute(explain + statement, parameters)
                 plan = "; ".join(row[-1] for row in cursor.fetchall())
             out.append((best, rows, statement, plan))
     finally:
@@ -511,10 +517,10 @@ def markdown(report: list[Prepared], runs: int, warmup: int, board_runs: int) ->
                   f"medians, ×{g['cpu']:.2f} in CPU medians, ×{g['best']:.2f} in best times."]
     lines.append("")
     for p in report:
-        lines.append(f"### {p.facts['live']:,} leads")
+        lines.append(f"### {p.facts['live']:,} leads ({p.database})")
         lines.append("")
         seeded = f"demo seed {p.seed_s:.1f} s" if p.seed_s is not None else "demo seed reused"
-        lines.append(f"Migrations {p.migrate_s:.1f} s, {seeded}, database file {p.size_mb:.0f} MB. "
+        lines.append(f"Migrations {p.migrate_s:.1f} s, {seeded}, database {p.size_mb:.0f} MB. "
                      f"Live leads per stage: {p.columns}. Load average (1 min) {p.load[0]:.1f} "
                      f"before this size's requests, {p.load_after[0]:.1f} after. {p.totals_note.rstrip('.')}.")
         lines.append("")
@@ -571,10 +577,13 @@ def main(argv=None) -> int:
                         help="keep the seeded databases in DIR and reuse them on the next run "
                              "(delete them after changing the seeder or the migrations; the move "
                              "adds a few stage changes and activities on each run)")
+    parser.add_argument("--database-url", metavar="URL",
+                        help="postgresql://…/NAME: on PostgreSQL, a database NAME_<size> per size "
+                             "(see bench_databases.py); default: SQLite files")
     args = parser.parse_args(argv)
 
     with ExitStack() as stack:
-        report = [prepare(n, stack, args.reuse) for n in sorted(args.sizes)]
+        report = [prepare(n, stack, args.reuse, args.database_url) for n in sorted(args.sizes)]
         for p in report:
             measure(p, args.runs, args.warmup, args.profile)
         head_to_head(report, args.board_runs, args.warmup)

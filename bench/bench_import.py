@@ -55,6 +55,8 @@ if str(REPO_ROOT) not in sys.path:
 _SCRATCH = tempfile.TemporaryDirectory(prefix="leadflow-bench-import-")
 os.environ["LEADFLOW_INSTANCE"] = _SCRATCH.name  # before ``config`` is imported
 
+from bench_databases import database_for, database_label  # noqa: E402
+
 TARGET_ROWS_PER_SECOND = 10_000
 HEADER = ["First Name", "Last Name", "Email", "Phone Number", "Company Name", "Job Title", "Country",
           "Lead Source", "Lifecycle Stage", "Deal Value", "Tags", "Contact owner"]
@@ -251,7 +253,8 @@ def raw_sqlite(path: Path, db_path: Path) -> float:
     return elapsed
 
 
-def markdown(rows: int, size: int, result: dict, raw_seconds: float, problems: list[str], load: tuple) -> str:
+def markdown(rows: int, size: int, result: dict, raw_seconds: float, problems: list[str], load: tuple,
+             database: str = "SQLite file") -> str:
     rate = rows / result["seconds"]
     raw_rate = rows / raw_seconds
     cpu_rate = rows / result["cpu_seconds"]
@@ -276,7 +279,7 @@ def markdown(rows: int, size: int, result: dict, raw_seconds: float, problems: l
         "",
         "| | rows | file | seconds | rows/s |",
         "|---|---:|---:|---:|---:|",
-        f"| LeadFlow import (SQLite file), wall time, median of {len(result['all_seconds'])} | {rows:,} | "
+        f"| LeadFlow import ({database}), wall time, median of {len(result['all_seconds'])} | {rows:,} | "
         f"{size / 1048576:.1f} MB | {result['seconds']:.2f} | {rate:,.0f} |",
         f"| the same import, CPU time (all threads, and the cleaning process if used) | {rows:,} | | {result['cpu_seconds']:.2f} | {cpu_rate:,.0f} |",
         f"| every run, wall time | | | {' · '.join(f'{x:.2f}' for x in result['all_seconds'])} | "
@@ -351,14 +354,17 @@ def write_section(text: str) -> None:
     path.write_text(current, encoding="utf-8")
 
 
-def main() -> int:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3, help="imports to time (each into a fresh database); "
                         "the median is reported")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
-    args = parser.parse_args()
+    parser.add_argument("--database-url", metavar="URL",
+                        help="postgresql://…/NAME: import into PostgreSQL databases NAME_import<n> (made "
+                             "anew for each run; see bench_databases.py); default: SQLite files")
+    args = parser.parse_args(argv)
     scratch = Path(_SCRATCH.name)
     csv_path = scratch / "leads-export.csv"
     print(f"Generating {args.rows:,} rows…", flush=True)
@@ -366,8 +372,8 @@ def main() -> int:
     size = csv_path.stat().st_size
     runs, raw_runs, problems, loads = [], [], [], []
     for n in range(args.runs):
-        database = scratch / f"bench-{n}.sqlite3"
-        app = build_app(f"sqlite:///{database}")
+        url, _, _ = database_for(f"import{n}", scratch, database_url=args.database_url)
+        app = build_app(url)
         admin_id = prepare(app)
         print(f"Importing (run {n + 1} of {args.runs})…", flush=True)
         load_start = os.getloadavg()[0]
@@ -382,13 +388,14 @@ def main() -> int:
         with app.app_context():
             from leadflow.extensions import db
             db.engine.dispose()
-        for leftover in scratch.glob(f"*-{n}.sqlite3*"):
+        for leftover in (*scratch.glob(f"bare-{n}.sqlite3*"), *scratch.glob(f"leads-import{n}.sqlite3*")):
             leftover.unlink()
     order = sorted(range(args.runs), key=lambda i: runs[i]["seconds"])
     median = order[len(order) // 2]
     result = dict(runs[median], all_seconds=[r["seconds"] for r in runs], profile=runs[0].get("profile"))
     load = (loads[0][0], loads[-1][1])
-    text = markdown(args.rows, size, result, sorted(raw_runs)[len(raw_runs) // 2], problems, load)
+    text = markdown(args.rows, size, result, sorted(raw_runs)[len(raw_runs) // 2], problems, load,
+                    database_label(args.database_url) if args.database_url else "SQLite file")
     print(text)
     print("Mapping:", result["mapping"])
     if args.profile:

@@ -5,6 +5,7 @@ Run from the repository root:
     .venv/bin/python bench/bench_pages.py            # both sizes, 30 timed runs per page
     .venv/bin/python bench/bench_pages.py --sizes 1000 --runs 10
     .venv/bin/python bench/bench_pages.py --profile  # plus where the time goes, per query and per function
+    .venv/bin/python bench/bench_pages.py --database-url postgresql://postgres@127.0.0.1/leadflow_bench
 
 For each size it builds a fresh SQLite file database in a temporary folder, applies the
 Alembic migrations, seeds the demo workspace with ``leadflow_demo.seed_demo`` and signs
@@ -51,6 +52,8 @@ os.environ["LEADFLOW_INSTANCE"] = _SCRATCH.name
 
 from flask import Flask  # noqa: E402
 from sqlalchemy import event, func, select  # noqa: E402
+
+from bench_databases import database_for, database_label  # noqa: E402
 
 TARGETS_MS = {"list": 35.0, "lead": 25.0}
 MAX_QUERIES = 15
@@ -222,18 +225,19 @@ class Baseline:
 # --------------------------------------------------------------------------- one size
 
 
-def bench_size(lead_count: int, runs: int, warmup: int, profile: bool, reuse: Path | None = None) -> dict:
+def bench_size(lead_count: int, runs: int, warmup: int, profile: bool, reuse: Path | None = None,
+               database_url: str | None = None) -> dict:
     from leadflow.extensions import db
     from leadflow.leads.models import Lead
 
     with tempfile.TemporaryDirectory(prefix=f"leadflow-bench-{lead_count}-") as folder:
-        path = Path(folder) / "bench.sqlite3"
         if reuse is not None:
             reuse.mkdir(parents=True, exist_ok=True)
-            path = reuse.resolve() / f"leads-{lead_count}.sqlite3"
-        fresh = not path.exists()
-        app = build_app(f"sqlite:///{path}")
-        print(f"\n== {lead_count:,} leads: migrating{' and seeding' if fresh else f' (reusing {path})'} …", flush=True)
+        url, fresh, where = database_for(str(lead_count), reuse or Path(folder), database_url=database_url,
+                                         reuse=reuse is not None)
+        app, database = build_app(url), database_label(url)
+        print(f"\n== {lead_count:,} leads on {database}: "
+              f"migrating{' and seeding' if fresh else f' (reusing {where})'} …", flush=True)
         migrate_s, seed_s = migrate_and_seed(app, lead_count, seed=fresh)
         with app.app_context():
             engine = db.engine
@@ -309,8 +313,17 @@ def bench_size(lead_count: int, runs: int, warmup: int, profile: bool, reuse: Pa
             for m in results:
                 if m.kind in ("list", "lead") or (m.target and m.verdict == "MISSED"):
                     profiles[m.name] = profile_page(client, m.url, runs=max(10, runs // 3))
-        return {"leads": live, "migrate_s": migrate_s, "seed_s": seed_s, "results": results, "profiles": profiles,
+        db_engine_dispose(app)
+        return {"database": database, "leads": live, "migrate_s": migrate_s, "seed_s": seed_s, "results": results, "profiles": profiles,
                 "load": load_before, "load_after": os.getloadavg()}
+
+
+def db_engine_dispose(app) -> None:
+    """Close the app's connections (a PostgreSQL database of the next run may be dropped)."""
+    from leadflow.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
 
 
 def _body_of_size(body: bytes, size: int) -> bytes:
@@ -344,7 +357,7 @@ def markdown(report: list[dict], runs: int, warmup: int) -> str:
     lines = [f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; "
              f"{runs} timed runs per page after {warmup} warm-up requests.", ""]
     for size in report:
-        lines.append(f"### {size['leads']:,} leads")
+        lines.append(f"### {size['leads']:,} leads ({size.get('database', 'SQLite')})")
         lines.append("")
         seeded = f"demo seed {size['seed_s']:.1f} s" if size["seed_s"] is not None else "demo seed reused"
         lines.append(f"Migrations {size['migrate_s']:.1f} s, {seeded}. Load average (1 min) "
@@ -381,9 +394,14 @@ def main(argv=None) -> int:
     parser.add_argument("--reuse", type=Path, metavar="DIR",
                         help="keep the seeded databases in DIR and reuse them on the next run "
                              "(delete them after changing the seeder or the migrations)")
+    parser.add_argument("--database-url", metavar="URL",
+                        help="postgresql://…/NAME: benchmark on PostgreSQL, in a database NAME_<size> "
+                             "per size on that server (created when missing; emptied unless --reuse "
+                             "and it holds the demo already); default: a SQLite file")
     args = parser.parse_args(argv)
 
-    report = [bench_size(n, args.runs, args.warmup, args.profile, args.reuse) for n in args.sizes]
+    report = [bench_size(n, args.runs, args.warmup, args.profile, args.reuse, args.database_url)
+              for n in args.sizes]
     print("\n" + markdown(report, args.runs, args.warmup))
     if args.profile:
         print("\n## SQL statements of one request (slowest first)")

@@ -31,7 +31,10 @@ def create_app(config: object | str | None = None) -> Flask:
     from leadflow.db import configure_sqlite_engine
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(os.path.join(app.root_path, "..", "migrations")), render_as_batch=True, compare_type=True)
+    from leadflow.leads.models import compared_with_models
+
+    migrate.init_app(app, db, directory=str(os.path.join(app.root_path, "..", "migrations")), render_as_batch=True,
+                     compare_type=True, include_name=compared_with_models)
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)

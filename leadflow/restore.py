@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from leadflow.db import refresh_statistics
+
 # os_unix.c: the WAL-index locks start at byte 120 of the -shm file; 8 of them, then the DMS byte.
 SHM_DMS_BYTE = 128
 SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -103,6 +105,16 @@ def check_copy(path: Path) -> str:
     return revision[0]
 
 
+def _refresh_statistics(path: Path) -> None:
+    """The restored copy's planner statistics, as after any bulk write (``db.refresh_statistics``)."""
+    connection = sqlite3.connect(path)
+    try:
+        refresh_statistics(connection)
+        connection.commit()
+    finally:
+        connection.close()
+
+
 def _fsync_folder(folder: Path) -> None:
     handle = os.open(folder, os.O_RDONLY)
     try:
@@ -130,6 +142,7 @@ def restore_sqlite(backup: Path, database: Path, now: datetime | None = None) ->
     try:
         shutil.copyfile(backup, incoming)
         revision = check_copy(incoming)
+        _refresh_statistics(incoming)
         with open(incoming, "rb+") as copied:
             os.fsync(copied.fileno())
     except BaseException:

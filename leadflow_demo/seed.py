@@ -14,7 +14,7 @@ from sqlalchemy import and_, case, func, insert, literal, null, select
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import insert_missing, utcnow
+from leadflow.db import insert_missing, refresh_statistics, utcnow
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.leads import store
@@ -550,6 +550,7 @@ def seed_demo(lead_count: int = 200) -> str:
     seed_workflow_rules()
     seed_sequence()
     db.session.flush()
+    refresh_statistics(db.session)
     teams = len({u.team for u in users if u.team})
     seconds = time.perf_counter() - started
     return (f"Seeded the demo workspace in {seconds:.1f} s: {len(users)} users in {teams} teams, "

@@ -15,8 +15,10 @@ from flask_migrate import upgrade
 
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
+from leadflow.restore import restore_sqlite
 from tests import factories
 from tests.servers import flask_cli, production_env, start_leadflow, stop_processes
+from tests.test_statistics import sqlite_planner_rows
 
 
 @pytest.fixture
@@ -163,3 +165,26 @@ def test_restore_refuses_while_a_server_runs_on_the_database(tmp_path, sqlite_at
 
     restored = flask_cli(["leadflow", "restore", str(backup)], env)
     assert "Restored" in restored.stdout
+
+
+@pytest.mark.real_commits  # the leads must be in the file that is backed up
+def test_the_restored_copy_has_fresh_planner_statistics(live, tmp_path):
+    app, path = live
+    with app.app_context():
+        for i in range(5):
+            factories.make_lead(first_name=f"Restored{i}")
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    backup = tmp_path / "backup.sqlite3"
+    source, copy = sqlite3.connect(path), sqlite3.connect(backup)
+    source.backup(copy)
+    source.close(), copy.close()
+    restored = tmp_path / "restored.sqlite3"
+    restore_sqlite(backup, restored)
+    connection = sqlite3.connect(restored)
+    try:
+        rows = sqlite_planner_rows(lambda sql, *args: (connection.execute(sql, args).fetchone() or [None])[0])
+    finally:
+        connection.close()
+    assert rows == 5

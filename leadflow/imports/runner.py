@@ -40,7 +40,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from leadflow.accounts.models import User
 from leadflow.accounts.system import on_behalf_of
 from leadflow.activities.models import Activity
-from leadflow.db import insert_missing, utcnow
+from leadflow.db import insert_missing, refresh_statistics, utcnow
 from leadflow.errors import DomainError
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
@@ -172,6 +172,8 @@ def _write_chunks(job: ImportJob, worker: str, actor: User, writer: ChunkWriter,
         db.session.refresh(job)
         record_event(actor, "import_job", job.id, "finish", outcome_summary(job))
         db.session.commit()
+    refresh_statistics(db.session, rows_written=job.rows_done)
+    db.session.commit()
 
 
 def outcome_summary(job: ImportJob) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import false, func
+from sqlalchemy import column, false, func, literal_column, table
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from leadflow.accounts.models import User
@@ -15,7 +15,9 @@ from leadflow.db import parse_id, parse_page
 from leadflow.extensions import db
 from leadflow.governance.money import Rates, cents_in_base_sql, current_rates
 from leadflow.leads.fields import FieldError, parse_money
-from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag, lead_search, lead_tags
+from leadflow.leads.models import (
+    LEAD_SEARCH_FTS, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag, lead_search, lead_tags,
+)
 from leadflow.leads.policy import editable_leads_clause
 from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage, StageCurrencyTotals
@@ -114,17 +116,85 @@ def _day_start(d: date) -> datetime:
     return datetime.combine(d, time.min, tzinfo=timezone.utc)
 
 
+TRIGRAM = 3  # a word this long or longer is looked up in the trigram index
+
+
+def _contains(word: str):
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return lead_search.c.text.like(f"%{escaped}%", escape="\\")
+
+
+TRIGRAMS_PER_WORD = 4
+
+
+def _trigrams(word: str) -> list[str]:
+    """Some trigrams of ``word``: side by side from its start (the last one may overlap), at
+    most TRIGRAMS_PER_WORD. A row holding the word holds them all; the LIKE rechecks the rest.
+    Each trigram is one more doclist to read and intersect, and the end of a long word is
+    often in nearly every row (an email's "exa", "amp", "ple"), while its start picks it out."""
+    starts = list(range(0, len(word) - TRIGRAM + 1, TRIGRAM))
+    if starts[-1] != len(word) - TRIGRAM:
+        starts.append(len(word) - TRIGRAM)
+    return [word[i:i + TRIGRAM] for i in starts[:TRIGRAMS_PER_WORD]]
+
+
+def fts_trigram_query(words: list[str]) -> str:
+    """The FTS5 MATCH query for rows holding trigrams of every word: each trigram a quoted
+    string (quotes doubled), so user input is never FTS5 syntax. With ``detail=none`` a
+    phrase longer than one trigram is not allowed, so the words are cut into trigrams here."""
+    grams = dict.fromkeys(gram for word in words for gram in _trigrams(word))
+    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
+
+
 def filter_by_text(query, q: str):
-    """Leads whose name, email, organization or phone contain every word of ``q`` (read
-    from the narrow ``lead_search`` table, which triggers keep equal to ``Lead.search_text``)."""
-    words = q.lower().split()[:5]
+    """Leads whose name, email, organization, phone or custom field values contain every word
+    of ``q`` (see ``search_matches``)."""
+    matches = search_matches(q)
+    return query if matches is None else query.where(Lead.id.in_(matches))
+
+
+def _live(indexed_search: bool):
+    """Live leads. Searching through the index on SQLite, the matches are read by id (``+``
+    keeps the planner off the index of live leads, which it would otherwise walk through in
+    full to probe each one against the matches: 15 ms instead of 1 at 100,000 leads)."""
+    if indexed_search and db.engine.dialect.name == "sqlite":
+        return literal_column(f"+{Lead.__tablename__}.deleted_at").is_(None)
+    return Lead.deleted_at.is_(None)
+
+
+def search_words(q: str) -> list[str]:
+    """The words of a search (the first five), lower case."""
+    return q.lower().split()[:5]
+
+
+def indexed_words(q: str) -> list[str]:
+    """The words of ``q`` that the trigram index finds."""
+    return [word for word in search_words(q) if len(word) >= TRIGRAM]
+
+
+def search_matches(q: str):
+    """The SELECT of the ids in ``lead_search`` (which triggers keep equal to
+    ``Lead.search_text``) whose text contains every word of ``q`` (the first five), or None
+    for no words. Each word is a case-insensitive substring match (the text and the words are
+    lower case); words of three characters or more are found through the trigram index (see
+    ``leads.models.LEAD_SEARCH_FTS``), shorter ones by reading every row."""
+    words = search_words(q)
     if not words:
-        return query
+        return None
+    if any("\x00" in word for word in words):  # no search text holds one (PostgreSQL cannot)
+        return db.select(lead_search.c.lead_id).where(false())
     matches = db.select(lead_search.c.lead_id)
     for word in words:
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        matches = matches.where(lead_search.c.text.like(f"%{escaped}%", escape="\\"))
-    return query.where(Lead.id.in_(matches))
+        matches = matches.where(_contains(word))
+    indexed = indexed_words(q)
+    if indexed and db.engine.dialect.name == "sqlite":
+        # The FTS5 table finds the rows holding the trigrams; the LIKE above keeps the exact
+        # substring rule. On PostgreSQL the planner uses the GIN index for the LIKE itself.
+        fts = table(LEAD_SEARCH_FTS, column("rowid"))
+        candidates = db.select(fts.c.rowid).where(
+            literal_column(LEAD_SEARCH_FTS).op("MATCH")(fts_trigram_query(indexed)))
+        matches = matches.where(lead_search.c.lead_id.in_(candidates))
+    return matches
 
 
 def filter_by_owner(query, owner: str, viewer: User):
@@ -141,7 +211,7 @@ def filter_by_owner(query, owner: str, viewer: User):
 def filtered_leads(filters: LeadFilters, viewer: User, rates: Rates | None = None):
     """The SELECT of live leads matching ``filters`` (no ordering, no paging); a value range
     is in the base currency, converted at ``rates`` (read when not given)."""
-    query = db.select(Lead).where(Lead.deleted_at.is_(None))
+    query = db.select(Lead).where(_live(indexed_search=bool(indexed_words(filters.q))))
     query = filter_by_text(query, filters.q)
     query = filter_by_owner(query, filters.owner, viewer)
     if filters.source:
@@ -217,15 +287,40 @@ class LeadRow:
         return " ".join(p for p in (self.first_name, self.last_name) if p) or "(no name)"
 
 
-def count_leads(filters: LeadFilters, base) -> tuple[int, bool]:
-    """(number of matching leads, whether it is exact). Filtered counts stop at COUNT_CAP."""
+def count_leads(filters: LeadFilters, base) -> tuple[int, bool, bool]:
+    """(number of matching leads, whether it is exact, whether it is an estimate).
+
+    Filtered counts stop at COUNT_CAP (shown as "N+"). The whole list is counted exactly on
+    SQLite (its COUNT(*) walks the smallest index); on PostgreSQL, where COUNT(*) reads the
+    whole table, a list of more than COUNT_CAP live leads shows the planner's row estimate
+    (``pg_class.reltuples``, kept fresh by ``refresh_statistics`` after bulk writes) as
+    "about N"; at or under the cap it is counted exactly."""
     if not filters.active:
+        if db.session.get_bind().dialect.name == "postgresql":
+            live = _capped_count(db.select(Lead.id).where(Lead.deleted_at.is_(None)))
+            if live <= COUNT_CAP:
+                return live, True, False
+            return _estimated_live_leads(), False, True
         everything = db.session.scalar(db.select(func.count()).select_from(Lead))
         trashed = db.session.scalar(db.select(func.count(Lead.id)).where(Lead.deleted_at.is_not(None)))
-        return everything - trashed, True
+        return everything - trashed, True, False
+    total = _capped_count(base)
+    return min(total, COUNT_CAP), total <= COUNT_CAP, False
+
+
+def _capped_count(base) -> int:
+    """How many rows ``base`` has, counted no further than COUNT_CAP + 1."""
     capped = base.with_only_columns(Lead.id).order_by(None).limit(COUNT_CAP + 1).subquery()
-    total = db.session.scalar(db.select(func.count()).select_from(capped))
-    return min(total, COUNT_CAP), total <= COUNT_CAP
+    return db.session.scalar(db.select(func.count()).select_from(capped))
+
+
+def _estimated_live_leads() -> int:
+    """PostgreSQL, over COUNT_CAP live leads: the table's rows by its statistics, less the
+    trashed ones (an index range); never under the cap, even when never analysed (-1)."""
+    rows = db.session.scalar(db.text(
+        "SELECT reltuples::bigint - (SELECT count(*) FROM leads WHERE deleted_at IS NOT NULL) "
+        "FROM pg_class WHERE oid = CAST('leads' AS regclass)"))
+    return max(rows or 0, COUNT_CAP + 1)
 
 
 def lead_rows(ids: list[int]) -> list[LeadRow]:
@@ -254,7 +349,7 @@ def lead_rows(ids: list[int]) -> list[LeadRow]:
 def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
     rates = current_rates()
     base = filtered_leads(filters, viewer, rates)
-    total, exact = count_leads(filters, base)
+    total, exact, estimated = count_leads(filters, base)
     pages = max(1, math.ceil(total / filters.per_page))
     page = min(filters.page, pages) if exact else filters.page
     order = lead_order(filters, rates)
@@ -267,7 +362,7 @@ def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
     leads = lead_rows(ids[:filters.per_page])
     first_row = (page - 1) * filters.per_page + 1 if leads else 0
     return {
-        "leads": leads, "total": total, "exact": exact, "page": page, "pages": pages if exact else None,
+        "leads": leads, "total": total, "exact": exact, "estimated": estimated, "page": page, "pages": pages if exact else None,
         "has_next": has_next, "filters": filters, "base_currency": rates.base, "money_rates": rates,
         "unrated_currencies": currencies_without_rate(rates) if filters.by_value else [],
         "first_row": first_row, "last_row": first_row + len(leads) - 1 if leads else 0,
