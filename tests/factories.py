@@ -9,6 +9,7 @@ from sqlalchemy import text
 from leadflow.accounts.models import User
 from leadflow.accounts.services import hash_password
 from leadflow.accounts.system import system_actor
+from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.leads import services as lead_services
 from leadflow.leads.models import Lead
@@ -80,3 +81,15 @@ RAW_LEAD_SQL = ("INSERT INTO leads (first_name, last_name, email, email_key, lif
 def insert_raw_lead(conn, name: str, email: str | None = None, deleted=None) -> int:
     return conn.execute(text(RAW_LEAD_SQL), {"name": name, "email": email, "key": email.lower() if email else None,
                                              "no": False, "deleted": deleted}).scalar_one()
+
+
+def insert_lead_in_plain_sql() -> None:
+    """Lead "Cy Bulk" (cy@bulk.example) written with plain SQL, past the ORM and the lead
+    store's guard (whose scan allows tests), as a bulk writer would: what database triggers
+    keep (the search table, its index) must follow."""
+    db.session.execute(text(
+        "INSERT INTO leads (first_name, last_name, search_text, lifecycle, temperature, score, currency, "
+        "marketing_consent, board_rank, version, created_at, updated_at) "
+        "VALUES ('Cy', 'Bulk', 'cy bulk cy@bulk.example', 'lead', 'cold', 0, 'USD', false, 0, 1, :now, :now)"),
+        {"now": utcnow()})
+

@@ -17,6 +17,7 @@ from leadflow.leads import services
 from leadflow.leads.models import LEAD_SEARCH_FTS, LEAD_SEARCH_TRGM_INDEX, Lead
 from leadflow.leads.queries import LeadFilters, filtered_leads, fts_trigram_query, search_matches
 from leadflow.organizations.services import update_organization
+from tests.factories import insert_lead_in_plain_sql
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -109,11 +110,7 @@ def test_the_index_follows_a_merge_and_its_undo(make_user):
 
 def test_a_lead_inserted_in_plain_sql_is_in_the_index(make_user):
     admin = make_user("admin")
-    db.session.execute(text(
-        "INSERT INTO leads (first_name, last_name, search_text, lifecycle, temperature, score, currency, "
-        "marketing_consent, board_rank, version, created_at, updated_at) "
-        "VALUES ('Cy', 'Bulk', 'cy bulk cy@bulk.example', 'lead', 'cold', 0, 'USD', false, 0, 1, :now, :now)"),
-        {"now": utcnow()})
+    insert_lead_in_plain_sql()  # as a bulk writer outside the ORM would: the triggers keep up
     db.session.commit()
     assert len(searched(admin, "cy@bulk.example")) == 1
     assert_index_agrees(admin, TERMS + ("cy@bulk", "bulk"))

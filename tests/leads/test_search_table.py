@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
 
 from leadflow.db import utcnow
 from leadflow.extensions import db
@@ -15,6 +14,7 @@ from leadflow.leads import services
 from leadflow.leads.models import Lead, lead_search
 from leadflow.leads.queries import LeadFilters, filtered_leads
 from leadflow.organizations.services import update_organization
+from tests.factories import insert_lead_in_plain_sql
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -60,11 +60,7 @@ def test_search_follows_creates_edits_renames_trash_and_deletes(make_user):
 
 def test_a_lead_inserted_in_plain_sql_is_found(make_user):
     admin = make_user("admin")
-    db.session.execute(text(
-        "INSERT INTO leads (first_name, last_name, search_text, lifecycle, temperature, score, currency, "
-        "marketing_consent, board_rank, version, created_at, updated_at) "
-        "VALUES ('Cy', 'Bulk', 'cy bulk cy@bulk.example', 'lead', 'cold', 0, 'USD', false, 0, 1, :now, :now)"),
-        {"now": utcnow()})
+    insert_lead_in_plain_sql()  # as a bulk writer outside the ORM would: the triggers keep up
     db.session.commit()
     assert found(admin, "cy@bulk") == ["Cy"]
     assert db.session.scalar(db.select(db.func.count(Lead.id))) == 1

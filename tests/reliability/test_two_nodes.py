@@ -19,7 +19,7 @@ import requests
 from sqlalchemy import text
 
 from leadflow.imports.runner import CHUNK_ROWS
-from tests.reliability.load import ADMIN_EMAIL, PASSWORD, create_admin
+from tests.reliability.load import ADMIN_EMAIL, create_admin
 from tests.reliability.workers import Reader, add_due_tasks, kill_9, run_in_app, start_scheduler, wait_until
 from tests.servers import REPO_ROOT, production_env, start_leadflow, stop_processes
 
