@@ -7,7 +7,9 @@ import pytest
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.leads.models import Lead
+from leadflow.leads.services import update_custom_field
 from leadflow.pipeline.services import ensure_default_pipeline
+from tests.factories import TEST_SETUP
 
 ROLES = ("admin", "manager", "rep", "viewer")
 
@@ -129,13 +131,18 @@ def test_lead_list_query_count_does_not_grow_with_page_size(app, login_as, make_
 
 
 def test_lead_page_query_count_is_bounded(app, login_as, make_lead, count_queries):
-    lead = make_lead(first_name="Q", organization="Org", tags="a, b, c")
+    # A lead with everything its page can show: organization (and its other leads), tags,
+    # a stage of a pipeline, a value, an email (the duplicate check), a custom field.
+    lead = make_lead(first_name="Q", organization="Org", tags="a, b, c", value="1200")
+    make_lead(first_name="Colleague", organization="Org")
+    db.session.commit()
+    update_custom_field(TEST_SETUP, lead, "Budget", "10k")
     db.session.commit()
     _, client = login_as("manager")
     client.get(f"/leads/{lead.id}")
     with count_queries() as queries:
         assert client.get(f"/leads/{lead.id}").status_code == 200
-    assert len(queries) <= 15, queries
+    assert len(queries) <= 15, queries  # the limit of issue 2 (it was 17 with tags and pipeline read apart)
 
 
 def test_names_are_escaped_on_every_page(login_as, make_lead):
