@@ -295,8 +295,7 @@ def export_leads():
 @login_required
 def queue_export():
     """Prepare the export of the list (its query string in ``query``) as a job."""
-    job = export_jobs.queue_export(current_user, request.form.get("query", ""))
-    db.session.flush()
+    job = export_jobs.queue_export(current_user, request.form.get("query", ""))  # flushed: it has its id
     start_in_background(export_jobs.KIND, job.id)  # after this request's commit
     return redirect_to(url_for("imports.export_detail", export_id=job.id))
 

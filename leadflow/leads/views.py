@@ -42,12 +42,10 @@ def bulk_action():
     over every lead its filter matches, as a job; show its outcome on the list when it ran
     already (``JOBS_RUN_INLINE``), else its progress page."""
     return_query = request.form.get("return_query", "")
-    back = url_for("leads.index") + ("?" + return_query if return_query else "")
     try:
         job = bulk.queue_bulk_job(current_user, request.form.get("action", ""), request.form.getlist("lead_ids"),
                                   request.form, return_query=return_query,
                                   filter_query=return_query if request.form.get("scope") == "filter" else None)
-        db.session.flush()
     except ValidationFailed as exc:
         for messages in exc.errors.values():
             flash(" ".join(messages), "error")
@@ -55,25 +53,27 @@ def bulk_action():
         return render_page("leads/index.html", status=422, **queries.lead_list_context(filters, current_user),
                            **bulk.bulk_context(current_user))
     if start_job(bulk.KIND, job.id):  # it runs after the request's commit; then say how it went
-        after_commit(lambda job_id=job.id: _flash_outcome(job_id))
-        return redirect_to(back)
+        after_commit(lambda job_id=job.id: _flash_outcome(db.session.get(bulk.BulkJob, job_id, populate_existing=True)))
+        return redirect_to(_list_url(return_query))
     return redirect_to(url_for("leads.bulk_job", bulk_id=job.id))  # its progress, then its outcome
 
 
-def _flash_outcome(job_id: int) -> None:
-    job = db.session.get(bulk.BulkJob, job_id, populate_existing=True)
+def _flash_outcome(job) -> None:
     flash(bulk.job_summary(job), "warning" if bulk.job_refused_some(job) else "success")
 
 
-def _bulk_job_page(job_id: int):
-    job = bulk.get_job(current_user, job_id)
-    back = _bulk_back(job)
-    return render_page("leads/bulk_job.html", block="status", job=job, back=back,
+def _bulk_job_page(job):
+    return render_page("leads/bulk_job.html", block="status", job=job, back=_bulk_back(job),
                        summary=bulk.job_summary(job), refused_some=bulk.job_refused_some(job))
 
 
+def _list_url(query: str) -> str:
+    """The lead list with the filters of ``query`` (a query string)."""
+    return url_for("leads.index") + ("?" + query if query else "")
+
+
 def _bulk_back(job) -> str:
-    return url_for("leads.index") + ("?" + job.form_data["return_query"] if job.form_data.get("return_query") else "")
+    return _list_url(job.form_data.get("return_query", ""))
 
 
 @bp.get("/bulk/<int:bulk_id>")
@@ -83,16 +83,16 @@ def bulk_job(bulk_id: int):
     was started from (the progress block the page polls shows the outcome in place)."""
     job = bulk.get_job(current_user, bulk_id)
     if job.status == "done":
-        _flash_outcome(job.id)
+        _flash_outcome(job)
         return redirect_to(_bulk_back(job))
-    return _bulk_job_page(bulk_id)
+    return _bulk_job_page(job)
 
 
 @bp.get("/bulk/<int:bulk_id>/progress")
 @writer_required
 def bulk_job_progress(bulk_id: int):
     """The job's status block: the page polls it every second until the job ends."""
-    return _bulk_job_page(bulk_id)
+    return _bulk_job_page(bulk.get_job(current_user, bulk_id))
 
 
 @bp.route("/new", methods=["GET", "POST"])
