@@ -187,6 +187,8 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST routing.set_fallback": (302, 403, 403, 403, 403, 303),
     "POST routing.toggle_rule": (302, 403, 403, 403, 403, 303),
     # reports
+    "GET reports.funnel": (302, 200, 200, 200, 200, 200),
+    "GET reports.funnel_csv": (302, 200, 200, 200, 200, 200),
     "GET reports.index": (302, 200, 200, 200, 200, 200),
     # scoring
     "GET scoring.calibration": (302, 403, 403, 403, 200, 200),
