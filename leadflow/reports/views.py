@@ -21,7 +21,7 @@ from collections.abc import Callable
 from flask import Blueprint, request, url_for
 from flask_login import current_user, login_required
 
-from leadflow.reports import charts, funnel
+from leadflow.reports import charts, funnel, sources
 from leadflow.reports.csvout import csv_response
 from leadflow.reports.filters import ReportFilters, filter_choices
 from leadflow.reports.registry import REPORTS, find, register
@@ -76,3 +76,5 @@ def report_routes(slug: str, template: str, csv: Callable, *, blueprint: Bluepri
 
 register(funnel.REPORT)
 report_routes("funnel", "reports/funnel.html", funnel.csv_table)
+register(sources.REPORT)
+report_routes("sources", "reports/sources.html", sources.csv_table)
