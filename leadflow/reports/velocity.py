@@ -1,0 +1,131 @@
+"""Pipeline velocity: how much won value the pipeline makes a day,
+
+    (open deals × win rate × average won value) ÷ average cycle length,
+
+with its four inputs, for the period and for each of its months (the reader's months):
+
+- open deals: leads in an open stage at the end of the month (or period), read from stage
+  history (``leadflow.reports.stays``), so a past month counts what was open then;
+- win rate: of the deals closed in the month, the share won (won ÷ (won + lost));
+- average won value: of the deals won in the month with a value, in the base currency (a
+  currency with no rate to the base is reported and left out of the average);
+- average cycle length: days from a lead's creation to its win, over the deals won in the month.
+
+A deal is closed when it sits in a won or lost stage, in the month it entered that stage (a
+deal won, reopened and won again counts once, when it was last won; one reopened and still
+open does not count as closed). Each month's figures come from sums the database makes per
+month, outcome and currency; the period's from the same sums added up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import and_, case, func, or_, select
+
+from leadflow.extensions import db
+from leadflow.governance.money import MoneyTotal, Rates, total_in_base
+from leadflow.leads.models import Lead
+from leadflow.pipeline.models import Stage
+from leadflow.reports.months import Month, month_key
+from leadflow.reports.stays import days_between, moment, stays
+
+CYCLE_DECIMALS = 6  # days from the database are floats: kept to well under a second
+
+
+@dataclass(frozen=True)
+class Velocity:
+    key: str  # "2026-11", or "period"
+    label: str
+    open_deals: int
+    won: int
+    lost: int
+    won_value: MoneyTotal  # every won deal's value, in the base currency
+    valued_won: int  # won deals whose value is in the average (a value with a rate)
+    cycle_days: Decimal | None  # average days from creation to the win
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        closed = self.won + self.lost
+        return None if not closed else Decimal(self.won) / closed
+
+    @property
+    def average_won_cents(self) -> Decimal | None:
+        return None if not self.valued_won else self.won_value.cents / self.valued_won
+
+    @property
+    def cents_per_day(self) -> Decimal | None:
+        """None when an input is missing (no deal closed, none won with a value, no cycle)."""
+        if self.win_rate is None or self.average_won_cents is None or not self.cycle_days:
+            return None
+        return self.open_deals * self.win_rate * self.average_won_cents / self.cycle_days
+
+
+def _stage_filter(pipeline_id: int | None):
+    return [] if pipeline_id is None else [Stage.pipeline_id == pipeline_id]
+
+
+def open_deals_at(lead_ids, moments: list, pipeline_id: int | None = None) -> list[int]:
+    """How many of the leads were in an open stage at each moment (from their stage history):
+    one query, one sum per moment."""
+    if not moments:
+        return []
+    s = stays(lead_ids)
+    sums = [func.coalesce(func.sum(case((and_(s.c.entered_at < moment(at),
+                                              or_(s.c.left_at.is_(None), s.c.left_at >= moment(at))), 1), else_=0)), 0)
+            for at in moments]
+    query = (select(*sums).select_from(s).join(Stage, Stage.id == s.c.stage_id)
+             .where(Stage.kind == "open", *_stage_filter(pipeline_id)))
+    return [int(n) for n in db.session.execute(query).one()]
+
+
+def _closings(lead_ids, months: list[Month], pipeline_id: int | None):
+    """Rows (month key, "won"/"lost", currency, deals, deals with a value, value, days created → closed)."""
+    closed_at = func.coalesce(Lead.stage_entered_at, Lead.created_at)
+    key = month_key(closed_at, months).label("month")
+    return db.session.execute(
+        select(key, Stage.kind, Lead.currency, func.count(Lead.id), func.count(Lead.value_cents),
+               func.coalesce(func.sum(Lead.value_cents), 0), func.sum(days_between(Lead.created_at, closed_at)))
+        .join(Stage, Stage.id == Lead.stage_id)
+        .where(Lead.id.in_(lead_ids), Stage.kind.in_(("won", "lost")), *_stage_filter(pipeline_id),
+               closed_at >= moment(months[0].start_at), closed_at < moment(months[-1].end_at))
+        .group_by(key, Stage.kind, Lead.currency)).all()
+
+
+class _Sums:
+    def __init__(self):
+        self.won = self.lost = 0
+        self.days = 0.0
+        self.values: dict[str, tuple[int, Decimal]] = {}
+
+    def add(self, kind: str, currency: str, deals: int, valued: int, cents, days) -> None:
+        if kind == "lost":
+            self.lost += deals
+            return
+        self.won += deals
+        self.days += float(days or 0)
+        held = self.values.get(currency, (0, Decimal(0)))
+        self.values[currency] = (held[0] + valued, held[1] + Decimal(cents))
+
+    def velocity(self, key: str, label: str, open_deals: int, rates: Rates) -> Velocity:
+        total = total_in_base(self.values, rates)
+        valued = sum(n for currency, (n, _) in self.values.items() if currency == rates.base or rates.get(currency))
+        cycle = None if not self.won else Decimal(str(round(self.days / self.won, CYCLE_DECIMALS)))
+        return Velocity(key, label, open_deals, self.won, self.lost, total, valued, cycle)
+
+
+def velocity(lead_ids, months: list[Month], rates: Rates, pipeline_id: int | None = None
+             ) -> tuple[Velocity | None, list[Velocity]]:
+    """The period's velocity and each month's (None and [] for a period with no month)."""
+    if not months:
+        return None, []
+    open_at_end = open_deals_at(lead_ids, [m.end_at for m in months], pipeline_id)
+    by_month = {m.key: _Sums() for m in months}
+    period = _Sums()
+    for key, kind, currency, deals, valued, cents, days in _closings(lead_ids, months, pipeline_id):
+        by_month[key].add(kind, currency, deals, valued, cents, days)
+        period.add(kind, currency, deals, valued, cents, days)
+    trend = [by_month[m.key].velocity(m.key, m.label, n, rates) for m, n in zip(months, open_at_end)]
+    label = months[0].label if len(months) == 1 else f"{months[0].label} – {months[-1].label}"
+    return period.velocity("period", label, open_at_end[-1], rates), trend
