@@ -37,7 +37,9 @@ def next_month(day: date) -> date:
 
 def period_months(start: date, end: date, zone: tzinfo) -> list[Month]:
     """The months from ``start`` to ``end`` (both included) in ``zone``; none when end < start."""
-    months = []
+    months: list[Month] = []
+    if end < start:
+        return months
     first = start.replace(day=1)
     while first <= end:
         following = next_month(first)
