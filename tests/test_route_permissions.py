@@ -187,7 +187,17 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST routing.set_fallback": (302, 403, 403, 403, 403, 303),
     "POST routing.toggle_rule": (302, 403, 403, 403, 403, 303),
     # reports
+    "GET reports.forecast": (302, 200, 200, 200, 200, 200),
+    "GET reports.forecast_csv": (302, 200, 200, 200, 200, 200),
     "GET reports.index": (302, 200, 200, 200, 200, 200),
+    "GET reports.time_in_stage": (302, 200, 200, 200, 200, 200),
+    "GET reports.time_in_stage_csv": (302, 200, 200, 200, 200, 200),
+    "GET reports.velocity": (302, 200, 200, 200, 200, 200),
+    "GET reports.velocity_csv": (302, 200, 200, 200, 200, 200),
+    # report_settings (monthly targets)
+    "POST report_settings.delete": (302, 403, 403, 403, 403, 303),
+    "GET report_settings.targets": (302, 403, 403, 403, 403, 200),
+    "POST report_settings.targets": (302, 403, 403, 403, 403, 422),
     # scoring
     "GET scoring.calibration": (302, 403, 403, 403, 200, 200),
     "POST scoring.delete_rule": (302, 403, 403, 403, 403, 303),
@@ -429,6 +439,16 @@ class Samples:
         db.session.flush()
         return {"workflows.rule_id": rule.id, "delivery_id": delivery.id}
 
+    def _make_target(self, n):
+        from datetime import date
+
+        from leadflow.reports.models import MonthlyTarget
+
+        target = MonthlyTarget(month=date(2026, 1 + n % 12, 1), pipeline_id=None, amount_cents=100 * n, currency="USD")
+        db.session.add(target)
+        db.session.flush()
+        return {"target_id": target.id}
+
 
 _GROUPS = {
     "fixed": ("name", "field", "action"), "pipeline": ("pipeline_id", "stage_id", "next_stage_id"),
@@ -436,7 +456,7 @@ _GROUPS = {
     "user": ("user_id",), "sequence": ("template_id", "sequence_id", "step_id"), "enrollment": ("enrollment_id",),
     "job": ("imports.job_id",), "bulk": ("bulk_id",), "export": ("export_id",), "token": ("token_id",), "form": ("form_id",), "message": ("message_id",),
     "routing": ("routing.rule_id",), "scoring": ("scoring.rule_id", "scoring.job_id"),
-    "workflow": ("workflows.rule_id", "delivery_id"),
+    "workflow": ("workflows.rule_id", "delivery_id"), "target": ("target_id",),
 }
 _GROUP_OF = {key: group for group, keys in _GROUPS.items() for key in keys}
 # The rows whose owner makes the difference between a rep's own lead and another rep's.

@@ -22,12 +22,16 @@ from decimal import Decimal
 from sqlalchemy import case, func, select
 
 from leadflow.extensions import db
-from leadflow.governance.money import MoneyTotal, Rates, total_in_base
+from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in_base
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage
-from leadflow.reports.months import Month, month_key, month_of_day
+from leadflow.reports.charts import column_chart
+from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.months import Month, month_key, month_of_day, period_months
+from leadflow.reports.registry import Report
 from leadflow.reports.stays import moment
 from leadflow.reports.targets import targets_by_month
+from leadflow.web.formatting import local_today
 
 NO_CLOSE_DATE = "No close date"
 
@@ -70,6 +74,16 @@ class Forecast:
     @property
     def has_targets(self) -> bool:
         return any(month.target is not None for month in self.won_months)
+
+    @property
+    def empty(self) -> bool:
+        return not self.open_months and not any(month.deals for month in self.won_months)
+
+    def open_chart(self, title: str = "Open value by expected close month"):
+        return open_chart(self, title)
+
+    def won_chart(self, title: str = "Won value each month"):
+        return won_chart(self, title)
 
 
 def _label(key: str | None) -> str:
@@ -141,3 +155,59 @@ def forecast(lead_ids, months: list[Month], today: date, rates: Rates, pipeline_
     open_months, open_total, weighted_total = open_by_close_month(lead_ids, today, rates)
     won_months, won_total = won_by_month(lead_ids, months, rates, pipeline_id)
     return Forecast(rates.base, open_months, won_months, open_total, weighted_total, won_total)
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+def compute(filters: ReportFilters, viewer) -> Forecast:
+    return forecast(report_lead_ids(filters, viewer), period_months(filters.start, filters.end, filters.zone),
+                    local_today(filters.zone), current_rates(), filters.pipeline_id)
+
+
+def units(total: MoneyTotal | None) -> float:
+    """A total in whole units of the base currency, for a chart."""
+    return 0.0 if total is None else float(total.cents / 100)
+
+
+def open_chart(data: Forecast, title: str):
+    months = data.open_months
+    return column_chart([month.label for month in months],
+                        [("Unweighted", [units(m.unweighted) for m in months]),
+                         ("Weighted", [units(m.weighted) for m in months])], title=title, unit=data.base)
+
+
+def won_chart(data: Forecast, title: str):
+    series = [("Won", [units(m.won) for m in data.won_months])]
+    if data.has_targets:
+        series.append(("Target", [units(m.target) for m in data.won_months]))
+    return column_chart([m.label for m in data.won_months], series, title=title, unit=data.base)
+
+
+def thumbnail(data: Forecast):
+    return open_chart(data, "Open value by expected close month, in " + data.base)
+
+
+def csv_table(data: Forecast) -> tuple[list[str], list[list]]:
+    base = data.base
+    header = ["Figure", "Month", "Deals", "Overdue deals", f"Value ({base})", f"Weighted value ({base})",
+              f"Target ({base})", "% of target", "Not converted (no rate)"]
+
+    def amount(total: MoneyTotal | None):
+        return "" if total is None else Decimal(total.rounded_cents) / 100
+
+    def apart(total: MoneyTotal) -> str:
+        return "; ".join(f"{Decimal(part.rounded_cents) / 100} {part.currency}" for part in total.unconverted)
+
+    rows = [["Open", month.key or NO_CLOSE_DATE, month.deals, month.overdue, amount(month.unweighted),
+             amount(month.weighted), "", "", apart(month.unweighted)] for month in data.open_months]
+    rows += [["Won", month.key, month.deals, "", amount(month.won), "", amount(month.target),
+              "" if month.percent_of_target is None else month.percent_of_target, apart(month.won)]
+             for month in data.won_months]
+    return header, rows
+
+
+REPORT = Report(
+    "forecast", "Forecast",
+    "Open deals by expected close month, at full value and weighted by their stage's win probability, in the base "
+    "currency; and the value won in each month of the period against its target.",
+    compute, thumbnail)

@@ -20,9 +20,13 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 
+from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
-from leadflow.pipeline.models import Stage, StageChange
+from leadflow.pipeline.models import Pipeline, Stage, StageChange
+from leadflow.reports.charts import bar_chart
+from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.registry import Report
 from leadflow.reports.stays import days_between, moment, stays
 
 STUCK_LIMIT = 10
@@ -125,3 +129,64 @@ def backward_moves(lead_ids, pipeline_id: int, start_at: datetime, end_at: datet
              .group_by(left.id, left.name, left.position, entered.id, entered.name, entered.position)
              .order_by(moves.desc(), left.position, entered.position))
     return [BackwardMove(from_name, to_name, count, leads) for from_name, to_name, count, leads in db.session.execute(query)]
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TimeInStageReport:
+    pipeline: Pipeline | None
+    stages: list[StageTime]
+    stuck: list[StuckLead]
+    backward: list[BackwardMove]
+
+    @property
+    def ended(self) -> int:
+        return sum(stage.left for stage in self.stages)
+
+    @property
+    def empty(self) -> bool:
+        """No stay ended in the period and no lead is in an open stage now."""
+        return not self.ended and not any(stage.current for stage in self.stages)
+
+
+def report_pipeline(filters: ReportFilters) -> Pipeline | None:
+    """The pipeline chosen in the filters, else the default one (else the first live one)."""
+    if filters.pipeline_id is not None:
+        return db.session.get(Pipeline, filters.pipeline_id)
+    return db.session.scalar(db.select(Pipeline).where(Pipeline.archived_at.is_(None))
+                             .order_by(Pipeline.is_default.desc(), Pipeline.position, Pipeline.id).limit(1))
+
+
+def compute(filters: ReportFilters, viewer) -> TimeInStageReport:
+    pipeline = report_pipeline(filters)
+    if pipeline is None:
+        return TimeInStageReport(None, [], [], [])
+    lead_ids, now = report_lead_ids(filters, viewer), utcnow()
+    return TimeInStageReport(pipeline, stage_times(lead_ids, pipeline.id, filters.start_at, filters.end_at, now),
+                             stuck_leads(lead_ids, pipeline.id, now),
+                             backward_moves(lead_ids, pipeline.id, filters.start_at, filters.end_at))
+
+
+def thumbnail(data: TimeInStageReport):
+    return bar_chart([(stage.name, stage.median_days or 0) for stage in data.stages],
+                     title="Median days in each stage, last 90 days", unit="days")
+
+
+CSV_HEADER = ["Stage", "Stays ended in the period", "Median days", "90th percentile days", "Leads in the stage now",
+              "Their median days so far"]
+
+
+def csv_table(data: TimeInStageReport) -> tuple[list[str], list[list]]:
+    def cell(value):
+        return "" if value is None else value
+
+    return CSV_HEADER, [[stage.name, stage.left, cell(stage.median_days), cell(stage.p90_days), stage.current,
+                         cell(stage.current_median_days)] for stage in data.stages]
+
+
+REPORT = Report(
+    "time-in-stage", "Time in stage",
+    "Median and 90th-percentile days in each open stage, over the stays that ended in the period (from stage "
+    "history: entering a stage to the next move); leads still in a stage are counted apart, with the days so far.",
+    compute, thumbnail)

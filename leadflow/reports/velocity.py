@@ -25,10 +25,13 @@ from decimal import Decimal
 from sqlalchemy import and_, case, func, or_, select
 
 from leadflow.extensions import db
-from leadflow.governance.money import MoneyTotal, Rates, total_in_base
+from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in_base
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage
-from leadflow.reports.months import Month, month_key
+from leadflow.reports.charts import line_chart, sparkline
+from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.months import Month, month_key, period_months
+from leadflow.reports.registry import Report
 from leadflow.reports.stays import days_between, moment, stays
 
 CYCLE_DECIMALS = 6  # days from the database are floats: kept to well under a second
@@ -129,3 +132,79 @@ def velocity(lead_ids, months: list[Month], rates: Rates, pipeline_id: int | Non
     trend = [by_month[m.key].velocity(m.key, m.label, n, rates) for m, n in zip(months, open_at_end)]
     label = months[0].label if len(months) == 1 else f"{months[0].label} – {months[-1].label}"
     return period.velocity("period", label, open_at_end[-1], rates), trend
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VelocityReport:
+    base: str
+    period: Velocity | None
+    trend: list[Velocity]
+
+    @property
+    def empty(self) -> bool:
+        return self.period is None or (not self.period.open_deals and not self.period.won and not self.period.lost)
+
+    def chart(self, title: str = "Pipeline velocity per day, each month"):
+        return velocity_chart(self, title)
+
+    def sparklines(self) -> dict:
+        return input_sparklines(self)
+
+
+def compute(filters: ReportFilters, viewer) -> VelocityReport:
+    rates = current_rates()
+    period, trend = velocity(report_lead_ids(filters, viewer), period_months(filters.start, filters.end, filters.zone),
+                             rates, filters.pipeline_id)
+    return VelocityReport(rates.base, period, trend)
+
+
+def _units(cents: Decimal | None) -> float:
+    return 0.0 if cents is None else float(cents / 100)
+
+
+def velocity_chart(data: VelocityReport, title: str):
+    return line_chart([v.label for v in data.trend], [("Per day", [_units(v.cents_per_day) for v in data.trend])],
+                      title=title, unit=data.base)
+
+
+def input_sparklines(data: VelocityReport) -> dict:
+    """A small trend of each input across the months, keyed by input."""
+    trend = data.trend
+    return {
+        "open": sparkline([v.open_deals for v in trend], title="Open deals at each month's end"),
+        "win_rate": sparkline([float(v.win_rate or 0) * 100 for v in trend], title="Win rate each month"),
+        "value": sparkline([_units(v.average_won_cents) for v in trend], title="Average won value each month"),
+        "cycle": sparkline([float(v.cycle_days or 0) for v in trend], title="Average cycle length each month"),
+    }
+
+
+def thumbnail(data: VelocityReport):
+    return velocity_chart(data, "Pipeline velocity per day, each month")
+
+
+def _rounded(value: Decimal | None, places: str = "0.01"):
+    return "" if value is None else value.quantize(Decimal(places))
+
+
+def csv_table(data: VelocityReport) -> tuple[list[str], list[list]]:
+    base = data.base
+    header = ["Month", "Open deals at its end", "Won", "Lost", "Win rate %", f"Average won value ({base})",
+              "Average cycle (days)", f"Velocity per day ({base})", "Won value not converted (no rate)"]
+    rows = []
+    for v in [*data.trend, *([data.period] if data.period else [])]:
+        rows.append([v.key if v.key != "period" else f"Period ({v.label})", v.open_deals, v.won, v.lost,
+                     "" if v.win_rate is None else _rounded(v.win_rate * 100, "0.1"),
+                     "" if v.average_won_cents is None else _rounded(v.average_won_cents / 100),
+                     _rounded(v.cycle_days, "0.1"),
+                     "" if v.cents_per_day is None else _rounded(v.cents_per_day / 100),
+                     "; ".join(f"{Decimal(p.rounded_cents) / 100} {p.currency}" for p in v.won_value.unconverted)])
+    return header, rows
+
+
+REPORT = Report(
+    "velocity", "Pipeline velocity",
+    "(Open deals × win rate × average won value) ÷ average days from creation to the win: the value the pipeline "
+    "wins a day, for the period and each month, with the four inputs.",
+    compute, thumbnail)

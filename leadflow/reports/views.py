@@ -21,13 +21,17 @@ from collections.abc import Callable
 from flask import Blueprint, request, url_for
 from flask_login import current_user, login_required
 
+from leadflow.reports import charts, forecast, time_in_stage, velocity
 from leadflow.reports.csvout import csv_response
 from leadflow.reports.filters import ReportFilters, filter_choices
-from leadflow.reports.registry import REPORTS, find
+from leadflow.reports.registry import REPORTS, find, register
 from leadflow.web.htmx import render_page
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 PAGE_ENDPOINTS: dict[str, str] = {}  # slug → the endpoint of its page, as report_routes added it
+
+for _chart in (charts.bar_chart, charts.column_chart, charts.line_chart, charts.funnel_chart, charts.sparkline):
+    bp.add_app_template_global(_chart)  # report templates draw with these: {{ bar_chart(rows, title=…) }}
 
 
 def endpoint_for(slug: str) -> str:
@@ -66,3 +70,13 @@ def report_routes(slug: str, template: str, csv: Callable, *, blueprint: Bluepri
     PAGE_ENDPOINTS[slug] = f"{blueprint.name}.{endpoint}"
     blueprint.add_url_rule(f"/{slug}", endpoint, login_required(page), methods=["GET"])
     blueprint.add_url_rule(f"/{slug}.csv", f"{endpoint}_csv", login_required(download), methods=["GET"])
+
+
+# --- the reports, in the order the index shows them -------------------------------------------
+
+register(time_in_stage.REPORT)
+report_routes("time-in-stage", "reports/time_in_stage.html", time_in_stage.csv_table)
+register(forecast.REPORT)
+report_routes("forecast", "reports/forecast.html", forecast.csv_table)
+register(velocity.REPORT)
+report_routes("velocity", "reports/velocity.html", velocity.csv_table)
