@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from leadflow.db import utcnow
@@ -27,7 +27,7 @@ from leadflow.pipeline.models import Pipeline, Stage, StageChange
 from leadflow.reports.charts import bar_chart
 from leadflow.reports.filters import ReportFilters, report_lead_ids
 from leadflow.reports.registry import Report
-from leadflow.reports.stays import days_between, moment, stays
+from leadflow.reports.stays import current_stays, days_between, ended_stays, moment
 
 STUCK_LIMIT = 10
 
@@ -76,14 +76,15 @@ def stage_times(lead_ids, pipeline_id: int, start_at: datetime, end_at: datetime
     stages = open_stages(pipeline_id)
     if not stages:
         return []
-    s = stays(lead_ids)
-    still = case((s.c.left_at.is_(None), 1), else_=0).label("still")
-    days = days_between(s.c.entered_at, func.coalesce(s.c.left_at, moment(now))).label("days")
-    measured = (select(s.c.stage_id, still, days)
-                .where(s.c.stage_id.in_([stage.id for stage in stages]),
-                       or_(s.c.left_at.is_(None),
-                           and_(s.c.left_at >= moment(start_at), s.c.left_at < moment(end_at))))
-                .subquery("measured"))
+    stage_ids = [stage.id for stage in stages]
+    ended, current = ended_stays(lead_ids, start_at, end_at), current_stays(lead_ids)
+    measured = union_all(
+        select(ended.c.stage_id, literal(0).label("still"),
+               days_between(ended.c.entered_at, ended.c.left_at).label("days"))
+        .where(ended.c.stage_id.in_(stage_ids)),
+        select(current.c.stage_id, literal(1), days_between(current.c.entered_at, moment(now)))
+        .where(current.c.stage_id.in_(stage_ids)),
+    ).subquery("measured")
     window = {"partition_by": (measured.c.stage_id, measured.c.still)}
     ranked = select(measured.c.stage_id, measured.c.still, measured.c.days,
                     func.row_number().over(order_by=measured.c.days, **window).label("rn"),
@@ -98,20 +99,20 @@ def stage_times(lead_ids, pipeline_id: int, start_at: datetime, end_at: datetime
     rows = []
     for stage in stages:
         left, median, p90 = found.get((stage.id, 0), (0, None, None))
-        current, current_median, _ = found.get((stage.id, 1), (0, None, None))
+        current_count, current_median, _ = found.get((stage.id, 1), (0, None, None))
         rows.append(StageTime(stage.id, stage.name, int(left), _rounded(median), _rounded(p90),
-                              int(current), _rounded(current_median)))
+                              int(current_count), _rounded(current_median)))
     return rows
 
 
 def stuck_leads(lead_ids, pipeline_id: int, now: datetime, limit: int = STUCK_LIMIT) -> list[StuckLead]:
     """The open leads that have been in their current (open) stage longest, longest first."""
-    s = stays(lead_ids)
-    query = (select(Lead.id, Lead.first_name, Lead.last_name, Stage.name, s.c.entered_at,
-                    days_between(s.c.entered_at, moment(now)))
-             .join(Lead, Lead.id == s.c.lead_id).join(Stage, Stage.id == s.c.stage_id)
-             .where(s.c.left_at.is_(None), Stage.pipeline_id == pipeline_id, Stage.kind == "open")
-             .order_by(s.c.entered_at, Lead.id).limit(limit))
+    current = current_stays(lead_ids)
+    query = (select(Lead.id, Lead.first_name, Lead.last_name, Stage.name, current.c.entered_at,
+                    days_between(current.c.entered_at, moment(now)))
+             .join(Lead, Lead.id == current.c.lead_id).join(Stage, Stage.id == current.c.stage_id)
+             .where(Stage.pipeline_id == pipeline_id, Stage.kind == "open")
+             .order_by(current.c.entered_at, Lead.id).limit(limit))
     return [StuckLead(lead_id, " ".join(p for p in (first, last) if p) or "(no name)", stage, entered, _rounded(days))
             for lead_id, first, last, stage, entered, days in db.session.execute(query)]
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import func, select
 
 from leadflow.extensions import db
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in_base
@@ -32,7 +32,7 @@ from leadflow.reports.charts import line_chart, sparkline
 from leadflow.reports.filters import ReportFilters, report_lead_ids
 from leadflow.reports.months import Month, month_key, period_months
 from leadflow.reports.registry import Report
-from leadflow.reports.stays import days_between, moment, stays
+from leadflow.reports.stays import days_between, moment, open_at
 
 CYCLE_DECIMALS = 6  # days from the database are floats: kept to well under a second
 
@@ -70,17 +70,10 @@ def _stage_filter(pipeline_id: int | None):
 
 
 def open_deals_at(lead_ids, moments: list, pipeline_id: int | None = None) -> list[int]:
-    """How many of the leads were in an open stage at each moment (from their stage history):
-    one query, one sum per moment."""
-    if not moments:
-        return []
-    s = stays(lead_ids)
-    sums = [func.coalesce(func.sum(case((and_(s.c.entered_at < moment(at),
-                                              or_(s.c.left_at.is_(None), s.c.left_at >= moment(at))), 1), else_=0)), 0)
-            for at in moments]
-    query = (select(*sums).select_from(s).join(Stage, Stage.id == s.c.stage_id)
-             .where(Stage.kind == "open", *_stage_filter(pipeline_id)))
-    return [int(n) for n in db.session.execute(query).one()]
+    """How many of the leads were in an open stage (of the pipeline, or any) at each moment,
+    from their stage history (``leadflow.reports.stays.open_at``)."""
+    stage_ids = list(db.session.scalars(select(Stage.id).where(Stage.kind == "open", *_stage_filter(pipeline_id))))
+    return open_at(lead_ids, moments, stage_ids)
 
 
 def _closings(lead_ids, months: list[Month], pipeline_id: int | None):

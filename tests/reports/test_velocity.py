@@ -107,3 +107,10 @@ def test_another_pipeline_s_stages_are_not_this_pipeline_s_deals(book, rates):
     other = stages()["New"].pipeline_id + 1000
     assert velocity(live_leads(), MONTHS, rates, pipeline_id=other)[0].open_deals == 0
     assert velocity(live_leads(), MONTHS, rates, pipeline_id=stages()["New"].pipeline_id)[0].won == 5
+
+
+def test_leads_created_without_a_change_entering_their_stage_count_from_their_creation(app):
+    past_lead("Quiet", at(9, 14), "New", history=False)
+    past_lead("Quiet mover", at(9, 14), "Contacted", [(at(9, 20), "Lost")], history=False)
+    past_lead("Recorded", at(9, 14), "New", [(at(9, 18), "Won")])
+    assert open_deals_at(live_leads(), [at(9, 12), at(9, 16), at(9, 19), at(9, 21)]) == [0, 3, 2, 1]
