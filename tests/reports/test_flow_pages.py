@@ -13,7 +13,7 @@ from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.reports.models import MonthlyTarget
 
-from tests.reports.flow_data import at, past_lead
+from tests.reports.flow_data import at, past_lead, stages
 
 OCTOBER = "start=2026-10-01&end=2026-10-31"
 
@@ -175,3 +175,11 @@ def test_a_refused_target_keeps_what_was_typed(client, login_as):
     _, http = login_as("admin")
     html = http.post("/settings/targets", data={"month": "2026-11", "pipeline": "", "amount": "lots"}).get_data(as_text=True)
     assert 'value="2026-11"' in html and 'value="lots"' in html
+
+
+def test_the_board_forecast_links_to_the_reports_for_its_pipeline(client, login_as, october):
+    login_as("rep")
+    pipeline_id = stages()["New"].pipeline_id
+    html = client.get(f"/pipeline/{pipeline_id}/forecast").get_data(as_text=True)
+    for slug in ("forecast", "time-in-stage", "velocity"):
+        assert f'href="/reports/{slug}?pipeline={pipeline_id}"' in html
