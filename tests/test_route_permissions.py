@@ -194,10 +194,6 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "GET reports.time_in_stage_csv": (302, 200, 200, 200, 200, 200),
     "GET reports.velocity": (302, 200, 200, 200, 200, 200),
     "GET reports.velocity_csv": (302, 200, 200, 200, 200, 200),
-    # report_settings (monthly targets)
-    "POST report_settings.delete": (302, 403, 403, 403, 403, 303),
-    "GET report_settings.targets": (302, 403, 403, 403, 403, 200),
-    "POST report_settings.targets": (302, 403, 403, 403, 403, 422),
     # scoring
     "GET scoring.calibration": (302, 403, 403, 403, 200, 200),
     "POST scoring.delete_rule": (302, 403, 403, 403, 403, 303),
@@ -229,6 +225,10 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST sequences.stop": (302, 403, 403, 303, 303, 303),
     "GET sequences.templates": (302, 403, 403, 403, 200, 200),
     "POST sequences.update": (302, 403, 403, 403, 422, 422),
+    # targets (monthly targets, under settings)
+    "POST targets.delete": (302, 403, 403, 403, 403, 303),
+    "GET targets.index": (302, 403, 403, 403, 403, 200),
+    "POST targets.index": (302, 403, 403, 403, 403, 422),
     # workflows
     "POST workflows.delete": (302, 403, 403, 403, 403, 303),
     "GET workflows.edit": (302, 403, 403, 403, 403, 200),

@@ -18,7 +18,8 @@ from leadflow.web.forms import apply_errors, select_choices
 from leadflow.web.htmx import render_page
 from leadflow.web.permissions import admin_required
 
-bp = Blueprint("report_settings", __name__, url_prefix="/settings/targets")
+# Named for what it serves: the reports area may keep other settings pages beside it.
+targets_bp = Blueprint("targets", __name__, url_prefix="/settings/targets")
 
 
 def _form() -> TargetForm:
@@ -29,9 +30,9 @@ def _form() -> TargetForm:
     return form
 
 
-@bp.route("", methods=["GET", "POST"])
+@targets_bp.route("", methods=["GET", "POST"])
 @admin_required
-def targets():
+def index():
     form, status = _form(), 200
     if form.validate_on_submit():
         try:
@@ -42,14 +43,14 @@ def targets():
             status = 422
         else:
             flash(f"Target for {target.month:%B %Y} saved.", "success")
-            return redirect(url_for("report_settings.targets"))
+            return redirect(url_for("targets.index"))
     elif form.is_submitted():
         status = 422
     return render_page("reports/targets.html", form=form, rows=target_rows(), base=base_currency(), status=status)
 
 
-@bp.post("/<int:target_id>/delete")
+@targets_bp.post("/<int:target_id>/delete")
 @admin_required
 def delete(target_id: int):
     return act_and_redirect(lambda: remove_target(current_user, target_id), "Target removed.",
-                            url_for("report_settings.targets"))
+                            url_for("targets.index"))
