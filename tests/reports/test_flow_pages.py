@@ -69,7 +69,12 @@ def test_time_in_stage_for_a_rep_counts_only_their_leads_with_owner_me(client, l
 def test_an_empty_time_in_stage_says_what_to_do(client, login_as):
     login_as("viewer")
     html = client.get("/reports/time-in-stage?start=2025-01-01&end=2025-01-31").get_data(as_text=True)
-    assert "There is no pipeline yet." in html or "No lead left a stage" in html
+    assert "There is no pipeline yet." in html and "Set up a pipeline" in html
+    stages()
+    db.session.commit()
+    html = client.get("/reports/time-in-stage?start=2025-01-01&end=2025-01-31").get_data(as_text=True)
+    assert "No lead left a stage of Sales in this period" in html and 'href="/pipeline/' in html
+    assert 'id="stage-times"' not in html.split("No lead left")[0]
 
 
 def test_bad_filters_are_a_message_not_an_error(client, login_as, october):
@@ -183,3 +188,13 @@ def test_the_board_forecast_links_to_the_reports_for_its_pipeline(client, login_
     html = client.get(f"/pipeline/{pipeline_id}/forecast").get_data(as_text=True)
     for slug in ("forecast", "time-in-stage", "velocity"):
         assert f'href="/reports/{slug}?pipeline={pipeline_id}"' in html
+
+
+def test_empty_forecast_and_velocity_say_what_to_do(client, login_as):
+    login_as("rep")
+    forecast = client.get("/reports/forecast?start=2025-01-01&end=2025-01-31").get_data(as_text=True)
+    assert "No open deals with these filters, and nothing won in this period." in forecast
+    assert "expected close date" in forecast and 'id="won-by-month"' not in forecast
+    velocity = client.get("/reports/velocity?start=2025-01-01&end=2025-01-31").get_data(as_text=True)
+    assert "No open deals at the end of this period and none closed in it with these filters." in velocity
+    assert 'id="velocity-inputs"' not in velocity
