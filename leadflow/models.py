@@ -16,6 +16,7 @@ from leadflow.leads.bulk_models import BulkJob  # noqa: F401
 from leadflow.leads.merge_models import DuplicateDismissal, LeadMerge  # noqa: F401
 from leadflow.leads.review_models import LeadFieldReview  # noqa: F401
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals  # noqa: F401
+from leadflow.reports.models import MonthlyTarget  # noqa: F401
 from leadflow.sequences.models import EmailTemplate, Enrollment, Sequence, SequenceMessage, SequenceStep  # noqa: F401
 from leadflow.scoring.models import RescoreJob, ScoringRule  # noqa: F401
 from leadflow.workflows.models import WebhookDelivery, WorkflowFiring, WorkflowRule, WorkflowRun  # noqa: F401

@@ -196,6 +196,12 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST source_costs.delete": (302, 403, 403, 403, 403, 303),
     "GET source_costs.index": (302, 403, 403, 403, 403, 200),
     "POST source_costs.save": (302, 403, 403, 403, 403, 422),
+    "GET reports.forecast": (302, 200, 200, 200, 200, 200),
+    "GET reports.forecast_csv": (302, 200, 200, 200, 200, 200),
+    "GET reports.time_in_stage": (302, 200, 200, 200, 200, 200),
+    "GET reports.time_in_stage_csv": (302, 200, 200, 200, 200, 200),
+    "GET reports.velocity": (302, 200, 200, 200, 200, 200),
+    "GET reports.velocity_csv": (302, 200, 200, 200, 200, 200),
     # scoring
     "GET scoring.calibration": (302, 403, 403, 403, 200, 200),
     "POST scoring.delete_rule": (302, 403, 403, 403, 403, 303),
@@ -227,6 +233,10 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST sequences.stop": (302, 403, 403, 303, 303, 303),
     "GET sequences.templates": (302, 403, 403, 403, 200, 200),
     "POST sequences.update": (302, 403, 403, 403, 422, 422),
+    # targets (monthly targets, under settings)
+    "POST targets.delete": (302, 403, 403, 403, 403, 303),
+    "GET targets.index": (302, 403, 403, 403, 403, 200),
+    "POST targets.index": (302, 403, 403, 403, 403, 422),
     # workflows
     "POST workflows.delete": (302, 403, 403, 403, 403, 303),
     "GET workflows.edit": (302, 403, 403, 403, 403, 200),
@@ -445,6 +455,16 @@ class Samples:
         db.session.flush()
         return {"workflows.rule_id": rule.id, "delivery_id": delivery.id}
 
+    def _make_target(self, n):
+        from datetime import date
+
+        from leadflow.reports.models import MonthlyTarget
+
+        target = MonthlyTarget(month=date(2026, 1 + n % 12, 1), pipeline_id=None, amount_cents=100 * n, currency="USD")
+        db.session.add(target)
+        db.session.flush()
+        return {"target_id": target.id}
+
 
 _GROUPS = {
     "fixed": ("name", "field", "action"), "pipeline": ("pipeline_id", "stage_id", "next_stage_id"),
@@ -452,7 +472,7 @@ _GROUPS = {
     "user": ("user_id",), "sequence": ("template_id", "sequence_id", "step_id"), "enrollment": ("enrollment_id",),
     "job": ("imports.job_id",), "bulk": ("bulk_id",), "export": ("export_id",), "token": ("token_id",), "form": ("form_id",), "message": ("message_id",),
     "routing": ("routing.rule_id",), "scoring": ("scoring.rule_id", "scoring.job_id"),
-    "workflow": ("workflows.rule_id", "delivery_id"), "cost": ("cost_id",),
+    "workflow": ("workflows.rule_id", "delivery_id"), "cost": ("cost_id",), "target": ("target_id",),
 }
 _GROUP_OF = {key: group for group, keys in _GROUPS.items() for key in keys}
 # The rows whose owner makes the difference between a rep's own lead and another rep's.

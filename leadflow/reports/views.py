@@ -24,7 +24,7 @@ from collections.abc import Callable
 from flask import Blueprint, request, url_for
 from flask_login import current_user, login_required
 
-from leadflow.reports import charts, funnel, sources
+from leadflow.reports import charts, forecast, funnel, sources, time_in_stage, velocity
 from leadflow.reports.csvout import csv_response
 from leadflow.reports.filters import ReportFilters, filter_choices
 from leadflow.reports.registry import REPORTS, find, register
@@ -81,3 +81,9 @@ register(funnel.REPORT)
 report_routes("funnel", "reports/funnel.html", funnel.csv_table)
 register(sources.REPORT)
 report_routes("sources", "reports/sources.html", sources.csv_table)
+register(time_in_stage.REPORT)
+report_routes("time-in-stage", "reports/time_in_stage.html", time_in_stage.csv_table)
+register(forecast.REPORT)
+report_routes("forecast", "reports/forecast.html", forecast.csv_table)
+register(velocity.REPORT)
+report_routes("velocity", "reports/velocity.html", velocity.csv_table)
