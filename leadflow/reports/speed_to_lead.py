@@ -1,0 +1,174 @@
+"""Speed to lead: how long leads created in the period waited for their first response.
+
+A lead's response time is ``first_response_at - created_at``; ``first_response_at`` is
+stamped once, by the first call, e-mail or meeting a person logs on the lead
+(``leadflow.activities.services.touch_lead``). Leads with no such activity yet are
+"unanswered" and count in the shares' denominator (a share is of all leads created in the
+period), but not in the median and 90th percentile, which are over answered leads.
+
+Every figure is one aggregate query: response times are ranked per group with
+``ROW_NUMBER()`` and ``COUNT() OVER`` (answered first, fastest first), and the median and
+90th percentile are the rows at the nearest rank, ⌈n/2⌉ and ⌈0.9 n⌉ (the lower median
+for an even count), so SQLite, which has no percentile function, gives what PostgreSQL
+gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, literal_column, select
+
+from leadflow.accounts.models import User
+from leadflow.extensions import db
+from leadflow.leads.models import Lead
+from leadflow.reports.spans import seconds_between
+
+FIVE_MINUTES = 5 * 60
+ONE_HOUR = 60 * 60
+NO_OWNER = "No owner"
+NO_SOURCE = "No source"
+MAX_WEEKS = 110  # a trend over a longer period starts at its last 110 weeks
+
+
+@dataclass(frozen=True)
+class ResponseRow:
+    """One group's figures; times in seconds (None when no lead of the group was answered)."""
+
+    key: str | int | None  # owner id, source, week start (a date), None for everyone
+    label: str
+    leads: int
+    answered: int
+    within_5_min: int
+    within_1_hour: int
+    median_seconds: float | None
+    p90_seconds: float | None
+
+    @property
+    def unanswered(self) -> int:
+        return self.leads - self.answered
+
+    def share(self, count: int) -> float | None:
+        """``count`` as a share (0..1) of the leads created, None when there were none."""
+        return count / self.leads if self.leads else None
+
+    @property
+    def share_5_min(self) -> float | None:
+        return self.share(self.within_5_min)
+
+    @property
+    def share_1_hour(self) -> float | None:
+        return self.share(self.within_1_hour)
+
+
+@dataclass(frozen=True)
+class SpeedToLead:
+    overall: ResponseRow
+    by_owner: list[ResponseRow]
+    by_source: list[ResponseRow]
+    weekly: list[ResponseRow]  # one row per week of the period, oldest first, empty weeks included
+
+
+def _responses(lead_ids, start_at: datetime, end_at: datetime, key):
+    """(key, seconds to first response or NULL) of each lead created in [start_at, end_at)."""
+    return (select(key.label("key"), seconds_between(Lead.first_response_at, Lead.created_at).label("seconds"))
+            .where(Lead.id.in_(lead_ids), Lead.created_at >= start_at, Lead.created_at < end_at)
+            .subquery("responses"))
+
+
+def _summary_query(responses):
+    """Per key: leads, answered, within 5 min / 1 h, median and p90 seconds (nearest rank)."""
+    unanswered_last = case((responses.c.seconds.is_(None), 1), else_=0)
+    ranked = select(
+        responses.c.key, responses.c.seconds,
+        func.row_number().over(partition_by=responses.c.key,
+                               order_by=(unanswered_last, responses.c.seconds)).label("rn"),
+        func.count(responses.c.seconds).over(partition_by=responses.c.key).label("n"),
+    ).subquery("ranked")
+    n, seconds = ranked.c.n, ranked.c.seconds
+
+    def at_rank(rank):
+        return func.max(case((ranked.c.rn == rank, seconds)))
+
+    return select(
+        ranked.c.key,
+        func.count().label("leads"),
+        func.count(seconds).label("answered"),
+        func.coalesce(func.sum(case((seconds <= FIVE_MINUTES, 1), else_=0)), 0).label("within_5_min"),
+        func.coalesce(func.sum(case((seconds <= ONE_HOUR, 1), else_=0)), 0).label("within_1_hour"),
+        at_rank((n + 1) // 2).label("median_seconds"),
+        at_rank((9 * n + 9) // 10).label("p90_seconds"),
+    ).group_by(ranked.c.key)
+
+
+def _row(key, label, r) -> ResponseRow:
+    as_float = (lambda v: None if v is None else float(v))
+    return ResponseRow(key, label, int(r.leads), int(r.answered), int(r.within_5_min), int(r.within_1_hour),
+                       as_float(r.median_seconds), as_float(r.p90_seconds))
+
+
+def overall(lead_ids, start_at: datetime, end_at: datetime) -> ResponseRow:
+    r = db.session.execute(_summary_query(_responses(lead_ids, start_at, end_at, literal_column("0")))).first()
+    if r is None:
+        return ResponseRow(None, "All leads", 0, 0, 0, 0, None, None)
+    return _row(None, "All leads", r)
+
+
+def by_owner(lead_ids, start_at: datetime, end_at: datetime) -> list[ResponseRow]:
+    """Per owner (the lead's owner now), most leads first; leads with no owner last."""
+    summary = _summary_query(_responses(lead_ids, start_at, end_at, Lead.owner_id)).subquery("summary")
+    rows = db.session.execute(
+        select(summary, User.name).outerjoin(User, User.id == summary.c.key)
+        .order_by(summary.c.key.is_(None), summary.c.leads.desc(), User.name, summary.c.key))
+    return [_row(r.key, r.name if r.key is not None else NO_OWNER, r) for r in rows]
+
+
+def by_source(lead_ids, start_at: datetime, end_at: datetime) -> list[ResponseRow]:
+    """Per source, most leads first; leads with no source last (one group with blank ones)."""
+    key = func.nullif(func.coalesce(Lead.source, ""), "")
+    summary = _summary_query(_responses(lead_ids, start_at, end_at, key)).subquery("summary")
+    rows = db.session.execute(select(summary).order_by(summary.c.key.is_(None), summary.c.leads.desc(),
+                                                        summary.c.key))
+    return [_row(r.key, r.key if r.key is not None else NO_SOURCE, r) for r in rows]
+
+
+def week_starts(start_at: datetime, end_at: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The UTC instants at which each week of the period starts: local midnight of the
+    period's first day, then every 7 local days (so a week keeps 7 days over a clock change)."""
+    first: date = start_at.astimezone(zone).date()
+    starts = []
+    day = first
+    while True:
+        at = datetime.combine(day, time(0), tzinfo=zone).astimezone(start_at.tzinfo)
+        if at >= end_at:
+            break
+        starts.append(at)
+        day += timedelta(days=7)
+    return starts[-MAX_WEEKS:]
+
+
+def weekly(lead_ids, start_at: datetime, end_at: datetime, zone: ZoneInfo) -> list[ResponseRow]:
+    """The figures per week of the period (weeks start on the period's first day, in the
+    viewer's ``zone``); weeks without leads are included with zero leads."""
+    starts = week_starts(start_at, end_at, zone)
+    if not starts:
+        return []
+    week = case(*[(Lead.created_at < at, i) for i, at in enumerate(starts[1:])], else_=len(starts) - 1) \
+        if len(starts) > 1 else literal_column("0")
+    found = {r.key: r for r in db.session.execute(
+        _summary_query(_responses(lead_ids, starts[0], end_at, week)))}
+    rows = []
+    for i, at in enumerate(starts):
+        local_day = at.astimezone(zone).date()
+        label = local_day.isoformat()
+        rows.append(_row(local_day, label, found[i]) if i in found
+                    else ResponseRow(local_day, label, 0, 0, 0, 0, None, None))
+    return rows
+
+
+def speed_to_lead(lead_ids, start_at: datetime, end_at: datetime, zone: ZoneInfo) -> SpeedToLead:
+    return SpeedToLead(overall(lead_ids, start_at, end_at), by_owner(lead_ids, start_at, end_at),
+                       by_source(lead_ids, start_at, end_at), weekly(lead_ids, start_at, end_at, zone))
+
