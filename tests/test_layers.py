@@ -41,7 +41,8 @@ LAYERS = (
 # area reads (who, settings, audit); mail is the outbox every area sends through; leads are
 # what the areas after them work on.
 AREA_ORDER = ("accounts", "governance", "mail", "leads", "organizations", "activities", "pipeline",
-              "routing", "scoring", "sequences", "workflows", "capture", "api", "imports", "dashboard", "reports")
+              "routing", "scoring", "sequences", "workflows", "capture", "api", "imports", "dashboard",
+              "reports")
 
 # Modules that may import inside functions: they put the app together when called.
 COMPOSITION_ROOTS = ("leadflow", "leadflow.cli")
