@@ -186,6 +186,8 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST routing.new_rule": (302, 403, 403, 403, 403, 422),
     "POST routing.set_fallback": (302, 403, 403, 403, 403, 303),
     "POST routing.toggle_rule": (302, 403, 403, 403, 403, 303),
+    # reports
+    "GET reports.index": (302, 200, 200, 200, 200, 200),
     # scoring
     "GET scoring.calibration": (302, 403, 403, 403, 200, 200),
     "POST scoring.delete_rule": (302, 403, 403, 403, 403, 303),

@@ -1,0 +1,68 @@
+"""``/reports``: the index of every registered report, and each report's page and CSV.
+
+A report module gives a ``Report`` (``registry``) and, here, one line registers it and its two
+routes with ``report_routes(slug, template, csv)``:
+
+- ``GET /reports/<slug>`` (endpoint ``reports.<slug with _ for ->``) renders ``template``
+  (which extends ``reports/_report.html``) with ``report``, ``filters`` (``ReportFilters``),
+  ``data`` (``report.compute(filters, viewer)``), ``endpoint`` (the page's, for links) and the
+  filter form's choices;
+- ``GET /reports/<slug>.csv`` (endpoint ``reports.<…>_csv``) answers ``csv(data)``, a
+  ``(header, rows)`` pair, as a CSV file with the same filters.
+
+Every signed-in user may read reports: they count only the leads the viewer sees on the lead
+list (``filters.report_lead_ids``); a rep switches between everyone's and "mine" (owner=me).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, request, url_for
+from flask_login import current_user, login_required
+
+from leadflow.reports.csvout import csv_response
+from leadflow.reports.filters import ReportFilters, filter_choices
+from leadflow.reports.registry import REPORTS, find
+from leadflow.web.htmx import render_page
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+PAGE_ENDPOINTS: dict[str, str] = {}  # slug → the endpoint of its page, as report_routes added it
+
+
+def endpoint_for(slug: str) -> str:
+    """The endpoint of a report's page (its CSV's is this plus ``_csv``)."""
+    return slug.replace("-", "_")
+
+
+@bp.get("")
+@login_required
+def index():
+    filters = ReportFilters.from_args({}, current_user)
+    cards = [(report, url_for(PAGE_ENDPOINTS[report.slug]), report.thumbnail(report.compute(filters, current_user)))
+             for report in REPORTS if report.slug in PAGE_ENDPOINTS]
+    return render_page("reports/index.html", cards=cards, filters=filters)
+
+
+def report_routes(slug: str, template: str, csv: Callable, *, blueprint: Blueprint = bp) -> None:
+    """Add the page and the CSV of the registered report ``slug`` to ``blueprint`` (this one)."""
+    report = find(slug)
+    if report is None:
+        raise LookupError(f"Register the report {slug!r} before adding its routes.")
+    endpoint = endpoint_for(slug)
+
+    def page():
+        filters = ReportFilters.from_args(request.args, current_user)
+        data = report.compute(filters, current_user)
+        return render_page(template, report=report, filters=filters, data=data, endpoint=f"{blueprint.name}.{endpoint}",
+                           **filter_choices())
+
+    def download():
+        filters = ReportFilters.from_args(request.args, current_user)
+        header, rows = csv(report.compute(filters, current_user))
+        return csv_response(f"{slug}-{filters.start.isoformat()}-to-{filters.end.isoformat()}.csv", header, rows)
+
+    page.__name__, download.__name__ = endpoint, f"{endpoint}_csv"
+    PAGE_ENDPOINTS[slug] = f"{blueprint.name}.{endpoint}"
+    blueprint.add_url_rule(f"/{slug}", endpoint, login_required(page), methods=["GET"])
+    blueprint.add_url_rule(f"/{slug}.csv", f"{endpoint}_csv", login_required(download), methods=["GET"])
