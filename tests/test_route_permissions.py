@@ -188,6 +188,13 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST routing.toggle_rule": (302, 403, 403, 403, 403, 303),
     # reports
     "GET reports.index": (302, 200, 200, 200, 200, 200),
+    "GET reports.speed_to_lead": (302, 200, 200, 200, 200, 200),
+    "GET reports.speed_to_lead_csv": (302, 200, 200, 200, 200, 200),
+    "GET reports.activity": (302, 200, 200, 200, 200, 200),
+    "GET reports.activity_csv": (302, 200, 200, 200, 200, 200),
+    "GET reports.data_quality": (302, 200, 200, 200, 200, 200),
+    "GET reports.data_quality_csv": (302, 200, 200, 200, 200, 200),
+    "GET reports.data_quality_review": (302, 200, 200, 200, 200, 200),
     # scoring
     "GET scoring.calibration": (302, 403, 403, 403, 200, 200),
     "POST scoring.delete_rule": (302, 403, 403, 403, 403, 303),

@@ -22,11 +22,17 @@ from datetime import datetime
 
 from sqlalchemy import case, func, literal_column, select, union_all
 
+from markupsafe import Markup
+
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity, Task
+from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage, StageChange
+from leadflow.reports.charts import bar_chart, column_chart
+from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.registry import Report
 
 NOBODY = "No one"
 METRICS = ("calls", "emails", "meetings", "tasks_done", "tasks_overdue", "won", "lost")
@@ -54,6 +60,16 @@ class ActivityRow:
 class TeamActivity:
     rows: list[ActivityRow]  # people with anything to show, most activity first; "No one" last
     total: ActivityRow
+
+    @property
+    def labels(self) -> list[str]:
+        return [METRIC_LABELS[m] for m in METRICS]
+
+    def chart(self) -> Markup:
+        return chart(self)
+
+    def outcomes_chart(self) -> Markup:
+        return outcomes_chart(self)
 
 
 def _columns(**values):
@@ -106,3 +122,41 @@ def team_activity(lead_ids, start_at: datetime, end_at: datetime, now: datetime)
     total = ActivityRow(None, "Everyone", *(sum(getattr(row, m) for row in rows) for m in METRICS))
     return TeamActivity(rows, total)
 
+
+
+# --- the page -------------------------------------------------------------------------------
+
+def compute(filters: ReportFilters, viewer, now: datetime | None = None) -> TeamActivity:
+    return team_activity(report_lead_ids(filters, viewer), filters.start_at, filters.end_at, now or utcnow())
+
+
+def chart(data: TeamActivity) -> Markup:
+    """Calls, e-mails and meetings per person, side by side."""
+    people = [row for row in data.rows if row.calls or row.emails or row.meetings]
+    return column_chart([row.name for row in people],
+                        [(METRIC_LABELS[m], [getattr(row, m) for row in people]) for m in ("calls", "emails", "meetings")],
+                        title="Calls, e-mails and meetings logged, by person")
+
+
+def outcomes_chart(data: TeamActivity) -> Markup:
+    return column_chart([row.name for row in data.rows if row.won or row.lost],
+                        [(METRIC_LABELS[m], [getattr(row, m) for row in data.rows if row.won or row.lost])
+                         for m in ("won", "lost")],
+                        title="Leads won and lost, by owner")
+
+
+def thumbnail(data: TeamActivity) -> Markup:
+    return bar_chart([(row.name, row.calls + row.emails + row.meetings) for row in data.rows[:5]],
+                     title="Calls, e-mails and meetings logged, by person")
+
+
+def csv_table(data: TeamActivity) -> tuple[list[str], list[list]]:
+    return (["Person"] + [METRIC_LABELS[m] for m in METRICS],
+            [[row.name, *row.figures()] for row in [*data.rows, data.total]])
+
+
+REPORT = Report(
+    "activity", "Team activity",
+    "Per person in the period: calls, e-mails and meetings they logged (on any lead), tasks they ticked done, "
+    "their open tasks overdue now, and leads they own that entered a won or lost stage.",
+    compute, thumbnail)

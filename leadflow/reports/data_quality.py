@@ -24,11 +24,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, literal_column, or_, select
 
+from markupsafe import Markup
+
 from leadflow.accounts.models import User
+from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.leads.duplicate_pairs import candidate_pairs
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage
+from leadflow.reports.charts import bar_chart
+from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.registry import Report
 
 UNTOUCHED_DAYS = 90
 NO_REASON = "No reason given"
@@ -163,3 +169,60 @@ def queue_leads(lead_ids, queue: str, now: datetime, page: int = 1) -> QueuePage
         .order_by(last_touched(), Lead.id).offset((page - 1) * QUEUE_PER_PAGE).limit(QUEUE_PER_PAGE))
     return QueuePage(queue, [QueueRow(r.id, " ".join(p for p in (r.first_name, r.last_name) if p) or "(no name)",
                                       r.owner, r.source, r.touched) for r in rows], total, page, pages)
+
+
+# --- the page -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DataQuality:
+    reasons: list[ReasonRow]
+    missing: MissingCounts
+    untouched: int
+    duplicate_pairs: int
+    duplicates_complete: bool
+
+    def reasons_chart(self) -> Markup:
+        return reasons_chart(self)
+
+    def problems(self) -> list[tuple[str, str, int]]:
+        return problems(self)
+
+
+def compute(filters: ReportFilters, viewer, now: datetime | None = None) -> DataQuality:
+    lead_ids = report_lead_ids(filters, viewer)
+    pairs, complete = duplicate_pair_count()
+    return DataQuality(lost_reasons(lead_ids, filters.start_at, filters.end_at), missing_counts(lead_ids),
+                       untouched_count(lead_ids, now or utcnow()), pairs, complete)
+
+
+def reasons_chart(data: DataQuality) -> Markup:
+    return bar_chart([(f"{row.kind}: {row.reason}", row.leads) for row in data.reasons],
+                     title="Lost and disqualified leads, by reason")
+
+
+def problems(data: DataQuality) -> list[tuple[str, str, int]]:
+    """(queue, label, leads) of each thing to tidy, in the order the page lists them."""
+    missing = data.missing
+    return [("no_email", "Leads with no email", missing.no_email), ("no_phone", "Leads with no phone", missing.no_phone),
+            ("no_owner", "Leads with no owner", missing.no_owner),
+            ("no_source", "Leads with no source", missing.no_source),
+            ("untouched", f"Open leads untouched for {UNTOUCHED_DAYS}+ days", data.untouched)]
+
+
+def thumbnail(data: DataQuality) -> Markup:
+    return bar_chart([(label, count) for _, label, count in problems(data)], title="Leads needing attention")
+
+
+def csv_table(data: DataQuality) -> tuple[list[str], list[list]]:
+    rows = [[row.kind, row.reason, row.leads] for row in data.reasons]
+    rows += [["Data quality", label, count] for _, label, count in problems(data)]
+    rows.append(["Data quality", "Possible duplicate pairs (whole workspace)", data.duplicate_pairs])
+    return ["Section", "Reason or problem", "Leads"], rows
+
+
+REPORT = Report(
+    "data-quality", "Lost reasons & data quality",
+    "Leads lost (entered a lost stage in the period and still there) or disqualified (created in the period) "
+    "by reason; and, for all leads in scope now, those missing an email, phone, owner or source, open leads "
+    f"untouched for {UNTOUCHED_DAYS}+ days, and possible duplicates.",
+    compute, thumbnail)

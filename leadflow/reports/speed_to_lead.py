@@ -21,9 +21,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, literal_column, select
 
+from markupsafe import Markup
+
 from leadflow.accounts.models import User
+from leadflow.activities.queries import duration_text
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
+from leadflow.reports.charts import bar_chart, line_chart, sparkline
+from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.registry import Report
 from leadflow.reports.spans import seconds_between
 
 FIVE_MINUTES = 5 * 60
@@ -62,6 +68,26 @@ class ResponseRow:
     def share_1_hour(self) -> float | None:
         return self.share(self.within_1_hour)
 
+    @property
+    def median_text(self) -> str:
+        return _span_text(self.median_seconds)
+
+    @property
+    def p90_text(self) -> str:
+        return _span_text(self.p90_seconds)
+
+
+def _span_text(seconds: float | None) -> str:
+    return "—" if seconds is None else duration_text(timedelta(seconds=seconds))
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 60, 1)
+
+
+def _percent(share: float | None) -> float | None:
+    return None if share is None else round(share * 100, 1)
+
 
 @dataclass(frozen=True)
 class SpeedToLead:
@@ -69,6 +95,9 @@ class SpeedToLead:
     by_owner: list[ResponseRow]
     by_source: list[ResponseRow]
     weekly: list[ResponseRow]  # one row per week of the period, oldest first, empty weeks included
+
+    def charts(self) -> dict[str, Markup]:
+        return charts(self)
 
 
 def _responses(lead_ids, start_at: datetime, end_at: datetime, key):
@@ -172,3 +201,49 @@ def speed_to_lead(lead_ids, start_at: datetime, end_at: datetime, zone: ZoneInfo
     return SpeedToLead(overall(lead_ids, start_at, end_at), by_owner(lead_ids, start_at, end_at),
                        by_source(lead_ids, start_at, end_at), weekly(lead_ids, start_at, end_at, zone))
 
+
+
+# --- the page -------------------------------------------------------------------------------
+
+def compute(filters: ReportFilters, viewer) -> SpeedToLead:
+    return speed_to_lead(report_lead_ids(filters, viewer), filters.start_at, filters.end_at, filters.zone)
+
+
+def week_label(day: date) -> str:
+    return f"{day:%b} {day.day}"
+
+
+def charts(data: SpeedToLead) -> dict[str, Markup]:
+    """The weekly median as a line and the median per owner as bars, in minutes."""
+    weekly_chart = line_chart([week_label(r.key) for r in data.weekly],
+                              [("Median minutes to first response", [_minutes(r.median_seconds) or 0
+                                                                     for r in data.weekly])],
+                              title="Median minutes to first response, by week", unit="min")
+    owners = [(r.label, _minutes(r.median_seconds)) for r in data.by_owner if r.median_seconds is not None]
+    owner_chart = bar_chart(owners, title="Median minutes to first response, by owner", unit="min")
+    return {"weekly": weekly_chart, "owners": owner_chart}
+
+
+def thumbnail(data: SpeedToLead) -> Markup:
+    return sparkline([_minutes(r.median_seconds) or 0 for r in data.weekly],
+                     title=f"Median time to first response: {data.overall.median_text}")
+
+
+CSV_HEADER = ["Group", "Name", "Leads", "Answered", "Unanswered", "Median minutes", "90th percentile minutes",
+              "Answered within 5 minutes (%)", "Answered within 1 hour (%)"]
+
+
+def csv_table(data: SpeedToLead) -> tuple[list[str], list[list]]:
+    groups = ([("All leads", data.overall)] + [("Owner", r) for r in data.by_owner]
+              + [("Source", r) for r in data.by_source] + [("Week of", r) for r in data.weekly])
+    return CSV_HEADER, [[group, r.label, r.leads, r.answered, r.unanswered, _minutes(r.median_seconds),
+                         _minutes(r.p90_seconds), _percent(r.share_5_min), _percent(r.share_1_hour)]
+                        for group, r in groups]
+
+
+REPORT = Report(
+    "speed-to-lead", "Speed to lead",
+    "Time from a lead's arrival to the first call, e-mail or meeting logged on it, for leads created in the "
+    "period: median and 90th percentile of answered leads, and the share of all leads answered within "
+    "5 minutes and within 1 hour.",
+    compute, thumbnail)

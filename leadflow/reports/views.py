@@ -21,9 +21,12 @@ from collections.abc import Callable
 from flask import Blueprint, request, url_for
 from flask_login import current_user, login_required
 
+from leadflow.db import parse_page, utcnow
+from leadflow.leads.bulk import bulk_context
+from leadflow.reports import activity, data_quality, speed_to_lead
 from leadflow.reports.csvout import csv_response
-from leadflow.reports.filters import ReportFilters, filter_choices
-from leadflow.reports.registry import REPORTS, find
+from leadflow.reports.filters import ReportFilters, filter_choices, report_lead_ids
+from leadflow.reports.registry import REPORTS, find, register
 from leadflow.web.htmx import render_page
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -66,3 +69,26 @@ def report_routes(slug: str, template: str, csv: Callable, *, blueprint: Bluepri
     PAGE_ENDPOINTS[slug] = f"{blueprint.name}.{endpoint}"
     blueprint.add_url_rule(f"/{slug}", endpoint, login_required(page), methods=["GET"])
     blueprint.add_url_rule(f"/{slug}.csv", f"{endpoint}_csv", login_required(download), methods=["GET"])
+
+
+# --- speed to lead, team activity, lost reasons & data quality -------------------------------
+
+for _report, _template, _csv in (
+        (speed_to_lead.REPORT, "reports/speed_to_lead.html", speed_to_lead.csv_table),
+        (activity.REPORT, "reports/activity.html", activity.csv_table),
+        (data_quality.REPORT, "reports/data_quality.html", data_quality.csv_table)):
+    register(_report)
+    report_routes(_report.slug, _template, _csv)
+
+
+@bp.get("/data-quality/review")
+@login_required
+def data_quality_review():
+    """A review queue of the data quality report (untouched leads, or leads missing a field),
+    with the lead list's bulk actions over the leads ticked on it."""
+    filters = ReportFilters.from_args(request.args, current_user)
+    queue = data_quality.queue_leads(report_lead_ids(filters, current_user), request.args.get("queue", ""),
+                                     utcnow(), parse_page(request.args.get("page", 1)))
+    return render_page("reports/data_quality_review.html", report=data_quality.REPORT, filters=filters, queue=queue,
+                       queues=data_quality.QUEUES, endpoint="reports.data_quality", **filter_choices(),
+                       **bulk_context(current_user))
