@@ -213,14 +213,24 @@ def week_label(day: date) -> str:
     return f"{day:%b} {day.day}"
 
 
+def _in_unit(minutes: list[float | None]) -> tuple[list[float | None], str]:
+    """Minutes as they are, or in hours when the largest is over three hours."""
+    if max((m for m in minutes if m is not None), default=0) > 180:
+        return [None if m is None else round(m / 60, 1) for m in minutes], "h"
+    return minutes, "min"
+
+
 def charts(data: SpeedToLead) -> dict[str, Markup]:
-    """The weekly median as a line and the median per owner as bars, in minutes."""
+    """The weekly median as a line and the median per owner as bars (minutes, or hours when
+    they run long)."""
+    weekly_values, weekly_unit = _in_unit([_minutes(r.median_seconds) for r in data.weekly])
     weekly_chart = line_chart([week_label(r.key) for r in data.weekly],
-                              [("Median minutes to first response", [_minutes(r.median_seconds) or 0
-                                                                     for r in data.weekly])],
-                              title="Median minutes to first response, by week", unit="min")
-    owners = [(r.label, _minutes(r.median_seconds)) for r in data.by_owner if r.median_seconds is not None]
-    owner_chart = bar_chart(owners, title="Median minutes to first response, by owner", unit="min")
+                              [("Median time to first response", [v or 0 for v in weekly_values])],
+                              title="Median time to first response, by week", unit=weekly_unit)
+    answered = [r for r in data.by_owner if r.median_seconds is not None]
+    owner_values, owner_unit = _in_unit([_minutes(r.median_seconds) for r in answered])
+    owner_chart = bar_chart([(r.label, v) for r, v in zip(answered, owner_values)],
+                            title="Median time to first response, by owner", unit=owner_unit)
     return {"weekly": weekly_chart, "owners": owner_chart}
 
 

@@ -118,7 +118,7 @@ def untidy(make_user):
 def test_data_quality_page_counts_and_links_each_problem_to_its_queue(client, login_as, untidy):
     login_as("manager")
     html = client.get("/reports/data-quality?" + query()).get_data(as_text=True)
-    assert "<th scope=\"row\">Budget</th><td class=\"num\">2</td>" in html
+    assert "<th scope=\"row\" class=\"wrap\">Budget</th><td class=\"num\">2</td>" in html
     assert "No reason given" in html
     assert 'href="/reports/data-quality/review?queue=untouched&amp;start=2030-03-04&amp;end=2030-03-17">Review 3</a>' in html
     assert 'href="/leads/duplicates">Open the duplicates queue</a>' in html
