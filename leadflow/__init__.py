@@ -79,6 +79,7 @@ def create_app(config: object | str | None = None) -> Flask:
     from leadflow.mail.views import bp as mail_bp
     from leadflow.pipeline.admin import bp as pipeline_admin_bp
     from leadflow.pipeline.views import bp as pipeline_bp
+    from leadflow.reports.admin import bp as source_costs_bp
     from leadflow.reports.views import bp as reports_bp
     from leadflow.routing.views import bp as routing_bp
     from leadflow.scoring.views import bp as scoring_bp
@@ -95,7 +96,7 @@ def create_app(config: object | str | None = None) -> Flask:
     for blueprint in (accounts_bp, dashboard_bp, leads_bp, organizations_bp, governance_bp, pipeline_bp,
                       pipeline_admin_bp, activities_bp, mail_bp, capture_bp, capture_admin_bp, imports_bp,
                       api_bp, api_admin_bp, scoring_bp, routing_bp, workflows_bp, sequences_bp, mail_links_bp, health_bp,
-                      reports_bp):
+                      reports_bp, source_costs_bp):
         app.register_blueprint(blueprint)
 
     from leadflow.cli import leadflow_cli

@@ -8,7 +8,7 @@ from leadflow.governance.models import AuditEntry, ExchangeRate, Setting  # noqa
 from leadflow.files.models import StoredFile, StoredFileChunk  # noqa: F401
 from leadflow.imports.models import ExportJob, ImportJob, ImportRow  # noqa: F401
 from leadflow.jobs.models import JobLead  # noqa: F401
-from leadflow.leads.models import Lead, Tag, lead_tags  # noqa: F401
+from leadflow.leads.models import Lead, LifecycleChange, Tag, lead_tags  # noqa: F401
 from leadflow.organizations.models import Organization  # noqa: F401
 from leadflow.mail.models import OutboxMessage  # noqa: F401
 from leadflow.leads.alert_models import LeadAlert  # noqa: F401
@@ -20,6 +20,7 @@ from leadflow.sequences.models import EmailTemplate, Enrollment, Sequence, Seque
 from leadflow.scoring.models import RescoreJob, ScoringRule  # noqa: F401
 from leadflow.workflows.models import WebhookDelivery, WorkflowFiring, WorkflowRule, WorkflowRun  # noqa: F401
 from leadflow.routing.models import RoutingAssignee, RoutingRule  # noqa: F401
+from leadflow.reports.models import SourceCost  # noqa: F401
 from leadflow.scheduler.heartbeat import SchedulerHeartbeat  # noqa: F401
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import event
@@ -187,6 +187,8 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST routing.set_fallback": (302, 403, 403, 403, 403, 303),
     "POST routing.toggle_rule": (302, 403, 403, 403, 403, 303),
     # reports
+    "GET reports.funnel": (302, 200, 200, 200, 200, 200),
+    "GET reports.funnel_csv": (302, 200, 200, 200, 200, 200),
     "GET reports.index": (302, 200, 200, 200, 200, 200),
     "GET reports.speed_to_lead": (302, 200, 200, 200, 200, 200),
     "GET reports.speed_to_lead_csv": (302, 200, 200, 200, 200, 200),
@@ -195,6 +197,12 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "GET reports.data_quality": (302, 200, 200, 200, 200, 200),
     "GET reports.data_quality_csv": (302, 200, 200, 200, 200, 200),
     "GET reports.data_quality_review": (302, 200, 200, 200, 200, 200),
+    "GET reports.sources": (302, 200, 200, 200, 200, 200),
+    "GET reports.sources_csv": (302, 200, 200, 200, 200, 200),
+    # source_costs
+    "POST source_costs.delete": (302, 403, 403, 403, 403, 303),
+    "GET source_costs.index": (302, 403, 403, 403, 403, 200),
+    "POST source_costs.save": (302, 403, 403, 403, 403, 422),
     # scoring
     "GET scoring.calibration": (302, 403, 403, 403, 200, 200),
     "POST scoring.delete_rule": (302, 403, 403, 403, 403, 303),
@@ -423,6 +431,14 @@ class Samples:
         db.session.flush()
         return {"scoring.rule_id": rule.id, "scoring.job_id": job.id}
 
+    def _make_cost(self, n):
+        from leadflow.reports.models import SourceCost
+
+        cost = SourceCost(source="event", month=date(2000 + n, 1, 1), amount_cents=100, currency="USD")
+        db.session.add(cost)
+        db.session.flush()
+        return {"cost_id": cost.id}
+
     def _make_workflow(self, n):
         from leadflow.workflows.models import WebhookDelivery, WorkflowRule
 
@@ -443,7 +459,7 @@ _GROUPS = {
     "user": ("user_id",), "sequence": ("template_id", "sequence_id", "step_id"), "enrollment": ("enrollment_id",),
     "job": ("imports.job_id",), "bulk": ("bulk_id",), "export": ("export_id",), "token": ("token_id",), "form": ("form_id",), "message": ("message_id",),
     "routing": ("routing.rule_id",), "scoring": ("scoring.rule_id", "scoring.job_id"),
-    "workflow": ("workflows.rule_id", "delivery_id"),
+    "workflow": ("workflows.rule_id", "delivery_id"), "cost": ("cost_id",),
 }
 _GROUP_OF = {key: group for group, keys in _GROUPS.items() for key in keys}
 # The rows whose owner makes the difference between a rep's own lead and another rep's.

@@ -177,3 +177,19 @@ class Lead(db.Model):
         from decimal import Decimal
 
         return None if self.value_cents is None else Decimal(self.value_cents) / 100
+
+
+class LifecycleChange(db.Model):
+    """One change of a lead's lifecycle (``from_lifecycle`` None when the lead was created),
+    written by the lead store wherever a lifecycle is set; the funnel reads how far each
+    lead ever got from these. Leads older than the table have one row for their lifecycle at
+    the time it was added, dated when the lead was created."""
+
+    __tablename__ = "lifecycle_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    from_lifecycle: Mapped[str | None] = mapped_column(String(16))
+    to_lifecycle: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -51,7 +51,7 @@ from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.leads import events
 from leadflow.leads.fields import search_text_for
-from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, lead_tags
+from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, LifecycleChange, lead_tags
 from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage, StageChange
 from leadflow.pipeline.totals import add_to_totals as _add_to_totals
@@ -230,6 +230,9 @@ def insert_imported_history(raw, job_id: int, after_id: int, *, actor_id: int | 
                 "SELECT id, NULL, stage_id, ?, ? FROM leads "
                 "WHERE import_job_id = ? AND id > ? AND stage_id IS NOT NULL ORDER BY id",
                 (actor_id, at, job_id, after_id))
+    raw.execute("INSERT INTO lifecycle_changes (lead_id, from_lifecycle, to_lifecycle, actor_id, at) "
+                "SELECT id, NULL, lifecycle, ?, ? FROM leads WHERE import_job_id = ? AND id > ? ORDER BY id",
+                (actor_id, at, job_id, after_id))
 
 
 def announce_imported(ids: Sequence[int]) -> None:
@@ -315,6 +318,9 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
                 "at": at} for lead_id, _, row in added if row["stage_id"] is not None]
     if changes:
         db.session.execute(StageChange.__table__.insert(), changes)
+    db.session.execute(LifecycleChange.__table__.insert(), [
+        {"lead_id": lead_id, "from_lifecycle": None, "to_lifecycle": row.get("lifecycle") or "lead",
+         "actor_id": actor_id, "at": at} for lead_id, _, row in added])
     entries = []
     if note_owner:
         owners = dict(db.session.execute(db.select(User.id, User.name).where(
@@ -409,13 +415,15 @@ def insert_past_leads(new: Sequence[NewLead], stage_changes: Sequence[Sequence[d
     caller scores them without a trail (``update_rows``)."""
     table = Lead.__table__
     ids = reserve_ids(table, len(new))
-    rows, links, changes, written = [], [], [], []
+    rows, links, changes, written, lifecycles = [], [], [], [], []
     deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for lead_id, lead, history, timeline in zip(ids, new, stage_changes, entries):
         row = {**lead.values, "id": lead_id, "search_text": search_text(lead.values, lead.organization_name)}
         rows.append(row)
         links += [{"lead_id": lead_id, "tag_id": tag_id} for tag_id in dict.fromkeys(lead.tag_ids)]
         changes += [{**change, "lead_id": lead_id} for change in history]
+        lifecycles.append({"lead_id": lead_id, "from_lifecycle": None, "to_lifecycle": row.get("lifecycle") or "lead",
+                           "actor_id": None, "at": row.get("created_at") or utcnow()})
         written += [{**entry, "lead_id": lead_id} for entry in timeline]
         if row.get("stage_id") is not None and row.get("deleted_at") is None:
             delta = deltas[row["stage_id"], row["currency"]]
@@ -424,7 +432,8 @@ def insert_past_leads(new: Sequence[NewLead], stage_changes: Sequence[Sequence[d
                 delta[1] += 1
                 delta[2] += row["value_cents"]
     for statement, batch in ((table.insert(), rows), (lead_tags.insert(), links),
-                             (StageChange.__table__.insert(), changes), (Activity.__table__.insert(), written)):
+                             (StageChange.__table__.insert(), changes), (Activity.__table__.insert(), written),
+                             (LifecycleChange.__table__.insert(), lifecycles)):
         if batch:
             db.session.execute(statement, batch)
     _add_to_totals(db.session.connection(), deltas)
@@ -442,6 +451,9 @@ def update_rows(rows: Sequence[dict], actor=None, *, announce: Iterable[str] | N
     columns = [key for key in rows[0] if key != "id"]
     _refuse_counted(columns, "update_rows")
     table = Lead.__table__
+    if "lifecycle" in columns:
+        _record_lifecycles(table.c.id == bindparam("lead_id_"), bindparam("to_lifecycle_"), actor, utcnow(),
+                           [{"lead_id_": row["id"], "to_lifecycle_": row["lifecycle"]} for row in rows])
     statement = (table.update().where(table.c.id == bindparam("lead_id_"))
                  .values({column: bindparam(column) for column in columns}))
     db.session.execute(statement, [{"lead_id_": row["id"], **{c: row[c] for c in columns}} for row in rows])
@@ -510,6 +522,8 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
         organization_name = db.session.scalar(db.select(Organization.name).where(
             Organization.id == organization_id)) if organization_id else None
         row["search_text"] = search_text({**mine, **changed}, organization_name)
+    if row.get("lifecycle", lead.lifecycle) != lead.lifecycle:
+        _record_lifecycles(table.c.id == lead.id, row["lifecycle"], actor, at)
     # Versioned whatever changed (a field, the tags, the stage): of two people changing the
     # lead from the same version, the second gets a conflict, on either database.
     statement = (table.update().where(table.c.id == lead.id, table.c.version == lead.version)
@@ -574,6 +588,19 @@ def _record_move(lead_id: int, from_id: int | None, stage: Stage | None, actor, 
     if from_id is not None:
         from_stage = db.session.get(Stage, from_id)
         add_timeline_entry(lead_id, "stage_change", actor, _move_subject(from_stage.name if from_stage else "?", stage), at)
+
+
+def _record_lifecycles(picked, to, actor, at: datetime, params: list[dict] | None = None) -> None:
+    """Lifecycle history rows for the leads ``picked`` (a condition on leads) whose lifecycle is
+    about to become ``to`` (a value or a bound parameter of ``params``, then one row of
+    ``params`` per lead): one INSERT … SELECT, before the UPDATE, so it reads the lifecycle left."""
+    table, changes = Lead.__table__, LifecycleChange.__table__
+    to = to if isinstance(to, ClauseElement) else literal(to, String)
+    statement = changes.insert().from_select(
+        ["lead_id", "from_lifecycle", "to_lifecycle", "actor_id", "at"],
+        db.select(table.c.id, table.c.lifecycle, to, _typed(getattr(actor, "id", None), changes.c.actor_id),
+                  literal(at, changes.c.at.type)).where(picked, table.c.lifecycle != to))
+    db.session.execute(statement, params) if params else db.session.execute(statement)
 
 
 @_writer
@@ -807,6 +834,8 @@ def move_leads(ids: Sequence[int] | ColumnElement[bool], stage: Stage | None, ac
                     .where(from_here)))
     values = {**stage_columns(stage, at), "updated_at": at, "version": table.c.version + 1}
     for picked in selections:
+        if "lifecycle" in values:
+            _record_lifecycles(picked, values["lifecycle"], actor, at)
         db.session.execute(table.update().where(picked).values(**values))
     _write_totals(before, after)
     expire_leads(moved)
@@ -835,6 +864,8 @@ def update_columns(ids: Sequence[int], values: dict, actor, *, announce: Iterabl
     table = Lead.__table__
     written = {**values, "version": table.c.version + 1} if bump_version else values
     for chunk in _chunks(ids):
+        if isinstance(values.get("lifecycle"), str):
+            _record_lifecycles(table.c.id.in_(chunk), values["lifecycle"], actor, utcnow())
         db.session.execute(table.update().where(table.c.id.in_(chunk)).values(**written))
     _show_written(ids, values, bump_version)
     _announce(events.leads_changed, ids, actor, announce)

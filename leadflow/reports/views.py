@@ -23,7 +23,7 @@ from flask_login import current_user, login_required
 
 from leadflow.db import parse_page, utcnow
 from leadflow.leads.bulk import bulk_context
-from leadflow.reports import activity, data_quality, speed_to_lead
+from leadflow.reports import activity, charts, data_quality, funnel, sources, speed_to_lead
 from leadflow.reports.csvout import csv_response
 from leadflow.reports.filters import ReportFilters, filter_choices, report_lead_ids
 from leadflow.reports.registry import REPORTS, find, register
@@ -31,6 +31,9 @@ from leadflow.web.htmx import render_page
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 PAGE_ENDPOINTS: dict[str, str] = {}  # slug → the endpoint of its page, as report_routes added it
+
+for _chart in (charts.bar_chart, charts.column_chart, charts.line_chart, charts.funnel_chart, charts.sparkline):
+    bp.add_app_template_global(_chart)  # report templates draw with these: {{ bar_chart(rows, title=…) }}
 
 
 def endpoint_for(slug: str) -> str:
@@ -71,14 +74,18 @@ def report_routes(slug: str, template: str, csv: Callable, *, blueprint: Bluepri
     blueprint.add_url_rule(f"/{slug}.csv", f"{endpoint}_csv", login_required(download), methods=["GET"])
 
 
-# --- speed to lead, team activity, lost reasons & data quality -------------------------------
+# --- the reports, in the order the index shows them -------------------------------------------
 
-for _report, _template, _csv in (
-        (speed_to_lead.REPORT, "reports/speed_to_lead.html", speed_to_lead.csv_table),
-        (activity.REPORT, "reports/activity.html", activity.csv_table),
-        (data_quality.REPORT, "reports/data_quality.html", data_quality.csv_table)):
-    register(_report)
-    report_routes(_report.slug, _template, _csv)
+register(funnel.REPORT)
+report_routes("funnel", "reports/funnel.html", funnel.csv_table)
+register(sources.REPORT)
+report_routes("sources", "reports/sources.html", sources.csv_table)
+register(speed_to_lead.REPORT)
+report_routes("speed-to-lead", "reports/speed_to_lead.html", speed_to_lead.csv_table)
+register(activity.REPORT)
+report_routes("activity", "reports/activity.html", activity.csv_table)
+register(data_quality.REPORT)
+report_routes("data-quality", "reports/data_quality.html", data_quality.csv_table)
 
 
 @bp.get("/data-quality/review")

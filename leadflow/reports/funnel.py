@@ -1,0 +1,188 @@
+"""The funnel: of the leads created in the period, how many reached each stage of a pipeline
+and each lifecycle step, the conversion from step to step, and where the others stopped.
+
+A lead *reached* a step when it was ever at that step or a later one (a skipped step counts
+as reached; a lead that moved back still counts for the furthest step it got to):
+
+- stages: read from its stage history (``stage_changes``) and its current stage; the steps
+  are the pipeline's open and won stages in board order; a lost stage is no step: the leads
+  now in one are reported as lost at the furthest step they reached;
+- lifecycle: lead → MQL → SQL → opportunity → customer, read from ``lifecycle_changes`` and
+  the current lifecycle (the highest step ever reached); a subscriber has reached none, and
+  "disqualified" is no step: the leads now disqualified are reported at the furthest step.
+
+Every count is one aggregate query per funnel (a GROUP BY per lead, then sums).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, literal, union_all
+
+from leadflow.extensions import db
+from leadflow.leads.models import LIFECYCLE_LABELS, Lead, LifecycleChange
+from leadflow.pipeline.models import Pipeline, Stage, StageChange
+from leadflow.reports.charts import funnel_chart
+from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.registry import Report
+
+LIFECYCLE_STEPS = ("lead", "mql", "sql", "opportunity", "customer")
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str
+    reached: int
+    from_previous: float | None  # percent of the previous step's leads that reached this one
+    from_first: float | None  # percent of the first step's
+    dropped: int  # reached this step and not the next (the last step: 0)
+    stopped_out: int  # of those, lost (stages) or disqualified (lifecycle)
+
+
+@dataclass(frozen=True)
+class Funnel:
+    steps: list[Step]
+    cohort: int  # leads created in the period (in scope)
+    outside: int  # of those, leads at no step (not in this pipeline; subscribers)
+    stopped_before: int  # lost or disqualified without reaching the first step
+
+    @property
+    def chart_steps(self) -> list[tuple[str, int]]:
+        return [(step.label, step.reached) for step in self.steps]
+
+
+@dataclass(frozen=True)
+class FunnelReport:
+    pipeline: Pipeline | None
+    stages: Funnel
+    lifecycle: Funnel
+
+    @property
+    def empty(self) -> bool:
+        return self.lifecycle.cohort == 0
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def _steps(labels: list[str], reached: list[int], stopped: list[int]) -> list[Step]:
+    steps = []
+    for i, (label, count) in enumerate(zip(labels, reached)):
+        following = reached[i + 1] if i + 1 < len(reached) else None
+        steps.append(Step(label, count, _percent(count, reached[i - 1]) if i else None, _percent(count, reached[0]),
+                          count - following if following is not None else 0, stopped[i]))
+    return steps
+
+
+def _cohort(lead_ids, start_at: datetime, end_at: datetime):
+    return (db.select(Lead.id, Lead.stage_id, Lead.lifecycle)
+            .where(Lead.id.in_(lead_ids), Lead.created_at >= start_at, Lead.created_at < end_at).cte("cohort"))
+
+
+def _summed(furthest, out_flag, steps: int):
+    """One row: the cohort, those at no step, reached per step, stopped out at each step, and
+    stopped out before the first (``furthest`` is each lead's step index, NULL for none)."""
+    columns = [func.count(), func.sum(case((furthest.is_(None), 1), else_=0))]
+    columns += [func.sum(case((furthest >= i, 1), else_=0)) for i in range(steps)]
+    columns += [func.sum(case(((furthest == i) & out_flag, 1), else_=0)) for i in range(steps)]
+    columns.append(func.sum(case((furthest.is_(None) & out_flag, 1), else_=0)))
+    return columns
+
+
+def _funnel(labels: list[str], row) -> Funnel:
+    n = len(labels)
+    values = [int(v or 0) for v in row]
+    cohort, outside = values[0], values[1]
+    reached, stopped = values[2:2 + n], values[2 + n:2 + 2 * n]
+    return Funnel(_steps(labels, reached, stopped), cohort, outside, values[2 + 2 * n])
+
+
+def lifecycle_funnel(lead_ids, start_at: datetime, end_at: datetime) -> Funnel:
+    """The lifecycle funnel of the leads of ``lead_ids`` created in [start_at, end_at)."""
+    cohort = _cohort(lead_ids, start_at, end_at)
+    rank = lambda column: case(*((column == name, i) for i, name in enumerate(LIFECYCLE_STEPS)), else_=None)  # noqa: E731
+    seen = union_all(
+        db.select(LifecycleChange.lead_id.label("lead_id"), rank(LifecycleChange.to_lifecycle).label("step"))
+        .where(LifecycleChange.lead_id.in_(db.select(cohort.c.id))),
+        db.select(cohort.c.id, rank(cohort.c.lifecycle)),
+    ).subquery("seen")
+    per_lead = (db.select(seen.c.lead_id, func.max(seen.c.step).label("furthest"))
+                .group_by(seen.c.lead_id).subquery("per_lead"))
+    out = cohort.c.lifecycle == "disqualified"
+    query = (db.select(*_summed(per_lead.c.furthest, out, len(LIFECYCLE_STEPS)))
+             .select_from(cohort.join(per_lead, per_lead.c.lead_id == cohort.c.id)))
+    return _funnel([LIFECYCLE_LABELS[name] for name in LIFECYCLE_STEPS], db.session.execute(query).one())
+
+
+def pipeline_steps(pipeline: Pipeline | None) -> tuple[list[Stage], list[int]]:
+    """The pipeline's stages that are steps (open and won, in board order) and its lost stages' ids."""
+    if pipeline is None:
+        return [], []
+    stages = db.session.scalars(db.select(Stage).where(Stage.pipeline_id == pipeline.id)
+                                .order_by(Stage.position, Stage.id)).all()
+    return [s for s in stages if s.kind != "lost"], [s.id for s in stages if s.kind == "lost"]
+
+
+def stage_funnel(lead_ids, start_at: datetime, end_at: datetime, pipeline: Pipeline | None) -> Funnel:
+    """The stage funnel of ``pipeline`` for the leads of ``lead_ids`` created in [start_at, end_at)."""
+    steps, lost_ids = pipeline_steps(pipeline)
+    cohort = _cohort(lead_ids, start_at, end_at)
+    index = lambda column: case(*((column == s.id, i) for i, s in enumerate(steps)), else_=None)  # noqa: E731
+    if not steps:
+        index = lambda column: literal(None)  # noqa: E731
+    mine = [s.id for s in steps] + lost_ids
+    seen = union_all(
+        db.select(StageChange.lead_id.label("lead_id"), index(StageChange.to_stage_id).label("step"))
+        .where(StageChange.lead_id.in_(db.select(cohort.c.id)), StageChange.to_stage_id.in_(mine or [-1])),
+        db.select(cohort.c.id, index(cohort.c.stage_id)).where(cohort.c.stage_id.in_(mine or [-1])),
+    ).subquery("seen")
+    per_lead = (db.select(seen.c.lead_id, func.max(seen.c.step).label("furthest"))
+                .group_by(seen.c.lead_id).subquery("per_lead"))
+    out = cohort.c.stage_id.in_(lost_ids or [-1])
+    query = (db.select(*_summed(per_lead.c.furthest, out, len(steps)))
+             .select_from(cohort.outerjoin(per_lead, per_lead.c.lead_id == cohort.c.id)))
+    return _funnel([s.name for s in steps], db.session.execute(query).one())
+
+
+def report_pipeline(filters: ReportFilters) -> Pipeline | None:
+    """The pipeline chosen in the filters, else the default one (else the first)."""
+    if filters.pipeline_id is not None:
+        return db.session.get(Pipeline, filters.pipeline_id)
+    return db.session.scalar(db.select(Pipeline).where(Pipeline.archived_at.is_(None))
+                             .order_by(Pipeline.is_default.desc(), Pipeline.position, Pipeline.id).limit(1))
+
+
+def compute(filters: ReportFilters, viewer) -> FunnelReport:
+    lead_ids = report_lead_ids(filters, viewer)
+    pipeline = report_pipeline(filters)
+    return FunnelReport(pipeline, stage_funnel(lead_ids, filters.start_at, filters.end_at, pipeline),
+                        lifecycle_funnel(lead_ids, filters.start_at, filters.end_at))
+
+
+def thumbnail(data: FunnelReport):
+    funnel = data.stages if data.stages.steps else data.lifecycle
+    return funnel_chart(funnel.chart_steps, title="Leads reaching each step, last 90 days")
+
+
+CSV_HEADER = ["Funnel", "Step", "Leads reaching it", "% of the step before", "% of the first step",
+              "Dropped off after it", "Of those lost or disqualified"]
+
+
+def csv_table(data: FunnelReport) -> tuple[list[str], list[list]]:
+    rows = []
+    for name, funnel in ((f"Stages of {data.pipeline.name}" if data.pipeline else "Stages", data.stages),
+                         ("Lifecycle", data.lifecycle)):
+        rows += [[name, step.label, step.reached, "" if step.from_previous is None else step.from_previous,
+                  "" if step.from_first is None else step.from_first, step.dropped, step.stopped_out]
+                 for step in funnel.steps]
+    return CSV_HEADER, rows
+
+
+REPORT = Report(
+    "funnel", "Funnel",
+    "Of the leads created in the period, how many ever reached each stage of the pipeline and each lifecycle step "
+    "(a skipped step counts as reached), from stage and lifecycle history.",
+    compute, thumbnail)
