@@ -2,8 +2,8 @@
 
 - Lost and disqualified by reason. *Lost*: leads in a lost stage now that entered it in the
   period (``Lead.stage_entered_at``; a lead reopened since is not lost any more), by
-  ``won_lost_reason``. *Disqualified*: leads created in the period whose lifecycle is
-  "disqualified" now (LeadFlow keeps no date of disqualification), by
+  ``won_lost_reason``. *Disqualified*: leads disqualified now that became so in the period
+  (``lifecycle_changes``; a lead qualified again since is not counted), by
   ``disqualified_reason``. A blank reason reads "No reason given".
 - Missing fields: live leads in scope with no email, phone, owner or source — a state of
   the data now, whatever the period.
@@ -30,7 +30,7 @@ from leadflow.accounts.models import User
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.leads.duplicate_pairs import candidate_pairs
-from leadflow.leads.models import Lead
+from leadflow.leads.models import Lead, LifecycleChange
 from leadflow.pipeline.models import Stage
 from leadflow.reports.charts import bar_chart
 from leadflow.reports.filters import ReportFilters, report_lead_ids
@@ -101,7 +101,9 @@ def lost_reasons(lead_ids, start_at: datetime, end_at: datetime) -> list[ReasonR
     disqualified = select(literal_column("'Disqualified'").label("kind"),
                           _reason(Lead.disqualified_reason).label("reason"), Lead.id.label("lead_id")) \
         .where(Lead.id.in_(lead_ids), Lead.lifecycle == "disqualified",
-               Lead.created_at >= start_at, Lead.created_at < end_at)
+               select(LifecycleChange.id).where(
+                   LifecycleChange.lead_id == Lead.id, LifecycleChange.to_lifecycle == "disqualified",
+                   LifecycleChange.at >= start_at, LifecycleChange.at < end_at).exists())
     both = lost.union_all(disqualified).subquery("reasons")
     rows = db.session.execute(
         select(both.c.kind, both.c.reason, func.count().label("leads")).group_by(both.c.kind, both.c.reason)
@@ -222,7 +224,7 @@ def csv_table(data: DataQuality) -> tuple[list[str], list[list]]:
 
 REPORT = Report(
     "data-quality", "Lost reasons & data quality",
-    "Leads lost (entered a lost stage in the period and still there) or disqualified (created in the period) "
-    "by reason; and, for all leads in scope now, those missing an email, phone, owner or source, open leads "
+    "Leads lost (entered a lost stage in the period and still there) or disqualified in the period (and still "
+    "so), by reason; and, for all leads in scope now, those missing an email, phone, owner or source, open leads "
     f"untouched for {UNTOUCHED_DAYS}+ days, and possible duplicates.",
     compute, thumbnail)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from leadflow.activities.models import Activity, Task
 from leadflow.extensions import db
 from leadflow.leads import store
-from leadflow.leads.models import Lead
+from leadflow.leads.models import Lead, LifecycleChange
 from leadflow.pipeline.models import Stage
 from leadflow.pipeline.services import ensure_default_pipeline
 
@@ -64,3 +64,14 @@ def task(lead: Lead, due: datetime, assignee=None, done: datetime | None = None,
     db.session.add(item)
     db.session.flush()
     return item
+
+
+def disqualify(lead: Lead, when: datetime, reason: str | None = None, *, requalified: datetime | None = None) -> None:
+    """The lead disqualified at ``when`` for ``reason`` (and, with ``requalified``, back to "lead" then)."""
+    db.session.add(LifecycleChange(lead_id=lead.id, from_lifecycle="lead", to_lifecycle="disqualified", at=when))
+    if requalified:
+        db.session.add(LifecycleChange(lead_id=lead.id, from_lifecycle="disqualified", to_lifecycle="lead",
+                                       at=requalified))
+    db.session.execute(db.update(Lead).where(Lead.id == lead.id).values(
+        lifecycle="lead" if requalified else "disqualified", disqualified_reason=reason))
+    db.session.flush()

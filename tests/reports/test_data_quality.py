@@ -11,7 +11,7 @@ from leadflow.reports.data_quality import (
     NO_REASON, duplicate_pair_count, lost_reasons, missing_counts, queue_leads, untouched_count,
 )
 
-from tests.reports.team_helpers import END, START, at, lead, live_lead_ids, move, trash
+from tests.reports.team_helpers import END, START, at, disqualify, lead, live_lead_ids, move, trash
 
 NOW = END + timedelta(days=1)
 
@@ -26,9 +26,13 @@ def test_lost_and_disqualified_by_reason_blank_reasons_grouped(app):
     gone = lead(at(1), won_lost_reason="Timing")
     move(gone, "Lost", at(6))
     trash(gone)                                                          # in the trash
-    lead(at(5), lifecycle="disqualified", disqualified_reason="Student")
-    lead(at(5), lifecycle="disqualified", disqualified_reason=None)
-    lead(at(1), lifecycle="disqualified", disqualified_reason="Student")  # created before the period
+    disqualify(lead(at(5)), at(6), "Student")
+    disqualify(lead(at(1)), at(7), None)                                 # created before, disqualified in it
+    disqualify(lead(at(1)), at(2), "Student")                            # disqualified before the period
+    disqualify(lead(at(1)), at(6), "Student", requalified=at(8))         # qualified again since
+    trash_me = lead(at(1))
+    disqualify(trash_me, at(6), "Student")
+    trash(trash_me)                                                      # in the trash
     rows = lost_reasons(live_lead_ids(), START, END)
     assert [(r.kind, r.reason, r.leads) for r in rows] == [
         ("Lost", NO_REASON, 2), ("Lost", "Too expensive", 2),
@@ -62,7 +66,7 @@ def test_untouched_open_leads_oldest_touch_first(app, make_user):
     lead(old, first_name="Busy", last_activity_at=NOW - timedelta(days=10))            # touched lately
     lead(NOW - timedelta(days=89), first_name="New")                                   # too young
     move(lead(old, first_name="Won"), "Won", old)                                       # closed
-    lead(old, first_name="Dq", lifecycle="disqualified")                                # disqualified
+    disqualify(lead(old, first_name="Dq"), old)                                         # disqualified
     trash(lead(old, first_name="Gone"))                                                 # in the trash
     assert untouched_count(live_lead_ids(), NOW) == 2
     page = queue_leads(live_lead_ids(), "untouched", NOW)
