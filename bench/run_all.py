@@ -1,4 +1,4 @@
-"""`make bench`: the page, board and import benchmarks on SQLite and on PostgreSQL in one
+"""`make bench`: the page, board, import and reports benchmarks on SQLite and on PostgreSQL in one
 command, their figures written to docs/BENCHMARKS.md (between the ``make_bench`` markers).
 
     .venv/bin/python bench/run_all.py --sizes 1000 100000 \\
@@ -30,7 +30,9 @@ def commands(sizes: list[int], runs: int, warmup: int, import_rows: int) -> list
     sized = ["--sizes", *map(str, sizes), "--runs", str(runs), "--warmup", str(warmup)]
     return [("Pages", ["bench_pages.py", *sized]),
             ("Board", ["bench_board.py", *sized, "--board-runs", str(runs)]),
-            ("Import", ["bench_import.py", "--rows", str(import_rows), "--runs", "1", "--no-write"])]
+            ("Import", ["bench_import.py", "--rows", str(import_rows), "--runs", "1", "--no-write"]),
+            ("Reports", ["bench_reports.py", "--runs", str(min(runs, 10)), "--warmup", str(min(warmup, 2)),
+                         "--no-write"])]
 
 
 def run(script_args: list[str], database_url: str | None) -> str:

@@ -105,6 +105,7 @@ class _Chunk:
     organization_names: list[str] = field(default_factory=list)
     entries: list[list[dict]] = field(default_factory=list)  # what the system wrote on the timeline
     stage_changes: list[list[dict]] = field(default_factory=list)
+    lifecycle_changes: list[list[dict]] = field(default_factory=list)
     activities: list[list[dict]] = field(default_factory=list)
     activities_with_details: list[list[dict]] = field(default_factory=list)
     audits: list[list[dict]] = field(default_factory=list)
@@ -299,6 +300,11 @@ class _LeadFactory:
         position = 0
         t = created
         lifecycle = "subscriber" if source in ("website", "social") and not form and rng.random() < 0.35 else "lead"
+        lifecycles = [{"from_lifecycle": None, "to_lifecycle": lifecycle, "actor_id": None, "at": created_at}]
+
+        def change_lifecycle(ts, new):
+            lifecycles.append({"from_lifecycle": lifecycles[-1]["to_lifecycle"], "to_lifecycle": new,
+                               "actor_id": owner_id, "at": dt(ts)})
         outcome_stage = None  # "won" or "lost"
         lost_from = 0
         value_cents = close_ts = None
@@ -355,6 +361,7 @@ class _LeadFactory:
             if new_lifecycle != lifecycle:
                 if full:
                     audit(at, "lifecycle", lifecycle, new_lifecycle)
+                change_lifecycle(at, new_lifecycle)
                 lifecycle = new_lifecycle
             if value_cents is None and (position == 2 or (position == 1 and rng.random() < 0.3)):
                 low, high, step_size = DEAL_RANGES[org.size_band]
@@ -385,6 +392,8 @@ class _LeadFactory:
             stage_id = self.won[0]
             if full and lifecycle != "customer":
                 audit(stage_entered, "lifecycle", lifecycle, "customer")
+            if lifecycle != "customer":
+                change_lifecycle(stage_entered, "customer")
             lifecycle = "customer"
             won_lost_reason = rng.choice(WON_REASONS)
             if value_cents is None:
@@ -400,6 +409,7 @@ class _LeadFactory:
                 if full:
                     audit(stage_entered, "lifecycle", lifecycle, "disqualified")
                     audit(stage_entered, "disqualified_reason", None, disqualified_reason)
+                change_lifecycle(stage_entered, "disqualified")
                 lifecycle = "disqualified"
             won_lost_reason = rng.choice(LOST_REASONS) if lost_from >= 2 else disqualified_reason
             close_ts = None
@@ -490,6 +500,7 @@ class _LeadFactory:
         chunk.entries.append(entries)
         chunk.light.append(not full)
         chunk.stage_changes.append(stage_changes)
+        chunk.lifecycle_changes.append(lifecycles)
         chunk.activities.append(acts)
         chunk.activities_with_details.append(acts_d)
         chunk.audits.append(audits)

@@ -8,7 +8,7 @@ import random
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import and_, case, func, insert, literal, null, select
 
@@ -22,6 +22,7 @@ from leadflow.leads.models import Lead, Tag
 from leadflow.leads.store import NewLead
 from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import StageChange
+from leadflow.reports.models import SourceCost
 from leadflow_demo.history import _Chunk, _LeadFactory
 from leadflow_demo.people import (
     COMPANY_TLD, COUNTRIES, COUNTRY_WEIGHTS, DEMO_ACTOR, DEMO_LOGIN, EMAIL_PATTERNS, HISTORY_DAYS, INDUSTRIES,
@@ -79,6 +80,25 @@ def seed_exchange_rates(users) -> None:
     db.session.add_all(ExchangeRate(base_currency="USD", currency=currency, rate=Decimal(rate),
                                     set_by_id=admin.id if admin else None)
                        for currency, rate in DEMO_RATES_TO_USD.items() if currency not in have)
+
+
+# What the demo's paid sources cost a month, in US dollars (the sources report's cost per lead).
+DEMO_SOURCE_COSTS = {"advertising": 4_200_00, "event": 2_500_00, "partner": 1_200_00}
+
+
+def seed_source_costs(users, months: int = 6, now: datetime | None = None) -> None:
+    """The last ``months`` months' costs of the demo's paid sources (a month already entered is kept)."""
+    admin = next((u for u in users if u.role == "admin"), None)
+    today = (now or datetime.now(timezone.utc)).date()
+    wanted, month = [], date(today.year, today.month, 1)
+    for _ in range(months):
+        wanted.append(month)
+        month = date(month.year - (month.month == 1), 12 if month.month == 1 else month.month - 1, 1)
+    have = set(db.session.execute(db.select(SourceCost.source, SourceCost.month)).tuples())
+    db.session.add_all(SourceCost(source=source, month=month, amount_cents=cents, currency="USD",
+                                  updated_by_id=admin.id if admin else None)
+                       for source, cents in DEMO_SOURCE_COSTS.items() for month in wanted
+                       if (source, month) not in have)
 
 
 def _chunks(rows: list, size: int = ROW_CHUNK):
@@ -189,7 +209,7 @@ def _write_chunk(chunk: _Chunk, tag_ids: dict[str, int]) -> SeedCounts:
     audit trail, the demo's own rows."""
     new = [NewLead(row, organization_name=name, tag_ids=[tag_ids[t] for t in tags])
            for row, name, tags in zip(chunk.leads, chunk.organization_names, chunk.tags)]
-    ids = store.insert_past_leads(new, chunk.stage_changes, chunk.entries)
+    ids = store.insert_past_leads(new, chunk.stage_changes, chunk.entries, lifecycle_changes=chunk.lifecycle_changes)
     act_rows, act_d_rows, audit_rows = [], [], []
     for lead_id, acts, acts_d, audits in zip(ids, chunk.activities, chunk.activities_with_details, chunk.audits):
         for row in acts:
@@ -542,6 +562,7 @@ def seed_demo(lead_count: int = 200) -> str:
                         names=names)
     seed_capture_form()
     seed_exchange_rates(users)
+    seed_source_costs(users)
     seed_tasks(users, rng)
     seed_scoring_rules()
     db.session.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
 
 import phonenumbers
 import pytest
@@ -18,12 +18,15 @@ from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.leads import store
-from leadflow.leads.models import SOURCES, Lead, Tag, lead_tags
+from leadflow.leads.models import SOURCES, Lead, LifecycleChange, Tag, lead_tags
 from leadflow.mail.models import OutboxMessage
 from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage, StageChange, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.services import ensure_default_pipeline
 from leadflow.pipeline.totals import live_currency_totals_query, live_totals_query
+from leadflow.reports import funnel, sources
+from leadflow.reports.filters import ReportFilters
+from leadflow.reports.models import SourceCost
 from leadflow_demo import seed as demo_seed
 from tests.conftest import csrf_token, shared_rows
 
@@ -219,6 +222,22 @@ class TestADemoOf200Leads:
             leads = db.session.scalars(db.select(Lead).where(Lead.stage_id == stage.id)).all()
             assert totals[stage.id] == (len(leads), sum(lead.value_cents or 0 for lead in leads))
         _assert_kept_totals_are_the_leads()
+
+    def test_lifecycle_history_walks_to_the_current_lifecycle_and_the_reports_have_something_to_show(self, seeded):
+        changes = _by_lead(LifecycleChange, order=("at", "id"))
+        for lead in _all(Lead):
+            walk = changes[lead.id]
+            assert (walk[0].from_lifecycle, walk[0].at) == (None, lead.created_at)
+            assert [a.to_lifecycle for a in walk[:-1]] == [b.from_lifecycle for b in walk[1:]]
+            assert walk[-1].to_lifecycle == lead.lifecycle
+        admin = db.session.scalar(db.select(User).where(User.role == "admin"))
+        filters = ReportFilters.from_args({"start": (date.today() - timedelta(days=400)).isoformat()}, admin)
+        lifecycle = funnel.compute(filters, admin).lifecycle
+        reached = [step.reached for step in lifecycle.steps]
+        assert reached == sorted(reached, reverse=True) and reached[1] > 0 and reached[-1] > 0
+        assert db.session.scalar(db.select(db.func.count()).select_from(SourceCost)) >= 3
+        costed = [row for row in sources.compute(filters, admin).rows if row.cost is not None and row.leads]
+        assert costed and all(row.cost_per_lead for row in costed)
 
     def test_a_seeded_workspace_sends_no_mail(self, seeded):
         """The seeded leads have a past, they did not just arrive: no new-lead alerts, no

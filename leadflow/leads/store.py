@@ -398,12 +398,15 @@ def reserve_ids(table, count: int) -> list[int]:
 
 @_writer
 def insert_past_leads(new: Sequence[NewLead], stage_changes: Sequence[Sequence[dict]],
-                      entries: Sequence[Sequence[dict]]) -> list[int]:
+                      entries: Sequence[Sequence[dict]],
+                      lifecycle_changes: Sequence[Sequence[dict]] | None = None) -> list[int]:
     """Add leads that arrive with a past already lived (the demo workspace's): each row as it
     stands today (its stage and time in it, owner, lifecycle, created and updated in the past),
     its stage history (``stage_changes``, per lead: from, to, actor, at; the first from no
     stage) and the timeline entries the system wrote on the way (``entries``, per lead: "Lead
-    created", "Assigned to", "Moved from A to B" with their times). Returns the new ids in
+    created", "Assigned to", "Moved from A to B" with their times), its lifecycle history
+    (``lifecycle_changes``, per lead: from, to, actor, at; without it, one row for the lifecycle
+    it has, at its creation). Returns the new ids in
     order (reserved first, so the caller can hang its own rows on them). The search text is
     derived here; tags, history, entries and the board totals (by what the rows add) are
     written with one executemany each. A plain INSERT: an email a live lead holds fails on the
@@ -417,13 +420,15 @@ def insert_past_leads(new: Sequence[NewLead], stage_changes: Sequence[Sequence[d
     ids = reserve_ids(table, len(new))
     rows, links, changes, written, lifecycles = [], [], [], [], []
     deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for lead_id, lead, history, timeline in zip(ids, new, stage_changes, entries):
+    lifecycle_history = lifecycle_changes or [None] * len(new)
+    for lead_id, lead, history, timeline, lived in zip(ids, new, stage_changes, entries, lifecycle_history):
         row = {**lead.values, "id": lead_id, "search_text": search_text(lead.values, lead.organization_name)}
         rows.append(row)
         links += [{"lead_id": lead_id, "tag_id": tag_id} for tag_id in dict.fromkeys(lead.tag_ids)]
         changes += [{**change, "lead_id": lead_id} for change in history]
-        lifecycles.append({"lead_id": lead_id, "from_lifecycle": None, "to_lifecycle": row.get("lifecycle") or "lead",
-                           "actor_id": None, "at": row.get("created_at") or utcnow()})
+        lifecycles += ([{**change, "lead_id": lead_id} for change in lived] if lived is not None else
+                       [{"lead_id": lead_id, "from_lifecycle": None, "to_lifecycle": row.get("lifecycle") or "lead",
+                         "actor_id": None, "at": row.get("created_at") or utcnow()}])
         written += [{**entry, "lead_id": lead_id} for entry in timeline]
         if row.get("stage_id") is not None and row.get("deleted_at") is None:
             delta = deltas[row["stage_id"], row["currency"]]

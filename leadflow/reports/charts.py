@@ -73,17 +73,18 @@ def bar_chart(rows: list[tuple[str, float]], *, title: str, unit: str = "") -> M
         return _empty("bar", title)
     values = [_num(v) for _, v in rows]
     top = max(max(values), 0) or 1
-    row_h, bar_h, room = 36, 12, WIDTH - 80
+    shown = [format_value(value, unit) for value in values]
+    row_h, bar_h = 36, 12
+    room = WIDTH - 10 - 7 * max(len(text) for text in shown)  # the longest value fits after its bar
     parts = []
-    for i, ((label, _), value) in enumerate(zip(rows, values)):
+    for i, ((label, _), value, text) in enumerate(zip(rows, values, shown)):
         y = i * row_h
         width = max(value, 0) / top * room
-        shown = format_value(value, unit)
         parts.append(
-            f'<g class="chart-row">{_tip(f"{label}: {shown}")}'
+            f'<g class="chart-row">{_tip(f"{label}: {text}")}'
             f'<text class="chart-label" x="0" y="{y + FONT}">{escape(_short(label))}</text>'
             f'<rect class="chart-bar-fill series-0" x="0" y="{y + 17}" width="{_f(width)}" height="{bar_h}" rx="2"/>'
-            f'<text class="chart-value" x="{_f(width + 6)}" y="{y + 27}">{escape(shown)}</text></g>')
+            f'<text class="chart-value" x="{_f(width + 6)}" y="{y + 27}">{escape(text)}</text></g>')
     return _svg("bar", title, WIDTH, len(rows) * row_h + 4, "".join(parts))
 
 

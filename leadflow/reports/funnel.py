@@ -11,7 +11,8 @@ as reached; a lead that moved back still counts for the furthest step it got to)
   the current lifecycle (the highest step ever reached); a subscriber has reached none, and
   "disqualified" is no step: the leads now disqualified are reported at the furthest step.
 
-Every count is one aggregate query per funnel (a GROUP BY per lead, then sums).
+Every count is one aggregate query per funnel: the history rows of the cohort and each
+lead's current row, grouped by lead (its furthest step, whether it is out now), then summed.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, literal, union_all
+from sqlalchemy import case, func, literal, null, union_all
 
 from leadflow.extensions import db
 from leadflow.leads.models import LIFECYCLE_LABELS, Lead, LifecycleChange
 from leadflow.pipeline.models import Pipeline, Stage, StageChange
 from leadflow.reports.charts import funnel_chart
-from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids
 from leadflow.reports.registry import Report
 
 LIFECYCLE_STEPS = ("lead", "mql", "sql", "opportunity", "customer")
@@ -78,43 +79,41 @@ def _steps(labels: list[str], reached: list[int], stopped: list[int]) -> list[St
 
 
 def _cohort(lead_ids, start_at: datetime, end_at: datetime):
-    return (db.select(Lead.id, Lead.stage_id, Lead.lifecycle)
-            .where(Lead.id.in_(lead_ids), Lead.created_at >= start_at, Lead.created_at < end_at).cte("cohort"))
+    return in_scope(db.select(Lead.id, Lead.stage_id, Lead.lifecycle), lead_ids).where(
+        Lead.created_at >= start_at, Lead.created_at < end_at).cte("cohort")
 
 
-def _summed(furthest, out_flag, steps: int):
-    """One row: the cohort, those at no step, reached per step, stopped out at each step, and
-    stopped out before the first (``furthest`` is each lead's step index, NULL for none)."""
+def _count(furthest, out, steps: int, labels: list[str]) -> Funnel:
+    """Sum the per-lead rows (``furthest``: the lead's furthest step index, NULL for none;
+    ``out``: 1 when it is lost or disqualified now) into the funnel, in one query: the
+    cohort, those at no step, reached per step, stopped out at each step and before the first."""
     columns = [func.count(), func.sum(case((furthest.is_(None), 1), else_=0))]
     columns += [func.sum(case((furthest >= i, 1), else_=0)) for i in range(steps)]
-    columns += [func.sum(case(((furthest == i) & out_flag, 1), else_=0)) for i in range(steps)]
-    columns.append(func.sum(case((furthest.is_(None) & out_flag, 1), else_=0)))
-    return columns
+    columns += [func.sum(case(((furthest == i) & (out == 1), 1), else_=0)) for i in range(steps)]
+    columns.append(func.sum(case((furthest.is_(None) & (out == 1), 1), else_=0)))
+    values = [int(v or 0) for v in db.session.execute(db.select(*columns)).one()]
+    reached, stopped = values[2:2 + steps], values[2 + steps:2 + 2 * steps]
+    return Funnel(_steps(labels, reached, stopped), values[0], values[1], values[2 + 2 * steps])
 
 
-def _funnel(labels: list[str], row) -> Funnel:
-    n = len(labels)
-    values = [int(v or 0) for v in row]
-    cohort, outside = values[0], values[1]
-    reached, stopped = values[2:2 + n], values[2 + n:2 + 2 * n]
-    return Funnel(_steps(labels, reached, stopped), cohort, outside, values[2 + 2 * n])
+def _per_lead(history, current):
+    """Each cohort lead once: its furthest step over its history rows and its current row
+    (``current`` carries whether it is out now), in one GROUP BY."""
+    seen = union_all(history, current).subquery("seen")
+    return (db.select(func.max(seen.c.step).label("furthest"), func.max(seen.c.out).label("out"))
+            .group_by(seen.c.lead_id).subquery("per_lead"))
 
 
 def lifecycle_funnel(lead_ids, start_at: datetime, end_at: datetime) -> Funnel:
     """The lifecycle funnel of the leads of ``lead_ids`` created in [start_at, end_at)."""
     cohort = _cohort(lead_ids, start_at, end_at)
     rank = lambda column: case(*((column == name, i) for i, name in enumerate(LIFECYCLE_STEPS)), else_=None)  # noqa: E731
-    seen = union_all(
-        db.select(LifecycleChange.lead_id.label("lead_id"), rank(LifecycleChange.to_lifecycle).label("step"))
-        .where(LifecycleChange.lead_id.in_(db.select(cohort.c.id))),
-        db.select(cohort.c.id, rank(cohort.c.lifecycle)),
-    ).subquery("seen")
-    per_lead = (db.select(seen.c.lead_id, func.max(seen.c.step).label("furthest"))
-                .group_by(seen.c.lead_id).subquery("per_lead"))
-    out = cohort.c.lifecycle == "disqualified"
-    query = (db.select(*_summed(per_lead.c.furthest, out, len(LIFECYCLE_STEPS)))
-             .select_from(cohort.join(per_lead, per_lead.c.lead_id == cohort.c.id)))
-    return _funnel([LIFECYCLE_LABELS[name] for name in LIFECYCLE_STEPS], db.session.execute(query).one())
+    per_lead = _per_lead(
+        db.select(LifecycleChange.lead_id.label("lead_id"), rank(LifecycleChange.to_lifecycle).label("step"),
+                  literal(0).label("out")).where(LifecycleChange.lead_id.in_(db.select(cohort.c.id))),
+        db.select(cohort.c.id, rank(cohort.c.lifecycle), case((cohort.c.lifecycle == "disqualified", 1), else_=0)))
+    return _count(per_lead.c.furthest, per_lead.c.out, len(LIFECYCLE_STEPS),
+                  [LIFECYCLE_LABELS[name] for name in LIFECYCLE_STEPS])
 
 
 def pipeline_steps(pipeline: Pipeline | None) -> tuple[list[Stage], list[int]]:
@@ -130,21 +129,15 @@ def stage_funnel(lead_ids, start_at: datetime, end_at: datetime, pipeline: Pipel
     """The stage funnel of ``pipeline`` for the leads of ``lead_ids`` created in [start_at, end_at)."""
     steps, lost_ids = pipeline_steps(pipeline)
     cohort = _cohort(lead_ids, start_at, end_at)
-    index = lambda column: case(*((column == s.id, i) for i, s in enumerate(steps)), else_=None)  # noqa: E731
-    if not steps:
-        index = lambda column: literal(None)  # noqa: E731
-    mine = [s.id for s in steps] + lost_ids
-    seen = union_all(
-        db.select(StageChange.lead_id.label("lead_id"), index(StageChange.to_stage_id).label("step"))
-        .where(StageChange.lead_id.in_(db.select(cohort.c.id)), StageChange.to_stage_id.in_(mine or [-1])),
-        db.select(cohort.c.id, index(cohort.c.stage_id)).where(cohort.c.stage_id.in_(mine or [-1])),
-    ).subquery("seen")
-    per_lead = (db.select(seen.c.lead_id, func.max(seen.c.step).label("furthest"))
-                .group_by(seen.c.lead_id).subquery("per_lead"))
-    out = cohort.c.stage_id.in_(lost_ids or [-1])
-    query = (db.select(*_summed(per_lead.c.furthest, out, len(steps)))
-             .select_from(cohort.outerjoin(per_lead, per_lead.c.lead_id == cohort.c.id)))
-    return _funnel([s.name for s in steps], db.session.execute(query).one())
+
+    def index(column):
+        return case(*((column == s.id, i) for i, s in enumerate(steps)), else_=None) if steps else null()
+    per_lead = _per_lead(
+        db.select(StageChange.lead_id.label("lead_id"), index(StageChange.to_stage_id).label("step"),
+                  literal(0).label("out"))
+        .where(StageChange.lead_id.in_(db.select(cohort.c.id)), StageChange.to_stage_id.in_([s.id for s in steps])),
+        db.select(cohort.c.id, index(cohort.c.stage_id), case((cohort.c.stage_id.in_(lost_ids), 1), else_=0)))
+    return _count(per_lead.c.furthest, per_lead.c.out, len(steps), [s.name for s in steps])
 
 
 def report_pipeline(filters: ReportFilters) -> Pipeline | None:

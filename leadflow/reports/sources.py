@@ -24,7 +24,7 @@ from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage, StageChange
 from leadflow.reports.aggregates import days_between, median_by
 from leadflow.reports.charts import bar_chart
-from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids
 from leadflow.reports.models import SourceCost
 from leadflow.reports.registry import Report
 
@@ -102,11 +102,11 @@ def source_volumes(lead_ids, start_at, end_at) -> dict[str, dict[str, tuple[int,
     """source → currency → (leads, won, won with a value, won value in that currency's cents)."""
     won_stages = db.select(Stage.id).where(Stage.kind == "won")
     won = or_(Lead.stage_id.in_(won_stages), Lead.lifecycle == "customer")
-    query = (db.select(Lead.source, Lead.currency, func.count(),
-                       func.sum(case((won, 1), else_=0)),
-                       func.sum(case((won & Lead.value_cents.is_not(None), 1), else_=0)),
-                       func.sum(case((won, Lead.value_cents), else_=None)))
-             .where(Lead.id.in_(lead_ids), Lead.created_at >= start_at, Lead.created_at < end_at)
+    query = (in_scope(db.select(Lead.source, Lead.currency, func.count(),
+                                func.sum(case((won, 1), else_=0)),
+                                func.sum(case((won & Lead.value_cents.is_not(None), 1), else_=0)),
+                                func.sum(case((won, Lead.value_cents), else_=None))), lead_ids)
+             .where(Lead.created_at >= start_at, Lead.created_at < end_at)
              .group_by(Lead.source, Lead.currency))
     found: dict[str, dict] = defaultdict(dict)
     for source, currency, leads, won_count, valued, cents in db.session.execute(query):
@@ -120,8 +120,8 @@ def median_days_to_won(lead_ids, start_at, end_at) -> dict[str, float]:
     won_stages = db.select(Stage.id).where(Stage.kind == "won")
     first_won = (db.select(StageChange.lead_id, func.min(StageChange.at).label("won_at"))
                  .where(StageChange.to_stage_id.in_(won_stages),
-                        StageChange.lead_id.in_(db.select(Lead.id).where(
-                            Lead.id.in_(lead_ids), Lead.created_at >= start_at, Lead.created_at < end_at,
+                        StageChange.lead_id.in_(in_scope(db.select(Lead.id), lead_ids).where(
+                            Lead.created_at >= start_at, Lead.created_at < end_at,
                             or_(Lead.stage_id.in_(won_stages), Lead.lifecycle == "customer"))))
                  .group_by(StageChange.lead_id).subquery("first_won"))
     values = (db.select(Lead.source.label("source"), days_between(first_won.c.won_at, Lead.created_at).label("days"))

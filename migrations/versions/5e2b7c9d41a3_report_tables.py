@@ -36,7 +36,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lifecycle_changes'))
     )
     with op.batch_alter_table('lifecycle_changes', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_lifecycle_changes_lead_id'), ['lead_id'], unique=False)
+        batch_op.create_index('ix_lifecycle_changes_lead_to', ['lead_id', 'to_lifecycle'], unique=False)
     op.execute("INSERT INTO lifecycle_changes (lead_id, from_lifecycle, to_lifecycle, actor_id, at) "
                "SELECT id, NULL, lifecycle, NULL, created_at FROM leads ORDER BY id")
 
@@ -58,5 +58,5 @@ def upgrade():
 def downgrade():
     op.drop_table('source_costs')
     with op.batch_alter_table('lifecycle_changes', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_lifecycle_changes_lead_id'))
+        batch_op.drop_index('ix_lifecycle_changes_lead_to')
     op.drop_table('lifecycle_changes')
