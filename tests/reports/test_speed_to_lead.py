@@ -116,3 +116,16 @@ def test_the_first_call_logged_sets_the_response_time_the_report_reads(app, make
                                    now=created + timedelta(minutes=9))
     row = speed_to_lead(live_lead_ids(), START, END, UTC_ZONE).overall
     assert (row.answered, row.median_seconds, row.within_5_min) == (1, 240, 1)
+
+
+def test_a_long_period_puts_each_lead_in_its_own_week(app):
+    start = datetime(2030, 1, 7, tzinfo=UTC)
+    end = start + timedelta(weeks=30)
+    for week, minutes in ((0, 1), (13, 2), (13, 4), (29, 8)):
+        created = start + timedelta(weeks=week, days=6, hours=23)  # the last hour of the week
+        lead(created, first_response_at=created + timedelta(minutes=minutes))
+    lead(start - timedelta(seconds=1), first_response_at=start)  # the second before the period
+    rows = weekly(live_lead_ids(), start, end, UTC_ZONE)
+    assert len(rows) == 30 and rows[0].key == date(2030, 1, 7) and rows[29].key == date(2030, 7, 29)
+    assert {i: (r.leads, r.median_seconds) for i, r in enumerate(rows) if r.leads} == {
+        0: (1, 60), 13: (2, 120), 29: (1, 480)}
