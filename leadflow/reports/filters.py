@@ -148,7 +148,7 @@ def in_scope(query, lead_ids):
              and not (lead_ids._group_by_clauses or lead_ids._having_criteria or lead_ids._distinct
                       or lead_ids._limit_clause is not None or lead_ids._offset_clause is not None))
     if plain:
-        return query.where(*lead_ids._where_criteria)
+        return query if lead_ids.whereclause is None else query.where(lead_ids.whereclause)
     return query.where(Lead.id.in_(lead_ids))
 
 

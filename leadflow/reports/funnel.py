@@ -11,8 +11,8 @@ as reached; a lead that moved back still counts for the furthest step it got to)
   the current lifecycle (the highest step ever reached); a subscriber has reached none, and
   "disqualified" is no step: the leads now disqualified are reported at the furthest step.
 
-Every count is one aggregate query per funnel: the history rows of the cohort and each
-lead's current row, grouped by lead (its furthest step, whether it is out now), then summed.
+Every count is one aggregate query per funnel: the cohort's history rows and its leads'
+current rows, grouped by lead (the furthest step, whether it is out now), then summed.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, literal, null, union_all
+from sqlalchemy import Integer, case, cast, func, literal, null, union_all
 
 from leadflow.extensions import db
 from leadflow.leads.models import LIFECYCLE_LABELS, Lead, LifecycleChange
@@ -78,19 +78,22 @@ def _steps(labels: list[str], reached: list[int], stopped: list[int]) -> list[St
     return steps
 
 
-def _cohort(lead_ids, start_at: datetime, end_at: datetime):
-    return in_scope(db.select(Lead.id, Lead.stage_id, Lead.lifecycle), lead_ids).where(
-        Lead.created_at >= start_at, Lead.created_at < end_at).cte("cohort")
+def _cohort(query, lead_ids, start_at: datetime, end_at: datetime):
+    """``query`` (over ``leads``, maybe joined) narrowed to the leads of ``lead_ids`` created in
+    [start_at, end_at). Applied to each branch rather than kept in a CTE: PostgreSQL has no
+    statistics for a CTE and would plan the history for 200 leads instead of 100,000."""
+    return in_scope(query, lead_ids).where(Lead.created_at >= start_at, Lead.created_at < end_at)
 
 
-def _count(furthest, out, steps: int, labels: list[str]) -> Funnel:
+def _count(per_lead, steps: int, labels: list[str]) -> Funnel:
     """Sum the per-lead rows (``furthest``: the lead's furthest step index, NULL for none;
     ``out``: 1 when it is lost or disqualified now) into the funnel, in one query: the
     cohort, those at no step, reached per step, stopped out at each step and before the first."""
+    furthest, out = per_lead.c.furthest, per_lead.c.out == 1
     columns = [func.count(), func.sum(case((furthest.is_(None), 1), else_=0))]
     columns += [func.sum(case((furthest >= i, 1), else_=0)) for i in range(steps)]
-    columns += [func.sum(case(((furthest == i) & (out == 1), 1), else_=0)) for i in range(steps)]
-    columns.append(func.sum(case((furthest.is_(None) & (out == 1), 1), else_=0)))
+    columns += [func.sum(case(((furthest == i) & out, 1), else_=0)) for i in range(steps)]
+    columns.append(func.sum(case((furthest.is_(None) & out, 1), else_=0)))
     values = [int(v or 0) for v in db.session.execute(db.select(*columns)).one()]
     reached, stopped = values[2:2 + steps], values[2 + steps:2 + 2 * steps]
     return Funnel(_steps(labels, reached, stopped), values[0], values[1], values[2 + 2 * steps])
@@ -98,7 +101,9 @@ def _count(furthest, out, steps: int, labels: list[str]) -> Funnel:
 
 def _per_lead(history, current):
     """Each cohort lead once: its furthest step over its history rows and its current row
-    (``current`` carries whether it is out now), in one GROUP BY."""
+    (``current`` also says whether it is out now), in one GROUP BY over both. (Measured
+    against grouping the history alone and joining it back to the leads: half the time on
+    SQLite, the same on PostgreSQL.)"""
     seen = union_all(history, current).subquery("seen")
     return (db.select(func.max(seen.c.step).label("furthest"), func.max(seen.c.out).label("out"))
             .group_by(seen.c.lead_id).subquery("per_lead"))
@@ -106,14 +111,14 @@ def _per_lead(history, current):
 
 def lifecycle_funnel(lead_ids, start_at: datetime, end_at: datetime) -> Funnel:
     """The lifecycle funnel of the leads of ``lead_ids`` created in [start_at, end_at)."""
-    cohort = _cohort(lead_ids, start_at, end_at)
     rank = lambda column: case(*((column == name, i) for i, name in enumerate(LIFECYCLE_STEPS)), else_=None)  # noqa: E731
     per_lead = _per_lead(
-        db.select(LifecycleChange.lead_id.label("lead_id"), rank(LifecycleChange.to_lifecycle).label("step"),
-                  literal(0).label("out")).where(LifecycleChange.lead_id.in_(db.select(cohort.c.id))),
-        db.select(cohort.c.id, rank(cohort.c.lifecycle), case((cohort.c.lifecycle == "disqualified", 1), else_=0)))
-    return _count(per_lead.c.furthest, per_lead.c.out, len(LIFECYCLE_STEPS),
-                  [LIFECYCLE_LABELS[name] for name in LIFECYCLE_STEPS])
+        _cohort(db.select(LifecycleChange.lead_id.label("lead_id"), rank(LifecycleChange.to_lifecycle).label("step"),
+                          literal(0).label("out")).join(Lead, Lead.id == LifecycleChange.lead_id),
+                lead_ids, start_at, end_at),
+        _cohort(db.select(Lead.id, rank(Lead.lifecycle), case((Lead.lifecycle == "disqualified", 1), else_=0)),
+                lead_ids, start_at, end_at))
+    return _count(per_lead, len(LIFECYCLE_STEPS), [LIFECYCLE_LABELS[name] for name in LIFECYCLE_STEPS])
 
 
 def pipeline_steps(pipeline: Pipeline | None) -> tuple[list[Stage], list[int]]:
@@ -128,16 +133,16 @@ def pipeline_steps(pipeline: Pipeline | None) -> tuple[list[Stage], list[int]]:
 def stage_funnel(lead_ids, start_at: datetime, end_at: datetime, pipeline: Pipeline | None) -> Funnel:
     """The stage funnel of ``pipeline`` for the leads of ``lead_ids`` created in [start_at, end_at)."""
     steps, lost_ids = pipeline_steps(pipeline)
-    cohort = _cohort(lead_ids, start_at, end_at)
 
     def index(column):
-        return case(*((column == s.id, i) for i, s in enumerate(steps)), else_=None) if steps else null()
+        return case(*((column == s.id, i) for i, s in enumerate(steps)), else_=None) if steps else cast(null(), Integer)
     per_lead = _per_lead(
-        db.select(StageChange.lead_id.label("lead_id"), index(StageChange.to_stage_id).label("step"),
-                  literal(0).label("out"))
-        .where(StageChange.lead_id.in_(db.select(cohort.c.id)), StageChange.to_stage_id.in_([s.id for s in steps])),
-        db.select(cohort.c.id, index(cohort.c.stage_id), case((cohort.c.stage_id.in_(lost_ids), 1), else_=0)))
-    return _count(per_lead.c.furthest, per_lead.c.out, len(steps), [s.name for s in steps])
+        _cohort(db.select(StageChange.lead_id.label("lead_id"), index(StageChange.to_stage_id).label("step"),
+                          literal(0).label("out")).join(Lead, Lead.id == StageChange.lead_id)
+                .where(StageChange.to_stage_id.in_([s.id for s in steps])), lead_ids, start_at, end_at),
+        _cohort(db.select(Lead.id, index(Lead.stage_id), case((Lead.stage_id.in_(lost_ids), 1), else_=0)),
+                lead_ids, start_at, end_at))
+    return _count(per_lead, len(steps), [s.name for s in steps])
 
 
 def report_pipeline(filters: ReportFilters) -> Pipeline | None:

@@ -6,7 +6,10 @@ routes with ``report_routes(slug, template, csv)``:
 - ``GET /reports/<slug>`` (endpoint ``reports.<slug with _ for ->``) renders ``template``
   (which extends ``reports/_report.html``) with ``report``, ``filters`` (``ReportFilters``),
   ``data`` (``report.compute(filters, viewer)``), ``endpoint`` (the page's, for links) and the
-  filter form's choices;
+  filter form's choices (``pipelines``, ``owners``, ``teams``, ``sources``: names a report's
+  template should not use for its own things); the charts of ``charts`` are template globals
+  (``{{ bar_chart(rows, title=…) }}``), and a template may set ``pipeline_default_label`` (the
+  funnel's "Default pipeline") before its blocks;
 - ``GET /reports/<slug>.csv`` (endpoint ``reports.<…>_csv``) answers ``csv(data)``, a
   ``(header, rows)`` pair, as a CSV file with the same filters.
 

@@ -19,7 +19,7 @@ from leadflow.imports.queries import failed_rows_csv
 from leadflow.jobs import leases
 from leadflow.jobs import runner as jobs
 from leadflow.jobs.runner import run_due_jobs
-from leadflow.leads.models import Lead
+from leadflow.leads.models import Lead, LifecycleChange
 from leadflow.pipeline.models import StageChange, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.totals import live_currency_totals_query, live_totals_query
 
@@ -64,6 +64,8 @@ def test_rows_become_leads_with_every_derived_field(run_import, importer):
     kinds = sorted((a.kind, a.body) for a in db.session.scalars(select(Activity).where(Activity.lead_id == lead.id)))
     assert kinds == [("note", "Met at the conference"), ("system", None)]
     assert db.session.scalar(select(func.count()).select_from(StageChange).where(StageChange.lead_id == lead.id)) == 1
+    assert db.session.execute(select(LifecycleChange.from_lifecycle, LifecycleChange.to_lifecycle)
+                              .where(LifecycleChange.lead_id == lead.id)).all() == [(None, "lead")]
     assert_totals_exact()
 
 

@@ -8,13 +8,13 @@ from datetime import date, datetime, timezone
 
 from werkzeug.datastructures import MultiDict
 
-from leadflow.accounts.models import Team
+from leadflow.accounts.models import Team, User
 from leadflow.extensions import db
 from leadflow.leads import services as lead_services
 from leadflow.leads.models import Lead
 from leadflow.leads.queries import LeadFilters, filtered_leads
 from leadflow.pipeline.models import Pipeline, Stage
-from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids
 
 TODAY = date(2026, 12, 3)
 
@@ -110,3 +110,12 @@ def test_scope_is_what_the_lead_list_shows_narrowed_by_owner_team_source_and_pip
     assert _ids(parse(rep, source="referral"), rep) == {mine.id, others.id}
     assert _ids(parse(rep, pipeline=str(second.id)), rep) == {partner_lead.id}
     assert _ids(parse(rep, owner="me", source="referral"), rep) == {mine.id}
+
+
+def test_in_scope_applies_a_plain_selection_directly_and_any_other_as_in(app, make_lead):
+    plain = in_scope(db.select(Lead.source), db.select(Lead.id).where(Lead.deleted_at.is_(None)))
+    assert "IN" not in str(plain) and "deleted_at IS NULL" in str(plain)
+    joined = in_scope(db.select(Lead.source), db.select(Lead.id).join(User, User.id == Lead.owner_id))
+    assert "leads.id IN (SELECT" in str(joined)
+    kept, _other = make_lead(), make_lead()
+    assert set(db.session.scalars(in_scope(db.select(Lead.id), db.select(Lead.id).where(Lead.id == kept.id)))) == {kept.id}
