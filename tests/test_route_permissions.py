@@ -190,6 +190,13 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "GET reports.funnel": (302, 200, 200, 200, 200, 200),
     "GET reports.funnel_csv": (302, 200, 200, 200, 200, 200),
     "GET reports.index": (302, 200, 200, 200, 200, 200),
+    "GET reports.speed_to_lead": (302, 200, 200, 200, 200, 200),
+    "GET reports.speed_to_lead_csv": (302, 200, 200, 200, 200, 200),
+    "GET reports.activity": (302, 200, 200, 200, 200, 200),
+    "GET reports.activity_csv": (302, 200, 200, 200, 200, 200),
+    "GET reports.data_quality": (302, 200, 200, 200, 200, 200),
+    "GET reports.data_quality_csv": (302, 200, 200, 200, 200, 200),
+    "GET reports.data_quality_review": (302, 200, 200, 200, 200, 200),
     "GET reports.sources": (302, 200, 200, 200, 200, 200),
     "GET reports.sources_csv": (302, 200, 200, 200, 200, 200),
     # source_costs

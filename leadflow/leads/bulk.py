@@ -40,6 +40,7 @@ from leadflow.leads.bulk_models import BulkJob
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.queries import LeadFilters, filtered_leads
+from leadflow.leads.services import delete_lead
 from leadflow.routing.services import assign_lead, team_round_robin
 from leadflow.sequences.services import enroll_many
 from leadflow.sequences.templates import marketing_skip_reason
@@ -317,6 +318,20 @@ def enrol_in_sequence(actor, leads: list[Lead], form_data: dict, so_far: dict) -
         else:
             candidates.append(lead)
     result.changed, result.unchanged, result.refused = enroll_many(actor, candidates, form_data.get("sequence_id"))
+    return result
+
+
+@register_bulk_action("archive", "Archive (move to the trash)", "Archived")
+def archive(actor, leads: list[Lead], form_data: dict, so_far: dict) -> BulkResult:
+    """Soft delete, as the lead page's Delete does (``delete_lead``): the leads wait in the trash,
+    where they can be restored until it is emptied."""
+    result = BulkResult()
+    for lead in leads:
+        if can_edit_lead(actor, lead):
+            delete_lead(actor, lead)
+            result.changed += 1
+        else:
+            result.refused.append(lead.name)
     return result
 
 

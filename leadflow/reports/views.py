@@ -24,9 +24,13 @@ from collections.abc import Callable
 from flask import Blueprint, request, url_for
 from flask_login import current_user, login_required
 
-from leadflow.reports import charts, forecast, funnel, sources, time_in_stage, velocity
+from leadflow.db import parse_page, utcnow
+from leadflow.leads.bulk import bulk_context
+from leadflow.reports import (
+    activity, charts, data_quality, forecast, funnel, sources, speed_to_lead, time_in_stage, velocity,
+)
 from leadflow.reports.csvout import csv_response
-from leadflow.reports.filters import ReportFilters, filter_choices
+from leadflow.reports.filters import ReportFilters, filter_choices, report_lead_ids
 from leadflow.reports.registry import REPORTS, find, register
 from leadflow.web.htmx import render_page
 
@@ -87,3 +91,22 @@ register(forecast.REPORT)
 report_routes("forecast", "reports/forecast.html", forecast.csv_table)
 register(velocity.REPORT)
 report_routes("velocity", "reports/velocity.html", velocity.csv_table)
+register(speed_to_lead.REPORT)
+report_routes("speed-to-lead", "reports/speed_to_lead.html", speed_to_lead.csv_table)
+register(activity.REPORT)
+report_routes("activity", "reports/activity.html", activity.csv_table)
+register(data_quality.REPORT)
+report_routes("data-quality", "reports/data_quality.html", data_quality.csv_table)
+
+
+@bp.get("/data-quality/review")
+@login_required
+def data_quality_review():
+    """A review queue of the data quality report (untouched leads, or leads missing a field),
+    with the lead list's bulk actions over the leads ticked on it."""
+    filters = ReportFilters.from_args(request.args, current_user)
+    queue = data_quality.queue_leads(report_lead_ids(filters, current_user), request.args.get("queue", ""),
+                                     utcnow(), parse_page(request.args.get("page", 1)))
+    return render_page("reports/data_quality_review.html", report=data_quality.REPORT, filters=filters, queue=queue,
+                       queues=data_quality.QUEUES, endpoint="reports.data_quality", **filter_choices(),
+                       **bulk_context(current_user))

@@ -267,3 +267,18 @@ def test_a_job_whose_form_no_longer_holds_stops_with_the_reason_on_its_page(logi
     assert "Choose an active person to reassign to. The leads handled before it stopped stay changed." in page
     assert "Reassigned 0 leads." in page and owners([lead]) == [None]
     assert db.session.scalar(select(func.count()).select_from(JobLead)) == 0
+
+
+def test_archive_moves_ticked_leads_to_the_trash_and_refuses_another_reps_lead(login_as, make_user, make_lead):
+    rep, client = login_as("rep")
+    other = make_user("rep", name="Oli")
+    mine, unowned = make_lead(first_name="Mine", owner_id=rep.id), make_lead(first_name="Free")
+    theirs = make_lead(first_name="Theirs", owner_id=other.id)
+    db.session.commit()
+    post_bulk(client, "archive", lead_ids=[mine.id, unowned.id, theirs.id])
+    page = client.get("/leads").text
+    assert "Archived 2 leads." in page and "1 not changed because you cannot edit them: Theirs Example." in page
+    db.session.expire_all()
+    assert [db.session.get(Lead, id_of(lead)).deleted_at is not None for lead in (mine, unowned, theirs)] == [
+        True, True, False]
+    assert "Mine Example" in client.get("/leads/trash").text
