@@ -15,7 +15,7 @@ from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.pipeline import board
 from leadflow.pipeline.models import Pipeline, Stage
-from leadflow.pipeline.moves import MoveNeedsDetails, move_lead
+from leadflow.pipeline.moves import MoveNeedsDetails, lead_to_move, move_lead
 from leadflow.governance.settings import set_setting
 from leadflow.web.htmx import redirect_to, render_page, retarget
 from leadflow.web.permissions import admin_required
@@ -95,7 +95,7 @@ def move():
         abort(400, description="lead_id and stage_id must be numbers.")
     if parse_id(lead_id) is None or parse_id(stage_id) is None:
         abort(404)  # larger than any id: there is no such lead or stage
-    lead = db.session.get(Lead, lead_id)
+    lead = lead_to_move(lead_id)
     if lead is None or lead.deleted_at is not None:
         abort(404)
     try:
