@@ -114,6 +114,14 @@ def live_pipelines() -> list[Pipeline]:
         db.select(Pipeline).where(Pipeline.archived_at.is_(None)).order_by(Pipeline.position, Pipeline.id)))
 
 
+def pick_pipeline(pipelines: list[Pipeline], pipeline_id: int | None) -> Pipeline | None:
+    """The live pipeline ``pipeline_id`` among ``pipelines`` (``live_pipelines``), or with no
+    id the default one (as ``default_pipeline`` chooses): no query of its own."""
+    if pipeline_id is not None:
+        return next((p for p in pipelines if p.id == pipeline_id), None)
+    return next((p for p in pipelines if p.is_default), pipelines[0] if pipelines else None)
+
+
 def default_pipeline() -> Pipeline | None:
     return db.session.scalar(
         db.select(Pipeline).where(Pipeline.archived_at.is_(None))
@@ -273,18 +281,23 @@ def is_stale(lead: Lead, now: datetime, days: int) -> int | None:
     return quiet if quiet >= days else None
 
 
-def board_context(pipeline: Pipeline, filters: BoardFilters, viewer) -> dict:
+def filter_choices() -> dict:
+    """What the board's filter form offers: active owners, teams, sources and temperatures."""
     owners = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True)).order_by(User.name)).all()
     teams = db.session.execute(db.select(Team.id, Team.name).order_by(Team.name)).all()
+    return {"owners": owners, "teams": teams, "sources": SOURCES, "temperatures": TEMPERATURES}
+
+
+def board_context(pipeline: Pipeline, filters: BoardFilters, viewer, pipelines: list[Pipeline] | None = None) -> dict:
     fields = card_fields()
     rates = current_rates()
     if filters._rates is None:
         filters._rates = rates  # one read of the rates for the filter, the totals and the cards
     return {
         **board_context_light(pipeline, filters, viewer, fields),
-        "pipelines": live_pipelines(), "columns": build_columns(pipeline, filters, viewer, fields, rates),
+        "pipelines": live_pipelines() if pipelines is None else pipelines, "columns": build_columns(pipeline, filters, viewer, fields, rates),
         "base_currency": rates.base, "money_rates": rates,
-        "owners": owners, "teams": teams, "sources": SOURCES, "temperatures": TEMPERATURES,
+        **filter_choices(),
         "stamp": board_stamp(pipeline),
     }
 

@@ -41,9 +41,10 @@ class Card:
     name = property(Lead.name.fget)  # the same rule as a lead's
 
 
-def load_cards(ids: Sequence[int], stages: dict[int, Stage], *, with_tags: bool) -> dict[int, Card]:
+def load_cards(ids: Sequence[int], stages: dict[int, Stage], *, with_tags: bool,
+               with_next_tasks: bool = True) -> dict[int, Card]:
     """The cards of the leads ``ids`` by id, each with its stage (from ``stages``), owner,
-    organization, next task and, ``with_tags``, its tags."""
+    organization and, as asked, its tags and its next task."""
     if not ids:
         return {}
     table = Lead.__table__
@@ -69,7 +70,8 @@ def load_cards(ids: Sequence[int], stages: dict[int, Stage], *, with_tags: bool)
                 db.select(lead_tags.c.lead_id, Tag.name).join(Tag, Tag.id == lead_tags.c.tag_id)
                 .where(lead_tags.c.lead_id.in_(list(cards))).order_by(Tag.name_key)):
             cards[lead_id].tags.append(Named(tag_name))
-    attach_next_tasks(cards.values())
+    if with_next_tasks:
+        attach_next_tasks(cards.values())
     return cards
 
 
