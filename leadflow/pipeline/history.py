@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import func, literal, or_, select, union_all
 
 from leadflow.extensions import db
 from leadflow.governance.money import current_rates, total_in_base
@@ -69,23 +69,27 @@ def end_of_day(day: date, zone) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min).replace(tzinfo=zone).astimezone(timezone.utc)
 
 
+_GONE = -1  # the stage of a lead whose history says it stood in no stage (or in one deleted since)
+
+
 def stages_then(at: datetime):
-    """SELECT (id, stage_id, entered_at) of every lead that existed and was not in the trash at
-    ``at``, with the stage it stood in then and since when (see the module's docstring)."""
+    """SELECT (id, stage_id, entered_at, currency, value_cents) of every lead that existed and was not in the trash at
+    ``at``, with the stage it stood in then and since when (see the module's docstring): per
+    lead, the latest change before ``at`` and the first after it, each a correlated subquery
+    that walks the lead's few history rows through the index on ``lead_id`` (a window over the
+    whole history table took seconds on SQLite at 300,000 changes)."""
     sc = StageChange.__table__
-    before = (select(sc.c.lead_id, sc.c.to_stage_id.label("stage_id"), sc.c.at.label("entered_at"),
-                     func.row_number().over(partition_by=sc.c.lead_id, order_by=(sc.c.at.desc(), sc.c.id.desc()))
-                     .label("n"))
-              .where(sc.c.at < at).subquery("before"))
-    after = (select(sc.c.lead_id, sc.c.from_stage_id.label("stage_id"),
-                    func.row_number().over(partition_by=sc.c.lead_id, order_by=(sc.c.at, sc.c.id)).label("n"))
-             .where(sc.c.at >= at).subquery("after"))
-    stage_id = case((before.c.lead_id.is_not(None), before.c.stage_id),
-                    (after.c.lead_id.is_not(None), after.c.stage_id), else_=Lead.stage_id)
-    return (select(Lead.id, stage_id.label("stage_id"),
-                   func.coalesce(before.c.entered_at, Lead.created_at).label("entered_at"))
-            .outerjoin(before, and_(before.c.lead_id == Lead.id, before.c.n == 1))
-            .outerjoin(after, and_(after.c.lead_id == Lead.id, after.c.n == 1))
+    mine = sc.c.lead_id == Lead.id
+    stage_id = func.coalesce(
+        select(func.coalesce(sc.c.to_stage_id, _GONE)).where(mine, sc.c.at < at)
+        .order_by(sc.c.at.desc(), sc.c.id.desc()).limit(1).scalar_subquery(),
+        select(func.coalesce(sc.c.from_stage_id, _GONE)).where(mine, sc.c.at >= at)
+        .order_by(sc.c.at, sc.c.id).limit(1).scalar_subquery(),
+        Lead.stage_id)
+    entered_at = func.coalesce(
+        select(sc.c.at).where(mine, sc.c.at < at).order_by(sc.c.at.desc(), sc.c.id.desc()).limit(1).scalar_subquery(),
+        Lead.created_at)
+    return (select(Lead.id, stage_id.label("stage_id"), entered_at.label("entered_at"), Lead.currency, Lead.value_cents)
             .where(Lead.created_at < at, or_(Lead.deleted_at.is_(None), Lead.deleted_at >= at)))
 
 
@@ -93,32 +97,40 @@ def columns_as_of(pipeline: Pipeline, at: datetime, filters: BoardFilters, viewe
                   fields: list[str], limit: int = CARDS_PER_PAGE) -> list[Column]:
     """The pipeline's columns as they stood at ``at``: each stage's lead count and total in the
     base currency (GROUP BY), and its first ``limit`` cards, latest arrivals first (a window
-    per stage): three queries, and the cards' own."""
+    per stage): one query, and the cards' own."""
     stages = list(pipeline.stages)
     ids = [s.id for s in stages]
     rates = current_rates()
     if filters._rates is None:
         filters._rates = rates
-    then = filters.apply(stages_then(at), viewer).subquery("then")
+    # One statement: where each lead stood is worked out once (a materialized CTE), then both
+    # the totals (GROUP BY stage and currency) and each stage's latest arrivals (a window) read it.
+    then = filters.apply(stages_then(at), viewer).cte("then").prefix_with("MATERIALIZED")
     in_pipeline = then.c.stage_id.in_(ids)
-    per_stage: dict[int, dict[str, tuple[int, int]]] = {i: {} for i in ids}
-    counts = dict.fromkeys(ids, 0)
-    for stage_id, currency, count, valued, cents in db.session.execute(
-            select(then.c.stage_id, Lead.currency, func.count(), func.count(Lead.value_cents),
-                   func.coalesce(func.sum(Lead.value_cents), 0))
-            .join(Lead, Lead.id == then.c.id).where(in_pipeline).group_by(then.c.stage_id, Lead.currency)):
-        counts[stage_id] += count
-        per_stage[stage_id][currency] = (valued, int(cents))
+    totals = (select(literal(0).label("card"), then.c.stage_id, then.c.currency, func.count().label("n"),
+                     func.count(then.c.value_cents).label("valued"),
+                     func.coalesce(func.sum(then.c.value_cents), 0).label("cents"), literal(0).label("id"))
+              .where(in_pipeline).group_by(then.c.stage_id, then.c.currency))
     ranked = select(then.c.id, then.c.stage_id,
                     func.row_number().over(partition_by=then.c.stage_id,
                                            order_by=(then.c.entered_at.desc(), then.c.id.desc())).label("n")
                     ).where(in_pipeline).subquery("ranked")
-    rows = db.session.execute(select(ranked.c.id, ranked.c.stage_id).where(ranked.c.n <= limit)
-                              .order_by(ranked.c.stage_id, ranked.c.n)).all()
-    cards = load_cards([r.id for r in rows], {s.id: s for s in stages}, with_tags="tags" in fields,
+    firsts = select(literal(1), ranked.c.stage_id, literal(""), ranked.c.n, literal(0), literal(0), ranked.c.id
+                    ).where(ranked.c.n <= limit)
+    per_stage: dict[int, dict[str, tuple[int, int]]] = {i: {} for i in ids}
+    counts = dict.fromkeys(ids, 0)
+    rows = []
+    for is_card, stage_id, currency, n, valued, cents, lead_id in db.session.execute(union_all(totals, firsts)):
+        if is_card:
+            rows.append((n, stage_id, lead_id))
+        else:
+            counts[stage_id] += n
+            per_stage[stage_id][currency] = (valued, int(cents))
+    rows.sort()
+    cards = load_cards([lead_id for _, _, lead_id in rows], {s.id: s for s in stages}, with_tags="tags" in fields,
                        with_next_tasks=False)
     return [Column(stage, counts[stage.id], total_in_base(per_stage[stage.id], rates),
-                   [cards[r.id] for r in rows if r.stage_id == stage.id and r.id in cards],
+                   [cards[lead_id] for _, stage_id, lead_id in rows if stage_id == stage.id and lead_id in cards],
                    counts[stage.id] > limit)
             for stage in stages]
 
