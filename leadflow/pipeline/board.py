@@ -173,6 +173,14 @@ def _kept_currency_totals(ids: list[int]) -> tuple[list, list[int]]:
     return [r for stage_id, stage_rows in kept.items() if stage_id not in short for r in stage_rows], short
 
 
+# A column's cards in board order: by rank, written with the stage and the trash column in front
+# so that the order is the board index's own (stage_id, deleted_at, board_rank, id). Within one
+# column of live leads they change nothing, but PostgreSQL does not count ``deleted_at IS NULL``
+# as fixing that column, and without them sorted every lead of the stage (a sequential scan,
+# 100-250 ms per column at 100,000 leads) instead of reading the first 26 from the index.
+BOARD_ORDER = (Lead.stage_id, Lead.deleted_at, Lead.board_rank, Lead.id)
+
+
 def column_cards(stage: Stage, filters: BoardFilters, viewer, *, after: tuple[float, int] | None = None,
                  limit: int = CARDS_PER_PAGE, fields: list[str] | None = None) -> tuple[list[Lead], bool]:
     """One page of a column's cards in board order, and whether more follow (for "load more")."""
@@ -180,7 +188,7 @@ def column_cards(stage: Stage, filters: BoardFilters, viewer, *, after: tuple[fl
     if after is not None:
         rank, lead_id = after
         query = query.where(tuple_(Lead.board_rank, Lead.id) > tuple_(rank, lead_id))
-    ids = list(db.session.scalars(filters.apply(query, viewer).order_by(Lead.board_rank, Lead.id).limit(limit + 1)))
+    ids = list(db.session.scalars(filters.apply(query, viewer).order_by(*BOARD_ORDER).limit(limit + 1)))
     fields = card_fields() if fields is None else fields
     by_id = load_cards(ids[:limit], {stage.id: stage}, with_tags="tags" in fields)
     return [by_id[i] for i in ids[:limit] if i in by_id], len(ids) > limit
@@ -195,7 +203,7 @@ def first_cards(stages: list[Stage], filters: BoardFilters, viewer, fields: list
     for stage in stages:
         inner = (filters.apply(db.select(Lead.id, Lead.stage_id, Lead.board_rank)
                                .where(Lead.stage_id == stage.id, Lead.deleted_at.is_(None)), viewer)
-                 .order_by(Lead.board_rank, Lead.id).limit(limit + 1).subquery())
+                 .order_by(*BOARD_ORDER).limit(limit + 1).subquery())
         parts.append(db.select(inner.c.id, inner.c.stage_id, inner.c.board_rank))
     rows = db.session.execute(union_all(*parts)).all()
     per_stage: dict[int, list] = {}
