@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import func, literal, or_, select, union_all
+from sqlalchemy import func, literal, or_, select, text, union_all
 
 from leadflow.extensions import db
 from leadflow.governance.money import current_rates, total_in_base
@@ -120,6 +120,10 @@ def columns_as_of(pipeline: Pipeline, at: datetime, filters: BoardFilters, viewe
     per_stage: dict[int, dict[str, tuple[int, int]]] = {i: {} for i in ids}
     counts = dict.fromkeys(ids, 0)
     rows = []
+    if db.engine.dialect.name == "postgresql":
+        # Its cost estimate (a seek per lead and change) makes PostgreSQL JIT-compile the query:
+        # 2.2 s of compiling for 0.8 s of work at 100,000 leads. Off for this read-only transaction.
+        db.session.execute(text("SET LOCAL jit = off"))
     for is_card, stage_id, currency, n, valued, cents, lead_id in db.session.execute(union_all(totals, firsts)):
         if is_card:
             rows.append((n, stage_id, lead_id))
