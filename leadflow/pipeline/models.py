@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadflow.db import UTCDateTime, utcnow
@@ -44,6 +44,8 @@ class StageChange(db.Model):
     """One move of a lead between stages: time in stage and conversion are queries over these."""
 
     __tablename__ = "stage_changes"
+    # where a lead stood at an instant: its latest change before it, its first after it (pipeline.history)
+    __table_args__ = (Index("ix_stage_changes_lead_at", "lead_id", "at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)

@@ -11,7 +11,10 @@ from leadflow.leads import services as lead_services
 from leadflow.leads import store
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
-from leadflow.pipeline.models import Stage
+from sqlalchemy.orm import joinedload, selectinload
+
+from leadflow.pipeline.board import BOARD_ORDER
+from leadflow.pipeline.models import Pipeline, Stage
 
 
 class MoveNeedsDetails(DomainError):
@@ -28,6 +31,19 @@ class MoveResult:
     from_stage_id: int | None
     to_stage_id: int
     changed_stage: bool
+
+
+# Built once: loader options are immutable, and making them is a good part of a move's query.
+_MOVE_LOADS = (joinedload(Lead.owner), joinedload(Lead.organization), selectinload(Lead.tags),
+               joinedload(Lead.stage).joinedload(Stage.pipeline).selectinload(Pipeline.stages))
+
+
+def lead_to_move(lead_id: int) -> Lead | None:
+    """The lead a move is about, with everything the move and its answer read: its owner,
+    organization and tags (the audit entry's before and after), its stage and the pipeline
+    with all of its stages (the target stage, the "Moved from" entry and the column headers
+    come from the identity map then): three queries instead of eight lazy loads."""
+    return db.session.get(Lead, lead_id, options=_MOVE_LOADS)
 
 
 def _neighbour(lead_id, stage_id: int) -> Lead | None:
@@ -47,8 +63,10 @@ def _place(lead: Lead, stage_id: int, above_id, below_id) -> tuple[float, Lead |
         return above.board_rank + 1.0, above, below
     if below is not None:
         return below.board_rank - 1.0, above, below
-    top = db.session.scalar(db.select(db.func.min(Lead.board_rank)).where(
-        Lead.stage_id == stage_id, Lead.deleted_at.is_(None), Lead.id != lead.id))
+    # the first card in board order, not min(board_rank): PostgreSQL reads that from the board
+    # index (see BOARD_ORDER), where min() scanned the whole column (0.4 s at 100,000 leads)
+    top = db.session.scalar(db.select(Lead.board_rank).where(
+        Lead.stage_id == stage_id, Lead.deleted_at.is_(None), Lead.id != lead.id).order_by(*BOARD_ORDER).limit(1))
     return (top - 1.0) if top is not None else 0.0, above, below
 
 
@@ -99,7 +117,9 @@ def move_lead(actor, lead: Lead, to_stage_id: int, *, expected_version: int | No
             changes["won_lost_reason"] = " ".join(str(details.get("won_reason") or "").split()) or None
     from_stage_id = lead.stage_id
     rank, above, below = _place(lead, stage.id, above_id, below_id)
-    if changes:  # the card's place rides in the lead's one versioned UPDATE
+    if changes.keys() == {"stage_id"}:  # a plain move: the stage and the card's place in one versioned UPDATE
+        store.update_lead(lead, {}, actor, stage=stage, rank=rank)
+    elif changes:  # a won or lost stage's details are cleaned like any edit, and ride in the same UPDATE
         lead_services.update_lead(actor, lead, changes, rank=rank)
     else:  # a new place in the same column: a version of its own
         store.set_board_ranks({lead.id: rank}, bump_version=True)

@@ -13,10 +13,12 @@ from leadflow.errors import PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
-from leadflow.pipeline import board
+from leadflow.accounts.zones import user_zone
+from leadflow.pipeline import board, history
 from leadflow.pipeline.models import Pipeline, Stage
-from leadflow.pipeline.moves import MoveNeedsDetails, move_lead
+from leadflow.pipeline.moves import MoveNeedsDetails, lead_to_move, move_lead
 from leadflow.governance.settings import set_setting
+from leadflow.web.formatting import local_today
 from leadflow.web.htmx import redirect_to, render_page, retarget
 from leadflow.web.permissions import admin_required
 
@@ -34,12 +36,20 @@ def _pipeline_or_404(pipeline_id: int | None) -> Pipeline:
 @bp.get("/<int:pipeline_id>")
 @login_required
 def board_page(pipeline_id: int | None):
-    pipeline = board.default_pipeline() if pipeline_id is None else _pipeline_or_404(pipeline_id)
+    pipelines = board.live_pipelines()
+    pipeline = board.pick_pipeline(pipelines, pipeline_id)
+    if pipeline is None and pipeline_id is not None:
+        abort(404)
     if pipeline is None:
         return render_page("pipeline/board.html", pipeline=None, pipelines=[], columns=[])
     filters = board.BoardFilters.from_args(request.args)
+    if "as_of" in request.args:  # the board as it stood at the end of a past day, read-only
+        zone = user_zone(current_user)
+        as_of = history.parse_as_of(request.args["as_of"], local_today(zone))
+        return render_page("pipeline/board_as_of.html", block="board", status=400 if as_of.problem else 200,
+                           pipelines=pipelines, **history.as_of_context(pipeline, as_of, zone, filters, current_user))
     return render_page("pipeline/board.html", block="board",
-                       **board.board_context(pipeline, filters, current_user))
+                       **board.board_context(pipeline, filters, current_user, pipelines))
 
 
 @bp.get("/<int:pipeline_id>/stamp")
@@ -95,7 +105,7 @@ def move():
         abort(400, description="lead_id and stage_id must be numbers.")
     if parse_id(lead_id) is None or parse_id(stage_id) is None:
         abort(404)  # larger than any id: there is no such lead or stage
-    lead = db.session.get(Lead, lead_id)
+    lead = lead_to_move(lead_id)
     if lead is None or lead.deleted_at is not None:
         abort(404)
     try:
