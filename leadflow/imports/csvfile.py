@@ -250,6 +250,3 @@ def count_records(path: Path, encoding: str, delimiter: str, has_header: bool) -
                 total += 1  # an unreadable record is still a row (it fails with its reason)
     return max(0, total - (1 if has_header else 0))
 
-
-def file_size(path: Path) -> int:
-    return os.path.getsize(path)
