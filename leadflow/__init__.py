@@ -28,7 +28,7 @@ def create_app(config: object | str | None = None) -> Flask:
     app.config["SECRET_KEY"] = resolve_secret_key(app.config, app.instance_path)
 
     from leadflow.extensions import csrf, db, htmx, limiter, login_manager, migrate
-    from leadflow.db import configure_sqlite_engine
+    from leadflow.db import configure_postgresql_engine, configure_sqlite_engine
 
     db.init_app(app)
     from leadflow.leads.models import compared_with_models
@@ -41,6 +41,7 @@ def create_app(config: object | str | None = None) -> Flask:
     limiter.init_app(app)
     with app.app_context():
         configure_sqlite_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        configure_postgresql_engine(db.engine)
         if app.config.get("LEAD_STORE_GUARD"):
             from leadflow.leads.store import guard
 
