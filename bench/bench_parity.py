@@ -1,5 +1,6 @@
 """PostgreSQL against SQLite, page by page, in one run: the same pages as ``bench_pages.py``
-(lead list, its htmx fragment, lead pages, searches, a filtered list, the last page) at each
+(lead list, its htmx fragment, lead pages, searches, a filtered list, the last page) and the
+board of ``bench_board.py`` at each
 size, on a SQLite file and on a PostgreSQL database seeded the same way.
 
     .venv/bin/python bench/bench_parity.py --sizes 1000 100000 --reuse DIR \\
@@ -67,6 +68,7 @@ def page_plan(app) -> list[tuple[str, list[str], dict | None]]:
         plan.append(("Filtered list: owner + stage",
                      [f"/leads?per_page=100&owner={owner_stage.owner_id}&stage={owner_stage.stage_id}"], None))
     plan.append(("Lead list, last page", [f"/leads?per_page=100&page={last_page}"], None))
+    plan.append(("Board, default pipeline (bench_board.py's page)", ["/pipeline"], None))
     return plan
 
 
