@@ -135,6 +135,7 @@ def migrate_and_seed(app, lead_count: int, seed: bool = True) -> tuple[float, fl
     from flask_migrate import upgrade
 
     from leadflow_demo import seed_demo
+    from leadflow.db import tidy_after_bulk_write
     from leadflow.extensions import db
 
     with app.app_context():
@@ -143,6 +144,8 @@ def migrate_and_seed(app, lead_count: int, seed: bool = True) -> tuple[float, fl
         migrated = time.perf_counter()
         if seed:
             seed_demo(lead_count=lead_count)
+            db.session.commit()
+            tidy_after_bulk_write(db.session)  # as `flask leadflow seed-demo` does
             db.session.commit()
         seeded = time.perf_counter()
         db.session.remove()

@@ -32,7 +32,8 @@ def commands(sizes: list[int], runs: int, warmup: int, import_rows: int) -> list
             ("Board", ["bench_board.py", *sized, "--board-runs", str(runs)]),
             ("Import", ["bench_import.py", "--rows", str(import_rows), "--runs", "1", "--no-write"]),
             ("Reports", ["bench_reports.py", "--runs", str(min(runs, 10)), "--warmup", str(min(warmup, 2)),
-                         "--no-write"])]
+                         "--no-write"]),
+            ("Memory", ["bench_memory.py", "--leads", str(min(sizes)), "--requests", "50"])]
 
 
 def run(script_args: list[str], database_url: str | None) -> str:

@@ -7,8 +7,11 @@ import os
 from flask import Flask
 
 
-def create_app(config: object | str | None = None) -> Flask:
-    """Build the app. Wiring only: no I/O, no migrations, no scheduler start."""
+def create_app(config: object | str | None = None, *, migrations: bool = True) -> Flask:
+    """Build the app. Wiring only: no I/O, no migrations, no scheduler start.
+
+    ``migrations=False``: without Flask-Migrate and Alembic (the ``flask db`` commands), for a
+    process that only serves."""
     from config import CONFIGS, INSTANCE_DIR
     from leadflow.retry import LeadFlowApp, install_commit_tracking
 
@@ -27,20 +30,24 @@ def create_app(config: object | str | None = None) -> Flask:
 
     app.config["SECRET_KEY"] = resolve_secret_key(app.config, app.instance_path)
 
-    from leadflow.extensions import csrf, db, htmx, limiter, login_manager, migrate
-    from leadflow.db import configure_sqlite_engine
+    from leadflow.extensions import csrf, db, htmx, limiter, login_manager
+    from leadflow.db import configure_postgresql_engine, configure_sqlite_engine
 
     db.init_app(app)
     from leadflow.leads.models import compared_with_models
 
-    migrate.init_app(app, db, directory=str(os.path.join(app.root_path, "..", "migrations")), render_as_batch=True,
-                     compare_type=True, include_name=compared_with_models)
+    if migrations:
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=str(os.path.join(app.root_path, "..", "migrations")), render_as_batch=True,
+                compare_type=True, include_name=compared_with_models)
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
     limiter.init_app(app)
     with app.app_context():
         configure_sqlite_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        configure_postgresql_engine(db.engine)
         if app.config.get("LEAD_STORE_GUARD"):
             from leadflow.leads.store import guard
 

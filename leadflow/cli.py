@@ -20,6 +20,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from leadflow.db import tidy_after_bulk_write
 from leadflow.extensions import db
 
 leadflow_cli = AppGroup("leadflow", help="LeadFlow administration commands.")
@@ -123,6 +124,8 @@ def seed_demo_command(lead_count, if_empty):
         summary = seed_demo(lead_count=lead_count)
     except ValueError as exc:  # a pipeline the demo cannot use, say one without open stages
         _fail(str(exc))
+    db.session.commit()
+    tidy_after_bulk_write(db.session)  # the demo is a bulk write
     db.session.commit()
     click.echo(summary)
     click.echo(f"Demo login: {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]}")

@@ -169,6 +169,27 @@ def insert_missing(table, rows, index_elements: list[str], index_where=None) -> 
                                                               index_where=index_where), rows)
 
 
+# PostgreSQL planner settings for each of the app's connections: short queries over data that
+# sits in memory. Random reads cost about as much as sequential ones there (the default, 4,
+# is for spinning disks: with it the planner read all 100,000 live leads to join a search's
+# 357 matches, 70 ms instead of 5), and a parallel plan's workers take longer to start than
+# the query takes (and compete with the app for the cores).
+POSTGRESQL_SESSION_SETTINGS = {"random_page_cost": "1.1", "max_parallel_workers_per_gather": "0"}
+
+
+def configure_postgresql_engine(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        for name, value in POSTGRESQL_SESSION_SETTINGS.items():
+            cursor.execute(f"SET {name} = {value}")
+        cursor.close()
+        dbapi_connection.commit()
+
+
 def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:
     if engine.dialect.name != "sqlite":
         return
@@ -227,3 +248,32 @@ def refresh_statistics(bind, tables: Sequence[str] = BULK_WRITTEN_TABLES, *, row
         run(f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}")
         for name in names:
             run(f"ANALYZE {name}")
+
+
+VACUUM_LOCK_TIMEOUT = "5s"
+
+
+def tidy_after_bulk_write(session, tables: Sequence[str] = BULK_WRITTEN_TABLES, *,
+                          rows_written: int | None = None) -> None:
+    """``refresh_statistics`` for a bulk write that has been COMMITTED (the caller commits
+    again after it). On PostgreSQL a ``VACUUM`` comes first, in a connection of its own (it
+    cannot run in a transaction): it marks the new rows' pages all-visible, so a capped count
+    or a page of ids reads the index alone (an index-only scan, as SQLite always does) instead
+    of visiting every matching row in the table. Where autovacuum is off or has not come round
+    yet, the lead list's count of one owner's leads in one stage took 300 ms at 100,000 leads
+    instead of a few. VACUUM takes no lock that stops readers or writers."""
+    if rows_written is not None and rows_written < STATISTICS_AFTER_ROWS:
+        return
+    bind = session.get_bind()
+    # A bind that is a connection inside a transaction holds the rows uncommitted (a caller's
+    # outer transaction): nobody else sees them yet, there is nothing to vacuum.
+    committed = not (hasattr(bind, "in_transaction") and bind.in_transaction())
+    if bind.engine.dialect.name == "postgresql" and committed:
+        from sqlalchemy import text
+
+        names = [name for name in tables if name.isidentifier()]
+        with bind.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            # SKIP_LOCKED and a lock timeout: a table someone holds is left for next time.
+            connection.execute(text(f"SET lock_timeout = '{VACUUM_LOCK_TIMEOUT}'"))
+            connection.execute(text("VACUUM (SKIP_LOCKED) " + ", ".join(names)))
+    refresh_statistics(session, tables)  # in the session: it sees the session's own rows

@@ -1,9 +1,12 @@
-"""Extensions, made unbound at module level and bound in ``create_app``."""
+"""Extensions, made unbound at module level and bound in ``create_app``.
+
+Flask-Migrate is not among them: it imports Alembic (11 MB resident), which only the
+``flask db`` commands and the code that migrates need; ``create_app(migrations=False)``
+(a gunicorn worker, see ``wsgi.py``) leaves it out."""
 
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
@@ -24,7 +27,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = Htmx()

@@ -62,6 +62,7 @@ def schedule(add=add_sweep, add_kind=jobs.add_kind) -> None:
     api.register_sweeps(add)            # expired idempotency keys
     capture.register_sweeps(add)        # used capture-form token ids past their age
     export_jobs.register_sweeps(add)    # exports past their keeping days
+    imports.register_sweeps(add)        # import uploads left on this node's disk
 
 
 def listen_to_settings(on_change=settings.on_change) -> None:

@@ -6,7 +6,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from zxcvbn import zxcvbn
 
 from leadflow.accounts.models import ROLES, Team, User
 from leadflow.db import utcnow
@@ -63,6 +62,10 @@ def password_problems(password: str, user_inputs: list[str] | None = None) -> li
         return [f"Use at least {MIN_PASSWORD_LENGTH} characters."]
     if len(password) > MAX_PASSWORD_LENGTH:
         return [f"Use at most {MAX_PASSWORD_LENGTH} characters."]
+    # Imported here: its word lists take 12 MB, which a worker that never sets a password
+    # need not hold (``bench/bench_memory.py``).
+    from zxcvbn import zxcvbn
+
     result = zxcvbn(password[:STRENGTH_CHECK_LENGTH], user_inputs=_personal_words(user_inputs or []))
     if result["score"] < 3:
         warning = result["feedback"].get("warning") or ""

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadflow.db import UTCDateTime, utcnow
 from leadflow.extensions import db
+
+IMPORT_WHERE = "purpose = 'import'"
 
 
 class StoredFile(db.Model):
@@ -17,7 +19,13 @@ class StoredFile(db.Model):
     chunks; ``complete`` is set once its last chunk is in."""
 
     __tablename__ = "stored_files"
-    __table_args__ = (Index("ix_stored_files_purpose_created", "purpose", "created_at"),)
+    __table_args__ = (
+        Index("ix_stored_files_purpose_created", "purpose", "created_at"),
+        # An import upload is found by its stored name: one file per name, even when two
+        # processes move the same upload left on disk by an older version into the database.
+        Index("uq_stored_files_import_name", "filename", unique=True,
+              sqlite_where=text(IMPORT_WHERE), postgresql_where=text(IMPORT_WHERE)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     purpose: Mapped[str] = mapped_column(String(16))

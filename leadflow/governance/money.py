@@ -147,13 +147,6 @@ def total_in_base(amounts: Mapping[str, tuple[int, int | Decimal]], rates: Rates
                       tuple(unconverted))
 
 
-def value_in_base(cents: int | None, currency: str, rates: Rates) -> MoneyTotal | None:
-    """One lead's value in the base currency (None when it has no value)."""
-    if cents is None:
-        return None
-    return total_in_base({currency: (1, cents)}, rates)
-
-
 # --- comparing one lead's value with another's, or with an amount --------------------------
 #
 # Values in different currencies are compared in the base currency, each converted at the

@@ -5,9 +5,13 @@ An upload is kept in the database (``leadflow.files``, purpose ``"import"``, in 
 ``READ_BLOCK`` bytes, named by its ``stored_name``), so any node can map, preview, run or
 resume any import. The file under the instance folder is only this node's cache of it:
 ``stored_path`` writes it from the database's chunks when it is missing (a node that did not
-take the upload), so the import reads a local file as fast as before. An upload saved before
-uploads moved to the database exists only as that file: it keeps working on the node that
-has it (it is not migrated).
+take the upload), so the import reads a local file as fast as before.
+
+No node keeps anything on its disk that another would need: ``tidy_local_uploads`` (a sweep
+that runs as each scheduler starts, then hourly, on every node) moves an upload an older
+version left only on this disk into the database when its import still needs it, and removes
+local copies no import needs any more (its import finished, failed or was deleted, maybe on
+another node) and half-written copies.
 """
 
 from __future__ import annotations
@@ -17,14 +21,17 @@ import csv
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from leadflow.extensions import db
 from leadflow.files import store
 from leadflow.files.models import StoredFile
+from leadflow.imports.models import ImportJob
 
 ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "cp1252": "Windows-1252 (Western European)",
              "latin-1": "ISO-8859-1 (Latin-1)"}
@@ -133,6 +140,53 @@ def binary_kind(path: Path) -> str | None:
     if block and controls / len(block) > BINARY_CONTROL_SHARE:
         return "binary data"
     return None
+
+
+# A local file younger than this is left alone: an upload may be being written (its database
+# copy is not committed yet), or a copy being written from the database.
+LOCAL_COPY_GRACE_SECONDS = 600
+# The statuses of an import that still reads its file (an undo does not).
+NEEDS_FILE = ("draft", "queued", "running")
+
+
+def tidy_local_uploads(now: datetime | None = None) -> int:
+    """This node's imports folder: an upload only there (saved by an older version) whose
+    import still needs it is moved into the database; a copy no import needs any more, or
+    a half-written one, is removed. Idempotent, and safe in several processes at once (the
+    database keeps one file per name). Returns how many files it moved or removed."""
+    now = now or datetime.now(timezone.utc)
+    handled = 0
+    for path in sorted(imports_folder().iterdir()):
+        if not path.is_file() or now.timestamp() - path.stat().st_mtime < LOCAL_COPY_GRACE_SECONDS:
+            continue
+        if path.name.endswith(".csv"):
+            needed = db.session.scalar(select(ImportJob.id).where(ImportJob.stored_name == path.name,
+                                                                  ImportJob.status.in_(NEEDS_FILE)).limit(1))
+            if needed is not None:
+                if _stored_file_id(path.name) is None:
+                    handled += _move_into_database(path)
+                continue  # this node's copy of a file an import reads: kept while it does
+        elif not path.name.endswith(".part"):
+            continue  # not ours
+        path.unlink(missing_ok=True)
+        handled += 1
+    return handled
+
+
+def _move_into_database(path: Path) -> int:
+    """Store a local upload in the database under its name, and commit; 0 when another
+    process did it first."""
+    try:
+        stored = store.create(PURPOSE, path.name, "text/csv", None)
+        with open(path, "rb") as handle:
+            for seq, block in enumerate(iter(lambda: handle.read(READ_BLOCK), b"")):
+                store.append(stored.id, seq, block)
+        store.finish(stored.id)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return 0
+    return 1
 
 
 def remove_stored(stored_name: str) -> None:
@@ -250,6 +304,3 @@ def count_records(path: Path, encoding: str, delimiter: str, has_header: bool) -
                 total += 1  # an unreadable record is still a row (it fails with its reason)
     return max(0, total - (1 if has_header else 0))
 
-
-def file_size(path: Path) -> int:
-    return os.path.getsize(path)

@@ -31,7 +31,8 @@ POLICY_LABELS = {
 class ImportJob(db.Model):
     """One CSV file on its way into the lead list.
 
-    The file stays on disk under the instance folder (``stored_name``); the job keeps how
+    The uploaded file is kept in the database (``leadflow.files``, named ``stored_name``;
+    ``leadflow.imports.csvfile``); the job keeps how
     to read it (encoding, delimiter, header), how its columns map to lead fields, and how
     far the import got: ``rows_done`` counts the data rows of the file already committed,
     so a job that stops half-way is continued from there. A worker holds the job with a
@@ -84,6 +85,9 @@ class ImportJob(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The worker (``lease_owner``: its scheduler's heartbeat id, host:pid:…) that wrote the
+    # last rows and finished the import: another node's when this one's worker died.
+    finished_by: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Undo: how many updated rows have been put back so far (progress), who and when.

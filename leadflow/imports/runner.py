@@ -40,7 +40,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from leadflow.accounts.models import User
 from leadflow.accounts.system import on_behalf_of
 from leadflow.activities.models import Activity
-from leadflow.db import insert_missing, refresh_statistics, utcnow
+from leadflow.db import insert_missing, tidy_after_bulk_write, utcnow
 from leadflow.errors import DomainError
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
@@ -168,11 +168,11 @@ def _write_chunks(job: ImportJob, worker: str, actor: User, writer: ChunkWriter,
                 break
             find_duplicates(job, plans, seen)
             _finish_chunk(job, worker, plans, writer.write(plans, actor))
-        _release(job.id, worker, status="done", finished_at=utcnow())
+        _release(job.id, worker, status="done", finished_at=utcnow(), finished_by=worker)
         db.session.refresh(job)
         record_event(actor, "import_job", job.id, "finish", outcome_summary(job))
         db.session.commit()
-    refresh_statistics(db.session, rows_written=job.rows_done)
+    tidy_after_bulk_write(db.session, rows_written=job.rows_done)
     db.session.commit()
 
 
@@ -550,6 +550,12 @@ def restore_updated(actor: User, row: ImportRow) -> bool:
         log.warning("Could not restore lead %s from import row %s", row.lead_id, row.id)
         return False
     return True
+
+
+def register_sweeps(add) -> None:
+    """This area's periodic work, for the scheduler (``leadflow.wiring.schedule``): uploads
+    left on this node's disk (it runs as the scheduler starts, then hourly)."""
+    add("import_uploads", every_seconds=3600, func=csvfile.tidy_local_uploads)
 
 
 def register_jobs(add) -> None:

@@ -12,7 +12,7 @@ from leadflow.governance.audit import record_event
 from leadflow.imports import csvfile
 from leadflow.imports.formats import (DATE_FORMATS, DATE_TARGETS, DECIMAL_NAMES, DECIMAL_SEPARATORS,
                                       detect_date_format, detect_decimal_separator)
-from leadflow.imports.mapping import TARGETS, mapping_problems, suggest_mapping
+from leadflow.imports.mapping import mapping_problems, suggest_mapping
 from leadflow.imports.models import DUPLICATE_POLICIES, ImportJob
 from leadflow.imports.planner import PREVIEW_ROWS, RowPlan, all_rows_fail, first_records, plan_preview, plan_reasons
 
@@ -276,7 +276,3 @@ def discard_draft(actor, job: ImportJob) -> None:
     csvfile.remove_stored(job.stored_name)
     db.session.delete(job)
     db.session.flush()
-
-
-def mapping_choices() -> list[tuple[str, str]]:
-    return list(TARGETS.items())

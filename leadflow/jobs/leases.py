@@ -23,11 +23,11 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, update
 
 from leadflow.db import utcnow
 from leadflow.extensions import db
-from leadflow.scheduler.claims import claim_due, lease_is_free
+from leadflow.scheduler.claims import claim_due
 from leadflow.scheduler.heartbeat import beat, claimant_is_gone, scheduler_id
 
 LEASE_SECONDS = 120
@@ -41,12 +41,6 @@ def worker_name() -> str:
     """A name for one run of a job: this process's heartbeat id and a part of its own (two
     runs in one process never share a lease)."""
     return f"{scheduler_id()}:{secrets.token_hex(3)}"[:64]
-
-
-def is_free(model, now: datetime):
-    """SQL: nobody works on the job: no lease, a lease that ran out, or a holder whose
-    heartbeat is stale."""
-    return or_(lease_is_free(model.lease_until, now), claimant_is_gone(model.lease_owner, now))
 
 
 def claim(model, due, worker: str, *, now: datetime | None = None, values: dict | None = None,

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from leadflow.accounts.models import Team, User
-from leadflow.db import parse_id, refresh_statistics, utcnow
+from leadflow.db import parse_id, tidy_after_bulk_write, utcnow
 from leadflow.errors import DomainError, ValidationFailed
 from leadflow.extensions import db
 from leadflow.jobs import leases, snapshot
@@ -222,7 +222,7 @@ def work(job_id: int, worker: str, max_batches: int | None = None) -> None:
             snapshot.forget(KIND, job_id)
             leases.release(BulkJob, job_id, worker, status="done", finished_at=utcnow())
             db.session.commit()
-            refresh_statistics(db.session, rows_written=job.total)
+            tidy_after_bulk_write(db.session, rows_written=job.total)
             db.session.commit()
             return
         by_id = {lead.id: lead for lead in db.session.scalars(

@@ -51,6 +51,12 @@ lead_search = Table(
 # and the models / migrations test leave them out (``compared_with_models``).
 LEAD_SEARCH_FTS = "lead_search_fts"
 LEAD_SEARCH_TRGM_INDEX = "ix_lead_search_trgm"
+# PostgreSQL only: live leads by (created_at, id), a partial index (WHERE deleted_at IS NULL).
+# Its planner does not read ``ix_leads_live_created`` (deleted_at, created_at) in order under
+# ``deleted_at IS NULL`` (an IS NULL does not fix a column for ordering), so the first page of
+# the lead list sorted the whole table: 30 ms at 100,000 leads instead of 0.1. SQLite reads
+# that index in order (its indexes end with the rowid); no model, like the search index.
+LIVE_ORDER_INDEX = "ix_leads_live_order"
 
 
 def compared_with_models(name: str | None, type_: str, parent_names: dict) -> bool:
@@ -58,7 +64,7 @@ def compared_with_models(name: str | None, type_: str, parent_names: dict) -> bo
     models (False for the search index objects above)."""
     if type_ == "table" and name and name.startswith(LEAD_SEARCH_FTS):
         return False
-    return not (type_ == "index" and name == LEAD_SEARCH_TRGM_INDEX)
+    return not (type_ == "index" and name in (LEAD_SEARCH_TRGM_INDEX, LIVE_ORDER_INDEX))
 
 
 class Tag(db.Model):
@@ -84,9 +90,12 @@ class Lead(db.Model):
         # See docs/RELIABILITY.md, "Uniqueness".
         Index("uq_leads_live_email_key", "email_key", unique=True,
               sqlite_where=text(LIVE_EMAIL_WHERE), postgresql_where=text(LIVE_EMAIL_WHERE)),
+        # The list's order is (created_at, id): with the id in the index PostgreSQL reads a page
+        # of one owner's or one stage's leads in order (SQLite's indexes end with the rowid, the
+        # id, anyway). All live leads: ``LIVE_ORDER_INDEX`` on PostgreSQL.
         Index("ix_leads_live_created", "deleted_at", "created_at"),
-        Index("ix_leads_owner_created", "owner_id", "created_at"),
-        Index("ix_leads_stage_created", "stage_id", "created_at"),
+        Index("ix_leads_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_leads_stage_created", "stage_id", "created_at", "id"),
         Index("ix_leads_board", "stage_id", "deleted_at", "board_rank", "id"),
         Index("ix_leads_name", "last_name", "first_name"),
         Index("ix_leads_value", "value_cents"),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import column, false, func, literal_column, table
+from sqlalchemy import and_, column, false, func, literal_column, table, true
 from sqlalchemy.orm import aliased, joinedload
 
 from leadflow.accounts.models import User
@@ -119,9 +119,23 @@ def _day_start(d: date) -> datetime:
 TRIGRAM = 3  # a word this long or longer is looked up in the trigram index
 
 
-def _contains(word: str):
+def _like(word: str):
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return lead_search.c.text.like(f"%{escaped}%", escape="\\")
+
+
+# PostgreSQL: a word longer than this is looked up in the trigram index by its start only,
+# and the whole word is then checked on the rows found (``strpos``, which no index serves).
+# pg_trgm reads the index entries of every trigram of a LIKE pattern, and a long word such
+# as an email address has trigrams in nearly every row ("exa", "amp", "ple"): the start of
+# the word picks the rows out (8 ms instead of 45 at 100,000 leads).
+PG_INDEXED_PREFIX = 8
+
+
+def _contains(word: str):
+    if len(word) > PG_INDEXED_PREFIX and db.engine.dialect.name == "postgresql":
+        return and_(_like(word[:PG_INDEXED_PREFIX]), func.strpos(lead_search.c.text, word) > 0)
+    return _like(word)
 
 
 TRIGRAMS_PER_WORD = 4
@@ -154,11 +168,15 @@ def filter_by_text(query, q: str):
 
 
 def _live(indexed_search: bool):
-    """Live leads. Searching through the index on SQLite, the matches are read by id (``+``
-    keeps the planner off the index of live leads, which it would otherwise walk through in
-    full to probe each one against the matches: 15 ms instead of 1 at 100,000 leads)."""
+    """Live leads. Searching through the index, the matches are read by id: the condition is
+    written so that the planner stays off the index of live leads, which it would otherwise
+    walk through in full to probe each one against the matches (SQLite: ``+``, 15 ms instead
+    of 1 at 100,000 leads; PostgreSQL: ``IS TRUE``, which the partial index of live leads
+    ``ix_leads_live_order`` does not match, 95 ms instead of 4)."""
     if indexed_search and db.engine.dialect.name == "sqlite":
         return literal_column(f"+{Lead.__tablename__}.deleted_at").is_(None)
+    if indexed_search and db.engine.dialect.name == "postgresql":
+        return Lead.deleted_at.is_(None).is_(true())
     return Lead.deleted_at.is_(None)
 
 
@@ -261,6 +279,9 @@ def lead_order(filters: LeadFilters, rates: Rates | None = None) -> list:
 
 
 COUNT_CAP = 10_000
+# PostgreSQL: a statistics estimate of live leads over this is shown as it is, uncounted (the
+# estimate is within a few percent after ANALYZE; twice the cap leaves room for its error).
+ESTIMATE_TRUSTED_OVER = 2 * COUNT_CAP
 
 
 @dataclass
@@ -294,13 +315,17 @@ def count_leads(filters: LeadFilters, base) -> tuple[int, bool, bool]:
     SQLite (its COUNT(*) walks the smallest index); on PostgreSQL, where COUNT(*) reads the
     whole table, a list of more than COUNT_CAP live leads shows the planner's row estimate
     (``pg_class.reltuples``, kept fresh by ``refresh_statistics`` after bulk writes) as
-    "about N"; at or under the cap it is counted exactly."""
+    "about N"; at or under the cap it is counted exactly. The estimate is read first: far
+    over the cap, the capped count (10,001 index entries, 20 ms) is not needed at all."""
     if not filters.active:
         if db.session.get_bind().dialect.name == "postgresql":
+            estimate = _estimated_live_leads()
+            if estimate > ESTIMATE_TRUSTED_OVER:
+                return estimate, False, True
             live = _capped_count(db.select(Lead.id).where(Lead.deleted_at.is_(None)))
             if live <= COUNT_CAP:
                 return live, True, False
-            return _estimated_live_leads(), False, True
+            return estimate, False, True
         everything = db.session.scalar(db.select(func.count()).select_from(Lead))
         trashed = db.session.scalar(db.select(func.count(Lead.id)).where(Lead.deleted_at.is_not(None)))
         return everything - trashed, True, False

@@ -370,13 +370,6 @@ def add_custom_field(actor, lead: Lead, raw_key, raw_value, *, expected_version:
     return key
 
 
-def get_live_lead(lead_id: int) -> Lead:
-    lead = db.session.get(Lead, lead_id)
-    if lead is None or lead.deleted_at is not None:
-        raise NotFound("There is no such lead.")
-    return lead
-
-
 def delete_lead(actor, lead: Lead) -> None:
     require_lead_edit(actor, lead)
     if lead.deleted_at is None:

@@ -2,7 +2,8 @@
 of its own (no shared disk), against one PostgreSQL database and one Redis.
 
 Each due reminder makes one outbox row; an import whose process is killed with kill -9 on
-node A is finished by a scheduler on node B, which never had the uploaded file on its disk;
+node A is finished by the scheduler on node B (the job names it), which never had the
+uploaded file on its disk, every row imported exactly once;
 failed sign-ins counted on both nodes together hit the limit. Skipped (saying why) when the
 run is not on PostgreSQL or Redis does not answer on 127.0.0.1:6379."""
 
@@ -103,17 +104,21 @@ def test_two_nodes_share_the_work_once_and_the_limits(tmp_path, two_nodes_env):
         for upload in (tmp_path / "node-a" / "imports").glob("*.csv"):
             upload.unlink()  # node A's disk is gone with it: only the database has the file
 
-        # Two schedulers, one per node; a reminder falls due meanwhile.
+        # Node B's scheduler, which never had the file on its disk, finishes the import…
+        scheduler_b = start_scheduler(node_b, tmp_path / "scheduler-b.log")
+        processes.append(scheduler_b)
+        finished = wait_until(lambda: (j := reader.rows("SELECT status, rows_done, created_count, finished_by "
+                                                        "FROM import_jobs")[0])
+                              .status in ("done", "failed") and j, 180, "the import to finish")
+
+        # …then a scheduler on each node; a reminder falls due meanwhile.
         processes.append(start_scheduler(node_a, tmp_path / "scheduler-a.log"))
-        processes.append(start_scheduler(node_b, tmp_path / "scheduler-b.log"))
         add_due_tasks(node_b, ADMIN_EMAIL, 1, first_in=2)
         run_in_app(node_a, NEW_LEAD, ADMIN_EMAIL)  # a lead nobody answers: its escalation alert to the admin…
         with reader.engine.begin() as connection:  # …falls due now rather than in some minutes
             connection.execute(text("UPDATE lead_alerts SET due_at = due_at - interval '1 day' "
                                     "WHERE kind = 'escalation' AND lead_id = "
                                     "(SELECT id FROM leads WHERE email = 'waiting@example.com')"))
-        finished = wait_until(lambda: (j := reader.rows("SELECT status, rows_done, created_count FROM import_jobs")[0])
-                              .status in ("done", "failed") and j, 180, "the import to finish")
         wait_until(lambda: reader.scalar("SELECT count(DISTINCT kind) FROM outbox_messages "
                                          "WHERE kind IN ('task_reminder', 'escalation')") == 2, 90,
                    "the reminder and the alert")
@@ -127,7 +132,9 @@ def test_two_nodes_share_the_work_once_and_the_limits(tmp_path, two_nodes_env):
 
     assert at_kill.status != "done" and at_kill.rows_done < rows, "the import ended before the kill"
     assert (finished.status, finished.rows_done, finished.created_count) == ("done", rows, rows)
-    assert emails == leads == rows
+    # Node B's scheduler did it: the worker that finished is named host:pid:… by its process.
+    assert finished.finished_by.split(":")[1] == str(scheduler_b.pid), (finished.finished_by, scheduler_b.pid)
+    assert emails == leads == rows  # every row imported exactly once
     # Each once, with two schedulers sweeping (the admin's morning digest too, when it falls due).
     assert outbox.get("task_reminder") == outbox.get("escalation") == 1, outbox
     assert set(outbox.values()) == {1}, outbox

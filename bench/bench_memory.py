@@ -1,0 +1,190 @@
+"""Resident memory of one gunicorn worker: after start, and after a warm-up of mixed requests
+(the lead list, lead pages, the board, searches, the import page), with its peak.
+
+    .venv/bin/python bench/bench_memory.py                 # a SQLite demo of 1,000 leads
+    .venv/bin/python bench/bench_memory.py --leads 10000 --requests 50
+    .venv/bin/python bench/bench_memory.py --database-url postgresql://postgres@127.0.0.1/leadflow_bench
+
+It migrates and seeds a scratch SQLite database (or a PostgreSQL database ``NAME_memory``,
+made anew), starts ``gunicorn --workers 1 wsgi:app`` on a free loopback port as
+``make serve`` does (production settings, the scheduler in the worker), signs in with the
+demo login, sends the requests, and reads the worker's ``VmRSS`` (resident now) and
+``VmHWM`` (peak) from ``/proc``. The baseline, measured in the same run, is a bare
+``python -c "import flask, sqlalchemy"`` process: what any Flask + SQLAlchemy app holds
+before its own code. Target: ≤ 80 MB resident after warm-up. Prints Markdown.
+
+Not collected by pytest: it lives outside ``testpaths``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TARGET_MB = 80.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(resident now, peak resident) of process ``pid`` in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
+    peak = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
+    return rss / 1024, peak / 1024
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(p) for p in text]
+    return found
+
+
+def baseline_mb() -> float:
+    """Resident MB of a bare process that imports Flask and SQLAlchemy."""
+    code = ("import flask, sqlalchemy, re; "
+            "print(re.search(r'VmRSS:\\s+(\\d+)', open('/proc/self/status').read()).group(1))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return int(out) / 1024
+
+
+def environment(instance: Path, database_url: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL", "FLASK_APP")}
+    env.update({"LEADFLOW_CONFIG": "production", "SECRET_KEY": secrets.token_hex(32),
+                "LEADFLOW_INSTANCE": str(instance), "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1",
+                "RATELIMIT_ENABLED": "0"})
+    return env
+
+
+def prepare(env: dict, leads: int, seed: bool) -> None:
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    quiet = {"cwd": REPO_ROOT, "env": {**env, "SCHEDULER_ENABLED": "0"}, "check": True, "capture_output": True}
+    subprocess.run([*flask, "db", "upgrade"], **quiet)
+    if seed:
+        subprocess.run([*flask, "leadflow", "seed-demo", "--leads", str(leads), "--if-empty"], **quiet)
+
+
+def start_gunicorn(env: dict, log: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    with open(log, "w") as out:
+        master = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "4",
+                                   "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+                                  cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if master.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {master.returncode}:\n{log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return master, port
+        except OSError:
+            time.sleep(0.3)
+    master.terminate()
+    raise SystemExit(f"gunicorn did not listen within 90 s:\n{log.read_text()}")
+
+
+def request_plan(session, base: str, count: int) -> list[str]:
+    """``count`` mixed addresses: list, lead pages, board, searches, import page."""
+    page = session.get(f"{base}/leads?per_page=100", timeout=60).text
+    lead_ids = list(dict.fromkeys(re.findall(r'href="/leads/(\d+)"', page)))[:10] or ["1"]
+    kinds = [lambda i: "/leads?per_page=100",
+             lambda i: f"/leads/{lead_ids[i % len(lead_ids)]}",
+             lambda i: "/pipeline",
+             lambda i: f"/leads?per_page=100&q={['smith', 'jones', 'example', 'lee', 'garcia'][i % 5]}",
+             lambda i: "/imports/new"]
+    return [kinds[i % len(kinds)](i // len(kinds)) for i in range(count)]
+
+
+def sign_in(session, base: str) -> None:
+    sys.path.insert(0, str(REPO_ROOT))
+    from leadflow_demo import DEMO_LOGIN
+
+    page = session.get(f"{base}/login", timeout=60).text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    answer = session.post(f"{base}/login", data={"email": DEMO_LOGIN[0], "password": DEMO_LOGIN[1],
+                                                 "csrf_token": token}, allow_redirects=False, timeout=60)
+    if answer.status_code != 302:
+        raise SystemExit(f"could not sign in with the demo login (HTTP {answer.status_code})")
+
+
+def measure(env: dict, log: Path, requests_count: int) -> dict:
+    import requests
+
+    master, port = start_gunicorn(env, log)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        session = requests.Session()
+        session.get(f"{base}/login", timeout=120)  # answered: the worker has loaded the app
+        time.sleep(1)
+        workers = children(master.pid)
+        if len(workers) != 1:
+            raise SystemExit(f"expected one gunicorn worker, found {workers}")
+        worker = workers[0]
+        started_rss, _ = memory_mb(worker)
+        sign_in(session, base)
+        statuses = {}
+        for url in request_plan(session, base, requests_count):
+            status = session.get(base + url, timeout=120).status_code
+            statuses[status] = statuses.get(status, 0) + 1
+        time.sleep(1)
+        warm_rss, peak = memory_mb(worker)
+        return {"started": started_rss, "warm": warm_rss, "peak": peak, "statuses": statuses}
+    finally:
+        master.terminate()
+        master.wait(timeout=30)
+
+
+def markdown(result: dict, baseline: float, leads: int, database: str, requests_count: int) -> str:
+    verdict = "met" if result["warm"] <= TARGET_MB else "MISSED"
+    seeded = f"{leads:,} demo leads"
+    statuses = ", ".join(f"{n}× {s}" for s, n in sorted(result["statuses"].items()))
+    return "\n".join([
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; one gunicorn worker (4 threads, scheduler in the "
+        f"worker) on {database} with {seeded}; {requests_count} mixed requests (answers: {statuses}).", "",
+        "| worker | resident MB | bare `import flask, sqlalchemy` (MB) | ratio | target | |",
+        "|---|---:|---:|---:|---|---|",
+        f"| after start (one sign-in page) | {result['started']:.1f} | {baseline:.1f} | ×{result['started'] / baseline:.2f} |  | — |",
+        f"| after {requests_count} requests | {result['warm']:.1f} | {baseline:.1f} | ×{result['warm'] / baseline:.2f} "
+        f"| ≤ {TARGET_MB:.0f} MB | {verdict} |",
+        f"| peak | {result['peak']:.1f} | {baseline:.1f} | ×{result['peak'] / baseline:.2f} |  | — |", ""])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--leads", type=int, default=1000, help="demo leads in the scratch SQLite database")
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--database-url", metavar="URL",
+                        help="postgresql://…/NAME: on PostgreSQL, in a database NAME_memory made anew "
+                             "(bench_databases.py); default: a scratch SQLite file")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO_ROOT / "bench"))
+    from bench_databases import database_for, database_label
+
+    with tempfile.TemporaryDirectory(prefix="leadflow-memory-") as folder:
+        instance = Path(folder)
+        url, fresh, _ = database_for("memory", instance, database_url=args.database_url)
+        env = environment(instance, url)
+        prepare(env, args.leads, seed=fresh)
+        result = measure(env, instance / "gunicorn.log", args.requests)
+    print(markdown(result, baseline_mb(), args.leads, database_label(url), args.requests))
+    return 0 if result["warm"] <= TARGET_MB else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

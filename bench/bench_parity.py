@@ -1,0 +1,152 @@
+"""PostgreSQL against SQLite, page by page, in one run: the same pages as ``bench_pages.py``
+(lead list, its htmx fragment, lead pages, searches, a filtered list, the last page) and the
+board of ``bench_board.py`` at each
+size, on a SQLite file and on a PostgreSQL database seeded the same way.
+
+    .venv/bin/python bench/bench_parity.py --sizes 1000 100000 --reuse DIR \\
+        --database-url postgresql://postgres@127.0.0.1/leadflow_bench
+
+Both apps live in this one process, each with its signed-in test client. For every page the
+requests alternate, SQLite then PostgreSQL, so that both see the same load on the machine
+(on a busy machine, runs made one after the other differ by more than the databases do).
+Each database picks its own common search term, email and owner + stage the same way
+(the seeder's data differ by database). The figure is the ratio of the medians, PostgreSQL
+over SQLite: the target is ≤ 1.5 on every page. Prints Markdown.
+
+Not collected by pytest: it lives outside ``testpaths``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_pages import build_app, db_engine_dispose, machine, migrate_and_seed, percentile, sign_in  # noqa: E402
+
+from bench_databases import database_for, is_postgresql  # noqa: E402
+
+TARGET_RATIO = 1.5
+
+
+def page_plan(app) -> list[tuple[str, list[str], dict | None]]:
+    """(name, URLs, headers) of each page, picked from this database's own data."""
+    from sqlalchemy import func, select
+
+    from leadflow.extensions import db
+    from leadflow.leads.models import Lead
+
+    with app.app_context():
+        live = Lead.deleted_at.is_(None)
+        ids = db.session.scalars(select(Lead.id).where(live).order_by(Lead.id)).all()
+        if not ids:
+            raise SystemExit("the demo seeder created no leads")
+        sample = [ids[0], ids[len(ids) // 4], ids[len(ids) // 2], ids[3 * len(ids) // 4], ids[-1]]
+        term = db.session.scalar(select(func.lower(Lead.last_name)).where(live).group_by(func.lower(Lead.last_name))
+                                 .order_by(func.count().desc(), func.lower(Lead.last_name)).limit(1))
+        email = db.session.scalar(select(Lead.email).where(Lead.email.is_not(None), live)
+                                  .order_by(Lead.id.desc()).limit(1))
+        owner_stage = db.session.execute(
+            select(Lead.owner_id, Lead.stage_id).where(live, Lead.owner_id.is_not(None), Lead.stage_id.is_not(None))
+            .group_by(Lead.owner_id, Lead.stage_id).order_by(func.count().desc()).limit(1)).first()
+        db.session.remove()
+    last_page = max(1, -(-len(ids) // 100))
+    plan = [("Lead list, 100 rows (full page)", ["/leads?per_page=100"], None),
+            ("Lead list, 100 rows (htmx fragment)", ["/leads?per_page=100"], {"HX-Request": "true"}),
+            ("Lead page (5 different leads)", [f"/leads/{i}" for i in sample], None),
+            ("Search, common last name", [f"/leads?per_page=100&q={quote(term or '')}"], None),
+            ("Search, one lead’s email", [f"/leads?per_page=100&q={quote(email or '')}"], None)]
+    if owner_stage:
+        plan.append(("Filtered list: owner + stage",
+                     [f"/leads?per_page=100&owner={owner_stage.owner_id}&stage={owner_stage.stage_id}"], None))
+    plan.append(("Lead list, last page", [f"/leads?per_page=100&page={last_page}"], None))
+    plan.append(("Board, default pipeline (bench_board.py's page)", ["/pipeline"], None))
+    return plan
+
+
+def timed_get(client, url: str, headers) -> float:
+    started = time.perf_counter()
+    response = client.get(url, headers=headers)
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise SystemExit(f"GET {url} answered {response.status_code}")
+    return elapsed
+
+
+def bench_size(size: int, runs: int, warmup: int, reuse: Path, database_url: str) -> list[dict]:
+    sides = {}
+    for label, url_of in (("SQLite", None), ("PostgreSQL", database_url)):
+        url, fresh, where = database_for(str(size), reuse, database_url=url_of, reuse=True)
+        app = build_app(url)
+        print(f"== {size:,} leads on {label}: {'seeding' if fresh else 'reusing ' + where} …", flush=True)
+        migrate_and_seed(app, size, seed=fresh)
+        client = app.test_client()
+        sign_in(client)
+        sides[label] = (app, client, page_plan(app))
+    rows = []
+    names = [name for name, _, _ in sides["SQLite"][2]]
+    for index, name in enumerate(names):
+        times = {label: [] for label in sides}
+        for i in range(warmup + runs):
+            for label, (_, client, plan) in sides.items():
+                _, urls, headers = plan[index]
+                elapsed = timed_get(client, urls[i % len(urls)], headers)
+                if i >= warmup:
+                    times[label].append(elapsed)
+        sqlite, pg = statistics.median(times["SQLite"]), statistics.median(times["PostgreSQL"])
+        rows.append({"name": name, "sqlite": sqlite, "pg": pg, "sqlite_p95": percentile(times["SQLite"], 95),
+                     "pg_p95": percentile(times["PostgreSQL"], 95), "ratio": pg / sqlite})
+        print(f"   {name}: SQLite {sqlite:.1f} ms, PostgreSQL {pg:.1f} ms, ×{pg / sqlite:.2f}", flush=True)
+    for app, _, _ in sides.values():
+        db_engine_dispose(app)
+    return rows
+
+
+def markdown(report: dict[int, list[dict]], runs: int, warmup: int, load: tuple) -> str:
+    lines = [f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; {runs} timed runs per page "
+             f"and database after {warmup} warm-up requests, SQLite and PostgreSQL alternating. Load average "
+             f"(1 min) {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after.", ""]
+    for size, rows in report.items():
+        lines += [f"### {size:,} leads: PostgreSQL over SQLite", "",
+                  "| page | SQLite median ms | PostgreSQL median ms | SQLite p95 | PostgreSQL p95 | ratio | target | |",
+                  "|---|---:|---:|---:|---:|---:|---|---|"]
+        for r in rows:
+            verdict = "met" if r["ratio"] <= TARGET_RATIO else "MISSED"
+            lines.append(f"| {r['name']} | {r['sqlite']:.1f} | {r['pg']:.1f} | {r['sqlite_p95']:.1f} | "
+                         f"{r['pg_p95']:.1f} | ×{r['ratio']:.2f} | ≤ ×{TARGET_RATIO} | {verdict} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--reuse", type=Path, metavar="DIR",
+                        help="keep the seeded databases in DIR (SQLite files; PostgreSQL NAME_<size>) and reuse them")
+    parser.add_argument("--database-url", metavar="URL", required=True,
+                        help="postgresql://…/NAME: a database NAME_<size> per size on that server")
+    args = parser.parse_args(argv)
+    if not is_postgresql(args.database_url):
+        parser.error("--database-url must be a postgresql:// URL")
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="leadflow-parity-") as scratch:
+        folder = args.reuse or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        report = {size: bench_size(size, args.runs, args.warmup, folder, args.database_url) for size in args.sizes}
+    print("\n" + markdown(report, args.runs, args.warmup, load))
+    missed = any(r["ratio"] > TARGET_RATIO for rows in report.values() for r in rows)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
