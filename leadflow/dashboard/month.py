@@ -112,9 +112,9 @@ def median_first_response(scope, starts: list[datetime]) -> Figure:
         db.select(ranked.c.month, func.avg(ranked.c.took))
         .where(ranked.c.rn >= (ranked.c.n + 1) // 2, ranked.c.rn <= (ranked.c.n + 2) // 2)
         .group_by(ranked.c.month)).all()
-    medians: list[float | None] = [None] * months
+    medians: list[int | None] = [None] * months
     for month, seconds in rows:
-        medians[month] = max(0.0, float(seconds))
+        medians[month] = max(0, round(float(seconds)))  # whole seconds: julianday() is a float
     return Figure(medians[-1], medians[-2], medians)
 
 

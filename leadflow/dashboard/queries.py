@@ -32,7 +32,6 @@ def charts(month: dict) -> dict:
 
     return {
         "won_chart": sparkline(month["won_value"].trend, title=_trend_text("Won value", names, month["won_value"].trend, in_money)),
-        "won_count_chart": sparkline(month["won_count"].trend, title=_trend_text("Leads won", names, month["won_count"].trend, str)),
         "response_chart": sparkline(month["response"].trend, title=_trend_text(
             "Median time to first response", names, month["response"].trend, duration_text_seconds)),
         "pipeline_chart": sparkline(month["pipeline"].trend, title=_trend_text(
