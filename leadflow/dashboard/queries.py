@@ -60,10 +60,20 @@ def today_part(viewer, asked_view: str | None, now: datetime) -> dict:
     return context
 
 
-def home_context(viewer, asked_view: str | None, now: datetime) -> dict:
-    context = today_part(viewer, asked_view, now)
+def month_part(viewer, asked_view: str | None, now: datetime) -> dict:
+    """What the "This month" part needs."""
+    context = scope_context(viewer, asked_view)
     month = month_context(context["scope"], viewer, now)
     context.update(month)
     context.update(charts(month))
-    context["duration"] = duration_text_seconds
+    context.update({"now": now, "duration": duration_text_seconds, "month_loaded": True})
+    return context
+
+
+def home_context(viewer, asked_view: str | None, now: datetime, *, with_month: bool = False) -> dict:
+    """The home page. "This month" reads months of history: the page asks for it after it
+    has shown "Today" (``with_month`` draws both at once, for a browser without script)."""
+    context = today_part(viewer, asked_view, now)
+    if with_month:
+        context.update(month_part(viewer, asked_view, now))
     return context

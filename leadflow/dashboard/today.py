@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
 from leadflow.activities.models import Task
@@ -70,9 +70,11 @@ def due_tasks(scope, viewer, now: datetime) -> tuple[Listed, Listed]:
 
 
 def _without_next_step(scope):
-    """Open leads in view (an open stage or none, not a customer or disqualified) with no open task."""
-    return (db.select(Lead.id).outerjoin(Stage, Lead.stage_id == Stage.id)
-            .where(*_live_leads(scope), or_(Lead.stage_id.is_(None), Stage.kind == "open"),
+    """Open leads in view (in an open stage, as "My work" counts them; not a customer or
+    disqualified) with no open task."""
+    open_stages = db.select(Stage.id).where(Stage.kind == "open")
+    return (db.select(Lead.id)
+            .where(*_live_leads(scope), Lead.stage_id.in_(open_stages),
                    Lead.lifecycle.not_in(CLOSED_LIFECYCLES), ~open_task_exists(Lead.id)))
 
 

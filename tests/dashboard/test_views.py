@@ -23,7 +23,10 @@ def _text(page: str) -> str:
 
 def test_rep_sees_their_day_and_month(world, login_as):
     _, client = login_as(world.ann)
-    page = client.get("/").text
+    first = client.get("/").text
+    # "This month" is asked for once the page shows (a plain link without script).
+    assert 'hx-get="/home/month" hx-trigger="load"' in first and 'href="/home/month"' in first
+    page = client.get("/home/month").text
     text = _text(page)
     assert "2 overdue · 2 due later today · 2 hot leads with no next step · 2 waiting for a first response" in text
     for shown in ("Task t1", "Task t2", "Task t3", "Task t4"):
@@ -91,11 +94,25 @@ def test_done_in_place_from_home_and_the_summary_follows(world, login_as):
 
 
 def test_home_page_query_count(world, login_as, count_queries):
-    _, client = login_as(world.ann)
+    _, client = login_as(world.ann, htmx=True)
     client.get("/")
-    with count_queries() as statements:
-        assert client.get("/").status_code == 200
-    # the user, settings, rates; overdue, due today, hot, waiting, new; won, median, pipeline now and its history
-    assert len(statements) <= 12, "\n".join(statements)
-    counts = [s for s in statements if "count(" in s.lower() and "group by" not in s.lower() and "over (" not in s.lower()]
+    with count_queries() as today_statements:
+        assert client.get("/", headers={"HX-Request": "false"}).status_code == 200
+    # the user, the workspace settings; overdue, due today, hot, waiting, new
+    assert len(today_statements) <= 7, "\n".join(today_statements)
+    with count_queries() as month_statements:
+        assert client.get("/home/month").status_code == 200
+    # the user, settings, rates; won, median, pipeline now and its history
+    assert len(month_statements) <= 7, "\n".join(month_statements)
+    counts = [s for s in today_statements + month_statements
+              if "count(" in s.lower() and "group by" not in s.lower() and "over (" not in s.lower()]
     assert all("LIMIT" in s.upper() for s in counts), "a count on the home page is capped"
+
+
+def test_month_part_follows_the_view(world, login_as):
+    _, client = login_as(world.meg, htmx=True)
+    page = client.get("/?view=team").text
+    assert 'hx-get="/home/month?view=team"' in page
+    part = client.get("/home/month?view=team")
+    assert part.text.lstrip().startswith('<section aria-labelledby="home-month"')
+    assert "your team's leads" in _text(part.text)
