@@ -33,8 +33,10 @@ from bench_databases import database_for, database_label  # noqa: E402
 TARGET_MS = 50.0
 PAGES = [  # (name, signed in as, address, headers)
     ("Home, mine (busiest rep)", "rep", "/", None),
+    ("This month part, htmx (busiest rep)", "rep", "/home/month", {"HX-Request": "true"}),
     ("Home, mine (demo admin)", "admin", "/", None),
     ("Home, everyone's (demo admin)", "admin", "/?view=all", None),
+    ("This month part, everyone's, htmx (demo admin)", "admin", "/home/month?view=all", {"HX-Request": "true"}),
     ("Home summary line, htmx (busiest rep)", "rep", "/home/today-summary", {"HX-Request": "true"}),
     ("My work (busiest rep, reference page)", "rep", "/tasks", None),
 ]
@@ -114,7 +116,7 @@ def main(argv=None) -> int:
     reference = rows[-1][3]
     for name, queries, size, median, p95, cpu, floor in rows:
         print(f"| {name} | {queries} | {size:,} | {median:.1f} | {p95:.1f} | {cpu:.1f} | {floor:.2f} | ×{median / reference:.2f} |")
-    for name in (PAGES[0][0], PAGES[2][0]):
+    for name in (PAGES[0][0], PAGES[1][0], PAGES[3][0]):
         print(f"\nSQL of one request, {name} (ms, slowest first):")
         for ms, statement in statements[name][:8]:
             print(f"  {ms:7.2f}  {' '.join(statement.split())[:200]}")

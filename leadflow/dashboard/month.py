@@ -81,10 +81,10 @@ def won(scope, starts: list[datetime], rates: Rates) -> tuple[Figure, Figure]:
     month, owned by the people in view; leads in the trash are left out."""
     months = len(starts) - 1
     bucket = month_bucket(Lead.stage_entered_at, starts)
+    won_stages = db.select(Stage.id).where(Stage.kind == "won")  # an IN list: the owner-and-stage index
     rows = db.session.execute(
         db.select(bucket, Lead.currency, func.count(Lead.id), func.count(Lead.value_cents), func.sum(Lead.value_cents))
-        .join(Stage, Lead.stage_id == Stage.id)
-        .where(Stage.kind == "won", Lead.deleted_at.is_(None), scope.people(Lead.owner_id),
+        .where(Lead.stage_id.in_(won_stages), Lead.deleted_at.is_(None), scope.people(Lead.owner_id),
                in_months(Lead.stage_entered_at, starts))
         .group_by(bucket, Lead.currency)).all()
     counts = [0] * months
@@ -101,13 +101,14 @@ def median_first_response(scope, starts: list[datetime]) -> Figure:
     and were answered (None for a month with none). ROW_NUMBER and COUNT over the month: the
     middle row, or the mean of the middle two; SQLite has no percentile function."""
     months = len(starts) - 1
-    bucket = month_bucket(Lead.created_at, starts).label("month")
-    took = seconds_between(Lead.created_at, Lead.first_response_at).label("took")
-    ranked = (db.select(bucket, took,
-                        func.row_number().over(partition_by=bucket, order_by=took).label("rn"),
-                        func.count().over(partition_by=bucket).label("n"))
-              .where(Lead.deleted_at.is_(None), scope.people(Lead.owner_id), Lead.first_response_at.is_not(None),
-                     in_months(Lead.created_at, starts))).subquery()
+    answered = (db.select(month_bucket(Lead.created_at, starts).label("month"),
+                          seconds_between(Lead.created_at, Lead.first_response_at).label("took"))
+                .where(Lead.deleted_at.is_(None), scope.people(Lead.owner_id), Lead.first_response_at.is_not(None),
+                       in_months(Lead.created_at, starts))).subquery()
+    ranked = db.select(
+        answered.c.month, answered.c.took,
+        func.row_number().over(partition_by=answered.c.month, order_by=answered.c.took).label("rn"),
+        func.count().over(partition_by=answered.c.month).label("n")).subquery()
     rows = db.session.execute(
         db.select(ranked.c.month, func.avg(ranked.c.took))
         .where(ranked.c.rn >= (ranked.c.n + 1) // 2, ranked.c.rn <= (ranked.c.n + 2) // 2)
@@ -129,10 +130,14 @@ def weighted_pipeline(scope, starts: list[datetime], now: datetime, rates: Rates
     each lead's current value and owner (a value or owner change is not in the history)."""
     months = len(starts) - 1
     live = (Lead.deleted_at.is_(None), scope.people(Lead.owner_id), Lead.value_cents.is_not(None))
-    current = dict(((c, (n, s)) for c, n, s in db.session.execute(
-        db.select(Lead.currency, func.count(Lead.id), func.sum(Lead.value_cents * Stage.probability))
-        .join(Stage, Lead.stage_id == Stage.id).where(Stage.kind == "open", *live)
-        .group_by(Lead.currency))))
+    # Summed per stage and currency first (the owner-and-stage index covers it), then weighted.
+    per_stage = (db.select(Lead.stage_id, Lead.currency, func.count(Lead.id).label("leads"),
+                           func.sum(Lead.value_cents).label("cents"))
+                 .where(Lead.stage_id.in_(db.select(Stage.id).where(Stage.kind == "open")), *live)
+                 .group_by(Lead.stage_id, Lead.currency)).subquery()
+    current = {currency: (leads, cents) for currency, leads, cents in db.session.execute(
+        db.select(per_stage.c.currency, func.sum(per_stage.c.leads), func.sum(per_stage.c.cents * Stage.probability))
+        .join(Stage, Stage.id == per_stage.c.stage_id).group_by(per_stage.c.currency))}
     to_stage, from_stage = aliased(Stage), aliased(Stage)
 
     def weight(stage):

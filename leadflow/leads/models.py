@@ -86,6 +86,7 @@ class Lead(db.Model):
               sqlite_where=text(LIVE_EMAIL_WHERE), postgresql_where=text(LIVE_EMAIL_WHERE)),
         Index("ix_leads_live_created", "deleted_at", "created_at"),
         Index("ix_leads_owner_created", "owner_id", "created_at"),
+        Index("ix_leads_owner_temperature", "owner_id", "temperature", "deleted_at", "stage_id"),  # the home page's hot leads
         Index("ix_leads_stage_created", "stage_id", "created_at"),
         Index("ix_leads_board", "stage_id", "deleted_at", "board_rank", "id"),
         Index("ix_leads_name", "last_name", "first_name"),
