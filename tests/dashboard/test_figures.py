@@ -67,9 +67,11 @@ def test_new_leads_of_the_last_seven_days(world):
 
 
 def test_a_list_longer_than_its_limit_counts_the_rest(world):
-    new = today.listed(*(lambda q: (q, q))(today.db.select(today.Lead).where(today.Lead.owner_id == world.ann.id)),
-                       limit=3)
-    assert len(new.rows) == 3 and new.count > 3 and new.more == new.count - 3
+    anns = today.db.select(today.Lead).where(today.Lead.owner_id == world.ann.id)
+    listing = today.listed(anns, anns.with_only_columns(today.Lead.id), limit=3)
+    assert len(listing.rows) == 3 and listing.count == 28 and listing.more == 25 and not listing.capped
+    capped = today.capped_count(anns.with_only_columns(today.Lead.id), cap=20)
+    assert capped == (20, True)
 
 
 def test_month_boundaries_are_the_viewers():
@@ -123,3 +125,16 @@ def test_an_empty_month_is_zero_not_an_error(world):
     value, count = month.won(scope_for(world.cid, "me"), starts, current_rates())
     assert value.current.cents == 0 and count.trend == [0] * 6
     assert month.median_first_response(scope_for(world.cid, "me"), starts).current is None
+
+
+def test_sparkline_is_svg_with_its_text_alternative_and_gaps_for_empty_months():
+    from leadflow.dashboard.charts import sparkline
+
+    svg = str(sparkline([None, 1, 3, None, 2, 2], title="Won <value>"))
+    assert svg.startswith('<svg class="sparkline" role="img"') and "<title>Won &lt;value&gt;</title>" in svg
+    assert "<script" not in svg and "on" + "load" not in svg
+    # Two runs (months 2-3, 5-6) and the last point marked: a line breaks where a month has nothing.
+    assert svg.count("<polyline") == 2 and svg.count("<circle") == 1
+    assert 'points="25.8,29.0 48.6,3.0"' in svg  # lowest value at the bottom, highest at the top
+    flat = str(sparkline([0, 0, 0], title="Nothing"))
+    assert "NaN" not in flat and flat.count("<polyline") == 1
