@@ -14,7 +14,6 @@ from leadflow.dashboard.charts import sparkline
 from leadflow.dashboard.month import month_context
 from leadflow.dashboard.scope import scope_for, views_for
 from leadflow.dashboard.today import today_context
-from leadflow.leads.policy import can_edit_lead
 from leadflow.web.formatting import money
 
 
@@ -55,7 +54,6 @@ def today_part(viewer, asked_view: str | None, now: datetime) -> dict:
     context.update({
         "now": now, "zone": user_zone(viewer), "show_lead": True,
         "can_manage": lambda task: can_manage_task(viewer, task),
-        "can_edit": lambda lead: can_edit_lead(viewer, lead),
     })
     return context
 
