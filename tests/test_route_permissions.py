@@ -82,6 +82,8 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST capture_admin.set_active": (302, 403, 403, 403, 403, 303),
     # dashboard
     "GET dashboard.index": (302, 200, 200, 200, 200, 200),
+    "GET dashboard.today_summary": (302, 200, 200, 200, 200, 200),
+    "GET dashboard.month": (302, 200, 200, 200, 200, 200),
     # governance
     "POST governance.change_base_currency": (302, 403, 403, 403, 403, 302),
     "GET governance.currency": (302, 403, 403, 403, 403, 200),

@@ -1,32 +1,77 @@
-"""The start page: what needs attention today."""
+"""The home page: what each person has to do today and how their month goes.
+
+``home_context`` builds the whole page and each htmx part of it, so they cannot drift apart.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func
-from sqlalchemy.orm import joinedload
+from leadflow.accounts.zones import user_zone
+from leadflow.activities.queries import duration_text
+from leadflow.activities.services import can_manage_task
+from leadflow.dashboard.charts import sparkline
+from leadflow.dashboard.month import month_context
+from leadflow.dashboard.scope import scope_for, views_for
+from leadflow.dashboard.today import today_context
+from leadflow.web.formatting import money
 
-from leadflow.db import utcnow
-from leadflow.extensions import db
-from leadflow.leads.models import LIFECYCLES, Lead
+
+def _trend_text(label: str, names: list[str], values: list, shown) -> str:
+    """The chart's text alternative: each month and its figure."""
+    return f"{label}, last {len(names)} months: " + "; ".join(
+        f"{name} {'none' if value is None else shown(value)}" for name, value in zip(names, values))
 
 
-def dashboard_context(viewer) -> dict:
-    live = Lead.deleted_at.is_(None)
-    week_ago = utcnow() - timedelta(days=7)
-    counts = dict(db.session.execute(
-        db.select(Lead.lifecycle, func.count(Lead.id)).where(live).group_by(Lead.lifecycle)
-    ).all())
-    mine = db.session.scalar(db.select(func.count(Lead.id)).where(live, Lead.owner_id == viewer.id))
-    unassigned = db.session.scalar(db.select(func.count(Lead.id)).where(live, Lead.owner_id.is_(None)))
-    new_this_week = db.session.scalar(db.select(func.count(Lead.id)).where(live, Lead.created_at >= week_ago))
-    recent = db.session.scalars(
-        db.select(Lead).options(joinedload(Lead.organization), joinedload(Lead.owner))
-        .where(live).order_by(Lead.created_at.desc(), Lead.id.desc()).limit(8)
-    ).all()
+def charts(month: dict) -> dict:
+    names, base = month["month_names"], month["base_currency"]
+
+    def in_money(value):
+        return money(round(value * 100), base)
+
     return {
-        "total": sum(counts.values()), "mine": mine, "unassigned": unassigned,
-        "new_this_week": new_this_week, "recent": recent,
-        "by_lifecycle": [(key, counts.get(key, 0)) for key in LIFECYCLES],
+        "won_chart": sparkline(month["won_value"].trend, title=_trend_text("Won value", names, month["won_value"].trend, in_money)),
+        "response_chart": sparkline(month["response"].trend, title=_trend_text(
+            "Median time to first response", names, month["response"].trend, duration_text_seconds)),
+        "pipeline_chart": sparkline(month["pipeline"].trend, title=_trend_text(
+            "Weighted open pipeline at each month's end", names, month["pipeline"].trend, in_money)),
     }
+
+
+def duration_text_seconds(seconds: float | None) -> str:
+    return "—" if seconds is None else duration_text(timedelta(seconds=seconds))
+
+
+def scope_context(viewer, asked_view: str | None) -> dict:
+    scope = scope_for(viewer, asked_view)
+    return {"scope": scope, "views": views_for(viewer), "view_message": scope.message}
+
+
+def today_part(viewer, asked_view: str | None, now: datetime) -> dict:
+    """What the "Today" part needs (also its htmx refresh)."""
+    context = scope_context(viewer, asked_view)
+    context.update(today_context(context["scope"], viewer, now))
+    context.update({
+        "now": now, "zone": user_zone(viewer), "show_lead": True,
+        "can_manage": lambda task: can_manage_task(viewer, task),
+    })
+    return context
+
+
+def month_part(viewer, asked_view: str | None, now: datetime) -> dict:
+    """What the "This month" part needs."""
+    context = scope_context(viewer, asked_view)
+    month = month_context(context["scope"], viewer, now)
+    context.update(month)
+    context.update(charts(month))
+    context.update({"now": now, "duration": duration_text_seconds, "month_loaded": True})
+    return context
+
+
+def home_context(viewer, asked_view: str | None, now: datetime, *, with_month: bool = False) -> dict:
+    """The home page. "This month" reads months of history: the page asks for it after it
+    has shown "Today" (``with_month`` draws both at once, for a browser without script)."""
+    context = today_part(viewer, asked_view, now)
+    if with_month:
+        context.update(month_part(viewer, asked_view, now))
+    return context

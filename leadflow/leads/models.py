@@ -95,6 +95,7 @@ class Lead(db.Model):
         # id, anyway). All live leads: ``LIVE_ORDER_INDEX`` on PostgreSQL.
         Index("ix_leads_live_created", "deleted_at", "created_at"),
         Index("ix_leads_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_leads_owner_temperature", "owner_id", "temperature", "deleted_at", "stage_id"),  # the home page's hot leads
         Index("ix_leads_stage_created", "stage_id", "created_at", "id"),
         Index("ix_leads_board", "stage_id", "deleted_at", "board_rank", "id"),
         Index("ix_leads_name", "last_name", "first_name"),

@@ -1,0 +1,118 @@
+"""The home page as each person sees it: what is due, the month's figures, the view switch."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from leadflow.dashboard import views
+
+from tests.dashboard.conftest import NOW
+
+
+@pytest.fixture(autouse=True)
+def fixed_now(monkeypatch):
+    monkeypatch.setattr(views, "utcnow", lambda: NOW)
+
+
+def _text(page: str) -> str:
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+def test_rep_sees_their_day_and_month(world, login_as):
+    _, client = login_as(world.ann)
+    first = client.get("/").text
+    # "This month" is asked for once the page shows (a plain link without script).
+    assert 'hx-get="/home/month" hx-trigger="load"' in first and 'href="/home/month"' in first
+    page = client.get("/home/month").text
+    text = _text(page)
+    assert "2 overdue · 2 due later today · 2 hot leads with no next step · 2 waiting for a first response" in text
+    for shown in ("Task t1", "Task t2", "Task t3", "Task t4"):
+        assert shown in text
+    for hidden in ("Task t5", "Task t6", "Task t7", "Task t8", "Task t9"):
+        assert hidden not in text
+    assert "4,320 min since it arrived" in text and "90 min since it arrived" in text
+    assert 'id="won-value">$1,550<' in page and "+ £100 without a rate" in text
+    assert "3 won · last month $500 from 2" in text
+    assert 'id="median-response">25 min<' in page and "last month 5 min" in text
+    assert 'id="weighted-pipeline">$622<' in page and "end of last month $222" in text
+    # Charts are SVG with a text alternative naming each month.
+    assert page.count('<svg class="sparkline" role="img"') == 3
+    assert "<title>Won value, last 6 months: Jul 2026 $0; Aug 2026 $0; Sep 2026 $0; Oct 2026 $0; Nov 2026 $500; Dec 2026 $1,550</title>" in page
+    assert 'id="home-view"' not in page  # a rep has no view to switch to
+
+
+def test_rep_asking_for_the_team_view_gets_their_own_with_a_message(world, login_as):
+    _, client = login_as(world.ann)
+    text = _text(client.get("/?view=team").text)
+    assert "Only managers and admins can see a team's work: showing yours." in text
+    assert "Task t1" in text and "Task t8" not in text
+
+
+def test_manager_switches_to_the_team_in_the_address(world, login_as):
+    _, client = login_as(world.meg)
+    page = client.get("/?view=team").text
+    assert '<option value="team" selected>My team</option>' in page
+    text = _text(page)
+    assert "Task t8" in text and "Task t1" in text and "Task t9" not in text
+    assert "3 overdue · 1 due later today" in text
+    mine = _text(client.get("/").text)
+    assert "0 overdue · 0 due later today" in mine and "Task t8" not in mine
+
+
+def test_the_switch_answers_htmx_with_the_home_content_alone(world, login_as):
+    _, client = login_as(world.admin, htmx=True)
+    response = client.get("/?view=all")
+    assert response.status_code == 200 and "HX-Request" in response.headers["Vary"]
+    assert response.text.lstrip().startswith('<div id="home"') and "<html" not in response.text
+    assert "Task t9" in _text(response.text)
+
+
+def test_no_tasks_today_says_what_to_plan(login_as, make_lead):
+    rep, client = login_as("rep")
+    for n in range(4):
+        make_lead(owner_id=rep.id, first_name=f"Quiet{n}")
+    text = _text(client.get("/").text)
+    assert "No tasks due today. Plan the next step for 4 leads with none: see them on My work" in text
+    assert 'href="/tasks#work-no-next-step"' in client.get("/").text
+
+
+def test_done_in_place_from_home_and_the_summary_follows(world, login_as):
+    _, client = login_as(world.ann, htmx=True)
+    page = client.get("/", headers={"HX-Request": "false"}).text
+    form = re.search(r'hx-post="(/tasks/%d/complete)" hx-target="#task-%d"' % (world.tasks["t1"], world.tasks["t1"]), page)
+    assert form, "the home page's task row posts to the task's own endpoint"
+    version = re.search(r'id="task-%d".*?name="version" value="(\d+)"' % world.tasks["t1"], page, re.S).group(1)
+    done = client.post(form.group(1), data={"version": version})
+    assert done.status_code == 200 and "task-changed" in done.headers["HX-Trigger"]
+    assert f'id="task-{world.tasks["t1"]}"' in done.text and "(done)" in done.text
+    assert "hx-trigger=\"task-changed from:body\"" in page
+    summary = _text(client.get("/home/today-summary").text)
+    assert summary.strip().startswith("1 overdue · 2 due later today")
+
+
+def test_home_page_query_count(world, login_as, count_queries):
+    _, client = login_as(world.ann, htmx=True)
+    client.get("/")
+    with count_queries() as today_statements:
+        assert client.get("/", headers={"HX-Request": "false"}).status_code == 200
+    # the user, the workspace settings; overdue, due today, hot, waiting, new
+    assert len(today_statements) <= 7, "\n".join(today_statements)
+    with count_queries() as month_statements:
+        assert client.get("/home/month").status_code == 200
+    # the user, settings, rates; won, median, pipeline now and its history
+    assert len(month_statements) <= 7, "\n".join(month_statements)
+    counts = [s for s in today_statements + month_statements
+              if "count(" in s.lower() and "group by" not in s.lower() and "over (" not in s.lower()]
+    assert all("LIMIT" in s.upper() for s in counts), "a count on the home page is capped"
+
+
+def test_month_part_follows_the_view(world, login_as):
+    _, client = login_as(world.meg, htmx=True)
+    page = client.get("/?view=team").text
+    assert 'hx-get="/home/month?view=team"' in page
+    part = client.get("/home/month?view=team")
+    assert part.text.lstrip().startswith('<section aria-labelledby="home-month"')
+    assert "your team's leads" in _text(part.text)
