@@ -49,7 +49,7 @@ from leadflow.db import chunked, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
-from leadflow.leads import events
+from leadflow.leads import arrivals, events
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, lead_tags
 from leadflow.organizations.models import Organization
@@ -328,7 +328,7 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
             record_event(actor, "lead", lead_id, "create", f"{row['first_name']} {row['last_name']}".strip())
     ids = [lead_id for lead_id, _, _ in added]
     _write_totals({}, _contributions([Lead.__table__.c.id.in_(chunk) for chunk in _chunks(ids)]))
-    _announce(events.leads_arrived, ids, channel)
+    _announce(arrivals.announce, ids, channel)  # after the commit, in a request (see leads.arrivals)
     return result
 
 
