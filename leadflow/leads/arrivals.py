@@ -39,6 +39,7 @@ from leadflow.scheduler.wakeup import nudge
 
 SWEEP = "lead_arrivals"
 BATCH = 200
+QUEUED = "leadflow.queued_arrivals"  # session.info: ids whose arrival this session queued
 EVERY_SECONDS = 2  # the safety net: a process without a scheduler, or one killed after its commit
 
 
@@ -53,11 +54,19 @@ def announce(ids: list[int], channel: str) -> None:
     at = utcnow()
     db.session.execute(LeadArrival.__table__.insert(), [
         {"lead_id": lead_id, "channel": channel, "context": context, "created_at": at} for lead_id in ids])
+    db.session.info.setdefault(QUEUED, set()).update(ids)
     app = current_app._get_current_object()
     if app.config.get("ARRIVALS_RUN_INLINE"):
         after_commit(lambda: run_now(app))
     else:
         after_commit(lambda: nudge(app, SWEEP))
+
+
+def queued(lead_id: int) -> bool:
+    """Whether this session queued the lead's arrival: its handlers have not run yet and will
+    see everything this transaction writes about it (a first activity, say), so what would
+    re-run them for that write (scoring after an activity) has nothing to do now."""
+    return lead_id in db.session.info.get(QUEUED, ())
 
 
 def run_now(app) -> None:

@@ -316,9 +316,9 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     if changes:
         db.session.execute(StageChange.__table__.insert(), changes)
     entries = []
-    if note_owner:
-        owners = dict(db.session.execute(db.select(User.id, User.name).where(
-            User.id.in_({row["owner_id"] for _, _, row in added if row.get("owner_id")}))).all())
+    owner_ids = {row["owner_id"] for _, _, row in added if row.get("owner_id")} if note_owner else set()
+    if owner_ids:
+        owners = dict(db.session.execute(db.select(User.id, User.name).where(User.id.in_(owner_ids))).all())
         entries += [_entry(lead_id, "assignment", actor_id, f"Assigned to {owners.get(row['owner_id'], 'nobody')}", at)
                     for lead_id, _, row in added if row.get("owner_id")]
     entries += [_entry(lead_id, "system", actor_id, "Lead created", at) for lead_id, _, _ in added]
@@ -327,9 +327,24 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
         for lead_id, _, row in added:
             record_event(actor, "lead", lead_id, "create", f"{row['first_name']} {row['last_name']}".strip())
     ids = [lead_id for lead_id, _, _ in added]
-    _write_totals({}, _contributions([Lead.__table__.c.id.in_(chunk) for chunk in _chunks(ids)]))
+    _write_totals({}, _new_contributions(row for _, _, row in added))
     _announce(arrivals.announce, ids, channel)  # after the commit, in a request (see leads.arrivals)
     return result
+
+
+def _new_contributions(rows: Iterable[dict]) -> dict[tuple[int, str], list[int]]:
+    """What new lead rows add to the board totals (as ``_contributions`` counts them), from the
+    values just written: no query."""
+    found: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in rows:
+        if row.get("stage_id") is None or row.get("deleted_at") is not None:
+            continue
+        counts = found[row["stage_id"], row.get("currency") or Lead.__table__.c.currency.default.arg]
+        counts[0] += 1
+        if row.get("value_cents") is not None:
+            counts[1] += 1
+            counts[2] += row["value_cents"]
+    return found
 
 
 def _entry(lead_id: int, kind: str, actor_id: int | None, subject: str, at: datetime) -> dict:

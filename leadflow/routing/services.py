@@ -161,8 +161,13 @@ def _candidates(rule: RoutingRule) -> list[User]:
         db.select(User).where(User.team_id == rule.target_team_id, User.role != "viewer").order_by(User.id)))
 
 
-def _eligible(users: list[User], now: datetime) -> tuple[list[User], dict[int, int]]:
-    counts = open_lead_counts([u.id for u in users])
+def _eligible(users: list[User], now: datetime, *, counted: bool = False) -> tuple[list[User], dict[int, int]]:
+    """The users who can take a lead now, and open-lead counts: of everyone with ``counted``
+    (a least-open pick compares them), else only of those with a workload cap (the others'
+    counts are 0 here: counting a rep's open leads reads as many index entries as they own,
+    which grows with the database, for nothing when there is no cap to compare it with)."""
+    counts = {u.id: 0 for u in users}
+    counts.update(open_lead_counts([u.id for u in users if counted or u.max_open_leads is not None]))
     return [u for u in users if skip_reason(u, now, counts[u.id]) is None], counts
 
 
@@ -254,7 +259,7 @@ def route_lead(lead: Lead, now: datetime | None = None, *, preview: bool = False
         if not rule_matches(rule, lead):
             continue
         matched.append(rule)
-        users, counts = _eligible(_candidates(rule), now)
+        users, counts = _eligible(_candidates(rule), now, counted=rule.strategy == "least_open")
         if users:
             chosen = _pick(rule, users, counts, preview)
             how = STRATEGY_LABELS[rule.strategy] if rule.target_kind == "team" else "direct"
