@@ -63,6 +63,7 @@ TARGET_CPU_MS = 10.0
 TARGET_PER_SECOND = 200.0
 CHANNELS = ("form", "api", "capture")
 SECRET = "bench-only-secret-not-for-real-use-0123456789"
+SERVER_LOG: Path | None = None  # --server-log: keep the server's log there
 
 
 @dataclass
@@ -264,7 +265,7 @@ def server_env(database_url: str, instance: str) -> dict:
            if k not in ("DATABASE_URL", "TEST_DATABASE_URL", "FLASK_APP", "FLASK_DEBUG", "FLASK_RUN_FROM_CLI")}
     env.update({"LEADFLOW_CONFIG": "production", "SECRET_KEY": SECRET, "LEADFLOW_INSTANCE": instance,
                 "DATABASE_URL": database_url, "RATELIMIT_ENABLED": "0", "CAPTURE_MIN_FILL_SECONDS": "0",
-                "SCHEDULER_ENABLED": "0", "PYTHONUNBUFFERED": "1"})
+                "SCHEDULER_ENABLED": "1", "PYTHONUNBUFFERED": "1"})
     return env
 
 
@@ -292,6 +293,20 @@ def start_server(env: dict, threads: int, log_path: Path) -> tuple[subprocess.Po
     raise SystemExit("the server did not answer within 60 s")
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process and its children (gunicorn's worker), from /proc."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            total += process_cpu_seconds(int(child))
+    except (OSError, IndexError, ValueError):
+        pass
+    return total
+
+
 def bench_pages_free_port() -> int:
     import socket
 
@@ -307,7 +322,8 @@ def throughput(app, database_url: str, token: str, *, seconds: float, clients: i
     latencies: list[float] = []
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="leadflow-bench-server-") as instance:
-        process, port = start_server(server_env(database_url, instance), threads, Path(instance) / "server.log")
+        log_path = SERVER_LOG or Path(instance) / "server.log"
+        process, port = start_server(server_env(database_url, instance), threads, log_path)
         try:
             stop_at = time.monotonic() + seconds
             started = threading.Barrier(clients + 1)
@@ -351,11 +367,12 @@ def throughput(app, database_url: str, token: str, *, seconds: float, clients: i
             for worker in workers:
                 worker.start()
             started.wait()
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), process_cpu_seconds(process.pid)
             for worker in workers:
                 worker.join()
             elapsed = time.perf_counter() - t0
             settled = wait_for_deferred(app, [email for _, email in sent], timeout=30)
+            server_cpu = process_cpu_seconds(process.pid) - cpu0  # the deferred work included
         finally:
             process.terminate()
             try:
@@ -366,7 +383,7 @@ def throughput(app, database_url: str, token: str, *, seconds: float, clients: i
     return {"creates": len(sent), "seconds": elapsed, "per_second": len(sent) / elapsed,
             "p50": percentile(latencies, 50) if latencies else 0.0,
             "p95": percentile(latencies, 95) if latencies else 0.0,
-            "failures": failures, "check": check, "settled": settled, "clients": clients, "threads": threads}
+            "server_cpu_ms": server_cpu * 1000 / max(1, len(sent)), "failures": failures, "check": check, "settled": settled, "clients": clients, "threads": threads}
 
 
 def _lead_facts(app, emails: list[str]) -> dict[str, dict]:
@@ -478,7 +495,7 @@ def bench_size(lead_count: int, args) -> dict:
             result["throughput"] = throughput(app, url, token, seconds=args.seconds, clients=args.clients,
                                               threads=args.threads)
             t = result["throughput"]
-            print(f"   {t['per_second']:.1f} creates/s, p50 {t['p50']:.0f} ms, p95 {t['p95']:.0f} ms, "
+            print(f"   {t['per_second']:.1f} creates/s, server CPU {t['server_cpu_ms']:.1f} ms per create, p50 {t['p50']:.0f} ms, p95 {t['p95']:.0f} ms, "
                   f"check {t['check']}, {len(t['failures'])} failed requests", flush=True)
         result["load_after"] = os.getloadavg()
         bench_pages.db_engine_dispose(app)
@@ -510,11 +527,12 @@ def markdown(report: list[dict], args) -> str:
             check = t["check"]
             verdict = "met" if t["per_second"] >= TARGET_PER_SECOND and check["ok"] else "MISSED"
             lines.append("| throughput (API and capture, alternating) | creates | seconds | creates/s | p50 ms "
-                         "| p95 ms | failed requests | one lead each, owner, score, alert | target | |")
-            lines.append("|---|---:|---:|---:|---:|---:|---:|---|---|---|")
+                         "| p95 ms | server CPU ms per create | failed requests | one lead each, owner, score, alert "
+                         "| target | |")
+            lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
             lines.append(f"| gunicorn, 1 worker × {t['threads']} threads; {t['clients']} clients | {t['creates']:,} | "
                          f"{t['seconds']:.1f} | {t['per_second']:.1f} | {t['p50']:.0f} | {t['p95']:.0f} | "
-                         f"{len(t['failures'])} | {check['exactly_one']:,}/{check['requests']:,} one lead; "
+                         f"{t['server_cpu_ms']:.1f} | {len(t['failures'])} | {check['exactly_one']:,}/{check['requests']:,} one lead; "
                          f"{check['no_owner']} without owner, {check['not_scored']} unscored, {check['no_alert']} "
                          f"without alert (settled {t['settled']:.1f} s after) | ≥ {TARGET_PER_SECOND:.0f}/s | {verdict} |")
             if t["failures"]:
@@ -536,7 +554,10 @@ def main(argv=None) -> int:
     parser.add_argument("--reuse", type=Path, metavar="DIR", help="keep the seeded databases in DIR and reuse them")
     parser.add_argument("--database-url", metavar="URL", help="postgresql://…/NAME: a database NAME_<size> per size")
     parser.add_argument("--no-write", action="store_true", help="accepted for run_all.py; nothing is written anyway")
+    parser.add_argument("--server-log", type=Path, metavar="FILE", help="keep the throughput server's log in FILE")
     args = parser.parse_args(argv)
+    global SERVER_LOG
+    SERVER_LOG = args.server_log
 
     report = [bench_size(n, args) for n in args.sizes]
     print("\n" + markdown(report, args))
