@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from leadflow.accounts.models import Team, User
 from leadflow.accounts.system import system_actor
@@ -274,11 +276,15 @@ def route_lead(lead: Lead, now: datetime | None = None, *, preview: bool = False
 # --- assignment ----------------------------------------------------------------------------
 
 def note_assignment(user_id: int, at: datetime) -> None:
-    row = db.session.get(RoutingAssignee, user_id)
-    if row is None:
-        db.session.add(RoutingAssignee(user_id=user_id, last_assigned_at=at))
-    else:
-        row.last_assigned_at = at
+    """When ``user_id`` last got a lead: one upsert, so two arrivals routing to the same person
+    at once (two requests, two sweeps) both succeed instead of one losing on the primary key."""
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(RoutingAssignee.__table__).values(user_id=user_id, last_assigned_at=at)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=[RoutingAssignee.__table__.c.user_id], set_={"last_assigned_at": at}))
+    row = db.session.identity_map.get(db.session.identity_key(RoutingAssignee, user_id))
+    if row is not None:
+        db.session.expire(row)
 
 
 def assign_lead(lead: Lead, user_id: int | None, actor, reason: str, *, announce: bool = True) -> bool:
