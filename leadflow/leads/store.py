@@ -5,7 +5,8 @@ Every write is set-based: one statement for a batch of leads, whatever its size,
 and PostgreSQL alike, and the totals change by what the batch added or took away
 (``UPDATE … SET n = n + :delta``), so concurrent writers never lose an update. After the
 write, one event for the batch (``leads.events``: ``leads_arrived``, ``leads_moved``,
-``leads_changed``).
+``leads_changed``); new leads created in a request or a sweep have theirs after the commit
+(``leads.arrivals`` queues it in the same transaction, a sweep runs it exactly once).
 
 - Inserting (``insert_leads``): ``INSERT … ON CONFLICT (email_key) WHERE <live email> DO
   NOTHING`` against the partial unique index ``uq_leads_live_email_key`` (one live lead per
