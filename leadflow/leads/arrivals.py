@@ -70,10 +70,13 @@ def queued(lead_id: int) -> bool:
 
 
 def run_now(app) -> None:
-    """The sweep in this thread (``ARRIVALS_RUN_INLINE``), as the scheduler would run it."""
-    from leadflow.scheduler.runner import run_sweep
-
-    run_sweep(app, SWEEP)
+    """The sweep's work in this thread (``ARRIVALS_RUN_INLINE``), after the request's unit of
+    work, in a session of its own."""
+    with app.app_context():
+        try:
+            run_arrivals()
+        finally:
+            db.session.remove()
 
 
 def _claim(limit: int) -> list[LeadArrival]:
