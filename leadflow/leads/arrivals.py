@@ -24,17 +24,19 @@ the caller's transaction, as they always did.
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import delete, select
+from sqlalchemy.exc import DBAPIError
 
-from leadflow.db import utcnow
+from leadflow.db import is_conflict, is_retryable, utcnow
 from leadflow.extensions import db
 from leadflow.leads import events
 from leadflow.leads.arrival_models import LeadArrival
 from leadflow.leads.models import Lead
-from leadflow.retry import after_commit, in_unit_of_work
+from leadflow.retry import after_commit, backoff, in_unit_of_work
 from leadflow.scheduler.wakeup import nudge
 
 SWEEP = "lead_arrivals"
@@ -71,10 +73,20 @@ def queued(lead_id: int) -> bool:
 
 def run_now(app) -> None:
     """The sweep's work in this thread (``ARRIVALS_RUN_INLINE``), after the request's unit of
-    work, in a session of its own."""
+    work, in a session of its own; a busy database or a lost race runs it again (what a failed
+    try leaves queued, the sweep would run anyway)."""
     with app.app_context():
         try:
-            run_arrivals()
+            deadline = time.monotonic() + app.config["DB_BUSY_RETRY_SECONDS"]
+            for attempt in range(1, app.config["DB_BUSY_RETRY_ATTEMPTS"] + 1):
+                try:
+                    run_arrivals()
+                    return
+                except DBAPIError as exc:
+                    db.session.rollback()
+                    if not (is_retryable(exc) or is_conflict(exc)) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(backoff(attempt))
         finally:
             db.session.remove()
 
