@@ -146,6 +146,8 @@ class TestConfig(Config):
     HEALTHZ_EXPECT_SCHEDULER = False  # no scheduler runs in tests unless one starts it
     SMTP_HOST = None  # tests that send start their own SMTP server on loopback
     SMTP_USER = SMTP_PASSWORD = None
+    # A new lead's routing, scoring and alerts run right after the request's commit, in its thread.
+    ARRIVALS_RUN_INLINE = True
     JOBS_RUN_INLINE = True  # an import or a rescore finishes before the request that starts it returns
     # Any write of leads, stage history or stage totals from outside the lead store fails the test.
     LEAD_STORE_GUARD = True

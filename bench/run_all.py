@@ -1,4 +1,4 @@
-"""`make bench`: the page, board, import and reports benchmarks on SQLite and on PostgreSQL in one
+"""`make bench`: the page, board, import, lead-create, reports and memory benchmarks on SQLite and on PostgreSQL in one
 command, their figures written to docs/BENCHMARKS.md (between the ``make_bench`` markers).
 
     .venv/bin/python bench/run_all.py --sizes 1000 100000 \\
@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 DOC = REPO_ROOT / "docs" / "BENCHMARKS.md"
 START, END = "<!-- make_bench:start -->", "<!-- make_bench:end -->"
-VALUE_COLUMNS = ("median ms", "seconds")
+VALUE_COLUMNS = ("median ms", "seconds", "CPU median ms")  # the writes benchmark: CPU per create
 
 
 def commands(sizes: list[int], runs: int, warmup: int, import_rows: int) -> list[tuple[str, list[str]]]:
@@ -31,6 +31,7 @@ def commands(sizes: list[int], runs: int, warmup: int, import_rows: int) -> list
     return [("Pages", ["bench_pages.py", *sized]),
             ("Board", ["bench_board.py", *sized, "--board-runs", str(runs)]),
             ("Import", ["bench_import.py", "--rows", str(import_rows), "--runs", "1", "--no-write"]),
+            ("Writes", ["bench_writes.py", *sized, "--no-write"]),
             ("Reports", ["bench_reports.py", "--runs", str(min(runs, 10)), "--warmup", str(min(warmup, 2)),
                          "--no-write"]),
             ("Memory", ["bench_memory.py", "--leads", str(min(sizes)), "--requests", "50"])]

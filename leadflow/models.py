@@ -12,6 +12,7 @@ from leadflow.leads.models import Lead, LifecycleChange, Tag, lead_tags  # noqa:
 from leadflow.organizations.models import Organization  # noqa: F401
 from leadflow.mail.models import OutboxMessage  # noqa: F401
 from leadflow.leads.alert_models import LeadAlert  # noqa: F401
+from leadflow.leads.arrival_models import LeadArrival  # noqa: F401
 from leadflow.leads.bulk_models import BulkJob  # noqa: F401
 from leadflow.leads.merge_models import DuplicateDismissal, LeadMerge  # noqa: F401
 from leadflow.leads.review_models import LeadFieldReview  # noqa: F401

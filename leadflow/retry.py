@@ -135,6 +135,11 @@ def after_commit(fn: Callable[[], None]) -> None:
         unit.waiting.append(fn)
 
 
+def in_unit_of_work() -> bool:
+    """Whether a unit of work (a request, a sweep) runs here: what ``after_commit`` defers."""
+    return _current.get() is not None
+
+
 def install_commit_tracking() -> None:
     """Let ``run_unit`` see the commits of the unit it runs (once per process)."""
     if not event.contains(db.session, "after_commit", _after_commit):

@@ -28,7 +28,7 @@ LAYERS = (
     ("framework", (r"leadflow\.(extensions|db|errors|retry|secret_key)", r"leadflow\.web(\..+)?",
                    r"leadflow\.accounts\.zones", r"leadflow\.scheduler\.(claims|registry|heartbeat|wakeup)")),
     ("models", (r"leadflow\.\w+\.models", r"leadflow\.leads\.\w+_models")),
-    ("core", (r"leadflow\.leads\.(store|events|fields)", r"leadflow\.pipeline\.(totals|stages)",
+    ("core", (r"leadflow\.leads\.(store|events|fields|arrivals)", r"leadflow\.pipeline\.(totals|stages)",
               r"leadflow\.organizations\.names",
               r"leadflow\.governance\.(audit|settings|money|ordering)")),
     ("areas", (r"leadflow\.(?!scheduler\.runner$)\w+\.(?!views$|admin$|public$|page$|bulk$)\w+",)),

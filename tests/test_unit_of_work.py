@@ -19,7 +19,7 @@ from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import csrf, db
 from leadflow.jobs import runner as jobs_runner
 from leadflow.leads.models import Lead
-from leadflow.retry import after_commit
+from leadflow.retry import after_commit, in_unit_of_work
 from leadflow.scoring.models import RescoreJob
 from tests import factories
 
@@ -62,11 +62,13 @@ def _leads() -> int:
 
 @pytest.fixture
 def commits(app):
-    """The request's commits (the outermost ones: a released savepoint is no commit)."""
+    """The request's commits (the outermost ones: a released savepoint is no commit; work that
+    follows the request's unit, such as a new lead's arrival, is not the request's)."""
     seen = []
 
     def counted(session):
-        if has_request_context() and request.path.startswith("/test/") and not session.in_nested_transaction():
+        if has_request_context() and request.path.startswith("/test/") and not session.in_nested_transaction() \
+                and in_unit_of_work():
             seen.append(request.path)
 
     event.listen(db.session, "after_commit", counted)

@@ -5,7 +5,8 @@ emits one event for the whole batch of leads it wrote:
 
 - ``leads.arrived`` ``(ids, channel)``: new leads, from the web form ("manual"), a capture
   form ("form"), the API ("api"), or an import whose starter asked for the new-lead rules
-  ("import"). (A merge's survivor is not new: it is ``leads.changed``; the demo's made-up
+  ("import"). Leads created in a request or a sweep arrive after its commit, in batches, in
+  the ``lead_arrivals`` sweep's transaction (``leads.arrivals``); elsewhere at once. (A merge's survivor is not new: it is ``leads.changed``; the demo's made-up
   past is no arrival.) Handlers run in ``order``: routing first (10), then scoring (20), then alerts
   (50) and workflow rules (60), so an alert sees the owner routing chose.
 - ``leads.moved`` ``(ids, actor, from_id, to_id)``: leads that went from one stage to another

@@ -22,7 +22,7 @@ from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.errors import EmailTaken, ValidationFailed
 from leadflow.extensions import db
-from leadflow.leads import events, reviews, services, store
+from leadflow.leads import arrivals, events, reviews, services, store
 from leadflow.leads.fields import (
     CUSTOM_KEY_MAX, CUSTOM_VALUE_MAX, MAX_CUSTOM_FIELDS, FieldError, consent_source_text, normalise_email,
 )
@@ -135,12 +135,16 @@ def _update_existing(actor, lead: Lead, submitted: dict, region: str | None) -> 
     services.write_changes(actor, lead, values)
 
 
-def _record_consent(lead: Lead, consent: dict, at, *, held: bool = False) -> dict:
+def _record_consent(lead: Lead, consent: dict, at, *, held: bool = False, arriving: bool = False) -> dict:
     """The consent event kept on the timeline; the lead's consent is switched on unless ``held``
-    (a public form after a withdrawal: a person decides, see ``leads.reviews``)."""
+    (a public form after a withdrawal: a person decides, see ``leads.reviews``). A new lead
+    whose arrival is queued (``arriving``) is announced by its arrival, which sees the consent."""
     if not held:
-        store.update_columns([lead.id], {"marketing_consent": True, "consent_at": at,
-                                         "consent_source": consent_source_text(consent)}, None)
+        values = {"marketing_consent": True, "consent_at": at, "consent_source": consent_source_text(consent)}
+        if arriving:
+            store.update_rows([{"id": lead.id, **values}], announce=None)
+        else:
+            store.update_columns([lead.id], values, None)
     event = {"given": True, "text": consent.get("text") or "", "source": consent.get("source") or "",
              "ip": consent.get("ip"), "at": at.isoformat()}
     if held:
@@ -203,12 +207,15 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
     elif not created:
         _update_existing(actor, lead, submitted, region)
 
+    # A new lead whose arrival is queued has its handlers run after the commit, seeing all
+    # that this submission writes about it: nothing downstream has anything to do now.
+    arriving = created and arrivals.queued(lead.id)
     if custom:
         store.update_lead(lead, {"custom_fields": {**(lead.custom_fields or {}), **custom}}, actor, audit=False,
                           announce=["custom_fields"])
     details = {"values": submitted, "created": created, "channel": channel, **(activity_details or {})}
     if consent:
-        details["consent"] = _record_consent(lead, consent, now,
+        details["consent"] = _record_consent(lead, consent, now, arriving=arriving,
                                              held=public_merge is not None and public_merge.hold_consent())
     if public_merge is not None and public_merge.differences:
         details["kept"] = public_merge.timeline_note()
@@ -217,9 +224,13 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
         subject=(activity_subject or activity_kind.replace("_", " ").capitalize())[:200], details=details,
     )
     db.session.add(activity)
-    store.update_columns([lead.id], {"last_activity_at": now}, actor)
+    if arriving:
+        store.update_rows([{"id": lead.id, "last_activity_at": now}], announce=None)
+    else:
+        store.update_columns([lead.id], {"last_activity_at": now}, actor)
     db.session.flush()
     if public_merge is not None:
         public_merge.open_reviews(activity)
-    events.activity_added(lead, actor, activity)
+    if not arriving:
+        events.activity_added(lead, actor, activity)
     return IntakeResult(lead=lead, created=created)

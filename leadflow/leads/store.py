@@ -5,7 +5,8 @@ Every write is set-based: one statement for a batch of leads, whatever its size,
 and PostgreSQL alike, and the totals change by what the batch added or took away
 (``UPDATE … SET n = n + :delta``), so concurrent writers never lose an update. After the
 write, one event for the batch (``leads.events``: ``leads_arrived``, ``leads_moved``,
-``leads_changed``).
+``leads_changed``); new leads created in a request or a sweep have theirs after the commit
+(``leads.arrivals`` queues it in the same transaction, a sweep runs it exactly once).
 
 - Inserting (``insert_leads``): ``INSERT … ON CONFLICT (email_key) WHERE <live email> DO
   NOTHING`` against the partial unique index ``uq_leads_live_email_key`` (one live lead per
@@ -49,7 +50,7 @@ from leadflow.db import chunked, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
-from leadflow.leads import events
+from leadflow.leads import arrivals, events
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, LifecycleChange, lead_tags
 from leadflow.organizations.models import Organization
@@ -322,9 +323,9 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
         {"lead_id": lead_id, "from_lifecycle": None, "to_lifecycle": row.get("lifecycle") or "lead",
          "actor_id": actor_id, "at": at} for lead_id, _, row in added])
     entries = []
-    if note_owner:
-        owners = dict(db.session.execute(db.select(User.id, User.name).where(
-            User.id.in_({row["owner_id"] for _, _, row in added if row.get("owner_id")}))).all())
+    owner_ids = {row["owner_id"] for _, _, row in added if row.get("owner_id")} if note_owner else set()
+    if owner_ids:
+        owners = dict(db.session.execute(db.select(User.id, User.name).where(User.id.in_(owner_ids))).all())
         entries += [_entry(lead_id, "assignment", actor_id, f"Assigned to {owners.get(row['owner_id'], 'nobody')}", at)
                     for lead_id, _, row in added if row.get("owner_id")]
     entries += [_entry(lead_id, "system", actor_id, "Lead created", at) for lead_id, _, _ in added]
@@ -333,9 +334,24 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
         for lead_id, _, row in added:
             record_event(actor, "lead", lead_id, "create", f"{row['first_name']} {row['last_name']}".strip())
     ids = [lead_id for lead_id, _, _ in added]
-    _write_totals({}, _contributions([Lead.__table__.c.id.in_(chunk) for chunk in _chunks(ids)]))
-    _announce(events.leads_arrived, ids, channel)
+    _write_totals({}, _new_contributions(row for _, _, row in added))
+    _announce(arrivals.announce, ids, channel)  # after the commit, in a request (see leads.arrivals)
     return result
+
+
+def _new_contributions(rows: Iterable[dict]) -> dict[tuple[int, str], list[int]]:
+    """What new lead rows add to the board totals (as ``_contributions`` counts them), from the
+    values just written: no query."""
+    found: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in rows:
+        if row.get("stage_id") is None or row.get("deleted_at") is not None:
+            continue
+        counts = found[row["stage_id"], row.get("currency") or Lead.__table__.c.currency.default.arg]
+        counts[0] += 1
+        if row.get("value_cents") is not None:
+            counts[1] += 1
+            counts[2] += row["value_cents"]
+    return found
 
 
 def _entry(lead_id: int, kind: str, actor_id: int | None, subject: str, at: datetime) -> dict:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from leadflow.accounts.models import Team, User
 from leadflow.accounts.system import system_actor
@@ -161,8 +163,13 @@ def _candidates(rule: RoutingRule) -> list[User]:
         db.select(User).where(User.team_id == rule.target_team_id, User.role != "viewer").order_by(User.id)))
 
 
-def _eligible(users: list[User], now: datetime) -> tuple[list[User], dict[int, int]]:
-    counts = open_lead_counts([u.id for u in users])
+def _eligible(users: list[User], now: datetime, *, counted: bool = False) -> tuple[list[User], dict[int, int]]:
+    """The users who can take a lead now, and open-lead counts: of everyone with ``counted``
+    (a least-open pick compares them), else only of those with a workload cap (the others'
+    counts are 0 here: counting a rep's open leads reads as many index entries as they own,
+    which grows with the database, for nothing when there is no cap to compare it with)."""
+    counts = {u.id: 0 for u in users}
+    counts.update(open_lead_counts([u.id for u in users if counted or u.max_open_leads is not None]))
     return [u for u in users if skip_reason(u, now, counts[u.id]) is None], counts
 
 
@@ -254,7 +261,7 @@ def route_lead(lead: Lead, now: datetime | None = None, *, preview: bool = False
         if not rule_matches(rule, lead):
             continue
         matched.append(rule)
-        users, counts = _eligible(_candidates(rule), now)
+        users, counts = _eligible(_candidates(rule), now, counted=rule.strategy == "least_open")
         if users:
             chosen = _pick(rule, users, counts, preview)
             how = STRATEGY_LABELS[rule.strategy] if rule.target_kind == "team" else "direct"
@@ -269,11 +276,15 @@ def route_lead(lead: Lead, now: datetime | None = None, *, preview: bool = False
 # --- assignment ----------------------------------------------------------------------------
 
 def note_assignment(user_id: int, at: datetime) -> None:
-    row = db.session.get(RoutingAssignee, user_id)
-    if row is None:
-        db.session.add(RoutingAssignee(user_id=user_id, last_assigned_at=at))
-    else:
-        row.last_assigned_at = at
+    """When ``user_id`` last got a lead: one upsert, so two arrivals routing to the same person
+    at once (two requests, two sweeps) both succeed instead of one losing on the primary key."""
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(RoutingAssignee.__table__).values(user_id=user_id, last_assigned_at=at)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=[RoutingAssignee.__table__.c.user_id], set_={"last_assigned_at": at}))
+    row = db.session.identity_map.get(db.session.identity_key(RoutingAssignee, user_id))
+    if row is not None:
+        db.session.expire(row)
 
 
 def assign_lead(lead: Lead, user_id: int | None, actor, reason: str, *, announce: bool = True) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 import uuid
 
@@ -47,7 +48,13 @@ def test_a_lead_from_the_api_is_assigned_by_the_new_rule_and_its_timeline_says_s
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 201
 
-    (lead_id, lead_owner), = live_db("SELECT id, owner_id FROM leads WHERE email = ?", (email,))
+    # The answer comes first; the lead is routed right after the commit (leads.arrivals).
+    deadline = time.monotonic() + 15
+    while True:
+        (lead_id, lead_owner), = live_db("SELECT id, owner_id FROM leads WHERE email = ?", (email,))
+        if lead_owner is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert lead_owner == owner_id
     page.goto(f"/leads/{lead_id}")
     expect(page.locator("#timeline")).to_contain_text(re.compile(

@@ -2,7 +2,9 @@
 
 * The web process, under load from clients posting to a capture form and to the API (with
   an ``Idempotency-Key``): a client whose request got no answer sends it again once the
-  server is back, as a real client would. Every lead is saved exactly once, none is lost.
+  server is back, as a real client would. Every lead is saved exactly once, none is lost,
+  and each is routed, gets its alert timers and its new-lead e-mail once: the arrivals the
+  killed process had committed but not yet run are run by the new one.
 * A scheduler process, while it sends a batch of about a hundred reminders, with another
   scheduler running: every message is delivered. A second copy is accepted only with the
   Message-ID of the first (the documented at-least-once window: killed after the mail
@@ -26,8 +28,8 @@ from dataclasses import dataclass
 from leadflow.imports.runner import CHUNK_ROWS
 from leadflow.jobs.leases import LEASE_SECONDS
 from leadflow.scheduler.heartbeat import STALE_AFTER_SECONDS
-from tests.reliability.load import Client, Reply, Workspace, create_admin, loaded_env, prepare_workspace
-from tests.reliability.workers import (Reader, add_due_tasks, assert_logs_clean, copies_by_outbox_row, kill_9,
+from tests.reliability.load import ADMIN_EMAIL, Client, Reply, Workspace, create_admin, loaded_env, prepare_workspace
+from tests.reliability.workers import (Reader, add_due_tasks, add_rules, arrivals_done, assert_logs_clean, copies_by_outbox_row, kill_9,
                                        machine_row, start_scheduler, unsent_messages, wait_until)
 from tests.servers import REPO_ROOT, LoopbackSmtp, start_leadflow, stop_processes
 
@@ -135,6 +137,7 @@ def test_the_web_process_killed_under_load_loses_no_lead_and_saves_none_twice(tm
                                                                                 database_kind, record_figures):
     env = loaded_env(tmp_path, fresh_database)  # the scheduler in the server, sweeps every second
     workspace = prepare_workspace(env)
+    add_rules(env, ADMIN_EMAIL)  # every lead routed to the admin: its arrival (after the commit) leaves a trace to count
     server, port = start_leadflow(env, tmp_path / "server-1.log", threads=8)
     target = Target(port)
     clients = KilledServerClients(target, workspace)
@@ -156,6 +159,8 @@ def test_the_web_process_killed_under_load_loses_no_lead_and_saves_none_twice(tm
         seconds = clients.run(kill_and_restart)
         leads = Counter(email for (email,) in reader.rows(
             "SELECT email FROM leads WHERE email LIKE 'kill-%' AND deleted_at IS NULL"))
+        # Arrivals queued by the killed process run in the new one, once each.
+        arrived = wait_until(lambda: arrivals_done(reader, "kill-%"), timeout=120, what="every arrival to run")
     finally:
         stop_processes([server], timeout=20)
         reader.close()
@@ -171,6 +176,9 @@ def test_the_web_process_killed_under_load_loses_no_lead_and_saves_none_twice(tm
     lost = sorted({p.email for p in posts} - set(leads))
     assert not lost, f"{len(lost)} accepted posts have no lead: {lost[:5]}"
     assert set(leads) == {p.email for p in posts}
+    admin = reader_admin_id(fresh_database)
+    not_once = [row for row in arrived if tuple(row[1:]) != (admin, 0, 1, 2, 1)]
+    assert not not_once, f"leads whose routing, alert timers or new-lead alert did not happen once: {not_once[:5]}"
     assert_logs_clean(tmp_path / "server-2.log")
 
     saved_by_first = sum(1 for p in unanswered if p.saved_by_first_try)
@@ -185,6 +193,14 @@ def test_the_web_process_killed_under_load_loses_no_lead_and_saves_none_twice(tm
         f"({saved_by_first} had been saved by the first try: API replay or form token already used) |",
         f"| leads saved | {sum(leads.values())} for {len(leads)} addresses: none lost, none twice |",
     ])
+
+
+def reader_admin_id(url: str) -> int:
+    reader = Reader(url)
+    try:
+        return reader.scalar("SELECT id FROM users WHERE email = :e", e=ADMIN_EMAIL)
+    finally:
+        reader.close()
 
 
 REMINDERS = 100

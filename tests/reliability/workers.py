@@ -140,3 +140,34 @@ def assert_logs_clean(*log_paths: Path) -> None:
     for path in log_paths:
         log = path.read_text(encoding="utf-8", errors="replace")
         assert "Traceback" not in log and "sweep failed" not in log, f"{path.name}:\n{log[-5000:]}"
+
+
+# Every lead from outside goes to the admin (sys.argv[1]); a director scores 15.
+RULES = """
+    from leadflow.accounts.models import User
+    from leadflow.routing.models import RoutingRule
+    from leadflow.scoring.models import ScoringRule
+    admin = db.session.scalar(db.select(User).where(User.email == sys.argv[1]))
+    db.session.add(RoutingRule(name="All to the admin", position=1, conditions={}, target_kind="user",
+                               target_user_id=admin.id))
+    db.session.add(ScoringRule(name="Director", category="fit", active=True, points=15, position=1,
+                               field="title", operator="contains", value="director"))
+    db.session.commit()
+"""
+
+
+def add_rules(env: dict, admin_email: str) -> None:
+    run_in_app(env, RULES, admin_email)
+
+
+def arrivals_done(reader: Reader, pattern: str) -> list:
+    """Per lead whose email matches: (email, owner, score, "Assigned to" entries, alert timers,
+    new-lead e-mails), once no arrival is left queued; else None."""
+    if reader.scalar("SELECT count(*) FROM lead_arrivals"):
+        return []
+    return reader.rows(
+        "SELECT l.email, l.owner_id, l.score,"
+        " (SELECT count(*) FROM activities a WHERE a.lead_id = l.id AND a.kind = 'assignment'),"
+        " (SELECT count(*) FROM lead_alerts t WHERE t.lead_id = l.id),"
+        " (SELECT count(*) FROM outbox_messages m WHERE m.lead_id = l.id AND m.kind = 'new_lead_alert')"
+        " FROM leads l WHERE l.email LIKE :pattern AND l.deleted_at IS NULL ORDER BY l.email", pattern=pattern)

@@ -1,0 +1,125 @@
+"""A new lead's arrival steps after the commit that creates it.
+
+``leads.arrived`` (routing, scoring, new-lead alerts and speed-to-lead timers, workflow rules)
+is most of what creating a lead costs, and none of it is needed to answer the person or
+program that sent the lead. So a lead created inside a unit of work (a request, a sweep) is
+*queued*: the lead store writes a ``LeadArrival`` row beside it, in the same transaction, and
+asks for the ``lead_arrivals`` sweep once that transaction has committed
+(``leadflow.retry.after_commit``). The sweep takes a batch of rows (PostgreSQL: ``FOR UPDATE
+SKIP LOCKED``, so two processes take different rows; SQLite: one writer at a time, under
+``BEGIN IMMEDIATE``), runs ``leads.arrived`` once per channel and arrival context for the
+batch, deletes the rows and commits: the handlers' writes and the rows' removal are one
+transaction, so each arrival runs exactly once; a process killed after the lead's commit
+leaves its row, and the next sweep (any process, every few seconds) runs it.
+
+Batching is what makes a busy server fast: a hundred leads that arrive in one second are
+routed, scored and alerted by a handful of set-based statements, not a hundred times each.
+
+With ``ARRIVALS_RUN_INLINE`` (tests, scripts; like ``JOBS_RUN_INLINE``) the sweep runs in the
+request's thread right after its commit, so a test sees the owner and score when the request
+returns. Outside a unit (a service called by the CLI or a test), the handlers run at once, in
+the caller's transaction, as they always did.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import delete, select
+from sqlalchemy.exc import DBAPIError
+
+from leadflow.db import is_conflict, is_retryable, utcnow
+from leadflow.extensions import db
+from leadflow.leads import events
+from leadflow.leads.arrival_models import LeadArrival
+from leadflow.leads.models import Lead
+from leadflow.retry import after_commit, backoff, in_unit_of_work
+from leadflow.scheduler.wakeup import nudge
+
+SWEEP = "lead_arrivals"
+BATCH = 200
+QUEUED = "leadflow.queued_arrivals"  # session.info: ids whose arrival this session queued
+EVERY_SECONDS = 2  # the safety net: a process without a scheduler, or one killed after its commit
+
+
+def announce(ids: list[int], channel: str) -> None:
+    """New leads arrived: run ``leads.arrived`` after the commit (in a unit of work) or now."""
+    if not ids:
+        return
+    if not in_unit_of_work():
+        events.leads_arrived(ids, channel)
+        return
+    context = events.arrival_context() or None
+    at = utcnow()
+    db.session.execute(LeadArrival.__table__.insert(), [
+        {"lead_id": lead_id, "channel": channel, "context": context, "created_at": at} for lead_id in ids])
+    db.session.info.setdefault(QUEUED, set()).update(ids)
+    app = current_app._get_current_object()
+    if app.config.get("ARRIVALS_RUN_INLINE"):
+        after_commit(lambda: run_now(app))
+    else:
+        after_commit(lambda: nudge(app, SWEEP))
+
+
+def queued(lead_id: int) -> bool:
+    """Whether this session queued the lead's arrival: its handlers have not run yet and will
+    see everything this transaction writes about it (a first activity, say), so what would
+    re-run them for that write (scoring after an activity) has nothing to do now."""
+    return lead_id in db.session.info.get(QUEUED, ())
+
+
+def run_now(app) -> None:
+    """The sweep's work in this thread (``ARRIVALS_RUN_INLINE``), after the request's unit of
+    work, in a session of its own; a busy database or a lost race runs it again (what a failed
+    try leaves queued, the sweep would run anyway)."""
+    with app.app_context():
+        try:
+            deadline = time.monotonic() + app.config["DB_BUSY_RETRY_SECONDS"]
+            for attempt in range(1, app.config["DB_BUSY_RETRY_ATTEMPTS"] + 1):
+                try:
+                    run_arrivals()
+                    return
+                except DBAPIError as exc:
+                    db.session.rollback()
+                    if not (is_retryable(exc) or is_conflict(exc)) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(backoff(attempt))
+        finally:
+            db.session.remove()
+
+
+def _claim(limit: int) -> list[LeadArrival]:
+    query = select(LeadArrival).order_by(LeadArrival.id).limit(limit)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(db.session.scalars(query))
+
+
+def run_arrivals(now: datetime | None = None) -> int:
+    """Run the queued arrivals, a batch per transaction; returns how many ran."""
+    ran = 0
+    while True:
+        batch = _claim(BATCH)
+        if not batch:
+            return ran
+        live = set(db.session.scalars(select(Lead.id).where(
+            Lead.id.in_([a.lead_id for a in batch]), Lead.deleted_at.is_(None))))  # trashed meanwhile: nothing to do
+        groups: dict[tuple[str, str], list[int]] = {}
+        for arrival in (a for a in batch if a.lead_id in live):
+            key = (arrival.channel, json.dumps(arrival.context or {}, sort_keys=True))
+            groups.setdefault(key, []).append(arrival.lead_id)
+        for (channel, context), ids in groups.items():
+            with events.arriving(**json.loads(context)):
+                events.leads_arrived(ids, channel)
+        db.session.execute(delete(LeadArrival).where(LeadArrival.id.in_([a.id for a in batch])))
+        db.session.commit()
+        ran += len(batch)
+        if len(batch) < BATCH:
+            return ran
+
+
+def register_sweeps(add) -> None:
+    add(SWEEP, every_seconds=EVERY_SECONDS, func=run_arrivals)

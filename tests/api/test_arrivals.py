@@ -1,0 +1,181 @@
+"""A new lead's routing, scoring and alerts run after the commit that creates it
+(``leads.arrivals``): the request answers without them, a sweep runs them exactly once, even
+when the process that created the lead is gone before it could; and what creating a lead
+runs does not grow with the number of leads."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from leadflow.activities.models import Activity
+from leadflow.db import utcnow
+from leadflow.extensions import db
+from leadflow.leads.alert_models import LeadAlert
+from leadflow.leads.arrival_models import LeadArrival
+from leadflow.leads.models import Lead
+from leadflow.mail.models import OutboxMessage
+from leadflow.leads.services import default_stage
+from leadflow.routing.models import RoutingRule
+from leadflow.scheduler.runner import run_sweep
+from leadflow.scoring.models import ScoringRule
+
+pytestmark = pytest.mark.real_commits  # the request and the sweep commit for real, as in production
+
+
+@pytest.fixture
+def rules(app, make_user):
+    """Every lead from outside goes to one rep (her id); a director scores 15."""
+    rep = make_user(role="rep", name="Rita Rep")
+    db.session.add(RoutingRule(name="All to Rita", position=1, conditions={}, target_kind="user",
+                               target_user_id=rep.id))
+    db.session.add(ScoringRule(name="Director", category="fit", active=True, points=15, position=1,
+                               field="title", operator="contains", value="director"))
+    db.session.commit()
+    return rep.id
+
+
+@pytest.fixture
+def admin_api(make_token, client):
+    _, plain, user = make_token(role="admin")  # an admin's leads get no owner by default: routing decides
+
+    def post(app_client, **values):
+        return app_client.post("/api/v1/leads", headers={"Authorization": f"Bearer {plain}"}, json=values)
+
+    return post
+
+
+def _done(lead_id: int) -> dict:
+    db.session.expire_all()
+    lead = db.session.get(Lead, lead_id)
+    done = {
+        "owner": lead.owner_id, "score": lead.score,
+        "assigned": db.session.scalar(db.select(db.func.count(Activity.id)).where(
+            Activity.lead_id == lead_id, Activity.kind == "assignment")),
+        "timers": db.session.scalar(db.select(db.func.count(LeadAlert.id)).where(LeadAlert.lead_id == lead_id)),
+        "alerts": db.session.scalar(db.select(db.func.count(OutboxMessage.id)).where(
+            OutboxMessage.lead_id == lead_id, OutboxMessage.kind == "new_lead_alert")),
+        "queued": db.session.scalar(db.select(db.func.count(LeadArrival.id)).where(LeadArrival.lead_id == lead_id)),
+    }
+    db.session.rollback()  # a reader's transaction left open would hold SQLite's lock against the sweep
+    return done
+
+
+def test_the_api_answers_before_routing_and_the_sweep_routes_scores_and_alerts_once(make_app, rules, admin_api):
+    # No scheduler in this process and nothing inline: as if the process died right after its commit.
+    other = make_app(ARRIVALS_RUN_INLINE=False)
+    response = admin_api(other.test_client(), first_name="Ada", email="ada@example.com", title="Director")
+    assert response.status_code == 201, response.get_json()
+    lead_id = response.get_json()["id"]
+    assert _done(lead_id) == {"owner": None, "score": 0, "assigned": 0, "timers": 0, "alerts": 0, "queued": 1}
+
+    assert run_sweep(other, "lead_arrivals") == 1  # any process's scheduler, at its next tick
+    assert _done(lead_id) == {"owner": rules, "score": 15, "assigned": 1, "timers": 2, "alerts": 1, "queued": 0}
+
+    assert run_sweep(other, "lead_arrivals") == 0  # and never again
+    assert _done(lead_id) == {"owner": rules, "score": 15, "assigned": 1, "timers": 2, "alerts": 1, "queued": 0}
+
+
+def test_in_tests_and_scripts_the_arrival_has_run_when_the_request_returns(client, rules, admin_api):
+    response = admin_api(client, first_name="Bo", email="bo@example.com", title="Director of sales")
+    assert response.status_code == 201
+    assert _done(response.get_json()["id"]) == {"owner": rules, "score": 15, "assigned": 1, "timers": 2,
+                                                "alerts": 1, "queued": 0}
+
+
+def test_a_lead_trashed_before_its_arrival_ran_is_not_routed(make_app, rules, admin_api):
+    other = make_app(ARRIVALS_RUN_INLINE=False)
+    lead_id = admin_api(other.test_client(), first_name="Cy", email="cy@example.com").get_json()["id"]
+    db.session.execute(Lead.__table__.update().where(Lead.id == lead_id).values(deleted_at=utcnow()))
+    db.session.commit()
+    run_sweep(other, "lead_arrivals")
+    assert _done(lead_id) == {"owner": None, "score": 0, "assigned": 0, "timers": 0, "alerts": 0, "queued": 0}
+
+
+def _many_leads_owned_by(user_id: int, count: int) -> None:
+    first = db.session.scalar(db.select(db.func.count(Lead.id)))
+    stage = default_stage()
+    now = utcnow()
+    db.session.execute(Lead.__table__.insert(), [
+        {"first_name": f"Old{i}", "last_name": "Lead", "email": f"old{i}@example.com", "email_key": f"old{i}@example.com",
+         "owner_id": user_id, "stage_id": stage.id, "pipeline_id": stage.pipeline_id, "lifecycle": "lead",
+         "temperature": "cold", "score": 0, "currency": "USD", "marketing_consent": False, "created_at": now,
+         "updated_at": now, "search_text": f"old{i}", "board_rank": float(i), "version": 1}
+        for i in range(first, first + count)])
+    db.session.commit()
+
+
+@pytest.mark.parametrize("channel", ["api", "capture"])
+def test_creating_a_lead_runs_the_same_statements_with_ten_or_five_hundred_leads_and_counts_no_ones_leads(
+        make_app, rules, admin_api, channel, capture_post):
+    other = make_app(ARRIVALS_RUN_INLINE=False)
+    web = other.test_client()
+    with other.app_context():
+        engine = db.engine
+
+    def create(n: int) -> list[str]:
+        with statements_on(engine) as statements:
+            if channel == "api":
+                assert admin_api(web, first_name=f"N{n}", email=f"n{n}@example.com", title="Director").status_code == 201
+            else:
+                capture_post(other, web, n)
+            assert run_sweep(other, "lead_arrivals") == 1
+        return statements
+
+    _many_leads_owned_by(rules, 10)
+    create(0)  # the first create warms what is read once (settings, rules)
+    small = create(1)
+    _many_leads_owned_by(rules, 490)
+    large = create(2)
+    assert len(large) == len(small), (len(small), len(large))
+    assert 15 <= len(small) <= 60  # the request and its arrival, counted
+    # Nobody has a workload cap: nobody's open leads are counted (that read grows with the database).
+    assert not [s for s in large if "count(leads.id)" in s.lower() and "owner_id" in s.lower()]
+
+
+@contextmanager
+def statements_on(engine):
+    """The SQL statements run on ``engine`` inside the block (as ``count_queries`` counts them)."""
+    statements: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+@pytest.fixture
+def capture_post(app, rules):
+    """``capture_post(client, n)``: a submission of a round-robin form over Rita's team."""
+    from leadflow.accounts.models import Team
+    from leadflow.capture import spam
+    from leadflow.capture.models import CaptureForm
+
+    team = Team(name="Inbound")
+    db.session.add(team)
+    db.session.flush()
+    db.session.execute(db.text("UPDATE users SET team_id = :team WHERE id = :id"), {"team": team.id, "id": rules})
+    form = CaptureForm(name="Contact", slug="contact", active=True, button_label="Send", owner_rule="round_robin",
+                       team_id=team.id, rotation_counter=0, submission_count=0,
+                       fields=[{"key": "first_name", "label": "First name", "required": True, "custom": False},
+                               {"key": "email", "label": "Email", "required": True, "custom": False}])
+    db.session.add(form)
+    db.session.commit()
+    form_id = form.id
+
+    def post(target, web, n: int) -> None:
+        target.config["CAPTURE_MIN_FILL_SECONDS"] = 0
+        with target.app_context():
+            token = spam.issue_token(form_id)
+        response = web.post("/f/contact", data={"first_name": f"F{n}", "email": f"f{n}@example.com",
+                                                "form_token": token}, headers={"Accept": "application/json"})
+        assert response.status_code == 200 and response.get_json()["ok"], response.get_data(as_text=True)
+
+    return post
