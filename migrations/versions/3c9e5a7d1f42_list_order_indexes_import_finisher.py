@@ -12,7 +12,7 @@
   version left on a node's disk are moved into the database, maybe by two processes at once).
 
 Revision ID: 3c9e5a7d1f42
-Revises: 0a7c3e5f9b21
+Revises: b41d7e2c9a58
 Create Date: 2026-12-03 20:30:00
 
 """
@@ -22,7 +22,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '3c9e5a7d1f42'
-down_revision = '0a7c3e5f9b21'
+down_revision = 'b41d7e2c9a58'
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,7 @@ in the same transaction; the ``lead_arrivals`` sweep runs ``leads.arrived`` for 
 and deletes their rows in one transaction, so each runs once even if a process dies between.
 
 Revision ID: 4b7e2c9d1a60
-Revises: 0a7c3e5f9b21
+Revises: 5b7d2e9c4a18
 Create Date: 2026-12-03 20:20:00
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 from leadflow.db import UTCDateTime
 
 revision = '4b7e2c9d1a60'
-down_revision = '0a7c3e5f9b21'
+down_revision = '5b7d2e9c4a18'
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,7 @@ every lead of the owner (33,000 for the demo's busiest rep at 100,000 leads) to 
 hundred hot ones: 46 ms of CPU on SQLite, 1 ms with it.
 
 Revision ID: 5b7d2e9c4a18
-Revises: 0a7c3e5f9b21
+Revises: 3c9e5a7d1f42
 Create Date: 2026-12-03 20:20:00
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '5b7d2e9c4a18'
-down_revision = '0a7c3e5f9b21'
+down_revision = '3c9e5a7d1f42'
 branch_labels = None
 depends_on = None
 

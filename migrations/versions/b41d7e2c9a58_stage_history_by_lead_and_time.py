@@ -6,7 +6,7 @@ instant and its first one after it. An index on (lead_id, at, id) answers each w
 0.5 s for 35,000 leads on SQLite.
 
 Revision ID: b41d7e2c9a58
-Revises: 0a7c3e5f9b21
+Revises: 5b8e2d4f6a13
 Create Date: 2026-12-03 20:35:00
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'b41d7e2c9a58'
-down_revision = '0a7c3e5f9b21'
+down_revision = '5b8e2d4f6a13'
 branch_labels = None
 depends_on = None
 
