@@ -81,22 +81,10 @@ def report_routes(slug: str, template: str, csv: Callable, *, blueprint: Bluepri
 
 # --- the reports, in the order the index shows them -------------------------------------------
 
-register(funnel.REPORT)
-report_routes("funnel", "reports/funnel.html", funnel.csv_table)
-register(sources.REPORT)
-report_routes("sources", "reports/sources.html", sources.csv_table)
-register(time_in_stage.REPORT)
-report_routes("time-in-stage", "reports/time_in_stage.html", time_in_stage.csv_table)
-register(forecast.REPORT)
-report_routes("forecast", "reports/forecast.html", forecast.csv_table)
-register(velocity.REPORT)
-report_routes("velocity", "reports/velocity.html", velocity.csv_table)
-register(speed_to_lead.REPORT)
-report_routes("speed-to-lead", "reports/speed_to_lead.html", speed_to_lead.csv_table)
-register(activity.REPORT)
-report_routes("activity", "reports/activity.html", activity.csv_table)
-register(data_quality.REPORT)
-report_routes("data-quality", "reports/data_quality.html", data_quality.csv_table)
+for _report in (funnel, sources, time_in_stage, forecast, speed_to_lead, activity, velocity, data_quality):
+    # Each module's REPORT, its page "reports/<module>.html" and its CSV table.
+    register(_report.REPORT)
+    report_routes(_report.REPORT.slug, f"reports/{_report.__name__.rsplit('.', 1)[1]}.html", _report.csv_table)
 
 
 @bp.get("/data-quality/review")
