@@ -16,6 +16,7 @@ from leadflow.db import parse_id
 from leadflow.extensions import db
 from leadflow.leads.models import SOURCES, Lead
 from leadflow.leads.queries import LeadFilters, filtered_leads
+from leadflow.pipeline.board import default_pipeline
 from leadflow.pipeline.models import Pipeline
 
 DEFAULT_DAYS = 90  # the default range: the last 90 days, today included
@@ -159,3 +160,10 @@ def filter_choices() -> dict:
     owners = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True)).order_by(User.name)).all()
     teams = db.session.execute(db.select(Team.id, Team.name).order_by(Team.name)).all()
     return {"pipelines": pipelines, "owners": owners, "teams": teams, "sources": SOURCES}
+
+
+def report_pipeline(filters: ReportFilters) -> Pipeline | None:
+    """The pipeline chosen in the filters, else the board's default one."""
+    if filters.pipeline_id is not None:
+        return db.session.get(Pipeline, filters.pipeline_id)
+    return default_pipeline()

@@ -26,7 +26,7 @@ from leadflow.extensions import db
 from leadflow.leads.models import LIFECYCLE_LABELS, Lead, LifecycleChange
 from leadflow.pipeline.models import Pipeline, Stage, StageChange
 from leadflow.reports.charts import funnel_chart
-from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids
+from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids, report_pipeline
 from leadflow.reports.registry import Report
 
 LIFECYCLE_STEPS = ("lead", "mql", "sql", "opportunity", "customer")
@@ -143,14 +143,6 @@ def stage_funnel(lead_ids, start_at: datetime, end_at: datetime, pipeline: Pipel
         _cohort(db.select(Lead.id, index(Lead.stage_id), case((Lead.stage_id.in_(lost_ids), 1), else_=0)),
                 lead_ids, start_at, end_at))
     return _count(per_lead, len(steps), [s.name for s in steps])
-
-
-def report_pipeline(filters: ReportFilters) -> Pipeline | None:
-    """The pipeline chosen in the filters, else the default one (else the first)."""
-    if filters.pipeline_id is not None:
-        return db.session.get(Pipeline, filters.pipeline_id)
-    return db.session.scalar(db.select(Pipeline).where(Pipeline.archived_at.is_(None))
-                             .order_by(Pipeline.is_default.desc(), Pipeline.position, Pipeline.id).limit(1))
 
 
 def compute(filters: ReportFilters, viewer) -> FunnelReport:

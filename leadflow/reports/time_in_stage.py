@@ -25,7 +25,7 @@ from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Pipeline, Stage, StageChange
 from leadflow.reports.charts import bar_chart
-from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.filters import ReportFilters, report_lead_ids, report_pipeline
 from leadflow.reports.registry import Report
 from leadflow.reports.stays import current_stays, days_between, ended_stays, moment
 
@@ -149,14 +149,6 @@ class TimeInStageReport:
     def empty(self) -> bool:
         """No stay ended in the period and no lead is in an open stage now."""
         return not self.ended and not any(stage.current for stage in self.stages)
-
-
-def report_pipeline(filters: ReportFilters) -> Pipeline | None:
-    """The pipeline chosen in the filters, else the default one (else the first live one)."""
-    if filters.pipeline_id is not None:
-        return db.session.get(Pipeline, filters.pipeline_id)
-    return db.session.scalar(db.select(Pipeline).where(Pipeline.archived_at.is_(None))
-                             .order_by(Pipeline.is_default.desc(), Pipeline.position, Pipeline.id).limit(1))
 
 
 def compute(filters: ReportFilters, viewer) -> TimeInStageReport:
