@@ -148,10 +148,11 @@ def _too_many_message(count_label: str) -> str:
 
 
 def queue_bulk_job(actor, name: str, raw_ids, form_data, *, filter_query: str | None = None,
-                   return_query: str = "") -> BulkJob:
+                   return_query: str = "", return_to: str = "") -> BulkJob:
     """Check the action and its form, then add its job over the ticked ``raw_ids`` or, with
     ``filter_query`` (the list's query string), every lead that filter matches; the caller
-    commits and starts it."""
+    commits and starts it. ``return_query`` (the list's filters) or ``return_to`` (the path of
+    another page the action was started from) is where its outcome is shown."""
     action = BULK_ACTIONS.get(name)
     if action is None:
         raise ValidationFailed({"action": ["Choose an action."]})
@@ -168,7 +169,7 @@ def queue_bulk_job(actor, name: str, raw_ids, form_data, *, filter_query: str | 
     action.check(actor, form_data)
     job = BulkJob(action=name, lead_ids=ids, filter_query=filter_query, status="queued",
                   form_data={**{key: str(form_data.get(key) or "") for key in action.fields},
-                             "return_query": return_query[:2000]},
+                             "return_query": return_query[:2000], "return_to": return_to[:2000]},
                   total=len(ids) if ids is not None else total, done=0, position=-1, result={},
                   created_by_id=actor.id)
     db.session.add(job)

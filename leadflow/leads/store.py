@@ -66,7 +66,7 @@ CHUNK = 1000
 # The tables only the store writes. ``guard(engine)`` (on in tests, ``LEAD_STORE_GUARD``) makes
 # any INSERT, UPDATE or DELETE of them that does not run inside a store function an error,
 # whoever issues it (the ORM flushing a changed Lead, a Core statement, another area's SQL).
-OWNED_TABLES = ("leads", "stage_changes", "stage_totals", "stage_currency_totals")
+OWNED_TABLES = ("leads", "stage_changes", "lifecycle_changes", "stage_totals", "stage_currency_totals")
 _WRITE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(' + "|".join(OWNED_TABLES) + r')"?(?:[\s(]|$)',
                     re.IGNORECASE)
 _WRITING: ContextVar[bool] = ContextVar("lead_store_writing", default=False)

@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 from jinja2 import pass_context
 from sqlalchemy.orm.exc import StaleDataError
 
+from leadflow.accounts.views import safe_next_url
 from leadflow.accounts.zones import user_zone
 from leadflow.db import parse_id, parse_page
 from leadflow.errors import DomainError, PermissionDenied, ValidationFailed, VersionConflict
@@ -44,17 +45,19 @@ def bulk_action():
     return_query = request.form.get("return_query", "")
     try:
         job = bulk.queue_bulk_job(current_user, request.form.get("action", ""), request.form.getlist("lead_ids"),
-                                  request.form, return_query=return_query,
+                                  request.form, return_query=return_query, return_to=request.form.get("return_to", ""),
                                   filter_query=return_query if request.form.get("scope") == "filter" else None)
     except ValidationFailed as exc:
         for messages in exc.errors.values():
             flash(" ".join(messages), "error")
+        if request.form.get("return_to"):  # started on another page (a review queue): back there
+            return redirect_to(safe_next_url(request.form["return_to"]))
         filters = queries.LeadFilters.from_args(request.args)
         return render_page("leads/index.html", status=422, **queries.lead_list_context(filters, current_user),
                            **bulk.bulk_context(current_user))
     if start_job(bulk.KIND, job.id):  # it runs after the request's commit; then say how it went
         after_commit(lambda job_id=job.id: _flash_outcome(db.session.get(bulk.BulkJob, job_id, populate_existing=True)))
-        return redirect_to(_list_url(return_query))
+        return redirect_to(_bulk_back(job))
     return redirect_to(url_for("leads.bulk_job", bulk_id=job.id))  # its progress, then its outcome
 
 
@@ -73,6 +76,11 @@ def _list_url(query: str) -> str:
 
 
 def _bulk_back(job) -> str:
+    """Where the job was started from: a page that named itself (``return_to``, a path on
+    this site, e.g. a report's review queue), else the lead list with its filters."""
+    return_to = job.form_data.get("return_to", "")
+    if return_to:
+        return safe_next_url(return_to)
     return _list_url(job.form_data.get("return_query", ""))
 
 

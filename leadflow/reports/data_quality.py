@@ -10,7 +10,7 @@
 - Untouched: open leads (not in a won or lost stage, not disqualified) whose last activity
   (or creation, when there was none) is more than ``UNTOUCHED_DAYS`` days before now.
 - Possible duplicates: the pairs the duplicates queue shows
-  (``leadflow.leads.duplicate_pairs.candidate_pairs``), for the whole workspace.
+  (``leadflow.leads.duplicate_pairs.candidate_pairs``) with a lead in scope in them.
 
 Each of "missing email/phone/source" and "untouched" is also a review queue: ``queue_leads``
 pages through its leads (oldest touch first) for the report's bulk actions.
@@ -39,6 +39,7 @@ from leadflow.reports.registry import Report
 UNTOUCHED_DAYS = 90
 NO_REASON = "No reason given"
 QUEUE_PER_PAGE = 50
+DUPLICATES_LABEL = "Possible duplicate pairs involving these leads"
 # The review queues: name -> what its page calls it.
 QUEUES = {
     "untouched": f"Untouched for {UNTOUCHED_DAYS}+ days",
@@ -150,10 +151,16 @@ def untouched_count(lead_ids, now: datetime) -> int:
     return db.session.scalar(select(func.count()).where(Lead.id.in_(lead_ids), untouched_condition(now)))
 
 
-def duplicate_pair_count() -> tuple[int, bool]:
-    """Pairs in the duplicates queue, and whether its search was complete (it is bounded)."""
+def duplicate_pair_count(lead_ids) -> tuple[int, bool]:
+    """Pairs in the duplicates queue with at least one of ``lead_ids`` in them, and whether the
+    queue's search was complete (it is bounded)."""
     found, complete = candidate_pairs()
-    return len(found), complete
+    members = sorted({lead_id for pair in found for lead_id in pair})
+    in_view: set[int] = set()
+    for start in range(0, len(members), 500):
+        in_view.update(db.session.scalars(
+            select(Lead.id).where(Lead.id.in_(members[start:start + 500]), Lead.id.in_(lead_ids))))
+    return sum(1 for first, second in found if first in in_view or second in in_view), complete
 
 
 def queue_leads(lead_ids, queue: str, now: datetime, page: int = 1) -> QueuePage:
@@ -182,6 +189,7 @@ class DataQuality:
     untouched: int
     duplicate_pairs: int
     duplicates_complete: bool
+    duplicates_label = DUPLICATES_LABEL  # the row's name on the page and in the CSV
 
     def reasons_chart(self) -> Markup:
         return reasons_chart(self)
@@ -192,7 +200,7 @@ class DataQuality:
 
 def compute(filters: ReportFilters, viewer, now: datetime | None = None) -> DataQuality:
     lead_ids = report_lead_ids(filters, viewer)
-    pairs, complete = duplicate_pair_count()
+    pairs, complete = duplicate_pair_count(lead_ids)
     return DataQuality(lost_reasons(lead_ids, filters.start_at, filters.end_at), missing_counts(lead_ids),
                        untouched_count(lead_ids, now or utcnow()), pairs, complete)
 
@@ -218,7 +226,7 @@ def thumbnail(data: DataQuality) -> Markup:
 def csv_table(data: DataQuality) -> tuple[list[str], list[list]]:
     rows = [[row.kind, row.reason, row.leads] for row in data.reasons]
     rows += [["Data quality", label, count] for _, label, count in problems(data)]
-    rows.append(["Data quality", "Possible duplicate pairs (whole workspace)", data.duplicate_pairs])
+    rows.append(["Data quality", DUPLICATES_LABEL, data.duplicate_pairs])
     return ["Section", "Reason or problem", "Leads"], rows
 
 

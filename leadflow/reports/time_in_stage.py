@@ -15,7 +15,7 @@ the median and p90 rows picked in SQL (SQLite has no percentile function).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import case, func, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
@@ -166,16 +166,29 @@ def thumbnail(data: TimeInStageReport):
                      title="Median days in each stage, last 90 days", unit="days")
 
 
-CSV_HEADER = ["Stage", "Stays ended in the period", "Median days", "90th percentile days", "Leads in the stage now",
-              "Their median days so far"]
+CSV_HEADER = ["Section", "Stage", "Stays ended in the period", "Median days", "90th percentile days",
+              "Leads in the stage now", "Their median days so far", "Lead", "Lead ID", "Entered the stage",
+              "Days in the stage so far", "Moved back to", "Moves back", "Leads moved back"]
+
+
+def _instant(value: datetime) -> str:
+    """ISO 8601 with its UTC offset, as spreadsheets read it."""
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat(timespec="minutes")
 
 
 def csv_table(data: TimeInStageReport) -> tuple[list[str], list[list]]:
+    """The page's three tables in one sheet, told apart by the first column: each stage, the
+    leads stuck longest, and the moves backwards (a blank cell where a column is not theirs)."""
     def cell(value):
         return "" if value is None else value
 
-    return CSV_HEADER, [[stage.name, stage.left, cell(stage.median_days), cell(stage.p90_days), stage.current,
-                         cell(stage.current_median_days)] for stage in data.stages]
+    stages = [["Stage", stage.name, stage.left, cell(stage.median_days), cell(stage.p90_days), stage.current,
+               cell(stage.current_median_days)] + [""] * 7 for stage in data.stages]
+    stuck = [["Stuck longest", lead.stage] + [""] * 5 + [lead.name, lead.lead_id, _instant(lead.entered_at),
+                                                         lead.days, "", "", ""] for lead in data.stuck]
+    backward = [["Moved backwards", move.from_stage] + [""] * 9 + [move.to_stage, move.moves, move.leads]
+                for move in data.backward]
+    return CSV_HEADER, stages + stuck + backward
 
 
 REPORT = Report(

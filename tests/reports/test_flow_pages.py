@@ -49,8 +49,13 @@ def test_time_in_stage_page_and_its_csv(client, login_as, october):
     assert 'href="/reports/time-in-stage.csv?start=2026-10-01&amp;end=2026-10-31"' in html
     assert 'role="img"' in html
     rows = _csv(client.get(f"/reports/time-in-stage.csv?{OCTOBER}"))
-    assert rows[0][:4] == ["Stage", "Stays ended in the period", "Median days", "90th percentile days"]
-    assert rows[1][:4] == ["New", "2", "4.0", "6.0"] and rows[2][:4] == ["Contacted", "1", "3.0", "3.0"]
+    assert rows[0][:5] == ["Section", "Stage", "Stays ended in the period", "Median days", "90th percentile days"]
+    assert rows[1][:5] == ["Stage", "New", "2", "4.0", "6.0"] and rows[2][:5] == ["Stage", "Contacted", "1", "3.0", "3.0"]
+    stuck = [row for row in rows if row[0] == "Stuck longest"]  # Bo, in Contacted since October 8
+    assert [row[1] for row in stuck] == ["Contacted"] and stuck[0][7:10] == ["Bo Example", str(october["B"]), "2026-10-08T12:00+00:00"]
+    assert [row for row in rows if row[0] == "Moved backwards"] == [
+        ["Moved backwards", "Qualified"] + [""] * 9 + ["Contacted", "1", "1"]]
+    assert all(len(row) == len(rows[0]) for row in rows)
 
 
 def test_time_in_stage_for_a_rep_counts_only_their_leads_with_owner_me(client, login_as, make_user):
@@ -59,9 +64,9 @@ def test_time_in_stage_for_a_rep_counts_only_their_leads_with_owner_me(client, l
     past_lead("Theirs", at(10, 1), "New", [(at(10, 9), "Contacted")], owner_id=make_user(role="rep").id)
     db.session.commit()
     mine = _csv(client.get(f"/reports/time-in-stage.csv?{OCTOBER}&owner=me"))
-    assert mine[1][:4] == ["New", "1", "2.0", "2.0"]
+    assert mine[1][1:5] == ["New", "1", "2.0", "2.0"]
     everyone = _csv(client.get(f"/reports/time-in-stage.csv?{OCTOBER}"))
-    assert everyone[1][:4] == ["New", "2", "5.0", "8.0"]
+    assert everyone[1][1:5] == ["New", "2", "5.0", "8.0"]
     html = client.get(f"/reports/time-in-stage?{OCTOBER}&owner=me").get_data(as_text=True)
     assert "Mine Example" in html and "Theirs Example" not in html
 

@@ -126,7 +126,9 @@ def test_data_quality_page_counts_and_links_each_problem_to_its_queue(client, lo
     rows = csv_rows(client.get("/reports/data-quality.csv?" + query(source="event")))
     assert ["Lost", "Budget", "2"] in rows and ["Lost", "No reason given", "1"] in rows
     assert ["Data quality", "Open leads untouched for 90+ days", "3"] in rows
-    assert ["Data quality", "Possible duplicate pairs (whole workspace)", "1"] in rows
+    assert ["Data quality", "Possible duplicate pairs involving these leads", "1"] in rows  # one of the pair is an event lead
+    outside = csv_rows(client.get("/reports/data-quality.csv?" + query(source="referral")))
+    assert ["Data quality", "Possible duplicate pairs involving these leads", "0"] in outside
 
 
 def test_the_untouched_queue_archives_ticked_leads_through_the_lead_lists_bulk_action(client, login_as, untidy):
@@ -135,13 +137,33 @@ def test_the_untouched_queue_archives_ticked_leads_through_the_lead_lists_bulk_a
     assert "3 leads." in html and 'action="/leads/bulk"' in html and "Archive (move to the trash)" in html
     assert 'name="scope" value="selected"' in html and 'value="filter"' not in html
     ids = [untidy[0].id, untidy[1].id]
+    queue = "/reports/data-quality/review?queue=untouched&source=event"
+    assert f'name="return_to" value="{queue.replace("&", "&amp;")}"' in html
     done = http.post("/leads/bulk", data={"action": "archive", "lead_ids": ids, "scope": "selected",
-                                            "return_query": ""})
-    assert done.status_code == 303
-    assert "Archived 2 leads." in client.get("/leads").get_data(as_text=True)
+                                            "return_query": "", "return_to": queue})
+    assert done.status_code == 303 and done.headers["Location"] == queue  # back on the queue, not the lead list
     assert db.session.scalar(db.select(db.func.count()).where(Lead.id.in_(ids), Lead.deleted_at.is_not(None))) == 2
-    after = client.get("/reports/data-quality/review?queue=untouched&source=event").get_data(as_text=True)
+    after = client.get(queue).get_data(as_text=True)
+    assert "Archived 2 leads." in after
     assert "1 lead." in after and "Quiet2" in after and "Quiet0" not in after
+
+
+def test_a_refused_bulk_action_from_the_queue_says_why_on_the_queue(client, login_as, untidy):
+    _, http = login_as("manager")
+    queue = "/reports/data-quality/review?queue=untouched"
+    refused = http.post("/leads/bulk", data={"action": "archive", "lead_ids": [], "scope": "selected",
+                                               "return_to": queue})
+    assert refused.status_code == 303 and refused.headers["Location"] == queue
+    assert "Untouched for 90+ days" in (page := client.get(queue).get_data(as_text=True))
+    assert 'class="flash' in page and "Quiet0" in page
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example"])
+def test_a_bulk_action_never_returns_to_another_site(client, login_as, untidy, target):
+    _, http = login_as("manager")
+    done = http.post("/leads/bulk", data={"action": "archive", "lead_ids": [untidy[0].id], "scope": "selected",
+                                            "return_to": target})
+    assert done.status_code == 303 and done.headers["Location"] == "/"
 
 
 def test_a_viewer_sees_the_queue_without_bulk_actions_and_an_empty_queue_says_so(client, login_as, untidy):
