@@ -66,7 +66,8 @@ def _flash_outcome(job) -> None:
 
 
 def _bulk_job_page(job):
-    return render_page("leads/bulk_job.html", block="status", job=job, back=_bulk_back(job),
+    back_label = "Back to the review queue" if job.form_data.get("return_to") else "Back to the leads"
+    return render_page("leads/bulk_job.html", block="status", job=job, back=_bulk_back(job), back_label=back_label,
                        summary=bulk.job_summary(job), refused_some=bulk.job_refused_some(job))
 
 

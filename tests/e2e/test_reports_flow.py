@@ -16,7 +16,7 @@ from tests.e2e.conftest import sign_in
 pytestmark = pytest.mark.e2e
 
 REPORTS = [
-    ("Time in stage", "time-in-stage", "Stage,Stays ended in the period,Median days"),
+    ("Time in stage", "time-in-stage", "Section,Stage,Stays ended in the period,Median days"),
     ("Forecast", "forecast", "Figure,Month,Deals,Overdue deals"),
     ("Pipeline velocity", "velocity", "Month,Open deals at its end,Won,Lost"),
 ]

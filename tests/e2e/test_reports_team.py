@@ -58,6 +58,7 @@ def test_archive_an_untouched_lead_from_the_review_queue(page, live_db):
     page.get_by_label("Action", exact=True).select_option("archive")
     page.get_by_role("button", name="Apply to selected leads").click()
     expect(page.locator(".flash").first).to_contain_text("Archived 1 lead.")
-    expect(page.get_by_role("heading", level=1, name="Untouched for 90+ days")).to_be_visible()  # still on the queue
     assert live_db("SELECT deleted_at IS NOT NULL FROM leads WHERE id = ?", (lead_id,)) == [(1,)]
+    page.get_by_role("link", name="Back to the review queue").click()
+    expect(page.get_by_role("heading", level=1, name="Untouched for 90+ days")).to_be_visible()
     expect(page.locator(f"#queue-lead-{lead_id}")).to_have_count(0)
