@@ -245,7 +245,7 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     # targets (monthly targets, under settings)
     "POST targets.delete": (302, 403, 403, 403, 403, 303),
     "GET targets.index": (302, 403, 403, 403, 403, 200),
-    "POST targets.index": (302, 403, 403, 403, 403, 422),
+    "POST targets.save": (302, 403, 403, 403, 403, 422),
     # workflows
     "POST workflows.delete": (302, 403, 403, 403, 403, 303),
     "GET workflows.edit": (302, 403, 403, 403, 403, 200),

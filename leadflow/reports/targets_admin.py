@@ -3,17 +3,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, url_for
 from flask_login import current_user
 
 from leadflow.db import parse_id
-from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.money import base_currency
 from leadflow.pipeline.models import Pipeline
 from leadflow.reports.forms import TargetForm
 from leadflow.reports.targets import remove_target, set_target, target_rows
-from leadflow.web.admin import act_and_redirect
+from leadflow.web.admin import act_and_redirect, save_and_redirect
 from leadflow.web.forms import apply_errors, select_choices
 from leadflow.web.htmx import render_page
 from leadflow.web.permissions import admin_required
@@ -30,23 +29,29 @@ def _form() -> TargetForm:
     return form
 
 
-@targets_bp.route("", methods=["GET", "POST"])
+def _page(form: TargetForm, status: int = 200):
+    return render_page("reports/targets.html", form=form, rows=target_rows(), base=base_currency(), status=status)
+
+
+@targets_bp.get("")
 @admin_required
 def index():
-    form, status = _form(), 200
-    if form.validate_on_submit():
-        try:
-            target = set_target(current_user, form.first_day, parse_id(form.pipeline.data), form.amount_cents)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc.errors)
-            status = 422
-        else:
-            flash(f"Target for {target.month:%B %Y} saved.", "success")
-            return redirect(url_for("targets.index"))
-    elif form.is_submitted():
-        status = 422
-    return render_page("reports/targets.html", form=form, rows=target_rows(), base=base_currency(), status=status)
+    return _page(_form())
+
+
+@targets_bp.post("")
+@admin_required
+def save():
+    form = _form()
+    if not form.validate_on_submit():
+        return _page(form, 422)
+
+    def refused(errors):
+        apply_errors(form, errors)
+        return _page(form, 422)
+    return save_and_redirect(lambda: set_target(current_user, form.first_day, parse_id(form.pipeline.data), form.amount_cents),
+                             refused, lambda target: f"Target for {target.month:%B %Y} saved.",
+                             lambda _target: url_for("targets.index"))
 
 
 @targets_bp.post("/<int:target_id>/delete")

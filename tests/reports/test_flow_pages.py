@@ -151,7 +151,7 @@ def test_an_admin_sets_changes_and_removes_a_target(client, login_as):
     _, http = login_as("admin")
     assert "No monthly targets yet." in client.get("/settings/targets").get_data(as_text=True)
     saved = http.post("/settings/targets", data={"month": "2026-11", "pipeline": "", "amount": "25,000"})
-    assert saved.status_code == 302
+    assert saved.status_code == 303
     http.post("/settings/targets", data={"month": "2026-11", "pipeline": "", "amount": "30000"})
     [target] = db.session.scalars(db.select(MonthlyTarget)).all()
     assert (target.month, target.amount_cents, target.currency) == (date(2026, 11, 1), 3000000, "USD")
