@@ -100,10 +100,12 @@ def test_home_page_query_count(world, login_as, count_queries):
         assert client.get("/", headers={"HX-Request": "false"}).status_code == 200
     # the user, the workspace settings; overdue, due today, hot, waiting, new
     assert len(today_statements) <= 7, "\n".join(today_statements)
+    assert client.get("/home/month").status_code == 200  # the first one keeps the closed months
     with count_queries() as month_statements:
         assert client.get("/home/month").status_code == 200
-    # the user, settings, rates; won, median, pipeline now and its history
+    # the user, settings, rates; the kept months; this month's won, median and pipeline now
     assert len(month_statements) <= 7, "\n".join(month_statements)
+    assert not any("stage_changes" in s for s in month_statements), "the history is not read again"
     counts = [s for s in today_statements + month_statements
               if "count(" in s.lower() and "group by" not in s.lower() and "over (" not in s.lower()]
     assert all("LIMIT" in s.upper() for s in counts), "a count on the home page is capped"
