@@ -21,7 +21,9 @@ from leadflow.accounts.zones import user_zone
 from leadflow.extensions import db
 from leadflow.governance.money import Rates, current_rates, total_in_base
 from leadflow.leads.models import Lead
+from leadflow.pipeline.board import kept_currency_totals
 from leadflow.pipeline.models import Stage, StageChange
+from leadflow.pipeline.totals import live_currency_totals_query
 
 MONTHS = 6
 PERCENT = Decimal("0.01")
@@ -127,20 +129,47 @@ def median_responses(scope, starts: list[datetime]) -> list[int | None]:
     return medians
 
 
+def median_response_in(scope, start: datetime, end: datetime) -> int | None:
+    """The median of one month (the current one): how many leads were answered, then the
+    middle one or two by time taken (``ORDER BY … LIMIT … OFFSET``), which sorts the month's
+    answered arrivals without numbering them. The same figure as ``median_responses``."""
+    where = (Lead.deleted_at.is_(None), scope.people(Lead.owner_id), Lead.first_response_at.is_not(None),
+             Lead.created_at >= start, Lead.created_at < end)
+    answered = db.session.scalar(db.select(func.count()).select_from(Lead).where(*where))
+    if not answered:
+        return None
+    took = seconds_between(Lead.created_at, Lead.first_response_at)
+    middle = db.session.scalars(db.select(took).where(*where).order_by(took)
+                                .offset((answered - 1) // 2).limit(2 - answered % 2)).all()
+    return max(0, round(sum(float(s) for s in middle) / len(middle)))
+
+
 def _live(scope):
     return (Lead.deleted_at.is_(None), scope.people(Lead.owner_id), Lead.value_cents.is_not(None))
 
 
 def open_pipeline_now(scope) -> dict:
-    """{currency: (leads, cents × probability)} of the open leads in view: summed per stage
-    and currency first (``ix_leads_owner_stage`` holds what it reads), then weighted."""
-    per_stage = (db.select(Lead.stage_id, Lead.currency, func.count(Lead.id).label("leads"),
-                           func.sum(Lead.value_cents).label("cents"))
-                 .where(Lead.stage_id.in_(db.select(Stage.id).where(Stage.kind == "open")), *_live(scope))
-                 .group_by(Lead.stage_id, Lead.currency)).subquery()
-    return {currency: (int(leads), int(cents or 0)) for currency, leads, cents in db.session.execute(
-        db.select(per_stage.c.currency, func.sum(per_stage.c.leads), func.sum(per_stage.c.cents * Stage.probability))
-        .join(Stage, Stage.id == per_stage.c.stage_id).group_by(per_stage.c.currency))}
+    """{currency: (leads with a value, cents × probability)} of the open leads in view. For
+    everyone: the board's kept per-stage-and-currency totals (a stage whose totals do not add
+    up is counted from its leads, as the board does). For a person or a team: summed per stage
+    and currency from ``ix_leads_owner_stage`` alone. Weighted per stage after."""
+    weights = dict(db.session.execute(db.select(Stage.id, Stage.probability).where(Stage.kind == "open")).all())
+    if scope.view == "all":
+        rows, short = kept_currency_totals(list(weights))
+        if short:
+            rows += db.session.execute(live_currency_totals_query(short)).all()
+        per_stage = [(stage_id, currency, valued, cents) for stage_id, currency, _n, valued, cents in rows]
+    else:
+        per_stage = db.session.execute(
+            db.select(Lead.stage_id, Lead.currency, func.count(Lead.id), func.sum(Lead.value_cents))
+            .where(Lead.stage_id.in_(list(weights)), *_live(scope))
+            .group_by(Lead.stage_id, Lead.currency)).all()
+    amounts: dict[str, tuple[int, int]] = {}
+    for stage_id, currency, leads, cents in per_stage:
+        if leads:
+            held, weighted = amounts.get(currency, (0, 0))
+            amounts[currency] = (held + leads, weighted + int(cents or 0) * (weights[stage_id] or 0))
+    return amounts
 
 
 def pipeline_at_month_ends(scope, starts: list[datetime], now: datetime) -> list[dict]:
@@ -195,7 +224,7 @@ def current_month(scope, starts: list[datetime]) -> MonthAmounts:
     the open pipeline now."""
     month = starts[-2:]
     counts, won = won_amounts(scope, month)
-    return MonthAmounts(counts[0], won[0], median_responses(scope, month)[0], open_pipeline_now(scope))
+    return MonthAmounts(counts[0], won[0], median_response_in(scope, *month), open_pipeline_now(scope))
 
 
 def figures(months: list[MonthAmounts], rates: Rates) -> dict:

@@ -1,8 +1,9 @@
 """home page: kept figures of closed months, and indexes the live month reads
 
 ``monthly_figures``: one row per scope (a person, a team, everyone), time zone and closed
-month, unique in the database. ``ix_leads_won_entered`` and ``ix_leads_created_response`` hold
-every column the current month's won leads and median first response read.
+month, unique in the database. ``ix_leads_won_entered``, ``ix_leads_created_response`` and
+``ix_leads_owner_created_response`` hold every column the current month's won leads and median
+first response read.
 
 Revision ID: 7d3f1a9c5e28
 Revises: 4b7e2c9d1a60
@@ -40,9 +41,12 @@ def upgrade():
                     ['stage_id', 'stage_entered_at', 'owner_id', 'deleted_at', 'currency', 'value_cents'], unique=False)
     op.create_index('ix_leads_created_response', 'leads',
                     ['created_at', 'owner_id', 'deleted_at', 'first_response_at'], unique=False)
+    op.create_index('ix_leads_owner_created_response', 'leads',
+                    ['owner_id', 'created_at', 'deleted_at', 'first_response_at'], unique=False)
 
 
 def downgrade():
+    op.drop_index('ix_leads_owner_created_response', table_name='leads')
     op.drop_index('ix_leads_created_response', table_name='leads')
     op.drop_index('ix_leads_won_entered', table_name='leads')
     op.drop_table('monthly_figures')

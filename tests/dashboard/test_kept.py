@@ -127,3 +127,22 @@ def test_the_live_month_and_the_kept_months_agree_with_working_all_out_at_once(w
     assert live.pipeline == {"USD": (1, 100_000 * 60), "EUR": (1, 20_000 * 10)}
     assert [m.won_count for m in month.closed_months(scope, starts, datetime(2026, 12, 15, 20, tzinfo=UTC))] == \
         counts[:-1]
+
+
+def test_everyones_pipeline_now_reads_the_boards_kept_totals(world):
+    """Everyone's open pipeline comes from the per-stage-and-currency totals the lead store
+    keeps (the workspace here is written around the store: recounted first); a stage whose
+    currency rows do not add up to its totals is counted from its leads, as the board does."""
+    from leadflow.pipeline.models import StageCurrencyTotals
+    from leadflow.pipeline.totals import recount_stage_totals
+
+    everyone = scope_for(world.admin, "all")
+    recount_stage_totals(db.session)
+    # p1 $1,000 × 60 %, p2 €200 × 10 %; Bob's and Cid's open leads have no value.
+    assert month.open_pipeline_now(everyone) == {"USD": (1, 100_000 * 60), "EUR": (1, 20_000 * 10)}
+    db.session.execute(db.delete(StageCurrencyTotals).where(
+        StageCurrencyTotals.stage_id == world.stages["Proposal sent"].id))
+    assert month.open_pipeline_now(everyone) == {"USD": (1, 100_000 * 60), "EUR": (1, 20_000 * 10)}
+    _trash(world, "p1")
+    recount_stage_totals(db.session)
+    assert month.open_pipeline_now(everyone) == {"EUR": (1, 20_000 * 10)}
