@@ -56,9 +56,10 @@ def in_months(column, starts: list[datetime]):
 
 
 def seconds_between(start, end):
-    """``end - start`` in seconds, as SQL on either database."""
+    """``end - start`` in seconds, as SQL on either database (on PostgreSQL a double, from
+    ``date_part``: ``EXTRACT`` gives a numeric, four times slower to sort a month of)."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", end - start)
+        return func.date_part("epoch", end - start)
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
