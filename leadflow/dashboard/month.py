@@ -17,9 +17,8 @@ from decimal import Decimal
 from sqlalchemy import and_, case, func, literal
 from sqlalchemy.orm import aliased
 
-from leadflow.accounts.zones import user_zone
 from leadflow.extensions import db
-from leadflow.governance.money import Rates, current_rates, total_in_base
+from leadflow.governance.money import Rates, total_in_base
 from leadflow.leads.models import Lead
 from leadflow.pipeline.board import kept_currency_totals
 from leadflow.pipeline.models import Stage, StageChange
@@ -239,18 +238,4 @@ def figures(months: list[MonthAmounts], rates: Rates) -> dict:
         "won_count": Figure(counts[-1], counts[-2], counts),
         "response": Figure(medians[-1], medians[-2], medians),
         "pipeline": Figure(pipeline[-1], pipeline[-2], [float(t.cents) / 100 for t in pipeline]),
-    }
-
-
-def month_context(scope, viewer, now: datetime) -> dict:
-    from leadflow.dashboard.kept import kept_months
-
-    zone = user_zone(viewer)
-    starts = month_starts(zone, now)
-    rates = current_rates()
-    months = kept_months(scope, zone, starts, now) + [current_month(scope, starts)]
-    return {
-        **figures(months, rates),
-        "month_names": [start.astimezone(zone).strftime("%b %Y") for start in starts[:-1]],
-        "base_currency": rates.base,
     }

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from leadflow.dashboard import kept, month
+from leadflow.dashboard import kept, month, queries
 from leadflow.dashboard.models import MonthlyFigures
 from leadflow.dashboard.scope import scope_for
 from leadflow.extensions import db
@@ -28,7 +28,7 @@ def _rows(kind=None):
 
 def _figures(world, who, view="me"):
     viewer = getattr(world, who)
-    return month.month_context(scope_for(viewer, view), viewer, NOW)
+    return queries.month_context(scope_for(viewer, view), viewer, NOW)
 
 
 def _trash(world, key):
