@@ -15,7 +15,9 @@ survives a loaded machine), and beside it, measured in the same run, a bare Flas
 answering a static body of the same size (what Flask and the test client cost) and "My work"
 (``/tasks``). The kept closed-month figures are emptied first, so the first request of each
 "This month" works them out (shown apart, with its SQL); the timed runs read them back. The
-target (< 50 ms per request) is judged on CPU time. It writes no file.
+target (< 50 ms per request) is judged on CPU time on SQLite (the database works in the
+request's thread) and on wall time on PostgreSQL (its work is in another process, which the
+thread's CPU time leaves out). It writes no file.
 """
 
 from __future__ import annotations
@@ -167,10 +169,11 @@ def main(argv=None) -> int:
             print(f"\nSQL of the first request, {label}, {part} (ms, slowest first):")
             for ms, statement in recorded[:6]:
                 print(f"  {ms:7.2f}  {' '.join(statement.split())[:180]}")
-    slowest = max(rows, key=lambda r: r[6])
-    met = all(r[6] < TARGET_MS for r in rows)
-    print(f"\nSlowest part by CPU: {slowest[0]}, {slowest[1]}: {slowest[6]:.1f} ms CPU, {slowest[4]:.1f} ms wall "
-          f"(target < {TARGET_MS:.0f} ms per request): {'met' if met else 'MISSED'}")
+    judged, by = (6, "CPU") if url.startswith("sqlite") else (4, "wall")
+    slowest = max(rows, key=lambda r: r[judged])
+    met = all(r[judged] < TARGET_MS for r in rows)
+    print(f"\nSlowest part by {by}: {slowest[0]}, {slowest[1]}: {slowest[6]:.1f} ms CPU, {slowest[4]:.1f} ms wall "
+          f"(target < {TARGET_MS:.0f} ms per request, by {by}): {'met' if met else 'MISSED'}")
     return 0 if met else 1
 
 
