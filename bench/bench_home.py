@@ -6,11 +6,18 @@ Run from the repository root:
     .venv/bin/python bench/bench_home.py --reuse /tmp/bench-dbs --database-url postgresql://postgres@127.0.0.1/NAME
 
 The database is made and seeded as ``bench_pages.py`` makes it (the demo workspace; the same
-``--reuse`` folder or PostgreSQL database serves both). Signed in as the demo admin, it times
-the home page in each view (mine, everyone's), its htmx summary line, and, as baselines in the
-same run: a bare Flask app answering a static body of the same size (what Flask and the test
-client cost) and "My work" (``/tasks``), an existing page reading the same tasks. It prints
-the SQL statements of one home-page request, slowest first. It writes no file.
+``--reuse`` folder or PostgreSQL database serves both). For each viewer (the rep owning the
+most leads; the demo admin, mine and everyone's) it times every request the home page makes,
+each apart: the page ("Today"), the "This month" part htmx loads after it, and the summary
+line htmx reloads after a task changes; then the sum of one page view (page + "This month").
+Each has its median and p95 wall time, its median CPU time (``time.thread_time``, which
+survives a loaded machine), and beside it, measured in the same run, a bare Flask app
+answering a static body of the same size (what Flask and the test client cost) and "My work"
+(``/tasks``). The kept closed-month figures are emptied first, so the first request of each
+"This month" works them out (shown apart, with its SQL); the timed runs read them back. The
+target (< 50 ms per request) is judged on CPU time on SQLite (the database works in the
+request's thread) and on wall time on PostgreSQL (its work is in another process, which the
+thread's CPU time leaves out). It writes no file.
 """
 
 from __future__ import annotations
@@ -31,15 +38,15 @@ from bench_pages import (  # noqa: E402  (sets the scratch instance folder befor
 from bench_databases import database_for, database_label  # noqa: E402
 
 TARGET_MS = 50.0
-PAGES = [  # (name, signed in as, address, headers)
-    ("Home, mine (busiest rep)", "rep", "/", None),
-    ("This month part, htmx (busiest rep)", "rep", "/home/month", {"HX-Request": "true"}),
-    ("Home, mine (demo admin)", "admin", "/", None),
-    ("Home, everyone's (demo admin)", "admin", "/?view=all", None),
-    ("This month part, everyone's, htmx (demo admin)", "admin", "/home/month?view=all", {"HX-Request": "true"}),
-    ("Home summary line, htmx (busiest rep)", "rep", "/home/today-summary", {"HX-Request": "true"}),
-    ("My work (busiest rep, reference page)", "rep", "/tasks", None),
+# What one home-page view asks for, per viewer: the page, then "This month" by htmx; the
+# summary line is asked for again after a task changes. (viewer, view, label)
+VIEWERS = [("rep", None, "busiest rep, mine"), ("admin", None, "demo admin, mine"), ("admin", "all", "demo admin, everyone's")]
+PARTS = [  # (part, address, headers, part of every page view)
+    ("page (Today)", "/", None, True),
+    ("This month, htmx", "/home/month", {"HX-Request": "true"}, True),
+    ("summary line, htmx", "/home/today-summary", {"HX-Request": "true"}, False),
 ]
+REFERENCE = ("My work (busiest rep, reference page)", "rep", "/tasks")
 
 
 def busiest_rep_client(app):
@@ -70,6 +77,36 @@ def busiest_rep_client(app):
     return client, owned
 
 
+def with_view(path: str, view: str | None) -> str:
+    return f"{path}?view={view}" if view else path
+
+
+def forget_kept_months(app) -> None:
+    """Empties the kept closed-month figures, so the next "This month" works them out."""
+    from leadflow.dashboard.models import MonthlyFigures
+    from leadflow.extensions import db
+
+    with app.app_context():
+        db.session.execute(db.delete(MonthlyFigures))
+        db.session.commit()
+        db.session.remove()
+
+
+def timed_once(client, path: str, headers) -> tuple[float, float]:
+    """(wall ms, CPU ms) of one request."""
+    cpu: list[float] = []
+    wall = time_requests(client, [path], 1, 0, headers, cpu=cpu)
+    return wall[0], cpu[0]
+
+
+def bare_flask(baseline: Baseline, key: str, body: bytes, runs: int, warmup: int) -> tuple[float, float]:
+    """Median (wall ms, CPU ms) of a bare Flask app answering ``body``: the floor of the same run."""
+    baseline.bodies[key] = body
+    cpu: list[float] = []
+    wall = time_requests(baseline.client, [f"/static-page/{key}"], runs, warmup, cpu=cpu)
+    return statistics.median(wall), statistics.median(cpu)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=100_000)
@@ -95,34 +132,49 @@ def main(argv=None) -> int:
         print(f"   the busiest rep owns {owned:,} live leads", flush=True)
         clients = {"admin": admin, "rep": rep}
         baseline = Baseline()
-        rows = []
-        statements = {}
-        for name, who, url_path, headers in PAGES:
+        forget_kept_months(app)
+        rows, statements, first = [], {}, {}
+        for who, view, label in VIEWERS:
             client = clients[who]
-            with recording_statements(engine) as recorded:
-                response = client.get(url_path, headers=headers)
-            if response.status_code != 200:
-                raise SystemExit(f"GET {url_path} answered {response.status_code}")
-            statements[name] = sorted(recorded, reverse=True)
-            body = response.get_data()
-            cpu: list[float] = []
-            times = time_requests(client, [url_path], args.runs, args.warmup, headers, cpu=cpu)
-            floor = baseline.measure(str(len(rows)), _body_of_size(body, len(body)), args.runs, args.warmup)
-            rows.append((name, len(recorded), len(body), statistics.median(times), percentile(times, 95),
-                         statistics.median(cpu), statistics.median(floor)))
+            for part, path, headers, _every_view in PARTS:
+                address = with_view(path, view)
+                with recording_statements(engine) as recorded:
+                    first[(label, part)] = timed_once(client, address, headers)
+                statements[(label, part)] = sorted(recorded, reverse=True)
+                body = client.get(address, headers=headers).get_data()
+                cpu: list[float] = []
+                times = time_requests(client, [address], args.runs, args.warmup, headers, cpu=cpu)
+                floor_wall, floor_cpu = bare_flask(baseline, str(len(rows)), body, args.runs, args.warmup)
+                rows.append((label, part, len(recorded), len(body), statistics.median(times), percentile(times, 95),
+                             statistics.median(cpu), floor_wall, floor_cpu))
+        reference_times = time_requests(clients[REFERENCE[1]], [REFERENCE[2]], args.runs, args.warmup)
         db_engine_dispose(app)
 
-    print(f"\n| page | queries | bytes | median ms | p95 ms | CPU ms | bare Flask ms | vs My work |\n|---|---|---|---|---|---|---|---|")
-    reference = rows[-1][3]
-    for name, queries, size, median, p95, cpu, floor in rows:
-        print(f"| {name} | {queries} | {size:,} | {median:.1f} | {p95:.1f} | {cpu:.1f} | {floor:.2f} | ×{median / reference:.2f} |")
-    for name in (PAGES[0][0], PAGES[1][0], PAGES[3][0]):
-        print(f"\nSQL of one request, {name} (ms, slowest first):")
-        for ms, statement in statements[name][:8]:
-            print(f"  {ms:7.2f}  {' '.join(statement.split())[:200]}")
-    home = rows[0][3]
-    print(f"\nHome, mine: median {home:.1f} ms (target < {TARGET_MS:.0f} ms): {'met' if home < TARGET_MS else 'MISSED'}")
-    return 0 if home < TARGET_MS else 1
+    print("\n| viewer | part | queries | bytes | median ms | p95 ms | CPU ms | bare Flask ms (CPU) | first request ms (CPU) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, part, queries, size, median, p95, cpu, floor_wall, floor_cpu in rows:
+        cold_wall, cold_cpu = first[(label, part)]
+        print(f"| {label} | {part} | {queries} | {size:,} | {median:.1f} | {p95:.1f} | {cpu:.1f} | "
+              f"{floor_wall:.2f} ({floor_cpu:.2f}) | {cold_wall:.1f} ({cold_cpu:.1f}) |")
+    every_view = {part for part, _, _, every in PARTS if every}
+    print("\nOne page view (the page and the parts it loads), summed medians:")
+    for _who, _view, label in VIEWERS:
+        mine = [r for r in rows if r[0] == label and r[1] in every_view]
+        print(f"  {label}: {sum(r[4] for r in mine):.1f} ms wall, {sum(r[6] for r in mine):.1f} ms CPU "
+              f"(bare Flask {sum(r[7] for r in mine):.2f} ms)")
+    print(f"  reference, {REFERENCE[0]}: median {statistics.median(reference_times):.1f} ms wall")
+    print("\n(first request: \"This month\" works out and keeps the closed months then; the timed runs read them back)")
+    for (label, part), recorded in statements.items():
+        if part != PARTS[2][0]:
+            print(f"\nSQL of the first request, {label}, {part} (ms, slowest first):")
+            for ms, statement in recorded[:6]:
+                print(f"  {ms:7.2f}  {' '.join(statement.split())[:180]}")
+    judged, by = (6, "CPU") if url.startswith("sqlite") else (4, "wall")
+    slowest = max(rows, key=lambda r: r[judged])
+    met = all(r[judged] < TARGET_MS for r in rows)
+    print(f"\nSlowest part by {by}: {slowest[0]}, {slowest[1]}: {slowest[6]:.1f} ms CPU, {slowest[4]:.1f} ms wall "
+          f"(target < {TARGET_MS:.0f} ms per request, by {by}): {'met' if met else 'MISSED'}")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

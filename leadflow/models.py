@@ -4,6 +4,7 @@ from leadflow.accounts.models import Team, User  # noqa: F401
 from leadflow.api.models import ApiToken, IdempotencyKey  # noqa: F401
 from leadflow.activities.models import Activity, DigestSchedule, Task  # noqa: F401
 from leadflow.capture.models import CaptureForm  # noqa: F401
+from leadflow.dashboard.models import MonthlyFigures  # noqa: F401
 from leadflow.governance.models import AuditEntry, ExchangeRate, Setting  # noqa: F401
 from leadflow.files.models import StoredFile, StoredFileChunk  # noqa: F401
 from leadflow.imports.models import ExportJob, ImportJob, ImportRow  # noqa: F401

@@ -1,9 +1,11 @@
 """The "This month" half of the home page: three figures, each with its last six months.
 
-Months are the viewer's own (their time zone): the boundaries are computed here once, and
-each figure is ONE grouped query that puts every row in its month with a CASE over those
-boundaries, so the same SQL runs on SQLite and PostgreSQL. Money is summed per currency in
-the database and made one total by ``governance.money.total_in_base``.
+Months are the viewer's own (their time zone): the boundaries are computed here once. The
+current month is counted live, from indexes that hold what it reads; the five closed months
+before it are kept figures (``dashboard.kept``), worked out once by the grouped queries below
+(each puts every row in its month with a CASE over the boundaries, so the same SQL runs on
+SQLite and PostgreSQL). Money is summed per currency in the database and made one total by
+``governance.money.total_in_base`` when shown.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from decimal import Decimal
 from sqlalchemy import and_, case, func, literal
 from sqlalchemy.orm import aliased
 
-from leadflow.accounts.zones import user_zone
 from leadflow.extensions import db
-from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in_base
+from leadflow.governance.money import Rates, total_in_base
 from leadflow.leads.models import Lead
+from leadflow.pipeline.board import kept_currency_totals
 from leadflow.pipeline.models import Stage, StageChange
+from leadflow.pipeline.totals import live_currency_totals_query
 
 MONTHS = 6
 PERCENT = Decimal("0.01")
@@ -52,9 +55,10 @@ def in_months(column, starts: list[datetime]):
 
 
 def seconds_between(start, end):
-    """``end - start`` in seconds, as SQL on either database."""
+    """``end - start`` in seconds, as SQL on either database (on PostgreSQL a double, from
+    ``date_part``: ``EXTRACT`` gives a numeric, four times slower to sort a month of)."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", end - start)
+        return func.date_part("epoch", end - start)
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
@@ -67,42 +71,47 @@ class Figure:
     trend: list = field(default_factory=list)  # plain numbers, oldest first, for the sparkline
 
 
-def _money_by_month(rows, months: int, rates: Rates) -> list[MoneyTotal]:
-    """[(month, currency, leads with a value, sum of cents)] → a total per month."""
-    amounts: list[dict] = [{} for _ in range(months)]
-    for month, currency, leads, cents in rows:
-        if 0 <= month < months:
-            amounts[month][currency] = (leads, cents or 0)
-    return [total_in_base(per_currency, rates) for per_currency in amounts]
+@dataclass(frozen=True)
+class MonthAmounts:
+    """What one month's figures are made of, before money is converted: ``won`` and
+    ``pipeline`` map a currency to (leads, cents); the pipeline's cents are × the win
+    probability in percent."""
+
+    won_count: int
+    won: dict
+    response_seconds: int | None
+    pipeline: dict
 
 
-def won(scope, starts: list[datetime], rates: Rates) -> tuple[Figure, Figure]:
-    """Value and number of leads won per month: leads in a won stage now, entered in that
-    month, owned by the people in view; leads in the trash are left out."""
+def won_amounts(scope, starts: list[datetime]) -> tuple[list[int], list[dict]]:
+    """Leads won per month and their value per currency ({currency: (leads with a value,
+    cents)}): leads in a won stage now, entered in that month, owned by the people in view;
+    leads in the trash are left out. ``ix_leads_won_entered`` holds every column read."""
     months = len(starts) - 1
     bucket = month_bucket(Lead.stage_entered_at, starts)
-    won_stages = db.select(Stage.id).where(Stage.kind == "won")  # an IN list: the owner-and-stage index
+    won_stages = db.select(Stage.id).where(Stage.kind == "won")
     rows = db.session.execute(
         db.select(bucket, Lead.currency, func.count(Lead.id), func.count(Lead.value_cents), func.sum(Lead.value_cents))
         .where(Lead.stage_id.in_(won_stages), Lead.deleted_at.is_(None), scope.people(Lead.owner_id),
                in_months(Lead.stage_entered_at, starts))
         .group_by(bucket, Lead.currency)).all()
     counts = [0] * months
-    for month, _currency, leads, _valued, _cents in rows:
-        counts[month] += leads
-    values = _money_by_month([(m, c, v, s) for m, c, _n, v, s in rows], months, rates)
-    value = Figure(values[-1], values[-2], [float(t.cents) / 100 for t in values])
-    count = Figure(counts[-1], counts[-2], counts)
-    return value, count
+    amounts: list[dict] = [{} for _ in range(months)]
+    for month, currency, leads, valued, cents in rows:
+        if 0 <= month < months:
+            counts[month] += leads
+            amounts[month][currency] = (valued, int(cents or 0))
+    return counts, amounts
 
 
-def median_first_response(scope, starts: list[datetime]) -> Figure:
+def median_responses(scope, starts: list[datetime]) -> list[int | None]:
     """Median seconds from arrival to first response of the leads that arrived in each month
     and were answered (None for a month with none). ROW_NUMBER and COUNT over the month: the
-    middle row, or the mean of the middle two; SQLite has no percentile function."""
+    middle row, or the mean of the middle two; SQLite has no percentile function.
+    ``ix_leads_created_response`` holds every column read."""
     months = len(starts) - 1
-    answered = (db.select(month_bucket(Lead.created_at, starts).label("month"),
-                          seconds_between(Lead.created_at, Lead.first_response_at).label("took"))
+    bucket = month_bucket(Lead.created_at, starts)
+    answered = (db.select(bucket.label("month"), seconds_between(Lead.created_at, Lead.first_response_at).label("took"))
                 .where(Lead.deleted_at.is_(None), scope.people(Lead.owner_id), Lead.first_response_at.is_not(None),
                        in_months(Lead.created_at, starts))).subquery()
     ranked = db.select(
@@ -115,29 +124,64 @@ def median_first_response(scope, starts: list[datetime]) -> Figure:
         .group_by(ranked.c.month)).all()
     medians: list[int | None] = [None] * months
     for month, seconds in rows:
-        medians[month] = max(0, round(float(seconds)))  # whole seconds: julianday() is a float
-    return Figure(medians[-1], medians[-2], medians)
+        if 0 <= month < months:
+            medians[month] = max(0, round(float(seconds)))  # whole seconds: julianday() is a float
+    return medians
 
 
-def weighted_pipeline(scope, starts: list[datetime], now: datetime, rates: Rates) -> Figure:
-    """Open value of the leads in view, each weighted by its stage's win probability, now and
-    at the end of each earlier month.
+def median_response_in(scope, start: datetime, end: datetime) -> int | None:
+    """The median of one month (the current one): how many leads were answered, then the
+    middle one or two by time taken (``ORDER BY … LIMIT … OFFSET``), which sorts the month's
+    answered arrivals without numbering them. The same figure as ``median_responses``."""
+    where = (Lead.deleted_at.is_(None), scope.people(Lead.owner_id), Lead.first_response_at.is_not(None),
+             Lead.created_at >= start, Lead.created_at < end)
+    answered = db.session.scalar(db.select(func.count()).select_from(Lead).where(*where))
+    if not answered:
+        return None
+    took = seconds_between(Lead.created_at, Lead.first_response_at)
+    middle = db.session.scalars(db.select(took).where(*where).order_by(took)
+                                .offset((answered - 1) // 2).limit(2 - answered % 2)).all()
+    return max(0, round(sum(float(s) for s in middle) / len(middle)))
 
-    Now: one grouped sum over the open leads. Earlier: what each stage change since the first
-    month added to the weighted value (its lead's value × (weight of the new stage − weight of
-    the old); a lead's first change comes from no stage), summed per month in one query; the
-    pipeline at the end of a month is today's minus what the later changes added. It reads
-    each lead's current value and owner (a value or owner change is not in the history)."""
+
+def _live(scope):
+    return (Lead.deleted_at.is_(None), scope.people(Lead.owner_id), Lead.value_cents.is_not(None))
+
+
+def open_pipeline_now(scope) -> dict:
+    """{currency: (leads with a value, cents × probability)} of the open leads in view. For
+    everyone: the board's kept per-stage-and-currency totals (a stage whose totals do not add
+    up is counted from its leads, as the board does). For a person or a team: summed per stage
+    and currency from ``ix_leads_owner_stage`` alone. Weighted per stage after."""
+    weights = dict(db.session.execute(db.select(Stage.id, Stage.probability).where(Stage.kind == "open")).all())
+    if scope.view == "all":
+        rows, short = kept_currency_totals(list(weights))
+        if short:
+            rows += db.session.execute(live_currency_totals_query(short)).all()
+        per_stage = [(stage_id, currency, valued, cents) for stage_id, currency, _n, valued, cents in rows]
+    else:
+        per_stage = db.session.execute(
+            db.select(Lead.stage_id, Lead.currency, func.count(Lead.id), func.sum(Lead.value_cents))
+            .where(Lead.stage_id.in_(list(weights)), *_live(scope))
+            .group_by(Lead.stage_id, Lead.currency)).all()
+    amounts: dict[str, tuple[int, int]] = {}
+    for stage_id, currency, leads, cents in per_stage:
+        if leads:
+            held, weighted = amounts.get(currency, (0, 0))
+            amounts[currency] = (held + leads, weighted + int(cents or 0) * (weights[stage_id] or 0))
+    return amounts
+
+
+def pipeline_at_month_ends(scope, starts: list[datetime], now: datetime) -> list[dict]:
+    """The weighted open pipeline ({currency: (leads, cents × probability)}) at the end of
+    each month but the current one, worked out back from now: what each stage change since
+    the first month added to the weighted value (its lead's value × (weight of the new stage
+    − weight of the old); a lead's first change comes from no stage), summed per month in one
+    query; the pipeline at the end of a month is now's minus what the later changes added.
+    It reads each lead's current value and owner (a value or owner change is not in the
+    history)."""
     months = len(starts) - 1
-    live = (Lead.deleted_at.is_(None), scope.people(Lead.owner_id), Lead.value_cents.is_not(None))
-    # Summed per stage and currency first (the owner-and-stage index covers it), then weighted.
-    per_stage = (db.select(Lead.stage_id, Lead.currency, func.count(Lead.id).label("leads"),
-                           func.sum(Lead.value_cents).label("cents"))
-                 .where(Lead.stage_id.in_(db.select(Stage.id).where(Stage.kind == "open")), *live)
-                 .group_by(Lead.stage_id, Lead.currency)).subquery()
-    current = {currency: (leads, cents) for currency, leads, cents in db.session.execute(
-        db.select(per_stage.c.currency, func.sum(per_stage.c.leads), func.sum(per_stage.c.cents * Stage.probability))
-        .join(Stage, Stage.id == per_stage.c.stage_id).group_by(per_stage.c.currency))}
+    current = open_pipeline_now(scope)
     to_stage, from_stage = aliased(Stage), aliased(Stage)
 
     def weight(stage):
@@ -145,39 +189,53 @@ def weighted_pipeline(scope, starts: list[datetime], now: datetime, rates: Rates
 
     bucket = month_bucket(StageChange.at, starts)
     added = db.session.execute(
-        db.select(bucket, Lead.currency, func.count(StageChange.id),
-                  func.sum(Lead.value_cents * (weight(to_stage) - weight(from_stage))))
+        db.select(bucket, Lead.currency, func.sum(Lead.value_cents * (weight(to_stage) - weight(from_stage))))
         .join(Lead, Lead.id == StageChange.lead_id)
         .outerjoin(to_stage, to_stage.id == StageChange.to_stage_id)
         .outerjoin(from_stage, from_stage.id == StageChange.from_stage_id)
-        .where(*live, StageChange.at >= starts[0], StageChange.at <= now)
+        .where(*_live(scope), StageChange.at >= starts[0], StageChange.at <= now)
         .group_by(bucket, Lead.currency)).all()
-    per_month: list[dict[str, Decimal]] = [{} for _ in range(months)]
-    for month, currency, _changes, cents in added:
+    per_month: list[dict[str, int]] = [{} for _ in range(months)]
+    for month, currency, cents in added:
         if 0 <= month < months:
-            per_month[month][currency] = Decimal(cents or 0)
-    # At the end of month k: now, minus what months k+1 … last added (per currency, six sums).
+            per_month[month][currency] = int(cents or 0)
     currencies = set(current) | {currency for added_in in per_month for currency in added_in}
-    totals = []
-    for month in range(months):
+    ends = []
+    for month in range(months - 1):
         amounts = {}
         for currency in currencies:
             leads, cents = current.get(currency, (0, 0))
-            later = sum((per_month[j].get(currency, Decimal(0)) for j in range(month + 1, months)), Decimal(0))
-            amounts[currency] = (leads, Decimal(cents or 0) - later)
-        totals.append(total_in_base(amounts, rates).scaled(PERCENT))
-    return Figure(totals[-1], totals[-2], [float(t.cents) / 100 for t in totals])
+            later = sum(per_month[j].get(currency, 0) for j in range(month + 1, months))
+            amounts[currency] = (leads, cents - later)
+        ends.append(amounts)
+    return ends
 
 
-def month_context(scope, viewer, now: datetime) -> dict:
-    zone = user_zone(viewer)
-    starts = month_starts(zone, now)
-    rates = current_rates()
-    won_value, won_count = won(scope, starts, rates)
+def closed_months(scope, starts: list[datetime], now: datetime) -> list[MonthAmounts]:
+    """The figures of every month of ``starts`` but the current (last) one: what is kept."""
+    counts, won = won_amounts(scope, starts[:-1])
+    medians = median_responses(scope, starts[:-1])
+    pipelines = pipeline_at_month_ends(scope, starts, now)
+    return [MonthAmounts(counts[i], won[i], medians[i], pipelines[i]) for i in range(len(starts) - 2)]
+
+
+def current_month(scope, starts: list[datetime]) -> MonthAmounts:
+    """This month's figures, counted live: the month's won leads and answered arrivals, and
+    the open pipeline now."""
+    month = starts[-2:]
+    counts, won = won_amounts(scope, month)
+    return MonthAmounts(counts[0], won[0], median_response_in(scope, *month), open_pipeline_now(scope))
+
+
+def figures(months: list[MonthAmounts], rates: Rates) -> dict:
+    """The page's three figures (and the won count) from each month's amounts, oldest first."""
+    won = [total_in_base(m.won, rates) for m in months]
+    pipeline = [total_in_base(m.pipeline, rates).scaled(PERCENT) for m in months]
+    counts = [m.won_count for m in months]
+    medians = [m.response_seconds for m in months]
     return {
-        "won_value": won_value, "won_count": won_count,
-        "response": median_first_response(scope, starts),
-        "pipeline": weighted_pipeline(scope, starts, now, rates),
-        "month_names": [start.astimezone(zone).strftime("%b %Y") for start in starts[:-1]],
-        "base_currency": rates.base,
+        "won_value": Figure(won[-1], won[-2], [float(t.cents) / 100 for t in won]),
+        "won_count": Figure(counts[-1], counts[-2], counts),
+        "response": Figure(medians[-1], medians[-2], medians),
+        "pipeline": Figure(pipeline[-1], pipeline[-2], [float(t.cents) / 100 for t in pipeline]),
     }

@@ -11,9 +11,11 @@ from leadflow.accounts.zones import user_zone
 from leadflow.activities.queries import duration_text
 from leadflow.activities.services import can_manage_task
 from leadflow.dashboard.charts import sparkline
-from leadflow.dashboard.month import month_context
+from leadflow.dashboard.kept import kept_months
+from leadflow.dashboard.month import current_month, figures, month_starts
 from leadflow.dashboard.scope import scope_for, views_for
 from leadflow.dashboard.today import today_context
+from leadflow.governance.money import current_rates
 from leadflow.web.formatting import money
 
 
@@ -40,6 +42,20 @@ def charts(month: dict) -> dict:
 
 def duration_text_seconds(seconds: float | None) -> str:
     return "—" if seconds is None else duration_text(timedelta(seconds=seconds))
+
+
+def month_context(scope, viewer, now: datetime) -> dict:
+    """"This month": the kept closed months (worked out once when missing) and the current
+    one counted live, in the viewer's months."""
+    zone = user_zone(viewer)
+    starts = month_starts(zone, now)
+    rates = current_rates()
+    months = kept_months(scope, zone, starts, now) + [current_month(scope, starts)]
+    return {
+        **figures(months, rates),
+        "month_names": [start.astimezone(zone).strftime("%b %Y") for start in starts[:-1]],
+        "base_currency": rates.base,
+    }
 
 
 def scope_context(viewer, asked_view: str | None) -> dict:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import defer, joinedload
 
 from leadflow.activities.models import Task
 from leadflow.activities.queries import local_day_bounds, open_task_exists
@@ -52,6 +52,11 @@ def listed(query, count_query, limit: int = LIST_LIMIT) -> Listed:
     return Listed(rows[:limit], count, capped)
 
 
+# What a home-page row shows of a lead leaves out its JSON columns (decoding a score
+# breakdown cost more than the rest of the row).
+LIST_COLUMNS = (defer(Lead.score_breakdown), defer(Lead.custom_fields))
+
+
 def _live_leads(scope):
     return (Lead.deleted_at.is_(None), scope.people(Lead.owner_id))
 
@@ -65,7 +70,8 @@ def due_tasks(scope, viewer, now: datetime) -> tuple[Listed, Listed]:
     trashed = db.select(Lead.id).where(Lead.deleted_at.is_not(None))
     base = (db.select(Task)
             .where(scope.people(Task.assignee_id), Task.done_at.is_(None), Task.lead_id.not_in(trashed)))
-    shown = base.options(joinedload(Task.lead), joinedload(Task.assignee)).order_by(Task.due_at, Task.id)
+    shown = (base.options(joinedload(Task.lead).options(*LIST_COLUMNS), joinedload(Task.assignee))
+             .order_by(Task.due_at, Task.id))
     overdue = listed(shown.where(Task.due_at < now), base.where(Task.due_at < now).with_only_columns(Task.id))
     later = (Task.due_at >= now, Task.due_at < tomorrow)
     today = listed(shown.where(*later), base.where(*later).with_only_columns(Task.id))
@@ -84,7 +90,7 @@ def _without_next_step(scope):
 def hot_without_next_step(scope) -> Listed:
     """Hot leads with nothing planned, the longest quiet first."""
     ids = _without_next_step(scope).where(Lead.temperature == "hot")
-    query = (db.select(Lead).options(joinedload(Lead.organization), joinedload(Lead.owner))
+    query = (db.select(Lead).options(joinedload(Lead.organization), joinedload(Lead.owner), *LIST_COLUMNS)
              .where(Lead.id.in_(ids))
              .order_by(Lead.last_activity_at.is_(None).desc(), Lead.last_activity_at, Lead.id))
     return listed(query, ids)
@@ -100,7 +106,7 @@ def awaiting_first_response(scope, now: datetime, days: int = NEW_LEAD_DAYS) -> 
     waiting first (customers and disqualified leads are not waiting)."""
     where = (*_live_leads(scope), Lead.created_at >= now - timedelta(days=days),
              Lead.first_response_at.is_(None), Lead.lifecycle.not_in(CLOSED_LIFECYCLES))
-    query = (db.select(Lead).options(joinedload(Lead.organization), joinedload(Lead.owner))
+    query = (db.select(Lead).options(joinedload(Lead.organization), joinedload(Lead.owner), *LIST_COLUMNS)
              .where(*where).order_by(Lead.created_at, Lead.id))
     return listed(query, db.select(Lead.id).where(*where))
 
@@ -108,7 +114,7 @@ def awaiting_first_response(scope, now: datetime, days: int = NEW_LEAD_DAYS) -> 
 def new_leads(scope, now: datetime, days: int = NEW_LEAD_DAYS) -> Listed:
     """Leads in view that arrived in the last ``days`` days, newest first."""
     where = (*_live_leads(scope), Lead.created_at >= now - timedelta(days=days))
-    query = (db.select(Lead).options(joinedload(Lead.organization), joinedload(Lead.owner))
+    query = (db.select(Lead).options(joinedload(Lead.organization), joinedload(Lead.owner), *LIST_COLUMNS)
              .where(*where).order_by(Lead.created_at.desc(), Lead.id.desc()))
     return listed(query, db.select(Lead.id).where(*where))
 

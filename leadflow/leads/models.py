@@ -108,6 +108,11 @@ class Lead(db.Model):
         Index("ix_leads_owner_stage", "owner_id", "stage_id", "deleted_at", "board_rank", "id", "value_cents", "currency"),
         # The forecast strip sums open deals by close month from this index alone.
         Index("ix_leads_forecast", "stage_id", "deleted_at", "expected_close_date", "currency", "value_cents"),
+        # The home page's live month reads only these: the month's won leads, the month's answered
+        # arrivals (everyone's, or a person's or team's).
+        Index("ix_leads_won_entered", "stage_id", "stage_entered_at", "owner_id", "deleted_at", "currency", "value_cents"),
+        Index("ix_leads_created_response", "created_at", "owner_id", "deleted_at", "first_response_at"),
+        Index("ix_leads_owner_created_response", "owner_id", "created_at", "deleted_at", "first_response_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

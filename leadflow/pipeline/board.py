@@ -143,7 +143,7 @@ def stage_totals(stages: list[Stage], filters: BoardFilters, viewer,
     if filters.active:
         rows = db.session.execute(filters.apply(live_currency_totals_query(ids), viewer)).all()
     else:
-        rows, short = _kept_currency_totals(ids)
+        rows, short = kept_currency_totals(ids)
         if short:  # currency rows that do not add up to their stage's (see pipeline.totals)
             rows += db.session.execute(live_currency_totals_query(short)).all()
     for stage_id, currency, count, valued, cents in rows:
@@ -153,7 +153,7 @@ def stage_totals(stages: list[Stage], filters: BoardFilters, viewer,
             for stage_id, by_currency in per_stage.items()}
 
 
-def _kept_currency_totals(ids: list[int]) -> tuple[list, list[int]]:
+def kept_currency_totals(ids: list[int]) -> tuple[list, list[int]]:
     """The kept (stage, currency) rows, and the stages whose rows do not add up to the stage's
     own count and value (they are counted from the leads instead): one query."""
     money = StageCurrencyTotals

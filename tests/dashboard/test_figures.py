@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from leadflow.dashboard import month, today
+from leadflow.dashboard import month, queries, today
 from leadflow.dashboard.scope import scope_for
-from leadflow.governance.money import current_rates
 
 from tests.dashboard.conftest import NOW
 
@@ -82,8 +81,8 @@ def test_month_boundaries_are_the_viewers():
 
 
 def test_won_value_in_base_currency_and_count_vs_last_month(world):
-    starts = month.month_starts(__import__("zoneinfo").ZoneInfo("America/New_York"), NOW)
-    value, count = month.won(scope_for(world.ann, "me"), starts, current_rates())
+    figures = queries.month_context(scope_for(world.ann, "me"), world.ann, NOW)
+    value, count = figures["won_value"], figures["won_count"]
     # December: g1 $1,000 + g2 €500 at 1.1 = $550; g7's £100 has no rate and stays apart.
     assert value.current.cents == Decimal(155_000)
     assert [(u.currency, u.cents) for u in value.current.unconverted] == [("GBP", Decimal(10_000))]
@@ -94,15 +93,14 @@ def test_won_value_in_base_currency_and_count_vs_last_month(world):
 
 
 def test_team_won_reads_the_managers_months(world):
-    starts = month.month_starts(__import__("zoneinfo").ZoneInfo("UTC"), NOW)
-    value, count = month.won(scope_for(world.meg, "team"), starts, current_rates())
+    figures = queries.month_context(scope_for(world.meg, "team"), world.meg, NOW)
+    value, count = figures["won_value"], figures["won_count"]
     # In UTC g3 is December's: g1 1,000 + g2 550 + g3 300 + g6 700 (Bob's); g7 apart.
     assert value.current.cents == Decimal(255_000) and count.current == 5
 
 
 def test_median_time_to_first_response_per_month(world):
-    starts = month.month_starts(__import__("zoneinfo").ZoneInfo("America/New_York"), NOW)
-    figure = month.median_first_response(scope_for(world.ann, "me"), starts)
+    figure = queries.month_context(scope_for(world.ann, "me"), world.ann, NOW)["response"]
     # December: 600, 1200, 1800 (w3), 3600 → (1200 + 1800) / 2; the trashed r7 is left out.
     assert round(figure.current) == 1500
     assert round(figure.previous) == 300  # November: 60, 300, 900
@@ -110,8 +108,7 @@ def test_median_time_to_first_response_per_month(world):
 
 
 def test_weighted_open_pipeline_now_and_at_each_months_end(world):
-    starts = month.month_starts(__import__("zoneinfo").ZoneInfo("America/New_York"), NOW)
-    figure = month.weighted_pipeline(scope_for(world.ann, "me"), starts, NOW, current_rates())
+    figure = queries.month_context(scope_for(world.ann, "me"), world.ann, NOW)["pipeline"]
     # Now: p1 $1,000 × 60 % + p2 €200 → $220 × 10 %; p3 has no value.
     assert figure.current.cents == Decimal(62_200)
     # End of November: p1 and g1 in New (10 % of $1,000 each) and p2: 100 + 100 + 22.
@@ -121,10 +118,9 @@ def test_weighted_open_pipeline_now_and_at_each_months_end(world):
 
 
 def test_an_empty_month_is_zero_not_an_error(world):
-    starts = month.month_starts(__import__("zoneinfo").ZoneInfo("UTC"), NOW)
-    value, count = month.won(scope_for(world.cid, "me"), starts, current_rates())
-    assert value.current.cents == 0 and count.trend == [0] * 6
-    assert month.median_first_response(scope_for(world.cid, "me"), starts).current is None
+    figures = queries.month_context(scope_for(world.cid, "me"), world.cid, NOW)
+    assert figures["won_value"].current.cents == 0 and figures["won_count"].trend == [0] * 6
+    assert figures["response"].current is None
 
 
 def test_sparkline_is_svg_with_its_text_alternative_and_gaps_for_empty_months():

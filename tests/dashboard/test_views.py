@@ -100,13 +100,19 @@ def test_home_page_query_count(world, login_as, count_queries):
         assert client.get("/", headers={"HX-Request": "false"}).status_code == 200
     # the user, the workspace settings; overdue, due today, hot, waiting, new
     assert len(today_statements) <= 7, "\n".join(today_statements)
+    assert client.get("/home/month").status_code == 200  # the first one keeps the closed months
     with count_queries() as month_statements:
         assert client.get("/home/month").status_code == 200
-    # the user, settings, rates; won, median, pipeline now and its history
-    assert len(month_statements) <= 7, "\n".join(month_statements)
-    counts = [s for s in today_statements + month_statements
+    # the user, settings, rates; the kept months; this month's won, answered count and middle
+    # one, open stages and pipeline now
+    assert len(month_statements) <= 9, "\n".join(month_statements)
+    assert not any("stage_changes" in s for s in month_statements), "the history is not read again"
+    # "Today"'s counts are capped; "This month" counts one month's answered arrivals (its median).
+    counts = [s for s in today_statements
               if "count(" in s.lower() and "group by" not in s.lower() and "over (" not in s.lower()]
     assert all("LIMIT" in s.upper() for s in counts), "a count on the home page is capped"
+    month_counts = [s for s in month_statements if "count(*)" in s.lower() and "group by" not in s.lower()]
+    assert len(month_counts) == 1 and "leads.created_at < " in month_counts[0], "one count, of one month"
 
 
 def test_month_part_follows_the_view(world, login_as):

@@ -1,0 +1,81 @@
+"""Kept figures of closed months: read back when there, worked out once when not.
+
+A month is closed once the viewer's next month has begun; its won leads, median first
+response and open pipeline at its end are then kept in ``monthly_figures`` for the scope (a
+person, a team, everyone) and time zone, so a home page reads five small rows instead of
+months of leads. The first page that needs a month works out every closed month at once
+(the grouped queries of ``dashboard.month``) and adds the missing rows with ``INSERT … ON
+CONFLICT DO NOTHING``: two pages doing it at once leave one row each, and both show the row
+that was kept.
+
+What the kept figures mean: leads won in the month that were still won, live and owned by
+the scope's people when the month was first kept; the open pipeline at the month's end as
+worked out then from the stage history (from each lead's value and owner at that time). A
+later change to an old lead does not rewrite a closed month.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from leadflow.dashboard.models import MonthlyFigures
+from leadflow.dashboard.month import MonthAmounts, closed_months
+from leadflow.extensions import db
+
+SCOPE_KINDS = {"me": "person", "team": "team", "all": "everyone"}
+UNIQUE_KEY = ["scope_kind", "scope_id", "zone", "month"]
+
+
+def scope_key(scope) -> tuple[str, int]:
+    """(kind, id) of whose figures ``scope`` shows: the viewer's, their team's or everyone's."""
+    if scope.view == "team":
+        return "team", scope.team_id
+    if scope.view == "all":
+        return "everyone", 0
+    return "person", scope.viewer_id
+
+
+def zone_name(zone) -> str:
+    return getattr(zone, "key", None) or str(zone)
+
+
+def _amounts(row: MonthlyFigures) -> MonthAmounts:
+    return MonthAmounts(row.won_count, {c: tuple(v) for c, v in row.won.items()}, row.response_seconds,
+                        {c: tuple(v) for c, v in row.pipeline.items()})
+
+
+def _read(kind: str, scope_id: int, zone: str, months: list[date]) -> dict[date, MonthlyFigures]:
+    rows = db.session.scalars(db.select(MonthlyFigures).where(
+        MonthlyFigures.scope_kind == kind, MonthlyFigures.scope_id == scope_id, MonthlyFigures.zone == zone,
+        MonthlyFigures.month.in_(months)))
+    return {row.month: row for row in rows}
+
+
+def keep(kind: str, scope_id: int, zone: str, figures: dict[date, MonthAmounts], at: datetime) -> None:
+    """Add a row per month of ``figures``; a month kept already (by another page meanwhile)
+    keeps its row. Committed at once: a kept month is a fact, not part of the request."""
+    rows = [{"scope_kind": kind, "scope_id": scope_id, "zone": zone, "month": month,
+             "won_count": amounts.won_count, "won": {c: list(v) for c, v in amounts.won.items()},
+             "response_seconds": amounts.response_seconds,
+             "pipeline": {c: list(v) for c, v in amounts.pipeline.items()}, "computed_at": at}
+            for month, amounts in figures.items()]
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.session.execute(insert(MonthlyFigures).values(rows).on_conflict_do_nothing(index_elements=UNIQUE_KEY))
+    db.session.commit()
+
+
+def kept_months(scope, zone, starts: list[datetime], now: datetime) -> list[MonthAmounts]:
+    """The figures of the closed months of ``starts`` (all but the last, current one), oldest
+    first: the kept rows, after working out and keeping any that are missing."""
+    kind, scope_id = scope_key(scope)
+    name = zone_name(zone)
+    months = [start.astimezone(zone).date() for start in starts[:-2]]
+    kept = _read(kind, scope_id, name, months)
+    if len(kept) < len(months):
+        worked_out = dict(zip(months, closed_months(scope, starts, now)))
+        keep(kind, scope_id, name, {m: a for m, a in worked_out.items() if m not in kept}, now)
+        kept = _read(kind, scope_id, name, months)
+    return [_amounts(kept[month]) for month in months]
