@@ -78,10 +78,11 @@ def due_tasks(scope, viewer, now: datetime) -> tuple[Listed, Listed]:
     return overdue, today
 
 
-def _without_next_step(scope):
+def _without_next_step(scope, open_stages=None):
     """Open leads in view (in an open stage, as "My work" counts them; not a customer or
-    disqualified) with no open task."""
-    open_stages = db.select(Stage.id).where(Stage.kind == "open")
+    disqualified) with no open task; ``open_stages``: their ids, when read already."""
+    if open_stages is None:
+        open_stages = db.select(Stage.id).where(Stage.kind == "open")
     return (db.select(Lead.id)
             .where(*_live_leads(scope), Lead.stage_id.in_(open_stages),
                    Lead.lifecycle.not_in(CLOSED_LIFECYCLES), ~open_task_exists(Lead.id)))
@@ -89,10 +90,14 @@ def _without_next_step(scope):
 
 def hot_without_next_step(scope) -> Listed:
     """Hot leads with nothing planned, the longest quiet first."""
-    ids = _without_next_step(scope).where(Lead.temperature == "hot")
-    query = (db.select(Lead).options(joinedload(Lead.organization), joinedload(Lead.owner), *LIST_COLUMNS)
-             .where(Lead.id.in_(ids))
-             .order_by(Lead.last_activity_at.is_(None).desc(), Lead.last_activity_at, Lead.id))
+    # The open stages as a list of ids, and the conditions on the leads themselves, in the order
+    # of ``ix_leads_hot_quiet``: the walk stops at the page's rows. With the stages as a
+    # subquery PostgreSQL joined them first and sorted every hot lead (65 ms instead of 1.5 at
+    # 100,000 leads).
+    open_stages = list(db.session.scalars(db.select(Stage.id).where(Stage.kind == "open")))
+    ids = _without_next_step(scope, open_stages).where(Lead.temperature == "hot")
+    query = (ids.with_only_columns(Lead).options(joinedload(Lead.organization), joinedload(Lead.owner), *LIST_COLUMNS)
+             .order_by(Lead.last_activity_at.asc().nulls_first(), Lead.id))
     return listed(query, ids)
 
 
