@@ -11,6 +11,7 @@ from sqlalchemy import and_, column, false, func, literal_column, table, true
 from sqlalchemy.orm import aliased, joinedload
 
 from leadflow.accounts.models import User
+from leadflow.accounts.services import menu_users
 from leadflow.db import parse_id, parse_page
 from leadflow.extensions import db
 from leadflow.governance.money import Rates, cents_in_base_sql, current_rates
@@ -22,6 +23,7 @@ from leadflow.leads.policy import editable_leads_clause
 from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage, StageCurrencyTotals
 from leadflow.pipeline.stages import stage_choices
+from leadflow.web import refcache
 
 PAGE_SIZES = (25, 50, 100)
 # The columns each sort orders by; "value" is the value in the base currency (see ``lead_order``).
@@ -406,10 +408,10 @@ def currencies_without_rate(rates: Rates) -> list[str]:
 
 
 def filter_options() -> dict:
-    owners = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True)).order_by(User.name)).all()
-    tags = db.session.scalars(db.select(Tag.name).order_by(Tag.name_key)).all()
+    tags = refcache.cached(("tags",), "tag names",
+                           lambda: tuple(db.session.scalars(db.select(Tag.name).order_by(Tag.name_key))))
     return {
-        "owners": owners, "tags": tags, "stages": stage_choices(), "sources": SOURCES,
+        "owners": menu_users(), "tags": tags, "stages": stage_choices(), "sources": SOURCES,
         "lifecycles": LIFECYCLES, "temperatures": TEMPERATURES, "sort_labels": SORT_LABELS,
         "page_sizes": PAGE_SIZES,
     }

@@ -15,7 +15,8 @@ from flask import url_for
 
 from sqlalchemy import false, func, literal_column, tuple_, union_all
 
-from leadflow.accounts.models import Team, User
+from leadflow.accounts.models import User
+from leadflow.accounts.services import menu_teams, menu_users
 from leadflow.accounts.zones import user_zone
 from leadflow.db import parse_id
 from leadflow.extensions import db
@@ -291,9 +292,7 @@ def is_stale(lead: Lead, now: datetime, days: int) -> int | None:
 
 def filter_choices() -> dict:
     """What the board's filter form offers: active owners, teams, sources and temperatures."""
-    owners = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True)).order_by(User.name)).all()
-    teams = db.session.execute(db.select(Team.id, Team.name).order_by(Team.name)).all()
-    return {"owners": owners, "teams": teams, "sources": SOURCES, "temperatures": TEMPERATURES}
+    return {"owners": menu_users(), "teams": menu_teams(), "sources": SOURCES, "temperatures": TEMPERATURES}
 
 
 def board_context(pipeline: Pipeline, filters: BoardFilters, viewer, pipelines: list[Pipeline] | None = None) -> dict:
