@@ -376,15 +376,23 @@ def lead_rows(ids: list[int]) -> list[LeadRow]:
 def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
     rates = current_rates()
     base = filtered_leads(filters, viewer, rates)
-    total, exact, estimated = count_leads(filters, base)
+    order = lead_order(filters, rates)
+
+    def page_ids(page: int) -> list[int]:
+        # Page through ids alone (an index walk), then read just the shown rows.
+        return list(db.session.scalars(
+            base.with_only_columns(Lead.id).order_by(*order)
+            .limit(filters.per_page + 1).offset((page - 1) * filters.per_page)))
+
+    ids = page_ids(1) if filters.page == 1 else None
+    if ids is not None and len(ids) <= filters.per_page:
+        total, exact, estimated = len(ids), True, False  # the whole list fits on its first page: no count
+    else:
+        total, exact, estimated = count_leads(filters, base)
     pages = max(1, math.ceil(total / filters.per_page))
     page = min(filters.page, pages) if exact else filters.page
-    order = lead_order(filters, rates)
-    # Page through ids alone (an index walk), then read just the shown rows.
-    ids = list(db.session.scalars(
-        base.with_only_columns(Lead.id).order_by(*order)
-        .limit(filters.per_page + 1).offset((page - 1) * filters.per_page)
-    ))
+    if ids is None or page != 1:
+        ids = page_ids(page)
     has_next = len(ids) > filters.per_page
     leads = lead_rows(ids[:filters.per_page])
     first_row = (page - 1) * filters.per_page + 1 if leads else 0
