@@ -385,7 +385,7 @@ def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
             .limit(filters.per_page + 1).offset((page - 1) * filters.per_page)))
 
     ids = page_ids(1) if filters.page == 1 else None
-    if ids is not None and len(ids) <= filters.per_page:
+    if ids is not None and len(ids) <= min(filters.per_page, COUNT_CAP):
         total, exact, estimated = len(ids), True, False  # the whole list fits on its first page: no count
     else:
         total, exact, estimated = count_leads(filters, base)
