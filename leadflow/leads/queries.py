@@ -351,25 +351,28 @@ def _estimated_live_leads() -> int:
 
 
 def lead_rows(ids: list[int]) -> list[LeadRow]:
-    """The rows for these lead ids, in the same order, with their tags: two queries."""
+    """The rows for these lead ids, in the same order, with their tags: one query (a row per
+    tag, a lead has few; one round trip less than reading the tags apart)."""
     if not ids:
         return []
     owner = aliased(User)
     result = db.session.execute(
         db.select(Lead.id, Lead.first_name, Lead.last_name, Lead.email, Lead.phone, Lead.source,
                   Lead.temperature, Lead.value_cents, Lead.currency, Lead.created_at,
-                  Organization.name, owner.name, Stage.name)
+                  Organization.name, owner.name, Stage.name, Tag.name)
         .outerjoin(Organization, Lead.organization_id == Organization.id)
         .outerjoin(owner, Lead.owner_id == owner.id)
         .outerjoin(Stage, Lead.stage_id == Stage.id)
+        .outerjoin(lead_tags, lead_tags.c.lead_id == Lead.id)
+        .outerjoin(Tag, Tag.id == lead_tags.c.tag_id)
         .where(Lead.id.in_(ids))
+        .order_by(Lead.id, Tag.name_key)
     )
-    rows = {r[0]: LeadRow(*r) for r in result}
-    for lead_id, tag in db.session.execute(
-        db.select(lead_tags.c.lead_id, Tag.name).join(Tag, Tag.id == lead_tags.c.tag_id)
-        .where(lead_tags.c.lead_id.in_(ids)).order_by(Tag.name_key)
-    ):
-        rows[lead_id].tags.append(tag)
+    rows = {}
+    for *columns, tag in result:
+        row = rows.get(columns[0]) or rows.setdefault(columns[0], LeadRow(*columns))
+        if tag is not None:
+            row.tags.append(tag)
     return [rows[i] for i in ids if i in rows]
 
 
