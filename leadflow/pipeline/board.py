@@ -266,7 +266,7 @@ def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, field
         "card_fields": card_fields() if fields is None else fields, "now": datetime.now(timezone.utc),
         "is_rotting": is_rotting,
         "can_edit": lambda lead: can_edit_lead(user, lead),
-        "next_task": next_task_of, "card_zone": user_zone(viewer), "stale_days": stale_days(),
+        "next_task": next_task_of, "zone": user_zone(viewer), "stale_days": stale_days(),
         "is_stale": is_stale, "card_links": card_links(filters), "read_only": False,
     }
 
