@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from flask import url_for
@@ -261,14 +262,31 @@ def card_links(filters: BoardFilters) -> dict[str, str]:
 def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, fields: list[str] | None = None) -> dict:
     """What a card needs to render: shared by the board, a column's next cards and a move's answer."""
     user = getattr(viewer, "_get_current_object", lambda: viewer)()  # not a proxy lookup per card
+    now, quiet_days = datetime.now(timezone.utc), stale_days()
+
+    def card_state(lead: Lead, read_only: bool) -> CardState:
+        if read_only:
+            return CardState(False, False, None, None)
+        return CardState(can_edit_lead(user, lead), is_rotting(lead, lead.stage, now), next_task_of(lead),
+                         is_stale(lead, now, quiet_days))
+
     return {
         "pipeline": pipeline, "stages": list(pipeline.stages), "filters": filters,
-        "card_fields": card_fields() if fields is None else fields, "now": datetime.now(timezone.utc),
-        "is_rotting": is_rotting,
-        "can_edit": lambda lead: can_edit_lead(user, lead),
-        "next_task": next_task_of, "zone": user_zone(viewer), "stale_days": stale_days(),
-        "is_stale": is_stale, "card_links": card_links(filters), "read_only": False,
+        "card_fields": card_fields() if fields is None else fields, "now": now,
+        "can_edit": lambda lead: can_edit_lead(user, lead), "card_state": card_state,
+        "zone": user_zone(viewer), "card_links": card_links(filters), "read_only": False,
     }
+
+
+class CardState(NamedTuple):
+    """What a card shows of its lead beside the lead's own fields, worked out in one call per
+    card (a template call costs more than the work): whether it can be dragged, is rotting,
+    its next task and how many days it has been quiet (None: not stale)."""
+
+    editable: bool
+    rotting: bool
+    upcoming: object
+    quiet: int | None
 
 
 # --- the next step and the stale flag on cards ------------------------------------------------
