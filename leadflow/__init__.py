@@ -53,6 +53,9 @@ def create_app(config: object | str | None = None, *, migrations: bool = True) -
 
             guard(app, db.engine)
     install_commit_tracking()
+    from leadflow.web import refcache
+
+    refcache.install()
 
     if app.config.get("TRUST_PROXY"):
         from leadflow.serving import TrustedProxyFix

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from email_validator import EmailNotValidError, validate_email
@@ -12,6 +14,7 @@ from leadflow.db import utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
+from leadflow.web import refcache
 
 MIN_PASSWORD_LENGTH = 12
 # Long pass phrases are welcome; past this a password is refused with a message (and a
@@ -254,3 +257,36 @@ def set_routing_limits(actor: User, user: User, *, out_of_office_until, max_open
     user.max_open_leads = max_open_leads
     record_changes(actor, "user", user.id, before,
                    {"out_of_office_until": out_of_office_until, "max_open_leads": max_open_leads})
+
+
+
+# --- people and teams as the menus offer them (kept for the process, see web/refcache.py) ----
+
+WRITER_ROLES = ("admin", "manager", "rep")  # who works on leads (User.can_write)
+
+
+class MenuUser(NamedTuple):
+    id: int
+    name: str
+    role: str
+    active: bool
+
+
+class MenuTeam(NamedTuple):
+    id: int
+    name: str
+
+
+def menu_users(*, roles: tuple[str, ...] | None = None) -> list[MenuUser]:
+    """The active users, by name (with ``roles``, those with one of them): what owner,
+    assignee and reassign menus offer."""
+    everyone = refcache.cached(("users",), "menu users", lambda: tuple(
+        MenuUser(*r) for r in db.session.execute(
+            db.select(User.id, User.name, User.role, User.active).order_by(User.name, User.id))))
+    return [u for u in everyone if u.active and (roles is None or u.role in roles)]
+
+
+def menu_teams() -> tuple[MenuTeam, ...]:
+    """Every team, by name."""
+    return refcache.cached(("teams",), "menu teams", lambda: tuple(
+        MenuTeam(*r) for r in db.session.execute(db.select(Team.id, Team.name).order_by(Team.name, Team.id))))

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_
 from sqlalchemy.orm import joinedload
 
 from leadflow.accounts.models import User
+from leadflow.accounts.services import WRITER_ROLES, menu_users
 from leadflow.activities.models import (
     CALL_OUTCOMES, HUMAN_TOUCH_KINDS, LOGGED_KINDS, TASK_KIND_LABELS, TASK_KINDS, Activity, CalendarFeed, Task,
 )
@@ -136,9 +137,7 @@ def parse_local_due(raw, zone, field: str = "due") -> datetime:
 
 def assignable_users() -> list[tuple[int, str]]:
     """People a task can be given to: active users who can work on leads."""
-    return [tuple(r) for r in db.session.execute(
-        db.select(User.id, User.name).where(User.active.is_(True), User.role.in_(("admin", "manager", "rep")))
-        .order_by(User.name))]
+    return [(u.id, u.name) for u in menu_users(roles=WRITER_ROLES)]
 
 
 def default_assignee_id(actor, lead: Lead) -> int | None:

@@ -17,6 +17,7 @@ from flask import current_app
 from sqlalchemy import delete, update
 
 from leadflow.accounts.models import Team, User
+from leadflow.accounts.services import WRITER_ROLES, menu_teams, menu_users
 from leadflow.accounts.system import system_actor
 from leadflow.capture.models import OWNER_RULES, CaptureForm, CaptureTokenUse
 from leadflow.db import parse_id, utcnow
@@ -355,11 +356,8 @@ def active_form(slug: str) -> CaptureForm | None:
 
 def builder_choices() -> dict:
     """Select options for the builder: stages, users and teams."""
-    users = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True), User.role != "viewer")
-                               .order_by(User.name)).all()
-    teams = db.session.execute(db.select(Team.id, Team.name).order_by(Team.name)).all()
-    return {"stages": stage_choices(), "users": [(u.id, u.name) for u in users],
-            "teams": [(t.id, t.name) for t in teams], "sources": SOURCES}
+    return {"stages": stage_choices(), "users": [(u.id, u.name) for u in menu_users(roles=WRITER_ROLES)],
+            "teams": [(t.id, t.name) for t in menu_teams()], "sources": SOURCES}
 
 
 # --- submissions --------------------------------------------------------------------

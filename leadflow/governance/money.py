@@ -19,6 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from sqlalchemy import case, func, literal_column, null
 
+from leadflow.accounts.models import User
 from leadflow.db import transaction_cache, utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
@@ -26,6 +27,7 @@ from leadflow.governance.audit import record_changes
 from leadflow.governance.models import CURRENCIES, ExchangeRate
 from leadflow.governance.settings import get_settings, set_setting
 from leadflow.pipeline.models import StageCurrencyTotals
+from leadflow.web import refcache
 from leadflow.web.formatting import UTC_ZONE, format_day
 
 RATE_DECIMALS = 8  # NUMERIC(18, 8): at most 10 digits before the point and 8 after
@@ -63,13 +65,18 @@ def current_rates(base: str | None = None) -> Rates:
     base = base or base_currency()
     kept = transaction_cache("exchange rates", forget_when_adding=ExchangeRate)
     if base not in kept:
-        rows = db.session.scalars(db.select(ExchangeRate).where(ExchangeRate.base_currency == base))
-        rates = Rates(base, {row.currency: Rate(row.currency, Decimal(row.rate).normalize(), row.set_at,
-                                                row.set_by.name if row.set_by else "a removed user")
-                             for row in rows})
+        rates = refcache.cached(("exchange_rates", "users"), f"rates to {base}", lambda: _load_rates(base))
         transaction_cache("exchange rates")[base] = rates
         return rates
     return kept[base]
+
+
+def _load_rates(base: str) -> Rates:
+    rows = db.session.execute(
+        db.select(ExchangeRate.currency, ExchangeRate.rate, ExchangeRate.set_at, User.name)
+        .outerjoin(User, User.id == ExchangeRate.set_by_id).where(ExchangeRate.base_currency == base))
+    return Rates(base, {r.currency: Rate(r.currency, Decimal(r.rate).normalize(), r.set_at, r.name or "a removed user")
+                        for r in rows})
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import phonenumbers
@@ -12,6 +13,7 @@ from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
 from leadflow.governance.models import Setting
+from leadflow.web import refcache
 
 DEFAULTS = {
     "workspace_name": "LeadFlow",
@@ -56,15 +58,16 @@ _LOADED = " loaded"  # no setting has this key (keys are names without spaces)
 def get_settings(*keys: str) -> dict:
     """Settings by key; a key without a row has its default.
 
-    The first read of a transaction loads every row (a handful) and keeps them for the rest
-    of it: a page that reads settings in five places asks the database once (again after a
-    Setting is added, and in the next transaction). The rows are the session's own objects,
-    so a change made to one in this transaction shows."""
-    rows = transaction_cache("settings", forget_when_adding=Setting)
-    if _LOADED not in rows:
-        rows = {row.key: row for row in db.session.scalars(db.select(Setting))}
-        transaction_cache("settings").update(rows, **{_LOADED: None})
-    return {key: rows[key].value if key in rows else _default(key) for key in keys}
+    Every value (a handful) is kept for the process while no setting changes (``refcache``)
+    and copied into the transaction at its first read, where ``write_setting`` shows its
+    changes to the reads after it."""
+    values = transaction_cache("settings", forget_when_adding=Setting)
+    if _LOADED not in values:
+        stored = refcache.cached(("settings",), "settings", lambda: {
+            row.key: row.value for row in db.session.scalars(db.select(Setting))})
+        values = transaction_cache("settings")
+        values.update(copy.deepcopy(stored), **{_LOADED: None})
+    return {key: values[key] if key in values else _default(key) for key in keys}
 
 
 def _default(key: str):
@@ -95,7 +98,7 @@ def write_setting(key: str, value) -> None:
         row.value = value
     kept = transaction_cache("settings")
     if _LOADED in kept:
-        kept[key] = row
+        kept[key] = value
 
 
 def set_setting(actor, key: str, value) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from leadflow.accounts.models import Team, User
+from leadflow.accounts.services import WRITER_ROLES, menu_teams, menu_users
 from leadflow.db import parse_id, tidy_after_bulk_write, utcnow
 from leadflow.errors import DomainError, ValidationFailed
 from leadflow.extensions import db
@@ -263,11 +264,8 @@ def register_jobs(add) -> None:
 
 def reassign_choices(actor) -> list[tuple[str, str]]:
     """``(value, label)`` for the Reassign menu: people, then round-robin over each team."""
-    users = db.session.scalars(db.select(User).where(User.active.is_(True), User.role != "viewer")
-                               .order_by(User.name))
-    teams = db.session.scalars(db.select(Team).order_by(Team.name))
-    return ([(str(u.id), u.name) for u in users]
-            + [(f"team:{t.id}", f"Round-robin over team {t.name}") for t in teams])
+    return ([(str(u.id), u.name) for u in menu_users(roles=WRITER_ROLES)]
+            + [(f"team:{t.id}", f"Round-robin over team {t.name}") for t in menu_teams()])
 
 
 def _reassign_target(actor, form_data: dict, turns_taken: int = 0) -> tuple[Callable[[], User], str]:

@@ -8,16 +8,14 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, SelectField, StringField, TelField
 from wtforms.validators import Length, Optional
 
-from leadflow.accounts.models import User
-from leadflow.extensions import db
+from leadflow.accounts.services import menu_users
 from leadflow.governance.models import CURRENCIES
 from leadflow.leads.models import LIFECYCLE_LABELS, SOURCES, TEMPERATURES
 from leadflow.pipeline.stages import stage_choices
 
 
 def _owner_choices():
-    rows = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True)).order_by(User.name)).all()
-    return [("", "Unassigned")] + [(str(r.id), r.name) for r in rows]
+    return [("", "Unassigned")] + [(str(u.id), u.name) for u in menu_users()]
 
 
 def _stage_choices():

@@ -9,13 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from flask import url_for
 
 from sqlalchemy import false, func, literal_column, tuple_, union_all
 
-from leadflow.accounts.models import Team, User
+from leadflow.accounts.models import User
+from leadflow.accounts.services import menu_teams, menu_users
 from leadflow.accounts.zones import user_zone
 from leadflow.db import parse_id
 from leadflow.extensions import db
@@ -260,14 +262,31 @@ def card_links(filters: BoardFilters) -> dict[str, str]:
 def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, fields: list[str] | None = None) -> dict:
     """What a card needs to render: shared by the board, a column's next cards and a move's answer."""
     user = getattr(viewer, "_get_current_object", lambda: viewer)()  # not a proxy lookup per card
+    now, quiet_days = datetime.now(timezone.utc), stale_days()
+
+    def card_state(lead: Lead, read_only: bool) -> CardState:
+        if read_only:
+            return CardState(False, False, None, None)
+        return CardState(can_edit_lead(user, lead), is_rotting(lead, lead.stage, now), next_task_of(lead),
+                         is_stale(lead, now, quiet_days))
+
     return {
         "pipeline": pipeline, "stages": list(pipeline.stages), "filters": filters,
-        "card_fields": card_fields() if fields is None else fields, "now": datetime.now(timezone.utc),
-        "is_rotting": is_rotting,
-        "can_edit": lambda lead: can_edit_lead(user, lead),
-        "next_task": next_task_of, "card_zone": user_zone(viewer), "stale_days": stale_days(),
-        "is_stale": is_stale, "card_links": card_links(filters), "read_only": False,
+        "card_fields": card_fields() if fields is None else fields, "now": now,
+        "can_edit": lambda lead: can_edit_lead(user, lead), "card_state": card_state,
+        "zone": user_zone(viewer), "card_links": card_links(filters), "read_only": False,
     }
+
+
+class CardState(NamedTuple):
+    """What a card shows of its lead beside the lead's own fields, worked out in one call per
+    card (a template call costs more than the work): whether it can be dragged, is rotting,
+    its next task and how many days it has been quiet (None: not stale)."""
+
+    editable: bool
+    rotting: bool
+    upcoming: object
+    quiet: int | None
 
 
 # --- the next step and the stale flag on cards ------------------------------------------------
@@ -291,9 +310,7 @@ def is_stale(lead: Lead, now: datetime, days: int) -> int | None:
 
 def filter_choices() -> dict:
     """What the board's filter form offers: active owners, teams, sources and temperatures."""
-    owners = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True)).order_by(User.name)).all()
-    teams = db.session.execute(db.select(Team.id, Team.name).order_by(Team.name)).all()
-    return {"owners": owners, "teams": teams, "sources": SOURCES, "temperatures": TEMPERATURES}
+    return {"owners": menu_users(), "teams": menu_teams(), "sources": SOURCES, "temperatures": TEMPERATURES}
 
 
 def board_context(pipeline: Pipeline, filters: BoardFilters, viewer, pipelines: list[Pipeline] | None = None) -> dict:

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from leadflow.extensions import db
 from leadflow.pipeline.models import Pipeline, Stage
+from leadflow.web import refcache
 
 
-def stage_choices() -> list[tuple[int, str]]:
+def stage_choices() -> tuple[tuple[int, str], ...]:
     """Every stage of every live pipeline, for filters and selects."""
+    return refcache.cached(("pipelines",), "stage choices", _load_stage_choices)
+
+
+def _load_stage_choices() -> tuple[tuple[int, str], ...]:
     rows = db.session.execute(
         db.select(Stage.id, Stage.name, Pipeline.name.label("pipeline"))
         .join(Pipeline, Stage.pipeline_id == Pipeline.id)
@@ -16,4 +21,4 @@ def stage_choices() -> list[tuple[int, str]]:
         .order_by(Pipeline.position, Pipeline.id, Stage.position)
     ).all()
     many = len({r.pipeline for r in rows}) > 1
-    return [(r.id, f"{r.pipeline}: {r.name}" if many else r.name) for r in rows]
+    return tuple((r.id, f"{r.pipeline}: {r.name}" if many else r.name) for r in rows)

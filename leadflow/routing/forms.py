@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import Length
 
-from leadflow.accounts.models import Team, User
+from leadflow.accounts.services import WRITER_ROLES, menu_teams, menu_users
 from leadflow.capture.models import CaptureForm
 from leadflow.extensions import db
 from leadflow.leads.models import SOURCES
@@ -14,9 +14,7 @@ from leadflow.web.forms import select_choices
 
 
 def owner_choices(empty: str) -> list:
-    users = db.session.execute(db.select(User.id, User.name).where(User.active.is_(True), User.role != "viewer")
-                               .order_by(User.name)).all()
-    return select_choices([("", empty)] + [(str(i), n) for i, n in users])
+    return select_choices([("", empty)] + [(str(u.id), u.name) for u in menu_users(roles=WRITER_ROLES)])
 
 
 class RoutingRuleForm(FlaskForm):
@@ -43,8 +41,8 @@ class RoutingRuleForm(FlaskForm):
         forms = db.session.execute(db.select(CaptureForm.id, CaptureForm.name).order_by(CaptureForm.name)).all()
         self.form_ids.choices = select_choices((str(i), n) for i, n in forms)
         self.target_user_id.choices = owner_choices("Choose a person…")
-        teams = db.session.execute(db.select(Team.id, Team.name).order_by(Team.name)).all()
-        self.target_team_id.choices = select_choices([("", "Choose a team…")] + [(str(i), n) for i, n in teams])
+        self.target_team_id.choices = select_choices([("", "Choose a team…")]
+                                                     + [(str(t.id), t.name) for t in menu_teams()])
 
     def load(self, rule) -> None:
         c = rule.conditions or {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlalchemy import func, select
 
 from leadflow.extensions import db
@@ -12,6 +14,7 @@ from leadflow.sequences.models import (
     SequenceMessage,
 )
 from leadflow.sequences.templates import MERGE_FIELDS
+from leadflow.web import refcache
 
 ENROLMENT_PAGE = 200
 
@@ -63,6 +66,17 @@ def lead_enrollments(lead: Lead) -> dict:
     enrollments = list(db.session.scalars(select(Enrollment).where(Enrollment.lead_id == lead.id)
                                           .order_by(Enrollment.enrolled_at.desc()).limit(20)))
     active_ids = {e.sequence_id for e in enrollments if e.state == "active"}
-    available = [s for s in db.session.scalars(select(Sequence).where(Sequence.active.is_(True)).order_by(Sequence.name))
-                 if s.id not in active_ids]
+    available = [s for s in active_sequences() if s.id not in active_ids]
     return {"enrollments": enrollments, "available_sequences": available}
+
+
+class SequenceChoice(NamedTuple):
+    id: int
+    name: str
+
+
+def active_sequences() -> tuple[SequenceChoice, ...]:
+    """The sequences that take enrolments, by name (kept for the process, ``refcache``)."""
+    return refcache.cached(("sequences",), "active sequences", lambda: tuple(
+        SequenceChoice(*r) for r in db.session.execute(
+            select(Sequence.id, Sequence.name).where(Sequence.active.is_(True)).order_by(Sequence.name, Sequence.id))))

@@ -241,5 +241,4 @@ def sequence_panel(lead: Lead) -> dict:
 @bp.app_template_global("sequence_choices")
 def sequence_choices() -> list[tuple[int, str]]:
     """``(id, name)`` of the sequences that take enrolments, for the lead list's bulk bar."""
-    return [(s.id, s.name) for s in db.session.scalars(db.select(Sequence).where(Sequence.active.is_(True))
-                                                         .order_by(Sequence.name))]
+    return queries.active_sequences()

@@ -126,8 +126,12 @@ def test_lead_list_query_count_does_not_grow_with_page_size(app, login_as, make_
         assert client.get("/leads?per_page=25").status_code == 200
     with count_queries() as large:
         assert client.get("/leads?per_page=100").status_code == 200
-    assert len(small) == len(large), (small, large)
-    assert len(large) <= 15
+    # 100 a page: the 60 leads fit on the first, which is counted from its rows (no COUNT)
+    assert len(large) < len(small), (small, large)
+    # the user, the reference versions, the count (SQLite: all rows less the trashed), the ids, the
+    # rows with their tags; the owners, tags, stages, sequences, settings and rates are kept for
+    # the process (web/refcache.py)
+    assert len(small) <= 6, small
 
 
 def test_lead_page_query_count_is_bounded(app, login_as, make_lead, count_queries):
@@ -142,7 +146,7 @@ def test_lead_page_query_count_is_bounded(app, login_as, make_lead, count_querie
     client.get(f"/leads/{lead.id}")
     with count_queries() as queries:
         assert client.get(f"/leads/{lead.id}").status_code == 200
-    assert len(queries) <= 15, queries  # the limit of issue 2 (it was 17 with tags and pipeline read apart)
+    assert len(queries) <= 13, queries  # 15 before the reference data was kept for the process (issue 15)
 
 
 def test_names_are_escaped_on_every_page(login_as, make_lead):
