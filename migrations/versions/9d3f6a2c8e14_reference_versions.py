@@ -7,7 +7,7 @@ write to its tables, from any process and any code path. On ``users`` only the c
 menus show count: a sign-in's time bumps nothing.
 
 Revision ID: 9d3f6a2c8e14
-Revises: 4b7e2c9d1a60
+Revises: 7d3f1a9c5e28
 Create Date: 2026-12-04 00:00:00
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '9d3f6a2c8e14'
-down_revision = '4b7e2c9d1a60'
+down_revision = '7d3f1a9c5e28'
 branch_labels = None
 depends_on = None
 

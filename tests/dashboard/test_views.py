@@ -99,7 +99,7 @@ def test_home_page_query_count(world, login_as, count_queries):
     with count_queries() as today_statements:
         assert client.get("/", headers={"HX-Request": "false"}).status_code == 200
     # the user, the workspace settings; overdue, due today, hot, waiting, new
-    assert len(today_statements) <= 8, "\n".join(today_statements)
+    assert len(today_statements) <= 7, "\n".join(today_statements)
     assert client.get("/home/month").status_code == 200  # the first one keeps the closed months
     with count_queries() as month_statements:
         assert client.get("/home/month").status_code == 200
