@@ -181,13 +181,11 @@ def _require_identity(first_name: str, last_name: str, email: str | None, phone:
 
 
 def default_stage() -> Stage | None:
-    pipeline = db.session.scalar(
-        db.select(Pipeline).where(Pipeline.archived_at.is_(None))
-        .order_by(Pipeline.is_default.desc(), Pipeline.position, Pipeline.id).limit(1)
-    )
-    if pipeline is None:
-        return None
-    return next((s for s in pipeline.stages if s.kind == "open"), None)
+    """The first open stage of the default pipeline (else of the first live one), in one query."""
+    pipeline_id = (db.select(Pipeline.id).where(Pipeline.archived_at.is_(None))
+                   .order_by(Pipeline.is_default.desc(), Pipeline.position, Pipeline.id).limit(1).scalar_subquery())
+    return db.session.scalar(db.select(Stage).where(Stage.pipeline_id == pipeline_id, Stage.kind == "open")
+                             .order_by(Stage.position, Stage.id).limit(1))
 
 
 def resolve_tags(names: list[str]) -> list[Tag]:

@@ -38,15 +38,13 @@ from datetime import datetime
 from functools import wraps
 
 from sqlalchemy import ClauseElement, ColumnElement, String, and_, bindparam, cast, event, func, literal, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import chunked, utcnow
+from leadflow.db import chunked, conflict_insert, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
@@ -159,13 +157,11 @@ class InsertedLeads:
         return [i for i in self.ids if i is not None]
 
 
-def _insert():
-    return (pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert)(Lead.__table__)
-
-
-def _on_conflict(statement):
-    return statement.on_conflict_do_nothing(index_elements=[Lead.__table__.c.email_key],
-                                            index_where=text(LIVE_EMAIL_WHERE))
+def _insert_skipping_taken_emails():
+    """INSERT … ON CONFLICT (live email) DO NOTHING RETURNING email_key, id."""
+    table = Lead.__table__
+    return conflict_insert(("leads", "skip taken emails"), lambda insert: insert(table).on_conflict_do_nothing(
+        index_elements=[table.c.email_key], index_where=text(LIVE_EMAIL_WHERE)).returning(table.c.email_key, table.c.id))
 
 
 def email_holders(email_keys: Sequence[str], exclude_id: int | None = None) -> dict[str, int]:
@@ -199,8 +195,7 @@ def insert_leads(rows: Sequence[dict]) -> InsertedLeads:
     without = [i for i, row in enumerate(rows) if not row.get("email_key")]
     table = Lead.__table__
     if with_email:
-        by_key = dict(db.session.execute(_on_conflict(_insert()).returning(table.c.email_key, table.c.id),
-                                         [rows[i] for i in with_email]).all())
+        by_key = dict(db.session.execute(_insert_skipping_taken_emails(), [rows[i] for i in with_email]).all())
         claimed: set[str] = set()
         for i in with_email:
             key = rows[i]["email_key"]
@@ -209,7 +204,7 @@ def insert_leads(rows: Sequence[dict]) -> InsertedLeads:
                 claimed.add(key)
     if without:
         new_ids = db.session.execute(
-            _insert().returning(table.c.id, sort_by_parameter_order=True), [rows[i] for i in without]).scalars().all()
+            table.insert().returning(table.c.id, sort_by_parameter_order=True), [rows[i] for i in without]).scalars().all()
         for i, lead_id in zip(without, new_ids):
             ids[i] = lead_id
     missed = [i for i in with_email if ids[i] is None]
@@ -301,8 +296,7 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     those given an owner), an audit entry each with ``audit``, the board totals; then
     ``leads.arrived`` for the batch, with the channel it came through."""
     at = at or utcnow()
-    stages = {s.id: s for s in db.session.scalars(db.select(Stage).where(
-        Stage.id.in_({n.values["stage_id"] for n in new if n.values.get("stage_id")})))}
+    stages = _stages({n.values["stage_id"] for n in new if n.values.get("stage_id")})
     rows = [derive(n.values, organization_name=n.organization_name, stage=stages.get(n.values.get("stage_id")),
                    at=at, offset=i) for i, n in enumerate(new)]
     if len({frozenset(row) for row in rows}) > 1:
@@ -337,6 +331,17 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     _write_totals({}, _new_contributions(row for _, _, row in added))
     _announce(arrivals.announce, ids, channel)  # after the commit, in a request (see leads.arrivals)
     return result
+
+
+def _stages(ids: set[int]) -> dict[int, Stage]:
+    """The stages ``ids``: those this session holds already (the caller looked its stage up)
+    without a query, the others in one."""
+    held = {stage_id: db.session.identity_map.get(db.session.identity_key(Stage, stage_id)) for stage_id in ids}
+    found = {stage_id: stage for stage_id, stage in held.items() if stage is not None}
+    missing = [stage_id for stage_id in ids if stage_id not in found]
+    if missing:
+        found.update((s.id, s) for s in db.session.scalars(db.select(Stage).where(Stage.id.in_(missing))))
+    return found
 
 
 def _new_contributions(rows: Iterable[dict]) -> dict[tuple[int, str], list[int]]:

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from leadflow.db import conflict_insert
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage, StageCurrencyTotals, StageTotals
 
@@ -45,9 +46,12 @@ def add_to_totals(connection, deltas) -> None:
 
 
 def _add_rows(connection, table, rows: list[dict], keys: list[str]) -> None:
-    statement = _insert(connection)(table).values(rows)
-    added = {name: table.c[name] + statement.excluded[name] for name in rows[0] if name not in keys}
-    connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=added))
+    def build(insert):
+        statement = insert(table)
+        added = {name: table.c[name] + statement.excluded[name] for name in rows[0] if name not in keys}
+        return statement.on_conflict_do_update(index_elements=keys, set_=added)
+
+    connection.execute(conflict_insert(("totals", table.name), build), rows)
 
 
 def _insert(connection):
