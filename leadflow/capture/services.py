@@ -415,10 +415,10 @@ def choose_owner(form: CaptureForm) -> int | None:
             db.select(User).where(User.team_id == form.team_id, User.role != "viewer").order_by(User.id))))]
         if not members:
             return None
-        db.session.execute(update(CaptureForm).where(CaptureForm.id == form.id)
-                           .values(rotation_counter=CaptureForm.rotation_counter + 1)
-                           .execution_options(synchronize_session=False))
-        turn = db.session.scalar(db.select(CaptureForm.rotation_counter).where(CaptureForm.id == form.id))
+        turn = db.session.scalar(update(CaptureForm).where(CaptureForm.id == form.id)
+                                 .values(rotation_counter=CaptureForm.rotation_counter + 1)
+                                 .returning(CaptureForm.rotation_counter)
+                                 .execution_options(synchronize_session=False))
         return members[(turn - 1) % len(members)]
     return None
 

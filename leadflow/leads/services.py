@@ -223,9 +223,12 @@ def write_changes(actor, lead: Lead, values: dict, **options) -> list[str]:
     return store.update_lead(lead, values, actor, tag_ids=tag_ids, **options)
 
 
-def create_lead(actor, data: dict, *, region: str | None = None, channel: str = "manual") -> Lead:
+def create_lead(actor, data: dict, *, region: str | None = None, channel: str = "manual",
+                columns: dict | None = None) -> Lead:
     """Create a lead from user input. ``channel`` says how it came in (see
-    ``leadflow.leads.events.CHANNELS``); the arrival steps run before this returns."""
+    ``leadflow.leads.events.CHANNELS``); the arrival steps run before this returns.
+    ``columns``: values the caller sets on the new row as they are, not input to clean (a
+    submission's consent and time of last activity), so they need no UPDATE after the INSERT."""
     if not can_create_lead(actor):
         raise PermissionDenied("Your role cannot create leads.")
     values = clean_lead_input(data, region)
@@ -241,7 +244,8 @@ def create_lead(actor, data: dict, *, region: str | None = None, channel: str = 
     row = {"first_name": "", "last_name": "", "email": None, "email_key": None, "phone": None,
            "lifecycle": "lead", "temperature": "cold", "score": 0, "value_cents": None,
            "currency": get_setting("default_currency") or "USD", "deleted_at": None, "owner_id": None,
-           **values, "organization_id": find_or_create_organization(org_name).id if org_name else None}
+           **values, "organization_id": find_or_create_organization(org_name).id if org_name else None,
+           **(columns or {})}
     new = store.NewLead(row, organization_name=org_name, tag_ids=tag_ids)
     for _ in range(3):  # the holder went to the trash in between: the address is free again
         result = store.create_leads([new], actor, channel, note_owner=True, audit=True)

@@ -319,7 +319,7 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     entries = []
     owner_ids = {row["owner_id"] for _, _, row in added if row.get("owner_id")} if note_owner else set()
     if owner_ids:
-        owners = dict(db.session.execute(db.select(User.id, User.name).where(User.id.in_(owner_ids))).all())
+        owners = _user_names(owner_ids)
         entries += [_entry(lead_id, "assignment", actor_id, f"Assigned to {owners.get(row['owner_id'], 'nobody')}", at)
                     for lead_id, _, row in added if row.get("owner_id")]
     entries += [_entry(lead_id, "system", actor_id, "Lead created", at) for lead_id, _, _ in added]
@@ -331,6 +331,17 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     _write_totals({}, _new_contributions(row for _, _, row in added))
     _announce(arrivals.announce, ids, channel)  # after the commit, in a request (see leads.arrivals)
     return result
+
+
+def _user_names(ids: set[int]) -> dict[int, str]:
+    """id → name of these users: those this session holds (the caller checked the owner it
+    gave) without a query, the others in one."""
+    held = [db.session.identity_map.get(db.session.identity_key(User, user_id)) for user_id in ids]
+    names = {user.id: user.name for user in held if user is not None and "name" in user.__dict__}
+    missing = [user_id for user_id in ids if user_id not in names]
+    if missing:
+        names.update(db.session.execute(db.select(User.id, User.name).where(User.id.in_(missing))).all())
+    return names
 
 
 def _stages(ids: set[int]) -> dict[int, Stage]:
