@@ -184,7 +184,10 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
 
     created = False
     if lead is None:
-        new_data = {k: v for k, v in (defaults or {}).items() if k in DEFAULT_KEYS and v not in (None, "")}
+        # A default may be a function, called only now that a lead is made (a form's round-robin
+        # owner takes its turn only for a new lead, as late as it can: its row stays locked).
+        defaults = {k: (v() if callable(v) else v) for k, v in (defaults or {}).items() if k in DEFAULT_KEYS}
+        new_data = {k: v for k, v in defaults.items() if v not in (None, "")}
         new_data.update({k: v for k, v in submitted.items() if k in INPUT_KEYS})
         if "tags" in submitted and (defaults or {}).get("tags"):
             new_data["tags"] = services.parse_tags(services.parse_tags(defaults["tags"])
