@@ -53,6 +53,9 @@ def create_app(config: object | str | None = None, *, migrations: bool = True) -
 
             guard(app, db.engine)
     install_commit_tracking()
+    from leadflow.leads.store import install_totals_at_commit
+
+    install_totals_at_commit()
 
     if app.config.get("TRUST_PROXY"):
         from leadflow.serving import TrustedProxyFix

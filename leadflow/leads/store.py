@@ -52,7 +52,8 @@ from leadflow.leads import arrivals, events
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, LifecycleChange, lead_tags
 from leadflow.organizations.models import Organization
-from leadflow.pipeline.models import Stage, StageChange
+from leadflow.pipeline import totals
+from leadflow.pipeline.models import Stage, StageChange, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.totals import add_to_totals as _add_to_totals
 
 # Ids per statement: well under every driver's limit on bound parameters.
@@ -791,14 +792,37 @@ def _contributions(selections: Sequence[ColumnElement[bool]]) -> dict[tuple[int,
 
 
 def _write_totals(before: dict, after: dict) -> None:
-    """Add to the board totals what a write changed: ``after`` minus ``before``."""
+    """Add to the board totals what a write changed, ``after`` minus ``before``, when the
+    transaction commits (``pipeline.totals.add_at_commit``)."""
     deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for sign, contributions in ((-1, before), (1, after)):
         for key, values in contributions.items():
             delta = deltas[key]
             for i, value in enumerate(values):
                 delta[i] += sign * value
-    _add_to_totals(db.session.connection(), deltas)
+    totals.add_at_commit(db.session(), {key: delta for key, delta in deltas.items() if any(delta)})
+
+
+def _add_pending_totals(session) -> None:
+    with writing():
+        totals.add_pending(session)
+
+
+_TOTALS_MAPPERS = {StageTotals.__mapper__, StageCurrencyTotals.__mapper__}
+
+
+def _totals_read(state) -> None:
+    """A statement of the session about to read the totals: what its transaction added first."""
+    if totals.has_pending(state.session) and _TOTALS_MAPPERS.intersection(state.all_mappers):
+        _add_pending_totals(state.session)
+
+
+def install_totals_at_commit() -> None:
+    """Add each transaction's totals at its commit (once per process, on the app's sessions)."""
+    for name, listener in (("before_commit", _add_pending_totals),  # a savepoint's release too: sooner, still right
+                           ("after_soft_rollback", totals.forget_rolled_back), ("do_orm_execute", _totals_read)):
+        if not event.contains(db.session, name, listener):
+            event.listen(db.session, name, listener)
 
 
 def _session_leads(ids: Iterable[int]) -> list[Lead]:
