@@ -225,16 +225,17 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
                                              held=public_merge is not None and public_merge.hold_consent())
     if public_merge is not None and public_merge.differences:
         details["kept"] = public_merge.timeline_note()
-    activity = Activity(
-        lead_id=lead.id, kind=activity_kind, actor_id=getattr(actor, "id", None), occurred_at=now,
-        subject=(activity_subject or activity_kind.replace("_", " ").capitalize())[:200], details=details,
-    )
+    entry = {"lead_id": lead.id, "kind": activity_kind, "actor_id": getattr(actor, "id", None), "occurred_at": now,
+             "subject": (activity_subject or activity_kind.replace("_", " ").capitalize())[:200], "details": details}
+    if arriving:  # nothing in this request reads the entry (no review, no handler): one INSERT
+        db.session.execute(Activity.__table__.insert(), [entry])
+        return IntakeResult(lead=lead, created=created)
+    activity = Activity(**entry)
     db.session.add(activity)
     if not created:
         store.update_columns([lead.id], {"last_activity_at": now}, actor)
     db.session.flush()
     if public_merge is not None:
         public_merge.open_reviews(activity)
-    if not arriving:
-        events.activity_added(lead, actor, activity)
+    events.activity_added(lead, actor, activity)
     return IntakeResult(lead=lead, created=created)
