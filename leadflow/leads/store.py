@@ -297,7 +297,7 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     those given an owner), an audit entry each with ``audit``, the board totals; then
     ``leads.arrived`` for the batch, with the channel it came through."""
     at = at or utcnow()
-    stages = _stages({n.values["stage_id"] for n in new if n.values.get("stage_id")})
+    stages = _held_or_read(Stage, {n.values["stage_id"] for n in new if n.values.get("stage_id")})
     rows = [derive(n.values, organization_name=n.organization_name, stage=stages.get(n.values.get("stage_id")),
                    at=at, offset=i) for i, n in enumerate(new)]
     if len({frozenset(row) for row in rows}) > 1:
@@ -320,7 +320,7 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     entries = []
     owner_ids = {row["owner_id"] for _, _, row in added if row.get("owner_id")} if note_owner else set()
     if owner_ids:
-        owners = _user_names(owner_ids)
+        owners = {user_id: user.name for user_id, user in _held_or_read(User, owner_ids).items()}
         entries += [_entry(lead_id, "assignment", actor_id, f"Assigned to {owners.get(row['owner_id'], 'nobody')}", at)
                     for lead_id, _, row in added if row.get("owner_id")]
     entries += [_entry(lead_id, "system", actor_id, "Lead created", at) for lead_id, _, _ in added]
@@ -334,25 +334,14 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     return result
 
 
-def _user_names(ids: set[int]) -> dict[int, str]:
-    """id → name of these users: those this session holds (the caller checked the owner it
-    gave) without a query, the others in one."""
-    held = [db.session.identity_map.get(db.session.identity_key(User, user_id)) for user_id in ids]
-    names = {user.id: user.name for user in held if user is not None and "name" in user.__dict__}
-    missing = [user_id for user_id in ids if user_id not in names]
+def _held_or_read(model, ids: set[int]) -> dict:
+    """id → object of ``model`` for ``ids``: those this session holds already (the caller
+    looked its stage or owner up) without a query, the others in one."""
+    held = {i: db.session.identity_map.get(db.session.identity_key(model, i)) for i in ids}
+    found = {i: obj for i, obj in held.items() if obj is not None}
+    missing = [i for i in ids if i not in found]
     if missing:
-        names.update(db.session.execute(db.select(User.id, User.name).where(User.id.in_(missing))).all())
-    return names
-
-
-def _stages(ids: set[int]) -> dict[int, Stage]:
-    """The stages ``ids``: those this session holds already (the caller looked its stage up)
-    without a query, the others in one."""
-    held = {stage_id: db.session.identity_map.get(db.session.identity_key(Stage, stage_id)) for stage_id in ids}
-    found = {stage_id: stage for stage_id, stage in held.items() if stage is not None}
-    missing = [stage_id for stage_id in ids if stage_id not in found]
-    if missing:
-        found.update((s.id, s) for s in db.session.scalars(db.select(Stage).where(Stage.id.in_(missing))))
+        found.update((obj.id, obj) for obj in db.session.scalars(db.select(model).where(model.id.in_(missing))))
     return found
 
 
