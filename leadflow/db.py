@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
@@ -11,7 +12,7 @@ from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.cache_key import CacheKey
 from sqlalchemy.types import TypeDecorator
@@ -247,8 +248,8 @@ WRITE_LOCK_POLL_SECONDS = 0.002
 
 def _begin_immediate(connection) -> None:
     """``BEGIN IMMEDIATE``, asked again every ``WRITE_LOCK_POLL_SECONDS`` while another writer
-    holds the lock, for as long as the connection's busy timeout; then it fails with the error
-    callers retry (``is_retryable``)."""
+    holds the lock, for as long as the connection's busy timeout; then once more the usual way,
+    which fails with the error callers retry (``is_retryable``)."""
     driver = connection.connection.driver_connection
     wait_ms = driver.execute("PRAGMA busy_timeout").fetchone()[0]
     deadline = time.monotonic() + wait_ms / 1000
@@ -256,12 +257,16 @@ def _begin_immediate(connection) -> None:
     try:
         while True:
             try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                driver.execute("BEGIN IMMEDIATE")
                 return
-            except OperationalError as exc:
-                if not is_retryable(exc) or time.monotonic() + WRITE_LOCK_POLL_SECONDS >= deadline:
-                    raise
+            except sqlite3.OperationalError as exc:
+                if not any(words in str(exc).lower() for words in RETRYABLE_SQLITE_WORDS):
+                    break  # not a busy database: the statement below reports it
+            if time.monotonic() + WRITE_LOCK_POLL_SECONDS >= deadline:
+                break
             time.sleep(WRITE_LOCK_POLL_SECONDS)
+        driver.execute("PRAGMA busy_timeout = 1")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     finally:
         driver.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
 
