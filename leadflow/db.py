@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import sqlite3
-import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 
@@ -233,42 +231,8 @@ def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        if sqlite_begin_mode.get() == "IMMEDIATE":
-            _begin_immediate(connection)
-        else:
-            connection.exec_driver_sql("BEGIN")
-
-
-# How long a writer waiting for SQLite's write lock sleeps before it asks again. SQLite's own
-# busy handler sleeps in steps that grow to 100 ms, and the lock is free for most of the last
-# step: writers of a busy server (and the arrivals sweep beside it) spent more time asleep than
-# writing. Asking every few milliseconds, the next writer starts soon after the last commits.
-WRITE_LOCK_POLL_SECONDS = 0.002
-
-
-def _begin_immediate(connection) -> None:
-    """``BEGIN IMMEDIATE``, asked again every ``WRITE_LOCK_POLL_SECONDS`` while another writer
-    holds the lock, for as long as the connection's busy timeout; then once more the usual way,
-    which fails with the error callers retry (``is_retryable``)."""
-    driver = connection.connection.driver_connection
-    wait_ms = driver.execute("PRAGMA busy_timeout").fetchone()[0]
-    deadline = time.monotonic() + wait_ms / 1000
-    driver.execute("PRAGMA busy_timeout = 0")
-    try:
-        while True:
-            try:
-                driver.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not any(words in str(exc).lower() for words in RETRYABLE_SQLITE_WORDS):
-                    break  # not a busy database: the statement below reports it
-            if time.monotonic() + WRITE_LOCK_POLL_SECONDS >= deadline:
-                break
-            time.sleep(WRITE_LOCK_POLL_SECONDS)
-        driver.execute("PRAGMA busy_timeout = 1")
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    finally:
-        driver.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+        mode = sqlite_begin_mode.get()
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
 # The tables a bulk write (an import, the demo seed, a restore, a bulk job) fills or rewrites:
