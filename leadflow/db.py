@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.cache_key import CacheKey
 from sqlalchemy.types import TypeDecorator
 
 from leadflow.extensions import db
@@ -157,6 +158,28 @@ def is_conflict(error: BaseException | None) -> bool:
         return constraint in FIND_OR_CREATE_KEYS
     message = str(error.orig)
     return any(message.endswith(f"UNIQUE constraint failed: {columns}") for columns in FIND_OR_CREATE_KEYS.values())
+
+
+# SQLAlchemy 2.0 compiles a dialect's ``INSERT … ON CONFLICT`` anew on every execution (those
+# constructs have no cache key). The hot ones (a lead's insert, the board totals, a form token)
+# are built once per database kind and statement, with a fixed cache key, so their compiled form
+# is kept like any other statement's. Only for statements built entirely from the schema: every
+# value comes with the execution's parameters, none is embedded in the statement.
+_CONFLICT_STATEMENTS: dict[tuple, object] = {}
+
+
+def conflict_insert(name: tuple, build):
+    """The statement ``build(dialect_insert)`` makes, built once per database kind and ``name``
+    (a tuple naming the table and shape, fixed by the code: the dict stays small)."""
+    dialect = db.session.get_bind().dialect.name
+    key = (dialect, *name)
+    statement = _CONFLICT_STATEMENTS.get(key)
+    if statement is None:
+        statement = build(pg_insert if dialect == "postgresql" else sqlite_insert)
+        cache_key = CacheKey(("leadflow.conflict_insert", *key), [])
+        statement._generate_cache_key = lambda: cache_key  # the statement never changes: this key is its whole identity
+        _CONFLICT_STATEMENTS[key] = statement
+    return statement
 
 
 def insert_missing(table, rows, index_elements: list[str], index_where=None) -> None:

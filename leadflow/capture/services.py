@@ -25,9 +25,7 @@ from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
 from leadflow.leads.events import arriving
-from leadflow.leads.fields import FieldError, normalise_email
-from leadflow.leads.intake import (ATTRIBUTION_KEYS, IntakeResult, find_live_lead_by_email, input_errors,
-                                   intake_lead)
+from leadflow.leads.intake import ATTRIBUTION_KEYS, IntakeResult, input_errors, intake_lead
 from leadflow.leads.models import SOURCES
 from leadflow.pipeline.models import Pipeline, Stage
 from leadflow.pipeline.stages import stage_choices
@@ -413,10 +411,10 @@ def choose_owner(form: CaptureForm) -> int | None:
             db.select(User).where(User.team_id == form.team_id, User.role != "viewer").order_by(User.id))))]
         if not members:
             return None
-        db.session.execute(update(CaptureForm).where(CaptureForm.id == form.id)
-                           .values(rotation_counter=CaptureForm.rotation_counter + 1)
-                           .execution_options(synchronize_session=False))
-        turn = db.session.scalar(db.select(CaptureForm.rotation_counter).where(CaptureForm.id == form.id))
+        turn = db.session.scalar(update(CaptureForm).where(CaptureForm.id == form.id)
+                                 .values(rotation_counter=CaptureForm.rotation_counter + 1)
+                                 .returning(CaptureForm.rotation_counter)
+                                 .execution_options(synchronize_session=False))
         return members[(turn - 1) % len(members)]
     return None
 
@@ -475,14 +473,10 @@ def submit(submission: Submission) -> IntakeResult:
     consent = ({"text": form.consent_text, "source": label, "ip": submission.ip}
                if submission.consent else None)
     data = submission.data
-    # The owner rule only matters for a new lead; intake keeps an existing lead's owner.
-    try:
-        _, email_key = normalise_email(data.get("email")) if isinstance(data.get("email"), str) else (None, None)
-    except FieldError:
-        email_key = None
-    existing = find_live_lead_by_email(email_key)
+    # The owner rule only matters for a new lead (intake keeps an existing lead's owner): it
+    # is asked only when intake makes one.
     defaults = {"source": form.default_source or "web form", "stage_id": _stage_for(form),
-                "owner_id": None if existing else choose_owner(form)}
+                "owner_id": lambda: choose_owner(form)}
     with arriving(form_id=form.id, form_name=form.name):
         result = intake_lead(data, channel="form", actor=form_actor(form), defaults=defaults,
                              activity_subject=f"Submitted {label}",

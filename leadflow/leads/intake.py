@@ -135,16 +135,16 @@ def _update_existing(actor, lead: Lead, submitted: dict, region: str | None) -> 
     services.write_changes(actor, lead, values)
 
 
-def _record_consent(lead: Lead, consent: dict, at, *, held: bool = False, arriving: bool = False) -> dict:
+def _consent_columns(consent: dict, at) -> dict:
+    return {"marketing_consent": True, "consent_at": at, "consent_source": consent_source_text(consent)}
+
+
+def _record_consent(lead: Lead, consent: dict, at, *, held: bool = False, written: bool = False) -> dict:
     """The consent event kept on the timeline; the lead's consent is switched on unless ``held``
-    (a public form after a withdrawal: a person decides, see ``leads.reviews``). A new lead
-    whose arrival is queued (``arriving``) is announced by its arrival, which sees the consent."""
-    if not held:
-        values = {"marketing_consent": True, "consent_at": at, "consent_source": consent_source_text(consent)}
-        if arriving:
-            store.update_rows([{"id": lead.id, **values}], announce=None)
-        else:
-            store.update_columns([lead.id], values, None)
+    (a public form after a withdrawal: a person decides, see ``leads.reviews``) or ``written``
+    already (a new lead's row went in with it: ``_consent_columns``)."""
+    if not held and not written:
+        store.update_columns([lead.id], _consent_columns(consent, at), None)
     event = {"given": True, "text": consent.get("text") or "", "source": consent.get("source") or "",
              "ip": consent.get("ip"), "at": at.isoformat()}
     if held:
@@ -184,13 +184,19 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
 
     created = False
     if lead is None:
-        new_data = {k: v for k, v in (defaults or {}).items() if k in DEFAULT_KEYS and v not in (None, "")}
+        # A default may be a function, called only now that a lead is made (a form's round-robin
+        # owner takes its turn only for a new lead, as late as it can: its row stays locked).
+        defaults = {k: (v() if callable(v) else v) for k, v in (defaults or {}).items() if k in DEFAULT_KEYS}
+        new_data = {k: v for k, v in defaults.items() if v not in (None, "")}
         new_data.update({k: v for k, v in submitted.items() if k in INPUT_KEYS})
         if "tags" in submitted and (defaults or {}).get("tags"):
             new_data["tags"] = services.parse_tags(services.parse_tags(defaults["tags"])
                                                    + services.parse_tags(submitted["tags"]))
+        # What this submission writes on a new lead goes in with its row: its consent, its last activity.
+        columns = {"last_activity_at": now, **(_consent_columns(consent, now) if consent else {})}
         try:
-            lead, created = services.create_lead(actor, new_data, region=region, channel=channel), True
+            lead, created = services.create_lead(actor, new_data, region=region, channel=channel,
+                                                 columns=columns), True
         except EmailTaken as taken:
             # A concurrent submission with this email committed its lead first (the store's
             # INSERT … ON CONFLICT waited for it and wrote nothing): this one updates it. The
@@ -215,22 +221,21 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
                           announce=["custom_fields"])
     details = {"values": submitted, "created": created, "channel": channel, **(activity_details or {})}
     if consent:
-        details["consent"] = _record_consent(lead, consent, now, arriving=arriving,
+        details["consent"] = _record_consent(lead, consent, now, written=created,
                                              held=public_merge is not None and public_merge.hold_consent())
     if public_merge is not None and public_merge.differences:
         details["kept"] = public_merge.timeline_note()
-    activity = Activity(
-        lead_id=lead.id, kind=activity_kind, actor_id=getattr(actor, "id", None), occurred_at=now,
-        subject=(activity_subject or activity_kind.replace("_", " ").capitalize())[:200], details=details,
-    )
+    entry = {"lead_id": lead.id, "kind": activity_kind, "actor_id": getattr(actor, "id", None), "occurred_at": now,
+             "subject": (activity_subject or activity_kind.replace("_", " ").capitalize())[:200], "details": details}
+    if arriving:  # nothing in this request reads the entry (no review, no handler): one INSERT
+        db.session.execute(Activity.__table__.insert(), [entry])
+        return IntakeResult(lead=lead, created=created)
+    activity = Activity(**entry)
     db.session.add(activity)
-    if arriving:
-        store.update_rows([{"id": lead.id, "last_activity_at": now}], announce=None)
-    else:
+    if not created:
         store.update_columns([lead.id], {"last_activity_at": now}, actor)
     db.session.flush()
     if public_merge is not None:
         public_merge.open_reviews(activity)
-    if not arriving:
-        events.activity_added(lead, actor, activity)
+    events.activity_added(lead, actor, activity)
     return IntakeResult(lead=lead, created=created)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy.orm import attributes
 
 from leadflow.accounts.models import User
 from leadflow.db import insert_missing, parse_id, utcnow
@@ -16,7 +17,7 @@ from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
 from leadflow.governance.settings import get_setting
 from leadflow.leads import fields as f
-from leadflow.leads import store
+from leadflow.leads import arrivals, store
 from leadflow.leads.store import audit_snapshot  # noqa: F401  (what callers of the services read)
 from leadflow.leads.custom_fields import AUDIT_PREFIX
 from leadflow.leads.merge_models import LeadMerge
@@ -181,13 +182,11 @@ def _require_identity(first_name: str, last_name: str, email: str | None, phone:
 
 
 def default_stage() -> Stage | None:
-    pipeline = db.session.scalar(
-        db.select(Pipeline).where(Pipeline.archived_at.is_(None))
-        .order_by(Pipeline.is_default.desc(), Pipeline.position, Pipeline.id).limit(1)
-    )
-    if pipeline is None:
-        return None
-    return next((s for s in pipeline.stages if s.kind == "open"), None)
+    """The first open stage of the default pipeline (else of the first live one), in one query."""
+    pipeline_id = (db.select(Pipeline.id).where(Pipeline.archived_at.is_(None))
+                   .order_by(Pipeline.is_default.desc(), Pipeline.position, Pipeline.id).limit(1).scalar_subquery())
+    return db.session.scalar(db.select(Stage).where(Stage.pipeline_id == pipeline_id, Stage.kind == "open")
+                             .order_by(Stage.position, Stage.id).limit(1))
 
 
 def resolve_tags(names: list[str]) -> list[Tag]:
@@ -225,9 +224,12 @@ def write_changes(actor, lead: Lead, values: dict, **options) -> list[str]:
     return store.update_lead(lead, values, actor, tag_ids=tag_ids, **options)
 
 
-def create_lead(actor, data: dict, *, region: str | None = None, channel: str = "manual") -> Lead:
+def create_lead(actor, data: dict, *, region: str | None = None, channel: str = "manual",
+                columns: dict | None = None) -> Lead:
     """Create a lead from user input. ``channel`` says how it came in (see
-    ``leadflow.leads.events.CHANNELS``); the arrival steps run before this returns."""
+    ``leadflow.leads.events.CHANNELS``); the arrival steps run before this returns.
+    ``columns``: values the caller sets on the new row as they are, not input to clean (a
+    submission's consent and time of last activity), so they need no UPDATE after the INSERT."""
     if not can_create_lead(actor):
         raise PermissionDenied("Your role cannot create leads.")
     values = clean_lead_input(data, region)
@@ -235,23 +237,39 @@ def create_lead(actor, data: dict, *, region: str | None = None, channel: str = 
                       values.get("email"), values.get("phone"))
     if "owner_id" not in values and actor is not None and actor.role == "rep":
         values["owner_id"] = actor.id
+    stage = None
     if not values.get("stage_id"):
         stage = default_stage()
         values["stage_id"] = stage.id if stage else None
     org_name = values.pop("organization_name", None)
-    tag_ids = [tag.id for tag in resolve_tags(values.pop("tags", []))]
+    organization = find_or_create_organization(org_name) if org_name else None
+    tags = resolve_tags(values.pop("tags", []))
     row = {"first_name": "", "last_name": "", "email": None, "email_key": None, "phone": None,
            "lifecycle": "lead", "temperature": "cold", "score": 0, "value_cents": None,
            "currency": get_setting("default_currency") or "USD", "deleted_at": None, "owner_id": None,
-           **values, "organization_id": find_or_create_organization(org_name).id if org_name else None}
-    new = store.NewLead(row, organization_name=org_name, tag_ids=tag_ids)
+           **values, "organization_id": organization.id if organization else None, **(columns or {})}
+    new = store.NewLead(row, organization_name=org_name, tag_ids=[tag.id for tag in tags])
     for _ in range(3):  # the holder went to the trash in between: the address is free again
         result = store.create_leads([new], actor, channel, note_owner=True, audit=True)
         if result.ids[0] is not None:
-            return db.session.get(Lead, result.ids[0])
+            lead = db.session.get(Lead, result.ids[0])
+            if arrivals.queued(lead.id):  # else its arrival ran already, and may have changed them
+                _show_related(lead, organization, stage, tags)
+            return lead
         if 0 in result.taken:
             raise EmailTaken(result.taken[0])
     raise DomainError("This email was being changed elsewhere at the same moment. Please try again.")
+
+
+def _show_related(lead: Lead, organization, stage: Stage | None, tags: list[Tag]) -> None:
+    """A new lead's organization, stage and tags are the objects its create just read (nothing
+    has changed them yet): what shows the lead (the API's answer) reads them without a query each."""
+    related = {"organization": organization, "tags": sorted(tags, key=lambda tag: tag.name_key)}
+    if stage is not None and stage.id == lead.stage_id:
+        related["stage"] = stage
+    for key, value in related.items():
+        if key not in lead.__dict__ and (key == "tags" or getattr(value, "id", None) == getattr(lead, f"{key}_id")):
+            attributes.set_committed_value(lead, key, value)
 
 
 def _check_email_free(lead: Lead, email_key: str | None) -> None:

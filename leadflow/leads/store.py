@@ -38,15 +38,13 @@ from datetime import datetime
 from functools import wraps
 
 from sqlalchemy import ClauseElement, ColumnElement, String, and_, bindparam, cast, event, func, literal, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import chunked, utcnow
+from leadflow.db import chunked, conflict_insert, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
@@ -54,7 +52,8 @@ from leadflow.leads import arrivals, events
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, LifecycleChange, lead_tags
 from leadflow.organizations.models import Organization
-from leadflow.pipeline.models import Stage, StageChange
+from leadflow.pipeline import totals
+from leadflow.pipeline.models import Stage, StageChange, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.totals import add_to_totals as _add_to_totals
 
 # Ids per statement: well under every driver's limit on bound parameters.
@@ -159,13 +158,11 @@ class InsertedLeads:
         return [i for i in self.ids if i is not None]
 
 
-def _insert():
-    return (pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert)(Lead.__table__)
-
-
-def _on_conflict(statement):
-    return statement.on_conflict_do_nothing(index_elements=[Lead.__table__.c.email_key],
-                                            index_where=text(LIVE_EMAIL_WHERE))
+def _insert_skipping_taken_emails():
+    """INSERT … ON CONFLICT (live email) DO NOTHING RETURNING email_key, id."""
+    table = Lead.__table__
+    return conflict_insert(("leads", "skip taken emails"), lambda insert: insert(table).on_conflict_do_nothing(
+        index_elements=[table.c.email_key], index_where=text(LIVE_EMAIL_WHERE)).returning(table.c.email_key, table.c.id))
 
 
 def email_holders(email_keys: Sequence[str], exclude_id: int | None = None) -> dict[str, int]:
@@ -199,8 +196,7 @@ def insert_leads(rows: Sequence[dict]) -> InsertedLeads:
     without = [i for i, row in enumerate(rows) if not row.get("email_key")]
     table = Lead.__table__
     if with_email:
-        by_key = dict(db.session.execute(_on_conflict(_insert()).returning(table.c.email_key, table.c.id),
-                                         [rows[i] for i in with_email]).all())
+        by_key = dict(db.session.execute(_insert_skipping_taken_emails(), [rows[i] for i in with_email]).all())
         claimed: set[str] = set()
         for i in with_email:
             key = rows[i]["email_key"]
@@ -209,7 +205,7 @@ def insert_leads(rows: Sequence[dict]) -> InsertedLeads:
                 claimed.add(key)
     if without:
         new_ids = db.session.execute(
-            _insert().returning(table.c.id, sort_by_parameter_order=True), [rows[i] for i in without]).scalars().all()
+            table.insert().returning(table.c.id, sort_by_parameter_order=True), [rows[i] for i in without]).scalars().all()
         for i, lead_id in zip(without, new_ids):
             ids[i] = lead_id
     missed = [i for i in with_email if ids[i] is None]
@@ -301,8 +297,7 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     those given an owner), an audit entry each with ``audit``, the board totals; then
     ``leads.arrived`` for the batch, with the channel it came through."""
     at = at or utcnow()
-    stages = {s.id: s for s in db.session.scalars(db.select(Stage).where(
-        Stage.id.in_({n.values["stage_id"] for n in new if n.values.get("stage_id")})))}
+    stages = _held_or_read(Stage, {n.values["stage_id"] for n in new if n.values.get("stage_id")})
     rows = [derive(n.values, organization_name=n.organization_name, stage=stages.get(n.values.get("stage_id")),
                    at=at, offset=i) for i, n in enumerate(new)]
     if len({frozenset(row) for row in rows}) > 1:
@@ -325,7 +320,7 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     entries = []
     owner_ids = {row["owner_id"] for _, _, row in added if row.get("owner_id")} if note_owner else set()
     if owner_ids:
-        owners = dict(db.session.execute(db.select(User.id, User.name).where(User.id.in_(owner_ids))).all())
+        owners = {user_id: user.name for user_id, user in _held_or_read(User, owner_ids).items()}
         entries += [_entry(lead_id, "assignment", actor_id, f"Assigned to {owners.get(row['owner_id'], 'nobody')}", at)
                     for lead_id, _, row in added if row.get("owner_id")]
     entries += [_entry(lead_id, "system", actor_id, "Lead created", at) for lead_id, _, _ in added]
@@ -337,6 +332,17 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     _write_totals({}, _new_contributions(row for _, _, row in added))
     _announce(arrivals.announce, ids, channel)  # after the commit, in a request (see leads.arrivals)
     return result
+
+
+def _held_or_read(model, ids: set[int]) -> dict:
+    """id → object of ``model`` for ``ids``: those this session holds already (the caller
+    looked its stage or owner up) without a query, the others in one."""
+    held = {i: db.session.identity_map.get(db.session.identity_key(model, i)) for i in ids}
+    found = {i: obj for i, obj in held.items() if obj is not None}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        found.update((obj.id, obj) for obj in db.session.scalars(db.select(model).where(model.id.in_(missing))))
+    return found
 
 
 def _new_contributions(rows: Iterable[dict]) -> dict[tuple[int, str], list[int]]:
@@ -775,14 +781,37 @@ def _contributions(selections: Sequence[ColumnElement[bool]]) -> dict[tuple[int,
 
 
 def _write_totals(before: dict, after: dict) -> None:
-    """Add to the board totals what a write changed: ``after`` minus ``before``."""
+    """Add to the board totals what a write changed, ``after`` minus ``before``, when the
+    transaction commits (``pipeline.totals.add_at_commit``)."""
     deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for sign, contributions in ((-1, before), (1, after)):
         for key, values in contributions.items():
             delta = deltas[key]
             for i, value in enumerate(values):
                 delta[i] += sign * value
-    _add_to_totals(db.session.connection(), deltas)
+    totals.add_at_commit(db.session(), {key: delta for key, delta in deltas.items() if any(delta)})
+
+
+def _add_pending_totals(session) -> None:
+    with writing():
+        totals.add_pending(session)
+
+
+_TOTALS_MAPPERS = {StageTotals.__mapper__, StageCurrencyTotals.__mapper__}
+
+
+def _totals_read(state) -> None:
+    """A statement of the session about to read the totals: what its transaction added first."""
+    if totals.has_pending(state.session) and _TOTALS_MAPPERS.intersection(state.all_mappers):
+        _add_pending_totals(state.session)
+
+
+def install_totals_at_commit() -> None:
+    """Add each transaction's totals at its commit (once per process, on the app's sessions)."""
+    for name, listener in (("before_commit", _add_pending_totals),  # a savepoint's release too: sooner, still right
+                           ("after_soft_rollback", totals.forget_rolled_back), ("do_orm_execute", _totals_read)):
+        if not event.contains(db.session, name, listener):
+            event.listen(db.session, name, listener)
 
 
 def _session_leads(ids: Iterable[int]) -> list[Lead]:

@@ -13,12 +13,16 @@ from leadflow.organizations.models import Organization
 
 def find_or_create_organization(name: str) -> Organization:
     """The live organization called ``name`` (whatever its case and spacing), added when there
-    is none. ``INSERT … ON CONFLICT DO NOTHING`` on the live-name unique index, then a SELECT:
+    is none. A SELECT; when it finds none, ``INSERT … ON CONFLICT DO NOTHING`` on the live-name
+    unique index and the SELECT again:
     requests adding the same new name at once all get the one organization."""
     name = " ".join(name.split())
-    add_organizations({name.lower(): name})
-    return db.session.scalar(db.select(Organization).where(
-        Organization.name_key == name.lower(), Organization.deleted_at.is_(None)))
+    query = db.select(Organization).where(Organization.name_key == name.lower(), Organization.deleted_at.is_(None))
+    found = db.session.scalar(query)  # read first: most leads name a company already known
+    if found is None:
+        add_organizations({name.lower(): name})
+        found = db.session.scalar(query)
+    return found
 
 
 def add_organizations(names: dict[str, str]) -> None:

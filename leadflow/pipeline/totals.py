@@ -17,8 +17,9 @@ from collections import defaultdict
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
+from leadflow.db import conflict_insert
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage, StageCurrencyTotals, StageTotals
 
@@ -44,10 +45,65 @@ def add_to_totals(connection, deltas) -> None:
             _add_rows(connection, model.__table__, rows, keys)
 
 
+# A write's totals are added when its transaction commits (``add_at_commit``), not where the
+# write happens: on PostgreSQL the row of a stage every new lead enters is locked from its
+# UPDATE to the commit, so every concurrent create waited for the whole of the one before it
+# (its arrival row, timeline, audit entry, answer), where now it waits for its last statement
+# only. Until then the deltas wait in the session, each under the transaction (or savepoint)
+# that made it: a savepoint rolled back forgets its own. Anything that reads the totals in the
+# meantime adds them first (see ``leads.store``), so nothing ever sees a total without them.
+PENDING = "leadflow.totals_at_commit"
+
+
+def add_at_commit(session: Session, deltas) -> None:
+    """``add_to_totals(deltas)`` when this session's transaction commits (``add_pending``)."""
+    if deltas:
+        transaction = session.get_nested_transaction() or session.get_transaction()
+        session.info.setdefault(PENDING, []).append((transaction, dict(deltas)))
+
+
+def has_pending(session: Session) -> bool:
+    return bool(session.info.get(PENDING))
+
+
+def add_pending(session: Session) -> None:
+    """Write the deltas kept by ``add_at_commit`` (one statement per totals table)."""
+    pending = session.info.pop(PENDING, None)
+    current = session.get_transaction()
+    # Those of a transaction that ended without its commit (a session closed) are not this one's.
+    pending = [deltas for made_in, deltas in pending or () if current is not None and _within(made_in, current)]
+    if not pending:
+        return
+    merged: dict = defaultdict(lambda: [0, 0, 0])
+    for deltas in pending:
+        for key, values in deltas.items():
+            for i, value in enumerate(values):
+                merged[key][i] += value
+    add_to_totals(session.connection(), merged)
+
+
+def forget_rolled_back(session: Session, transaction) -> None:
+    """The deltas of ``transaction`` (and of the savepoints inside it) never happened."""
+    pending = session.info.get(PENDING)
+    if pending:
+        pending[:] = [(made_in, deltas) for made_in, deltas in pending if not _within(made_in, transaction)]
+
+
+def _within(made_in, transaction) -> bool:
+    while made_in is not None:
+        if made_in is transaction:
+            return True
+        made_in = made_in.parent
+    return False
+
+
 def _add_rows(connection, table, rows: list[dict], keys: list[str]) -> None:
-    statement = _insert(connection)(table).values(rows)
-    added = {name: table.c[name] + statement.excluded[name] for name in rows[0] if name not in keys}
-    connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=added))
+    def build(insert):
+        statement = insert(table)
+        added = {name: table.c[name] + statement.excluded[name] for name in rows[0] if name not in keys}
+        return statement.on_conflict_do_update(index_elements=keys, set_=added)
+
+    connection.execute(conflict_insert(("totals", table.name), build), rows)
 
 
 def _insert(connection):
@@ -90,6 +146,7 @@ def live_currency_totals_query(stage_ids=None):
 def recount_stage_totals(session: Session, stage_ids=None) -> None:
     """Recompute the totals from the leads themselves (after bulk writes)."""
     session.flush()
+    add_pending(session() if isinstance(session, scoped_session) else session)
     connection = session.connection()
     ids = list(stage_ids) if stage_ids is not None else list(session.scalars(select(Stage.id)))
     actual = {row[0]: (row[1], row[2]) for row in session.execute(live_totals_query(ids))}

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
+from leadflow.db import conflict_insert
 from leadflow.extensions import db
 
 
@@ -78,12 +79,10 @@ def insert_or_ignore(model, row: dict, *, unique_columns: list[str]):
     key = model.__mapper__.primary_key[0]
     dialect = db.session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        statement = dialect_insert(table).values(row).on_conflict_do_nothing(index_elements=unique_columns)
-        return db.session.scalar(statement.returning(key))
+        statement = conflict_insert(
+            ("or ignore", table.name, tuple(unique_columns)),
+            lambda insert: insert(table).on_conflict_do_nothing(index_elements=unique_columns).returning(key))
+        return db.session.scalar(statement, row)
     from sqlalchemy import insert
     from sqlalchemy.exc import IntegrityError
 

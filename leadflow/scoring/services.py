@@ -395,8 +395,26 @@ def rescore_changed_leads(ids: list[int], actor, fields=()) -> None:
     fields = set(fields or ())
     if fields and fields <= {"score", "temperature"}:
         return  # a temperature set by hand stays until the score itself moves
+    rules = active_rules()
+    if fields and not any(_reads(rule, field) for rule in rules for field in fields):
+        return  # a card moved, an owner changed: no rule reads it, the score stands as it is
     # A lifecycle someone just set by hand stays as they set it.
-    rescore_leads(load_leads(ids), move_lifecycle="lifecycle" not in fields)
+    rescore_leads(load_leads(ids), rules=rules, move_lifecycle="lifecycle" not in fields)
+
+
+# The changed fields (as ``leads.changed`` names them) each fit rule's field is read from.
+_FIT_INPUTS = {"size_band": ("organization",), "value": ("value", "currency"), "email_domain": ("email",)}
+
+
+def _reads(rule: ScoringRule, field: str) -> bool:
+    """Whether ``rule`` may give other points once ``field`` changed: a fit rule on it (a
+    custom field rule on any custom field). Engagement and inactivity rules read activities,
+    which no field change touches."""
+    if rule.category != "fit":
+        return False
+    if rule.field == "custom":
+        return field == "custom_fields" or field.startswith(AUDIT_PREFIX)
+    return field in _FIT_INPUTS.get(rule.field, (rule.field,))
 
 
 def rescore_after_activity(lead: Lead, actor, activity=None) -> None:

@@ -14,6 +14,7 @@ from leadflow.leads.models import Lead
 from leadflow.pipeline.models import StageCurrencyTotals, StageTotals
 from leadflow.pipeline.services import ensure_default_pipeline
 from leadflow.pipeline.totals import live_currency_totals_query, live_totals_query, recount_stage_totals
+from leadflow.retry import run_unit
 
 from tests.factories import TEST_SETUP
 
@@ -103,3 +104,41 @@ def test_recount_repairs_totals_after_bulk_writes(make_user):
     db.session.commit()
     assert stored() == actual() == {stage.id: (1, 700)}
     assert stored_money() == actual_money() == {(stage.id, "GBP"): (1, 1, 700)}
+
+
+def test_totals_read_before_the_commit_already_count_the_transactions_writes(make_user):
+    """A request's totals are written at its commit; a read before it sees them all the same."""
+    manager = make_user("manager")
+    stage = ensure_default_pipeline().stages[0]
+    db.session.commit()
+    seen = []
+
+    def request():
+        services.create_lead(manager, {"first_name": "Before", "email": "before@example.com", "value": "40",
+                                       "stage_id": stage.id})
+        seen.append((stored(), stored_money() == actual_money()))
+        db.session.commit()
+
+    run_unit(request, what="test", attempts=1, max_seconds=5)
+    assert seen == [({stage.id: (1, 40_00)}, True)]
+    assert stored() == actual() == {stage.id: (1, 40_00)}  # added once, not again at the commit
+
+
+def test_a_savepoint_rolled_back_takes_its_leads_out_of_the_totals(make_user):
+    """In a request (a unit of work) a new lead's arrival waits for the commit, so nothing
+    writes its totals before then: a savepoint rolled back must forget its own."""
+    manager = make_user("manager")
+    stage = ensure_default_pipeline().stages[0]
+    db.session.commit()
+
+    def request():
+        services.create_lead(manager, {"first_name": "Kept", "email": "kept@example.com", "stage_id": stage.id})
+        with pytest.raises(RuntimeError):
+            with db.session.begin_nested():
+                services.create_lead(manager, {"first_name": "Gone", "email": "gone@example.com",
+                                               "stage_id": stage.id})
+                raise RuntimeError("undo this lead")
+        db.session.commit()
+
+    run_unit(request, what="test", attempts=1, max_seconds=5)
+    assert stored() == actual() == {stage.id: (1, 0)}

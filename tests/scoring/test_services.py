@@ -117,6 +117,21 @@ def test_rescoring_with_nothing_new_writes_nothing(make_user, make_lead, make_ru
     assert len(queries) == 3
 
 
+def test_a_change_no_rule_reads_leaves_the_score_unread_and_a_change_one_reads_rescores(
+        make_user, make_lead, make_rule, count_queries):
+    admin = make_user(role="admin")
+    make_rule(field="title", operator="is_set", points=10)
+    lead = make_lead(admin, title="CEO")
+    assert lead.score == 10
+    with count_queries() as queries:
+        update_lead(admin, lead, {"last_name": "Renamed"})
+    assert not [q for q in queries if "FROM activities" in q]  # nothing of the lead's score was read
+    assert lead.score == 10
+    update_lead(admin, lead, {"title": ""})
+    db.session.refresh(lead)
+    assert lead.score == 0
+
+
 def test_inactivity_changes_the_score_as_time_passes(make_user, make_lead, make_rule):
     make_rule(field="title", operator="is_set", points=30)
     make_rule(name="Gone quiet", category="inactivity", days=30, points=-25, field=None, operator=None)
