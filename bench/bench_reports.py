@@ -185,6 +185,15 @@ def exact_database(database_url: str, *, reuse: bool) -> tuple[str, bool, str]:
     return url.render_as_string(hide_password=False), not (reuse and seeded), f"PostgreSQL database {url.database}"
 
 
+def refresh_statistics(app) -> None:
+    from sqlalchemy import text
+
+    from leadflow.extensions import db
+
+    with app.app_context(), db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE" if connection.dialect.name == "postgresql" else "ANALYZE"))
+
+
 def counts(app) -> dict:
     from sqlalchemy import text
 
@@ -313,6 +322,9 @@ def measure(app, runs: int, warmup: int, only: list[str] | None = None) -> tuple
             timings["page"].append(elapsed)
             timings["page_cpu"].append(cpu)
         results.append({"slug": report.slug, "title": report.title, "bytes": size, "agrees": agrees, **timings})
+        print(f"{report.slug}: bare {statistics.median(timings['bare']):.0f} ms, compute "
+              f"{statistics.median(timings['compute']):.0f} ms, page {statistics.median(timings['page']):.0f} ms",
+              file=sys.stderr, flush=True)
     index, cards = [], []  # wall ms: the index page; then every card's thumbnail, as htmx asks for them
     for _ in range(max(3, runs // 2)):
         index.append(time_page(client, "/reports")[0])
@@ -394,6 +406,7 @@ def main(argv=None) -> int:
         written = seed(app, args.leads, args.activities, args.stage_changes, random.Random(args.seed))
     else:
         written = counts(app)
+        refresh_statistics(app)  # for the indexes a migration may have just added
     print(f"Data: {written}", flush=True)
     results, index = measure(app, args.runs, args.warmup, args.only)
     print("\n" + markdown(database_label(args.database_url), written, must_seed, results, index, args.runs,

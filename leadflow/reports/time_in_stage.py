@@ -25,7 +25,7 @@ from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Pipeline, Stage, StageChange
 from leadflow.reports.charts import bar_chart
-from leadflow.reports.filters import ReportFilters, report_lead_ids, report_pipeline
+from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids, report_pipeline
 from leadflow.reports.registry import Report
 from leadflow.reports.stays import current_stays, days_between, ended_stays, moment
 
@@ -85,10 +85,11 @@ def stage_times(lead_ids, pipeline_id: int, start_at: datetime, end_at: datetime
         select(current.c.stage_id, literal(1), days_between(current.c.entered_at, moment(now)))
         .where(current.c.stage_id.in_(stage_ids)),
     ).subquery("measured")
-    window = {"partition_by": (measured.c.stage_id, measured.c.still)}
+    # Both windows alike (the count over the whole partition), so one sort serves both.
+    window = {"partition_by": (measured.c.stage_id, measured.c.still), "order_by": measured.c.days}
     ranked = select(measured.c.stage_id, measured.c.still, measured.c.days,
-                    func.row_number().over(order_by=measured.c.days, **window).label("rn"),
-                    func.count().over(**window).label("n")).subquery("ranked")
+                    func.row_number().over(**window).label("rn"),
+                    func.count().over(rows=(None, None), **window).label("n")).subquery("ranked")
     rn, n = ranked.c.rn, ranked.c.n
     middle = or_(rn == (n + 1) // 2, rn == (n + 2) // 2)
     query = (select(ranked.c.stage_id, ranked.c.still, func.max(n),
@@ -119,16 +120,23 @@ def stuck_leads(lead_ids, pipeline_id: int, now: datetime, limit: int = STUCK_LI
 
 def backward_moves(lead_ids, pipeline_id: int, start_at: datetime, end_at: datetime) -> list[BackwardMove]:
     """Moves in the period to a stage placed before the one the lead left (within the
-    pipeline): how many per from → to pair, and how many leads made them; most first."""
+    pipeline): how many per from → to pair, and how many leads made them; most first.
+
+    The period's moves are counted per pair first (a GROUP BY over the history of the leads in
+    scope, which the database does before anything else), then the few pairs are joined to
+    their stages (joined at once, SQLite looped over every pair of stages, then every lead)."""
     sc = StageChange.__table__
+    pairs = (in_scope(select(sc.c.from_stage_id, sc.c.to_stage_id, func.count().label("moves"),
+                             func.count(sc.c.lead_id.distinct()).label("leads"))
+                      .join(Lead, Lead.id == sc.c.lead_id), lead_ids)
+             .where(sc.c.at >= moment(start_at), sc.c.at < moment(end_at), sc.c.from_stage_id.is_not(None))
+             .group_by(sc.c.from_stage_id, sc.c.to_stage_id).subquery("pairs"))
     left, entered = aliased(Stage), aliased(Stage)
-    moves = func.count()
-    query = (select(left.name, entered.name, moves, func.count(sc.c.lead_id.distinct()))
-             .select_from(sc).join(left, left.id == sc.c.from_stage_id).join(entered, entered.id == sc.c.to_stage_id)
-             .where(sc.c.lead_id.in_(lead_ids), left.pipeline_id == pipeline_id, entered.pipeline_id == pipeline_id,
-                    entered.position < left.position, sc.c.at >= moment(start_at), sc.c.at < moment(end_at))
-             .group_by(left.id, left.name, left.position, entered.id, entered.name, entered.position)
-             .order_by(moves.desc(), left.position, entered.position))
+    query = (select(left.name, entered.name, pairs.c.moves, pairs.c.leads)
+             .join(left, left.id == pairs.c.from_stage_id).join(entered, entered.id == pairs.c.to_stage_id)
+             .where(left.pipeline_id == pipeline_id, entered.pipeline_id == pipeline_id,
+                    entered.position < left.position)
+             .order_by(pairs.c.moves.desc(), left.position, entered.position))
     return [BackwardMove(from_name, to_name, count, leads) for from_name, to_name, count, leads in db.session.execute(query)]
 
 
