@@ -100,7 +100,7 @@ def open_by_close_month(lead_ids, today: date, rates: Rates) -> tuple[list[Close
     (rows, unweighted total, weighted total)."""
     month = month_of_day(Lead.expected_close_date).label("month")
     overdue = func.sum(case((Lead.expected_close_date < today, 1), else_=0))
-    query = (in_scope(select(month, Lead.currency, func.count(Lead.id), func.count(Lead.value_cents),
+    query = (in_scope(select(month, Lead.currency, func.count(), func.count(Lead.value_cents),
                              func.coalesce(func.sum(Lead.value_cents), 0),
                              func.coalesce(func.sum(Lead.value_cents * Stage.probability), 0), overdue)
                       .join(Stage, Stage.id == Lead.stage_id), lead_ids)
@@ -132,7 +132,7 @@ def won_by_month(lead_ids, months: list[Month], rates: Rates, pipeline_id: int |
         return [], total_in_base({}, rates)
     won_at = func.coalesce(Lead.stage_entered_at, Lead.created_at)
     key = month_key(won_at, months).label("month")
-    query = (in_scope(select(key, Lead.currency, func.count(Lead.id), func.count(Lead.value_cents),
+    query = (in_scope(select(key, Lead.currency, func.count(), func.count(Lead.value_cents),
                              func.coalesce(func.sum(Lead.value_cents), 0))
                       .join(Stage, Stage.id == Lead.stage_id), lead_ids)
              .where(Stage.kind == "won",
