@@ -20,8 +20,6 @@ from sqlalchemy import bindparam, text
 
 from leadflow.db import UTCDateTime
 
-MOMENTS = ("start_at", "end_at", "now", "untouched_before")
-
 
 @dataclass(frozen=True)
 class Period:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, literal, or_, select, union_all
+from sqlalchemy import case, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import aliased
 
 from leadflow.db import utcnow
@@ -107,13 +107,14 @@ def stage_times(lead_ids, pipeline_id: int, start_at: datetime, end_at: datetime
 
 
 def stuck_leads(lead_ids, pipeline_id: int, now: datetime, limit: int = STUCK_LIMIT) -> list[StuckLead]:
-    """The open leads that have been in their current (open) stage longest, longest first."""
-    current = current_stays(lead_ids)
-    query = (select(Lead.id, Lead.first_name, Lead.last_name, Stage.name, current.c.entered_at,
-                    days_between(current.c.entered_at, moment(now)))
-             .join(Lead, Lead.id == current.c.lead_id).join(Stage, Stage.id == current.c.stage_id)
+    """The open leads that have been in their current (open) stage longest, longest first
+    (read from the leads themselves: the stay still going is the lead's current stage)."""
+    entered_at = func.coalesce(Lead.stage_entered_at, Lead.created_at)
+    query = (in_scope(select(Lead.id, Lead.first_name, Lead.last_name, Stage.name, entered_at,
+                             days_between(entered_at, moment(now)))
+                      .join(Stage, Stage.id == Lead.stage_id), lead_ids)
              .where(Stage.pipeline_id == pipeline_id, Stage.kind == "open")
-             .order_by(current.c.entered_at, Lead.id).limit(limit))
+             .order_by(entered_at, Lead.id).limit(limit))
     return [StuckLead(lead_id, " ".join(p for p in (first, last) if p) or "(no name)", stage, entered, _rounded(days))
             for lead_id, first, last, stage, entered, days in db.session.execute(query)]
 
@@ -122,20 +123,23 @@ def backward_moves(lead_ids, pipeline_id: int, start_at: datetime, end_at: datet
     """Moves in the period to a stage placed before the one the lead left (within the
     pipeline): how many per from → to pair, and how many leads made them; most first.
 
-    The period's moves are counted per pair first (a GROUP BY over the history of the leads in
-    scope, which the database does before anything else), then the few pairs are joined to
-    their stages (joined at once, SQLite looped over every pair of stages, then every lead)."""
+    The pipeline's backward pairs of stages are known from its few stages, so only the moves
+    of those pairs are counted (one GROUP BY over the history of the leads in scope), and the
+    stages joined to the few rows it gives."""
+    stages = db.session.execute(select(Stage.id, Stage.position).where(Stage.pipeline_id == pipeline_id)).all()
+    backward = [(left.id, entered.id) for left in stages for entered in stages if entered.position < left.position]
+    if not backward:
+        return []
     sc = StageChange.__table__
     pairs = (in_scope(select(sc.c.from_stage_id, sc.c.to_stage_id, func.count().label("moves"),
                              func.count(sc.c.lead_id.distinct()).label("leads"))
                       .join(Lead, Lead.id == sc.c.lead_id), lead_ids)
-             .where(sc.c.at >= moment(start_at), sc.c.at < moment(end_at), sc.c.from_stage_id.is_not(None))
+             .where(sc.c.at >= moment(start_at), sc.c.at < moment(end_at),
+                    tuple_(sc.c.from_stage_id, sc.c.to_stage_id).in_(backward))
              .group_by(sc.c.from_stage_id, sc.c.to_stage_id).subquery("pairs"))
     left, entered = aliased(Stage), aliased(Stage)
     query = (select(left.name, entered.name, pairs.c.moves, pairs.c.leads)
              .join(left, left.id == pairs.c.from_stage_id).join(entered, entered.id == pairs.c.to_stage_id)
-             .where(left.pipeline_id == pipeline_id, entered.pipeline_id == pipeline_id,
-                    entered.position < left.position)
              .order_by(pairs.c.moves.desc(), left.position, entered.position))
     return [BackwardMove(from_name, to_name, count, leads) for from_name, to_name, count, leads in db.session.execute(query)]
 
