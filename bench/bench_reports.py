@@ -15,17 +15,21 @@ lifecycle history; a tenth of the values in EUR (with a rate) and a twentieth in
 (without one); costs for every source and month.
 
 Then, for every report in ``leadflow.reports.registry.REPORTS`` (each registered report is
-picked up, whoever added it), signed in as an admin, over the whole year (all leads):
+picked up, whoever added it; one with no baseline stops the run), signed in as an admin, over
+the whole year (all leads):
 
-* **compute**: ``report.compute(filters, viewer)`` in an app context, a fresh session each
-  run: the aggregate SQL the report needs and nothing else;
-* **page**: ``GET /reports/<slug>?start=…`` through the Flask test client: the same compute
-  plus the request, the filter form's choices, the charts and the template.
+* **bare SQL**: the report's main figures computed by hand-written aggregate SQL, the plainest
+  correct query per figure (``report_baselines.py``), on a connection of the app's pool;
+  after the warm-up its figures are checked against the report's (a baseline that computes
+  something else would be no baseline);
+* **compute**: ``report.compute(filters, viewer)`` in an app context, a fresh session each run;
+* **page**: ``GET /reports/<slug>?start=…`` through the Flask test client: the compute plus the
+  request, the filter form's choices, the charts and the template.
 
-Compute and page alternate run by run, so both see the same machine load. "Ratio" = page
-median / compute median; the target (issue 16) is 2× or less. The ``/reports`` index (every
-report's thumbnail over the default 90 days) is timed too, without a target. The script
-exits with status 1 when a report misses the target.
+The three alternate run by run, so all see the same machine load. "Ratio" = page median /
+bare SQL median; the target (issue 16) is 2× or less, with the figures agreeing. The
+``/reports`` index and its cards' thumbnails (the default 90 days) are timed too, without a target. The
+script exits with status 1 when a report misses the target.
 
 Prints Markdown; it never writes a file (``--no-write`` is accepted for ``run_all.py``).
 Not collected by pytest: it lives outside ``testpaths`` and its name does not start with ``test``.
@@ -34,6 +38,7 @@ Not collected by pytest: it lives outside ``testpaths`` and its name does not st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import random
 import re
@@ -180,6 +185,15 @@ def exact_database(database_url: str, *, reuse: bool) -> tuple[str, bool, str]:
     return url.render_as_string(hide_password=False), not (reuse and seeded), f"PostgreSQL database {url.database}"
 
 
+def refresh_statistics(app) -> None:
+    from sqlalchemy import text
+
+    from leadflow.extensions import db
+
+    with app.app_context(), db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE" if connection.dialect.name == "postgresql" else "ANALYZE"))
+
+
 def counts(app) -> dict:
     from sqlalchemy import text
 
@@ -203,7 +217,44 @@ def sign_in(client) -> None:
         raise SystemExit(f"could not sign in (HTTP {response.status_code})")
 
 
-def time_compute(app, report, args: dict) -> tuple[float, float]:
+def period(app, args: dict):
+    """The baselines' parameters: the filters' UTC bounds, now, the default pipeline, the months."""
+    from datetime import time as day_time
+
+    from sqlalchemy import text
+
+    from leadflow.extensions import db
+    from report_baselines import Period
+
+    start = datetime.combine(date.fromisoformat(args["start"]), day_time(), tzinfo=timezone.utc)
+    end = datetime.combine(date.fromisoformat(args["end"]) + timedelta(days=1), day_time(), tzinfo=timezone.utc)
+    months, first = [], start.replace(day=1)
+    while first < end:
+        following = (first + timedelta(days=32)).replace(day=1)
+        months.append((f"{first:%Y-%m}", max(first, start), min(following, end)))
+        first = following
+    with app.app_context():
+        pipeline_id = db.session.scalar(text(
+            "SELECT id FROM pipelines WHERE archived_at IS NULL ORDER BY is_default DESC, position, id LIMIT 1"))
+        db.session.remove()
+    return Period(start, end, datetime.now(timezone.utc), pipeline_id, months)
+
+
+def time_bare(app, baseline, when) -> tuple[float, float, dict]:
+    """The hand-written SQL of a report (``report_baselines``), on a fresh connection of the
+    app's pool, as the report's compute gets."""
+    from leadflow.extensions import db
+
+    when = dataclasses.replace(when, now=datetime.now(timezone.utc))  # "now" as the report's compute reads it
+    with app.app_context():
+        started, cpu = time.perf_counter(), time.thread_time()
+        with db.engine.connect() as connection:
+            figures = baseline(connection, when)
+        elapsed, cpu = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
+    return elapsed, cpu, figures
+
+
+def time_compute(app, report, args: dict) -> tuple[float, float, object]:
     from leadflow.accounts.models import User
     from leadflow.extensions import db
     from leadflow.reports.filters import ReportFilters
@@ -212,48 +263,75 @@ def time_compute(app, report, args: dict) -> tuple[float, float]:
         viewer = db.session.scalar(db.select(User).where(User.email == ADMIN_EMAIL))
         started, cpu = time.perf_counter(), time.thread_time()
         filters = ReportFilters.from_args(args, viewer)
-        report.compute(filters, viewer)
+        data = report.compute(filters, viewer)
         elapsed, cpu = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
         db.session.remove()
-    return elapsed, cpu
+    return elapsed, cpu, data
 
 
-def time_page(client, url: str) -> tuple[float, float, int]:
+def time_page(client, url: str, headers: dict | None = None) -> tuple[float, float, int]:
     started, cpu = time.perf_counter(), time.thread_time()
-    response = client.get(url)
+    response = client.get(url, headers=headers)
     elapsed, cpu = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
     if response.status_code != 200:
         raise SystemExit(f"GET {url} answered {response.status_code}")
     return elapsed, cpu, len(response.get_data())
 
 
-def measure(app, runs: int, warmup: int) -> tuple[list[dict], dict]:
+def measure(app, runs: int, warmup: int, only: list[str] | None = None) -> tuple[list[dict], dict]:
+    """Each report: its baseline SQL, its compute and its page, in turn run by run; the
+    baseline's figures are checked against the report's (once, after the warm-up)."""
     from urllib.parse import urlencode
 
     from leadflow.reports.registry import REPORTS
+    from report_baselines import BASELINES, headline
 
     client = app.test_client()
     sign_in(client)
     today = datetime.now(timezone.utc).date()
     args = {"start": (today - timedelta(days=364)).isoformat(), "end": today.isoformat()}
+    when = period(app, args)
     results = []
     for report in REPORTS:
+        if only and report.slug not in only:
+            continue
+        baseline = BASELINES.get(report.slug)
+        if baseline is None:
+            raise SystemExit(f"No baseline SQL for /reports/{report.slug}: add one to bench/report_baselines.py.")
         url = f"/reports/{report.slug}?{urlencode(args)}"
         for _ in range(warmup):
+            time_bare(app, baseline, when)
             time_compute(app, report, args)
-            time_page(client, url)  # warm-up
-        compute_ms, page_ms, compute_cpu, page_cpu, size = [], [], [], [], 0
+            time_page(client, url)
+        timings = {key: [] for key in ("bare", "compute", "page", "bare_cpu", "compute_cpu", "page_cpu")}
+        size, agrees = 0, None
         for _ in range(runs):
-            elapsed, cpu = time_compute(app, report, args)
-            compute_ms.append(elapsed)
-            compute_cpu.append(cpu)
+            elapsed, cpu, figures = time_bare(app, baseline, when)
+            timings["bare"].append(elapsed)
+            timings["bare_cpu"].append(cpu)
+            elapsed, cpu, data = time_compute(app, report, args)
+            timings["compute"].append(elapsed)
+            timings["compute_cpu"].append(cpu)
+            if agrees is None:
+                expected = headline(report.slug, data)
+                agrees = figures == expected
+                if not agrees:
+                    print(f"{report.slug}: the baseline's figures differ from the report's:\n  baseline {figures}\n"
+                          f"  report   {expected}", file=sys.stderr)
             elapsed, cpu, size = time_page(client, url)
-            page_ms.append(elapsed)
-            page_cpu.append(cpu)
-        results.append({"slug": report.slug, "title": report.title, "bytes": size, "compute": compute_ms,
-                        "page": page_ms, "compute_cpu": compute_cpu, "page_cpu": page_cpu})
-    index = [time_page(client, "/reports")[0] for _ in range(max(3, runs // 2))]  # wall ms
-    return results, {"median": statistics.median(index), "p95": percentile(index, 95)}
+            timings["page"].append(elapsed)
+            timings["page_cpu"].append(cpu)
+        results.append({"slug": report.slug, "title": report.title, "bytes": size, "agrees": agrees, **timings})
+        print(f"{report.slug}: bare {statistics.median(timings['bare']):.0f} ms, compute "
+              f"{statistics.median(timings['compute']):.0f} ms, page {statistics.median(timings['page']):.0f} ms",
+              file=sys.stderr, flush=True)
+    index, cards = [], []  # wall ms: the index page; then every card's thumbnail, as htmx asks for them
+    for _ in range(max(3, runs // 2)):
+        index.append(time_page(client, "/reports")[0])
+        cards.append(sum(time_page(client, f"/reports/{report.slug}/thumbnail", {"HX-Request": "true"})[0]
+                         for report in REPORTS))
+    return results, {"median": statistics.median(index), "p95": percentile(index, 95),
+                     "cards": statistics.median(cards)}
 
 
 # --------------------------------------------------------------------------- report
@@ -269,22 +347,26 @@ def markdown(database: str, written: dict, seeded: bool, results: list[dict], in
              f"activities, {written['lifecycle_changes']:,} lifecycle changes, {written['source_costs']:,} source "
              f"costs ({seeded_text}). "
              "Filters: the whole year, everyone's leads, signed in as an admin.", "",
-             "Page columns: `median ms` and `p95 ms` of the whole request. CPU: this process's thread "
-             "(on PostgreSQL the server's own work is not in it); on a shared machine it moves less than "
-             "the wall clock.", "",
-             "| report | bytes | compute median ms | median ms | p95 ms | ratio (page / compute) | compute CPU ms "
-             "| page CPU ms | target | |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+             "Each report three ways, in turn run by run (the same load for all three): **bare SQL**, the "
+             "report's main figures by a hand-written aggregate query (`bench/report_baselines.py`, checked to "
+             "give the report's figures); **compute**, the report's own `compute()`; **page**, the whole request. "
+             "Ratio = page median / bare SQL median; target ≤ ×2. CPU: this process's thread (on PostgreSQL the "
+             "server's work is not in it).", "",
+             "| report | bare SQL ms | compute ms | page ms | page p95 ms | ratio (page / bare) | bare CPU ms "
+             "| compute CPU ms | page CPU ms | figures agree | target | |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
     for r in results:
-        compute, page = statistics.median(r["compute"]), statistics.median(r["page"])
-        ratio = page / compute if compute else float("inf")
-        verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
-        lines.append(f"| {r['title']} (`/reports/{r['slug']}`) | {r['bytes']:,} | {compute:.1f} | {page:.1f} | "
-                     f"{percentile(r['page'], 95):.1f} | ×{ratio:.2f} | {statistics.median(r['compute_cpu']):.1f} | "
-                     f"{statistics.median(r['page_cpu']):.1f} | ≤ ×{TARGET_RATIO:.0f} | {verdict} |")
+        bare, compute, page = (statistics.median(r[key]) for key in ("bare", "compute", "page"))
+        ratio = page / bare if bare else float("inf")
+        verdict = "met" if ratio <= TARGET_RATIO and r["agrees"] else "MISSED"
+        lines.append(f"| {r['title']} (`/reports/{r['slug']}`) | {bare:.1f} | {compute:.1f} | {page:.1f} | "
+                     f"{percentile(r['page'], 95):.1f} | ×{ratio:.2f} | {statistics.median(r['bare_cpu']):.1f} | "
+                     f"{statistics.median(r['compute_cpu']):.1f} | {statistics.median(r['page_cpu']):.1f} | "
+                     f"{'yes' if r['agrees'] else 'NO'} | ≤ ×{TARGET_RATIO:.0f} | {verdict} |")
         r["verdict"] = verdict
-    lines += ["", f"The `/reports` index (every thumbnail, the default 90 days): median {index['median']:.1f} ms, "
-                  f"p95 {index['p95']:.1f} ms.", ""]
+    lines += ["", f"The `/reports` index (the cards; each thumbnail, the default 90 days, is asked for by its card "
+                  f"once the page is shown): median {index['median']:.1f} ms, p95 {index['p95']:.1f} ms; every "
+                  f"card's thumbnail, one request after the other: {index['cards']:.0f} ms in all (median).", ""]
     return "\n".join(lines)
 
 
@@ -303,6 +385,7 @@ def main(argv=None) -> int:
     parser.add_argument("--exact-database", action="store_true",
                         help="with --database-url: use that PostgreSQL database itself, not NAME_reports "
                              "(its public schema is emptied first unless --reuse finds it seeded)")
+    parser.add_argument("--only", action="append", metavar="SLUG", help="time only this report (repeatable)")
     parser.add_argument("--no-write", action="store_true", help="accepted for run_all.py; nothing is written anyway")
     args = parser.parse_args(argv)
 
@@ -323,8 +406,9 @@ def main(argv=None) -> int:
         written = seed(app, args.leads, args.activities, args.stage_changes, random.Random(args.seed))
     else:
         written = counts(app)
+        refresh_statistics(app)  # for the indexes a migration may have just added
     print(f"Data: {written}", flush=True)
-    results, index = measure(app, args.runs, args.warmup)
+    results, index = measure(app, args.runs, args.warmup, args.only)
     print("\n" + markdown(database_label(args.database_url), written, must_seed, results, index, args.runs,
                           args.warmup))
     return 1 if any(r["verdict"] == "MISSED" for r in results) else 0

@@ -192,6 +192,7 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int]] = {
     "GET reports.funnel": (302, 200, 200, 200, 200, 200),
     "GET reports.funnel_csv": (302, 200, 200, 200, 200, 200),
     "GET reports.index": (302, 200, 200, 200, 200, 200),
+    "GET reports.thumbnail": (302, 200, 200, 200, 200, 200),
     "GET reports.speed_to_lead": (302, 200, 200, 200, 200, 200),
     "GET reports.speed_to_lead_csv": (302, 200, 200, 200, 200, 200),
     "GET reports.activity": (302, 200, 200, 200, 200, 200),
@@ -324,7 +325,7 @@ class Samples:
     # -- one method per group of rows made together -----------------------------------------
 
     def _make_fixed(self, n):
-        return {"name": "email", "field": "email", "action": "keep"}
+        return {"name": "email", "field": "email", "action": "keep", "slug": "funnel"}
 
     def _make_pipeline(self, n):
         from leadflow.pipeline.services import ensure_default_pipeline
@@ -476,7 +477,7 @@ class Samples:
 
 
 _GROUPS = {
-    "fixed": ("name", "field", "action"), "pipeline": ("pipeline_id", "stage_id", "next_stage_id"),
+    "fixed": ("name", "field", "action", "slug"), "pipeline": ("pipeline_id", "stage_id", "next_stage_id"),
     "lead": ("lead_id", "partner_id", "task_id", "review_id"), "merge": ("merge_id",), "org": ("org_id",),
     "user": ("user_id",), "sequence": ("template_id", "sequence_id", "step_id"), "enrollment": ("enrollment_id",),
     "job": ("imports.job_id",), "bulk": ("bulk_id",), "export": ("export_id",), "token": ("token_id",), "form": ("form_id",), "message": ("message_id",),

@@ -44,8 +44,9 @@ class StageChange(db.Model):
     """One move of a lead between stages: time in stage and conversion are queries over these."""
 
     __tablename__ = "stage_changes"
-    # where a lead stood at an instant: its latest change before it, its first after it (pipeline.history)
-    __table_args__ = (Index("ix_stage_changes_lead_at", "lead_id", "at", "id"),)
+    # where a lead stood at an instant: its latest change before it, its first after it (pipeline.history);
+    # with the stages too, the reports read a lead's moves in order from the index alone.
+    __table_args__ = (Index("ix_stage_changes_lead_moves", "lead_id", "at", "id", "from_stage_id", "to_stage_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)

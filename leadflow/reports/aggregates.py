@@ -22,7 +22,8 @@ def median_by(values, group, value):
     ranked = db.select(
         group.label("grp"), value.label("val"),
         func.row_number().over(partition_by=group, order_by=value).label("rn"),
-        func.count().over(partition_by=group).label("n"),
+        # The same window as the rank's, over the whole group: one sort serves both.
+        func.count().over(partition_by=group, order_by=value, rows=(None, None)).label("n"),
     ).select_from(values).subquery("ranked")
     middle = ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])  # SQL integer division
     return db.select(ranked.c.grp, func.avg(ranked.c.val)).where(middle).group_by(ranked.c.grp)

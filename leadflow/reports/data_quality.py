@@ -33,7 +33,7 @@ from leadflow.leads.duplicate_pairs import candidate_pairs
 from leadflow.leads.models import Lead, LifecycleChange
 from leadflow.pipeline.models import Stage
 from leadflow.reports.charts import bar_chart
-from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids
 from leadflow.reports.registry import Report
 
 UNTOUCHED_DAYS = 90
@@ -97,15 +97,15 @@ def lost_reasons(lead_ids, start_at: datetime, end_at: datetime) -> list[ReasonR
     lost = select(literal_column("'Lost'").label("kind"), _reason(Lead.won_lost_reason).label("reason"),
                   Lead.id.label("lead_id")) \
         .join(Stage, Stage.id == Lead.stage_id) \
-        .where(Lead.id.in_(lead_ids), Stage.kind == "lost",
+        .where(Stage.kind == "lost",
                Lead.stage_entered_at >= start_at, Lead.stage_entered_at < end_at)
     disqualified = select(literal_column("'Disqualified'").label("kind"),
                           _reason(Lead.disqualified_reason).label("reason"), Lead.id.label("lead_id")) \
-        .where(Lead.id.in_(lead_ids), Lead.lifecycle == "disqualified",
+        .where(Lead.lifecycle == "disqualified",
                select(LifecycleChange.id).where(
                    LifecycleChange.lead_id == Lead.id, LifecycleChange.to_lifecycle == "disqualified",
                    LifecycleChange.at >= start_at, LifecycleChange.at < end_at).exists())
-    both = lost.union_all(disqualified).subquery("reasons")
+    both = in_scope(lost, lead_ids).union_all(in_scope(disqualified, lead_ids)).subquery("reasons")
     rows = db.session.execute(
         select(both.c.kind, both.c.reason, func.count().label("leads")).group_by(both.c.kind, both.c.reason)
         .order_by(both.c.kind.desc(), func.count().desc(), both.c.reason))
@@ -125,7 +125,7 @@ def missing_counts(lead_ids) -> MissingCounts:
     """Live leads in scope with no email, phone, owner or source (one scan)."""
     counts = [func.coalesce(func.sum(case((condition, 1), else_=0)), 0).label(name)
               for name, condition in _missing_conditions().items()]
-    r = db.session.execute(select(func.count().label("leads"), *counts).where(Lead.id.in_(lead_ids))).one()
+    r = db.session.execute(in_scope(select(func.count().label("leads"), *counts).select_from(Lead), lead_ids)).one()
     return MissingCounts(int(r.leads), int(r.no_email), int(r.no_phone), int(r.no_owner), int(r.no_source))
 
 
@@ -148,7 +148,7 @@ def queue_condition(queue: str, now: datetime):
 
 
 def untouched_count(lead_ids, now: datetime) -> int:
-    return db.session.scalar(select(func.count()).where(Lead.id.in_(lead_ids), untouched_condition(now)))
+    return db.session.scalar(in_scope(select(func.count()).select_from(Lead), lead_ids).where(untouched_condition(now)))
 
 
 def duplicate_pair_count(lead_ids) -> tuple[int, bool]:

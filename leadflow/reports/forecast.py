@@ -26,7 +26,7 @@ from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage
 from leadflow.reports.charts import column_chart
-from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids
 from leadflow.reports.months import Month, month_key, month_of_day, period_months
 from leadflow.reports.registry import Report
 from leadflow.reports.stays import moment
@@ -100,11 +100,11 @@ def open_by_close_month(lead_ids, today: date, rates: Rates) -> tuple[list[Close
     (rows, unweighted total, weighted total)."""
     month = month_of_day(Lead.expected_close_date).label("month")
     overdue = func.sum(case((Lead.expected_close_date < today, 1), else_=0))
-    query = (select(month, Lead.currency, func.count(Lead.id), func.count(Lead.value_cents),
-                    func.coalesce(func.sum(Lead.value_cents), 0),
-                    func.coalesce(func.sum(Lead.value_cents * Stage.probability), 0), overdue)
-             .join(Stage, Stage.id == Lead.stage_id)
-             .where(Lead.id.in_(lead_ids), Stage.kind == "open")
+    query = (in_scope(select(month, Lead.currency, func.count(), func.count(Lead.value_cents),
+                             func.coalesce(func.sum(Lead.value_cents), 0),
+                             func.coalesce(func.sum(Lead.value_cents * Stage.probability), 0), overdue)
+                      .join(Stage, Stage.id == Lead.stage_id), lead_ids)
+             .where(Stage.kind == "open")
              .group_by(month, Lead.currency))
     months: dict[str | None, dict] = {}
     everything, everything_weighted = {}, {}
@@ -132,10 +132,10 @@ def won_by_month(lead_ids, months: list[Month], rates: Rates, pipeline_id: int |
         return [], total_in_base({}, rates)
     won_at = func.coalesce(Lead.stage_entered_at, Lead.created_at)
     key = month_key(won_at, months).label("month")
-    query = (select(key, Lead.currency, func.count(Lead.id), func.count(Lead.value_cents),
-                    func.coalesce(func.sum(Lead.value_cents), 0))
-             .join(Stage, Stage.id == Lead.stage_id)
-             .where(Lead.id.in_(lead_ids), Stage.kind == "won",
+    query = (in_scope(select(key, Lead.currency, func.count(), func.count(Lead.value_cents),
+                             func.coalesce(func.sum(Lead.value_cents), 0))
+                      .join(Stage, Stage.id == Lead.stage_id), lead_ids)
+             .where(Stage.kind == "won",
                     won_at >= moment(months[0].start_at), won_at < moment(months[-1].end_at))
              .group_by(key, Lead.currency))
     by_month: dict[str, dict] = {}

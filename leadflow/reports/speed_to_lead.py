@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, String, and_, case, cast, func, literal_column, null, select, union_all
+from sqlalchemy import Integer, Numeric, String, and_, case, cast, func, literal_column, null, select, union_all
 
 from markupsafe import Markup
 
@@ -28,7 +28,7 @@ from leadflow.activities.queries import duration_text
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.reports.charts import bar_chart, line_chart, sparkline
-from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids
 from leadflow.reports.registry import Report
 from leadflow.reports.spans import seconds_between
 
@@ -135,44 +135,64 @@ def _summary_query(lead_ids, start_at: datetime, end_at: datetime, starts: list[
     """One row per group: (grp, key_id, key_text, leads, answered, within_5_min, within_1_hour,
     median_seconds, p90_seconds) for everyone, per owner, per source and per week.
 
-    The leads created in the period are read once (a CTE, which both databases materialize
-    when it is read four times); each grouping is a branch of a UNION ALL; answered leads are
-    ranked per group, fastest first, and the median and p90 picked at their nearest rank."""
-    responses = select(
+    The leads created in the period are read once (a CTE). The counts are made per (owner,
+    source, week) first, and each grouping adds those few rows up; only the answered leads are
+    ranked (a branch of a UNION ALL per grouping), fastest first, and the median and p90
+    picked at their nearest rank. Counts and ranks meet in one GROUP BY of the groups."""
+    responses = in_scope(select(
         Lead.owner_id, func.nullif(func.coalesce(Lead.source, ""), "").label("source"),
         _week_number(starts).label("week"),
         seconds_between(Lead.first_response_at, Lead.created_at).label("seconds"),
-    ).where(Lead.id.in_(lead_ids), Lead.created_at >= start_at, Lead.created_at < end_at).cte("responses")
-    no_id, no_text = cast(null(), Integer), cast(null(), String)
+    ), lead_ids).where(Lead.created_at >= start_at, Lead.created_at < end_at).cte("responses")
+    no_id, no_text, nothing = cast(null(), Integer), cast(null(), String), literal_column("0")
     r = responses.c
-    grouped = union_all(
-        select(literal_column(str(GROUP_ALL)).label("grp"), no_id.label("key_id"), no_text.label("key_text"), r.seconds),
-        select(literal_column(str(GROUP_OWNER)), r.owner_id, no_text, r.seconds),
-        select(literal_column(str(GROUP_SOURCE)), no_id, r.source, r.seconds),
-        select(literal_column(str(GROUP_WEEK)), r.week, no_text, r.seconds).where(r.week >= 0),
-    ).subquery("grouped")
-    g = grouped.c
+    fine = select(
+        r.owner_id, r.source, r.week, func.count().label("leads"), func.count(r.seconds).label("answered"),
+        func.sum(case((r.seconds <= FIVE_MINUTES, 1), else_=0)).label("within_5_min"),
+        func.sum(case((r.seconds <= ONE_HOUR, 1), else_=0)).label("within_1_hour"),
+    ).group_by(r.owner_id, r.source, r.week).cte("fine")
+    f = fine.c
+    counted = (f.leads, f.answered, f.within_5_min, f.within_1_hour)
+
+    def counts(grp: int, key_id, key_text):
+        return select(literal_column(str(grp)).label("grp"), key_id.label("key_id"), key_text.label("key_text"),
+                      *[func.sum(column).label(column.name) for column in counted],
+                      cast(null(), Numeric).label("median_seconds"), cast(null(), Numeric).label("p90_seconds"))
+
+    answered = r.seconds.is_not(None)
+    ranks = union_all(
+        select(literal_column(str(GROUP_ALL)).label("grp"), no_id.label("key_id"), no_text.label("key_text"),
+               r.seconds).where(answered),
+        select(literal_column(str(GROUP_OWNER)), r.owner_id, no_text, r.seconds).where(answered),
+        select(literal_column(str(GROUP_SOURCE)), no_id, r.source, r.seconds).where(answered),
+        select(literal_column(str(GROUP_WEEK)), r.week, no_text, r.seconds).where(answered, r.week >= 0),
+    ).subquery("answered")
+    g = ranks.c
     groups = (g.grp, g.key_id, g.key_text)
-    unanswered_last = case((g.seconds.is_(None), 1), else_=0)
     ranked = select(
         *groups, g.seconds,
-        func.row_number().over(partition_by=groups, order_by=(unanswered_last, g.seconds)).label("rn"),
-        func.count(g.seconds).over(partition_by=groups).label("n"),
+        func.row_number().over(partition_by=groups, order_by=g.seconds).label("rn"),
+        func.count().over(partition_by=groups, order_by=g.seconds, rows=(None, None)).label("n"),  # one sort for both
     ).subquery("ranked")
     n, seconds = ranked.c.n, ranked.c.seconds
 
     def at_rank(rank):
         return func.max(case((ranked.c.rn == rank, seconds)))
 
+    parts = union_all(
+        counts(GROUP_ALL, no_id, no_text).having(func.count() > 0),
+        counts(GROUP_OWNER, f.owner_id, no_text).group_by(f.owner_id),
+        counts(GROUP_SOURCE, no_id, f.source).group_by(f.source),
+        counts(GROUP_WEEK, f.week, no_text).where(f.week >= 0).group_by(f.week),
+        select(ranked.c.grp, ranked.c.key_id, ranked.c.key_text, nothing, nothing, nothing, nothing,
+               at_rank((n + 1) // 2), at_rank((9 * n + 9) // 10))
+        .group_by(ranked.c.grp, ranked.c.key_id, ranked.c.key_text),
+    ).subquery("parts")
+    c = parts.c
     summary = select(
-        ranked.c.grp, ranked.c.key_id, ranked.c.key_text,
-        func.count().label("leads"),
-        func.count(seconds).label("answered"),
-        func.coalesce(func.sum(case((seconds <= FIVE_MINUTES, 1), else_=0)), 0).label("within_5_min"),
-        func.coalesce(func.sum(case((seconds <= ONE_HOUR, 1), else_=0)), 0).label("within_1_hour"),
-        at_rank((n + 1) // 2).label("median_seconds"),
-        at_rank((9 * n + 9) // 10).label("p90_seconds"),
-    ).group_by(ranked.c.grp, ranked.c.key_id, ranked.c.key_text).subquery("summary")
+        c.grp, c.key_id, c.key_text, *[func.sum(c[column.name]).label(column.name) for column in counted],
+        func.max(c.median_seconds).label("median_seconds"), func.max(c.p90_seconds).label("p90_seconds"),
+    ).group_by(c.grp, c.key_id, c.key_text).subquery("summary")
     owner_name = case((summary.c.grp == GROUP_OWNER, User.name))
     return select(summary, owner_name.label("owner_name")).outerjoin(
         User, and_(summary.c.grp == GROUP_OWNER, User.id == summary.c.key_id))

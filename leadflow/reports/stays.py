@@ -31,6 +31,7 @@ from leadflow.db import UTCDateTime
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import StageChange
+from leadflow.reports.filters import in_scope
 
 
 class days_between(FunctionElement):  # noqa: N801 - used like a SQL function
@@ -66,11 +67,14 @@ def ended_stays(lead_ids, start_at: datetime, end_at: datetime):
     moved = select(sc.c.lead_id).where(sc.c.at >= moment(start_at), sc.c.at < moment(end_at))
     ordered = (select(sc.c.lead_id, sc.c.from_stage_id, sc.c.at,
                       func.lag(sc.c.at).over(partition_by=sc.c.lead_id, order_by=(sc.c.at, sc.c.id)).label("prev_at"))
-               .where(sc.c.lead_id.in_(lead_ids), sc.c.lead_id.in_(moved), sc.c.at < moment(end_at))
+               .where(sc.c.lead_id.in_(moved), sc.c.at < moment(end_at))
                .subquery("ordered_changes"))
-    return (select(ordered.c.lead_id, ordered.c.from_stage_id.label("stage_id"),
-                   func.coalesce(ordered.c.prev_at, Lead.created_at).label("entered_at"), ordered.c.at.label("left_at"))
-            .join(Lead, Lead.id == ordered.c.lead_id)
+    # The leads' scope is applied to the leads joined for ``created_at``, not as an IN list
+    # inside the window (the same rows: the window is per lead).
+    return (in_scope(select(ordered.c.lead_id, ordered.c.from_stage_id.label("stage_id"),
+                            func.coalesce(ordered.c.prev_at, Lead.created_at).label("entered_at"),
+                            ordered.c.at.label("left_at"))
+                     .join(Lead, Lead.id == ordered.c.lead_id), lead_ids)
             .where(ordered.c.at >= moment(start_at), ordered.c.from_stage_id.is_not(None),
                    # The first change of a lead created in a stage: that stay began at creation.
                    or_(ordered.c.prev_at.is_not(None), Lead.created_at < ordered.c.at))
@@ -79,10 +83,24 @@ def ended_stays(lead_ids, start_at: datetime, end_at: datetime):
 
 def current_stays(lead_ids):
     """The stays still going: each lead in a stage, since it entered it."""
-    return (select(Lead.id.label("lead_id"), Lead.stage_id,
-                   func.coalesce(Lead.stage_entered_at, Lead.created_at).label("entered_at"))
-            .where(Lead.id.in_(lead_ids), Lead.stage_id.is_not(None))
+    return (in_scope(select(Lead.id.label("lead_id"), Lead.stage_id,
+                            func.coalesce(Lead.stage_entered_at, Lead.created_at).label("entered_at")), lead_ids)
+            .where(Lead.stage_id.is_not(None))
             .subquery("current_stays"))
+
+
+def _after_how_many(column, moments: list[datetime]):
+    """How many of ``moments`` (ascending) are at or before ``column``: 0 … len(moments)."""
+    return case(*[(column < moment(at), i) for i, at in enumerate(moments)], else_=len(moments))
+
+
+def _undone_since(query, bucket, value) -> dict[int, int]:
+    """{k: the sum of ``value`` over the rows of ``query`` at or after the k-th moment}, from
+    one GROUP BY over ``bucket`` (``_after_how_many``) with a running total down the buckets."""
+    per_bucket = query.with_only_columns(bucket.label("bucket"), func.sum(value).label("n")).group_by(bucket) \
+        .subquery("per_bucket")
+    running = func.sum(per_bucket.c.n).over(order_by=per_bucket.c.bucket.desc())
+    return {int(b): int(n or 0) for b, n in db.session.execute(select(per_bucket.c.bucket, running))}
 
 
 def open_at(lead_ids, moments: list[datetime], open_stage_ids: list[int]) -> list[int]:
@@ -92,31 +110,36 @@ def open_at(lead_ids, moments: list[datetime], open_stage_ids: list[int]) -> lis
     A change at or after a moment is undone (+1 for an open stage it left, −1 for one it
     entered; a lead's creation is its change from no stage). A lead created after a moment with
     no change entering its first stage is taken out through that stage: its ``from`` stage of
-    its first change, or its stage now."""
+    its first change, or its stage now.
+
+    Each change (and each such lead) is placed once, by how many moments are at or before it;
+    the database sums them per place and runs the total down, so the k-th moment's figure
+    is the total of the places after it (one pass, whatever the number of moments)."""
     if not moments:
         return []
     if not open_stage_ids:
         return [0] * len(moments)
     sc = StageChange.__table__
-    first = min(moments)
+    ordered = sorted(moments)
+    first = ordered[0]
 
     def is_open(column):
         return case((column.in_(open_stage_ids), 1), else_=0)
 
-    now = db.session.scalar(select(func.count()).select_from(Lead)
-                            .where(Lead.id.in_(lead_ids), Lead.stage_id.in_(open_stage_ids)))
-    delta = is_open(sc.c.to_stage_id) - is_open(sc.c.from_stage_id)
-    since = db.session.execute(
-        select(*[func.coalesce(func.sum(case((sc.c.at >= moment(at), delta), else_=0)), 0) for at in moments])
-        .where(sc.c.lead_id.in_(lead_ids), sc.c.at >= moment(first))).one()
+    now = db.session.scalar(in_scope(select(func.count()).select_from(Lead), lead_ids)
+                            .where(Lead.stage_id.in_(open_stage_ids)))
+    changes = select(sc.c.id).join(Lead, Lead.id == sc.c.lead_id).where(sc.c.at >= moment(first))
+    changed = _undone_since(in_scope(changes, lead_ids), _after_how_many(sc.c.at, ordered),
+                            is_open(sc.c.to_stage_id) - is_open(sc.c.from_stage_id))
     entering = exists().where(sc.c.lead_id == Lead.id, sc.c.from_stage_id.is_(None))
     first_from = (select(sc.c.from_stage_id).where(sc.c.lead_id == Lead.id)
                   .order_by(sc.c.at, sc.c.id).limit(1).scalar_subquery())
-    started_open = is_open(func.coalesce(first_from, Lead.stage_id))
-    unrecorded = db.session.execute(
-        select(*[func.coalesce(func.sum(case((Lead.created_at >= moment(at), started_open), else_=0)), 0)
-                 for at in moments])
-        .where(Lead.id.in_(lead_ids), Lead.created_at >= moment(first), ~entering)).one()
-    return [int(now - changed - created) for changed, created in zip(since, unrecorded)]
+    created = _undone_since(
+        in_scope(select(Lead.id), lead_ids).where(Lead.created_at >= moment(first), ~entering),
+        _after_how_many(Lead.created_at, ordered), is_open(func.coalesce(first_from, Lead.stage_id)))
 
+    def since(k: int, totals: dict[int, int]) -> int:  # the places after the k-th moment: k+1 …
+        return next((totals[b] for b in sorted(totals) if b > k), 0)
 
+    figure = {at: now - since(k, changed) - since(k, created) for k, at in enumerate(ordered)}
+    return [int(figure[at]) for at in moments]

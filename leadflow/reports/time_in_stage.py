@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import case, func, literal, or_, select, union_all
+from sqlalchemy import case, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import aliased
 
 from leadflow.db import utcnow
@@ -25,7 +25,7 @@ from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Pipeline, Stage, StageChange
 from leadflow.reports.charts import bar_chart
-from leadflow.reports.filters import ReportFilters, report_lead_ids, report_pipeline
+from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids, report_pipeline
 from leadflow.reports.registry import Report
 from leadflow.reports.stays import current_stays, days_between, ended_stays, moment
 
@@ -85,10 +85,11 @@ def stage_times(lead_ids, pipeline_id: int, start_at: datetime, end_at: datetime
         select(current.c.stage_id, literal(1), days_between(current.c.entered_at, moment(now)))
         .where(current.c.stage_id.in_(stage_ids)),
     ).subquery("measured")
-    window = {"partition_by": (measured.c.stage_id, measured.c.still)}
+    # Both windows alike (the count over the whole partition), so one sort serves both.
+    window = {"partition_by": (measured.c.stage_id, measured.c.still), "order_by": measured.c.days}
     ranked = select(measured.c.stage_id, measured.c.still, measured.c.days,
-                    func.row_number().over(order_by=measured.c.days, **window).label("rn"),
-                    func.count().over(**window).label("n")).subquery("ranked")
+                    func.row_number().over(**window).label("rn"),
+                    func.count().over(rows=(None, None), **window).label("n")).subquery("ranked")
     rn, n = ranked.c.rn, ranked.c.n
     middle = or_(rn == (n + 1) // 2, rn == (n + 2) // 2)
     query = (select(ranked.c.stage_id, ranked.c.still, func.max(n),
@@ -106,29 +107,40 @@ def stage_times(lead_ids, pipeline_id: int, start_at: datetime, end_at: datetime
 
 
 def stuck_leads(lead_ids, pipeline_id: int, now: datetime, limit: int = STUCK_LIMIT) -> list[StuckLead]:
-    """The open leads that have been in their current (open) stage longest, longest first."""
-    current = current_stays(lead_ids)
-    query = (select(Lead.id, Lead.first_name, Lead.last_name, Stage.name, current.c.entered_at,
-                    days_between(current.c.entered_at, moment(now)))
-             .join(Lead, Lead.id == current.c.lead_id).join(Stage, Stage.id == current.c.stage_id)
+    """The open leads that have been in their current (open) stage longest, longest first
+    (read from the leads themselves: the stay still going is the lead's current stage)."""
+    entered_at = func.coalesce(Lead.stage_entered_at, Lead.created_at)
+    query = (in_scope(select(Lead.id, Lead.first_name, Lead.last_name, Stage.name, entered_at,
+                             days_between(entered_at, moment(now)))
+                      .join(Stage, Stage.id == Lead.stage_id), lead_ids)
              .where(Stage.pipeline_id == pipeline_id, Stage.kind == "open")
-             .order_by(current.c.entered_at, Lead.id).limit(limit))
+             .order_by(entered_at, Lead.id).limit(limit))
     return [StuckLead(lead_id, " ".join(p for p in (first, last) if p) or "(no name)", stage, entered, _rounded(days))
             for lead_id, first, last, stage, entered, days in db.session.execute(query)]
 
 
 def backward_moves(lead_ids, pipeline_id: int, start_at: datetime, end_at: datetime) -> list[BackwardMove]:
     """Moves in the period to a stage placed before the one the lead left (within the
-    pipeline): how many per from → to pair, and how many leads made them; most first."""
+    pipeline): how many per from → to pair, and how many leads made them; most first.
+
+    The pipeline's backward pairs of stages are known from its few stages, so only the moves
+    of those pairs are counted (one GROUP BY over the history of the leads in scope), and the
+    stages joined to the few rows it gives."""
+    stages = db.session.execute(select(Stage.id, Stage.position).where(Stage.pipeline_id == pipeline_id)).all()
+    backward = [(left.id, entered.id) for left in stages for entered in stages if entered.position < left.position]
+    if not backward:
+        return []
     sc = StageChange.__table__
+    pairs = (in_scope(select(sc.c.from_stage_id, sc.c.to_stage_id, func.count().label("moves"),
+                             func.count(sc.c.lead_id.distinct()).label("leads"))
+                      .join(Lead, Lead.id == sc.c.lead_id), lead_ids)
+             .where(sc.c.at >= moment(start_at), sc.c.at < moment(end_at),
+                    tuple_(sc.c.from_stage_id, sc.c.to_stage_id).in_(backward))
+             .group_by(sc.c.from_stage_id, sc.c.to_stage_id).subquery("pairs"))
     left, entered = aliased(Stage), aliased(Stage)
-    moves = func.count()
-    query = (select(left.name, entered.name, moves, func.count(sc.c.lead_id.distinct()))
-             .select_from(sc).join(left, left.id == sc.c.from_stage_id).join(entered, entered.id == sc.c.to_stage_id)
-             .where(sc.c.lead_id.in_(lead_ids), left.pipeline_id == pipeline_id, entered.pipeline_id == pipeline_id,
-                    entered.position < left.position, sc.c.at >= moment(start_at), sc.c.at < moment(end_at))
-             .group_by(left.id, left.name, left.position, entered.id, entered.name, entered.position)
-             .order_by(moves.desc(), left.position, entered.position))
+    query = (select(left.name, entered.name, pairs.c.moves, pairs.c.leads)
+             .join(left, left.id == pairs.c.from_stage_id).join(entered, entered.id == pairs.c.to_stage_id)
+             .order_by(pairs.c.moves.desc(), left.position, entered.position))
     return [BackwardMove(from_name, to_name, count, leads) for from_name, to_name, count, leads in db.session.execute(query)]
 
 

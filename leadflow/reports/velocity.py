@@ -29,7 +29,7 @@ from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage
 from leadflow.reports.charts import line_chart, sparkline
-from leadflow.reports.filters import ReportFilters, report_lead_ids
+from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids
 from leadflow.reports.months import Month, month_key, period_months
 from leadflow.reports.registry import Report
 from leadflow.reports.stays import days_between, moment, open_at
@@ -81,10 +81,11 @@ def _closings(lead_ids, months: list[Month], pipeline_id: int | None):
     closed_at = func.coalesce(Lead.stage_entered_at, Lead.created_at)
     key = month_key(closed_at, months).label("month")
     return db.session.execute(
-        select(key, Stage.kind, Lead.currency, func.count(Lead.id), func.count(Lead.value_cents),
-               func.coalesce(func.sum(Lead.value_cents), 0), func.sum(days_between(Lead.created_at, closed_at)))
-        .join(Stage, Stage.id == Lead.stage_id)
-        .where(Lead.id.in_(lead_ids), Stage.kind.in_(("won", "lost")), *_stage_filter(pipeline_id),
+        in_scope(select(key, Stage.kind, Lead.currency, func.count(Lead.id), func.count(Lead.value_cents),
+                        func.coalesce(func.sum(Lead.value_cents), 0),
+                        func.sum(days_between(Lead.created_at, closed_at)))
+                 .join(Stage, Stage.id == Lead.stage_id), lead_ids)
+        .where(Stage.kind.in_(("won", "lost")), *_stage_filter(pipeline_id),
                closed_at >= moment(months[0].start_at), closed_at < moment(months[-1].end_at))
         .group_by(key, Stage.kind, Lead.currency)).all()
 

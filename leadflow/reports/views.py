@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, abort, request, url_for
 from flask_login import current_user, login_required
 
 from leadflow.db import parse_page, utcnow
@@ -32,7 +32,7 @@ from leadflow.reports import (
 from leadflow.reports.csvout import csv_response
 from leadflow.reports.filters import ReportFilters, filter_choices, report_lead_ids
 from leadflow.reports.registry import REPORTS, find, register
-from leadflow.web.htmx import render_page
+from leadflow.web.htmx import is_fragment_request, render_page
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 PAGE_ENDPOINTS: dict[str, str] = {}  # slug → the endpoint of its page, as report_routes added it
@@ -49,10 +49,31 @@ def endpoint_for(slug: str) -> str:
 @bp.get("")
 @login_required
 def index():
+    """The cards; each thumbnail is asked for by its card once the page is shown (one report
+    computed per request, not all of them before the page answers)."""
+    return render_page("reports/index.html", cards=_cards(with_thumbnails=False))
+
+
+@bp.get("/<slug>/thumbnail")
+@login_required
+def thumbnail(slug: str):
+    """A card's thumbnail over the default period; without htmx the index with every thumbnail."""
+    report = find(slug)
+    if report is None or slug not in PAGE_ENDPOINTS:
+        abort(404)
+    if not is_fragment_request():
+        return render_page("reports/index.html", cards=_cards(with_thumbnails=True))
     filters = ReportFilters.from_args({}, current_user)
-    cards = [(report, url_for(PAGE_ENDPOINTS[report.slug]), report.thumbnail(report.compute(filters, current_user)))
-             for report in REPORTS if report.slug in PAGE_ENDPOINTS]
-    return render_page("reports/index.html", cards=cards, filters=filters)
+    return render_page("reports/_thumbnail.html", report=report,
+                       thumbnail=report.thumbnail(report.compute(filters, current_user)))
+
+
+def _cards(*, with_thumbnails: bool) -> list[tuple]:
+    """(report, its page's URL, its thumbnail or None) of every report with a page."""
+    filters = ReportFilters.from_args({}, current_user)
+    return [(report, url_for(PAGE_ENDPOINTS[report.slug]),
+             report.thumbnail(report.compute(filters, current_user)) if with_thumbnails else None)
+            for report in REPORTS if report.slug in PAGE_ENDPOINTS]
 
 
 def report_routes(slug: str, template: str, csv: Callable, *, blueprint: Blueprint = bp) -> None:

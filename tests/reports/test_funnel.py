@@ -175,7 +175,9 @@ def test_an_empty_period_says_what_to_do(app, client, login_as):
 def test_index_shows_the_funnel_thumbnail(app, client, login_as):
     login_as("rep")
     html = client.get("/reports").get_data(as_text=True)
-    assert 'href="/reports/funnel"' in html and "Leads reaching each step, last 90 days" in html
+    assert 'href="/reports/funnel"' in html and 'hx-get="/reports/funnel/thumbnail"' in html
+    thumbnail = client.get("/reports/funnel/thumbnail", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Leads reaching each step, last 90 days" in thumbnail and "<html" not in thumbnail
 
 
 def test_without_filters_the_default_pipeline_and_the_last_90_days_are_counted(leads, make_user):

@@ -90,6 +90,11 @@ def test_open_deals_are_read_from_stage_history_at_each_moment(book):
     assert open_deals_at(live_leads(), [at(9, 16, 0)]) == [4]  # O2 arrived on 15 Sep
 
 
+def test_open_deals_answer_each_moment_in_the_order_asked_repeats_included(book):
+    moments = [at(9, 16, 0), at(8, 31, 0), at(9, 16, 0), at(9, 7, 0)]
+    assert open_deals_at(live_leads(), moments) == [4, 3, 4, 3]
+
+
 def test_an_empty_period_has_no_velocity(book, rates):
     period, trend = velocity(live_leads(), period_months(date(2025, 1, 1), date(2025, 1, 31), UTC), rates)
     assert _figures(period) == (0, 0, 0, None, None, None, None)

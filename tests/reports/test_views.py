@@ -86,5 +86,12 @@ def test_report_page_csv_and_index_of_a_registered_report(probe_app, client, log
     assert rows == [["Leads", "Owner"], ["1", "'=cmd"]]
 
     index = client.get("/reports").get_data(as_text=True)
-    assert 'href="/reports/probe"' in index and "Probe leads" in index
+    assert 'href="/reports/probe"' in index and 'hx-get="/reports/probe/thumbnail"' in index
+    assert "Probe leads" not in index, "thumbnails are drawn after the page, one request per card"
+    card = client.get("/reports/probe/thumbnail", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Probe leads" in card and 'id="thumbnail-probe"' in card and "<html" not in card
+    # Without JavaScript the card's link shows the index with every thumbnail drawn.
+    whole = client.get("/reports/probe/thumbnail").get_data(as_text=True)
+    assert "<html" in whole and "Probe leads" in whole and "Leads reaching each step" in whole
+    assert client.get("/reports/nothing-here/thumbnail", headers={"HX-Request": "true"}).status_code == 404
 
