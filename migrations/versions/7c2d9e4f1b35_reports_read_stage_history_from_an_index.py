@@ -6,7 +6,7 @@ index alone (no row fetched per move): it replaces the narrower one, which every
 used it can read the same way.
 
 Revision ID: 7c2d9e4f1b35
-Revises: 4b7e2c9d1a60
+Revises: 9d3f6a2c8e14
 Create Date: 2026-12-04 00:00:00
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '7c2d9e4f1b35'
-down_revision = '4b7e2c9d1a60'
+down_revision = '9d3f6a2c8e14'
 branch_labels = None
 depends_on = None
 
