@@ -23,10 +23,12 @@ thread's CPU time leaves out). It writes no file.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -150,7 +152,10 @@ def main(argv=None) -> int:
         reference_times = time_requests(clients[REFERENCE[1]], [REFERENCE[2]], args.runs, args.warmup)
         db_engine_dispose(app)
 
-    print("\n| viewer | part | queries | bytes | median ms | p95 ms | CPU ms | bare Flask ms (CPU) | first request ms (CPU) |")
+    print(f"\nRun {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {args.size:,} leads on {database_label(url)}; "
+          f"{args.runs} timed runs a part after {args.warmup} warm-up requests; load average (1 min) "
+          f"{os.getloadavg()[0]:.1f} at the end.\n")
+    print("| viewer | part | queries | bytes | median ms | p95 ms | CPU ms | bare Flask ms (CPU) | first request ms (CPU) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for label, part, queries, size, median, p95, cpu, floor_wall, floor_cpu in rows:
         cold_wall, cold_cpu = first[(label, part)]
@@ -164,16 +169,17 @@ def main(argv=None) -> int:
               f"(bare Flask {sum(r[7] for r in mine):.2f} ms)")
     print(f"  reference, {REFERENCE[0]}: median {statistics.median(reference_times):.1f} ms wall")
     print("\n(first request: \"This month\" works out and keeps the closed months then; the timed runs read them back)")
-    for (label, part), recorded in statements.items():
-        if part != PARTS[2][0]:
-            print(f"\nSQL of the first request, {label}, {part} (ms, slowest first):")
-            for ms, statement in recorded[:6]:
-                print(f"  {ms:7.2f}  {' '.join(statement.split())[:180]}")
     judged, by = (6, "CPU") if url.startswith("sqlite") else (4, "wall")
     slowest = max(rows, key=lambda r: r[judged])
     met = all(r[judged] < TARGET_MS for r in rows)
     print(f"\nSlowest part by {by}: {slowest[0]}, {slowest[1]}: {slowest[6]:.1f} ms CPU, {slowest[4]:.1f} ms wall "
           f"(target < {TARGET_MS:.0f} ms per request, by {by}): {'met' if met else 'MISSED'}")
+    print("\n## SQL statements of the first requests")
+    for (label, part), recorded in statements.items():
+        if part != PARTS[2][0]:
+            print(f"\nSQL of the first request, {label}, {part} (ms, slowest first):")
+            for ms, statement in recorded[:6]:
+                print(f"  {ms:7.2f}  {' '.join(statement.split())[:180]}")
     return 0 if met else 1
 
 

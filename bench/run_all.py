@@ -1,4 +1,4 @@
-"""`make bench`: the page, board, import, lead-create, reports and memory benchmarks on SQLite and on PostgreSQL in one
+"""`make bench`: the page, board, import, lead-create, reports, home page, memory and side-by-side benchmarks on SQLite and on PostgreSQL in one
 command, their figures written to docs/BENCHMARKS.md (between the ``make_bench`` markers).
 
     .venv/bin/python bench/run_all.py --sizes 1000 100000 \\
@@ -23,7 +23,8 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 DOC = REPO_ROOT / "docs" / "BENCHMARKS.md"
 START, END = "<!-- make_bench:start -->", "<!-- make_bench:end -->"
-VALUE_COLUMNS = ("median ms", "seconds", "CPU median ms")  # the writes benchmark: CPU per create
+VALUE_COLUMNS = ("median ms", "seconds", "CPU median ms")
+BOTH = "PostgreSQL over SQLite, side by side"  # a benchmark that runs both databases itself  # the writes benchmark: CPU per create
 
 
 def commands(sizes: list[int], runs: int, warmup: int, import_rows: int) -> list[tuple[str, list[str]]]:
@@ -34,7 +35,10 @@ def commands(sizes: list[int], runs: int, warmup: int, import_rows: int) -> list
             ("Writes", ["bench_writes.py", *sized, "--no-write"]),
             ("Reports", ["bench_reports.py", "--runs", str(min(runs, 10)), "--warmup", str(min(warmup, 2)),
                          "--no-write"]),
-            ("Memory", ["bench_memory.py", "--leads", str(min(sizes)), "--requests", "50"])]
+            ("Home page", ["bench_home.py", "--size", str(max(sizes)), "--runs", str(runs), "--warmup", str(warmup)]),
+            ("Memory", ["bench_memory.py", "--leads", str(min(sizes)), "--requests", "50"]),
+            # Runs SQLite and PostgreSQL itself, requests alternating: once, given PostgreSQL.
+            (BOTH, ["bench_parity.py", *sized])]
 
 
 def run(script_args: list[str], database_url: str | None) -> str:
@@ -143,6 +147,10 @@ def main(argv=None) -> int:
     databases = [("SQLite", None)] + ([] if args.sqlite_only else [("PostgreSQL", args.database_url)])
     results = {}
     for name, script_args in commands(args.sizes, args.runs, args.warmup, args.import_rows):
+        if name == BOTH:
+            if not args.sqlite_only:
+                results[(name, "SQLite and PostgreSQL")] = run(script_args, args.database_url)
+            continue
         for database, url in databases:
             results[(name, database)] = run(script_args, url)
     text = document(results, args)
