@@ -15,7 +15,7 @@ the median and p90 rows picked in SQL (SQLite has no percentile function).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import case, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import aliased
@@ -28,6 +28,7 @@ from leadflow.reports.charts import bar_chart
 from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids, report_pipeline
 from leadflow.reports.registry import Report
 from leadflow.reports.stays import current_stays, days_between, ended_stays, moment
+from leadflow.web.formatting import iso_with_offset
 
 STUCK_LIMIT = 10
 
@@ -183,11 +184,6 @@ CSV_HEADER = ["Section", "Stage", "Stays ended in the period", "Median days", "9
               "Days in the stage so far", "Moved back to", "Moves back", "Leads moved back"]
 
 
-def _instant(value: datetime) -> str:
-    """ISO 8601 with its UTC offset, as spreadsheets read it."""
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat(timespec="minutes")
-
-
 def csv_table(data: TimeInStageReport) -> tuple[list[str], list[list]]:
     """The page's three tables in one sheet, told apart by the first column: each stage, the
     leads stuck longest, and the moves backwards (a blank cell where a column is not theirs)."""
@@ -196,7 +192,7 @@ def csv_table(data: TimeInStageReport) -> tuple[list[str], list[list]]:
 
     stages = [["Stage", stage.name, stage.left, cell(stage.median_days), cell(stage.p90_days), stage.current,
                cell(stage.current_median_days)] + [""] * 7 for stage in data.stages]
-    stuck = [["Stuck longest", lead.stage] + [""] * 5 + [lead.name, lead.lead_id, _instant(lead.entered_at),
+    stuck = [["Stuck longest", lead.stage] + [""] * 5 + [lead.name, lead.lead_id, iso_with_offset(lead.entered_at),
                                                          lead.days, "", "", ""] for lead in data.stuck]
     backward = [["Moved backwards", move.from_stage] + [""] * 9 + [move.to_stage, move.moves, move.leads]
                 for move in data.backward]

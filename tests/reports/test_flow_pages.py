@@ -52,7 +52,7 @@ def test_time_in_stage_page_and_its_csv(client, login_as, october):
     assert rows[0][:5] == ["Section", "Stage", "Stays ended in the period", "Median days", "90th percentile days"]
     assert rows[1][:5] == ["Stage", "New", "2", "4.0", "6.0"] and rows[2][:5] == ["Stage", "Contacted", "1", "3.0", "3.0"]
     stuck = [row for row in rows if row[0] == "Stuck longest"]  # Bo, in Contacted since October 8
-    assert [row[1] for row in stuck] == ["Contacted"] and stuck[0][7:10] == ["Bo Example", str(october["B"]), "2026-10-08T12:00+00:00"]
+    assert [row[1] for row in stuck] == ["Contacted"] and stuck[0][7:10] == ["Bo Example", str(october["B"]), "2026-10-08T12:00:00+00:00"]
     assert [row for row in rows if row[0] == "Moved backwards"] == [
         ["Moved backwards", "Qualified"] + [""] * 9 + ["Contacted", "1", "1"]]
     assert all(len(row) == len(rows[0]) for row in rows)
