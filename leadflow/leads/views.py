@@ -57,7 +57,7 @@ def bulk_action():
                            **bulk.bulk_context(current_user))
     if start_job(bulk.KIND, job.id):  # it runs after the request's commit; then say how it went
         after_commit(lambda job_id=job.id: _flash_outcome(db.session.get(bulk.BulkJob, job_id, populate_existing=True)))
-        return redirect_to(_bulk_back(job))
+        return redirect_to(_bulk_back(job)[0])
     return redirect_to(url_for("leads.bulk_job", bulk_id=job.id))  # its progress, then its outcome
 
 
@@ -66,8 +66,8 @@ def _flash_outcome(job) -> None:
 
 
 def _bulk_job_page(job):
-    back_label = "Back to the review queue" if job.form_data.get("return_to") else "Back to the leads"
-    return render_page("leads/bulk_job.html", block="status", job=job, back=_bulk_back(job), back_label=back_label,
+    back, back_label = _bulk_back(job)
+    return render_page("leads/bulk_job.html", block="status", job=job, back=back, back_label=back_label,
                        summary=bulk.job_summary(job), refused_some=bulk.job_refused_some(job))
 
 
@@ -76,13 +76,14 @@ def _list_url(query: str) -> str:
     return url_for("leads.index") + ("?" + query if query else "")
 
 
-def _bulk_back(job) -> str:
-    """Where the job was started from: a page that named itself (``return_to``, a path on
-    this site, e.g. a report's review queue), else the lead list with its filters."""
+def _bulk_back(job) -> tuple[str, str]:
+    """Where the job was started from, and the link's words: a page that named itself
+    (``return_to``, a path on this site: a report's review queue), else the lead list with
+    its filters."""
     return_to = job.form_data.get("return_to", "")
     if return_to:
-        return safe_next_url(return_to)
-    return _list_url(job.form_data.get("return_query", ""))
+        return safe_next_url(return_to), "Back to the review queue"
+    return _list_url(job.form_data.get("return_query", "")), "Back to the leads"
 
 
 @bp.get("/bulk/<int:bulk_id>")
@@ -93,7 +94,7 @@ def bulk_job(bulk_id: int):
     job = bulk.get_job(current_user, bulk_id)
     if job.status == "done":
         _flash_outcome(job)
-        return redirect_to(_bulk_back(job))
+        return redirect_to(_bulk_back(job)[0])
     return _bulk_job_page(job)
 
 
