@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import and_, column, false, func, literal_column, table, true
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from leadflow.accounts.models import User
 from leadflow.accounts.services import menu_users
@@ -429,13 +429,15 @@ def filter_options() -> dict:
 
 
 def load_lead_for_page(lead_id: int) -> Lead | None:
-    """The lead with what its page shows of it (owner, organization, stage and pipeline, tags)
-    in one query: a lead has few tags, so joining them costs less than a second query."""
+    """The lead with what its page shows of it: owner, organization, stage and pipeline joined
+    in one query, its tags in a second one by the lead's id. Joining the tags too looked cheaper,
+    but SQLite then builds the tag join for every tagged lead before picking this lead's rows
+    (18 ms at 100,000 leads instead of 0.1 ms)."""
     return db.session.execute(
         db.select(Lead).options(joinedload(Lead.owner), joinedload(Lead.organization), joinedload(Lead.stage),
-                                joinedload(Lead.pipeline), joinedload(Lead.tags))
+                                joinedload(Lead.pipeline), selectinload(Lead.tags))
         .where(Lead.id == lead_id)
-    ).unique().scalar_one_or_none()
+    ).scalar_one_or_none()
 
 
 def trash_context(viewer: User, page: int = 1, per_page: int = 50) -> dict:
