@@ -16,7 +16,7 @@ from decimal import Decimal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from flask import Flask, has_request_context, request
+from flask import Flask, g, has_request_context, request
 from jinja2 import pass_context
 
 from leadflow.accounts.zones import UTC_ZONE, user_zone
@@ -33,12 +33,22 @@ STYLES = {
 # --- time zones ---------------------------------------------------------------------------
 
 def viewer_zone() -> ZoneInfo:
-    """The time zone of whoever is signed in to this request; UTC outside a request."""
+    """The time zone of whoever is signed in to this request; UTC outside a request.
+
+    Kept for the request while the same user with the same zone setting is signed in: a list
+    page formats a hundred times, and each look-up through ``current_user`` costs."""
     if not has_request_context():
         return UTC_ZONE
     from flask_login import current_user
 
-    return user_zone(current_user) if current_user.is_authenticated else UTC_ZONE
+    user = current_user._get_current_object()
+    setting = getattr(user, "timezone", None)
+    kept = g.get("_viewer_zone")
+    if kept is not None and kept[0] is user and kept[1] == setting:
+        return kept[2]
+    zone = user_zone(user) if user.is_authenticated else UTC_ZONE
+    g._viewer_zone = (user, setting, zone)
+    return zone
 
 
 def utc_offset(zone: tzinfo, at: datetime | None = None) -> str:
