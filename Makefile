@@ -8,6 +8,7 @@
 #   make test-reliability     load and faults against a real server, SMTP sink and schedulers (same databases)
 #   make bench                pages, board and import on SQLite and PostgreSQL → docs/BENCHMARKS.md
 #   make bench SIZES=1000 BENCH_RUNS=5   (PostgreSQL at BENCH_DATABASE_URL, NAME_<size> per size)
+#   make bench BENCH_REUSE=/tmp/bench    keep the seeded databases and reuse them on the next run
 #   make migration m="add lead source table"
 #   make clean                caches and build leftovers (keeps .venv and instance/)
 #   make distclean            also removes .venv
@@ -121,7 +122,8 @@ test-reliability: install-test
 # The page, board and import benchmarks on SQLite and on PostgreSQL (databases
 # <BENCH_DATABASE_URL's name>_<size>, created when missing); writes docs/BENCHMARKS.md.
 bench: install-test
-	BENCH_DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/python bench/run_all.py --sizes $(SIZES) --runs $(BENCH_RUNS)
+	BENCH_DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/python bench/run_all.py --sizes $(SIZES) --runs $(BENCH_RUNS) \
+		$(if $(BENCH_REUSE),--reuse $(BENCH_REUSE))
 
 # Autogenerates against a throwaway SQLite database at the current head, so the
 # state of your own database does not leak into the revision. Review the file!

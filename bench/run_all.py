@@ -8,6 +8,12 @@ Each script runs in its own process (as it would by hand) with ``--no-write`` wh
 one; this reads the Markdown each prints, keeps every table with its same-run baseline
 ratio, and adds a table of PostgreSQL's median over SQLite's for every row both measured.
 On PostgreSQL each size gets a database ``NAME_<size>`` (``bench_databases.py``), made anew.
+
+``--reuse DIR`` (``make bench BENCH_REUSE=DIR``) passes ``--reuse DIR`` to every script that
+takes it: the SQLite files in DIR and the PostgreSQL databases ``NAME_<size>`` and
+``NAME_reports`` are seeded by the first run and kept, so a later run skips the seeding
+(minutes at 100,000 leads and a million activities). The lead-create benchmark adds its leads
+to the kept databases; the import and memory benchmarks always start empty.
 """
 
 from __future__ import annotations
@@ -41,8 +47,15 @@ def commands(sizes: list[int], runs: int, warmup: int, import_rows: int) -> list
             (BOTH, ["bench_parity.py", *sized])]
 
 
-def run(script_args: list[str], database_url: str | None) -> str:
+# The scripts that can reuse a seeded database (``--reuse DIR``).
+REUSABLE = {"bench_pages.py", "bench_board.py", "bench_writes.py", "bench_reports.py", "bench_home.py",
+            "bench_parity.py"}
+
+
+def run(script_args: list[str], database_url: str | None, reuse: Path | None = None) -> str:
     argv = [sys.executable, str(HERE / script_args[0]), *script_args[1:]]
+    if reuse is not None and script_args[0] in REUSABLE:
+        argv += ["--reuse", str(reuse)]
     if database_url:
         argv += ["--database-url", database_url]
     print("$", " ".join(argv[1:]), flush=True)
@@ -141,6 +154,8 @@ def main(argv=None) -> int:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL")
                         or "postgresql://postgres@127.0.0.1/leadflow_bench")
     parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--reuse", type=Path, metavar="DIR",
+                        help="keep the seeded databases (SQLite files in DIR, PostgreSQL NAME_<size>) and reuse them")
     parser.add_argument("--no-write", action="store_true", help="print, do not rewrite docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
     args.import_rows = args.import_rows or max(args.sizes)
@@ -149,10 +164,10 @@ def main(argv=None) -> int:
     for name, script_args in commands(args.sizes, args.runs, args.warmup, args.import_rows):
         if name == BOTH:
             if not args.sqlite_only:
-                results[(name, "SQLite and PostgreSQL")] = run(script_args, args.database_url)
+                results[(name, "SQLite and PostgreSQL")] = run(script_args, args.database_url, args.reuse)
             continue
         for database, url in databases:
-            results[(name, database)] = run(script_args, url)
+            results[(name, database)] = run(script_args, url, args.reuse)
     text = document(results, args)
     if args.no_write:
         print(text)
