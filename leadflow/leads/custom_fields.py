@@ -12,6 +12,7 @@ from flask import url_for
 from leadflow.capture.models import CaptureForm
 from leadflow.extensions import db
 from leadflow.leads.fields import CUSTOM_VALUE_MAX
+from leadflow.web import refcache
 
 
 @dataclass
@@ -27,7 +28,12 @@ class CustomFieldLabels:
 
 
 def custom_field_labels() -> CustomFieldLabels:
-    """The labels the capture forms give custom fields, read from the forms themselves."""
+    """The labels the capture forms give custom fields, read from the forms themselves and kept
+    for the process until a form's fields change (callers only read the answer)."""
+    return refcache.cached(("capture_forms",), "custom field labels", _read_custom_field_labels)
+
+
+def _read_custom_field_labels() -> CustomFieldLabels:
     labels = CustomFieldLabels()
     for form_id, fields in db.session.execute(
             db.select(CaptureForm.id, CaptureForm.fields).order_by(CaptureForm.id)):

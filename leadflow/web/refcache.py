@@ -1,5 +1,5 @@
 """Reference data (settings, exchange rates, users and teams for the menus, tags, pipelines
-and stages, sequences) read once per process and reused while it has not changed.
+and stages, sequences, the capture forms' custom-field labels) read once per process and reused while it has not changed.
 
 Each kind of reference data has a row in ``reference_versions`` whose ``version`` the
 database's own triggers bump in the transaction of any write to the kind's tables (the
@@ -49,9 +49,12 @@ KIND_TABLES = {
     "tags": ("tags",),
     "pipelines": ("pipelines", "stages"),
     "sequences": ("sequences",),
+    "capture_forms": ("capture_forms",),
 }
 # Columns of ``users`` that reference data shows; other writes (a sign-in's time) bump nothing.
 USER_COLUMNS = ("name", "email", "role", "active", "team_id")
+# Of ``capture_forms`` only ``fields`` counts: a submission's counters bump nothing.
+CAPTURE_FORM_COLUMNS = ("fields",)
 TABLE_KIND = {table: kind for kind, tables in KIND_TABLES.items() for table in tables}
 MAX_ENTRIES = 64
 

@@ -94,6 +94,43 @@ def test_lead_page_shows_a_form_submissions_custom_fields_under_the_forms_labels
     assert "{&#39;" not in page and "{'" not in page
 
 
+@pytest.mark.real_commits  # the changes are committed by a connection of their own, as another process would
+def test_kept_labels_follow_a_change_to_a_forms_fields_but_not_its_submissions(app, make_user, make_lead, login_as,
+                                                                              count_queries):
+    import json
+
+    from sqlalchemy import text
+
+    from leadflow.capture import services as capture
+    from leadflow.web import refcache
+
+    form = capture.create_form(make_user("admin"), builder_data(custom=[
+        {"key": "budget", "label": "Budget (EUR)", "type": "text", "options": "", "required": False,
+         "order": 20, "remove": False}]))
+    lead = with_custom(make_lead(first_name="Kept"), budget="10k")
+    db.session.commit()
+    form_id, lead_id = form.id, lead.id
+    _, client = login_as("manager")
+    assert "Budget (EUR)" in panel(client.get(f"/leads/{lead_id}").text)
+    with count_queries() as queries:
+        assert "Budget (EUR)" in panel(client.get(f"/leads/{lead_id}").text)
+    assert not [q for q in queries if "FROM capture_forms" in q]  # kept for the process
+    db.session.rollback()
+    before = refcache.versions()["capture_forms"]
+    db.session.rollback()
+    with db.engine.begin() as other:  # a submission's counters: nothing to reload
+        other.execute(text("UPDATE capture_forms SET submission_count = submission_count + 1, "
+                           "rotation_counter = rotation_counter + 1 WHERE id = :id"), {"id": form_id})
+    assert refcache.versions()["capture_forms"] == before
+    db.session.rollback()
+    with db.engine.begin() as other:  # raw SQL, no ORM event: the trigger alone tells
+        fields = other.scalar(text("SELECT fields FROM capture_forms WHERE id = :id"), {"id": form_id})
+        fields = (fields if isinstance(fields, str) else json.dumps(fields)).replace("Budget (EUR)", "Budget (USD)")
+        other.execute(text("UPDATE capture_forms SET fields = :f WHERE id = :id"), {"f": fields, "id": form_id})
+    more = panel(client.get(f"/leads/{lead_id}").text)
+    assert "Budget (USD)" in more and "Budget (EUR)" not in more
+
+
 def test_old_timeline_entries_show_their_custom_fields_as_lines(login_as, make_lead):
     """Submissions stored before the values were wrapped ("values"), and after: the same lines."""
     lead = make_lead(first_name="Old")
