@@ -1,7 +1,8 @@
 # LeadFlow: `make run` serves the app with a demo workspace, `make test` runs every test.
 #
 #   make run                  http://127.0.0.1:5000 (HOST=0.0.0.0 PORT=8000 to change)
-#   make serve                production: needs SECRET_KEY; behind a proxy TRUST_PROXY=1 (see docs/DEPLOY.md)
+#   make serve                production: needs SECRET_KEY; behind a proxy TRUST_PROXY=1 (see docs/DEPLOY.md);
+#                             the scheduler runs in a process of its own beside the server
 #   make serve WORKERS=4      several processes (gunicorn): PostgreSQL and RATELIMIT_STORAGE_URI=redis://…
 #   make test                 pytest on SQLite (DATABASE_URL=postgresql://… for PostgreSQL)
 #   make test PYTEST_ARGS="tests/accounts -x"
@@ -68,7 +69,7 @@ export PRINT_LOGIN
 
 help:
 	@echo "make run        serve LeadFlow with a demo workspace on http://$(HOST):$(PORT)"
-	@echo "make serve      serve in production (SECRET_KEY, DATABASE_URL; TRUST_PROXY=1 behind a proxy)"
+	@echo "make serve      serve in production (SECRET_KEY, DATABASE_URL; TRUST_PROXY=1 behind a proxy), the scheduler in its own process"
 	@echo "make test       run the test suite (end-to-end tests need chromium-headless-shell or chromium)"
 	@echo "make test-reliability   load, races, SMTP flapping and kill -9 against real processes"
 	@echo "make bench      benchmarks on SQLite and PostgreSQL (SIZES, BENCH_DATABASE_URL), written to docs/BENCHMARKS.md"
@@ -108,9 +109,13 @@ run: install-demo
 	BASE_URL="$(RUN_BASE_URL)" $(FLASK_DEV) leadflow serve --host $(HOST) --port $(PORT) --threads $(THREADS)
 
 # Production: the settings come from the environment (LEADFLOW_CONFIG defaults to production).
+# The scheduler runs in one process of its own, started and stopped with the server, so the
+# serving processes hold no scheduler; MALLOC_ARENA_MAX=2 keeps threads from each keeping an
+# arena of memory (see docs/DEPLOY.md).
 serve: install
 	$(BIN)/flask --app wsgi db upgrade
-	$(BIN)/flask --app wsgi leadflow serve --host $(HOST) --port $(PORT) --threads $(THREADS) --workers $(WORKERS)
+	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} $(BIN)/flask --app wsgi leadflow serve --host $(HOST) --port $(PORT) \
+	  --threads $(THREADS) --workers $(WORKERS) --scheduler process
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

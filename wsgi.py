@@ -8,11 +8,13 @@ commands never start them. See ``leadflow.scheduler.runner.should_run_in_process
 import os
 
 from leadflow import create_app
-from leadflow.scheduler.runner import start_in_process
 from leadflow.serving import check_rate_limit_storage
 
 # A process that only serves (a gunicorn worker: not a ``flask`` command) leaves out the
 # migration tools (``flask --app wsgi db upgrade`` runs as a ``flask`` command and has them).
 app = create_app(migrations=os.environ.get("FLASK_RUN_FROM_CLI") == "true")
 check_rate_limit_storage(app.config)  # several processes (gunicorn) need shared rate limits
-start_in_process(app)
+if app.config.get("SCHEDULER_ENABLED"):  # without: APScheduler stays out of the process
+    from leadflow.scheduler.runner import start_in_process
+
+    start_in_process(app)

@@ -1,15 +1,19 @@
 """Resident memory of one gunicorn worker: after start, and after a warm-up of mixed requests
-(the lead list, lead pages, the board, searches, the import page), with its peak.
+(the lead list, lead pages, the board, searches, the import page), with its peak; and the
+scheduler's own process beside it.
 
     .venv/bin/python bench/bench_memory.py                 # a SQLite demo of 1,000 leads
     .venv/bin/python bench/bench_memory.py --leads 10000 --requests 50
     .venv/bin/python bench/bench_memory.py --database-url postgresql://postgres@127.0.0.1/leadflow_bench
 
 It migrates and seeds a scratch SQLite database (or a PostgreSQL database ``NAME_memory``,
-made anew), starts ``gunicorn --workers 1 wsgi:app`` on a free loopback port as
-``make serve`` does (production settings, the scheduler in the worker), signs in with the
-demo login, sends the requests, and reads the worker's ``VmRSS`` (resident now) and
-``VmHWM`` (peak) from ``/proc``. The baseline, measured in the same run, is a bare
+made anew), starts gunicorn with one worker on a free loopback port as ``make serve
+WORKERS=N`` does (production settings, ``leadflow.serving.gunicorn_command`` and
+``server_environment``: the scheduler in a process of its own that gunicorn's master
+starts, ``MALLOC_ARENA_MAX=2``; ``--scheduler thread``: the scheduler in the worker, as
+``leadflow serve`` without ``--scheduler process`` runs it), signs in with the demo login,
+sends the requests, and reads the worker's ``VmRSS`` (resident now) and ``VmHWM`` (peak)
+from ``/proc``, and the scheduler process's when there is one. The baseline, measured in the same run, is a bare
 ``python -c "import flask, sqlalchemy"`` process: what any Flask + SQLAlchemy app holds
 before its own code. Target: ≤ 80 MB resident after warm-up. Prints Markdown.
 
@@ -80,12 +84,15 @@ def prepare(env: dict, leads: int, seed: bool) -> None:
         subprocess.run([*flask, "leadflow", "seed-demo", "--leads", str(leads), "--if-empty"], **quiet)
 
 
-def start_gunicorn(env: dict, log: Path) -> tuple[subprocess.Popen, int]:
+def start_gunicorn(env: dict, log: Path, scheduler: str) -> tuple[subprocess.Popen, int]:
+    sys.path.insert(0, str(REPO_ROOT))
+    from leadflow.serving import gunicorn_command, server_environment
+
     port = free_port()
+    command = gunicorn_command(host="127.0.0.1", port=port, workers=1, threads=4)
     with open(log, "w") as out:
-        master = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "4",
-                                   "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-                                  cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        master = subprocess.Popen(command, cwd=REPO_ROOT, env=server_environment(env, scheduler=scheduler),
+                                  stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if master.poll() is not None:
@@ -123,18 +130,24 @@ def sign_in(session, base: str) -> None:
         raise SystemExit(f"could not sign in with the demo login (HTTP {answer.status_code})")
 
 
-def measure(env: dict, log: Path, requests_count: int) -> dict:
+def is_scheduler(pid: int) -> bool:
+    return b"scheduler" in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def measure(env: dict, log: Path, requests_count: int, scheduler: str) -> dict:
     import requests
 
-    master, port = start_gunicorn(env, log)
+    master, port = start_gunicorn(env, log, scheduler)
     try:
         base = f"http://127.0.0.1:{port}"
         session = requests.Session()
         session.get(f"{base}/login", timeout=120)  # answered: the worker has loaded the app
         time.sleep(1)
-        workers = children(master.pid)
-        if len(workers) != 1:
-            raise SystemExit(f"expected one gunicorn worker, found {workers}")
+        workers = [pid for pid in children(master.pid) if not is_scheduler(pid)]
+        schedulers = [pid for pid in children(master.pid) if is_scheduler(pid)]
+        if len(workers) != 1 or len(schedulers) != (scheduler == "process"):
+            raise SystemExit(f"expected one gunicorn worker and {scheduler == 'process':d} scheduler, "
+                             f"found {workers} and {schedulers}")
         worker = workers[0]
         started_rss, _ = memory_mb(worker)
         sign_in(session, base)
@@ -144,7 +157,9 @@ def measure(env: dict, log: Path, requests_count: int) -> dict:
             statuses[status] = statuses.get(status, 0) + 1
         time.sleep(1)
         warm_rss, peak = memory_mb(worker)
-        return {"started": started_rss, "warm": warm_rss, "peak": peak, "statuses": statuses}
+        scheduler_mb = memory_mb(schedulers[0]) if schedulers else None
+        return {"started": started_rss, "warm": warm_rss, "peak": peak, "statuses": statuses,
+                "scheduler": scheduler_mb}
     finally:
         master.terminate()
         master.wait(timeout=30)
@@ -154,21 +169,28 @@ def markdown(result: dict, baseline: float, leads: int, database: str, requests_
     verdict = "met" if result["warm"] <= TARGET_MB else "MISSED"
     seeded = f"{leads:,} demo leads"
     statuses = ", ".join(f"{n}× {s}" for s, n in sorted(result["statuses"].items()))
+    place = "scheduler in its own process" if result["scheduler"] else "scheduler in the worker"
+    scheduler_rows = [] if not result["scheduler"] else [
+        f"| the scheduler's own process (resident, peak) | {result['scheduler'][0]:.1f} (peak "
+        f"{result['scheduler'][1]:.1f}) | {baseline:.1f} | ×{result['scheduler'][0] / baseline:.2f} |  | — |"]
     return "\n".join([
-        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; one gunicorn worker (4 threads, scheduler in the "
-        f"worker) on {database} with {seeded}; {requests_count} mixed requests (answers: {statuses}).", "",
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; one gunicorn worker (4 threads, {place}) "
+        f"on {database} with {seeded}; {requests_count} mixed requests (answers: {statuses}).", "",
         "| worker | resident MB | bare `import flask, sqlalchemy` (MB) | ratio | target | |",
         "|---|---:|---:|---:|---|---|",
         f"| after start (one sign-in page) | {result['started']:.1f} | {baseline:.1f} | ×{result['started'] / baseline:.2f} |  | — |",
         f"| after {requests_count} requests | {result['warm']:.1f} | {baseline:.1f} | ×{result['warm'] / baseline:.2f} "
         f"| ≤ {TARGET_MB:.0f} MB | {verdict} |",
-        f"| peak | {result['peak']:.1f} | {baseline:.1f} | ×{result['peak'] / baseline:.2f} |  | — |", ""])
+        f"| peak | {result['peak']:.1f} | {baseline:.1f} | ×{result['peak'] / baseline:.2f} |  | — |",
+        *scheduler_rows, ""])
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=1000, help="demo leads in the scratch SQLite database")
     parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--scheduler", choices=["process", "thread"], default="process",
+                        help="the scheduler in a process of its own (make serve) or in the worker")
     parser.add_argument("--database-url", metavar="URL",
                         help="postgresql://…/NAME: on PostgreSQL, in a database NAME_memory made anew "
                              "(bench_databases.py); default: a scratch SQLite file")
@@ -181,7 +203,7 @@ def main(argv=None) -> int:
         url, fresh, _ = database_for("memory", instance, database_url=args.database_url)
         env = environment(instance, url)
         prepare(env, args.leads, seed=fresh)
-        result = measure(env, instance / "gunicorn.log", args.requests)
+        result = measure(env, instance / "gunicorn.log", args.requests, args.scheduler)
     print(markdown(result, baseline_mb(), args.leads, database_label(url), args.requests))
     return 0 if result["warm"] <= TARGET_MB else 1
 

@@ -149,8 +149,10 @@ def purge_trash_command(days):
 
 @leadflow_cli.command("scheduler")
 @click.option("--once", is_flag=True, help="Run every sweep once and exit (1 if one failed), e.g. from cron.")
+@click.option("--exit-with-parent", is_flag=True, hidden=True,
+              help="Stop when the process that started this one is gone (the server's own scheduler).")
 @_needs_schema
-def scheduler_command(once):
+def scheduler_command(once, exit_with_parent):
     """Run the background sweeps (outbox, reminders, alerts, digests) in the foreground until Ctrl-C.
 
     Safe next to servers that run them too: every sweep claims its rows in the database.
@@ -167,7 +169,9 @@ def scheduler_command(once):
             click.echo(f"{name}: {'failed (see the log)' if handled is None else handled}")
         sys.exit(EXIT_FAILED if None in results.values() else 0)
     names = ", ".join(sorted(load_sweeps()))
-    run_in_foreground(app, on_started=lambda: click.echo(f"Scheduler running the sweeps {names}. Stop it with Ctrl+C."))
+    parent = os.getppid()
+    run_in_foreground(app, on_started=lambda: click.echo(f"Scheduler running the sweeps {names}. Stop it with Ctrl+C."),
+                      alive=(lambda: os.getppid() == parent) if exit_with_parent else None)
     click.echo("Scheduler stopped.")
 
 
@@ -177,18 +181,32 @@ def scheduler_command(once):
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes: more than 1 serves with gunicorn (needs RATELIMIT_STORAGE_URI=redis://…).")
-def serve_command(host, port, threads, workers):
-    """Serve LeadFlow with waitress until stopped, with the background sweeps in-process;
+@click.option("--scheduler", "scheduler_place", type=click.Choice(["thread", "process"]), default="thread",
+              show_default=True,
+              help="Where the background sweeps run: in each serving process, or in one process of "
+                   "their own beside the server (what `make serve` does). SCHEDULER_ENABLED=0: nowhere.")
+def serve_command(host, port, threads, workers, scheduler_place):
+    """Serve LeadFlow with waitress until stopped, with the background sweeps in-process
+    (``--scheduler process``: in a process of their own, started and stopped with the server);
     with --workers N (N > 1), gunicorn with N processes of --threads threads each.
 
     Behind a reverse proxy, set TRUST_PROXY=1 (and TRUSTED_PROXY=<its address> when it is not
     127.0.0.1): the client's address and HTTPS then come from the proxy's X-Forwarded-*
     headers, which are ignored from anyone else.
     """
-    from leadflow.scheduler.runner import start_in_process
-    from leadflow.serving import MemoryRateLimitsInSeveralProcesses, check_rate_limit_storage, gunicorn_command, serve
+    from leadflow.serving import (
+        MemoryRateLimitsInSeveralProcesses,
+        check_rate_limit_storage,
+        gunicorn_command,
+        serve,
+        server_environment,
+        start_scheduler_process,
+        stop_scheduler_process,
+    )
 
     app = current_app._get_current_object()
+    if not app.config.get("SCHEDULER_ENABLED"):
+        scheduler_place = "off"
     if workers > 1:
         os.environ["LEADFLOW_WORKERS"] = str(workers)
         try:
@@ -197,13 +215,24 @@ def serve_command(host, port, threads, workers):
             raise click.ClickException(str(exc)) from None
         click.echo(f"LeadFlow serving on http://{host}:{port} with gunicorn: {workers} processes of {threads} threads.")
         command = gunicorn_command(host=host, port=port, workers=workers, threads=threads)
-        os.environ.pop("FLASK_RUN_FROM_CLI", None)  # gunicorn's workers are servers: they run the scheduler
-        os.execv(command[0], command)  # gunicorn replaces this process; its workers load wsgi.py
+        env = server_environment(os.environ, scheduler=scheduler_place)
+        env.pop("FLASK_RUN_FROM_CLI", None)  # gunicorn's workers are servers: they run the scheduler (thread)
+        os.execve(command[0], command, env)  # gunicorn replaces this process; its workers load wsgi.py
     _hold_sqlite_open(app)
-    start_in_process(app, serving=True)
+    scheduler = None
+    if scheduler_place == "process":
+        scheduler = start_scheduler_process(server_environment(os.environ, scheduler="process"))
+    elif scheduler_place == "thread":
+        from leadflow.scheduler.runner import start_in_process
+
+        start_in_process(app, serving=True)
     proxy = f", trusting X-Forwarded-* from {app.config['TRUSTED_PROXY']}" if app.config["TRUST_PROXY"] else ""
-    click.echo(f"LeadFlow serving on http://{host}:{port} with {threads} threads{proxy}.")
-    serve(app, host=host, port=port, threads=threads)
+    click.echo(f"LeadFlow serving on http://{host}:{port} with {threads} threads{proxy}"
+               f"{'; the scheduler in its own process' if scheduler else ''}.")
+    try:
+        serve(app, host=host, port=port, threads=threads)
+    finally:
+        stop_scheduler_process(scheduler)
 
 
 def _hold_sqlite_open(app) -> None:

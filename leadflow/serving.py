@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -104,12 +106,55 @@ def check_rate_limit_storage(config, environ=None) -> None:
 
 
 def gunicorn_command(*, host: str, port: int, workers: int, threads: int) -> list[str]:
-    """gunicorn with ``workers`` processes of ``threads`` threads each, serving ``wsgi:app``.
+    """gunicorn with ``workers`` processes of ``threads`` threads each, serving ``wsgi:app``,
+    with the hooks of ``leadflow.gunicorn_hooks`` (the scheduler's own process).
 
     gunicorn passes the forwarded headers through untouched: the app's ``TrustedProxyFix``
     applies the proxy's hop (only on connections from ``TRUSTED_PROXY``)."""
-    import sys
-
     return [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
             "--bind", f"{host}:{port}", "--access-logfile", "-",
-            "--graceful-timeout", "30", "wsgi:app"]
+            "--graceful-timeout", "30", "--config", "python:leadflow.gunicorn_hooks", "wsgi:app"]
+
+
+# --- the scheduler in its own process ------------------------------------------------------
+
+SCHEDULER_PLACES = ("process", "thread")
+# Set for gunicorn by ``leadflow serve --scheduler process``: its master starts the scheduler.
+SCHEDULER_PROCESS_ENV = "LEADFLOW_SCHEDULER_PROCESS"
+
+
+def server_environment(environ, *, scheduler: str) -> dict[str, str]:
+    """The environment the serving processes start with.
+
+    ``scheduler="process"``: the web processes run no scheduler (``SCHEDULER_ENABLED=0``) and
+    one ``flask leadflow scheduler`` process beside them runs the sweeps; a web process then
+    leaves APScheduler and its threads out. ``MALLOC_ARENA_MAX=2`` (unless set already):
+    glibc gives each thread that allocates its own arena of memory otherwise, which a
+    threaded server holds on to (documented by glibc as the knob for this)."""
+    env = dict(environ)
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    if scheduler == "process":
+        env["SCHEDULER_ENABLED"] = "0"
+        env[SCHEDULER_PROCESS_ENV] = "1"
+    return env
+
+
+def scheduler_command() -> list[str]:
+    """The scheduler of a server, in its own process: it stops when the server is gone."""
+    return [sys.executable, "-m", "flask", "--app", "wsgi", "leadflow", "scheduler", "--exit-with-parent"]
+
+
+def start_scheduler_process(environ=None) -> subprocess.Popen:
+    return subprocess.Popen(scheduler_command(), env=dict(os.environ if environ is None else environ))
+
+
+def stop_scheduler_process(process: subprocess.Popen | None, timeout: float = 30) -> None:
+    """Stop it as Ctrl-C does (its sweeps finish their unit first); kill it after ``timeout``."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

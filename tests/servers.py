@@ -62,13 +62,14 @@ def flask_cli(args: list[str], env: dict, check: bool = True) -> subprocess.Comp
     return result
 
 
-def start_leadflow(env: dict, log_path: Path, threads: int = 4, timeout: float = 60) -> tuple[subprocess.Popen, int]:
-    """``flask --app wsgi leadflow serve`` on a free loopback port → (process, port) once it listens."""
+def start_leadflow(env: dict, log_path: Path, threads: int = 4, timeout: float = 60,
+                   options: tuple[str, ...] = ()) -> tuple[subprocess.Popen, int]:
+    """``flask --app wsgi leadflow serve [options]`` on a free loopback port → (process, port) once it listens."""
     port = free_port()
     log = open(log_path, "w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "wsgi", "leadflow", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--threads", str(threads)],
+         "--port", str(port), "--threads", str(threads), *options],
         cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
     deadline = time.monotonic() + timeout

@@ -33,7 +33,8 @@ LAYERS = (
               r"leadflow\.governance\.(audit|settings|money|ordering)")),
     ("areas", (r"leadflow\.(?!scheduler\.runner$)\w+\.(?!views$|admin$|public$|page$|bulk$)\w+",)),
     ("pages", (r"leadflow\.\w+\.(views|admin|public)", r"leadflow\.leads\.(page|bulk)")),
-    ("app", (r"leadflow", r"leadflow\.(wiring|models|cli|restore|serving|health)", r"leadflow\.scheduler\.runner")),
+    ("app", (r"leadflow", r"leadflow\.(wiring|models|cli|restore|serving|gunicorn_hooks|health)",
+             r"leadflow\.scheduler\.runner")),
 )
 
 # Within the areas and pages layers, packages are ordered too, lowest first: a module may

@@ -41,7 +41,7 @@ def test_serve_with_workers_refuses_memory_limits_with_a_clear_message(app, monk
     monkeypatch.setitem(app.config, "RATELIMIT_STORAGE_URI", "memory://")
     monkeypatch.delenv("RATELIMIT_ALLOW_MEMORY", raising=False)
     monkeypatch.setenv("LEADFLOW_WORKERS", "1")  # the command sets it; restored after the test
-    monkeypatch.setattr("os.execv", lambda *args: pytest.fail("gunicorn must not start"))
+    monkeypatch.setattr("os.execve", lambda *args: pytest.fail("gunicorn must not start"))
     result = app.test_cli_runner().invoke(args=["leadflow", "serve", "--workers", "3"])
     assert result.exit_code == 1
     assert "counts rate limits in memory" in result.output

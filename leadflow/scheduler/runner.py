@@ -161,8 +161,9 @@ def start_in_process(app: Flask, serving: bool = False) -> BackgroundScheduler |
     return scheduler
 
 
-def run_in_foreground(app: Flask, stop: threading.Event | None = None, on_started=None) -> None:
-    """Run the scheduler until Ctrl-C or SIGTERM (or until ``stop`` is set).
+def run_in_foreground(app: Flask, stop: threading.Event | None = None, on_started=None, alive=None) -> None:
+    """Run the scheduler until Ctrl-C or SIGTERM (or until ``stop`` is set, or ``alive()``,
+    asked every second, says no).
 
     ``on_started`` is called once the sweeps are scheduled; a Ctrl-C that comes even
     earlier, while they are being set up, still stops everything cleanly.
@@ -178,7 +179,9 @@ def run_in_foreground(app: Flask, stop: threading.Event | None = None, on_starte
         if on_started is not None:
             on_started()
         while not stop.wait(1.0):
-            pass
+            if alive is not None and not alive():
+                log.warning("The server that started this scheduler is gone: stopping")
+                break
     except KeyboardInterrupt:
         pass
     finally:
