@@ -21,6 +21,8 @@ import sys
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from leadflow.scheduler.wakeup import SCHEDULER_PID_ENV
+
 FORWARDED_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
 # Every X-Forwarded-* header ProxyFix could read, as WSGI environ keys.
 FORWARDED_ENVIRON_KEYS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST",
@@ -145,7 +147,11 @@ def scheduler_command() -> list[str]:
 
 
 def start_scheduler_process(environ=None) -> subprocess.Popen:
-    return subprocess.Popen(scheduler_command(), env=dict(os.environ if environ is None else environ))
+    """Start it, and tell the serving processes started after this (gunicorn's workers fork
+    from this process) where it is: a nudge wakes it (``scheduler.wakeup``)."""
+    process = subprocess.Popen(scheduler_command(), env=dict(os.environ if environ is None else environ))
+    os.environ[SCHEDULER_PID_ENV] = str(process.pid)
+    return process
 
 
 def stop_scheduler_process(process: subprocess.Popen | None, timeout: float = 30) -> None:

@@ -43,11 +43,11 @@ from leadflow.extensions import db
 from leadflow.jobs.leases import LeaseLost, claim, worker_name
 from leadflow.retry import after_commit
 from leadflow.scheduler.heartbeat import BEAT_EVERY_SECONDS, forget_gone, keep_beating
-from leadflow.scheduler.wakeup import nudge
+from leadflow.scheduler.wakeup import nudge, wakeable
 
 log = logging.getLogger(__name__)
 
-SWEEP = "jobs"
+SWEEP = wakeable("jobs")
 MAX_JOBS_PER_TICK = 5
 
 

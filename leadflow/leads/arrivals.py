@@ -37,9 +37,9 @@ from leadflow.leads import events
 from leadflow.leads.arrival_models import LeadArrival
 from leadflow.leads.models import Lead
 from leadflow.retry import after_commit, backoff, in_unit_of_work
-from leadflow.scheduler.wakeup import nudge
+from leadflow.scheduler.wakeup import nudge, wakeable
 
-SWEEP = "lead_arrivals"
+SWEEP = wakeable("lead_arrivals")
 BATCH = 200
 QUEUED = "leadflow.queued_arrivals"  # session.info: ids whose arrival this session queued
 EVERY_SECONDS = 2  # the safety net: a process without a scheduler, or one killed after its commit

@@ -54,7 +54,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from leadflow.db import is_retryable
 from leadflow.extensions import db
 from leadflow.mail.models import OutboxMessage
-from leadflow.mail.services import smtp_configured
+from leadflow.mail.services import OUTBOX_SWEEP, smtp_configured
 from leadflow.scheduler.claims import Claim, claim_due, lease_is_free
 from leadflow.scheduler.heartbeat import BEAT_EVERY_SECONDS, beat, claimant_is_gone, forget_gone
 
@@ -465,4 +465,4 @@ def _release(claim: Claim, me: str) -> None:
 
 def register_sweeps(add) -> None:
     """This area's periodic work, for the scheduler (``leadflow.wiring.schedule``)."""
-    add("outbox", every_seconds=BEAT_EVERY_SECONDS, func=deliver_outbox)
+    add(OUTBOX_SWEEP, every_seconds=BEAT_EVERY_SECONDS, func=deliver_outbox)

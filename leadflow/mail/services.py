@@ -24,6 +24,9 @@ from leadflow.governance.settings import get_setting
 from leadflow.mail.models import MAIL_KINDS, OutboxMessage
 from leadflow.scheduler import registry
 from leadflow.scheduler.claims import insert_or_ignore
+from leadflow.scheduler.wakeup import wakeable
+
+OUTBOX_SWEEP = wakeable("outbox")  # the delivery sweep (mail.delivery) a queued e-mail wakes
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +120,7 @@ def send_soon_after_commit() -> None:
         # Also called when a savepoint is released: only the outermost commit makes the mail visible.
         if committed_session.in_nested_transaction() or not committed_session.info.pop("outbox_waiting", False):
             return
-        registry.nudge(app, "outbox")
+        registry.nudge(app, OUTBOX_SWEEP)
 
     event.listen(session, "after_commit", after_commit)
     session.info["outbox_listener"] = after_commit

@@ -34,7 +34,7 @@ from leadflow.extensions import db
 from leadflow.leads.store import guarded
 from leadflow.retry import DatabaseBusy, run_unit
 from leadflow.scheduler.registry import SWEEPS
-from leadflow.scheduler.wakeup import EXTENSION_KEY, nudge  # noqa: F401  (nudge: here too, as before)
+from leadflow.scheduler.wakeup import EXTENSION_KEY, nudge, on_wake_signal  # noqa: F401  (nudge: here too, as before)
 from leadflow.wiring import register_hooks
 
 log = logging.getLogger(__name__)
@@ -176,6 +176,8 @@ def run_in_foreground(app: Flask, stop: threading.Event | None = None, on_starte
         signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         start_scheduler(app)
+        if threading.current_thread() is threading.main_thread():
+            on_wake_signal(app)  # a serving process's nudge (the scheduler's own process)
         if on_started is not None:
             on_started()
         while not stop.wait(1.0):

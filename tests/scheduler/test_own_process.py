@@ -70,3 +70,72 @@ def test_web_processes_run_no_scheduler_of_their_own_when_it_has_its_own_process
     threaded = server_environment({"SCHEDULER_ENABLED": "1"}, scheduler="thread")
     assert threaded["SCHEDULER_ENABLED"] == "1" and "LEADFLOW_SCHEDULER_PROCESS" not in threaded
     assert threaded["MALLOC_ARENA_MAX"] == "2"
+
+
+# --- a nudge from a serving process wakes the scheduler's own process ------------------------
+
+def _waiting_child(tmp_path: Path, name: str):
+    """A process named like the scheduler (or not) that writes a file when SIGUSR1 comes."""
+    import subprocess
+    import sys
+
+    mark = tmp_path / f"{name}.woken"
+    code = ("import signal, sys, time, pathlib\n"
+            f"signal.signal(signal.SIGUSR1, lambda *_: pathlib.Path({str(mark)!r}).write_text('yes'))\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(30)\n")
+    child = subprocess.Popen([sys.executable, "-c", code, name], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    return child, mark
+
+
+def test_a_nudge_signals_the_servers_scheduler_process_and_nothing_else(tmp_path):
+    from leadflow.scheduler.wakeup import SCHEDULER_PID_ENV, wake_scheduler_process
+
+    scheduler, woken = _waiting_child(tmp_path, "scheduler")
+    stranger, bystander = _waiting_child(tmp_path, "something-else")
+    try:
+        assert wake_scheduler_process({SCHEDULER_PID_ENV: str(scheduler.pid)})
+        assert wait_for(woken.exists, 10)
+        # A pid that is not (or no longer) the scheduler's gets no signal: SIGUSR1 would kill it.
+        assert not wake_scheduler_process({SCHEDULER_PID_ENV: str(stranger.pid)})
+        assert not wake_scheduler_process({})
+        assert not wake_scheduler_process({SCHEDULER_PID_ENV: "not-a-pid"})
+        time.sleep(0.3)
+        assert not bystander.exists() and stranger.poll() is None
+    finally:
+        for child in (scheduler, stranger):
+            child.kill()
+            child.wait()
+            child.stdout.close()
+
+
+def test_the_scheduler_process_runs_every_wakeable_sweep_now_on_the_signal(app):
+    import os
+
+    from leadflow.scheduler.wakeup import EXTENSION_KEY, WAKE_SIGNAL, WAKEABLE, on_wake_signal
+
+    class Interval:
+        func, args, executor = (lambda now: 0), (), "default"
+
+    class Scheduler:
+        running = True
+        added: list[str] = []
+
+        def get_job(self, name):
+            return Interval() if name in WAKEABLE else None
+
+        def add_job(self, func, **options):
+            self.added.append(options["id"])
+
+    previous = signal.getsignal(WAKE_SIGNAL)
+    app.extensions[EXTENSION_KEY] = scheduler = Scheduler()
+    try:
+        on_wake_signal(app)
+        os.kill(os.getpid(), WAKE_SIGNAL)
+        assert wait_for(lambda: len(scheduler.added) == len(WAKEABLE), 5)
+    finally:
+        signal.signal(WAKE_SIGNAL, previous)
+        app.extensions.pop(EXTENSION_KEY, None)
+    # A new lead's routing and alerts, a queued e-mail, a started job: none waits for a tick.
+    assert {"lead_arrivals:now", "outbox:now", "jobs:now"} <= set(scheduler.added)
