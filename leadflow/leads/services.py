@@ -225,11 +225,13 @@ def write_changes(actor, lead: Lead, values: dict, **options) -> list[str]:
 
 
 def create_lead(actor, data: dict, *, region: str | None = None, channel: str = "manual",
-                columns: dict | None = None) -> Lead:
+                columns: dict | None = None, entries: list[dict] | None = None) -> Lead:
     """Create a lead from user input. ``channel`` says how it came in (see
     ``leadflow.leads.events.CHANNELS``); the arrival steps run before this returns.
     ``columns``: values the caller sets on the new row as they are, not input to clean (a
-    submission's consent and time of last activity), so they need no UPDATE after the INSERT."""
+    submission's consent and time of last activity), so they need no UPDATE after the INSERT.
+    ``entries``: timeline entries of the new lead the store writes with its own (none when
+    the email is taken: ``EmailTaken``)."""
     if not can_create_lead(actor):
         raise PermissionDenied("Your role cannot create leads.")
     values = clean_lead_input(data, region)
@@ -248,7 +250,7 @@ def create_lead(actor, data: dict, *, region: str | None = None, channel: str = 
            "lifecycle": "lead", "temperature": "cold", "score": 0, "value_cents": None,
            "currency": get_setting("default_currency") or "USD", "deleted_at": None, "owner_id": None,
            **values, "organization_id": organization.id if organization else None, **(columns or {})}
-    new = store.NewLead(row, organization_name=org_name, tag_ids=[tag.id for tag in tags])
+    new = store.NewLead(row, organization_name=org_name, tag_ids=[tag.id for tag in tags], entries=entries or [])
     for _ in range(3):  # the holder went to the trash in between: the address is free again
         result = store.create_leads([new], actor, channel, note_owner=True, audit=True)
         if result.ids[0] is not None:

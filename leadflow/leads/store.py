@@ -286,6 +286,9 @@ class NewLead:
     values: dict
     organization_name: str | None = None
     tag_ids: list[int] = field(default_factory=list)
+    # More timeline entries of the new lead (kind, actor_id, occurred_at, subject, details),
+    # written by the same INSERT as its own: what a submission logs about itself.
+    entries: list[dict] = field(default_factory=list)
 
 
 @_writer
@@ -324,6 +327,9 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
         entries += [_entry(lead_id, "assignment", actor_id, f"Assigned to {owners.get(row['owner_id'], 'nobody')}", at)
                     for lead_id, _, row in added if row.get("owner_id")]
     entries += [_entry(lead_id, "system", actor_id, "Lead created", at) for lead_id, _, _ in added]
+    given = [{**entry, "lead_id": lead_id, "created_at": at} for lead_id, n, _ in added for entry in n.entries]
+    if given:  # one INSERT for all: every row names the same columns
+        entries = [{"details": None, **entry} for entry in entries + given]
     db.session.execute(Activity.__table__.insert(), entries)
     if audit:
         for lead_id, _, row in added:
