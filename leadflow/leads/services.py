@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy.orm import attributes
+from sqlalchemy.orm import attributes, make_transient_to_detached
 
 from leadflow.accounts.models import User
 from leadflow.db import insert_missing, parse_id, utcnow
@@ -26,6 +26,7 @@ from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
 from leadflow.leads.policy import can_create_lead, require_lead_edit
 from leadflow.organizations.names import find_or_create_organization
 from leadflow.pipeline.models import Pipeline, Stage
+from leadflow.web import refcache
 
 TEXT_LIMITS = {
     "first_name": 80, "last_name": 80, "title": 120, "disqualified_reason": 200,
@@ -182,11 +183,30 @@ def _require_identity(first_name: str, last_name: str, email: str | None, phone:
 
 
 def default_stage() -> Stage | None:
-    """The first open stage of the default pipeline (else of the first live one), in one query."""
+    """The first open stage of the default pipeline (else of the first live one). Its columns
+    are reference data (``web.refcache``, kept while no pipeline or stage changes): the session
+    gets the stage as a loaded object without a query (``make_transient_to_detached``)."""
+    values = refcache.cached(("pipelines",), "default stage", _load_default_stage)
+    if values is None:
+        return None
+    held = db.session.identity_map.get(db.session.identity_key(Stage, values["id"]))
+    if held is not None:
+        return held
+    stage = Stage(**values)
+    make_transient_to_detached(stage)  # as if loaded: no pending change, nothing to flush
+    db.session.add(stage)
+    return stage
+
+
+def _load_default_stage() -> dict | None:
     pipeline_id = (db.select(Pipeline.id).where(Pipeline.archived_at.is_(None))
                    .order_by(Pipeline.is_default.desc(), Pipeline.position, Pipeline.id).limit(1).scalar_subquery())
-    return db.session.scalar(db.select(Stage).where(Stage.pipeline_id == pipeline_id, Stage.kind == "open")
-                             .order_by(Stage.position, Stage.id).limit(1))
+    stage = db.session.execute(db.select(*Stage.__table__.c).where(
+        Stage.pipeline_id == pipeline_id, Stage.kind == "open").order_by(Stage.position, Stage.id).limit(1)).first()
+    if stage is None:
+        return None
+    keys = {prop.columns[0].key: prop.key for prop in Stage.__mapper__.column_attrs}
+    return {keys[column]: value for column, value in stage._mapping.items() if column in keys}
 
 
 def resolve_tags(names: list[str]) -> list[Tag]:
