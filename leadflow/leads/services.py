@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy.orm import attributes, make_transient_to_detached
+from sqlalchemy.orm import attributes
 
 from leadflow.accounts.models import User
-from leadflow.db import insert_missing, parse_id, utcnow
+from leadflow.db import held_as_loaded, insert_missing, parse_id, utcnow
 from leadflow.errors import DomainError, EmailTaken, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
@@ -187,15 +187,7 @@ def default_stage() -> Stage | None:
     are reference data (``web.refcache``, kept while no pipeline or stage changes): the session
     gets the stage as a loaded object without a query (``make_transient_to_detached``)."""
     values = refcache.cached(("pipelines",), "default stage", _load_default_stage)
-    if values is None:
-        return None
-    held = db.session.identity_map.get(db.session.identity_key(Stage, values["id"]))
-    if held is not None:
-        return held
-    stage = Stage(**values)
-    make_transient_to_detached(stage)  # as if loaded: no pending change, nothing to flush
-    db.session.add(stage)
-    return stage
+    return held_as_loaded(Stage, values) if values is not None else None
 
 
 def _load_default_stage() -> dict | None:
@@ -203,10 +195,7 @@ def _load_default_stage() -> dict | None:
                    .order_by(Pipeline.is_default.desc(), Pipeline.position, Pipeline.id).limit(1).scalar_subquery())
     stage = db.session.execute(db.select(*Stage.__table__.c).where(
         Stage.pipeline_id == pipeline_id, Stage.kind == "open").order_by(Stage.position, Stage.id).limit(1)).first()
-    if stage is None:
-        return None
-    keys = {prop.columns[0].key: prop.key for prop in Stage.__mapper__.column_attrs}
-    return {keys[column]: value for column, value in stage._mapping.items() if column in keys}
+    return dict(stage._mapping) if stage is not None else None  # plain data: kept for the process
 
 
 def resolve_tags(names: list[str]) -> list[Tag]:

@@ -44,7 +44,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import chunked, conflict_insert, utcnow
+from leadflow.db import chunked, conflict_insert, held_as_loaded, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
@@ -152,17 +152,21 @@ class InsertedLeads:
 
     ids: list[int | None]  # the new lead's id, or None when the row was not inserted
     taken: dict[int, int] = field(default_factory=dict)  # position → id of the live lead holding its email
+    # The new leads the session holds as loaded (a single lead's create), kept alive with the
+    # answer: the session holds its objects weakly.
+    held: list[Lead] = field(default_factory=list)
 
     @property
     def inserted(self) -> list[int]:
         return [i for i in self.ids if i is not None]
 
 
-def _insert_skipping_taken_emails():
-    """INSERT … ON CONFLICT (live email) DO NOTHING RETURNING email_key, id."""
+def _insert_skipping_taken_emails(whole: bool = False):
+    """INSERT … ON CONFLICT (live email) DO NOTHING RETURNING email_key, id (``whole``: every column)."""
     table = Lead.__table__
-    return conflict_insert(("leads", "skip taken emails"), lambda insert: insert(table).on_conflict_do_nothing(
-        index_elements=[table.c.email_key], index_where=text(LIVE_EMAIL_WHERE)).returning(table.c.email_key, table.c.id))
+    returned = list(table.c) if whole else [table.c.email_key, table.c.id]
+    return conflict_insert(("leads", "skip taken emails", whole), lambda insert: insert(table).on_conflict_do_nothing(
+        index_elements=[table.c.email_key], index_where=text(LIVE_EMAIL_WHERE)).returning(*returned))
 
 
 def email_holders(email_keys: Sequence[str], exclude_id: int | None = None) -> dict[str, int]:
@@ -196,7 +200,12 @@ def insert_leads(rows: Sequence[dict]) -> InsertedLeads:
     without = [i for i, row in enumerate(rows) if not row.get("email_key")]
     table = Lead.__table__
     if with_email:
-        by_key = dict(db.session.execute(_insert_skipping_taken_emails(), [rows[i] for i in with_email]).all())
+        # One lead (the form, the API, a capture form): its whole row comes back, and the session
+        # holds it as loaded, so showing the new lead reads nothing again.
+        whole = len(rows) == 1
+        found = db.session.execute(_insert_skipping_taken_emails(whole), [rows[i] for i in with_email]).all()
+        held = [held_as_loaded(Lead, row) for row in found] if whole else []
+        by_key = {row.email_key: row.id for row in found}
         claimed: set[str] = set()
         for i in with_email:
             key = rows[i]["email_key"]
@@ -211,7 +220,7 @@ def insert_leads(rows: Sequence[dict]) -> InsertedLeads:
     missed = [i for i in with_email if ids[i] is None]
     holders = email_holders([rows[i]["email_key"] for i in missed]) if missed else {}
     taken = {i: holders[rows[i]["email_key"]] for i in missed if rows[i]["email_key"] in holders}
-    return InsertedLeads(ids, taken)
+    return InsertedLeads(ids, taken, held if with_email else [])
 
 
 @_writer
