@@ -179,3 +179,59 @@ def capture_post(app, rules):
         assert response.status_code == 200 and response.get_json()["ok"], response.get_data(as_text=True)
 
     return post
+
+
+@pytest.mark.parametrize("channel, most", [("api", 12), ("capture", 14)])
+def test_creating_a_lead_from_outside_runs_at_most_a_fixed_number_of_statements(
+        make_app, rules, admin_api, capture_post, channel, most):
+    """The request alone (its arrival runs after the commit): a statement added back to the
+    create path fails here. API: the token with its user, the email's holder, the reference
+    versions, the organization, the lead (its whole row returned), its stage change, lifecycle
+    change, timeline entries (one INSERT), arrival, audit entry and the two board totals; a
+    capture form (here without an organization) adds itself, its token's use, its team and its turn
+    (which counts the submission)."""
+    other = make_app(ARRIVALS_RUN_INLINE=False)
+    web = other.test_client()
+    with other.app_context():
+        engine = db.engine
+
+    def create(n: int) -> list[str]:
+        with statements_on(engine) as statements:
+            if channel == "api":
+                response = admin_api(web, first_name=f"N{n}", email=f"n{n}@example.com", organization="Acme")
+                assert response.status_code == 201, response.get_json()
+            else:
+                capture_post(other, web, n)
+        return statements
+
+    create(0)  # the first create fills the reference cache and records the token's first use
+    statements = create(1)
+    assert len(statements) <= most, "\n".join(statements)
+
+
+def test_a_new_lead_from_the_api_has_its_created_entry_and_the_submission_logged_once(make_app, admin_api):
+    other = make_app(ARRIVALS_RUN_INLINE=False)
+    lead_id = admin_api(other.test_client(), first_name="Di", email="di@example.com").get_json()["id"]
+    entries = db.session.execute(db.select(Activity.kind, Activity.subject, Activity.details)
+                                 .where(Activity.lead_id == lead_id).order_by(Activity.id)).all()
+    assert [(kind, subject) for kind, subject, _ in entries] == [
+        ("system", "Lead created"), ("system", "Lead received through the API")]
+    assert entries[0].details is None
+    assert entries[1].details["values"] == {"first_name": "Di", "email": "di@example.com"}
+    assert entries[1].details["created"] is True
+    assert db.session.scalar(db.select(db.func.count()).select_from(Activity).where(
+        Activity.lead_id == lead_id, Activity.details.is_(None))) == 1  # SQL NULL, not JSON null
+
+
+def test_each_capture_submission_is_counted_once_and_only_a_new_lead_takes_a_turn(make_app, capture_post):
+    from leadflow.capture.models import CaptureForm
+
+    other = make_app(ARRIVALS_RUN_INLINE=False)
+    web = other.test_client()
+    capture_post(other, web, 1)
+    capture_post(other, web, 2)
+    capture_post(other, web, 1)  # the same person again: their lead is updated, nobody's turn
+    db.session.expire_all()
+    form = db.session.scalar(db.select(CaptureForm).where(CaptureForm.slug == "contact"))
+    assert (form.submission_count, form.rotation_counter) == (3, 2)
+    assert form.last_submission_at is not None
