@@ -47,7 +47,7 @@ from leadflow.activities.models import Activity
 from leadflow.db import chunked, conflict_insert, held_as_loaded, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
-from leadflow.governance.audit import record_changes, record_event
+from leadflow.governance.audit import record_changes, record_events
 from leadflow.leads import arrivals, events
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, LifecycleChange, lead_tags
@@ -341,8 +341,8 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
         entries = [{"details": None, **entry} for entry in entries + given]
     db.session.execute(Activity.__table__.insert(), entries)
     if audit:
-        for lead_id, _, row in added:
-            record_event(actor, "lead", lead_id, "create", f"{row['first_name']} {row['last_name']}".strip())
+        record_events(actor, "lead", "create",
+                      {lead_id: f"{row['first_name']} {row['last_name']}".strip() for lead_id, _, row in added})
     ids = [lead_id for lead_id, _, _ in added]
     _write_totals({}, _new_contributions(row for _, _, row in added))
     _announce(arrivals.announce, ids, channel)  # after the commit, in a request (see leads.arrivals)
