@@ -14,11 +14,14 @@ capture form (``/f/demo-contact``, which routes round-robin to its team).
 
 **CPU per create.** Each channel is requested ``--warmup`` times and timed ``--runs`` times
 through the Flask test client, each create with a new email, ``time.thread_time`` around the
-call (the whole request: routing, session, validation, the lead's writes, routing, scoring,
-alerts, the commit). Statements are counted on one create after the warm-up (what every
-create runs; a new token's first use, recorded at most once a minute, is not among them). The baseline is a bare Flask app in the same process whose POST route
-parses the same JSON and answers a same-sized body, timed the same way: the ratio says what a
-create costs beyond Flask itself. Statements are counted as ``bench_pages`` counts them.
+call (the whole request: URL routing, session, validation, the lead's writes, the commit; the
+lead's routing, scoring and alerts run after the commit, in the ``lead_arrivals`` sweep, whose
+CPU per lead the throughput test reports: a create costs both). Statements are counted on one
+create after the warm-up (what every create runs; a new token's first use, recorded at most
+once a minute, is not among them), as ``bench_pages`` counts them (on PostgreSQL the pool's
+ping at checkout, BEGIN and COMMIT are round trips on top). The baseline is a bare Flask app
+in the same process whose POST route parses the same JSON and answers a same-sized body, timed
+the same way: the ratio says what a create costs beyond Flask itself.
 
 **Throughput.** One server process (gunicorn, one worker with ``--threads`` threads) serves
 the database; ``--clients`` threads create leads for ``--seconds`` seconds over keep-alive
