@@ -185,7 +185,7 @@ def _require_identity(first_name: str, last_name: str, email: str | None, phone:
 def default_stage() -> Stage | None:
     """The first open stage of the default pipeline (else of the first live one). Its columns
     are reference data (``web.refcache``, kept while no pipeline or stage changes): the session
-    gets the stage as a loaded object without a query (``make_transient_to_detached``)."""
+    gets the stage as a loaded object without a query (``db.held_as_loaded``)."""
     values = refcache.cached(("pipelines",), "default stage", _load_default_stage)
     return held_as_loaded(Stage, values) if values is not None else None
 
