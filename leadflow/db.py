@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.cache_key import CacheKey
 from sqlalchemy.types import TypeDecorator
@@ -166,6 +167,23 @@ def is_conflict(error: BaseException | None) -> bool:
 # is kept like any other statement's. Only for statements built entirely from the schema: every
 # value comes with the execution's parameters, none is embedded in the statement.
 _CONFLICT_STATEMENTS: dict[tuple, object] = {}
+
+
+def held_as_loaded(model, row):
+    """The ``model`` object of a row just read or written (its columns, by name), held by the
+    session as if loaded from the database, without a query: no pending change, nothing to
+    flush, relationships loaded when first read. The object the session holds already wins."""
+    mapping = row._mapping if hasattr(row, "_mapping") else row
+    mapper = model.__mapper__
+    values = {prop.key: mapping[prop.columns[0].name] for prop in mapper.column_attrs}
+    key = db.session.identity_key(model, values[mapper.primary_key[0].key])
+    held = db.session.identity_map.get(key)
+    if held is not None:
+        return held
+    obj = model(**values)
+    make_transient_to_detached(obj)
+    db.session.add(obj)
+    return obj
 
 
 def conflict_insert(name: tuple, build):

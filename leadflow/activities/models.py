@@ -64,7 +64,7 @@ class Activity(db.Model):
     body: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str | None] = mapped_column(String(64))
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
-    details: Mapped[dict | None] = mapped_column(JSON)
+    details: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # None is SQL NULL, not 'null'
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     actor = relationship("User")

@@ -16,6 +16,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import joinedload
 
 from leadflow.accounts.models import User
 from leadflow.api.http import forbidden_body
@@ -103,8 +104,6 @@ def get_token(token_id: int) -> ApiToken:
 
 
 def list_tokens() -> list[ApiToken]:
-    from sqlalchemy.orm import joinedload
-
     return list(db.session.scalars(
         db.select(ApiToken).options(joinedload(ApiToken.user))
         .order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(), ApiToken.id.desc())
@@ -140,7 +139,9 @@ def authenticate(header: str | None, scope: str) -> ApiToken:
     if scheme.lower() != "bearer" or not plain:
         raise AuthError(401, "Send an API token: Authorization: Bearer lf_…")
     prefix = split_token(plain)
-    token = db.session.scalar(db.select(ApiToken).where(ApiToken.prefix == prefix)) if prefix else None
+    # The token and the user it acts as, in one statement (every request needs both).
+    token = db.session.scalar(db.select(ApiToken).options(joinedload(ApiToken.user))
+                              .where(ApiToken.prefix == prefix)) if prefix else None
     # Hash even when there is no such token, so both paths take the same time.
     presented = hash_token(plain)
     stored = token.token_hash if token is not None else "0" * 64

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from contextlib import nullcontext
 from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
@@ -204,7 +205,7 @@ def create_leads():
         if stored is not None:
             return _replay(stored)
 
-    status, body = _intake(token, items, payload)
+    status, body = _intake(token, items, payload, keyed=key is not None)
     if key is not None and not services.store_response(token, key, fingerprint, status, body):
         # A concurrent request with the same key stored its answer first: give that one.
         db.session.rollback()
@@ -214,11 +215,13 @@ def create_leads():
     return _respond(status, body)
 
 
-def _intake(token, items, payload) -> tuple[int, dict]:
+def _intake(token, items, payload, *, keyed: bool) -> tuple[int, dict]:
     if items is not None:
         return 200, services.intake_batch(token, items)
     try:
-        with db.session.begin_nested():
+        # A refusal rolls the request back; under an Idempotency-Key its answer is kept
+        # (``save_refusal``), so only then must the lead's own writes sit in a savepoint.
+        with db.session.begin_nested() if keyed else nullcontext():
             outcome, lead = services.intake_one(token, payload)
     except ValidationFailed as exc:
         return 422, {"error": "Validation failed", "message": "Some fields were refused; see errors.",

@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, update
 
 from leadflow.accounts.models import Team, User
 from leadflow.accounts.services import WRITER_ROLES, menu_teams, menu_users
 from leadflow.accounts.system import system_actor
 from leadflow.capture.models import OWNER_RULES, CaptureForm, CaptureTokenUse
-from leadflow.db import parse_id, utcnow
+from leadflow.db import parse_id, transaction_cache, utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
@@ -401,22 +401,39 @@ def choose_owner(form: CaptureForm) -> int | None:
     (or the fallback owner) decide, so a lead never waits on someone out of office.
 
     Round-robin advances the form's counter with one atomic UPDATE (the row stays
-    locked until the submission commits), so concurrent submissions take different turns.
+    locked until the submission commits), so concurrent submissions take different turns;
+    that UPDATE counts the submission too (``count_submission`` then writes nothing). The
+    members read are held for the transaction, so the owner's checks and the "Assigned to"
+    entry find them in the session instead of reading them again.
     """
     if form.owner_rule == "user" and form.owner_id:
         user = _active_user(form.owner_id)
         return user.id if user is not None and available_users([user]) else None
     if form.owner_rule == "round_robin" and form.team_id:
-        members = [u.id for u in available_users(list(db.session.scalars(
-            db.select(User).where(User.team_id == form.team_id, User.role != "viewer").order_by(User.id))))]
+        team = list(db.session.scalars(
+            db.select(User).where(User.team_id == form.team_id, User.role != "viewer").order_by(User.id)))
+        transaction_cache("capture owners")[form.id] = team  # the session holds users weakly
+        members = [u.id for u in available_users(team)]
         if not members:
             return None
-        turn = db.session.scalar(update(CaptureForm).where(CaptureForm.id == form.id)
-                                 .values(rotation_counter=CaptureForm.rotation_counter + 1)
-                                 .returning(CaptureForm.rotation_counter)
-                                 .execution_options(synchronize_session=False))
+        turn = db.session.scalar(_COUNT_TURN, {"form_id": form.id, "now": utcnow()})
+        transaction_cache("capture counted")[form.id] = True
         return members[(turn - 1) % len(members)]
     return None
+
+
+_forms = CaptureForm.__table__
+# One submission counted (and, for a round-robin turn, the turn taken) by one prebuilt UPDATE.
+_COUNT_SUBMISSION = (update(_forms).where(_forms.c.id == bindparam("form_id"))
+                     .values(submission_count=_forms.c.submission_count + 1, last_submission_at=bindparam("now")))
+_COUNT_TURN = _COUNT_SUBMISSION.values(rotation_counter=_forms.c.rotation_counter + 1).returning(
+    _forms.c.rotation_counter)
+
+
+def count_submission(form_id: int) -> None:
+    """One more submission of the form (unless its round-robin turn counted it already)."""
+    if not transaction_cache("capture counted").get(form_id):
+        db.session.execute(_COUNT_SUBMISSION, {"form_id": form_id, "now": utcnow()})
 
 
 def _stage_for(form: CaptureForm) -> int | None:
@@ -481,9 +498,7 @@ def submit(submission: Submission) -> IntakeResult:
         result = intake_lead(data, channel="form", actor=form_actor(form), defaults=defaults,
                              activity_subject=f"Submitted {label}",
                              activity_details={"form_id": form.id, "form_name": form.name}, consent=consent)
-    db.session.execute(update(CaptureForm).where(CaptureForm.id == form.id)
-                       .values(submission_count=CaptureForm.submission_count + 1, last_submission_at=utcnow())
-                       .execution_options(synchronize_session=False))
+    count_submission(form.id)
     db.session.flush()
     return result
 

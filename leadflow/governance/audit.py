@@ -44,6 +44,17 @@ def record_event(actor, entity_type: str, entity_id: int, action: str, detail: s
     return entry
 
 
+def record_events(actor, entity_type: str, action: str, details: dict[int, str | None]) -> None:
+    """``record_event`` for several records at once (entity id → detail), in one INSERT that
+    nothing in the session waits to flush (the lead store's creates)."""
+    if details:
+        actor_id, name = getattr(actor, "id", None), actor_name(actor)
+        db.session.execute(AuditEntry.__table__.insert(), [
+            {"actor_id": actor_id, "actor_name": name, "entity_type": entity_type, "entity_id": entity_id,
+             "action": action, "field": None, "old_value": None, "new_value": detail}
+            for entity_id, detail in details.items()])
+
+
 def record_changes(actor, entity_type: str, entity_id: int, before: dict, after: dict,
                    action: str = "update") -> list[AuditEntry]:
     """Write an entry for every field whose value differs between ``before`` and ``after``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -20,10 +21,15 @@ def normalise_email(value: str | None) -> tuple[str | None, str | None]:
     if not value:
         return None, None
     try:
-        result = validate_email(value, check_deliverability=False)
+        normalized = _validated_email(value)
     except EmailNotValidError as exc:
         raise FieldError(f"“{value[:80]}” is not a valid email address: {exc}") from exc
-    return result.normalized, result.normalized.lower()
+    return normalized, normalized.lower()
+
+
+@lru_cache(maxsize=64)  # a create checks its one address up to three times; a few kept, never more
+def _validated_email(value: str) -> str:
+    return validate_email(value, check_deliverability=False).normalized
 
 
 def phone_region(country: str | None, default: str) -> str:

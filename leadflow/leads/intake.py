@@ -28,6 +28,7 @@ from leadflow.leads.fields import (
 )
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import require_lead_edit
+from leadflow.retry import in_unit_of_work
 
 # The lead fields an outside party may send. Anything else in ``data`` is ignored.
 CONTACT_KEYS = ("first_name", "last_name", "email", "phone", "title", "organization", "country")
@@ -152,6 +153,17 @@ def _record_consent(lead: Lead, consent: dict, at, *, held: bool = False, writte
     return event
 
 
+def _submission_entry(lead_id, actor, now, submitted: dict, created: bool, channel: str, kind: str,
+                      subject: str, details: dict | None, consent_event: dict | None) -> dict:
+    """The timeline entry that logs what a submission sent (``lead_id`` None: the store fills it)."""
+    details = {"values": submitted, "created": created, "channel": channel, **(details or {})}
+    if consent_event:
+        details["consent"] = consent_event
+    return {**({"lead_id": lead_id} if lead_id is not None else {}), "kind": kind,
+            "actor_id": getattr(actor, "id", None), "occurred_at": now,
+            "subject": (subject or kind.replace("_", " ").capitalize())[:200], "details": details}
+
+
 def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None,
                 activity_kind: str = "form_submission", activity_subject: str = "",
                 activity_details: dict | None = None, consent: dict | None = None,
@@ -192,11 +204,17 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
         if "tags" in submitted and (defaults or {}).get("tags"):
             new_data["tags"] = services.parse_tags(services.parse_tags(defaults["tags"])
                                                    + services.parse_tags(submitted["tags"]))
-        # What this submission writes on a new lead goes in with its row: its consent, its last activity.
+        # What this submission writes on a new lead goes in with its row: its consent, its last activity;
+        # and, when its arrival is queued (nothing in this request reads the entry), its timeline entry.
         columns = {"last_activity_at": now, **(_consent_columns(consent, now) if consent else {})}
+        entry = None if custom or not in_unit_of_work() else _submission_entry(
+            None, actor, now, submitted, True, channel, activity_kind, activity_subject, activity_details,
+            consent and _record_consent(None, consent, now, written=True))
         try:
             lead, created = services.create_lead(actor, new_data, region=region, channel=channel,
-                                                 columns=columns), True
+                                                 columns=columns, entries=[entry] if entry else None), True
+            if entry is not None:  # in a unit of work its arrival is queued: nothing reads the entry now
+                return IntakeResult(lead=lead, created=True)  # it went in with the lead's own entries
         except EmailTaken as taken:
             # A concurrent submission with this email committed its lead first (the store's
             # INSERT … ON CONFLICT waited for it and wrote nothing): this one updates it. The
@@ -219,14 +237,12 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
     if custom:
         store.update_lead(lead, {"custom_fields": {**(lead.custom_fields or {}), **custom}}, actor, audit=False,
                           announce=["custom_fields"])
-    details = {"values": submitted, "created": created, "channel": channel, **(activity_details or {})}
-    if consent:
-        details["consent"] = _record_consent(lead, consent, now, written=created,
-                                             held=public_merge is not None and public_merge.hold_consent())
+    consent_event = consent and _record_consent(lead, consent, now, written=created,
+                                                held=public_merge is not None and public_merge.hold_consent())
+    entry = _submission_entry(lead.id, actor, now, submitted, created, channel, activity_kind, activity_subject,
+                              activity_details, consent_event)
     if public_merge is not None and public_merge.differences:
-        details["kept"] = public_merge.timeline_note()
-    entry = {"lead_id": lead.id, "kind": activity_kind, "actor_id": getattr(actor, "id", None), "occurred_at": now,
-             "subject": (activity_subject or activity_kind.replace("_", " ").capitalize())[:200], "details": details}
+        entry["details"]["kept"] = public_merge.timeline_note()
     if arriving:  # nothing in this request reads the entry (no review, no handler): one INSERT
         db.session.execute(Activity.__table__.insert(), [entry])
         return IntakeResult(lead=lead, created=created)

@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy.orm import attributes
 
 from leadflow.accounts.models import User
-from leadflow.db import insert_missing, parse_id, utcnow
+from leadflow.db import held_as_loaded, insert_missing, parse_id, utcnow
 from leadflow.errors import DomainError, EmailTaken, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
@@ -26,6 +26,7 @@ from leadflow.leads.models import LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag
 from leadflow.leads.policy import can_create_lead, require_lead_edit
 from leadflow.organizations.names import find_or_create_organization
 from leadflow.pipeline.models import Pipeline, Stage
+from leadflow.web import refcache
 
 TEXT_LIMITS = {
     "first_name": 80, "last_name": 80, "title": 120, "disqualified_reason": 200,
@@ -182,11 +183,19 @@ def _require_identity(first_name: str, last_name: str, email: str | None, phone:
 
 
 def default_stage() -> Stage | None:
-    """The first open stage of the default pipeline (else of the first live one), in one query."""
+    """The first open stage of the default pipeline (else of the first live one). Its columns
+    are reference data (``web.refcache``, kept while no pipeline or stage changes): the session
+    gets the stage as a loaded object without a query (``db.held_as_loaded``)."""
+    values = refcache.cached(("pipelines",), "default stage", _load_default_stage)
+    return held_as_loaded(Stage, values) if values is not None else None
+
+
+def _load_default_stage() -> dict | None:
     pipeline_id = (db.select(Pipeline.id).where(Pipeline.archived_at.is_(None))
                    .order_by(Pipeline.is_default.desc(), Pipeline.position, Pipeline.id).limit(1).scalar_subquery())
-    return db.session.scalar(db.select(Stage).where(Stage.pipeline_id == pipeline_id, Stage.kind == "open")
-                             .order_by(Stage.position, Stage.id).limit(1))
+    stage = db.session.execute(db.select(*Stage.__table__.c).where(
+        Stage.pipeline_id == pipeline_id, Stage.kind == "open").order_by(Stage.position, Stage.id).limit(1)).first()
+    return dict(stage._mapping) if stage is not None else None  # plain data: kept for the process
 
 
 def resolve_tags(names: list[str]) -> list[Tag]:
@@ -225,11 +234,13 @@ def write_changes(actor, lead: Lead, values: dict, **options) -> list[str]:
 
 
 def create_lead(actor, data: dict, *, region: str | None = None, channel: str = "manual",
-                columns: dict | None = None) -> Lead:
+                columns: dict | None = None, entries: list[dict] | None = None) -> Lead:
     """Create a lead from user input. ``channel`` says how it came in (see
     ``leadflow.leads.events.CHANNELS``); the arrival steps run before this returns.
     ``columns``: values the caller sets on the new row as they are, not input to clean (a
-    submission's consent and time of last activity), so they need no UPDATE after the INSERT."""
+    submission's consent and time of last activity), so they need no UPDATE after the INSERT.
+    ``entries``: timeline entries of the new lead the store writes with its own (none when
+    the email is taken: ``EmailTaken``)."""
     if not can_create_lead(actor):
         raise PermissionDenied("Your role cannot create leads.")
     values = clean_lead_input(data, region)
@@ -248,7 +259,7 @@ def create_lead(actor, data: dict, *, region: str | None = None, channel: str = 
            "lifecycle": "lead", "temperature": "cold", "score": 0, "value_cents": None,
            "currency": get_setting("default_currency") or "USD", "deleted_at": None, "owner_id": None,
            **values, "organization_id": organization.id if organization else None, **(columns or {})}
-    new = store.NewLead(row, organization_name=org_name, tag_ids=[tag.id for tag in tags])
+    new = store.NewLead(row, organization_name=org_name, tag_ids=[tag.id for tag in tags], entries=entries or [])
     for _ in range(3):  # the holder went to the trash in between: the address is free again
         result = store.create_leads([new], actor, channel, note_owner=True, audit=True)
         if result.ids[0] is not None:

@@ -44,10 +44,10 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import chunked, conflict_insert, utcnow
+from leadflow.db import chunked, conflict_insert, held_as_loaded, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
-from leadflow.governance.audit import record_changes, record_event
+from leadflow.governance.audit import record_changes, record_events
 from leadflow.leads import arrivals, events
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, LifecycleChange, lead_tags
@@ -152,17 +152,21 @@ class InsertedLeads:
 
     ids: list[int | None]  # the new lead's id, or None when the row was not inserted
     taken: dict[int, int] = field(default_factory=dict)  # position → id of the live lead holding its email
+    # The new leads the session holds as loaded (a single lead's create), kept alive with the
+    # answer: the session holds its objects weakly.
+    held: list[Lead] = field(default_factory=list)
 
     @property
     def inserted(self) -> list[int]:
         return [i for i in self.ids if i is not None]
 
 
-def _insert_skipping_taken_emails():
-    """INSERT … ON CONFLICT (live email) DO NOTHING RETURNING email_key, id."""
+def _insert_skipping_taken_emails(whole: bool = False):
+    """INSERT … ON CONFLICT (live email) DO NOTHING RETURNING email_key, id (``whole``: every column)."""
     table = Lead.__table__
-    return conflict_insert(("leads", "skip taken emails"), lambda insert: insert(table).on_conflict_do_nothing(
-        index_elements=[table.c.email_key], index_where=text(LIVE_EMAIL_WHERE)).returning(table.c.email_key, table.c.id))
+    returned = list(table.c) if whole else [table.c.email_key, table.c.id]
+    return conflict_insert(("leads", "skip taken emails", whole), lambda insert: insert(table).on_conflict_do_nothing(
+        index_elements=[table.c.email_key], index_where=text(LIVE_EMAIL_WHERE)).returning(*returned))
 
 
 def email_holders(email_keys: Sequence[str], exclude_id: int | None = None) -> dict[str, int]:
@@ -196,7 +200,12 @@ def insert_leads(rows: Sequence[dict]) -> InsertedLeads:
     without = [i for i, row in enumerate(rows) if not row.get("email_key")]
     table = Lead.__table__
     if with_email:
-        by_key = dict(db.session.execute(_insert_skipping_taken_emails(), [rows[i] for i in with_email]).all())
+        # One lead (the form, the API, a capture form): its whole row comes back, and the session
+        # holds it as loaded, so showing the new lead reads nothing again.
+        whole = len(rows) == 1
+        found = db.session.execute(_insert_skipping_taken_emails(whole), [rows[i] for i in with_email]).all()
+        held = [held_as_loaded(Lead, row) for row in found] if whole else []
+        by_key = {row.email_key: row.id for row in found}
         claimed: set[str] = set()
         for i in with_email:
             key = rows[i]["email_key"]
@@ -211,7 +220,7 @@ def insert_leads(rows: Sequence[dict]) -> InsertedLeads:
     missed = [i for i in with_email if ids[i] is None]
     holders = email_holders([rows[i]["email_key"] for i in missed]) if missed else {}
     taken = {i: holders[rows[i]["email_key"]] for i in missed if rows[i]["email_key"] in holders}
-    return InsertedLeads(ids, taken)
+    return InsertedLeads(ids, taken, held if with_email else [])
 
 
 @_writer
@@ -286,6 +295,9 @@ class NewLead:
     values: dict
     organization_name: str | None = None
     tag_ids: list[int] = field(default_factory=list)
+    # More timeline entries of the new lead (kind, actor_id, occurred_at, subject, details),
+    # written by the same INSERT as its own: what a submission logs about itself.
+    entries: list[dict] = field(default_factory=list)
 
 
 @_writer
@@ -324,10 +336,13 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
         entries += [_entry(lead_id, "assignment", actor_id, f"Assigned to {owners.get(row['owner_id'], 'nobody')}", at)
                     for lead_id, _, row in added if row.get("owner_id")]
     entries += [_entry(lead_id, "system", actor_id, "Lead created", at) for lead_id, _, _ in added]
+    given = [{**entry, "lead_id": lead_id, "created_at": at} for lead_id, n, _ in added for entry in n.entries]
+    if given:  # one INSERT for all: every row names the same columns
+        entries = [{"details": None, **entry} for entry in entries + given]
     db.session.execute(Activity.__table__.insert(), entries)
     if audit:
-        for lead_id, _, row in added:
-            record_event(actor, "lead", lead_id, "create", f"{row['first_name']} {row['last_name']}".strip())
+        record_events(actor, "lead", "create",
+                      {lead_id: f"{row['first_name']} {row['last_name']}".strip() for lead_id, _, row in added})
     ids = [lead_id for lead_id, _, _ in added]
     _write_totals({}, _new_contributions(row for _, _, row in added))
     _announce(arrivals.announce, ids, channel)  # after the commit, in a request (see leads.arrivals)

@@ -30,7 +30,18 @@ READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
     """The session cookie is Secure when configured so, and always when the request came
-    over HTTPS (directly, or through a trusted proxy with ``TRUST_PROXY``)."""
+    over HTTPS (directly, or through a trusted proxy with ``TRUST_PROXY``).
+
+    The REST API (``SESSIONLESS_PREFIXES``) authenticates by bearer token alone: a browser's
+    session cookie sent along is neither read (no signature check, no decoding per request)
+    nor refreshed; the request gets an empty session of its own."""
+
+    SESSIONLESS_PREFIXES = ("/api/",)
+
+    def open_session(self, app: Flask, request):
+        if request.path.startswith(self.SESSIONLESS_PREFIXES):
+            return self.session_class()
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)

@@ -107,22 +107,35 @@ def _many_leads_owned_by(user_id: int, count: int) -> None:
     db.session.commit()
 
 
-@pytest.mark.parametrize("channel", ["api", "capture"])
-def test_creating_a_lead_runs_the_same_statements_with_ten_or_five_hundred_leads_and_counts_no_ones_leads(
-        make_app, rules, admin_api, channel, capture_post):
+@pytest.fixture
+def counted_create(make_app, admin_api, capture_post):
+    """``counted_create(channel, n, sweep=False, **fields)``: the statements of one create
+    through ``channel`` ("api" or "capture") on an app whose arrivals wait for the sweep
+    (with ``sweep``, the sweep's statements too)."""
     other = make_app(ARRIVALS_RUN_INLINE=False)
     web = other.test_client()
     with other.app_context():
         engine = db.engine
 
-    def create(n: int) -> list[str]:
+    def create(channel: str, n: int, *, sweep: bool = False, **fields) -> list[str]:
         with statements_on(engine) as statements:
             if channel == "api":
-                assert admin_api(web, first_name=f"N{n}", email=f"n{n}@example.com", title="Director").status_code == 201
+                response = admin_api(web, first_name=f"N{n}", email=f"n{n}@example.com", **fields)
+                assert response.status_code == 201, response.get_json()
             else:
                 capture_post(other, web, n)
-            assert run_sweep(other, "lead_arrivals") == 1
+            if sweep:
+                assert run_sweep(other, "lead_arrivals") == 1
         return statements
+
+    return create
+
+
+@pytest.mark.parametrize("channel", ["api", "capture"])
+def test_creating_a_lead_runs_the_same_statements_with_ten_or_five_hundred_leads_and_counts_no_ones_leads(
+        rules, counted_create, channel):
+    def create(n: int) -> list[str]:
+        return counted_create(channel, n, sweep=True, title="Director")
 
     _many_leads_owned_by(rules, 10)
     create(0)  # the first create warms what is read once (settings, rules)
@@ -179,3 +192,46 @@ def capture_post(app, rules):
         assert response.status_code == 200 and response.get_json()["ok"], response.get_data(as_text=True)
 
     return post
+
+
+@pytest.mark.parametrize("channel, most", [("api", 12), ("capture", 14)])
+def test_creating_a_lead_from_outside_runs_at_most_a_fixed_number_of_statements(
+        rules, counted_create, channel, most):
+    """The request alone (its arrival runs after the commit): a statement added back to the
+    create path fails here. API: the token with its user, the email's holder, the reference
+    versions, the organization, the lead (its whole row returned), its stage change, lifecycle
+    change, timeline entries (one INSERT), arrival, audit entry and the two board totals; a
+    capture form (here without an organization) adds itself, its token's use, its team and its turn
+    (which counts the submission)."""
+    fields = {"organization": "Acme"} if channel == "api" else {}
+    counted_create(channel, 0, **fields)  # the first create fills the reference cache and records the token's first use
+    statements = counted_create(channel, 1, **fields)
+    assert len(statements) <= most, "\n".join(statements)
+
+
+def test_a_new_lead_from_the_api_has_its_created_entry_and_the_submission_logged_once(make_app, admin_api):
+    other = make_app(ARRIVALS_RUN_INLINE=False)
+    lead_id = admin_api(other.test_client(), first_name="Di", email="di@example.com").get_json()["id"]
+    entries = db.session.execute(db.select(Activity.kind, Activity.subject, Activity.details)
+                                 .where(Activity.lead_id == lead_id).order_by(Activity.id)).all()
+    assert [(kind, subject) for kind, subject, _ in entries] == [
+        ("system", "Lead created"), ("system", "Lead received through the API")]
+    assert entries[0].details is None
+    assert entries[1].details["values"] == {"first_name": "Di", "email": "di@example.com"}
+    assert entries[1].details["created"] is True
+    assert db.session.scalar(db.select(db.func.count()).select_from(Activity).where(
+        Activity.lead_id == lead_id, Activity.details.is_(None))) == 1  # SQL NULL, not JSON null
+
+
+def test_each_capture_submission_is_counted_once_and_only_a_new_lead_takes_a_turn(make_app, capture_post):
+    from leadflow.capture.models import CaptureForm
+
+    other = make_app(ARRIVALS_RUN_INLINE=False)
+    web = other.test_client()
+    capture_post(other, web, 1)
+    capture_post(other, web, 2)
+    capture_post(other, web, 1)  # the same person again: their lead is updated, nobody's turn
+    db.session.expire_all()
+    form = db.session.scalar(db.select(CaptureForm).where(CaptureForm.slug == "contact"))
+    assert (form.submission_count, form.rotation_counter) == (3, 2)
+    assert form.last_submission_at is not None

@@ -237,3 +237,22 @@ def test_valid_tokens_do_not_use_up_the_failure_budget(make_app, make_token):
     limited = make_app(RATELIMIT_ENABLED=True, API_AUTH_FAILURE_RATE_LIMIT="2 per minute").test_client()
     for _ in range(4):
         assert limited.get("/api/v1/leads", headers={"Authorization": f"Bearer {valid}"}).status_code == 200
+
+
+def test_an_api_request_does_not_decode_the_browsers_session_cookie(app, client, login_as, make_token, monkeypatch):
+    """Bearer tokens alone authenticate the API: a session cookie sent along costs nothing."""
+    from leadflow.web import HttpsAwareSessionInterface
+
+    _, plain, _ = make_token(role="admin")
+    login_as("admin")  # the client now sends a signed-in session cookie with every request
+    decoded = []
+    original = HttpsAwareSessionInterface.get_signing_serializer
+    monkeypatch.setattr(HttpsAwareSessionInterface, "get_signing_serializer",
+                        lambda self, flask_app: decoded.append(1) or original(self, flask_app))
+
+    response = client.get("/api/v1/leads", headers={"Authorization": f"Bearer {plain}"})
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert decoded == []
+    assert client.get("/api/v1/leads").status_code == 401  # the cookie alone signs nobody in
+    assert client.get("/leads").status_code == 200 and decoded  # pages read it as before
