@@ -108,7 +108,7 @@ def median_responses(scope, starts: list[datetime]) -> list[int | None]:
     """Median seconds from arrival to first response of the leads that arrived in each month
     and were answered (None for a month with none). ROW_NUMBER and COUNT over the month: the
     middle row, or the mean of the middle two; SQLite has no percentile function.
-    ``ix_leads_created_response`` holds every column read."""
+    ``ix_leads_live_created_response`` holds every column read."""
     months = len(starts) - 1
     bucket = month_bucket(Lead.created_at, starts)
     answered = (db.select(bucket.label("month"), seconds_between(Lead.created_at, Lead.first_response_at).label("took"))
