@@ -18,6 +18,7 @@ from __future__ import annotations
 from leadflow.activities import digests, reminders
 from leadflow.api import services as api
 from leadflow.capture import services as capture
+from leadflow.dashboard import jobs as home
 from leadflow.governance import settings
 from leadflow.imports import export_jobs
 from leadflow.imports import runner as imports
@@ -64,6 +65,7 @@ def schedule(add=add_sweep, add_kind=jobs.add_kind) -> None:
     capture.register_sweeps(add)        # used capture-form token ids past their age
     export_jobs.register_sweeps(add)    # exports past their keeping days
     imports.register_sweeps(add)        # import uploads left on this node's disk
+    home.register_sweeps(add)           # the home page's closed months, kept before anyone asks
 
 
 def listen_to_settings(on_change=settings.on_change) -> None:

@@ -64,4 +64,4 @@ def test_a_fresh_process_hears_every_event_in_arrival_order():
     assert all(wired["handlers"].values()), wired["handlers"]
     assert {"outbox", "jobs", "idempotency-keys", "scoring_daily", "sequences", "workflow_webhooks",
             "workflow_time_triggers", "task_reminders", "lead_alerts", "digests",
-            "capture-tokens"} <= set(wired["sweeps"])
+            "capture-tokens", "home_closed_months"} <= set(wired["sweeps"])

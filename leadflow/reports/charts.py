@@ -4,7 +4,8 @@ Each function returns the Markup of one ``<svg role="img">`` named by its ``<tit
 report's table beneath it is the text alternative. Every label is escaped here. The drawing
 is sized in a fixed ``viewBox`` and scales to the width of its container (``static/css/
 reports.css`` styles it through classes: ``chart-bar``, ``series-0`` … ``series-5``, …).
-A chart with no data says so inside the picture instead of drawing empty axes.
+A chart with no data says so inside the picture instead of drawing empty axes. The small
+trend line (an input's trend, a thumbnail) is the app's one ``web.sparkline``.
 """
 
 from __future__ import annotations
@@ -191,16 +192,3 @@ def line_chart(labels: list[str], series: list[tuple[str, list[float]]], *, titl
                          f'{_tip(f"{name}, {labels[i]}: {format_value(value, unit)}")}</circle>')
     return _svg("line", title, WIDTH, int(height), "".join(parts))
 
-
-def sparkline(values: list[float], *, title: str) -> Markup:
-    """A small trend line without axes (a flat line when there is nothing to show)."""
-    width, height = 100, 24
-    numbers = [_num(v) for v in values]
-    if len(numbers) < 2:
-        body = f'<line class="chart-grid" x1="0" x2="{width}" y1="{height - 2}" y2="{height - 2}"/>'
-        return _svg("sparkline", title, width, height, body)
-    low, high = min(numbers), max(numbers)
-    span = (high - low) or 1
-    step = width / (len(numbers) - 1)
-    points = " ".join(f"{_f(i * step)},{_f(height - 2 - (v - low) / span * (height - 4))}" for i, v in enumerate(numbers))
-    return _svg("sparkline", title, width, height, f'<polyline class="chart-line series-0" points="{points}"/>')

@@ -27,10 +27,11 @@ from leadflow.accounts.models import User
 from leadflow.activities.queries import duration_text
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
-from leadflow.reports.charts import bar_chart, line_chart, sparkline
+from leadflow.reports.charts import bar_chart, line_chart
 from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids
 from leadflow.reports.registry import Report
 from leadflow.reports.spans import seconds_between
+from leadflow.web.sparkline import sparkline
 
 FIVE_MINUTES = 5 * 60
 ONE_HOUR = 60 * 60
@@ -268,7 +269,7 @@ def charts(data: SpeedToLead) -> dict[str, Markup]:
 
 
 def thumbnail(data: SpeedToLead) -> Markup:
-    return sparkline([_minutes(r.median_seconds) or 0 for r in data.weekly],
+    return sparkline([_minutes(r.median_seconds) for r in data.weekly],
                      title=f"Median time to first response: {data.overall.median_text}")
 
 

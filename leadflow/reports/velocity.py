@@ -28,11 +28,12 @@ from leadflow.extensions import db
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in_base
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage
-from leadflow.reports.charts import line_chart, sparkline
+from leadflow.reports.charts import line_chart
 from leadflow.reports.filters import ReportFilters, in_scope, report_lead_ids
 from leadflow.reports.months import Month, month_key, period_months
 from leadflow.reports.registry import Report
 from leadflow.reports.stays import days_between, moment, open_at
+from leadflow.web.sparkline import sparkline
 
 CYCLE_DECIMALS = 6  # days from the database are floats: kept to well under a second
 
@@ -168,9 +169,11 @@ def input_sparklines(data: VelocityReport) -> dict:
     trend = data.trend
     return {
         "open": sparkline([v.open_deals for v in trend], title="Open deals at each month's end"),
-        "win_rate": sparkline([float(v.win_rate or 0) * 100 for v in trend], title="Win rate each month"),
-        "value": sparkline([_units(v.average_won_cents) for v in trend], title="Average won value each month"),
-        "cycle": sparkline([float(v.cycle_days or 0) for v in trend], title="Average cycle length each month"),
+        "win_rate": sparkline([None if v.win_rate is None else float(v.win_rate) * 100 for v in trend],
+                              title="Win rate each month"),
+        "value": sparkline([None if v.average_won_cents is None else _units(v.average_won_cents) for v in trend],
+                           title="Average won value each month"),
+        "cycle": sparkline([v.cycle_days for v in trend], title="Average cycle length each month"),
     }
 
 

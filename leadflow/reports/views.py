@@ -33,11 +33,12 @@ from leadflow.reports.csvout import csv_response
 from leadflow.reports.filters import ReportFilters, filter_choices, report_lead_ids
 from leadflow.reports.registry import REPORTS, find, register
 from leadflow.web.htmx import is_fragment_request, render_page
+from leadflow.web.sparkline import sparkline
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 PAGE_ENDPOINTS: dict[str, str] = {}  # slug → the endpoint of its page, as report_routes added it
 
-for _chart in (charts.bar_chart, charts.column_chart, charts.line_chart, charts.funnel_chart, charts.sparkline):
+for _chart in (charts.bar_chart, charts.column_chart, charts.line_chart, charts.funnel_chart, sparkline):
     bp.add_app_template_global(_chart)  # report templates draw with these: {{ bar_chart(rows, title=…) }}
 
 

@@ -121,16 +121,3 @@ def test_an_empty_month_is_zero_not_an_error(world):
     figures = queries.month_context(scope_for(world.cid, "me"), world.cid, NOW)
     assert figures["won_value"].current.cents == 0 and figures["won_count"].trend == [0] * 6
     assert figures["response"].current is None
-
-
-def test_sparkline_is_svg_with_its_text_alternative_and_gaps_for_empty_months():
-    from leadflow.dashboard.charts import sparkline
-
-    svg = str(sparkline([None, 1, 3, None, 2, 2], title="Won <value>"))
-    assert svg.startswith('<svg class="sparkline" role="img"') and "<title>Won &lt;value&gt;</title>" in svg
-    assert "<script" not in svg and "on" + "load" not in svg
-    # Two runs (months 2-3, 5-6) and the last point marked: a line breaks where a month has nothing.
-    assert svg.count("<polyline") == 2 and svg.count("<circle") == 1
-    assert 'points="25.8,29.0 48.6,3.0"' in svg  # lowest value at the bottom, highest at the top
-    flat = str(sparkline([0, 0, 0], title="Nothing"))
-    assert "NaN" not in flat and flat.count("<polyline") == 1

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from markupsafe import Markup
 
-from leadflow.reports.charts import bar_chart, column_chart, format_value, funnel_chart, line_chart, sparkline
+from leadflow.reports.charts import bar_chart, column_chart, format_value, funnel_chart, line_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 EVIL = '<script>alert("x")</script> & Co'
@@ -70,11 +70,6 @@ def test_line_chart_draws_a_point_per_label_and_copes_with_missing_and_negative_
     root = parse(line_chart(["a", "b", "c"], [("Net", [5, -5, None])], title="Net"))
     assert len(list(root.iter(f"{SVG}circle"))) == 3
     assert texts(root)[:3] == ["-5", "0", "5"]  # the axis reaches below zero
-
-
-def test_sparkline_scales_and_a_short_one_is_flat():
-    assert len(list(parse(sparkline([1, 3, 2], title="Trend")).iter(f"{SVG}polyline"))) == 1
-    assert list(parse(sparkline([], title="Trend")).iter(f"{SVG}polyline")) == []
 
 
 def test_values_read_as_numbers_with_their_unit():
