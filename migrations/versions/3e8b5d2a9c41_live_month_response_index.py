@@ -8,7 +8,7 @@ the count took 13 ms instead of 2.5, the sort 33 instead of 21. The same columns
 ``deleted_at`` give both databases the equality and the range in one covering index.
 
 Revision ID: 3e8b5d2a9c41
-Revises: 7c2d9e4f1b35
+Revises: 2f8b4d6a9c13
 Create Date: 2026-12-04 03:15:00
 
 """
@@ -17,7 +17,7 @@ from alembic import op
 from leadflow.db import refresh_statistics
 
 revision = '3e8b5d2a9c41'
-down_revision = '7c2d9e4f1b35'
+down_revision = '2f8b4d6a9c13'
 branch_labels = None
 depends_on = None
 
