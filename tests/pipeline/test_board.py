@@ -78,18 +78,22 @@ def test_a_dragged_card_writes_its_row_once_and_each_totals_table_once(login_as,
     with count_queries() as statements:
         response = client.post("/pipeline/move", data=data)
     assert response.status_code == 200
-    # the user; the lead with its owner, organization and stage, its tags, the pipeline's stages;
-    # the top of the new column; the writes; the other areas' listeners (workflow rules, sequences,
+    # the user; the lead with its owner, organization and stage, the pipeline's stages; the top
+    # of the new column; the writes; the other areas' listeners (workflow rules, sequences,
     # scoring's rules: no rule reads the stage, so the lead is not scored again); the two column
-    # headers (rates, totals) and the card's next task
-    assert len(statements) <= 19, "\n".join(statements)
-    writes = [s.split()[0].upper() + " " + re.search(r"(?:UPDATE|INTO)\s+(\w+)", s).group(1)
-              for s in statements if s.lstrip().upper().startswith(("UPDATE", "INSERT"))]
+    # headers (reference versions, rates, totals) and the card's next task. Its tags are not read.
+    assert len(statements) <= 18, "\n".join(statements)
+    assert not [s for s in statements if "lead_tags" in s], "a plain move read the lead's tags"
+    writes = [verb.upper() + " " + table for s in statements
+              for verb, table in re.findall(r"(?<!DO )\b(UPDATE|INSERT)\s+(?:INTO\s+)?(\w+)", s)]
     # stage, place, version and time in stage in one versioned UPDATE; the two stages'
-    # totals in one upsert per table; the history row and the timeline entry
+    # totals in one upsert per table; the history row and the timeline entry (on PostgreSQL
+    # in one statement)
     assert writes.count("UPDATE leads") == 1, writes
     assert writes.count("INSERT stage_totals") == writes.count("INSERT stage_currency_totals") == 1, writes
     assert writes.count("INSERT stage_changes") == writes.count("INSERT activities") == 1, writes
+    if db.engine.dialect.name == "postgresql":
+        assert [s for s in statements if "stage_changes" in s and "activities" in s], statements
     assert not [w for w in writes if w.startswith("UPDATE stage_")], writes
     db.session.expire_all()
     moved = db.session.get(Lead, lead.id)
