@@ -199,28 +199,21 @@ def column_cards(stage: Stage, filters: BoardFilters, viewer, *, after: tuple[fl
 
 def first_cards(stages: list[Stage], filters: BoardFilters, viewer, fields: list[str],
                 limit: int = CARDS_PER_PAGE) -> dict[int, tuple[list[Lead], bool]]:
-    """Every column's first page in two queries: one UNION ALL of per-stage index scans, one load."""
+    """Every column's first page in one query: the cards of a UNION ALL of per-stage index
+    scans (each a page and one card more, which says whether "load more" follows)."""
     if not stages:
         return {}
     parts = []
     for stage in stages:
-        inner = (filters.apply(db.select(Lead.id, Lead.stage_id, Lead.board_rank)
-                               .where(Lead.stage_id == stage.id, Lead.deleted_at.is_(None)), viewer)
+        inner = (filters.apply(db.select(Lead.id).where(Lead.stage_id == stage.id, Lead.deleted_at.is_(None)), viewer)
                  .order_by(*BOARD_ORDER).limit(limit + 1).subquery())
-        parts.append(db.select(inner.c.id, inner.c.stage_id, inner.c.board_rank))
-    rows = db.session.execute(union_all(*parts)).all()
+        parts.append(db.select(inner.c.id))
+    by_id = load_cards(union_all(*parts), {stage.id: stage for stage in stages}, with_tags="tags" in fields)
     per_stage: dict[int, list] = {}
-    for row in rows:
-        per_stage.setdefault(row.stage_id, []).append(row)
-    for stage_rows in per_stage.values():
-        stage_rows.sort(key=lambda r: (r.board_rank, r.id))
-    wanted = [row.id for stage_rows in per_stage.values() for row in stage_rows[:limit]]
-    by_id = load_cards(wanted, {stage.id: stage for stage in stages}, with_tags="tags" in fields)
-    result = {}
-    for stage in stages:
-        stage_rows = per_stage.get(stage.id, [])
-        result[stage.id] = ([by_id[r.id] for r in stage_rows[:limit] if r.id in by_id], len(stage_rows) > limit)
-    return result
+    for card in sorted(by_id.values(), key=lambda c: (c.board_rank, c.id)):
+        per_stage.setdefault(card.stage_id, []).append(card)
+    return {stage.id: (per_stage.get(stage.id, [])[:limit], len(per_stage.get(stage.id, ())) > limit)
+            for stage in stages}
 
 
 def build_columns(pipeline: Pipeline, filters: BoardFilters, viewer, fields: list[str],
