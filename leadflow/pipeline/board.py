@@ -30,8 +30,7 @@ from leadflow.leads.queries import amount_arg, filter_by_owner, filter_by_text, 
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.cards import load_cards, next_task_of
 from leadflow.pipeline.totals import live_currency_totals_query
-from leadflow.web import formatting
-from leadflow.web.formatting import local_today, money
+from leadflow.web.formatting import due_text, local_today, money
 
 CARDS_PER_PAGE = 25
 CARD_FIELD_CHOICES = {
@@ -258,12 +257,12 @@ def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, field
     """What a card needs to render: shared by the board, a column's next cards and a move's answer."""
     user = getattr(viewer, "_get_current_object", lambda: viewer)()  # not a proxy lookup per card
     now, quiet_days, zone, links = datetime.now(timezone.utc), stale_days(), user_zone(viewer), card_links(filters)
-    money_rates = [rates]  # read when a card first needs them (a move's headers have read them already)
 
     def card_state(lead: Lead, read_only: bool) -> CardState:
-        if money_rates[0] is None:
-            money_rates[0] = current_rates()
-        in_base = lead_value_in_base(lead.value_cents, lead.currency, money_rates[0])
+        nonlocal rates
+        if rates is None:  # read when a card first needs them (a move's headers have read them already)
+            rates = current_rates()
+        in_base = lead_value_in_base(lead.value_cents, lead.currency, rates)
         value = (money(lead.value_cents, lead.currency), in_base and in_base.short_text(),
                  in_base and in_base.title(zone))
         if read_only:
@@ -271,7 +270,7 @@ def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, field
         upcoming = next_task_of(lead)
         rotting = is_rotting(lead, lead.stage, now)
         return CardState(can_edit_lead(user, lead), rotting, upcoming, is_stale(lead, now, quiet_days),
-                         formatting.due_text(upcoming.due_at, zone, now) if upcoming else "", value,
+                         due_text(upcoming.due_at, zone, now) if upcoming else "", value,
                          (now - lead.stage_entered_at).days if rotting else 0, *_card_addresses(links, lead.id))
 
     return {
