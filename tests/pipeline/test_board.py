@@ -116,6 +116,24 @@ def test_move_to_a_position_between_two_cards(login_as, make_lead, stages):
     assert after == [b.id, c.id, a.id]
 
 
+def test_a_card_dropped_between_two_cards_of_another_column_reads_both_in_one_query(login_as, make_lead, stages,
+                                                                                    count_queries):
+    qualified = stages["Qualified"].id
+    a, b = (make_lead(first_name=n, stage_id=qualified) for n in ("A", "B"))
+    dropped = make_lead(first_name="Dropped", stage_id=stages["New"].id)
+    db.session.commit()
+    _, client = login_as("manager", htmx=True)
+    with count_queries() as statements:
+        response = client.post("/pipeline/move", data={
+            "lead_id": dropped.id, "stage_id": qualified, "version": dropped.version,
+            "above_id": b.id, "below_id": a.id, "mode": "drag"})
+    assert response.status_code == 200
+    # where the card goes: the ranks of its new neighbours, read together (no lookup of the top)
+    reads = [s for s in statements if re.match(r"\s*SELECT (leads\.id, )?leads\.board_rank\s+FROM leads", s)]
+    assert len(reads) == 1 and "leads.id IN" in reads[0], reads
+    assert order_in(client.get("/pipeline", headers={"HX-Request": ""}).text, qualified) == [b.id, dropped.id, a.id]
+
+
 def test_keyboard_move_removes_the_card_and_inserts_it_at_the_top_of_the_new_column(login_as, make_lead, stages):
     lead = make_lead(first_name="Keys", stage_id=stages["New"].id)
     db.session.commit()
