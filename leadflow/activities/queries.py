@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import and_, exists, func, or_
+from sqlalchemy import and_, bindparam, exists, func, or_
 from sqlalchemy.orm import joinedload
 
 from leadflow.accounts.models import User
@@ -112,22 +112,28 @@ class NextTask:
         return TASK_KIND_LABELS.get(self.kind, self.kind.title())
 
 
+def _next_open_tasks_query():
+    earliest = (db.select(Task.lead_id, func.min(Task.due_at).label("due_at"))
+                .where(Task.lead_id.in_(bindparam("lead_ids", expanding=True)), Task.done_at.is_(None))
+                .group_by(Task.lead_id).subquery())
+    return (db.select(Task.lead_id, Task.id, Task.kind, Task.title, Task.due_at)
+            .join(earliest, and_(Task.lead_id == earliest.c.lead_id, Task.due_at == earliest.c.due_at))
+            .where(Task.done_at.is_(None))
+            .order_by(Task.id))
+
+
+# Built once (the ids are an expanding parameter): making the statement anew cost a board or
+# a moved card's answer more than running it.
+_NEXT_OPEN_TASKS = _next_open_tasks_query()
+
+
 def next_open_tasks(lead_ids) -> dict[int, NextTask]:
     """{lead id: its earliest open task} for many leads in ONE query (none for leads without)."""
     lead_ids = list(lead_ids)
     if not lead_ids:
         return {}
-    earliest = (db.select(Task.lead_id, func.min(Task.due_at).label("due_at"))
-                .where(Task.lead_id.in_(lead_ids), Task.done_at.is_(None))
-                .group_by(Task.lead_id).subquery())
-    rows = db.session.execute(
-        db.select(Task.lead_id, Task.id, Task.kind, Task.title, Task.due_at)
-        .join(earliest, and_(Task.lead_id == earliest.c.lead_id, Task.due_at == earliest.c.due_at))
-        .where(Task.done_at.is_(None))
-        .order_by(Task.id)
-    )
     found: dict[int, NextTask] = {}
-    for row in rows:
+    for row in db.session.execute(_NEXT_OPEN_TASKS, {"lead_ids": lead_ids}):
         found.setdefault(row.lead_id, NextTask(*row))
     return found
 

@@ -28,7 +28,7 @@ from leadflow.governance.models import CURRENCIES, ExchangeRate
 from leadflow.governance.settings import get_settings, set_setting
 from leadflow.pipeline.models import StageCurrencyTotals
 from leadflow.web import refcache
-from leadflow.web.formatting import UTC_ZONE, format_day
+from leadflow.web.formatting import UTC_ZONE, format_day, money
 
 RATE_DECIMALS = 8  # NUMERIC(18, 8): at most 10 digits before the point and 8 after
 RATE_LIMIT = Decimal(10_000_000)  # kept to 15 significant digits, which SQLite also stores exactly
@@ -195,6 +195,18 @@ class ValueInBase:
     currency: str
     cents: int | None
     rate: Rate | None
+
+    def short_text(self) -> str:
+        """What shows beside the value: "≈ $19,140 USD", or "no rate to USD"."""
+        return f"≈ {money(self.cents, self.base)} {self.base}" if self.rate else f"no rate to {self.base}"
+
+    def title(self, zone: tzinfo) -> str:
+        """The rate it was converted at (with the reader's day it was set), or why it was not."""
+        if self.rate:
+            return (f"Converted to {self.base}, the base currency, at {self.rate.rate} "
+                    f"set {format_day(self.rate.set_at, zone)}")
+        return (f"No exchange rate from {self.currency} to {self.base}: this value is left out of "
+                "comparisons and totals")
 
 
 def lead_value_in_base(cents: int | None, currency: str | None, rates: Rates) -> ValueInBase | None:

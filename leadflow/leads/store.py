@@ -548,7 +548,10 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
     moving = stage is not _KEEP and (stage.id if stage is not None else None) != lead.stage_id
     if not (changed or retag or moving):
         return []
-    before = audit_snapshot(lead) if audit else None
+    # A card moved and nothing else: only what a stage decides can differ (no owner, organization
+    # or tags to read for the audit log)
+    snapshot = audit_snapshot if changed or retag else _move_snapshot
+    before = snapshot(lead) if audit else None
     table = Lead.__table__
     counted = moving or bool({"value_cents", "currency", "stage_id"} & changed.keys())
     from_id = lead.stage_id
@@ -591,7 +594,7 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
         _record_move(lead.id, from_id, stage, actor, at)
     fields = list(announce) if announce is not None else []
     if audit:
-        fields = [entry.field for entry in record_changes(actor, "lead", lead.id, before, audit_snapshot(lead))]
+        fields = [entry.field for entry in record_changes(actor, "lead", lead.id, before, snapshot(lead))]
     if moving and from_id is not None:
         _announce(events.leads_moved, [lead.id], actor, from_id, row["stage_id"])
     _announce(events.leads_changed, [lead.id], actor, fields)
@@ -623,13 +626,29 @@ def _move_subject(from_name: str, stage: Stage | None, note: str | None = None) 
 
 def _record_move(lead_id: int, from_id: int | None, stage: Stage | None, actor, at: datetime) -> None:
     """One lead's move in its history: the stage change row, and "Moved from A to B" on its
-    timeline when it came from a stage (``move_leads`` writes the same for many leads)."""
-    db.session.execute(StageChange.__table__.insert().values(
+    timeline when it came from a stage (``move_leads`` writes the same for many leads). On
+    PostgreSQL both rows go in one statement (the history row's INSERT in a WITH)."""
+    actor_id = getattr(actor, "id", None)
+    history = StageChange.__table__.insert().values(
         lead_id=lead_id, from_stage_id=from_id, to_stage_id=stage.id if stage is not None else None,
-        actor_id=getattr(actor, "id", None), at=at))
-    if from_id is not None:
-        from_stage = db.session.get(Stage, from_id)
-        add_timeline_entry(lead_id, "stage_change", actor, _move_subject(from_stage.name if from_stage else "?", stage), at)
+        actor_id=actor_id, at=at)
+    if from_id is None:
+        db.session.execute(history)
+        return
+    from_stage = db.session.get(Stage, from_id)
+    entry = Activity.__table__.insert().values(
+        _entry(lead_id, "stage_change", actor_id, _move_subject(from_stage.name if from_stage else "?", stage), at))
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(entry.add_cte(history.cte("history")))
+    else:  # SQLite runs no INSERT inside a WITH
+        db.session.execute(history)
+        db.session.execute(entry)
+
+
+def _move_snapshot(lead: Lead) -> dict:
+    """The part of ``audit_snapshot`` a move alone can change: the stage, and the lifecycle
+    (a won stage makes a customer)."""
+    return {"lifecycle": lead.lifecycle, "stage": lead.stage.name if lead.stage else None}
 
 
 def _record_lifecycles(picked, to, actor, at: datetime, params: list[dict] | None = None) -> None:

@@ -22,7 +22,7 @@ from leadflow.accounts.zones import user_zone
 from leadflow.db import parse_id
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
-from leadflow.governance.money import MoneyTotal, Rates, current_rates, total_in_base
+from leadflow.governance.money import MoneyTotal, Rates, current_rates, lead_value_in_base, total_in_base
 from leadflow.governance.settings import get_setting
 from leadflow.leads.models import SOURCES, TEMPERATURES, Lead
 from leadflow.leads.policy import can_edit_lead
@@ -30,7 +30,7 @@ from leadflow.leads.queries import amount_arg, filter_by_owner, filter_by_text, 
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.cards import load_cards, next_task_of
 from leadflow.pipeline.totals import live_currency_totals_query
-from leadflow.web.formatting import local_today
+from leadflow.web.formatting import due_text, local_today, money
 
 CARDS_PER_PAGE = 25
 CARD_FIELD_CHOICES = {
@@ -158,11 +158,11 @@ def stage_totals(stages: list[Stage], filters: BoardFilters, viewer,
 def kept_currency_totals(ids: list[int]) -> tuple[list, list[int]]:
     """The kept (stage, currency) rows, and the stages whose rows do not add up to the stage's
     own count and value (they are counted from the leads instead): one query."""
-    money = StageCurrencyTotals
+    kept_money = StageCurrencyTotals
     rows = db.session.execute(
-        db.select(StageTotals.stage_id, StageTotals.lead_count, StageTotals.value_cents, money.currency,
-                  money.lead_count, money.value_count, money.value_cents)
-        .outerjoin(money, money.stage_id == StageTotals.stage_id)
+        db.select(StageTotals.stage_id, StageTotals.lead_count, StageTotals.value_cents, kept_money.currency,
+                  kept_money.lead_count, kept_money.value_count, kept_money.value_cents)
+        .outerjoin(kept_money, kept_money.stage_id == StageTotals.stage_id)
         .where(StageTotals.stage_id.in_(ids))).all()
     kept: dict[int, list] = {}
     expected: dict[int, tuple[int, int]] = {}
@@ -198,28 +198,21 @@ def column_cards(stage: Stage, filters: BoardFilters, viewer, *, after: tuple[fl
 
 def first_cards(stages: list[Stage], filters: BoardFilters, viewer, fields: list[str],
                 limit: int = CARDS_PER_PAGE) -> dict[int, tuple[list[Lead], bool]]:
-    """Every column's first page in two queries: one UNION ALL of per-stage index scans, one load."""
+    """Every column's first page in one query: the cards of a UNION ALL of per-stage index
+    scans (each a page and one card more, which says whether "load more" follows)."""
     if not stages:
         return {}
     parts = []
     for stage in stages:
-        inner = (filters.apply(db.select(Lead.id, Lead.stage_id, Lead.board_rank)
-                               .where(Lead.stage_id == stage.id, Lead.deleted_at.is_(None)), viewer)
+        inner = (filters.apply(db.select(Lead.id).where(Lead.stage_id == stage.id, Lead.deleted_at.is_(None)), viewer)
                  .order_by(*BOARD_ORDER).limit(limit + 1).subquery())
-        parts.append(db.select(inner.c.id, inner.c.stage_id, inner.c.board_rank))
-    rows = db.session.execute(union_all(*parts)).all()
+        parts.append(db.select(inner.c.id))
+    by_id = load_cards(union_all(*parts), {stage.id: stage for stage in stages}, with_tags="tags" in fields)
     per_stage: dict[int, list] = {}
-    for row in rows:
-        per_stage.setdefault(row.stage_id, []).append(row)
-    for stage_rows in per_stage.values():
-        stage_rows.sort(key=lambda r: (r.board_rank, r.id))
-    wanted = [row.id for stage_rows in per_stage.values() for row in stage_rows[:limit]]
-    by_id = load_cards(wanted, {stage.id: stage for stage in stages}, with_tags="tags" in fields)
-    result = {}
-    for stage in stages:
-        stage_rows = per_stage.get(stage.id, [])
-        result[stage.id] = ([by_id[r.id] for r in stage_rows[:limit] if r.id in by_id], len(stage_rows) > limit)
-    return result
+    for card in sorted(by_id.values(), key=lambda c: (c.board_rank, c.id)):
+        per_stage.setdefault(card.stage_id, []).append(card)
+    return {stage.id: (per_stage.get(stage.id, [])[:limit], len(per_stage.get(stage.id, ())) > limit)
+            for stage in stages}
 
 
 def build_columns(pipeline: Pipeline, filters: BoardFilters, viewer, fields: list[str],
@@ -259,34 +252,56 @@ def card_links(filters: BoardFilters) -> dict[str, str]:
     }
 
 
-def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, fields: list[str] | None = None) -> dict:
+def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, fields: list[str] | None = None,
+                        rates: Rates | None = None) -> dict:
     """What a card needs to render: shared by the board, a column's next cards and a move's answer."""
     user = getattr(viewer, "_get_current_object", lambda: viewer)()  # not a proxy lookup per card
-    now, quiet_days = datetime.now(timezone.utc), stale_days()
+    now, quiet_days, zone, links = datetime.now(timezone.utc), stale_days(), user_zone(viewer), card_links(filters)
 
     def card_state(lead: Lead, read_only: bool) -> CardState:
+        nonlocal rates
+        if rates is None:  # read when a card first needs them (a move's headers have read them already)
+            rates = current_rates()
+        in_base = lead_value_in_base(lead.value_cents, lead.currency, rates)
+        value = (money(lead.value_cents, lead.currency), in_base and in_base.short_text(),
+                 in_base and in_base.title(zone))
         if read_only:
-            return CardState(False, False, None, None)
-        return CardState(can_edit_lead(user, lead), is_rotting(lead, lead.stage, now), next_task_of(lead),
-                         is_stale(lead, now, quiet_days))
+            return CardState(False, False, None, None, "", value, 0, *_card_addresses(links, lead.id))
+        upcoming = next_task_of(lead)
+        rotting = is_rotting(lead, lead.stage, now)
+        return CardState(can_edit_lead(user, lead), rotting, upcoming, is_stale(lead, now, quiet_days),
+                         due_text(upcoming.due_at, zone, now) if upcoming else "", value,
+                         (now - lead.stage_entered_at).days if rotting else 0, *_card_addresses(links, lead.id))
 
     return {
         "pipeline": pipeline, "stages": list(pipeline.stages), "filters": filters,
         "card_fields": card_fields() if fields is None else fields, "now": now,
         "can_edit": lambda lead: can_edit_lead(user, lead), "card_state": card_state,
-        "zone": user_zone(viewer), "card_links": card_links(filters), "read_only": False,
+        "zone": zone, "card_links": links, "read_only": False,
     }
 
 
+def _card_addresses(links: dict[str, str], lead_id: int) -> tuple[str, str, str]:
+    return links["detail"].format(lead_id), links["pick"].format(lead_id), links["next_step"].format(lead_id)
+
+
 class CardState(NamedTuple):
-    """What a card shows of its lead beside the lead's own fields, worked out in one call per
-    card (a template call costs more than the work): whether it can be dragged, is rotting,
-    its next task and how many days it has been quiet (None: not stale)."""
+    """What a card shows beside the lead's own fields, worked out in Python in one call per card
+    (a template call, filter or macro per card costs more than the work; see _card_macros.html):
+    whether it can be dragged, is rotting (and for how many days), its next task and when that
+    is due in words, how many days it has been quiet (None: not stale), its value as text with
+    the converted value and its title, and its three addresses."""
 
     editable: bool
     rotting: bool
     upcoming: object
     quiet: int | None
+    due: str
+    value: tuple[str, str | None, str | None]  # "29,000 AUD", "≈ $19,140 USD", "Converted to USD, …"
+    rotting_days: int
+    detail_url: str
+    pick_url: str
+    next_step_url: str
 
 
 # --- the next step and the stale flag on cards ------------------------------------------------
@@ -319,7 +334,7 @@ def board_context(pipeline: Pipeline, filters: BoardFilters, viewer, pipelines: 
     if filters._rates is None:
         filters._rates = rates  # one read of the rates for the filter, the totals and the cards
     return {
-        **board_context_light(pipeline, filters, viewer, fields),
+        **board_context_light(pipeline, filters, viewer, fields, rates),
         "pipelines": live_pipelines() if pipelines is None else pipelines, "columns": build_columns(pipeline, filters, viewer, fields, rates),
         "base_currency": rates.base, "money_rates": rates,
         **filter_choices(),

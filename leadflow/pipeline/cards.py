@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from sqlalchemy.sql.expression import SelectBase
+
 from leadflow.accounts.models import User
 from leadflow.activities.queries import next_open_tasks
 from leadflow.extensions import db
@@ -41,18 +43,20 @@ class Card:
     name = property(Lead.name.fget)  # the same rule as a lead's
 
 
-def load_cards(ids: Sequence[int], stages: dict[int, Stage], *, with_tags: bool,
+def load_cards(ids: Sequence[int] | SelectBase, stages: dict[int, Stage], *, with_tags: bool,
                with_next_tasks: bool = True) -> dict[int, Card]:
-    """The cards of the leads ``ids`` by id, each with its stage (from ``stages``), owner,
-    organization and, as asked, its tags and its next task."""
-    if not ids:
+    """The cards of the leads ``ids`` (a list, or a SELECT of lead ids: the board's columns) by
+    id, each with its stage (from ``stages``), owner, organization and, as asked, its tags and
+    its next task."""
+    picked = ids if isinstance(ids, SelectBase) else list(ids)
+    if not isinstance(picked, SelectBase) and not picked:
         return {}
     table = Lead.__table__
     rows = db.session.execute(
         db.select(*(table.c[name] for name in CARD_COLUMNS), User.name, User.email, Organization.name)
         .outerjoin(User, User.id == table.c.owner_id)
         .outerjoin(Organization, Organization.id == table.c.organization_id)
-        .where(table.c.id.in_(list(ids))))
+        .where(table.c.id.in_(picked)))
     cards: dict[int, Card] = {}
     width = len(CARD_COLUMNS)
     for row in rows:
