@@ -21,8 +21,7 @@ from leadflow.leads.events import Bus, load_leads
 from leadflow.leads.models import Lead
 from leadflow.scheduler.claims import insert_or_ignore
 from leadflow.workflows.models import WorkflowFiring, WorkflowRule
-from leadflow.workflows.services import active_rules, run_rule, run_rules
-from leadflow.workflows.triggers import trigger_matches
+from leadflow.workflows.services import listening_rules, run_rule, run_rules
 
 BATCH = 200
 log = logging.getLogger(__name__)
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 
 def _run_for_each(ids: list[int], event: dict) -> None:
     # Read once for the batch; a rule on another field or stage than this event's never runs.
-    rules = [rule for rule in active_rules(event["trigger"]) if trigger_matches(rule, event)]
+    rules = listening_rules(event)
     if not rules:
         return  # the common case: no rule listens, and the batch's leads are never loaded
     for lead in load_leads(ids):

@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import secrets
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
+from leadflow.web import refcache
 from leadflow.workflows import actions as action_types
 from leadflow.workflows.models import WorkflowRule, WorkflowRun
 from leadflow.workflows.triggers import (
@@ -72,18 +74,38 @@ def run_rule(rule: WorkflowRule, lead: Lead, event: dict) -> WorkflowRun:
     return run
 
 
-def active_rules(trigger: str) -> list[WorkflowRule]:
-    """The active rules that start on ``trigger``, in the order they run."""
+@dataclass(frozen=True)
+class Listener:
+    """What an active rule listens to, kept for the process (``trigger_matches`` reads it)."""
+    id: int
+    trigger: str
+    trigger_config: dict  # never changed by its readers
+
+
+def listening_rules(event: dict) -> list[WorkflowRule]:
+    """The active rules whose trigger matches ``event``, in the order they run. Which rules
+    listen to what is kept for the process (``refcache``): an event no rule listens to (most
+    moves and changes) reads no rule."""
+    ids = [listener.id for listener in refcache.cached(("workflow_rules",), "workflow listeners", _listeners)
+           if trigger_matches(listener, event)]
+    if not ids:
+        return []
     return list(db.session.scalars(db.select(WorkflowRule).where(
-        WorkflowRule.active.is_(True), WorkflowRule.trigger == trigger).order_by(WorkflowRule.id)))
+        WorkflowRule.id.in_(ids), WorkflowRule.active.is_(True)).order_by(WorkflowRule.id)))
+
+
+def _listeners() -> tuple[Listener, ...]:
+    return tuple(Listener(rule_id, trigger, dict(config or {})) for rule_id, trigger, config in db.session.execute(
+        db.select(WorkflowRule.id, WorkflowRule.trigger, WorkflowRule.trigger_config)
+        .where(WorkflowRule.active.is_(True)).order_by(WorkflowRule.id)))
 
 
 def run_rules(event: dict, lead: Lead, rules: list[WorkflowRule] | None = None) -> list[WorkflowRun]:
     """Run every active rule whose trigger matches ``event`` (``{"trigger": ..., data}``);
-    ``rules``: those ``active_rules`` read once for a batch of leads."""
+    ``rules``: those ``listening_rules`` read once for a batch of leads."""
     if lead.deleted_at is not None:
         return []
-    rules = active_rules(event["trigger"]) if rules is None else rules
+    rules = listening_rules(event) if rules is None else rules
     return [run_rule(rule, lead, event) for rule in rules if trigger_matches(rule, event)]
 
 

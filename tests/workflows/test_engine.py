@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from leadflow.activities.models import Task
 from leadflow.db import utcnow
 from leadflow.extensions import db
@@ -234,3 +236,49 @@ def test_send_email_with_a_template_saved_before_the_stricter_checks_fails_clear
     assert "Correct it under Sequences → E-mail templates." in run.error
     assert db.session.scalar(db.select(OutboxMessage).where(OutboxMessage.kind == "workflow_email")) is None
     assert tags_of(lead) == []
+
+
+def test_an_event_no_rule_listens_to_reads_no_rule(make_rule, make_lead, make_user, count_queries):
+    pipeline = ensure_default_pipeline()
+    open_stages = [s for s in pipeline.stages if s.kind == "open"]
+    make_rule("field_changed", tag("hot"), field="temperature")
+    admin = make_user(role="admin")
+    lead = make_lead()
+    db.session.commit()
+    move_lead(admin, lead, open_stages[1].id)  # the listeners are now kept for the process
+    db.session.commit()
+    with count_queries() as queries:
+        move_lead(admin, lead, open_stages[2].id)
+    assert not [q for q in queries if "FROM workflow_rules" in q], queries
+    update_lead(admin, lead, {"temperature": "hot"})  # a change it listens to: read and run
+    assert tags_of(lead) == ["hot"]
+
+
+@pytest.mark.real_commits  # the rule comes from a connection of its own, as another process's would
+def test_a_rule_another_process_adds_runs_on_the_next_event(make_lead, make_user):
+    import json
+
+    from sqlalchemy import text
+
+    from leadflow.accounts.models import User
+    from leadflow.leads.models import Lead
+
+    pipeline = ensure_default_pipeline()
+    stage_ids = [s.id for s in pipeline.stages if s.kind == "open"]
+    admin = make_user(role="admin")
+    lead = make_lead()
+    db.session.commit()
+    lead_id, admin_id = lead.id, admin.id
+    move_lead(admin, lead, stage_ids[1])  # no rule: that answer is kept
+    db.session.commit()
+    db.session.remove()
+    with db.engine.begin() as other:  # raw SQL: only the table's trigger tells the kept answer
+        other.execute(text(
+            "INSERT INTO workflow_rules (name, active, \"trigger\", trigger_config, conditions, actions, secret, "
+            "created_at, updated_at) VALUES ('Other', :on, 'stage_changed', :config, '[]', :actions, 's', "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+            {"on": True, "config": json.dumps({}), "actions": json.dumps(tag("moved"))})
+    lead = db.session.get(Lead, lead_id)
+    move_lead(db.session.get(User, admin_id), lead, stage_ids[2])
+    db.session.commit()
+    assert tags_of(lead) == ["moved"]
