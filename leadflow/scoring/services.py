@@ -34,6 +34,7 @@ from leadflow.governance.settings import write_setting
 from leadflow.leads import events, store
 from leadflow.leads.events import Bus, load_leads
 from leadflow.leads.models import LIFECYCLE_LABELS, Lead
+from leadflow.web import refcache
 from leadflow.web.formatting import money
 from leadflow.scoring.models import (
     CATEGORIES, FIELD_LABELS, FIELDS, NUMERIC_OPERATORS, OPERATOR_LABELS, OPERATORS, ScoringRule,
@@ -395,18 +396,31 @@ def rescore_changed_leads(ids: list[int], actor, fields=()) -> None:
     fields = set(fields or ())
     if fields and fields <= {"score", "temperature"}:
         return  # a temperature set by hand stays until the score itself moves
-    rules = active_rules()
-    if fields and not any(_reads(rule, field) for rule in rules for field in fields):
+    if fields and not any(_reads(rule, field) for rule in _readers() for field in fields):
         return  # a card moved, an owner changed: no rule reads it, the score stands as it is
     # A lifecycle someone just set by hand stays as they set it.
-    rescore_leads(load_leads(ids), rules=rules, move_lifecycle="lifecycle" not in fields)
+    rescore_leads(load_leads(ids), rules=active_rules(), move_lifecycle="lifecycle" not in fields)
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """What ``_reads`` asks of an active rule, kept for the process (``refcache``): a change no
+    rule reads (most moves) reads no rule."""
+    category: str
+    field: str | None
+
+
+def _readers() -> tuple[_Reader, ...]:
+    return refcache.cached(("scoring_rules",), "scoring readers", lambda: tuple(
+        _Reader(category, field) for category, field in db.session.execute(
+            select(ScoringRule.category, ScoringRule.field).where(ScoringRule.active.is_(True)))))
 
 
 # The changed fields (as ``leads.changed`` names them) each fit rule's field is read from.
 _FIT_INPUTS = {"size_band": ("organization",), "value": ("value", "currency"), "email_domain": ("email",)}
 
 
-def _reads(rule: ScoringRule, field: str) -> bool:
+def _reads(rule: ScoringRule | _Reader, field: str) -> bool:
     """Whether ``rule`` may give other points once ``field`` changed: a fit rule on it (a
     custom field rule on any custom field). Engagement and inactivity rules read activities,
     which no field change touches."""

@@ -1,6 +1,6 @@
 """Reference data (settings, exchange rates, users and teams for the menus, tags, pipelines
-and stages, sequences, the capture forms' custom-field labels, which workflow rules listen to
-what) read once per process and reused while it has not changed.
+and stages, sequences, the capture forms' custom-field labels, which workflow and scoring rules
+listen to what) read once per process and reused while it has not changed.
 
 Each kind of reference data has a row in ``reference_versions`` whose ``version`` the
 database's own triggers bump in the transaction of any write to the kind's tables (the
@@ -52,6 +52,7 @@ KIND_TABLES = {
     "sequences": ("sequences",),
     "capture_forms": ("capture_forms",),
     "workflow_rules": ("workflow_rules",),
+    "scoring_rules": ("scoring_rules",),
 }
 # Columns of ``users`` that reference data shows; other writes (a sign-in's time) bump nothing.
 USER_COLUMNS = ("name", "email", "role", "active", "team_id")

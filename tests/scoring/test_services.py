@@ -132,6 +132,25 @@ def test_a_change_no_rule_reads_leaves_the_score_unread_and_a_change_one_reads_r
     assert lead.score == 0
 
 
+def test_a_change_no_rule_reads_reads_no_rule_either(make_user, make_lead, make_rule, count_queries):
+    # Which fields the active rules read is kept for the process: a moved card or a new owner
+    # (most changes) costs no read of the rules.
+    admin = make_user(role="admin")
+    make_rule(field="title", operator="is_set", points=10)
+    lead = make_lead(admin, title="CEO")
+    db.session.commit()
+    update_lead(admin, lead, {"last_name": "Kept"})  # the readers are now kept
+    db.session.commit()
+    with count_queries() as queries:
+        update_lead(admin, lead, {"last_name": "Renamed"})
+    assert not [q for q in queries if "FROM scoring_rules" in q], queries
+    make_rule(field="last_name", operator="is_set", points=5)  # a rule that reads it: rescored
+    db.session.commit()
+    update_lead(admin, lead, {"last_name": "Again"})
+    db.session.refresh(lead)
+    assert lead.score == 15
+
+
 def test_inactivity_changes_the_score_as_time_passes(make_user, make_lead, make_rule):
     make_rule(field="title", operator="is_set", points=30)
     make_rule(name="Gone quiet", category="inactivity", days=30, points=-25, field=None, operator=None)
