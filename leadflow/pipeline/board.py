@@ -357,9 +357,15 @@ def board_stamp(pipeline: Pipeline) -> str:
 
 
 def _month_bucket(column):
+    """The month of a date, cheaply: PostgreSQL's date_trunc (a timestamp), SQLite's first seven
+    characters of the stored "YYYY-MM-DD" text ("YYYY-MM"); ``_month_key`` makes both a key."""
     if db.engine.dialect.name == "postgresql":
-        return func.to_char(column, "YYYY-MM")
-    return func.strftime("%Y-%m", column)
+        return func.date_trunc("month", column)
+    return func.substr(column, 1, 7)
+
+
+def _month_key(bucket) -> str:
+    return bucket if isinstance(bucket, str) else bucket.strftime("%Y-%m")
 
 
 def forecast(pipeline: Pipeline, filters: BoardFilters, viewer, today: date | None = None) -> dict:
@@ -377,23 +383,32 @@ def forecast(pipeline: Pipeline, filters: BoardFilters, viewer, today: date | No
     rates = current_rates()
     if not open_stage_ids:
         return {"base": rates.base, "months": []}
-    # value × probability is whole cents × percent: summed exactly per currency, divided when converted.
-    weighted = func.coalesce(func.sum(Lead.value_cents * Stage.probability), 0)
-    measures = (Lead.currency, func.count(Lead.id), func.count(Lead.value_cents), weighted)
+    # value × probability is whole cents × percent: summed exactly per currency, divided when
+    # converted. Summed per stage in the database (the forecast index alone answers it: COUNT(*),
+    # no join), each stage's sum times its probability here.
+    probability = {s.id: s.probability or 0 for s in pipeline.stages}
+    measures = (Lead.currency, Lead.stage_id, func.count(), func.count(Lead.value_cents),
+                func.coalesce(func.sum(Lead.value_cents), 0))
     live_open = (Lead.stage_id.in_(open_stage_ids), Lead.deleted_at.is_(None))
     bucket = _month_bucket(Lead.expected_close_date)
-    query = (db.select(bucket, *measures).join(Stage, Lead.stage_id == Stage.id)
+    query = (db.select(bucket, *measures)
              .where(*live_open, Lead.expected_close_date.is_not(None), Lead.expected_close_date < end,
                     Lead.expected_close_date >= start)
-             .group_by(bucket, Lead.currency))
-    overdue_query = (db.select(literal_column("'overdue'"), *measures).join(Stage, Lead.stage_id == Stage.id)
-                     .where(*live_open, Lead.expected_close_date < start).group_by(Lead.currency))
-    by_month: dict[str, dict[str, tuple[int, Decimal]]] = {}
+             .group_by(bucket, Lead.currency, Lead.stage_id))
+    overdue_query = (db.select(literal_column("'overdue'"), *measures)
+                     .where(*live_open, Lead.expected_close_date < start).group_by(Lead.currency, Lead.stage_id))
+    sums: dict[str, dict[str, list[int]]] = {}
     counts: dict[str, int] = {}
     for query_ in (query, overdue_query):
-        for month, currency, count, valued, percent_cents in db.session.execute(filters.apply(query_, viewer)):
-            by_month.setdefault(month, {})[currency] = (valued, Decimal(percent_cents) / 100)
+        for month, currency, stage_id, count, valued, cents in db.session.execute(filters.apply(query_, viewer)):
+            month = _month_key(month)
+            kept = sums.setdefault(month, {}).setdefault(currency, [0, 0])
+            kept[0] += valued
+            kept[1] += cents * probability.get(stage_id, 0)
             counts[month] = counts.get(month, 0) + count
+    by_month = {month: {currency: (valued, Decimal(percent_cents) / 100)
+                        for currency, (valued, percent_cents) in currencies.items()}
+                for month, currencies in sums.items()}
     strip = [{"label": "Overdue", "key": "overdue", "overdue": True}]
     strip += [{"label": m.strftime("%b %Y"), "key": m.strftime("%Y-%m"), "overdue": False} for m in months]
     for m in strip:

@@ -315,6 +315,19 @@ def test_forecast_weights_open_deals_by_close_month(login_as, make_lead, stages)
     assert months[1] == (this_month.strftime("%b %Y"), "$800")  # 80% of 1,000; won deals are not forecast
 
 
+def test_forecast_adds_each_stage_at_its_own_probability_within_a_month(login_as, make_lead, stages):
+    this_month = date.today().replace(day=5)
+    for name, value in (("Negotiation", "1000"), ("Qualified", "2000"), ("Qualified", "0.50"), ("New", None)):
+        make_lead(first_name=name, value=value, stage_id=stages[name].id, expected_close_date=this_month.isoformat())
+    db.session.commit()
+    _, client = login_as("viewer", htmx=True)
+    strip = client.get(f"/pipeline/{stages['New'].pipeline_id}/forecast").text
+    month = re.search(r'<span class="forecast-label">' + this_month.strftime("%b %Y") + r"</span>(.*?)</li>",
+                      strip, re.S).group(1)
+    # 80% of 1,000 + 40% of 2,000.50 = 800 + 800.20; the lead with no value adds nothing.
+    assert re.search(r'<span class="forecast-value">([^<]+)</span>', month).group(1) == "$1,600.20"
+
+
 def test_unknown_pipeline_is_404(login_as):
     _, client = login_as("viewer")
     assert client.get("/pipeline/9999").status_code == 404
