@@ -14,7 +14,8 @@ from leadflow.accounts.models import User
 from leadflow.accounts.services import menu_users
 from leadflow.db import parse_id, parse_page
 from leadflow.extensions import db
-from leadflow.governance.money import Rates, cents_in_base_sql, current_rates
+from leadflow.accounts.zones import user_zone
+from leadflow.governance.money import Rates, cents_in_base_sql, current_rates, lead_value_in_base
 from leadflow.leads.fields import FieldError, parse_money
 from leadflow.leads.models import (
     LEAD_SEARCH_FTS, LIFECYCLES, SOURCES, TEMPERATURES, Lead, Tag, lead_search, lead_tags,
@@ -24,6 +25,7 @@ from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage, StageCurrencyTotals
 from leadflow.pipeline.stages import stage_choices
 from leadflow.web import refcache
+from leadflow.web.formatting import format_day, money
 
 PAGE_SIZES = (25, 50, 100)
 # The columns each sort orders by; "value" is the value in the base currency (see ``lead_order``).
@@ -304,10 +306,26 @@ class LeadRow:
     owner_name: str | None
     stage_name: str | None
     tags: list[str] = field(default_factory=list)
+    # What the table prints, worked out once per row by ``shown_rows`` (a macro or filter per
+    # row costs more than the row's other work).
+    value_text: str = ""
+    in_base: tuple[str, str] | None = None  # "≈ $19,140 USD" and its title
+    created_day: str = ""
 
     @property
     def name(self) -> str:
         return " ".join(p for p in (self.first_name, self.last_name) if p) or "(no name)"
+
+
+def shown_rows(rows: list[LeadRow], rates: Rates, zone) -> list[LeadRow]:
+    """The rows with their value (and its value in the base currency, as the ``lead_value``
+    macro shows it) and the reader's day they were created."""
+    for row in rows:
+        row.value_text = money(row.value_cents, row.currency)
+        in_base = lead_value_in_base(row.value_cents, row.currency, rates)
+        row.in_base = (in_base.short_text(), in_base.title(zone)) if in_base else None
+        row.created_day = format_day(row.created_at, zone)
+    return rows
 
 
 def count_leads(filters: LeadFilters, base) -> tuple[int, bool, bool]:
@@ -397,7 +415,7 @@ def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
     if ids is None or page != 1:
         ids = page_ids(page)
     has_next = len(ids) > filters.per_page
-    leads = lead_rows(ids[:filters.per_page])
+    leads = shown_rows(lead_rows(ids[:filters.per_page]), rates, user_zone(viewer))
     first_row = (page - 1) * filters.per_page + 1 if leads else 0
     return {
         "leads": leads, "total": total, "exact": exact, "estimated": estimated, "page": page, "pages": pages if exact else None,

@@ -12,8 +12,6 @@ from decimal import Decimal
 from typing import NamedTuple
 from urllib.parse import urlencode
 
-from flask import url_for
-
 from sqlalchemy import false, func, literal_column, tuple_, union_all
 
 from leadflow.accounts.models import User
@@ -30,7 +28,7 @@ from leadflow.leads.queries import amount_arg, filter_by_owner, filter_by_text, 
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.cards import load_cards, next_task_of
 from leadflow.pipeline.totals import live_currency_totals_query
-from leadflow.web.formatting import due_text, local_today, money
+from leadflow.web.formatting import due_text, local_today, money, url_pattern
 
 CARDS_PER_PAGE = 25
 CARD_FIELD_CHOICES = {
@@ -234,7 +232,6 @@ def column_headers(stages: list[Stage], filters: BoardFilters, viewer) -> list[C
     return [Column(stage, *totals[stage.id], [], False) for stage in stages]
 
 
-_ANY_ID = 2_147_483_647  # stands for a card's lead id in card_links' patterns
 
 
 def card_links(filters: BoardFilters) -> dict[str, str]:
@@ -242,13 +239,11 @@ def card_links(filters: BoardFilters) -> dict[str, str]:
     three ``url_for`` calls per card were a tenth of the board's time."""
     query = filters.query_string()
 
-    def pattern(endpoint: str, args: str = "") -> str:
-        return url_for(endpoint, lead_id=_ANY_ID).replace(str(_ANY_ID), "{}") + args
-
     return {
-        "detail": pattern("leads.detail"),
-        "pick": pattern("pipeline.move_control", f"?{query}&pick=1" if query else "?pick=1"),
-        "next_step": pattern("activities.next_step", f"?place=card&{query}&open=1" if query else "?place=card&open=1"),
+        "detail": url_pattern("leads.detail"),
+        "pick": url_pattern("pipeline.move_control") + (f"?{query}&pick=1" if query else "?pick=1"),
+        "next_step": url_pattern("activities.next_step") + (
+            f"?place=card&{query}&open=1" if query else "?place=card&open=1"),
     }
 
 
