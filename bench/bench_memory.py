@@ -17,6 +17,14 @@ from ``/proc``, and the scheduler process's when there is one. The baseline, mea
 ``python -c "import flask, sqlalchemy"`` process: what any Flask + SQLAlchemy app holds
 before its own code. Target: ≤ 80 MB resident after warm-up. Prints Markdown.
 
+The target is judged on RSS, as before. Beside it the worker's PSS and USS are printed
+(``/proc/PID/smaps_rollup``): RSS counts in full every page a worker maps, also those it
+shares with gunicorn's master (code loaded once before the fork) and with every other process
+using the same libraries, so N workers' RSS add up to more than they hold. USS (the pages only
+this worker holds) is what one more worker costs; PSS shares each shared page out among the
+processes that map it. With one worker, PSS splits the master's pages in two, so it flatters
+a single worker: read USS for the cost of a worker, RSS for the target.
+
 Not collected by pytest: it lives outside ``testpaths``.
 """
 
@@ -50,6 +58,19 @@ def memory_mb(pid: int) -> tuple[float, float]:
     rss = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
     peak = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
     return rss / 1024, peak / 1024
+
+
+def shared_mb(pid: int) -> tuple[float, float]:
+    """(PSS, USS) of process ``pid`` in MB, from ``/proc/PID/smaps_rollup``: PSS counts each
+    page shared with other processes (the master, other workers, other programs using the same
+    libraries) divided by how many share it; USS counts only the pages no other process holds,
+    which is what one more worker adds."""
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+
+    def field(name: str) -> int:
+        return int(re.search(rf"^{name}:\s+(\d+) kB", rollup, re.M).group(1))
+
+    return field("Pss") / 1024, (field("Private_Clean") + field("Private_Dirty")) / 1024
 
 
 def children(pid: int) -> list[int]:
@@ -150,6 +171,7 @@ def measure(env: dict, log: Path, requests_count: int, scheduler: str) -> dict:
                              f"found {workers} and {schedulers}")
         worker = workers[0]
         started_rss, _ = memory_mb(worker)
+        started_pss, started_uss = shared_mb(worker)
         sign_in(session, base)
         statuses = {}
         for url in request_plan(session, base, requests_count):
@@ -157,8 +179,10 @@ def measure(env: dict, log: Path, requests_count: int, scheduler: str) -> dict:
             statuses[status] = statuses.get(status, 0) + 1
         time.sleep(1)
         warm_rss, peak = memory_mb(worker)
+        warm_pss, warm_uss = shared_mb(worker)
         scheduler_mb = memory_mb(schedulers[0]) if schedulers else None
         return {"started": started_rss, "warm": warm_rss, "peak": peak, "statuses": statuses,
+                "started_pss_uss": (started_pss, started_uss), "warm_pss_uss": (warm_pss, warm_uss),
                 "scheduler": scheduler_mb}
     finally:
         master.terminate()
@@ -182,7 +206,13 @@ def markdown(result: dict, baseline: float, leads: int, database: str, requests_
         f"| after {requests_count} requests | {result['warm']:.1f} | {baseline:.1f} | ×{result['warm'] / baseline:.2f} "
         f"| ≤ {TARGET_MB:.0f} MB | {verdict} |",
         f"| peak | {result['peak']:.1f} | {baseline:.1f} | ×{result['peak'] / baseline:.2f} |  | — |",
-        *scheduler_rows, ""])
+        *scheduler_rows, "",
+        "Shared pages (the worker's PSS and USS, MB; RSS counts every page the worker maps, "
+        "PSS splits a shared page among the processes that map it, USS counts only its own):", "",
+        "| worker | RSS | PSS | USS |", "|---|---:|---:|---:|",
+        f"| after start | {result['started']:.1f} | {result['started_pss_uss'][0]:.1f} | {result['started_pss_uss'][1]:.1f} |",
+        f"| after {requests_count} requests | {result['warm']:.1f} | {result['warm_pss_uss'][0]:.1f} "
+        f"| {result['warm_pss_uss'][1]:.1f} |", ""])
 
 
 def main(argv=None) -> int:
