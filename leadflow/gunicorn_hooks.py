@@ -1,19 +1,34 @@
-"""gunicorn's hooks for LeadFlow (``--config python:leadflow.gunicorn_hooks``, which
-``leadflow.serving.gunicorn_command`` passes).
+"""gunicorn's hooks and settings for LeadFlow (``--config python:leadflow.gunicorn_hooks``,
+which ``leadflow.serving.gunicorn_command`` passes).
 
 With ``leadflow serve --scheduler process`` (what ``make serve`` runs), the master starts one
 ``flask leadflow scheduler`` process once it is ready and stops it when it exits; the
 workers run no scheduler of their own (``SCHEDULER_ENABLED=0``, see
 ``leadflow.serving.server_environment``). Without it, these hooks do nothing.
+
+Also only then, the master loads the app once before it forks the workers (``preload_app``):
+the modules, the tables and the mappers are built once, and each worker shares those pages
+with the master (copy on write) instead of building a copy of its own. Before
+each fork the master moves every object it made to the collector's permanent generation
+(``gc.freeze``), so the workers' collections do not write to (and so copy) the shared pages;
+after the fork the worker drops the database connections it inherited, unclosed
+(``Engine.dispose(close=False)``: the master's sockets stay the master's). With the scheduler
+in the worker (``--scheduler thread``) the app is loaded in each worker, as before: a thread
+started in the master would not survive the fork. A preloaded app is not reloaded by a
+``HUP`` (restart the server to deploy new code).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 
+from leadflow.extensions import db
 from leadflow.serving import SCHEDULER_PROCESS_ENV, start_scheduler_process, stop_scheduler_process
 
 _scheduler = None
+
+preload_app = os.environ.get(SCHEDULER_PROCESS_ENV) == "1"
 
 
 def when_ready(server) -> None:
@@ -21,6 +36,25 @@ def when_ready(server) -> None:
     if os.environ.get(SCHEDULER_PROCESS_ENV) == "1" and _scheduler is None:
         _scheduler = start_scheduler_process()
         server.log.info("Scheduler running in its own process (pid %s)", _scheduler.pid)
+
+
+def pre_fork(server, worker) -> None:
+    if server.cfg.preload_app:
+        gc.freeze()  # what the master made stays shared: a worker's collections leave it alone
+
+
+def post_fork(server, worker) -> None:
+    if server.cfg.preload_app:
+        app = worker.app.wsgi()  # the app the master loaded (``wsgi:app``)
+        with app.app_context():
+            drop_inherited_connections(db.engines.values())
+
+
+def drop_inherited_connections(engines) -> None:
+    """A worker opens database connections of its own: those in the pools it inherited are
+    left to the master, unclosed (closing them would end the master's sessions on the server)."""
+    for engine in engines:
+        engine.dispose(close=False)
 
 
 def on_exit(server) -> None:

@@ -1,0 +1,137 @@
+"""gunicorn with the scheduler in its own process loads the app once in its master and forks
+the workers from it (``leadflow.gunicorn_hooks``): the workers share the loaded code, each
+opens database connections of its own, and none of them holds the scheduler's code."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from leadflow import gunicorn_hooks
+from leadflow.serving import SCHEDULER_PROCESS_ENV, gunicorn_command, server_environment
+
+from tests.servers import REPO_ROOT, flask_cli, free_port, production_env, stop_processes
+
+
+@pytest.fixture
+def hooks_with(monkeypatch):
+    """``leadflow.gunicorn_hooks`` as gunicorn reads it in an environment (put back after)."""
+    def load(**environ):
+        for name, value in environ.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        return importlib.reload(gunicorn_hooks)
+    yield load
+    monkeypatch.undo()
+    importlib.reload(gunicorn_hooks)
+
+
+def test_the_app_is_loaded_before_the_fork_only_when_the_scheduler_has_its_own_process(hooks_with):
+    assert hooks_with(**{SCHEDULER_PROCESS_ENV: "1"}).preload_app is True
+    # A scheduler thread started in the master would not survive the fork into the workers.
+    assert hooks_with(**{SCHEDULER_PROCESS_ENV: None}).preload_app is False
+
+
+def test_a_forked_worker_leaves_the_masters_connections_to_it_and_opens_its_own(database_url):
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            inherited = connection.connection.dbapi_connection
+        masters = engine.pool
+        assert masters.checkedin() == 1  # a connection the master opened, now in its pool
+        gunicorn_hooks.drop_inherited_connections([engine])
+        assert engine.pool is not masters and engine.pool.checkedin() == 0
+        with engine.connect() as connection:
+            assert connection.connection.dbapi_connection is not inherited
+            assert connection.execute(text("SELECT 1")).scalar() == 1
+        masters.dispose()  # here the "master" is this process: it closes its own
+    finally:
+        engine.dispose()
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:  # 503: no scheduler heartbeat yet; the body still says
+        return error.code, json.load(error)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def _workers(master: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{master}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if b"scheduler" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+    return found
+
+
+def _wait_for(check, seconds: float):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    return check()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc")
+def test_preloaded_workers_each_serve_from_the_database_also_after_one_is_killed(tmp_path):
+    env = production_env(tmp_path, SCHEDULER_ENABLED=1, RATELIMIT_ENABLED=0)
+    flask_cli(["db", "upgrade"], env)
+    port = free_port()
+    command = gunicorn_command(host="127.0.0.1", port=port, workers=2, threads=2)
+    log = open(tmp_path / "gunicorn.log", "w")
+    master = subprocess.Popen(command, cwd=REPO_ROOT, env=server_environment(env, scheduler="process"),
+                              stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    try:
+        first = _wait_for(lambda: len(_workers(master.pid)) == 2 and _workers(master.pid), 60)
+        assert first, (tmp_path / "gunicorn.log").read_text()
+        base = f"http://127.0.0.1:{port}"
+        assert _wait_for(lambda: _listening(port), 60), (tmp_path / "gunicorn.log").read_text()
+        for _ in range(10):
+            assert _get(f"{base}/healthz")[1]["database"] == "ok"
+
+        os.kill(first[0], signal.SIGKILL)  # the master forks a new worker from its loaded app
+        replaced = _wait_for(lambda: (set(_workers(master.pid)) - set(first)) and _workers(master.pid), 60)
+        assert replaced and len(replaced) == 2, (tmp_path / "gunicorn.log").read_text()
+        for _ in range(10):
+            assert _get(f"{base}/healthz")[1]["database"] == "ok"
+    finally:
+        stop_processes([master], timeout=30)
+    assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()
+
+
+def test_a_web_process_holds_no_scheduler_code_when_the_scheduler_has_its_own_process(tmp_path):
+    """What a worker of ``make serve`` imports (``wsgi`` with ``SCHEDULER_ENABLED=0``): neither
+    APScheduler nor the scheduler's runner, which loads every area's sweeps."""
+    env = server_environment(production_env(tmp_path), scheduler="process")
+    code = ("import sys, wsgi; "
+            "print(sorted(m for m in sys.modules if m.startswith('apscheduler') or m == 'leadflow.scheduler.runner'))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
