@@ -851,6 +851,20 @@ def _add_pending_totals(session) -> None:
         totals.add_pending(session)
 
 
+def add_pending_totals() -> None:
+    """Write the totals this transaction changed now, not at its commit: before a stage they
+    name is deleted (its totals rows go with it)."""
+    _add_pending_totals(db.session())
+
+
+def _add_totals_at_commit(session) -> None:
+    """``before_commit``, which a savepoint's release fires too: the totals wait for the
+    transaction's own commit (or a read of them), so a savepoint of an event handler neither
+    writes them (and locks their rows) early nor costs a round trip of its own."""
+    if not session.in_nested_transaction():
+        _add_pending_totals(session)
+
+
 _TOTALS_MAPPERS = {StageTotals.__mapper__, StageCurrencyTotals.__mapper__}
 
 
@@ -862,7 +876,7 @@ def _totals_read(state) -> None:
 
 def install_totals_at_commit() -> None:
     """Add each transaction's totals at its commit (once per process, on the app's sessions)."""
-    for name, listener in (("before_commit", _add_pending_totals),  # a savepoint's release too: sooner, still right
+    for name, listener in (("before_commit", _add_totals_at_commit),
                            ("after_soft_rollback", totals.forget_rolled_back), ("do_orm_execute", _totals_read)):
         if not event.contains(db.session, name, listener):
             event.listen(db.session, name, listener)
