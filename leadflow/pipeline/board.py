@@ -226,9 +226,9 @@ def build_columns(pipeline: Pipeline, filters: BoardFilters, viewer, fields: lis
     return columns
 
 
-def column_headers(stages: list[Stage], filters: BoardFilters, viewer) -> list[Column]:
+def column_headers(stages: list[Stage], filters: BoardFilters, viewer, rates: Rates | None = None) -> list[Column]:
     """The headers of some columns alone (after a move): counts and totals, no cards."""
-    totals = stage_totals(stages, filters, viewer)
+    totals = stage_totals(stages, filters, viewer, rates)
     return [Column(stage, *totals[stage.id], [], False) for stage in stages]
 
 
