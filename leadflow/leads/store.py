@@ -47,7 +47,8 @@ from leadflow.activities.models import Activity
 from leadflow.db import chunked, conflict_insert, held_as_loaded, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
-from leadflow.governance.audit import record_changes, record_events
+from leadflow.governance.audit import changed_fields, record_changes, record_events
+from leadflow.governance.models import AuditEntry
 from leadflow.leads import arrivals, events
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, LifecycleChange, lead_tags
@@ -577,8 +578,12 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
     statement = (table.update().where(table.c.id == lead.id, table.c.version == lead.version)
                  .values(**row, version=table.c.version + 1).returning(table.c.board_rank))
     history_in_update = moving and db.engine.dialect.name == "postgresql"
+    # A move and nothing else: its audit entries are known before the UPDATE, and ride in it too.
+    audited = (changed_fields(actor, before, _move_snapshot_as(row.get("lifecycle", lead.lifecycle), stage))
+               if history_in_update and audit and snapshot is _move_snapshot else None)
     if history_in_update:  # the move's history rows in the same statement, made from the updated row
-        statement = _with_move_history(statement, from_id, stage, actor, at)
+        statement = _with_move_history(statement, _move_history(from_id, stage, actor, at) + [
+            (AuditEntry.__table__, "entity_id", {**entry, "entity_type": "lead", "at": at}) for entry in audited or ()])
     written = _write_holding_email(statement, lead, changed.get("email_key"))
     if len(written) != 1:
         raise StaleDataError(f"Lead {lead.id} was changed by someone else meanwhile.")
@@ -601,7 +606,9 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
     if moving and not history_in_update:
         _record_move(lead.id, from_id, stage, actor, at)
     fields = list(announce) if announce is not None else []
-    if audit:
+    if audited is not None:
+        fields = [entry["field"] for entry in audited]
+    elif audit:
         fields = [entry.field for entry in record_changes(actor, "lead", lead.id, before, snapshot(lead))]
     if moving and from_id is not None:
         _announce(events.leads_moved, [lead.id], actor, from_id, row["stage_id"])
@@ -633,41 +640,46 @@ def _move_subject(from_name: str, stage: Stage | None, note: str | None = None) 
 
 
 def _move_history(from_id: int | None, stage: Stage | None, actor, at: datetime) -> list[tuple]:
-    """The rows one lead's move adds to its history, but for their ``lead_id``: (table, values)
-    for the stage change row, and for "Moved from A to B" on its timeline when it came from a
-    stage (``move_leads`` writes the same for many leads)."""
+    """The rows one lead's move adds to its history: (table, the column that takes the lead's
+    id, the other values) for the stage change row, and for "Moved from A to B" on its timeline
+    when it came from a stage (``move_leads`` writes the same for many leads)."""
     actor_id = getattr(actor, "id", None)
-    rows = [(StageChange.__table__, {"from_stage_id": from_id, "to_stage_id": stage.id if stage is not None else None,
-                                     "actor_id": actor_id, "at": at})]
+    rows = [(StageChange.__table__, "lead_id", {
+        "from_stage_id": from_id, "to_stage_id": stage.id if stage is not None else None, "actor_id": actor_id, "at": at})]
     if from_id is not None:
         from_stage = db.session.get(Stage, from_id)
         entry = _entry(0, "stage_change", actor_id, _move_subject(from_stage.name if from_stage else "?", stage), at)
-        rows.append((Activity.__table__, {key: value for key, value in entry.items() if key != "lead_id"}))
+        rows.append((Activity.__table__, "lead_id", {key: value for key, value in entry.items() if key != "lead_id"}))
     return rows
 
 
 def _record_move(lead_id: int, from_id: int | None, stage: Stage | None, actor, at: datetime) -> None:
     """One lead's move in its history, written after its UPDATE (SQLite runs no INSERT inside a
     WITH; PostgreSQL writes them with the UPDATE, ``_with_move_history``)."""
-    for table, values in _move_history(from_id, stage, actor, at):
-        db.session.execute(table.insert().values(lead_id=lead_id, **values))
+    for table, id_column, values in _move_history(from_id, stage, actor, at):
+        db.session.execute(table.insert().values({id_column: lead_id, **values}))
 
 
-def _with_move_history(update, from_id: int | None, stage: Stage | None, actor, at: datetime):
-    """PostgreSQL: ``update`` (one lead's versioned UPDATE … RETURNING) in a WITH, the move's
-    history rows INSERT … SELECTed from the row it returns (none when the version check
-    matched no row), and the returned row as the statement's result: one round trip."""
+def _with_move_history(update, rows: list[tuple]):
+    """PostgreSQL: ``update`` (one lead's versioned UPDATE … RETURNING) in a WITH, the ``rows``
+    (as ``_move_history`` gives them: the history rows, the audit entries) INSERT … SELECTed from
+    the row it returns (none when the version check matched no row), and the returned row as
+    the statement's result: one round trip."""
     moved = update.returning(Lead.__table__.c.id).cte("moved")
-    inserts = [table.insert().from_select(["lead_id", *values], db.select(
-        moved.c.id, *[_typed(value, table.c[key]) for key, value in values.items()])).cte(f"moved_{table.name}")
-        for table, values in _move_history(from_id, stage, actor, at)]
+    inserts = [table.insert().from_select([id_column, *values], db.select(
+        moved.c.id, *[_typed(value, table.c[key]) for key, value in values.items()])).cte(f"moved_{i}")
+        for i, (table, id_column, values) in enumerate(rows)]
     return db.select(moved.c.board_rank).add_cte(*inserts)
 
 
 def _move_snapshot(lead: Lead) -> dict:
     """The part of ``audit_snapshot`` a move alone can change: the stage, and the lifecycle
     (a won stage makes a customer)."""
-    return {"lifecycle": lead.lifecycle, "stage": lead.stage.name if lead.stage else None}
+    return _move_snapshot_as(lead.lifecycle, lead.stage)
+
+
+def _move_snapshot_as(lifecycle: str, stage: Stage | None) -> dict:
+    return {"lifecycle": lifecycle, "stage": stage.name if stage else None}
 
 
 def _record_lifecycles(picked, to, actor, at: datetime, params: list[dict] | None = None) -> None:

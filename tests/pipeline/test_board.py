@@ -10,6 +10,7 @@ from sqlalchemy import event
 
 from leadflow.activities.models import Activity
 from leadflow.extensions import db
+from leadflow.governance.models import AuditEntry
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import StageChange, StageTotals
 from leadflow.pipeline.services import ensure_default_pipeline
@@ -67,7 +68,26 @@ def test_drag_move_saves_and_updates_both_headers_out_of_band(login_as, make_lea
     change = db.session.scalar(db.select(StageChange).where(StageChange.lead_id == lead.id)
                                .order_by(StageChange.id.desc()))
     assert (change.from_stage_id, change.to_stage_id, change.actor_id) == (stages["New"].id, stages["Contacted"].id, user.id)
-    assert db.session.scalar(db.select(Activity).where(Activity.lead_id == lead.id, Activity.kind == "stage_change"))
+    entry = db.session.scalar(db.select(Activity).where(Activity.lead_id == lead.id, Activity.kind == "stage_change"))
+    assert (entry.subject, entry.actor_id) == ("Moved from New to Contacted", user.id)
+    audited = db.session.execute(db.select(AuditEntry.field, AuditEntry.old_value, AuditEntry.new_value,
+                                           AuditEntry.actor_id, AuditEntry.actor_name, AuditEntry.action)
+                                 .where(AuditEntry.entity_type == "lead", AuditEntry.entity_id == lead.id,
+                                        AuditEntry.field.is_not(None))).all()
+    assert audited == [("stage", "New", "Contacted", user.id, user.name, "update")]
+
+
+def test_a_card_moved_to_won_is_audited_with_its_new_lifecycle(login_as, make_lead, stages):
+    lead = make_lead(first_name="Winner", stage_id=stages["Negotiation"].id)
+    db.session.commit()
+    user, client = login_as("manager", htmx=True)
+    response = client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Won"].id,
+                                                   "version": lead.version, "mode": "drag", "confirm": "y"})
+    assert response.status_code == 200
+    audited = dict(db.session.execute(db.select(AuditEntry.field, AuditEntry.new_value).where(
+        AuditEntry.entity_type == "lead", AuditEntry.entity_id == lead.id, AuditEntry.field.in_(["stage", "lifecycle"]),
+        AuditEntry.actor_id == user.id)).all())
+    assert audited == {"stage": "Won", "lifecycle": "customer"}
 
 
 def test_a_dragged_card_writes_its_row_once_and_each_totals_table_once(login_as, make_lead, stages, count_queries):
@@ -83,9 +103,9 @@ def test_a_dragged_card_writes_its_row_once_and_each_totals_table_once(login_as,
     # answer's rates (reference versions, rates); the writes (the top of the new column is
     # worked out by the UPDATE); the other areas' listeners (sequences' exits, scoring's rules:
     # no rule reads the stage, so the lead is not scored again); the two column headers and the
-    # card's next task. Its tags are not read. On PostgreSQL the UPDATE, the history row and
-    # the timeline entry are one statement, and so are the two totals upserts.
-    assert len(statements) <= (11 if db.engine.dialect.name == "postgresql" else 14), "\n".join(statements)
+    # card's next task. Its tags are not read. On PostgreSQL the UPDATE, the history row, the
+    # timeline entry and the audit entry are one statement, and so are the two totals upserts.
+    assert len(statements) <= (10 if db.engine.dialect.name == "postgresql" else 14), "\n".join(statements)
     assert not [s for s in statements if re.match(r"\s*SELECT leads\.board_rank", s)], "the top was read apart"
     assert not [s for s in statements if "lead_tags" in s], "a plain move read the lead's tags"
     writes = [verb.upper() + " " + table for s in statements
@@ -97,7 +117,8 @@ def test_a_dragged_card_writes_its_row_once_and_each_totals_table_once(login_as,
     assert writes.count("INSERT stage_totals") == writes.count("INSERT stage_currency_totals") == 1, writes
     assert writes.count("INSERT stage_changes") == writes.count("INSERT activities") == 1, writes
     if db.engine.dialect.name == "postgresql":
-        assert [s for s in statements if "UPDATE leads" in s and "stage_changes" in s and "activities" in s], statements
+        assert [s for s in statements if "UPDATE leads" in s and "stage_changes" in s and "activities" in s
+                and "audit_entries" in s], statements
         assert [s for s in statements if "stage_totals" in s and "stage_currency_totals" in s and "INSERT" in s]
     assert not [w for w in writes if w.startswith("UPDATE stage_")], writes
     db.session.expire_all()
@@ -132,10 +153,10 @@ def test_a_move_with_the_reference_data_kept_runs_no_savepoint_and_few_statement
         assert response.status_code == 200
         version += 1
     assert not [s for s in statements if s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE"))], statements
-    # the user, the lead, the reference versions, the UPDATE with the history rows (SQLite: three
-    # statements), the audit entry, the totals (SQLite: one per table), the headers, the next task
+    # the user, the lead, the reference versions, the UPDATE with the history rows and the audit
+    # entry (SQLite: four statements), the totals (SQLite: one per table), the headers, the next task
     work = [s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "COMMIT", "PRAGMA"))]
-    assert len(work) <= (8 if db.engine.dialect.name == "postgresql" else 11), "\n".join(work)
+    assert len(work) <= (7 if db.engine.dialect.name == "postgresql" else 11), "\n".join(work)
     db.session.expire_all()
     assert db.session.get(Lead, lead_id).stage_id == ids["Qualified"]
     counts = {t.stage_id: (t.lead_count, t.value_cents) for t in db.session.scalars(db.select(StageTotals))}

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from leadflow.accounts.models import User
 from leadflow.extensions import db
+from leadflow.governance.models import AuditEntry
 from leadflow.leads.models import Lead
 from leadflow.pipeline import views
 from leadflow.pipeline.models import StageChange
@@ -95,6 +96,9 @@ def test_twenty_board_moves_of_one_card_at_once_one_wins_the_rest_are_told_to_re
                                                             StageChange.from_stage_id.is_not(None))).all()
     assert len(moves) == 1, "exactly one move is recorded"
     assert db.session.get(Lead, lead_id).stage_id == moves[0].to_stage_id
+    audited = db.session.scalars(db.select(AuditEntry.new_value).where(
+        AuditEntry.entity_type == "lead", AuditEntry.entity_id == lead_id, AuditEntry.field == "stage")).all()
+    assert len(audited) == 1, "the losers' moves wrote no audit entry"
 
 
 def test_ten_inline_stage_edits_at_once_one_saves_the_rest_are_conflicts(app, stages):
