@@ -58,18 +58,23 @@ def record_events(actor, entity_type: str, action: str, details: dict[int, str |
 def record_changes(actor, entity_type: str, entity_id: int, before: dict, after: dict,
                    action: str = "update") -> list[AuditEntry]:
     """Write an entry for every field whose value differs between ``before`` and ``after``."""
-    entries = []
-    name = actor_name(actor)
-    for field, new in after.items():
-        old_text, new_text = _text(before.get(field)), _text(new)
-        if old_text == new_text:
-            continue
-        entries.append(AuditEntry(
-            actor_id=getattr(actor, "id", None), actor_name=name, entity_type=entity_type,
-            entity_id=entity_id, action=action, field=field, old_value=old_text, new_value=new_text,
-        ))
+    entries = [AuditEntry(entity_type=entity_type, entity_id=entity_id, **values)
+               for values in changed_fields(actor, before, after, action)]
     db.session.add_all(entries)
     return entries
+
+
+def changed_fields(actor, before: dict, after: dict, action: str = "update") -> list[dict]:
+    """The column values (all but the entity's type and id) of the entries ``record_changes``
+    writes: for a writer that puts them in a statement of its own (the lead store's move)."""
+    name = actor_name(actor)
+    rows = []
+    for field, new in after.items():
+        old_text, new_text = _text(before.get(field)), _text(new)
+        if old_text != new_text:
+            rows.append({"actor_id": getattr(actor, "id", None), "actor_name": name, "action": action,
+                         "field": field, "old_value": old_text, "new_value": new_text})
+    return rows
 
 
 def history(entity_type: str, entity_id: int, limit: int = 200) -> list[AuditEntry]:

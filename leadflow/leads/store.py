@@ -47,7 +47,8 @@ from leadflow.activities.models import Activity
 from leadflow.db import chunked, conflict_insert, held_as_loaded, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
-from leadflow.governance.audit import record_changes, record_events
+from leadflow.governance.audit import changed_fields, record_changes, record_events
+from leadflow.governance.models import AuditEntry
 from leadflow.leads import arrivals, events
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, LifecycleChange, lead_tags
@@ -524,12 +525,13 @@ _KEEP = object()
 
 @_writer
 def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = None, stage=_KEEP,
-                rank: float | None = None, note_owner: bool = True, audit: bool = True,
+                rank: float | ColumnElement[float] | None = None, note_owner: bool = True, audit: bool = True,
                 announce: Iterable[str] | None = None, at: datetime | None = None) -> list[str]:
     """Write a person's (or an intake's) change of one lead: ``values`` are cleaned column
     values (``organization_id``, ``owner_id``, ``custom_fields``…), ``tag_ids`` its tags
     (None: unchanged), ``stage`` a Stage (or None) to move it to, ``rank`` its place in the
-    board column (with a change: a card dragged to another stage).
+    board column (with a change: a card dragged to another stage; an expression the UPDATE
+    works out, such as the top of the new column).
 
     One UPDATE with the search text derived again, the stage columns of a move, ``updated_at``
     and the version bumped where the version is still the one this lead object was read at
@@ -570,12 +572,23 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
     if row.get("lifecycle", lead.lifecycle) != lead.lifecycle:
         _record_lifecycles(table.c.id == lead.id, row["lifecycle"], actor, at)
     # Versioned whatever changed (a field, the tags, the stage): of two people changing the
-    # lead from the same version, the second gets a conflict, on either database.
+    # lead from the same version, the second gets a conflict, on either database. The rank
+    # may be worked out by the database (``rank`` an expression: the top of the new column),
+    # so the row says which it got.
     statement = (table.update().where(table.c.id == lead.id, table.c.version == lead.version)
-                 .values(**row, version=table.c.version + 1))
+                 .values(**row, version=table.c.version + 1).returning(table.c.board_rank))
+    history_in_update = moving and db.engine.dialect.name == "postgresql"
+    # A move and nothing else: its audit entries are known before the UPDATE, and ride in it too.
+    audited = (changed_fields(actor, before, _move_snapshot_as(row.get("lifecycle", lead.lifecycle), stage))
+               if history_in_update and audit and snapshot is _move_snapshot else None)
+    if history_in_update:  # the move's history rows in the same statement, made from the updated row
+        statement = _with_move_history(statement, _move_history(from_id, stage, actor, at) + [
+            (AuditEntry.__table__, "entity_id", {**entry, "entity_type": "lead", "at": at}) for entry in audited or ()])
     written = _write_holding_email(statement, lead, changed.get("email_key"))
-    if written.rowcount != 1:
+    if len(written) != 1:
         raise StaleDataError(f"Lead {lead.id} was changed by someone else meanwhile.")
+    if rank is not None:
+        row["board_rank"] = written[0].board_rank
     for key, value in row.items():
         attributes.set_committed_value(lead, key, value)
     attributes.set_committed_value(lead, "version", lead.version + 1)
@@ -590,10 +603,12 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
         if tag_ids:
             db.session.execute(lead_tags.insert(), [{"lead_id": lead.id, "tag_id": t} for t in dict.fromkeys(tag_ids)])
         db.session.expire(lead, ["tags"])
-    if moving:
+    if moving and not history_in_update:
         _record_move(lead.id, from_id, stage, actor, at)
     fields = list(announce) if announce is not None else []
-    if audit:
+    if audited is not None:
+        fields = [entry["field"] for entry in audited]
+    elif audit:
         fields = [entry.field for entry in record_changes(actor, "lead", lead.id, before, snapshot(lead))]
     if moving and from_id is not None:
         _announce(events.leads_moved, [lead.id], actor, from_id, row["stage_id"])
@@ -624,31 +639,47 @@ def _move_subject(from_name: str, stage: Stage | None, note: str | None = None) 
             + (f" ({note})" if note else ""))[:200]
 
 
-def _record_move(lead_id: int, from_id: int | None, stage: Stage | None, actor, at: datetime) -> None:
-    """One lead's move in its history: the stage change row, and "Moved from A to B" on its
-    timeline when it came from a stage (``move_leads`` writes the same for many leads). On
-    PostgreSQL both rows go in one statement (the history row's INSERT in a WITH)."""
+def _move_history(from_id: int | None, stage: Stage | None, actor, at: datetime) -> list[tuple]:
+    """The rows one lead's move adds to its history: (table, the column that takes the lead's
+    id, the other values) for the stage change row, and for "Moved from A to B" on its timeline
+    when it came from a stage (``move_leads`` writes the same for many leads)."""
     actor_id = getattr(actor, "id", None)
-    history = StageChange.__table__.insert().values(
-        lead_id=lead_id, from_stage_id=from_id, to_stage_id=stage.id if stage is not None else None,
-        actor_id=actor_id, at=at)
-    if from_id is None:
-        db.session.execute(history)
-        return
-    from_stage = db.session.get(Stage, from_id)
-    entry = Activity.__table__.insert().values(
-        _entry(lead_id, "stage_change", actor_id, _move_subject(from_stage.name if from_stage else "?", stage), at))
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(entry.add_cte(history.cte("history")))
-    else:  # SQLite runs no INSERT inside a WITH
-        db.session.execute(history)
-        db.session.execute(entry)
+    rows = [(StageChange.__table__, "lead_id", {
+        "from_stage_id": from_id, "to_stage_id": stage.id if stage is not None else None, "actor_id": actor_id, "at": at})]
+    if from_id is not None:
+        from_stage = db.session.get(Stage, from_id)
+        entry = _entry(0, "stage_change", actor_id, _move_subject(from_stage.name if from_stage else "?", stage), at)
+        rows.append((Activity.__table__, "lead_id", {key: value for key, value in entry.items() if key != "lead_id"}))
+    return rows
+
+
+def _record_move(lead_id: int, from_id: int | None, stage: Stage | None, actor, at: datetime) -> None:
+    """One lead's move in its history, written after its UPDATE (SQLite runs no INSERT inside a
+    WITH; PostgreSQL writes them with the UPDATE, ``_with_move_history``)."""
+    for table, id_column, values in _move_history(from_id, stage, actor, at):
+        db.session.execute(table.insert().values({id_column: lead_id, **values}))
+
+
+def _with_move_history(update, rows: list[tuple]):
+    """PostgreSQL: ``update`` (one lead's versioned UPDATE … RETURNING) in a WITH, the ``rows``
+    (as ``_move_history`` gives them: the history rows, the audit entries) INSERT … SELECTed from
+    the row it returns (none when the version check matched no row), and the returned row as
+    the statement's result: one round trip."""
+    moved = update.returning(Lead.__table__.c.id).cte("moved")
+    inserts = [table.insert().from_select([id_column, *values], db.select(
+        moved.c.id, *[_typed(value, table.c[key]) for key, value in values.items()])).cte(f"moved_{i}")
+        for i, (table, id_column, values) in enumerate(rows)]
+    return db.select(moved.c.board_rank).add_cte(*inserts)
 
 
 def _move_snapshot(lead: Lead) -> dict:
     """The part of ``audit_snapshot`` a move alone can change: the stage, and the lifecycle
     (a won stage makes a customer)."""
-    return {"lifecycle": lead.lifecycle, "stage": lead.stage.name if lead.stage else None}
+    return _move_snapshot_as(lead.lifecycle, lead.stage)
+
+
+def _move_snapshot_as(lifecycle: str, stage: Stage | None) -> dict:
+    return {"lifecycle": lifecycle, "stage": stage.name if stage else None}
 
 
 def _record_lifecycles(picked, to, actor, at: datetime, params: list[dict] | None = None) -> None:
@@ -690,14 +721,15 @@ def delete_stage_changes(ids: Sequence[int]) -> None:
         db.session.execute(table.delete().where(table.c.id.in_(chunk)))
 
 
-def _write_holding_email(statement, lead: Lead, email_key: str | None):
-    """Run the lead's UPDATE; when it gives the lead an email, in a savepoint, so that a lead
-    given the same address at the same moment wins and this one gets EmailTaken."""
+def _write_holding_email(statement, lead: Lead, email_key: str | None) -> list:
+    """Run the lead's UPDATE (the rows it returns); when it gives the lead an email, in a
+    savepoint, so that a lead given the same address at the same moment wins and this one
+    gets EmailTaken."""
     if not email_key:
-        return db.session.execute(statement)
+        return db.session.execute(statement).all()
     try:
         with db.session.begin_nested():
-            return db.session.execute(statement)
+            return db.session.execute(statement).all()
     except IntegrityError:
         holder = email_holders([email_key], exclude_id=lead.id).get(email_key)
         if holder is None:
@@ -831,6 +863,20 @@ def _add_pending_totals(session) -> None:
         totals.add_pending(session)
 
 
+def add_pending_totals() -> None:
+    """Write the totals this transaction changed now, not at its commit: before a stage they
+    name is deleted (its totals rows go with it)."""
+    _add_pending_totals(db.session())
+
+
+def _add_totals_at_commit(session) -> None:
+    """``before_commit``, which a savepoint's release fires too: the totals wait for the
+    transaction's own commit (or a read of them), so a savepoint of an event handler neither
+    writes them (and locks their rows) early nor costs a round trip of its own."""
+    if not session.in_nested_transaction():
+        _add_pending_totals(session)
+
+
 _TOTALS_MAPPERS = {StageTotals.__mapper__, StageCurrencyTotals.__mapper__}
 
 
@@ -842,7 +888,7 @@ def _totals_read(state) -> None:
 
 def install_totals_at_commit() -> None:
     """Add each transaction's totals at its commit (once per process, on the app's sessions)."""
-    for name, listener in (("before_commit", _add_pending_totals),  # a savepoint's release too: sooner, still right
+    for name, listener in (("before_commit", _add_totals_at_commit),
                            ("after_soft_rollback", totals.forget_rolled_back), ("do_orm_execute", _totals_read)):
         if not event.contains(db.session, name, listener):
             event.listen(db.session, name, listener)
@@ -987,11 +1033,13 @@ def refresh_search_text(ids: Sequence[int]) -> None:
 
 
 @_writer
-def set_board_ranks(ranks: dict[int, float], *, bump_version: bool = False) -> None:
-    """Where cards sit in their board column (``ranks``: lead id → rank). A card a person
-    dragged bumps its version (``bump_version``); spreading a crowded column again does not."""
+def set_board_ranks(ranks: dict[int, float | ColumnElement[float]], *, bump_version: bool = False) -> None:
+    """Where cards sit in their board column (``ranks``: lead id → rank, or an expression the
+    database works it out from: the top of the column). A card a person dragged bumps its
+    version (``bump_version``); spreading a crowded column again does not."""
     table = Lead.__table__
     for lead_id, rank in ranks.items():
         values = {"board_rank": rank, **({"version": table.c.version + 1} if bump_version else {})}
-        db.session.execute(table.update().where(table.c.id == lead_id).values(**values))
-        _show_written([lead_id], {"board_rank": rank}, bump_version)
+        placed = db.session.execute(table.update().where(table.c.id == lead_id).values(**values)
+                                    .returning(table.c.board_rank)).scalar()
+        _show_written([lead_id], {"board_rank": placed}, bump_version)

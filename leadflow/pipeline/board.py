@@ -13,6 +13,7 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 from sqlalchemy import false, func, literal_column, tuple_, union_all
+from sqlalchemy.orm import joinedload
 
 from leadflow.accounts.models import User
 from leadflow.accounts.services import menu_teams, menu_users
@@ -110,8 +111,11 @@ class Column:
 
 
 def live_pipelines() -> list[Pipeline]:
+    """The live pipelines in order, with their stages (the board draws one's columns): one query,
+    a round trip less than loading the stages on their own."""
     return list(db.session.scalars(
-        db.select(Pipeline).where(Pipeline.archived_at.is_(None)).order_by(Pipeline.position, Pipeline.id)))
+        db.select(Pipeline).options(joinedload(Pipeline.stages)).where(Pipeline.archived_at.is_(None))
+        .order_by(Pipeline.position, Pipeline.id)).unique())
 
 
 def pick_pipeline(pipelines: list[Pipeline], pipeline_id: int | None) -> Pipeline | None:
@@ -226,9 +230,9 @@ def build_columns(pipeline: Pipeline, filters: BoardFilters, viewer, fields: lis
     return columns
 
 
-def column_headers(stages: list[Stage], filters: BoardFilters, viewer) -> list[Column]:
+def column_headers(stages: list[Stage], filters: BoardFilters, viewer, rates: Rates | None = None) -> list[Column]:
     """The headers of some columns alone (after a move): counts and totals, no cards."""
-    totals = stage_totals(stages, filters, viewer)
+    totals = stage_totals(stages, filters, viewer, rates)
     return [Column(stage, *totals[stage.id], [], False) for stage in stages]
 
 

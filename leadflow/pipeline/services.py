@@ -358,6 +358,7 @@ def delete_stage(actor, stage: Stage, target_stage_id=None) -> int:
     if target is not None:
         detail += f"; moved {moved} lead{'s' if moved != 1 else ''} to {target.name}"
     record_event(actor, "stage", stage.id, "delete", detail)
+    store.add_pending_totals()  # the move's totals name the stage: written while it exists
     pipeline.stages.remove(stage)  # delete-orphan: the stage row goes on flush
     for position, each in enumerate(_ordered(pipeline.stages)):
         each.position = position

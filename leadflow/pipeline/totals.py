@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, scoped_session
@@ -25,9 +25,11 @@ from leadflow.pipeline.models import Stage, StageCurrencyTotals, StageTotals
 
 def add_to_totals(connection, deltas) -> None:
     """Add ``deltas`` ({(stage id, currency): [leads, leads with a value, value cents]}) to
-    the per-currency and per-stage totals: one ``INSERT … ON CONFLICT DO UPDATE SET n = n +
+    the per-currency and per-stage totals: an ``INSERT … ON CONFLICT DO UPDATE SET n = n +
     excluded.n`` per table, whatever the number of stages (a move writes two rows of each),
-    rows in key order so concurrent writers lock them in the same order."""
+    rows in key order so concurrent writers lock them in the same order. On PostgreSQL both
+    tables' upserts are one statement (``_both_in_one``): a round trip less on every write
+    that counts on the board."""
     per_stage = defaultdict(lambda: [0, 0])
     currency_rows = []
     for (stage_id, currency), (count, valued, value) in sorted(deltas.items()):
@@ -39,10 +41,18 @@ def add_to_totals(connection, deltas) -> None:
                               "value_count": valued, "value_cents": value})
     stage_rows = [{"stage_id": stage_id, "lead_count": count, "value_cents": value}
                   for stage_id, (count, value) in sorted(per_stage.items()) if count or value]
-    for model, rows, keys in ((StageCurrencyTotals, currency_rows, ["stage_id", "currency"]),
-                              (StageTotals, stage_rows, ["stage_id"])):
+    if connection.dialect.name == "postgresql" and currency_rows and stage_rows:
+        statement = conflict_insert(("totals", "both", len(currency_rows), len(stage_rows)),
+                                    lambda insert: _both_in_one(currency_rows, stage_rows))
+        connection.execute(statement, {**_bound("c", currency_rows), **_bound("s", stage_rows)})
+        return
+    for model, rows, keys in ((StageCurrencyTotals, currency_rows, _CURRENCY_KEYS),
+                              (StageTotals, stage_rows, _STAGE_KEYS)):
         if rows:
             _add_rows(connection, model.__table__, rows, keys)
+
+
+_CURRENCY_KEYS, _STAGE_KEYS = ["stage_id", "currency"], ["stage_id"]
 
 
 # A write's totals are added when its transaction commits (``add_at_commit``), not where the
@@ -97,13 +107,34 @@ def _within(made_in, transaction) -> bool:
     return False
 
 
-def _add_rows(connection, table, rows: list[dict], keys: list[str]) -> None:
-    def build(insert):
-        statement = insert(table)
-        added = {name: table.c[name] + statement.excluded[name] for name in rows[0] if name not in keys}
-        return statement.on_conflict_do_update(index_elements=keys, set_=added)
+def _adding(statement, table, names, keys: list[str]):
+    """``statement`` (an INSERT of ``table``) adding its values to a row that has the key already."""
+    added = {name: table.c[name] + statement.excluded[name] for name in names if name not in keys}
+    return statement.on_conflict_do_update(index_elements=keys, set_=added)
 
-    connection.execute(conflict_insert(("totals", table.name), build), rows)
+
+def _add_rows(connection, table, rows: list[dict], keys: list[str]) -> None:
+    connection.execute(conflict_insert(("totals", table.name), lambda insert: _adding(
+        insert(table), table, rows[0], keys)), rows)
+
+
+def _bound(prefix: str, rows: list[dict]) -> dict:
+    """The rows' values under the names ``_both_in_one`` binds them to."""
+    return {f"{prefix}_{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
+
+
+def _both_in_one(currency_rows: list[dict], stage_rows: list[dict]):
+    """PostgreSQL: the per-currency upsert in a WITH of the per-stage one (VALUES with a row
+    per stage and currency, bound by name and position: one statement per number of rows,
+    built once). A data-modifying WITH runs once, to completion, after the main statement:
+    every writer locks the stage rows, then the currency rows, each in key order."""
+    def upsert(table, prefix, rows, keys):
+        values = [{name: bindparam(f"{prefix}_{name}_{i}", type_=table.c[name].type) for name in row}
+                  for i, row in enumerate(rows)]
+        return _adding(pg_insert(table).values(values), table, rows[0], keys)
+
+    in_currency = upsert(StageCurrencyTotals.__table__, "c", currency_rows, _CURRENCY_KEYS)
+    return upsert(StageTotals.__table__, "s", stage_rows, _STAGE_KEYS).add_cte(in_currency.cte("currency_totals"))
 
 
 def _insert(connection):

@@ -17,6 +17,7 @@ from leadflow.accounts.zones import user_zone
 from leadflow.pipeline import board, history
 from leadflow.pipeline.models import Pipeline, Stage
 from leadflow.pipeline.moves import MoveNeedsDetails, lead_to_move, move_lead
+from leadflow.governance.money import current_rates
 from leadflow.governance.settings import set_setting
 from leadflow.web.formatting import local_today
 from leadflow.web.htmx import redirect_to, render_page, retarget
@@ -117,6 +118,10 @@ def move():
                "expected_close_date": form.get("expected_close_date"), "won_reason": form.get("won_reason"),
                "confirm": form.get("confirm") == "y"}
     filters = board.BoardFilters.from_args(request.args)
+    # The answer's rates (its headers, the card), read before the move: the reference versions
+    # come with them, so the other areas' listeners, whose rules are kept for the process, find
+    # them read and run no statement (nor a savepoint of their own) to check them.
+    rates = current_rates()
     try:
         result = move_lead(current_user, lead, stage_id, expected_version=expected,
                            above_id=form.get("above_id"), below_id=form.get("below_id"), details=details)
@@ -145,9 +150,9 @@ def move():
     except PermissionDenied:
         db.session.rollback()
         return _board_refresh(lead.pipeline_id, filters, "You can only move leads you own or unassigned leads.", 403)
-    context = board.board_context_light(result.lead.pipeline, filters, current_user)
+    context = board.board_context_light(result.lead.pipeline, filters, current_user, rates=rates)
     headers = board.column_headers([s for s in result.lead.pipeline.stages
-                                    if s.id in {result.from_stage_id, result.to_stage_id}], filters, current_user)
+                                    if s.id in {result.from_stage_id, result.to_stage_id}], filters, current_user, rates)
     return render_page("pipeline/_move_result.html", lead=result.lead, headers=headers, mode=mode,
                        moved_stage=result.changed_stage, from_dialog=bool(form.get("from_dialog")), **context,
                        trigger={"stage-changed": {"lead": result.lead.id}},

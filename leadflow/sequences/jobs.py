@@ -26,6 +26,7 @@ from leadflow.pipeline.models import Stage
 from leadflow.scheduler.claims import claim_due
 from leadflow.sequences.links import click_url, is_web_url, open_pixel_url, unsubscribe_url
 from leadflow.sequences.models import Enrollment, Sequence, SequenceMessage
+from leadflow.sequences.queries import sequence_exits
 from leadflow.sequences.services import enrolled_lead_ids, exit_lead_enrollments, finish, record_event
 from leadflow.sequences.templates import TemplateError, can_send_marketing, render_for_lead
 
@@ -139,12 +140,16 @@ def exit_on_reply(lead, actor, activity=None):
 
 
 def exit_on_stage_change(ids, actor, from_id=None, to_id=None):
+    stage = db.session.get(Stage, to_id) if to_id is not None else None
+    won_or_lost = stage is not None and stage.kind in ("won", "lost")
+    on_stage_change, on_won_lost = sequence_exits()
+    if not (on_stage_change or (won_or_lost and on_won_lost)):
+        return  # no sequence ends on this move (the common case): no enrolment to look up
     enrolled = enrolled_lead_ids(ids)
     if not enrolled:
         return  # most moved leads are in no sequence: nothing to load
-    stage = db.session.get(Stage, to_id) if to_id is not None else None
     for lead in load_leads(enrolled):
-        if stage is not None and stage.kind in ("won", "lost"):
+        if won_or_lost:
             exit_lead_enrollments(lead, "won_lost", when=lambda sequence: sequence.exit_on_won_lost)
         exit_lead_enrollments(lead, "stage_changed", when=lambda sequence: sequence.exit_on_stage_change)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
@@ -80,3 +80,12 @@ def active_sequences() -> tuple[SequenceChoice, ...]:
     return refcache.cached(("sequences",), "active sequences", lambda: tuple(
         SequenceChoice(*r) for r in db.session.execute(
             select(Sequence.id, Sequence.name).where(Sequence.active.is_(True)).order_by(Sequence.name, Sequence.id))))
+
+
+def sequence_exits() -> tuple[bool, bool]:
+    """Whether any sequence (active or paused: its enrolments may still be active) ends a lead's
+    enrolment when the lead changes stage, and when it is won or lost (kept for the process,
+    ``refcache``): a move no sequence exits on looks up no enrolment."""
+    return refcache.cached(("sequences",), "sequence exits", lambda: tuple(bool(flag) for flag in db.session.execute(
+        select(exists().where(Sequence.exit_on_stage_change.is_(True)),
+               exists().where(Sequence.exit_on_won_lost.is_(True)))).one()))

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from leadflow.accounts.models import User
 from leadflow.extensions import db
+from leadflow.governance.models import AuditEntry
 from leadflow.leads.models import Lead
 from leadflow.pipeline import views
 from leadflow.pipeline.models import StageChange
@@ -95,6 +96,9 @@ def test_twenty_board_moves_of_one_card_at_once_one_wins_the_rest_are_told_to_re
                                                             StageChange.from_stage_id.is_not(None))).all()
     assert len(moves) == 1, "exactly one move is recorded"
     assert db.session.get(Lead, lead_id).stage_id == moves[0].to_stage_id
+    audited = db.session.scalars(db.select(AuditEntry.new_value).where(
+        AuditEntry.entity_type == "lead", AuditEntry.entity_id == lead_id, AuditEntry.field == "stage")).all()
+    assert len(audited) == 1, "the losers' moves wrote no audit entry"
 
 
 def test_ten_inline_stage_edits_at_once_one_saves_the_rest_are_conflicts(app, stages):
@@ -149,3 +153,34 @@ def test_a_move_run_again_after_a_busy_database_sees_the_other_move_and_answers_
     moves = db.session.scalar(db.select(db.func.count(StageChange.id)).where(
         StageChange.lead_id == lead_id, StageChange.from_stage_id.is_not(None)))
     assert moves == 1
+
+
+def test_many_cards_moved_both_ways_at_once_keep_the_totals_equal_to_a_recount(app, stages):
+    """Sixteen people each move their own card at the same moment, half from New to Contacted and
+    half back, in three currencies: every move is saved, none waits forever on another (the
+    totals rows are locked in one order by every writer), and the kept totals, per stage and
+    per currency, equal a count of the leads."""
+    from tests.pipeline.test_totals import actual, actual_money, stored, stored_money
+
+    new, contacted = stages["New"].id, stages["Contacted"].id
+    currencies = ["USD", "EUR", "CHF"]
+    cards = []
+    for i in range(16):
+        lead = factories.make_lead(first_name=f"Card{i}", stage_id=new if i % 2 == 0 else contacted,
+                                   value=str(100 * (i + 1)), currency=currencies[i % 3])
+        cards.append(lead)
+    db.session.commit()
+    moves = [(lead.id, lead.version, contacted if lead.stage_id == new else new) for lead in cards]
+    clients = _signed_in_clients(app, len(moves))
+
+    answers = _all_at_once(clients, lambda client, headers, i: client.post(
+        "/pipeline/move", headers=headers,
+        data={"lead_id": moves[i][0], "stage_id": moves[i][2], "version": moves[i][1], "mode": "drag"}))
+
+    assert [getattr(a, "status_code", repr(a)) for a in answers] == [200] * len(moves)
+    db.session.expire_all()
+    assert {lead_id: db.session.get(Lead, lead_id).stage_id for lead_id, _, _ in moves} == {
+        lead_id: target for lead_id, _, target in moves}
+    assert stored() == actual() and stored_money() == actual_money()
+    assert stored()[new] == (8, 100_00 * (2 + 4 + 6 + 8 + 10 + 12 + 14 + 16))  # the cards that began in Contacted
+    assert stored()[contacted] == (8, 100_00 * (1 + 3 + 5 + 7 + 9 + 11 + 13 + 15))

@@ -142,3 +142,93 @@ def test_a_savepoint_rolled_back_takes_its_leads_out_of_the_totals(make_user):
 
     run_unit(request, what="test", attempts=1, max_seconds=5)
     assert stored() == actual() == {stage.id: (1, 0)}
+
+
+def test_board_moves_of_every_kind_keep_the_totals_equal_to_a_recount(login_as, make_lead):
+    """Cards in three currencies dragged across the board through the web: to the top of another
+    column (an empty one too), between two cards, within their own column, to won (with a new
+    value) and to lost; after every move the kept totals, per stage and per currency, equal a
+    count of the leads."""
+    stages = {s.name: s.id for s in ensure_default_pipeline().stages}
+    rng = random.Random(15)
+    leads = [make_lead(first_name=f"M{i}", value=str(rng.randint(1, 900)) if i % 4 else "",
+                       currency=["USD", "EUR", "JPY"][i % 3], stage_id=stages[["New", "Contacted"][i % 2]])
+             for i in range(12)]
+    db.session.commit()
+    _, client = login_as("manager", htmx=True)
+    open_stages = ["New", "Contacted", "Qualified", "Proposal sent"]
+    for step in range(40):
+        lead = db.session.get(Lead, rng.choice(leads).id)
+        if lead.stage_id in (stages["Won"], stages["Lost"]):
+            continue
+        data = {"lead_id": lead.id, "version": lead.version, "mode": rng.choice(["drag", "select"])}
+        kind = step % 5
+        if kind == 3:
+            data.update(stage_id=stages["Won"], confirm="y", value=str(rng.randint(1, 900)))
+        elif kind == 4 and step % 2:
+            data.update(stage_id=stages["Lost"], lost_reason="Went elsewhere")
+        else:
+            target = stages[rng.choice(open_stages)] if kind != 2 else lead.stage_id  # 2: within its column
+            data["stage_id"] = target
+            neighbours = [i for i in db.session.scalars(db.select(Lead.id).where(
+                Lead.stage_id == target, Lead.id != lead.id).order_by(Lead.board_rank, Lead.id))]
+            if len(neighbours) >= 2 and kind == 1:
+                data.update(above_id=neighbours[0], below_id=neighbours[1])
+        response = client.post("/pipeline/move", data=data)
+        assert response.status_code == 200, response.text
+        db.session.expire_all()
+        assert stored() == actual(), f"step {step}"
+        assert stored_money() == actual_money(), f"step {step}"
+    assert len({lead.stage_id for lead in db.session.scalars(db.select(Lead))}) >= 4, "the moves went around"
+
+
+def test_a_card_moved_to_the_top_of_a_column_goes_above_its_first_card(login_as, make_lead):
+    """The top of the new column is worked out in the move's UPDATE: the moved card comes first
+    in board order there, and lands at rank 0 in an empty column."""
+    stages = {s.name: s.id for s in ensure_default_pipeline().stages}
+    first, second = (make_lead(first_name=n, stage_id=stages["Qualified"]) for n in ("First", "Second"))
+    mover = make_lead(first_name="Mover", stage_id=stages["New"])
+    db.session.commit()
+    _, client = login_as("manager", htmx=True)
+    for target in ("Qualified", "Negotiation"):
+        version = db.session.get(Lead, mover.id).version
+        response = client.post("/pipeline/move", data={"lead_id": mover.id, "stage_id": stages[target],
+                                                       "version": version, "mode": "drag"})
+        assert response.status_code == 200
+        db.session.expire_all()
+        column = db.session.execute(db.select(Lead.id, Lead.board_rank).where(Lead.stage_id == stages[target])
+                                    .order_by(Lead.board_rank, Lead.id)).all()
+        assert column[0].id == mover.id
+        if target == "Qualified":
+            assert [row.id for row in column] == [mover.id, second.id, first.id]
+            assert column[0].board_rank == column[1].board_rank - 1.0
+        else:
+            assert column == [(mover.id, 0.0)]
+        assert f'data-lead-id="{mover.id}" data-version="{version + 1}"' in response.text
+
+
+def test_a_listener_that_fails_after_a_move_leaves_the_totals_right(login_as, make_lead):
+    """A listener's savepoint rolled back (a failing workflow step, say) forgets only what it
+    wrote itself: the move and its totals are kept, counted once."""
+    from leadflow.leads import events
+
+    stages = {s.name: s.id for s in ensure_default_pipeline().stages}
+    lead = make_lead(first_name="Kept", value="250", currency="EUR", stage_id=stages["New"])
+    db.session.commit()
+
+    def fails(ids, actor, from_id=None, to_id=None):
+        services.update_lead(actor, db.session.get(Lead, ids[0]), {"value": "999"})  # rolled back with it
+        raise RuntimeError("a listener broke")
+
+    events.bus.on(events.MOVED, fails)
+    try:
+        _, client = login_as("manager", htmx=True)
+        response = client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Qualified"],
+                                                       "version": lead.version, "mode": "drag"})
+    finally:
+        events.bus.off(events.MOVED, fails)
+    assert response.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).value_cents == 25000
+    assert stored() == actual() == {stages["Qualified"]: (1, 25000)}
+    assert stored_money() == actual_money() == {(stages["Qualified"], "EUR"): (1, 1, 25000)}

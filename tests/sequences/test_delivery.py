@@ -185,6 +185,21 @@ def test_a_stage_move_ends_sequences_that_exit_on_stage_change(app, make_sequenc
     assert moves.exit_reason == "stage_changed" and stays.state == "active"
 
 
+def test_a_sequence_set_to_exit_on_stage_change_ends_its_enrolment_at_the_next_move(app, make_sequence,
+                                                                                    consenting_lead, enrol):
+    """Which sequences exit on a move is kept for the process: changing a sequence counts at once."""
+    lead = consenting_lead()
+    sequence = make_sequence(name="Later", exit_on_won_lost="")
+    enrollment = enrol(lead, sequence)
+    db.session.commit()
+    events.leads_moved([lead.id], None, None, lead.stage_id)
+    assert enrollment.state == "active", "no sequence exits on a move yet"
+    sequence.exit_on_stage_change = True
+    db.session.commit()
+    events.leads_moved([lead.id], None, None, lead.stage_id)
+    assert enrollment.state == "exited" and enrollment.exit_reason == "stage_changed"
+
+
 def test_a_deleted_template_is_skipped_and_a_paused_sequence_waits(app, make_template, make_sequence,
                                                                    consenting_lead, enrol, make_user):
     lead = consenting_lead()
