@@ -72,6 +72,19 @@ def record_changes(actor, entity_type: str, entity_id: int, before: dict, after:
     return entries
 
 
+def record_changes_many(actor, entity_type: str, changes: dict[int, tuple[dict, dict]],
+                        action: str = "update") -> None:
+    """``record_changes`` for several records at once (entity id → (before, after)), in one
+    INSERT that nothing in the session waits to flush."""
+    actor_id, name = getattr(actor, "id", None), actor_name(actor)
+    rows = [{"actor_id": actor_id, "actor_name": name, "entity_type": entity_type, "entity_id": entity_id,
+             "action": action, "field": field, "old_value": old_text, "new_value": new_text}
+            for entity_id, (before, after) in changes.items() for field, new in after.items()
+            if (old_text := _text(before.get(field))) != (new_text := _text(new))]
+    if rows:
+        db.session.execute(AuditEntry.__table__.insert(), rows)
+
+
 def history(entity_type: str, entity_id: int, limit: int = 200) -> list[AuditEntry]:
     return list(db.session.scalars(
         db.select(AuditEntry)

@@ -20,15 +20,16 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import joinedload
 
 from leadflow.accounts.models import User
-from leadflow.db import utcnow
+from leadflow.db import insert_missing, utcnow
 from leadflow.extensions import db
 from leadflow.governance.settings import get_setting
 from leadflow.leads import events
 from leadflow.leads.events import Bus, load_leads
 from leadflow.leads.models import Lead
 from leadflow.leads.alert_models import LeadAlert
+from leadflow.organizations.models import Organization
 from leadflow.mail.services import absolute_url, queue_for, render_mail
-from leadflow.scheduler.claims import claimed_batches, insert_or_ignore
+from leadflow.scheduler.claims import claimed_batches
 
 ALERT_CHANNELS = ("form", "api")  # a new-lead e-mail for leads nobody on the team typed in
 SPEED_TO_LEAD_CHANNELS = ("manual", "form", "api")  # imports are old leads, not fresh enquiries
@@ -46,7 +47,14 @@ def alert_owners_of_new_leads(ids: list[int], channel: str) -> None:
     if channel not in ALERT_CHANNELS:
         return  # typed in by someone on the team (who knows), or imported (old leads)
     via = "a web form" if channel == "form" else "the API"
-    for lead in load_leads(ids):
+    leads = load_leads(ids)
+    # The owners and organizations of the batch in a query each; each lead's own look-up below
+    # finds them in the session.
+    for model, wanted in ((User, {lead.owner_id for lead in leads}), (Organization, {lead.organization_id for lead in leads})):
+        wanted.discard(None)
+        if wanted:
+            db.session.scalars(select(model).where(model.id.in_(wanted))).all()
+    for lead in leads:
         owner = db.session.get(User, lead.owner_id) if lead.owner_id is not None else None
         if owner is None or not owner.active:
             continue
@@ -61,11 +69,11 @@ def schedule_speed_to_lead(ids: list[int], channel: str) -> None:
         return  # imports are old leads, a merge's survivor was there before
     minutes = {kind: int(get_setting(setting)) for kind, setting in (
         ("speed_to_lead", "speed_to_lead_minutes"), ("escalation", "escalate_after_minutes"))}
-    for lead_id, created_at in db.session.execute(select(Lead.id, Lead.created_at).where(Lead.id.in_(ids))).all():
-        arrived = created_at or utcnow()
-        for kind, after in minutes.items():
-            insert_or_ignore(LeadAlert, {"kind": kind, "lead_id": lead_id, "due_at": arrived + timedelta(minutes=after),
-                                         "created_at": arrived}, unique_columns=["kind", "lead_id"])
+    rows = [{"kind": kind, "lead_id": lead_id, "due_at": arrived + timedelta(minutes=after), "created_at": arrived}
+            for lead_id, created_at in db.session.execute(select(Lead.id, Lead.created_at).where(Lead.id.in_(ids)))
+            for arrived in [created_at or utcnow()] for kind, after in minutes.items()]
+    if rows:  # one statement for the batch; a lead that has its timers keeps them
+        insert_missing(LeadAlert.__table__, rows, ["kind", "lead_id"])
 
 
 def register(bus: Bus) -> None:
