@@ -28,7 +28,7 @@ from leadflow.leads.events import Bus, load_leads
 from leadflow.leads.models import Lead
 from leadflow.leads.alert_models import LeadAlert
 from leadflow.organizations.models import Organization
-from leadflow.mail.services import absolute_url, queue_for, render_mail
+from leadflow.mail.services import absolute_url, queue_for, queue_many, render_mail
 from leadflow.scheduler.claims import claimed_batches
 
 ALERT_CHANNELS = ("form", "api")  # a new-lead e-mail for leads nobody on the team typed in
@@ -54,13 +54,15 @@ def alert_owners_of_new_leads(ids: list[int], channel: str) -> None:
         wanted.discard(None)
         if wanted:
             db.session.scalars(select(model).where(model.id.in_(wanted))).all()
+    messages = []
     for lead in leads:
         owner = db.session.get(User, lead.owner_id) if lead.owner_id is not None else None
         if owner is None or not owner.active:
             continue
         mail = render_mail("new_lead_alert", f"New lead: {lead.name}", lead=lead, user=owner, via=via,
                            facts=_lead_facts(lead), link=absolute_url("leads.detail", lead_id=lead.id))
-        queue_for(owner, kind="new_lead_alert", mail=mail, idempotency_key=f"new-lead:{lead.id}", lead_id=lead.id)
+        messages.append((owner, "new_lead_alert", mail, f"new-lead:{lead.id}", lead.id))
+    queue_many(messages)  # one INSERT for the batch
 
 
 def schedule_speed_to_lead(ids: list[int], channel: str) -> None:
