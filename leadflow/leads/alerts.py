@@ -27,7 +27,6 @@ from leadflow.leads import events
 from leadflow.leads.events import Bus, load_leads
 from leadflow.leads.models import Lead
 from leadflow.leads.alert_models import LeadAlert
-from leadflow.organizations.models import Organization
 from leadflow.mail.services import absolute_url, queue_for, queue_many, render_mail
 from leadflow.scheduler.claims import claimed_batches
 
@@ -47,16 +46,13 @@ def alert_owners_of_new_leads(ids: list[int], channel: str) -> None:
     if channel not in ALERT_CHANNELS:
         return  # typed in by someone on the team (who knows), or imported (old leads)
     via = "a web form" if channel == "form" else "the API"
-    leads = load_leads(ids)
-    # The owners and organizations of the batch in a query each; each lead's own look-up below
-    # finds them in the session.
-    for model, wanted in ((User, {lead.owner_id for lead in leads}), (Organization, {lead.organization_id for lead in leads})):
-        wanted.discard(None)
-        if wanted:
-            db.session.scalars(select(model).where(model.id.in_(wanted))).all()
+    leads = load_leads(ids, organizations=True)  # the e-mail names each lead's organization
+    # The owners of the batch in one query (held here: the session holds objects weakly).
+    owners = {user.id: user for user in db.session.scalars(
+        select(User).where(User.id.in_({lead.owner_id for lead in leads if lead.owner_id is not None})))}
     messages = []
     for lead in leads:
-        owner = db.session.get(User, lead.owner_id) if lead.owner_id is not None else None
+        owner = owners.get(lead.owner_id)
         if owner is None or not owner.active:
             continue
         mail = render_mail("new_lead_alert", f"New lead: {lead.name}", lead=lead, user=owner, via=via,

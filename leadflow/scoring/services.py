@@ -434,7 +434,7 @@ def _score_subject(old: int, new: int, changes: dict) -> str:
 def score_new_leads(ids: list[int], channel: str) -> None:
     """New leads, scored as a batch (``store_scores``)."""
     rules = active_rules()
-    leads = load_leads(ids)
+    leads = load_leads(ids, organizations=any(rule.field == "size_band" for rule in rules))
     if not leads or not (rules or any(lead.score or lead.score_breakdown for lead in leads)):
         return
     settings = scoring_settings()
