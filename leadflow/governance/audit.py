@@ -77,6 +77,17 @@ def changed_fields(actor, before: dict, after: dict, action: str = "update") -> 
     return rows
 
 
+def record_changes_many(actor, entity_type: str, changes: dict[int, tuple[dict, dict]],
+                        action: str = "update") -> None:
+    """``record_changes`` for several records at once (entity id → (before, after)), in one
+    INSERT that nothing in the session waits to flush."""
+    rows = [{"entity_type": entity_type, "entity_id": entity_id, **values}
+            for entity_id, (before, after) in changes.items()
+            for values in changed_fields(actor, before, after, action)]
+    if rows:
+        db.session.execute(AuditEntry.__table__.insert(), rows)
+
+
 def history(entity_type: str, entity_id: int, limit: int = 200) -> list[AuditEntry]:
     return list(db.session.scalars(
         db.select(AuditEntry)

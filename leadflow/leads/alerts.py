@@ -20,15 +20,15 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import joinedload
 
 from leadflow.accounts.models import User
-from leadflow.db import utcnow
+from leadflow.db import insert_missing, utcnow
 from leadflow.extensions import db
 from leadflow.governance.settings import get_setting
 from leadflow.leads import events
 from leadflow.leads.events import Bus, load_leads
 from leadflow.leads.models import Lead
 from leadflow.leads.alert_models import LeadAlert
-from leadflow.mail.services import absolute_url, queue_for, render_mail
-from leadflow.scheduler.claims import claimed_batches, insert_or_ignore
+from leadflow.mail.services import absolute_url, queue_for, queue_many, render_mail
+from leadflow.scheduler.claims import claimed_batches
 
 ALERT_CHANNELS = ("form", "api")  # a new-lead e-mail for leads nobody on the team typed in
 SPEED_TO_LEAD_CHANNELS = ("manual", "form", "api")  # imports are old leads, not fresh enquiries
@@ -46,13 +46,19 @@ def alert_owners_of_new_leads(ids: list[int], channel: str) -> None:
     if channel not in ALERT_CHANNELS:
         return  # typed in by someone on the team (who knows), or imported (old leads)
     via = "a web form" if channel == "form" else "the API"
-    for lead in load_leads(ids):
-        owner = db.session.get(User, lead.owner_id) if lead.owner_id is not None else None
+    leads = load_leads(ids, organizations=True)  # the e-mail names each lead's organization
+    # The owners of the batch in one query (held here: the session holds objects weakly).
+    owners = {user.id: user for user in db.session.scalars(
+        select(User).where(User.id.in_({lead.owner_id for lead in leads if lead.owner_id is not None})))}
+    messages = []
+    for lead in leads:
+        owner = owners.get(lead.owner_id)
         if owner is None or not owner.active:
             continue
         mail = render_mail("new_lead_alert", f"New lead: {lead.name}", lead=lead, user=owner, via=via,
                            facts=_lead_facts(lead), link=absolute_url("leads.detail", lead_id=lead.id))
-        queue_for(owner, kind="new_lead_alert", mail=mail, idempotency_key=f"new-lead:{lead.id}", lead_id=lead.id)
+        messages.append((owner, "new_lead_alert", mail, f"new-lead:{lead.id}", lead.id))
+    queue_many(messages)  # one INSERT for the batch
 
 
 def schedule_speed_to_lead(ids: list[int], channel: str) -> None:
@@ -61,11 +67,11 @@ def schedule_speed_to_lead(ids: list[int], channel: str) -> None:
         return  # imports are old leads, a merge's survivor was there before
     minutes = {kind: int(get_setting(setting)) for kind, setting in (
         ("speed_to_lead", "speed_to_lead_minutes"), ("escalation", "escalate_after_minutes"))}
-    for lead_id, created_at in db.session.execute(select(Lead.id, Lead.created_at).where(Lead.id.in_(ids))).all():
-        arrived = created_at or utcnow()
-        for kind, after in minutes.items():
-            insert_or_ignore(LeadAlert, {"kind": kind, "lead_id": lead_id, "due_at": arrived + timedelta(minutes=after),
-                                         "created_at": arrived}, unique_columns=["kind", "lead_id"])
+    rows = [{"kind": kind, "lead_id": lead_id, "due_at": arrived + timedelta(minutes=after), "created_at": arrived}
+            for lead_id, created_at in db.session.execute(select(Lead.id, Lead.created_at).where(Lead.id.in_(ids)))
+            for arrived in [created_at or utcnow()] for kind, after in minutes.items()]
+    if rows:  # one statement for the batch; a lead that has its timers keeps them
+        insert_missing(LeadAlert.__table__, rows, ["kind", "lead_id"])
 
 
 def register(bus: Bus) -> None:

@@ -41,6 +41,9 @@ from leadflow.scheduler.wakeup import nudge, wakeable
 
 SWEEP = wakeable("lead_arrivals")
 BATCH = 200
+# SQLite has one writer: a batch's transaction holds the write lock every web request that
+# creates something waits for, so there it is a short one (a few tens of milliseconds).
+SQLITE_BATCH = 50
 QUEUED = "leadflow.queued_arrivals"  # session.info: ids whose arrival this session queued
 EVERY_SECONDS = 2  # the safety net: a process without a scheduler, or one killed after its commit
 
@@ -101,8 +104,9 @@ def _claim(limit: int) -> list[LeadArrival]:
 def run_arrivals(now: datetime | None = None) -> int:
     """Run the queued arrivals, a batch per transaction; returns how many ran."""
     ran = 0
+    size = SQLITE_BATCH if db.session.get_bind().dialect.name == "sqlite" else BATCH
     while True:
-        batch = _claim(BATCH)
+        batch = _claim(size)
         if not batch:
             return ran
         live = set(db.session.scalars(select(Lead.id).where(
@@ -117,7 +121,7 @@ def run_arrivals(now: datetime | None = None) -> int:
         db.session.execute(delete(LeadArrival).where(LeadArrival.id.in_([a.id for a in batch])))
         db.session.commit()
         ran += len(batch)
-        if len(batch) < BATCH:
+        if len(batch) < size:
             return ran
 
 

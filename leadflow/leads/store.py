@@ -176,8 +176,12 @@ def email_holders(email_keys: Sequence[str], exclude_id: int | None = None) -> d
     found: dict[str, int] = {}
     table = Lead.__table__
     for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        # One key (a create, a submission) compares with ``=``: an IN list is expanded into the
+        # statement's text at every execution, which costs more than the query itself.
         query = db.select(table.c.email_key, table.c.id).where(
-            table.c.email_key.in_(keys[start:start + 500]), table.c.deleted_at.is_(None))
+            table.c.email_key == chunk[0] if len(chunk) == 1 else table.c.email_key.in_(chunk),
+            table.c.deleted_at.is_(None))
         if exclude_id is not None:
             query = query.where(table.c.id != exclude_id)
         found.update(db.session.execute(query).all())

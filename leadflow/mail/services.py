@@ -17,7 +17,7 @@ from flask import current_app, render_template
 from sqlalchemy import event, select
 
 from leadflow.accounts.zones import user_zone
-from leadflow.db import utcnow
+from leadflow.db import insert_missing, utcnow
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.settings import get_setting
@@ -77,22 +77,44 @@ def enqueue_mail(*, to: str, kind: str, mail: RenderedMail, idempotency_key: str
     A duplicate key never raises and never spoils the caller's transaction
     (``INSERT … ON CONFLICT (idempotency_key) DO NOTHING``).
     """
+    row = _outbox_row(to=to, kind=kind, mail=mail, idempotency_key=idempotency_key, user_id=user_id,
+                      lead_id=lead_id, now=now or utcnow(), list_unsubscribe=list_unsubscribe)
+    message_id = insert_or_ignore(OutboxMessage, row, unique_columns=["idempotency_key"])
+    if message_id is not None:
+        send_soon_after_commit()
+    return message_id
+
+
+def _outbox_row(*, to: str, kind: str, mail: RenderedMail, idempotency_key: str, user_id: int | None,
+                lead_id: int | None, now: datetime, list_unsubscribe: str | None = None) -> dict:
     if kind not in MAIL_KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
     if not to or "@" not in to or any(c.isspace() for c in to):
         raise ValidationFailed({"to": ["The message has no valid recipient address."]})
-    now = now or utcnow()
-    row = {
+    return {
         "to_address": to[:254], "user_id": user_id, "lead_id": lead_id, "kind": kind,
         "subject": mail.subject, "text_body": mail.text_body, "html_body": mail.html_body,
         "list_unsubscribe": list_unsubscribe,
         "idempotency_key": idempotency_key[:200], "state": waiting_state(), "attempts": 0,
         "next_attempt_at": now, "created_at": now,
     }
-    message_id = insert_or_ignore(OutboxMessage, row, unique_columns=["idempotency_key"])
-    if message_id is not None:
+
+
+def queue_many(messages: list[tuple]) -> None:
+    """``queue_for`` for a batch, ``(user, kind, mail, idempotency_key, lead_id)`` each, in
+    one ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING``: a key already queued is left
+    as it is, an address that cannot receive mail is logged and left out."""
+    now = utcnow()
+    rows = []
+    for user, kind, mail, key, lead_id in messages:
+        try:
+            rows.append(_outbox_row(to=user.email, kind=kind, mail=mail, idempotency_key=key, user_id=user.id,
+                                    lead_id=lead_id, now=now))
+        except ValidationFailed:
+            log.warning("No %s e-mail for user %s: their address cannot receive mail", kind, user.id)
+    if rows:
+        insert_missing(OutboxMessage.__table__, rows, ["idempotency_key"])
         send_soon_after_commit()
-    return message_id
 
 
 def queue_for(user, *, kind: str, mail, idempotency_key: str, lead_id: int | None = None,

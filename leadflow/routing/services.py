@@ -17,11 +17,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from leadflow.accounts.models import Team, User
 from leadflow.accounts.system import system_actor
+from leadflow.activities.models import Activity
 from leadflow.capture.models import CaptureForm
 from leadflow.db import parse_id, utcnow
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.extensions import db
-from leadflow.governance.audit import record_changes, record_event
+from leadflow.governance.audit import record_changes, record_changes_many, record_event
 from leadflow.governance.ordering import move_in_order
 from leadflow.governance.settings import get_setting, set_setting
 from leadflow.leads import events, store
@@ -223,21 +224,133 @@ def take_turn(rule: RoutingRule) -> int:
     return turn - 1
 
 
-def _pick(rule: RoutingRule, users: list[User], counts: dict[int, int], preview: bool = False) -> User:
-    if rule.target_kind == "user" or len(users) == 1 and rule.strategy == "least_open":
-        return users[0]
-    if rule.strategy == "round_robin":
-        turn = (rule.rotation or 0) if preview else take_turn(rule)
-        return users[turn % len(users)]
-    last = dict(db.session.execute(db.select(RoutingAssignee.user_id, RoutingAssignee.last_assigned_at)
-                                   .where(RoutingAssignee.user_id.in_([u.id for u in users]))).all())
-    floor = datetime.min.replace(tzinfo=None)
+class Router:
+    """Routing decisions for a batch of leads, in order, as one lead at a time would make them.
 
-    def waited(user: User):
-        at = last.get(user.id)
-        return at.replace(tzinfo=None) if at is not None else floor
+    What every decision reads (the active rules, each rule's people, their open-lead counts,
+    the fallback owner, when each last got a lead) is read once for the batch and kept up to
+    date in memory as leads are given out: a rep at her workload cap after the third lead of
+    the batch is passed over for the fourth, a least-open pick sees the leads given so far.
+    A round-robin rule's counter is locked when the batch first takes its turn (the UPDATE
+    holds the row, SQLite's database, until the transaction ends) and advanced by the turns
+    taken with one write at ``finish``; ``preview`` only says whose turn it would be."""
 
-    return min(users, key=lambda u: (counts[u.id], waited(u), u.id))
+    def __init__(self, now: datetime | None = None, *, preview: bool = False):
+        self.now, self.preview = now or utcnow(), preview
+        self._rules: list[RoutingRule] | None = None
+        self._people: dict[int, tuple[list[User], dict[int, int]]] = {}
+        self._turns: dict[int, int] = {}  # rule id → next turn (0-based)
+        self._taken: dict[int, int] = {}  # rule id → turns this batch took
+        self._last: dict[int, datetime | None] = {}
+        self._fallback: tuple[User | None] | None = None
+        self._open_stages: set[int] | None = None
+
+    def rules(self) -> list[RoutingRule]:
+        if self._rules is None:
+            self._rules = active_rules()
+        return self._rules
+
+    def _candidates(self, rule: RoutingRule) -> tuple[list[User], dict[int, int]]:
+        if rule.id not in self._people:
+            users = _candidates(rule)
+            counts = {u.id: 0 for u in users}
+            counts.update(open_lead_counts([u.id for u in users
+                                            if rule.strategy == "least_open" or u.max_open_leads is not None]))
+            self._people[rule.id] = (users, counts)
+        return self._people[rule.id]
+
+    def _eligible(self, rule: RoutingRule) -> tuple[list[User], dict[int, int]]:
+        users, counts = self._candidates(rule)
+        return [u for u in users if skip_reason(u, self.now, counts[u.id]) is None], counts
+
+    def _turn(self, rule: RoutingRule) -> int:
+        if rule.id not in self._turns:
+            if self.preview:
+                self._turns[rule.id] = rule.rotation or 0
+            else:  # lock the counter, then read it: two batches at once never take the same turns
+                db.session.execute(update(RoutingRule).where(RoutingRule.id == rule.id)
+                                   .values(rotation=RoutingRule.rotation + 0).execution_options(synchronize_session=False))
+                self._turns[rule.id] = db.session.scalar(db.select(RoutingRule.rotation).where(
+                    RoutingRule.id == rule.id)) or 0
+        turn = self._turns[rule.id]
+        self._turns[rule.id] = turn + 1
+        self._taken[rule.id] = self._taken.get(rule.id, 0) + 1
+        return turn
+
+    def _waited(self, users: list[User]) -> dict[int, datetime | None]:
+        missing = [u.id for u in users if u.id not in self._last]
+        if missing:
+            self._last.update({uid: None for uid in missing})
+            self._last.update(db.session.execute(db.select(RoutingAssignee.user_id, RoutingAssignee.last_assigned_at)
+                                                 .where(RoutingAssignee.user_id.in_(missing))).all())
+        return self._last
+
+    def _pick(self, rule: RoutingRule, users: list[User], counts: dict[int, int]) -> User:
+        if rule.target_kind == "user" or len(users) == 1 and rule.strategy == "least_open":
+            return users[0]
+        if rule.strategy == "round_robin":
+            return users[self._turn(rule) % len(users)]
+        last = self._waited(users)
+        floor = datetime.min.replace(tzinfo=None)
+
+        def waited(user: User):
+            at = last.get(user.id)
+            return at.replace(tzinfo=None) if at is not None else floor
+
+        return min(users, key=lambda u: (counts[u.id], waited(u), u.id))
+
+    def fallback(self) -> User | None:
+        if self._fallback is None:
+            self._fallback = (fallback_owner(),)
+        return self._fallback[0]
+
+    def decide(self, lead: Lead) -> RoutingDecision:
+        """Who gets ``lead``: the first active rule (in order) that matches and has an
+        available candidate; else the fallback owner; else nobody."""
+        matched = False
+        for rule in self.rules():
+            if not rule_matches(rule, lead):
+                continue
+            matched = True
+            users, counts = self._eligible(rule)
+            if users:
+                chosen = self._pick(rule, users, counts)
+                self._given(chosen.id, lead)
+                how = STRATEGY_LABELS[rule.strategy] if rule.target_kind == "team" else "direct"
+                return RoutingDecision(chosen.id, rule, f"by rule '{rule.name}' ({how})")
+        why = "every matching rule's people were unavailable" if matched else "no rule matched"
+        fallback = self.fallback()
+        if fallback is not None:
+            self._given(fallback.id, lead)
+            return RoutingDecision(fallback.id, None, f"as fallback owner ({why})")
+        return RoutingDecision(None, None, f"left unassigned ({why})")
+
+    def _given(self, user_id: int, lead: Lead) -> None:
+        """What the next decisions see of a lead given to ``user_id``."""
+        if self.preview:
+            return
+        self._last[user_id] = self.now
+        if lead.deleted_at is None and lead.stage_id in self._open_stage_ids():
+            for _, counts in self._people.values():
+                if user_id in counts:
+                    counts[user_id] += 1
+
+    def _open_stage_ids(self) -> set[int]:
+        if self._open_stages is None:
+            self._open_stages = set(db.session.scalars(db.select(Stage.id).where(Stage.kind == "open")))
+        return self._open_stages
+
+    def finish(self) -> None:
+        """Write the round-robin counters forward by the turns this batch took."""
+        if self.preview:
+            return
+        for rule_id, taken in self._taken.items():
+            db.session.execute(update(RoutingRule).where(RoutingRule.id == rule_id)
+                               .values(rotation=RoutingRule.rotation + taken).execution_options(synchronize_session=False))
+            rule = db.session.identity_map.get(db.session.identity_key(RoutingRule, rule_id))
+            if rule is not None:
+                db.session.expire(rule, ["rotation"])
+        self._taken.clear()
 
 
 def active_rules() -> list[RoutingRule]:
@@ -252,25 +365,12 @@ def fallback_owner() -> User | None:
 
 
 def route_lead(lead: Lead, now: datetime | None = None, *, preview: bool = False) -> RoutingDecision:
-    """Decide who gets ``lead``: the first active rule (in order) that matches and has an
-    available candidate; else the fallback owner; else nobody. Round-robin rules take a turn
-    (a ``preview`` only says whose turn it is)."""
-    now = now or utcnow()
-    matched = []
-    for rule in active_rules():
-        if not rule_matches(rule, lead):
-            continue
-        matched.append(rule)
-        users, counts = _eligible(_candidates(rule), now, counted=rule.strategy == "least_open")
-        if users:
-            chosen = _pick(rule, users, counts, preview)
-            how = STRATEGY_LABELS[rule.strategy] if rule.target_kind == "team" else "direct"
-            return RoutingDecision(chosen.id, rule, f"by rule '{rule.name}' ({how})")
-    why = "every matching rule's people were unavailable" if matched else "no rule matched"
-    fallback = fallback_owner()
-    if fallback is not None:
-        return RoutingDecision(fallback.id, None, f"as fallback owner ({why})")
-    return RoutingDecision(None, None, f"left unassigned ({why})")
+    """Decide who gets ``lead`` (``Router``); a round-robin rule takes its turn (a
+    ``preview`` only says whose turn it is)."""
+    router = Router(now, preview=preview)
+    decision = router.decide(lead)
+    router.finish()
+    return decision
 
 
 # --- assignment ----------------------------------------------------------------------------
@@ -314,20 +414,47 @@ ROUTED_CHANNELS = ("form", "api", "import")
 
 def route_new_leads(ids: list[int], channel: str) -> None:
     """New leads from outside (a capture form, the API, an import whose starter asked for
-    the new-lead rules) that arrive with no owner.
+    the new-lead rules) that arrive with no owner: decided one after the other (``Router``),
+    given out set-based (``assign_new_leads``).
 
     A lead typed in by a person keeps the owner they chose, or none (reps own what they
     create).
     """
     if channel not in ROUTED_CHANNELS:
         return
-    for lead in load_leads(ids):
-        if lead.owner_id is not None:
-            continue
-        decision = route_lead(lead)
-        if decision.user_id is not None:
-            actor = system_actor(f"Routing rule “{decision.rule.name}”" if decision.rule else "Routing fallback")
-            assign_lead(lead, decision.user_id, actor, decision.reason, announce=False)
+    router = Router()
+    decisions = [(lead, router.decide(lead)) for lead in load_leads(ids) if lead.owner_id is None]
+    router.finish()
+    assign_new_leads([(lead, d) for lead, d in decisions if d.user_id is not None])
+
+
+def assign_new_leads(decisions: list[tuple[Lead, RoutingDecision]]) -> None:
+    """``assign_lead`` for a batch of unowned leads: per owner and rule, one UPDATE; the
+    timeline entries ("Assigned to …") and the audit entries one INSERT each; when each owner
+    last got a lead, one upsert each. No ``leads.changed``: the arrival steps after it see the owner."""
+    if not decisions:
+        return
+    now = utcnow()
+    names = {user.id: user.name for user in db.session.scalars(
+        db.select(User).where(User.id.in_({d.user_id for _, d in decisions})))}
+    groups: dict[tuple[int, str], list[int]] = {}
+    entries = []
+    for lead, decision in decisions:
+        actor = _routing_actor(decision)
+        groups.setdefault((decision.user_id, actor.name), []).append(lead.id)
+        entries.append({"lead_id": lead.id, "kind": "assignment", "actor_id": None, "occurred_at": now, "created_at": now,
+                        "subject": f"Assigned to {names[decision.user_id]} {decision.reason}".strip()[:200]})
+    db.session.execute(Activity.__table__.insert(), entries)
+    for (user_id, actor_name), ids in groups.items():
+        actor = system_actor(actor_name)
+        record_changes_many(actor, "lead", {lead_id: ({"owner": None}, {"owner": names[user_id]}) for lead_id in ids})
+        store.update_columns(ids, {"owner_id": user_id, "updated_at": now}, actor, bump_version=True)
+    for user_id in {user_id for user_id, _ in groups}:
+        note_assignment(user_id, now)
+
+
+def _routing_actor(decision: RoutingDecision):
+    return system_actor(f"Routing rule “{decision.rule.name}”" if decision.rule else "Routing fallback")
 
 
 def register(bus: Bus) -> None:

@@ -11,9 +11,10 @@ Scoring does nothing while no rule is active: temperatures set by hand stay as t
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -26,7 +27,7 @@ from leadflow.activities.models import ACTIVITY_KINDS, Activity, kind_label
 from leadflow.db import utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
-from leadflow.governance.audit import record_changes, record_event
+from leadflow.governance.audit import record_changes, record_changes_many, record_event
 from leadflow.governance.money import Rates, base_currency, cents_in_base, current_rates
 from leadflow.governance.models import Setting
 from leadflow.governance.ordering import move_in_order
@@ -376,9 +377,7 @@ def store_score(lead: Lead, total: int, breakdown: list[dict], settings: dict, *
     store.update_columns([lead.id], changes, SCORING, announce=seen)
     if total == old_score:
         return False
-    subject = f"Score {old_score} → {total}"
-    if "lifecycle" in changes:
-        subject += f" · now {LIFECYCLE_LABELS.get(changes['lifecycle'], changes['lifecycle'])}"
+    subject = _score_subject(old_score, total, changes)
     db.session.add(Activity(lead_id=lead.id, kind="score_change", actor_id=None, subject=subject,
                             occurred_at=utcnow(), details={"old": old_score, "new": total}))
     db.session.flush()
@@ -386,8 +385,60 @@ def store_score(lead: Lead, total: int, breakdown: list[dict], settings: dict, *
     return True
 
 
+def store_scores(scored: Iterable[tuple[Lead, int, list[dict]]], settings: dict) -> int:
+    """``store_score`` for a batch of leads (new ones: their lifecycle moves forward), set-based:
+    the leads whose score, breakdown, temperature and lifecycle come out the same (most new
+    leads of a batch) share one UPDATE and one ``leads.changed``; the audit entries and the
+    "Score a → b" timeline entries are one INSERT each. Then ``score.changed`` for each lead
+    whose score moved, as one at a time would. Returns how many did."""
+    groups: dict[str, tuple[dict, list[Lead]]] = {}
+    audits: dict[int, tuple[dict, dict]] = {}
+    moved: list[tuple[Lead, int, int, dict]] = []
+    for lead, total, breakdown in scored:
+        values = score_values(lead, total, breakdown, settings)
+        changes = {key: value for key, value in values.items() if value != getattr(lead, key)}
+        if not changes:
+            continue
+        seen = [k for k in ("lifecycle", "temperature") if k in changes]
+        if seen:
+            audits[lead.id] = ({k: getattr(lead, k) for k in seen}, {k: changes[k] for k in seen})
+        old_score = lead.score or 0
+        if total != old_score:
+            moved.append((lead, old_score, total, changes))
+        key = json.dumps(changes, sort_keys=True, default=str)
+        groups.setdefault(key, (changes, []))[1].append(lead)
+    if not groups:
+        return 0
+    record_changes_many(SCORING, "lead", audits)
+    for changes, leads in groups.values():
+        seen = [k for k in ("lifecycle", "temperature") if k in changes]
+        store.update_columns([lead.id for lead in leads], changes, SCORING, announce=seen)
+    if moved:
+        at = utcnow()
+        db.session.execute(Activity.__table__.insert(), [
+            {"lead_id": lead.id, "kind": "score_change", "actor_id": None, "subject": _score_subject(old, new, changes),
+             "occurred_at": at, "created_at": at, "details": {"old": old, "new": new}}
+            for lead, old, new, changes in moved])
+        for lead, old, new, _ in moved:
+            events.score_changed(lead, SCORING, old, new)
+    return len(moved)
+
+
+def _score_subject(old: int, new: int, changes: dict) -> str:
+    subject = f"Score {old} → {new}"
+    if "lifecycle" in changes:
+        subject += f" · now {LIFECYCLE_LABELS.get(changes['lifecycle'], changes['lifecycle'])}"
+    return subject
+
+
 def score_new_leads(ids: list[int], channel: str) -> None:
-    rescore_leads(load_leads(ids))
+    """New leads, scored as a batch (``store_scores``)."""
+    rules = active_rules()
+    leads = load_leads(ids, organizations=any(rule.field == "size_band" for rule in rules))
+    if not leads or not (rules or any(lead.score or lead.score_breakdown for lead in leads)):
+        return
+    settings = scoring_settings()
+    store_scores(computed_scores(leads, rules, settings, utcnow()), settings)
 
 
 def rescore_changed_leads(ids: list[int], actor, fields=()) -> None:

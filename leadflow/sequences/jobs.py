@@ -15,7 +15,7 @@ import logging
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 
 from leadflow.activities.models import Task
 from leadflow.extensions import db
@@ -29,6 +29,7 @@ from leadflow.sequences.models import Enrollment, Sequence, SequenceMessage
 from leadflow.sequences.queries import sequence_exits
 from leadflow.sequences.services import enrolled_lead_ids, exit_lead_enrollments, finish, record_event
 from leadflow.sequences.templates import TemplateError, can_send_marketing, render_for_lead
+from leadflow.web import refcache
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +155,19 @@ def exit_on_stage_change(ids, actor, from_id=None, to_id=None):
         exit_lead_enrollments(lead, "stage_changed", when=lambda sequence: sequence.exit_on_stage_change)
 
 
+def lowest_exit_score() -> int | None:
+    """The lowest score at which any sequence lets a lead go (kept for the process,
+    ``refcache``): a score below it ends no enrolment, and nothing needs to be read."""
+    return refcache.cached(("sequences",), "lowest exit score", lambda: db.session.scalar(
+        select(func.min(Sequence.exit_score_at_least))))
+
+
 def exit_on_score(lead, actor, old=None, new=None):
     if new is None:
         return
+    lowest = lowest_exit_score()
+    if lowest is None or new < lowest:
+        return  # the common case: no sequence ends at this score
     exit_lead_enrollments(lead, "score_reached", when=lambda sequence: (
         sequence.exit_score_at_least is not None and new >= sequence.exit_score_at_least))
 
