@@ -394,26 +394,42 @@ def lead_rows(ids: list[int]) -> list[LeadRow]:
     return [rows[i] for i in ids if i in rows]
 
 
-def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
-    rates = current_rates()
-    base = filtered_leads(filters, viewer, rates)
-    order = lead_order(filters, rates)
+def page_of_ids(filters: LeadFilters, base, order) -> tuple[int, list[int], int, bool, bool]:
+    """(the page shown, the ids of its rows and of the next one if any, the number of matching
+    leads, whether it is exact, whether it is an estimate) for the list ``base`` in ``order``."""
+    per_page = filters.per_page
 
-    def page_ids(page: int) -> list[int]:
+    def page_ids(page: int, counted: bool = False) -> list:
         # Page through ids alone (an index walk), then read just the shown rows.
-        return list(db.session.scalars(
-            base.with_only_columns(Lead.id).order_by(*order)
-            .limit(filters.per_page + 1).offset((page - 1) * filters.per_page)))
+        query = (base.with_only_columns(Lead.id, *([func.count().over()] if counted else []))
+                 .order_by(*order).limit(per_page + 1).offset((page - 1) * per_page))
+        return db.session.execute(query).all() if counted else list(db.session.scalars(query))
 
+    if indexed_words(filters.q):
+        # A search through the index reads every match before ordering them (see ``_live``):
+        # the same statement counts them (a window count), rather than a second one reading
+        # them all again. No row (past the last page, or no match) leaves the count unknown.
+        rows = page_ids(filters.page, counted=True)
+        if rows or filters.page == 1:
+            matched = rows[0][1] if rows else 0
+            return filters.page, [row[0] for row in rows], min(matched, COUNT_CAP), matched <= COUNT_CAP, False
     ids = page_ids(1) if filters.page == 1 else None
-    if ids is not None and len(ids) <= min(filters.per_page, COUNT_CAP):
+    if ids is not None and len(ids) <= min(per_page, COUNT_CAP):
         total, exact, estimated = len(ids), True, False  # the whole list fits on its first page: no count
     else:
         total, exact, estimated = count_leads(filters, base)
-    pages = max(1, math.ceil(total / filters.per_page))
+    pages = max(1, math.ceil(total / per_page))
     page = min(filters.page, pages) if exact else filters.page
     if ids is None or page != 1:
         ids = page_ids(page)
+    return page, ids, total, exact, estimated
+
+
+def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
+    rates = current_rates()
+    base = filtered_leads(filters, viewer, rates)
+    page, ids, total, exact, estimated = page_of_ids(filters, base, lead_order(filters, rates))
+    pages = max(1, math.ceil(total / filters.per_page))
     has_next = len(ids) > filters.per_page
     leads = shown_rows(lead_rows(ids[:filters.per_page]), rates, user_zone(viewer))
     first_row = (page - 1) * filters.per_page + 1 if leads else 0

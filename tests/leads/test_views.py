@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from leadflow.extensions import db
@@ -452,3 +454,31 @@ def test_whole_list_is_exact_under_the_cap_and_about_n_above_it(login_as, make_l
         assert 'rel="next"' not in page
     else:
         assert "of 9 leads" in page
+
+
+def test_a_search_counts_its_matches_in_the_statement_that_pages_them(login_as, make_lead, monkeypatch, count_queries):
+    """A search through the index shows the exact number of matches over several pages, capped
+    as any filter is, the same rows page by page, and a page past the end goes to the last one."""
+    from leadflow.leads import queries
+
+    for i in range(7):
+        make_lead(first_name=f"Hopper{i}", last_name="Grace")
+    make_lead(first_name="Ada", last_name="Lovelace")
+    db.session.commit()
+    _, client = login_as("viewer")
+    client.get("/leads?q=grace&per_page=25")  # warm caches (templates, user)
+    monkeypatch.setattr(queries, "PAGE_SIZES", (3, 25))
+    with count_queries() as statements:
+        first = client.get("/leads?q=grace&per_page=3").text
+    assert "Showing 1–3 of 7 leads" in first and "Page 1 of 3" in first and 'rel="next"' in first
+    assert not any("count(*) AS" in s for s in statements), "no COUNT statement apart from the page's"
+    shown = [re.findall(r"Hopper(\d)", client.get(f"/leads?q=grace&per_page=3&page={p}").text) for p in (1, 2, 3)]
+    assert sum(shown, []) == ["6", "5", "4", "3", "2", "1", "0"], "newest first, each match once"
+    last = client.get("/leads?q=grace&per_page=3&page=3").text
+    assert "Showing 7–7 of 7 leads" in last and 'rel="next"' not in last
+    past = client.get("/leads?q=grace&per_page=3&page=9").text
+    assert "Showing 7–7 of 7 leads" in past and "Page 3 of 3" in past
+    assert "No leads match" in client.get("/leads?q=nobodyhere&per_page=3").text
+    monkeypatch.setattr(queries, "COUNT_CAP", 5)
+    capped = client.get("/leads?q=grace&per_page=3&page=2").text
+    assert "Showing 4–6 of 5+ leads" in capped and 'rel="next"' in capped
