@@ -8,10 +8,10 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import and_, column, false, func, literal_column, table, true
-from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import User
-from leadflow.accounts.services import menu_users
+from leadflow.accounts.services import menu_users, user_names
 from leadflow.db import parse_id, parse_page
 from leadflow.extensions import db
 from leadflow.accounts.zones import user_zone
@@ -23,7 +23,7 @@ from leadflow.leads.models import (
 from leadflow.leads.policy import editable_leads_clause
 from leadflow.organizations.models import Organization
 from leadflow.pipeline.models import Stage, StageCurrencyTotals
-from leadflow.pipeline.stages import stage_choices
+from leadflow.pipeline.stages import stage_choices, stage_names
 from leadflow.web import refcache
 from leadflow.web.formatting import format_day, money
 
@@ -370,25 +370,29 @@ def _estimated_live_leads() -> int:
 
 def lead_rows(ids: list[int]) -> list[LeadRow]:
     """The rows for these lead ids, in the same order, with their tags: one query (a row per
-    tag, a lead has few; one round trip less than reading the tags apart)."""
+    tag, a lead has few; one round trip less than reading the tags apart). Owner and stage
+    names come from the kept reference data, the organization's name from a subquery by its
+    id: joining the three tables made PostgreSQL plan longer and hash the organizations
+    (1.7 ms for 100 rows instead of 0.8)."""
     if not ids:
         return []
-    owner = aliased(User)
+    organization = (db.select(Organization.name).where(Organization.id == Lead.organization_id)
+                    .correlate(Lead).scalar_subquery())
     result = db.session.execute(
         db.select(Lead.id, Lead.first_name, Lead.last_name, Lead.email, Lead.phone, Lead.source,
                   Lead.temperature, Lead.value_cents, Lead.currency, Lead.created_at,
-                  Organization.name, owner.name, Stage.name, Tag.name)
-        .outerjoin(Organization, Lead.organization_id == Organization.id)
-        .outerjoin(owner, Lead.owner_id == owner.id)
-        .outerjoin(Stage, Lead.stage_id == Stage.id)
+                  organization, Lead.owner_id, Lead.stage_id, Tag.name)
         .outerjoin(lead_tags, lead_tags.c.lead_id == Lead.id)
         .outerjoin(Tag, Tag.id == lead_tags.c.tag_id)
         .where(Lead.id.in_(ids))
         .order_by(Lead.id, Tag.name_key)
     )
+    owners, stages = user_names(), stage_names()
     rows = {}
-    for *columns, tag in result:
-        row = rows.get(columns[0]) or rows.setdefault(columns[0], LeadRow(*columns))
+    for *columns, owner_id, stage_id, tag in result:
+        row = rows.get(columns[0])
+        if row is None:
+            row = rows[columns[0]] = LeadRow(*columns, owner_name=owners.get(owner_id), stage_name=stages.get(stage_id))
         if tag is not None:
             row.tags.append(tag)
     return [rows[i] for i in ids if i in rows]

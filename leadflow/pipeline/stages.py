@@ -13,6 +13,12 @@ def stage_choices() -> tuple[tuple[int, str], ...]:
     return refcache.cached(("pipelines",), "stage choices", _load_stage_choices)
 
 
+def stage_names() -> dict[int, str]:
+    """Every stage's own name by id, archived pipelines' too: what a list shows for a lead."""
+    return dict(refcache.cached(("pipelines",), "stage names", lambda: tuple(
+        (r.id, r.name) for r in db.session.execute(db.select(Stage.id, Stage.name)))))
+
+
 def _load_stage_choices() -> tuple[tuple[int, str], ...]:
     rows = db.session.execute(
         db.select(Stage.id, Stage.name, Pipeline.name.label("pipeline"))

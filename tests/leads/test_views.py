@@ -482,3 +482,31 @@ def test_a_search_counts_its_matches_in_the_statement_that_pages_them(login_as, 
     monkeypatch.setattr(queries, "COUNT_CAP", 5)
     capped = client.get("/leads?q=grace&per_page=3&page=2").text
     assert "Showing 4–6 of 5+ leads" in capped and 'rel="next"' in capped
+
+
+def test_the_list_shows_owner_and_stage_names_as_they_are_now(login_as, make_lead, make_user):
+    """Owner and stage names come from the kept reference data: a deactivated owner and a
+    stage of an archived pipeline are still named, and a rename shows at the next request."""
+    from datetime import datetime, timezone
+
+    from leadflow.pipeline.models import Pipeline, Stage
+
+    owner = make_user("rep", name="Olive Owner")
+    lead = make_lead(first_name="Staged", owner_id=owner.id)
+    make_lead(first_name="Nobody")
+    db.session.commit()
+    stage = db.session.get(Stage, lead.stage_id)
+    _, client = login_as("viewer")
+    page = client.get("/leads").text
+    row = page[page.index(f'id="lead-row-{lead.id}"'):]
+    row = row[:row.index("</tr>")]
+    assert "Olive Owner" in row and f"<td>{stage.name}</td>" in row
+    assert "Unassigned" in page[page.index("Nobody"):]
+    owner.active, owner.name = False, "Olive Former"
+    stage.name = "Renamed stage"
+    db.session.get(Pipeline, stage.pipeline_id).archived_at = datetime.now(timezone.utc)
+    db.session.commit()
+    row = client.get("/leads").text
+    row = row[row.index(f'id="lead-row-{lead.id}"'):]
+    row = row[:row.index("</tr>")]
+    assert "Olive Former" in row and "<td>Renamed stage</td>" in row
