@@ -268,14 +268,16 @@ def filter_by_value(query, low: int | None, high: int | None, rates: Rates):
     return query
 
 
-def lead_order(filters: LeadFilters, rates: Rates | None = None) -> list:
+def lead_order(filters: LeadFilters, rates: Rates | None = None, *, reverse: bool = False) -> list:
     """The ORDER BY of the list (and of its export): the sort's columns, then the id. By value,
     values are compared in the base currency; leads without a value or without a rate come
-    last in either direction (on SQLite and PostgreSQL alike)."""
-    desc = filters.direction == "desc"
+    last in either direction (on SQLite and PostgreSQL alike). The id makes the order total,
+    so ``reverse`` gives exactly the same rows backwards (leads without a value first)."""
+    desc = (filters.direction == "desc") != reverse
     if filters.sort == "value":
         in_base = cents_in_base_sql(rates or current_rates(), Lead.value_cents, Lead.currency)
-        order = [(in_base.desc() if desc else in_base.asc()).nulls_last()]
+        by_value = in_base.desc() if desc else in_base.asc()
+        order = [by_value.nulls_first() if reverse else by_value.nulls_last()]
     else:
         order = [c.desc() if desc else c.asc() for c in SORTS[filters.sort]]
     order.append(Lead.id.desc() if desc else Lead.id.asc())
@@ -328,7 +330,7 @@ def shown_rows(rows: list[LeadRow], rates: Rates, zone) -> list[LeadRow]:
     return rows
 
 
-def count_leads(filters: LeadFilters, base) -> tuple[int, bool, bool]:
+def count_leads(filters: LeadFilters, base, deep_offset: int = 0) -> tuple[int, bool, bool]:
     """(number of matching leads, whether it is exact, whether it is an estimate).
 
     Filtered counts stop at COUNT_CAP (shown as "N+"). The whole list is counted exactly on
@@ -336,10 +338,14 @@ def count_leads(filters: LeadFilters, base) -> tuple[int, bool, bool]:
     whole table, a list of more than COUNT_CAP live leads shows the planner's row estimate
     (``pg_class.reltuples``, kept fresh by ``refresh_statistics`` after bulk writes) as
     "about N"; at or under the cap it is counted exactly. The estimate is read first: far
-    over the cap, the capped count (10,001 index entries, 20 ms) is not needed at all."""
+    over the cap, the capped count (10,001 index entries, 20 ms) is not needed at all. A page
+    starting past half the estimate (``deep_offset``) is counted exactly all the same: the
+    count costs less than walking to the page, which can then be read from the end."""
     if not filters.active:
         if db.session.get_bind().dialect.name == "postgresql":
             estimate = _estimated_live_leads()
+            if estimate > ESTIMATE_TRUSTED_OVER and 2 * deep_offset > estimate:
+                return db.session.scalar(db.select(func.count()).where(Lead.deleted_at.is_(None))), True, False
             if estimate > ESTIMATE_TRUSTED_OVER:
                 return estimate, False, True
             live = _capped_count(db.select(Lead.id).where(Lead.deleted_at.is_(None)))
@@ -398,16 +404,26 @@ def lead_rows(ids: list[int]) -> list[LeadRow]:
     return [rows[i] for i in ids if i in rows]
 
 
-def page_of_ids(filters: LeadFilters, base, order) -> tuple[int, list[int], int, bool, bool]:
+def page_of_ids(filters: LeadFilters, base, rates: Rates) -> tuple[int, list[int], int, bool, bool]:
     """(the page shown, the ids of its rows and of the next one if any, the number of matching
-    leads, whether it is exact, whether it is an estimate) for the list ``base`` in ``order``."""
+    leads, whether it is exact, whether it is an estimate) for the list ``base``."""
     per_page = filters.per_page
+    order = lead_order(filters, rates)
 
     def page_ids(page: int, counted: bool = False) -> list:
         # Page through ids alone (an index walk), then read just the shown rows.
         query = (base.with_only_columns(Lead.id, *([func.count().over()] if counted else []))
                  .order_by(*order).limit(per_page + 1).offset((page - 1) * per_page))
         return db.session.execute(query).all() if counted else list(db.session.scalars(query))
+
+    def back_page_ids(page: int, total: int) -> list[int]:
+        # A page in the back half of an exactly counted list is read from its end, in the
+        # reverse order, and turned round: the same rows as OFFSET would give, without walking
+        # past every row before them (the last of 100,000 leads: 0.1 ms instead of 4 to 7).
+        start, end = (page - 1) * per_page, min(page * per_page + 1, total)
+        query = (base.with_only_columns(Lead.id).order_by(*lead_order(filters, rates, reverse=True))
+                 .limit(end - start).offset(total - end))
+        return list(db.session.scalars(query))[::-1]
 
     if indexed_words(filters.q):
         # A search through the index reads every match before ordering them (see ``_live``):
@@ -421,10 +437,12 @@ def page_of_ids(filters: LeadFilters, base, order) -> tuple[int, list[int], int,
     if ids is not None and len(ids) <= min(per_page, COUNT_CAP):
         total, exact, estimated = len(ids), True, False  # the whole list fits on its first page: no count
     else:
-        total, exact, estimated = count_leads(filters, base)
+        total, exact, estimated = count_leads(filters, base, deep_offset=(filters.page - 1) * per_page)
     pages = max(1, math.ceil(total / per_page))
     page = min(filters.page, pages) if exact else filters.page
-    if ids is None or page != 1:
+    if exact and 2 * (page - 1) * per_page > total:
+        ids = back_page_ids(page, total)
+    elif ids is None or page != 1:
         ids = page_ids(page)
     return page, ids, total, exact, estimated
 
@@ -432,7 +450,7 @@ def page_of_ids(filters: LeadFilters, base, order) -> tuple[int, list[int], int,
 def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
     rates = current_rates()
     base = filtered_leads(filters, viewer, rates)
-    page, ids, total, exact, estimated = page_of_ids(filters, base, lead_order(filters, rates))
+    page, ids, total, exact, estimated = page_of_ids(filters, base, rates)
     pages = max(1, math.ceil(total / filters.per_page))
     has_next = len(ids) > filters.per_page
     leads = shown_rows(lead_rows(ids[:filters.per_page]), rates, user_zone(viewer))
