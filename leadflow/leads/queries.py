@@ -337,20 +337,15 @@ def count_leads(filters: LeadFilters, base, deep_offset: int = 0) -> tuple[int, 
     SQLite (its COUNT(*) walks the smallest index); on PostgreSQL, where COUNT(*) reads the
     whole table, a list of more than COUNT_CAP live leads shows the planner's row estimate
     (``pg_class.reltuples``, kept fresh by ``refresh_statistics`` after bulk writes) as
-    "about N"; at or under the cap it is counted exactly. The estimate is read first: far
-    over the cap, the capped count (10,001 index entries, 20 ms) is not needed at all. A page
+    "about N"; at or under the cap it is counted exactly. The estimate decides, in the same
+    statement: far over the cap, the capped count (10,001 index entries, 20 ms) is not run at all. A page
     starting past half the estimate (``deep_offset``) is counted exactly all the same: the
     count costs less than walking to the page, which can then be read from the end."""
     if not filters.active:
         if db.session.get_bind().dialect.name == "postgresql":
-            estimate = _estimated_live_leads()
-            if estimate > ESTIMATE_TRUSTED_OVER and 2 * deep_offset > estimate:
-                return db.session.scalar(db.select(func.count()).where(Lead.deleted_at.is_(None))), True, False
-            if estimate > ESTIMATE_TRUSTED_OVER:
-                return estimate, False, True
-            live = _capped_count(db.select(Lead.id).where(Lead.deleted_at.is_(None)))
-            if live <= COUNT_CAP:
-                return live, True, False
+            estimate, counted = _live_leads_on_postgresql(deep_offset)
+            if counted is not None and (estimate > ESTIMATE_TRUSTED_OVER or counted <= COUNT_CAP):
+                return counted, True, False
             return estimate, False, True
         everything = db.session.scalar(db.select(func.count()).select_from(Lead))
         trashed = db.session.scalar(db.select(func.count(Lead.id)).where(Lead.deleted_at.is_not(None)))
@@ -365,13 +360,26 @@ def _capped_count(base) -> int:
     return db.session.scalar(db.select(func.count()).select_from(capped))
 
 
-def _estimated_live_leads() -> int:
-    """PostgreSQL, over COUNT_CAP live leads: the table's rows by its statistics, less the
-    trashed ones (an index range); never under the cap, even when never analysed (-1)."""
-    rows = db.session.scalar(db.text(
-        "SELECT reltuples::bigint - (SELECT count(*) FROM leads WHERE deleted_at IS NOT NULL) "
-        "FROM pg_class WHERE oid = CAST('leads' AS regclass)"))
-    return max(rows or 0, COUNT_CAP + 1)
+# PostgreSQL, the whole list: (the estimate, the count or NULL), in one statement whose
+# counts run only when their branch is taken (the planner's InitPlans run when first read).
+_LIVE_LEADS_POSTGRESQL = db.text(
+    "SELECT e.n, CASE"
+    " WHEN e.n <= :trusted THEN (SELECT count(*) FROM (SELECT 1 FROM leads WHERE deleted_at IS NULL LIMIT :capped) AS c)"
+    " WHEN 2 * :deep_offset > e.n THEN (SELECT count(*) FROM leads WHERE deleted_at IS NULL) END "
+    "FROM (SELECT greatest(reltuples::bigint - (SELECT count(*) FROM leads WHERE deleted_at IS NOT NULL), :floor) AS n"
+    " FROM pg_class WHERE oid = CAST('leads' AS regclass)) AS e")
+
+
+def _live_leads_on_postgresql(deep_offset: int) -> tuple[int, int | None]:
+    """(estimate, count) of the live leads. The estimate is the table's rows by its statistics
+    less the trashed ones (an index range), never under COUNT_CAP + 1 (a table never analysed
+    says -1). The count: at or under ESTIMATE_TRUSTED_OVER, counted up to COUNT_CAP + 1;
+    over it, None, unless the page starts past half the estimate (``deep_offset``): then
+    counted whole, which costs less than walking to the page."""
+    estimate, counted = db.session.execute(_LIVE_LEADS_POSTGRESQL, {
+        "trusted": ESTIMATE_TRUSTED_OVER, "capped": COUNT_CAP + 1, "deep_offset": deep_offset,
+        "floor": COUNT_CAP + 1}).one()
+    return estimate, counted
 
 
 def lead_rows(ids: list[int]) -> list[LeadRow]:
