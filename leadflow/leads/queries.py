@@ -305,8 +305,8 @@ class LeadRow:
     currency: str
     created_at: datetime
     organization_name: str | None
-    owner_name: str | None
-    stage_name: str | None
+    owner_name: str | None = None  # set by lead_rows from the kept names
+    stage_name: str | None = None
     tags: list[str] = field(default_factory=list)
     # What the table prints, worked out once per row by ``shown_rows`` (a macro or filter per
     # row costs more than the row's other work).
@@ -401,15 +401,29 @@ def lead_rows(ids: list[int]) -> list[LeadRow]:
         .where(Lead.id.in_(ids))
         .order_by(Lead.id, Tag.name_key)
     )
-    owners, stages = user_names(), stage_names()
-    rows = {}
+    rows, owner_ids, stage_ids = {}, {}, {}
     for *columns, owner_id, stage_id, tag in result:
         row = rows.get(columns[0])
         if row is None:
-            row = rows[columns[0]] = LeadRow(*columns, owner_name=owners.get(owner_id), stage_name=stages.get(stage_id))
+            row = rows[columns[0]] = LeadRow(*columns)
+            owner_ids[row.id], stage_ids[row.id] = owner_id, stage_id
         if tag is not None:
             row.tags.append(tag)
+    owners = _names(user_names(), owner_ids.values(), User)
+    stages = _names(stage_names(), stage_ids.values(), Stage)
+    for row in rows.values():
+        row.owner_name, row.stage_name = owners.get(owner_ids[row.id]), stages.get(stage_ids[row.id])
     return [rows[i] for i in ids if i in rows]
+
+
+def _names(kept: dict[int, str], ids, model) -> dict[int, str]:
+    """``kept`` names by id, and those of ``ids`` it lacks read from ``model``'s table: a user
+    or stage made by another process after this request read the reference versions."""
+    missing = {i for i in ids if i is not None and i not in kept}
+    if not missing:
+        return kept
+    read = db.session.execute(db.select(model.id, model.name).where(model.id.in_(missing)))
+    return {**kept, **{row.id: row.name for row in read}}
 
 
 def page_of_ids(filters: LeadFilters, base, rates: Rates) -> tuple[int, list[int], int, bool, bool]:

@@ -510,3 +510,22 @@ def test_the_list_shows_owner_and_stage_names_as_they_are_now(login_as, make_lea
     row = row[row.index(f'id="lead-row-{lead.id}"'):]
     row = row[:row.index("</tr>")]
     assert "Olive Former" in row and "<td>Renamed stage</td>" in row
+
+
+def test_an_owner_or_stage_the_kept_names_lack_is_read_from_its_table(login_as, make_lead, make_user, monkeypatch):
+    """A user or stage made by another process after the request read the reference versions
+    is not in the kept names yet: the list reads it rather than show "Unassigned" or "—"."""
+    from leadflow.leads import queries
+    from leadflow.pipeline.models import Stage
+
+    owner = make_user("rep", name="Newly Made")
+    lead = make_lead(first_name="Fresh", owner_id=owner.id)
+    db.session.commit()
+    stage_name = db.session.get(Stage, lead.stage_id).name
+    monkeypatch.setattr(queries, "user_names", lambda: {})
+    monkeypatch.setattr(queries, "stage_names", lambda: {})
+    _, client = login_as("viewer")
+    page = client.get("/leads").text
+    row = page[page.index(f'id="lead-row-{lead.id}"'):]
+    row = row[:row.index("</tr>")]
+    assert "Newly Made" in row and f"<td>{stage_name}</td>" in row
