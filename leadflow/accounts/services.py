@@ -277,13 +277,22 @@ class MenuTeam(NamedTuple):
     name: str
 
 
+def _everyone() -> tuple[MenuUser, ...]:
+    """Every user, active or not, by name."""
+    return refcache.cached(("users",), "menu users", lambda: tuple(
+        MenuUser(*r) for r in db.session.execute(
+            db.select(User.id, User.name, User.role, User.active).order_by(User.name, User.id))))
+
+
 def menu_users(*, roles: tuple[str, ...] | None = None) -> list[MenuUser]:
     """The active users, by name (with ``roles``, those with one of them): what owner,
     assignee and reassign menus offer."""
-    everyone = refcache.cached(("users",), "menu users", lambda: tuple(
-        MenuUser(*r) for r in db.session.execute(
-            db.select(User.id, User.name, User.role, User.active).order_by(User.name, User.id))))
-    return [u for u in everyone if u.active and (roles is None or u.role in roles)]
+    return [u for u in _everyone() if u.active and (roles is None or u.role in roles)]
+
+
+def user_names() -> dict[int, str]:
+    """Every user's name by id, active or not: what a list shows for an owner."""
+    return {u.id: u.name for u in _everyone()}
 
 
 def menu_teams() -> tuple[MenuTeam, ...]:

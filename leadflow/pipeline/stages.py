@@ -10,15 +10,22 @@ from leadflow.web import refcache
 
 def stage_choices() -> tuple[tuple[int, str], ...]:
     """Every stage of every live pipeline, for filters and selects."""
-    return refcache.cached(("pipelines",), "stage choices", _load_stage_choices)
+    return refcache.cached(("pipelines",), "stages", _load_stages)[0]
 
 
-def _load_stage_choices() -> tuple[tuple[int, str], ...]:
+def stage_names() -> dict[int, str]:
+    """Every stage's own name by id, archived pipelines' too: what a list shows for a lead."""
+    return dict(refcache.cached(("pipelines",), "stages", _load_stages)[1])
+
+
+def _load_stages() -> tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]]:
+    """(the choices, every stage's (id, name)): one query for both."""
     rows = db.session.execute(
-        db.select(Stage.id, Stage.name, Pipeline.name.label("pipeline"))
+        db.select(Stage.id, Stage.name, Pipeline.name.label("pipeline"), Pipeline.archived_at)
         .join(Pipeline, Stage.pipeline_id == Pipeline.id)
-        .where(Pipeline.archived_at.is_(None))
         .order_by(Pipeline.position, Pipeline.id, Stage.position)
     ).all()
-    many = len({r.pipeline for r in rows}) > 1
-    return tuple((r.id, f"{r.pipeline}: {r.name}" if many else r.name) for r in rows)
+    live = [r for r in rows if r.archived_at is None]
+    many = len({r.pipeline for r in live}) > 1
+    return (tuple((r.id, f"{r.pipeline}: {r.name}" if many else r.name) for r in live),
+            tuple((r.id, r.name) for r in rows))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from leadflow.extensions import db
@@ -452,3 +454,78 @@ def test_whole_list_is_exact_under_the_cap_and_about_n_above_it(login_as, make_l
         assert 'rel="next"' not in page
     else:
         assert "of 9 leads" in page
+
+
+def test_a_search_counts_its_matches_in_the_statement_that_pages_them(login_as, make_lead, monkeypatch, count_queries):
+    """A search through the index shows the exact number of matches over several pages, capped
+    as any filter is, the same rows page by page, and a page past the end goes to the last one."""
+    from leadflow.leads import queries
+
+    for i in range(7):
+        make_lead(first_name=f"Hopper{i}", last_name="Grace")
+    make_lead(first_name="Ada", last_name="Lovelace")
+    db.session.commit()
+    _, client = login_as("viewer")
+    client.get("/leads?q=grace&per_page=25")  # warm caches (templates, user)
+    monkeypatch.setattr(queries, "PAGE_SIZES", (3, 25))
+    with count_queries() as statements:
+        first = client.get("/leads?q=grace&per_page=3").text
+    assert "Showing 1–3 of 7 leads" in first and "Page 1 of 3" in first and 'rel="next"' in first
+    assert not any("count(*) AS" in s for s in statements), "no COUNT statement apart from the page's"
+    shown = [re.findall(r"Hopper(\d)", client.get(f"/leads?q=grace&per_page=3&page={p}").text) for p in (1, 2, 3)]
+    assert sum(shown, []) == ["6", "5", "4", "3", "2", "1", "0"], "newest first, each match once"
+    last = client.get("/leads?q=grace&per_page=3&page=3").text
+    assert "Showing 7–7 of 7 leads" in last and 'rel="next"' not in last
+    past = client.get("/leads?q=grace&per_page=3&page=9").text
+    assert "Showing 7–7 of 7 leads" in past and "Page 3 of 3" in past
+    assert "No leads match" in client.get("/leads?q=nobodyhere&per_page=3").text
+    monkeypatch.setattr(queries, "COUNT_CAP", 5)
+    capped = client.get("/leads?q=grace&per_page=3&page=2").text
+    assert "Showing 4–6 of 5+ leads" in capped and 'rel="next"' in capped
+
+
+def test_the_list_shows_owner_and_stage_names_as_they_are_now(login_as, make_lead, make_user):
+    """Owner and stage names come from the kept reference data: a deactivated owner and a
+    stage of an archived pipeline are still named, and a rename shows at the next request."""
+    from datetime import datetime, timezone
+
+    from leadflow.pipeline.models import Pipeline, Stage
+
+    owner = make_user("rep", name="Olive Owner")
+    lead = make_lead(first_name="Staged", owner_id=owner.id)
+    make_lead(first_name="Nobody")
+    db.session.commit()
+    stage = db.session.get(Stage, lead.stage_id)
+    _, client = login_as("viewer")
+    page = client.get("/leads").text
+    row = page[page.index(f'id="lead-row-{lead.id}"'):]
+    row = row[:row.index("</tr>")]
+    assert "Olive Owner" in row and f"<td>{stage.name}</td>" in row
+    assert "Unassigned" in page[page.index("Nobody"):]
+    owner.active, owner.name = False, "Olive Former"
+    stage.name = "Renamed stage"
+    db.session.get(Pipeline, stage.pipeline_id).archived_at = datetime.now(timezone.utc)
+    db.session.commit()
+    row = client.get("/leads").text
+    row = row[row.index(f'id="lead-row-{lead.id}"'):]
+    row = row[:row.index("</tr>")]
+    assert "Olive Former" in row and "<td>Renamed stage</td>" in row
+
+
+def test_an_owner_or_stage_the_kept_names_lack_is_read_from_its_table(login_as, make_lead, make_user, monkeypatch):
+    """A user or stage made by another process after the request read the reference versions
+    is not in the kept names yet: the list reads it rather than show "Unassigned" or "—"."""
+    from leadflow.leads import queries
+    from leadflow.pipeline.models import Stage
+
+    owner = make_user("rep", name="Newly Made")
+    lead = make_lead(first_name="Fresh", owner_id=owner.id)
+    db.session.commit()
+    stage_name = db.session.get(Stage, lead.stage_id).name
+    monkeypatch.setattr(queries, "user_names", lambda: {})
+    monkeypatch.setattr(queries, "stage_names", lambda: {})
+    _, client = login_as("viewer")
+    page = client.get("/leads").text
+    row = page[page.index(f'id="lead-row-{lead.id}"'):]
+    row = row[:row.index("</tr>")]
+    assert "Newly Made" in row and f"<td>{stage_name}</td>" in row

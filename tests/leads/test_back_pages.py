@@ -1,0 +1,95 @@
+"""A page in the back half of a counted list is read from the list's end, in the reverse
+order, and turned round: it must show exactly the rows, in the order, that reading past every
+row before it (OFFSET) shows, whatever the sort, its direction and the ties in its key."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from leadflow.extensions import db
+from leadflow.governance.models import ExchangeRate
+from leadflow.leads import queries
+from leadflow.leads.models import Lead
+from leadflow.leads.queries import LeadFilters, filtered_leads, lead_list_context, lead_order
+
+PER_PAGE = 3
+
+
+@pytest.fixture
+def tied_leads(make_lead, make_user):
+    """Eleven leads whose every sort key is tied with another's: three creation times, two
+    names, values with ties, no value, and a currency without a rate (sorted last)."""
+    db.session.add(ExchangeRate(base_currency="USD", currency="EUR", rate=Decimal("1.10")))
+    values = ("100", "100", None, "50", "100", "7", None, "50", "100", "90.91", "3")
+    currencies = ("USD", "USD", "USD", "USD", "JPY", "USD", "USD", "EUR", "USD", "EUR", "JPY")
+    viewer = make_user("viewer")
+    leads = [make_lead(first_name="Tie" if i % 2 else "Same", last_name="Name" if i % 3 else "Other",
+                       value=values[i], currency=currencies[i], source="referral" if i != 4 else "event")
+             for i in range(11)]
+    for i, lead in enumerate(leads):
+        lead.created_at = datetime(2026, 1, 1 + i % 3, tzinfo=timezone.utc)
+    db.session.commit()
+    return viewer
+
+
+def every_page(viewer, args: dict) -> tuple[list[int], list[tuple[int, str]]]:
+    """The ids of the whole list as paged, and (page, "Showing a–b") of each page."""
+    shown, labels, page = [], [], 1
+    while True:
+        filters = LeadFilters.from_args(MultiDict({**args, "page": str(page)}))
+        filters.per_page = PER_PAGE
+        context = lead_list_context(filters, viewer)
+        shown += [row.id for row in context["leads"]]
+        labels.append((context["page"], f"{context['first_row']}–{context['last_row']}"))
+        if not context["has_next"]:
+            return shown, labels
+        page += 1
+
+
+@pytest.mark.parametrize("sort", ["created", "name", "value", "score"])
+@pytest.mark.parametrize("direction", ["desc", "asc"])
+@pytest.mark.parametrize("extra", [{}, {"source": "referral"}])
+def test_every_page_shows_the_rows_offset_would_in_its_order(tied_leads, sort, direction, extra):
+    args = {"sort": sort, "dir": direction, **extra}
+    filters = LeadFilters.from_args(MultiDict(args))
+    expected = list(db.session.scalars(filtered_leads(filters, tied_leads).with_only_columns(Lead.id)
+                                       .order_by(*lead_order(filters))))
+    shown, labels = every_page(tied_leads, args)
+    assert shown == expected
+    assert labels[-1] == (len(labels), f"{PER_PAGE * (len(labels) - 1) + 1}–{len(expected)}")
+
+
+def test_the_back_half_is_read_from_the_end(tied_leads, count_queries):
+    with count_queries() as statements:
+        filters = LeadFilters.from_args(MultiDict({"page": "4"}))
+        filters.per_page = PER_PAGE
+        context = lead_list_context(filters, tied_leads)
+    assert context["first_row"] == 10 and context["last_row"] == 11 and not context["has_next"]
+    paged = [s for s in statements if "ORDER BY leads.created_at" in s]
+    assert paged and all("ASC" in s for s in paged), "the default newest-first list read oldest first"
+
+
+def test_a_deep_page_past_the_estimate_on_postgresql_is_counted_and_read_from_the_end(tied_leads, monkeypatch):
+    """Over the cap PostgreSQL shows an estimate; a page past half of it is counted exactly
+    (then read from the end) and says so, the first page keeps the estimate."""
+    monkeypatch.setattr(queries, "COUNT_CAP", 2)
+    monkeypatch.setattr(queries, "ESTIMATE_TRUSTED_OVER", 4)
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(db.text("ANALYZE leads"))
+    filters = LeadFilters.from_args(MultiDict({"page": "4"}))
+    filters.per_page = PER_PAGE
+    deep = lead_list_context(filters, tied_leads)
+    assert deep["exact"] and deep["total"] == 11 and deep["pages"] == 4
+    assert [row.id for row in deep["leads"]] == list(db.session.scalars(
+        db.select(Lead.id).where(Lead.deleted_at.is_(None)).order_by(Lead.created_at.desc(), Lead.id.desc())
+        .offset(9)))
+    filters.page = 1
+    first = lead_list_context(filters, tied_leads)
+    if db.engine.dialect.name == "postgresql":
+        assert first["estimated"] and not first["exact"]
+    else:
+        assert first["exact"] and first["total"] == 11
