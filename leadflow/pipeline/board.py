@@ -257,12 +257,13 @@ def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, field
     """What a card needs to render: shared by the board, a column's next cards and a move's answer."""
     user = getattr(viewer, "_get_current_object", lambda: viewer)()  # not a proxy lookup per card
     now, quiet_days, zone, links = datetime.now(timezone.utc), stale_days(), user_zone(viewer), card_links(filters)
+    escaped_links = {key: str(escape(pattern)) for key, pattern in links.items()}  # "&" in a query: "&amp;"
 
     def card_state(lead: Lead, read_only: bool) -> CardState:
         nonlocal rates
         if rates is None:  # read when a card first needs them (a move's headers have read them already)
             rates = current_rates()
-        return card_text(lead, read_only, user, rates, zone, now, quiet_days, links)
+        return card_text(lead, read_only, user, rates, zone, now, quiet_days, escaped_links)
 
     return {
         "pipeline": pipeline, "stages": list(pipeline.stages), "filters": filters,
@@ -275,8 +276,9 @@ def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, field
 class CardState(NamedTuple):
     """Everything a card prints, worked out in Python in one call per card and unpacked by the
     template into plain names in one statement (a template call, filter, macro or attribute
-    lookup per card costs more than the work; see _card_macros.html). What people typed (the
-    name, owner, organization, next step) is escaped here, once, as ``Markup``."""
+    lookup per card costs more than the work; see _card_macros.html). The card prints these
+    with autoescape off, so every text here is escaped, once, as ``Markup`` (the addresses come
+    from patterns escaped once per render); the rest are numbers, flags and fixed words."""
 
     id: int
     version: int
@@ -308,17 +310,17 @@ def card_text(lead: Lead, read_only: bool, user, rates: Rates, zone, now: dateti
     in_base = lead_value_in_base(lead.value_cents, lead.currency, rates)
     upcoming = None if read_only else next_task_of(lead)
     rotting = not read_only and is_rotting(lead, stage, now)
-    temperature = lead.temperature
+    temperature = escape(lead.temperature)
     return CardState(
         lead_id, lead.version, f"card temp-{temperature} rotting" if rotting else f"card temp-{temperature}",
         temperature, not read_only and can_edit_lead(user, lead), escape(lead.name),
         escape("Owner: " + owner.name) if owner else None, escape(owner.initials) if owner else None,
-        escape(org.name) if org else None,
-        money(lead.value_cents, lead.currency), in_base and in_base.short_text(), in_base and in_base.title(zone),
+        escape(org.name) if org else None, escape(money(lead.value_cents, lead.currency)),
+        in_base and escape(in_base.short_text()), in_base and escape(in_base.title(zone)),
         stage.rotting_days if rotting else 0, (now - lead.stage_entered_at).days if rotting else 0,
         "rot-marker" if upcoming and upcoming.due_at < now else "muted",
         escape(upcoming.title) if upcoming else None,
-        escape(f"{upcoming.kind_label} · {due_text(upcoming.due_at, zone, now)}") if upcoming else Markup(""),
+        escape(f"{upcoming.kind_label} · {due_text(upcoming.due_at, zone, now)}") if upcoming else "",
         None if read_only else is_stale(lead, now, quiet_days),
         links["detail"].format(lead_id), links["pick"].format(lead_id), links["next_step"].format(lead_id),
     )
