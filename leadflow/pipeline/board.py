@@ -259,27 +259,28 @@ def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, field
     now, quiet_days, zone, links = datetime.now(timezone.utc), stale_days(), user_zone(viewer), card_links(filters)
     escaped_links = {key: str(escape(pattern)) for key, pattern in links.items()}  # "&" in a query: "&amp;"
 
-    def card_state(lead: Lead, read_only: bool) -> CardState:
+    def card_states(leads, read_only: bool) -> list[CardState]:
         nonlocal rates
         if rates is None:  # read when a card first needs them (a move's headers have read them already)
             rates = current_rates()
-        return card_text(lead, read_only, user, rates, zone, now, quiet_days, escaped_links)
+        return [card_text(lead, read_only, user, rates, zone, now, quiet_days, escaped_links) for lead in leads]
 
     return {
         "pipeline": pipeline, "stages": list(pipeline.stages), "filters": filters,
         "card_fields": card_fields() if fields is None else fields, "now": now,
-        "can_edit": lambda lead: can_edit_lead(user, lead), "card_state": card_state,
+        "can_edit": lambda lead: can_edit_lead(user, lead), "card_states": card_states,
         "zone": zone, "card_links": links, "read_only": False,
     }
 
 
 class CardState(NamedTuple):
-    """Everything a card prints, worked out in Python in one call per card and unpacked by the
-    template into plain names in one statement (a template call, filter, macro or attribute
+    """Everything a card prints, worked out in Python (one call per column: ``card_states``)
+    and unpacked by the template's loop into plain names (a template call, filter, macro or attribute
     lookup per card costs more than the work; see _card_macros.html). The card prints these
     with autoescape off, so every text here is escaped, once, as ``Markup`` (the addresses come
     from patterns escaped once per render); the rest are numbers, flags and fixed words."""
 
+    lead: Lead                   # read only for the extra fields an admin may choose
     id: int
     version: int
     classes: str                 # "card temp-warm rotting"
@@ -312,7 +313,7 @@ def card_text(lead: Lead, read_only: bool, user, rates: Rates, zone, now: dateti
     rotting = not read_only and is_rotting(lead, stage, now)
     temperature = escape(lead.temperature)
     return CardState(
-        lead_id, lead.version, f"card temp-{temperature} rotting" if rotting else f"card temp-{temperature}",
+        lead, lead_id, lead.version, f"card temp-{temperature} rotting" if rotting else f"card temp-{temperature}",
         temperature, not read_only and can_edit_lead(user, lead), escape(lead.name),
         escape("Owner: " + owner.name) if owner else None, escape(owner.initials) if owner else None,
         escape(org.name) if org else None, escape(money(lead.value_cents, lead.currency)),
