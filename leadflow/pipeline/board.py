@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import NamedTuple
 from urllib.parse import urlencode
 
+from markupsafe import Markup, escape
 from sqlalchemy import false, func, literal_column, tuple_, union_all
 from sqlalchemy.orm import joinedload
 
@@ -256,51 +257,74 @@ def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, field
     """What a card needs to render: shared by the board, a column's next cards and a move's answer."""
     user = getattr(viewer, "_get_current_object", lambda: viewer)()  # not a proxy lookup per card
     now, quiet_days, zone, links = datetime.now(timezone.utc), stale_days(), user_zone(viewer), card_links(filters)
+    escaped_links = {key: str(escape(pattern)) for key, pattern in links.items()}  # "&" in a query: "&amp;"
 
-    def card_state(lead: Lead, read_only: bool) -> CardState:
+    def card_states(leads, read_only: bool) -> list[CardState]:
         nonlocal rates
         if rates is None:  # read when a card first needs them (a move's headers have read them already)
             rates = current_rates()
-        in_base = lead_value_in_base(lead.value_cents, lead.currency, rates)
-        value = (money(lead.value_cents, lead.currency), in_base and in_base.short_text(),
-                 in_base and in_base.title(zone))
-        if read_only:
-            return CardState(False, False, None, None, "", value, 0, *_card_addresses(links, lead.id))
-        upcoming = next_task_of(lead)
-        rotting = is_rotting(lead, lead.stage, now)
-        return CardState(can_edit_lead(user, lead), rotting, upcoming, is_stale(lead, now, quiet_days),
-                         due_text(upcoming.due_at, zone, now) if upcoming else "", value,
-                         (now - lead.stage_entered_at).days if rotting else 0, *_card_addresses(links, lead.id))
+        return [card_text(lead, read_only, user, rates, zone, now, quiet_days, escaped_links) for lead in leads]
 
     return {
         "pipeline": pipeline, "stages": list(pipeline.stages), "filters": filters,
         "card_fields": card_fields() if fields is None else fields, "now": now,
-        "can_edit": lambda lead: can_edit_lead(user, lead), "card_state": card_state,
+        "can_edit": lambda lead: can_edit_lead(user, lead), "card_states": card_states,
         "zone": zone, "card_links": links, "read_only": False,
     }
 
 
-def _card_addresses(links: dict[str, str], lead_id: int) -> tuple[str, str, str]:
-    return links["detail"].format(lead_id), links["pick"].format(lead_id), links["next_step"].format(lead_id)
-
-
 class CardState(NamedTuple):
-    """What a card shows beside the lead's own fields, worked out in Python in one call per card
-    (a template call, filter or macro per card costs more than the work; see _card_macros.html):
-    whether it can be dragged, is rotting (and for how many days), its next task and when that
-    is due in words, how many days it has been quiet (None: not stale), its value as text with
-    the converted value and its title, and its three addresses."""
+    """Everything a card prints, worked out in Python (one call per column: ``card_states``)
+    and unpacked by the template's loop into plain names (a template call, filter, macro or attribute
+    lookup per card costs more than the work; see _card_macros.html). The card prints these
+    with autoescape off, so every text here is escaped, once, as ``Markup`` (the addresses come
+    from patterns escaped once per render); the rest are numbers, flags and fixed words."""
 
-    editable: bool
-    rotting: bool
-    upcoming: object
-    quiet: int | None
-    due: str
-    value: tuple[str, str | None, str | None]  # "29,000 AUD", "≈ $19,140 USD", "Converted to USD, …"
-    rotting_days: int
+    lead: Lead                   # read only for the extra fields an admin may choose
+    id: int
+    version: int
+    classes: str                 # "card temp-warm rotting"
+    temperature: str
+    editable: bool               # can be dragged and shows its two buttons
+    name: Markup
+    owner_label: Markup | None   # "Owner: Ann Lee" (None: unassigned)
+    owner_initials: Markup
+    organization: Markup | None
+    value: str                   # "29,000 AUD"
+    value_in_base: str | None    # "≈ $19,140 USD"
+    value_title: str | None      # "Converted to USD, …"
+    rot_limit: int               # the stage's rotting days; 0: the card is not rotting
+    rot_days: int                # days in the stage when rotting
+    next_class: str              # the next step: "rot-marker" when overdue, else "muted"
+    next_title: Markup | None    # its title (None: no next step shown)
+    next_text: Markup            # "Call · tomorrow"
+    quiet: int | None            # days without activity when stale, else None
     detail_url: str
     pick_url: str
     next_step_url: str
+
+
+def card_text(lead: Lead, read_only: bool, user, rates: Rates, zone, now: datetime, quiet_days: int,
+              links: dict[str, str]) -> CardState:
+    """One card's ``CardState``: read-only cards (a past board) show no next step, flags or buttons."""
+    lead_id, owner, org, stage = lead.id, lead.owner, lead.organization, lead.stage
+    in_base = lead_value_in_base(lead.value_cents, lead.currency, rates)
+    upcoming = None if read_only else next_task_of(lead)
+    rotting = not read_only and is_rotting(lead, stage, now)
+    temperature = escape(lead.temperature)
+    return CardState(
+        lead, lead_id, lead.version, f"card temp-{temperature} rotting" if rotting else f"card temp-{temperature}",
+        temperature, not read_only and can_edit_lead(user, lead), escape(lead.name),
+        escape("Owner: " + owner.name) if owner else None, escape(owner.initials) if owner else None,
+        escape(org.name) if org else None, escape(money(lead.value_cents, lead.currency)),
+        in_base and escape(in_base.short_text()), in_base and escape(in_base.title(zone)),
+        stage.rotting_days if rotting else 0, (now - lead.stage_entered_at).days if rotting else 0,
+        "rot-marker" if upcoming and upcoming.due_at < now else "muted",
+        escape(upcoming.title) if upcoming else None,
+        escape(f"{upcoming.kind_label} · {due_text(upcoming.due_at, zone, now)}") if upcoming else "",
+        None if read_only else is_stale(lead, now, quiet_days),
+        links["detail"].format(lead_id), links["pick"].format(lead_id), links["next_step"].format(lead_id),
+    )
 
 
 # --- the next step and the stale flag on cards ------------------------------------------------

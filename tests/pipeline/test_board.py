@@ -466,3 +466,32 @@ def test_a_card_escapes_what_people_typed_and_shows_its_value_converted(login_as
     assert f'aria-label="Move {name} to another stage"' in card and f'aria-label="Add next step for {name}"' in card
     assert "&lt;i&gt;Org&lt;/i&gt;" in card
     assert "€1,000" in card and "≈ $1,100 USD" in card and 'title="Converted to USD, the base currency, at 1.1 set' in card
+
+
+def test_a_card_escapes_scripts_in_every_field_people_type_and_ampersands_in_its_addresses(
+        login_as, make_lead, make_user, stages):
+    """The card prints its values with autoescape off (they come escaped from Python): nothing
+    typed, the owner's name nor the next step's title may reach the page as markup."""
+    from datetime import datetime, timezone
+
+    from leadflow.activities.models import Task
+
+    admin, client = login_as("admin")
+    script = "<script>alert(1)</script>"
+    owner = make_user("rep", name=f"Rep {script}")
+    lead = make_lead(first_name=script, last_name="Smith", organization=f"Org {script}", value="500",
+                     currency="EUR", stage_id=stages["New"].id, owner_id=owner.id, source="referral")
+    db.session.add(Task(lead_id=lead.id, kind="call", title=f"Call {script}", created_by_id=admin.id,
+                        assignee_id=admin.id, due_at=datetime(2030, 1, 1, tzinfo=timezone.utc),
+                        remind_at=datetime(2030, 1, 1, tzinfo=timezone.utc)))
+    db.session.commit()
+    # two filters, so each card address carries an "&" in its query
+    page = client.get("/pipeline?source=referral&q=Smith").text
+    card = re.search(rf'<article class="card[^"]*" id="card-{lead.id}".*?</article>', page, re.S).group(0)
+    assert "<script>" not in card and "&amp;lt;" not in card, card  # escaped, and only once
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert card.count(f"{escaped} Smith") == 3  # the link and both buttons' labels
+    assert f'aria-label="Owner: Rep {escaped}"' in card and f"Org {escaped}" in card
+    assert f'title="Next step: Call {escaped}"' in card
+    addresses = re.findall(r'hx-get="([^"]+)"', card)
+    assert len(addresses) == 2 and all("&amp;" in a and not re.search(r"&(?!amp;)", a) for a in addresses)
