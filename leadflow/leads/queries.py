@@ -6,7 +6,9 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from typing import NamedTuple
 
+from markupsafe import Markup, escape
 from sqlalchemy import and_, column, false, func, literal_column, table, true
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -308,26 +310,54 @@ class LeadRow:
     owner_name: str | None = None  # set by lead_rows from the kept names
     stage_name: str | None = None
     tags: list[str] = field(default_factory=list)
-    # What the table prints, worked out once per row by ``shown_rows`` (a macro or filter per
-    # row costs more than the row's other work).
-    value_text: str = ""
-    in_base: tuple[str, str] | None = None  # "≈ $19,140 USD" and its title
-    created_day: str = ""
 
     @property
     def name(self) -> str:
         return " ".join(p for p in (self.first_name, self.last_name) if p) or "(no name)"
 
 
-def shown_rows(rows: list[LeadRow], rates: Rates, zone) -> list[LeadRow]:
-    """The rows with their value (and its value in the base currency, as the ``lead_value``
-    macro shows it) and the reader's day they were created."""
+class ShownRow(NamedTuple):
+    """What one row of the lead list prints, worked out and escaped once in Python by
+    ``shown_rows``. The table's loop unpacks it into plain names and prints them with autoescape
+    off (templates/leads/index.html): an escape call, attribute look-up or filter per value cost
+    the page more than the row's other work. Every text here is ``Markup``, escaped once."""
+
+    id: int
+    name: Markup
+    tags: list[Markup]
+    organization: Markup        # "—" when none
+    contact: Markup             # the email, else the phone, else "—"
+    stage: Markup               # "—" when none
+    owner: Markup               # "Unassigned" when none
+    source: Markup              # "—" when none
+    temperature: Markup
+    value: Markup               # the lead_value macro's short form (templates/_money.html): "29,000 AUD"
+    in_base: Markup | None      # "≈ $19,140 USD"
+    in_base_title: Markup | None
+    created_day: Markup         # the reader's day it was created
+
+
+def shown_rows(rows: list[LeadRow], rates: Rates, zone) -> list[ShownRow]:
+    """The rows as the table prints them (see ``ShownRow``). Stage, owner, source, temperature,
+    tags and days repeat down a page: each is escaped once per page."""
+    escaped: dict[str, Markup] = {}
+
+    def once(text: str) -> Markup:
+        kept = escaped.get(text)
+        if kept is None:
+            kept = escaped[text] = escape(text)
+        return kept
+
+    shown = []
     for row in rows:
-        row.value_text = money(row.value_cents, row.currency)
         in_base = lead_value_in_base(row.value_cents, row.currency, rates)
-        row.in_base = (in_base.short_text(), in_base.title(zone)) if in_base else None
-        row.created_day = format_day(row.created_at, zone)
-    return rows
+        shown.append(ShownRow(
+            row.id, escape(row.name), [once(tag) for tag in row.tags], escape(row.organization_name or "—"),
+            escape(row.email or row.phone or "—"), once(row.stage_name or "—"), once(row.owner_name or "Unassigned"),
+            once(row.source or "—"), once(row.temperature), escape(money(row.value_cents, row.currency)),
+            in_base and escape(in_base.short_text()), in_base and escape(in_base.title(zone)),
+            once(format_day(row.created_at, zone))))
+    return shown
 
 
 def count_leads(filters: LeadFilters, base, deep_offset: int = 0) -> tuple[int, bool, bool]:

@@ -203,6 +203,30 @@ def test_names_are_escaped_on_every_page(login_as, make_lead):
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
 
 
+def test_a_list_row_escapes_scripts_in_every_value_people_type_and_only_once(login_as, make_lead, make_user):
+    """The rows print their values with autoescape off (they come escaped from Python): no
+    name, organization, phone, owner, stage or tag may reach the page as markup, nor be escaped twice."""
+    from leadflow.pipeline.models import Stage
+
+    admin, client = login_as("admin")
+    script = "<script>alert(1)</script>"
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    owner = make_user("rep", name=f"Rep {script} & Co")
+    lead = make_lead(first_name=script, last_name="O'Hara", organization=f"Org {script}", email=None,
+                     phone="+1 415 555 0100", owner_id=owner.id, tags=f"vip{script}")
+    stage = db.session.get(Stage, lead.stage_id)
+    stage.name = f"Stage {script}"
+    db.session.commit()
+    page = client.get("/leads?q=O%27Hara").text
+    row = re.search(rf'<tr id="lead-row-{lead.id}">.*?</tr>', page, re.S).group(0)
+    assert "<script>" not in row and "&amp;lt;" not in row and "&amp;#39;" not in row, row
+    assert row.count(f"{escaped} O&#39;Hara") == 2  # the link and the check box's label
+    assert f'<a href="/leads/{lead.id}">' in row and f'value="{lead.id}"' in row
+    for shown in (f"Org {escaped}", f"Rep {escaped} &amp; Co", f"Stage {escaped}", "+14155550100",
+                  f'<span class="tag">vip{escaped}</span>'):
+        assert shown in row, shown
+
+
 # --- creating -------------------------------------------------------------
 
 def test_rep_creates_a_lead_and_lands_on_its_page(login_as):
