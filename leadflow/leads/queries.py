@@ -377,8 +377,11 @@ def count_leads(filters: LeadFilters, base, deep_offset: int = 0) -> tuple[int, 
             if counted is not None and (estimate > ESTIMATE_TRUSTED_OVER or counted <= COUNT_CAP):
                 return counted, True, False
             return estimate, False, True
-        everything = db.session.scalar(db.select(func.count()).select_from(Lead))
-        trashed = db.session.scalar(db.select(func.count(Lead.id)).where(Lead.deleted_at.is_not(None)))
+        # one statement: each COUNT keeps SQLite's whole-table shortcut (it counts the smallest
+        # index's entries page by page) inside its scalar subquery
+        everything, trashed = db.session.execute(db.select(
+            db.select(func.count()).select_from(Lead).scalar_subquery(),
+            db.select(func.count(Lead.id)).where(Lead.deleted_at.is_not(None)).scalar_subquery())).one()
         return everything - trashed, True, False
     total = _capped_count(base)
     return min(total, COUNT_CAP), total <= COUNT_CAP, False
