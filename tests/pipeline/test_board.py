@@ -328,6 +328,23 @@ def test_columns_show_25_cards_and_load_the_rest_on_scroll(login_as, make_lead, 
     assert "load-more" not in rest
 
 
+def test_a_columns_next_cards_take_few_statements(login_as, make_lead, stages, count_queries):
+    new = stages["New"].id
+    for i in range(30):
+        make_lead(first_name=f"M{i:02d}", stage_id=new, organization=f"Org{i}")
+    db.session.commit()
+    _, client = login_as("viewer")
+    page = client.get("/pipeline").text
+    more_url = re.search(r'class="load-more" hx-get="([^"]+)"', page).group(1).replace("&amp;", "&")
+    client.get(more_url, headers={"HX-Request": "true"})
+    with count_queries() as statements:
+        rest = client.get(more_url, headers={"HX-Request": "true"}).text
+    assert len(re.findall(r'id="card-(\d+)"', rest)) == 5
+    # the user, the reference versions, the stage with its pipeline and the pipeline's stages (one
+    # query), the page's ids, its cards, their next tasks
+    assert len(statements) <= 6, "\n".join(statements)
+
+
 def test_board_query_count_does_not_grow_with_leads(login_as, make_lead, stages, count_queries):
     for i in range(10):
         make_lead(first_name=f"Q{i}", stage_id=stages["New"].id, organization=f"Org{i}")
