@@ -226,6 +226,8 @@ def closed_by_server(dbapi_connection) -> bool:
     operating system, not the server: no round trip."""
     if dbapi_connection.closed:
         return True
+    if not hasattr(select, "poll"):  # Windows
+        return bool(select.select([dbapi_connection.fileno()], [], [], 0)[0])
     poller = select.poll()
     poller.register(dbapi_connection.fileno(), select.POLLIN)  # hang-ups and errors are always reported
     return bool(poller.poll(0))
