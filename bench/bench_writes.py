@@ -18,8 +18,8 @@ call (the whole request: URL routing, session, validation, the lead's writes, th
 lead's routing, scoring and alerts run after the commit, in the ``lead_arrivals`` sweep, whose
 CPU per lead the throughput test reports: a create costs both). Statements are counted on one
 create after the warm-up (what every create runs; a new token's first use, recorded at most
-once a minute, is not among them), as ``bench_pages`` counts them (on PostgreSQL the pool's
-ping at checkout, BEGIN and COMMIT are round trips on top). The baseline is a bare Flask app
+once a minute, is not among them), as ``bench_pages`` counts them (on PostgreSQL BEGIN and
+COMMIT are round trips on top). The baseline is a bare Flask app
 in the same process whose POST route parses the same JSON and answers a same-sized body, timed
 the same way: the ratio says what a create costs beyond Flask itself.
 

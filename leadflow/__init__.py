@@ -47,7 +47,10 @@ def create_app(config: object | str | None = None, *, migrations: bool = True) -
     limiter.init_app(app)
     with app.app_context():
         configure_sqlite_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
-        configure_postgresql_engine(db.engine)
+        if db.engine.dialect.name == "postgresql":
+            from leadflow import pgdriver
+
+            configure_postgresql_engine(db.engine, pgdriver.configure_connection)
         if app.config.get("LEAD_STORE_GUARD"):
             from leadflow.leads.store import guard
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import select
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 
@@ -10,7 +11,7 @@ from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidatePoolError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.cache_key import CacheKey
@@ -218,12 +219,39 @@ def insert_missing(table, rows, index_elements: list[str], index_where=None) -> 
 POSTGRESQL_SESSION_SETTINGS = {"random_page_cost": "1.1", "max_parallel_workers_per_gather": "0"}
 
 
-def configure_postgresql_engine(engine: Engine) -> None:
+def closed_by_server(dbapi_connection) -> bool:
+    """Whether the server has closed this idle connection (restarted, ended the session,
+    timed it out). Between transactions the server sends nothing, so anything waiting to
+    be read (its last message, the end of the stream) means the connection is gone. Asks the
+    operating system, not the server: no round trip."""
+    if dbapi_connection.closed:
+        return True
+    if not hasattr(select, "poll"):  # Windows
+        return bool(select.select([dbapi_connection.fileno()], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN)  # hang-ups and errors are always reported
+    return bool(poller.poll(0))
+
+
+def configure_postgresql_engine(engine: Engine, configure_connection=None) -> None:
+    """``configure_connection(dbapi_connection)``: the driver's own settings for each new
+    connection (``leadflow.pgdriver``, which the app factory loads on PostgreSQL only).
+
+    A connection the server closed while it sat in the pool (PostgreSQL restarted) is
+    replaced when checked out, with every other connection of the pool, as ``pool_pre_ping``
+    would, without its round trip (``SELECT`` of nothing) on every checkout."""
     if engine.dialect.name != "postgresql":
         return
 
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, _record, _proxy):
+        if closed_by_server(dbapi_connection):
+            raise InvalidatePoolError("the server closed the connection")
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
+        if configure_connection is not None:
+            configure_connection(dbapi_connection)
         cursor = dbapi_connection.cursor()
         for name, value in POSTGRESQL_SESSION_SETTINGS.items():
             cursor.execute(f"SET {name} = {value}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from leadflow.accounts.services import menu_users
+from leadflow.accounts.services import load_session_user, menu_users
 from leadflow.accounts.system import system_actor
 from leadflow.extensions import db
 from leadflow.governance.settings import get_setting, set_setting
@@ -70,3 +70,27 @@ def test_the_cache_keeps_a_bounded_number_of_answers(app):
     for i in range(refcache.MAX_ENTRIES * 3):
         assert refcache.cached(("tags",), f"key {i}", lambda i=i: i) == i
     assert refcache.kept_count() <= refcache.MAX_ENTRIES
+
+
+def test_a_signed_in_page_reads_the_versions_with_its_user(login_as, make_user, count_queries):
+    make_user("rep", name="Menu Person")
+    db.session.commit()
+    _, client = login_as("viewer")
+    client.get("/leads")
+    with count_queries() as statements:
+        page = client.get("/leads").text
+    assert "Menu Person" in _owner_menu(page)
+    with_versions = [s for s in statements if "reference_versions" in s]
+    assert len(with_versions) == 1 and "FROM users" in with_versions[0], "\n".join(statements)
+
+
+def test_the_versions_read_with_the_user_are_the_tables(app, make_user, count_queries):
+    user = make_user("rep")
+    db.session.commit()
+    table = dict(db.session.execute(db.select(refcache.reference_versions.c.kind,
+                                              refcache.reference_versions.c.version)).all())
+    db.session.rollback()
+    assert load_session_user(f"{user.id}:{user.session_version}") is not None
+    with count_queries() as statements:
+        assert refcache.versions() == table and len(table) == len(refcache.KIND_TABLES)
+    assert statements == []

@@ -180,10 +180,18 @@ def load_session_user(session_id: str) -> User | None:
         user_id, version = (int(part) for part in session_id.split(":", 1))
     except (ValueError, AttributeError):
         return None
-    user = db.session.get(User, user_id)
-    if user is None or not user.active or user.session_version != version:
+    found = db.session.execute(_SESSION_USER, {"user_id": user_id}).first()
+    if found is None:
+        return None
+    user, versions = found
+    refcache.note_versions(versions)  # the page's reference data is checked without a query of its own
+    if not user.active or user.session_version != version:
         return None
     return user
+
+
+# The signed-in user with the reference versions: one statement at the start of each request.
+_SESSION_USER = db.select(User, refcache.versions_column()).where(User.id == db.bindparam("user_id"))
 
 
 def end_all_sessions(user: User) -> None:
