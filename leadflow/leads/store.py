@@ -170,15 +170,21 @@ def _insert_skipping_taken_emails(whole: bool = False):
         index_elements=[table.c.email_key], index_where=text(LIVE_EMAIL_WHERE)).returning(*returned))
 
 
+_LIVE_EMAIL_HOLDER = db.select(Lead.__table__.c.email_key, Lead.__table__.c.id).where(
+    Lead.__table__.c.email_key == bindparam("email_key"), Lead.__table__.c.deleted_at.is_(None))
+
+
 def email_holders(email_keys: Sequence[str], exclude_id: int | None = None) -> dict[str, int]:
     """email key → id of the live lead that holds it (at most one each, the index says so)."""
     keys = sorted({k for k in email_keys if k})
+    if len(keys) == 1 and exclude_id is None:  # a create, a submission: the statement built once
+        return dict(db.session.execute(_LIVE_EMAIL_HOLDER, {"email_key": keys[0]}).all())
     found: dict[str, int] = {}
     table = Lead.__table__
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
-        # One key (a create, a submission) compares with ``=``: an IN list is expanded into the
-        # statement's text at every execution, which costs more than the query itself.
+        # One key compares with ``=``: an IN list is expanded into the statement's text at
+        # every execution, which costs more than the query itself.
         query = db.select(table.c.email_key, table.c.id).where(
             table.c.email_key == chunk[0] if len(chunk) == 1 else table.c.email_key.in_(chunk),
             table.c.deleted_at.is_(None))
