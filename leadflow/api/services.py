@@ -14,7 +14,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, or_, update
+from sqlalchemy import bindparam, delete, or_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload
 
@@ -128,6 +128,11 @@ def split_token(plain: str) -> str | None:
     return prefix
 
 
+# The token and the user it acts as, in one statement (every request needs both), built once.
+_TOKEN_BY_PREFIX = (db.select(ApiToken).options(joinedload(ApiToken.user))
+                    .where(ApiToken.prefix == bindparam("prefix")))
+
+
 def authenticate(header: str | None, scope: str) -> ApiToken:
     """The token of an ``Authorization: Bearer …`` header, checked for ``scope``.
 
@@ -139,9 +144,7 @@ def authenticate(header: str | None, scope: str) -> ApiToken:
     if scheme.lower() != "bearer" or not plain:
         raise AuthError(401, "Send an API token: Authorization: Bearer lf_…")
     prefix = split_token(plain)
-    # The token and the user it acts as, in one statement (every request needs both).
-    token = db.session.scalar(db.select(ApiToken).options(joinedload(ApiToken.user))
-                              .where(ApiToken.prefix == prefix)) if prefix else None
+    token = db.session.scalar(_TOKEN_BY_PREFIX, {"prefix": prefix}) if prefix else None
     # Hash even when there is no such token, so both paths take the same time.
     presented = hash_token(plain)
     stored = token.token_hash if token is not None else "0" * 64

@@ -348,8 +348,11 @@ def list_forms() -> list[CaptureForm]:
     return list(db.session.scalars(db.select(CaptureForm).order_by(CaptureForm.active.desc(), CaptureForm.name)))
 
 
+_ACTIVE_BY_SLUG = db.select(CaptureForm).where(CaptureForm.slug == bindparam("slug"), CaptureForm.active.is_(True))
+
+
 def active_form(slug: str) -> CaptureForm | None:
-    return db.session.scalar(db.select(CaptureForm).where(CaptureForm.slug == slug, CaptureForm.active.is_(True)))
+    return db.session.scalar(_ACTIVE_BY_SLUG, {"slug": slug})
 
 
 def builder_choices() -> dict:
@@ -410,8 +413,7 @@ def choose_owner(form: CaptureForm) -> int | None:
         user = _active_user(form.owner_id)
         return user.id if user is not None and available_users([user]) else None
     if form.owner_rule == "round_robin" and form.team_id:
-        team = list(db.session.scalars(
-            db.select(User).where(User.team_id == form.team_id, User.role != "viewer").order_by(User.id)))
+        team = list(db.session.scalars(_TEAM_WRITERS, {"team_id": form.team_id}))
         transaction_cache("capture owners")[form.id] = team  # the session holds users weakly
         members = [u.id for u in available_users(team)]
         if not members:
@@ -422,6 +424,7 @@ def choose_owner(form: CaptureForm) -> int | None:
     return None
 
 
+_TEAM_WRITERS = db.select(User).where(User.team_id == bindparam("team_id"), User.role != "viewer").order_by(User.id)
 _forms = CaptureForm.__table__
 # One submission counted (and, for a round-robin turn, the turn taken) by one prebuilt UPDATE.
 _COUNT_SUBMISSION = (update(_forms).where(_forms.c.id == bindparam("form_id"))

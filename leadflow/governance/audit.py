@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from leadflow.db import insert_all
 from leadflow.extensions import db
 from leadflow.governance.models import ACTOR_NAME_MAX, AuditEntry
 
@@ -49,7 +50,7 @@ def record_events(actor, entity_type: str, action: str, details: dict[int, str |
     nothing in the session waits to flush (the lead store's creates)."""
     if details:
         actor_id, name = getattr(actor, "id", None), actor_name(actor)
-        db.session.execute(AuditEntry.__table__.insert(), [
+        insert_all(AuditEntry.__table__, [
             {"actor_id": actor_id, "actor_name": name, "entity_type": entity_type, "entity_id": entity_id,
              "action": action, "field": None, "old_value": None, "new_value": detail}
             for entity_id, detail in details.items()])

@@ -31,7 +31,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError
 
-from leadflow.db import is_conflict, is_retryable, utcnow
+from leadflow.db import insert_all, is_conflict, is_retryable, utcnow
 from leadflow.extensions import db
 from leadflow.leads import events
 from leadflow.leads.arrival_models import LeadArrival
@@ -57,7 +57,7 @@ def announce(ids: list[int], channel: str) -> None:
         return
     context = events.arrival_context() or None
     at = utcnow()
-    db.session.execute(LeadArrival.__table__.insert(), [
+    insert_all(LeadArrival.__table__, [
         {"lead_id": lead_id, "channel": channel, "context": context, "created_at": at} for lead_id in ids])
     db.session.info.setdefault(QUEUED, set()).update(ids)
     app = current_app._get_current_object()

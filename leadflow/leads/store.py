@@ -44,7 +44,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import chunked, conflict_insert, held_as_loaded, utcnow
+from leadflow.db import chunked, conflict_insert, held_as_loaded, insert_all, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
 from leadflow.governance.audit import changed_fields, record_changes, record_events
@@ -170,15 +170,21 @@ def _insert_skipping_taken_emails(whole: bool = False):
         index_elements=[table.c.email_key], index_where=text(LIVE_EMAIL_WHERE)).returning(*returned))
 
 
+_LIVE_EMAIL_HOLDER = db.select(Lead.__table__.c.email_key, Lead.__table__.c.id).where(
+    Lead.__table__.c.email_key == bindparam("email_key"), Lead.__table__.c.deleted_at.is_(None))
+
+
 def email_holders(email_keys: Sequence[str], exclude_id: int | None = None) -> dict[str, int]:
     """email key → id of the live lead that holds it (at most one each, the index says so)."""
     keys = sorted({k for k in email_keys if k})
+    if len(keys) == 1 and exclude_id is None:  # a create, a submission: the statement built once
+        return dict(db.session.execute(_LIVE_EMAIL_HOLDER, {"email_key": keys[0]}).all())
     found: dict[str, int] = {}
     table = Lead.__table__
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
-        # One key (a create, a submission) compares with ``=``: an IN list is expanded into the
-        # statement's text at every execution, which costs more than the query itself.
+        # One key compares with ``=``: an IN list is expanded into the statement's text at
+        # every execution, which costs more than the query itself.
         query = db.select(table.c.email_key, table.c.id).where(
             table.c.email_key == chunk[0] if len(chunk) == 1 else table.c.email_key.in_(chunk),
             table.c.deleted_at.is_(None))
@@ -325,13 +331,11 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
         return result
     actor_id = getattr(actor, "id", None)
     links = [{"lead_id": lead_id, "tag_id": tag_id} for lead_id, n, _ in added for tag_id in n.tag_ids]
-    if links:
-        db.session.execute(lead_tags.insert(), links)
-    changes = [{"lead_id": lead_id, "from_stage_id": None, "to_stage_id": row["stage_id"], "actor_id": actor_id,
-                "at": at} for lead_id, _, row in added if row["stage_id"] is not None]
-    if changes:
-        db.session.execute(StageChange.__table__.insert(), changes)
-    db.session.execute(LifecycleChange.__table__.insert(), [
+    insert_all(lead_tags, links)
+    insert_all(StageChange.__table__, [
+        {"lead_id": lead_id, "from_stage_id": None, "to_stage_id": row["stage_id"], "actor_id": actor_id, "at": at}
+        for lead_id, _, row in added if row["stage_id"] is not None])
+    insert_all(LifecycleChange.__table__, [
         {"lead_id": lead_id, "from_lifecycle": None, "to_lifecycle": row.get("lifecycle") or "lead",
          "actor_id": actor_id, "at": at} for lead_id, _, row in added])
     entries = []
@@ -344,7 +348,7 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     given = [{**entry, "lead_id": lead_id, "created_at": at} for lead_id, n, _ in added for entry in n.entries]
     if given:  # one INSERT for all: every row names the same columns
         entries = [{"details": None, **entry} for entry in entries + given]
-    db.session.execute(Activity.__table__.insert(), entries)
+    insert_all(Activity.__table__, entries)
     if audit:
         record_events(actor, "lead", "create",
                       {lead_id: f"{row['first_name']} {row['last_name']}".strip() for lead_id, _, row in added})

@@ -6,9 +6,16 @@ package; the live-name unique index keeps concurrent writers to one organization
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam
+
 from leadflow.db import insert_missing
 from leadflow.extensions import db
 from leadflow.organizations.models import Organization
+
+
+# Built once: every lead that names its company asks it.
+_LIVE_BY_NAME_KEY = db.select(Organization).where(Organization.name_key == bindparam("name_key"),
+                                                  Organization.deleted_at.is_(None))
 
 
 def find_or_create_organization(name: str) -> Organization:
@@ -17,11 +24,11 @@ def find_or_create_organization(name: str) -> Organization:
     unique index and the SELECT again:
     requests adding the same new name at once all get the one organization."""
     name = " ".join(name.split())
-    query = db.select(Organization).where(Organization.name_key == name.lower(), Organization.deleted_at.is_(None))
-    found = db.session.scalar(query)  # read first: most leads name a company already known
+    key = {"name_key": name.lower()}
+    found = db.session.scalar(_LIVE_BY_NAME_KEY, key)  # read first: most leads name a company already known
     if found is None:
         add_organizations({name.lower(): name})
-        found = db.session.scalar(query)
+        found = db.session.scalar(_LIVE_BY_NAME_KEY, key)
     return found
 
 

@@ -67,6 +67,8 @@ reference_versions = Table(
     Column("version", BigInteger, nullable=False),
 )
 
+_ALL_VERSIONS = select(reference_versions.c.kind, reference_versions.c.version)
+
 _kept: OrderedDict[tuple, tuple[tuple, object]] = OrderedDict()
 _lock = threading.Lock()
 
@@ -100,7 +102,7 @@ def versions() -> dict[str, int]:
     """Every kind's current version, read once per transaction."""
     kept = transaction_cache("reference versions")
     if not kept:
-        rows = dict(db.session.execute(select(reference_versions.c.kind, reference_versions.c.version)).all())
+        rows = dict(db.session.execute(_ALL_VERSIONS).all())
         transaction_cache("reference versions").update(rows or {"": 0})
         return rows
     return kept
