@@ -20,8 +20,9 @@ claimed), sleeps until that arrival is that old, and claims again. Without it a 
 sweep, woken after every commit, would run one or two leads at a time, each run paying again
 for the rules, people and settings it reads and for its statements' round trips (on
 PostgreSQL, several times what a lead of a full batch costs). One run of this process waits
-at a time: another that starts meanwhile returns at once, as the waiting one takes what it
-came for.
+at a time: another that starts meanwhile (the nudge of each commit starts one) returns at
+once, without a query, as the waiting one claims after it wakes and so takes every arrival
+committed before.
 
 With ``ARRIVALS_RUN_INLINE`` (tests, scripts; like ``JOBS_RUN_INLINE``) the sweep runs in the
 request's thread right after its commit, so a test sees the owner and score when the request
@@ -55,7 +56,7 @@ BATCH = 200
 SQLITE_BATCH = 50
 QUEUED = "leadflow.queued_arrivals"  # session.info: ids whose arrival this session queued
 EVERY_SECONDS = 2  # the safety net: a process without a scheduler, or one killed after its commit
-SETTLE_SECONDS = 0.1  # how long a batch may gather (see the module); nothing waits for it but alerts
+SETTLE_SECONDS = 0.25  # how long a batch may gather (see the module); only alerts wait for it
 _waiting = threading.Lock()  # held by the run of this process that lets a batch gather
 
 
@@ -124,6 +125,8 @@ def _gathering(batch: list[LeadArrival], size: int, settle: float) -> float:
 def run_arrivals(now: datetime | None = None, *, settle: float = 0.0) -> int:
     """Run the queued arrivals, a batch per transaction; returns how many ran. With
     ``settle``, a batch gathers first (see the module)."""
+    if settle and _waiting.locked():
+        return 0  # a run of this process is gathering a batch: it takes what this one came for
     ran = 0
     size = SQLITE_BATCH if db.session.get_bind().dialect.name == "sqlite" else BATCH
     while True:
