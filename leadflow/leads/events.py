@@ -15,7 +15,8 @@ emits one event for the whole batch of leads it wrote:
   (scoring changing the temperature, routing assigning an owner).
 
 Two more come from the areas that own them: ``activity.added`` ``(lead, actor, activity)``
-and ``score.changed`` ``(lead, actor, old, new)``.
+and ``score.changed`` ``(changes, actor)``, ``changes`` a list of ``ScoreChange(lead, old,
+new)``: a batch's scores (the arrivals sweep's, a rescore's) in one event, not one per lead.
 
 Handlers are connected by each area's ``register(bus)``, called in a visible order by
 ``leadflow.wiring.connect``; nothing registers itself by being imported. A handler gets the
@@ -23,7 +24,9 @@ batch: it loads what it needs for all of the ids at once (``load_leads``), or sa
 why it skips the batch.
 
 Each handler runs in a savepoint of its own, inside the transaction of the change: one that
-fails is rolled back and logged, and the change that caused it is still saved. Capture is
+fails is rolled back and logged, and the change that caused it is still saved. A handler of a
+batch that works lead by lead runs each lead's work in ``isolated`` too, so one lead's failure
+costs the others nothing, as when they came one at a time. Capture is
 the front door and must never lose a submission because an alert could not be queued. A
 conflict is not such a failure (``is_conflict``: another transaction changed a versioned row
 first, or the database stayed locked or lost a race): it propagates, so the request answers
@@ -37,6 +40,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import NamedTuple
 
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -60,6 +64,13 @@ EVENTS = (ARRIVED, MOVED, CHANGED, ACTIVITY_ADDED, SCORE_CHANGED)
 # What the caller knows about an arrival that the lead row does not hold (the capture
 # form it came through, say): handlers of ``leads.arrived`` read it with ``arrival_context()``.
 _ARRIVAL_CONTEXT: ContextVar[dict | None] = ContextVar("arrival_context", default=None)
+
+
+class ScoreChange(NamedTuple):
+    """One lead's score moved from ``old`` to ``new`` (``score.changed``)."""
+    lead: Lead
+    old: int
+    new: int
 
 
 class Bus:
@@ -87,7 +98,7 @@ class Bus:
     def emit(self, event: str, what: str, *args, **kwargs) -> list[str]:
         """Run every handler of ``event``, each isolated; returns the names of those that failed."""
         return [handler.__name__ for handler in self.handlers(event)
-                if not _run_isolated(handler, f"On {event} for {what}", *args, **kwargs)]
+                if not isolated(handler, f"On {event} for {what}", *args, **kwargs)]
 
 
 bus = Bus()
@@ -100,7 +111,9 @@ def is_conflict(error: BaseException) -> bool:
     return isinstance(error, StaleDataError) or is_retryable(error)
 
 
-def _run_isolated(func: Callable, what: str, *args, **kwargs) -> bool:
+def isolated(func: Callable, what: str, *args, **kwargs) -> bool:
+    """Run ``func`` in a savepoint: False (logged, rolled back) when it failed; a conflict
+    propagates (see the module). Each handler runs so; a batch handler's per-lead work too."""
     # The change that caused the event is written first, outside the savepoint: when another
     # user saved the same row meanwhile, that conflict is the caller's to answer (a 409), not a
     # handler failure to log and forget with the session left unusable.
@@ -176,4 +189,12 @@ def activity_added(lead: Lead, actor, activity) -> list[str]:
 
 
 def score_changed(lead: Lead, actor, old: int, new: int) -> list[str]:
-    return bus.emit(SCORE_CHANGED, f"lead {lead.id}", lead, actor, old=old, new=new)
+    return scores_changed([ScoreChange(lead, old, new)], actor)
+
+
+def scores_changed(changes: Iterable[ScoreChange], actor) -> list[str]:
+    """Tell every ``score.changed`` handler about a batch of leads whose score moved."""
+    changes = [ScoreChange(*change) for change in changes]
+    if not changes:
+        return []
+    return bus.emit(SCORE_CHANGED, _what(change.lead.id for change in changes), changes, actor)

@@ -389,8 +389,8 @@ def store_scores(scored: Iterable[tuple[Lead, int, list[dict]]], settings: dict)
     """``store_score`` for a batch of leads (new ones: their lifecycle moves forward), set-based:
     the leads whose score, breakdown, temperature and lifecycle come out the same (most new
     leads of a batch) share one UPDATE and one ``leads.changed``; the audit entries and the
-    "Score a → b" timeline entries are one INSERT each. Then ``score.changed`` for each lead
-    whose score moved, as one at a time would. Returns how many did."""
+    "Score a → b" timeline entries are one INSERT each. Then one ``score.changed`` for the leads
+    whose score moved (its handlers give each what one at a time would). Returns how many did."""
     groups: dict[str, tuple[dict, list[Lead]]] = {}
     audits: dict[int, tuple[dict, dict]] = {}
     moved: list[tuple[Lead, int, int, dict]] = []
@@ -419,8 +419,7 @@ def store_scores(scored: Iterable[tuple[Lead, int, list[dict]]], settings: dict)
             {"lead_id": lead.id, "kind": "score_change", "actor_id": None, "subject": _score_subject(old, new, changes),
              "occurred_at": at, "created_at": at, "details": {"old": old, "new": new}}
             for lead, old, new, changes in moved])
-        for lead, old, new, _ in moved:
-            events.score_changed(lead, SCORING, old, new)
+        events.scores_changed([(lead, old, new) for lead, old, new, _ in moved], SCORING)
     return len(moved)
 
 

@@ -19,8 +19,8 @@ def heard():
     """The score.changed events emitted during the test."""
     seen = []
 
-    def listener(lead, actor, **data):
-        seen.append((lead.id, data))
+    def listener(changes, actor):
+        seen.extend((lead.id, {"old": old, "new": new}) for lead, old, new in changes)
 
     events.bus.on(events.SCORE_CHANGED, listener)
     yield seen
@@ -59,6 +59,24 @@ def test_new_lead_is_scored_on_arrival_with_timeline_entry_and_event(make_user, 
     assert lead.score_breakdown[0]["name"] == "Director"
     assert score_changes(lead) == ["Score 0 → 35"]
     assert heard == [(lead.id, {"old": 0, "new": 35})]
+
+
+def test_a_batch_of_new_leads_is_one_score_event_with_each_leads_change(make_user, make_lead, make_rule):
+    admin = make_user(role="admin")
+    leads = [make_lead(admin, title=title) for title in ("IT Director", "Intern", "Director of sales")]
+    make_rule(name="Director", field="title", operator="contains", value="director", points=35)
+    batches = []
+
+    def listener(changes, actor):
+        batches.append([(lead.id, old, new) for lead, old, new in changes])
+
+    events.bus.on(events.SCORE_CHANGED, listener)
+    try:
+        services.score_new_leads([lead.id for lead in leads], "api")
+    finally:
+        events.bus.off(events.SCORE_CHANGED, listener)
+    assert batches == [[(leads[0].id, 0, 35), (leads[2].id, 0, 35)]]  # the intern's score did not move
+    assert [score_changes(lead) for lead in leads] == [["Score 0 → 35"], [], ["Score 0 → 35"]]
 
 
 def test_editing_a_field_rescores_and_moves_lifecycle_forward(make_user, make_lead, make_rule, heard):
