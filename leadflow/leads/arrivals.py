@@ -45,7 +45,6 @@ from leadflow.db import is_conflict, is_retryable, utcnow
 from leadflow.extensions import db
 from leadflow.leads import events
 from leadflow.leads.arrival_models import LeadArrival
-from leadflow.leads.models import Lead
 from leadflow.retry import after_commit, backoff, in_unit_of_work
 from leadflow.scheduler.wakeup import nudge, wakeable
 
@@ -143,8 +142,10 @@ def run_arrivals(now: datetime | None = None, *, settle: float = 0.0) -> int:
             finally:
                 _waiting.release()
             continue
-        live = set(db.session.scalars(select(Lead.id).where(
-            Lead.id.in_([a.lead_id for a in batch]), Lead.deleted_at.is_(None))))  # trashed meanwhile: nothing to do
+        # Held for the batch: every handler's ``load_leads`` finds them without a query.
+        leads = [lead for lead in events.load_leads([a.lead_id for a in batch], organizations=True)
+                 if lead.deleted_at is None]  # trashed meanwhile: nothing to do
+        live = {lead.id for lead in leads}
         groups: dict[tuple[str, str], list[int]] = {}
         for arrival in (a for a in batch if a.lead_id in live):
             key = (arrival.channel, json.dumps(arrival.context or {}, sort_keys=True))

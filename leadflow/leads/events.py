@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import NamedTuple
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -147,14 +148,44 @@ def arrival_context() -> dict:
 def load_leads(ids: Iterable[int], *, organizations: bool = False) -> list[Lead]:
     """The leads of a batch, in id order, in one query (those already in the session are
     the same objects); with ``organizations``, each lead's organization too, in one more
-    query for the batch (not one per lead when a handler reads it)."""
-    found: list[Lead] = []
+    query for the batch (not one per lead when a handler reads it).
+
+    A lead the session holds whole (every column loaded, nothing expired; its organization
+    too, when asked) is not read again: the query would hand back the same object unchanged.
+    So the handlers of one event, each loading the batch, read it once while someone holds
+    the objects (the arrivals sweep holds its batch's)."""
+    wanted = sorted(set(ids))
+    held = {lead_id: lead for lead_id in wanted if (lead := _held_whole(lead_id, organizations)) is not None}
+    found = list(held.values())
+    missing = [lead_id for lead_id in wanted if lead_id not in held]
     query = db.select(Lead).order_by(Lead.id)
     if organizations:
         query = query.options(selectinload(Lead.organization))
-    for chunk in chunked(sorted(set(ids)), 500):
+    for chunk in chunked(missing, 500):
         found.extend(db.session.scalars(query.where(Lead.id.in_(chunk))))
-    return found
+    return sorted(found, key=lambda lead: lead.id) if held and missing else found
+
+
+_COLUMNS: frozenset[str] = frozenset()  # the lead columns a query loads (set at first use)
+
+
+def _held_whole(lead_id: int, organization: bool) -> Lead | None:
+    global _COLUMNS
+    lead = db.session.identity_map.get(db.session.identity_key(Lead, lead_id))
+    if lead is None:
+        return None
+    if not _COLUMNS:
+        _COLUMNS = frozenset(prop.key for prop in sa_inspect(Lead).column_attrs if not prop.deferred)
+    state = sa_inspect(lead)
+    if state.expired_attributes or state.deleted or not _COLUMNS <= state.dict.keys():
+        return None
+    if organization:
+        if "organization" not in state.dict:
+            return None
+        held = state.dict["organization"]
+        if held is not None and sa_inspect(held).expired_attributes:
+            return None
+    return lead
 
 
 def _what(ids) -> str:
