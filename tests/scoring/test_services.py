@@ -131,8 +131,9 @@ def test_rescoring_with_nothing_new_writes_nothing(make_user, make_lead, make_ru
     with count_queries() as queries:
         assert services.rescore_lead(lead) is False
     assert not [q for q in queries if q.lstrip().upper().startswith(("UPDATE", "INSERT"))]
-    # One query for the rules, one for the settings, one for the lead's activities.
-    assert len(queries) == 3
+    # One query for the rules (written in this transaction: not kept), one for the lead's
+    # activities; the settings are kept for the process while none changes.
+    assert len(queries) == 2
 
 
 def test_a_change_no_rule_reads_leaves_the_score_unread_and_a_change_one_reads_rescores(
@@ -230,3 +231,23 @@ def test_a_value_rule_is_described_in_the_base_currency(make_rule, make_user):
     assert services.describe_rule(rule) == "Deal value is at least “5000 EUR”"
     assert services.describe_rule(make_rule(field="title", operator="contains", value="director")) == \
         "Job title contains “director”"
+
+
+@pytest.mark.real_commits
+def test_the_active_rules_and_thresholds_are_read_once_and_again_after_a_change(make_user, make_rule, count_queries):
+    admin = make_user(role="admin")
+    rule = make_rule(name="Director", field="title", operator="contains", value="director", points=35)
+    db.session.commit()
+    assert [r.points for r in services.active_rules()] == [35]
+    assert services.scoring_settings()["hot_at"] == 60
+    db.session.commit()
+    with count_queries() as queries:
+        assert [r.points for r in services.active_rules()] == [35]
+        assert services.scoring_settings()["hot_at"] == 60
+    assert not [q for q in queries if "scoring_rules" in q or "FROM settings" in q]  # kept for the process
+    services.update_rule(admin, rule, {**services.rule_input_from_model(rule), "points": "50"})
+    services.update_scoring_settings(admin, {"warm_at": 20, "hot_at": 45, "mql_at": 30, "sql_at": 70,
+                                             "half_life_days": 0, "lifecycle_auto": "1"})
+    db.session.commit()
+    assert [r.points for r in services.active_rules()] == [50]
+    assert services.scoring_settings()["hot_at"] == 45
