@@ -56,7 +56,12 @@ SQLITE_BATCH = 50
 QUEUED = "leadflow.queued_arrivals"  # session.info: ids whose arrival this session queued
 EVERY_SECONDS = 2  # the safety net: a process without a scheduler, or one killed after its commit
 SETTLE_SECONDS = 0.25  # how long a batch may gather (see the module); only alerts wait for it
-_waiting = threading.Lock()  # held by the run of this process that lets a batch gather
+# Per database (a process may serve more than one app): held by the run that lets a batch gather.
+_gathering_locks: dict[str, threading.Lock] = {}
+
+
+def _gathering_lock() -> threading.Lock:
+    return _gathering_locks.setdefault(str(db.engine.url), threading.Lock())
 
 
 def announce(ids: list[int], channel: str) -> None:
@@ -124,7 +129,8 @@ def _gathering(batch: list[LeadArrival], size: int, settle: float) -> float:
 def run_arrivals(now: datetime | None = None, *, settle: float = 0.0) -> int:
     """Run the queued arrivals, a batch per transaction; returns how many ran. With
     ``settle``, a batch gathers first (see the module)."""
-    if settle and _waiting.locked():
+    waiting = _gathering_lock()
+    if settle and waiting.locked():
         return 0  # a run of this process is gathering a batch: it takes what this one came for
     ran = 0
     size = SQLITE_BATCH if db.session.get_bind().dialect.name == "sqlite" else BATCH
@@ -135,12 +141,12 @@ def run_arrivals(now: datetime | None = None, *, settle: float = 0.0) -> int:
         wait = _gathering(batch, size, settle)
         if wait:
             db.session.rollback()  # claims nothing while it waits: no row locked, no write lock held
-            if not _waiting.acquire(blocking=False):
+            if not waiting.acquire(blocking=False):
                 return ran  # another run of this process is gathering: it takes these too
             try:
                 time.sleep(wait)
             finally:
-                _waiting.release()
+                waiting.release()
             continue
         # Held for the batch: every handler's ``load_leads`` finds them without a query.
         leads = [lead for lead in events.load_leads([a.lead_id for a in batch], organizations=True)
