@@ -67,9 +67,9 @@ def schedule_speed_to_lead(ids: list[int], channel: str) -> None:
         return  # imports are old leads, a merge's survivor was there before
     minutes = {kind: int(get_setting(setting)) for kind, setting in (
         ("speed_to_lead", "speed_to_lead_minutes"), ("escalation", "escalate_after_minutes"))}
-    rows = [{"kind": kind, "lead_id": lead_id, "due_at": arrived + timedelta(minutes=after), "created_at": arrived}
-            for lead_id, created_at in db.session.execute(select(Lead.id, Lead.created_at).where(Lead.id.in_(ids)))
-            for arrived in [created_at or utcnow()] for kind, after in minutes.items()]
+    rows = [{"kind": kind, "lead_id": lead.id, "due_at": arrived + timedelta(minutes=after), "created_at": arrived}
+            for lead in load_leads(ids)  # the batch's leads, read by the handlers before this one
+            for arrived in [lead.created_at or utcnow()] for kind, after in minutes.items()]
     if rows:  # one statement for the batch; a lead that has its timers keeps them
         insert_missing(LeadAlert.__table__, rows, ["kind", "lead_id"])
 

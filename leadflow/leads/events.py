@@ -15,7 +15,8 @@ emits one event for the whole batch of leads it wrote:
   (scoring changing the temperature, routing assigning an owner).
 
 Two more come from the areas that own them: ``activity.added`` ``(lead, actor, activity)``
-and ``score.changed`` ``(lead, actor, old, new)``.
+and ``score.changed`` ``(changes, actor)``, ``changes`` a list of ``ScoreChange(lead, old,
+new)``: a batch's scores (the arrivals sweep's, a rescore's) in one event, not one per lead.
 
 Handlers are connected by each area's ``register(bus)``, called in a visible order by
 ``leadflow.wiring.connect``; nothing registers itself by being imported. A handler gets the
@@ -23,7 +24,9 @@ batch: it loads what it needs for all of the ids at once (``load_leads``), or sa
 why it skips the batch.
 
 Each handler runs in a savepoint of its own, inside the transaction of the change: one that
-fails is rolled back and logged, and the change that caused it is still saved. Capture is
+fails is rolled back and logged, and the change that caused it is still saved. A handler of a
+batch that works lead by lead runs each lead's work in ``isolated`` too, so one lead's failure
+costs the others nothing, as when they came one at a time. Capture is
 the front door and must never lose a submission because an alert could not be queued. A
 conflict is not such a failure (``is_conflict``: another transaction changed a versioned row
 first, or the database stayed locked or lost a race): it propagates, so the request answers
@@ -37,7 +40,9 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import NamedTuple
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -60,6 +65,13 @@ EVENTS = (ARRIVED, MOVED, CHANGED, ACTIVITY_ADDED, SCORE_CHANGED)
 # What the caller knows about an arrival that the lead row does not hold (the capture
 # form it came through, say): handlers of ``leads.arrived`` read it with ``arrival_context()``.
 _ARRIVAL_CONTEXT: ContextVar[dict | None] = ContextVar("arrival_context", default=None)
+
+
+class ScoreChange(NamedTuple):
+    """One lead's score moved from ``old`` to ``new`` (``score.changed``)."""
+    lead: Lead
+    old: int
+    new: int
 
 
 class Bus:
@@ -87,7 +99,7 @@ class Bus:
     def emit(self, event: str, what: str, *args, **kwargs) -> list[str]:
         """Run every handler of ``event``, each isolated; returns the names of those that failed."""
         return [handler.__name__ for handler in self.handlers(event)
-                if not _run_isolated(handler, f"On {event} for {what}", *args, **kwargs)]
+                if not isolated(handler, f"On {event} for {what}", *args, **kwargs)]
 
 
 bus = Bus()
@@ -100,7 +112,9 @@ def is_conflict(error: BaseException) -> bool:
     return isinstance(error, StaleDataError) or is_retryable(error)
 
 
-def _run_isolated(func: Callable, what: str, *args, **kwargs) -> bool:
+def isolated(func: Callable, what: str, *args, **kwargs) -> bool:
+    """Run ``func`` in a savepoint: False (logged, rolled back) when it failed; a conflict
+    propagates (see the module). Each handler runs so; a batch handler's per-lead work too."""
     # The change that caused the event is written first, outside the savepoint: when another
     # user saved the same row meanwhile, that conflict is the caller's to answer (a 409), not a
     # handler failure to log and forget with the session left unusable.
@@ -134,14 +148,44 @@ def arrival_context() -> dict:
 def load_leads(ids: Iterable[int], *, organizations: bool = False) -> list[Lead]:
     """The leads of a batch, in id order, in one query (those already in the session are
     the same objects); with ``organizations``, each lead's organization too, in one more
-    query for the batch (not one per lead when a handler reads it)."""
-    found: list[Lead] = []
+    query for the batch (not one per lead when a handler reads it).
+
+    A lead the session holds whole (every column loaded, nothing expired; its organization
+    too, when asked) is not read again: the query would hand back the same object unchanged.
+    So the handlers of one event, each loading the batch, read it once while someone holds
+    the objects (the arrivals sweep holds its batch's)."""
+    wanted = sorted(set(ids))
+    held = {lead_id: lead for lead_id in wanted if (lead := _held_whole(lead_id, organizations)) is not None}
+    found = list(held.values())
+    missing = [lead_id for lead_id in wanted if lead_id not in held]
     query = db.select(Lead).order_by(Lead.id)
     if organizations:
         query = query.options(selectinload(Lead.organization))
-    for chunk in chunked(sorted(set(ids)), 500):
+    for chunk in chunked(missing, 500):
         found.extend(db.session.scalars(query.where(Lead.id.in_(chunk))))
-    return found
+    return sorted(found, key=lambda lead: lead.id) if held and missing else found
+
+
+_COLUMNS: frozenset[str] = frozenset()  # the lead columns a query loads (set at first use)
+
+
+def _held_whole(lead_id: int, organization: bool) -> Lead | None:
+    global _COLUMNS
+    lead = db.session.identity_map.get(db.session.identity_key(Lead, lead_id))
+    if lead is None:
+        return None
+    if not _COLUMNS:
+        _COLUMNS = frozenset(prop.key for prop in sa_inspect(Lead).column_attrs if not prop.deferred)
+    state = sa_inspect(lead)
+    if state.expired_attributes or state.deleted or not _COLUMNS <= state.dict.keys():
+        return None
+    if organization:
+        if "organization" not in state.dict:
+            return None
+        held = state.dict["organization"]
+        if held is not None and sa_inspect(held).expired_attributes:
+            return None
+    return lead
 
 
 def _what(ids) -> str:
@@ -176,4 +220,12 @@ def activity_added(lead: Lead, actor, activity) -> list[str]:
 
 
 def score_changed(lead: Lead, actor, old: int, new: int) -> list[str]:
-    return bus.emit(SCORE_CHANGED, f"lead {lead.id}", lead, actor, old=old, new=new)
+    return scores_changed([ScoreChange(lead, old, new)], actor)
+
+
+def scores_changed(changes: Iterable[ScoreChange], actor) -> list[str]:
+    """Tell every ``score.changed`` handler about a batch of leads whose score moved."""
+    changes = [ScoreChange(*change) for change in changes]
+    if not changes:
+        return []
+    return bus.emit(SCORE_CHANGED, _what(change.lead.id for change in changes), changes, actor)

@@ -231,9 +231,15 @@ def _fit_detail(lead: Lead, rule: ScoringRule, rates: Rates | None = None) -> st
 # --- settings --------------------------------------------------------------------------
 
 def scoring_settings() -> dict:
+    """The thresholds, kept for the process while no setting changes (``refcache``): every
+    arrival batch and rescore asks."""
+    return {**DEFAULT_SETTINGS, **dict(refcache.cached(("settings",), "scoring settings", _stored_settings))}
+
+
+def _stored_settings() -> tuple[tuple[str, object], ...]:
     row = db.session.get(Setting, SETTINGS_KEY)
     stored = row.value if row is not None and isinstance(row.value, dict) else {}
-    return {**DEFAULT_SETTINGS, **{k: v for k, v in stored.items() if k in DEFAULT_SETTINGS}}
+    return tuple((k, v) for k, v in stored.items() if k in DEFAULT_SETTINGS)
 
 
 def _int_or_error(raw, key: str, errors: dict) -> int | None:
@@ -308,9 +314,34 @@ def lifecycle_for(current: str, score: int, settings: dict) -> str:
 
 # --- storing scores --------------------------------------------------------------------
 
-def active_rules() -> list[ScoringRule]:
-    return list(db.session.scalars(
-        select(ScoringRule).where(ScoringRule.active.is_(True)).order_by(ScoringRule.position, ScoringRule.id)))
+@dataclass(frozen=True)
+class ActiveRule:
+    """What scoring reads of an active rule (``compute_score`` takes these or the rows alike),
+    kept for the process while no rule changes (``refcache``)."""
+    id: int
+    name: str
+    category: str
+    active: bool
+    points: int
+    position: int
+    field: str | None
+    custom_key: str | None
+    operator: str | None
+    value: str | None
+    activity_kind: str | None
+    contains: str | None
+    cap: int | None
+    days: int | None
+
+
+_RULE_COLUMNS = tuple(getattr(ScoringRule, name) for name in ActiveRule.__dataclass_fields__)
+
+
+def active_rules() -> list[ActiveRule]:
+    """The active rules in their order (a new list each call; the rules themselves are shared)."""
+    return list(refcache.cached(("scoring_rules",), "active scoring rules", lambda: tuple(
+        ActiveRule(*row) for row in db.session.execute(select(*_RULE_COLUMNS).where(
+            ScoringRule.active.is_(True)).order_by(ScoringRule.position, ScoringRule.id)))))
 
 
 def activity_facts(lead_ids: list[int]) -> dict[int, list[ActivityFact]]:
@@ -389,8 +420,8 @@ def store_scores(scored: Iterable[tuple[Lead, int, list[dict]]], settings: dict)
     """``store_score`` for a batch of leads (new ones: their lifecycle moves forward), set-based:
     the leads whose score, breakdown, temperature and lifecycle come out the same (most new
     leads of a batch) share one UPDATE and one ``leads.changed``; the audit entries and the
-    "Score a → b" timeline entries are one INSERT each. Then ``score.changed`` for each lead
-    whose score moved, as one at a time would. Returns how many did."""
+    "Score a → b" timeline entries are one INSERT each. Then one ``score.changed`` for the leads
+    whose score moved (its handlers give each what one at a time would). Returns how many did."""
     groups: dict[str, tuple[dict, list[Lead]]] = {}
     audits: dict[int, tuple[dict, dict]] = {}
     moved: list[tuple[Lead, int, int, dict]] = []
@@ -419,8 +450,7 @@ def store_scores(scored: Iterable[tuple[Lead, int, list[dict]]], settings: dict)
             {"lead_id": lead.id, "kind": "score_change", "actor_id": None, "subject": _score_subject(old, new, changes),
              "occurred_at": at, "created_at": at, "details": {"old": old, "new": new}}
             for lead, old, new, changes in moved])
-        for lead, old, new, _ in moved:
-            events.score_changed(lead, SCORING, old, new)
+        events.scores_changed([(lead, old, new) for lead, old, new, _ in moved], SCORING)
     return len(moved)
 
 

@@ -162,14 +162,16 @@ def lowest_exit_score() -> int | None:
         select(func.min(Sequence.exit_score_at_least))))
 
 
-def exit_on_score(lead, actor, old=None, new=None):
-    if new is None:
-        return
+def exit_on_score(changes: list[events.ScoreChange], actor):
     lowest = lowest_exit_score()
-    if lowest is None or new < lowest:
-        return  # the common case: no sequence ends at this score
-    exit_lead_enrollments(lead, "score_reached", when=lambda sequence: (
-        sequence.exit_score_at_least is not None and new >= sequence.exit_score_at_least))
+    if lowest is None:
+        return  # the common case: no sequence ends at any score
+    for lead, _, new in changes:
+        if new is None or new < lowest:
+            continue  # no sequence ends at this score
+        events.isolated(exit_lead_enrollments, f"Sequence exits on lead {lead.id}'s score", lead, "score_reached",
+                        when=lambda sequence, new=new: (
+                            sequence.exit_score_at_least is not None and new >= sequence.exit_score_at_least))
 
 
 def register(bus: Bus) -> None:

@@ -48,8 +48,13 @@ def workflow_rules_on_lead_change(ids: list[int], actor, fields=()) -> None:
     _run_for_each(ids, {"trigger": "field_changed", "fields": list(fields)})
 
 
-def workflow_rules_on_score_change(lead: Lead, actor, old=None, new=None) -> None:
-    run_rules({"trigger": "score_crossed", "old": old, "new": new}, lead)
+def workflow_rules_on_score_change(changes: list[events.ScoreChange], actor) -> None:
+    # Which rules listen is kept for the process: a score no rule listens for reads nothing.
+    for lead, old, new in changes:
+        event = {"trigger": "score_crossed", "old": old, "new": new}
+        rules = listening_rules(event)
+        if rules:
+            events.isolated(run_rules, f"Workflow rules on lead {lead.id}'s score", event, lead, rules)
 
 
 def register(bus: Bus) -> None:

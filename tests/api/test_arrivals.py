@@ -5,6 +5,8 @@ runs does not grow with the number of leads."""
 
 from __future__ import annotations
 
+import threading
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy import event
 from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.extensions import db
+from leadflow.leads import arrivals
 from leadflow.leads.alert_models import LeadAlert
 from leadflow.leads.arrival_models import LeadArrival
 from leadflow.leads.models import Lead
@@ -76,6 +79,29 @@ def test_the_api_answers_before_routing_and_the_sweep_routes_scores_and_alerts_o
 
     assert run_sweep(other, "lead_arrivals") == 0  # and never again
     assert _done(lead_id) == {"owner": rules, "score": 15, "assigned": 1, "timers": 2, "alerts": 1, "queued": 0}
+
+
+def test_a_busy_servers_sweep_lets_a_batch_gather_and_runs_it_once(make_app, rules, admin_api, monkeypatch):
+    """The sweep each commit wakes waits until the oldest arrival is SETTLE_SECONDS old, so the
+    leads that come meanwhile are handled in the same batch; a run woken meanwhile returns."""
+    monkeypatch.setattr(arrivals, "SETTLE_SECONDS", 1.0)
+    other = make_app(ARRIVALS_RUN_INLINE=False)
+    web = other.test_client()
+    first = admin_api(web, first_name="Ada", email="ada@example.com", title="Director").get_json()["id"]
+    gathered: list = []
+    gathering = threading.Thread(target=lambda: gathered.append(run_sweep(other, "lead_arrivals")))
+    started = time.monotonic()
+    gathering.start()
+    time.sleep(0.2)
+    second = admin_api(web, first_name="Bo", email="bo@example.com", title="Director").get_json()["id"]
+    woken = time.monotonic()
+    assert run_sweep(other, "lead_arrivals") == 0  # the gathering run takes this one too
+    assert time.monotonic() - woken < 0.5
+    assert _done(second)["queued"] == 1  # nothing ran yet
+    gathering.join(timeout=30)
+    assert gathered == [2] and time.monotonic() - started >= 0.9
+    for lead_id in (first, second):
+        assert _done(lead_id) == {"owner": rules, "score": 15, "assigned": 1, "timers": 2, "alerts": 1, "queued": 0}
 
 
 def test_in_tests_and_scripts_the_arrival_has_run_when_the_request_returns(client, rules, admin_api):

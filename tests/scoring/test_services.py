@@ -19,8 +19,8 @@ def heard():
     """The score.changed events emitted during the test."""
     seen = []
 
-    def listener(lead, actor, **data):
-        seen.append((lead.id, data))
+    def listener(changes, actor):
+        seen.extend((lead.id, {"old": old, "new": new}) for lead, old, new in changes)
 
     events.bus.on(events.SCORE_CHANGED, listener)
     yield seen
@@ -59,6 +59,24 @@ def test_new_lead_is_scored_on_arrival_with_timeline_entry_and_event(make_user, 
     assert lead.score_breakdown[0]["name"] == "Director"
     assert score_changes(lead) == ["Score 0 → 35"]
     assert heard == [(lead.id, {"old": 0, "new": 35})]
+
+
+def test_a_batch_of_new_leads_is_one_score_event_with_each_leads_change(make_user, make_lead, make_rule):
+    admin = make_user(role="admin")
+    leads = [make_lead(admin, title=title) for title in ("IT Director", "Intern", "Director of sales")]
+    make_rule(name="Director", field="title", operator="contains", value="director", points=35)
+    batches = []
+
+    def listener(changes, actor):
+        batches.append([(lead.id, old, new) for lead, old, new in changes])
+
+    events.bus.on(events.SCORE_CHANGED, listener)
+    try:
+        services.score_new_leads([lead.id for lead in leads], "api")
+    finally:
+        events.bus.off(events.SCORE_CHANGED, listener)
+    assert batches == [[(leads[0].id, 0, 35), (leads[2].id, 0, 35)]]  # the intern's score did not move
+    assert [score_changes(lead) for lead in leads] == [["Score 0 → 35"], [], ["Score 0 → 35"]]
 
 
 def test_editing_a_field_rescores_and_moves_lifecycle_forward(make_user, make_lead, make_rule, heard):
@@ -113,8 +131,9 @@ def test_rescoring_with_nothing_new_writes_nothing(make_user, make_lead, make_ru
     with count_queries() as queries:
         assert services.rescore_lead(lead) is False
     assert not [q for q in queries if q.lstrip().upper().startswith(("UPDATE", "INSERT"))]
-    # One query for the rules, one for the settings, one for the lead's activities.
-    assert len(queries) == 3
+    # One query for the rules (written in this transaction: not kept), one for the lead's
+    # activities; the settings are kept for the process while none changes.
+    assert len(queries) == 2
 
 
 def test_a_change_no_rule_reads_leaves_the_score_unread_and_a_change_one_reads_rescores(
@@ -212,3 +231,23 @@ def test_a_value_rule_is_described_in_the_base_currency(make_rule, make_user):
     assert services.describe_rule(rule) == "Deal value is at least “5000 EUR”"
     assert services.describe_rule(make_rule(field="title", operator="contains", value="director")) == \
         "Job title contains “director”"
+
+
+@pytest.mark.real_commits
+def test_the_active_rules_and_thresholds_are_read_once_and_again_after_a_change(make_user, make_rule, count_queries):
+    admin = make_user(role="admin")
+    rule = make_rule(name="Director", field="title", operator="contains", value="director", points=35)
+    db.session.commit()
+    assert [r.points for r in services.active_rules()] == [35]
+    assert services.scoring_settings()["hot_at"] == 60
+    db.session.commit()
+    with count_queries() as queries:
+        assert [r.points for r in services.active_rules()] == [35]
+        assert services.scoring_settings()["hot_at"] == 60
+    assert not [q for q in queries if "scoring_rules" in q or "FROM settings" in q]  # kept for the process
+    services.update_rule(admin, rule, {**services.rule_input_from_model(rule), "points": "50"})
+    services.update_scoring_settings(admin, {"warm_at": 20, "hot_at": 45, "mql_at": 30, "sql_at": 70,
+                                             "half_life_days": 0, "lifecycle_auto": "1"})
+    db.session.commit()
+    assert [r.points for r in services.active_rules()] == [50]
+    assert services.scoring_settings()["hot_at"] == 45
