@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextvars
 import select
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, bindparam, event
@@ -307,10 +308,79 @@ def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    writer = ProcessWriterLock(busy_timeout_ms / 1000) if engine.url.database not in (None, "", ":memory:") else None
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        mode = sqlite_begin_mode.get()
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+        if sqlite_begin_mode.get() != "IMMEDIATE":
+            connection.exec_driver_sql("BEGIN")
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        if writer is not None:
+            writer.acquire(dbapi_connection)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if writer is not None:
+                writer.release(dbapi_connection)
+            raise
+
+    if writer is not None:
+        # The turn passes on right after the COMMIT or ROLLBACK (SQLAlchemy has no event after
+        # them, so this engine's dialect is wrapped); a connection that goes back to the pool,
+        # is closed or is invalidated gives it up too, whatever happened before.
+        engine.dialect.do_commit = writer.releasing(engine.dialect.do_commit)
+        engine.dialect.do_rollback = writer.releasing(engine.dialect.do_rollback)
+        for name in ("checkin", "invalidate", "close"):
+            event.listen(engine, name, writer.release_from_event)
+
+
+class ProcessWriterLock:
+    """This process's turn at SQLite's write lock, handed over the moment it is free.
+
+    SQLite has one writer at a time. A thread whose ``BEGIN IMMEDIATE`` finds the lock taken
+    sleeps in SQLite's busy handler and looks again later (about 30 ms after the holder's
+    commit, measured here): the lock sits free while every waiting thread of the process
+    sleeps, so under concurrent writes most of a request's time went to waiting. Here the threads of one process queue on
+    a lock of their own first, taken before ``BEGIN IMMEDIATE`` and let go when the
+    transaction's connection goes back to the pool, so the next writer starts as soon as the
+    last one commits. Other processes (another worker, the scheduler's own process) still
+    meet at SQLite's lock, as before.
+
+    A thread that waits longer than the busy timeout goes on to ``BEGIN IMMEDIATE`` anyway and
+    SQLite's busy handler decides, as it did before this lock: the lock can delay a writer,
+    never stop one."""
+
+    def __init__(self, timeout_seconds: float):
+        self._lock = threading.Lock()
+        self._timeout = timeout_seconds
+        self._holder = None  # the DB-API connection whose transaction holds the turn
+
+    def acquire(self, connection) -> None:
+        if self._holder is connection:
+            return  # the connection's earlier transaction still holds the turn
+        if self._lock.acquire(timeout=self._timeout):
+            self._holder = connection
+
+    def release(self, connection) -> None:
+        if connection is not None and self._holder is connection:
+            self._holder = None
+            self._lock.release()
+
+    def release_from_event(self, dbapi_connection, _record, *_args) -> None:
+        self.release(dbapi_connection)
+
+    def releasing(self, end_transaction: Callable) -> Callable:
+        """``end_transaction`` (the dialect's commit or rollback of a pooled connection), then
+        the turn passed on."""
+
+        def ended(connection) -> None:
+            try:
+                end_transaction(connection)
+            finally:
+                self.release(getattr(connection, "dbapi_connection", connection))
+
+        return ended
 
 
 # The tables a bulk write (an import, the demo seed, a restore, a bulk job) fills or rewrites:
