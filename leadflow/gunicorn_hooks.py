@@ -15,7 +15,8 @@ after the fork the worker drops the database connections it inherited, unclosed
 (``Engine.dispose(close=False)``: the master's sockets stay the master's). With the scheduler
 in the worker (``--scheduler thread``) the app is loaded in each worker, as before: a thread
 started in the master would not survive the fork. A preloaded app is not reloaded by a
-``HUP`` (restart the server to deploy new code).
+``HUP`` (restart the server to deploy new code). Either way, once a worker has its app it
+moves what it holds to the permanent generation too (``post_worker_init``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ def post_fork(server, worker) -> None:
         app = worker.app.wsgi()  # the app the master loaded (``wsgi:app``)
         with app.app_context():
             drop_inherited_connections(db.engines.values())
+
+
+def post_worker_init(worker) -> None:
+    # The worker has loaded the app (itself, or from the master): what it holds now lives as
+    # long as the process. Moved out of the collector's sight, a full collection no longer
+    # walks those ~160,000 objects: 100 ms of every thread's time once every few hundred
+    # requests, not paid for garbage that is never there.
+    gc.freeze()
 
 
 def drop_inherited_connections(engines) -> None:

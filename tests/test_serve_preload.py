@@ -4,6 +4,7 @@ opens database connections of its own, and none of them holds the scheduler's co
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -43,6 +44,18 @@ def test_the_app_is_loaded_before_the_fork_only_when_the_scheduler_has_its_own_p
     assert hooks_with(**{SCHEDULER_PROCESS_ENV: "1"}).preload_app is True
     # A scheduler thread started in the master would not survive the fork into the workers.
     assert hooks_with(**{SCHEDULER_PROCESS_ENV: None}).preload_app is False
+
+
+def test_a_worker_with_its_app_loaded_keeps_what_it_holds_out_of_the_collectors_walks():
+    gc.unfreeze()
+    try:
+        held = [object()]  # something the app holds for good
+        assert any(o is held for o in gc.get_objects())
+        gunicorn_hooks.post_worker_init(worker=None)
+        assert gc.get_freeze_count() > 0
+        assert not any(o is held for o in gc.get_objects())  # a collection no longer walks it
+    finally:
+        gc.unfreeze()
 
 
 def test_a_forked_worker_leaves_the_masters_connections_to_it_and_opens_its_own(database_url):
