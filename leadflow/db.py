@@ -92,6 +92,14 @@ sqlite_begin_mode: contextvars.ContextVar[str] = contextvars.ContextVar(
 )
 
 
+# How long a SQLite writer of this context waits for the write lock, in seconds, when it waits
+# less than the busy timeout (a write that is skipped if the lock stays taken; the caller sets
+# the connection's busy timeout to match). None: the busy timeout.
+sqlite_write_wait: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "sqlite_write_wait", default=None
+)
+
+
 # PostgreSQL's "serialization failure" and "deadlock detected": the transaction lost a race.
 RETRYABLE_SQLSTATES = ("40001", "40P01")
 # SQLite's SQLITE_BUSY / SQLITE_LOCKED messages ("database is locked", "database table is locked").
@@ -347,24 +355,31 @@ class ProcessWriterLock:
     last one commits. Other processes (another worker, the scheduler's own process) still
     meet at SQLite's lock, as before.
 
-    A thread that waits longer than the busy timeout goes on to ``BEGIN IMMEDIATE`` anyway and
-    SQLite's busy handler decides, as it did before this lock: the lock can delay a writer,
-    never stop one."""
+    A thread that waits longer than the busy timeout (or ``sqlite_write_wait``, for a write
+    that is skipped when the lock stays taken) goes on to ``BEGIN IMMEDIATE`` anyway and
+    SQLite's busy handler decides, as it did before this lock; so does a thread whose other
+    connection holds the turn. The lock can delay a writer, never stop one."""
 
     def __init__(self, timeout_seconds: float):
         self._lock = threading.Lock()
         self._timeout = timeout_seconds
         self._holder = None  # the DB-API connection whose transaction holds the turn
+        self._holder_thread = None  # and the thread that took it
 
     def acquire(self, connection) -> None:
         if self._holder is connection:
             return  # the connection's earlier transaction still holds the turn
-        if self._lock.acquire(timeout=self._timeout):
-            self._holder = connection
+        if self._holder_thread == threading.get_ident():
+            # This thread's other connection holds the turn: waiting for it here would wait
+            # for ourselves. SQLite's busy handler decides, as it did before this lock.
+            return
+        wait = sqlite_write_wait.get()
+        if self._lock.acquire(timeout=self._timeout if wait is None else wait):
+            self._holder, self._holder_thread = connection, threading.get_ident()
 
     def release(self, connection) -> None:
         if connection is not None and self._holder is connection:
-            self._holder = None
+            self._holder = self._holder_thread = None
             self._lock.release()
 
     def release_from_event(self, dbapi_connection, _record, *_args) -> None:

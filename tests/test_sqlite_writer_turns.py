@@ -14,7 +14,7 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from leadflow.db import ProcessWriterLock, configure_sqlite_engine
+from leadflow.db import ProcessWriterLock, configure_sqlite_engine, sqlite_write_wait
 
 
 @pytest.fixture
@@ -123,7 +123,9 @@ def test_a_failed_begin_gives_the_turn_up(tmp_path):
 def test_a_writer_that_waits_past_the_timeout_goes_on_to_sqlites_own_lock():
     turns = ProcessWriterLock(timeout_seconds=0.05)
     first, second = object(), object()
-    turns.acquire(first)
+    holder = threading.Thread(target=turns.acquire, args=(first,))  # another thread's writer
+    holder.start()
+    holder.join()
     started = time.monotonic()
     turns.acquire(second)  # the holder never lets go: after 50 ms the writer goes on
     assert 0.04 < time.monotonic() - started < 1
@@ -131,3 +133,44 @@ def test_a_writer_that_waits_past_the_timeout_goes_on_to_sqlites_own_lock():
     turns.release(first)
     turns.acquire(second)
     turns.release(second)
+
+
+def test_a_write_that_may_wait_only_briefly_waits_that_long_for_its_turn(engine):
+    """The API token's "last used" write waits 50 ms for the lock, then is skipped."""
+    with engine.connect() as holder:
+        holder.begin()
+        holder.execute(text("INSERT INTO notes (body) VALUES ('long write')"))
+        done = []
+
+        def brief_write() -> None:
+            wait = sqlite_write_wait.set(0.05)
+            try:
+                with engine.connect() as connection:
+                    connection.connection.driver_connection.execute("PRAGMA busy_timeout = 50")
+                    started = time.monotonic()
+                    with pytest.raises(Exception, match="locked"):
+                        with connection.begin():
+                            pass
+                    done.append(time.monotonic() - started)
+            finally:
+                sqlite_write_wait.reset(wait)
+
+        thread = threading.Thread(target=brief_write)
+        thread.start()
+        thread.join(5)
+        holder.rollback()
+    assert len(done) == 1 and done[0] < 1  # 50 ms for the turn, 50 ms at SQLite's lock
+
+
+def test_a_thread_whose_other_connection_holds_the_turn_does_not_wait_for_itself(engine):
+    with engine.connect() as outer:
+        outer.begin()
+        outer.execute(text("INSERT INTO notes (body) VALUES ('outer')"))
+        with engine.connect() as inner:
+            inner.connection.driver_connection.execute("PRAGMA busy_timeout = 50")
+            started = time.monotonic()
+            with pytest.raises(Exception, match="locked"):
+                with inner.begin():
+                    pass
+            assert time.monotonic() - started < 1  # SQLite's 50 ms, not the 5 s busy timeout
+        outer.commit()

@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload
 from leadflow.accounts.models import User
 from leadflow.api.http import forbidden_body
 from leadflow.api.models import SCOPES, ApiToken, IdempotencyKey
-from leadflow.db import is_retryable, sqlite_begin_mode, utcnow
+from leadflow.db import is_retryable, sqlite_begin_mode, sqlite_write_wait, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
@@ -183,6 +183,7 @@ def _record_use_if_free(token_id: int, now) -> None:
     """SQLite: ``last_used_at = now`` in a transaction of its own, unless the write lock stays
     taken for ``LAST_USED_WAIT_MS``."""
     mode = sqlite_begin_mode.set("IMMEDIATE")
+    wait = sqlite_write_wait.set(LAST_USED_WAIT_MS / 1000)
     try:
         with db.engine.connect() as conn:
             sqlite = conn.connection.driver_connection  # the pragma outside SQLAlchemy's transaction
@@ -199,6 +200,7 @@ def _record_use_if_free(token_id: int, now) -> None:
             finally:
                 sqlite.execute(f"PRAGMA busy_timeout = {int(current_app.config['SQLITE_BUSY_TIMEOUT_MS'])}")
     finally:
+        sqlite_write_wait.reset(wait)
         sqlite_begin_mode.reset(mode)
 
 
