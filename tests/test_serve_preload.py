@@ -8,13 +8,16 @@ import gc
 import importlib
 import json
 import os
+import platform
 import signal
 import socket
 import subprocess
 import sys
 import time
+import types
 import urllib.error
 import urllib.request
+import weakref
 from pathlib import Path
 
 import pytest
@@ -73,6 +76,24 @@ def test_a_forked_worker_leaves_the_masters_connections_to_it_and_opens_its_own(
         masters.dispose()  # here the "master" is this process: it closes its own
     finally:
         engine.dispose()
+
+
+class _Cycle:
+    def __init__(self):
+        self.me = self
+
+
+def test_before_a_fork_the_master_drops_its_garbage_and_frees_its_heaps_pages(monkeypatch):
+    """What loading left unreachable is collected before ``gc.freeze``, which would keep it in
+    every worker for good; the free pages go back to the system (glibc's ``malloc_trim``)."""
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))  # this process is no master
+    garbage = _Cycle()
+    gone = weakref.ref(garbage)
+    del garbage
+    gunicorn_hooks.pre_fork(types.SimpleNamespace(cfg=types.SimpleNamespace(preload_app=True)), None)
+    assert gone() is None and frozen == [True]
+    assert gunicorn_hooks.release_free_memory() is (platform.libc_ver()[0] == "glibc")
 
 
 def _get(url: str) -> tuple[int, dict]:
