@@ -20,6 +20,7 @@ from leadflow.leads.models import LIFECYCLES, SOURCES
 from leadflow.leads.services import TEXT_LIMITS, default_stage, parse_tags
 from leadflow.imports.formats import (DATE_FORMATS, DATE_TARGETS, DECIMAL_SEPARATORS, ISO, AmountError, DateError,
                                       FutureDate, parse_amount, parse_date_cell, parse_moment)
+from leadflow.imports.country_names import NAMES_BY_CODE
 from leadflow.imports.mapping import TARGETS, custom_field_name, normalise_header
 from leadflow.imports.problems import Problem, cell_code
 from leadflow.pipeline.models import Pipeline, Stage
@@ -66,26 +67,13 @@ _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'
 _NANP = re.compile(r"^\s*(?:\+?1[\s.-]*)?(?:\(([2-9]\d{2})\)|([2-9]\d{2}))[\s.-]*(\d{3})[\s.-]*(\d{4})\s*$")
 
 
-def _country_names() -> dict[str, str]:
-    from phonenumbers.geodata.locale import LOCALE_DATA
-
-    names = {}
-    for code, by_language in LOCALE_DATA.items():
-        if len(code) != 2:
-            continue
-        for language in ("aa", "de", "fr", "es", "it", "nl"):
-            name = by_language.get(language)
-            if name and not name.startswith("*"):
-                names.setdefault(normalise_header(name), code)
-    names.update({normalise_header(k): v for k, v in (
-        ("USA", "US"), ("United States of America", "US"), ("U.S.", "US"), ("UK", "GB"), ("England", "GB"),
-        ("Great Britain", "GB"), ("Scotland", "GB"), ("Wales", "GB"), ("Holland", "NL"), ("Czechia", "CZ"),
-        ("South Korea", "KR"), ("Russia", "RU"),
-    )})
-    return names
-
-
-_COUNTRIES: dict[str, str] | None = None
+# A country column's names (normalised) -> ISO code: six languages' names, and what people write.
+COUNTRIES: dict[str, str] = {name: code for code, names in NAMES_BY_CODE.items() for name in names.split()}
+COUNTRIES.update({normalise_header(k): v for k, v in (
+    ("USA", "US"), ("United States of America", "US"), ("U.S.", "US"), ("UK", "GB"), ("England", "GB"),
+    ("Great Britain", "GB"), ("Scotland", "GB"), ("Wales", "GB"), ("Holland", "NL"), ("Czechia", "CZ"),
+    ("South Korea", "KR"), ("Russia", "RU"),
+)})
 
 # The number types phonenumbers tries, in its order (``_number_type_helper``).
 _US_NUMBER_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
@@ -355,13 +343,10 @@ class RowCleaner:
         return f.normalise_phone(raw, region)
 
     def _country(self, raw: str, values: dict) -> None:
-        global _COUNTRIES
         if len(raw) == 2 and raw.isalpha():
             values["country"] = raw.upper()
             return
-        if _COUNTRIES is None:
-            _COUNTRIES = _country_names()
-        code = _COUNTRIES.get(normalise_header(raw))
+        code = COUNTRIES.get(normalise_header(raw))
         if code is None:
             raise f.FieldError(f"“{raw[:40]}” is not a country we know; use a two-letter code such as US or DE.")
         values["country"] = code
