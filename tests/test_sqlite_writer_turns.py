@@ -34,6 +34,17 @@ def write_after(engine, started: threading.Event, began: list, body: str) -> Non
         connection.execute(text("INSERT INTO notes (body) VALUES (:body)"), {"body": body})
 
 
+def seconds_to_be_refused(engine) -> float:
+    """How long a write on a connection with a 50 ms busy timeout took to be refused."""
+    with engine.connect() as connection:
+        connection.connection.driver_connection.execute("PRAGMA busy_timeout = 50")
+        started = time.monotonic()
+        with pytest.raises(Exception, match="locked"):
+            with connection.begin():
+                pass
+        return time.monotonic() - started
+
+
 def test_a_waiting_writer_starts_as_soon_as_the_holder_commits_not_a_busy_sleep_later(engine):
     delays = []
     for round_ in range(3):
@@ -145,13 +156,7 @@ def test_a_write_that_may_wait_only_briefly_waits_that_long_for_its_turn(engine)
         def brief_write() -> None:
             wait = sqlite_write_wait.set(0.05)
             try:
-                with engine.connect() as connection:
-                    connection.connection.driver_connection.execute("PRAGMA busy_timeout = 50")
-                    started = time.monotonic()
-                    with pytest.raises(Exception, match="locked"):
-                        with connection.begin():
-                            pass
-                    done.append(time.monotonic() - started)
+                done.append(seconds_to_be_refused(engine))
             finally:
                 sqlite_write_wait.reset(wait)
 
@@ -166,11 +171,5 @@ def test_a_thread_whose_other_connection_holds_the_turn_does_not_wait_for_itself
     with engine.connect() as outer:
         outer.begin()
         outer.execute(text("INSERT INTO notes (body) VALUES ('outer')"))
-        with engine.connect() as inner:
-            inner.connection.driver_connection.execute("PRAGMA busy_timeout = 50")
-            started = time.monotonic()
-            with pytest.raises(Exception, match="locked"):
-                with inner.begin():
-                    pass
-            assert time.monotonic() - started < 1  # SQLite's 50 ms, not the 5 s busy timeout
+        assert seconds_to_be_refused(engine) < 1  # SQLite's 50 ms, not the 5 s busy timeout
         outer.commit()
