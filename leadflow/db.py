@@ -349,10 +349,11 @@ class ProcessWriterLock:
     SQLite has one writer at a time. A thread whose ``BEGIN IMMEDIATE`` finds the lock taken
     sleeps in SQLite's busy handler and looks again later (about 30 ms after the holder's
     commit, measured here): the lock sits free while every waiting thread of the process
-    sleeps, so under concurrent writes most of a request's time went to waiting. Here the threads of one process queue on
-    a lock of their own first, taken before ``BEGIN IMMEDIATE`` and let go when the
-    transaction's connection goes back to the pool, so the next writer starts as soon as the
-    last one commits. Other processes (another worker, the scheduler's own process) still
+    sleeps, so under concurrent writes most of a request's time went to waiting. Here the
+    threads of one process queue on a lock of their own first, taken before ``BEGIN
+    IMMEDIATE`` and let go right after the transaction's COMMIT or ROLLBACK (or when its
+    connection goes back to the pool, is closed or is invalidated), so the next writer starts
+    as soon as the last one commits. Other processes (another worker, the scheduler's own process) still
     meet at SQLite's lock, as before.
 
     A thread that waits longer than the busy timeout (or ``sqlite_write_wait``, for a write
