@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import select
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 
@@ -260,6 +261,10 @@ def insert_missing(table, rows, index_elements: list[str], index_where=None) -> 
 POSTGRESQL_SESSION_SETTINGS = {"random_page_cost": "1.1", "max_parallel_workers_per_gather": "0"}
 
 
+IDLE_PING_SECONDS = 60
+_IDLE_SINCE = "leadflow.idle_since"
+
+
 def closed_by_server(dbapi_connection) -> bool:
     """Whether the server has closed this idle connection (restarted, ended the session,
     timed it out). Between transactions the server sends nothing, so anything waiting to
@@ -280,14 +285,28 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
 
     A connection the server closed while it sat in the pool (PostgreSQL restarted) is
     replaced when checked out, with every other connection of the pool, as ``pool_pre_ping``
-    would, without its round trip (``SELECT`` of nothing) on every checkout."""
+    would, without its round trip (``SELECT`` of nothing) on every checkout.
+
+    A connection dropped without a word (a firewall or pooler that forgets idle connections
+    sends nothing, so there is nothing to read) is found by a ping when it was idle longer than
+    ``IDLE_PING_SECONDS``: a connection of a busy pool never pays for it."""
     if engine.dialect.name != "postgresql":
         return
 
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record):
+        record.info[_IDLE_SINCE] = time.monotonic()
+
     @event.listens_for(engine, "checkout")
-    def _on_checkout(dbapi_connection, _record, _proxy):
+    def _on_checkout(dbapi_connection, record, _proxy):
         if closed_by_server(dbapi_connection):
             raise InvalidatePoolError("the server closed the connection")
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is not None and time.monotonic() - idle_since > IDLE_PING_SECONDS:
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except engine.dialect.loaded_dbapi.Error as exc:
+                raise InvalidatePoolError(f"the idle connection did not answer ({type(exc).__name__})") from exc
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):

@@ -9,6 +9,7 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
+import leadflow.db
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 
@@ -73,6 +74,24 @@ def test_every_closed_connection_of_the_pool_is_replaced(app):
         for connection in again:
             connection.close()
     assert not set(seen) & set(pids)
+
+
+@pytest.mark.real_commits  # the pool's connections themselves, not a test transaction's
+def test_a_connection_idle_for_long_is_pinged_and_replaced_when_it_does_not_answer(app, monkeypatch):
+    """A firewall that forgets an idle connection sends nothing: there is nothing to read, so
+    only a ping can tell. A connection idle longer than IDLE_PING_SECONDS gets one."""
+    _needs_postgresql()
+    monkeypatch.setattr(leadflow.db, "closed_by_server", lambda _connection: False)  # the silent drop
+    pings = []
+    real_ping = db.engine.dialect.do_ping
+    monkeypatch.setattr(db.engine.dialect, "do_ping", lambda connection: pings.append(1) or real_ping(connection))
+    old = _backend_pid()
+    assert _backend_pid() == old and pings == []  # idle a moment: no ping, no round trip
+    monkeypatch.setattr(leadflow.db, "IDLE_PING_SECONDS", 0)
+    _end_session(old)
+
+    assert _backend_pid() != old
+    assert pings
 
 
 def test_results_are_described_like_the_driver_does(app, make_lead):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from leadflow.db import utcnow
 from leadflow.extensions import db
@@ -22,7 +22,17 @@ def queued_import(new_job, importer, content: str) -> ImportJob:
 
 
 def silence(worker: str, seconds: float) -> None:
-    """As if ``worker``'s process had stopped beating ``seconds`` ago."""
+    """As if ``worker``'s process had stopped ``seconds`` ago: its last beat, and the leases it
+    took or renewed (each with a beat), are that much older."""
+    ago = timedelta(seconds=seconds)
     db.session.execute(update(SchedulerHeartbeat.__table__).where(SchedulerHeartbeat.id == worker)
-                       .values(beat_at=utcnow() - timedelta(seconds=seconds)))
+                       .values(beat_at=utcnow() - ago))
+    for table in db.metadata.sorted_tables:
+        owner = table.c.get("lease_owner", table.c.get("claimed_by"))
+        if owner is None or "lease_until" not in table.c:
+            continue
+        held = db.session.execute(select(table.c.id, table.c.lease_until).where(owner == worker,
+                                                                                table.c.lease_until.is_not(None)))
+        for row_id, lease_until in held.all():
+            db.session.execute(update(table).where(table.c.id == row_id).values(lease_until=lease_until - ago))
     db.session.commit()

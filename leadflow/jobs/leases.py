@@ -51,7 +51,8 @@ def claim(model, due, worker: str, *, now: datetime | None = None, values: dict 
     claimed = claim_due(model, due=due, lease_column=model.lease_until, now=now, lease_seconds=LEASE_SECONDS,
                         limit=1, order_by=order_by if order_by is not None else model.id,
                         values={"lease_owner": worker, **(values or {})},
-                        takeover=claimant_is_gone(model.lease_owner, now))
+                        takeover=claimant_is_gone(model.lease_owner, now, lease_until=model.lease_until,
+                                                   lease_seconds=LEASE_SECONDS))
     if claimed:
         beat(now, worker)
     db.session.commit()

@@ -225,7 +225,8 @@ def deliver_outbox(now: datetime) -> int:
             due=and_(OutboxMessage.state.in_(CLAIMABLE_STATES), OutboxMessage.next_attempt_at <= batch_now),
             lease_column=OutboxMessage.lease_until, now=batch_now, lease_seconds=LEASE_SECONDS, limit=BATCH_SIZE,
             order_by=OutboxMessage.next_attempt_at, values={"claimed_by": me},
-            takeover=claimant_is_gone(OutboxMessage.claimed_by, batch_now),
+            takeover=claimant_is_gone(OutboxMessage.claimed_by, batch_now, lease_until=OutboxMessage.lease_until,
+                                      lease_seconds=LEASE_SECONDS),
         )
         outgoing = _load(claim)
         db.session.commit()  # the claim is ours before any SMTP traffic; no lock held while sending

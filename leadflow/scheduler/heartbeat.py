@@ -79,12 +79,24 @@ def forget_gone(now: datetime) -> None:
     db.session.execute(delete(SchedulerHeartbeat.__table__).where(SchedulerHeartbeat.beat_at < now - FORGET_AFTER))
 
 
-def claimant_is_gone(claimed_by, now: datetime):
-    """SQL: the row's claimant has no heartbeat newer than ``STALE_AFTER_SECONDS``."""
+def claimant_is_gone(claimed_by, now: datetime, *, lease_until=None, lease_seconds: float | None = None):
+    """SQL: the row's claimant has no heartbeat newer than ``STALE_AFTER_SECONDS``.
+
+    With ``lease_until`` and ``lease_seconds`` (a claim's takeover: the row's lease column and
+    the length its claimant gives a lease), also: that lease was taken or last renewed more
+    than ``STALE_AFTER_SECONDS`` ago. A claimant beats whenever it takes or renews a lease, so
+    this adds no wait for a dead one; it stops a live one being taken for dead. On PostgreSQL
+    a claim that meets a row another claim has just committed checks that row again as it now
+    is, but reads the heartbeats as they were when its statement began: without the new
+    claimant's first beat, written in the same transaction as its claim.
+    """
     fresh = select(SchedulerHeartbeat.id).where(
         and_(SchedulerHeartbeat.id == claimed_by,
              SchedulerHeartbeat.beat_at >= now - timedelta(seconds=STALE_AFTER_SECONDS)))
-    return and_(claimed_by.is_not(None), ~exists(fresh))
+    gone = and_(claimed_by.is_not(None), ~exists(fresh))
+    if lease_until is not None:
+        gone = and_(gone, lease_until < now + timedelta(seconds=lease_seconds - STALE_AFTER_SECONDS))
+    return gone
 
 
 @contextmanager

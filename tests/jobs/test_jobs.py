@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.imports import runner
+from leadflow.jobs import leases
 from leadflow.jobs import runner as jobs
 from leadflow.jobs.runner import run_due_jobs
 from leadflow.leads.models import Lead
@@ -130,6 +131,27 @@ def test_two_schedulers_sweeping_at_once_run_every_job_once(app, new_job, import
         assert leads_with_prefix(f"j{n}-") == sorted(f"j{n}-{i}@example.com" for i in range(4))
     # It ran beside the imports: it scored the leads there were, once.
     assert (rescore.status, rescore.lease_owner) == ("done", None) and rescore.done <= 12
+
+
+def test_a_job_claimed_a_moment_ago_is_not_taken_for_dead_before_its_first_beat_is_seen(app, new_job, importer):
+    """How a claim on PostgreSQL can meet a job another claim has just committed: the row as it
+    now is (leased a moment ago) and no heartbeat of its new worker, whose first beat came in
+    the same transaction but after this statement began. That worker is alive; the job is left
+    alone until its lease, too, is older than a stale heartbeat."""
+    job = queued_import(new_job, importer, people(2, prefix="m-"))
+    now = utcnow()
+    job.status, job.lease_owner = "running", "claimed-a-moment-ago"
+    job.lease_until = now + timedelta(seconds=leases.LEASE_SECONDS)
+    db.session.commit()
+    assert db.session.get(heartbeat.SchedulerHeartbeat, "claimed-a-moment-ago") is None
+    assert run_due_jobs(now) == 0
+    db.session.expire_all()
+    assert (job.status, job.lease_owner, job.rows_done) == ("running", "claimed-a-moment-ago", 0)
+
+    later = now + timedelta(seconds=heartbeat.STALE_AFTER_SECONDS + 1)  # no beat and no renewal since
+    assert run_due_jobs(later) == 1
+    db.session.expire_all()
+    assert (job.status, job.lease_owner, job.created_count) == ("done", None, 2)
 
 
 class Crash(BaseException):
