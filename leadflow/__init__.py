@@ -56,10 +56,12 @@ def create_app(config: object | str | None = None, *, migrations: bool = True) -
 
             guard(app, db.engine)
     install_commit_tracking()
+    from leadflow.db import install_inserts_together
     from leadflow.leads.store import install_totals_at_commit
     from leadflow.web import refcache
 
     install_totals_at_commit()
+    install_inserts_together()
     refcache.install()
 
     if app.config.get("TRUST_PROXY"):

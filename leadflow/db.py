@@ -7,6 +7,7 @@ import select
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, bindparam, event
@@ -218,29 +219,96 @@ def conflict_insert(name: tuple, build):
 # as an executemany. On PostgreSQL an executemany is a pipeline of its own, several times the
 # CPU of one statement for two rows.
 MULTI_ROW_MAX = 10
-_MULTI_ROW_INSERTS: dict[tuple, object] = {}
+_ROW_INSERTS: dict[tuple, tuple] = {}
+# session.info: the rows an ``inserts_together`` block holds back, as (table, rows).
+_HELD_INSERTS = "leadflow.held_inserts"
 
 
 def insert_all(table, rows: Sequence[dict]) -> None:
     """INSERT ``rows`` (every row with the same columns) into ``table`` with one statement,
     built once per table, columns and number of rows (at most ``MULTI_ROW_MAX``, so the kept
-    statements are as many as the code's shapes of rows)."""
+    statements are as many as the code's shapes of rows). Inside ``inserts_together`` they
+    wait for the block's statement."""
     if not rows:
         return
     if len(rows) > MULTI_ROW_MAX:
         db.session.execute(table.insert(), rows)
         return
-    columns = tuple(rows[0])
-    key = (table.name, columns, len(rows))
-    statement = _MULTI_ROW_INSERTS.get(key)
-    if statement is None:
-        statement = table.insert()
-        if len(rows) > 1:
-            statement = statement.values([{name: bindparam(f"{name}_{i}", type_=table.c[name].type)
-                                           for name in columns} for i in range(len(rows))])
-        _MULTI_ROW_INSERTS[key] = statement
-    db.session.execute(statement, rows[0] if len(rows) == 1 else {
-        f"{name}_{i}": row[name] for i, row in enumerate(rows) for name in columns})
+    held = db.session.info.get(_HELD_INSERTS)
+    if held is not None:
+        held.append((table, rows))
+        return
+    _insert_rows([(table, rows)])
+
+
+def _insert_rows(parts: list[tuple]) -> None:
+    """The rows of each part (table, rows) in one statement: the last part's INSERT, the
+    others' in its WITH (PostgreSQL only; on SQLite a statement has one part).
+
+    Built once per shape (the tables, their columns and numbers of rows, in order), and
+    compiled once: SQLAlchemy keeps no compiled form of a multi-row INSERT (it has no cache
+    key), so the statement is given its shape as its key, as ``conflict_insert`` does. Python
+    column defaults (a ``created_at`` left out) are given as values here: compiled, each would
+    be bound under its column's name, which two tables of one statement may share."""
+    shape = tuple((table.name, tuple(rows[0]), len(rows)) for table, rows in parts)
+    built = _ROW_INSERTS.get(shape)
+    if built is None:
+        defaulted = [[column for column in table.c if column.key not in rows[0] and column.default is not None
+                      and (column.default.is_scalar or column.default.is_callable)] for table, rows in parts]
+        inserts = [table.insert().values([{name: bindparam(f"t{j}_{name}_{i}", type_=table.c[name].type)
+                                           for name in (*rows[0], *(c.key for c in extra))} for i in range(len(rows))])
+                   for j, ((table, rows), extra) in enumerate(zip(parts, defaulted))]
+        statement = inserts[-1].add_cte(*[insert.cte(f"insert_{j}") for j, insert in enumerate(inserts[:-1])])
+        cache_key = CacheKey(("leadflow.insert_rows", *shape), [])
+        statement._generate_cache_key = lambda: cache_key  # the statement never changes: its shape is its identity
+        built = _ROW_INSERTS[shape] = (statement, defaulted)
+    statement, defaulted = built
+    parameters = {}
+    for j, ((_, rows), extra) in enumerate(zip(parts, defaulted)):
+        given = {c.key: c.default.arg if c.default.is_scalar else c.default.arg(None) for c in extra}
+        for i, row in enumerate(rows):
+            for name, value in (*row.items(), *given.items()):
+                parameters[f"t{j}_{name}_{i}"] = value
+    db.session.execute(statement, parameters)
+
+
+@contextmanager
+def inserts_together() -> Iterator[None]:
+    """The ``insert_all`` calls inside (rows nothing reads before the block ends: a new lead's
+    history, timeline entries, audit entry and arrival) go in one statement at its end: on
+    PostgreSQL every table's INSERT in a WITH of the last one, one round trip where each took
+    its own. A statement the session runs inside the block writes them first
+    (``install_inserts_together``), so nothing ever reads without them; an error inside drops
+    them with the transaction it fails. On SQLite (no INSERT inside a WITH, and a statement
+    costs no round trip) each is written at once, as outside the block."""
+    info = db.session.info
+    if _HELD_INSERTS in info or db.session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    info[_HELD_INSERTS] = []
+    try:
+        yield
+    except BaseException:
+        info.pop(_HELD_INSERTS, None)
+        raise
+    held = info.pop(_HELD_INSERTS)
+    if held:
+        _insert_rows(held)
+
+
+def _write_held_first(orm_execute_state) -> None:
+    """``do_orm_execute``: a statement run inside ``inserts_together`` sees the rows held so far."""
+    held = orm_execute_state.session.info.get(_HELD_INSERTS)
+    if held:
+        parts = held[:]
+        held.clear()
+        _insert_rows(parts)
+
+
+def install_inserts_together() -> None:
+    """Write held inserts before any other statement of a session (once per process)."""
+    if not event.contains(db.session, "do_orm_execute", _write_held_first):
+        event.listen(db.session, "do_orm_execute", _write_held_first)
 
 
 def insert_missing(table, rows, index_elements: list[str], index_where=None) -> None:

@@ -44,7 +44,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import chunked, conflict_insert, held_as_loaded, insert_all, utcnow
+from leadflow.db import chunked, conflict_insert, held_as_loaded, insert_all, inserts_together, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
 from leadflow.governance.audit import changed_fields, record_changes, record_events
@@ -330,31 +330,31 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     if not added:
         return result
     actor_id = getattr(actor, "id", None)
-    links = [{"lead_id": lead_id, "tag_id": tag_id} for lead_id, n, _ in added for tag_id in n.tag_ids]
-    insert_all(lead_tags, links)
-    insert_all(StageChange.__table__, [
-        {"lead_id": lead_id, "from_stage_id": None, "to_stage_id": row["stage_id"], "actor_id": actor_id, "at": at}
-        for lead_id, _, row in added if row["stage_id"] is not None])
-    insert_all(LifecycleChange.__table__, [
-        {"lead_id": lead_id, "from_lifecycle": None, "to_lifecycle": row.get("lifecycle") or "lead",
-         "actor_id": actor_id, "at": at} for lead_id, _, row in added])
-    entries = []
     owner_ids = {row["owner_id"] for _, _, row in added if row.get("owner_id")} if note_owner else set()
-    if owner_ids:
-        owners = {user_id: user.name for user_id, user in _held_or_read(User, owner_ids).items()}
-        entries += [_entry(lead_id, "assignment", actor_id, f"Assigned to {owners.get(row['owner_id'], 'nobody')}", at)
-                    for lead_id, _, row in added if row.get("owner_id")]
-    entries += [_entry(lead_id, "system", actor_id, "Lead created", at) for lead_id, _, _ in added]
-    given = [{**entry, "lead_id": lead_id, "created_at": at} for lead_id, n, _ in added for entry in n.entries]
-    if given:  # one INSERT for all: every row names the same columns
-        entries = [{"details": None, **entry} for entry in entries + given]
-    insert_all(Activity.__table__, entries)
-    if audit:
-        record_events(actor, "lead", "create",
-                      {lead_id: f"{row['first_name']} {row['last_name']}".strip() for lead_id, _, row in added})
+    owners = {user_id: user.name for user_id, user in _held_or_read(User, owner_ids).items()} if owner_ids else {}
     ids = [lead_id for lead_id, _, _ in added]
-    _write_totals({}, _new_contributions(row for _, _, row in added))
-    _announce(arrivals.announce, ids, channel)  # after the commit, in a request (see leads.arrivals)
+    links = [{"lead_id": lead_id, "tag_id": tag_id} for lead_id, n, _ in added for tag_id in n.tag_ids]
+    # The rest in one statement on PostgreSQL: nothing below reads what it adds.
+    with inserts_together():
+        insert_all(lead_tags, links)
+        insert_all(StageChange.__table__, [
+            {"lead_id": lead_id, "from_stage_id": None, "to_stage_id": row["stage_id"], "actor_id": actor_id, "at": at}
+            for lead_id, _, row in added if row["stage_id"] is not None])
+        insert_all(LifecycleChange.__table__, [
+            {"lead_id": lead_id, "from_lifecycle": None, "to_lifecycle": row.get("lifecycle") or "lead",
+             "actor_id": actor_id, "at": at} for lead_id, _, row in added])
+        entries = [_entry(lead_id, "assignment", actor_id, f"Assigned to {owners.get(row['owner_id'], 'nobody')}", at)
+                   for lead_id, _, row in added if note_owner and row.get("owner_id")]
+        entries += [_entry(lead_id, "system", actor_id, "Lead created", at) for lead_id in ids]
+        given = [{**entry, "lead_id": lead_id, "created_at": at} for lead_id, n, _ in added for entry in n.entries]
+        if given:  # one INSERT for all: every row names the same columns
+            entries = [{"details": None, **entry} for entry in entries + given]
+        insert_all(Activity.__table__, entries)
+        if audit:
+            record_events(actor, "lead", "create",
+                          {lead_id: f"{row['first_name']} {row['last_name']}".strip() for lead_id, _, row in added})
+        _write_totals({}, _new_contributions(row for _, _, row in added))
+        _announce(arrivals.announce, ids, channel)  # after the commit, in a request (see leads.arrivals)
     return result
 
 

@@ -228,7 +228,10 @@ def test_creating_a_lead_from_outside_runs_at_most_a_fixed_number_of_statements(
     versions, the organization, the lead (its whole row returned), its stage change, lifecycle
     change, timeline entries (one INSERT), arrival, audit entry and the two board totals; a
     capture form (here without an organization) adds itself, its token's use, its team and its turn
-    (which counts the submission)."""
+    (which counts the submission). On PostgreSQL the lead's stage change, lifecycle change,
+    timeline entries, audit entry and arrival are one statement, and the two totals one."""
+    if db.engine.dialect.name == "postgresql":
+        most -= 5
     fields = {"organization": "Acme"} if channel == "api" else {}
     counted_create(channel, 0, **fields)  # the first create fills the reference cache and records the token's first use
     statements = counted_create(channel, 1, **fields)
