@@ -17,7 +17,7 @@ from leadflow.leads.fields import FieldError, normalise_email, normalise_phone, 
 from leadflow.leads.forms import INLINE_FIELDS, LeadForm
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
-from leadflow.organizations.models import Organization
+from leadflow.organizations.names import find_organization
 from leadflow.retry import after_commit
 from leadflow.web.admin import act_and_redirect, apply_or_flash, save_and_redirect
 from leadflow.web.formatting import reader_zone
@@ -146,11 +146,8 @@ def _duplicates_of_input(data: dict) -> tuple[str | None, list]:
 
 
 def _organization_id(name: str | None) -> int | None:
-    key = " ".join((name or "").split()).lower()
-    if not key:
-        return None
-    return db.session.scalar(db.select(Organization.id).where(
-        Organization.name_key == key, Organization.deleted_at.is_(None)).limit(1))
+    organization = find_organization(name) if (name or "").strip() else None
+    return organization.id if organization is not None else None
 
 
 @bp.post("/check-duplicates")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam
 
-from leadflow.db import insert_missing
+from leadflow.db import insert_missing, transaction_cache
 from leadflow.extensions import db
 from leadflow.organizations.models import Organization
 
@@ -18,17 +18,30 @@ _LIVE_BY_NAME_KEY = db.select(Organization).where(Organization.name_key == bindp
                                                   Organization.deleted_at.is_(None))
 
 
+def find_organization(name: str) -> Organization | None:
+    """The live organization called ``name`` (whatever its case and spacing), or None. Kept for
+    the transaction while it still holds that name: the lead form looks the organization up for
+    its duplicate check, then creates the lead with it, and reads it once."""
+    key = " ".join(name.split()).lower()
+    known = transaction_cache("organizations by name")
+    found = known.get(key)
+    if found is None or found.deleted_at is not None or found.name_key != key:
+        found = db.session.scalar(_LIVE_BY_NAME_KEY, {"name_key": key})
+        if found is not None:
+            known[key] = found
+    return found
+
+
 def find_or_create_organization(name: str) -> Organization:
     """The live organization called ``name`` (whatever its case and spacing), added when there
     is none. A SELECT; when it finds none, ``INSERT … ON CONFLICT DO NOTHING`` on the live-name
     unique index and the SELECT again:
     requests adding the same new name at once all get the one organization."""
     name = " ".join(name.split())
-    key = {"name_key": name.lower()}
-    found = db.session.scalar(_LIVE_BY_NAME_KEY, key)  # read first: most leads name a company already known
+    found = find_organization(name)  # read first: most leads name a company already known
     if found is None:
         add_organizations({name.lower(): name})
-        found = db.session.scalar(_LIVE_BY_NAME_KEY, key)
+        found = find_organization(name)
     return found
 
 

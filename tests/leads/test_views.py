@@ -247,6 +247,23 @@ def test_rep_creates_a_lead_and_lands_on_its_page(login_as):
     assert "Lead Marie Curie created." in page
 
 
+def test_a_new_lead_of_a_known_organization_reads_it_once_for_the_duplicate_check_and_the_lead(
+        login_as, make_org, count_queries):
+    ensure_default_pipeline()
+    organization = make_org(name="Radium Institute")
+    db.session.commit()
+    _, client = login_as("rep")
+    with count_queries() as statements:
+        response = client.post("/leads/new", data={
+            "first_name": "Irène", "last_name": "Curie", "email": "irene@radium.example.com",
+            "organization": "radium  institute", "lifecycle": "lead", "currency": "EUR"})
+    assert response.status_code == 303
+    lead = db.session.scalar(db.select(Lead).where(Lead.first_name == "Irène"))
+    assert lead.organization_id == organization.id
+    by_name = [s for s in statements if "FROM organizations" in s and "organizations.name_key =" in s]
+    assert len(by_name) == 1, by_name
+
+
 def test_invalid_new_lead_shows_errors_and_saves_nothing(login_as):
     ensure_default_pipeline()
     db.session.commit()

@@ -457,3 +457,18 @@ def test_organization_names_are_escaped_on_every_page(login_as, make_org, make_l
     for url in ("/organizations/trash", f"/organizations/{org.id}"):
         text = client.get(url).text
         assert "<script>alert(1)</script>" not in text and "&lt;script&gt;" in text, url
+
+
+def test_a_name_found_earlier_in_the_transaction_finds_no_organization_once_it_is_deleted_or_renamed(app):
+    from leadflow.organizations.names import find_organization
+
+    gone = Organization(name="Gone Ltd", name_key="gone ltd")
+    renamed = Organization(name="Old Name", name_key="old name")
+    db.session.add_all([gone, renamed])
+    db.session.flush()
+    assert find_organization("gone  LTD") is gone and find_organization("Old Name") is renamed
+    gone.deleted_at = datetime.now(timezone.utc)
+    renamed.name, renamed.name_key = "New Name", "new name"
+    db.session.flush()
+    assert find_organization("Gone Ltd") is None
+    assert find_organization("Old Name") is None and find_organization("new name") is renamed
