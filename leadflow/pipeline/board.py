@@ -13,7 +13,7 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
-from sqlalchemy import false, func, literal_column, tuple_, union_all
+from sqlalchemy import bindparam, false, func, literal_column, tuple_, union_all
 from sqlalchemy.orm import joinedload
 
 from leadflow.accounts.models import User
@@ -24,7 +24,7 @@ from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, lead_value_in_base, total_in_base
 from leadflow.governance.settings import get_setting
-from leadflow.leads.models import SOURCES, TEMPERATURES, Lead
+from leadflow.leads.models import BOARD_ORDER, SOURCES, TEMPERATURES, Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.queries import amount_arg, filter_by_owner, filter_by_text, filter_by_value
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
@@ -167,15 +167,19 @@ def stage_totals(stages: list[Stage], filters: BoardFilters, viewer,
             for stage_id, by_currency in per_stage.items()}
 
 
+# Built once (the stages are an expanding parameter): making it anew cost a moved card's
+# answer a good part of its two column headers.
+_KEPT_TOTALS = (
+    db.select(StageTotals.stage_id, StageTotals.lead_count, StageTotals.value_cents, StageCurrencyTotals.currency,
+              StageCurrencyTotals.lead_count, StageCurrencyTotals.value_count, StageCurrencyTotals.value_cents)
+    .outerjoin(StageCurrencyTotals, StageCurrencyTotals.stage_id == StageTotals.stage_id)
+    .where(StageTotals.stage_id.in_(bindparam("stage_ids", expanding=True))))
+
+
 def kept_currency_totals(ids: list[int]) -> tuple[list, list[int]]:
     """The kept (stage, currency) rows, and the stages whose rows do not add up to the stage's
     own count and value (they are counted from the leads instead): one query."""
-    kept_money = StageCurrencyTotals
-    rows = db.session.execute(
-        db.select(StageTotals.stage_id, StageTotals.lead_count, StageTotals.value_cents, kept_money.currency,
-                  kept_money.lead_count, kept_money.value_count, kept_money.value_cents)
-        .outerjoin(kept_money, kept_money.stage_id == StageTotals.stage_id)
-        .where(StageTotals.stage_id.in_(ids))).all()
+    rows = db.session.execute(_KEPT_TOTALS, {"stage_ids": list(ids)}).all()
     kept: dict[int, list] = {}
     expected: dict[int, tuple[int, int]] = {}
     for stage_id, count, value, currency, n, valued, cents in rows:
@@ -185,14 +189,6 @@ def kept_currency_totals(ids: list[int]) -> tuple[list, list[int]]:
     short = [stage_id for stage_id, (count, value) in expected.items()
              if (sum(r[2] for r in kept.get(stage_id, ())), sum(r[4] for r in kept.get(stage_id, ()))) != (count, value)]
     return [r for stage_id, stage_rows in kept.items() if stage_id not in short for r in stage_rows], short
-
-
-# A column's cards in board order: by rank, written with the stage and the trash column in front
-# so that the order is the board index's own (stage_id, deleted_at, board_rank, id). Within one
-# column of live leads they change nothing, but PostgreSQL does not count ``deleted_at IS NULL``
-# as fixing that column, and without them sorted every lead of the stage (a sequential scan,
-# 100-250 ms per column at 100,000 leads) instead of reading the first 26 from the index.
-BOARD_ORDER = (Lead.stage_id, Lead.deleted_at, Lead.board_rank, Lead.id)
 
 
 def column_cards(stage: Stage, filters: BoardFilters, viewer, *, after: tuple[float, int] | None = None,

@@ -11,10 +11,8 @@ from leadflow.leads import services as lead_services
 from leadflow.leads import store
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
-from sqlalchemy import ColumnElement, func
 from sqlalchemy.orm import joinedload
 
-from leadflow.pipeline.board import BOARD_ORDER
 from leadflow.pipeline.models import Pipeline, Stage
 
 
@@ -59,7 +57,7 @@ def _neighbour_ranks(lead: Lead, stage_id: int, above_id, below_id) -> tuple[flo
     return ranks.get(parse_id(above_id)), ranks.get(parse_id(below_id))
 
 
-def _place(lead: Lead, stage_id: int, above_id, below_id) -> tuple[float | ColumnElement[float], float | None,
+def _place(lead: Lead, stage_id: int, above_id, below_id) -> tuple[float | store.ColumnTop, float | None,
                                                                    float | None]:
     """The rank between ``lead``'s new neighbours (or the top of the column), and theirs."""
     above, below = _neighbour_ranks(lead, stage_id, above_id, below_id)
@@ -69,17 +67,7 @@ def _place(lead: Lead, stage_id: int, above_id, below_id) -> tuple[float | Colum
         return above + 1.0, above, below
     if below is not None:
         return below - 1.0, above, below
-    return _top_of_column(lead, stage_id), above, below
-
-
-def _top_of_column(lead: Lead, stage_id: int) -> ColumnElement[float]:
-    """Above the column's first card (0 in an empty column): an expression the lead's UPDATE
-    works out, where reading the first card's rank first cost a round trip of its own. The first
-    card in board order, not min(board_rank): PostgreSQL reads that from the board index (see
-    BOARD_ORDER), where min() scanned the whole column (0.4 s at 100,000 leads)."""
-    top = db.select(Lead.board_rank).where(
-        Lead.stage_id == stage_id, Lead.deleted_at.is_(None), Lead.id != lead.id).order_by(*BOARD_ORDER).limit(1)
-    return func.coalesce(top.scalar_subquery() - 1.0, 0.0)
+    return store.ColumnTop(stage_id), above, below
 
 
 def _renumber_if_crowded(stage_id: int, above: float | None, below: float | None) -> None:
