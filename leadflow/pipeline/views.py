@@ -37,8 +37,8 @@ def _pipeline_or_404(pipeline_id: int | None) -> Pipeline:
 @bp.get("/<int:pipeline_id>")
 @login_required
 def board_page(pipeline_id: int | None):
-    pipelines = board.live_pipelines()
-    pipeline = board.pick_pipeline(pipelines, pipeline_id)
+    live = board.live_pipelines()
+    pipeline = board.pick_pipeline(live.pipelines, pipeline_id)
     if pipeline is None and pipeline_id is not None:
         abort(404)
     if pipeline is None:
@@ -48,9 +48,9 @@ def board_page(pipeline_id: int | None):
         zone = user_zone(current_user)
         as_of = history.parse_as_of(request.args["as_of"], local_today(zone))
         return render_page("pipeline/board_as_of.html", block="board", status=400 if as_of.problem else 200,
-                           pipelines=pipelines, **history.as_of_context(pipeline, as_of, zone, filters, current_user))
+                           pipelines=live.pipelines, **history.as_of_context(pipeline, as_of, zone, filters, current_user))
     return render_page("pipeline/board.html", block="board",
-                       **board.board_context(pipeline, filters, current_user, pipelines))
+                       **board.board_context(pipeline, filters, current_user, live))
 
 
 @bp.get("/<int:pipeline_id>/stamp")
