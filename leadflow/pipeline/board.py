@@ -285,7 +285,7 @@ def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, field
         return [card_text(lead, read_only, user, rates, zone, now, quiet_days, escaped_links) for lead in leads]
 
     return {
-        "pipeline": pipeline, "stages": list(pipeline.stages), "filters": filters,
+        "pipeline": pipeline, "filters": filters,
         "card_fields": card_fields() if fields is None else fields, "now": now,
         "can_edit": lambda lead: can_edit_lead(user, lead), "card_states": card_states,
         "zone": zone, "card_links": links, "read_only": False,
