@@ -52,16 +52,27 @@ def load_cards(ids: Sequence[int] | SelectBase, stages: dict[int, Stage], *, wit
     picked = ids if isinstance(ids, SelectBase) else list(ids)
     if not isinstance(picked, SelectBase) and not picked:
         return {}
+    return read_cards(card_statement(picked, with_next_tasks=with_next_tasks), stages, with_tags=with_tags,
+                      with_next_tasks=with_next_tasks)
+
+
+def card_statement(picked: Sequence[int] | SelectBase, *, with_next_tasks: bool = True):
+    """The SELECT ``read_cards`` reads the cards of the leads ``picked`` with (a statement that
+    does not change may be built once and kept)."""
     table = Lead.__table__
     query = (db.select(*(table.c[name] for name in CARD_COLUMNS), User.name, User.email, Organization.name)
              .outerjoin(User, User.id == table.c.owner_id)
              .outerjoin(Organization, Organization.id == table.c.organization_id)
              .where(table.c.id.in_(picked)))
-    if with_next_tasks:  # in the same statement: a round trip and 175 ids sent back less per board
-        query = with_next_open_task(query, table.c.id)
+    # the next tasks in the same statement: a round trip and 175 ids sent back less per board
+    return with_next_open_task(query, table.c.id) if with_next_tasks else query
+
+
+def read_cards(statement, stages: dict[int, Stage], *, with_tags: bool, with_next_tasks: bool = True) -> dict[int, Card]:
+    """``load_cards`` with a ``card_statement`` made before."""
     cards: dict[int, Card] = {}
     width = len(CARD_COLUMNS)
-    for row in db.session.execute(query):
+    for row in db.session.execute(statement):
         card = Card()
         for name, value in zip(CARD_COLUMNS, row):
             setattr(card, name, value)
