@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from sqlalchemy import bindparam
 from sqlalchemy.sql.expression import SelectBase
 
 from leadflow.accounts.models import User
@@ -49,16 +50,19 @@ def load_cards(ids: Sequence[int] | SelectBase, stages: dict[int, Stage], *, wit
     """The cards of the leads ``ids`` (a list, or a SELECT of lead ids: the board's columns) by
     id, each with its stage (from ``stages``), owner, organization and, as asked, its tags and
     its next task."""
-    picked = ids if isinstance(ids, SelectBase) else list(ids)
-    if not isinstance(picked, SelectBase) and not picked:
+    if isinstance(ids, SelectBase):
+        return read_cards(card_statement(ids, with_next_tasks=with_next_tasks), stages, with_tags=with_tags,
+                          with_next_tasks=with_next_tasks)
+    ids = list(ids)
+    if not ids:
         return {}
-    return read_cards(card_statement(picked, with_next_tasks=with_next_tasks), stages, with_tags=with_tags,
+    return read_cards(_BY_ID[with_next_tasks], stages, {"card_ids": ids}, with_tags=with_tags,
                       with_next_tasks=with_next_tasks)
 
 
-def card_statement(picked: Sequence[int] | SelectBase, *, with_next_tasks: bool = True):
-    """The SELECT ``read_cards`` reads the cards of the leads ``picked`` with (a statement that
-    does not change may be built once and kept)."""
+def card_statement(picked, *, with_next_tasks: bool = True):
+    """The SELECT ``read_cards`` reads the cards of the leads ``picked`` (a SELECT of their ids,
+    or an expanding parameter) with; a statement that does not change is built once and kept."""
     table = Lead.__table__
     query = (db.select(*(table.c[name] for name in CARD_COLUMNS), User.name, User.email, Organization.name)
              .outerjoin(User, User.id == table.c.owner_id)
@@ -68,11 +72,18 @@ def card_statement(picked: Sequence[int] | SelectBase, *, with_next_tasks: bool 
     return with_next_open_task(query, table.c.id) if with_next_tasks else query
 
 
-def read_cards(statement, stages: dict[int, Stage], *, with_tags: bool, with_next_tasks: bool = True) -> dict[int, Card]:
-    """``load_cards`` with a ``card_statement`` made before."""
+# The cards of a list of ids (an expanding parameter: a column's next page, a card drawn alone),
+# with and without their next tasks: built once.
+_BY_ID = {with_next_tasks: card_statement(bindparam("card_ids", expanding=True), with_next_tasks=with_next_tasks)
+          for with_next_tasks in (True, False)}
+
+
+def read_cards(statement, stages: dict[int, Stage], params: dict | None = None, *, with_tags: bool,
+               with_next_tasks: bool = True) -> dict[int, Card]:
+    """``load_cards`` with a ``card_statement`` made before (and its ``params``)."""
     cards: dict[int, Card] = {}
     width = len(CARD_COLUMNS)
-    for row in db.session.execute(statement):
+    for row in db.session.execute(statement, params):
         card = Card()
         for name, value in zip(CARD_COLUMNS, row):
             setattr(card, name, value)
