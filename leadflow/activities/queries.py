@@ -127,6 +127,19 @@ def _next_open_tasks_query():
 _NEXT_OPEN_TASKS = _next_open_tasks_query()
 
 
+def with_next_open_task(query, lead_id):
+    """``query`` (a SELECT with a row per lead, ``lead_id`` its lead id column) with each row
+    joined to the lead's earliest open task (the same task ``next_open_tasks`` finds: the first
+    due, the oldest of those due at once), whose id, kind, title and due time end each row (None
+    without one): the board reads its cards' next tasks in the statement that reads the cards.
+    Each lead's task is picked in the index (``ix_tasks_lead_open_due``), then read by its key."""
+    tasks = Task.__table__.alias("open_tasks")  # not the joined ``tasks`` the subquery would correlate to
+    earliest = (db.select(tasks.c.id).where(tasks.c.lead_id == lead_id, tasks.c.done_at.is_(None))
+                .order_by(tasks.c.due_at, tasks.c.id).limit(1).scalar_subquery())
+    return (query.add_columns(Task.id, Task.kind, Task.title, Task.due_at)
+            .outerjoin(Task, Task.id == earliest))
+
+
 def next_open_tasks(lead_ids) -> dict[int, NextTask]:
     """{lead id: its earliest open task} for many leads in ONE query (none for leads without)."""
     lead_ids = list(lead_ids)

@@ -199,6 +199,14 @@ class Lead(db.Model):
         return None if self.value_cents is None else Decimal(self.value_cents) / 100
 
 
+# A column's cards in board order: by rank, written with the stage and the trash column in front
+# so that the order is the board index's own (``ix_leads_board``: stage_id, deleted_at,
+# board_rank, id). Within one column of live leads they change nothing, but PostgreSQL does not
+# count ``deleted_at IS NULL`` as fixing that column, and without them sorted every lead of the
+# stage (a sequential scan, 100-250 ms per column at 100,000 leads) instead of reading the first
+# 26 from the index.
+BOARD_ORDER = (Lead.stage_id, Lead.deleted_at, Lead.board_rank, Lead.id)
+
 class LifecycleChange(db.Model):
     """One change of a lead's lifecycle (``from_lifecycle`` None when the lead was created),
     written by the lead store wherever a lifecycle is set; the funnel reads how far each

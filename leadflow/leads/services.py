@@ -292,7 +292,7 @@ def _check_email_free(lead: Lead, email_key: str | None) -> None:
 
 
 def update_lead(actor, lead: Lead, data: dict, *, expected_version: int | None = None,
-                region: str | None = None, rank: float | None = None) -> list[str]:
+                region: str | None = None, rank: float | store.ColumnTop | None = None) -> list[str]:
     """Change some fields of a lead (and, with ``rank``, its place in its board column);
     returns the names of the fields that changed."""
     _check_editable(actor, lead, expected_version)

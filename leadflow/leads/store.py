@@ -35,7 +35,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import wraps
+from functools import lru_cache, wraps
+from typing import NamedTuple
 
 from sqlalchemy import ClauseElement, ColumnElement, String, and_, bindparam, cast, event, func, literal, text
 from sqlalchemy.exc import IntegrityError
@@ -51,7 +52,7 @@ from leadflow.governance.audit import changed_fields, record_changes, record_eve
 from leadflow.governance.models import AuditEntry
 from leadflow.leads import arrivals, events
 from leadflow.leads.fields import search_text_for
-from leadflow.leads.models import LIVE_EMAIL_WHERE, Lead, LifecycleChange, lead_tags
+from leadflow.leads.models import BOARD_ORDER, LIVE_EMAIL_WHERE, Lead, LifecycleChange, lead_tags
 from leadflow.organizations.models import Organization
 from leadflow.pipeline import totals
 from leadflow.pipeline.models import Stage, StageChange, StageCurrencyTotals, StageTotals
@@ -531,15 +532,35 @@ def _refuse_counted(columns: Iterable[str], writer: str) -> None:
 _KEEP = object()
 
 
+class ColumnTop(NamedTuple):
+    """A card's place at the top of stage ``stage_id``'s board column: above its first other
+    card (0 in an empty column), worked out by the UPDATE that puts it there, where reading the
+    first card's rank first cost a round trip of its own."""
+
+    stage_id: int
+
+
+# The rank a ``ColumnTop`` stands for: the first other card in board order, not min(board_rank):
+# PostgreSQL reads that from the board index (see ``BOARD_ORDER``), where min() scanned the
+# whole column (0.4 s at 100,000 leads). Built once: the stage and the lead are its parameters.
+_COLUMN_TOP = func.coalesce(db.select(Lead.board_rank).where(
+    Lead.stage_id == bindparam("top_stage_id_"), Lead.deleted_at.is_(None), Lead.id != bindparam("lead_id_"))
+    .order_by(*BOARD_ORDER).limit(1).scalar_subquery() - 1.0, 0.0)
+
+
+def _rank_params(rank) -> dict:
+    return {"top_stage_id_": rank.stage_id} if isinstance(rank, ColumnTop) else {}
+
+
 @_writer
 def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = None, stage=_KEEP,
-                rank: float | ColumnElement[float] | None = None, note_owner: bool = True, audit: bool = True,
+                rank: float | ColumnTop | None = None, note_owner: bool = True, audit: bool = True,
                 announce: Iterable[str] | None = None, at: datetime | None = None) -> list[str]:
     """Write a person's (or an intake's) change of one lead: ``values`` are cleaned column
     values (``organization_id``, ``owner_id``, ``custom_fields``…), ``tag_ids`` its tags
     (None: unchanged), ``stage`` a Stage (or None) to move it to, ``rank`` its place in the
-    board column (with a change: a card dragged to another stage; an expression the UPDATE
-    works out, such as the top of the new column).
+    board column (with a change: a card dragged to another stage; ``ColumnTop``: the top of
+    the new column).
 
     One UPDATE with the search text derived again, the stage columns of a move, ``updated_at``
     and the version bumped where the version is still the one this lead object was read at
@@ -567,7 +588,7 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
     from_id = lead.stage_id
     totals_before = _contribution(lead) if counted else {}
     row = {**changed, "updated_at": at}
-    if rank is not None:
+    if rank is not None and not isinstance(rank, ColumnTop):
         row["board_rank"] = rank
     if moving:
         row.update(stage_columns(stage, at))
@@ -579,20 +600,25 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
         row["search_text"] = search_text({**mine, **changed}, organization_name)
     if row.get("lifecycle", lead.lifecycle) != lead.lifecycle:
         _record_lifecycles(table.c.id == lead.id, row["lifecycle"], actor, at)
+    # A move and nothing else: its audit entries are known before the UPDATE (on PostgreSQL
+    # they ride in it, with the history rows).
+    audited = (changed_fields(actor, before, _move_snapshot_as(row.get("lifecycle", lead.lifecycle), stage))
+               if audit and snapshot is _move_snapshot else None)
+    audit_rows = [{**entry, "entity_type": "lead", "entity_id": lead.id, "at": at} for entry in audited or ()]
+    history = _move_history(from_id, stage, actor, at) if moving else []
+    history_in_update = moving and db.engine.dialect.name == "postgresql"
+    if history_in_update:
+        history += [(AuditEntry.__table__, "entity_id", {k: v for k, v in entry.items() if k != "entity_id"})
+                    for entry in audit_rows]
     # Versioned whatever changed (a field, the tags, the stage): of two people changing the
     # lead from the same version, the second gets a conflict, on either database. The rank
-    # may be worked out by the database (``rank`` an expression: the top of the new column),
-    # so the row says which it got.
-    statement = (table.update().where(table.c.id == lead.id, table.c.version == lead.version)
-                 .values(**row, version=table.c.version + 1).returning(table.c.board_rank))
-    history_in_update = moving and db.engine.dialect.name == "postgresql"
-    # A move and nothing else: its audit entries are known before the UPDATE, and ride in it too.
-    audited = (changed_fields(actor, before, _move_snapshot_as(row.get("lifecycle", lead.lifecycle), stage))
-               if history_in_update and audit and snapshot is _move_snapshot else None)
-    if history_in_update:  # the move's history rows in the same statement, made from the updated row
-        statement = _with_move_history(statement, _move_history(from_id, stage, actor, at) + [
-            (AuditEntry.__table__, "entity_id", {**entry, "entity_type": "lead", "at": at}) for entry in audited or ()])
-    written = _write_holding_email(statement, lead, changed.get("email_key"))
+    # may be worked out by the database (the top of the new column), so the row says which it got.
+    statement = _lead_update(db.engine.dialect.name, tuple(row), isinstance(rank, ColumnTop),
+                             _shape(history) if history_in_update else ())
+    params = {**row, "lead_id_": lead.id, "version_": lead.version, **_rank_params(rank)}
+    if history_in_update:
+        params.update(_history_params(history))
+    written = _write_holding_email(statement, params, lead, changed.get("email_key"))
     if len(written) != 1:
         raise StaleDataError(f"Lead {lead.id} was changed by someone else meanwhile.")
     if rank is not None:
@@ -611,8 +637,10 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
         if tag_ids:
             db.session.execute(lead_tags.insert(), [{"lead_id": lead.id, "tag_id": t} for t in dict.fromkeys(tag_ids)])
         db.session.expire(lead, ["tags"])
-    if moving and not history_in_update:
-        _record_move(lead.id, from_id, stage, actor, at)
+    if not history_in_update:  # SQLite runs no INSERT inside a WITH: the history rows after the UPDATE
+        for history_table, id_column, history_values in history:
+            insert_all(history_table, [{id_column: lead.id, **history_values}])
+        insert_all(AuditEntry.__table__, audit_rows)
     fields = list(announce) if announce is not None else []
     if audited is not None:
         fields = [entry["field"] for entry in audited]
@@ -622,6 +650,31 @@ def update_lead(lead: Lead, values: dict, actor, *, tag_ids: list[int] | None = 
         _announce(events.leads_moved, [lead.id], actor, from_id, row["stage_id"])
     _announce(events.leads_changed, [lead.id], actor, fields)
     return fields
+
+
+@lru_cache(maxsize=64)
+def _lead_update(dialect: str, columns: tuple[str, ...], top: bool, history: tuple):
+    """One lead's versioned UPDATE … RETURNING its rank, setting ``columns`` (and the rank to the
+    top of a column, ``top``) from parameters of the same names, the lead's id and version from
+    ``lead_id_`` and ``version_``; on PostgreSQL with the ``history`` rows (``_shape``) in the same
+    statement (``_with_move_history``). Built once per shape (a card moved, a name edited):
+    making the statement anew cost a move more than running it."""
+    table = Lead.__table__
+    values = {column: bindparam(column, type_=table.c[column].type) for column in columns}
+    if top:
+        values["board_rank"] = _COLUMN_TOP
+    statement = (table.update().where(table.c.id == bindparam("lead_id_"), table.c.version == bindparam("version_"))
+                 .values(**values, version=table.c.version + 1).returning(table.c.board_rank))
+    return _with_move_history(statement, history) if history else statement
+
+
+def _shape(history: list[tuple]) -> tuple:
+    """The part of ``_move_history``'s rows a statement is built from: tables and columns."""
+    return tuple((table, id_column, tuple(values)) for table, id_column, values in history)
+
+
+def _history_params(history: list[tuple]) -> dict:
+    return {f"h{i}_{key}": value for i, (_, _, values) in enumerate(history) for key, value in values.items()}
 
 
 def stage_columns(stage: Stage | None, at: datetime) -> dict:
@@ -661,22 +714,16 @@ def _move_history(from_id: int | None, stage: Stage | None, actor, at: datetime)
     return rows
 
 
-def _record_move(lead_id: int, from_id: int | None, stage: Stage | None, actor, at: datetime) -> None:
-    """One lead's move in its history, written after its UPDATE (SQLite runs no INSERT inside a
-    WITH; PostgreSQL writes them with the UPDATE, ``_with_move_history``)."""
-    for table, id_column, values in _move_history(from_id, stage, actor, at):
-        db.session.execute(table.insert().values({id_column: lead_id, **values}))
-
-
-def _with_move_history(update, rows: list[tuple]):
-    """PostgreSQL: ``update`` (one lead's versioned UPDATE … RETURNING) in a WITH, the ``rows``
-    (as ``_move_history`` gives them: the history rows, the audit entries) INSERT … SELECTed from
-    the row it returns (none when the version check matched no row), and the returned row as
-    the statement's result: one round trip."""
+def _with_move_history(update, shape: tuple):
+    """PostgreSQL: ``update`` (one lead's versioned UPDATE … RETURNING) in a WITH, the rows of
+    ``shape`` (``_shape`` of ``_move_history``'s rows and the audit entries; their values the
+    parameters ``_history_params`` names) INSERT … SELECTed from the row it returns (none when
+    the version check matched no row), and the returned row as the statement's result: one
+    round trip."""
     moved = update.returning(Lead.__table__.c.id).cte("moved")
-    inserts = [table.insert().from_select([id_column, *values], db.select(
-        moved.c.id, *[_typed(value, table.c[key]) for key, value in values.items()])).cte(f"moved_{i}")
-        for i, (table, id_column, values) in enumerate(rows)]
+    inserts = [table.insert().from_select([id_column, *keys], db.select(
+        moved.c.id, *[bindparam(f"h{i}_{key}", type_=table.c[key].type) for key in keys])).cte(f"moved_{i}")
+        for i, (table, id_column, keys) in enumerate(shape)]
     return db.select(moved.c.board_rank).add_cte(*inserts)
 
 
@@ -729,15 +776,15 @@ def delete_stage_changes(ids: Sequence[int]) -> None:
         db.session.execute(table.delete().where(table.c.id.in_(chunk)))
 
 
-def _write_holding_email(statement, lead: Lead, email_key: str | None) -> list:
+def _write_holding_email(statement, params: dict, lead: Lead, email_key: str | None) -> list:
     """Run the lead's UPDATE (the rows it returns); when it gives the lead an email, in a
     savepoint, so that a lead given the same address at the same moment wins and this one
     gets EmailTaken."""
     if not email_key:
-        return db.session.execute(statement).all()
+        return db.session.execute(statement, params).all()
     try:
         with db.session.begin_nested():
-            return db.session.execute(statement).all()
+            return db.session.execute(statement, params).all()
     except IntegrityError:
         holder = email_holders([email_key], exclude_id=lead.id).get(email_key)
         if holder is None:
@@ -1041,13 +1088,20 @@ def refresh_search_text(ids: Sequence[int]) -> None:
 
 
 @_writer
-def set_board_ranks(ranks: dict[int, float | ColumnElement[float]], *, bump_version: bool = False) -> None:
-    """Where cards sit in their board column (``ranks``: lead id → rank, or an expression the
-    database works it out from: the top of the column). A card a person dragged bumps its
-    version (``bump_version``); spreading a crowded column again does not."""
-    table = Lead.__table__
+def set_board_ranks(ranks: dict[int, float | ColumnTop], *, bump_version: bool = False) -> None:
+    """Where cards sit in their board column (``ranks``: lead id → rank, or ``ColumnTop``: the
+    top of a column, worked out by the database). A card a person dragged bumps its version
+    (``bump_version``); spreading a crowded column again does not."""
     for lead_id, rank in ranks.items():
-        values = {"board_rank": rank, **({"version": table.c.version + 1} if bump_version else {})}
-        placed = db.session.execute(table.update().where(table.c.id == lead_id).values(**values)
-                                    .returning(table.c.board_rank)).scalar()
+        placed = db.session.execute(_rank_update(isinstance(rank, ColumnTop), bump_version), {
+            "lead_id_": lead_id, **({} if isinstance(rank, ColumnTop) else {"board_rank": rank}),
+            **_rank_params(rank)}).scalar()
         _show_written([lead_id], {"board_rank": placed}, bump_version)
+
+
+@lru_cache(maxsize=4)
+def _rank_update(top: bool, bump_version: bool):
+    table = Lead.__table__
+    values = {"board_rank": _COLUMN_TOP if top else bindparam("board_rank", type_=table.c.board_rank.type),
+              **({"version": table.c.version + 1} if bump_version else {})}
+    return table.update().where(table.c.id == bindparam("lead_id_")).values(**values).returning(table.c.board_rank)

@@ -7,13 +7,14 @@ move) are built from these functions, so they cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import NamedTuple
 from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
-from sqlalchemy import false, func, literal_column, tuple_, union_all
+from sqlalchemy import bindparam, false, func, literal_column, tuple_, union_all
 from sqlalchemy.orm import joinedload
 
 from leadflow.accounts.models import User
@@ -24,11 +25,11 @@ from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, lead_value_in_base, total_in_base
 from leadflow.governance.settings import get_setting
-from leadflow.leads.models import SOURCES, TEMPERATURES, Lead
+from leadflow.leads.models import BOARD_ORDER, SOURCES, TEMPERATURES, Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.queries import amount_arg, filter_by_owner, filter_by_text, filter_by_value
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
-from leadflow.pipeline.cards import load_cards, next_task_of
+from leadflow.pipeline.cards import card_statement, load_cards, next_task_of, read_cards
 from leadflow.pipeline.totals import live_currency_totals_query
 from leadflow.web.formatting import due_text, local_today, money, url_pattern
 
@@ -111,12 +112,26 @@ class Column:
         return self.total.scaled(Decimal(self.stage.probability) / 100)
 
 
-def live_pipelines() -> list[Pipeline]:
-    """The live pipelines in order, with their stages (the board draws one's columns): one query,
-    a round trip less than loading the stages on their own."""
-    return list(db.session.scalars(
-        db.select(Pipeline).options(joinedload(Pipeline.stages)).where(Pipeline.archived_at.is_(None))
-        .order_by(Pipeline.position, Pipeline.id)).unique())
+# The marks an open board's stamp is made of (``board_stamp``): the newest stage change and the
+# newest audit entry, one of which every move and every change of a lead writes.
+_CHANGE_MARKS = (db.select(func.max(StageChange.id)).scalar_subquery(),
+                 db.select(func.max(AuditEntry.id)).scalar_subquery())
+
+
+class LivePipelines(NamedTuple):
+    pipelines: list[Pipeline]
+    marks: tuple[int | None, int | None]  # what ``board_stamp`` makes a board's stamp of
+
+
+def live_pipelines() -> LivePipelines:
+    """The live pipelines in order, with their stages (the board draws one's columns), and the
+    marks of the board's stamp: one query, where the stages and the marks on their own cost a
+    round trip each. Read before the cards, so that a change made while they are read makes the
+    next poll reload the board, never slips by."""
+    rows = db.session.execute(
+        db.select(Pipeline, *_CHANGE_MARKS).options(joinedload(Pipeline.stages)).where(Pipeline.archived_at.is_(None))
+        .order_by(Pipeline.position, Pipeline.id)).unique().all()
+    return LivePipelines([row[0] for row in rows], (rows[0][1], rows[0][2]) if rows else (None, None))
 
 
 def pick_pipeline(pipelines: list[Pipeline], pipeline_id: int | None) -> Pipeline | None:
@@ -167,15 +182,19 @@ def stage_totals(stages: list[Stage], filters: BoardFilters, viewer,
             for stage_id, by_currency in per_stage.items()}
 
 
+# Built once (the stages are an expanding parameter): making it anew cost a moved card's
+# answer a good part of its two column headers.
+_KEPT_TOTALS = (
+    db.select(StageTotals.stage_id, StageTotals.lead_count, StageTotals.value_cents, StageCurrencyTotals.currency,
+              StageCurrencyTotals.lead_count, StageCurrencyTotals.value_count, StageCurrencyTotals.value_cents)
+    .outerjoin(StageCurrencyTotals, StageCurrencyTotals.stage_id == StageTotals.stage_id)
+    .where(StageTotals.stage_id.in_(bindparam("stage_ids", expanding=True))))
+
+
 def kept_currency_totals(ids: list[int]) -> tuple[list, list[int]]:
     """The kept (stage, currency) rows, and the stages whose rows do not add up to the stage's
     own count and value (they are counted from the leads instead): one query."""
-    kept_money = StageCurrencyTotals
-    rows = db.session.execute(
-        db.select(StageTotals.stage_id, StageTotals.lead_count, StageTotals.value_cents, kept_money.currency,
-                  kept_money.lead_count, kept_money.value_count, kept_money.value_cents)
-        .outerjoin(kept_money, kept_money.stage_id == StageTotals.stage_id)
-        .where(StageTotals.stage_id.in_(ids))).all()
+    rows = db.session.execute(_KEPT_TOTALS, {"stage_ids": list(ids)}).all()
     kept: dict[int, list] = {}
     expected: dict[int, tuple[int, int]] = {}
     for stage_id, count, value, currency, n, valued, cents in rows:
@@ -185,14 +204,6 @@ def kept_currency_totals(ids: list[int]) -> tuple[list, list[int]]:
     short = [stage_id for stage_id, (count, value) in expected.items()
              if (sum(r[2] for r in kept.get(stage_id, ())), sum(r[4] for r in kept.get(stage_id, ()))) != (count, value)]
     return [r for stage_id, stage_rows in kept.items() if stage_id not in short for r in stage_rows], short
-
-
-# A column's cards in board order: by rank, written with the stage and the trash column in front
-# so that the order is the board index's own (stage_id, deleted_at, board_rank, id). Within one
-# column of live leads they change nothing, but PostgreSQL does not count ``deleted_at IS NULL``
-# as fixing that column, and without them sorted every lead of the stage (a sequential scan,
-# 100-250 ms per column at 100,000 leads) instead of reading the first 26 from the index.
-BOARD_ORDER = (Lead.stage_id, Lead.deleted_at, Lead.board_rank, Lead.id)
 
 
 def column_cards(stage: Stage, filters: BoardFilters, viewer, *, after: tuple[float, int] | None = None,
@@ -214,17 +225,32 @@ def first_cards(stages: list[Stage], filters: BoardFilters, viewer, fields: list
     scans (each a page and one card more, which says whether "load more" follows)."""
     if not stages:
         return {}
-    parts = []
-    for stage in stages:
-        inner = (filters.apply(db.select(Lead.id).where(Lead.stage_id == stage.id, Lead.deleted_at.is_(None)), viewer)
-                 .order_by(*BOARD_ORDER).limit(limit + 1).subquery())
-        parts.append(db.select(inner.c.id))
-    by_id = load_cards(union_all(*parts), {stage.id: stage for stage in stages}, with_tags="tags" in fields)
+    stage_ids = tuple(stage.id for stage in stages)
+    statement = (card_statement(_first_pages(stage_ids, filters, viewer, limit)) if filters.active
+                 else _unfiltered_first_cards(stage_ids, limit))
+    by_id = read_cards(statement, {stage.id: stage for stage in stages}, with_tags="tags" in fields)
     per_stage: dict[int, list] = {}
     for card in sorted(by_id.values(), key=lambda c: (c.board_rank, c.id)):
         per_stage.setdefault(card.stage_id, []).append(card)
     return {stage.id: (per_stage.get(stage.id, [])[:limit], len(per_stage.get(stage.id, ())) > limit)
             for stage in stages}
+
+
+def _first_pages(stage_ids: tuple[int, ...], filters: BoardFilters, viewer, limit: int):
+    """The ids of every column's first page and one card more, a UNION ALL of index scans."""
+    parts = []
+    for stage_id in stage_ids:
+        inner = (filters.apply(db.select(Lead.id).where(Lead.stage_id == stage_id, Lead.deleted_at.is_(None)), viewer)
+                 .order_by(*BOARD_ORDER).limit(limit + 1).subquery())
+        parts.append(db.select(inner.c.id))
+    return union_all(*parts)
+
+
+@lru_cache(maxsize=16)
+def _unfiltered_first_cards(stage_ids: tuple[int, ...], limit: int):
+    """The cards statement of a board without filters, built once per pipeline's columns (the
+    stages' ids): making it anew cost every default board more than 1 ms."""
+    return card_statement(_first_pages(stage_ids, BoardFilters(), None, limit))
 
 
 def build_columns(pipeline: Pipeline, filters: BoardFilters, viewer, fields: list[str],
@@ -275,7 +301,7 @@ def board_context_light(pipeline: Pipeline, filters: BoardFilters, viewer, field
         return [card_text(lead, read_only, user, rates, zone, now, quiet_days, escaped_links) for lead in leads]
 
     return {
-        "pipeline": pipeline, "stages": list(pipeline.stages), "filters": filters,
+        "pipeline": pipeline, "filters": filters,
         "card_fields": card_fields() if fields is None else fields, "now": now,
         "can_edit": lambda lead: can_edit_lead(user, lead), "card_states": card_states,
         "zone": zone, "card_links": links, "read_only": False,
@@ -360,17 +386,18 @@ def filter_choices() -> dict:
     return {"owners": menu_users(), "teams": menu_teams(), "sources": SOURCES, "temperatures": TEMPERATURES}
 
 
-def board_context(pipeline: Pipeline, filters: BoardFilters, viewer, pipelines: list[Pipeline] | None = None) -> dict:
+def board_context(pipeline: Pipeline, filters: BoardFilters, viewer, live: LivePipelines | None = None) -> dict:
+    live = live or live_pipelines()
     fields = card_fields()
     rates = current_rates()
     if filters._rates is None:
         filters._rates = rates  # one read of the rates for the filter, the totals and the cards
     return {
         **board_context_light(pipeline, filters, viewer, fields, rates),
-        "pipelines": live_pipelines() if pipelines is None else pipelines, "columns": build_columns(pipeline, filters, viewer, fields, rates),
+        "pipelines": live.pipelines, "columns": build_columns(pipeline, filters, viewer, fields, rates),
         "base_currency": rates.base, "money_rates": rates,
         **filter_choices(),
-        "stamp": board_stamp(pipeline),
+        "stamp": board_stamp(pipeline, live.marks),
     }
 
 
@@ -380,12 +407,11 @@ def is_rotting(lead: Lead, stage: Stage, now: datetime) -> bool:
     return now - lead.stage_entered_at > timedelta(days=stage.rotting_days)
 
 
-def board_stamp(pipeline: Pipeline) -> str:
-    """Changes whenever any lead moves or changes (both write a row): two primary-key lookups, one query."""
-    last_move, last_change = db.session.execute(db.select(
-        db.select(func.max(StageChange.id)).scalar_subquery(), db.select(func.max(AuditEntry.id)).scalar_subquery())).one()
-    last_move, last_change = last_move or 0, last_change or 0
-    return f"{pipeline.id}-{last_move}-{last_change}"
+def board_stamp(pipeline: Pipeline, marks: tuple[int | None, int | None] | None = None) -> str:
+    """Changes whenever any lead moves or changes (both write a row): from ``marks`` as
+    ``live_pipelines`` read them, else read here (two primary-key lookups, one query)."""
+    last_move, last_change = marks if marks is not None else db.session.execute(db.select(*_CHANGE_MARKS)).one()
+    return f"{pipeline.id}-{last_move or 0}-{last_change or 0}"
 
 
 def _month_bucket(column):

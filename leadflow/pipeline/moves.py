@@ -11,11 +11,10 @@ from leadflow.leads import services as lead_services
 from leadflow.leads import store
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import bindparam
 from sqlalchemy.orm import joinedload
 
-from leadflow.pipeline.board import BOARD_ORDER
-from leadflow.pipeline.models import Pipeline, Stage
+from leadflow.pipeline.models import Stage
 
 
 class MoveNeedsDetails(DomainError):
@@ -32,22 +31,25 @@ class MoveResult:
     from_stage_id: int | None
     to_stage_id: int
     changed_stage: bool
+    columns: list[Stage]  # whose headers the move changed (left and entered), in the board's order
 
 
-# Built once: loader options are immutable, and making them is a good part of a move's query.
-# The pipeline's stages are joined too (a row per stage, a handful): one round trip, where a
-# second SELECT for them cost PostgreSQL 1.3 ms of CPU more at 100,000 leads.
-_MOVE_LOADS = (joinedload(Lead.owner), joinedload(Lead.organization),
-               joinedload(Lead.stage).joinedload(Stage.pipeline).joinedload(Pipeline.stages))
+# Built once: making the statement anew is a good part of a move's query.
+_LEAD_TO_MOVE = (
+    db.select(Lead, Stage)
+    .options(joinedload(Lead.owner), joinedload(Lead.organization), joinedload(Lead.stage).joinedload(Stage.pipeline))
+    .outerjoin(Stage, Stage.id == bindparam("stage_id")).where(Lead.id == bindparam("lead_id")))
 
 
-def lead_to_move(lead_id: int) -> Lead | None:
-    """The lead a move is about, with everything the move and its answer read: its owner and
-    organization (the card), its stage and the pipeline with all of its stages (the target
-    stage, the "Moved from" entry and the column headers come from the identity map then):
-    one query instead of seven lazy loads. Its tags are read only where needed (a won or
-    lost stage's edit audits them; cards that show tags)."""
-    return db.session.get(Lead, lead_id, options=_MOVE_LOADS)
+def lead_to_move(lead_id: int, stage_id: int) -> tuple[Lead | None, Stage | None]:
+    """The lead a move is about, with everything the move and its answer read, and the stage
+    ``stage_id`` it is moved to, in one query: its owner and organization (the card), its stage
+    and pipeline. The session finds the stage there while the caller holds it (it keeps only
+    what is referenced). The pipeline's other stages are not read (nothing in a move shows
+    them), nor the lead's tags (only a won or lost stage's edit audits them; cards that show
+    tags)."""
+    row = db.session.execute(_LEAD_TO_MOVE, {"lead_id": lead_id, "stage_id": stage_id}).first()
+    return (None, None) if row is None else (row[0], row[1])
 
 
 def _neighbour_ranks(lead: Lead, stage_id: int, above_id, below_id) -> tuple[float | None, float | None]:
@@ -59,7 +61,7 @@ def _neighbour_ranks(lead: Lead, stage_id: int, above_id, below_id) -> tuple[flo
     return ranks.get(parse_id(above_id)), ranks.get(parse_id(below_id))
 
 
-def _place(lead: Lead, stage_id: int, above_id, below_id) -> tuple[float | ColumnElement[float], float | None,
+def _place(lead: Lead, stage_id: int, above_id, below_id) -> tuple[float | store.ColumnTop, float | None,
                                                                    float | None]:
     """The rank between ``lead``'s new neighbours (or the top of the column), and theirs."""
     above, below = _neighbour_ranks(lead, stage_id, above_id, below_id)
@@ -69,17 +71,7 @@ def _place(lead: Lead, stage_id: int, above_id, below_id) -> tuple[float | Colum
         return above + 1.0, above, below
     if below is not None:
         return below - 1.0, above, below
-    return _top_of_column(lead, stage_id), above, below
-
-
-def _top_of_column(lead: Lead, stage_id: int) -> ColumnElement[float]:
-    """Above the column's first card (0 in an empty column): an expression the lead's UPDATE
-    works out, where reading the first card's rank first cost a round trip of its own. The first
-    card in board order, not min(board_rank): PostgreSQL reads that from the board index (see
-    BOARD_ORDER), where min() scanned the whole column (0.4 s at 100,000 leads)."""
-    top = db.select(Lead.board_rank).where(
-        Lead.stage_id == stage_id, Lead.deleted_at.is_(None), Lead.id != lead.id).order_by(*BOARD_ORDER).limit(1)
-    return func.coalesce(top.scalar_subquery() - 1.0, 0.0)
+    return store.ColumnTop(stage_id), above, below
 
 
 def _renumber_if_crowded(stage_id: int, above: float | None, below: float | None) -> None:
@@ -127,7 +119,7 @@ def move_lead(actor, lead: Lead, to_stage_id: int, *, expected_version: int | No
             if details.get("expected_close_date") not in (None, ""):
                 changes["expected_close_date"] = details["expected_close_date"]
             changes["won_lost_reason"] = " ".join(str(details.get("won_reason") or "").split()) or None
-    from_stage_id = lead.stage_id
+    from_stage_id, from_stage = lead.stage_id, lead.stage
     rank, above, below = _place(lead, stage.id, above_id, below_id)
     if changes.keys() == {"stage_id"}:  # a plain move: the stage and the card's place in one versioned UPDATE
         store.update_lead(lead, {}, actor, stage=stage, rank=rank)
@@ -137,4 +129,5 @@ def move_lead(actor, lead: Lead, to_stage_id: int, *, expected_version: int | No
         store.set_board_ranks({lead.id: rank}, bump_version=True)
     _renumber_if_crowded(stage.id, above, below)
     db.session.flush()
-    return MoveResult(lead, from_stage_id, stage.id, changing_stage)
+    columns = sorted({stage, from_stage} - {None}, key=lambda column: column.position)
+    return MoveResult(lead, from_stage_id, stage.id, changing_stage, columns)

@@ -37,8 +37,8 @@ def _pipeline_or_404(pipeline_id: int | None) -> Pipeline:
 @bp.get("/<int:pipeline_id>")
 @login_required
 def board_page(pipeline_id: int | None):
-    pipelines = board.live_pipelines()
-    pipeline = board.pick_pipeline(pipelines, pipeline_id)
+    live = board.live_pipelines()
+    pipeline = board.pick_pipeline(live.pipelines, pipeline_id)
     if pipeline is None and pipeline_id is not None:
         abort(404)
     if pipeline is None:
@@ -48,9 +48,9 @@ def board_page(pipeline_id: int | None):
         zone = user_zone(current_user)
         as_of = history.parse_as_of(request.args["as_of"], local_today(zone))
         return render_page("pipeline/board_as_of.html", block="board", status=400 if as_of.problem else 200,
-                           pipelines=pipelines, **history.as_of_context(pipeline, as_of, zone, filters, current_user))
+                           pipelines=live.pipelines, **history.as_of_context(pipeline, as_of, zone, filters, current_user))
     return render_page("pipeline/board.html", block="board",
-                       **board.board_context(pipeline, filters, current_user, pipelines))
+                       **board.board_context(pipeline, filters, current_user, live))
 
 
 @bp.get("/<int:pipeline_id>/stamp")
@@ -93,7 +93,8 @@ def move_control(lead_id: int):
         abort(403)
     filters = board.BoardFilters.from_args(request.args)
     context = board.board_context_light(lead.pipeline, filters, current_user)
-    return render_page("pipeline/_move_control.html", lead=lead, picking=request.args.get("pick") == "1", **context)
+    return render_page("pipeline/_move_control.html", lead=lead, picking=request.args.get("pick") == "1",
+                       stages=lead.pipeline.stages, **context)
 
 
 @bp.post("/move")
@@ -106,7 +107,7 @@ def move():
         abort(400, description="lead_id and stage_id must be numbers.")
     if parse_id(lead_id) is None or parse_id(stage_id) is None:
         abort(404)  # larger than any id: there is no such lead or stage
-    lead = lead_to_move(lead_id)
+    lead, target = lead_to_move(lead_id, stage_id)  # the move takes ``target`` from the session
     if lead is None or lead.deleted_at is not None:
         abort(404)
     try:
@@ -151,8 +152,7 @@ def move():
         db.session.rollback()
         return _board_refresh(lead.pipeline_id, filters, "You can only move leads you own or unassigned leads.", 403)
     context = board.board_context_light(result.lead.pipeline, filters, current_user, rates=rates)
-    headers = board.column_headers([s for s in result.lead.pipeline.stages
-                                    if s.id in {result.from_stage_id, result.to_stage_id}], filters, current_user, rates)
+    headers = board.column_headers(result.columns, filters, current_user, rates)
     return render_page("pipeline/_move_result.html", lead=result.lead, headers=headers, mode=mode,
                        moved_stage=result.changed_stage, from_dialog=bool(form.get("from_dialog")), **context,
                        trigger={"stage-changed": {"lead": result.lead.id}},

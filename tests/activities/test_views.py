@@ -317,6 +317,21 @@ def test_card_shows_the_next_task_overdue_in_words_and_the_stale_flag(login_as, 
     assert "Add next step for Late" in late_card
 
 
+
+def test_card_shows_the_earliest_open_task_the_oldest_of_two_due_at_once(login_as, make_lead):
+    rep, client = login_as("rep")
+    lead = make_lead(owner_id=rep.id, first_name="Busy")
+    soon = utcnow() + timedelta(days=2)
+    _task(rep, lead, utcnow() - timedelta(days=1), title="Done already", done_at=utcnow())
+    _task(rep, lead, utcnow() + timedelta(days=5), title="Later")
+    _task(rep, lead, soon, title="First of two")
+    _task(rep, lead, soon, title="Second of two")
+    page = client.get("/pipeline").text
+    card = page[page.index(f'id="card-{lead.id}"'):]
+    card = card[:card.index("</article>")]
+    assert 'title="Next step: First of two"' in card
+    assert "Done already" not in card and "Later" not in card and "Second of two" not in card
+
 def test_stale_after_days_comes_from_the_setting(login_as, make_lead):
     from leadflow.governance.models import Setting
 
