@@ -169,3 +169,19 @@ def test_words_of_three_characters_or_more_use_the_index_and_shorter_ones_scan(m
     assert index in _plan(admin, "100%_")
     if db.engine.dialect.name == "sqlite":  # PostgreSQL may use the index for a short word too (and recheck)
         assert index not in _plan(admin, "ad")
+
+
+def test_the_list_checks_words_on_the_lead_rows_it_reads_on_sqlite(make_user):
+    """On SQLite the list finds candidates through the index and checks each word on the lead
+    row it reads anyway, never on the search table's row too; a word of three ASCII letters is
+    the one trigram the index was asked for, so it is not checked again at all."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL checks every LIKE on the search table's rows its index finds")
+    admin = make_user("admin")
+    _ada_and_bob(admin)
+    for q in ("ada", "ada 555", "ada lovelace", "üll", "ad ada"):
+        assert "SEARCH lead_search " not in _plan(admin, q), q
+    checked = {q: str(filtered_leads(LeadFilters.from_args({"q": q}), admin).compile(db.engine)).count("LIKE")
+               for q in ("ada", "ada 555", "ada lovelace", "üll", "ad ada")}
+    assert checked == {"ada": 0, "ada 555": 0, "ada lovelace": 1, "üll": 1, "ad ada": 1}
+    assert_index_agrees(admin, ("ada", "ADA", "ada 555", "ada lov", "%%%", "a_b", "üll", "ÜLL", "ＡＤＡ", "ad ada"))

@@ -529,6 +529,36 @@ def test_a_search_counts_its_matches_in_the_statement_that_pages_them(login_as, 
     assert "Showing 4–6 of 5+ leads" in capped and 'rel="next"' in capped
 
 
+def test_a_search_matching_many_leads_says_n_plus_and_walks_to_its_pages(login_as, make_lead, monkeypatch,
+                                                                         count_queries):
+    """A search matching more leads than the list reads and sorts whole shows "N+ leads" and
+    finds its page by walking the list in its order: the same rows, page by page, as the whole
+    ordered list, trashed leads left out, no last page; fewer matches, or another sort, are
+    counted exactly as before."""
+    from leadflow.leads import queries, services
+
+    monkeypatch.setattr(queries, "DENSE_SEARCH", 4)
+    monkeypatch.setattr(queries, "PAGE_SIZES", (3, 25))
+    hoppers = [make_lead(first_name=f"Hopper{i}", last_name="Grace") for i in range(9)]
+    make_lead(first_name="Ada", last_name="Lovelace")
+    admin, client = login_as("admin")
+    services.delete_lead(admin, hoppers[4])
+    db.session.commit()
+    client.get("/leads?q=grace&per_page=3")  # warm caches (templates, user)
+    with count_queries() as statements:
+        first = client.get("/leads?q=grace&per_page=3").text
+    assert "Showing 1–3 of 4+ leads" in first and 'rel="next"' in first and "Page 1<" in first.replace("</span>", "<")
+    assert len(statements) <= 4, "the user, the reference versions, the capped count and the walk"
+    shown = [list(dict.fromkeys(re.findall(r"Hopper(\d)", client.get(f"/leads?q=grace&per_page=3&page={p}").text)))
+             for p in (1, 2, 3)]
+    assert shown == [["8", "7", "6"], ["5", "3", "2"], ["1", "0"]], "newest first, each live match once"
+    last = client.get("/leads?q=grace&per_page=3&page=3").text
+    assert "Showing 7–8 of 4+ leads" in last and 'rel="next"' not in last
+    assert "of 8 leads" in client.get("/leads?q=grace&per_page=25&sort=name").text, "a sort no index walks counts all"
+    monkeypatch.setattr(queries, "DENSE_SEARCH", 8)
+    assert "Showing 1–3 of 8 leads" in client.get("/leads?q=grace&per_page=3").text
+
+
 def test_the_list_shows_owner_and_stage_names_as_they_are_now(login_as, make_lead, make_user):
     """Owner and stage names come from the kept reference data: a deactivated owner and a
     stage of an archived pipeline are still named, and a rename shows at the next request."""
