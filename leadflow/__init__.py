@@ -31,7 +31,7 @@ def create_app(config: object | str | None = None, *, migrations: bool = True) -
     app.config["SECRET_KEY"] = resolve_secret_key(app.config, app.instance_path)
 
     from leadflow.extensions import csrf, db, htmx, limiter, login_manager
-    from leadflow.db import configure_postgresql_engine, configure_sqlite_engine
+    from leadflow.db import configure_postgresql_engine, configure_sqlite_engine, state_index_predicates
 
     db.init_app(app)
     from leadflow.leads.models import compared_with_models
@@ -70,6 +70,11 @@ def create_app(config: object | str | None = None, *, migrations: bool = True) -
         app.wsgi_app = TrustedProxyFix(app.wsgi_app, app.config["TRUSTED_PROXY"])
 
     from leadflow import models  # noqa: F401  (registers every table)
+
+    with app.app_context():
+        for engine in db.engines.values():
+            state_index_predicates(db.metadata, engine.dialect.name)
+
     from leadflow.accounts.services import load_session_user
     from leadflow.governance import settings
     from leadflow.leads import templating

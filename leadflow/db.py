@@ -10,10 +10,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, bindparam, event
+from sqlalchemy import DateTime, Index, bindparam, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidatePoolError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
@@ -45,6 +43,27 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc)
+
+
+def partial_index(name: str, *columns: str, where: str, **options) -> Index:
+    """An index of the rows ``where`` holds (SQL, the same text on SQLite and PostgreSQL).
+
+    The predicate is kept in the index's ``info`` and handed to the dialect of each database
+    the app runs on (``state_index_predicates``), not named here for both: naming a dialect's
+    option (``postgresql_where``) loads that dialect, and a serving process would hold the
+    other database's for nothing (2.3 MB of PostgreSQL's on SQLite, 0.7 MB of SQLite's on
+    PostgreSQL). The migrations make the indexes; the predicate here is what ``CREATE INDEX``
+    from the models and autogenerate read."""
+    return Index(name, *columns, info={"where": where}, **options)
+
+
+def state_index_predicates(metadata, dialect_name: str) -> None:
+    """Give every ``partial_index`` of ``metadata`` its predicate for ``dialect_name``'s
+    dialect (the one an engine of the app uses, so loaded already)."""
+    for table in metadata.tables.values():
+        for index in table.indexes:
+            if "where" in index.info:
+                index.dialect_kwargs[f"{dialect_name}_where"] = text(index.info["where"])
 
 
 # Every id column is an INTEGER (PostgreSQL: 32-bit signed). A larger number names no row; sent
@@ -201,6 +220,18 @@ def held_as_loaded(model, row):
     return obj
 
 
+def dialect_insert(dialect_name: str):
+    """The INSERT construct with ON CONFLICT of the database ``dialect_name`` names. Imported
+    from that database's dialect when asked, which the engine has loaded already: the other
+    database's dialect stays out of the process (PostgreSQL's is 2 MB a SQLite worker holds
+    for nothing, SQLite's 0.7 MB on PostgreSQL)."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def conflict_insert(name: tuple, build):
     """The statement ``build(dialect_insert)`` makes, built once per database kind and ``name``
     (a tuple naming the table and shape, fixed by the code: the dict stays small)."""
@@ -208,7 +239,7 @@ def conflict_insert(name: tuple, build):
     key = (dialect, *name)
     statement = _CONFLICT_STATEMENTS.get(key)
     if statement is None:
-        statement = build(pg_insert if dialect == "postgresql" else sqlite_insert)
+        statement = build(dialect_insert(dialect))
         cache_key = CacheKey(("leadflow.conflict_insert", *key), [])
         statement._generate_cache_key = lambda: cache_key  # the statement never changes: this key is its whole identity
         _CONFLICT_STATEMENTS[key] = statement
@@ -316,7 +347,7 @@ def insert_missing(table, rows, index_elements: list[str], index_where=None) -> 
     partial index's ``index_where``) a row already holds is left out instead of failing. On
     PostgreSQL it waits for a concurrent transaction inserting the same key and leaves the row
     out if that one commits, so the caller's next SELECT finds exactly one row."""
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(db.session.get_bind().dialect.name)
     db.session.execute(insert(table).on_conflict_do_nothing(index_elements=index_elements,
                                                               index_where=index_where), rows)
 

@@ -159,6 +159,39 @@ def test_preloaded_workers_each_serve_from_the_database_also_after_one_is_killed
     assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()
 
 
+def test_a_web_process_loads_the_sqlalchemy_dialect_of_its_own_database_only(tmp_path):
+    """A worker on SQLite holds no PostgreSQL dialect (2.3 MB) and one on PostgreSQL no SQLite
+    dialect; the partial unique indexes still carry their predicate for the database in use."""
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
+    postgresql = url.startswith(("postgres://", "postgresql"))
+    env = server_environment(production_env(tmp_path, url if postgresql else None), scheduler="process")
+    code = ("import sys, wsgi; from sqlalchemy.schema import CreateIndex; from leadflow.extensions import db; "
+            "from leadflow.leads.models import Lead; "
+            "print([n for n in ('sqlite', 'postgresql') if 'sqlalchemy.dialects.' + n in sys.modules]); "
+            "index = next(i for i in Lead.__table__.indexes if i.name == 'uq_leads_live_email_key'); "
+            "wsgi.app.app_context().push(); print(CreateIndex(index).compile(dialect=db.engine.dialect))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    dialects, ddl = result.stdout.strip().splitlines()
+    assert dialects == ("['postgresql']" if postgresql else "['sqlite']")
+    assert ddl.endswith("ON leads (email_key) WHERE deleted_at IS NULL AND email_key IS NOT NULL")
+
+
+def test_a_web_process_loads_the_email_validator_and_multiprocessing_only_when_it_needs_them(tmp_path):
+    """Checking an address (a lead's, an account's, an import's) and an import's cleaning
+    process load them; showing pages does not."""
+    env = server_environment(production_env(tmp_path), scheduler="process")
+    code = ("import sys, wsgi; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('email_validator', 'multiprocessing'))); "
+            "from leadflow.leads.fields import normalise_email; from leadflow.imports.cleaning import use_process; "
+            "from pathlib import Path; print(normalise_email(' Ann@Example.COM '), use_process(Path('wsgi.py')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "('Ann@example.com', 'ann@example.com') False"]
+
+
 def test_a_web_process_holds_no_scheduler_code_when_the_scheduler_has_its_own_process(tmp_path):
     """What a worker of ``make serve`` imports (``wsgi`` with ``SCHEDULER_ENABLED=0``): neither
     APScheduler nor the scheduler's runner, which loads every area's sweeps."""

@@ -6,7 +6,6 @@ from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
 from leadflow.accounts.models import ROLES, Team, User
@@ -95,6 +94,8 @@ def _personal_words(values: list[str]) -> list[str]:
 
 
 def normalise_account_email(email: str) -> str:
+    from email_validator import EmailNotValidError, validate_email  # as leads.fields.normalise_email
+
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:

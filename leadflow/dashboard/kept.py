@@ -18,11 +18,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from leadflow.dashboard.models import MonthlyFigures
 from leadflow.dashboard.month import MonthAmounts, closed_months
+from leadflow.db import dialect_insert
 from leadflow.extensions import db
 
 SCOPE_KINDS = {"me": "person", "team": "team", "all": "everyone"}
@@ -62,7 +60,7 @@ def keep(kind: str, scope_id: int, zone: str, figures: dict[date, MonthAmounts],
              "response_seconds": amounts.response_seconds,
              "pipeline": {c: list(v) for c, v in amounts.pipeline.items()}, "computed_at": at}
             for month, amounts in figures.items()]
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(db.session.get_bind().dialect.name)
     db.session.execute(insert(MonthlyFigures).values(rows).on_conflict_do_nothing(index_elements=UNIQUE_KEY))
     db.session.commit()
 

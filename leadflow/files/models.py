@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, text
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from leadflow.db import UTCDateTime, utcnow
+from leadflow.db import UTCDateTime, partial_index, utcnow
 from leadflow.extensions import db
 
 IMPORT_WHERE = "purpose = 'import'"
@@ -23,8 +23,7 @@ class StoredFile(db.Model):
         Index("ix_stored_files_purpose_created", "purpose", "created_at"),
         # An import upload is found by its stored name: one file per name, even when two
         # processes move the same upload left on disk by an older version into the database.
-        Index("uq_stored_files_import_name", "filename", unique=True,
-              sqlite_where=text(IMPORT_WHERE), postgresql_where=text(IMPORT_WHERE)),
+        partial_index("uq_stored_files_import_name", "filename", unique=True, where=IMPORT_WHERE),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

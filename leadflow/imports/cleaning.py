@@ -31,7 +31,6 @@ still there (``multiprocessing.parent_process()``) and ends when it is not.
 from __future__ import annotations
 
 import ctypes
-import multiprocessing
 import os
 import pickle
 import queue as queue_module
@@ -98,12 +97,16 @@ def _cleaned(cleaner: RowCleaner, spec: FileSpec, size: int, clean) -> Iterator[
 
 
 def use_process(path: Path) -> bool:
+    import multiprocessing  # only an import loads it: a web process that only shows pages does without
+
     return (path.stat().st_size >= PROCESS_MIN_BYTES and (os.cpu_count() or 1) >= PROCESS_MIN_CPUS
             and START_METHOD in multiprocessing.get_all_start_methods())
 
 
 def _context():
     """The fork server's context; the server imports this module once, not every child."""
+    import multiprocessing
+
     context = multiprocessing.get_context(START_METHOD)
     context.set_forkserver_preload([__name__])
     return context
@@ -163,6 +166,8 @@ def _send(out, item, stop: threading.Event | None, in_child: bool = False) -> bo
 
 
 def _end_if_orphaned() -> None:
+    import multiprocessing
+
     parent = multiprocessing.parent_process()  # the importing process, not the fork server
     if parent is not None and not parent.is_alive():
         # At once, without the usual exit: that would wait to flush the queue to a pipe no one reads.

@@ -10,7 +10,6 @@ from datetime import date, timezone, tzinfo
 from decimal import Decimal
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 
 from leadflow.accounts.models import User
 from leadflow.extensions import db
@@ -303,6 +302,8 @@ class RowCleaner:
         if 0 < at and len(raw) <= 200 and len(local) <= 64 and domain.isascii() and _LOCAL_PART.match(local):
             key = domain.lower()
             if key not in self._domains:
+                from email_validator import EmailNotValidError, validate_email  # as fields.normalise_email
+
                 try:
                     self._domains[key] = validate_email(f"a@{domain}", check_deliverability=False).domain
                 except EmailNotValidError:

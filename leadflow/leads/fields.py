@@ -8,7 +8,6 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 
 
 class FieldError(ValueError):
@@ -20,6 +19,10 @@ def normalise_email(value: str | None) -> tuple[str | None, str | None]:
     value = (value or "").strip()
     if not value:
         return None, None
+    # email_validator (and its IDNA tables, 0.5 MB) loads with the first address a process
+    # checks: a web process that only shows pages never holds it.
+    from email_validator import EmailNotValidError
+
     try:
         normalized = _validated_email(value)
     except EmailNotValidError as exc:
@@ -29,6 +32,8 @@ def normalise_email(value: str | None) -> tuple[str | None, str | None]:
 
 @lru_cache(maxsize=64)  # a create checks its one address up to three times; a few kept, never more
 def _validated_email(value: str) -> str:
+    from email_validator import validate_email
+
     return validate_email(value, check_deliverability=False).normalized
 
 

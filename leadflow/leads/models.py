@@ -4,11 +4,11 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, Date, Float, ForeignKey, Index, Integer, String, Table, Text, text,
+    JSON, BigInteger, Boolean, Column, Date, Float, ForeignKey, Index, Integer, String, Table, Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from leadflow.db import UTCDateTime, utcnow
+from leadflow.db import UTCDateTime, partial_index, utcnow
 from leadflow.extensions import db
 
 if TYPE_CHECKING:  # the relationship names it; the registry resolves it when mappers configure
@@ -93,8 +93,7 @@ class Lead(db.Model):
         # their email. Phones are deliberately NOT unique: a switchboard or a household shares
         # one number between several people; the duplicates queue pairs leads by phone instead.
         # See docs/RELIABILITY.md, "Uniqueness".
-        Index("uq_leads_live_email_key", "email_key", unique=True,
-              sqlite_where=text(LIVE_EMAIL_WHERE), postgresql_where=text(LIVE_EMAIL_WHERE)),
+        partial_index("uq_leads_live_email_key", "email_key", unique=True, where=LIVE_EMAIL_WHERE),
         # The list's order is (created_at, id): with the id in the index PostgreSQL reads a page
         # of one owner's or one stage's leads in order (SQLite's indexes end with the rowid, the
         # id, anyway). All live leads: ``LIVE_ORDER_INDEX`` on PostgreSQL.

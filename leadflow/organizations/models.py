@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Index, Integer, String, text
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from leadflow.db import UTCDateTime, utcnow
+from leadflow.db import UTCDateTime, partial_index, utcnow
 from leadflow.extensions import db
 
 if TYPE_CHECKING:
@@ -26,8 +26,7 @@ class Organization(db.Model):
     __table_args__ = (
         # One live organization per name (trashed ones may share it); ``find_or_create_organization``
         # and the import rely on it when several requests add the same new name at once.
-        Index("uq_organizations_live_name_key", "name_key", unique=True,
-              sqlite_where=text(LIVE_ORGANIZATION), postgresql_where=text(LIVE_ORGANIZATION)),
+        partial_index("uq_organizations_live_name_key", "name_key", unique=True, where=LIVE_ORGANIZATION),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

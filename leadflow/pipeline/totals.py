@@ -15,11 +15,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, scoped_session
 
-from leadflow.db import conflict_insert
+from leadflow.db import conflict_insert, dialect_insert
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage, StageCurrencyTotals, StageTotals
 
@@ -43,7 +41,7 @@ def add_to_totals(connection, deltas) -> None:
                   for stage_id, (count, value) in sorted(per_stage.items()) if count or value]
     if connection.dialect.name == "postgresql" and currency_rows and stage_rows:
         statement = conflict_insert(("totals", "both", len(currency_rows), len(stage_rows)),
-                                    lambda insert: _both_in_one(currency_rows, stage_rows))
+                                    lambda insert: _both_in_one(insert, currency_rows, stage_rows))
         connection.execute(statement, {**_bound("c", currency_rows), **_bound("s", stage_rows)})
         return
     for model, rows, keys in ((StageCurrencyTotals, currency_rows, _CURRENCY_KEYS),
@@ -123,27 +121,25 @@ def _bound(prefix: str, rows: list[dict]) -> dict:
     return {f"{prefix}_{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
 
 
-def _both_in_one(currency_rows: list[dict], stage_rows: list[dict]):
-    """PostgreSQL: the per-currency upsert in a WITH of the per-stage one (VALUES with a row
-    per stage and currency, bound by name and position: one statement per number of rows,
-    built once). A data-modifying WITH runs once, to completion, after the main statement:
-    every writer locks the stage rows, then the currency rows, each in key order."""
+def _both_in_one(insert, currency_rows: list[dict], stage_rows: list[dict]):
+    """PostgreSQL (``insert``: its dialect's): the per-currency upsert in a WITH of the
+    per-stage one (VALUES with a row per stage and currency, bound by name and position: one
+    statement per number of rows, built once). A data-modifying WITH runs once, to
+    completion, after the main statement: every writer locks the stage rows, then the
+    currency rows, each in key order."""
     def upsert(table, prefix, rows, keys):
         values = [{name: bindparam(f"{prefix}_{name}_{i}", type_=table.c[name].type) for name in row}
                   for i, row in enumerate(rows)]
-        return _adding(pg_insert(table).values(values), table, rows[0], keys)
+        return _adding(insert(table).values(values), table, rows[0], keys)
 
     in_currency = upsert(StageCurrencyTotals.__table__, "c", currency_rows, _CURRENCY_KEYS)
     return upsert(StageTotals.__table__, "s", stage_rows, _STAGE_KEYS).add_cte(in_currency.cte("currency_totals"))
 
 
-def _insert(connection):
-    return pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-
-
 def _ensure_row(connection, stage_id: int) -> None:
     connection.execute(
-        _insert(connection)(StageTotals).values(stage_id=stage_id, lead_count=0, value_cents=0)
+        dialect_insert(connection.dialect.name)(StageTotals)
+        .values(stage_id=stage_id, lead_count=0, value_cents=0)
         .on_conflict_do_nothing(index_elements=["stage_id"])
     )
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-from leadflow.db import utcnow
+from leadflow.db import dialect_insert, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
@@ -42,7 +39,7 @@ def save_source_cost(actor, source: str, month: date, amount_cents: int, currenc
     if errors:
         raise ValidationFailed(errors)
     month = month.replace(day=1)
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(db.session.get_bind().dialect.name)
     values = {"source": source, "month": month, "amount_cents": amount_cents, "currency": currency,
               "updated_at": utcnow(), "updated_by_id": actor.id}
     statement = insert(SourceCost.__table__).values(**values)

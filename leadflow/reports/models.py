@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from leadflow.db import UTCDateTime, utcnow
+from leadflow.db import UTCDateTime, partial_index, utcnow
 from leadflow.extensions import db
 
 
@@ -44,10 +44,9 @@ class MonthlyTarget(db.Model):
 
     __tablename__ = "monthly_targets"
     __table_args__ = (
-        Index("uq_monthly_targets_month_all", "month", unique=True,
-              sqlite_where=text(TARGET_FOR_ALL), postgresql_where=text(TARGET_FOR_ALL)),
-        Index("uq_monthly_targets_month_pipeline", "month", "pipeline_id", unique=True,
-              sqlite_where=text(TARGET_FOR_PIPELINE), postgresql_where=text(TARGET_FOR_PIPELINE)),
+        partial_index("uq_monthly_targets_month_all", "month", unique=True, where=TARGET_FOR_ALL),
+        partial_index("uq_monthly_targets_month_pipeline", "month", "pipeline_id", unique=True,
+                      where=TARGET_FOR_PIPELINE),
         CheckConstraint("amount_cents >= 0", name="amount_not_negative"),
     )
 

@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from leadflow.accounts.models import Team, User
 from leadflow.accounts.system import system_actor
 from leadflow.activities.models import Activity
 from leadflow.capture.models import CaptureForm
-from leadflow.db import parse_id, utcnow
+from leadflow.db import dialect_insert, parse_id, utcnow
 from leadflow.errors import NotFound, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_changes_many, record_event
@@ -378,7 +376,7 @@ def route_lead(lead: Lead, now: datetime | None = None, *, preview: bool = False
 def note_assignment(user_id: int, at: datetime) -> None:
     """When ``user_id`` last got a lead: one upsert, so two arrivals routing to the same person
     at once (two requests, two sweeps) both succeed instead of one losing on the primary key."""
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(db.session.get_bind().dialect.name)
     statement = insert(RoutingAssignee.__table__).values(user_id=user_id, last_assigned_at=at)
     db.session.execute(statement.on_conflict_do_update(
         index_elements=[RoutingAssignee.__table__.c.user_id], set_={"last_assigned_at": at}))
