@@ -46,7 +46,7 @@ from contextvars import ContextVar
 from typing import NamedTuple
 
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import attributes, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.db import chunked, is_retryable
@@ -195,9 +195,19 @@ def load_leads(ids: Iterable[int], *, organizations: bool = False) -> list[Lead]
     A lead the session holds whole (every column loaded, nothing expired; its organization
     too, when asked) is not read again: the query would hand back the same object unchanged.
     So the handlers of one event, each loading the batch, read it once while someone holds
-    the objects (the arrivals sweep holds its batch's)."""
+    the objects (the arrivals sweep holds its batch's). One that a write left with a few
+    columns expired (routing's owner bumps the version) has just those read, for the batch
+    in one statement, as the query would have filled in just those."""
     wanted = sorted(set(ids))
-    held = {lead_id: lead for lead_id in wanted if (lead := _held_whole(lead_id, organizations)) is not None}
+    held: dict[int, Lead] = {}
+    stale: dict[int, tuple[Lead, frozenset[str]]] = {}
+    for lead_id in wanted:
+        lead, expired = _held(lead_id, organizations)
+        if lead is not None and expired:
+            stale[lead_id] = (lead, expired)
+        elif lead is not None:
+            held[lead_id] = lead
+    held.update(_read_expired(stale))
     found = list(held.values())
     missing = [lead_id for lead_id in wanted if lead_id not in held]
     query = db.select(Lead).order_by(Lead.id)
@@ -205,29 +215,52 @@ def load_leads(ids: Iterable[int], *, organizations: bool = False) -> list[Lead]
         query = query.options(selectinload(Lead.organization))
     for chunk in chunked(missing, 500):
         found.extend(db.session.scalars(query.where(Lead.id.in_(chunk))))
-    return sorted(found, key=lambda lead: lead.id) if held and missing else found
+    return sorted(found, key=lambda lead: lead.id) if held else found
 
 
 _COLUMNS: frozenset[str] = frozenset()  # the lead columns a query loads (set at first use)
+_NOT_HELD = (None, frozenset())
 
 
-def _held_whole(lead_id: int, organization: bool) -> Lead | None:
+def _held(lead_id: int, organization: bool) -> tuple[Lead | None, frozenset[str]]:
+    """The session's lead and its expired columns, if it can stand for a query's (see
+    ``load_leads``); (None, …) when it is not held, or is to be read whole."""
     global _COLUMNS
     lead = db.session.identity_map.get(db.session.identity_key(Lead, lead_id))
     if lead is None:
-        return None
+        return _NOT_HELD
     if not _COLUMNS:
         _COLUMNS = frozenset(prop.key for prop in sa_inspect(Lead).column_attrs if not prop.deferred)
     state = sa_inspect(lead)
-    if state.expired_attributes or state.deleted or not _COLUMNS <= state.dict.keys():
-        return None
+    expired = _COLUMNS.difference(state.dict)
+    if state.deleted or expired and (expired == _COLUMNS or not expired <= state.expired_attributes):
+        return _NOT_HELD  # gone, or every column expired (a commit), or some never loaded
     if organization:
         if "organization" not in state.dict:
-            return None
+            return _NOT_HELD
         held = state.dict["organization"]
         if held is not None and sa_inspect(held).expired_attributes:
-            return None
-    return lead
+            return _NOT_HELD
+    return lead, expired
+
+
+def _read_expired(leads: dict[int, tuple[Lead, frozenset[str]]]) -> dict[int, Lead]:
+    """Read the expired columns of ``leads`` (id → (lead, its expired columns)) in one
+    statement per chunk; returns those whose rows were there (id → lead; a lead deleted
+    meanwhile is left to the query)."""
+    if not leads:
+        return {}
+    keys = sorted(frozenset().union(*(expired for _, expired in leads.values())))
+    read = {}
+    for chunk in chunked(sorted(leads), 500):
+        for lead_id, *values in db.session.execute(db.select(Lead.id, *(getattr(Lead, key) for key in keys))
+                                                   .where(Lead.id.in_(chunk))):
+            lead, expired = leads[lead_id]
+            for key, value in zip(keys, values):
+                if key in expired:
+                    attributes.set_committed_value(lead, key, value)
+            read[lead_id] = lead
+    return read
 
 
 def _what(ids) -> str:
