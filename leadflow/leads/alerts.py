@@ -24,7 +24,7 @@ from leadflow.db import insert_missing, utcnow
 from leadflow.extensions import db
 from leadflow.governance.settings import get_setting
 from leadflow.leads import events
-from leadflow.leads.events import Bus, load_leads
+from leadflow.leads.events import Arrivals, Bus, load_leads
 from leadflow.leads.models import Lead
 from leadflow.leads.alert_models import LeadAlert
 from leadflow.mail.services import absolute_url, queue_for, queue_many, render_mail
@@ -41,12 +41,12 @@ def _lead_facts(lead: Lead) -> list[tuple[str, str]]:
     return [(label, value) for label, value in facts if value]
 
 
-def alert_owners_of_new_leads(ids: list[int], channel: str) -> None:
-    """Leads from a form or the API with an owner: e-mail each owner now."""
-    if channel not in ALERT_CHANNELS:
-        return  # typed in by someone on the team (who knows), or imported (old leads)
-    via = "a web form" if channel == "form" else "the API"
-    leads = load_leads(ids, organizations=True)  # the e-mail names each lead's organization
+def alert_owners_of_new_leads(arrivals: Arrivals) -> None:
+    """Leads from a form or the API with an owner: e-mail each owner now. (Not those typed in
+    by someone on the team, who knows, nor imported ones, old leads.)"""
+    leads = load_leads(arrivals.via(ALERT_CHANNELS), organizations=True)  # the e-mail names each lead's organization
+    if not leads:
+        return
     # The owners of the batch in one query (held here: the session holds objects weakly).
     owners = {user.id: user for user in db.session.scalars(
         select(User).where(User.id.in_({lead.owner_id for lead in leads if lead.owner_id is not None})))}
@@ -55,16 +55,19 @@ def alert_owners_of_new_leads(ids: list[int], channel: str) -> None:
         owner = owners.get(lead.owner_id)
         if owner is None or not owner.active:
             continue
+        via = "a web form" if arrivals.channel(lead.id) == "form" else "the API"
         mail = render_mail("new_lead_alert", f"New lead: {lead.name}", lead=lead, user=owner, via=via,
                            facts=_lead_facts(lead), link=absolute_url("leads.detail", lead_id=lead.id))
         messages.append((owner, "new_lead_alert", mail, f"new-lead:{lead.id}", lead.id))
     queue_many(messages)  # one INSERT for the batch
 
 
-def schedule_speed_to_lead(ids: list[int], channel: str) -> None:
-    """Two due rows per new lead: a speed-to-lead alert to the owner, then an escalation."""
-    if channel not in SPEED_TO_LEAD_CHANNELS:
-        return  # imports are old leads, a merge's survivor was there before
+def schedule_speed_to_lead(arrivals: Arrivals) -> None:
+    """Two due rows per new lead: a speed-to-lead alert to the owner, then an escalation.
+    (Not for imports, old leads; a merge's survivor was there before and does not arrive.)"""
+    ids = arrivals.via(SPEED_TO_LEAD_CHANNELS)
+    if not ids:
+        return
     minutes = {kind: int(get_setting(setting)) for kind, setting in (
         ("speed_to_lead", "speed_to_lead_minutes"), ("escalation", "escalate_after_minutes"))}
     rows = [{"kind": kind, "lead_id": lead.id, "due_at": arrived + timedelta(minutes=after), "created_at": arrived}

@@ -7,8 +7,9 @@ program that sent the lead. So a lead created inside a unit of work (a request, 
 asks for the ``lead_arrivals`` sweep once that transaction has committed
 (``leadflow.retry.after_commit``). The sweep takes a batch of rows (PostgreSQL: ``FOR UPDATE
 SKIP LOCKED``, so two processes take different rows; SQLite: one writer at a time, under
-``BEGIN IMMEDIATE``), runs ``leads.arrived`` once per channel and arrival context for the
-batch, deletes the rows and commits: the handlers' writes and the rows' removal are one
+``BEGIN IMMEDIATE``), runs ``leads.arrived`` once for the batch (each lead with its channel
+and arrival context: API leads and those of several capture forms share the handlers' runs),
+deletes the rows and commits: the handlers' writes and the rows' removal are one
 transaction, so each arrival runs exactly once; a process killed after the lead's commit
 leaves its row, and the next sweep (any process, every few seconds) runs it.
 
@@ -32,7 +33,6 @@ the caller's transaction, as they always did.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from datetime import datetime
@@ -152,13 +152,7 @@ def run_arrivals(now: datetime | None = None, *, settle: float = 0.0) -> int:
         leads = [lead for lead in events.load_leads([a.lead_id for a in batch], organizations=True)
                  if lead.deleted_at is None]  # trashed meanwhile: nothing to do
         live = {lead.id for lead in leads}
-        groups: dict[tuple[str, str], list[int]] = {}
-        for arrival in (a for a in batch if a.lead_id in live):
-            key = (arrival.channel, json.dumps(arrival.context or {}, sort_keys=True))
-            groups.setdefault(key, []).append(arrival.lead_id)
-        for (channel, context), ids in groups.items():
-            with events.arriving(**json.loads(context)):
-                events.leads_arrived(ids, channel)
+        events.batch_arrived(events.Arrivals((a.lead_id, a.channel, a.context) for a in batch if a.lead_id in live))
         db.session.execute(delete(LeadArrival).where(LeadArrival.id.in_([a.id for a in batch])))
         db.session.commit()
         ran += len(batch)

@@ -3,10 +3,12 @@
 The lead store (``leadflow.leads.store``) is the only writer of leads; after each write it
 emits one event for the whole batch of leads it wrote:
 
-- ``leads.arrived`` ``(ids, channel)``: new leads, from the web form ("manual"), a capture
-  form ("form"), the API ("api"), or an import whose starter asked for the new-lead rules
-  ("import"). Leads created in a request or a sweep arrive after its commit, in batches, in
-  the ``lead_arrivals`` sweep's transaction (``leads.arrivals``); elsewhere at once. (A merge's survivor is not new: it is ``leads.changed``; the demo's made-up
+- ``leads.arrived`` ``(arrivals)``: new leads (``Arrivals``), each from the web form ("manual"), a
+  capture form ("form"), the API ("api"), or an import whose starter asked for the new-lead rules
+  ("import"), with what its caller knew (``arriving``: the capture form). Leads created in a
+  request or a sweep arrive after its commit, in batches, in the ``lead_arrivals`` sweep's
+  transaction (``leads.arrivals``), one batch whatever channels and forms its leads came by;
+  elsewhere at once. (A merge's survivor is not new: it is ``leads.changed``; the demo's made-up
   past is no arrival.) Handlers run in ``order``: routing first (10), then scoring (20), then alerts
   (50) and workflow rules (60), so an alert sees the owner routing chose.
 - ``leads.moved`` ``(ids, actor, from_id, to_id)``: leads that went from one stage to another
@@ -26,7 +28,8 @@ why it skips the batch.
 Each handler runs in a savepoint of its own, inside the transaction of the change: one that
 fails is rolled back and logged, and the change that caused it is still saved. A handler of a
 batch that works lead by lead runs each lead's work in ``isolated`` too, so one lead's failure
-costs the others nothing, as when they came one at a time. Capture is
+costs the others nothing, as when they came one at a time (a ``leads.arrived`` handler that
+fails on a batch runs again for each of its leads alone). Capture is
 the front door and must never lose a submission because an alert could not be queued. A
 conflict is not such a failure (``is_conflict``: another transaction changed a versioned row
 first, or the database stayed locked or lost a race): it propagates, so the request answers
@@ -43,7 +46,7 @@ from contextvars import ContextVar
 from typing import NamedTuple
 
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import attributes, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.db import chunked, is_retryable
@@ -63,8 +66,47 @@ SCORE_CHANGED = "score.changed"
 EVENTS = (ARRIVED, MOVED, CHANGED, ACTIVITY_ADDED, SCORE_CHANGED)
 
 # What the caller knows about an arrival that the lead row does not hold (the capture
-# form it came through, say): handlers of ``leads.arrived`` read it with ``arrival_context()``.
+# form it came through, say): kept with each lead of ``Arrivals``; routing reads it with
+# ``arrival_context()`` while it decides that lead.
 _ARRIVAL_CONTEXT: ContextVar[dict | None] = ContextVar("arrival_context", default=None)
+
+
+class Arrivals:
+    """The new leads of one ``leads.arrived``, in id order, each with the channel it came by and
+    its arrival context: one run of each handler serves a batch whose leads came by the API
+    and by several capture forms (the arrivals sweep's), so what a handler reads once (rules,
+    people, settings) it reads once per batch, not once per channel and form."""
+
+    def __init__(self, arrivals: Iterable[tuple[int, str, dict | None]]):
+        self._arrivals: dict[int, tuple[str, dict]] = {}
+        for lead_id, channel, context in sorted(arrivals, key=lambda arrival: arrival[0]):
+            if channel not in CHANNELS:
+                raise ValueError(f"unknown channel {channel!r}")
+            self._arrivals[lead_id] = (channel, dict(context or {}))
+
+    @property
+    def ids(self) -> list[int]:
+        return list(self._arrivals)
+
+    def via(self, channels: Iterable[str]) -> list[int]:
+        """The ids of the leads that came by one of ``channels``."""
+        wanted = set(channels)
+        return [lead_id for lead_id, (channel, _) in self._arrivals.items() if channel in wanted]
+
+    def channel(self, lead_id: int) -> str:
+        return self._arrivals[lead_id][0]
+
+    def context(self, lead_id: int) -> dict:
+        return dict(self._arrivals[lead_id][1])
+
+    def channels(self) -> list[str]:
+        return sorted({channel for channel, _ in self._arrivals.values()})
+
+    def only(self, lead_id: int) -> Arrivals:
+        return Arrivals([(lead_id, *self._arrivals[lead_id])])
+
+    def __len__(self) -> int:
+        return len(self._arrivals)
 
 
 class ScoreChange(NamedTuple):
@@ -153,9 +195,19 @@ def load_leads(ids: Iterable[int], *, organizations: bool = False) -> list[Lead]
     A lead the session holds whole (every column loaded, nothing expired; its organization
     too, when asked) is not read again: the query would hand back the same object unchanged.
     So the handlers of one event, each loading the batch, read it once while someone holds
-    the objects (the arrivals sweep holds its batch's)."""
+    the objects (the arrivals sweep holds its batch's). One that a write left with a few
+    columns expired (routing's owner bumps the version) has just those read, for the batch
+    in one statement, as the query would have filled in just those."""
     wanted = sorted(set(ids))
-    held = {lead_id: lead for lead_id in wanted if (lead := _held_whole(lead_id, organizations)) is not None}
+    held: dict[int, Lead] = {}
+    stale: dict[int, tuple[Lead, frozenset[str]]] = {}
+    for lead_id in wanted:
+        lead, expired = _held(lead_id, organizations)
+        if lead is not None and expired:
+            stale[lead_id] = (lead, expired)
+        elif lead is not None:
+            held[lead_id] = lead
+    held.update(_read_expired(stale))
     found = list(held.values())
     missing = [lead_id for lead_id in wanted if lead_id not in held]
     query = db.select(Lead).order_by(Lead.id)
@@ -163,29 +215,52 @@ def load_leads(ids: Iterable[int], *, organizations: bool = False) -> list[Lead]
         query = query.options(selectinload(Lead.organization))
     for chunk in chunked(missing, 500):
         found.extend(db.session.scalars(query.where(Lead.id.in_(chunk))))
-    return sorted(found, key=lambda lead: lead.id) if held and missing else found
+    return sorted(found, key=lambda lead: lead.id) if held else found
 
 
 _COLUMNS: frozenset[str] = frozenset()  # the lead columns a query loads (set at first use)
+_NOT_HELD = (None, frozenset())
 
 
-def _held_whole(lead_id: int, organization: bool) -> Lead | None:
+def _held(lead_id: int, organization: bool) -> tuple[Lead | None, frozenset[str]]:
+    """The session's lead and its expired columns, if it can stand for a query's (see
+    ``load_leads``); (None, …) when it is not held, or is to be read whole."""
     global _COLUMNS
     lead = db.session.identity_map.get(db.session.identity_key(Lead, lead_id))
     if lead is None:
-        return None
+        return _NOT_HELD
     if not _COLUMNS:
         _COLUMNS = frozenset(prop.key for prop in sa_inspect(Lead).column_attrs if not prop.deferred)
     state = sa_inspect(lead)
-    if state.expired_attributes or state.deleted or not _COLUMNS <= state.dict.keys():
-        return None
+    expired = _COLUMNS.difference(state.dict)
+    if state.deleted or expired and (expired == _COLUMNS or not expired <= state.expired_attributes):
+        return _NOT_HELD  # gone, or every column expired (a commit), or some never loaded
     if organization:
         if "organization" not in state.dict:
-            return None
+            return _NOT_HELD
         held = state.dict["organization"]
         if held is not None and sa_inspect(held).expired_attributes:
-            return None
-    return lead
+            return _NOT_HELD
+    return lead, expired
+
+
+def _read_expired(leads: dict[int, tuple[Lead, frozenset[str]]]) -> dict[int, Lead]:
+    """Read the expired columns of ``leads`` (id → (lead, its expired columns)) in one
+    statement per chunk; returns those whose rows were there (id → lead; a lead deleted
+    meanwhile is left to the query)."""
+    if not leads:
+        return {}
+    keys = sorted(frozenset().union(*(expired for _, expired in leads.values())))
+    read = {}
+    for chunk in chunked(sorted(leads), 500):
+        for lead_id, *values in db.session.execute(db.select(Lead.id, *(getattr(Lead, key) for key in keys))
+                                                   .where(Lead.id.in_(chunk))):
+            lead, expired = leads[lead_id]
+            for key, value in zip(keys, values):
+                if key in expired:
+                    attributes.set_committed_value(lead, key, value)
+            read[lead_id] = lead
+    return read
 
 
 def _what(ids) -> str:
@@ -194,12 +269,30 @@ def _what(ids) -> str:
 
 
 def leads_arrived(ids: list[int], channel: str) -> list[str]:
-    """Tell every ``leads.arrived`` handler; returns the names of those that failed."""
+    """New leads by one channel, with the caller's ``arrival_context()``: ``batch_arrived``."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
-    if not ids:
+    context = arrival_context()
+    return batch_arrived(Arrivals((lead_id, channel, context) for lead_id in ids))
+
+
+def batch_arrived(arrivals: Arrivals) -> list[str]:
+    """Tell every ``leads.arrived`` handler; returns the names of those that failed.
+
+    A handler that fails on a batch of several leads runs again for each lead alone (each
+    isolated), so one lead the handler cannot deal with costs only that lead its routing,
+    score or alert, as when leads came one at a time."""
+    if not arrivals:
         return []
-    return bus.emit(ARRIVED, f"{_what(ids)} arrived via {channel}", list(ids), channel)
+    what = f"{_what(arrivals.ids)} arrived via {', '.join(arrivals.channels())}"
+    failed = []
+    for handler in bus.handlers(ARRIVED):
+        if isolated(handler, f"On {ARRIVED} for {what}", arrivals):
+            continue
+        if len(arrivals) == 1 or not all([isolated(handler, f"On {ARRIVED} for lead {lead_id}", arrivals.only(lead_id))
+                                          for lead_id in arrivals.ids]):
+            failed.append(handler.__name__)
+    return failed
 
 
 def leads_moved(ids: list[int], actor, from_id: int | None, to_id: int | None) -> list[str]:

@@ -24,7 +24,7 @@ from leadflow.governance.audit import record_changes, record_changes_many, recor
 from leadflow.governance.ordering import move_in_order
 from leadflow.governance.settings import get_setting, set_setting
 from leadflow.leads import events, store
-from leadflow.leads.events import Bus, arrival_context, load_leads
+from leadflow.leads.events import Arrivals, Bus, arrival_context, arriving, load_leads
 from leadflow.leads.models import SOURCES, Lead
 from leadflow.organizations.models import SIZE_BANDS
 from leadflow.pipeline.models import Stage
@@ -410,18 +410,21 @@ def assign_lead(lead: Lead, user_id: int | None, actor, reason: str, *, announce
 ROUTED_CHANNELS = ("form", "api", "import")
 
 
-def route_new_leads(ids: list[int], channel: str) -> None:
+def route_new_leads(arrivals: Arrivals) -> None:
     """New leads from outside (a capture form, the API, an import whose starter asked for
     the new-lead rules) that arrive with no owner: decided one after the other (``Router``),
-    given out set-based (``assign_new_leads``).
+    each with its own arrival context (the capture form it came through), given out set-based
+    (``assign_new_leads``).
 
     A lead typed in by a person keeps the owner they chose, or none (reps own what they
     create).
     """
-    if channel not in ROUTED_CHANNELS:
-        return
     router = Router()
-    decisions = [(lead, router.decide(lead)) for lead in load_leads(ids) if lead.owner_id is None]
+    decisions = []
+    for lead in load_leads(arrivals.via(ROUTED_CHANNELS)):
+        if lead.owner_id is None:
+            with arriving(**arrivals.context(lead.id)):
+                decisions.append((lead, router.decide(lead)))
     router.finish()
     assign_new_leads([(lead, d) for lead, d in decisions if d.user_id is not None])
 

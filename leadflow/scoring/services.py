@@ -33,7 +33,7 @@ from leadflow.governance.models import Setting
 from leadflow.governance.ordering import move_in_order
 from leadflow.governance.settings import write_setting
 from leadflow.leads import events, store
-from leadflow.leads.events import Bus, load_leads
+from leadflow.leads.events import Arrivals, Bus, load_leads
 from leadflow.leads.models import LIFECYCLE_LABELS, Lead
 from leadflow.web import refcache
 from leadflow.web.formatting import money
@@ -461,10 +461,10 @@ def _score_subject(old: int, new: int, changes: dict) -> str:
     return subject
 
 
-def score_new_leads(ids: list[int], channel: str) -> None:
-    """New leads, scored as a batch (``store_scores``)."""
+def score_new_leads(arrivals: Arrivals) -> None:
+    """New leads, whatever their channel, scored as a batch (``store_scores``)."""
     rules = active_rules()
-    leads = load_leads(ids, organizations=any(rule.field == "size_band" for rule in rules))
+    leads = load_leads(arrivals.ids, organizations=any(rule.field == "size_band" for rule in rules))
     if not leads or not (rules or any(lead.score or lead.score_breakdown for lead in leads)):
         return
     settings = scoring_settings()

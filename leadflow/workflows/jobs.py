@@ -17,7 +17,7 @@ from leadflow.activities.models import Task
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.leads import events
-from leadflow.leads.events import Bus, load_leads
+from leadflow.leads.events import Arrivals, Bus, load_leads
 from leadflow.leads.models import Lead
 from leadflow.scheduler.claims import insert_or_ignore
 from leadflow.workflows.models import WorkflowFiring, WorkflowRule
@@ -36,8 +36,9 @@ def _run_for_each(ids: list[int], event: dict) -> None:
         run_rules(event, lead, rules)
 
 
-def workflow_rules_on_arrival(ids: list[int], channel: str) -> None:
-    _run_for_each(ids, {"trigger": "lead_created", "channel": channel})
+def workflow_rules_on_arrival(arrivals: Arrivals) -> None:
+    for channel in arrivals.channels():  # a rule may listen for the leads of one channel
+        _run_for_each(arrivals.via([channel]), {"trigger": "lead_created", "channel": channel})
 
 
 def workflow_rules_on_move(ids: list[int], actor, from_id=None, to_id=None) -> None:

@@ -168,17 +168,68 @@ def test_two_sweeps_at_once_run_each_arrival_exactly_once(app, make_app, make_te
     assert sorted(owners.count(rep.id) for rep in reps) == [40, 40, 40]
 
 
-def test_the_handlers_of_a_held_batch_read_its_leads_and_organizations_once_more_at_most(app, world, count_queries):
+def test_the_handlers_of_a_held_batch_read_neither_its_leads_nor_their_organizations_again(app, world, count_queries):
     """The sweep holds its batch's leads (``load_leads``): routing, scoring and alerts find
-    them without a query, but for scoring reading again the leads routing gave an owner to."""
+    them without a query; scoring reads only the versions routing's owner write moved."""
     savepoint = db.session.begin_nested()
     ids = _new_leads("h")
     held = events.load_leads(ids, organizations=True)
     with count_queries() as queries:
         events.leads_arrived(ids, "api")
-    reads = [q for q in queries if " ".join(q.split()).startswith(("SELECT leads.id, leads.first_name",
-                                                                   "SELECT organizations.id"))]
-    assert len(reads) <= 2, reads  # scoring: the routed leads again, and their organizations
+    reads = [q.split(" WHERE")[0] for q in (" ".join(q.split()) for q in queries)
+             if q.startswith(("SELECT leads.id,", "SELECT organizations.id"))]
+    assert reads == ["SELECT leads.id, leads.version FROM leads"], reads
     assert _outcome(ids)[0][0] is not None and len(held) == len(MIX)
     savepoint.rollback()
     db.session.expire_all()
+
+
+def test_a_batch_from_the_api_and_two_capture_forms_runs_each_handler_once_with_each_leads_form(
+        app, make_user, make_rule):
+    from leadflow.capture.services import create_form
+    from tests.capture.conftest import builder_data
+
+    admin, rep = make_user("admin"), make_user("rep", name="Rita Form")
+    ours, other = create_form(admin, builder_data()).id, create_form(admin, builder_data(name="Other", slug="other")).id
+    make_rule("Our form", target_user_id=rep.id, form_ids=[str(ours)])
+    set_fallback_owner(SYSTEM, make_user("rep", name="Fay Fallback").id)
+    calls = []
+
+    def heard(arrivals):
+        calls.append([(lead_id, arrivals.channel(lead_id), arrivals.context(lead_id)) for lead_id in arrivals.ids])
+
+    events.bus.on(events.ARRIVED, heard)
+    try:
+        ids = _new_leads("f")[:4]
+        came = [(ids[0], "form", {"form_id": ours}), (ids[1], "api", None), (ids[2], "form", {"form_id": other}),
+                (ids[3], "form", {"form_id": ours})]
+        assert events.batch_arrived(events.Arrivals(came)) == []
+    finally:
+        events.bus.off(events.ARRIVED, heard)
+    assert calls == [[(lead_id, channel, context or {}) for lead_id, channel, context in came]]
+    names = dict(db.session.execute(db.select(User.id, User.name)).all())
+    outcome = _outcome(ids)
+    assert [names[row[0]] for row in outcome[:-1]] == ["Rita Form", "Fay Fallback", "Fay Fallback", "Rita Form"]
+    bodies = [db.session.scalar(db.select(OutboxMessage.text_body).where(
+        OutboxMessage.lead_id == lead_id, OutboxMessage.kind == "new_lead_alert")) for lead_id in ids]
+    assert ["through a web form" in body for body in bodies] == [True, False, True, True]
+    assert "through the API" in bodies[1]
+
+
+def test_a_handler_that_fails_on_one_lead_of_a_batch_costs_only_that_lead(app, world, monkeypatch):
+    from leadflow.leads import alerts
+
+    ids = _new_leads("x")
+    bad = ids[3]
+    facts = alerts._lead_facts
+
+    def refuse_one(lead):
+        if lead.id == bad:
+            raise ValueError("this lead's alert cannot be written")
+        return facts(lead)
+
+    monkeypatch.setattr(alerts, "_lead_facts", refuse_one)
+    assert events.leads_arrived(ids, "api") == ["alert_owners_of_new_leads"]
+    outcome = _outcome(ids)
+    assert all(row[0] is not None and row[6] == 2 for row in outcome[:-1])  # routed, timers: every lead
+    assert [len(row[7]) for row in outcome[:-1]] == [0 if lead_id == bad else 1 for lead_id in ids]

@@ -72,7 +72,7 @@ def test_a_batch_of_new_leads_is_one_score_event_with_each_leads_change(make_use
 
     events.bus.on(events.SCORE_CHANGED, listener)
     try:
-        services.score_new_leads([lead.id for lead in leads], "api")
+        services.score_new_leads(events.Arrivals((lead.id, "api", None) for lead in leads))
     finally:
         events.bus.off(events.SCORE_CHANGED, listener)
     assert batches == [[(leads[0].id, 0, 35), (leads[2].id, 0, 35)]]  # the intern's score did not move
