@@ -159,6 +159,14 @@ def test_preloaded_workers_each_serve_from_the_database_also_after_one_is_killed
     assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()
 
 
+def _printed_by_web_process(env: dict, code: str) -> list[str]:
+    """The lines ``code`` prints in a fresh Python process with a web process's ``env``."""
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()
+
+
 def test_a_web_process_loads_the_sqlalchemy_dialect_of_its_own_database_only(tmp_path):
     """A worker on SQLite holds no PostgreSQL dialect (2.3 MB) and one on PostgreSQL no SQLite
     dialect; the partial unique indexes still carry their predicate for the database in use."""
@@ -170,10 +178,7 @@ def test_a_web_process_loads_the_sqlalchemy_dialect_of_its_own_database_only(tmp
             "print([n for n in ('sqlite', 'postgresql') if 'sqlalchemy.dialects.' + n in sys.modules]); "
             "index = next(i for i in Lead.__table__.indexes if i.name == 'uq_leads_live_email_key'); "
             "wsgi.app.app_context().push(); print(CreateIndex(index).compile(dialect=db.engine.dialect))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    dialects, ddl = result.stdout.strip().splitlines()
+    dialects, ddl = _printed_by_web_process(env, code)
     assert dialects == ("['postgresql']" if postgresql else "['sqlite']")
     assert ddl.endswith("ON leads (email_key) WHERE deleted_at IS NULL AND email_key IS NOT NULL")
 
@@ -186,10 +191,7 @@ def test_a_web_process_loads_the_email_validator_and_multiprocessing_only_when_i
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('email_validator', 'multiprocessing'))); "
             "from leadflow.leads.fields import normalise_email; from leadflow.imports.cleaning import use_process; "
             "from pathlib import Path; print(normalise_email(' Ann@Example.COM '), use_process(Path('wsgi.py')))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["[]", "('Ann@example.com', 'ann@example.com') False"]
+    assert _printed_by_web_process(env, code) == ["[]", "('Ann@example.com', 'ann@example.com') False"]
 
 
 def test_a_web_process_holds_no_scheduler_code_when_the_scheduler_has_its_own_process(tmp_path):
@@ -198,7 +200,4 @@ def test_a_web_process_holds_no_scheduler_code_when_the_scheduler_has_its_own_pr
     env = server_environment(production_env(tmp_path), scheduler="process")
     code = ("import sys, wsgi; "
             "print(sorted(m for m in sys.modules if m.startswith('apscheduler') or m == 'leadflow.scheduler.runner'))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert _printed_by_web_process(env, code) == ["[]"]
