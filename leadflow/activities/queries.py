@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import and_, bindparam, exists, func, or_
+from sqlalchemy import and_, bindparam, exists, or_
 from sqlalchemy.orm import joinedload
 
 from leadflow.accounts.models import User
@@ -112,27 +112,13 @@ class NextTask:
         return TASK_KIND_LABELS.get(self.kind, self.kind.title())
 
 
-def _next_open_tasks_query():
-    earliest = (db.select(Task.lead_id, func.min(Task.due_at).label("due_at"))
-                .where(Task.lead_id.in_(bindparam("lead_ids", expanding=True)), Task.done_at.is_(None))
-                .group_by(Task.lead_id).subquery())
-    return (db.select(Task.lead_id, Task.id, Task.kind, Task.title, Task.due_at)
-            .join(earliest, and_(Task.lead_id == earliest.c.lead_id, Task.due_at == earliest.c.due_at))
-            .where(Task.done_at.is_(None))
-            .order_by(Task.id))
-
-
-# Built once (the ids are an expanding parameter): making the statement anew cost a board or
-# a moved card's answer more than running it.
-_NEXT_OPEN_TASKS = _next_open_tasks_query()
-
-
 def with_next_open_task(query, lead_id):
     """``query`` (a SELECT with a row per lead, ``lead_id`` its lead id column) with each row
-    joined to the lead's earliest open task (the same task ``next_open_tasks`` finds: the first
-    due, the oldest of those due at once), whose id, kind, title and due time end each row (None
-    without one): the board reads its cards' next tasks in the statement that reads the cards.
-    Each lead's task is picked in the index (``ix_tasks_lead_open_due``), then read by its key."""
+    joined to the lead's earliest open task (the first due, the oldest of those due at once),
+    whose id, kind, title and due time end each row (None without one): the board reads its
+    cards' next tasks in the statement that reads the cards. Each lead's task is picked in the
+    index (``ix_tasks_lead_open_due``), then read by its key. The one place "a lead's next
+    task" is written."""
     tasks = Task.__table__.alias("open_tasks")  # not the joined ``tasks`` the subquery would correlate to
     earliest = (db.select(tasks.c.id).where(tasks.c.lead_id == lead_id, tasks.c.done_at.is_(None))
                 .order_by(tasks.c.due_at, tasks.c.id).limit(1).scalar_subquery())
@@ -140,15 +126,20 @@ def with_next_open_task(query, lead_id):
             .outerjoin(Task, Task.id == earliest))
 
 
+# Built once (the ids are an expanding parameter): making the statement anew cost a moved
+# card's answer more than running it.
+_NEXT_OPEN_TASKS = with_next_open_task(db.select(Lead.id).where(Lead.id.in_(bindparam("lead_ids", expanding=True))),
+                                       Lead.id)
+
+
 def next_open_tasks(lead_ids) -> dict[int, NextTask]:
     """{lead id: its earliest open task} for many leads in ONE query (none for leads without)."""
     lead_ids = list(lead_ids)
     if not lead_ids:
         return {}
-    found: dict[int, NextTask] = {}
-    for row in db.session.execute(_NEXT_OPEN_TASKS, {"lead_ids": lead_ids}):
-        found.setdefault(row.lead_id, NextTask(*row))
-    return found
+    return {lead_id: NextTask(lead_id, task_id, kind, title, due_at)
+            for lead_id, task_id, kind, title, due_at in db.session.execute(_NEXT_OPEN_TASKS, {"lead_ids": lead_ids})
+            if task_id is not None}
 
 
 def lead_tasks(lead: Lead, now: datetime) -> dict:
