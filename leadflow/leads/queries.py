@@ -24,7 +24,7 @@ from leadflow.leads.models import (
 )
 from leadflow.leads.policy import editable_leads_clause
 from leadflow.organizations.models import Organization
-from leadflow.pipeline.models import Stage, StageCurrencyTotals
+from leadflow.pipeline.models import Stage, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.stages import stage_choices, stage_names
 from leadflow.web import refcache
 from leadflow.web.formatting import format_day, money
@@ -331,9 +331,6 @@ def lead_order(filters: LeadFilters, rates: Rates | None = None, *, reverse: boo
 
 
 COUNT_CAP = 10_000
-# PostgreSQL: a statistics estimate of live leads over this is shown as it is, uncounted (the
-# estimate is within a few percent after ANALYZE; twice the cap leaves room for its error).
-ESTIMATE_TRUSTED_OVER = 2 * COUNT_CAP
 
 
 @dataclass
@@ -404,31 +401,15 @@ def shown_rows(rows: list[LeadRow], rates: Rates, zone) -> list[ShownRow]:
     return shown
 
 
-def count_leads(filters: LeadFilters, base, deep_offset: int = 0) -> tuple[int, bool, bool]:
-    """(number of matching leads, whether it is exact, whether it is an estimate).
+def count_leads(filters: LeadFilters, base) -> tuple[int, bool]:
+    """(number of matching leads, whether it is exact).
 
     Filtered counts stop at COUNT_CAP (shown as "N+"). The whole list is counted exactly on
-    SQLite (its COUNT(*) walks the smallest index); on PostgreSQL, where COUNT(*) reads the
-    whole table, a list of more than COUNT_CAP live leads shows the planner's row estimate
-    (``pg_class.reltuples``, kept fresh by ``refresh_statistics`` after bulk writes) as
-    "about N"; at or under the cap it is counted exactly. The estimate decides, in the same
-    statement: far over the cap, the capped count (10,001 index entries, 20 ms) is not run at all. A page
-    starting past half the estimate (``deep_offset``) is counted exactly all the same: the
-    count costs less than walking to the page, which can then be read from the end."""
+    both databases from the kept per-stage counts (``live_lead_count``), never from the leads."""
     if not filters.active:
-        if db.session.get_bind().dialect.name == "postgresql":
-            estimate, counted = _live_leads_on_postgresql(deep_offset)
-            if counted is not None and (estimate > ESTIMATE_TRUSTED_OVER or counted <= COUNT_CAP):
-                return counted, True, False
-            return estimate, False, True
-        # one statement: each COUNT keeps SQLite's whole-table shortcut (it counts the smallest
-        # index's entries page by page) inside its scalar subquery
-        everything, trashed = db.session.execute(db.select(
-            db.select(func.count()).select_from(Lead).scalar_subquery(),
-            db.select(func.count(Lead.id)).where(Lead.deleted_at.is_not(None)).scalar_subquery())).one()
-        return everything - trashed, True, False
+        return live_lead_count(), True
     total = _capped_count(base)
-    return min(total, COUNT_CAP), total <= COUNT_CAP, False
+    return min(total, COUNT_CAP), total <= COUNT_CAP
 
 
 def _capped_count(base) -> int:
@@ -437,26 +418,23 @@ def _capped_count(base) -> int:
     return db.session.scalar(db.select(func.count()).select_from(capped))
 
 
-# PostgreSQL, the whole list: (the estimate, the count or NULL), in one statement whose
-# counts run only when their branch is taken (the planner's InitPlans run when first read).
-_LIVE_LEADS_POSTGRESQL = db.text(
-    "SELECT e.n, CASE"
-    " WHEN e.n <= :trusted THEN (SELECT count(*) FROM (SELECT 1 FROM leads WHERE deleted_at IS NULL LIMIT :capped) AS c)"
-    " WHEN 2 * :deep_offset > e.n THEN (SELECT count(*) FROM leads WHERE deleted_at IS NULL) END "
-    "FROM (SELECT greatest(reltuples::bigint - (SELECT count(*) FROM leads WHERE deleted_at IS NOT NULL), :floor) AS n"
-    " FROM pg_class WHERE oid = CAST('leads' AS regclass)) AS e")
+# The live leads: the kept per-stage counts (``pipeline.totals``, written by the lead store in
+# every write's transaction, as the board's column headers read them) and the live leads in no
+# stage (a range of ``ix_leads_board``). Counting the table cost PostgreSQL 5 to 9 ms at 100,000
+# leads (its COUNT reads every row's visibility), which is why it used to show the planner's
+# estimate ("about N") over 20,000 leads and count only for a page in the back half; SQLite
+# 1 to 2 ms (the smallest index, page by page). Built once.
+# The kept counts are read at the statement's top level: the lead store then writes what this
+# transaction has yet to add to them before it runs (``store._totals_read``).
+_LIVE_LEADS = db.select(
+    func.coalesce(func.sum(StageTotals.lead_count), 0)
+    + db.select(func.count()).select_from(Lead).where(Lead.stage_id.is_(None), Lead.deleted_at.is_(None))
+    .scalar_subquery())
 
 
-def _live_leads_on_postgresql(deep_offset: int) -> tuple[int, int | None]:
-    """(estimate, count) of the live leads. The estimate is the table's rows by its statistics
-    less the trashed ones (an index range), never under COUNT_CAP + 1 (a table never analysed
-    says -1). The count: at or under ESTIMATE_TRUSTED_OVER, counted up to COUNT_CAP + 1;
-    over it, None, unless the page starts past half the estimate (``deep_offset``): then
-    counted whole, which costs less than walking to the page."""
-    estimate, counted = db.session.execute(_LIVE_LEADS_POSTGRESQL, {
-        "trusted": ESTIMATE_TRUSTED_OVER, "capped": COUNT_CAP + 1, "deep_offset": deep_offset,
-        "floor": COUNT_CAP + 1}).one()
-    return estimate, counted
+def live_lead_count() -> int:
+    """How many live leads there are: one statement, whatever their number."""
+    return db.session.scalar(_LIVE_LEADS)
 
 
 def lead_rows(page, order: list) -> tuple[list[LeadRow], int | None]:
@@ -517,9 +495,9 @@ DENSE_SEARCH = 2_000
 WALKED_SORTS = ("created",)
 
 
-def page_of_rows(filters: LeadFilters, base, rates: Rates, viewer: User) -> tuple[int, list[LeadRow], int, bool, bool]:
+def page_of_rows(filters: LeadFilters, base, rates: Rates, viewer: User) -> tuple[int, list[LeadRow], int, bool]:
     """(the page shown, its rows and the next one if any, the number of matching leads,
-    whether it is exact, whether it is an estimate) for the list ``base`` (``filtered_leads``
+    whether it is exact) for the list ``base`` (``filtered_leads``
     of ``filters`` for ``viewer``)."""
     per_page = filters.per_page
     order = lead_order(filters, rates)
@@ -561,34 +539,34 @@ def page_of_rows(filters: LeadFilters, base, rates: Rates, viewer: User) -> tupl
             rows = lead_rows(walked.with_only_columns(Lead.id).order_by(*order).limit(per_page + 1)
                              .offset((filters.page - 1) * per_page), order)[0]
             if rows or filters.page == 1:
-                return filters.page, rows, DENSE_SEARCH, False, False
+                return filters.page, rows, DENSE_SEARCH, False
         elif rows or filters.page == 1:
             matched = matched or 0
-            return filters.page, rows, min(matched, COUNT_CAP), matched <= COUNT_CAP, False
+            return filters.page, rows, min(matched, COUNT_CAP), matched <= COUNT_CAP
     rows = page_rows(1)[0] if filters.page == 1 else None
     if rows is not None and len(rows) <= min(per_page, COUNT_CAP):
-        total, exact, estimated = len(rows), True, False  # the whole list fits on its first page: no count
+        total, exact = len(rows), True  # the whole list fits on its first page: no count
     else:
-        total, exact, estimated = count_leads(filters, base, deep_offset=(filters.page - 1) * per_page)
+        total, exact = count_leads(filters, base)
     pages = max(1, math.ceil(total / per_page))
     page = min(filters.page, pages) if exact else filters.page
     if exact and 2 * (page - 1) * per_page > total:
         rows = back_page_rows(page, total)
     elif rows is None or page != 1:
         rows = page_rows(page)[0]
-    return page, rows, total, exact, estimated
+    return page, rows, total, exact
 
 
 def lead_list_context(filters: LeadFilters, viewer: User) -> dict:
     rates = current_rates()
     base = filtered_leads(filters, viewer, rates)
-    page, rows, total, exact, estimated = page_of_rows(filters, base, rates, viewer)
+    page, rows, total, exact = page_of_rows(filters, base, rates, viewer)
     pages = max(1, math.ceil(total / filters.per_page))
     has_next = len(rows) > filters.per_page
     leads = shown_rows(rows[:filters.per_page], rates, user_zone(viewer))
     first_row = (page - 1) * filters.per_page + 1 if leads else 0
     return {
-        "leads": leads, "total": total, "exact": exact, "estimated": estimated, "page": page, "pages": pages if exact else None,
+        "leads": leads, "total": total, "exact": exact, "page": page, "pages": pages if exact else None,
         "has_next": has_next, "filters": filters, "base_currency": rates.base, "money_rates": rates,
         "unrated_currencies": currencies_without_rate(rates) if filters.by_value else [],
         "first_row": first_row, "last_row": first_row + len(leads) - 1 if leads else 0,

@@ -12,7 +12,6 @@ from werkzeug.datastructures import MultiDict
 
 from leadflow.extensions import db
 from leadflow.governance.models import ExchangeRate
-from leadflow.leads import queries
 from leadflow.leads.models import Lead
 from leadflow.leads.queries import LeadFilters, filtered_leads, lead_list_context, lead_order
 
@@ -77,25 +76,3 @@ def test_the_back_half_is_read_from_the_end(tied_leads, count_queries):
     assert len(paged) == 1, "the page's ids are paged in the statement that reads its rows"
     assert "ORDER BY leads.created_at ASC, leads.id ASC" in paged[0], "the newest-first list paged oldest first"
     assert "ORDER BY leads.created_at DESC, leads.id DESC" in paged[0], "and its rows shown newest first"
-
-
-def test_a_deep_page_past_the_estimate_on_postgresql_is_counted_and_read_from_the_end(tied_leads, monkeypatch):
-    """Over the cap PostgreSQL shows an estimate; a page past half of it is counted exactly
-    (then read from the end) and says so, the first page keeps the estimate."""
-    monkeypatch.setattr(queries, "COUNT_CAP", 2)
-    monkeypatch.setattr(queries, "ESTIMATE_TRUSTED_OVER", 4)
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(db.text("ANALYZE leads"))
-    filters = LeadFilters.from_args(MultiDict({"page": "4"}))
-    filters.per_page = PER_PAGE
-    deep = lead_list_context(filters, tied_leads)
-    assert deep["exact"] and deep["total"] == 11 and deep["pages"] == 4
-    assert [row.id for row in deep["leads"]] == list(db.session.scalars(
-        db.select(Lead.id).where(Lead.deleted_at.is_(None)).order_by(Lead.created_at.desc(), Lead.id.desc())
-        .offset(9)))
-    filters.page = 1
-    first = lead_list_context(filters, tied_leads)
-    if db.engine.dialect.name == "postgresql":
-        assert first["estimated"] and not first["exact"]
-    else:
-        assert first["exact"] and first["total"] == 11
