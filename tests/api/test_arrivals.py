@@ -5,6 +5,8 @@ runs does not grow with the number of leads."""
 
 from __future__ import annotations
 
+import difflib
+
 import threading
 import time
 from contextlib import contextmanager
@@ -168,7 +170,10 @@ def test_creating_a_lead_runs_the_same_statements_with_ten_or_five_hundred_leads
     small = create(1)
     _many_leads_owned_by(rules, 490)
     large = create(2)
-    assert len(large) == len(small), (len(small), len(large))
+    # A token's use is written at most once a minute: on a slow machine a minute can pass
+    # between the two creates, which then differ by that write alone.
+    small, large = ([s for s in statements if not s.startswith("UPDATE api_tokens")] for statements in (small, large))
+    assert len(large) == len(small), [s[:120] for s in difflib.ndiff(small, large) if s[0] in "+-"]
     assert 15 <= len(small) <= 60  # the request and its arrival, counted
     # Nobody has a workload cap: nobody's open leads are counted (that read grows with the database).
     assert not [s for s in large if "count(leads.id)" in s.lower() and "owner_id" in s.lower()]
