@@ -29,6 +29,7 @@ from leadflow.leads.intake import input_errors, intake_lead
 from leadflow.leads.policy import can_create_lead
 from leadflow.leads.services import identity_errors
 from leadflow.retry import replayable_commit
+from leadflow.web import refcache
 
 TOKEN_PREFIX = "lf_"
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -128,8 +129,10 @@ def split_token(plain: str) -> str | None:
     return prefix
 
 
-# The token and the user it acts as, in one statement (every request needs both), built once.
-_TOKEN_BY_PREFIX = (db.select(ApiToken).options(joinedload(ApiToken.user))
+# The token and the user it acts as, in one statement (every request needs both), built once,
+# with the reference versions: the request's reference data (settings, the default stage) is
+# then checked without a query of its own (as the signed-in user's statement does for pages).
+_TOKEN_BY_PREFIX = (db.select(ApiToken, refcache.versions_column()).options(joinedload(ApiToken.user))
                     .where(ApiToken.prefix == bindparam("prefix")))
 
 
@@ -144,7 +147,11 @@ def authenticate(header: str | None, scope: str) -> ApiToken:
     if scheme.lower() != "bearer" or not plain:
         raise AuthError(401, "Send an API token: Authorization: Bearer lf_…")
     prefix = split_token(plain)
-    token = db.session.scalar(_TOKEN_BY_PREFIX, {"prefix": prefix}) if prefix else None
+    found = db.session.execute(_TOKEN_BY_PREFIX, {"prefix": prefix}).first() if prefix else None
+    token = None
+    if found is not None:
+        token, versions = found
+        refcache.note_versions(versions)
     # Hash even when there is no such token, so both paths take the same time.
     presented = hash_token(plain)
     stored = token.token_hash if token is not None else "0" * 64

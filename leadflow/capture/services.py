@@ -32,6 +32,7 @@ from leadflow.pipeline.stages import stage_choices
 from leadflow.routing.models import RoutingRule
 from leadflow.routing.services import available_users
 from leadflow.scheduler.claims import insert_or_ignore
+from leadflow.web import refcache
 
 # Standard lead fields a form may ask for: key → (default label, input type, autocomplete).
 STANDARD_FIELDS = {
@@ -348,11 +349,19 @@ def list_forms() -> list[CaptureForm]:
     return list(db.session.scalars(db.select(CaptureForm).order_by(CaptureForm.active.desc(), CaptureForm.name)))
 
 
-_ACTIVE_BY_SLUG = db.select(CaptureForm).where(CaptureForm.slug == bindparam("slug"), CaptureForm.active.is_(True))
+# With the reference versions: a submission's reference data (settings, the default stage) is
+# then checked without a query of its own (as the signed-in user's statement does for pages).
+_ACTIVE_BY_SLUG = (db.select(CaptureForm, refcache.versions_column())
+                   .where(CaptureForm.slug == bindparam("slug"), CaptureForm.active.is_(True)))
 
 
 def active_form(slug: str) -> CaptureForm | None:
-    return db.session.scalar(_ACTIVE_BY_SLUG, {"slug": slug})
+    found = db.session.execute(_ACTIVE_BY_SLUG, {"slug": slug}).first()
+    if found is None:
+        return None
+    form, versions = found
+    refcache.note_versions(versions)
+    return form
 
 
 def builder_choices() -> dict:

@@ -185,6 +185,27 @@ def test_json_submission_from_another_site(client, capture_form):
     assert only_lead().email == "ada@example.com"
 
 
+def test_a_submission_from_a_signed_in_browser_neither_reads_nor_sets_its_session(
+        client, capture_form, login_as, monkeypatch):
+    """A capture form signs nobody in: the session cookie a signed-in browser sends along is
+    not decoded, and the answer sets none."""
+    from leadflow.web import HttpsAwareSessionInterface
+
+    login_as("admin")  # the client now sends a signed-in session cookie with every request
+    token = form_token(client, "contact-us")
+    decoded = []
+    original = HttpsAwareSessionInterface.get_signing_serializer
+    monkeypatch.setattr(HttpsAwareSessionInterface, "get_signing_serializer",
+                        lambda self, flask_app: decoded.append(1) or original(self, flask_app))
+
+    response = post_form(client, "contact-us", {**GOOD, "form_token": token})
+    assert response.status_code == 200 and "Thank you" in response.get_data(as_text=True)
+    assert "Set-Cookie" not in response.headers
+    assert decoded == []
+    assert only_lead().email == "ada@example.com"
+    assert client.get("/leads").status_code == 200 and decoded  # pages read it as before
+
+
 def test_a_locked_database_at_the_form_lookup_still_takes_the_submission_once(client, capture_form, monkeypatch):
     real_active_form, calls = services.active_form, []
 
