@@ -466,6 +466,24 @@ def test_forecast_reads_the_pipeline_and_every_months_figures_in_few_statements(
     assert all(value == "$0" for _, value, _ in months[2:])
 
 
+def test_a_filtered_forecast_counts_only_the_filtered_deals_overdue_and_by_month(login_as, make_lead, make_user,
+                                                                                 stages):
+    owner = make_user("rep", name="Fay Filter")
+    this_month = date.today().replace(day=10)
+    overdue = (this_month - timedelta(days=40)).isoformat()
+    for first_name, owner_id, value, when in (("Mine", owner.id, "1000", overdue), ("Also", owner.id, "2000", None),
+                                              ("Other", None, "5000", overdue), ("Else", None, "7000", None)):
+        make_lead(first_name=first_name, owner_id=owner_id, value=value, stage_id=stages["Qualified"].id,
+                  expected_close_date=when or this_month.isoformat())
+    db.session.commit()
+    _, client = login_as("viewer", htmx=True)
+    strip = client.get(f"/pipeline/{stages['New'].pipeline_id}/forecast?owner={owner.id}").text
+    months = re.findall(r'<span class="forecast-label">([^<]+)</span>.*?<span class="forecast-value">([^<]+)</span>'
+                        r'\s*<small class="muted">([^<]+)</small>', strip, re.S)
+    # 40% of each of the owner's deals: 1,000 overdue, 2,000 this month
+    assert months[:2] == [("Overdue", "$400", "1 deal"), (this_month.strftime("%b %Y"), "$800", "1 deal")]
+
+
 def test_unknown_pipeline_is_404(login_as):
     _, client = login_as("viewer")
     assert client.get("/pipeline/9999").status_code == 404
