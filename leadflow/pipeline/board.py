@@ -14,7 +14,7 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
-from sqlalchemy import bindparam, false, func, literal_column, tuple_, union_all
+from sqlalchemy import bindparam, false, func, null, tuple_, union_all
 from sqlalchemy.orm import joinedload
 
 from leadflow.accounts.models import User
@@ -29,7 +29,7 @@ from leadflow.leads.models import BOARD_ORDER, SOURCES, TEMPERATURES, Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.queries import amount_arg, filter_by_owner, filter_by_text, filter_by_value
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
-from leadflow.pipeline.cards import card_statement, load_cards, next_task_of, read_cards
+from leadflow.pipeline.cards import card_statement, next_task_of, read_cards
 from leadflow.pipeline.totals import live_currency_totals_query
 from leadflow.web.formatting import due_text, local_today, money, url_pattern
 
@@ -151,6 +151,12 @@ def stage_with_pipeline(stage_id: int) -> Stage | None:
     return db.session.get(Stage, stage_id, options=_STAGE_LOADS)
 
 
+def pipeline_with_stages(pipeline_id: int) -> Pipeline | None:
+    """The pipeline ``pipeline_id`` with its stages (the forecast weighs each by its own), in one
+    query where the stages' lazy load made two."""
+    return db.session.get(Pipeline, pipeline_id, options=(joinedload(Pipeline.stages),))
+
+
 def default_pipeline() -> Pipeline | None:
     return db.session.scalar(
         db.select(Pipeline).where(Pipeline.archived_at.is_(None))
@@ -208,15 +214,39 @@ def kept_currency_totals(ids: list[int]) -> tuple[list, list[int]]:
 
 def column_cards(stage: Stage, filters: BoardFilters, viewer, *, after: tuple[float, int] | None = None,
                  limit: int = CARDS_PER_PAGE, fields: list[str] | None = None) -> tuple[list[Lead], bool]:
-    """One page of a column's cards in board order, and whether more follow (for "load more")."""
-    query = db.select(Lead.id).where(Lead.stage_id == stage.id, Lead.deleted_at.is_(None))
-    if after is not None:
-        rank, lead_id = after
-        query = query.where(tuple_(Lead.board_rank, Lead.id) > tuple_(rank, lead_id))
-    ids = list(db.session.scalars(filters.apply(query, viewer).order_by(*BOARD_ORDER).limit(limit + 1)))
+    """One page of a column's cards in board order, and whether more follow (for "load more"):
+    the cards of the page's ids and one card more, picked inside the cards statement (a round
+    trip less than reading the ids first: on PostgreSQL a round trip was a good part of a
+    "load more")."""
     fields = card_fields() if fields is None else fields
-    by_id = load_cards(ids[:limit], {stage.id: stage}, with_tags="tags" in fields)
-    return [by_id[i] for i in ids[:limit] if i in by_id], len(ids) > limit
+    if filters.active:
+        statement, params = card_statement(_column_page(stage.id, after, filters, viewer, limit)), None
+    else:
+        statement = _unfiltered_column_page(after is not None, limit)
+        params = {"page_stage_id": stage.id}
+        if after is not None:
+            params["after_rank"], params["after_id"] = after
+    by_id = read_cards(statement, {stage.id: stage}, params, with_tags="tags" in fields)
+    cards = sorted(by_id.values(), key=lambda card: (card.board_rank, card.id))  # BOARD_ORDER within a column
+    return cards[:limit], len(cards) > limit
+
+
+def _column_page(stage_id, after, filters: BoardFilters, viewer, limit: int):
+    """The ids of a column's page and one card more, in board order, after the card ``after``
+    (rank, id) when given; ``stage_id`` and ``after`` are values or bound parameters."""
+    query = db.select(Lead.id).where(Lead.stage_id == stage_id, Lead.deleted_at.is_(None))
+    if after is not None:
+        query = query.where(tuple_(Lead.board_rank, Lead.id) > tuple_(*after))
+    return filters.apply(query, viewer).order_by(*BOARD_ORDER).limit(limit + 1)
+
+
+@lru_cache(maxsize=4)
+def _unfiltered_column_page(after: bool, limit: int):
+    """The cards statement of a column's page without filters, built once (the stage and the
+    card it follows are parameters), as ``_unfiltered_first_cards`` is."""
+    follows = (bindparam("after_rank", type_=Lead.board_rank.type), bindparam("after_id", type_=Lead.id.type))
+    return card_statement(_column_page(bindparam("page_stage_id", type_=Lead.stage_id.type),
+                                       follows if after else None, BoardFilters(), None, limit))
 
 
 def first_cards(stages: list[Stage], filters: BoardFilters, viewer, fields: list[str],
@@ -453,17 +483,19 @@ def forecast(pipeline: Pipeline, filters: BoardFilters, viewer, today: date | No
              .where(*live_open, Lead.expected_close_date.is_not(None), Lead.expected_close_date < end,
                     Lead.expected_close_date >= start)
              .group_by(bucket, Lead.currency, Lead.stage_id))
-    overdue_query = (db.select(literal_column("'overdue'"), *measures)
+    # The overdue deals' rows come in the same statement, their month NULL (no month row has
+    # one: those dates are not NULL): a round trip less than a query of their own.
+    overdue_query = (db.select(null(), *measures)
                      .where(*live_open, Lead.expected_close_date < start).group_by(Lead.currency, Lead.stage_id))
     sums: dict[str, dict[str, list[int]]] = {}
     counts: dict[str, int] = {}
-    for query_ in (query, overdue_query):
-        for month, currency, stage_id, count, valued, cents in db.session.execute(filters.apply(query_, viewer)):
-            month = _month_key(month)
-            kept = sums.setdefault(month, {}).setdefault(currency, [0, 0])
-            kept[0] += valued
-            kept[1] += cents * probability.get(stage_id, 0)
-            counts[month] = counts.get(month, 0) + count
+    both = union_all(filters.apply(query, viewer), filters.apply(overdue_query, viewer))
+    for month, currency, stage_id, count, valued, cents in db.session.execute(both):
+        month = "overdue" if month is None else _month_key(month)
+        kept = sums.setdefault(month, {}).setdefault(currency, [0, 0])
+        kept[0] += valued
+        kept[1] += cents * probability.get(stage_id, 0)
+        counts[month] = counts.get(month, 0) + count
     by_month = {month: {currency: (valued, Decimal(percent_cents) / 100)
                         for currency, (valued, percent_cents) in currencies.items()}
                 for month, currencies in sums.items()}
