@@ -1,8 +1,8 @@
 """Bulk writes and look-ups for the import through the database driver itself.
 
 A large import spends most of its time in SQLAlchemy's per-value bind processing when it
-goes through Core inserts with dict rows. Here rows are plain tuples handed to the
-driver's ``executemany`` (sqlite3, or psycopg on PostgreSQL), with the few conversions
+goes through Core inserts with dict rows. Here rows are plain tuples handed to the driver
+(multi-row ``VALUES`` on sqlite3, ``COPY`` with psycopg on PostgreSQL), with the few conversions
 the column types would have made done up front, once per chunk: datetimes as SQLAlchemy
 stores them on that database, dates, JSON text.
 """
@@ -73,8 +73,9 @@ class RawWriter:
         return values
 
     def insert_many(self, table: Table, columns: list[str], rows: list[tuple], suffix: str = "") -> None:
-        """``INSERT … VALUES`` of every tuple in one driver ``executemany``; the other columns
-        get their Python-side defaults. ``suffix`` ends each statement (an ``ON CONFLICT``)."""
+        """Every tuple into ``table``, in their order (SQLite: ``INSERT … VALUES`` of many rows a
+        statement; PostgreSQL: ``_copy_in``); the other columns get their Python-side defaults.
+        ``suffix`` ends each ``INSERT`` (an ``ON CONFLICT``)."""
         if not rows:
             return
         extra = self.defaults(table, set(columns))
