@@ -105,6 +105,18 @@ def test_duplicates_are_found_across_chunks(run_import, monkeypatch):
     assert_totals_exact()
 
 
+def test_cells_with_tabs_line_breaks_and_backslashes_arrive_as_written(run_import):
+    # On PostgreSQL the rows travel through COPY, whose text format gives these characters a meaning.
+    note = "Line one\\N\nline\ttwo \\ end"
+    job = run_import('Name,Email,Industry,Notes\nAda O\\Brien,ada@example.com,"Tabs\there \\N",' f'"{note}"\n',
+                     mapping=["full_name", "email", "custom", "notes"])
+    assert job.created_count == 1
+    (ada,) = live_leads()
+    assert ada.last_name == "O\\Brien"
+    assert ada.custom_fields == {"Industry": "Tabs\there \\N"}
+    assert db.session.scalar(select(Activity.body).where(Activity.lead_id == ada.id, Activity.kind == "note")) == note
+
+
 def test_duplicates_are_found_among_more_values_than_one_look_up_asks_for(run_import, monkeypatch, make_lead):
     # SQLite asks LOOKUP_BATCH values at a time; PostgreSQL asks for the whole chunk at once.
     monkeypatch.setattr(planner, "LOOKUP_BATCH", 2)
