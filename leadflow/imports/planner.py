@@ -123,7 +123,7 @@ def _matches(column: str, values: list[str]) -> dict[str, tuple[int, int | None]
     if not values:
         return found
     rows = RawWriter().select_in(
-        f"SELECT {column}, id, import_job_id, deleted_at FROM leads WHERE {column} IN ({{in}})",
+        f"SELECT {column}, id, import_job_id, deleted_at FROM leads WHERE {column} {{in}}",
         sorted(set(values)), LOOKUP_BATCH)
     for value, lead_id, job_id, deleted_at in sorted(rows, key=lambda row: row[1]):
         if deleted_at is None:
@@ -197,7 +197,7 @@ def read_phones_in_lead_country(plans: list[RowPlan]) -> None:
     if not plans:
         return
     leads = {lead_id: (country, phone) for lead_id, country, phone in RawWriter().select_in(
-        "SELECT id, country, phone FROM leads WHERE id IN ({in})", sorted({p.lead_id for p in plans}), LOOKUP_BATCH)}
+        "SELECT id, country, phone FROM leads WHERE id {in}", sorted({p.lead_id for p in plans}), LOOKUP_BATCH)}
     for plan in plans:
         country, lead_phone = leads.get(plan.lead_id, (None, None))
         raw, region = plan.values["_phone_cell"]

@@ -15,9 +15,9 @@ goes stale within 30 seconds, and the ``jobs`` sweep takes the job over then, wi
 for the lease to run out (as it still does for a live worker that stopped renewing it), and
 goes on after the last committed row, so no row is imported twice.
 
-New leads are written with driver-level ``executemany`` of tuples (leads through the lead
-store's ``insert_rows``, whose ``ON CONFLICT`` skips a row whose email a live lead got
-meanwhile: that row is reported as skipped; tags and notes through ``leadflow.imports.rawsql``;
+New leads are written as tuples through the driver (multi-row ``VALUES`` on SQLite, ``COPY`` on
+PostgreSQL; leads through the lead store's ``insert_rows``, whose ``ON CONFLICT`` skips a row
+whose email a live lead got meanwhile: that row is reported as skipped; tags and notes through ``leadflow.imports.rawsql``;
 each lead's "Lead created" timeline entry and stage change are ``INSERT … SELECT`` from the
 chunk's new leads), with every derived column set by the lead store's own rules
 (``store.stage_columns``, ``store.new_card_rank``, ``search_text_for``); the board's stage totals get each chunk's counts

@@ -268,8 +268,8 @@ def add_to_totals(deltas: dict[tuple[int, str], list[int]]) -> None:
 
 @_writer
 def insert_rows(raw, columns: list[str], rows: list[tuple]) -> None:
-    """The import's fast path: ``rows`` (tuples in ``columns`` order) through the driver's
-    ``executemany`` (``imports.rawsql.RawWriter``), with the same ``ON CONFLICT`` as
+    """The import's fast path: ``rows`` (tuples in ``columns`` order) through the driver
+    (``imports.rawsql.RawWriter.insert_many``), with the same ``ON CONFLICT`` as
     ``insert_leads``. The caller reads the new ids back (the import by job and board rank);
     a row not found there was not inserted because a live lead has its email."""
     raw.insert_many(Lead.__table__, columns, rows, suffix=ON_EMAIL_CONFLICT)

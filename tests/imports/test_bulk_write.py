@@ -14,7 +14,7 @@ from leadflow.activities.models import Activity
 from leadflow.db import utcnow
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
-from leadflow.imports import runner
+from leadflow.imports import planner, runner
 from leadflow.imports.rows import us_number_is_valid
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import StageChange
@@ -103,6 +103,44 @@ def test_duplicates_are_found_across_chunks(run_import, monkeypatch):
     assert rows[7] == ("skipped", "Same phone as row 3 of this file.")
     assert db.session.scalar(select(func.count()).select_from(StageChange)) == 4
     assert_totals_exact()
+
+
+def test_cells_with_tabs_line_breaks_and_backslashes_arrive_as_written(run_import):
+    # On PostgreSQL the rows travel through COPY, whose text format gives these characters a meaning.
+    note = "Line one\\N\nline\ttwo \\ end"
+    job = run_import('Name,Email,Industry,Notes\nAda O\\Brien,ada@example.com,"Tabs\there \\N",' f'"{note}"\n',
+                     mapping=["full_name", "email", "custom", "notes"])
+    assert job.created_count == 1
+    (ada,) = live_leads()
+    assert ada.last_name == "O\\Brien"
+    assert ada.custom_fields == {"Industry": "Tabs\there \\N"}
+    assert db.session.scalar(select(Activity.body).where(Activity.lead_id == ada.id, Activity.kind == "note")) == note
+
+
+def test_duplicates_are_found_among_more_values_than_one_look_up_asks_for(run_import, monkeypatch, make_lead):
+    # SQLite asks LOOKUP_BATCH values at a time; PostgreSQL asks for the whole chunk at once.
+    monkeypatch.setattr(planner, "LOOKUP_BATCH", 2)
+    first = make_lead(email="cy@example.com")
+    second = make_lead(email="eve@example.com", phone="+14155550111")
+    db.session.commit()
+    job = run_import("Name,Email,Phone\nAda One,ada@example.com,\nBob One,bob@example.com,\nCy One,CY@example.com,\n"
+                     "Dee One,dee@example.com,\nEve One,,(415) 555-0111\n")
+    assert (job.created_count, job.skipped_count) == (3, 2)
+    rows = problem_rows(job)
+    assert rows[4] == ("skipped", f"Same email as an existing lead (#{first.id}).")
+    assert rows[6] == ("skipped", f"Same phone as an existing lead (#{second.id}).")
+
+
+def test_new_leads_take_consecutive_ids_in_file_order(run_import, monkeypatch, make_lead):
+    """The rows go in as the file lists them and take their ids from the lead table alone
+    (PostgreSQL copies them through a table of their own first, which must not number them)."""
+    monkeypatch.setattr(runner, "CHUNK_ROWS", 2)
+    job = run_import("Name,Email\n" + "".join(f"Person {i},p{i}@example.com\n" for i in range(5)))
+    assert job.created_count == 5
+    leads = live_leads()
+    assert [lead.email for lead in leads] == [f"p{i}@example.com" for i in range(5)]
+    assert [lead.id for lead in leads] == list(range(leads[0].id, leads[0].id + 5))
+    assert make_lead().id == leads[-1].id + 1
 
 
 def test_imported_values_count_in_their_own_currency_on_the_board(run_import, monkeypatch):
