@@ -73,6 +73,18 @@ def test_a_list_longer_than_its_limit_counts_the_rest(world):
     assert capped == (20, True)
 
 
+def test_capped_counts_count_every_query_in_one_statement(world, count_queries):
+    owned_by = {who: today.db.select(today.Lead.id).where(today.Lead.owner_id == getattr(world, who).id)
+                for who in ("ann", "bob")}
+    bobs = len(today.db.session.scalars(owned_by["bob"]).all())
+    with count_queries() as statements:
+        counts = today.capped_counts(owned_by, cap=20)
+    assert counts == {"ann": (20, True), "bob": (bobs, False)} and len(statements) == 1
+    with count_queries() as statements:
+        assert today.capped_counts({}) == {}
+    assert not statements
+
+
 def test_month_boundaries_are_the_viewers():
     starts = month.month_starts(__import__("zoneinfo").ZoneInfo("America/New_York"), NOW)
     assert starts[-2] == datetime(2026, 12, 1, 5, tzinfo=UTC)
