@@ -129,6 +129,15 @@ def test_weighted_open_pipeline_now_and_at_each_months_end(world):
     assert figure.trend == [0.0, 0.0, 100.0, 200.0, 222.0, 622.0]
 
 
+def test_the_pipeline_now_weighs_with_a_stages_changed_probability(world):
+    scope = scope_for(world.ann, "me")
+    assert queries.month_context(scope, world.ann, NOW)["pipeline"].current.cents == Decimal(62_200)
+    world.stages["Proposal sent"].probability = 90  # the open stages' weights are kept: a change is read
+    today.db.session.flush()
+    # p1 $1,000 × 90 % + p2 $220 × 10 %
+    assert queries.month_context(scope, world.ann, NOW)["pipeline"].current.cents == Decimal(92_200)
+
+
 def test_an_empty_month_is_zero_not_an_error(world):
     figures = queries.month_context(scope_for(world.cid, "me"), world.cid, NOW)
     assert figures["won_value"].current.cents == 0 and figures["won_count"].trend == [0] * 6
