@@ -161,6 +161,19 @@ def test_long_lists_are_counted_together_after_their_rows(login_as, make_lead, c
     assert line.strip() == SUMMARY_LINE.search(page).group(0)
 
 
+def test_everyones_lists_write_their_limit_and_a_persons_bind_it(world, login_as, count_queries):
+    # Everyone's lists run one plan for every request (PostgreSQL's generic plan needs the LIMIT
+    # in the text); a person's keep it bound, so each person's request is planned for them.
+    _, client = login_as(world.admin, htmx=True)
+    for view, written in (("all", True), ("me", False)):
+        client.get(f"/?view={view}")
+        with count_queries() as statements:
+            client.get(f"/?view={view}", headers={"HX-Request": "false"})
+            client.get(f"/home/today-summary?view={view}")
+        limited = [s for s in statements if "LIMIT" in s]
+        assert limited and all(bool(re.search(r"LIMIT \d+", s)) is written for s in limited), "\n".join(limited)
+
+
 def test_month_part_follows_the_view(world, login_as):
     _, client = login_as(world.meg, htmx=True)
     page = client.get("/?view=team").text
