@@ -22,6 +22,7 @@ from leadflow.governance.money import Rates, total_in_base
 from leadflow.leads.models import Lead
 from leadflow.pipeline.board import kept_currency_totals
 from leadflow.pipeline.models import Stage, StageChange
+from leadflow.pipeline.stages import open_stage_weights
 from leadflow.pipeline.totals import live_currency_totals_query
 
 MONTHS = 6
@@ -157,7 +158,7 @@ def open_pipeline_now(scope) -> dict:
     everyone: the board's kept per-stage-and-currency totals (a stage whose totals do not add
     up is counted from its leads, as the board does). For a person or a team: summed per stage
     and currency from ``ix_leads_owner_stage`` alone. Weighted per stage after."""
-    weights = dict(db.session.execute(db.select(Stage.id, Stage.probability).where(Stage.kind == "open")).all())
+    weights = open_stage_weights()
     if scope.view == "all":
         rows, short = kept_currency_totals(list(weights))
         if short:

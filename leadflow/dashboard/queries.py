@@ -13,7 +13,7 @@ from leadflow.activities.services import can_manage_task
 from leadflow.dashboard.kept import kept_months
 from leadflow.dashboard.month import current_month, figures, month_starts
 from leadflow.dashboard.scope import scope_for, views_for
-from leadflow.dashboard.today import today_context
+from leadflow.dashboard.today import summary_counts, today_context
 from leadflow.governance.money import current_rates
 from leadflow.web.formatting import money
 from leadflow.web.sparkline import sparkline
@@ -72,6 +72,13 @@ def today_part(viewer, asked_view: str | None, now: datetime) -> dict:
         "now": now, "zone": user_zone(viewer), "show_lead": True,
         "can_manage": lambda task: can_manage_task(viewer, task),
     })
+    return context
+
+
+def summary_part(viewer, asked_view: str | None, now: datetime) -> dict:
+    """What the summary line alone needs (its htmx refresh): the four counts, no rows."""
+    context = scope_context(viewer, asked_view)
+    context.update(summary_counts(context["scope"], viewer, now))
     return context
 
 

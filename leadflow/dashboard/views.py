@@ -1,7 +1,7 @@
 from flask import Blueprint, request
 from flask_login import current_user, login_required
 
-from leadflow.dashboard.queries import home_context, month_part, today_part
+from leadflow.dashboard.queries import home_context, month_part, summary_part, today_part
 from leadflow.db import utcnow
 from leadflow.web.htmx import is_fragment_request, render_page
 
@@ -20,8 +20,11 @@ def index():
 @bp.get("/home/today-summary")
 @login_required
 def today_summary():
-    """The line counting what is due and waiting: refreshed after a task changes."""
-    return render_page(HOME, block="today_summary", **today_part(current_user, request.args.get("view"), utcnow()))
+    """The line counting what is due and waiting: refreshed after a task changes; without
+    htmx the whole page."""
+    if is_fragment_request():
+        return render_page(HOME, block="today_summary", **summary_part(current_user, request.args.get("view"), utcnow()))
+    return render_page(HOME, **today_part(current_user, request.args.get("view"), utcnow()))
 
 
 @bp.get("/home/month")

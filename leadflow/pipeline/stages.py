@@ -18,6 +18,14 @@ def stage_names() -> dict[int, str]:
     return dict(refcache.cached(("pipelines",), "stages", _load_stages)[1])
 
 
+def open_stage_weights() -> dict[int, int | None]:
+    """Every open stage's win probability (percent) by id, kept for the process: the home page
+    lists open leads and weighs the open pipeline with these on every view."""
+    return dict(refcache.cached(("pipelines",), "open stage weights", lambda: tuple(
+        (stage_id, probability) for stage_id, probability in db.session.execute(
+            db.select(Stage.id, Stage.probability).where(Stage.kind == "open").order_by(Stage.id)))))
+
+
 def _load_stages() -> tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]]:
     """(the choices, every stage's (id, name)): one query for both."""
     rows = db.session.execute(

@@ -73,6 +73,18 @@ def test_a_list_longer_than_its_limit_counts_the_rest(world):
     assert capped == (20, True)
 
 
+def test_capped_counts_count_every_query_in_one_statement(world, count_queries):
+    owned_by = {who: today.db.select(today.Lead.id).where(today.Lead.owner_id == getattr(world, who).id)
+                for who in ("ann", "bob")}
+    bobs = len(today.db.session.scalars(owned_by["bob"]).all())
+    with count_queries() as statements:
+        counts = today.capped_counts(owned_by, cap=20)
+    assert counts == {"ann": (20, True), "bob": (bobs, False)} and len(statements) == 1
+    with count_queries() as statements:
+        assert today.capped_counts({}) == {}
+    assert not statements
+
+
 def test_month_boundaries_are_the_viewers():
     starts = month.month_starts(__import__("zoneinfo").ZoneInfo("America/New_York"), NOW)
     assert starts[-2] == datetime(2026, 12, 1, 5, tzinfo=UTC)
@@ -115,6 +127,15 @@ def test_weighted_open_pipeline_now_and_at_each_months_end(world):
     assert figure.previous.cents == Decimal(22_200)
     # End of September: g1 entered New on 1 Oct 00:00 UTC, still 30 Sep in New York.
     assert figure.trend == [0.0, 0.0, 100.0, 200.0, 222.0, 622.0]
+
+
+def test_the_pipeline_now_weighs_with_a_stages_changed_probability(world):
+    scope = scope_for(world.ann, "me")
+    assert queries.month_context(scope, world.ann, NOW)["pipeline"].current.cents == Decimal(62_200)
+    world.stages["Proposal sent"].probability = 90  # the open stages' weights are kept: a change is read
+    today.db.session.flush()
+    # p1 $1,000 × 90 % + p2 $220 × 10 %
+    assert queries.month_context(scope, world.ann, NOW)["pipeline"].current.cents == Decimal(92_200)
 
 
 def test_an_empty_month_is_zero_not_an_error(world):

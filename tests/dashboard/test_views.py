@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 
 import pytest
 
 from leadflow.dashboard import views
+from leadflow.extensions import db
+from leadflow.leads.models import Lead
 
 from tests.dashboard.conftest import NOW
 
@@ -15,6 +18,9 @@ from tests.dashboard.conftest import NOW
 @pytest.fixture(autouse=True)
 def fixed_now(monkeypatch):
     monkeypatch.setattr(views, "utcnow", lambda: NOW)
+
+
+SUMMARY_LINE = re.compile(r'<p id="today-summary".*?</p>', re.S)
 
 
 def _text(page: str) -> str:
@@ -103,9 +109,10 @@ def test_home_page_query_count(world, login_as, count_queries):
     assert client.get("/home/month").status_code == 200  # the first one keeps the closed months
     with count_queries() as month_statements:
         assert client.get("/home/month").status_code == 200
-    # the user, settings, rates; the kept months; this month's won, answered count and middle
-    # one, open stages and pipeline now
-    assert len(month_statements) <= 9, "\n".join(month_statements)
+    # the user; the kept months; this month's won, answered count and middle one; the pipeline
+    # now (the settings, rates and open stages' weights are kept for the process)
+    assert len(month_statements) <= 6, "\n".join(month_statements)
+    assert not any(s.startswith("SELECT stages.") for s in month_statements), "the open stages are kept"
     assert not any("stage_changes" in s for s in month_statements), "the history is not read again"
     # "Today"'s counts are capped; "This month" counts one month's answered arrivals (its median).
     counts = [s for s in today_statements
@@ -113,6 +120,58 @@ def test_home_page_query_count(world, login_as, count_queries):
     assert all("LIMIT" in s.upper() for s in counts), "a count on the home page is capped"
     month_counts = [s for s in month_statements if "count(*)" in s.lower() and "group by" not in s.lower()]
     assert len(month_counts) == 1 and "leads.created_at < " in month_counts[0], "one count, of one month"
+
+
+@pytest.mark.parametrize("who, view", [("ann", None), ("meg", "team"), ("admin", "all")])
+def test_the_summary_line_alone_is_the_pages_line_from_one_statement(world, login_as, count_queries, who, view):
+    _, client = login_as(getattr(world, who), htmx=True)
+    asked = f"?view={view}" if view else ""
+    page = client.get("/" + asked, headers={"HX-Request": "false"}).text
+    with count_queries() as statements:
+        line = client.get("/home/today-summary" + asked).text
+    assert len(statements) <= 2, "\n".join(statements)  # the user; the four counts, no rows
+    assert line.strip() == SUMMARY_LINE.search(page).group(0)
+
+
+def test_the_summary_line_without_htmx_is_the_whole_page(world, login_as):
+    _, client = login_as(world.ann)
+    page = client.get("/home/today-summary").text
+    assert "<html" in page and "Task t1" in _text(page)
+
+
+def test_long_lists_are_counted_together_after_their_rows(login_as, make_lead, count_queries):
+    rep, client = login_as("rep", htmx=True)
+    for n in range(12):  # hot, new and waiting, none with a next step: three long lists
+        lead = make_lead(owner_id=rep.id, first_name=f"Hot{n}")
+        db.session.execute(db.update(Lead).where(Lead.id == lead.id).values(
+            temperature="hot", created_at=NOW - timedelta(hours=1 + n)))
+    db.session.commit()
+    client.get("/")  # the open stages, kept for the process after
+    with count_queries() as statements:
+        page = client.get("/", headers={"HX-Request": "false"}).text
+    text = _text(page)
+    assert "0 overdue · 0 due later today · 12 hot leads with no next step · 12 waiting for a first response" in text
+    assert "2 more hot leads" in text and "2 more waiting." in text
+    assert "Plan the next step for 12 leads with none" in text
+    counts = [s for s in statements if "count(" in s.lower()]
+    # the hot, waiting and new lists' counts and the empty state's, in one statement
+    assert len(counts) == 1 and counts[0].lower().count("count(") == 4, "\n".join(statements)
+    assert len(statements) <= 7, "\n".join(statements)
+    line = client.get("/home/today-summary").text
+    assert line.strip() == SUMMARY_LINE.search(page).group(0)
+
+
+def test_everyones_lists_write_their_limit_and_a_persons_bind_it(world, login_as, count_queries):
+    # Everyone's lists run one plan for every request (PostgreSQL's generic plan needs the LIMIT
+    # in the text); a person's keep it bound, so each person's request is planned for them.
+    _, client = login_as(world.admin, htmx=True)
+    for view, written in (("all", True), ("me", False)):
+        client.get(f"/?view={view}")
+        with count_queries() as statements:
+            client.get(f"/?view={view}", headers={"HX-Request": "false"})
+            client.get(f"/home/today-summary?view={view}")
+        limited = [s for s in statements if "LIMIT" in s]
+        assert limited and all(bool(re.search(r"LIMIT \d+", s)) is written for s in limited), "\n".join(limited)
 
 
 def test_month_part_follows_the_view(world, login_as):
