@@ -111,10 +111,10 @@ run: install-demo
 # Production: the settings come from the environment (LEADFLOW_CONFIG defaults to production).
 # The scheduler runs in one process of its own, started and stopped with the server, so the
 # serving processes hold no scheduler; MALLOC_ARENA_MAX=2 keeps threads from each keeping an
-# arena of memory (see docs/DEPLOY.md).
+# arena of memory, PYTHONOPTIMIZE=2 loads the modules without their docstrings (see docs/DEPLOY.md).
 serve: install
 	$(BIN)/flask --app wsgi db upgrade
-	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} $(BIN)/flask --app wsgi leadflow serve --host $(HOST) --port $(PORT) \
+	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} PYTHONOPTIMIZE=$${PYTHONOPTIMIZE:-2} $(BIN)/flask --app wsgi leadflow serve --host $(HOST) --port $(PORT) \
 	  --threads $(THREADS) --workers $(WORKERS) --scheduler process
 
 test: install-test

@@ -132,9 +132,14 @@ def server_environment(environ, *, scheduler: str) -> dict[str, str]:
     one ``flask leadflow scheduler`` process beside them runs the sweeps; a web process then
     leaves APScheduler and its threads out. ``MALLOC_ARENA_MAX=2`` (unless set already):
     glibc gives each thread that allocates its own arena of memory otherwise, which a
-    threaded server holds on to (documented by glibc as the knob for this)."""
+    threaded server holds on to (documented by glibc as the knob for this).
+    ``PYTHONOPTIMIZE=2`` (Python's ``-OO``, unless set already): the modules load without
+    their docstrings (and ``assert`` statements), about 5 MB of every serving process on either
+    database (``bench/bench_memory.py``), text no request reads. LeadFlow's own code has no
+    ``assert`` and reads no docstring; the libraries' asserts check their own invariants."""
     env = dict(environ)
     env.setdefault("MALLOC_ARENA_MAX", "2")
+    env.setdefault("PYTHONOPTIMIZE", "2")
     if scheduler == "process":
         env["SCHEDULER_ENABLED"] = "0"
         env[SCHEDULER_PROCESS_ENV] = "1"

@@ -201,3 +201,14 @@ def test_a_web_process_holds_no_scheduler_code_when_the_scheduler_has_its_own_pr
     code = ("import sys, wsgi; "
             "print(sorted(m for m in sys.modules if m.startswith('apscheduler') or m == 'leadflow.scheduler.runner'))")
     assert _printed_by_web_process(env, code) == ["[]"]
+
+
+def test_a_web_process_loads_its_modules_without_docstrings_and_still_serves(tmp_path):
+    """``PYTHONOPTIMIZE=2`` (``-OO``) for the serving processes: the docstrings of every module
+    (about 5 MB of a worker) are left out, and the sign-in page renders as before."""
+    env = server_environment(production_env(tmp_path), scheduler="process")
+    code = ("import sys, wsgi, sqlalchemy.orm, leadflow; print(sys.flags.optimize); "
+            "print(sqlalchemy.orm.Session.__doc__, leadflow.create_app.__doc__); "
+            "from leadflow.extensions import db; wsgi.app.app_context().push(); db.create_all(); "
+            "answer = wsgi.app.test_client().get('/login'); print(answer.status_code, b'csrf_token' in answer.data)")
+    assert _printed_by_web_process(env, code) == ["2", "None None", "200 True"]

@@ -64,12 +64,13 @@ def test_the_server_runs_one_scheduler_process_that_beats_and_ends_with_it_even_
 
 
 def test_web_processes_run_no_scheduler_of_their_own_when_it_has_its_own_process():
-    env = server_environment({"SCHEDULER_ENABLED": "1", "MALLOC_ARENA_MAX": "4"}, scheduler="process")
+    env = server_environment({"SCHEDULER_ENABLED": "1", "MALLOC_ARENA_MAX": "4", "PYTHONOPTIMIZE": "0"},
+                             scheduler="process")
     assert env["SCHEDULER_ENABLED"] == "0" and env["LEADFLOW_SCHEDULER_PROCESS"] == "1"
-    assert env["MALLOC_ARENA_MAX"] == "4"  # the operator's own setting wins
+    assert env["MALLOC_ARENA_MAX"] == "4" and env["PYTHONOPTIMIZE"] == "0"  # the operator's own settings win
     threaded = server_environment({"SCHEDULER_ENABLED": "1"}, scheduler="thread")
     assert threaded["SCHEDULER_ENABLED"] == "1" and "LEADFLOW_SCHEDULER_PROCESS" not in threaded
-    assert threaded["MALLOC_ARENA_MAX"] == "2"
+    assert threaded["MALLOC_ARENA_MAX"] == "2" and threaded["PYTHONOPTIMIZE"] == "2"
 
 
 # --- a nudge from a serving process wakes the scheduler's own process ------------------------
