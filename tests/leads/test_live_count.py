@@ -4,19 +4,17 @@ leads in no stage: exact on both databases at any size (PostgreSQL used to show 
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from leadflow.accounts.system import system_actor
-from leadflow.api.models import ApiToken
-from leadflow.api.services import create_token, intake_one
+from leadflow.api.services import create_token
 from leadflow.extensions import db
 from leadflow.leads import services
 from leadflow.leads.models import Lead
 from leadflow.leads.queries import live_lead_count
 from leadflow.pipeline.services import delete_stage, ensure_default_pipeline
 
+from tests.concurrency import run_together
 from tests.factories import TEST_SETUP
 
 RACERS = 20
@@ -50,32 +48,17 @@ def test_the_count_follows_leads_in_no_stage_trash_restore_and_a_deleted_stage(a
 
 
 @pytest.mark.real_commits  # requests in threads, each on its own connection
-def test_twenty_leads_created_at_once_are_all_counted(app, make_app, make_user):
-    user = make_user(role="rep")
-    token, _ = create_token(system_actor("Test setup"), user=user, name="Racer", scopes="read,write")
+def test_twenty_leads_created_at_once_through_the_api_are_all_counted(app, make_app, make_user):
+    _, plain = create_token(system_actor("Test setup"), user=make_user(role="rep"), name="Racer", scopes="read,write")
     ensure_default_pipeline()
     db.session.commit()
-    token_id = token.id
     racing = make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "pool_size": RACERS, "max_overflow": 5})
-    start, errors = threading.Barrier(RACERS), []
 
-    def run(i):
-        with racing.app_context():
-            try:
-                start.wait()
-                intake_one(db.session.get(ApiToken, token_id), {"first_name": f"Racer{i}", "email": f"racer{i}@example.com"})
-                db.session.commit()
-            except Exception as exc:  # noqa: BLE001 - every failure is reported by the test
-                db.session.rollback()
-                errors.append(repr(exc))
+    def create(i: int) -> int:
+        return racing.test_client().post("/api/v1/leads", json={"first_name": f"Racer{i}", "email": f"racer{i}@example.com"},
+                                         headers={"Authorization": f"Bearer {plain}"}).status_code
 
-    db.session.close()
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(RACERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    assert run_together(racing, RACERS, create) == [201] * RACERS
     assert live_lead_count() == counted() == RACERS
 
 
