@@ -181,12 +181,9 @@ def load_session_user(session_id: str) -> User | None:
         user_id, version = (int(part) for part in session_id.split(":", 1))
     except (ValueError, AttributeError):
         return None
-    found = db.session.execute(_SESSION_USER, {"user_id": user_id}).first()
-    if found is None:
-        return None
-    user, versions = found
-    refcache.note_versions(versions)  # the page's reference data is checked without a query of its own
-    if not user.active or user.session_version != version:
+    # the page's reference data is then checked without a query of its own
+    user = refcache.first_noting_versions(_SESSION_USER, {"user_id": user_id})
+    if user is None or not user.active or user.session_version != version:
         return None
     return user
 

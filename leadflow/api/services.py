@@ -147,11 +147,7 @@ def authenticate(header: str | None, scope: str) -> ApiToken:
     if scheme.lower() != "bearer" or not plain:
         raise AuthError(401, "Send an API token: Authorization: Bearer lf_…")
     prefix = split_token(plain)
-    found = db.session.execute(_TOKEN_BY_PREFIX, {"prefix": prefix}).first() if prefix else None
-    token = None
-    if found is not None:
-        token, versions = found
-        refcache.note_versions(versions)
+    token = refcache.first_noting_versions(_TOKEN_BY_PREFIX, {"prefix": prefix}) if prefix else None
     # Hash even when there is no such token, so both paths take the same time.
     presented = hash_token(plain)
     stored = token.token_hash if token is not None else "0" * 64

@@ -356,12 +356,7 @@ _ACTIVE_BY_SLUG = (db.select(CaptureForm, refcache.versions_column())
 
 
 def active_form(slug: str) -> CaptureForm | None:
-    found = db.session.execute(_ACTIVE_BY_SLUG, {"slug": slug}).first()
-    if found is None:
-        return None
-    form, versions = found
-    refcache.note_versions(versions)
-    return form
+    return refcache.first_noting_versions(_ACTIVE_BY_SLUG, {"slug": slug})
 
 
 def builder_choices() -> dict:

@@ -127,6 +127,17 @@ def note_versions(value: str | None) -> None:
         kept.update({kind: int(number) for kind, _, number in pairs} or {"": 0})
 
 
+def first_noting_versions(statement, params: dict):
+    """The first row's entity of ``statement`` (its other column ``versions_column``), having
+    noted the versions read with it (``note_versions``); None when there is no row."""
+    found = db.session.execute(statement, params).first()
+    if found is None:
+        return None
+    entity, versions = found
+    note_versions(versions)
+    return entity
+
+
 def forget() -> None:
     """Drop everything kept in this process."""
     with _lock:
