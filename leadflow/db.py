@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextvars
+import re
 import select
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from sqlalchemy import DateTime, Index, bindparam, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidatePoolError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InvalidatePoolError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.cache_key import CacheKey
@@ -104,13 +106,13 @@ def get_by_id(model, raw):
     return db.session.get(model, ident) if ident is not None else None
 
 
-# How the next SQLite transaction begins. Requests that only read use a deferred
-# BEGIN (readers never wait under WAL); everything else takes the write lock up
-# front with BEGIN IMMEDIATE, so a unit of work waits for the busy timeout at its
-# start instead of failing half-way with "database is locked".
-sqlite_begin_mode: contextvars.ContextVar[str] = contextvars.ContextVar(
-    "sqlite_begin_mode", default="IMMEDIATE"
-)
+# How the next transaction begins. Requests that only read begin DEFERRED: on SQLite a
+# deferred BEGIN (readers never wait under WAL), on PostgreSQL no BEGIN at all until the first
+# statement that writes (``configure_postgresql_engine``). Everything else begins IMMEDIATE:
+# SQLite takes the write lock up front with BEGIN IMMEDIATE, so a unit of work waits for the
+# busy timeout at its start instead of failing half-way with "database is locked"; PostgreSQL
+# begins before the first statement, as the driver does by itself.
+begin_mode: contextvars.ContextVar[str] = contextvars.ContextVar("begin_mode", default="IMMEDIATE")
 
 
 # How long a SQLite writer of this context waits for the write lock, in seconds, when it waits
@@ -378,6 +380,35 @@ def closed_by_server(dbapi_connection) -> bool:
     return bool(poller.poll(0))
 
 
+# A statement that a PostgreSQL transaction begun DEFERRED runs before it has begun (the driver in
+# autocommit): a SELECT (or a WITH … SELECT) that writes nothing, locks no row and calls none of
+# the functions whose effect belongs to a transaction. Any other statement (INSERT, UPDATE,
+# DELETE, SAVEPOINT, SET LOCAL, SELECT … FOR UPDATE / FOR SHARE, SELECT … INTO, nextval, an
+# advisory lock) begins the transaction first. A word matched by mistake (a column named so)
+# only costs the BEGIN every statement paid before.
+_READS = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
+_DOES_MORE_THAN_READ = re.compile(
+    r"\b(INSERT|UPDATE|DELETE|MERGE|INTO|SHARE|nextval|setval|set_config|pg_notify|\w*advisory\w*"
+    r"|txid_current\w*|pg_current_xact_id\w*)\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1024)  # the app's statements (compiled once, so the same strings), a bounded few
+def only_reads(statement: str) -> bool:
+    """Whether the SQL ``statement`` only reads (see ``_DOES_MORE_THAN_READ``): in READ
+    COMMITTED, where every statement takes a snapshot of its own even inside a transaction, it
+    gives the same answer inside a transaction or outside one."""
+    return _READS.match(statement) is not None and _DOES_MORE_THAN_READ.search(statement) is None
+
+
+# The pooled connection's info: the driver is in autocommit because a DEFERRED transaction has
+# not begun yet (``configure_postgresql_engine``); and whether the server's isolation level gives
+# every statement a snapshot of its own (READ COMMITTED), asked once per connection.
+_BEGIN_DEFERRED = "leadflow.begin_deferred"
+_SNAPSHOT_PER_STATEMENT = "leadflow.snapshot_per_statement"
+# PostgreSQL's READ UNCOMMITTED is READ COMMITTED.
+_SNAPSHOT_PER_STATEMENT_LEVELS = ("read committed", "read uncommitted")
+
+
 def configure_postgresql_engine(engine: Engine, configure_connection=None) -> None:
     """``configure_connection(dbapi_connection)``: the driver's own settings for each new
     connection (``leadflow.pgdriver``, which the app factory loads on PostgreSQL only).
@@ -388,9 +419,20 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
 
     A connection dropped without a word (a firewall or pooler that forgets idle connections
     sends nothing, so there is nothing to read) is found by a ping when it was idle longer than
-    ``IDLE_PING_SECONDS``: a connection of a busy pool never pays for it."""
+    ``IDLE_PING_SECONDS``: a connection of a busy pool never pays for it.
+
+    A transaction begun DEFERRED (``begin_mode``: a request that only reads) sends no BEGIN
+    and no COMMIT while it only reads, two round trips of a page that runs three statements:
+    the driver runs its statements in autocommit, each with its own snapshot, as READ COMMITTED
+    gives each statement inside a transaction. Its first statement that does more than read
+    (``only_reads``), a flush of the ORM's included, begins a real transaction before it
+    runs, so every write of the request is in one transaction that its COMMIT saves or its
+    ROLLBACK undoes, as before. Under another isolation level (the server's default or the
+    engine's), where a transaction's statements share one snapshot, every transaction begins
+    with its first statement."""
     if engine.dialect.name != "postgresql":
         return
+    dbapi_error = engine.dialect.loaded_dbapi.Error
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection, record):
@@ -400,22 +442,71 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
     def _on_checkout(dbapi_connection, record, _proxy):
         if closed_by_server(dbapi_connection):
             raise InvalidatePoolError("the server closed the connection")
+        if record.info.get(_BEGIN_DEFERRED):  # its autocommit could not be turned off (a broken connection)
+            raise DisconnectionError("the connection was left in autocommit")
         idle_since = record.info.get(_IDLE_SINCE)
         if idle_since is not None and time.monotonic() - idle_since > IDLE_PING_SECONDS:
             try:
                 engine.dialect.do_ping(dbapi_connection)
-            except engine.dialect.loaded_dbapi.Error as exc:
+            except dbapi_error as exc:
                 raise InvalidatePoolError(f"the idle connection did not answer ({type(exc).__name__})") from exc
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection, record):
         if configure_connection is not None:
             configure_connection(dbapi_connection)
         cursor = dbapi_connection.cursor()
         for name, value in POSTGRESQL_SESSION_SETTINGS.items():
             cursor.execute(f"SET {name} = {value}")
+        cursor.execute("SHOW default_transaction_isolation")
+        record.info[_SNAPSHOT_PER_STATEMENT] = cursor.fetchone()[0] in _SNAPSHOT_PER_STATEMENT_LEVELS
         cursor.close()
         dbapi_connection.commit()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        if begin_mode.get() == "IMMEDIATE" or connection.get_execution_options().get("isolation_level"):
+            return
+        pooled = connection.connection
+        dbapi_connection = pooled.dbapi_connection
+        level = dbapi_connection.isolation_level  # the engine's, when it sets one
+        if (pooled.info.get(_SNAPSHOT_PER_STATEMENT) and not dbapi_connection.autocommit
+                and (level is None or level.name.replace("_", " ").lower() in _SNAPSHOT_PER_STATEMENT_LEVELS)):
+            dbapi_connection.autocommit = True
+            pooled.info[_BEGIN_DEFERRED] = True
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _begin_before_more_than_reading(connection, _cursor, statement, _parameters, context, _executemany):
+        pooled = connection.connection
+        if not pooled.info.get(_BEGIN_DEFERRED):
+            return
+        # A server-side cursor (``stream_results``, ``yield_per``) lives in a transaction.
+        streamed = context is not None and context.execution_options.get("stream_results", False)
+        if streamed or not only_reads(statement):
+            pooled.dbapi_connection.autocommit = False  # the driver sends BEGIN before this statement
+            del pooled.info[_BEGIN_DEFERRED]
+
+    def ending(end_transaction: Callable) -> Callable:
+        """``end_transaction`` (the dialect's commit or rollback of a pooled connection), out of
+        autocommit first: with nothing begun, the driver's COMMIT or ROLLBACK sends nothing."""
+
+        def ended(pooled) -> None:
+            try:
+                deferred = pooled.info.get(_BEGIN_DEFERRED)
+            except NotImplementedError:  # the dialect's first connection, not the pool's: nothing deferred
+                deferred = False
+            if deferred:
+                try:
+                    pooled.dbapi_connection.autocommit = False
+                    del pooled.info[_BEGIN_DEFERRED]
+                except dbapi_error:
+                    pass  # a broken connection: the flag stays, and the pool replaces it at checkout
+            end_transaction(pooled)
+
+        return ended
+
+    engine.dialect.do_commit = ending(engine.dialect.do_commit)
+    engine.dialect.do_rollback = ending(engine.dialect.do_rollback)
 
 
 def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:
@@ -438,7 +529,7 @@ def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        if sqlite_begin_mode.get() != "IMMEDIATE":
+        if begin_mode.get() != "IMMEDIATE":
             connection.exec_driver_sql("BEGIN")
             return
         dbapi_connection = connection.connection.dbapi_connection

@@ -61,7 +61,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import Conflict, ServiceUnavailable
 
-from leadflow.db import is_conflict, is_retryable, sqlite_begin_mode
+from leadflow.db import begin_mode, is_conflict, is_retryable
 from leadflow.extensions import db
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ def run_unit(fn: Callable[[], T], *, what: str, attempts: int, max_seconds: floa
 
 
 def _after_request_commit() -> None:
-    sqlite_begin_mode.set("DEFERRED")  # what follows reads to show the result
+    begin_mode.set("DEFERRED")  # what follows reads to show the result
     g.leadflow_saved = True
 
 

@@ -10,7 +10,7 @@ from flask import request
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from leadflow.db import is_conflict, is_retryable, sqlite_begin_mode
+from leadflow.db import begin_mode, is_conflict, is_retryable
 from leadflow.errors import VersionConflict
 from leadflow.extensions import csrf, db
 from leadflow.leads.models import Lead
@@ -162,16 +162,16 @@ def test_after_its_commit_a_request_only_reads_so_it_never_waits_for_the_write_l
     seen = {}
 
     def view():
-        seen["before"] = sqlite_begin_mode.get()
+        seen["before"] = begin_mode.get()
         factories.make_lead(first_name="Cy", email="cy@example.com")
         db.session.commit()
-        seen["after"] = sqlite_begin_mode.get()
+        seen["after"] = begin_mode.get()
         return "ok"
 
     _route(app, "/test/mode", view)
     assert client.post("/test/mode").status_code == 200
     assert seen == {"before": "IMMEDIATE", "after": "DEFERRED"}
-    assert sqlite_begin_mode.get() == "IMMEDIATE", "the next request starts as usual"
+    assert begin_mode.get() == "IMMEDIATE", "the next request starts as usual"
 
 
 def test_a_view_run_again_reads_the_same_form_and_upload(app, client):

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from leadflow.accounts.models import User
 from leadflow.accounts.services import end_all_sessions
-from leadflow.db import sqlite_begin_mode
+from leadflow.db import begin_mode
 from leadflow.extensions import db
 
 # Migrations, pooled connections and SQLite locking between connections: each test looks at connections of its own.
@@ -69,14 +69,14 @@ def test_sqlite_connections_enforce_foreign_keys_and_wait_when_busy(app):
 def test_every_pooled_sqlite_connection_is_configured(app):
     """Not just the first connection: a fresh one opened while another is checked out too."""
     _sqlite_only()
-    token = sqlite_begin_mode.set("DEFERRED")  # two readers; IMMEDIATE would make the second wait
+    token = begin_mode.set("DEFERRED")  # two readers; IMMEDIATE would make the second wait
     try:
         with db.engine.connect() as first, db.engine.connect() as second:
             for conn in (first, second):
                 assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
                 assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
     finally:
-        sqlite_begin_mode.reset(token)
+        begin_mode.reset(token)
 
 
 def test_sqlite_refuses_a_row_pointing_at_nothing(app):
@@ -93,7 +93,7 @@ def test_sqlite_refuses_a_row_pointing_at_nothing(app):
 
 def _bump_session_version(app, user_id: int, barrier: threading.Barrier, errors: list, mode: str | None):
     """One unit of work: read the user, think, write the user, commit."""
-    token = sqlite_begin_mode.set(mode) if mode else None
+    token = begin_mode.set(mode) if mode else None
     try:
         with app.app_context():
             try:
@@ -112,7 +112,7 @@ def _bump_session_version(app, user_id: int, barrier: threading.Barrier, errors:
                 db.session.remove()
     finally:
         if token is not None:
-            sqlite_begin_mode.reset(token)
+            begin_mode.reset(token)
 
 
 def _run_two_writers(app, make_user, mode: str | None):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload
 from leadflow.accounts.models import User
 from leadflow.api.http import forbidden_body
 from leadflow.api.models import SCOPES, ApiToken, IdempotencyKey
-from leadflow.db import is_retryable, sqlite_begin_mode, sqlite_write_wait, utcnow
+from leadflow.db import begin_mode, is_retryable, sqlite_write_wait, utcnow
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
@@ -174,7 +174,7 @@ def touch_token(token: ApiToken) -> None:
     now = utcnow()
     if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
         return
-    if db.engine.dialect.name == "sqlite" and sqlite_begin_mode.get() != "IMMEDIATE":
+    if db.engine.dialect.name == "sqlite" and begin_mode.get() != "IMMEDIATE":
         _record_use_if_free(token.id, now)
         return
     token.last_used_at = now
@@ -185,7 +185,7 @@ def touch_token(token: ApiToken) -> None:
 def _record_use_if_free(token_id: int, now) -> None:
     """SQLite: ``last_used_at = now`` in a transaction of its own, unless the write lock stays
     taken for ``LAST_USED_WAIT_MS``."""
-    mode = sqlite_begin_mode.set("IMMEDIATE")
+    mode = begin_mode.set("IMMEDIATE")
     wait = sqlite_write_wait.set(LAST_USED_WAIT_MS / 1000)
     try:
         with db.engine.connect() as conn:
@@ -204,7 +204,7 @@ def _record_use_if_free(token_id: int, now) -> None:
                 sqlite.execute(f"PRAGMA busy_timeout = {int(current_app.config['SQLITE_BUSY_TIMEOUT_MS'])}")
     finally:
         sqlite_write_wait.reset(wait)
-        sqlite_begin_mode.reset(mode)
+        begin_mode.reset(mode)
 
 
 # --- idempotency -------------------------------------------------------------------------

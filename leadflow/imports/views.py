@@ -7,7 +7,7 @@ from datetime import date
 from flask import Blueprint, Response, abort, current_app, flash, request, url_for
 from flask_login import current_user, login_required
 
-from leadflow.db import parse_page, sqlite_begin_mode
+from leadflow.db import begin_mode, parse_page
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.files import store as files
@@ -59,12 +59,12 @@ def _csv_response(head: str, generate, filename: str, *args) -> Response:
     def chunks():
         yield head
         with app.app_context():
-            token = sqlite_begin_mode.set("DEFERRED")
+            token = begin_mode.set("DEFERRED")
             try:
                 yield from generate(*args)
             finally:
                 db.session.rollback()
-                sqlite_begin_mode.reset(token)
+                begin_mode.reset(token)
 
     response = Response(chunks(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -5,7 +5,7 @@ has run out, and returns their ids. It is one statement per database:
 
 * SQLite: ``UPDATE … SET lease = :until WHERE id IN (SELECT id … LIMIT n) AND <lease free>
   RETURNING id``, inside the ``BEGIN IMMEDIATE`` transaction every writer takes (see
-  ``leadflow.db.sqlite_begin_mode``), so two processes claim one after the other.
+  ``leadflow.db.begin_mode``), so two processes claim one after the other.
 * PostgreSQL: ``SELECT id … FOR UPDATE SKIP LOCKED`` then ``UPDATE`` those rows: a
   concurrent sweep skips rows another one holds instead of waiting for them.
 

@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import IntegerConverter
 
-from leadflow.db import MAX_ID, is_conflict, is_retryable, sqlite_begin_mode
+from leadflow.db import MAX_ID, begin_mode, is_conflict, is_retryable
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db, login_manager
 from leadflow.retry import BUSY_MESSAGE, CONFLICT_MESSAGE, RETRY_AFTER_SECONDS, ConcurrentChange, busy_answer
@@ -82,7 +82,7 @@ def init_web(app: Flask, *, load_user: Callable[[str], object]) -> None:
 
     @app.before_request
     def choose_transaction_mode():
-        token = sqlite_begin_mode.set(
+        token = begin_mode.set(
             "DEFERRED" if request.method in READ_ONLY_METHODS else "IMMEDIATE"
         )
         g._sqlite_mode_token = token
@@ -91,7 +91,7 @@ def init_web(app: Flask, *, load_user: Callable[[str], object]) -> None:
     def reset_transaction_mode(_exc):
         token = g.pop("_sqlite_mode_token", None)
         if token is not None:
-            sqlite_begin_mode.reset(token)
+            begin_mode.reset(token)
 
     app.session_interface = HttpsAwareSessionInterface()
     # Runs after every other after_request hook (Flask runs them last-registered first),
@@ -121,7 +121,7 @@ def init_web(app: Flask, *, load_user: Callable[[str], object]) -> None:
         # for the write lock a writing request asks for: when another writer holds it (which
         # may be why this page is shown), a page that waited would fail and the server would
         # answer a bare 500 instead of this page.
-        mode = sqlite_begin_mode.set("DEFERRED")
+        mode = begin_mode.set("DEFERRED")
         try:
             if wants_json():
                 return jsonify(error=title, message=message), status
@@ -129,7 +129,7 @@ def init_web(app: Flask, *, load_user: Callable[[str], object]) -> None:
                 return error_message_response(htmx_message or message, status)
             return render_page("errors/error.html", status=status, title=title, message=message), status
         finally:
-            sqlite_begin_mode.reset(mode)
+            begin_mode.reset(mode)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
