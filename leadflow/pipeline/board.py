@@ -26,6 +26,7 @@ from leadflow.governance.models import AuditEntry
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, lead_value_in_base, total_in_base
 from leadflow.governance.settings import get_setting
 from leadflow.leads.models import BOARD_ORDER, SOURCES, TEMPERATURES, Lead
+from leadflow.leads import store
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.queries import amount_arg, filter_by_owner, filter_by_text, filter_by_value
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
@@ -199,14 +200,21 @@ _KEPT_TOTALS = (
 
 def kept_currency_totals(ids: list[int]) -> tuple[list, list[int]]:
     """The kept (stage, currency) rows, and the stages whose rows do not add up to the stage's
-    own count and value (they are counted from the leads instead): one query."""
-    rows = db.session.execute(_KEPT_TOTALS, {"stage_ids": list(ids)}).all()
+    own count and value (they are counted from the leads instead): one query, which after a
+    move on PostgreSQL is the one that adds the move's totals (``store.kept_totals_adding_pending``)."""
     kept: dict[int, list] = {}
     expected: dict[int, tuple[int, int]] = {}
-    for stage_id, count, value, currency, n, valued, cents in rows:
-        expected[stage_id] = (count, value)
-        if currency is not None:
-            kept.setdefault(stage_id, []).append((stage_id, currency, n, valued, cents))
+    read = store.kept_totals_adding_pending(list(ids))
+    if read is None:
+        for stage_id, count, value, currency, n, valued, cents in db.session.execute(
+                _KEPT_TOTALS, {"stage_ids": list(ids)}):
+            expected[stage_id] = (count, value)
+            if currency is not None:
+                kept.setdefault(stage_id, []).append((stage_id, currency, n, valued, cents))
+    else:
+        expected = {stage_id: (count, value) for stage_id, count, value in read.stages}
+        for row in sorted(read.currencies, key=lambda row: (row[0], row[1])):
+            kept.setdefault(row[0], []).append(row)
     short = [stage_id for stage_id, (count, value) in expected.items()
              if (sum(r[2] for r in kept.get(stage_id, ())), sum(r[4] for r in kept.get(stage_id, ()))) != (count, value)]
     return [r for stage_id, stage_rows in kept.items() if stage_id not in short for r in stage_rows], short
