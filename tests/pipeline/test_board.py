@@ -405,6 +405,26 @@ def test_board_query_count_does_not_grow_with_leads(login_as, make_lead, stages,
     assert len(few) == len(many) <= 4, many
 
 
+def test_an_unfiltered_boards_cards_write_their_limit_and_a_filtered_boards_bind_it(login_as, make_lead, stages,
+                                                                                     count_queries):
+    # A board without filters runs one plan for every request (PostgreSQL's generic plan needs the
+    # LIMIT in the text), its columns' next cards too; a filtered board's keep it bound, so each
+    # filter's values are planned for.
+    for i in range(30):
+        make_lead(first_name=f"L{i:02d}", stage_id=stages["New"].id, temperature="hot")
+    db.session.commit()
+    _, client = login_as("viewer")
+    for query, written in (("", True), ("?temperature=hot", False)):
+        page = client.get(f"/pipeline{query}").text
+        more_url = re.search(r'class="load-more" hx-get="([^"]+)"', page).group(1).replace("&amp;", "&")
+        with count_queries() as statements:
+            client.get(f"/pipeline{query}", headers={"HX-Request": "true"})
+            client.get(more_url, headers={"HX-Request": "true"})
+        limited = [s for s in statements if "LIMIT" in s and "FROM leads" in s]
+        assert len(limited) == 2, "\n".join(statements)
+        assert all(bool(re.search(r"LIMIT \d+", s)) is written for s in limited), "\n".join(limited)
+
+
 def test_stamp_tells_an_open_board_when_something_changed(login_as, make_lead, stages):
     lead = make_lead(first_name="Stamp", stage_id=stages["New"].id)
     db.session.commit()
