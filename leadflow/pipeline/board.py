@@ -32,6 +32,7 @@ from leadflow.leads.queries import amount_arg, filter_by_owner, filter_by_text, 
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
 from leadflow.pipeline.cards import card_statement, next_task_of, read_cards
 from leadflow.pipeline.totals import live_currency_totals_query
+from leadflow.web import refcache
 from leadflow.web.formatting import due_text, local_today, money, url_pattern
 
 CARDS_PER_PAGE = 25
@@ -143,13 +144,32 @@ def pick_pipeline(pipelines: list[Pipeline], pipeline_id: int | None) -> Pipelin
     return next((p for p in pipelines if p.is_default), pipelines[0] if pipelines else None)
 
 
-# A column's stage with its pipeline and all of the pipeline's stages, which a column's cards
-# read (their context and the stage picker): one query where the lazy loads made three.
-_STAGE_LOADS = (joinedload(Stage.pipeline).joinedload(Pipeline.stages),)
+class ColumnPipeline(NamedTuple):
+    id: int
 
 
-def stage_with_pipeline(stage_id: int) -> Stage | None:
-    return db.session.get(Stage, stage_id, options=_STAGE_LOADS)
+class ColumnStage(NamedTuple):
+    """A stage as a column's next cards read it (the cards' rotting and stale flags, the next
+    "load more" link): the names a ``Stage`` has, as plain kept data."""
+
+    id: int
+    pipeline_id: int
+    kind: str
+    rotting_days: int | None
+    pipeline: ColumnPipeline
+
+
+def column_stage(stage_id: int) -> ColumnStage | None:
+    """The stage ``stage_id`` for its column's next cards, from the stages kept for the process
+    while no pipeline or stage changes (``web.refcache``): no query, where reading the stage
+    with its pipeline was a round trip of every "load more"."""
+    return dict(refcache.cached(("pipelines",), "column stages", _load_column_stages)).get(stage_id)
+
+
+def _load_column_stages() -> tuple[tuple[int, ColumnStage], ...]:
+    rows = db.session.execute(db.select(Stage.id, Stage.pipeline_id, Stage.kind, Stage.rotting_days).order_by(Stage.id))
+    return tuple((row.id, ColumnStage(row.id, row.pipeline_id, row.kind, row.rotting_days, ColumnPipeline(row.pipeline_id)))
+                 for row in rows)
 
 
 def pipeline_with_stages(pipeline_id: int) -> Pipeline | None:
