@@ -924,6 +924,18 @@ def add_pending_totals() -> None:
     _add_pending_totals(db.session())
 
 
+def kept_totals_adding_pending(stage_ids: list[int]) -> totals.KeptTotals | None:
+    """The kept totals of ``stage_ids`` read with the statement that writes what this
+    transaction has yet to add to them (``totals.add_pending_reading``), where there is such a
+    statement: a move's headers. None when the caller is to read them itself (nothing pending,
+    or on SQLite, having written what was)."""
+    session = db.session()
+    if not totals.has_pending(session):
+        return None
+    with writing():
+        return totals.add_pending_reading(session, stage_ids)
+
+
 def _add_totals_at_commit(session) -> None:
     """``before_commit``, which a savepoint's release fires too: the totals wait for the
     transaction's own commit (or a read of them), so a savepoint of an event handler neither

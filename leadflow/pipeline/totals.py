@@ -13,21 +13,17 @@ until the stage is recounted (``recount_stage_totals``).
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, cast, func, literal_column, null, select, tuple_, union_all, update
 from sqlalchemy.orm import Session, scoped_session
 
 from leadflow.db import conflict_insert, dialect_insert
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage, StageCurrencyTotals, StageTotals
 
-def add_to_totals(connection, deltas) -> None:
-    """Add ``deltas`` ({(stage id, currency): [leads, leads with a value, value cents]}) to
-    the per-currency and per-stage totals: an ``INSERT … ON CONFLICT DO UPDATE SET n = n +
-    excluded.n`` per table, whatever the number of stages (a move writes two rows of each),
-    rows in key order so concurrent writers lock them in the same order. On PostgreSQL both
-    tables' upserts are one statement (``_both_in_one``): a round trip less on every write
-    that counts on the board."""
+def _rows_to_add(deltas) -> tuple[list[dict], list[dict]]:
+    """The per-currency and per-stage rows ``deltas`` add, each list in key order."""
     per_stage = defaultdict(lambda: [0, 0])
     currency_rows = []
     for (stage_id, currency), (count, valued, value) in sorted(deltas.items()):
@@ -39,6 +35,17 @@ def add_to_totals(connection, deltas) -> None:
                               "value_count": valued, "value_cents": value})
     stage_rows = [{"stage_id": stage_id, "lead_count": count, "value_cents": value}
                   for stage_id, (count, value) in sorted(per_stage.items()) if count or value]
+    return currency_rows, stage_rows
+
+
+def add_to_totals(connection, deltas) -> None:
+    """Add ``deltas`` ({(stage id, currency): [leads, leads with a value, value cents]}) to
+    the per-currency and per-stage totals: an ``INSERT … ON CONFLICT DO UPDATE SET n = n +
+    excluded.n`` per table, whatever the number of stages (a move writes two rows of each),
+    rows in key order so concurrent writers lock them in the same order. On PostgreSQL both
+    tables' upserts are one statement (``_both_in_one``): a round trip less on every write
+    that counts on the board."""
+    currency_rows, stage_rows = _rows_to_add(deltas)
     if connection.dialect.name == "postgresql" and currency_rows and stage_rows:
         statement = conflict_insert(("totals", "both", len(currency_rows), len(stage_rows)),
                                     lambda insert: _both_in_one(insert, currency_rows, stage_rows))
@@ -74,20 +81,64 @@ def has_pending(session: Session) -> bool:
     return bool(session.info.get(PENDING))
 
 
-def add_pending(session: Session) -> None:
-    """Write the deltas kept by ``add_at_commit`` (one statement per totals table)."""
+def _take_pending(session: Session) -> dict:
+    """The deltas kept by ``add_at_commit`` for this transaction, merged, and forgotten."""
     pending = session.info.pop(PENDING, None)
     current = session.get_transaction()
     # Those of a transaction that ended without its commit (a session closed) are not this one's.
     pending = [deltas for made_in, deltas in pending or () if current is not None and _within(made_in, current)]
-    if not pending:
-        return
     merged: dict = defaultdict(lambda: [0, 0, 0])
     for deltas in pending:
         for key, values in deltas.items():
             for i, value in enumerate(values):
                 merged[key][i] += value
-    add_to_totals(session.connection(), merged)
+    return merged
+
+
+def add_pending(session: Session) -> None:
+    """Write the deltas kept by ``add_at_commit`` (one statement per totals table)."""
+    merged = _take_pending(session)
+    if merged:
+        add_to_totals(session.connection(), merged)
+
+
+class KeptTotals(NamedTuple):
+    """The kept totals of some stages: (stage id, lead count, value cents) per stage, and
+    (stage id, currency, lead count, leads with a value, value cents) per stage and currency."""
+
+    stages: list[tuple]
+    currencies: list[tuple]
+
+
+# Built once: the stages (an expanding parameter) and a table's columns as read.
+_STAGE_COLUMNS = (StageTotals.stage_id, StageTotals.lead_count, StageTotals.value_cents)
+_CURRENCY_COLUMNS = (StageCurrencyTotals.stage_id, StageCurrencyTotals.currency, StageCurrencyTotals.lead_count,
+                     StageCurrencyTotals.value_count, StageCurrencyTotals.value_cents)
+
+
+def add_pending_reading(session: Session, stage_ids: list[int]) -> KeptTotals | None:
+    """PostgreSQL: write the deltas kept by ``add_at_commit`` and read the kept totals of
+    ``stage_ids`` as they then stand, in one statement (``_both_in_one_reading``): after a
+    move, its two column headers cost no round trip of their own. None (having written the
+    deltas as ``add_pending`` does, if any) where that statement does not apply: on SQLite,
+    or when the deltas leave one of the tables unchanged; the caller then reads the totals."""
+    merged = _take_pending(session)
+    currency_rows, stage_rows = _rows_to_add(merged)
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or not (currency_rows and stage_rows):
+        if merged:
+            add_to_totals(connection, merged)
+        return None
+    statement = conflict_insert(("totals", "both, reading", len(currency_rows), len(stage_rows)),
+                                lambda insert: _both_in_one_reading(insert, currency_rows, stage_rows))
+    found = KeptTotals([], [])
+    for kind, stage_id, currency, count, valued, cents in connection.execute(
+            statement, {**_bound("c", currency_rows), **_bound("s", stage_rows), "stage_ids": list(stage_ids)}):
+        if kind == "s":
+            found.stages.append((stage_id, count, cents))
+        else:
+            found.currencies.append((stage_id, currency, count, valued, cents))
+    return found
 
 
 def forget_rolled_back(session: Session, transaction) -> None:
@@ -134,6 +185,40 @@ def _both_in_one(insert, currency_rows: list[dict], stage_rows: list[dict]):
 
     in_currency = upsert(StageCurrencyTotals.__table__, "c", currency_rows, _CURRENCY_KEYS)
     return upsert(StageTotals.__table__, "s", stage_rows, _STAGE_KEYS).add_cte(in_currency.cte("currency_totals"))
+
+
+def _both_in_one_reading(insert, currency_rows: list[dict], stage_rows: list[dict]):
+    """PostgreSQL: ``_both_in_one``'s two upserts, each in a WITH that returns the rows it
+    wrote, and the kept rows of the stages ``:stage_ids`` as they stand after them, tagged
+    "s" (a stage's: no currency, no count of valued leads) or "c" (a stage and currency's).
+
+    The statement's own reads see the tables as they were before it (one snapshot for the
+    whole statement): a row the upserts wrote comes from what they return, every other one
+    from the table. The branches of the UNION ALL run in their order, each WITH when first
+    read: the stage rows are locked, then the currency rows, each in key order, as the
+    other writers lock them."""
+    def upsert(table, prefix, rows, keys, returned):
+        values = [{name: bindparam(f"{prefix}_{name}_{i}", type_=table.c[name].type) for name in row}
+                  for i, row in enumerate(rows)]
+        return _adding(insert(table).values(values), table, rows[0], keys).returning(*returned)
+
+    stages = bindparam("stage_ids", expanding=True)
+    in_stage = upsert(StageTotals.__table__, "s", stage_rows, _STAGE_KEYS, _STAGE_COLUMNS).cte("stage_totals_added")
+    in_currency = upsert(StageCurrencyTotals.__table__, "c", currency_rows, _CURRENCY_KEYS,
+                         _CURRENCY_COLUMNS).cte("currency_totals_added")
+    no_currency = cast(null(), StageCurrencyTotals.currency.type)
+    no_count = cast(null(), StageCurrencyTotals.value_count.type)
+    added_stages = select(literal_column("'s'"), in_stage.c.stage_id, no_currency, in_stage.c.lead_count, no_count,
+                          in_stage.c.value_cents).where(in_stage.c.stage_id.in_(stages))
+    kept_stages = (select(literal_column("'s'"), StageTotals.stage_id, no_currency, StageTotals.lead_count, no_count,
+                          StageTotals.value_cents)
+                   .where(StageTotals.stage_id.in_(stages), StageTotals.stage_id.not_in(select(in_stage.c.stage_id))))
+    added_currencies = (select(literal_column("'c'"), *in_currency.c).where(in_currency.c.stage_id.in_(stages)))
+    kept_currencies = (select(literal_column("'c'"), *_CURRENCY_COLUMNS)
+                       .where(StageCurrencyTotals.stage_id.in_(stages),
+                              tuple_(StageCurrencyTotals.stage_id, StageCurrencyTotals.currency).not_in(
+                                  select(in_currency.c.stage_id, in_currency.c.currency))))
+    return union_all(added_stages, kept_stages, added_currencies, kept_currencies)
 
 
 def _ensure_row(connection, stage_id: int) -> None:

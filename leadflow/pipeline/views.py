@@ -70,7 +70,7 @@ def stamp(pipeline_id: int):
 @bp.get("/<int:pipeline_id>/stages/<int:stage_id>/cards")
 @login_required
 def more_cards(pipeline_id: int, stage_id: int):
-    stage = board.stage_with_pipeline(stage_id)
+    stage = board.column_stage(stage_id)
     if stage is None or stage.pipeline_id != pipeline_id:
         abort(404)
     try:

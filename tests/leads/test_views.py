@@ -137,6 +137,28 @@ def test_lead_list_query_count_does_not_grow_with_page_size(app, login_as, make_
     assert len(large) <= 3, large
 
 
+def test_the_whole_lists_first_page_writes_its_limit_and_a_filtered_or_later_page_binds_it(login_as, make_lead,
+                                                                                            make_user, count_queries):
+    # The whole list's first page runs one plan for every request (PostgreSQL's generic plan
+    # needs the LIMIT in the text, and no OFFSET); a filtered list or a later page keeps them
+    # bound, so each filter's values and each page are planned for.
+    owner = make_user("rep")
+    for i in range(30):
+        make_lead(first_name=f"W{i:02d}", owner_id=owner.id)
+    db.session.commit()
+    _, client = login_as("viewer")
+    for query, written in (("per_page=25", True), (f"per_page=25&owner={owner.id}", False),
+                           ("per_page=25&page=2", False)):
+        client.get(f"/leads?{query}")
+        with count_queries() as statements:
+            page = client.get(f"/leads?{query}").text
+        assert "W00" in page or "W29" in page
+        paged = [s for s in statements if "LIMIT" in s and "FROM leads" in s]
+        assert paged and all(bool(re.search(r"LIMIT \d+", s)) is written for s in paged), "\n".join(paged)
+        if written and db.engine.dialect.name == "postgresql":  # SQLite's always have one, OFFSET 0 by default
+            assert not [s for s in paged if "OFFSET" in s], "\n".join(paged)
+
+
 def test_lead_page_query_count_is_bounded(app, login_as, make_lead, count_queries):
     # A lead with everything its page can show: organization (and its other leads), tags,
     # a stage of a pipeline, a value, an email (the duplicate check), a custom field.

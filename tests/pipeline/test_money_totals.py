@@ -66,6 +66,34 @@ def test_a_mixed_currency_column_total_is_the_exact_converted_sum(login_as, make
     assert "without a rate" not in head
 
 
+def test_a_moves_headers_add_its_currency_to_the_columns_other_currencies(login_as, stages, count_queries):
+    """A move's two headers are the board's: the column it enters gains a currency row and
+    keeps its others, the one it leaves keeps a currency without a rate. On PostgreSQL they are
+    read by the statement that adds the move's totals (what it wrote, and the rows it did not
+    touch as they stood), not by a statement of their own."""
+    new, contacted = stages["New"], stages["Contacted"]
+    add_leads(new, ("Mover", "2500.50", "EUR"), ("Stays", "100", "EUR"), ("Yen", "5000", "JPY"))
+    add_leads(contacted, ("Us", "1000", "USD"), ("Gb", "333.33", "GBP"), ("NoValue", "", "GBP"))
+    _, client = login_as("admin")
+    set_rates(client, EUR="1.0834", GBP="1.27113")
+    mover = db.session.scalar(text("SELECT id FROM leads WHERE first_name = 'Mover'"))
+    with count_queries() as statements:
+        response = client.post("/pipeline/move", headers={"HX-Request": "true"}, data={
+            "lead_id": mover, "stage_id": contacted.id, "mode": "drag"})
+    assert response.status_code == 200
+    board = client.get("/pipeline").text
+    for stage in (new, contacted):
+        moved = re.sub(r'\s*hx-swap-oob="true"\s*', "", column_head(response.text, stage.id))
+        assert moved == re.sub(r'\s+>', ">", column_head(board, stage.id), count=1)
+    entered = plain(column_head(response.text, contacted.id))
+    exact = Decimal(100000) + Decimal(33333) * Decimal("1.27113") + Decimal(250050) * Decimal("1.0834")
+    assert "4 leads" in entered and f"{dollars(exact)} USD" in entered
+    left = plain(column_head(response.text, new.id))
+    assert "2 leads" in left and "JPY" in left
+    if db.engine.dialect.name == "postgresql":
+        assert not [s for s in statements if re.match(r"\s*SELECT stage_totals", s)], "the headers were read apart"
+
+
 def test_an_amount_without_a_rate_is_shown_beside_the_total_and_never_added(login_as, make_lead, stages):
     new = stages["New"]
     add_leads(new, ("Us", "1000", "USD"), ("Ch", "1200", "CHF"), ("Ch2", "50", "CHF"))
