@@ -41,10 +41,12 @@ class Listed:
 
 
 def one_plan_fits(scope) -> bool:
-    """Whether every request of ``scope``'s kind runs the same plan well: everyone's lists
-    have no per-person value in them. A person's or a team's do: the busiest rep's hot leads
-    are best walked in quietness order, an admin's few from the owner's index."""
-    return scope.view == "all"
+    """Whether every request of ``scope``'s kind runs the same plan well. Everyone's lists
+    have no per-person value in them; a person's are each a walk of an index led by the
+    person (``ix_leads_owner_hot_quiet`` for the hot leads), which suits the busiest rep and
+    an admin with a few leads alike. A team's are not: its people come from a subquery,
+    and the plan that suits a large team does not suit a small one."""
+    return scope.view in ("all", "me")
 
 
 def _limit(rows: int, written: bool):
@@ -53,8 +55,8 @@ def _limit(rows: int, written: bool):
     generic plan, only when that plan costs no more than those planned for each run's values,
     and it costs a bound LIMIT as a tenth of the table: with the LIMIT bound, each of
     everyone's lists was planned again on every request (0.4-1.1 ms each at 100,000 leads,
-    more than running it). Where one plan does not fit every request (``one_plan_fits``) the
-    LIMIT stays bound, so each request gets a plan of its own."""
+    more than running it; a person's likewise). Where one plan does not fit every request
+    (``one_plan_fits``) the LIMIT stays bound, so each request gets a plan of its own."""
     return literal(rows, literal_execute=True) if written else rows
 
 
