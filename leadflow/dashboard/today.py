@@ -2,9 +2,12 @@
 
 Each list reads at most ``LIST_LIMIT + 1`` rows; its count comes from those rows when they
 are all there is, else from a count capped at ``COUNT_CAP`` (never a count of a whole table).
-The page asks for all the counts it needs in one statement, after the lists' rows; the summary
-line, reloaded after a task changes, asks for its four counts in one statement and reads no
-rows. "Today" is the viewer's own day, in their time zone.
+The page reads the rows of its two task lists in one statement and those of its three lead
+lists in another (each list keeps its own order and LIMIT inside it), then asks for all the
+counts it needs in one statement; the summary line, reloaded after a task changes, asks for
+its four counts in one statement and reads no rows. On PostgreSQL each statement is a round
+trip (and a plan, unless one generic plan is kept). "Today" is the viewer's own day, in their
+time zone.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, literal
+from sqlalchemy import func, literal, literal_column, union_all
 from sqlalchemy.orm import defer, joinedload
 
 from leadflow.activities.models import Task
@@ -41,10 +44,12 @@ class Listed:
 
 
 def one_plan_fits(scope) -> bool:
-    """Whether every request of ``scope``'s kind runs the same plan well: everyone's lists
-    have no per-person value in them. A person's or a team's do: the busiest rep's hot leads
-    are best walked in quietness order, an admin's few from the owner's index."""
-    return scope.view == "all"
+    """Whether every request of ``scope``'s kind runs the same plan well. Everyone's lists
+    have no per-person value in them; a person's are each a walk of an index led by the
+    person (``ix_leads_owner_hot_quiet`` for the hot leads), which suits the busiest rep and
+    an admin with a few leads alike. A team's are not: its people come from a subquery,
+    and the plan that suits a large team does not suit a small one."""
+    return scope.view in ("all", "me")
 
 
 def _limit(rows: int, written: bool):
@@ -53,8 +58,8 @@ def _limit(rows: int, written: bool):
     generic plan, only when that plan costs no more than those planned for each run's values,
     and it costs a bound LIMIT as a tenth of the table: with the LIMIT bound, each of
     everyone's lists was planned again on every request (0.4-1.1 ms each at 100,000 leads,
-    more than running it). Where one plan does not fit every request (``one_plan_fits``) the
-    LIMIT stays bound, so each request gets a plan of its own."""
+    more than running it; a person's likewise). Where one plan does not fit every request
+    (``one_plan_fits``) the LIMIT stays bound, so each request gets a plan of its own."""
     return literal(rows, literal_execute=True) if written else rows
 
 
@@ -77,15 +82,23 @@ def capped_counts(queries: dict, cap: int = COUNT_CAP, one_plan: bool = False) -
 
 @dataclass(frozen=True)
 class ListQuery:
-    """One of the page's lists: its rows, in order, and the ids of the same rows to count."""
+    """One of the page's lists: its rows, in order, and the ids of the same rows to count.
+    ``ordered`` selects the ids of ``shown``'s rows in its order, and ``order_key`` puts rows
+    read by several lists at once back in that order (see ``first_lead_rows``)."""
 
     shown: object
     counted: object
     one_plan: bool = False  # ``one_plan_fits`` its scope
+    ordered: object = None
+    order_key: object = None
 
     def first_rows(self, limit: int = LIST_LIMIT) -> list:
         """At most ``limit + 1`` rows: one more than shown tells whether to count."""
         return list(db.session.scalars(self.shown.limit(_limit(limit + 1, self.one_plan))).unique())
+
+    def first_ids(self, limit: int = LIST_LIMIT):
+        """The ids of ``first_rows``, as a subquery of a statement that reads several lists."""
+        return self.ordered.limit(_limit(limit + 1, self.one_plan)).subquery()
 
     def listed(self, limit: int = LIST_LIMIT) -> Listed:
         """The list on its own: its rows, then its capped count when they run past ``limit``."""
@@ -119,6 +132,10 @@ def _live_leads(scope):
     return (Lead.deleted_at.is_(None), scope.people(Lead.owner_id))
 
 
+def _by_due(task) -> tuple:
+    return task.due_at, task.id
+
+
 def due_queries(scope, viewer, now: datetime) -> tuple[ListQuery, ListQuery]:
     """Open tasks of the people in view that are overdue (due before now) and due later
     today (before the viewer's midnight); tasks on leads in the trash are left out."""
@@ -128,13 +145,47 @@ def due_queries(scope, viewer, now: datetime) -> tuple[ListQuery, ListQuery]:
     trashed = db.select(Lead.id).where(Lead.deleted_at.is_not(None))
     base = (db.select(Task)
             .where(scope.people(Task.assignee_id), Task.done_at.is_(None), Task.lead_id.not_in(trashed)))
-    shown = (base.options(joinedload(Task.lead).options(*LIST_COLUMNS), joinedload(Task.assignee))
-             .order_by(Task.due_at, Task.id))
+    shown = base.options(*TASK_ROW).order_by(Task.due_at, Task.id)
+    ordered = base.with_only_columns(Task.id).order_by(Task.due_at, Task.id)
     overdue = (Task.due_at < now,)
     later = (Task.due_at >= now, Task.due_at < tomorrow)
     one_plan = one_plan_fits(scope)
-    return (ListQuery(shown.where(*overdue), base.where(*overdue).with_only_columns(Task.id), one_plan),
-            ListQuery(shown.where(*later), base.where(*later).with_only_columns(Task.id), one_plan))
+    return (ListQuery(shown.where(*overdue), base.where(*overdue).with_only_columns(Task.id), one_plan,
+                      ordered.where(*overdue), _by_due),
+            ListQuery(shown.where(*later), base.where(*later).with_only_columns(Task.id), one_plan,
+                      ordered.where(*later), _by_due))
+
+
+# What a home-page task row shows: the task, its lead (without the JSON columns) and assignee.
+TASK_ROW = (joinedload(Task.lead).options(*LIST_COLUMNS), joinedload(Task.assignee))
+# What a home-page lead row shows: the lead (without the JSON columns), its organization and owner.
+LEAD_ROW = (joinedload(Lead.organization), joinedload(Lead.owner), *LIST_COLUMNS)
+
+
+def first_due_rows(overdue: ListQuery, due_today: ListQuery, now: datetime, limit: int = LIST_LIMIT) -> dict[str, list]:
+    """``first_rows`` of the overdue tasks and of those due later today, in one statement: the
+    tasks whose ids are among either list's first ids, in due order; a task is overdue when
+    it was due before ``now``, as the lists split them."""
+    ids = union_all(*(db.select(query.first_ids(limit).c.id) for query in (overdue, due_today)))
+    tasks = db.session.scalars(db.select(Task).options(*TASK_ROW).where(Task.id.in_(ids))
+                               .order_by(Task.due_at, Task.id)).unique()
+    found: dict[str, list] = {"overdue": [], "due_today": []}
+    for task in tasks:
+        found["overdue" if task.due_at < now else "due_today"].append(task)
+    return found
+
+
+def first_lead_rows(queries: dict[str, ListQuery], limit: int = LIST_LIMIT) -> dict[str, list]:
+    """``first_rows`` of several lists of leads, in one statement: each list's first ids (in
+    its own order, with its own LIMIT) named by the list, joined to their leads; a lead in two
+    lists comes once for each. Each list is put back in its order by its ``order_key``."""
+    listed = union_all(*(db.select(literal_column(f"'{name}'").label("list"), query.first_ids(limit).c.id)
+                         for name, query in queries.items())).subquery("listed")
+    found: dict[str, list] = {name: [] for name in queries}
+    for name, lead in db.session.execute(db.select(listed.c.list, Lead).select_from(listed)
+                                         .join(Lead, Lead.id == listed.c.id).options(*LEAD_ROW)):
+        found[name].append(lead)
+    return {name: sorted(rows, key=queries[name].order_key) for name, rows in found.items()}
 
 
 def due_tasks(scope, viewer, now: datetime) -> tuple[Listed, Listed]:
@@ -162,9 +213,14 @@ def hot_query(scope) -> ListQuery:
     # The conditions on the leads themselves in the order of ``ix_leads_hot_quiet``: the walk
     # stops at the page's rows.
     ids = _without_next_step(scope).where(Lead.temperature == "hot")
-    query = (ids.with_only_columns(Lead).options(joinedload(Lead.organization), joinedload(Lead.owner), *LIST_COLUMNS)
-             .order_by(Lead.last_activity_at.asc().nulls_first(), Lead.id))
-    return ListQuery(query, ids, one_plan_fits(scope))
+    order = (Lead.last_activity_at.asc().nulls_first(), Lead.id)
+    return ListQuery(ids.with_only_columns(Lead).options(*LEAD_ROW).order_by(*order), ids, one_plan_fits(scope),
+                     ids.order_by(*order), _quiet_longest_first)
+
+
+def _quiet_longest_first(lead) -> tuple:
+    """The hot list's order: never touched first, then the longest quiet."""
+    return lead.last_activity_at is not None, lead.last_activity_at, lead.id
 
 
 def hot_without_next_step(scope) -> Listed:
@@ -176,9 +232,14 @@ def waiting_query(scope, now: datetime, days: int = NEW_LEAD_DAYS) -> ListQuery:
     waiting first (customers and disqualified leads are not waiting)."""
     where = (*_live_leads(scope), Lead.created_at >= now - timedelta(days=days),
              Lead.first_response_at.is_(None), Lead.lifecycle.not_in(CLOSED_LIFECYCLES))
-    query = (db.select(Lead).options(joinedload(Lead.organization), joinedload(Lead.owner), *LIST_COLUMNS)
-             .where(*where).order_by(Lead.created_at, Lead.id))
-    return ListQuery(query, db.select(Lead.id).where(*where), one_plan_fits(scope))
+    order = (Lead.created_at, Lead.id)
+    ids = db.select(Lead.id).where(*where)
+    return ListQuery(db.select(Lead).options(*LEAD_ROW).where(*where).order_by(*order), ids, one_plan_fits(scope),
+                     ids.order_by(*order), _by_arrival)
+
+
+def _by_arrival(lead) -> tuple:
+    return lead.created_at, lead.id
 
 
 def awaiting_first_response(scope, now: datetime, days: int = NEW_LEAD_DAYS) -> Listed:
@@ -188,9 +249,18 @@ def awaiting_first_response(scope, now: datetime, days: int = NEW_LEAD_DAYS) -> 
 def new_leads_query(scope, now: datetime, days: int = NEW_LEAD_DAYS) -> ListQuery:
     """Leads in view that arrived in the last ``days`` days, newest first."""
     where = (*_live_leads(scope), Lead.created_at >= now - timedelta(days=days))
-    query = (db.select(Lead).options(joinedload(Lead.organization), joinedload(Lead.owner), *LIST_COLUMNS)
-             .where(*where).order_by(Lead.created_at.desc(), Lead.id.desc()))
-    return ListQuery(query, db.select(Lead.id).where(*where), one_plan_fits(scope))
+    order = (Lead.created_at.desc(), Lead.id.desc())
+    ids = db.select(Lead.id).where(*where)
+    return ListQuery(db.select(Lead).options(*LEAD_ROW).where(*where).order_by(*order), ids, one_plan_fits(scope),
+                     ids.order_by(*order), _newest_first)
+
+
+def _newest_first(lead) -> tuple:
+    """Newest first: the arrival in whole microseconds, negated (exact, unlike a float)."""
+    return -((lead.created_at.replace(tzinfo=None) - _EPOCH) // _MICROSECOND), -lead.id
+
+
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1), timedelta(microseconds=1)
 
 
 def new_leads(scope, now: datetime, days: int = NEW_LEAD_DAYS) -> Listed:
@@ -208,10 +278,22 @@ def summary_queries(scope, viewer, now: datetime) -> dict[str, ListQuery]:
 
 
 def today_context(scope, viewer, now: datetime) -> dict:
-    """Every list of "Today": the rows of each, then in one statement the counts of those
-    that run past their rows and, when nothing is due, the empty state's count."""
+    """Every list of "Today": the rows of the task lists in one statement and of the lead
+    lists in another, then in one statement the counts of those that run past their rows and,
+    when nothing is due, the empty state's count.
+
+    A person's lead lists are read one statement each: PostgreSQL keeps one generic plan for
+    each, while for the three in one statement it weighs the generic plan (costed for an
+    average owner) against the plans of the persons who asked, and an admin with a few leads
+    makes those so cheap that it planned the statement again on every request (0.7 ms at
+    100,000 leads, more than the two round trips saved)."""
     queries = {**summary_queries(scope, viewer, now), "new_leads": new_leads_query(scope, now)}
-    rows = {name: query.first_rows() for name, query in queries.items()}
+    rows = first_due_rows(queries["overdue"], queries["due_today"], now)
+    lead_lists = {name: queries[name] for name in ("hot", "waiting", "new_leads")}
+    if scope.is_mine:
+        rows.update({name: query.first_rows() for name, query in lead_lists.items()})
+    else:
+        rows.update(first_lead_rows(lead_lists))
     to_count = overflowing(rows, queries)
     # The hint of the empty state, only when there is nothing due.
     nothing_due = not rows["overdue"] and not rows["due_today"]
