@@ -96,6 +96,22 @@ def test_before_a_fork_the_master_drops_its_garbage_and_frees_its_heaps_pages(mo
     assert gunicorn_hooks.release_free_memory() is (platform.libc_ver()[0] == "glibc")
 
 
+def test_a_worker_gives_its_free_heap_pages_back_once_its_last_request_in_flight_is_answered(monkeypatch):
+    """Between requests a worker holds no freed heap pages (``malloc_trim`` after the last
+    answer); while another of its threads is still answering, it leaves the heap alone."""
+    trims = []
+    monkeypatch.setattr(gunicorn_hooks, "_malloc_trim", trims.append)
+    gunicorn_hooks.pre_request(None, None)
+    gunicorn_hooks.pre_request(None, None)
+    gunicorn_hooks.post_request(None, None, {}, None)
+    assert trims == []  # one request still in flight
+    gunicorn_hooks.post_request(None, None, {}, None)
+    assert trims == [0]
+    gunicorn_hooks.pre_request(None, None)
+    gunicorn_hooks.post_request(None, None, {}, None)
+    assert trims == [0, 0]
+
+
 def _get(url: str) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(url, timeout=30) as answer:
@@ -181,6 +197,16 @@ def test_a_web_process_loads_the_sqlalchemy_dialect_of_its_own_database_only(tmp
     dialects, ddl = _printed_by_web_process(env, code)
     assert dialects == ("['postgresql']" if postgresql else "['sqlite']")
     assert ddl.endswith("ON leads (email_key) WHERE deleted_at IS NULL AND email_key IS NOT NULL")
+
+
+def test_a_web_process_on_postgresql_does_not_load_sqlite3(tmp_path):
+    """On PostgreSQL a worker holds no ``sqlite3`` (0.8 MB: the import's SQLite writer and the
+    SQLite backup command load it when they run); on SQLite it is the driver."""
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
+    postgresql = url.startswith(("postgres://", "postgresql"))
+    env = server_environment(production_env(tmp_path, url if postgresql else None), scheduler="process")
+    code = "import sys, wsgi; print('sqlite3' in sys.modules, '_sqlite3' in sys.modules)"
+    assert _printed_by_web_process(env, code) == [f"{not postgresql} {not postgresql}"]
 
 
 def test_a_web_process_loads_the_email_validator_and_multiprocessing_only_when_it_needs_them(tmp_path):
