@@ -209,6 +209,17 @@ def test_a_web_process_on_postgresql_does_not_load_sqlite3(tmp_path):
     assert _printed_by_web_process(env, code) == [f"{not postgresql} {not postgresql}"]
 
 
+def test_a_web_process_keeps_a_bounded_cache_of_compiled_statements(tmp_path):
+    """At most 1.5 x 300 compiled statements (65-75 KB each) per process, not SQLAlchemy's 500:
+    room for every statement of the app's pages (about 175), without letting a worker grow by
+    ~50 MB; ``SQL_COMPILED_CACHE_SIZE`` sets another size."""
+    code = ("import wsgi; from leadflow.extensions import db; wsgi.app.app_context().push(); "
+            "print(db.engine._compiled_cache.capacity)")
+    env = server_environment(production_env(tmp_path), scheduler="process")
+    assert _printed_by_web_process(env, code) == ["300"]
+    assert _printed_by_web_process({**env, "SQL_COMPILED_CACHE_SIZE": "50"}, code) == ["50"]
+
+
 def test_a_web_process_loads_the_email_validator_and_multiprocessing_only_when_it_needs_them(tmp_path):
     """Checking an address (a lead's, an account's, an import's) and an import's cleaning
     process load them; showing pages does not."""
