@@ -81,6 +81,7 @@ def return_free_heap_pages() -> bool:
 
 def pre_request(worker, req) -> None:
     global _in_flight
+    worker.log.debug("%s %s", req.method, req.path)  # what gunicorn's own pre_request does
     with _in_flight_lock:
         _in_flight += 1
 

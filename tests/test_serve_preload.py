@@ -101,14 +101,16 @@ def test_a_worker_gives_its_free_heap_pages_back_once_its_last_request_in_flight
     answer); while another of its threads is still answering, it leaves the heap alone."""
     trims = []
     monkeypatch.setattr(gunicorn_hooks, "_malloc_trim", trims.append)
-    gunicorn_hooks.pre_request(None, None)
-    gunicorn_hooks.pre_request(None, None)
-    gunicorn_hooks.post_request(None, None, {}, None)
+    worker = types.SimpleNamespace(log=types.SimpleNamespace(debug=lambda *args: None))
+    request = types.SimpleNamespace(method="GET", path="/leads")
+    gunicorn_hooks.pre_request(worker, request)
+    gunicorn_hooks.pre_request(worker, request)
+    gunicorn_hooks.post_request(worker, request, {}, None)
     assert trims == []  # one request still in flight
-    gunicorn_hooks.post_request(None, None, {}, None)
+    gunicorn_hooks.post_request(worker, request, {}, None)
     assert trims == [0]
-    gunicorn_hooks.pre_request(None, None)
-    gunicorn_hooks.post_request(None, None, {}, None)
+    gunicorn_hooks.pre_request(worker, request)
+    gunicorn_hooks.post_request(worker, request, {}, None)
     assert trims == [0, 0]
 
 
