@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import types
 import urllib.error
@@ -96,22 +97,40 @@ def test_before_a_fork_the_master_drops_its_garbage_and_frees_its_heaps_pages(mo
     assert gunicorn_hooks.release_free_memory() is (platform.libc_ver()[0] == "glibc")
 
 
-def test_a_worker_gives_its_free_heap_pages_back_once_its_last_request_in_flight_is_answered(monkeypatch):
-    """Between requests a worker holds no freed heap pages (``malloc_trim`` after the last
-    answer); while another of its threads is still answering, it leaves the heap alone."""
+def test_a_worker_gives_its_free_heap_pages_back_once_it_has_been_quiet(monkeypatch):
+    """Between bursts of requests a worker holds no freed heap pages (``malloc_trim`` once no
+    request has been in flight or answered for a while); while requests come, or one of its
+    threads is still answering, it leaves the heap alone."""
     trims = []
     monkeypatch.setattr(gunicorn_hooks, "_malloc_trim", trims.append)
     worker = types.SimpleNamespace(log=types.SimpleNamespace(debug=lambda *args: None))
     request = types.SimpleNamespace(method="GET", path="/leads")
+    results = []
+    waiting = threading.Thread(target=lambda: results.append(gunicorn_hooks.return_free_heap_pages_when_quiet(1.0)))
     gunicorn_hooks.pre_request(worker, request)
     gunicorn_hooks.pre_request(worker, request)
+    waiting.start()
     gunicorn_hooks.post_request(worker, request, {}, None)
-    assert trims == []  # one request still in flight
+    time.sleep(0.5)
+    assert trims == [] and results == []  # one request still in flight: nothing to wait for yet
     gunicorn_hooks.post_request(worker, request, {}, None)
-    assert trims == [0]
+    for _ in range(3):  # more requests come and go: still not quiet
+        time.sleep(0.1)
+        gunicorn_hooks.pre_request(worker, request)
+        gunicorn_hooks.post_request(worker, request, {}, None)
+    assert trims == []
+    waiting.join(5)
+    assert trims == [0] and results == [True]
+
+    waiting = threading.Thread(target=lambda: results.append(gunicorn_hooks.return_free_heap_pages_when_quiet(1.0)))
+    waiting.start()
     gunicorn_hooks.pre_request(worker, request)
     gunicorn_hooks.post_request(worker, request, {}, None)
-    assert trims == [0, 0]
+    gunicorn_hooks.pre_request(worker, request)  # in flight when the quiet time is up
+    waiting.join(5)
+    assert trims == [0] and results == [True, False]
+    gunicorn_hooks.post_request(worker, request, {}, None)
+    gunicorn_hooks._went_quiet.clear()
 
 
 def _get(url: str) -> tuple[int, dict]:
