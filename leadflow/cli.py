@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -309,6 +308,8 @@ def _partial(path: Path) -> Path:
 
 
 def _backup_sqlite(path: Path) -> None:
+    import sqlite3  # here, not at the top: a serving process on PostgreSQL never loads it
+
     _sqlite_file()
     partial = _partial(path)
     partial.unlink(missing_ok=True)

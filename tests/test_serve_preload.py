@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import types
 import urllib.error
@@ -94,6 +95,42 @@ def test_before_a_fork_the_master_drops_its_garbage_and_frees_its_heaps_pages(mo
     gunicorn_hooks.pre_fork(types.SimpleNamespace(cfg=types.SimpleNamespace(preload_app=True)), None)
     assert gone() is None and frozen == [True]
     assert gunicorn_hooks.release_free_memory() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_a_worker_gives_its_free_heap_pages_back_once_it_has_been_quiet(monkeypatch):
+    """Between bursts of requests a worker holds no freed heap pages (``malloc_trim`` once no
+    request has been in flight or answered for a while); while requests come, or one of its
+    threads is still answering, it leaves the heap alone."""
+    trims = []
+    monkeypatch.setattr(gunicorn_hooks, "_malloc_trim", trims.append)
+    worker = types.SimpleNamespace(log=types.SimpleNamespace(debug=lambda *args: None))
+    request = types.SimpleNamespace(method="GET", path="/leads")
+    results = []
+    waiting = threading.Thread(target=lambda: results.append(gunicorn_hooks.return_free_heap_pages_when_quiet(1.0)))
+    gunicorn_hooks.pre_request(worker, request)
+    gunicorn_hooks.pre_request(worker, request)
+    waiting.start()
+    gunicorn_hooks.post_request(worker, request, {}, None)
+    time.sleep(0.5)
+    assert trims == [] and results == []  # one request still in flight: nothing to wait for yet
+    gunicorn_hooks.post_request(worker, request, {}, None)
+    for _ in range(3):  # more requests come and go: still not quiet
+        time.sleep(0.1)
+        gunicorn_hooks.pre_request(worker, request)
+        gunicorn_hooks.post_request(worker, request, {}, None)
+    assert trims == []
+    waiting.join(5)
+    assert trims == [0] and results == [True]
+
+    waiting = threading.Thread(target=lambda: results.append(gunicorn_hooks.return_free_heap_pages_when_quiet(1.0)))
+    waiting.start()
+    gunicorn_hooks.pre_request(worker, request)
+    gunicorn_hooks.post_request(worker, request, {}, None)
+    gunicorn_hooks.pre_request(worker, request)  # in flight when the quiet time is up
+    waiting.join(5)
+    assert trims == [0] and results == [True, False]
+    gunicorn_hooks.post_request(worker, request, {}, None)
+    gunicorn_hooks._went_quiet.clear()
 
 
 def _get(url: str) -> tuple[int, dict]:
@@ -181,6 +218,27 @@ def test_a_web_process_loads_the_sqlalchemy_dialect_of_its_own_database_only(tmp
     dialects, ddl = _printed_by_web_process(env, code)
     assert dialects == ("['postgresql']" if postgresql else "['sqlite']")
     assert ddl.endswith("ON leads (email_key) WHERE deleted_at IS NULL AND email_key IS NOT NULL")
+
+
+def test_a_web_process_on_postgresql_does_not_load_sqlite3(tmp_path):
+    """On PostgreSQL a worker holds no ``sqlite3`` (0.8 MB: the import's SQLite writer and the
+    SQLite backup command load it when they run); on SQLite it is the driver."""
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
+    postgresql = url.startswith(("postgres://", "postgresql"))
+    env = server_environment(production_env(tmp_path, url if postgresql else None), scheduler="process")
+    code = "import sys, wsgi; print('sqlite3' in sys.modules, '_sqlite3' in sys.modules)"
+    assert _printed_by_web_process(env, code) == [f"{not postgresql} {not postgresql}"]
+
+
+def test_a_web_process_keeps_a_bounded_cache_of_compiled_statements(tmp_path):
+    """At most 1.5 x 300 compiled statements (65-75 KB each) per process, not SQLAlchemy's 500:
+    room for every statement of the app's pages (about 175), without letting a worker grow by
+    ~50 MB; ``SQL_COMPILED_CACHE_SIZE`` sets another size."""
+    code = ("import wsgi; from leadflow.extensions import db; wsgi.app.app_context().push(); "
+            "print(db.engine._compiled_cache.capacity)")
+    env = server_environment(production_env(tmp_path), scheduler="process")
+    assert _printed_by_web_process(env, code) == ["300"]
+    assert _printed_by_web_process({**env, "SQL_COMPILED_CACHE_SIZE": "50"}, code) == ["50"]
 
 
 def test_a_web_process_loads_the_email_validator_and_multiprocessing_only_when_it_needs_them(tmp_path):

@@ -10,7 +10,6 @@ stores them on that database, dates, JSON text.
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import date, datetime, timezone
 from itertools import chain
 
@@ -18,8 +17,12 @@ from sqlalchemy import Table
 
 from leadflow.extensions import db
 
-# Bound parameters per statement SQLite accepts (32,766 since 3.32, 999 before).
-SQLITE_MAX_VARIABLES = 32_000 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+def sqlite_max_variables(sqlite_version: tuple[int, ...]) -> int:
+    """Bound parameters per statement the SQLite library of ``sqlite_version`` accepts (32,766
+    since 3.32, 999 before). Read from the connection's driver when a SQLite import writes:
+    importing ``sqlite3`` here would load it into every serving process on PostgreSQL too."""
+    return 32_000 if sqlite_version >= (3, 32) else 999
 
 
 class RawWriter:
@@ -91,7 +94,8 @@ class RawWriter:
         # On SQLite, many rows per statement: the driver then leaves Python's lock for the
         # whole statement instead of once per row, so the writer thread really runs
         # alongside the one cleaning the next chunk.
-        per_statement = max(1, SQLITE_MAX_VARIABLES // len(columns))
+        per_statement = max(1, sqlite_max_variables(self.connection.dialect.dbapi.sqlite_version_info)
+                            // len(columns))
         for start in range(0, len(rows), per_statement):
             batch = rows[start:start + per_statement]
             self.connection.exec_driver_sql(
