@@ -43,7 +43,7 @@ from sqlalchemy.exc import DBAPIError
 
 from leadflow.db import insert_all, is_conflict, is_retryable, utcnow
 from leadflow.extensions import db
-from leadflow.leads import events
+from leadflow.leads import events, store
 from leadflow.leads.arrival_models import LeadArrival
 from leadflow.retry import after_commit, backoff, in_unit_of_work
 from leadflow.scheduler.wakeup import nudge, wakeable
@@ -64,17 +64,29 @@ def _gathering_lock() -> threading.Lock:
     return _gathering_locks.setdefault(str(db.engine.url), threading.Lock())
 
 
-def announce(ids: list[int], channel: str) -> None:
-    """New leads arrived: run ``leads.arrived`` after the commit (in a unit of work) or now."""
+def queues() -> bool:
+    """Whether ``announce`` queues (a unit of work runs here) rather than running the handlers."""
+    return in_unit_of_work()
+
+
+def announce(ids: list[int], channel: str, *, at: datetime | None = None,
+             history: dict[int, dict] | None = None) -> None:
+    """New leads arrived: run ``leads.arrived`` after the commit (in a unit of work) or now.
+    ``history`` (lead id → ``store.first_history``, only when ``queues()``): what the sweep
+    writes for each lead before its handlers run; ``at``: when the leads were created."""
     if not ids:
         return
     if not in_unit_of_work():
+        if history:
+            raise ValueError("a lead's history waits on its arrival row only in a unit of work")
         events.leads_arrived(ids, channel)
         return
     context = events.arrival_context() or None
-    at = utcnow()
+    at = at or utcnow()
+    history = history or {}
     insert_all(LeadArrival.__table__, [
-        {"lead_id": lead_id, "channel": channel, "context": context, "created_at": at} for lead_id in ids])
+        {"lead_id": lead_id, "channel": channel, "context": context, "created_at": at, "history": history.get(lead_id)}
+        for lead_id in ids])
     db.session.info.setdefault(QUEUED, set()).update(ids)
     app = current_app._get_current_object()
     if app.config.get("ARRIVALS_RUN_INLINE"):
@@ -148,6 +160,9 @@ def run_arrivals(now: datetime | None = None, *, settle: float = 0.0) -> int:
             finally:
                 waiting.release()
             continue
+        # First the leads' first history (a lead trashed meanwhile keeps its too): what the
+        # handlers read (scoring, a submission's entry) and what they add come after it.
+        store.write_first_histories([(a.lead_id, a.created_at, a.history) for a in batch if a.history])
         # Held for the batch: every handler's ``load_leads`` finds them without a query.
         leads = [lead for lead in events.load_leads([a.lead_id for a in batch], organizations=True)
                  if lead.deleted_at is None]  # trashed meanwhile: nothing to do
