@@ -13,6 +13,14 @@ deletes the rows and commits: the handlers' writes and the rows' removal are one
 transaction, so each arrival runs exactly once; a process killed after the lead's commit
 leaves its row, and the next sweep (any process, every few seconds) runs it.
 
+A lead from the API or a capture form has its first history on its row too (``history``:
+its first stage and lifecycle change, its "Lead created" and submission entries, its audit
+entry; ``store.first_history``), which the answer does not show: the sweep writes it first,
+in the same transaction, at the time of the create (so timelines, ordered by time, read as
+before), and the handlers (scoring reads a submission's entry) see it. Written with the
+arrival, it is written once, like the arrival. The lead form writes its own at once: its
+answer is the lead's page.
+
 Batching is what makes a busy server fast: a hundred leads that arrive in one second are
 routed, scored and alerted by a handful of set-based statements, not a hundred times each.
 So the sweep lets a batch gather: while the oldest arrival it finds is younger than
