@@ -358,7 +358,8 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
             _write_history(first_history_rows((lead_id, at, history) for lead_id, history in histories.items()))
         _write_totals({}, _new_contributions(row for _, _, row in added))
         # After the commit, in a request (see leads.arrivals); with the history to write first, ``later``.
-        _announce(arrivals.announce, ids, channel, at=at, history=histories if later else None)
+        _announce(arrivals.announce, ids, channel, write_first_histories, at=at,
+                  history=histories if later else None)
     return result
 
 
