@@ -23,7 +23,7 @@ from leadflow.governance import settings
 from leadflow.imports import export_jobs
 from leadflow.imports import runner as imports
 from leadflow.jobs import runner as jobs
-from leadflow.leads import alerts, arrivals, bulk
+from leadflow.leads import alerts, arrivals, bulk, store
 from leadflow.leads.events import Bus, bus
 from leadflow.mail import delivery
 from leadflow.routing import services as routing
@@ -53,7 +53,7 @@ def schedule(add=add_sweep, add_kind=jobs.add_kind) -> None:
     jobs.register_sweeps(add)           # jobs: runs every kind above (long pool)
     heartbeat.register_sweeps(add)      # this scheduler is alive (/healthz reads it)
     delivery.register_sweeps(add)       # outbox
-    arrivals.register_sweeps(add)       # new leads' routing, scoring and alerts, after their commit
+    arrivals.register_sweeps(add, store.write_first_histories)  # new leads' history, routing, scoring, alerts
     alerts.register_sweeps(add)         # lead alerts: speed to lead, escalation
     reminders.register_sweeps(add)      # task reminders
     digests.register_sweeps(add)        # morning digests

@@ -23,4 +23,8 @@ class LeadArrival(db.Model):
     channel: Mapped[str] = mapped_column(String(16))
     # What the caller knew beside the row (``events.arriving``: the capture form it came through).
     context: Mapped[dict | None] = mapped_column(JSON)
+    # The lead's first history, written by the sweep that runs the arrival (``leads.store``'s
+    # ``first_history``: its first stage and lifecycle, its first timeline entries, its audit
+    # entry); None when the create wrote it itself.
+    history: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -13,6 +13,14 @@ deletes the rows and commits: the handlers' writes and the rows' removal are one
 transaction, so each arrival runs exactly once; a process killed after the lead's commit
 leaves its row, and the next sweep (any process, every few seconds) runs it.
 
+A lead from the API or a capture form has its first history on its row too (``history``:
+its first stage and lifecycle change, its "Lead created" and submission entries, its audit
+entry; ``store.first_history``), which the answer does not show: the sweep writes it first,
+in the same transaction, at the time of the create (so timelines, ordered by time, read as
+before), and the handlers (scoring reads a submission's entry) see it. Written with the
+arrival, it is written once, like the arrival. The lead form writes its own at once: its
+answer is the lead's page.
+
 Batching is what makes a busy server fast: a hundred leads that arrive in one second are
 routed, scored and alerted by a handful of set-based statements, not a hundred times each.
 So the sweep lets a batch gather: while the oldest arrival it finds is younger than
@@ -35,7 +43,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 
 from flask import current_app
 from sqlalchemy import delete, select
@@ -56,6 +66,10 @@ SQLITE_BATCH = 50
 QUEUED = "leadflow.queued_arrivals"  # session.info: ids whose arrival this session queued
 EVERY_SECONDS = 2  # the safety net: a process without a scheduler, or one killed after its commit
 SETTLE_SECONDS = 0.25  # how long a batch may gather (see the module); only alerts wait for it
+# What writes a batch's first histories (lead id, time of the create, ``first_history``): the
+# lead store's ``write_first_histories``, which owns those tables and imports this module, so it
+# is handed in (by ``announce``'s caller, and by ``leadflow.wiring`` to ``register_sweeps``).
+HistoryWriter = Callable[[Sequence[tuple[int, datetime, dict]]], None]
 # Per database (a process may serve more than one app): held by the run that lets a batch gather.
 _gathering_locks: dict[str, threading.Lock] = {}
 
@@ -64,21 +78,34 @@ def _gathering_lock() -> threading.Lock:
     return _gathering_locks.setdefault(str(db.engine.url), threading.Lock())
 
 
-def announce(ids: list[int], channel: str) -> None:
-    """New leads arrived: run ``leads.arrived`` after the commit (in a unit of work) or now."""
+def queues() -> bool:
+    """Whether ``announce`` queues (a unit of work runs here) rather than running the handlers."""
+    return in_unit_of_work()
+
+
+def announce(ids: list[int], channel: str, write_history: HistoryWriter, *, at: datetime | None = None,
+             history: dict[int, dict] | None = None) -> None:
+    """New leads arrived: run ``leads.arrived`` after the commit (in a unit of work) or now.
+    ``history`` (lead id → ``store.first_history``, only when ``queues()``): what the sweep
+    writes for each lead before its handlers run (``ARRIVALS_RUN_INLINE``: this thread's, with
+    ``write_history``); ``at``: when the leads were created."""
     if not ids:
         return
     if not in_unit_of_work():
+        if history:
+            raise ValueError("a lead's history waits on its arrival row only in a unit of work")
         events.leads_arrived(ids, channel)
         return
     context = events.arrival_context() or None
-    at = utcnow()
+    at = at or utcnow()
+    history = history or {}
     insert_all(LeadArrival.__table__, [
-        {"lead_id": lead_id, "channel": channel, "context": context, "created_at": at} for lead_id in ids])
+        {"lead_id": lead_id, "channel": channel, "context": context, "created_at": at, "history": history.get(lead_id)}
+        for lead_id in ids])
     db.session.info.setdefault(QUEUED, set()).update(ids)
     app = current_app._get_current_object()
     if app.config.get("ARRIVALS_RUN_INLINE"):
-        after_commit(lambda: run_now(app))
+        after_commit(lambda: run_now(app, write_history))
     else:
         after_commit(lambda: nudge(app, SWEEP))
 
@@ -90,7 +117,7 @@ def queued(lead_id: int) -> bool:
     return lead_id in db.session.info.get(QUEUED, ())
 
 
-def run_now(app) -> None:
+def run_now(app, write_history: HistoryWriter) -> None:
     """The sweep's work in this thread (``ARRIVALS_RUN_INLINE``), after the request's unit of
     work, in a session of its own; a busy database or a lost race runs it again (what a failed
     try leaves queued, the sweep would run anyway)."""
@@ -99,7 +126,7 @@ def run_now(app) -> None:
             deadline = time.monotonic() + app.config["DB_BUSY_RETRY_SECONDS"]
             for attempt in range(1, app.config["DB_BUSY_RETRY_ATTEMPTS"] + 1):
                 try:
-                    run_arrivals()
+                    run_arrivals(write_history)
                     return
                 except DBAPIError as exc:
                     db.session.rollback()
@@ -126,7 +153,7 @@ def _gathering(batch: list[LeadArrival], size: int, settle: float) -> float:
     return max(0.0, settle - (utcnow() - oldest).total_seconds())
 
 
-def run_arrivals(now: datetime | None = None, *, settle: float = 0.0) -> int:
+def run_arrivals(write_history: HistoryWriter, now: datetime | None = None, *, settle: float = 0.0) -> int:
     """Run the queued arrivals, a batch per transaction; returns how many ran. With
     ``settle``, a batch gathers first (see the module)."""
     waiting = _gathering_lock()
@@ -148,6 +175,9 @@ def run_arrivals(now: datetime | None = None, *, settle: float = 0.0) -> int:
             finally:
                 waiting.release()
             continue
+        # First the leads' first history (a lead trashed meanwhile keeps its too): what the
+        # handlers read (scoring, a submission's entry) and what they add come after it.
+        write_history([(a.lead_id, a.created_at, a.history) for a in batch if a.history])
         # Held for the batch: every handler's ``load_leads`` finds them without a query.
         leads = [lead for lead in events.load_leads([a.lead_id for a in batch], organizations=True)
                  if lead.deleted_at is None]  # trashed meanwhile: nothing to do
@@ -160,10 +190,10 @@ def run_arrivals(now: datetime | None = None, *, settle: float = 0.0) -> int:
             return ran
 
 
-def sweep_arrivals(now: datetime | None = None) -> int:
+def sweep_arrivals(write_history: HistoryWriter, now: datetime | None = None) -> int:
     """The scheduler's sweep: ``run_arrivals``, each batch gathering for ``SETTLE_SECONDS``."""
-    return run_arrivals(now, settle=SETTLE_SECONDS)
+    return run_arrivals(write_history, now, settle=SETTLE_SECONDS)
 
 
-def register_sweeps(add) -> None:
-    add(SWEEP, every_seconds=EVERY_SECONDS, func=sweep_arrivals)
+def register_sweeps(add, write_history: HistoryWriter) -> None:
+    add(SWEEP, every_seconds=EVERY_SECONDS, func=partial(sweep_arrivals, write_history))

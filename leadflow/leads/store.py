@@ -48,7 +48,7 @@ from leadflow.activities.models import Activity
 from leadflow.db import chunked, conflict_insert, held_as_loaded, insert_all, inserts_together, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
-from leadflow.governance.audit import changed_fields, record_changes, record_events
+from leadflow.governance.audit import actor_name, changed_fields, record_changes
 from leadflow.governance.models import AuditEntry
 from leadflow.leads import arrivals, events
 from leadflow.leads.fields import search_text_for
@@ -312,14 +312,25 @@ class NewLead:
     entries: list[dict] = field(default_factory=list)
 
 
+# Channels whose request answers without the new lead's history (the API's JSON, a capture
+# form's thanks): in a unit of work their leads' first history rides on the arrival row and the
+# ``lead_arrivals`` sweep writes it (``first_history``). The lead form ("manual") writes it
+# itself: its answer sends the person to the lead's page, whose timeline shows it.
+HISTORY_AFTER_COMMIT = frozenset({"api", "form"})
+
+
 @_writer
 def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | None = None,
                  note_owner: bool = False, audit: bool = False) -> InsertedLeads:
     """Add leads, set-based: the rows (``insert_leads``: a lead whose email a live lead holds
-    is not added, and ``taken`` says which lead holds it), their tags, a ``StageChange`` and a
-    "Lead created" timeline entry each (with ``note_owner``, an "Assigned to" entry first for
-    those given an owner), an audit entry each with ``audit``, the board totals; then
-    ``leads.arrived`` for the batch, with the channel it came through."""
+    is not added, and ``taken`` says which lead holds it), their tags, the board totals, and
+    each lead's first history (``first_history``): a ``StageChange``, a ``LifecycleChange``,
+    a "Lead created" timeline entry (with ``note_owner``, an "Assigned to" entry first for
+    those given an owner; then the ``NewLead``'s own entries), an audit entry with ``audit``;
+    then ``leads.arrived`` for the batch, with the channel it came through. Leads of a channel
+    in ``HISTORY_AFTER_COMMIT`` created in a unit of work have their history written by the
+    sweep that runs their arrival, in its transaction (what the request answers does not
+    show it, and the arrival row makes it impossible to lose); the others here."""
     at = at or utcnow()
     stages = _held_or_read(Stage, {n.values["stage_id"] for n in new if n.values.get("stage_id")})
     rows = [derive(n.values, organization_name=n.organization_name, stage=stages.get(n.values.get("stage_id")),
@@ -333,30 +344,102 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     actor_id = getattr(actor, "id", None)
     owner_ids = {row["owner_id"] for _, _, row in added if row.get("owner_id")} if note_owner else set()
     owners = {user_id: user.name for user_id, user in _held_or_read(User, owner_ids).items()} if owner_ids else {}
+    by_name = actor_name(actor) if audit else None
     ids = [lead_id for lead_id, _, _ in added]
     links = [{"lead_id": lead_id, "tag_id": tag_id} for lead_id, n, _ in added for tag_id in n.tag_ids]
+    histories = {lead_id: first_history(row, actor_id, at, owner=owners.get(row.get("owner_id"), "nobody")
+                                        if note_owner and row.get("owner_id") else None,
+                                        entries=n.entries, audit_by=by_name) for lead_id, n, row in added}
     # The rest in one statement on PostgreSQL: nothing below reads what it adds.
     with inserts_together():
         insert_all(lead_tags, links)
-        insert_all(StageChange.__table__, [
-            {"lead_id": lead_id, "from_stage_id": None, "to_stage_id": row["stage_id"], "actor_id": actor_id, "at": at}
-            for lead_id, _, row in added if row["stage_id"] is not None])
-        insert_all(LifecycleChange.__table__, [
-            {"lead_id": lead_id, "from_lifecycle": None, "to_lifecycle": row.get("lifecycle") or "lead",
-             "actor_id": actor_id, "at": at} for lead_id, _, row in added])
-        entries = [_entry(lead_id, "assignment", actor_id, f"Assigned to {owners.get(row['owner_id'], 'nobody')}", at)
-                   for lead_id, _, row in added if note_owner and row.get("owner_id")]
-        entries += [_entry(lead_id, "system", actor_id, "Lead created", at) for lead_id in ids]
-        given = [{**entry, "lead_id": lead_id, "created_at": at} for lead_id, n, _ in added for entry in n.entries]
-        if given:  # one INSERT for all: every row names the same columns
-            entries = [{"details": None, **entry} for entry in entries + given]
-        insert_all(Activity.__table__, entries)
-        if audit:
-            record_events(actor, "lead", "create",
-                          {lead_id: f"{row['first_name']} {row['last_name']}".strip() for lead_id, _, row in added})
+        later = channel in HISTORY_AFTER_COMMIT and arrivals.queues()
+        if not later:
+            _write_history(first_history_rows((lead_id, at, history) for lead_id, history in histories.items()))
         _write_totals({}, _new_contributions(row for _, _, row in added))
-        _announce(arrivals.announce, ids, channel)  # after the commit, in a request (see leads.arrivals)
+        # After the commit, in a request (see leads.arrivals); with the history to write first, ``later``.
+        _announce(arrivals.announce, ids, channel, write_first_histories, at=at,
+                  history=histories if later else None)
     return result
+
+
+def first_history(row: dict, actor_id: int | None, at: datetime, *, owner: str | None = None,
+                  entries: Sequence[dict] = (), audit_by: str | None = None) -> dict:
+    """What a new lead's first history holds, as JSON (it waits on the arrival row): its
+    stage and lifecycle, who made it, its timeline entries in order ("Assigned to ``owner``",
+    "Lead created", then ``entries``: kind, actor_id, occurred_at, subject, details) and, with
+    ``audit_by``, the actor's name for its audit entry. ``first_history_rows`` makes the rows."""
+    timeline = [["assignment", actor_id, f"Assigned to {owner}", None, None]] if owner else []
+    timeline.append(["system", actor_id, "Lead created", None, None])
+    timeline += [[e["kind"], e.get("actor_id"), e["subject"],
+                  None if e.get("occurred_at") in (None, at) else e["occurred_at"].isoformat(), e.get("details")]
+                 for e in entries]
+    history = {"actor_id": actor_id, "stage_id": row.get("stage_id"), "lifecycle": row.get("lifecycle") or "lead",
+               "entries": timeline}
+    if audit_by is not None:
+        history["audit"] = [audit_by, f"{row['first_name']} {row['last_name']}".strip()]
+    return history
+
+
+class HistoryRows(NamedTuple):
+    stage_changes: list[dict]
+    lifecycle_changes: list[dict]
+    activities: list[dict]
+    audit_entries: list[dict]
+
+
+def first_history_rows(items: Iterable[tuple[int, datetime, dict]], *, stages: set[int] | None = None,
+                       users: set[int] | None = None) -> HistoryRows:
+    """The rows of new leads' first histories (``items``: lead id, time of its create, its
+    ``first_history``), each at the time of the create. With ``stages`` and ``users`` (the ids
+    that still exist), a stage or person deleted since is written as no one, as the foreign
+    keys' ``SET NULL`` would have made it had the row been written at once."""
+    def stage(i):
+        return i if stages is None or i in stages else None
+
+    def user(i):
+        return i if users is None or i in users else None
+
+    out = HistoryRows([], [], [], [])
+    for lead_id, at, history in items:
+        actor_id = user(history["actor_id"])
+        if history["stage_id"] is not None:
+            out.stage_changes.append({"lead_id": lead_id, "from_stage_id": None, "to_stage_id": stage(history["stage_id"]),
+                                      "actor_id": actor_id, "at": at})
+        out.lifecycle_changes.append({"lead_id": lead_id, "from_lifecycle": None, "to_lifecycle": history["lifecycle"],
+                                      "actor_id": actor_id, "at": at})
+        for kind, by, subject, occurred_at, details in history["entries"]:
+            out.activities.append({"lead_id": lead_id, "kind": kind, "actor_id": user(by), "subject": subject[:200],
+                                   "occurred_at": datetime.fromisoformat(occurred_at) if occurred_at else at,
+                                   "details": details, "created_at": at})
+        if "audit" in history:
+            name, detail = history["audit"]
+            out.audit_entries.append({"at": at, "actor_id": actor_id, "actor_name": name, "entity_type": "lead",
+                                      "entity_id": lead_id, "action": "create", "field": None, "old_value": None,
+                                      "new_value": detail})
+    return out
+
+
+def _write_history(rows: HistoryRows) -> None:
+    insert_all(StageChange.__table__, rows.stage_changes)
+    insert_all(LifecycleChange.__table__, rows.lifecycle_changes)
+    insert_all(Activity.__table__, rows.activities)
+    insert_all(AuditEntry.__table__, rows.audit_entries)
+
+
+@_writer
+def write_first_histories(items: Sequence[tuple[int, datetime, dict]]) -> None:
+    """The first histories the ``lead_arrivals`` sweep writes for its batch (lead id, time of
+    the create, ``first_history``), in its transaction, before the arrival's handlers (scoring
+    reads a submission's entry): one INSERT per table for the batch."""
+    if not items:
+        return
+    stage_ids = {h["stage_id"] for _, _, h in items if h["stage_id"] is not None}
+    user_ids = {h["actor_id"] for _, _, h in items} | {e[1] for _, _, h in items for e in h["entries"]}
+    user_ids.discard(None)
+    stages = set(db.session.scalars(db.select(Stage.id).where(Stage.id.in_(stage_ids)))) if stage_ids else set()
+    users = set(db.session.scalars(db.select(User.id).where(User.id.in_(user_ids)))) if user_ids else set()
+    _write_history(first_history_rows(items, stages=stages, users=users))
 
 
 def _held_or_read(model, ids: set[int]) -> dict:

@@ -38,4 +38,4 @@ def test_twenty_concurrent_api_creates_make_one_routed_scored_lead_each(tmp_path
         admin = reader.scalar("SELECT id FROM users WHERE email = :e", e=ADMIN_EMAIL)
         reader.close()
     assert [row[0] for row in rows] == sorted(f"together-{i}@example.com" for i in range(CREATES))
-    assert {tuple(row[1:]) for row in rows} == {(admin, 15, 1, 2, 1)}, rows
+    assert {tuple(row[1:]) for row in rows} == {(admin, 15, 1, 2, 1, 1, 1, 1, 1)}, rows

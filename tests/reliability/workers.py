@@ -162,12 +162,19 @@ def add_rules(env: dict, admin_email: str) -> None:
 
 def arrivals_done(reader: Reader, pattern: str) -> list:
     """Per lead whose email matches: (email, owner, score, "Assigned to" entries, alert timers,
-    new-lead e-mails), once no arrival is left queued; else None."""
+    new-lead e-mails, and its first history, written with its arrival: first stage changes,
+    first lifecycle changes, "Lead created" entries, audit entries of its create), once no
+    arrival is left queued; else None."""
     if reader.scalar("SELECT count(*) FROM lead_arrivals"):
         return []
     return reader.rows(
         "SELECT l.email, l.owner_id, l.score,"
         " (SELECT count(*) FROM activities a WHERE a.lead_id = l.id AND a.kind = 'assignment'),"
         " (SELECT count(*) FROM lead_alerts t WHERE t.lead_id = l.id),"
-        " (SELECT count(*) FROM outbox_messages m WHERE m.lead_id = l.id AND m.kind = 'new_lead_alert')"
+        " (SELECT count(*) FROM outbox_messages m WHERE m.lead_id = l.id AND m.kind = 'new_lead_alert'),"
+        " (SELECT count(*) FROM stage_changes c WHERE c.lead_id = l.id AND c.from_stage_id IS NULL),"
+        " (SELECT count(*) FROM lifecycle_changes c WHERE c.lead_id = l.id AND c.from_lifecycle IS NULL),"
+        " (SELECT count(*) FROM activities a WHERE a.lead_id = l.id AND a.subject = 'Lead created'),"
+        " (SELECT count(*) FROM audit_entries e WHERE e.entity_type = 'lead' AND e.entity_id = l.id"
+        "  AND e.action = 'create')"
         " FROM leads l WHERE l.email LIKE :pattern AND l.deleted_at IS NULL ORDER BY l.email", pattern=pattern)
