@@ -7,7 +7,7 @@ what they are (``history``, JSON), so they are written once, even when the proce
 created the lead is gone before the sweep. Nothing answers the request with them.
 
 Revision ID: 8d3b6f1a2c57
-Revises: 6a1c3e5b7d29
+Revises: 8c2e4a6f1b37
 Create Date: 2026-12-04 23:20:00
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '8d3b6f1a2c57'
-down_revision = '6a1c3e5b7d29'
+down_revision = '8c2e4a6f1b37'
 branch_labels = None
 depends_on = None
 
