@@ -133,6 +133,11 @@ def post_worker_init(worker) -> None:
     # walks those ~160,000 objects: 100 ms of every thread's time once every few hundred
     # requests, not paid for garbage that is never there.
     gc.freeze()
+    start_returning_free_heap_pages()
+
+
+def start_returning_free_heap_pages() -> None:
+    """The worker's thread that gives the free heap pages back whenever it is quiet."""
     if _malloc_trim is not None:
         threading.Thread(target=_return_free_heap_pages_whenever_quiet, name="free-heap-pages", daemon=True).start()
 

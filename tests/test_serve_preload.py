@@ -50,7 +50,9 @@ def test_the_app_is_loaded_before_the_fork_only_when_the_scheduler_has_its_own_p
     assert hooks_with(**{SCHEDULER_PROCESS_ENV: None}).preload_app is False
 
 
-def test_a_worker_with_its_app_loaded_keeps_what_it_holds_out_of_the_collectors_walks():
+def test_a_worker_with_its_app_loaded_keeps_what_it_holds_out_of_the_collectors_walks(monkeypatch):
+    # This process is no worker: no thread giving heap pages back (tested on its own below).
+    monkeypatch.setattr(gunicorn_hooks, "start_returning_free_heap_pages", lambda: None)
     gc.unfreeze()
     try:
         held = [object()]  # something the app holds for good
