@@ -44,8 +44,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 
 from flask import current_app
 from sqlalchemy import delete, select
@@ -195,5 +195,16 @@ def sweep_arrivals(write_history: HistoryWriter, now: datetime | None = None) ->
     return run_arrivals(write_history, now, settle=SETTLE_SECONDS)
 
 
+@dataclass(frozen=True)
+class ArrivalsSweep:
+    """``sweep_arrivals`` with the history writer it was given: equal for the same writer, so
+    registering it again (another app built) replaces it with the same."""
+
+    write_history: HistoryWriter
+
+    def __call__(self, now: datetime | None = None) -> int:
+        return sweep_arrivals(self.write_history, now)
+
+
 def register_sweeps(add, write_history: HistoryWriter) -> None:
-    add(SWEEP, every_seconds=EVERY_SECONDS, func=partial(sweep_arrivals, write_history))
+    add(SWEEP, every_seconds=EVERY_SECONDS, func=ArrivalsSweep(write_history))
