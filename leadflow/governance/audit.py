@@ -93,6 +93,7 @@ def history(entity_type: str, entity_id: int, limit: int = 200) -> list[AuditEnt
     return list(db.session.scalars(
         db.select(AuditEntry)
         .where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == entity_id)
-        .order_by(AuditEntry.id.desc())
+        # By time: a new lead's entry from the arrivals sweep is written after the create.
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
         .limit(limit)
     ))

@@ -176,6 +176,9 @@ def merge_leads(actor, survivor: Lead, absorbed: Lead, choices: dict[str, str], 
     absorbed_tags = list(absorbed.tags)
     moved: dict[str, list[int]] = {"tag_ids_before": survivor_tag_ids, "absorbed_tag_ids": [t.id for t in absorbed_tags]}
 
+    # A lead from the API or a capture form may still wait for its first history (the arrivals
+    # sweep writes it after the create's commit): written now, so the absorbed lead's moves.
+    store.write_pending_first_histories([survivor.id, absorbed.id])
     with db.session.no_autoflush:
         for name, model, column in MOVED_TABLES:
             moved[name] = list(db.session.scalars(db.select(model.id).where(column == absorbed.id).order_by(model.id)))

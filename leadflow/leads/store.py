@@ -51,6 +51,7 @@ from leadflow.extensions import db
 from leadflow.governance.audit import actor_name, changed_fields, record_changes
 from leadflow.governance.models import AuditEntry
 from leadflow.leads import arrivals, events
+from leadflow.leads.arrival_models import LeadArrival
 from leadflow.leads.fields import search_text_for
 from leadflow.leads.models import BOARD_ORDER, LIVE_EMAIL_WHERE, Lead, LifecycleChange, lead_tags
 from leadflow.organizations.models import Organization
@@ -440,6 +441,22 @@ def write_first_histories(items: Sequence[tuple[int, datetime, dict]]) -> None:
     stages = set(db.session.scalars(db.select(Stage.id).where(Stage.id.in_(stage_ids)))) if stage_ids else set()
     users = set(db.session.scalars(db.select(User.id).where(User.id.in_(user_ids)))) if user_ids else set()
     _write_history(first_history_rows(items, stages=stages, users=users))
+
+
+def write_pending_first_histories(lead_ids: Sequence[int]) -> None:
+    """The first histories still waiting on these leads' arrival rows, written now and taken
+    off the rows (the sweep then runs their arrival without them): for a writer that must see a
+    lead's whole history at once (a merge moves the absorbed lead's history to the survivor).
+    On PostgreSQL the rows are locked first, so a sweep that holds them is waited for (it wrote
+    their history) and one that comes later finds none."""
+    waiting = [row for row in db.session.execute(
+        db.select(LeadArrival.id, LeadArrival.lead_id, LeadArrival.created_at, LeadArrival.history)
+        .where(LeadArrival.lead_id.in_(list(lead_ids))).with_for_update()) if row.history]
+    if not waiting:
+        return
+    write_first_histories([(row.lead_id, row.created_at, row.history) for row in waiting])
+    db.session.execute(db.update(LeadArrival).where(LeadArrival.id.in_([row.id for row in waiting]))
+                       .values(history=None).execution_options(synchronize_session=False))
 
 
 def _held_or_read(model, ids: set[int]) -> dict:

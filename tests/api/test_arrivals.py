@@ -334,6 +334,53 @@ def test_a_lead_from_outside_gets_its_first_history_once_from_the_sweep_after_it
         assert all(occurred_at > created for _, _, occurred_at in entries[count:])
 
 
+def test_two_leads_merged_before_the_sweep_keep_both_first_histories_on_the_survivor(make_app, admin_api):
+    """A merge moves the absorbed lead's whole history to the survivor: a lead from the API
+    merged before the sweep wrote its first history has it written by the merge, then moved;
+    the sweep runs both arrivals and writes none of it again, nor onto the trashed lead."""
+    from leadflow.accounts.models import User
+    from leadflow.governance.models import AuditEntry
+    from leadflow.leads.merge import merge_leads
+
+    other = make_app(ARRIVALS_RUN_INLINE=False)
+    web = other.test_client()
+    survivor_id = admin_api(web, first_name="Sam", last_name="Kept", email="sam@example.com").get_json()["id"]
+    absorbed_id = admin_api(web, first_name="Sam", last_name="Twice", email="sam2@example.com").get_json()["id"]
+    admin = db.session.scalar(db.select(User).where(User.role == "admin").order_by(User.id))
+    merge_leads(admin, db.session.get(Lead, survivor_id), db.session.get(Lead, absorbed_id), {})
+    db.session.commit()
+
+    assert run_sweep(other, "lead_arrivals") == 2
+    assert run_sweep(other, "lead_arrivals") == 0
+    kept, gone = _first_history(survivor_id), _first_history(absorbed_id)
+    subjects = [subject for _, subject, _ in kept["entries"]]
+    assert subjects.count("Lead created") == 2 and subjects.count("Lead received through the API") == 2
+    assert sorted(name for _, name, _ in kept["audit"]) == ["Sam Kept", "Sam Twice"]
+    assert len(kept["stage_changes"]) == 2
+    # A merge leaves each lead its lifecycle history, as it did when the create wrote it.
+    assert len(kept["lifecycle_changes"]) == 1 and len(gone["lifecycle_changes"]) == 1
+    assert {**gone, "lifecycle_changes": []} == {"stage_changes": [], "lifecycle_changes": [], "entries": [], "audit": []}
+    assert db.session.scalar(db.select(db.func.count()).select_from(AuditEntry).where(
+        AuditEntry.entity_type == "lead", AuditEntry.entity_id == absorbed_id, AuditEntry.action == "merge")) == 1
+
+
+def test_a_lead_edited_before_the_sweep_lists_its_creation_first_in_its_audit_history(make_app, admin_api):
+    """The audit entry of a create waits for the sweep, so an edit made meanwhile is written
+    before it: the lead's audit history goes by time, and the create still comes first."""
+    from leadflow.accounts.models import User
+    from leadflow.governance.audit import history
+    from leadflow.leads import store
+
+    other = make_app(ARRIVALS_RUN_INLINE=False)
+    lead_id = admin_api(other.test_client(), first_name="Eve", email="eve@example.com").get_json()["id"]
+    admin = db.session.scalar(db.select(User).where(User.role == "admin").order_by(User.id))
+    store.update_lead(db.session.get(Lead, lead_id), {"title": "Buyer"}, admin)
+    db.session.commit()
+    assert run_sweep(other, "lead_arrivals") == 1
+    oldest_first = [entry.action for entry in reversed(history("lead", lead_id))]
+    assert oldest_first[0] == "create" and "update" in oldest_first[1:]
+
+
 def test_a_stage_and_a_person_deleted_before_the_sweep_do_not_hold_up_a_leads_first_history(
         make_app, rules, admin_api):
     """What the first history names may be gone by the time the sweep writes it: it is
