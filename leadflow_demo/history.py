@@ -81,6 +81,7 @@ WORK_END = 17.5 * 3600.0
 
 def _working_time(ts: float, offset_seconds: float, rng: random.Random) -> float:
     """The epoch time ``ts`` moved into the owner's next working hours (09:00–17:30, Monday–Friday)."""
+    jitter = rng.randint(0, 240) * 60  # drawn whether needed or not: the hour must not change what comes next
     day, seconds = divmod(ts + offset_seconds, DAY)
     weekday = (int(day) + 3) % 7  # 1970-01-01 was a Thursday
     if weekday < 5:
@@ -90,7 +91,7 @@ def _working_time(ts: float, offset_seconds: float, rng: random.Random) -> float
             day, weekday = day + 1, (weekday + 1) % 7
     while weekday >= 5:
         day, weekday = day + 1, (weekday + 1) % 7
-    return day * DAY + WORK_START + rng.randint(0, 240) * 60 - offset_seconds
+    return day * DAY + WORK_START + jitter - offset_seconds
 
 
 def _money(cents: int) -> str:
@@ -210,7 +211,10 @@ class _LeadFactory:
         ``_light_history_in_sql``. The lead's first response and last activity agree either way.
         The timeline entries the system writes (created, assigned, moved) go apart from what
         people logged: the lead store writes those with the lead."""
-        rng = self.rng
+        # The lead's own generator, drawn from the demo's: how far its story got by now (which
+        # moves fall before this moment, which times working hours push on) changes how many
+        # numbers it draws, and that must not change the leads after it.
+        rng = random.Random(self.rng.getrandbits(64))
         now = self.now
         dt = _datetime
         names = self.names[org.country]

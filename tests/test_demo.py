@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import phonenumbers
 import pytest
@@ -243,6 +243,38 @@ class TestADemoOf200Leads:
         """The seeded leads have a past, they did not just arrive: no new-lead alerts, no
         speed-to-lead reminders, no "hot lead" workflow e-mails queued for them."""
         assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 0
+
+
+def _seed_at(monkeypatch, now: datetime) -> None:
+    """Seed and score as if the clock read ``now`` (the seed, its users' time zones and the scoring rules)."""
+    import leadflow.scoring.services as scoring
+    import leadflow_demo.people as people
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return now.astimezone(tz) if tz else now.replace(tzinfo=None)
+
+    monkeypatch.setattr(demo_seed, "utcnow", lambda: now)
+    monkeypatch.setattr(scoring, "utcnow", lambda: now)
+    monkeypatch.setattr(demo_seed, "datetime", Clock)
+    monkeypatch.setattr(people, "datetime", Clock)
+    _seed(200)
+
+
+# Moments at which the demo used to have no hot lead: each lead's story drew from one generator,
+# so whether a move fell before "now" or in working hours changed every lead after it.
+@pytest.mark.parametrize("now", [datetime(2026, 12, 4, 23, 35, tzinfo=timezone.utc),
+                                 datetime(2026, 12, 6, 23, 0, tzinfo=timezone.utc)],
+                         ids=["friday-23:35", "sunday-23:00"])
+def test_the_demo_has_cold_warm_and_hot_leads_whatever_the_time_of_seeding(app, monkeypatch, now):
+    from leadflow.scoring.services import rescore_leads
+
+    _seed_at(monkeypatch, now)
+    leads = _all(Lead)
+    temperatures = [lead.temperature for lead in leads]
+    assert {"cold", "warm", "hot"} <= set(temperatures) and temperatures.count("hot") >= 3
+    assert rescore_leads(leads) == 0  # the seeded scores are the rules' at that moment
 
 
 def test_demo_login_signs_in_through_the_login_page_and_sees_the_leads(app, client):
