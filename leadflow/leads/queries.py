@@ -603,14 +603,16 @@ def filter_options() -> dict:
 
 def load_lead_for_page(lead_id: int) -> Lead | None:
     """The lead with what its page shows of it: owner, organization, stage and pipeline joined
-    in one query, its tags in a second one by the lead's id. Joining the tags too looked cheaper,
-    but SQLite then builds the tag join for every tagged lead before picking this lead's rows
+    in one query. On PostgreSQL its tags are joined too (one round trip less; the planner walks
+    the lead's tag rows by the lead's key). On SQLite they come in a second query by the lead's
+    id: joined, SQLite builds the tag join for every tagged lead before picking this lead's rows
     (18 ms at 100,000 leads instead of 0.1 ms)."""
+    tags = joinedload(Lead.tags) if db.engine.dialect.name == "postgresql" else selectinload(Lead.tags)
     return db.session.execute(
         db.select(Lead).options(joinedload(Lead.owner), joinedload(Lead.organization), joinedload(Lead.stage),
-                                joinedload(Lead.pipeline), selectinload(Lead.tags))
+                                joinedload(Lead.pipeline), tags)
         .where(Lead.id == lead_id)
-    ).scalar_one_or_none()
+    ).unique().scalar_one_or_none()
 
 
 def trash_context(viewer: User, page: int = 1, per_page: int = 50) -> dict:
