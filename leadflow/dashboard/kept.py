@@ -19,7 +19,11 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from leadflow.dashboard.models import MonthlyFigures
-from leadflow.dashboard.month import MonthAmounts, closed_months
+from sqlalchemy import literal_column, null, union_all
+
+from leadflow.dashboard.month import (
+    MonthAmounts, closed_months, current_month_from, current_month_parts,
+)
 from leadflow.db import dialect_insert
 from leadflow.extensions import db
 
@@ -45,10 +49,13 @@ def _amounts(row: MonthlyFigures) -> MonthAmounts:
                         {c: tuple(v) for c, v in row.pipeline.items()})
 
 
+def _where(kind: str, scope_id: int, zone: str, months: list[date]) -> tuple:
+    return (MonthlyFigures.scope_kind == kind, MonthlyFigures.scope_id == scope_id, MonthlyFigures.zone == zone,
+            MonthlyFigures.month.in_(months))
+
+
 def _read(kind: str, scope_id: int, zone: str, months: list[date]) -> dict[date, MonthlyFigures]:
-    rows = db.session.scalars(db.select(MonthlyFigures).where(
-        MonthlyFigures.scope_kind == kind, MonthlyFigures.scope_id == scope_id, MonthlyFigures.zone == zone,
-        MonthlyFigures.month.in_(months)))
+    rows = db.session.scalars(db.select(MonthlyFigures).where(*_where(kind, scope_id, zone, months)))
     return {row.month: row for row in rows}
 
 
@@ -86,3 +93,28 @@ def kept_months(scope, zone, starts: list[datetime], now: datetime) -> list[Mont
     page's scopes soon after a month starts, so a viewer seldom does)."""
     months, kept, _missing = keep_missing(scope, zone, starts, now)
     return [_amounts(kept[month]) for month in months]
+
+
+KEPT = 3  # the kept months' part of ``months_with_this_one``'s statement
+
+
+def months_with_this_one(scope, zone, starts: list[datetime], now: datetime) -> list[MonthAmounts]:
+    """Every month of ``starts``, oldest first: the kept closed months and the current one
+    counted live (``month.current_month``), read in one statement, its parts and the kept
+    rows one ``UNION ALL`` (on PostgreSQL a statement is a round trip, a good part of this
+    page). A closed month not kept yet is worked out and kept (``keep_missing``) after it."""
+    kind, scope_id = scope_key(scope)
+    months = [start.astimezone(zone).date() for start in starts[:-2]]
+    none = null()
+    kept_rows = db.select(literal_column(str(KEPT)), *[none] * 2, MonthlyFigures.won_count,
+                          MonthlyFigures.response_seconds, *[none] * 2, MonthlyFigures.month, MonthlyFigures.won,
+                          MonthlyFigures.pipeline).where(*_where(kind, scope_id, zone_name(zone), months))
+    parts = current_month_parts(scope, starts) + [kept_rows]
+    rows = db.session.execute(union_all(*parts)).all()
+    kept = {row[7]: MonthAmounts(row[3], {c: tuple(v) for c, v in row[8].items()}, row[4],
+                                 {c: tuple(v) for c, v in row[9].items()})
+            for row in rows if row[0] == KEPT}
+    current = current_month_from(scope, [row for row in rows if row[0] != KEPT])
+    if len(kept) < len(months):
+        return kept_months(scope, zone, starts, now) + [current]
+    return [kept[month] for month in months] + [current]

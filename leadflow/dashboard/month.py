@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, literal
+from sqlalchemy import JSON, Date, Float, Integer, and_, case, cast, func, literal, literal_column, null, union_all
 from sqlalchemy.orm import aliased
 
 from leadflow.extensions import db
@@ -130,27 +130,25 @@ def median_responses(scope, starts: list[datetime]) -> list[int | None]:
     return medians
 
 
-def median_response_in(scope, start: datetime, end: datetime) -> int | None:
-    """The median of one month (the current one): how many leads were answered, then the
-    middle one or two by time taken (``ORDER BY … LIMIT … OFFSET``), which sorts the month's
-    answered arrivals without numbering them. The same figure as ``median_responses``.
-    Counting the month into log-scale buckets first and sorting only the middle one was
-    measured slower on both databases (a month-end at 100,000 leads: 1.7× on SQLite, 2.8× on
-    PostgreSQL): counting costs a comparison per bucket for every row and the bucket's values a
-    second read of the month, where one sort of 31,000 numbers is cheap."""
-    where = (Lead.deleted_at.is_(None), scope.people(Lead.owner_id), Lead.first_response_at.is_not(None),
-             Lead.created_at >= start, Lead.created_at < end)
-    answered = db.session.scalar(db.select(func.count()).select_from(Lead).where(*where))
-    if not answered:
-        return None
-    took = seconds_between(Lead.created_at, Lead.first_response_at)
-    middle = db.session.scalars(db.select(took).where(*where).order_by(took)
-                                .offset((answered - 1) // 2).limit(2 - answered % 2)).all()
-    return max(0, round(sum(float(s) for s in middle) / len(middle)))
-
-
 def _live(scope):
     return (Lead.deleted_at.is_(None), scope.people(Lead.owner_id), Lead.value_cents.is_not(None))
+
+
+def _per_stage_query(scope, weights: dict):
+    """A person's or a team's open leads summed per stage and currency, from
+    ``ix_leads_owner_stage`` alone: (stage, currency, leads with a value, cents)."""
+    return (db.select(Lead.stage_id, Lead.currency, func.count(Lead.id), func.sum(Lead.value_cents))
+            .where(Lead.stage_id.in_(list(weights)), *_live(scope))
+            .group_by(Lead.stage_id, Lead.currency))
+
+
+def _weighted(per_stage, weights: dict) -> dict:
+    amounts: dict[str, tuple[int, int]] = {}
+    for stage_id, currency, leads, cents in per_stage:
+        if leads:
+            held, weighted = amounts.get(currency, (0, 0))
+            amounts[currency] = (held + leads, weighted + int(cents or 0) * (weights[stage_id] or 0))
+    return amounts
 
 
 def open_pipeline_now(scope) -> dict:
@@ -165,16 +163,8 @@ def open_pipeline_now(scope) -> dict:
             rows += db.session.execute(live_currency_totals_query(short)).all()
         per_stage = [(stage_id, currency, valued, cents) for stage_id, currency, _n, valued, cents in rows]
     else:
-        per_stage = db.session.execute(
-            db.select(Lead.stage_id, Lead.currency, func.count(Lead.id), func.sum(Lead.value_cents))
-            .where(Lead.stage_id.in_(list(weights)), *_live(scope))
-            .group_by(Lead.stage_id, Lead.currency)).all()
-    amounts: dict[str, tuple[int, int]] = {}
-    for stage_id, currency, leads, cents in per_stage:
-        if leads:
-            held, weighted = amounts.get(currency, (0, 0))
-            amounts[currency] = (held + leads, weighted + int(cents or 0) * (weights[stage_id] or 0))
-    return amounts
+        per_stage = db.session.execute(_per_stage_query(scope, weights)).all()
+    return _weighted(per_stage, weights)
 
 
 def pipeline_at_month_ends(scope, starts: list[datetime], now: datetime) -> list[dict]:
@@ -224,12 +214,72 @@ def closed_months(scope, starts: list[datetime], now: datetime) -> list[MonthAmo
     return [MonthAmounts(counts[i], won[i], medians[i], pipelines[i]) for i in range(len(starts) - 2)]
 
 
+WON, RESPONSE, PIPELINE = 0, 1, 2  # the parts of ``current_month``'s statement
+# What each part's rows hold, in order (a part selects NULL for what it has not):
+# part, stage, currency, leads, valued, cents, seconds, then three more for ``dashboard.kept``
+# (the month, its won and its pipeline).
+PART_COLUMNS = 10
+
+
+def current_month_parts(scope, starts: list[datetime]) -> list:
+    """The parts of ``current_month``'s statement (``UNION ALL``), each of ``PART_COLUMNS``
+    columns; the first types them for PostgreSQL (whose UNION cannot type a column of NULLs)
+    and for SQLAlchemy's reading of the rows."""
+    start, end = starts[-2:]
+    none = null()
+    typed = (cast(null(), Integer), cast(null(), Float), cast(null(), Date), cast(null(), JSON), cast(null(), JSON))
+    no_stage, no_seconds, no_month, no_won, no_pipeline = typed
+    won = (db.select(literal_column(str(WON)).label("part"), no_stage.label("stage_id"), Lead.currency,
+                     func.count(Lead.id), func.count(Lead.value_cents), func.sum(Lead.value_cents), no_seconds,
+                     no_month, no_won, no_pipeline)
+           .where(Lead.stage_id.in_(db.select(Stage.id).where(Stage.kind == "won")), Lead.deleted_at.is_(None),
+                  scope.people(Lead.owner_id), Lead.stage_entered_at >= start, Lead.stage_entered_at < end)
+           .group_by(Lead.currency))
+    answered = (Lead.deleted_at.is_(None), scope.people(Lead.owner_id), Lead.first_response_at.is_not(None),
+                Lead.created_at >= start, Lead.created_at < end)
+    counted = db.select(func.count().label("n")).select_from(Lead).where(*answered).cte("answered")
+    took = seconds_between(Lead.created_at, Lead.first_response_at)
+    middle = (db.select(took.label("took")).where(*answered).order_by(took)
+              .offset(db.select((counted.c.n - 1) // 2).scalar_subquery())
+              .limit(db.select(2 - counted.c.n % 2).scalar_subquery())).subquery()
+    parts = [won, db.select(literal_column(str(RESPONSE)), *[none] * 5, func.avg(middle.c.took), *[none] * 3)]
+    if scope.view != "all":
+        per_stage = _per_stage_query(scope, open_stage_weights()).subquery()
+        stage_id, currency, leads, cents = per_stage.c
+        parts.append(db.select(literal_column(str(PIPELINE)), stage_id, currency, leads, none, cents, *[none] * 4))
+    return parts
+
+
+def current_month_from(scope, rows) -> MonthAmounts:
+    """This month's figures from the rows of ``current_month_parts``."""
+    won_count, won_cents, median, per_stage = 0, {}, None, []
+    for part, stage_id, currency, leads, valued, cents, seconds, *_kept in rows:
+        if part == WON:
+            won_count += leads
+            won_cents[currency] = (valued, int(cents or 0))
+        elif part == RESPONSE:
+            median = None if seconds is None else max(0, round(float(seconds)))
+        elif part == PIPELINE:
+            per_stage.append((stage_id, currency, leads, cents))
+    pipeline = open_pipeline_now(scope) if scope.view == "all" else _weighted(per_stage, open_stage_weights())
+    return MonthAmounts(won_count, won_cents, median, pipeline)
+
+
 def current_month(scope, starts: list[datetime]) -> MonthAmounts:
     """This month's figures, counted live: the month's won leads and answered arrivals, and
-    the open pipeline now."""
-    month = starts[-2:]
-    counts, won = won_amounts(scope, month)
-    return MonthAmounts(counts[0], won[0], median_response_in(scope, *month), open_pipeline_now(scope))
+    the open pipeline now. One statement (``UNION ALL``) reads the won leads per currency,
+    the median first response and, for a person or a team, the open leads per stage and
+    currency (everyone's pipeline is the board's kept totals, ``open_pipeline_now``); the
+    home page adds the kept months to it (``dashboard.kept``): on PostgreSQL each statement
+    is a round trip and a plan, which cost this part more than what it reads. The median is
+    ``median_responses``'s figure for one month: how many leads were answered (a CTE), then
+    the middle one or two by time taken (``ORDER BY … LIMIT … OFFSET`` read from that
+    count), which sorts the month's answered arrivals without numbering them. Counting the
+    month into log-scale buckets first and sorting only the middle one was measured slower on
+    both databases (a month-end at 100,000 leads: 1.7× on SQLite, 2.8× on PostgreSQL):
+    counting costs a comparison per bucket for every row and the bucket's values a second
+    read of the month, where one sort of 31,000 numbers is cheap."""
+    return current_month_from(scope, db.session.execute(union_all(*current_month_parts(scope, starts))))
 
 
 def figures(months: list[MonthAmounts], rates: Rates) -> dict:

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from leadflow.accounts.zones import user_zone
 from leadflow.activities.queries import duration_text
 from leadflow.activities.services import can_manage_task
-from leadflow.dashboard.kept import kept_months
-from leadflow.dashboard.month import current_month, figures, month_starts
+from leadflow.dashboard.kept import months_with_this_one
+from leadflow.dashboard.month import figures, month_starts
 from leadflow.dashboard.scope import scope_for, views_for
 from leadflow.dashboard.today import summary_counts, today_context
 from leadflow.governance.money import current_rates
@@ -51,7 +51,7 @@ def month_context(scope, viewer, now: datetime) -> dict:
     zone = user_zone(viewer)
     starts = month_starts(zone, now)
     rates = current_rates()
-    months = kept_months(scope, zone, starts, now) + [current_month(scope, starts)]
+    months = months_with_this_one(scope, zone, starts, now)
     return {
         **figures(months, rates),
         "month_names": [start.astimezone(zone).strftime("%b %Y") for start in starts[:-1]],

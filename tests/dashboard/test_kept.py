@@ -115,16 +115,23 @@ def test_a_kept_month_keeps_each_currency_and_converts_at_todays_rates(world):
     assert [(u.currency, u.cents) for u in november.unconverted] == [("GBP", Decimal(30_000))]
 
 
-def test_the_live_month_and_the_kept_months_agree_with_working_all_out_at_once(world):
-    """The current month counted live is what the closed-month queries give for it."""
+@pytest.mark.parametrize("who, view", [("ann", "me"), ("meg", "team"), ("admin", "all"), ("bob", "me")])
+def test_the_live_month_and_the_kept_months_agree_with_working_all_out_at_once(world, who, view):
+    """The current month counted live (one statement) is what the closed-month queries give
+    for it, for a person, a team and everyone, and for someone with nothing this month."""
+    from leadflow.pipeline.totals import recount_stage_totals
+
+    recount_stage_totals(db.session)
     zone = __import__("zoneinfo").ZoneInfo("America/New_York")
     starts = month.month_starts(zone, NOW)
-    scope = scope_for(world.ann, "me")
+    scope = scope_for(getattr(world, who), view)
     live = month.current_month(scope, starts)
     counts, won = month.won_amounts(scope, starts)
     assert (live.won_count, live.won) == (counts[-1], won[-1])
     assert live.response_seconds == month.median_responses(scope, starts)[-1]
-    assert live.pipeline == {"USD": (1, 100_000 * 60), "EUR": (1, 20_000 * 10)}
+    assert live.pipeline == month.open_pipeline_now(scope)
+    if who == "ann":
+        assert live.pipeline == {"USD": (1, 100_000 * 60), "EUR": (1, 20_000 * 10)}
     assert [m.won_count for m in month.closed_months(scope, starts, datetime(2026, 12, 15, 20, tzinfo=UTC))] == \
         counts[:-1]
 
