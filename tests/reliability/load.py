@@ -476,10 +476,24 @@ class Holdings:
     intake_leads: dict[str, set[int]]  # marker → the leads they are on
 
 
+ARRIVALS_TIMEOUT = 60  # seconds the server's sweep may take to run the arrivals left at the end
+
+
 def read_holdings(database_url: str) -> Holdings:
+    """What the database holds once the server (still running) has run every new lead's
+    arrival: an API or capture lead's submission entry is written by the ``lead_arrivals``
+    sweep after the create's commit, so the last requests' entries may still wait on their
+    arrival rows when the load stops (waiting there, not lost)."""
     engine = database_engine(database_url)
     try:
         with engine.connect() as conn:
+            deadline = time.monotonic() + ARRIVALS_TIMEOUT
+            while (waiting := conn.execute(text("SELECT count(*) FROM lead_arrivals")).scalar()) and \
+                    time.monotonic() < deadline:
+                conn.rollback()
+                time.sleep(0.2)
+            assert not waiting, f"{waiting} arrivals still waiting {ARRIVALS_TIMEOUT} s after the load stopped"
+            conn.rollback()
             leads, lead_orgs = defaultdict(list), {}
             for lead_id, email, org_id in conn.execute(text(
                     "SELECT id, email, organization_id FROM leads WHERE deleted_at IS NULL AND email IS NOT NULL")):
