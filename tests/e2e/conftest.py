@@ -243,9 +243,14 @@ def sign_in(page, email: str = DEMO_EMAIL, password: str = DEMO_PASSWORD) -> Non
 def drag_card(page, card, column) -> None:
     """Drag a board card onto another column with the mouse, as a person would (SortableJS
     runs in its fallback mode, so plain mouse events do it)."""
+    dragged, over = card.element_handle(), column.element_handle()
+    # The page is drawn before its scripts have run: a mouse that goes down on a card before
+    # SortableJS is bound to both columns selects text instead of dragging. A person does not
+    # drag within the first milliseconds; the test waits for the board to be ready instead.
+    page.wait_for_function("([card, column]) => !!(card.closest('.cards') || {})._sortable && !!column._sortable",
+                           arg=[dragged, over], timeout=10_000)
     box_from = card.bounding_box()
     box_to = column.bounding_box()
-    dragged, over = card.element_handle(), column.element_handle()
     page.mouse.move(box_from["x"] + 20, box_from["y"] + 15)
     page.mouse.down()
     page.mouse.move(box_from["x"] + 40, box_from["y"] + 30, steps=5)
