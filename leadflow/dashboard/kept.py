@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from leadflow.dashboard.models import MonthlyFigures
 from sqlalchemy import literal_column, null, union_all
 
+from leadflow.dashboard.models import MonthlyFigures
 from leadflow.dashboard.month import (
     MonthAmounts, closed_months, current_month_from, current_month_parts,
 )
@@ -45,8 +45,13 @@ def zone_name(zone) -> str:
 
 
 def _amounts(row: MonthlyFigures) -> MonthAmounts:
-    return MonthAmounts(row.won_count, {c: tuple(v) for c, v in row.won.items()}, row.response_seconds,
-                        {c: tuple(v) for c, v in row.pipeline.items()})
+    return _month_amounts(row.won_count, row.won, row.response_seconds, row.pipeline)
+
+
+def _month_amounts(won_count: int, won: dict, response_seconds: int | None, pipeline: dict) -> MonthAmounts:
+    """A kept month's figures from its columns (JSON keeps the amounts as lists)."""
+    return MonthAmounts(won_count, {c: tuple(v) for c, v in won.items()}, response_seconds,
+                        {c: tuple(v) for c, v in pipeline.items()})
 
 
 def _where(kind: str, scope_id: int, zone: str, months: list[date]) -> tuple:
@@ -111,9 +116,7 @@ def months_with_this_one(scope, zone, starts: list[datetime], now: datetime) -> 
                           MonthlyFigures.pipeline).where(*_where(kind, scope_id, zone_name(zone), months))
     parts = current_month_parts(scope, starts) + [kept_rows]
     rows = db.session.execute(union_all(*parts)).all()
-    kept = {row[7]: MonthAmounts(row[3], {c: tuple(v) for c, v in row[8].items()}, row[4],
-                                 {c: tuple(v) for c, v in row[9].items()})
-            for row in rows if row[0] == KEPT}
+    kept = {row[7]: _month_amounts(row[3], row[8], row[4], row[9]) for row in rows if row[0] == KEPT}
     current = current_month_from(scope, [row for row in rows if row[0] != KEPT])
     if len(kept) < len(months):
         return kept_months(scope, zone, starts, now) + [current]

@@ -15,11 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, literal, literal_column, union_all
+from sqlalchemy import func, literal_column, union_all
 from sqlalchemy.orm import defer, joinedload
 
 from leadflow.activities.models import Task
 from leadflow.activities.queries import local_day_bounds, open_task_exists
+from leadflow.db import plan_limit
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.pipeline.stages import open_stage_weights
@@ -52,17 +53,6 @@ def one_plan_fits(scope) -> bool:
     return scope.view in ("all", "me")
 
 
-def _limit(rows: int, written: bool):
-    """LIMIT ``rows``, written into the statement's text when ``written``. PostgreSQL runs a
-    prepared statement (psycopg prepares one run five times) with one plan for all, its
-    generic plan, only when that plan costs no more than those planned for each run's values,
-    and it costs a bound LIMIT as a tenth of the table: with the LIMIT bound, each of
-    everyone's lists was planned again on every request (0.4-1.1 ms each at 100,000 leads,
-    more than running it; a person's likewise). Where one plan does not fit every request
-    (``one_plan_fits``) the LIMIT stays bound, so each request gets a plan of its own."""
-    return literal(rows, literal_execute=True) if written else rows
-
-
 def capped_count(query, cap: int = COUNT_CAP, one_plan: bool = False) -> tuple[int, bool]:
     """How many rows ``query`` selects, counting at most ``cap + 1`` of them."""
     return capped_counts({"n": query}, cap, one_plan)["n"]
@@ -75,7 +65,7 @@ def capped_counts(queries: dict, cap: int = COUNT_CAP, one_plan: bool = False) -
     if not queries:
         return {}
     found = db.session.execute(db.select(*(
-        db.select(func.count()).select_from(query.limit(_limit(cap + 1, one_plan)).subquery()).scalar_subquery().label(name)
+        db.select(func.count()).select_from(query.limit(plan_limit(cap + 1, one_plan)).subquery()).scalar_subquery().label(name)
         for name, query in queries.items()))).one()
     return {name: (min(n, cap), n > cap) for name, n in zip(queries, found)}
 
@@ -94,11 +84,11 @@ class ListQuery:
 
     def first_rows(self, limit: int = LIST_LIMIT) -> list:
         """At most ``limit + 1`` rows: one more than shown tells whether to count."""
-        return list(db.session.scalars(self.shown.limit(_limit(limit + 1, self.one_plan))).unique())
+        return list(db.session.scalars(self.shown.limit(plan_limit(limit + 1, self.one_plan))).unique())
 
     def first_ids(self, limit: int = LIST_LIMIT):
         """The ids of ``first_rows``, as a subquery of a statement that reads several lists."""
-        return self.ordered.limit(_limit(limit + 1, self.one_plan)).subquery()
+        return self.ordered.limit(plan_limit(limit + 1, self.one_plan)).subquery()
 
     def listed(self, limit: int = LIST_LIMIT) -> Listed:
         """The list on its own: its rows, then its capped count when they run past ``limit``."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from leadflow.db import insert_all
 from leadflow.extensions import db
 from leadflow.governance.models import ACTOR_NAME_MAX, AuditEntry
 
@@ -45,15 +44,12 @@ def record_event(actor, entity_type: str, entity_id: int, action: str, detail: s
     return entry
 
 
-def record_events(actor, entity_type: str, action: str, details: dict[int, str | None]) -> None:
-    """``record_event`` for several records at once (entity id → detail), in one INSERT that
-    nothing in the session waits to flush (the lead store's creates)."""
-    if details:
-        actor_id, name = getattr(actor, "id", None), actor_name(actor)
-        insert_all(AuditEntry.__table__, [
-            {"actor_id": actor_id, "actor_name": name, "entity_type": entity_type, "entity_id": entity_id,
-             "action": action, "field": None, "old_value": None, "new_value": detail}
-            for entity_id, detail in details.items()])
+def event_row(actor_id: int | None, name: str, entity_type: str, entity_id: int, action: str,
+              detail: str | None, at: datetime) -> dict:
+    """``record_event``'s entry as a row of a set-based INSERT (the lead store's first
+    histories, written by the arrivals sweep): the actor by id and by name (``actor_name``)."""
+    return {"at": at, "actor_id": actor_id, "actor_name": name, "entity_type": entity_type, "entity_id": entity_id,
+            "action": action, "field": None, "old_value": None, "new_value": detail}
 
 
 def record_changes(actor, entity_type: str, entity_id: int, before: dict, after: dict,

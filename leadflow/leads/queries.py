@@ -9,12 +9,12 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from markupsafe import Markup, escape
-from sqlalchemy import and_, column, false, func, literal, literal_column, table, true
+from sqlalchemy import and_, column, false, func, literal_column, table, true
 from sqlalchemy.orm import joinedload, selectinload
 
 from leadflow.accounts.models import User
 from leadflow.accounts.services import menu_users, user_names
-from leadflow.db import parse_id, parse_page
+from leadflow.db import parse_id, parse_page, plan_limit
 from leadflow.extensions import db
 from leadflow.accounts.zones import user_zone
 from leadflow.governance.money import Rates, cents_in_base_sql, current_rates, lead_value_in_base
@@ -511,7 +511,7 @@ def page_of_rows(filters: LeadFilters, base, rates: Rates, viewer: User) -> tupl
             # of the table, which rules the generic plan out: 0.25-0.3 ms of planning, most of
             # running it). A filtered list's plan depends on the filter's values (a rep's few
             # leads, the busiest rep's many), and a later page's on its OFFSET: both stay bound.
-            return lead_rows(ids.limit(literal(per_page + 1, literal_execute=True)), order)
+            return lead_rows(ids.limit(plan_limit(per_page + 1)), order)
         return lead_rows(ids.limit(per_page + 1).offset((page - 1) * per_page), order)
 
     def back_page_rows(page: int, total: int) -> list[LeadRow]:

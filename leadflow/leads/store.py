@@ -48,7 +48,7 @@ from leadflow.activities.models import Activity
 from leadflow.db import chunked, conflict_insert, held_as_loaded, insert_all, inserts_together, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
-from leadflow.governance.audit import actor_name, changed_fields, record_changes
+from leadflow.governance.audit import actor_name, changed_fields, event_row, record_changes
 from leadflow.governance.models import AuditEntry
 from leadflow.leads import arrivals, events
 from leadflow.leads.arrival_models import LeadArrival
@@ -410,14 +410,11 @@ def first_history_rows(items: Iterable[tuple[int, datetime, dict]], *, stages: s
         out.lifecycle_changes.append({"lead_id": lead_id, "from_lifecycle": None, "to_lifecycle": history["lifecycle"],
                                       "actor_id": actor_id, "at": at})
         for kind, by, subject, occurred_at, details in history["entries"]:
-            out.activities.append({"lead_id": lead_id, "kind": kind, "actor_id": user(by), "subject": subject[:200],
-                                   "occurred_at": datetime.fromisoformat(occurred_at) if occurred_at else at,
-                                   "details": details, "created_at": at})
+            out.activities.append({**_entry(lead_id, kind, user(by), subject, at), "details": details,
+                                   "occurred_at": datetime.fromisoformat(occurred_at) if occurred_at else at})
         if "audit" in history:
             name, detail = history["audit"]
-            out.audit_entries.append({"at": at, "actor_id": actor_id, "actor_name": name, "entity_type": "lead",
-                                      "entity_id": lead_id, "action": "create", "field": None, "old_value": None,
-                                      "new_value": detail})
+            out.audit_entries.append(event_row(actor_id, name, "lead", lead_id, "create", detail, at))
     return out
 
 

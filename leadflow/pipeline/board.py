@@ -14,19 +14,19 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
-from sqlalchemy import bindparam, false, func, literal, null, tuple_, union_all
+from sqlalchemy import bindparam, false, func, null, tuple_, union_all
 from sqlalchemy.orm import joinedload
 
 from leadflow.accounts.models import User
 from leadflow.accounts.services import menu_teams, menu_users
 from leadflow.accounts.zones import user_zone
-from leadflow.db import parse_id
+from leadflow.db import parse_id, plan_limit
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, lead_value_in_base, total_in_base
 from leadflow.governance.settings import get_setting
-from leadflow.leads.models import BOARD_ORDER, SOURCES, TEMPERATURES, Lead
 from leadflow.leads import store
+from leadflow.leads.models import BOARD_ORDER, SOURCES, TEMPERATURES, Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.queries import amount_arg, filter_by_owner, filter_by_text, filter_by_value
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
@@ -259,26 +259,13 @@ def column_cards(stage: Stage, filters: BoardFilters, viewer, *, after: tuple[fl
     return cards[:limit], len(cards) > limit
 
 
-def _page_limit(rows: int, written: bool):
-    """LIMIT ``rows``, written into the statement's text when ``written``: PostgreSQL runs a
-    prepared statement (psycopg prepares one run five times) with one plan for every run, its
-    generic plan, only when that plan costs no more than those planned for each run's values,
-    and it costs a bound LIMIT as a tenth of the table. With the LIMIT bound, the board's cards
-    were planned again on every request (0.6-0.8 ms, as long as running them) and a column's
-    "load more" too (0.3 ms, twice running it). Written only into the statements of boards
-    without filters, whose one plan (an index range of each column) fits every request; a
-    filtered board's plan depends on the filter's values (a rep's few leads, the busiest rep's
-    many), so its LIMIT stays bound."""
-    return literal(rows, literal_execute=True) if written else rows
-
-
 def _column_page(stage_id, after, filters: BoardFilters, viewer, limit: int, *, written_limit: bool = False):
     """The ids of a column's page and one card more, in board order, after the card ``after``
     (rank, id) when given; ``stage_id`` and ``after`` are values or bound parameters."""
     query = db.select(Lead.id).where(Lead.stage_id == stage_id, Lead.deleted_at.is_(None))
     if after is not None:
         query = query.where(tuple_(Lead.board_rank, Lead.id) > tuple_(*after))
-    return filters.apply(query, viewer).order_by(*BOARD_ORDER).limit(_page_limit(limit + 1, written_limit))
+    return filters.apply(query, viewer).order_by(*BOARD_ORDER).limit(plan_limit(limit + 1, written_limit))
 
 
 @lru_cache(maxsize=4)
@@ -313,7 +300,7 @@ def _first_pages(stage_ids: tuple[int, ...], filters: BoardFilters, viewer, limi
     parts = []
     for stage_id in stage_ids:
         inner = (filters.apply(db.select(Lead.id).where(Lead.stage_id == stage_id, Lead.deleted_at.is_(None)), viewer)
-                 .order_by(*BOARD_ORDER).limit(_page_limit(limit + 1, written_limit)).subquery())
+                 .order_by(*BOARD_ORDER).limit(plan_limit(limit + 1, written_limit)).subquery())
         parts.append(db.select(inner.c.id))
     return union_all(*parts)
 

@@ -172,19 +172,22 @@ def _bound(prefix: str, rows: list[dict]) -> dict:
     return {f"{prefix}_{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
 
 
+def _upsert(insert, table, prefix: str, rows: list[dict], keys: list[str]):
+    """PostgreSQL (``insert``: its dialect's): ``rows`` added to ``table`` (``_adding``) as
+    VALUES with a row each, bound by name and position (``_bound``)."""
+    values = [{name: bindparam(f"{prefix}_{name}_{i}", type_=table.c[name].type) for name in row}
+              for i, row in enumerate(rows)]
+    return _adding(insert(table).values(values), table, rows[0], keys)
+
+
 def _both_in_one(insert, currency_rows: list[dict], stage_rows: list[dict]):
-    """PostgreSQL (``insert``: its dialect's): the per-currency upsert in a WITH of the
-    per-stage one (VALUES with a row per stage and currency, bound by name and position: one
+    """PostgreSQL: the per-currency upsert in a WITH of the per-stage one (``_upsert``: one
     statement per number of rows, built once). A data-modifying WITH runs once, to
     completion, after the main statement: every writer locks the stage rows, then the
     currency rows, each in key order."""
-    def upsert(table, prefix, rows, keys):
-        values = [{name: bindparam(f"{prefix}_{name}_{i}", type_=table.c[name].type) for name in row}
-                  for i, row in enumerate(rows)]
-        return _adding(insert(table).values(values), table, rows[0], keys)
-
-    in_currency = upsert(StageCurrencyTotals.__table__, "c", currency_rows, _CURRENCY_KEYS)
-    return upsert(StageTotals.__table__, "s", stage_rows, _STAGE_KEYS).add_cte(in_currency.cte("currency_totals"))
+    in_currency = _upsert(insert, StageCurrencyTotals.__table__, "c", currency_rows, _CURRENCY_KEYS)
+    return _upsert(insert, StageTotals.__table__, "s", stage_rows, _STAGE_KEYS).add_cte(
+        in_currency.cte("currency_totals"))
 
 
 def _both_in_one_reading(insert, currency_rows: list[dict], stage_rows: list[dict]):
@@ -197,15 +200,11 @@ def _both_in_one_reading(insert, currency_rows: list[dict], stage_rows: list[dic
     from the table. The branches of the UNION ALL run in their order, each WITH when first
     read: the stage rows are locked, then the currency rows, each in key order, as the
     other writers lock them."""
-    def upsert(table, prefix, rows, keys, returned):
-        values = [{name: bindparam(f"{prefix}_{name}_{i}", type_=table.c[name].type) for name in row}
-                  for i, row in enumerate(rows)]
-        return _adding(insert(table).values(values), table, rows[0], keys).returning(*returned)
-
     stages = bindparam("stage_ids", expanding=True)
-    in_stage = upsert(StageTotals.__table__, "s", stage_rows, _STAGE_KEYS, _STAGE_COLUMNS).cte("stage_totals_added")
-    in_currency = upsert(StageCurrencyTotals.__table__, "c", currency_rows, _CURRENCY_KEYS,
-                         _CURRENCY_COLUMNS).cte("currency_totals_added")
+    in_stage = (_upsert(insert, StageTotals.__table__, "s", stage_rows, _STAGE_KEYS)
+                .returning(*_STAGE_COLUMNS).cte("stage_totals_added"))
+    in_currency = (_upsert(insert, StageCurrencyTotals.__table__, "c", currency_rows, _CURRENCY_KEYS)
+                   .returning(*_CURRENCY_COLUMNS).cte("currency_totals_added"))
     no_currency = cast(null(), StageCurrencyTotals.currency.type)
     no_count = cast(null(), StageCurrencyTotals.value_count.type)
     added_stages = select(literal_column("'s'"), in_stage.c.stage_id, no_currency, in_stage.c.lead_count, no_count,

@@ -85,11 +85,11 @@ def init_web(app: Flask, *, load_user: Callable[[str], object]) -> None:
         token = begin_mode.set(
             "DEFERRED" if request.method in READ_ONLY_METHODS else "IMMEDIATE"
         )
-        g._sqlite_mode_token = token
+        g._begin_mode_token = token
 
     @app.teardown_request
     def reset_transaction_mode(_exc):
-        token = g.pop("_sqlite_mode_token", None)
+        token = g.pop("_begin_mode_token", None)
         if token is not None:
             begin_mode.reset(token)
 
