@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 
 from sqlalchemy import DateTime, Index, bindparam, event, literal, text
+from sqlalchemy import select as sql_select  # the module "select" is the standard library's
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InvalidatePoolError
 from sqlalchemy.orm import make_transient_to_detached
@@ -111,6 +112,15 @@ def plan_limit(rows: int, written: bool = True):
     depends on the values (a rep's few leads, the busiest rep's many) the LIMIT stays bound,
     so each request gets a plan of its own."""
     return literal(rows, literal_execute=True) if written else rows
+
+
+def unseen_by_planner(value):
+    """``value`` as a scalar subquery, ``(SELECT value)``: PostgreSQL's planner does not look
+    into it, so a prepared statement holding it is costed alike whatever the value, and once it
+    has been planned for five runs runs with its one generic plan instead of being planned
+    again on every run. For values that do not change which plan is best (see ``plan_limit``
+    for those that do)."""
+    return sql_select(literal(value)).scalar_subquery()
 
 
 def get_by_id(model, raw):
