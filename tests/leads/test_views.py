@@ -138,9 +138,9 @@ def test_lead_list_query_count_does_not_grow_with_page_size(app, login_as, make_
 
 
 def test_postgresql_runs_the_last_page_and_an_email_search_with_one_plan(login_as, make_lead):
-    """Opened again and again, the last page and a search for one lead's email are planned
-    once (PostgreSQL's generic plan of the prepared statement) rather than on every request,
-    and still show the right leads. Two thousand leads: on a few dozen every plan is cheap."""
+    """Opened again and again, the last page, a search for one lead's email and one for a word
+    are planned once (PostgreSQL's generic plan of the prepared statement) rather than on every
+    request, and still show the right leads. Two thousand leads: on a few dozen every plan is cheap."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's plans of prepared statements")
     db.session.execute(db.text(
@@ -156,7 +156,8 @@ def test_postgresql_runs_the_last_page_and_an_email_search_with_one_plan(login_a
     _, client = login_as("viewer")
     for url, shown, not_shown, marker in (
             ("/leads?per_page=25&page=82", "F1999", "F1994", "ORDER BY leads.created_at ASC"),
-            ("/leads?q=P07.person@firm.example", "P07", "P08", "strpos")):
+            ("/leads?q=P07.person@firm.example", "P07", "P08", "strpos"),
+            ("/leads?q=person", "P07", "F0001", "LIKE (SELECT")):
         for _ in range(16):  # psycopg prepares a statement run five times; PostgreSQL plans five runs
             page = client.get(url).text
             assert shown in page and not_shown not in page, url
