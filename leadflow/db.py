@@ -9,14 +9,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import Any
 
-from sqlalchemy import DateTime, Index, bindparam, event, literal, text
+from sqlalchemy import DateTime, Index, bindparam, event, false, literal, text
 from sqlalchemy import select as sql_select  # the module "select" is the standard library's
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InvalidatePoolError
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import aliased, joinedload, make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.cache_key import CacheKey
 from sqlalchemy.types import TypeDecorator
@@ -121,6 +123,80 @@ def unseen_by_planner(value):
     again on every run. For values that do not change which plan is best (see ``plan_limit``
     for those that do)."""
     return sql_select(literal(value)).scalar_subquery()
+
+
+@dataclass(frozen=True, eq=False)
+class Rows:
+    """One list a page reads: the ``entity`` rows that ``where`` picks (its values bound by
+    name, given when read), in the order ``order`` gives (a function of the entity, or of its
+    alias when the list is read with others by ``read_together``), at most ``limit``
+    (written, ``plan_limit``), each with the many-to-one relationships named in ``joined``.
+    Read alone with ``read``, or with a page's other lists in one statement with
+    ``read_together``: the same rows either way. Made once (module level) so that its
+    statements are built once: building the lead page's five lists anew on every request cost
+    it 3 ms of CPU."""
+
+    entity: type
+    where: tuple
+    order: Callable[[Any], tuple]
+    limit: int | None = None
+    joined: tuple[str, ...] = ()
+
+    def select(self, ordered: bool = True):
+        query = db.select(self.entity).where(*self.where)
+        query = query.order_by(*self.order(self.entity)) if ordered else query
+        return query.limit(plan_limit(self.limit)) if self.limit is not None else query
+
+    @cached_property
+    def alone(self):
+        return self.select().options(*(joinedload(getattr(self.entity, name)) for name in self.joined))
+
+
+def read(rows: Rows, **values) -> list:
+    return list(db.session.scalars(rows.alone, values))
+
+
+def _side_by_side(lists: tuple[Rows, ...]):
+    """``read_together``'s statement: each list a subquery with its own order and LIMIT (one
+    without a LIMIT needs no order inside: the outer ORDER BY gives it), the subqueries side by
+    side, FULL JOINed ON false, so that every row of the answer holds one list's entity and
+    NULLs for the others (the ORM gives None for those). The outer ORDER BY is every list's
+    order one after the other: within one list's rows the other lists' columns are all NULL,
+    so its own order decides."""
+    subqueries = [rows.select(ordered=rows.limit is not None).subquery() for rows in lists]
+    parts = [aliased(rows.entity, subquery) for rows, subquery in zip(lists, subqueries)]
+    joined = subqueries[0]
+    for subquery in subqueries[1:]:
+        joined = joined.join(subquery, false(), full=True)
+    return (db.select(*parts).select_from(joined)
+            .options(*(joinedload(getattr(part, name)) for rows, part in zip(lists, parts) for name in rows.joined))
+            .order_by(*(key for rows, part in zip(lists, parts) for key in rows.order(part))))
+
+
+_SIDE_BY_SIDE: dict[tuple[Rows, ...], Any] = {}
+
+
+def _has_full_join(dialect) -> bool:
+    """SQLite has FULL JOIN since 3.39 (2022); an older library reads the lists one by one."""
+    return dialect.name != "sqlite" or dialect.dbapi.sqlite_version_info >= (3, 39)
+
+
+def read_together(*lists: Rows, **values) -> list[list]:
+    """Each of ``lists``' rows, as ``read`` gives them one list at a time, from ONE statement
+    (``_side_by_side``, built once for each set of lists): a page's independent lists cost one
+    round trip instead of one each (on PostgreSQL 0.15 ms each and more, much more on a busy
+    machine; 0.02 ms on SQLite)."""
+    if not _has_full_join(db.engine.dialect):
+        return [read(rows, **values) for rows in lists]
+    statement = _SIDE_BY_SIDE.get(lists)
+    if statement is None:
+        statement = _SIDE_BY_SIDE.setdefault(lists, _side_by_side(lists))
+    found: list[list] = [[] for _ in lists]
+    for row in db.session.execute(statement, values):
+        for into, entity in zip(found, row):
+            if entity is not None:
+                into.append(entity)
+    return found
 
 
 def get_by_id(model, raw):

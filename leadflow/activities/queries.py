@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 
 from sqlalchemy import and_, bindparam, exists, or_
 from sqlalchemy.orm import joinedload
@@ -15,6 +16,7 @@ from leadflow.accounts.models import User
 from leadflow.accounts.zones import user_zone
 from leadflow.activities.models import LOGGED_KINDS, TASK_KIND_LABELS, Activity, Task
 from leadflow.activities.services import can_log_activity, can_manage_task
+from leadflow.db import Rows, read
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
@@ -142,13 +144,15 @@ def next_open_tasks(lead_ids) -> dict[int, NextTask]:
             if task_id is not None}
 
 
-def lead_tasks(lead: Lead, now: datetime) -> dict:
-    """A lead's open tasks (soonest first) and the ones done lately."""
-    tasks = db.session.scalars(
-        db.select(Task).options(joinedload(Task.assignee))
-        .where(Task.lead_id == lead.id, or_(Task.done_at.is_(None), Task.done_at >= now - RECENTLY_DONE))
-        .order_by(Task.done_at.is_not(None), Task.due_at, Task.id)
-    ).all()
+# A lead's open tasks (soonest first), then the ones done since ``done_since`` (``RECENTLY_DONE``
+# before now). Values: lead_id, done_since.
+LEAD_TASKS = Rows(Task, (Task.lead_id == bindparam("lead_id"),
+                         or_(Task.done_at.is_(None), Task.done_at >= bindparam("done_since"))),
+                  lambda task: (task.done_at.is_not(None), task.due_at, task.id), joined=("assignee",))
+
+
+def task_lists(tasks: list[Task]) -> dict:
+    """``LEAD_TASKS``' tasks as the lead page's two lists."""
     return {"open_tasks": [t for t in tasks if t.done_at is None],
             "done_tasks": [t for t in tasks if t.done_at is not None]}
 
@@ -169,29 +173,55 @@ def cursor_of(activity: Activity) -> str:
     return f"{activity.occurred_at.astimezone(timezone.utc).isoformat()}_{activity.id}"
 
 
-def timeline_page(lead_id: int, kind: str = "", after: tuple[datetime, int] | None = None,
-                  limit: int = TIMELINE_PAGE) -> tuple[list[Activity], str | None]:
-    """Newest first, keyset-paged on (occurred_at, id): one page and the cursor of the next."""
-    query = (db.select(Activity).options(joinedload(Activity.actor)).where(Activity.lead_id == lead_id)
-             .order_by(Activity.occurred_at.desc(), Activity.id.desc()))
-    if kind in LOGGED_KINDS:
-        query = query.where(Activity.kind == kind)
-    elif kind == "system":
-        query = query.where(Activity.kind.not_in(LOGGED_KINDS))
+@lru_cache(maxsize=None)
+def _timeline_rows(filtered: str, paged: bool) -> Rows:
+    """A lead's timeline, newest first, keyset-paged on (occurred_at, id): one page and one
+    entry more (there is a next page when it comes back). ``filtered``: "" (every entry),
+    "kind" (one logged kind), "system" (every entry the app wrote itself); ``paged``: the
+    entries after the cursor. Values: lead_id, and kind, at and last_id as they apply."""
+    where = [Activity.lead_id == bindparam("lead_id")]
+    if filtered == "kind":
+        where.append(Activity.kind == bindparam("kind"))
+    elif filtered == "system":
+        where.append(Activity.kind.not_in(LOGGED_KINDS))
+    if paged:
+        at, last_id = bindparam("at"), bindparam("last_id")
+        where.append(or_(Activity.occurred_at < at, and_(Activity.occurred_at == at, Activity.id < last_id)))
+    return Rows(Activity, tuple(where), lambda entry: (entry.occurred_at.desc(), entry.id.desc()),
+                TIMELINE_PAGE + 1, joined=("actor",))
+
+
+def timeline_rows(kind: str, after: tuple[datetime, int] | None = None) -> tuple[Rows, dict]:
+    """The Rows of a timeline page showing ``kind`` (a key of ``TIMELINE_FILTERS``) after the
+    cursor ``after``, and its values but lead_id."""
+    filtered = "kind" if kind in LOGGED_KINDS else "system" if kind == "system" else ""
+    values = {"kind": kind} if filtered == "kind" else {}
     if after is not None:
-        at, last_id = after
-        query = query.where(or_(Activity.occurred_at < at, and_(Activity.occurred_at == at, Activity.id < last_id)))
-    entries = list(db.session.scalars(query.limit(limit + 1)))
-    more = len(entries) > limit
-    entries = entries[:limit]
+        values.update(at=after[0], last_id=after[1])
+    return _timeline_rows(filtered, after is not None), values
+
+
+def timeline_page_of(entries: list[Activity]) -> tuple[list[Activity], str | None]:
+    """``timeline_rows``' entries as one page and the cursor of the next."""
+    more = len(entries) > TIMELINE_PAGE
+    entries = entries[:TIMELINE_PAGE]
     return entries, (cursor_of(entries[-1]) if more else None)
 
 
-def timeline_context(lead: Lead, kind: str = "", after=None) -> dict:
-    kind = kind if kind in TIMELINE_FILTERS else ""
-    entries, next_cursor = timeline_page(lead.id, kind, after)
+def timeline_kind_of(kind: str) -> str:
+    return kind if kind in TIMELINE_FILTERS else ""
+
+
+def timeline_context_of(entries: list[Activity], kind: str) -> dict:
+    entries, next_cursor = timeline_page_of(entries)
     return {"timeline": entries, "timeline_next": next_cursor, "timeline_kind": kind,
             "timeline_filters": TIMELINE_FILTERS}
+
+
+def timeline_context(lead: Lead, kind: str = "", after=None) -> dict:
+    kind = timeline_kind_of(kind)
+    rows, values = timeline_rows(kind, after)
+    return timeline_context_of(read(rows, lead_id=lead.id, **values), kind)
 
 
 def response_summary(lead: Lead, now: datetime) -> dict:
@@ -222,12 +252,13 @@ def default_due(user, now: datetime) -> datetime:
     return datetime.combine(tomorrow, time(9, 0), tzinfo=zone).astimezone(timezone.utc)
 
 
-def lead_activity_context(lead: Lead, viewer, now: datetime, timeline_kind: str = "", after=None) -> dict:
-    """The timeline, next steps and first-response figure of the lead page."""
-    tasks = lead_tasks(lead, now)
+def lead_activity_context(lead: Lead, viewer, now: datetime, timeline_kind: str, entries: list[Activity],
+                          tasks: list[Task]) -> dict:
+    """The timeline, next steps and first-response figure of the lead page, from the timeline's
+    ``entries`` (``timeline_rows``) and the lead's ``tasks`` (``LEAD_TASKS``)."""
     return {
-        **timeline_context(lead, timeline_kind, after),
-        **tasks,
+        **timeline_context_of(entries, timeline_kind),
+        **task_lists(tasks),
         "now": now, "zone": user_zone(viewer),
         "response": response_summary(lead, now),
         "can_log": can_log_activity(viewer, lead),

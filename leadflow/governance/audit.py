@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy import bindparam
+
+from leadflow.db import Rows, read
 from leadflow.extensions import db
 from leadflow.governance.models import ACTOR_NAME_MAX, AuditEntry
 
@@ -85,11 +88,13 @@ def record_changes_many(actor, entity_type: str, changes: dict[int, tuple[dict, 
         db.session.execute(AuditEntry.__table__.insert(), rows)
 
 
-def history(entity_type: str, entity_id: int, limit: int = 200) -> list[AuditEntry]:
-    return list(db.session.scalars(
-        db.select(AuditEntry)
-        .where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == entity_id)
-        # By time: a new lead's entry from the arrivals sweep is written after the create.
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-        .limit(limit)
-    ))
+# A record's history, newest first, its last 200 entries (each entry's actor comes joined:
+# ``AuditEntry.actor``). Values: entity_type, entity_id.
+HISTORY = Rows(AuditEntry, (AuditEntry.entity_type == bindparam("entity_type"),
+                            AuditEntry.entity_id == bindparam("entity_id")),
+               # By time: a new lead's entry from the arrivals sweep is written after the create.
+               lambda entry: (entry.at.desc(), entry.id.desc()), 200)
+
+
+def history(entity_type: str, entity_id: int) -> list[AuditEntry]:
+    return read(HISTORY, entity_type=entity_type, entity_id=entity_id)

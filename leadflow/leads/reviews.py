@@ -20,11 +20,11 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.exc import IntegrityError
 
-from leadflow.db import utcnow
+from leadflow.db import Rows, utcnow
 from leadflow.errors import PermissionDenied
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes, record_event
@@ -159,9 +159,10 @@ def _open_review(lead: Lead, name: str, submitted: str, current: str, source: st
 
 # --- the lead page ------------------------------------------------------------------------
 
-def open_reviews(lead: Lead) -> list[LeadFieldReview]:
-    return list(db.session.scalars(db.select(LeadFieldReview).where(
-        LeadFieldReview.lead_id == lead.id, LeadFieldReview.open_flag.is_(True)).order_by(LeadFieldReview.id)))
+# The values of a lead waiting for review, oldest first. Value: lead_id.
+OPEN_REVIEWS = Rows(LeadFieldReview,
+                    (LeadFieldReview.lead_id == bindparam("lead_id"), LeadFieldReview.open_flag.is_(True)),
+                    lambda review: (review.id,))
 
 
 def movable_open_reviews(from_id: int, to_id: int, ids: list[int] | None = None) -> list[int]:

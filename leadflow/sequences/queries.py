@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 
+from leadflow.db import Rows
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import editable_leads_clause
@@ -61,10 +62,14 @@ def template_editor_context(template: EmailTemplate | None, values: dict, viewer
             "leads": preview_leads(viewer), "preview": preview}
 
 
-def lead_enrollments(lead: Lead) -> dict:
-    """What the lead page shows: the lead's enrolments and the sequences it can join."""
-    enrollments = list(db.session.scalars(select(Enrollment).where(Enrollment.lead_id == lead.id)
-                                          .order_by(Enrollment.enrolled_at.desc()).limit(20)))
+# A lead's latest enrolments, each with its sequence (the panel shows its name). Value: lead_id.
+LEAD_ENROLLMENTS = Rows(Enrollment, (Enrollment.lead_id == bindparam("lead_id"),),
+                        lambda enrollment: (enrollment.enrolled_at.desc(),), 20, joined=("sequence",))
+
+
+def sequence_panel(enrollments: list[Enrollment]) -> dict:
+    """What the lead page shows: the lead's enrolments (``LEAD_ENROLLMENTS``) and the sequences
+    it can join."""
     active_ids = {e.sequence_id for e in enrollments if e.state == "active"}
     available = [s for s in active_sequences() if s.id not in active_ids]
     return {"enrollments": enrollments, "available_sequences": available}

@@ -232,12 +232,6 @@ def domain_error(error):  # a service refusal that no view above expected: say w
     return redirect_to(url_for("sequences.index"))
 
 
-@bp.app_template_global("sequence_panel")
-def sequence_panel(lead: Lead) -> dict:
-    """The lead page's Sequences panel reads its enrolments through this (one query each)."""
-    return queries.lead_enrollments(lead)
-
-
 @bp.app_template_global("sequence_choices")
 def sequence_choices() -> list[tuple[int, str]]:
     """``(id, name)`` of the sequences that take enrolments, for the lead list's bulk bar."""
