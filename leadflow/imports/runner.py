@@ -418,12 +418,12 @@ class ChunkWriter:
                        plan.values.get("value_cents"), -1)
 
     def _new_ids(self, raw: RawWriter, prepared: PreparedLeads, last_id: int) -> dict[float, int]:
-        """Board rank → id of the leads just inserted on SQLite, which numbers new rows max(id) + 1
-        in the order of the VALUES list (and this transaction holds the write lock): the ids after
-        ``last_id`` in order, as a check of the new maximum confirms; otherwise they are read back
-        by job and rank (unique within the chunk)."""
+        """Board rank → id of the leads just inserted. On SQLite, which numbers new rows
+        max(id) + 1 in the order of the VALUES list (and this transaction holds the write
+        lock), they are the ids after ``last_id`` in order, as a check of the new maximum
+        confirms; otherwise they are read back by job and rank."""
         count = len(prepared.rows)
-        if raw.scalar("SELECT MAX(id) FROM leads") == last_id + count:
+        if raw.sqlite and raw.scalar("SELECT MAX(id) FROM leads") == last_id + count:
             return dict(zip(prepared.by_rank, range(last_id + 1, last_id + 1 + count)))
         return dict(raw.rows("SELECT board_rank, id FROM leads WHERE import_job_id = ? AND id > ?",
                              (self.job_id, last_id)))
