@@ -19,7 +19,8 @@ New leads are written as tuples through the driver (multi-row ``VALUES`` on SQLi
 PostgreSQL; leads through the lead store's ``insert_rows``, whose ``ON CONFLICT`` skips a row
 whose email a live lead got meanwhile: that row is reported as skipped; tags and notes through ``leadflow.imports.rawsql``;
 each lead's "Lead created" timeline entry and stage change are ``INSERT … SELECT`` from the
-chunk's new leads), with every derived column set by the lead store's own rules
+chunk's new leads; on PostgreSQL the leads, their tags and that history are one statement,
+``store.insert_imported``), with every derived column set by the lead store's own rules
 (``store.stage_columns``, ``store.new_card_rank``, ``search_text_for``); the board's stage totals get each chunk's counts
 and sums in the same transaction. The audit log gets one entry when the import starts and
 one when it finishes (the job and its rows are the record of what it created). Rows that update an existing lead go through ``leads.services.update_lead``,
@@ -365,28 +366,38 @@ class ChunkWriter:
         return prepared
 
     def _insert(self, raw: RawWriter, prepared: PreparedLeads) -> dict[tuple[int, str], list[int]]:
-        """The leads, then their tags, timeline and stage history. (The
-        audit log has one entry for the whole import: the job and its rows record what it
-        created.) Returns the board totals to add."""
-        # Ids are read back by job and board rank (unique within the chunk): a driver
-        # executemany gives no ids, and RETURNING in parameter order costs a statement per row.
-        last_id = raw.scalar("SELECT COALESCE(MAX(id), 0) FROM leads")
-        store.insert_rows(raw, LEAD_COLUMNS + ["temperature", "score", "marketing_consent", "created_at",
-                                               "updated_at", "version", "import_job_id"], prepared.rows)
-        ids = self._new_ids(raw, prepared, last_id)
+        """The leads with their tags, timeline and stage history (on PostgreSQL in one statement,
+        ``store.insert_imported``), then their notes. (The audit log has one entry for the whole
+        import: the job and its rows record what it created.) Returns the board totals to add."""
+        columns = LEAD_COLUMNS + ["temperature", "score", "marketing_consent", "created_at", "updated_at", "version",
+                                  "import_job_id"]
+        if raw.sqlite:
+            ids = self._insert_sqlite(raw, columns, prepared)
+        else:
+            ids = store.insert_imported(raw, columns, prepared.rows, prepared.links, actor_id=self.actor_id,
+                                        subject=self.subject, at=prepared.at)
         if len(ids) < len(prepared.by_rank):
             self._skip_not_inserted(prepared, ids)
         for rank, plan in prepared.by_rank.items():
             plan.lead_id = ids[rank]
-        at, new = prepared.at, (self.job_id, last_id)
-        raw.insert_many(lead_tags, ["lead_id", "tag_id"], [(ids[rank], tag) for rank, tag in prepared.links
-                                                           if rank in ids])
-        store.insert_imported_history(raw, *new, actor_id=self.actor_id, subject=self.subject, at=at)
+        at = prepared.at
         raw.insert_many(Activity.__table__, ["lead_id", "kind", "actor_id", "occurred_at", "subject", "body",
                                              "created_at"],
                         [(ids[rank], "note", self.actor_id, at, "Imported note", body, at)
                          for rank, body in prepared.notes if rank in ids])
         return prepared.totals
+
+    def _insert_sqlite(self, raw: RawWriter, columns: list[str], prepared: PreparedLeads) -> dict[float, int]:
+        """SQLite: the leads, their ids (``_new_ids``), their tags and first history; returns
+        board rank → id of the leads inserted."""
+        last_id = raw.scalar("SELECT COALESCE(MAX(id), 0) FROM leads")
+        store.insert_rows(raw, columns, prepared.rows)
+        ids = self._new_ids(raw, prepared, last_id)
+        raw.insert_many(lead_tags, ["lead_id", "tag_id"], [(ids[rank], tag) for rank, tag in prepared.links
+                                                           if rank in ids])
+        store.insert_imported_history(raw, self.job_id, last_id, actor_id=self.actor_id, subject=self.subject,
+                                      at=prepared.at)
+        return ids
 
     @staticmethod
     def _skip_not_inserted(prepared: PreparedLeads, ids: dict[float, int]) -> None:
