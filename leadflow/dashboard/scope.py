@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import true
 
 from leadflow.accounts.models import User
+from leadflow.db import plan_for
 from leadflow.extensions import db
 
 VIEWS = {"me": "Mine", "team": "My team", "all": "Everyone"}
@@ -25,9 +26,11 @@ class Scope:
     message: str | None = None  # why the asked-for view was not given
 
     def people(self, column):
-        """A WHERE clause on a user-id column (an owner, an assignee) for the people in view."""
+        """A WHERE clause on a user-id column (an owner, an assignee) for the people in view.
+        A person's id is written into the statement (``plan_for``): each person's lists and
+        counts are planned for their own rows once, and that plan kept."""
         if self.view == "me":
-            return column == self.viewer_id
+            return column == plan_for(self.viewer_id)
         if self.view == "team":
             return column.in_(db.select(User.id).where(User.team_id == self.team_id))
         return true()
