@@ -5,6 +5,7 @@ scheduler's own process beside it.
     .venv/bin/python bench/bench_memory.py                 # a SQLite demo of 1,000 leads
     .venv/bin/python bench/bench_memory.py --leads 10000 --requests 50
     .venv/bin/python bench/bench_memory.py --database-url postgresql://postgres@127.0.0.1/leadflow_bench
+    .venv/bin/python bench/bench_memory.py --clients 4      # 4 signed-in clients at once, 50 requests each
 
 It migrates and seeds a scratch SQLite database (or a PostgreSQL database ``NAME_memory``,
 made anew), starts gunicorn with one worker on a free loopback port as ``make serve
@@ -12,8 +13,10 @@ WORKERS=N`` does (production settings, ``leadflow.serving.gunicorn_command`` and
 ``server_environment``: the scheduler in a process of its own that gunicorn's master
 starts, ``MALLOC_ARENA_MAX=2``; ``--scheduler thread``: the scheduler in the worker, as
 ``leadflow serve`` without ``--scheduler process`` runs it), signs in with the demo login,
-sends the requests, and reads the worker's ``VmRSS`` (resident now) and ``VmHWM`` (peak)
-from ``/proc``, and the scheduler process's when there is one. The baseline, measured in the same run, is a bare
+sends the requests (``--clients N``: N signed-in clients at once, each sending them, so the
+worker's threads each hold a database connection and a request's memory at the same time;
+default one client, one request at a time), and reads the worker's ``VmRSS`` (resident
+now) and ``VmHWM`` (peak) from ``/proc``, and the scheduler process's when there is one. The baseline, measured in the same run, is a bare
 ``python -c "import flask, sqlalchemy"`` process: what any Flask + SQLAlchemy app holds
 before its own code. Target: ≤ 80 MB resident after warm-up. Prints Markdown.
 
@@ -38,6 +41,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -155,13 +159,35 @@ def is_scheduler(pid: int) -> bool:
     return b"scheduler" in Path(f"/proc/{pid}/cmdline").read_bytes()
 
 
-def measure(env: dict, log: Path, requests_count: int, scheduler: str) -> dict:
+def send_requests(sessions: list, base: str, requests_count: int) -> dict:
+    """Each session sends ``requests_count`` mixed requests, all sessions at once; the answers'
+    statuses counted."""
+    statuses: dict = {}
+    lock = threading.Lock()
+
+    def send(session, plan):
+        for url in plan:
+            status = session.get(base + url, timeout=120).status_code
+            with lock:
+                statuses[status] = statuses.get(status, 0) + 1
+
+    plans = [request_plan(session, base, requests_count) for session in sessions]
+    threads = [threading.Thread(target=send, args=pair) for pair in zip(sessions, plans)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def measure(env: dict, log: Path, requests_count: int, scheduler: str, clients: int = 1) -> dict:
     import requests
 
     master, port = start_gunicorn(env, log, scheduler)
     try:
         base = f"http://127.0.0.1:{port}"
-        session = requests.Session()
+        sessions = [requests.Session() for _ in range(clients)]
+        session = sessions[0]
         session.get(f"{base}/login", timeout=120)  # answered: the worker has loaded the app
         time.sleep(1)
         workers = [pid for pid in children(master.pid) if not is_scheduler(pid)]
@@ -172,11 +198,9 @@ def measure(env: dict, log: Path, requests_count: int, scheduler: str) -> dict:
         worker = workers[0]
         started_rss, _ = memory_mb(worker)
         started_pss, started_uss = shared_mb(worker)
-        sign_in(session, base)
-        statuses = {}
-        for url in request_plan(session, base, requests_count):
-            status = session.get(base + url, timeout=120).status_code
-            statuses[status] = statuses.get(status, 0) + 1
+        for each in sessions:
+            sign_in(each, base)
+        statuses = send_requests(sessions, base, requests_count)
         time.sleep(1)
         warm_rss, peak = memory_mb(worker)
         warm_pss, warm_uss = shared_mb(worker)
@@ -189,21 +213,24 @@ def measure(env: dict, log: Path, requests_count: int, scheduler: str) -> dict:
         master.wait(timeout=30)
 
 
-def markdown(result: dict, baseline: float, leads: int, database: str, requests_count: int) -> str:
+def markdown(result: dict, baseline: float, leads: int, database: str, requests_count: int,
+             clients: int = 1) -> str:
     verdict = "met" if result["warm"] <= TARGET_MB else "MISSED"
     seeded = f"{leads:,} demo leads"
     statuses = ", ".join(f"{n}× {s}" for s, n in sorted(result["statuses"].items()))
+    sent = sum(result["statuses"].values())
     place = "scheduler in its own process" if result["scheduler"] else "scheduler in the worker"
     scheduler_rows = [] if not result["scheduler"] else [
         f"| the scheduler's own process (resident, peak) | {result['scheduler'][0]:.1f} (peak "
         f"{result['scheduler'][1]:.1f}) | {baseline:.1f} | ×{result['scheduler'][0] / baseline:.2f} |  | — |"]
     return "\n".join([
         f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; one gunicorn worker (4 threads, {place}) "
-        f"on {database} with {seeded}; {requests_count} mixed requests (answers: {statuses}).", "",
+        f"on {database} with {seeded}; {requests_count} mixed requests"
+        f"{f' from each of {clients} clients at once' if clients > 1 else ''} (answers: {statuses}).", "",
         "| worker | resident MB | bare `import flask, sqlalchemy` (MB) | ratio | target | |",
         "|---|---:|---:|---:|---|---|",
         f"| after start (one sign-in page) | {result['started']:.1f} | {baseline:.1f} | ×{result['started'] / baseline:.2f} |  | — |",
-        f"| after {requests_count} requests | {result['warm']:.1f} | {baseline:.1f} | ×{result['warm'] / baseline:.2f} "
+        f"| after {sent} requests | {result['warm']:.1f} | {baseline:.1f} | ×{result['warm'] / baseline:.2f} "
         f"| ≤ {TARGET_MB:.0f} MB | {verdict} |",
         f"| peak | {result['peak']:.1f} | {baseline:.1f} | ×{result['peak'] / baseline:.2f} |  | — |",
         *scheduler_rows, "",
@@ -211,7 +238,7 @@ def markdown(result: dict, baseline: float, leads: int, database: str, requests_
         "PSS splits a shared page among the processes that map it, USS counts only its own):", "",
         "| worker | RSS | PSS | USS |", "|---|---:|---:|---:|",
         f"| after start | {result['started']:.1f} | {result['started_pss_uss'][0]:.1f} | {result['started_pss_uss'][1]:.1f} |",
-        f"| after {requests_count} requests | {result['warm']:.1f} | {result['warm_pss_uss'][0]:.1f} "
+        f"| after {sent} requests | {result['warm']:.1f} | {result['warm_pss_uss'][0]:.1f} "
         f"| {result['warm_pss_uss'][1]:.1f} |", ""])
 
 
@@ -219,6 +246,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=1000, help="demo leads in the scratch SQLite database")
     parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=1,
+                        help="signed-in clients sending their requests at the same time")
     parser.add_argument("--scheduler", choices=["process", "thread"], default="process",
                         help="the scheduler in a process of its own (make serve) or in the worker")
     parser.add_argument("--database-url", metavar="URL",
@@ -233,8 +262,8 @@ def main(argv=None) -> int:
         url, fresh, _ = database_for("memory", instance, database_url=args.database_url)
         env = environment(instance, url)
         prepare(env, args.leads, seed=fresh)
-        result = measure(env, instance / "gunicorn.log", args.requests, args.scheduler)
-    print(markdown(result, baseline_mb(), args.leads, database_label(url), args.requests))
+        result = measure(env, instance / "gunicorn.log", args.requests, args.scheduler, args.clients)
+    print(markdown(result, baseline_mb(), args.leads, database_label(url), args.requests, args.clients))
     return 0 if result["warm"] <= TARGET_MB else 1
 
 
