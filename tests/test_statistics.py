@@ -4,6 +4,7 @@ statistics count the leads that are there now (``db.refresh_statistics``): Postg
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from leadflow import db as framework
@@ -79,3 +80,21 @@ def test_a_bulk_job_over_the_threshold_refreshes_them(login_as, make_user, make_
     forget_statistics()
     bulk.run_job(job.id)
     assert planner_rows() == leads_in_table() == 4
+
+
+def test_the_duplicate_check_finds_a_lead_by_its_keys_after_analyze(make_lead):
+    """Columns empty on nearly every lead are indexed where they hold a value: with a
+    whole-column index, SQLite's statistics said one value of the shared email key matches
+    every lead, and its planner scanned the whole table for the lead page's duplicate check
+    (40 ms a lead page at 100,000 leads)."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's statistics; PostgreSQL's count a column's NULLs apart")
+    for i in range(60):
+        make_lead(first_name=f"Sparse{i}", email=f"sparse{i}@example.com")
+    db.session.commit()
+    framework.refresh_statistics(db.session)
+    plan = " | ".join(row[-1] for row in db.session.execute(db.text(
+        "EXPLAIN QUERY PLAN SELECT id FROM leads WHERE email_key = :key OR shared_email_key = :key"),
+        {"key": "sparse7@example.com"}))
+    assert "SCAN leads" not in plan, plan
+    assert "ix_leads_shared_email_key" in plan, plan

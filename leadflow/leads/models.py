@@ -4,7 +4,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, Date, Float, ForeignKey, Index, Integer, String, Table, Text,
+    JSON, BigInteger, Boolean, Column, Date, Float, ForeignKey, Index, Integer, String, Table, Text, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -88,6 +88,8 @@ class Tag(db.Model):
 # Which leads hold their email: the live ones that have one. ``leads.store`` names this
 # predicate in its ``ON CONFLICT`` clause, so the two must stay the same text.
 LIVE_EMAIL_WHERE = "deleted_at IS NULL AND email_key IS NOT NULL"
+# Lead columns empty on nearly every lead, indexed only where they hold a value (see below).
+SPARSE_COLUMNS = ("shared_email_key", "import_job_id")
 
 
 class Lead(db.Model):
@@ -121,6 +123,13 @@ class Lead(db.Model):
         Index("ix_leads_won_entered", "stage_id", "stage_entered_at", "owner_id", "deleted_at", "currency", "value_cents"),
         Index("ix_leads_live_created_response", "deleted_at", "created_at", "owner_id", "first_response_at"),
         Index("ix_leads_owner_created_response", "owner_id", "created_at", "deleted_at", "first_response_at"),
+        # Columns empty on nearly every lead are indexed where they hold a value: a whole-column
+        # index's statistics (SQLite's ANALYZE, which the app runs after an import) say one
+        # value matches every lead, and SQLite then scanned the table for the lead page's
+        # duplicate check (email_key = ? OR shared_email_key = ?: 40 ms at 100,000 leads
+        # instead of 0.2). A comparison with a value implies IS NOT NULL, so both still use them.
+        *(Index(f"ix_leads_{column}", column, sqlite_where=text(f"{column} IS NOT NULL"),
+                postgresql_where=text(f"{column} IS NOT NULL")) for column in SPARSE_COLUMNS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -132,7 +141,7 @@ class Lead(db.Model):
     # (migration 3e5a9c1d7b20): its email_key is empty, the older lead holds the key,
     # and the duplicates queue pairs the two on this until a person merges them. Cleared when
     # its email changes.
-    shared_email_key: Mapped[str | None] = mapped_column(String(254), index=True)
+    shared_email_key: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164
     title: Mapped[str | None] = mapped_column(String(120))
     country: Mapped[str | None] = mapped_column(String(2))
@@ -181,7 +190,7 @@ class Lead(db.Model):
     board_rank: Mapped[float] = mapped_column(Float, default=0.0)
     version: Mapped[int] = mapped_column(Integer, default=1)
     # The import that created the lead, so undoing it finds exactly those leads.
-    import_job_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="SET NULL"), index=True)
+    import_job_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="SET NULL"))
 
     organization: Mapped[Organization | None] = relationship(back_populates="leads")
     owner = relationship("User", foreign_keys=[owner_id])
