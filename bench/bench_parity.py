@@ -35,7 +35,8 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_pages import build_app, db_engine_dispose, machine, migrate_and_seed, percentile, sign_in  # noqa: E402
+from bench_pages import (  # noqa: E402
+    build_app, db_engine_dispose, machine, migrate_and_seed, percentile, refresh_statistics, sign_in)
 
 from bench_databases import database_for, is_postgresql  # noqa: E402
 
@@ -113,6 +114,7 @@ def bench_size(size: int, runs: int, warmup: int, reuse: Path, database_url: str
         app = build_app(url)
         print(f"== {size:,} leads on {label}: {'seeding' if fresh else 'reusing ' + where} …", flush=True)
         migrate_and_seed(app, size, seed=fresh)
+        refresh_statistics(app)  # both databases as in use, whatever ran on them before
         client = app.test_client()
         sign_in(client)
         sides[label] = (app, client, page_plan(app) + fragment_plan(client))

@@ -50,7 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_databases import database_for, database_label, is_postgresql  # noqa: E402
-from bench_pages import build_app, machine, percentile  # noqa: E402  (also points the instance folder at scratch)
+from bench_pages import build_app, machine, percentile, refresh_statistics  # noqa: E402  (also points the instance folder at scratch)
 
 TARGET_RATIO = 2.0
 PASSWORD = "bench-reports-password"
@@ -183,15 +183,6 @@ def exact_database(database_url: str, *, reuse: bool) -> tuple[str, bool, str]:
     finally:
         engine.dispose()
     return url.render_as_string(hide_password=False), not (reuse and seeded), f"PostgreSQL database {url.database}"
-
-
-def refresh_statistics(app) -> None:
-    from sqlalchemy import text
-
-    from leadflow.extensions import db
-
-    with app.app_context(), db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("VACUUM ANALYZE" if connection.dialect.name == "postgresql" else "ANALYZE"))
 
 
 def counts(app) -> dict:
