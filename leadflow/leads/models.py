@@ -4,7 +4,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, Date, Float, ForeignKey, Index, Integer, String, Table, Text, text,
+    JSON, BigInteger, Boolean, Column, Date, Float, ForeignKey, Index, Integer, String, Table, Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -129,8 +129,7 @@ class Lead(db.Model):
         # (after a full ANALYZE, 100,000 leads) for the lead page's
         # duplicate check (email_key = ? OR shared_email_key = ?: 40 ms at 100,000 leads
         # instead of 0.2). A comparison with a value implies IS NOT NULL, so both still use them.
-        *(Index(f"ix_leads_{column}", column, sqlite_where=text(f"{column} IS NOT NULL"),
-                postgresql_where=text(f"{column} IS NOT NULL")) for column in SPARSE_COLUMNS),
+        *(partial_index(f"ix_leads_{column}", column, where=f"{column} IS NOT NULL") for column in SPARSE_COLUMNS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
