@@ -158,15 +158,20 @@ class Rows:
         query = query.order_by(*self.order(self.entity)) if ordered else query
         return query.limit(plan_limit(self.limit)) if self.limit is not None else query
 
+    def loads(self, entity) -> list:
+        """The ``joined`` relationships' loader options, of ``entity`` (this list's entity or its alias)."""
+        return [joinedload(getattr(entity, name)) for name in self.joined]
+
     @cached_property
     def alone(self):
-        return self.select().options(*(joinedload(getattr(self.entity, name)) for name in self.joined))
+        return self.select().options(*self.loads(self.entity))
 
 
 def read(rows: Rows, **values) -> list:
     return list(db.session.scalars(rows.alone, values))
 
 
+@lru_cache(maxsize=None)  # keyed by the page's Rows (made once each): one statement per set of lists
 def _side_by_side(lists: tuple[Rows, ...]):
     """``read_together``'s statement: each list a subquery with its own order and LIMIT (one
     without a LIMIT needs no order inside: the outer ORDER BY gives it), the subqueries side by
@@ -180,11 +185,8 @@ def _side_by_side(lists: tuple[Rows, ...]):
     for subquery in subqueries[1:]:
         joined = joined.join(subquery, false(), full=True)
     return (db.select(*parts).select_from(joined)
-            .options(*(joinedload(getattr(part, name)) for rows, part in zip(lists, parts) for name in rows.joined))
+            .options(*(option for rows, part in zip(lists, parts) for option in rows.loads(part)))
             .order_by(*(key for rows, part in zip(lists, parts) for key in rows.order(part))))
-
-
-_SIDE_BY_SIDE: dict[tuple[Rows, ...], Any] = {}
 
 
 def _has_full_join(dialect) -> bool:
@@ -199,11 +201,8 @@ def read_together(*lists: Rows, **values) -> list[list]:
     machine; 0.02 ms on SQLite)."""
     if not _has_full_join(db.engine.dialect):
         return [read(rows, **values) for rows in lists]
-    statement = _SIDE_BY_SIDE.get(lists)
-    if statement is None:
-        statement = _SIDE_BY_SIDE.setdefault(lists, _side_by_side(lists))
     found: list[list] = [[] for _ in lists]
-    for row in db.session.execute(statement, values):
+    for row in db.session.execute(_side_by_side(lists), values):
         for into, entity in zip(found, row):
             if entity is not None:
                 into.append(entity)
