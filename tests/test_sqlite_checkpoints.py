@@ -15,6 +15,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,15 @@ def make_engine(path: Path, checkpoint_seconds: float):
     with engine.begin() as connection:
         connection.exec_driver_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
     return engine
+
+
+@contextmanager
+def own_engine(path: Path, checkpoint_seconds: float) -> Iterator:
+    engine = make_engine(path, checkpoint_seconds)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def write_pages(engine, pages: int, per_commit: int = 10) -> int:
@@ -66,8 +77,7 @@ def rows_in_file_alone(path: Path, tmp_path: Path) -> int:
 
 def test_commits_that_fill_the_wal_do_not_copy_it_into_the_database_file(tmp_path):
     path = tmp_path / "writes.sqlite3"
-    engine = make_engine(path, checkpoint_seconds=NEVER)
-    try:
+    with own_engine(path, checkpoint_seconds=NEVER) as engine:
         assert sqlite_checkpointer(engine).checkpoint()[0] == 0  # the table, copied back
         before = digest(path)
         write_pages(engine, 3 * 1000)  # three times SQLite's default checkpoint interval
@@ -76,34 +86,26 @@ def test_commits_that_fill_the_wal_do_not_copy_it_into_the_database_file(tmp_pat
         busy, in_wal, copied = sqlite_checkpointer(engine).checkpoint()
         assert busy == 0 and in_wal == copied > 3 * 1000 - 100
         assert digest(path) != before
-    finally:
-        engine.dispose()
 
 
 def test_the_thread_copies_every_commit_into_the_database_file_soon_after(tmp_path):
     path = tmp_path / "writes.sqlite3"
-    engine = make_engine(path, checkpoint_seconds=0.05)
-    try:
+    with own_engine(path, checkpoint_seconds=0.05) as engine:
         rows = write_pages(engine, 1500)
         deadline = time.monotonic() + 10
         while rows_in_file_alone(path, tmp_path) < rows and time.monotonic() < deadline:
             time.sleep(0.05)
         assert rows_in_file_alone(path, tmp_path) == rows
-    finally:
-        engine.dispose()
 
 
 def test_the_wal_stays_bounded_when_the_thread_does_not_keep_up(tmp_path):
     path = tmp_path / "burst.sqlite3"
-    engine = make_engine(path, checkpoint_seconds=NEVER)
-    try:
+    with own_engine(path, checkpoint_seconds=NEVER) as engine:
         per_commit = 10
         write_pages(engine, SAFETY_NET_PAGES + 3000, per_commit=per_commit)
         wal = Path(f"{path}-wal").stat().st_size
         frame = PAGE + 24  # each page in the WAL has a 24-byte header
         assert wal <= (SAFETY_NET_PAGES + 2 * per_commit + 10) * frame
-    finally:
-        engine.dispose()
 
 
 CHILD = """
