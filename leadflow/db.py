@@ -24,6 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.cache_key import CacheKey
 from sqlalchemy.types import TypeDecorator
 
+from leadflow.checkpoints import SAFETY_NET_PAGES, Checkpointer
 from leadflow.extensions import db
 
 
@@ -626,8 +627,6 @@ def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int, checkpoint_sec
     connection, SQLite's default)."""
     if engine.dialect.name != "sqlite":
         return
-    from leadflow.checkpoints import SAFETY_NET_PAGES, Checkpointer
-
     on_file = engine.url.database not in (None, "", ":memory:")
     checkpointer = Checkpointer(engine.url.database, checkpoint_seconds) if on_file and checkpoint_seconds > 0 else None
     _checkpointers[engine] = checkpointer
