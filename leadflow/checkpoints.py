@@ -30,7 +30,6 @@ tell ``leadflow.restore`` the database is in use, and it opens the file read-wri
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from collections.abc import Callable
 from urllib.parse import quote
@@ -46,9 +45,12 @@ IDLE_SECONDS = 60.0
 class Checkpointer:
     """The checkpoints of one SQLite database file, for this process."""
 
-    def __init__(self, path: str, every_seconds: float):
+    def __init__(self, path: str, every_seconds: float, dbapi):
         self.path = path
         self.every_seconds = every_seconds
+        # The engine's driver (``sqlite3``), handed in: imported here, it would load SQLite's
+        # library into every process, PostgreSQL's too (about 1.8 MB of each).
+        self.dbapi = dbapi
         self._after_fork()
 
     def _after_fork(self) -> None:
@@ -109,13 +111,13 @@ class Checkpointer:
         """One passive checkpoint: (busy, pages in the WAL, pages copied back), or None when
         the database cannot be opened (moved aside, deleted) or checkpointed just now."""
         try:
-            connection = sqlite3.connect(f"file:{quote(self.path)}?mode=rw", uri=True, timeout=0,
-                                         isolation_level=None, check_same_thread=False)
-        except sqlite3.Error:
+            connection = self.dbapi.connect(f"file:{quote(self.path)}?mode=rw", uri=True, timeout=0,
+                                            isolation_level=None, check_same_thread=False)
+        except self.dbapi.Error:
             return None
         try:
             return tuple(connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
-        except sqlite3.Error:
+        except self.dbapi.Error:
             return None
         finally:
             connection.close()

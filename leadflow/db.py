@@ -628,7 +628,8 @@ def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int, checkpoint_sec
     if engine.dialect.name != "sqlite":
         return
     on_file = engine.url.database not in (None, "", ":memory:")
-    checkpointer = Checkpointer(engine.url.database, checkpoint_seconds) if on_file and checkpoint_seconds > 0 else None
+    checkpointer = (Checkpointer(engine.url.database, checkpoint_seconds, engine.dialect.dbapi)
+                    if on_file and checkpoint_seconds > 0 else None)
     _checkpointers[engine] = checkpointer
 
     @event.listens_for(engine, "connect")
