@@ -42,6 +42,9 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"query_cache_size": SQL_COMPILED_CACHE_SIZE}
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "10000"))
+    # SQLite: a thread of each process copies the WAL back into the database this often while
+    # writes go on, instead of the commit that fills it (``leadflow.checkpoints``); 0: the commit.
+    SQLITE_CHECKPOINT_SECONDS = float(os.environ.get("SQLITE_CHECKPOINT_SECONDS", "0.5"))
     # A request (or sweep) that meets a busy database runs again from the start, at most this
     # many times and, counting the waits between tries, for about this long; then 503.
     DB_BUSY_RETRY_ATTEMPTS = int(os.environ.get("DB_BUSY_RETRY_ATTEMPTS", "40"))

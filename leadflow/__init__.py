@@ -46,7 +46,7 @@ def create_app(config: object | str | None = None, *, migrations: bool = True) -
     htmx.init_app(app)
     limiter.init_app(app)
     with app.app_context():
-        configure_sqlite_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        configure_sqlite_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"], app.config["SQLITE_CHECKPOINT_SECONDS"])
         if db.engine.dialect.name == "postgresql":
             from leadflow import pgdriver
 

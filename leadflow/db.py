@@ -7,6 +7,7 @@ import re
 import select
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.cache_key import CacheKey
 from sqlalchemy.types import TypeDecorator
 
+from leadflow.checkpoints import SAFETY_NET_PAGES, Checkpointer
 from leadflow.extensions import db
 
 
@@ -618,9 +620,17 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
     engine.dialect.do_rollback = ending(engine.dialect.do_rollback)
 
 
-def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:
+def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int, checkpoint_seconds: float = 0.5) -> None:
+    """SQLite's settings for the app's connections, BEGIN as the app chooses it, the writers'
+    turns (``ProcessWriterLock``) and, for a file, WAL checkpoints run by a thread every
+    ``checkpoint_seconds`` while writes go on (``leadflow.checkpoints``; 0: by the committing
+    connection, SQLite's default)."""
     if engine.dialect.name != "sqlite":
         return
+    on_file = engine.url.database not in (None, "", ":memory:")
+    checkpointer = (Checkpointer(engine.url.database, checkpoint_seconds, engine.dialect.dbapi)
+                    if on_file and checkpoint_seconds > 0 else None)
+    _checkpointers[engine] = checkpointer
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -629,12 +639,14 @@ def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        if engine.url.database not in (None, "", ":memory:"):
+        if on_file:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+        if checkpointer is not None:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
         cursor.close()
 
-    writer = ProcessWriterLock(busy_timeout_ms / 1000) if engine.url.database not in (None, "", ":memory:") else None
+    writer = ProcessWriterLock(busy_timeout_ms / 1000) if on_file else None
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
@@ -659,6 +671,20 @@ def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int) -> None:
         engine.dialect.do_rollback = writer.releasing(engine.dialect.do_rollback)
         for name in ("checkin", "invalidate", "close"):
             event.listen(engine, name, writer.release_from_event)
+    if checkpointer is not None:
+        # Around the writer's turn: the next writer starts before this asks for a checkpoint.
+        engine.dialect.do_commit = checkpointer.after(engine.dialect.do_commit,
+                                                      lambda: begin_mode.get() == "IMMEDIATE")
+        event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())
+
+
+# The checkpoints of each engine on a SQLite file (None: SQLite's own, by the committing connection).
+_checkpointers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def sqlite_checkpointer(engine: Engine):
+    """The ``leadflow.checkpoints.Checkpointer`` of ``engine``, None when its commits checkpoint."""
+    return _checkpointers.get(engine)
 
 
 class ProcessWriterLock:
