@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload
 from leadflow.accounts.models import User
 from leadflow.accounts.services import menu_teams, menu_users
 from leadflow.accounts.zones import user_zone
-from leadflow.db import parse_id, plan_limit
+from leadflow.db import Alongside, beside, can_read_beside, parse_id, plan_limit, take_alongside
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, lead_value_in_base, total_in_base
@@ -30,7 +30,7 @@ from leadflow.leads.models import BOARD_ORDER, SOURCES, TEMPERATURES, Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.queries import amount_arg, filter_by_owner, filter_by_text, filter_by_value
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
-from leadflow.pipeline.cards import card_statement, next_task_of, read_cards
+from leadflow.pipeline.cards import card_statement, keep_next_task, next_task_alongside, next_task_of, read_cards
 from leadflow.pipeline.totals import live_currency_totals_query
 from leadflow.web import refcache
 from leadflow.web.formatting import due_text, local_today, money, url_pattern
@@ -189,17 +189,18 @@ def card_fields() -> list[str]:
     return [f for f in chosen if f in CARD_FIELD_CHOICES]
 
 
-def stage_totals(stages: list[Stage], filters: BoardFilters, viewer,
-                 rates: Rates | None = None) -> dict[int, tuple[int, MoneyTotal]]:
+def stage_totals(stages: list[Stage], filters: BoardFilters, viewer, rates: Rates | None = None,
+                 alongside: Alongside | None = None) -> dict[int, tuple[int, MoneyTotal]]:
     """{stage id: (lead count, total in the base currency)}: from the kept per-currency totals
-    when unfiltered, counted when filtered; every total made by ``total_in_base``."""
+    when unfiltered (with ``alongside``'s rows read in the same statement), counted when
+    filtered; every total made by ``total_in_base``."""
     rates = rates or current_rates()
     ids = [s.id for s in stages]
     per_stage: dict[int, dict[str, tuple[int, int, int]]] = {i: {} for i in ids}
     if filters.active:
         rows = db.session.execute(filters.apply(live_currency_totals_query(ids), viewer)).all()
     else:
-        rows, short = kept_currency_totals(ids)
+        rows, short = kept_currency_totals(ids, alongside)
         if short:  # currency rows that do not add up to their stage's (see pipeline.totals)
             rows += db.session.execute(live_currency_totals_query(short)).all()
     for stage_id, currency, count, valued, cents in rows:
@@ -218,16 +219,28 @@ _KEPT_TOTALS = (
     .where(StageTotals.stage_id.in_(bindparam("stage_ids", expanding=True))))
 
 
-def kept_currency_totals(ids: list[int]) -> tuple[list, list[int]]:
+@lru_cache(maxsize=4)
+def _kept_totals_beside(alongside_statement):
+    """``_KEPT_TOTALS`` with an ``Alongside``'s SELECT (each made once, at module level), built once."""
+    return beside(_KEPT_TOTALS, alongside_statement)
+
+
+def kept_currency_totals(ids: list[int], alongside: Alongside | None = None) -> tuple[list, list[int]]:
     """The kept (stage, currency) rows, and the stages whose rows do not add up to the stage's
     own count and value (they are counted from the leads instead): one query, which after a
-    move on PostgreSQL is the one that adds the move's totals (``store.kept_totals_adding_pending``)."""
+    move on PostgreSQL is the one that adds the move's totals (``store.kept_totals_adding_pending``),
+    and which reads ``alongside``'s rows too (where the database has FULL JOIN)."""
     kept: dict[int, list] = {}
     expected: dict[int, tuple[int, int]] = {}
-    read = store.kept_totals_adding_pending(list(ids))
+    read = store.kept_totals_adding_pending(list(ids), alongside)
     if read is None:
-        for stage_id, count, value, currency, n, valued, cents in db.session.execute(
-                _KEPT_TOTALS, {"stage_ids": list(ids)}):
+        params = {"stage_ids": list(ids)}
+        if alongside is None or not can_read_beside():
+            rows = db.session.execute(_KEPT_TOTALS, params)
+        else:
+            rows = take_alongside(db.session.execute(_kept_totals_beside(alongside.statement),
+                                                     {**params, **alongside.params}), 7, alongside)
+        for stage_id, count, value, currency, n, valued, cents in rows:
             expected[stage_id] = (count, value)
             if currency is not None:
                 kept.setdefault(stage_id, []).append((stage_id, currency, n, valued, cents))
@@ -325,9 +338,15 @@ def build_columns(pipeline: Pipeline, filters: BoardFilters, viewer, fields: lis
     return columns
 
 
-def column_headers(stages: list[Stage], filters: BoardFilters, viewer, rates: Rates | None = None) -> list[Column]:
-    """The headers of some columns alone (after a move): counts and totals, no cards."""
-    totals = stage_totals(stages, filters, viewer, rates)
+def column_headers(stages: list[Stage], filters: BoardFilters, viewer, rates: Rates | None = None,
+                   card: Lead | None = None) -> list[Column]:
+    """The headers of some columns alone (after a move): counts and totals, no cards; with
+    ``card`` (the moved lead, drawn with them) its next task read in the same statement as the
+    totals where it can be, a round trip less (else the card reads it when drawn)."""
+    alongside = next_task_alongside(card) if card is not None else None
+    totals = stage_totals(stages, filters, viewer, rates, alongside)
+    if alongside is not None:
+        keep_next_task(card, alongside)
     return [Column(stage, *totals[stage.id], [], False) for stage in stages]
 
 

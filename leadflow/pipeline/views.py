@@ -155,7 +155,7 @@ def move():
         db.session.rollback()
         return _board_refresh(lead.pipeline_id, filters, "You can only move leads you own or unassigned leads.", 403)
     context = board.board_context_light(result.lead.pipeline, filters, current_user, rates=rates)
-    headers = board.column_headers(result.columns, filters, current_user, rates)
+    headers = board.column_headers(result.columns, filters, current_user, rates, card=result.lead)
     return render_page("pipeline/_move_result.html", lead=result.lead, headers=headers, mode=mode,
                        moved_stage=result.changed_stage, from_dialog=bool(form.get("from_dialog")), **context,
                        trigger={"stage-changed": {"lead": result.lead.id}},

@@ -12,8 +12,10 @@ from leadflow.activities.models import Activity
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.leads.models import Lead
+from leadflow.activities.services import create_task
 from leadflow.pipeline.models import StageChange, StageTotals
 from leadflow.pipeline.services import ensure_default_pipeline
+from leadflow.workflows.models import WorkflowRule
 
 
 @pytest.fixture
@@ -102,11 +104,11 @@ def test_a_dragged_card_writes_its_row_once_and_each_totals_table_once(login_as,
     # the user; the lead with its owner, organization, stage and the pipeline's stages; the
     # answer's rates (reference versions, rates); the writes (the top of the new column is
     # worked out by the UPDATE); the other areas' listeners (sequences' exits, scoring's rules:
-    # no rule reads the stage, so the lead is not scored again); the two column headers and the
-    # card's next task. Its tags are not read. On PostgreSQL the UPDATE, the history row, the
-    # timeline entry and the audit entry are one statement, and so are the two totals upserts
-    # and the headers' read.
-    assert len(statements) <= (8 if db.engine.dialect.name == "postgresql" else 13), "\n".join(statements)
+    # no rule reads the stage, so the lead is not scored again); the two column headers with
+    # the card's next task. Its tags are not read. On PostgreSQL the UPDATE, the history row,
+    # the timeline entry and the audit entry are one statement, and so are the two totals
+    # upserts, the headers' read and the next task's.
+    assert len(statements) <= (7 if db.engine.dialect.name == "postgresql" else 12), "\n".join(statements)
     assert not [s for s in statements if re.match(r"\s*SELECT leads\.board_rank", s)], "the top was read apart"
     assert not [s for s in statements if "lead_tags" in s], "a plain move read the lead's tags"
     writes = [verb.upper() + " " + table for s in statements
@@ -135,8 +137,10 @@ def test_a_move_with_the_reference_data_kept_runs_no_savepoint_and_few_statement
     settings kept from the first move, the second one runs only what it must, and no listener
     opens a savepoint (none runs a statement; the totals wait for the commit)."""
     lead = make_lead(first_name="Twice", value="300", stage_id=stages["New"].id)
+    user, client = login_as("manager", htmx=True)
+    create_task(user, lead, {"kind": "call", "title": "Send the revised quote",
+                             "due": (date.today() + timedelta(days=3)).strftime("%Y-%m-%dT09:00")})
     db.session.commit()
-    _, client = login_as("manager", htmx=True)
     lead_id, version = lead.id, lead.version
     ids = {name: stage.id for name, stage in stages.items()}
     for target in ("Contacted", "Qualified"):
@@ -154,11 +158,14 @@ def test_a_move_with_the_reference_data_kept_runs_no_savepoint_and_few_statement
         assert response.status_code == 200
         version += 1
     assert not [s for s in statements if s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE"))], statements
+    card = re.search(rf'<article class="card[^"]*" id="card-{lead_id}".*?</article>', response.text, re.S).group(0)
+    assert 'title="Next step: Send the revised quote"' in card
     # the user with the reference versions, the lead, the UPDATE with the history rows and the
     # audit entry (SQLite: four statements), the totals (SQLite: one per table) and the headers
-    # (PostgreSQL: read by the statement that adds the totals), the next task
+    # with the card's next task (PostgreSQL: read by the statement that adds the totals)
     work = [s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "COMMIT", "PRAGMA"))]
-    assert len(work) <= (5 if db.engine.dialect.name == "postgresql" else 10), "\n".join(work)
+    assert len(work) <= (4 if db.engine.dialect.name == "postgresql" else 9), "\n".join(work)
+    assert not [s for s in work if re.match(r"\s*SELECT leads\.id, tasks\.id", s)], "the next task was read apart"
     if db.engine.dialect.name == "postgresql":
         assert not [s for s in work if re.match(r"\s*SELECT stage_totals", s)], "the headers were read apart"
     db.session.expire_all()
@@ -166,6 +173,22 @@ def test_a_move_with_the_reference_data_kept_runs_no_savepoint_and_few_statement
     counts = {t.stage_id: (t.lead_count, t.value_cents) for t in db.session.scalars(db.select(StageTotals))}
     assert counts[ids["Qualified"]] == (1, 30000)
     assert counts[ids["Contacted"]] == counts[ids["New"]] == (0, 0)
+
+
+def test_a_card_moved_into_a_stage_whose_rule_adds_a_task_shows_that_task(login_as, make_lead, stages):
+    """The moved card's next task is read after the move's rules ran (with the headers), not with the lead."""
+    lead = make_lead(first_name="Ruled", stage_id=stages["New"].id)
+    db.session.add(WorkflowRule(
+        name="Call the contacted", active=True, trigger="stage_changed", trigger_config={"to_stage_id": stages["Contacted"].id},
+        conditions=[], actions=[{"type": "create_task", "kind": "call", "title": "Call within the hour", "due_hours": 1,
+                                 "assignee": "owner"}], secret="s3cret-for-tests"))
+    db.session.commit()
+    _, client = login_as("manager", htmx=True)
+    response = client.post("/pipeline/move", data={"lead_id": lead.id, "stage_id": stages["Contacted"].id,
+                                                   "version": lead.version, "mode": "drag"})
+    assert response.status_code == 200
+    card = re.search(rf'<article class="card[^"]*" id="card-{lead.id}".*?</article>', response.text, re.S).group(0)
+    assert 'title="Next step: Call within the hour"' in card
 
 
 def test_move_to_a_position_between_two_cards(login_as, make_lead, stages):
