@@ -172,10 +172,36 @@ def _load_column_stages() -> tuple[tuple[int, ColumnStage], ...]:
                  for row in rows)
 
 
-def pipeline_with_stages(pipeline_id: int) -> Pipeline | None:
-    """The pipeline ``pipeline_id`` with its stages (the forecast weighs each by its own), in one
-    query where the stages' lazy load made two."""
-    return db.session.get(Pipeline, pipeline_id, options=(joinedload(Pipeline.stages),))
+class ForecastStage(NamedTuple):
+    id: int
+    kind: str
+    probability: int | None
+
+
+class ForecastPipeline(NamedTuple):
+    """A live pipeline as its forecast reads it (the forecast weighs each stage by its own
+    probability): the names a ``Pipeline`` and its stages have, as plain kept data."""
+
+    id: int
+    stages: tuple[ForecastStage, ...]
+
+
+def forecast_pipeline(pipeline_id: int) -> ForecastPipeline | None:
+    """The live pipeline ``pipeline_id`` with its stages, from the pipelines kept for the process
+    while no pipeline or stage changes (``web.refcache``): no query, where reading the pipeline
+    with its stages was a round trip of every forecast. None when it is archived or not there."""
+    return dict(refcache.cached(("pipelines",), "forecast pipelines", _load_forecast_pipelines)).get(pipeline_id)
+
+
+def _load_forecast_pipelines() -> tuple[tuple[int, ForecastPipeline], ...]:
+    stages: dict[int, list[ForecastStage]] = {}
+    for pipeline_id, stage_id, kind, probability in db.session.execute(
+            db.select(Pipeline.id, Stage.id, Stage.kind, Stage.probability).outerjoin(Pipeline.stages)
+            .where(Pipeline.archived_at.is_(None)).order_by(Pipeline.id, Stage.position, Stage.id)):
+        kept = stages.setdefault(pipeline_id, [])
+        if stage_id is not None:
+            kept.append(ForecastStage(stage_id, kind, probability))
+    return tuple((pipeline_id, ForecastPipeline(pipeline_id, tuple(kept))) for pipeline_id, kept in stages.items())
 
 
 def default_pipeline() -> Pipeline | None:
@@ -504,7 +530,7 @@ def _month_key(bucket) -> str:
     return bucket if isinstance(bucket, str) else bucket.strftime("%Y-%m")
 
 
-def forecast(pipeline: Pipeline, filters: BoardFilters, viewer, today: date | None = None) -> dict:
+def forecast(pipeline: ForecastPipeline, filters: BoardFilters, viewer, today: date | None = None) -> dict:
     """Weighted value of open leads by expected close month (overdue, then the next months),
     each month's total in the base currency: {"base": code, "months": [...]}."""
     today = today or local_today(user_zone(viewer))  # the viewer's month, not the server's

@@ -26,11 +26,11 @@ from leadflow.web.permissions import admin_required
 bp = Blueprint("pipeline", __name__, url_prefix="/pipeline")
 
 
-def _pipeline_or_404(pipeline_id: int | None, *, with_stages: bool = False) -> Pipeline:
+def _pipeline_or_404(pipeline_id: int | None) -> Pipeline:
     if pipeline_id is None:
         pipeline = board.default_pipeline()
     else:
-        pipeline = board.pipeline_with_stages(pipeline_id) if with_stages else db.session.get(Pipeline, pipeline_id)
+        pipeline = db.session.get(Pipeline, pipeline_id)
     if pipeline is None or pipeline.archived_at is not None:
         abort(404)
     return pipeline
@@ -172,7 +172,9 @@ def _board_refresh(pipeline_id: int | None, filters, message: str, status: int):
 @bp.get("/<int:pipeline_id>/forecast")
 @login_required
 def forecast(pipeline_id: int):
-    pipeline = _pipeline_or_404(pipeline_id, with_stages=True)
+    pipeline = board.forecast_pipeline(pipeline_id)
+    if pipeline is None:
+        abort(404)
     filters = board.BoardFilters.from_args(request.args)
     return render_page("pipeline/_forecast.html", pipeline=pipeline, filters=filters,
                        forecast=board.forecast(pipeline, filters, current_user))

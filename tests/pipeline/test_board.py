@@ -13,8 +13,9 @@ from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.leads.models import Lead
 from leadflow.activities.services import create_task
-from leadflow.pipeline.models import StageChange, StageTotals
-from leadflow.pipeline.services import ensure_default_pipeline
+from leadflow.pipeline.models import Pipeline, StageChange, StageTotals
+from leadflow.pipeline.services import (archive_pipeline, create_pipeline, ensure_default_pipeline, set_default_pipeline,
+                                        update_stage)
 from leadflow.workflows.models import WorkflowRule
 
 
@@ -502,14 +503,42 @@ def test_forecast_reads_the_pipeline_and_every_months_figures_in_few_statements(
     client.get(url)
     with count_queries() as statements:
         strip = client.get(url).text
-    # the user with the reference versions, the pipeline with its stages, the overdue deals and
-    # the months' deals summed in one statement
-    assert len(statements) <= 3, "\n".join(statements)
+    # the user with the reference versions, and the overdue deals and the months' deals summed
+    # in one statement; the pipeline and its stages are kept for the process
+    assert len(statements) <= 2, "\n".join(statements)
     months = re.findall(r'<span class="forecast-label">([^<]+)</span>.*?<span class="forecast-value">([^<]+)</span>'
                         r'\s*<small class="muted">([^<]+)</small>', strip, re.S)
     assert months[0] == ("Overdue", "$400", "1 deal")  # 40% of 1,000
     assert months[1] == (this_month.strftime("%b %Y"), "$2,400", "1 deal")  # 80% of 3,000
     assert all(value == "$0" for _, value, _ in months[2:])
+
+
+def test_a_forecast_weighs_a_stage_by_its_new_probability_and_an_archived_pipeline_has_none(
+        login_as, make_lead, stages):
+    this_month = date.today().replace(day=12)
+    make_lead(first_name="Deal", value="1000", stage_id=stages["Qualified"].id, expected_close_date=this_month.isoformat())
+    db.session.commit()
+    admin, client = login_as("admin", htmx=True)
+    pipeline_id = stages["New"].pipeline_id
+    url = f"/pipeline/{pipeline_id}/forecast"
+
+    def this_months_value():
+        strip = client.get(url).text
+        return re.search(r'<span class="forecast-label">' + this_month.strftime("%b %Y")
+                         + r'</span>.*?<span class="forecast-value">([^<]+)</span>', strip, re.S).group(1)
+
+    assert this_months_value() == "$400"  # 40% of 1,000
+    qualified = stages["Qualified"]
+    update_stage(admin, qualified, {"name": qualified.name, "probability": "70", "kind": "open"})
+    db.session.commit()
+    assert this_months_value() == "$700"
+    other = create_pipeline(admin, "Partners")
+    set_default_pipeline(admin, other)
+    db.session.commit()
+    archive_pipeline(admin, db.session.get(Pipeline, pipeline_id))
+    db.session.commit()
+    assert client.get(url).status_code == 404
+    assert client.get(f"/pipeline/{other.id}/forecast").status_code == 200
 
 
 def test_a_filtered_forecast_counts_only_the_filtered_deals_overdue_and_by_month(login_as, make_lead, make_user,
