@@ -3,8 +3,9 @@
 board of ``bench_board.py`` with its htmx requests (the refresh, a column's "load more", the
 forecast) and the home page of ``bench_home.py`` for the demo admin (Today, mine and
 everyone's, "This month", the summary line), at each size, on a SQLite file and on a
-PostgreSQL database seeded the same way. The board's move, a write, is timed by
-``bench_board.py`` on each database apart.
+PostgreSQL database seeded the same way; and the board's move of ``bench_board.py``, a write:
+on each database the first card of the first column dragged to the top of the second and
+back, request after request (its table row says so), left where it was found.
 
     .venv/bin/python bench/bench_parity.py --sizes 1000 100000 --reuse DIR \\
         --database-url postgresql://postgres@127.0.0.1/leadflow_bench
@@ -98,6 +99,39 @@ def fragment_plan(client) -> list[tuple[str, list[str], dict | None]]:
     return plan
 
 
+MOVE = "Board move (a write: one card dragged back and forth, New ⇄ Contacted)"
+
+
+class Mover:
+    """The board's move on one database, as ``bench_board.py`` times it: the first card of the
+    board's first column dragged to the top of the second and back, one way per call, with the
+    CSRF token the page puts in ``<body hx-headers>`` and the version each answer gives."""
+
+    def __init__(self, client):
+        self.client, self.moves = client, 0
+        page = client.get("/pipeline").get_data(as_text=True)
+        self.headers = {"X-CSRFToken": re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1), "HX-Request": "true"}
+        self.stages = re.findall(r'id="cards-(\d+)"', page)[:2]
+        card = re.search(rf'id="cards-{self.stages[0]}".*?data-lead-id="(\d+)" data-version="(\d+)"', page, re.S)
+        self.lead_id, self.version = card.group(1), card.group(2)
+
+    def __call__(self) -> float:
+        data = {"lead_id": self.lead_id, "stage_id": self.stages[(self.moves + 1) % 2], "version": self.version,
+                "mode": "drag"}
+        started = time.perf_counter()
+        response = self.client.post("/pipeline/move", headers=self.headers, data=data)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise SystemExit(f"POST /pipeline/move answered {response.status_code}")
+        self.version = re.search(rf'data-lead-id="{self.lead_id}" data-version="(\d+)"', response.get_data(as_text=True)).group(1)
+        self.moves += 1
+        return elapsed
+
+    def put_back(self) -> None:
+        if self.moves % 2:
+            self()
+
+
 def timed_get(client, url: str, headers) -> float:
     started = time.perf_counter()
     response = client.get(url, headers=headers)
@@ -129,13 +163,28 @@ def bench_size(size: int, runs: int, warmup: int, reuse: Path, database_url: str
                 elapsed = timed_get(client, urls[i % len(urls)], headers)
                 if i >= warmup:
                     times[label].append(elapsed)
-        sqlite, pg = statistics.median(times["SQLite"]), statistics.median(times["PostgreSQL"])
-        rows.append({"name": name, "sqlite": sqlite, "pg": pg, "sqlite_p95": percentile(times["SQLite"], 95),
-                     "pg_p95": percentile(times["PostgreSQL"], 95), "ratio": pg / sqlite})
-        print(f"   {name}: SQLite {sqlite:.1f} ms, PostgreSQL {pg:.1f} ms, ×{pg / sqlite:.2f}", flush=True)
+        rows.append(compared(name, times))
+    movers = {label: Mover(client) for label, (_, client, _) in sides.items()}
+    times = {label: [] for label in sides}
+    for i in range(warmup + runs):
+        for label, mover in movers.items():
+            elapsed = mover()
+            if i >= warmup:
+                times[label].append(elapsed)
+    for mover in movers.values():
+        mover.put_back()
+    rows.append(compared(MOVE, times))
     for app, _, _ in sides.values():
         db_engine_dispose(app)
     return rows
+
+
+def compared(name: str, times: dict[str, list[float]]) -> dict:
+    """One table row: each database's median and p95, and the ratio of the medians."""
+    sqlite, pg = statistics.median(times["SQLite"]), statistics.median(times["PostgreSQL"])
+    print(f"   {name}: SQLite {sqlite:.1f} ms, PostgreSQL {pg:.1f} ms, ×{pg / sqlite:.2f}", flush=True)
+    return {"name": name, "sqlite": sqlite, "pg": pg, "sqlite_p95": percentile(times["SQLite"], 95),
+            "pg_p95": percentile(times["PostgreSQL"], 95), "ratio": pg / sqlite}
 
 
 def markdown(report: dict[int, list[dict]], runs: int, warmup: int, load: tuple) -> str:

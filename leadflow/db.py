@@ -211,6 +211,43 @@ def read_together(*lists: Rows, **values) -> list[list]:
     return found
 
 
+class Alongside:
+    """A SELECT read in the statement of another read (``beside``), a round trip less: ``name``
+    (fixed by the code) names the statements built with it; ``rows`` holds its rows once read,
+    and stays None where the other read could not take it along (the caller then reads them)."""
+
+    __slots__ = ("name", "statement", "params", "rows")
+
+    def __init__(self, name: str, statement, params: dict):
+        self.name, self.statement, self.params, self.rows = name, statement, params, None
+
+
+def beside(statement, other):
+    """``statement`` (a SELECT or a UNION) and ``other`` (an ``Alongside``'s SELECT) in one
+    statement, side by side, FULL JOINed ON false as ``_side_by_side`` puts lists: each row
+    holds one's columns and NULLs for the other's. Each one's first column is never NULL
+    (``take_alongside`` tells them apart by it)."""
+    mine, theirs = statement.subquery("mine"), other.subquery("alongside")
+    return sql_select(mine, theirs).select_from(mine.join(theirs, false(), full=True))
+
+
+def take_alongside(rows, width: int, alongside: Alongside) -> list[tuple]:
+    """The rows of a ``beside`` statement whose own part is ``width`` columns wide: its own,
+    returned, and ``alongside``'s, kept in ``alongside.rows``."""
+    own: list[tuple] = []
+    alongside.rows = []
+    for row in rows:
+        if row[0] is not None:
+            own.append(tuple(row[:width]))
+        else:
+            alongside.rows.append(tuple(row[width:]))
+    return own
+
+
+def can_read_beside() -> bool:
+    return _has_full_join(db.engine.dialect)
+
+
 def get_by_id(model, raw):
     """The ``model`` row whose id ``raw`` (outside input) names, or None."""
     ident = parse_id(raw)
@@ -309,7 +346,9 @@ def is_conflict(error: BaseException | None) -> bool:
 # constructs have no cache key). The hot ones (a lead's insert, the board totals, a form token)
 # are built once per database kind and statement, with a fixed cache key, so their compiled form
 # is kept like any other statement's. Only for statements built entirely from the schema: every
-# value comes with the execution's parameters, none is embedded in the statement.
+# value comes with the execution's parameters, none is embedded in the statement (but for
+# constants of the code, such as the LIMIT 1 of a next task read alongside: the value compiled
+# first is the value of every run).
 _CONFLICT_STATEMENTS: dict[tuple, object] = {}
 
 

@@ -16,7 +16,7 @@ from leadflow.accounts.models import User
 from leadflow.accounts.zones import user_zone
 from leadflow.activities.models import LOGGED_KINDS, TASK_KIND_LABELS, Activity, Task
 from leadflow.activities.services import can_log_activity, can_manage_task
-from leadflow.db import Rows, read
+from leadflow.db import Alongside, Rows, read
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
 from leadflow.leads.policy import can_edit_lead
@@ -139,9 +139,19 @@ def next_open_tasks(lead_ids) -> dict[int, NextTask]:
     lead_ids = list(lead_ids)
     if not lead_ids:
         return {}
+    return next_open_tasks_of(db.session.execute(_NEXT_OPEN_TASKS, {"lead_ids": lead_ids}))
+
+
+def next_open_tasks_alongside(lead_ids) -> Alongside:
+    """``next_open_tasks``' query, to be read in the statement of another read (``db.beside``);
+    its rows then give the tasks with ``next_open_tasks_of``."""
+    return Alongside("next open tasks", _NEXT_OPEN_TASKS, {"lead_ids": list(lead_ids)})
+
+
+def next_open_tasks_of(rows) -> dict[int, NextTask]:
+    """``next_open_tasks``' answer from its query's rows."""
     return {lead_id: NextTask(lead_id, task_id, kind, title, due_at)
-            for lead_id, task_id, kind, title, due_at in db.session.execute(_NEXT_OPEN_TASKS, {"lead_ids": lead_ids})
-            if task_id is not None}
+            for lead_id, task_id, kind, title, due_at in rows if task_id is not None}
 
 
 # A lead's open tasks (soonest first), then the ones done since ``done_since`` (``RECENTLY_DONE``

@@ -46,7 +46,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import chunked, conflict_insert, held_as_loaded, insert_all, inserts_together, utcnow
+from leadflow.db import Alongside, chunked, conflict_insert, held_as_loaded, insert_all, inserts_together, utcnow
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
 from leadflow.governance.audit import actor_name, changed_fields, event_row, record_changes
@@ -1055,16 +1055,16 @@ def add_pending_totals() -> None:
     _add_pending_totals(db.session())
 
 
-def kept_totals_adding_pending(stage_ids: list[int]) -> totals.KeptTotals | None:
+def kept_totals_adding_pending(stage_ids: list[int], alongside: Alongside | None = None) -> totals.KeptTotals | None:
     """The kept totals of ``stage_ids`` read with the statement that writes what this
-    transaction has yet to add to them (``totals.add_pending_reading``), where there is such a
-    statement: a move's headers. None when the caller is to read them itself (nothing pending,
-    or on SQLite, having written what was)."""
+    transaction has yet to add to them (``totals.add_pending_reading``, with ``alongside``'s
+    rows), where there is such a statement: a move's headers. None when the caller is to read
+    them itself (nothing pending, or on SQLite, having written what was)."""
     session = db.session()
     if not totals.has_pending(session):
         return None
     with writing():
-        return totals.add_pending_reading(session, stage_ids)
+        return totals.add_pending_reading(session, stage_ids, alongside)
 
 
 def _add_totals_at_commit(session) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload
 from leadflow.accounts.models import User
 from leadflow.accounts.services import menu_teams, menu_users
 from leadflow.accounts.zones import user_zone
-from leadflow.db import parse_id, plan_limit
+from leadflow.db import Alongside, beside, can_read_beside, parse_id, plan_limit, take_alongside
 from leadflow.extensions import db
 from leadflow.governance.models import AuditEntry
 from leadflow.governance.money import MoneyTotal, Rates, current_rates, lead_value_in_base, total_in_base
@@ -30,7 +30,7 @@ from leadflow.leads.models import BOARD_ORDER, SOURCES, TEMPERATURES, Lead
 from leadflow.leads.policy import can_edit_lead
 from leadflow.leads.queries import amount_arg, filter_by_owner, filter_by_text, filter_by_value
 from leadflow.pipeline.models import Pipeline, Stage, StageChange, StageCurrencyTotals, StageTotals
-from leadflow.pipeline.cards import card_statement, next_task_of, read_cards
+from leadflow.pipeline.cards import card_statement, keep_next_task, next_task_alongside, next_task_of, read_cards
 from leadflow.pipeline.totals import live_currency_totals_query
 from leadflow.web import refcache
 from leadflow.web.formatting import due_text, local_today, money, url_pattern
@@ -172,10 +172,36 @@ def _load_column_stages() -> tuple[tuple[int, ColumnStage], ...]:
                  for row in rows)
 
 
-def pipeline_with_stages(pipeline_id: int) -> Pipeline | None:
-    """The pipeline ``pipeline_id`` with its stages (the forecast weighs each by its own), in one
-    query where the stages' lazy load made two."""
-    return db.session.get(Pipeline, pipeline_id, options=(joinedload(Pipeline.stages),))
+class ForecastStage(NamedTuple):
+    id: int
+    kind: str
+    probability: int | None
+
+
+class ForecastPipeline(NamedTuple):
+    """A live pipeline as its forecast reads it (the forecast weighs each stage by its own
+    probability): the names a ``Pipeline`` and its stages have, as plain kept data."""
+
+    id: int
+    stages: tuple[ForecastStage, ...]
+
+
+def forecast_pipeline(pipeline_id: int) -> ForecastPipeline | None:
+    """The live pipeline ``pipeline_id`` with its stages, from the pipelines kept for the process
+    while no pipeline or stage changes (``web.refcache``): no query, where reading the pipeline
+    with its stages was a round trip of every forecast. None when it is archived or not there."""
+    return dict(refcache.cached(("pipelines",), "forecast pipelines", _load_forecast_pipelines)).get(pipeline_id)
+
+
+def _load_forecast_pipelines() -> tuple[tuple[int, ForecastPipeline], ...]:
+    stages: dict[int, list[ForecastStage]] = {}
+    for pipeline_id, stage_id, kind, probability in db.session.execute(
+            db.select(Pipeline.id, Stage.id, Stage.kind, Stage.probability).outerjoin(Pipeline.stages)
+            .where(Pipeline.archived_at.is_(None)).order_by(Pipeline.id, Stage.position, Stage.id)):
+        kept = stages.setdefault(pipeline_id, [])
+        if stage_id is not None:
+            kept.append(ForecastStage(stage_id, kind, probability))
+    return tuple((pipeline_id, ForecastPipeline(pipeline_id, tuple(kept))) for pipeline_id, kept in stages.items())
 
 
 def default_pipeline() -> Pipeline | None:
@@ -189,17 +215,18 @@ def card_fields() -> list[str]:
     return [f for f in chosen if f in CARD_FIELD_CHOICES]
 
 
-def stage_totals(stages: list[Stage], filters: BoardFilters, viewer,
-                 rates: Rates | None = None) -> dict[int, tuple[int, MoneyTotal]]:
+def stage_totals(stages: list[Stage], filters: BoardFilters, viewer, rates: Rates | None = None,
+                 alongside: Alongside | None = None) -> dict[int, tuple[int, MoneyTotal]]:
     """{stage id: (lead count, total in the base currency)}: from the kept per-currency totals
-    when unfiltered, counted when filtered; every total made by ``total_in_base``."""
+    when unfiltered (with ``alongside``'s rows read in the same statement), counted when
+    filtered; every total made by ``total_in_base``."""
     rates = rates or current_rates()
     ids = [s.id for s in stages]
     per_stage: dict[int, dict[str, tuple[int, int, int]]] = {i: {} for i in ids}
     if filters.active:
         rows = db.session.execute(filters.apply(live_currency_totals_query(ids), viewer)).all()
     else:
-        rows, short = kept_currency_totals(ids)
+        rows, short = kept_currency_totals(ids, alongside)
         if short:  # currency rows that do not add up to their stage's (see pipeline.totals)
             rows += db.session.execute(live_currency_totals_query(short)).all()
     for stage_id, currency, count, valued, cents in rows:
@@ -218,16 +245,28 @@ _KEPT_TOTALS = (
     .where(StageTotals.stage_id.in_(bindparam("stage_ids", expanding=True))))
 
 
-def kept_currency_totals(ids: list[int]) -> tuple[list, list[int]]:
+@lru_cache(maxsize=4)
+def _kept_totals_beside(alongside_statement):
+    """``_KEPT_TOTALS`` with an ``Alongside``'s SELECT (each made once, at module level), built once."""
+    return beside(_KEPT_TOTALS, alongside_statement)
+
+
+def kept_currency_totals(ids: list[int], alongside: Alongside | None = None) -> tuple[list, list[int]]:
     """The kept (stage, currency) rows, and the stages whose rows do not add up to the stage's
     own count and value (they are counted from the leads instead): one query, which after a
-    move on PostgreSQL is the one that adds the move's totals (``store.kept_totals_adding_pending``)."""
+    move on PostgreSQL is the one that adds the move's totals (``store.kept_totals_adding_pending``),
+    and which reads ``alongside``'s rows too (where the database has FULL JOIN)."""
     kept: dict[int, list] = {}
     expected: dict[int, tuple[int, int]] = {}
-    read = store.kept_totals_adding_pending(list(ids))
+    read = store.kept_totals_adding_pending(list(ids), alongside)
     if read is None:
-        for stage_id, count, value, currency, n, valued, cents in db.session.execute(
-                _KEPT_TOTALS, {"stage_ids": list(ids)}):
+        params = {"stage_ids": list(ids)}
+        if alongside is None or not can_read_beside():
+            rows = db.session.execute(_KEPT_TOTALS, params)
+        else:
+            rows = take_alongside(db.session.execute(_kept_totals_beside(alongside.statement),
+                                                     {**params, **alongside.params}), 7, alongside)
+        for stage_id, count, value, currency, n, valued, cents in rows:
             expected[stage_id] = (count, value)
             if currency is not None:
                 kept.setdefault(stage_id, []).append((stage_id, currency, n, valued, cents))
@@ -325,9 +364,15 @@ def build_columns(pipeline: Pipeline, filters: BoardFilters, viewer, fields: lis
     return columns
 
 
-def column_headers(stages: list[Stage], filters: BoardFilters, viewer, rates: Rates | None = None) -> list[Column]:
-    """The headers of some columns alone (after a move): counts and totals, no cards."""
-    totals = stage_totals(stages, filters, viewer, rates)
+def column_headers(stages: list[Stage], filters: BoardFilters, viewer, rates: Rates | None = None,
+                   card: Lead | None = None) -> list[Column]:
+    """The headers of some columns alone (after a move): counts and totals, no cards; with
+    ``card`` (the moved lead, drawn with them) its next task read in the same statement as the
+    totals where it can be, a round trip less (else the card reads it when drawn)."""
+    alongside = next_task_alongside(card) if card is not None else None
+    totals = stage_totals(stages, filters, viewer, rates, alongside)
+    if alongside is not None:
+        keep_next_task(card, alongside)
     return [Column(stage, *totals[stage.id], [], False) for stage in stages]
 
 
@@ -485,7 +530,7 @@ def _month_key(bucket) -> str:
     return bucket if isinstance(bucket, str) else bucket.strftime("%Y-%m")
 
 
-def forecast(pipeline: Pipeline, filters: BoardFilters, viewer, today: date | None = None) -> dict:
+def forecast(pipeline: ForecastPipeline, filters: BoardFilters, viewer, today: date | None = None) -> dict:
     """Weighted value of open leads by expected close month (overdue, then the next months),
     each month's total in the base currency: {"base": code, "months": [...]}."""
     today = today or local_today(user_zone(viewer))  # the viewer's month, not the server's

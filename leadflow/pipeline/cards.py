@@ -16,7 +16,9 @@ from sqlalchemy import bindparam
 from sqlalchemy.sql.expression import SelectBase
 
 from leadflow.accounts.models import User
-from leadflow.activities.queries import NextTask, next_open_tasks, with_next_open_task
+from leadflow.activities.queries import (NextTask, next_open_tasks, next_open_tasks_alongside, next_open_tasks_of,
+                                        with_next_open_task)
+from leadflow.db import Alongside
 from leadflow.extensions import db
 from leadflow.leads.models import Lead, Tag, lead_tags
 from leadflow.organizations.models import Organization
@@ -110,6 +112,17 @@ def attach_next_tasks(leads: Iterable) -> None:
     found = next_open_tasks(lead.id for lead in leads)
     for lead in leads:
         lead._next_task = found.get(lead.id)
+
+
+def next_task_alongside(lead) -> Alongside:
+    """The query of the card's next task, for another read to take along (a move's headers)."""
+    return next_open_tasks_alongside([lead.id])
+
+
+def keep_next_task(lead, alongside: Alongside) -> None:
+    """The card's next task from ``next_task_alongside``'s rows, if they were read."""
+    if alongside.rows is not None:
+        lead._next_task = next_open_tasks_of(alongside.rows).get(lead.id)
 
 
 def next_task_of(lead):

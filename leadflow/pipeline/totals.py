@@ -18,7 +18,7 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, cast, func, literal_column, null, select, tuple_, union_all, update
 from sqlalchemy.orm import Session, scoped_session
 
-from leadflow.db import conflict_insert, dialect_insert
+from leadflow.db import Alongside, beside, conflict_insert, dialect_insert, take_alongside
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage, StageCurrencyTotals, StageTotals
 
@@ -116,10 +116,11 @@ _CURRENCY_COLUMNS = (StageCurrencyTotals.stage_id, StageCurrencyTotals.currency,
                      StageCurrencyTotals.value_count, StageCurrencyTotals.value_cents)
 
 
-def add_pending_reading(session: Session, stage_ids: list[int]) -> KeptTotals | None:
+def add_pending_reading(session: Session, stage_ids: list[int], alongside: Alongside | None = None) -> KeptTotals | None:
     """PostgreSQL: write the deltas kept by ``add_at_commit`` and read the kept totals of
     ``stage_ids`` as they then stand, in one statement (``_both_in_one_reading``): after a
-    move, its two column headers cost no round trip of their own. None (having written the
+    move, its two column headers cost no round trip of their own, and ``alongside``'s rows
+    (the moved card's next task) come in the same statement. None (having written the
     deltas as ``add_pending`` does, if any) where that statement does not apply: on SQLite,
     or when the deltas leave one of the tables unchanged; the caller then reads the totals."""
     merged = _take_pending(session)
@@ -129,11 +130,17 @@ def add_pending_reading(session: Session, stage_ids: list[int]) -> KeptTotals | 
         if merged:
             add_to_totals(connection, merged)
         return None
-    statement = conflict_insert(("totals", "both, reading", len(currency_rows), len(stage_rows)),
-                                lambda insert: _both_in_one_reading(insert, currency_rows, stage_rows))
+    shape = ("totals", "both, reading", len(currency_rows), len(stage_rows))
+    params = {**_bound("c", currency_rows), **_bound("s", stage_rows), "stage_ids": list(stage_ids)}
+    if alongside is None:
+        rows = connection.execute(conflict_insert(shape, lambda insert: _both_in_one_reading(
+            insert, currency_rows, stage_rows)), params)
+    else:
+        rows = take_alongside(connection.execute(conflict_insert((*shape, alongside.name), lambda insert: beside(
+            _both_in_one_reading(insert, currency_rows, stage_rows), alongside.statement)), {**params, **alongside.params}),
+            6, alongside)
     found = KeptTotals([], [])
-    for kind, stage_id, currency, count, valued, cents in connection.execute(
-            statement, {**_bound("c", currency_rows), **_bound("s", stage_rows), "stage_ids": list(stage_ids)}):
+    for kind, stage_id, currency, count, valued, cents in rows:
         if kind == "s":
             found.stages.append((stage_id, count, cents))
         else:
@@ -207,8 +214,10 @@ def _both_in_one_reading(insert, currency_rows: list[dict], stage_rows: list[dic
                    .returning(*_CURRENCY_COLUMNS).cte("currency_totals_added"))
     no_currency = cast(null(), StageCurrencyTotals.currency.type)
     no_count = cast(null(), StageCurrencyTotals.value_count.type)
-    added_stages = select(literal_column("'s'"), in_stage.c.stage_id, no_currency, in_stage.c.lead_count, no_count,
-                          in_stage.c.value_cents).where(in_stage.c.stage_id.in_(stages))
+    # named (the UNION's columns take the first branch's names): a statement that reads it as a subquery names them
+    added_stages = select(literal_column("'s'").label("kind"), in_stage.c.stage_id, no_currency.label("currency"),
+                          in_stage.c.lead_count, no_count.label("value_count"), in_stage.c.value_cents
+                          ).where(in_stage.c.stage_id.in_(stages))
     kept_stages = (select(literal_column("'s'"), StageTotals.stage_id, no_currency, StageTotals.lead_count, no_count,
                           StageTotals.value_cents)
                    .where(StageTotals.stage_id.in_(stages), StageTotals.stage_id.not_in(select(in_stage.c.stage_id))))

@@ -26,11 +26,11 @@ from leadflow.web.permissions import admin_required
 bp = Blueprint("pipeline", __name__, url_prefix="/pipeline")
 
 
-def _pipeline_or_404(pipeline_id: int | None, *, with_stages: bool = False) -> Pipeline:
+def _pipeline_or_404(pipeline_id: int | None) -> Pipeline:
     if pipeline_id is None:
         pipeline = board.default_pipeline()
     else:
-        pipeline = board.pipeline_with_stages(pipeline_id) if with_stages else db.session.get(Pipeline, pipeline_id)
+        pipeline = db.session.get(Pipeline, pipeline_id)
     if pipeline is None or pipeline.archived_at is not None:
         abort(404)
     return pipeline
@@ -155,7 +155,7 @@ def move():
         db.session.rollback()
         return _board_refresh(lead.pipeline_id, filters, "You can only move leads you own or unassigned leads.", 403)
     context = board.board_context_light(result.lead.pipeline, filters, current_user, rates=rates)
-    headers = board.column_headers(result.columns, filters, current_user, rates)
+    headers = board.column_headers(result.columns, filters, current_user, rates, card=result.lead)
     return render_page("pipeline/_move_result.html", lead=result.lead, headers=headers, mode=mode,
                        moved_stage=result.changed_stage, from_dialog=bool(form.get("from_dialog")), **context,
                        trigger={"stage-changed": {"lead": result.lead.id}},
@@ -172,7 +172,9 @@ def _board_refresh(pipeline_id: int | None, filters, message: str, status: int):
 @bp.get("/<int:pipeline_id>/forecast")
 @login_required
 def forecast(pipeline_id: int):
-    pipeline = _pipeline_or_404(pipeline_id, with_stages=True)
+    pipeline = board.forecast_pipeline(pipeline_id)
+    if pipeline is None:
+        abort(404)
     filters = board.BoardFilters.from_args(request.args)
     return render_page("pipeline/_forecast.html", pipeline=pipeline, filters=filters,
                        forecast=board.forecast(pipeline, filters, current_user))
