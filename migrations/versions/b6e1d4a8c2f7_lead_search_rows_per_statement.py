@@ -27,40 +27,17 @@ UPGRADE = (
         INSERT INTO lead_search (lead_id, text) SELECT id, search_text FROM new_leads;
         RETURN NULL;
     END $$""",
-    """CREATE OR REPLACE FUNCTION leads_search_sync() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'UPDATE' THEN
-            IF NEW.search_text IS DISTINCT FROM OLD.search_text THEN
-                UPDATE lead_search SET text = NEW.search_text WHERE lead_id = NEW.id;
-            END IF;
-        ELSE
-            DELETE FROM lead_search WHERE lead_id = OLD.id;
-        END IF;
-        RETURN NULL;
-    END $$""",
+    # leads_search_sync() keeps its INSERT branch, no longer reached: the downgrade then only
+    # puts the triggers back.
     "DROP TRIGGER leads_search_sync ON leads",
     """CREATE TRIGGER leads_search_sync AFTER UPDATE OF search_text OR DELETE ON leads
     FOR EACH ROW EXECUTE FUNCTION leads_search_sync()""",
     """CREATE TRIGGER leads_search_insert AFTER INSERT ON leads REFERENCING NEW TABLE AS new_leads
     FOR EACH STATEMENT EXECUTE FUNCTION leads_search_insert()""",
 )
-# As fb1c2d3e4f50 made them.
 DOWNGRADE = (
-    "DROP TRIGGER IF EXISTS leads_search_insert ON leads",
-    "DROP FUNCTION IF EXISTS leads_search_insert()",
-    """CREATE OR REPLACE FUNCTION leads_search_sync() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'INSERT' THEN
-            INSERT INTO lead_search (lead_id, text) VALUES (NEW.id, NEW.search_text);
-        ELSIF TG_OP = 'UPDATE' THEN
-            IF NEW.search_text IS DISTINCT FROM OLD.search_text THEN
-                UPDATE lead_search SET text = NEW.search_text WHERE lead_id = NEW.id;
-            END IF;
-        ELSE
-            DELETE FROM lead_search WHERE lead_id = OLD.id;
-        END IF;
-        RETURN NULL;
-    END $$""",
+    "DROP TRIGGER leads_search_insert ON leads",
+    "DROP FUNCTION leads_search_insert()",
     "DROP TRIGGER leads_search_sync ON leads",
     """CREATE TRIGGER leads_search_sync AFTER INSERT OR UPDATE OF search_text OR DELETE ON leads
     FOR EACH ROW EXECUTE FUNCTION leads_search_sync()""",
