@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from leadflow.db import utcnow
 from leadflow.extensions import db
@@ -76,3 +77,22 @@ def test_search_words_are_matched_literally(make_user):
     assert found(admin, "a_b") == ["Percent"]  # "_" is not a wildcard
     assert found(admin, "%") == []
     assert found(admin, "sign example") == ["Other", "Percent"]  # every word must match
+
+
+def test_many_leads_inserted_at_once_get_their_search_rows_from_one_trigger_call(make_user):
+    """On PostgreSQL a statement that inserts many leads (the CSV import's 5,000 a chunk)
+    writes their search rows with one trigger call, not one per lead; and they are found."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's triggers run inside the inserting statement; nothing to count")
+    admin = make_user("admin")
+    db.session.execute(text("SET LOCAL track_functions = 'pl'"))  # this transaction's calls, counted
+    db.session.execute(text(
+        "INSERT INTO leads (first_name, last_name, search_text, lifecycle, temperature, score, currency, "
+        "marketing_consent, board_rank, version, created_at, updated_at) "
+        "SELECT 'Bulk' || n, 'Row', 'bulk' || n || ' row', 'lead', 'cold', 0, 'USD', false, 0, 1, :now, :now "
+        "FROM generate_series(1, 3) AS n"), {"now": utcnow()})
+    calls = db.session.scalar(text("SELECT COALESCE(SUM(calls), 0) FROM pg_stat_xact_user_functions "
+                                   "WHERE funcname LIKE 'leads_search%'"))
+    db.session.commit()
+    assert calls == 1
+    assert found(admin, "row") == ["Bulk1", "Bulk2", "Bulk3"]
