@@ -1,0 +1,76 @@
+"""PostgreSQL: a page that only reads, for a user this process has read before, starts from the
+user's row as the process kept it; the database confirms that row in the round trip of the
+page's first statement, so the user costs no round trip of its own. A change made anywhere
+(raw SQL on another connection here, as another process would) is still refused or shown on
+the very next request."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from leadflow.extensions import db
+
+pytestmark = pytest.mark.real_commits  # the changes are committed by a connection of their own
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only(app):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads the user with a statement of its own: it costs no round trip")
+
+
+def _change_elsewhere(sql: str, **params) -> None:
+    db.session.remove()
+    with db.engine.begin() as other:  # its own connection: nothing in the app's session sees it
+        other.execute(text(sql), params)
+
+
+def _page_of(response) -> str:
+    assert response.status_code == 200, response.status_code
+    return response.get_data(as_text=True)
+
+
+def test_a_page_confirms_a_user_read_before_in_the_round_trip_of_its_first_statement(login_as, count_queries):
+    user, client = login_as("rep", name="Rita Rider")
+    _page_of(client.get("/leads"))  # the first page reads the user with a statement of its own
+    with count_queries() as statements:
+        page = _page_of(client.get("/leads"))
+    assert "Rita Rider" in page
+    users = [s for s in statements if "FROM users" in s and "reference_versions" in s]
+    assert len(users) == 1 and users == statements.riding, "\n".join(statements)
+
+
+def test_a_deactivated_user_is_refused_on_the_very_next_request(login_as):
+    user, client = login_as("rep")
+    _page_of(client.get("/leads"))
+    _page_of(client.get("/leads"))
+    _change_elsewhere("UPDATE users SET active = false WHERE id = :id", id=user.id)
+    response = client.get("/leads")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_a_bumped_session_version_is_refused_on_the_very_next_request(login_as):
+    user, client = login_as("rep")
+    _page_of(client.get("/leads"))
+    _page_of(client.get("/leads"))
+    _change_elsewhere("UPDATE users SET session_version = session_version + 1 WHERE id = :id", id=user.id)
+    response = client.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_a_role_taken_away_is_refused_on_the_very_next_request(login_as):
+    user, client = login_as("admin")
+    _page_of(client.get("/settings/users"))
+    _page_of(client.get("/settings/users"))
+    _change_elsewhere("UPDATE users SET role = 'rep' WHERE id = :id", id=user.id)
+    assert client.get("/settings/users").status_code == 403
+
+
+def test_a_rename_shows_on_the_very_next_page(login_as):
+    user, client = login_as("rep", name="Old Name")
+    _page_of(client.get("/leads"))
+    assert "Old Name" in _page_of(client.get("/leads"))
+    _change_elsewhere("UPDATE users SET name = 'New Name' WHERE id = :id", id=user.id)
+    page = _page_of(client.get("/leads"))
+    assert "New Name" in page and "Old Name" not in page
