@@ -74,3 +74,23 @@ def test_a_rename_shows_on_the_very_next_page(login_as):
     _change_elsewhere("UPDATE users SET name = 'New Name' WHERE id = :id", id=user.id)
     page = _page_of(client.get("/leads"))
     assert "New Name" in page and "Old Name" not in page
+
+
+def test_a_statement_that_writes_waits_for_the_check_and_a_failed_check_stops_it(app, make_user):
+    from leadflow.db import CheckFailed, RidingCheck, begin_mode, riding_check
+
+    user_id = make_user("rep", name="Unchanged").id
+    db.session.commit()
+    db.session.remove()
+    mode = begin_mode.set("DEFERRED")  # as a request that only reads
+    try:
+        riding_check.set(RidingCheck(db.engine, "SELECT 'what the database holds'", {}, ("what the process kept",)))
+        with pytest.raises(CheckFailed):
+            db.session.execute(text("UPDATE users SET name = 'Changed' WHERE id = :id"), {"id": user_id})
+        with pytest.raises(CheckFailed):  # still owed: every later statement is refused too
+            db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+    finally:
+        riding_check.set(None)
+        begin_mode.reset(mode)
+    assert db.session.scalar(text("SELECT name FROM users WHERE id = :id"), {"id": user_id}) == "Unchanged"
