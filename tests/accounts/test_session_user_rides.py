@@ -41,21 +41,14 @@ def test_a_page_confirms_a_user_read_before_in_the_round_trip_of_its_first_state
     assert len(users) == 1 and users == statements.riding, "\n".join(statements)
 
 
-def test_a_deactivated_user_is_refused_on_the_very_next_request(login_as):
+@pytest.mark.parametrize("change", ("active = false", "session_version = session_version + 1"),
+                         ids=("deactivated", "session version bumped"))
+def test_a_user_signed_out_elsewhere_is_refused_on_the_very_next_request(login_as, change):
     user, client = login_as("rep")
     _page_of(client.get("/leads"))
     _page_of(client.get("/leads"))
-    _change_elsewhere("UPDATE users SET active = false WHERE id = :id", id=user.id)
+    _change_elsewhere(f"UPDATE users SET {change} WHERE id = :id", id=user.id)
     response = client.get("/leads")
-    assert response.status_code == 302 and "/login" in response.headers["Location"]
-
-
-def test_a_bumped_session_version_is_refused_on_the_very_next_request(login_as):
-    user, client = login_as("rep")
-    _page_of(client.get("/leads"))
-    _page_of(client.get("/leads"))
-    _change_elsewhere("UPDATE users SET session_version = session_version + 1 WHERE id = :id", id=user.id)
-    response = client.get("/")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
