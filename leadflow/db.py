@@ -569,6 +569,14 @@ def _run_check_with(check: RidingCheck, cursor, statement: str, parameters) -> N
     riding_check.set(None)
 
 
+@lru_cache(maxsize=1)
+def riding_checks_supported() -> bool:
+    """psycopg's pipeline needs libpq 14 or later (the binary wheel brings its own)."""
+    import psycopg
+
+    return psycopg.Pipeline.is_supported()
+
+
 def settle_riding_check() -> None:
     """Run the current request's check now if it is still owed (before a response leaves);
     raise ``CheckFailed`` if it failed, now or earlier."""

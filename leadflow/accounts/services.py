@@ -13,7 +13,8 @@ from flask import current_app
 from sqlalchemy import Text, cast, func, inspect, literal_column
 
 from leadflow.accounts.models import ROLES, Team, User
-from leadflow.db import RidingCheck, begin_mode, held_as_loaded, riding_check, riding_checks_allowed, utcnow
+from leadflow.db import (RidingCheck, begin_mode, held_as_loaded, riding_check, riding_checks_allowed,
+                         riding_checks_supported, utcnow)
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_changes
@@ -220,7 +221,7 @@ _seen_lock = threading.Lock()
 
 def _session_user_on_postgresql(user_id: int, version: int) -> User | None:
     key = (db.engine.url, user_id)
-    if begin_mode.get() == "DEFERRED" and riding_checks_allowed.get():
+    if begin_mode.get() == "DEFERRED" and riding_checks_allowed.get() and riding_checks_supported():
         with _seen_lock:
             seen = _SEEN.get(key)
         if seen is not None and seen[0]["active"] and seen[0]["session_version"] == version:
