@@ -550,6 +550,82 @@ def only_reads(statement: str) -> bool:
     return _READS.match(statement) is not None and _DOES_MORE_THAN_READ.search(statement) is None
 
 
+class CheckFailed(Exception):
+    """A ``RidingCheck`` found the database no longer holds what the request assumed: the
+    request's work so far is void and it must run again from the start (``leadflow.web``)."""
+
+
+@dataclass
+class RidingCheck:
+    """A read that must confirm, before the request writes anything or answers, what the
+    request took from this process's memory instead of asking the database: ``sql`` (the
+    driver's text, PostgreSQL's), run with ``params``, must return the one row ``expected``.
+
+    On PostgreSQL it travels in the same round trip as the request's next statement that only
+    reads (psycopg's pipeline: this check first, then the statement, one Sync), and that
+    statement's rows are used only once it has passed; before a statement that writes, and
+    before the response (``settle_riding_check``), it runs alone. A check that fails raises
+    ``CheckFailed`` then and at every later settling: the request runs again without it.
+    ``adopt(row)``, for a row other than ``expected``: whether the request can go on with that
+    row instead (it has used nothing the difference touches yet)."""
+
+    engine: Engine
+    sql: str
+    params: dict
+    expected: tuple
+    adopt: Callable[[tuple], bool] | None = None
+    failed: bool = False
+
+    def compare(self, row) -> None:
+        row = tuple(row) if row is not None else None
+        if row is None or (row != self.expected and not (self.adopt is not None and self.adopt(row))):
+            self.failed = True
+        if self.failed:
+            raise CheckFailed("the database changed since this process last read it")
+
+
+# The check the current request owes (``RidingCheck``); None once it has passed.
+riding_check: contextvars.ContextVar[RidingCheck | None] = contextvars.ContextVar("riding_check", default=None)
+# False while a request runs again after a failed check: it then asks the database first.
+riding_checks_allowed: contextvars.ContextVar[bool] = contextvars.ContextVar("riding_checks_allowed", default=True)
+
+
+def _run_check_alone(check: RidingCheck, dbapi_connection) -> None:
+    row = None
+    if not check.failed:
+        with dbapi_connection.cursor() as cursor:
+            row = cursor.execute(check.sql, check.params, prepare=True).fetchone()
+    check.compare(row)  # raises when it fails, now or earlier
+    riding_check.set(None)  # passed: a failed check stays owed, so every later settling raises
+
+
+def _run_check_with(check: RidingCheck, cursor, statement: str, parameters) -> None:
+    """``check``, then ``statement`` on ``cursor``: one round trip (psycopg's pipeline)."""
+    connection = cursor.connection
+    with connection.cursor() as checking:
+        with connection.pipeline():
+            checking.execute(check.sql, check.params, prepare=True)
+            cursor.execute(statement, parameters)
+        check.compare(checking.fetchone())  # before anything reads the statement's rows
+    riding_check.set(None)
+
+
+@lru_cache(maxsize=1)
+def riding_checks_supported() -> bool:
+    """psycopg's pipeline needs libpq 14 or later (the binary wheel brings its own)."""
+    import psycopg
+
+    return psycopg.Pipeline.is_supported()
+
+
+def settle_riding_check() -> None:
+    """Run the current request's check now if it is still owed (before a response leaves);
+    raise ``CheckFailed`` if it failed, now or earlier."""
+    check = riding_check.get()
+    if check is not None:
+        _run_check_alone(check, db.session.connection().connection.dbapi_connection)
+
+
 # The pooled connection's info: the driver is in autocommit because a DEFERRED transaction has
 # not begun yet (``configure_postgresql_engine``); and whether the server's isolation level gives
 # every statement a snapshot of its own (READ COMMITTED), asked once per connection.
@@ -626,6 +702,15 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
             pooled.info[_BEGIN_DEFERRED] = True
 
     @event.listens_for(engine, "before_cursor_execute")
+    def _check_before_more_than_reading(connection, _cursor, statement, _parameters, context, executemany):
+        check = riding_check.get()
+        if check is None or check.engine is not engine:
+            return
+        streamed = context is not None and context.execution_options.get("stream_results", False)
+        if check.failed or executemany or streamed or not only_reads(statement):
+            _run_check_alone(check, connection.connection.dbapi_connection)
+
+    @event.listens_for(engine, "before_cursor_execute")
     def _begin_before_more_than_reading(connection, _cursor, statement, _parameters, context, _executemany):
         pooled = connection.connection
         if not pooled.info.get(_BEGIN_DEFERRED):
@@ -657,6 +742,17 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
 
     engine.dialect.do_commit = ending(engine.dialect.do_commit)
     engine.dialect.do_rollback = ending(engine.dialect.do_rollback)
+
+    execute = engine.dialect.do_execute
+
+    def do_execute(cursor, statement, parameters, context=None):
+        """The statement, after the request's ``riding_check`` in the same round trip."""
+        check = riding_check.get()
+        if check is None or check.engine is not engine:
+            return execute(cursor, statement, parameters, context)
+        _run_check_with(check, cursor, statement, parameters)
+
+    engine.dialect.do_execute = do_execute
 
 
 def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int, checkpoint_seconds: float = 0.5) -> None:

@@ -56,6 +56,7 @@ from sqlalchemy import event
 
 from config import TestConfig, normalise_database_url
 from leadflow import create_app
+from leadflow import db as leadflow_db
 from leadflow.extensions import db, limiter
 from leadflow.web import refcache
 
@@ -423,22 +424,44 @@ def login_as(app, client):
     return _login
 
 
+class Statements(list):
+    """The statements run, in order; ``riding``: those among them that went in the round trip
+    of the next statement (a ``RidingCheck``), not in one of their own."""
+
+    def __init__(self):
+        super().__init__()
+        self.riding: list[str] = []
+
+
 @pytest.fixture
 def count_queries(app):
     """``with count_queries() as queries: …`` then ``len(queries)``."""
 
     @contextmanager
     def _count():
-        statements: list[str] = []
+        statements = Statements()
 
         def before(conn, cursor, statement, parameters, context, executemany):
             if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
                 statements.append(statement)
 
+        def alone(check, *args):
+            statements.append(check.sql)
+            return run_alone(check, *args)
+
+        def riding(check, *args):
+            statements.append(check.sql)
+            statements.riding.append(check.sql)
+            return run_with(check, *args)
+
+        # A ``RidingCheck`` (PostgreSQL) is sent by the driver, unseen by SQLAlchemy's events.
+        run_alone, run_with = leadflow_db._run_check_alone, leadflow_db._run_check_with
+        leadflow_db._run_check_alone, leadflow_db._run_check_with = alone, riding
         event.listen(db.engine, "before_cursor_execute", before)
         try:
             yield statements
         finally:
             event.remove(db.engine, "before_cursor_execute", before)
+            leadflow_db._run_check_alone, leadflow_db._run_check_with = run_alone, run_with
 
     return _count

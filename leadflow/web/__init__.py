@@ -10,7 +10,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import IntegerConverter
 
-from leadflow.db import MAX_ID, begin_mode, is_conflict, is_retryable
+from leadflow.db import (MAX_ID, CheckFailed, begin_mode, is_conflict, is_retryable, riding_check,
+                         riding_checks_allowed, settle_riding_check)
 from leadflow.errors import NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db, login_manager
 from leadflow.retry import BUSY_MESSAGE, CONFLICT_MESSAGE, RETRY_AFTER_SECONDS, ConcurrentChange, busy_answer
@@ -92,6 +93,36 @@ def init_web(app: Flask, *, load_user: Callable[[str], object]) -> None:
         token = g.pop("_begin_mode_token", None)
         if token is not None:
             begin_mode.reset(token)
+        riding_check.set(None)
+
+    dispatch = app.full_dispatch_request
+
+    def full_dispatch_request():
+        """The request, answered only once its ``riding_check`` has passed (the signed-in user
+        taken from this process's memory on PostgreSQL); if it failed, everything the request
+        did is dropped and it runs again, reading from the database first."""
+        try:
+            try:
+                response = dispatch()
+            except Exception:
+                settle_riding_check()  # a failed check outranks the error: the error may come from it
+                raise
+            settle_riding_check()
+            return response
+        except CheckFailed:
+            db.session.remove()
+            g.pop("_login_user", None)  # Flask-Login's user of this request, loaded again
+            token = g.pop("_begin_mode_token", None)
+            if token is not None:
+                begin_mode.reset(token)
+            riding_check.set(None)
+            allowed = riding_checks_allowed.set(False)
+            try:
+                return dispatch()
+            finally:
+                riding_checks_allowed.reset(allowed)
+
+    app.full_dispatch_request = full_dispatch_request
 
     app.session_interface = HttpsAwareSessionInterface()
     # Runs after every other after_request hook (Flask runs them last-registered first),
@@ -121,7 +152,9 @@ def init_web(app: Flask, *, load_user: Callable[[str], object]) -> None:
         # for the write lock a writing request asks for: when another writer holds it (which
         # may be why this page is shown), a page that waited would fail and the server would
         # answer a bare 500 instead of this page.
-        mode = begin_mode.set("DEFERRED")
+        # A user first loaded here reads its row (no ``riding_check``): the page of an
+        # unexpected error is answered after ``full_dispatch_request``, which settles checks.
+        mode, checks = begin_mode.set("DEFERRED"), riding_checks_allowed.set(False)
         try:
             if wants_json():
                 return jsonify(error=title, message=message), status
@@ -129,6 +162,7 @@ def init_web(app: Flask, *, load_user: Callable[[str], object]) -> None:
                 return error_message_response(htmx_message or message, status)
             return render_page("errors/error.html", status=status, title=title, message=message), status
         finally:
+            riding_checks_allowed.reset(checks)
             begin_mode.reset(mode)
 
     @app.errorhandler(CSRFError)

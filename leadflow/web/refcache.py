@@ -100,6 +100,7 @@ def cached(kinds: Iterable[str], key: str, load: Callable[[], T]) -> T:
 
 def versions() -> dict[str, int]:
     """Every kind's current version, read once per transaction."""
+    transaction_cache("reference versions used")["used"] = True
     kept = transaction_cache("reference versions")
     if not kept:
         rows = dict(db.session.execute(_ALL_VERSIONS).all())
@@ -117,6 +118,16 @@ def versions_column():
     version = reference_versions.c.version
     return (select(func.aggregate_strings(reference_versions.c.kind + ":" + cast(version, String), ","))
             .scalar_subquery())
+
+
+def adopt_versions(value: str | None) -> bool:
+    """Make ``value`` (read as ``versions_column`` reads them) this transaction's versions in
+    place of those noted, if nothing has used the noted ones yet; whether it did."""
+    if transaction_cache("reference versions used"):
+        return False
+    transaction_cache("reference versions").clear()
+    note_versions(value)
+    return True
 
 
 def note_versions(value: str | None) -> None:
