@@ -4,6 +4,8 @@ opens database connections of its own, and none of them holds the scheduler's co
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import importlib
 import json
@@ -133,6 +135,70 @@ def test_a_worker_gives_its_free_heap_pages_back_once_it_has_been_quiet(monkeypa
     assert trims == [0] and results == [True, False]
     gunicorn_hooks.post_request(worker, request, {}, None)
     gunicorn_hooks._went_quiet.clear()
+
+
+def _sqlite_memory_used():
+    """SQLite's own count of the bytes it holds in this process (every connection's page cache,
+    statements and schema), or None where the driver's library cannot be asked."""
+    name = ctypes.util.find_library("sqlite3")
+    try:
+        library = ctypes.CDLL(name) if name else None
+    except OSError:
+        library = None
+    if library is None or not hasattr(library, "sqlite3_memory_used"):
+        return None
+    library.sqlite3_memory_used.restype = ctypes.c_int64
+    return library.sqlite3_memory_used
+
+
+def test_a_quiet_worker_on_sqlite_gives_back_its_idle_connections_page_caches(tmp_path, monkeypatch):
+    """Four requests answered at once leave four pooled connections, each caching up to 2 MB of
+    the file's pages for good; once the worker is quiet those caches are emptied (and the pages
+    go back to the system with the heap's), and the connections still answer."""
+    memory_used = _sqlite_memory_used()
+    if memory_used is None:
+        pytest.skip("the sqlite3 module's library does not report its memory")
+    engine = create_engine(f"sqlite:///{tmp_path / 'pages.sqlite3'}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)"))
+            connection.execute(text("INSERT INTO t (body) VALUES (:body)"),
+                               [{"body": "x" * 1000} for _ in range(1500)])  # ~1.5 MB of pages
+        connections = [engine.connect() for _ in range(4)]  # four threads' requests at once
+        for connection in connections:
+            assert connection.execute(text("SELECT count(*) FROM t WHERE body != ''")).scalar() == 1500
+        for connection in connections:
+            connection.close()
+        assert engine.pool.checkedin() == 4
+        cached = memory_used()
+        assert cached > 4 * 1_000_000
+
+        monkeypatch.setattr(gunicorn_hooks, "_malloc_trim", lambda pad: None)
+        monkeypatch.setattr(gunicorn_hooks, "_engines", [engine], raising=False)  # post_worker_init finds them (below)
+        worker = types.SimpleNamespace(log=types.SimpleNamespace(debug=lambda *args: None))
+        request = types.SimpleNamespace(method="GET", path="/pipeline")
+        gunicorn_hooks.pre_request(worker, request)
+        gunicorn_hooks.post_request(worker, request, {}, None)
+        assert gunicorn_hooks.return_free_heap_pages_when_quiet(0.1) is True
+        assert cached - memory_used() > 3 * 1_000_000  # the four caches, less what a schema holds
+        assert engine.pool.checkedin() == 4
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 1500
+    finally:
+        engine.dispose()
+
+
+def test_a_worker_knows_the_database_engines_of_the_app_it_serves(app, monkeypatch):
+    """What the quiet worker shrinks: the engines of the app gunicorn loaded (``worker.wsgi``)."""
+    from leadflow.extensions import db
+
+    monkeypatch.setattr(gunicorn_hooks, "start_returning_free_heap_pages", lambda: None)
+    monkeypatch.setattr(gunicorn_hooks, "_engines", [])
+    try:
+        gunicorn_hooks.post_worker_init(types.SimpleNamespace(wsgi=app))
+    finally:
+        gc.unfreeze()
+    assert gunicorn_hooks._engines == list(db.engines.values()) and gunicorn_hooks._engines
 
 
 def _get(url: str) -> tuple[int, dict]:
