@@ -154,10 +154,19 @@ def start_in_process(app: Flask, serving: bool = False) -> BackgroundScheduler |
     wanted = app.config.get("SCHEDULER_ENABLED") if serving else should_run_in_process(app)
     if not wanted:
         return None
-    import atexit
-
     scheduler = start_scheduler(app)
-    atexit.register(stop_scheduler, app, False)
+    # Stopped as the process exits, before Python shuts the thread pools down: those go first
+    # (``concurrent.futures`` stops them among the threads' own exit callbacks, which run before
+    # ``atexit``'s), and a scheduler still running then logged a traceback for every sweep that
+    # fell due ("cannot schedule new futures after shutdown"). The threads' exit callbacks run
+    # last registered, first: this one before the pools'. Nothing is lost either way: a sweep
+    # not run is run by the next tick of any process.
+    at_exit = getattr(threading, "_register_atexit", None)
+    if at_exit is None:
+        import atexit
+
+        at_exit = atexit.register
+    at_exit(stop_scheduler, app, False)
     return scheduler
 
 

@@ -140,3 +140,21 @@ def test_the_scheduler_process_runs_every_wakeable_sweep_now_on_the_signal(app):
         app.extensions.pop(EXTENSION_KEY, None)
     # A new lead's routing and alerts, a queued e-mail, a started job: none waits for a tick.
     assert {"lead_arrivals:now", "outbox:now", "jobs:now"} <= set(scheduler.added)
+
+
+def test_a_process_that_ends_right_after_starting_its_scheduler_exits_without_tracebacks(tmp_path):
+    """A server process ends (a restart, Ctrl-C) while its sweeps are falling due: the
+    scheduler stops before Python shuts its thread pools down, so the log shows no traceback
+    per due sweep and the process exits cleanly."""
+    import subprocess
+    import sys
+
+    from tests.servers import REPO_ROOT
+
+    env = production_env(tmp_path, SCHEDULER_ENABLED=1)
+    flask_cli(["db", "upgrade"], env)
+    ended = subprocess.run([sys.executable, "-c", "import wsgi\nfrom leadflow.scheduler.runner import EXTENSION_KEY\n"
+                            "assert wsgi.app.extensions[EXTENSION_KEY].running"],
+                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert ended.returncode == 0, ended.stderr
+    assert "Traceback" not in ended.stderr and "cannot schedule new futures" not in ended.stderr, ended.stderr[-3000:]
