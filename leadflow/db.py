@@ -7,7 +7,6 @@ import re
 import select
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -201,7 +200,7 @@ def read_together(*lists: Rows, **values) -> list[list]:
     (``_side_by_side``, built once for each set of lists): a page's independent lists cost one
     round trip instead of one each (on PostgreSQL 0.15 ms each and more, much more on a busy
     machine; 0.02 ms on SQLite)."""
-    if not _has_full_join(db.engine.dialect):
+    if not can_read_beside():
         return [read(rows, **values) for rows in lists]
     found: list[list] = [[] for _ in lists]
     for row in db.session.execute(_side_by_side(lists), values):
@@ -790,7 +789,6 @@ def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int, checkpoint_sec
     on_file = engine.url.database not in (None, "", ":memory:")
     checkpointer = (Checkpointer(engine.url.database, checkpoint_seconds, engine.dialect.dbapi)
                     if on_file and checkpoint_seconds > 0 else None)
-    _checkpointers[engine] = checkpointer
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -836,15 +834,6 @@ def configure_sqlite_engine(engine: Engine, busy_timeout_ms: int, checkpoint_sec
         engine.dialect.do_commit = checkpointer.after(engine.dialect.do_commit,
                                                       lambda: begin_mode.get() == "IMMEDIATE")
         event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())
-
-
-# The checkpoints of each engine on a SQLite file (None: SQLite's own, by the committing connection).
-_checkpointers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def sqlite_checkpointer(engine: Engine):
-    """The ``leadflow.checkpoints.Checkpointer`` of ``engine``, None when its commits checkpoint."""
-    return _checkpointers.get(engine)
 
 
 class ProcessWriterLock:

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from leadflow.checkpoints import SAFETY_NET_PAGES
-from leadflow.db import configure_sqlite_engine, sqlite_checkpointer
+from leadflow.checkpoints import SAFETY_NET_PAGES, Checkpointer
+from leadflow.db import configure_sqlite_engine
 
 NEVER = 3600.0  # a checkpoint thread that does not run during the test
 PAGE = 4096
@@ -56,6 +56,11 @@ def write_pages(engine, pages: int, per_commit: int = 10) -> int:
     return rows
 
 
+def checkpoint(path: Path) -> tuple[int, int, int]:
+    """One passive checkpoint of the file, as the thread runs it: (busy, pages in the WAL, copied)."""
+    return Checkpointer(str(path), NEVER, sqlite3).checkpoint()
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -78,12 +83,12 @@ def rows_in_file_alone(path: Path, tmp_path: Path) -> int:
 def test_commits_that_fill_the_wal_do_not_copy_it_into_the_database_file(tmp_path):
     path = tmp_path / "writes.sqlite3"
     with own_engine(path, checkpoint_seconds=NEVER) as engine:
-        assert sqlite_checkpointer(engine).checkpoint()[0] == 0  # the table, copied back
+        assert checkpoint(path)[0] == 0  # the table, copied back
         before = digest(path)
         write_pages(engine, 3 * 1000)  # three times SQLite's default checkpoint interval
         assert digest(path) == before, "a commit ran a checkpoint"
 
-        busy, in_wal, copied = sqlite_checkpointer(engine).checkpoint()
+        busy, in_wal, copied = checkpoint(path)
         assert busy == 0 and in_wal == copied > 3 * 1000 - 100
         assert digest(path) != before
 

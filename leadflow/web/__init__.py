@@ -112,10 +112,7 @@ def init_web(app: Flask, *, load_user: Callable[[str], object]) -> None:
         except CheckFailed:
             db.session.remove()
             g.pop("_login_user", None)  # Flask-Login's user of this request, loaded again
-            token = g.pop("_begin_mode_token", None)
-            if token is not None:
-                begin_mode.reset(token)
-            riding_check.set(None)
+            reset_transaction_mode(None)  # chosen again by the run's own before_request
             allowed = riding_checks_allowed.set(False)
             try:
                 return dispatch()
