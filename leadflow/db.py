@@ -258,7 +258,7 @@ def get_by_id(model, raw):
 # statement that writes (``configure_postgresql_engine``). Everything else begins IMMEDIATE:
 # SQLite takes the write lock up front with BEGIN IMMEDIATE, so a unit of work waits for the
 # busy timeout at its start instead of failing half-way with "database is locked"; PostgreSQL
-# begins before the first statement, as the driver does by itself.
+# begins with the first statement, in its round trip (``configure_postgresql_engine``).
 begin_mode: contextvars.ContextVar[str] = contextvars.ContextVar("begin_mode", default="IMMEDIATE")
 
 
@@ -598,15 +598,29 @@ def _run_check_alone(check: RidingCheck, dbapi_connection) -> None:
     riding_check.set(None)  # passed: a failed check stays owed, so every later settling raises
 
 
-def _run_check_with(check: RidingCheck, cursor, statement: str, parameters) -> None:
-    """``check``, then ``statement`` on ``cursor``: one round trip (psycopg's pipeline)."""
+def _run_in_one_round_trip(cursor, statement: str, parameters, begin: str | None,
+                           check: RidingCheck | None) -> None:
+    """``statement`` on ``cursor``, after the ``begin`` (the transaction's BEGIN, which the
+    app sends for the driver) and the ``check`` it owes: one round trip (psycopg's pipeline,
+    one Sync). The check's row is compared before anything reads the statement's rows, and
+    also when the statement failed: a failed check outranks the error, which may come from it."""
     connection = cursor.connection
-    with connection.cursor() as checking:
-        with connection.pipeline():
-            checking.execute(check.sql, check.params, prepare=True)
-            cursor.execute(statement, parameters)
-        check.compare(checking.fetchone())  # before anything reads the statement's rows
-    riding_check.set(None)
+    with connection.cursor() as beginning, connection.cursor() as checking:
+        try:
+            with connection.pipeline():
+                if begin is not None:
+                    beginning.execute(begin)
+                if check is not None:
+                    checking.execute(check.sql, check.params, prepare=True)
+                cursor.execute(statement, parameters)
+        except Exception:
+            if check is not None and checking.pgresult is not None and checking.pgresult.ntuples:
+                check.compare(checking.fetchone())
+                riding_check.set(None)
+            raise
+        if check is not None:
+            check.compare(checking.fetchone())
+            riding_check.set(None)
 
 
 @lru_cache(maxsize=1)
@@ -625,13 +639,33 @@ def settle_riding_check() -> None:
         _run_check_alone(check, db.session.connection().connection.dbapi_connection)
 
 
-# The pooled connection's info: the driver is in autocommit because a DEFERRED transaction has
-# not begun yet (``configure_postgresql_engine``); and whether the server's isolation level gives
-# every statement a snapshot of its own (READ COMMITTED), asked once per connection.
-_BEGIN_DEFERRED = "leadflow.begin_deferred"
+# The pooled connection's info: while the app's transaction is one the app begins for the driver
+# (which is in autocommit meanwhile), when its BEGIN is sent: with the first statement that does
+# more than read (a transaction begun DEFERRED), with its first statement, or sent already; and
+# whether the server's isolation level gives every statement a snapshot of its own (READ
+# COMMITTED), asked once per connection.
+_BEGIN = "leadflow.begin"
+_BEGIN_ON_WRITE, _BEGIN_ON_STATEMENT, _BEGUN = "on write", "on statement", "begun"
 _SNAPSHOT_PER_STATEMENT = "leadflow.snapshot_per_statement"
 # PostgreSQL's READ UNCOMMITTED is READ COMMITTED.
 _SNAPSHOT_PER_STATEMENT_LEVELS = ("read committed", "read uncommitted")
+# The driver connection whose next statement is to go with its transaction's BEGIN (set just
+# before the statement, by ``configure_postgresql_engine``'s listener, taken by its ``do_execute``).
+_begin_with_next: contextvars.ContextVar[tuple[Any, str] | None] = contextvars.ContextVar(
+    "begin_with_next", default=None)
+
+
+def _begin_statement(dbapi_connection) -> str:
+    """The BEGIN psycopg would send for ``dbapi_connection``: with its isolation level, read
+    only and deferrable settings, when set."""
+    parts = ["BEGIN"]
+    if dbapi_connection.isolation_level is not None:
+        parts.append("ISOLATION LEVEL " + dbapi_connection.isolation_level.name.replace("_", " "))
+    if dbapi_connection.read_only is not None:
+        parts.append("READ ONLY" if dbapi_connection.read_only else "READ WRITE")
+    if dbapi_connection.deferrable is not None:
+        parts.append("DEFERRABLE" if dbapi_connection.deferrable else "NOT DEFERRABLE")
+    return " ".join(parts)
 
 
 def configure_postgresql_engine(engine: Engine, configure_connection=None) -> None:
@@ -650,11 +684,19 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
     and no COMMIT while it only reads, two round trips of a page that runs three statements:
     the driver runs its statements in autocommit, each with its own snapshot, as READ COMMITTED
     gives each statement inside a transaction. Its first statement that does more than read
-    (``only_reads``), a flush of the ORM's included, begins a real transaction before it
-    runs, so every write of the request is in one transaction that its COMMIT saves or its
-    ROLLBACK undoes, as before. Under another isolation level (the server's default or the
-    engine's), where a transaction's statements share one snapshot, every transaction begins
-    with its first statement."""
+    (``only_reads``), a flush of the ORM's included, begins a real transaction, so every write
+    of the request is in one transaction that its COMMIT saves or its ROLLBACK undoes, as
+    before. Under another isolation level (the server's default or the engine's), where a
+    transaction's statements share one snapshot, and in a transaction begun IMMEDIATE, the
+    transaction begins with its first statement.
+
+    The BEGIN goes in the round trip of the statement it comes before (psycopg's pipeline, one
+    Sync; ``_run_in_one_round_trip``): psycopg sends it alone and waits for its answer, even in
+    a pipeline, a round trip of every transaction that writes (a move on the board was six).
+    The app sends it for the driver, which stays in autocommit until the transaction ends: its
+    COMMIT and ROLLBACK go by the server's transaction status, not by that setting. A
+    statement run many times at once (``executemany``) or streamed has psycopg send the BEGIN
+    as before."""
     if engine.dialect.name != "postgresql":
         return
     dbapi_error = engine.dialect.loaded_dbapi.Error
@@ -667,7 +709,7 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
     def _on_checkout(dbapi_connection, record, _proxy):
         if closed_by_server(dbapi_connection):
             raise InvalidatePoolError("the server closed the connection")
-        if record.info.get(_BEGIN_DEFERRED):  # its autocommit could not be turned off (a broken connection)
+        if record.info.get(_BEGIN):  # its autocommit could not be turned off (a broken connection)
             raise DisconnectionError("the connection was left in autocommit")
         idle_since = record.info.get(_IDLE_SINCE)
         if idle_since is not None and time.monotonic() - idle_since > IDLE_PING_SECONDS:
@@ -690,15 +732,17 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        if begin_mode.get() == "IMMEDIATE" or connection.get_execution_options().get("isolation_level"):
+        if connection.get_execution_options().get("isolation_level"):
             return
         pooled = connection.connection
         dbapi_connection = pooled.dbapi_connection
+        if dbapi_connection.autocommit:
+            return
         level = dbapi_connection.isolation_level  # the engine's, when it sets one
-        if (pooled.info.get(_SNAPSHOT_PER_STATEMENT) and not dbapi_connection.autocommit
-                and (level is None or level.name.replace("_", " ").lower() in _SNAPSHOT_PER_STATEMENT_LEVELS)):
-            dbapi_connection.autocommit = True
-            pooled.info[_BEGIN_DEFERRED] = True
+        deferred = (begin_mode.get() != "IMMEDIATE" and pooled.info.get(_SNAPSHOT_PER_STATEMENT)
+                    and (level is None or level.name.replace("_", " ").lower() in _SNAPSHOT_PER_STATEMENT_LEVELS))
+        dbapi_connection.autocommit = True
+        pooled.info[_BEGIN] = _BEGIN_ON_WRITE if deferred else _BEGIN_ON_STATEMENT
 
     @event.listens_for(engine, "before_cursor_execute")
     def _check_before_more_than_reading(connection, _cursor, statement, _parameters, context, executemany):
@@ -710,32 +754,48 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
             _run_check_alone(check, connection.connection.dbapi_connection)
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _begin_before_more_than_reading(connection, _cursor, statement, _parameters, context, _executemany):
+    def _begin_before_statement(connection, _cursor, statement, _parameters, context, executemany):
         pooled = connection.connection
-        if not pooled.info.get(_BEGIN_DEFERRED):
+        owed = pooled.info.get(_BEGIN)
+        if owed is None or owed == _BEGUN:
             return
         # A server-side cursor (``stream_results``, ``yield_per``) lives in a transaction.
         streamed = context is not None and context.execution_options.get("stream_results", False)
-        if streamed or not only_reads(statement):
-            pooled.dbapi_connection.autocommit = False  # the driver sends BEGIN before this statement
-            del pooled.info[_BEGIN_DEFERRED]
+        if owed == _BEGIN_ON_WRITE and not streamed and only_reads(statement):
+            return
+        dbapi_connection = pooled.dbapi_connection
+        if executemany or streamed or (context is not None and context.no_parameters):
+            dbapi_connection.autocommit = False  # the driver sends BEGIN before this statement
+            del pooled.info[_BEGIN]
+        else:
+            pooled.info[_BEGIN] = _BEGUN
+            _begin_with_next.set((dbapi_connection, _begin_statement(dbapi_connection)))
 
     def ending(end_transaction: Callable) -> Callable:
-        """``end_transaction`` (the dialect's commit or rollback of a pooled connection), out of
-        autocommit first: with nothing begun, the driver's COMMIT or ROLLBACK sends nothing."""
+        """``end_transaction`` (the dialect's commit or rollback of a pooled connection), then
+        the driver out of autocommit again (psycopg's COMMIT or ROLLBACK, asked in autocommit,
+        goes by the server's transaction status: with nothing begun it sends nothing). After a
+        COMMIT that failed the server has ended the transaction all the same; a connection
+        whose status cannot be read (broken) keeps the mark, and the pool replaces it."""
 
         def ended(pooled) -> None:
             try:
-                deferred = pooled.info.get(_BEGIN_DEFERRED)
-            except NotImplementedError:  # the dialect's first connection, not the pool's: nothing deferred
-                deferred = False
-            if deferred:
+                owed = pooled.info.get(_BEGIN)
+            except NotImplementedError:  # the dialect's first connection, not the pool's: nothing owed
+                owed = None
+            if owed is None:
+                return end_transaction(pooled)
+            _begin_with_next.set(None)
+            try:
+                end_transaction(pooled)
+            finally:
+                dbapi_connection = pooled.dbapi_connection
                 try:
-                    pooled.dbapi_connection.autocommit = False
-                    del pooled.info[_BEGIN_DEFERRED]
+                    if dbapi_connection.info.transaction_status.name == "IDLE":
+                        dbapi_connection.autocommit = False
+                        del pooled.info[_BEGIN]
                 except dbapi_error:
-                    pass  # a broken connection: the flag stays, and the pool replaces it at checkout
-            end_transaction(pooled)
+                    pass  # a broken connection: the mark stays, and the pool replaces it at checkout
 
         return ended
 
@@ -745,11 +805,21 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
     execute = engine.dialect.do_execute
 
     def do_execute(cursor, statement, parameters, context=None):
-        """The statement, after the request's ``riding_check`` in the same round trip."""
+        """The statement, after its transaction's BEGIN and the request's ``riding_check``,
+        when they are owed, in the same round trip."""
+        begin = _begin_with_next.get()
+        if begin is not None:
+            if begin[0] is cursor.connection:
+                _begin_with_next.set(None)
+                begin = begin[1]
+            else:
+                begin = None
         check = riding_check.get()
-        if check is None or check.engine is not engine:
+        if check is not None and check.engine is not engine:
+            check = None
+        if begin is None and check is None:
             return execute(cursor, statement, parameters, context)
-        _run_check_with(check, cursor, statement, parameters)
+        _run_in_one_round_trip(cursor, statement, parameters, begin, check)
 
     engine.dialect.do_execute = do_execute
 

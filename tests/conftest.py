@@ -449,19 +449,20 @@ def count_queries(app):
             statements.append(check.sql)
             return run_alone(check, *args)
 
-        def riding(check, *args):
-            statements.append(check.sql)
-            statements.riding.append(check.sql)
-            return run_with(check, *args)
+        def riding(cursor, statement, parameters, begin, check):
+            if check is not None:
+                statements.append(check.sql)
+                statements.riding.append(check.sql)
+            return run_with(cursor, statement, parameters, begin, check)
 
         # A ``RidingCheck`` (PostgreSQL) is sent by the driver, unseen by SQLAlchemy's events.
-        run_alone, run_with = leadflow_db._run_check_alone, leadflow_db._run_check_with
-        leadflow_db._run_check_alone, leadflow_db._run_check_with = alone, riding
+        run_alone, run_with = leadflow_db._run_check_alone, leadflow_db._run_in_one_round_trip
+        leadflow_db._run_check_alone, leadflow_db._run_in_one_round_trip = alone, riding
         event.listen(db.engine, "before_cursor_execute", before)
         try:
             yield statements
         finally:
             event.remove(db.engine, "before_cursor_execute", before)
-            leadflow_db._run_check_alone, leadflow_db._run_check_with = run_alone, run_with
+            leadflow_db._run_check_alone, leadflow_db._run_in_one_round_trip = run_alone, run_with
 
     return _count

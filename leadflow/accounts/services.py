@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import Text, cast, func, inspect, literal_column
 
 from leadflow.accounts.models import ROLES, Team, User
-from leadflow.db import (RidingCheck, begin_mode, held_as_loaded, riding_check, riding_checks_allowed,
+from leadflow.db import (RidingCheck, held_as_loaded, riding_check, riding_checks_allowed,
                          riding_checks_supported, utcnow)
 from leadflow.errors import ValidationFailed
 from leadflow.extensions import db
@@ -207,13 +207,15 @@ _SESSION_USER_CHECK = db.select(_ROW_FINGERPRINT, refcache.versions_column()).wh
 # The signed-in users as this process last read them on PostgreSQL, by (database, user id): the
 # row's columns, the reference versions and the row's fingerprint. A round trip costs a page
 # of one or two statements a third of its time there (0.1-0.3 ms, more on a busy machine; a
-# statement on SQLite costs 0.01 ms), so a request that only reads (``begin_mode`` DEFERRED)
-# starts from the row kept here, and the database confirms the fingerprint and the versions
-# in the round trip of the request's first statement, before its rows are used
-# (``RidingCheck``). Before the request writes or answers, the check has passed; if the row
-# changed (a deactivation, a bumped session version, any edit), or the versions changed after
-# the request used them, the request runs again from the start, reading the user as before.
-# Kept for the most recent users only.
+# statement on SQLite costs 0.01 ms), so a request starts from the row kept here, and the
+# database confirms the fingerprint and the versions in the round trip of the request's first
+# statement that only reads (with its transaction's BEGIN, for a request that writes), before
+# its rows are used (``RidingCheck``). Before the request writes or answers, the check has
+# passed; if the row changed (a deactivation, a bumped session version, any edit), or the
+# versions changed after the request used them, the request's transaction is rolled back and
+# it runs again from the start, reading the user as before (a form's fields, an upload and a
+# JSON body are kept by the request, so the second run reads them again). Kept for the most
+# recent users only.
 _SEEN: OrderedDict[tuple, tuple[dict, str, str]] = OrderedDict()
 _SEEN_MAX = 1024
 _seen_lock = threading.Lock()
@@ -221,7 +223,7 @@ _seen_lock = threading.Lock()
 
 def _session_user_on_postgresql(user_id: int, version: int) -> User | None:
     key = (db.engine.url, user_id)
-    if begin_mode.get() == "DEFERRED" and riding_checks_allowed.get() and riding_checks_supported():
+    if riding_checks_allowed.get() and riding_checks_supported():
         with _seen_lock:
             seen = _SEEN.get(key)
         if seen is not None and seen[0]["active"] and seen[0]["session_version"] == version:
