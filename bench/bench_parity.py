@@ -17,6 +17,17 @@ Each database picks its own common search term, email and owner + stage the same
 (the seeder's data differ by database). The figure is the ratio of the medians, PostgreSQL
 over SQLite: the target is ≤ 1.5 on every page. Prints Markdown.
 
+Every request is warmed up at least ``STEADY_WARMUP`` times on each database before it is
+timed, ``--warmup`` being a floor above that: the figures are a server's steady state, where
+each connection of its pool has run its statements many times. A statement's first runs on a
+new PostgreSQL connection cost more: psycopg prepares a statement on its sixth run on a
+connection (its first five are parsed and planned anew each time), and the server plans a
+prepared statement anew for its next five runs before it settles on a generic plan; SQLite
+fills its statement and page caches in its first runs too. That cost is shown, not left out:
+the move's first ``STEADY_WARMUP`` runs on each database make a row of their own (the first
+moves of a card after a server started, or on a connection the pool just opened), without a
+target.
+
 Not collected by pytest: it lives outside ``testpaths``.
 """
 
@@ -42,6 +53,9 @@ from bench_pages import (  # noqa: E402
 from bench_databases import database_for, is_postgresql  # noqa: E402
 
 TARGET_RATIO = 1.5
+# Runs of a request before it is timed: past psycopg's preparing of its statements (on the
+# sixth run) and the server's custom plans of a prepared statement (its first five runs).
+STEADY_WARMUP = 12
 
 
 def page_plan(app) -> list[tuple[str, list[str], dict | None]]:
@@ -100,6 +114,7 @@ def fragment_plan(client) -> list[tuple[str, list[str], dict | None]]:
 
 
 MOVE = "Board move (a write: one card dragged back and forth, New ⇄ Contacted)"
+FIRST_MOVES = f"Board move, its first {STEADY_WARMUP} on a connection (statements not yet prepared; no target)"
 
 
 class Mover:
@@ -152,6 +167,7 @@ def bench_size(size: int, runs: int, warmup: int, reuse: Path, database_url: str
         client = app.test_client()
         sign_in(client)
         sides[label] = (app, client, page_plan(app) + fragment_plan(client))
+    warmup = max(warmup, STEADY_WARMUP)
     rows = []
     # a request one side's board lacks (no column long enough for "load more") is left out
     names = [name for name, _, _ in sides["SQLite"][2] if name in {n for n, _, _ in sides["PostgreSQL"][2]}]
@@ -165,40 +181,46 @@ def bench_size(size: int, runs: int, warmup: int, reuse: Path, database_url: str
                     times[label].append(elapsed)
         rows.append(compared(name, times))
     movers = {label: Mover(client) for label, (_, client, _) in sides.items()}
-    times = {label: [] for label in sides}
+    first, times = {label: [] for label in sides}, {label: [] for label in sides}
     for i in range(warmup + runs):
         for label, mover in movers.items():
             elapsed = mover()
             if i >= warmup:
                 times[label].append(elapsed)
+            elif i < STEADY_WARMUP:
+                first[label].append(elapsed)
     for mover in movers.values():
         mover.put_back()
     rows.append(compared(MOVE, times))
+    rows.append(compared(FIRST_MOVES, first, target=False))
     for app, _, _ in sides.values():
         db_engine_dispose(app)
     return rows
 
 
-def compared(name: str, times: dict[str, list[float]]) -> dict:
-    """One table row: each database's median and p95, and the ratio of the medians."""
+def compared(name: str, times: dict[str, list[float]], target: bool = True) -> dict:
+    """One table row: each database's median and p95, and the ratio of the medians;
+    ``target``: whether the ratio is held to ``TARGET_RATIO``."""
     sqlite, pg = statistics.median(times["SQLite"]), statistics.median(times["PostgreSQL"])
     print(f"   {name}: SQLite {sqlite:.1f} ms, PostgreSQL {pg:.1f} ms, ×{pg / sqlite:.2f}", flush=True)
     return {"name": name, "sqlite": sqlite, "pg": pg, "sqlite_p95": percentile(times["SQLite"], 95),
-            "pg_p95": percentile(times["PostgreSQL"], 95), "ratio": pg / sqlite}
+            "pg_p95": percentile(times["PostgreSQL"], 95), "ratio": pg / sqlite, "target": target}
 
 
 def markdown(report: dict[int, list[dict]], runs: int, warmup: int, load: tuple) -> str:
     lines = [f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; {runs} timed runs per page "
-             f"and database after {warmup} warm-up requests, SQLite and PostgreSQL alternating. Load average "
+             f"and database after {max(warmup, STEADY_WARMUP)} warm-up requests, SQLite and PostgreSQL alternating. "
+             "Load average "
              f"(1 min) {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after.", ""]
     for size, rows in report.items():
         lines += [f"### {size:,} leads: PostgreSQL over SQLite", "",
                   "| page | SQLite median ms | PostgreSQL median ms | SQLite p95 | PostgreSQL p95 | ratio | target | |",
                   "|---|---:|---:|---:|---:|---:|---|---|"]
         for r in rows:
-            verdict = "met" if r["ratio"] <= TARGET_RATIO else "MISSED"
+            verdict = ("met" if r["ratio"] <= TARGET_RATIO else "MISSED") if r["target"] else ""
             lines.append(f"| {r['name']} | {r['sqlite']:.1f} | {r['pg']:.1f} | {r['sqlite_p95']:.1f} | "
-                         f"{r['pg_p95']:.1f} | ×{r['ratio']:.2f} | ≤ ×{TARGET_RATIO} | {verdict} |")
+                         f"{r['pg_p95']:.1f} | ×{r['ratio']:.2f} | {f'≤ ×{TARGET_RATIO}' if r['target'] else '—'} "
+                         f"| {verdict} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -221,7 +243,7 @@ def main(argv=None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         report = {size: bench_size(size, args.runs, args.warmup, folder, args.database_url) for size in args.sizes}
     print("\n" + markdown(report, args.runs, args.warmup, load))
-    missed = any(r["ratio"] > TARGET_RATIO for rows in report.values() for r in rows)
+    missed = any(r["target"] and r["ratio"] > TARGET_RATIO for rows in report.values() for r in rows)
     return 1 if missed else 0
 
 

@@ -599,11 +599,13 @@ def _run_check_alone(check: RidingCheck, dbapi_connection) -> None:
 
 
 def _run_in_one_round_trip(cursor, statement: str, parameters, begin: str | None,
-                           check: RidingCheck | None) -> None:
+                           check: RidingCheck | None, commit: bool = False) -> None:
     """``statement`` on ``cursor``, after the ``begin`` (the transaction's BEGIN, which the
-    app sends for the driver) and the ``check`` it owes: one round trip (psycopg's pipeline,
-    one Sync). The check's row is compared before anything reads the statement's rows, and
-    also when the statement failed: a failed check outranks the error, which may come from it."""
+    app sends for the driver) and the ``check`` it owes, and before the transaction's COMMIT
+    (``commit``, see ``commit_with_next_statement``): one round trip (psycopg's pipeline, one
+    Sync). The check's row is compared before anything reads the statement's rows, and also
+    when the statement failed: a failed check outranks the error, which may come from it. A
+    statement that fails aborts the transaction, and the server skips the COMMIT after it."""
     connection = cursor.connection
     with connection.cursor() as beginning, connection.cursor() as checking:
         try:
@@ -613,6 +615,8 @@ def _run_in_one_round_trip(cursor, statement: str, parameters, begin: str | None
                 if check is not None:
                     checking.execute(check.sql, check.params, prepare=True)
                 cursor.execute(statement, parameters)
+                if commit:
+                    beginning.execute("COMMIT")
         except Exception:
             if check is not None and checking.pgresult is not None and checking.pgresult.ntuples:
                 check.compare(checking.fetchone())
@@ -653,6 +657,33 @@ _SNAPSHOT_PER_STATEMENT_LEVELS = ("read committed", "read uncommitted")
 # before the statement, by ``configure_postgresql_engine``'s listener, taken by its ``do_execute``).
 _begin_with_next: contextvars.ContextVar[tuple[Any, str] | None] = contextvars.ContextVar(
     "begin_with_next", default=None)
+# Whether the next statement may carry its transaction's COMMIT (``commit_with_next_statement``),
+# and the driver connection whose transaction was committed so, until the app's commit.
+_commit_with_next: contextvars.ContextVar[bool] = contextvars.ContextVar("commit_with_next", default=False)
+_committed_early: contextvars.ContextVar[Any] = contextvars.ContextVar("committed_early", default=None)
+
+
+class WriteAfterCommit(RuntimeError):
+    """A statement that writes ran after its transaction's COMMIT went with an earlier one."""
+
+
+@contextmanager
+def commit_with_next_statement() -> Iterator[None]:
+    """On PostgreSQL, the next statement run inside the block carries its transaction's COMMIT
+    in its round trip (psycopg's pipeline): a round trip and the wait for the server's disk
+    flush less, for the last statement of a unit of work (a move's column headers, which add
+    its totals). The unit's own commit then finds nothing to commit and sends nothing; a
+    statement that writes after it raises ``WriteAfterCommit`` (reads run as a page's do, each
+    on its own). A failed COMMIT is raised by that statement, as it would be by the commit,
+    and the unit runs again if it may. What fails after it (drawing the answer) finds the work
+    saved. Not done, and the COMMIT comes at its usual place, when the user's check is still
+    owed (the work of a user it refuses must not be saved), inside a SAVEPOINT, or when the
+    driver began the transaction itself. SQLite: nothing (a statement costs no round trip)."""
+    token = _commit_with_next.set(True)
+    try:
+        yield
+    finally:
+        _commit_with_next.reset(token)
 
 
 def _begin_statement(dbapi_connection) -> str:
@@ -756,6 +787,8 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
     @event.listens_for(engine, "before_cursor_execute")
     def _begin_before_statement(connection, _cursor, statement, _parameters, context, executemany):
         pooled = connection.connection
+        if _committed_early.get() is pooled.dbapi_connection and not only_reads(statement):
+            raise WriteAfterCommit(f"a statement that writes after its transaction's COMMIT: {statement[:200]}")
         owed = pooled.info.get(_BEGIN)
         if owed is None or owed == _BEGUN:
             return
@@ -785,11 +818,14 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
                 owed = None
             if owed is None:
                 return end_transaction(pooled)
-            _begin_with_next.set(None)
+            dbapi_connection = pooled.dbapi_connection
+            if (_begin_with_next.get() or (None,))[0] is dbapi_connection:
+                _begin_with_next.set(None)
+            if _committed_early.get() is dbapi_connection:
+                _committed_early.set(None)
             try:
                 end_transaction(pooled)
             finally:
-                dbapi_connection = pooled.dbapi_connection
                 try:
                     if dbapi_connection.info.transaction_status.name == "IDLE":
                         dbapi_connection.autocommit = False
@@ -817,9 +853,17 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
         check = riding_check.get()
         if check is not None and check.engine is not engine:
             check = None
-        if begin is None and check is None:
+        # Not in a SAVEPOINT (``begin_nested``, a test's outer transaction): COMMIT would end the outer one.
+        commit = (_commit_with_next.get() and check is None and cursor.connection.autocommit
+                  and context is not None and not context.root_connection.in_nested_transaction()
+                  and (begin is not None or cursor.connection.info.transaction_status.name == "INTRANS"))
+        if begin is None and check is None and not commit:
             return execute(cursor, statement, parameters, context)
-        _run_in_one_round_trip(cursor, statement, parameters, begin, check)
+        if commit:
+            _commit_with_next.set(False)  # the next statement only
+        _run_in_one_round_trip(cursor, statement, parameters, begin, check, commit)
+        if commit:
+            _committed_early.set(cursor.connection)
 
     engine.dialect.do_execute = do_execute
 

@@ -449,11 +449,11 @@ def count_queries(app):
             statements.append(check.sql)
             return run_alone(check, *args)
 
-        def riding(cursor, statement, parameters, begin, check):
+        def riding(cursor, statement, parameters, begin, check, commit=False):
             if check is not None:
                 statements.append(check.sql)
                 statements.riding.append(check.sql)
-            return run_with(cursor, statement, parameters, begin, check)
+            return run_with(cursor, statement, parameters, begin, check, commit)
 
         # A ``RidingCheck`` (PostgreSQL) is sent by the driver, unseen by SQLAlchemy's events.
         run_alone, run_with = leadflow_db._run_check_alone, leadflow_db._run_in_one_round_trip

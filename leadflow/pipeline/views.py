@@ -8,7 +8,7 @@ from jinja2_fragments.flask import render_block
 from flask_login import current_user, login_required
 from sqlalchemy.orm.exc import StaleDataError
 
-from leadflow.db import parse_id
+from leadflow.db import commit_with_next_statement, parse_id
 from leadflow.errors import PermissionDenied, ValidationFailed, VersionConflict
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
@@ -155,7 +155,8 @@ def move():
         db.session.rollback()
         return _board_refresh(lead.pipeline_id, filters, "You can only move leads you own or unassigned leads.", 403)
     context = board.board_context_light(result.lead.pipeline, filters, current_user, rates=rates)
-    headers = board.column_headers(result.columns, filters, current_user, rates, card=result.lead)
+    with commit_with_next_statement():  # the headers' statement, which adds the move's totals, is its last
+        headers = board.column_headers(result.columns, filters, current_user, rates, card=result.lead)
     return render_page("pipeline/_move_result.html", lead=result.lead, headers=headers, mode=mode,
                        moved_stage=result.changed_stage, from_dialog=bool(form.get("from_dialog")), **context,
                        trigger={"stage-changed": {"lead": result.lead.id}},
