@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from leadflow.extensions import db
 from leadflow.leads.models import Lead
+from leadflow.pipeline.moves import lead_to_move
 from leadflow.pipeline.services import ensure_default_pipeline
 
 pytestmark = pytest.mark.real_commits  # the requests commit for real: their COMMIT is counted
@@ -209,3 +210,33 @@ def test_a_statement_can_carry_its_transactions_commit(app):
             connection.rollback()
             connection.execute(text("DROP TABLE carried"))
             connection.commit()
+
+
+def test_a_write_request_whose_user_changed_elsewhere_runs_again_and_writes_once(login_as, make_lead, stages,
+                                                                                 monkeypatch):
+    from leadflow.pipeline import views
+    from leadflow.pipeline.models import StageChange
+
+    new, contacted = stages["New"].id, stages["Contacted"].id
+    lead = make_lead(first_name="Once", stage_id=new)
+    db.session.commit()
+    lead_id, version = lead.id, lead.version
+    user, client = login_as("manager", htmx=True, name="Before Rename")
+    user_id = user.id
+    client.get("/pipeline")
+    version = _move(client, lead_id, contacted, version)
+    db.session.remove()
+    with db.engine.begin() as other:  # the kept row no longer matches: the check fails, the request runs again
+        other.execute(text("UPDATE users SET name = 'After Rename' WHERE id = :id"), {"id": user_id})
+    runs = []
+    monkeypatch.setattr(views, "lead_to_move", lambda *args: runs.append(args) or lead_to_move(*args))
+    response = client.post("/pipeline/move", data={"lead_id": lead_id, "stage_id": new, "version": version,
+                                                   "mode": "drag"})
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert len(runs) == 2  # the first run's work was thrown away at the check
+    db.session.expire_all()
+    moved = db.session.get(Lead, lead_id)
+    assert (moved.stage_id, moved.version) == (new, version + 1)
+    changes = db.session.scalars(db.select(StageChange.to_stage_id).where(StageChange.lead_id == lead_id)
+                                 .order_by(StageChange.id)).all()
+    assert changes == [new, contacted, new]  # created in New, moved, moved back: once
