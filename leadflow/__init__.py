@@ -10,8 +10,8 @@ from flask import Flask
 def create_app(config: object | str | None = None, *, migrations: bool = True) -> Flask:
     """Build the app. Wiring only: no I/O, no migrations, no scheduler start.
 
-    ``migrations=False``: without Flask-Migrate and Alembic (the ``flask db`` commands), for a
-    process that only serves."""
+    ``migrations=False``: without Flask-Migrate and Alembic (the ``flask db`` commands) and
+    without the ``flask leadflow`` commands, for a process that only serves."""
     from config import CONFIGS, INSTANCE_DIR
     from leadflow.retry import LeadFlowApp, install_commit_tracking
 
@@ -122,7 +122,8 @@ def create_app(config: object | str | None = None, *, migrations: bool = True) -
                       reports_bp, source_costs_bp, targets_bp):
         app.register_blueprint(blueprint)
 
-    from leadflow.cli import leadflow_cli
+    if migrations:
+        from leadflow.cli import leadflow_cli
 
-    app.cli.add_command(leadflow_cli)
+        app.cli.add_command(leadflow_cli)
     return app

@@ -288,6 +288,24 @@ def test_a_web_process_loads_the_sqlalchemy_dialect_of_its_own_database_only(tmp
     assert ddl.endswith("ON leads (email_key) WHERE deleted_at IS NULL AND email_key IS NOT NULL")
 
 
+def test_a_web_process_loads_its_code_without_column_positions(tmp_path):
+    """``PYTHONNODEBUGRANGES=1`` for the serving processes: code objects keep their lines but
+    not the columns a traceback's ``^^^^`` marks (about half a MB of a worker)."""
+    env = server_environment(production_env(tmp_path), scheduler="process")
+    code = ("import wsgi, leadflow; positions = list(leadflow.create_app.__code__.co_positions()); "
+            "print(any(p[0] for p in positions), {p[2] for p in positions})")
+    assert _printed_by_web_process(env, code) == ["True {None}"]
+
+
+def test_a_web_process_leaves_out_the_leadflow_commands_which_flask_commands_have(tmp_path):
+    """A process that only serves does not import ``leadflow.cli``; ``flask --app wsgi`` has
+    the ``leadflow`` commands."""
+    env = production_env(tmp_path)
+    code = "import sys, wsgi; print('leadflow.cli' in sys.modules, 'leadflow' in wsgi.app.cli.commands)"
+    assert _printed_by_web_process(env, code) == ["False False"]
+    assert _printed_by_web_process({**env, "FLASK_RUN_FROM_CLI": "true"}, code) == ["True True"]
+
+
 def test_a_web_process_on_postgresql_does_not_load_sqlite3(tmp_path):
     """On PostgreSQL a worker holds no ``sqlite3`` (0.8 MB: the import's SQLite writer and the
     SQLite backup command load it when they run); on SQLite it is the driver."""
