@@ -30,9 +30,15 @@ def create_app(config: object | str | None = None, *, migrations: bool = True) -
 
     app.config["SECRET_KEY"] = resolve_secret_key(app.config, app.instance_path)
 
+    from sqlalchemy.engine import make_url
+
     from leadflow.extensions import csrf, db, htmx, limiter, login_manager
     from leadflow.db import configure_postgresql_engine, configure_sqlite_engine, state_index_predicates
 
+    if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "postgresql":
+        from leadflow import pgdriver
+
+        pgdriver.load_dialect()  # before the engine: without the other drivers' dialects
     db.init_app(app)
     from leadflow.leads.models import compared_with_models
 

@@ -306,6 +306,21 @@ def test_a_web_process_leaves_out_the_leadflow_commands_which_flask_commands_hav
     assert _printed_by_web_process({**env, "FLASK_RUN_FROM_CLI": "true"}, code) == ["True True"]
 
 
+def test_the_postgresql_dialect_loads_without_the_other_drivers_dialects_which_still_work(tmp_path):
+    """``pgdriver.load_dialect``: SQLAlchemy's dialect modules of asyncpg, pg8000 and
+    psycopg2cffi stay unrun (0.4 MB) while the app's psycopg engine compiles as before; one read
+    runs a module as a plain import would. Fails if SQLAlchemy starts reading them at import."""
+    code = ("import sys, types; from leadflow import pgdriver; pgdriver.load_dialect(); "
+            "from sqlalchemy import create_engine, select, literal; "
+            "engine = create_engine('postgresql+psycopg://nobody@127.0.0.1/none'); "
+            "print(engine.dialect.driver, str(select(literal(1)).compile(engine))); "
+            "ran = lambda: [type(sys.modules[n]) is types.ModuleType for n in pgdriver.UNUSED_DIALECTS]; "
+            "print(ran(), 'sqlalchemy.connectors.asyncio' in sys.modules); "
+            "from sqlalchemy.dialects.postgresql.asyncpg import dialect; print(dialect.driver, ran()[0])")
+    assert _printed_by_web_process(production_env(tmp_path), code) == [
+        "psycopg SELECT %(param_1)s::INTEGER AS anon_1", "[False, False, False] False", "asyncpg True"]
+
+
 def test_a_web_process_on_postgresql_does_not_load_sqlite3(tmp_path):
     """On PostgreSQL a worker holds no ``sqlite3`` (0.8 MB: the import's SQLite writer and the
     SQLite backup command load it when they run); on SQLite it is the driver."""
