@@ -321,6 +321,18 @@ def test_the_postgresql_dialect_loads_without_the_other_drivers_dialects_which_s
         "psycopg SELECT %(param_1)s::INTEGER AS anon_1", "[False, False, False] False", "asyncpg True"]
 
 
+def test_a_web_process_imports_the_reports_with_the_first_request_that_needs_one(tmp_path):
+    """No report module is imported when a worker starts (about 1 MB); the first request for a
+    report imports them all and registers each report under the slug its route was added with,
+    in the index's order."""
+    env = server_environment(production_env(tmp_path), scheduler="process")
+    code = ("import sys, wsgi; from leadflow.reports.views import REPORT_MODULES, load_reports; "
+            "from leadflow.reports.registry import REPORTS; "
+            "print([n for n in REPORT_MODULES if 'leadflow.reports.' + n in sys.modules]); "
+            "load_reports(); print([r.slug for r in REPORTS] == [n.replace('_', '-') for n in REPORT_MODULES])")
+    assert _printed_by_web_process(env, code) == ["[]", "True"]
+
+
 def test_a_web_process_on_postgresql_does_not_load_sqlite3(tmp_path):
     """On PostgreSQL a worker holds no ``sqlite3`` (0.8 MB: the import's SQLite writer and the
     SQLite backup command load it when they run); on SQLite it is the driver."""
