@@ -2,10 +2,17 @@
 
 Flask-Migrate is not among them: it imports Alembic (11 MB resident), which only the
 ``flask db`` commands and the code that migrates need; ``create_app(migrations=False)``
-(a gunicorn worker, see ``wsgi.py``) leaves it out."""
+(a gunicorn worker, see ``wsgi.py``) leaves it out.
 
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+The rate limits count in a synchronous storage (``RATELIMIT_STORAGE_URI``: memory or Redis):
+the ``limits`` package's asyncio storages and strategies (``limits.aio``, which it imports
+with itself, 0.4 MB) are left unrun (``leadflow.lazymodules``)."""
+
+from leadflow.lazymodules import left_unrun
+
+with left_unrun(["limits.aio"]):
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect

@@ -5,35 +5,18 @@ costs memory a SQLite worker does not need)."""
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import sys
 from collections.abc import Sequence
 
 import psycopg
+
+from leadflow.lazymodules import left_unrun
 
 # SQLAlchemy's ``sqlalchemy.dialects.postgresql`` imports the dialect module of every PostgreSQL
 # driver it knows; LeadFlow connects through psycopg. These three (with the asyncio connector
 # asyncpg's pulls in) run only if something reads them. psycopg2's runs anyway: the package
 # reads its ``dialect`` as the default of ``postgresql://``.
 UNUSED_DIALECTS = tuple(f"sqlalchemy.dialects.postgresql.{driver}" for driver in ("asyncpg", "pg8000", "psycopg2cffi"))
-
-
-class _RunOnFirstRead(importlib.abc.MetaPathFinder):
-    """Finds the modules ``names`` as usual, with a loader that runs a module on its first
-    attribute read (``importlib.util.LazyLoader``)."""
-
-    def __init__(self, names: Sequence[str]):
-        self.names = frozenset(names)
-
-    def find_spec(self, name, path, target=None):
-        if name not in self.names:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
-        if spec is not None and spec.loader is not None:
-            spec.loader = importlib.util.LazyLoader(spec.loader)
-        return spec
 
 
 def load_dialect() -> None:
@@ -43,12 +26,8 @@ def load_dialect() -> None:
     still works: it runs when something reads it (``create_engine("postgresql+asyncpg://…")``)."""
     if "sqlalchemy.dialects.postgresql" in sys.modules:
         return
-    finder = _RunOnFirstRead(UNUSED_DIALECTS)
-    sys.meta_path.insert(0, finder)
-    try:
+    with left_unrun(UNUSED_DIALECTS):
         import sqlalchemy.dialects.postgresql  # noqa: F401
-    finally:
-        sys.meta_path.remove(finder)
 
 
 class _ColumnsOnFirstRead(Sequence):

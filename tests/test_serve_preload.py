@@ -310,11 +310,11 @@ def test_the_postgresql_dialect_loads_without_the_other_drivers_dialects_which_s
     """``pgdriver.load_dialect``: SQLAlchemy's dialect modules of asyncpg, pg8000 and
     psycopg2cffi stay unrun (0.4 MB) while the app's psycopg engine compiles as before; one read
     runs a module as a plain import would. Fails if SQLAlchemy starts reading them at import."""
-    code = ("import sys, types; from leadflow import pgdriver; pgdriver.load_dialect(); "
+    code = ("import sys; from leadflow import pgdriver; pgdriver.load_dialect(); "
             "from sqlalchemy import create_engine, select, literal; "
             "engine = create_engine('postgresql+psycopg://nobody@127.0.0.1/none'); "
             "print(engine.dialect.driver, str(select(literal(1)).compile(engine))); "
-            "ran = lambda: [type(sys.modules[n]) is types.ModuleType for n in pgdriver.UNUSED_DIALECTS]; "
+            "from leadflow.lazymodules import has_run; ran = lambda: [has_run(n) for n in pgdriver.UNUSED_DIALECTS]; "
             "print(ran(), 'sqlalchemy.connectors.asyncio' in sys.modules); "
             "from sqlalchemy.dialects.postgresql.asyncpg import dialect; print(dialect.driver, ran()[0])")
     assert _printed_by_web_process(production_env(tmp_path), code) == [
@@ -331,6 +331,21 @@ def test_a_web_process_imports_the_reports_with_the_first_request_that_needs_one
             "print([n for n in REPORT_MODULES if 'leadflow.reports.' + n in sys.modules]); "
             "load_reports(); print([r.slug for r in REPORTS] == [n.replace('_', '-') for n in REPORT_MODULES])")
     assert _printed_by_web_process(env, code) == ["[]", "True"]
+
+
+def test_a_web_process_leaves_the_asyncio_rate_limit_storages_unrun_and_still_limits(tmp_path):
+    """``limits.aio`` (0.4 MB) is left unrun by ``leadflow.extensions``; the sign-in limit of
+    a web process still counts (in memory) and answers 429 once spent."""
+    env = server_environment(production_env(tmp_path, RATELIMIT_ENABLED="1", LOGIN_RATE_LIMIT="2 per minute"),
+                             scheduler="process")
+    code = ("import wsgi; from leadflow.lazymodules import has_run; from leadflow.extensions import db; "
+            "wsgi.app.app_context().push(); db.create_all(); client = wsgi.app.test_client(); "
+            "print(has_run('limits.aio'), has_run('limits')); import re; "
+            "token = re.search(r'name=\"csrf_token\" type=\"hidden\" value=\"([^\"]+)\"', "
+            "client.get('/login').get_data(as_text=True)).group(1); "
+            "print([client.post('/login', data={'email': 'x@example.com', 'password': 'nope', 'csrf_token': token})"
+            ".status_code for _ in range(3)])")
+    assert _printed_by_web_process(env, code) == ["False True", "[422, 422, 429]"]  # a wrong password, then the limit
 
 
 def test_a_web_process_on_postgresql_does_not_load_sqlite3(tmp_path):
