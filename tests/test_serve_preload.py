@@ -334,18 +334,19 @@ def test_a_web_process_imports_the_reports_with_the_first_request_that_needs_one
 
 
 def test_a_web_process_leaves_the_asyncio_rate_limit_storages_unrun_and_still_limits(tmp_path):
-    """``limits.aio`` (0.4 MB) is left unrun by ``leadflow.extensions``; the sign-in limit of
-    a web process still counts (in memory) and answers 429 once spent."""
+    """``limits.aio`` (0.4 MB) and ``urllib.request`` (for Flask-WTF's reCAPTCHA) are left
+    unrun by ``leadflow.extensions``; the sign-in limit of a web process still counts (in
+    memory) and answers 429 once spent, its form checked against its CSRF token."""
     env = server_environment(production_env(tmp_path, RATELIMIT_ENABLED="1", LOGIN_RATE_LIMIT="2 per minute"),
                              scheduler="process")
     code = ("import wsgi; from leadflow.lazymodules import has_run; from leadflow.extensions import db; "
             "wsgi.app.app_context().push(); db.create_all(); client = wsgi.app.test_client(); "
-            "print(has_run('limits.aio'), has_run('limits')); import re; "
+            "print(has_run('limits.aio'), has_run('urllib.request'), has_run('limits')); import re; "
             "token = re.search(r'name=\"csrf_token\" type=\"hidden\" value=\"([^\"]+)\"', "
             "client.get('/login').get_data(as_text=True)).group(1); "
             "print([client.post('/login', data={'email': 'x@example.com', 'password': 'nope', 'csrf_token': token})"
             ".status_code for _ in range(3)])")
-    assert _printed_by_web_process(env, code) == ["False True", "[422, 422, 429]"]  # a wrong password, then the limit
+    assert _printed_by_web_process(env, code) == ["False False True", "[422, 422, 429]"]  # a wrong password, then the limit
 
 
 def test_a_web_process_on_postgresql_does_not_load_sqlite3(tmp_path):
