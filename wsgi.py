@@ -11,7 +11,8 @@ from leadflow import create_app
 from leadflow.serving import check_rate_limit_storage
 
 # A process that only serves (a gunicorn worker: not a ``flask`` command) leaves out the
-# migration tools (``flask --app wsgi db upgrade`` runs as a ``flask`` command and has them).
+# migration tools and the ``leadflow`` commands (``flask --app wsgi db upgrade`` and
+# ``flask --app wsgi leadflow …`` run as ``flask`` commands and have them).
 app = create_app(migrations=os.environ.get("FLASK_RUN_FROM_CLI") == "true")
 check_rate_limit_storage(app.config)  # several processes (gunicorn) need shared rate limits
 if app.config.get("SCHEDULER_ENABLED"):  # without: APScheduler stays out of the process

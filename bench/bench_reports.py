@@ -275,7 +275,10 @@ def measure(app, runs: int, warmup: int, only: list[str] | None = None) -> tuple
     from urllib.parse import urlencode
 
     from leadflow.reports.registry import REPORTS
+    from leadflow.reports.views import load_reports
     from report_baselines import BASELINES, headline
+
+    load_reports()
 
     client = app.test_client()
     sign_in(client)

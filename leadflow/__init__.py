@@ -10,8 +10,8 @@ from flask import Flask
 def create_app(config: object | str | None = None, *, migrations: bool = True) -> Flask:
     """Build the app. Wiring only: no I/O, no migrations, no scheduler start.
 
-    ``migrations=False``: without Flask-Migrate and Alembic (the ``flask db`` commands), for a
-    process that only serves."""
+    ``migrations=False``: without Flask-Migrate and Alembic (the ``flask db`` commands) and
+    without the ``flask leadflow`` commands, for a process that only serves."""
     from config import CONFIGS, INSTANCE_DIR
     from leadflow.retry import LeadFlowApp, install_commit_tracking
 
@@ -30,9 +30,15 @@ def create_app(config: object | str | None = None, *, migrations: bool = True) -
 
     app.config["SECRET_KEY"] = resolve_secret_key(app.config, app.instance_path)
 
+    from sqlalchemy.engine import make_url
+
     from leadflow.extensions import csrf, db, htmx, limiter, login_manager
     from leadflow.db import configure_postgresql_engine, configure_sqlite_engine, state_index_predicates
 
+    if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "postgresql":
+        from leadflow import pgdriver
+
+        pgdriver.load_dialect()  # before the engine: without the other drivers' dialects
     db.init_app(app)
     from leadflow.leads.models import compared_with_models
 
@@ -122,7 +128,8 @@ def create_app(config: object | str | None = None, *, migrations: bool = True) -
                       reports_bp, source_costs_bp, targets_bp):
         app.register_blueprint(blueprint)
 
-    from leadflow.cli import leadflow_cli
+    if migrations:
+        from leadflow.cli import leadflow_cli
 
-    app.cli.add_command(leadflow_cli)
+        app.cli.add_command(leadflow_cli)
     return app

@@ -1,12 +1,33 @@
 """psycopg settings of the app's PostgreSQL connections: work the driver does on every
-statement that SQLAlchemy never looks at. Loaded by the app factory on PostgreSQL only
-(importing psycopg costs memory a SQLite worker does not need)."""
+statement that SQLAlchemy never looks at; and SQLAlchemy's PostgreSQL dialect loaded without
+the other drivers' dialects. Loaded by the app factory on PostgreSQL only (importing psycopg
+costs memory a SQLite worker does not need)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import psycopg
+
+from leadflow.lazymodules import left_unrun
+
+# SQLAlchemy's ``sqlalchemy.dialects.postgresql`` imports the dialect module of every PostgreSQL
+# driver it knows; LeadFlow connects through psycopg. These three (with the asyncio connector
+# asyncpg's pulls in) run only if something reads them. psycopg2's runs anyway: the package
+# reads its ``dialect`` as the default of ``postgresql://``.
+UNUSED_DIALECTS = tuple(f"sqlalchemy.dialects.postgresql.{driver}" for driver in ("asyncpg", "pg8000", "psycopg2cffi"))
+
+
+def load_dialect() -> None:
+    """Import SQLAlchemy's PostgreSQL dialect with ``UNUSED_DIALECTS`` left unrun (about
+    0.4 MB of a worker's memory; ``bench/bench_memory.py``). Called by the app factory before
+    it makes the engine, which would import the dialect with all of them. A module left unrun
+    still works: it runs when something reads it (``create_engine("postgresql+asyncpg://…")``)."""
+    if "sqlalchemy.dialects.postgresql" in sys.modules:
+        return
+    with left_unrun(UNUSED_DIALECTS):
+        import sqlalchemy.dialects.postgresql  # noqa: F401
 
 
 class _ColumnsOnFirstRead(Sequence):

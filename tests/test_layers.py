@@ -25,7 +25,7 @@ PACKAGE = ROOT / "leadflow"
 # Lowest first. A module belongs to the first layer with a pattern that matches its dotted
 # name; a module-level import may point to its own layer or any layer below it.
 LAYERS = (
-    ("framework", (r"leadflow\.(extensions|db|checkpoints|pgdriver|errors|retry|secret_key)", r"leadflow\.web(\..+)?",
+    ("framework", (r"leadflow\.(extensions|db|checkpoints|pgdriver|lazymodules|errors|retry|secret_key)", r"leadflow\.web(\..+)?",
                    r"leadflow\.accounts\.zones", r"leadflow\.scheduler\.(claims|registry|heartbeat|wakeup)")),
     ("models", (r"leadflow\.\w+\.models", r"leadflow\.leads\.\w+_models")),
     ("core", (r"leadflow\.leads\.(store|events|fields|arrivals)", r"leadflow\.pipeline\.(totals|stages)",

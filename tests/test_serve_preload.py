@@ -288,6 +288,67 @@ def test_a_web_process_loads_the_sqlalchemy_dialect_of_its_own_database_only(tmp
     assert ddl.endswith("ON leads (email_key) WHERE deleted_at IS NULL AND email_key IS NOT NULL")
 
 
+def test_a_web_process_loads_its_code_without_column_positions(tmp_path):
+    """``PYTHONNODEBUGRANGES=1`` for the serving processes: code objects keep their lines but
+    not the columns a traceback's ``^^^^`` marks (about half a MB of a worker)."""
+    env = server_environment(production_env(tmp_path), scheduler="process")
+    code = ("import wsgi, leadflow; positions = list(leadflow.create_app.__code__.co_positions()); "
+            "print(any(p[0] for p in positions), {p[2] for p in positions})")
+    assert _printed_by_web_process(env, code) == ["True {None}"]
+
+
+def test_a_web_process_leaves_out_the_leadflow_commands_which_flask_commands_have(tmp_path):
+    """A process that only serves does not import ``leadflow.cli``; ``flask --app wsgi`` has
+    the ``leadflow`` commands."""
+    env = production_env(tmp_path)
+    code = "import sys, wsgi; print('leadflow.cli' in sys.modules, 'leadflow' in wsgi.app.cli.commands)"
+    assert _printed_by_web_process(env, code) == ["False False"]
+    assert _printed_by_web_process({**env, "FLASK_RUN_FROM_CLI": "true"}, code) == ["True True"]
+
+
+def test_the_postgresql_dialect_loads_without_the_other_drivers_dialects_which_still_work(tmp_path):
+    """``pgdriver.load_dialect``: SQLAlchemy's dialect modules of asyncpg, pg8000 and
+    psycopg2cffi stay unrun (0.4 MB) while the app's psycopg engine compiles as before; one read
+    runs a module as a plain import would. Fails if SQLAlchemy starts reading them at import."""
+    code = ("import sys; from leadflow import pgdriver; pgdriver.load_dialect(); "
+            "from sqlalchemy import create_engine, select, literal; "
+            "engine = create_engine('postgresql+psycopg://nobody@127.0.0.1/none'); "
+            "print(engine.dialect.driver, str(select(literal(1)).compile(engine))); "
+            "from leadflow.lazymodules import has_run; ran = lambda: [has_run(n) for n in pgdriver.UNUSED_DIALECTS]; "
+            "print(ran(), 'sqlalchemy.connectors.asyncio' in sys.modules); "
+            "from sqlalchemy.dialects.postgresql.asyncpg import dialect; print(dialect.driver, ran()[0])")
+    assert _printed_by_web_process(production_env(tmp_path), code) == [
+        "psycopg SELECT %(param_1)s::INTEGER AS anon_1", "[False, False, False] False", "asyncpg True"]
+
+
+def test_a_web_process_imports_the_reports_with_the_first_request_that_needs_one(tmp_path):
+    """No report module is imported when a worker starts (about 1 MB); the first request for a
+    report imports them all and registers each report under the slug its route was added with,
+    in the index's order."""
+    env = server_environment(production_env(tmp_path), scheduler="process")
+    code = ("import sys, wsgi; from leadflow.reports.views import REPORT_MODULES, load_reports; "
+            "from leadflow.reports.registry import REPORTS; "
+            "print([n for n in REPORT_MODULES if 'leadflow.reports.' + n in sys.modules]); "
+            "load_reports(); print([r.slug for r in REPORTS] == [n.replace('_', '-') for n in REPORT_MODULES])")
+    assert _printed_by_web_process(env, code) == ["[]", "True"]
+
+
+def test_a_web_process_leaves_the_asyncio_rate_limit_storages_unrun_and_still_limits(tmp_path):
+    """``limits.aio`` (0.4 MB) and ``urllib.request`` (for Flask-WTF's reCAPTCHA) are left
+    unrun by ``leadflow.extensions``; the sign-in limit of a web process still counts (in
+    memory) and answers 429 once spent, its form checked against its CSRF token."""
+    env = server_environment(production_env(tmp_path, RATELIMIT_ENABLED="1", LOGIN_RATE_LIMIT="2 per minute"),
+                             scheduler="process")
+    code = ("import wsgi; from leadflow.lazymodules import has_run; from leadflow.extensions import db; "
+            "wsgi.app.app_context().push(); db.create_all(); client = wsgi.app.test_client(); "
+            "print(has_run('limits.aio'), has_run('urllib.request'), has_run('limits')); import re; "
+            "token = re.search(r'name=\"csrf_token\" type=\"hidden\" value=\"([^\"]+)\"', "
+            "client.get('/login').get_data(as_text=True)).group(1); "
+            "print([client.post('/login', data={'email': 'x@example.com', 'password': 'nope', 'csrf_token': token})"
+            ".status_code for _ in range(3)])")
+    assert _printed_by_web_process(env, code) == ["False False True", "[422, 422, 429]"]  # a wrong password, then the limit
+
+
 def test_a_web_process_on_postgresql_does_not_load_sqlite3(tmp_path):
     """On PostgreSQL a worker holds no ``sqlite3`` (0.8 MB: the import's SQLite writer and the
     SQLite backup command load it when they run); on SQLite it is the driver."""

@@ -1,5 +1,6 @@
-"""The reports there are: each one registered once, when ``leadflow.reports.views`` adds its
-routes. The index page and the benchmark read ``REPORTS``, in registration order."""
+"""The reports there are: each one registered once, by ``leadflow.reports.views.load_reports``
+when a request first needs a report. The index page and the benchmark read ``REPORTS``, in
+registration order."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """``/reports``: the index of every registered report, and each report's page and CSV.
 
-A report module gives a ``Report`` (``registry``) and, here, one line registers it and its two
-routes with ``report_routes(slug, template, csv)``:
+A report module gives a ``Report`` (``registry``) and, here, its name in ``REPORT_MODULES``
+adds its two routes with ``report_routes(slug, template, csv)`` and registers it when a
+request first needs a report (``load_reports``):
 
 - ``GET /reports/<slug>`` (endpoint ``reports.<slug with _ for ->``) renders ``template``
   (which extends ``reports/_report.html``) with ``report``, ``filters`` (``ReportFilters``),
@@ -19,24 +20,34 @@ list (``filters.report_lead_ids``); a rep switches between everyone's and "mine"
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Callable
+from types import ModuleType
 
 from flask import Blueprint, abort, request, url_for
 from flask_login import current_user, login_required
 
 from leadflow.db import parse_page, utcnow
 from leadflow.leads.bulk import bulk_context
-from leadflow.reports import (
-    activity, charts, data_quality, forecast, funnel, sources, speed_to_lead, time_in_stage, velocity,
-)
+from leadflow.reports import charts
 from leadflow.reports.csvout import csv_response
 from leadflow.reports.filters import ReportFilters, filter_choices, report_lead_ids
-from leadflow.reports.registry import REPORTS, find, register
+from leadflow.reports.registry import REPORTS, Report, find, register
 from leadflow.web.htmx import is_fragment_request, render_page
 from leadflow.web.sparkline import sparkline
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 PAGE_ENDPOINTS: dict[str, str] = {}  # slug → the endpoint of its page, as report_routes added it
+# The reports of this package in the order the index shows them: each module of
+# ``leadflow.reports`` gives its REPORT (its slug: the module's name with - for _), its page
+# "reports/<module>.html" and its CSV table (``csv_table``). The modules are imported by the
+# first request that needs a report (``load_reports``), not by every process at its start:
+# about 1 MB of a worker that never shows one (``bench/bench_memory.py``).
+REPORT_MODULES = ("funnel", "sources", "time_in_stage", "forecast", "speed_to_lead", "activity", "velocity",
+                  "data_quality")
+_loading = threading.Lock()
+_loaded = threading.Event()
 
 for _chart in (charts.bar_chart, charts.column_chart, charts.line_chart, charts.funnel_chart, sparkline):
     bp.add_app_template_global(_chart)  # report templates draw with these: {{ bar_chart(rows, title=…) }}
@@ -45,6 +56,31 @@ for _chart in (charts.bar_chart, charts.column_chart, charts.line_chart, charts.
 def endpoint_for(slug: str) -> str:
     """The endpoint of a report's page (its CSV's is this plus ``_csv``)."""
     return slug.replace("-", "_")
+
+
+def report_module(name: str) -> ModuleType:
+    """``leadflow.reports.<name>``, one of ``REPORT_MODULES``, with every report registered."""
+    load_reports()
+    return importlib.import_module(f"leadflow.reports.{name}")
+
+
+def load_reports() -> None:
+    """Import the modules of ``REPORT_MODULES`` and register their reports in that order (the
+    index's), once; a thread that comes meanwhile waits for them."""
+    if _loaded.is_set():
+        return
+    with _loading:
+        for name in REPORT_MODULES:
+            register(importlib.import_module(f"leadflow.reports.{name}").REPORT)
+        _loaded.set()
+
+
+def _registered(slug: str) -> Report:
+    load_reports()
+    report = find(slug)
+    if report is None:
+        raise LookupError(f"Register the report {slug!r} before its page is asked for.")
+    return report
 
 
 @bp.get("")
@@ -59,6 +95,7 @@ def index():
 @login_required
 def thumbnail(slug: str):
     """A card's thumbnail over the default period; without htmx the index with every thumbnail."""
+    load_reports()
     report = find(slug)
     if report is None or slug not in PAGE_ENDPOINTS:
         abort(404)
@@ -71,6 +108,7 @@ def thumbnail(slug: str):
 
 def _cards(*, with_thumbnails: bool) -> list[tuple]:
     """(report, its page's URL, its thumbnail or None) of every report with a page."""
+    load_reports()
     filters = ReportFilters.from_args({}, current_user)
     return [(report, url_for(PAGE_ENDPOINTS[report.slug]),
              report.thumbnail(report.compute(filters, current_user)) if with_thumbnails else None)
@@ -78,19 +116,19 @@ def _cards(*, with_thumbnails: bool) -> list[tuple]:
 
 
 def report_routes(slug: str, template: str, csv: Callable, *, blueprint: Blueprint = bp) -> None:
-    """Add the page and the CSV of the registered report ``slug`` to ``blueprint`` (this one)."""
-    report = find(slug)
-    if report is None:
-        raise LookupError(f"Register the report {slug!r} before adding its routes.")
+    """Add the page and the CSV of the report ``slug`` to ``blueprint`` (this one); the report
+    is looked up when they are asked for (registered by then, ``load_reports`` for this package's)."""
     endpoint = endpoint_for(slug)
 
     def page():
+        report = _registered(slug)
         filters = ReportFilters.from_args(request.args, current_user)
         data = report.compute(filters, current_user)
         return render_page(template, report=report, filters=filters, data=data, endpoint=f"{blueprint.name}.{endpoint}",
                            **filter_choices())
 
     def download():
+        report = _registered(slug)
         filters = ReportFilters.from_args(request.args, current_user)
         header, rows = csv(report.compute(filters, current_user))
         return csv_response(f"{slug}-{filters.start.isoformat()}-to-{filters.end.isoformat()}.csv", header, rows)
@@ -103,10 +141,12 @@ def report_routes(slug: str, template: str, csv: Callable, *, blueprint: Bluepri
 
 # --- the reports, in the order the index shows them -------------------------------------------
 
-for _report in (funnel, sources, time_in_stage, forecast, speed_to_lead, activity, velocity, data_quality):
-    # Each module's REPORT, its page "reports/<module>.html" and its CSV table.
-    register(_report.REPORT)
-    report_routes(_report.REPORT.slug, f"reports/{_report.__name__.rsplit('.', 1)[1]}.html", _report.csv_table)
+def _csv_table_of(name: str) -> Callable:
+    return lambda data: report_module(name).csv_table(data)
+
+
+for _name in REPORT_MODULES:
+    report_routes(_name.replace("_", "-"), f"reports/{_name}.html", _csv_table_of(_name))
 
 
 @bp.get("/data-quality/review")
@@ -114,6 +154,7 @@ for _report in (funnel, sources, time_in_stage, forecast, speed_to_lead, activit
 def data_quality_review():
     """A review queue of the data quality report (untouched leads, or leads missing a field),
     with the lead list's bulk actions over the leads ticked on it."""
+    data_quality = report_module("data_quality")
     filters = ReportFilters.from_args(request.args, current_user)
     queue = data_quality.queue_leads(report_lead_ids(filters, current_user), request.args.get("queue", ""),
                                      utcnow(), parse_page(request.args.get("page", 1)))

@@ -64,13 +64,15 @@ def test_the_server_runs_one_scheduler_process_that_beats_and_ends_with_it_even_
 
 
 def test_web_processes_run_no_scheduler_of_their_own_when_it_has_its_own_process():
-    env = server_environment({"SCHEDULER_ENABLED": "1", "MALLOC_ARENA_MAX": "4", "PYTHONOPTIMIZE": "0"},
-                             scheduler="process")
+    env = server_environment({"SCHEDULER_ENABLED": "1", "MALLOC_ARENA_MAX": "4", "PYTHONOPTIMIZE": "0",
+                              "PYTHONNODEBUGRANGES": ""}, scheduler="process")
     assert env["SCHEDULER_ENABLED"] == "0" and env["LEADFLOW_SCHEDULER_PROCESS"] == "1"
     assert env["MALLOC_ARENA_MAX"] == "4" and env["PYTHONOPTIMIZE"] == "0"  # the operator's own settings win
+    assert env["PYTHONNODEBUGRANGES"] == ""
     threaded = server_environment({"SCHEDULER_ENABLED": "1"}, scheduler="thread")
     assert threaded["SCHEDULER_ENABLED"] == "1" and "LEADFLOW_SCHEDULER_PROCESS" not in threaded
     assert threaded["MALLOC_ARENA_MAX"] == "2" and threaded["PYTHONOPTIMIZE"] == "2"
+    assert threaded["PYTHONNODEBUGRANGES"] == "1"
 
 
 # --- a nudge from a serving process wakes the scheduler's own process ------------------------
