@@ -607,24 +607,30 @@ def _run_in_one_round_trip(cursor, statement: str, parameters, begin: str | None
     when the statement failed: a failed check outranks the error, which may come from it. A
     statement that fails aborts the transaction, and the server skips the COMMIT after it."""
     connection = cursor.connection
-    with connection.cursor() as beginning, connection.cursor() as checking:
-        try:
-            with connection.pipeline():
-                if begin is not None:
-                    beginning.execute(begin)
-                if check is not None:
-                    checking.execute(check.sql, check.params, prepare=True)
-                cursor.execute(statement, parameters)
-                if commit:
-                    beginning.execute("COMMIT")
-        except Exception:
-            if check is not None and checking.pgresult is not None and checking.pgresult.ntuples:
-                check.compare(checking.fetchone())
-                riding_check.set(None)
-            raise
+    beginning = connection.cursor() if begin is not None or commit else None
+    checking = connection.cursor() if check is not None else None
+    try:
+        with connection.pipeline():
+            if begin is not None:
+                beginning.execute(begin)
+            if check is not None:
+                checking.execute(check.sql, check.params, prepare=True)
+            cursor.execute(statement, parameters)
+            if commit:
+                beginning.execute("COMMIT")
+    except Exception:
+        if check is not None and checking.pgresult is not None and checking.pgresult.ntuples:
+            check.compare(checking.fetchone())
+            riding_check.set(None)
+        raise
+    else:
         if check is not None:
             check.compare(checking.fetchone())
             riding_check.set(None)
+    finally:
+        for side in (beginning, checking):
+            if side is not None:
+                side.close()
 
 
 @lru_cache(maxsize=1)
