@@ -63,6 +63,7 @@ from bench_pages import (  # noqa: E402
     profile_page,
     recording_statements,
     sign_in,
+    steady_warmup,
 )
 
 from sqlalchemy import event, func, select, text  # noqa: E402
@@ -581,6 +582,7 @@ def main(argv=None) -> int:
                         help="postgresql://…/NAME: on PostgreSQL, a database NAME_<size> per size "
                              "(see bench_databases.py); default: SQLite files")
     args = parser.parse_args(argv)
+    args.warmup = steady_warmup(args.warmup)
 
     with ExitStack() as stack:
         report = [prepare(n, stack, args.reuse, args.database_url) for n in sorted(args.sizes)]

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_pages import (  # noqa: E402  (sets the scratch instance folder before config loads)
     Baseline, _body_of_size, build_app, db_engine_dispose, migrate_and_seed, percentile, recording_statements,
-    sign_in, time_requests,
+    sign_in, steady_warmup, time_requests,
 )
 from bench_databases import database_for, database_label  # noqa: E402
 
@@ -133,6 +133,7 @@ def main(argv=None) -> int:
     parser.add_argument("--now", type=datetime.fromisoformat, metavar="ISO",
                         help="time the page as if it were this moment (with its UTC offset), e.g. a month's end")
     args = parser.parse_args(argv)
+    args.warmup = steady_warmup(args.warmup)
     if args.now is not None:
         if args.now.tzinfo is None:
             parser.error("--now needs a UTC offset, e.g. 2026-11-30T18:00:00+00:00")

@@ -197,6 +197,20 @@ def recording_statements(engine):
         event.remove(engine, "after_cursor_execute", after)
 
 
+# Runs of a request before it is timed, whatever ``--warmup`` asks below it: past psycopg's
+# preparing of a statement (on its sixth run on a connection; its first five are parsed and
+# planned anew each time) and the server's custom plans of a prepared statement (its next five
+# runs, before it settles on a generic plan). The benchmarks time a server's steady state, where
+# each connection of its pool has run its statements many times; ``bench_parity.py`` shows
+# the board move's first runs on a connection in a row of their own.
+STEADY_WARMUP = 12
+
+
+def steady_warmup(warmup: int) -> int:
+    """``--warmup``, at least ``STEADY_WARMUP``."""
+    return max(warmup, STEADY_WARMUP)
+
+
 def time_requests(client, urls: list[str], runs: int, warmup: int, headers=None,
                   cpu: list[float] | None = None) -> list[float]:
     """Wall-clock milliseconds per request; per-thread CPU milliseconds go to ``cpu`` if given."""
@@ -416,6 +430,7 @@ def main(argv=None) -> int:
                              "and it holds the demo already); default: a SQLite file")
     args = parser.parse_args(argv)
 
+    args.warmup = steady_warmup(args.warmup)
     report = [bench_size(n, args.runs, args.warmup, args.profile, args.reuse, args.database_url)
               for n in args.sizes]
     print("\n" + markdown(report, args.runs, args.warmup))

@@ -18,15 +18,15 @@ Each database picks its own common search term, email and owner + stage the same
 over SQLite: the target is ≤ 1.5 on every page. Prints Markdown.
 
 Every request is warmed up at least ``STEADY_WARMUP`` times on each database before it is
-timed, ``--warmup`` being a floor above that: the figures are a server's steady state, where
-each connection of its pool has run its statements many times. A statement's first runs on a
-new PostgreSQL connection cost more: psycopg prepares a statement on its sixth run on a
-connection (its first five are parsed and planned anew each time), and the server plans a
-prepared statement anew for its next five runs before it settles on a generic plan; SQLite
-fills its statement and page caches in its first runs too. That cost is shown, not left out:
-the move's first ``STEADY_WARMUP`` runs on each database make a row of their own (the first
-moves of a card after a server started, or on a connection the pool just opened), without a
-target.
+timed (``bench_pages.steady_warmup``, as in every page benchmark): the figures are a server's
+steady state, where each connection of its pool has run its statements many times. A
+statement's first runs on a new PostgreSQL connection cost more: psycopg prepares a statement
+on its sixth run on a connection (its first five are parsed and planned anew each time), and
+the server plans a prepared statement anew for its next five runs before it settles on a
+generic plan; SQLite fills its statement and page caches in its first runs too. That cost is
+shown, not left out: the move's first ``STEADY_WARMUP`` runs on each database make a row of
+their own (the first moves of a card after a server started, or on a connection the pool just
+opened), without a target.
 
 Not collected by pytest: it lives outside ``testpaths``.
 """
@@ -48,14 +48,12 @@ from urllib.parse import quote
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_pages import (  # noqa: E402
-    build_app, db_engine_dispose, machine, migrate_and_seed, percentile, refresh_statistics, sign_in)
+    STEADY_WARMUP, build_app, db_engine_dispose, machine, migrate_and_seed, percentile, refresh_statistics, sign_in,
+    steady_warmup)
 
 from bench_databases import database_for, is_postgresql  # noqa: E402
 
 TARGET_RATIO = 1.5
-# Runs of a request before it is timed: past psycopg's preparing of its statements (on the
-# sixth run) and the server's custom plans of a prepared statement (its first five runs).
-STEADY_WARMUP = 12
 
 
 def page_plan(app) -> list[tuple[str, list[str], dict | None]]:
@@ -167,7 +165,7 @@ def bench_size(size: int, runs: int, warmup: int, reuse: Path, database_url: str
         client = app.test_client()
         sign_in(client)
         sides[label] = (app, client, page_plan(app) + fragment_plan(client))
-    warmup = max(warmup, STEADY_WARMUP)
+    warmup = steady_warmup(warmup)
     rows = []
     # a request one side's board lacks (no column long enough for "load more") is left out
     names = [name for name, _, _ in sides["SQLite"][2] if name in {n for n, _, _ in sides["PostgreSQL"][2]}]
@@ -209,7 +207,7 @@ def compared(name: str, times: dict[str, list[float]], target: bool = True) -> d
 
 def markdown(report: dict[int, list[dict]], runs: int, warmup: int, load: tuple) -> str:
     lines = [f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; {runs} timed runs per page "
-             f"and database after {max(warmup, STEADY_WARMUP)} warm-up requests, SQLite and PostgreSQL alternating. "
+             f"and database after {steady_warmup(warmup)} warm-up requests, SQLite and PostgreSQL alternating. "
              "Load average "
              f"(1 min) {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after.", ""]
     for size, rows in report.items():
