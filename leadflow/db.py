@@ -618,19 +618,15 @@ def _run_in_one_round_trip(cursor, statement: str, parameters, begin: str | None
             cursor.execute(statement, parameters)
             if commit:
                 beginning.execute("COMMIT")
-    except Exception:
-        if check is not None and checking.pgresult is not None and checking.pgresult.ntuples:
-            check.compare(checking.fetchone())
-            riding_check.set(None)
-        raise
-    else:
-        if check is not None:
-            check.compare(checking.fetchone())
-            riding_check.set(None)
     finally:
-        for side in (beginning, checking):
-            if side is not None:
-                side.close()
+        try:
+            if checking is not None and checking.description is not None:  # the check was answered
+                check.compare(checking.fetchone())
+                riding_check.set(None)
+        finally:
+            for side in (beginning, checking):
+                if side is not None:
+                    side.close()
 
 
 @lru_cache(maxsize=1)
@@ -661,8 +657,7 @@ _SNAPSHOT_PER_STATEMENT = "leadflow.snapshot_per_statement"
 _SNAPSHOT_PER_STATEMENT_LEVELS = ("read committed", "read uncommitted")
 # The driver connection whose next statement is to go with its transaction's BEGIN (set just
 # before the statement, by ``configure_postgresql_engine``'s listener, taken by its ``do_execute``).
-_begin_with_next: contextvars.ContextVar[tuple[Any, str] | None] = contextvars.ContextVar(
-    "begin_with_next", default=None)
+_begin_with_next: contextvars.ContextVar[Any] = contextvars.ContextVar("begin_with_next", default=None)
 # Whether the next statement may carry its transaction's COMMIT (``commit_with_next_statement``),
 # and the driver connection whose transaction was committed so, until the app's commit.
 _commit_with_next: contextvars.ContextVar[bool] = contextvars.ContextVar("commit_with_next", default=False)
@@ -808,7 +803,7 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
             del pooled.info[_BEGIN]
         else:
             pooled.info[_BEGIN] = _BEGUN
-            _begin_with_next.set((dbapi_connection, _begin_statement(dbapi_connection)))
+            _begin_with_next.set(dbapi_connection)
 
     def ending(end_transaction: Callable) -> Callable:
         """``end_transaction`` (the dialect's commit or rollback of a pooled connection), then
@@ -825,10 +820,9 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
             if owed is None:
                 return end_transaction(pooled)
             dbapi_connection = pooled.dbapi_connection
-            if (_begin_with_next.get() or (None,))[0] is dbapi_connection:
-                _begin_with_next.set(None)
-            if _committed_early.get() is dbapi_connection:
-                _committed_early.set(None)
+            for owed_by in (_begin_with_next, _committed_early):
+                if owed_by.get() is dbapi_connection:
+                    owed_by.set(None)
             try:
                 end_transaction(pooled)
             finally:
@@ -849,13 +843,10 @@ def configure_postgresql_engine(engine: Engine, configure_connection=None) -> No
     def do_execute(cursor, statement, parameters, context=None):
         """The statement, after its transaction's BEGIN and the request's ``riding_check``,
         when they are owed, in the same round trip."""
-        begin = _begin_with_next.get()
-        if begin is not None:
-            if begin[0] is cursor.connection:
-                _begin_with_next.set(None)
-                begin = begin[1]
-            else:
-                begin = None
+        begin = None
+        if _begin_with_next.get() is cursor.connection:
+            _begin_with_next.set(None)
+            begin = _begin_statement(cursor.connection)
         check = riding_check.get()
         if check is not None and check.engine is not engine:
             check = None

@@ -87,3 +87,20 @@ def test_a_statement_that_writes_waits_for_the_check_and_a_failed_check_stops_it
         riding_check.set(None)
         begin_mode.reset(mode)
     assert db.session.scalar(text("SELECT name FROM users WHERE id = :id"), {"id": user_id}) == "Unchanged"
+
+
+@pytest.mark.parametrize("answer", ("SELECT 'what the database holds'", "SELECT 'no row' WHERE false"),
+                         ids=("another row", "no row"))
+def test_a_failed_check_outranks_the_error_of_the_statement_it_rode_with(app, answer):
+    from leadflow.db import CheckFailed, RidingCheck, begin_mode, riding_check
+
+    db.session.remove()
+    mode = begin_mode.set("DEFERRED")  # as a request that only reads
+    try:
+        riding_check.set(RidingCheck(db.engine, answer, {}, ("what the process kept",)))
+        with pytest.raises(CheckFailed):  # not the division's error: the user may be why it failed
+            db.session.execute(text("SELECT 1 / 0"))
+        db.session.rollback()
+    finally:
+        riding_check.set(None)
+        begin_mode.reset(mode)
