@@ -167,7 +167,6 @@ def bench_size(size: int, runs: int, warmup: int, reuse: Path, database_url: str
         client = app.test_client()
         sign_in(client)
         sides[label] = (app, client, page_plan(app) + fragment_plan(client))
-    warmup = steady_warmup(warmup)
     rows = []
     # a request one side's board lacks (no column long enough for "load more") is left out
     names = [name for name, _, _ in sides["SQLite"][2] if name in {n for n, _, _ in sides["PostgreSQL"][2]}]
@@ -209,7 +208,7 @@ def compared(name: str, times: dict[str, list[float]], target: bool = True) -> d
 
 def markdown(report: dict[int, list[dict]], runs: int, warmup: int, load: tuple) -> str:
     lines = [f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; {runs} timed runs per page "
-             f"and database after {steady_warmup(warmup)} warm-up requests, SQLite and PostgreSQL alternating. "
+             f"and database after {warmup} warm-up requests, SQLite and PostgreSQL alternating. "
              "Load average "
              f"(1 min) {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after.", ""]
     for size, rows in report.items():
@@ -237,6 +236,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not is_postgresql(args.database_url):
         parser.error("--database-url must be a postgresql:// URL")
+    args.warmup = steady_warmup(args.warmup)
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="leadflow-parity-") as scratch:
         folder = args.reuse or Path(scratch)
