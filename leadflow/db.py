@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from functools import cached_property, lru_cache
 from typing import Any
 
-from sqlalchemy import DateTime, Index, bindparam, event, false, literal, text
+from sqlalchemy import DateTime, Index, bindparam, event, false, literal, text, union_all
 from sqlalchemy import select as sql_select  # the module "select" is the standard library's
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InvalidatePoolError
@@ -423,6 +423,77 @@ def insert_all(table, rows: Sequence[dict]) -> None:
     _insert_rows([(table, rows)])
 
 
+class _NewRowId:
+    """The type of ``NEW_ROW_ID``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEW_ROW_ID"
+
+
+# In a row held by ``inserts_together`` for ``insert_one_with_held``: the id of the row that
+# statement inserts, which is not known until it runs.
+NEW_ROW_ID = _NewRowId()
+_ONE_WITH_HELD: dict[tuple, object] = {}
+
+
+def _python_defaults(table, given) -> list:
+    """The columns of ``table`` missing from ``given`` whose default Python gives (a
+    ``created_at``): a statement of several tables binds them by value, not under the column's
+    name, which two of its tables may share."""
+    return [column for column in table.c if column.key not in given and column.default is not None
+            and (column.default.is_scalar or column.default.is_callable)]
+
+
+def _default_values(columns) -> dict:
+    return {c.key: c.default.arg if c.default.is_scalar else c.default.arg(None) for c in columns}
+
+
+def holds_inserts() -> bool:
+    """Whether an ``inserts_together`` block holds rows back here (PostgreSQL)."""
+    return db.session.info.get(_HELD_INSERTS) is not None
+
+
+def insert_one_with_held(name: tuple, table, row: dict, build):
+    """PostgreSQL, inside ``inserts_together``: INSERT ``row`` into ``table`` with the rows the
+    block holds so far, in one statement: the new row's INSERT (``build(insert)`` gives it its
+    ON CONFLICT and RETURNING) in a WITH, and an ``INSERT … SELECT`` from it of each held
+    table's rows, where the value ``NEW_ROW_ID`` is the new row's id. A row the conflict
+    skips writes none of them. Returns what its RETURNING returns (None when skipped); the
+    block is left holding nothing.
+
+    A new lead's arrival, tags and first history go with the lead itself: a round trip and a
+    statement less on every create. Built once per shape (``name``, the row's columns, the held
+    tables, their columns, where the new id goes and their numbers of rows), as
+    ``_insert_rows``."""
+    held = db.session.info[_HELD_INSERTS]
+    parts, held[:] = held[:], []
+    shape = (*name, tuple(row), *((t.name, tuple(k for k, v in rows[0].items() if v is NEW_ROW_ID),
+                                   tuple(rows[0]), len(rows)) for t, rows in parts))
+    built = _ONE_WITH_HELD.get(shape)
+    if built is None:
+        insert = dialect_insert("postgresql")
+        defaulted = [_python_defaults(table, row)] + [_python_defaults(t, rows[0]) for t, rows in parts]
+        values = {key: bindparam(f"n_{key}", type_=table.c[key].type) for key in (*row, *(c.key for c in defaulted[0]))}
+        new_row = build(insert(table).values(values)).cte("new_row")
+        ctes = []
+        for j, ((held_table, rows), extra) in enumerate(zip(parts, defaulted[1:])):
+            names = [*rows[0], *(c.key for c in extra)]
+            selects = [sql_select(*[new_row.c.id if rows[i].get(key) is NEW_ROW_ID else
+                                    bindparam(f"t{j}_{key}_{i}", type_=held_table.c[key].type) for key in names]
+                                  ).select_from(new_row) for i in range(len(rows))]
+            source = selects[0] if len(selects) == 1 else union_all(*selects)
+            ctes.append(held_table.insert().from_select(names, source).cte(f"insert_{j}"))
+        statement = sql_select(*new_row.c).add_cte(new_row, *ctes)
+        cache_key = CacheKey(("leadflow.insert_one_with_held", *shape), [])
+        statement._generate_cache_key = lambda: cache_key  # its shape is its identity
+        built = _ONE_WITH_HELD[shape] = (statement, defaulted)
+    statement, defaulted = built
+    parameters = {f"n_{key}": value for key, value in {**row, **_default_values(defaulted[0])}.items()}
+    return db.session.execute(statement, {**parameters, **_parts_parameters(parts, defaulted[1:])}).first()
+
+
 def _insert_rows(parts: list[tuple]) -> None:
     """The rows of each part (table, rows) in one statement: the last part's INSERT, the
     others' in its WITH (PostgreSQL only; on SQLite a statement has one part).
@@ -435,8 +506,7 @@ def _insert_rows(parts: list[tuple]) -> None:
     shape = tuple((table.name, tuple(rows[0]), len(rows)) for table, rows in parts)
     built = _ROW_INSERTS.get(shape)
     if built is None:
-        defaulted = [[column for column in table.c if column.key not in rows[0] and column.default is not None
-                      and (column.default.is_scalar or column.default.is_callable)] for table, rows in parts]
+        defaulted = [_python_defaults(table, rows[0]) for table, rows in parts]
         inserts = [table.insert().values([{name: bindparam(f"t{j}_{name}_{i}", type_=table.c[name].type)
                                            for name in (*rows[0], *(c.key for c in extra))} for i in range(len(rows))])
                    for j, ((table, rows), extra) in enumerate(zip(parts, defaulted))]
@@ -445,13 +515,20 @@ def _insert_rows(parts: list[tuple]) -> None:
         statement._generate_cache_key = lambda: cache_key  # the statement never changes: its shape is its identity
         built = _ROW_INSERTS[shape] = (statement, defaulted)
     statement, defaulted = built
+    db.session.execute(statement, _parts_parameters(parts, defaulted))
+
+
+def _parts_parameters(parts: list[tuple], defaulted: list) -> dict:
+    """The values of the parts' rows, bound as ``t<part>_<column>_<row>`` (a ``NEW_ROW_ID``
+    is not bound: the statement reads it from the new row)."""
     parameters = {}
     for j, ((_, rows), extra) in enumerate(zip(parts, defaulted)):
-        given = {c.key: c.default.arg if c.default.is_scalar else c.default.arg(None) for c in extra}
+        given = _default_values(extra)
         for i, row in enumerate(rows):
             for name, value in (*row.items(), *given.items()):
-                parameters[f"t{j}_{name}_{i}"] = value
-    db.session.execute(statement, parameters)
+                if value is not NEW_ROW_ID:
+                    parameters[f"t{j}_{name}_{i}"] = value
+    return parameters
 
 
 @contextmanager

@@ -240,3 +240,38 @@ def test_a_write_request_whose_user_changed_elsewhere_runs_again_and_writes_once
     changes = db.session.scalars(db.select(StageChange.to_stage_id).where(StageChange.lead_id == lead_id)
                                  .order_by(StageChange.id)).all()
     assert changes == [new, contacted, new]  # created in New, moved, moved back: once
+
+
+def test_an_api_create_sends_its_lead_with_its_arrival_and_its_totals_with_the_commit(app, make_user, traced,
+                                                                                       monkeypatch):
+    """The lead's INSERT carries its arrival row (``insert_one_with_held``), and the board
+    totals, its last statement, carry the COMMIT: four round trips where there were six."""
+    from leadflow.api.services import create_token
+    from leadflow.accounts.system import system_actor
+    from leadflow.leads.arrival_models import LeadArrival
+
+    monkeypatch.setitem(app.config, "ARRIVALS_RUN_INLINE", False)  # the sweep's statements are not the request's
+    ensure_default_pipeline()
+    user = make_user(role="rep")
+    _, plain = create_token(system_actor("Test setup"), user=user, name="Round trips", scopes="read,write")
+    db.session.commit()
+    client = app.test_client()
+
+    def create(email: str) -> int:
+        response = client.post("/api/v1/leads", headers={"Authorization": f"Bearer {plain}"},
+                               json={"first_name": "Api", "last_name": "Trip", "email": email})
+        assert response.status_code == 201, response.get_data(as_text=True)[:300]
+        return response.get_json()["id"]
+
+    create("first@example.com")  # the token's first use is recorded once: not what every create runs
+    db.session.remove()
+    with traced() as trace:
+        lead_id = create("second@example.com")
+    trips = [" ".join(trip) for trip in trace.round_trips_text()]
+    # BEGIN with the token; the email's holder; the lead with its arrival; the totals with COMMIT.
+    assert trace.round_trips == 4, "\n".join(trips)
+    assert "BEGIN" in trips[0]
+    assert trips[2].count("Execute") == 1 and "WITH new_row" in trips[2], trips[2]  # one statement
+    assert "currency_totals" in trips[-1] and "COMMIT" in trips[-1], trips[-1]
+    assert db.session.scalar(db.select(db.func.count()).select_from(LeadArrival)
+                             .where(LeadArrival.lead_id == lead_id)) == 1

@@ -51,7 +51,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError
 
-from leadflow.db import insert_all, is_conflict, is_retryable, utcnow
+from leadflow.db import is_conflict, is_retryable, utcnow
 from leadflow.extensions import db
 from leadflow.leads import events
 from leadflow.leads.arrival_models import LeadArrival
@@ -83,31 +83,30 @@ def queues() -> bool:
     return in_unit_of_work()
 
 
-def announce(ids: list[int], channel: str, write_history: HistoryWriter, *, at: datetime | None = None,
-             history: dict[int, dict] | None = None) -> None:
-    """New leads arrived: run ``leads.arrived`` after the commit (in a unit of work) or now.
-    ``history`` (lead id → ``store.first_history``, only when ``queues()``): what the sweep
-    writes for each lead before its handlers run (``ARRIVALS_RUN_INLINE``: this thread's, with
-    ``write_history``); ``at``: when the leads were created."""
+def announce(ids: list[int], channel: str, write_history: HistoryWriter) -> None:
+    """New leads arrived: run ``leads.arrived`` after the commit (in a unit of work, where the
+    caller has written their ``arrival_rows`` in its transaction) or now."""
     if not ids:
         return
     if not in_unit_of_work():
-        if history:
-            raise ValueError("a lead's history waits on its arrival row only in a unit of work")
         events.leads_arrived(ids, channel)
         return
-    context = events.arrival_context() or None
-    at = at or utcnow()
-    history = history or {}
-    insert_all(LeadArrival.__table__, [
-        {"lead_id": lead_id, "channel": channel, "context": context, "created_at": at, "history": history.get(lead_id)}
-        for lead_id in ids])
     db.session.info.setdefault(QUEUED, set()).update(ids)
     app = current_app._get_current_object()
     if app.config.get("ARRIVALS_RUN_INLINE"):
         after_commit(lambda: run_now(app, write_history))
     else:
         after_commit(lambda: nudge(app, SWEEP))
+
+
+def arrival_rows(ids: Sequence, channel: str, at: datetime, history: dict | None = None) -> list[dict]:
+    """The ``LeadArrival`` rows of new leads created in a unit of work (``queues()``), which
+    their creator writes with them: ``history`` (lead id → ``store.first_history``) is what
+    the sweep writes for each lead before its handlers run; ``at``: when they were created."""
+    context = events.arrival_context() or None
+    history = history or {}
+    return [{"lead_id": lead_id, "channel": channel, "context": context, "created_at": at,
+             "history": history.get(lead_id)} for lead_id in ids]
 
 
 def queued(lead_id: int) -> bool:

@@ -46,7 +46,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from leadflow.accounts.models import User
 from leadflow.activities.models import Activity
-from leadflow.db import Alongside, chunked, conflict_insert, held_as_loaded, insert_all, inserts_together, utcnow
+from leadflow.db import (MULTI_ROW_MAX, NEW_ROW_ID, Alongside, chunked, conflict_insert, held_as_loaded, holds_inserts,
+                         insert_all, insert_one_with_held, inserts_together, utcnow)
 from leadflow.errors import EmailTaken, WriteOutsideStore
 from leadflow.extensions import db
 from leadflow.governance.audit import actor_name, changed_fields, event_row, record_changes
@@ -165,12 +166,19 @@ class InsertedLeads:
         return [i for i in self.ids if i is not None]
 
 
-def _insert_skipping_taken_emails(whole: bool = False):
-    """INSERT … ON CONFLICT (live email) DO NOTHING RETURNING email_key, id (``whole``: every column)."""
+def _skipping_taken_emails(whole: bool):
+    """``insert`` (an INSERT of leads) … ON CONFLICT (live email) DO NOTHING RETURNING
+    email_key, id (``whole``: every column)."""
     table = Lead.__table__
     returned = list(table.c) if whole else [table.c.email_key, table.c.id]
-    return conflict_insert(("leads", "skip taken emails", whole), lambda insert: insert(table).on_conflict_do_nothing(
-        index_elements=[table.c.email_key], index_where=text(LIVE_EMAIL_WHERE)).returning(*returned))
+    return lambda insert: insert.on_conflict_do_nothing(
+        index_elements=[table.c.email_key], index_where=text(LIVE_EMAIL_WHERE)).returning(*returned)
+
+
+def _insert_skipping_taken_emails(whole: bool = False):
+    """INSERT … ON CONFLICT (live email) DO NOTHING RETURNING email_key, id (``whole``: every column)."""
+    skipping = _skipping_taken_emails(whole)
+    return conflict_insert(("leads", "skip taken emails", whole), lambda insert: skipping(insert(Lead.__table__)))
 
 
 _LIVE_EMAIL_HOLDER = db.select(Lead.__table__.c.email_key, Lead.__table__.c.id).where(
@@ -198,7 +206,7 @@ def email_holders(email_keys: Sequence[str], exclude_id: int | None = None) -> d
 
 
 @_writer
-def insert_leads(rows: Sequence[dict]) -> InsertedLeads:
+def insert_leads(rows: Sequence[dict], *, with_held: bool = False) -> InsertedLeads:
     """Insert lead rows (column → value, the same columns in every row; the others take their
     defaults), skipping any
     whose email a live lead already has, that lead committed earlier or in a transaction
@@ -208,6 +216,9 @@ def insert_leads(rows: Sequence[dict]) -> InsertedLeads:
     Rows with an email go in one ``INSERT … ON CONFLICT DO NOTHING RETURNING id, email_key``
     (matched back by their key); rows without one cannot conflict and go in one ordered
     ``INSERT … RETURNING id``. Flushes nothing of the ORM session; the caller commits.
+    ``with_held`` (one row with an email, inside ``inserts_together`` on PostgreSQL): the rows
+    the block holds (the lead's tags, history, arrival) go in its statement
+    (``insert_one_with_held``).
     """
     ids: list[int | None] = [None] * len(rows)
     with_email = [i for i, row in enumerate(rows) if row.get("email_key")]
@@ -217,7 +228,12 @@ def insert_leads(rows: Sequence[dict]) -> InsertedLeads:
         # One lead (the form, the API, a capture form): its whole row comes back, and the session
         # holds it as loaded, so showing the new lead reads nothing again.
         whole = len(rows) == 1
-        found = db.session.execute(_insert_skipping_taken_emails(whole), [rows[i] for i in with_email]).all()
+        if with_held:
+            one = insert_one_with_held(("leads", "skip taken emails"), table, rows[0],
+                                       _skipping_taken_emails(whole=True))
+            found = [one] if one is not None else []
+        else:
+            found = db.session.execute(_insert_skipping_taken_emails(whole), [rows[i] for i in with_email]).all()
         held = [held_as_loaded(Lead, row) for row in found] if whole else []
         by_key = {row.email_key: row.id for row in found}
         claimed: set[str] = set()
@@ -365,37 +381,61 @@ def create_leads(new: Sequence[NewLead], actor, channel: str, *, at: datetime | 
     then ``leads.arrived`` for the batch, with the channel it came through. Leads of a channel
     in ``HISTORY_AFTER_COMMIT`` created in a unit of work have their history written by the
     sweep that runs their arrival, in its transaction (what the request answers does not
-    show it, and the arrival row makes it impossible to lose); the others here."""
+    show it, and the arrival row makes it impossible to lose); the others here.
+
+    One lead with an email, in a unit of work on PostgreSQL (the form, the API, a capture
+    form): its tags, history and arrival row go in the statement that inserts it
+    (``insert_one_with_held``), written only if it is inserted; unless a table takes more
+    rows than one statement's VALUES holds (``MULTI_ROW_MAX``: many tags)."""
     at = at or utcnow()
     stages = _held_or_read(Stage, {n.values["stage_id"] for n in new if n.values.get("stage_id")})
     rows = [derive(n.values, organization_name=n.organization_name, stage=stages.get(n.values.get("stage_id")),
                    at=at, offset=i) for i, n in enumerate(new)]
     if len({frozenset(row) for row in rows}) > 1:
         raise ValueError("every new lead of a batch gives the same columns")
-    result = insert_leads(rows)
-    added = [(lead_id, n, row) for lead_id, n, row in zip(result.ids, new, rows) if lead_id is not None]
+    later = channel in HISTORY_AFTER_COMMIT and arrivals.queues()
+    # The rest in one statement on PostgreSQL: nothing below reads what it adds.
+    with inserts_together():
+        if len(rows) == 1 and rows[0].get("email_key") and arrivals.queues() and holds_inserts() \
+                and max(len(new[0].tag_ids), len(new[0].entries) + 2) <= MULTI_ROW_MAX:
+            histories = _first_histories([(NEW_ROW_ID, new[0], rows[0])], actor, at, note_owner, audit)
+            _hold_rows_of_new([(NEW_ROW_ID, new[0], rows[0])], histories, channel, at, later)
+            result = insert_leads(rows, with_held=True)
+            added = [(result.ids[0], new[0], rows[0])] if result.ids[0] is not None else []
+        else:
+            result = insert_leads(rows)
+            added = [(lead_id, n, row) for lead_id, n, row in zip(result.ids, new, rows) if lead_id is not None]
+            _hold_rows_of_new(added, _first_histories(added, actor, at, note_owner, audit), channel, at, later)
+        if not added:
+            return result
+        _write_totals({}, _new_contributions(row for _, _, row in added))
+        # After the commit, in a request (see leads.arrivals: their rows are written above).
+        _announce(arrivals.announce, [lead_id for lead_id, _, _ in added], channel, write_first_histories)
+    return result
+
+
+def _first_histories(added, actor, at: datetime, note_owner: bool, audit: bool) -> dict:
+    """lead id → ``first_history`` of each (lead id, ``NewLead``, row) of ``added``."""
     if not added:
-        return result
+        return {}
     actor_id = getattr(actor, "id", None)
     owner_ids = {row["owner_id"] for _, _, row in added if row.get("owner_id")} if note_owner else set()
     owners = {user_id: user.name for user_id, user in _held_or_read(User, owner_ids).items()} if owner_ids else {}
     by_name = actor_name(actor) if audit else None
-    ids = [lead_id for lead_id, _, _ in added]
-    links = [{"lead_id": lead_id, "tag_id": tag_id} for lead_id, n, _ in added for tag_id in n.tag_ids]
-    histories = {lead_id: first_history(row, actor_id, at, owner=owners.get(row.get("owner_id"), "nobody")
-                                        if note_owner and row.get("owner_id") else None,
-                                        entries=n.entries, audit_by=by_name) for lead_id, n, row in added}
-    # The rest in one statement on PostgreSQL: nothing below reads what it adds.
-    with inserts_together():
-        insert_all(lead_tags, links)
-        later = channel in HISTORY_AFTER_COMMIT and arrivals.queues()
-        if not later:
-            _write_history(first_history_rows((lead_id, at, history) for lead_id, history in histories.items()))
-        _write_totals({}, _new_contributions(row for _, _, row in added))
-        # After the commit, in a request (see leads.arrivals); with the history to write first, ``later``.
-        _announce(arrivals.announce, ids, channel, write_first_histories, at=at,
-                  history=histories if later else None)
-    return result
+    return {lead_id: first_history(row, actor_id, at, owner=owners.get(row.get("owner_id"), "nobody")
+                                   if note_owner and row.get("owner_id") else None,
+                                   entries=n.entries, audit_by=by_name) for lead_id, n, row in added}
+
+
+def _hold_rows_of_new(added, histories: dict, channel: str, at: datetime, later: bool) -> None:
+    """The new leads' tags, their first history unless the sweep writes it (``later``), and,
+    in a unit of work, their arrival rows: written together (``inserts_together``)."""
+    insert_all(lead_tags, [{"lead_id": lead_id, "tag_id": tag_id} for lead_id, n, _ in added for tag_id in n.tag_ids])
+    if not later:
+        _write_history(first_history_rows((lead_id, at, history) for lead_id, history in histories.items()))
+    if arrivals.queues():
+        insert_all(LeadArrival.__table__, arrivals.arrival_rows([lead_id for lead_id, _, _ in added], channel, at,
+                                                                histories if later else None))
 
 
 def first_history(row: dict, actor_id: int | None, at: datetime, *, owner: str | None = None,
@@ -1044,9 +1084,9 @@ def _write_totals(before: dict, after: dict) -> None:
     totals.add_at_commit(db.session(), {key: delta for key, delta in deltas.items() if any(delta)})
 
 
-def _add_pending_totals(session) -> None:
+def _add_pending_totals(session, *, last: bool = False) -> None:
     with writing():
-        totals.add_pending(session)
+        totals.add_pending(session, last=last)
 
 
 def add_pending_totals() -> None:
@@ -1070,9 +1110,13 @@ def kept_totals_adding_pending(stage_ids: list[int], alongside: Alongside | None
 def _add_totals_at_commit(session) -> None:
     """``before_commit``, which a savepoint's release fires too: the totals wait for the
     transaction's own commit (or a read of them), so a savepoint of an event handler neither
-    writes them (and locks their rows) early nor costs a round trip of its own."""
+    writes them (and locks their rows) early nor costs a round trip of its own. When the
+    session has nothing left to flush, their statement is the transaction's last, and on
+    PostgreSQL it carries the COMMIT (``totals.add_to_totals``): every create's and edit's
+    commit is a round trip less. With ORM changes still to flush (written after this, by the
+    commit), the COMMIT comes at its usual place."""
     if not session.in_nested_transaction():
-        _add_pending_totals(session)
+        _add_pending_totals(session, last=not (session.new or session.deleted or session.dirty))
 
 
 _TOTALS_MAPPERS = {StageTotals.__mapper__, StageCurrencyTotals.__mapper__}

@@ -13,12 +13,13 @@ until the stage is recounted (``recount_stage_totals``).
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import nullcontext
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, cast, func, literal_column, null, select, tuple_, union_all, update
 from sqlalchemy.orm import Session, scoped_session
 
-from leadflow.db import Alongside, beside, conflict_insert, dialect_insert, take_alongside
+from leadflow.db import Alongside, beside, commit_with_next_statement, conflict_insert, dialect_insert, take_alongside
 from leadflow.leads.models import Lead
 from leadflow.pipeline.models import Stage, StageCurrencyTotals, StageTotals
 
@@ -38,18 +39,21 @@ def _rows_to_add(deltas) -> tuple[list[dict], list[dict]]:
     return currency_rows, stage_rows
 
 
-def add_to_totals(connection, deltas) -> None:
+def add_to_totals(connection, deltas, *, last: bool = False) -> None:
     """Add ``deltas`` ({(stage id, currency): [leads, leads with a value, value cents]}) to
     the per-currency and per-stage totals: an ``INSERT … ON CONFLICT DO UPDATE SET n = n +
     excluded.n`` per table, whatever the number of stages (a move writes two rows of each),
     rows in key order so concurrent writers lock them in the same order. On PostgreSQL both
     tables' upserts are one statement (``_both_in_one``): a round trip less on every write
-    that counts on the board."""
+    that counts on the board; with ``last`` (nothing else is to run before the transaction's
+    commit) that statement carries the COMMIT too (``commit_with_next_statement``), a round
+    trip less again, and the stage rows are locked for no round trip of their own."""
     currency_rows, stage_rows = _rows_to_add(deltas)
     if connection.dialect.name == "postgresql" and currency_rows and stage_rows:
         statement = conflict_insert(("totals", "both", len(currency_rows), len(stage_rows)),
                                     lambda insert: _both_in_one(insert, currency_rows, stage_rows))
-        connection.execute(statement, {**_bound("c", currency_rows), **_bound("s", stage_rows)})
+        with commit_with_next_statement() if last else nullcontext():
+            connection.execute(statement, {**_bound("c", currency_rows), **_bound("s", stage_rows)})
         return
     for model, rows, keys in ((StageCurrencyTotals, currency_rows, _CURRENCY_KEYS),
                               (StageTotals, stage_rows, _STAGE_KEYS)):
@@ -95,11 +99,13 @@ def _take_pending(session: Session) -> dict:
     return merged
 
 
-def add_pending(session: Session) -> None:
-    """Write the deltas kept by ``add_at_commit`` (one statement per totals table)."""
+def add_pending(session: Session, *, last: bool = False) -> None:
+    """Write the deltas kept by ``add_at_commit`` (one statement per totals table). ``last``:
+    the statement is the transaction's last (its commit is next, nothing left to flush): on
+    PostgreSQL its COMMIT goes in the same round trip (``add_to_totals``)."""
     merged = _take_pending(session)
     if merged:
-        add_to_totals(session.connection(), merged)
+        add_to_totals(session.connection(), merged, last=last)
 
 
 class KeptTotals(NamedTuple):

@@ -404,3 +404,36 @@ def test_a_stage_and_a_person_deleted_before_the_sweep_do_not_hold_up_a_leads_fi
     assert [(action, name) for action, name, _ in history["audit"]] == [("create", "Ed")]
     assert [subject for _, subject, _ in history["entries"]][:2] == ["Lead created", "Lead received through the API"]
     assert _done(lead_id)["owner"] == rules and _done(lead_id)["score"] == 15
+
+
+def test_a_create_whose_email_a_lead_took_meanwhile_writes_no_arrival_history_or_tags(app, monkeypatch):
+    """The lead's INSERT skips a taken email (the race intake's own check can lose): nothing
+    that goes with the lead in its statement is written either, on either database."""
+    from leadflow.leads import store
+    from leadflow.leads.models import Tag, lead_tags
+    from leadflow.pipeline.models import StageChange
+    from leadflow.retry import run_unit
+
+    from leadflow.pipeline.services import ensure_default_pipeline
+
+    monkeypatch.setitem(app.config, "ARRIVALS_RUN_INLINE", False)  # the arrival rows stay to be counted
+    ensure_default_pipeline()
+    tag = Tag(name="Raced", name_key="raced")
+    db.session.add(tag)
+    stage = default_stage()
+    db.session.commit()
+
+    def create(first_name: str):
+        row = {"first_name": first_name, "last_name": "Race", "email": "race@example.com",
+               "email_key": "race@example.com", "stage_id": stage.id, "pipeline_id": stage.pipeline_id}
+        result = store.create_leads([store.NewLead(row, tag_ids=[tag.id])], None, "manual")
+        db.session.commit()
+        return result
+
+    first = run_unit(lambda: create("First"), what="test", attempts=1, max_seconds=5)
+    second = run_unit(lambda: create("Second"), what="test", attempts=1, max_seconds=5)
+    assert first.ids[0] is not None and second.ids == [None]
+    assert second.taken == {0: first.ids[0]}
+    counts = [db.session.scalar(db.select(db.func.count()).select_from(table))
+              for table in (Lead, LeadArrival, StageChange, lead_tags)]
+    assert counts == [1, 1, 1, 1], "leads, arrivals, stage changes, tag links"
