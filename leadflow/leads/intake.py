@@ -196,9 +196,11 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
 
     created = False
     if lead is None:
-        # A default may be a function, called only now that a lead is made (a form's round-robin
-        # owner takes its turn only for a new lead, as late as it can: its row stays locked).
-        defaults = {k: (v() if callable(v) else v) for k, v in (defaults or {}).items() if k in DEFAULT_KEYS}
+        # A default may be a function, called only when a lead is made, by ``create_lead`` just
+        # before its INSERT (a form's round-robin owner: the turn locks the form's row until the
+        # commit, and every submission to the form waits for it).
+        late = {k: v for k, v in (defaults or {}).items() if k in DEFAULT_KEYS and callable(v)}
+        defaults = {k: v for k, v in (defaults or {}).items() if k in DEFAULT_KEYS and not callable(v)}
         new_data = {k: v for k, v in defaults.items() if v not in (None, "")}
         new_data.update({k: v for k, v in submitted.items() if k in INPUT_KEYS})
         if "tags" in submitted and (defaults or {}).get("tags"):
@@ -211,8 +213,8 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
             None, actor, now, submitted, True, channel, activity_kind, activity_subject, activity_details,
             consent and _record_consent(None, consent, now, written=True))
         try:
-            lead, created = services.create_lead(actor, new_data, region=region, channel=channel,
-                                                 columns=columns, entries=[entry] if entry else None), True
+            lead, created = services.create_lead(actor, new_data, region=region, channel=channel, columns=columns,
+                                                 entries=[entry] if entry else None, late=late), True
             if entry is not None:  # in a unit of work its arrival is queued: nothing reads the entry now
                 return IntakeResult(lead=lead, created=True)  # it went in with the lead's own entries
         except EmailTaken as taken:

@@ -6,7 +6,9 @@ Services take the actor and plain data, raise domain errors and flush; the calle
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.orm import attributes
 
@@ -234,20 +236,21 @@ def write_changes(actor, lead: Lead, values: dict, **options) -> list[str]:
 
 
 def create_lead(actor, data: dict, *, region: str | None = None, channel: str = "manual",
-                columns: dict | None = None, entries: list[dict] | None = None) -> Lead:
+                columns: dict | None = None, entries: list[dict] | None = None,
+                late: dict[str, Callable[[], Any]] | None = None) -> Lead:
     """Create a lead from user input. ``channel`` says how it came in (see
     ``leadflow.leads.events.CHANNELS``); the arrival steps run before this returns.
     ``columns``: values the caller sets on the new row as they are, not input to clean (a
     submission's consent and time of last activity), so they need no UPDATE after the INSERT.
     ``entries``: timeline entries of the new lead the store writes with its own (none when
-    the email is taken: ``EmailTaken``)."""
+    the email is taken: ``EmailTaken``). ``late``: column → function giving its value when
+    ``data`` has none, asked after everything else the create reads, just before its INSERT
+    (a form's round-robin owner, whose turn keeps the form's row locked until the commit)."""
     if not can_create_lead(actor):
         raise PermissionDenied("Your role cannot create leads.")
     values = clean_lead_input(data, region)
     _require_identity(values.get("first_name", ""), values.get("last_name", ""),
                       values.get("email"), values.get("phone"))
-    if "owner_id" not in values and actor is not None and actor.role == "rep":
-        values["owner_id"] = actor.id
     stage = None
     if not values.get("stage_id"):
         stage = default_stage()
@@ -255,6 +258,11 @@ def create_lead(actor, data: dict, *, region: str | None = None, channel: str = 
     org_name = values.pop("organization_name", None)
     organization = find_or_create_organization(org_name) if org_name else None
     tags = resolve_tags(values.pop("tags", []))
+    for key, default in (late or {}).items():
+        if values.get(key) in (None, "") and (value := default()) not in (None, ""):
+            values[key] = value
+    if "owner_id" not in values and actor is not None and actor.role == "rep":
+        values["owner_id"] = actor.id
     row = {"first_name": "", "last_name": "", "email": None, "email_key": None, "phone": None,
            "lifecycle": "lead", "temperature": "cold", "score": 0, "value_cents": None,
            "currency": get_setting("default_currency") or "USD", "deleted_at": None, "owner_id": None,

@@ -171,3 +171,30 @@ def test_a_failing_arrival_step_does_not_lose_the_lead(monkeypatch):
     assert db.session.get(Lead, result.lead.id) is not None
     assert count(Activity, Activity.subject == "half-done") == 0, "the failed step was rolled back"
     assert len(activities(result.lead)) == 1
+
+
+def test_a_round_robin_turn_is_taken_right_before_the_leads_insert(make_form, make_user, client, app, count_queries,
+                                                                   monkeypatch):
+    """A round-robin turn locks the form's row until the commit, and every submission to the form
+    waits for that lock: the organization the lead names is found (or added) before the turn,
+    so the lead's INSERT comes straight after it (before: the organization's SELECT between)."""
+    from leadflow.accounts.models import Team
+    from tests.capture.conftest import form_token
+
+    app.config["CAPTURE_MIN_FILL_SECONDS"] = 0
+    monkeypatch.setitem(app.config, "ARRIVALS_RUN_INLINE", False)  # the sweep's statements are not the request's
+    team = Team(name="Inbound turns")
+    db.session.add(team)
+    db.session.flush()
+    member = make_user("rep", team_id=team.id)
+    make_form(owner_rule="round_robin", team_id=str(team.id))
+    token = form_token(client, "contact-us")
+    with count_queries() as statements:
+        response = client.post("/f/contact-us", data={"first_name": "Tess", "email": "tess@example.com",
+                                                      "organization": "Turnwell Ltd", "form_token": token})
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    turn = next(i for i, sql in enumerate(statements) if sql.lstrip().startswith("UPDATE capture_forms"))
+    assert "INSERT INTO leads" in statements[turn + 1], statements[turn:turn + 3]
+    assert not any("FROM organizations" in sql for sql in statements[turn + 1:]), statements[turn + 1:]
+    lead = db.session.scalar(db.select(Lead).where(Lead.email_key == "tess@example.com"))
+    assert (lead.owner_id, lead.organization.name) == (member.id, "Turnwell Ltd")
