@@ -407,28 +407,32 @@ def choose_owner(form: CaptureForm) -> int | None:
     names nobody available: the lead then arrives without an owner and the routing rules
     (or the fallback owner) decide, so a lead never waits on someone out of office.
 
-    Round-robin takes the team's members from the people kept for the process (routing's
-    ``kept_people``: no query while nobody's availability changed) and advances the form's
-    counter with one atomic UPDATE (the row stays locked until the submission commits), so
-    concurrent submissions take different turns; that UPDATE counts the submission too
+    The people come from those kept for the process (routing's ``kept_people``: no query
+    while nobody's availability changed). Round-robin advances the form's counter with one
+    atomic UPDATE (the row stays locked until the submission commits), so concurrent
+    submissions take different turns; that UPDATE counts the submission too
     (``count_submission`` then writes nothing). The owner chosen is held by the session for
-    the transaction, as loaded from those kept columns, so the owner's checks and the
+    the transaction, as loaded from the kept columns, so the owner's checks and the
     "Assigned to" entry find them there instead of reading them.
     """
     if form.owner_rule == "user" and form.owner_id:
-        user = _active_user(form.owner_id)
-        return user.id if user is not None and available_users([user]) else None
-    if form.owner_rule == "round_robin" and form.team_id:
+        person = kept_people().by_id.get(form.owner_id)
+        members = available_users([person] if person is not None else [])
+        if not members:
+            return None
+        owner = members[0]
+    elif form.owner_rule == "round_robin" and form.team_id:
         members = available_users(list(kept_people().team_writers.get(form.team_id, ())))
         if not members:
             return None
         turn = db.session.scalar(_COUNT_TURN, {"form_id": form.id, "now": utcnow()})
         transaction_cache("capture counted")[form.id] = True
         owner = members[(turn - 1) % len(members)]
-        # The session holds users weakly: kept here for the transaction.
-        transaction_cache("capture owners")[form.id] = held_as_loaded(User, owner._asdict())
-        return owner.id
-    return None
+    else:
+        return None
+    # The session holds users weakly: kept here for the transaction.
+    transaction_cache("capture owners")[form.id] = held_as_loaded(User, owner._asdict())
+    return owner.id
 
 
 _forms = CaptureForm.__table__

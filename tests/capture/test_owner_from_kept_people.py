@@ -1,6 +1,6 @@
-"""A round-robin form's owner comes from the team members kept for the process
-(``routing.services.kept_people``): no read of users per submission, and a change to someone's
-availability, made anywhere, is seen by the very next submission."""
+"""A capture form's owner (round-robin over a team, or one named user) comes from the people
+kept for the process (``routing.services.kept_people``): no read of users per submission, and
+a change to someone's availability, made anywhere, is seen by the very next submission."""
 
 from __future__ import annotations
 
@@ -56,6 +56,18 @@ def test_a_round_robin_submission_reads_no_users(make_form, make_user, make_app,
     assert not [s for s in statements if "FROM users" in s], "\n".join(statements)
 
 
+def test_a_single_owner_submission_reads_no_users(make_form, make_user, make_app, count_queries):
+    owner = make_user("rep", name="Olga Owner")
+    make_form(owner_rule="user", owner_id=str(owner.id))
+    web = make_app(ARRIVALS_RUN_INLINE=False, CAPTURE_MIN_FILL_SECONDS=0).test_client()
+    _submit(web, "p0@example.com")
+    token = form_token(web, "contact-us")
+    with count_queries() as statements:
+        web.post("/f/contact-us", data={"first_name": "A", "email": "p1@example.com", "form_token": token})
+    assert [_owner("p0@example.com"), _owner("p1@example.com")] == [owner.id, owner.id]
+    assert not [s for s in statements if "FROM users" in s], "\n".join(statements)
+
+
 def test_the_owner_chosen_is_held_as_loaded_and_reads_the_rest_when_asked(make_form, make_user, app,
                                                                           count_queries):
     team, (first, _second) = _team(make_user, "Ann First", "Bob Second")
@@ -92,3 +104,17 @@ def test_a_member_made_unavailable_elsewhere_is_skipped_by_the_next_submission(
         other.execute(text(f"UPDATE users SET {column} = :value WHERE id = :id"), {"value": value, "id": second_id})
     _submit(client, "p1@example.com")  # Bob's turn, but he cannot take it
     assert [_owner("p0@example.com"), _owner("p1@example.com")] == [first_id, first_id]
+
+
+@pytest.mark.real_commits  # the change is committed by a connection of its own, as another process would
+def test_a_form_owner_made_away_elsewhere_gets_no_lead_from_the_next_submission(make_form, make_user, client, app):
+    app.config["CAPTURE_MIN_FILL_SECONDS"] = 0
+    owner_id = make_user("rep", name="Olga Owner").id
+    make_form(owner_rule="user", owner_id=str(owner_id))
+    _submit(client, "p0@example.com")
+    db.session.remove()
+    with db.engine.begin() as other:
+        other.execute(text("UPDATE users SET out_of_office_until = :value WHERE id = :id"),
+                      {"value": utcnow() + timedelta(days=3), "id": owner_id})
+    _submit(client, "p1@example.com")  # no routing rule either: the lead waits for someone to take it
+    assert [_owner("p0@example.com"), _owner("p1@example.com")] == [owner_id, None]
