@@ -354,10 +354,15 @@ _CONFLICT_STATEMENTS: dict[tuple, object] = {}
 def held_as_loaded(model, row):
     """The ``model`` object of a row just read or written (its columns, by name), held by the
     session as if loaded from the database, without a query: no pending change, nothing to
-    flush, relationships loaded when first read. The object the session holds already wins."""
+    flush, relationships loaded when first read. Columns the row leaves out are loaded when
+    one of them is first read (one query), as after ``session.expire``. The object the
+    session holds already wins."""
     mapping = row._mapping if hasattr(row, "_mapping") else row
     mapper = model.__mapper__
-    values = {prop.key: mapping[prop.columns[0].name] for prop in mapper.column_attrs}
+    try:
+        values = {prop.key: mapping[prop.columns[0].name] for prop in mapper.column_attrs}
+    except KeyError:  # some columns left out (a row's NoSuchColumnError is a KeyError too)
+        values = {prop.key: mapping[name] for prop in mapper.column_attrs if (name := prop.columns[0].name) in mapping}
     key = db.session.identity_key(model, values[mapper.primary_key[0].key])
     held = db.session.identity_map.get(key)
     if held is not None:

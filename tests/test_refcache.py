@@ -48,6 +48,24 @@ def test_signing_in_does_not_throw_away_the_kept_menus(login_as, make_user):
     assert refcache.versions()["users"] == after_new_user > before
 
 
+@pytest.mark.real_commits  # each write is committed by a connection of its own, as another process would
+def test_routing_availability_bumps_the_users_version_and_a_sign_in_does_not(make_user):
+    """A round-robin form's team is kept with who is away or at their cap (routing.kept_people)."""
+    user_id = make_user("rep").id
+    db.session.commit()
+
+    def version_after(sql: str) -> int:
+        db.session.remove()  # the test's own read transaction would hold SQLite's lock
+        with db.engine.begin() as other:
+            other.execute(text(sql), {"id": user_id})
+        return refcache.versions()["users"]
+
+    start = version_after("UPDATE users SET last_login_at = CURRENT_TIMESTAMP WHERE id = :id")
+    assert version_after("UPDATE users SET out_of_office_until = CURRENT_TIMESTAMP WHERE id = :id") == start + 1
+    assert version_after("UPDATE users SET max_open_leads = 3 WHERE id = :id") == start + 2
+    assert version_after("UPDATE users SET last_login_at = CURRENT_TIMESTAMP WHERE id = :id") == start + 2
+
+
 def test_a_transaction_sees_its_own_change_before_and_after_its_flush(app):
     assert get_setting("workspace_name") == "LeadFlow"
     set_setting(system_actor("test"), "workspace_name", "Acme")

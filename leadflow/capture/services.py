@@ -20,7 +20,7 @@ from leadflow.accounts.models import Team, User
 from leadflow.accounts.services import WRITER_ROLES, menu_teams, menu_users
 from leadflow.accounts.system import system_actor
 from leadflow.capture.models import OWNER_RULES, CaptureForm, CaptureTokenUse
-from leadflow.db import parse_id, transaction_cache, utcnow
+from leadflow.db import held_as_loaded, parse_id, transaction_cache, utcnow
 from leadflow.errors import PermissionDenied, ValidationFailed
 from leadflow.extensions import db
 from leadflow.governance.audit import record_event
@@ -30,7 +30,7 @@ from leadflow.leads.models import SOURCES
 from leadflow.pipeline.models import Pipeline, Stage
 from leadflow.pipeline.stages import stage_choices
 from leadflow.routing.models import RoutingRule
-from leadflow.routing.services import available_users
+from leadflow.routing.services import available_users, kept_people
 from leadflow.scheduler.claims import insert_or_ignore
 from leadflow.web import refcache
 
@@ -407,28 +407,34 @@ def choose_owner(form: CaptureForm) -> int | None:
     names nobody available: the lead then arrives without an owner and the routing rules
     (or the fallback owner) decide, so a lead never waits on someone out of office.
 
-    Round-robin advances the form's counter with one atomic UPDATE (the row stays
-    locked until the submission commits), so concurrent submissions take different turns;
-    that UPDATE counts the submission too (``count_submission`` then writes nothing). The
-    members read are held for the transaction, so the owner's checks and the "Assigned to"
-    entry find them in the session instead of reading them again.
+    The people come from those kept for the process (routing's ``kept_people``: no query
+    while nobody's availability changed). Round-robin advances the form's counter with one
+    atomic UPDATE (the row stays locked until the submission commits), so concurrent
+    submissions take different turns; that UPDATE counts the submission too
+    (``count_submission`` then writes nothing). The owner chosen is held by the session for
+    the transaction, as loaded from the kept columns, so the owner's checks and the
+    "Assigned to" entry find them there instead of reading them.
     """
     if form.owner_rule == "user" and form.owner_id:
-        user = _active_user(form.owner_id)
-        return user.id if user is not None and available_users([user]) else None
-    if form.owner_rule == "round_robin" and form.team_id:
-        team = list(db.session.scalars(_TEAM_WRITERS, {"team_id": form.team_id}))
-        transaction_cache("capture owners")[form.id] = team  # the session holds users weakly
-        members = [u.id for u in available_users(team)]
+        person = kept_people().by_id.get(form.owner_id)
+        members = available_users([person] if person is not None else [])
+        if not members:
+            return None
+        owner = members[0]
+    elif form.owner_rule == "round_robin" and form.team_id:
+        members = available_users(list(kept_people().team_writers.get(form.team_id, ())))
         if not members:
             return None
         turn = db.session.scalar(_COUNT_TURN, {"form_id": form.id, "now": utcnow()})
         transaction_cache("capture counted")[form.id] = True
-        return members[(turn - 1) % len(members)]
-    return None
+        owner = members[(turn - 1) % len(members)]
+    else:
+        return None
+    # The session holds users weakly: kept here for the transaction.
+    transaction_cache("capture owners")[form.id] = held_as_loaded(User, owner._asdict())
+    return owner.id
 
 
-_TEAM_WRITERS = db.select(User).where(User.team_id == bindparam("team_id"), User.role != "viewer").order_by(User.id)
 _forms = CaptureForm.__table__
 # One submission counted (and, for a round-robin turn, the turn taken) by one prebuilt UPDATE.
 _COUNT_SUBMISSION = (update(_forms).where(_forms.c.id == bindparam("form_id"))

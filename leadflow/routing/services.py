@@ -7,9 +7,11 @@ writes the timeline entry and the audit entry. Services flush; the caller commit
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
+from typing import NamedTuple
 
 from sqlalchemy import func, update
 
@@ -29,6 +31,7 @@ from leadflow.leads.models import SOURCES, Lead
 from leadflow.organizations.models import SIZE_BANDS
 from leadflow.pipeline.models import Stage
 from leadflow.routing.models import STRATEGIES, STRATEGY_LABELS, TARGET_KINDS, RoutingAssignee, RoutingRule
+from leadflow.web import refcache
 
 FALLBACK_SETTING = "routing_fallback_owner_id"
 LIST_CONDITIONS = ("sources", "countries", "languages", "size_bands", "form_ids")
@@ -143,7 +146,7 @@ def open_lead_counts(user_ids: list[int]) -> dict[int, int]:
     return counts
 
 
-def skip_reason(user: User, now: datetime, open_count: int) -> str | None:
+def skip_reason(user: User | Person, now: datetime, open_count: int) -> str | None:
     if not user.active:
         return "inactive"
     if user.out_of_office_until is not None and user.out_of_office_until > now:
@@ -151,6 +154,46 @@ def skip_reason(user: User, now: datetime, open_count: int) -> str | None:
     if user.max_open_leads is not None and open_count >= user.max_open_leads:
         return "at workload cap"
     return None
+
+
+class Person(NamedTuple):
+    """A user as kept for the process: the columns whose writes bump the users version
+    (``refcache.USER_COLUMNS``), which are what the availability test (``skip_reason``) and
+    an "Assigned to" entry read."""
+    id: int
+    name: str
+    email: str
+    role: str
+    active: bool
+    team_id: int | None
+    out_of_office_until: datetime | None
+    max_open_leads: int | None
+
+
+@dataclass(frozen=True)
+class KeptPeople:
+    by_id: Mapping[int, Person]
+    team_writers: Mapping[int, tuple[Person, ...]]  # team id → its members who are not viewers, by id
+
+
+def kept_people() -> KeptPeople:
+    """Every user, and each team's writers, as plain data kept for the process (see
+    ``web/refcache.py``): a capture form's owner is chosen without reading users. A change to
+    a person's availability (active, out of office, cap) bumps the users version, so the next
+    read sees it; their open leads are not kept (``available_users`` counts them)."""
+    return refcache.cached(("users",), "routing people", _load_people)
+
+
+def _load_people() -> KeptPeople:
+    users = User.__table__
+    people = [Person(*row) for row in db.session.execute(
+        db.select(*(users.c[name] for name in Person._fields)).order_by(users.c.id))]
+    teams: dict[int, list[Person]] = {}
+    for person in people:
+        if person.team_id is not None and person.role != "viewer":
+            teams.setdefault(person.team_id, []).append(person)
+    return KeptPeople(MappingProxyType({person.id: person for person in people}),
+                      MappingProxyType({team_id: tuple(members) for team_id, members in teams.items()}))
 
 
 def _candidates(rule: RoutingRule) -> list[User]:
@@ -172,8 +215,9 @@ def _eligible(users: list[User], now: datetime, *, counted: bool = False) -> tup
     return [u for u in users if skip_reason(u, now, counts[u.id]) is None], counts
 
 
-def available_users(users: list[User], now: datetime | None = None) -> list[User]:
-    """Those of ``users`` who can take a lead now: active, in office, under their cap."""
+def available_users(users: list, now: datetime | None = None) -> list:
+    """Those of ``users`` (User objects or kept ``Person``s) who can take a lead now: active,
+    in office, under their cap."""
     return _eligible(users, now or utcnow())[0]
 
 

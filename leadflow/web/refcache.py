@@ -54,8 +54,9 @@ KIND_TABLES = {
     "workflow_rules": ("workflow_rules",),
     "scoring_rules": ("scoring_rules",),
 }
-# Columns of ``users`` that reference data shows; other writes (a sign-in's time) bump nothing.
-USER_COLUMNS = ("name", "email", "role", "active", "team_id")
+# Columns of ``users`` that reference data shows (the menus' names and roles, routing's
+# availability: out of office, workload cap); other writes (a sign-in's time) bump nothing.
+USER_COLUMNS = ("name", "email", "role", "active", "team_id", "out_of_office_until", "max_open_leads")
 # Of ``capture_forms`` only ``fields`` counts: a submission's counters bump nothing.
 CAPTURE_FORM_COLUMNS = ("fields",)
 TABLE_KIND = {table: kind for kind, tables in KIND_TABLES.items() for table in tables}
