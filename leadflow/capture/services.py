@@ -415,21 +415,21 @@ def choose_owner(form: CaptureForm) -> int | None:
     the transaction, as loaded from the kept columns, so the owner's checks and the
     "Assigned to" entry find them there instead of reading them.
     """
+    round_robin = form.owner_rule == "round_robin" and form.team_id
     if form.owner_rule == "user" and form.owner_id:
         person = kept_people().by_id.get(form.owner_id)
-        members = available_users([person] if person is not None else [])
-        if not members:
-            return None
-        owner = members[0]
-    elif form.owner_rule == "round_robin" and form.team_id:
-        members = available_users(list(kept_people().team_writers.get(form.team_id, ())))
-        if not members:
-            return None
-        turn = db.session.scalar(_COUNT_TURN, {"form_id": form.id, "now": utcnow()})
-        transaction_cache("capture counted")[form.id] = True
-        owner = members[(turn - 1) % len(members)]
+        candidates = [person] if person is not None else []
+    elif round_robin:
+        candidates = list(kept_people().team_writers.get(form.team_id, ()))
     else:
         return None
+    members = available_users(candidates)
+    if not members:
+        return None
+    if round_robin:
+        turn = db.session.scalar(_COUNT_TURN, {"form_id": form.id, "now": utcnow()})
+        transaction_cache("capture counted")[form.id] = True
+    owner = members[(turn - 1) % len(members)] if round_robin else members[0]
     # The session holds users weakly: kept here for the transaction.
     transaction_cache("capture owners")[form.id] = held_as_loaded(User, owner._asdict())
     return owner.id

@@ -199,11 +199,12 @@ def intake_lead(data: dict, *, channel: str, actor, defaults: dict | None = None
         # A default may be a function, called only when a lead is made, by ``create_lead`` just
         # before its INSERT (a form's round-robin owner: the turn locks the form's row until the
         # commit, and every submission to the form waits for it).
-        late = {k: v for k, v in (defaults or {}).items() if k in DEFAULT_KEYS and callable(v)}
-        defaults = {k: v for k, v in (defaults or {}).items() if k in DEFAULT_KEYS and not callable(v)}
+        given = {k: v for k, v in (defaults or {}).items() if k in DEFAULT_KEYS}
+        late = {k: v for k, v in given.items() if callable(v)}
+        defaults = {k: v for k, v in given.items() if not callable(v)}
         new_data = {k: v for k, v in defaults.items() if v not in (None, "")}
         new_data.update({k: v for k, v in submitted.items() if k in INPUT_KEYS})
-        if "tags" in submitted and (defaults or {}).get("tags"):
+        if "tags" in submitted and defaults.get("tags"):
             new_data["tags"] = services.parse_tags(services.parse_tags(defaults["tags"])
                                                    + services.parse_tags(submitted["tags"]))
         # What this submission writes on a new lead goes in with its row: its consent, its last activity;

@@ -1115,7 +1115,7 @@ def _add_totals_at_commit(session) -> None:
     PostgreSQL it carries the COMMIT (``totals.add_to_totals``): every create's and edit's
     commit is a round trip less. With ORM changes still to flush (written after this, by the
     commit), the COMMIT comes at its usual place."""
-    if not session.in_nested_transaction():
+    if not session.in_nested_transaction() and totals.has_pending(session):
         _add_pending_totals(session, last=not (session.new or session.deleted or session.dirty))
 
 
